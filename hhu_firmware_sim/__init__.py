@@ -1,0 +1,1 @@
+"""A simulated handheld unit (HHU): flash, link protocol, faults."""

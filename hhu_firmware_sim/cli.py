@@ -1,0 +1,156 @@
+"""``hhu-sim``: run a simulated HHU, a simulated serial line, or look into a flash folder."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+import threading
+from collections.abc import Sequence
+
+from hhu_firmware_sim.flash import FlashError, FlashStore
+
+
+def _hostport(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
+    host, sep, port = text.rpartition(":")
+    try:
+        return (host if sep and host else default_host), int(port)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected [HOST:]PORT, got {text!r}") from None
+
+
+def _cmd_flash(args: argparse.Namespace) -> int:
+    store = FlashStore(args.flash)
+    info = store.describe()
+    if args.json:
+        print(json.dumps(info, indent=2))
+        return 0
+    print(f"flash {info['root']}: {info['used']} of {info['capacity']} bytes used, "
+          f"{info['free']} free")
+    for b in info["bundles"]:
+        print(f"  bundle   {b['id']}  {b['size']} bytes  committed")
+    for p in info["partial"]:
+        print(f"  bundle   {p['id']}  {p['held']}/{p['size']} bytes  partial")
+    for u in info["uploads"]:
+        print(f"  upload   {u['id']}  {u['size']} bytes  waiting for the dock")
+    return 0
+
+
+def _wait_for_signal() -> None:
+    """Block until SIGINT/SIGTERM (bounded waits, so Ctrl-C is seen promptly)."""
+    done = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: done.set())
+    try:
+        while not done.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        pass
+
+
+def _cmd_line(args: argparse.Namespace) -> int:
+    from hhu_firmware_sim.line import LineSim
+
+    line = LineSim(args.target, listen=args.listen, baud=args.baud, ber=args.ber,
+                   latency_ms=args.latency_ms, cut_after=args.cut_after, seed=args.seed)
+    line.start()
+    print(f"line {line.address[0]}:{line.address[1]} -> {args.target[0]}:{args.target[1]} "
+          f"baud={args.baud} ber={args.ber:g} latency={args.latency_ms:g}ms", flush=True)
+    _wait_for_signal()
+    line.stop()
+    s = line.stats
+    print(f"sessions={s.sessions} cuts={s.cuts} up={s.up.bytes_out}B down={s.down.bytes_out}B "
+          f"flips={s.up.bit_flips + s.down.bit_flips}")
+    return 0
+
+
+def _cmd_serve(args: argparse.Namespace) -> int:
+    from hhu_firmware_sim.device import Faults, load_device
+
+    faults = Faults(cut_after=args.cut_after, ber=args.ber, reboot_after=args.reboot_after,
+                    slow_ms=args.slow_ms, seed=args.seed)
+    device = load_device(args.id, args.key_file, args.flash, capacity=args.capacity,
+                         wrong_key=args.wrong_key, faults=faults, firmware=args.firmware)
+
+    def report(result: object) -> None:
+        print(f"session: {result}", flush=True)
+
+    if args.pty:
+        from hhu_firmware_sim.server import open_pty, serve_pty
+
+        master, _slave, path = open_pty()
+        print(path, flush=True)
+        stop = threading.Event()
+        thread = threading.Thread(target=serve_pty, args=(device, master, stop, report),
+                                  daemon=True)
+        thread.start()
+        _wait_for_signal()
+        stop.set()
+        thread.join(5.0)
+        return 0
+    from hhu_firmware_sim.server import DeviceServer
+
+    server = DeviceServer(device, args.listen, on_session=report,
+                          faulty_sessions=args.faulty_sessions).start()
+    print(f"{args.id} listening on {server.url}", flush=True)
+    _wait_for_signal()
+    server.stop()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="hhu-sim", description=__doc__)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    p = sub.add_parser("flash", help="list what a flash folder holds")
+    p.add_argument("--flash", required=True, metavar="DIR")
+    p.add_argument("--json", action="store_true", help="machine-readable output")
+    p.set_defaults(func=_cmd_flash)
+
+    p = sub.add_parser("line", help="relay TCP through a simulated serial line")
+    p.add_argument("--listen", required=True, type=_hostport, metavar="[HOST:]PORT")
+    p.add_argument("--target", required=True, type=_hostport, metavar="HOST:PORT")
+    p.add_argument("--baud", type=int, default=115200, help="0 = unpaced (default 115200)")
+    p.add_argument("--ber", type=float, default=0.0, help="bit error rate per direction")
+    p.add_argument("--latency-ms", type=float, default=0.0, help="one-way latency")
+    p.add_argument("--cut-after", type=int, metavar="N", help="close after N bytes relayed")
+    p.add_argument("--seed", type=int)
+    p.set_defaults(func=_cmd_line)
+
+    p = sub.add_parser("serve", help="run a simulated HHU, one dock at a time")
+    where = p.add_mutually_exclusive_group(required=True)
+    where.add_argument("--listen", type=_hostport, metavar="[HOST:]PORT")
+    where.add_argument("--pty", action="store_true", help="serve on a new pty; prints its path")
+    p.add_argument("--id", required=True, help="HHU id, e.g. HHU-001")
+    p.add_argument("--key-file", required=True, metavar="FILE")
+    p.add_argument("--flash", required=True, metavar="DIR")
+    p.add_argument("--capacity", type=int, metavar="BYTES")
+    p.add_argument("--firmware", default="sim-1.0")
+    p.add_argument("--ber", type=float, default=0.0)
+    p.add_argument("--cut-after", type=int, metavar="N")
+    p.add_argument("--reboot-after", type=int, metavar="N", help="reboot after N bundle bytes")
+    p.add_argument("--slow-ms", type=float, default=0.0)
+    p.add_argument("--wrong-key", action="store_true")
+    p.add_argument("--faulty-sessions", type=int, metavar="K",
+                   help="apply the faults to the first K sessions only")
+    p.add_argument("--seed", type=int)
+    p.set_defaults(func=_cmd_serve)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except (FlashError, OSError, ValueError) as exc:
+        print(f"hhu-sim: {exc}", file=sys.stderr)
+        return 1
+    except Exception as exc:  # key store errors and friends: one line, no traceback
+        if type(exc).__module__.startswith("hhu_sync"):
+            print(f"hhu-sim: {exc}", file=sys.stderr)
+            return 1
+        raise
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,67 @@
+"""`hhu-sync` command line: thin wrappers that parse, call the library, print.
+
+Each command module exposes ``register(subparsers)`` and sets ``func`` on its parser;
+``func(args)`` returns the exit code. Errors meant for a person are raised as
+:class:`CliError` and printed as one line, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+
+from hhu_sync.errors import CliError
+
+COMMAND_MODULES: tuple[str, ...] = (
+    "hhu_sync.cli.validate_cmd",
+    "hhu_sync.cli.transfer_cmds",
+    "hhu_sync.cli.key_cmds",
+)
+
+
+_CONFIG_HELP = "configuration file (TOML); default: $HHU_SYNC_CONFIG, else ./hhu-sync.toml"
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="hhu-sync",
+        description="Depot sync service for electricity-meter handheld units (HHUs).",
+    )
+    parser.add_argument("--config", metavar="FILE", help=_CONFIG_HELP)
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+    for name in COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    # --config is accepted after the command too: `hhu-sync run --config F`.
+    for command in sub.choices.values():
+        _add_config(command)
+    return parser
+
+
+def _add_config(parser: argparse.ArgumentParser) -> None:
+    if any("--config" in a.option_strings for a in parser._actions):
+        return
+    parser.add_argument("--config", metavar="FILE", default=argparse.SUPPRESS,
+                        help=_CONFIG_HELP)
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for child in action.choices.values():
+                _add_config(child)
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except CliError as exc:
+        print(f"hhu-sync: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("hhu-sync: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

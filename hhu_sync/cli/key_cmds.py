@@ -1,0 +1,67 @@
+"""`hhu-sync enroll` and `hhu-sync secret`: the key store, from the command line."""
+
+from __future__ import annotations
+
+import argparse
+import getpass
+import sys
+
+from hhu_sync.cli.common import config_of, keystore_of
+from hhu_sync.errors import CliError, KeyStoreError
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("enroll", help="make a key for a handheld (HHU)",
+                       description="Make a fresh random key for HHU-ID in the key store "
+                                   "(mode 0600). Refuses to replace a key without --force.")
+    p.add_argument("hhu_id", metavar="HHU-ID")
+    p.add_argument("--force", action="store_true", help="replace an existing key")
+    p.add_argument("--keystore", metavar="DIR", help="key store folder (default: config)")
+    p.set_defaults(func=run_enroll)
+
+    s = sub.add_parser("secret", help="store meter passwords that schemes name")
+    s.add_argument("--keystore", metavar="DIR", help="key store folder (default: config)")
+    ssub = s.add_subparsers(dest="action", metavar="ACTION")
+    ssub.required = True
+    sset = ssub.add_parser("set", help="store a secret, read from standard input")
+    sset.add_argument("name", metavar="NAME")
+    sset.add_argument("--force", action="store_true", help="replace an existing secret")
+    sset.add_argument("--keystore", metavar="DIR", default=argparse.SUPPRESS)
+    sset.set_defaults(func=run_secret_set)
+    slist = ssub.add_parser("list", help="list secret names (never their values)")
+    slist.add_argument("--keystore", metavar="DIR", default=argparse.SUPPRESS)
+    slist.set_defaults(func=run_secret_list)
+
+
+def run_enroll(args: argparse.Namespace) -> int:
+    store = keystore_of(args, config_of(args))
+    try:
+        path = store.enroll(args.hhu_id, force=args.force)
+    except (KeyStoreError, ValueError) as exc:
+        raise CliError(str(exc)) from None
+    print(f"enrolled {args.hhu_id}: key written to {path} (mode 0600); "
+          f"copy it to the handheld over a trusted cable, never by e-mail")
+    return 0
+
+
+def run_secret_set(args: argparse.Namespace) -> int:
+    store = keystore_of(args, config_of(args))
+    if sys.stdin.isatty():
+        value = getpass.getpass(f"value of secret {args.name}: ")
+    else:
+        value = sys.stdin.readline(1024).rstrip("\r\n")
+    try:
+        path = store.set_secret(args.name, value, force=args.force)
+    except (KeyStoreError, ValueError) as exc:
+        raise CliError(str(exc)) from None
+    print(f"stored secret {args.name} in {path} (mode 0600)")
+    return 0
+
+
+def run_secret_list(args: argparse.Namespace) -> int:
+    store = keystore_of(args, config_of(args))
+    folder = store.root / "secrets"
+    names = sorted(p.stem for p in folder.glob("*.secret")) if folder.is_dir() else []
+    for name in names:
+        print(name)
+    return 0

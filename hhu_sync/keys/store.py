@@ -1,0 +1,111 @@
+"""Key store on disk: enrol HHUs, read keys and secrets, refuse unsafe permissions."""
+
+from __future__ import annotations
+
+import os
+import secrets
+import stat
+from dataclasses import dataclass
+from pathlib import Path
+
+from hhu_sync.errors import KeyStoreError
+from hhu_sync.fsutil import atomic_write
+from hhu_sync.ids import check_name
+
+KEY_BYTES = 32
+_MAX_KEY_FILE = 256
+_MAX_SECRET = 256
+
+
+def write_private_file(path: Path, data: bytes, *, overwrite: bool = False) -> None:
+    """Write ``data`` atomically with mode 0600; refuse to replace unless ``overwrite``."""
+    if path.exists() and not overwrite:
+        raise KeyStoreError(f"{path} already exists (use --force to replace it)")
+    atomic_write(path, data, mode=0o600)
+
+
+def _check_private(path: Path) -> None:
+    mode = path.stat().st_mode
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise KeyStoreError(
+            f"{path}: permissions {stat.filemode(mode)} let others read it; run chmod 600 {path}"
+        )
+
+
+def _read_small(path: Path, limit: int, what: str) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            data = fh.read(limit + 1)
+    except FileNotFoundError:
+        raise KeyStoreError(f"{path}: no such {what}") from None
+    except OSError as exc:
+        raise KeyStoreError(f"{path}: cannot read {what}: {exc.strerror}") from None
+    if len(data) > limit:
+        raise KeyStoreError(f"{path}: {what} is larger than {limit} bytes")
+    _check_private(path)
+    return data
+
+
+def load_key_file(path: str | os.PathLike[str]) -> bytes:
+    """Read a key file (64 hex digits) and return the 32-byte key."""
+    path = Path(path)
+    text = _read_small(path, _MAX_KEY_FILE, "key file").strip()
+    try:
+        key = bytes.fromhex(text.decode("ascii"))
+    except (UnicodeDecodeError, ValueError):
+        raise KeyStoreError(f"{path}: not a key file (expected 64 hex digits)") from None
+    if len(key) != KEY_BYTES:
+        raise KeyStoreError(f"{path}: key is {len(key)} bytes, expected {KEY_BYTES}")
+    return key
+
+
+@dataclass(frozen=True)
+class KeyStore:
+    """A key store folder. Creating the object touches nothing on disk."""
+
+    root: Path
+
+    def key_path(self, hhu_id: str) -> Path:
+        return self.root / "hhus" / f"{check_name(hhu_id, 'HHU id')}.key"
+
+    def secret_path(self, name: str) -> Path:
+        return self.root / "secrets" / f"{check_name(name, 'secret name')}.secret"
+
+    def enroll(self, hhu_id: str, *, force: bool = False) -> Path:
+        """Make a fresh random key for ``hhu_id``; return the key file's path."""
+        path = self.key_path(hhu_id)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        write_private_file(path, secrets.token_bytes(KEY_BYTES).hex().encode() + b"\n",
+                           overwrite=force)
+        return path
+
+    def hhu_key(self, hhu_id: str) -> bytes | None:
+        """The key of an enrolled HHU, or None when it is not enrolled."""
+        path = self.key_path(hhu_id)
+        return load_key_file(path) if path.exists() else None
+
+    def enrolled(self) -> list[str]:
+        folder = self.root / "hhus"
+        return sorted(p.stem for p in folder.glob("*.key")) if folder.is_dir() else []
+
+    def set_secret(self, name: str, value: str, *, force: bool = False) -> Path:
+        if not value or len(value.encode()) > _MAX_SECRET:
+            raise KeyStoreError(f"secret {name!r} must be 1 to {_MAX_SECRET} bytes")
+        path = self.secret_path(name)
+        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        write_private_file(path, value.encode("utf-8"), overwrite=force)
+        return path
+
+    def secret(self, name: str) -> str:
+        """A meter password by name; raises KeyStoreError naming the secret if missing."""
+        path = self.secret_path(name)
+        if not path.exists():
+            raise KeyStoreError(
+                f"secret {name!r} is not in the key store ({path}); add it with "
+                f"'hhu-sync secret set {name}'"
+            )
+        data = _read_small(path, _MAX_SECRET, "secret")
+        try:
+            return data.decode("utf-8").rstrip("\n")
+        except UnicodeDecodeError:
+            raise KeyStoreError(f"{path}: secret is not UTF-8 text") from None

@@ -1,0 +1,268 @@
+"""Public value types of the link core: settings, infos, events, commands, stats."""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass, field
+
+
+class _SentinelMeta(type):
+    def __repr__(cls) -> str:
+        return cls.__name__
+
+
+class NEED_DATA(metaclass=_SentinelMeta):  # noqa: N801 - h11 spelling
+    """Returned (the class itself) by ``Connection.next_event()`` when more bytes are needed."""
+
+
+class Role(enum.Enum):
+    DOCK = "dock"
+    HHU = "hhu"
+
+
+@dataclass(frozen=True)
+class LinkSettings:
+    window: int = 32  # data frames in flight (selective repeat)
+    max_frame_payload: int = 1024  # upper bound; the sender adapts frame size to the line
+    min_frame_payload: int = 64
+    retry_limit: int = 8  # per frame / per request, then Aborted("retry limit ...")
+    ack_timeout: float = 0.5  # seconds (the driver measures time)
+    idle_timeout: float = 10.0
+    compression: tuple[str, ...] = ("zlib",)  # offered/accepted in the handshake
+    max_object_size: int = 64 * 2**20
+
+
+@dataclass(frozen=True)
+class BundleInfo:
+    bundle_id: str
+    state: str  # "partial" | "committed"
+    size: int
+    held: int
+
+
+@dataclass(frozen=True)
+class UploadInfo:
+    upload_id: str
+    size: int
+    sha256: bytes
+
+
+@dataclass(frozen=True)
+class HelloInfo:
+    hhu_id: str
+    firmware: str
+    free_flash: int
+    battery_pct: int
+    bundles: tuple[BundleInfo, ...] = ()
+    uploads: tuple[UploadInfo, ...] = ()
+
+
+@dataclass(slots=True)
+class LinkStats:
+    """Counters; mutable, read them at any time."""
+
+    frames_sent: int = 0  # every frame written, first sends and resends
+    frames_resent: int = 0  # data frames and requests sent again
+    frames_received: int = 0  # frames with a good CRC
+    bytes_sent: int = 0  # bytes handed out by data_to_send()
+    bytes_received: int = 0  # bytes given to receive_data()
+    payload_bytes_sent: int = 0  # data-stream bytes in first sends of DATA frames
+    payload_bytes_received: int = 0  # object bytes delivered in order
+    crc_errors: int = 0
+    framing_errors: int = 0  # bad COBS, frame too short, frame too long (dropped)
+    retries: int = 0  # every retransmission of a frame or request (timer or SACK driven)
+    fast_retransmits: int = 0  # data frames resent because a SACK showed them missing
+    timeouts: int = 0  # timers that expired
+    acks_sent: int = 0
+    acks_received: int = 0
+    frame_payload: int = 0  # current data-frame payload size chosen by the sender
+    frame_shrinks: int = 0
+    frame_grows: int = 0
+    objects_compressed: int = 0
+    objects_raw: int = 0
+
+
+# --------------------------------------------------------------------------- events
+
+
+class Event:
+    """Base class of everything next_event() returns (besides NEED_DATA)."""
+
+    __slots__ = ()
+
+
+@dataclass(frozen=True)
+class Authenticated(Event):
+    hhu_id: str
+    hello: HelloInfo
+
+
+@dataclass(frozen=True)
+class Progress(Event):
+    direction: str  # "put" | "get"
+    object_id: str
+    done: int
+    total: int
+
+
+@dataclass(frozen=True)
+class BundleStored(Event):
+    bundle_id: str
+    already_held: bool
+
+
+@dataclass(frozen=True)
+class BundleRefused(Event):
+    bundle_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class UploadReceived(Event):
+    upload_id: str
+    data: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class UploadRefused(Event):
+    """Dock: the HHU refused GetUpload, or the received bytes failed the SHA-256 check."""
+
+    upload_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class UploadCleared(Event):
+    upload_id: str
+
+
+@dataclass(frozen=True)
+class ConnectionClosed(Event):
+    pass
+
+
+@dataclass(frozen=True)
+class Aborted(Event):
+    reason: str
+    by_peer: bool
+
+
+@dataclass(frozen=True)
+class TimedOut(Event):
+    what: str
+
+
+@dataclass(frozen=True)
+class BundleOffered(Event):
+    bundle_id: str
+    size: int
+    sha256: bytes
+
+
+@dataclass(frozen=True)
+class BundleData(Event):
+    bundle_id: str
+    offset: int
+    data: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class BundleReceived(Event):
+    bundle_id: str
+
+
+@dataclass(frozen=True)
+class UploadRequested(Event):
+    upload_id: str
+    offset: int
+
+
+@dataclass(frozen=True)
+class UploadAcknowledged(Event):
+    upload_id: str
+
+
+# --------------------------------------------------------------------------- commands
+
+
+class Command:
+    """Base class of everything send() accepts."""
+
+    __slots__ = ()
+
+
+# dock commands
+@dataclass(frozen=True)
+class StartHandshake(Command):
+    pass
+
+
+@dataclass(frozen=True)
+class PutBundle(Command):
+    bundle_id: str
+    data: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class GetUpload(Command):
+    upload_id: str
+
+
+@dataclass(frozen=True)
+class AckUpload(Command):
+    upload_id: str
+
+
+@dataclass(frozen=True)
+class Close(Command):
+    pass
+
+
+# hhu commands
+@dataclass(frozen=True)
+class AcceptBundle(Command):
+    bundle_id: str
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class BundleAlreadyHeld(Command):
+    bundle_id: str
+
+
+@dataclass(frozen=True)
+class RefuseBundle(Command):
+    bundle_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class BundleCommitted(Command):
+    bundle_id: str
+
+
+@dataclass(frozen=True)
+class ProvideUpload(Command):
+    """``data`` is the whole upload; the link sends it from the requested offset."""
+
+    upload_id: str
+    data: bytes = field(repr=False)
+
+
+@dataclass(frozen=True)
+class RefuseUpload(Command):
+    upload_id: str
+    reason: str
+
+
+@dataclass(frozen=True)
+class UploadDeleted(Command):
+    upload_id: str
+
+
+# both roles
+@dataclass(frozen=True)
+class Abort(Command):
+    """Give up: an ABORT frame with ``reason`` goes to the peer, then Aborted(by_peer=False)."""
+
+    reason: str

@@ -1,0 +1,80 @@
+"""The meter model catalog: each model's programming limits, read from TOML."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from hhu_sync.model.fields import Fields
+from hhu_sync.model.loader import load_toml
+from hhu_sync.model.problems import ModelError
+
+_INT_LIMITS = ("max_rates", "max_switch_times", "max_day_profiles", "max_week_profiles",
+               "max_seasons", "max_special_days", "max_display_items")
+
+
+@dataclass(frozen=True)
+class MeterModel:
+    name: str
+    description: str
+    max_rates: int
+    max_switch_times: int
+    max_day_profiles: int
+    max_week_profiles: int
+    max_seasons: int
+    max_special_days: int
+    demand_periods: tuple[int, ...]
+    max_display_items: int
+    password_levels: tuple[int, ...]
+    ct_secondary: tuple[int, ...]
+
+
+Catalog = dict[str, MeterModel]
+
+
+def default_catalog_path() -> Path:
+    """``$HHU_SYNC_CATALOG``, else ``config/meter-models.toml`` of this checkout."""
+    env = os.environ.get("HHU_SYNC_CATALOG")
+    if env:
+        return Path(env)
+    return Path(__file__).resolve().parents[2] / "config" / "meter-models.toml"
+
+
+def parse_catalog(data: dict, file: str, locate=None) -> Catalog:
+    f = Fields(file, locate)
+    f.unknown(data, "", ["models"])
+    models = f.get(data, "", "models", dict) or {}
+    catalog: Catalog = {}
+    for name, table in models.items():
+        path = f"models.{name}"
+        if not isinstance(table, dict):
+            f.add(path, "expected a table")
+            continue
+        f.unknown(table, path, ("description", "demand_periods", "password_levels",
+                                "ct_secondary", *_INT_LIMITS))
+        limits = {k: f.int_range(table, path, k, 0, 10_000) for k in _INT_LIMITS}
+        lists = {}
+        for key in ("demand_periods", "password_levels", "ct_secondary"):
+            value = f.get(table, path, key, list) or []
+            if not all(isinstance(v, int) and not isinstance(v, bool) for v in value):
+                f.add(f"{path}.{key}", "expected a list of integers")
+                value = []
+            lists[key] = tuple(value)
+        if None in limits.values():
+            continue
+        catalog[name] = MeterModel(
+            name=name, description=f.get(table, path, "description", str, required=False,
+                                         default=""),
+            **limits, **lists)
+    if not models and not f.problems:
+        f.add("models", "the catalog defines no meter models")
+    if f.problems:
+        raise ModelError(f.problems)
+    return catalog
+
+
+def load_catalog(path: str | os.PathLike[str] | None = None) -> Catalog:
+    path = Path(path) if path else default_catalog_path()
+    data, locate = load_toml(path)
+    return parse_catalog(data, str(path), locate)

@@ -1,0 +1,122 @@
+"""A small field checker that collects problems instead of stopping at the first.
+
+Schemes, meter lists, the meter catalog and the configuration are all tables of typed
+fields; each is read through a :class:`Fields` so every message names its field and line.
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable, Iterable
+from datetime import date
+from typing import Any
+
+from hhu_sync.model.problems import Problem
+
+OBIS_SHORT = re.compile(
+    r"^(?:\d{1,3}-\d{1,3}:)?[0-9A-Z]{1,3}(?:\.[0-9A-Z]{1,3}){1,2}(?:[*&]\d{1,3})?$"
+)
+_HHMM = re.compile(r"^([01]\d|2[0-3]):([0-5]\d)$")
+_MMDD = re.compile(r"^(\d{2})-(\d{2})$")
+_IDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
+
+
+class Fields:
+    """Reads typed fields from one file's data, recording a Problem for each fault."""
+
+    def __init__(self, file: str, locate: Callable[[str], int | None] | None = None) -> None:
+        self.file = file
+        self._locate = locate or (lambda _path: None)
+        self.problems: list[Problem] = []
+
+    def add(self, path: str, message: str, line: int | None = None) -> None:
+        self.problems.append(Problem(self.file, line or self._locate(path), path, message))
+
+    def unknown(self, table: dict[str, Any], path: str, allowed: Iterable[str]) -> None:
+        """Report keys that are not in ``allowed``: a typo must not pass silently."""
+        allowed = set(allowed)
+        for key in table:
+            if key not in allowed:
+                self.add(f"{path}.{key}" if path else key,
+                         f"unknown field (expected one of: {', '.join(sorted(allowed))})")
+
+    def get(self, table: dict[str, Any], path: str, key: str, kind: type | tuple[type, ...],
+            *, required: bool = True, default: Any = None) -> Any:
+        full = f"{path}.{key}" if path else key
+        if key not in table:
+            if required:
+                self.add(full, "missing")
+            return default
+        value = table[key]
+        kinds = kind if isinstance(kind, tuple) else (kind,)
+        if isinstance(value, bool) and bool not in kinds:
+            ok = False
+        else:
+            ok = isinstance(value, kinds)
+        if not ok:
+            names = " or ".join(_type_name(k) for k in kinds)
+            self.add(full, f"expected {names}, found {_type_name(type(value))}")
+            return default
+        return value
+
+    def ident(self, table: dict[str, Any], path: str, key: str, *,
+              required: bool = True) -> str | None:
+        value = self.get(table, path, key, str, required=required)
+        if value is not None and not _IDENT.match(value):
+            self.add(f"{path}.{key}" if path else key,
+                     f"{value!r} is not a valid id (1-64 letters, digits, '.', '_', '-')")
+            return None
+        return value
+
+    def positive(self, table: dict[str, Any], path: str, key: str, *,
+                 required: bool = True) -> float | None:
+        value = self.get(table, path, key, (int, float), required=required)
+        if value is not None and value <= 0:
+            self.add(f"{path}.{key}", f"must be greater than zero, found {value}")
+            return None
+        return value
+
+    def int_range(self, table: dict[str, Any], path: str, key: str, low: int, high: int, *,
+                  required: bool = True) -> int | None:
+        value = self.get(table, path, key, int, required=required)
+        if value is not None and not low <= value <= high:
+            self.add(f"{path}.{key}", f"must be between {low} and {high}, found {value}")
+            return None
+        return value
+
+    def hhmm(self, value: Any, path: str) -> int | None:
+        """Minutes after midnight for ``"HH:MM"``."""
+        if not isinstance(value, str) or not (m := _HHMM.match(value)):
+            self.add(path, f"{value!r} is not a time of day HH:MM (00:00 to 23:59)")
+            return None
+        return int(m.group(1)) * 60 + int(m.group(2))
+
+    def day(self, value: Any, path: str) -> str | None:
+        """A recurring ``MM-DD`` or a one-off ``YYYY-MM-DD`` date, normalised to text."""
+        if isinstance(value, date):
+            return value.isoformat()
+        if isinstance(value, str):
+            if m := _MMDD.match(value):
+                try:
+                    date(2024, int(m.group(1)), int(m.group(2)))  # a leap year admits 02-29
+                    return value
+                except ValueError:
+                    pass
+            else:
+                try:
+                    return date.fromisoformat(value).isoformat()
+                except ValueError:
+                    pass
+        self.add(path, f"{value!r} is not a date (MM-DD for every year, or YYYY-MM-DD)")
+        return None
+
+    def obis(self, value: Any, path: str) -> str | None:
+        if not isinstance(value, str) or not OBIS_SHORT.match(value):
+            self.add(path, f"{value!r} is not an OBIS code such as 1.8.1 or 1-0:1.8.1")
+            return None
+        return value
+
+
+def _type_name(kind: type) -> str:
+    return {str: "text", int: "integer", float: "number", bool: "true/false",
+            list: "a list", dict: "a table", date: "a date"}.get(kind, kind.__name__)

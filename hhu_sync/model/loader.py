@@ -1,0 +1,78 @@
+"""Reading input files safely: bounded size, strict UTF-8, clear one-line errors.
+
+Every problem becomes a :class:`Problem` naming the file (and the byte offset or line
+where that is known); nothing here lets a traceback reach the person at the terminal.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from pathlib import Path
+from typing import Any
+
+from hhu_sync.model.problems import ModelError, Problem, TomlLocator
+
+MAX_INPUT_BYTES = 4 * 1024 * 1024
+
+
+def _fail(path: Path, field: str, message: str, line: int | None = None) -> ModelError:
+    return ModelError([Problem(str(path), line, field, message)])
+
+
+def read_text(path: str | os.PathLike[str], limit: int = MAX_INPUT_BYTES) -> str:
+    """The file's text, or ModelError: missing, too large, empty, binary, not UTF-8."""
+    path = Path(path)
+    try:
+        with open(path, "rb") as fh:
+            size = os.fstat(fh.fileno()).st_size
+            if size > limit:
+                raise _fail(path, "file", f"{size / 1e6:.1f} MB is larger than the "
+                                          f"{limit // (1024 * 1024)} MiB limit for this input")
+            raw = fh.read(limit + 1)
+    except FileNotFoundError:
+        raise _fail(path, "file", "no such file") from None
+    except IsADirectoryError:
+        raise _fail(path, "file", "is a folder, not a file") from None
+    except PermissionError:
+        raise _fail(path, "file", "permission denied") from None
+    except OSError as exc:
+        raise _fail(path, "file", f"cannot read: {exc.strerror}") from None
+    if len(raw) > limit:
+        raise _fail(path, "file", f"larger than the {limit // (1024 * 1024)} MiB limit")
+    if not raw.strip():
+        raise _fail(path, "file", "is empty")
+    nul = raw.find(b"\x00")
+    if nul >= 0:
+        raise _fail(path, "file", f"binary data, not text (NUL byte at byte offset {nul})")
+    if raw.startswith(b"\xef\xbb\xbf"):
+        raw = raw[3:]
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = raw[: exc.start].count(b"\n") + 1
+        raise _fail(path, "file", f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at byte "
+                                  f"offset {exc.start}); save the file as UTF-8", line) from None
+
+
+def parse_toml(text: str, path: Path) -> tuple[dict[str, Any], TomlLocator]:
+    try:
+        data = tomllib.loads(text)
+    except tomllib.TOMLDecodeError as exc:
+        message = str(exc)
+        line = None
+        if "(at line " in message:
+            try:
+                line = int(message.rsplit("(at line ", 1)[1].split(",")[0])
+            except ValueError:
+                line = None
+            message = message.split(" (at line ")[0]
+        raise _fail(path, "toml", f"not valid TOML: {message}", line) from None
+    return data, TomlLocator(text)
+
+
+def load_toml(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Any]:
+    """Parsed TOML and a ``locate(field) -> line`` function for messages."""
+    path = Path(path)
+    data, locator = parse_toml(read_text(path), path)
+    return data, locator.line

@@ -1,0 +1,67 @@
+"""The key store: private files, no silent overwrite, no path tricks."""
+
+from __future__ import annotations
+
+import os
+import stat
+
+import pytest
+
+from hhu_sync.errors import KeyStoreError
+from hhu_sync.keys import KeyStore, load_key_file
+
+
+def test_enroll_writes_a_private_32_byte_key(tmp_path):
+    path = KeyStore(tmp_path).enroll("HHU-001")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o600
+    assert len(load_key_file(path)) == 32
+
+
+def test_enroll_refuses_to_overwrite_without_force(tmp_path):
+    store = KeyStore(tmp_path)
+    first = load_key_file(store.enroll("HHU-001"))
+    with pytest.raises(KeyStoreError, match="already exists"):
+        store.enroll("HHU-001")
+    store.enroll("HHU-001", force=True)
+    assert store.hhu_key("HHU-001") != first
+
+
+def test_keys_are_distinct_per_hhu(tmp_path):
+    store = KeyStore(tmp_path)
+    store.enroll("A")
+    store.enroll("B")
+    assert store.hhu_key("A") != store.hhu_key("B")
+    assert store.enrolled() == ["A", "B"]
+
+
+@pytest.mark.parametrize("bad", ["../evil", "/etc/passwd", ".hidden", "a/b", ""])
+def test_ids_that_would_leave_the_folder_are_refused(tmp_path, bad):
+    with pytest.raises(ValueError):
+        KeyStore(tmp_path).enroll(bad)
+
+
+def test_a_key_file_readable_by_others_is_refused(tmp_path):
+    path = KeyStore(tmp_path).enroll("HHU-001")
+    os.chmod(path, 0o644)
+    with pytest.raises(KeyStoreError, match="chmod 600"):
+        load_key_file(path)
+
+
+def test_a_key_file_with_junk_is_refused(tmp_path):
+    path = tmp_path / "k.key"
+    path.write_text("not hex at all")
+    os.chmod(path, 0o600)
+    with pytest.raises(KeyStoreError, match="64 hex digits"):
+        load_key_file(path)
+
+
+def test_unknown_hhu_has_no_key(tmp_path):
+    assert KeyStore(tmp_path).hhu_key("HHU-404") is None
+
+
+def test_secrets_round_trip_and_missing_ones_name_the_secret(tmp_path):
+    store = KeyStore(tmp_path)
+    store.set_secret("a1700-level3", "ABCD1234")
+    assert store.secret("a1700-level3") == "ABCD1234"
+    with pytest.raises(KeyStoreError, match="'nope' is not in the key store"):
+        store.secret("nope")

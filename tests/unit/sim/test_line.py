@@ -1,0 +1,157 @@
+"""Line simulator: relays bytes both ways, cuts after exactly N bytes, BER 0 is lossless.
+
+No timing assertions: pacing accuracy is measured by the bench, not asserted here.
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+
+import pytest
+
+from hhu_firmware_sim.line import LineSim
+
+
+class EchoServer:
+    """Echoes everything; records what it received."""
+
+    def __init__(self) -> None:
+        self.sock = socket.create_server(("127.0.0.1", 0))
+        self.sock.settimeout(10)
+        self.address = self.sock.getsockname()[:2]
+        self.received = bytearray()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self) -> None:
+        try:
+            conn, _ = self.sock.accept()
+        except OSError:
+            return
+        with conn:
+            conn.settimeout(10)
+            while True:
+                try:
+                    data = conn.recv(65536)
+                except OSError:
+                    return
+                if not data:
+                    return
+                self.received += data
+                try:
+                    conn.sendall(data)
+                except OSError:
+                    return
+
+    def close(self) -> None:
+        self.sock.close()
+
+
+@pytest.fixture
+def echo():
+    server = EchoServer()
+    yield server
+    server.close()
+
+
+def _recv_until_closed(sock: socket.socket, limit: int) -> bytes:
+    sock.settimeout(10)
+    out = bytearray()
+    while len(out) < limit:
+        try:
+            data = sock.recv(65536)
+        except OSError:
+            break
+        if not data:
+            break
+        out += data
+    return bytes(out)
+
+
+def test_relays_both_ways_intact(echo):
+    payload = bytes(range(256)) * 64
+    with LineSim(echo.address, baud=0) as line:
+        with socket.create_connection(line.address, timeout=10) as c:
+            c.sendall(payload)
+            back = bytearray()
+            c.settimeout(10)
+            while len(back) < len(payload):
+                back += c.recv(65536)
+    assert bytes(back) == payload
+
+
+def test_paced_line_with_latency_delivers_everything(echo):
+    payload = b"meter" * 200
+    with LineSim(echo.address, baud=1_000_000, latency_ms=1) as line:
+        with socket.create_connection(line.address, timeout=10) as c:
+            c.sendall(payload)
+            back = bytearray()
+            c.settimeout(10)
+            while len(back) < len(payload):
+                back += c.recv(65536)
+    assert bytes(back) == payload
+    assert line.stats.up.bytes_out == len(payload)
+
+
+def test_cut_after_passes_exactly_n_bytes_then_closes(echo):
+    with LineSim(echo.address, baud=0, cut_after=1000) as line:
+        with socket.create_connection(line.address, timeout=10) as c:
+            c.sendall(b"x" * 1000)           # all 1000 go up; nothing may come back
+            assert _recv_until_closed(c, 10_000) == b""
+    assert bytes(echo.received) == b"x" * 1000
+    assert line.stats.cuts == 1
+
+
+def test_cut_after_counts_bytes_in_one_direction_exactly(echo):
+    with LineSim(echo.address, baud=0, cut_after=777) as line:
+        with socket.create_connection(line.address, timeout=10) as c:
+            c.sendall(b"y" * 5000)
+            _recv_until_closed(c, 10_000)
+    assert line.stats.up.bytes_out + line.stats.down.bytes_out == 777
+
+
+def test_bit_errors_flip_bits_deterministically(echo):
+    payload = bytes(20_000)
+    with LineSim(echo.address, baud=0, ber=1e-3, seed=5) as line:
+        with socket.create_connection(line.address, timeout=10) as c:
+            c.sendall(payload)
+            back = bytearray()
+            c.settimeout(10)
+            while len(back) < len(payload):
+                back += c.recv(65536)
+    flips = line.stats.up.bit_flips + line.stats.down.bit_flips
+    assert sum(bin(b).count("1") for b in back) <= flips
+    assert flips > 0
+
+
+def test_serves_clients_one_after_another(echo):
+    second = EchoServer()
+    try:
+        with LineSim(echo.address, baud=0) as line:
+            with socket.create_connection(line.address, timeout=10) as c:
+                c.sendall(b"one")
+                assert _recv_exactly(c, 3) == b"one"
+            line.target = second.address
+            with socket.create_connection(line.address, timeout=10) as c:
+                c.sendall(b"two")
+                assert _recv_exactly(c, 3) == b"two"
+        assert line.stats.sessions == 2
+    finally:
+        second.close()
+
+
+def _recv_exactly(sock: socket.socket, n: int) -> bytes:
+    sock.settimeout(10)
+    out = bytearray()
+    while len(out) < n:
+        data = sock.recv(n - len(out))
+        if not data:
+            break
+        out += data
+    return bytes(out)
+
+
+def test_rejects_negative_baud(echo):
+    with pytest.raises(ValueError):
+        LineSim(echo.address, baud=-1)
