@@ -1,0 +1,145 @@
+-- hhu-sync database schema, version 1. SQLite dialect; kept portable to PostgreSQL.
+
+CREATE TABLE IF NOT EXISTS meta (
+    key   TEXT PRIMARY KEY,
+    value TEXT NOT NULL
+);
+
+-- Every file seen in the outbox, by content hash: nothing is processed twice.
+CREATE TABLE IF NOT EXISTS inputs (
+    sha256      TEXT PRIMARY KEY,
+    name        TEXT NOT NULL,
+    kind        TEXT NOT NULL,            -- scheme | meter_list | quick_send | unknown
+    status      TEXT NOT NULL,            -- accepted | rejected | duplicate
+    reason      TEXT NOT NULL DEFAULT '',
+    moved_to    TEXT NOT NULL DEFAULT '',
+    received_at TEXT NOT NULL
+);
+
+-- The scheme library: valid schemes, by id; the newest version wins.
+CREATE TABLE IF NOT EXISTS schemes (
+    scheme_id  TEXT PRIMARY KEY,
+    model      TEXT NOT NULL,
+    version    INTEGER NOT NULL,
+    data       TEXT NOT NULL,             -- JSON of Scheme.to_dict()
+    sha256     TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS hhus (
+    hhu_id     TEXT PRIMARY KEY,
+    crew       TEXT,
+    firmware   TEXT NOT NULL DEFAULT '',
+    battery    INTEGER,
+    free_flash INTEGER,
+    dock       TEXT NOT NULL DEFAULT '',
+    last_seen  TEXT
+);
+
+-- Meter lists and their life cycle:
+-- queued -> on_hhu -> uploaded -> complete | partial ; cancelled at any point.
+CREATE TABLE IF NOT EXISTS lists (
+    list_id    TEXT PRIMARY KEY,
+    name       TEXT NOT NULL,
+    hhu        TEXT,
+    crew       TEXT,
+    due        TEXT NOT NULL,
+    state      TEXT NOT NULL,
+    entries    INTEGER NOT NULL,
+    data       TEXT NOT NULL,             -- JSON of MeterList.to_dict()
+    delivered_to TEXT,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS list_entries (
+    list_id TEXT NOT NULL,
+    seq     INTEGER NOT NULL,
+    serial  TEXT NOT NULL,
+    task    TEXT NOT NULL,
+    scheme  TEXT,
+    PRIMARY KEY (list_id, serial)
+);
+
+-- What is to go to a handheld. A delivery for a crew is bound to one HHU (and packed,
+-- sealed with that HHU's key) when the first HHU of the crew docks.
+CREATE TABLE IF NOT EXISTS deliveries (
+    delivery_id  INTEGER PRIMARY KEY,
+    kind         TEXT NOT NULL,           -- quick_send | meter_list
+    ref          TEXT NOT NULL,           -- scheme id or list id
+    target_hhu   TEXT,
+    target_crew  TEXT,
+    state        TEXT NOT NULL,           -- queued | delivered | cancelled | failed
+    bundle_id    TEXT,
+    bundle_path  TEXT,
+    attempts     INTEGER NOT NULL DEFAULT 0,
+    last_error   TEXT NOT NULL DEFAULT '',
+    not_before   TEXT,                    -- back-off after a failed attempt
+    created_at   TEXT NOT NULL,
+    delivered_at TEXT
+);
+CREATE INDEX IF NOT EXISTS deliveries_state ON deliveries (state, target_hhu, target_crew);
+
+CREATE TABLE IF NOT EXISTS uploads (
+    upload_id   TEXT PRIMARY KEY,
+    hhu_id      TEXT NOT NULL,
+    received_at TEXT NOT NULL,
+    visits      INTEGER NOT NULL,
+    readings    INTEGER NOT NULL,
+    stored      INTEGER NOT NULL,
+    sha256      TEXT NOT NULL,
+    cleared_at  TEXT                      -- the HHU confirmed it deleted the upload
+);
+
+CREATE TABLE IF NOT EXISTS visits (
+    upload_id   TEXT NOT NULL,
+    seq         INTEGER NOT NULL,
+    meter       TEXT NOT NULL,
+    list_id     TEXT NOT NULL,
+    time        TEXT NOT NULL,
+    outcome     TEXT NOT NULL,
+    scheme      TEXT,
+    verify      TEXT,
+    error_flags TEXT,
+    operator    TEXT NOT NULL,
+    notes       TEXT NOT NULL,
+    PRIMARY KEY (upload_id, seq)
+);
+CREATE INDEX IF NOT EXISTS visits_list ON visits (list_id, meter);
+
+CREATE TABLE IF NOT EXISTS readings (
+    meter     TEXT NOT NULL,
+    obis      TEXT NOT NULL,
+    time      TEXT NOT NULL,
+    value     TEXT NOT NULL,
+    unit      TEXT NOT NULL,
+    status    TEXT NOT NULL,
+    hhu       TEXT NOT NULL,
+    upload_id TEXT NOT NULL,
+    PRIMARY KEY (meter, obis, time)
+) WITHOUT ROWID;
+
+-- Kept, never dropped: duplicates, conflicts, meters not on the list, second readings.
+CREATE TABLE IF NOT EXISTS exceptions (
+    exception_id INTEGER PRIMARY KEY,
+    upload_id    TEXT NOT NULL,
+    kind         TEXT NOT NULL,   -- duplicate | conflict | not_on_list | already_read | unknown_list
+    meter        TEXT NOT NULL,
+    obis         TEXT,
+    time         TEXT,
+    value        TEXT,
+    detail       TEXT NOT NULL,
+    created_at   TEXT NOT NULL
+);
+
+CREATE TABLE IF NOT EXISTS sessions (
+    session_id INTEGER PRIMARY KEY,
+    hhu_id     TEXT,
+    dock       TEXT NOT NULL,
+    started_at TEXT NOT NULL,
+    ended_at   TEXT,
+    outcome    TEXT NOT NULL DEFAULT 'running',
+    pushed     INTEGER NOT NULL DEFAULT 0,
+    pulled     INTEGER NOT NULL DEFAULT 0,
+    report     TEXT NOT NULL DEFAULT '{}'
+);

@@ -1,0 +1,398 @@
+"""SQLite backend: WAL, synchronous=FULL, one connection per thread, short transactions.
+
+Only what is committed here is acknowledged to a handheld, so commits are durable
+(``synchronous=FULL``) and every write path is one ``BEGIN IMMEDIATE`` transaction.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+from hhu_sync.ingest import IngestReport, Upload
+from hhu_sync.model.meterlist import MeterList, meter_list_from_dict
+from hhu_sync.model.scheme import Scheme, scheme_from_dict
+from hhu_sync.store.base import Delivery, ListState, StoreError
+
+SCHEMA_VERSION = "1"
+_OPEN_LIST_STATES = (ListState.QUEUED, ListState.ON_HHU, ListState.UPLOADED,
+                     ListState.PARTIAL)
+
+
+class SqliteStore:
+    """The embedded store. Safe to share between threads (a connection each)."""
+
+    def __init__(self, path: str | Path, *, busy_timeout_s: float = 30.0) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._busy_ms = int(busy_timeout_s * 1000)
+        self._local = threading.local()
+        self._all: list[sqlite3.Connection] = []
+        self._lock = threading.Lock()
+        schema = resources.files("hhu_sync.store").joinpath("schema.sql").read_text()
+        db = self._db()
+        db.executescript(schema)
+        db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
+        found = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
+        if found != SCHEMA_VERSION:
+            raise StoreError(f"{self.path}: schema version {found}, this hhu-sync uses "
+                             f"{SCHEMA_VERSION}")
+
+    # -- connections and transactions -------------------------------------------------
+    def _db(self) -> sqlite3.Connection:
+        db = getattr(self._local, "db", None)
+        if db is None:
+            try:
+                db = sqlite3.connect(self.path, isolation_level=None, timeout=self._busy_ms / 1000)
+                db.execute("PRAGMA journal_mode=WAL")
+                db.execute("PRAGMA synchronous=FULL")
+                db.execute(f"PRAGMA busy_timeout={self._busy_ms}")
+                db.execute("PRAGMA foreign_keys=ON")
+            except sqlite3.Error as exc:
+                raise StoreError(f"{self.path}: cannot open the database: {exc}") from None
+            self._local.db = db
+            with self._lock:
+                self._all.append(db)
+        return db
+
+    @contextmanager
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        db = self._db()
+        try:
+            db.execute("BEGIN IMMEDIATE")
+        except sqlite3.Error as exc:
+            raise StoreError(f"{self.path}: {exc}") from None
+        try:
+            yield db
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+        try:
+            db.execute("COMMIT")
+        except sqlite3.Error as exc:
+            db.execute("ROLLBACK")
+            raise StoreError(f"{self.path}: commit failed: {exc}") from None
+
+    def close(self) -> None:
+        with self._lock:
+            for db in self._all:
+                try:
+                    db.close()
+                except sqlite3.ProgrammingError:
+                    pass  # made in another thread that has ended; closed with it
+            self._all.clear()
+        self._local = threading.local()
+
+    def _one(self, sql: str, args: tuple = ()) -> Any:
+        row = self._db().execute(sql, args).fetchone()
+        return row[0] if row else None
+
+    # -- outbox -------------------------------------------------------------------------
+    def input_seen(self, sha256: str) -> dict[str, Any] | None:
+        row = self._db().execute(
+            "SELECT name, kind, status, reason, moved_to, received_at FROM inputs "
+            "WHERE sha256=?", (sha256,)).fetchone()
+        if row is None:
+            return None
+        return dict(zip(("name", "kind", "status", "reason", "moved_to", "received_at"), row,
+                        strict=True))
+
+    def record_input(self, sha256: str, name: str, kind: str, status: str, reason: str,
+                     moved_to: str, now: str = "") -> None:
+        with self._tx() as db:
+            db.execute("INSERT OR IGNORE INTO inputs VALUES (?,?,?,?,?,?,?)",
+                       (sha256, name, kind, status, reason, moved_to, now))
+
+    # -- scheme library and queue -------------------------------------------------------------
+    def put_scheme(self, scheme: Scheme, sha256: str, now: str = "") -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO schemes VALUES (?,?,?,?,?,?) ON CONFLICT(scheme_id) DO UPDATE SET "
+                "model=excluded.model, version=excluded.version, data=excluded.data, "
+                "sha256=excluded.sha256, updated_at=excluded.updated_at",
+                (scheme.id, scheme.model, scheme.version, json.dumps(scheme.to_dict()), sha256,
+                 now))
+
+    def schemes(self) -> dict[str, Scheme]:
+        rows = self._db().execute("SELECT data FROM schemes").fetchall()
+        return {s.id: s for s in (scheme_from_dict(json.loads(r[0])) for r in rows)}
+
+    def add_meter_list(self, mlist: MeterList, now: str = "") -> int:
+        with self._tx() as db:
+            old = db.execute("SELECT state FROM lists WHERE list_id=?", (mlist.id,)).fetchone()
+            if old and old[0] != ListState.CANCELLED:
+                raise StoreError(f"meter list {mlist.id!r} is already held ({old[0]}); "
+                                 "cancel it first to replace it")
+            db.execute("DELETE FROM list_entries WHERE list_id=?", (mlist.id,))
+            db.execute("INSERT OR REPLACE INTO lists VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                       (mlist.id, mlist.name, mlist.hhu, mlist.crew, mlist.due,
+                        ListState.QUEUED, len(mlist.meters), json.dumps(mlist.to_dict()), None,
+                        now, now))
+            db.executemany("INSERT INTO list_entries VALUES (?,?,?,?,?)",
+                           [(mlist.id, n, m.serial, m.task, m.scheme)
+                            for n, m in enumerate(mlist.meters)])
+            cur = db.execute(
+                "INSERT INTO deliveries (kind, ref, target_hhu, target_crew, state, created_at)"
+                " VALUES ('meter_list', ?, ?, ?, 'queued', ?)",
+                (mlist.id, mlist.hhu, None if mlist.hhu else mlist.crew, now))
+            return int(cur.lastrowid)
+
+    def add_quick_send(self, scheme_id: str, hhu_id: str, now: str = "") -> int:
+        with self._tx() as db:
+            cur = db.execute(
+                "INSERT INTO deliveries (kind, ref, target_hhu, state, created_at) "
+                "VALUES ('quick_send', ?, ?, 'queued', ?)", (scheme_id, hhu_id, now))
+            return int(cur.lastrowid)
+
+    def get_list(self, list_id: str) -> MeterList | None:
+        data = self._one("SELECT data FROM lists WHERE list_id=?", (list_id,))
+        return meter_list_from_dict(json.loads(data)) if data else None
+
+    def list_state(self, list_id: str) -> str | None:
+        return self._one("SELECT state FROM lists WHERE list_id=?", (list_id,))
+
+    def pending_deliveries(self, hhu_id: str, crew: str | None, now: str) -> list[Delivery]:
+        rows = self._db().execute(
+            "SELECT delivery_id, kind, ref, target_hhu, target_crew, state, bundle_id, "
+            "bundle_path, attempts FROM deliveries WHERE state='queued' "
+            "AND (not_before IS NULL OR not_before <= ?) "
+            "AND (target_hhu = ? OR (target_hhu IS NULL AND target_crew = ?)) "
+            "ORDER BY delivery_id", (now, hhu_id, crew)).fetchall()
+        return [Delivery(*r) for r in rows]
+
+    def queued_targets(self) -> list[tuple[str | None, str | None]]:
+        return self._db().execute(
+            "SELECT DISTINCT target_hhu, target_crew FROM deliveries WHERE state='queued'"
+        ).fetchall()
+
+    def bind_delivery(self, delivery_id: int, hhu_id: str, bundle_id: str,
+                      bundle_path: str) -> bool:
+        """Give a queued delivery to one HHU; False if another HHU already took it."""
+        with self._tx() as db:
+            cur = db.execute(
+                "UPDATE deliveries SET target_hhu=?, bundle_id=?, bundle_path=? "
+                "WHERE delivery_id=? AND state='queued' AND (target_hhu IS NULL OR target_hhu=?)",
+                (hhu_id, bundle_id, bundle_path, delivery_id, hhu_id))
+            return cur.rowcount == 1
+
+    def delivery_done(self, delivery_id: int, hhu_id: str, now: str) -> None:
+        with self._tx() as db:
+            row = db.execute("SELECT kind, ref FROM deliveries WHERE delivery_id=?",
+                             (delivery_id,)).fetchone()
+            db.execute("UPDATE deliveries SET state='delivered', delivered_at=?, "
+                       "attempts=attempts+1 WHERE delivery_id=?", (now, delivery_id))
+            if row and row[0] == "meter_list":
+                db.execute("UPDATE lists SET state=?, delivered_to=?, updated_at=? "
+                           "WHERE list_id=? AND state=?",
+                           (ListState.ON_HHU, hhu_id, now, row[1], ListState.QUEUED))
+
+    def delivery_failed(self, delivery_id: int, error: str, not_before: str,
+                        max_attempts: int) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE deliveries SET attempts=attempts+1, last_error=?, not_before=?, "
+                "state=CASE WHEN attempts+1 >= ? THEN 'failed' ELSE state END "
+                "WHERE delivery_id=?", (error[:500], not_before, max_attempts, delivery_id))
+
+    def requeue_list(self, list_id: str, now: str = "") -> None:
+        """Send a list again (to its target, freshly packed): after a lost or wiped HHU."""
+        with self._tx() as db:
+            if not db.execute("SELECT 1 FROM lists WHERE list_id=?", (list_id,)).fetchone():
+                raise StoreError(f"no meter list {list_id!r}")
+            target = db.execute("SELECT hhu, crew FROM lists WHERE list_id=?",
+                                (list_id,)).fetchone()
+            db.execute("UPDATE deliveries SET state='cancelled' WHERE kind='meter_list' "
+                       "AND ref=? AND state IN ('queued', 'failed')", (list_id,))
+            db.execute(
+                "INSERT INTO deliveries (kind, ref, target_hhu, target_crew, state, created_at)"
+                " VALUES ('meter_list', ?, ?, ?, 'queued', ?)",
+                (list_id, target[0], None if target[0] else target[1], now))
+            db.execute("UPDATE lists SET state=?, updated_at=? WHERE list_id=?",
+                       (ListState.QUEUED, now, list_id))
+
+    def cancel_list(self, list_id: str, now: str = "") -> None:
+        with self._tx() as db:
+            if not db.execute("SELECT 1 FROM lists WHERE list_id=?", (list_id,)).fetchone():
+                raise StoreError(f"no meter list {list_id!r}")
+            db.execute("UPDATE deliveries SET state='cancelled' WHERE kind='meter_list' "
+                       "AND ref=? AND state IN ('queued', 'failed')", (list_id,))
+            db.execute("UPDATE lists SET state=?, updated_at=? WHERE list_id=?",
+                       (ListState.CANCELLED, now, list_id))
+
+    # -- handhelds and sessions ---------------------------------------------------------
+    def touch_hhu(self, hhu_id: str, *, dock: str, firmware: str, battery: int | None,
+                  free_flash: int | None, now: str, crew: str | None = None) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO hhus VALUES (?,?,?,?,?,?,?) ON CONFLICT(hhu_id) DO UPDATE SET "
+                "crew=COALESCE(excluded.crew, crew), firmware=excluded.firmware, "
+                "battery=excluded.battery, free_flash=excluded.free_flash, "
+                "dock=excluded.dock, last_seen=excluded.last_seen",
+                (hhu_id, crew, firmware, battery, free_flash, dock, now))
+
+    def start_session(self, dock: str, now: str) -> int:
+        with self._tx() as db:
+            return int(db.execute("INSERT INTO sessions (dock, started_at) VALUES (?, ?)",
+                                  (dock, now)).lastrowid)
+
+    def end_session(self, session_id: int, *, hhu_id: str | None, outcome: str, pushed: int,
+                    pulled: int, report: dict[str, Any], now: str) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE sessions SET hhu_id=?, ended_at=?, outcome=?, pushed=?, "
+                       "pulled=?, report=? WHERE session_id=?",
+                       (hhu_id, now, outcome, pushed, pulled, json.dumps(report), session_id))
+
+    # -- readings -------------------------------------------------------------------------
+    def upload_held(self, upload_id: str) -> bool:
+        return self._one("SELECT 1 FROM uploads WHERE upload_id=?", (upload_id,)) is not None
+
+    def ingest(self, upload: Upload, now: str) -> IngestReport:
+        """Store an upload in one transaction; idempotent by upload id and reading key."""
+        report = IngestReport(upload_id=upload.upload_id, hhu_id=upload.hhu_id,
+                              visits=len(upload.visits))
+        with self._tx() as db:
+            if db.execute("SELECT 1 FROM uploads WHERE upload_id=?",
+                          (upload.upload_id,)).fetchone():
+                report.already_held = True
+                report.readings_already_held = len(upload.readings)
+                return report
+            before = db.total_changes
+            db.executemany("INSERT OR IGNORE INTO readings VALUES (?,?,?,?,?,?,?,?)",
+                           upload.readings)
+            stored = db.total_changes - before
+            report.readings_stored = stored
+            exceptions: list[tuple] = []
+            if stored < len(upload.readings):
+                self._duplicates(db, upload, report, exceptions, now)
+            db.executemany(
+                "INSERT INTO visits VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                [(upload.upload_id, v.seq, v.meter, v.list_id, v.time, v.outcome, v.scheme,
+                  v.verify, v.error_flags, v.operator, v.notes) for v in upload.visits])
+            self._check_visits(db, upload, report, exceptions, now)
+            db.executemany(
+                "INSERT INTO exceptions (upload_id, kind, meter, obis, time, value, detail, "
+                "created_at) VALUES (?,?,?,?,?,?,?,?)", exceptions)
+            db.execute("INSERT INTO uploads VALUES (?,?,?,?,?,?,?,NULL)",
+                       (upload.upload_id, upload.hhu_id, now, len(upload.visits),
+                        len(upload.readings), stored, upload.sha256))
+            self._settle_lists(db, report.lists_touched, now)
+        return report
+
+    def _duplicates(self, db, upload: Upload, report: IngestReport, out: list, now: str) -> None:
+        """Readings not stored: same key already held. Same value: duplicate; else conflict."""
+        seen: set[tuple[str, str, str]] = set()
+        for meter, obis, time, value, _unit, _st, _hhu, uid in upload.readings:
+            key = (meter, obis, time)
+            row = db.execute("SELECT value, upload_id, hhu FROM readings WHERE meter=? AND "
+                             "obis=? AND time=?", key).fetchone()
+            if row is None:
+                continue
+            if row[1] == uid and key not in seen:
+                seen.add(key)  # the copy this upload stored
+                continue
+            if row[0] == value:
+                report.readings_already_held += 1
+                kind, detail = "duplicate", f"already held from upload {row[1]} ({row[2]})"
+            else:
+                report.conflicts += 1
+                kind, detail = "conflict", (f"held value {row[0]} from upload {row[1]} "
+                                            f"({row[2]}) differs")
+            out.append((upload.upload_id, kind, meter, obis, time, value, detail, now))
+
+    def _check_visits(self, db, upload: Upload, report: IngestReport, out: list,
+                      now: str) -> None:
+        touched: dict[str, None] = {}
+        for v in upload.visits:
+            if v.outcome != "done":
+                report.failed_visits[v.outcome] = report.failed_visits.get(v.outcome, 0) + 1
+            if v.notes:
+                report.visits_with_notes += 1
+            if not v.list_id:
+                continue
+            if not db.execute("SELECT 1 FROM lists WHERE list_id=?", (v.list_id,)).fetchone():
+                out.append((upload.upload_id, "unknown_list", v.meter, None, v.time, None,
+                            f"visit names meter list {v.list_id!r}, which is not held", now))
+                continue
+            touched[v.list_id] = None
+            if not db.execute("SELECT 1 FROM list_entries WHERE list_id=? AND serial=?",
+                              (v.list_id, v.meter)).fetchone():
+                report.not_on_list += 1
+                out.append((upload.upload_id, "not_on_list", v.meter, None, v.time, None,
+                            f"meter is not on list {v.list_id}", now))
+                continue
+            if v.outcome == "done":
+                other = db.execute(
+                    "SELECT v.upload_id, u.hhu_id FROM visits v JOIN uploads u "
+                    "ON u.upload_id = v.upload_id WHERE v.list_id=? AND v.meter=? "
+                    "AND v.outcome='done' AND u.hhu_id != ? LIMIT 1",
+                    (v.list_id, v.meter, upload.hhu_id)).fetchone()
+                if other:
+                    report.already_read += 1
+                    out.append((upload.upload_id, "already_read", v.meter, None, v.time, None,
+                                f"already read on list {v.list_id} by {other[1]} "
+                                f"(upload {other[0]})", now))
+        report.lists_touched = list(touched)
+
+    def _settle_lists(self, db, list_ids: list[str], now: str) -> None:
+        """complete when every entry has a done visit, else partial (exceptions say why)."""
+        for list_id in list_ids:
+            total, done = db.execute(
+                "SELECT COUNT(*), COUNT(DISTINCT CASE WHEN v.meter IS NOT NULL "
+                "THEN e.serial END) FROM list_entries e LEFT JOIN visits v "
+                "ON v.list_id = e.list_id AND v.meter = e.serial AND v.outcome = 'done' "
+                "WHERE e.list_id=?", (list_id,)).fetchone()
+            state = ListState.COMPLETE if done >= total else ListState.PARTIAL
+            db.execute("UPDATE lists SET state=?, updated_at=? WHERE list_id=? "
+                       "AND state != ?", (state, now, list_id, ListState.CANCELLED))
+
+    def mark_cleared(self, upload_id: str, now: str) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE uploads SET cleared_at=? WHERE upload_id=?", (now, upload_id))
+
+    def readings(self, since: str | None = None) -> Iterator[tuple]:
+        """(meter, obis, time, value, unit, status, hhu, upload_id, received_at), in order."""
+        sql = ("SELECT r.meter, r.obis, r.time, r.value, r.unit, r.status, r.hhu, "
+               "r.upload_id, u.received_at FROM readings r JOIN uploads u "
+               "ON u.upload_id = r.upload_id")
+        args: tuple = ()
+        if since:
+            sql += " WHERE u.received_at >= ?"
+            args = (since,)
+        yield from self._db().execute(sql + " ORDER BY r.meter, r.obis, r.time", args)
+
+    def status(self) -> dict[str, Any]:
+        db = self._db()
+
+        def rows(sql: str) -> list[dict[str, Any]]:
+            cur = db.execute(sql)
+            names = [d[0] for d in cur.description]
+            return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+        return {
+            "hhus": rows("SELECT hhu_id, crew, firmware, battery, free_flash, dock, last_seen "
+                         "FROM hhus ORDER BY hhu_id"),
+            "queue": rows("SELECT target_hhu, target_crew, kind, COUNT(*) AS n FROM deliveries "
+                          "WHERE state='queued' GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"),
+            "lists": rows("SELECT list_id, name, hhu, crew, due, state, entries, delivered_to "
+                          "FROM lists ORDER BY due, list_id"),
+            "lists_by_state": {r[0]: r[1] for r in db.execute(
+                "SELECT state, COUNT(*) FROM lists GROUP BY state")},
+            "sessions": rows("SELECT session_id, hhu_id, dock, started_at, ended_at, outcome, "
+                             "pushed, pulled FROM sessions ORDER BY session_id DESC LIMIT 10"),
+            "exceptions": rows("SELECT kind, COUNT(*) AS n FROM exceptions GROUP BY kind "
+                               "ORDER BY kind"),
+            "readings": self._one("SELECT COUNT(*) FROM readings"),
+            "uploads": self._one("SELECT COUNT(*) FROM uploads"),
+            "failed_deliveries": rows("SELECT delivery_id, kind, ref, target_hhu, attempts, "
+                                      "last_error FROM deliveries WHERE state='failed'"),
+        }
+
+
+def open_store(path: str | Path) -> SqliteStore:
+    return SqliteStore(path)

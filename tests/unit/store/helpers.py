@@ -1,0 +1,29 @@
+"""Builders for readings payloads and meter lists used by store and daemon tests."""
+
+from __future__ import annotations
+
+from hhu_sync.ingest import parse_upload
+from hhu_sync.model.meterlist import MeterEntry, MeterList
+
+
+def visit(meter: str, *, list_id: str = "L1", outcome: str = "done", value: str = "100.0",
+          time: str = "2026-11-25T10:00:00+00:00", obis: str = "1.8.1", notes: str = "",
+          registers: list | None = None) -> dict:
+    regs = registers if registers is not None else (
+        [{"obis": obis, "value": value, "unit": "kWh", "time": time}] if outcome == "done"
+        else [])
+    return {"meter": meter, "list": list_id, "time": time, "outcome": outcome,
+            "registers": regs, "error_flags": "00000000", "scheme": None, "verify": None,
+            "operator": "crew-a", "notes": notes}
+
+
+def upload(upload_id: str, visits: list[dict], hhu: str = "HHU-001"):
+    return parse_upload({"upload_id": upload_id, "hhu_id": hhu, "visits": visits},
+                        upload_id=upload_id, hhu_id=hhu, sha256="0" * 64)
+
+
+def meter_list(list_id: str = "L1", serials=("M1", "M2"), hhu: str | None = "HHU-001",
+               crew: str | None = None) -> MeterList:
+    return MeterList(id=list_id, name=list_id, hhu=hhu, crew=crew, due="2026-12-01", notes="",
+                     meters=tuple(MeterEntry(s, "", "", "read", None, None, "")
+                                  for s in serials))
