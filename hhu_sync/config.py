@@ -6,7 +6,7 @@ A bad configuration stops the command with one line naming the file and the key.
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -16,11 +16,43 @@ from hhu_sync.model.fields import Fields
 from hhu_sync.model.loader import load_toml
 from hhu_sync.model.problems import ModelError
 
-PATH_KEYS = ("outbox", "archive", "rejected", "exports", "database", "keystore", "catalog")
+PATH_KEYS = ("outbox", "archive", "rejected", "exports", "database", "keystore", "spool",
+             "catalog")
 _DEFAULTS = {
     "outbox": "var/outbox", "archive": "var/archive", "rejected": "var/rejected",
     "exports": "var/exports", "database": "var/hhu-sync.db", "keystore": "var/keystore",
+    "spool": "var/spool",
 }
+
+
+@dataclass(frozen=True)
+class Dock:
+    """A cradle: a port URL, or a USB serial number found through list_ports."""
+
+    name: str
+    port: str | None
+    usb_serial: str | None
+    baud: int
+
+
+@dataclass(frozen=True)
+class Schedule:
+    poll_seconds: float = 2.0          # look at every idle cradle this often
+    rescan_seconds: float = 30.0       # outbox rescan, for events the watcher missed
+    misfire_grace_seconds: float = 30.0
+    export_minutes: float = 0.0        # periodic full export (0 = only after each ingest)
+
+
+@dataclass(frozen=True)
+class Limits:
+    handshake_seconds: float = 5.0     # a cradle with nothing answering is empty
+    transfer_seconds: float = 600.0    # one bundle or one upload
+    session_seconds: float = 1800.0    # one whole docking
+    max_attempts: int = 5              # per delivery, then it is marked failed
+    retry_backoff_seconds: float = 30.0  # doubles per failed attempt
+    debounce_seconds: float = 0.5      # a file must be quiet this long before it is read
+    scheme_wait_seconds: float = 60.0  # a list may wait this long for the schemes it names
+    max_sessions: int = 4              # cradles served at once
 
 
 @dataclass(frozen=True)
@@ -31,7 +63,17 @@ class Paths:
     exports: Path
     database: Path
     keystore: Path
+    spool: Path
     catalog: Path
+
+
+@dataclass(frozen=True)
+class Demo:
+    """Demo set-up done at start: enrol HHUs, store demo meter passwords, seed the outbox."""
+
+    seed: tuple[Path, ...]
+    enroll: tuple[str, ...]
+    secrets: dict[str, str]
 
 
 @dataclass(frozen=True)
@@ -39,6 +81,12 @@ class Config:
     file: Path | None
     depot_id: str
     paths: Paths
+    docks: tuple[Dock, ...] = ()
+    hhus: dict[str, str | None] = field(default_factory=dict)   # HHU id -> crew
+    schedule: Schedule = Schedule()
+    limits: Limits = Limits()
+    handler_packages: tuple[str, ...] = ()
+    demo: Demo | None = None
 
 
 def _paths(table: dict[str, Any], base: Path, f: Fields) -> Paths:
@@ -61,14 +109,102 @@ def _paths(table: dict[str, Any], base: Path, f: Fields) -> Paths:
 def parse_config(data: dict[str, Any], file: Path | None, locate=None) -> Config:
     f = Fields(str(file) if file else "<defaults>", locate)
     base = file.parent if file else Path.cwd()
-    f.unknown(data, "", ("depot", "paths"))
+    f.unknown(data, "", ("depot", "paths", "docks", "hhus", "schedule", "limits", "serial",
+                         "demo"))
     depot = f.get(data, "", "depot", dict, required=False, default={})
     f.unknown(depot, "depot", ("id",))
     depot_id = f.ident(depot, "depot", "id", required=False) or "depot"
     paths = _paths(f.get(data, "", "paths", dict, required=False, default={}), base, f)
+    docks = _docks(f.get(data, "", "docks", list, required=False, default=[]), f)
+    hhus = _hhus(f.get(data, "", "hhus", list, required=False, default=[]), f)
+    schedule = _numbers(f, data, "schedule", Schedule)
+    limits = _numbers(f, data, "limits", Limits)
+    serial_table = f.get(data, "", "serial", dict, required=False, default={})
+    f.unknown(serial_table, "serial", ("handler_packages",))
+    packages = f.get(serial_table, "serial", "handler_packages", list, required=False,
+                     default=[])
+    if not all(isinstance(p, str) and p for p in packages):
+        f.add("serial.handler_packages", "expected a list of Python package names")
+        packages = []
+    demo = _demo(f.get(data, "", "demo", dict, required=False), base, f)
     if f.problems:
         raise ModelError(f.problems)
-    return Config(file=file, depot_id=depot_id, paths=paths)
+    return Config(file=file, depot_id=depot_id, paths=paths, docks=docks, hhus=hhus,
+                  schedule=schedule, limits=limits, handler_packages=tuple(packages), demo=demo)
+
+
+def _demo(table: dict | None, base: Path, f: Fields) -> Demo | None:
+    if table is None:
+        return None
+    f.unknown(table, "demo", ("seed", "enroll", "secrets"))
+    seed = f.get(table, "demo", "seed", list, required=False, default=[])
+    enroll = f.get(table, "demo", "enroll", list, required=False, default=[])
+    secrets = f.get(table, "demo", "secrets", dict, required=False, default={})
+    if not all(isinstance(x, str) for x in [*seed, *enroll, *secrets.values()]):
+        f.add("demo", "seed and enroll are lists of text; secrets a table of text")
+        return None
+    return Demo(tuple(base / s for s in seed), tuple(enroll), dict(secrets))
+
+
+def _docks(items: list, f: Fields) -> tuple[Dock, ...]:
+    docks: list[Dock] = []
+    names: set[str] = set()
+    for i, item in enumerate(items):
+        path = f"docks[{i}]"
+        if not isinstance(item, dict):
+            f.add(path, "expected a table")
+            continue
+        f.unknown(item, path, ("name", "port", "usb_serial", "baud"))
+        name = f.ident(item, path, "name")
+        port = f.get(item, path, "port", str, required=False)
+        usb = f.get(item, path, "usb_serial", str, required=False)
+        if (port is None) == (usb is None):
+            f.add(f"{path}.port", "give exactly one of port (a URL or device) and usb_serial")
+        baud = f.int_range(item, path, "baud", 300, 4_000_000, required=False) or 115200
+        if name in names:
+            f.add(f"{path}.name", f"duplicate dock name {name!r}")
+        if name:
+            names.add(name)
+            docks.append(Dock(name, port, usb, baud))
+    return tuple(docks)
+
+
+def _hhus(items: list, f: Fields) -> dict[str, str | None]:
+    out: dict[str, str | None] = {}
+    for i, item in enumerate(items):
+        path = f"hhus[{i}]"
+        if not isinstance(item, dict):
+            f.add(path, "expected a table")
+            continue
+        f.unknown(item, path, ("id", "crew"))
+        hid = f.ident(item, path, "id")
+        crew = f.ident(item, path, "crew", required=False)
+        if hid in out:
+            f.add(f"{path}.id", f"duplicate HHU id {hid!r}")
+        elif hid:
+            out[hid] = crew
+    return out
+
+
+def _numbers(f: Fields, data: dict[str, Any], section: str, cls: type) -> Any:
+    """A table of positive numbers whose keys and defaults are the dataclass's fields."""
+    table = f.get(data, "", section, dict, required=False, default={})
+    names = [fl.name for fl in fields(cls)]
+    f.unknown(table, section, names)
+    values: dict[str, Any] = {}
+    for fl in fields(cls):
+        if fl.name not in table:
+            continue
+        kind = int if fl.type in ("int", int) else (int, float)
+        value = f.get(table, section, fl.name, kind)
+        if value is None:
+            continue
+        allow_zero = fl.name == "export_minutes"
+        if value < 0 or (value == 0 and not allow_zero):
+            f.add(f"{section}.{fl.name}", f"must be greater than zero, found {value}")
+            continue
+        values[fl.name] = value
+    return cls(**values)
 
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:

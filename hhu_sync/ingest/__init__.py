@@ -41,6 +41,12 @@ class Upload:
     visits: list[Visit]
     # (meter, obis, time, value, unit, status, hhu, upload_id): the readings table's order
     readings: list[tuple[str, str, str, str, str, str, str, str]] = field(default_factory=list)
+    not_stored: set[int] = field(default_factory=set)   # indexes the store already held
+
+    def stored_rows(self, received_at: str) -> list[tuple]:
+        """Rows this upload added, in the export column order (with received_at)."""
+        skip = self.not_stored
+        return [(*r, received_at) for i, r in enumerate(self.readings) if i not in skip]
 
 
 @dataclass

@@ -106,42 +106,73 @@ class SqliteStore:
     def record_input(self, sha256: str, name: str, kind: str, status: str, reason: str,
                      moved_to: str, now: str = "") -> None:
         with self._tx() as db:
-            db.execute("INSERT OR IGNORE INTO inputs VALUES (?,?,?,?,?,?,?)",
+            db.execute("INSERT OR REPLACE INTO inputs VALUES (?,?,?,?,?,?,?)",
                        (sha256, name, kind, status, reason, moved_to, now))
 
     # -- scheme library and queue -------------------------------------------------------------
     def put_scheme(self, scheme: Scheme, sha256: str, now: str = "") -> None:
         with self._tx() as db:
-            db.execute(
-                "INSERT INTO schemes VALUES (?,?,?,?,?,?) ON CONFLICT(scheme_id) DO UPDATE SET "
-                "model=excluded.model, version=excluded.version, data=excluded.data, "
-                "sha256=excluded.sha256, updated_at=excluded.updated_at",
-                (scheme.id, scheme.model, scheme.version, json.dumps(scheme.to_dict()), sha256,
-                 now))
+            self._put_scheme(db, scheme, sha256, now)
+
+    @staticmethod
+    def _put_scheme(db: sqlite3.Connection, scheme: Scheme, sha256: str, now: str) -> None:
+        db.execute(
+            "INSERT INTO schemes VALUES (?,?,?,?,?,?) ON CONFLICT(scheme_id) DO UPDATE SET "
+            "model=excluded.model, version=excluded.version, data=excluded.data, "
+            "sha256=excluded.sha256, updated_at=excluded.updated_at",
+            (scheme.id, scheme.model, scheme.version, json.dumps(scheme.to_dict()), sha256,
+             now))
 
     def schemes(self) -> dict[str, Scheme]:
         rows = self._db().execute("SELECT data FROM schemes").fetchall()
         return {s.id: s for s in (scheme_from_dict(json.loads(r[0])) for r in rows)}
 
+    def accept_input(self, *, sha256: str, name: str, kind: str, moved_to: str, now: str,
+                     scheme: Scheme | None = None, mlist: MeterList | None = None,
+                     quick_send_hhu: str | None = None) -> int | None:
+        """Record an accepted outbox file and what it queues, in one transaction.
+
+        Returns the new delivery id, if the file queued one. A crash before the file is
+        moved leaves the input recorded, so a restart finishes the move and queues nothing
+        twice.
+        """
+        with self._tx() as db:
+            delivery = None
+            if scheme is not None:
+                self._put_scheme(db, scheme, sha256, now)
+                if quick_send_hhu:
+                    delivery = int(db.execute(
+                        "INSERT INTO deliveries (kind, ref, target_hhu, state, created_at) "
+                        "VALUES ('quick_send', ?, ?, 'queued', ?)",
+                        (scheme.id, quick_send_hhu, now)).lastrowid)
+            if mlist is not None:
+                delivery = self._add_meter_list(db, mlist, now)
+            db.execute("INSERT OR REPLACE INTO inputs VALUES (?,?,?,?,?,?,?)",
+                       (sha256, name, kind, "accepted", "", moved_to, now))
+            return delivery
+
     def add_meter_list(self, mlist: MeterList, now: str = "") -> int:
         with self._tx() as db:
-            old = db.execute("SELECT state FROM lists WHERE list_id=?", (mlist.id,)).fetchone()
-            if old and old[0] != ListState.CANCELLED:
-                raise StoreError(f"meter list {mlist.id!r} is already held ({old[0]}); "
-                                 "cancel it first to replace it")
-            db.execute("DELETE FROM list_entries WHERE list_id=?", (mlist.id,))
-            db.execute("INSERT OR REPLACE INTO lists VALUES (?,?,?,?,?,?,?,?,?,?,?)",
-                       (mlist.id, mlist.name, mlist.hhu, mlist.crew, mlist.due,
-                        ListState.QUEUED, len(mlist.meters), json.dumps(mlist.to_dict()), None,
-                        now, now))
-            db.executemany("INSERT INTO list_entries VALUES (?,?,?,?,?)",
-                           [(mlist.id, n, m.serial, m.task, m.scheme)
-                            for n, m in enumerate(mlist.meters)])
-            cur = db.execute(
-                "INSERT INTO deliveries (kind, ref, target_hhu, target_crew, state, created_at)"
-                " VALUES ('meter_list', ?, ?, ?, 'queued', ?)",
-                (mlist.id, mlist.hhu, None if mlist.hhu else mlist.crew, now))
-            return int(cur.lastrowid)
+            return self._add_meter_list(db, mlist, now)
+
+    def _add_meter_list(self, db: sqlite3.Connection, mlist: MeterList, now: str) -> int:
+        old = db.execute("SELECT state FROM lists WHERE list_id=?", (mlist.id,)).fetchone()
+        if old and old[0] != ListState.CANCELLED:
+            raise StoreError(f"meter list {mlist.id!r} is already held ({old[0]}); "
+                             "cancel it first to replace it")
+        db.execute("DELETE FROM list_entries WHERE list_id=?", (mlist.id,))
+        db.execute("INSERT OR REPLACE INTO lists VALUES (?,?,?,?,?,?,?,?,?,?,?)",
+                   (mlist.id, mlist.name, mlist.hhu, mlist.crew, mlist.due,
+                    ListState.QUEUED, len(mlist.meters), json.dumps(mlist.to_dict()), None,
+                    now, now))
+        db.executemany("INSERT INTO list_entries VALUES (?,?,?,?,?)",
+                       [(mlist.id, n, m.serial, m.task, m.scheme)
+                        for n, m in enumerate(mlist.meters)])
+        cur = db.execute(
+            "INSERT INTO deliveries (kind, ref, target_hhu, target_crew, state, created_at)"
+            " VALUES ('meter_list', ?, ?, ?, 'queued', ?)",
+            (mlist.id, mlist.hhu, None if mlist.hhu else mlist.crew, now))
+        return int(cur.lastrowid)
 
     def add_quick_send(self, scheme_id: str, hhu_id: str, now: str = "") -> int:
         with self._tx() as db:
@@ -287,7 +318,8 @@ class SqliteStore:
     def _duplicates(self, db, upload: Upload, report: IngestReport, out: list, now: str) -> None:
         """Readings not stored: same key already held. Same value: duplicate; else conflict."""
         seen: set[tuple[str, str, str]] = set()
-        for meter, obis, time, value, _unit, _st, _hhu, uid in upload.readings:
+        for index, (meter, obis, time, value, _unit, _st, _hhu, uid) in enumerate(
+                upload.readings):
             key = (meter, obis, time)
             row = db.execute("SELECT value, upload_id, hhu FROM readings WHERE meter=? AND "
                              "obis=? AND time=?", key).fetchone()
@@ -296,6 +328,7 @@ class SqliteStore:
             if row[1] == uid and key not in seen:
                 seen.add(key)  # the copy this upload stored
                 continue
+            upload.not_stored.add(index)
             if row[0] == value:
                 report.readings_already_held += 1
                 kind, detail = "duplicate", f"already held from upload {row[1]} ({row[2]})"

@@ -1,0 +1,218 @@
+"""`hhu-sync run`, `status`, `export`, `requeue`, `cancel`: the daemon and its queue."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import signal
+import sys
+from datetime import UTC, datetime
+from pathlib import Path
+
+from rich.console import Console
+from rich.table import Table
+
+from hhu_sync.cli.common import config_of
+from hhu_sync.config import Config
+from hhu_sync.errors import CliError, HhuSyncError
+from hhu_sync.export import FORMATS, export
+from hhu_sync.keys import KeyStore
+from hhu_sync.logsetup import setup_logging
+from hhu_sync.model.problems import ModelError
+from hhu_sync.store import StoreError, open_store
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    r = sub.add_parser("run", help="run the sync daemon",
+                       description="Watch the outbox, serve docked HHUs, ingest and export "
+                                   "readings. SIGTERM or Ctrl-C stops cleanly.")
+    r.add_argument("--once", action="store_true",
+                   help="exit when the outbox is drained and no work is left; print a summary")
+    r.add_argument("--timeout", type=float, default=None, metavar="S",
+                   help="with --once: give up after S seconds (default 600)")
+    r.add_argument("--log-format", choices=("auto", "text", "json", "rich"), default="auto")
+    r.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
+                   default="info")
+    r.set_defaults(func=run_daemon)
+
+    s = sub.add_parser("status", help="docks, HHUs, queues, lists, sessions, exceptions")
+    s.add_argument("--json", action="store_true")
+    s.set_defaults(func=run_status)
+
+    e = sub.add_parser("export", help="export readings for billing")
+    e.add_argument("--format", choices=FORMATS, default="csv")
+    e.add_argument("--since", metavar="TIME", help="readings received at or after TIME (ISO)")
+    e.add_argument("-o", "--output", metavar="FILE", help="default: exports/readings-NOW.EXT")
+    e.set_defaults(func=run_export)
+
+    q = sub.add_parser("requeue", help="send a meter list again (lost or wiped HHU)")
+    q.add_argument("list_id", metavar="LIST-ID")
+    q.set_defaults(func=run_requeue)
+
+    c = sub.add_parser("cancel", help="withdraw a meter list")
+    c.add_argument("list_id", metavar="LIST-ID")
+    c.set_defaults(func=run_cancel)
+
+
+def _prepare_demo(config: Config) -> None:
+    demo = config.demo
+    if demo is None:
+        return
+    from hhu_sync.daemon import seed_demo
+
+    store = KeyStore(config.paths.keystore)
+    for hhu in demo.enroll:
+        if store.hhu_key(hhu) is None:
+            store.enroll(hhu)
+    for name, value in demo.secrets.items():
+        if not store.secret_path(name).exists():
+            store.set_secret(name, value)
+    fresh = not config.paths.database.exists()
+    config.paths.outbox.mkdir(parents=True, exist_ok=True)
+    if fresh:
+        seed_demo(config, list(demo.seed))
+
+
+def run_daemon(args: argparse.Namespace) -> int:
+    from hhu_sync.daemon import Daemon
+
+    setup_logging(args.log_format, args.log_level)
+    config = config_of(args)
+    if not config.docks and not args.once:
+        print("hhu-sync: no [[docks]] configured; only the outbox will be served",
+              file=sys.stderr)
+    try:
+        _prepare_demo(config)
+        daemon = Daemon(config, once=args.once)
+    except (HhuSyncError, ModelError, OSError) as exc:
+        raise CliError(f"cannot start: {exc}") from None
+
+    def _stop(signum, _frame):
+        daemon.stop.set()
+
+    signal.signal(signal.SIGTERM, _stop)
+    signal.signal(signal.SIGINT, _stop)
+    timeout = args.timeout if args.timeout is not None else (600.0 if args.once else None)
+    summary = daemon.run(timeout=timeout)
+    _print_summary(config, summary)
+    if args.once and not summary.finished:
+        return 1
+    return 0
+
+
+def _print_summary(config: Config, summary) -> None:
+    store = open_store(config.paths.database)
+    try:
+        status = store.status()
+    finally:
+        store.close()
+    lines = [
+        ("files", ", ".join(f"{v} {k}" for k, v in sorted(summary.files.items())) or "none"),
+        ("bundles pushed", str(summary.bundles_pushed)),
+        ("uploads pulled", str(summary.uploads_pulled)),
+        ("readings stored", str(summary.readings_stored)),
+        ("readings already held", str(summary.readings_already_held)),
+        ("lists", ", ".join(f"{v} {k}" for k, v in sorted(status["lists_by_state"].items()))
+         or "none"),
+        ("exceptions", ", ".join(f"{r['n']} {r['kind']}" for r in status["exceptions"])
+         or "none"),
+        ("readings in database", str(status["readings"])),
+        ("exports", str(config.paths.exports)),
+    ]
+    if summary.errors:
+        lines.append(("errors", f"{len(summary.errors)} (last: {summary.errors[-1]})"))
+    console = Console(stderr=False)
+    table = Table(title="hhu-sync summary", show_header=False)
+    for k, v in lines:
+        table.add_row(k, v)
+    if console.is_terminal:
+        console.print(table)
+    else:
+        for k, v in lines:
+            print(f"{k}: {v}")
+
+
+def run_status(args: argparse.Namespace) -> int:
+    config = config_of(args)
+    if not config.paths.database.exists():
+        raise CliError(f"no database at {config.paths.database}; has the daemon run?")
+    store = open_store(config.paths.database)
+    try:
+        status = store.status()
+    finally:
+        store.close()
+    status["docks"] = [{"name": d.name, "port": d.port, "usb_serial": d.usb_serial,
+                        "baud": d.baud} for d in config.docks]
+    if args.json:
+        print(json.dumps(status, indent=2))
+        return 0
+    console = Console()
+
+    def table(title: str, rows: list[dict]) -> None:
+        if not rows:
+            console.print(f"[bold]{title}[/bold]: none")
+            return
+        t = Table(title=title)
+        for col in rows[0]:
+            t.add_column(col)
+        for row in rows:
+            t.add_row(*("" if v is None else str(v) for v in row.values()))
+        console.print(t)
+
+    table("docks", status["docks"])
+    table("handhelds", status["hhus"])
+    table("queued deliveries", status["queue"])
+    table("failed deliveries", status["failed_deliveries"])
+    table("meter lists", status["lists"])
+    table("last sessions", status["sessions"])
+    table("exceptions", status["exceptions"])
+    console.print(f"readings: {status['readings']} from {status['uploads']} uploads")
+    return 0
+
+
+def run_export(args: argparse.Namespace) -> int:
+    config = config_of(args)
+    if not config.paths.database.exists():
+        raise CliError(f"no database at {config.paths.database}")
+    ext = {"csv": "csv", "cmep": "cmep", "jsonl": "jsonl"}[args.format]
+    stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+    out = Path(args.output or config.paths.exports / f"readings-{stamp}.{ext}")
+    if args.since:
+        try:
+            since = datetime.fromisoformat(args.since)
+        except ValueError:
+            raise CliError(f"--since {args.since!r} is not an ISO 8601 time") from None
+        if since.tzinfo is None:
+            since = since.replace(tzinfo=UTC)
+        args.since = since.astimezone(UTC).isoformat(timespec="seconds")
+    store = open_store(config.paths.database)
+    try:
+        count = export(store.readings(args.since), args.format, out, sender=config.depot_id)
+    finally:
+        store.close()
+    unit = "records" if args.format == "cmep" else "readings"
+    print(f"exported {count} {unit} to {out}")
+    return 0
+
+
+def _list_action(args: argparse.Namespace, action: str) -> int:
+    config = config_of(args)
+    store = open_store(config.paths.database)
+    try:
+        getattr(store, f"{action}_list")(args.list_id,
+                                         datetime.now(UTC).isoformat(timespec="seconds"))
+        state = store.list_state(args.list_id)
+    except StoreError as exc:
+        raise CliError(str(exc)) from None
+    finally:
+        store.close()
+    print(f"meter list {args.list_id}: {state}")
+    return 0
+
+
+def run_requeue(args: argparse.Namespace) -> int:
+    return _list_action(args, "requeue")
+
+
+def run_cancel(args: argparse.Namespace) -> int:
+    return _list_action(args, "cancel")

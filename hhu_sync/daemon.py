@@ -1,0 +1,177 @@
+"""The daemon: outbox in, docked HHUs served, readings committed and exported.
+
+The main thread owns the outbox (events → complete files → processor); APScheduler
+threads poll the cradles and a bounded pool runs one session per docked HHU. They meet
+only in the store. ``stop`` (SIGTERM, Ctrl-C) lets sessions finish within a grace time,
+then ends them; the link resumes where it stopped at the next docking.
+"""
+
+from __future__ import annotations
+
+import logging
+import queue
+import shutil
+import threading
+import time
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+
+from hhu_sync.config import Config, Dock
+from hhu_sync.dock.manager import DockManager
+from hhu_sync.dock.packer import Packer
+from hhu_sync.dock.session import SessionResult
+from hhu_sync.export import export
+from hhu_sync.io.ports import register_handler_packages
+from hhu_sync.keys import KeyStore
+from hhu_sync.model.catalog import load_catalog
+from hhu_sync.outbox import OutboxProcessor, OutboxWatcher, ReadyFiles
+from hhu_sync.store import open_store
+
+log = logging.getLogger("hhu_sync.daemon")
+EVENTS_PER_TURN = 10_000
+
+
+@dataclass
+class Summary:
+    files: Counter = field(default_factory=Counter)          # accepted, rejected, ...
+    sessions: Counter = field(default_factory=Counter)       # by outcome
+    bundles_pushed: int = 0
+    uploads_pulled: int = 0
+    readings_stored: int = 0
+    readings_already_held: int = 0
+    exceptions: int = 0
+    errors: list[str] = field(default_factory=list)
+    finished: bool = True
+
+
+class Daemon:
+    def __init__(self, config: Config, *, once: bool = False) -> None:
+        self.config = config
+        self.once = once
+        p = config.paths
+        for folder in (p.outbox, p.archive, p.rejected, p.exports, p.spool):
+            folder.mkdir(parents=True, exist_ok=True)
+        register_handler_packages(config.handler_packages)
+        self.store = open_store(p.database)
+        self.catalog = load_catalog(p.catalog)
+        self.keystore = KeyStore(p.keystore)
+        self.packer = Packer(self.store, self.keystore, p.spool, config.depot_id)
+        self.events: queue.Queue = queue.Queue()
+        debounce = config.limits.debounce_seconds
+        self.ready = ReadyFiles(p.outbox, debounce, scan_quiet=max(1.0, 2 * debounce))
+        self.watcher = OutboxWatcher(p.outbox, self.events)
+        self.processor = OutboxProcessor(config, self.store, self.catalog, self.keystore,
+                                         self.packer)
+        self._generation = 0
+        self._gen_lock = threading.Lock()
+        self.summary = Summary()
+        self.stop = threading.Event()
+        self._rescan = threading.Event()
+        self.docks = DockManager(config, self.store, self.keystore, self.packer,
+                                 generation=self.generation, on_result=self._session_done)
+
+    def generation(self) -> int:
+        with self._gen_lock:
+            return self._generation
+
+    def _changed(self) -> None:
+        with self._gen_lock:
+            self._generation += 1
+
+    def _session_done(self, dock: Dock, generation: int, result: SessionResult) -> None:
+        s = self.summary
+        if result.outcome not in ("empty", "unplugged", "idle"):
+            s.sessions[result.outcome] += 1
+        s.bundles_pushed += len(result.pushed)
+        s.uploads_pulled += len(result.pulled)
+        for report in result.reports:
+            s.readings_stored += report["readings_stored"]
+            s.readings_already_held += report["readings_already_held"]
+            s.exceptions += (report["conflicts"] + report["not_on_list"]
+                             + report["already_read"] + report["readings_already_held"])
+        s.errors += result.errors
+        if result.pushed or result.pulled:
+            self._changed()
+
+    def _full_export(self) -> None:
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        for fmt in ("csv", "cmep"):
+            export(self.store.readings(), fmt, self.config.paths.exports / f"all-{stamp}.{fmt}",
+                   sender=self.config.depot_id)
+
+    def run(self, timeout: float | None = None) -> Summary:
+        """Serve until ``stop`` (or, with ``once``, until there is no work left)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        self.watcher.start()
+        self.ready.scan()
+        jobs = [(self._rescan.set, self.config.schedule.rescan_seconds)]
+        if self.config.schedule.export_minutes:
+            jobs.append((self._full_export, self.config.schedule.export_minutes * 60))
+        self.docks.start(jobs)
+        log.info("hhu-sync running: outbox %s, %d dock(s), database %s",
+                 self.config.paths.outbox, len(self.config.docks), self.config.paths.database)
+        try:
+            while not self.stop.is_set():
+                self._turn()
+                if self.once and self._finished():
+                    break
+                if deadline is not None and time.monotonic() > deadline:
+                    self.summary.finished = False
+                    log.error("stopping: work still left after %s s", timeout)
+                    break
+        finally:
+            self.shutdown()
+        return self.summary
+
+    def _turn(self) -> None:
+        try:
+            kind, path = self.events.get(timeout=0.05)
+            self.ready.note(kind, path)
+        except queue.Empty:
+            pass
+        for _ in range(EVENTS_PER_TURN):
+            try:
+                kind, path = self.events.get_nowait()
+            except queue.Empty:
+                break
+            self.ready.note(kind, path)
+        if self._rescan.is_set() or self.watcher.supervise():
+            self._rescan.clear()
+            self.ready.scan()
+        for path in self.ready.ready():
+            if self.stop.is_set():
+                return
+            outcome = self.processor.process(path)
+            if outcome.status == "deferred":
+                self.ready.requeue(path)
+                continue
+            self.ready.done(path)
+            if outcome.status != "gone":
+                self.summary.files[outcome.status] += 1
+                self._changed()
+
+    def _finished(self) -> bool:
+        if not self.events.empty() or self.ready.pending:
+            return False
+        self.ready.scan()
+        if self.ready.pending:
+            return False
+        return self.docks.settled(self.generation())
+
+    def shutdown(self) -> None:
+        self.stop.set()
+        self.docks.shutdown()
+        self.watcher.stop()
+        self.store.close()
+
+
+def seed_demo(config: Config, seeds: list[Path]) -> None:
+    """Copy example inputs into a fresh outbox (the demo's first run only)."""
+    for src in seeds:
+        for path in sorted(src.glob("*")):
+            if path.suffix in (".toml", ".csv") and path.is_file():
+                tmp = config.paths.outbox / f".{path.name}.tmp"
+                shutil.copyfile(path, tmp)
+                tmp.rename(config.paths.outbox / path.name)

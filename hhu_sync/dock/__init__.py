@@ -1,0 +1,1 @@
+"""The dock side of the daemon: packing deliveries, sessions with docked HHUs, polling."""

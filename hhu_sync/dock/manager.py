@@ -1,0 +1,156 @@
+"""The dock manager: APScheduler polls the cradles; one session per docked HHU.
+
+A cradle is polled every ``poll_seconds`` (coalesced, one run at a time, with a set
+misfire grace), each poll starts at most one session per idle cradle in a bounded
+thread pool, and a cradle whose last session failed waits with exponential back-off.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from apscheduler.schedulers.background import BackgroundScheduler
+
+from hhu_sync.config import Config, Dock
+from hhu_sync.dock.packer import Packer
+from hhu_sync.dock.session import Session, SessionResult
+from hhu_sync.io.ports import PortError, find_port
+from hhu_sync.keys import KeyStore
+
+log = logging.getLogger("hhu_sync.dock")
+MAX_BACKOFF_S = 60.0
+
+
+@dataclass
+class DockState:
+    busy: bool = False
+    failures: int = 0
+    not_before: float = 0.0
+    polls: int = 0
+    last: SessionResult | None = None
+    last_generation: int = -1
+
+
+class DockManager:
+    def __init__(self, config: Config, store, keystore: KeyStore, packer: Packer, *,
+                 generation: Callable[[], int], on_result: Callable[[Dock, int, SessionResult],
+                                                                   None],
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.config = config
+        self.store = store
+        self.keystore = keystore
+        self.packer = packer
+        self.generation = generation
+        self.on_result = on_result
+        self.clock = clock
+        self.states = {d.name: DockState() for d in config.docks}
+        self._lock = threading.Lock()
+        self._sessions: dict[str, Session] = {}
+        self.stop = threading.Event()
+        self.executor = ThreadPoolExecutor(max_workers=max(1, config.limits.max_sessions),
+                                           thread_name_prefix="dock")
+        grace = int(config.schedule.misfire_grace_seconds)
+        self.scheduler = BackgroundScheduler(job_defaults={
+            "coalesce": True, "max_instances": 1, "misfire_grace_time": grace})
+
+    def start(self, extra_jobs: list[tuple[Callable[[], None], float]] = ()) -> None:
+        self.scheduler.add_job(self.poll, "interval", seconds=self.config.schedule.poll_seconds,
+                               id="poll-docks", next_run_time=_soon())
+        for n, (func, seconds) in enumerate(extra_jobs):
+            self.scheduler.add_job(func, "interval", seconds=seconds, id=f"job-{n}")
+        self.scheduler.start()
+
+    def resolve(self, dock: Dock) -> str | None:
+        """The port to open now, or None when the cradle is not plugged in."""
+        url = dock.port
+        if url is None:
+            try:
+                return find_port(serial_number=dock.usb_serial)
+            except PortError as exc:
+                log.debug("dock %s: %s", dock.name, exc)
+                return None
+        if self.config.file is not None:
+            url = url.replace("{config_dir}", str(self.config.file.parent.resolve()))
+        return url
+
+    def poll(self) -> None:
+        """Start a session on every idle cradle whose back-off has passed."""
+        if self.stop.is_set():
+            return
+        now = self.clock()
+        for dock in self.config.docks:
+            with self._lock:
+                state = self.states[dock.name]
+                if state.busy or now < state.not_before:
+                    continue
+                url = self.resolve(dock)
+                if url is None:
+                    state.last = SessionResult(dock.name, "unplugged")
+                    state.last_generation = self.generation()
+                    continue
+                state.busy = True
+                state.polls += 1
+            self.executor.submit(self._run, dock, url, self.generation())
+
+    def _run(self, dock: Dock, url: str, generation: int) -> None:
+        session = Session(dock, url, self.config, self.store, self.keystore, self.packer)
+        with self._lock:
+            self._sessions[dock.name] = session
+        try:
+            result = session.run()
+        except Exception as exc:  # noqa: BLE001 - a session must never kill the pool
+            log.exception("dock %s: session failed", dock.name)
+            result = SessionResult(dock.name, "error", errors=[repr(exc)])
+        with self._lock:
+            self._sessions.pop(dock.name, None)
+            state = self.states[dock.name]
+            state.busy = False
+            state.last = result
+            state.last_generation = generation
+            if result.outcome in ("cut", "timeout", "error", "auth_failed"):
+                state.failures += 1
+                delay = min(MAX_BACKOFF_S, self.config.schedule.poll_seconds
+                            * (2 ** min(state.failures, 8)))
+                state.not_before = self.clock() + delay
+            else:
+                state.failures = 0
+                state.not_before = 0.0
+        self.on_result(dock, generation, result)
+
+    def busy(self) -> bool:
+        with self._lock:
+            return any(s.busy for s in self.states.values())
+
+    def settled(self, generation: int) -> bool:
+        """Every cradle was polled since the last change and found nothing to do."""
+        with self._lock:
+            return all(not s.busy and s.last is not None and s.last_generation == generation
+                       and not (s.last.pushed or s.last.pulled)
+                       for s in self.states.values())
+
+    def shutdown(self, grace_s: float = 10.0) -> None:
+        """Stop polling; let running sessions finish within ``grace_s``, then cut them."""
+        self.stop.set()
+        try:
+            self.scheduler.shutdown(wait=False)
+        except Exception:  # noqa: BLE001 - not started
+            pass
+        deadline = self.clock() + grace_s
+        while self.busy() and self.clock() < deadline:
+            time.sleep(0.05)
+        with self._lock:
+            sessions = list(self._sessions.values())
+        for session in sessions:
+            log.warning("dock %s: ending session at shutdown", session.dock.name)
+            session.abort()
+        self.executor.shutdown(wait=True, cancel_futures=True)
+
+
+def _soon():
+    from datetime import datetime
+    return datetime.now().astimezone()

@@ -1,0 +1,36 @@
+"""Check a readings upload pulled from an HHU and commit it, before any acknowledgement."""
+
+from __future__ import annotations
+
+import hashlib
+from datetime import UTC, datetime
+
+from hhu_sync.errors import HhuSyncError, TransferError
+from hhu_sync.ingest import IngestReport, Upload, UploadError, parse_upload
+from hhu_sync.transfer import decode_transfer
+
+
+class UploadRefused(HhuSyncError):
+    """An upload the depot will not store (forged, for someone else, malformed)."""
+
+
+def ingest_upload_bytes(store, data: bytes, *, hhu_id: str, hhu_key: bytes,
+                        upload_id: str) -> tuple[IngestReport, Upload]:
+    """Verify the seal with the HHU's key, parse, and store in one transaction."""
+    try:
+        transfer = decode_transfer(data, hhu_key)
+    except TransferError as exc:
+        raise UploadRefused(f"upload {upload_id} from {hhu_id}: {exc}") from None
+    h = transfer.header
+    if h.kind != "readings":
+        raise UploadRefused(f"upload {upload_id} from {hhu_id} is a {h.kind}, not readings")
+    if h.source != hhu_id:
+        raise UploadRefused(f"upload {upload_id} was made by {h.source}, not by {hhu_id}")
+    if h.bundle_id != upload_id:
+        raise UploadRefused(f"upload offered as {upload_id} carries bundle id {h.bundle_id}")
+    try:
+        upload = parse_upload(transfer.payload, upload_id=upload_id, hhu_id=hhu_id,
+                              sha256=hashlib.sha256(data).hexdigest())
+    except UploadError as exc:
+        raise UploadRefused(f"upload {upload_id} from {hhu_id}: {exc}") from None
+    return store.ingest(upload, datetime.now(UTC).isoformat(timespec="seconds")), upload

@@ -1,0 +1,192 @@
+"""One docking, start to end: authenticate, push what is queued, pull, commit, clear.
+
+Order matters for "nothing lost": an upload is acknowledged (and so deleted by the HHU)
+only after the store committed it; a bundle counts as delivered only after the HHU
+confirmed its atomic commit. Every step is bounded in time by the configuration.
+"""
+
+from __future__ import annotations
+
+import logging
+import threading
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from hhu_sync.config import Config, Dock
+from hhu_sync.dock.packer import Packer, PackError
+from hhu_sync.dock.readings import UploadRefused, ingest_upload_bytes
+from hhu_sync.errors import HhuSyncError
+from hhu_sync.export import export_upload
+from hhu_sync.io.dock import AuthFailed, DockSession, Refused
+from hhu_sync.io.driver import LinkCut, LinkTimedOut
+from hhu_sync.io.ports import PortError, open_port
+from hhu_sync.keys import KeyStore
+from hhu_sync.link import Progress
+
+log = logging.getLogger("hhu_sync.dock")
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+@dataclass
+class SessionResult:
+    dock: str
+    outcome: str = "empty"        # empty | idle | done | auth_failed | cut | timeout | error
+    hhu_id: str | None = None
+    pushed: list[str] = field(default_factory=list)
+    pulled: list[str] = field(default_factory=list)
+    reports: list[dict[str, Any]] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+
+    @property
+    def did_work(self) -> bool:
+        return bool(self.pushed or self.pulled or self.errors)
+
+
+class Session:
+    def __init__(self, dock: Dock, url: str, config: Config, store, keystore: KeyStore,
+                 packer: Packer, stop: threading.Event | None = None) -> None:
+        self.dock = dock
+        self.url = url
+        self.config = config
+        self.store = store
+        self.keystore = keystore
+        self.packer = packer
+        self.stop = stop or threading.Event()
+        self.result = SessionResult(dock.name)
+        self.port = None
+
+    def _on_event(self, event: Any) -> None:
+        if isinstance(event, Progress) and event.total:
+            log.debug("%s %s %s %d/%d", self.dock.name, event.direction, event.object_id,
+                      event.done, event.total)
+
+    def run(self) -> SessionResult:
+        limits = self.config.limits
+        try:
+            self.port = open_port(self.url, self.dock.baud, timeout=0.1)
+        except PortError as exc:
+            log.debug("dock %s: %s", self.dock.name, exc)
+            return self.result
+        try:
+            session = DockSession(self.port, self.keystore.hhu_key, on_event=self._on_event)
+            try:
+                hello = session.handshake(limits.handshake_seconds)
+            except (LinkTimedOut, LinkCut):
+                return self.result                      # nothing docked, or nothing answering
+            except AuthFailed as exc:
+                self.result.outcome = "auth_failed"
+                self.result.errors.append(str(exc))
+                log.warning("dock %s: %s", self.dock.name, exc)
+                return self.result
+            self.result.hhu_id = hhu = hello.hhu_id
+            self.result.outcome = "idle"
+            self.store.touch_hhu(hhu, dock=self.dock.name, firmware=hello.firmware,
+                                 battery=hello.battery_pct, free_flash=hello.free_flash,
+                                 now=_now(), crew=self.config.hhus.get(hhu))
+            self._push(session, hhu)
+            self._pull(session, hhu, hello)
+            session.close()
+            if self.result.did_work and not self.result.errors:
+                self.result.outcome = "done"
+        except LinkCut as exc:
+            self.result.outcome = "cut"
+            self.result.errors.append(str(exc))
+            log.warning("dock %s: %s (%s)", self.dock.name, exc, self.result.hhu_id)
+        except LinkTimedOut as exc:
+            self.result.outcome = "timeout"
+            self.result.errors.append(str(exc))
+            log.warning("dock %s: %s", self.dock.name, exc)
+        except HhuSyncError as exc:
+            self.result.outcome = "error"
+            self.result.errors.append(str(exc))
+            log.error("dock %s: %s", self.dock.name, exc)
+        finally:
+            try:
+                self.port.close()
+            except Exception:  # noqa: BLE001 - a port that fails to close is already gone
+                pass
+        return self.result
+
+    def abort(self) -> None:
+        """From another thread: end the session now (the link resumes at the next dock)."""
+        self.stop.set()
+        if self.port is not None:
+            try:
+                self.port.close()
+            except Exception:  # noqa: BLE001
+                pass
+
+    def _push(self, session: DockSession, hhu: str) -> None:
+        limits = self.config.limits
+        crew = self.config.hhus.get(hhu)
+        for delivery in self.store.pending_deliveries(hhu, crew, _now()):
+            if self.stop.is_set():
+                return
+            try:
+                packed = self.packer.ensure(delivery, hhu)
+            except PackError as exc:
+                self._failed(delivery, str(exc))
+                continue
+            if packed is None:
+                continue                                # another HHU of the crew took it
+            data = packed.path.read_bytes()
+            log.info("dock %s: pushing %s %s (%d bytes) to %s", self.dock.name, delivery.kind,
+                     delivery.ref, len(data), hhu)
+            try:
+                held = session.put(packed.bundle_id, data, limits.transfer_seconds)
+            except Refused as exc:
+                self._failed(delivery, f"{hhu} refused it: {exc.reason}")
+                continue
+            self.store.delivery_done(delivery.delivery_id, hhu, _now())
+            self.result.pushed.append(packed.bundle_id)
+            log.info("dock %s: %s %s on %s%s", self.dock.name, delivery.kind, delivery.ref, hhu,
+                     " (already held)" if held else "")
+
+    def _failed(self, delivery, error: str) -> None:
+        limits = self.config.limits
+        backoff = limits.retry_backoff_seconds * (2 ** min(delivery.attempts, 10))
+        not_before = (datetime.now(UTC) + timedelta(seconds=backoff)).isoformat(
+            timespec="seconds")
+        self.store.delivery_failed(delivery.delivery_id, error, not_before, limits.max_attempts)
+        self.result.errors.append(error)
+        log.warning("dock %s: delivery %s (%s) not delivered: %s; attempt %d of %d",
+                    self.dock.name, delivery.delivery_id, delivery.ref, error,
+                    delivery.attempts + 1, limits.max_attempts)
+
+    def _pull(self, session: DockSession, hhu: str, hello) -> None:
+        limits = self.config.limits
+        key = self.keystore.hhu_key(hhu)
+        for info in hello.uploads:
+            if self.stop.is_set():
+                return
+            data = session.get(info.upload_id, limits.transfer_seconds)
+            try:
+                report, upload = ingest_upload_bytes(self.store, data, hhu_id=hhu, hhu_key=key,
+                                             upload_id=info.upload_id)
+            except UploadRefused as exc:
+                self.result.errors.append(str(exc))      # left on the HHU: never deleted
+                log.error("dock %s: %s", self.dock.name, exc)
+                continue
+            # Committed: now, and only now, the HHU may delete it.
+            session.ack(info.upload_id, limits.transfer_seconds)
+            self.store.mark_cleared(info.upload_id, _now())
+            self.result.pulled.append(info.upload_id)
+            self.result.reports.append(report.as_dict())
+            if not report.already_held:
+                self._export(info.upload_id, upload.stored_rows(_now()))
+            log.info("dock %s: upload %s from %s: %d visits, %d readings stored, %d already "
+                     "held, %d not on list, %d conflicts%s", self.dock.name, info.upload_id,
+                     hhu, report.visits, report.readings_stored, report.readings_already_held,
+                     report.not_on_list, report.conflicts,
+                     " (upload already held)" if report.already_held else "")
+
+    def _export(self, upload_id: str, rows: list[tuple]) -> None:
+        try:
+            export_upload(rows, self.config.paths.exports, upload_id,
+                          sender=self.config.depot_id)
+        except OSError as exc:   # the readings are committed; the export can be redone
+            log.error("export of %s failed: %s (run hhu-sync export)", upload_id, exc)

@@ -1,0 +1,206 @@
+"""Decide what one outbox file is, queue what it asks for, and move it aside.
+
+A file is read whole (bounded), hashed, validated with the same code as ``hhu-sync
+validate``, recorded with what it queues in one transaction, and only then moved to
+archive/ (accepted) or rejected/ (with ``NAME.reason.txt`` beside it). Nothing is deleted,
+nothing is processed twice: the content hash is the key.
+
+Layout of the outbox:
+
+    outbox/*.toml, *.csv                  schemes (into the library) and meter lists
+    outbox/quick-send/<HHU-ID>/*.toml     a scheme to send to that HHU now (Quick send)
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import os
+import shutil
+import time
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+
+from hhu_sync.config import Config
+from hhu_sync.dock.packer import Packer, PackError
+from hhu_sync.fsutil import atomic_write, fsync_dir
+from hhu_sync.ids import is_safe_name
+from hhu_sync.keys import KeyStore
+from hhu_sync.model.catalog import Catalog
+from hhu_sync.model.inputs import load_inputs
+from hhu_sync.model.loader import MAX_INPUT_BYTES
+from hhu_sync.store.base import StoreError
+
+log = logging.getLogger("hhu_sync.outbox")
+QUICK_SEND = "quick-send"
+
+
+@dataclass(frozen=True)
+class Outcome:
+    path: Path
+    status: str          # accepted | rejected | duplicate | deferred | gone
+    kind: str = ""
+    detail: str = ""
+    moved_to: Path | None = None
+    delivery_id: int | None = None
+
+
+def _now() -> str:
+    return datetime.now(UTC).isoformat(timespec="seconds")
+
+
+def _unique(folder: Path, name: str) -> Path:
+    """``folder/name``, or ``folder/stem-2.ext`` ... when taken: never overwrite."""
+    candidate = folder / name
+    stem, suffix = os.path.splitext(name)
+    n = 2
+    while candidate.exists() or candidate.with_name(candidate.name + ".reason.txt").exists():
+        candidate = folder / f"{stem}-{n}{suffix}"
+        n += 1
+    return candidate
+
+
+def move_aside(path: Path, folder: Path, reason: str | None = None,
+               dest: Path | None = None) -> Path:
+    """Move ``path`` into ``folder`` (its reason written first, beside it); durable."""
+    folder.mkdir(parents=True, exist_ok=True)
+    dest = dest or _unique(folder, path.name)
+    if reason is not None:
+        atomic_write(dest.with_name(dest.name + ".reason.txt"), reason.encode("utf-8") + b"\n")
+    try:
+        os.replace(path, dest)
+    except OSError as exc:
+        if exc.errno != 18:  # EXDEV: another file system, so copy then remove
+            raise
+        shutil.copy2(path, dest)
+        with open(dest, "rb") as fh:
+            os.fsync(fh.fileno())
+        path.unlink()
+    fsync_dir(folder)
+    fsync_dir(path.parent)
+    return dest
+
+
+class OutboxProcessor:
+    def __init__(self, config: Config, store, catalog: Catalog, keystore: KeyStore,
+                 packer: Packer | None = None, clock=time.monotonic) -> None:
+        self.config = config
+        self.store = store
+        self.catalog = catalog
+        self.keystore = keystore
+        self.packer = packer or Packer(store, keystore, config.paths.spool, config.depot_id)
+        self.outbox = config.paths.outbox
+        self.clock = clock
+        self._waiting: dict[Path, float] = {}   # lists waiting for their schemes
+
+    def _archive_folder(self) -> Path:
+        return self.config.paths.archive / datetime.now(UTC).strftime("%Y-%m-%d")
+
+    def _reject(self, path: Path, sha: str, kind: str, reason: str) -> Outcome:
+        dest = move_aside(path, self.config.paths.rejected, reason)
+        if sha:
+            self.store.record_input(sha, path.name, kind, "rejected", reason, str(dest), _now())
+        log.warning("rejected %s: %s", path.name, reason.splitlines()[0])
+        return Outcome(path, "rejected", kind, reason, dest)
+
+    def process(self, path: Path) -> Outcome:
+        """Handle one complete file. Never raises for bad input; the file always moves."""
+        path = Path(path)
+        try:
+            with open(path, "rb") as fh:
+                raw = fh.read(MAX_INPUT_BYTES + 1)
+        except FileNotFoundError:
+            return Outcome(path, "gone")
+        except OSError as exc:
+            return self._reject(path, "", "unknown", f"{path.name}: cannot read: {exc.strerror}")
+        sha = hashlib.sha256(raw).hexdigest()
+        seen = self.store.input_seen(sha)
+        if seen is not None:
+            return self._seen_before(path, sha, seen)
+
+        target_hhu = self._quick_send_target(path)
+        if isinstance(target_hhu, Outcome):
+            return target_hhu
+        inputs = load_inputs([path], self.catalog, self.store.schemes())
+        if inputs.problems:
+            if self._should_wait(path, inputs.problems):
+                return Outcome(path, "deferred", "meter_list",
+                               "waiting for the schemes it names")
+            self._waiting.pop(path, None)
+            return self._reject(path, sha, "unknown",
+                                "\n".join(str(p) for p in inputs.problems))
+        self._waiting.pop(path, None)
+        return self._accept(path, sha, inputs, target_hhu)
+
+    def _quick_send_target(self, path: Path) -> str | None | Outcome:
+        try:
+            rel = path.relative_to(self.outbox)
+        except ValueError:
+            return None
+        if rel.parts[0] != QUICK_SEND:
+            return None
+        if len(rel.parts) != 3 or not is_safe_name(rel.parts[1]):
+            return self._reject(path, "", "quick_send",
+                                f"{rel}: a Quick send goes in {QUICK_SEND}/<HHU-ID>/NAME.toml")
+        return rel.parts[1]
+
+    def _should_wait(self, path: Path, problems) -> bool:
+        """A list may arrive before its schemes: wait a while before refusing it."""
+        if not all(p.message.startswith("unknown scheme id") for p in problems):
+            return False
+        first = self._waiting.setdefault(path, self.clock())
+        return self.clock() - first < self.config.limits.scheme_wait_seconds
+
+    def _seen_before(self, path: Path, sha: str, seen: dict) -> Outcome:
+        moved_to = Path(seen["moved_to"]) if seen["moved_to"] else None
+        if seen["status"] == "accepted" and moved_to and not moved_to.exists():
+            # Recorded, then the daemon stopped before the move: finish the move only.
+            dest = move_aside(path, moved_to.parent, dest=moved_to)
+            log.info("finished moving %s to %s", path.name, dest)
+            return Outcome(path, "accepted", seen["kind"], "recovered", dest)
+        reason = (f"{path.name}: the same content was already received as {seen['name']} "
+                  f"at {seen['received_at']} ({seen['status']}); not processed again")
+        dest = move_aside(path, self.config.paths.rejected, reason)
+        log.warning("duplicate %s", path.name)
+        return Outcome(path, "duplicate", seen["kind"], reason, dest)
+
+    def _accept(self, path: Path, sha: str, inputs, target_hhu: str | None) -> Outcome:
+        scheme = next(iter(inputs.schemes.values()), None)
+        mlist = next(iter(inputs.lists.values()), None)
+        if target_hhu and scheme is None:
+            return self._reject(path, sha, "quick_send",
+                                f"{path.name}: a Quick send carries one scheme, not a meter list")
+        kind = ("quick_send" if target_hhu else "scheme") if scheme else "meter_list"
+        hhu = target_hhu or (mlist.hhu if mlist else None)
+        if hhu and self.keystore.hhu_key(hhu) is None:
+            return self._reject(path, sha, kind,
+                                f"{path.name}: {hhu} is not enrolled; run 'hhu-sync enroll {hhu}'")
+        if mlist and not mlist.hhu and mlist.crew not in self.config.hhus.values():
+            return self._reject(path, sha, kind, f"{path.name}: list.crew: no HHU of crew "
+                                f"{mlist.crew!r} in the configuration's [[hhus]]")
+        folder = self._archive_folder()
+        folder.mkdir(parents=True, exist_ok=True)
+        dest = _unique(folder, path.name)
+        try:
+            delivery = self.store.accept_input(sha256=sha, name=path.name, kind=kind,
+                                               moved_to=str(dest), now=_now(), scheme=scheme,
+                                               mlist=mlist, quick_send_hhu=target_hhu)
+        except StoreError as exc:
+            return self._reject(path, sha, kind, f"{path.name}: {exc}")
+        move_aside(path, folder, dest=dest)
+        if delivery is not None and hhu:
+            self._pack_now(delivery, hhu)
+        what = scheme.id if scheme else mlist.id
+        log.info("accepted %s: %s %s%s", path.name, kind, what, f" for {hhu}" if hhu else "")
+        return Outcome(path, "accepted", kind, what, dest, delivery)
+
+    def _pack_now(self, delivery_id: int, hhu: str) -> None:
+        """Seal the transfer file now; if that fails the session will try again."""
+        for d in self.store.pending_deliveries(hhu, None, "9999"):
+            if d.delivery_id == delivery_id:
+                try:
+                    self.packer.ensure(d, hhu)
+                except PackError as exc:
+                    log.warning("delivery %s not packed yet: %s", delivery_id, exc)
+                return

@@ -1,0 +1,166 @@
+"""Watch the outbox; hand over only complete files, debounced, never the same twice.
+
+watchdog reports several events per write, events before the writer has closed, and
+kills its observer if a handler raises; so the handler only enqueues, a
+:class:`ReadyFiles` tracker decides when a file is complete, the observer's liveness is
+checked by the daemon, and a periodic rescan finds whatever the events missed.
+
+A file is complete when it was closed after writing (inotify ``IN_CLOSE_WRITE``) or
+renamed into the outbox, and then stayed quiet for the debounce time. A file found only
+by a scan (no event: present at start, or an event lost) must have been untouched for
+``scan_quiet`` seconds.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import queue
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+from watchdog.events import FileSystemEvent, FileSystemEventHandler
+from watchdog.observers import Observer
+
+from hhu_sync.model.inputs import is_candidate
+
+log = logging.getLogger("hhu_sync.outbox")
+
+
+def wanted(path: Path, root: Path) -> bool:
+    """A candidate input under ``root`` (not hidden, not temporary, known suffix)."""
+    try:
+        rel = path.relative_to(root)
+    except ValueError:
+        return False
+    return is_candidate(path) and not any(part.startswith(".") for part in rel.parts)
+
+
+class _Handler(FileSystemEventHandler):
+    """Enqueue only: an exception here would stop the observer."""
+
+    def __init__(self, events: queue.Queue) -> None:
+        self.events = events
+
+    def on_any_event(self, event: FileSystemEvent) -> None:
+        if event.is_directory:
+            return
+        kind = event.event_type
+        if kind == "moved":
+            self.events.put(("moved", os.fsdecode(event.dest_path)))
+        elif kind in ("closed", "created", "modified"):
+            self.events.put((kind, os.fsdecode(event.src_path)))
+
+
+@dataclass
+class _Pending:
+    last_event: float
+    complete: bool      # closed after writing, or moved in
+
+
+class ReadyFiles:
+    """Decides which outbox files are complete; pure bookkeeping, the clock is injected."""
+
+    def __init__(self, root: Path, debounce: float, scan_quiet: float,
+                 clock: Callable[[], float] = time.monotonic,
+                 wall: Callable[[], float] = time.time) -> None:
+        self.root = root
+        self.debounce = debounce
+        self.scan_quiet = scan_quiet
+        self.clock = clock
+        self.wall = wall
+        self._pending: dict[Path, _Pending] = {}
+        self.handled: set[Path] = set()   # done this run, until the path reappears by event
+
+    def note(self, kind: str, raw_path: str) -> None:
+        path = Path(raw_path)
+        if not wanted(path, self.root):
+            return
+        now = self.clock()
+        entry = self._pending.get(path)
+        complete = kind in ("closed", "moved")
+        self.handled.discard(path)
+        if entry is None:
+            self._pending[path] = _Pending(now, complete)
+        else:
+            entry.last_event = now
+            entry.complete = complete or (entry.complete and kind != "modified")
+
+    def scan(self) -> None:
+        """Pick up files no event told us about (at start, or after a lost event)."""
+        now_wall = self.wall()
+        for dirpath, dirnames, filenames in os.walk(self.root):
+            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
+            for name in filenames:
+                path = Path(dirpath) / name
+                if path in self._pending or path in self.handled or not wanted(path, self.root):
+                    continue
+                try:
+                    age = now_wall - path.stat().st_mtime
+                except FileNotFoundError:
+                    continue
+                if age >= self.scan_quiet:
+                    self._pending[path] = _Pending(self.clock() - self.debounce, True)
+
+    def ready(self) -> list[Path]:
+        """Complete, quiet files, oldest first; they leave the pending set."""
+        now = self.clock()
+        out = [p for p, e in self._pending.items()
+               if e.complete and now - e.last_event >= self.debounce]
+        out.sort(key=lambda p: (self._pending[p].last_event, str(p)))
+        for p in out:
+            del self._pending[p]
+        return out
+
+    def requeue(self, path: Path) -> None:
+        """Look at a file again later (a list waiting for its schemes)."""
+        self._pending[path] = _Pending(self.clock(), True)
+
+    def done(self, path: Path) -> None:
+        self.handled.add(path)
+        if len(self.handled) > 100_000:   # bounded memory in a long run
+            self.handled.clear()
+
+    @property
+    def pending(self) -> int:
+        return len(self._pending)
+
+
+class OutboxWatcher:
+    """A watchdog observer on the outbox, restartable when it dies."""
+
+    def __init__(self, root: Path, events: queue.Queue) -> None:
+        self.root = root
+        self.events = events
+        self.observer: Observer | None = None
+        self.restarts = 0
+
+    def start(self) -> None:
+        self.root.mkdir(parents=True, exist_ok=True)
+        observer = Observer()
+        observer.schedule(_Handler(self.events), str(self.root), recursive=True)
+        observer.daemon = True
+        observer.start()
+        self.observer = observer
+
+    def alive(self) -> bool:
+        return self.observer is not None and self.observer.is_alive()
+
+    def supervise(self) -> bool:
+        """Restart a dead observer; True when it had to (the caller should rescan)."""
+        if self.alive():
+            return False
+        log.error("outbox observer stopped; restarting it")
+        self.stop()
+        self.restarts += 1
+        self.start()
+        return True
+
+    def stop(self) -> None:
+        if self.observer is not None:
+            self.observer.stop()
+            if self.observer.is_alive():
+                self.observer.join(timeout=5)
+            self.observer = None

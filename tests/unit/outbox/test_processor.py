@@ -1,0 +1,151 @@
+"""The outbox processor: accept, queue, archive; reject with a reason; never twice."""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+from hhu_sync.config import parse_config
+from hhu_sync.keys import KeyStore
+from hhu_sync.model.catalog import load_catalog
+from hhu_sync.outbox import OutboxProcessor
+from hhu_sync.store import ListState, SqliteStore
+from tests.conftest import EXAMPLES, ROOT
+
+SECRETS = ("a1700-level1", "a1700-level3", "a1140-level2", "as230-level1")
+
+
+class Clock:
+    t = 0.0
+
+    def __call__(self):
+        return self.t
+
+
+@pytest.fixture
+def depot(tmp_path):
+    cfg = tmp_path / "hhu-sync.toml"
+    cfg.write_text("[[hhus]]\nid = 'HHU-001'\ncrew = 'crew-north'\n"
+                   "[[hhus]]\nid = 'HHU-002'\ncrew = 'crew-south'\n")
+    config = parse_config({"hhus": [{"id": "HHU-001", "crew": "crew-north"},
+                                    {"id": "HHU-002", "crew": "crew-south"}]}, cfg)
+    keystore = KeyStore(config.paths.keystore)
+    keystore.enroll("HHU-001")
+    for name in SECRETS:
+        keystore.set_secret(name, "pw-" + name)
+    store = SqliteStore(config.paths.database)
+    clock = Clock()
+    proc = OutboxProcessor(config, store, load_catalog(ROOT / "config" / "meter-models.toml"),
+                           keystore, clock=clock)
+    config.paths.outbox.mkdir(parents=True)
+    proc.clock_ = clock
+    yield proc
+    store.close()
+
+
+def drop(proc, name: str, sub: str = "", content: bytes | None = None) -> Path:
+    folder = proc.outbox / sub
+    folder.mkdir(parents=True, exist_ok=True)
+    path = folder / name
+    if content is None:
+        shutil.copyfile(EXAMPLES / name, path)
+    else:
+        path.write_bytes(content)
+    return path
+
+
+def test_a_scheme_joins_the_library_and_is_archived(depot):
+    out = depot.process(drop(depot, "a1700-ci-tou.toml"))
+    assert out.status == "accepted" and out.kind == "scheme"
+    assert "a1700-ci-tou-2026" in depot.store.schemes()
+    assert out.moved_to.exists() and not out.path.exists()
+    assert out.moved_to.parent.parent == depot.config.paths.archive
+
+
+def test_a_meter_list_is_queued_and_packed_for_its_hhu(depot):
+    for name in ("a1700-ci-tou.toml", "a1140-day-night.toml"):
+        depot.process(drop(depot, name))
+    out = depot.process(drop(depot, "route-north.toml"))
+    assert out.status == "accepted" and out.kind == "meter_list"
+    (d,) = depot.store.pending_deliveries("HHU-001", None, "9999")
+    assert d.bundle_path and Path(d.bundle_path).exists()
+    assert depot.store.list_state("route-north-2026-11") == ListState.QUEUED
+
+
+def test_a_quick_send_folder_names_the_hhu(depot):
+    out = depot.process(drop(depot, "a1700-ci-tou.toml", sub="quick-send/HHU-001"))
+    assert out.status == "accepted" and out.kind == "quick_send"
+    (d,) = depot.store.pending_deliveries("HHU-001", None, "9999")
+    assert d.kind == "quick_send" and d.ref == "a1700-ci-tou-2026"
+
+
+def test_an_invalid_file_is_rejected_with_its_reason_beside_it(depot):
+    path = drop(depot, "bad.toml", content=b"[scheme]\nid = 'x'\nmodel = 'Z9'\n")
+    out = depot.process(path)
+    assert out.status == "rejected"
+    reason = out.moved_to.with_name("bad.toml.reason.txt").read_text()
+    assert "scheme.model: unknown meter model 'Z9'" in reason
+    assert out.moved_to.read_bytes() == b"[scheme]\nid = 'x'\nmodel = 'Z9'\n"
+
+
+def test_binary_garbage_is_rejected_not_lost(depot):
+    out = depot.process(drop(depot, "junk.csv", content=bytes(range(256))))
+    assert out.status == "rejected" and out.moved_to.read_bytes() == bytes(range(256))
+
+
+def test_the_same_content_dropped_twice_is_processed_once(depot):
+    depot.process(drop(depot, "as230-flat.toml"))
+    again = depot.process(drop(depot, "as230-flat.toml"))
+    assert again.status == "duplicate"
+    assert "already received as as230-flat.toml" in \
+        again.moved_to.with_name(again.moved_to.name + ".reason.txt").read_text()
+
+
+def test_a_list_waits_for_its_schemes_then_is_accepted(depot):
+    path = drop(depot, "route-north.toml")
+    assert depot.process(path).status == "deferred" and path.exists()
+    for name in ("a1700-ci-tou.toml", "a1140-day-night.toml"):
+        depot.process(drop(depot, name))
+    assert depot.process(path).status == "accepted"
+
+
+def test_a_list_whose_schemes_never_come_is_rejected_after_the_wait(depot):
+    path = drop(depot, "route-north.toml")
+    depot.process(path)
+    depot.clock_.t += depot.config.limits.scheme_wait_seconds + 1
+    out = depot.process(path)
+    assert out.status == "rejected" and "unknown scheme id" in out.detail
+
+
+def test_a_list_for_an_hhu_that_is_not_enrolled_is_rejected(depot):
+    for name in ("as230-flat.toml",):
+        depot.process(drop(depot, name))
+    text = (EXAMPLES / "route-south.csv").read_bytes().replace(b"# crew: crew-south",
+                                                               b"# hhu: HHU-009")
+    out = depot.process(drop(depot, "r.csv", content=text))
+    assert out.status == "rejected" and "HHU-009 is not enrolled" in out.detail
+
+
+def test_a_crew_list_is_queued_for_the_crew(depot):
+    depot.process(drop(depot, "as230-flat.toml"))
+    out = depot.process(drop(depot, "route-south.csv"))
+    assert out.status == "accepted"
+    (d,) = depot.store.pending_deliveries("HHU-002", "crew-south", "9999")
+    assert d.target_crew == "crew-south" and d.bundle_path is None
+
+
+def test_a_crash_between_commit_and_move_is_finished_on_restart(depot):
+    path = drop(depot, "as230-flat.toml")
+    out = depot.process(path)
+    shutil.move(out.moved_to, path)          # as if the move never happened
+    again = depot.process(path)
+    assert again.status == "accepted" and again.moved_to == out.moved_to
+    assert not path.exists()
+
+
+def test_names_are_never_overwritten_in_archive_or_rejected(depot):
+    a = depot.process(drop(depot, "bad.toml", content=b"junk = 1\n"))
+    b = depot.process(drop(depot, "bad.toml", content=b"junk = 2\n"))
+    assert a.moved_to != b.moved_to and a.moved_to.exists() and b.moved_to.exists()

@@ -1,0 +1,93 @@
+"""ReadyFiles: a file is handed over only when complete and quiet."""
+
+from __future__ import annotations
+
+import os
+
+from hhu_sync.outbox import ReadyFiles
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.t = 1000.0
+
+    def __call__(self) -> float:
+        return self.t
+
+
+def make(tmp_path, clock, wall=None):
+    return ReadyFiles(tmp_path, debounce=0.5, scan_quiet=2.0, clock=clock,
+                      wall=wall or (lambda: 1e12))
+
+
+def test_a_closed_file_is_ready_after_the_debounce(tmp_path):
+    clock = Clock()
+    ready = make(tmp_path, clock)
+    ready.note("closed", str(tmp_path / "a.toml"))
+    assert ready.ready() == []
+    clock.t += 0.6
+    assert ready.ready() == [tmp_path / "a.toml"]
+    assert ready.ready() == []
+
+
+def test_a_file_still_being_written_is_not_ready(tmp_path):
+    clock = Clock()
+    ready = make(tmp_path, clock)
+    ready.note("created", str(tmp_path / "a.toml"))
+    ready.note("modified", str(tmp_path / "a.toml"))
+    clock.t += 60
+    assert ready.ready() == []
+
+
+def test_a_write_after_close_restarts_the_wait(tmp_path):
+    clock = Clock()
+    ready = make(tmp_path, clock)
+    ready.note("closed", str(tmp_path / "a.toml"))
+    clock.t += 0.4
+    ready.note("modified", str(tmp_path / "a.toml"))
+    clock.t += 10
+    assert ready.ready() == []
+    ready.note("closed", str(tmp_path / "a.toml"))
+    clock.t += 0.6
+    assert ready.ready() == [tmp_path / "a.toml"]
+
+
+def test_a_file_renamed_in_is_complete(tmp_path):
+    clock = Clock()
+    ready = make(tmp_path, clock)
+    ready.note("moved", str(tmp_path / "a.csv"))
+    clock.t += 0.6
+    assert ready.ready() == [tmp_path / "a.csv"]
+
+
+def test_temporary_hidden_and_foreign_files_are_ignored(tmp_path):
+    clock = Clock()
+    ready = make(tmp_path, clock)
+    for name in ("a.toml.tmp", ".a.toml", "a.docx", "sub/.hidden/a.toml"):
+        ready.note("closed", str(tmp_path / name))
+    ready.note("closed", "/elsewhere/a.toml")
+    clock.t += 1
+    assert ready.ready() == [] and ready.pending == 0
+
+
+def test_a_scan_finds_old_files_but_not_fresh_ones(tmp_path):
+    clock = Clock()
+    (tmp_path / "old.toml").write_text("x")
+    (tmp_path / "new.toml").write_text("x")
+    os.utime(tmp_path / "old.toml", (0, 0))
+    now = (tmp_path / "new.toml").stat().st_mtime
+    ready = make(tmp_path, clock, wall=lambda: now + 1)
+    ready.scan()
+    assert ready.ready() == [tmp_path / "old.toml"]
+
+
+def test_a_handled_file_is_not_picked_up_again_by_a_scan(tmp_path):
+    clock = Clock()
+    (tmp_path / "a.toml").write_text("x")
+    os.utime(tmp_path / "a.toml", (0, 0))
+    ready = make(tmp_path, clock)
+    ready.scan()
+    (path,) = ready.ready()
+    ready.done(path)
+    ready.scan()
+    assert ready.ready() == []
