@@ -155,8 +155,7 @@ class Daemon:
     def _finished(self) -> bool:
         if not self.events.empty() or self.ready.pending:
             return False
-        self.ready.scan()
-        if self.ready.pending:
+        if self.ready.scan() or self.ready.pending:
             return False
         return self.docks.settled(self.generation())
 

@@ -17,6 +17,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "hhu_sync.cli.validate_cmd",
     "hhu_sync.cli.transfer_cmds",
     "hhu_sync.cli.key_cmds",
+    "hhu_sync.cli.daemon_cmds",
+    "hhu_sync.cli.link_cmds",
 )
 
 

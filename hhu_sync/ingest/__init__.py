@@ -8,7 +8,8 @@ named, so a bad upload is never acknowledged and never half-stored.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any
+from itertools import chain
+from typing import Any, NamedTuple
 
 OUTCOMES = ("done", "no_access", "not_found", "password_rejected", "verify_failed")
 MAX_VISITS = 100_000
@@ -19,8 +20,9 @@ class UploadError(ValueError):
     """A readings upload that cannot be ingested; names the visit and field."""
 
 
-@dataclass(frozen=True)
-class Visit:
+class Visit(NamedTuple):
+    """One visit; a NamedTuple because uploads hold many and build them fast."""
+
     seq: int
     meter: str
     list_id: str
@@ -70,14 +72,16 @@ class IngestReport:
         return dict(self.__dict__)
 
 
-def _text(value: Any, where: str, *, optional: bool = False, limit: int = 512) -> str | None:
+def _text(value: Any, seq: int, name: str, limit: int, optional: bool = False) -> str | None:
+    """``value`` if it is text within ``limit``; the message is built only on failure."""
+    if type(value) is str and len(value) <= limit:
+        return value
     if value is None and optional:
         return None
+    where = f"visits[{seq}].{name}"
     if not isinstance(value, str):
         raise UploadError(f"{where}: expected text, found {type(value).__name__}")
-    if len(value) > limit:
-        raise UploadError(f"{where}: longer than {limit} characters")
-    return value
+    raise UploadError(f"{where}: longer than {limit} characters")
 
 
 def parse_upload(payload: dict[str, Any], *, upload_id: str, hhu_id: str,
@@ -90,40 +94,57 @@ def parse_upload(payload: dict[str, Any], *, upload_id: str, hhu_id: str,
         raise UploadError(f"visits: {len(visits_raw)} is more than {MAX_VISITS}")
     visits: list[Visit] = []
     rows: list[tuple[str, str, str, str, str, str, str, str]] = []
-    append = rows.append
     for seq, v in enumerate(visits_raw):
-        where = f"visits[{seq}]"
-        if not isinstance(v, dict):
-            raise UploadError(f"{where}: not a map")
-        meter = _text(v.get("meter"), f"{where}.meter", limit=32)
-        outcome = v.get("outcome")
+        if type(v) is not dict:
+            raise UploadError(f"visits[{seq}]: not a map")
+        get = v.get
+        meter = _text(get("meter"), seq, "meter", 32)
+        outcome = get("outcome")
         if outcome not in OUTCOMES:
-            raise UploadError(f"{where}.outcome: {outcome!r} is not one of {', '.join(OUTCOMES)}")
-        vtime = _text(v.get("time"), f"{where}.time", limit=40)
+            raise UploadError(f"visits[{seq}].outcome: {outcome!r} is not one of "
+                              f"{', '.join(OUTCOMES)}")
         visits.append(Visit(
-            seq=seq, meter=meter, list_id=_text(v.get("list", ""), f"{where}.list", limit=64),
-            time=vtime, outcome=outcome,
-            scheme=_text(v.get("scheme"), f"{where}.scheme", optional=True, limit=64),
-            verify=_text(v.get("verify"), f"{where}.verify", optional=True, limit=16),
-            error_flags=_text(v.get("error_flags"), f"{where}.error_flags", optional=True,
-                              limit=32),
-            operator=_text(v.get("operator", ""), f"{where}.operator", limit=64),
-            notes=_text(v.get("notes", ""), f"{where}.notes", limit=2000),
+            seq, meter, _text(get("list", ""), seq, "list", 64),
+            _text(get("time"), seq, "time", 40), outcome,
+            _text(get("scheme"), seq, "scheme", 64, True),
+            _text(get("verify"), seq, "verify", 16, True),
+            _text(get("error_flags"), seq, "error_flags", 32, True),
+            _text(get("operator", ""), seq, "operator", 64),
+            _text(get("notes", ""), seq, "notes", 2000),
         ))
         registers = v.get("registers") or []
-        if not isinstance(registers, list) or len(registers) > MAX_REGISTERS_PER_VISIT:
-            raise UploadError(f"{where}.registers: not a list of at most "
+        if type(registers) is not list or len(registers) > MAX_REGISTERS_PER_VISIT:
+            raise UploadError(f"visits[{seq}].registers: not a list of at most "
                               f"{MAX_REGISTERS_PER_VISIT} registers")
         status = "ok" if outcome == "done" else outcome
-        for n, r in enumerate(registers):
-            try:
-                obis, value, unit, rtime = r["obis"], r["value"], r.get("unit", ""), r["time"]
-            except (TypeError, KeyError) as exc:
-                raise UploadError(f"{where}.registers[{n}]: missing {exc}") from None
-            if not (type(obis) is str and type(value) is str and type(unit) is str
-                    and type(rtime) is str):
-                raise UploadError(f"{where}.registers[{n}]: obis, value, unit and time "
-                                  "must be text")
-            append((meter, obis, rtime, value, unit, status, hhu_id, upload_id))
+        try:
+            if registers and type(registers[0]) is dict:      # the map form, also accepted
+                rows.extend([(meter, r["obis"], r["time"], r["value"], r.get("unit", ""),
+                              status, hhu_id, upload_id) for r in registers])
+            else:                                             # [obis, value, unit, time]
+                rows.extend([(meter, obis, rtime, value, unit, status, hhu_id, upload_id)
+                             for obis, value, unit, rtime in registers])
+        except (TypeError, KeyError, AttributeError, ValueError):
+            _name_bad_register(registers, f"visits[{seq}]")
+    try:
+        # Every field is text: str.join checks that at C speed and names nothing...
+        "".join(chain.from_iterable(rows))
+    except TypeError:
+        # ...so on failure, find the culprit the slow way, to name it.
+        for n, row in enumerate(rows):
+            if not all(type(x) is str for x in row):
+                raise UploadError(f"reading {n} (meter {row[0]!r}): obis, value, unit and "
+                                  "time must be text") from None
     return Upload(upload_id=upload_id, hhu_id=hhu_id, sha256=sha256, visits=visits,
                   readings=rows)
+
+
+def _name_bad_register(registers: list, where: str) -> None:
+    for n, r in enumerate(registers):
+        if isinstance(r, dict):
+            for key in ("obis", "time", "value"):
+                if key not in r:
+                    raise UploadError(f"{where}.registers[{n}]: missing {key!r}")
+        elif not isinstance(r, list | tuple) or len(r) != 4:
+            raise UploadError(f"{where}.registers[{n}]: expected [obis, value, unit, time]")
+    raise UploadError(f"{where}.registers: malformed")

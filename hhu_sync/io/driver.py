@@ -88,18 +88,22 @@ class LinkDriver:
             self._timeout = seconds
 
     def _read(self, wait_s: float) -> bytes:
-        """Wait at most ``wait_s`` for the first byte, then take what else is there."""
+        """Take what is there; if nothing, wait at most ``wait_s`` for a byte, then drain.
+
+        Why not ``read(in_waiting)``: on ``socket://`` in_waiting is only 0 or 1, and
+        a large read with a time-out would sit out the whole time-out.
+        """
         self.stats.reads += 1
-        if self.port.in_waiting:
-            first = b""
-        else:
+        self._set_timeout(0)
+        data = self.port.read(READ_CHUNK)
+        if not data:
             self._set_timeout(max(0.0, wait_s))
             first = self.port.read(1)
             if not first:
                 self.stats.empty_reads += 1
                 return b""
-        self._set_timeout(0)
-        data = first + self.port.read(READ_CHUNK)
+            self._set_timeout(0)
+            data = first + self.port.read(READ_CHUNK)
         self.stats.bytes_read += len(data)
         return data
 

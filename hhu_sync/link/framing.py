@@ -36,29 +36,31 @@ def max_encoded_size(body_size: int) -> int:
     return n + n // 254 + 1
 
 
-def cobs_encode(data: bytes | bytearray) -> bytearray:
+def cobs_encode(data: bytes | bytearray) -> bytes:
     """COBS-encode ``data`` (the result contains no 0x00 byte)."""
-    out = bytearray()
+    parts: list[bytes | bytearray] = []
+    put = parts.append
     code = _CODE
     for piece in data.split(b"\x00"):
         n = len(piece)
         if n < 254:
-            out += code[n + 1]
-            out += piece
+            put(code[n + 1])
+            put(piece)
             continue
         start = 0
         while n - start >= 254:
-            out += b"\xff"
-            out += piece[start : start + 254]
+            put(b"\xff")
+            put(piece[start : start + 254])
             start += 254
-        out += code[n - start + 1]
-        out += piece[start:]
-    return out
+        put(code[n - start + 1])
+        put(piece[start:])
+    return b"".join(parts)
 
 
-def cobs_decode(enc: bytes | bytearray) -> bytearray | None:
+def cobs_decode(enc: bytes | bytearray) -> bytes | None:
     """Decode one COBS block (no delimiter inside). Returns None if it is malformed."""
-    out = bytearray()
+    parts: list[bytes | bytearray] = []
+    put = parts.append
     i = 0
     n = len(enc)
     while i < n:
@@ -66,22 +68,18 @@ def cobs_decode(enc: bytes | bytearray) -> bytearray | None:
         if code == 0:
             return None
         j = i + code
-        if j > n:
-            return None
-        out += enc[i + 1 : j]
+        put(enc[i + 1 : j])
         if code != 0xFF and j < n:
-            out.append(0)
+            put(b"\x00")
         i = j
-    return out
+    if i != n:
+        return None  # the last code points past the end
+    return b"".join(parts)
 
 
-def encode_frame(body: bytes | bytearray) -> bytearray:
+def encode_frame(body: bytes | bytearray) -> bytes:
     """Wire bytes of one frame: COBS(body + CRC-32) + 0x00."""
-    buf = bytearray(body)
-    buf += zlib.crc32(body).to_bytes(4, "big")
-    out = cobs_encode(buf)
-    out.append(0)
-    return out
+    return cobs_encode(bytes(body) + zlib.crc32(body).to_bytes(4, "big")) + b"\x00"
 
 
 class FrameDecoder:
@@ -106,7 +104,7 @@ class FrameDecoder:
     def buffered(self) -> int:
         return len(self._buf)
 
-    def feed(self, data: bytes | bytearray | memoryview) -> list[bytearray]:
+    def feed(self, data: bytes | bytearray | memoryview) -> list[bytes]:
         if not data:
             return []
         if isinstance(data, memoryview):
@@ -120,7 +118,7 @@ class FrameDecoder:
             data = data[i + 1 :]
         buf = self._buf
         buf += data
-        frames: list[bytearray] = []
+        frames: list[bytes] = []
         limit = self.max_encoded
         pos = 0
         find = buf.find
@@ -139,8 +137,7 @@ class FrameDecoder:
                     elif crc32(memoryview(body)[:-4]) != int.from_bytes(body[-4:], "big"):
                         self.crc_errors += 1
                     else:
-                        del body[-4:]
-                        frames.append(body)
+                        frames.append(body[:-4])
             pos = j + 1
         if pos:
             del buf[:pos]

@@ -88,8 +88,12 @@ class ReadyFiles:
             entry.last_event = now
             entry.complete = complete or (entry.complete and kind != "modified")
 
-    def scan(self) -> None:
-        """Pick up files no event told us about (at start, or after a lost event)."""
+    def scan(self) -> int:
+        """Pick up files no event told us about (at start, or after a lost event).
+
+        Returns how many candidates were too fresh to take yet (still maybe written).
+        """
+        fresh = 0
         now_wall = self.wall()
         for dirpath, dirnames, filenames in os.walk(self.root):
             dirnames[:] = [d for d in dirnames if not d.startswith(".")]
@@ -103,6 +107,9 @@ class ReadyFiles:
                     continue
                 if age >= self.scan_quiet:
                     self._pending[path] = _Pending(self.clock() - self.debounce, True)
+                else:
+                    fresh += 1
+        return fresh
 
     def ready(self) -> list[Path]:
         """Complete, quiet files, oldest first; they leave the pending set."""

@@ -104,7 +104,7 @@ CREATE TABLE IF NOT EXISTS visits (
     operator    TEXT NOT NULL,
     notes       TEXT NOT NULL,
     PRIMARY KEY (upload_id, seq)
-);
+) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS visits_list ON visits (list_id, meter);
 
 CREATE TABLE IF NOT EXISTS readings (

@@ -10,7 +10,7 @@ def visit(meter: str, *, list_id: str = "L1", outcome: str = "done", value: str 
           time: str = "2026-11-25T10:00:00+00:00", obis: str = "1.8.1", notes: str = "",
           registers: list | None = None) -> dict:
     regs = registers if registers is not None else (
-        [{"obis": obis, "value": value, "unit": "kWh", "time": time}] if outcome == "done"
+        [[obis, value, "kWh", time]] if outcome == "done"
         else [])
     return {"meter": meter, "list": list_id, "time": time, "outcome": outcome,
             "registers": regs, "error_flags": "00000000", "scheme": None, "verify": None,

@@ -103,7 +103,16 @@ def test_a_duplicate_inside_one_upload_is_stored_once_and_flagged(store):
     ({"visits": [{"meter": 5, "outcome": "done", "time": "t"}]}, "visits[0].meter"),
     ({"visits": [{"meter": "M", "outcome": "done", "time": "t", "registers": [{"obis": 1}]}]},
      "visits[0].registers[0]"),
+    ({"visits": [{"meter": "M", "outcome": "done", "time": "t", "registers": [["1.8.1"]]}]},
+     "visits[0].registers[0]: expected [obis, value, unit, time]"),
+    ({"visits": [{"meter": "M", "outcome": "done", "time": "t",
+                  "registers": [["1.8.1", 5, "kWh", "t"]]}]}, "reading 0 (meter 'M')"),
 ])
 def test_a_malformed_upload_is_refused_naming_the_field(payload, message):
     with pytest.raises(UploadError, match=message.replace("[", r"\[").replace("]", r"\]")):
         parse_upload(payload, upload_id="U", hhu_id="H", sha256="")
+
+
+def test_registers_in_the_map_form_are_accepted_too(store):
+    v = visit("M1", registers=[{"obis": "1.8.1", "value": "1.0", "unit": "kWh", "time": "t"}])
+    assert store.ingest(upload("U1", [v]), NOW).readings_stored == 1

@@ -1,0 +1,108 @@
+"""Ingest bench: readings uploads through the real ingest path vs SQLite's raw executemany.
+
+    python bench/ingest.py [--readings 1000000] [--per-upload 10000]
+
+Our path per upload: decode and verify the sealed transfer file, parse and check the
+visits, one transaction into the store (idempotency, duplicate checks, list states).
+The raw path: executemany of the same rows into the same readings table, one transaction.
+Last line: ``ingest: R rows/s, sqlite R0 rows/s, ratio X``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import hashlib
+import os
+import resource
+import sqlite3
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from hhu_sync.dock.readings import ingest_upload_bytes  # noqa: E402
+from hhu_sync.store import SqliteStore  # noqa: E402
+from hhu_sync.transfer import encode_transfer  # noqa: E402
+
+KEY = hashlib.sha256(b"bench").digest()
+OBIS = ("1.8.0", "1.8.1", "1.8.2", "1.8.3", "2.8.0", "3.8.0", "4.8.0", "1.6.0", "0.1.0", "F.F")
+
+
+def visits_for(upload_no: int, readings: int) -> list[dict]:
+    visits = []
+    per_visit = len(OBIS)
+    for v in range(readings // per_visit):
+        meter = f"{upload_no:05d}{v:05d}"
+        t = f"2026-11-{1 + v % 28:02d}T{v % 24:02d}:{v % 60:02d}:00+00:00"
+        visits.append({
+            "meter": meter, "list": "", "time": t, "outcome": "done",
+            "registers": [[o, f"{(v * 7 + i) % 999999:06d}.{i}", "kWh", t]
+                          for i, o in enumerate(OBIS)],
+            "error_flags": "00000000", "scheme": None, "verify": None, "operator": "bench",
+            "notes": ""})
+    return visits
+
+
+def peak_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--readings", type=int, default=1_000_000)
+    ap.add_argument("--per-upload", type=int, default=10_000)
+    args = ap.parse_args()
+    uploads = max(1, args.readings // args.per_upload)
+    total = uploads * (args.per_upload // len(OBIS)) * len(OBIS)
+    with tempfile.TemporaryDirectory() as tmp:
+        store = SqliteStore(Path(tmp) / "ours.db")
+        ours = 0.0
+        for n in range(uploads):
+            upload_id = f"U{n:06d}"
+            data = encode_transfer("readings", {"upload_id": upload_id, "hhu_id": "HHU-B",
+                                                "visits": visits_for(n, args.per_upload)},
+                                   source="HHU-B", target="depot", key=KEY,
+                                   bundle_id=upload_id)
+            t0 = time.perf_counter()
+            report, _ = ingest_upload_bytes(store, data, hhu_id="HHU-B", hhu_key=KEY,
+                                            upload_id=upload_id)
+            ours += time.perf_counter() - t0
+            assert report.readings_stored == args.per_upload // len(OBIS) * len(OBIS)
+            del data
+        stored = store.status()["readings"]
+        store.close()
+        assert stored == total, (stored, total)
+
+        raw_db = sqlite3.connect(Path(tmp) / "raw.db", isolation_level=None)
+        raw_db.execute("PRAGMA journal_mode=WAL")
+        raw_db.execute("PRAGMA synchronous=NORMAL")
+        raw_db.execute("CREATE TABLE readings (meter TEXT NOT NULL, obis TEXT NOT NULL, "
+                       "time TEXT NOT NULL, value TEXT NOT NULL, unit TEXT NOT NULL, status TEXT "
+                       "NOT NULL, hhu TEXT NOT NULL, upload TEXT NOT NULL, "
+                       "PRIMARY KEY (meter, obis, time)) WITHOUT ROWID")
+        raw = 0.0
+        raw_db.execute("BEGIN")
+        for n in range(uploads):
+            rows = [(v["meter"], r[0], r[3], r[1], r[2], "ok", "HHU-B", f"U{n:06d}")
+                    for v in visits_for(n, args.per_upload) for r in v["registers"]]
+            t0 = time.perf_counter()
+            raw_db.executemany("INSERT INTO readings VALUES (?,?,?,?,?,?,?,?)", rows)
+            raw += time.perf_counter() - t0
+        t0 = time.perf_counter()
+        raw_db.execute("COMMIT")
+        raw += time.perf_counter() - t0
+        raw_db.close()
+    r_ours, r_raw = total / ours, total / raw
+    print(f"{'path':<28}{'rows':>10}{'seconds':>10}{'rows/s':>12}")
+    print(f"{'hhu-sync ingest':<28}{total:>10}{ours:>10.2f}{r_ours:>12,.0f}")
+    print(f"{'sqlite executemany (raw)':<28}{total:>10}{raw:>10.2f}{r_raw:>12,.0f}")
+    print(f"uploads: {uploads} of {args.per_upload} readings; peak RSS {peak_mb():.0f} MB; "
+          f"python {sys.version.split()[0]}, sqlite {sqlite3.sqlite_version}, pid {os.getpid()}")
+    print(f"ingest: {r_ours:,.0f} rows/s, sqlite {r_raw:,.0f} rows/s, ratio {r_ours / r_raw:.2f}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

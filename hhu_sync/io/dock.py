@@ -1,0 +1,122 @@
+"""The dock side of one docking: authenticate, push bundles, pull and clear uploads.
+
+A thin layer over :class:`LinkDriver` that turns link events into return values and
+typed errors, so the CLI (and later the daemon) reads like the procedure it is.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from pathlib import Path
+from typing import Any
+
+import serial
+
+from hhu_sync.errors import HhuSyncError, KeyStoreError
+from hhu_sync.io.driver import LinkAborted, LinkDriver
+from hhu_sync.link import (
+    AckUpload,
+    Authenticated,
+    BundleRefused,
+    BundleStored,
+    Close,
+    Connection,
+    ConnectionClosed,
+    GetUpload,
+    HelloInfo,
+    LinkError,
+    LinkSettings,
+    PutBundle,
+    Role,
+    StartHandshake,
+    UploadCleared,
+    UploadReceived,
+    UploadRefused,
+)
+
+CLOSE_DEADLINE_S = 5.0
+
+
+class AuthFailed(HhuSyncError):
+    """The HHU is not the one the key belongs to, or one side's proof was wrong."""
+
+
+class Refused(HhuSyncError):
+    """The HHU refused a bundle or an upload request, with its reason."""
+
+    def __init__(self, object_id: str, reason: str) -> None:
+        super().__init__(f"{object_id} refused: {reason}")
+        self.object_id = object_id
+        self.reason = reason
+
+
+def key_lookup_for(key_file: str | Path, key: bytes) -> Callable[[str], bytes | None]:
+    """A dock key lookup knowing one HHU: the one named by the key file's stem."""
+    hhu_id = Path(key_file).stem
+    if not hhu_id:
+        raise KeyStoreError(f"{key_file}: cannot tell the HHU id from the file name")
+    return lambda asked: key if asked == hhu_id else None
+
+
+class DockSession:
+    """One docked HHU on an open port. Use ``handshake()`` first, ``close()`` last."""
+
+    def __init__(self, port: serial.SerialBase, keys: Callable[[str], bytes | None], *,
+                 settings: LinkSettings | None = None,
+                 on_event: Callable[[Any], None] | None = None) -> None:
+        self.conn = Connection(Role.DOCK, settings=settings or LinkSettings(), keys=keys)
+        self.driver = LinkDriver(port, self.conn, on_event=on_event)
+        self.hello: HelloInfo | None = None
+        self.hhu_id: str | None = None
+
+    def handshake(self, deadline_s: float) -> HelloInfo:
+        """Authenticate the docked HHU; raises AuthFailed when either proof fails."""
+        self.driver.send(StartHandshake())
+        try:
+            ev = self.driver.run_until(lambda e: isinstance(e, Authenticated), deadline_s)
+        except LinkAborted as exc:
+            if _is_retry_abort(exc.reason):
+                raise
+            raise AuthFailed(f"authentication failed: {exc.reason}") from exc
+        self.hhu_id, self.hello = ev.hhu_id, ev.hello
+        return ev.hello
+
+    def put(self, bundle_id: str, data: bytes, deadline_s: float) -> bool:
+        """Send a bundle until the HHU confirms its commit; True if it already held it."""
+        self.driver.send(PutBundle(bundle_id, data))
+        ev = self.driver.run_until(
+            lambda e: isinstance(e, BundleStored | BundleRefused) and e.bundle_id == bundle_id,
+            deadline_s)
+        if isinstance(ev, BundleRefused):
+            raise Refused(bundle_id, ev.reason)
+        return ev.already_held
+
+    def get(self, upload_id: str, deadline_s: float) -> bytes:
+        """Fetch one upload (its SHA-256 checked by the link)."""
+        self.driver.send(GetUpload(upload_id))
+        ev = self.driver.run_until(
+            lambda e: isinstance(e, UploadReceived | UploadRefused) and e.upload_id == upload_id,
+            deadline_s)
+        if isinstance(ev, UploadRefused):
+            raise Refused(upload_id, ev.reason)
+        return ev.data
+
+    def ack(self, upload_id: str, deadline_s: float) -> None:
+        """Tell the HHU the upload is durably committed; returns once it deleted it."""
+        self.driver.send(AckUpload(upload_id))
+        self.driver.run_until(
+            lambda e: isinstance(e, UploadCleared) and e.upload_id == upload_id, deadline_s)
+
+    def close(self, deadline_s: float = CLOSE_DEADLINE_S) -> bool:
+        """Close politely; False when the HHU did not confirm (nothing is lost by that)."""
+        try:
+            self.driver.send(Close())
+            self.driver.run_until(lambda e: isinstance(e, ConnectionClosed), deadline_s)
+        except (HhuSyncError, LinkError):
+            return False
+        return True
+
+
+def _is_retry_abort(reason: str) -> bool:
+    """Aborts for running out of retries are silence, not a failed proof."""
+    return "retry limit" in reason or "timed out" in reason

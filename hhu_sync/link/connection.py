@@ -1,0 +1,974 @@
+"""The sans-IO link connection (h11 model): bytes in, events out; commands in, bytes out.
+
+State machines are the transition tables ``DOCK_TRANSITIONS`` and ``HHU_TRANSITIONS``:
+``(phase, trigger) -> next phase``. Triggers are ``"cmd:<Command>"`` (our caller),
+``"rx:<FRAME>"`` (a frame from the peer) and ``"ev:<what>"`` (internal: a transfer finished,
+a timer fired). A trigger missing from the table is a LocalProtocolError for commands and a
+RemoteProtocolError for frames. The coarse ``state`` (IDLE, HANDSHAKE, READY, CLOSED, ERROR)
+is derived from the fine ``phase``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from collections import deque
+from collections.abc import Callable
+
+from . import messages as m
+from .auth import (
+    DOCK_LABEL,
+    HHU_LABEL,
+    MAC_SIZE,
+    NONCE_SIZE,
+    check_mac,
+    hello_from_wire,
+    hello_to_wire,
+    mac,
+)
+from .errors import LocalProtocolError, RemoteProtocolError
+from .events import (
+    NEED_DATA,
+    Abort,
+    Aborted,
+    AcceptBundle,
+    AckUpload,
+    Authenticated,
+    BundleAlreadyHeld,
+    BundleCommitted,
+    BundleData,
+    BundleOffered,
+    BundleReceived,
+    BundleRefused,
+    BundleStored,
+    Close,
+    Command,
+    ConnectionClosed,
+    Event,
+    GetUpload,
+    HelloInfo,
+    LinkSettings,
+    LinkStats,
+    Progress,
+    ProvideUpload,
+    PutBundle,
+    RefuseBundle,
+    RefuseUpload,
+    Role,
+    StartHandshake,
+    TimedOut,
+    UploadAcknowledged,
+    UploadCleared,
+    UploadDeleted,
+    UploadReceived,
+    UploadRefused,
+    UploadRequested,
+)
+from .framing import MAX_FRAME_BODY, FrameDecoder, encode_frame
+from .transfer import Receiver, Sender, choose_encoding
+
+__all__ = ["Connection", "DOCK_TRANSITIONS", "HHU_TRANSITIONS", "MAX_WINDOW"]
+
+MAX_WINDOW = 8192  # frames; the 16-bit sequence space needs window < 32768
+MAX_PAYLOAD = 65536
+START_PAYLOAD = 256  # first data frames are small; the size doubles on clean runs
+ABORT_REASON_MAX = 200
+
+DOCK_TRANSITIONS: dict[tuple[str, str], str] = {
+    ("IDLE", "cmd:StartHandshake"): "HELLO_SENT",
+    ("HELLO_SENT", "rx:CHALLENGE"): "AUTH_SENT",
+    ("AUTH_SENT", "rx:WELCOME"): "READY",
+    # PUT bundle
+    ("READY", "cmd:PutBundle"): "OFFER_SENT",
+    ("OFFER_SENT", "rx:ACCEPT"): "PUT_SENDING",
+    ("OFFER_SENT", "rx:HELD"): "READY",
+    ("OFFER_SENT", "rx:REFUSE"): "READY",
+    ("PUT_SENDING", "ev:all_acked"): "DONE_SENT",
+    ("DONE_SENT", "rx:COMMITTED"): "READY",
+    ("DONE_SENT", "rx:REFUSE"): "READY",
+    # GET upload
+    ("READY", "cmd:GetUpload"): "GET_SENT",
+    ("GET_SENT", "rx:UPSTART"): "GET_RECEIVING",
+    ("GET_SENT", "rx:REFUSE"): "READY",
+    ("GET_RECEIVING", "ev:complete"): "READY",
+    ("READY", "cmd:AckUpload"): "ACKUP_SENT",
+    ("ACKUP_SENT", "rx:CLEARED"): "READY",
+    # keepalive and close
+    ("READY", "ev:keepalive"): "PING_SENT",
+    ("PING_SENT", "rx:PONG"): "READY",
+    ("READY", "cmd:Close"): "CLOSE_SENT",
+    ("CLOSE_SENT", "rx:CLOSED"): "CLOSED",
+}
+
+HHU_TRANSITIONS: dict[tuple[str, str], str] = {
+    ("IDLE", "rx:HELLO"): "CHALLENGED",
+    ("CHALLENGED", "rx:AUTH"): "READY",
+    # PUT bundle
+    ("READY", "rx:OFFER"): "OFFERED",
+    ("OFFERED", "cmd:AcceptBundle"): "RECEIVING",
+    ("OFFERED", "cmd:BundleAlreadyHeld"): "READY",
+    ("OFFERED", "cmd:RefuseBundle"): "READY",
+    ("RECEIVING", "ev:complete"): "RECEIVED",
+    ("RECEIVED", "rx:DONE"): "RECEIVED",  # answered BUSY until the app's verdict
+    ("RECEIVED", "cmd:BundleCommitted"): "VERDICT",
+    ("RECEIVED", "cmd:RefuseBundle"): "VERDICT",
+    ("VERDICT", "rx:DONE"): "READY",
+    # GET upload
+    ("READY", "rx:GET"): "UPLOAD_REQUESTED",
+    ("UPLOAD_REQUESTED", "cmd:ProvideUpload"): "READY",
+    ("UPLOAD_REQUESTED", "cmd:RefuseUpload"): "READY",
+    ("READY", "rx:ACKUP"): "ACK_REQUESTED",
+    ("ACK_REQUESTED", "cmd:UploadDeleted"): "READY",
+    # keepalive and close
+    ("READY", "rx:PING"): "READY",
+    ("READY", "rx:CLOSE"): "CLOSED",
+}
+
+_COARSE = {
+    "IDLE": "IDLE",
+    "HELLO_SENT": "HANDSHAKE",
+    "AUTH_SENT": "HANDSHAKE",
+    "CHALLENGED": "HANDSHAKE",
+    "CLOSED": "CLOSED",
+    "ERROR": "ERROR",
+}
+_TERMINAL = frozenset({"CLOSED", "ERROR"})
+_PRE_AUTH_FRAMES = frozenset({m.T_HELLO, m.T_AUTH, m.T_ABORT})
+
+
+def _default_random(n: int) -> bytes:
+    return os.urandom(n)
+
+
+class Connection:
+    """One link session between a dock and an HHU. See docs/link-api-contract.md."""
+
+    def __init__(
+        self,
+        role: Role,
+        *,
+        settings: LinkSettings = LinkSettings(),  # noqa: B008 - frozen, safe as default
+        key: bytes | None = None,
+        hello: HelloInfo | None = None,
+        keys: Callable[[str], bytes | None] | None = None,
+        random: Callable[[int], bytes] = _default_random,
+    ) -> None:
+        if not isinstance(role, Role):
+            raise LocalProtocolError(f"role must be a Role, not {role!r}")
+        _check_settings(settings)
+        self.role = role
+        self.settings = settings
+        self._random = random
+        if role is Role.HHU:
+            if not isinstance(key, bytes | bytearray) or len(key) < 16:
+                raise LocalProtocolError("an HHU needs its key (32 bytes)")
+            if not isinstance(hello, HelloInfo):
+                raise LocalProtocolError("an HHU needs its HelloInfo")
+            self._hello_wire = hello_to_wire(hello)
+            if len(self._hello_wire) > 0xFFFF or len(hello.hhu_id.encode()) > 255:
+                raise LocalProtocolError("HelloInfo too large for one frame")
+            self._table = HHU_TRANSITIONS
+        else:
+            if keys is None:
+                raise LocalProtocolError("a dock needs keys(hhu_id) -> key | None")
+            self._table = DOCK_TRANSITIONS
+        self._key = bytes(key) if key is not None else None
+        self._hello = hello
+        self._keys = keys
+        self.stats = LinkStats()
+        self._decoder = FrameDecoder(MAX_FRAME_BODY)
+        self._out = bytearray()
+        self._events: deque[Event] = deque()
+        self._error: RemoteProtocolError | None = None
+        self._phase = "IDLE"
+        self._timers: dict[str, float] = {}
+        self._first_frame = True
+        # negotiated with the peer
+        self._peer_window = 1
+        self._peer_max_payload = settings.min_frame_payload
+        self._compression: tuple[str, ...] = ()
+        # transfers
+        self._sender: Sender | None = None
+        self._receiver: Receiver | None = None
+        self._next_seq = 0
+        self._rx_quiet = 0  # rx timer expiries in a row
+        self._transcript: list[bytes] = []
+        self.hhu_id: str | None = hello.hhu_id if hello is not None else None
+        self.close_reason: str | None = None
+        # dock: one request outstanding at a time, the rest queued
+        self._queue: deque[Command] = deque()
+        self._req_id = 0
+        self._req: int | None = None
+        self._req_name = ""
+        self._req_frame = b""
+        self._req_retries = 0
+        self._req_busy_wait: float | None = None
+        self._op: Command | None = None
+        self._op_sha = b""
+        self._op_size = 0
+        self._op_offset = 0
+        self._progress_reported = -1
+        self._peer_hello: HelloInfo | None = None
+        # hhu: the answer to the last request, and a request waiting for the app
+        self._last_req: int | None = None
+        self._last_resp = b""
+        self._app_req: int | None = None
+        self._offer: m.Offer | None = None
+        self._get: m.Get | None = None
+        self._ackup: m.AckUp | None = None
+        self._verdict: tuple[int, str] | None = None
+        self._rx_offset = 0
+        if role is Role.HHU:
+            self._timers["idle"] = settings.idle_timeout
+
+    # ------------------------------------------------------------------ public surface
+
+    @property
+    def phase(self) -> str:
+        """Fine-grained state (a key of the transition table)."""
+        return self._phase
+
+    @property
+    def state(self) -> str:
+        """Coarse state: IDLE, HANDSHAKE, READY, CLOSED or ERROR."""
+        return _COARSE.get(self._phase, "READY")
+
+    def receive_data(self, data: bytes) -> None:
+        """Feed bytes read from the port; b"" means end of stream (cable cut)."""
+        if self._phase in _TERMINAL:
+            if self._phase == "CLOSED" and self.role is Role.HHU and data:
+                self._closed_hhu_receive(data)
+            return
+        if not data:
+            self._terminate(Aborted("connection lost (end of stream)", by_peer=False), None)
+            return
+        st = self.stats
+        st.bytes_received += len(data)
+        dec = self._decoder
+        frames = dec.feed(data)
+        st.crc_errors = dec.crc_errors
+        st.framing_errors = dec.framing_errors
+        if not frames:
+            return
+        st.frames_received += len(frames)
+        if self.role is Role.HHU:
+            self._timers["idle"] = self.settings.idle_timeout
+        try:
+            for body in frames:
+                t = body[0]
+                if t == m.T_DATA:
+                    self._on_data(body)
+                elif t == m.T_SACK:
+                    self._on_sack(body)
+                else:
+                    self._on_frame(body)
+                if self._phase in _TERMINAL:
+                    break
+            if self._phase not in _TERMINAL:
+                self._after_batch()
+        except RemoteProtocolError as exc:
+            self._protocol_error(exc)
+
+    def next_event(self) -> Event | type[NEED_DATA]:
+        if self._events:
+            return self._events.popleft()
+        if self._error is not None:
+            raise RemoteProtocolError(str(self._error))
+        return NEED_DATA
+
+    def send(self, command: Command) -> None:
+        if self._phase in _TERMINAL:
+            raise LocalProtocolError(
+                f"connection is {self.state} ({self.close_reason or self._phase}); "
+                f"cannot send {type(command).__name__}"
+            )
+        if isinstance(command, Abort):
+            self._terminate(Aborted(command.reason, by_peer=False), command.reason)
+            return
+        handler = _HANDLERS[self.role].get(type(command))
+        if handler is None:
+            raise LocalProtocolError(
+                f"{type(command).__name__} is not a {self.role.value} command"
+            )
+        handler(self, command)
+
+    def data_to_send(self) -> bytes:
+        snd = self._sender
+        if snd is not None and self._phase not in _TERMINAL:
+            if snd.fill() and "tx" not in self._timers:
+                self._timers["tx"] = self.settings.ack_timeout
+        if not self._out:
+            return b""
+        out = bytes(self._out)
+        self._out.clear()
+        self.stats.bytes_sent += len(out)
+        return out
+
+    def next_timeout(self) -> float | None:
+        if self._phase in _TERMINAL or not self._timers:
+            return None
+        return min(self._timers.values())
+
+    def handle_timeout(self) -> None:
+        if self._phase in _TERMINAL or not self._timers:
+            return
+        timers = self._timers
+        dt = min(timers.values())
+        fired = []
+        for name in list(timers):
+            timers[name] -= dt
+            if timers[name] <= 1e-9:
+                fired.append(name)
+                del timers[name]
+        try:
+            for name in sorted(fired, key=_TIMER_ORDER.index):
+                if self._phase in _TERMINAL:
+                    break
+                self.stats.timeouts += 1
+                getattr(self, f"_timer_{name}")()
+        except RemoteProtocolError as exc:  # pragma: no cover - timers do not parse frames
+            self._protocol_error(exc)
+
+    # ------------------------------------------------------------------ helpers
+
+    def _go(self, trigger: str) -> str:
+        nxt = self._table.get((self._phase, trigger))
+        if nxt is None:
+            what = trigger.split(":", 1)[1]
+            if trigger.startswith("cmd:"):
+                raise LocalProtocolError(f"{what} not allowed in state {self._phase}")
+            raise RemoteProtocolError(f"{what} not expected in state {self._phase}")
+        self._phase = nxt
+        return nxt
+
+    def _emit_frame(self, body: bytes | bytearray) -> bytes:
+        frame = encode_frame(body)
+        if self._first_frame:
+            self._first_frame = False
+            self._out.append(0)  # flush whatever junk the line holds
+        self._out += frame
+        self.stats.frames_sent += 1
+        return frame
+
+    def _terminate(self, event: Event, abort_reason: str | None) -> None:
+        """Enter ERROR with ``event``; tell the peer with an ABORT frame if a reason is given."""
+        if abort_reason is not None:
+            raw = abort_reason.encode()[:ABORT_REASON_MAX].decode(errors="ignore")
+            self._emit_frame(m.AbortMsg(raw).encode())
+        self._phase = "ERROR"
+        self._timers.clear()
+        self._queue.clear()
+        self._sender = None
+        self.close_reason = getattr(event, "reason", None) or getattr(event, "what", None)
+        self._events.append(event)
+
+    def _abort(self, reason: str) -> None:
+        self._terminate(Aborted(reason, by_peer=False), reason)
+
+    def _timed_out(self, what: str) -> None:
+        self._terminate(TimedOut(what), f"timed out: {what}")
+
+    def _protocol_error(self, exc: RemoteProtocolError) -> None:
+        if self._phase not in _TERMINAL:
+            raw = f"protocol error: {exc}".encode()[:ABORT_REASON_MAX].decode(errors="ignore")
+            self._emit_frame(m.AbortMsg(raw).encode())
+        self._phase = "ERROR"
+        self._timers.clear()
+        self._queue.clear()
+        self._sender = None
+        self.close_reason = str(exc)
+        self._error = exc
+
+    def _new_sender(self, data: bytes | memoryview) -> Sender:
+        enc, body = choose_encoding(data, self._compression)
+        if enc:
+            self.stats.objects_compressed += 1
+        else:
+            self.stats.objects_raw += 1
+        if self._sender is not None:  # an earlier transfer whose tail ack was lost
+            self._next_seq = max(self._next_seq, self._sender.nxt)
+        s = self.settings
+        snd = Sender(
+            stats=self.stats,
+            out=self._out,
+            body=body,
+            encoding=enc,
+            seq0=self._next_seq,
+            window=min(s.window, self._peer_window),
+            max_payload=min(s.max_frame_payload, self._peer_max_payload),
+            min_payload=min(s.min_frame_payload, self._peer_max_payload),
+            start_payload=START_PAYLOAD,
+            retry_limit=s.retry_limit,
+        )
+        self._sender = snd
+        return snd
+
+    # ------------------------------------------------------------------ frames in
+
+    def _on_data(self, body: bytes) -> None:
+        if len(body) < 3:
+            raise RemoteProtocolError("DATA: frame too short")
+        if len(body) - 3 > self.settings.max_frame_payload:
+            raise RemoteProtocolError("DATA: payload larger than announced")
+        rx = self._receiver
+        if rx is None:
+            if self._phase == "GET_SENT":
+                self._resend_request()  # our GET's answer was lost, data already flows
+            return  # else stale data from an earlier session: ignore
+        rx.on_data((body[1] << 8) | body[2], body[3:])
+        if rx.complete and not rx.reported:
+            self._rx_complete(rx)
+
+    def _on_sack(self, body: bytes) -> None:
+        if len(body) < 3:
+            raise RemoteProtocolError("SACK: frame too short")
+        self.stats.acks_received += 1
+        snd = self._sender
+        if snd is None:
+            return
+        if snd.on_sack((body[1] << 8) | body[2], body[3:]):
+            self._timers["tx"] = self.settings.ack_timeout
+        if snd.failed:
+            self._abort(snd.failed)
+            return
+        if snd.done:
+            self._timers.pop("tx", None)
+            self._next_seq = snd.nxt
+            self._sender = None
+            if self.role is Role.DOCK and self._phase == "PUT_SENDING":
+                if self._progress_reported != self._op_size:
+                    self._progress_reported = self._op_size
+                    self._events.append(
+                        Progress("put", self._op.bundle_id, self._op_size, self._op_size)  # type: ignore[union-attr]
+                    )
+                self._go("ev:all_acked")
+                self._send_request(m.Done, "DONE")
+
+    def _on_frame(self, body: bytes) -> None:
+        msg = m.parse_body(body)
+        t = msg.TYPE
+        if t == m.T_ABORT:
+            self._terminate(Aborted(msg.reason, by_peer=True), None)  # type: ignore[attr-defined]
+            return
+        if self.role is Role.HHU:
+            if t not in m.REQUEST_TYPES:
+                raise RemoteProtocolError(f"{msg.NAME} is not a dock frame")
+            self._hhu_request(msg, body)
+        else:
+            if t not in m.RESPONSE_TYPES:
+                raise RemoteProtocolError(f"{msg.NAME} is not an HHU frame")
+            self._dock_response(msg, body)
+
+    def _after_batch(self) -> None:
+        rx = self._receiver
+        if rx is not None:
+            if rx.ack_due:
+                rx.ack_due = False
+                self._emit_frame(rx.sack_body())
+                self.stats.acks_sent += 1
+                if not rx.complete:
+                    self._rx_quiet = 0
+                    self._timers["rx"] = self.settings.ack_timeout
+            if rx.pending and not rx.keep:
+                self._deliver_bundle_data(rx)
+            if rx.keep and not rx.complete and rx.got != self._progress_reported:
+                self._progress_reported = rx.got
+                self._events.append(
+                    Progress("get", self._op.upload_id, rx.got, rx.need)  # type: ignore[union-attr]
+                )
+        snd = self._sender
+        if snd is not None and self.role is Role.DOCK and self._phase == "PUT_SENDING":
+            done = self._op_offset + _stream_to_object(snd, self._op_size - self._op_offset)
+            if done != self._progress_reported:
+                self._progress_reported = done
+                self._events.append(
+                    Progress("put", self._op.bundle_id, done, self._op_size)  # type: ignore[union-attr]
+                )
+
+    def _deliver_bundle_data(self, rx: Receiver) -> None:
+        data = rx.take()
+        self.stats.payload_bytes_received += len(data)
+        self._events.append(BundleData(self._offer.bundle_id, self._rx_offset, data))  # type: ignore[union-attr]
+        self._rx_offset += len(data)
+
+    def _rx_complete(self, rx: Receiver) -> None:
+        rx.reported = True
+        self._timers.pop("rx", None)
+        self._go("ev:complete")
+        if self.role is Role.HHU:
+            if rx.pending:
+                self._deliver_bundle_data(rx)
+            self._events.append(BundleReceived(self._offer.bundle_id))  # type: ignore[union-attr]
+            return
+        # dock: the whole upload is in rx.pending
+        op = self._op
+        assert isinstance(op, GetUpload)
+        data = bytes(rx.pending)
+        rx.pending = bytearray()
+        self.stats.payload_bytes_received += len(data)
+        self._events.append(Progress("get", op.upload_id, rx.got, rx.need))
+        digest = hashlib.sha256(data).digest()
+        announced = {u.upload_id: u.sha256 for u in self._peer_hello.uploads}  # type: ignore[union-attr]
+        expected = announced.get(op.upload_id, self._op_sha)
+        if digest != self._op_sha or digest != expected:
+            self._events.append(UploadRefused(op.upload_id, "digest mismatch"))
+        else:
+            self._events.append(UploadReceived(op.upload_id, data))
+        self._op = None
+        self._pump()
+
+    # ------------------------------------------------------------------ dock side
+
+    def _next_req(self) -> int:
+        self._req_id = (self._req_id + 1) & 0xFF
+        return self._req_id
+
+    def _send_request(self, cls, name: str, *fields) -> bytes:
+        req = self._next_req()
+        body = cls(req, *fields).encode()
+        self._req = req
+        self._req_name = name
+        self._req_frame = bytes(self._emit_frame(body))
+        self._req_retries = 0
+        self._req_busy_wait = None
+        self._timers["req"] = self.settings.ack_timeout
+        self._timers.pop("keepalive", None)
+        return body
+
+    def _resend_request(self) -> None:
+        self._req_retries += 1
+        if self._req_retries > self.settings.retry_limit:
+            self._timed_out(f"answer to {self._req_name}")
+            return
+        self.stats.retries += 1
+        self.stats.frames_resent += 1
+        self.stats.frames_sent += 1
+        self._out += self._req_frame
+        self._timers["req"] = self.settings.ack_timeout
+
+    def _timer_req(self) -> None:
+        if self._req is None:
+            return
+        if self._req_busy_wait is not None:  # the HHU said BUSY: bounded by idle_timeout
+            self._req_busy_wait += self.settings.ack_timeout
+            if self._req_busy_wait > self.settings.idle_timeout:
+                self._timed_out(f"answer to {self._req_name}")
+                return
+            self._req_retries = 0
+        self._resend_request()
+
+    def _timer_keepalive(self) -> None:
+        if self._phase == "READY" and not self._queue:
+            self._go("ev:keepalive")
+            self._send_request(m.Ping, "PING")
+
+    def _arm_keepalive(self) -> None:
+        if self._phase == "READY" and not self._queue and self.role is Role.DOCK:
+            self._timers["keepalive"] = self.settings.idle_timeout / 2
+
+    def _pump(self) -> None:
+        """Start the next queued dock operation when the connection is READY."""
+        while self._phase == "READY" and self._queue:
+            cmd = self._queue.popleft()
+            self._op = cmd
+            self._progress_reported = -1
+            if isinstance(cmd, PutBundle):
+                self._go("cmd:PutBundle")
+                self._op_sha = hashlib.sha256(cmd.data).digest()
+                self._op_size = len(cmd.data)
+                self._op_offset = 0
+                seq0 = self._sender.nxt if self._sender is not None else self._next_seq
+                self._next_seq = seq0
+                self._send_request(
+                    m.Offer, "OFFER", seq0 & 0xFFFF, len(cmd.data), self._op_sha, cmd.bundle_id
+                )
+            elif isinstance(cmd, GetUpload):
+                self._go("cmd:GetUpload")
+                self._send_request(m.Get, "GET", 0, cmd.upload_id)
+            elif isinstance(cmd, AckUpload):
+                self._go("cmd:AckUpload")
+                self._send_request(m.AckUp, "ACKUP", cmd.upload_id)
+            else:
+                self._go("cmd:Close")
+                self._send_request(m.CloseReq, "CLOSE")
+        self._arm_keepalive()
+
+    def _cmd_start(self, cmd: StartHandshake) -> None:
+        self._go("cmd:StartHandshake")
+        s = self.settings
+        self._dock_nonce = self._random(NONCE_SIZE)
+        if len(self._dock_nonce) != NONCE_SIZE:
+            raise LocalProtocolError("random() returned the wrong number of bytes")
+        body = self._send_request(
+            m.Hello, "HELLO", m.PROTOCOL_VERSION, self._dock_nonce, s.window,
+            s.max_frame_payload, tuple(c for c in s.compression if c in m.ENCODINGS),
+        )
+        self._transcript = [body]
+
+    def _cmd_queue(self, cmd: Command) -> None:
+        if self._phase == "IDLE":
+            raise LocalProtocolError(f"{type(cmd).__name__} before StartHandshake")
+        for name in ("bundle_id", "upload_id"):
+            value = getattr(cmd, name, None)
+            if value is not None and (not isinstance(value, str) or len(value.encode()) > 255):
+                raise LocalProtocolError(f"{name} must be a str of at most 255 UTF-8 bytes")
+        if isinstance(cmd, PutBundle):
+            if not isinstance(cmd.data, bytes | bytearray | memoryview):
+                raise LocalProtocolError("PutBundle.data must be bytes")
+            if len(cmd.data) > self.settings.max_object_size:
+                raise LocalProtocolError("bundle larger than max_object_size")
+        if isinstance(cmd, Close | PutBundle | GetUpload | AckUpload) and any(
+            isinstance(q, Close) for q in self._queue
+        ):
+            raise LocalProtocolError("Close already queued")
+        self._queue.append(cmd)
+        self._pump()
+
+    def _dock_response(self, msg: m.Message, body: bytes) -> None:
+        if self._req is None or msg.req != self._req:  # type: ignore[attr-defined]
+            return  # a late duplicate answer to an earlier request
+        if msg.TYPE == m.T_BUSY:
+            if self._req_busy_wait is None:
+                self._req_busy_wait = 0.0
+            self._req_retries = 0
+            return
+        self._go(f"rx:{msg.NAME}")
+        self._req = None
+        self._timers.pop("req", None)
+        getattr(self, f"_dock_rx_{msg.NAME.lower()}")(msg, body)
+        if self._phase == "READY":
+            self._pump()
+
+    def _dock_rx_challenge(self, msg: m.Challenge, body: bytes) -> None:
+        if msg.version != m.PROTOCOL_VERSION:
+            self._abort(f"unsupported protocol version {msg.version}")
+            return
+        key = self._keys(msg.hhu_id)  # type: ignore[misc]
+        if key is None:
+            self._abort(f"unknown HHU {msg.hhu_id!r}")
+            return
+        self._key = bytes(key)
+        self.hhu_id = msg.hhu_id
+        self._transcript.append(bytes(body))
+        head = m.Auth(self._req_id + 1 & 0xFF, b"\0" * MAC_SIZE).encode()[:-MAC_SIZE]
+        proof = mac(self._key, DOCK_LABEL, *self._transcript, head)
+        auth = self._send_request(m.Auth, "AUTH", proof)
+        self._transcript.append(auth)
+
+    def _dock_rx_welcome(self, msg: m.Welcome, body: bytes) -> None:
+        head = bytes(body[:-MAC_SIZE])
+        if not check_mac(self._key, HHU_LABEL, msg.mac, *self._transcript, head):  # type: ignore[arg-type]
+            self._abort("HHU authentication failed")
+            return
+        hello = hello_from_wire(msg.hello)
+        if hello.hhu_id != self.hhu_id:
+            raise RemoteProtocolError("WELCOME: hello names another HHU")
+        self._peer_window = max(1, min(msg.rx_window, MAX_WINDOW))
+        self._peer_max_payload = max(16, min(msg.rx_max_payload, MAX_PAYLOAD))
+        self._compression = tuple(c for c in msg.compression if c in m.ENCODINGS)
+        self._peer_hello = hello
+        self._transcript = []
+        self._events.append(Authenticated(hello.hhu_id, hello))
+
+    def _dock_rx_accept(self, msg: m.Accept, body: bytes) -> None:
+        op = self._op
+        assert isinstance(op, PutBundle)
+        if msg.offset > len(op.data):
+            raise RemoteProtocolError(
+                f"ACCEPT: offset {msg.offset} beyond the size {len(op.data)}"
+            )
+        self._op_offset = msg.offset
+        self._new_sender(memoryview(op.data)[msg.offset :])
+        self._progress_reported = msg.offset
+        self._events.append(Progress("put", op.bundle_id, msg.offset, len(op.data)))
+
+    def _dock_rx_held(self, msg: m.Held, body: bytes) -> None:
+        self._events.append(BundleStored(self._op.bundle_id, already_held=True))  # type: ignore[union-attr]
+        self._op = None
+
+    def _dock_rx_refuse(self, msg: m.Refuse, body: bytes) -> None:
+        op = self._op
+        if isinstance(op, PutBundle):
+            self._events.append(BundleRefused(op.bundle_id, msg.reason))
+        else:
+            assert isinstance(op, GetUpload)
+            self._events.append(UploadRefused(op.upload_id, msg.reason))
+        self._op = None
+
+    def _dock_rx_committed(self, msg: m.Committed, body: bytes) -> None:
+        self._events.append(BundleStored(self._op.bundle_id, already_held=False))  # type: ignore[union-attr]
+        self._op = None
+
+    def _dock_rx_upstart(self, msg: m.UpStart, body: bytes) -> None:
+        if msg.size > self.settings.max_object_size:
+            raise RemoteProtocolError("UPSTART: upload larger than max_object_size")
+        self._op_sha = msg.sha256
+        self._op_size = msg.size
+        self._receiver = Receiver(
+            seq0=msg.seq0, window=self.settings.window, need=msg.size,
+            allowed=self._compression, keep=True,
+        )
+        self._rx_quiet = 0
+        self._timers["rx"] = self.settings.ack_timeout
+
+    def _dock_rx_cleared(self, msg: m.Cleared, body: bytes) -> None:
+        self._events.append(UploadCleared(self._op.upload_id))  # type: ignore[union-attr]
+        self._op = None
+
+    def _dock_rx_pong(self, msg: m.Pong, body: bytes) -> None:
+        pass
+
+    def _dock_rx_closed(self, msg: m.CloseOk, body: bytes) -> None:
+        self._timers.clear()
+        self.close_reason = "closed"
+        self._events.append(ConnectionClosed())
+
+    def _timer_rx(self) -> None:
+        rx = self._receiver
+        if rx is None or rx.complete:
+            return
+        self._rx_quiet += 1
+        if self._rx_quiet > self.settings.retry_limit:
+            self._timed_out("data")
+            return
+        self.stats.retries += 1
+        self._emit_frame(rx.sack_body())  # our last SACK may have been lost
+        self.stats.acks_sent += 1
+        self._timers["rx"] = self.settings.ack_timeout
+
+    def _timer_tx(self) -> None:
+        snd = self._sender
+        if snd is None or not snd.inflight:
+            return
+        snd.on_timeout()
+        if snd.failed:
+            self._timed_out(f"acknowledgement of data ({snd.failed})")
+            return
+        self._timers["tx"] = self.settings.ack_timeout
+
+    def _timer_idle(self) -> None:
+        self._timed_out("idle")
+
+    # ------------------------------------------------------------------ HHU side
+
+    def _respond(self, req: int, body: bytes | bytearray) -> None:
+        self._last_req = req
+        self._last_resp = bytes(self._emit_frame(body))
+        self._app_req = None
+
+    def _closed_hhu_receive(self, data: bytes) -> None:
+        """After CLOSE the HHU still answers a repeated CLOSE (its CLOSED may be lost)."""
+        for body in self._decoder.feed(data):
+            if body[0] == m.T_CLOSE and len(body) == 2 and body[1] == self._last_req:
+                self._out += self._last_resp
+
+    def _hhu_request(self, msg: m.Message, body: bytes) -> None:
+        req = msg.req  # type: ignore[attr-defined]
+        if req == self._last_req and self._last_resp:
+            self._out += self._last_resp  # our answer was lost: same answer again
+            self.stats.frames_resent += 1
+            self.stats.frames_sent += 1
+            return
+        if req == self._app_req:
+            self._emit_frame(m.Busy(req).encode())
+            return
+        if self._phase in ("IDLE", "CHALLENGED") and msg.TYPE not in _PRE_AUTH_FRAMES:
+            self._abort("not authenticated")
+            return
+        self._go(f"rx:{msg.NAME}")
+        getattr(self, f"_hhu_rx_{msg.NAME.lower()}")(msg, body)
+
+    def _hhu_rx_hello(self, msg: m.Hello, body: bytes) -> None:
+        if msg.version != m.PROTOCOL_VERSION:
+            self._abort(f"unsupported protocol version {msg.version}")
+            return
+        self._peer_window = max(1, min(msg.rx_window, MAX_WINDOW))
+        self._peer_max_payload = max(16, min(msg.rx_max_payload, MAX_PAYLOAD))
+        self._offered_compression = msg.compression
+        nonce = self._random(NONCE_SIZE)
+        if len(nonce) != NONCE_SIZE:
+            raise LocalProtocolError("random() returned the wrong number of bytes")
+        ch = m.Challenge(msg.req, m.PROTOCOL_VERSION, nonce, self._hello.hhu_id).encode()  # type: ignore[union-attr]
+        self._transcript = [bytes(body), ch]
+        self._respond(msg.req, ch)
+
+    def _hhu_rx_auth(self, msg: m.Auth, body: bytes) -> None:
+        head = bytes(body[:-MAC_SIZE])
+        if not check_mac(self._key, DOCK_LABEL, msg.mac, *self._transcript, head):  # type: ignore[arg-type]
+            self._abort("authentication failed")
+            return
+        s = self.settings
+        agreed = tuple(
+            c for c in s.compression if c in self._offered_compression and c in m.ENCODINGS
+        )
+        self._compression = agreed
+        self._transcript.append(bytes(body))
+        w_head = m.Welcome(
+            msg.req, s.window, s.max_frame_payload, agreed, self._hello_wire, b"\0" * MAC_SIZE
+        ).encode()[:-MAC_SIZE]
+        proof = mac(self._key, HHU_LABEL, *self._transcript, w_head)  # type: ignore[arg-type]
+        self._transcript = []
+        self._respond(msg.req, w_head + proof)
+        self._events.append(Authenticated(self._hello.hhu_id, self._hello))  # type: ignore[union-attr]
+
+    def _hhu_rx_offer(self, msg: m.Offer, body: bytes) -> None:
+        if msg.size > self.settings.max_object_size:
+            self._phase = "READY"
+            self._respond(msg.req, m.Refuse(msg.req, "bundle too large").encode())
+            return
+        self._offer = msg
+        self._app_req = msg.req
+        self._events.append(BundleOffered(msg.bundle_id, msg.size, msg.sha256))
+
+    def _hhu_rx_done(self, msg: m.Done, body: bytes) -> None:
+        if self._verdict is None:  # still RECEIVED: the app has not answered yet
+            self._app_req = msg.req
+            self._emit_frame(m.Busy(msg.req).encode())
+            return
+        kind, reason = self._verdict
+        self._verdict = None
+        if kind == m.T_COMMITTED:
+            self._respond(msg.req, m.Committed(msg.req).encode())
+        else:
+            self._respond(msg.req, m.Refuse(msg.req, reason).encode())
+
+    def _hhu_rx_get(self, msg: m.Get, body: bytes) -> None:
+        self._get = msg
+        self._app_req = msg.req
+        self._events.append(UploadRequested(msg.upload_id, msg.offset))
+
+    def _hhu_rx_ackup(self, msg: m.AckUp, body: bytes) -> None:
+        self._ackup = msg
+        self._app_req = msg.req
+        self._events.append(UploadAcknowledged(msg.upload_id))
+
+    def _hhu_rx_ping(self, msg: m.Ping, body: bytes) -> None:
+        self._respond(msg.req, m.Pong(msg.req).encode())
+
+    def _hhu_rx_close(self, msg: m.CloseReq, body: bytes) -> None:
+        self._respond(msg.req, m.CloseOk(msg.req).encode())
+        self._timers.clear()
+        self.close_reason = "closed"
+        self._events.append(ConnectionClosed())
+
+    def _check_id(self, got: str, want: str | None, what: str) -> None:
+        if got != want:
+            raise LocalProtocolError(f"{what} {got!r} does not match the pending {want!r}")
+
+    def _hhu_accept(self, cmd: AcceptBundle) -> None:
+        offer = self._offer
+        if self._phase != "OFFERED" or offer is None:
+            raise LocalProtocolError(f"AcceptBundle not allowed in state {self._phase}")
+        self._check_id(cmd.bundle_id, offer.bundle_id, "bundle")
+        if not 0 <= cmd.offset <= offer.size:
+            raise LocalProtocolError("offset outside the offered bundle")
+        req = self._app_req
+        self._go("cmd:AcceptBundle")
+        self._rx_offset = cmd.offset
+        self._receiver = Receiver(
+            seq0=offer.seq0, window=self.settings.window, need=offer.size - cmd.offset,
+            allowed=self._compression,
+        )
+        self._rx_quiet = 0
+        self._timers["rx"] = self.settings.ack_timeout
+        self._respond(req, m.Accept(req, cmd.offset).encode())  # type: ignore[arg-type]
+
+    def _hhu_held(self, cmd: BundleAlreadyHeld) -> None:
+        self._check_id(cmd.bundle_id, self._offer and self._offer.bundle_id, "bundle")
+        req = self._app_req
+        self._go("cmd:BundleAlreadyHeld")
+        self._respond(req, m.Held(req).encode())  # type: ignore[arg-type]
+
+    def _hhu_refuse(self, cmd: RefuseBundle) -> None:
+        self._check_id(cmd.bundle_id, self._offer and self._offer.bundle_id, "bundle")
+        if self._phase == "OFFERED":
+            req = self._app_req
+            self._go("cmd:RefuseBundle")
+            self._respond(req, m.Refuse(req, cmd.reason).encode())  # type: ignore[arg-type]
+        else:
+            self._verdict_cmd("cmd:RefuseBundle", (m.T_REFUSE, cmd.reason))
+
+    def _hhu_committed(self, cmd: BundleCommitted) -> None:
+        self._check_id(cmd.bundle_id, self._offer and self._offer.bundle_id, "bundle")
+        self._verdict_cmd("cmd:BundleCommitted", (m.T_COMMITTED, ""))
+
+    def _verdict_cmd(self, trigger: str, verdict: tuple[int, str]) -> None:
+        self._go(trigger)
+        self._verdict = verdict
+        if self._app_req is not None:  # the dock's DONE is already waiting
+            req = self._app_req
+            self._go("rx:DONE")
+            self._hhu_rx_done(m.Done(req), b"")
+
+    def _hhu_provide(self, cmd: ProvideUpload) -> None:
+        get = self._get
+        if self._phase != "UPLOAD_REQUESTED" or get is None:
+            raise LocalProtocolError(f"ProvideUpload not allowed in state {self._phase}")
+        self._check_id(cmd.upload_id, get.upload_id, "upload")
+        req = self._app_req
+        data = cmd.data
+        self._go("cmd:ProvideUpload")
+        if get.offset > len(data):
+            self._respond(req, m.Refuse(req, "offset beyond the upload size").encode())  # type: ignore[arg-type]
+            return
+        sha = hashlib.sha256(data).digest()
+        snd = self._new_sender(memoryview(data)[get.offset :])
+        self._respond(req, m.UpStart(req, snd.una & 0xFFFF, len(data), sha).encode())  # type: ignore[arg-type]
+
+    def _hhu_refuse_upload(self, cmd: RefuseUpload) -> None:
+        self._check_id(cmd.upload_id, self._get and self._get.upload_id, "upload")
+        req = self._app_req
+        self._go("cmd:RefuseUpload")
+        self._respond(req, m.Refuse(req, cmd.reason).encode())  # type: ignore[arg-type]
+
+    def _hhu_deleted(self, cmd: UploadDeleted) -> None:
+        self._check_id(cmd.upload_id, self._ackup and self._ackup.upload_id, "upload")
+        req = self._app_req
+        self._go("cmd:UploadDeleted")
+        self._respond(req, m.Cleared(req).encode())  # type: ignore[arg-type]
+
+
+def _stream_to_object(snd: Sender, remaining: int) -> int:
+    """Object bytes acknowledged so far (scaled when the stream is compressed)."""
+    acked = max(0, snd.acked_pos - 1)
+    body = snd.total - 1
+    if body <= 0:
+        return remaining
+    if body == remaining:
+        return acked
+    return remaining * acked // body
+
+
+def _check_settings(s: LinkSettings) -> None:
+    if not isinstance(s, LinkSettings):
+        raise LocalProtocolError("settings must be a LinkSettings")
+    if not 1 <= s.window <= MAX_WINDOW:
+        raise LocalProtocolError(f"window must be 1..{MAX_WINDOW}")
+    if not 16 <= s.min_frame_payload <= s.max_frame_payload <= MAX_PAYLOAD:
+        raise LocalProtocolError(
+            f"need 16 <= min_frame_payload <= max_frame_payload <= {MAX_PAYLOAD}"
+        )
+    if s.retry_limit < 0 or s.ack_timeout <= 0 or s.idle_timeout <= 0:
+        raise LocalProtocolError("retry_limit >= 0 and positive time-outs needed")
+
+
+_TIMER_ORDER = ["rx", "tx", "req", "keepalive", "idle"]
+
+_HANDLERS: dict[Role, dict[type, Callable[[Connection, Command], None]]] = {
+    Role.DOCK: {
+        StartHandshake: Connection._cmd_start,
+        PutBundle: Connection._cmd_queue,
+        GetUpload: Connection._cmd_queue,
+        AckUpload: Connection._cmd_queue,
+        Close: Connection._cmd_queue,
+    },
+    Role.HHU: {
+        AcceptBundle: Connection._hhu_accept,
+        BundleAlreadyHeld: Connection._hhu_held,
+        RefuseBundle: Connection._hhu_refuse,
+        BundleCommitted: Connection._hhu_committed,
+        ProvideUpload: Connection._hhu_provide,
+        RefuseUpload: Connection._hhu_refuse_upload,
+        UploadDeleted: Connection._hhu_deleted,
+    },
+}

@@ -1,0 +1,312 @@
+"""Selective-repeat data transfer: one object, one direction, inside a connection.
+
+The object travels as a *stream*: one encoding byte (0 raw, 1 zlib) then the (possibly
+compressed) bytes from the agreed offset. The sender cuts the stream into DATA frames
+numbered with a 16-bit sequence number; the receiver answers with SACK frames carrying the
+cumulative sequence number (next expected) and a bitmap of frames received beyond it.
+
+Loss detection is clock-free: every transmission gets a growing ``order``; when a SACK shows
+a frame sent *later* than an unacknowledged frame arrived, that frame was lost and is resent
+at once (the serial line never reorders). Only a loss with nothing sent after it (the tail)
+waits for the acknowledgement timer.
+"""
+
+from __future__ import annotations
+
+import zlib
+
+from .errors import RemoteProtocolError
+from .events import LinkStats
+from .messages import ENC_RAW, ENC_ZLIB, T_DATA, T_SACK
+
+GROW_AFTER = 8  # clean frames in a row before the frame payload doubles
+COMPRESS_SAMPLE = 65536
+_CRC = zlib.crc32
+_CODE = [bytes((i,)) for i in range(256)]
+
+
+def choose_encoding(data: bytes | memoryview, allowed: tuple[str, ...]) -> tuple[int, bytes]:
+    """Compress with zlib when it helps; never expand (random data goes raw).
+
+    A 64 KiB sample is tried first so incompressible objects cost almost nothing.
+    """
+    if "zlib" in allowed and len(data) >= 128:
+        sample = data[:COMPRESS_SAMPLE]
+        packed = zlib.compress(sample, 6)
+        if len(packed) < len(sample) * 0.9:
+            if len(data) > COMPRESS_SAMPLE:
+                packed = zlib.compress(data, 6)
+            if len(packed) < len(data):
+                return ENC_ZLIB, packed
+    return ENC_RAW, data  # type: ignore[return-value]
+
+
+def _encode_data_frame(seq: int, payload: bytes | memoryview) -> bytes:
+    """DATA frame on the wire (inlined encode_frame: COBS(body+CRC) + 0x00)."""
+    body = bytearray(3 + len(payload) + 4)
+    body[0] = T_DATA
+    body[1] = (seq >> 8) & 0xFF
+    body[2] = seq & 0xFF
+    body[3 : 3 + len(payload)] = payload
+    body[-4:] = _CRC(memoryview(body)[:-4]).to_bytes(4, "big")
+    parts: list[bytes | bytearray] = []
+    put = parts.append
+    code = _CODE
+    for piece in body.split(b"\x00"):
+        n = len(piece)
+        if n < 254:
+            put(code[n + 1])
+            put(piece)
+            continue
+        start = 0
+        while n - start >= 254:
+            put(b"\xff")
+            put(piece[start : start + 254])
+            start += 254
+        put(code[n - start + 1])
+        put(piece[start:])
+    put(b"\x00")
+    return b"".join(parts)
+
+
+class Sender:
+    """Sending half of one object transfer. Frames are appended to ``out``."""
+
+    def __init__(
+        self,
+        *,
+        stats: LinkStats,
+        out: bytearray,
+        body: bytes | memoryview,
+        encoding: int,
+        seq0: int,
+        window: int,
+        max_payload: int,
+        min_payload: int,
+        start_payload: int,
+        retry_limit: int,
+    ) -> None:
+        self.stats = stats
+        self.out = out
+        self.mv = memoryview(body)
+        self.total = len(self.mv) + 1  # stream length (encoding byte + body)
+        self.first = bytes((encoding,))
+        self.pos = 0  # stream position of the next new frame
+        self.una = seq0  # oldest unacknowledged sequence number (unwrapped)
+        self.nxt = seq0  # next new sequence number
+        # seq -> [frame bytes, order, retries, stream end position, sacked]
+        self.inflight: dict[int, list] = {}
+        self.order = 0
+        self.delivered = -1  # highest order known delivered
+        self.window = window
+        self.max_payload = max_payload
+        self.min_payload = min_payload
+        self.size = max(min_payload, min(max_payload, start_payload))
+        stats.frame_payload = self.size
+        self.clean = 0
+        self.shrink_guard = seq0
+        self.acked_pos = 0  # stream bytes acknowledged cumulatively
+        self.retry_limit = retry_limit
+        self.timeouts = 0
+        self.failed: str | None = None
+
+    @property
+    def done(self) -> bool:
+        return self.pos >= self.total and not self.inflight
+
+    def fill(self) -> bool:
+        """Queue new frames up to the window. Returns True if any were queued."""
+        lim = self.una + self.window
+        nxt = self.nxt
+        if nxt >= lim or self.pos >= self.total:
+            return False
+        inflight = self.inflight
+        out = self.out
+        mv = self.mv
+        pos = self.pos
+        total = self.total
+        size = self.size
+        order = self.order
+        sent = 0
+        nbytes = 0
+        while nxt < lim and pos < total:
+            if pos == 0:
+                payload = self.first + mv[: size - 1]
+            else:
+                payload = mv[pos - 1 : pos - 1 + size]
+            end = pos + len(payload)
+            frame = _encode_data_frame(nxt & 0xFFFF, payload)
+            out += frame
+            inflight[nxt] = [frame, order, 0, end, False]
+            order += 1
+            nxt += 1
+            sent += 1
+            nbytes += end - pos
+            pos = end
+        self.nxt = nxt
+        self.pos = pos
+        self.order = order
+        st = self.stats
+        st.frames_sent += sent
+        st.payload_bytes_sent += nbytes
+        return True
+
+    def _resend(self, seq: int, rec: list, fast: bool) -> None:
+        rec[1] = self.order
+        self.order += 1
+        rec[2] += 1
+        st = self.stats
+        st.retries += 1
+        st.frames_resent += 1
+        st.frames_sent += 1
+        if fast:
+            st.fast_retransmits += 1
+        if rec[2] > self.retry_limit:
+            self.failed = f"retry limit exceeded (data frame {seq & 0xFFFF})"
+        self.out += rec[0]
+        if seq >= self.shrink_guard:  # shrink at most once per flight of frames
+            self.shrink_guard = self.nxt
+            self.clean = 0
+            if self.size > self.min_payload:
+                self.size = max(self.min_payload, self.size // 2)
+                st.frame_shrinks += 1
+                st.frame_payload = self.size
+
+    def on_sack(self, cum16: int, bitmap: bytes | bytearray) -> bool:
+        """Process a SACK. Returns True if it acknowledged anything new."""
+        una = self.una
+        d = (cum16 - una) & 0xFFFF
+        if d > self.nxt - una:
+            return False  # stale (an earlier transfer) or nonsense: ignore
+        inflight = self.inflight
+        best = self.delivered
+        progress = False
+        if d:
+            clean = self.clean
+            rec = None
+            for s in range(una, una + d):
+                rec = inflight.pop(s)
+                if rec[1] > best:
+                    best = rec[1]
+                if rec[2]:
+                    clean = 0
+                else:
+                    clean += 1
+            self.acked_pos = rec[3]  # type: ignore[index]
+            self.una = una = una + d
+            progress = True
+            if clean >= GROW_AFTER and self.size < self.max_payload:
+                self.size = min(self.max_payload, self.size * 2)
+                self.stats.frame_grows += 1
+                self.stats.frame_payload = self.size
+                clean = 0
+            self.clean = clean
+        if bitmap:
+            bits = int.from_bytes(bitmap, "little")
+            base = una + 1
+            while bits:
+                low = bits & -bits
+                bits ^= low
+                rec = inflight.get(base + low.bit_length() - 1)
+                if rec is not None and not rec[4]:
+                    rec[4] = True
+                    progress = True
+                    if rec[1] > best:
+                        best = rec[1]
+            if best > self.delivered:
+                lost = [(s, r) for s, r in inflight.items() if not r[4] and r[1] < best]
+                for s, r in lost:
+                    self._resend(s, r, True)
+        if best > self.delivered:
+            self.delivered = best
+        if progress:
+            self.timeouts = 0
+        return progress
+
+    def on_timeout(self) -> None:
+        """The acknowledgement timer ran out: resend the oldest unacknowledged frame."""
+        self.timeouts += 1
+        if self.timeouts > self.retry_limit:
+            self.failed = "retry limit exceeded (no acknowledgement)"
+            return
+        rec = self.inflight.get(self.una)
+        if rec is not None:
+            self._resend(self.una, rec, False)
+
+
+class Receiver:
+    """Receiving half of one object transfer: reorders, decompresses, bounds the size."""
+
+    def __init__(self, *, seq0: int, window: int, need: int, allowed: tuple[str, ...],
+                 keep: bool = False) -> None:
+        self.nxt = seq0
+        self.ooo: dict[int, bytes | bytearray] = {}
+        self.window = window
+        self.need = need  # object bytes expected
+        self.got = 0
+        self.enc: int | None = None
+        self.dec = None
+        self.allowed = allowed
+        self.pending = bytearray()  # delivered, not yet handed to the app
+        self.keep = keep  # dock GET: pending accumulates the whole object
+        self.complete = False
+        self.reported = False
+        self.ack_due = False
+
+    def on_data(self, seq16: int, payload: bytes | bytearray) -> None:
+        self.ack_due = True
+        d = (seq16 - self.nxt) & 0xFFFF
+        if d == 0:
+            self._deliver(payload)
+            self.nxt += 1
+            ooo = self.ooo
+            if ooo:
+                while (p := ooo.pop(self.nxt, None)) is not None:
+                    self._deliver(p)
+                    self.nxt += 1
+        elif d < self.window:
+            self.ooo.setdefault(self.nxt + d, payload)
+        # else: a duplicate of something delivered (or out of window): dropped, but acked
+
+    def _deliver(self, payload: bytes | bytearray) -> None:
+        if self.enc is None:
+            if not payload:
+                raise RemoteProtocolError("DATA: empty first frame")
+            enc = payload[0]
+            if enc == ENC_ZLIB and "zlib" in self.allowed:
+                self.dec = zlib.decompressobj()
+            elif enc != ENC_RAW:
+                raise RemoteProtocolError(f"DATA: encoding {enc} not agreed")
+            self.enc = enc
+            payload = payload[1:]
+        room = self.need - self.got
+        if self.dec is not None:
+            try:
+                data = self.dec.decompress(payload, room + 1)
+            except zlib.error as exc:
+                raise RemoteProtocolError(f"DATA: bad zlib stream ({exc})") from None
+        else:
+            data = payload
+        if len(data) > room:
+            raise RemoteProtocolError("DATA: more bytes than the object size")
+        if data:
+            self.pending += data
+            self.got += len(data)
+        if self.got == self.need:
+            self.complete = True
+
+    def take(self) -> bytes:
+        data = bytes(self.pending)
+        self.pending.clear()
+        return data
+
+    def sack_body(self) -> bytearray:
+        nxt = self.nxt
+        body = bytearray((T_SACK, (nxt >> 8) & 0xFF, nxt & 0xFF))
+        if self.ooo:
+            base = nxt + 1
+            bits = 0
+            for s in self.ooo:
+                bits |= 1 << (s - base)
+            body += bits.to_bytes((bits.bit_length() + 7) // 8, "little")
+        return body

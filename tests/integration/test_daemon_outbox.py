@@ -1,0 +1,126 @@
+"""The daemon's outbox, live: watchdog events, slow writers, duplicates, --once."""
+
+from __future__ import annotations
+
+import shutil
+import threading
+import time
+from pathlib import Path
+
+import pytest
+
+from hhu_sync.cli import main
+from hhu_sync.config import load_config
+from hhu_sync.daemon import Daemon
+from hhu_sync.keys import KeyStore
+from tests.conftest import EXAMPLES
+
+CONFIG = """
+[depot]
+id = "DEPOT-T"
+[[hhus]]
+id = "HHU-001"
+crew = "crew-north"
+[[hhus]]
+id = "HHU-002"
+crew = "crew-south"
+[limits]
+debounce_seconds = 0.1
+[schedule]
+poll_seconds = 0.2
+rescan_seconds = 1
+"""
+
+
+@pytest.fixture
+def config(tmp_path):
+    path = tmp_path / "hhu-sync.toml"
+    path.write_text(CONFIG)
+    cfg = load_config(path)
+    ks = KeyStore(cfg.paths.keystore)
+    ks.enroll("HHU-001")
+    for name in ("a1700-level1", "a1700-level3", "a1140-level2", "as230-level1"):
+        ks.set_secret(name, "x")
+    return cfg
+
+
+def wait_for(predicate, timeout=20.0):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        if predicate():
+            return True
+        time.sleep(0.05)
+    return False
+
+
+@pytest.fixture
+def running(config):
+    daemon = Daemon(config)
+    thread = threading.Thread(target=daemon.run, daemon=True)
+    thread.start()
+    yield daemon
+    daemon.stop.set()
+    thread.join(timeout=30)
+    assert not thread.is_alive()
+
+
+def archived(config) -> list[str]:
+    return sorted(p.name for p in config.paths.archive.rglob("*") if p.is_file())
+
+
+def test_a_file_written_slowly_in_pieces_is_processed_once_complete(config, running):
+    text = (EXAMPLES / "a1700-ci-tou.toml").read_bytes()
+    path = config.paths.outbox / "slow.toml"
+    with open(path, "wb") as fh:
+        for i in range(0, len(text), 200):
+            fh.write(text[i:i + 200])
+            fh.flush()
+            time.sleep(0.05)     # pauses longer than the debounce: only close counts
+    assert wait_for(lambda: archived(config) == ["slow.toml"])
+    assert not list(config.paths.rejected.iterdir())
+    assert running.summary.files["accepted"] == 1
+
+
+def test_a_file_renamed_into_the_outbox_is_processed(config, running):
+    tmp = config.paths.outbox / "x.toml.tmp"
+    shutil.copyfile(EXAMPLES / "as230-flat.toml", tmp)
+    tmp.rename(config.paths.outbox / "as230-flat.toml")
+    assert wait_for(lambda: archived(config) == ["as230-flat.toml"])
+
+
+def test_the_same_file_dropped_twice_is_queued_once(config, running):
+    shutil.copyfile(EXAMPLES / "as230-flat.toml", config.paths.outbox / "a.toml")
+    assert wait_for(lambda: archived(config) == ["a.toml"])
+    shutil.copyfile(EXAMPLES / "as230-flat.toml", config.paths.outbox / "b.toml")
+    assert wait_for(lambda: (config.paths.rejected / "b.toml.reason.txt").exists())
+    assert "already received as a.toml" in \
+        (config.paths.rejected / "b.toml.reason.txt").read_text()
+
+
+def test_a_rejected_file_gets_its_reason(config, running):
+    (config.paths.outbox / "bad.toml").write_text("[scheme]\nid = 'x'\n")
+    assert wait_for(lambda: (config.paths.rejected / "bad.toml.reason.txt").exists())
+    assert "bad.toml" in (config.paths.rejected / "bad.toml.reason.txt").read_text()
+
+
+def test_a_dead_observer_is_restarted_and_files_are_still_found(config, running):
+    assert wait_for(running.watcher.alive)
+    running.watcher.observer.stop()
+    running.watcher.observer.join(5)
+    shutil.copyfile(EXAMPLES / "as230-flat.toml", config.paths.outbox / "a.toml")
+    assert wait_for(lambda: archived(config) == ["a.toml"])
+    assert running.watcher.restarts >= 1
+
+
+def test_run_once_drains_the_outbox_and_prints_a_summary(config, capsys):
+    config.paths.outbox.mkdir(parents=True)
+    for name in ("a1700-ci-tou.toml", "a1140-day-night.toml", "as230-flat.toml",
+                 "route-north.toml", "route-south.csv"):
+        shutil.copyfile(EXAMPLES / name, config.paths.outbox / name)
+    code = main(["run", "--once", "--config", str(config.file), "--timeout", "60",
+                 "--log-format", "text"])
+    out = capsys.readouterr().out
+    assert code == 0
+    assert "files: 5 accepted" in out
+    assert "lists: 2 queued" in out
+    assert sorted(p.name for p in Path(config.paths.outbox).iterdir()) == []
