@@ -31,6 +31,7 @@ from hhu_sync.store import open_store
 
 log = logging.getLogger("hhu_sync.daemon")
 EVENTS_PER_TURN = 10_000
+BATCH = 256          # files per transaction: one fsync for many, latency still bounded
 
 
 @dataclass
@@ -140,17 +141,20 @@ class Daemon:
         if self._rescan.is_set() or self.watcher.supervise():
             self._rescan.clear()
             self.ready.scan()
-        for path in self.ready.ready():
+        ready = self.ready.ready()
+        for start in range(0, len(ready), BATCH):
             if self.stop.is_set():
+                for path in ready[start:]:
+                    self.ready.requeue(path)
                 return
-            outcome = self.processor.process(path)
-            if outcome.status == "deferred":
-                self.ready.requeue(path)
-                continue
-            self.ready.done(path)
-            if outcome.status != "gone":
-                self.summary.files[outcome.status] += 1
-                self._changed()
+            for outcome in self.processor.process_batch(ready[start:start + BATCH]):
+                if outcome.status == "deferred":
+                    self.ready.requeue(outcome.path)
+                    continue
+                self.ready.done(outcome.path)
+                if outcome.status != "gone":
+                    self.summary.files[outcome.status] += 1
+                    self._changed()
 
     def _finished(self) -> bool:
         if not self.events.empty() or self.ready.pending:

@@ -8,6 +8,7 @@ the outbox watcher, so all three agree on what is valid.
 from __future__ import annotations
 
 import os
+from collections import ChainMap
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -93,7 +94,7 @@ def load_inputs(paths: Iterable[str | os.PathLike[str]], catalog: Catalog,
                 pending_lists.append((path, kind, data, locate))
         except ModelError as exc:
             result.problems += exc.problems
-    schemes = {**(known_schemes or {}), **result.schemes}
+    schemes = ChainMap(result.schemes, known_schemes or {})  # lazy: a library may be big
     for path, kind, data, locate in pending_lists:
         try:
             if kind == "csv":

@@ -41,7 +41,12 @@ class TomlLocator:
     """
 
     def __init__(self, text: str) -> None:
+        self._text = text
+        self._index: dict[str, int] | None = None   # built on first use: only errors need it
+
+    def _build(self) -> dict[str, int]:
         self._lines: dict[str, int] = {}
+        text = self._text
         counts: dict[str, int] = {}
         current = ""
         for number, line in enumerate(text.splitlines(), start=1):
@@ -58,13 +63,16 @@ class TomlLocator:
             elif m := _KEY.match(line):
                 key = re.sub(r"\s+", "", m.group(1))
                 self._lines.setdefault(f"{current}.{key}" if current else key, number)
+        return self._lines
 
     def line(self, path: str) -> int | None:
+        if self._index is None:
+            self._index = self._build()
         while path:
-            if path in self._lines:
-                return self._lines[path]
+            if path in self._index:
+                return self._index[path]
             cut = max(path.rfind("."), path.rfind("["))
             if cut <= 0:
                 break
             path = path[:cut]
-        return self._lines.get(path)
+        return self._index.get(path)

@@ -13,6 +13,7 @@ Layout of the outbox:
 
 from __future__ import annotations
 
+import errno
 import hashlib
 import logging
 import os
@@ -36,6 +37,20 @@ log = logging.getLogger("hhu_sync.outbox")
 QUICK_SEND = "quick-send"
 
 
+@dataclass
+class _Plan:
+    """A valid file waiting for the batch's transaction."""
+
+    path: Path
+    sha: str
+    kind: str
+    scheme: object
+    mlist: object
+    target_hhu: str | None
+    hhu: str | None
+    dest: Path | None = None
+
+
 @dataclass(frozen=True)
 class Outcome:
     path: Path
@@ -50,15 +65,29 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _unique(folder: Path, name: str) -> Path:
+def _unique(folder: Path, name: str, taken: set[Path] = frozenset()) -> Path:
     """``folder/name``, or ``folder/stem-2.ext`` ... when taken: never overwrite."""
     candidate = folder / name
     stem, suffix = os.path.splitext(name)
     n = 2
-    while candidate.exists() or candidate.with_name(candidate.name + ".reason.txt").exists():
+    while (candidate in taken or candidate.exists()
+           or candidate.with_name(candidate.name + ".reason.txt").exists()):
         candidate = folder / f"{stem}-{n}{suffix}"
         n += 1
     return candidate
+
+
+def _move(path: Path, dest: Path) -> None:
+    """Rename, or copy and remove across file systems; the caller fsyncs the folders."""
+    try:
+        os.replace(path, dest)
+    except OSError as exc:
+        if exc.errno != errno.EXDEV:
+            raise
+        shutil.copy2(path, dest)
+        with open(dest, "rb") as fh:
+            os.fsync(fh.fileno())
+        path.unlink()
 
 
 def move_aside(path: Path, folder: Path, reason: str | None = None,
@@ -68,15 +97,7 @@ def move_aside(path: Path, folder: Path, reason: str | None = None,
     dest = dest or _unique(folder, path.name)
     if reason is not None:
         atomic_write(dest.with_name(dest.name + ".reason.txt"), reason.encode("utf-8") + b"\n")
-    try:
-        os.replace(path, dest)
-    except OSError as exc:
-        if exc.errno != 18:  # EXDEV: another file system, so copy then remove
-            raise
-        shutil.copy2(path, dest)
-        with open(dest, "rb") as fh:
-            os.fsync(fh.fileno())
-        path.unlink()
+    _move(path, dest)
     fsync_dir(folder)
     fsync_dir(path.parent)
     return dest
@@ -106,7 +127,30 @@ class OutboxProcessor:
 
     def process(self, path: Path) -> Outcome:
         """Handle one complete file. Never raises for bad input; the file always moves."""
-        path = Path(path)
+        return self.process_batch([path])[0]
+
+    def process_batch(self, paths: list[Path]) -> list[Outcome]:
+        """Handle several files with one transaction and one folder fsync for the lot.
+
+        Outcomes come back in the order of ``paths``.
+        """
+        outcomes: dict[Path, Outcome] = {}
+        plans: list[_Plan] = []
+        shas: dict[str, Path] = {}
+        for raw_path in paths:
+            path = Path(raw_path)
+            result = self._examine(path, shas)
+            if isinstance(result, Outcome):
+                outcomes[path] = result
+            else:
+                plans.append(result)
+        if plans:
+            for plan, outcome in zip(plans, self._commit(plans), strict=True):
+                outcomes[plan.path] = outcome
+        return [outcomes[Path(p)] for p in paths]
+
+    def _examine(self, path: Path, shas: dict[str, Path]) -> Outcome | _Plan:
+        """Read, hash and check one file; reject it at once, or plan its acceptance."""
         try:
             with open(path, "rb") as fh:
                 raw = fh.read(MAX_INPUT_BYTES + 1)
@@ -115,14 +159,18 @@ class OutboxProcessor:
         except OSError as exc:
             return self._reject(path, "", "unknown", f"{path.name}: cannot read: {exc.strerror}")
         sha = hashlib.sha256(raw).hexdigest()
+        if sha in shas:
+            reason = (f"{path.name}: the same content as {shas[sha].name}, received with it; "
+                      "not processed again")
+            return Outcome(path, "duplicate", "", reason,
+                           move_aside(path, self.config.paths.rejected, reason))
         seen = self.store.input_seen(sha)
         if seen is not None:
             return self._seen_before(path, sha, seen)
-
         target_hhu = self._quick_send_target(path)
         if isinstance(target_hhu, Outcome):
             return target_hhu
-        inputs = load_inputs([path], self.catalog, self.store.schemes())
+        inputs = load_inputs([path], self.catalog, self.store.library())
         if inputs.problems:
             if self._should_wait(path, inputs.problems):
                 return Outcome(path, "deferred", "meter_list",
@@ -131,7 +179,10 @@ class OutboxProcessor:
             return self._reject(path, sha, "unknown",
                                 "\n".join(str(p) for p in inputs.problems))
         self._waiting.pop(path, None)
-        return self._accept(path, sha, inputs, target_hhu)
+        plan = self._plan(path, sha, inputs, target_hhu)
+        if isinstance(plan, _Plan):
+            shas[sha] = path
+        return plan
 
     def _quick_send_target(self, path: Path) -> str | None | Outcome:
         try:
@@ -165,7 +216,7 @@ class OutboxProcessor:
         log.warning("duplicate %s", path.name)
         return Outcome(path, "duplicate", seen["kind"], reason, dest)
 
-    def _accept(self, path: Path, sha: str, inputs, target_hhu: str | None) -> Outcome:
+    def _plan(self, path: Path, sha: str, inputs, target_hhu: str | None) -> Outcome | _Plan:
         scheme = next(iter(inputs.schemes.values()), None)
         mlist = next(iter(inputs.lists.values()), None)
         if target_hhu and scheme is None:
@@ -179,28 +230,53 @@ class OutboxProcessor:
         if mlist and not mlist.hhu and mlist.crew not in self.config.hhus.values():
             return self._reject(path, sha, kind, f"{path.name}: list.crew: no HHU of crew "
                                 f"{mlist.crew!r} in the configuration's [[hhus]]")
+        return _Plan(path, sha, kind, scheme, mlist, target_hhu, hhu)
+
+    def _commit(self, plans: list[_Plan]) -> list[Outcome]:
+        """Record every plan in one transaction, move the files, pack for named HHUs."""
         folder = self._archive_folder()
         folder.mkdir(parents=True, exist_ok=True)
-        dest = _unique(folder, path.name)
+        taken: set[Path] = set()
+        for plan in plans:
+            plan.dest = _unique(folder, plan.path.name, taken)
+            taken.add(plan.dest)
+        now = _now()
+        items = [dict(sha256=p.sha, name=p.path.name, kind=p.kind, moved_to=str(p.dest),
+                      now=now, scheme=p.scheme, mlist=p.mlist, quick_send_hhu=p.target_hhu)
+                 for p in plans]
         try:
-            delivery = self.store.accept_input(sha256=sha, name=path.name, kind=kind,
-                                               moved_to=str(dest), now=_now(), scheme=scheme,
-                                               mlist=mlist, quick_send_hhu=target_hhu)
-        except StoreError as exc:
-            return self._reject(path, sha, kind, f"{path.name}: {exc}")
-        move_aside(path, folder, dest=dest)
-        if delivery is not None and hhu:
-            self._pack_now(delivery, hhu)
-        what = scheme.id if scheme else mlist.id
-        log.info("accepted %s: %s %s%s", path.name, kind, what, f" for {hhu}" if hhu else "")
-        return Outcome(path, "accepted", kind, what, dest, delivery)
-
-    def _pack_now(self, delivery_id: int, hhu: str) -> None:
-        """Seal the transfer file now; if that fails the session will try again."""
-        for d in self.store.pending_deliveries(hhu, None, "9999"):
-            if d.delivery_id == delivery_id:
+            deliveries: list[int | None | Outcome] = list(self.store.accept_inputs(items))
+        except StoreError:
+            # One of them cannot be taken (a list id already held): find it, one by one.
+            deliveries = []
+            for plan, item in zip(plans, items, strict=True):
                 try:
-                    self.packer.ensure(d, hhu)
+                    deliveries.append(self.store.accept_input(**item))
+                except StoreError as exc:
+                    deliveries.append(self._reject(plan.path, plan.sha, plan.kind,
+                                                   f"{plan.path.name}: {exc}"))
+        outcomes: list[Outcome] = []
+        moved_from: set[Path] = set()
+        binds: list[tuple[int, str, str, str]] = []
+        for plan, delivery in zip(plans, deliveries, strict=True):
+            if isinstance(delivery, Outcome):
+                outcomes.append(delivery)
+                continue
+            _move(plan.path, plan.dest)
+            moved_from.add(plan.path.parent)
+            what = plan.scheme.id if plan.scheme else plan.mlist.id
+            if delivery is not None and plan.hhu:
+                d = self.store.delivery(delivery)
+                try:
+                    packed = self.packer.build(d, plan.hhu)
+                    binds.append((delivery, plan.hhu, packed.bundle_id, str(packed.path)))
                 except PackError as exc:
-                    log.warning("delivery %s not packed yet: %s", delivery_id, exc)
-                return
+                    log.warning("delivery %s not packed yet: %s", delivery, exc)
+            log.info("accepted %s: %s %s%s", plan.path.name, plan.kind, what,
+                     f" for {plan.hhu}" if plan.hhu else "")
+            outcomes.append(Outcome(plan.path, "accepted", plan.kind, what, plan.dest, delivery))
+        for moved in (folder, *moved_from):
+            fsync_dir(moved)
+        if binds:
+            self.store.bind_deliveries(binds)
+        return outcomes

@@ -9,7 +9,7 @@ from __future__ import annotations
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from importlib import resources
 from pathlib import Path
@@ -123,6 +123,21 @@ class SqliteStore:
             (scheme.id, scheme.model, scheme.version, json.dumps(scheme.to_dict()), sha256,
              now))
 
+    def scheme(self, scheme_id: str) -> Scheme | None:
+        data = self._one("SELECT data FROM schemes WHERE scheme_id=?", (scheme_id,))
+        return scheme_from_dict(json.loads(data)) if data else None
+
+    def library(self) -> SchemeLibrary:
+        """The scheme library as a lazy mapping: only the ids asked for are read."""
+        return SchemeLibrary(self)
+
+    def delivery(self, delivery_id: int) -> Delivery | None:
+        row = self._db().execute(
+            "SELECT delivery_id, kind, ref, target_hhu, target_crew, state, bundle_id, "
+            "bundle_path, attempts FROM deliveries WHERE delivery_id=?",
+            (delivery_id,)).fetchone()
+        return Delivery(*row) if row else None
+
     def schemes(self) -> dict[str, Scheme]:
         rows = self._db().execute("SELECT data FROM schemes").fetchall()
         return {s.id: s for s in (scheme_from_dict(json.loads(r[0])) for r in rows)}
@@ -137,19 +152,36 @@ class SqliteStore:
         twice.
         """
         with self._tx() as db:
-            delivery = None
-            if scheme is not None:
-                self._put_scheme(db, scheme, sha256, now)
-                if quick_send_hhu:
-                    delivery = int(db.execute(
-                        "INSERT INTO deliveries (kind, ref, target_hhu, state, created_at) "
-                        "VALUES ('quick_send', ?, ?, 'queued', ?)",
-                        (scheme.id, quick_send_hhu, now)).lastrowid)
-            if mlist is not None:
-                delivery = self._add_meter_list(db, mlist, now)
-            db.execute("INSERT OR REPLACE INTO inputs VALUES (?,?,?,?,?,?,?)",
-                       (sha256, name, kind, "accepted", "", moved_to, now))
-            return delivery
+            return self._accept(db, sha256=sha256, name=name, kind=kind, moved_to=moved_to,
+                                now=now, scheme=scheme, mlist=mlist,
+                                quick_send_hhu=quick_send_hhu)
+
+    def _accept(self, db: sqlite3.Connection, *, sha256: str, name: str, kind: str,
+                moved_to: str, now: str, scheme: Scheme | None = None,
+                mlist: MeterList | None = None, quick_send_hhu: str | None = None) -> int | None:
+        delivery = None
+        if scheme is not None:
+            self._put_scheme(db, scheme, sha256, now)
+            if quick_send_hhu:
+                delivery = int(db.execute(
+                    "INSERT INTO deliveries (kind, ref, target_hhu, state, created_at) "
+                    "VALUES ('quick_send', ?, ?, 'queued', ?)",
+                    (scheme.id, quick_send_hhu, now)).lastrowid)
+        if mlist is not None:
+            delivery = self._add_meter_list(db, mlist, now)
+        db.execute("INSERT OR REPLACE INTO inputs VALUES (?,?,?,?,?,?,?)",
+                   (sha256, name, kind, "accepted", "", moved_to, now))
+        return delivery
+
+    def accept_inputs(self, items: list[dict[str, Any]]) -> list[int | None]:
+        """Several :meth:`accept_input` calls in one transaction (one fsync for a batch)."""
+        with self._tx() as db:
+            return [self._accept(db, **item) for item in items]
+
+    def bind_deliveries(self, binds: list[tuple[int, str, str, str]]) -> list[bool]:
+        """Several :meth:`bind_delivery` calls (id, hhu, bundle id, path) in one transaction."""
+        with self._tx() as db:
+            return [self._bind(db, *b) for b in binds]
 
     def add_meter_list(self, mlist: MeterList, now: str = "") -> int:
         with self._tx() as db:
@@ -206,11 +238,16 @@ class SqliteStore:
                       bundle_path: str) -> bool:
         """Give a queued delivery to one HHU; False if another HHU already took it."""
         with self._tx() as db:
-            cur = db.execute(
-                "UPDATE deliveries SET target_hhu=?, bundle_id=?, bundle_path=? "
-                "WHERE delivery_id=? AND state='queued' AND (target_hhu IS NULL OR target_hhu=?)",
-                (hhu_id, bundle_id, bundle_path, delivery_id, hhu_id))
-            return cur.rowcount == 1
+            return self._bind(db, delivery_id, hhu_id, bundle_id, bundle_path)
+
+    @staticmethod
+    def _bind(db: sqlite3.Connection, delivery_id: int, hhu_id: str, bundle_id: str,
+              bundle_path: str) -> bool:
+        cur = db.execute(
+            "UPDATE deliveries SET target_hhu=?, bundle_id=?, bundle_path=? "
+            "WHERE delivery_id=? AND state='queued' AND (target_hhu IS NULL OR target_hhu=?)",
+            (hhu_id, bundle_id, bundle_path, delivery_id, hhu_id))
+        return cur.rowcount == 1
 
     def delivery_done(self, delivery_id: int, hhu_id: str, now: str) -> None:
         with self._tx() as db:
@@ -425,6 +462,28 @@ class SqliteStore:
             "failed_deliveries": rows("SELECT delivery_id, kind, ref, target_hhu, attempts, "
                                       "last_error FROM deliveries WHERE state='failed'"),
         }
+
+
+class SchemeLibrary(Mapping):
+    """Read-through mapping of scheme id → Scheme, cached for the mapping's life."""
+
+    def __init__(self, store: SqliteStore) -> None:
+        self._store = store
+        self._cache: dict[str, Scheme | None] = {}
+
+    def __getitem__(self, scheme_id: str) -> Scheme:
+        if scheme_id not in self._cache:
+            self._cache[scheme_id] = self._store.scheme(scheme_id)
+        found = self._cache[scheme_id]
+        if found is None:
+            raise KeyError(scheme_id)
+        return found
+
+    def __iter__(self):
+        return iter(r[0] for r in self._store._db().execute("SELECT scheme_id FROM schemes"))
+
+    def __len__(self) -> int:
+        return int(self._store._one("SELECT COUNT(*) FROM schemes"))
 
 
 def open_store(path: str | Path) -> SqliteStore:

@@ -1,0 +1,102 @@
+"""Outbox bench: drop N Quick-send schemes at once; measure files/s and close-to-queued latency.
+
+    python bench/outbox.py [--files 5000]
+
+The daemon runs in this process with its real watcher (watchdog/inotify), processor,
+store and packer. Each file is written and closed by the bench (its close time noted);
+it counts as queued when its sealed transfer file is in the spool and its delivery is in
+the database. Last line: ``outbox: N files in S s = R files/s, p50 X ms, p99 Y ms``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import sys
+import tempfile
+import threading
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from hhu_sync.config import load_config  # noqa: E402
+from hhu_sync.daemon import Daemon  # noqa: E402
+from hhu_sync.keys import KeyStore  # noqa: E402
+
+ROOT = Path(__file__).resolve().parents[1]
+TEMPLATE = (ROOT / "schemes" / "examples" / "a1700-ci-tou.toml").read_text()
+CONFIG = """
+[depot]
+id = "BENCH"
+[[hhus]]
+id = "HHU-001"
+[limits]
+debounce_seconds = {debounce}
+[schedule]
+rescan_seconds = 60
+"""
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--files", type=int, default=5000)
+    ap.add_argument("--debounce", type=float, default=0.05)
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg_path = Path(tmp) / "hhu-sync.toml"
+        cfg_path.write_text(CONFIG.format(debounce=args.debounce))
+        config = load_config(cfg_path)
+        keystore = KeyStore(config.paths.keystore)
+        keystore.enroll("HHU-001")
+        for name in ("a1700-level1", "a1700-level3"):
+            keystore.set_secret(name, "bench-" + name)
+        daemon = Daemon(config)
+        done: dict[str, float] = {}
+        process_batch = daemon.processor.process_batch
+
+        def timed(paths):
+            outcomes = process_batch(paths)
+            now = time.monotonic()
+            for outcome in outcomes:
+                if outcome.status == "accepted":
+                    done[outcome.path.name] = now
+            return outcomes
+
+        daemon.processor.process_batch = timed
+        thread = threading.Thread(target=daemon.run, daemon=True)
+        thread.start()
+        while not daemon.watcher.alive():
+            time.sleep(0.01)
+        folder = config.paths.outbox / "quick-send" / "HHU-001"
+        folder.mkdir(parents=True)
+        time.sleep(0.2)
+        closed: dict[str, float] = {}
+        t0 = time.monotonic()
+        for n in range(args.files):
+            name = f"s{n:05d}.toml"
+            text = TEMPLATE.replace('id = "a1700-ci-tou-2026"', f'id = "bench-{n:05d}"', 1)
+            with open(folder / name, "w") as fh:
+                fh.write(text)
+            closed[name] = time.monotonic()
+        deadline = time.monotonic() + 600
+        while len(done) < args.files and time.monotonic() < deadline:
+            time.sleep(0.05)
+        elapsed = max(done.values()) - t0 if done else float("nan")
+        daemon.stop.set()
+        thread.join(60)
+        queued = sum(1 for _ in config.paths.spool.glob("*.hhux"))
+    lat = sorted((done[k] - closed[k]) * 1000 for k in done)
+    p50 = statistics.median(lat)
+    p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
+    rate = len(done) / elapsed
+    print(f"{'files':>8}{'seconds':>10}{'files/s':>10}{'p50 ms':>10}{'p99 ms':>10}"
+          f"{'transfer files':>16}")
+    print(f"{len(done):>8}{elapsed:>10.2f}{rate:>10.0f}{p50:>10.0f}{p99:>10.0f}{queued:>16}")
+    print(f"outbox: {len(done)} files in {elapsed:.2f} s = {rate:.0f} files/s, "
+          f"p50 {p50:.0f} ms, p99 {p99:.0f} ms")
+    return 0 if len(done) == args.files == queued else 1
+
+
+if __name__ == "__main__":
+    sys.exit(main())
