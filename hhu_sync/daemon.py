@@ -45,6 +45,7 @@ class Summary:
     exceptions: int = 0
     errors: list[str] = field(default_factory=list)
     finished: bool = True
+    queued_left: int = 0      # deliveries still queued at the end (with --once)
 
 
 class Daemon:
@@ -166,6 +167,7 @@ class Daemon:
     def shutdown(self) -> None:
         self.stop.set()
         self.docks.shutdown()
+        self.summary.queued_left = sum(r["n"] for r in self.store.status()["queue"])
         self.watcher.stop()
         self.store.close()
 

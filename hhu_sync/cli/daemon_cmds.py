@@ -27,7 +27,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Watch the outbox, serve docked HHUs, ingest and export "
                                    "readings. SIGTERM or Ctrl-C stops cleanly.")
     r.add_argument("--once", action="store_true",
-                   help="exit when the outbox is drained and no work is left; print a summary")
+                   help="exit when the outbox is drained and no work is left; print a summary "
+                        "(exit 3 when deliveries are left that docked HHUs did not take)")
     r.add_argument("--timeout", type=float, default=None, metavar="S",
                    help="with --once: give up after S seconds (default 600)")
     r.add_argument("--log-format", choices=("auto", "text", "json", "rich"), default="auto")
@@ -97,6 +98,8 @@ def run_daemon(args: argparse.Namespace) -> int:
     _print_summary(config, summary)
     if args.once and not summary.finished:
         return 1
+    if args.once and summary.errors and summary.queued_left:
+        return 3   # work is left that the docked HHUs refused or could not take
     return 0
 
 
@@ -119,6 +122,8 @@ def _print_summary(config: Config, summary) -> None:
         ("readings in database", str(status["readings"])),
         ("exports", str(config.paths.exports)),
     ]
+    if summary.queued_left:
+        lines.append(("still queued", f"{summary.queued_left} deliveries"))
     if summary.errors:
         lines.append(("errors", f"{len(summary.errors)} (last: {summary.errors[-1]})"))
     console = Console(stderr=False)

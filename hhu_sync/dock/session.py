@@ -18,6 +18,7 @@ from hhu_sync.dock.packer import Packer, PackError
 from hhu_sync.dock.readings import UploadRefused, ingest_upload_bytes
 from hhu_sync.errors import HhuSyncError
 from hhu_sync.export import export_upload
+from hhu_sync.failpoints import failpoint
 from hhu_sync.io.dock import AuthFailed, DockSession, Refused
 from hhu_sync.io.driver import LinkCut, LinkTimedOut
 from hhu_sync.io.ports import PortError, open_port
@@ -141,6 +142,7 @@ class Session:
             except Refused as exc:
                 self._failed(delivery, f"{hhu} refused it: {exc.reason}")
                 continue
+            failpoint("push.before_record")
             self.store.delivery_done(delivery.delivery_id, hhu, _now())
             self.result.pushed.append(packed.bundle_id)
             log.info("dock %s: %s %s on %s%s", self.dock.name, delivery.kind, delivery.ref, hhu,
@@ -171,6 +173,7 @@ class Session:
                 self.result.errors.append(str(exc))      # left on the HHU: never deleted
                 log.error("dock %s: %s", self.dock.name, exc)
                 continue
+            failpoint("ingest.after_commit")
             # Committed: now, and only now, the HHU may delete it.
             session.ack(info.upload_id, limits.transfer_seconds)
             self.store.mark_cleared(info.upload_id, _now())

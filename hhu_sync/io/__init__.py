@@ -1,0 +1,1 @@
+"""Serial I/O for the link: opening ports by URL, the driver pump, the dock session."""

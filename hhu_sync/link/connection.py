@@ -182,7 +182,6 @@ class Connection:
         self._error: RemoteProtocolError | None = None
         self._phase = "IDLE"
         self._timers: dict[str, float] = {}
-        self._first_frame = True
         # negotiated with the peer
         self._peer_window = 1
         self._peer_max_payload = settings.min_frame_payload
@@ -343,9 +342,7 @@ class Connection:
 
     def _emit_frame(self, body: bytes | bytearray) -> bytes:
         frame = encode_frame(body)
-        if self._first_frame:
-            self._first_frame = False
-            self._out.append(0)  # flush whatever junk the line holds
+        self._out.append(0)  # ends whatever junk the line holds before this frame
         self._out += frame
         self.stats.frames_sent += 1
         return frame
@@ -543,6 +540,7 @@ class Connection:
         self.stats.retries += 1
         self.stats.frames_resent += 1
         self.stats.frames_sent += 1
+        self._out.append(0)
         self._out += self._req_frame
         self._timers["req"] = self.settings.ack_timeout
 
@@ -760,11 +758,13 @@ class Connection:
         """After CLOSE the HHU still answers a repeated CLOSE (its CLOSED may be lost)."""
         for body in self._decoder.feed(data):
             if body[0] == m.T_CLOSE and len(body) == 2 and body[1] == self._last_req:
+                self._out.append(0)
                 self._out += self._last_resp
 
     def _hhu_request(self, msg: m.Message, body: bytes) -> None:
         req = msg.req  # type: ignore[attr-defined]
         if req == self._last_req and self._last_resp:
+            self._out.append(0)
             self._out += self._last_resp  # our answer was lost: same answer again
             self.stats.frames_resent += 1
             self.stats.frames_sent += 1

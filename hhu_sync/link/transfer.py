@@ -129,6 +129,7 @@ class Sender:
         order = self.order
         sent = 0
         nbytes = 0
+        out.append(0)  # a batch starts with a delimiter: junk before it cannot spoil it
         while nxt < lim and pos < total:
             if pos == 0:
                 payload = self.first + mv[: size - 1]
@@ -163,6 +164,7 @@ class Sender:
             st.fast_retransmits += 1
         if rec[2] > self.retry_limit:
             self.failed = f"retry limit exceeded (data frame {seq & 0xFFFF})"
+        self.out.append(0)
         self.out += rec[0]
         if seq >= self.shrink_guard:  # shrink at most once per flight of frames
             self.shrink_guard = self.nxt

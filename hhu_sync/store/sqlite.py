@@ -15,6 +15,7 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from hhu_sync.failpoints import failpoint
 from hhu_sync.ingest import IngestReport, Upload
 from hhu_sync.model.meterlist import MeterList, meter_list_from_dict
 from hhu_sync.model.scheme import Scheme, scheme_from_dict
@@ -350,6 +351,7 @@ class SqliteStore:
                        (upload.upload_id, upload.hhu_id, now, len(upload.visits),
                         len(upload.readings), stored, upload.sha256))
             self._settle_lists(db, report.lists_touched, now)
+            failpoint("ingest.before_commit")
         return report
 
     def _duplicates(self, db, upload: Upload, report: IngestReport, out: list, now: str) -> None:

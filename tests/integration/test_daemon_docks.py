@@ -1,0 +1,168 @@
+"""The daemon end to end with simulated HHUs docked through hhusim:// (in-process).
+
+Between dockings the test plays the crew: it runs the HHU's field trip on its flash.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from hhu_firmware_sim.field_trip import run_trip
+from hhu_firmware_sim.flash import FlashStore
+from hhu_sync.cli import main
+from hhu_sync.keys import KeyStore, load_key_file
+from hhu_sync.store import SqliteStore
+from tests.conftest import EXAMPLES
+
+SECRETS = {"a1700-level1": "d1", "a1700-level3": "d3", "a1140-level2": "d2",
+           "as230-level1": "r1"}
+
+
+def dock(name: str, hhu: str, extra: str = "") -> str:
+    return (f'[[docks]]\nname = "{name}"\nport = "hhusim://{hhu}?flash={{config_dir}}/flash/'
+            f'{hhu}&key={{config_dir}}/var/keystore/hhus/{hhu}.key{extra}"\n')
+
+
+class Depot:
+    def __init__(self, root: Path, docks: str) -> None:
+        self.root = root
+        self.config = root / "hhu-sync.toml"
+        self.write(docks)
+        ks = KeyStore(root / "var" / "keystore")
+        for hhu in ("HHU-001", "HHU-002"):
+            ks.enroll(hhu)
+        for name, value in SECRETS.items():
+            ks.set_secret(name, value)
+        self.outbox = root / "var" / "outbox"
+        self.outbox.mkdir(parents=True)
+
+    def write(self, docks: str) -> None:
+        self.config.write_text(
+            '[depot]\nid = "DEPOT-T"\n[serial]\nhandler_packages = '
+            '["hhu_firmware_sim.urlhandler"]\n'
+            '[[hhus]]\nid = "HHU-001"\ncrew = "crew-north"\n'
+            '[[hhus]]\nid = "HHU-002"\ncrew = "crew-south"\n'
+            '[limits]\ndebounce_seconds = 0.05\nhandshake_seconds = 2\n'
+            'transfer_seconds = 30\nretry_backoff_seconds = 0.1\n'
+            '[schedule]\npoll_seconds = 0.2\n' + docks)
+
+    def drop(self, *names: str) -> None:
+        for name in names:
+            shutil.copyfile(EXAMPLES / name, self.outbox / f".{name}.tmp")
+            (self.outbox / f".{name}.tmp").rename(self.outbox / name)
+
+    def run(self, capsys=None, env: dict | None = None) -> int:
+        if env is None:
+            code = main(["run", "--once", "--config", str(self.config), "--timeout", "60",
+                         "--log-format", "text"])
+            if capsys is not None:
+                capsys.readouterr()
+            return code
+        proc = subprocess.run(
+            [str(Path(sys.executable).with_name("hhu-sync")), "run", "--once", "--config",
+             str(self.config), "--timeout", "60", "--log-format", "text"],
+            env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
+        return proc.returncode
+
+    def flash(self, hhu: str) -> FlashStore:
+        return FlashStore(self.root / "flash" / hhu)
+
+    def field_trip(self, hhu: str):
+        key = load_key_file(self.root / "var" / "keystore" / "hhus" / f"{hhu}.key")
+        return run_trip(self.flash(hhu), hhu, key, operator="crew-t")
+
+    def store(self) -> SqliteStore:
+        return SqliteStore(self.root / "var" / "hhu-sync.db")
+
+    def count(self, sql: str) -> int:
+        store = self.store()
+        try:
+            return store._db().execute(sql).fetchone()[0]
+        finally:
+            store.close()
+
+
+SCHEMES = ("a1700-ci-tou.toml", "a1140-day-night.toml", "as230-flat.toml")
+
+
+@pytest.fixture
+def depot(tmp_path):
+    return Depot(tmp_path, dock("cradle-1", "HHU-001"))
+
+
+def test_a_list_goes_to_the_hhu_and_its_readings_come_back(depot, capsys):
+    depot.drop(*SCHEMES, "route-north.toml")
+    assert depot.run(capsys) == 0
+    assert [b for b in depot.flash("HHU-001").bundles()]
+    trip = depot.field_trip("HHU-001")
+    assert trip.lists == ("route-north-2026-11",)
+    assert depot.run(capsys) == 0
+    assert depot.count("SELECT COUNT(*) FROM readings") == trip.readings
+    assert depot.flash("HHU-001").uploads() == []
+    store = depot.store()
+    assert store.list_state("route-north-2026-11") == "complete"
+    store.close()
+    exports = sorted(p.suffix for p in (depot.root / "var" / "exports").iterdir())
+    assert exports == [".cmep", ".csv"]
+
+
+def test_two_hhus_docked_at_once_each_get_their_list(tmp_path, capsys):
+    depot = Depot(tmp_path, dock("cradle-1", "HHU-001") + dock("cradle-2", "HHU-002"))
+    depot.drop(*SCHEMES, "route-north.toml", "route-south.csv")
+    assert depot.run(capsys) == 0
+    assert depot.field_trip("HHU-001").lists == ("route-north-2026-11",)
+    assert depot.field_trip("HHU-002").lists == ("route-south-2026-11",)
+    assert depot.run(capsys) == 0
+    assert depot.count("SELECT COUNT(DISTINCT hhu) FROM readings") == 2
+    assert depot.count("SELECT COUNT(*) FROM lists WHERE state = 'complete'") == 2
+
+
+def test_a_quick_send_reaches_its_hhu(depot, capsys):
+    (depot.outbox / "quick-send" / "HHU-001").mkdir(parents=True)
+    shutil.copyfile(EXAMPLES / "as230-flat.toml", depot.outbox / "quick-send" / "HHU-001" /
+                    "as230-flat.toml")
+    assert depot.run(capsys) == 0
+    assert len(depot.flash("HHU-001").bundles()) == 1
+    assert depot.count("SELECT COUNT(*) FROM deliveries WHERE state = 'delivered'") == 1
+
+
+def test_a_cradle_unplugged_mid_transfer_resumes_at_the_next_docking(tmp_path, capsys):
+    depot = Depot(tmp_path, dock("cradle-1", "HHU-001", "&cut_after=900"))
+    depot.drop(*SCHEMES, "route-north.toml")
+    assert depot.run(capsys) == 3                 # the cut left work undone
+    assert depot.flash("HHU-001").bundles() == []
+    assert depot.count("SELECT COUNT(*) FROM deliveries WHERE state = 'queued'") == 1
+    depot.write(dock("cradle-2", "HHU-001"))      # docked again, in another cradle
+    assert depot.run(capsys) == 0
+    (bundle,) = depot.flash("HHU-001").bundles()
+    assert depot.count("SELECT COUNT(*) FROM deliveries WHERE state = 'delivered'") == 1
+
+
+@pytest.mark.parametrize("point", ["ingest.before_commit", "ingest.after_commit"])
+def test_a_daemon_killed_during_ingest_stores_every_reading_exactly_once(depot, capsys,
+                                                                         point):
+    depot.drop(*SCHEMES, "route-north.toml")
+    assert depot.run(capsys) == 0
+    trip = depot.field_trip("HHU-001")
+    assert depot.run(env={"HHU_SYNC_FAILPOINT": point}) == -9
+    assert len(depot.flash("HHU-001").uploads()) == 1        # not acknowledged: still held
+    held = depot.count("SELECT COUNT(*) FROM readings")
+    assert held == (0 if point == "ingest.before_commit" else trip.readings)
+    assert depot.run(capsys) == 0
+    assert depot.count("SELECT COUNT(*) FROM readings") == trip.readings
+    assert depot.count("SELECT COUNT(*) FROM uploads") == 1
+    assert depot.flash("HHU-001").uploads() == []
+
+
+def test_a_wrong_key_hhu_is_refused_and_gets_nothing(tmp_path, capsys):
+    depot = Depot(tmp_path, dock("cradle-1", "HHU-001", "&wrong_key=1"))
+    depot.drop(*SCHEMES, "route-north.toml")
+    assert depot.run(capsys) == 3
+    assert depot.flash("HHU-001").bundles() == []
+    assert depot.count("SELECT COUNT(*) FROM deliveries WHERE state = 'queued'") == 1
