@@ -13,8 +13,10 @@ pipes; closing the port stops it. Options (all but flash and key optional):
     reboot_after=N   reboot after N bundle bytes received (flash survives)
     slow_ms=MS       delay before each device write
     wrong_key=1      the device holds a wrong key (authentication fails)
-    checkpoint=N     bytes between partial-bundle fsyncs (default 64 KiB)
+    checkpoint=N     bytes between partial-bundle fsyncs, no rate limit (default 256 KiB)
     seed=S           seed for the bit errors
+    field_trip=MODE  after each docking (port closed), go to the field: execute the meter
+                     lists just received (MODE: synthetic) and leave readings in flash
 
 Why in-process: tests and benches get a real port object without sockets or ptys,
 and every byte still goes through the same device loop as ``hhu-sim serve``.
@@ -37,7 +39,8 @@ if TYPE_CHECKING:
 _JOIN_S = 5.0
 _INT_OPTS = ("capacity", "battery", "cut_after", "reboot_after", "checkpoint")
 _FLOAT_OPTS = ("ber", "slow_ms")
-_KNOWN = {"flash", "key", "firmware", "wrong_key", "seed", *_INT_OPTS, *_FLOAT_OPTS}
+_KNOWN = {"flash", "key", "firmware", "wrong_key", "seed", "field_trip", *_INT_OPTS,
+          *_FLOAT_OPTS}
 
 
 def parse_url(url: str) -> tuple[str, dict[str, str]]:
@@ -106,6 +109,7 @@ class Serial(SerialBase):
             extra["battery_pct"] = ints["battery"]
         if "checkpoint" in o:
             extra["checkpoint_every"] = ints["checkpoint"]
+            extra["checkpoint_interval_s"] = 0.0
         try:
             return load_device(hhu_id, o["key"], o["flash"], capacity=ints.get("capacity"),
                                wrong_key=o.get("wrong_key", "0") not in ("0", "", "false"),
@@ -128,7 +132,22 @@ class Serial(SerialBase):
                     pipe.close()
             if self._thread is not None:
                 self._thread.join(_JOIN_S)
+            self._field_trip()
         super().close()
+
+    def _field_trip(self) -> None:
+        """Undocked: the crew works its lists; readings wait in flash for the next dock."""
+        _, opts = parse_url(self._port)
+        mode = opts.get("field_trip")
+        if not mode or self.device is None:
+            return
+        if mode != "synthetic":
+            raise SerialException(f"hhusim: unknown field_trip mode {mode!r}")
+        from hhu_firmware_sim.field_trip import run_trip
+        from hhu_firmware_sim.flash import FlashStore
+        from hhu_sync.keys import load_key_file
+
+        run_trip(FlashStore(opts["flash"]), self.device.hhu_id, load_key_file(opts["key"]))
 
     def _reconfigure_port(self) -> None:
         """Baud rate and framing mean nothing on an in-process pipe."""

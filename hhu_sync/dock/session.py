@@ -7,6 +7,7 @@ confirmed its atomic commit. Every step is bounded in time by the configuration.
 
 from __future__ import annotations
 
+import json
 import logging
 import threading
 from dataclasses import dataclass, field
@@ -19,6 +20,7 @@ from hhu_sync.dock.readings import UploadRefused, ingest_upload_bytes
 from hhu_sync.errors import HhuSyncError
 from hhu_sync.export import export_upload
 from hhu_sync.failpoints import failpoint
+from hhu_sync.fsutil import atomic_write
 from hhu_sync.io.dock import AuthFailed, DockSession, Refused
 from hhu_sync.io.driver import LinkCut, LinkTimedOut
 from hhu_sync.io.ports import PortError, open_port
@@ -66,6 +68,44 @@ class Session:
                       event.done, event.total)
 
     def run(self) -> SessionResult:
+        started = _now()
+        result = self._run()
+        if result.hhu_id is not None and result.did_work:
+            self._report(started, result)
+        return result
+
+    def _report(self, started: str, result: SessionResult) -> None:
+        """The unload report: in the sessions table and as a file beside the exports."""
+        failed: dict[str, int] = {}
+        for r in result.reports:
+            for outcome, n in r["failed_visits"].items():
+                failed[outcome] = failed.get(outcome, 0) + n
+        report = {
+            "dock": self.dock.name, "hhu": result.hhu_id, "started": started, "ended": _now(),
+            "outcome": result.outcome, "bundles_pushed": result.pushed,
+            "uploads_pulled": result.pulled,
+            "readings_stored": sum(r["readings_stored"] for r in result.reports),
+            "readings_already_held": sum(r["readings_already_held"] for r in result.reports),
+            "not_on_list": sum(r["not_on_list"] for r in result.reports),
+            "already_read_by_another_hhu": sum(r["already_read"] for r in result.reports),
+            "conflicts": sum(r["conflicts"] for r in result.reports),
+            "failed_visits": failed,
+            "visits_with_notes": sum(r["visits_with_notes"] for r in result.reports),
+            "errors": result.errors,
+        }
+        try:
+            session_id = self.store.start_session(self.dock.name, started)
+            self.store.end_session(session_id, hhu_id=result.hhu_id, outcome=result.outcome,
+                                   pushed=len(result.pushed), pulled=len(result.pulled),
+                                   report=report, now=report["ended"])
+            folder = self.config.paths.exports / "reports"
+            folder.mkdir(parents=True, exist_ok=True)
+            atomic_write(folder / f"session-{session_id:06d}-{result.hhu_id}.json",
+                         json.dumps(report, indent=2).encode())
+        except (HhuSyncError, OSError) as exc:
+            log.error("dock %s: unload report not written: %s", self.dock.name, exc)
+
+    def _run(self) -> SessionResult:
         limits = self.config.limits
         try:
             self.port = open_port(self.url, self.dock.baud, timeout=0.1)

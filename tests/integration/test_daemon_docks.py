@@ -108,8 +108,11 @@ def test_a_list_goes_to_the_hhu_and_its_readings_come_back(depot, capsys):
     store = depot.store()
     assert store.list_state("route-north-2026-11") == "complete"
     store.close()
-    exports = sorted(p.suffix for p in (depot.root / "var" / "exports").iterdir())
+    exports = sorted(p.suffix for p in (depot.root / "var" / "exports").glob("R-*"))
     assert exports == [".cmep", ".csv"]
+    reports = sorted((depot.root / "var" / "exports" / "reports").glob("session-*.json"))
+    assert len(reports) == 2          # one for the push, one for the pull
+    assert f'"readings_stored": {trip.readings}' in reports[-1].read_text()
 
 
 def test_two_hhus_docked_at_once_each_get_their_list(tmp_path, capsys):

@@ -1,0 +1,147 @@
+"""A fleet of simulated meters, keyed by device address and serial, loaded from TOML.
+
+Fleet file::
+
+    [[meters]]
+    serial = "35012345"            # required; also answers /?35012345!
+    model = "A1700"                # identification and defaults (default A1700)
+    address = "12345"              # device address (default: the serial)
+    passwords = { 1 = "AAAAAAAA", 3 = "FEDC0003" }
+    password_kinds = ["P1", "P2"]
+    start = 2026-01-05T00:00:00    # simulated clock at start
+    load_kw = "12.5"               # or load = [["00:00", "2.0"], ["08:00", "12.5"]]
+    scheme = "schemes/examples/a1700-ci-tou.toml"   # TOU from a scheme (optional)
+    flags = ["battery_low"]
+    quirks = ["garbage_after_etx"] # only for a single-meter server
+    lockout_after = 3
+    [meters.registers]
+    "1.8.1" = "001234.500"
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, field
+from datetime import datetime
+from decimal import Decimal, InvalidOperation
+from pathlib import Path
+from typing import Any
+
+from hhu_firmware_sim.meter.meter import LoadProfile, SimMeter
+from hhu_firmware_sim.meter.session import Quirks
+from hhu_firmware_sim.meter.tou import TouTable
+from hhu_sync.model.catalog import load_catalog
+from hhu_sync.model.loader import load_toml
+from hhu_sync.model.scheme import parse_scheme
+
+_KEYS = ("serial", "model", "address", "passwords", "password_kinds", "start", "load_kw",
+         "load", "scheme", "flags", "quirks", "lockout_after", "registers",
+         "demand_period_minutes", "write_level", "wrong_password_reply")
+
+
+class FleetError(ValueError):
+    """A fleet file problem, naming the meter entry and key."""
+
+
+@dataclass
+class Fleet:
+    """Meters found by device address or serial; ``/?!`` reaches a lone meter only."""
+
+    meters: list[SimMeter] = field(default_factory=list)
+    quirks: Quirks = field(default_factory=Quirks)
+
+    def find(self, address: str) -> SimMeter | None:
+        if not address:
+            return self.meters[0] if len(self.meters) == 1 else None
+        for meter in self.meters:
+            if address in (meter.address, meter.serial):
+                return meter
+        return None
+
+    def advance(self, seconds: float) -> None:
+        for meter in self.meters:
+            meter.advance(seconds)
+
+
+def _load(entry: dict[str, Any], where: str) -> LoadProfile:
+    try:
+        if "load" in entry:
+            steps = tuple((int(at[:2]) * 60 + int(at[3:5]), Decimal(str(kw)))
+                          for at, kw in entry["load"])
+            if not steps or steps[0][0] != 0:
+                raise FleetError(f"{where}.load: the first step must be at 00:00")
+            return LoadProfile(steps)
+        return LoadProfile.constant(Decimal(str(entry.get("load_kw", "1.0"))))
+    except (InvalidOperation, ValueError, TypeError) as exc:
+        if isinstance(exc, FleetError):
+            raise
+        raise FleetError(f"{where}: bad load: {exc}") from None
+
+
+def meter_from_dict(entry: dict[str, Any], where: str = "meters[0]",
+                    base: Path | None = None) -> tuple[SimMeter, Quirks]:
+    """One meter (and its quirks) from a fleet entry; FleetError names the key."""
+    unknown = sorted(set(entry) - set(_KEYS))
+    if unknown:
+        raise FleetError(f"{where}: unknown key(s) {', '.join(unknown)}")
+    if not isinstance(entry.get("serial"), str) or not entry["serial"]:
+        raise FleetError(f"{where}.serial: required, a string")
+    start = entry.get("start", datetime(2026, 1, 1))
+    if isinstance(start, str):
+        start = datetime.fromisoformat(start)
+    kwargs: dict[str, Any] = {}
+    tou = None
+    if "scheme" in entry:
+        path = Path(entry["scheme"])
+        if not path.is_absolute() and base is not None:
+            path = base / path
+        data, locate = load_toml(path)
+        scheme = parse_scheme(data, str(path), load_catalog(), locate)
+        tou = TouTable.from_scheme(scheme)
+        kwargs.update(demand_period_minutes=scheme.demand_period_minutes,
+                      billing_reset_day=scheme.billing_reset_day,
+                      billing_reset_time=scheme.billing_reset_time,
+                      display_items=scheme.display_items,
+                      display_scroll_seconds=scheme.display_scroll_seconds)
+    for key in ("demand_period_minutes", "write_level", "wrong_password_reply",
+                "lockout_after"):
+        if key in entry:
+            kwargs[key] = entry[key]
+    try:
+        passwords = {int(k): str(v) for k, v in entry.get("passwords", {"1": "00000000"}).items()}
+        meter = SimMeter(
+            entry["serial"], model=entry.get("model", "A1700"), address=entry.get("address"),
+            passwords=passwords,
+            password_kinds=tuple(entry.get("password_kinds", ("P1", "P2"))),
+            start=start, load=_load(entry, where), tou=tou,
+            registers={k: str(v) for k, v in entry.get("registers", {}).items()},
+            flags=tuple(entry.get("flags", ())), **kwargs)
+        quirks = Quirks.from_names(tuple(entry.get("quirks", ())))
+    except (ValueError, TypeError, InvalidOperation) as exc:
+        raise FleetError(f"{where}: {exc}") from None
+    return meter, quirks
+
+
+def load_fleet(path: str | os.PathLike[str]) -> Fleet:
+    """Read a fleet TOML file. Quirks of the first meter apply to the whole server."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise FleetError(f"{path}: {exc}") from None
+    entries = data.get("meters")
+    if not isinstance(entries, list) or not entries:
+        raise FleetError(f"{path}: needs at least one [[meters]] table")
+    fleet = Fleet()
+    seen: set[str] = set()
+    for i, entry in enumerate(entries):
+        meter, quirks = meter_from_dict(entry, f"{path}: meters[{i}]", path.parent)
+        for key in {meter.serial, meter.address}:
+            if key in seen:
+                raise FleetError(f"{path}: meters[{i}]: address/serial {key!r} used twice")
+            seen.add(key)
+        fleet.meters.append(meter)
+        if i == 0:
+            fleet.quirks = quirks
+    return fleet

@@ -1,0 +1,183 @@
+"""One optical-port session on the meter side: MeterConnection events → meter actions.
+
+:class:`MeterSession` is still sans-IO: ``receive(bytes)`` returns the bytes to write
+(and, for the server, whether they may go out only after the reaction time). Quirks that
+real meters show are injected here, so the client can be tested against them.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from hhu_firmware_sim.meter import programming
+from hhu_firmware_sim.meter.meter import SimMeter
+from hhu_sync.iec62056 import (
+    NEED_DATA,
+    Ack,
+    BaudChange,
+    Break,
+    CorruptFrame,
+    ErrorResponse,
+    MeterConnection,
+    MeterSettings,
+    Nak,
+    OptionSelect,
+    PasswordCommand,
+    PasswordRequest,
+    Readout,
+    ReadRequest,
+    ReadResponse,
+    RemoteProtocolError,
+    Retransmit,
+    SignOnRequest,
+    WriteRequest,
+)
+
+QUIRK_NAMES = ("garbage_after_etx", "ignore_baud", "slow_reaction", "echo")
+
+
+@dataclass(frozen=True)
+class Quirks:
+    """Misbehaviour to inject.
+
+    ``garbage``: bytes appended after every block (garbage after ETX).
+    ``ignore_baud``: the meter proposes a rate but keeps talking at 300 baud; over TCP
+    the client then sees NUL bytes (what a UART at the faster rate makes of it).
+    ``reaction_s``: extra delay before each answer (the server sleeps; slow meters).
+    ``echo``: the probe echoes every byte the client sends.
+    """
+
+    garbage: bytes = b""
+    ignore_baud: bool = False
+    reaction_s: float = 0.0
+    echo: bool = False
+
+    @classmethod
+    def from_names(cls, names: list[str] | tuple[str, ...]) -> Quirks:
+        unknown = [n for n in names if n not in QUIRK_NAMES]
+        if unknown:
+            raise ValueError(f"unknown quirk(s) {', '.join(unknown)} "
+                             f"(known: {', '.join(QUIRK_NAMES)})")
+        return cls(garbage=b"\x00\x7fJUNK\r\n" if "garbage_after_etx" in names else b"",
+                   ignore_baud="ignore_baud" in names,
+                   reaction_s=1.0 if "slow_reaction" in names else 0.0,
+                   echo="echo" in names)
+
+
+@dataclass
+class SessionLog:
+    """What happened in a session, for tests and the server's log."""
+
+    sign_ons: int = 0
+    readouts: int = 0
+    logins: int = 0
+    rejected_passwords: int = 0
+    reads: int = 0
+    writes: int = 0
+    errors: list[str] = field(default_factory=list)
+
+
+class MeterSession:
+    """Serves the meters ``lookup(address)`` finds (None: not addressed to us)."""
+
+    def __init__(self, lookup: Callable[[str], SimMeter | None], quirks: Quirks | None = None,
+                 settings: MeterSettings | None = None) -> None:
+        self.lookup = lookup
+        self.quirks = quirks or Quirks()
+        self.settings = settings
+        self.log = SessionLog()
+        self.meter: SimMeter | None = None
+        self.conn = MeterConnection(settings)
+        self._seed = ""
+        self._level: int | None = None
+        self._garbled = False
+
+    def receive(self, data: bytes) -> bytes:
+        """Feed received bytes; returns everything to write back (possibly b"")."""
+        out = bytearray()
+        try:
+            self.conn.receive_data(data)
+            while (event := self.conn.next_event()) is not NEED_DATA:
+                out += self._handle(event)
+        except RemoteProtocolError as exc:
+            self.log.errors.append(str(exc))
+            self.conn = MeterConnection(self.settings)  # a meter never gives up for good
+        return bytes(out)
+
+    def timeout(self) -> bytes:
+        """Inactivity: the meter drops back to waiting for a sign-on."""
+        self.conn.timeout()
+        while self.conn.next_event() is not NEED_DATA:
+            pass
+        self._garbled = False
+        return b""
+
+    def _block(self, raw: bytes) -> bytes:
+        if self._garbled:
+            return b"\x00" * len(raw)
+        return raw + self.quirks.garbage
+
+    def _handle(self, event: object) -> bytes:
+        conn = self.conn
+        if isinstance(event, SignOnRequest):
+            self._garbled = False
+            self.meter = self.lookup(event.address)
+            if self.meter is None:
+                conn.reset()
+                return b""
+            self.log.sign_ons += 1
+            self._level = None
+            return conn.send(self.meter.identification)
+        meter = self.meter
+        if meter is None:
+            return b""
+        if isinstance(event, OptionSelect):
+            if event.mode == "0":
+                self._garbled = self.quirks.ignore_baud and event.baud_char != "0"
+                self.log.readouts += 1
+                return self._block(conn.send(Readout.from_datasets(meter.readout())))
+            if event.mode == "1":
+                self._garbled = self.quirks.ignore_baud and event.baud_char != "0"
+                self._seed = meter.new_seed()
+                return self._block(conn.send(PasswordRequest(self._seed)))
+            return b""
+        if isinstance(event, BaudChange):
+            return b""  # TCP has no baud; ignore_baud is modelled by garbling
+        if isinstance(event, PasswordCommand):
+            if meter.locked:
+                return self._block(conn.send(ErrorResponse(programming.ER_LOCKED)))
+            level = meter.check_password(event.kind, event.data, self._seed)
+            if level is None:
+                self.log.rejected_passwords += 1
+                if meter.wrong_password_reply == "error" or meter.locked:
+                    code = programming.ER_LOCKED if meter.locked else programming.ER_ACCESS
+                    return self._block(conn.send(ErrorResponse(code)))
+                return conn.send(Nak())
+            self._level = level
+            self.log.logins += 1
+            return conn.send(Ack())
+        if isinstance(event, ReadRequest):
+            self.log.reads += 1
+            try:
+                answer = programming.read(meter, event.address)
+            except programming.ProgrammingError as exc:
+                return self._block(conn.send(ErrorResponse(exc.code)))
+            return self._block(conn.send(ReadResponse(answer)))
+        if isinstance(event, WriteRequest):
+            self.log.writes += 1
+            if self._level is None or self._level < meter.write_level:
+                return self._block(conn.send(ErrorResponse(programming.ER_ACCESS)))
+            try:
+                programming.write(meter, event.address, event.value)
+            except programming.ProgrammingError as exc:
+                self.log.errors.append(str(exc))
+                return self._block(conn.send(ErrorResponse(exc.code)))
+            return conn.send(Ack())
+        if isinstance(event, CorruptFrame):
+            return conn.send(Nak())
+        if isinstance(event, Retransmit):
+            return event.data
+        if isinstance(event, Break):
+            self.meter = None
+        return b""
