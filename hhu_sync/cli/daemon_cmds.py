@@ -152,6 +152,8 @@ def run_status(args: argparse.Namespace) -> int:
         print(json.dumps(status, indent=2))
         return 0
     console = Console()
+    if not console.is_terminal:
+        console = Console(width=200)     # piped: no wrapping into an 80-column box
 
     def table(title: str, rows: list[dict]) -> None:
         if not rows:
@@ -159,7 +161,7 @@ def run_status(args: argparse.Namespace) -> int:
             return
         t = Table(title=title)
         for col in rows[0]:
-            t.add_column(col)
+            t.add_column(col, overflow="fold")
         for row in rows:
             t.add_row(*("" if v is None else str(v) for v in row.values()))
         console.print(t)

@@ -1,0 +1,116 @@
+"""status, export, requeue, cancel and a clean stop on SIGTERM, against a real run."""
+
+from __future__ import annotations
+
+import csv
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from hhu_sync.cli import main
+from tests.integration.test_daemon_docks import SCHEMES, Depot, dock
+
+
+@pytest.fixture
+def served(tmp_path, capsys):
+    """A depot whose list was delivered, worked in the field, and read back."""
+    depot = Depot(tmp_path, dock("cradle-1", "HHU-001"))
+    depot.drop(*SCHEMES, "route-north.toml")
+    assert depot.run(capsys) == 0
+    trip = depot.field_trip("HHU-001")
+    assert depot.run(capsys) == 0
+    return depot, trip
+
+
+def cli(capsys, depot, *args) -> tuple[int, str, str]:
+    code = main([*args, "--config", str(depot.config)])
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_status_json_shows_hhus_lists_and_sessions(served, capsys):
+    depot, _ = served
+    code, out, _ = cli(capsys, depot, "status", "--json")
+    status = json.loads(out)
+    assert code == 0
+    assert status["hhus"][0]["hhu_id"] == "HHU-001"
+    assert status["lists_by_state"] == {"complete": 1}
+    assert {s["outcome"] for s in status["sessions"]} == {"done"}
+    assert status["docks"][0]["name"] == "cradle-1"
+
+
+def test_status_as_tables_for_a_person(served, capsys):
+    depot, _ = served
+    code, out, _ = cli(capsys, depot, "status")
+    assert code == 0 and "route-north-2026-11" in out and "handhelds" in out
+
+
+@pytest.mark.parametrize("fmt", ["csv", "jsonl", "cmep"])
+def test_export_on_demand_writes_every_reading(served, capsys, tmp_path, fmt):
+    depot, trip = served
+    out_file = tmp_path / f"out.{fmt}"
+    code, out, _ = cli(capsys, depot, "export", "--format", fmt, "-o", str(out_file))
+    assert code == 0
+    text = out_file.read_text()
+    if fmt == "csv":
+        assert len(list(csv.reader(text.splitlines()))) == trip.readings + 1
+    elif fmt == "jsonl":
+        assert len(text.splitlines()) == trip.readings
+    else:
+        assert all(line.startswith("MEPMD01,") for line in text.splitlines())
+
+
+def test_export_since_the_future_is_empty(served, capsys, tmp_path):
+    depot, _ = served
+    code, out, _ = cli(capsys, depot, "export", "--since", "2999-01-01T00:00", "-o",
+                       str(tmp_path / "x.csv"))
+    assert code == 0 and "exported 0 readings" in out
+
+
+def test_export_with_a_bad_time_names_it(served, capsys):
+    depot, _ = served
+    code, _, err = cli(capsys, depot, "export", "--since", "yesterday")
+    assert code == 1 and "'yesterday' is not an ISO 8601 time" in err
+
+
+def test_requeue_then_cancel_a_list(served, capsys):
+    depot, _ = served
+    code, out, _ = cli(capsys, depot, "requeue", "route-north-2026-11")
+    assert code == 0 and out.strip() == "meter list route-north-2026-11: queued"
+    code, out, _ = cli(capsys, depot, "cancel", "route-north-2026-11")
+    assert code == 0 and out.strip() == "meter list route-north-2026-11: cancelled"
+
+
+def test_requeue_of_an_unknown_list_is_refused(served, capsys):
+    depot, _ = served
+    code, _, err = cli(capsys, depot, "requeue", "nope")
+    assert code == 1 and "no meter list 'nope'" in err
+
+
+def test_sigterm_stops_the_daemon_cleanly(tmp_path):
+    depot = Depot(tmp_path, dock("cradle-1", "HHU-001"))
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).with_name("hhu-sync")), "run", "--config",
+         str(depot.config), "--log-format", "json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    deadline = time.monotonic() + 30
+    db = tmp_path / "var" / "hhu-sync.db"
+    while not db.exists() and time.monotonic() < deadline:
+        time.sleep(0.05)
+    depot.drop(*SCHEMES, "route-north.toml")
+    while depot.count("SELECT COUNT(*) FROM deliveries WHERE state='delivered'") < 1:
+        assert time.monotonic() < deadline
+        time.sleep(0.1)
+    proc.send_signal(signal.SIGTERM)
+    out, err = proc.communicate(timeout=30)
+    assert proc.returncode == 0
+    assert "Traceback" not in err
+    lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
+    assert any("accepted route-north.toml" in rec["msg"] for rec in lines)
+    assert "bundles pushed: 1" in out
