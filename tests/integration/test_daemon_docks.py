@@ -169,3 +169,28 @@ def test_a_wrong_key_hhu_is_refused_and_gets_nothing(tmp_path, capsys):
     assert depot.run(capsys) == 3
     assert depot.flash("HHU-001").bundles() == []
     assert depot.count("SELECT COUNT(*) FROM deliveries WHERE state = 'queued'") == 1
+
+
+class _FakePort:
+    def __init__(self, device: str, serial_number: str) -> None:
+        self.device, self.serial_number, self.vid, self.pid = device, serial_number, 0x0403, 0x6001
+
+
+def test_a_cradle_bound_by_usb_serial_number_is_found_wherever_it_is_plugged(
+        tmp_path, capsys, monkeypatch):
+    depot = Depot(tmp_path, '[[docks]]\nname = "cradle-1"\nusb_serial = "FT4ABC12"\n')
+    url = (f"hhusim://HHU-001?flash={tmp_path}/flash/HHU-001"
+           f"&key={tmp_path}/var/keystore/hhus/HHU-001.key")
+    ports = [_FakePort("/dev/ttyUSB0", "OTHER"), _FakePort(url, "FT4ABC12")]
+    monkeypatch.setattr("serial.tools.list_ports.comports", lambda: ports)
+    depot.drop(*SCHEMES, "route-north.toml")
+    assert depot.run(capsys) == 0
+    assert len(depot.flash("HHU-001").bundles()) == 1
+
+
+def test_an_unplugged_usb_cradle_is_skipped_quietly(tmp_path, capsys, monkeypatch):
+    depot = Depot(tmp_path, '[[docks]]\nname = "cradle-1"\nusb_serial = "FT4ABC12"\n')
+    monkeypatch.setattr("serial.tools.list_ports.comports", lambda: [])
+    depot.drop(*SCHEMES, "route-north.toml")
+    assert depot.run(capsys) == 0
+    assert depot.count("SELECT COUNT(*) FROM deliveries WHERE state = 'queued'") == 1
