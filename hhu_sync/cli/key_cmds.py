@@ -19,6 +19,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--keystore", metavar="DIR", help="key store folder (default: config)")
     p.set_defaults(func=run_enroll)
 
+    r = sub.add_parser("revoke", help="make a lost or stolen HHU useless to the depot",
+                       description="Move HHU-ID's key out of the key store (kept under "
+                                   "revoked/ for audit), cancel what is queued for it and give "
+                                   "its crew deliveries back to the crew.")
+    r.add_argument("hhu_id", metavar="HHU-ID")
+    r.add_argument("--keystore", metavar="DIR", help="key store folder (default: config)")
+    r.set_defaults(func=run_revoke)
+
     s = sub.add_parser("secret", help="store meter passwords that schemes name")
     s.add_argument("--keystore", metavar="DIR", help="key store folder (default: config)")
     ssub = s.add_subparsers(dest="action", metavar="ACTION")
@@ -64,4 +72,29 @@ def run_secret_list(args: argparse.Namespace) -> int:
     names = sorted(p.stem for p in folder.glob("*.secret")) if folder.is_dir() else []
     for name in names:
         print(name)
+    return 0
+
+
+def run_revoke(args: argparse.Namespace) -> int:
+    from datetime import UTC, datetime
+
+    from hhu_sync.store import open_store
+
+    config = config_of(args)
+    store = keystore_of(args, config)
+    try:
+        dest = store.revoke(args.hhu_id)
+    except (KeyStoreError, ValueError) as exc:
+        raise CliError(str(exc)) from None
+    print(f"revoked {args.hhu_id}: its key is now {dest}; the depot will refuse it")
+    if config.paths.database.exists():
+        db = open_store(config.paths.database)
+        try:
+            counts = db.revoke_hhu(args.hhu_id, datetime.now(UTC).isoformat(timespec="seconds"))
+        finally:
+            db.close()
+        print(f"{counts['cancelled']} queued deliveries cancelled, "
+              f"{counts['returned_to_crew']} returned to the crew; "
+              f"{counts['lists_on_hhu']} meter lists were on it (hhu-sync requeue LIST-ID "
+              "to send them to another HHU)")
     return 0

@@ -6,10 +6,11 @@ import os
 import secrets
 import stat
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 from hhu_sync.errors import KeyStoreError
-from hhu_sync.fsutil import atomic_write
+from hhu_sync.fsutil import atomic_write, fsync_dir
 from hhu_sync.ids import check_name
 
 KEY_BYTES = 32
@@ -78,6 +79,25 @@ class KeyStore:
         write_private_file(path, secrets.token_bytes(KEY_BYTES).hex().encode() + b"\n",
                            overwrite=force)
         return path
+
+    def revoke(self, hhu_id: str) -> Path:
+        """Make a lost or stolen HHU useless to the depot: its key leaves the store.
+
+        The key file is moved (not deleted) to ``revoked/ID.key.TIME`` for the audit trail;
+        from then on the dock treats the HHU as unknown, nothing is packed for it, and
+        nothing it uploads can be verified. Enrolling the id again makes a new key.
+        """
+        path = self.key_path(hhu_id)
+        if not path.exists():
+            raise KeyStoreError(f"{hhu_id} is not enrolled (no key at {path})")
+        folder = self.root / "revoked"
+        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
+        dest = folder / f"{hhu_id}.key.{stamp}"
+        os.replace(path, dest)
+        fsync_dir(folder)
+        fsync_dir(path.parent)
+        return dest
 
     def hhu_key(self, hhu_id: str) -> bytes | None:
         """The key of an enrolled HHU, or None when it is not enrolled."""

@@ -285,6 +285,24 @@ class SqliteStore:
             db.execute("UPDATE lists SET state=?, updated_at=? WHERE list_id=?",
                        (ListState.QUEUED, now, list_id))
 
+    def revoke_hhu(self, hhu_id: str, now: str = "") -> dict[str, int]:
+        """Stop all work for a revoked HHU: its own deliveries are cancelled; crew
+        deliveries it had been given go back to the crew (packed afresh for another)."""
+        with self._tx() as db:
+            own = db.execute(
+                "UPDATE deliveries SET state='cancelled', last_error='HHU revoked' "
+                "WHERE state='queued' AND target_hhu=? AND target_crew IS NULL",
+                (hhu_id,)).rowcount
+            crew = db.execute(
+                "UPDATE deliveries SET target_hhu=NULL, bundle_id=NULL, bundle_path=NULL "
+                "WHERE state='queued' AND target_hhu=? AND target_crew IS NOT NULL",
+                (hhu_id,)).rowcount
+            on_hhu = db.execute("SELECT COUNT(*) FROM lists WHERE state=? AND delivered_to=?",
+                                (ListState.ON_HHU, hhu_id)).fetchone()[0]
+            db.execute("UPDATE hhus SET dock='revoked', last_seen=? WHERE hhu_id=?",
+                       (now, hhu_id))
+        return {"cancelled": own, "returned_to_crew": crew, "lists_on_hhu": on_hhu}
+
     def cancel_list(self, list_id: str, now: str = "") -> None:
         with self._tx() as db:
             if not db.execute("SELECT 1 FROM lists WHERE list_id=?", (list_id,)).fetchone():

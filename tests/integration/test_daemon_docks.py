@@ -20,8 +20,8 @@ from hhu_sync.keys import KeyStore, load_key_file
 from hhu_sync.store import SqliteStore
 from tests.conftest import EXAMPLES
 
-SECRETS = {"a1700-level1": "d1", "a1700-level3": "d3", "a1140-level2": "d2",
-           "as230-level1": "r1"}
+SECRETS = {"a1700-level1": "Qz7-A1700-L1-pw", "a1700-level3": "Qz7-A1700-L3-pw",
+           "a1140-level2": "Qz7-A1140-L2-pw", "as230-level1": "Qz7-AS230-L1-pw"}
 
 
 def dock(name: str, hhu: str, extra: str = "") -> str:
@@ -194,3 +194,24 @@ def test_an_unplugged_usb_cradle_is_skipped_quietly(tmp_path, capsys, monkeypatc
     depot.drop(*SCHEMES, "route-north.toml")
     assert depot.run(capsys) == 0
     assert depot.count("SELECT COUNT(*) FROM deliveries WHERE state = 'queued'") == 1
+
+
+def test_a_revoked_hhu_gets_nothing_and_its_uploads_are_not_taken(depot, capsys):
+    depot.drop(*SCHEMES, "route-north.toml")
+    assert depot.run(capsys) == 0
+    depot.field_trip("HHU-001")
+    device_key = depot.root / "device-key" / "HHU-001.key"   # the HHU keeps its copy
+    device_key.parent.mkdir()
+    shutil.copy2(depot.root / "var" / "keystore" / "hhus" / "HHU-001.key", device_key)
+    depot.write(dock("cradle-1", "HHU-001").replace(
+        "{config_dir}/var/keystore/hhus/HHU-001.key", str(device_key)))
+    assert main(["revoke", "HHU-001", "--config", str(depot.config)]) == 0
+    assert depot.run(capsys) == 0                  # the HHU is unknown now: refused
+    store = depot.store()
+    (hhu,) = store.status()["hhus"]
+    store.close()
+    assert hhu["dock"] == "revoked"                # it never authenticated again
+    assert depot.count("SELECT COUNT(*) FROM readings") == 0
+    assert len(depot.flash("HHU-001").uploads()) == 1      # nothing taken, nothing lost
+    revoked = list((depot.root / "var" / "keystore" / "revoked").iterdir())
+    assert len(revoked) == 1 and revoked[0].name.startswith("HHU-001.key.")
