@@ -167,7 +167,10 @@ class Daemon:
     def shutdown(self) -> None:
         self.stop.set()
         self.docks.shutdown()
-        self.summary.queued_left = sum(r["n"] for r in self.store.status()["queue"])
+        try:
+            self.summary.queued_left = sum(r["n"] for r in self.store.status()["queue"])
+        except Exception as exc:  # noqa: BLE001 - the summary must not hide the real fault
+            log.error("cannot read the queue at shutdown: %s", exc)
         self.watcher.stop()
         self.store.close()
 

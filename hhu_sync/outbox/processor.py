@@ -31,7 +31,7 @@ from hhu_sync.keys import KeyStore
 from hhu_sync.model.catalog import Catalog
 from hhu_sync.model.inputs import load_inputs
 from hhu_sync.model.loader import MAX_INPUT_BYTES
-from hhu_sync.store.base import StoreError
+from hhu_sync.store.base import StorageUnavailable, StoreError
 
 log = logging.getLogger("hhu_sync.outbox")
 QUICK_SEND = "quick-send"
@@ -132,8 +132,17 @@ class OutboxProcessor:
     def process_batch(self, paths: list[Path]) -> list[Outcome]:
         """Handle several files with one transaction and one folder fsync for the lot.
 
-        Outcomes come back in the order of ``paths``.
+        Outcomes come back in the order of ``paths``. When the store is unavailable
+        (disk full), files not yet finished stay in the outbox as ``deferred``.
         """
+        try:
+            return self._process_batch(paths)
+        except StorageUnavailable as exc:
+            log.error("outbox: storage unavailable, files stay in the outbox: %s", exc)
+            return [Outcome(Path(p), "deferred" if Path(p).exists() else "gone", "",
+                            str(exc)) for p in paths]
+
+    def _process_batch(self, paths: list[Path]) -> list[Outcome]:
         outcomes: dict[Path, Outcome] = {}
         plans: list[_Plan] = []
         shas: dict[str, Path] = {}
@@ -246,12 +255,16 @@ class OutboxProcessor:
                  for p in plans]
         try:
             deliveries: list[int | None | Outcome] = list(self.store.accept_inputs(items))
+        except StorageUnavailable:
+            raise
         except StoreError:
             # One of them cannot be taken (a list id already held): find it, one by one.
             deliveries = []
             for plan, item in zip(plans, items, strict=True):
                 try:
                     deliveries.append(self.store.accept_input(**item))
+                except StorageUnavailable:
+                    raise
                 except StoreError as exc:
                     deliveries.append(self._reject(plan.path, plan.sha, plan.kind,
                                                    f"{plan.path.name}: {exc}"))

@@ -16,6 +16,10 @@ class StoreError(HhuSyncError):
     """The store refused an operation (unknown id, wrong state, storage failure)."""
 
 
+class StorageUnavailable(StoreError):
+    """The storage failed (disk full, I/O error): nothing was written; try again later."""
+
+
 class ListState:
     QUEUED = "queued"
     ON_HHU = "on_hhu"

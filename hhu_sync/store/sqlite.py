@@ -19,7 +19,7 @@ from hhu_sync.failpoints import failpoint
 from hhu_sync.ingest import IngestReport, Upload
 from hhu_sync.model.meterlist import MeterList, meter_list_from_dict
 from hhu_sync.model.scheme import Scheme, scheme_from_dict
-from hhu_sync.store.base import Delivery, ListState, StoreError
+from hhu_sync.store.base import Delivery, ListState, StorageUnavailable, StoreError
 
 SCHEMA_VERSION = "1"
 _OPEN_LIST_STATES = (ListState.QUEUED, ListState.ON_HHU, ListState.UPLOADED,
@@ -64,21 +64,30 @@ class SqliteStore:
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
+        """One write transaction. Storage faults (disk full, I/O error, locked too long)
+        become StorageUnavailable, so callers can tell them from refusals: a file is not
+        rejected, and an upload not acknowledged, because the disk is full."""
         db = self._db()
         try:
             db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
-            raise StoreError(f"{self.path}: {exc}") from None
+            raise StorageUnavailable(f"{self.path}: {exc}") from None
         try:
             yield db
-        except BaseException:
-            db.execute("ROLLBACK")
-            raise
-        try:
+            failpoint("store.commit", StorageUnavailable(
+                f"{self.path}: database or disk is full (injected)"))
             db.execute("COMMIT")
-        except sqlite3.Error as exc:
-            db.execute("ROLLBACK")
-            raise StoreError(f"{self.path}: commit failed: {exc}") from None
+        except BaseException as exc:
+            if db.in_transaction:
+                try:
+                    db.execute("ROLLBACK")
+                except sqlite3.Error:
+                    pass  # the connection is gone; SQLite rolls back on reopen
+            if isinstance(exc, sqlite3.IntegrityError):
+                raise StoreError(f"{self.path}: {exc}") from None
+            if isinstance(exc, sqlite3.Error):
+                raise StorageUnavailable(f"{self.path}: {exc}") from None
+            raise
 
     def close(self) -> None:
         with self._lock:

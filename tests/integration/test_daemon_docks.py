@@ -57,16 +57,16 @@ class Depot:
             shutil.copyfile(EXAMPLES / name, self.outbox / f".{name}.tmp")
             (self.outbox / f".{name}.tmp").rename(self.outbox / name)
 
-    def run(self, capsys=None, env: dict | None = None) -> int:
+    def run(self, capsys=None, env: dict | None = None, timeout: float = 60) -> int:
         if env is None:
-            code = main(["run", "--once", "--config", str(self.config), "--timeout", "60",
-                         "--log-format", "text"])
+            code = main(["run", "--once", "--config", str(self.config), "--timeout",
+                         str(timeout), "--log-format", "text"])
             if capsys is not None:
                 capsys.readouterr()
             return code
         proc = subprocess.run(
             [str(Path(sys.executable).with_name("hhu-sync")), "run", "--once", "--config",
-             str(self.config), "--timeout", "60", "--log-format", "text"],
+             str(self.config), "--timeout", str(timeout), "--log-format", "text"],
             env={**os.environ, **env}, capture_output=True, text=True, timeout=120)
         return proc.returncode
 
@@ -215,3 +215,26 @@ def test_a_revoked_hhu_gets_nothing_and_its_uploads_are_not_taken(depot, capsys)
     assert len(depot.flash("HHU-001").uploads()) == 1      # nothing taken, nothing lost
     revoked = list((depot.root / "var" / "keystore" / "revoked").iterdir())
     assert len(revoked) == 1 and revoked[0].name.startswith("HHU-001.key.")
+
+
+def test_a_full_disk_leaves_outbox_files_in_place_until_it_clears(depot, capsys):
+    depot.drop(*SCHEMES, "route-north.toml")
+    assert depot.run(env={"HHU_SYNC_FAILPOINT": "store.commit"}, timeout=3) == 1
+    assert sorted(p.name for p in depot.outbox.iterdir()) == sorted(
+        [*SCHEMES, "route-north.toml"])
+    assert not (depot.root / "var" / "rejected").exists() or \
+        not list((depot.root / "var" / "rejected").iterdir())
+    assert depot.run(capsys) == 0
+    assert depot.count("SELECT COUNT(*) FROM deliveries WHERE state = 'delivered'") == 1
+
+
+def test_a_full_disk_during_ingest_keeps_the_upload_on_the_hhu(depot, capsys):
+    depot.drop(*SCHEMES, "route-north.toml")
+    assert depot.run(capsys) == 0
+    trip = depot.field_trip("HHU-001")
+    depot.run(env={"HHU_SYNC_FAILPOINT": "store.commit"}, timeout=5)
+    assert len(depot.flash("HHU-001").uploads()) == 1
+    assert depot.count("SELECT COUNT(*) FROM readings") == 0
+    assert depot.run(capsys) == 0
+    assert depot.count("SELECT COUNT(*) FROM readings") == trip.readings
+    assert depot.flash("HHU-001").uploads() == []
