@@ -1,0 +1,270 @@
+"""Chaos campaign: full cycles under random faults, with the invariants checked each round.
+
+    python bench/chaos.py --rounds 20 --seed 1
+
+Each round drops a new meter list (and sometimes junk) into the outbox, then docks the
+simulated HHU through faulty cradles (cable cut at a random byte, bit errors up to 1e-4,
+HHU reboot mid-transfer, flash full, the daemon killed with SIGKILL at a random moment
+and started again at once, the database failing every commit as on a full disk), until a
+clean docking finishes the work; the HHU goes on its field trip; then the same faults on
+the way back. After every daemon run and every round it checks:
+
+  1. every delivered bundle is on its HHU exactly once and intact;
+  2. every reading taken in the field is in the database exactly once, with its value;
+  3. no HHU cleared an upload the database had not committed;
+  4. no file vanished from outbox, archive or rejected.
+
+Last line: ``chaos: R rounds, F faults, V violations``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import collections
+import hashlib
+import os
+import random
+import signal
+import sqlite3
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+from hhu_firmware_sim.field_trip import run_trip  # noqa: E402
+from hhu_firmware_sim.flash import FlashStore  # noqa: E402
+from hhu_sync.keys import KeyStore, load_key_file  # noqa: E402
+from hhu_sync.transfer import decode_transfer  # noqa: E402
+
+EXAMPLES = ROOT / "schemes" / "examples"
+SCHEMES = ("a1700-ci-tou.toml", "a1140-day-night.toml", "as230-flat.toml")
+SECRETS = {"a1700-level1": "chaos-1", "a1700-level3": "chaos-3", "a1140-level2": "chaos-2",
+           "as230-level1": "chaos-r"}
+HHU = "HHU-001"
+CAPACITY = 64 * 2**20
+HHU_SYNC = Path(sys.executable).with_name("hhu-sync")
+
+
+class Campaign:
+    def __init__(self, root: Path, seed: int, verbose: bool) -> None:
+        self.root = root
+        self.rng = random.Random(seed)
+        self.verbose = verbose
+        self.faults: collections.Counter = collections.Counter()
+        self.violations: list[str] = []
+        self.dropped: set[str] = set()
+        self.expected: dict[str, set[tuple]] = {}     # upload id -> readings taken
+        self.config = root / "hhu-sync.toml"
+        self.flash_dir = root / "flash" / HHU
+        ks = KeyStore(root / "var" / "keystore")
+        ks.enroll(HHU)
+        for name, value in SECRETS.items():
+            ks.set_secret(name, value)
+        self.key_file = ks.key_path(HHU)
+        self.outbox = root / "var" / "outbox"
+        self.outbox.mkdir(parents=True)
+
+    # -- the daemon, under faults ------------------------------------------------------------
+    def write_config(self, url_faults: str) -> None:
+        self.config.write_text(f"""
+[depot]
+id = "CHAOS"
+[serial]
+handler_packages = ["hhu_firmware_sim.urlhandler"]
+[[hhus]]
+id = "{HHU}"
+crew = "crew-a"
+[[docks]]
+name = "cradle"
+port = "hhusim://{HHU}?flash={self.flash_dir}&key={self.key_file}{url_faults}"
+[limits]
+debounce_seconds = 0.05
+handshake_seconds = 2
+transfer_seconds = 20
+retry_backoff_seconds = 0.05
+max_attempts = 1000
+[schedule]
+poll_seconds = 0.1
+""")
+
+    def daemon(self, env_fault: str | None, kill_after: float | None, timeout: float) -> int:
+        env = dict(os.environ)
+        if env_fault:
+            env["HHU_SYNC_FAILPOINT"] = env_fault
+        proc = subprocess.Popen(
+            [str(HHU_SYNC), "run", "--once", "--config", str(self.config), "--timeout",
+             str(timeout), "--log-format", "text", "--log-level", "warning"],
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, text=True)
+        try:
+            _, err = proc.communicate(timeout=kill_after if kill_after else timeout + 30)
+        except subprocess.TimeoutExpired:
+            proc.send_signal(signal.SIGKILL)
+            _, err = proc.communicate(timeout=30)
+        if "Traceback" in (err or ""):
+            self.violation(f"traceback from the daemon:\n{err[-2000:]}")
+        return proc.returncode
+
+    def faulty_docking(self) -> None:
+        """One docking through a bad cradle, maybe killed, maybe with a failing disk."""
+        rng = self.rng
+        opts = [f"&capacity={CAPACITY}", f"&seed={rng.randrange(1 << 30)}"]
+        if rng.random() < 0.35:
+            opts.append(f"&cut_after={rng.randrange(50, 4000)}")
+            self.faults["cable cut"] += 1
+        if rng.random() < 0.35:
+            opts.append(f"&ber={rng.choice([1e-5, 3e-5, 1e-4])}")
+            self.faults["bit errors"] += 1
+        if rng.random() < 0.2:
+            opts.append(f"&reboot_after={rng.randrange(100, 1500)}")
+            self.faults["HHU reboot mid-transfer"] += 1
+        if rng.random() < 0.1:
+            opts[0] = "&capacity=600"
+            self.faults["flash full"] += 1
+        env_fault = None
+        if rng.random() < 0.1:
+            env_fault = "store.commit"
+            self.faults["database disk full"] += 1
+        kill = None
+        if rng.random() < 0.4:
+            kill = rng.uniform(0.3, 2.0)
+            self.faults["daemon SIGKILL"] += 1
+        self.write_config("".join(opts))
+        self.daemon(env_fault, kill, timeout=4)
+        self.check_cleared()
+
+    def clean_docking(self) -> None:
+        """Docked in a good cradle: the work must finish."""
+        self.write_config(f"&capacity={CAPACITY}")
+        for _ in range(4):
+            code = self.daemon(None, None, timeout=60)
+            self.check_cleared()
+            if code == 0:
+                return
+        self.violation(f"clean docking did not finish (exit {code})")
+
+    # -- checks -------------------------------------------------------------------------------
+    def violation(self, text: str) -> None:
+        self.violations.append(text)
+        print(f"VIOLATION: {text}", file=sys.stderr)
+
+    def db(self) -> sqlite3.Connection:
+        return sqlite3.connect(self.root / "var" / "hhu-sync.db")
+
+    def check_bundles(self) -> None:
+        flash = FlashStore(self.flash_dir)
+        held = {b.bundle_id: b for b in flash.bundles()}
+        with self.db() as db:
+            rows = db.execute("SELECT bundle_id, bundle_path FROM deliveries "
+                              "WHERE state='delivered'").fetchall()
+        for bundle_id, path in rows:
+            if bundle_id not in held:
+                continue        # already executed by a field trip and retired
+            data = flash.read_bundle(bundle_id)
+            if hashlib.sha256(data).digest() != held[bundle_id].sha256:
+                self.violation(f"bundle {bundle_id} damaged in flash")
+            if Path(path).exists() and Path(path).read_bytes() != data:
+                self.violation(f"bundle {bundle_id} differs from what was sent")
+        digests = collections.Counter(b.sha256 for b in held.values())
+        if any(n > 1 for n in digests.values()):
+            self.violation("a bundle is held twice in flash")
+
+    def check_cleared(self) -> None:
+        """An upload gone from the HHU must be committed in the database."""
+        on_hhu = {u.upload_id for u in FlashStore(self.flash_dir).uploads()}
+        with self.db() as db:
+            committed = {r[0] for r in db.execute("SELECT upload_id FROM uploads")}
+        for upload_id in self.expected:
+            if upload_id not in on_hhu and upload_id not in committed:
+                self.violation(f"upload {upload_id} cleared from the HHU but not committed")
+
+    def check_readings(self) -> None:
+        with self.db() as db:
+            for upload_id, expected in self.expected.items():
+                rows = db.execute("SELECT meter, obis, time, value FROM readings "
+                                  "WHERE upload_id=?", (upload_id,)).fetchall()
+                if len(rows) != len(set(rows)) or set(rows) != expected:
+                    self.violation(f"upload {upload_id}: {len(rows)} readings stored, "
+                                   f"{len(expected)} taken")
+        if FlashStore(self.flash_dir).uploads():
+            self.violation("uploads left on the HHU after a clean docking")
+
+    def check_files(self) -> None:
+        var = self.root / "var"
+        seen = [p.name for folder in ("outbox", "archive", "rejected")
+                for p in (var / folder).rglob("*")
+                if p.is_file() and not p.name.endswith(".reason.txt")]
+        names = collections.Counter(seen)
+        for name in self.dropped:
+            if not any(n == name or n.startswith(Path(name).stem + "-") for n in names):
+                self.violation(f"file {name} vanished")
+
+    # -- a round --------------------------------------------------------------------------------
+    def drop(self, name: str, data: bytes) -> None:
+        tmp = self.outbox / f".{name}.tmp"
+        tmp.write_bytes(data)
+        tmp.rename(self.outbox / name)
+        self.dropped.add(name)
+
+    def round(self, n: int) -> None:
+        rng = self.rng
+        if n == 0:
+            for name in SCHEMES:
+                self.drop(name, (EXAMPLES / name).read_bytes())
+        meters = "\n".join(
+            f'[[meters]]\nserial = "{n:04d}{m:04d}"\nsite = "Site {m}"\n'
+            + ('task = "read+program"\nscheme = "a1700-ci-tou-2026"\nmodel = "A1700"\n'
+               if m % 2 else 'task = "read"\n')
+            for m in range(rng.randrange(2, 9)))
+        self.drop(f"round-{n:04d}.toml", (
+            f'[list]\nid = "chaos-{n:04d}"\nhhu = "{HHU}"\ndue = 2026-12-01\n\n{meters}\n'
+        ).encode())
+        if rng.random() < 0.3:
+            self.drop(f"junk-{n:04d}.toml", rng.randbytes(rng.randrange(1, 300)))
+            self.faults["bad input file"] += 1
+        for _ in range(rng.randrange(1, 3)):
+            self.faulty_docking()
+        self.clean_docking()
+        self.check_bundles()
+        key = load_key_file(self.key_file)
+        flash = FlashStore(self.flash_dir)
+        trip = run_trip(flash, HHU, key, operator="chaos")
+        for upload_id in trip.uploads:
+            payload = decode_transfer(flash.read_upload(upload_id), key).payload
+            self.expected[upload_id] = {(v["meter"], r[0], r[3], r[1])
+                                        for v in payload["visits"] for r in v["registers"]}
+        for _ in range(rng.randrange(1, 3)):
+            self.faulty_docking()
+        self.clean_docking()
+        self.check_readings()
+        self.check_files()
+
+
+def main() -> int:
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--rounds", type=int, default=10)
+    ap.add_argument("--seed", type=int, default=1)
+    ap.add_argument("--verbose", action="store_true")
+    args = ap.parse_args()
+    started = time.monotonic()
+    with tempfile.TemporaryDirectory(prefix="hhu-chaos-") as tmp:
+        campaign = Campaign(Path(tmp), args.seed, args.verbose)
+        for n in range(args.rounds):
+            campaign.round(n)
+            print(f"round {n + 1}/{args.rounds}: {sum(campaign.faults.values())} faults so "
+                  f"far, {len(campaign.violations)} violations", flush=True)
+    print(f"\n{'fault':<28}{'injected':>10}")
+    for name, count in sorted(campaign.faults.items()):
+        print(f"{name:<28}{count:>10}")
+    print(f"readings checked: {sum(len(v) for v in campaign.expected.values())} in "
+          f"{len(campaign.expected)} uploads; {time.monotonic() - started:.0f} s")
+    total = sum(campaign.faults.values())
+    print(f"chaos: {args.rounds} rounds, {total} faults, {len(campaign.violations)} violations")
+    return 1 if campaign.violations else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,45 @@
+"""A short chaos campaign in the suite; the long ones are in docs/reliability.md."""
+
+from __future__ import annotations
+
+import importlib.util
+import subprocess
+import sys
+
+from hhu_sync.store import SqliteStore
+from tests.conftest import ROOT
+
+
+def load_bench():
+    spec = importlib.util.spec_from_file_location("chaos", ROOT / "bench" / "chaos.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_a_short_campaign_reports_zero_violations():
+    proc = subprocess.run([sys.executable, str(ROOT / "bench" / "chaos.py"), "--rounds", "2",
+                           "--seed", "7"], capture_output=True, text=True, timeout=240)
+    last = proc.stdout.strip().splitlines()[-1]
+    assert last.startswith("chaos: 2 rounds,") and last.endswith(" 0 violations"), \
+        proc.stdout + proc.stderr
+    assert proc.returncode == 0
+
+
+def test_the_campaign_notices_an_upload_cleared_before_it_was_committed(tmp_path):
+    chaos = load_bench()
+    campaign = chaos.Campaign(tmp_path, seed=1, verbose=False)
+    SqliteStore(tmp_path / "var" / "hhu-sync.db").close()
+    campaign.flash_dir.mkdir(parents=True)
+    campaign.expected["U-lost"] = {("M1", "1.8.1", "t", "1")}
+    campaign.check_cleared()
+    assert campaign.violations == ["upload U-lost cleared from the HHU but not committed"]
+
+
+def test_the_campaign_notices_a_vanished_file(tmp_path):
+    chaos = load_bench()
+    campaign = chaos.Campaign(tmp_path, seed=1, verbose=False)
+    campaign.drop("gone.toml", b"x")
+    (campaign.outbox / "gone.toml").unlink()
+    campaign.check_files()
+    assert campaign.violations == ["file gone.toml vanished"]
