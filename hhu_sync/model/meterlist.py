@@ -116,6 +116,12 @@ def _build(f: Fields, head: dict[str, Any], head_path: str, rows: list[tuple[str
             add("task", f"{task!r} is not a task ({', '.join(TASKS)})")
         scheme_id = row.get("scheme") or None
         model = row.get("model") or None
+        if scheme_id is not None and not isinstance(scheme_id, str):
+            add("scheme", "expected a scheme id (text)")
+            scheme_id = None
+        if model is not None and not isinstance(model, str):
+            add("model", "expected a meter model name (text)")
+            model = None
         if model is not None and model not in catalog:
             add("model", f"unknown meter model {model!r}")
         if task in ("program", "read+program") and not scheme_id:

@@ -154,7 +154,7 @@ def _table_list(f: Fields, data: dict[str, Any], key: str) -> list[tuple[str, di
 def _check_unique(f: Fields, items: list[tuple[str, Any]], what: str) -> None:
     seen: dict[Any, str] = {}
     for path, value in items:
-        if value is None:
+        if not isinstance(value, str | int):   # wrong types are reported where they are read
             continue
         if value in seen:
             f.add(path, f"duplicate {what} {value!r} (first at {seen[value]})")
