@@ -228,7 +228,8 @@ def parse_scheme(data: dict[str, Any], file: str, catalog: Catalog, locate=None)
         _check_count(f, "rates", len(rate_items), model.max_rates, "rates", mname)
     _check_unique(f, [(f"{p}.number", i.get("number")) for p, i in rate_items], "rate number")
     _check_unique(f, [(f"{p}.registers", r) for p, i in rate_items
-                      for r in (i.get("registers") or []) if isinstance(r, str)], "register")
+                      if isinstance(i.get("registers"), list)
+                      for r in i["registers"] if isinstance(r, str)], "register")
     rate_numbers = {r.number for r in rates}
 
     # Day profiles: switch time -> rate, sorted, starting at midnight.
