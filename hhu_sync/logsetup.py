@@ -36,3 +36,6 @@ def setup_logging(fmt: str = "auto", level: str = "info") -> None:
     root.addHandler(handler)
     root.setLevel(level.upper())
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
+    # watchdog logs an ERROR when its emitter thread is stopped between two reads: a
+    # shutdown race of its own, harmless, and alarming to read at every stop.
+    logging.getLogger("watchdog.observers.inotify").setLevel(logging.CRITICAL)
