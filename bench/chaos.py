@@ -30,6 +30,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from contextlib import closing
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -157,7 +158,7 @@ poll_seconds = 0.1
     def check_bundles(self) -> None:
         flash = FlashStore(self.flash_dir)
         held = {b.bundle_id: b for b in flash.bundles()}
-        with self.db() as db:
+        with closing(self.db()) as db:
             rows = db.execute("SELECT bundle_id, bundle_path FROM deliveries "
                               "WHERE state='delivered'").fetchall()
         for bundle_id, path in rows:
@@ -175,14 +176,14 @@ poll_seconds = 0.1
     def check_cleared(self) -> None:
         """An upload gone from the HHU must be committed in the database."""
         on_hhu = {u.upload_id for u in FlashStore(self.flash_dir).uploads()}
-        with self.db() as db:
+        with closing(self.db()) as db:
             committed = {r[0] for r in db.execute("SELECT upload_id FROM uploads")}
         for upload_id in self.expected:
             if upload_id not in on_hhu and upload_id not in committed:
                 self.violation(f"upload {upload_id} cleared from the HHU but not committed")
 
     def check_readings(self) -> None:
-        with self.db() as db:
+        with closing(self.db()) as db:
             for upload_id, expected in self.expected.items():
                 rows = db.execute("SELECT meter, obis, time, value FROM readings "
                                   "WHERE upload_id=?", (upload_id,)).fetchall()

@@ -24,6 +24,7 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import closing
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -127,7 +128,7 @@ def main() -> int:
             path.write_text(meter_list(hhu, args.bundle_kib * 1024))
             outcome = daemon.processor.process(path)
             assert outcome.status == "accepted", outcome
-        with sqlite3.connect(config.paths.database) as db:
+        with closing(sqlite3.connect(config.paths.database)) as db:
             moved += sum(Path(p).stat().st_size for (p,) in db.execute(
                 "SELECT bundle_path FROM deliveries"))
         cpu0 = time.process_time()
@@ -137,7 +138,7 @@ def main() -> int:
         done_at: dict[str, float] = {}
         deadline = t0 + 600
         while len(done_at) < n and time.monotonic() < deadline:
-            with sqlite3.connect(config.paths.database) as db:
+            with closing(sqlite3.connect(config.paths.database)) as db:
                 delivered = {r[0] for r in db.execute(
                     "SELECT target_hhu FROM deliveries WHERE state='delivered'")}
                 cleared = {r[0] for r in db.execute(

@@ -19,6 +19,7 @@ import sys
 import tempfile
 import threading
 import time
+from contextlib import closing
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -84,7 +85,7 @@ rescan_seconds = 5
             tmp_file.rename(config.paths.outbox / f"{list_id}.toml")
             deadline = time.monotonic() + 60
             while time.monotonic() < deadline:
-                with sqlite3.connect(db) as conn:
+                with closing(sqlite3.connect(db)) as conn:
                     row = conn.execute("SELECT state FROM lists WHERE list_id=?",
                                        (list_id,)).fetchone()
                 if row and row[0] == "complete":

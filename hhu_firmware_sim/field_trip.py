@@ -2,22 +2,62 @@
 
 A trip takes each committed meter-list bundle in flash, visits its meters in route
 order, and leaves one sealed ``readings`` upload per list in flash for the next docking;
-the list's bundle is then retired (a real HHU marks the route done). The ``synthetic``
-trip makes up plausible register values from the meter serial and the time (until the
-simulated IEC 62056-21 fleet drives it); the same upload format serves both.
+the list's bundle is then retired (a real HHU marks the route done). Two visitors:
+
+* :func:`synthetic_visit` makes up plausible register values from the serial and time;
+* :class:`FleetVisitor` walks up to simulated meters (a fleet TOML file) and talks
+  IEC 62056-21 to each through :class:`~hhu_sync.meterio.MeterClient`, in process: the
+  probe is a byte pump into the meter's :class:`MeterSession` (no sockets, no sleeps).
+  Meters run on simulated time, advanced to each visit's time; their state (registers,
+  programmed tariffs, passwords) is saved atomically to a JSON file so the next trip
+  finds them as this one left them.
 """
 
 from __future__ import annotations
 
 import hashlib
+import json
 import logging
+import os
+import tomllib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
+from pathlib import Path
 from typing import Any
 
-from hhu_firmware_sim.flash import FlashStore
+from hhu_firmware_sim.flash import FlashStore, write_atomic
+from hhu_firmware_sim.meter import (
+    Fleet,
+    FleetError,
+    MeterSession,
+    SimMeter,
+    Snapshot,
+    TouTable,
+    meter_from_dict,
+)
 from hhu_sync.errors import TransferError
+from hhu_sync.iec62056 import WriteRequest
+from hhu_sync.meterio import (
+    DriverSettings,
+    MeterClient,
+    MeterIOError,
+    MeterRefused,
+    PasswordRefused,
+    SchemeEncodingError,
+    plan_scheme,
+    program_scheme,
+)
+from hhu_sync.model.scheme import (
+    DayProfile,
+    Rate,
+    Season,
+    SpecialDay,
+    Switch,
+    WeekProfile,
+    scheme_from_dict,
+)
 from hhu_sync.transfer import decode_transfer, decrypt_password, encode_transfer
 
 log = logging.getLogger("hhu_firmware_sim.field_trip")
@@ -30,6 +70,7 @@ class TripResult:
     uploads: tuple[str, ...]
     visits: int
     readings: int
+    outcomes: tuple[tuple[str, str], ...] = ()   # (serial, outcome) in visit order
 
 
 def _digits(seed: str, n: int) -> int:
@@ -58,10 +99,18 @@ def synthetic_visit(entry: dict[str, Any], scheme: dict[str, Any] | None,
 
 def run_trip(flash: FlashStore, hhu_id: str, key: bytes, *, operator: str = "crew",
              start: datetime | None = None, visit: Visitor = synthetic_visit,
-             minutes_per_visit: int = 20) -> TripResult:
-    """Execute every meter list in flash; idempotent (an executed list leaves the flash)."""
+             minutes_per_visit: int = 20,
+             checkpoint: Callable[[], None] | None = None) -> TripResult:
+    """Execute every meter list in flash; idempotent (an executed list leaves the flash).
+
+    ``visit`` gets each scheme with its passwords opened (``password`` beside
+    ``secret``): only the HHU holding the key can. ``checkpoint`` runs after a list's
+    visits and before its upload is stored, so what the meters went through (saved
+    state) is durable before any reading claims it.
+    """
     when = (start or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
     lists, uploads, visits_total, readings_total = [], [], 0, 0
+    outcomes: list[tuple[str, str]] = []
     for entry in flash.bundles():
         data = flash.read_bundle(entry.bundle_id)
         try:
@@ -73,18 +122,25 @@ def run_trip(flash: FlashStore, hhu_id: str, key: bytes, *, operator: str = "cre
             continue
         payload = transfer.payload
         mlist = payload["meter_list"]
-        schemes = {s["id"]: s for s in payload.get("schemes", [])}
-        for s in schemes.values():            # the HHU can open the passwords it carries
-            for pw in s.get("passwords", []):
-                decrypt_password(key, pw["enc"], bundle_id=transfer.header.bundle_id,
-                                 target=transfer.header.target, name=pw["secret"])
+        schemes: dict[str, dict[str, Any]] = {}
+        for s in payload.get("schemes", []):   # the HHU can open the passwords it carries
+            opened = [{"level": pw["level"], "secret": pw["secret"],
+                       "password": decrypt_password(key, pw["enc"],
+                                                    bundle_id=transfer.header.bundle_id,
+                                                    target=transfer.header.target,
+                                                    name=pw["secret"])}
+                      for pw in s.get("passwords", [])]
+            schemes[s["id"]] = {**s, "passwords": opened}
         visits = []
         for m in mlist["meters"]:
             v = visit(m, schemes.get(m.get("scheme")), when)
             v.setdefault("list", mlist["id"])
             v.setdefault("operator", operator)
             visits.append(v)
+            outcomes.append((v["meter"], v["outcome"]))
             when += timedelta(minutes=minutes_per_visit)
+        if checkpoint is not None:
+            checkpoint()
         upload_id = f"R-{entry.bundle_id}"[:64]
         body = {"upload_id": upload_id, "hhu_id": hhu_id, "operator": operator,
                 "lists": [mlist["id"]], "visits": visits}
@@ -99,4 +155,333 @@ def run_trip(flash: FlashStore, hhu_id: str, key: bytes, *, operator: str = "cre
         readings_total += sum(len(v["registers"]) for v in visits)
         log.info("%s: list %s done, %d visits, upload %s", hhu_id, mlist["id"], len(visits),
                  upload_id)
-    return TripResult(tuple(lists), tuple(uploads), visits_total, readings_total)
+    return TripResult(tuple(lists), tuple(uploads), visits_total, readings_total,
+                      tuple(outcomes))
+
+
+# ---------------------------------------------------------------------------------------------
+# The fleet: simulated meters in the field, visited over IEC 62056-21 in process
+# ---------------------------------------------------------------------------------------------
+
+STATE_FILE = "fleet-state.json"
+STATE_VERSION = 1
+PROGRAM_TASKS = ("program", "read+program")
+#: Readout items that identify the meter or show its clock, not billing registers.
+NOT_READINGS = frozenset({"0.0.0", "C.1.0", "0.9.1", "0.9.2"})
+FAULT_NAMES = ("no-access", "wrong-password", "verify-fail")
+_FIELD_KEYS = ("access",)          # fleet-entry keys for the field, not for the meter
+
+
+@dataclass(frozen=True)
+class FieldFaults:
+    """Faults a field trip injects, by meter serial (``--faults no-access=S,...``)."""
+
+    no_access: frozenset[str] = frozenset()
+    wrong_password: frozenset[str] = frozenset()
+    verify_fail: frozenset[str] = frozenset()
+
+    @classmethod
+    def parse(cls, text: str | None) -> FieldFaults:
+        """``no-access=S1,wrong-password=S2,verify-fail=S3`` (names may repeat)."""
+        sets: dict[str, set[str]] = {name: set() for name in FAULT_NAMES}
+        for item in (text or "").split(","):
+            item = item.strip()
+            if not item:
+                continue
+            name, sep, serial = item.partition("=")
+            if not sep or name not in sets or not serial:
+                raise ValueError(f"fault {item!r}: expected NAME=SERIAL with NAME one of "
+                                 f"{', '.join(FAULT_NAMES)}")
+            sets[name].add(serial)
+        return cls(frozenset(sets["no-access"]), frozenset(sets["wrong-password"]),
+                   frozenset(sets["verify-fail"]))
+
+
+@dataclass
+class FieldFleet:
+    """A fleet plus what the field adds: meters the crew cannot get to."""
+
+    fleet: Fleet
+    no_access: set[str] = field(default_factory=set)
+    path: Path | None = None
+
+
+def load_field_fleet(path: str | os.PathLike[str]) -> FieldFleet:
+    """A fleet TOML file (see docs/iec62056.md) whose entries may say ``access = false``."""
+    path = Path(path)
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise FleetError(f"{path}: {exc}") from None
+    entries = data.get("meters")
+    if not isinstance(entries, list) or not entries:
+        raise FleetError(f"{path}: needs at least one [[meters]] table")
+    out = FieldFleet(Fleet(), path=path)
+    seen: set[str] = set()
+    for i, entry in enumerate(entries):
+        where = f"{path}: meters[{i}]"
+        if not isinstance(entry, dict):
+            raise FleetError(f"{where}: expected a table")
+        access = entry.get("access", True)
+        if not isinstance(access, bool):
+            raise FleetError(f"{where}.access: expected true or false")
+        meter, _quirks = meter_from_dict({k: v for k, v in entry.items()
+                                          if k not in _FIELD_KEYS}, where, path.parent)
+        for key in {meter.serial, meter.address}:
+            if key in seen:
+                raise FleetError(f"{where}: address/serial {key!r} used twice")
+            seen.add(key)
+        out.fleet.meters.append(meter)
+        if not access:
+            out.no_access.add(meter.serial)
+    return out
+
+
+# -- meter state on disk ------------------------------------------------------------------------
+
+def _dt(value: datetime | None) -> str | None:
+    return value.isoformat() if value is not None else None
+
+
+def _undt(value: str | None) -> datetime | None:
+    return datetime.fromisoformat(value) if value is not None else None
+
+
+def tou_to_dict(tou: TouTable) -> dict[str, Any]:
+    return {
+        "rates": [[r.number, r.name, list(r.registers)] for r in tou.rates],
+        "day_profiles": [[d.id, [[s.at, s.rate] for s in d.switches]]
+                         for d in tou.day_profiles],
+        "week_profiles": [[w.id, list(w.days)] for w in tou.week_profiles],
+        "seasons": [[s.id, s.start, s.week] for s in tou.seasons],
+        "special_days": [[s.date, s.day_profile] for s in tou.special_days],
+    }
+
+
+def tou_from_dict(data: dict[str, Any]) -> TouTable:
+    return TouTable(
+        tuple(Rate(n, name, tuple(regs)) for n, name, regs in data["rates"]),
+        tuple(DayProfile(i, tuple(Switch(at, rate) for at, rate in sw))
+              for i, sw in data["day_profiles"]),
+        tuple(WeekProfile(i, tuple(days)) for i, days in data["week_profiles"]),
+        tuple(Season(i, start, week) for i, start, week in data["seasons"]),
+        tuple(SpecialDay(d, p) for d, p in data["special_days"]))
+
+
+def meter_state(m: SimMeter) -> dict[str, Any]:
+    """Everything about a meter that changes in service; decimals stay text."""
+    return {
+        "now": m.now.isoformat(), "energy": {k: str(v) for k, v in m.energy.items()},
+        "total": str(m.total), "max_demand": str(m.max_demand),
+        "max_demand_at": _dt(m.max_demand_at), "reset_count": m.reset_count,
+        "history": [{"at": s.at.isoformat(), "energy": {k: str(v) for k, v in s.energy.items()},
+                     "max_demand": str(s.max_demand), "max_demand_at": _dt(s.max_demand_at)}
+                    for s in m.history],
+        "period_energy": str(m._period_energy), "failed_logins": m.failed_logins,
+        "locked_until": _dt(m.locked_until), "flags": m.flags,
+        "passwords": {str(k): v for k, v in m.passwords.items()},
+        "tou": tou_to_dict(m.tou), "staged": dict(m.staged),
+        "demand_period_minutes": m.demand_period_minutes,
+        "billing_reset_day": m.billing_reset_day, "billing_reset_time": m.billing_reset_time,
+        "display_items": list(m.display_items),
+        "display_scroll_seconds": m.display_scroll_seconds,
+    }
+
+
+def restore_meter(m: SimMeter, s: dict[str, Any]) -> None:
+    """Put a saved state back onto a meter built from the fleet file."""
+    m.now = datetime.fromisoformat(s["now"])
+    m.energy = {k: Decimal(v) for k, v in s["energy"].items()}
+    m.total = Decimal(s["total"])
+    m.max_demand = Decimal(s["max_demand"])
+    m.max_demand_at = _undt(s["max_demand_at"])
+    m.reset_count = int(s["reset_count"])
+    m.history = [Snapshot(datetime.fromisoformat(h["at"]),
+                          {k: Decimal(v) for k, v in h["energy"].items()},
+                          Decimal(h["max_demand"]), _undt(h["max_demand_at"]))
+                 for h in s["history"]]
+    m._period_energy = Decimal(s["period_energy"])
+    m.failed_logins = int(s["failed_logins"])
+    m.locked_until = _undt(s["locked_until"])
+    m.flags = int(s["flags"])
+    m.passwords = {int(k): v for k, v in s["passwords"].items()}
+    m.tou = tou_from_dict(s["tou"])
+    m.staged = dict(s["staged"])
+    m.demand_period_minutes = int(s["demand_period_minutes"])
+    m.billing_reset_day = int(s["billing_reset_day"])
+    m.billing_reset_time = s["billing_reset_time"]
+    m.display_items = tuple(s["display_items"])
+    m.display_scroll_seconds = int(s["display_scroll_seconds"])
+
+
+def load_state(fleet: Fleet, path: Path) -> int:
+    """Restore the meters a state file knows; returns how many. A missing file is a
+    fresh fleet; a damaged one is an error (silently starting afresh would lose energy)."""
+    try:
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        return 0
+    except (OSError, ValueError) as exc:
+        raise FleetError(f"{path}: fleet state unreadable: {exc}") from None
+    if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
+        raise FleetError(f"{path}: not a version {STATE_VERSION} fleet state file")
+    saved = data.get("meters", {})
+    restored = 0
+    for meter in fleet.meters:
+        if meter.serial in saved:
+            try:
+                restore_meter(meter, saved[meter.serial])
+            except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
+                raise FleetError(f"{path}: meter {meter.serial}: bad state: {exc}") from None
+            restored += 1
+    return restored
+
+
+def save_state(fleet: Fleet, path: Path) -> None:
+    """Write the state file atomically (temp, fsync, rename, fsync folder)."""
+    data = {"version": STATE_VERSION,
+            "meters": {m.serial: meter_state(m) for m in fleet.meters}}
+    path.parent.mkdir(parents=True, exist_ok=True)
+    write_atomic(path, json.dumps(data, indent=1, sort_keys=True).encode("utf-8"))
+
+
+# -- the optical probe, in process ----------------------------------------------------------
+
+class InProcessProbe:
+    """A :class:`~hhu_sync.meterio.Transport` straight into a :class:`MeterSession`.
+
+    What the HHU writes is handed to the meter at once and its answer queued for the next
+    read; a read with nothing queued is an immediate time-out (simulated time does not
+    pass while the crew waits). Baud rates and reaction times mean nothing here.
+    """
+
+    def __init__(self, session: MeterSession) -> None:
+        self.session = session
+        self._rx = bytearray()
+        self.bytes_sent = 0
+
+    def write(self, data: bytes) -> None:
+        self.bytes_sent += len(data)
+        self._rx += self.session.receive(data)
+
+    def read(self, timeout: float) -> bytes:
+        out, self._rx = bytes(self._rx), bytearray()
+        return out
+
+    def set_baud(self, baud: int) -> None:
+        pass
+
+    def pause(self, seconds: float) -> None:
+        pass
+
+
+class _DisplayDroppingSession(MeterSession):
+    """Fault ``verify-fail``: ACKs the display list but stores another (a meter bug)."""
+
+    def _handle(self, event: object) -> bytes:
+        out = super()._handle(event)
+        if isinstance(event, WriteRequest) and event.address == "128.8.0" \
+                and self.meter is not None:
+            self.meter.display_items = (*self.meter.display_items, "C.1.0")
+        return out
+
+
+def _garble(password: str) -> str:
+    return (password[::-1] + "#")[:max(len(password), 1)] if password else "#"
+
+
+class FleetVisitor:
+    """The crew with an optical probe: a :data:`Visitor` over a simulated fleet."""
+
+    def __init__(self, fleet: FieldFleet, *, state_path: Path | None = None,
+                 faults: FieldFaults | None = None,
+                 settings: DriverSettings | None = None) -> None:
+        self.fleet = fleet
+        self.state_path = state_path
+        self.faults = faults or FieldFaults()
+        self.settings = settings or DriverSettings(reaction_s=0.0, max_reads=1000)
+
+    @classmethod
+    def open(cls, fleet_path: str | os.PathLike[str], state_path: str | os.PathLike[str],
+             faults: FieldFaults | None = None) -> FleetVisitor:
+        """The fleet from its TOML file, meters restored from ``state_path`` if saved."""
+        fleet = load_field_fleet(fleet_path)
+        load_state(fleet.fleet, Path(state_path))
+        return cls(fleet, state_path=Path(state_path), faults=faults)
+
+    def save(self) -> None:
+        if self.state_path is not None:
+            save_state(self.fleet.fleet, self.state_path)
+
+    def _find(self, serial: str) -> SimMeter | None:
+        return next((m for m in self.fleet.fleet.meters if m.serial == serial), None)
+
+    def __call__(self, entry: dict[str, Any], scheme: dict[str, Any] | None,
+                 when: datetime) -> dict[str, Any]:
+        serial = entry["serial"]
+        stamp = when.isoformat(timespec="seconds")
+        visit: dict[str, Any] = {"meter": serial, "time": stamp, "outcome": "done",
+                                 "registers": [], "error_flags": None, "scheme": None,
+                                 "verify": None, "notes": ""}
+        meter = self._find(serial)
+        if meter is None:
+            return {**visit, "outcome": "not_found",
+                    "notes": "no meter with this serial at the address"}
+        if serial in self.fleet.no_access or serial in self.faults.no_access:
+            return {**visit, "outcome": "no_access", "notes": "could not get to the meter"}
+        local = when.astimezone(UTC).replace(tzinfo=None)
+        if local > meter.now:                 # never backwards: a fast meter clock stays
+            meter.at(local)
+        session_cls = (_DisplayDroppingSession if serial in self.faults.verify_fail
+                       else MeterSession)
+        session = session_cls(lambda a: meter if a in ("", meter.serial, meter.address)
+                              else None)
+        client = MeterClient(InProcessProbe(session), self.settings)
+        try:
+            result = client.readout(serial)       # read first: closing reads, old tariff
+        except MeterIOError as exc:
+            return {**visit, "outcome": "no_access", "notes": f"optical port: {exc}"}
+        for ds in result.readout.datasets:
+            if ds.key in NOT_READINGS:
+                continue
+            if ds.key == "F.F":
+                visit["error_flags"] = ds.value
+            visit["registers"].append([ds.key, ds.value, ds.unit or "", stamp])
+        if entry.get("task") in PROGRAM_TASKS:
+            visit.update(self._program(client, serial, scheme))
+        return visit
+
+    def _program(self, client: MeterClient, serial: str,
+                 scheme: dict[str, Any] | None) -> dict[str, Any]:
+        """Program and verify; the visit fields this changes."""
+        if scheme is None:
+            return {"outcome": "verify_failed", "verify": "failed",
+                    "notes": "no scheme carried for this meter"}
+        failed = {"outcome": "verify_failed", "scheme": scheme["id"], "verify": "failed"}
+        passwords = sorted(scheme.get("passwords", []), key=lambda p: p["level"])
+        if not passwords:
+            return {**failed, "notes": "the scheme names no password to open the meter"}
+        password = passwords[-1]["password"]
+        if serial in self.faults.wrong_password:
+            password = _garble(password)
+        try:
+            plan = plan_scheme(scheme_from_dict(scheme))
+            with client.programming(serial, password) as session:
+                report = program_scheme(session, plan)
+        except PasswordRefused as exc:
+            return {"outcome": "password_rejected", "notes": str(exc)}
+        except (SchemeEncodingError, MeterRefused, MeterIOError) as exc:
+            return {**failed, "notes": f"programming: {exc}"}
+        if not report.verified:
+            where = ", ".join(a for a, _, _ in report.mismatches[:5])
+            return {**failed, "notes": f"read-back differs at {where}"}
+        return {"outcome": "done", "scheme": scheme["id"], "verify": "ok"}
+
+
+def fleet_trip(flash: FlashStore, hhu_id: str, key: bytes, fleet_path: str | os.PathLike[str],
+               *, faults: FieldFaults | None = None, state_path: Path | None = None,
+               **kwargs: Any) -> TripResult:
+    """:func:`run_trip` against a fleet file; meter state kept in the flash folder."""
+    state = state_path or flash.root / STATE_FILE
+    visitor = FleetVisitor.open(fleet_path, state, faults)
+    return run_trip(flash, hhu_id, key, visit=visitor, checkpoint=visitor.save, **kwargs)

@@ -16,7 +16,10 @@ pipes; closing the port stops it. Options (all but flash and key optional):
     checkpoint=N     bytes between partial-bundle fsyncs, no rate limit (default 256 KiB)
     seed=S           seed for the bit errors
     field_trip=MODE  after each docking (port closed), go to the field: execute the meter
-                     lists just received (MODE: synthetic) and leave readings in flash
+                     lists just received and leave readings in flash. MODE ``synthetic``
+                     (made-up readings) or ``fleet:PATH`` (talk IEC 62056-21 to the
+                     simulated meters of the fleet TOML file PATH; their state is kept in
+                     ``fleet-state.json`` in the flash folder)
 
 Why in-process: tests and benches get a real port object without sockets or ptys,
 and every byte still goes through the same device loop as ``hhu-sim serve``.
@@ -141,13 +144,23 @@ class Serial(SerialBase):
         mode = opts.get("field_trip")
         if not mode or self.device is None:
             return
-        if mode != "synthetic":
-            raise SerialException(f"hhusim: unknown field_trip mode {mode!r}")
-        from hhu_firmware_sim.field_trip import run_trip
+        if mode != "synthetic" and not (mode.startswith("fleet:") and len(mode) > 6):
+            raise SerialException(f"hhusim: unknown field_trip mode {mode!r} "
+                                  "(synthetic or fleet:PATH)")
+        from hhu_firmware_sim.field_trip import fleet_trip, run_trip
         from hhu_firmware_sim.flash import FlashStore
+        from hhu_firmware_sim.meter import FleetError
         from hhu_sync.keys import load_key_file
 
-        run_trip(FlashStore(opts["flash"]), self.device.hhu_id, load_key_file(opts["key"]))
+        flash = FlashStore(opts["flash"])
+        key = load_key_file(opts["key"])
+        if mode == "synthetic":
+            run_trip(flash, self.device.hhu_id, key)
+            return
+        try:
+            fleet_trip(flash, self.device.hhu_id, key, mode[len("fleet:"):])
+        except FleetError as exc:
+            raise SerialException(f"hhusim: field trip: {exc}") from exc
 
     def _reconfigure_port(self) -> None:
         """Baud rate and framing mean nothing on an in-process pipe."""

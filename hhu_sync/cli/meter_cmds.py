@@ -1,0 +1,221 @@
+"""`hhu-sync meter read|program`: talk IEC 62056-21 to one meter from the depot PC.
+
+For the bench and the meter shop: a meter on an optical probe (``/dev/ttyUSB0``) or
+behind a TCP bridge (``socket://host:port``). Exit codes say what went wrong, so a
+script can tell a refused password from a meter that never answered:
+
+    0 done (programmed and verified)    1 bad input, missing secret, port not opened
+    4 password refused                  5 no answer / time-out / broken protocol
+    6 verify failed or a write refused by the meter
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from hhu_sync.cli.common import catalog_of, config_of
+from hhu_sync.config import Config
+from hhu_sync.errors import CliError, KeyStoreError
+from hhu_sync.keys import KeyStore
+from hhu_sync.meterio import (
+    DriverSettings,
+    MeterClient,
+    MeterIOError,
+    MeterRefused,
+    PasswordRefused,
+    ProgrammingSession,
+    SchemeEncodingError,
+    SerialTransport,
+    plan_scheme,
+    program_scheme,
+)
+from hhu_sync.meterio.program import TABLES
+from hhu_sync.meterio.transport import READ_SLICE_S
+from hhu_sync.model.loader import load_toml
+from hhu_sync.model.problems import ModelError
+from hhu_sync.model.scheme import Scheme, parse_scheme
+
+EXIT_PASSWORD = 4
+EXIT_NO_ANSWER = 5
+EXIT_VERIFY = 6
+_SETTINGS = ("128.6.0", "128.7.0", "128.8.0")
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("meter", help="read or program a meter directly (IEC 62056-21)",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    msub = p.add_subparsers(dest="action", metavar="ACTION")
+    msub.required = True
+    r = msub.add_parser("read", help="full readout as a table (or JSON)")
+    r.add_argument("--password-ref", metavar="REF",
+                   help="key-store secret: also log in and show the programmed tables")
+    r.add_argument("--json", action="store_true", help="machine-readable output")
+    _common(r)
+    r.set_defaults(func=run_read)
+    g = msub.add_parser("program", help="program a scheme, verify it by reading back")
+    g.add_argument("--scheme", required=True, metavar="FILE", help="scheme TOML")
+    g.add_argument("--password-ref", required=True, metavar="REF",
+                   help="key-store secret holding the meter's programming password")
+    g.add_argument("--json", action="store_true", help="machine-readable report")
+    _common(g)
+    g.set_defaults(func=run_program)
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--port", required=True, metavar="URL",
+                   help="device or pyserial URL (/dev/ttyUSB0, socket://host:port)")
+    p.add_argument("--address", default="", help="device address for /?ADDRESS! (RS-485, TCP)")
+    p.add_argument("--echo", action="store_true", help="the probe echoes what is sent")
+    p.add_argument("--password-kind", choices=("auto", "P1", "P2"), default="auto",
+                   help="P1 plain, P2 ciphered with the seed; auto: P2 for 8 characters")
+    p.add_argument("--timeout", type=float, default=1.5, metavar="S",
+                   help="silence before a retry (default 1.5 s)")
+    p.add_argument("--retries", type=int, default=3, help="retries per request (default 3)")
+    p.add_argument("--reaction-ms", type=float, metavar="MS",
+                   help="wait before the option select (default: what the meter announces)")
+
+
+def _client(args: argparse.Namespace, config: Config) -> tuple[MeterClient, Any]:
+    from hhu_sync.io.ports import PortError, open_port, register_handler_packages
+
+    register_handler_packages(config.handler_packages)
+    try:
+        port = open_port(args.port, baudrate=300, timeout=READ_SLICE_S, bytesize=7,
+                         parity="E")
+    except PortError as exc:
+        raise CliError(str(exc)) from None
+    settings = DriverSettings(
+        echo=args.echo, max_retries=max(0, args.retries), answer_timeout_s=args.timeout,
+        reaction_s=None if args.reaction_ms is None else args.reaction_ms / 1000)
+    return MeterClient(SerialTransport(port), settings), port
+
+
+def _secret(config: Config, ref: str) -> str:
+    try:
+        return KeyStore(config.paths.keystore).secret(ref)
+    except (KeyStoreError, ValueError) as exc:
+        raise CliError(str(exc)) from None
+
+
+def _fail(exc: MeterIOError) -> int:
+    print(f"hhu-sync: {exc}", file=sys.stderr)
+    if isinstance(exc, PasswordRefused):
+        return EXIT_PASSWORD
+    if isinstance(exc, MeterRefused):
+        return EXIT_VERIFY
+    return EXIT_NO_ANSWER
+
+
+def _read_tables(session: ProgrammingSession) -> dict[str, str]:
+    """The programmed tables as the meter holds them (bounded by each table's size)."""
+    out: dict[str, str] = {}
+    for t, (_, limit) in TABLES.items():
+        count = int(session.read_value(f"128.{t}.0") or 0)
+        found = 0
+        for k in range(1, limit + 1):
+            if found >= count:
+                break
+            value = session.read_value(f"128.{t}.{k}")
+            if value:
+                out[f"128.{t}.{k}"] = value
+                found += 1
+    for address in _SETTINGS:
+        out[address] = session.read_value(address)
+    return out
+
+
+def run_read(args: argparse.Namespace) -> int:
+    config = config_of(args)
+    password = _secret(config, args.password_ref) if args.password_ref else None
+    client, port = _client(args, config)
+    try:
+        result = client.readout(args.address)
+        tables: dict[str, str] | None = None
+        if password is not None:
+            with client.programming(args.address, password, args.password_kind) as session:
+                tables = _read_tables(session)
+    except MeterIOError as exc:
+        return _fail(exc)
+    finally:
+        port.close()
+    ident = result.identification
+    rows = [{"obis": ds.key, "value": ds.value, "unit": ds.unit or "",
+             "extra": [v.text for v in ds.values[1:]]} for ds in result.readout.datasets]
+    if args.json:
+        print(json.dumps({"manufacturer": ident.manufacturer, "identification": ident.ident,
+                          "baud": result.baud, "registers": rows, "tables": tables,
+                          "baud_fallbacks": client.stats.baud_fallbacks,
+                          "retransmits": client.stats.retransmits}, indent=2))
+        return 0
+    console = Console()
+    table = Table(title=f"{ident.manufacturer} {ident.ident} at {result.baud} baud")
+    for col in ("OBIS", "value", "unit", "also"):
+        table.add_column(col, justify="right" if col == "value" else "left")
+    for row in rows:
+        table.add_row(row["obis"], row["value"], row["unit"], " ".join(row["extra"]))
+    console.print(table)
+    if tables is not None:
+        prog = Table(title="programmed tables")
+        prog.add_column("address")
+        prog.add_column("value")
+        for address, value in tables.items():
+            prog.add_row(address, value)
+        console.print(prog)
+    return 0
+
+
+def _load_scheme(args: argparse.Namespace, config: Config) -> Scheme:
+    try:
+        data, locate = load_toml(args.scheme)
+        return parse_scheme(data, str(args.scheme), catalog_of(config), locate)
+    except ModelError as exc:
+        for problem in exc.problems:
+            print(problem, file=sys.stderr)
+        raise CliError(f"{args.scheme}: not a valid scheme "
+                       f"({len(exc.problems)} problem(s))") from None
+
+
+def run_program(args: argparse.Namespace) -> int:
+    config = config_of(args)
+    scheme = _load_scheme(args, config)
+    try:
+        plan = plan_scheme(scheme)
+    except SchemeEncodingError as exc:
+        raise CliError(f"{args.scheme}: {exc}") from None
+    password = _secret(config, args.password_ref)
+    client, port = _client(args, config)
+    try:
+        with client.programming(args.address, password, args.password_kind) as session:
+            ident = session.identification
+            report = program_scheme(session, plan)
+    except MeterIOError as exc:
+        return _fail(exc)
+    finally:
+        port.close()
+    if scheme.model.lower() not in ident.ident.lower():
+        print(f"hhu-sync: warning: scheme is for {scheme.model}, the meter identifies as "
+              f"{ident.manufacturer} {ident.ident}", file=sys.stderr)
+    if args.json:
+        print(json.dumps({"scheme": scheme.id, "writes": report.writes,
+                          "deleted": report.deleted, "checked": report.checked,
+                          "verified": report.verified,
+                          "mismatches": [{"address": a, "expected": w, "read": g}
+                                         for a, w, g in report.mismatches]}, indent=2))
+    else:
+        for address, want, got in report.mismatches:
+            print(f"{address}: wrote {want!r}, read back {got!r}")
+        state = "verified" if report.verified else "VERIFY FAILED"
+        print(f"{scheme.id} v{scheme.version} on {ident.manufacturer} {ident.ident}: "
+              f"{report.writes} writes, {len(report.deleted)} old entries deleted, "
+              f"{report.checked} read back, {state}")
+    if not report.verified:
+        print("hhu-sync: verify failed: the meter does not hold what was written",
+              file=sys.stderr)
+        return EXIT_VERIFY
+    return 0
