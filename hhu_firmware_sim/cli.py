@@ -10,6 +10,7 @@ import threading
 from collections.abc import Sequence
 
 from hhu_firmware_sim.flash import FlashError, FlashStore
+from hhu_sync.errors import HhuSyncError
 
 
 def _hostport(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
@@ -34,6 +35,31 @@ def _cmd_flash(args: argparse.Namespace) -> int:
         print(f"  bundle   {p['id']}  {p['held']}/{p['size']} bytes  partial")
     for u in info["uploads"]:
         print(f"  upload   {u['id']}  {u['size']} bytes  waiting for the dock")
+    return 0
+
+
+def _cmd_add_upload(args: argparse.Namespace) -> int:
+    """Record a readings upload as the HHU would after a round (for trying ``pull``)."""
+    from datetime import UTC, datetime
+
+    from hhu_sync.ids import new_bundle_id
+    from hhu_sync.keys import load_key_file
+    from hhu_sync.transfer import encode_transfer
+
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    visits = [{"meter": f"{10000000 + i}", "list": "", "time": now, "outcome": "done",
+               "registers": [{"obis": "1.8.0", "value": f"{1000 + i:06d}.0", "unit": "kWh",
+                              "time": now}],
+               "error_flags": "00000000", "scheme": None, "verify": None,
+               "operator": args.operator, "notes": ""} for i in range(args.visits)]
+    key = load_key_file(args.key_file)
+    upload_id = new_bundle_id()
+    payload = {"upload_id": upload_id, "hhu_id": args.id, "operator": args.operator,
+               "visits": visits}
+    data = encode_transfer("readings", payload, source=args.id, target=args.depot, key=key,
+                           bundle_id=upload_id)
+    FlashStore(args.flash).store_upload(upload_id, data)
+    print(upload_id)
     return 0
 
 
@@ -64,13 +90,28 @@ def _cmd_line(args: argparse.Namespace) -> int:
     return 0
 
 
+def _settings(args: argparse.Namespace) -> object | None:
+    """LinkSettings from --window/--max-frame, or None for the defaults."""
+    if args.window is None and args.max_frame is None:
+        return None
+    import dataclasses
+
+    from hhu_sync.link import LinkSettings
+
+    changes = {k: v for k, v in (("window", args.window), ("max_frame_payload", args.max_frame))
+               if v is not None}
+    return dataclasses.replace(LinkSettings(), **changes)
+
+
 def _cmd_serve(args: argparse.Namespace) -> int:
     from hhu_firmware_sim.device import Faults, load_device
 
     faults = Faults(cut_after=args.cut_after, ber=args.ber, reboot_after=args.reboot_after,
                     slow_ms=args.slow_ms, seed=args.seed)
+    settings = _settings(args)
     device = load_device(args.id, args.key_file, args.flash, capacity=args.capacity,
-                         wrong_key=args.wrong_key, faults=faults, firmware=args.firmware)
+                         wrong_key=args.wrong_key, faults=faults, firmware=args.firmware,
+                         **({"settings": settings} if settings else {}))
 
     def report(result: object) -> None:
         print(f"session: {result}", flush=True)
@@ -107,6 +148,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="machine-readable output")
     p.set_defaults(func=_cmd_flash)
 
+    p = sub.add_parser("add-upload", help="store a readings upload on a flash (for pull)")
+    p.add_argument("--flash", required=True, metavar="DIR")
+    p.add_argument("--id", required=True, help="HHU id, e.g. HHU-001")
+    p.add_argument("--key-file", required=True, metavar="FILE")
+    p.add_argument("--visits", type=int, default=3)
+    p.add_argument("--operator", default="crew-a")
+    p.add_argument("--depot", default="depot", help="target depot id")
+    p.set_defaults(func=_cmd_add_upload)
+
     p = sub.add_parser("line", help="relay TCP through a simulated serial line")
     p.add_argument("--listen", required=True, type=_hostport, metavar="[HOST:]PORT")
     p.add_argument("--target", required=True, type=_hostport, metavar="HOST:PORT")
@@ -131,6 +181,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--reboot-after", type=int, metavar="N", help="reboot after N bundle bytes")
     p.add_argument("--slow-ms", type=float, default=0.0)
     p.add_argument("--wrong-key", action="store_true")
+    p.add_argument("--window", type=int, metavar="FRAMES", help="receive window (link setting)")
+    p.add_argument("--max-frame", type=int, metavar="BYTES", help="largest frame payload")
     p.add_argument("--faulty-sessions", type=int, metavar="K",
                    help="apply the faults to the first K sessions only")
     p.add_argument("--seed", type=int)
@@ -142,14 +194,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = build_parser().parse_args(argv)
     try:
         return int(args.func(args) or 0)
-    except (FlashError, OSError, ValueError) as exc:
+    except (FlashError, HhuSyncError, OSError, ValueError) as exc:
         print(f"hhu-sim: {exc}", file=sys.stderr)
         return 1
-    except Exception as exc:  # key store errors and friends: one line, no traceback
-        if type(exc).__module__.startswith("hhu_sync"):
-            print(f"hhu-sim: {exc}", file=sys.stderr)
-            return 1
-        raise
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -20,6 +20,7 @@ from hhu_sync.link import (
     NEED_DATA,
     Aborted,
     AcceptBundle,
+    Authenticated,
     BundleAlreadyHeld,
     BundleCommitted,
     BundleData,
@@ -45,7 +46,10 @@ from hhu_sync.link import (
 DEFAULT_FIRMWARE = "sim-1.0"
 IDLE_POLL_S = 0.5
 READ_CHUNK = 65536
-CHECKPOINT_EVERY = 64 * 1024   # bytes of a partial between fsyncs
+CHECKPOINT_EVERY = 256 * 1024  # bytes of a partial between fsyncs (lost only on reboot)
+# At most one checkpoint per this many seconds: flash wear. On a 115200-baud line 256 KiB
+# take 23 s, so the byte rule governs; on a fast line this keeps fsyncs off the hot path.
+CHECKPOINT_MIN_INTERVAL_S = 0.5
 
 
 @dataclass(frozen=True)
@@ -123,7 +127,9 @@ class SimulatedHHU:
     def __init__(self, hhu_id: str, key: bytes, flash: FlashStore, *,
                  firmware: str = DEFAULT_FIRMWARE, battery_pct: int = 87,
                  faults: Faults | None = None, settings: LinkSettings | None = None,
-                 checkpoint_every: int = CHECKPOINT_EVERY, idle_limit_s: float = 30.0) -> None:
+                 checkpoint_every: int = CHECKPOINT_EVERY,
+                 checkpoint_interval_s: float = CHECKPOINT_MIN_INTERVAL_S,
+                 idle_limit_s: float = 30.0) -> None:
         self.hhu_id = hhu_id
         self.key = key
         self.flash = flash
@@ -132,6 +138,7 @@ class SimulatedHHU:
         self.faults = faults or Faults()
         self.settings = settings or LinkSettings()
         self.checkpoint_every = checkpoint_every
+        self.checkpoint_interval_s = checkpoint_interval_s
         self.idle_limit_s = idle_limit_s
 
     def hello(self) -> HelloInfo:
@@ -164,6 +171,7 @@ class _Session:
         self.stop = stop
         self.conn = Connection(Role.HHU, settings=hhu.settings, key=hhu.key, hello=hhu.hello())
         self.writer: PartialWriter | None = None
+        self.last_checkpoint = 0.0
         self.result = SessionResult()
 
     def run(self) -> SessionResult:
@@ -178,6 +186,8 @@ class _Session:
             self.result.reason = f"line cut: {exc}"
         except LinkError as exc:
             self.result.reason = f"protocol error: {exc}"
+        except FlashError as exc:   # a broken flash ends the docking, never the server
+            self.result.reason = f"flash error: {exc}"
         finally:
             if self.writer is not None:
                 self.writer.close()   # a cut cable does not lose RAM: keep what arrived
@@ -186,30 +196,44 @@ class _Session:
     def _send(self, command: object) -> None:
         self.conn.send(command)
 
-    def _flush(self) -> None:
+    def _flush(self) -> bool:
+        """Write what the core queued; True if there was anything."""
         out = self.conn.data_to_send()
         if out:
             self.port.write(out)
+        return bool(out)
 
     def _loop(self) -> None:
-        quiet_since = time.monotonic()
+        """The driver loop, with reads capped at IDLE_POLL_S so a stop is seen promptly.
+
+        ``quiet`` adds up consecutive empty reads; the core's timer fires once it
+        reaches ``next_timeout()`` (which, with no clock in the core, stays put while
+        nothing happens).
+        """
+        quiet = 0.0
+        silent = 0.0
         while not self.stop.is_set():
-            self._flush()
+            if self._flush():
+                quiet = 0.0
             wait = self.conn.next_timeout()
+            step = IDLE_POLL_S if wait is None else min(max(0.0, wait - quiet), IDLE_POLL_S)
             started = time.monotonic()
             try:
-                data = self.port.read(READ_CHUNK, IDLE_POLL_S if wait is None else wait)
+                data = self.port.read(READ_CHUNK, step)
             except _Hangup:
                 self._feed_eof()
                 raise
-            now = time.monotonic()
             if data:
-                quiet_since = now
+                quiet = silent = 0.0
                 self.conn.receive_data(data)
             else:
-                if wait is not None and now - started >= wait - 1e-3:
+                spent = time.monotonic() - started
+                quiet += spent
+                silent += spent
+                if wait is not None and quiet >= wait - 1e-3:
+                    quiet = 0.0
                     self.conn.handle_timeout()   # an empty read is a time-out
-                if now - quiet_since > self.hhu.idle_limit_s:
+                if silent > self.hhu.idle_limit_s:
                     self.result.reason = "idle"
                     return
             while (event := self.conn.next_event()) is not NEED_DATA:
@@ -245,11 +269,11 @@ class _Session:
         if isinstance(event, TimedOut):
             self.result.reason = f"timed out: {event.what}"
             return True
-        handler = _HANDLERS.get(type(event).__name__)
+        if isinstance(event, Authenticated):
+            self.result.authenticated = True
+        handler = _HANDLERS.get(type(event))
         if handler is not None:
             handler(self, event)
-        elif type(event).__name__ == "Authenticated":
-            self.result.authenticated = True
         return False
 
     def _close_writer(self) -> None:
@@ -293,7 +317,10 @@ class _Session:
         if limit is not None and self.result.bundle_bytes >= limit:
             raise _Reboot()
         if writer.written - writer.durable >= self.hhu.checkpoint_every:
-            writer.checkpoint()
+            now = time.monotonic()
+            if now - self.last_checkpoint >= self.hhu.checkpoint_interval_s:
+                writer.checkpoint()
+                self.last_checkpoint = now
 
     def _on_received(self, ev: BundleReceived) -> None:
         writer = self.writer
@@ -326,11 +353,11 @@ class _Session:
 
 
 _HANDLERS = {
-    "BundleOffered": _Session._on_offer,
-    "BundleData": _Session._on_data,
-    "BundleReceived": _Session._on_received,
-    "UploadRequested": _Session._on_upload_request,
-    "UploadAcknowledged": _Session._on_upload_ack,
+    BundleOffered: _Session._on_offer,
+    BundleData: _Session._on_data,
+    BundleReceived: _Session._on_received,
+    UploadRequested: _Session._on_upload_request,
+    UploadAcknowledged: _Session._on_upload_ack,
 }
 
 

@@ -13,7 +13,7 @@ import threading
 import tty
 from collections.abc import Callable
 
-from hhu_firmware_sim.device import SessionResult, SimulatedHHU
+from hhu_firmware_sim.device import Faults, SessionResult, SimulatedHHU
 from hhu_firmware_sim.ports import FdPort, SocketPort
 
 _ACCEPT_POLL_S = 0.2
@@ -33,7 +33,6 @@ class DeviceServer:
         self.on_session = on_session
         self.faulty_sessions = faulty_sessions
         self.sessions: list[SessionResult] = []
-        self._faults = device.faults
         self._stop = threading.Event()
         self._server = socket.create_server(listen)
         self._server.settimeout(_ACCEPT_POLL_S)
@@ -48,8 +47,6 @@ class DeviceServer:
     def _session_done(self, result: SessionResult) -> None:
         self.sessions.append(result)
         if self.faulty_sessions is not None and len(self.sessions) >= self.faulty_sessions:
-            from hhu_firmware_sim.device import Faults
-
             self.device.faults = Faults()
         if self.on_session is not None:
             self.on_session(result)

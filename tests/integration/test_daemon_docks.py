@@ -238,3 +238,21 @@ def test_a_full_disk_during_ingest_keeps_the_upload_on_the_hhu(depot, capsys):
     assert depot.run(capsys) == 0
     assert depot.count("SELECT COUNT(*) FROM readings") == trip.readings
     assert depot.flash("HHU-001").uploads() == []
+
+
+def test_an_hhu_on_a_socket_behind_a_line_simulator_is_served(tmp_path, capsys):
+    from hhu_firmware_sim.device import load_device
+    from hhu_firmware_sim.line import LineSim
+    from hhu_firmware_sim.server import DeviceServer
+
+    depot = Depot(tmp_path, "")
+    key = tmp_path / "var" / "keystore" / "hhus" / "HHU-001.key"
+    device = load_device("HHU-001", key, tmp_path / "flash" / "HHU-001")
+    with DeviceServer(device).start() as server, \
+            LineSim(server.address, baud=0, latency_ms=1).start() as line:
+        depot.write(f'[[docks]]\nname = "cradle-tcp"\nport = "{line.url}"\n')
+        depot.drop(*SCHEMES, "route-north.toml")
+        assert depot.run(capsys) == 0
+        trip = depot.field_trip("HHU-001")
+        assert depot.run(capsys) == 0
+    assert depot.count("SELECT COUNT(*) FROM readings") == trip.readings
