@@ -187,6 +187,11 @@ def build_parser() -> argparse.ArgumentParser:
                    help="apply the faults to the first K sessions only")
     p.add_argument("--seed", type=int)
     p.set_defaults(func=_cmd_serve)
+    from hhu_firmware_sim.field_cli import add_field_trip_commands
+    from hhu_firmware_sim.meter.cli import add_meter_commands
+
+    add_meter_commands(sub)
+    add_field_trip_commands(sub)
     return parser
 
 

@@ -10,6 +10,7 @@ from __future__ import annotations
 import json
 import logging
 import threading
+import time
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -61,6 +62,7 @@ class Session:
         self.stop = stop or threading.Event()
         self.result = SessionResult(dock.name)
         self.port = None
+        self._deadline = float("inf")
 
     def _on_event(self, event: Any) -> None:
         if isinstance(event, Progress) and event.total:
@@ -105,8 +107,16 @@ class Session:
         except (HhuSyncError, OSError) as exc:
             log.error("dock %s: unload report not written: %s", self.dock.name, exc)
 
+    def _budget(self, step_s: float) -> float:
+        """Seconds the next step may take: its own limit, within the session's."""
+        left = self._deadline - time.monotonic()
+        if left <= 0:
+            raise LinkTimedOut(f"session longer than {self.config.limits.session_seconds:g} s")
+        return min(step_s, left)
+
     def _run(self) -> SessionResult:
         limits = self.config.limits
+        self._deadline = time.monotonic() + limits.session_seconds
         try:
             self.port = open_port(self.url, self.dock.baud, timeout=0.1)
         except PortError as exc:
@@ -178,7 +188,7 @@ class Session:
             log.info("dock %s: pushing %s %s (%d bytes) to %s", self.dock.name, delivery.kind,
                      delivery.ref, len(data), hhu)
             try:
-                held = session.put(packed.bundle_id, data, limits.transfer_seconds)
+                held = session.put(packed.bundle_id, data, self._budget(limits.transfer_seconds))
             except Refused as exc:
                 self._failed(delivery, f"{hhu} refused it: {exc.reason}")
                 continue
@@ -205,7 +215,7 @@ class Session:
         for info in hello.uploads:
             if self.stop.is_set():
                 return
-            data = session.get(info.upload_id, limits.transfer_seconds)
+            data = session.get(info.upload_id, self._budget(limits.transfer_seconds))
             try:
                 report, upload = ingest_upload_bytes(self.store, data, hhu_id=hhu, hhu_key=key,
                                              upload_id=info.upload_id)
@@ -215,7 +225,7 @@ class Session:
                 continue
             failpoint("ingest.after_commit")
             # Committed: now, and only now, the HHU may delete it.
-            session.ack(info.upload_id, limits.transfer_seconds)
+            session.ack(info.upload_id, self._budget(limits.transfer_seconds))
             self.store.mark_cleared(info.upload_id, _now())
             self.result.pulled.append(info.upload_id)
             self.result.reports.append(report.as_dict())

@@ -99,7 +99,7 @@ def test_sigterm_stops_the_daemon_cleanly(tmp_path):
         [str(Path(sys.executable).with_name("hhu-sync")), "run", "--config",
          str(depot.config), "--log-format", "json"],
         stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
-    deadline = time.monotonic() + 30
+    deadline = time.monotonic() + 90
     db = tmp_path / "var" / "hhu-sync.db"
     while not db.exists() and time.monotonic() < deadline:
         time.sleep(0.05)

@@ -42,14 +42,14 @@ class Depot:
         self.outbox = root / "var" / "outbox"
         self.outbox.mkdir(parents=True)
 
-    def write(self, docks: str) -> None:
+    def write(self, docks: str, limits: str = "") -> None:
         self.config.write_text(
             '[depot]\nid = "DEPOT-T"\n[serial]\nhandler_packages = '
             '["hhu_firmware_sim.urlhandler"]\n'
             '[[hhus]]\nid = "HHU-001"\ncrew = "crew-north"\n'
             '[[hhus]]\nid = "HHU-002"\ncrew = "crew-south"\n'
             '[limits]\ndebounce_seconds = 0.05\nhandshake_seconds = 2\n'
-            'transfer_seconds = 30\nretry_backoff_seconds = 0.1\n'
+            'transfer_seconds = 30\nretry_backoff_seconds = 0.1\n' + limits +
             '[schedule]\npoll_seconds = 0.2\n' + docks)
 
     def drop(self, *names: str) -> None:
@@ -256,3 +256,13 @@ def test_an_hhu_on_a_socket_behind_a_line_simulator_is_served(tmp_path, capsys):
         trip = depot.field_trip("HHU-001")
         assert depot.run(capsys) == 0
     assert depot.count("SELECT COUNT(*) FROM readings") == trip.readings
+
+
+def test_a_session_that_outlasts_its_limit_is_ended(tmp_path, capsys):
+    depot = Depot(tmp_path, "")
+    depot.write(dock("cradle-1", "HHU-001", "&slow_ms=150"), "session_seconds = 0.5\n")
+    depot.drop(*SCHEMES, "route-north.toml")
+    assert depot.run(capsys) == 3                     # ended, the work left queued
+    assert depot.count("SELECT COUNT(*) FROM deliveries WHERE state = 'queued'") == 1
+    depot.write(dock("cradle-1", "HHU-001"))
+    assert depot.run(capsys) == 0
