@@ -102,7 +102,7 @@ def _paths(table: dict[str, Any], base: Path, f: Fields) -> Paths:
                            else base / _DEFAULTS[key])
         else:
             path = Path(os.path.expanduser(raw))
-            values[key] = path if path.is_absolute() else base / path
+            values[key] = path if path.is_absolute() else Path(os.path.normpath(base / path))
     return Paths(**values)
 
 

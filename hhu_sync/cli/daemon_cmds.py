@@ -94,13 +94,38 @@ def run_daemon(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGTERM, _stop)
     signal.signal(signal.SIGINT, _stop)
     timeout = args.timeout if args.timeout is not None else (600.0 if args.once else None)
-    summary = daemon.run(timeout=timeout)
+    if sys.stderr.isatty() and args.log_format in ("auto", "rich"):
+        summary = _run_with_progress(daemon, timeout)
+    else:
+        summary = daemon.run(timeout=timeout)
     _print_summary(config, summary)
     if args.once and not summary.finished:
         return 1
     if args.once and summary.errors and summary.queued_left:
         return 3   # work is left that the docked HHUs refused or could not take
     return 0
+
+
+def _run_with_progress(daemon, timeout: float | None):
+    """A person is watching: a live bar per transfer, above the log lines."""
+    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+
+    columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
+               TransferSpeedColumn())
+    with Progress(*columns, transient=True) as bars:
+        tasks: dict[tuple[str, str], int] = {}
+
+        def show(dock: str, direction: str, object_id: str, done: int, total: int) -> None:
+            key = (dock, object_id)
+            if key not in tasks:
+                arrow = "→" if direction == "put" else "←"
+                tasks[key] = bars.add_task(f"{dock} {arrow} {object_id[:28]}", total=total)
+            bars.update(tasks[key], completed=done)
+            if done >= total:
+                bars.remove_task(tasks.pop(key))
+
+        daemon.docks.progress = show
+        return daemon.run(timeout=timeout)
 
 
 def _print_summary(config: Config, summary) -> None:

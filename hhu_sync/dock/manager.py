@@ -52,6 +52,7 @@ class DockManager:
         self._lock = threading.Lock()
         self._sessions: dict[str, Session] = {}
         self.stop = threading.Event()
+        self.progress = None      # a ProgressSink, set by whoever shows progress
         self.executor = ThreadPoolExecutor(max_workers=max(1, config.limits.max_sessions),
                                            thread_name_prefix="dock")
         grace = int(config.schedule.misfire_grace_seconds)
@@ -98,7 +99,8 @@ class DockManager:
             self.executor.submit(self._run, dock, url, self.generation())
 
     def _run(self, dock: Dock, url: str, generation: int) -> None:
-        session = Session(dock, url, self.config, self.store, self.keystore, self.packer)
+        session = Session(dock, url, self.config, self.store, self.keystore, self.packer,
+                          progress=self.progress)
         with self._lock:
             self._sessions[dock.name] = session
         try:

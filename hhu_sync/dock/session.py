@@ -11,6 +11,7 @@ import json
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -29,6 +30,8 @@ from hhu_sync.keys import KeyStore
 from hhu_sync.link import Progress
 
 log = logging.getLogger("hhu_sync.dock")
+# (dock, "put" | "get", object id, bytes done, bytes in all): for a progress display
+ProgressSink = Callable[[str, str, str, int, int], None]
 
 
 def _now() -> str:
@@ -52,7 +55,8 @@ class SessionResult:
 
 class Session:
     def __init__(self, dock: Dock, url: str, config: Config, store, keystore: KeyStore,
-                 packer: Packer, stop: threading.Event | None = None) -> None:
+                 packer: Packer, stop: threading.Event | None = None,
+                 progress: ProgressSink | None = None) -> None:
         self.dock = dock
         self.url = url
         self.config = config
@@ -60,12 +64,16 @@ class Session:
         self.keystore = keystore
         self.packer = packer
         self.stop = stop or threading.Event()
+        self.progress = progress
         self.result = SessionResult(dock.name)
         self.port = None
         self._deadline = float("inf")
 
     def _on_event(self, event: Any) -> None:
         if isinstance(event, Progress) and event.total:
+            if self.progress is not None:
+                self.progress(self.dock.name, event.direction, event.object_id, event.done,
+                              event.total)
             log.debug("%s %s %s %d/%d", self.dock.name, event.direction, event.object_id,
                       event.done, event.total)
 
