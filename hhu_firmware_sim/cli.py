@@ -4,21 +4,13 @@ from __future__ import annotations
 
 import argparse
 import json
-import signal
 import sys
 import threading
 from collections.abc import Sequence
 
+from hhu_firmware_sim.cliutil import hostport, wait_for_signal
 from hhu_firmware_sim.flash import FlashError, FlashStore
 from hhu_sync.errors import HhuSyncError
-
-
-def _hostport(text: str, default_host: str = "127.0.0.1") -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    try:
-        return (host if sep and host else default_host), int(port)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected [HOST:]PORT, got {text!r}") from None
 
 
 def _cmd_flash(args: argparse.Namespace) -> int:
@@ -63,16 +55,6 @@ def _cmd_add_upload(args: argparse.Namespace) -> int:
     return 0
 
 
-def _wait_for_signal() -> None:
-    """Block until SIGINT/SIGTERM (bounded waits, so Ctrl-C is seen promptly)."""
-    done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
-    try:
-        while not done.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        pass
-
 
 def _cmd_line(args: argparse.Namespace) -> int:
     from hhu_firmware_sim.line import LineSim
@@ -82,7 +64,7 @@ def _cmd_line(args: argparse.Namespace) -> int:
     line.start()
     print(f"line {line.address[0]}:{line.address[1]} -> {args.target[0]}:{args.target[1]} "
           f"baud={args.baud} ber={args.ber:g} latency={args.latency_ms:g}ms", flush=True)
-    _wait_for_signal()
+    wait_for_signal()
     line.stop()
     s = line.stats
     print(f"sessions={s.sessions} cuts={s.cuts} up={s.up.bytes_out}B down={s.down.bytes_out}B "
@@ -125,7 +107,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
         thread = threading.Thread(target=serve_pty, args=(device, master, stop, report),
                                   daemon=True)
         thread.start()
-        _wait_for_signal()
+        wait_for_signal()
         stop.set()
         thread.join(5.0)
         return 0
@@ -134,7 +116,7 @@ def _cmd_serve(args: argparse.Namespace) -> int:
     server = DeviceServer(device, args.listen, on_session=report,
                           faulty_sessions=args.faulty_sessions).start()
     print(f"{args.id} listening on {server.url}", flush=True)
-    _wait_for_signal()
+    wait_for_signal()
     server.stop()
     return 0
 
@@ -158,8 +140,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=_cmd_add_upload)
 
     p = sub.add_parser("line", help="relay TCP through a simulated serial line")
-    p.add_argument("--listen", required=True, type=_hostport, metavar="[HOST:]PORT")
-    p.add_argument("--target", required=True, type=_hostport, metavar="HOST:PORT")
+    p.add_argument("--listen", required=True, type=hostport, metavar="[HOST:]PORT")
+    p.add_argument("--target", required=True, type=hostport, metavar="HOST:PORT")
     p.add_argument("--baud", type=int, default=115200, help="0 = unpaced (default 115200)")
     p.add_argument("--ber", type=float, default=0.0, help="bit error rate per direction")
     p.add_argument("--latency-ms", type=float, default=0.0, help="one-way latency")
@@ -169,7 +151,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     p = sub.add_parser("serve", help="run a simulated HHU, one dock at a time")
     where = p.add_mutually_exclusive_group(required=True)
-    where.add_argument("--listen", type=_hostport, metavar="[HOST:]PORT")
+    where.add_argument("--listen", type=hostport, metavar="[HOST:]PORT")
     where.add_argument("--pty", action="store_true", help="serve on a new pty; prints its path")
     p.add_argument("--id", required=True, help="HHU id, e.g. HHU-001")
     p.add_argument("--key-file", required=True, metavar="FILE")

@@ -19,7 +19,6 @@ import hashlib
 import json
 import logging
 import os
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -37,6 +36,7 @@ from hhu_firmware_sim.meter import (
     TouTable,
     meter_from_dict,
 )
+from hhu_firmware_sim.meter.fleet import read_fleet_entries
 from hhu_sync.errors import TransferError
 from hhu_sync.iec62056 import WriteRequest
 from hhu_sync.meterio import (
@@ -208,14 +208,7 @@ class FieldFleet:
 
 def load_field_fleet(path: str | os.PathLike[str]) -> FieldFleet:
     """A fleet TOML file (see docs/iec62056.md) whose entries may say ``access = false``."""
-    path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise FleetError(f"{path}: {exc}") from None
-    entries = data.get("meters")
-    if not isinstance(entries, list) or not entries:
-        raise FleetError(f"{path}: needs at least one [[meters]] table")
+    path, entries = read_fleet_entries(path)
     out = FieldFleet(Fleet(), path=path)
     seen: set[str] = set()
     for i, entry in enumerate(entries):

@@ -7,31 +7,12 @@ parser (wired by ``hhu_firmware_sim/cli.py``).
 from __future__ import annotations
 
 import argparse
-import signal
-import threading
 from datetime import datetime
 
+from hhu_firmware_sim.cliutil import hostport, wait_for_signal
 from hhu_firmware_sim.meter.fleet import Fleet, FleetError, load_fleet
 from hhu_firmware_sim.meter.meter import LoadProfile, SimMeter
 from hhu_firmware_sim.meter.session import QUIRK_NAMES, Quirks
-
-
-def _hostport(text: str) -> tuple[str, int]:
-    host, sep, port = text.rpartition(":")
-    try:
-        return (host if sep and host else "127.0.0.1"), int(port)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected [HOST:]PORT, got {text!r}") from None
-
-
-def _wait_for_signal() -> None:
-    done = threading.Event()
-    signal.signal(signal.SIGTERM, lambda *_: done.set())
-    try:
-        while not done.wait(0.5):
-            pass
-    except KeyboardInterrupt:
-        pass
 
 
 def build_fleet(args: argparse.Namespace) -> Fleet:
@@ -58,7 +39,7 @@ def cmd_meter(args: argparse.Namespace) -> int:
     server = MeterServer(fleet, args.listen, time_scale=args.time_scale).start()
     names = ", ".join(m.serial for m in fleet.meters)
     print(f"meters {names} listening on {server.url}", flush=True)
-    _wait_for_signal()
+    wait_for_signal()
     server.stop()
     return 0
 
@@ -66,7 +47,7 @@ def cmd_meter(args: argparse.Namespace) -> int:
 def add_meter_commands(subparsers: argparse._SubParsersAction) -> argparse.ArgumentParser:
     """Add ``meter`` to an ``add_subparsers()`` object; sets ``func=cmd_meter``."""
     p = subparsers.add_parser("meter", help="serve simulated IEC 62056-21 meters over TCP")
-    p.add_argument("--listen", required=True, type=_hostport, metavar="[HOST:]PORT")
+    p.add_argument("--listen", required=True, type=hostport, metavar="[HOST:]PORT")
     p.add_argument("--serial", help="meter serial (also its device address by default)")
     p.add_argument("--password", help="level 1 password (8 characters for P2)")
     p.add_argument("--model", default="A1700", help="A1700, A1140, AS230, MT174, ZMD120")

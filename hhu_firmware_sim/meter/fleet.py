@@ -123,8 +123,8 @@ def meter_from_dict(entry: dict[str, Any], where: str = "meters[0]",
     return meter, quirks
 
 
-def load_fleet(path: str | os.PathLike[str]) -> Fleet:
-    """Read a fleet TOML file. Quirks of the first meter apply to the whole server."""
+def read_fleet_entries(path: str | os.PathLike[str]) -> tuple[Path, list]:
+    """The ``[[meters]]`` tables of a fleet file, or FleetError naming the file."""
     path = Path(path)
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -133,6 +133,12 @@ def load_fleet(path: str | os.PathLike[str]) -> Fleet:
     entries = data.get("meters")
     if not isinstance(entries, list) or not entries:
         raise FleetError(f"{path}: needs at least one [[meters]] table")
+    return path, entries
+
+
+def load_fleet(path: str | os.PathLike[str]) -> Fleet:
+    """Read a fleet TOML file. Quirks of the first meter apply to the whole server."""
+    path, entries = read_fleet_entries(path)
     fleet = Fleet()
     seen: set[str] = set()
     for i, entry in enumerate(entries):
