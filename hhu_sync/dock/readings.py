@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import hashlib
+from collections.abc import Iterator
+from contextlib import contextmanager
 from datetime import UTC, datetime
 
 from hhu_sync.errors import HhuSyncError, TransferError
@@ -14,11 +17,30 @@ class UploadRefused(HhuSyncError):
     """An upload the depot will not store (forged, for someone else, malformed)."""
 
 
+@contextmanager
+def _gc_paused() -> Iterator[None]:
+    """An upload is a burst of short-lived objects that the cyclic collector would walk
+    again and again; reference counting frees them all. Pausing it saves about a tenth."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
 def ingest_upload_bytes(store, data: bytes, *, hhu_id: str, hhu_key: bytes,
                         upload_id: str) -> tuple[IngestReport, Upload]:
     """Verify the seal with the HHU's key, parse, and store in one transaction."""
+    with _gc_paused():
+        return _ingest(store, data, hhu_id=hhu_id, hhu_key=hhu_key, upload_id=upload_id)
+
+
+def _ingest(store, data: bytes, *, hhu_id: str, hhu_key: bytes,
+            upload_id: str) -> tuple[IngestReport, Upload]:
     try:
-        transfer = decode_transfer(data, hhu_key)
+        transfer = decode_transfer(data, hhu_key, use_list=False)
     except TransferError as exc:
         raise UploadRefused(f"upload {upload_id} from {hhu_id}: {exc}") from None
     h = transfer.header

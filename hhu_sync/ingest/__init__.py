@@ -88,7 +88,7 @@ def parse_upload(payload: dict[str, Any], *, upload_id: str, hhu_id: str,
                  sha256: str) -> Upload:
     """Check a decoded ``readings`` payload and flatten it to rows."""
     visits_raw = payload.get("visits")
-    if not isinstance(visits_raw, list):
+    if not isinstance(visits_raw, list | tuple):
         raise UploadError("visits: missing or not a list")
     if len(visits_raw) > MAX_VISITS:
         raise UploadError(f"visits: {len(visits_raw)} is more than {MAX_VISITS}")
@@ -113,7 +113,7 @@ def parse_upload(payload: dict[str, Any], *, upload_id: str, hhu_id: str,
             _text(get("notes", ""), seq, "notes", 2000),
         ))
         registers = v.get("registers") or []
-        if type(registers) is not list or len(registers) > MAX_REGISTERS_PER_VISIT:
+        if type(registers) not in (list, tuple) or len(registers) > MAX_REGISTERS_PER_VISIT:
             raise UploadError(f"visits[{seq}].registers: not a list of at most "
                               f"{MAX_REGISTERS_PER_VISIT} registers")
         status = "ok" if outcome == "done" else outcome

@@ -65,13 +65,13 @@ from .events import (
     UploadRequested,
 )
 from .framing import MAX_FRAME_BODY, FrameDecoder, encode_frame
-from .transfer import Receiver, Sender, choose_encoding
+from .transfer import LineEstimate, Receiver, Sender, choose_encoding
 
 __all__ = ["Connection", "DOCK_TRANSITIONS", "HHU_TRANSITIONS", "MAX_WINDOW"]
 
 MAX_WINDOW = 8192  # frames; the 16-bit sequence space needs window < 32768
 MAX_PAYLOAD = 65536
-START_PAYLOAD = 256  # first data frames are small; the size doubles on clean runs
+START_PAYLOAD = 256  # first data frames are small; the size grows as the line proves clean
 ABORT_REASON_MAX = 200
 
 DOCK_TRANSITIONS: dict[tuple[str, str], str] = {
@@ -190,6 +190,7 @@ class Connection:
         self._sender: Sender | None = None
         self._receiver: Receiver | None = None
         self._next_seq = 0
+        self._line = LineEstimate(START_PAYLOAD)  # our sending direction, whole session
         self._rx_quiet = 0  # rx timer expiries in a row
         self._transcript: list[bytes] = []
         self.hhu_id: str | None = hello.hhu_id if hello is not None else None
@@ -394,7 +395,7 @@ class Connection:
             window=min(s.window, self._peer_window),
             max_payload=min(s.max_frame_payload, self._peer_max_payload),
             min_payload=min(s.min_frame_payload, self._peer_max_payload),
-            start_payload=START_PAYLOAD,
+            line=self._line,
             retry_limit=s.retry_limit,
         )
         self._sender = snd
