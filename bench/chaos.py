@@ -159,15 +159,15 @@ poll_seconds = 0.1
         flash = FlashStore(self.flash_dir)
         held = {b.bundle_id: b for b in flash.bundles()}
         with closing(self.db()) as db:
-            rows = db.execute("SELECT bundle_id, bundle_path FROM deliveries "
+            rows = db.execute("SELECT bundle_id, bundle FROM deliveries "
                               "WHERE state='delivered'").fetchall()
-        for bundle_id, path in rows:
+        for bundle_id, sent in rows:
             if bundle_id not in held:
                 continue        # already executed by a field trip and retired
             data = flash.read_bundle(bundle_id)
             if hashlib.sha256(data).digest() != held[bundle_id].sha256:
                 self.violation(f"bundle {bundle_id} damaged in flash")
-            if Path(path).exists() and Path(path).read_bytes() != data:
+            if sent is not None and bytes(sent) != data:
                 self.violation(f"bundle {bundle_id} differs from what was sent")
         digests = collections.Counter(b.sha256 for b in held.values())
         if any(n > 1 for n in digests.values()):

@@ -129,8 +129,7 @@ def main() -> int:
             outcome = daemon.processor.process(path)
             assert outcome.status == "accepted", outcome
         with closing(sqlite3.connect(config.paths.database)) as db:
-            moved += sum(Path(p).stat().st_size for (p,) in db.execute(
-                "SELECT bundle_path FROM deliveries"))
+            moved += sum(n for (n,) in db.execute("SELECT length(bundle) FROM deliveries"))
         cpu0 = time.process_time()
         t0 = time.monotonic()
         thread = threading.Thread(target=daemon.run, daemon=True)

@@ -16,12 +16,10 @@ from hhu_sync.model.fields import Fields
 from hhu_sync.model.loader import load_toml
 from hhu_sync.model.problems import ModelError
 
-PATH_KEYS = ("outbox", "archive", "rejected", "exports", "database", "keystore", "spool",
-             "catalog")
+PATH_KEYS = ("outbox", "archive", "rejected", "exports", "database", "keystore", "catalog")
 _DEFAULTS = {
     "outbox": "var/outbox", "archive": "var/archive", "rejected": "var/rejected",
     "exports": "var/exports", "database": "var/hhu-sync.db", "keystore": "var/keystore",
-    "spool": "var/spool",
 }
 
 
@@ -63,7 +61,6 @@ class Paths:
     exports: Path
     database: Path
     keystore: Path
-    spool: Path
     catalog: Path
 
 

@@ -31,7 +31,7 @@ from hhu_sync.store import open_store
 
 log = logging.getLogger("hhu_sync.daemon")
 EVENTS_PER_TURN = 10_000
-BATCH = 256          # files per transaction: one fsync for many, latency still bounded
+BATCH = 32           # files per transaction: one fsync for many, latency still short
 
 
 @dataclass
@@ -53,13 +53,13 @@ class Daemon:
         self.config = config
         self.once = once
         p = config.paths
-        for folder in (p.outbox, p.archive, p.rejected, p.exports, p.spool):
+        for folder in (p.outbox, p.archive, p.rejected, p.exports):
             folder.mkdir(parents=True, exist_ok=True)
         register_handler_packages(config.handler_packages)
         self.store = open_store(p.database)
         self.catalog = load_catalog(p.catalog)
         self.keystore = KeyStore(p.keystore)
-        self.packer = Packer(self.store, self.keystore, p.spool, config.depot_id)
+        self.packer = Packer(self.store, self.keystore, config.depot_id)
         self.events: queue.Queue = queue.Queue()
         debounce = config.limits.debounce_seconds
         self.ready = ReadyFiles(p.outbox, debounce, scan_quiet=max(1.0, 2 * debounce))

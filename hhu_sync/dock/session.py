@@ -192,7 +192,7 @@ class Session:
                 continue
             if packed is None:
                 continue                                # another HHU of the crew took it
-            data = packed.path.read_bytes()
+            data = packed.data
             log.info("dock %s: pushing %s %s (%d bytes) to %s", self.dock.name, delivery.kind,
                      delivery.ref, len(data), hhu)
             try:

@@ -110,7 +110,7 @@ class OutboxProcessor:
         self.store = store
         self.catalog = catalog
         self.keystore = keystore
-        self.packer = packer or Packer(store, keystore, config.paths.spool, config.depot_id)
+        self.packer = packer or Packer(store, keystore, config.depot_id)
         self.outbox = config.paths.outbox
         self.clock = clock
         self._waiting: dict[Path, float] = {}   # lists waiting for their schemes
@@ -270,7 +270,7 @@ class OutboxProcessor:
                                                    f"{plan.path.name}: {exc}"))
         outcomes: list[Outcome] = []
         moved_from: set[Path] = set()
-        binds: list[tuple[int, str, str, str]] = []
+        binds: list[tuple[int, str, str, bytes]] = []
         for plan, delivery in zip(plans, deliveries, strict=True):
             if isinstance(delivery, Outcome):
                 outcomes.append(delivery)
@@ -282,7 +282,7 @@ class OutboxProcessor:
                 d = self.store.delivery(delivery)
                 try:
                     packed = self.packer.build(d, plan.hhu)
-                    binds.append((delivery, plan.hhu, packed.bundle_id, str(packed.path)))
+                    binds.append((delivery, plan.hhu, packed.bundle_id, packed.data))
                 except PackError as exc:
                     log.warning("delivery %s not packed yet: %s", delivery, exc)
             log.info("accepted %s: %s %s%s", plan.path.name, plan.kind, what,

@@ -71,7 +71,7 @@ CREATE TABLE IF NOT EXISTS deliveries (
     target_crew  TEXT,
     state        TEXT NOT NULL,           -- queued | delivered | cancelled | failed
     bundle_id    TEXT,
-    bundle_path  TEXT,
+    bundle       BLOB,                    -- the sealed transfer file, bound to target_hhu
     attempts     INTEGER NOT NULL DEFAULT 0,
     last_error   TEXT NOT NULL DEFAULT '',
     not_before   TEXT,                    -- back-off after a failed attempt

@@ -144,7 +144,7 @@ class SqliteStore:
     def delivery(self, delivery_id: int) -> Delivery | None:
         row = self._db().execute(
             "SELECT delivery_id, kind, ref, target_hhu, target_crew, state, bundle_id, "
-            "bundle_path, attempts FROM deliveries WHERE delivery_id=?",
+            "bundle IS NOT NULL, attempts FROM deliveries WHERE delivery_id=?",
             (delivery_id,)).fetchone()
         return Delivery(*row) if row else None
 
@@ -188,8 +188,8 @@ class SqliteStore:
         with self._tx() as db:
             return [self._accept(db, **item) for item in items]
 
-    def bind_deliveries(self, binds: list[tuple[int, str, str, str]]) -> list[bool]:
-        """Several :meth:`bind_delivery` calls (id, hhu, bundle id, path) in one transaction."""
+    def bind_deliveries(self, binds: list[tuple[int, str, str, bytes]]) -> list[bool]:
+        """Several :meth:`bind_delivery` calls (id, hhu, bundle id, data) in one transaction."""
         with self._tx() as db:
             return [self._bind(db, *b) for b in binds]
 
@@ -233,7 +233,7 @@ class SqliteStore:
     def pending_deliveries(self, hhu_id: str, crew: str | None, now: str) -> list[Delivery]:
         rows = self._db().execute(
             "SELECT delivery_id, kind, ref, target_hhu, target_crew, state, bundle_id, "
-            "bundle_path, attempts FROM deliveries WHERE state='queued' "
+            "bundle IS NOT NULL, attempts FROM deliveries WHERE state='queued' "
             "AND (not_before IS NULL OR not_before <= ?) "
             "AND (target_hhu = ? OR (target_hhu IS NULL AND target_crew = ?)) "
             "ORDER BY delivery_id", (now, hhu_id, crew)).fetchall()
@@ -245,18 +245,24 @@ class SqliteStore:
         ).fetchall()
 
     def bind_delivery(self, delivery_id: int, hhu_id: str, bundle_id: str,
-                      bundle_path: str) -> bool:
-        """Give a queued delivery to one HHU; False if another HHU already took it."""
+                      bundle: bytes) -> bool:
+        """Give a queued delivery, sealed for one HHU, to that HHU; False if another HHU
+        already took it. The transfer file is stored with the delivery, in one commit."""
         with self._tx() as db:
-            return self._bind(db, delivery_id, hhu_id, bundle_id, bundle_path)
+            return self._bind(db, delivery_id, hhu_id, bundle_id, bundle)
+
+    def bundle(self, delivery_id: int) -> bytes | None:
+        """The sealed transfer file held for a delivery."""
+        data = self._one("SELECT bundle FROM deliveries WHERE delivery_id=?", (delivery_id,))
+        return bytes(data) if data is not None else None
 
     @staticmethod
     def _bind(db: sqlite3.Connection, delivery_id: int, hhu_id: str, bundle_id: str,
-              bundle_path: str) -> bool:
+              bundle: bytes) -> bool:
         cur = db.execute(
-            "UPDATE deliveries SET target_hhu=?, bundle_id=?, bundle_path=? "
+            "UPDATE deliveries SET target_hhu=?, bundle_id=?, bundle=? "
             "WHERE delivery_id=? AND state='queued' AND (target_hhu IS NULL OR target_hhu=?)",
-            (hhu_id, bundle_id, bundle_path, delivery_id, hhu_id))
+            (hhu_id, bundle_id, bundle, delivery_id, hhu_id))
         return cur.rowcount == 1
 
     def delivery_done(self, delivery_id: int, hhu_id: str, now: str) -> None:
@@ -303,7 +309,7 @@ class SqliteStore:
                 "WHERE state='queued' AND target_hhu=? AND target_crew IS NULL",
                 (hhu_id,)).rowcount
             crew = db.execute(
-                "UPDATE deliveries SET target_hhu=NULL, bundle_id=NULL, bundle_path=NULL "
+                "UPDATE deliveries SET target_hhu=NULL, bundle_id=NULL, bundle=NULL "
                 "WHERE state='queued' AND target_hhu=? AND target_crew IS NOT NULL",
                 (hhu_id,)).rowcount
             on_hhu = db.execute("SELECT COUNT(*) FROM lists WHERE state=? AND delivered_to=?",

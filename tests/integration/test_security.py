@@ -26,7 +26,7 @@ def test_meter_passwords_appear_nowhere_but_in_the_key_store(tmp_path, capsys, c
             scanned += 1
             for value in secrets:
                 assert value not in data, f"{value!r} found in {path}"
-    assert scanned > 10        # database, WAL, spool, archive, flash, exports were all read
+    assert scanned > 10        # database, WAL, archive, flash, exports were all read
 
 
 def test_key_files_and_folders_are_private(tmp_path, capsys):

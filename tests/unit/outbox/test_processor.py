@@ -12,6 +12,7 @@ from hhu_sync.keys import KeyStore
 from hhu_sync.model.catalog import load_catalog
 from hhu_sync.outbox import OutboxProcessor
 from hhu_sync.store import ListState, SqliteStore
+from hhu_sync.transfer import peek_header
 from tests.conftest import EXAMPLES, ROOT
 
 SECRETS = ("a1700-level1", "a1700-level3", "a1140-level2", "as230-level1")
@@ -70,7 +71,8 @@ def test_a_meter_list_is_queued_and_packed_for_its_hhu(depot):
     out = depot.process(drop(depot, "route-north.toml"))
     assert out.status == "accepted" and out.kind == "meter_list"
     (d,) = depot.store.pending_deliveries("HHU-001", None, "9999")
-    assert d.bundle_path and Path(d.bundle_path).exists()
+    assert d.packed and d.target_hhu == "HHU-001"
+    assert peek_header(depot.store.bundle(d.delivery_id)).target == "HHU-001"
     assert depot.store.list_state("route-north-2026-11") == ListState.QUEUED
 
 
@@ -133,7 +135,7 @@ def test_a_crew_list_is_queued_for_the_crew(depot):
     out = depot.process(drop(depot, "route-south.csv"))
     assert out.status == "accepted"
     (d,) = depot.store.pending_deliveries("HHU-002", "crew-south", "9999")
-    assert d.target_crew == "crew-south" and d.bundle_path is None
+    assert d.target_crew == "crew-south" and not d.packed
 
 
 def test_a_crash_between_commit_and_move_is_finished_on_restart(depot):

@@ -27,8 +27,9 @@ def test_a_list_for_a_crew_goes_to_the_first_crew_hhu_that_takes_it(store):
     store.add_meter_list(meter_list(hhu=None, crew="north"))
     (d,) = store.pending_deliveries("HHU-001", "north", NOW)
     assert store.pending_deliveries("HHU-009", "south", NOW) == []
-    assert store.bind_delivery(d.delivery_id, "HHU-001", "B1", "/spool/B1")
-    assert not store.bind_delivery(d.delivery_id, "HHU-002", "B2", "/spool/B2")
+    assert store.bind_delivery(d.delivery_id, "HHU-001", "B1", b"sealed for 1")
+    assert not store.bind_delivery(d.delivery_id, "HHU-002", "B2", b"sealed for 2")
+    assert store.bundle(d.delivery_id) == b"sealed for 1"
     assert store.pending_deliveries("HHU-002", "north", NOW) == []
 
 
