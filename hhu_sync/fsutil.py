@@ -18,10 +18,8 @@ def fsync_dir(folder: Path) -> None:
         os.close(fd)
 
 
-def atomic_write(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644,
-                 durable: bool = True) -> None:
-    """Replace ``path`` with ``data`` atomically (and durably unless ``durable=False``,
-    for files that are checked before use and can be made again)."""
+def atomic_write(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644) -> None:
+    """Replace ``path`` with ``data`` atomically and durably."""
     path = Path(path)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, mode)
@@ -31,16 +29,14 @@ def atomic_write(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o644
         while view:
             written = os.write(fd, view)
             view = view[written:]
-        if durable:
-            os.fsync(fd)
+        os.fsync(fd)
     except BaseException:
         os.close(fd)
         tmp.unlink(missing_ok=True)
         raise
     os.close(fd)
     os.replace(tmp, path)
-    if durable:
-        fsync_dir(path.parent)
+    fsync_dir(path.parent)
 
 
 class atomic_open:  # noqa: N801 - used like open()
