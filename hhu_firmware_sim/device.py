@@ -225,7 +225,7 @@ class _Session:
                 raise
             if data:
                 quiet = silent = 0.0
-                self.conn.receive_data(data)
+                self.conn.receive_data(data, now=time.monotonic())   # the core has no clock
             else:
                 spent = time.monotonic() - started
                 quiet += spent

@@ -73,6 +73,9 @@ MAX_WINDOW = 8192  # frames; the 16-bit sequence space needs window < 32768
 MAX_PAYLOAD = 65536
 START_PAYLOAD = 256  # first data frames are small; the size grows as the line proves clean
 ABORT_REASON_MAX = 200
+# BundleData events carry whole frame payloads, joined up to about this many bytes: the HHU
+# application sees bounded pieces (RAM, checkpoint granularity) whatever the frame size.
+DATA_EVENT_MAX = 16384
 
 DOCK_TRANSITIONS: dict[tuple[str, str], str] = {
     ("IDLE", "cmd:StartHandshake"): "HELLO_SENT",
@@ -190,7 +193,7 @@ class Connection:
         self._sender: Sender | None = None
         self._receiver: Receiver | None = None
         self._next_seq = 0
-        self._line = LineEstimate(START_PAYLOAD)  # our sending direction, whole session
+        self._line = LineEstimate(START_PAYLOAD, settings.ack_timeout)  # our sending side
         self._rx_quiet = 0  # rx timer expiries in a row
         self._transcript: list[bytes] = []
         self.hhu_id: str | None = hello.hhu_id if hello is not None else None
@@ -233,8 +236,13 @@ class Connection:
         """Coarse state: IDLE, HANDSHAKE, READY, CLOSED or ERROR."""
         return _COARSE.get(self._phase, "READY")
 
-    def receive_data(self, data: bytes) -> None:
-        """Feed bytes read from the port; b"" means end of stream (cable cut)."""
+    def receive_data(self, data: bytes, now: float | None = None) -> None:
+        """Feed bytes read from the port; b"" means end of stream (cable cut).
+
+        ``now`` (optional) is the driver's monotonic clock in seconds when the bytes were
+        read. The core never reads a clock; with it, the data sender measures the line rate
+        and keeps frames short enough for the ack timer (docs/link-protocol.md, section 5).
+        """
         if self._phase in _TERMINAL:
             if self._phase == "CLOSED" and self.role is Role.HHU and data:
                 self._closed_hhu_receive(data)
@@ -259,7 +267,7 @@ class Connection:
                 if t == m.T_DATA:
                     self._on_data(body)
                 elif t == m.T_SACK:
-                    self._on_sack(body)
+                    self._on_sack(body, now)
                 else:
                     self._on_frame(body)
                 if self._phase in _TERMINAL:
@@ -413,18 +421,18 @@ class Connection:
             if self._phase == "GET_SENT":
                 self._resend_request()  # our GET's answer was lost, data already flows
             return  # else stale data from an earlier session: ignore
-        rx.on_data((body[1] << 8) | body[2], body[3:])
+        rx.on_data((body[1] << 8) | body[2], memoryview(body)[3:])  # no copy until take()
         if rx.complete and not rx.reported:
             self._rx_complete(rx)
 
-    def _on_sack(self, body: bytes) -> None:
+    def _on_sack(self, body: bytes, now: float | None = None) -> None:
         if len(body) < 3:
             raise RemoteProtocolError("SACK: frame too short")
         self.stats.acks_received += 1
         snd = self._sender
         if snd is None:
             return
-        if snd.on_sack((body[1] << 8) | body[2], body[3:]):
+        if snd.on_sack((body[1] << 8) | body[2], body[3:], now):
             self._timers["tx"] = self.settings.ack_timeout
         if snd.failed:
             self._abort(snd.failed)
@@ -484,10 +492,11 @@ class Connection:
                 )
 
     def _deliver_bundle_data(self, rx: Receiver) -> None:
-        data = rx.take()
-        self.stats.payload_bytes_received += len(data)
-        self._events.append(BundleData(self._offer.bundle_id, self._rx_offset, data))  # type: ignore[union-attr]
-        self._rx_offset += len(data)
+        bundle_id = self._offer.bundle_id  # type: ignore[union-attr]
+        for data in rx.take_chunks(DATA_EVENT_MAX):
+            self.stats.payload_bytes_received += len(data)
+            self._events.append(BundleData(bundle_id, self._rx_offset, data))
+            self._rx_offset += len(data)
 
     def _rx_complete(self, rx: Receiver) -> None:
         rx.reported = True
@@ -501,8 +510,7 @@ class Connection:
         # dock: the whole upload is in rx.pending
         op = self._op
         assert isinstance(op, GetUpload)
-        data = bytes(rx.pending)
-        rx.pending = bytearray()
+        data = rx.take()
         self.stats.payload_bytes_received += len(data)
         self._events.append(Progress("get", op.upload_id, rx.got, rx.need))
         digest = hashlib.sha256(data).digest()

@@ -23,7 +23,7 @@ class Role(enum.Enum):
 @dataclass(frozen=True)
 class LinkSettings:
     window: int = 32  # data frames in flight (selective repeat)
-    max_frame_payload: int = 1024  # upper bound; the sender adapts frame size to the line
+    max_frame_payload: int = 8192  # upper bound; the sender adapts frame size to the line
     min_frame_payload: int = 64
     retry_limit: int = 8  # per frame / per request, then Aborted("retry limit ...")
     ack_timeout: float = 0.5  # seconds (the driver measures time)

@@ -27,6 +27,14 @@ COMPRESS_SAMPLE = 65536
 SIZE_OVERHEAD = 16  # H: bytes of per-frame cost (header, CRC, delimiter, COBS, share of SACKs)
 PRIOR_ERRORS = 0.125  # weak prior: reaching 16 KiB frames takes ~1 MiB of clean line
 ESTIMATE_MEMORY = 256 * 1024  # wire bytes of history; older evidence fades (halves)
+# With the time passed in by the driver (receive_data(data, now=...)), the sender measures
+# the rate at which its bytes are acknowledged and keeps one frame's time on the line under
+# this share of the ack timer, so the timer never fires just because frames are long.
+FRAME_TIME_SHARE = 0.75
+RATE_INTERVAL = 0.25  # seconds of acknowledgements per rate sample
+# A driver that never tells the time gets frames of at most this size (as before the rate
+# bound existed): without a clock the sender cannot know how long a frame takes.
+CLOCKLESS_MAX_PAYLOAD = 1024
 _CRC = zlib.crc32
 _CODE = [bytes((i,)) for i in range(256)]
 
@@ -87,20 +95,47 @@ class LineEstimate:
     first lost frame pulls it down by ~3x at once (more on a young estimate), and it settles
     near the goodput optimum for the line's error rate (~256-512 B at a BER of 1e-5).
 
-    ``cap`` bounds the size after an acknowledgement time-out: a frame that takes longer to
-    cross the line than the ack timer is never acknowledged in time, so the size that timed
-    out is halved; the cap doubles again at every halving of the history.
+    A frame that takes longer to cross the line than the ack timer is never acknowledged in
+    time. When the driver passes the time, ``rate`` (acknowledged wire bytes per second,
+    sampled over ``RATE_INTERVAL``) bounds the size to ``FRAME_TIME_SHARE`` of the ack timer.
+    A driver that never tells the time gets at most ``CLOCKLESS_MAX_PAYLOAD``. And after the
+    fact, ``cap``: an acknowledgement time-out halves the size that timed out (the cap doubles
+    again at every halving of the history).
 
     One estimate lives as long as the connection, across objects: the next transfer starts
     at the size the line has earned. Pure arithmetic, no clock.
     """
 
-    __slots__ = ("errors", "exposure", "cap")
+    __slots__ = ("errors", "exposure", "cap", "ack_timeout", "rate", "clocked", "_t0", "_acked")
 
-    def __init__(self, start: int) -> None:
+    def __init__(self, start: int, ack_timeout: float = 0.5) -> None:
         self.errors = PRIOR_ERRORS
         self.exposure = PRIOR_ERRORS * start * start / SIZE_OVERHEAD
         self.cap = 1 << 30
+        self.ack_timeout = ack_timeout
+        self.rate: float | None = None
+        self.clocked = False  # the driver passed the time at least once
+        self._t0: float | None = None
+        self._acked = 0
+
+    def restart_clock(self) -> None:
+        """A new transfer begins: the time since the last one is not line time."""
+        self._t0 = None
+
+    def acked_at(self, now: float, nbytes: int) -> None:
+        """``nbytes`` newly acknowledged at time ``now`` (driver's clock, seconds)."""
+        self.clocked = True
+        if self._t0 is None:
+            self._t0 = now
+            self._acked = 0
+            return
+        self._acked += nbytes
+        dt = now - self._t0
+        if dt >= RATE_INTERVAL:
+            sample = self._acked / dt
+            self.rate = sample if self.rate is None else (self.rate + sample) / 2
+            self._t0 = now
+            self._acked = 0
 
     def clean(self, nbytes: int) -> None:
         self.exposure += nbytes
@@ -126,6 +161,10 @@ class LineEstimate:
         """Frame payload for the next new frames, within ``lo..hi``."""
         target = min(SIZE_OVERHEAD * self.exposure / self.errors, 1 << 60) ** 0.5
         target = min(target, self.cap)
+        if self.rate is not None:
+            target = min(target, self.rate * self.ack_timeout * FRAME_TIME_SHARE)
+        elif not self.clocked:
+            target = min(target, CLOCKLESS_MAX_PAYLOAD)
         if target >= hi:
             return hi
         size = 1 << (max(1, int(target)).bit_length() - 1)
@@ -165,6 +204,7 @@ class Sender:
         self.max_payload = max_payload
         self.min_payload = min_payload
         self.line = line
+        line.restart_clock()
         self.size = line.payload(min_payload, max_payload)
         stats.frame_payload = self.size
         self.acked_pos = 0  # stream bytes acknowledged cumulatively
@@ -239,8 +279,10 @@ class Sender:
                 st.frame_grows += 1
             self.size = st.frame_payload = size
 
-    def on_sack(self, cum16: int, bitmap: bytes | bytearray) -> bool:
-        """Process a SACK. Returns True if it acknowledged anything new."""
+    def on_sack(self, cum16: int, bitmap: bytes | bytearray, now: float | None = None) -> bool:
+        """Process a SACK (received at ``now``, if the driver tells the time).
+
+        Returns True if it acknowledged anything new."""
         una = self.una
         d = (cum16 - una) & 0xFFFF
         if d > self.nxt - una:
@@ -249,6 +291,7 @@ class Sender:
         best = self.delivered
         progress = False
         line = self.line
+        acked = 0
         if d:
             rec = None
             clean = 0
@@ -261,6 +304,7 @@ class Sender:
                     clean += len(rec[0])
             if clean:
                 line.clean(clean)
+                acked = clean
             self.acked_pos = rec[3]  # type: ignore[index]
             self.una = una = una + d
             progress = True
@@ -279,6 +323,7 @@ class Sender:
                         best = rec[1]
             if clean:
                 line.clean(clean)
+                acked += clean
                 progress = True
             if best > self.delivered:
                 lost = [(s, r) for s, r in inflight.items() if not r[4] and r[1] < best]
@@ -289,6 +334,8 @@ class Sender:
             self.delivered = best
         if progress:
             self.timeouts = 0
+        if now is not None:
+            line.acked_at(now, acked)
         self._adapt()
         return progress
 
@@ -316,20 +363,21 @@ class Receiver:
     def __init__(self, *, seq0: int, window: int, need: int, allowed: tuple[str, ...],
                  keep: bool = False) -> None:
         self.nxt = seq0
-        self.ooo: dict[int, bytes | bytearray] = {}
+        self.ooo: dict[int, bytes | bytearray | memoryview] = {}
         self.window = window
         self.need = need  # object bytes expected
         self.got = 0
         self.enc: int | None = None
         self.dec = None
         self.allowed = allowed
-        self.pending = bytearray()  # delivered, not yet handed to the app
+        # delivered, not yet handed to the app: payload pieces, joined once by take()
+        self.pending: list[bytes | bytearray | memoryview] = []
         self.keep = keep  # dock GET: pending accumulates the whole object
         self.complete = False
         self.reported = False
         self.ack_due = False
 
-    def on_data(self, seq16: int, payload: bytes | bytearray) -> None:
+    def on_data(self, seq16: int, payload: bytes | bytearray | memoryview) -> None:
         self.ack_due = True
         d = (seq16 - self.nxt) & 0xFFFF
         if d == 0:
@@ -344,7 +392,7 @@ class Receiver:
             self.ooo.setdefault(self.nxt + d, payload)
         # else: a duplicate of something delivered (or out of window): dropped, but acked
 
-    def _deliver(self, payload: bytes | bytearray) -> None:
+    def _deliver(self, payload: bytes | bytearray | memoryview) -> None:
         if self.enc is None:
             if not payload:
                 raise RemoteProtocolError("DATA: empty first frame")
@@ -366,13 +414,31 @@ class Receiver:
         if len(data) > room:
             raise RemoteProtocolError("DATA: more bytes than the object size")
         if data:
-            self.pending += data
+            self.pending.append(data)
             self.got += len(data)
         if self.got == self.need:
             self.complete = True
 
+    def take_chunks(self, limit: int) -> list[bytes]:
+        """Hand over what was delivered, as pieces of whole payloads up to ~``limit`` bytes."""
+        pending = self.pending
+        out: list[bytes] = []
+        group: list[bytes | bytearray | memoryview] = []
+        n = 0
+        for piece in pending:
+            if n and n + len(piece) > limit:
+                out.append(b"".join(group))
+                group = []
+                n = 0
+            group.append(piece)
+            n += len(piece)
+        if group:
+            out.append(b"".join(group))
+        pending.clear()
+        return out
+
     def take(self) -> bytes:
-        data = bytes(self.pending)
+        data = b"".join(self.pending)
         self.pending.clear()
         return data
 

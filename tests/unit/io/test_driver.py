@@ -16,6 +16,7 @@ class ScriptedConn:
         self.events = list(events)
         self.timeout = timeout
         self.received: list[bytes] = []
+        self.received_at: list[float | None] = []
         self.timeouts = 0
         self.outgoing = b""
 
@@ -26,8 +27,9 @@ class ScriptedConn:
     def next_timeout(self):
         return self.timeout
 
-    def receive_data(self, data: bytes) -> None:
+    def receive_data(self, data: bytes, now: float | None = None) -> None:
         self.received.append(data)
+        self.received_at.append(now)
 
     def handle_timeout(self) -> None:
         self.timeouts += 1
@@ -86,6 +88,17 @@ def test_bytes_written_come_back_on_loop_and_reach_the_core():
     with pytest.raises(LinkTimedOut):
         driver.run_until(lambda e: False, 0.05)
     assert b"".join(conn.received) == b"cmd"
+
+
+def test_the_driver_tells_the_core_the_time_of_each_read():
+    conn = ScriptedConn(events=[])
+    ticks = iter(range(1000))
+    driver = LinkDriver(_loop_port(), conn, idle_poll_s=0.01, clock=lambda: float(next(ticks)))
+    driver.send(object())
+    with pytest.raises(LinkTimedOut):
+        driver.run_until(lambda e: False, 5.0)
+    assert conn.received == [b"cmd"]
+    assert isinstance(conn.received_at[0], float)   # the core has no clock of its own
 
 
 def test_port_error_is_a_cut_and_the_core_hears_eof():
