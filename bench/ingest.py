@@ -2,8 +2,10 @@
 
     python bench/ingest.py [--readings 1000000] [--per-upload 10000]
 
-Our path per upload: decode and verify the sealed transfer file, parse and check the
-visits, one transaction into the store (idempotency, duplicate checks, list states).
+Our path, as the daemon runs it: each upload's seal verified and every field checked in
+worker processes (``UploadDecoder``) while the previous upload is committed, one
+transaction per upload (idempotency, duplicate checks, list states); ``--inline`` checks
+in this process instead.
 The raw path: executemany of the same rows into the same readings table, one transaction.
 Last line: ``ingest: R rows/s, sqlite R0 rows/s, ratio X``.
 """
@@ -22,7 +24,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from hhu_sync.dock.readings import ingest_upload_bytes  # noqa: E402
+from hhu_sync.dock.readings import UploadDecoder, ingest_uploads  # noqa: E402
 from hhu_sync.store import SqliteStore  # noqa: E402
 from hhu_sync.transfer import encode_transfer  # noqa: E402
 
@@ -46,31 +48,41 @@ def visits_for(upload_no: int, readings: int) -> list[dict]:
 
 
 def peak_mb() -> float:
+    """Peak resident memory of this process and, separately, of the largest worker."""
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+def peak_child_mb() -> float:
+    return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--readings", type=int, default=1_000_000)
     ap.add_argument("--per-upload", type=int, default=10_000)
+    ap.add_argument("--inline", action="store_true",
+                    help="check uploads in this process (no worker processes)")
     args = ap.parse_args()
     uploads = max(1, args.readings // args.per_upload)
     total = uploads * (args.per_upload // len(OBIS)) * len(OBIS)
     with tempfile.TemporaryDirectory() as tmp:
         store = SqliteStore(Path(tmp) / "ours.db")
-        ours = 0.0
-        for n in range(uploads):
-            upload_id = f"U{n:06d}"
-            data = encode_transfer("readings", {"upload_id": upload_id, "hhu_id": "HHU-B",
-                                                "visits": visits_for(n, args.per_upload)},
-                                   source="HHU-B", target="depot", key=KEY,
-                                   bundle_id=upload_id)
-            t0 = time.perf_counter()
-            report, _ = ingest_upload_bytes(store, data, hhu_id="HHU-B", hhu_key=KEY,
-                                            upload_id=upload_id)
-            ours += time.perf_counter() - t0
-            assert report.readings_stored == args.per_upload // len(OBIS) * len(OBIS)
-            del data
+        sealed = [(f"U{n:06d}", encode_transfer(
+            "readings", {"upload_id": f"U{n:06d}", "hhu_id": "HHU-B",
+                         "visits": visits_for(n, args.per_upload)},
+            source="HHU-B", target="depot", key=KEY, bundle_id=f"U{n:06d}"))
+            for n in range(uploads)]
+        decoder = UploadDecoder(inline=args.inline)
+        decoder.submit(sealed[0][1], hhu_id="HHU-B", hhu_key=KEY,
+                       upload_id=sealed[0][0]).result()     # start the workers first
+        per_upload = args.per_upload // len(OBIS) * len(OBIS)
+        t0 = time.perf_counter()
+        for _upload_id, report, _ in ingest_uploads(store, decoder, sealed, hhu_id="HHU-B",
+                                                    hhu_key=KEY):
+            assert report.readings_stored == per_upload, report
+        ours = time.perf_counter() - t0
+        decoder.close()
+        del sealed
         stored = store.status()["readings"]
         store.close()
         assert stored == total, (stored, total)
@@ -98,7 +110,8 @@ def main() -> int:
     print(f"{'path':<28}{'rows':>10}{'seconds':>10}{'rows/s':>12}")
     print(f"{'hhu-sync ingest':<28}{total:>10}{ours:>10.2f}{r_ours:>12,.0f}")
     print(f"{'sqlite executemany (raw)':<28}{total:>10}{raw:>10.2f}{r_raw:>12,.0f}")
-    print(f"uploads: {uploads} of {args.per_upload} readings; peak RSS {peak_mb():.0f} MB; "
+    print(f"uploads: {uploads} of {args.per_upload} readings; peak RSS {peak_mb():.0f} MB "
+          f"(largest worker {peak_child_mb():.0f} MB); "
           f"python {sys.version.split()[0]}, sqlite {sqlite3.sqlite_version}, pid {os.getpid()}")
     print(f"ingest: {r_ours:,.0f} rows/s, sqlite {r_raw:,.0f} rows/s, ratio {r_ours / r_raw:.2f}")
     return 0

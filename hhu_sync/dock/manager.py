@@ -18,6 +18,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 
 from hhu_sync.config import Config, Dock
 from hhu_sync.dock.packer import Packer
+from hhu_sync.dock.readings import UploadDecoder
 from hhu_sync.dock.session import Session, SessionResult
 from hhu_sync.io.ports import PortError, find_port
 from hhu_sync.keys import KeyStore
@@ -53,6 +54,7 @@ class DockManager:
         self._sessions: dict[str, Session] = {}
         self.stop = threading.Event()
         self.progress = None      # a ProgressSink, set by whoever shows progress
+        self.decoder = UploadDecoder()   # checks uploads in worker processes
         self.executor = ThreadPoolExecutor(max_workers=max(1, config.limits.max_sessions),
                                            thread_name_prefix="dock")
         grace = int(config.schedule.misfire_grace_seconds)
@@ -100,7 +102,7 @@ class DockManager:
 
     def _run(self, dock: Dock, url: str, generation: int) -> None:
         session = Session(dock, url, self.config, self.store, self.keystore, self.packer,
-                          progress=self.progress)
+                          progress=self.progress, decoder=self.decoder)
         with self._lock:
             self._sessions[dock.name] = session
         try:
@@ -151,6 +153,7 @@ class DockManager:
             log.warning("dock %s: ending session at shutdown", session.dock.name)
             session.abort()
         self.executor.shutdown(wait=True, cancel_futures=True)
+        self.decoder.close()
 
 
 def _soon():

@@ -11,6 +11,7 @@ import json
 import logging
 import threading
 import time
+from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -18,7 +19,7 @@ from typing import Any
 
 from hhu_sync.config import Config, Dock
 from hhu_sync.dock.packer import Packer, PackError
-from hhu_sync.dock.readings import UploadRefused, ingest_upload_bytes
+from hhu_sync.dock.readings import UploadDecoder, UploadRefused
 from hhu_sync.errors import HhuSyncError
 from hhu_sync.export import export_upload
 from hhu_sync.failpoints import failpoint
@@ -56,7 +57,8 @@ class SessionResult:
 class Session:
     def __init__(self, dock: Dock, url: str, config: Config, store, keystore: KeyStore,
                  packer: Packer, stop: threading.Event | None = None,
-                 progress: ProgressSink | None = None) -> None:
+                 progress: ProgressSink | None = None,
+                 decoder: UploadDecoder | None = None) -> None:
         self.dock = dock
         self.url = url
         self.config = config
@@ -65,6 +67,7 @@ class Session:
         self.packer = packer
         self.stop = stop or threading.Event()
         self.progress = progress
+        self.decoder = decoder or UploadDecoder(inline=True)
         self.result = SessionResult(dock.name)
         self.port = None
         self._deadline = float("inf")
@@ -218,32 +221,43 @@ class Session:
                     delivery.attempts + 1, limits.max_attempts)
 
     def _pull(self, session: DockSession, hhu: str, hello) -> None:
+        """Fetch uploads one after another; each is checked in a worker process while the
+        next one comes over the link, then committed, and only then acknowledged."""
         limits = self.config.limits
         key = self.keystore.hhu_key(hhu)
+        checking: deque = deque()
         for info in hello.uploads:
             if self.stop.is_set():
-                return
+                break
             data = session.get(info.upload_id, self._budget(limits.transfer_seconds))
-            try:
-                report, upload = ingest_upload_bytes(self.store, data, hhu_id=hhu, hhu_key=key,
-                                             upload_id=info.upload_id)
-            except UploadRefused as exc:
-                self.result.errors.append(str(exc))      # left on the HHU: never deleted
-                log.error("dock %s: %s", self.dock.name, exc)
-                continue
-            failpoint("ingest.after_commit")
-            # Committed: now, and only now, the HHU may delete it.
-            session.ack(info.upload_id, self._budget(limits.transfer_seconds))
-            self.store.mark_cleared(info.upload_id, _now())
-            self.result.pulled.append(info.upload_id)
-            self.result.reports.append(report.as_dict())
-            if not report.already_held:
-                self._export(info.upload_id, upload.stored_rows(_now()))
-            log.info("dock %s: upload %s from %s: %d visits, %d readings stored, %d already "
-                     "held, %d not on list, %d conflicts%s", self.dock.name, info.upload_id,
-                     hhu, report.visits, report.readings_stored, report.readings_already_held,
-                     report.not_on_list, report.conflicts,
-                     " (upload already held)" if report.already_held else "")
+            checking.append((info.upload_id, self.decoder.submit(
+                data, hhu_id=hhu, hhu_key=key, upload_id=info.upload_id)))
+            if len(checking) > 1:
+                self._commit(session, hhu, *checking.popleft())
+        while checking:
+            self._commit(session, hhu, *checking.popleft())
+
+    def _commit(self, session: DockSession, hhu: str, upload_id: str, checked) -> None:
+        try:
+            upload = checked.result()
+        except UploadRefused as exc:
+            self.result.errors.append(str(exc))      # left on the HHU: never deleted
+            log.error("dock %s: %s", self.dock.name, exc)
+            return
+        report = self.store.ingest(upload, _now())
+        failpoint("ingest.after_commit")
+        # Committed: now, and only now, the HHU may delete it.
+        session.ack(upload_id, self._budget(self.config.limits.transfer_seconds))
+        self.store.mark_cleared(upload_id, _now())
+        self.result.pulled.append(upload_id)
+        self.result.reports.append(report.as_dict())
+        if not report.already_held:
+            self._export(upload_id, upload.stored_rows(_now()))
+        log.info("dock %s: upload %s from %s: %d visits, %d readings stored, %d already "
+                 "held, %d not on list, %d conflicts%s", self.dock.name, upload_id,
+                 hhu, report.visits, report.readings_stored, report.readings_already_held,
+                 report.not_on_list, report.conflicts,
+                 " (upload already held)" if report.already_held else "")
 
     def _export(self, upload_id: str, rows: list[tuple]) -> None:
         try:
