@@ -67,7 +67,7 @@ def meter_list(hhu: str, size: int) -> str:
     return f'[list]\nid = "bench-{hhu}"\nhhu = "{hhu}"\ndue = 2026-12-01\n\n' + "\n".join(rows)
 
 
-def serve_sims(root: Path, n: int, baud: int, latency_ms: float) -> int:
+def serve_sims(root: Path, n: int, baud: int, latency_ms: float, piece_ms: float) -> int:
     """Child process: N device servers, each behind a line; print the line URLs."""
     servers, lines = [], []
     for i in range(n):
@@ -75,7 +75,8 @@ def serve_sims(root: Path, n: int, baud: int, latency_ms: float) -> int:
         key_file = root / "var" / "keystore" / "hhus" / f"{hhu}.key"
         server = DeviceServer(load_device(hhu, key_file, root / "flash" / hhu)).start()
         servers.append(server)
-        lines.append(LineSim(server.address, baud=baud, latency_ms=latency_ms).start())
+        lines.append(LineSim(server.address, baud=baud, latency_ms=latency_ms,
+                             piece_ms=piece_ms).start())
     print(json.dumps([line.url for line in lines]), flush=True)
     sys.stdin.read()              # until the bench closes our stdin
     for item in (*lines, *servers):
@@ -91,11 +92,14 @@ def main() -> int:
     ap.add_argument("--upload-kib", type=int, default=48)
     ap.add_argument("--baud", type=int, default=115200)
     ap.add_argument("--latency-ms", type=float, default=2.0)
+    ap.add_argument("--piece-ms", type=float, default=5.4,
+                    help="the line delivers bytes in pieces this long (5.4 ms = 62 bytes at "
+                         "115200 baud: a USB full-speed serial adapter's packet)")
     args = ap.parse_args()
     setup_logging("text", "warning")
     n = args.hhus
     if args.serve_sims:
-        return serve_sims(Path(args.serve_sims), n, args.baud, args.latency_ms)
+        return serve_sims(Path(args.serve_sims), n, args.baud, args.latency_ms, args.piece_ms)
     with tempfile.TemporaryDirectory(prefix="hhu-docks-") as tmp:
         root = Path(tmp)
         ks = KeyStore(root / "var" / "keystore")
@@ -111,7 +115,8 @@ def main() -> int:
         # here is the depot's alone.
         sims = subprocess.Popen(
             [sys.executable, __file__, "--serve-sims", str(root), "--hhus", str(n),
-             "--baud", str(args.baud), "--latency-ms", str(args.latency_ms)],
+             "--baud", str(args.baud), "--latency-ms", str(args.latency_ms),
+             "--piece-ms", str(args.piece_ms)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
         urls = json.loads(sims.stdout.readline())
         docks = [f'[[docks]]\nname = "cradle-{i:03d}"\nport = "{url}"\nbaud = {args.baud}\n'
@@ -151,6 +156,8 @@ def main() -> int:
         thread.join(60)
         sims.stdin.close()
         sims.wait(60)
+        child = resource.getrusage(resource.RUSAGE_CHILDREN)
+        sim_cpu = child.ru_utime + child.ru_stime
     ceiling = n * args.baud / 10
     goodput = moved / elapsed
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
@@ -159,6 +166,7 @@ def main() -> int:
           f"{'fastest s':>11}{'slowest s':>11}{'cpu-s/MB':>10}{'peak MB':>9}")
     print(f"{n:>5}{moved:>13}{elapsed:>9.1f}{goodput:>13.0f}{goodput / ceiling:>12.3f}"
           f"{times[0]:>11.1f}{times[-1]:>11.1f}{cpu / (moved / 2**20):>10.2f}{peak:>9.0f}")
+    print(f"simulated HHUs and lines (child process): {sim_cpu:.1f} cpu-s in {elapsed:.1f} s")
     print(f"docks: {n} HHUs, {goodput:.0f} B/s = {goodput / ceiling:.3f} of N x line rate, "
           f"slowest {times[-1]:.1f} s, {cpu / (moved / 2**20):.2f} cpu-s/MB, {peak:.0f} MB peak")
     return 0 if len(done_at) == n else 1

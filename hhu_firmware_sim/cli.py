@@ -60,7 +60,8 @@ def _cmd_line(args: argparse.Namespace) -> int:
     from hhu_firmware_sim.line import LineSim
 
     line = LineSim(args.target, listen=args.listen, baud=args.baud, ber=args.ber,
-                   latency_ms=args.latency_ms, cut_after=args.cut_after, seed=args.seed)
+                   latency_ms=args.latency_ms, cut_after=args.cut_after, seed=args.seed,
+                   piece_ms=args.piece_ms)
     line.start()
     print(f"line {line.address[0]}:{line.address[1]} -> {args.target[0]}:{args.target[1]} "
           f"baud={args.baud} ber={args.ber:g} latency={args.latency_ms:g}ms", flush=True)
@@ -147,6 +148,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--latency-ms", type=float, default=0.0, help="one-way latency")
     p.add_argument("--cut-after", type=int, metavar="N", help="close after N bytes relayed")
     p.add_argument("--seed", type=int)
+    p.add_argument("--piece-ms", type=float, default=2.0,
+                   help="deliver bytes in pieces this long (5.4 = a USB adapter's packets)")
     p.set_defaults(func=_cmd_line)
 
     p = sub.add_parser("serve", help="run a simulated HHU, one dock at a time")

@@ -107,7 +107,7 @@ class _Session:
                 cond: threading.Condition, stats: DirectionStats) -> None:
         rate = self.line.baud / 10.0
         latency = self.line.latency_ms / 1000.0
-        piece = max(1, int(rate * _PIECE_S)) if rate > 0 else 1 << 16
+        piece = max(1, int(rate * self.line.piece_s)) if rate > 0 else 1 << 16
         t_line = 0.0
         while not self._stopping():
             with cond:
@@ -174,7 +174,8 @@ class LineSim:
 
     def __init__(self, target: tuple[str, int], *, listen: tuple[str, int] = ("127.0.0.1", 0),
                  baud: int = 115200, ber: float = 0.0, latency_ms: float = 0.0,
-                 cut_after: int | None = None, seed: int | None = None) -> None:
+                 cut_after: int | None = None, seed: int | None = None,
+                 piece_ms: float = _PIECE_S * 1000) -> None:
         if baud < 0:
             raise ValueError("baud must be >= 0 (0 = unpaced)")
         if latency_ms < 0:
@@ -186,6 +187,9 @@ class LineSim:
         self.latency_ms = latency_ms
         self.cut_after = cut_after
         self.seed = seed
+        if piece_ms <= 0:
+            raise ValueError("piece_ms must be > 0")
+        self.piece_s = piece_ms / 1000.0   # bytes arrive in pieces of rate * piece_s
         self.stats = LineStats()
         self._stop = threading.Event()
         self._server = socket.create_server(listen)
