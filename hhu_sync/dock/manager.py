@@ -62,6 +62,8 @@ class DockManager:
             "coalesce": True, "max_instances": 1, "misfire_grace_time": grace})
 
     def start(self, extra_jobs: list[tuple[Callable[[], None], float]] = ()) -> None:
+        if self.config.docks:
+            self.decoder.start()
         self.scheduler.add_job(self.poll, "interval", seconds=self.config.schedule.poll_seconds,
                                id="poll-docks", next_run_time=_soon())
         for n, (func, seconds) in enumerate(extra_jobs):

@@ -115,6 +115,18 @@ class UploadDecoder:
                 self._broken = True
         return self._pool
 
+    def start(self) -> None:
+        """Start the workers now (they import hhu-sync, about a second), not at the first
+        upload of the day, when HHUs are docked and waiting for their acknowledgement."""
+        pool = self._executor()
+        if pool is not None:
+            try:
+                for future in [pool.submit(os.getpid) for _ in range(self.workers)]:
+                    future.result(timeout=60)
+            except Exception as exc:  # noqa: BLE001 - any failure: check in this process
+                log.warning("checking uploads in this process: %s", exc)
+                self._broken = True
+
     def submit(self, data: bytes, *, hhu_id: str, hhu_key: bytes,
                upload_id: str) -> Future[Upload]:
         kwargs = {"hhu_id": hhu_id, "hhu_key": hhu_key, "upload_id": upload_id}
