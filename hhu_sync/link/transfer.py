@@ -17,6 +17,7 @@ import zlib
 
 from .errors import RemoteProtocolError
 from .events import LinkStats
+from .framing import cobs_encode
 from .messages import ENC_RAW, ENC_ZLIB, T_DATA, T_SACK
 
 COMPRESS_SAMPLE = 65536
@@ -36,7 +37,6 @@ RATE_INTERVAL = 0.25  # seconds of acknowledgements per rate sample
 # bound existed): without a clock the sender cannot know how long a frame takes.
 CLOCKLESS_MAX_PAYLOAD = 1024
 _CRC = zlib.crc32
-_CODE = [bytes((i,)) for i in range(256)]
 
 
 def choose_encoding(data: bytes | memoryview, allowed: tuple[str, ...]) -> tuple[int, bytes]:
@@ -56,31 +56,14 @@ def choose_encoding(data: bytes | memoryview, allowed: tuple[str, ...]) -> tuple
 
 
 def _encode_data_frame(seq: int, payload: bytes | memoryview) -> bytes:
-    """DATA frame on the wire (inlined encode_frame: COBS(body+CRC) + 0x00)."""
+    """DATA frame on the wire: COBS(body + CRC) and the delimiter, built in one buffer."""
     body = bytearray(3 + len(payload) + 4)
     body[0] = T_DATA
     body[1] = (seq >> 8) & 0xFF
     body[2] = seq & 0xFF
     body[3 : 3 + len(payload)] = payload
     body[-4:] = _CRC(memoryview(body)[:-4]).to_bytes(4, "big")
-    parts: list[bytes | bytearray] = []
-    put = parts.append
-    code = _CODE
-    for piece in body.split(b"\x00"):
-        n = len(piece)
-        if n < 254:
-            put(code[n + 1])
-            put(piece)
-            continue
-        start = 0
-        while n - start >= 254:
-            put(b"\xff")
-            put(piece[start : start + 254])
-            start += 254
-        put(code[n - start + 1])
-        put(piece[start:])
-    put(b"\x00")
-    return b"".join(parts)
+    return cobs_encode(body) + b"\x00"
 
 
 class LineEstimate:
