@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import socket
 import threading
@@ -16,32 +15,8 @@ from hhu_sync.keys import write_private_file
 from hhu_sync.transfer import encode_transfer, peek_header
 
 HHU = "HHU-001"
+
 HANDLER = ["--handler-package", "hhu_firmware_sim.urlhandler"]
-
-
-@pytest.fixture
-def key() -> bytes:
-    return hashlib.sha256(b"cli key").digest()
-
-
-@pytest.fixture
-def key_file(tmp_path: Path, key: bytes) -> Path:
-    path = tmp_path / f"{HHU}.key"
-    write_private_file(path, key.hex().encode() + b"\n")
-    return path
-
-
-@pytest.fixture
-def flash_dir(tmp_path: Path) -> Path:
-    return tmp_path / "flash"
-
-
-@pytest.fixture
-def url(key_file: Path, flash_dir: Path):
-    def make(**opts: object) -> str:
-        extra = "".join(f"&{k}={v}" for k, v in opts.items())
-        return f"hhusim://{HHU}?flash={flash_dir}&key={key_file}{extra}"
-    return make
 
 
 @pytest.fixture

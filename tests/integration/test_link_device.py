@@ -6,11 +6,9 @@ nothing asserts how fast anything was.
 
 from __future__ import annotations
 
-import hashlib
 import os
 import socket
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -20,37 +18,12 @@ from hhu_firmware_sim.server import DeviceServer
 from hhu_sync.io.dock import AuthFailed, DockSession, Refused
 from hhu_sync.io.driver import LinkCut, LinkTimedOut
 from hhu_sync.io.ports import open_port, register_handler_packages
-from hhu_sync.keys import write_private_file
 
 HHU = "HHU-001"
+
 DEADLINE = 30.0
 
 register_handler_packages(["hhu_firmware_sim.urlhandler"])
-
-
-@pytest.fixture
-def key() -> bytes:
-    return hashlib.sha256(b"test key").digest()
-
-
-@pytest.fixture
-def key_file(tmp_path: Path, key: bytes) -> Path:
-    path = tmp_path / f"{HHU}.key"
-    write_private_file(path, key.hex().encode() + b"\n")
-    return path
-
-
-@pytest.fixture
-def flash_dir(tmp_path: Path) -> Path:
-    return tmp_path / "flash"
-
-
-@pytest.fixture
-def url(key_file: Path, flash_dir: Path):
-    def make(**opts: object) -> str:
-        extra = "".join(f"&{k}={v}" for k, v in opts.items())
-        return f"hhusim://{HHU}?flash={flash_dir}&key={key_file}{extra}"
-    return make
 
 
 def _lookup(key: bytes):
