@@ -103,7 +103,7 @@ def parse_sign_on(line: bytes, offset: int = 0) -> str:
 
 @dataclass(frozen=True)
 class Identification:
-    """A parsed identification message ``/XXXZ[\\W]ident``."""
+    """A parsed identification message ``/MMMZ[\\W]ident``."""
 
     manufacturer: str
     baud_char: str
@@ -128,10 +128,11 @@ class Identification:
 
 
 def parse_identification(line: bytes, offset: int = 0) -> Identification:
-    """Parse ``/XXXZ[\\W]ident`` (CR LF removed) by its structure, never fixed offsets.
+    """Parse ``/MMMZ[\\W]ident`` (CR LF removed) by its structure, never fixed offsets.
 
-    XXX is three letters (upper case, the third may be lower case), Z one baud character,
-    then an optional backslash and one character, then up to 16 printable characters.
+    MMM is the manufacturer: three letters (upper case, the third may be lower case); Z one
+    baud character, then an optional backslash and one character, then up to 16 printable
+    characters.
     """
     try:
         text = line.decode("ascii")
