@@ -46,8 +46,8 @@ def upload_bytes(hhu: str, key: bytes, size: int) -> tuple[str, bytes]:
     visits, n = [], 0
     while True:
         rnd = os.urandom(24).hex()
-        visits.append({"meter": f"{n:08d}", "list": "", "time": "2026-11-25T10:00:00+00:00",
-                       "outcome": "done", "notes": rnd,
+        visits.append({"meter": f"{hhu[-3:]}{n:05d}", "list": "",     # meters of its own
+                       "time": "2026-11-25T10:00:00+00:00", "outcome": "done", "notes": rnd,
                        "registers": [[f"1.8.{i}", f"{int(rnd[i * 4:i * 4 + 6], 16)}.{i}", "kWh",
                                       "2026-11-25T10:00:00+00:00"] for i in range(4)]})
         n += 1
