@@ -73,19 +73,33 @@ def write_cmep(rows: Iterable[tuple], path: str | os.PathLike[str], *, sender: s
     """
     stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%d%H%M")
     records = 0
+    # A visit's registers share one time stamp, and a route a handful of units: convert
+    # each once. (An upload exported right after its commit must not hold the
+    # interpreter for long while other docked HHUs are still transferring.)
+    times: dict[str, str] = {}
+    units_of: dict[str, str | None] = {}
     with atomic_open(path) as fh:
         writer = csv.writer(fh, lineterminator="\n")
         for (meter, obis), group in groupby(rows, key=lambda r: (r[0], r[1])):
-            group = [r for r in group if r[4].lower() in CMEP_UNITS and r[5] == "ok"]
-            if not group:
-                continue
-            units = CMEP_UNITS[group[0][4].lower()]
-            triplets: list[str] = []
+            kept = []
             for r in group:
-                triplets += [_cmep_time(r[2]), "R0", _cmep_value(r[3])]
+                unit = units_of.get(r[4], "")
+                if unit == "":
+                    unit = units_of[r[4]] = CMEP_UNITS.get(r[4].lower())
+                if unit is not None and r[5] == "ok":
+                    kept.append(r)
+            if not kept:
+                continue
+            units = units_of[kept[0][4]]
+            triplets: list[str] = []
+            for r in kept:
+                when = times.get(r[2])
+                if when is None:
+                    when = times[r[2]] = _cmep_time(r[2])
+                triplets += [when, "R0", _cmep_value(r[3])]
             writer.writerow(["MEPMD01", CMEP_RECORD_VERSION, sender, "", receiver, "", stamp,
                              f"{meter}:{obis}", "OK", "E", units, "1", "00000000",
-                             str(len(group)), *triplets])
+                             str(len(kept)), *triplets])
             records += 1
     return records
 
