@@ -239,11 +239,6 @@ class SqliteStore:
             "ORDER BY delivery_id", (now, hhu_id, crew)).fetchall()
         return [Delivery(*r) for r in rows]
 
-    def queued_targets(self) -> list[tuple[str | None, str | None]]:
-        return self._db().execute(
-            "SELECT DISTINCT target_hhu, target_crew FROM deliveries WHERE state='queued'"
-        ).fetchall()
-
     def bind_delivery(self, delivery_id: int, hhu_id: str, bundle_id: str,
                       bundle: bytes) -> bool:
         """Give a queued delivery, sealed for one HHU, to that HHU; False if another HHU
