@@ -120,10 +120,6 @@ class SqliteStore:
                        (sha256, name, kind, status, reason, moved_to, now))
 
     # -- scheme library and queue -------------------------------------------------------------
-    def put_scheme(self, scheme: Scheme, sha256: str, now: str = "") -> None:
-        with self._tx() as db:
-            self._put_scheme(db, scheme, sha256, now)
-
     @staticmethod
     def _put_scheme(db: sqlite3.Connection, scheme: Scheme, sha256: str, now: str) -> None:
         db.execute(
@@ -147,10 +143,6 @@ class SqliteStore:
             "bundle IS NOT NULL, attempts FROM deliveries WHERE delivery_id=?",
             (delivery_id,)).fetchone()
         return Delivery(*row) if row else None
-
-    def schemes(self) -> dict[str, Scheme]:
-        rows = self._db().execute("SELECT data FROM schemes").fetchall()
-        return {s.id: s for s in (scheme_from_dict(json.loads(r[0])) for r in rows)}
 
     def accept_input(self, *, sha256: str, name: str, kind: str, moved_to: str, now: str,
                      scheme: Scheme | None = None, mlist: MeterList | None = None,
@@ -215,13 +207,6 @@ class SqliteStore:
             " VALUES ('meter_list', ?, ?, ?, 'queued', ?)",
             (mlist.id, mlist.hhu, None if mlist.hhu else mlist.crew, now))
         return int(cur.lastrowid)
-
-    def add_quick_send(self, scheme_id: str, hhu_id: str, now: str = "") -> int:
-        with self._tx() as db:
-            cur = db.execute(
-                "INSERT INTO deliveries (kind, ref, target_hhu, state, created_at) "
-                "VALUES ('quick_send', ?, ?, 'queued', ?)", (scheme_id, hhu_id, now))
-            return int(cur.lastrowid)
 
     def get_list(self, list_id: str) -> MeterList | None:
         data = self._one("SELECT data FROM lists WHERE list_id=?", (list_id,))

@@ -60,7 +60,7 @@ def drop(proc, name: str, sub: str = "", content: bytes | None = None) -> Path:
 def test_a_scheme_joins_the_library_and_is_archived(depot):
     out = depot.process(drop(depot, "a1700-ci-tou.toml"))
     assert out.status == "accepted" and out.kind == "scheme"
-    assert "a1700-ci-tou-2026" in depot.store.schemes()
+    assert depot.store.scheme("a1700-ci-tou-2026") is not None
     assert out.moved_to.exists() and not out.path.exists()
     assert out.moved_to.parent.parent == depot.config.paths.archive
 
