@@ -11,6 +11,7 @@ database. Last line: ``outbox: N files in S s = R files/s, p50 X ms, p99 Y ms``.
 from __future__ import annotations
 
 import argparse
+import resource
 import sqlite3
 import statistics
 import subprocess
@@ -101,13 +102,20 @@ def main() -> int:
                                    "--files", str(args.files), "--rate", str(args.rate)],
                                   stdout=subprocess.PIPE, text=True)
         t0 = time.monotonic()
+        cpu0 = resource.getrusage(resource.RUSAGE_SELF)
         out, _ = writer.communicate(timeout=600)
         closed = {name: float(t) for name, t in (line.split() for line in out.splitlines())}
         t0 = min(closed.values(), default=t0)
+        writing = max(closed.values(), default=t0) - t0
         deadline = time.monotonic() + 600
         while len(done) < args.files and time.monotonic() < deadline:
             time.sleep(0.05)
         elapsed = max(done.values()) - t0 if done else float("nan")
+        cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+        wr = resource.getrusage(resource.RUSAGE_CHILDREN)
+        print(f"daemon cpu: user {cpu1.ru_utime - cpu0.ru_utime:.2f} s, "
+              f"sys {cpu1.ru_stime - cpu0.ru_stime:.2f} s; writer cpu: user "
+              f"{wr.ru_utime:.2f} s, sys {wr.ru_stime:.2f} s")
         daemon.stop.set()
         thread.join(60)
         with closing(sqlite3.connect(config.paths.database)) as db:
@@ -117,9 +125,9 @@ def main() -> int:
     p50 = statistics.median(lat)
     p99 = lat[min(len(lat) - 1, int(len(lat) * 0.99))]
     rate = len(done) / elapsed
-    print(f"{'files':>8}{'seconds':>10}{'files/s':>10}{'p50 ms':>10}{'p99 ms':>10}"
+    print(f"{'files':>8}{'writing s':>11}{'seconds':>10}{'files/s':>10}{'p50 ms':>10}{'p99 ms':>10}"
           f"{'transfer files':>16}")
-    print(f"{len(done):>8}{elapsed:>10.2f}{rate:>10.0f}{p50:>10.0f}{p99:>10.0f}{queued:>16}")
+    print(f"{len(done):>8}{writing:>11.2f}{elapsed:>10.2f}{rate:>10.0f}{p50:>10.0f}{p99:>10.0f}{queued:>16}")
     mode = f"dropped at {args.rate:g}/s" if args.rate else "dropped at once"
     print(f"outbox: {len(done)} files ({mode}) in {elapsed:.2f} s = {rate:.0f} files/s, "
           f"p50 {p50:.0f} ms, p99 {p99:.0f} ms")

@@ -128,17 +128,18 @@ class Daemon:
         return self.summary
 
     def _turn(self) -> None:
+        due = self.ready.due_in()
         try:
-            kind, path = self.events.get(timeout=0.05)
-            self.ready.note(kind, path)
+            self.ready.note(*self.events.get(timeout=0.05 if due is None else min(due, 0.05)))
         except queue.Empty:
             pass
         for _ in range(EVENTS_PER_TURN):
             try:
-                kind, path = self.events.get_nowait()
+                self.ready.note(*self.events.get_nowait())
             except queue.Empty:
                 break
-            self.ready.note(kind, path)
+        for path in self.processor.mover.failed():   # recorded, not moved: again
+            self.ready.requeue(path)
         if self._rescan.is_set() or self.watcher.supervise():
             self._rescan.clear()
             self.ready.scan()
@@ -158,7 +159,7 @@ class Daemon:
                     self._changed()
 
     def _finished(self) -> bool:
-        if not self.events.empty() or self.ready.pending:
+        if not self.events.empty() or self.ready.pending or not self.processor.mover.idle():
             return False
         if self.ready.scan() or self.ready.pending:
             return False
@@ -172,6 +173,7 @@ class Daemon:
         except Exception as exc:  # noqa: BLE001 - the summary must not hide the real fault
             log.error("cannot read the queue at shutdown: %s", exc)
         self.watcher.stop()
+        self.processor.close()
         self.store.close()
 
 

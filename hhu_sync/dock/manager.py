@@ -11,7 +11,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from apscheduler.schedulers.background import BackgroundScheduler
@@ -54,7 +54,8 @@ class DockManager:
         self._sessions: dict[str, Session] = {}
         self.stop = threading.Event()
         self.progress = None      # a ProgressSink, set by whoever shows progress
-        self.decoder = UploadDecoder()   # checks uploads in worker processes
+        self.decoder = UploadDecoder()   # checks and exports uploads in worker processes
+        self._exports: set[Future] = set()   # exports still being written
         self.executor = ThreadPoolExecutor(max_workers=max(1, config.limits.max_sessions),
                                            thread_name_prefix="dock")
         grace = int(config.schedule.misfire_grace_seconds)
@@ -104,7 +105,8 @@ class DockManager:
 
     def _run(self, dock: Dock, url: str, generation: int) -> None:
         session = Session(dock, url, self.config, self.store, self.keystore, self.packer,
-                          progress=self.progress, decoder=self.decoder)
+                          progress=self.progress, decoder=self.decoder,
+                          on_export=self._track_export)
         with self._lock:
             self._sessions[dock.name] = session
         try:
@@ -128,16 +130,25 @@ class DockManager:
                 state.not_before = 0.0
         self.on_result(dock, generation, result)
 
+    def _track_export(self, future: Future) -> None:
+        with self._lock:
+            self._exports.add(future)
+        future.add_done_callback(self._export_finished)
+
+    def _export_finished(self, future: Future) -> None:
+        with self._lock:
+            self._exports.discard(future)
+
     def busy(self) -> bool:
         with self._lock:
-            return any(s.busy for s in self.states.values())
+            return any(s.busy for s in self.states.values()) or bool(self._exports)
 
     def settled(self, generation: int) -> bool:
         """Every cradle was polled since the last change and found nothing to do."""
         with self._lock:
-            return all(not s.busy and s.last is not None and s.last_generation == generation
-                       and not (s.last.pushed or s.last.pulled)
-                       for s in self.states.values())
+            return not self._exports and all(
+                not s.busy and s.last is not None and s.last_generation == generation
+                and not (s.last.pushed or s.last.pulled) for s in self.states.values())
 
     def shutdown(self, grace_s: float = 10.0) -> None:
         """Stop polling; let running sessions finish within ``grace_s``, then cut them."""

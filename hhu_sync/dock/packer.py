@@ -12,6 +12,8 @@ from dataclasses import dataclass
 
 from hhu_sync.errors import HhuSyncError
 from hhu_sync.keys import KeyStore
+from hhu_sync.model.meterlist import MeterList
+from hhu_sync.model.scheme import Scheme
 from hhu_sync.packaging import pack_meter_list, pack_quick_send
 from hhu_sync.store.base import Delivery
 
@@ -44,26 +46,40 @@ class Packer:
             return None
         return packed
 
-    def build(self, delivery: Delivery, hhu_id: str) -> Packed:
-        """A freshly sealed transfer file for ``hhu_id`` (not yet bound to the delivery)."""
+    def build(self, delivery: Delivery, hhu_id: str, *, scheme: Scheme | None = None,
+              mlist: MeterList | None = None) -> Packed:
+        """A freshly sealed transfer file for ``hhu_id`` (not yet bound to the delivery).
+
+        ``scheme`` or ``mlist``: the delivery's content when the caller has it already,
+        saving a read back from the store.
+        """
+        if delivery.kind == "quick_send":
+            if scheme is None or scheme.id != delivery.ref:
+                scheme = self.store.scheme(delivery.ref)
+            if scheme is None:
+                raise PackError(f"scheme {delivery.ref!r} is no longer in the library")
+        else:
+            if mlist is None or mlist.id != delivery.ref:
+                mlist = self.store.get_list(delivery.ref)
+            if mlist is None:
+                raise PackError(f"meter list {delivery.ref!r} is not held")
+        return self.seal(delivery.kind, hhu_id, scheme=scheme, mlist=mlist)
+
+    def seal(self, kind: str, hhu_id: str, *, scheme: Scheme | None = None,
+             mlist: MeterList | None = None) -> Packed:
+        """Seal a Quick send (``scheme``) or a meter list (``mlist``, with the schemes it
+        names from the library) for ``hhu_id``: the outbox does this before the delivery
+        exists, so the delivery and its transfer file are committed together."""
         key = self.keystore.hhu_key(hhu_id)
         if key is None:
             raise PackError(f"{hhu_id} is not enrolled in the key store")
         try:
-            if delivery.kind == "quick_send":
-                scheme = self.store.scheme(delivery.ref)
-                if scheme is None:
-                    raise PackError(f"scheme {delivery.ref!r} is no longer in the library")
-                package = pack_quick_send(scheme, hhu=hhu_id, hhu_key=key, secrets=self.keystore,
-                                          source=self.depot_id)
+            if kind == "quick_send":
+                package = pack_quick_send(scheme, hhu=hhu_id, hhu_key=key,
+                                          secrets=self.keystore, source=self.depot_id)
             else:
-                mlist = self.store.get_list(delivery.ref)
-                if mlist is None:
-                    raise PackError(f"meter list {delivery.ref!r} is not held")
                 package = pack_meter_list(mlist, self.store.library(), hhu=hhu_id, hhu_key=key,
                                           secrets=self.keystore, source=self.depot_id)
-        except PackError:
-            raise
         except (HhuSyncError, ValueError) as exc:
             raise PackError(str(exc)) from None
         return Packed(package.bundle_id, package.data)

@@ -20,8 +20,10 @@ from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 
 from hhu_sync.errors import HhuSyncError, TransferError
+from hhu_sync.export import export_upload
 from hhu_sync.ingest import IngestReport, Upload, UploadError, parse_upload
 from hhu_sync.transfer import decode_transfer
 
@@ -67,6 +69,22 @@ def check_upload(data: bytes, *, hhu_id: str, hhu_key: bytes, upload_id: str) ->
             raise UploadRefused(f"upload {upload_id} from {hhu_id}: {exc}") from None
 
 
+def export_checked(data: bytes, *, hhu_id: str, hhu_key: bytes, upload_id: str,
+                   not_stored: set[int], received_at: str, folder: str,
+                   sender: str) -> list[str]:
+    """Write an upload's CSV and CMEP exports (the rows the store took) from its bytes.
+
+    Run in a worker process after the commit and the acknowledgement: rendering a
+    few thousand rows is tens of milliseconds of Python that would otherwise hold the
+    daemon's interpreter lock while other HHUs wait for their own commit.
+    """
+    upload = check_upload(data, hhu_id=hhu_id, hhu_key=hhu_key, upload_id=upload_id)
+    upload.not_stored = set(not_stored)
+    with _gc_paused():
+        return [str(p) for p in export_upload(upload.stored_rows(received_at), Path(folder),
+                                              upload_id, sender=sender)]
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -79,10 +97,10 @@ def ingest_upload_bytes(store, data: bytes, *, hhu_id: str, hhu_key: bytes,
         return store.ingest(upload, _now()), upload
 
 
-def _watch_parent() -> None:
-    """In a worker: exit when the process that started us is gone (the daemon was killed),
-    rather than linger holding its pipes open."""
-    parent = os.getppid()
+def _watch_parent(parent: int) -> None:
+    """In a worker: exit when the process that started us (``parent``, its pid passed in:
+    asking ``getppid`` here would be too late if it died while we were starting, and we
+    would wait for init forever) is gone, rather than linger holding its pipes open."""
 
     def watch() -> None:
         while os.getppid() == parent:
@@ -92,62 +110,90 @@ def _watch_parent() -> None:
     threading.Thread(target=watch, name="watch-parent", daemon=True).start()
 
 
-class UploadDecoder:
-    """Checks uploads in worker processes (``spawn``: safe in a threaded daemon, and each
-    worker is our child, so it can tell when we are gone).
+EXPORT_NICE = 10   # exports yield the CPU to checks and commits that HHUs are waiting on
 
-    Falls back to checking in this process when worker processes cannot be started.
+
+def _worker_init(parent: int, nice: int) -> None:
+    if nice:
+        try:
+            os.nice(nice)
+        except OSError:   # not allowed here: run at normal priority
+            pass
+    _watch_parent(parent)
+
+
+class UploadDecoder:
+    """Checks uploads, and writes their exports, in worker processes (``spawn``: safe in
+    a threaded daemon, and each worker is our child, so it can tell when we are gone).
+
+    Checks run in ``workers`` processes; exports in one more, at a lower priority: when
+    many HHUs unload at once, an export (tens of milliseconds of Python for billing, who
+    can wait) must not take a core from the checks and commits the HHUs wait on.
+    Falls back to working in this process when worker processes cannot be started.
     """
 
     def __init__(self, workers: int | None = None, *, inline: bool = False) -> None:
         self.workers = workers or max(1, min(4, (os.cpu_count() or 2)))
-        self._pool: ProcessPoolExecutor | None = None
+        self._pools: dict[str, ProcessPoolExecutor] = {}
         self._broken = inline
 
-    def _executor(self) -> ProcessPoolExecutor | None:
-        if self._pool is None and not self._broken:
+    def _executor(self, kind: str = "check") -> ProcessPoolExecutor | None:
+        if kind not in self._pools and not self._broken:
             try:
                 context = multiprocessing.get_context("spawn")
-                self._pool = ProcessPoolExecutor(self.workers, mp_context=context,
-                                                 initializer=_watch_parent)
+                self._pools[kind] = ProcessPoolExecutor(
+                    self.workers if kind == "check" else 1, mp_context=context,
+                    initializer=_worker_init,
+                    initargs=(os.getpid(), 0 if kind == "check" else EXPORT_NICE))
             except (OSError, ValueError) as exc:
                 log.warning("checking uploads in this process: %s", exc)
                 self._broken = True
-        return self._pool
+        return self._pools.get(kind)
 
     def start(self) -> None:
         """Start the workers now (they import hhu-sync, about a second), not at the first
         upload of the day, when HHUs are docked and waiting for their acknowledgement."""
-        pool = self._executor()
-        if pool is not None:
-            try:
-                for future in [pool.submit(os.getpid) for _ in range(self.workers)]:
-                    future.result(timeout=60)
-            except Exception as exc:  # noqa: BLE001 - any failure: check in this process
-                log.warning("checking uploads in this process: %s", exc)
-                self._broken = True
-
-    def submit(self, data: bytes, *, hhu_id: str, hhu_key: bytes,
-               upload_id: str) -> Future[Upload]:
-        kwargs = {"hhu_id": hhu_id, "hhu_key": hhu_key, "upload_id": upload_id}
-        pool = self._executor()
-        if pool is not None:
-            try:
-                return pool.submit(check_upload, data, **kwargs)
-            except RuntimeError as exc:          # broken or shut down: do it here
-                log.warning("checking uploads in this process: %s", exc)
-                self._broken = True
-        done: Future[Upload] = Future()
         try:
-            done.set_result(check_upload(data, **kwargs))
-        except UploadRefused as exc:
+            futures = []
+            for kind, n in (("check", self.workers), ("export", 1)):
+                pool = self._executor(kind)
+                if pool is not None:
+                    futures += [pool.submit(os.getpid) for _ in range(n)]
+            for future in futures:
+                future.result(timeout=60)
+        except Exception as exc:  # noqa: BLE001 - any failure: work in this process
+            log.warning("checking uploads in this process: %s", exc)
+            self._broken = True
+
+    def _run(self, kind: str, func, *args, **kwargs) -> Future:
+        pool = self._executor(kind)
+        if pool is not None and not self._broken:
+            try:
+                return pool.submit(func, *args, **kwargs)
+            except RuntimeError as exc:          # broken or shut down: do it here
+                log.warning("working in this process: %s", exc)
+                self._broken = True
+        done: Future = Future()
+        try:
+            done.set_result(func(*args, **kwargs))
+        except Exception as exc:  # noqa: BLE001 - reported through the future
             done.set_exception(exc)
         return done
 
+    def submit(self, data: bytes, *, hhu_id: str, hhu_key: bytes,
+               upload_id: str) -> Future[Upload]:
+        """:func:`check_upload` in a worker; its future raises UploadRefused."""
+        return self._run("check", check_upload, data, hhu_id=hhu_id, hhu_key=hhu_key,
+                         upload_id=upload_id)
+
+    def export(self, data: bytes, **kwargs) -> Future[list[str]]:
+        """:func:`export_checked` in the low-priority worker."""
+        return self._run("export", export_checked, data, **kwargs)
+
     def close(self) -> None:
-        if self._pool is not None:
-            self._pool.shutdown(wait=True, cancel_futures=True)
-            self._pool = None
+        for pool in self._pools.values():
+            pool.shutdown(wait=True, cancel_futures=True)
+        self._pools.clear()
 
 
 def ingest_uploads(store, decoder: UploadDecoder,

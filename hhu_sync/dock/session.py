@@ -13,6 +13,7 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -21,7 +22,6 @@ from hhu_sync.config import Config, Dock
 from hhu_sync.dock.packer import Packer, PackError
 from hhu_sync.dock.readings import UploadDecoder, UploadRefused
 from hhu_sync.errors import HhuSyncError
-from hhu_sync.export import export_upload
 from hhu_sync.failpoints import failpoint
 from hhu_sync.fsutil import atomic_write
 from hhu_sync.io.dock import AuthFailed, DockSession, Refused
@@ -58,7 +58,8 @@ class Session:
     def __init__(self, dock: Dock, url: str, config: Config, store, keystore: KeyStore,
                  packer: Packer, stop: threading.Event | None = None,
                  progress: ProgressSink | None = None,
-                 decoder: UploadDecoder | None = None) -> None:
+                 decoder: UploadDecoder | None = None,
+                 on_export: Callable[[Future], None] | None = None) -> None:
         self.dock = dock
         self.url = url
         self.config = config
@@ -68,6 +69,7 @@ class Session:
         self.stop = stop or threading.Event()
         self.progress = progress
         self.decoder = decoder or UploadDecoder(inline=True)
+        self.on_export = on_export      # told of each export running in a worker
         self.result = SessionResult(dock.name)
         self.port = None
         self._deadline = float("inf")
@@ -230,14 +232,15 @@ class Session:
             if self.stop.is_set():
                 break
             data = session.get(info.upload_id, self._budget(limits.transfer_seconds))
-            checking.append((info.upload_id, self.decoder.submit(
+            checking.append((info.upload_id, data, self.decoder.submit(
                 data, hhu_id=hhu, hhu_key=key, upload_id=info.upload_id)))
             if len(checking) > 1:
-                self._commit(session, hhu, *checking.popleft())
+                self._commit(session, hhu, key, *checking.popleft())
         while checking:
-            self._commit(session, hhu, *checking.popleft())
+            self._commit(session, hhu, key, *checking.popleft())
 
-    def _commit(self, session: DockSession, hhu: str, upload_id: str, checked) -> None:
+    def _commit(self, session: DockSession, hhu: str, key: bytes, upload_id: str,
+                data: bytes, checked) -> None:
         try:
             upload = checked.result()
         except UploadRefused as exc:
@@ -252,16 +255,28 @@ class Session:
         self.result.pulled.append(upload_id)
         self.result.reports.append(report.as_dict())
         if not report.already_held:
-            self._export(upload_id, upload.stored_rows(_now()))
+            self._export(upload_id, data, key, upload.not_stored)
         log.info("dock %s: upload %s from %s: %d visits, %d readings stored, %d already "
                  "held, %d not on list, %d conflicts%s", self.dock.name, upload_id,
                  hhu, report.visits, report.readings_stored, report.readings_already_held,
                  report.not_on_list, report.conflicts,
                  " (upload already held)" if report.already_held else "")
 
-    def _export(self, upload_id: str, rows: list[tuple]) -> None:
-        try:
-            export_upload(rows, self.config.paths.exports, upload_id,
-                          sender=self.config.depot_id)
-        except OSError as exc:   # the readings are committed; the export can be redone
-            log.error("export of %s failed: %s (run hhu-sync export)", upload_id, exc)
+    def _export(self, upload_id: str, data: bytes, key: bytes, not_stored: set[int]) -> None:
+        """CSV and CMEP for billing, written by a worker process: the readings are
+        committed and acknowledged already, and the export can always be redone."""
+        future = self.decoder.export(
+            data, hhu_id=self.result.hhu_id, hhu_key=key, upload_id=upload_id,
+            not_stored=not_stored, received_at=_now(), folder=str(self.config.paths.exports),
+            sender=self.config.depot_id)
+        future.add_done_callback(lambda f: _export_done(upload_id, f))
+        if self.on_export is not None:
+            self.on_export(future)
+
+
+def _export_done(upload_id: str, future: Future) -> None:
+    if future.cancelled():
+        log.error("export of %s not written (stopped first); run hhu-sync export", upload_id)
+    elif future.exception() is not None:   # the readings are committed; redo the export
+        log.error("export of %s failed: %s (run hhu-sync export)", upload_id,
+                  future.exception())

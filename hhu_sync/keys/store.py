@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import secrets
 import stat
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -60,11 +60,37 @@ def load_key_file(path: str | os.PathLike[str]) -> bytes:
     return key
 
 
+def _load_secret(path: Path) -> str:
+    data = _read_small(path, _MAX_SECRET, "secret")
+    try:
+        return data.decode("utf-8").rstrip("\n")
+    except UnicodeDecodeError:
+        raise KeyStoreError(f"{path}: secret is not UTF-8 text") from None
+
+
 @dataclass(frozen=True)
 class KeyStore:
     """A key store folder. Creating the object touches nothing on disk."""
 
     root: Path
+    # path -> (stat signature, value): a key or secret is read again only when its file
+    # changes (a new inode, mode, size or time), so the outbox does not reopen the same
+    # key file for every scheme it packs; a revoked key is gone at the next stat.
+    _cache: dict = field(default_factory=dict, compare=False, repr=False, hash=False)
+
+    def _cached(self, path: Path, load):
+        try:
+            st = path.stat()
+        except FileNotFoundError:
+            self._cache.pop(path, None)
+            raise
+        sig = (st.st_ino, st.st_dev, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
+        hit = self._cache.get(path)
+        if hit is not None and hit[0] == sig:
+            return hit[1]
+        value = load(path)
+        self._cache[path] = (sig, value)
+        return value
 
     def key_path(self, hhu_id: str) -> Path:
         return self.root / "hhus" / f"{check_name(hhu_id, 'HHU id')}.key"
@@ -101,8 +127,10 @@ class KeyStore:
 
     def hhu_key(self, hhu_id: str) -> bytes | None:
         """The key of an enrolled HHU, or None when it is not enrolled."""
-        path = self.key_path(hhu_id)
-        return load_key_file(path) if path.exists() else None
+        try:
+            return self._cached(self.key_path(hhu_id), load_key_file)
+        except FileNotFoundError:
+            return None
 
     def enrolled(self) -> list[str]:
         folder = self.root / "hhus"
@@ -119,13 +147,10 @@ class KeyStore:
     def secret(self, name: str) -> str:
         """A meter password by name; raises KeyStoreError naming the secret if missing."""
         path = self.secret_path(name)
-        if not path.exists():
+        try:
+            return self._cached(path, _load_secret)
+        except FileNotFoundError:
             raise KeyStoreError(
                 f"secret {name!r} is not in the key store ({path}); add it with "
                 f"'hhu-sync secret set {name}'"
-            )
-        data = _read_small(path, _MAX_SECRET, "secret")
-        try:
-            return data.decode("utf-8").rstrip("\n")
-        except UnicodeDecodeError:
-            raise KeyStoreError(f"{path}: secret is not UTF-8 text") from None
+            ) from None

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from hhu_sync.model.catalog import Catalog
-from hhu_sync.model.loader import parse_toml, read_text
+from hhu_sync.model.loader import decode_text, parse_toml, read_text
 from hhu_sync.model.meterlist import MeterList, parse_meter_list_csv, parse_meter_list_toml
 from hhu_sync.model.problems import ModelError, Problem
 from hhu_sync.model.scheme import Scheme, parse_scheme
@@ -55,12 +55,12 @@ class InputSet:
         return not self.problems
 
 
-def _classify(path: Path) -> tuple[str, object, object]:
+def _classify(path: Path, raw: bytes | None = None) -> tuple[str, object, object]:
     """('scheme'|'list'|'csv', parsed data or text, locate) or raise ModelError."""
     if path.suffix.lower() not in SUFFIXES:
         raise ModelError([Problem(str(path), None, "file",
                                   "not a scheme or meter list (expected a .toml or .csv file)")])
-    text = read_text(path)
+    text = read_text(path) if raw is None else decode_text(raw, path)
     if path.suffix.lower() == ".csv":
         return "csv", text, None
     data, locator = parse_toml(text, path)
@@ -73,13 +73,19 @@ def _classify(path: Path) -> tuple[str, object, object]:
 
 
 def load_inputs(paths: Iterable[str | os.PathLike[str]], catalog: Catalog,
-                known_schemes: Mapping[str, Scheme] | None = None) -> InputSet:
-    """Check every file; problems are collected, never raised."""
+                known_schemes: Mapping[str, Scheme] | None = None,
+                contents: Mapping[Path, bytes] | None = None) -> InputSet:
+    """Check every file; problems are collected, never raised.
+
+    ``contents`` holds files the caller has already read (the outbox hashes each file
+    first), so each is read once and the checked bytes are the hashed bytes.
+    """
+    contents = contents or {}
     result = InputSet()
     pending_lists: list[tuple[Path, str, object, object]] = []
     for path in expand_paths(paths):
         try:
-            kind, data, locate = _classify(path)
+            kind, data, locate = _classify(path, contents.get(path))
             if kind == "scheme":
                 scheme = parse_scheme(data, str(path), catalog, locate)
                 if scheme.id in result.schemes:

@@ -7,11 +7,15 @@ where that is known); nothing here lets a traceback reach the person at the term
 from __future__ import annotations
 
 import os
-import tomllib
 from pathlib import Path
 from typing import Any
 
 from hhu_sync.model.problems import ModelError, Problem, TomlLocator
+
+try:  # the standard library's tomllib, compiled with mypyc: the same parser, ~3x faster
+    import tomli as _toml
+except ImportError:  # pragma: no cover - tomli is a dependency; tomllib is its fallback
+    import tomllib as _toml
 
 MAX_INPUT_BYTES = 4 * 1024 * 1024
 
@@ -38,6 +42,12 @@ def read_text(path: str | os.PathLike[str], limit: int = MAX_INPUT_BYTES) -> str
         raise _fail(path, "file", "permission denied") from None
     except OSError as exc:
         raise _fail(path, "file", f"cannot read: {exc.strerror}") from None
+    return decode_text(raw, path, limit)
+
+
+def decode_text(raw: bytes, path: str | os.PathLike[str], limit: int = MAX_INPUT_BYTES) -> str:
+    """Bytes already read (at most ``limit + 1``) as text, or the same errors as read_text."""
+    path = Path(path)
     if len(raw) > limit:
         raise _fail(path, "file", f"larger than the {limit // (1024 * 1024)} MiB limit")
     if not raw.strip():
@@ -57,8 +67,8 @@ def read_text(path: str | os.PathLike[str], limit: int = MAX_INPUT_BYTES) -> str
 
 def parse_toml(text: str, path: Path) -> tuple[dict[str, Any], TomlLocator]:
     try:
-        data = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+        data = _toml.loads(text)
+    except _toml.TOMLDecodeError as exc:
         message = str(exc)
         line = None
         if "(at line " in message:

@@ -31,6 +31,7 @@ from hhu_sync.keys import KeyStore
 from hhu_sync.model.catalog import Catalog
 from hhu_sync.model.inputs import load_inputs
 from hhu_sync.model.loader import MAX_INPUT_BYTES
+from hhu_sync.outbox.mover import ArchiveMover, Move, Signature, signature
 from hhu_sync.store.base import StorageUnavailable, StoreError
 
 log = logging.getLogger("hhu_sync.outbox")
@@ -48,7 +49,9 @@ class _Plan:
     mlist: object
     target_hhu: str | None
     hhu: str | None
+    read_as: Signature
     dest: Path | None = None
+    bundle: tuple[str, str, bytes] | None = None   # (HHU, bundle id, sealed file)
 
 
 @dataclass(frozen=True)
@@ -105,7 +108,8 @@ def move_aside(path: Path, folder: Path, reason: str | None = None,
 
 class OutboxProcessor:
     def __init__(self, config: Config, store, catalog: Catalog, keystore: KeyStore,
-                 packer: Packer | None = None, clock=time.monotonic) -> None:
+                 packer: Packer | None = None, clock=time.monotonic,
+                 wall=time.time) -> None:
         self.config = config
         self.store = store
         self.catalog = catalog
@@ -113,7 +117,9 @@ class OutboxProcessor:
         self.packer = packer or Packer(store, keystore, config.depot_id)
         self.outbox = config.paths.outbox
         self.clock = clock
+        self.wall = wall
         self._waiting: dict[Path, float] = {}   # lists waiting for their schemes
+        self.mover = ArchiveMover(_move)
 
     def _archive_folder(self) -> Path:
         return self.config.paths.archive / datetime.now(UTC).strftime("%Y-%m-%d")
@@ -126,8 +132,17 @@ class OutboxProcessor:
         return Outcome(path, "rejected", kind, reason, dest)
 
     def process(self, path: Path) -> Outcome:
-        """Handle one complete file. Never raises for bad input; the file always moves."""
-        return self.process_batch([path])[0]
+        """Handle one complete file, moved when this returns. Never raises for bad input;
+        the file always moves."""
+        outcome = self.process_batch([path])[0]
+        self.mover.flush()
+        return outcome
+
+    def close(self) -> None:
+        """Finish the moves still pending (at shutdown)."""
+        if not self.mover.close():
+            log.error("outbox: moves to archive/ still pending at shutdown; they are "
+                      "finished at the next start")
 
     def process_batch(self, paths: list[Path]) -> list[Outcome]:
         """Handle several files with one transaction and one folder fsync for the lot.
@@ -144,11 +159,19 @@ class OutboxProcessor:
 
     def _process_batch(self, paths: list[Path]) -> list[Outcome]:
         outcomes: dict[Path, Outcome] = {}
-        plans: list[_Plan] = []
-        shas: dict[str, Path] = {}
+        reads: list[tuple[Path, bytes, str, Signature]] = []
         for raw_path in paths:
             path = Path(raw_path)
-            result = self._examine(path, shas)
+            result = self._read(path)
+            if isinstance(result, Outcome):
+                outcomes[path] = result
+            else:
+                reads.append((path, *result))
+        seen = self.store.inputs_seen(sorted({r[2] for r in reads}))
+        plans: list[_Plan] = []
+        shas: dict[str, Path] = {}
+        for path, raw, sha, read_as in reads:
+            result = self._examine(path, raw, sha, read_as, seen.get(sha), shas)
             if isinstance(result, Outcome):
                 outcomes[path] = result
             else:
@@ -158,28 +181,39 @@ class OutboxProcessor:
                 outcomes[plan.path] = outcome
         return [outcomes[Path(p)] for p in paths]
 
-    def _examine(self, path: Path, shas: dict[str, Path]) -> Outcome | _Plan:
-        """Read, hash and check one file; reject it at once, or plan its acceptance."""
+    def _read(self, path: Path) -> Outcome | tuple[bytes, str, Signature]:
+        """The file's bytes, their hash and the file's signature (to move only the file
+        that was read), or why it cannot be taken now."""
         try:
             with open(path, "rb") as fh:
                 raw = fh.read(MAX_INPUT_BYTES + 1)
+                st = os.fstat(fh.fileno())
+                written = st.st_mtime
         except FileNotFoundError:
             return Outcome(path, "gone")
         except OSError as exc:
             return self._reject(path, "", "unknown", f"{path.name}: cannot read: {exc.strerror}")
-        sha = hashlib.sha256(raw).hexdigest()
+        age = self.wall() - written
+        if 0 <= age < self.config.limits.debounce_seconds:
+            # Written again after the close that made it ready (a writer that reopened
+            # it): not complete until it has been quiet for the debounce time.
+            return Outcome(path, "deferred", "", "still being written")
+        return raw, hashlib.sha256(raw).hexdigest(), signature(st)
+
+    def _examine(self, path: Path, raw: bytes, sha: str, read_as: Signature,
+                 seen: dict | None, shas: dict[str, Path]) -> Outcome | _Plan:
+        """Check one file's content; reject it at once, or plan its acceptance."""
         if sha in shas:
             reason = (f"{path.name}: the same content as {shas[sha].name}, received with it; "
                       "not processed again")
             return Outcome(path, "duplicate", "", reason,
                            move_aside(path, self.config.paths.rejected, reason))
-        seen = self.store.input_seen(sha)
         if seen is not None:
             return self._seen_before(path, sha, seen)
         target_hhu = self._quick_send_target(path)
         if isinstance(target_hhu, Outcome):
             return target_hhu
-        inputs = load_inputs([path], self.catalog, self.store.library())
+        inputs = load_inputs([path], self.catalog, self.store.library(), {path: raw})
         if inputs.problems:
             if self._should_wait(path, inputs.problems):
                 return Outcome(path, "deferred", "meter_list",
@@ -188,10 +222,25 @@ class OutboxProcessor:
             return self._reject(path, sha, "unknown",
                                 "\n".join(str(p) for p in inputs.problems))
         self._waiting.pop(path, None)
-        plan = self._plan(path, sha, inputs, target_hhu)
+        plan = self._plan(path, sha, inputs, target_hhu, read_as)
         if isinstance(plan, _Plan):
             shas[sha] = path
+            self._seal(plan)
         return plan
+
+    def _seal(self, plan: _Plan) -> None:
+        """Seal the transfer file for a named HHU now, to commit it with its delivery.
+        A list for a crew is sealed when the first HHU of the crew docks."""
+        if not plan.hhu:
+            return
+        try:
+            packed = self.packer.seal("quick_send" if plan.target_hhu else "meter_list",
+                                      plan.hhu, scheme=plan.scheme, mlist=plan.mlist)
+        except PackError as exc:
+            log.warning("%s: not packed yet (packed when %s docks): %s", plan.path.name,
+                        plan.hhu, exc)
+            return
+        plan.bundle = (plan.hhu, packed.bundle_id, packed.data)
 
     def _quick_send_target(self, path: Path) -> str | None | Outcome:
         try:
@@ -215,7 +264,12 @@ class OutboxProcessor:
     def _seen_before(self, path: Path, sha: str, seen: dict) -> Outcome:
         moved_to = Path(seen["moved_to"]) if seen["moved_to"] else None
         if seen["status"] == "accepted" and moved_to and not moved_to.exists():
-            # Recorded, then the daemon stopped before the move: finish the move only.
+            self.mover.flush()   # its move may be pending still: let it finish first
+            if not path.exists():
+                return Outcome(path, "gone")
+        if seen["status"] == "accepted" and moved_to and not moved_to.exists():
+            # Recorded, then the daemon stopped (or the move failed) before the move:
+            # finish the move only.
             dest = move_aside(path, moved_to.parent, dest=moved_to)
             log.info("finished moving %s to %s", path.name, dest)
             return Outcome(path, "accepted", seen["kind"], "recovered", dest)
@@ -225,7 +279,8 @@ class OutboxProcessor:
         log.warning("duplicate %s", path.name)
         return Outcome(path, "duplicate", seen["kind"], reason, dest)
 
-    def _plan(self, path: Path, sha: str, inputs, target_hhu: str | None) -> Outcome | _Plan:
+    def _plan(self, path: Path, sha: str, inputs, target_hhu: str | None,
+              read_as: Signature) -> Outcome | _Plan:
         scheme = next(iter(inputs.schemes.values()), None)
         mlist = next(iter(inputs.lists.values()), None)
         if target_hhu and scheme is None:
@@ -239,19 +294,24 @@ class OutboxProcessor:
         if mlist and not mlist.hhu and mlist.crew not in self.config.hhus.values():
             return self._reject(path, sha, kind, f"{path.name}: list.crew: no HHU of crew "
                                 f"{mlist.crew!r} in the configuration's [[hhus]]")
-        return _Plan(path, sha, kind, scheme, mlist, target_hhu, hhu)
+        return _Plan(path, sha, kind, scheme, mlist, target_hhu, hhu, read_as)
 
     def _commit(self, plans: list[_Plan]) -> list[Outcome]:
-        """Record every plan in one transaction, move the files, pack for named HHUs."""
+        """Record every plan (with its sealed file) in one transaction, then move the files.
+
+        The order is what makes a crash harmless: a file recorded but not yet moved is
+        recognised by its hash at restart and only moved (see :meth:`_seen_before`).
+        """
         folder = self._archive_folder()
         folder.mkdir(parents=True, exist_ok=True)
-        taken: set[Path] = set()
+        taken = self.mover.reserved()
         for plan in plans:
             plan.dest = _unique(folder, plan.path.name, taken)
             taken.add(plan.dest)
         now = _now()
         items = [dict(sha256=p.sha, name=p.path.name, kind=p.kind, moved_to=str(p.dest),
-                      now=now, scheme=p.scheme, mlist=p.mlist, quick_send_hhu=p.target_hhu)
+                      now=now, scheme=p.scheme, mlist=p.mlist, quick_send_hhu=p.target_hhu,
+                      bundle=p.bundle)
                  for p in plans]
         try:
             deliveries: list[int | None | Outcome] = list(self.store.accept_inputs(items))
@@ -269,27 +329,15 @@ class OutboxProcessor:
                     deliveries.append(self._reject(plan.path, plan.sha, plan.kind,
                                                    f"{plan.path.name}: {exc}"))
         outcomes: list[Outcome] = []
-        moved_from: set[Path] = set()
-        binds: list[tuple[int, str, str, bytes]] = []
+        moves: list[Move] = []
         for plan, delivery in zip(plans, deliveries, strict=True):
             if isinstance(delivery, Outcome):
                 outcomes.append(delivery)
                 continue
-            _move(plan.path, plan.dest)
-            moved_from.add(plan.path.parent)
+            moves.append(Move(plan.path, plan.dest, plan.read_as))
             what = plan.scheme.id if plan.scheme else plan.mlist.id
-            if delivery is not None and plan.hhu:
-                d = self.store.delivery(delivery)
-                try:
-                    packed = self.packer.build(d, plan.hhu)
-                    binds.append((delivery, plan.hhu, packed.bundle_id, packed.data))
-                except PackError as exc:
-                    log.warning("delivery %s not packed yet: %s", delivery, exc)
             log.info("accepted %s: %s %s%s", plan.path.name, plan.kind, what,
                      f" for {plan.hhu}" if plan.hhu else "")
             outcomes.append(Outcome(plan.path, "accepted", plan.kind, what, plan.dest, delivery))
-        for moved in (folder, *moved_from):
-            fsync_dir(moved)
-        if binds:
-            self.store.bind_deliveries(binds)
+        self.mover.submit(moves)   # committed: queued now; the renames follow
         return outcomes

@@ -25,8 +25,6 @@ from watchdog.events import (
     DirCreatedEvent,
     DirMovedEvent,
     FileClosedEvent,
-    FileCreatedEvent,
-    FileModifiedEvent,
     FileMovedEvent,
     FileSystemEvent,
     FileSystemEventHandler,
@@ -57,10 +55,12 @@ class _Handler(FileSystemEventHandler):
         if event.is_directory:
             return
         kind = event.event_type
+        # Stamped here, not when the daemon gets round to it: a file closed while a batch
+        # was being processed has been quiet since its event, not since the batch ended.
         if kind == "moved":
-            self.events.put(("moved", os.fsdecode(event.dest_path)))
+            self.events.put(("moved", os.fsdecode(event.dest_path), time.monotonic()))
         elif kind in ("closed", "created", "modified"):
-            self.events.put((kind, os.fsdecode(event.src_path)))
+            self.events.put((kind, os.fsdecode(event.src_path), time.monotonic()))
 
 
 @dataclass
@@ -83,18 +83,19 @@ class ReadyFiles:
         self._pending: dict[Path, _Pending] = {}
         self.handled: set[Path] = set()   # done this run, until the path reappears by event
 
-    def note(self, kind: str, raw_path: str) -> None:
+    def note(self, kind: str, raw_path: str, at: float | None = None) -> None:
+        """Record an event on ``raw_path`` seen at ``at`` (the clock's time; now if None)."""
         path = Path(raw_path)
         if not wanted(path, self.root):
             return
-        now = self.clock()
+        now = self.clock() if at is None else at
         entry = self._pending.get(path)
         complete = kind in ("closed", "moved")
         self.handled.discard(path)
         if entry is None:
             self._pending[path] = _Pending(now, complete)
         else:
-            entry.last_event = now
+            entry.last_event = max(entry.last_event, now)
             entry.complete = complete or (entry.complete and kind != "modified")
 
     def scan(self) -> int:
@@ -129,6 +130,13 @@ class ReadyFiles:
         for p in out:
             del self._pending[p]
         return out
+
+    def due_in(self) -> float | None:
+        """Seconds until the next complete file is quiet enough to take (None: none)."""
+        lasts = [e.last_event for e in self._pending.values() if e.complete]
+        if not lasts:
+            return None
+        return max(0.0, min(lasts) + self.debounce - self.clock())
 
     def requeue(self, path: Path) -> None:
         """Look at a file again later (a list waiting for its schemes)."""
@@ -173,11 +181,14 @@ class OutboxWatcher:
         self.root.mkdir(parents=True, exist_ok=True)
         _shorten_move_pairing()
         observer = Observer()
-        # Ask the kernel only for what decides completeness: our own reads of each file
-        # (open, close-without-write) would otherwise double the events to dispatch.
+        # Ask the kernel only for what decides completeness: a close after writing or a
+        # rename in (one event per file). Writes, creations and our own reads would
+        # triple the events to dispatch; a file written again after its close is caught
+        # when it is read (its mtime is younger than the debounce: deferred), and a file
+        # that only appears (a hard link) is found by the periodic scan.
         observer.schedule(_Handler(self.events), str(self.root), recursive=True,
-                          event_filter=[FileClosedEvent, FileMovedEvent, FileCreatedEvent,
-                                        FileModifiedEvent, DirCreatedEvent, DirMovedEvent])
+                          event_filter=[FileClosedEvent, FileMovedEvent,
+                                        DirCreatedEvent, DirMovedEvent])
         observer.daemon = True
         observer.start()
         self.observer = observer

@@ -65,3 +65,31 @@ def test_secrets_round_trip_and_missing_ones_name_the_secret(tmp_path):
     assert store.secret("a1700-level3") == "ABCD1234"
     with pytest.raises(KeyStoreError, match="'nope' is not in the key store"):
         store.secret("nope")
+
+
+def test_a_revoked_key_is_gone_at_once_even_after_it_was_read(tmp_path):
+    store = KeyStore(tmp_path)
+    store.enroll("HHU-001")
+    assert store.hhu_key("HHU-001") is not None
+    store.revoke("HHU-001")
+    assert store.hhu_key("HHU-001") is None
+
+
+def test_a_key_made_readable_by_others_after_it_was_read_is_refused(tmp_path):
+    store = KeyStore(tmp_path)
+    path = store.enroll("HHU-001")
+    store.hhu_key("HHU-001")
+    os.chmod(path, 0o644)
+    with pytest.raises(KeyStoreError, match="chmod 600"):
+        store.hhu_key("HHU-001")
+
+
+def test_a_secret_changed_after_it_was_read_is_read_again(tmp_path):
+    store = KeyStore(tmp_path)
+    store.set_secret("a1700-level3", "OLD")
+    assert store.secret("a1700-level3") == "OLD"
+    store.set_secret("a1700-level3", "NEW", force=True)
+    assert store.secret("a1700-level3") == "NEW"
+    store.secret_path("a1700-level3").unlink()
+    with pytest.raises(KeyStoreError, match="not in the key store"):
+        store.secret("a1700-level3")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import shutil
+import time
 from pathlib import Path
 
 import pytest
@@ -38,8 +39,10 @@ def depot(tmp_path):
         keystore.set_secret(name, "pw-" + name)
     store = SqliteStore(config.paths.database)
     clock = Clock()
+    # Files dropped by a test are taken at once: the wall clock says they have been
+    # quiet for a minute (the guard against a writer that reopened a file has its test).
     proc = OutboxProcessor(config, store, load_catalog(ROOT / "config" / "meter-models.toml"),
-                           keystore, clock=clock)
+                           keystore, clock=clock, wall=lambda: time.time() + 60)
     config.paths.outbox.mkdir(parents=True)
     proc.clock_ = clock
     yield proc
@@ -151,3 +154,13 @@ def test_names_are_never_overwritten_in_archive_or_rejected(depot):
     a = depot.process(drop(depot, "bad.toml", content=b"junk = 1\n"))
     b = depot.process(drop(depot, "bad.toml", content=b"junk = 2\n"))
     assert a.moved_to != b.moved_to and a.moved_to.exists() and b.moved_to.exists()
+
+
+def test_a_file_written_within_the_debounce_time_is_deferred_not_taken_half_written(depot):
+    path = drop(depot, "as230-flat.toml")
+    depot.wall = time.time       # the file was written just now
+    out = depot.process(path)
+    assert out.status == "deferred" and "still being written" in out.detail
+    assert path.exists() and not list(depot.config.paths.archive.rglob("*.toml"))
+    depot.wall = lambda: time.time() + depot.config.limits.debounce_seconds
+    assert depot.process(path).status == "accepted"
