@@ -58,6 +58,10 @@ class DockManager:
         self._exports: set[Future] = set()   # exports still being written
         self.executor = ThreadPoolExecutor(max_workers=max(1, config.limits.max_sessions),
                                            thread_name_prefix="dock")
+        # One thread commits checked uploads for every session, in the order their checks
+        # finish: SQLite takes one writer at a time anyway, and a session's link carries
+        # on (the next upload, its bundles) while its readings are committed.
+        self.committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit")
         grace = int(config.schedule.misfire_grace_seconds)
         self.scheduler = BackgroundScheduler(job_defaults={
             "coalesce": True, "max_instances": 1, "misfire_grace_time": grace})
@@ -106,7 +110,7 @@ class DockManager:
     def _run(self, dock: Dock, url: str, generation: int) -> None:
         session = Session(dock, url, self.config, self.store, self.keystore, self.packer,
                           progress=self.progress, decoder=self.decoder,
-                          on_export=self._track_export)
+                          on_export=self._track_export, committer=self.committer)
         with self._lock:
             self._sessions[dock.name] = session
         try:
@@ -166,6 +170,7 @@ class DockManager:
             log.warning("dock %s: ending session at shutdown", session.dock.name)
             session.abort()
         self.executor.shutdown(wait=True, cancel_futures=True)
+        self.committer.shutdown(wait=True)
         self.decoder.close()
 
 

@@ -1,8 +1,11 @@
-"""One docking, start to end: authenticate, push what is queued, pull, commit, clear.
+"""One docking, start to end: authenticate, unload the readings, load what is queued,
+and let the HHU clear what was committed.
 
 Order matters for "nothing lost": an upload is acknowledged (and so deleted by the HHU)
 only after the store committed it; a bundle counts as delivered only after the HHU
-confirmed its atomic commit. Every step is bounded in time by the configuration.
+confirmed its atomic commit. Readings come first (the crew's day is safe before anything
+else), are checked and committed while the bundles travel, and are acknowledged after
+that, or before a bundle that needs the flash they hold. Every step is bounded in time.
 """
 
 from __future__ import annotations
@@ -13,7 +16,8 @@ import threading
 import time
 from collections import deque
 from collections.abc import Callable
-from concurrent.futures import Future
+from concurrent.futures import Executor, Future
+from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
@@ -39,6 +43,19 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+MAX_UNACKNOWLEDGED = 4   # uploads held in memory between their transfer and their ack
+
+
+@dataclass
+class _Pulled:
+    """An upload taken from the HHU, its commit under way, not yet acknowledged."""
+
+    upload_id: str
+    data: bytes
+    key: bytes
+    commit: Future
+
+
 @dataclass
 class SessionResult:
     dock: str
@@ -59,7 +76,8 @@ class Session:
                  packer: Packer, stop: threading.Event | None = None,
                  progress: ProgressSink | None = None,
                  decoder: UploadDecoder | None = None,
-                 on_export: Callable[[Future], None] | None = None) -> None:
+                 on_export: Callable[[Future], None] | None = None,
+                 committer: Executor | None = None) -> None:
         self.dock = dock
         self.url = url
         self.config = config
@@ -70,6 +88,7 @@ class Session:
         self.progress = progress
         self.decoder = decoder or UploadDecoder(inline=True)
         self.on_export = on_export      # told of each export running in a worker
+        self.committer = committer      # commits uploads (None: in the session's thread)
         self.result = SessionResult(dock.name)
         self.port = None
         self._deadline = float("inf")
@@ -151,8 +170,13 @@ class Session:
             self.store.touch_hhu(hhu, dock=self.dock.name, firmware=hello.firmware,
                                  battery=hello.battery_pct, free_flash=hello.free_flash,
                                  now=_now(), crew=self.config.hhus.get(hhu))
-            self._push(session, hhu)
-            self._pull(session, hhu, hello)
+            # Unload, then load: the day's readings are safe (committed) first, their
+            # commits run while the bundles go over the link, and acknowledging them
+            # frees the HHU's flash if a bundle does not fit.
+            pending = self._pull(session, hhu, hello)
+            self._push(session, hhu, pending)
+            while pending:
+                self._acknowledge(session, hhu, pending.popleft())
             session.close()
             if self.result.did_work and not self.result.errors:
                 self.result.outcome = "done"
@@ -184,7 +208,7 @@ class Session:
             except Exception:  # noqa: BLE001
                 pass
 
-    def _push(self, session: DockSession, hhu: str) -> None:
+    def _push(self, session: DockSession, hhu: str, pending: deque[_Pulled]) -> None:
         limits = self.config.limits
         crew = self.config.hhus.get(hhu)
         for delivery in self.store.pending_deliveries(hhu, crew, _now()):
@@ -201,7 +225,18 @@ class Session:
             log.info("dock %s: pushing %s %s (%d bytes) to %s", self.dock.name, delivery.kind,
                      delivery.ref, len(data), hhu)
             try:
-                held = session.put(packed.bundle_id, data, self._budget(limits.transfer_seconds))
+                try:
+                    held = session.put(packed.bundle_id, data,
+                                       self._budget(limits.transfer_seconds))
+                except Refused as exc:
+                    if not (pending and "flash full" in exc.reason):
+                        raise
+                    # Room is held by uploads waiting for their acknowledgement: give
+                    # them up (each only after its commit), then offer the bundle again.
+                    while pending:
+                        self._acknowledge(session, hhu, pending.popleft())
+                    held = session.put(packed.bundle_id, data,
+                                       self._budget(limits.transfer_seconds))
             except Refused as exc:
                 self._failed(delivery, f"{hhu} refused it: {exc.reason}")
                 continue
@@ -222,40 +257,72 @@ class Session:
                     self.dock.name, delivery.delivery_id, delivery.ref, error,
                     delivery.attempts + 1, limits.max_attempts)
 
-    def _pull(self, session: DockSession, hhu: str, hello) -> None:
-        """Fetch uploads one after another; each is checked in a worker process while the
-        next one comes over the link, then committed, and only then acknowledged."""
+    def _pull(self, session: DockSession, hhu: str, hello) -> deque[_Pulled]:
+        """Fetch the uploads one after another. Each is checked in a worker process and
+        committed by the committer as soon as it is checked, while the link carries on
+        (the next upload, then the bundles); acknowledgements come after the commits."""
         limits = self.config.limits
         key = self.keystore.hhu_key(hhu)
-        checking: deque = deque()
+        pending: deque[_Pulled] = deque()
         for info in hello.uploads:
             if self.stop.is_set():
                 break
             data = session.get(info.upload_id, self._budget(limits.transfer_seconds))
-            checking.append((info.upload_id, data, self.decoder.submit(
-                data, hhu_id=hhu, hhu_key=key, upload_id=info.upload_id)))
-            if len(checking) > 1:
-                self._commit(session, hhu, key, *checking.popleft())
-        while checking:
-            self._commit(session, hhu, key, *checking.popleft())
+            checked = self.decoder.submit(data, hhu_id=hhu, hhu_key=key,
+                                          upload_id=info.upload_id)
+            pending.append(_Pulled(info.upload_id, data, key, self._commit_when(checked)))
+            while len(pending) > MAX_UNACKNOWLEDGED:   # bounded memory for a full HHU
+                self._acknowledge(session, hhu, pending.popleft())
+        return pending
 
-    def _commit(self, session: DockSession, hhu: str, key: bytes, upload_id: str,
-                data: bytes, checked) -> None:
+    def _commit_when(self, checked: Future) -> Future:
+        """The commit of an upload, started when its check is done (never before)."""
+        done: Future = Future()
+
+        def commit() -> None:
+            try:
+                done.set_result(self._ingest(checked))
+            except BaseException as exc:  # noqa: BLE001 - handed to the session
+                done.set_exception(exc)
+
+        if self.committer is None:
+            commit()
+            return done
+
+        def on_checked(_: Future) -> None:
+            try:
+                self.committer.submit(commit)
+            except RuntimeError as exc:        # the daemon is stopping: not committed
+                done.set_exception(HhuSyncError(f"not committed: {exc}"))
+
+        checked.add_done_callback(on_checked)
+        return done
+
+    def _ingest(self, checked: Future):
+        upload = checked.result()
+        report = self.store.ingest(upload, _now())
+        failpoint("ingest.after_commit")
+        return upload, report
+
+    def _acknowledge(self, session: DockSession, hhu: str, pulled: _Pulled) -> None:
+        """Wait for an upload's commit; then, and only then, let the HHU delete it."""
+        budget = self._budget(self.config.limits.transfer_seconds)
         try:
-            upload = checked.result()
+            upload, report = pulled.commit.result(timeout=budget)
         except UploadRefused as exc:
             self.result.errors.append(str(exc))      # left on the HHU: never deleted
             log.error("dock %s: %s", self.dock.name, exc)
             return
-        report = self.store.ingest(upload, _now())
-        failpoint("ingest.after_commit")
-        # Committed: now, and only now, the HHU may delete it.
+        except FutureTimeout:
+            raise LinkTimedOut(f"upload {pulled.upload_id} not committed within "
+                               f"{budget:g} s; left on the HHU") from None
+        upload_id = pulled.upload_id
         session.ack(upload_id, self._budget(self.config.limits.transfer_seconds))
         self.store.mark_cleared(upload_id, _now())
         self.result.pulled.append(upload_id)
         self.result.reports.append(report.as_dict())
         if not report.already_held:
-            self._export(upload_id, data, key, upload.not_stored)
+            self._export(upload_id, pulled.data, pulled.key, upload.not_stored)
         log.info("dock %s: upload %s from %s: %d visits, %d readings stored, %d already "
                  "held, %d not on list, %d conflicts%s", self.dock.name, upload_id,
                  hhu, report.visits, report.readings_stored, report.readings_already_held,

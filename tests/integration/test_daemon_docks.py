@@ -266,3 +266,49 @@ def test_a_session_that_outlasts_its_limit_is_ended(tmp_path, capsys):
     assert depot.count("SELECT COUNT(*) FROM deliveries WHERE state = 'queued'") == 1
     depot.write(dock("cradle-1", "HHU-001"))
     assert depot.run(capsys) == 0
+
+
+def test_a_bundle_that_fits_only_once_the_readings_are_cleared_is_delivered(tmp_path, capsys):
+    # Unload before load: the HHU's flash holds the day's upload and has no room for the
+    # next bundle until that upload is committed and acknowledged.
+    depot = Depot(tmp_path, dock("cradle-1", "HHU-001"))
+    depot.drop(*SCHEMES, "route-north.toml")
+    assert depot.run(capsys) == 0
+    trip = depot.field_trip("HHU-001")
+    flash = depot.flash("HHU-001")
+    (held,) = flash.uploads()
+    upload_size = held.size
+    quick = depot.outbox / "quick-send" / "HHU-001"
+    quick.mkdir(parents=True)
+    text = (EXAMPLES / "as230-flat.toml").read_text().replace(
+        'id = "as230-flat"', 'id = "as230-flat-v2"', 1)      # new content, not a duplicate
+    (quick / "as230-flat-v2.toml").write_text(text)
+    bundle_size = _quick_send_size(depot, quick / "as230-flat-v2.toml")
+    # Short by half the upload (sealed sizes vary by a few bytes: random nonces, zlib).
+    capacity = flash.used() + bundle_size - upload_size // 2
+    assert upload_size // 2 > 64
+    depot.write("")                                    # queued while no HHU is docked
+    assert depot.run(capsys) == 0
+    depot.write(dock("cradle-1", "HHU-001", f"&capacity={capacity}"))
+    assert depot.run(capsys) == 0
+    assert depot.count("SELECT COUNT(*) FROM readings") == trip.readings
+    assert depot.flash("HHU-001").uploads() == []
+    # ... in the same session, at the first attempt: never refused for want of room
+    assert depot.count("SELECT COUNT(*) FROM deliveries WHERE kind = 'quick_send' "
+                       "AND state = 'delivered' AND attempts = 1 "
+                       "AND COALESCE(last_error, '') = ''") == 1
+
+
+def _quick_send_size(depot: Depot, path: Path) -> int:
+    """The size of the transfer file a Quick send of ``path`` makes (sizes are fixed)."""
+    from hhu_sync.keys import KeyStore as _KeyStore
+    from hhu_sync.model.catalog import load_catalog
+    from hhu_sync.model.inputs import load_inputs
+    from hhu_sync.packaging import pack_quick_send
+    from tests.conftest import ROOT
+
+    ks = _KeyStore(depot.root / "var" / "keystore")
+    scheme = next(iter(load_inputs([path], load_catalog(
+        ROOT / "config" / "meter-models.toml")).schemes.values()))
+    return len(pack_quick_send(scheme, hhu="HHU-001", hhu_key=ks.hhu_key("HHU-001"),
+                               secrets=ks, source="DEPOT-T").data)

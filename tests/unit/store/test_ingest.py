@@ -118,3 +118,40 @@ def test_a_malformed_upload_is_refused_naming_the_field(payload, message):
 def test_registers_in_the_map_form_are_accepted_too(store):
     v = visit("M1", registers=[{"obis": "1.8.1", "value": "1.0", "unit": "kWh", "time": "t"}])
     assert store.ingest(upload("U1", [v]), NOW).readings_stored == 1
+
+
+@pytest.mark.parametrize("count", [1, 127, 128, 129, 300])
+def test_a_large_upload_is_stored_row_for_row_whatever_its_length(store, count):
+    # Rows go in many to a statement: every length, full statements and a tail alike.
+    regs = [[f"1.8.{i % 9}", f"{i}.0", "kWh",
+             f"2026-11-{1 + i // 9 % 28:02d}T{i // 252:02d}:00:00+00:00"] for i in range(count)]
+    report = store.ingest(upload("U1", [visit("M1", registers=regs)]), NOW)
+    assert report.readings_stored == count
+    assert sorted(r[3] for r in store.readings()) == sorted(f"{i}.0" for i in range(count))
+    assert store._db().execute("SELECT COUNT(*) FROM visits").fetchone()[0] == 1
+
+
+def test_writers_in_threads_wait_for_each_other_without_failing(tmp_path):
+    import threading
+
+    store = SqliteStore(tmp_path / "db.sqlite", busy_timeout_s=0.001)
+    store.add_meter_list(meter_list())
+    errors: list[BaseException] = []
+
+    def ingest(n: int) -> None:
+        try:
+            regs = [["1.8.1", f"{n}.{i}", "kWh", f"2026-11-25T{i % 24:02d}:{n:02d}:00+00:00"]
+                    for i in range(200)]
+            store.ingest(upload(f"U{n}", [visit("M1", registers=regs)]), NOW)
+        except BaseException as exc:  # noqa: BLE001 - collected for the assertion
+            errors.append(exc)
+
+    threads = [threading.Thread(target=ingest, args=(n,)) for n in range(8)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    # SQLite's own busy time-out (1 ms here) is never what decides: our lock queues them.
+    assert errors == []
+    assert store._db().execute("SELECT COUNT(*) FROM uploads").fetchone()[0] == 8
+    store.close()

@@ -1,0 +1,61 @@
+"""The archive mover: moves after the commit, only the file that was read, never over another."""
+
+from __future__ import annotations
+
+import os
+
+from hhu_sync.outbox.mover import ArchiveMover, Move, signature
+from hhu_sync.outbox.processor import _move
+
+
+def read_as(path):
+    return signature(os.stat(path))
+
+
+def test_a_committed_file_is_moved_and_the_move_is_durable_after_flush(tmp_path):
+    src, dest = tmp_path / "a.toml", tmp_path / "archive" / "a.toml"
+    src.write_text("x")
+    dest.parent.mkdir()
+    mover = ArchiveMover(_move)
+    mover.submit([Move(src, dest, read_as(src))])
+    assert mover.flush(10)
+    assert dest.read_text() == "x" and not src.exists()
+    assert mover.moved == 1 and mover.idle()
+    mover.close()
+
+
+def test_a_file_rewritten_after_it_was_read_stays_in_the_outbox(tmp_path):
+    src, dest = tmp_path / "a.toml", tmp_path / "archive" / "a.toml"
+    src.write_text("old")
+    dest.parent.mkdir()
+    seen = read_as(src)
+    src.write_text("new content, longer")      # back office saved it again
+    mover = ArchiveMover(_move)
+    mover.submit([Move(src, dest, seen)])
+    assert mover.flush(10)
+    assert src.read_text() == "new content, longer" and not dest.exists()
+    assert mover.skipped == 1 and mover.failed() == []
+    mover.close()
+
+
+def test_a_move_that_fails_is_handed_back_to_be_tried_again(tmp_path):
+    src = tmp_path / "a.toml"
+    src.write_text("x")
+    mover = ArchiveMover(_move)
+    mover.submit([Move(src, tmp_path / "no-such-folder" / "a.toml", read_as(src))])
+    assert mover.flush(10)
+    assert src.exists() and mover.errors == 1
+    assert mover.failed() == [src]
+    assert mover.failed() == []
+    mover.close()
+
+
+def test_a_pending_destination_is_reserved_until_its_move_is_done(tmp_path):
+    src, dest = tmp_path / "a.toml", tmp_path / "archive" / "a.toml"
+    src.write_text("x")
+    dest.parent.mkdir()
+    moves = []
+    mover = ArchiveMover(lambda s, d: moves.append((s, d)))   # a move that has not run yet
+    mover._thread = type("Held", (), {"is_alive": lambda self: True})()  # keep it queued
+    mover.submit([Move(src, dest, read_as(src))])
+    assert mover.reserved() == {dest} and not mover.idle()
