@@ -5,10 +5,10 @@
 Each HHU (a DeviceServer on TCP, behind its own LineSim pacing baud/10 bytes a second
 with 2 ms latency) has a meter list to take and a readings upload to give. The daemon
 runs in this process with one cradle per HHU (``socket://`` to the line) and serves them
-all at once. A session pushes, then pulls, so one direction of a line is busy at a time:
-the ceiling is N x baud/10 bytes a second. Prints aggregate goodput against that ceiling,
-the slowest session, the depot's CPU time per MB moved (the simulated HHUs and lines run
-in a child process) and the depot's peak memory. Last line:
+all at once. A session pulls the upload, then pushes the bundle, so one direction of a
+line is busy at a time: the ceiling is N x baud/10 bytes a second. Prints aggregate
+goodput against that ceiling, the slowest session, the depot's CPU time per MB moved (the
+simulated HHUs and lines run in child processes) and the depot's peak memory. Last line:
 ``docks: N HHUs, G B/s = S of N x line rate, slowest T s, C cpu-s/MB, M MB peak``.
 """
 
