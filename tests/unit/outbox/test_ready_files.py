@@ -91,3 +91,26 @@ def test_a_handled_file_is_not_picked_up_again_by_a_scan(tmp_path):
     ready.done(path)
     ready.scan()
     assert ready.ready() == []
+
+
+def test_a_file_counts_as_quiet_from_when_its_event_was_seen_not_noted(tmp_path):
+    # The daemon notes events after a batch: a file closed during it has waited already.
+    clock = Clock()
+    ready = make(tmp_path, clock)
+    seen_at = clock.t
+    clock.t += 0.6                    # a batch was being processed meanwhile
+    ready.note("closed", str(tmp_path / "a.toml"), at=seen_at)
+    assert ready.ready() == [tmp_path / "a.toml"]
+
+
+def test_due_in_says_how_long_until_the_next_file_is_ready(tmp_path):
+    clock = Clock()
+    ready = make(tmp_path, clock)
+    assert ready.due_in() is None
+    ready.note("created", str(tmp_path / "b.toml"))      # incomplete: never due
+    assert ready.due_in() is None
+    ready.note("closed", str(tmp_path / "a.toml"))
+    clock.t += 0.2
+    assert abs(ready.due_in() - 0.3) < 1e-9
+    clock.t += 1
+    assert ready.due_in() == 0.0
