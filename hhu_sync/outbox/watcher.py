@@ -105,10 +105,12 @@ class ReadyFiles:
         """
         fresh = 0
         now_wall = self.wall()
+        present: set[Path] = set()
         for dirpath, dirnames, filenames in os.walk(self.root):
             dirnames[:] = [d for d in dirnames if not d.startswith(".")]
             for name in filenames:
                 path = Path(dirpath) / name
+                present.add(path)
                 if path in self._pending or path in self.handled or not wanted(path, self.root):
                     continue
                 try:
@@ -119,6 +121,9 @@ class ReadyFiles:
                     self._pending[path] = _Pending(self.clock() - self.debounce, True)
                 else:
                     fresh += 1
+        # A handled file that has left the outbox needs no remembering: a long-running
+        # daemon keeps as many entries as the outbox holds files, not every file it took.
+        self.handled &= present
         return fresh
 
     def ready(self) -> list[Path]:

@@ -114,3 +114,15 @@ def test_due_in_says_how_long_until_the_next_file_is_ready(tmp_path):
     assert abs(ready.due_in() - 0.3) < 1e-9
     clock.t += 1
     assert ready.due_in() == 0.0
+
+
+def test_files_handled_and_gone_are_forgotten_at_the_next_scan(tmp_path):
+    clock = Clock()
+    ready = make(tmp_path, clock)
+    kept, gone = tmp_path / "kept.toml", tmp_path / "gone.toml"
+    kept.write_text("x")
+    ready.done(kept)
+    ready.done(gone)                   # processed and moved to archive/
+    ready.scan()
+    assert ready.handled == {kept}     # still in the outbox: still not taken again
+    assert ready.pending == 0
