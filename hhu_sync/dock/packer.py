@@ -46,21 +46,15 @@ class Packer:
             return None
         return packed
 
-    def build(self, delivery: Delivery, hhu_id: str, *, scheme: Scheme | None = None,
-              mlist: MeterList | None = None) -> Packed:
-        """A freshly sealed transfer file for ``hhu_id`` (not yet bound to the delivery).
-
-        ``scheme`` or ``mlist``: the delivery's content when the caller has it already,
-        saving a read back from the store.
-        """
+    def build(self, delivery: Delivery, hhu_id: str) -> Packed:
+        """A freshly sealed transfer file for ``hhu_id`` (not yet bound to the delivery)."""
+        scheme = mlist = None
         if delivery.kind == "quick_send":
-            if scheme is None or scheme.id != delivery.ref:
-                scheme = self.store.scheme(delivery.ref)
+            scheme = self.store.scheme(delivery.ref)
             if scheme is None:
                 raise PackError(f"scheme {delivery.ref!r} is no longer in the library")
         else:
-            if mlist is None or mlist.id != delivery.ref:
-                mlist = self.store.get_list(delivery.ref)
+            mlist = self.store.get_list(delivery.ref)
             if mlist is None:
                 raise PackError(f"meter list {delivery.ref!r} is not held")
         return self.seal(delivery.kind, hhu_id, scheme=scheme, mlist=mlist)

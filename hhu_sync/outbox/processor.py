@@ -267,12 +267,12 @@ class OutboxProcessor:
             self.mover.flush()   # its move may be pending still: let it finish first
             if not path.exists():
                 return Outcome(path, "gone")
-        if seen["status"] == "accepted" and moved_to and not moved_to.exists():
-            # Recorded, then the daemon stopped (or the move failed) before the move:
-            # finish the move only.
-            dest = move_aside(path, moved_to.parent, dest=moved_to)
-            log.info("finished moving %s to %s", path.name, dest)
-            return Outcome(path, "accepted", seen["kind"], "recovered", dest)
+            if not moved_to.exists():
+                # Recorded, then the daemon stopped (or the move failed) before the
+                # move: finish the move only.
+                dest = move_aside(path, moved_to.parent, dest=moved_to)
+                log.info("finished moving %s to %s", path.name, dest)
+                return Outcome(path, "accepted", seen["kind"], "recovered", dest)
         reason = (f"{path.name}: the same content was already received as {seen['name']} "
                   f"at {seen['received_at']} ({seen['status']}); not processed again")
         dest = move_aside(path, self.config.paths.rejected, reason)
