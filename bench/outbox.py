@@ -37,6 +37,7 @@ id = "BENCH"
 id = "HHU-001"
 [limits]
 debounce_seconds = {debounce}
+outbox_workers = {workers}
 [schedule]
 rescan_seconds = 60
 """
@@ -64,34 +65,45 @@ def main() -> int:
     ap.add_argument("--debounce", type=float, default=0.05)
     ap.add_argument("--rate", type=float, default=0.0,
                     help="files per second to drop (0: all at once)")
+    ap.add_argument("--workers", type=int, default=2,
+                    help="limits.outbox_workers (0: all in the daemon's process)")
+    ap.add_argument("--batch", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--write-into", metavar="DIR", help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.write_into:
         return write_files(Path(args.write_into), args.files, args.rate)
     with tempfile.TemporaryDirectory() as tmp:
         cfg_path = Path(tmp) / "hhu-sync.toml"
-        cfg_path.write_text(CONFIG.format(debounce=args.debounce))
+        cfg_path.write_text(CONFIG.format(debounce=args.debounce, workers=args.workers))
         config = load_config(cfg_path)
         keystore = KeyStore(config.paths.keystore)
         keystore.enroll("HHU-001")
         for name in ("a1700-level1", "a1700-level3"):
             keystore.set_secret(name, "bench-" + name)
         daemon = Daemon(config)
+        if args.batch:
+            import hhu_sync.daemon
+            hhu_sync.daemon.BATCH = hhu_sync.daemon.BIG_BATCH = args.batch
         done: dict[str, float] = {}
-        process_batch = daemon.processor.process_batch
+        process_many = daemon.processor.process_many
 
-        def timed(paths):
-            outcomes = process_batch(paths)
-            now = time.monotonic()
-            for outcome in outcomes:
-                if outcome.status == "accepted":
-                    done[outcome.path.name] = now
-            return outcomes
+        def timed(*args, **kwargs):
+            for outcomes in process_many(*args, **kwargs):   # each batch after its commit
+                now = time.monotonic()
+                for outcome in outcomes:
+                    if outcome.status == "accepted":
+                        done[outcome.path.name] = now
+                yield outcomes
 
-        daemon.processor.process_batch = timed
+        daemon.processor.process_many = timed
         thread = threading.Thread(target=daemon.run, daemon=True)
         thread.start()
-        while not daemon.watcher.alive():
+        # A depot's daemon runs all day: its outbox workers are up before a burst.
+        deadline = time.monotonic() + 60
+        while not (daemon.watcher.alive() and (daemon.processor.examiner.pooled
+                                               or not config.limits.outbox_workers)):
+            if time.monotonic() > deadline:
+                break
             time.sleep(0.01)
         folder = config.paths.outbox / "quick-send" / "HHU-001"
         folder.mkdir(parents=True)

@@ -51,6 +51,7 @@ class Limits:
     debounce_seconds: float = 0.5      # a file must be quiet this long before it is read
     scheme_wait_seconds: float = 60.0  # a list may wait this long for the schemes it names
     max_sessions: int = 4              # cradles served at once
+    outbox_workers: int = 2            # processes checking a backlog of outbox files (0: none)
 
 
 @dataclass(frozen=True)
@@ -196,7 +197,7 @@ def _numbers(f: Fields, data: dict[str, Any], section: str, cls: type) -> Any:
         value = f.get(table, section, fl.name, kind)
         if value is None:
             continue
-        allow_zero = fl.name == "export_minutes"
+        allow_zero = fl.name in ("export_minutes", "outbox_workers")
         if value < 0 or (value == 0 and not allow_zero):
             f.add(f"{section}.{fl.name}", f"must be greater than zero, found {value}")
             continue

@@ -32,6 +32,7 @@ from hhu_sync.store import open_store
 log = logging.getLogger("hhu_sync.daemon")
 EVENTS_PER_TURN = 10_000
 BATCH = 32           # files per transaction: one fsync for many, latency still short
+BIG_BATCH = 128      # ... and when a backlog of thousands waits: fewer, larger commits
 
 
 @dataclass
@@ -65,7 +66,7 @@ class Daemon:
         self.ready = ReadyFiles(p.outbox, debounce, scan_quiet=max(1.0, 2 * debounce))
         self.watcher = OutboxWatcher(p.outbox, self.events)
         self.processor = OutboxProcessor(config, self.store, self.catalog, self.keystore,
-                                         self.packer)
+                                         self.packer, workers=config.limits.outbox_workers)
         self._generation = 0
         self._gen_lock = threading.Lock()
         self.summary = Summary()
@@ -107,6 +108,8 @@ class Daemon:
         """Serve until ``stop`` (or, with ``once``, until there is no work left)."""
         deadline = None if timeout is None else time.monotonic() + timeout
         self.watcher.start()
+        if not self.once:
+            self.processor.examiner.start()
         self.ready.scan()
         jobs = [(self._rescan.set, self.config.schedule.rescan_seconds)]
         if self.config.schedule.export_minutes:
@@ -144,12 +147,11 @@ class Daemon:
             self._rescan.clear()
             self.ready.scan()
         ready = self.ready.ready()
-        for start in range(0, len(ready), BATCH):
-            if self.stop.is_set():
-                for path in ready[start:]:
-                    self.ready.requeue(path)
-                return
-            for outcome in self.processor.process_batch(ready[start:start + BATCH]):
+        handled = 0
+        batch = max(BATCH, min(BIG_BATCH, len(ready) // 8))
+        for outcomes in self.processor.process_many(ready, batch, stop=self.stop.is_set):
+            handled += len(outcomes)
+            for outcome in outcomes:
                 if outcome.status == "deferred":
                     self.ready.requeue(outcome.path)
                     continue
@@ -157,6 +159,8 @@ class Daemon:
                 if outcome.status != "gone":
                     self.summary.files[outcome.status] += 1
                     self._changed()
+        for path in ready[handled:]:      # stopping: not handled, looked at next start
+            self.ready.requeue(path)
 
     def _finished(self) -> bool:
         if not self.events.empty() or self.ready.pending or not self.processor.mover.idle():

@@ -14,6 +14,7 @@ from typing import Any
 from hhu_sync.errors import HhuSyncError
 from hhu_sync.ids import check_name, new_bundle_id
 from hhu_sync.keys import KeyStore
+from hhu_sync.keys.store import KeySnapshot
 from hhu_sync.model.meterlist import MeterList
 from hhu_sync.model.scheme import Scheme
 from hhu_sync.transfer import encode_transfer, encrypt_password
@@ -32,7 +33,7 @@ class Package:
 
 
 def _scheme_payload(scheme: Scheme, *, hhu_key: bytes, bundle_id: str, target: str,
-                    secrets: KeyStore) -> dict[str, Any]:
+                    secrets: KeyStore | KeySnapshot) -> dict[str, Any]:
     data = scheme.to_dict()
     data["passwords"] = [
         {"level": p.level, "secret": p.secret,
@@ -43,7 +44,7 @@ def _scheme_payload(scheme: Scheme, *, hhu_key: bytes, bundle_id: str, target: s
     return data
 
 
-def pack_quick_send(scheme: Scheme, *, hhu: str, hhu_key: bytes, secrets: KeyStore,
+def pack_quick_send(scheme: Scheme, *, hhu: str, hhu_key: bytes, secrets: KeyStore | KeySnapshot,
                     source: str, created: datetime | None = None) -> Package:
     """One scheme to one named HHU, now."""
     check_name(hhu, "HHU id")
@@ -56,7 +57,7 @@ def pack_quick_send(scheme: Scheme, *, hhu: str, hhu_key: bytes, secrets: KeySto
 
 
 def pack_meter_list(mlist: MeterList, schemes: Mapping[str, Scheme], *, hhu: str,
-                    hhu_key: bytes, secrets: KeyStore, source: str,
+                    hhu_key: bytes, secrets: KeyStore | KeySnapshot, source: str,
                     created: datetime | None = None) -> Package:
     """A meter list and every scheme it names, together, for one HHU."""
     check_name(hhu, "HHU id")

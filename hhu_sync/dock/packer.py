@@ -60,20 +60,24 @@ class Packer:
         return self.seal(delivery.kind, hhu_id, scheme=scheme, mlist=mlist)
 
     def seal(self, kind: str, hhu_id: str, *, scheme: Scheme | None = None,
-             mlist: MeterList | None = None) -> Packed:
+             mlist: MeterList | None = None, keys=None) -> Packed:
         """Seal a Quick send (``scheme``) or a meter list (``mlist``, with the schemes it
         names from the library) for ``hhu_id``: the outbox does this before the delivery
-        exists, so the delivery and its transfer file are committed together."""
-        key = self.keystore.hhu_key(hhu_id)
+        exists, so the delivery and its transfer file are committed together.
+
+        ``keys``: a :class:`~hhu_sync.keys.store.KeySnapshot` shared by a batch (else the
+        key store itself)."""
+        keys = keys or self.keystore
+        key = keys.hhu_key(hhu_id)
         if key is None:
             raise PackError(f"{hhu_id} is not enrolled in the key store")
         try:
             if kind == "quick_send":
                 package = pack_quick_send(scheme, hhu=hhu_id, hhu_key=key,
-                                          secrets=self.keystore, source=self.depot_id)
+                                          secrets=keys, source=self.depot_id)
             else:
                 package = pack_meter_list(mlist, self.store.library(), hhu=hhu_id, hhu_key=key,
-                                          secrets=self.keystore, source=self.depot_id)
+                                          secrets=keys, source=self.depot_id)
         except (HhuSyncError, ValueError) as exc:
             raise PackError(str(exc)) from None
         return Packed(package.bundle_id, package.data)

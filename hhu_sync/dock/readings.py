@@ -14,8 +14,6 @@ import hashlib
 import logging
 import multiprocessing
 import os
-import threading
-import time
 from collections.abc import Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
@@ -26,6 +24,7 @@ from hhu_sync.errors import HhuSyncError, TransferError
 from hhu_sync.export import export_upload
 from hhu_sync.ingest import IngestReport, Upload, UploadError, parse_upload
 from hhu_sync.transfer import decode_transfer
+from hhu_sync.workers import watch_parent
 
 log = logging.getLogger("hhu_sync.ingest")
 
@@ -97,19 +96,6 @@ def ingest_upload_bytes(store, data: bytes, *, hhu_id: str, hhu_key: bytes,
         return store.ingest(upload, _now()), upload
 
 
-def _watch_parent(parent: int) -> None:
-    """In a worker: exit when the process that started us (``parent``, its pid passed in:
-    asking ``getppid`` here would be too late if it died while we were starting, and we
-    would wait for init forever) is gone, rather than linger holding its pipes open."""
-
-    def watch() -> None:
-        while os.getppid() == parent:
-            time.sleep(0.5)
-        os._exit(0)
-
-    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
-
-
 EXPORT_NICE = 10   # exports yield the CPU to checks and commits that HHUs are waiting on
 
 
@@ -119,7 +105,7 @@ def _worker_init(parent: int, nice: int) -> None:
             os.nice(nice)
         except OSError:   # not allowed here: run at normal priority
             pass
-    _watch_parent(parent)
+    watch_parent(parent)
 
 
 class UploadDecoder:

@@ -125,6 +125,10 @@ class KeyStore:
         fsync_dir(path.parent)
         return dest
 
+    def snapshot(self) -> KeySnapshot:
+        """Keys and secrets read once each, for a batch (see :class:`KeySnapshot`)."""
+        return KeySnapshot(self)
+
     def hhu_key(self, hhu_id: str) -> bytes | None:
         """The key of an enrolled HHU, or None when it is not enrolled."""
         try:
@@ -154,3 +158,34 @@ class KeyStore:
                 f"secret {name!r} is not in the key store ({path}); add it with "
                 f"'hhu-sync secret set {name}'"
             ) from None
+
+
+class KeySnapshot:
+    """A key store's keys and secrets looked at once each, for one batch of work.
+
+    Packing a batch of outbox files asks for the same HHU key and meter passwords for
+    every file; each look is a stat of its file. A snapshot asks the store once per
+    name (the store still checks the file then) and keeps the answer, a missing key or
+    secret included, for as long as the batch lasts.
+    """
+
+    def __init__(self, store: KeyStore) -> None:
+        self._store = store
+        self._keys: dict[str, bytes | None] = {}
+        self._secrets: dict[str, str | KeyStoreError] = {}
+
+    def hhu_key(self, hhu_id: str) -> bytes | None:
+        if hhu_id not in self._keys:
+            self._keys[hhu_id] = self._store.hhu_key(hhu_id)
+        return self._keys[hhu_id]
+
+    def secret(self, name: str) -> str:
+        if name not in self._secrets:
+            try:
+                self._secrets[name] = self._store.secret(name)
+            except KeyStoreError as exc:
+                self._secrets[name] = exc
+        found = self._secrets[name]
+        if isinstance(found, KeyStoreError):
+            raise found
+        return found

@@ -21,6 +21,9 @@ _MMDD = re.compile(r"^(\d{2})-(\d{2})$")
 _IDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
+_MISSING = object()
+
+
 class Fields:
     """Reads typed fields from one file's data, recording a Problem for each fault."""
 
@@ -34,7 +37,8 @@ class Fields:
 
     def unknown(self, table: dict[str, Any], path: str, allowed: Iterable[str]) -> None:
         """Report keys that are not in ``allowed``: a typo must not pass silently."""
-        allowed = set(allowed)
+        if not isinstance(allowed, (tuple, set, frozenset)):
+            allowed = tuple(allowed)
         for key in table:
             if key not in allowed:
                 self.add(f"{path}.{key}" if path else key,
@@ -42,22 +46,21 @@ class Fields:
 
     def get(self, table: dict[str, Any], path: str, key: str, kind: type | tuple[type, ...],
             *, required: bool = True, default: Any = None) -> Any:
-        full = f"{path}.{key}" if path else key
-        if key not in table:
+        # The common case (present, of its type) first and cheaply: a scheme reads some
+        # sixty fields, and thousands of schemes may arrive at once.
+        value = table.get(key, _MISSING)
+        if value is _MISSING:
             if required:
-                self.add(full, "missing")
+                self.add(f"{path}.{key}" if path else key, "missing")
             return default
-        value = table[key]
+        if isinstance(value, kind) and (not isinstance(value, bool) or kind is bool
+                                        or (isinstance(kind, tuple) and bool in kind)):
+            return value
         kinds = kind if isinstance(kind, tuple) else (kind,)
-        if isinstance(value, bool) and bool not in kinds:
-            ok = False
-        else:
-            ok = isinstance(value, kinds)
-        if not ok:
-            names = " or ".join(_type_name(k) for k in kinds)
-            self.add(full, f"expected {names}, found {_type_name(type(value))}")
-            return default
-        return value
+        names = " or ".join(_type_name(k) for k in kinds)
+        self.add(f"{path}.{key}" if path else key,
+                 f"expected {names}, found {_type_name(type(value))}")
+        return default
 
     def ident(self, table: dict[str, Any], path: str, key: str, *,
               required: bool = True) -> str | None:

@@ -6,7 +6,9 @@ are never in clear: each password level names a secret held in the key store.
 
 from __future__ import annotations
 
+import json as _json
 from dataclasses import dataclass, field
+from functools import cached_property
 from typing import Any
 
 from hhu_sync.model.catalog import Catalog, MeterModel
@@ -63,6 +65,18 @@ class PasswordRef:
 
 
 @dataclass(frozen=True)
+class SchemeRecord:
+    """What the scheme library keeps of a scheme: its row. An outbox worker hands this
+    back instead of the whole :class:`Scheme` (a tenth of the unpickling in the daemon,
+    which only stores it)."""
+
+    id: str
+    model: str
+    version: int
+    json: str
+
+
+@dataclass(frozen=True)
 class Scheme:
     id: str
     name: str
@@ -82,6 +96,15 @@ class Scheme:
     display_items: tuple[str, ...]
     display_scroll_seconds: int
     passwords: tuple[PasswordRef, ...] = field(default=())
+
+    def record(self) -> SchemeRecord:
+        return SchemeRecord(self.id, self.model, self.version, self.json)
+
+    @cached_property
+    def json(self) -> str:
+        """:meth:`to_dict` as JSON, as the scheme library stores it. Kept with the object
+        (and pickled with it): an outbox worker makes it, the daemon stores it."""
+        return _json.dumps(self.to_dict())
 
     def to_dict(self) -> dict[str, Any]:
         """Plain data (lists, dicts, str, int, float) for msgpack and JSON.

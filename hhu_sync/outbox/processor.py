@@ -14,28 +14,27 @@ Layout of the outbox:
 from __future__ import annotations
 
 import errno
-import hashlib
 import logging
 import os
 import shutil
 import time
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from hhu_sync.config import Config
-from hhu_sync.dock.packer import Packer, PackError
+from hhu_sync.dock.packer import Packer
 from hhu_sync.fsutil import atomic_write, fsync_dir
-from hhu_sync.ids import is_safe_name
 from hhu_sync.keys import KeyStore
+from hhu_sync.keys.store import KeySnapshot
 from hhu_sync.model.catalog import Catalog
-from hhu_sync.model.inputs import load_inputs
-from hhu_sync.model.loader import MAX_INPUT_BYTES
-from hhu_sync.outbox.mover import ArchiveMover, Move, Signature, signature
+from hhu_sync.model.problems import Problem
+from hhu_sync.outbox.examine import Context, Examined, Examiner, quick_send_target
+from hhu_sync.outbox.mover import ArchiveMover, Move, Signature
 from hhu_sync.store.base import StorageUnavailable, StoreError
 
 log = logging.getLogger("hhu_sync.outbox")
-QUICK_SEND = "quick-send"
 
 
 @dataclass
@@ -93,6 +92,16 @@ def _move(path: Path, dest: Path) -> None:
         path.unlink()
 
 
+def _free_name(folder: Path, name: str, names: set[str]) -> Path:
+    """``folder/name``, or ``folder/stem-2.ext`` ... when ``names`` holds it already."""
+    stem, suffix = os.path.splitext(name)
+    candidate, n = name, 2
+    while candidate in names:
+        candidate = f"{stem}-{n}{suffix}"
+        n += 1
+    return folder / candidate
+
+
 def move_aside(path: Path, folder: Path, reason: str | None = None,
                dest: Path | None = None) -> Path:
     """Move ``path`` into ``folder`` (its reason written first, beside it); durable."""
@@ -109,7 +118,7 @@ def move_aside(path: Path, folder: Path, reason: str | None = None,
 class OutboxProcessor:
     def __init__(self, config: Config, store, catalog: Catalog, keystore: KeyStore,
                  packer: Packer | None = None, clock=time.monotonic,
-                 wall=time.time) -> None:
+                 wall=time.time, workers: int = 0) -> None:
         self.config = config
         self.store = store
         self.catalog = catalog
@@ -120,9 +129,27 @@ class OutboxProcessor:
         self.wall = wall
         self._waiting: dict[Path, float] = {}   # lists waiting for their schemes
         self.mover = ArchiveMover(_move)
+        self._names: tuple[Path, set[str]] | None = None    # see _archive_names
+        ctx = Context(self.outbox, catalog, keystore, self.packer, store.library,
+                      config.limits.debounce_seconds, wall=lambda: self.wall())
+        p = config.paths
+        self.examiner = Examiner(ctx, workers=workers, database=p.database, catalog=p.catalog,
+                                 keystore=p.keystore, depot_id=config.depot_id)
 
     def _archive_folder(self) -> Path:
         return self.config.paths.archive / datetime.now(UTC).strftime("%Y-%m-%d")
+
+    def _archive_names(self, folder: Path) -> set[str]:
+        """Names taken in today's archive folder: listed once, then every name given out.
+
+        Only hhu-sync writes into archive/, so this is exact without a look at the disk
+        per file; such looks were slow besides, each one waiting on the folder while the
+        mover renamed into it.
+        """
+        if self._names is None or self._names[0] != folder:
+            folder.mkdir(parents=True, exist_ok=True)
+            self._names = (folder, set(os.listdir(folder)))
+        return self._names[1]
 
     def _reject(self, path: Path, sha: str, kind: str, reason: str) -> Outcome:
         dest = move_aside(path, self.config.paths.rejected, reason)
@@ -139,7 +166,8 @@ class OutboxProcessor:
         return outcome
 
     def close(self) -> None:
-        """Finish the moves still pending (at shutdown)."""
+        """Finish the moves still pending (at shutdown); stop the workers."""
+        self.examiner.close()
         if not self.mover.close():
             log.error("outbox: moves to archive/ still pending at shutdown; they are "
                       "finished at the next start")
@@ -150,59 +178,72 @@ class OutboxProcessor:
         Outcomes come back in the order of ``paths``. When the store is unavailable
         (disk full), files not yet finished stay in the outbox as ``deferred``.
         """
+        return self._guarded(paths, None)
+
+    def process_many(self, paths: list[Path], batch: int = 32,
+                     stop: Callable[[], bool] = lambda: False) -> Iterator[list[Outcome]]:
+        """Handle ``paths`` in batches, each batch examined while the one before it is
+        committed; yields each batch's outcomes after its commit.
+
+        When ``stop`` turns true no further batch is started; the files of the batches
+        not yet yielded are simply not handled (they stay in the outbox).
+        """
+        chunks = [paths[i:i + batch] for i in range(0, len(paths), batch)]
+        if not chunks:
+            return
+        pending = self.examiner.submit(chunks[0], backlog=len(paths))
+        for n, chunk in enumerate(chunks):
+            examined = pending()
+            if n + 1 < len(chunks) and not stop():
+                pending = self.examiner.submit(chunks[n + 1], backlog=len(paths))
+            yield self._guarded(chunk, examined)
+            if stop():
+                return
+
+    def _guarded(self, paths: list[Path], examined: list[Examined] | None) -> list[Outcome]:
         try:
-            return self._process_batch(paths)
+            return self._process_batch(paths, examined)
         except StorageUnavailable as exc:
             log.error("outbox: storage unavailable, files stay in the outbox: %s", exc)
             return [Outcome(Path(p), "deferred" if Path(p).exists() else "gone", "",
                             str(exc)) for p in paths]
 
-    def _process_batch(self, paths: list[Path]) -> list[Outcome]:
+    def _process_batch(self, paths: list[Path],
+                       examined: list[Examined] | None = None) -> list[Outcome]:
+        paths = [Path(p) for p in paths]
+        if examined is None:
+            examined = self.examiner.submit(paths)()
         outcomes: dict[Path, Outcome] = {}
-        reads: list[tuple[Path, bytes, str, Signature]] = []
-        for raw_path in paths:
-            path = Path(raw_path)
-            result = self._read(path)
-            if isinstance(result, Outcome):
-                outcomes[path] = result
+        found: list[Examined] = []
+        for item in examined:
+            if item.status == "gone":
+                outcomes[item.path] = Outcome(item.path, "gone")
+            elif item.status == "fresh":
+                outcomes[item.path] = Outcome(item.path, "deferred", "", "still being written")
+            elif item.status == "unreadable":
+                outcomes[item.path] = self._reject(item.path, "", "unknown",
+                                                   f"{item.path.name}: {item.detail}")
             else:
-                reads.append((path, *result))
-        seen = self.store.inputs_seen(sorted({r[2] for r in reads}))
+                found.append(item)
+        seen = self.store.inputs_seen(sorted({item.sha for item in found}))
         plans: list[_Plan] = []
         shas: dict[str, Path] = {}
-        for path, raw, sha, read_as in reads:
-            result = self._examine(path, raw, sha, read_as, seen.get(sha), shas)
+        keys = self.keystore.snapshot()
+        for item in found:
+            result = self._examine(item, seen.get(item.sha), shas, keys)
             if isinstance(result, Outcome):
-                outcomes[path] = result
+                outcomes[item.path] = result
             else:
                 plans.append(result)
         if plans:
             for plan, outcome in zip(plans, self._commit(plans), strict=True):
                 outcomes[plan.path] = outcome
-        return [outcomes[Path(p)] for p in paths]
+        return [outcomes[p] for p in paths]
 
-    def _read(self, path: Path) -> Outcome | tuple[bytes, str, Signature]:
-        """The file's bytes, their hash and the file's signature (to move only the file
-        that was read), or why it cannot be taken now."""
-        try:
-            with open(path, "rb") as fh:
-                raw = fh.read(MAX_INPUT_BYTES + 1)
-                st = os.fstat(fh.fileno())
-                written = st.st_mtime
-        except FileNotFoundError:
-            return Outcome(path, "gone")
-        except OSError as exc:
-            return self._reject(path, "", "unknown", f"{path.name}: cannot read: {exc.strerror}")
-        age = self.wall() - written
-        if 0 <= age < self.config.limits.debounce_seconds:
-            # Written again after the close that made it ready (a writer that reopened
-            # it): not complete until it has been quiet for the debounce time.
-            return Outcome(path, "deferred", "", "still being written")
-        return raw, hashlib.sha256(raw).hexdigest(), signature(st)
-
-    def _examine(self, path: Path, raw: bytes, sha: str, read_as: Signature,
-                 seen: dict | None, shas: dict[str, Path]) -> Outcome | _Plan:
-        """Check one file's content; reject it at once, or plan its acceptance."""
+    def _examine(self, item: Examined, seen: dict | None, shas: dict[str, Path],
+                 keys: KeySnapshot) -> Outcome | _Plan:
+        """Decide on one checked file; reject it at once, or plan its acceptance."""
+        path, sha = item.path, item.sha
         if sha in shas:
             reason = (f"{path.name}: the same content as {shas[sha].name}, received with it; "
                       "not processed again")
@@ -210,49 +251,26 @@ class OutboxProcessor:
                            move_aside(path, self.config.paths.rejected, reason))
         if seen is not None:
             return self._seen_before(path, sha, seen)
-        target_hhu = self._quick_send_target(path)
-        if isinstance(target_hhu, Outcome):
-            return target_hhu
-        inputs = load_inputs([path], self.catalog, self.store.library(), {path: raw})
-        if inputs.problems:
-            if self._should_wait(path, inputs.problems):
+        misplaced = quick_send_target(path, self.outbox)
+        if isinstance(misplaced, Problem):
+            return self._reject(path, "", "quick_send", f"{misplaced.file}: {misplaced.message}")
+        if item.problems:
+            if self._should_wait(path, item.problems):
                 return Outcome(path, "deferred", "meter_list",
                                "waiting for the schemes it names")
             self._waiting.pop(path, None)
             return self._reject(path, sha, "unknown",
-                                "\n".join(str(p) for p in inputs.problems))
+                                "\n".join(str(p) for p in item.problems))
         self._waiting.pop(path, None)
-        plan = self._plan(path, sha, inputs, target_hhu, read_as)
+        plan = self._plan(item, keys)
         if isinstance(plan, _Plan):
             shas[sha] = path
-            self._seal(plan)
+            if item.bundle is not None and item.bundle[0] == plan.hhu:
+                plan.bundle = item.bundle
+            elif plan.hhu:
+                log.warning("%s: not packed yet (packed when %s docks): %s", path.name,
+                            plan.hhu, item.detail or "not sealed")
         return plan
-
-    def _seal(self, plan: _Plan) -> None:
-        """Seal the transfer file for a named HHU now, to commit it with its delivery.
-        A list for a crew is sealed when the first HHU of the crew docks."""
-        if not plan.hhu:
-            return
-        try:
-            packed = self.packer.seal("quick_send" if plan.target_hhu else "meter_list",
-                                      plan.hhu, scheme=plan.scheme, mlist=plan.mlist)
-        except PackError as exc:
-            log.warning("%s: not packed yet (packed when %s docks): %s", plan.path.name,
-                        plan.hhu, exc)
-            return
-        plan.bundle = (plan.hhu, packed.bundle_id, packed.data)
-
-    def _quick_send_target(self, path: Path) -> str | None | Outcome:
-        try:
-            rel = path.relative_to(self.outbox)
-        except ValueError:
-            return None
-        if rel.parts[0] != QUICK_SEND:
-            return None
-        if len(rel.parts) != 3 or not is_safe_name(rel.parts[1]):
-            return self._reject(path, "", "quick_send",
-                                f"{rel}: a Quick send goes in {QUICK_SEND}/<HHU-ID>/NAME.toml")
-        return rel.parts[1]
 
     def _should_wait(self, path: Path, problems) -> bool:
         """A list may arrive before its schemes: wait a while before refusing it."""
@@ -279,22 +297,21 @@ class OutboxProcessor:
         log.warning("duplicate %s", path.name)
         return Outcome(path, "duplicate", seen["kind"], reason, dest)
 
-    def _plan(self, path: Path, sha: str, inputs, target_hhu: str | None,
-              read_as: Signature) -> Outcome | _Plan:
-        scheme = next(iter(inputs.schemes.values()), None)
-        mlist = next(iter(inputs.lists.values()), None)
+    def _plan(self, item: Examined, keys: KeySnapshot) -> Outcome | _Plan:
+        path, sha, target_hhu = item.path, item.sha, item.target_hhu
+        scheme, mlist = item.scheme, item.mlist
         if target_hhu and scheme is None:
             return self._reject(path, sha, "quick_send",
                                 f"{path.name}: a Quick send carries one scheme, not a meter list")
         kind = ("quick_send" if target_hhu else "scheme") if scheme else "meter_list"
         hhu = target_hhu or (mlist.hhu if mlist else None)
-        if hhu and self.keystore.hhu_key(hhu) is None:
+        if hhu and keys.hhu_key(hhu) is None:
             return self._reject(path, sha, kind,
                                 f"{path.name}: {hhu} is not enrolled; run 'hhu-sync enroll {hhu}'")
         if mlist and not mlist.hhu and mlist.crew not in self.config.hhus.values():
             return self._reject(path, sha, kind, f"{path.name}: list.crew: no HHU of crew "
                                 f"{mlist.crew!r} in the configuration's [[hhus]]")
-        return _Plan(path, sha, kind, scheme, mlist, target_hhu, hhu, read_as)
+        return _Plan(path, sha, kind, scheme, mlist, target_hhu, hhu, item.read_as)
 
     def _commit(self, plans: list[_Plan]) -> list[Outcome]:
         """Record every plan (with its sealed file) in one transaction, then move the files.
@@ -303,11 +320,10 @@ class OutboxProcessor:
         recognised by its hash at restart and only moved (see :meth:`_seen_before`).
         """
         folder = self._archive_folder()
-        folder.mkdir(parents=True, exist_ok=True)
-        taken = self.mover.reserved()
+        names = self._archive_names(folder)
         for plan in plans:
-            plan.dest = _unique(folder, plan.path.name, taken)
-            taken.add(plan.dest)
+            plan.dest = _free_name(folder, plan.path.name, names)
+            names.add(plan.dest.name)
         now = _now()
         items = [dict(sha256=p.sha, name=p.path.name, kind=p.kind, moved_to=str(p.dest),
                       now=now, scheme=p.scheme, mlist=p.mlist, quick_send_hhu=p.target_hhu,

@@ -9,7 +9,7 @@ from typing import Any, Protocol
 from hhu_sync.errors import HhuSyncError
 from hhu_sync.ingest import IngestReport, Upload
 from hhu_sync.model.meterlist import MeterList
-from hhu_sync.model.scheme import Scheme
+from hhu_sync.model.scheme import Scheme, SchemeRecord
 
 
 class StoreError(HhuSyncError):
@@ -52,7 +52,7 @@ class Store(Protocol):
     def record_input(self, sha256: str, name: str, kind: str, status: str, reason: str,
                      moved_to: str, now: str = "") -> None: ...
     def accept_input(self, *, sha256: str, name: str, kind: str, moved_to: str, now: str,
-                     scheme: Scheme | None = None, mlist: MeterList | None = None,
+                     scheme: Scheme | SchemeRecord | None = None, mlist: MeterList | None = None,
                      quick_send_hhu: str | None = None,
                      bundle: tuple[str, str, bytes] | None = None) -> int | None: ...
     def accept_inputs(self, items: list[dict[str, Any]]) -> list[int | None]: ...

@@ -18,7 +18,7 @@ from typing import Any
 from hhu_sync.failpoints import failpoint
 from hhu_sync.ingest import IngestReport, Upload
 from hhu_sync.model.meterlist import MeterList, meter_list_from_dict
-from hhu_sync.model.scheme import Scheme, scheme_from_dict
+from hhu_sync.model.scheme import Scheme, SchemeRecord, scheme_from_dict
 from hhu_sync.store.base import Delivery, ListState, StorageUnavailable, StoreError
 
 SCHEMA_VERSION = "1"
@@ -170,12 +170,13 @@ class SqliteStore:
 
     # -- scheme library and queue -------------------------------------------------------------
     @staticmethod
-    def _put_scheme(db: sqlite3.Connection, scheme: Scheme, sha256: str, now: str) -> None:
+    def _put_scheme(db: sqlite3.Connection, scheme: Scheme | SchemeRecord, sha256: str,
+                    now: str) -> None:
         db.execute(
             "INSERT INTO schemes VALUES (?,?,?,?,?,?) ON CONFLICT(scheme_id) DO UPDATE SET "
             "model=excluded.model, version=excluded.version, data=excluded.data, "
             "sha256=excluded.sha256, updated_at=excluded.updated_at",
-            (scheme.id, scheme.model, scheme.version, json.dumps(scheme.to_dict()), sha256,
+            (scheme.id, scheme.model, scheme.version, scheme.json, sha256,
              now))
 
     def scheme(self, scheme_id: str) -> Scheme | None:
@@ -194,7 +195,7 @@ class SqliteStore:
         return Delivery(*row) if row else None
 
     def accept_input(self, *, sha256: str, name: str, kind: str, moved_to: str, now: str,
-                     scheme: Scheme | None = None, mlist: MeterList | None = None,
+                     scheme: Scheme | SchemeRecord | None = None, mlist: MeterList | None = None,
                      quick_send_hhu: str | None = None,
                      bundle: tuple[str, str, bytes] | None = None) -> int | None:
         """Record an accepted outbox file and what it queues, in one transaction.
@@ -210,7 +211,7 @@ class SqliteStore:
                                 quick_send_hhu=quick_send_hhu, bundle=bundle)
 
     def _accept(self, db: sqlite3.Connection, *, sha256: str, name: str, kind: str,
-                moved_to: str, now: str, scheme: Scheme | None = None,
+                moved_to: str, now: str, scheme: Scheme | SchemeRecord | None = None,
                 mlist: MeterList | None = None, quick_send_hhu: str | None = None,
                 bundle: tuple[str, str, bytes] | None = None) -> int | None:
         delivery = None

@@ -93,3 +93,30 @@ def test_a_secret_changed_after_it_was_read_is_read_again(tmp_path):
     store.secret_path("a1700-level3").unlink()
     with pytest.raises(KeyStoreError, match="not in the key store"):
         store.secret("a1700-level3")
+
+
+def test_a_snapshot_looks_at_each_key_and_secret_once(tmp_path, monkeypatch):
+    ks = KeyStore(tmp_path)
+    ks.enroll("HHU-001")
+    ks.set_secret("level1", "pw")
+    looks = []
+    real = KeyStore._cached
+    monkeypatch.setattr(KeyStore, "_cached", lambda self, path, load: (
+        looks.append(path.name), real(self, path, load))[1])
+    snap = ks.snapshot()
+    for _ in range(3):
+        assert snap.hhu_key("HHU-001") == ks.hhu_key("HHU-001")
+        assert snap.secret("level1") == "pw"
+    assert looks.count("HHU-001.key") == 1 + 3 and looks.count("level1.secret") == 1
+
+
+def test_a_snapshot_keeps_a_missing_key_or_secret_missing(tmp_path):
+    ks = KeyStore(tmp_path)
+    snap = ks.snapshot()
+    assert snap.hhu_key("HHU-404") is None
+    with pytest.raises(KeyStoreError, match="secret 'nope' is not in the key store"):
+        snap.secret("nope")
+    ks.set_secret("nope", "now-there")
+    with pytest.raises(KeyStoreError):
+        snap.secret("nope")                  # a batch sees one state of the store
+    assert ks.snapshot().secret("nope") == "now-there"

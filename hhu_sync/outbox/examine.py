@@ -1,0 +1,268 @@
+"""Read, check and seal outbox files, here or in worker processes.
+
+Everything about one outbox file that needs nothing from the other files of its batch
+is done by :func:`examine_file`: read it (bounded), hash it, parse and check it with the
+same code as ``hhu-sync validate``, and seal its transfer file for the HHU it names. That
+is nine tenths of the work per file and none of it touches the database's write side,
+so when a backlog builds up (back office dropping thousands of files at once) an
+:class:`Examiner` spreads it over worker processes while the daemon commits the batch
+before. What needs the whole batch (duplicates, the database, the moves) stays with the
+:class:`~hhu_sync.outbox.processor.OutboxProcessor`.
+
+A small outbox never pays for processes: files are examined in the daemon until a
+backlog of :data:`POOL_FROM` files appears; the workers start in the background then
+(a daemon serving without ``--once`` starts them at once, so they are ready before the
+first burst), and the daemon keeps examining files itself until they are ready. Workers
+that cannot be started, or that die, are logged and the work is done in the daemon.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import logging
+import multiprocessing
+import os
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ProcessPoolExecutor
+from dataclasses import dataclass, replace
+from pathlib import Path
+
+from hhu_sync.dock.packer import Packer, PackError
+from hhu_sync.ids import is_safe_name
+from hhu_sync.keys import KeyStore
+from hhu_sync.model.catalog import Catalog, load_catalog
+from hhu_sync.model.inputs import load_inputs
+from hhu_sync.model.loader import MAX_INPUT_BYTES
+from hhu_sync.model.meterlist import MeterList
+from hhu_sync.model.problems import Problem
+from hhu_sync.model.scheme import Scheme, SchemeRecord
+from hhu_sync.outbox.mover import Signature, signature
+from hhu_sync.workers import watch_parent
+
+log = logging.getLogger("hhu_sync.outbox")
+
+QUICK_SEND = "quick-send"
+POOL_FROM = 64       # ready files at once before worker processes are worth starting
+CHUNK = 8            # files per job sent to a worker: one round trip for several
+
+
+def quick_send_target(path: Path, outbox: Path) -> str | None | Problem:
+    """The HHU a Quick send is for (``outbox/quick-send/<HHU>/NAME``), None for a file
+    that is not a Quick send, or the Problem with its place."""
+    try:
+        rel = path.relative_to(outbox)
+    except ValueError:
+        return None
+    if rel.parts[0] != QUICK_SEND:
+        return None
+    if len(rel.parts) != 3 or not is_safe_name(rel.parts[1]):
+        return Problem(str(rel), None, "path",
+                       f"a Quick send goes in {QUICK_SEND}/<HHU-ID>/NAME.toml")
+    return rel.parts[1]
+
+
+@dataclass(frozen=True)
+class Examined:
+    """What one file is. ``status``: ``ok`` (checked: see ``problems``), ``gone``,
+    ``fresh`` (written again within the debounce time: not complete yet) or
+    ``unreadable`` (``detail`` says why)."""
+
+    path: Path
+    status: str
+    sha: str = ""
+    read_as: Signature | None = None
+    target_hhu: str | None = None
+    problems: tuple[Problem, ...] = ()
+    scheme: Scheme | SchemeRecord | None = None   # a record when examined in a worker
+    mlist: MeterList | None = None
+    bundle: tuple[str, str, bytes] | None = None    # (HHU, bundle id, sealed file)
+    detail: str = ""                                # why it was not sealed, or not read
+
+
+@dataclass
+class Context:
+    """What examining needs, built once per process."""
+
+    outbox: Path
+    catalog: Catalog
+    keystore: KeyStore
+    packer: Packer | None         # None: nothing is sealed here (the caller seals)
+    library: Callable[[], object]
+    debounce: float
+    wall: Callable[[], float] = time.time
+
+
+def examine_files(ctx: Context, paths: list[Path]) -> list[Examined]:
+    """:func:`examine_file` for each, with the key store looked at once for them all."""
+    keys = ctx.keystore.snapshot()
+    return [examine_file(ctx, path, keys) for path in paths]
+
+
+def examine_file(ctx: Context, path: Path, keys=None) -> Examined:
+    """Read, hash, check and (for a named HHU) seal one file. Never raises for bad input."""
+    try:
+        with open(path, "rb") as fh:
+            raw = fh.read(MAX_INPUT_BYTES + 1)
+            st = os.fstat(fh.fileno())
+    except FileNotFoundError:
+        return Examined(path, "gone")
+    except OSError as exc:
+        return Examined(path, "unreadable", detail=f"cannot read: {exc.strerror}")
+    if 0 <= ctx.wall() - st.st_mtime < ctx.debounce:
+        # Written again after the close that made it ready (a writer that reopened it):
+        # not complete until it has been quiet for the debounce time.
+        return Examined(path, "fresh")
+    sha = hashlib.sha256(raw).hexdigest()
+    read_as = signature(st)
+    target = quick_send_target(path, ctx.outbox)
+    if isinstance(target, Problem):
+        return Examined(path, "ok", sha, read_as, None, (target,))
+    inputs = load_inputs([path], ctx.catalog, ctx.library(), {path: raw})
+    if inputs.problems:
+        return Examined(path, "ok", sha, read_as, target, tuple(inputs.problems))
+    scheme = next(iter(inputs.schemes.values()), None)
+    mlist = next(iter(inputs.lists.values()), None)
+    if scheme is not None:
+        scheme.json   # made here, in the worker; the daemon only stores it  # noqa: B018
+    found = Examined(path, "ok", sha, read_as, target, (), scheme, mlist)
+    hhu = target or (mlist.hhu if mlist else None)
+    if ctx.packer is None or not hhu or (target and scheme is None):
+        return found
+    try:
+        packed = ctx.packer.seal("quick_send" if target else "meter_list", hhu,
+                                 scheme=scheme, mlist=mlist, keys=keys)
+    except PackError as exc:
+        return Examined(path, "ok", sha, read_as, target, (), scheme, mlist, None, str(exc))
+    return Examined(path, "ok", sha, read_as, target, (), scheme, mlist,
+                    (hhu, packed.bundle_id, packed.data))
+
+
+# -- worker processes --------------------------------------------------------------------
+
+_WORKER: Context | None = None
+
+
+def _worker_init(parent: int, outbox: str, catalog: str, keystore: str, database: str,
+                 depot_id: str, debounce: float) -> None:
+    """Build the worker's own catalog, key store and database connection (it only reads:
+    the scheme library, for meter lists)."""
+    from hhu_sync.store.sqlite import SqliteStore  # not needed by the daemon's import
+
+    global _WORKER
+    watch_parent(parent)
+    keys = KeyStore(Path(keystore))
+    store = SqliteStore(database)
+    _WORKER = Context(Path(outbox), load_catalog(catalog or None), keys,
+                      Packer(store, keys, depot_id), store.library, debounce)
+
+
+def _examine_in_worker(paths: list[str]) -> list[Examined]:
+    assert _WORKER is not None, "worker not initialised"
+    return [replace(e, scheme=e.scheme.record()) if isinstance(e.scheme, Scheme) else e
+            for e in examine_files(_WORKER, [Path(p) for p in paths])]
+
+
+class Examiner:
+    """Examines batches of files: in this process, or in ``workers`` processes once a
+    backlog makes them worth it."""
+
+    def __init__(self, ctx: Context, *, workers: int = 0, database: Path | None = None,
+                 catalog: Path | None = None, keystore: Path | None = None,
+                 depot_id: str = "") -> None:
+        self.ctx = ctx
+        self.workers = workers
+        self._initargs = (os.getpid(), str(ctx.outbox), str(catalog or ""), str(keystore or ""),
+                          str(database or ""), depot_id, ctx.debounce)
+        self._pool: ProcessPoolExecutor | None = None
+        self._ready = threading.Event()     # the pool answered: jobs go to it
+        self._starting = False
+        self._broken = workers <= 0
+        self._lock = threading.Lock()
+
+    # The pool ---------------------------------------------------------------------------
+
+    def start(self) -> None:
+        """Start the workers in the background now (a long-running daemon: ready before
+        the first burst), rather than at the first backlog."""
+        self._start()
+
+    def _start(self) -> None:
+        """Start the workers in the background; this process goes on examining meanwhile."""
+        with self._lock:
+            if self._starting or self._broken:
+                return
+            self._starting = True
+        threading.Thread(target=self._warm_up, name="outbox-workers", daemon=True).start()
+
+    def _warm_up(self) -> None:
+        try:
+            pool = ProcessPoolExecutor(
+                self.workers, mp_context=multiprocessing.get_context("spawn"),
+                initializer=_worker_init, initargs=self._initargs)
+            for future in [pool.submit(os.getpid) for _ in range(self.workers)]:
+                future.result(timeout=60)
+        except Exception as exc:  # noqa: BLE001 - any failure: examine in this process
+            log.warning("outbox: examining files in this process: %s", exc)
+            with self._lock:
+                self._broken = True
+            return
+        with self._lock:
+            self._pool = pool
+        self._ready.set()
+        log.info("outbox: %d worker processes examine files", self.workers)
+
+    @property
+    def pooled(self) -> bool:
+        return self._ready.is_set() and not self._broken
+
+    def close(self) -> None:
+        with self._lock:
+            pool, self._pool = self._pool, None
+            self._broken = True
+        self._ready.clear()
+        if pool is not None:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+    # Work -------------------------------------------------------------------------------
+
+    def submit(self, paths: list[Path], backlog: int = 0) -> Callable[[], list[Examined]]:
+        """Start examining ``paths``; the returned callable gives the results in order.
+
+        ``backlog`` (files ready in all) decides whether the workers are worth starting.
+        """
+        if backlog >= POOL_FROM and not self._broken and not self._starting:
+            self._start()
+        if not self.pooled or not paths:
+            return lambda: examine_files(self.ctx, paths)
+        try:
+            futures: list[Future] = [
+                self._pool.submit(_examine_in_worker, [str(p) for p in paths[i:i + CHUNK]])
+                for i in range(0, len(paths), CHUNK)]
+        except RuntimeError as exc:       # broken or shut down: do it here
+            self._give_up(exc)
+            return lambda: examine_files(self.ctx, paths)
+
+        def results() -> list[Examined]:
+            out: list[Examined] = []
+            for n, future in enumerate(futures):
+                chunk = paths[n * CHUNK:(n + 1) * CHUNK]
+                try:
+                    out += future.result(timeout=120)
+                except Exception as exc:  # noqa: BLE001 - a dead worker: do it here
+                    self._give_up(exc)
+                    out += examine_files(self.ctx, chunk)
+            return out
+
+        return results
+
+    def _give_up(self, exc: BaseException) -> None:
+        log.error("outbox: worker processes failed (%s: %s); examining files in this "
+                  "process", type(exc).__name__, exc)
+        with self._lock:
+            self._broken = True
+            pool, self._pool = self._pool, None
+        self._ready.clear()
+        if pool is not None:
+            pool.shutdown(wait=False, cancel_futures=True)

@@ -1,0 +1,141 @@
+"""Outbox files examined in worker processes: the same outcomes as in the daemon's own."""
+
+from __future__ import annotations
+
+import os
+import time
+from pathlib import Path
+
+import pytest
+
+from hhu_sync.config import parse_config
+from hhu_sync.keys import KeyStore
+from hhu_sync.model.catalog import load_catalog
+from hhu_sync.model.problems import ModelError
+from hhu_sync.outbox import OutboxProcessor
+from hhu_sync.outbox.examine import POOL_FROM
+from hhu_sync.store import SqliteStore
+from tests.conftest import EXAMPLES, ROOT
+
+SECRETS = ("a1700-level1", "a1700-level3", "a1140-level2", "as230-level1")
+WEEKS_AGO = time.time() - 14 * 86400
+
+
+def make_depot(root: Path, workers: int) -> OutboxProcessor:
+    config = parse_config({"hhus": [{"id": "HHU-001", "crew": "crew-north"},
+                                    {"id": "HHU-002", "crew": "crew-south"}],
+                           "limits": {"outbox_workers": workers}}, root / "hhu-sync.toml")
+    keystore = KeyStore(config.paths.keystore)
+    keystore.enroll("HHU-001")
+    for name in SECRETS:
+        keystore.set_secret(name, "pw-" + name)
+    config.paths.outbox.mkdir(parents=True)
+    return OutboxProcessor(config, SqliteStore(config.paths.database),
+                           load_catalog(ROOT / "config" / "meter-models.toml"), keystore,
+                           workers=workers)
+
+
+def put(proc: OutboxProcessor, rel: str, content: bytes) -> Path:
+    path = proc.outbox / rel
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(content)
+    os.utime(path, (WEEKS_AGO, WEEKS_AGO))     # long closed: no debounce wait
+    return path
+
+
+def example(name: str, new_id: str | None = None) -> bytes:
+    text = (EXAMPLES / name).read_text()
+    if new_id:
+        text = text.replace('id = "a1700-ci-tou-2026"', f'id = "{new_id}"', 1)
+    return text.encode()
+
+
+# Every kind of file the outbox meets, in one backlog.
+BATCH_ONE = [
+    ("a1700-ci-tou.toml", example("a1700-ci-tou.toml")),
+    ("a1140-day-night.toml", example("a1140-day-night.toml")),
+    ("quick-send/HHU-001/q1.toml", example("a1700-ci-tou.toml", "quick-1")),
+    ("quick-send/HHU-001/q1-again.toml", example("a1700-ci-tou.toml", "quick-1")),
+    ("quick-send/HHU-009/q2.toml", example("a1700-ci-tou.toml", "quick-2")),
+    ("quick-send/misplaced.toml", example("a1700-ci-tou.toml", "quick-3")),
+    ("bad-model.toml", b"[scheme]\nid = 'x'\nmodel = 'Z9'\n"),
+    ("junk.csv", bytes(range(256))),
+    ("not-toml.toml", b"[scheme\nid = 1\n"),
+]
+BATCH_TWO = [
+    ("as230-flat.toml", example("as230-flat.toml")),
+    ("route-north.toml", example("route-north.toml")),
+    ("quick-send/HHU-001/list.toml", example("route-north.toml")),
+]
+
+
+def run(proc: OutboxProcessor, files) -> list[tuple]:
+    paths = [put(proc, rel, content) for rel, content in files]
+    out = []
+    for outcomes in proc.process_many(paths, batch=4):
+        out += [(o.path.relative_to(proc.outbox).as_posix(), o.status, o.kind,
+                 o.detail.replace(str(proc.outbox), "OUTBOX")) for o in outcomes]
+    proc.mover.flush()
+    return out
+
+
+def library(proc: OutboxProcessor) -> list[tuple]:
+    db = proc.store._db()
+    return db.execute("SELECT scheme_id, model, version, data FROM schemes "
+                      "ORDER BY scheme_id").fetchall()
+
+
+def test_a_backlog_examined_by_workers_ends_as_one_examined_here(tmp_path):
+    here = make_depot(tmp_path / "here", workers=0)
+    pooled = make_depot(tmp_path / "pooled", workers=2)
+    try:
+        pooled.examiner.start()
+        assert pooled.examiner._ready.wait(60) and pooled.examiner.pooled
+        for files in (BATCH_ONE, BATCH_TWO):
+            assert run(pooled, files) == run(here, files)
+        assert library(pooled) == library(here)
+        assert len(pooled.store.pending_deliveries("HHU-001", "crew-north", "9999")) == \
+            len(here.store.pending_deliveries("HHU-001", "crew-north", "9999")) == 2
+        assert sorted(p.name for p in pooled.outbox.rglob("*") if p.is_file()) == []
+        assert pooled.examiner.pooled                  # the workers did it all
+    finally:
+        here.close()
+        pooled.close()
+
+
+def test_workers_that_die_leave_the_work_to_the_daemon(tmp_path):
+    proc = make_depot(tmp_path, workers=1)
+    try:
+        proc.examiner.start()
+        assert proc.examiner._ready.wait(60)
+        for process in list(proc.examiner._pool._processes.values()):
+            process.kill()
+            process.join(10)
+        out = run(proc, [("quick-send/HHU-001/q.toml", example("a1700-ci-tou.toml", "q"))])
+        assert out == [("quick-send/HHU-001/q.toml", "accepted", "quick_send", "q")]
+        assert not proc.examiner.pooled
+    finally:
+        proc.close()
+
+
+def test_a_small_outbox_starts_no_workers(tmp_path):
+    proc = make_depot(tmp_path, workers=2)
+    try:
+        files = [(f"s{n}.toml", example("a1700-ci-tou.toml", f"s{n}"))
+                 for n in range(POOL_FROM - 1)]
+        assert {status for _, status, _, _ in run(proc, files)} == {"accepted"}
+        assert not proc.examiner._starting and not proc.examiner.pooled
+    finally:
+        proc.close()
+
+
+def test_no_workers_are_started_when_the_configuration_says_none(tmp_path):
+    proc = make_depot(tmp_path, workers=0)
+    proc.examiner.start()
+    assert not proc.examiner._starting
+    proc.close()
+
+
+def test_a_negative_worker_count_stops_start_up(tmp_path):
+    with pytest.raises(ModelError, match="limits.outbox_workers"):
+        parse_config({"limits": {"outbox_workers": -1}}, tmp_path / "c.toml")
