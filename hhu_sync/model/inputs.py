@@ -24,9 +24,13 @@ SUFFIXES = (".toml", ".csv")
 
 def is_candidate(path: Path) -> bool:
     """A file a folder scan should read: not hidden, not a temp file, a known suffix."""
-    name = path.name
+    return is_candidate_name(path.name)
+
+
+def is_candidate_name(name: str) -> bool:
+    """:func:`is_candidate` on a bare file name."""
     return (not name.startswith(".") and not name.endswith((".tmp", ".part", ".reason.txt"))
-            and path.suffix.lower() in SUFFIXES)
+            and os.path.splitext(name)[1].lower() in SUFFIXES)
 
 
 def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:

@@ -31,18 +31,22 @@ from watchdog.events import (
 )
 from watchdog.observers import Observer
 
-from hhu_sync.model.inputs import is_candidate
+from hhu_sync.model.inputs import is_candidate_name
 
 log = logging.getLogger("hhu_sync.outbox")
 
 
-def wanted(path: Path, root: Path) -> bool:
-    """A candidate input under ``root`` (not hidden, not temporary, known suffix)."""
-    try:
-        rel = path.relative_to(root)
-    except ValueError:
+def wanted(path: Path | str, root: Path) -> bool:
+    """A candidate input under ``root`` (not hidden, not temporary, known suffix).
+
+    Plain string work: it runs for every inotify event, thousands a second when back
+    office drops a batch, on the thread that commits them."""
+    prefix = os.path.join(os.fspath(root), "")
+    raw = os.fspath(path)
+    if not raw.startswith(prefix):
         return False
-    return is_candidate(path) and not any(part.startswith(".") for part in rel.parts)
+    parts = raw[len(prefix):].split(os.sep)
+    return is_candidate_name(parts[-1]) and not any(p.startswith(".") or not p for p in parts)
 
 
 class _Handler(FileSystemEventHandler):
@@ -85,9 +89,9 @@ class ReadyFiles:
 
     def note(self, kind: str, raw_path: str, at: float | None = None) -> None:
         """Record an event on ``raw_path`` seen at ``at`` (the clock's time; now if None)."""
-        path = Path(raw_path)
-        if not wanted(path, self.root):
+        if not wanted(raw_path, self.root):
             return
+        path = Path(raw_path)
         now = self.clock() if at is None else at
         entry = self._pending.get(path)
         complete = kind in ("closed", "moved")

@@ -8,6 +8,7 @@ ciphertext cannot be moved to another bundle, HHU or secret name (they are the A
 from __future__ import annotations
 
 import os
+from functools import lru_cache
 from typing import Any
 
 from cryptography.exceptions import InvalidTag
@@ -21,6 +22,7 @@ ALGORITHM = "A256GCM-HKDF-SHA256"
 _INFO = b"hhu-sync meter-password v1"
 
 
+@lru_cache(maxsize=8)    # a bundle's passwords share one derived key: derive it once
 def _aead(hhu_key: bytes, bundle_id: str) -> AESGCM:
     hkdf = HKDF(algorithm=hashes.SHA256(), length=32, salt=bundle_id.encode(), info=_INFO)
     return AESGCM(hkdf.derive(hhu_key))
