@@ -1,9 +1,10 @@
 """Decide what one outbox file is, queue what it asks for, and move it aside.
 
 A file is read whole (bounded), hashed, validated with the same code as ``hhu-sync
-validate``, recorded with what it queues in one transaction, and only then moved to
-archive/ (accepted) or rejected/ (with ``NAME.reason.txt`` beside it). Nothing is deleted,
-nothing is processed twice: the content hash is the key.
+validate`` and sealed for its HHU (all that by :mod:`hhu_sync.outbox.examine`, in worker
+processes when a backlog builds up), recorded with what it queues in one transaction, and
+only then moved to archive/ (accepted) or rejected/ (with ``NAME.reason.txt`` beside it).
+Nothing is deleted, nothing is processed twice: the content hash is the key.
 
 Layout of the outbox:
 
@@ -67,12 +68,12 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _unique(folder: Path, name: str, taken: set[Path] = frozenset()) -> Path:
+def _unique(folder: Path, name: str) -> Path:
     """``folder/name``, or ``folder/stem-2.ext`` ... when taken: never overwrite."""
     candidate = folder / name
     stem, suffix = os.path.splitext(name)
     n = 2
-    while (candidate in taken or candidate.exists()
+    while (candidate.exists()
            or candidate.with_name(candidate.name + ".reason.txt").exists()):
         candidate = folder / f"{stem}-{n}{suffix}"
         n += 1
@@ -289,6 +290,8 @@ class OutboxProcessor:
                 # Recorded, then the daemon stopped (or the move failed) before the
                 # move: finish the move only.
                 dest = move_aside(path, moved_to.parent, dest=moved_to)
+                if self._names is not None and self._names[0] == dest.parent:
+                    self._names[1].add(dest.name)    # listed before it came back
                 log.info("finished moving %s to %s", path.name, dest)
                 return Outcome(path, "accepted", seen["kind"], "recovered", dest)
         reason = (f"{path.name}: the same content was already received as {seen['name']} "

@@ -164,3 +164,18 @@ def test_a_file_written_within_the_debounce_time_is_deferred_not_taken_half_writ
     assert path.exists() and not list(depot.config.paths.archive.rglob("*.toml"))
     depot.wall = lambda: time.time() + depot.config.limits.debounce_seconds
     assert depot.process(path).status == "accepted"
+
+
+def test_a_file_recovered_into_the_archive_is_never_overwritten_by_a_namesake(depot):
+    first = depot.process(drop(depot, "x.toml", content=(EXAMPLES / "as230-flat.toml")
+                               .read_bytes()))
+    shutil.move(first.moved_to, first.path)         # committed, then the daemon died
+    restarted = OutboxProcessor(depot.config, depot.store, depot.catalog, depot.keystore,
+                                wall=lambda: time.time() + 60)
+    restarted.process(drop(depot, "a1140-day-night.toml"))   # lists the archive folder
+    assert restarted.process(first.path).moved_to == first.moved_to     # recovered
+    other = (EXAMPLES / "a1700-ci-tou.toml").read_bytes()
+    again = restarted.process(drop(depot, "x.toml", content=other))
+    assert again.status == "accepted" and again.moved_to != first.moved_to
+    assert first.moved_to.read_bytes() == (EXAMPLES / "as230-flat.toml").read_bytes()
+    assert again.moved_to.read_bytes() == other
