@@ -8,6 +8,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -114,3 +115,55 @@ def test_sigterm_stops_the_daemon_cleanly(tmp_path):
     lines = [json.loads(line) for line in err.splitlines() if line.startswith("{")]
     assert any("accepted route-north.toml" in rec["msg"] for rec in lines)
     assert "bundles pushed: 1" in out
+
+
+def _children(pid: int) -> set[int]:
+    """Live processes whose parent is ``pid`` (from /proc; zombies do not count)."""
+    found = set()
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            stat = (entry / "stat").read_text()
+        except OSError:
+            continue
+        state, ppid = stat.rsplit(")", 1)[1].split()[:2]
+        if int(ppid) == pid and state != "Z":
+            found.add(int(entry.name))
+    return found
+
+
+def _alive(pid: int) -> bool:
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:
+        return False
+    return stat.rsplit(")", 1)[1].split()[0] != "Z"
+
+
+@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
+def test_a_daemon_killed_outright_leaves_no_worker_processes_behind(tmp_path):
+    depot = Depot(tmp_path, "")
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).with_name("hhu-sync")), "run", "--config",
+         str(depot.config), "--log-format", "json"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    started = threading.Event()
+
+    def watch_log() -> None:                      # a long-running daemon starts them at once
+        for line in proc.stderr:
+            if "worker processes examine files" in line:
+                started.set()
+
+    threading.Thread(target=watch_log, daemon=True).start()
+    try:
+        assert started.wait(90), "the outbox workers never started"
+        workers = _children(proc.pid)
+        assert len(workers) >= 2
+    finally:
+        proc.kill()
+        proc.wait(10)
+    deadline = time.monotonic() + 10
+    while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not any(_alive(pid) for pid in workers)
