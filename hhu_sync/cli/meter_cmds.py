@@ -1,4 +1,4 @@
-"""`hhu-sync meter read|program`: talk IEC 62056-21 to one meter from the depot PC.
+"""`hhu-sync meter read|program|clock`: talk IEC 62056-21 to one meter from the depot PC.
 
 For the bench and the meter shop: a meter on an optical probe (``/dev/ttyUSB0``) or
 behind a TCP bridge (``socket://host:port``). Exit codes say what went wrong, so a
@@ -6,7 +6,7 @@ script can tell a refused password from a meter that never answered:
 
     0 done (programmed and verified)    1 bad input, missing secret, port not opened
     4 password refused                  5 no answer / time-out / broken protocol
-    6 verify failed or a write refused by the meter
+    6 verify failed (a scheme, or a clock not where it was set) or a write refused
 """
 
 from __future__ import annotations
@@ -14,6 +14,8 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+import time
+from datetime import datetime
 from typing import Any
 
 from rich.console import Console
@@ -35,6 +37,7 @@ from hhu_sync.meterio import (
     plan_scheme,
     program_scheme,
 )
+from hhu_sync.meterio.clock import DATE, TIME, TOLERANCE_S, clock_writes, parse_clock
 from hhu_sync.meterio.program import TABLES
 from hhu_sync.meterio.transport import READ_SLICE_S
 from hhu_sync.model.loader import load_toml
@@ -65,6 +68,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--json", action="store_true", help="machine-readable report")
     _common(g)
     g.set_defaults(func=run_program)
+    c = msub.add_parser("clock", help="the meter's clock against this PC's; --set sets it")
+    c.add_argument("--set", nargs="?", const="now", metavar="TIME",
+                   help="set the clock: to this PC's local time, or to TIME "
+                        "(ISO, e.g. 2026-11-25T10:00:00, the meter's local time)")
+    c.add_argument("--password-ref", metavar="REF",
+                   help="key-store secret holding the programming password (for --set)")
+    c.add_argument("--json", action="store_true", help="machine-readable report")
+    _common(c)
+    c.set_defaults(func=run_clock)
 
 
 def _common(p: argparse.ArgumentParser) -> None:
@@ -217,5 +229,67 @@ def run_program(args: argparse.Namespace) -> int:
     if not report.verified:
         print("hhu-sync: verify failed: the meter does not hold what was written",
               file=sys.stderr)
+        return EXIT_VERIFY
+    return 0
+
+
+def _set_time(value: str) -> datetime:
+    if value == "now":
+        return datetime.now().replace(microsecond=0)
+    try:
+        when = datetime.fromisoformat(value)
+    except ValueError:
+        raise CliError(f"--set: {value!r} is not a time such as 2026-11-25T10:00:00") from None
+    if when.tzinfo is not None:
+        raise CliError("--set: give the meter's local time, without a UTC offset")
+    return when.replace(microsecond=0)
+
+
+def run_clock(args: argparse.Namespace) -> int:
+    """Show the meter's clock and its drift from this PC's; with --set, set and verify."""
+    config = config_of(args)
+    target = _set_time(args.set) if args.set else None
+    if target is not None and not args.password_ref:
+        raise CliError("--set needs --password-ref (setting the clock is programming)")
+    password = _secret(config, args.password_ref) if target is not None else None
+    client, port = _client(args, config)
+    after = None
+    try:
+        if password is None:
+            datasets = {ds.key: ds.value for ds in client.readout(args.address).readout.datasets}
+            if TIME not in datasets or DATE not in datasets:
+                raise CliError(f"the meter's readout has no {TIME} and {DATE} clock registers")
+            pc = datetime.now()
+            before = parse_clock(datasets[DATE], datasets[TIME])
+        else:
+            with client.programming(args.address, password, args.password_kind) as session:
+                pc = datetime.now()
+                before = parse_clock(session.read_value(DATE), session.read_value(TIME))
+                started = time.monotonic()
+                for address, value in clock_writes(target):
+                    session.write(address, value)
+                after = parse_clock(session.read_value(DATE), session.read_value(TIME))
+                elapsed = time.monotonic() - started
+    except MeterIOError as exc:
+        return _fail(exc)
+    finally:
+        port.close()
+    drift = (before - pc).total_seconds()
+    off = None if after is None else (after - target).total_seconds() - elapsed
+    if args.json:
+        print(json.dumps({"meter": before.isoformat(), "pc": pc.isoformat(timespec="seconds"),
+                          "drift_s": round(drift, 1),
+                          "set_to": target.isoformat() if target else None,
+                          "read_back": after.isoformat() if after else None,
+                          "off_s": None if off is None else round(off, 1)}, indent=2))
+    else:
+        way = "fast" if drift > 0 else "slow"
+        print(f"meter clock {before.isoformat(sep=' ')}, {abs(drift):.0f} s {way} "
+              f"against this PC ({pc.isoformat(sep=' ', timespec='seconds')})")
+        if after is not None:
+            print(f"set to {target.isoformat(sep=' ')}; reads back {after.isoformat(sep=' ')}")
+    if off is not None and abs(off) > TOLERANCE_S:
+        print(f"hhu-sync: clock verify failed: the meter reads {after.isoformat(sep=' ')}, "
+              f"{off:+.0f} s from the time set", file=sys.stderr)
         return EXIT_VERIFY
     return 0

@@ -119,3 +119,38 @@ def test_a_meter_ignoring_its_baud_and_an_echoing_probe_are_handled(depot, capsy
         assert meter_cmd("read", "--port", server.url, "--json", "--echo", *FAST,
                          *depot) == 0
     assert json.loads(capsys.readouterr().out)["identification"] == "A1700"
+
+
+def test_clock_shows_the_meters_time_and_its_drift_from_this_pc(depot, capsys):
+    with serve(a1700()) as server:
+        assert meter_cmd("clock", "--port", server.url, "--json", *FAST, *depot) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["meter"] == "2026-11-12T07:30:00" and report["set_to"] is None
+    pc = datetime.fromisoformat(report["pc"])
+    assert abs(report["drift_s"] - (datetime(2026, 11, 12, 7, 30) - pc).total_seconds()) < 5
+
+
+def test_clock_set_writes_the_time_and_reads_it_back(depot, capsys):
+    m = a1700()
+    with serve(m) as server:
+        assert meter_cmd("clock", "--port", server.url, "--set", "2026-11-25T23:59:30",
+                         "--password-ref", "a1700-level3", "--json", *FAST, *depot) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["meter"] == "2026-11-12T07:30:00"
+    assert report["read_back"] == "2026-11-25T23:59:30" and abs(report["off_s"]) <= 2
+    assert m.now == datetime(2026, 11, 25, 23, 59, 30)
+
+
+def test_clock_set_without_a_password_is_refused_before_talking(depot, capsys):
+    m = a1700()
+    with serve(m) as server:
+        assert meter_cmd("clock", "--port", server.url, "--set", *FAST, *depot) == 1
+    assert "--set needs --password-ref" in capsys.readouterr().err
+    assert m.now == datetime(2026, 11, 12, 7, 30)
+
+
+def test_clock_set_to_a_time_with_an_offset_is_refused(depot, capsys):
+    with serve(a1700()) as server:
+        assert meter_cmd("clock", "--port", server.url, "--set", "2026-11-25T10:00:00+01:00",
+                         "--password-ref", "a1700-level3", *FAST, *depot) == 1
+    assert "meter's local time" in capsys.readouterr().err
