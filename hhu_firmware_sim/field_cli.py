@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 from collections import Counter
 from datetime import UTC, datetime
+from pathlib import Path
 
 from hhu_firmware_sim.field_trip import FAULT_NAMES, FieldFaults, fleet_trip, run_trip
 from hhu_firmware_sim.flash import FlashStore
@@ -39,8 +40,11 @@ def cmd_field_trip(args: argparse.Namespace) -> int:
     key = load_key_file(args.key_file)
     extra = {"operator": args.operator, "start": args.start}
     if args.fleet:
-        result = fleet_trip(flash, args.id, key, args.fleet, faults=args.faults, **extra)
+        result = fleet_trip(flash, args.id, key, args.fleet, faults=args.faults,
+                            state_path=args.fleet_state, **extra)
     else:
+        if args.fleet_state is not None:
+            raise ValueError("--fleet-state needs --fleet")
         if args.faults != FieldFaults():
             raise ValueError("--faults needs --fleet (synthetic visits always succeed)")
         result = run_trip(flash, args.id, key, **extra)
@@ -67,6 +71,9 @@ def add_field_trip_commands(subparsers: argparse._SubParsersAction) -> argparse.
     p.add_argument("--faults", type=_faults, default=FieldFaults(),
                    metavar="NAME=SERIAL,...",
                    help=f"inject faults by meter serial; NAME one of {', '.join(FAULT_NAMES)}")
+    p.add_argument("--fleet-state", type=Path, metavar="FILE",
+                   help="keep the meters' state here, shared with other HHUs' trips "
+                        "(default: fleet-state.json in the flash folder)")
     p.add_argument("--start", type=_when, help="time of the first visit (default: now)")
     p.add_argument("--operator", default="crew", help="who made the visits")
     p.set_defaults(func=cmd_field_trip)

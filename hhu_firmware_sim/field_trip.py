@@ -15,11 +15,14 @@ the list's bundle is then retired (a real HHU marks the route done). Two visitor
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import logging
 import os
-from collections.abc import Callable
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -471,10 +474,40 @@ class FleetVisitor:
         return {"outcome": "done", "scheme": scheme["id"], "verify": "ok"}
 
 
+LOCK_WAIT_S = 120.0      # another HHU's trip over the same fleet state, at most this long
+
+
+@contextmanager
+def state_lock(state: Path, wait_s: float = LOCK_WAIT_S,
+               clock: Callable[[], float] = time.monotonic) -> Iterator[None]:
+    """Hold ``STATE.lock`` for one trip: HHUs sharing one fleet's state take turns (two
+    crews do not program one meter at once), each reading the state the last one left.
+    Waits at most ``wait_s``, then FleetError."""
+    state.parent.mkdir(parents=True, exist_ok=True)
+    fd = os.open(state.with_name(state.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        deadline = clock() + wait_s
+        while True:
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                break
+            except BlockingIOError:
+                if clock() >= deadline:
+                    raise FleetError(f"{state}: another field trip held the fleet state "
+                                     f"for more than {wait_s:g} s") from None
+                time.sleep(0.05)
+        yield
+    finally:
+        os.close(fd)           # releases the lock
+
+
 def fleet_trip(flash: FlashStore, hhu_id: str, key: bytes, fleet_path: str | os.PathLike[str],
                *, faults: FieldFaults | None = None, state_path: Path | None = None,
                **kwargs: Any) -> TripResult:
-    """:func:`run_trip` against a fleet file; meter state kept in the flash folder."""
-    state = state_path or flash.root / STATE_FILE
-    visitor = FleetVisitor.open(fleet_path, state, faults)
-    return run_trip(flash, hhu_id, key, visit=visitor, checkpoint=visitor.save, **kwargs)
+    """:func:`run_trip` against a fleet file. Meter state is kept in ``state_path``
+    (several HHUs may share one: one fleet, trips in turn), by default in the flash
+    folder (each HHU its own copy of the fleet)."""
+    state = Path(state_path) if state_path else flash.root / STATE_FILE
+    with state_lock(state):
+        visitor = FleetVisitor.open(fleet_path, state, faults)
+        return run_trip(flash, hhu_id, key, visit=visitor, checkpoint=visitor.save, **kwargs)

@@ -20,6 +20,8 @@ pipes; closing the port stops it. Options (all but flash and key optional):
                      (made-up readings) or ``fleet:PATH`` (talk IEC 62056-21 to the
                      simulated meters of the fleet TOML file PATH; their state is kept in
                      ``fleet-state.json`` in the flash folder)
+    fleet_state=FILE where a ``fleet:`` trip keeps the meters' state instead: HHUs given
+                     the same FILE work one fleet, their trips taking turns
 
 Why in-process: tests and benches get a real port object without sockets or ptys,
 and every byte still goes through the same device loop as ``hhu-sim serve``.
@@ -30,6 +32,7 @@ from __future__ import annotations
 import threading
 import time
 import urllib.parse
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 from serial.serialutil import PortNotOpenError, SerialBase, SerialException
@@ -42,8 +45,8 @@ if TYPE_CHECKING:
 _JOIN_S = 5.0
 _INT_OPTS = ("capacity", "battery", "cut_after", "reboot_after", "checkpoint")
 _FLOAT_OPTS = ("ber", "slow_ms")
-_KNOWN = {"flash", "key", "firmware", "wrong_key", "seed", "field_trip", *_INT_OPTS,
-          *_FLOAT_OPTS}
+_KNOWN = {"flash", "key", "firmware", "wrong_key", "seed", "field_trip", "fleet_state",
+          *_INT_OPTS, *_FLOAT_OPTS}
 
 
 def parse_url(url: str) -> tuple[str, dict[str, str]]:
@@ -158,7 +161,9 @@ class Serial(SerialBase):
             run_trip(flash, self.device.hhu_id, key)
             return
         try:
-            fleet_trip(flash, self.device.hhu_id, key, mode[len("fleet:"):])
+            state = opts.get("fleet_state")
+            fleet_trip(flash, self.device.hhu_id, key, mode[len("fleet:"):],
+                       state_path=Path(state) if state else None)
         except FleetError as exc:
             raise SerialException(f"hhusim: field trip: {exc}") from exc
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -17,6 +18,7 @@ from hhu_firmware_sim.field_trip import (
     fleet_trip,
     load_field_fleet,
     load_state,
+    state_lock,
 )
 from hhu_firmware_sim.flash import FlashStore
 from hhu_firmware_sim.meter import FleetError, TouTable
@@ -180,3 +182,30 @@ def test_an_unknown_hhusim_field_trip_mode_is_refused(tmp_path, hhu):
     port.device = object()
     with pytest.raises(SerialException, match="fleet:PATH"):
         port._field_trip()
+
+
+def test_hhus_sharing_a_fleet_state_find_the_meters_as_the_other_left_them(tmp_path, catalog):
+    shared = tmp_path / "fleet" / "state.json"
+    north = Hhu(tmp_path / "one", catalog, "HHU-001")
+    north.load()
+    north.trip(T1, state_path=shared)                 # programs 35100001, reads after
+    other = Hhu(tmp_path / "two", catalog, "HHU-002")
+    route = dataclasses.replace(other.inputs.lists["route-north-2026-11"], hhu="HHU-002")
+    other.inputs.lists["route-north-2026-11"] = route
+    other.load()
+    other.trip(T2, state_path=shared)
+    regs = {r[0]: r[1] for r in by_meter(other.upload_visits())["35100001"]["registers"]}
+    assert "1.8.3" in regs           # HHU-001's tariff was running before HHU-002 came
+    state = json.loads(shared.read_text())
+    assert state["meters"]["35100001"]["now"] == "2026-11-27T09:00:00"
+    assert not (other.flash.root / STATE_FILE).exists()
+
+
+def test_a_fleet_state_held_by_another_trip_is_waited_for_then_refused(tmp_path):
+    state = tmp_path / "state.json"
+    with state_lock(state):
+        with pytest.raises(FleetError, match="another field trip held the fleet state"):
+            with state_lock(state, wait_s=0.1):
+                pass
+    with state_lock(state, wait_s=0.1):          # free again once the first trip is done
+        pass

@@ -75,3 +75,9 @@ def test_read_after_hhu_hangs_up_raises(url):
 def test_bad_key_file_fails_to_open_with_a_clear_message(tmp_path):
     with pytest.raises(serial.SerialException, match="cannot start HHU-001"):
         serial.serial_for_url(f"hhusim://HHU-001?flash={tmp_path}&key={tmp_path}/none.key")
+
+
+def test_a_shared_fleet_state_is_an_option():
+    _, opts = parse_url("hhusim://HHU-007?flash=/f&key=/k&field_trip=fleet:/fl.toml"
+                        "&fleet_state=/var/fleet-state.json")
+    assert opts["fleet_state"] == "/var/fleet-state.json"
