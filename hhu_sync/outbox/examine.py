@@ -209,7 +209,12 @@ class Examiner:
                 self._broken = True
             return
         with self._lock:
-            self._pool = pool
+            closed = self._broken          # closed while they were starting
+            if not closed:
+                self._pool = pool
+        if closed:
+            pool.shutdown(wait=False, cancel_futures=True)
+            return
         self._ready.set()
         log.info("outbox: %d worker processes examine files", self.workers)
 

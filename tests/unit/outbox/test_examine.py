@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import threading
 import time
 from pathlib import Path
 
@@ -139,3 +140,15 @@ def test_no_workers_are_started_when_the_configuration_says_none(tmp_path):
 def test_a_negative_worker_count_stops_start_up(tmp_path):
     with pytest.raises(ModelError, match="limits.outbox_workers"):
         parse_config({"limits": {"outbox_workers": -1}}, tmp_path / "c.toml")
+
+
+def test_workers_still_starting_when_the_daemon_closes_are_stopped(tmp_path):
+    proc = make_depot(tmp_path, workers=1)
+    proc.examiner.start()
+    proc.close()                                  # before the workers have answered
+    time.sleep(0.1)
+    deadline = time.monotonic() + 60
+    while proc.examiner._starting and time.monotonic() < deadline and \
+            any(t.name == "outbox-workers" for t in threading.enumerate()):
+        time.sleep(0.05)
+    assert not proc.examiner.pooled and proc.examiner._pool is None
