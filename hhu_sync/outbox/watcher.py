@@ -62,7 +62,8 @@ class _Handler(FileSystemEventHandler):
         # Stamped here, not when the daemon gets round to it: a file closed while a batch
         # was being processed has been quiet since its event, not since the batch ended.
         if kind == "moved":
-            self.events.put(("moved", os.fsdecode(event.dest_path), time.monotonic()))
+            if event.dest_path:    # empty: moved out of the watched tree (to archive/)
+                self.events.put(("moved", os.fsdecode(event.dest_path), time.monotonic()))
         elif kind in ("closed", "created", "modified"):
             self.events.put((kind, os.fsdecode(event.src_path), time.monotonic()))
 
@@ -189,7 +190,14 @@ class OutboxWatcher:
     def start(self) -> None:
         self.root.mkdir(parents=True, exist_ok=True)
         _shorten_move_pairing()
-        observer = Observer()
+        try:
+            # A file renamed in from outside the outbox (written elsewhere, then moved
+            # in: the usual way to drop a file whole) has no rename source under the
+            # watch; by default watchdog reports it as *created*, which says nothing
+            # about completeness. Full events report it as moved in, as it is.
+            observer = Observer(generate_full_events=True)
+        except TypeError:   # not inotify: such files are found by the periodic scan
+            observer = Observer()
         # Ask the kernel only for what decides completeness: a close after writing or a
         # rename in (one event per file). Writes, creations and our own reads would
         # triple the events to dispatch; a file written again after its close is caught

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from hhu_sync.cli import main
+from tests.conftest import EXAMPLES
 from tests.integration.test_daemon_docks import SCHEMES, Depot, dock
 
 
@@ -167,3 +168,51 @@ def test_a_daemon_killed_outright_leaves_no_worker_processes_behind(tmp_path):
     while any(_alive(pid) for pid in workers) and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not any(_alive(pid) for pid in workers)
+
+
+def test_a_daemon_killed_while_its_workers_clear_a_backlog_loses_and_doubles_nothing(tmp_path):
+    depot = Depot(tmp_path, "")
+    quick = depot.outbox / "quick-send" / "HHU-001"
+    quick.mkdir(parents=True)
+    staging = tmp_path / "staging"
+    staging.mkdir()
+    template = (EXAMPLES / "a1700-ci-tou.toml").read_text()
+    count = 1500
+    for n in range(count):
+        (staging / f"q{n:04d}.toml").write_text(
+            template.replace('id = "a1700-ci-tou-2026"', f'id = "q{n:04d}"', 1))
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).with_name("hhu-sync")), "run", "--config",
+         str(depot.config), "--log-format", "json"],
+        stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    started = threading.Event()
+
+    def watch_log() -> None:
+        for line in proc.stderr:
+            if "worker processes examine files" in line:
+                started.set()
+
+    threading.Thread(target=watch_log, daemon=True).start()
+    deadline = time.monotonic() + 120
+    try:
+        assert started.wait(90), "the outbox workers never started"
+        for path in sorted(staging.iterdir()):      # back office drops the lot at once
+            os.replace(path, quick / path.name)
+        while time.monotonic() < deadline:          # kill it partway through the backlog
+            if depot.count("SELECT COUNT(*) FROM deliveries") >= 200:
+                break
+            time.sleep(0.01)
+    finally:
+        proc.kill()
+        proc.wait(10)
+    taken = depot.count("SELECT COUNT(*) FROM deliveries")
+    assert 200 <= taken < count                      # killed with work left
+    assert depot.run(timeout=120) == 0               # the next start finishes it
+    assert depot.count("SELECT COUNT(*) FROM deliveries") == count
+    assert depot.count("SELECT COUNT(DISTINCT ref) FROM deliveries") == count
+    assert depot.count("SELECT COUNT(*) FROM deliveries WHERE bundle IS NULL") == 0
+    assert not list(quick.iterdir())
+    archived = sorted(p.name for p in (tmp_path / "var" / "archive").rglob("*.toml"))
+    assert archived == sorted(f"q{n:04d}.toml" for n in range(count))
+    rejected = tmp_path / "var" / "rejected"
+    assert not rejected.exists() or not list(rejected.iterdir())

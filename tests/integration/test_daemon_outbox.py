@@ -88,6 +88,38 @@ def test_a_file_renamed_into_the_outbox_is_processed(config, running):
     assert wait_for(lambda: archived(config) == ["as230-flat.toml"])
 
 
+@pytest.fixture
+def unscanned(tmp_path):
+    """A daemon whose periodic rescan is an hour away: only its events bring files in."""
+    path = tmp_path / "hhu-sync.toml"
+    path.write_text(CONFIG.replace("rescan_seconds = 1", "rescan_seconds = 3600"))
+    cfg = load_config(path)
+    ks = KeyStore(cfg.paths.keystore)
+    ks.enroll("HHU-001")
+    for name in ("as230-level1",):
+        ks.set_secret(name, "x")
+    daemon = Daemon(cfg)
+    thread = threading.Thread(target=daemon.run, daemon=True)
+    thread.start()
+    assert wait_for(daemon.watcher.alive)
+    yield cfg
+    daemon.stop.set()
+    thread.join(timeout=30)
+
+
+def test_a_file_written_elsewhere_and_renamed_in_is_processed_at_once(unscanned, tmp_path):
+    elsewhere = tmp_path / "back-office" / "as230-flat.toml"
+    elsewhere.parent.mkdir()
+    shutil.copyfile(EXAMPLES / "as230-flat.toml", elsewhere)
+    elsewhere.rename(unscanned.paths.outbox / "as230-flat.toml")
+    assert wait_for(lambda: archived(unscanned) == ["as230-flat.toml"], timeout=10)
+
+
+def test_a_file_written_in_place_is_processed_at_once(unscanned):
+    shutil.copyfile(EXAMPLES / "as230-flat.toml", unscanned.paths.outbox / "as230-flat.toml")
+    assert wait_for(lambda: archived(unscanned) == ["as230-flat.toml"], timeout=10)
+
+
 def test_the_same_file_dropped_twice_is_queued_once(config, running):
     shutil.copyfile(EXAMPLES / "as230-flat.toml", config.paths.outbox / "a.toml")
     assert wait_for(lambda: archived(config) == ["a.toml"])
