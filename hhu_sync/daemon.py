@@ -143,7 +143,7 @@ class Daemon:
                 break
         for path in self.processor.mover.failed():   # recorded, not moved: again
             self.ready.requeue(path)
-        if self._rescan.is_set() or self.watcher.supervise():
+        if self._rescan.is_set() or self.watcher.supervise() or self.ready.scan_due():
             self._rescan.clear()
             self.ready.scan()
         ready = self.ready.ready()

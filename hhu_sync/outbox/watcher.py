@@ -56,9 +56,14 @@ class _Handler(FileSystemEventHandler):
         self.events = events
 
     def on_any_event(self, event: FileSystemEvent) -> None:
-        if event.is_directory:
-            return
         kind = event.event_type
+        if event.is_directory:
+            # A folder made or moved in (a new quick-send/<HHU>/, say) may already hold
+            # files whose own events came before its watch: they are found by a scan.
+            target = event.dest_path if kind == "moved" else event.src_path
+            if kind in ("created", "moved") and target:
+                self.events.put(("dir", os.fsdecode(target), time.monotonic()))
+            return
         # Stamped here, not when the daemon gets round to it: a file closed while a batch
         # was being processed has been quiet since its event, not since the batch ended.
         if kind == "moved":
@@ -87,9 +92,16 @@ class ReadyFiles:
         self.wall = wall
         self._pending: dict[Path, _Pending] = {}
         self.handled: set[Path] = set()   # done this run, until the path reappears by event
+        self._scan_at: float | None = None   # a scan asked for (a folder came, or files
+                                             # a scan found were still fresh)
 
     def note(self, kind: str, raw_path: str, at: float | None = None) -> None:
-        """Record an event on ``raw_path`` seen at ``at`` (the clock's time; now if None)."""
+        """Record an event on ``raw_path`` seen at ``at`` (the clock's time; now if None).
+
+        ``dir``: a folder appeared; the files in it are looked for by a scan."""
+        if kind == "dir":
+            self.scan_soon(0.0)
+            return
         if not wanted(raw_path, self.root):
             return
         path = Path(raw_path)
@@ -129,7 +141,22 @@ class ReadyFiles:
         # A handled file that has left the outbox needs no remembering: a long-running
         # daemon keeps as many entries as the outbox holds files, not every file it took.
         self.handled &= present
+        # Files too fresh to take are looked at again once they can have gone quiet,
+        # not at the next periodic scan (their close events may have come before a
+        # folder's watch did).
+        self._scan_at = None
+        if fresh:
+            self.scan_soon(self.scan_quiet)
         return fresh
+
+    def scan_soon(self, delay: float) -> None:
+        """Ask for a scan in ``delay`` seconds (the earliest asked for wins)."""
+        at = self.clock() + delay
+        self._scan_at = at if self._scan_at is None else min(self._scan_at, at)
+
+    def scan_due(self) -> bool:
+        """A scan asked for is due: scan now (:meth:`scan` clears the request)."""
+        return self._scan_at is not None and self.clock() >= self._scan_at
 
     def ready(self) -> list[Path]:
         """Complete, quiet files, oldest first; they leave the pending set."""

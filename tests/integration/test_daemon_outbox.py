@@ -120,6 +120,15 @@ def test_a_file_written_in_place_is_processed_at_once(unscanned):
     assert wait_for(lambda: archived(unscanned) == ["as230-flat.toml"], timeout=10)
 
 
+def test_a_folder_moved_in_with_a_quick_send_inside_is_processed_at_once(unscanned, tmp_path):
+    prepared = tmp_path / "back-office" / "HHU-001"
+    prepared.mkdir(parents=True)
+    shutil.copyfile(EXAMPLES / "as230-flat.toml", prepared / "as230-flat.toml")
+    (unscanned.paths.outbox / "quick-send").mkdir()
+    prepared.rename(unscanned.paths.outbox / "quick-send" / "HHU-001")
+    assert wait_for(lambda: archived(unscanned) == ["as230-flat.toml"], timeout=10)
+
+
 def test_the_same_file_dropped_twice_is_queued_once(config, running):
     shutil.copyfile(EXAMPLES / "as230-flat.toml", config.paths.outbox / "a.toml")
     assert wait_for(lambda: archived(config) == ["a.toml"])

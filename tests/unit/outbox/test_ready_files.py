@@ -126,3 +126,30 @@ def test_files_handled_and_gone_are_forgotten_at_the_next_scan(tmp_path):
     ready.scan()
     assert ready.handled == {kept}     # still in the outbox: still not taken again
     assert ready.pending == 0
+
+
+def test_a_folder_that_appears_asks_for_a_scan_at_once(tmp_path):
+    clock = Clock()
+    ready = make(tmp_path, clock)
+    assert not ready.scan_due()
+    ready.note("dir", str(tmp_path / "quick-send" / "HHU-003"))
+    assert ready.scan_due()
+    ready.scan()
+    assert not ready.scan_due()
+
+
+def test_files_a_scan_finds_too_fresh_are_looked_at_again_once_quiet(tmp_path):
+    clock = Clock()
+    now = 5000.0
+    ready = make(tmp_path, clock, wall=lambda: now)
+    path = tmp_path / "new.toml"
+    path.write_text("x")
+    os.utime(path, (now - 0.5, now - 0.5))           # written half a second ago
+    assert ready.scan() == 1 and ready.ready() == []
+    assert not ready.scan_due()
+    clock.t += 2.0                                    # scan_quiet later
+    assert ready.scan_due()
+    now += 2.0
+    assert ready.scan() == 0
+    clock.t += 0.5
+    assert ready.ready() == [path]
