@@ -50,7 +50,7 @@ CHUNK = 8            # files per job sent to a worker: one round trip for severa
 
 def quick_send_target(path: Path, outbox: Path) -> str | None | Problem:
     """The HHU a Quick send is for (``outbox/quick-send/<HHU>/NAME``), None for a file
-    that is not a Quick send, or the Problem with its place."""
+    that is not a Quick send, or the Problem of a file misplaced under quick-send/."""
     try:
         rel = path.relative_to(outbox)
     except ValueError:
@@ -66,8 +66,9 @@ def quick_send_target(path: Path, outbox: Path) -> str | None | Problem:
 @dataclass(frozen=True)
 class Examined:
     """What one file is. ``status``: ``ok`` (checked: see ``problems``), ``gone``,
-    ``fresh`` (written again within the debounce time: not complete yet) or
-    ``unreadable`` (``detail`` says why)."""
+    ``fresh`` (written again within the debounce time: not complete yet),
+    ``unreadable`` or ``misplaced`` (under quick-send/ but not in an HHU's folder;
+    ``detail`` says why)."""
 
     path: Path
     status: str
@@ -88,7 +89,7 @@ class Context:
     outbox: Path
     catalog: Catalog
     keystore: KeyStore
-    packer: Packer | None         # None: nothing is sealed here (the caller seals)
+    packer: Packer
     library: Callable[[], object]
     debounce: float
     wall: Callable[[], float] = time.time
@@ -118,7 +119,8 @@ def examine_file(ctx: Context, path: Path, keys=None) -> Examined:
     read_as = signature(st)
     target = quick_send_target(path, ctx.outbox)
     if isinstance(target, Problem):
-        return Examined(path, "ok", sha, read_as, None, (target,))
+        return Examined(path, "misplaced", sha, read_as, detail=f"{target.file}: "
+                        f"{target.message}")
     inputs = load_inputs([path], ctx.catalog, ctx.library(), {path: raw})
     if inputs.problems:
         return Examined(path, "ok", sha, read_as, target, tuple(inputs.problems))
@@ -128,7 +130,7 @@ def examine_file(ctx: Context, path: Path, keys=None) -> Examined:
         scheme.json   # made here, in the worker; the daemon only stores it  # noqa: B018
     found = Examined(path, "ok", sha, read_as, target, (), scheme, mlist)
     hhu = target or (mlist.hhu if mlist else None)
-    if ctx.packer is None or not hhu or (target and scheme is None):
+    if not hhu or (target and scheme is None):
         return found
     try:
         packed = ctx.packer.seal("quick_send" if target else "meter_list", hhu,
@@ -169,14 +171,13 @@ class Examiner:
     backlog makes them worth it."""
 
     def __init__(self, ctx: Context, *, workers: int = 0, database: Path | None = None,
-                 catalog: Path | None = None, keystore: Path | None = None,
-                 depot_id: str = "") -> None:
+                 catalog: Path | None = None, depot_id: str = "") -> None:
         self.ctx = ctx
         self.workers = workers
-        self._initargs = (os.getpid(), str(ctx.outbox), str(catalog or ""), str(keystore or ""),
-                          str(database or ""), depot_id, ctx.debounce)
-        self._pool: ProcessPoolExecutor | None = None
-        self._ready = threading.Event()     # the pool answered: jobs go to it
+        self._initargs = (os.getpid(), str(ctx.outbox), str(catalog or ""),
+                          str(ctx.keystore.root), str(database or ""), depot_id, ctx.debounce)
+        self._pool: ProcessPoolExecutor | None = None     # set once the workers answered
+        self._ready = threading.Event()     # set with it: something to wait for
         self._starting = False
         self._broken = workers <= 0
         self._lock = threading.Lock()
@@ -184,12 +185,8 @@ class Examiner:
     # The pool ---------------------------------------------------------------------------
 
     def start(self) -> None:
-        """Start the workers in the background now (a long-running daemon: ready before
-        the first burst), rather than at the first backlog."""
-        self._start()
-
-    def _start(self) -> None:
-        """Start the workers in the background; this process goes on examining meanwhile."""
+        """Start the workers in the background (once; this process goes on examining
+        meanwhile): at the first backlog, or at start-up for a long-running daemon."""
         with self._lock:
             if self._starting or self._broken:
                 return
@@ -220,7 +217,7 @@ class Examiner:
 
     @property
     def pooled(self) -> bool:
-        return self._ready.is_set() and not self._broken
+        return self._pool is not None
 
     def close(self) -> None:
         with self._lock:
@@ -237,13 +234,14 @@ class Examiner:
 
         ``backlog`` (files ready in all) decides whether the workers are worth starting.
         """
-        if backlog >= POOL_FROM and not self._broken and not self._starting:
-            self._start()
-        if not self.pooled or not paths:
+        if backlog >= POOL_FROM:
+            self.start()
+        pool = self._pool
+        if pool is None or not paths:
             return lambda: examine_files(self.ctx, paths)
         try:
             futures: list[Future] = [
-                self._pool.submit(_examine_in_worker, [str(p) for p in paths[i:i + CHUNK]])
+                pool.submit(_examine_in_worker, [str(p) for p in paths[i:i + CHUNK]])
                 for i in range(0, len(paths), CHUNK)]
         except RuntimeError as exc:       # broken or shut down: do it here
             self._give_up(exc)

@@ -30,8 +30,7 @@ from hhu_sync.fsutil import atomic_write, fsync_dir
 from hhu_sync.keys import KeyStore
 from hhu_sync.keys.store import KeySnapshot
 from hhu_sync.model.catalog import Catalog
-from hhu_sync.model.problems import Problem
-from hhu_sync.outbox.examine import Context, Examined, Examiner, quick_send_target
+from hhu_sync.outbox.examine import Context, Examined, Examiner
 from hhu_sync.outbox.mover import ArchiveMover, Move, Signature
 from hhu_sync.store.base import StorageUnavailable, StoreError
 
@@ -68,16 +67,9 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-def _unique(folder: Path, name: str) -> Path:
-    """``folder/name``, or ``folder/stem-2.ext`` ... when taken: never overwrite."""
-    candidate = folder / name
-    stem, suffix = os.path.splitext(name)
-    n = 2
-    while (candidate.exists()
-           or candidate.with_name(candidate.name + ".reason.txt").exists()):
-        candidate = folder / f"{stem}-{n}{suffix}"
-        n += 1
-    return candidate
+def _on_disk(folder: Path) -> Callable[[str], bool]:
+    """Whether a name is taken in ``folder``: the file, or a reason written for it."""
+    return lambda name: (folder / name).exists() or (folder / f"{name}.reason.txt").exists()
 
 
 def _move(path: Path, dest: Path) -> None:
@@ -93,11 +85,11 @@ def _move(path: Path, dest: Path) -> None:
         path.unlink()
 
 
-def _free_name(folder: Path, name: str, names: set[str]) -> Path:
-    """``folder/name``, or ``folder/stem-2.ext`` ... when ``names`` holds it already."""
+def _free_name(folder: Path, name: str, taken: Callable[[str], bool]) -> Path:
+    """``folder/name``, or ``folder/stem-2.ext`` ... when taken: never overwrite."""
     stem, suffix = os.path.splitext(name)
     candidate, n = name, 2
-    while candidate in names:
+    while taken(candidate):
         candidate = f"{stem}-{n}{suffix}"
         n += 1
     return folder / candidate
@@ -107,7 +99,7 @@ def move_aside(path: Path, folder: Path, reason: str | None = None,
                dest: Path | None = None) -> Path:
     """Move ``path`` into ``folder`` (its reason written first, beside it); durable."""
     folder.mkdir(parents=True, exist_ok=True)
-    dest = dest or _unique(folder, path.name)
+    dest = dest or _free_name(folder, path.name, _on_disk(folder))
     if reason is not None:
         atomic_write(dest.with_name(dest.name + ".reason.txt"), reason.encode("utf-8") + b"\n")
     _move(path, dest)
@@ -135,7 +127,7 @@ class OutboxProcessor:
                       config.limits.debounce_seconds, wall=lambda: self.wall())
         p = config.paths
         self.examiner = Examiner(ctx, workers=workers, database=p.database, catalog=p.catalog,
-                                 keystore=p.keystore, depot_id=config.depot_id)
+                                 depot_id=config.depot_id)
 
     def _archive_folder(self) -> Path:
         return self.config.paths.archive / datetime.now(UTC).strftime("%Y-%m-%d")
@@ -252,9 +244,8 @@ class OutboxProcessor:
                            move_aside(path, self.config.paths.rejected, reason))
         if seen is not None:
             return self._seen_before(path, sha, seen)
-        misplaced = quick_send_target(path, self.outbox)
-        if isinstance(misplaced, Problem):
-            return self._reject(path, "", "quick_send", f"{misplaced.file}: {misplaced.message}")
+        if item.status == "misplaced":
+            return self._reject(path, "", "quick_send", item.detail)
         if item.problems:
             if self._should_wait(path, item.problems):
                 return Outcome(path, "deferred", "meter_list",
@@ -325,7 +316,7 @@ class OutboxProcessor:
         folder = self._archive_folder()
         names = self._archive_names(folder)
         for plan in plans:
-            plan.dest = _free_name(folder, plan.path.name, names)
+            plan.dest = _free_name(folder, plan.path.name, names.__contains__)
             names.add(plan.dest.name)
         now = _now()
         items = [dict(sha256=p.sha, name=p.path.name, kind=p.kind, moved_to=str(p.dest),
