@@ -11,6 +11,7 @@ database. Last line: ``outbox: N files in S s = R files/s, p50 X ms, p99 Y ms``.
 from __future__ import annotations
 
 import argparse
+import os
 import resource
 import sqlite3
 import statistics
@@ -57,6 +58,19 @@ def write_files(folder: Path, count: int, rate: float) -> int:
             fh.write(text)
         print(name, time.monotonic())
     return 0
+
+
+def _workers_cpu(daemon) -> dict[int, float]:
+    """CPU seconds (user + system) used so far by each outbox worker process."""
+    pool = daemon.processor.examiner._pool
+    out: dict[int, float] = {}
+    for pid in list(getattr(pool, "_processes", None) or ()):
+        try:
+            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        out[pid] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return out
 
 
 def main() -> int:
@@ -115,6 +129,7 @@ def main() -> int:
                                   stdout=subprocess.PIPE, text=True)
         t0 = time.monotonic()
         cpu0 = resource.getrusage(resource.RUSAGE_SELF)
+        workers0 = _workers_cpu(daemon)
         out, _ = writer.communicate(timeout=600)
         closed = {name: float(t) for name, t in (line.split() for line in out.splitlines())}
         t0 = min(closed.values(), default=t0)
@@ -124,10 +139,15 @@ def main() -> int:
             time.sleep(0.05)
         elapsed = max(done.values()) - t0 if done else float("nan")
         cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+        workers1 = _workers_cpu(daemon)
         wr = resource.getrusage(resource.RUSAGE_CHILDREN)
-        print(f"daemon cpu: user {cpu1.ru_utime - cpu0.ru_utime:.2f} s, "
-              f"sys {cpu1.ru_stime - cpu0.ru_stime:.2f} s; writer cpu: user "
-              f"{wr.ru_utime:.2f} s, sys {wr.ru_stime:.2f} s")
+        wr = resource.getrusage(resource.RUSAGE_CHILDREN)
+        own = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
+        workers = sum(workers1.get(pid, 0.0) - t for pid, t in workers0.items())
+        print(f"cpu per file: daemon {own / args.files * 1e6:.0f} us + workers "
+              f"{workers / args.files * 1e6:.0f} us = "
+              f"{(own + workers) / args.files * 1e6:.0f} us; writer "
+              f"{(wr.ru_utime + wr.ru_stime) / args.files * 1e6:.0f} us")
         daemon.stop.set()
         thread.join(60)
         with closing(sqlite3.connect(config.paths.database)) as db:

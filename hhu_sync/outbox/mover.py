@@ -1,8 +1,8 @@
 """Move accepted outbox files to archive/ after their commit, off the processing path.
 
 Once a file's delivery is committed it is queued: moving the file to archive/ is
-housekeeping, and on a busy outbox each rename waits on the folder that back office is
-still writing into. A single thread does the renames and the folder fsyncs, so the next
+housekeeping, and on a busy outbox each move waits on the folder that back office is
+still writing into. A single thread does the moves and the folder fsyncs, so the next
 batch is read and checked meanwhile.
 
 Nothing here can lose a file:
@@ -47,7 +47,7 @@ class Move:
 class ArchiveMover:
     """One background thread moving files in the order their batches were committed."""
 
-    GROUPS_PER_FSYNC = 8   # batches whose renames share one round of folder fsyncs
+    GROUPS_PER_FSYNC = 8   # batches whose moves share one round of folder fsyncs
 
     def __init__(self, move: Callable[[Path, Path], None]) -> None:
         self._move = move
@@ -138,7 +138,7 @@ class ArchiveMover:
                 self._idle.notify_all()
 
     def _one(self, move: Move) -> bool:
-        """Rename one file if it is still the file that was read; True when moved."""
+        """Move one file if it is still the file that was read; True when moved."""
         now = _sig(move.source)
         if now != move.read_as:
             self.skipped += 1

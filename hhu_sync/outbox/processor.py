@@ -72,17 +72,47 @@ def _on_disk(folder: Path) -> Callable[[str], bool]:
     return lambda name: (folder / name).exists() or (folder / f"{name}.reason.txt").exists()
 
 
+_NO_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS}
+
+
 def _move(path: Path, dest: Path) -> None:
-    """Rename, or copy and remove across file systems; the caller fsyncs the folders."""
+    """Move ``path`` to ``dest``, never over another file; the caller fsyncs the folders.
+
+    A hard link to ``dest``, then the outbox name unlinked. A rename would do the same
+    in one call, but a rename out of the outbox is an ``IN_MOVED_FROM`` for the watcher:
+    one more event per accepted file for watchdog's threads to read, hold for pairing
+    and drop, while back office's close events wait in the same queue. An unlink is no
+    event the watcher asks for, and a link can never replace a file already archived
+    under that name. A crash between the two leaves both names on one file, which the
+    processor recognises at restart (see :func:`_same_file`) and finishes by the unlink.
+    A file system without hard links gets the rename; another file system, a copy.
+    """
     try:
-        os.replace(path, dest)
-    except OSError as exc:
-        if exc.errno != errno.EXDEV:
+        os.link(path, dest)
+    except FileExistsError:
+        if not _same_file(path, dest):
             raise
-        shutil.copy2(path, dest)
-        with open(dest, "rb") as fh:
-            os.fsync(fh.fileno())
-        path.unlink()
+    except OSError as exc:
+        if exc.errno in (errno.EXDEV, *_NO_LINKS) and dest.exists():
+            raise FileExistsError(errno.EEXIST, "destination exists", str(dest)) from None
+        if exc.errno == errno.EXDEV:
+            shutil.copy2(path, dest)
+            with open(dest, "rb") as fh:
+                os.fsync(fh.fileno())
+        elif exc.errno in _NO_LINKS:
+            os.replace(path, dest)
+            return
+        else:
+            raise
+    path.unlink()
+
+
+def _same_file(a: Path, b: Path) -> bool:
+    """Both names on one file (a move interrupted between its link and its unlink)."""
+    try:
+        return os.path.samefile(a, b)
+    except OSError:
+        return False
 
 
 def _free_name(folder: Path, name: str, taken: Callable[[str], bool]) -> Path:
@@ -273,6 +303,12 @@ class OutboxProcessor:
 
     def _seen_before(self, path: Path, sha: str, seen: dict) -> Outcome:
         moved_to = Path(seen["moved_to"]) if seen["moved_to"] else None
+        if seen["status"] == "accepted" and moved_to and _same_file(path, moved_to):
+            # Linked into the archive, then the daemon stopped before the unlink.
+            path.unlink()
+            fsync_dir(path.parent)
+            log.info("finished moving %s to %s", path.name, moved_to)
+            return Outcome(path, "accepted", seen["kind"], "recovered", moved_to)
         if seen["status"] == "accepted" and moved_to and not moved_to.exists():
             self.mover.flush()   # its move may be pending still: let it finish first
             if not path.exists():

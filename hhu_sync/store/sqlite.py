@@ -169,15 +169,16 @@ class SqliteStore:
                        (sha256, name, kind, status, reason, moved_to, now))
 
     # -- scheme library and queue -------------------------------------------------------------
-    @staticmethod
-    def _put_scheme(db: sqlite3.Connection, scheme: Scheme | SchemeRecord, sha256: str,
+    _PUT_SCHEME = (
+        "INSERT INTO schemes VALUES (?,?,?,?,?,?) ON CONFLICT(scheme_id) DO UPDATE SET "
+        "model=excluded.model, version=excluded.version, data=excluded.data, "
+        "sha256=excluded.sha256, updated_at=excluded.updated_at")
+
+    @classmethod
+    def _put_scheme(cls, db: sqlite3.Connection, scheme: Scheme | SchemeRecord, sha256: str,
                     now: str) -> None:
-        db.execute(
-            "INSERT INTO schemes VALUES (?,?,?,?,?,?) ON CONFLICT(scheme_id) DO UPDATE SET "
-            "model=excluded.model, version=excluded.version, data=excluded.data, "
-            "sha256=excluded.sha256, updated_at=excluded.updated_at",
-            (scheme.id, scheme.model, scheme.version, scheme.json, sha256,
-             now))
+        db.execute(cls._PUT_SCHEME,
+                   (scheme.id, scheme.model, scheme.version, scheme.json, sha256, now))
 
     def scheme(self, scheme_id: str) -> Scheme | None:
         data = self._one("SELECT data FROM schemes WHERE scheme_id=?", (scheme_id,))
@@ -231,15 +232,53 @@ class SqliteStore:
         return delivery
 
     def accept_inputs(self, items: list[dict[str, Any]]) -> list[int | None]:
-        """Several :meth:`accept_input` calls in one transaction (one fsync for a batch)."""
+        """Several :meth:`accept_input` calls in one transaction (one fsync for a batch).
+
+        Schemes, Quick sends and input rows go in with one ``executemany`` per table
+        rather than three or four statements per file (the statements, not the rows,
+        were most of a batch's commit); a Quick send's delivery is inserted with its
+        sealed file and an id given here, in the order of ``items``, as one by one.
+        """
         with self._tx() as db:
-            return [self._accept(db, **item) for item in items]
+            next_id = (db.execute("SELECT MAX(delivery_id) FROM deliveries").fetchone()[0]
+                       or 0) + 1
+            schemes: list[tuple] = []
+            quick: list[tuple] = []
+            inputs: list[tuple] = []
+            out: list[int | None] = []
+            for item in items:
+                scheme, mlist, now = item.get("scheme"), item.get("mlist"), item["now"]
+                hhu, bundle = item.get("quick_send_hhu"), item.get("bundle")
+                delivery = None
+                if scheme is not None:
+                    schemes.append((scheme.id, scheme.model, scheme.version, scheme.json,
+                                    item["sha256"], now))
+                    if hhu:
+                        delivery, next_id = next_id, next_id + 1
+                        bound = bundle if bundle is not None and bundle[0] == hhu else None
+                        quick.append((delivery, scheme.id, hhu, now,
+                                      bound[1] if bound else None, bound[2] if bound else None))
+                if mlist is not None:
+                    delivery = self._add_meter_list(db, mlist, now, next_id)
+                    next_id = delivery + 1
+                    if bundle is not None:
+                        self._bind(db, delivery, *bundle)
+                inputs.append((item["sha256"], item["name"], item["kind"], "accepted", "",
+                               item["moved_to"], now))
+                out.append(delivery)
+            db.executemany(self._PUT_SCHEME, schemes)
+            db.executemany("INSERT INTO deliveries (delivery_id, kind, ref, target_hhu, state, "
+                           "created_at, bundle_id, bundle) "
+                           "VALUES (?, 'quick_send', ?, ?, 'queued', ?, ?, ?)", quick)
+            db.executemany("INSERT OR REPLACE INTO inputs VALUES (?,?,?,?,?,?,?)", inputs)
+            return out
 
     def add_meter_list(self, mlist: MeterList, now: str = "") -> int:
         with self._tx() as db:
             return self._add_meter_list(db, mlist, now)
 
-    def _add_meter_list(self, db: sqlite3.Connection, mlist: MeterList, now: str) -> int:
+    def _add_meter_list(self, db: sqlite3.Connection, mlist: MeterList, now: str,
+                        delivery_id: int | None = None) -> int:
         old = db.execute("SELECT state FROM lists WHERE list_id=?", (mlist.id,)).fetchone()
         if old and old[0] != ListState.CANCELLED:
             raise StoreError(f"meter list {mlist.id!r} is already held ({old[0]}); "
@@ -253,9 +292,9 @@ class SqliteStore:
                        [(mlist.id, n, m.serial, m.task, m.scheme)
                         for n, m in enumerate(mlist.meters)])
         cur = db.execute(
-            "INSERT INTO deliveries (kind, ref, target_hhu, target_crew, state, created_at)"
-            " VALUES ('meter_list', ?, ?, ?, 'queued', ?)",
-            (mlist.id, mlist.hhu, None if mlist.hhu else mlist.crew, now))
+            "INSERT INTO deliveries (delivery_id, kind, ref, target_hhu, target_crew, state, "
+            "created_at) VALUES (?, 'meter_list', ?, ?, ?, 'queued', ?)",
+            (delivery_id, mlist.id, mlist.hhu, None if mlist.hhu else mlist.crew, now))
         return int(cur.lastrowid)
 
     def get_list(self, list_id: str) -> MeterList | None:

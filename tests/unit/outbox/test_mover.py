@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import errno
 import os
+
+import pytest
 
 from hhu_sync.outbox.mover import ArchiveMover, Move, signature
 from hhu_sync.outbox.processor import _move
@@ -59,3 +62,53 @@ def test_a_pending_destination_is_reserved_until_its_move_is_done(tmp_path):
     mover._thread = type("Held", (), {"is_alive": lambda self: True})()  # keep it queued
     mover.submit([Move(src, dest, read_as(src))])
     assert mover.reserved() == {dest} and not mover.idle()
+
+
+def test_a_move_never_replaces_a_file_already_at_its_destination(tmp_path):
+    src, dest = tmp_path / "a.toml", tmp_path / "archive" / "a.toml"
+    src.write_text("new")
+    dest.parent.mkdir()
+    dest.write_text("kept")
+    with pytest.raises(FileExistsError):
+        _move(src, dest)
+    assert src.read_text() == "new" and dest.read_text() == "kept"
+
+
+def test_a_move_interrupted_after_its_link_is_finished_by_moving_again(tmp_path):
+    src, dest = tmp_path / "a.toml", tmp_path / "archive" / "a.toml"
+    src.write_text("x")
+    dest.parent.mkdir()
+    os.link(src, dest)
+    _move(src, dest)
+    assert dest.read_text() == "x" and not src.exists()
+
+
+@pytest.mark.parametrize("code", [errno.EPERM, errno.EOPNOTSUPP, errno.EMLINK])
+def test_a_file_system_without_hard_links_gets_a_rename(tmp_path, monkeypatch, code):
+    src, dest = tmp_path / "a.toml", tmp_path / "archive" / "a.toml"
+    src.write_text("x")
+    dest.parent.mkdir()
+
+    def no_links(a, b):
+        raise OSError(code, os.strerror(code))
+
+    monkeypatch.setattr(os, "link", no_links)
+    _move(src, dest)
+    assert dest.read_text() == "x" and not src.exists()
+    src.write_text("y")
+    with pytest.raises(FileExistsError):
+        _move(src, dest)
+    assert dest.read_text() == "x" and src.read_text() == "y"
+
+
+def test_a_move_to_another_file_system_is_a_durable_copy(tmp_path, monkeypatch):
+    src, dest = tmp_path / "a.toml", tmp_path / "archive" / "a.toml"
+    src.write_text("x")
+    dest.parent.mkdir()
+
+    def cross_device(a, b):
+        raise OSError(errno.EXDEV, os.strerror(errno.EXDEV))
+
+    monkeypatch.setattr(os, "link", cross_device)
+    _move(src, dest)
+    assert dest.read_text() == "x" and not src.exists()

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import shutil
 import time
 from pathlib import Path
@@ -148,6 +149,16 @@ def test_a_crash_between_commit_and_move_is_finished_on_restart(depot):
     again = depot.process(path)
     assert again.status == "accepted" and again.moved_to == out.moved_to
     assert not path.exists()
+
+
+def test_a_crash_between_linking_into_the_archive_and_unlinking_is_finished_on_restart(depot):
+    path = drop(depot, "as230-flat.toml")
+    out = depot.process(path)
+    os.link(out.moved_to, path)              # linked, then the daemon died before the unlink
+    again = depot.process(path)
+    assert again.status == "accepted" and again.detail == "recovered"
+    assert again.moved_to == out.moved_to and out.moved_to.exists() and not path.exists()
+    assert not list(depot.config.paths.rejected.glob("*"))
 
 
 def test_names_are_never_overwritten_in_archive_or_rejected(depot):
