@@ -104,7 +104,9 @@ def load_inputs(paths: Iterable[str | os.PathLike[str]], catalog: Catalog,
                 pending_lists.append((path, kind, data, locate))
         except ModelError as exc:
             result.problems += exc.problems
-    schemes = ChainMap(result.schemes, known_schemes or {})  # lazy: a library may be big
+    # Lazy, and never asked for its size: a library in the database would count its rows
+    # for every file.
+    schemes = ChainMap(result.schemes, {} if known_schemes is None else known_schemes)
     for path, kind, data, locate in pending_lists:
         try:
             if kind == "csv":
