@@ -101,6 +101,24 @@ def test_binary_garbage_is_rejected_not_lost(depot):
     assert out.status == "rejected" and out.moved_to.read_bytes() == bytes(range(256))
 
 
+def test_a_file_over_the_size_limit_is_rejected_whole_not_read_whole(depot):
+    from hhu_sync.model.loader import MAX_INPUT_BYTES
+
+    content = b"# " + b"x" * (MAX_INPUT_BYTES + 100) + b"\n"
+    out = depot.process(drop(depot, "huge.toml", content=content))
+    assert out.status == "rejected" and "larger than the 4 MiB limit" in out.detail
+    assert out.moved_to.read_bytes() == content
+
+
+def test_a_file_just_under_the_size_limit_is_read_to_its_end(depot):
+    from hhu_sync.model.loader import MAX_INPUT_BYTES
+
+    text = (EXAMPLES / "as230-flat.toml").read_bytes()
+    pad = MAX_INPUT_BYTES - len(text) - 1
+    out = depot.process(drop(depot, "big.toml", content=text + b"#" * pad + b"\n"))
+    assert out.status == "accepted", out.detail
+
+
 def test_the_same_content_dropped_twice_is_processed_once(depot):
     depot.process(drop(depot, "as230-flat.toml"))
     again = depot.process(drop(depot, "as230-flat.toml"))
