@@ -178,7 +178,6 @@ def main() -> int:
         cpu1 = resource.getrusage(resource.RUSAGE_SELF)
         workers1 = _workers_cpu(daemon)
         wr = resource.getrusage(resource.RUSAGE_CHILDREN)
-        wr = resource.getrusage(resource.RUSAGE_CHILDREN)
         own = (cpu1.ru_utime - cpu0.ru_utime) + (cpu1.ru_stime - cpu0.ru_stime)
         workers = sum(workers1.get(pid, 0.0) - t for pid, t in workers0.items())
         print(f"cpu per file: daemon {own / args.files * 1e6:.0f} us + workers "

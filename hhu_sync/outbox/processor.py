@@ -93,17 +93,16 @@ def _move(path: Path, dest: Path) -> None:
         if not _same_file(path, dest):
             raise
     except OSError as exc:
-        if exc.errno in (errno.EXDEV, *_NO_LINKS) and dest.exists():
+        if exc.errno != errno.EXDEV and exc.errno not in _NO_LINKS:
+            raise
+        if dest.exists():        # a rename or a copy would replace it
             raise FileExistsError(errno.EEXIST, "destination exists", str(dest)) from None
-        if exc.errno == errno.EXDEV:
-            shutil.copy2(path, dest)
-            with open(dest, "rb") as fh:
-                os.fsync(fh.fileno())
-        elif exc.errno in _NO_LINKS:
+        if exc.errno != errno.EXDEV:
             os.replace(path, dest)
             return
-        else:
-            raise
+        shutil.copy2(path, dest)
+        with open(dest, "rb") as fh:
+            os.fsync(fh.fileno())
     path.unlink()
 
 

@@ -174,12 +174,6 @@ class SqliteStore:
         "model=excluded.model, version=excluded.version, data=excluded.data, "
         "sha256=excluded.sha256, updated_at=excluded.updated_at")
 
-    @classmethod
-    def _put_scheme(cls, db: sqlite3.Connection, scheme: Scheme | SchemeRecord, sha256: str,
-                    now: str) -> None:
-        db.execute(cls._PUT_SCHEME,
-                   (scheme.id, scheme.model, scheme.version, scheme.json, sha256, now))
-
     def scheme(self, scheme_id: str) -> Scheme | None:
         data = self._one("SELECT data FROM schemes WHERE scheme_id=?", (scheme_id,))
         return scheme_from_dict(json.loads(data)) if data else None
@@ -206,33 +200,12 @@ class SqliteStore:
         crash before the file is moved leaves the input recorded, so a restart finishes
         the move and queues nothing twice.
         """
-        with self._tx() as db:
-            return self._accept(db, sha256=sha256, name=name, kind=kind, moved_to=moved_to,
-                                now=now, scheme=scheme, mlist=mlist,
-                                quick_send_hhu=quick_send_hhu, bundle=bundle)
-
-    def _accept(self, db: sqlite3.Connection, *, sha256: str, name: str, kind: str,
-                moved_to: str, now: str, scheme: Scheme | SchemeRecord | None = None,
-                mlist: MeterList | None = None, quick_send_hhu: str | None = None,
-                bundle: tuple[str, str, bytes] | None = None) -> int | None:
-        delivery = None
-        if scheme is not None:
-            self._put_scheme(db, scheme, sha256, now)
-            if quick_send_hhu:
-                delivery = int(db.execute(
-                    "INSERT INTO deliveries (kind, ref, target_hhu, state, created_at) "
-                    "VALUES ('quick_send', ?, ?, 'queued', ?)",
-                    (scheme.id, quick_send_hhu, now)).lastrowid)
-        if mlist is not None:
-            delivery = self._add_meter_list(db, mlist, now)
-        db.execute("INSERT OR REPLACE INTO inputs VALUES (?,?,?,?,?,?,?)",
-                   (sha256, name, kind, "accepted", "", moved_to, now))
-        if delivery is not None and bundle is not None:
-            self._bind(db, delivery, *bundle)
-        return delivery
+        return self.accept_inputs([dict(
+            sha256=sha256, name=name, kind=kind, moved_to=moved_to, now=now, scheme=scheme,
+            mlist=mlist, quick_send_hhu=quick_send_hhu, bundle=bundle)])[0]
 
     def accept_inputs(self, items: list[dict[str, Any]]) -> list[int | None]:
-        """Several :meth:`accept_input` calls in one transaction (one fsync for a batch).
+        """:meth:`accept_input` for several files in one transaction (one fsync for a batch).
 
         Schemes, Quick sends and input rows go in with one ``executemany`` per table
         rather than three or four statements per file (the statements, not the rows,

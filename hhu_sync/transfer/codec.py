@@ -99,7 +99,7 @@ def _deflate(body: bytes) -> bytes:
     """zlib at level 6 with a window and hash table sized to the body.
 
     ``zlib.compress`` sets up a 32 KiB window and a 64 KiB hash table for any input:
-    for a Quick send of a kilobyte or two that set-up was two thirds of sealing it. A
+    for a Quick send of a kilobyte or two that set-up was a fifth of sealing it. A
     smaller window only narrows how far back matches are looked for, which a body
     shorter than the window does not need; the stream is standard zlib, and any
     inflater (ours included) reads it.
