@@ -46,8 +46,13 @@ def _gc_paused() -> Iterator[None]:
             gc.enable()
 
 
-def check_upload(data: bytes, *, hhu_id: str, hhu_key: bytes, upload_id: str) -> Upload:
-    """Verify the seal with the HHU's key, check the header and every field; the rows."""
+def check_upload(data: bytes, *, hhu_id: str, hhu_key: bytes, upload_id: str,
+                 received_at: datetime | None = None) -> Upload:
+    """Verify the seal with the HHU's key, check the header and every field; the rows.
+
+    ``received_at`` is when the depot took the upload (default: now): the clock the
+    upload's times are checked against, so none is accepted from the future."""
+    received = received_at or datetime.now(UTC)
     with _gc_paused():
         try:
             transfer = decode_transfer(data, hhu_key, use_list=False)
@@ -63,15 +68,19 @@ def check_upload(data: bytes, *, hhu_id: str, hhu_key: bytes, upload_id: str) ->
                                 f"{h.bundle_id}")
         try:
             return parse_upload(transfer.payload, upload_id=upload_id, hhu_id=hhu_id,
-                                sha256=hashlib.sha256(data).hexdigest())
+                                sha256=hashlib.sha256(data).hexdigest(),
+                                received_at=received)
         except UploadError as exc:
             raise UploadRefused(f"upload {upload_id} from {hhu_id}: {exc}") from None
 
 
 def export_checked(data: bytes, *, hhu_id: str, hhu_key: bytes, upload_id: str,
                    not_stored: set[int], received_at: str, folder: str,
-                   sender: str) -> list[str]:
+                   sender: str, statuses: dict[int, str] | None = None) -> list[str]:
     """Write an upload's CSV and CMEP exports (the rows the store took) from its bytes.
+
+    ``statuses`` are the reading statuses the store changed at the commit (not on the
+    list, unknown list): the export shows what the store holds, never ``ok`` for them.
 
     Run in a worker process after the commit and the acknowledgement: rendering a
     few thousand rows is tens of milliseconds of Python that would otherwise hold the
@@ -80,7 +89,8 @@ def export_checked(data: bytes, *, hhu_id: str, hhu_key: bytes, upload_id: str,
     upload = check_upload(data, hhu_id=hhu_id, hhu_key=hhu_key, upload_id=upload_id)
     upload.not_stored = set(not_stored)
     with _gc_paused():
-        return [str(p) for p in export_upload(upload.stored_rows(received_at), Path(folder),
+        return [str(p) for p in export_upload(upload.stored_rows(received_at, statuses),
+                                              Path(folder),
                                               upload_id, sender=sender)]
 
 
@@ -89,9 +99,12 @@ def _now() -> str:
 
 
 def ingest_upload_bytes(store, data: bytes, *, hhu_id: str, hhu_key: bytes,
-                        upload_id: str) -> tuple[IngestReport, Upload]:
-    """Check one upload and store it in one transaction (in this process)."""
-    upload = check_upload(data, hhu_id=hhu_id, hhu_key=hhu_key, upload_id=upload_id)
+                        upload_id: str, received_at: datetime | None = None
+                        ) -> tuple[IngestReport, Upload]:
+    """Check one upload and store it in one transaction (in this process): the one path
+    a docking, ``hhu-sync ingest`` and the benches share."""
+    upload = check_upload(data, hhu_id=hhu_id, hhu_key=hhu_key, upload_id=upload_id,
+                          received_at=received_at)
     with _gc_paused():
         return store.ingest(upload, _now()), upload
 

@@ -11,12 +11,13 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
 from hhu_sync.failpoints import failpoint
-from hhu_sync.ingest import IngestReport, Upload
+from hhu_sync.ingest import DEFAULT_LIMITS, IngestReport, ReadingStatus, Upload, escape
 from hhu_sync.model.meterlist import MeterList, meter_list_from_dict
 from hhu_sync.model.scheme import Scheme, SchemeRecord, scheme_from_dict
 from hhu_sync.store.base import Delivery, ListState, StorageUnavailable, StoreError
@@ -397,7 +398,13 @@ class SqliteStore:
         return self._one("SELECT 1 FROM uploads WHERE upload_id=?", (upload_id,)) is not None
 
     def ingest(self, upload: Upload, now: str) -> IngestReport:
-        """Store an upload in one transaction; idempotent by upload id and reading key."""
+        """Store an upload in one transaction; idempotent by upload id and reading key.
+
+        Readings that failed a field check go to the exceptions table only (kind = the
+        finding code); readings of visits the list does not account for are stored with
+        a status other than ``ok`` (:class:`~hhu_sync.ingest.ReadingStatus`), so no
+        export can bill them. ``upload.status_changes`` says which statuses changed here.
+        """
         report = IngestReport(upload_id=upload.upload_id, hhu_id=upload.hhu_id,
                               visits=len(upload.visits))
         with self._tx() as db:
@@ -406,18 +413,21 @@ class SqliteStore:
                 report.already_held = True
                 report.readings_already_held = len(upload.readings)
                 return report
+            exceptions: list[tuple] = []
+            self._findings(upload, report, exceptions, now)
+            changes = self._check_visits(db, upload, report, exceptions, now)
+            rows = self._rows_to_store(upload, changes)
+            report.readings_not_billable = sum(1 for r in rows if r[5] != ReadingStatus.OK)
             before = db.total_changes
-            _insert_rows(db, "INSERT OR IGNORE INTO readings VALUES", 8, upload.readings)
+            _insert_rows(db, "INSERT OR IGNORE INTO readings VALUES", 8, rows)
             stored = db.total_changes - before
             report.readings_stored = stored
-            exceptions: list[tuple] = []
-            if stored < len(upload.readings):
+            if stored < len(rows):
                 self._duplicates(db, upload, report, exceptions, now)
             _insert_rows(
                 db, "INSERT INTO visits VALUES", 11,
                 [(upload.upload_id, v.seq, v.meter, v.list_id, v.time, v.outcome, v.scheme,
                   v.verify, v.error_flags, v.operator, v.notes) for v in upload.visits])
-            self._check_visits(db, upload, report, exceptions, now)
             db.executemany(
                 "INSERT INTO exceptions (upload_id, kind, meter, obis, time, value, detail, "
                 "created_at) VALUES (?,?,?,?,?,?,?,?)", exceptions)
@@ -428,11 +438,46 @@ class SqliteStore:
             failpoint("ingest.before_commit")
         return report
 
+    @staticmethod
+    def _findings(upload: Upload, report: IngestReport, out: list, now: str) -> None:
+        """One exception per rejected reading (every reason in its detail) and one per
+        visit field flagged; rejected readings are never stored as readings."""
+        by_reading: dict[int, list] = {}
+        for f in upload.findings:
+            if f.index is None:
+                v = upload.visits[f.seq]
+                out.append((upload.upload_id, f.code.value, escape(v.meter), None,
+                            escape(v.time), None, f"{f.field}: {f.message}", now))
+            else:
+                by_reading.setdefault(f.index, []).append(f)
+        for index, found in by_reading.items():
+            meter, obis, time, value = upload.readings[index][:4]
+            upload.not_stored.add(index)
+            out.append((upload.upload_id, found[0].code.value, escape(meter), escape(obis),
+                        escape(time), escape(value),
+                        "; ".join(f"{f.field}: {f.message}" for f in found), now))
+        report.readings_rejected = len(by_reading)
+        report.findings = len(out)
+
+    @staticmethod
+    def _rows_to_store(upload: Upload, changes: dict[int, str]) -> list[tuple]:
+        rows = []
+        rejected = ReadingStatus.REJECTED.value
+        for i, r in enumerate(upload.readings):
+            if r[5] == rejected:
+                continue
+            status = changes.get(i)
+            rows.append(r if status is None else (*r[:5], status, *r[6:]))
+        upload.status_changes = changes
+        return rows
+
     def _duplicates(self, db, upload: Upload, report: IngestReport, out: list, now: str) -> None:
         """Readings not stored: same key already held. Same value: duplicate; else conflict."""
         seen: set[tuple[str, str, str]] = set()
         for index, (meter, obis, time, value, _unit, _st, _hhu, uid) in enumerate(
                 upload.readings):
+            if index in upload.not_stored:
+                continue                      # rejected: an exception already
             key = (meter, obis, time)
             row = db.execute("SELECT value, upload_id, hhu FROM readings WHERE meter=? AND "
                              "obis=? AND time=?", key).fetchone()
@@ -452,26 +497,60 @@ class SqliteStore:
             out.append((upload.upload_id, kind, meter, obis, time, value, detail, now))
 
     def _check_visits(self, db, upload: Upload, report: IngestReport, out: list,
-                      now: str) -> None:
+                      now: str) -> dict[int, str]:
+        """Visits against the lists held; the reading statuses that change (index → status):
+        a meter not on its list, no list named, an unknown list, a visit before its list."""
         touched: dict[str, None] = {}
+        changes: dict[int, str] = {}
+        issued: dict[str, tuple[datetime | None] | None] = {}
+        ok, suspect = ReadingStatus.OK.value, ReadingStatus.SUSPECT.value
+
+        def mark(v, status: ReadingStatus) -> None:
+            for i in v.rows:
+                if upload.readings[i][5] in (ok, suspect):
+                    changes[i] = status.value
+
         for v in upload.visits:
             if v.outcome != "done":
                 report.failed_visits[v.outcome] = report.failed_visits.get(v.outcome, 0) + 1
             if v.notes:
                 report.visits_with_notes += 1
+            if not v.meter_ok:
+                continue                       # its readings are rejected already
+            meter = escape(v.meter)
             if not v.list_id:
+                if v.outcome == "done":
+                    report.not_on_list += 1
+                    mark(v, ReadingStatus.NOT_ON_LIST)
+                    out.append((upload.upload_id, "not_on_list", meter, None, escape(v.time), None,
+                                "visit names no meter list", now))
                 continue
-            if not db.execute("SELECT 1 FROM lists WHERE list_id=?", (v.list_id,)).fetchone():
-                out.append((upload.upload_id, "unknown_list", v.meter, None, v.time, None,
-                            f"visit names meter list {v.list_id!r}, which is not held", now))
+            if v.list_id not in issued:
+                row = db.execute("SELECT created_at FROM lists WHERE list_id=?",
+                                 (v.list_id,)).fetchone()
+                issued[v.list_id] = (_aware(row[0]),) if row else None
+            held = issued[v.list_id]
+            if held is None:
+                mark(v, ReadingStatus.UNKNOWN_LIST)
+                out.append((upload.upload_id, "unknown_list", meter, None, escape(v.time), None,
+                            f"visit names meter list {escape(v.list_id)!r}, which is not held",
+                            now))
                 continue
             touched[v.list_id] = None
             if not db.execute("SELECT 1 FROM list_entries WHERE list_id=? AND serial=?",
                               (v.list_id, v.meter)).fetchone():
                 report.not_on_list += 1
-                out.append((upload.upload_id, "not_on_list", v.meter, None, v.time, None,
+                mark(v, ReadingStatus.NOT_ON_LIST)
+                out.append((upload.upload_id, "not_on_list", meter, None, escape(v.time), None,
                             f"meter is not on list {v.list_id}", now))
                 continue
+            since = held[0]
+            if since is not None and v.time_ok and (
+                    datetime.fromisoformat(v.time) < since - DEFAULT_LIMITS.future_tolerance):
+                mark(v, ReadingStatus.SUSPECT)
+                out.append((upload.upload_id, "before_list", meter, None, escape(v.time), None,
+                            f"visits[{v.seq}].time: before list {v.list_id} was issued "
+                            f"({since.isoformat()})", now))
             if v.outcome == "done":
                 other = db.execute(
                     "SELECT v.upload_id, u.hhu_id FROM visits v JOIN uploads u "
@@ -480,19 +559,22 @@ class SqliteStore:
                     (v.list_id, v.meter, upload.hhu_id)).fetchone()
                 if other:
                     report.already_read += 1
-                    out.append((upload.upload_id, "already_read", v.meter, None, v.time, None,
+                    out.append((upload.upload_id, "already_read", meter, None, escape(v.time), None,
                                 f"already read on list {v.list_id} by {other[1]} "
                                 f"(upload {other[0]})", now))
         report.lists_touched = list(touched)
+        return changes
 
     def _settle_lists(self, db, list_ids: list[str], now: str) -> None:
-        """complete when every entry has a done visit, else partial (exceptions say why)."""
+        """complete when every entry's latest visit is done, else partial (exceptions say
+        why). Counted per entry, not per visit: a requeued list has two visits an entry."""
         for list_id in list_ids:
             total, done = db.execute(
-                "SELECT COUNT(*), COUNT(DISTINCT CASE WHEN v.meter IS NOT NULL "
-                "THEN e.serial END) FROM list_entries e LEFT JOIN visits v "
-                "ON v.list_id = e.list_id AND v.meter = e.serial AND v.outcome = 'done' "
-                "WHERE e.list_id=?", (list_id,)).fetchone()
+                "SELECT COUNT(*), COALESCE(SUM((SELECT v.outcome = 'done' FROM visits v "
+                "JOIN uploads u ON u.upload_id = v.upload_id "
+                "WHERE v.list_id = e.list_id AND v.meter = e.serial "
+                "ORDER BY v.time DESC, u.rowid DESC, v.seq DESC LIMIT 1)), 0) "
+                "FROM list_entries e WHERE e.list_id=?", (list_id,)).fetchone()
             state = ListState.COMPLETE if done >= total else ListState.PARTIAL
             db.execute("UPDATE lists SET state=?, updated_at=? WHERE list_id=? "
                        "AND state != ?", (state, now, list_id, ListState.CANCELLED))
@@ -538,6 +620,15 @@ class SqliteStore:
             "failed_deliveries": rows("SELECT delivery_id, kind, ref, target_hhu, attempts, "
                                       "last_error FROM deliveries WHERE state='failed'"),
         }
+
+
+def _aware(text: str) -> datetime | None:
+    """A stored time as an aware datetime (naive ones are UTC); None if it is not one."""
+    try:
+        when = datetime.fromisoformat(text)
+    except (TypeError, ValueError):
+        return None
+    return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
 
 
 class SchemeLibrary(Mapping):

@@ -9,8 +9,9 @@ from hhu_sync.store import SqliteStore
 from hhu_sync.transfer import encode_transfer
 
 KEY = b"k" * 32
-PAYLOAD = {"visits": [{"meter": "M1", "list": "", "time": "t", "outcome": "done",
-                       "registers": [["1.8.1", "1.0", "kWh", "t"]]}]}
+T = "2026-11-25T10:00:00+00:00"
+PAYLOAD = {"visits": [{"meter": "M1", "list": "", "time": T, "outcome": "done",
+                       "registers": [["1.8.1", "1.0", "kWh", T]]}]}
 
 
 @pytest.fixture

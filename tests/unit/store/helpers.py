@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from datetime import UTC, datetime
+
 from hhu_sync.ingest import parse_upload
 from hhu_sync.model.meterlist import MeterEntry, MeterList
 
@@ -17,9 +19,15 @@ def visit(meter: str, *, list_id: str = "L1", outcome: str = "done", value: str 
             "operator": "crew-a", "notes": notes}
 
 
-def upload(upload_id: str, visits: list[dict], hhu: str = "HHU-001"):
+#: When the depot took the uploads these helpers build (after every default time here).
+RECEIVED = datetime(2026, 11, 25, 12, 0, tzinfo=UTC)
+
+
+def upload(upload_id: str, visits: list[dict], hhu: str = "HHU-001",
+           received_at: datetime = RECEIVED):
     return parse_upload({"upload_id": upload_id, "hhu_id": hhu, "visits": visits},
-                        upload_id=upload_id, hhu_id=hhu, sha256="0" * 64)
+                        upload_id=upload_id, hhu_id=hhu, sha256="0" * 64,
+                        received_at=received_at)
 
 
 def meter_list(list_id: str = "L1", serials=("M1", "M2"), hhu: str | None = "HHU-001",

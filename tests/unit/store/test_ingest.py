@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import re
+from datetime import UTC, datetime
 
 import pytest
 
 from hhu_sync.ingest import UploadError, parse_upload
 from hhu_sync.store import ListState, SqliteStore
-from tests.unit.store.helpers import meter_list, upload, visit
+from tests.unit.store.helpers import RECEIVED, meter_list, upload, visit
 
 NOW = "2026-11-25T12:00:00+00:00"
 
@@ -112,11 +113,12 @@ def test_a_duplicate_inside_one_upload_is_stored_once_and_flagged(store):
 ])
 def test_a_malformed_upload_is_refused_naming_the_field(payload, message):
     with pytest.raises(UploadError, match=re.escape(message)):
-        parse_upload(payload, upload_id="U", hhu_id="H", sha256="")
+        parse_upload(payload, upload_id="U", hhu_id="H", sha256="", received_at=RECEIVED)
 
 
 def test_registers_in_the_map_form_are_accepted_too(store):
-    v = visit("M1", registers=[{"obis": "1.8.1", "value": "1.0", "unit": "kWh", "time": "t"}])
+    v = visit("M1", registers=[{"obis": "1.8.1", "value": "1.0", "unit": "kWh",
+                                "time": "2026-11-25T10:00:00Z"}])
     assert store.ingest(upload("U1", [v]), NOW).readings_stored == 1
 
 
@@ -125,7 +127,9 @@ def test_a_large_upload_is_stored_row_for_row_whatever_its_length(store, count):
     # Rows go in many to a statement: every length, full statements and a tail alike.
     regs = [[f"1.8.{i % 9}", f"{i}.0", "kWh",
              f"2026-11-{1 + i // 9 % 28:02d}T{i // 252:02d}:00:00+00:00"] for i in range(count)]
-    report = store.ingest(upload("U1", [visit("M1", registers=regs)]), NOW)
+    received = datetime(2026, 12, 1, tzinfo=UTC)          # after the last of them
+    report = store.ingest(upload("U1", [visit("M1", registers=regs)], received_at=received),
+                          NOW)
     assert report.readings_stored == count
     assert sorted(r[3] for r in store.readings()) == sorted(f"{i}.0" for i in range(count))
     assert store._db().execute("SELECT COUNT(*) FROM visits").fetchone()[0] == 1

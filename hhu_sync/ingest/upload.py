@@ -1,0 +1,280 @@
+"""Readings uploads → rows: parse and check a decoded upload, backend-independent.
+
+The store writes the rows in one transaction (:meth:`Store.ingest`); this module only
+turns a ``readings`` payload into typed rows. A payload of the wrong shape (not a map, a
+field of the wrong type, too many of anything) is refused with :class:`UploadError`
+naming the field, so it is never acknowledged and never half-stored. A field of the
+right shape but wrong content is a *finding*: the reading is kept, with a status that
+is not ``ok`` (or, when the reading itself is bad, only in the exceptions table), so
+nothing is lost and nothing wrong is billed.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any, NamedTuple
+
+from hhu_sync.ingest.fields import (
+    DEFAULT_LIMITS,
+    Limits,
+    Problem,
+    canonical_obis,
+    check_meter,
+    check_unit,
+    check_value,
+    text_problem,
+    utc_time,
+)
+from hhu_sync.ingest.status import OUTCOME_STATUS, FindingCode, ReadingStatus
+
+OUTCOMES = ("done", "no_access", "not_found", "password_rejected", "verify_failed")
+MAX_VISITS = 100_000
+MAX_REGISTERS_PER_VISIT = 10_000
+#: Hard bounds (a longer field refuses the upload); within them, content is checked.
+_TEXT_BOUNDS = {"meter": 256, "list": 256, "time": 256, "scheme": 256, "verify": 64,
+                "error_flags": 64, "operator": 256, "notes": 10_000}
+_OK, _SUSPECT, _REJECTED = (ReadingStatus.OK.value, ReadingStatus.SUSPECT.value,
+                            ReadingStatus.REJECTED.value)
+
+
+class UploadError(ValueError):
+    """A readings upload that cannot be ingested; names the visit and field."""
+
+
+class Visit(NamedTuple):
+    """One visit; a NamedTuple because uploads hold many and build them fast."""
+
+    seq: int
+    meter: str
+    list_id: str
+    time: str                 # UTC ISO text when it passed its check, else as received
+    outcome: str
+    scheme: str | None
+    verify: str | None
+    error_flags: str | None
+    operator: str
+    notes: str
+    rows: range = range(0)    # this visit's readings: indexes into Upload.readings
+    time_ok: bool = True      # the time passed its check (UTC, in the window)
+    meter_ok: bool = True     # the serial is one a meter list can hold
+
+
+class Finding(NamedTuple):
+    """A field that failed a check. ``index`` is the reading's, None for a visit field."""
+
+    seq: int
+    index: int | None
+    field: str                # e.g. visits[3].registers[1].value
+    code: FindingCode
+    message: str
+
+
+@dataclass
+class Upload:
+    upload_id: str
+    hhu_id: str
+    sha256: str
+    visits: list[Visit]
+    # (meter, obis, time, value, unit, status, hhu, upload_id): the readings table's order.
+    # Rows with status 'rejected' failed a field check; the store keeps them as exceptions.
+    readings: list[tuple[str, str, str, str, str, str, str, str]] = field(default_factory=list)
+    findings: list[Finding] = field(default_factory=list)
+    not_stored: set[int] = field(default_factory=set)   # indexes not in the readings table
+    status_changes: dict[int, str] = field(default_factory=dict)   # set by the store
+
+    def stored_rows(self, received_at: str,
+                    statuses: dict[int, str] | None = None) -> list[tuple]:
+        """Rows this upload added, in the export column order (with received_at), with
+        the status the store committed (``statuses``: index → status, where it changed)."""
+        skip = self.not_stored
+        changed = self.status_changes if statuses is None else statuses
+        out = []
+        for i, r in enumerate(self.readings):
+            if i in skip or r[5] == _REJECTED:
+                continue
+            status = changed.get(i)
+            out.append((*r[:5], status, *r[6:], received_at) if status else (*r, received_at))
+        return out
+
+
+@dataclass
+class IngestReport:
+    """The unload report a session writes (counts, as readers of READCENTER expect)."""
+
+    upload_id: str
+    hhu_id: str
+    already_held: bool = False
+    visits: int = 0
+    readings_stored: int = 0
+    readings_already_held: int = 0
+    readings_rejected: int = 0       # failed a field check: exceptions only, never billed
+    readings_not_billable: int = 0   # stored with a status other than ok
+    findings: int = 0                # exceptions written for fields that failed a check
+    conflicts: int = 0
+    not_on_list: int = 0
+    already_read: int = 0
+    failed_visits: dict[str, int] = field(default_factory=dict)
+    visits_with_notes: int = 0
+    lists_touched: list[str] = field(default_factory=list)
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def _text(value: Any, seq: int, name: str, optional: bool = False) -> str | None:
+    """``value`` if it is text within its hard bound; the message is built only on failure."""
+    limit = _TEXT_BOUNDS[name]
+    if type(value) is str and len(value) <= limit:
+        return value
+    if value is None and optional:
+        return None
+    where = f"visits[{seq}].{name}"
+    if not isinstance(value, str):
+        raise UploadError(f"{where}: expected text, found {type(value).__name__}")
+    raise UploadError(f"{where}: longer than {limit} characters")
+
+
+class _Checker:
+    """Field checks for one upload, with the answers for repeated text remembered (a
+    visit's registers share one time stamp; a route, a handful of codes and units)."""
+
+    def __init__(self, received_at: datetime, limits: Limits) -> None:
+        self.limits = limits
+        self.floor = limits.floor
+        self.ceiling = received_at + limits.future_tolerance
+        self.times: dict[str, str | Problem] = {}
+        self.obis: dict[str, str | Problem] = {}
+
+    def time(self, text: str) -> str | Problem:
+        found = self.times.get(text)
+        if found is None:
+            found = self.times[text] = utc_time(text, floor=self.floor, ceiling=self.ceiling)
+        return found
+
+    def code(self, text: str) -> str | Problem:
+        found = self.obis.get(text)
+        if found is None:
+            found = self.obis[text] = canonical_obis(text)
+        return found
+
+
+def parse_upload(payload: dict[str, Any], *, upload_id: str, hhu_id: str, sha256: str,
+                 received_at: datetime, limits: Limits = DEFAULT_LIMITS) -> Upload:
+    """Check a decoded ``readings`` payload and flatten it to rows.
+
+    ``received_at`` (aware) is when the depot took the upload: no time may lie after it
+    beyond the clock tolerance. It is passed in, so the same bytes always check the same.
+    """
+    if not isinstance(payload, dict):
+        raise UploadError("payload: not a map")
+    visits_raw = payload.get("visits")
+    if not isinstance(visits_raw, list | tuple):
+        raise UploadError("visits: missing or not a list")
+    if len(visits_raw) > MAX_VISITS:
+        raise UploadError(f"visits: {len(visits_raw)} is more than {MAX_VISITS}")
+    check = _Checker(received_at, limits)
+    visits: list[Visit] = []
+    rows: list[tuple[str, str, str, str, str, str, str, str]] = []
+    findings: list[Finding] = []
+    for seq, v in enumerate(visits_raw):
+        if type(v) is not dict:
+            raise UploadError(f"visits[{seq}]: not a map")
+        visit, visit_findings = _visit(v, seq, check)
+        findings += visit_findings
+        registers = v.get("registers") or []
+        if type(registers) not in (list, tuple) or len(registers) > MAX_REGISTERS_PER_VISIT:
+            raise UploadError(f"visits[{seq}].registers: not a list of at most "
+                              f"{MAX_REGISTERS_PER_VISIT} registers")
+        start = len(rows)
+        _registers(registers, visit, seq, hhu_id, upload_id, check, rows, findings)
+        visits.append(visit._replace(rows=range(start, len(rows))))
+    return Upload(upload_id=upload_id, hhu_id=hhu_id, sha256=sha256, visits=visits,
+                  readings=rows, findings=findings)
+
+
+def _visit(v: dict, seq: int, check: _Checker) -> tuple[Visit, list[Finding]]:
+    get = v.get
+    meter = _text(get("meter"), seq, "meter")
+    outcome = get("outcome")
+    if outcome not in OUTCOMES:
+        raise UploadError(f"visits[{seq}].outcome: {outcome!r} is not one of "
+                          f"{', '.join(OUTCOMES)}")
+    texts = {"list": _text(get("list", ""), seq, "list"),
+             "scheme": _text(get("scheme"), seq, "scheme", True),
+             "verify": _text(get("verify"), seq, "verify", True),
+             "error_flags": _text(get("error_flags"), seq, "error_flags", True),
+             "operator": _text(get("operator", ""), seq, "operator"),
+             "notes": _text(get("notes", ""), seq, "notes")}
+    raw_time = _text(get("time"), seq, "time")
+    found: list[Finding] = []
+    meter_problem = check_meter(meter)
+    if meter_problem is not None:
+        found.append(Finding(seq, None, f"visits[{seq}].meter", *meter_problem))
+    when = check.time(raw_time)
+    time_ok = not isinstance(when, Problem)
+    if not time_ok:
+        found.append(Finding(seq, None, f"visits[{seq}].time", *when))
+    for name, text in texts.items():
+        problem = text_problem(text) if text else None
+        if problem is not None:
+            found.append(Finding(seq, None, f"visits[{seq}].{name}", *problem))
+    visit = Visit(seq, meter, texts["list"], when if time_ok else raw_time, outcome,
+                  texts["scheme"], texts["verify"], texts["error_flags"], texts["operator"],
+                  texts["notes"], time_ok=time_ok, meter_ok=meter_problem is None)
+    return visit, found
+
+
+def _registers(registers: list | tuple, visit: Visit, seq: int, hhu_id: str, upload_id: str,
+               check: _Checker, rows: list, findings: list[Finding]) -> None:
+    """Append a visit's readings to ``rows``: canonical key fields and a status."""
+    meter = visit.meter
+    if visit.outcome != "done":
+        base = OUTCOME_STATUS[visit.outcome].value
+    elif not visit.time_ok:
+        base = _SUSPECT
+    else:
+        base = _OK
+    limits = check.limits
+    for n, r in enumerate(registers):
+        if type(r) is dict:                                   # the map form, also accepted
+            try:
+                obis, value, unit, rtime = r["obis"], r["value"], r.get("unit", ""), r["time"]
+            except KeyError as exc:
+                raise UploadError(f"visits[{seq}].registers[{n}]: missing {exc.args[0]!r}"
+                                  ) from None
+        elif type(r) in (list, tuple) and len(r) == 4:        # [obis, value, unit, time]
+            obis, value, unit, rtime = r
+        else:
+            raise UploadError(f"visits[{seq}].registers[{n}]: expected [obis, value, unit, "
+                              "time]")
+        if not (type(obis) is str and type(value) is str and type(unit) is str
+                and type(rtime) is str):
+            raise UploadError(f"reading {len(rows)} (meter {meter!r}): obis, value, unit and "
+                              "time must be text")
+        index = len(rows)
+        where = f"visits[{seq}].registers[{n}]"
+        problems: list[tuple[str, Problem]] = []
+        if not visit.meter_ok:
+            problems.append(("meter", Problem(FindingCode.BAD_METER, "visit meter serial "
+                                                                     "is not valid")))
+        code = check.code(obis)
+        if isinstance(code, Problem):
+            problems.append(("obis", code))
+            code = obis
+        when = check.time(rtime)
+        if isinstance(when, Problem):
+            problems.append(("time", when))
+            when = rtime
+        unit_problem = check_unit(unit)
+        if unit_problem is not None:
+            problems.append(("unit", unit_problem))
+        value_problem = check_value(value, unit, code, limits)
+        if value_problem is not None:
+            problems.append(("value", value_problem))
+        if problems:
+            for name, problem in problems:
+                findings.append(Finding(seq, index, f"{where}.{name}", *problem))
+            rows.append((meter, code, when, value, unit, _REJECTED, hhu_id, upload_id))
+        else:
+            rows.append((meter, code, when, value, unit, base, hhu_id, upload_id))
