@@ -1,0 +1,195 @@
+"""Nothing wrong reaches billing: every field of an upload is checked before it is ok.
+
+A reading that fails a check is kept (exceptions table: kind = the finding code, the
+field in the detail), never stored or exported as ``ok``.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+
+import pytest
+
+from hhu_sync.export import write_csv
+from hhu_sync.ingest import FindingCode, ReadingStatus, parse_upload
+from hhu_sync.store import ListState, SqliteStore
+from tests.unit.store.helpers import RECEIVED, meter_list, upload, visit
+
+NOW = "2026-11-25T12:00:00+00:00"
+T = "2026-11-25T10:00:00+00:00"
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = SqliteStore(tmp_path / "db.sqlite")
+    s.add_meter_list(meter_list())
+    yield s
+    s.close()
+
+
+def exceptions(store):
+    return store._db().execute("SELECT kind, meter, obis, value, detail FROM exceptions "
+                               "ORDER BY exception_id").fetchall()
+
+
+def ok_readings(store):
+    return [r for r in store.readings() if r[5] == ReadingStatus.OK]
+
+
+def one(register: list, **kw) -> list[dict]:
+    return [visit("M1", registers=[register], **kw)]
+
+
+@pytest.mark.parametrize("register, field, code", [
+    (["1.8.1", "NaN", "kWh", T], "value", FindingCode.BAD_VALUE),
+    (["1.8.1", "nan", "kWh", T], "value", FindingCode.BAD_VALUE),
+    (["1.8.1", "inf", "kWh", T], "value", FindingCode.BAD_VALUE),
+    (["1.8.1", "-Infinity", "kWh", T], "value", FindingCode.BAD_VALUE),
+    (["1.8.1", "1e5", "kWh", T], "value", FindingCode.BAD_VALUE),
+    (["1.8.1", "1,5", "kWh", T], "value", FindingCode.BAD_VALUE),
+    (["1.8.1", "", "kWh", T], "value", FindingCode.BAD_VALUE),
+    (["1.8.1", "١٢٣", "kWh", T], "value", FindingCode.BAD_VALUE),       # non-ASCII digits
+    (["1.8.1", "12\n34", "kWh", T], "value", FindingCode.BAD_VALUE),
+    (["1.8.1", "=HYPERLINK(\"http://x\")", "kWh", T], "value", FindingCode.BAD_VALUE),
+    (["1.8.1", "+1.0", "kWh", T], "value", FindingCode.BAD_VALUE),
+    (["1.8.1", "-12.5", "kWh", T], "value", FindingCode.NEGATIVE_ENERGY),
+    (["1.8.1", "1234567890123.0", "kWh", T], "value", FindingCode.TOO_MANY_DIGITS),
+    (["1.8.1", "1.00001", "kWh", T], "value", FindingCode.TOO_MANY_DIGITS),
+    (["F.F", "=1+1", "", T], "value", FindingCode.BAD_VALUE),
+    (["1.8.1" * 1000, "1.0", "kWh", T], "obis", FindingCode.BAD_OBIS),
+    (["=HYPERLINK(1)", "1.0", "kWh", T], "obis", FindingCode.BAD_OBIS),
+    (["1.8.1.9", "1.0", "kWh", T], "obis", FindingCode.BAD_OBIS),
+    (["1.8.1\n", "1.0", "kWh", T], "obis", FindingCode.BAD_OBIS),
+    (["1.8.1", "1.0", "KWH", T], "unit", FindingCode.BAD_UNIT),        # case-exact
+    (["1.8.1", "1.0", "parsecs", T], "unit", FindingCode.BAD_UNIT),
+    (["1.8.1", "1.0", "kWh", ""], "time", FindingCode.BAD_TIME),
+    (["1.8.1", "1.0", "kWh", "yesterday"], "time", FindingCode.BAD_TIME),
+    (["1.8.1", "1.0", "kWh", "2026-11-25T10:00:00"], "time", FindingCode.NO_ZONE),
+    (["1.8.1", "1.0", "kWh", "2026-11-25"], "time", FindingCode.NO_ZONE),
+    (["1.8.1", "1.0", "kWh", "1970-01-01T00:00:00Z"], "time", FindingCode.TIME_TOO_EARLY),
+    (["1.8.1", "1.0", "kWh", "2099-01-01T00:00:00Z"], "time", FindingCode.TIME_IN_FUTURE),
+    (["1.8.1", "1.0", "kWh", "2026-11-25T10:00:00+23:00"], "time", FindingCode.BAD_TIME),
+])
+def test_a_reading_that_fails_a_check_is_kept_as_an_exception_never_ok(store, register,
+                                                                        field, code):
+    report = store.ingest(upload("U1", one(register)), NOW)
+    assert report.readings_rejected == 1 and report.readings_stored == 0
+    assert list(store.readings()) == []                 # so no export can carry it
+    kind, meter, _obis, _value, detail = exceptions(store)[0]
+    assert kind == code and meter == "M1"
+    assert f"visits[0].registers[0].{field}:" in detail
+    assert "\n" not in "".join(str(c) for c in exceptions(store)[0])
+
+
+def test_a_valid_reading_is_ok(store):
+    store.ingest(upload("U1", one(["1-0:1.8.1*255", "000123.4567", "kWh", T])), NOW)
+    assert [r[:6] for r in store.readings()] == [("M1", "1.8.1", T, "000123.4567", "kWh", "ok")]
+
+
+def test_one_instant_written_in_two_zones_is_one_reading_stored_once(store):
+    first = one(["1.8.1", "100.0", "kWh", "2026-11-25T10:15:00Z"])
+    second = one(["1.8.1", "100.0", "kWh", "2026-11-25T11:15:00+01:00"])
+    store.ingest(upload("U1", first), NOW)
+    report = store.ingest(upload("U2", second, hhu="HHU-002"), NOW)
+    assert report.readings_stored == 0 and report.readings_already_held == 1
+    assert [r[2] for r in store.readings()] == ["2026-11-25T10:15:00+00:00"]
+    assert "duplicate" in [e[0] for e in exceptions(store)]
+
+
+def test_one_instant_twice_in_one_upload_is_stored_once(store):
+    regs = [["1.8.1", "100.0", "kWh", "2026-11-25T10:15:00Z"],
+            ["1.8.1", "100.0", "kWh", "2026-11-25T05:15:00-05:00"],
+            ["1-0:1.8.1", "100.0", "kWh", "2026-11-25T10:15:00+00:00"]]
+    report = store.ingest(upload("U1", [visit("M1", registers=regs)]), NOW)
+    assert report.readings_stored == 1 and report.readings_already_held == 2
+
+
+def test_a_time_just_within_the_clock_tolerance_is_ok_beyond_it_is_not(store):
+    near = (RECEIVED + timedelta(minutes=4)).isoformat()
+    far = (RECEIVED + timedelta(minutes=40)).isoformat()
+    store.ingest(upload("U1", [visit("M1", time=near, registers=[["1.8.1", "1.0", "kWh", near]]),
+                               visit("M2", time=far, registers=[["1.8.1", "2.0", "kWh", far]])]),
+                 NOW)
+    assert [(r[0], r[5]) for r in store.readings()] == [("M1", "ok")]
+    kinds = [e[0] for e in exceptions(store)]
+    assert kinds.count(FindingCode.TIME_IN_FUTURE) == 2      # the visit and its reading
+
+
+def test_the_receive_time_is_injected_not_read_from_the_clock():
+    payload = {"visits": one(["1.8.1", "1.0", "kWh", "2030-01-01T00:00:00Z"],
+                             time="2030-01-01T00:00:00Z")}
+    early = parse_upload(payload, upload_id="U", hhu_id="H", sha256="", received_at=RECEIVED)
+    late = parse_upload(payload, upload_id="U", hhu_id="H", sha256="",
+                        received_at=datetime(2030, 1, 1, tzinfo=UTC))
+    assert early.readings[0][5] == "rejected" and late.readings[0][5] == "ok"
+
+
+def test_a_visit_with_a_time_outside_the_window_leaves_its_readings_suspect(store):
+    store.ingest(upload("U1", one(["1.8.1", "1.0", "kWh", T], time="2026-11-25T10:00:00")), NOW)
+    assert [r[5] for r in store.readings()] == [ReadingStatus.SUSPECT]
+    assert exceptions(store)[0][0] == FindingCode.NO_ZONE
+
+
+def test_a_visit_before_its_list_was_issued_is_not_ok(tmp_path):
+    store = SqliteStore(tmp_path / "db.sqlite")
+    store.add_meter_list(meter_list(), now="2026-11-25T11:00:00+00:00")
+    store.ingest(upload("U1", one(["1.8.1", "1.0", "kWh", T])), NOW)
+    assert [r[5] for r in store.readings()] == [ReadingStatus.SUSPECT]
+    assert exceptions(store)[0][0] == "before_list"
+    store.close()
+
+
+@pytest.mark.parametrize("list_id, kind", [("", "not_on_list"), ("L404", "unknown_list")])
+def test_readings_without_a_held_list_are_never_ok(store, list_id, kind):
+    report = store.ingest(upload("U1", [visit("M1", list_id=list_id)]), NOW)
+    assert report.readings_stored == 1 and ok_readings(store) == []
+    assert [r[5] for r in store.readings()] == [kind]
+    assert [e[0] for e in exceptions(store)] == [kind]
+
+
+def test_a_meter_not_on_the_list_is_not_exported_ok(store, tmp_path):
+    up = upload("U1", [visit("M9")])
+    store.ingest(up, NOW)
+    assert ok_readings(store) == []
+    rows = up.stored_rows("r")                       # what the per-upload export writes
+    assert [r[5] for r in rows] == ["not_on_list"]
+    write_csv(rows, tmp_path / "u.csv")
+    assert ",ok," not in (tmp_path / "u.csv").read_text()
+
+
+@pytest.mark.parametrize("meter", ["", "=HYPERLINK(1)", "M1\nforged", "M 1", "x" * 40])
+def test_a_visit_with_an_impossible_meter_serial_is_rejected_whole(store, meter):
+    report = store.ingest(upload("U1", [visit(meter)]), NOW)
+    assert report.readings_rejected == 1 and list(store.readings()) == []
+    assert all("\n" not in str(e) for e in exceptions(store))
+    assert FindingCode.BAD_METER in [e[0] for e in exceptions(store)]
+
+
+@pytest.mark.parametrize("notes, code", [("line one\nforged log line", "control_chars"),
+                                         ("=HYPERLINK(\"http://x\")", "formula_text"),
+                                         ("bell\x07", "control_chars")])
+def test_notes_are_stored_as_written_but_flagged_and_escaped(store, notes, code):
+    store.ingest(upload("U1", [visit("M1", notes=notes)]), NOW)
+    held = store._db().execute("SELECT notes FROM visits").fetchone()[0]
+    assert held == notes                                     # nothing lost
+    kind, *_rest, detail = exceptions(store)[0]
+    assert kind == code and "\n" not in detail and "\x07" not in detail
+    assert [r[5] for r in store.readings()] == ["ok"]        # a note does not void a reading
+
+
+def test_a_requeued_list_read_in_full_settles_complete(store):
+    store.ingest(upload("U1", [visit("M1"), visit("M2", outcome="no_access")]), NOW)
+    assert store.list_state("L1") == ListState.PARTIAL
+    store.requeue_list("L1", NOW)
+    later = "2026-11-25T11:00:00+00:00"
+    store.ingest(upload("U2", [visit("M1", time=later), visit("M2", time=later)]), NOW)
+    assert store.list_state("L1") == ListState.COMPLETE
+
+
+def test_settlement_follows_each_entrys_latest_visit(store):
+    store.ingest(upload("U1", [visit("M1"), visit("M2")]), NOW)
+    store.requeue_list("L1", NOW)
+    later = "2026-11-25T11:00:00+00:00"
+    store.ingest(upload("U2", [visit("M1", time=later),
+                               visit("M2", time=later, outcome="no_access")]), NOW)
+    assert store.list_state("L1") == ListState.PARTIAL
