@@ -100,18 +100,33 @@ def synthetic_visit(entry: dict[str, Any], scheme: dict[str, Any] | None,
             "verify": "ok" if programs else None, "notes": ""}
 
 
+def _wall_clock() -> datetime:
+    return datetime.now(UTC)
+
+
 def run_trip(flash: FlashStore, hhu_id: str, key: bytes, *, operator: str = "crew",
              start: datetime | None = None, visit: Visitor = synthetic_visit,
              minutes_per_visit: int = 20,
-             checkpoint: Callable[[], None] | None = None) -> TripResult:
+             checkpoint: Callable[[], None] | None = None,
+             clock: Callable[[], datetime] = _wall_clock) -> TripResult:
     """Execute every meter list in flash; idempotent (an executed list leaves the flash).
 
     ``visit`` gets each scheme with its passwords opened (``password`` beside
     ``secret``): only the HHU holding the key can. ``checkpoint`` runs after a list's
     visits and before its upload is stored, so what the meters went through (saved
     state) is durable before any reading claims it.
+
+    Each visit is stamped by the HHU's own clock. With ``start`` that clock is simulated
+    (the first visit at ``start``, then ``minutes_per_visit`` apart); without it, it is
+    ``clock`` read at each visit, so no visit is ever stamped after the moment it was
+    made (a made-up spacing once put the demo's visits 40 minutes in the future).
     """
-    when = (start or datetime.now(UTC)).astimezone(UTC).replace(microsecond=0)
+    simulated = start is not None
+
+    def _stamp(at: datetime | None) -> datetime:
+        return (at if at is not None else clock()).astimezone(UTC).replace(microsecond=0)
+
+    when = _stamp(start)
     lists, uploads, visits_total, readings_total = [], [], 0, 0
     outcomes: list[tuple[str, str]] = []
     for entry in flash.bundles():
@@ -136,12 +151,15 @@ def run_trip(flash: FlashStore, hhu_id: str, key: bytes, *, operator: str = "cre
             schemes[s["id"]] = {**s, "passwords": opened}
         visits = []
         for m in mlist["meters"]:
+            if not simulated:
+                when = max(when, _stamp(None))       # the HHU's clock, read at the meter
             v = visit(m, schemes.get(m.get("scheme")), when)
             v.setdefault("list", mlist["id"])
             v.setdefault("operator", operator)
             visits.append(v)
             outcomes.append((v["meter"], v["outcome"]))
-            when += timedelta(minutes=minutes_per_visit)
+            if simulated:
+                when += timedelta(minutes=minutes_per_visit)
         if checkpoint is not None:
             checkpoint()
         upload_id = f"R-{entry.bundle_id}"[:64]
