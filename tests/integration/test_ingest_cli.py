@@ -1,0 +1,124 @@
+"""`hhu-sync ingest`: uploads saved by `hhu-sync pull` go through a docking's own checks."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import pytest
+
+from hhu_firmware_sim.flash import FlashStore
+from hhu_sync.cli import main
+from hhu_sync.store import SqliteStore
+from hhu_sync.transfer import encode_transfer
+from tests.unit.store.helpers import meter_list
+
+HHU = "HHU-001"
+HANDLER = ["--handler-package", "hhu_firmware_sim.urlhandler"]
+
+
+@pytest.fixture
+def config(tmp_path: Path) -> Path:
+    path = tmp_path / "hhu-sync.toml"
+    path.write_text('[depot]\nid = "DEPOT-T"\n[paths]\ndatabase = "var/db.sqlite"\n'
+                    'exports = "var/exports"\nkeystore = "var/keystore"\n')
+    store = SqliteStore(tmp_path / "var" / "db.sqlite")
+    store.add_meter_list(meter_list("L1", serials=("M1", "M2", "M3")))
+    store.close()
+    return path
+
+
+def _upload(key: bytes, upload_id: str = "R-1") -> bytes:
+    now = datetime.now(UTC).replace(microsecond=0)
+    t, future = now.isoformat(), (now + timedelta(hours=2)).isoformat()
+    visits = [
+        {"meter": "M1", "list": "L1", "time": t, "outcome": "done",
+         "registers": [["1.8.0", "001846.0", "kWh", t]]},
+        {"meter": "M2", "list": "L1", "time": t, "outcome": "done",
+         "registers": [["1.8.0", "NaN", "kWh", t]]},
+        {"meter": "M3", "list": "L1", "time": future, "outcome": "done",
+         "registers": [["1.8.0", "000010.0", "kWh", future]]},
+    ]
+    return encode_transfer("readings", {"upload_id": upload_id, "visits": visits},
+                           source=HHU, target="DEPOT-T", key=key, bundle_id=upload_id)
+
+
+def _ingest(config: Path, key_file: Path, *files: Path) -> int:
+    return main(["ingest", "--config", str(config), "--key-file", str(key_file),
+                 *map(str, files)])
+
+
+def _db(tmp_path: Path) -> SqliteStore:
+    return SqliteStore(tmp_path / "var" / "db.sqlite")
+
+
+def test_a_pulled_upload_is_ingested_with_a_dockings_checks(url, key_file, key, flash_dir,
+                                                            tmp_path, config, capsys):
+    FlashStore(flash_dir).store_upload("R-1", _upload(key))
+    out = tmp_path / "in"
+    assert main(["pull", "--port", url(), "--key-file", str(key_file), "--out", str(out),
+                 *HANDLER]) == 0
+    capsys.readouterr()
+    saved = out / "R-1.hhux"
+    assert _ingest(config, key_file, saved) == 0
+    line = capsys.readouterr().out
+    assert f"{saved}: upload R-1 from {HHU}: 3 visits, 1 readings stored" in line
+    assert "2 rejected" in line
+    store = _db(tmp_path)
+    assert [(r[0], r[5]) for r in store.readings()] == [("M1", "ok")]
+    kinds = {r[0] for r in store._db().execute("SELECT kind FROM exceptions")}
+    assert {"bad_value", "time_in_future"} <= kinds
+    store.close()
+    assert (tmp_path / "var" / "exports" / "R-1.csv").is_file()
+
+
+def test_a_second_ingest_of_the_same_upload_says_already_held(key_file, key, tmp_path,
+                                                               config, capsys):
+    saved = tmp_path / "R-1.hhux"
+    saved.write_bytes(_upload(key))
+    assert _ingest(config, key_file, saved) == 0
+    assert _ingest(config, key_file, saved) == 0
+    assert capsys.readouterr().out.splitlines()[-1] == f"{saved}: upload R-1 from {HHU} " \
+                                                        "already held"
+    store = _db(tmp_path)
+    assert len(list(store.readings())) == 1
+    store.close()
+
+
+def test_a_damaged_file_is_refused_naming_file_and_offset_the_others_go_in(
+        key_file, key, tmp_path, config, capsys):
+    good, bad, missing = tmp_path / "R-1.hhux", tmp_path / "R-2.hhux", tmp_path / "none.hhux"
+    good.write_bytes(_upload(key))
+    data = bytearray(_upload(key, "R-2"))
+    data[-1] ^= 1                                     # the seal
+    bad.write_bytes(bytes(data))
+    assert _ingest(config, key_file, bad, good, missing) == 1
+    out, err = capsys.readouterr()
+    assert f"{bad}: refused: " in err and "at byte" in err and "seal" in err
+    assert f"{missing}: refused: " in err
+    assert f"{good}: upload R-1" in out
+    store = _db(tmp_path)
+    assert store.upload_held("R-1") and not store.upload_held("R-2")
+    store.close()
+
+
+def test_an_upload_of_another_hhu_or_kind_is_refused(key_file, key, tmp_path, config, capsys):
+    other = tmp_path / "o.hhux"
+    other.write_bytes(encode_transfer("readings", {"visits": []}, source="HHU-002",
+                                      target="DEPOT-T", key=key, bundle_id="R-9"))
+    bundle = tmp_path / "b.hhux"
+    bundle.write_bytes(encode_transfer("quick_send", {"scheme": {}}, source="DEPOT-T",
+                                       target=HHU, key=key, bundle_id="B-1"))
+    assert _ingest(config, key_file, other, bundle) == 1
+    err = capsys.readouterr().err
+    assert "HHU-002, whose key is not held here" in err
+    assert f"{bundle}: refused: " in err
+
+
+def test_a_malformed_payload_is_refused_naming_the_field(key_file, key, tmp_path, config,
+                                                         capsys):
+    bad = tmp_path / "R-5.hhux"
+    bad.write_bytes(encode_transfer("readings", {"visits": [{"meter": 5}]}, source=HHU,
+                                    target="DEPOT-T", key=key, bundle_id="R-5"))
+    assert _ingest(config, key_file, bad) == 1
+    assert "visits[0].meter" in capsys.readouterr().err
