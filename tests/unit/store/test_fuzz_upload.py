@@ -1,0 +1,115 @@
+"""Fuzz: any readings payload gives rows or an UploadError, and nothing invalid is ok."""
+
+from __future__ import annotations
+
+import copy
+import itertools
+import os
+import re
+from datetime import UTC, datetime, timedelta
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from hhu_sync.ingest import UploadError, parse_upload
+from hhu_sync.ingest.fields import UNITS
+from hhu_sync.store import SqliteStore
+from tests.unit.store.helpers import RECEIVED, meter_list
+
+FUZZ = settings(max_examples=int(os.environ.get("HHU_FUZZ_EXAMPLES", "150")), deadline=None,
+                suppress_health_check=[HealthCheck.function_scoped_fixture])
+T = "2026-11-25T10:00:00+00:00"
+BASE = {"visits": [
+    {"meter": "M1", "list": "L1", "time": T, "outcome": "done", "operator": "crew",
+     "notes": "", "scheme": None, "verify": None, "error_flags": "00000000",
+     "registers": [["1.8.0", "001846.0", "kWh", T], ["F.F", "00000000", "", T],
+                   ["1.6.0", "0012.34", "kW", T]]},
+    {"meter": "M2", "list": "L1", "time": T, "outcome": "no_access", "notes": "dog"},
+]}
+NASTY = st.sampled_from([
+    "", "NaN", "nan", "inf", "-inf", "Infinity", "1e5", "1E-3", "-1.0", "+1.0", "0x1F",
+    "=HYPERLINK(\"http://x\")", "@SUM(A1)", "1\n2", "1\r\n", "\x00", "\u2028", "١٢٣",
+    "9" * 13, "1." + "9" * 5, "1.8.0" * 1000, "1970-01-01T00:00:00Z", "2099-01-01T00:00:00Z",
+    "2026-11-25T10:00:00", "2026-11-25", "2026-11-25T11:00:00+01:00", "KWH", "kwh",
+    "2026-11-25T10:00:00+99:00", "1-0:1.8.0*255", "1.8.0*1", "M 1", "L404"])
+ANY = (st.none() | st.booleans() | st.integers(-10**20, 10**20) | st.floats(allow_nan=True)
+       | st.text(max_size=40) | NASTY | st.binary(max_size=8)
+       | st.lists(st.text(max_size=5), max_size=4))
+_OK_VALUE = re.compile(r"-?[0-9]{1,12}(\.[0-9]{1,4})?|[0-9A-Fa-f]{1,16}", re.ASCII)
+_counter = itertools.count()
+
+
+def _paths(node, path=()):
+    """Every place in ``node`` a value can be replaced."""
+    if isinstance(node, dict):
+        for k, v in node.items():
+            yield (*path, k)
+            yield from _paths(v, (*path, k))
+    elif isinstance(node, list):
+        for i, v in enumerate(node):
+            yield (*path, i)
+            yield from _paths(v, (*path, i))
+
+
+PATHS = list(_paths(BASE))
+
+
+def _mutate(base: dict, changes: list[tuple[tuple, object]]) -> dict:
+    data = copy.deepcopy(base)
+    for path, value in changes:
+        node = data
+        try:
+            for key in path[:-1]:
+                node = node[key]
+            node[path[-1]] = value
+        except (KeyError, IndexError, TypeError):
+            continue                       # an earlier change removed the way there
+    return data
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory):
+    s = SqliteStore(tmp_path_factory.mktemp("fuzz") / "db.sqlite")
+    s.add_meter_list(meter_list())
+    yield s
+    s.close()
+
+
+def _check(store, payload) -> None:
+    upload_id = f"U{next(_counter)}"
+    try:
+        up = parse_upload(payload, upload_id=upload_id, hhu_id="HHU-001", sha256="",
+                          received_at=RECEIVED)
+    except UploadError:
+        return
+    store.ingest(up, "2026-11-25T12:00:00+00:00")
+    ceiling = RECEIVED + timedelta(minutes=5)
+    for meter, obis, time, value, unit, status, *_ in store._db().execute(
+            "SELECT * FROM readings WHERE upload_id=?", (upload_id,)):
+        if status != "ok":
+            continue
+        # An independent oracle for what may be billed: plain text, plain numbers, UTC.
+        for text in (meter, obis, time, value, unit):
+            assert text.isprintable() and not text.startswith(("=", "+", "@"))
+        assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]{0,31}", meter)
+        assert unit in UNITS and _OK_VALUE.fullmatch(value)
+        assert not (unit.endswith("h") and value.startswith("-"))
+        when = datetime.fromisoformat(time)
+        assert time.endswith("+00:00") and datetime(2000, 1, 1, tzinfo=UTC) <= when <= ceiling
+
+
+@FUZZ
+@given(st.lists(st.tuples(st.sampled_from(PATHS), ANY), min_size=1, max_size=4))
+def test_mutated_uploads_never_crash_and_never_bill_what_is_wrong(store, changes):
+    _check(store, _mutate(BASE, changes))
+
+
+@FUZZ
+@given(st.recursive(ANY, lambda kids: st.lists(kids, max_size=4)
+                    | st.dictionaries(st.sampled_from(["visits", "meter", "registers", "time",
+                                                       "outcome", "list", "obis", "value"])
+                                      | st.text(max_size=6), kids, max_size=5),
+                    max_leaves=20))
+def test_random_payloads_give_rows_or_an_upload_error(store, payload):
+    _check(store, payload if isinstance(payload, dict) else {"visits": payload})
