@@ -17,7 +17,15 @@ from pathlib import Path
 from typing import Any
 
 from hhu_sync.failpoints import failpoint
-from hhu_sync.ingest import DEFAULT_LIMITS, IngestReport, ReadingStatus, Upload, escape
+from hhu_sync.ingest import (
+    DEFAULT_LIMITS,
+    ExceptionKind,
+    FindingCode,
+    IngestReport,
+    ReadingStatus,
+    Upload,
+    escape,
+)
 from hhu_sync.model.meterlist import MeterList, meter_list_from_dict
 from hhu_sync.model.scheme import Scheme, SchemeRecord, scheme_from_dict
 from hhu_sync.store.base import Delivery, ListState, StorageUnavailable, StoreError
@@ -489,11 +497,12 @@ class SqliteStore:
             upload.not_stored.add(index)
             if row[0] == value:
                 report.readings_already_held += 1
-                kind, detail = "duplicate", f"already held from upload {row[1]} ({row[2]})"
+                kind = ExceptionKind.DUPLICATE.value
+                detail = f"already held from upload {row[1]} ({row[2]})"
             else:
                 report.conflicts += 1
-                kind, detail = "conflict", (f"held value {row[0]} from upload {row[1]} "
-                                            f"({row[2]}) differs")
+                kind = ExceptionKind.CONFLICT.value
+                detail = f"held value {row[0]} from upload {row[1]} ({row[2]}) differs"
             out.append((upload.upload_id, kind, meter, obis, time, value, detail, now))
 
     def _check_visits(self, db, upload: Upload, report: IngestReport, out: list,
@@ -510,6 +519,10 @@ class SqliteStore:
                 if upload.readings[i][5] in (ok, suspect):
                     changes[i] = status.value
 
+        def flag(v, kind: str, detail: str) -> None:
+            out.append((upload.upload_id, kind, escape(v.meter), None, escape(v.time), None,
+                        detail, now))
+
         for v in upload.visits:
             if v.outcome != "done":
                 report.failed_visits[v.outcome] = report.failed_visits.get(v.outcome, 0) + 1
@@ -517,13 +530,11 @@ class SqliteStore:
                 report.visits_with_notes += 1
             if not v.meter_ok:
                 continue                       # its readings are rejected already
-            meter = escape(v.meter)
             if not v.list_id:
                 if v.outcome == "done":
                     report.not_on_list += 1
                     mark(v, ReadingStatus.NOT_ON_LIST)
-                    out.append((upload.upload_id, "not_on_list", meter, None, escape(v.time), None,
-                                "visit names no meter list", now))
+                    flag(v, ExceptionKind.NOT_ON_LIST.value, "visit names no meter list")
                 continue
             if v.list_id not in issued:
                 row = db.execute("SELECT created_at FROM lists WHERE list_id=?",
@@ -532,25 +543,23 @@ class SqliteStore:
             held = issued[v.list_id]
             if held is None:
                 mark(v, ReadingStatus.UNKNOWN_LIST)
-                out.append((upload.upload_id, "unknown_list", meter, None, escape(v.time), None,
-                            f"visit names meter list {escape(v.list_id)!r}, which is not held",
-                            now))
+                flag(v, ExceptionKind.UNKNOWN_LIST.value,
+                     f"visit names meter list {escape(v.list_id)!r}, which is not held")
                 continue
             touched[v.list_id] = None
             if not db.execute("SELECT 1 FROM list_entries WHERE list_id=? AND serial=?",
                               (v.list_id, v.meter)).fetchone():
                 report.not_on_list += 1
                 mark(v, ReadingStatus.NOT_ON_LIST)
-                out.append((upload.upload_id, "not_on_list", meter, None, escape(v.time), None,
-                            f"meter is not on list {v.list_id}", now))
+                flag(v, ExceptionKind.NOT_ON_LIST.value, f"meter is not on list {v.list_id}")
                 continue
             since = held[0]
             if since is not None and v.time_ok and (
                     datetime.fromisoformat(v.time) < since - DEFAULT_LIMITS.future_tolerance):
                 mark(v, ReadingStatus.SUSPECT)
-                out.append((upload.upload_id, "before_list", meter, None, escape(v.time), None,
-                            f"visits[{v.seq}].time: before list {v.list_id} was issued "
-                            f"({since.isoformat()})", now))
+                flag(v, FindingCode.BEFORE_LIST.value,
+                     f"visits[{v.seq}].time: before list {v.list_id} was issued "
+                     f"({since.isoformat()})")
             if v.outcome == "done":
                 other = db.execute(
                     "SELECT v.upload_id, u.hhu_id FROM visits v JOIN uploads u "
@@ -559,9 +568,8 @@ class SqliteStore:
                     (v.list_id, v.meter, upload.hhu_id)).fetchone()
                 if other:
                     report.already_read += 1
-                    out.append((upload.upload_id, "already_read", meter, None, escape(v.time), None,
-                                f"already read on list {v.list_id} by {other[1]} "
-                                f"(upload {other[0]})", now))
+                    flag(v, ExceptionKind.ALREADY_READ.value,
+                         f"already read on list {v.list_id} by {other[1]} (upload {other[0]})")
         report.lists_touched = list(touched)
         return changes
 
