@@ -113,17 +113,24 @@ CREATE TABLE IF NOT EXISTS readings (
     time      TEXT NOT NULL,
     value     TEXT NOT NULL,
     unit      TEXT NOT NULL,
+    -- hhu_sync.ingest.ReadingStatus: only 'ok' is billable. suspect | not_on_list |
+    -- unknown_list | no_access | not_found | password_rejected | verify_failed are kept
+    -- and exported as such. A reading that failed a field check is never here: it is
+    -- in exceptions (kind = its FindingCode). time is UTC ISO 8601 (+00:00), obis the
+    -- short form for 1-0: codes: one instant, one register, one key.
     status    TEXT NOT NULL,
     hhu       TEXT NOT NULL,
     upload_id TEXT NOT NULL,
     PRIMARY KEY (meter, obis, time)
 ) WITHOUT ROWID;
 
--- Kept, never dropped: duplicates, conflicts, meters not on the list, second readings.
+-- Kept, never dropped: duplicates, conflicts, meters not on the list, second readings, and
+-- every field that failed a check (kind = hhu_sync.ingest.FindingCode; the field path,
+-- e.g. visits[3].registers[1].value, leads detail). Text here is escaped and bounded.
 CREATE TABLE IF NOT EXISTS exceptions (
     exception_id INTEGER PRIMARY KEY,
     upload_id    TEXT NOT NULL,
-    kind         TEXT NOT NULL,   -- duplicate | conflict | not_on_list | already_read | unknown_list
+    kind         TEXT NOT NULL,   -- ExceptionKind | FindingCode (hhu_sync.ingest.status)
     meter        TEXT NOT NULL,
     obis         TEXT,
     time         TEXT,
