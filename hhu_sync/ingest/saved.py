@@ -9,6 +9,7 @@ reading of the file and the choice of key are this module's own.
 from __future__ import annotations
 
 import os
+import stat
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -39,8 +40,13 @@ def read_saved(path: str | os.PathLike[str], limit: int = DEFAULT_LIMITS.max_fil
                ) -> tuple[bytes, datetime]:
     """The file's bytes (at most ``limit``; one read more tells a longer file) and when it
     was saved: the time a pull took it from the HHU, which its readings may not follow."""
-    with open(path, "rb") as fh:
-        st = os.fstat(fh.fileno())
+    # Non-blocking, so a FIFO given by mistake cannot hang the command; then only a
+    # regular file is read (checked on the open descriptor, not by name).
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise TransferError("not a regular file: not read", offset=0)
         data = fh.read(limit + 1)
     if len(data) > limit:
         raise TransferError(f"longer than the {limit}-byte limit of a transfer file",

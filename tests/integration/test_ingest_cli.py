@@ -122,3 +122,15 @@ def test_a_malformed_payload_is_refused_naming_the_field(key_file, key, tmp_path
                                     target="DEPOT-T", key=key, bundle_id="R-5"))
     assert _ingest(config, key_file, bad) == 1
     assert "visits[0].meter" in capsys.readouterr().err
+
+
+def test_a_fifo_or_a_folder_is_refused_unread_without_hanging(key_file, tmp_path, config,
+                                                              capsys):
+    import os
+
+    fifo = tmp_path / "pipe.hhux"
+    os.mkfifo(fifo)
+    assert _ingest(config, key_file, fifo, tmp_path) == 1
+    err = capsys.readouterr().err
+    assert f"{fifo}: refused: at byte 0: not a regular file" in err
+    assert f"{tmp_path}: refused: " in err
