@@ -11,6 +11,12 @@ from dataclasses import dataclass, field
 from itertools import chain
 from typing import Any, NamedTuple
 
+from hhu_sync.ingest.register_times import (
+    RegisterTimeError,
+    normalise_register_times,
+    timed_register_rows,
+)
+
 OUTCOMES = ("done", "no_access", "not_found", "password_rejected", "verify_failed")
 MAX_VISITS = 100_000
 MAX_REGISTERS_PER_VISIT = 10_000
@@ -41,8 +47,9 @@ class Upload:
     hhu_id: str
     sha256: str
     visits: list[Visit]
-    # (meter, obis, time, value, unit, status, hhu, upload_id): the readings table's order
-    readings: list[tuple[str, str, str, str, str, str, str, str]] = field(default_factory=list)
+    # (meter, obis, time, value, unit, status, hhu, upload_id, value_time, reset_time,
+    # visit seq as text): the readings table's order (see hhu_sync.ingest.register_times)
+    readings: list[tuple[str, ...]] = field(default_factory=list)
     not_stored: set[int] = field(default_factory=set)   # indexes the store already held
 
     def stored_rows(self, received_at: str) -> list[tuple]:
@@ -93,7 +100,7 @@ def parse_upload(payload: dict[str, Any], *, upload_id: str, hhu_id: str,
     if len(visits_raw) > MAX_VISITS:
         raise UploadError(f"visits: {len(visits_raw)} is more than {MAX_VISITS}")
     visits: list[Visit] = []
-    rows: list[tuple[str, str, str, str, str, str, str, str]] = []
+    rows: list[tuple[str, ...]] = []
     for seq, v in enumerate(visits_raw):
         if type(v) is not dict:
             raise UploadError(f"visits[{seq}]: not a map")
@@ -117,13 +124,19 @@ def parse_upload(payload: dict[str, Any], *, upload_id: str, hhu_id: str,
             raise UploadError(f"visits[{seq}].registers: not a list of at most "
                               f"{MAX_REGISTERS_PER_VISIT} registers")
         status = "ok" if outcome == "done" else outcome
+        vseq = str(seq)
         try:
             if registers and type(registers[0]) is dict:      # the map form, also accepted
                 rows.extend([(meter, r["obis"], r["time"], r["value"], r.get("unit", ""),
-                              status, hhu_id, upload_id) for r in registers])
+                              status, hhu_id, upload_id, r.get("value_time", ""),
+                              r.get("reset_time", ""), vseq) for r in registers])
             else:                                             # [obis, value, unit, time]
-                rows.extend([(meter, obis, rtime, value, unit, status, hhu_id, upload_id)
-                             for obis, value, unit, rtime in registers])
+                try:
+                    rows.extend([(meter, obis, rtime, value, unit, status, hhu_id, upload_id,
+                                  "", "", vseq) for obis, value, unit, rtime in registers])
+                except ValueError:                            # ... with its own times
+                    rows.extend(timed_register_rows(registers, meter, status, hhu_id,
+                                                    upload_id, vseq))
         except (TypeError, KeyError, AttributeError, ValueError):
             _name_bad_register(registers, f"visits[{seq}]")
     try:
@@ -134,7 +147,11 @@ def parse_upload(payload: dict[str, Any], *, upload_id: str, hhu_id: str,
         for n, row in enumerate(rows):
             if not all(type(x) is str for x in row):
                 raise UploadError(f"reading {n} (meter {row[0]!r}): obis, value, unit and "
-                                  "time must be text") from None
+                                  "times must be text") from None
+    try:
+        rows = normalise_register_times(rows)
+    except RegisterTimeError as exc:
+        raise UploadError(str(exc)) from None
     return Upload(upload_id=upload_id, hhu_id=hhu_id, sha256=sha256, visits=visits,
                   readings=rows)
 
@@ -145,6 +162,7 @@ def _name_bad_register(registers: list, where: str) -> None:
             for key in ("obis", "time", "value"):
                 if key not in r:
                     raise UploadError(f"{where}.registers[{n}]: missing {key!r}")
-        elif not isinstance(r, list | tuple) or len(r) != 4:
-            raise UploadError(f"{where}.registers[{n}]: expected [obis, value, unit, time]")
+        elif not isinstance(r, list | tuple) or not 4 <= len(r) <= 6:
+            raise UploadError(f"{where}.registers[{n}]: expected [obis, value, unit, time] "
+                              "(then value_time, reset_time)")
     raise UploadError(f"{where}.registers: malformed")

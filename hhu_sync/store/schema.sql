@@ -116,6 +116,11 @@ CREATE TABLE IF NOT EXISTS readings (
     status    TEXT NOT NULL,
     hhu       TEXT NOT NULL,
     upload_id TEXT NOT NULL,
+    -- Columns added after version 1 went out are added to older databases on open
+    -- (SqliteStore._add_reading_columns), in this order.
+    value_time TEXT NOT NULL DEFAULT '',  -- the value's own time: MD time, billing reset
+    reset_time TEXT NOT NULL DEFAULT '',  -- historical values: the reset closing the period
+    visit_seq  INTEGER,                   -- the visit (upload_id, seq) that read it
     PRIMARY KEY (meter, obis, time)
 ) WITHOUT ROWID;
 
