@@ -1,0 +1,189 @@
+"""Issue 12, points 12 and 18: what the store exports, and with which status.
+
+A reading is exported ``ok`` only when its visit names a held list with the meter on it
+and the meter reported no error flag; beside it go the site, the list id, the rate name
+of the scheme in force, the CT/VT multiplier and the primary value, and the value's own
+time (maximum demand, billing reset).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+import sqlite3
+
+import pytest
+
+from hhu_sync.export import write_csv
+from hhu_sync.ingest import UploadError
+from hhu_sync.model.inputs import load_inputs
+from hhu_sync.model.meterlist import MeterEntry, MeterList
+from hhu_sync.store import SqliteStore
+from hhu_sync.store.sqlite import read_export_rows
+from tests.conftest import EXAMPLES
+from tests.unit.store.helpers import upload, visit
+
+NOW = "2026-11-25T12:00:00+00:00"
+T1 = "2026-11-25T10:00:00+00:00"
+
+
+def entry(serial: str, site: str = "", scheme: str | None = None,
+          task: str = "read") -> MeterEntry:
+    return MeterEntry(serial, site, "", task, scheme, None, "")
+
+
+def a_list(*entries: MeterEntry, list_id: str = "L1") -> MeterList:
+    return MeterList(id=list_id, name=list_id, hhu="HHU-001", crew=None, due="2026-12-01",
+                     notes="", meters=entries)
+
+
+@pytest.fixture
+def store(tmp_path, catalog):
+    s = SqliteStore(tmp_path / "db.sqlite")
+    for n, scheme in enumerate(load_inputs([EXAMPLES], catalog).schemes.values()):
+        s.accept_input(sha256=f"{n:064d}", name=f"{scheme.id}.toml", kind="scheme",
+                       moved_to="", now=NOW, scheme=scheme)
+    yield s
+    s.close()
+
+
+def rows_by(store, key=lambda r: (r.meter, r.obis)):
+    return {key(r): r for r in store.readings()}
+
+
+def regs(*items):
+    return [[obis, value, unit, T1, *extra] for obis, value, unit, *extra in items]
+
+
+def test_site_list_rate_names_and_the_multiplier_go_beside_each_reading(store):
+    store.add_meter_list(a_list(entry("M1", "Acme Foundry", "a1700-ci-tou-2026")))
+    store.ingest(upload("U1", [visit("M1", registers=regs(
+        ("1.8.0", "001000.0", "kWh"), ("1.8.1", "000600.5", "kWh"),
+        ("1.8.2", "000399.5", "kWh"), ("F.F", "00000000", "")))]), NOW)
+    rows = rows_by(store)
+    day = rows["M1", "1.8.1"]
+    assert (day.site, day.list_id, day.rate, day.scheme) == (
+        "Acme Foundry", "L1", "Day", "a1700-ci-tou-2026")
+    # 400/5 A and 11000/110 V: the meter counts secondary values, a clerk bills 8000 x.
+    assert (day.multiplier, day.value_basis, day.value_primary) == (
+        "8000", "secondary", "4804000.0")
+    assert rows["M1", "1.8.2"].rate == "Peak" and rows["M1", "1.8.0"].rate == ""
+    assert (rows["M1", "F.F"].multiplier, rows["M1", "F.F"].value_primary) == ("", "")
+    assert day.status == "ok"
+
+
+def test_a_whole_current_meter_reads_primary_and_an_unknown_scheme_says_unknown(store):
+    store.add_meter_list(a_list(entry("M1", scheme="as230-flat"), entry("M2")))
+    store.ingest(upload("U1", [visit("M1", value="000012.5"), visit("M2")]), NOW)
+    rows = rows_by(store, key=lambda r: r.meter)
+    assert (rows["M1"].multiplier, rows["M1"].value_basis, rows["M1"].value_primary) == (
+        "1", "primary", "12.5")
+    assert (rows["M2"].multiplier, rows["M2"].value_basis, rows["M2"].value_primary) == (
+        "", "unknown", "")
+
+
+def test_the_scheme_in_force_is_the_last_one_programmed_before_the_reading(store):
+    store.add_meter_list(a_list(entry("M1")))
+    first = {**visit("M1", obis="1.8.2"), "scheme": "a1140-day-night", "verify": "ok"}
+    later = visit("M1", obis="1.8.2", time="2026-11-26T10:00:00+00:00")
+    store.ingest(upload("U1", [first]), NOW)
+    store.ingest(upload("U2", [later]), NOW)
+    rows = rows_by(store, key=lambda r: r.upload_id)
+    assert rows["U1"].scheme == ""       # read before the programming: tariff unknown
+    assert (rows["U2"].scheme, rows["U2"].rate) == ("a1140-day-night", "Night")
+
+
+@pytest.mark.parametrize("where, status", [
+    (dict(meter="M9"), "not_on_list"),
+    (dict(list_id=""), "no_list"),
+    (dict(list_id="L404"), "unknown_list"),
+    (dict(outcome="verify_failed"), "verify_failed"),
+])
+def test_a_reading_off_the_list_or_not_valid_is_never_exported_ok(store, where, status):
+    store.add_meter_list(a_list(entry("M1")))
+    registers = regs(("1.8.1", "1.0", "kWh"))
+    store.ingest(upload("U1", [{**visit(where.pop("meter", "M1"), registers=registers,
+                                        **where)}]), NOW)
+    (row,) = store.readings()
+    assert row.status == status
+
+
+@pytest.mark.parametrize("flags, status", [
+    ("00000000", "ok"), (None, "ok"), ("00000001", "battery_low"),
+    ("00000005", "battery_low+cover_opened"), ("00000002", "reverse_run"),
+    ("00000010", "flag_0x00000010"), ("0000zz00", "flags_unreadable"),
+    ("=1+1", "flags_unreadable"),
+])
+def test_meter_error_flags_are_decoded_into_the_status(store, flags, status):
+    store.add_meter_list(a_list(entry("M1")))
+    store.ingest(upload("U1", [{**visit("M1"), "error_flags": flags}]), NOW)
+    (row,) = store.readings()
+    assert row.status == status and row.error_flags == (flags or "")
+
+
+def test_md_time_and_billing_reset_go_through_in_utc(store):
+    store.add_meter_list(a_list(entry("M1")))
+    store.ingest(upload("U1", [visit("M1", registers=regs(
+        ("1.6.0", "0012.30", "kW", "2026-11-20T16:30:00+01:00", ""),
+        ("1.8.0*1", "000024.0", "kWh", "2026-11-01T00:00:00Z", "2026-11-01T00:00:00Z"),
+        ("1.8.0", "000030.0", "kWh")))]), NOW)
+    rows = rows_by(store)
+    assert rows["M1", "1.6.0"].value_time == "2026-11-20T15:30:00+00:00"
+    assert (rows["M1", "1.8.0*1"].value_time, rows["M1", "1.8.0*1"].reset_time) == (
+        "2026-11-01T00:00:00+00:00", "2026-11-01T00:00:00+00:00")
+    assert rows["M1", "1.8.0"].value_time == "" and rows["M1", "1.8.0"].time == T1
+
+
+@pytest.mark.parametrize("value_time, message", [
+    ("yesterday", "value_time: 'yesterday' is not an ISO 8601 time"),
+    ("2026-11-20T16:30:00", "value_time: '2026-11-20T16:30:00' has no zone"),
+    ("2" * 80, "value_time: expected an ISO 8601 time"),
+])
+def test_a_bad_register_time_is_refused_naming_it(value_time, message):
+    with pytest.raises(UploadError, match=re.escape(f"visits[0] register '1.6.0': {message}")):
+        upload("U1", [visit("M1", registers=regs(("1.6.0", "1.0", "kW", value_time, "")))])
+
+
+def test_one_uploads_rows_and_the_read_only_path_agree(store, tmp_path):
+    store.add_meter_list(a_list(entry("M1", "Site 1"), entry("M2")))
+    store.ingest(upload("U1", [visit("M1")]), NOW)
+    store.ingest(upload("U2", [visit("M2"), visit("M1", time="2026-11-26T10:00:00+00:00")]),
+                 NOW)
+    mine = list(store.readings(upload_id="U2"))
+    assert {(r.meter, r.upload_id) for r in mine} == {("M1", "U2"), ("M2", "U2")}
+    assert read_export_rows(tmp_path / "db.sqlite", upload_id="U2") == mine
+
+
+def test_a_database_from_before_the_export_columns_is_brought_up_and_exports(tmp_path):
+    path = tmp_path / "old.sqlite"
+    SqliteStore(path).close()
+    db = sqlite3.connect(path)
+    db.executescript(
+        "DROP TABLE readings; CREATE TABLE readings (meter TEXT NOT NULL, obis TEXT NOT NULL,"
+        " time TEXT NOT NULL, value TEXT NOT NULL, unit TEXT NOT NULL, status TEXT NOT NULL,"
+        " hhu TEXT NOT NULL, upload_id TEXT NOT NULL, PRIMARY KEY (meter, obis, time))"
+        " WITHOUT ROWID;"
+        "INSERT INTO readings VALUES ('M1','1.8.1','t1','1.0','kWh','ok','H','U0');"
+        "INSERT INTO uploads VALUES ('U0','H','r',1,1,1,'x',NULL);"
+        "INSERT INTO visits VALUES ('U0',0,'M1','L1','t1','done',NULL,NULL,'00000001','o','');")
+    db.commit()
+    db.close()
+    store = SqliteStore(path)
+    try:
+        store.add_meter_list(a_list(entry("M1", "Old Site")))
+        (old,) = store.readings()
+        assert (old.value, old.site, old.status, old.value_time) == (
+            "1.0", "Old Site", "battery_low", "")
+    finally:
+        store.close()
+
+
+def test_hostile_site_and_notes_reach_the_csv_neutralised(store, tmp_path):
+    store.add_meter_list(a_list(entry("M1", '=HYPERLINK("http://x","y")')))
+    store.ingest(upload("U1", [visit("M1", notes="-1+1\r\n@x")]), NOW)
+    write_csv(store.readings(), tmp_path / "r.csv")
+    text = (tmp_path / "r.csv").read_text()
+    (header, row) = list(csv.reader(text.splitlines()))
+    assert len(text.splitlines()) == 2
+    got = dict(zip(header, row, strict=True))
+    assert got["site"] == "'=HYPERLINK(\"http://x\",\"y\")" and got["notes"] == "'-1+1\\r\\n@x"
