@@ -38,6 +38,18 @@ COLUMNS: tuple[str, ...] = ExportRow._fields
 STATUS_OK = "ok"
 
 
+LEGACY_COLUMNS = 9     # meter .. received_at: the rows exports took before issue 12
+
+
 def as_row(row: tuple) -> ExportRow:
-    """An :class:`ExportRow` from one, or from a tuple of the first columns."""
-    return row if isinstance(row, ExportRow) else ExportRow(*row)
+    """An :class:`ExportRow` from one, or from a tuple of the nine legacy columns.
+
+    Any other tuple is refused: a longer one (a reading row of the store's own layout)
+    would put its fields under the wrong column names without a word.
+    """
+    if isinstance(row, ExportRow):
+        return row
+    if len(row) != LEGACY_COLUMNS:
+        raise TypeError(f"an export row has {LEGACY_COLUMNS} or {len(COLUMNS)} named "
+                        f"fields, not a tuple of {len(row)}: take rows from Store.readings()")
+    return ExportRow(*row)

@@ -53,9 +53,12 @@ class Upload:
     not_stored: set[int] = field(default_factory=set)   # indexes the store already held
 
     def stored_rows(self, received_at: str) -> list[tuple]:
-        """Rows this upload added, in the export column order (with received_at)."""
+        """Rows this upload added, as the nine legacy export columns (with received_at).
+
+        Exports for billing come from :meth:`Store.readings`, which decides the status
+        against the meter list; these rows only say what the handheld sent."""
         skip = self.not_stored
-        return [(*r, received_at) for i, r in enumerate(self.readings) if i not in skip]
+        return [(*r[:8], received_at) for i, r in enumerate(self.readings) if i not in skip]
 
 
 @dataclass

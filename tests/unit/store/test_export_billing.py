@@ -101,9 +101,10 @@ def test_the_scheme_in_force_is_the_last_one_programmed_before_the_reading(store
 ])
 def test_a_reading_off_the_list_or_not_valid_is_never_exported_ok(store, where, status):
     store.add_meter_list(a_list(entry("M1")))
+    where = dict(where)
     registers = regs(("1.8.1", "1.0", "kWh"))
-    store.ingest(upload("U1", [{**visit(where.pop("meter", "M1"), registers=registers,
-                                        **where)}]), NOW)
+    store.ingest(upload("U1", [visit(where.pop("meter", "M1"), registers=registers, **where)]),
+                 NOW)
     (row,) = store.readings()
     assert row.status == status
 

@@ -185,3 +185,9 @@ def test_an_upload_export_refuses_an_id_that_is_a_path(tmp_path):
     with pytest.raises(ValueError):
         export_upload(ROWS, tmp_path, "../../etc/x", sender="D")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_a_row_of_another_layout_is_refused_not_exported_under_wrong_names(tmp_path):
+    with pytest.raises(TypeError, match="Store.readings"):
+        write_csv([(*ROWS[0], "value time", "reset time", "0")], tmp_path / "r.csv")
+    assert list(tmp_path.iterdir()) == []
