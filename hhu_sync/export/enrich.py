@@ -169,7 +169,7 @@ class Enricher:
             multiplier, basis, primary = self._scaled(scheme, r.value)
         return ExportRow(
             r.meter, r.obis, r.time, r.value, r.unit, self.status(r), r.hhu, r.upload_id,
-            r.received_at, entry.site if entry else "", r.list_id or "", rate, r.value_time,
+            r.received_at, (entry.site or "") if entry else "", r.list_id or "", rate, r.value_time,
             r.reset_time, multiplier, basis, primary, scheme.id if scheme else "",
             r.error_flags or "", r.notes or "")
 
@@ -179,7 +179,10 @@ class Enricher:
         into its registers yet, so a meter behind transformers counts secondary values."""
         if scheme is None:
             return "", BASIS_UNKNOWN, ""
-        factor = multiplier_of(scheme)
+        try:
+            factor = multiplier_of(scheme)
+        except (ArithmeticError, ValueError):      # a stored ratio that is no number
+            return "", BASIS_UNKNOWN, ""
         basis = BASIS_PRIMARY if factor == 1 else BASIS_SECONDARY
         primary = ""
         if is_plain_number(value):

@@ -575,13 +575,21 @@ _EXPORT_SQL = (
 def export_rows(db: sqlite3.Connection, *, since: str | None = None,
                 upload_id: str | None = None) -> Iterator[ExportRow]:
     """The export rows of the readings held in ``db``, ordered by meter, obis, time."""
+    # A row the export cannot read (written by another version) leaves its site, rates
+    # and ratios unknown; it must not stop every other reading's export.
     def meter_list(list_id: str) -> MeterList | None:
         row = db.execute("SELECT data FROM lists WHERE list_id=?", (list_id,)).fetchone()
-        return meter_list_from_dict(json.loads(row[0])) if row else None
+        try:
+            return meter_list_from_dict(json.loads(row[0])) if row else None
+        except (ValueError, KeyError, TypeError):
+            return None
 
     def scheme(scheme_id: str) -> Scheme | None:
         row = db.execute("SELECT data FROM schemes WHERE scheme_id=?", (scheme_id,)).fetchone()
-        return scheme_from_dict(json.loads(row[0])) if row else None
+        try:
+            return scheme_from_dict(json.loads(row[0])) if row else None
+        except (ValueError, KeyError, TypeError):
+            return None
 
     def programmed(meter: str) -> list[tuple[str, str]]:
         return db.execute("SELECT time, scheme FROM visits WHERE meter=? AND outcome='done' "
