@@ -188,3 +188,34 @@ def test_hostile_site_and_notes_reach_the_csv_neutralised(store, tmp_path):
     assert len(text.splitlines()) == 2
     got = dict(zip(header, row, strict=True))
     assert got["site"] == "'=HYPERLINK(\"http://x\",\"y\")" and got["notes"] == "'-1+1\\r\\n@x"
+
+
+HOSTILE = ['=HYPERLINK("http://x","y")', "+1+1", "-1+1", "@SUM(A1)", "\t=1", "\r=1",
+           "a\r\nb", "x\u2028y"]
+
+
+@pytest.mark.parametrize("text", HOSTILE)
+def test_hostile_text_in_every_stored_column_reaches_no_export_as_a_formula_or_a_break(
+        store, tmp_path, text):
+    """Past any ingest check: what the store holds is made safe by the export itself."""
+    from hhu_sync.export import write_cmep, write_jsonl
+    from hhu_sync.ingest import Upload, Visit
+
+    store.add_meter_list(a_list(entry(text, site=text), list_id="L1"))
+    visits = [Visit(0, text, text, T1, "done", None, None, text, text, text),
+              Visit(1, text, "L1", T1, "done", None, None, "00000000", text, text)]
+    readings = [(text, text, T1, "1.0", text, "ok", "HHU-1", "U1", "", "", "0"),
+                (text, "1.8.1", "2026-11-25T10:30:00+00:00", "1.0", "kWh", "ok", "HHU-1",
+                 "U1", "", "", "1")]
+    store.ingest(Upload("U1", "HHU-1", "0" * 64, visits, readings), NOW)
+    rows = list(store.readings())
+    assert {r.status for r in rows} == {"unknown_list", "ok"}   # the list id is hostile
+    write_csv(rows, tmp_path / "r.csv")
+    write_jsonl(rows, tmp_path / "r.jsonl")
+    write_cmep(rows, tmp_path / "r.cmep", sender="D")
+    for name, records in (("r.csv", 3), ("r.jsonl", 2), ("r.cmep", 1)):
+        lines = (tmp_path / name).read_text().splitlines()
+        assert len(lines) == records, name
+    for cells in csv.reader((tmp_path / "r.csv").read_text().splitlines()):
+        assert not any(c.lstrip(" ").startswith(("=", "+", "-", "@", "\t", "\r")) or
+                       any(ord(ch) < 0x20 for ch in c) for c in cells), cells
