@@ -189,6 +189,7 @@ STATE_VERSION = 1
 PROGRAM_TASKS = ("program", "read+program")
 #: Readout items that identify the meter or show its clock, not billing registers.
 NOT_READINGS = frozenset({"0.0.0", "C.1.0", "0.9.1", "0.9.2"})
+RESET_STAMP = "0.1.2"      # 0.1.2*k: when billing period k was closed (not a reading)
 FAULT_NAMES = ("no-access", "wrong-password", "verify-fail")
 _FIELD_KEYS = ("access",)          # fleet-entry keys for the field, not for the meter
 
@@ -249,6 +250,31 @@ def load_field_fleet(path: str | os.PathLike[str]) -> FieldFleet:
         if not access:
             out.no_access.add(meter.serial)
     return out
+
+
+def meter_time(text: str | None) -> str:
+    """A meter's ``YYMMDDhhmm`` stamp as ISO 8601 UTC (the fleet's clocks run on UTC, see
+    :meth:`FleetVisitor.__call__`); ``""`` for none (``0000000000``: no MD yet) or junk."""
+    try:
+        when = datetime.strptime(text or "", "%y%m%d%H%M")
+    except ValueError:
+        return ""
+    return when.replace(tzinfo=UTC).isoformat()
+
+
+def register_entry(key: str, value: str, unit: str, stamp: str, own: str | None,
+                   resets: dict[str, str]) -> list[str]:
+    """``[obis, value, unit, read time]``, then ``value_time, reset_time`` when known.
+
+    value_time is the value's own time: a maximum demand's time stamp (its second group),
+    or, for a historical value ``*k`` without one, the billing reset that froze it;
+    reset_time is that reset, for every ``*k`` register.
+    """
+    reset = resets.get(key.partition("*")[2], "") if "*" in key else ""
+    value_time = meter_time(own) if own else ""
+    value_time = value_time or reset
+    return [key, value, unit, stamp, value_time, reset] if value_time or reset \
+        else [key, value, unit, stamp]
 
 
 # -- meter state on disk ------------------------------------------------------------------------
@@ -455,12 +481,16 @@ class FleetVisitor:
             result = client.readout(serial)       # read first: closing reads, old tariff
         except MeterIOError as exc:
             return {**visit, "outcome": "no_access", "notes": f"optical port: {exc}"}
-        for ds in result.readout.datasets:
-            if ds.key in NOT_READINGS:
+        datasets = result.readout.datasets
+        resets = {ds.key.partition("*")[2]: meter_time(ds.value) for ds in datasets
+                  if ds.key.startswith(RESET_STAMP + "*")}
+        for ds in datasets:
+            if ds.key in NOT_READINGS or ds.key.startswith(RESET_STAMP + "*"):
                 continue
             if ds.key == "F.F":
                 visit["error_flags"] = ds.value
-            visit["registers"].append([ds.key, ds.value, ds.unit or "", stamp])
+            visit["registers"].append(register_entry(ds.key, ds.value, ds.unit or "", stamp,
+                                                     ds.timestamp, resets))
         if entry.get("task") in PROGRAM_TASKS:
             visit.update(self._program(client, serial, scheme))
         return visit

@@ -254,6 +254,8 @@ class SimMeter:
             if not back.isdigit() or not 1 <= int(back) <= len(self.history):
                 return None
             snap = self.history[int(back) - 1]
+            if core == "0.1.2":                   # when billing period *k was closed
+                return (Value(_stamp(snap.at)),)
             if core == "1.6.0":
                 return (Value(self._num(snap.max_demand, 8), "kW"),
                         Value(_stamp(snap.max_demand_at)))
@@ -283,13 +285,15 @@ class SimMeter:
         return regs
 
     def readout(self) -> list[DataSet]:
-        """The full readout, in the usual order: ids, flags, clock, energy, MD, history."""
+        """The full readout, in the usual order: ids, flags, clock, energy, MD, history
+        (each billing period led by ``0.1.2*k``, the time of its reset, as VDEW meters do)."""
         keys = ["0.0.0", "C.1.0", "F.F", "0.9.1", "0.9.2", "1.8.0"]
         keys += sorted(set(self._rate_registers()) | set(self.energy))
         keys += ["1.6.0", "0.1.0"]
         for k in range(1, len(self.history) + 1):
-            keys += [f"1.8.0*{k}"] + [f"{r}*{k}" for r in sorted(self.history[k - 1].energy)
-                                      if r != "1.8.0"] + [f"1.6.0*{k}"]
+            keys += [f"0.1.2*{k}", f"1.8.0*{k}"]
+            keys += [f"{r}*{k}" for r in sorted(self.history[k - 1].energy) if r != "1.8.0"]
+            keys += [f"1.6.0*{k}"]
         out = []
         for key in keys:
             values = self.register_value(key)

@@ -23,6 +23,7 @@ from pathlib import Path
 from hhu_sync.errors import HhuSyncError, TransferError
 from hhu_sync.export import export_upload
 from hhu_sync.ingest import IngestReport, Upload, UploadError, parse_upload
+from hhu_sync.store.sqlite import read_export_rows
 from hhu_sync.transfer import decode_transfer
 from hhu_sync.workers import watch_parent
 
@@ -74,24 +75,19 @@ def check_upload(data: bytes, *, hhu_id: str, hhu_key: bytes, upload_id: str,
             raise UploadRefused(f"upload {upload_id} from {hhu_id}: {exc}") from None
 
 
-def export_checked(data: bytes, *, hhu_id: str, hhu_key: bytes, upload_id: str,
-                   not_stored: set[int], received_at: str, folder: str,
-                   sender: str, statuses: dict[int, str] | None = None) -> list[str]:
-    """Write an upload's CSV and CMEP exports (the rows the store took) from its bytes.
+def export_stored(*, database: str, upload_id: str, folder: str, sender: str) -> list[str]:
+    """Write an upload's CSV and CMEP exports: the rows the store took, as it exports them.
 
-    ``statuses`` are the reading statuses the store changed at the commit (not on the
-    list, unknown list): the export shows what the store holds, never ``ok`` for them.
-
-    Run in a worker process after the commit and the acknowledgement: rendering a
-    few thousand rows is tens of milliseconds of Python that would otherwise hold the
+    Read back from the database (read-only), not from the upload's bytes: only the store
+    knows whether a meter was on its list, which site it is and which scheme's rates and
+    ratios apply, and nothing may be exported as ``ok`` that the store would not.
+    Run in a worker process after the commit and the acknowledgement: rendering a few
+    thousand rows is tens of milliseconds of Python that would otherwise hold the
     daemon's interpreter lock while other HHUs wait for their own commit.
     """
-    upload = check_upload(data, hhu_id=hhu_id, hhu_key=hhu_key, upload_id=upload_id)
-    upload.not_stored = set(not_stored)
     with _gc_paused():
-        return [str(p) for p in export_upload(upload.stored_rows(received_at, statuses),
-                                              Path(folder),
-                                              upload_id, sender=sender)]
+        rows = read_export_rows(database, upload_id=upload_id)
+        return [str(p) for p in export_upload(rows, Path(folder), upload_id, sender=sender)]
 
 
 def _now() -> str:
@@ -185,9 +181,9 @@ class UploadDecoder:
         return self._run("check", check_upload, data, hhu_id=hhu_id, hhu_key=hhu_key,
                          upload_id=upload_id)
 
-    def export(self, data: bytes, **kwargs) -> Future[list[str]]:
-        """:func:`export_checked` in the low-priority worker."""
-        return self._run("export", export_checked, data, **kwargs)
+    def export(self, **kwargs) -> Future[list[str]]:
+        """:func:`export_stored` in the low-priority worker."""
+        return self._run("export", export_stored, **kwargs)
 
     def close(self) -> None:
         for pool in self._pools.values():

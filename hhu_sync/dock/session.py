@@ -323,22 +323,20 @@ class Session:
         self.result.pulled.append(upload_id)
         self.result.reports.append(report.as_dict())
         if not report.already_held:
-            self._export(upload_id, pulled.data, pulled.key, upload.not_stored,
-                         upload.status_changes)
+            self._export(upload_id)
         log.info("dock %s: upload %s from %s: %d visits, %d readings stored, %d already "
                  "held, %d not on list, %d conflicts%s", self.dock.name, upload_id,
                  hhu, report.visits, report.readings_stored, report.readings_already_held,
                  report.not_on_list, report.conflicts,
                  " (upload already held)" if report.already_held else "")
 
-    def _export(self, upload_id: str, data: bytes, key: bytes, not_stored: set[int],
-                statuses: dict[int, str] | None = None) -> None:
-        """CSV and CMEP for billing, written by a worker process: the readings are
-        committed and acknowledged already, and the export can always be redone."""
+    def _export(self, upload_id: str) -> None:
+        """CSV and CMEP for billing, written by a worker process from what the store
+        committed (acknowledged already): the export can always be redone."""
         future = self.decoder.export(
-            data, hhu_id=self.result.hhu_id, hhu_key=key, upload_id=upload_id,
-            not_stored=not_stored, received_at=_now(), folder=str(self.config.paths.exports),
-            sender=self.config.depot_id, statuses=statuses)
+            database=str(getattr(self.store, "path", self.config.paths.database)),
+            upload_id=upload_id,
+            folder=str(self.config.paths.exports), sender=self.config.depot_id)
         future.add_done_callback(lambda f: _export_done(upload_id, f))
         if self.on_export is not None:
             self.on_export(future)

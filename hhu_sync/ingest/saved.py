@@ -1,8 +1,9 @@
 """Uploads saved by ``hhu-sync pull`` → the store, by the docking's own path.
 
 A saved upload goes through :func:`~hhu_sync.dock.readings.check_upload`, then
-:meth:`Store.ingest`, then :func:`~hhu_sync.dock.readings.export_checked`: the very
-functions a docking runs, so a file cannot pass a check a docking would fail. Only the
+:meth:`Store.ingest`, then :func:`~hhu_sync.dock.readings.export_stored` (the exports
+read back from the store, with its list checks and statuses): the very functions a
+docking runs, so a file cannot pass a check a docking would fail. Only the
 reading of the file and the choice of key are this module's own.
 """
 
@@ -15,7 +16,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hhu_sync.dock.readings import UploadRefused, check_upload, export_checked
+from hhu_sync.dock.readings import UploadRefused, check_upload, export_stored
 from hhu_sync.errors import HhuSyncError, TransferError
 from hhu_sync.ingest.upload import IngestReport
 from hhu_sync.transfer.codec import DEFAULT_LIMITS, peek_header
@@ -83,10 +84,9 @@ def ingest_saved(store, path: str | os.PathLike[str], keys: KeyLookup, *,
         return result
     if exports is not None and not result.report.already_held:
         try:
-            result.exports = export_checked(
-                data, hhu_id=header.source, hhu_key=key, upload_id=header.bundle_id,
-                not_stored=upload.not_stored, received_at=now.isoformat(timespec="seconds"),
-                folder=str(exports), sender=sender, statuses=upload.status_changes)
+            result.exports = export_stored(database=str(store.path),
+                                           upload_id=header.bundle_id, folder=str(exports),
+                                           sender=sender)
         except (HhuSyncError, OSError) as exc:   # committed: the export can be redone
             result.warning = f"export not written: {exc} (run hhu-sync export)"
     return result

@@ -1,6 +1,7 @@
-"""The codes ingest writes: a reading's status and the kind of an exception.
+"""The codes ingest and exports write: a reading's status and the kind of an exception.
 
-These are the contract with exports and reports (codes, never wording). Only
+These are the contract with exports and reports (codes, never wording), one vocabulary
+for the readings table and every export (docs/exports.md lists them). Only
 :attr:`ReadingStatus.OK` is billable; every other status is exported as what it is.
 """
 
@@ -10,16 +11,27 @@ from enum import StrEnum
 
 
 class ReadingStatus(StrEnum):
-    """``readings.status``: why a stored reading may or may not be billed."""
+    """``readings.status`` and the export's ``status``: why a reading may or may not be
+    billed. The store writes the first group; the export passes it on and, for a reading
+    the store holds as ``ok``, re-checks the list and decodes the meter's ``F.F`` flags."""
 
     OK = "ok"                          # every check passed: billable
     SUSPECT = "suspect"                # the reading passed, its visit did not (time, meter)
-    NOT_ON_LIST = "not_on_list"        # meter not on the visit's list, or no list named
+    NO_LIST = "no_list"                # the visit names no meter list (or none is held)
+    NOT_ON_LIST = "not_on_list"        # meter not on the list the visit names
     UNKNOWN_LIST = "unknown_list"      # the visit names a list the depot does not hold
     NO_ACCESS = "no_access"            # visit outcomes other than done, as the crew said
     NOT_FOUND = "not_found"
     PASSWORD_REJECTED = "password_rejected"
     VERIFY_FAILED = "verify_failed"
+    # Decided by the export from the visit's F.F register (hhu_sync.export.flags), never
+    # stored: the meter reported an error, so its reading is not billed as ok. Several
+    # bits join with FLAG_JOIN (battery_low+cover_opened); a bit without a name is
+    # UNNAMED_FLAG with its mask (flag_0x00000010).
+    FLAGS_UNREADABLE = "flags_unreadable"   # F.F was not 1-8 hex digits
+    BATTERY_LOW = "battery_low"
+    REVERSE_RUN = "reverse_run"
+    COVER_OPENED = "cover_opened"
     # Never in the readings table: a reading that failed a field check is held only in
     # the exceptions table (kind = its FindingCode), so no export can see it.
     REJECTED = "rejected"
@@ -52,6 +64,19 @@ class ExceptionKind(StrEnum):
     NOT_ON_LIST = "not_on_list"
     ALREADY_READ = "already_read"      # read on the same list by another HHU
     UNKNOWN_LIST = "unknown_list"
+
+
+#: F.F bit → status (docs/iec62056.md, "Simulated meters"); see ReadingStatus.
+FLAG_STATUS: dict[int, ReadingStatus] = {0x00000001: ReadingStatus.BATTERY_LOW,
+                                         0x00000002: ReadingStatus.REVERSE_RUN,
+                                         0x00000004: ReadingStatus.COVER_OPENED}
+FLAG_JOIN = "+"
+UNNAMED_FLAG = "flag_0x{mask:08x}"
+
+
+def billable(status: str) -> bool:
+    """Whether a reading of this status may be billed: only ``ok`` may, everywhere."""
+    return status == ReadingStatus.OK
 
 
 #: Statuses a visit outcome gives its readings when it is not ``done``.

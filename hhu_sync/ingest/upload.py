@@ -33,6 +33,8 @@ from hhu_sync.ingest.status import OUTCOME_STATUS, FindingCode, ReadingStatus
 OUTCOMES = ("done", "no_access", "not_found", "password_rejected", "verify_failed")
 MAX_VISITS = 100_000
 MAX_REGISTERS_PER_VISIT = 10_000
+#: Reading-row fields beyond the first eight (see :attr:`Upload.readings`).
+VALUE_TIME, RESET_TIME, VISIT_SEQ = 8, 9, 10
 #: Hard bounds (a longer field refuses the upload); within them, content is checked.
 _TEXT_BOUNDS = {"meter": 256, "list": 256, "time": 256, "scheme": 256, "verify": 64,
                 "error_flags": 64, "operator": 256, "notes": 10_000}
@@ -79,17 +81,21 @@ class Upload:
     hhu_id: str
     sha256: str
     visits: list[Visit]
-    # (meter, obis, time, value, unit, status, hhu, upload_id): the readings table's order.
-    # Rows with status 'rejected' failed a field check; the store keeps them as exceptions.
-    readings: list[tuple[str, str, str, str, str, str, str, str]] = field(default_factory=list)
+    # (meter, obis, time, value, unit, status, hhu, upload_id, value_time, reset_time,
+    # visit seq as text): the readings table's order. value_time and reset_time are a
+    # register's own times (MD time stamp, billing reset; "" for none), in UTC. Rows with
+    # status 'rejected' failed a field check; the store keeps them as exceptions only.
+    readings: list[tuple[str, ...]] = field(default_factory=list)
     findings: list[Finding] = field(default_factory=list)
     not_stored: set[int] = field(default_factory=set)   # indexes not in the readings table
     status_changes: dict[int, str] = field(default_factory=dict)   # set by the store
 
     def stored_rows(self, received_at: str,
                     statuses: dict[int, str] | None = None) -> list[tuple]:
-        """Rows this upload added, in the export column order (with received_at), with
-        the status the store committed (``statuses``: index → status, where it changed)."""
+        """Rows this upload added, as the nine legacy export columns (with received_at),
+        with the status the store committed (``statuses``: index → status, where it
+        changed). Only what the handheld sent: exports for billing come from
+        :meth:`Store.readings`, which also decides list membership and meter flags."""
         skip = self.not_stored
         changed = self.status_changes if statuses is None else statuses
         out = []
@@ -97,7 +103,8 @@ class Upload:
             if i in skip or r[5] == _REJECTED:
                 continue
             status = changed.get(i)
-            out.append((*r[:5], status, *r[6:], received_at) if status else (*r, received_at))
+            out.append((*r[:5], status, r[6], r[7], received_at) if status
+                       else (*r[:8], received_at))
         return out
 
 
@@ -182,7 +189,7 @@ def parse_upload(payload: dict[str, Any], *, upload_id: str, hhu_id: str, sha256
         raise UploadError(f"visits: {len(visits_raw)} is more than {MAX_VISITS}")
     check = _Checker(received_at, limits)
     visits: list[Visit] = []
-    rows: list[tuple[str, str, str, str, str, str, str, str]] = []
+    rows: list[tuple[str, ...]] = []
     findings: list[Finding] = []
     for seq, v in enumerate(visits_raw):
         if type(v) is not dict:
@@ -238,7 +245,8 @@ def _registers(registers: list | tuple, visit: Visit, seq: int, hhu_id: str, upl
 
     The loop is the hot path of an ingest (a million readings a bench run): what most
     readings are (known code and time, a plain number with a unit) is decided inline;
-    the rest goes to :func:`_checked_row`, which names every problem."""
+    the rest (and every register with its own times) goes to :func:`_checked_row`,
+    which names every problem."""
     meter = visit.meter
     if visit.outcome != "done":
         base = OUTCOME_STATUS[visit.outcome].value
@@ -247,42 +255,49 @@ def _registers(registers: list | tuple, visit: Visit, seq: int, hhu_id: str, upl
     else:
         base = _OK
     fast = visit.meter_ok
+    vseq = str(seq)
     plain, obis_of, time_of, units = check.plain, check.obis.get, check.times.get, _UNITS
     append = rows.append
     for n, r in enumerate(registers):
         kind = type(r)
+        vtime = rstime = ""
         if kind is tuple or kind is list:                     # [obis, value, unit, time]
-            if len(r) != 4:
+            size = len(r)
+            if size == 4:
+                obis, value, unit, rtime = r
+            elif 4 < size <= 6:                               # ... value_time, reset_time
+                obis, value, unit, rtime, vtime, rstime = (*r, "")[:6]
+            else:
                 raise UploadError(f"visits[{seq}].registers[{n}]: expected [obis, value, "
-                                  "unit, time]")
-            obis, value, unit, rtime = r
+                                  "unit, time] (then value_time, reset_time)")
         elif kind is dict:                                    # the map form, also accepted
             try:
                 obis, value, unit, rtime = r["obis"], r["value"], r.get("unit", ""), r["time"]
             except KeyError as exc:
                 raise UploadError(f"visits[{seq}].registers[{n}]: missing {exc.args[0]!r}"
                                   ) from None
+            vtime, rstime = r.get("value_time", ""), r.get("reset_time", "")
         else:
             raise UploadError(f"visits[{seq}].registers[{n}]: expected [obis, value, unit, "
                               "time]")
         if not (type(obis) is str and type(value) is str and type(unit) is str
-                and type(rtime) is str):
+                and type(rtime) is str and type(vtime) is str and type(rstime) is str):
             raise UploadError(f"reading {len(rows)} (meter {meter!r}): obis, value, unit and "
-                              "time must be text")
+                              "times must be text")
         code = obis_of(obis) or check.code(obis)
         when = time_of(rtime) or check.time(rtime)
         if fast and type(code) is str and type(when) is str and unit in units and unit \
-                and plain(value):
-            append((meter, code, when, value, unit, base, hhu_id, upload_id))
+                and plain(value) and not vtime and not rstime:
+            append((meter, code, when, value, unit, base, hhu_id, upload_id, "", "", vseq))
         else:
             append(_checked_row(visit, seq, n, len(rows), obis, code, rtime, when, value, unit,
-                                base, hhu_id, upload_id, check.limits, findings))
+                                vtime, rstime, base, hhu_id, upload_id, check, findings))
 
 
 def _checked_row(visit: Visit, seq: int, n: int, index: int, obis: str, code: str | Problem,
-                 rtime: str, when: str | Problem, value: str, unit: str, base: str,
-                 hhu_id: str, upload_id: str, limits: Limits, findings: list[Finding]
-                 ) -> tuple:
+                 rtime: str, when: str | Problem, value: str, unit: str, vtime: str,
+                 rstime: str, base: str, hhu_id: str, upload_id: str, check: _Checker,
+                 findings: list[Finding]) -> tuple:
     """One reading by the full checks: its row, and a finding for each field that fails."""
     problems: list[tuple[str, Problem]] = []
     if not visit.meter_ok:
@@ -297,11 +312,21 @@ def _checked_row(visit: Visit, seq: int, n: int, index: int, obis: str, code: st
     unit_problem = check_unit(unit)
     if unit_problem is not None:
         problems.append(("unit", unit_problem))
-    value_problem = check_value(value, unit, code, limits)
+    value_problem = check_value(value, unit, code, check.limits)
     if value_problem is not None:
         problems.append(("value", value_problem))
+    # A register's own times take the reading time's checks (zone, UTC, the window, not
+    # after the upload was received): a bad one makes the reading an exception too.
+    own: list[str] = []
+    for name, text in (("value_time", vtime), ("reset_time", rstime)):
+        found = check.time(text) if text else ""
+        if isinstance(found, Problem):
+            problems.append((name, found))
+            found = text
+        own.append(found)
     where = f"visits[{seq}].registers[{n}]"
     for name, problem in problems:
         findings.append(Finding(seq, index, f"{where}.{name}", *problem))
     status = _REJECTED if problems else base
-    return (visit.meter, code, when, value, unit, status, hhu_id, upload_id)
+    return (visit.meter, code, when, value, unit, status, hhu_id, upload_id, own[0], own[1],
+            str(seq))

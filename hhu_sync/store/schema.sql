@@ -113,14 +113,19 @@ CREATE TABLE IF NOT EXISTS readings (
     time      TEXT NOT NULL,
     value     TEXT NOT NULL,
     unit      TEXT NOT NULL,
-    -- hhu_sync.ingest.ReadingStatus: only 'ok' is billable. suspect | not_on_list |
-    -- unknown_list | no_access | not_found | password_rejected | verify_failed are kept
-    -- and exported as such. A reading that failed a field check is never here: it is
+    -- hhu_sync.ingest.ReadingStatus: only 'ok' is billable. suspect | no_list |
+    -- not_on_list | unknown_list | no_access | not_found | password_rejected |
+    -- verify_failed are kept and exported as such (the export adds F.F flag statuses). A reading that failed a field check is never here: it is
     -- in exceptions (kind = its FindingCode). time is UTC ISO 8601 (+00:00), obis the
     -- short form for 1-0: codes: one instant, one register, one key.
     status    TEXT NOT NULL,
     hhu       TEXT NOT NULL,
     upload_id TEXT NOT NULL,
+    -- Columns added after version 1 went out are added to older databases on open
+    -- (SqliteStore._add_reading_columns), in this order.
+    value_time TEXT NOT NULL DEFAULT '',  -- the value's own time (UTC): MD, billing reset
+    reset_time TEXT NOT NULL DEFAULT '',  -- history (UTC): the reset closing the period
+    visit_seq  INTEGER,                   -- the visit (upload_id, seq) that read it
     PRIMARY KEY (meter, obis, time)
 ) WITHOUT ROWID;
 

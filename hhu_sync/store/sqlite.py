@@ -16,6 +16,8 @@ from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from hhu_sync.export.enrich import Enricher, StoredReading
+from hhu_sync.export.rows import ExportRow
 from hhu_sync.failpoints import failpoint
 from hhu_sync.ingest import (
     DEFAULT_LIMITS,
@@ -88,6 +90,7 @@ class SqliteStore:
         schema = resources.files("hhu_sync.store").joinpath("schema.sql").read_text()
         db = self._db()
         db.executescript(schema)
+        _add_reading_columns(db)
         db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
         found = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
         if found != SCHEMA_VERSION:
@@ -427,7 +430,8 @@ class SqliteStore:
             rows = self._rows_to_store(upload, changes)
             report.readings_not_billable = sum(1 for r in rows if r[5] != ReadingStatus.OK)
             before = db.total_changes
-            _insert_rows(db, "INSERT OR IGNORE INTO readings VALUES", 8, rows)
+            _insert_rows(db, f"INSERT OR IGNORE INTO readings ({_READING_COLUMNS}) VALUES",
+                         _READING_WIDTH, rows)
             stored = db.total_changes - before
             report.readings_stored = stored
             if stored < len(rows):
@@ -482,10 +486,11 @@ class SqliteStore:
     def _duplicates(self, db, upload: Upload, report: IngestReport, out: list, now: str) -> None:
         """Readings not stored: same key already held. Same value: duplicate; else conflict."""
         seen: set[tuple[str, str, str]] = set()
-        for index, (meter, obis, time, value, _unit, _st, _hhu, uid) in enumerate(
-                upload.readings):
+        for index, reading in enumerate(upload.readings):
             if index in upload.not_stored:
                 continue                      # rejected: an exception already
+            meter, obis, time, value, uid = (reading[0], reading[1], reading[2], reading[3],
+                                             reading[7])
             key = (meter, obis, time)
             row = db.execute("SELECT value, upload_id, hhu FROM readings WHERE meter=? AND "
                              "obis=? AND time=?", key).fetchone()
@@ -533,7 +538,7 @@ class SqliteStore:
             if not v.list_id:
                 if v.outcome == "done":
                     report.not_on_list += 1
-                    mark(v, ReadingStatus.NOT_ON_LIST)
+                    mark(v, ReadingStatus.NO_LIST)
                     flag(v, ExceptionKind.NOT_ON_LIST.value, "visit names no meter list")
                 continue
             if v.list_id not in issued:
@@ -591,16 +596,11 @@ class SqliteStore:
         with self._tx() as db:
             db.execute("UPDATE uploads SET cleared_at=? WHERE upload_id=?", (now, upload_id))
 
-    def readings(self, since: str | None = None) -> Iterator[tuple]:
-        """(meter, obis, time, value, unit, status, hhu, upload_id, received_at), in order."""
-        sql = ("SELECT r.meter, r.obis, r.time, r.value, r.unit, r.status, r.hhu, "
-               "r.upload_id, u.received_at FROM readings r JOIN uploads u "
-               "ON u.upload_id = r.upload_id")
-        args: tuple = ()
-        if since:
-            sql += " WHERE u.received_at >= ?"
-            args = (since,)
-        yield from self._db().execute(sql + " ORDER BY r.meter, r.obis, r.time", args)
+    def readings(self, since: str | None = None,
+                 upload_id: str | None = None) -> Iterator[ExportRow]:
+        """Export rows (docs/exports.md) ordered by meter, obis, time: received since
+        ``since``, or stored by one upload."""
+        yield from export_rows(self._db(), since=since, upload_id=upload_id)
 
     def status(self) -> dict[str, Any]:
         db = self._db()
@@ -637,6 +637,88 @@ def _aware(text: str) -> datetime | None:
     except (TypeError, ValueError):
         return None
     return when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+
+
+# -- the export query ---------------------------------------------------------------------
+# The order parse_upload builds reading rows in (hhu_sync.ingest.Upload.readings).
+_READING_COLUMNS = ("meter,obis,time,value,unit,status,hhu,upload_id,value_time,reset_time,"
+                    "visit_seq")
+_READING_WIDTH = len(_READING_COLUMNS.split(","))
+_ADDED_READING_COLUMNS = (("value_time", "TEXT NOT NULL DEFAULT ''"),
+                          ("reset_time", "TEXT NOT NULL DEFAULT ''"),
+                          ("visit_seq", "INTEGER"))
+
+
+def _add_reading_columns(db: sqlite3.Connection) -> None:
+    """Bring a database made before the export columns up to schema.sql (ALTER only
+    adds: every row already held keeps its values; the new columns start empty)."""
+    have = {row[1] for row in db.execute("PRAGMA table_info(readings)")}
+    for name, decl in _ADDED_READING_COLUMNS:
+        if name not in have:
+            db.execute(f"ALTER TABLE readings ADD COLUMN {name} {decl}")
+
+
+# A reading with its upload, its visit (by seq; rows from before visit_seq was kept: the
+# upload's first visit of the meter) and its list entry. Site, rates and ratios are
+# looked up in Python, once per list and scheme: the lists' JSON is not parsed per row.
+_EXPORT_SQL = (
+    "SELECT r.meter, r.obis, r.time, r.value, r.unit, r.status, r.hhu, r.upload_id, "
+    "u.received_at, r.value_time, r.reset_time, v.list_id, v.time, v.notes, v.error_flags, "
+    "l.list_id IS NOT NULL, e.serial IS NOT NULL "
+    "FROM readings r JOIN uploads u ON u.upload_id = r.upload_id "
+    "LEFT JOIN visits v ON v.upload_id = r.upload_id AND v.seq = COALESCE(r.visit_seq, "
+    "(SELECT MIN(w.seq) FROM visits w WHERE w.upload_id = r.upload_id AND w.meter = r.meter)) "
+    "LEFT JOIN lists l ON l.list_id = v.list_id "
+    "LEFT JOIN list_entries e ON e.list_id = v.list_id AND e.serial = r.meter ")
+
+
+def export_rows(db: sqlite3.Connection, *, since: str | None = None,
+                upload_id: str | None = None) -> Iterator[ExportRow]:
+    """The export rows of the readings held in ``db``, ordered by meter, obis, time."""
+    # A row the export cannot read (written by another version) leaves its site, rates
+    # and ratios unknown; it must not stop every other reading's export.
+    def meter_list(list_id: str) -> MeterList | None:
+        row = db.execute("SELECT data FROM lists WHERE list_id=?", (list_id,)).fetchone()
+        try:
+            return meter_list_from_dict(json.loads(row[0])) if row else None
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    def scheme(scheme_id: str) -> Scheme | None:
+        row = db.execute("SELECT data FROM schemes WHERE scheme_id=?", (scheme_id,)).fetchone()
+        try:
+            return scheme_from_dict(json.loads(row[0])) if row else None
+        except (ValueError, KeyError, TypeError):
+            return None
+
+    def programmed(meter: str) -> list[tuple[str, str]]:
+        return db.execute("SELECT time, scheme FROM visits WHERE meter=? AND outcome='done' "
+                          "AND verify='ok' AND scheme IS NOT NULL", (meter,)).fetchall()
+
+    enrich = Enricher(meter_list, scheme, programmed)
+    sql, args = _EXPORT_SQL, ()
+    if upload_id is not None:
+        sql, args = sql + "WHERE r.upload_id = ? ", (upload_id,)
+    elif since:
+        sql, args = sql + "WHERE u.received_at >= ? ", (since,)
+    for raw in db.execute(sql + "ORDER BY r.meter, r.obis, r.time", args):
+        yield enrich(StoredReading(*raw))
+
+
+def read_export_rows(path: str | Path, *, upload_id: str | None = None) -> list[ExportRow]:
+    """:func:`export_rows` over a read-only connection of its own: for a worker process
+    that writes exports while the daemon keeps the database open for writing."""
+    uri = Path(path).resolve().as_uri() + "?mode=ro"
+    try:
+        db = sqlite3.connect(uri, uri=True, timeout=30.0)
+    except sqlite3.Error as exc:
+        raise StoreError(f"{path}: cannot open the database: {exc}") from None
+    try:
+        return list(export_rows(db, upload_id=upload_id))
+    except sqlite3.Error as exc:
+        raise StorageUnavailable(f"{path}: {exc}") from None
+    finally:
+        db.close()
 
 
 class SchemeLibrary(Mapping):

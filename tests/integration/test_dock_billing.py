@@ -47,7 +47,7 @@ def test_the_per_upload_export_never_writes_a_bad_reading_as_ok(tmp_path, capsys
     with (exports / "R-X.csv").open() as fh:
         rows = {(r["meter"], r["value"]): r["status"] for r in csv.DictReader(fh)}
     assert rows == {("35100001", "001846.0"): "ok", ("99999999", "000200.0"): "not_on_list",
-                    ("41200017", "000300.0"): "not_on_list"}
+                    ("41200017", "000300.0"): "no_list"}
     cmep = (exports / "R-X.cmep").read_text()
     assert "35100001:1.8.0" in cmep and "99999999" not in cmep and "41200017" not in cmep
     store = depot.store()

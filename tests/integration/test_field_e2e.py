@@ -75,3 +75,15 @@ def test_lists_go_out_meters_get_programmed_and_readings_come_back(tmp_path, cap
     assert sorted(rows) == sorted((m, o, t, v) for m, o, t, v, _, _ in readings)
     cmep = "".join(p.read_text() for p in (depot.root / "var" / "exports").glob("R-*.cmep"))
     assert "35100001:1.8.0" in cmep and "23000103:1.8.1" in cmep
+    # Issue 12, point 18: what a billing clerk needs is beside each reading.
+    clerk = {}
+    for path in (depot.root / "var" / "exports").glob("R-*.csv"):
+        with open(path, newline="") as fh:
+            clerk.update({(r["meter"], r["obis"]): r for r in csv.DictReader(fh)})
+    day = clerk["35100001", "1.8.1"]
+    assert (day["site"], day["list_id"], day["rate"]) == (
+        "Acme Foundry", "route-north-2026-11", "Day")
+    assert (day["multiplier"], day["value_basis"]) == ("8000", "secondary")
+    assert clerk["35100001", "1.6.0"]["value_time"]               # the MD's own time
+    assert {r["status"] for k, r in clerk.items() if k[0] == "35100002"} == {"battery_low"}
+    assert "35100002:" not in cmep                 # flagged: not written as valid to CMEP

@@ -89,7 +89,7 @@ def test_a_trip_programs_verifies_and_reads_every_meter(hhu):
     visits = by_meter(hhu.upload_visits())
     meters = hhu.meters()
     for serial, visit in visits.items():
-        for obis, value, unit, when in visit["registers"]:
+        for obis, value, unit, when, *_own_times in visit["registers"]:
             held = meters[serial].register_value(obis)[0]
             assert (value, unit) == (held.text, held.unit or ""), (serial, obis)
             assert when == visit["time"]
@@ -100,6 +100,22 @@ def test_a_trip_programs_verifies_and_reads_every_meter(hhu):
     assert meters["35100001"].tou == TouTable.from_scheme(hhu.inputs.schemes["a1700-ci-tou-2026"])
     assert meters["41200017"].tou == TouTable.from_scheme(hhu.inputs.schemes["a1140-day-night"])
     assert meters["35100001"].now == datetime(2026, 11, 20, 8, 0)    # the visit time
+
+
+def test_a_trip_sends_the_md_time_and_the_billing_reset_of_history(hhu):
+    """Issue 12, point 18: 1.6.0(value)(YYMMDDhhmm) keeps its own time to the depot, and
+    each historical value the time of the reset that froze it (0.1.2*k of the readout)."""
+    hhu.load()
+    hhu.trip(datetime(2026, 12, 3, 8, 0, tzinfo=UTC))    # after the reset on 1 December
+    regs = {r[0]: r for r in by_meter(hhu.upload_visits())["35100002"]["registers"]}
+    meter = hhu.meters()["35100002"]
+    md_at = meter.max_demand_at.replace(tzinfo=UTC).isoformat()
+    assert regs["1.6.0"][4:] == [md_at, ""]
+    reset = meter.history[0].at.replace(tzinfo=UTC).isoformat()
+    assert regs["1.8.0*1"][4:] == [reset, reset]
+    md1 = meter.history[0].max_demand_at.replace(tzinfo=UTC).isoformat()
+    assert regs["1.6.0*1"][4:] == [md1, reset]
+    assert len(regs["1.8.0"]) == 4 and not any(k.startswith("0.1.2") for k in regs)
 
 
 def test_the_next_trip_finds_the_meters_as_the_last_one_left_them(hhu):

@@ -24,7 +24,9 @@ BASE = {"visits": [
     {"meter": "M1", "list": "L1", "time": T, "outcome": "done", "operator": "crew",
      "notes": "", "scheme": None, "verify": None, "error_flags": "00000000",
      "registers": [["1.8.0", "001846.0", "kWh", T], ["F.F", "00000000", "", T],
-                   ["1.6.0", "0012.34", "kW", T]]},
+                   ["1.6.0", "0012.34", "kW", T, "2026-11-20T16:30:00+01:00", ""],
+                   ["1.8.0*1", "000024.0", "kWh", T, "2026-11-01T00:00:00Z",
+                    "2026-11-01T00:00:00Z"]]},
     {"meter": "M2", "list": "L1", "time": T, "outcome": "no_access", "notes": "dog"},
 ]}
 NASTY = st.sampled_from([
@@ -85,8 +87,9 @@ def _check(store, payload) -> None:
         return
     store.ingest(up, "2026-11-25T12:00:00+00:00")
     ceiling = RECEIVED + timedelta(minutes=5)
-    for meter, obis, time, value, unit, status, *_ in store._db().execute(
-            "SELECT * FROM readings WHERE upload_id=?", (upload_id,)):
+    for meter, obis, time, value, unit, status, value_time, reset_time in store._db().execute(
+            "SELECT meter, obis, time, value, unit, status, value_time, reset_time "
+            "FROM readings WHERE upload_id=?", (upload_id,)):
         if status != "ok":
             continue
         # An independent oracle for what may be billed: plain text, plain numbers, UTC.
@@ -95,8 +98,10 @@ def _check(store, payload) -> None:
         assert re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9-]{0,31}", meter)
         assert unit in UNITS and _OK_VALUE.fullmatch(value)
         assert not (unit.endswith("h") and value.startswith("-"))
-        when = datetime.fromisoformat(time)
-        assert time.endswith("+00:00") and datetime(2000, 1, 1, tzinfo=UTC) <= when <= ceiling
+        for stamp in (time, value_time or time, reset_time or time):
+            when = datetime.fromisoformat(stamp)
+            assert stamp.endswith("+00:00")
+            assert datetime(2000, 1, 1, tzinfo=UTC) <= when <= ceiling
 
 
 @FUZZ

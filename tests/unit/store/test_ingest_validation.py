@@ -139,11 +139,12 @@ def test_a_visit_before_its_list_was_issued_is_not_ok(tmp_path):
     store.close()
 
 
-@pytest.mark.parametrize("list_id, kind", [("", "not_on_list"), ("L404", "unknown_list")])
-def test_readings_without_a_held_list_are_never_ok(store, list_id, kind):
+@pytest.mark.parametrize("list_id, status, kind", [("", "no_list", "not_on_list"),
+                                                   ("L404", "unknown_list", "unknown_list")])
+def test_readings_without_a_held_list_are_never_ok(store, list_id, status, kind):
     report = store.ingest(upload("U1", [visit("M1", list_id=list_id)]), NOW)
     assert report.readings_stored == 1 and ok_readings(store) == []
-    assert [r[5] for r in store.readings()] == [kind]
+    assert [r[5] for r in store.readings()] == [status]
     assert [e[0] for e in exceptions(store)] == [kind]
 
 

@@ -1,0 +1,59 @@
+"""Cell text that a spreadsheet cannot run and a line reader cannot split.
+
+Exports end up in spreadsheets. A cell that starts with ``=``, ``+``, ``-``, ``@``, TAB
+or CR is a formula there (OWASP "CSV injection"): it is prefixed with a single quote.
+A plain number (``-12.5``) is a value, not a formula, and stays as it is, so a negative
+register stays numeric. Control characters (CR, LF, NUL, ESC, C1 controls, the Unicode
+line and paragraph separators) would break a record over several lines for readers that
+split on them; they are written as backslash escapes (``\\n``, ``\\x1b``, ``\\u2028``), and
+a backslash itself as ``\\\\``, so the escaping can be undone.
+"""
+
+from __future__ import annotations
+
+import re
+
+#: Leading characters that make a spreadsheet cell a formula (with their full-width forms).
+FORMULA_TRIGGERS = frozenset("=+-@\t\r\n\uff1d\uff0b\uff0d\uff20")
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
+# C0 and C1 controls, DEL, and every character str.splitlines() breaks a line at.
+_UNSAFE = re.compile("[\\\\\x00-\x1f\x7f-\x9f\u2028\u2029]")
+_NAMED = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+
+
+def is_plain_number(text: str) -> bool:
+    """A decimal number and nothing else: safe in a cell, and kept numeric."""
+    return _PLAIN_NUMBER.fullmatch(text) is not None
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    named = _NAMED.get(char)
+    if named is not None:
+        return named
+    code = ord(char)
+    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
+
+
+def escape_controls(text: str) -> str:
+    """Every control and line-breaking character as a visible backslash escape."""
+    return _UNSAFE.sub(_escape, text)
+
+
+def neutralise_formula(text: str) -> str:
+    """``'`` before a cell a spreadsheet would read as a formula; plain numbers untouched.
+
+    Leading blanks are looked through: some readers trim them and then see the ``=``.
+    """
+    if not text or is_plain_number(text):
+        return text
+    head = text.lstrip(" \x0b\x0c\x00")[:1]
+    if head in FORMULA_TRIGGERS or text[0] in FORMULA_TRIGGERS:
+        return "'" + text
+    return text
+
+
+def safe_cell(value: object) -> str:
+    """One CSV/CMEP field: formula-neutralised first, then every control escaped."""
+    text = "" if value is None else str(value)
+    return escape_controls(neutralise_formula(text))

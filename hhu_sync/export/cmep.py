@@ -1,0 +1,127 @@
+"""The CMEP export: MEPMD01 register-read records, times in UTC.
+
+One record per meter, register, unit and calculation constant, at most
+:data:`MAX_TRIPLETS` triplets and :data:`MAX_LINE` characters a line (longer series
+go on in further records). Only readings a billing system may take as valid are
+written: status ``ok``, a unit CMEP knows, a plain decimal value and a time with a
+zone. Everything else is in the CSV, with its status.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import os
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from decimal import Decimal
+from itertools import groupby
+
+from hhu_sync.export.cells import is_plain_number, safe_cell
+from hhu_sync.export.enrich import BASIS_SECONDARY
+from hhu_sync.export.rows import ExportRow, as_row
+from hhu_sync.fsutil import atomic_open
+from hhu_sync.ingest.status import billable
+
+CMEP_RECORD_VERSION = "19970819"
+# Register reads only: the CMEP unit with the REG suffix marks a register (not interval) read.
+CMEP_UNITS = {"kwh": "KWHREG", "kw": "KWREG", "kvarh": "KVARHREG", "kvar": "KVARREG",
+              "kvah": "KVAHREG", "kva": "KVAREG", "wh": "WHREG"}
+MAX_TRIPLETS = 48
+MAX_LINE = 2048
+QUALITY_READ = "R0"     # a register as read from the meter
+
+
+def cmep_time(iso: str) -> str:
+    """``CCYYMMDDHHMM`` in UTC; ``""`` for a time without a zone or not a time at all
+    (a local time would be written as if it were UTC)."""
+    try:
+        when = datetime.fromisoformat(iso)
+    except (TypeError, ValueError):
+        return ""
+    if when.tzinfo is None:
+        return ""
+    return when.astimezone(UTC).strftime("%Y%m%d%H%M")
+
+
+def cmep_value(value: str) -> str:
+    """``001846.0`` → ``1846.0``: the meter's digits, without padding or exponent."""
+    if "e" in value or "E" in value:
+        value = format(Decimal(value), "f")
+    sign = "-" if value.startswith("-") else ""
+    digits = value.lstrip("+-").lstrip("0")
+    if not digits or digits.startswith("."):
+        digits = "0" + digits
+    return sign + digits
+
+
+def _constant(row: ExportRow) -> str:
+    """CalculationConstant: value x constant = primary. The multiplier for a secondary
+    value, else 1 (values as the meter registers show them)."""
+    return row.multiplier if row.value_basis == BASIS_SECONDARY and row.multiplier else "1"
+
+
+def _triplets(rows: list[ExportRow]) -> list[tuple[str, str, str]]:
+    """(UTC time, quality, value) of the valid rows, in time order, each once: a
+    historical value read at several visits has one time, its billing reset."""
+    out: dict[tuple[str, str], None] = {}
+    for r in rows:
+        when = cmep_time(r.value_time or r.time)
+        if when:
+            out[(when, cmep_value(r.value))] = None
+    return sorted((when, QUALITY_READ, value) for when, value in out)
+
+
+def _render(fields: list[str]) -> str:
+    buf = io.StringIO()
+    csv.writer(buf, lineterminator="").writerow(fields)
+    return buf.getvalue()
+
+
+def _billable(r: ExportRow) -> bool:
+    return (billable(r.status) and r.unit.lower() in CMEP_UNITS
+            and is_plain_number(r.value))
+
+
+def write_cmep(rows: Iterable[tuple], path: str | os.PathLike[str], *, sender: str,
+               receiver: str = "", now: datetime | None = None) -> int:
+    """MEPMD01 records; MeterID is ``SERIAL:OBIS``. Returns how many records.
+
+    Rows must be ordered by meter and obis (as :meth:`Store.readings` yields them).
+    """
+    stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%d%H%M")
+    sender, receiver = safe_cell(sender), safe_cell(receiver)
+    records = 0
+    with atomic_open(path) as fh:
+        billable = (r for r in map(as_row, rows) if _billable(r))
+        for (meter, obis), group in groupby(billable, key=lambda r: (r.meter, r.obis)):
+            series = sorted(group, key=lambda r: (CMEP_UNITS[r.unit.lower()], _constant(r)))
+            for (units, constant), same in groupby(
+                    series, key=lambda r: (CMEP_UNITS[r.unit.lower()], _constant(r))):
+                head = ["MEPMD01", CMEP_RECORD_VERSION, sender, "", receiver, "", stamp,
+                        safe_cell(f"{meter}:{obis}"), "OK", "E", units, constant, "00000000"]
+                records += _write_records(fh, head, _triplets(list(same)))
+    return records
+
+
+def _write_records(fh, head: list[str], triplets: list[tuple[str, str, str]]) -> int:
+    """As many records as the triplets need, none over the count or the line limit."""
+    room = MAX_LINE - len(_render(head)) - len(f",{MAX_TRIPLETS}")
+    written = 0
+    start = 0
+    while start < len(triplets):
+        used, end = 0, start
+        while end < len(triplets) and end - start < MAX_TRIPLETS:
+            when, quality, value = triplets[end]   # digits only: never quoted
+            size = len(when) + len(quality) + len(value) + 3
+            if used + size > room:
+                break
+            used += size
+            end += 1
+        if end == start:           # not even one triplet fits beside this MeterID
+            break
+        chunk = triplets[start:end]
+        fh.write(_render([*head, str(len(chunk)), *(f for t in chunk for f in t)]) + "\n")
+        written += 1
+        start = end
+    return written

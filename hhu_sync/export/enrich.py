@@ -1,0 +1,195 @@
+"""From a stored reading to an export row: status, site, rate name, multiplier.
+
+The store hands over each reading joined with its visit and its list entry
+(:class:`StoredReading`); :class:`Enricher` adds what billing needs and decides the
+status. A reading is exported ``ok`` only when the store says ``ok``, its visit names a
+meter list that is held and has the meter on it, and the meter reported no error flag.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
+from typing import NamedTuple
+
+from hhu_sync.export.cells import is_plain_number
+from hhu_sync.export.flags import flag_status
+from hhu_sync.export.rows import STATUS_OK, ExportRow
+from hhu_sync.iec62056.datasets import Obis
+from hhu_sync.ingest.status import ReadingStatus
+from hhu_sync.model.meterlist import MeterEntry, MeterList
+from hhu_sync.model.scheme import Scheme
+
+#: Status codes the export checks again for a reading the store holds as ``ok`` (rows
+#: stored before ingest checked lists, or a list removed since): docs/exports.md.
+NO_LIST = ReadingStatus.NO_LIST.value
+UNKNOWN_LIST = ReadingStatus.UNKNOWN_LIST.value
+NOT_ON_LIST = ReadingStatus.NOT_ON_LIST.value
+BASIS_PRIMARY, BASIS_SECONDARY, BASIS_UNKNOWN = "primary", "secondary", "unknown"
+#: Units of quantities a current or voltage transformer scales (lower case).
+SCALED_UNITS = frozenset({"wh", "kwh", "mwh", "w", "kw", "mw", "varh", "kvarh", "mvarh",
+                          "var", "kvar", "mvar", "vah", "kvah", "mvah", "va", "kva", "mva"})
+
+
+class StoredReading(NamedTuple):
+    """A reading as the store joins it: the reading, its upload, visit and list entry."""
+
+    meter: str
+    obis: str
+    time: str
+    value: str
+    unit: str
+    status: str
+    hhu: str
+    upload_id: str
+    received_at: str
+    value_time: str
+    reset_time: str
+    list_id: str | None       # None: no visit row found for the reading
+    visit_time: str | None
+    notes: str | None
+    error_flags: str | None
+    list_held: int
+    on_list: int
+
+
+def _utc(text: str | None) -> datetime | None:
+    try:
+        when = datetime.fromisoformat(text or "")
+    except ValueError:
+        return None
+    return when.astimezone(UTC) if when.tzinfo is not None else None
+
+
+def register_of(obis: str) -> str:
+    """``1.8.1`` for ``1.8.1``, ``1-0:1.8.1*255`` and ``1.8.1*3``: the rate's register."""
+    try:
+        return Obis.parse(obis).current
+    except ValueError:
+        return obis
+
+
+def multiplier_of(scheme: Scheme) -> Decimal:
+    """CT ratio x VT ratio (primary / secondary of each); 1 without transformers."""
+    out = Decimal(1)
+    for ratio in (scheme.ct_ratio, scheme.vt_ratio):
+        if ratio:
+            out *= Decimal(str(ratio[0])) / Decimal(str(ratio[1]))
+    return out
+
+
+def _text(number: Decimal) -> str:
+    """``8000`` for 8E+3 or 8000.00: plain digits, no exponent, no trailing zeros."""
+    return format(number.normalize(), "f")
+
+
+class Enricher:
+    """Adds site, rate, multiplier and status; caches lists and schemes it has read.
+
+    ``programmed(meter)`` lists ``(visit time, scheme id)`` of visits that programmed and
+    verified a scheme into the meter: the scheme in force for a reading is the last one
+    programmed before the reading's visit (its registers were read before any new
+    programming), else the one the list entry names for the meter.
+    """
+
+    def __init__(self, meter_list: Callable[[str], MeterList | None],
+                 scheme: Callable[[str], Scheme | None],
+                 programmed: Callable[[str], list[tuple[str, str]]]) -> None:
+        self._meter_list = meter_list
+        self._scheme = scheme
+        self._programmed = programmed
+        self._lists: dict[str, dict[str, MeterEntry]] = {}
+        self._schemes: dict[str, Scheme | None] = {}
+        self._rates: dict[str, dict[str, str]] = {}
+        self._meter: str | None = None
+        self._history: list[tuple[datetime, str]] = []
+
+    def _entry(self, list_id: str | None, meter: str) -> MeterEntry | None:
+        if not list_id:
+            return None
+        entries = self._lists.get(list_id)
+        if entries is None:
+            mlist = self._meter_list(list_id)
+            entries = {m.serial: m for m in mlist.meters} if mlist else {}
+            self._lists[list_id] = entries
+        return entries.get(meter)
+
+    def _get_scheme(self, scheme_id: str | None) -> Scheme | None:
+        if not scheme_id:
+            return None
+        if scheme_id not in self._schemes:
+            self._schemes[scheme_id] = self._scheme(scheme_id)
+        return self._schemes[scheme_id]
+
+    def _scheme_in_force(self, meter: str, visit_time: str | None,
+                         entry: MeterEntry | None) -> Scheme | None:
+        if meter != self._meter:          # rows come ordered by meter: one meter cached
+            self._meter = meter
+            self._history = sorted((when, sid) for when, sid in
+                                   ((_utc(t), sid) for t, sid in self._programmed(meter))
+                                   if when is not None)
+        visited = _utc(visit_time)
+        chosen = None
+        if visited is not None:
+            for when, sid in self._history:
+                if when < visited:
+                    chosen = sid
+        if chosen is None and entry is not None:
+            chosen = entry.scheme
+        return self._get_scheme(chosen)
+
+    def _rate_names(self, scheme: Scheme) -> dict[str, str]:
+        names = self._rates.get(scheme.id)
+        if names is None:
+            names = {}
+            for rate in scheme.rates:
+                for register in rate.registers:
+                    names.setdefault(register_of(register), rate.name)
+            self._rates[scheme.id] = names
+        return names
+
+    @staticmethod
+    def status(r: StoredReading) -> str:
+        """The export status: the store's when not ok, else why it is not, else flags."""
+        if r.status != STATUS_OK:
+            return r.status
+        if not r.list_id:
+            return NO_LIST
+        if not r.list_held:
+            return UNKNOWN_LIST
+        if not r.on_list:
+            return NOT_ON_LIST
+        return flag_status(r.error_flags) or STATUS_OK
+
+    def __call__(self, r: StoredReading) -> ExportRow:
+        entry = self._entry(r.list_id, r.meter) if r.on_list else None
+        scheme = self._scheme_in_force(r.meter, r.visit_time, entry)
+        rate = self._rate_names(scheme).get(register_of(r.obis), "") if scheme else ""
+        multiplier = basis = primary = ""
+        if r.unit.lower() in SCALED_UNITS:
+            multiplier, basis, primary = self._scaled(scheme, r.value)
+        return ExportRow(
+            r.meter, r.obis, r.time, r.value, r.unit, self.status(r), r.hhu, r.upload_id,
+            r.received_at, (entry.site or "") if entry else "", r.list_id or "", rate, r.value_time,
+            r.reset_time, multiplier, basis, primary, scheme.id if scheme else "",
+            r.error_flags or "", r.notes or "")
+
+    @staticmethod
+    def _scaled(scheme: Scheme | None, value: str) -> tuple[str, str, str]:
+        """(multiplier, basis, primary value). No hhu-sync meter model takes the ratios
+        into its registers yet, so a meter behind transformers counts secondary values."""
+        if scheme is None:
+            return "", BASIS_UNKNOWN, ""
+        try:
+            factor = multiplier_of(scheme)
+        except (ArithmeticError, ValueError):      # a stored ratio that is no number
+            return "", BASIS_UNKNOWN, ""
+        basis = BASIS_PRIMARY if factor == 1 else BASIS_SECONDARY
+        primary = ""
+        if is_plain_number(value):
+            try:
+                primary = format(Decimal(value) * factor, "f")
+            except InvalidOperation:
+                primary = ""
+        return _text(factor), basis, primary

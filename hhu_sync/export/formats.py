@@ -1,0 +1,42 @@
+"""Choosing an export format, and the exports written after each ingest."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable
+from pathlib import Path
+
+from hhu_sync.export.cmep import write_cmep
+from hhu_sync.export.csv import write_csv
+from hhu_sync.export.jsonl import write_jsonl
+from hhu_sync.export.rows import as_row
+from hhu_sync.ids import check_name
+
+FORMATS = ("csv", "cmep", "jsonl")
+
+
+def export(rows: Iterable[tuple], fmt: str, path: str | os.PathLike[str], *,
+           sender: str = "depot") -> int:
+    if fmt == "csv":
+        return write_csv(rows, path)
+    if fmt == "jsonl":
+        return write_jsonl(rows, path)
+    if fmt == "cmep":
+        return write_cmep(rows, path, sender=sender)
+    raise ValueError(f"unknown export format {fmt!r} (choose {', '.join(FORMATS)})")
+
+
+def export_upload(rows: Iterable[tuple], folder: Path, upload_id: str, *,
+                  sender: str) -> list[Path]:
+    """After an ingest: ``UPLOAD.csv`` and ``UPLOAD.cmep`` in the exports folder.
+
+    ``rows`` are the upload's readings as the store exports them (with their status
+    decided against the meter list), not as the handheld sent them.
+    """
+    check_name(upload_id, "upload id")          # a file name: never a path
+    folder.mkdir(parents=True, exist_ok=True)
+    rows = sorted(map(as_row, rows), key=lambda r: (r.meter, r.obis, r.time))
+    csv_path, cmep_path = folder / f"{upload_id}.csv", folder / f"{upload_id}.cmep"
+    write_csv(rows, csv_path)
+    write_cmep(rows, cmep_path, sender=sender)
+    return [csv_path, cmep_path]
