@@ -14,7 +14,7 @@ from datetime import UTC, datetime
 from itertools import groupby
 from pathlib import Path
 
-from hhu_sync.fsutil import atomic_open
+from hhu_sync.fsutil import DAEMON_DIR_MODE, atomic_open, ensure_dir
 
 FORMATS = ("csv", "cmep", "jsonl")
 COLUMNS = ("meter", "obis", "time", "value", "unit", "status", "hhu", "upload_id",
@@ -117,7 +117,7 @@ def export(rows: Iterable[tuple], fmt: str, path: str | os.PathLike[str], *,
 
 def export_upload(rows: list[tuple], folder: Path, upload_id: str, *, sender: str) -> list[Path]:
     """After an ingest: ``UPLOAD.csv`` and ``UPLOAD.cmep`` in the exports folder."""
-    folder.mkdir(parents=True, exist_ok=True)
+    ensure_dir(folder, DAEMON_DIR_MODE)
     csv_path, cmep_path = folder / f"{upload_id}.csv", folder / f"{upload_id}.cmep"
     write_csv(rows, csv_path)
     write_cmep(sorted(rows, key=lambda r: (r[0], r[1], r[2])), cmep_path, sender=sender)
