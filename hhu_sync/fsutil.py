@@ -90,6 +90,18 @@ def ensure_dir(path: str | os.PathLike[str], mode: int = 0o750) -> Path:
     return path
 
 
+def user_path(path: str | os.PathLike[str]) -> Path:
+    """A file path the person at the command line chose: its folders resolved.
+
+    The writers here refuse a folder that is a symlink, which is right for the daemon's
+    own folders but not for ``-o ~/exports/x.csv`` where ``~/exports`` is the user's own
+    link. Resolving the folders first follows the user's links, at the user's word; the
+    last name is kept, so a symlink there is still replaced, never written through.
+    """
+    path = Path(path).expanduser()
+    return path.parent.resolve() / path.name
+
+
 def _make_parent(folder: Path) -> None:
     """Create a missing parent (mode 0750); an existing one is used as it is."""
     if not os.path.lexists(folder):

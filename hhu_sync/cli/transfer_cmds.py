@@ -23,7 +23,7 @@ from rich.text import Text
 
 from hhu_sync.cli.common import catalog_of, config_of, keystore_of, read_key
 from hhu_sync.errors import CliError, HhuSyncError, TransferError
-from hhu_sync.fsutil import atomic_write
+from hhu_sync.fsutil import atomic_write, user_path
 from hhu_sync.model.inputs import load_inputs
 from hhu_sync.packaging import pack_meter_list, pack_quick_send
 from hhu_sync.safetext import escape_controls
@@ -93,7 +93,7 @@ def run_pack(args: argparse.Namespace) -> int:
             what = f"meter list {mlist.id} ({len(mlist.meters)} meters)"
     except (HhuSyncError, ValueError) as exc:
         raise CliError(f"{source}: {exc}") from None
-    out = Path(args.output or f"{source.stem}.{args.hhu}{TRANSFER_SUFFIX}")
+    out = user_path(args.output or f"{source.stem}.{args.hhu}{TRANSFER_SUFFIX}")
     atomic_write(out, package.data)
     print(f"packed {package.kind} {what} for {args.hhu}: bundle {package.bundle_id}, "
           f"{len(package.data)} bytes -> {out}")

@@ -14,7 +14,14 @@ from pathlib import Path
 import pytest
 
 from hhu_sync import fsutil
-from hhu_sync.fsutil import UnsafePathError, atomic_open, atomic_write, copy_new_file, ensure_dir
+from hhu_sync.fsutil import (
+    UnsafePathError,
+    atomic_open,
+    atomic_write,
+    copy_new_file,
+    ensure_dir,
+    user_path,
+)
 
 VICTIM = b"the daemon can write this file; nobody else should make it\n"
 
@@ -196,3 +203,16 @@ def test_copy_new_file_never_writes_through_a_planted_name(tmp_path, victim):
     assert victim.read_bytes() == VICTIM
     copy_new_file(src, tmp_path / "dest2")
     assert (tmp_path / "dest2").read_bytes() == b"content"
+
+
+def test_a_folder_the_user_names_may_be_their_own_symlink(tmp_path):
+    """``-o ~/exports/x.csv`` with ``~/exports`` a link: followed at the user's word, and a
+    symlink at the file's own name is still replaced, not written through."""
+    real = tmp_path / "share"
+    real.mkdir()
+    (tmp_path / "exports").symlink_to(real, target_is_directory=True)
+    victim = tmp_path / "victim"
+    victim.write_bytes(VICTIM)
+    (real / "x.csv").symlink_to(victim)
+    atomic_write(user_path(tmp_path / "exports" / "x.csv"), b"rows\n")
+    assert (real / "x.csv").read_bytes() == b"rows\n" and victim.read_bytes() == VICTIM
