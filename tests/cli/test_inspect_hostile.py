@@ -14,7 +14,6 @@ import hashlib
 import hmac
 import io
 import struct
-import tempfile
 import zlib
 from pathlib import Path
 
@@ -29,10 +28,16 @@ from hhu_sync.transfer import MAGIC, decode_transfer, encrypt_password
 from tests.unit.transfer.test_codec import scheme_dict
 
 KEY = bytes(range(32))
-WORK = Path(tempfile.mkdtemp(prefix="hhu-inspect-"))
-KEY_FILE = WORK / "HHU-001.key"
-KEY_FILE.write_text(KEY.hex() + "\n")
-KEY_FILE.chmod(0o600)
+
+
+@pytest.fixture(scope="module")
+def work(tmp_path_factory) -> Path:
+    """A folder with the HHU's key file (module scope: hypothesis runs many examples)."""
+    folder = tmp_path_factory.mktemp("inspect")
+    key_file = folder / "HHU-001.key"
+    key_file.write_text(KEY.hex() + "\n")
+    key_file.chmod(0o600)
+    return folder
 
 
 def sealed(kind: str, payload, *, compress: bool = False, target: str = "HHU-001") -> bytes:
@@ -51,12 +56,12 @@ def sealed(kind: str, payload, *, compress: bool = False, target: str = "HHU-001
     return out + hmac.new(KEY, out, hashlib.sha256).digest()
 
 
-def inspect(data: bytes, *extra: str) -> tuple[int, str, str]:
-    path = WORK / "t.hhux"
+def inspect(work: Path, data: bytes, *extra: str) -> tuple[int, str, str]:
+    path = work / "t.hhux"
     path.write_bytes(data)
     out, err = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
-        code = main(["inspect", str(path), "--key-file", str(KEY_FILE), *extra])
+        code = main(["inspect", str(path), "--key-file", str(work / "HHU-001.key"), *extra])
     return code, out.getvalue(), err.getvalue()
 
 
@@ -96,7 +101,7 @@ def readings_payload() -> dict:
     ("readings", lambda p: p.update(visits=7), "payload.visits"),
     ("readings", lambda p: p["visits"][0].update(registers=3), "payload.visits[0].registers"),
 ])
-def test_a_wrongly_shaped_payload_is_refused_naming_the_field(kind, mutate, field):
+def test_a_wrongly_shaped_payload_is_refused_naming_the_field(work, kind, mutate, field):
     payload = meter_list_payload() if kind == "meter_list" else (
         readings_payload() if kind == "readings" else {"schemes": [scheme_dict()]})
     mutate(payload)
@@ -105,23 +110,23 @@ def test_a_wrongly_shaped_payload_is_refused_naming_the_field(kind, mutate, fiel
         with pytest.raises(TransferError, match=field.replace("[", r"\[").replace(".", r"\.")):
             decode_transfer(data, KEY)
     for extra in ((), ("--json",)):
-        code, out, err = inspect(data, *extra)
+        code, out, err = inspect(work, data, *extra)
         assert code == 1 and "Traceback" not in err
         assert "t.hhux" in err and f"{field}:" in err, err
 
 
-def test_payloads_nested_a_thousand_deep_or_with_huge_arrays_are_refused():
+def test_payloads_nested_a_thousand_deep_or_with_huge_arrays_are_refused(work):
     deep: object = []
     for _ in range(1000):
         deep = [deep]
     for payload in ({"visits": [], "x": deep}, {"schemes": [scheme_dict(extra=deep)]}):
-        code, _, err = inspect(sealed("readings" if "visits" in payload else "quick_send",
+        code, _, err = inspect(work, sealed("readings" if "visits" in payload else "quick_send",
                                       payload), "--json")
         assert code == 1 and "nested deeper" in err
     # an array header claiming 4 billion items in a few bytes
     huge = b"\x81\xa6visits\xdd\xff\xff\xff\xff"
     head = sealed("readings", {"visits": []})
-    code, _, err = inspect(_with_body(head, huge))
+    code, _, err = inspect(work, _with_body(head, huge))
     assert code == 1 and "not valid msgpack" in err
 
 
@@ -136,30 +141,30 @@ def _with_body(template: bytes, body: bytes) -> bytes:
     return out + hmac.new(KEY, out, hashlib.sha256).digest()
 
 
-def test_extension_types_and_binary_keys_are_refused():
+def test_extension_types_and_binary_keys_are_refused(work):
     for payload in ({"visits": [], "t": msgpack.ExtType(5, b"x")},
                     {"visits": [], b"k": 1}, {"visits": [], "t": msgpack.Timestamp(1, 0)}):
-        code, _, err = inspect(sealed("readings", payload), "--json")
+        code, _, err = inspect(work, sealed("readings", payload), "--json")
         assert code == 1 and "Traceback" not in err
 
 
-def test_markup_and_terminal_escapes_in_a_payload_are_shown_inert():
+def test_markup_and_terminal_escapes_in_a_payload_are_shown_inert(work):
     payload = meter_list_payload()
     payload["meter_list"]["meters"][0]["notes"] = "[/]\x1b[2J\x1b]0;owned\x07[bold]x\nforged"
     payload["meter_list"]["name"] = "[link=http://evil]click[/link]"
-    code, out, err = inspect(sealed("meter_list", payload))
+    code, out, err = inspect(work, sealed("meter_list", payload))
     assert code == 0, err
     assert "\x1b" not in out and "\x07" not in out
     assert "\\x1b[2J" in out and "[/]" in out and "[link=http://evil]click[/link]" in out
 
 
-def test_a_password_that_is_not_utf8_is_reported_not_a_crash():
+def test_a_password_that_is_not_utf8_is_reported_not_a_crash(work):
     payload = {"schemes": [scheme_dict()]}
     enc = encrypt_password(KEY, bundle_id="B-1", target="HHU-001", name="p", password="x")
     from hhu_sync.transfer.secrets import _aad, _aead
     enc["ct"] = _aead(KEY, "B-1").encrypt(enc["nonce"], b"\xff\xfe", _aad("B-1", "HHU-001", "p"))
     payload["schemes"][0]["passwords"] = [{"level": 1, "secret": "p", "enc": enc}]
-    code, out, err = inspect(sealed("quick_send", payload), "--json")
+    code, out, err = inspect(work, sealed("quick_send", payload), "--json")
     assert code == 0, err
     assert "DOES NOT decrypt" in out
 
@@ -195,26 +200,26 @@ def mutated(draw):
     return kind, payload
 
 
-def check_never_crashes(kind: str, payload, compress: bool) -> None:
+def check_never_crashes(work: Path, kind: str, payload, compress: bool) -> None:
     data = sealed(kind, payload, compress=compress)
     try:
         decode_transfer(data, KEY)
     except TransferError:
         pass
     for extra in ((), ("--json",)):
-        code, out, err = inspect(data, *extra)
+        code, out, err = inspect(work, data, *extra)
         assert code in (0, 1), err
         assert "Traceback" not in err and "\x1b" not in out
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(mutated(), st.booleans())
-def test_a_mutated_payload_never_crashes_decode_or_inspect(case, compress):
+def test_a_mutated_payload_never_crashes_decode_or_inspect(work, case, compress):
     kind, payload = case
-    check_never_crashes(kind, copy.deepcopy(payload), compress)
+    check_never_crashes(work, kind, copy.deepcopy(payload), compress)
 
 
 @settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 @given(st.sampled_from(["quick_send", "meter_list", "readings"]), values, st.booleans())
-def test_any_msgpack_structure_never_crashes_decode_or_inspect(kind, payload, compress):
-    check_never_crashes(kind, payload, compress)
+def test_any_msgpack_structure_never_crashes_decode_or_inspect(work, kind, payload, compress):
+    check_never_crashes(work, kind, payload, compress)
