@@ -85,6 +85,24 @@ def make_handler(fmt: str, stream=None) -> logging.Handler:
     return handler
 
 
+class _LastResort(logging.Handler):
+    """Python's handler for records no handler takes (every command but ``run`` logs
+    without :func:`setup_logging`): standard error at the time, escaped as text logs are."""
+
+    def __init__(self) -> None:
+        super().__init__(logging.WARNING)
+        self.setFormatter(SafeTextFormatter("%(message)s"))
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            sys.stderr.write(self.format(record) + "\n")
+        except Exception:  # noqa: BLE001 - logging's own convention
+            self.handleError(record)
+
+
+logging.lastResort = _LastResort()
+
+
 def setup_logging(fmt: str = "auto", level: str = "info") -> None:
     """``auto``: rich when standard error is a terminal, else plain text lines."""
     root = logging.getLogger()

@@ -121,3 +121,13 @@ def test_a_log_call_whose_arguments_do_not_fit_is_one_line_not_a_traceback(logs,
     out = written()
     assert out.count("\n") == 1 and "Traceback" not in out, out
     assert "arguments do not fit" in out
+
+
+def test_records_no_handler_takes_are_escaped_too(monkeypatch):
+    """Commands other than ``run`` log without setup_logging: Python's last resort."""
+    buffer = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", buffer)
+    alone = logging.getLogger("hhu_sync.test.alone")
+    monkeypatch.setattr(alone, "propagate", False)
+    alone.warning("skipped %s", "a.toml\nforged line")
+    assert buffer.getvalue() == "skipped a.toml\\nforged line\n"
