@@ -23,6 +23,7 @@ import stat
 from pathlib import Path
 from typing import IO, Any
 
+_NO_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS}
 _TMP_TRIES = 8          # name collisions with 64 random bits: retried, and the loop ends
 _MAX_NAME = 255         # bytes in one path component (NAME_MAX on Linux and macOS)
 _NOFOLLOW = getattr(os, "O_NOFOLLOW", 0)
@@ -152,7 +153,19 @@ def _commit(dir_fd: int, tmp: str, name: str, replace: bool) -> None:
     else:
         try:
             os.link(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd, follow_symlinks=False)
-        finally:
+        except OSError as exc:
+            if exc.errno not in _NO_LINKS:
+                _unlink_quietly(tmp, dir_fd)
+                raise
+            # no hard links here (some network and FAT file systems): look, then rename
+            try:
+                os.lstat(name, dir_fd=dir_fd)
+            except FileNotFoundError:
+                os.replace(tmp, name, src_dir_fd=dir_fd, dst_dir_fd=dir_fd)
+            else:
+                _unlink_quietly(tmp, dir_fd)
+                raise FileExistsError(errno.EEXIST, "already exists", name) from None
+        else:
             _unlink_quietly(tmp, dir_fd)
     os.fsync(dir_fd)
 

@@ -216,3 +216,15 @@ def test_a_folder_the_user_names_may_be_their_own_symlink(tmp_path):
     (real / "x.csv").symlink_to(victim)
     atomic_write(user_path(tmp_path / "exports" / "x.csv"), b"rows\n")
     assert (real / "x.csv").read_bytes() == b"rows\n" and victim.read_bytes() == VICTIM
+
+
+def test_without_hard_links_a_new_name_is_still_never_written_over(tmp_path, monkeypatch):
+    def no_links(*args, **kwargs):
+        raise OSError(1, "Operation not permitted")
+
+    monkeypatch.setattr(fsutil.os, "link", no_links)
+    atomic_write(tmp_path / "k.key", b"one", replace=False)
+    with pytest.raises(FileExistsError):
+        atomic_write(tmp_path / "k.key", b"two", replace=False)
+    assert (tmp_path / "k.key").read_bytes() == b"one"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["k.key"]
