@@ -249,6 +249,8 @@ def _header_from(raw: dict[str, Any], version: tuple[int, int]) -> TransferHeade
         created = datetime.fromisoformat(need("created", str))
     except ValueError:
         raise TransferError("header field 'created' is not an ISO 8601 time", offset=off) from None
+    if created.tzinfo is None:       # a reader compares it with aware times: never guess
+        raise TransferError("header field 'created' has no UTC offset", offset=off)
     expanded = need("expanded_size", int)
     if expanded < 1:          # a payload is a map: one byte at least
         raise TransferError(f"header field 'expanded_size': {expanded} is not a size "

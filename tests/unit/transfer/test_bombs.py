@@ -166,3 +166,4 @@ def test_a_compressed_stream_that_never_produces_output_is_cut_off():
         rx.on_data(0, bytes([ENC_ZLIB]) + head)
         for seq in range(1, 100_000):
             rx.on_data(seq & 0xFFFF, empty * 200)
+

@@ -228,3 +228,15 @@ def test_any_payload_round_trips(kind, payload, compress):
     data = encode_transfer(kind, payload, source="HHU-9", target="depot", key=KEY,
                            compress=compress)
     assert decode_transfer(data, KEY).payload == payload
+
+
+@pytest.mark.parametrize(("field", "value", "message"), [
+    ("created", "2026-11-25T10:00:00", "'created' has no UTC offset"),
+    ("manifest", [{"type": [[[]]]}], "'manifest' is not a list of flat maps"),
+    ("manifest", [{}] * 10_001, "'manifest' is not a list of flat maps"),
+])
+def test_header_fields_a_reader_uses_are_typed(field, value, message):
+    body = msgpack.packb({"visits": []})
+    data = build(good_header(expanded_size=len(body), **{field: value}), body)
+    with pytest.raises(TransferError, match=message):
+        decode_transfer(data, KEY)
