@@ -83,7 +83,8 @@ def ensure_dir(path: str | os.PathLike[str], mode: int = 0o750) -> Path:
         if not stat.S_ISDIR(st.st_mode):     # pragma: no cover - O_DIRECTORY refuses it
             raise UnsafePathError(errno.ENOTDIR, "not a folder", str(path))
         perm = stat.S_IMODE(st.st_mode)
-        want = perm & mode if path not in missing else mode
+        # setgid and sticky bits an admin set are kept (setgid: files keep the group)
+        want = mode if path in missing else (perm & mode & 0o777) | (perm & 0o7000)
         if want != perm and st.st_uid == os.geteuid():
             os.fchmod(fd, want)
     finally:

@@ -228,3 +228,11 @@ def test_without_hard_links_a_new_name_is_still_never_written_over(tmp_path, mon
         atomic_write(tmp_path / "k.key", b"two", replace=False)
     assert (tmp_path / "k.key").read_bytes() == b"one"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["k.key"]
+
+
+def test_ensure_dir_keeps_a_setgid_bit_an_admin_set(tmp_path):
+    shared = tmp_path / "exports"
+    shared.mkdir()
+    os.chmod(shared, 0o2775)
+    ensure_dir(shared, 0o750)
+    assert mode(shared) == 0o2750
