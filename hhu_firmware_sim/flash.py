@@ -23,6 +23,7 @@ import hashlib
 import json
 import os
 import re
+import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -92,8 +93,10 @@ def fsync_dir(path: Path) -> None:
 
 def write_atomic(path: Path, data: bytes) -> None:
     """Write ``data`` to ``path`` so a crash leaves either the old or the new file."""
-    tmp = path.with_name(f"{_TMP_PREFIX}{path.name}")
-    with open(tmp, "wb") as fh:
+    # A random name made with O_EXCL|O_NOFOLLOW: nothing planted at it is followed.
+    tmp = path.with_name(f"{_TMP_PREFIX}{path.name}.{secrets.token_hex(8)}")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW, 0o644)
+    with open(fd, "wb") as fh:
         fh.write(data)
         fh.flush()
         os.fsync(fh.fileno())

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import queue
-import shutil
+import secrets
 import threading
 import time
 from collections import Counter
@@ -23,6 +23,7 @@ from hhu_sync.dock.manager import DockManager
 from hhu_sync.dock.packer import Packer
 from hhu_sync.dock.session import SessionResult
 from hhu_sync.export import export
+from hhu_sync.fsutil import DAEMON_DIR_MODE, copy_new_file, ensure_dir
 from hhu_sync.io.ports import register_handler_packages
 from hhu_sync.keys import KeyStore
 from hhu_sync.model.catalog import load_catalog
@@ -54,8 +55,9 @@ class Daemon:
         self.config = config
         self.once = once
         p = config.paths
-        for folder in (p.outbox, p.archive, p.rejected, p.exports):
-            folder.mkdir(parents=True, exist_ok=True)
+        p.outbox.mkdir(parents=True, exist_ok=True)   # shared with back office: its mode is theirs
+        for folder in (p.archive, p.rejected, p.exports):
+            ensure_dir(folder, DAEMON_DIR_MODE)       # the daemon's own: 0750, never a symlink
         register_handler_packages(config.handler_packages)
         self.store = open_store(p.database)
         self.catalog = load_catalog(p.catalog)
@@ -186,6 +188,6 @@ def seed_demo(config: Config, seeds: list[Path]) -> None:
     for src in seeds:
         for path in sorted(src.glob("*")):
             if path.suffix in (".toml", ".csv") and path.is_file():
-                tmp = config.paths.outbox / f".{path.name}.tmp"
-                shutil.copyfile(path, tmp)
+                tmp = config.paths.outbox / f".{path.name}.{secrets.token_hex(8)}.tmp"
+                copy_new_file(path, tmp)      # O_EXCL|O_NOFOLLOW: nothing planted is followed
                 tmp.rename(config.paths.outbox / path.name)

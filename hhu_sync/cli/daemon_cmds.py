@@ -16,6 +16,7 @@ from hhu_sync.cli.common import config_of
 from hhu_sync.config import Config
 from hhu_sync.errors import CliError, HhuSyncError
 from hhu_sync.export import FORMATS, export
+from hhu_sync.fsutil import user_path
 from hhu_sync.keys import KeyStore
 from hhu_sync.logsetup import setup_logging
 from hhu_sync.model.problems import ModelError
@@ -208,7 +209,7 @@ def run_export(args: argparse.Namespace) -> int:
         raise CliError(f"no database at {config.paths.database}")
     ext = {"csv": "csv", "cmep": "cmep", "jsonl": "jsonl"}[args.format]
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-    out = Path(args.output or config.paths.exports / f"readings-{stamp}.{ext}")
+    out = user_path(Path(args.output or config.paths.exports / f"readings-{stamp}.{ext}"))
     if args.since:
         try:
             since = datetime.fromisoformat(args.since)

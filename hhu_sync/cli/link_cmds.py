@@ -207,7 +207,7 @@ def run_push(args: argparse.Namespace) -> int:
 
 
 def run_pull(args: argparse.Namespace) -> int:
-    out_dir = Path(args.out)
+    out_dir = Path(args.out).expanduser().resolve()   # the user's links are theirs to follow
     try:
         out_dir.mkdir(parents=True, exist_ok=True)
     except OSError as exc:

@@ -1,24 +1,35 @@
-"""`hhu-sync pack` and `hhu-sync inspect`: make and read transfer files."""
+"""`hhu-sync pack` and `hhu-sync inspect`: make and read transfer files.
+
+``inspect`` shows files from anywhere, sealed by anyone holding a key: the codec checks a
+bundle payload's shape, this checks what it shows of a readings upload, and every value
+shown is escaped (no rich markup, no terminal control codes) so a hostile file can
+neither crash the command nor rewrite the terminal.
+"""
 
 from __future__ import annotations
 
 import argparse
 import base64
 import json
+import os
+import stat
 import sys
 from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from hhu_sync.cli.common import catalog_of, config_of, keystore_of, read_key
 from hhu_sync.errors import CliError, HhuSyncError, TransferError
-from hhu_sync.fsutil import atomic_write
+from hhu_sync.fsutil import atomic_write, user_path
 from hhu_sync.model.inputs import load_inputs
 from hhu_sync.packaging import pack_meter_list, pack_quick_send
+from hhu_sync.safetext import escape_controls
 from hhu_sync.transfer import Transfer, decode_transfer, decrypt_password
 from hhu_sync.transfer.codec import DEFAULT_LIMITS
+from hhu_sync.transfer.shape import READINGS_VIEW, check_plain
 
 TRANSFER_SUFFIX = ".hhux"
 
@@ -82,7 +93,7 @@ def run_pack(args: argparse.Namespace) -> int:
             what = f"meter list {mlist.id} ({len(mlist.meters)} meters)"
     except (HhuSyncError, ValueError) as exc:
         raise CliError(f"{source}: {exc}") from None
-    out = Path(args.output or f"{source.stem}.{args.hhu}{TRANSFER_SUFFIX}")
+    out = user_path(args.output or f"{source.stem}.{args.hhu}{TRANSFER_SUFFIX}")
     atomic_write(out, package.data)
     print(f"packed {package.kind} {what} for {args.hhu}: bundle {package.bundle_id}, "
           f"{len(package.data)} bytes -> {out}")
@@ -90,10 +101,17 @@ def run_pack(args: argparse.Namespace) -> int:
 
 
 def read_transfer_file(path: str | Path) -> bytes:
+    """At most the format's largest file; never blocks on a FIFO or a device."""
     path = Path(path)
     limit = DEFAULT_LIMITS.max_file
     try:
-        with open(path, "rb") as fh:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK)
+        with os.fdopen(fd, "rb") as fh:
+            mode = os.fstat(fd).st_mode
+            if stat.S_ISDIR(mode):
+                raise IsADirectoryError
+            if not stat.S_ISREG(mode):
+                raise CliError(f"{path}: not a regular file")
             data = fh.read(limit + 1)
     except FileNotFoundError:
         raise CliError(f"{path}: no such file") from None
@@ -110,20 +128,22 @@ def read_transfer_file(path: str | Path) -> bytes:
 
 def _passwords(transfer: Transfer, key: bytes | None) -> list[dict[str, Any]]:
     """Each password record, with whether it decrypts; never the password itself."""
-    out = []
+    out: list[dict[str, Any]] = []
     h = transfer.header
-    for scheme in transfer.payload.get("schemes", []) or []:
-        for pw in scheme.get("passwords", []) or []:
+    if h.kind == "readings":      # no schemes travel in an upload: nothing to look at
+        return out
+    for scheme in transfer.payload.get("schemes", []):
+        for pw in scheme["passwords"]:
             state = "encrypted"
             if key is not None:
                 try:
-                    decrypt_password(key, pw.get("enc"), bundle_id=h.bundle_id,
-                                     target=h.target, name=str(pw.get("secret")))
+                    decrypt_password(key, pw["enc"], bundle_id=h.bundle_id,
+                                     target=h.target, name=pw["secret"])
                     state = "encrypted, decrypts with this key"
                 except TransferError:
                     state = "encrypted, DOES NOT decrypt with this key"
-            out.append({"scheme": scheme.get("id"), "level": pw.get("level"),
-                        "secret": pw.get("secret"), "state": state})
+            out.append({"scheme": scheme["id"], "level": pw["level"],
+                        "secret": pw["secret"], "state": state})
     return out
 
 
@@ -137,16 +157,24 @@ def _jsonable(value: Any) -> Any:
     return value
 
 
+def _cell(value: Any) -> Text:
+    """A value as plain text: never read as rich markup, controls escaped."""
+    return Text(escape_controls("" if value is None else str(value)))
+
+
 def run_inspect(args: argparse.Namespace) -> int:
     data = read_transfer_file(args.transfer)
     key = read_key(args.key_file) if args.key_file else None
     try:
         transfer = decode_transfer(data, key)
+        check_plain(transfer.payload, "payload")       # depth, key and value types
+        if transfer.header.kind == "readings":
+            READINGS_VIEW.check(transfer.payload, "payload")
+        passwords = _passwords(transfer, key)
     except TransferError as exc:
         raise CliError(f"{args.transfer}: {exc}") from None
     h = transfer.header
     seal = "verified" if transfer.sealed else "not checked (give --key-file)"
-    passwords = _passwords(transfer, key)
     if args.json:
         doc = {
             "file": str(args.transfer), "size": len(data), "digest": transfer.digest.hex(),
@@ -160,42 +188,44 @@ def run_inspect(args: argparse.Namespace) -> int:
         }
         print(json.dumps(doc, indent=2, default=str))
         return 0
-    console = Console()
-    table = Table(title=f"{args.transfer}", show_header=False)
+    console = Console(highlight=False)
+    table = Table(title=_cell(args.transfer), show_header=False)
     for name, value in (("kind", h.kind), ("bundle id", h.bundle_id),
                         ("created", h.created.isoformat()), ("from", h.source),
                         ("to", h.target), ("format", ".".join(map(str, h.version))),
                         ("size", f"{len(data)} bytes ({h.compression}, "
                                  f"{h.expanded_size} expanded)"),
                         ("sha-256", f"{transfer.digest.hex()} (ok)"), ("seal", seal)):
-        table.add_row(name, value)
+        table.add_row(name, _cell(value))
     console.print(table)
     p = transfer.payload
-    if isinstance(p.get("meter_list"), dict):
+    if h.kind == "meter_list" and "meter_list" in p:
         ml = p["meter_list"]
-        t = Table(title=f"meter list {ml.get('id')}: {ml.get('name')} (due {ml.get('due')})")
+        t = Table(title=_cell(f"meter list {ml['id']}: {ml['name']} (due {ml['due']})"))
         for col in ("#", "serial", "site", "task", "scheme", "notes"):
             t.add_column(col)
-        for n, m in enumerate(ml.get("meters", []), start=1):
-            t.add_row(str(n), str(m.get("serial")), str(m.get("site")), str(m.get("task")),
-                      str(m.get("scheme") or ""), str(m.get("notes") or ""))
+        for n, m in enumerate(ml["meters"], start=1):
+            t.add_row(str(n), *(_cell(m[k] or "") for k in
+                                ("serial", "site", "task", "scheme", "notes")))
         console.print(t)
-    for s in p.get("schemes", []) or []:
-        console.print(f"scheme {s.get('id')} v{s.get('version')} for {s.get('model')}: "
-                      f"{len(s.get('rates', []))} rates, {len(s.get('day_profiles', []))} day "
-                      f"profiles, {len(s.get('seasons', []))} seasons, demand "
-                      f"{s.get('demand_period_minutes')} min")
+    if h.kind != "readings":
+        for s in p.get("schemes", []):
+            console.print(_cell(
+                f"scheme {s['id']} v{s['version']} for {s['model']}: {len(s['rates'])} rates, "
+                f"{len(s['day_profiles'])} day profiles, {len(s['seasons'])} seasons, demand "
+                f"{s['demand_period_minutes']} min"))
     for pw in passwords:
-        console.print(f"  password level {pw['level']} ({pw['secret']}): {pw['state']}")
+        console.print(_cell(f"  password level {pw['level']} ({pw['secret']}): {pw['state']}"))
     if h.kind == "readings":
-        visits = p.get("visits", []) or []
-        t = Table(title=f"readings upload {p.get('upload_id', h.bundle_id)} from {h.source}")
+        visits = p.get("visits") or []
+        t = Table(title=_cell(f"readings upload {p.get('upload_id', h.bundle_id)} "
+                              f"from {h.source}"))
         for col in ("meter", "time", "outcome", "registers", "flags", "scheme", "notes"):
             t.add_column(col)
         for v in visits:
-            t.add_row(str(v.get("meter")), str(v.get("time")), str(v.get("outcome")),
-                      str(len(v.get("registers", []) or [])), str(v.get("error_flags") or ""),
-                      f"{v.get('scheme') or ''} {v.get('verify') or ''}".strip(),
-                      str(v.get("notes") or ""))
+            t.add_row(_cell(v.get("meter")), _cell(v.get("time")), _cell(v.get("outcome")),
+                      str(len(v.get("registers") or [])), _cell(v.get("error_flags") or ""),
+                      _cell(f"{v.get('scheme') or ''} {v.get('verify') or ''}".strip()),
+                      _cell(v.get("notes") or ""))
         console.print(t)
     return 0

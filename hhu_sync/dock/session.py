@@ -27,7 +27,7 @@ from hhu_sync.dock.packer import Packer, PackError
 from hhu_sync.dock.readings import UploadDecoder, UploadRefused
 from hhu_sync.errors import HhuSyncError
 from hhu_sync.failpoints import failpoint
-from hhu_sync.fsutil import atomic_write
+from hhu_sync.fsutil import DAEMON_DIR_MODE, atomic_write, ensure_dir
 from hhu_sync.io.dock import AuthFailed, DockSession, Refused
 from hhu_sync.io.driver import LinkCut, LinkTimedOut
 from hhu_sync.io.ports import PortError, open_port
@@ -134,7 +134,7 @@ class Session:
                                    pushed=len(result.pushed), pulled=len(result.pulled),
                                    report=report, now=report["ended"])
             folder = self.config.paths.exports / "reports"
-            folder.mkdir(parents=True, exist_ok=True)
+            ensure_dir(folder, DAEMON_DIR_MODE)
             atomic_write(folder / f"session-{session_id:06d}-{result.hhu_id}.json",
                          json.dumps(report, indent=2).encode())
         except (HhuSyncError, OSError) as exc:

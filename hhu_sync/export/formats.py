@@ -10,6 +10,7 @@ from hhu_sync.export.cmep import write_cmep
 from hhu_sync.export.csv import write_csv
 from hhu_sync.export.jsonl import write_jsonl
 from hhu_sync.export.rows import as_row
+from hhu_sync.fsutil import DAEMON_DIR_MODE, ensure_dir
 from hhu_sync.ids import check_name
 
 FORMATS = ("csv", "cmep", "jsonl")
@@ -34,7 +35,7 @@ def export_upload(rows: Iterable[tuple], folder: Path, upload_id: str, *,
     decided against the meter list), not as the handheld sent them.
     """
     check_name(upload_id, "upload id")          # a file name: never a path
-    folder.mkdir(parents=True, exist_ok=True)
+    ensure_dir(folder, DAEMON_DIR_MODE)
     rows = sorted(map(as_row, rows), key=lambda r: (r.meter, r.obis, r.time))
     csv_path, cmep_path = folder / f"{upload_id}.csv", folder / f"{upload_id}.cmep"
     write_csv(rows, csv_path)

@@ -10,7 +10,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from hhu_sync.errors import KeyStoreError
-from hhu_sync.fsutil import atomic_write, fsync_dir
+from hhu_sync.fsutil import atomic_write, ensure_dir, fsync_dir
 from hhu_sync.ids import check_name
 
 KEY_BYTES = 32
@@ -18,15 +18,23 @@ _MAX_KEY_FILE = 256
 _MAX_SECRET = 256
 
 
+PRIVATE_DIR = 0o700
+PRIVATE_FILE = 0o600
+
+
 def write_private_file(path: Path, data: bytes, *, overwrite: bool = False) -> None:
-    """Write ``data`` atomically with mode 0600; refuse to replace unless ``overwrite``."""
-    if path.exists() and not overwrite:
-        raise KeyStoreError(f"{path} already exists (use --force to replace it)")
-    atomic_write(path, data, mode=0o600)
+    """Write ``data`` atomically with mode 0600; refuse to replace unless ``overwrite``.
+
+    Without ``overwrite`` the new file is linked in only if the name is free (one step,
+    so a file or symlink that appears meanwhile is not replaced either).
+    """
+    try:
+        atomic_write(path, data, mode=PRIVATE_FILE, replace=overwrite)
+    except FileExistsError:
+        raise KeyStoreError(f"{path} already exists (use --force to replace it)") from None
 
 
-def _check_private(path: Path) -> None:
-    mode = path.stat().st_mode
+def _check_private(path: Path, mode: int) -> None:
     if mode & (stat.S_IRWXG | stat.S_IRWXO):
         raise KeyStoreError(
             f"{path}: permissions {stat.filemode(mode)} let others read it; run chmod 600 {path}"
@@ -34,16 +42,24 @@ def _check_private(path: Path) -> None:
 
 
 def _read_small(path: Path, limit: int, what: str) -> bytes:
+    """Read at most ``limit`` bytes; the checks are of the file read (its descriptor)."""
     try:
-        with open(path, "rb") as fh:
-            data = fh.read(limit + 1)
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
     except FileNotFoundError:
         raise KeyStoreError(f"{path}: no such {what}") from None
     except OSError as exc:
         raise KeyStoreError(f"{path}: cannot read {what}: {exc.strerror}") from None
+    with os.fdopen(fd, "rb") as fh:
+        st = os.fstat(fd)
+        if not stat.S_ISREG(st.st_mode):
+            raise KeyStoreError(f"{path}: {what} is not a regular file")
+        _check_private(path, st.st_mode)
+        try:
+            data = fh.read(limit + 1)
+        except OSError as exc:
+            raise KeyStoreError(f"{path}: cannot read {what}: {exc.strerror}") from None
     if len(data) > limit:
         raise KeyStoreError(f"{path}: {what} is larger than {limit} bytes")
-    _check_private(path)
     return data
 
 
@@ -92,6 +108,11 @@ class KeyStore:
         self._cache[path] = (sig, value)
         return value
 
+    def _folder(self, name: str) -> Path:
+        """``root/name``, the root included, made (or tightened to) 0700: never a symlink."""
+        ensure_dir(self.root, PRIVATE_DIR)
+        return ensure_dir(self.root / name, PRIVATE_DIR)
+
     def key_path(self, hhu_id: str) -> Path:
         return self.root / "hhus" / f"{check_name(hhu_id, 'HHU id')}.key"
 
@@ -101,7 +122,7 @@ class KeyStore:
     def enroll(self, hhu_id: str, *, force: bool = False) -> Path:
         """Make a fresh random key for ``hhu_id``; return the key file's path."""
         path = self.key_path(hhu_id)
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._folder("hhus")
         write_private_file(path, secrets.token_bytes(KEY_BYTES).hex().encode() + b"\n",
                            overwrite=force)
         return path
@@ -116,8 +137,7 @@ class KeyStore:
         path = self.key_path(hhu_id)
         if not path.exists():
             raise KeyStoreError(f"{hhu_id} is not enrolled (no key at {path})")
-        folder = self.root / "revoked"
-        folder.mkdir(parents=True, exist_ok=True, mode=0o700)
+        folder = self._folder("revoked")
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         dest = folder / f"{hhu_id}.key.{stamp}"
         os.replace(path, dest)
@@ -144,7 +164,7 @@ class KeyStore:
         if not value or len(value.encode()) > _MAX_SECRET:
             raise KeyStoreError(f"secret {name!r} must be 1 to {_MAX_SECRET} bytes")
         path = self.secret_path(name)
-        path.parent.mkdir(parents=True, exist_ok=True, mode=0o700)
+        self._folder("secrets")
         write_private_file(path, value.encode("utf-8"), overwrite=force)
         return path
 

@@ -36,6 +36,14 @@ RATE_INTERVAL = 0.25  # seconds of acknowledgements per rate sample
 # A driver that never tells the time gets frames of at most this size (as before the rate
 # bound existed): without a clock the sender cannot know how long a frame takes.
 CLOCKLESS_MAX_PAYLOAD = 1024
+# Hard bound on one object, whatever a peer announces (the connection's max_object_size is
+# lower by default): a size is checked against it before anything is received.
+MAX_OBJECT = 1 << 30
+# Compressed bytes a receiver takes per object byte it expects (plus a fixed allowance):
+# the sender compresses only when that makes the stream smaller, so a stream that keeps
+# coming without producing output (empty deflate blocks) is cut off, not fed for ever.
+MAX_WIRE_FACTOR = 2
+WIRE_ALLOWANCE = 64 * 1024
 _CRC = zlib.crc32
 
 
@@ -345,6 +353,10 @@ class Receiver:
 
     def __init__(self, *, seq0: int, window: int, need: int, allowed: tuple[str, ...],
                  keep: bool = False) -> None:
+        if not isinstance(need, int) or isinstance(need, bool) or not 0 <= need <= MAX_OBJECT:
+            raise RemoteProtocolError(f"object size {need!r} is not within 0..{MAX_OBJECT}")
+        self.wire = 0  # stream bytes (after the encoding byte) taken so far
+        self.wire_limit = MAX_WIRE_FACTOR * need + WIRE_ALLOWANCE
         self.nxt = seq0
         self.ooo: dict[int, bytes | bytearray | memoryview] = {}
         self.window = window
@@ -387,11 +399,21 @@ class Receiver:
             self.enc = enc
             payload = payload[1:]
         room = self.need - self.got
+        self.wire += len(payload)
+        if self.wire > self.wire_limit:
+            raise RemoteProtocolError(f"DATA: more than {self.wire_limit} stream bytes for an "
+                                      f"object of {self.need}")
         if self.dec is not None:
+            if self.dec.eof and payload:
+                raise RemoteProtocolError("DATA: bytes after the end of the zlib stream")
             try:
+                # at most one byte past the room: the first byte over is refused, and a
+                # frame never inflates to more than the object has left
                 data = self.dec.decompress(payload, room + 1)
             except zlib.error as exc:
                 raise RemoteProtocolError(f"DATA: bad zlib stream ({exc})") from None
+            if self.dec.unused_data:
+                raise RemoteProtocolError("DATA: bytes after the end of the zlib stream")
         else:
             data = payload
         if len(data) > room:

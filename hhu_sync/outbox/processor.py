@@ -17,7 +17,6 @@ from __future__ import annotations
 import errno
 import logging
 import os
-import shutil
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -26,7 +25,7 @@ from pathlib import Path
 
 from hhu_sync.config import Config
 from hhu_sync.dock.packer import Packer
-from hhu_sync.fsutil import atomic_write, fsync_dir
+from hhu_sync.fsutil import DAEMON_DIR_MODE, atomic_write, copy_new_file, ensure_dir, fsync_dir
 from hhu_sync.keys import KeyStore
 from hhu_sync.keys.store import KeySnapshot
 from hhu_sync.model.catalog import Catalog
@@ -100,9 +99,7 @@ def _move(path: Path, dest: Path) -> None:
         if exc.errno != errno.EXDEV:
             os.replace(path, dest)
             return
-        shutil.copy2(path, dest)
-        with open(dest, "rb") as fh:
-            os.fsync(fh.fileno())
+        copy_new_file(path, dest)    # O_EXCL|O_NOFOLLOW: never through a planted name
     path.unlink()
 
 
@@ -127,7 +124,7 @@ def _free_name(folder: Path, name: str, taken: Callable[[str], bool]) -> Path:
 def move_aside(path: Path, folder: Path, reason: str | None = None,
                dest: Path | None = None) -> Path:
     """Move ``path`` into ``folder`` (its reason written first, beside it); durable."""
-    folder.mkdir(parents=True, exist_ok=True)
+    ensure_dir(folder, DAEMON_DIR_MODE)
     dest = dest or _free_name(folder, path.name, _on_disk(folder))
     if reason is not None:
         atomic_write(dest.with_name(dest.name + ".reason.txt"), reason.encode("utf-8") + b"\n")
@@ -169,7 +166,7 @@ class OutboxProcessor:
         mover renamed into it.
         """
         if self._names is None or self._names[0] != folder:
-            folder.mkdir(parents=True, exist_ok=True)
+            ensure_dir(folder, DAEMON_DIR_MODE)
             self._names = (folder, set(os.listdir(folder)))
         return self._names[1]
 

@@ -13,7 +13,11 @@ Layout (all integers big-endian)::
     ..  32 seal: HMAC-SHA256(HHU key, every byte before it)
 
 Decoding checks sizes before it allocates, the digest before it parses, the seal
-(when given the key) before it trusts, and refuses a newer major version by name.
+(when given the key) before it trusts, and refuses a newer major version by name. A
+compressed payload is inflated a piece at a time and never past its declared size (itself
+within a hard limit), and a bundle payload is checked field by field (see
+:mod:`hhu_sync.transfer.shape`) before anyone walks it: whatever the bytes, decoding
+raises :class:`TransferError` and nothing else.
 """
 
 from __future__ import annotations
@@ -30,6 +34,7 @@ import msgpack
 
 from hhu_sync.errors import TransferError
 from hhu_sync.ids import is_safe_name, new_bundle_id
+from hhu_sync.transfer.shape import check_payload
 
 MAGIC = b"\x89HHU\r\n\x1a\n"
 FORMAT_MAJOR = 1
@@ -42,6 +47,8 @@ PREFIX_SIZE = _PREFIX.size  # 24
 DIGEST_SIZE = 32
 SEAL_SIZE = 32
 TRAILER_SIZE = DIGEST_SIZE + SEAL_SIZE
+INFLATE_CHUNK = 64 * 1024     # compressed bytes fed to the inflater at a time
+MAX_MANIFEST = 10_000         # entries in a header's table of contents
 
 
 @dataclass(frozen=True)
@@ -50,7 +57,9 @@ class Limits:
 
     max_header: int = 64 * 1024
     max_payload: int = 64 * 1024 * 1024          # stored (compressed) size
-    max_expanded: int = 256 * 1024 * 1024        # after decompression
+    # after decompression: the hard limit whatever a header declares. A route of 10,000
+    # meters is a few MB of msgpack; what a bomb may cost to refuse is this, not its size.
+    max_expanded: int = 64 * 1024 * 1024
 
     @property
     def max_file(self) -> int:
@@ -152,7 +161,8 @@ def encode_transfer(
     }
     head = msgpack.packb(header, use_bin_type=True)
     limits = DEFAULT_LIMITS
-    if len(head) > limits.max_header or len(body_stored) > limits.max_payload:
+    if (len(head) > limits.max_header or len(body_stored) > limits.max_payload
+            or len(body) > limits.max_expanded):
         raise TransferError("bundle too large for the transfer format limits")
     prefix = _PREFIX.pack(MAGIC, FORMAT_MAJOR, FORMAT_MINOR, len(head), len(body_stored))
     out = bytearray(prefix)
@@ -198,9 +208,15 @@ def _frame(data: bytes, limits: Limits) -> tuple[int, int, int, int]:
     return major, minor, hlen, plen
 
 
-def _unpack_map(blob: bytes, what: str, offset: int, use_list: bool = True) -> dict[str, Any]:
+def _no_ext(code: int, data: bytes) -> Any:
+    raise ValueError(f"extension type {code}")      # the format has none
+
+
+def _unpack_map(blob: bytes | bytearray, what: str, offset: int,
+                use_list: bool = True) -> dict[str, Any]:
     try:
-        value = msgpack.unpackb(blob, raw=False, strict_map_key=True, use_list=use_list)
+        value = msgpack.unpackb(blob, raw=False, strict_map_key=True, use_list=use_list,
+                                ext_hook=_no_ext)
     except Exception as exc:  # msgpack raises several unrelated types
         raise TransferError(f"{what} is not valid msgpack ({exc.__class__.__name__})",
                             offset=offset) from None
@@ -233,10 +249,19 @@ def _header_from(raw: dict[str, Any], version: tuple[int, int]) -> TransferHeade
         created = datetime.fromisoformat(need("created", str))
     except ValueError:
         raise TransferError("header field 'created' is not an ISO 8601 time", offset=off) from None
+    if created.tzinfo is None:       # a reader compares it with aware times: never guess
+        raise TransferError("header field 'created' has no UTC offset", offset=off)
     expanded = need("expanded_size", int)
+    if expanded < 1:          # a payload is a map: one byte at least
+        raise TransferError(f"header field 'expanded_size': {expanded} is not a size "
+                            "(a payload is at least 1 byte)", offset=off)
     manifest = raw.get("manifest", [])
-    if not isinstance(manifest, list) or not all(isinstance(m, dict) for m in manifest):
-        raise TransferError("header field 'manifest' is not a list of maps", offset=off)
+    if (not isinstance(manifest, list) or len(manifest) > MAX_MANIFEST
+            or not all(isinstance(m, dict) and all(
+                isinstance(k, str) and isinstance(v, str | int | float | bool | None)
+                for k, v in m.items()) for m in manifest)):
+        raise TransferError("header field 'manifest' is not a list of flat maps",
+                            offset=off)
     return TransferHeader(
         kind=kind, bundle_id=raw["bundle_id"], created=created, source=raw["source"],
         target=raw["target"], compression=compression, expanded_size=expanded,
@@ -262,6 +287,40 @@ def _checked(data: bytes, key: bytes | None, limits: Limits) -> tuple[TransferHe
     return _header_from(raw, (major, minor)), hlen, plen
 
 
+def _inflate(stored: bytes, declared: int, start: int) -> bytearray:
+    """Inflate ``stored``, a piece at a time, refusing at the first byte past ``declared``.
+
+    The output never holds more than ``declared + 1`` bytes and no piece of input is more
+    than :data:`INFLATE_CHUNK`, so a bomb costs what it declares (already within the hard
+    limit), not what it would expand to. Errors give the offset of the input piece.
+    """
+    inflater = zlib.decompressobj()
+    out = bytearray()
+    view = memoryview(stored)
+    pos = 0                      # compressed bytes handed to the inflater so far
+    while not inflater.eof:
+        piece = inflater.unconsumed_tail
+        if not piece:
+            if pos >= len(view):
+                raise TransferError("payload is truncated: the zlib stream does not end",
+                                    offset=start + pos)
+            piece = view[pos:pos + INFLATE_CHUNK]
+            pos += len(piece)
+        try:
+            out += inflater.decompress(piece, declared + 1 - len(out))
+        except zlib.error:
+            raise TransferError("payload does not decompress",
+                                offset=start + pos - len(inflater.unconsumed_tail)) from None
+        if len(out) > declared:
+            raise TransferError(
+                f"payload expands beyond its declared size of {declared} bytes",
+                offset=start + pos - len(inflater.unconsumed_tail))
+    if inflater.unused_data or pos < len(view):
+        raise TransferError("unexpected bytes after the end of the zlib stream",
+                            offset=start + pos - len(inflater.unused_data))
+    return out
+
+
 def peek_header(data: bytes, *, limits: Limits = DEFAULT_LIMITS) -> TransferHeader:
     """The header of a transfer file whose digest is good; the seal is not checked."""
     return _checked(data, None, limits)[0]
@@ -284,18 +343,13 @@ def decode_transfer(
             f"payload would expand to {header.expanded_size} bytes, over the limit "
             f"{limits.max_expanded}", offset=PREFIX_SIZE)
     if header.compression == "zlib":
-        inflater = zlib.decompressobj()
-        try:
-            body = inflater.decompress(stored, header.expanded_size + 1)
-        except zlib.error:
-            raise TransferError("payload does not decompress", offset=start) from None
-        if not inflater.eof or inflater.unconsumed_tail:
-            raise TransferError("payload expands beyond its declared size", offset=start)
+        body: bytes | bytearray = _inflate(stored, header.expanded_size, start)
     else:
         body = stored
     if len(body) != header.expanded_size:
         raise TransferError(
             f"payload is {len(body)} bytes, header says {header.expanded_size}", offset=start)
     payload = _unpack_map(body, "payload", start, use_list)
+    check_payload(header.kind, payload)
     digest = bytes(memoryview(data)[start + plen:start + plen + DIGEST_SIZE])
     return Transfer(header=header, payload=payload, sealed=key is not None, digest=digest)

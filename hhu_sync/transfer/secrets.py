@@ -53,4 +53,7 @@ def decrypt_password(hhu_key: bytes, enc: Any, *, bundle_id: str, target: str,
                                                   _aad(bundle_id, target, name))
     except InvalidTag:
         raise TransferError(f"password {name!r} does not decrypt with this HHU's key") from None
-    return plain.decode("utf-8")
+    try:
+        return plain.decode("utf-8")
+    except UnicodeDecodeError:     # sealed by a key holder, but not a password we made
+        raise TransferError(f"password {name!r} is not UTF-8 text") from None

@@ -120,3 +120,61 @@ def test_a_snapshot_keeps_a_missing_key_or_secret_missing(tmp_path):
     with pytest.raises(KeyStoreError):
         snap.secret("nope")                  # a batch sees one state of the store
     assert ks.snapshot().secret("nope") == "now-there"
+
+
+# --- issue 12: the key store is private and never written through a symlink -------------
+
+
+@pytest.fixture
+def no_umask():
+    old = os.umask(0)
+    yield
+    os.umask(old)
+
+
+def test_the_key_store_root_and_its_folders_are_0700_and_files_0600(tmp_path, no_umask):
+    store = KeyStore(tmp_path / "var" / "keystore")
+    key = store.enroll("HHU-001")
+    secret = store.set_secret("meter-l3", "pw")
+    store.revoke("HHU-001")
+    modes = {p.relative_to(tmp_path): stat.S_IMODE(p.stat().st_mode)
+             for p in [store.root, *store.root.rglob("*")]}
+    assert modes.pop(secret.relative_to(tmp_path)) == 0o600
+    assert key.parent.relative_to(tmp_path) in modes
+    revoked = [p for p in modes if p.parent.name == "revoked"]
+    assert [modes.pop(p) for p in revoked] == [0o600]
+    assert set(modes.values()) == {0o700}, modes
+
+
+def test_an_existing_loose_key_store_is_tightened_to_0700(tmp_path):
+    root = tmp_path / "keystore"
+    root.mkdir()
+    os.chmod(root, 0o755)
+    KeyStore(root).enroll("HHU-001")
+    assert stat.S_IMODE(root.stat().st_mode) == 0o700
+
+
+def test_a_symlink_in_place_of_a_key_store_folder_is_refused(tmp_path):
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    root = tmp_path / "keystore"
+    root.mkdir()
+    (root / "hhus").symlink_to(elsewhere, target_is_directory=True)
+    with pytest.raises(OSError, match="symlink"):
+        KeyStore(root).enroll("HHU-001")
+    assert list(elsewhere.iterdir()) == []
+
+
+def test_a_symlink_at_a_temp_or_key_name_is_never_written_through(tmp_path):
+    victim = tmp_path / "victim"
+    victim.write_bytes(b"precious")
+    hhus = tmp_path / "keystore" / "hhus"
+    hhus.mkdir(parents=True)
+    (hhus / f".HHU-001.key.{os.getpid()}.tmp").symlink_to(victim)
+    (hhus / "HHU-002.key").symlink_to(victim)
+    store = KeyStore(tmp_path / "keystore")
+    store.enroll("HHU-001")
+    with pytest.raises(KeyStoreError, match="already exists"):
+        store.enroll("HHU-002")
+    assert victim.read_bytes() == b"precious"
+    assert stat.S_IMODE(os.lstat(hhus / "HHU-001.key").st_mode) == 0o600
