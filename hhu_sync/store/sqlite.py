@@ -7,6 +7,7 @@ Only what is committed here is acknowledged to a handheld, so commits are durabl
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
@@ -20,6 +21,8 @@ from hhu_sync.ingest import IngestReport, Upload
 from hhu_sync.model.meterlist import MeterList, meter_list_from_dict
 from hhu_sync.model.scheme import Scheme, SchemeRecord, scheme_from_dict
 from hhu_sync.store.base import Delivery, ListState, StorageUnavailable, StoreError
+
+log = logging.getLogger("hhu_sync.store")
 
 SCHEMA_VERSION = "1"
 _OPEN_LIST_STATES = (ListState.QUEUED, ListState.ON_HHU, ListState.UPLOADED,
@@ -41,6 +44,39 @@ def _writer_lock(path: Path) -> threading.Lock:
     key = path.resolve()
     with _WRITERS_LOCK:
         return _WRITERS.setdefault(key, threading.Lock())
+
+
+#: SQLite primary result codes after which a connection may stay unusable though the
+#: storage has come back: a file opened while read-only stays read-only for the life of its
+#: connection, a lost lock or I/O error can leave the WAL index or handle broken. After one
+#: of these every connection of the store is closed and opened afresh at its next use.
+_REOPEN_CODES = frozenset({
+    sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED,
+    sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM, sqlite3.SQLITE_PROTOCOL,
+    sqlite3.SQLITE_NOTADB})
+
+
+def _connect(path: Path, timeout_s: float) -> sqlite3.Connection:
+    """Open one connection (a seam: tests swap it to open the file read-only)."""
+    return sqlite3.connect(path, isolation_level=None, timeout=timeout_s)
+
+
+def _is_closed(db: sqlite3.Connection) -> bool:
+    try:
+        db.total_changes  # noqa: B018 - raises ProgrammingError on a closed connection
+    except sqlite3.ProgrammingError:
+        return True
+    return False
+
+
+def _breaks_connection(exc: BaseException, db: sqlite3.Connection | None) -> bool:
+    """Whether ``exc`` may have left ``db`` unusable (by result code, never by wording)."""
+    if not isinstance(exc, sqlite3.Error):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None and code & 0xFF in _REOPEN_CODES:
+        return True
+    return db is not None and _is_closed(db)
 
 
 ROWS_PER_STATEMENT = 128
@@ -76,37 +112,97 @@ class SqliteStore:
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._write_lock = _writer_lock(self.path)
+        self._generation = 0     # bumped when connections must be opened afresh
+        self._failing = False    # last storage operation failed (logged once per change)
+        self.reopens = 0         # connections discarded and opened again after a fault
         schema = resources.files("hhu_sync.store").joinpath("schema.sql").read_text()
         db = self._db()
-        db.executescript(schema)
-        db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
-        found = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
+        try:
+            db.executescript(schema)   # CREATE ... IF NOT EXISTS: no write when present
+            found = self._schema_version(db)
+            if found is None:
+                db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+                           (SCHEMA_VERSION,))
+                found = self._schema_version(db)
+        except sqlite3.Error as exc:
+            self._storage_failed(exc, db)
+            raise StorageUnavailable(f"{self.path}: cannot set up the database: {exc}") from None
         if found != SCHEMA_VERSION:
             raise StoreError(f"{self.path}: schema version {found}, this hhu-sync uses "
                              f"{SCHEMA_VERSION}")
 
+    @staticmethod
+    def _schema_version(db: sqlite3.Connection) -> str | None:
+        row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        return row[0] if row else None
+
     # -- connections and transactions -------------------------------------------------
     def _db(self) -> sqlite3.Connection:
+        """This thread's connection; opened afresh when closed or after a storage fault."""
         db = getattr(self._local, "db", None)
+        if db is not None and (self._local.generation != self._generation or _is_closed(db)):
+            self._discard(db)
+            db = None
         if db is None:
+            generation = self._generation
             try:
-                db = sqlite3.connect(self.path, isolation_level=None, timeout=self._busy_ms / 1000)
+                db = _connect(self.path, self._busy_ms / 1000)
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=FULL")
                 db.execute(f"PRAGMA busy_timeout={self._busy_ms}")
                 db.execute("PRAGMA foreign_keys=ON")
             except sqlite3.Error as exc:
-                raise StoreError(f"{self.path}: cannot open the database: {exc}") from None
+                if db is not None:
+                    db.close()
+                self._storage_failed(exc, None)
+                raise StorageUnavailable(
+                    f"{self.path}: cannot open the database: {exc}") from None
             self._local.db = db
+            self._local.generation = generation
             with self._lock:
                 self._all.append(db)
         return db
+
+    def _discard(self, db: sqlite3.Connection) -> None:
+        """Close this thread's connection (it is opened again at its next use)."""
+        self._local.db = None
+        with self._lock:
+            if db in self._all:
+                self._all.remove(db)
+            self.reopens += 1
+        try:
+            db.close()
+        except sqlite3.Error:
+            pass  # broken already: closing is all that was wanted
+
+    def _storage_failed(self, exc: BaseException, db: sqlite3.Connection | None) -> None:
+        """Note a storage fault: connections are renewed if it may have broken them.
+
+        No retry here (the caller backs off and comes again); one log line when the
+        storage turns unusable, one when it works again, none per attempt.
+        """
+        if db is None or _breaks_connection(exc, db):
+            with self._lock:
+                self._generation += 1
+        if not self._failing:
+            self._failing = True
+            log.warning("storage: %s unusable (%s); its connections are opened afresh "
+                        "at the next operation", self.path, exc)
+
+    def _storage_ok(self) -> None:
+        if self._failing:
+            self._failing = False
+            log.info("storage: %s usable again (%d connection(s) reopened so far)",
+                        self.path, self.reopens)
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         """One write transaction. Storage faults (disk full, I/O error, locked too long)
         become StorageUnavailable, so callers can tell them from refusals: a file is not
-        rejected, and an upload not acknowledged, because the disk is full."""
+        rejected, and an upload not acknowledged, because the disk is full. After a fault
+        that can leave a connection unusable (read-only, I/O error, lock lost, closed),
+        the next operation opens a new one: storage that comes back works without a
+        restart."""
         db = self._db()
         with self._write_lock:
             yield from self._tx_locked(db)
@@ -115,6 +211,7 @@ class SqliteStore:
         try:
             db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
+            self._storage_failed(exc, db)
             raise StorageUnavailable(f"{self.path}: {exc}") from None
         try:
             yield db
@@ -122,7 +219,7 @@ class SqliteStore:
                 f"{self.path}: database or disk is full (injected)"))
             db.execute("COMMIT")
         except BaseException as exc:
-            if db.in_transaction:
+            if not _is_closed(db) and db.in_transaction:
                 try:
                     db.execute("ROLLBACK")
                 except sqlite3.Error:
@@ -130,8 +227,10 @@ class SqliteStore:
             if isinstance(exc, sqlite3.IntegrityError):
                 raise StoreError(f"{self.path}: {exc}") from None
             if isinstance(exc, sqlite3.Error):
+                self._storage_failed(exc, db)
                 raise StorageUnavailable(f"{self.path}: {exc}") from None
             raise
+        self._storage_ok()
 
     def close(self) -> None:
         with self._lock:
@@ -144,7 +243,12 @@ class SqliteStore:
         self._local = threading.local()
 
     def _one(self, sql: str, args: tuple = ()) -> Any:
-        row = self._db().execute(sql, args).fetchone()
+        db = self._db()
+        try:
+            row = db.execute(sql, args).fetchone()
+        except sqlite3.Error as exc:
+            self._storage_failed(exc, db)
+            raise StorageUnavailable(f"{self.path}: {exc}") from None
         return row[0] if row else None
 
     # -- outbox -------------------------------------------------------------------------
