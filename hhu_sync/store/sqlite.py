@@ -20,7 +20,15 @@ from hhu_sync.failpoints import failpoint
 from hhu_sync.ingest import IngestReport, Upload
 from hhu_sync.model.meterlist import MeterList, meter_list_from_dict
 from hhu_sync.model.scheme import Scheme, SchemeRecord, scheme_from_dict
-from hhu_sync.store.base import Delivery, ListState, StorageUnavailable, StoreError
+from hhu_sync.model.versions import REFUSED, HeldScheme, judge, refusal
+from hhu_sync.store.base import (
+    Delivery,
+    LibraryEntry,
+    ListState,
+    SchemeVersionRefused,
+    StorageUnavailable,
+    StoreError,
+)
 
 log = logging.getLogger("hhu_sync.store")
 
@@ -286,6 +294,43 @@ class SqliteStore:
         """The scheme library as a lazy mapping: only the ids asked for are read."""
         return SchemeLibrary(self)
 
+    def library_entries(self) -> list[LibraryEntry]:
+        """Every scheme held: id, version, model, when taken and from which file."""
+        rows = self._db().execute(
+            "SELECT s.scheme_id, s.version, s.model, s.updated_at, COALESCE(i.name, '') "
+            "FROM schemes s LEFT JOIN inputs i ON i.sha256 = s.sha256 "
+            "ORDER BY s.scheme_id").fetchall()
+        return [LibraryEntry(*r) for r in rows]
+
+    @staticmethod
+    def _held_schemes(db: sqlite3.Connection, ids: list[str]) -> dict[str, HeldScheme]:
+        """The library's editions of ``ids`` (one query per 500), for the version rule."""
+        held: dict[str, HeldScheme] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            for sid, version, data, since, source in db.execute(
+                    "SELECT s.scheme_id, s.version, s.data, s.updated_at, COALESCE(i.name, '') "
+                    "FROM schemes s LEFT JOIN inputs i ON i.sha256 = s.sha256 "
+                    f"WHERE s.scheme_id IN ({','.join('?' * len(chunk))})", chunk):
+                held[sid] = HeldScheme(version, data, since, source)
+        return held
+
+    @staticmethod
+    def _check_version(scheme: Scheme | SchemeRecord, held: dict[str, HeldScheme],
+                       item: dict[str, Any]) -> None:
+        """Versions only move forward (see :mod:`hhu_sync.model.versions`), unless forced.
+
+        ``held`` is updated with what this batch takes, so a batch holding version 5
+        and then version 3 of one id refuses the 3 as the library would a moment later.
+        """
+        verdict = judge(scheme.version, scheme.json, held.get(scheme.id))
+        if verdict in REFUSED and not item.get("force"):
+            old = held[scheme.id]
+            raise SchemeVersionRefused(
+                refusal(scheme.id, scheme.version, old, verdict), code=verdict.value,
+                scheme_id=scheme.id, version=scheme.version, held_version=old.version)
+        held[scheme.id] = HeldScheme(scheme.version, scheme.json, item["now"], item["name"])
+
     def delivery(self, delivery_id: int) -> Delivery | None:
         row = self._db().execute(
             "SELECT delivery_id, kind, ref, target_hhu, target_crew, state, bundle_id, "
@@ -296,17 +341,20 @@ class SqliteStore:
     def accept_input(self, *, sha256: str, name: str, kind: str, moved_to: str, now: str,
                      scheme: Scheme | SchemeRecord | None = None, mlist: MeterList | None = None,
                      quick_send_hhu: str | None = None,
-                     bundle: tuple[str, str, bytes] | None = None) -> int | None:
+                     bundle: tuple[str, str, bytes] | None = None,
+                     force: bool = False) -> int | None:
         """Record an accepted outbox file and what it queues, in one transaction.
 
         Returns the new delivery id, if the file queued one. ``bundle`` (HHU id, bundle
         id, sealed transfer file) is bound to that delivery in the same transaction. A
         crash before the file is moved leaves the input recorded, so a restart finishes
-        the move and queues nothing twice.
+        the move and queues nothing twice. A scheme older than (or changed under the
+        version of) the library's is refused with :class:`SchemeVersionRefused` unless
+        ``force``.
         """
         return self.accept_inputs([dict(
             sha256=sha256, name=name, kind=kind, moved_to=moved_to, now=now, scheme=scheme,
-            mlist=mlist, quick_send_hhu=quick_send_hhu, bundle=bundle)])[0]
+            mlist=mlist, quick_send_hhu=quick_send_hhu, bundle=bundle, force=force)])[0]
 
     def accept_inputs(self, items: list[dict[str, Any]]) -> list[int | None]:
         """:meth:`accept_input` for several files in one transaction (one fsync for a batch).
@@ -319,6 +367,8 @@ class SqliteStore:
         with self._tx() as db:
             next_id = (db.execute("SELECT MAX(delivery_id) FROM deliveries").fetchone()[0]
                        or 0) + 1
+            held = self._held_schemes(db, sorted({item["scheme"].id for item in items
+                                                  if item.get("scheme") is not None}))
             schemes: list[tuple] = []
             quick: list[tuple] = []
             inputs: list[tuple] = []
@@ -328,6 +378,7 @@ class SqliteStore:
                 hhu, bundle = item.get("quick_send_hhu"), item.get("bundle")
                 delivery = None
                 if scheme is not None:
+                    self._check_version(scheme, held, item)
                     schemes.append((scheme.id, scheme.model, scheme.version, scheme.json,
                                     item["sha256"], now))
                     if hhu:
