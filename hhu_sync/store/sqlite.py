@@ -251,13 +251,21 @@ class SqliteStore:
         self._local = threading.local()
 
     def _one(self, sql: str, args: tuple = ()) -> Any:
+        row = self._read(sql, args, all_rows=False)
+        return row[0] if row else None
+
+    def _rows(self, sql: str, args: tuple | list = ()) -> list[tuple]:
+        return self._read(sql, args, all_rows=True)
+
+    def _read(self, sql: str, args: tuple | list, *, all_rows: bool) -> Any:
+        """A read, with storage faults mapped (and connections renewed) as in ``_tx``."""
         db = self._db()
         try:
-            row = db.execute(sql, args).fetchone()
+            cur = db.execute(sql, args)
+            return cur.fetchall() if all_rows else cur.fetchone()
         except sqlite3.Error as exc:
             self._storage_failed(exc, db)
             raise StorageUnavailable(f"{self.path}: {exc}") from None
-        return row[0] if row else None
 
     # -- outbox -------------------------------------------------------------------------
     _INPUT_COLUMNS = ("name", "kind", "status", "reason", "moved_to", "received_at")
@@ -296,10 +304,9 @@ class SqliteStore:
 
     def library_entries(self) -> list[LibraryEntry]:
         """Every scheme held: id, version, model, when taken and from which file."""
-        rows = self._db().execute(
+        rows = self._rows(
             "SELECT s.scheme_id, s.version, s.model, s.updated_at, COALESCE(i.name, '') "
-            "FROM schemes s LEFT JOIN inputs i ON i.sha256 = s.sha256 "
-            "ORDER BY s.scheme_id").fetchall()
+            "FROM schemes s LEFT JOIN inputs i ON i.sha256 = s.sha256 ORDER BY s.scheme_id")
         return [LibraryEntry(*r) for r in rows]
 
     @staticmethod
@@ -711,7 +718,7 @@ class SchemeLibrary(Mapping):
         return found
 
     def __iter__(self):
-        return iter(r[0] for r in self._store._db().execute("SELECT scheme_id FROM schemes"))
+        return iter([r[0] for r in self._store._rows("SELECT scheme_id FROM schemes")])
 
     def __len__(self) -> int:
         return int(self._store._one("SELECT COUNT(*) FROM schemes"))
