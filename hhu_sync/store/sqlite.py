@@ -189,19 +189,21 @@ class SqliteStore:
         No retry here (the caller backs off and comes again); one log line when the
         storage turns unusable, one when it works again, none per attempt.
         """
-        if db is None or _breaks_connection(exc, db):
-            with self._lock:
+        renew = db is None or _breaks_connection(exc, db)
+        with self._lock:
+            if renew:
                 self._generation += 1
-        if not self._failing:
-            self._failing = True
-            log.warning("storage: %s unusable (%s); its connections are opened afresh "
-                        "at the next operation", self.path, exc)
+            first, self._failing = not self._failing, True
+        if first:
+            log.warning("storage: %s unusable (%s)%s", self.path, exc,
+                        "; connections are opened afresh at the next operation" if renew else "")
 
     def _storage_ok(self) -> None:
-        if self._failing:
-            self._failing = False
+        with self._lock:
+            recovered, self._failing = self._failing, False
+        if recovered:
             log.info("storage: %s usable again (%d connection(s) reopened so far)",
-                        self.path, self.reopens)
+                     self.path, self.reopens)
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
