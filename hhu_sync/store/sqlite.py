@@ -199,6 +199,8 @@ class SqliteStore:
                         "; connections are opened afresh at the next operation" if renew else "")
 
     def _storage_ok(self) -> None:
+        if not self._failing:      # the common case: no lock taken per commit
+            return
         with self._lock:
             recovered, self._failing = self._failing, False
         if recovered:
