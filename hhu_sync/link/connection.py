@@ -325,10 +325,12 @@ class Connection:
     def elapse(self, seconds: float) -> None:
         """``seconds`` passed while bytes kept arriving (the driver read no silence).
 
-        Only the timers that wait for a *frame* run down: the answer to a request and
-        the HHU's idle limit (section 3). The others wait for silence and keep their
-        ``handle_timeout()`` meaning. Without this, junk bytes or frames that do not
-        move the session on, sent more often than a timer's span, would hold it still.
+        Only the timers that wait for a *frame* run down: the dock's bound on the wait
+        for an answer and the HHU's idle limit (section 3). The others (resends, SACKs,
+        keepalive) wait for silence and keep their ``handle_timeout()`` meaning: a long
+        frame still arriving on a slow line is no reason to resend. Without this, junk
+        bytes or frames that do not move the session on, sent more often than a timer's
+        span, would hold these two still.
         """
         if self._phase in _TERMINAL or seconds <= 0:
             return
@@ -570,6 +572,9 @@ class Connection:
         self._req_retries = 0
         self._req_busy_wait = None
         self._timers["req"] = self.settings.ack_timeout
+        # The resend timer waits for silence; this one bounds the whole wait by the clock,
+        # so bytes that are no answer (junk on the line) cannot hold the request open.
+        self._timers["answer"] = self.settings.idle_timeout
         self._timers.pop("keepalive", None)
         return body
 
@@ -595,6 +600,10 @@ class Connection:
                 return
             self._req_retries = 0
         self._resend_request()
+
+    def _timer_answer(self) -> None:
+        if self._req is not None:
+            self._timed_out(f"answer to {self._req_name}")
 
     def _timer_keepalive(self) -> None:
         if self._phase == "READY" and not self._queue:
@@ -670,11 +679,14 @@ class Connection:
         if msg.TYPE == m.T_BUSY:
             if self._req_busy_wait is None:
                 self._req_busy_wait = 0.0
+                # the HHU works on it: the BUSY bound (idle_timeout) starts now
+                self._timers["answer"] = self.settings.idle_timeout + self.settings.ack_timeout
             self._req_retries = 0
             return
         self._go(f"rx:{msg.NAME}")
         self._req = None
         self._timers.pop("req", None)
+        self._timers.pop("answer", None)
         getattr(self, f"_dock_rx_{msg.NAME.lower()}")(msg, body)
         if self._phase == "READY":
             self._pump()
@@ -995,8 +1007,8 @@ def _check_settings(s: LinkSettings) -> None:
         raise LocalProtocolError("retry_limit >= 0 and positive time-outs needed")
 
 
-_TIMER_ORDER = ["rx", "tx", "req", "keepalive", "idle"]
-_FRAME_TIMERS = ("req", "idle")   # wait for a frame, not for silence: see elapse()
+_TIMER_ORDER = ["rx", "tx", "req", "answer", "keepalive", "idle"]
+_FRAME_TIMERS = ("answer", "idle")   # wait for a frame, not for silence: see elapse()
 
 _HANDLERS: dict[Role, dict[type, Callable[[Connection, Command], None]]] = {
     Role.DOCK: {
