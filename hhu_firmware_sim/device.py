@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -129,7 +130,8 @@ class SimulatedHHU:
                  faults: Faults | None = None, settings: LinkSettings | None = None,
                  checkpoint_every: int = CHECKPOINT_EVERY,
                  checkpoint_interval_s: float = CHECKPOINT_MIN_INTERVAL_S,
-                 idle_limit_s: float = 30.0) -> None:
+                 idle_limit_s: float = 30.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.hhu_id = hhu_id
         self.key = key
         self.flash = flash
@@ -139,7 +141,8 @@ class SimulatedHHU:
         self.settings = settings or LinkSettings()
         self.checkpoint_every = checkpoint_every
         self.checkpoint_interval_s = checkpoint_interval_s
-        self.idle_limit_s = idle_limit_s
+        self.idle_limit_s = idle_limit_s   # no frame that moves the session on: hang up
+        self.clock = clock
 
     def hello(self) -> HelloInfo:
         """What the HHU announces after authentication: free flash and what it holds."""
@@ -206,36 +209,43 @@ class _Session:
     def _loop(self) -> None:
         """The driver loop, with reads capped at IDLE_POLL_S so a stop is seen promptly.
 
-        ``quiet`` adds up consecutive empty reads; the core's timer fires once it
-        reaches ``next_timeout()`` (which, with no clock in the core, stays put while
-        nothing happens).
+        ``quiet`` adds up consecutive empty reads; the core's silence timers fire once
+        it reaches ``next_timeout()``. Time during which bytes came is given to the core
+        as well (``elapse``: the timers that wait for a frame), and the idle limit counts
+        from the last frame that moved the session on (``stats.frames_progressed``), so
+        junk bytes, bad-CRC frames and repeated requests cannot hold the one session.
         """
+        clock = self.hhu.clock
         quiet = 0.0
-        silent = 0.0
+        quiet_since = clock()
+        progressed = self.conn.stats.frames_progressed
         while not self.stop.is_set():
             if self._flush():
                 quiet = 0.0
             wait = self.conn.next_timeout()
             step = IDLE_POLL_S if wait is None else min(max(0.0, wait - quiet), IDLE_POLL_S)
-            started = time.monotonic()
+            started = clock()
             try:
                 data = self.port.read(READ_CHUNK, step)
             except _Hangup:
                 self._feed_eof()
                 raise
+            now = clock()
             if data:
-                quiet = silent = 0.0
-                self.conn.receive_data(data, now=time.monotonic())   # the core has no clock
+                self.conn.elapse(quiet + now - started)
+                quiet = 0.0
+                self.conn.receive_data(data, now=now)   # the core has no clock
             else:
-                spent = time.monotonic() - started
-                quiet += spent
-                silent += spent
+                quiet += now - started
                 if wait is not None and quiet >= wait - 1e-3:
                     quiet = 0.0
                     self.conn.handle_timeout()   # an empty read is a time-out
-                if silent > self.hhu.idle_limit_s:
-                    self.result.reason = "idle"
-                    return
+            if self.conn.stats.frames_progressed != progressed:
+                progressed = self.conn.stats.frames_progressed
+                quiet_since = now
+            elif now - quiet_since >= self.hhu.idle_limit_s:
+                self.result.reason = "idle"
+                return
             while (event := self.conn.next_event()) is not NEED_DATA:
                 if self._handle(event):
                     self._flush_quietly()
@@ -317,7 +327,7 @@ class _Session:
         if limit is not None and self.result.bundle_bytes >= limit:
             raise _Reboot()
         if writer.written - writer.durable >= self.hhu.checkpoint_every:
-            now = time.monotonic()
+            now = self.hhu.clock()
             if now - self.last_checkpoint >= self.hhu.checkpoint_interval_s:
                 writer.checkpoint()
                 self.last_checkpoint = now

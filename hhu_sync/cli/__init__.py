@@ -21,6 +21,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "hhu_sync.cli.link_cmds",
     "hhu_sync.cli.meter_cmds",
     "hhu_sync.cli.ingest_cmd",
+    "hhu_sync.cli.scheme_cmds",
 )
 
 

@@ -7,6 +7,8 @@ script can tell a refused password from a meter that never answered:
     0 done (programmed and verified)    1 bad input, missing secret, port not opened
     4 password refused                  5 no answer / time-out / broken protocol
     6 verify failed (a scheme, or a clock not where it was set) or a write refused
+    7 the scheme does not fit the meter (another model, or over its catalog limits):
+      nothing was written; ``program --force`` writes it all the same
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from rich.table import Table
 from hhu_sync.cli.common import catalog_of, config_of
 from hhu_sync.config import Config
 from hhu_sync.errors import CliError, KeyStoreError
+from hhu_sync.iec62056 import Identification
 from hhu_sync.keys import KeyStore
 from hhu_sync.meterio import (
     DriverSettings,
@@ -40,6 +43,8 @@ from hhu_sync.meterio import (
 from hhu_sync.meterio.clock import DATE, TIME, TOLERANCE_S, clock_writes, parse_clock
 from hhu_sync.meterio.program import TABLES
 from hhu_sync.meterio.transport import READ_SLICE_S
+from hhu_sync.model.catalog import Catalog
+from hhu_sync.model.fit import model_of_identification, scheme_fit_problems
 from hhu_sync.model.loader import load_toml
 from hhu_sync.model.problems import ModelError
 from hhu_sync.model.scheme import Scheme, parse_scheme
@@ -47,6 +52,7 @@ from hhu_sync.model.scheme import Scheme, parse_scheme
 EXIT_PASSWORD = 4
 EXIT_NO_ANSWER = 5
 EXIT_VERIFY = 6
+EXIT_MISFIT = 7
 _SETTINGS = ("128.6.0", "128.7.0", "128.8.0")
 
 
@@ -66,6 +72,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     g.add_argument("--password-ref", required=True, metavar="REF",
                    help="key-store secret holding the meter's programming password")
     g.add_argument("--json", action="store_true", help="machine-readable report")
+    g.add_argument("--force", action="store_true",
+                   help="program even a scheme made for another model than the meter's")
     _common(g)
     g.set_defaults(func=run_program)
     c = msub.add_parser("clock", help="the meter's clock against this PC's; --set sets it")
@@ -193,8 +201,19 @@ def _load_scheme(args: argparse.Namespace, config: Config) -> Scheme:
                        f"({len(exc.problems)} problem(s))") from None
 
 
+def _misfit(scheme: Scheme, ident: Identification, catalog: Catalog) -> list[str]:
+    """Why the scheme must not go to this meter: the check meter lists apply to entries."""
+    model = model_of_identification(f"{ident.manufacturer} {ident.ident}", catalog)
+    if model is None:
+        return [f"the meter identifies as {ident.manufacturer} {ident.ident}, which names no "
+                f"model of the catalog ({', '.join(sorted(catalog))}); scheme "
+                f"{scheme.id!r} is for the {scheme.model}"]
+    return scheme_fit_problems(scheme, model, catalog)
+
+
 def run_program(args: argparse.Namespace) -> int:
     config = config_of(args)
+    catalog = catalog_of(config)
     scheme = _load_scheme(args, config)
     try:
         plan = plan_scheme(scheme)
@@ -202,17 +221,24 @@ def run_program(args: argparse.Namespace) -> int:
         raise CliError(f"{args.scheme}: {exc}") from None
     password = _secret(config, args.password_ref)
     client, port = _client(args, config)
+    misfit: list[str] = []
     try:
         with client.programming(args.address, password, args.password_kind) as session:
             ident = session.identification
-            report = program_scheme(session, plan)
+            misfit = _misfit(scheme, ident, catalog)   # before the first write
+            report = None if misfit and not args.force else program_scheme(session, plan)
     except MeterIOError as exc:
         return _fail(exc)
     finally:
         port.close()
-    if scheme.model.lower() not in ident.ident.lower():
-        print(f"hhu-sync: warning: scheme is for {scheme.model}, the meter identifies as "
-              f"{ident.manufacturer} {ident.ident}", file=sys.stderr)
+    if report is None:
+        for problem in misfit:
+            print(f"hhu-sync: {args.scheme}: {problem}", file=sys.stderr)
+        print("hhu-sync: nothing written to the meter (--force programs it all the same)",
+              file=sys.stderr)
+        return EXIT_MISFIT
+    for problem in misfit:
+        print(f"hhu-sync: warning: --force: {problem}", file=sys.stderr)
     if args.json:
         print(json.dumps({"scheme": scheme.id, "writes": report.writes,
                           "deleted": report.deleted, "checked": report.checked,

@@ -157,7 +157,11 @@ class LinkDriver:
             except (serial.SerialException, OSError) as exc:
                 raise self._hang_up(exc) from exc
             if data:
-                self.conn.receive_data(data, now=self.clock())   # the core has no clock
+                after = self.clock()
+                # Time passes while bytes come too: the timers that wait for a frame (the
+                # answer to a request) run down, so junk on the line cannot hold them.
+                self.conn.elapse(after - now)
+                self.conn.receive_data(data, now=after)   # the core has no clock
             elif wait is not None and self.clock() - now >= wait - _CLOCK_SLACK_S:
                 self.stats.timeouts_handled += 1
                 self.conn.handle_timeout()   # an empty read is a time-out

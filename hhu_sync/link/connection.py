@@ -259,8 +259,7 @@ class Connection:
         if not frames:
             return
         st.frames_received += len(frames)
-        if self.role is Role.HHU:
-            self._timers["idle"] = self.settings.idle_timeout
+        progressed = st.frames_progressed
         try:
             for body in frames:
                 t = body[0]
@@ -276,6 +275,12 @@ class Connection:
                 self._after_batch()
         except RemoteProtocolError as exc:
             self._protocol_error(exc)
+        # Only a frame that moved the session on holds it open: a valid CRC alone is no
+        # progress (a repeated request, stale data, an old SACK), or one peer sending such
+        # frames, or junk, would keep the HHU's one session forever (section 3, idle).
+        if (self.role is Role.HHU and st.frames_progressed != progressed
+                and self._phase not in _TERMINAL):
+            self._timers["idle"] = self.settings.idle_timeout
 
     def next_event(self) -> Event | type[NEED_DATA]:
         if self._events:
@@ -316,6 +321,31 @@ class Connection:
         if self._phase in _TERMINAL or not self._timers:
             return None
         return min(self._timers.values())
+
+    def elapse(self, seconds: float) -> None:
+        """``seconds`` passed while bytes kept arriving (the driver read no silence).
+
+        Only the timers that wait for a *frame* run down: the dock's bound on the wait
+        for an answer and the HHU's idle limit (section 3). The others (resends, SACKs,
+        keepalive) wait for silence and keep their ``handle_timeout()`` meaning: a long
+        frame still arriving on a slow line is no reason to resend. Without this, junk
+        bytes or frames that do not move the session on, sent more often than a timer's
+        span, would hold these two still.
+        """
+        if self._phase in _TERMINAL or seconds <= 0:
+            return
+        fired = []
+        for name in _FRAME_TIMERS:
+            if name in self._timers:
+                self._timers[name] -= seconds
+                if self._timers[name] <= 1e-9:
+                    del self._timers[name]
+                    fired.append(name)
+        for name in fired:
+            if self._phase in _TERMINAL:
+                break
+            self.stats.timeouts += 1
+            getattr(self, f"_timer_{name}")()
 
     def handle_timeout(self) -> None:
         if self._phase in _TERMINAL or not self._timers:
@@ -421,7 +451,10 @@ class Connection:
             if self._phase == "GET_SENT":
                 self._resend_request()  # our GET's answer was lost, data already flows
             return  # else stale data from an earlier session: ignore
+        before = (rx.nxt, len(rx.ooo))
         rx.on_data((body[1] << 8) | body[2], memoryview(body)[3:])  # no copy until take()
+        if (rx.nxt, len(rx.ooo)) != before:
+            self.stats.frames_progressed += 1   # new data, not a duplicate
         if rx.complete and not rx.reported:
             self._rx_complete(rx)
 
@@ -433,6 +466,7 @@ class Connection:
         if snd is None:
             return
         if snd.on_sack((body[1] << 8) | body[2], body[3:], now):
+            self.stats.frames_progressed += 1
             self._timers["tx"] = self.settings.ack_timeout
         if snd.failed:
             self._abort(snd.failed)
@@ -538,6 +572,9 @@ class Connection:
         self._req_retries = 0
         self._req_busy_wait = None
         self._timers["req"] = self.settings.ack_timeout
+        # The resend timer waits for silence; this one bounds the whole wait by the clock,
+        # so bytes that are no answer (junk on the line) cannot hold the request open.
+        self._timers["answer"] = self.settings.idle_timeout
         self._timers.pop("keepalive", None)
         return body
 
@@ -563,6 +600,10 @@ class Connection:
                 return
             self._req_retries = 0
         self._resend_request()
+
+    def _timer_answer(self) -> None:
+        if self._req is not None:
+            self._timed_out(f"answer to {self._req_name}")
 
     def _timer_keepalive(self) -> None:
         if self._phase == "READY" and not self._queue:
@@ -634,14 +675,18 @@ class Connection:
     def _dock_response(self, msg: m.Message, body: bytes) -> None:
         if self._req is None or msg.req != self._req:  # type: ignore[attr-defined]
             return  # a late duplicate answer to an earlier request
+        self.stats.frames_progressed += 1
         if msg.TYPE == m.T_BUSY:
             if self._req_busy_wait is None:
                 self._req_busy_wait = 0.0
+                # the HHU works on it: the BUSY bound (idle_timeout) starts now
+                self._timers["answer"] = self.settings.idle_timeout + self.settings.ack_timeout
             self._req_retries = 0
             return
         self._go(f"rx:{msg.NAME}")
         self._req = None
         self._timers.pop("req", None)
+        self._timers.pop("answer", None)
         getattr(self, f"_dock_rx_{msg.NAME.lower()}")(msg, body)
         if self._phase == "READY":
             self._pump()
@@ -781,6 +826,7 @@ class Connection:
         if req == self._app_req:
             self._emit_frame(m.Busy(req).encode())
             return
+        self.stats.frames_progressed += 1   # a new request
         if self._phase in ("IDLE", "CHALLENGED") and msg.TYPE not in _PRE_AUTH_FRAMES:
             self._abort("not authenticated")
             return
@@ -961,7 +1007,8 @@ def _check_settings(s: LinkSettings) -> None:
         raise LocalProtocolError("retry_limit >= 0 and positive time-outs needed")
 
 
-_TIMER_ORDER = ["rx", "tx", "req", "keepalive", "idle"]
+_TIMER_ORDER = ["rx", "tx", "req", "answer", "keepalive", "idle"]
+_FRAME_TIMERS = ("answer", "idle")   # wait for a frame, not for silence: see elapse()
 
 _HANDLERS: dict[Role, dict[type, Callable[[Connection, Command], None]]] = {
     Role.DOCK: {

@@ -64,6 +64,7 @@ class LinkStats:
     frames_sent: int = 0  # every frame written, first sends and resends
     frames_resent: int = 0  # data frames and requests sent again
     frames_received: int = 0  # frames with a good CRC
+    frames_progressed: int = 0  # frames that moved the session on (reset the HHU's idle)
     bytes_sent: int = 0  # bytes handed out by data_to_send()
     bytes_received: int = 0  # bytes given to receive_data()
     payload_bytes_sent: int = 0  # data-stream bytes in first sends of DATA frames

@@ -17,6 +17,7 @@ from typing import Any
 
 from hhu_sync.model.catalog import Catalog
 from hhu_sync.model.fields import Fields
+from hhu_sync.model.fit import scheme_fit_problems
 from hhu_sync.model.problems import ModelError
 from hhu_sync.model.scheme import Scheme
 
@@ -136,9 +137,9 @@ def _build(f: Fields, head: dict[str, Any], head_path: str, rows: list[tuple[str
             scheme = schemes.get(scheme_id)
             if scheme is None:
                 add("scheme", f"unknown scheme id {scheme_id!r}")
-            elif model and scheme.model != model:
-                add("scheme", f"scheme {scheme_id!r} is for the {scheme.model}; "
-                              f"this meter is an {model}")
+            elif model and model in catalog:
+                for problem in scheme_fit_problems(scheme, model, catalog):
+                    add("scheme", problem)
         texts = {}
         for key in ("site", "address", "notes"):
             value = row.get(key, "")

@@ -21,6 +21,33 @@ class StorageUnavailable(StoreError):
     """The storage failed (disk full, I/O error): nothing was written; try again later."""
 
 
+class SchemeVersionRefused(StoreError):
+    """A scheme would move the library's edition of its id back, or change it in place.
+
+    ``code`` is the :class:`~hhu_sync.model.versions.Verdict` value (``older`` or
+    ``changed``): callers decide on it, never on the wording.
+    """
+
+    def __init__(self, message: str, *, code: str, scheme_id: str, version: int | str,
+                 held_version: int | str) -> None:
+        super().__init__(message)
+        self.code = code
+        self.scheme_id = scheme_id
+        self.version = version
+        self.held_version = held_version
+
+
+@dataclass(frozen=True)
+class LibraryEntry:
+    """One scheme of the library as ``hhu-sync scheme list`` shows it."""
+
+    scheme_id: str
+    version: int
+    model: str
+    received: str
+    source: str
+
+
 class ListState:
     QUEUED = "queued"
     ON_HHU = "on_hhu"
@@ -55,11 +82,13 @@ class Store(Protocol):
     def accept_input(self, *, sha256: str, name: str, kind: str, moved_to: str, now: str,
                      scheme: Scheme | SchemeRecord | None = None, mlist: MeterList | None = None,
                      quick_send_hhu: str | None = None,
-                     bundle: tuple[str, str, bytes] | None = None) -> int | None: ...
+                     bundle: tuple[str, str, bytes] | None = None,
+                     force: bool = False) -> int | None: ...
     def accept_inputs(self, items: list[dict[str, Any]]) -> list[int | None]: ...
     # scheme library and queue
     def scheme(self, scheme_id: str) -> Scheme | None: ...
     def library(self) -> Mapping[str, Scheme]: ...
+    def library_entries(self) -> list[LibraryEntry]: ...
     def add_meter_list(self, mlist: MeterList, now: str = "") -> int: ...
     def get_list(self, list_id: str) -> MeterList | None: ...
     def list_state(self, list_id: str) -> str | None: ...

@@ -7,6 +7,7 @@ Only what is committed here is acknowledged to a handheld, so commits are durabl
 from __future__ import annotations
 
 import json
+import logging
 import sqlite3
 import threading
 from collections.abc import Iterator, Mapping
@@ -30,7 +31,17 @@ from hhu_sync.ingest import (
 )
 from hhu_sync.model.meterlist import MeterList, meter_list_from_dict
 from hhu_sync.model.scheme import Scheme, SchemeRecord, scheme_from_dict
-from hhu_sync.store.base import Delivery, ListState, StorageUnavailable, StoreError
+from hhu_sync.model.versions import REFUSED, HeldScheme, judge, refusal
+from hhu_sync.store.base import (
+    Delivery,
+    LibraryEntry,
+    ListState,
+    SchemeVersionRefused,
+    StorageUnavailable,
+    StoreError,
+)
+
+log = logging.getLogger("hhu_sync.store")
 
 SCHEMA_VERSION = "1"
 _OPEN_LIST_STATES = (ListState.QUEUED, ListState.ON_HHU, ListState.UPLOADED,
@@ -52,6 +63,39 @@ def _writer_lock(path: Path) -> threading.Lock:
     key = path.resolve()
     with _WRITERS_LOCK:
         return _WRITERS.setdefault(key, threading.Lock())
+
+
+#: SQLite primary result codes after which a connection may stay unusable though the
+#: storage has come back: a file opened while read-only stays read-only for the life of its
+#: connection, a lost lock or I/O error can leave the WAL index or handle broken. After one
+#: of these every connection of the store is closed and opened afresh at its next use.
+_REOPEN_CODES = frozenset({
+    sqlite3.SQLITE_READONLY, sqlite3.SQLITE_IOERR, sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED,
+    sqlite3.SQLITE_CANTOPEN, sqlite3.SQLITE_PERM, sqlite3.SQLITE_PROTOCOL,
+    sqlite3.SQLITE_NOTADB})
+
+
+def _connect(path: Path, timeout_s: float) -> sqlite3.Connection:
+    """Open one connection (a seam: tests swap it to open the file read-only)."""
+    return sqlite3.connect(path, isolation_level=None, timeout=timeout_s)
+
+
+def _is_closed(db: sqlite3.Connection) -> bool:
+    try:
+        db.total_changes  # noqa: B018 - raises ProgrammingError on a closed connection
+    except sqlite3.ProgrammingError:
+        return True
+    return False
+
+
+def _breaks_connection(exc: BaseException, db: sqlite3.Connection | None) -> bool:
+    """Whether ``exc`` may have left ``db`` unusable (by result code, never by wording)."""
+    if not isinstance(exc, sqlite3.Error):
+        return False
+    code = getattr(exc, "sqlite_errorcode", None)
+    if code is not None and code & 0xFF in _REOPEN_CODES:
+        return True
+    return db is not None and _is_closed(db)
 
 
 ROWS_PER_STATEMENT = 128
@@ -87,38 +131,102 @@ class SqliteStore:
         self._all: list[sqlite3.Connection] = []
         self._lock = threading.Lock()
         self._write_lock = _writer_lock(self.path)
+        self._generation = 0     # bumped when connections must be opened afresh
+        self._failing = False    # last storage operation failed (logged once per change)
+        self.reopens = 0         # connections discarded and opened again after a fault
         schema = resources.files("hhu_sync.store").joinpath("schema.sql").read_text()
         db = self._db()
-        db.executescript(schema)
-        _add_reading_columns(db)
-        db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)", (SCHEMA_VERSION,))
-        found = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()[0]
+        try:
+            db.executescript(schema)   # CREATE ... IF NOT EXISTS: no write when present
+            _add_reading_columns(db)   # ALTER only where a column is missing
+            found = self._schema_version(db)
+            if found is None:
+                db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+                           (SCHEMA_VERSION,))
+                found = self._schema_version(db)
+        except sqlite3.Error as exc:
+            self._storage_failed(exc, db)
+            raise StorageUnavailable(f"{self.path}: cannot set up the database: {exc}") from None
         if found != SCHEMA_VERSION:
             raise StoreError(f"{self.path}: schema version {found}, this hhu-sync uses "
                              f"{SCHEMA_VERSION}")
 
+    @staticmethod
+    def _schema_version(db: sqlite3.Connection) -> str | None:
+        row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
+        return row[0] if row else None
+
     # -- connections and transactions -------------------------------------------------
     def _db(self) -> sqlite3.Connection:
+        """This thread's connection; opened afresh when closed or after a storage fault."""
         db = getattr(self._local, "db", None)
+        if db is not None and (self._local.generation != self._generation or _is_closed(db)):
+            self._discard(db)
+            db = None
         if db is None:
+            generation = self._generation
             try:
-                db = sqlite3.connect(self.path, isolation_level=None, timeout=self._busy_ms / 1000)
+                db = _connect(self.path, self._busy_ms / 1000)
                 db.execute("PRAGMA journal_mode=WAL")
                 db.execute("PRAGMA synchronous=FULL")
                 db.execute(f"PRAGMA busy_timeout={self._busy_ms}")
                 db.execute("PRAGMA foreign_keys=ON")
             except sqlite3.Error as exc:
-                raise StoreError(f"{self.path}: cannot open the database: {exc}") from None
+                if db is not None:
+                    db.close()
+                self._storage_failed(exc, None)
+                raise StorageUnavailable(
+                    f"{self.path}: cannot open the database: {exc}") from None
             self._local.db = db
+            self._local.generation = generation
             with self._lock:
                 self._all.append(db)
         return db
+
+    def _discard(self, db: sqlite3.Connection) -> None:
+        """Close this thread's connection (it is opened again at its next use)."""
+        self._local.db = None
+        with self._lock:
+            if db in self._all:
+                self._all.remove(db)
+            self.reopens += 1
+        try:
+            db.close()
+        except sqlite3.Error:
+            pass  # broken already: closing is all that was wanted
+
+    def _storage_failed(self, exc: BaseException, db: sqlite3.Connection | None) -> None:
+        """Note a storage fault: connections are renewed if it may have broken them.
+
+        No retry here (the caller backs off and comes again); one log line when the
+        storage turns unusable, one when it works again, none per attempt.
+        """
+        renew = db is None or _breaks_connection(exc, db)
+        with self._lock:
+            if renew:
+                self._generation += 1
+            first, self._failing = not self._failing, True
+        if first:
+            log.warning("storage: %s unusable (%s)%s", self.path, exc,
+                        "; connections are opened afresh at the next operation" if renew else "")
+
+    def _storage_ok(self) -> None:
+        if not self._failing:      # the common case: no lock taken per commit
+            return
+        with self._lock:
+            recovered, self._failing = self._failing, False
+        if recovered:
+            log.info("storage: %s usable again (%d connection(s) reopened so far)",
+                     self.path, self.reopens)
 
     @contextmanager
     def _tx(self) -> Iterator[sqlite3.Connection]:
         """One write transaction. Storage faults (disk full, I/O error, locked too long)
         become StorageUnavailable, so callers can tell them from refusals: a file is not
-        rejected, and an upload not acknowledged, because the disk is full."""
+        rejected, and an upload not acknowledged, because the disk is full. After a fault
+        that can leave a connection unusable (read-only, I/O error, lock lost, closed),
+        the next operation opens a new one: storage that comes back works without a
+        restart."""
         db = self._db()
         with self._write_lock:
             yield from self._tx_locked(db)
@@ -127,6 +235,7 @@ class SqliteStore:
         try:
             db.execute("BEGIN IMMEDIATE")
         except sqlite3.Error as exc:
+            self._storage_failed(exc, db)
             raise StorageUnavailable(f"{self.path}: {exc}") from None
         try:
             yield db
@@ -134,7 +243,7 @@ class SqliteStore:
                 f"{self.path}: database or disk is full (injected)"))
             db.execute("COMMIT")
         except BaseException as exc:
-            if db.in_transaction:
+            if not _is_closed(db) and db.in_transaction:
                 try:
                     db.execute("ROLLBACK")
                 except sqlite3.Error:
@@ -142,8 +251,10 @@ class SqliteStore:
             if isinstance(exc, sqlite3.IntegrityError):
                 raise StoreError(f"{self.path}: {exc}") from None
             if isinstance(exc, sqlite3.Error):
+                self._storage_failed(exc, db)
                 raise StorageUnavailable(f"{self.path}: {exc}") from None
             raise
+        self._storage_ok()
 
     def close(self) -> None:
         with self._lock:
@@ -156,8 +267,21 @@ class SqliteStore:
         self._local = threading.local()
 
     def _one(self, sql: str, args: tuple = ()) -> Any:
-        row = self._db().execute(sql, args).fetchone()
+        row = self._read(sql, args, all_rows=False)
         return row[0] if row else None
+
+    def _rows(self, sql: str, args: tuple | list = ()) -> list[tuple]:
+        return self._read(sql, args, all_rows=True)
+
+    def _read(self, sql: str, args: tuple | list, *, all_rows: bool) -> Any:
+        """A read, with storage faults mapped (and connections renewed) as in ``_tx``."""
+        db = self._db()
+        try:
+            cur = db.execute(sql, args)
+            return cur.fetchall() if all_rows else cur.fetchone()
+        except sqlite3.Error as exc:
+            self._storage_failed(exc, db)
+            raise StorageUnavailable(f"{self.path}: {exc}") from None
 
     # -- outbox -------------------------------------------------------------------------
     _INPUT_COLUMNS = ("name", "kind", "status", "reason", "moved_to", "received_at")
@@ -194,6 +318,42 @@ class SqliteStore:
         """The scheme library as a lazy mapping: only the ids asked for are read."""
         return SchemeLibrary(self)
 
+    def library_entries(self) -> list[LibraryEntry]:
+        """Every scheme held: id, version, model, when taken and from which file."""
+        rows = self._rows(
+            "SELECT s.scheme_id, s.version, s.model, s.updated_at, COALESCE(i.name, '') "
+            "FROM schemes s LEFT JOIN inputs i ON i.sha256 = s.sha256 ORDER BY s.scheme_id")
+        return [LibraryEntry(*r) for r in rows]
+
+    @staticmethod
+    def _held_schemes(db: sqlite3.Connection, ids: list[str]) -> dict[str, HeldScheme]:
+        """The library's editions of ``ids`` (one query per 500), for the version rule."""
+        held: dict[str, HeldScheme] = {}
+        for start in range(0, len(ids), 500):
+            chunk = ids[start:start + 500]
+            for sid, version, data, since, source in db.execute(
+                    "SELECT s.scheme_id, s.version, s.data, s.updated_at, COALESCE(i.name, '') "
+                    "FROM schemes s LEFT JOIN inputs i ON i.sha256 = s.sha256 "
+                    f"WHERE s.scheme_id IN ({','.join('?' * len(chunk))})", chunk):
+                held[sid] = HeldScheme(version, data, since, source)
+        return held
+
+    @staticmethod
+    def _check_version(scheme: Scheme | SchemeRecord, held: dict[str, HeldScheme],
+                       item: dict[str, Any]) -> None:
+        """Versions only move forward (see :mod:`hhu_sync.model.versions`), unless forced.
+
+        ``held`` is updated with what this batch takes, so a batch holding version 5
+        and then version 3 of one id refuses the 3 as the library would a moment later.
+        """
+        verdict = judge(scheme.version, scheme.json, held.get(scheme.id))
+        if verdict in REFUSED and not item.get("force"):
+            old = held[scheme.id]
+            raise SchemeVersionRefused(
+                refusal(scheme.id, scheme.version, old, verdict), code=verdict.value,
+                scheme_id=scheme.id, version=scheme.version, held_version=old.version)
+        held[scheme.id] = HeldScheme(scheme.version, scheme.json, item["now"], item["name"])
+
     def delivery(self, delivery_id: int) -> Delivery | None:
         row = self._db().execute(
             "SELECT delivery_id, kind, ref, target_hhu, target_crew, state, bundle_id, "
@@ -204,17 +364,20 @@ class SqliteStore:
     def accept_input(self, *, sha256: str, name: str, kind: str, moved_to: str, now: str,
                      scheme: Scheme | SchemeRecord | None = None, mlist: MeterList | None = None,
                      quick_send_hhu: str | None = None,
-                     bundle: tuple[str, str, bytes] | None = None) -> int | None:
+                     bundle: tuple[str, str, bytes] | None = None,
+                     force: bool = False) -> int | None:
         """Record an accepted outbox file and what it queues, in one transaction.
 
         Returns the new delivery id, if the file queued one. ``bundle`` (HHU id, bundle
         id, sealed transfer file) is bound to that delivery in the same transaction. A
         crash before the file is moved leaves the input recorded, so a restart finishes
-        the move and queues nothing twice.
+        the move and queues nothing twice. A scheme older than (or changed under the
+        version of) the library's is refused with :class:`SchemeVersionRefused` unless
+        ``force``.
         """
         return self.accept_inputs([dict(
             sha256=sha256, name=name, kind=kind, moved_to=moved_to, now=now, scheme=scheme,
-            mlist=mlist, quick_send_hhu=quick_send_hhu, bundle=bundle)])[0]
+            mlist=mlist, quick_send_hhu=quick_send_hhu, bundle=bundle, force=force)])[0]
 
     def accept_inputs(self, items: list[dict[str, Any]]) -> list[int | None]:
         """:meth:`accept_input` for several files in one transaction (one fsync for a batch).
@@ -227,6 +390,8 @@ class SqliteStore:
         with self._tx() as db:
             next_id = (db.execute("SELECT MAX(delivery_id) FROM deliveries").fetchone()[0]
                        or 0) + 1
+            held = self._held_schemes(db, sorted({item["scheme"].id for item in items
+                                                  if item.get("scheme") is not None}))
             schemes: list[tuple] = []
             quick: list[tuple] = []
             inputs: list[tuple] = []
@@ -236,6 +401,7 @@ class SqliteStore:
                 hhu, bundle = item.get("quick_send_hhu"), item.get("bundle")
                 delivery = None
                 if scheme is not None:
+                    self._check_version(scheme, held, item)
                     schemes.append((scheme.id, scheme.model, scheme.version, scheme.json,
                                     item["sha256"], now))
                     if hhu:
@@ -737,7 +903,7 @@ class SchemeLibrary(Mapping):
         return found
 
     def __iter__(self):
-        return iter(r[0] for r in self._store._db().execute("SELECT scheme_id FROM schemes"))
+        return iter([r[0] for r in self._store._rows("SELECT scheme_id FROM schemes")])
 
     def __len__(self) -> int:
         return int(self._store._one("SELECT COUNT(*) FROM schemes"))

@@ -31,6 +31,9 @@ class ScriptedConn:
         self.received.append(data)
         self.received_at.append(now)
 
+    def elapse(self, seconds: float) -> None:
+        self.elapsed = getattr(self, "elapsed", 0.0) + seconds
+
     def handle_timeout(self) -> None:
         self.timeouts += 1
         if self.timeouts == 2:
