@@ -14,8 +14,11 @@ T0 = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 
 def _flash(tmp_path, serials=("M1", "M2", "M3", "M4")) -> FlashStore:
     flash = FlashStore(tmp_path / "flash")
-    payload = {"meter_list": {"id": "L1", "meters": [{"serial": s, "task": "read"}
-                                                     for s in serials]}, "schemes": []}
+    meters = [{"serial": s, "site": "", "address": "", "task": "read", "scheme": None,
+               "model": None, "notes": ""} for s in serials]
+    payload = {"meter_list": {"id": "L1", "name": "", "hhu": "HHU-001", "crew": None,
+                              "due": "2026-11-30", "notes": "", "meters": meters},
+               "schemes": []}
     flash.store_bundle("B-1", encode_transfer("meter_list", payload, source="DEPOT",
                                               target="HHU-001", key=KEY, bundle_id="B-1"))
     return flash
