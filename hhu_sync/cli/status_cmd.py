@@ -1,0 +1,278 @@
+"""`hhu-sync status`: what the depot holds and what wants a person's attention.
+
+The database says what was seen; this adds what only the time and the configuration can
+tell: whether an HHU is in a cradle now (the last poll found it) or when it last was,
+warnings (low HHU battery, meter error flags, meters that failed on a partial list), and
+the outbox files not yet taken (a meter list waiting for its schemes). ``--json`` keeps
+every value raw and every key of earlier versions; the tables show numbers for people.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import stat
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+
+from hhu_sync.cli.common import catalog_of, config_of, database_of
+from hhu_sync.cli.humanize import ago, first_line, parse_time, size
+from hhu_sync.config import Config
+from hhu_sync.model.inputs import is_candidate_name, load_inputs
+from hhu_sync.model.loader import MAX_INPUT_BYTES
+from hhu_sync.store import open_store
+
+BATTERY_LOW_PCT = 20
+SHOWN = 5                 # the most recent few of each kind of input
+MAX_LISTED = 10_000       # outbox entries counted at most (a bounded look)
+#: F.F bits the simulated meters set (hhu_firmware_sim.meter.meter.FLAG_BITS).
+FLAG_NAMES = {0x1: "battery low", 0x2: "reverse run", 0x4: "cover opened"}
+# The outbox processor waits for a list's schemes when these are its only problems.
+_WAITS_FOR_SCHEME = "unknown scheme id"
+
+
+def register_status(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser("status", help="docks, HHUs, queues, lists, sessions, exceptions",
+                       description="What the depot holds: docks (which HHU is docked now, "
+                                   "or when one last was), handhelds, queued and failed "
+                                   "deliveries, meter lists (and which meter failed on a "
+                                   "partial one), waiting and rejected inputs, warnings.")
+    s.add_argument("--json", action="store_true", help="raw values, for scripts")
+    s.add_argument("--battery-low", type=int, default=BATTERY_LOW_PCT, metavar="PCT",
+                   help=f"warn for an HHU battery below PCT %% (default {BATTERY_LOW_PCT})")
+    s.set_defaults(func=run_status)
+
+
+def run_status(args: argparse.Namespace) -> int:
+    config = config_of(args)
+    store = open_store(database_of(config))
+    try:
+        status = store.status()
+        library = store.library()
+        waiting = waiting_inputs(config, library)
+    finally:
+        store.close()
+    now = datetime.now(UTC)
+    enrich(status, config, now, args.battery_low)
+    status["waiting_inputs"] = waiting
+    if args.json:
+        print(json.dumps(status, indent=2))
+        return 0
+    show(status, now, _console())
+    return 0
+
+
+def docked_window(config: Config) -> float:
+    """Seconds since the last sight for an HHU to count as docked now: two polls missed."""
+    return 2 * config.schedule.poll_seconds + config.limits.handshake_seconds + 2
+
+
+def enrich(status: dict[str, Any], config: Config, now: datetime, battery_low: int) -> None:
+    """Add what the time and the configuration tell (keys added; none renamed)."""
+    window = docked_window(config)
+    status["now"] = now.isoformat(timespec="seconds")
+    status["battery_low_pct"] = battery_low
+    for hhu in status["hhus"]:
+        seen = parse_time(hhu["last_seen"])
+        hhu["docked_now"] = bool(seen and hhu["dock"] and hhu["dock"] != "revoked"
+                                 and 0 <= (now - seen).total_seconds() <= window)
+        hhu["battery_low"] = hhu["battery"] is not None and hhu["battery"] < battery_low
+    status["docks"] = []
+    for d in config.docks:
+        here = [h for h in status["hhus"] if h["dock"] == d.name]
+        last = max(here, key=lambda h: h["last_seen"] or "", default=None)
+        status["docks"].append({
+            "name": d.name, "port": d.port, "usb_serial": d.usb_serial, "baud": d.baud,
+            "hhu": last["hhu_id"] if last else None,
+            "docked_now": bool(last and last["docked_now"]),
+            "last_docked": last["last_seen"] if last else None})
+    warnings: list[dict[str, Any]] = []
+    for hhu in status["hhus"]:
+        if hhu["battery_low"]:
+            warnings.append({"code": "hhu_battery_low", "hhu": hhu["hhu_id"],
+                             "detail": f"battery {hhu['battery']}% (below {battery_low}%)"})
+    for m in status["meter_flags"]:
+        warnings.append({"code": "meter_error_flags", "meter": m["meter"],
+                         "detail": f"F.F {m['error_flags']} ({describe_flags(m['error_flags'])})"
+                                   f" at its last visit{_on_list(m['list_id'])}"})
+    for v in status["failed_visits"]:
+        outcome = v["outcome"] or "not visited"
+        note = f": {first_line(v['notes'], 80)}" if v["notes"] else ""
+        warnings.append({"code": "visit_failed", "meter": v["meter"], "list_id": v["list_id"],
+                         "detail": f"{outcome}{note} (list {v['list_id']} is partial)"})
+    status["warnings"] = warnings
+
+
+def _on_list(list_id: str | None) -> str:
+    return f" (list {list_id})" if list_id else ""
+
+
+def describe_flags(text: str) -> str:
+    """``00000005`` → ``battery low, cover opened``; unknown bits by number."""
+    try:
+        value = int(text, 16)
+    except (TypeError, ValueError):
+        return "unreadable"
+    names = [name for bit, name in FLAG_NAMES.items() if value & bit]
+    names += [f"bit {n}" for n in range(32) if value & (1 << n) and (1 << n) not in FLAG_NAMES]
+    return ", ".join(names) or "none"
+
+
+def waiting_inputs(config: Config, library) -> dict[str, Any]:
+    """Files in the outbox not yet taken: how many, and why the newest few wait.
+
+    Only regular files are looked at (never a symlink, FIFO or device: ``O_NOFOLLOW`` and
+    ``fstat`` on the open descriptor); each read is bounded.
+    """
+    outbox = config.paths.outbox
+    found: list[tuple[float, Path]] = []
+    folders = [outbox, outbox / "quick-send"]
+    try:
+        folders += [e for e in (outbox / "quick-send").iterdir()
+                    if e.is_dir() and not e.is_symlink()]
+    except OSError:
+        pass
+    for folder in folders:
+        try:
+            with os.scandir(folder) as it:
+                for entry in it:
+                    if len(found) >= MAX_LISTED:
+                        break
+                    if is_candidate_name(entry.name) and entry.is_file(follow_symlinks=False):
+                        try:
+                            found.append((entry.stat(follow_symlinks=False).st_mtime,
+                                          Path(entry.path)))
+                        except OSError:
+                            continue
+        except OSError:
+            continue
+    found.sort(reverse=True)
+    shown = []
+    for mtime, path in found[:SHOWN]:
+        since = datetime.fromtimestamp(mtime, UTC).isoformat(timespec="seconds")
+        shown.append({"name": str(path.relative_to(outbox)), "since": since,
+                      **_why_waiting(path, config, library)})
+    return {"count": len(found), "files": shown}
+
+
+def _why_waiting(path: Path, config: Config, library) -> dict[str, Any]:
+    raw = _read_regular(path)
+    if raw is None:
+        return {"reason": "not a regular file, or unreadable", "schemes": []}
+    try:
+        result = load_inputs([path], catalog_of(config), library, contents={path: raw})
+    except Exception as exc:  # noqa: BLE001 - a status look must never fail on a file
+        return {"reason": f"cannot be checked: {type(exc).__name__}", "schemes": []}
+    if not result.problems:
+        return {"reason": "valid; waiting for the daemon to take it", "schemes": []}
+    if all(p.message.startswith(_WAITS_FOR_SCHEME) for p in result.problems):
+        names = sorted({p.message.split("'")[1] for p in result.problems
+                        if p.message.count("'") >= 2})
+        return {"reason": f"meter list waiting for its schemes ({', '.join(names)}); "
+                          f"refused {config.limits.scheme_wait_seconds:g} s after it arrived "
+                          "unless they come", "schemes": names}
+    return {"reason": f"to be refused: {first_line(str(result.problems[0]), 200)}",
+            "schemes": []}
+
+
+def _read_regular(path: Path) -> bytes | None:
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
+    except OSError:
+        return None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            return None
+        with os.fdopen(fd, "rb", closefd=False) as fh:
+            return fh.read(MAX_INPUT_BYTES + 1)
+    except OSError:
+        return None
+    finally:
+        os.close(fd)
+
+
+# -- for people -------------------------------------------------------------------------------
+
+
+def _console() -> Console:
+    """The terminal's width, or $COLUMNS; piped without $COLUMNS: 200, not 80."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return Console(width=int(columns))
+    console = Console()
+    return console if console.is_terminal else Console(width=200)
+
+
+def show(status: dict[str, Any], now: datetime, console: Console) -> None:
+    def table(title: str, columns: list[str], rows: list[list[Any]],
+              wide: tuple[str, ...] = ()) -> None:
+        if not rows:
+            console.print(f"[bold]{title}[/bold]: none")
+            return
+        t = Table(title=title, title_justify="left", expand=False)
+        for col in columns:
+            # Short values never wrap; long ones (ports, names, reasons) fold.
+            t.add_column(col, overflow="fold", no_wrap=col not in wide,
+                         ratio=2 if col in wide else None)
+        for row in rows:
+            t.add_row(*("" if v is None else str(v) for v in row))
+        console.print(t)
+
+    for w in status["warnings"]:
+        subject = w.get("hhu") or f"meter {w.get('meter')}"
+        console.print(f"[bold yellow]warning[/bold yellow] {w['code']}: {subject}: "
+                      f"{w['detail']}", overflow="fold")
+
+    table("docks", ["dock", "port", "HHU"],
+          [[d["name"], d["port"] or f"usb_serial={d['usb_serial']}", _docked(d, now)]
+           for d in status["docks"]], wide=("port",))
+    table("handhelds", ["HHU", "crew", "battery", "free flash", "dock", "seen"],
+          [[h["hhu_id"], h["crew"], _battery(h), size(h["free_flash"]), h["dock"],
+            "docked now" if h["docked_now"] else ago(h["last_seen"], now)]
+           for h in status["hhus"]])
+    table("queued deliveries", ["HHU", "crew", "kind", "n"],
+          [[q["target_hhu"], q["target_crew"], q["kind"], q["n"]] for q in status["queue"]])
+    table("failed deliveries", ["id", "kind", "ref", "HHU", "attempts", "last error"],
+          [[f["delivery_id"], f["kind"], f["ref"], f["target_hhu"], f["attempts"],
+            first_line(f["last_error"])] for f in status["failed_deliveries"]],
+          wide=("last error",))
+    table("meter lists", ["list", "name", "for", "due", "state", "meters", "on"],
+          [[m["list_id"], m["name"], m["hhu"] or m["crew"], m["due"], m["state"],
+            m["entries"], m["delivered_to"]] for m in status["lists"]], wide=("name",))
+    table("failed visits on partial lists", ["list", "meter", "outcome", "note", "when"],
+          [[v["list_id"], v["meter"], v["outcome"] or "not visited", first_line(v["notes"]),
+            ago(v["time"], now) if v["time"] else ""] for v in status["failed_visits"]],
+          wide=("note",))
+    waiting = status["waiting_inputs"]
+    table(f"waiting in the outbox ({waiting['count']})", ["file", "since", "why"],
+          [[w["name"], ago(w["since"], now), w["reason"]] for w in waiting["files"]],
+          wide=("why",))
+    rejected = status["inputs_by_status"].get("rejected", 0)
+    table(f"rejected inputs ({rejected})", ["file", "when", "reason"],
+          [[r["name"], ago(r["received_at"], now), r["reason"]]
+           for r in status["rejected_inputs"]], wide=("reason",))
+    table("last sessions", ["id", "HHU", "dock", "ended", "outcome", "pushed", "pulled"],
+          [[s["session_id"], s["hhu_id"], s["dock"],
+            ago(s["ended_at"], now) if s["ended_at"] else "running", s["outcome"],
+            s["pushed"], s["pulled"]] for s in status["sessions"]])
+    table("exceptions", ["kind", "n"], [[e["kind"], e["n"]] for e in status["exceptions"]])
+    console.print(f"readings: {status['readings']} from {status['uploads']} uploads")
+
+
+def _docked(dock: dict[str, Any], now: datetime) -> str:
+    if dock["hhu"] is None:
+        return "none yet"
+    if dock["docked_now"]:
+        return f"{dock['hhu']} docked now"
+    return f"{dock['hhu']} last docked {ago(dock['last_docked'], now)}"
+
+
+def _battery(hhu: dict[str, Any]) -> str:
+    if hhu["battery"] is None:
+        return ""
+    return f"{hhu['battery']}% low" if hhu["battery_low"] else f"{hhu['battery']}%"
