@@ -10,7 +10,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from hhu_sync.model.problems import ModelError, Problem, TomlLocator
+from hhu_sync.model.problems import ModelError, Problem
+from hhu_sync.model.toml_lines import TomlLines
 
 try:  # the standard library's tomllib, compiled with mypyc: the same parser, ~3x faster
     import tomli as _toml
@@ -95,7 +96,7 @@ def loads(text: str) -> dict[str, Any]:
     return _toml.loads(text)
 
 
-def parse_toml(text: str, path: Path) -> tuple[dict[str, Any], TomlLocator]:
+def parse_toml(text: str, path: Path) -> tuple[dict[str, Any], TomlLines]:
     try:
         data = loads(text)
     except _toml.TOMLDecodeError as exc:
@@ -108,7 +109,16 @@ def parse_toml(text: str, path: Path) -> tuple[dict[str, Any], TomlLocator]:
                 line = None
             message = message.split(" (at line ")[0]
         raise _fail(path, "toml", f"not valid TOML: {message}", line) from None
-    return data, TomlLocator(text)
+    return data, locate_lines(text)
+
+
+def locate_lines(text: str) -> TomlLines:
+    """Field path → line of the key's (or array element's) own line, for problems.
+
+    Inside arrays of tables and inline tables too (see :mod:`hhu_sync.model.toml_lines`),
+    so a bad value is reported at its own line, not at the line of the array holding it.
+    """
+    return TomlLines(text)
 
 
 def load_toml(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Any]:
