@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import re
 import stat
 from datetime import UTC, datetime
 from pathlib import Path
@@ -19,6 +20,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from rich.text import Text
 
 from hhu_sync.cli.common import catalog_of, config_of, database_of
 from hhu_sync.cli.humanize import ago, first_line, parse_time, size
@@ -209,28 +211,35 @@ def _console() -> Console:
 
 
 def show(status: dict[str, Any], now: datetime, console: Console) -> None:
-    def table(title: str, columns: list[str], rows: list[list[Any]],
-              wide: tuple[str, ...] = ()) -> None:
+    def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
         if not rows:
             console.print(f"[bold]{title}[/bold]: none")
             return
-        t = Table(title=title, title_justify="left", expand=False)
+        cells = [["" if v is None else _clean(v) for v in row] for row in rows]
+        t = Table(title=title, title_justify="left")
         for col in columns:
-            # Short values never wrap; long ones (ports, names, reasons) fold.
-            t.add_column(col, overflow="fold", no_wrap=col not in wide,
-                         ratio=2 if col in wide else None)
-        for row in rows:
-            t.add_row(*("" if v is None else str(v) for v in row))
-        console.print(t)
+            t.add_column(col, overflow="fold")
+        for row in cells:
+            t.add_row(*(Text(v) for v in row))     # Text: a note's "[/]" is not markup
+        if _fits(columns, cells, console.width):
+            console.print(t)
+            return
+        # Too narrow for the columns' longest words: one record per row, wrapped.
+        console.print(f"[bold]{title}[/bold]")
+        for row in cells:
+            text = " · ".join(f"{col} {value}" for col, value in zip(columns, row, strict=True)
+                              if value)
+            console.print(Text("- " + text), overflow="fold")
 
     for w in status["warnings"]:
         subject = w.get("hhu") or f"meter {w.get('meter')}"
-        console.print(f"[bold yellow]warning[/bold yellow] {w['code']}: {subject}: "
-                      f"{w['detail']}", overflow="fold")
+        console.print(Text.assemble(("warning", "bold yellow"),
+                                    _clean(f" {w['code']}: {subject}: {w['detail']}")),
+                      overflow="fold")
 
     table("docks", ["dock", "port", "HHU"],
           [[d["name"], d["port"] or f"usb_serial={d['usb_serial']}", _docked(d, now)]
-           for d in status["docks"]], wide=("port",))
+           for d in status["docks"]])
     table("handhelds", ["HHU", "crew", "battery", "free flash", "dock", "seen"],
           [[h["hhu_id"], h["crew"], _battery(h), size(h["free_flash"]), h["dock"],
             "docked now" if h["docked_now"] else ago(h["last_seen"], now)]
@@ -239,29 +248,47 @@ def show(status: dict[str, Any], now: datetime, console: Console) -> None:
           [[q["target_hhu"], q["target_crew"], q["kind"], q["n"]] for q in status["queue"]])
     table("failed deliveries", ["id", "kind", "ref", "HHU", "attempts", "last error"],
           [[f["delivery_id"], f["kind"], f["ref"], f["target_hhu"], f["attempts"],
-            first_line(f["last_error"])] for f in status["failed_deliveries"]],
-          wide=("last error",))
+            first_line(f["last_error"])] for f in status["failed_deliveries"]])
     table("meter lists", ["list", "name", "for", "due", "state", "meters", "on"],
           [[m["list_id"], m["name"], m["hhu"] or m["crew"], m["due"], m["state"],
-            m["entries"], m["delivered_to"]] for m in status["lists"]], wide=("name",))
+            m["entries"], m["delivered_to"]] for m in status["lists"]])
     table("failed visits on partial lists", ["list", "meter", "outcome", "note", "when"],
           [[v["list_id"], v["meter"], v["outcome"] or "not visited", first_line(v["notes"]),
-            ago(v["time"], now) if v["time"] else ""] for v in status["failed_visits"]],
-          wide=("note",))
+            ago(v["time"], now) if v["time"] else ""] for v in status["failed_visits"]])
     waiting = status["waiting_inputs"]
     table(f"waiting in the outbox ({waiting['count']})", ["file", "since", "why"],
-          [[w["name"], ago(w["since"], now), w["reason"]] for w in waiting["files"]],
-          wide=("why",))
+          [[w["name"], ago(w["since"], now), w["reason"]] for w in waiting["files"]])
     rejected = status["inputs_by_status"].get("rejected", 0)
     table(f"rejected inputs ({rejected})", ["file", "when", "reason"],
           [[r["name"], ago(r["received_at"], now), r["reason"]]
-           for r in status["rejected_inputs"]], wide=("reason",))
+           for r in status["rejected_inputs"]])
     table("last sessions", ["id", "HHU", "dock", "ended", "outcome", "pushed", "pulled"],
           [[s["session_id"], s["hhu_id"], s["dock"],
             ago(s["ended_at"], now) if s["ended_at"] else "running", s["outcome"],
             s["pushed"], s["pulled"]] for s in status["sessions"]])
     table("exceptions", ["kind", "n"], [[e["kind"], e["n"]] for e in status["exceptions"]])
     console.print(f"readings: {status['readings']} from {status['uploads']} uploads")
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _clean(value: object) -> str:
+    """Text from the field or the outbox, safe for a terminal: control characters (an
+    escape sequence in a file name or a crew's note) shown as ``\\x1b``, never sent."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(value))
+
+
+FOLD_FROM = 24    # a word longer than this (a URL, a path) may be folded across lines
+
+
+def _fits(columns: list[str], cells: list[list[str]], width: int) -> bool:
+    """Whether a table fits ``width`` without breaking a word shorter than FOLD_FROM."""
+    need = 1
+    for n, col in enumerate(columns):
+        words = [w for text in [col, *(row[n] for row in cells)] for w in text.split()]
+        need += min(FOLD_FROM, max((len(w) for w in words), default=1)) + 3
+    return need <= width
 
 
 def _docked(dock: dict[str, Any], now: datetime) -> str:
