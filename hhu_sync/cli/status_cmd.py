@@ -13,29 +13,22 @@ import argparse
 import json
 import os
 import re
-import stat
 from datetime import UTC, datetime
-from pathlib import Path
 from typing import Any
 
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from hhu_sync.cli.common import catalog_of, config_of, database_of
+from hhu_sync.cli.common import config_of, database_of
 from hhu_sync.cli.humanize import ago, first_line, parse_time, size
+from hhu_sync.cli.status_inputs import rejected_inputs, waiting_inputs
 from hhu_sync.config import Config
-from hhu_sync.model.inputs import is_candidate_name, load_inputs
-from hhu_sync.model.loader import MAX_INPUT_BYTES
 from hhu_sync.store import open_store
 
 BATTERY_LOW_PCT = 20
-SHOWN = 5                 # the most recent few of each kind of input
-MAX_LISTED = 10_000       # outbox entries counted at most (a bounded look)
 #: F.F bits the simulated meters set (hhu_firmware_sim.meter.meter.FLAG_BITS).
 FLAG_NAMES = {0x1: "battery low", 0x2: "reverse run", 0x4: "cover opened"}
-# The outbox processor waits for a list's schemes when these are its only problems.
-_WAITS_FOR_SCHEME = "unknown scheme id"
 
 
 def register_status(sub: argparse._SubParsersAction) -> None:
@@ -59,6 +52,7 @@ def run_status(args: argparse.Namespace) -> int:
         waiting = waiting_inputs(config, library)
     finally:
         store.close()
+    status["rejected_folder"] = rejected_inputs(config.paths.rejected)
     now = datetime.now(UTC)
     enrich(status, config, now, args.battery_low)
     status["waiting_inputs"] = waiting
@@ -125,79 +119,6 @@ def describe_flags(text: str) -> str:
     return ", ".join(names) or "none"
 
 
-def waiting_inputs(config: Config, library) -> dict[str, Any]:
-    """Files in the outbox not yet taken: how many, and why the newest few wait.
-
-    Only regular files are looked at (never a symlink, FIFO or device: ``O_NOFOLLOW`` and
-    ``fstat`` on the open descriptor); each read is bounded.
-    """
-    outbox = config.paths.outbox
-    found: list[tuple[float, Path]] = []
-    folders = [outbox, outbox / "quick-send"]
-    try:
-        folders += [e for e in (outbox / "quick-send").iterdir()
-                    if e.is_dir() and not e.is_symlink()]
-    except OSError:
-        pass
-    for folder in folders:
-        try:
-            with os.scandir(folder) as it:
-                for entry in it:
-                    if len(found) >= MAX_LISTED:
-                        break
-                    if is_candidate_name(entry.name) and entry.is_file(follow_symlinks=False):
-                        try:
-                            found.append((entry.stat(follow_symlinks=False).st_mtime,
-                                          Path(entry.path)))
-                        except OSError:
-                            continue
-        except OSError:
-            continue
-    found.sort(reverse=True)
-    shown = []
-    for mtime, path in found[:SHOWN]:
-        since = datetime.fromtimestamp(mtime, UTC).isoformat(timespec="seconds")
-        shown.append({"name": str(path.relative_to(outbox)), "since": since,
-                      **_why_waiting(path, config, library)})
-    return {"count": len(found), "files": shown}
-
-
-def _why_waiting(path: Path, config: Config, library) -> dict[str, Any]:
-    raw = _read_regular(path)
-    if raw is None:
-        return {"reason": "not a regular file, or unreadable", "schemes": []}
-    try:
-        result = load_inputs([path], catalog_of(config), library, contents={path: raw})
-    except Exception as exc:  # noqa: BLE001 - a status look must never fail on a file
-        return {"reason": f"cannot be checked: {type(exc).__name__}", "schemes": []}
-    if not result.problems:
-        return {"reason": "valid; waiting for the daemon to take it", "schemes": []}
-    if all(p.message.startswith(_WAITS_FOR_SCHEME) for p in result.problems):
-        names = sorted({p.message.split("'")[1] for p in result.problems
-                        if p.message.count("'") >= 2})
-        return {"reason": f"meter list waiting for its schemes ({', '.join(names)}); "
-                          f"refused {config.limits.scheme_wait_seconds:g} s after it arrived "
-                          "unless they come", "schemes": names}
-    return {"reason": f"to be refused: {first_line(str(result.problems[0]), 200)}",
-            "schemes": []}
-
-
-def _read_regular(path: Path) -> bytes | None:
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK)
-    except OSError:
-        return None
-    try:
-        if not stat.S_ISREG(os.fstat(fd).st_mode):
-            return None
-        with os.fdopen(fd, "rb", closefd=False) as fh:
-            return fh.read(MAX_INPUT_BYTES + 1)
-    except OSError:
-        return None
-    finally:
-        os.close(fd)
-
-
 # -- for people -------------------------------------------------------------------------------
 
 
@@ -258,10 +179,10 @@ def show(status: dict[str, Any], now: datetime, console: Console) -> None:
     waiting = status["waiting_inputs"]
     table(f"waiting in the outbox ({waiting['count']})", ["file", "since", "why"],
           [[w["name"], ago(w["since"], now), w["reason"]] for w in waiting["files"]])
-    rejected = status["inputs_by_status"].get("rejected", 0)
-    table(f"rejected inputs ({rejected})", ["file", "when", "reason"],
-          [[r["name"], ago(r["received_at"], now), r["reason"]]
-           for r in status["rejected_inputs"]])
+    rejected = status["rejected_folder"]
+    table(f"rejected inputs ({rejected['count']} in {rejected['folder']})",
+          ["file", "when", "reason"],
+          [[r["name"], ago(r["since"], now), r["reason"]] for r in rejected["files"]])
     table("last sessions", ["id", "HHU", "dock", "ended", "outcome", "pushed", "pulled"],
           [[s["session_id"], s["hhu_id"], s["dock"],
             ago(s["ended_at"], now) if s["ended_at"] else "running", s["outcome"],

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import os
 import shutil
 import time
 from datetime import UTC, datetime, timedelta
@@ -112,18 +113,42 @@ def test_low_battery_meter_flags_and_the_meter_that_failed_on_a_partial_list_are
     assert "hhu_battery_low" not in capsys.readouterr().out
 
 
+def reject(config, name: str, reason: str) -> None:
+    """As the outbox processor moves a file aside: the file, its reason beside it."""
+    config.paths.rejected.mkdir(parents=True, exist_ok=True)
+    (config.paths.rejected / name).write_text("x")
+    (config.paths.rejected / f"{name}.reason.txt").write_text(reason + "\n")
+
+
 def test_rejected_inputs_are_counted_with_their_reasons_first_line(depot, capsys):
-    cfg, _ = depot
+    cfg, config = depot
+    reject(config, "bad.toml", "bad.toml:3: scheme.id: missing\nbad.toml:9: rates: missing")
+    reject(config, "k.csv", "k.csv: a symlink, not a regular file; not read")
     status = status_json(capsys, cfg)
-    assert status["inputs_by_status"] == {"rejected": 1}
-    (rejected,) = status["rejected_inputs"]
-    assert (rejected["name"], rejected["reason"], rejected["reason_lines"]) == (
+    assert status["inputs_by_status"] == {"rejected": 1}          # what the database holds
+    (recorded,) = status["rejected_inputs"]
+    assert (recorded["name"], recorded["reason"], recorded["reason_lines"]) == (
         "bad.toml", "bad.toml:3: scheme.id: missing", 2)
+    folder = status["rejected_folder"]                             # what is still there
+    assert folder["count"] == 2
+    assert {(f["name"], f["reason"]) for f in folder["files"]} == {
+        ("bad.toml", "bad.toml:3: scheme.id: missing"),
+        ("k.csv", "k.csv: a symlink, not a regular file; not read")}
     capsys.readouterr()
     main(["status", "--config", str(cfg)])
     out = capsys.readouterr().out
-    assert "rejected inputs (1)" in out and "bad.toml:3: scheme.id: missing" in out
+    assert "rejected inputs (2 in" in out and "bad.toml:3: scheme.id: missing" in out
     assert "rates: missing" not in out
+
+
+def test_a_reason_file_that_is_a_link_is_not_read(depot, capsys, tmp_path):
+    cfg, config = depot
+    secret = tmp_path / "shadow"
+    secret.write_text("root:SECRET-HASH\n")
+    config.paths.rejected.mkdir(parents=True)
+    (config.paths.rejected / "a.csv.reason.txt").symlink_to(secret)
+    os.link(secret, config.paths.rejected / "b.csv.reason.txt")
+    assert "SECRET-HASH" not in json.dumps(status_json(capsys, cfg))
 
 
 def test_a_list_waiting_for_its_schemes_shows_in_status_and_is_logged_once(
@@ -200,11 +225,8 @@ def test_without_a_database_nothing_is_created_and_the_path_is_named(tmp_path, c
 
 def test_names_and_notes_are_shown_as_text_never_as_markup_or_terminal_codes(depot, capsys):
     cfg, config = depot
-    store = SqliteStore(config.paths.database)
-    store.record_input("b" * 64, "\x1b[2J[/bold]evil.toml", "unknown", "rejected",
-                       "[red]\x07 bell\nsecond", "", stamp(5))
-    store.close()
+    reject(config, "\x1b[2J[bold]evil.toml", "[/red]\x07 bell\nsecond")
     assert main(["status", "--config", str(cfg)]) == 0
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\x07" not in out
-    assert "\\x1b[2J[/bold]evil.toml" in out and "[red]\\x07 bell" in out
+    assert "\\x1b[2J[bold]evil.toml" in out and "[/red]\\x07 bell" in out
