@@ -23,6 +23,7 @@ from hhu_sync.model.scheme import Scheme
 TASKS = ("read", "program", "read+program")
 MAX_ENTRIES = 10_000
 _SERIAL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,31}$")
+_SEP_LINE = re.compile(r'^"?sep=([,;\t|])"?[,;\t|]*\s*$')
 _EXCEL_NUMBER = re.compile(r"^\d+(?:[.,]\d+)?E\+\d+$", re.IGNORECASE)   # 3.51E+13
 _LIST_KEYS = ("id", "name", "hhu", "crew", "due", "notes")
 _ENTRY_KEYS = ("serial", "site", "address", "task", "scheme", "model", "notes")
@@ -184,15 +185,19 @@ def parse_meter_list_csv(text: str, file: str, catalog: Catalog,
     What Excel does to a CSV is taken in its stride: a byte order mark, CRLF line ends,
     semicolons as separators (the header row decides: ``;`` when it has more than ``,``),
     rows padded with empty cells (trailing separators, also on the ``# key: value``
-    lines), quoted cells. What cannot be read is named in the CSV's own terms: row N
-    (as the spreadsheet numbers it), column NAME, and what to change.
+    lines), quoted cells, a first line ``sep=;`` naming the separator. What cannot be
+    read is named in the CSV's own terms: row N (as the spreadsheet numbers it), column
+    NAME, and what to change.
     """
     head: dict[str, Any] = {}
     head_lines: dict[str, int] = {}
     f = Fields(file, head_lines.get)
     lines = text.lstrip("\ufeff").splitlines()
+    declared = None
+    if lines and (m := _SEP_LINE.match(lines[0])):   # Excel's "sep=;" line names it
+        declared, lines[0] = m.group(1), ""
     start = next((n for n, line in enumerate(lines) if _is_data_line(line)), len(lines))
-    sep = sniff_separator(lines[start]) if start < len(lines) else ","
+    sep = declared or (sniff_separator(lines[start]) if start < len(lines) else ",")
     for n, line in enumerate(lines[:start]):
         cells = _trimmed(next(csv.reader([line], delimiter=sep), []))
         comment = sep.join(cells).strip()

@@ -137,3 +137,9 @@ def test_utf16_is_refused_with_what_to_save_as(tmp_path, catalog, schemes):
     path.write_bytes(SOUTH.encode("utf-16"))
     (problem,) = load_inputs([path], catalog, schemes).problems
     assert "UTF-16" in problem.message and "CSV UTF-8" in problem.message
+
+
+def test_a_sep_line_names_the_separator_and_keeps_the_line_numbers(catalog, schemes):
+    text = "sep=;\r\n" + excel_semicolon(SOUTH).replace("23000103;", "2300 0103;")
+    found = problems(text, catalog, schemes)
+    assert [(line, field) for line, field, _ in found] == [(9, "row 9, column serial")]
