@@ -64,7 +64,13 @@ def run_status(args: argparse.Namespace) -> int:
 
 
 def docked_window(config: Config) -> float:
-    """Seconds since the last sight for an HHU to count as docked now: two polls missed."""
+    """Seconds since the last sign of an HHU in its cradle for it to count as docked now.
+
+    A docked HHU is seen at every poll (``last_seen``), and while a session runs its
+    commits are signs too (an upload stored, a delivery confirmed, the session's end);
+    two polls without one, and it has left. A session that moves one large bundle for
+    longer than this shows as "last docked" until its next commit.
+    """
     return 2 * config.schedule.poll_seconds + config.limits.handshake_seconds + 2
 
 
@@ -74,19 +80,19 @@ def enrich(status: dict[str, Any], config: Config, now: datetime, battery_low: i
     status["now"] = now.isoformat(timespec="seconds")
     status["battery_low_pct"] = battery_low
     for hhu in status["hhus"]:
-        seen = parse_time(hhu["last_seen"])
+        seen = parse_time(hhu["last_activity"] or hhu["last_seen"])
         hhu["docked_now"] = bool(seen and hhu["dock"] and hhu["dock"] != "revoked"
-                                 and 0 <= (now - seen).total_seconds() <= window)
+                                 and -window <= (now - seen).total_seconds() <= window)
         hhu["battery_low"] = hhu["battery"] is not None and hhu["battery"] < battery_low
     status["docks"] = []
     for d in config.docks:
         here = [h for h in status["hhus"] if h["dock"] == d.name]
-        last = max(here, key=lambda h: h["last_seen"] or "", default=None)
+        last = max(here, key=lambda h: h["last_activity"] or "", default=None)
         status["docks"].append({
             "name": d.name, "port": d.port, "usb_serial": d.usb_serial, "baud": d.baud,
             "hhu": last["hhu_id"] if last else None,
             "docked_now": bool(last and last["docked_now"]),
-            "last_docked": last["last_seen"] if last else None})
+            "last_docked": last["last_activity"] if last else None})
     warnings: list[dict[str, Any]] = []
     for hhu in status["hhus"]:
         if hhu["battery_low"]:
@@ -163,7 +169,7 @@ def show(status: dict[str, Any], now: datetime, console: Console) -> None:
            for d in status["docks"]])
     table("handhelds", ["HHU", "crew", "battery", "free flash", "dock", "seen"],
           [[h["hhu_id"], h["crew"], _battery(h), size(h["free_flash"]), h["dock"],
-            "docked now" if h["docked_now"] else ago(h["last_seen"], now)]
+            "docked now" if h["docked_now"] else ago(h["last_activity"], now)]
            for h in status["hhus"]])
     table("queued deliveries", ["HHU", "crew", "kind", "n"],
           [[q["target_hhu"], q["target_crew"], q["kind"], q["n"]] for q in status["queue"]])

@@ -520,9 +520,23 @@ class SqliteStore:
             names = [d[0] for d in cur.description]
             return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
+        hhus = rows("SELECT hhu_id, crew, firmware, battery, free_flash, dock, last_seen "
+                    "FROM hhus ORDER BY hhu_id")
+        # The last sign of each HHU in a cradle: its handshake (last_seen), and what its
+        # sessions commit while it stays there (uploads, deliveries, the session's end).
+        activity: dict[str, str] = {}
+        for sql in ("SELECT hhu_id, MAX(received_at) FROM uploads GROUP BY hhu_id",
+                    "SELECT target_hhu, MAX(delivered_at) FROM deliveries "
+                    "WHERE delivered_at IS NOT NULL GROUP BY target_hhu",
+                    "SELECT hhu_id, MAX(ended_at) FROM sessions WHERE hhu_id IS NOT NULL "
+                    "GROUP BY hhu_id"):
+            for hhu_id, when in db.execute(sql):
+                if hhu_id and when and when > activity.get(hhu_id, ""):
+                    activity[hhu_id] = when
+        for hhu in hhus:
+            hhu["last_activity"] = max(hhu["last_seen"] or "", activity.get(hhu["hhu_id"], ""))
         return {
-            "hhus": rows("SELECT hhu_id, crew, firmware, battery, free_flash, dock, last_seen "
-                         "FROM hhus ORDER BY hhu_id"),
+            "hhus": hhus,
             "queue": rows("SELECT target_hhu, target_crew, kind, COUNT(*) AS n FROM deliveries "
                           "WHERE state='queued' GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"),
             "lists": rows("SELECT list_id, name, hhu, crew, due, state, entries, delivered_to "

@@ -230,3 +230,15 @@ def test_names_and_notes_are_shown_as_text_never_as_markup_or_terminal_codes(dep
     out = capsys.readouterr().out
     assert "\x1b" not in out and "\x07" not in out
     assert "\\x1b[2J[bold]evil.toml" in out and "[/red]\\x07 bell" in out
+
+
+def test_an_hhu_whose_session_is_still_committing_is_docked_now(depot, capsys):
+    cfg, config = depot
+    store = SqliteStore(config.paths.database)
+    store.touch_hhu("HHU-002", dock="cradle-2", firmware="sim-1.0", battery=80,
+                    free_flash=1_500, now=stamp(600), crew="crew-south")
+    store.ingest(Upload("R-2", "HHU-002", "1" * 64, []), stamp(2))   # mid-session commit
+    store.close()
+    status = status_json(capsys, cfg)
+    assert [h["docked_now"] for h in status["hhus"]] == [True, True]
+    assert status["docks"][1]["docked_now"] is True
