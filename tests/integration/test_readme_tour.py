@@ -281,12 +281,15 @@ def test_the_command_tour_runs_as_written(tmp_path):
     documented = sorted({port for b in blocks for c in commands(b)
                          for port in _PORT.findall(c.code)})
     tour = Tour(repo, _environment(repo), {p: str(_free_port()) for p in documented})
+    ran = 0
     try:
         for block in blocks:
-            if _needs_a_device(block.needs):
+            if not block.marked or _needs_a_device(block.needs):
                 continue
             for cmd in commands(block):
                 tour.run(cmd)
+                ran += 1
             tour.stop_background()
     finally:
         tour.kill_all()
+    assert ran >= 20, f"only {ran} commands of the tour were run"
