@@ -333,17 +333,18 @@ def render_meter_list_toml(m: MeterList) -> str:
 
 
 def render_meter_list_csv(m: MeterList) -> str:
-    """CSV text that :func:`parse_meter_list_csv` reads back to an equal list."""
+    """CSV text that :func:`parse_meter_list_csv` reads back to an equal list.
+
+    The ``# key: value`` rows are CSV rows of one cell too, quoted when the value holds
+    a comma or a quote, as a spreadsheet writes them.
+    """
     buf = io.StringIO()
-    buf.write(f"# list: {m.id}\n# name: {m.name}\n")
-    if m.hhu:
-        buf.write(f"# hhu: {m.hhu}\n")
-    if m.crew:
-        buf.write(f"# crew: {m.crew}\n")
-    buf.write(f"# due: {m.due}\n")
-    if m.notes:
-        buf.write(f"# notes: {m.notes}\n")
     writer = csv.writer(buf, lineterminator="\n")
+    head = [("list", m.id), ("name", m.name), ("hhu", m.hhu), ("crew", m.crew),
+            ("due", m.due), ("notes", m.notes)]
+    for key, value in head:
+        if value or key in ("list", "name", "due"):
+            writer.writerow([f"# {key}: {value}"])
     writer.writerow(CSV_COLUMNS)
     for e in m.meters:
         writer.writerow([getattr(e, c) or "" for c in CSV_COLUMNS])

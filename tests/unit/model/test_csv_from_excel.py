@@ -9,13 +9,18 @@ says what to change.
 
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
 
 from hhu_sync.model.inputs import load_inputs
 from hhu_sync.model.loader import load_toml
-from hhu_sync.model.meterlist import parse_meter_list_csv, sniff_separator
+from hhu_sync.model.meterlist import (
+    parse_meter_list_csv,
+    render_meter_list_csv,
+    sniff_separator,
+)
 from hhu_sync.model.problems import ModelError
 from hhu_sync.model.scheme import parse_scheme
 from tests.conftest import EXAMPLES
@@ -143,3 +148,11 @@ def test_a_sep_line_names_the_separator_and_keeps_the_line_numbers(catalog, sche
     text = "sep=;\r\n" + excel_semicolon(SOUTH).replace("23000103;", "2300 0103;")
     found = problems(text, catalog, schemes)
     assert [(line, field) for line, field, _ in found] == [(9, "row 9, column serial")]
+
+
+def test_list_names_and_notes_with_commas_and_quotes_round_trip(catalog, schemes):
+    original = parse_meter_list_csv(SOUTH, "south.csv", catalog, schemes)
+    odd = replace(original, name='Acme, "North" site', notes='a,"b"; c')
+    text = render_meter_list_csv(odd)
+    assert parse_meter_list_csv(text, "s.csv", catalog, schemes) == odd
+    assert parse_meter_list_csv(excel_comma(text), "s.csv", catalog, schemes) == odd
