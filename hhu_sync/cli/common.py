@@ -50,3 +50,17 @@ def database_of(config: Config) -> Path:
                        "./hhu-sync.toml (the demo's: --config config/demo.toml)")
         raise CliError(f"no database at {path.absolute()} ({source}); has the daemon run?")
     return path
+
+
+def store_of(config: Config):
+    """The daemon's database opened, or one line naming it: missing, not a database,
+    another schema version, unreadable (never a traceback)."""
+    import sqlite3
+
+    from hhu_sync.store import StoreError, open_store
+
+    path = database_of(config)
+    try:
+        return open_store(path)
+    except (StoreError, sqlite3.Error, OSError) as exc:
+        raise CliError(f"database {path.absolute()}: {exc}") from None

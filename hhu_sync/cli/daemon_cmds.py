@@ -11,7 +11,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from hhu_sync.cli.common import config_of, database_of
+from hhu_sync.cli.common import config_of, database_of, store_of
 from hhu_sync.cli.status_cmd import register_status
 from hhu_sync.config import Config
 from hhu_sync.errors import CliError, HhuSyncError
@@ -162,7 +162,6 @@ def _print_summary(config: Config, summary) -> None:
 
 def run_export(args: argparse.Namespace) -> int:
     config = config_of(args)
-    database_of(config)
     ext = {"csv": "csv", "cmep": "cmep", "jsonl": "jsonl"}[args.format]
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = Path(args.output or config.paths.exports / f"readings-{stamp}.{ext}")
@@ -174,7 +173,7 @@ def run_export(args: argparse.Namespace) -> int:
         if since.tzinfo is None:
             since = since.replace(tzinfo=UTC)
         args.since = since.astimezone(UTC).isoformat(timespec="seconds")
-    store = open_store(config.paths.database)
+    store = store_of(config)
     try:
         count = export(store.readings(args.since), args.format, out, sender=config.depot_id)
     finally:
@@ -187,7 +186,7 @@ def run_export(args: argparse.Namespace) -> int:
 def _list_action(args: argparse.Namespace, action: str) -> int:
     config = config_of(args)
     database = database_of(config)
-    store = open_store(database)
+    store = store_of(config)
     try:
         if store.list_state(args.list_id) is None:
             held = [r["list_id"] for r in store.status()["lists"]]

@@ -20,11 +20,10 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from hhu_sync.cli.common import config_of, database_of
+from hhu_sync.cli.common import config_of, store_of
 from hhu_sync.cli.humanize import ago, first_line, parse_time, size
 from hhu_sync.cli.status_inputs import rejected_inputs, waiting_inputs
 from hhu_sync.config import Config
-from hhu_sync.store import open_store
 
 BATTERY_LOW_PCT = 20
 #: F.F bits the simulated meters set (hhu_firmware_sim.meter.meter.FLAG_BITS).
@@ -45,7 +44,7 @@ def register_status(sub: argparse._SubParsersAction) -> None:
 
 def run_status(args: argparse.Namespace) -> int:
     config = config_of(args)
-    store = open_store(database_of(config))
+    store = store_of(config)
     try:
         status = store.status()
         library = store.library()

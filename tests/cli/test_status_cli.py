@@ -242,3 +242,15 @@ def test_an_hhu_whose_session_is_still_committing_is_docked_now(depot, capsys):
     status = status_json(capsys, cfg)
     assert [h["docked_now"] for h in status["hhus"]] == [True, True]
     assert status["docks"][1]["docked_now"] is True
+
+
+def test_a_file_that_is_not_a_database_is_named_in_one_line(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HHU_SYNC_CONFIG", raising=False)
+    (tmp_path / "var").mkdir()
+    (tmp_path / "var" / "hhu-sync.db").write_bytes(b"not a database at all" * 100)
+    for args in (["status"], ["status", "--json"], ["export"], ["requeue", LIST]):
+        assert main(args) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"hhu-sync: database {tmp_path / 'var' / 'hhu-sync.db'}: ")
+        assert "Traceback" not in err and len(err.splitlines()) == 1
