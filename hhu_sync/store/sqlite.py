@@ -575,9 +575,10 @@ class SqliteStore:
             # Meters whose latest visit read error flags (F.F) other than all zeros.
             "meter_flags": rows(
                 "SELECT v.meter, v.error_flags, v.time, v.list_id, u.hhu_id AS hhu "
-                "FROM visits v JOIN uploads u ON u.upload_id = v.upload_id "
-                "WHERE v.time = (SELECT MAX(w.time) FROM visits w WHERE w.meter = v.meter) "
-                "AND v.error_flags IS NOT NULL AND v.error_flags != '' "
+                "FROM (SELECT meter, MAX(time) AS last FROM visits GROUP BY meter) m "
+                "JOIN visits v ON v.meter = m.meter AND v.time = m.last "
+                "JOIN uploads u ON u.upload_id = v.upload_id "
+                "WHERE v.error_flags IS NOT NULL AND v.error_flags != '' "
                 "AND ltrim(v.error_flags, '0') != '' "
                 "GROUP BY v.meter ORDER BY v.meter LIMIT 50"),
         }
