@@ -70,18 +70,19 @@ def waiting_inputs(config: Config, library) -> dict[str, Any]:
         pass
     count, newest = _listing(folders, is_candidate_name)
     shown = []
+    catalog = catalog_of(config) if newest else None
     for mtime, path in newest:
         shown.append({"name": str(path.relative_to(outbox)), "since": _when(mtime),
-                      **_why_waiting(path, config, library)})
+                      **_why_waiting(path, config, catalog, library)})
     return {"count": count, "files": shown}
 
 
-def _why_waiting(path: Path, config: Config, library) -> dict[str, Any]:
+def _why_waiting(path: Path, config: Config, catalog, library) -> dict[str, Any]:
     raw = _read_regular(path)
     if raw is None:
         return {"reason": "not a regular file, or unreadable", "schemes": []}
     try:
-        result = load_inputs([path], catalog_of(config), library, contents={path: raw})
+        result = load_inputs([path], catalog, library, contents={path: raw})
     except Exception as exc:  # noqa: BLE001 - a status look must never fail on a file
         return {"reason": f"cannot be checked: {type(exc).__name__}", "schemes": []}
     if not result.problems:
