@@ -1,4 +1,4 @@
-"""`hhu-sync run`, `status`, `export`, `requeue`, `cancel`: the daemon and its queue."""
+"""`hhu-sync run`, `export`, `requeue`, `cancel`: the daemon and its queue (status: status_cmd)."""
 
 from __future__ import annotations
 
