@@ -293,20 +293,21 @@ def csv_not_utf8(raw: bytes, offset: int, file: str) -> Problem:
     west): ``é`` is byte 0xE9. It is refused, not guessed at: the same byte is another
     letter in another code page, and a site name must not change on its way to billing.
     """
-    before = raw[:offset].decode("utf-8", "replace")
-    lines = before.split("\n")
+    before = raw[:offset].decode("utf-8", "replace").lstrip("\ufeff")
+    lines = re.split(r"\r\n|\r|\n", before)        # the last: the bad byte's line so far
     line = len(lines)
-    text = before.lstrip("\ufeff").splitlines() or [""]
-    start = next((n for n, t in enumerate(text) if _is_data_line(t)), None)
     where = f"row {line}"
-    if start is not None and line - 1 > start:
-        header_text = raw.decode("utf-8", "replace").lstrip("\ufeff").splitlines()[start]
-        sep = sniff_separator(header_text)
-        header = next(csv.reader([header_text], delimiter=sep), [])
-        column = next(csv.reader([lines[-1]], delimiter=sep), [""])
-        index = max(0, len(column) - 1)
-        name = header[index].strip().lower() if index < len(header) else str(index + 1)
-        where = f"row {line}, column {name}"
+    start = next((n for n, t in enumerate(lines[:-1]) if _is_data_line(t)), None)
+    if start is not None:
+        try:
+            header_text = lines[start]
+            sep = sniff_separator(header_text)
+            header = next(csv.reader([header_text], delimiter=sep), [])
+            index = max(0, len(next(csv.reader([lines[-1]], delimiter=sep), [""])) - 1)
+            name = header[index].strip().lower() if index < len(header) else str(index + 1)
+            where = f"row {line}, column {name}"
+        except csv.Error:
+            pass
     return Problem(file, line, where, f"byte 0x{raw[offset]:02x} at byte offset {offset} is "
                    "not UTF-8 (a spreadsheet's own code page, such as Windows-1252): in "
                    "Excel, save as 'CSV UTF-8 (Comma delimited)'; elsewhere choose the "

@@ -13,9 +13,11 @@ from dataclasses import replace
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hhu_sync.model.inputs import load_inputs
-from hhu_sync.model.loader import load_toml
+from hhu_sync.model.loader import decode_text, load_toml
 from hhu_sync.model.meterlist import (
     parse_meter_list_csv,
     render_meter_list_csv,
@@ -156,3 +158,12 @@ def test_list_names_and_notes_with_commas_and_quotes_round_trip(catalog, schemes
     text = render_meter_list_csv(odd)
     assert parse_meter_list_csv(text, "s.csv", catalog, schemes) == odd
     assert parse_meter_list_csv(excel_comma(text), "s.csv", catalog, schemes) == odd
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(max_size=300))
+def test_any_bytes_as_a_csv_are_read_or_refused_with_a_problem(raw):
+    try:
+        decode_text(b"serial,site\r\n" + raw, Path("x.csv"))
+    except ModelError as exc:
+        assert exc.problems and all(p.file == "x.csv" for p in exc.problems)
