@@ -72,6 +72,12 @@ def meter_list_from_dict(data: dict[str, Any]) -> MeterList:
         notes=data["notes"], meters=tuple(MeterEntry(**m) for m in data["meters"]))
 
 
+def _show(value: Any, limit: int = 80) -> str:
+    """A value quoted in a message, shortened: a 200 kB cell is not repeated back."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _build(f: Fields, head: dict[str, Any], head_path: str, rows: list[tuple[str, int | None,
            dict[str, Any]]], schemes: Mapping[str, Scheme] | None, catalog: Catalog,
            csv_rows: bool = False) -> MeterList:
@@ -93,9 +99,9 @@ def _build(f: Fields, head: dict[str, Any], head_path: str, rows: list[tuple[str
         try:
             due = date.fromisoformat(due_raw.strip()).isoformat()
         except ValueError:
-            f.add(f"{head_path}.due", f"{due_raw!r} is not a date YYYY-MM-DD")
+            f.add(f"{head_path}.due", f"{_show(due_raw)} is not a date YYYY-MM-DD")
     else:
-        f.add(f"{head_path}.due", f"{due_raw!r} is not a date YYYY-MM-DD")
+        f.add(f"{head_path}.due", f"{_show(due_raw)} is not a date YYYY-MM-DD")
 
     if not rows:
         f.add("meters", "the meter list is empty")
@@ -115,16 +121,16 @@ def _build(f: Fields, head: dict[str, Any], head_path: str, rows: list[tuple[str
         if not isinstance(serial, str) or not _SERIAL.match(serial):
             hint = ("; a spreadsheet showed it as a number: format the column as Text"
                     if isinstance(serial, str) and _EXCEL_NUMBER.match(serial) else "")
-            add("serial", f"{serial!r} is not a meter serial (1-32 letters, digits, '-')"
+            add("serial", f"{_show(serial)} is not a meter serial (1-32 letters, digits, '-')"
                           f"{hint}")
             serial = None
         elif serial in first_seen:
-            add("serial", f"duplicate meter serial {serial!r} (first at {first_seen[serial]})")
+            add("serial", f"duplicate meter serial {_show(serial)} (first at {first_seen[serial]})")
         else:
             first_seen[serial] = path or f"line {line}"
         task = row.get("task")
         if task not in TASKS:
-            add("task", f"{task!r} is not a task ({', '.join(TASKS)})")
+            add("task", f"{_show(task)} is not a task ({', '.join(TASKS)})")
         scheme_id = row.get("scheme") or None
         model = row.get("model") or None
         if scheme_id is not None and not isinstance(scheme_id, str):
@@ -134,17 +140,17 @@ def _build(f: Fields, head: dict[str, Any], head_path: str, rows: list[tuple[str
             add("model", "expected a meter model name (text)")
             model = None
         if model is not None and model not in catalog:
-            add("model", f"unknown meter model {model!r}")
+            add("model", f"unknown meter model {_show(model)}")
         if task in ("program", "read+program") and not scheme_id:
-            add("scheme", f"task {task!r} needs a scheme id")
+            add("scheme", f"task {_show(task)} needs a scheme id")
         elif task == "read" and scheme_id:
             add("scheme", "a read-only task takes no scheme (use task read+program)")
         elif scheme_id and schemes is not None:
             scheme = schemes.get(scheme_id)
             if scheme is None:
-                add("scheme", f"unknown scheme id {scheme_id!r}")
+                add("scheme", f"unknown scheme id {_show(scheme_id)}")
             elif model and scheme.model != model:
-                add("scheme", f"scheme {scheme_id!r} is for the {scheme.model}; "
+                add("scheme", f"scheme {_show(scheme_id)} is for the {scheme.model}; "
                               f"this meter is an {model}")
         texts = {}
         for key in ("site", "address", "notes"):
@@ -199,7 +205,10 @@ def parse_meter_list_csv(text: str, file: str, catalog: Catalog,
     start = next((n for n, line in enumerate(lines) if _is_data_line(line)), len(lines))
     sep = declared or (sniff_separator(lines[start]) if start < len(lines) else ",")
     for n, line in enumerate(lines[:start]):
-        cells = _trimmed(next(csv.reader([line], delimiter=sep), []))
+        try:
+            cells = _trimmed(next(csv.reader([line], delimiter=sep), []))
+        except csv.Error:       # a cell over csv's field limit: the line as it stands
+            cells = [line]
         comment = sep.join(cells).strip()
         if comment.startswith("#") and ":" in comment:
             key, _, value = comment[1:].partition(":")

@@ -167,3 +167,11 @@ def test_any_bytes_as_a_csv_are_read_or_refused_with_a_problem(raw):
         decode_text(b"serial,site\r\n" + raw, Path("x.csv"))
     except ModelError as exc:
         assert exc.problems and all(p.file == "x.csv" for p in exc.problems)
+
+
+def test_a_huge_cell_is_refused_with_its_row(catalog, schemes):
+    text = SOUTH.replace("# due: 2026-12-11", "# due: " + "9" * 200_000)
+    text = text.replace("Dog in garden", "x" * 200_000)
+    found = problems(text, catalog, schemes)
+    assert any(f == "list.due" and len(m) < 200 for _, f, m in found), found
+    assert any(f.startswith("row ") and "not valid CSV" in m for _, f, m in found), found
