@@ -1,11 +1,11 @@
 """`hhu-sync status`: what the depot holds and what wants a person's attention.
 
 The database says what was seen; this adds what only the time and the configuration can
-tell: whether an HHU is in a cradle now (the last poll found it, or its session is
-still committing) or when it last was,
-warnings (low HHU battery, meter error flags, meters that failed on a partial list), and
-the outbox files not yet taken (a meter list waiting for its schemes). ``--json`` keeps
-every value raw and every key of earlier versions; the tables show numbers for people.
+tell: whether an HHU is in a cradle now (the last poll found it, or its session is still
+committing) or when it last was; warnings (low HHU battery, meter error flags, meters
+that failed on a partial list); the outbox files not yet taken (a meter list waiting
+for its schemes) and the files in rejected/. ``--json`` keeps every value raw and every
+key of earlier versions; the tables show numbers for people.
 """
 
 from __future__ import annotations
