@@ -1,4 +1,4 @@
-"""Helpers shared by the command modules: configuration, catalog, key files."""
+"""Helpers shared by the command modules: configuration, catalog, key files, database."""
 
 from __future__ import annotations
 
@@ -33,3 +33,34 @@ def read_key(path: str | Path) -> bytes:
         return load_key_file(path)
     except KeyStoreError as exc:
         raise CliError(str(exc)) from None
+
+
+def database_of(config: Config) -> Path:
+    """The daemon's database, which must exist already.
+
+    A command that only reads or changes the queue must never create an empty database
+    (then say "no meter list" about the wrong file): the message names the path it
+    looked at and which configuration gave it, since a forgotten ``--config`` is the
+    usual cause.
+    """
+    path = config.paths.database
+    if not path.exists():
+        source = (f"from {config.file}" if config.file is not None
+                  else "the default; no --config given, $HHU_SYNC_CONFIG unset and no "
+                       "./hhu-sync.toml (the demo's: --config config/demo.toml)")
+        raise CliError(f"no database at {path.absolute()} ({source}); has the daemon run?")
+    return path
+
+
+def store_of(config: Config):
+    """The daemon's database opened, or one line naming it: missing, not a database,
+    another schema version, unreadable (never a traceback)."""
+    import sqlite3
+
+    from hhu_sync.store import StoreError, open_store
+
+    path = database_of(config)
+    try:
+        return open_store(path)
+    except (StoreError, sqlite3.Error, OSError) as exc:
+        raise CliError(f"database {path.absolute()}: {exc}") from None

@@ -1,9 +1,8 @@
-"""`hhu-sync run`, `status`, `export`, `requeue`, `cancel`: the daemon and its queue."""
+"""`hhu-sync run`, `export`, `requeue`, `cancel`: the daemon and its queue (status: status_cmd)."""
 
 from __future__ import annotations
 
 import argparse
-import json
 import signal
 import sys
 from datetime import UTC, datetime
@@ -12,7 +11,8 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from hhu_sync.cli.common import config_of
+from hhu_sync.cli.common import config_of, database_of, store_of
+from hhu_sync.cli.status_cmd import register_status
 from hhu_sync.config import Config
 from hhu_sync.errors import CliError, HhuSyncError
 from hhu_sync.export import FORMATS, export
@@ -37,9 +37,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                    default="info")
     r.set_defaults(func=run_daemon)
 
-    s = sub.add_parser("status", help="docks, HHUs, queues, lists, sessions, exceptions")
-    s.add_argument("--json", action="store_true")
-    s.set_defaults(func=run_status)
+    register_status(sub)
 
     e = sub.add_parser("export", help="export readings for billing")
     e.add_argument("--format", choices=FORMATS, default="csv")
@@ -163,50 +161,8 @@ def _print_summary(config: Config, summary) -> None:
             print(f"{k}: {v}")
 
 
-def run_status(args: argparse.Namespace) -> int:
-    config = config_of(args)
-    if not config.paths.database.exists():
-        raise CliError(f"no database at {config.paths.database}; has the daemon run?")
-    store = open_store(config.paths.database)
-    try:
-        status = store.status()
-    finally:
-        store.close()
-    status["docks"] = [{"name": d.name, "port": d.port, "usb_serial": d.usb_serial,
-                        "baud": d.baud} for d in config.docks]
-    if args.json:
-        print(json.dumps(status, indent=2))
-        return 0
-    console = Console()
-    if not console.is_terminal:
-        console = Console(width=200)     # piped: no wrapping into an 80-column box
-
-    def table(title: str, rows: list[dict]) -> None:
-        if not rows:
-            console.print(f"[bold]{title}[/bold]: none")
-            return
-        t = Table(title=title)
-        for col in rows[0]:
-            t.add_column(col, overflow="fold")
-        for row in rows:
-            t.add_row(*("" if v is None else str(v) for v in row.values()))
-        console.print(t)
-
-    table("docks", status["docks"])
-    table("handhelds", status["hhus"])
-    table("queued deliveries", status["queue"])
-    table("failed deliveries", status["failed_deliveries"])
-    table("meter lists", status["lists"])
-    table("last sessions", status["sessions"])
-    table("exceptions", status["exceptions"])
-    console.print(f"readings: {status['readings']} from {status['uploads']} uploads")
-    return 0
-
-
 def run_export(args: argparse.Namespace) -> int:
     config = config_of(args)
-    if not config.paths.database.exists():
-        raise CliError(f"no database at {config.paths.database}")
     ext = {"csv": "csv", "cmep": "cmep", "jsonl": "jsonl"}[args.format]
     stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
     out = user_path(Path(args.output or config.paths.exports / f"readings-{stamp}.{ext}"))
@@ -218,7 +174,7 @@ def run_export(args: argparse.Namespace) -> int:
         if since.tzinfo is None:
             since = since.replace(tzinfo=UTC)
         args.since = since.astimezone(UTC).isoformat(timespec="seconds")
-    store = open_store(config.paths.database)
+    store = store_of(config)
     try:
         count = export(store.readings(args.since), args.format, out, sender=config.depot_id)
     finally:
@@ -230,13 +186,20 @@ def run_export(args: argparse.Namespace) -> int:
 
 def _list_action(args: argparse.Namespace, action: str) -> int:
     config = config_of(args)
-    store = open_store(config.paths.database)
+    database = database_of(config)
+    store = store_of(config)
     try:
+        if store.list_state(args.list_id) is None:
+            held = [r["list_id"] for r in store.status()["lists"]]
+            known = (f"it holds {len(held)}: {', '.join(held[:5])}"
+                     f"{', ...' if len(held) > 5 else ''}") if held else "it holds none"
+            raise CliError(f"no meter list {args.list_id!r} in the database "
+                           f"{database.absolute()} ({known})")
         getattr(store, f"{action}_list")(args.list_id,
                                          datetime.now(UTC).isoformat(timespec="seconds"))
         state = store.list_state(args.list_id)
     except StoreError as exc:
-        raise CliError(str(exc)) from None
+        raise CliError(f"{exc} (database {database.absolute()})") from None
     finally:
         store.close()
     print(f"meter list {args.list_id}: {state}")

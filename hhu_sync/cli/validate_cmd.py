@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from hhu_sync.cli.common import catalog_of, config_of
-from hhu_sync.model.inputs import load_inputs
+from hhu_sync.model.inputs import is_candidate, load_inputs
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,7 +17,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "with one line per problem: FILE:LINE: field: message.")
     p.add_argument("paths", nargs="+", metavar="PATH")
     p.add_argument("--schemes", action="append", default=[], metavar="DIR",
-                   help="also read schemes from DIR, for meter lists that name them")
+                   help="also read schemes from DIR, for meter lists that name them "
+                        "(default: the schemes beside each FILE named, as pack does)")
     p.add_argument("-q", "--quiet", action="store_true", help="print problems only")
     p.set_defaults(func=run)
 
@@ -24,7 +26,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 def run(args: argparse.Namespace) -> int:
     config = config_of(args)
     catalog = catalog_of(config)
-    known = load_inputs(args.schemes, catalog).schemes if args.schemes else None
+    sources = args.schemes or _beside(args.paths)
+    known = load_inputs(sources, catalog).schemes if sources else None
     result = load_inputs(args.paths, catalog, known)
     for problem in sorted(result.problems, key=lambda p: (p.file, p.line or 0)):
         print(problem)
@@ -34,3 +37,16 @@ def run(args: argparse.Namespace) -> int:
     if not args.quiet:
         print(f"ok: {len(result.schemes)} scheme(s), {len(result.lists)} meter list(s)")
     return 0
+
+
+def _beside(paths: list[str]) -> list[Path]:
+    """The TOML files beside each file named (not under folders, not recursively): a
+    meter list checked alone finds the schemes kept with it, as ``pack`` finds them."""
+    found: dict[Path, None] = {}
+    for raw in paths:
+        path = Path(raw)
+        if path.is_file():
+            for sibling in sorted(path.parent.glob("*.toml")):
+                if sibling != path and sibling.is_file() and is_candidate(sibling):
+                    found[sibling] = None
+    return list(found)

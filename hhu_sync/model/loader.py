@@ -10,7 +10,8 @@ import os
 from pathlib import Path
 from typing import Any
 
-from hhu_sync.model.problems import ModelError, Problem, TomlLocator
+from hhu_sync.model.problems import ModelError, Problem
+from hhu_sync.model.toml_lines import TomlLines
 
 try:  # the standard library's tomllib, compiled with mypyc: the same parser, ~3x faster
     import tomli as _toml
@@ -59,15 +60,23 @@ def decode_text(raw: bytes, path: str | os.PathLike[str], limit: int = MAX_INPUT
         raise _fail(path, "file", "is empty")
     nul = raw.find(b"\x00")
     if nul >= 0:
-        raise _fail(path, "file", f"binary data, not text (NUL byte at byte offset {nul})")
-    if raw.startswith(b"\xef\xbb\xbf"):
-        raw = raw[3:]
+        utf16 = ("; it starts with a UTF-16 byte order mark: save it as UTF-8 (in Excel: "
+                 "'CSV UTF-8 (Comma delimited)')"
+                 if raw.startswith((b"\xff\xfe", b"\xfe\xff")) else "")
+        raise _fail(path, "file", f"binary data, not text (NUL byte at byte offset {nul})"
+                                  f"{utf16}")
+    skip = 3 if raw.startswith(b"\xef\xbb\xbf") else 0
     try:
-        return raw.decode("utf-8")
+        return raw[skip:].decode("utf-8")
     except UnicodeDecodeError as exc:
-        line = raw[: exc.start].count(b"\n") + 1
-        raise _fail(path, "file", f"not UTF-8 text (byte 0x{raw[exc.start]:02x} at byte "
-                                  f"offset {exc.start}); save the file as UTF-8", line) from None
+        offset = exc.start + skip               # in the file, byte order mark included
+        if path.suffix.lower() == ".csv":    # said in the CSV's terms: row, column, Excel
+            from hhu_sync.model.meterlist import csv_not_utf8
+
+            raise ModelError([csv_not_utf8(raw, offset, str(path))]) from None
+        line = raw[:offset].count(b"\n") + 1
+        raise _fail(path, "file", f"not UTF-8 text (byte 0x{raw[offset]:02x} at byte "
+                                  f"offset {offset}); save the file as UTF-8", line) from None
 
 
 def loads(text: str) -> dict[str, Any]:
@@ -87,7 +96,7 @@ def loads(text: str) -> dict[str, Any]:
     return _toml.loads(text)
 
 
-def parse_toml(text: str, path: Path) -> tuple[dict[str, Any], TomlLocator]:
+def parse_toml(text: str, path: Path) -> tuple[dict[str, Any], TomlLines]:
     try:
         data = loads(text)
     except _toml.TOMLDecodeError as exc:
@@ -100,7 +109,16 @@ def parse_toml(text: str, path: Path) -> tuple[dict[str, Any], TomlLocator]:
                 line = None
             message = message.split(" (at line ")[0]
         raise _fail(path, "toml", f"not valid TOML: {message}", line) from None
-    return data, TomlLocator(text)
+    return data, locate_lines(text)
+
+
+def locate_lines(text: str) -> TomlLines:
+    """Field path → line of the key's (or array element's) own line, for problems.
+
+    Inside arrays of tables and inline tables too (see :mod:`hhu_sync.model.toml_lines`),
+    so a bad value is reported at its own line, not at the line of the array holding it.
+    """
+    return TomlLines(text)
 
 
 def load_toml(path: str | os.PathLike[str]) -> tuple[dict[str, Any], Any]:

@@ -18,12 +18,14 @@ from typing import Any
 from hhu_sync.model.catalog import Catalog
 from hhu_sync.model.fields import Fields
 from hhu_sync.model.fit import scheme_fit_problems
-from hhu_sync.model.problems import ModelError
+from hhu_sync.model.problems import ModelError, Problem
 from hhu_sync.model.scheme import Scheme
 
 TASKS = ("read", "program", "read+program")
 MAX_ENTRIES = 10_000
 _SERIAL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,31}$")
+_SEP_LINE = re.compile(r'^"?sep=([,;\t|])"?[,;\t|]*\s*$')
+_EXCEL_NUMBER = re.compile(r"^\d+(?:[.,]\d+)?E\+\d+$", re.IGNORECASE)   # 3.51E+13
 _LIST_KEYS = ("id", "name", "hhu", "crew", "due", "notes")
 _ENTRY_KEYS = ("serial", "site", "address", "task", "scheme", "model", "notes")
 CSV_COLUMNS = _ENTRY_KEYS
@@ -71,8 +73,15 @@ def meter_list_from_dict(data: dict[str, Any]) -> MeterList:
         notes=data["notes"], meters=tuple(MeterEntry(**m) for m in data["meters"]))
 
 
+def _show(value: Any, limit: int = 80) -> str:
+    """A value quoted in a message, shortened: a 200 kB cell is not repeated back."""
+    text = repr(value)
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 def _build(f: Fields, head: dict[str, Any], head_path: str, rows: list[tuple[str, int | None,
-           dict[str, Any]]], schemes: Mapping[str, Scheme] | None, catalog: Catalog) -> MeterList:
+           dict[str, Any]]], schemes: Mapping[str, Scheme] | None, catalog: Catalog,
+           csv_rows: bool = False) -> MeterList:
     f.unknown(head, head_path, _LIST_KEYS)
     lid = f.ident(head, head_path, "id")
     name = f.get(head, head_path, "name", str, required=False, default="")
@@ -91,9 +100,9 @@ def _build(f: Fields, head: dict[str, Any], head_path: str, rows: list[tuple[str
         try:
             due = date.fromisoformat(due_raw.strip()).isoformat()
         except ValueError:
-            f.add(f"{head_path}.due", f"{due_raw!r} is not a date YYYY-MM-DD")
+            f.add(f"{head_path}.due", f"{_show(due_raw)} is not a date YYYY-MM-DD")
     else:
-        f.add(f"{head_path}.due", f"{due_raw!r} is not a date YYYY-MM-DD")
+        f.add(f"{head_path}.due", f"{_show(due_raw)} is not a date YYYY-MM-DD")
 
     if not rows:
         f.add("meters", "the meter list is empty")
@@ -103,22 +112,26 @@ def _build(f: Fields, head: dict[str, Any], head_path: str, rows: list[tuple[str
     first_seen: dict[str, str] = {}
     for path, line, row in rows:
         def add(field: str, message: str, path=path, line=line) -> None:
-            f.add(f"{path}.{field}" if path else field, message, line)
+            name = f"{path}, column {field}" if csv_rows else f"{path}.{field}"
+            f.add(name if path else field, message, line)
 
         for key in row:
             if key not in _ENTRY_KEYS:
                 add(key, f"unknown field (expected one of: {', '.join(_ENTRY_KEYS)})")
         serial = row.get("serial")
         if not isinstance(serial, str) or not _SERIAL.match(serial):
-            add("serial", f"{serial!r} is not a meter serial (1-32 letters, digits, '-')")
+            hint = ("; a spreadsheet showed it as a number: format the column as Text"
+                    if isinstance(serial, str) and _EXCEL_NUMBER.match(serial) else "")
+            add("serial", f"{_show(serial)} is not a meter serial (1-32 letters, digits, '-')"
+                          f"{hint}")
             serial = None
         elif serial in first_seen:
-            add("serial", f"duplicate meter serial {serial!r} (first at {first_seen[serial]})")
+            add("serial", f"duplicate meter serial {_show(serial)} (first at {first_seen[serial]})")
         else:
-            first_seen[serial] = f"line {line}" if line else path
+            first_seen[serial] = path or f"line {line}"
         task = row.get("task")
         if task not in TASKS:
-            add("task", f"{task!r} is not a task ({', '.join(TASKS)})")
+            add("task", f"{_show(task)} is not a task ({', '.join(TASKS)})")
         scheme_id = row.get("scheme") or None
         model = row.get("model") or None
         if scheme_id is not None and not isinstance(scheme_id, str):
@@ -128,15 +141,15 @@ def _build(f: Fields, head: dict[str, Any], head_path: str, rows: list[tuple[str
             add("model", "expected a meter model name (text)")
             model = None
         if model is not None and model not in catalog:
-            add("model", f"unknown meter model {model!r}")
+            add("model", f"unknown meter model {_show(model)}")
         if task in ("program", "read+program") and not scheme_id:
-            add("scheme", f"task {task!r} needs a scheme id")
+            add("scheme", f"task {_show(task)} needs a scheme id")
         elif task == "read" and scheme_id:
             add("scheme", "a read-only task takes no scheme (use task read+program)")
         elif scheme_id and schemes is not None:
             scheme = schemes.get(scheme_id)
             if scheme is None:
-                add("scheme", f"unknown scheme id {scheme_id!r}")
+                add("scheme", f"unknown scheme id {_show(scheme_id)}")
             elif model and model in catalog:
                 for problem in scheme_fit_problems(scheme, model, catalog):
                     add("scheme", problem)
@@ -174,26 +187,38 @@ def parse_meter_list_toml(data: dict[str, Any], file: str, catalog: Catalog,
 
 def parse_meter_list_csv(text: str, file: str, catalog: Catalog,
                          schemes: Mapping[str, Scheme] | None = None) -> MeterList:
+    """A CSV meter list, as a spreadsheet saves it.
+
+    What Excel does to a CSV is taken in its stride: a byte order mark, CRLF line ends,
+    semicolons as separators (the header row decides: ``;`` when it has more than ``,``),
+    rows padded with empty cells (trailing separators, also on the ``# key: value``
+    lines), quoted cells, a first line ``sep=;`` naming the separator. What cannot be
+    read is named in the CSV's own terms: row N (as the spreadsheet numbers it), column
+    NAME, and what to change.
+    """
     head: dict[str, Any] = {}
     head_lines: dict[str, int] = {}
     f = Fields(file, head_lines.get)
-    lines = text.splitlines()
-    start = 0
-    for start, line in enumerate(lines):  # noqa: B007 - start is used after the loop
-        stripped = line.strip()
-        if not stripped:
-            continue
-        if not stripped.startswith("#"):
-            break
-        if ":" in stripped:
-            key, _, value = stripped[1:].partition(":")
+    lines = text.lstrip("\ufeff").splitlines()
+    declared = None
+    if lines and (m := _SEP_LINE.match(lines[0])):   # Excel's "sep=;" line names it
+        declared, lines[0] = m.group(1), ""
+    start = next((n for n, line in enumerate(lines) if _is_data_line(line)), len(lines))
+    sep = declared or (sniff_separator(lines[start]) if start < len(lines) else ",")
+    for n, line in enumerate(lines[:start]):
+        try:
+            cells = _trimmed(next(csv.reader([line], delimiter=sep), []))
+        except csv.Error:       # a cell over csv's field limit: the line as it stands
+            cells = [line]
+        comment = sep.join(cells).strip()
+        if comment.startswith("#") and ":" in comment:
+            key, _, value = comment[1:].partition(":")
             key = key.strip().lower()
             key = "id" if key == "list" else key
             head[key] = value.strip()
-            head_lines[f"list.{key}"] = start + 1
-    else:
-        start = len(lines)
-    reader = csv.reader(io.StringIO("\n".join(lines[start:])))
+            head_lines[f"list.{key}"] = n + 1
+    header_row = start + 1
+    reader = csv.reader(io.StringIO("\n".join(lines[start:])), delimiter=sep)
     rows = []
     try:
         header = next(reader, None)
@@ -201,28 +226,102 @@ def parse_meter_list_csv(text: str, file: str, catalog: Catalog,
             f.add("header", "no header row (expected: " + ",".join(CSV_COLUMNS) + ")",
                   start + 1)
         else:
-            header = [h.strip().lower() for h in header]
-            for col in header:
-                if col not in CSV_COLUMNS:
-                    f.add(f"column {col!r}", "unknown column (expected: "
-                          + ",".join(CSV_COLUMNS) + ")", start + 1)
+            header = _trimmed([h.strip().lower() for h in header])
+            at = f"row {header_row}"
+            for number, col in enumerate(header, start=1):
+                if not col:
+                    f.add(f"{at}, column {number}", "a column without a name in the header "
+                          "row: name it (one of: " + ",".join(CSV_COLUMNS) + ") or delete "
+                          "the column", header_row)
+                elif col not in CSV_COLUMNS:
+                    f.add(f"{at}, column {col}", "unknown column (expected: "
+                          + ",".join(CSV_COLUMNS) + ")", header_row)
             for col in ("serial", "task"):
                 if col not in header:
-                    f.add(f"column {col!r}", "missing from the header row", start + 1)
+                    f.add(f"{at}, column {col}", "missing from the header row", header_row)
+            record, last_line = header_row, reader.line_num
             for values in reader:
-                number = start + reader.line_num
+                record += 1
+                number = start + last_line + 1          # the line the record starts on
+                last_line = reader.line_num
                 if not any(v.strip() for v in values):
                     continue
-                if len(values) != len(header):
-                    f.add("row", f"{len(values)} columns, the header has "
-                          f"{len(header)}", number)
+                where = f"row {record}"
+                extra = values[len(header):]
+                if any(v.strip() for v in extra):
+                    stray = next(v for v in extra if v.strip())
+                    f.add(where, f"{len(_trimmed(values))} values, the header row names "
+                          f"{len(header)} columns: {stray.strip()[:40]!r} is in a column "
+                          f"without a name (a value holding {sep!r} must be quoted)", number)
                     continue
-                row = {k: v.strip() for k, v in zip(header, values, strict=True)
+                if len(values) < len(header):
+                    missing = ", ".join(header[len(values):])
+                    f.add(where, f"{len(values)} values, the header row names {len(header)} "
+                          f"columns: add the missing cells ({missing}), empty if need be",
+                          number)
+                    continue
+                row = {k: v.strip() for k, v in zip(header, values, strict=False)
                        if k in CSV_COLUMNS}
-                rows.append(("", number, row))
+                rows.append((where, number, row))
     except csv.Error as exc:
-        f.add("csv", f"not valid CSV: {exc}", start + reader.line_num)
-    return _build(f, head, "list", rows, schemes, catalog)
+        f.add(f"row {header_row + max(0, reader.line_num - 1)}", f"not valid CSV: {exc}",
+              start + reader.line_num)
+    return _build(f, head, "list", rows, schemes, catalog, csv_rows=True)
+
+
+def _is_data_line(line: str) -> bool:
+    """Not blank and not a ``# key: value`` line (those may be quoted, or padded)."""
+    bare = line.strip().rstrip(",;\t").strip()
+    return bool(bare) and not bare.lstrip('"').startswith("#")
+
+
+def _trimmed(cells: list[str]) -> list[str]:
+    """Without the empty cells a spreadsheet pads a row with."""
+    end = len(cells)
+    while end and not cells[end - 1].strip():
+        end -= 1
+    return cells[:end]
+
+
+def sniff_separator(header: str) -> str:
+    """``;`` (Excel where the decimal mark is a comma), tab, or ``,``: the header decides."""
+    counts = {sep: 0 for sep in ",;\t"}
+    quoted = False
+    for ch in header:
+        if ch == '"':
+            quoted = not quoted
+        elif not quoted and ch in counts:
+            counts[ch] += 1
+    best = max(counts, key=lambda sep: (counts[sep], sep == ","))
+    return best if counts[best] else ","
+
+
+def csv_not_utf8(raw: bytes, offset: int, file: str) -> Problem:
+    """The problem for a CSV byte that is not UTF-8, in the CSV's terms.
+
+    Excel's plain "CSV (Comma delimited)" writes the Windows code page (cp1252 in the
+    west): ``é`` is byte 0xE9. It is refused, not guessed at: the same byte is another
+    letter in another code page, and a site name must not change on its way to billing.
+    """
+    before = raw[:offset].decode("utf-8", "replace").lstrip("\ufeff")
+    lines = re.split(r"\r\n|\r|\n", before)        # the last: the bad byte's line so far
+    line = len(lines)
+    where = f"row {line}"
+    start = next((n for n, t in enumerate(lines[:-1]) if _is_data_line(t)), None)
+    if start is not None:
+        try:
+            header_text = lines[start]
+            sep = sniff_separator(header_text)
+            header = next(csv.reader([header_text], delimiter=sep), [])
+            index = max(0, len(next(csv.reader([lines[-1]], delimiter=sep), [""])) - 1)
+            name = header[index].strip().lower() if index < len(header) else str(index + 1)
+            where = f"row {line}, column {name}"
+        except csv.Error:
+            pass
+    return Problem(file, line, where, f"byte 0x{raw[offset]:02x} at byte offset {offset} is "
+                   "not UTF-8 (a spreadsheet's own code page, such as Windows-1252): in "
+                   "Excel, save as 'CSV UTF-8 (Comma delimited)'; elsewhere choose the "
+                   "character set UTF-8")
 
 
 def _q(value: str) -> str:
@@ -245,17 +344,18 @@ def render_meter_list_toml(m: MeterList) -> str:
 
 
 def render_meter_list_csv(m: MeterList) -> str:
-    """CSV text that :func:`parse_meter_list_csv` reads back to an equal list."""
+    """CSV text that :func:`parse_meter_list_csv` reads back to an equal list.
+
+    The ``# key: value`` rows are CSV rows of one cell too, quoted when the value holds
+    a comma or a quote, as a spreadsheet writes them.
+    """
     buf = io.StringIO()
-    buf.write(f"# list: {m.id}\n# name: {m.name}\n")
-    if m.hhu:
-        buf.write(f"# hhu: {m.hhu}\n")
-    if m.crew:
-        buf.write(f"# crew: {m.crew}\n")
-    buf.write(f"# due: {m.due}\n")
-    if m.notes:
-        buf.write(f"# notes: {m.notes}\n")
     writer = csv.writer(buf, lineterminator="\n")
+    head = [("list", m.id), ("name", m.name), ("hhu", m.hhu), ("crew", m.crew),
+            ("due", m.due), ("notes", m.notes)]
+    for key, value in head:
+        if value or key in ("list", "name", "due"):
+            writer.writerow([f"# {key}: {value}"])
     writer.writerow(CSV_COLUMNS)
     for e in m.meters:
         writer.writerow([getattr(e, c) or "" for c in CSV_COLUMNS])

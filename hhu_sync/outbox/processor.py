@@ -294,6 +294,10 @@ class OutboxProcessor:
         """A list may arrive before its schemes: wait a while before refusing it."""
         if not all(p.message.startswith("unknown scheme id") for p in problems):
             return False
+        if path not in self._waiting:   # once, when it starts waiting (status shows it too)
+            log.info("%s: meter list waits up to %g s for its schemes: %s", path.name,
+                     self.config.limits.scheme_wait_seconds,
+                     "; ".join(sorted({p.message for p in problems})))
         first = self._waiting.setdefault(path, self.clock())
         return self.clock() - first < self.config.limits.scheme_wait_seconds
 

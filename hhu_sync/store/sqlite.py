@@ -776,9 +776,23 @@ class SqliteStore:
             names = [d[0] for d in cur.description]
             return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
+        hhus = rows("SELECT hhu_id, crew, firmware, battery, free_flash, dock, last_seen "
+                    "FROM hhus ORDER BY hhu_id")
+        # The last sign of each HHU in a cradle: its handshake (last_seen), and what its
+        # sessions commit while it stays there (uploads, deliveries, the session's end).
+        activity: dict[str, str] = {}
+        for sql in ("SELECT hhu_id, MAX(received_at) FROM uploads GROUP BY hhu_id",
+                    "SELECT target_hhu, MAX(delivered_at) FROM deliveries "
+                    "WHERE delivered_at IS NOT NULL GROUP BY target_hhu",
+                    "SELECT hhu_id, MAX(ended_at) FROM sessions WHERE hhu_id IS NOT NULL "
+                    "GROUP BY hhu_id"):
+            for hhu_id, when in db.execute(sql):
+                if hhu_id and when and when > activity.get(hhu_id, ""):
+                    activity[hhu_id] = when
+        for hhu in hhus:
+            hhu["last_activity"] = max(hhu["last_seen"] or "", activity.get(hhu["hhu_id"], ""))
         return {
-            "hhus": rows("SELECT hhu_id, crew, firmware, battery, free_flash, dock, last_seen "
-                         "FROM hhus ORDER BY hhu_id"),
+            "hhus": hhus,
             "queue": rows("SELECT target_hhu, target_crew, kind, COUNT(*) AS n FROM deliveries "
                           "WHERE state='queued' GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"),
             "lists": rows("SELECT list_id, name, hhu, crew, due, state, entries, delivered_to "
@@ -793,6 +807,36 @@ class SqliteStore:
             "uploads": self._one("SELECT COUNT(*) FROM uploads"),
             "failed_deliveries": rows("SELECT delivery_id, kind, ref, target_hhu, attempts, "
                                       "last_error FROM deliveries WHERE state='failed'"),
+            # Added in issue 12 (keys only added, never renamed: scripts read --json).
+            "inputs_by_status": {r[0]: r[1] for r in db.execute(
+                "SELECT status, COUNT(*) FROM inputs GROUP BY status")},
+            "rejected_inputs": [
+                {**r, "reason": (r["reason"] or "").splitlines()[0][:300] if r["reason"]
+                 else "", "reason_lines": len((r["reason"] or "").splitlines())}
+                for r in rows("SELECT name, kind, reason, moved_to, received_at FROM inputs "
+                              "WHERE status='rejected' ORDER BY received_at DESC, rowid DESC "
+                              "LIMIT 5")],
+            # Meters of partial lists without a done visit, with their last visit's outcome
+            # and note (none: not visited at all).
+            "failed_visits": rows(
+                "SELECT e.list_id, e.serial AS meter, v.outcome, v.notes, v.time, "
+                "u.hhu_id AS hhu FROM lists l JOIN list_entries e ON e.list_id = l.list_id "
+                "LEFT JOIN visits v ON v.list_id = e.list_id AND v.meter = e.serial "
+                "AND v.time = (SELECT MAX(w.time) FROM visits w WHERE w.list_id = e.list_id "
+                "AND w.meter = e.serial) "
+                "LEFT JOIN uploads u ON u.upload_id = v.upload_id "
+                "WHERE l.state = 'partial' AND NOT EXISTS (SELECT 1 FROM visits d WHERE "
+                "d.list_id = e.list_id AND d.meter = e.serial AND d.outcome = 'done') "
+                "GROUP BY e.list_id, e.serial ORDER BY l.due, e.list_id, e.seq LIMIT 50"),
+            # Meters whose latest visit read error flags (F.F) other than all zeros.
+            "meter_flags": rows(
+                "SELECT v.meter, v.error_flags, v.time, v.list_id, u.hhu_id AS hhu "
+                "FROM (SELECT meter, MAX(time) AS last FROM visits GROUP BY meter) m "
+                "JOIN visits v ON v.meter = m.meter AND v.time = m.last "
+                "JOIN uploads u ON u.upload_id = v.upload_id "
+                "WHERE v.error_flags IS NOT NULL AND v.error_flags != '' "
+                "AND ltrim(v.error_flags, '0') != '' "
+                "GROUP BY v.meter ORDER BY v.meter LIMIT 50"),
         }
 
 

@@ -113,3 +113,11 @@ def test_a_bad_configuration_names_the_key(capsys, tmp_path):
     err = capsys.readouterr().err
     assert code == 1
     assert f"configuration: {cfg}:2: paths.outbx: unknown field" in err
+
+
+def test_a_list_named_alone_is_checked_against_the_schemes_beside_it(capsys, tmp_path):
+    code, out, _ = run(capsys, EXAMPLES / "route-north.toml")
+    assert code == 0 and "ok: 0 scheme(s), 1 meter list(s)" in out
+    shutil.copy(EXAMPLES / "route-north.toml", tmp_path)
+    code, out, _ = run(capsys, tmp_path / "route-north.toml")
+    assert code == 1 and "unknown scheme id 'a1700-ci-tou-2026'" in out

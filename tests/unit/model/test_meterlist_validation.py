@@ -98,12 +98,14 @@ def csv_problems(catalog, schemes, text):
 def test_csv_duplicate_serial_names_both_lines(catalog, schemes):
     text = CSV_TEXT + "23000101,Again,Again,AS230,read,,\n"
     found = csv_problems(catalog, schemes, text)
-    assert (9, "serial", "duplicate meter serial '23000101' (first at line 6)") in found
+    assert (9, "row 9, column serial", "duplicate meter serial '23000101' (first at row 6)") \
+        in found
 
 
 def test_csv_row_with_wrong_column_count_names_its_line(catalog, schemes):
     found = csv_problems(catalog, schemes, CSV_TEXT + "23000199,only-two\n")
-    assert found == [(9, "row", "2 columns, the header has 7")]
+    assert found == [(9, "row 9", "2 values, the header row names 7 columns: add the missing "
+                                  "cells (address, model, task, scheme, notes), empty if need be")]
 
 
 def test_csv_unknown_column_names_the_header_line(catalog, schemes):

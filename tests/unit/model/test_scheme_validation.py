@@ -7,7 +7,8 @@ import tomllib
 
 import pytest
 
-from hhu_sync.model.problems import ModelError, TomlLocator
+from hhu_sync.model.loader import locate_lines
+from hhu_sync.model.problems import ModelError
 from hhu_sync.model.scheme import parse_scheme
 from tests.conftest import EXAMPLES
 
@@ -163,7 +164,9 @@ def test_all_problems_are_reported_at_once(catalog):
 def test_locator_finds_lines_of_array_tables_and_keys():
     text = (EXAMPLES / "a1700-ci-tou.toml").read_text()
     lines = text.splitlines()
-    locate = TomlLocator(text).line
+    locate = locate_lines(text).line
     assert lines[locate("rates[1].number") - 1].startswith("number = 2")
     assert lines[locate("billing.reset_day") - 1].startswith("reset_day")
-    assert lines[locate("day_profiles[0].switches[3].at") - 1].startswith("switches")
+    # The element's own line inside the multi-line array, not the line of `switches = [`.
+    assert lines[locate("day_profiles[0].switches[3].at") - 1].strip() == \
+        '{ at = "19:00", rate = 1 },'

@@ -1,0 +1,232 @@
+"""`hhu-sync status`: what the depot holds and what wants a person's attention.
+
+The database says what was seen; this adds what only the time and the configuration can
+tell: whether an HHU is in a cradle now (the last poll found it, or its session is still
+committing) or when it last was; warnings (low HHU battery, meter error flags, meters
+that failed on a partial list); the outbox files not yet taken (a meter list waiting
+for its schemes) and the files in rejected/. ``--json`` keeps every value raw and every
+key of earlier versions; the tables show numbers for people.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import re
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from rich.text import Text
+
+from hhu_sync.cli.common import config_of, store_of
+from hhu_sync.cli.humanize import ago, first_line, parse_time, size
+from hhu_sync.cli.status_inputs import rejected_inputs, waiting_inputs
+from hhu_sync.config import Config
+
+BATTERY_LOW_PCT = 20
+#: F.F bits the simulated meters set (hhu_firmware_sim.meter.meter.FLAG_BITS).
+FLAG_NAMES = {0x1: "battery low", 0x2: "reverse run", 0x4: "cover opened"}
+
+
+def register_status(sub: argparse._SubParsersAction) -> None:
+    s = sub.add_parser("status", help="docks, HHUs, queues, lists, sessions, exceptions",
+                       description="What the depot holds: docks (which HHU is docked now, "
+                                   "or when one last was), handhelds, queued and failed "
+                                   "deliveries, meter lists (and which meter failed on a "
+                                   "partial one), waiting and rejected inputs, warnings.")
+    s.add_argument("--json", action="store_true", help="raw values, for scripts")
+    s.add_argument("--battery-low", type=int, default=BATTERY_LOW_PCT, metavar="PCT",
+                   help=f"warn for an HHU battery below PCT %% (default {BATTERY_LOW_PCT})")
+    s.set_defaults(func=run_status)
+
+
+def run_status(args: argparse.Namespace) -> int:
+    config = config_of(args)
+    store = store_of(config)
+    try:
+        status = store.status()
+        library = store.library()
+        waiting = waiting_inputs(config, library)
+    finally:
+        store.close()
+    status["rejected_folder"] = rejected_inputs(config.paths.rejected)
+    now = datetime.now(UTC)
+    enrich(status, config, now, args.battery_low)
+    status["waiting_inputs"] = waiting
+    if args.json:
+        print(json.dumps(status, indent=2))
+        return 0
+    show(status, now, _console())
+    return 0
+
+
+def docked_window(config: Config) -> float:
+    """Seconds since the last sign of an HHU in its cradle for it to count as docked now.
+
+    A docked HHU is seen at every poll (``last_seen``), and while a session runs its
+    commits are signs too (an upload stored, a delivery confirmed, the session's end);
+    two polls without one, and it has left. A session that moves one large bundle for
+    longer than this shows as "last docked" until its next commit.
+    """
+    return 2 * config.schedule.poll_seconds + config.limits.handshake_seconds + 2
+
+
+def enrich(status: dict[str, Any], config: Config, now: datetime, battery_low: int) -> None:
+    """Add what the time and the configuration tell (keys added; none renamed)."""
+    window = docked_window(config)
+    status["now"] = now.isoformat(timespec="seconds")
+    status["battery_low_pct"] = battery_low
+    for hhu in status["hhus"]:
+        seen = parse_time(hhu["last_activity"] or hhu["last_seen"])
+        hhu["docked_now"] = bool(seen and hhu["dock"] and hhu["dock"] != "revoked"
+                                 and -window <= (now - seen).total_seconds() <= window)
+        hhu["battery_low"] = hhu["battery"] is not None and hhu["battery"] < battery_low
+    status["docks"] = []
+    for d in config.docks:
+        here = [h for h in status["hhus"] if h["dock"] == d.name]
+        last = max(here, key=lambda h: h["last_activity"] or "", default=None)
+        status["docks"].append({
+            "name": d.name, "port": d.port, "usb_serial": d.usb_serial, "baud": d.baud,
+            "hhu": last["hhu_id"] if last else None,
+            "docked_now": bool(last and last["docked_now"]),
+            "last_docked": last["last_activity"] if last else None})
+    warnings: list[dict[str, Any]] = []
+    for hhu in status["hhus"]:
+        if hhu["battery_low"]:
+            warnings.append({"code": "hhu_battery_low", "hhu": hhu["hhu_id"],
+                             "detail": f"battery {hhu['battery']}% (below {battery_low}%)"})
+    for m in status["meter_flags"]:
+        warnings.append({"code": "meter_error_flags", "meter": m["meter"],
+                         "detail": f"F.F {m['error_flags']} ({describe_flags(m['error_flags'])})"
+                                   f" at its last visit{_on_list(m['list_id'])}"})
+    for v in status["failed_visits"]:
+        outcome = v["outcome"] or "not visited"
+        note = f": {first_line(v['notes'], 80)}" if v["notes"] else ""
+        warnings.append({"code": "visit_failed", "meter": v["meter"], "list_id": v["list_id"],
+                         "detail": f"{outcome}{note} (list {v['list_id']} is partial)"})
+    status["warnings"] = warnings
+
+
+def _on_list(list_id: str | None) -> str:
+    return f" (list {list_id})" if list_id else ""
+
+
+def describe_flags(text: str) -> str:
+    """``00000005`` → ``battery low, cover opened``; unknown bits by number."""
+    try:
+        value = int(text, 16)
+    except (TypeError, ValueError):
+        return "unreadable"
+    names = [name for bit, name in FLAG_NAMES.items() if value & bit]
+    names += [f"bit {n}" for n in range(32) if value & (1 << n) and (1 << n) not in FLAG_NAMES]
+    return ", ".join(names) or "none"
+
+
+# -- for people -------------------------------------------------------------------------------
+
+
+def _console() -> Console:
+    """The terminal's width, or $COLUMNS; piped without $COLUMNS: 200, not 80."""
+    columns = os.environ.get("COLUMNS", "")
+    if columns.isdigit() and int(columns) > 0:
+        return Console(width=int(columns))
+    console = Console()
+    return console if console.is_terminal else Console(width=200)
+
+
+def show(status: dict[str, Any], now: datetime, console: Console) -> None:
+    def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
+        if not rows:
+            console.print(f"[bold]{title}[/bold]: none")
+            return
+        cells = [["" if v is None else _clean(v) for v in row] for row in rows]
+        t = Table(title=title, title_justify="left")
+        for col in columns:
+            t.add_column(col, overflow="fold")
+        for row in cells:
+            t.add_row(*(Text(v) for v in row))     # Text: a note's "[/]" is not markup
+        if _fits(columns, cells, console.width):
+            console.print(t)
+            return
+        # Too narrow for the columns' longest words: one record per row, wrapped.
+        console.print(f"[bold]{title}[/bold]")
+        for row in cells:
+            text = " · ".join(f"{col} {value}" for col, value in zip(columns, row, strict=True)
+                              if value)
+            console.print(Text("- " + text), overflow="fold")
+
+    for w in status["warnings"]:
+        subject = w.get("hhu") or f"meter {w.get('meter')}"
+        console.print(Text.assemble(("warning", "bold yellow"),
+                                    _clean(f" {w['code']}: {subject}: {w['detail']}")),
+                      overflow="fold")
+
+    table("docks", ["dock", "port", "HHU"],
+          [[d["name"], d["port"] or f"usb_serial={d['usb_serial']}", _docked(d, now)]
+           for d in status["docks"]])
+    table("handhelds", ["HHU", "crew", "battery", "free flash", "dock", "seen"],
+          [[h["hhu_id"], h["crew"], _battery(h), size(h["free_flash"]), h["dock"],
+            "docked now" if h["docked_now"] else ago(h["last_activity"], now)]
+           for h in status["hhus"]])
+    table("queued deliveries", ["HHU", "crew", "kind", "n"],
+          [[q["target_hhu"], q["target_crew"], q["kind"], q["n"]] for q in status["queue"]])
+    table("failed deliveries", ["id", "kind", "ref", "HHU", "attempts", "last error"],
+          [[f["delivery_id"], f["kind"], f["ref"], f["target_hhu"], f["attempts"],
+            first_line(f["last_error"])] for f in status["failed_deliveries"]])
+    table("meter lists", ["list", "name", "for", "due", "state", "meters", "on"],
+          [[m["list_id"], m["name"], m["hhu"] or m["crew"], m["due"], m["state"],
+            m["entries"], m["delivered_to"]] for m in status["lists"]])
+    table("failed visits on partial lists", ["list", "meter", "outcome", "note", "when"],
+          [[v["list_id"], v["meter"], v["outcome"] or "not visited", first_line(v["notes"]),
+            ago(v["time"], now) if v["time"] else ""] for v in status["failed_visits"]])
+    waiting = status["waiting_inputs"]
+    table(f"waiting in the outbox ({waiting['count']})", ["file", "since", "why"],
+          [[w["name"], ago(w["since"], now), w["reason"]] for w in waiting["files"]])
+    rejected = status["rejected_folder"]
+    table(f"rejected inputs ({rejected['count']} in {rejected['folder']})",
+          ["file", "when", "reason"],
+          [[r["name"], ago(r["since"], now), r["reason"]] for r in rejected["files"]])
+    table("last sessions", ["id", "HHU", "dock", "ended", "outcome", "pushed", "pulled"],
+          [[s["session_id"], s["hhu_id"], s["dock"],
+            ago(s["ended_at"], now) if s["ended_at"] else "running", s["outcome"],
+            s["pushed"], s["pulled"]] for s in status["sessions"]])
+    table("exceptions", ["kind", "n"], [[e["kind"], e["n"]] for e in status["exceptions"]])
+    console.print(f"readings: {status['readings']} from {status['uploads']} uploads")
+
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+
+
+def _clean(value: object) -> str:
+    """Text from the field or the outbox, safe for a terminal: control characters (an
+    escape sequence in a file name or a crew's note) shown as ``\\x1b``, never sent."""
+    return _CONTROL.sub(lambda m: f"\\x{ord(m.group()):02x}", str(value))
+
+
+FOLD_FROM = 24    # a word longer than this (a URL, a path) may be folded across lines
+
+
+def _fits(columns: list[str], cells: list[list[str]], width: int) -> bool:
+    """Whether a table fits ``width`` without breaking a word shorter than FOLD_FROM."""
+    need = 1
+    for n, col in enumerate(columns):
+        words = [w for text in [col, *(row[n] for row in cells)] for w in text.split()]
+        need += min(FOLD_FROM, max((len(w) for w in words), default=1)) + 3
+    return need <= width
+
+
+def _docked(dock: dict[str, Any], now: datetime) -> str:
+    if dock["hhu"] is None:
+        return "none yet"
+    if dock["docked_now"]:
+        return f"{dock['hhu']} docked now"
+    return f"{dock['hhu']} last docked {ago(dock['last_docked'], now)}"
+
+
+def _battery(hhu: dict[str, Any]) -> str:
+    if hhu["battery"] is None:
+        return ""
+    return f"{hhu['battery']}% low" if hhu["battery_low"] else f"{hhu['battery']}%"
