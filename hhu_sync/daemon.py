@@ -45,6 +45,7 @@ class Summary:
     readings_already_held: int = 0
     exceptions: int = 0
     errors: list[str] = field(default_factory=list)
+    turn_errors: int = 0      # faults outside any one file, survived
     finished: bool = True
     queued_left: int = 0      # deliveries still queued at the end (with --once)
 
@@ -63,11 +64,13 @@ class Daemon:
         self.packer = Packer(self.store, self.keystore, config.depot_id)
         self.events: queue.Queue = queue.Queue()
         debounce = config.limits.debounce_seconds
-        self.ready = ReadyFiles(p.outbox, debounce, scan_quiet=max(1.0, 2 * debounce))
+        self.ready = ReadyFiles(p.outbox, debounce, scan_quiet=max(1.0, 2 * debounce),
+                                long_quiet=config.limits.scan_quiet_seconds)
         self.watcher = OutboxWatcher(p.outbox, self.events)
         self.processor = OutboxProcessor(config, self.store, self.catalog, self.keystore,
                                          self.packer, workers=config.limits.outbox_workers)
         self._generation = 0
+        self._turn_errors = 0
         self._gen_lock = threading.Lock()
         self.summary = Summary()
         self.stop = threading.Event()
@@ -119,7 +122,7 @@ class Daemon:
                  self.config.paths.outbox, len(self.config.docks), self.config.paths.database)
         try:
             while not self.stop.is_set():
-                self._turn()
+                self._safe_turn()
                 if self.once and self._finished():
                     break
                 if deadline is not None and time.monotonic() > deadline:
@@ -129,6 +132,22 @@ class Daemon:
         finally:
             self.shutdown()
         return self.summary
+
+    def _safe_turn(self) -> None:
+        """One turn; a fault in it is logged and counted, and the daemon goes on.
+
+        The processor keeps every fault to the file it came from; this is the last line,
+        for a fault outside any file (a scan, the bookkeeping). A run of them is paced,
+        never a hot loop.
+        """
+        try:
+            self._turn()
+            self._turn_errors = 0
+        except Exception as exc:  # noqa: BLE001 - no input may end the daemon
+            self._turn_errors += 1
+            self.summary.turn_errors += 1
+            log.exception("outbox: a turn failed (%s); going on", type(exc).__name__)
+            self.stop.wait(min(30.0, 0.1 * 2 ** min(self._turn_errors, 9)))
 
     def _turn(self) -> None:
         due = self.ready.due_in()
@@ -141,7 +160,7 @@ class Daemon:
                 self.ready.note(*self.events.get_nowait())
             except queue.Empty:
                 break
-        for path in self.processor.mover.failed():   # recorded, not moved: again
+        for path in self.processor.moves_to_retry():   # recorded, not moved: again
             self.ready.requeue(path)
         if self._rescan.is_set() or self.watcher.supervise() or self.ready.scan_due():
             self._rescan.clear()
@@ -153,14 +172,14 @@ class Daemon:
             handled += len(outcomes)
             for outcome in outcomes:
                 if outcome.status == "deferred":
-                    self.ready.requeue(outcome.path)
+                    self.ready.requeue(outcome.path, after=self.processor.retry_in())
                     continue
                 self.ready.done(outcome.path)
                 if outcome.status != "gone":
                     self.summary.files[outcome.status] += 1
                     self._changed()
         for path in ready[handled:]:      # stopping: not handled, looked at next start
-            self.ready.requeue(path)
+            self.ready.requeue(path, after=self.processor.retry_in())
 
     def _finished(self) -> bool:
         if not self.events.empty() or self.ready.pending or not self.processor.mover.idle():

@@ -156,6 +156,7 @@ def _same_file(a: Path, b: Path) -> bool:
 
 
 NAME_MAX = 255
+TEMP_ROOM = 40     # what atomic_write's temporary name adds to the reason file's
 REASON = ".reason.txt"
 
 
@@ -163,7 +164,7 @@ def fit_name(name: str) -> str:
     """``name``, or a shortened one (a prefix, a hash of the whole name, the suffix) when
     ``NAME-99999.reason.txt`` would not fit in a folder entry (ENAMETOOLONG)."""
     raw = os.fsencode(name)
-    room = NAME_MAX - len(REASON) - 6           # "-NNNNN" from _free_name
+    room = NAME_MAX - len(REASON) - 6 - TEMP_ROOM   # "-NNNNN" from _free_name
     if len(raw) <= room:
         return name
     stem, suffix = os.path.splitext(raw)
@@ -213,7 +214,7 @@ class OutboxProcessor:
         self._waiting: dict[Path, float] = {}   # lists waiting for their schemes
         self.mover = ArchiveMover(_move)
         self.backoff = Backoff(clock)
-        self.stuck: dict[Path, int] = {}          # could not even be moved aside: left
+        self.stuck: dict[Path, Signature | None] = {}   # not even movable aside: left
         self._move_tries: dict[Path, int] = {}    # archive moves handed back, per file
         self.failures = 0                         # files whose handling raised
         self._writes = 0                          # store writes that succeeded
@@ -258,8 +259,8 @@ class OutboxProcessor:
         self.failures += 1
         log.error("outbox: handling %s failed: %s: %s", printable(path.name),
                   type(exc).__name__, safe_text(str(exc)), exc_info=exc)
-        if path in self.stuck or not os.path.lexists(path):
-            return Outcome(path, "gone" if not os.path.lexists(path) else "failed")
+        if not os.path.lexists(path):
+            return Outcome(path, "gone")
         reason = (f"{path.name}: could not be handled ({type(exc).__name__}: {exc}); "
                   "set aside for a person to look at")
         try:
@@ -267,7 +268,7 @@ class OutboxProcessor:
         except FileNotFoundError:
             return Outcome(path, "gone")
         except Exception as again:  # noqa: BLE001 - cannot even move it: leave it, once
-            self.stuck[path] = self.stuck.get(path, 0) + 1
+            self.stuck[path] = _sig(path)
             if len(self.stuck) > 10_000:                   # bounded in a long run
                 self.stuck.pop(next(iter(self.stuck)))
             log.error("outbox: cannot move %s aside either (%s); left where it is and not "
@@ -284,7 +285,7 @@ class OutboxProcessor:
             if n <= MOVE_TRIES:
                 out.append(path)
             elif n == MOVE_TRIES + 1:
-                self.stuck[path] = n
+                self.stuck[path] = _sig(path)
                 log.error("outbox: %s could not be moved to archive/ in %d tries; left in "
                           "the outbox (it is recorded and finished at the next start)",
                           printable(path.name), MOVE_TRIES)
@@ -374,9 +375,21 @@ class OutboxProcessor:
     def _process_batch(self, paths: list[Path],
                        examined: list[Examined] | None = None) -> list[Outcome]:
         paths = [Path(p) for p in paths]
+        outcomes: dict[Path, Outcome] = {}
+        if self.stuck:            # left after a failure: not tried again until it changes
+            for p in paths:
+                if p in self.stuck and self.stuck[p] == _sig(p):
+                    outcomes[p] = Outcome(p, "failed", "", "left: could not be moved aside")
+            if outcomes:
+                if examined is not None:
+                    examined = [e for e in examined if e.path not in outcomes]
+                rest = [p for p in paths if p not in outcomes]
+                if rest:
+                    outcomes.update(zip(rest, self._process_batch(rest, examined),
+                                        strict=True))
+                return [outcomes[p] for p in paths]
         if examined is None:
             examined = self.examiner.submit(paths)()
-        outcomes: dict[Path, Outcome] = {}
         found: list[Examined] = []
         for item in examined:
             try:

@@ -63,11 +63,23 @@ def test_a_file_renamed_in_is_complete(tmp_path):
 def test_temporary_hidden_and_foreign_files_are_ignored(tmp_path):
     clock = Clock()
     ready = make(tmp_path, clock)
-    for name in ("a.toml.tmp", ".a.toml", "a.docx", "sub/.hidden/a.toml"):
+    for name in ("a.toml.tmp", "a.csv.part", "a.toml~", ".a.toml", "sub/.hidden/a.toml",
+                 "a.toml.reason.txt"):
         ready.note("closed", str(tmp_path / name))
     ready.note("closed", "/elsewhere/a.toml")
     clock.t += 1
     assert ready.ready() == [] and ready.pending == 0
+
+
+def test_a_file_of_an_unknown_type_is_handed_over_to_be_refused_not_ignored(tmp_path):
+    """Issue 12, point 19: report.xlsx, notes.txt, a name without suffix are not left
+    lying in the outbox unexplained; the processor rejects them with a reason."""
+    clock = Clock()
+    ready = make(tmp_path, clock)
+    for name in ("report.xlsx", "notes.txt", "README"):
+        ready.note("closed", str(tmp_path / name))
+    clock.t += 1
+    assert sorted(p.name for p in ready.ready()) == ["README", "notes.txt", "report.xlsx"]
 
 
 def test_a_scan_finds_old_files_but_not_fresh_ones(tmp_path):
