@@ -84,6 +84,17 @@ def problems_text(problems) -> str:
     return "\n".join(lines)
 
 
+def _unread_key(path: Path) -> str:
+    """The inputs row of a file rejected unread (no content to hash): its name and
+    identity on disk, so that people see it with the other rejections."""
+    try:
+        st = os.lstat(path)
+        ident = f"{st.st_dev}:{st.st_ino}:{st.st_mtime_ns}"
+    except OSError:
+        ident = ""
+    return hashlib.sha256(b"unread\0" + os.fsencode(path) + b"\0" + ident.encode()).hexdigest()
+
+
 def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
@@ -185,9 +196,28 @@ def _free_name(folder: Path, name: str, taken: Callable[[str], bool]) -> Path:
     return folder / candidate
 
 
+def real_folders(path: Path, root: Path) -> None:
+    """OSError (ELOOP) unless every folder between ``root`` and ``path`` is a real folder:
+    a link made through a symlinked folder would take the file it points at."""
+    try:
+        parts = path.parent.relative_to(root).parts
+    except ValueError:
+        return
+    here = root
+    for part in parts:
+        here = here / part
+        if not stat.S_ISDIR(os.lstat(here).st_mode):
+            raise OSError(errno.ELOOP, "reached through a symbolic link: not moved", str(here))
+
+
 def move_aside(path: Path, folder: Path, reason: str | None = None,
-               dest: Path | None = None) -> Path:
-    """Move ``path`` into ``folder`` (its reason written first, beside it); durable."""
+               dest: Path | None = None, within: Path | None = None) -> Path:
+    """Move ``path`` into ``folder`` (its reason written first, beside it); durable.
+
+    ``within``: the outbox, whose folders on the way to ``path`` must all be real ones.
+    """
+    if within is not None:
+        real_folders(path, within)
     folder.mkdir(parents=True, exist_ok=True)
     dest = dest or _free_name(folder, path.name, _on_disk(folder))
     if reason is not None:
@@ -246,7 +276,8 @@ class OutboxProcessor:
         """Move the file (or ``aside``, the name it was reached through) to rejected/
         with its reason beside it; record the reason when the file was read."""
         reason = reason_text(reason)
-        dest = move_aside(aside or path, self.config.paths.rejected, reason)
+        dest = move_aside(aside or path, self.config.paths.rejected, reason,
+                          within=self.outbox)
         if sha:
             self.store.record_input(sha, printable(path.name), kind, "rejected", reason,
                                     printable(str(dest)), _now())
@@ -400,8 +431,8 @@ class OutboxProcessor:
                                                   "still being written")
                 elif item.status in ("unreadable", "refused"):
                     outcomes[item.path] = self._reject(
-                        item.path, "", "unknown", f"{item.path.name}: {item.detail}",
-                        aside=item.aside)
+                        item.path, _unread_key(item.aside or item.path), "unknown",
+                        f"{item.path.name}: {item.detail}", aside=item.aside)
                 else:
                     found.append(item)
             except StorageUnavailable:
@@ -436,7 +467,8 @@ class OutboxProcessor:
             reason = (f"{path.name}: the same content as {shas[sha].name}, received with it; "
                       "not processed again")
             return Outcome(path, "duplicate", "", reason_text(reason),
-                           move_aside(path, self.config.paths.rejected, reason_text(reason)))
+                           move_aside(path, self.config.paths.rejected, reason_text(reason),
+                                      within=self.outbox))
         if seen is not None:
             return self._seen_before(path, sha, seen)
         if item.status == "misplaced":
@@ -480,7 +512,7 @@ class OutboxProcessor:
             if not moved_to.exists():
                 # Recorded, then the daemon stopped (or the move failed) before the
                 # move: finish the move only.
-                dest = move_aside(path, moved_to.parent, dest=moved_to)
+                dest = move_aside(path, moved_to.parent, dest=moved_to, within=self.outbox)
                 if self._names is not None and self._names[0] == dest.parent:
                     self._names[1].add(dest.name)    # listed before it came back
                 log.info("finished moving %s to %s", path.name, dest)
@@ -488,7 +520,7 @@ class OutboxProcessor:
         reason = (f"{path.name}: the same content was already received as {seen['name']} "
                   f"at {seen['received_at']} ({seen['status']}); not processed again")
         reason = reason_text(reason)
-        dest = move_aside(path, self.config.paths.rejected, reason)
+        dest = move_aside(path, self.config.paths.rejected, reason, within=self.outbox)
         log.warning("duplicate %s", printable(path.name))
         return Outcome(path, "duplicate", seen["kind"], reason, dest)
 

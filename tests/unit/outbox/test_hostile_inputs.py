@@ -73,6 +73,31 @@ def test_a_symlinked_quick_send_folder_is_not_followed(depot, secret):  # noqa: 
     assert secret.read_bytes() == SECRET
 
 
+def test_nothing_is_ever_moved_aside_through_a_symlinked_folder(depot, secret, monkeypatch):  # noqa: F811
+    """Even when examining fails unexpectedly, the quarantine does not link the target of
+    a symlinked folder into rejected/ (where others could read it)."""
+    import hhu_sync.outbox.examine as examine
+    from hhu_sync.outbox.examine import Examined
+
+    (depot.outbox / "sub").symlink_to(secret.parent, target_is_directory=True)
+    path = depot.outbox / "sub" / "hhu-key.csv"
+    monkeypatch.setattr(examine, "examine_file",
+                        lambda ctx, p, keys=None: Examined(p, "unreadable", detail="boom"))
+    out = depot.process(path)
+    assert out.status == "failed" and secret.read_bytes() == SECRET
+    ino = secret.stat().st_ino
+    assert all(p.lstat().st_ino != ino for p in depot.config.paths.rejected.rglob("*"))
+    assert secret.stat().st_nlink == 1
+
+
+def test_a_rejection_of_an_unread_file_is_recorded_for_people(depot, secret):  # noqa: F811
+    (depot.outbox / "k.csv").symlink_to(secret)
+    depot.process(depot.outbox / "k.csv")
+    (name, status, reason), = depot.store._db().execute(
+        "SELECT name, status, reason FROM inputs").fetchall()
+    assert (name, status) == ("k.csv", "rejected") and "symbolic link" in reason
+
+
 def test_a_hard_link_to_a_file_elsewhere_is_moved_aside_unread(depot, secret, caplog):  # noqa: F811
     link = depot.outbox / "k.csv"
     os.link(secret, link)
