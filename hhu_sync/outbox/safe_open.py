@@ -28,7 +28,7 @@ FILE_FLAGS = (os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_NOCTT
               | _CLOEXEC)
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | _CLOEXEC
 EXCERPT = 80          # characters of a file's own text a reason may quote, at most
-MAX_ARCHIVE_DAYS = 400   # day folders of archive/ looked through for an interrupted move
+MAX_ARCHIVE_DAYS = 31    # newest day folders of archive/ looked through for our own link
 
 
 class Refused(Exception):
@@ -114,31 +114,40 @@ def archived_link(name: str, st: os.stat_result, archive: Path | None) -> bool:
                        if e.is_dir(follow_symlinks=False)), reverse=True)
     except OSError:
         return False
+    days = days[:MAX_ARCHIVE_DAYS]
+    same = (st.st_dev, st.st_ino)
+    for day in days:             # the archive name is the outbox name, mostly: cheap
+        try:
+            o = os.stat(os.path.join(day, name), follow_symlinks=False)
+        except OSError:
+            continue
+        if (o.st_dev, o.st_ino) == same:
+            return True
     stem, suffix = os.path.splitext(name)
-    patterns = (glob.escape(name), f"{glob.escape(stem)}-*{glob.escape(suffix)}")
-    for day in days[:MAX_ARCHIVE_DAYS]:
-        for pattern in patterns:
-            for other in glob.glob(os.path.join(glob.escape(day), pattern)):
-                try:
-                    o = os.stat(other, follow_symlinks=False)
-                except OSError:
-                    continue
-                if (o.st_dev, o.st_ino) == (st.st_dev, st.st_ino):
-                    return True
+    pattern = f"{glob.escape(stem)}-*{glob.escape(suffix)}"     # or NAME-2 ...
+    for day in days:
+        for other in glob.glob(os.path.join(glob.escape(day), pattern)):
+            try:
+                o = os.stat(other, follow_symlinks=False)
+            except OSError:
+                continue
+            if (o.st_dev, o.st_ino) == same:
+                return True
     return False
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _HALF = EXCERPT // 2
-_LONG_QUOTE = re.compile(r"('(?:[^'\\]|\\.){" + str(_HALF) + r",}')"
-                         r"|(\"(?:[^\"\\]|\\.){" + str(_HALF) + r",}\")")
+_LONG_QUOTE = re.compile(r"('(?:[^'\\]|\\.){" + str(_HALF) + r",}('|$))"
+                         r"|(\"(?:[^\"\\]|\\.){" + str(_HALF) + r",}(\"|$))")
 
 
 def safe_text(text: str, limit: int = 4 * EXCERPT) -> str:
     """One line of at most ``limit`` characters: control characters escaped (a newline
     in a name cannot forge a log line), quoted excerpts of a file shortened to half of
     :data:`EXCERPT`, bytes that are no UTF-8 (a name's) escaped."""
-    text = _LONG_QUOTE.sub(lambda m: m.group()[:EXCERPT // 2] + "…" + m.group()[0], text)
+    text = _LONG_QUOTE.sub(lambda m: m.group()[:_HALF] + "…" + m.group()[0],
+                           text[:16 * limit])
     return printable(text, limit)
 
 
