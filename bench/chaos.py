@@ -143,6 +143,11 @@ poll_seconds = 0.1
         if rng.random() < 0.1:
             env_fault = "store.commit"
             self.faults["database disk full"] += 1
+        elif self.hostile and rng.random() < 0.2:
+            # As a folder without read permission would: nothing can be moved aside,
+            # sub-folders cannot be listed (the bench runs as root: chmod would not do).
+            env_fault = "outbox.move_aside,outbox.list_folder"
+            self.faults["outbox unwritable/unlistable"] += 1
         kill = None
         if rng.random() < 0.4:
             kill = rng.uniform(0.3, 2.0)

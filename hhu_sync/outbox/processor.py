@@ -28,6 +28,7 @@ from pathlib import Path
 
 from hhu_sync.config import Config
 from hhu_sync.dock.packer import Packer
+from hhu_sync.failpoints import failpoint
 from hhu_sync.fsutil import atomic_write, fsync_dir
 from hhu_sync.keys import KeyStore
 from hhu_sync.keys.store import KeySnapshot
@@ -216,6 +217,8 @@ def move_aside(path: Path, folder: Path, reason: str | None = None,
 
     ``within``: the outbox, whose folders on the way to ``path`` must all be real ones.
     """
+    failpoint("outbox.move_aside", PermissionError(errno.EACCES, "Permission denied "
+                                                   "(failpoint)", str(path)))
     if within is not None:
         real_folders(path, within)
     folder.mkdir(parents=True, exist_ok=True)

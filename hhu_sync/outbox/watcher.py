@@ -19,6 +19,7 @@ makes them complete). A folder that cannot be listed is logged once and skipped.
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import queue
@@ -38,6 +39,7 @@ from watchdog.events import (
 )
 from watchdog.observers import Observer
 
+from hhu_sync.failpoints import failpoint
 from hhu_sync.model.inputs import is_outbox_name
 from hhu_sync.outbox.safe_open import printable
 from hhu_sync.outbox.writers import FileKey, writing
@@ -140,6 +142,14 @@ class ReadyFiles:
         present: set[Path] = set()
         quiet: list[tuple[Path, os.stat_result]] = []
         for dirpath, dirnames, filenames in os.walk(self.root, onerror=self._unlisted):
+            if dirpath != str(self.root):
+                try:       # a sub-folder without read permission, for the chaos bench
+                    failpoint("outbox.list_folder", PermissionError(
+                        errno.EACCES, "Permission denied (failpoint)", dirpath))
+                except PermissionError as exc:
+                    self._unlisted(exc)
+                    dirnames[:] = []
+                    continue
             names = list(filenames)
             keep = []
             for d in dirnames:
