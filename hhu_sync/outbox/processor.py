@@ -291,8 +291,10 @@ class OutboxProcessor:
     def _quarantine(self, path: Path, exc: BaseException) -> Outcome:
         """A file whose handling raised: set aside, once; the daemon goes on."""
         self.failures += 1
+        # A traceback only for what is a bug here; a refusal by the system is one line.
         log.error("outbox: handling %s failed: %s: %s", printable(path.name),
-                  type(exc).__name__, safe_text(str(exc)), exc_info=exc)
+                  type(exc).__name__, safe_text(str(exc)),
+                  exc_info=None if isinstance(exc, OSError) else exc)
         if not os.path.lexists(path):
             return Outcome(path, "gone")
         reason = (f"{path.name}: could not be handled ({type(exc).__name__}: {exc}); "
