@@ -6,8 +6,10 @@ where that is known); nothing here lets a traceback reach the person at the term
 
 from __future__ import annotations
 
+import errno
 import os
 import re
+import stat
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,11 +34,24 @@ def _fail(path: Path, field: str, message: str, line: int | None = None) -> Mode
     return ModelError([Problem(str(path), line, field, message)])
 
 
+def _open_nonblocking(path: Path):
+    """``open(path, "rb")`` that cannot block: a FIFO or a device named as an input is
+    refused after an ``O_NONBLOCK`` open, by ``fstat``, before any read."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "is a folder", str(path))
+        raise _fail(path, "file", "not a regular file (a pipe, socket or device); not read")
+    return open(fd, "rb")
+
+
 def read_text(path: str | os.PathLike[str], limit: int = MAX_INPUT_BYTES) -> str:
     """The file's text, or ModelError: missing, too large, empty, binary, not UTF-8."""
     path = Path(path)
     try:
-        with open(path, "rb") as fh:
+        with _open_nonblocking(path) as fh:
             size = os.fstat(fh.fileno()).st_size
             if size > limit:
                 raise _fail(path, "file", f"{size / 1e6:.1f} MB is larger than the "

@@ -51,3 +51,14 @@ def test_validate_prints_a_clean_error_not_a_traceback(tmp_path, capsys):
     out, err = capsys.readouterr()
     assert code != 0 and "Traceback" not in out + err
     assert f"{path}:1: toml: nested more than {MAX_NESTING} deep" in out + err
+
+
+def test_validate_of_a_fifo_refuses_it_without_blocking(tmp_path, capsys):
+    """Issue 12, point 7, on the command line: every open of an input is non-blocking."""
+    import os
+
+    fifo = tmp_path / "pipe.toml"
+    os.mkfifo(fifo)
+    code = main(["validate", str(fifo)])       # blocked for ever before
+    out, err = capsys.readouterr()
+    assert code != 0 and f"{fifo}: file: not a regular file" in out + err
