@@ -291,7 +291,10 @@ class OutboxWatcher:
         # rename in (one event per file). Writes, creations and our own reads would
         # triple the events to dispatch; a file written again after its close is caught
         # when it is read (its mtime is younger than the debounce: deferred), and a file
-        # that only appears (a hard link) is found by the periodic scan.
+        # that only appears (a hard link, a symlink, a FIFO) is found by the periodic
+        # scan. watchdog does not follow symlinked folders (``follow_symlink`` defaults
+        # to False); were an event to come from one, the file is still opened only
+        # through real folders (safe_open).
         observer.schedule(_Handler(self.events), str(self.root), recursive=True,
                           event_filter=[FileClosedEvent, FileMovedEvent,
                                         DirCreatedEvent, DirMovedEvent])
