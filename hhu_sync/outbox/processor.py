@@ -331,7 +331,7 @@ class OutboxProcessor:
 
     def process(self, path: Path) -> Outcome:
         """Handle one complete file, moved when this returns. Never raises for bad input;
-        the file always moves."""
+        the file moves (``failed``: not even a move aside was possible; it is left)."""
         outcome = self.process_batch([path])[0]
         self.mover.flush()
         return outcome

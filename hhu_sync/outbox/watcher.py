@@ -85,6 +85,9 @@ class _Handler(FileSystemEventHandler):
             self.events.put((kind, os.fsdecode(event.src_path), time.monotonic()))
 
 
+BUSY_RESCAN = 5.0    # seconds between scans while a found file is held open for writing
+
+
 @dataclass
 class _Pending:
     last_event: float
@@ -96,7 +99,7 @@ class ReadyFiles:
 
     def __init__(self, root: Path, debounce: float, scan_quiet: float,
                  clock: Callable[[], float] = time.monotonic,
-                 wall: Callable[[], float] = time.time, long_quiet: float = 300.0,
+                 wall: Callable[[], float] = time.time, long_quiet: float = 120.0,
                  writers: Callable[[set[FileKey]], tuple[set[FileKey], bool]] = writing,
                  ) -> None:
         self.root = root
@@ -180,7 +183,9 @@ class ReadyFiles:
         for path, st in quiet:
             age = now_wall - st.st_mtime
             if (st.st_dev, st.st_ino) in busy:
-                fresh += 1                 # a writer holds it open: not complete
+                # A writer holds it open: not complete. Its close event brings it in;
+                # a scan looks again now and then (each one reads all of /proc).
+                later = BUSY_RESCAN if later is None else min(later, BUSY_RESCAN)
             elif sure or age >= self.long_quiet:
                 self._take(path)
             else:                          # cannot tell: wait for the long quiet
