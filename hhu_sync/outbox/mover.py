@@ -28,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hhu_sync.fsutil import fsync_dir
+from hhu_sync.outbox.safe_open import printable
 
 log = logging.getLogger("hhu_sync.outbox")
 
@@ -149,7 +150,7 @@ class ArchiveMover:
             self.skipped += 1
             if now is not None:
                 log.warning("%s changed after it was read; left in the outbox to be read "
-                            "again", move.source.name)
+                            "again", printable(move.source.name))
             return False
         try:
             self._move(move.source, move.dest, move.read_as)
@@ -157,11 +158,12 @@ class ArchiveMover:
             if isinstance(exc, Changed):
                 self.skipped += 1
                 log.warning("%s changed after it was read; left in the outbox to be read "
-                            "again", move.source.name)
+                            "again", printable(move.source.name))
                 return False
             self.errors += 1
             log.error("outbox: cannot move %s to %s: %s (it will be tried again)",
-                      move.source.name, move.dest.parent, exc)
+                      printable(move.source.name), move.dest.parent,
+                      printable(str(exc)))
             return False
         self.moved += 1
         return True

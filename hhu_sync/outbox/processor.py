@@ -491,7 +491,7 @@ class OutboxProcessor:
             if item.bundle is not None and item.bundle[0] == plan.hhu:
                 plan.bundle = item.bundle
             elif plan.hhu:
-                log.warning("%s: not packed yet (packed when %s docks): %s", path.name,
+                log.warning("%s: not packed yet (packed when %s docks): %s", printable(path.name),
                             plan.hhu, item.detail or "not sealed")
         return plan
 
@@ -508,7 +508,7 @@ class OutboxProcessor:
             # Linked into the archive, then the daemon stopped before the unlink.
             path.unlink()
             fsync_dir(path.parent)
-            log.info("finished moving %s to %s", path.name, moved_to)
+            log.info("finished moving %s to %s", printable(path.name), printable(str(moved_to)))
             return Outcome(path, "accepted", seen["kind"], "recovered", moved_to)
         if seen["status"] == "accepted" and moved_to and not moved_to.exists():
             self.mover.flush()   # its move may be pending still: let it finish first
@@ -520,7 +520,7 @@ class OutboxProcessor:
                 dest = move_aside(path, moved_to.parent, dest=moved_to, within=self.outbox)
                 if self._names is not None and self._names[0] == dest.parent:
                     self._names[1].add(dest.name)    # listed before it came back
-                log.info("finished moving %s to %s", path.name, dest)
+                log.info("finished moving %s to %s", printable(path.name), printable(str(dest)))
                 return Outcome(path, "accepted", seen["kind"], "recovered", dest)
         reason = (f"{path.name}: the same content was already received as {seen['name']} "
                   f"at {seen['received_at']} ({seen['status']}); not processed again")
