@@ -165,3 +165,14 @@ def test_files_a_scan_finds_too_fresh_are_looked_at_again_once_quiet(tmp_path):
     assert ready.scan() == 0
     clock.t += 0.5
     assert ready.ready() == [path]
+
+
+def test_a_file_requeued_while_storage_backs_off_waits_that_long(tmp_path):
+    """Issue 12, point 9: a deferred file is handed over again after the back-off."""
+    clock = Clock()
+    ready = make(tmp_path, clock)
+    ready.requeue(tmp_path / "a.toml", after=8.0)
+    clock.t += 7.9
+    assert ready.ready() == [] and 0 < ready.due_in() <= 0.1 + 1e-9
+    clock.t += 0.1
+    assert ready.ready() == [tmp_path / "a.toml"]
