@@ -263,3 +263,21 @@ def test_a_slow_writer_found_by_a_scan_is_not_taken_while_it_holds_the_file(conf
     finally:
         daemon.stop.set()
         thread.join(timeout=30)
+
+
+def test_a_fault_outside_any_file_is_survived_and_counted(config, running):
+    """Point 6, the last line: a turn that raises (here, a scan) does not end the daemon."""
+    real = running.ready.scan
+    calls = [0]
+
+    def broken_once():
+        calls[0] += 1
+        if calls[0] == 1:
+            raise OSError("the outbox's disk went away for a moment")
+        return real()
+
+    running.ready.scan = broken_once
+    running._rescan.set()
+    assert wait_for(lambda: running.summary.turn_errors == 1)
+    shutil.copyfile(EXAMPLES / "as230-flat.toml", config.paths.outbox / "a.toml")
+    assert wait_for(lambda: archived(config) == ["a.toml"])
