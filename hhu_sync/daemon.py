@@ -113,7 +113,7 @@ class Daemon:
         self.watcher.start()
         if not self.once:
             self.processor.examiner.start()
-        self.ready.scan()
+        self._rescan.set()      # the first scan, in the first (guarded) turn
         jobs = [(self._rescan.set, self.config.schedule.rescan_seconds)]
         if self.config.schedule.export_minutes:
             jobs.append((self._full_export, self.config.schedule.export_minutes * 60))
@@ -122,8 +122,7 @@ class Daemon:
                  self.config.paths.outbox, len(self.config.docks), self.config.paths.database)
         try:
             while not self.stop.is_set():
-                self._safe_turn()
-                if self.once and self._finished():
+                if self._safe_turn():
                     break
                 if deadline is not None and time.monotonic() > deadline:
                     self.summary.finished = False
@@ -133,8 +132,9 @@ class Daemon:
             self.shutdown()
         return self.summary
 
-    def _safe_turn(self) -> None:
-        """One turn; a fault in it is logged and counted, and the daemon goes on.
+    def _safe_turn(self) -> bool:
+        """One turn; True when, with ``once``, the work is done. A fault in it is logged
+        and counted, and the daemon goes on.
 
         The processor keeps every fault to the file it came from; this is the last line,
         for a fault outside any file (a scan, the bookkeeping). A run of them is paced,
@@ -142,12 +142,15 @@ class Daemon:
         """
         try:
             self._turn()
+            finished = self.once and self._finished()
             self._turn_errors = 0
+            return finished
         except Exception as exc:  # noqa: BLE001 - no input may end the daemon
             self._turn_errors += 1
             self.summary.turn_errors += 1
             log.exception("outbox: a turn failed (%s); going on", type(exc).__name__)
             self.stop.wait(min(30.0, 0.1 * 2 ** min(self._turn_errors, 9)))
+            return False
 
     def _turn(self) -> None:
         due = self.ready.due_in()
