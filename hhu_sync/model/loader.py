@@ -101,8 +101,10 @@ def loads(text: str, before_tomli: Callable[[str], None] | None = None) -> dict[
     if _fast is not None and not text.startswith("\ufeff"):   # tomli refuses a BOM
         try:
             return _fast.loads(text)
-        except Exception:  # noqa: BLE001 - any refusal: the reference parser decides
-            pass
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException:  # noqa: BLE001 - any refusal (a Rust panic is a
+            pass               # BaseException): the reference parser decides
     if before_tomli is not None:
         before_tomli(text)
     return _toml.loads(text)

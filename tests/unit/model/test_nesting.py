@@ -62,3 +62,19 @@ def test_validate_of_a_fifo_refuses_it_without_blocking(tmp_path, capsys):
     code = main(["validate", str(fifo)])       # blocked for ever before
     out, err = capsys.readouterr()
     assert code != 0 and f"{fifo}: file: not a regular file" in out + err
+
+
+def test_a_panic_in_the_fast_parser_is_left_to_tomli(monkeypatch):
+    """A Rust panic reaches Python as a BaseException, which no ``except Exception``
+    stops: it must not end whoever parses (the daemon); tomli decides instead."""
+
+    class PanicException(BaseException):
+        pass
+
+    class Panicking:
+        @staticmethod
+        def loads(text):
+            raise PanicException("called `Option::unwrap()` on a `None` value")
+
+    monkeypatch.setattr(loader, "_fast", Panicking)
+    assert parse_toml("a = 1\n", Path("x.toml"))[0] == {"a": 1}
