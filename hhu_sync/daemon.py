@@ -145,7 +145,10 @@ class Daemon:
             finished = self.once and self._finished()
             self._turn_errors = 0
             return finished
-        except Exception as exc:  # noqa: BLE001 - no input may end the daemon
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - no input may end the daemon (a
+            # panic in a Rust extension is a BaseException)
             self._turn_errors += 1
             self.summary.turn_errors += 1
             log.exception("outbox: a turn failed (%s); going on", type(exc).__name__)

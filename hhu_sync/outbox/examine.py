@@ -118,7 +118,10 @@ def examine_file(ctx: Context, path: Path, keys=None) -> Examined:
     wrong with one file is that file's outcome, not its batch's."""
     try:
         return _examine(ctx, path, keys)
-    except Exception as exc:  # noqa: BLE001 - one file's fault ends with that file
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - one file's fault ends with that file
+        # (BaseException: a panic in a Rust extension, rtoml's or cryptography's, is one)
         log.exception("outbox: examining %s failed", safe_text(path.name))
         return Examined(path, "unreadable", detail=f"could not be examined "
                         f"({type(exc).__name__}); set aside for a person to look at")
