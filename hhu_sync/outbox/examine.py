@@ -85,6 +85,7 @@ class Examined:
     bundle: tuple[str, str, bytes] | None = None    # (HHU, bundle id, sealed file)
     detail: str = ""                                # why it was not sealed, or not read
     aside: Path | None = None      # ``refused``: the name to move aside (a symlinked folder)
+    already: Path | None = None    # ``refused``: its other name, in rejected/ already
     content_sha: str = ""          # the bytes' own hash (``sha`` is the idempotency key)
 
 
@@ -100,6 +101,7 @@ class Context:
     debounce: float
     wall: Callable[[], float] = time.time
     archive: Path | None = None     # where a file's second name may be our own move's
+    rejected: Path | None = None    # ... or our own move aside's
 
 
 def input_key(content_sha: str, target_hhu: str) -> str:
@@ -129,9 +131,10 @@ def examine_file(ctx: Context, path: Path, keys=None) -> Examined:
 
 def _examine(ctx: Context, path: Path, keys) -> Examined:
     try:
-        fd, st = open_regular(path, ctx.outbox, ctx.archive)
+        fd, st = open_regular(path, ctx.outbox, ctx.archive, ctx.rejected)
     except Refused as exc:
-        return Examined(path, "refused", detail=exc.reason, aside=exc.aside)
+        return Examined(path, "refused", detail=exc.reason, aside=exc.aside,
+                        already=exc.already)
     except FileNotFoundError:
         return Examined(path, "gone")
     except OSError as exc:
@@ -187,7 +190,7 @@ _WORKER: Context | None = None
 
 
 def _worker_init(parent: int, outbox: str, catalog: str, keystore: str, database: str,
-                 depot_id: str, debounce: float, archive: str = "") -> None:
+                 depot_id: str, debounce: float, archive: str = "", rejected: str = "") -> None:
     """Build the worker's own catalog, key store and database connection (it only reads:
     the scheme library, for meter lists)."""
     from hhu_sync.store.sqlite import SqliteStore  # not needed by the daemon's import
@@ -198,7 +201,8 @@ def _worker_init(parent: int, outbox: str, catalog: str, keystore: str, database
     store = SqliteStore(database)
     _WORKER = Context(Path(outbox), load_catalog(catalog or None), keys,
                       Packer(store, keys, depot_id), store.library, debounce,
-                      archive=Path(archive) if archive else None)
+                      archive=Path(archive) if archive else None,
+                      rejected=Path(rejected) if rejected else None)
 
 
 def _examine_in_worker(paths: list[str]) -> list[Examined]:
@@ -217,7 +221,7 @@ class Examiner:
         self.workers = workers
         self._initargs = (os.getpid(), str(ctx.outbox), str(catalog or ""),
                           str(ctx.keystore.root), str(database or ""), depot_id, ctx.debounce,
-                          str(ctx.archive or ""))
+                          str(ctx.archive or ""), str(ctx.rejected or ""))
         self._pool: ProcessPoolExecutor | None = None     # set once the workers answered
         self._ready = threading.Event()     # set with it: something to wait for
         self._starting = False

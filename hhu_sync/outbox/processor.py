@@ -254,7 +254,7 @@ class OutboxProcessor:
         self._names: tuple[Path, set[str]] | None = None    # see _archive_names
         ctx = Context(self.outbox, catalog, keystore, self.packer, store.library,
                       config.limits.debounce_seconds, wall=lambda: self.wall(),
-                      archive=config.paths.archive)
+                      archive=config.paths.archive, rejected=config.paths.rejected)
         p = config.paths
         self.examiner = Examiner(ctx, workers=workers, database=p.database, catalog=p.catalog,
                                  depot_id=config.depot_id)
@@ -311,6 +311,17 @@ class OutboxProcessor:
                       "tried again until it changes", printable(path.name),
                       safe_text(str(again)))
             return Outcome(path, "failed", "", reason_text(reason))
+
+    def _finish_aside(self, path: Path, other: Path) -> Outcome:
+        """Linked into rejected/, then the daemon stopped before the unlink: unlink."""
+        if not _same_file(path, other):
+            return Outcome(path, "deferred", "", "changed since it was looked at")
+        real_folders(path, self.outbox)
+        path.unlink()
+        fsync_dir(path.parent)
+        log.info("finished moving %s aside to %s", printable(path.name),
+                 printable(str(other)))
+        return Outcome(path, "rejected", "unknown", "recovered", other)
 
     def moves_to_retry(self) -> list[Path]:
         """Files whose move to archive/ failed, to be looked at again: each at most
@@ -434,6 +445,8 @@ class OutboxProcessor:
                 elif item.status == "fresh":
                     outcomes[item.path] = Outcome(item.path, "deferred", "",
                                                   "still being written")
+                elif item.status == "refused" and item.already is not None:
+                    outcomes[item.path] = self._finish_aside(item.path, item.already)
                 elif item.status in ("unreadable", "refused"):
                     outcomes[item.path] = self._reject(
                         item.path, _unread_key(item.aside or item.path), "unknown",

@@ -7,8 +7,8 @@ each folder on the way is opened with ``O_NOFOLLOW|O_DIRECTORY`` relative to the
 before, the file itself with ``O_NOFOLLOW|O_NONBLOCK|O_NOCTTY`` (a FIFO or a device can
 neither block nor become our terminal), and what was opened is judged by ``fstat`` on
 the open descriptor. A second name on the file (a hard link from elsewhere) is refused
-too, unless that name is in archive/: then it is our own move, interrupted between its
-link and its unlink, and the processor finishes it.
+too, unless that name is in archive/ or rejected/: then it is our own move, interrupted
+between its link and its unlink, and the processor finishes it.
 
 Texts built from a file (its name, a parser's message quoting its bytes) go through
 :func:`safe_text`: control characters escaped, length capped.
@@ -35,10 +35,11 @@ class Refused(Exception):
     """Not read: ``reason`` says what it is; ``aside`` is the name to move aside (the
     file itself, or the symlinked folder it was reached through)."""
 
-    def __init__(self, reason: str, aside: Path) -> None:
+    def __init__(self, reason: str, aside: Path, already: Path | None = None) -> None:
         super().__init__(reason)
         self.reason = reason
         self.aside = aside
+        self.already = already     # its other name in rejected/: a move aside to finish
 
 
 def describe(mode: int) -> str:
@@ -51,8 +52,8 @@ def describe(mode: int) -> str:
     return "not a regular file"
 
 
-def open_regular(path: Path, root: Path, archive: Path | None = None
-                 ) -> tuple[int, os.stat_result]:
+def open_regular(path: Path, root: Path, archive: Path | None = None,
+                 rejected: Path | None = None) -> tuple[int, os.stat_result]:
     """An open descriptor on ``path`` and its fstat, when it is a regular file reached
     from ``root`` through real folders only; :class:`Refused` (unread) otherwise.
 
@@ -96,7 +97,10 @@ def open_regular(path: Path, root: Path, archive: Path | None = None
     try:
         if not stat.S_ISREG(st.st_mode):
             raise Refused(f"is {describe(st.st_mode)}: not read", path)
-        if st.st_nlink > 1 and not archived_link(path.name, st, archive):
+        if st.st_nlink > 1 and linked_in(path.name, st, archive_days(archive)) is None:
+            other = linked_in(path.name, st, [rejected] if rejected else [])
+            if other is not None:        # our own move aside, interrupted: finish it
+                raise Refused("already set aside", path, already=other)
             raise Refused(f"has {st.st_nlink} names (a hard link to a file elsewhere): "
                           "not read", path)
     except BaseException:
@@ -105,35 +109,35 @@ def open_regular(path: Path, root: Path, archive: Path | None = None
     return fd, st
 
 
-def archived_link(name: str, st: os.stat_result, archive: Path | None) -> bool:
-    """Whether the file's other name is in archive/ (a move that lost its unlink)."""
+def archive_days(archive: Path | None) -> list[Path]:
+    """The newest :data:`MAX_ARCHIVE_DAYS` day folders of archive/."""
     if archive is None:
-        return False
+        return []
     try:
-        days = sorted((e.path for e in os.scandir(archive)
+        days = sorted((Path(e.path) for e in os.scandir(archive)
                        if e.is_dir(follow_symlinks=False)), reverse=True)
     except OSError:
-        return False
-    days = days[:MAX_ARCHIVE_DAYS]
+        return []
+    return days[:MAX_ARCHIVE_DAYS]
+
+
+def linked_in(name: str, st: os.stat_result, folders: list[Path]) -> Path | None:
+    """The file's other name in one of ``folders`` (where our own move would have put
+    it: ``NAME`` or ``NAME-N``), or None."""
     same = (st.st_dev, st.st_ino)
-    for day in days:             # the archive name is the outbox name, mostly: cheap
-        try:
-            o = os.stat(os.path.join(day, name), follow_symlinks=False)
-        except OSError:
-            continue
-        if (o.st_dev, o.st_ino) == same:
-            return True
     stem, suffix = os.path.splitext(name)
-    pattern = f"{glob.escape(stem)}-*{glob.escape(suffix)}"     # or NAME-2 ...
-    for day in days:
-        for other in glob.glob(os.path.join(glob.escape(day), pattern)):
-            try:
-                o = os.stat(other, follow_symlinks=False)
-            except OSError:
-                continue
-            if (o.st_dev, o.st_ino) == same:
-                return True
-    return False
+    for pattern in (None, f"{glob.escape(stem)}-*{glob.escape(suffix)}"):
+        for folder in folders:   # the name itself first: one stat per folder, cheap
+            candidates = ([os.path.join(folder, name)] if pattern is None
+                          else glob.glob(os.path.join(glob.escape(str(folder)), pattern)))
+            for other in candidates:
+                try:
+                    o = os.stat(other, follow_symlinks=False)
+                except OSError:
+                    continue
+                if (o.st_dev, o.st_ino) == same:
+                    return Path(other)
+    return None
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")

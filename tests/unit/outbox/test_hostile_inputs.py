@@ -165,6 +165,19 @@ def test_an_interrupted_archive_move_is_still_recovered(depot):  # noqa: F811
     assert again.status == "accepted" and again.detail == "recovered"
 
 
+def test_an_interrupted_move_aside_is_finished_not_rejected_twice(depot):  # noqa: F811
+    """Linked into rejected/ (reason beside it), then the daemon died before the unlink."""
+    path = drop(depot, "bad.toml", content=b"junk = 1\n")
+    rejected = depot.config.paths.rejected
+    rejected.mkdir(parents=True, exist_ok=True)
+    (rejected / "bad.toml.reason.txt").write_text("bad.toml: the first time\n")
+    os.link(path, rejected / "bad.toml")
+    out = depot.process(path)
+    assert out.status == "rejected" and out.detail == "recovered"
+    assert not path.exists() and out.moved_to == rejected / "bad.toml"
+    assert sorted(p.name for p in rejected.iterdir()) == ["bad.toml", "bad.toml.reason.txt"]
+
+
 # -- 6: no input ends the daemon --------------------------------------------------------
 
 def test_a_name_too_long_for_its_reason_file_is_rejected_under_a_shorter_name(depot):  # noqa: F811
