@@ -14,6 +14,14 @@ the way back. After every daemon run and every round it checks:
   3. no HHU cleared an upload the database had not committed;
   4. no file vanished from outbox, archive or rejected.
 
+A hostile outbox writer (issue 12) drops, in some rounds, a symlink to the HHU's key, a
+hard link to it, a symlinked folder, a FIFO, a 250-byte name, TOML nested 2,000 deep, a
+folder named like an input, a file of an unknown type, and a scheme written slowly by a
+writer that holds it open across a daemon run. Checked besides: the daemon never stops
+(no traceback, every clean docking finishes), every hostile entry is still somewhere
+(by inode), the key's bytes appear in no reason, log or database row, and the slow
+scheme is archived whole or not at all.
+
 Last line: ``chaos: R rounds, F faults, V violations``.
 """
 
@@ -29,6 +37,7 @@ import sqlite3
 import subprocess
 import sys
 import tempfile
+import threading
 import time
 from contextlib import closing
 from pathlib import Path
@@ -68,6 +77,10 @@ class Campaign:
         self.key_file = ks.key_path(HHU)
         self.outbox = root / "var" / "outbox"
         self.outbox.mkdir(parents=True)
+        self.hostile: dict[int, str] = {}           # inode -> what was dropped
+        self.slow: dict[str, bytes] = {}            # name -> its whole content
+        self.writer: threading.Thread | None = None
+        self.stderr: list[str] = []
 
     # -- the daemon, under faults ------------------------------------------------------------
     def write_config(self, url_faults: str) -> None:
@@ -107,6 +120,7 @@ poll_seconds = 0.1
             _, err = proc.communicate(timeout=30)
         if "Traceback" in (err or ""):
             self.violation(f"traceback from the daemon:\n{err[-2000:]}")
+        self.stderr.append(err or "")
         return proc.returncode
 
     def faulty_docking(self) -> None:
@@ -129,6 +143,11 @@ poll_seconds = 0.1
         if rng.random() < 0.1:
             env_fault = "store.commit"
             self.faults["database disk full"] += 1
+        elif self.hostile and rng.random() < 0.2:
+            # As a folder without read permission would: nothing can be moved aside,
+            # sub-folders cannot be listed (the bench runs as root: chmod would not do).
+            env_fault = "outbox.move_aside,outbox.list_folder"
+            self.faults["outbox unwritable/unlistable"] += 1
         kill = None
         if rng.random() < 0.4:
             kill = rng.uniform(0.3, 2.0)
@@ -139,6 +158,9 @@ poll_seconds = 0.1
 
     def clean_docking(self) -> None:
         """Docked in a good cradle: the work must finish."""
+        if self.writer is not None:      # a slow writer finishes before a clean run
+            self.writer.join()
+            self.writer = None
         self.write_config(f"&capacity={CAPACITY}")
         for _ in range(4):
             code = self.daemon(None, None, timeout=60)
@@ -203,6 +225,95 @@ poll_seconds = 0.1
             if not any(n == name or n.startswith(Path(name).stem + "-") for n in names):
                 self.violation(f"file {name} vanished")
 
+    def check_hostile(self) -> None:
+        """Every hostile entry is still somewhere; the key was never quoted; the slow
+        scheme, if archived, is whole."""
+        var = self.root / "var"
+        inodes = set()
+        for folder in ("outbox", "archive", "rejected"):
+            for dirpath, dirnames, filenames in os.walk(var / folder):
+                for name in dirnames + filenames:
+                    try:
+                        inodes.add(os.lstat(os.path.join(dirpath, name)).st_ino)
+                    except OSError:
+                        pass
+        for ino, what in self.hostile.items():
+            if ino not in inodes:
+                self.violation(f"hostile {what} vanished")
+        key = self.key_file.read_bytes().strip()
+        probes = [key[:16], key[-16:]]
+        texts = [p.read_bytes() for p in (var / "rejected").glob("*.reason.txt")]
+        with closing(self.db()) as db:
+            texts += [r[0].encode() for r in db.execute("SELECT reason FROM inputs")]
+        texts += [e.encode() for e in self.stderr]
+        if any(probe and probe in text for probe in probes for text in texts):
+            self.violation("the HHU key was quoted in a reason, the log or the database")
+        for name, whole in self.slow.items():
+            for p in (var / "archive").rglob(name):
+                if p.read_bytes() != whole:
+                    self.violation(f"{name} archived half-written")
+
+    # -- the hostile outbox writer -------------------------------------------------------------
+    def _hostile(self, path: Path, what: str) -> None:
+        self.hostile[os.lstat(path).st_ino] = what
+        self.faults[f"hostile: {what}"] += 1
+
+    def hostile_writer(self, n: int) -> None:
+        """Drops some of the things someone who may write the outbox could drop."""
+        rng, out = self.rng, self.outbox
+        kinds = rng.sample(["symlink", "hardlink", "dirlink", "fifo", "long", "deep",
+                            "folder", "unknown", "slow"], rng.randrange(1, 5))
+        for kind in kinds:
+            path = out / f"h-{kind}-{n:04d}.csv"
+            if kind == "symlink":
+                path.symlink_to(self.key_file)
+            elif kind == "hardlink":
+                try:
+                    os.link(self.key_file, path)
+                except OSError:
+                    continue
+            elif kind == "dirlink":
+                path = out / f"h-dir-{n:04d}"
+                path.symlink_to(self.key_file.parent, target_is_directory=True)
+            elif kind == "fifo":
+                os.mkfifo(path)
+            elif kind == "long":
+                path = out / (f"h-long-{n:04d}-" + "x" * 230 + ".toml")
+                path.write_bytes(b"junk = 1\n")
+            elif kind == "deep":
+                path = out / f"h-deep-{n:04d}.toml"
+                path.write_bytes(b"x = " + b"[" * 2000 + b"]" * 2000 + b"\n")
+            elif kind == "folder":
+                path = out / f"h-folder-{n:04d}.toml"
+                path.mkdir()
+            elif kind == "unknown":
+                path = out / f"h-report-{n:04d}.xlsx"
+                path.write_bytes(rng.randbytes(200))
+            else:
+                self.slow_writer(n)
+                continue
+            self._hostile(path, kind)
+
+    def slow_writer(self, n: int) -> None:
+        """A scheme written in pieces over a second or so, held open throughout."""
+        name = f"h-slow-{n:04d}.toml"
+        text = (EXAMPLES / "as230-flat.toml").read_text().replace(
+            'id = "as230-flat"', f'id = "slow-{n:04d}"', 1).encode()
+        self.slow[name] = text
+        self.dropped.add(name)
+        self.faults["hostile: slow"] += 1
+        fh = open(self.outbox / name, "wb")   # noqa: SIM115 - closed by the writer thread
+
+        def write() -> None:
+            with fh:
+                for i in range(0, len(text), 64):
+                    fh.write(text[i:i + 64])
+                    fh.flush()
+                    time.sleep(0.1)
+
+        self.writer = threading.Thread(target=write, daemon=True)
+        self.writer.start()
+
     # -- a round --------------------------------------------------------------------------------
     def drop(self, name: str, data: bytes) -> None:
         tmp = self.outbox / f".{name}.tmp"
@@ -226,9 +337,12 @@ poll_seconds = 0.1
         if rng.random() < 0.3:
             self.drop(f"junk-{n:04d}.toml", rng.randbytes(rng.randrange(1, 300)))
             self.faults["bad input file"] += 1
+        if n == 0 or rng.random() < 0.5:
+            self.hostile_writer(n)
         for _ in range(rng.randrange(1, 3)):
             self.faulty_docking()
         self.clean_docking()
+        self.check_hostile()
         self.check_bundles()
         key = load_key_file(self.key_file)
         flash = FlashStore(self.flash_dir)
@@ -242,6 +356,7 @@ poll_seconds = 0.1
         self.clean_docking()
         self.check_readings()
         self.check_files()
+        self.check_hostile()
 
 
 def main() -> int:

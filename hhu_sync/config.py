@@ -49,6 +49,7 @@ class Limits:
     max_attempts: int = 5              # per delivery, then it is marked failed
     retry_backoff_seconds: float = 30.0  # doubles per failed attempt
     debounce_seconds: float = 0.5      # a file must be quiet this long before it is read
+    scan_quiet_seconds: float = 120.0  # ... found by a scan, when /proc cannot tell writers
     scheme_wait_seconds: float = 60.0  # a list may wait this long for the schemes it names
     max_sessions: int = 4              # cradles served at once
     outbox_workers: int = 2            # processes checking a backlog of outbox files (0: none)

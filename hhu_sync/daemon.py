@@ -46,6 +46,7 @@ class Summary:
     readings_already_held: int = 0
     exceptions: int = 0
     errors: list[str] = field(default_factory=list)
+    turn_errors: int = 0      # faults outside any one file, survived
     finished: bool = True
     queued_left: int = 0      # deliveries still queued at the end (with --once)
 
@@ -65,11 +66,13 @@ class Daemon:
         self.packer = Packer(self.store, self.keystore, config.depot_id)
         self.events: queue.Queue = queue.Queue()
         debounce = config.limits.debounce_seconds
-        self.ready = ReadyFiles(p.outbox, debounce, scan_quiet=max(1.0, 2 * debounce))
+        self.ready = ReadyFiles(p.outbox, debounce, scan_quiet=max(1.0, 2 * debounce),
+                                long_quiet=config.limits.scan_quiet_seconds)
         self.watcher = OutboxWatcher(p.outbox, self.events)
         self.processor = OutboxProcessor(config, self.store, self.catalog, self.keystore,
                                          self.packer, workers=config.limits.outbox_workers)
         self._generation = 0
+        self._turn_errors = 0
         self._gen_lock = threading.Lock()
         self.summary = Summary()
         self.stop = threading.Event()
@@ -112,7 +115,7 @@ class Daemon:
         self.watcher.start()
         if not self.once:
             self.processor.examiner.start()
-        self.ready.scan()
+        self._rescan.set()      # the first scan, in the first (guarded) turn
         jobs = [(self._rescan.set, self.config.schedule.rescan_seconds)]
         if self.config.schedule.export_minutes:
             jobs.append((self._full_export, self.config.schedule.export_minutes * 60))
@@ -121,8 +124,7 @@ class Daemon:
                  self.config.paths.outbox, len(self.config.docks), self.config.paths.database)
         try:
             while not self.stop.is_set():
-                self._turn()
-                if self.once and self._finished():
+                if self._safe_turn():
                     break
                 if deadline is not None and time.monotonic() > deadline:
                     self.summary.finished = False
@@ -131,6 +133,29 @@ class Daemon:
         finally:
             self.shutdown()
         return self.summary
+
+    def _safe_turn(self) -> bool:
+        """One turn; True when, with ``once``, the work is done. A fault in it is logged
+        and counted, and the daemon goes on.
+
+        The processor keeps every fault to the file it came from; this is the last line,
+        for a fault outside any file (a scan, the bookkeeping). A run of them is paced,
+        never a hot loop.
+        """
+        try:
+            self._turn()
+            finished = self.once and self._finished()
+            self._turn_errors = 0
+            return finished
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException as exc:  # noqa: BLE001 - no input may end the daemon (a
+            # panic in a Rust extension is a BaseException)
+            self._turn_errors += 1
+            self.summary.turn_errors += 1
+            log.exception("outbox: a turn failed (%s); going on", type(exc).__name__)
+            self.stop.wait(min(30.0, 0.1 * 2 ** min(self._turn_errors, 9)))
+            return False
 
     def _turn(self) -> None:
         due = self.ready.due_in()
@@ -143,7 +168,7 @@ class Daemon:
                 self.ready.note(*self.events.get_nowait())
             except queue.Empty:
                 break
-        for path in self.processor.mover.failed():   # recorded, not moved: again
+        for path in self.processor.moves_to_retry():   # recorded, not moved: again
             self.ready.requeue(path)
         if self._rescan.is_set() or self.watcher.supervise() or self.ready.scan_due():
             self._rescan.clear()
@@ -155,14 +180,14 @@ class Daemon:
             handled += len(outcomes)
             for outcome in outcomes:
                 if outcome.status == "deferred":
-                    self.ready.requeue(outcome.path)
+                    self.ready.requeue(outcome.path, after=self.processor.retry_in())
                     continue
                 self.ready.done(outcome.path)
                 if outcome.status != "gone":
                     self.summary.files[outcome.status] += 1
                     self._changed()
         for path in ready[handled:]:      # stopping: not handled, looked at next start
-            self.ready.requeue(path)
+            self.ready.requeue(path, after=self.processor.retry_in())
 
     def _finished(self) -> bool:
         if not self.events.empty() or self.ready.pending or not self.processor.mover.idle():

@@ -29,8 +29,17 @@ def is_candidate(path: Path) -> bool:
 
 def is_candidate_name(name: str) -> bool:
     """:func:`is_candidate` on a bare file name."""
-    return (not name.startswith(".") and not name.endswith((".tmp", ".part", ".reason.txt"))
-            and os.path.splitext(name)[1].lower() in SUFFIXES)
+    return is_outbox_name(name) and os.path.splitext(name)[1].lower() in SUFFIXES
+
+
+TEMPORARY = (".tmp", ".part", "~")   # a file still being written under a name of its own
+
+
+def is_outbox_name(name: str) -> bool:
+    """A name the outbox handles, whatever its type (an unknown type is refused with a
+    reason, not ignored): all but dot-files, temporaries (``*.tmp``, ``*.part``,
+    ``*~``) and the ``*.reason.txt`` files hhu-sync writes itself."""
+    return not name.startswith(".") and not name.endswith(TEMPORARY + (".reason.txt",))
 
 
 def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:

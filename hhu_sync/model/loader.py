@@ -6,7 +6,11 @@ where that is known); nothing here lets a traceback reach the person at the term
 
 from __future__ import annotations
 
+import errno
 import os
+import re
+import stat
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -24,17 +28,31 @@ except ImportError:  # pragma: no cover - a platform without its wheel: tomli al
     _fast = None
 
 MAX_INPUT_BYTES = 4 * 1024 * 1024
+MAX_NESTING = 64    # arrays, inline tables and dotted-key parts inside one another
 
 
 def _fail(path: Path, field: str, message: str, line: int | None = None) -> ModelError:
     return ModelError([Problem(str(path), line, field, message)])
 
 
+def _open_nonblocking(path: Path):
+    """``open(path, "rb")`` that cannot block: a FIFO or a device named as an input is
+    refused after an ``O_NONBLOCK`` open, by ``fstat``, before any read."""
+    fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
+    mode = os.fstat(fd).st_mode
+    if not stat.S_ISREG(mode):
+        os.close(fd)
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(errno.EISDIR, "is a folder", str(path))
+        raise _fail(path, "file", "not a regular file (a pipe, socket or device); not read")
+    return open(fd, "rb")
+
+
 def read_text(path: str | os.PathLike[str], limit: int = MAX_INPUT_BYTES) -> str:
     """The file's text, or ModelError: missing, too large, empty, binary, not UTF-8."""
     path = Path(path)
     try:
-        with open(path, "rb") as fh:
+        with _open_nonblocking(path) as fh:
             size = os.fstat(fh.fileno()).st_size
             if size > limit:
                 raise _fail(path, "file", f"{size / 1e6:.1f} MB is larger than the "
@@ -79,26 +97,97 @@ def decode_text(raw: bytes, path: str | os.PathLike[str], limit: int = MAX_INPUT
                                   f"offset {offset}); save the file as UTF-8", line) from None
 
 
-def loads(text: str) -> dict[str, Any]:
+def loads(text: str, before_tomli: Callable[[str], None] | None = None) -> dict[str, Any]:
     """Parse TOML text; raises the reference parser's (tomli's) error.
 
     rtoml parses first, for speed (thousands of outbox files at once). It agrees with
     tomli on what both accept (``tests/property/test_toml_parsers.py`` checks that); it
     also refuses a few documents tomli takes (a float too large, which tomli reads as
     inf). Whatever rtoml refuses is therefore parsed again by tomli: tomli decides, and
-    every error message is tomli's, with its line and column.
+    every error message is tomli's, with its line and column. rtoml refuses deep nesting
+    itself; ``before_tomli`` (the nesting guard) runs only when tomli is to parse.
     """
     if _fast is not None and not text.startswith("\ufeff"):   # tomli refuses a BOM
         try:
             return _fast.loads(text)
-        except Exception:  # noqa: BLE001 - any refusal: the reference parser decides
-            pass
+        except (KeyboardInterrupt, SystemExit):
+            raise
+        except BaseException:  # noqa: BLE001 - any refusal (a Rust panic is a
+            pass               # BaseException): the reference parser decides
+    if before_tomli is not None:
+        before_tomli(text)
     return _toml.loads(text)
+
+
+_NEST_TOKENS = re.compile(r'"""|\'\'\'|["\'#\[\]{}.=,\n]')
+
+
+def check_nesting(text: str, path: Path, limit: int = MAX_NESTING) -> None:
+    """ModelError for TOML nested deeper than ``limit``, before any parser sees it.
+
+    tomli parses nesting by recursion: a file of 1,000 ``[`` (or ``{a=``, or a key of
+    1,000 dotted parts) is a RecursionError, which is no message for a person and,
+    unguarded, a crash of whoever parses it. Counts brackets and dotted-key parts outside
+    strings and comments; the limit is far beyond any scheme or meter list.
+    """
+    depth = 0
+    carried: list[int] = []     # dotted parts of the keys each open bracket sits under
+    dots = 0
+    pos, end = 0, len(text)
+    while pos < end:
+        match = _NEST_TOKENS.search(text, pos)
+        if match is None:
+            return
+        tok, pos = match.group(), match.end()
+        if tok in ('"""', "'''", '"', "'"):
+            pos = _string_end(text, pos, tok)
+        elif tok == "#":
+            nl = text.find("\n", pos)
+            pos = end if nl < 0 else nl
+        elif tok in "[{":
+            carried.append(dots)
+            depth += 1
+            dots = 0
+        elif tok in "]}":
+            dots = 0
+            if carried:
+                carried.pop()
+                depth -= 1
+        elif tok == ".":
+            dots += 1
+        else:                    # = , newline: a new key or value begins
+            dots = 0
+        if depth + dots + sum(carried) > limit:
+            line = text.count("\n", 0, match.start()) + 1
+            raise _fail(path, "toml", f"nested more than {limit} deep (arrays, inline "
+                                      "tables or dotted keys); not read further", line)
+
+
+def _string_end(text: str, pos: int, quote: str) -> int:
+    """Where the string opened by ``quote`` just before ``pos`` ends (its closing quote
+    passed), or the end of the text."""
+    basic = quote[0] == '"'
+    while True:
+        close = text.find(quote, pos)
+        if close < 0:
+            return len(text)
+        if len(quote) == 1:
+            nl = text.find("\n", pos, close)
+            if nl >= 0:          # unterminated on its line: the parser will say so
+                return nl
+        if basic:
+            backslashes = len(text[pos:close]) - len(text[pos:close].rstrip("\\"))
+            if backslashes % 2:  # an escaped quote: look further
+                pos = close + 1
+                continue
+        return close + len(quote)
 
 
 def parse_toml(text: str, path: Path) -> tuple[dict[str, Any], TomlLines]:
     try:
-        data = loads(text)
+        data = loads(text, lambda t: check_nesting(t, path))
+    except RecursionError:
+        raise _fail(path, "toml", "nested too deep; not read further") from None
     except _toml.TOMLDecodeError as exc:
         message = str(exc)
         line = None

@@ -39,6 +39,7 @@ from hhu_sync.model.meterlist import MeterList
 from hhu_sync.model.problems import Problem
 from hhu_sync.model.scheme import Scheme, SchemeRecord
 from hhu_sync.outbox.mover import Signature, signature
+from hhu_sync.outbox.safe_open import Refused, open_regular, safe_text
 from hhu_sync.workers import watch_parent
 
 log = logging.getLogger("hhu_sync.outbox")
@@ -67,8 +68,11 @@ def quick_send_target(path: Path, outbox: Path) -> str | None | Problem:
 class Examined:
     """What one file is. ``status``: ``ok`` (checked: see ``problems``), ``gone``,
     ``fresh`` (written again within the debounce time: not complete yet),
-    ``unreadable`` or ``misplaced`` (under quick-send/ but not in an HHU's folder;
-    ``detail`` says why)."""
+    ``refused`` (not a regular file of the outbox: never read), ``unreadable`` or
+    ``misplaced`` (under quick-send/ but not in an HHU's folder; ``detail`` says why).
+
+    ``sha`` is the key that makes accepting idempotent: the content's hash, and for a
+    Quick send the hash of content and target HHU (the same scheme may go to two HHUs)."""
 
     path: Path
     status: str
@@ -80,6 +84,9 @@ class Examined:
     mlist: MeterList | None = None
     bundle: tuple[str, str, bytes] | None = None    # (HHU, bundle id, sealed file)
     detail: str = ""                                # why it was not sealed, or not read
+    aside: Path | None = None      # ``refused``: the name to move aside (a symlinked folder)
+    already: Path | None = None    # ``refused``: its other name, in rejected/ already
+    content_sha: str = ""          # the bytes' own hash (``sha`` is the idempotency key)
 
 
 @dataclass
@@ -93,6 +100,13 @@ class Context:
     library: Callable[[], object]
     debounce: float
     wall: Callable[[], float] = time.time
+    archive: Path | None = None     # where a file's second name may be our own move's
+    rejected: Path | None = None    # ... or our own move aside's
+
+
+def input_key(content_sha: str, target_hhu: str) -> str:
+    """The idempotency key of a Quick send: its content *and* the HHU it goes to."""
+    return hashlib.sha256(f"quick-send\0{target_hhu}\0{content_sha}".encode()).hexdigest()
 
 
 def examine_files(ctx: Context, paths: list[Path]) -> list[Examined]:
@@ -102,38 +116,63 @@ def examine_files(ctx: Context, paths: list[Path]) -> list[Examined]:
 
 
 def examine_file(ctx: Context, path: Path, keys=None) -> Examined:
-    """Read, hash, check and (for a named HHU) seal one file. Never raises for bad input."""
+    """Read, hash, check and (for a named HHU) seal one file. Never raises: whatever goes
+    wrong with one file is that file's outcome, not its batch's."""
     try:
-        with open(path, "rb") as fh:
-            st = os.fstat(fh.fileno())
+        return _examine(ctx, path, keys)
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException as exc:  # noqa: BLE001 - one file's fault ends with that file
+        # (BaseException: a panic in a Rust extension, rtoml's or cryptography's, is one)
+        log.exception("outbox: examining %s failed", safe_text(path.name))
+        return Examined(path, "unreadable", detail=f"could not be examined "
+                        f"({type(exc).__name__}); set aside for a person to look at")
+
+
+def _examine(ctx: Context, path: Path, keys) -> Examined:
+    try:
+        fd, st = open_regular(path, ctx.outbox, ctx.archive, ctx.rejected)
+    except Refused as exc:
+        return Examined(path, "refused", detail=exc.reason, aside=exc.aside,
+                        already=exc.already)
+    except FileNotFoundError:
+        return Examined(path, "gone")
+    except OSError as exc:
+        return Examined(path, "unreadable", detail=f"cannot read: {exc.strerror}")
+    try:
+        with open(fd, "rb", closefd=True) as fh:
             # Asked for by its size (plus one byte, to see it grow): read(limit) would
             # allocate the whole 4 MiB limit for every file, five times the cost of a read.
             raw = fh.read(min(st.st_size, MAX_INPUT_BYTES) + 1)
             if len(raw) > st.st_size:      # grown since: read on, still bounded
                 raw += fh.read(MAX_INPUT_BYTES + 1 - len(raw))
-                st = os.fstat(fh.fileno())
-    except FileNotFoundError:
-        return Examined(path, "gone")
+            after = os.fstat(fh.fileno())
     except OSError as exc:
         return Examined(path, "unreadable", detail=f"cannot read: {exc.strerror}")
+    if signature(after) != signature(st):
+        return Examined(path, "fresh")     # written while it was read: not complete yet
+    st = after
     if 0 <= ctx.wall() - st.st_mtime < ctx.debounce:
         # Written again after the close that made it ready (a writer that reopened it):
         # not complete until it has been quiet for the debounce time.
         return Examined(path, "fresh")
-    sha = hashlib.sha256(raw).hexdigest()
+    content_sha = hashlib.sha256(raw).hexdigest()
     read_as = signature(st)
     target = quick_send_target(path, ctx.outbox)
+    sha = content_sha if not isinstance(target, str) else input_key(content_sha, target)
     if isinstance(target, Problem):
         return Examined(path, "misplaced", sha, read_as, detail=f"{target.file}: "
-                        f"{target.message}")
+                        f"{target.message}", content_sha=content_sha)
     inputs = load_inputs([path], ctx.catalog, ctx.library(), {path: raw})
     if inputs.problems:
-        return Examined(path, "ok", sha, read_as, target, tuple(inputs.problems))
+        return Examined(path, "ok", sha, read_as, target, tuple(inputs.problems),
+                        content_sha=content_sha)
     scheme = next(iter(inputs.schemes.values()), None)
     mlist = next(iter(inputs.lists.values()), None)
     if scheme is not None:
         scheme.json   # made here, in the worker; the daemon only stores it  # noqa: B018
-    found = Examined(path, "ok", sha, read_as, target, (), scheme, mlist)
+    found = Examined(path, "ok", sha, read_as, target, (), scheme, mlist,
+                     content_sha=content_sha)
     hhu = target or (mlist.hhu if mlist else None)
     if not hhu or (target and scheme is None):
         return found
@@ -141,9 +180,8 @@ def examine_file(ctx: Context, path: Path, keys=None) -> Examined:
         packed = ctx.packer.seal("quick_send" if target else "meter_list", hhu,
                                  scheme=scheme, mlist=mlist, keys=keys)
     except PackError as exc:
-        return Examined(path, "ok", sha, read_as, target, (), scheme, mlist, None, str(exc))
-    return Examined(path, "ok", sha, read_as, target, (), scheme, mlist,
-                    (hhu, packed.bundle_id, packed.data))
+        return replace(found, detail=str(exc))
+    return replace(found, bundle=(hhu, packed.bundle_id, packed.data))
 
 
 # -- worker processes --------------------------------------------------------------------
@@ -152,7 +190,7 @@ _WORKER: Context | None = None
 
 
 def _worker_init(parent: int, outbox: str, catalog: str, keystore: str, database: str,
-                 depot_id: str, debounce: float) -> None:
+                 depot_id: str, debounce: float, archive: str = "", rejected: str = "") -> None:
     """Build the worker's own catalog, key store and database connection (it only reads:
     the scheme library, for meter lists)."""
     from hhu_sync.store.sqlite import SqliteStore  # not needed by the daemon's import
@@ -162,7 +200,9 @@ def _worker_init(parent: int, outbox: str, catalog: str, keystore: str, database
     keys = KeyStore(Path(keystore))
     store = SqliteStore(database)
     _WORKER = Context(Path(outbox), load_catalog(catalog or None), keys,
-                      Packer(store, keys, depot_id), store.library, debounce)
+                      Packer(store, keys, depot_id), store.library, debounce,
+                      archive=Path(archive) if archive else None,
+                      rejected=Path(rejected) if rejected else None)
 
 
 def _examine_in_worker(paths: list[str]) -> list[Examined]:
@@ -180,7 +220,8 @@ class Examiner:
         self.ctx = ctx
         self.workers = workers
         self._initargs = (os.getpid(), str(ctx.outbox), str(catalog or ""),
-                          str(ctx.keystore.root), str(database or ""), depot_id, ctx.debounce)
+                          str(ctx.keystore.root), str(database or ""), depot_id, ctx.debounce,
+                          str(ctx.archive or ""), str(ctx.rejected or ""))
         self._pool: ProcessPoolExecutor | None = None     # set once the workers answered
         self._ready = threading.Event()     # set with it: something to wait for
         self._starting = False

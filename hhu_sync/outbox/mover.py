@@ -10,8 +10,9 @@ Nothing here can lose a file:
 - a move is only submitted after the commit, and a crash before it is finished leaves
   the file in the outbox, recognised by its hash at restart and only moved then;
 - each file is moved only if it is still the file that was read (same inode, size and
-  modification time): a file rewritten in place after it was read stays in the outbox,
-  and its own close event brings the new content in;
+  modification time), checked again on the archived name before the outbox name goes:
+  a file rewritten in place after it was read stays in the outbox and is handed back
+  (:meth:`failed`) to be read again as the new content it is;
 - a move that fails is counted, logged and handed back (:meth:`failed`) so the daemon
   looks at the file again.
 """
@@ -27,6 +28,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from hhu_sync.fsutil import fsync_dir
+from hhu_sync.outbox.safe_open import printable
 
 log = logging.getLogger("hhu_sync.outbox")
 
@@ -35,6 +37,10 @@ Signature = tuple[int, int, int]   # inode, size, mtime in ns
 
 def signature(st: os.stat_result) -> Signature:
     return (st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+class Changed(OSError):
+    """The file linked into archive/ is not the file that was checked: not archived."""
 
 
 @dataclass(frozen=True)
@@ -49,7 +55,7 @@ class ArchiveMover:
 
     GROUPS_PER_FSYNC = 8   # batches whose moves share one round of folder fsyncs
 
-    def __init__(self, move: Callable[[Path, Path], None]) -> None:
+    def __init__(self, move: Callable[[Path, Path, Signature | None], None]) -> None:
         self._move = move
         self._jobs: queue.Queue[list[Move] | None] = queue.Queue()
         self._idle = threading.Condition()
@@ -122,7 +128,7 @@ class ArchiveMover:
                 for move in group:
                     if self._one(move):
                         folders.update((move.dest.parent, move.source.parent))
-                    elif move.source.exists() and move.read_as == _sig(move.source):
+                    elif os.path.lexists(move.source):
                         failed.append(move.source)
             for folder in folders:
                 try:
@@ -144,14 +150,20 @@ class ArchiveMover:
             self.skipped += 1
             if now is not None:
                 log.warning("%s changed after it was read; left in the outbox to be read "
-                            "again", move.source.name)
+                            "again", printable(move.source.name))
             return False
         try:
-            self._move(move.source, move.dest)
+            self._move(move.source, move.dest, move.read_as)
         except OSError as exc:
+            if isinstance(exc, Changed):
+                self.skipped += 1
+                log.warning("%s changed after it was read; left in the outbox to be read "
+                            "again", printable(move.source.name))
+                return False
             self.errors += 1
             log.error("outbox: cannot move %s to %s: %s (it will be tried again)",
-                      move.source.name, move.dest.parent, exc)
+                      printable(move.source.name), move.dest.parent,
+                      printable(str(exc)))
             return False
         self.moved += 1
         return True
@@ -159,6 +171,6 @@ class ArchiveMover:
 
 def _sig(path: Path) -> Signature | None:
     try:
-        return signature(path.stat())
+        return signature(os.lstat(path))
     except OSError:
         return None

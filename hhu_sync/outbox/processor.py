@@ -15,8 +15,10 @@ Layout of the outbox:
 from __future__ import annotations
 
 import errno
+import hashlib
 import logging
 import os
+import stat
 import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,12 +27,15 @@ from pathlib import Path
 
 from hhu_sync.config import Config
 from hhu_sync.dock.packer import Packer
+from hhu_sync.failpoints import failpoint
 from hhu_sync.fsutil import DAEMON_DIR_MODE, atomic_write, copy_new_file, ensure_dir, fsync_dir
 from hhu_sync.keys import KeyStore
 from hhu_sync.keys.store import KeySnapshot
 from hhu_sync.model.catalog import Catalog
+from hhu_sync.outbox.backoff import Backoff
 from hhu_sync.outbox.examine import Context, Examined, Examiner
-from hhu_sync.outbox.mover import ArchiveMover, Move, Signature
+from hhu_sync.outbox.mover import ArchiveMover, Changed, Move, Signature, signature
+from hhu_sync.outbox.safe_open import printable, safe_text
 from hhu_sync.store.base import StorageUnavailable, StoreError
 
 log = logging.getLogger("hhu_sync.outbox")
@@ -50,16 +55,44 @@ class _Plan:
     read_as: Signature
     dest: Path | None = None
     bundle: tuple[str, str, bytes] | None = None   # (HHU, bundle id, sealed file)
+    content_sha: str = ""      # the bytes' own hash (``sha``: the idempotency key)
 
 
 @dataclass(frozen=True)
 class Outcome:
     path: Path
-    status: str          # accepted | rejected | duplicate | deferred | gone
+    status: str          # accepted | rejected | duplicate | deferred | gone | failed
     kind: str = ""
     detail: str = ""
     moved_to: Path | None = None
     delivery_id: int | None = None
+
+
+MOVE_TRIES = 3        # a failed move to archive/ is tried again this often, then left
+MAX_PROBLEMS = 20     # problems listed in a reason; the rest are counted
+
+
+def reason_text(reason: str) -> str:
+    """A reason as stored and written beside the file: each line one safe line."""
+    return "\n".join(safe_text(line) for line in reason.splitlines() or [""])
+
+
+def problems_text(problems) -> str:
+    lines = [safe_text(str(p)) for p in problems[:MAX_PROBLEMS]]
+    if len(problems) > MAX_PROBLEMS:
+        lines.append(f"... and {len(problems) - MAX_PROBLEMS} more problems")
+    return "\n".join(lines)
+
+
+def _unread_key(path: Path) -> str:
+    """The inputs row of a file rejected unread (no content to hash): its name and
+    identity on disk, so that people see it with the other rejections."""
+    try:
+        st = os.lstat(path)
+        ident = f"{st.st_dev}:{st.st_ino}:{st.st_mtime_ns}"
+    except OSError:
+        ident = ""
+    return hashlib.sha256(b"unread\0" + os.fsencode(path) + b"\0" + ident.encode()).hexdigest()
 
 
 def _now() -> str:
@@ -68,13 +101,14 @@ def _now() -> str:
 
 def _on_disk(folder: Path) -> Callable[[str], bool]:
     """Whether a name is taken in ``folder``: the file, or a reason written for it."""
-    return lambda name: (folder / name).exists() or (folder / f"{name}.reason.txt").exists()
+    return lambda name: (os.path.lexists(folder / name)
+                         or os.path.lexists(folder / f"{name}{REASON}"))
 
 
 _NO_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS}
 
 
-def _move(path: Path, dest: Path) -> None:
+def _move(path: Path, dest: Path, expect: Signature | None = None) -> None:
     """Move ``path`` to ``dest``, never over another file; the caller fsyncs the folders.
 
     A hard link to ``dest``, then the outbox name unlinked. A rename would do the same
@@ -85,34 +119,80 @@ def _move(path: Path, dest: Path) -> None:
     under that name. A crash between the two leaves both names on one file, which the
     processor recognises at restart (see :func:`_same_file`) and finishes by the unlink.
     A file system without hard links gets the rename; another file system, a copy.
+
+    Nothing is followed: a symlink is moved as the link (never its target), and only a
+    regular file is ever copied. ``expect`` (the signature of what was checked) is
+    compared with the archived name before the outbox name goes: a file changed since
+    it was checked is not archived as checked (:class:`Changed`; it stays in the outbox).
     """
     try:
-        os.link(path, dest)
+        os.link(path, dest, follow_symlinks=False)
     except FileExistsError:
         if not _same_file(path, dest):
             raise
     except OSError as exc:
         if exc.errno != errno.EXDEV and exc.errno not in _NO_LINKS:
             raise
-        if dest.exists():        # a rename or a copy would replace it
+        if os.path.lexists(dest):        # a rename or a copy would replace it
             raise FileExistsError(errno.EEXIST, "destination exists", str(dest)) from None
         if exc.errno != errno.EXDEV:
-            os.replace(path, dest)
+            os.rename(path, dest)
             return
+        if not stat.S_ISREG(os.lstat(path).st_mode):
+            raise OSError(errno.EXDEV, "not a regular file: not copied across file systems",
+                          str(path)) from None
         copy_new_file(path, dest)    # O_EXCL|O_NOFOLLOW: never through a planted name
+        # A copy is a new inode: what must not have changed is the file it was made from.
+        if expect is not None and (_sig(path) != expect
+                                   or os.lstat(dest).st_size != expect[1]):
+            os.unlink(dest)
+            raise Changed(errno.EAGAIN, "changed after it was checked", str(path))
+        path.unlink()
+        return
+    if expect is not None and _sig(dest) != expect:
+        os.unlink(dest)          # our own new name; the outbox name keeps the file
+        raise Changed(errno.EAGAIN, "changed after it was checked", str(path))
     path.unlink()
+
+
+def _sig(path: Path) -> Signature | None:
+    try:
+        return signature(os.lstat(path))
+    except OSError:
+        return None
 
 
 def _same_file(a: Path, b: Path) -> bool:
     """Both names on one file (a move interrupted between its link and its unlink)."""
     try:
-        return os.path.samefile(a, b)
+        x, y = os.lstat(a), os.lstat(b)
     except OSError:
         return False
+    return (x.st_dev, x.st_ino) == (y.st_dev, y.st_ino)
+
+
+NAME_MAX = 255
+TEMP_ROOM = 40     # what atomic_write's temporary name adds to the reason file's
+REASON = ".reason.txt"
+
+
+def fit_name(name: str) -> str:
+    """``name``, or a shortened one (a prefix, a hash of the whole name, the suffix) when
+    ``NAME-99999.reason.txt`` would not fit in a folder entry (ENAMETOOLONG)."""
+    raw = os.fsencode(name)
+    room = NAME_MAX - len(REASON) - 6 - TEMP_ROOM   # "-NNNNN" from _free_name
+    if len(raw) <= room:
+        return name
+    stem, suffix = os.path.splitext(raw)
+    if len(suffix) > 16:
+        suffix = b""
+    tag = b"~" + hashlib.sha256(raw).hexdigest()[:12].encode()
+    return os.fsdecode(stem[:room - len(tag) - len(suffix)] + tag + suffix)
 
 
 def _free_name(folder: Path, name: str, taken: Callable[[str], bool]) -> Path:
     """``folder/name``, or ``folder/stem-2.ext`` ... when taken: never overwrite."""
+    name = fit_name(name)
     stem, suffix = os.path.splitext(name)
     candidate, n = name, 2
     while taken(candidate):
@@ -121,13 +201,35 @@ def _free_name(folder: Path, name: str, taken: Callable[[str], bool]) -> Path:
     return folder / candidate
 
 
+def real_folders(path: Path, root: Path) -> None:
+    """OSError (ELOOP) unless every folder between ``root`` and ``path`` is a real folder:
+    a link made through a symlinked folder would take the file it points at."""
+    try:
+        parts = path.parent.relative_to(root).parts
+    except ValueError:
+        return
+    here = root
+    for part in parts:
+        here = here / part
+        if not stat.S_ISDIR(os.lstat(here).st_mode):
+            raise OSError(errno.ELOOP, "reached through a symbolic link: not moved", str(here))
+
+
 def move_aside(path: Path, folder: Path, reason: str | None = None,
-               dest: Path | None = None) -> Path:
-    """Move ``path`` into ``folder`` (its reason written first, beside it); durable."""
+               dest: Path | None = None, within: Path | None = None) -> Path:
+    """Move ``path`` into ``folder`` (its reason written first, beside it); durable.
+
+    ``within``: the outbox, whose folders on the way to ``path`` must all be real ones.
+    """
+    failpoint("outbox.move_aside", PermissionError(errno.EACCES, "Permission denied "
+                                                   "(failpoint)", str(path)))
+    if within is not None:
+        real_folders(path, within)
     ensure_dir(folder, DAEMON_DIR_MODE)
     dest = dest or _free_name(folder, path.name, _on_disk(folder))
     if reason is not None:
-        atomic_write(dest.with_name(dest.name + ".reason.txt"), reason.encode("utf-8") + b"\n")
+        atomic_write(dest.with_name(dest.name + REASON),
+                     reason.encode("utf-8", "backslashreplace") + b"\n")
     _move(path, dest)
     fsync_dir(folder)
     fsync_dir(path.parent)
@@ -148,9 +250,15 @@ class OutboxProcessor:
         self.wall = wall
         self._waiting: dict[Path, float] = {}   # lists waiting for their schemes
         self.mover = ArchiveMover(_move)
+        self.backoff = Backoff(clock)
+        self.stuck: dict[Path, Signature | None] = {}   # not even movable aside: left
+        self._move_tries: dict[Path, int] = {}    # archive moves handed back, per file
+        self.failures = 0                         # files whose handling raised
+        self._writes = 0                          # store writes that succeeded
         self._names: tuple[Path, set[str]] | None = None    # see _archive_names
         ctx = Context(self.outbox, catalog, keystore, self.packer, store.library,
-                      config.limits.debounce_seconds, wall=lambda: self.wall())
+                      config.limits.debounce_seconds, wall=lambda: self.wall(),
+                      archive=config.paths.archive, rejected=config.paths.rejected)
         p = config.paths
         self.examiner = Examiner(ctx, workers=workers, database=p.database, catalog=p.catalog,
                                  depot_id=config.depot_id)
@@ -170,16 +278,75 @@ class OutboxProcessor:
             self._names = (folder, set(os.listdir(folder)))
         return self._names[1]
 
-    def _reject(self, path: Path, sha: str, kind: str, reason: str) -> Outcome:
-        dest = move_aside(path, self.config.paths.rejected, reason)
+    def _reject(self, path: Path, sha: str, kind: str, reason: str,
+                aside: Path | None = None) -> Outcome:
+        """Move the file (or ``aside``, the name it was reached through) to rejected/
+        with its reason beside it; record the reason when the file was read."""
+        reason = reason_text(reason)
+        dest = move_aside(aside or path, self.config.paths.rejected, reason,
+                          within=self.outbox)
         if sha:
-            self.store.record_input(sha, path.name, kind, "rejected", reason, str(dest), _now())
-        log.warning("rejected %s: %s", path.name, reason.splitlines()[0])
+            self.store.record_input(sha, printable(path.name), kind, "rejected", reason,
+                                    printable(str(dest)), _now())
+            self._writes += 1
+        log.warning("rejected %s: %s", printable(path.name), reason.splitlines()[0])
         return Outcome(path, "rejected", kind, reason, dest)
+
+    def _quarantine(self, path: Path, exc: BaseException) -> Outcome:
+        """A file whose handling raised: set aside, once; the daemon goes on."""
+        self.failures += 1
+        # A traceback only for what is a bug here; a refusal by the system is one line.
+        log.error("outbox: handling %s failed: %s: %s", printable(path.name),
+                  type(exc).__name__, safe_text(str(exc)),
+                  exc_info=None if isinstance(exc, OSError) else exc)
+        if not os.path.lexists(path):
+            return Outcome(path, "gone")
+        reason = (f"{path.name}: could not be handled ({type(exc).__name__}: {exc}); "
+                  "set aside for a person to look at")
+        try:
+            return self._reject(path, "", "unknown", reason)
+        except FileNotFoundError:
+            return Outcome(path, "gone")
+        except Exception as again:  # noqa: BLE001 - cannot even move it: leave it, once
+            self.stuck[path] = _sig(path)
+            if len(self.stuck) > 10_000:                   # bounded in a long run
+                self.stuck.pop(next(iter(self.stuck)))
+            log.error("outbox: cannot move %s aside either (%s); left where it is and not "
+                      "tried again until it changes", printable(path.name),
+                      safe_text(str(again)))
+            return Outcome(path, "failed", "", reason_text(reason))
+
+    def _finish_aside(self, path: Path, other: Path) -> Outcome:
+        """Linked into rejected/, then the daemon stopped before the unlink: unlink."""
+        if not _same_file(path, other):
+            return Outcome(path, "deferred", "", "changed since it was looked at")
+        real_folders(path, self.outbox)
+        path.unlink()
+        fsync_dir(path.parent)
+        log.info("finished moving %s aside to %s", printable(path.name),
+                 printable(str(other)))
+        return Outcome(path, "rejected", "unknown", "recovered", other)
+
+    def moves_to_retry(self) -> list[Path]:
+        """Files whose move to archive/ failed, to be looked at again: each at most
+        :data:`MOVE_TRIES` times, then left (logged) rather than tried in a loop."""
+        out = []
+        for path in self.mover.failed():
+            n = self._move_tries[path] = self._move_tries.get(path, 0) + 1
+            if n <= MOVE_TRIES:
+                out.append(path)
+            elif n == MOVE_TRIES + 1:
+                self.stuck[path] = _sig(path)
+                log.error("outbox: %s could not be moved to archive/ in %d tries; left in "
+                          "the outbox (it is recorded and finished at the next start)",
+                          printable(path.name), MOVE_TRIES)
+        if len(self._move_tries) > 10_000:
+            self._move_tries.clear()
+        return out
 
     def process(self, path: Path) -> Outcome:
         """Handle one complete file, moved when this returns. Never raises for bad input;
-        the file always moves."""
+        the file moves (``failed``: not even a move aside was possible; it is left)."""
         outcome = self.process_batch([path])[0]
         self.mover.flush()
         return outcome
@@ -210,6 +377,9 @@ class OutboxProcessor:
         chunks = [paths[i:i + batch] for i in range(0, len(paths), batch)]
         if not chunks:
             return
+        if not self.backoff.allowed():     # storage away: not even read until the wait ends
+            yield [self._deferred(p) for p in paths]
+            return
         pending = self.examiner.submit(chunks[0], backlog=len(paths))
         for n, chunk in enumerate(chunks):
             examined = pending()
@@ -219,37 +389,89 @@ class OutboxProcessor:
             if stop():
                 return
 
+    def retry_in(self) -> float:
+        """Seconds before deferred files are worth handing over again."""
+        return self.backoff.retry_in()
+
+    def _deferred(self, path: Path, why: str = "storage unavailable") -> Outcome:
+        return Outcome(Path(path), "deferred" if os.path.lexists(path) else "gone", "", why)
+
     def _guarded(self, paths: list[Path], examined: list[Examined] | None) -> list[Outcome]:
+        """The batch, and whatever goes wrong with it kept to the file it went wrong on."""
+        if not self.backoff.allowed():
+            return [self._deferred(p) for p in paths]
+        writes = self._writes
         try:
-            return self._process_batch(paths, examined)
+            outcomes = self._process_batch(paths, examined)
         except StorageUnavailable as exc:
-            log.error("outbox: storage unavailable, files stay in the outbox: %s", exc)
-            return [Outcome(Path(p), "deferred" if Path(p).exists() else "gone", "",
-                            str(exc)) for p in paths]
+            self.backoff.failed(exc)
+            return [self._deferred(p, str(exc)) for p in paths]
+        except Exception as exc:  # noqa: BLE001 - one file's fault: find it, file by file
+            log.error("outbox: a batch of %d files failed (%s); handling them one by one",
+                      len(paths), type(exc).__name__)
+            outcomes = [self._alone(Path(p)) for p in paths]
+        if self._writes > writes:
+            self.backoff.succeeded()
+        return outcomes
+
+    def _alone(self, path: Path) -> Outcome:
+        try:
+            return self._process_batch([path])[0]
+        except StorageUnavailable as exc:
+            self.backoff.failed(exc)
+            return self._deferred(path, str(exc))
+        except Exception as exc:  # noqa: BLE001 - quarantined, the daemon goes on
+            return self._quarantine(path, exc)
 
     def _process_batch(self, paths: list[Path],
                        examined: list[Examined] | None = None) -> list[Outcome]:
         paths = [Path(p) for p in paths]
+        outcomes: dict[Path, Outcome] = {}
+        if self.stuck:            # left after a failure: not tried again until it changes
+            for p in paths:
+                if p in self.stuck and self.stuck[p] == _sig(p):
+                    outcomes[p] = Outcome(p, "failed", "", "left: could not be moved aside")
+            if outcomes:
+                if examined is not None:
+                    examined = [e for e in examined if e.path not in outcomes]
+                rest = [p for p in paths if p not in outcomes]
+                if rest:
+                    outcomes.update(zip(rest, self._process_batch(rest, examined),
+                                        strict=True))
+                return [outcomes[p] for p in paths]
         if examined is None:
             examined = self.examiner.submit(paths)()
-        outcomes: dict[Path, Outcome] = {}
         found: list[Examined] = []
         for item in examined:
-            if item.status == "gone":
-                outcomes[item.path] = Outcome(item.path, "gone")
-            elif item.status == "fresh":
-                outcomes[item.path] = Outcome(item.path, "deferred", "", "still being written")
-            elif item.status == "unreadable":
-                outcomes[item.path] = self._reject(item.path, "", "unknown",
-                                                   f"{item.path.name}: {item.detail}")
-            else:
-                found.append(item)
+            try:
+                if item.status == "gone":
+                    outcomes[item.path] = Outcome(item.path, "gone")
+                elif item.status == "fresh":
+                    outcomes[item.path] = Outcome(item.path, "deferred", "",
+                                                  "still being written")
+                elif item.status == "refused" and item.already is not None:
+                    outcomes[item.path] = self._finish_aside(item.path, item.already)
+                elif item.status in ("unreadable", "refused"):
+                    outcomes[item.path] = self._reject(
+                        item.path, _unread_key(item.aside or item.path), "unknown",
+                        f"{item.path.name}: {item.detail}", aside=item.aside)
+                else:
+                    found.append(item)
+            except StorageUnavailable:
+                raise
+            except Exception as exc:  # noqa: BLE001 - quarantined at this file
+                outcomes[item.path] = self._quarantine(item.path, exc)
         seen = self.store.inputs_seen(sorted({item.sha for item in found}))
         plans: list[_Plan] = []
         shas: dict[str, Path] = {}
         keys = self.keystore.snapshot()
         for item in found:
-            result = self._examine(item, seen.get(item.sha), shas, keys)
+            try:
+                result = self._examine(item, seen.get(item.sha), shas, keys)
+            except StorageUnavailable:
+                raise
+            except Exception as exc:  # noqa: BLE001 - quarantined at this file
+                result = self._quarantine(item.path, exc)
             if isinstance(result, Outcome):
                 outcomes[item.path] = result
             else:
@@ -266,8 +488,9 @@ class OutboxProcessor:
         if sha in shas:
             reason = (f"{path.name}: the same content as {shas[sha].name}, received with it; "
                       "not processed again")
-            return Outcome(path, "duplicate", "", reason,
-                           move_aside(path, self.config.paths.rejected, reason))
+            return Outcome(path, "duplicate", "", reason_text(reason),
+                           move_aside(path, self.config.paths.rejected, reason_text(reason),
+                                      within=self.outbox))
         if seen is not None:
             return self._seen_before(path, sha, seen)
         if item.status == "misplaced":
@@ -277,8 +500,7 @@ class OutboxProcessor:
                 return Outcome(path, "deferred", "meter_list",
                                "waiting for the schemes it names")
             self._waiting.pop(path, None)
-            return self._reject(path, sha, "unknown",
-                                "\n".join(str(p) for p in item.problems))
+            return self._reject(path, sha, "unknown", problems_text(item.problems))
         self._waiting.pop(path, None)
         plan = self._plan(item, keys)
         if isinstance(plan, _Plan):
@@ -286,7 +508,7 @@ class OutboxProcessor:
             if item.bundle is not None and item.bundle[0] == plan.hhu:
                 plan.bundle = item.bundle
             elif plan.hhu:
-                log.warning("%s: not packed yet (packed when %s docks): %s", path.name,
+                log.warning("%s: not packed yet (packed when %s docks): %s", printable(path.name),
                             plan.hhu, item.detail or "not sealed")
         return plan
 
@@ -307,7 +529,7 @@ class OutboxProcessor:
             # Linked into the archive, then the daemon stopped before the unlink.
             path.unlink()
             fsync_dir(path.parent)
-            log.info("finished moving %s to %s", path.name, moved_to)
+            log.info("finished moving %s to %s", printable(path.name), printable(str(moved_to)))
             return Outcome(path, "accepted", seen["kind"], "recovered", moved_to)
         if seen["status"] == "accepted" and moved_to and not moved_to.exists():
             self.mover.flush()   # its move may be pending still: let it finish first
@@ -316,15 +538,16 @@ class OutboxProcessor:
             if not moved_to.exists():
                 # Recorded, then the daemon stopped (or the move failed) before the
                 # move: finish the move only.
-                dest = move_aside(path, moved_to.parent, dest=moved_to)
+                dest = move_aside(path, moved_to.parent, dest=moved_to, within=self.outbox)
                 if self._names is not None and self._names[0] == dest.parent:
                     self._names[1].add(dest.name)    # listed before it came back
-                log.info("finished moving %s to %s", path.name, dest)
+                log.info("finished moving %s to %s", printable(path.name), printable(str(dest)))
                 return Outcome(path, "accepted", seen["kind"], "recovered", dest)
         reason = (f"{path.name}: the same content was already received as {seen['name']} "
                   f"at {seen['received_at']} ({seen['status']}); not processed again")
-        dest = move_aside(path, self.config.paths.rejected, reason)
-        log.warning("duplicate %s", path.name)
+        reason = reason_text(reason)
+        dest = move_aside(path, self.config.paths.rejected, reason, within=self.outbox)
+        log.warning("duplicate %s", printable(path.name))
         return Outcome(path, "duplicate", seen["kind"], reason, dest)
 
     def _plan(self, item: Examined, keys: KeySnapshot) -> Outcome | _Plan:
@@ -341,7 +564,8 @@ class OutboxProcessor:
         if mlist and not mlist.hhu and mlist.crew not in self.config.hhus.values():
             return self._reject(path, sha, kind, f"{path.name}: list.crew: no HHU of crew "
                                 f"{mlist.crew!r} in the configuration's [[hhus]]")
-        return _Plan(path, sha, kind, scheme, mlist, target_hhu, hhu, item.read_as)
+        return _Plan(path, sha, kind, scheme, mlist, target_hhu, hhu, item.read_as,
+                     content_sha=item.content_sha or sha)
 
     def _commit(self, plans: list[_Plan]) -> list[Outcome]:
         """Record every plan (with its sealed file) in one transaction, then move the files.
@@ -355,12 +579,14 @@ class OutboxProcessor:
             plan.dest = _free_name(folder, plan.path.name, names.__contains__)
             names.add(plan.dest.name)
         now = _now()
-        items = [dict(sha256=p.sha, name=p.path.name, kind=p.kind, moved_to=str(p.dest),
+        items = [dict(sha256=p.sha, name=printable(p.path.name), kind=p.kind,
+                      moved_to=printable(str(p.dest)),
                       now=now, scheme=p.scheme, mlist=p.mlist, quick_send_hhu=p.target_hhu,
                       bundle=p.bundle)
                  for p in plans]
         try:
             deliveries: list[int | None | Outcome] = list(self.store.accept_inputs(items))
+            self._writes += 1
         except StorageUnavailable:
             raise
         except StoreError:
@@ -369,6 +595,7 @@ class OutboxProcessor:
             for plan, item in zip(plans, items, strict=True):
                 try:
                     deliveries.append(self.store.accept_input(**item))
+                    self._writes += 1
                 except StorageUnavailable:
                     raise
                 except StoreError as exc:
@@ -382,8 +609,8 @@ class OutboxProcessor:
                 continue
             moves.append(Move(plan.path, plan.dest, plan.read_as))
             what = plan.scheme.id if plan.scheme else plan.mlist.id
-            log.info("accepted %s: %s %s%s", plan.path.name, plan.kind, what,
-                     f" for {plan.hhu}" if plan.hhu else "")
+            log.info("accepted %s: %s %s%s (sha256 %s)", printable(plan.path.name), plan.kind,
+                     what, f" for {plan.hhu}" if plan.hhu else "", plan.content_sha)
             outcomes.append(Outcome(plan.path, "accepted", plan.kind, what, plan.dest, delivery))
         self.mover.submit(moves)   # committed: queued now; the renames follow
         return outcomes

@@ -8,14 +8,22 @@ checked by the daemon, and a periodic rescan finds whatever the events missed.
 A file is complete when it was closed after writing (inotify ``IN_CLOSE_WRITE``) or
 renamed into the outbox, and then stayed quiet for the debounce time. A file found only
 by a scan (no event: present at start, or an event lost) must have been untouched for
-``scan_quiet`` seconds.
+``scan_quiet`` seconds *and* be held open for writing by no process (looked up in /proc,
+:mod:`hhu_sync.outbox.writers`); where that cannot be told, untouched for ``long_quiet``
+seconds (``limits.scan_quiet_seconds``).
+
+The scan never follows a symlink: a symlinked folder is not walked but handed over like
+a file, to be moved aside unread; so are FIFOs, sockets and devices (at once: no writer
+makes them complete). A folder that cannot be listed is logged once and skipped.
 """
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import queue
+import stat
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -31,13 +39,17 @@ from watchdog.events import (
 )
 from watchdog.observers import Observer
 
-from hhu_sync.model.inputs import is_candidate_name
+from hhu_sync.failpoints import failpoint
+from hhu_sync.model.inputs import is_outbox_name
+from hhu_sync.outbox.safe_open import printable
+from hhu_sync.outbox.writers import FileKey, writing
 
 log = logging.getLogger("hhu_sync.outbox")
 
 
 def wanted(path: Path | str, root: Path) -> bool:
-    """A candidate input under ``root`` (not hidden, not temporary, known suffix).
+    """A name under ``root`` the outbox handles (not hidden, not a temporary file: see
+    :func:`~hhu_sync.model.inputs.is_outbox_name`; an unknown type is handled: refused).
 
     Plain string work: it runs for every inotify event, thousands a second when back
     office drops a batch, on the thread that commits them."""
@@ -46,7 +58,7 @@ def wanted(path: Path | str, root: Path) -> bool:
     if not raw.startswith(prefix):
         return False
     parts = raw[len(prefix):].split(os.sep)
-    return is_candidate_name(parts[-1]) and not any(p.startswith(".") or not p for p in parts)
+    return is_outbox_name(parts[-1]) and not any(p.startswith(".") or not p for p in parts)
 
 
 class _Handler(FileSystemEventHandler):
@@ -73,6 +85,9 @@ class _Handler(FileSystemEventHandler):
             self.events.put((kind, os.fsdecode(event.src_path), time.monotonic()))
 
 
+BUSY_RESCAN = 5.0    # seconds between scans while a found file is held open for writing
+
+
 @dataclass
 class _Pending:
     last_event: float
@@ -84,12 +99,17 @@ class ReadyFiles:
 
     def __init__(self, root: Path, debounce: float, scan_quiet: float,
                  clock: Callable[[], float] = time.monotonic,
-                 wall: Callable[[], float] = time.time) -> None:
+                 wall: Callable[[], float] = time.time, long_quiet: float = 120.0,
+                 writers: Callable[[set[FileKey]], tuple[set[FileKey], bool]] = writing,
+                 ) -> None:
         self.root = root
         self.debounce = debounce
         self.scan_quiet = scan_quiet
+        self.long_quiet = max(long_quiet, scan_quiet)
         self.clock = clock
         self.wall = wall
+        self.writers = writers
+        self.unlisted: set[str] = set()    # folders a scan could not list (logged once)
         self._pending: dict[Path, _Pending] = {}
         self.handled: set[Path] = set()   # done this run, until the path reappears by event
         self._scan_at: float | None = None   # a scan asked for (a folder came, or files
@@ -123,21 +143,54 @@ class ReadyFiles:
         fresh = 0
         now_wall = self.wall()
         present: set[Path] = set()
-        for dirpath, dirnames, filenames in os.walk(self.root):
-            dirnames[:] = [d for d in dirnames if not d.startswith(".")]
-            for name in filenames:
+        quiet: list[tuple[Path, os.stat_result]] = []
+        for dirpath, dirnames, filenames in os.walk(self.root, onerror=self._unlisted):
+            if dirpath != str(self.root):
+                try:       # a sub-folder without read permission, for the chaos bench
+                    failpoint("outbox.list_folder", PermissionError(
+                        errno.EACCES, "Permission denied (failpoint)", dirpath))
+                except PermissionError as exc:
+                    self._unlisted(exc)
+                    dirnames[:] = []
+                    continue
+            names = list(filenames)
+            keep = []
+            for d in dirnames:
+                if d.startswith("."):
+                    continue
+                if os.path.islink(os.path.join(dirpath, d)):
+                    names.append(d)     # not walked: handed over, to be moved aside
+                else:
+                    keep.append(d)
+            dirnames[:] = keep
+            for name in names:
                 path = Path(dirpath) / name
                 present.add(path)
                 if path in self._pending or path in self.handled or not wanted(path, self.root):
                     continue
                 try:
-                    age = now_wall - path.stat().st_mtime
-                except FileNotFoundError:
+                    st = os.lstat(path)
+                except OSError:
                     continue
-                if age >= self.scan_quiet:
-                    self._pending[path] = _Pending(self.clock() - self.debounce, True)
+                if not stat.S_ISREG(st.st_mode):     # never complete by writing: now
+                    self._take(path)
+                elif now_wall - st.st_mtime >= self.scan_quiet:
+                    quiet.append((path, st))
                 else:
                     fresh += 1
+        busy, sure = self.writers({(st.st_dev, st.st_ino) for _, st in quiet})
+        later: float | None = None
+        for path, st in quiet:
+            age = now_wall - st.st_mtime
+            if (st.st_dev, st.st_ino) in busy:
+                # A writer holds it open: not complete. Its close event brings it in;
+                # a scan looks again now and then (each one reads all of /proc).
+                later = BUSY_RESCAN if later is None else min(later, BUSY_RESCAN)
+            elif sure or age >= self.long_quiet:
+                self._take(path)
+            else:                          # cannot tell: wait for the long quiet
+                wait = self.long_quiet - age
+                later = wait if later is None else min(later, wait)
         # A handled file that has left the outbox needs no remembering: a long-running
         # daemon keeps as many entries as the outbox holds files, not every file it took.
         self.handled &= present
@@ -147,7 +200,20 @@ class ReadyFiles:
         self._scan_at = None
         if fresh:
             self.scan_soon(self.scan_quiet)
-        return fresh
+        if later is not None:
+            self.scan_soon(later)
+        return fresh + (later is not None)
+
+    def _take(self, path: Path) -> None:
+        self._pending[path] = _Pending(self.clock() - self.debounce, True)
+
+    def _unlisted(self, exc: OSError) -> None:
+        """A folder os.walk cannot list (no permission): skipped, logged once."""
+        where = printable(str(exc.filename or self.root))
+        if where not in self.unlisted and len(self.unlisted) < 1000:
+            self.unlisted.add(where)
+            log.error("outbox: cannot list %s (%s); its files wait until it can be read",
+                      where, exc.strerror)
 
     def scan_soon(self, delay: float) -> None:
         """Ask for a scan in ``delay`` seconds (the earliest asked for wins)."""
@@ -175,9 +241,10 @@ class ReadyFiles:
             return None
         return max(0.0, min(lasts) + self.debounce - self.clock())
 
-    def requeue(self, path: Path) -> None:
-        """Look at a file again later (a list waiting for its schemes)."""
-        self._pending[path] = _Pending(self.clock(), True)
+    def requeue(self, path: Path, after: float = 0.0) -> None:
+        """Look at a file again later (a list waiting for its schemes): after the debounce
+        time, or ``after`` seconds when longer (storage backing off)."""
+        self._pending[path] = _Pending(self.clock() + max(0.0, after - self.debounce), True)
 
     def done(self, path: Path) -> None:
         self.handled.add(path)
@@ -229,7 +296,10 @@ class OutboxWatcher:
         # rename in (one event per file). Writes, creations and our own reads would
         # triple the events to dispatch; a file written again after its close is caught
         # when it is read (its mtime is younger than the debounce: deferred), and a file
-        # that only appears (a hard link) is found by the periodic scan.
+        # that only appears (a hard link, a symlink, a FIFO) is found by the periodic
+        # scan. watchdog does not follow symlinked folders (``follow_symlink`` defaults
+        # to False); were an event to come from one, the file is still opened only
+        # through real folders (safe_open).
         observer.schedule(_Handler(self.events), str(self.root), recursive=True,
                           event_filter=[FileClosedEvent, FileMovedEvent,
                                         DirCreatedEvent, DirMovedEvent])

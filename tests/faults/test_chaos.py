@@ -43,3 +43,19 @@ def test_the_campaign_notices_a_vanished_file(tmp_path):
     (campaign.outbox / "gone.toml").unlink()
     campaign.check_files()
     assert campaign.violations == ["file gone.toml vanished"]
+
+
+def test_the_campaign_notices_a_hostile_entry_gone_and_a_quoted_key(tmp_path):
+    chaos = load_bench()
+    campaign = chaos.Campaign(tmp_path, seed=1, verbose=False)
+    SqliteStore(tmp_path / "var" / "hhu-sync.db").close()
+    fifo = campaign.outbox / "p.csv"
+    import os
+
+    os.mkfifo(fifo)
+    campaign._hostile(fifo, "fifo")
+    fifo.unlink()
+    campaign.stderr.append("rejected k.csv: " + campaign.key_file.read_text())
+    campaign.check_hostile()
+    assert campaign.violations == [
+        "hostile fifo vanished", "the HHU key was quoted in a reason, the log or the database"]

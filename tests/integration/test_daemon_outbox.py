@@ -165,3 +165,119 @@ def test_run_once_drains_the_outbox_and_prints_a_summary(config, capsys):
     assert "files: 5 accepted" in out
     assert "lists: 2 queued" in out
     assert sorted(p.name for p in Path(config.paths.outbox).iterdir()) == []
+
+
+# -- issue 12: a hostile outbox writer ---------------------------------------------------
+
+def test_a_fifo_neither_hangs_the_daemon_nor_keeps_sigterm_from_ending_it(config):
+    """Point 7: a FIFO is never opened to read; SIGTERM ends the daemon in its grace."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    config.paths.outbox.mkdir(parents=True, exist_ok=True)
+    os.mkfifo(config.paths.outbox / "before.toml")       # found by the first scan
+    proc = subprocess.Popen(
+        [str(Path(sys.executable).with_name("hhu-sync")), "run", "--config",
+         str(config.file), "--log-format", "json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=dict(os.environ))
+    try:
+        assert wait_for(lambda: (config.paths.rejected / "before.toml").is_fifo(), 60)
+        os.mkfifo(config.paths.outbox / "after.csv")     # no event: the rescan finds it
+        assert wait_for(lambda: (config.paths.rejected / "after.csv").is_fifo(), 60)
+        shutil.copyfile(EXAMPLES / "as230-flat.toml", config.paths.outbox / "good.toml")
+        assert wait_for(lambda: archived(config) == ["good.toml"], 60)
+        proc.send_signal(signal.SIGTERM)
+        out, err = proc.communicate(timeout=30)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0 and "Traceback" not in err
+    assert "named pipe" in (config.paths.rejected / "before.toml.reason.txt").read_text()
+
+
+def test_a_hostile_outbox_never_stops_the_daemon_and_loses_nothing(config, running, tmp_path):
+    """Points 1, 6, 19: symlinks, a long name, deep nesting, a folder named x.toml, an
+    unknown type, undecodable names; each ends in rejected/, the daemon goes on."""
+    import os
+
+    secret = tmp_path / "secret.csv"
+    secret.write_text("root:very-secret\n")
+    out = config.paths.outbox
+    (out / "k.csv").symlink_to(secret)
+    (out / "dir-link").symlink_to(tmp_path, target_is_directory=True)
+    (out / ("x" * 245 + ".toml")).write_text("junk = 1\n")
+    (out / "deep.toml").write_text("x = " + "[" * 1000 + "]" * 1000 + "\n")
+    (out / "notes.txt").write_text("hello\n")
+    (out / "x.toml").mkdir()
+    with open(os.fsencode(out) + b"/caf\xe9.toml", "wb") as fh:
+        fh.write(b"junk = 2\n")
+    hostile = 7
+    assert wait_for(lambda: len([p for p in config.paths.rejected.iterdir()
+                                 if not p.name.endswith(".reason.txt")]) >= hostile - 1, 30)
+    shutil.copyfile(EXAMPLES / "as230-flat.toml", out / "good.toml")
+    assert wait_for(lambda: archived(config) == ["good.toml"], 30)
+    left = sorted(p.name for p in out.iterdir())
+    assert left in ([], ["x.toml"]), left          # a folder may stay: it is a folder
+    reasons = "".join(p.read_text() for p in config.paths.rejected.glob("*.reason.txt"))
+    assert "very-secret" not in reasons and "nested more than" in reasons
+    assert ".toml or .csv" in reasons and secret.read_text() == "root:very-secret\n"
+    assert running.summary.turn_errors == 0
+
+
+def test_a_slow_writer_found_by_a_scan_is_not_taken_while_it_holds_the_file(config):
+    """Point 8: no close event yet, quiet for longer than the scan's quiet time, still
+    held open for writing: not taken; taken whole after its close."""
+    import os
+
+    text = (EXAMPLES / "a1700-ci-tou.toml").read_bytes()
+    config.paths.outbox.mkdir(parents=True, exist_ok=True)
+    path = config.paths.outbox / "slow.toml"
+    fh = open(path, "wb")    # noqa: SIM115 - held open across the daemon's scans
+    try:
+        fh.write(text[:300])
+        fh.flush()
+        old = time.time() - 3600
+        os.utime(path, (old, old))             # quiet for an hour: only the writer says no
+        daemon = Daemon(config)
+        thread = threading.Thread(target=daemon.run, daemon=True)
+        thread.start()
+        scans = daemon.ready.scan
+        count = [0]
+
+        def counted():
+            count[0] += 1
+            return scans()
+
+        daemon.ready.scan = counted
+        assert wait_for(lambda: count[0] >= 3, 30)     # rescanned, the file seen each time
+        assert path.exists() and archived(config) == []
+        fh.write(text[300:])
+    finally:
+        fh.close()
+    try:
+        assert wait_for(lambda: archived(config) == ["slow.toml"], 30)
+        assert (config.paths.archive.rglob("slow.toml").__next__().read_bytes() == text)
+    finally:
+        daemon.stop.set()
+        thread.join(timeout=30)
+
+
+def test_a_fault_outside_any_file_is_survived_and_counted(config, running):
+    """Point 6, the last line: a turn that raises (here, a scan) does not end the daemon."""
+    real = running.ready.scan
+    calls = [0]
+
+    def broken_once():
+        calls[0] += 1
+        if calls[0] == 1:
+            raise OSError("the outbox's disk went away for a moment")
+        return real()
+
+    running.ready.scan = broken_once
+    running._rescan.set()
+    assert wait_for(lambda: running.summary.turn_errors == 1)
+    shutil.copyfile(EXAMPLES / "as230-flat.toml", config.paths.outbox / "a.toml")
+    assert wait_for(lambda: archived(config) == ["a.toml"])

@@ -27,7 +27,7 @@ def test_a_committed_file_is_moved_and_the_move_is_durable_after_flush(tmp_path)
     mover.close()
 
 
-def test_a_file_rewritten_after_it_was_read_stays_in_the_outbox(tmp_path):
+def test_a_file_rewritten_after_it_was_read_stays_in_the_outbox_to_be_read_again(tmp_path):
     src, dest = tmp_path / "a.toml", tmp_path / "archive" / "a.toml"
     src.write_text("old")
     dest.parent.mkdir()
@@ -37,7 +37,27 @@ def test_a_file_rewritten_after_it_was_read_stays_in_the_outbox(tmp_path):
     mover.submit([Move(src, dest, seen)])
     assert mover.flush(10)
     assert src.read_text() == "new content, longer" and not dest.exists()
-    assert mover.skipped == 1 and mover.failed() == []
+    # Handed back: the new content is read as the new file it is (issue 12, point 8).
+    assert mover.skipped == 1 and mover.failed() == [src]
+    mover.close()
+
+
+def test_a_file_changed_between_the_check_and_the_link_is_not_archived(tmp_path):
+    """The archived name is compared with what was checked before the outbox name goes."""
+    src, dest = tmp_path / "a.toml", tmp_path / "archive" / "a.toml"
+    src.write_text("old")
+    dest.parent.mkdir()
+    seen = read_as(src)
+
+    def late_writer(source, target, expect):      # a writer slips in after the check
+        source.write_text("appended later")
+        _move(source, target, expect)
+
+    mover = ArchiveMover(late_writer)
+    mover.submit([Move(src, dest, seen)])
+    assert mover.flush(10)
+    assert src.read_text() == "appended later" and not dest.exists()
+    assert mover.moved == 0 and mover.failed() == [src]
     mover.close()
 
 
@@ -89,7 +109,7 @@ def test_a_file_system_without_hard_links_gets_a_rename(tmp_path, monkeypatch, c
     src.write_text("x")
     dest.parent.mkdir()
 
-    def no_links(a, b):
+    def no_links(a, b, **_):
         raise OSError(code, os.strerror(code))
 
     monkeypatch.setattr(os, "link", no_links)
@@ -106,9 +126,26 @@ def test_a_move_to_another_file_system_is_a_durable_copy(tmp_path, monkeypatch):
     src.write_text("x")
     dest.parent.mkdir()
 
-    def cross_device(a, b):
+    def cross_device(a, b, **_):
         raise OSError(errno.EXDEV, os.strerror(errno.EXDEV))
 
     monkeypatch.setattr(os, "link", cross_device)
     _move(src, dest)
+    assert dest.read_text() == "x" and not src.exists()
+
+
+def test_a_copy_across_file_systems_of_the_file_as_checked_is_archived(tmp_path, monkeypatch):
+    """A copy is a new inode: it is the source's signature that must match what was checked."""
+    from hhu_sync.outbox.mover import signature
+
+    src, dest = tmp_path / "a.toml", tmp_path / "archive" / "a.toml"
+    src.write_text("x")
+    dest.parent.mkdir()
+    checked = signature(os.stat(src))
+
+    def cross_device(a, b, **_):
+        raise OSError(errno.EXDEV, os.strerror(errno.EXDEV))
+
+    monkeypatch.setattr(os, "link", cross_device)
+    _move(src, dest, checked)
     assert dest.read_text() == "x" and not src.exists()

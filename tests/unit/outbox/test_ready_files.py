@@ -63,11 +63,23 @@ def test_a_file_renamed_in_is_complete(tmp_path):
 def test_temporary_hidden_and_foreign_files_are_ignored(tmp_path):
     clock = Clock()
     ready = make(tmp_path, clock)
-    for name in ("a.toml.tmp", ".a.toml", "a.docx", "sub/.hidden/a.toml"):
+    for name in ("a.toml.tmp", "a.csv.part", "a.toml~", ".a.toml", "sub/.hidden/a.toml",
+                 "a.toml.reason.txt"):
         ready.note("closed", str(tmp_path / name))
     ready.note("closed", "/elsewhere/a.toml")
     clock.t += 1
     assert ready.ready() == [] and ready.pending == 0
+
+
+def test_a_file_of_an_unknown_type_is_handed_over_to_be_refused_not_ignored(tmp_path):
+    """Issue 12, point 19: report.xlsx, notes.txt, a name without suffix are not left
+    lying in the outbox unexplained; the processor rejects them with a reason."""
+    clock = Clock()
+    ready = make(tmp_path, clock)
+    for name in ("report.xlsx", "notes.txt", "README"):
+        ready.note("closed", str(tmp_path / name))
+    clock.t += 1
+    assert sorted(p.name for p in ready.ready()) == ["README", "notes.txt", "report.xlsx"]
 
 
 def test_a_scan_finds_old_files_but_not_fresh_ones(tmp_path):
@@ -153,3 +165,14 @@ def test_files_a_scan_finds_too_fresh_are_looked_at_again_once_quiet(tmp_path):
     assert ready.scan() == 0
     clock.t += 0.5
     assert ready.ready() == [path]
+
+
+def test_a_file_requeued_while_storage_backs_off_waits_that_long(tmp_path):
+    """Issue 12, point 9: a deferred file is handed over again after the back-off."""
+    clock = Clock()
+    ready = make(tmp_path, clock)
+    ready.requeue(tmp_path / "a.toml", after=8.0)
+    clock.t += 7.9
+    assert ready.ready() == [] and 0 < ready.due_in() <= 0.1 + 1e-9
+    clock.t += 0.1
+    assert ready.ready() == [tmp_path / "a.toml"]
