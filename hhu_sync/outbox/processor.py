@@ -146,7 +146,7 @@ def _move(path: Path, dest: Path, expect: Signature | None = None) -> None:
         if expect is not None and (_sig(path) != expect
                                    or os.lstat(dest).st_size != expect[1]):
             os.unlink(dest)
-            raise Changed(errno.EAGAIN, "changed after it was checked", str(path))
+            raise Changed(errno.EAGAIN, "changed after it was checked", str(path)) from None
         path.unlink()
         return
     if expect is not None and _sig(dest) != expect:
