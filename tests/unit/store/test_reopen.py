@@ -10,6 +10,7 @@ import pytest
 
 import hhu_sync.store.sqlite as sqlite_backend
 from hhu_sync.store import SqliteStore, StorageUnavailable
+from tests.unit.store.helpers import meter_list, upload, visit
 
 NOW = "2026-11-25T12:00:00+00:00"
 
@@ -93,4 +94,110 @@ def test_one_log_line_per_state_change_not_per_attempt(db_path, monkeypatch, cap
     lines = [r.getMessage() for r in caplog.records if r.name == "hhu_sync.store"]
     assert len(lines) == 2
     assert "unusable" in lines[0] and "usable again" in lines[1]
+    store.close()
+
+
+# -- every public method, through a connection whose storage fails ----------------------
+class _FailingConnection:
+    """A connection whose file fails every statement (the PRAGMAs of opening aside) with
+    one SQLite result code, as a disk that returns I/O errors, or a file that turned
+    read-only, does. It stays failing until the store opens a new one."""
+
+    def __init__(self, db: sqlite3.Connection, code: int, name: str) -> None:
+        self._real, self._code, self._name = db, code, name
+
+    def _fail(self) -> sqlite3.OperationalError:
+        exc = sqlite3.OperationalError(f"{self._name} (simulated)")
+        exc.sqlite_errorcode = self._code
+        exc.sqlite_errorname = self._name
+        return exc
+
+    def execute(self, sql: str, *args):
+        if sql.lstrip().upper().startswith("PRAGMA"):
+            return self._real.execute(sql, *args)
+        raise self._fail()
+
+    def executemany(self, *args):
+        raise self._fail()
+
+    def executescript(self, *args):
+        raise self._fail()
+
+    def __getattr__(self, name: str):
+        return getattr(self._real, name)
+
+
+FAULTS = {"io_error": (sqlite3.SQLITE_IOERR_READ, "SQLITE_IOERR_READ"),
+          "read_only": (sqlite3.SQLITE_READONLY, "SQLITE_READONLY"),
+          "lock_lost": (sqlite3.SQLITE_IOERR_LOCK, "SQLITE_IOERR_LOCK")}
+
+
+def _an_upload():
+    return upload("U-1", [visit("M1"), visit("M2")])
+
+
+#: One call of every public method of the store, on a database holding list L1 (one
+#: queued delivery, id 1) and HHU-001: each must fail with StorageUnavailable while the
+#: storage fails, and work on the same object once it is back.
+CALLS = {
+    "inputs_seen": lambda s: s.inputs_seen(["a" * 64]),
+    "record_input": lambda s: s.record_input("b" * 64, "x.csv", "meter_list", "rejected",
+                                             "why", "", NOW),
+    "accept_input": lambda s: s.accept_input(sha256="c" * 64, name="y.toml", kind="scheme",
+                                             moved_to="", now=NOW),
+    "accept_inputs": lambda s: s.accept_inputs([dict(sha256="d" * 64, name="z.toml",
+                                                     kind="scheme", moved_to="", now=NOW)]),
+    "scheme": lambda s: s.scheme("as230-flat"),
+    "library": lambda s: (len(s.library()), list(s.library()), s.library().get("none")),
+    "library_entries": lambda s: s.library_entries(),
+    "add_meter_list": lambda s: s.add_meter_list(meter_list("L2"), NOW),
+    "get_list": lambda s: s.get_list("L1"),
+    "list_state": lambda s: s.list_state("L1"),
+    "delivery": lambda s: s.delivery(1),
+    "pending_deliveries": lambda s: s.pending_deliveries("HHU-001", None, NOW),
+    "bind_delivery": lambda s: s.bind_delivery(1, "HHU-001", "B1", b"sealed"),
+    "bundle": lambda s: s.bundle(1),
+    "delivery_done": lambda s: s.delivery_done(1, "HHU-001", NOW),
+    "delivery_failed": lambda s: s.delivery_failed(1, "flash full", NOW, 5),
+    "requeue_list": lambda s: s.requeue_list("L1", NOW),
+    "cancel_list": lambda s: s.cancel_list("L1", NOW),
+    "touch_hhu": _touch,
+    "revoke_hhu": lambda s: s.revoke_hhu("HHU-001", NOW),
+    "start_session": lambda s: s.start_session("dock-1", NOW),
+    "end_session": lambda s: s.end_session(1, hhu_id="HHU-001", outcome="done", pushed=0,
+                                           pulled=0, report={}, now=NOW),
+    "upload_held": lambda s: s.upload_held("U-1"),
+    "ingest": lambda s: s.ingest(_an_upload(), NOW),
+    "mark_cleared": lambda s: s.mark_cleared("U-1", NOW),
+    "readings": lambda s: list(s.readings()),
+    "status": lambda s: s.status(),
+}
+NOT_STORAGE = {"close"}     # public, but touches no storage
+
+
+def test_every_public_method_of_the_store_is_driven_through_a_failing_connection():
+    public = {n for n in dir(SqliteStore) if not n.startswith("_")
+              and callable(getattr(SqliteStore, n))}
+    assert public - NOT_STORAGE == set(CALLS)
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+@pytest.mark.parametrize("method", sorted(CALLS))
+def test_every_method_is_unavailable_while_storage_fails_then_works_again(
+        tmp_path, monkeypatch, method, fault):
+    store = SqliteStore(tmp_path / "db.sqlite")
+    store.add_meter_list(meter_list("L1", ("M1", "M2")), NOW)
+    _touch(store)
+    store.start_session("dock-1", NOW)
+    store.close()                                       # opened afresh, on failing storage
+    code, name = FAULTS[fault]
+    real = sqlite_backend._connect
+    monkeypatch.setattr(sqlite_backend, "_connect",
+                        lambda path, t: _FailingConnection(real(path, t), code, name))
+    for _ in range(2):                                  # and again: still unavailable
+        with pytest.raises(StorageUnavailable):
+            CALLS[method](store)
+    monkeypatch.undo()                                  # the storage is back
+    CALLS[method](store)                                # the same object, no restart
+    assert store.reopens >= 1
     store.close()
