@@ -275,13 +275,22 @@ class SqliteStore:
 
     def _read(self, sql: str, args: tuple | list, *, all_rows: bool) -> Any:
         """A read, with storage faults mapped (and connections renewed) as in ``_tx``."""
-        db = self._db()
-        try:
+        with self._reading() as db:
             cur = db.execute(sql, args)
             return cur.fetchall() if all_rows else cur.fetchone()
+
+    @contextmanager
+    def _reading(self) -> Iterator[sqlite3.Connection]:
+        """Reads of several statements (or rows fetched while the caller iterates), with
+        storage faults mapped and connections renewed as in ``_tx``: no read may leave a
+        raw ``sqlite3`` error to a caller, or a broken connection to the next one."""
+        db = self._db()
+        try:
+            yield db
         except sqlite3.Error as exc:
             self._storage_failed(exc, db)
             raise StorageUnavailable(f"{self.path}: {exc}") from None
+        self._storage_ok()
 
     # -- outbox -------------------------------------------------------------------------
     _INPUT_COLUMNS = ("name", "kind", "status", "reason", "moved_to", "received_at")
@@ -291,9 +300,9 @@ class SqliteStore:
         found: dict[str, dict[str, Any]] = {}
         for start in range(0, len(shas), 500):   # well under SQLite's variable limit
             chunk = shas[start:start + 500]
-            rows = self._db().execute(
+            rows = self._rows(
                 "SELECT sha256, " + ", ".join(self._INPUT_COLUMNS) + " FROM inputs "
-                f"WHERE sha256 IN ({','.join('?' * len(chunk))})", chunk).fetchall()
+                f"WHERE sha256 IN ({','.join('?' * len(chunk))})", chunk)
             for row in rows:
                 found[row[0]] = dict(zip(self._INPUT_COLUMNS, row[1:], strict=True))
         return found
@@ -355,10 +364,10 @@ class SqliteStore:
         held[scheme.id] = HeldScheme(scheme.version, scheme.json, item["now"], item["name"])
 
     def delivery(self, delivery_id: int) -> Delivery | None:
-        row = self._db().execute(
+        row = self._read(
             "SELECT delivery_id, kind, ref, target_hhu, target_crew, state, bundle_id, "
             "bundle IS NOT NULL, attempts FROM deliveries WHERE delivery_id=?",
-            (delivery_id,)).fetchone()
+            (delivery_id,), all_rows=False)
         return Delivery(*row) if row else None
 
     def accept_input(self, *, sha256: str, name: str, kind: str, moved_to: str, now: str,
@@ -456,12 +465,12 @@ class SqliteStore:
         return self._one("SELECT state FROM lists WHERE list_id=?", (list_id,))
 
     def pending_deliveries(self, hhu_id: str, crew: str | None, now: str) -> list[Delivery]:
-        rows = self._db().execute(
+        rows = self._rows(
             "SELECT delivery_id, kind, ref, target_hhu, target_crew, state, bundle_id, "
             "bundle IS NOT NULL, attempts FROM deliveries WHERE state='queued' "
             "AND (not_before IS NULL OR not_before <= ?) "
             "AND (target_hhu = ? OR (target_hhu IS NULL AND target_crew = ?)) "
-            "ORDER BY delivery_id", (now, hhu_id, crew)).fetchall()
+            "ORDER BY delivery_id", (now, hhu_id, crew))
         return [Delivery(*r) for r in rows]
 
     def bind_delivery(self, delivery_id: int, hhu_id: str, bundle_id: str,
@@ -766,10 +775,14 @@ class SqliteStore:
                  upload_id: str | None = None) -> Iterator[ExportRow]:
         """Export rows (docs/exports.md) ordered by meter, obis, time: received since
         ``since``, or stored by one upload."""
-        yield from export_rows(self._db(), since=since, upload_id=upload_id)
+        with self._reading() as db:
+            yield from export_rows(db, since=since, upload_id=upload_id)
 
     def status(self) -> dict[str, Any]:
-        db = self._db()
+        with self._reading() as db:
+            return self._status(db)
+
+    def _status(self, db: sqlite3.Connection) -> dict[str, Any]:
 
         def rows(sql: str) -> list[dict[str, Any]]:
             cur = db.execute(sql)
