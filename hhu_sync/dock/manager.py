@@ -35,6 +35,7 @@ class DockState:
     polls: int = 0
     last: SessionResult | None = None
     last_generation: int = -1
+    storage_failing: bool = False   # its last session ended on a storage fault
 
 
 class DockManager:
@@ -132,7 +133,21 @@ class DockManager:
             else:
                 state.failures = 0
                 state.not_before = 0.0
+            self._storage_state(dock, state, result)
         self.on_result(dock, generation, result)
+
+    @staticmethod
+    def _storage_state(dock: Dock, state: DockState, result: SessionResult) -> None:
+        """One line when a cradle's sessions start failing on the storage, one when a
+        session gets through again; none per attempt (they back off as any failure)."""
+        if result.storage_unavailable and not state.storage_failing:
+            state.storage_failing = True
+            log.warning("dock %s: storage unavailable (%s); sessions retried with back-off "
+                        "up to %g s", dock.name, result.errors[-1] if result.errors else "",
+                        MAX_BACKOFF_S)
+        elif state.storage_failing and not result.storage_unavailable:
+            state.storage_failing = False
+            log.info("dock %s: storage usable again; session %s", dock.name, result.outcome)
 
     def _track_export(self, future: Future) -> None:
         with self._lock:

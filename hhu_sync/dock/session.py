@@ -33,6 +33,7 @@ from hhu_sync.io.driver import LinkCut, LinkTimedOut
 from hhu_sync.io.ports import PortError, open_port
 from hhu_sync.keys import KeyStore
 from hhu_sync.link import Progress
+from hhu_sync.store.base import StorageUnavailable
 
 log = logging.getLogger("hhu_sync.dock")
 # (dock, "put" | "get", object id, bytes done, bytes in all): for a progress display
@@ -65,6 +66,9 @@ class SessionResult:
     pulled: list[str] = field(default_factory=list)
     reports: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    #: ended by a storage fault (disk full, read-only, I/O error): the dock manager backs
+    #: off and logs the state change once, not each session's error
+    storage_unavailable: bool = False
 
     @property
     def did_work(self) -> bool:
@@ -92,6 +96,7 @@ class Session:
         self.result = SessionResult(dock.name)
         self.port = None
         self._deadline = float("inf")
+        self._session_id: int | None = None   # the sessions row, once work has begun
 
     def _on_event(self, event: Any) -> None:
         if isinstance(event, Progress) and event.total:
@@ -104,9 +109,16 @@ class Session:
     def run(self) -> SessionResult:
         started = _now()
         result = self._run()
-        if result.hhu_id is not None and result.did_work:
+        if self._session_id is not None or (result.hhu_id is not None and result.did_work):
             self._report(started, result)
         return result
+
+    def _begin(self, hhu: str) -> None:
+        """Record the session as running before its first transfer: ``status`` shows the
+        HHU docked now while one long transfer runs (the row is ended by the report).
+        Only a docking that moves something gets a row, not every idle poll."""
+        if self._session_id is None:
+            self._session_id = self.store.start_session(self.dock.name, _now(), hhu_id=hhu)
 
     def _report(self, started: str, result: SessionResult) -> None:
         """The unload report: in the sessions table and as a file beside the exports."""
@@ -129,7 +141,10 @@ class Session:
             "errors": result.errors,
         }
         try:
-            session_id = self.store.start_session(self.dock.name, started)
+            session_id = self._session_id
+            if session_id is None:
+                session_id = self.store.start_session(self.dock.name, started,
+                                                      hhu_id=result.hhu_id)
             self.store.end_session(session_id, hhu_id=result.hhu_id, outcome=result.outcome,
                                    pushed=len(result.pushed), pulled=len(result.pulled),
                                    report=report, now=report["ended"])
@@ -137,6 +152,8 @@ class Session:
             ensure_dir(folder, DAEMON_DIR_MODE)
             atomic_write(folder / f"session-{session_id:06d}-{result.hhu_id}.json",
                          json.dumps(report, indent=2).encode())
+        except StorageUnavailable as exc:   # the manager logs the storage's state once
+            log.debug("dock %s: unload report not written: %s", self.dock.name, exc)
         except (HhuSyncError, OSError) as exc:
             log.error("dock %s: unload report not written: %s", self.dock.name, exc)
 
@@ -189,6 +206,11 @@ class Session:
             self.result.outcome = "timeout"
             self.result.errors.append(str(exc))
             log.warning("dock %s: %s", self.dock.name, exc)
+        except StorageUnavailable as exc:
+            self.result.outcome = "error"
+            self.result.errors.append(str(exc))
+            self.result.storage_unavailable = True
+            log.debug("dock %s: %s", self.dock.name, exc)    # logged once by the manager
         except HhuSyncError as exc:
             self.result.outcome = "error"
             self.result.errors.append(str(exc))
@@ -225,6 +247,7 @@ class Session:
             data = packed.data
             log.info("dock %s: pushing %s %s (%d bytes) to %s", self.dock.name, delivery.kind,
                      delivery.ref, len(data), hhu)
+            self._begin(hhu)
             try:
                 try:
                     held = session.put(packed.bundle_id, data,
@@ -268,6 +291,7 @@ class Session:
         for info in hello.uploads:
             if self.stop.is_set():
                 break
+            self._begin(hhu)
             data = session.get(info.upload_id, self._budget(limits.transfer_seconds))
             checked = self.decoder.submit(data, hhu_id=hhu, hhu_key=key,
                                           upload_id=info.upload_id)

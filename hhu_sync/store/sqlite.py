@@ -567,10 +567,12 @@ class SqliteStore:
                 "dock=excluded.dock, last_seen=excluded.last_seen",
                 (hhu_id, crew, firmware, battery, free_flash, dock, now))
 
-    def start_session(self, dock: str, now: str) -> int:
+    def start_session(self, dock: str, now: str, *, hhu_id: str | None = None) -> int:
+        """A running session (ended_at NULL until :meth:`end_session`): ``status`` counts
+        the HHU docked while it runs, however long one transfer takes."""
         with self._tx() as db:
-            return int(db.execute("INSERT INTO sessions (dock, started_at) VALUES (?, ?)",
-                                  (dock, now)).lastrowid)
+            return int(db.execute("INSERT INTO sessions (dock, hhu_id, started_at) "
+                                  "VALUES (?, ?, ?)", (dock, hhu_id, now)).lastrowid)
 
     def end_session(self, session_id: int, *, hhu_id: str | None, outcome: str, pushed: int,
                     pulled: int, report: dict[str, Any], now: str) -> None:

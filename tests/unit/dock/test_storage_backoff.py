@@ -1,0 +1,97 @@
+"""A dock whose sessions fail because the storage does: retried with a capped back-off,
+one log line when it starts failing and one when it works again, never one per poll."""
+
+from __future__ import annotations
+
+import logging
+from types import SimpleNamespace
+
+import pytest
+
+import hhu_sync.dock.session as session_module
+import hhu_sync.store.sqlite as sqlite_backend
+from hhu_sync.config import parse_config
+from hhu_sync.dock.manager import MAX_BACKOFF_S, DockManager
+from hhu_sync.store import SqliteStore
+from tests.unit.store.test_reopen import FAULTS, _FailingConnection
+
+
+class _Inline:
+    """An executor that runs at once: a poll's session is over when poll() returns."""
+
+    def submit(self, fn, *args):
+        fn(*args)
+
+    def shutdown(self, **_):
+        pass
+
+
+class _Link:
+    """A docked HHU with nothing to unload (the link itself is not under test)."""
+
+    def __init__(self, *_, **__) -> None:
+        pass
+
+    def handshake(self, _timeout):
+        return SimpleNamespace(hhu_id="HHU-001", firmware="1.0", battery_pct=90,
+                               free_flash=10_000, uploads=[])
+
+    def close(self, *_):
+        return True
+
+
+class _Port:
+    def close(self) -> None:
+        pass
+
+
+@pytest.fixture
+def manager(tmp_path, monkeypatch):
+    monkeypatch.setattr(session_module, "open_port", lambda *a, **k: _Port())
+    monkeypatch.setattr(session_module, "DockSession", _Link)
+    config = parse_config({"docks": [{"name": "dock-1", "port": "loop://"}],
+                           "schedule": {"poll_seconds": 1.0}}, tmp_path / "hhu-sync.toml")
+    store = SqliteStore(tmp_path / "db.sqlite")
+    now = [0.0]
+    results = []
+    keys = SimpleNamespace(hhu_key=lambda hhu: b"k" * 32)
+    m = DockManager(config, store, keys, None, generation=lambda: 0,
+                    on_result=lambda d, g, r: results.append(r), clock=lambda: now[0])
+    m.executor = _Inline()
+    yield m, store, now, results
+    store.close()
+
+
+def _poll_for(m, now, seconds: float) -> None:
+    """Poll every second of ``seconds``, as the scheduler does."""
+    end = now[0] + seconds
+    while now[0] < end:
+        m.poll()
+        now[0] += 1.0
+
+
+@pytest.mark.parametrize("fault", sorted(FAULTS))
+def test_a_dock_on_failing_storage_backs_off_with_a_cap_and_logs_state_changes(
+        manager, caplog, fault):
+    m, store, now, results = manager
+    caplog.set_level(logging.DEBUG, logger="hhu_sync.dock")
+    store.close()                         # the next operation opens on failing storage
+    code, name = FAULTS[fault]
+    real = sqlite_backend._connect
+    with pytest.MonkeyPatch.context() as failing:
+        failing.setattr(sqlite_backend, "_connect",
+                        lambda path, t: _FailingConnection(real(path, t), code, name))
+        _poll_for(m, now, 600)            # ten minutes of polls, one a second
+        tried = m.states["dock-1"].polls
+        assert 8 <= tried <= 600 / MAX_BACKOFF_S + 10      # backed off, and never given up
+        assert all(r.outcome == "error" and r.storage_unavailable for r in results)
+        said = [r for r in caplog.records
+                if r.levelno >= logging.INFO and r.name == "hhu_sync.dock"]
+        assert len(said) == 1 and "storage unavailable" in said[0].getMessage()
+
+    _poll_for(m, now, MAX_BACKOFF_S + 1)  # the storage is back: within one capped wait
+    assert results[-1].outcome == "idle" and m.states["dock-1"].failures == 0
+    said = [r.getMessage() for r in caplog.records
+            if r.levelno >= logging.INFO and r.name == "hhu_sync.dock"]
+    assert len(said) == 2 and "usable again" in said[1]
+    assert [h["hhu_id"] for h in store.status()["hhus"]] == ["HHU-001"]
