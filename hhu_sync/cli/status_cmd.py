@@ -69,9 +69,18 @@ def docked_window(config: Config) -> float:
     A docked HHU is seen at every poll (``last_seen``), and while a session runs its
     commits are signs too (an upload stored, a delivery confirmed, the session's end);
     two polls without one, and it has left. A session that moves one large bundle for
-    longer than this shows as "last docked" until its next commit.
+    longer than this is docked by its running session row (see :func:`_in_session`).
     """
     return 2 * config.schedule.poll_seconds + config.limits.handshake_seconds + 2
+
+
+def _in_session(hhu: dict[str, Any], config: Config, now: datetime, window: float) -> bool:
+    """A session of this HHU was recorded as started and has not ended. No session
+    outlives ``limits.session_seconds``: a running row older than that is one a daemon
+    that stopped mid-session left, not an HHU in its cradle."""
+    since = parse_time(hhu.get("session_running_since"))
+    return bool(since and -window <= (now - since).total_seconds()
+                <= config.limits.session_seconds + window)
 
 
 def enrich(status: dict[str, Any], config: Config, now: datetime, battery_low: int) -> None:
@@ -81,8 +90,10 @@ def enrich(status: dict[str, Any], config: Config, now: datetime, battery_low: i
     status["battery_low_pct"] = battery_low
     for hhu in status["hhus"]:
         seen = parse_time(hhu["last_activity"] or hhu["last_seen"])
-        hhu["docked_now"] = bool(seen and hhu["dock"] and hhu["dock"] != "revoked"
-                                 and -window <= (now - seen).total_seconds() <= window)
+        recent = bool(seen and -window <= (now - seen).total_seconds() <= window)
+        hhu["in_session"] = _in_session(hhu, config, now, window)
+        hhu["docked_now"] = bool(hhu["dock"] and hhu["dock"] != "revoked"
+                                 and (recent or hhu["in_session"]))
         hhu["battery_low"] = hhu["battery"] is not None and hhu["battery"] < battery_low
     status["docks"] = []
     for d in config.docks:

@@ -804,8 +804,17 @@ class SqliteStore:
             for hhu_id, when in db.execute(sql):
                 if hhu_id and when and when > activity.get(hhu_id, ""):
                     activity[hhu_id] = when
+        # A session recorded at its start and not ended: the HHU is in its cradle however
+        # long its transfer takes. Only the newest running one after the HHU's last ended
+        # session counts (an older one was cut short by a daemon that stopped).
+        running = dict(db.execute(
+            "SELECT s.hhu_id, MAX(s.started_at) FROM sessions s WHERE s.ended_at IS NULL "
+            "AND s.hhu_id IS NOT NULL AND s.started_at > COALESCE((SELECT MAX(e.started_at) "
+            "FROM sessions e WHERE e.hhu_id = s.hhu_id AND e.ended_at IS NOT NULL), '') "
+            "GROUP BY s.hhu_id").fetchall())
         for hhu in hhus:
             hhu["last_activity"] = max(hhu["last_seen"] or "", activity.get(hhu["hhu_id"], ""))
+            hhu["session_running_since"] = running.get(hhu["hhu_id"])
         return {
             "hhus": hhus,
             "queue": rows("SELECT target_hhu, target_crew, kind, COUNT(*) AS n FROM deliveries "

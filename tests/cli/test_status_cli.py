@@ -254,3 +254,44 @@ def test_a_file_that_is_not_a_database_is_named_in_one_line(tmp_path, capsys, mo
         err = capsys.readouterr().err
         assert err.startswith(f"hhu-sync: database {tmp_path / 'var' / 'hhu-sync.db'}: ")
         assert "Traceback" not in err and len(err.splitlines()) == 1
+
+
+def test_an_hhu_whose_session_runs_one_long_transfer_is_docked_now(depot, capsys):
+    """Its handshake and its last commit are older than the window; the running session
+    (recorded at its start, not yet ended) says it is in the cradle now."""
+    cfg, config = depot
+    store = SqliteStore(config.paths.database)
+    store.touch_hhu("HHU-002", dock="cradle-2", firmware="sim-1.0", battery=80,
+                    free_flash=1_500, now=stamp(600), crew="crew-south")
+    session_id = store.start_session("cradle-2", stamp(590), hhu_id="HHU-002")
+    store.close()
+    status = status_json(capsys, cfg)
+    assert [h["docked_now"] for h in status["hhus"]] == [True, True]
+    assert status["docks"][1]["docked_now"] is True
+    capsys.readouterr()
+    assert main(["status", "--config", str(cfg)]) == 0
+    assert "HHU-002 docked now" in capsys.readouterr().out
+
+    store = SqliteStore(config.paths.database)    # the session ends: last docked again
+    store.end_session(session_id, hhu_id="HHU-002", outcome="done", pushed=1, pulled=0,
+                      report={}, now=stamp(300))
+    store.close()
+    assert [h["docked_now"] for h in status_json(capsys, cfg)["hhus"]] == [True, False]
+
+
+def test_a_session_left_running_by_a_crash_does_not_keep_an_hhu_docked(depot, capsys):
+    """No session outlives limits.session_seconds: an older running row is a daemon that
+    stopped mid-session, and a running row older than the HHU's last ended one too."""
+    cfg, config = depot
+    store = SqliteStore(config.paths.database)
+    store.start_session("cradle-2", stamp(config.limits.session_seconds + 600),
+                        hhu_id="HHU-002")
+    store.close()
+    assert [h["docked_now"] for h in status_json(capsys, cfg)["hhus"]] == [True, False]
+    store = SqliteStore(config.paths.database)
+    store.start_session("cradle-2", stamp(900), hhu_id="HHU-002")      # crashed ...
+    later = store.start_session("cradle-2", stamp(800), hhu_id="HHU-002")
+    store.end_session(later, hhu_id="HHU-002", outcome="done", pushed=1, pulled=0,
+                      report={}, now=stamp(700))                        # ... then one ended
+    store.close()
+    assert [h["docked_now"] for h in status_json(capsys, cfg)["hhus"]] == [True, False]
