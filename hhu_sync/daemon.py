@@ -44,6 +44,9 @@ class Summary:
     uploads_pulled: int = 0
     readings_stored: int = 0
     readings_already_held: int = 0
+    readings_rejected: int = 0        # failed a field check: kept as exceptions, never billed
+    readings_not_billable: int = 0    # stored with a status other than ok
+    findings: int = 0                 # exceptions written for fields that failed a check
     exceptions: int = 0
     errors: list[str] = field(default_factory=list)
     turn_errors: int = 0      # faults outside any one file, survived
@@ -97,8 +100,12 @@ class Daemon:
         for report in result.reports:
             s.readings_stored += report["readings_stored"]
             s.readings_already_held += report["readings_already_held"]
+            s.readings_rejected += report.get("readings_rejected", 0)
+            s.readings_not_billable += report.get("readings_not_billable", 0)
+            s.findings += report.get("findings", 0)
             s.exceptions += (report["conflicts"] + report["not_on_list"]
-                             + report["already_read"] + report["readings_already_held"])
+                             + report["already_read"] + report["readings_already_held"]
+                             + report.get("findings", 0))
         s.errors += result.errors
         if result.pushed or result.pulled:
             self._changed()

@@ -139,6 +139,9 @@ def _print_summary(config: Config, summary) -> None:
         ("uploads pulled", str(summary.uploads_pulled)),
         ("readings stored", str(summary.readings_stored)),
         ("readings already held", str(summary.readings_already_held)),
+        ("readings rejected", str(summary.readings_rejected)),
+        ("readings not billable", str(summary.readings_not_billable)),
+        ("findings", str(summary.findings)),
         ("lists", ", ".join(f"{v} {k}" for k, v in sorted(status["lists_by_state"].items()))
          or "none"),
         ("exceptions", ", ".join(f"{r['n']} {r['kind']}" for r in status["exceptions"])

@@ -1,0 +1,41 @@
+"""`run --once`'s summary counts what ingest refused to bill, not only what it stored."""
+
+from __future__ import annotations
+
+from types import SimpleNamespace
+
+from hhu_sync.cli.daemon_cmds import _print_summary
+from hhu_sync.config import parse_config
+from hhu_sync.daemon import Daemon, Summary
+from hhu_sync.dock.session import SessionResult
+from hhu_sync.store import SqliteStore
+from tests.unit.store.helpers import meter_list, upload, visit
+
+NOW = "2026-11-25T12:00:00+00:00"
+
+
+def test_rejected_and_unbillable_readings_and_findings_are_counted_and_printed(
+        tmp_path, capsys):
+    config = parse_config({}, tmp_path / "hhu-sync.toml")
+    store = SqliteStore(config.paths.database)
+    store.add_meter_list(meter_list("L1", ("M1",)), NOW)
+    report = store.ingest(upload("U-1", [
+        visit("M1", value="NaN"),                       # fails its field check
+        visit("M9", value="5.0", time="2026-11-25T10:05:00+00:00")]), NOW)  # not on L1
+    store.close()
+    assert (report.readings_rejected, report.readings_not_billable) == (1, 1)
+    assert report.findings >= 1
+
+    daemon = SimpleNamespace(summary=Summary(), _changed=lambda: None)
+    result = SessionResult("cradle-1", "done", "HHU-001", pulled=["U-1"],
+                           reports=[report.as_dict()])
+    Daemon._session_done(daemon, None, 0, result)
+    s = daemon.summary
+    assert (s.readings_stored, s.readings_rejected, s.readings_not_billable) == (1, 1, 1)
+    assert s.findings == report.findings
+    assert s.exceptions == report.findings + report.not_on_list
+
+    _print_summary(config, s)
+    out = capsys.readouterr().out
+    assert "readings rejected: 1" in out and "readings not billable: 1" in out
+    assert f"findings: {s.findings}" in out
