@@ -21,13 +21,12 @@ from hhu_sync.cli.humanize import first_line
 from hhu_sync.config import Config
 from hhu_sync.model.inputs import is_candidate_name, load_inputs
 from hhu_sync.model.loader import MAX_INPUT_BYTES
+from hhu_sync.model.problems import ProblemCode
 
 SHOWN = 5                 # the most recent few of each kind
 MAX_LISTED = 10_000       # entries counted at most in a folder
 MAX_REASON_BYTES = 4096   # read of a reason file (its first line is shown)
 REASON_SUFFIX = ".reason.txt"
-# The outbox processor waits for a list's schemes when these are its only problems.
-_WAITS_FOR_SCHEME = "unknown scheme id"
 
 
 def _listing(folders: list[Path], wanted: Callable[[str], bool]) -> tuple[int, list]:
@@ -87,9 +86,9 @@ def _why_waiting(path: Path, config: Config, catalog, library) -> dict[str, Any]
         return {"reason": f"cannot be checked: {type(exc).__name__}", "schemes": []}
     if not result.problems:
         return {"reason": "valid; waiting for the daemon to take it", "schemes": []}
-    if all(p.message.startswith(_WAITS_FOR_SCHEME) for p in result.problems):
-        names = sorted({p.message.split("'")[1] for p in result.problems
-                        if p.message.count("'") >= 2})
+    # The outbox processor waits for a list's schemes when these are its only problems.
+    if all(p.code is ProblemCode.UNKNOWN_SCHEME for p in result.problems):
+        names = sorted({p.subject for p in result.problems})
         return {"reason": f"meter list waiting for its schemes ({', '.join(names)}); "
                           f"refused {config.limits.scheme_wait_seconds:g} s after it arrived "
                           "unless they come", "schemes": names}

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable
 from datetime import date
 from typing import Any
 
-from hhu_sync.model.problems import Problem
+from hhu_sync.model.problems import Problem, ProblemCode
 
 OBIS_SHORT = re.compile(
     r"^(?:\d{1,3}-\d{1,3}:)?[0-9A-Z]{1,3}(?:\.[0-9A-Z]{1,3}){1,2}(?:[*&]\d{1,3})?$"
@@ -32,8 +32,10 @@ class Fields:
         self._locate = locate or (lambda _path: None)
         self.problems: list[Problem] = []
 
-    def add(self, path: str, message: str, line: int | None = None) -> None:
-        self.problems.append(Problem(self.file, line or self._locate(path), path, message))
+    def add(self, path: str, message: str, line: int | None = None, *,
+            code: ProblemCode = ProblemCode.INVALID, subject: str = "") -> None:
+        self.problems.append(Problem(self.file, line or self._locate(path), path, message,
+                                     code, subject))
 
     def unknown(self, table: dict[str, Any], path: str, allowed: Iterable[str]) -> None:
         """Report keys that are not in ``allowed``: a typo must not pass silently."""

@@ -18,7 +18,7 @@ from typing import Any
 from hhu_sync.model.catalog import Catalog
 from hhu_sync.model.fields import Fields
 from hhu_sync.model.fit import scheme_fit_problems
-from hhu_sync.model.problems import ModelError, Problem
+from hhu_sync.model.problems import ModelError, Problem, ProblemCode
 from hhu_sync.model.scheme import Scheme
 
 TASKS = ("read", "program", "read+program")
@@ -111,9 +111,9 @@ def _build(f: Fields, head: dict[str, Any], head_path: str, rows: list[tuple[str
     entries: list[MeterEntry] = []
     first_seen: dict[str, str] = {}
     for path, line, row in rows:
-        def add(field: str, message: str, path=path, line=line) -> None:
+        def add(field: str, message: str, path=path, line=line, **code) -> None:
             name = f"{path}, column {field}" if csv_rows else f"{path}.{field}"
-            f.add(name if path else field, message, line)
+            f.add(name if path else field, message, line, **code)
 
         for key in row:
             if key not in _ENTRY_KEYS:
@@ -149,7 +149,8 @@ def _build(f: Fields, head: dict[str, Any], head_path: str, rows: list[tuple[str
         elif scheme_id and schemes is not None:
             scheme = schemes.get(scheme_id)
             if scheme is None:
-                add("scheme", f"unknown scheme id {_show(scheme_id)}")
+                add("scheme", f"unknown scheme id {_show(scheme_id)}",
+                    code=ProblemCode.UNKNOWN_SCHEME, subject=scheme_id)
             elif model and model in catalog:
                 for problem in scheme_fit_problems(scheme, model, catalog):
                     add("scheme", problem)

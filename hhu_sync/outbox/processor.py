@@ -32,6 +32,7 @@ from hhu_sync.fsutil import DAEMON_DIR_MODE, atomic_write, copy_new_file, ensure
 from hhu_sync.keys import KeyStore
 from hhu_sync.keys.store import KeySnapshot
 from hhu_sync.model.catalog import Catalog
+from hhu_sync.model.problems import ProblemCode
 from hhu_sync.outbox.backoff import Backoff
 from hhu_sync.outbox.examine import Context, Examined, Examiner
 from hhu_sync.outbox.mover import ArchiveMover, Changed, Move, Signature, signature
@@ -514,7 +515,7 @@ class OutboxProcessor:
 
     def _should_wait(self, path: Path, problems) -> bool:
         """A list may arrive before its schemes: wait a while before refusing it."""
-        if not all(p.message.startswith("unknown scheme id") for p in problems):
+        if not all(p.code is ProblemCode.UNKNOWN_SCHEME for p in problems):
             return False
         if path not in self._waiting:   # once, when it starts waiting (status shows it too)
             log.info("%s: meter list waits up to %g s for its schemes: %s", path.name,

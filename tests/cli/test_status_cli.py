@@ -295,3 +295,19 @@ def test_a_session_left_running_by_a_crash_does_not_keep_an_hhu_docked(depot, ca
                       report={}, now=stamp(700))                        # ... then one ended
     store.close()
     assert [h["docked_now"] for h in status_json(capsys, cfg)["hhus"]] == [True, False]
+
+
+def test_the_schemes_a_waiting_list_names_are_shown_as_named_whatever_the_quoting(
+        depot, capsys):
+    """Told by the problems' code and subject: a scheme id holding a quote, shown by the
+    message in double quotes, is still named exactly (no parsing of the wording)."""
+    cfg, config = depot
+    config.paths.outbox.mkdir(parents=True)
+    (config.paths.outbox / "l.csv").write_text(
+        "# list: L-quote\n# crew: crew-south\n# due: 2026-12-11\n"
+        "serial,site,address,model,task,scheme,notes\n"
+        "23000101,a,a,AS230,read+program,night'rate,\n"
+        "23000102,b,b,AS230,read+program,as230-flat,\n")
+    (shown,) = status_json(capsys, cfg)["waiting_inputs"]["files"]
+    assert shown["schemes"] == ["as230-flat", "night'rate"]
+    assert shown["reason"].startswith("meter list waiting for its schemes")
