@@ -36,6 +36,9 @@ BATCH = 32           # files per transaction: one fsync for many, latency still 
 BIG_BATCH = 128      # ... and when a backlog of thousands waits: fewer, larger commits
 
 
+MAX_ERRORS_KEPT = 100      # a storage outage adds one error a back-off: memory is bounded
+
+
 @dataclass
 class Summary:
     files: Counter = field(default_factory=Counter)          # accepted, rejected, ...
@@ -48,7 +51,8 @@ class Summary:
     readings_not_billable: int = 0    # stored with a status other than ok
     findings: int = 0                 # exceptions written for fields that failed a check
     exceptions: int = 0
-    errors: list[str] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)   # the latest MAX_ERRORS_KEPT
+    error_count: int = 0      # every error, kept or not (a daemon runs for months)
     turn_errors: int = 0      # faults outside any one file, survived
     finished: bool = True
     queued_left: int = 0      # deliveries still queued at the end (with --once)
@@ -106,7 +110,9 @@ class Daemon:
             s.exceptions += (report["conflicts"] + report["not_on_list"]
                              + report["already_read"] + report["readings_already_held"]
                              + report.get("findings", 0))
+        s.error_count += len(result.errors)
         s.errors += result.errors
+        del s.errors[:-MAX_ERRORS_KEPT]
         if result.pushed or result.pulled:
             self._changed()
 

@@ -152,7 +152,8 @@ def _print_summary(config: Config, summary) -> None:
     if summary.queued_left:
         lines.append(("still queued", f"{summary.queued_left} deliveries"))
     if summary.errors:
-        lines.append(("errors", f"{len(summary.errors)} (last: {summary.errors[-1]})"))
+        count = max(summary.error_count, len(summary.errors))
+        lines.append(("errors", f"{count} (last: {summary.errors[-1]})"))
     console = Console(stderr=False)
     table = Table(title="hhu-sync summary", show_header=False)
     for k, v in lines:

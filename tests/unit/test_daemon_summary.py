@@ -6,7 +6,7 @@ from types import SimpleNamespace
 
 from hhu_sync.cli.daemon_cmds import _print_summary
 from hhu_sync.config import parse_config
-from hhu_sync.daemon import Daemon, Summary
+from hhu_sync.daemon import MAX_ERRORS_KEPT, Daemon, Summary
 from hhu_sync.dock.session import SessionResult
 from hhu_sync.store import SqliteStore
 from tests.unit.store.helpers import meter_list, upload, visit
@@ -39,3 +39,14 @@ def test_rejected_and_unbillable_readings_and_findings_are_counted_and_printed(
     out = capsys.readouterr().out
     assert "readings rejected: 1" in out and "readings not billable: 1" in out
     assert f"findings: {s.findings}" in out
+
+
+def test_a_long_outage_keeps_the_errors_it_remembers_bounded():
+    daemon = SimpleNamespace(summary=Summary(), _changed=lambda: None)
+    for n in range(MAX_ERRORS_KEPT * 3):
+        Daemon._session_done(daemon, None, 0, SessionResult(
+            "cradle-1", "error", "HHU-001", errors=[f"storage unavailable #{n}"]))
+    s = daemon.summary
+    assert len(s.errors) == MAX_ERRORS_KEPT and s.error_count == MAX_ERRORS_KEPT * 3
+    assert s.errors[-1] == f"storage unavailable #{MAX_ERRORS_KEPT * 3 - 1}"
+    assert s.sessions["error"] == MAX_ERRORS_KEPT * 3
