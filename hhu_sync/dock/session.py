@@ -252,11 +252,13 @@ class Session:
                 try:
                     held = session.put(packed.bundle_id, data,
                                        self._budget(limits.transfer_seconds))
-                except Refused as exc:
-                    if not (pending and "flash full" in exc.reason):
+                except Refused:
+                    if not pending:
                         raise
-                    # Room is held by uploads waiting for their acknowledgement: give
-                    # them up (each only after its commit), then offer the bundle again.
+                    # Room may be held by uploads waiting for their acknowledgement: give
+                    # them up (each only after its commit), then offer the bundle once
+                    # more. Whatever the refusal said: REFUSE carries only a reason text,
+                    # and wording is no contract (a second refusal is final).
                     while pending:
                         self._acknowledge(session, hhu, pending.popleft())
                     held = session.put(packed.bundle_id, data,
