@@ -108,7 +108,14 @@ class Session:
 
     def run(self) -> SessionResult:
         started = _now()
-        result = self._run()
+        try:
+            result = self._run()
+        except BaseException as exc:   # a bug: the manager logs it; the row must not stay
+            if self._session_id is not None:   # running, or status shows it docked
+                self.result.outcome = "error"
+                self.result.errors.append(repr(exc))
+                self._report(started, self.result)
+            raise
         if self._session_id is not None or (result.hhu_id is not None and result.did_work):
             self._report(started, result)
         return result

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 from types import SimpleNamespace
 
+import pytest
+
 import hhu_sync.dock.session as session_module
 from hhu_sync.config import parse_config
 from hhu_sync.dock.session import Session
@@ -125,6 +127,38 @@ def test_a_bundle_refused_while_uploads_hold_flash_is_offered_again_whatever_the
         session._push(Link(), "HHU-001", pending)
         assert said == [("put", "B-1"), ("ack", "U-1"), ("put", "B-1")]
         assert session.result.pushed == ["B-1"] and store.list_state("L1") == "on_hhu"
+    finally:
+        session.decoder.close()
+        store.close()
+
+
+def test_a_session_ended_by_an_unexpected_fault_is_not_left_running(tmp_path, monkeypatch):
+    store = SqliteStore(tmp_path / "db.sqlite")
+
+    class Link:
+        def __init__(self, *_, **__) -> None:
+            pass
+
+        def handshake(self, _timeout):
+            return SimpleNamespace(hhu_id="HHU-001", firmware="1.0", battery_pct=90,
+                                   free_flash=10_000,
+                                   uploads=[SimpleNamespace(upload_id="U-1")])
+
+        def get(self, upload_id, _budget):
+            raise ValueError("a bug in a driver")
+
+    monkeypatch.setattr(session_module, "open_port", lambda *a, **k: _Port())
+    monkeypatch.setattr(session_module, "DockSession", Link)
+    config = parse_config({"docks": [{"name": "dock-1", "port": "loop://"}]},
+                          tmp_path / "hhu-sync.toml")
+    session = Session(config.docks[0], "loop://", config, store,
+                      SimpleNamespace(hhu_key=lambda hhu: b"k" * 32), None)
+    try:
+        with pytest.raises(ValueError):
+            session.run()                          # the manager logs it and goes on
+        (row,) = store.status()["sessions"]
+        assert row["outcome"] == "error" and row["ended_at"] is not None
+        assert store.status()["hhus"][0]["session_running_since"] is None
     finally:
         session.decoder.close()
         store.close()
