@@ -45,11 +45,18 @@ def database_of(config: Config) -> Path:
     """
     path = config.paths.database
     if not path.exists():
-        source = (f"from {config.file}" if config.file is not None
-                  else "the default; no --config given, $HHU_SYNC_CONFIG unset and no "
-                       "./hhu-sync.toml (the demo's: --config config/demo.toml)")
-        raise CliError(f"no database at {path.absolute()} ({source}); has the daemon run?")
+        raise CliError(f"no database at {path.absolute()} ({config_source(config)}); "
+                       "has the daemon run?")
     return path
+
+
+def config_source(config: Config) -> str:
+    """Where the configuration (and so the database's path) came from, for a message:
+    a forgotten ``--config`` is a newcomer's usual mistake, so the default says so."""
+    if config.file is not None:
+        return f"from {config.file}"
+    return ("the default; no --config given, $HHU_SYNC_CONFIG unset and no ./hhu-sync.toml "
+            "(the demo's: --config config/demo.toml)")
 
 
 def store_of(config: Config):

@@ -51,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     i = sub.add_parser("inspect", help="check and show a transfer file",
                        description="Check a transfer file's digest (and its seal with "
                                    "--key-file) and show what it carries.")
-    i.add_argument("transfer", metavar="TRANSFER")
+    i.add_argument("transfer", metavar="TRANSFER", help="transfer file (.hhux)")
     i.add_argument("--key-file", metavar="K", help="check the seal with this HHU key")
     i.add_argument("--json", action="store_true", help="machine-readable output")
     i.set_defaults(func=run_inspect)

@@ -15,7 +15,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        description="Check schemes (TOML) and meter lists (TOML, CSV) against "
                                    "the meter model catalog. Exit 0 when all are valid, else 1 "
                                    "with one line per problem: FILE:LINE: field: message.")
-    p.add_argument("paths", nargs="+", metavar="PATH")
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help="scheme or meter list files (.toml, .csv), or folders of them")
     p.add_argument("--schemes", action="append", default=[], metavar="DIR",
                    help="also read schemes from DIR, for meter lists that name them "
                         "(default: the schemes beside each FILE named, as pack does)")
