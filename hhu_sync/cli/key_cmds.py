@@ -6,7 +6,7 @@ import argparse
 import getpass
 import sys
 
-from hhu_sync.cli.common import config_of, keystore_of
+from hhu_sync.cli.common import config_of, config_source, keystore_of, store_of
 from hhu_sync.errors import CliError, KeyStoreError
 
 _KEYSTORE_HELP = "key store folder (default: paths.keystore of the configuration)"
@@ -71,6 +71,9 @@ def run_secret_set(args: argparse.Namespace) -> int:
         value = getpass.getpass(f"value of secret {args.name}: ")
     else:
         value = sys.stdin.readline(1024).rstrip("\r\n")
+    if not value:
+        raise CliError(f"secret {args.name}: nothing read from standard input; give the "
+                       f"value as its first line: echo 'VALUE' | hhu-sync secret set {args.name}")
     try:
         path = store.set_secret(args.name, value, force=args.force)
     except (KeyStoreError, ValueError) as exc:
@@ -85,13 +88,14 @@ def run_secret_list(args: argparse.Namespace) -> int:
     names = sorted(p.stem for p in folder.glob("*.secret")) if folder.is_dir() else []
     for name in names:
         print(name)
+    if not names:
+        print(f"hhu-sync: no secrets in {folder} (hhu-sync secret set NAME stores one)",
+              file=sys.stderr)
     return 0
 
 
 def run_revoke(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
-
-    from hhu_sync.store import open_store
 
     config = config_of(args)
     store = keystore_of(args, config)
@@ -100,8 +104,11 @@ def run_revoke(args: argparse.Namespace) -> int:
     except (KeyStoreError, ValueError) as exc:
         raise CliError(str(exc)) from None
     print(f"revoked {args.hhu_id}: its key is now {dest}; the depot will refuse it")
-    if config.paths.database.exists():
-        db = open_store(config.paths.database)
+    if not config.paths.database.exists():
+        print(f"no database at {config.paths.database.absolute()} "
+              f"({config_source(config)}): nothing was queued for {args.hhu_id}")
+    else:
+        db = store_of(config)
         try:
             counts = db.revoke_hhu(args.hhu_id, datetime.now(UTC).isoformat(timespec="seconds"))
         finally:

@@ -179,3 +179,52 @@ def test_help_tells_the_exit_codes_the_readme_tells(capsys):
     out = " ".join(capsys.readouterr().out.split())
     assert "exit codes: 0 success; 1 invalid input" in out and "2 wrong usage" in out
     assert "3 run --once left deliveries" in out
+
+
+# -- the key store --------------------------------------------------------------------------
+
+
+def test_a_secret_with_nothing_on_standard_input_says_how_to_give_it(tmp_path, capsys,
+                                                                    monkeypatch):
+    import io
+
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HHU_SYNC_CONFIG", raising=False)
+    monkeypatch.setattr("sys.stdin", io.StringIO(""))
+    assert main(["secret", "set", "a1700-level3"]) == 1
+    err = capsys.readouterr().err
+    assert "nothing read from standard input" in err
+    assert "echo 'VALUE' | hhu-sync secret set a1700-level3" in err
+
+
+def test_an_empty_secret_list_says_where_it_looked(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HHU_SYNC_CONFIG", raising=False)
+    assert main(["secret", "list"]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == ""                      # nothing for a script to mistake
+    assert f"no secrets in {tmp_path / 'var' / 'keystore' / 'secrets'}" in captured.err
+
+
+def test_revoke_without_a_database_says_nothing_was_queued_and_creates_none(
+        tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HHU_SYNC_CONFIG", raising=False)
+    assert main(["enroll", "HHU-009"]) == 0
+    assert main(["revoke", "HHU-009"]) == 0
+    out = capsys.readouterr().out
+    assert f"no database at {tmp_path / 'var' / 'hhu-sync.db'}" in out
+    assert "nothing was queued for HHU-009" in out
+    assert not (tmp_path / "var" / "hhu-sync.db").exists()
+
+
+def test_revoke_with_a_broken_database_is_one_line_not_a_traceback(tmp_path, capsys,
+                                                                  monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("HHU_SYNC_CONFIG", raising=False)
+    assert main(["enroll", "HHU-009"]) == 0
+    (tmp_path / "var" / "hhu-sync.db").write_bytes(b"not a database" * 100)
+    assert main(["revoke", "HHU-009"]) == 1
+    err = capsys.readouterr().err
+    assert err.startswith(f"hhu-sync: database {tmp_path / 'var' / 'hhu-sync.db'}: ")
+    assert len(err.splitlines()) == 1
