@@ -385,3 +385,30 @@ def test_every_document_is_linked_from_the_readme_and_every_link_exists():
     assert sorted(p for p in linked if not (ROOT / p).is_file()) == []
     present = {f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md")}
     assert sorted(present - linked) == [], "documents the README does not link"
+
+
+# -- the set-up scripts ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("script", ["run-demo", "test"])
+def test_a_set_up_script_on_a_python_too_old_says_what_to_install_and_makes_nothing(
+        tmp_path, script):
+    (tmp_path / "scripts").mkdir()
+    for name in ("run-demo", "test", "setup-venv"):
+        shutil.copy2(ROOT / "scripts" / name, tmp_path / "scripts" / name)
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "python3").write_text("#!/bin/sh\n[ \"$1\" = --version ] && echo 'Python 3.10.12'"
+                                  "\nexit 1\n")
+    (fake / "python3").chmod(0o755)
+    for tool in ("dirname", "cut"):
+        found = shutil.which(tool)
+        assert found, tool
+        (fake / tool).symlink_to(found)
+    done = subprocess.run(["/bin/bash", str(tmp_path / "scripts" / script)],
+                          env={"PATH": str(fake), "HOME": str(tmp_path)},
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1
+    assert "needs Python 3.11 or newer; found: Python 3.10.12" in done.stderr
+    assert "PYTHON=" in done.stderr
+    assert not (tmp_path / ".venv").exists()
