@@ -228,3 +228,16 @@ def test_revoke_with_a_broken_database_is_one_line_not_a_traceback(tmp_path, cap
     err = capsys.readouterr().err
     assert err.startswith(f"hhu-sync: database {tmp_path / 'var' / 'hhu-sync.db'}: ")
     assert len(err.splitlines()) == 1
+
+
+# -- numbers for people ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("seconds", "shown"), [
+    (0, "0 s"), (12.4, "12 s"), (-75, "1 min 15 s"), (2670, "44 min 30 s"),
+    (86400, "1 day"), (2_669_854, "30 days 21 h")])
+def test_a_clock_drift_reads_in_its_two_largest_units(seconds, shown):
+    # `meter clock` said "2669854 s slow" of a meter a month behind.
+    from hhu_sync.cli.humanize import duration
+
+    assert duration(seconds) == shown
