@@ -95,7 +95,7 @@ def run_pack(args: argparse.Namespace) -> int:
         raise CliError(f"{source}: {exc}") from None
     out = user_path(args.output or f"{source.stem}.{args.hhu}{TRANSFER_SUFFIX}")
     atomic_write(out, package.data)
-    print(f"packed {package.kind} {what} for {args.hhu}: bundle {package.bundle_id}, "
+    print(f"packed {what} ({package.kind}) for {args.hhu}: bundle {package.bundle_id}, "
           f"{len(package.data)} bytes -> {out}")
     return 0
 
