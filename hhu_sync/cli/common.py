@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from hhu_sync.config import Config, load_config
@@ -45,9 +46,15 @@ def database_of(config: Config) -> Path:
     """
     path = config.paths.database
     if not path.exists():
-        raise CliError(f"no database at {path.absolute()} ({config_source(config)}); "
+        raise CliError(f"no database at {shown(path)} ({config_source(config)}); "
                        "has the daemon run?")
     return path
+
+
+def shown(path: Path) -> str:
+    """A path for a message: absolute and without ``..`` (the configuration's folder is
+    often given relative, ``--config ../config/demo.toml``)."""
+    return os.path.abspath(path)
 
 
 def config_source(config: Config) -> str:
@@ -70,4 +77,4 @@ def store_of(config: Config):
     try:
         return open_store(path)
     except (StoreError, sqlite3.Error, OSError) as exc:
-        raise CliError(f"database {path.absolute()}: {exc}") from None
+        raise CliError(f"database {shown(path)}: {exc}") from None

@@ -12,7 +12,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from hhu_sync.cli.common import config_of, config_source, database_of, store_of
+from hhu_sync.cli.common import config_of, config_source, database_of, shown, store_of
 from hhu_sync.cli.status_cmd import register_status
 from hhu_sync.config import Config
 from hhu_sync.errors import CliError, HhuSyncError
@@ -201,7 +201,7 @@ def run_export(args: argparse.Namespace) -> int:
     print(f"exported {count} {unit} to {out}")
     if count == 0:
         since = f" received since {args.since}" if args.since else ""
-        print(f"hhu-sync: note: the database {config.paths.database.absolute()} "
+        print(f"hhu-sync: note: the database {shown(config.paths.database)} "
               f"({config_source(config)}) holds no {unit}{since}", file=sys.stderr)
     return 0
 
@@ -218,7 +218,7 @@ def _list_action(args: argparse.Namespace, action: str) -> int:
                                          datetime.now(UTC).isoformat(timespec="seconds"))
         state = store.list_state(args.list_id)
     except StoreError as exc:
-        raise CliError(f"{exc} (database {database.absolute()})") from None
+        raise CliError(f"{exc} (database {shown(database)})") from None
     finally:
         store.close()
     print(f"meter list {args.list_id}: {state}")
@@ -232,7 +232,7 @@ def unknown_list(list_id: str, held: list[str], database: Path, config: Config) 
     known = (f"it holds {len(held)}: {', '.join(held[:5])}"
              f"{', ...' if len(held) > 5 else ''}") if held else "it holds none"
     hint = f"; did you mean {near[0]!r}?" if near else ""
-    return (f"no meter list {list_id!r} in the database {database.absolute()} "
+    return (f"no meter list {list_id!r} in the database {shown(database)} "
             f"({config_source(config)}; {known}){hint}")
 
 

@@ -6,7 +6,7 @@ import argparse
 import getpass
 import sys
 
-from hhu_sync.cli.common import config_of, config_source, keystore_of, store_of
+from hhu_sync.cli.common import config_of, config_source, keystore_of, shown, store_of
 from hhu_sync.errors import CliError, KeyStoreError
 
 _KEYSTORE_HELP = "key store folder (default: paths.keystore of the configuration)"
@@ -105,7 +105,7 @@ def run_revoke(args: argparse.Namespace) -> int:
         raise CliError(str(exc)) from None
     print(f"revoked {args.hhu_id}: its key is now {dest}; the depot will refuse it")
     if not config.paths.database.exists():
-        print(f"no database at {config.paths.database.absolute()} "
+        print(f"no database at {shown(config.paths.database)} "
               f"({config_source(config)}): nothing was queued for {args.hhu_id}")
     else:
         db = store_of(config)

@@ -241,3 +241,18 @@ def test_a_clock_drift_reads_in_its_two_largest_units(seconds, shown):
     from hhu_sync.cli.humanize import duration
 
     assert duration(seconds) == shown
+
+
+def test_a_database_named_through_a_relative_config_is_shown_without_dot_dot(
+        shop, capsys, monkeypatch):
+    cfg, config = shop
+    (cfg.parent / "schemes").mkdir()
+    monkeypatch.chdir(cfg.parent / "schemes")
+    relative = f"../{cfg.name}"
+    assert main(["cancel", "route-east", "--config", relative]) == 1
+    err = capsys.readouterr().err
+    assert f"the database {config.paths.database} (from {relative};" in err
+    assert "/../" not in err.split("(from")[0]
+    monkeypatch.setenv("COLUMNS", "300")
+    assert main(["status", "--config", relative]) == 0
+    assert capsys.readouterr().out.startswith(f"database {config.paths.database} (from")
