@@ -256,3 +256,11 @@ def test_a_database_named_through_a_relative_config_is_shown_without_dot_dot(
     monkeypatch.setenv("COLUMNS", "300")
     assert main(["status", "--config", relative]) == 0
     assert capsys.readouterr().out.startswith(f"database {config.paths.database} (from")
+
+
+def test_validate_of_a_folder_without_schemes_or_lists_is_not_ok(tmp_path, capsys):
+    (tmp_path / "docs").mkdir()
+    (tmp_path / "docs" / "notes.md").write_text("# not a scheme\n")
+    assert main(["validate", str(tmp_path / "docs")]) == 1
+    err = capsys.readouterr().err
+    assert f"nothing to validate in {tmp_path / 'docs'}" in err and "ok:" not in err
