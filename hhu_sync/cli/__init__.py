@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import re
 import sys
 
 from hhu_sync.errors import CliError
@@ -25,13 +26,20 @@ COMMAND_MODULES: tuple[str, ...] = (
 )
 
 
-_CONFIG_HELP = "configuration file (TOML); default: $HHU_SYNC_CONFIG, else ./hhu-sync.toml"
+_CONFIG_HELP = ("configuration file (TOML); default: $HHU_SYNC_CONFIG, else ./hhu-sync.toml, "
+                "else the built-in defaults (var/ of the current folder); the demo's is "
+                "config/demo.toml")
+_EPILOG = ("exit codes: 0 success; 1 invalid input, refused file, bad configuration or "
+           "run --once timed out; 2 wrong usage; 3 run --once left deliveries the docked "
+           "HHUs refused or could not take; push, pull, meter and ingest say theirs in their "
+           "--help. README.md has a command tour.")
 
 
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="hhu-sync",
         description="Depot sync service for electricity-meter handheld units (HHUs).",
+        epilog=_EPILOG,
     )
     parser.add_argument("--config", metavar="FILE", help=_CONFIG_HELP)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND")
@@ -41,7 +49,30 @@ def build_parser() -> argparse.ArgumentParser:
     # --config is accepted after the command too: `hhu-sync run --config F`.
     for command in sub.choices.values():
         _add_config(command)
+    _for_people(parser)
     return parser
+
+
+_LITERAL = re.compile(r"``([^`]+)``|`([^`]+)`")
+
+
+def _for_people(parser: argparse.ArgumentParser) -> None:
+    """Every command's --help says what it does: a command given only a one-line help
+    shows it as its description, and reStructuredText quoting (a module docstring used
+    as a description) is shown as plain text."""
+    for action in parser._actions:
+        if not isinstance(action, argparse._SubParsersAction):
+            continue
+        helps = {a.dest: a.help for a in action._choices_actions}
+        for name, child in action.choices.items():
+            if not child.description and helps.get(name):
+                text = helps[name]
+                child.description = text[0].upper() + text[1:] + "."
+            for attr in ("description", "epilog"):
+                text = getattr(child, attr)
+                if text:
+                    setattr(child, attr, _LITERAL.sub(lambda m: m.group(1) or m.group(2), text))
+            _for_people(child)
 
 
 def _add_config(parser: argparse.ArgumentParser) -> None:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 from pathlib import Path
 
 from hhu_sync.config import Config, load_config
@@ -45,11 +46,24 @@ def database_of(config: Config) -> Path:
     """
     path = config.paths.database
     if not path.exists():
-        source = (f"from {config.file}" if config.file is not None
-                  else "the default; no --config given, $HHU_SYNC_CONFIG unset and no "
-                       "./hhu-sync.toml (the demo's: --config config/demo.toml)")
-        raise CliError(f"no database at {path.absolute()} ({source}); has the daemon run?")
+        raise CliError(f"no database at {shown(path)} ({config_source(config)}); "
+                       "has the daemon run?")
     return path
+
+
+def shown(path: Path) -> str:
+    """A path for a message: absolute and without ``..`` (the configuration's folder is
+    often given relative, ``--config ../config/demo.toml``)."""
+    return os.path.abspath(path)
+
+
+def config_source(config: Config) -> str:
+    """Where the configuration (and so the database's path) came from, for a message:
+    a forgotten ``--config`` is a newcomer's usual mistake, so the default says so."""
+    if config.file is not None:
+        return f"from {config.file}"
+    return ("the default; no --config given, $HHU_SYNC_CONFIG unset and no ./hhu-sync.toml "
+            "(the demo's: --config config/demo.toml)")
 
 
 def store_of(config: Config):
@@ -63,4 +77,4 @@ def store_of(config: Config):
     try:
         return open_store(path)
     except (StoreError, sqlite3.Error, OSError) as exc:
-        raise CliError(f"database {path.absolute()}: {exc}") from None
+        raise CliError(f"database {shown(path)}: {exc}") from None

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import difflib
 import signal
 import sys
 from datetime import UTC, datetime
@@ -11,7 +12,7 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from hhu_sync.cli.common import config_of, database_of, store_of
+from hhu_sync.cli.common import config_of, config_source, database_of, shown, store_of
 from hhu_sync.cli.status_cmd import register_status
 from hhu_sync.config import Config
 from hhu_sync.errors import CliError, HhuSyncError
@@ -21,6 +22,8 @@ from hhu_sync.keys import KeyStore
 from hhu_sync.logsetup import setup_logging
 from hhu_sync.model.problems import ModelError
 from hhu_sync.store import StoreError, open_store
+
+_LIST_HELP = "a meter list's [list] id (hhu-sync status lists them)"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -32,25 +35,40 @@ def register(sub: argparse._SubParsersAction) -> None:
                         "(exit 3 when deliveries are left that docked HHUs did not take)")
     r.add_argument("--timeout", type=float, default=None, metavar="S",
                    help="with --once: give up after S seconds (default 600)")
-    r.add_argument("--log-format", choices=("auto", "text", "json", "rich"), default="auto")
+    r.add_argument("--log-format", choices=("auto", "text", "json", "rich"), default="auto",
+                   help="json: one JSON object per event (journald & co); text: plain "
+                        "lines; rich: coloured; auto (default): rich on a terminal, else text")
     r.add_argument("--log-level", choices=("debug", "info", "warning", "error"),
-                   default="info")
+                   default="info", help="the least severe events logged (default info)")
     r.set_defaults(func=run_daemon)
 
     register_status(sub)
 
-    e = sub.add_parser("export", help="export readings for billing")
-    e.add_argument("--format", choices=FORMATS, default="csv")
-    e.add_argument("--since", metavar="TIME", help="readings received at or after TIME (ISO)")
-    e.add_argument("-o", "--output", metavar="FILE", help="default: exports/readings-NOW.EXT")
+    e = sub.add_parser("export", help="export readings for billing",
+                       description="Write the database's readings for billing, atomically: "
+                                   "CSV, CMEP (MEPMD01, times in UTC) or JSON lines. Every "
+                                   "column is documented in docs/exports.md; only status ok "
+                                   "is billable.")
+    e.add_argument("--format", choices=FORMATS, default="csv", help="default csv")
+    e.add_argument("--since", metavar="TIME",
+                   help="readings received at or after TIME (ISO 8601; UTC without a zone)")
+    e.add_argument("-o", "--output", metavar="FILE",
+                   help="default: readings-NOW.EXT in paths.exports")
     e.set_defaults(func=run_export)
 
-    q = sub.add_parser("requeue", help="send a meter list again (lost or wiped HHU)")
-    q.add_argument("list_id", metavar="LIST-ID")
+    q = sub.add_parser("requeue", help="send a meter list again (lost or wiped HHU)",
+                       description="Queue the meter list LIST-ID again, for its HHU or crew: "
+                                   "the next docking takes it. Exit 1 when the database does "
+                                   "not hold it (the message names the database).")
+    q.add_argument("list_id", metavar="LIST-ID", help=_LIST_HELP)
     q.set_defaults(func=run_requeue)
 
-    c = sub.add_parser("cancel", help="withdraw a meter list")
-    c.add_argument("list_id", metavar="LIST-ID")
+    c = sub.add_parser("cancel", help="withdraw a meter list",
+                       description="Withdraw the meter list LIST-ID: it is marked cancelled "
+                                   "and what is queued of it is not sent. Exit 1 when the "
+                                   "database does not hold it (the message names the "
+                                   "database).")
+    c.add_argument("list_id", metavar="LIST-ID", help=_LIST_HELP)
     c.set_defaults(func=run_cancel)
 
 
@@ -185,6 +203,10 @@ def run_export(args: argparse.Namespace) -> int:
         store.close()
     unit = "records" if args.format == "cmep" else "readings"
     print(f"exported {count} {unit} to {out}")
+    if count == 0:
+        since = f" received since {args.since}" if args.since else ""
+        print(f"hhu-sync: note: the database {shown(config.paths.database)} "
+              f"({config_source(config)}) holds no {unit}{since}", file=sys.stderr)
     return 0
 
 
@@ -195,19 +217,27 @@ def _list_action(args: argparse.Namespace, action: str) -> int:
     try:
         if store.list_state(args.list_id) is None:
             held = [r["list_id"] for r in store.status()["lists"]]
-            known = (f"it holds {len(held)}: {', '.join(held[:5])}"
-                     f"{', ...' if len(held) > 5 else ''}") if held else "it holds none"
-            raise CliError(f"no meter list {args.list_id!r} in the database "
-                           f"{database.absolute()} ({known})")
+            raise CliError(unknown_list(args.list_id, held, database, config))
         getattr(store, f"{action}_list")(args.list_id,
                                          datetime.now(UTC).isoformat(timespec="seconds"))
         state = store.list_state(args.list_id)
     except StoreError as exc:
-        raise CliError(f"{exc} (database {database.absolute()})") from None
+        raise CliError(f"{exc} (database {shown(database)})") from None
     finally:
         store.close()
     print(f"meter list {args.list_id}: {state}")
     return 0
+
+
+def unknown_list(list_id: str, held: list[str], database: Path, config: Config) -> str:
+    """Which database was looked in, where its path came from, what it holds and the
+    nearest id: a forgotten --config and a typo are a newcomer's two usual causes."""
+    near = difflib.get_close_matches(list_id, held, n=1, cutoff=0.6)
+    known = (f"it holds {len(held)}: {', '.join(held[:5])}"
+             f"{', ...' if len(held) > 5 else ''}") if held else "it holds none"
+    hint = f"; did you mean {near[0]!r}?" if near else ""
+    return (f"no meter list {list_id!r} in the database {shown(database)} "
+            f"({config_source(config)}; {known}){hint}")
 
 
 def run_requeue(args: argparse.Namespace) -> int:

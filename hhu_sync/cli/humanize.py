@@ -40,6 +40,18 @@ def _span(seconds: float) -> str:
     return f"{int(seconds // 86400)} days"
 
 
+def duration(seconds: float) -> str:
+    """A span to the second, in its two largest units: ``12 s``, ``44 min 30 s``,
+    ``30 days 21 h`` (a meter's clock drift: small ones matter, large ones must read)."""
+    left = int(round(abs(seconds)))
+    parts = []
+    for unit, scale in (("days", 86400), ("h", 3600), ("min", 60), ("s", 1)):
+        if left >= scale or (unit == "s" and not parts):
+            count, left = divmod(left, scale)
+            parts.append(f"{count} {'day' if unit == 'days' and count == 1 else unit}")
+    return " ".join(parts[:2])
+
+
 def size(n: int | None) -> str:
     """Bytes in decimal units, as a file manager shows them: ``67.1 MB``, ``982 B``."""
     if n is None:

@@ -6,38 +6,51 @@ import argparse
 import getpass
 import sys
 
-from hhu_sync.cli.common import config_of, keystore_of
+from hhu_sync.cli.common import config_of, config_source, keystore_of, shown, store_of
 from hhu_sync.errors import CliError, KeyStoreError
+
+_KEYSTORE_HELP = "key store folder (default: paths.keystore of the configuration)"
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("enroll", help="make a key for a handheld (HHU)",
                        description="Make a fresh random key for HHU-ID in the key store "
                                    "(mode 0600). Refuses to replace a key without --force.")
-    p.add_argument("hhu_id", metavar="HHU-ID")
+    p.add_argument("hhu_id", metavar="HHU-ID", help="the handheld's id, e.g. HHU-001")
     p.add_argument("--force", action="store_true", help="replace an existing key")
-    p.add_argument("--keystore", metavar="DIR", help="key store folder (default: config)")
+    p.add_argument("--keystore", metavar="DIR", help=_KEYSTORE_HELP)
     p.set_defaults(func=run_enroll)
 
     r = sub.add_parser("revoke", help="make a lost or stolen HHU useless to the depot",
                        description="Move HHU-ID's key out of the key store (kept under "
                                    "revoked/ for audit), cancel what is queued for it and give "
                                    "its crew deliveries back to the crew.")
-    r.add_argument("hhu_id", metavar="HHU-ID")
-    r.add_argument("--keystore", metavar="DIR", help="key store folder (default: config)")
+    r.add_argument("hhu_id", metavar="HHU-ID", help="the handheld's id, e.g. HHU-001")
+    r.add_argument("--keystore", metavar="DIR", help=_KEYSTORE_HELP)
     r.set_defaults(func=run_revoke)
 
-    s = sub.add_parser("secret", help="store meter passwords that schemes name")
-    s.add_argument("--keystore", metavar="DIR", help="key store folder (default: config)")
+    s = sub.add_parser("secret", help="store meter passwords that schemes name",
+                       description="Meter passwords, by name, in the key store (mode 0600): "
+                                   "a scheme's [[passwords]] names a secret, never a password "
+                                   "in clear.")
+    s.add_argument("--keystore", metavar="DIR", help=_KEYSTORE_HELP)
     ssub = s.add_subparsers(dest="action", metavar="ACTION")
     ssub.required = True
-    sset = ssub.add_parser("set", help="store a secret, read from standard input")
-    sset.add_argument("name", metavar="NAME")
+    sset = ssub.add_parser("set", help="store a secret, read from standard input",
+                           description="Store the secret NAME: its value is the first line "
+                                       "of standard input (echo VALUE | hhu-sync secret set "
+                                       "NAME), or asked for without echo on a terminal.")
+    sset.add_argument("name", metavar="NAME",
+                      help="the name a scheme's [[passwords]] secret = gives, e.g. a1700-level3")
     sset.add_argument("--force", action="store_true", help="replace an existing secret")
-    sset.add_argument("--keystore", metavar="DIR", default=argparse.SUPPRESS)
+    sset.add_argument("--keystore", metavar="DIR", default=argparse.SUPPRESS,
+                      help=_KEYSTORE_HELP)
     sset.set_defaults(func=run_secret_set)
-    slist = ssub.add_parser("list", help="list secret names (never their values)")
-    slist.add_argument("--keystore", metavar="DIR", default=argparse.SUPPRESS)
+    slist = ssub.add_parser("list", help="list secret names (never their values)",
+                            description="The names of the secrets stored, one a line; "
+                                        "never their values.")
+    slist.add_argument("--keystore", metavar="DIR", default=argparse.SUPPRESS,
+                       help=_KEYSTORE_HELP)
     slist.set_defaults(func=run_secret_list)
 
 
@@ -58,6 +71,9 @@ def run_secret_set(args: argparse.Namespace) -> int:
         value = getpass.getpass(f"value of secret {args.name}: ")
     else:
         value = sys.stdin.readline(1024).rstrip("\r\n")
+    if not value:
+        raise CliError(f"secret {args.name}: nothing read from standard input; give the "
+                       f"value as its first line: echo 'VALUE' | hhu-sync secret set {args.name}")
     try:
         path = store.set_secret(args.name, value, force=args.force)
     except (KeyStoreError, ValueError) as exc:
@@ -72,13 +88,14 @@ def run_secret_list(args: argparse.Namespace) -> int:
     names = sorted(p.stem for p in folder.glob("*.secret")) if folder.is_dir() else []
     for name in names:
         print(name)
+    if not names:
+        print(f"hhu-sync: no secrets in {folder} (hhu-sync secret set NAME stores one)",
+              file=sys.stderr)
     return 0
 
 
 def run_revoke(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
-
-    from hhu_sync.store import open_store
 
     config = config_of(args)
     store = keystore_of(args, config)
@@ -87,8 +104,11 @@ def run_revoke(args: argparse.Namespace) -> int:
     except (KeyStoreError, ValueError) as exc:
         raise CliError(str(exc)) from None
     print(f"revoked {args.hhu_id}: its key is now {dest}; the depot will refuse it")
-    if config.paths.database.exists():
-        db = open_store(config.paths.database)
+    if not config.paths.database.exists():
+        print(f"no database at {shown(config.paths.database)} "
+              f"({config_source(config)}): nothing was queued for {args.hhu_id}")
+    else:
+        db = store_of(config)
         try:
             counts = db.revoke_hhu(args.hhu_id, datetime.now(UTC).isoformat(timespec="seconds"))
         finally:

@@ -24,6 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hhu_sync.cli.common import catalog_of, config_of
+from hhu_sync.cli.humanize import duration
 from hhu_sync.config import Config
 from hhu_sync.errors import CliError, KeyStoreError
 from hhu_sync.iec62056 import Identification
@@ -310,7 +311,7 @@ def run_clock(args: argparse.Namespace) -> int:
                           "off_s": None if off is None else round(off, 1)}, indent=2))
     else:
         way = "fast" if drift > 0 else "slow"
-        print(f"meter clock {before.isoformat(sep=' ')}, {abs(drift):.0f} s {way} "
+        print(f"meter clock {before.isoformat(sep=' ')}, {duration(drift)} {way} "
               f"against this PC ({pc.isoformat(sep=' ', timespec='seconds')})")
         if after is not None:
             print(f"set to {target.isoformat(sep=' ')}; reads back {after.isoformat(sep=' ')}")

@@ -17,11 +17,12 @@ import re
 from datetime import UTC, datetime
 from typing import Any
 
+from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from hhu_sync.cli.common import config_of, store_of
+from hhu_sync.cli.common import config_of, config_source, shown, store_of
 from hhu_sync.cli.humanize import ago, first_line, parse_time, size
 from hhu_sync.cli.status_inputs import rejected_inputs, waiting_inputs
 from hhu_sync.config import Config
@@ -56,10 +57,17 @@ def run_status(args: argparse.Namespace) -> int:
     now = datetime.now(UTC)
     enrich(status, config, now, args.battery_low)
     status["waiting_inputs"] = waiting
+    status["database"] = shown(config.paths.database)
+    status["config"] = str(config.file) if config.file is not None else None
     if args.json:
         print(json.dumps(status, indent=2))
         return 0
-    show(status, now, _console())
+    console = _console()
+    # Which database this is: an empty status of the default one, when the demo's was
+    # meant, is a forgotten --config.
+    console.print(Text(_clean(f"database {status['database']} ({config_source(config)})")),
+                  overflow="fold")
+    show(status, now, console)
     return 0
 
 
@@ -154,12 +162,13 @@ def show(status: dict[str, Any], now: datetime, console: Console) -> None:
             console.print(f"[bold]{title}[/bold]: none")
             return
         cells = [["" if v is None else _clean(v) for v in row] for row in rows]
-        t = Table(title=title, title_justify="left")
-        for col in columns:
-            t.add_column(col, overflow="fold")
-        for row in cells:
-            t.add_row(*(Text(v) for v in row))     # Text: a note's "[/]" is not markup
-        if _fits(columns, cells, console.width):
+        widths = column_widths(columns, cells, console.width)
+        if widths is not None:
+            t = Table(title=title, title_justify="left")
+            for col, width in zip(columns, widths, strict=True):
+                t.add_column(col, overflow="fold", width=width)
+            for row in cells:
+                t.add_row(*(Text(v) for v in row))     # Text: a note's "[/]" is not markup
             console.print(t)
             return
         # Too narrow for the columns' longest words: one record per row, wrapped.
@@ -176,8 +185,8 @@ def show(status: dict[str, Any], now: datetime, console: Console) -> None:
                       overflow="fold")
 
     table("docks", ["dock", "port", "HHU"],
-          [[d["name"], d["port"] or f"usb_serial={d['usb_serial']}", _docked(d, now)]
-           for d in status["docks"]])
+          [[d["name"], _port(d["port"]) if d["port"] else f"usb_serial={d['usb_serial']}",
+            _docked(d, now)] for d in status["docks"]])
     table("handhelds", ["HHU", "crew", "battery", "free flash", "dock", "seen"],
           [[h["hhu_id"], h["crew"], _battery(h), size(h["free_flash"]), h["dock"],
             "docked now" if h["docked_now"] else ago(h["last_activity"], now)]
@@ -218,15 +227,58 @@ def _clean(value: object) -> str:
 
 
 FOLD_FROM = 24    # a word longer than this (a URL, a path) may be folded across lines
+KEEP_WHOLE = 12   # a cell this short (``67.1 MB``, ``3 min ago``) is never wrapped
 
 
-def _fits(columns: list[str], cells: list[list[str]], width: int) -> bool:
-    """Whether a table fits ``width`` without breaking a word shorter than FOLD_FROM."""
-    need = 1
+def column_widths(columns: list[str], cells: list[list[str]], width: int) -> list[int] | None:
+    """Each column's text width for a table ``width`` cells wide (borders and padding
+    take 3 per column, and 1), such that no word shorter than FOLD_FROM is broken and
+    no cell up to KEEP_WHOLE is wrapped (a number stays with its unit); None when that
+    cannot be done.
+
+    rich shrinks the widest columns first when a table is too wide, and breaks short
+    words (``crew-no|rth``) although another column had room to spare: so the widths
+    are decided here, every column at least its longest unbreakable piece, the rest
+    shared out to the columns that would wrap, in proportion to what they still lack.
+    """
+    room = width - 1 - 3 * len(columns)
+    want, least = [], []
     for n, col in enumerate(columns):
-        words = [w for text in [col, *(row[n] for row in cells)] for w in text.split()]
-        need += min(FOLD_FROM, max((len(w) for w in words), default=1)) + 3
-    return need <= width
+        data = [row[n] for row in cells]
+        lines = [line for text in [col, *data] for line in text.splitlines() or [""]]
+        want.append(max(1, *(cell_len(line) for line in lines)))
+        pieces = [w for line in col.splitlines() for w in line.split()]
+        for cell in data:
+            pieces += ([cell] if cell_len(cell) <= KEEP_WHOLE
+                       else [w for line in cell.splitlines() for w in line.split()])
+        least.append(min(want[-1], FOLD_FROM, max((cell_len(p) for p in pieces), default=1)))
+    if sum(want) <= room:
+        return want
+    if sum(least) > room:
+        return None
+    widths = list(least)
+    spare = room - sum(widths)
+    while spare > 0:
+        lacking = [n for n in range(len(widths)) if widths[n] < want[n]]
+        total = sum(want[n] - widths[n] for n in lacking)
+        given = 0
+        for n in lacking:
+            share = min(want[n] - widths[n], (spare * (want[n] - widths[n])) // total)
+            widths[n] += share
+            given += share
+        if given == 0:          # every share rounded down to nothing: one cell each
+            for n in sorted(lacking, key=lambda k: widths[k] - want[k])[:spare]:
+                widths[n] += 1
+                given += 1
+        spare -= given
+    return widths
+
+
+def _port(port: str) -> str:
+    """A port URL for people: its options (``hhusim://HHU-001?flash=...&key=...``) are
+    paths a table cannot show usefully; ``--json`` has the whole URL."""
+    head, sep, _query = port.partition("?")
+    return f"{head}?…" if sep and "://" in head else port
 
 
 def _docked(dock: dict[str, Any], now: datetime) -> str:

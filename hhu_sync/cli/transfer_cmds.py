@@ -51,7 +51,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     i = sub.add_parser("inspect", help="check and show a transfer file",
                        description="Check a transfer file's digest (and its seal with "
                                    "--key-file) and show what it carries.")
-    i.add_argument("transfer", metavar="TRANSFER")
+    i.add_argument("transfer", metavar="TRANSFER", help="transfer file (.hhux)")
     i.add_argument("--key-file", metavar="K", help="check the seal with this HHU key")
     i.add_argument("--json", action="store_true", help="machine-readable output")
     i.set_defaults(func=run_inspect)
@@ -95,7 +95,7 @@ def run_pack(args: argparse.Namespace) -> int:
         raise CliError(f"{source}: {exc}") from None
     out = user_path(args.output or f"{source.stem}.{args.hhu}{TRANSFER_SUFFIX}")
     atomic_write(out, package.data)
-    print(f"packed {package.kind} {what} for {args.hhu}: bundle {package.bundle_id}, "
+    print(f"packed {what} ({package.kind}) for {args.hhu}: bundle {package.bundle_id}, "
           f"{len(package.data)} bytes -> {out}")
     return 0
 

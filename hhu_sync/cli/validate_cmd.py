@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from hhu_sync.cli.common import catalog_of, config_of
+from hhu_sync.errors import CliError
 from hhu_sync.model.inputs import is_candidate, load_inputs
 
 
@@ -14,8 +15,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("validate", help="check schemes and meter lists (files or folders)",
                        description="Check schemes (TOML) and meter lists (TOML, CSV) against "
                                    "the meter model catalog. Exit 0 when all are valid, else 1 "
-                                   "with one line per problem: FILE:LINE: field: message.")
-    p.add_argument("paths", nargs="+", metavar="PATH")
+                                   "with one line per problem: FILE:LINE: field: message (and 1 "
+                                   "when no scheme or meter list was found to check).")
+    p.add_argument("paths", nargs="+", metavar="PATH",
+                   help="scheme or meter list files (.toml, .csv), or folders of them")
     p.add_argument("--schemes", action="append", default=[], metavar="DIR",
                    help="also read schemes from DIR, for meter lists that name them "
                         "(default: the schemes beside each FILE named, as pack does)")
@@ -34,6 +37,10 @@ def run(args: argparse.Namespace) -> int:
     if result.problems:
         print(f"{len(result.problems)} problem(s) found", file=sys.stderr)
         return 1
+    if not result.schemes and not result.lists:
+        # A mistyped or wrong folder must not read as "all valid".
+        raise CliError(f"nothing to validate in {', '.join(args.paths)}: no scheme or meter "
+                       "list (.toml, .csv) found")
     if not args.quiet:
         print(f"ok: {len(result.schemes)} scheme(s), {len(result.lists)} meter list(s)")
     return 0

@@ -293,3 +293,122 @@ def test_the_command_tour_runs_as_written(tmp_path):
     finally:
         tour.kill_all()
     assert ran >= 20, f"only {ran} commands of the tour were run"
+
+
+# -- the prose around the tour: the configuration reference and the documentation --------
+
+
+def _config_table() -> dict[str, str]:
+    """README's "Configuration reference" rows: key (as written) -> default cell."""
+    text = README.read_text()
+    section = text[text.index("## Configuration reference"):]
+    section = section[:section.index("\n## ", 1)]
+    rows: dict[str, str] = {}
+    for line in section.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if len(cells) == 3 and cells[0].startswith("`"):
+            rows[cells[0]] = cells[1]
+    return rows
+
+
+def _documented_keys() -> set[str]:
+    keys: set[str] = set()
+    for cell in _config_table():
+        table = re.match(r"`\[\[(\w+)\]\]`\s*(.*)", cell)
+        if table:       # `[[docks]]` `name` / `[[hhus]]` `id`, `crew`
+            keys |= {f"{table.group(1)}.{k}" for k in re.findall(r"`(\w+)`", table.group(2))}
+        else:
+            keys |= set(re.findall(r"`([\w.]+)`", cell))
+    return keys
+
+
+def _config_keys() -> dict[str, object]:
+    """Every key hhu_sync.config reads, with its default where it has a simple one."""
+    from dataclasses import fields
+
+    from hhu_sync.config import PATH_KEYS, Dock, Limits, Schedule
+
+    keys: dict[str, object] = {"depot.id": "depot", "serial.handler_packages": []}
+    keys |= {f"paths.{k}": None for k in PATH_KEYS}
+    keys |= {f"docks.{f.name}": None for f in fields(Dock)}
+    keys |= {"hhus.id": None, "hhus.crew": None}
+    keys |= {f"schedule.{f.name}": f.default for f in fields(Schedule)}
+    keys |= {f"limits.{f.name}": f.default for f in fields(Limits)}
+    keys |= {f"demo.{k}": None for k in ("seed", "enroll", "secrets")}
+    return keys
+
+
+def test_the_configuration_reference_names_every_key_the_configuration_reads():
+    documented = _documented_keys()
+    missing = sorted(set(_config_keys()) - documented)
+    assert missing == [], f"README.md's configuration table lacks {missing}"
+    unknown = sorted(k for k in documented - set(_config_keys()) if "." in k)
+    assert unknown == [], f"README.md's configuration table names keys nobody reads: {unknown}"
+
+
+def test_the_configuration_reference_gives_the_defaults_the_code_has():
+    table = {re.sub(r"`", "", k): v for k, v in _config_table().items()}
+    for key, default in _config_keys().items():
+        if isinstance(default, (int, float)) and not isinstance(default, bool):
+            shown = re.fullmatch(r"`([\d.]+)`", table[key])
+            assert shown and float(shown.group(1)) == default, \
+                f"README.md: {key} is documented as {table[key]}, the code's default is {default}"
+
+
+def test_the_example_configuration_loads_and_shows_every_key(tmp_path):
+    from hhu_sync.config import load_config
+
+    example = ROOT / "config" / "example.toml"
+    load_config(example)                          # valid as shipped
+    text = example.read_text()
+    for key in _config_keys():
+        section, name = key.split(".")
+        if section == "demo":
+            continue                                  # demo only: config/demo.toml
+        assert re.search(rf"^\s*(#\s*)?\[{{1,2}}{section}\]{{1,2}}\s*$", text, re.M), \
+            f"config/example.toml has no [{section}] table"
+        assert re.search(rf"^\s*(#\s*)?{name}\s*=", text, re.M), \
+            f"config/example.toml does not show {key}"
+    # Uncommenting every `# key = value` line (the documented defaults) still loads.
+    uncommented = re.sub(r"^# ((?!\[\[)\w+ = .*)$", r"\1", text, flags=re.M)
+    uncommented = re.sub(r"^# (\[\[docks\]\]|\[\[hhus\]\])", r"\1", uncommented, flags=re.M)
+    (tmp_path / "config").mkdir()
+    (tmp_path / "config" / "example.toml").write_text(uncommented)
+    config = load_config(tmp_path / "config" / "example.toml")
+    assert [d.name for d in config.docks] == ["cradle-1", "cradle-2"]
+    assert config.hhus == {"HHU-001": "crew-north"}
+
+
+def test_every_document_is_linked_from_the_readme_and_every_link_exists():
+    text = README.read_text()
+    linked = set(re.findall(r"\]\((docs/[^)#]+)\)", text))
+    assert sorted(p for p in linked if not (ROOT / p).is_file()) == []
+    present = {f"docs/{p.name}" for p in (ROOT / "docs").glob("*.md")}
+    assert sorted(present - linked) == [], "documents the README does not link"
+
+
+# -- the set-up scripts ----------------------------------------------------------------
+
+
+@pytest.mark.parametrize("script", ["run-demo", "test"])
+def test_a_set_up_script_on_a_python_too_old_says_what_to_install_and_makes_nothing(
+        tmp_path, script):
+    (tmp_path / "scripts").mkdir()
+    for name in ("run-demo", "test", "setup-venv"):
+        shutil.copy2(ROOT / "scripts" / name, tmp_path / "scripts" / name)
+    fake = tmp_path / "bin"
+    fake.mkdir()
+    (fake / "python3").write_text("#!/bin/sh\n[ \"$1\" = --version ] && echo 'Python 3.10.12'"
+                                  "\nexit 1\n")
+    (fake / "python3").chmod(0o755)
+    for tool in ("dirname", "cut"):
+        found = shutil.which(tool)
+        assert found, tool
+        (fake / tool).symlink_to(found)
+    done = subprocess.run(["/bin/bash", str(tmp_path / "scripts" / script)],
+                          env={"PATH": str(fake), "HOME": str(tmp_path)},
+                          capture_output=True, text=True, timeout=30)
+    assert done.returncode == 1
+    assert "needs Python 3.11 or newer; found: Python 3.10.12" in done.stderr
+    assert "PYTHON=" in done.stderr
+    assert not (tmp_path / ".venv").exists()
