@@ -37,6 +37,9 @@ from hhu_sync.iec62056 import (
 QUIRK_NAMES = ("garbage_after_etx", "ignore_baud", "slow_reaction", "echo")
 
 
+_STEPS = (SignOnRequest, OptionSelect, PasswordCommand, ReadRequest, WriteRequest, Break)
+
+
 @dataclass(frozen=True)
 class Quirks:
     """Misbehaviour to inject.
@@ -92,6 +95,8 @@ class MeterSession:
         self._seed = ""
         self._level: int | None = None
         self._garbled = False
+        self.progress = 0          # messages that moved the session on (the idle limit)
+        self._last_step: object = None
 
     def receive(self, data: bytes) -> bytes:
         """Feed received bytes; returns everything to write back (possibly b"")."""
@@ -99,11 +104,25 @@ class MeterSession:
         try:
             self.conn.receive_data(data)
             while (event := self.conn.next_event()) is not NEED_DATA:
+                self._count_progress(event)
                 out += self._handle(event)
         except RemoteProtocolError as exc:
             self.log.errors.append(str(exc))
             self.conn = MeterConnection(self.settings)  # a meter never gives up for good
         return bytes(out)
+
+    def _count_progress(self, event: object) -> None:
+        """Why: only a valid request that moves the exchange on may hold the meter (its
+        idle limit). Junk, corrupt blocks, NAKs (retransmits), a sign-on for another
+        address and a request identical to the last one that counted do not."""
+        if not isinstance(event, _STEPS) or event == self._last_step:
+            return
+        if not isinstance(event, SignOnRequest) and self.meter is None:
+            return
+        if isinstance(event, SignOnRequest) and self.lookup(event.address) is None:
+            return
+        self._last_step = event
+        self.progress += 1
 
     def timeout(self) -> bytes:
         """Inactivity: the meter drops back to waiting for a sign-on."""
@@ -111,6 +130,7 @@ class MeterSession:
         while self.conn.next_event() is not NEED_DATA:
             pass
         self._garbled = False
+        self._last_step = None
         return b""
 
     def _block(self, raw: bytes) -> bytes:
