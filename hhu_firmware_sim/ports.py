@@ -98,10 +98,15 @@ class PipePort:
 
 
 class SocketPort:
-    """A connected TCP socket as a device port."""
+    """A connected TCP socket as a device port.
 
-    def __init__(self, sock: socket.socket) -> None:
+    Writes are bounded by ``write_timeout``: a dock that stops reading must not block
+    the device in ``sendall`` for good (its idle limit could then never end the session).
+    """
+
+    def __init__(self, sock: socket.socket, *, write_timeout: float = 10.0) -> None:
         self.sock = sock
+        sock.settimeout(write_timeout)   # reads wait in select; recv/sendall are bounded
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
