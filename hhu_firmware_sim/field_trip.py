@@ -52,6 +52,7 @@ from hhu_sync.meterio import (
     plan_scheme,
     program_scheme,
 )
+from hhu_sync.model.catalog import model_takes_ratios
 from hhu_sync.model.meterlist import TASKS
 from hhu_sync.model.scheme import (
     DayProfile,
@@ -391,6 +392,7 @@ def meter_state(m: SimMeter) -> dict[str, Any]:
         "billing_reset_day": m.billing_reset_day, "billing_reset_time": m.billing_reset_time,
         "display_items": list(m.display_items),
         "display_scroll_seconds": m.display_scroll_seconds,
+        "ct_ratio": [str(x) for x in m.ct_ratio], "vt_ratio": [str(x) for x in m.vt_ratio],
     }
 
 
@@ -418,6 +420,10 @@ def restore_meter(m: SimMeter, s: dict[str, Any]) -> None:
     m.billing_reset_time = s["billing_reset_time"]
     m.display_items = tuple(s["display_items"])
     m.display_scroll_seconds = int(s["display_scroll_seconds"])
+    for name in ("ct_ratio", "vt_ratio"):       # absent in states saved before ratios
+        if name in s:
+            primary, secondary = (Decimal(x) for x in s[name])
+            setattr(m, name, (primary, secondary))
 
 
 def load_state(fleet: Fleet, path: Path) -> int:
@@ -575,7 +581,8 @@ class FleetVisitor:
         if serial in self.faults.wrong_password:
             password = _garble(password)
         try:
-            plan = plan_scheme(scheme_from_dict(scheme))
+            built = scheme_from_dict(scheme)
+            plan = plan_scheme(built, takes_ratios=model_takes_ratios(built.model))
             with client.programming(serial, password) as session:
                 report = program_scheme(session, plan)
         except PasswordRefused as exc:

@@ -220,7 +220,8 @@ def run_program(args: argparse.Namespace) -> int:
     catalog = catalog_of(config)
     scheme = _load_scheme(args, config)
     try:
-        plan = plan_scheme(scheme)
+        model = catalog.get(scheme.model)
+        plan = plan_scheme(scheme, takes_ratios=model is not None and model.takes_ratios)
     except SchemeEncodingError as exc:
         raise CliError(f"{args.scheme}: {exc}") from None
     password = _secret(config, args.password_ref)

@@ -22,6 +22,7 @@ from hhu_firmware_sim.field_trip import (
 )
 from hhu_firmware_sim.flash import FlashStore
 from hhu_firmware_sim.meter import FleetError, TouTable
+from hhu_firmware_sim.meter.meter import UNITY
 from hhu_firmware_sim.urlhandler.protocol_hhusim import Serial
 from hhu_sync.keys import KeyStore
 from hhu_sync.model.inputs import load_inputs
@@ -88,6 +89,10 @@ def test_a_trip_programs_verifies_and_reads_every_meter(hhu):
                                ("41200017", "done"))
     visits = by_meter(hhu.upload_visits())
     meters = hhu.meters()
+    assert meters["35100001"].ratio_factor == 8000     # the A1700 took CT 400/5, VT 11000/110
+    assert meters["41200017"].ratio_factor == 1        # the A1140 takes no ratios
+    for m in meters.values():                          # each visit read before it programmed
+        m.ct_ratio = m.vt_ratio = UNITY
     for serial, visit in visits.items():
         for obis, value, unit, when, *_own_times in visit["registers"]:
             held = meters[serial].register_value(obis)[0]
