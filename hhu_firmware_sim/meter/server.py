@@ -13,6 +13,7 @@ moves only when the caller advances it, or with ``time_scale``).
 
 from __future__ import annotations
 
+import collections
 import contextlib
 import logging
 import socket
@@ -60,7 +61,7 @@ class MeterServer:
         self.max_connections = max_connections
         self.settings = MeterSettings(max_block=max_block)
         self.clock = clock
-        self.sessions: list[MeterSession] = []
+        self.sessions: collections.deque[MeterSession] = collections.deque(maxlen=64)
         self.active = 0
         self.refused = 0
         self.idle_closed = 0

@@ -141,3 +141,37 @@ def test_connections_over_the_cap_are_refused_with_a_break():
         assert server.refused == 1
         held.close()
         extra.close()
+
+
+def _programming_mode(peer: FakePeer) -> None:
+    """Sign on and open programming mode at t=0 (both steps count, at the start)."""
+    peer.at(0.0, encode_sign_on(""))
+    peer.at(0.0, b"\x06051\r\n")
+
+
+def test_refused_requests_do_not_hold_the_connection():
+    """Wrong passwords (each a different guess) and reads of registers the meter does not
+    have are answered, but move nothing on: the connection ends at idle all the same."""
+    peer = FakePeer()
+    server = _server(peer)
+    _programming_mode(peer)
+    for k in range(1, 11):
+        guess = f"{k:08d}"
+        peer.at(k * 0.9 * IDLE, encode_command("P1", f"({guess})"))
+    assert server.serve_connection(peer) == "idle"
+    assert IDLE <= peer.t <= IDLE + SLACK
+    assert server.sessions[-1].log.rejected_passwords >= 1
+
+
+def test_reads_of_unknown_registers_do_not_hold_the_connection():
+    peer = FakePeer()
+    meter = SimMeter("35012345", passwords={1: "AAAAAAAA"})
+    server = MeterServer(meter, idle_timeout=IDLE, clock=peer.clock)
+    server._server.close()
+    _programming_mode(peer)
+    peer.at(0.1, encode_command("P1", "(AAAAAAAA)"))      # logged in: that counts
+    for k in range(1, 11):
+        peer.at(0.1 + k * 0.9 * IDLE, encode_command("R1", f"9.9.{k}()"))
+    assert server.serve_connection(peer) == "idle"
+    assert 0.1 + IDLE <= peer.t <= 0.1 + IDLE + SLACK
+    assert server.sessions[-1].log.reads >= 1
