@@ -134,9 +134,8 @@ def run_trip(flash: FlashStore, hhu_id: str, key: bytes, *, operator: str = "cre
     outcomes: list[tuple[str, str]] = []
     problems: list[str] = []
     for entry in flash.bundles():
-        data = flash.read_bundle(entry.bundle_id)
         try:
-            transfer = decode_transfer(data, key)
+            transfer = decode_transfer(flash.read_bundle(entry.bundle_id), key)
         except Exception as exc:  # noqa: BLE001 - any bundle that does not decode is refused
             problems.append(f"bundle {entry.bundle_id}: not usable: {exc}")
             log.warning("bundle %s not usable: %s", entry.bundle_id, exc)

@@ -111,3 +111,12 @@ def test_a_bundle_that_does_not_decode_is_refused_and_logged(tmp_path, caplog):
         result = run_trip(flash, HHU, KEY)
     assert result.lists == ("L1",)
     assert any("B-0" in p for p in result.problems) and "B-0" in caplog.text
+
+
+def test_a_bundle_whose_bytes_are_gone_is_refused_and_the_others_run(tmp_path):
+    flash = _flash(tmp_path, [_entry("M1")], [])
+    flash.store_bundle("B-0", b"x")
+    flash._bin_path("B-0").unlink()          # its record survives, its bytes do not
+    result = run_trip(flash, HHU, KEY)
+    assert result.lists == ("L1",)
+    assert any("B-0" in p for p in result.problems)
