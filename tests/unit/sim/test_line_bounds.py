@@ -7,13 +7,15 @@ relay queue its bytes without limit (the reader waits: TCP back-pressure).
 
 from __future__ import annotations
 
+import os
 import socket
 import threading
 
 import pytest
 
 from hhu_firmware_sim.line import LineSim
-from hhu_firmware_sim.ports import SocketPort
+from hhu_firmware_sim.ports import FdPort, SocketPort
+from hhu_firmware_sim.server import open_pty
 
 
 class HangUpServer:
@@ -122,3 +124,28 @@ def test_a_dock_that_stops_reading_does_not_block_the_device_for_good():
         raise outcome[0] if outcome[0] is not None else AssertionError("all written")
     ours.close()
     theirs.close()
+
+
+def test_a_pty_nobody_reads_does_not_block_the_device_for_good():
+    """serve_pty holds the slave open itself: with no dock reading, the pty fills up."""
+    master, slave, _path = open_pty()
+    port = FdPort(master, write_timeout=0.2)
+    outcome: list[BaseException | None] = []
+
+    def flood() -> None:
+        try:
+            port.write(b"\x00" * (1 << 20))
+            outcome.append(None)
+        except BaseException as exc:  # noqa: BLE001 - the test inspects it
+            outcome.append(exc)
+
+    worker = threading.Thread(target=flood, daemon=True)
+    worker.start()
+    worker.join(timeout=20)
+    try:
+        assert outcome, "write blocked: the device would hang on a pty nobody reads"
+        assert isinstance(outcome[0], EOFError)
+    finally:
+        os.close(slave)
+        if not worker.is_alive():
+            os.close(master)
