@@ -52,6 +52,8 @@ from hhu_sync.meterio import (
     plan_scheme,
     program_scheme,
 )
+from hhu_sync.model.catalog import model_takes_ratios
+from hhu_sync.model.meterlist import TASKS
 from hhu_sync.model.scheme import (
     DayProfile,
     Rate,
@@ -74,6 +76,7 @@ class TripResult:
     visits: int
     readings: int
     outcomes: tuple[tuple[str, str], ...] = ()   # (serial, outcome) in visit order
+    problems: tuple[str, ...] = ()   # bundles refused, entries with no serial to visit
 
 
 def _digits(seed: str, n: int) -> int:
@@ -129,31 +132,34 @@ def run_trip(flash: FlashStore, hhu_id: str, key: bytes, *, operator: str = "cre
     when = _stamp(start)
     lists, uploads, visits_total, readings_total = [], [], 0, 0
     outcomes: list[tuple[str, str]] = []
+    problems: list[str] = []
     for entry in flash.bundles():
-        data = flash.read_bundle(entry.bundle_id)
         try:
-            transfer = decode_transfer(data, key)
-        except TransferError as exc:
+            transfer = decode_transfer(flash.read_bundle(entry.bundle_id), key)
+        except Exception as exc:  # noqa: BLE001 - any bundle that does not decode is refused
+            problems.append(f"bundle {entry.bundle_id}: not usable: {exc}")
             log.warning("bundle %s not usable: %s", entry.bundle_id, exc)
             continue
         if transfer.header.kind != "meter_list":
             continue
         payload = transfer.payload
         mlist = payload["meter_list"]
-        schemes: dict[str, dict[str, Any]] = {}
-        for s in payload.get("schemes", []):   # the HHU can open the passwords it carries
-            opened = [{"level": pw["level"], "secret": pw["secret"],
-                       "password": decrypt_password(key, pw["enc"],
-                                                    bundle_id=transfer.header.bundle_id,
-                                                    target=transfer.header.target,
-                                                    name=pw["secret"])}
-                      for pw in s.get("passwords", [])]
-            schemes[s["id"]] = {**s, "passwords": opened}
+        schemes, broken = _open_schemes(payload.get("schemes", []), key, transfer.header)
+        for scheme_id, reason in broken.items():
+            log.warning("bundle %s: scheme %s not usable: %s", entry.bundle_id, scheme_id,
+                        reason)
         visits = []
-        for m in mlist["meters"]:
+        for i, m in enumerate(mlist["meters"]):
+            serial = m.get("serial") if isinstance(m, dict) else None
+            if not isinstance(serial, str) or not serial.strip():
+                problems.append(f"bundle {entry.bundle_id}: meters[{i}]: no serial, "
+                                "not visited")
+                log.warning("bundle %s: meters[%d] has no serial: not visited",
+                            entry.bundle_id, i)
+                continue
             if not simulated:
                 when = max(when, _stamp(None))       # the HHU's clock, read at the meter
-            v = visit(m, schemes.get(m.get("scheme")), when)
+            v = _visit_one(visit, m, schemes, broken, when)
             v.setdefault("list", mlist["id"])
             v.setdefault("operator", operator)
             visits.append(v)
@@ -177,7 +183,67 @@ def run_trip(flash: FlashStore, hhu_id: str, key: bytes, *, operator: str = "cre
         log.info("%s: list %s done, %d visits, upload %s", hhu_id, mlist["id"], len(visits),
                  upload_id)
     return TripResult(tuple(lists), tuple(uploads), visits_total, readings_total,
-                      tuple(outcomes))
+                      tuple(outcomes), tuple(problems))
+
+
+def _open_schemes(carried: list[dict[str, Any]], key: bytes,
+                  header: Any) -> tuple[dict[str, dict[str, Any]], dict[str, str]]:
+    """The bundle's schemes with their passwords opened (only this HHU's key can), and
+    why each one that cannot be opened is unusable (by scheme id). Why per scheme: one
+    damaged record must cost only the visits that need that scheme, not the trip."""
+    schemes: dict[str, dict[str, Any]] = {}
+    broken: dict[str, str] = {}
+    for s in carried:
+        try:
+            opened = [{"level": pw["level"], "secret": pw["secret"],
+                       "password": decrypt_password(key, pw["enc"],
+                                                    bundle_id=header.bundle_id,
+                                                    target=header.target, name=pw["secret"])}
+                      for pw in s.get("passwords", [])]
+        except (TransferError, KeyError, TypeError, ValueError) as exc:
+            broken[s["id"]] = f"a password record does not open: {exc}"
+            continue
+        schemes[s["id"]] = {**s, "passwords": opened}
+    return schemes, broken
+
+
+def _failed_visit(entry: dict[str, Any], when: datetime, reason: str,
+                  base: dict[str, Any] | None = None) -> dict[str, Any]:
+    """A visit that could not be made (or finished) as the list asked, with the reason."""
+    programs = entry.get("task") in PROGRAM_TASKS
+    visit = base or {"meter": entry["serial"], "time": when.isoformat(timespec="seconds"),
+                     "registers": [], "error_flags": None, "scheme": None, "verify": None,
+                     "notes": ""}
+    return {**visit, "outcome": "verify_failed" if programs else "no_access",
+            "scheme": entry.get("scheme") if programs else visit.get("scheme"),
+            "verify": "failed" if programs else None, "notes": reason}
+
+
+def _visit_one(visit: Visitor, entry: dict[str, Any], schemes: dict[str, dict[str, Any]],
+               broken: dict[str, str], when: datetime) -> dict[str, Any]:
+    """One meter of the route; whatever is wrong with its entry or its scheme, or goes
+    wrong in the visitor, fails this visit with the reason and nothing else."""
+    task, scheme_id = entry.get("task"), entry.get("scheme")
+    if task not in TASKS:
+        return _failed_visit(entry, when, f"not visited: task {str(task)[:40]!r} unknown "
+                                          f"(known: {', '.join(TASKS)})")
+    problem = None
+    if task in PROGRAM_TASKS:
+        if scheme_id in broken:
+            problem = f"scheme {scheme_id} not usable: {broken[scheme_id]}"
+        elif scheme_id not in schemes:
+            problem = f"scheme {scheme_id} not carried in the bundle"
+    if problem is not None and task == "program":
+        return _failed_visit(entry, when, f"not programmed: {problem}")
+    asked = {**entry, "task": "read"} if problem is not None else entry
+    try:
+        v = visit(asked, schemes.get(scheme_id) if scheme_id else None, when)
+    except Exception as exc:  # noqa: BLE001 - one meter's trouble is that visit's failure
+        log.warning("visit to %s failed: %s: %s", entry["serial"], type(exc).__name__, exc)
+        return _failed_visit(entry, when, f"visit failed: {type(exc).__name__}: {exc}")
+    if problem is not None:        # read+program: the read stands, the programming did not
+        return _failed_visit(entry, when, f"read, not programmed: {problem}", base=v)
+    return v
 
 
 # ---------------------------------------------------------------------------------------------
@@ -325,6 +391,7 @@ def meter_state(m: SimMeter) -> dict[str, Any]:
         "billing_reset_day": m.billing_reset_day, "billing_reset_time": m.billing_reset_time,
         "display_items": list(m.display_items),
         "display_scroll_seconds": m.display_scroll_seconds,
+        "ct_ratio": [str(x) for x in m.ct_ratio], "vt_ratio": [str(x) for x in m.vt_ratio],
     }
 
 
@@ -352,6 +419,10 @@ def restore_meter(m: SimMeter, s: dict[str, Any]) -> None:
     m.billing_reset_time = s["billing_reset_time"]
     m.display_items = tuple(s["display_items"])
     m.display_scroll_seconds = int(s["display_scroll_seconds"])
+    for name in ("ct_ratio", "vt_ratio"):       # absent in states saved before ratios
+        if name in s:
+            primary, secondary = (Decimal(x) for x in s[name])
+            setattr(m, name, (primary, secondary))
 
 
 def load_state(fleet: Fleet, path: Path) -> int:
@@ -509,7 +580,8 @@ class FleetVisitor:
         if serial in self.faults.wrong_password:
             password = _garble(password)
         try:
-            plan = plan_scheme(scheme_from_dict(scheme))
+            built = scheme_from_dict(scheme)
+            plan = plan_scheme(built, takes_ratios=model_takes_ratios(built.model))
             with client.programming(serial, password) as session:
                 report = program_scheme(session, plan)
         except PasswordRefused as exc:

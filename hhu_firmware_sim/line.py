@@ -6,6 +6,11 @@ writer that releases bytes on an absolute schedule: a byte finishes on the wire 
 later. Because the schedule is absolute (``time.monotonic``), sleep overshoot never
 accumulates, so the long-run rate is exact. Rate is ``baud / 10`` bytes per second
 (8N1 framing); ``baud=0`` means unpaced.
+
+Bounded: each direction queues at most ``max_queued`` bytes (then its reader stops
+reading, so TCP back-pressure reaches the sender, as flow control would), and when the
+far end (the target) hangs up the whole session ends, so a client that stays connected,
+silent, cannot keep the next docking off the line.
 """
 
 from __future__ import annotations
@@ -22,6 +27,16 @@ from hhu_firmware_sim.faults import BitFlipper, ByteBudget
 _POLL_S = 0.1          # how often blocked threads look at the stop flag
 _PIECE_S = 0.002       # pacing granularity: bytes released per step = rate * this
 _MAX_SLEEP_S = 0.05
+_READ = 65536          # one recv; a direction holds at most max_queued + this
+
+
+class _Queue:
+    """One direction's bytes in flight: (arrival, data or None at the end), counted."""
+
+    def __init__(self) -> None:
+        self.items: collections.deque[tuple[float, bytes | None]] = collections.deque()
+        self.cond = threading.Condition()
+        self.queued = 0
 
 
 @dataclass
@@ -31,6 +46,7 @@ class DirectionStats:
     bytes_in: int = 0
     bytes_out: int = 0
     bit_flips: int = 0
+    peak_queued: int = 0
 
 
 @dataclass
@@ -60,13 +76,12 @@ class _Session:
         for name, src, dst, stats in (("up", client, target, line.stats.up),
                                       ("down", target, client, line.stats.down)):
             flip = BitFlipper(line.ber, None if seed is None else f"{seed}/{name}")
-            queue: collections.deque[tuple[float, bytes | None]] = collections.deque()
-            cond = threading.Condition()
+            queue = _Queue()
             self.threads.append(threading.Thread(
-                target=self._reader, args=(src, flip, queue, cond, stats),
+                target=self._reader, args=(src, flip, queue, stats),
                 name=f"line-{name}-rx", daemon=True))
             self.threads.append(threading.Thread(
-                target=self._writer, args=(dst, queue, cond, stats),
+                target=self._writer, args=(dst, queue, stats, name == "down"),
                 name=f"line-{name}-tx", daemon=True))
 
     def run(self) -> None:
@@ -81,11 +96,16 @@ class _Session:
     def _stopping(self) -> bool:
         return self.closed.is_set() or self.line._stop.is_set()
 
-    def _reader(self, src: socket.socket, flip: BitFlipper, queue: collections.deque,
-                cond: threading.Condition, stats: DirectionStats) -> None:
+    def _reader(self, src: socket.socket, flip: BitFlipper, q: _Queue,
+                stats: DirectionStats) -> None:
+        queue, cond = q.items, q.cond
         while not self._stopping():
+            with cond:
+                if q.queued >= self.line.max_queued:
+                    cond.wait(_POLL_S)      # full: stop reading until the writer drains
+                    continue
             try:
-                data = src.recv(65536)
+                data = src.recv(_READ)
             except TimeoutError:
                 continue
             except OSError:
@@ -96,15 +116,19 @@ class _Session:
                     stats.bytes_in += len(data)
                     before = flip.flips
                     queue.append((now, flip(data)))
+                    q.queued += len(data)
+                    stats.peak_queued = max(stats.peak_queued, q.queued)
                     stats.bit_flips += flip.flips - before
                 else:
                     queue.append((now, None))  # end of stream
-                cond.notify()
+                cond.notify_all()
             if not data:
                 return
 
-    def _writer(self, dst: socket.socket, queue: collections.deque,
-                cond: threading.Condition, stats: DirectionStats) -> None:
+    def _writer(self, dst: socket.socket, q: _Queue, stats: DirectionStats,
+                far_end: bool) -> None:
+        """``far_end``: this direction comes from the target; its end ends the session."""
+        queue, cond = q.items, q.cond
         rate = self.line.baud / 10.0
         latency = self.line.latency_ms / 1000.0
         piece = max(1, int(rate * self.line.piece_s)) if rate > 0 else 1 << 16
@@ -115,9 +139,13 @@ class _Session:
                     cond.wait(_POLL_S)
                     continue
                 arrived, data = queue.popleft()
+                q.queued -= len(data) if data else 0
+                cond.notify_all()
             if data is None:
                 with contextlib.suppress(OSError):
                     dst.shutdown(socket.SHUT_WR)
+                if far_end:
+                    self.close()        # the device hung up: the cable is free again
                 return
             for start in range(0, len(data), piece):
                 chunk = data[start:start + piece]
@@ -175,7 +203,7 @@ class LineSim:
     def __init__(self, target: tuple[str, int], *, listen: tuple[str, int] = ("127.0.0.1", 0),
                  baud: int = 115200, ber: float = 0.0, latency_ms: float = 0.0,
                  cut_after: int | None = None, seed: int | None = None,
-                 piece_ms: float = _PIECE_S * 1000) -> None:
+                 piece_ms: float = _PIECE_S * 1000, max_queued: int = 1 << 20) -> None:
         if baud < 0:
             raise ValueError("baud must be >= 0 (0 = unpaced)")
         if latency_ms < 0:
@@ -190,6 +218,9 @@ class LineSim:
         if piece_ms <= 0:
             raise ValueError("piece_ms must be > 0")
         self.piece_s = piece_ms / 1000.0   # bytes arrive in pieces of rate * piece_s
+        if max_queued < 1:
+            raise ValueError("max_queued must be >= 1")
+        self.max_queued = max_queued
         self.stats = LineStats()
         self._stop = threading.Event()
         self._server = socket.create_server(listen)

@@ -13,6 +13,7 @@ import select
 import socket
 import threading
 import time
+from collections.abc import Callable
 from typing import Protocol
 
 
@@ -98,10 +99,15 @@ class PipePort:
 
 
 class SocketPort:
-    """A connected TCP socket as a device port."""
+    """A connected TCP socket as a device port.
 
-    def __init__(self, sock: socket.socket) -> None:
+    Writes are bounded by ``write_timeout``: a dock that stops reading must not block
+    the device in ``sendall`` for good (its idle limit could then never end the session).
+    """
+
+    def __init__(self, sock: socket.socket, *, write_timeout: float = 10.0) -> None:
         self.sock = sock
+        sock.settimeout(write_timeout)   # reads wait in select; recv/sendall are bounded
         with contextlib.suppress(OSError):
             sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
 
@@ -130,10 +136,18 @@ class SocketPort:
 
 
 class FdPort:
-    """A pty master as a device port; the pty stays open across sessions."""
+    """A pty master as a device port; the pty stays open across sessions.
 
-    def __init__(self, fd: int) -> None:
+    Writes are bounded by ``write_timeout``: we hold the slave open ourselves, so when
+    no dock reads it the pty fills and a plain ``os.write`` would block for good.
+    """
+
+    def __init__(self, fd: int, *, write_timeout: float = 10.0,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.fd = fd
+        self.write_timeout = write_timeout
+        self._clock = clock
+        os.set_blocking(fd, False)   # a write takes what fits; reads wait in select
 
     def read(self, size: int, timeout: float) -> bytes:
         try:
@@ -148,9 +162,17 @@ class FdPort:
 
     def write(self, data: bytes) -> None:
         view = memoryview(data)
+        deadline = self._clock() + self.write_timeout
         while view:
+            left = deadline - self._clock()
             try:
-                n = os.write(self.fd, view)
+                _, ready, _ = select.select([], [self.fd], [], max(0.0, left))
+                if not ready:
+                    raise EOFError(f"nobody reads the line: {len(view)} bytes not written "
+                                   f"in {self.write_timeout:g} s")
+                n = os.write(self.fd, view[:4096])
+            except BlockingIOError:
+                continue             # less room than the piece: wait for more
             except OSError as exc:
                 raise EOFError(str(exc)) from exc
             view = view[n:]

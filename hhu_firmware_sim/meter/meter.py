@@ -4,6 +4,9 @@ Energy accrues at the configured load on the rate the TOU engine says is active;
 maximum demand is kept per integration period; a billing reset (on the programmed day,
 or commanded) copies the registers into the historical values ``*1``..``*n`` and counts
 up ``0.1.0``. Time moves only through :meth:`SimMeter.advance` / :meth:`SimMeter.at`.
+The load is what the meter's inputs see (the CT/VT secondaries); a model that takes
+CT/VT ratios (``takes_ratios``, the A1700) shows its energy and demand registers,
+current and historical, multiplied by the programmed ratios: primary values.
 All quantities are :class:`~decimal.Decimal`: no float touches a billing figure.
 """
 
@@ -33,7 +36,11 @@ MODEL_IDENTS: dict[str, tuple[str, str, str]] = {
     "MT174": ("ISk", "5", "MT174-0001"),
     "ZMD120": ("LGZ", "5", "2ZMD120APt.G03"),
 }
+#: Models that can be programmed with CT/VT ratios (as config/meter-models.toml says).
+RATIO_MODELS = frozenset({"A1700"})
 _ONE_US = timedelta(microseconds=1)
+Ratio = tuple[Decimal, Decimal]
+UNITY: Ratio = (Decimal(1), Decimal(1))
 
 
 @dataclass(frozen=True)
@@ -90,7 +97,7 @@ class SimMeter:
                  display_items: tuple[str, ...] = (), display_scroll_seconds: int = 5,
                  lockout_after: int | None = None, lockout_minutes: int = 30,
                  wrong_password_reply: str = "nak", write_level: int = 1,
-                 decimals: int = 3) -> None:
+                 decimals: int = 3, takes_ratios: bool | None = None) -> None:
         self.serial = serial
         self.model = model
         self.address = address if address is not None else serial
@@ -110,6 +117,9 @@ class SimMeter:
         self.wrong_password_reply = wrong_password_reply
         self.write_level = write_level
         self.decimals = decimals
+        self.takes_ratios = model in RATIO_MODELS if takes_ratios is None else takes_ratios
+        self.ct_ratio: Ratio = UNITY
+        self.vt_ratio: Ratio = UNITY
         maker, baud, ident = MODEL_IDENTS.get(model, ("SIM", "5", model[:16] or "SIM"))
         self.identification = identification or Identification(maker, baud, ident)
         self.flags = 0
@@ -244,8 +254,20 @@ class SimMeter:
 
     # -- presentation -----------------------------------------------------------------------
 
+    @property
+    def ratio_factor(self) -> Decimal:
+        """CT × VT as programmed (1 unless the model takes ratios and was given some)."""
+        if not self.takes_ratios:
+            return Decimal(1)
+        (cp, cs), (vp, vs) = self.ct_ratio, self.vt_ratio
+        return cp / cs * vp / vs
+
     def _num(self, value: Decimal, width: int = 10) -> str:
         return f"{value:0{width}.{self.decimals}f}"
+
+    def _scaled(self, value: Decimal, width: int = 10) -> str:
+        """An energy or demand figure as the registers show it (primary with ratios)."""
+        return self._num(value * self.ratio_factor, width)
 
     def register_value(self, key: str) -> tuple[Value, ...] | None:
         """Values of register ``key`` (short OBIS, ``*k`` historical), None if unknown."""
@@ -257,10 +279,10 @@ class SimMeter:
             if core == "0.1.2":                   # when billing period *k was closed
                 return (Value(_stamp(snap.at)),)
             if core == "1.6.0":
-                return (Value(self._num(snap.max_demand, 8), "kW"),
+                return (Value(self._scaled(snap.max_demand, 8), "kW"),
                         Value(_stamp(snap.max_demand_at)))
             if core in snap.energy:
-                return (Value(self._num(snap.energy[core]), "kWh"),)
+                return (Value(self._scaled(snap.energy[core]), "kWh"),)
             return None
         fixed = {
             "0.0.0": (Value(self.serial),), "C.1.0": (Value(self.serial),),
@@ -268,14 +290,14 @@ class SimMeter:
             "0.9.1": (Value(self.now.strftime("%H:%M:%S")),),
             "0.9.2": (Value(self.now.strftime("%y-%m-%d")),),
             "0.1.0": (Value(str(self.reset_count)),),
-            "1.8.0": (Value(self._num(self.total), "kWh"),),
-            "1.6.0": (Value(self._num(self.max_demand, 8), "kW"),
+            "1.8.0": (Value(self._scaled(self.total), "kWh"),),
+            "1.6.0": (Value(self._scaled(self.max_demand, 8), "kW"),
                       Value(_stamp(self.max_demand_at))),
         }
         if key in fixed:
             return fixed[key]
         if key in self.energy or key in self._rate_registers():
-            return (Value(self._num(self.energy.get(key, Decimal(0))), "kWh"),)
+            return (Value(self._scaled(self.energy.get(key, Decimal(0))), "kWh"),)
         return None
 
     def _rate_registers(self) -> list[str]:

@@ -20,17 +20,22 @@ address        content                               value
 128.9.0        commit staged tables (W1 ``1``)       R1: ``1`` staged == active else ``0``
 128.9.1        billing reset now (W1 ``1``)
 128.10.L       password of level L (write only)      8 characters
+128.11.0       CT ratio, models that take ratios     ``200/5`` (primary/secondary)
+128.11.1       VT ratio, models that take ratios     ``11000/110`` (``1/1``: none)
 0.9.1 / 0.9.2  clock time ``hh:mm:ss`` / date ``YY-MM-DD``
 any register   R1 as in the readout                  ``001846.000*kWh``
 =============  ====================================  ===================================
 
-Writing an empty value (``W1 128.2.3()``) deletes that entry.
+Writing an empty value (``W1 128.2.3()``) deletes that entry. A model that takes no
+ratios answers ``ER01`` at ``128.11.x``; one that does applies a ratio at once (its
+energy and demand registers then read primary values).
 """
 
 from __future__ import annotations
 
 import re
 from datetime import datetime
+from decimal import Decimal, InvalidOperation
 
 from hhu_firmware_sim.meter.meter import SimMeter
 from hhu_firmware_sim.meter.tou import TouTable
@@ -60,6 +65,8 @@ _PATTERNS = {
     5: re.compile(rf"(?:\d{{4}}-)?\d\d-\d\d;{_ID}"),
 }
 _ADDRESS = re.compile(r"128\.(\d{1,2})\.(\d{1,2})")
+_RATIO = re.compile(r"(\d{1,7}(?:\.\d{1,6})?)/(\d{1,7}(?:\.\d{1,6})?)")
+RATIO_INDEX = {0: "ct_ratio", 1: "vt_ratio"}
 
 
 class ProgrammingError(Exception):
@@ -146,6 +153,8 @@ def read(meter: SimMeter, address: str) -> str:
             return f"{address}({1 if same else 0})"
         if table == 10:
             raise ProgrammingError(ER_ACCESS, "passwords cannot be read")
+        if table == 11 and index in RATIO_INDEX and meter.takes_ratios:
+            return f"{address}({ratio_text(getattr(meter, RATIO_INDEX[index]))})"
         raise ProgrammingError(ER_UNKNOWN, f"no register {address}")
     values = meter.register_value(address)
     if values is None:
@@ -206,8 +215,27 @@ def write(meter: SimMeter, address: str, value: str) -> None:
         if len(value) != 8 or not value.isprintable():
             raise ProgrammingError(ER_MALFORMED, "a password is 8 printable characters")
         meter.passwords[index] = value
+    elif table == 11 and index in RATIO_INDEX and meter.takes_ratios:
+        setattr(meter, RATIO_INDEX[index], _parse_ratio(value))
     else:
         raise ProgrammingError(ER_UNKNOWN, f"{address} is not writable")
+
+
+def ratio_text(ratio: tuple[Decimal, Decimal]) -> str:
+    return "/".join(format(p.normalize(), "f") for p in ratio)
+
+
+def _parse_ratio(value: str) -> tuple[Decimal, Decimal]:
+    m = _RATIO.fullmatch(value)
+    if m is None:
+        raise ProgrammingError(ER_MALFORMED, f"ratio {value!r} is not PRIMARY/SECONDARY")
+    try:
+        primary, secondary = Decimal(m[1]), Decimal(m[2])
+    except InvalidOperation:   # pragma: no cover - the pattern admits only digits
+        raise ProgrammingError(ER_MALFORMED, f"ratio {value!r} is not a number") from None
+    if primary <= 0 or secondary <= 0:
+        raise ProgrammingError(ER_RANGE, f"ratio {value!r}: both sides must be above 0")
+    return primary, secondary
 
 
 def _commit(meter: SimMeter) -> None:

@@ -1,23 +1,49 @@
 """Serve simulated meters over TCP, carrying what the optical port carries (7-bit bytes).
 
 One thread accepts; each client connection gets its own session thread. Bounded waits
-everywhere, so ``stop()`` returns promptly. Wall-clock time is used only for socket
+everywhere, so ``stop()`` returns promptly. A connection holds the meter only while its
+peer sends valid requests that move the session on: after ``idle_timeout`` without one
+(junk, corrupt blocks, NAKs and repeats do not count) the session drops back to waiting
+for a sign-on and the connection is closed. Each connection's input is bounded (the
+framer's block limit), and at most ``max_connections`` are served at once: one more is
+answered with a break (``SOH B0 ETX``) and closed. Wall-clock time is used only for socket
 time-outs and the injected reaction delay, never for the meters' registers (their time
 moves only when the caller advances it, or with ``time_scale``).
 """
 
 from __future__ import annotations
 
+import collections
 import contextlib
+import logging
 import socket
 import threading
 import time
+from collections.abc import Callable
+from typing import Protocol
 
 from hhu_firmware_sim.meter.fleet import Fleet
 from hhu_firmware_sim.meter.meter import SimMeter
 from hhu_firmware_sim.meter.session import MeterSession, Quirks
+from hhu_sync.iec62056 import MeterSettings
+from hhu_sync.iec62056.frames import encode_command
 
 _POLL_S = 0.2
+#: Longest block a meter accepts (a W1 of one table row is far shorter); also bounds the
+#: bytes a connection may leave unprocessed (the framer's buffer, about twice this).
+MAX_BLOCK = 4096
+REFUSAL = encode_command("B0")
+
+log = logging.getLogger(__name__)
+
+
+class Peer(Protocol):
+    """What a session needs of a connected socket (a fake in tests)."""
+
+    def settimeout(self, value: float | None) -> None: ...
+    def recv(self, size: int) -> bytes: ...
+    def sendall(self, data: bytes) -> None: ...
+    def close(self) -> None: ...
 
 
 class MeterServer:
@@ -25,12 +51,21 @@ class MeterServer:
 
     def __init__(self, meters: Fleet | SimMeter, listen: tuple[str, int] = ("127.0.0.1", 0),
                  *, quirks: Quirks | None = None, idle_timeout: float = 5.0,
-                 time_scale: float | None = None) -> None:
+                 time_scale: float | None = None, max_connections: int = 8,
+                 max_block: int = MAX_BLOCK,
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.fleet = meters if isinstance(meters, Fleet) else Fleet([meters])
         self.quirks = quirks if quirks is not None else self.fleet.quirks
         self.idle_timeout = idle_timeout
         self.time_scale = time_scale
-        self.sessions: list[MeterSession] = []
+        self.max_connections = max_connections
+        self.settings = MeterSettings(max_block=max_block)
+        self.clock = clock
+        self.sessions: collections.deque[MeterSession] = collections.deque(maxlen=64)
+        self.active = 0
+        self.refused = 0
+        self.idle_closed = 0
+        self._count_lock = threading.Lock()
         self._lock = threading.Lock()  # one session touches the meters at a time
         self._stop = threading.Event()
         self._server = socket.create_server(listen)
@@ -73,37 +108,62 @@ class MeterServer:
     def _accept_loop(self) -> None:
         while not self._stop.is_set():
             try:
-                sock, _ = self._server.accept()
+                sock, peer = self._server.accept()
             except TimeoutError:
                 continue
             except OSError:
                 return
+            if not self._admit():
+                self._refuse(sock, peer)
+                continue
             thread = threading.Thread(target=self._serve, args=(sock,), name="meter-session",
                                       daemon=True)
             thread.start()
+            self._threads = [t for t in self._threads if t.is_alive()]
             self._threads.append(thread)
 
+    def _admit(self) -> bool:
+        with self._count_lock:
+            if self.active >= self.max_connections:
+                return False
+            self.active += 1
+            return True
+
+    def _refuse(self, sock: socket.socket, peer: object) -> None:
+        """Over the cap: a break (the meter ends the session) and the connection closed."""
+        self.refused += 1
+        log.warning("meter server: refused a connection from %s: %d already served "
+                    "(max_connections)", peer, self.max_connections)
+        with sock, contextlib.suppress(OSError):
+            sock.settimeout(_POLL_S)
+            sock.sendall(REFUSAL)
+
     def _serve(self, sock: socket.socket) -> None:
-        session = MeterSession(self.fleet.find, self.quirks)
+        try:
+            with sock:
+                self.serve_connection(sock)
+        finally:
+            with self._count_lock:
+                self.active -= 1
+
+    def serve_connection(self, sock: Peer) -> str:
+        """Serve one connection until it ends; returns why (``eof``, ``idle``, ``stop``,
+        ``error``). The idle limit counts from the last message that moved the session
+        on, on ``clock``, whatever bytes arrive in between."""
+        session = MeterSession(self.fleet.find, self.quirks, self.settings)
         self.sessions.append(session)
         sock.settimeout(_POLL_S)
-        idle = 0.0
-        with sock:
-            while not self._stop.is_set():
-                try:
-                    data = sock.recv(4096)
-                except TimeoutError:
-                    idle += _POLL_S
-                    if idle >= self.idle_timeout:
-                        with self._lock:
-                            session.timeout()
-                        idle = 0.0
-                    continue
-                except OSError:
-                    return
-                if not data:
-                    return
-                idle = 0.0
+        last_step, progress = self.clock(), session.progress
+        while not self._stop.is_set():
+            try:
+                data = sock.recv(4096)
+            except TimeoutError:
+                data = None
+            except OSError:
+                return "error"
+            if data == b"":
+                return "eof"
+            if data:
                 try:
                     if self.quirks.echo:
                         sock.sendall(data)
@@ -115,4 +175,13 @@ class MeterServer:
                             self._stop.wait(self.quirks.reaction_s)
                         sock.sendall(reply)
                 except OSError:
-                    return
+                    return "error"
+            now = self.clock()
+            if session.progress != progress:
+                last_step, progress = now, session.progress
+            elif now - last_step >= self.idle_timeout:
+                with self._lock:
+                    session.timeout()
+                self.idle_closed += 1
+                return "idle"
+        return "stop"

@@ -37,6 +37,9 @@ from hhu_sync.iec62056 import (
 QUIRK_NAMES = ("garbage_after_etx", "ignore_baud", "slow_reaction", "echo")
 
 
+_STEPS = (SignOnRequest, OptionSelect, PasswordCommand, ReadRequest, WriteRequest, Break)
+
+
 @dataclass(frozen=True)
 class Quirks:
     """Misbehaviour to inject.
@@ -92,6 +95,9 @@ class MeterSession:
         self._seed = ""
         self._level: int | None = None
         self._garbled = False
+        self.progress = 0          # messages that moved the session on (the idle limit)
+        self._last_step: object = None
+        self._refused = False      # the request being handled was answered with a refusal
 
     def receive(self, data: bytes) -> bytes:
         """Feed received bytes; returns everything to write back (possibly b"")."""
@@ -99,11 +105,27 @@ class MeterSession:
         try:
             self.conn.receive_data(data)
             while (event := self.conn.next_event()) is not NEED_DATA:
+                self._refused = False
+                step = self._step(event)
                 out += self._handle(event)
+                if step and not self._refused:
+                    self._last_step = event
+                    self.progress += 1
         except RemoteProtocolError as exc:
             self.log.errors.append(str(exc))
             self.conn = MeterConnection(self.settings)  # a meter never gives up for good
         return bytes(out)
+
+    def _step(self, event: object) -> bool:
+        """Why: only a valid request that moves the exchange on may hold the meter (its
+        idle limit). Junk, corrupt blocks, NAKs (retransmits), a sign-on for another
+        address, a request identical to the last one that counted, and one the meter
+        refuses (a wrong password, an unknown register) do not."""
+        if not isinstance(event, _STEPS) or event == self._last_step:
+            return False
+        if isinstance(event, SignOnRequest):
+            return self.lookup(event.address) is not None
+        return self.meter is not None
 
     def timeout(self) -> bytes:
         """Inactivity: the meter drops back to waiting for a sign-on."""
@@ -111,12 +133,17 @@ class MeterSession:
         while self.conn.next_event() is not NEED_DATA:
             pass
         self._garbled = False
+        self._last_step = None
         return b""
 
     def _block(self, raw: bytes) -> bytes:
         if self._garbled:
             return b"\x00" * len(raw)
         return raw + self.quirks.garbage
+
+    def _refuse(self, raw: bytes) -> bytes:
+        self._refused = True
+        return raw
 
     def _handle(self, event: object) -> bytes:
         conn = self.conn
@@ -146,14 +173,14 @@ class MeterSession:
             return b""  # TCP has no baud; ignore_baud is modelled by garbling
         if isinstance(event, PasswordCommand):
             if meter.locked:
-                return self._block(conn.send(ErrorResponse(programming.ER_LOCKED)))
+                return self._refuse(self._block(conn.send(ErrorResponse(programming.ER_LOCKED))))
             level = meter.check_password(event.kind, event.data, self._seed)
             if level is None:
                 self.log.rejected_passwords += 1
                 if meter.wrong_password_reply == "error" or meter.locked:
                     code = programming.ER_LOCKED if meter.locked else programming.ER_ACCESS
-                    return self._block(conn.send(ErrorResponse(code)))
-                return conn.send(Nak())
+                    return self._refuse(self._block(conn.send(ErrorResponse(code))))
+                return self._refuse(conn.send(Nak()))
             self._level = level
             self.log.logins += 1
             return conn.send(Ack())
@@ -162,17 +189,17 @@ class MeterSession:
             try:
                 answer = programming.read(meter, event.address)
             except programming.ProgrammingError as exc:
-                return self._block(conn.send(ErrorResponse(exc.code)))
+                return self._refuse(self._block(conn.send(ErrorResponse(exc.code))))
             return self._block(conn.send(ReadResponse(answer)))
         if isinstance(event, WriteRequest):
             self.log.writes += 1
             if self._level is None or self._level < meter.write_level:
-                return self._block(conn.send(ErrorResponse(programming.ER_ACCESS)))
+                return self._refuse(self._block(conn.send(ErrorResponse(programming.ER_ACCESS))))
             try:
                 programming.write(meter, event.address, event.value)
             except programming.ProgrammingError as exc:
                 self.log.errors.append(str(exc))
-                return self._block(conn.send(ErrorResponse(exc.code)))
+                return self._refuse(self._block(conn.send(ErrorResponse(exc.code))))
             return conn.send(Ack())
         if isinstance(event, CorruptFrame):
             return conn.send(Nak())

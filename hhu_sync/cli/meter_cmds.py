@@ -98,6 +98,9 @@ def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--timeout", type=float, default=1.5, metavar="S",
                    help="silence before a retry (default 1.5 s)")
     p.add_argument("--retries", type=int, default=3, help="retries per request (default 3)")
+    p.add_argument("--budget", type=float, default=900.0, metavar="S",
+                   help="most one readout or programming session may take, whatever the "
+                        "meter sends (default 900 s)")
     p.add_argument("--reaction-ms", type=float, metavar="MS",
                    help="wait before the option select (default: what the meter announces)")
 
@@ -113,6 +116,7 @@ def _client(args: argparse.Namespace, config: Config) -> tuple[MeterClient, Any]
         raise CliError(str(exc)) from None
     settings = DriverSettings(
         echo=args.echo, max_retries=max(0, args.retries), answer_timeout_s=args.timeout,
+        budget_s=max(1.0, args.budget),
         reaction_s=None if args.reaction_ms is None else args.reaction_ms / 1000)
     return MeterClient(SerialTransport(port), settings), port
 
@@ -217,7 +221,8 @@ def run_program(args: argparse.Namespace) -> int:
     catalog = catalog_of(config)
     scheme = _load_scheme(args, config)
     try:
-        plan = plan_scheme(scheme)
+        model = catalog.get(scheme.model)
+        plan = plan_scheme(scheme, takes_ratios=model is not None and model.takes_ratios)
     except SchemeEncodingError as exc:
         raise CliError(f"{args.scheme}: {exc}") from None
     password = _secret(config, args.password_ref)

@@ -18,6 +18,7 @@ from hhu_sync.export.flags import flag_status
 from hhu_sync.export.rows import STATUS_OK, ExportRow
 from hhu_sync.iec62056.datasets import Obis
 from hhu_sync.ingest.status import ReadingStatus
+from hhu_sync.model.catalog import model_takes_ratios
 from hhu_sync.model.meterlist import MeterEntry, MeterList
 from hhu_sync.model.scheme import Scheme
 
@@ -91,14 +92,20 @@ class Enricher:
     verified a scheme into the meter: the scheme in force for a reading is the last one
     programmed before the reading's visit (its registers were read before any new
     programming), else the one the list entry names for the meter.
+
+    ``takes_ratios(model)`` (default: the catalog's flag) says whether a model counts
+    primary values once programmed with the scheme's CT/VT ratios.
     """
 
     def __init__(self, meter_list: Callable[[str], MeterList | None],
                  scheme: Callable[[str], Scheme | None],
-                 programmed: Callable[[str], list[tuple[str, str]]]) -> None:
+                 programmed: Callable[[str], list[tuple[str, str]]],
+                 takes_ratios: Callable[[str], bool] = model_takes_ratios) -> None:
         self._meter_list = meter_list
         self._scheme = scheme
         self._programmed = programmed
+        self._takes_ratios = takes_ratios
+        self._in_meter = False     # the scheme in force was programmed into the meter
         self._lists: dict[str, dict[str, MeterEntry]] = {}
         self._schemes: dict[str, Scheme | None] = {}
         self._rates: dict[str, dict[str, str]] = {}
@@ -135,6 +142,7 @@ class Enricher:
             for when, sid in self._history:
                 if when < visited:
                     chosen = sid
+        self._in_meter = chosen is not None
         if chosen is None and entry is not None:
             chosen = entry.scheme
         return self._get_scheme(chosen)
@@ -168,7 +176,9 @@ class Enricher:
         rate = self._rate_names(scheme).get(register_of(r.obis), "") if scheme else ""
         multiplier = basis = primary = ""
         if r.unit.lower() in SCALED_UNITS:
-            multiplier, basis, primary = self._scaled(scheme, r.value)
+            applied = (scheme is not None and self._in_meter
+                       and self._takes_ratios(scheme.model))
+            multiplier, basis, primary = self._scaled(scheme, r.value, applied)
         return ExportRow(
             r.meter, r.obis, r.time, r.value, r.unit, self.status(r), r.hhu, r.upload_id,
             r.received_at, (entry.site or "") if entry else "", r.list_id or "", rate, r.value_time,
@@ -176,20 +186,24 @@ class Enricher:
             r.error_flags or "", r.notes or "")
 
     @staticmethod
-    def _scaled(scheme: Scheme | None, value: str) -> tuple[str, str, str]:
-        """(multiplier, basis, primary value). No hhu-sync meter model takes the ratios
-        into its registers yet, so a meter behind transformers counts secondary values."""
+    def _scaled(scheme: Scheme | None, value: str,
+                applied: bool = False) -> tuple[str, str, str]:
+        """(multiplier, basis, primary value). ``applied``: the scheme was programmed
+        into a meter whose model takes the ratios, so its registers count primary
+        values (the multiplier is shown, already applied); otherwise a meter behind
+        transformers counts secondary values."""
         if scheme is None:
             return "", BASIS_UNKNOWN, ""
         try:
             factor = multiplier_of(scheme)
         except (ArithmeticError, ValueError):      # a stored ratio that is no number
             return "", BASIS_UNKNOWN, ""
-        basis = BASIS_PRIMARY if factor == 1 else BASIS_SECONDARY
+        basis = BASIS_PRIMARY if factor == 1 or applied else BASIS_SECONDARY
+        scale = Decimal(1) if applied else factor
         primary = ""
         if is_plain_number(value):
             try:
-                primary = format(Decimal(value) * factor, "f")
+                primary = format(Decimal(value) * scale, "f")
             except InvalidOperation:
                 primary = ""
         return _text(factor), basis, primary

@@ -83,14 +83,17 @@ class DriverSettings:
 
     ``answer_timeout_s`` is the silence after which the connection is told it timed out
     (it then retries or gives up, bounded by ``max_retries``); ``exchange_timeout_s`` caps
-    one whole exchange even while bytes keep trickling in; ``max_reads`` caps the reads
-    of one exchange for transports whose reads take no time.
+    one whole exchange even while bytes keep trickling in; ``budget_s`` caps one whole
+    operation (a readout with its fall-back, or a programming session from its sign-on
+    to its break); ``max_reads`` caps the reads of one exchange for transports whose
+    reads take no time.
     """
 
     echo: bool = False
     max_retries: int = 3
     answer_timeout_s: float = 1.5
     exchange_timeout_s: float = 180.0
+    budget_s: float = 900.0
     reaction_s: float | None = None
     baud_fallback: bool = True
     max_reads: int = 100_000
@@ -137,32 +140,55 @@ class MeterClient:
         self.settings = settings or DriverSettings()
         self.stats = DriverStats()
         self._clock = clock
+        self._op_deadline: float | None = None   # the running operation's budget
 
     # -- the event loop -----------------------------------------------------------------
 
     def _await(self, conn: ClientConnection, what: str) -> Any:
-        """The next event worth the caller's attention; handles retries and baud."""
-        deadline = self._clock() + self.settings.exchange_timeout_s
+        """The next event worth the caller's attention; handles retries and baud.
+
+        Why three clocks: the answer time-out restarts only when a frame arrives or a
+        frame being received grows (junk the framer drops does not restart it), the
+        exchange and the operation's budget are absolute, so bytes trickling in hold
+        neither a request nor the whole session past its deadline.
+        """
+        now = self._clock()
+        deadline = now + self.settings.exchange_timeout_s
+        if self._op_deadline is not None:
+            deadline = min(deadline, self._op_deadline)
+        answer_by = now + self.settings.answer_timeout_s
+        held = conn.framer.buffered
         reads = 0
         while True:
             try:
                 ev = conn.next_event()
             except Iec62056Error as exc:
                 raise MeterIOError(f"{what}: {exc}") from exc
+            now = self._clock()
             if ev is NEED_DATA:
+                if conn.framer.buffered > held:          # a frame is arriving
+                    answer_by = now + self.settings.answer_timeout_s
+                held = conn.framer.buffered
                 reads += 1
-                if reads > self.settings.max_reads or self._clock() > deadline:
-                    raise MeterTimeout(f"{what}: no complete answer within "
-                                       f"{self.settings.exchange_timeout_s:g} s")
-                data = self.transport.read(self.settings.answer_timeout_s)
+                if reads > self.settings.max_reads or now >= deadline:
+                    raise MeterTimeout(self._late(what, deadline))
+                if now >= answer_by:
+                    answer_by = now + self.settings.answer_timeout_s
+                    self._tell_timeout(conn, what)
+                    continue
+                data = self.transport.read(max(0.0, min(answer_by, deadline) - now))
                 try:
                     if data:
                         conn.receive_data(data)
                     else:
                         conn.timeout()
+                        answer_by = self._clock() + self.settings.answer_timeout_s
                 except Iec62056Error as exc:
                     raise MeterIOError(f"{what}: {exc}") from exc
-            elif isinstance(ev, Retransmit):
+                continue
+            answer_by = now + self.settings.answer_timeout_s
+            held = conn.framer.buffered
+            if isinstance(ev, Retransmit):
                 self.transport.write(ev.data)
             elif isinstance(ev, BaudChange):
                 self.transport.set_baud(ev.baud)
@@ -174,6 +200,18 @@ class MeterClient:
                 raise MeterIOError(f"{what}: the meter ended the session")
             else:
                 return ev
+
+    def _late(self, what: str, deadline: float) -> str:
+        if self._op_deadline is not None and deadline >= self._op_deadline:
+            return f"{what}: not done within the budget of {self.settings.budget_s:g} s"
+        return f"{what}: no complete answer within {self.settings.exchange_timeout_s:g} s"
+
+    @staticmethod
+    def _tell_timeout(conn: ClientConnection, what: str) -> None:
+        try:
+            conn.timeout()
+        except Iec62056Error as exc:
+            raise MeterIOError(f"{what}: {exc}") from exc
 
     def _send(self, conn: ClientConnection, event: Any) -> None:
         try:
@@ -216,6 +254,7 @@ class MeterClient:
 
     def readout(self, address: str = "") -> ReadoutResult:
         """A full readout (mode C, option 0)."""
+        self._op_deadline = self._clock() + self.settings.budget_s
         conn, ident, ev = self._start(address, "0")
         if not isinstance(ev, Readout):
             raise MeterIOError(f"readout: unexpected {type(ev).__name__}")
@@ -223,7 +262,9 @@ class MeterClient:
 
     def programming(self, address: str, password: str,
                     kind: str = "auto") -> ProgrammingSession:
-        """Open programming mode with ``password``; PasswordRefused if the meter says no."""
+        """Open programming mode with ``password``; PasswordRefused if the meter says no.
+        The session's requests share one budget, counted from here."""
+        self._op_deadline = self._clock() + self.settings.budget_s
         conn, ident, ev = self._start(address, "1")
         if not isinstance(ev, PasswordRequest):
             raise MeterIOError(f"programming mode: unexpected {type(ev).__name__}")

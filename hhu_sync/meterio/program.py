@@ -4,12 +4,18 @@ The address map (``128.x.y``) is the one in ``docs/iec62056.md``: tariff tables 
 meter's stage and take effect with ``W1 128.9.0(1)``, which the meter refuses unless the
 whole table is consistent. Verification reads every written entry back with R1 and
 checks the stage is what runs (``128.9.0`` = 1): an ACK alone proves nothing.
+
+For a model that takes CT/VT ratios into its registers (the catalog's ``takes_ratios``)
+the plan also writes ``128.11.0`` (CT) and ``128.11.1`` (VT) as ``primary/secondary``;
+``1/1`` for a scheme without transformers, so ratios an earlier scheme left are cleared.
+They are read back like every other setting.
 """
 
 from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from decimal import Decimal, InvalidOperation
 
 from hhu_sync.errors import HhuSyncError
 from hhu_sync.meterio.client import ProgrammingSession
@@ -23,6 +29,7 @@ TABLES: dict[int, tuple[str, int]] = {
 DEMAND_PERIODS = (5, 10, 15, 20, 30, 60)
 MAX_SWITCHES = 12
 COMMIT = "128.9.0"
+CT_RATIO, VT_RATIO = "128.11.0", "128.11.1"
 _ID = re.compile(r"[A-Za-z0-9_.-]{1,24}")
 _OBIS = re.compile(r"[0-9A-Z]{1,3}\.[0-9A-Z]{1,3}(?:\.[0-9A-Z]{1,3})?")
 _NAME_DROP = re.compile(r"[;()*!\r\n]")
@@ -66,8 +73,25 @@ def _ident(value: str, what: str) -> str:
     return value
 
 
-def plan_scheme(scheme: Scheme) -> ProgramPlan:
-    """The writes for ``scheme``; SchemeEncodingError if it cannot be expressed."""
+def ratio_text(ratio: tuple[float, float] | None, what: str) -> str:
+    """``200/5`` for (200.0, 5.0): plain decimals, as the meter reads them back."""
+    if not ratio:
+        return "1/1"
+    try:
+        parts = [Decimal(str(x)) for x in ratio]
+    except (InvalidOperation, ValueError, TypeError):
+        raise SchemeEncodingError(f"{what} ratio {ratio!r} is not two numbers") from None
+    if len(parts) != 2 or not all(p.is_finite() and p > 0 for p in parts):
+        raise SchemeEncodingError(f"{what} ratio {ratio!r}: primary and secondary must be "
+                                  "positive numbers")
+    return "/".join(format(p.normalize(), "f") for p in parts)
+
+
+def plan_scheme(scheme: Scheme, *, takes_ratios: bool = False) -> ProgramPlan:
+    """The writes for ``scheme``; SchemeEncodingError if it cannot be expressed.
+
+    ``takes_ratios``: the meter's model takes the CT/VT ratios (catalog), so they are
+    programmed and its registers then count primary values."""
     tables: dict[int, dict[int, str]] = {t: {} for t in TABLES}
     for r in scheme.rates:
         if not 1 <= r.number <= TABLES[1][1]:
@@ -105,6 +129,9 @@ def plan_scheme(scheme: Scheme) -> ProgramPlan:
     if scheme.display_items:
         settings.append(("128.8.0", f"{scheme.display_scroll_seconds};"
                                     f"{','.join(scheme.display_items)}"))
+    if takes_ratios:
+        settings.append((CT_RATIO, ratio_text(scheme.ct_ratio, "CT")))
+        settings.append((VT_RATIO, ratio_text(scheme.vt_ratio, "VT")))
     return ProgramPlan(scheme.id, tables, tuple(settings))
 
 

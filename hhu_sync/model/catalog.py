@@ -1,9 +1,16 @@
-"""The meter model catalog: each model's programming limits, read from TOML."""
+"""The meter model catalog: each model's programming limits, read from TOML.
+
+``takes_ratios`` says whether a model can be programmed with the CT and VT ratios so its
+registers count primary values (the Elster A1700 can). It is optional and false unless a
+catalog says so: a model wrongly marked would have its secondary values billed as
+primary, so only what is known is marked.
+"""
 
 from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from functools import lru_cache
 from pathlib import Path
 
 from hhu_sync.model.fields import Fields
@@ -28,6 +35,7 @@ class MeterModel:
     max_display_items: int
     password_levels: tuple[int, ...]
     ct_secondary: tuple[int, ...]
+    takes_ratios: bool = False
 
 
 Catalog = dict[str, MeterModel]
@@ -52,7 +60,7 @@ def parse_catalog(data: dict, file: str, locate=None) -> Catalog:
             f.add(path, "expected a table")
             continue
         f.unknown(table, path, ("description", "demand_periods", "password_levels",
-                                "ct_secondary", *_INT_LIMITS))
+                                "ct_secondary", "takes_ratios", *_INT_LIMITS))
         limits = {k: f.int_range(table, path, k, 0, 10_000) for k in _INT_LIMITS}
         lists = {}
         for key in ("demand_periods", "password_levels", "ct_secondary"):
@@ -61,12 +69,16 @@ def parse_catalog(data: dict, file: str, locate=None) -> Catalog:
                 f.add(f"{path}.{key}", "expected a list of integers")
                 value = []
             lists[key] = tuple(value)
+        takes_ratios = table.get("takes_ratios", False)
+        if not isinstance(takes_ratios, bool):
+            f.add(f"{path}.takes_ratios", "expected true or false")
+            takes_ratios = False
         if None in limits.values():
             continue
         catalog[name] = MeterModel(
             name=name, description=f.get(table, path, "description", str, required=False,
                                          default=""),
-            **limits, **lists)
+            **limits, **lists, takes_ratios=takes_ratios)
     if not models and not f.problems:
         f.add("models", "the catalog defines no meter models")
     if f.problems:
@@ -78,3 +90,19 @@ def load_catalog(path: str | os.PathLike[str] | None = None) -> Catalog:
     path = Path(path) if path else default_catalog_path()
     data, locate = load_toml(path)
     return parse_catalog(data, str(path), locate)
+
+
+@lru_cache(maxsize=8)
+def _ratio_models(path: str) -> frozenset[str]:
+    try:
+        return frozenset(name for name, m in load_catalog(path or None).items()
+                         if m.takes_ratios)
+    except (ModelError, OSError):
+        return frozenset()      # no catalog to say so: no model takes the ratios
+
+
+def model_takes_ratios(model: str | None, path: str | os.PathLike[str] | None = None) -> bool:
+    """Whether the catalog (the default one unless ``path``) marks ``model`` as taking
+    CT/VT ratios into its registers; False for an unknown model or an unreadable catalog
+    (the conservative answer: values stay secondary)."""
+    return bool(model) and model in _ratio_models(str(path or default_catalog_path()))

@@ -7,6 +7,7 @@ import csv
 
 from hhu_firmware_sim.field_trip import STATE_FILE, load_field_fleet, load_state
 from hhu_firmware_sim.meter import TouTable
+from hhu_firmware_sim.meter.meter import UNITY
 from hhu_sync.model.inputs import load_inputs
 from tests.conftest import EXAMPLES, ROOT
 from tests.integration.test_daemon_docks import SCHEMES, SECRETS, Depot, dock
@@ -54,7 +55,10 @@ def test_lists_go_out_meters_get_programmed_and_readings_come_back(tmp_path, cap
         field = load_field_fleet(fleet)
         assert load_state(field.fleet, depot.flash(hhu).root / STATE_FILE) == 6
         meters.update({m.serial: m for m in field.fleet.meters if visited_by[m.serial] == hhu})
-    # The database holds what the meters' registers said at the visit.
+    # The database holds what the meters' registers said at the visit (each visit read
+    # before it programmed the CT/VT ratios into the A1700s).
+    for m in meters.values():
+        m.ct_ratio = m.vt_ratio = UNITY
     assert len(visits) == 6 and len(readings) >= 6 * 4
     for meter, obis, _time, value, unit, status in readings:
         values = meters[meter].register_value(obis)

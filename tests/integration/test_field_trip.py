@@ -6,6 +6,7 @@ import argparse
 import dataclasses
 import json
 from datetime import UTC, datetime
+from decimal import Decimal
 from pathlib import Path
 
 import pytest
@@ -22,6 +23,7 @@ from hhu_firmware_sim.field_trip import (
 )
 from hhu_firmware_sim.flash import FlashStore
 from hhu_firmware_sim.meter import FleetError, TouTable
+from hhu_firmware_sim.meter.meter import UNITY
 from hhu_firmware_sim.urlhandler.protocol_hhusim import Serial
 from hhu_sync.keys import KeyStore
 from hhu_sync.model.inputs import load_inputs
@@ -88,6 +90,10 @@ def test_a_trip_programs_verifies_and_reads_every_meter(hhu):
                                ("41200017", "done"))
     visits = by_meter(hhu.upload_visits())
     meters = hhu.meters()
+    assert meters["35100001"].ratio_factor == 8000     # the A1700 took CT 400/5, VT 11000/110
+    assert meters["41200017"].ratio_factor == 1        # the A1140 takes no ratios
+    for m in meters.values():                          # each visit read before it programmed
+        m.ct_ratio = m.vt_ratio = UNITY
     for serial, visit in visits.items():
         for obis, value, unit, when, *_own_times in visit["registers"]:
             held = meters[serial].register_value(obis)[0]
@@ -133,6 +139,23 @@ def test_the_next_trip_finds_the_meters_as_the_last_one_left_them(hhu):
     assert float(regs2["1.8.0"]) > float(regs1["1.8.0"])
     state = json.loads((hhu.flash.root / STATE_FILE).read_text())
     assert state["meters"]["35100001"]["now"] == "2026-11-27T09:00:00"
+
+
+def test_an_a1700_programmed_with_its_ratios_reads_primary_on_the_next_trip(hhu):
+    """Issue 12.18: the A1700 takes CT 400/5 and VT 11000/110 (factor 8000) into its
+    registers; the ratios survive in the fleet state, and the next visit reads primary."""
+    hhu.load()
+    hhu.trip(T1)
+    for entry in hhu.flash.uploads():
+        hhu.flash.delete_upload(entry.upload_id)
+    hhu.load()
+    hhu.trip(T2)
+    regs = {r[0]: r[1] for r in by_meter(hhu.upload_visits())["35100001"]["registers"]}
+    meter = hhu.meters()["35100001"]
+    assert (meter.ct_ratio, meter.vt_ratio) == ((400, 5), (11000, 110))
+    assert Decimal(regs["1.8.0"]) == round(meter.total * 8000, 3)
+    a1140 = {r[0]: r[1] for r in by_meter(hhu.upload_visits())["41200017"]["registers"]}
+    assert Decimal(a1140["1.8.0"]) == round(hhu.meters()["41200017"].total, 3)
 
 
 def test_injected_faults_give_the_matching_outcomes(hhu):
