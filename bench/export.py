@@ -23,12 +23,13 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from ingest import LISTED_AT, OBIS, meter_list_for, visits_for  # noqa: E402
+
 import hhu_sync  # noqa: E402
 from hhu_sync.dock.readings import UploadDecoder, ingest_uploads  # noqa: E402
 from hhu_sync.export import write_cmep, write_csv  # noqa: E402
 from hhu_sync.store import SqliteStore  # noqa: E402
 from hhu_sync.transfer import encode_transfer  # noqa: E402
-from ingest import LISTED_AT, OBIS, meter_list_for, visits_for  # noqa: E402
 
 KEY = hashlib.sha256(b"bench").digest()
 HHU = "HHU-B"

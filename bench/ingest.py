@@ -5,10 +5,12 @@
 Each upload's visits are those of a meter list the store holds (one list per upload,
 every meter on it): the billable path, readings stored ``ok``. ``--no-list`` sends
 visits that name no list, as this bench did before issue 12 (they are now stored as
-``no_list`` with an exception per visit). Our path, as the daemon runs it: each upload's seal verified and every field checked in
-worker processes (``UploadDecoder``) while the previous upload is committed, one
-transaction per upload (idempotency, duplicate checks, list states); ``--inline`` checks
-in this process instead.
+``no_list`` with an exception per visit). Our path, as the daemon runs it: each
+upload's seal verified and every field checked in worker processes (``UploadDecoder``)
+while the previous upload is committed, one transaction per upload (idempotency,
+duplicate checks, list states); ``--inline`` checks in this process instead. The CPU
+time of this process and of the workers during our path is printed too: on a shared
+machine it compares from run to run where the wall time does not.
 The raw path: executemany of the same rows into the same readings table, one transaction.
 Last line: ``ingest: R rows/s, sqlite R0 rows/s, ratio X``.
 """
@@ -109,6 +111,7 @@ def main() -> int:
                        upload_id=sealed[0][0]).result()     # start the workers first
         per_upload = args.per_upload // len(OBIS) * len(OBIS)
         t0 = time.perf_counter()
+        cpu0 = resource.getrusage(resource.RUSAGE_SELF)
         for _upload_id, report, _ in ingest_uploads(store, decoder, sealed, hhu_id="HHU-B",
                                                     hhu_key=KEY):
             assert report.readings_stored == per_upload, report
@@ -116,7 +119,12 @@ def main() -> int:
                 assert report.not_on_list == 0 and not getattr(
                     report, "readings_not_billable", 0), report
         ours = time.perf_counter() - t0
-        decoder.close()
+        cpu1 = resource.getrusage(resource.RUSAGE_SELF)
+        kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        decoder.close()                 # the workers' CPU is counted once they have ended
+        kids1 = resource.getrusage(resource.RUSAGE_CHILDREN)
+        own_cpu = cpu1.ru_utime - cpu0.ru_utime + cpu1.ru_stime - cpu0.ru_stime
+        workers_cpu = kids1.ru_utime - kids0.ru_utime + kids1.ru_stime - kids0.ru_stime
         del sealed
         stored = store.status()["readings"]
         store.close()
@@ -145,6 +153,8 @@ def main() -> int:
     print(f"{'path':<28}{'rows':>10}{'seconds':>10}{'rows/s':>12}")
     print(f"{'hhu-sync ingest':<28}{total:>10}{ours:>10.2f}{r_ours:>12,.0f}")
     print(f"{'sqlite executemany (raw)':<28}{total:>10}{raw:>10.2f}{r_raw:>12,.0f}")
+    print(f"cpu per reading: depot {own_cpu / total * 1e6:.2f} us + workers "
+          f"{workers_cpu / total * 1e6:.2f} us")
     print(f"code: {Path(hhu_sync.__file__).parent}; visits "
           f"{'name no list' if args.no_list else 'of a list held (billable)'}")
     print(f"uploads: {uploads} of {args.per_upload} readings; peak RSS {peak_mb():.0f} MB "

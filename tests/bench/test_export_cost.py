@@ -8,8 +8,14 @@ The statements an export runs are counted here, not its time.
 
 from __future__ import annotations
 
-import pytest
+from datetime import UTC, datetime
 
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from hhu_sync.export import ExportRow, cmep
+from hhu_sync.export.cells import escape_controls, neutralise_formula, safe_cell
 from hhu_sync.model.inputs import load_inputs
 from hhu_sync.model.meterlist import MeterEntry, MeterList
 from hhu_sync.store import SqliteStore
@@ -60,3 +66,25 @@ def test_the_scheme_programmed_at_a_visit_is_still_found_for_the_later_readings(
     assert by_key[("M0000", "1.8.2")].scheme == ""          # read before the programming
     assert by_key[("M0000", "1.8.1")].scheme == "a1140-day-night"
     assert by_key[("M0001", "1.8.1")].scheme == ""
+
+
+@settings(max_examples=500, deadline=None)
+@given(st.one_of(st.text(), st.text(alphabet=st.sampled_from(
+    "0123456789.-+= @\t\r\n\\\x00\x0b\x0c\x1b\x7f\x85\u2028\uff1daZ'\"é"))))
+def test_a_cell_s_quick_path_writes_what_neutralising_then_escaping_writes(text):
+    assert safe_cell(text) == escape_controls(neutralise_formula(text))
+
+
+def test_cmep_converts_each_time_once_and_writes_the_same_records(tmp_path, monkeypatch):
+    rows = [ExportRow(f"M{m}", obis, "2026-11-25T10:00:00+01:00", "001.5", "kWh", "ok",
+                      "H", "U1", "") for m in range(3) for obis in ("1.8.1", "1.8.2")]
+    calls: list[str] = []
+    real = cmep.cmep_time
+    monkeypatch.setattr(cmep, "cmep_time", lambda iso: calls.append(iso) or real(iso))
+    when = datetime(2026, 12, 1, tzinfo=UTC)
+    assert cmep.write_cmep(rows, tmp_path / "r.cmep", sender="D", now=when) == 6
+    assert calls == ["2026-11-25T10:00:00+01:00"]
+    lines = (tmp_path / "r.cmep").read_text().splitlines()
+    assert lines[0] == ("MEPMD01,19970819,D,,,,202612010000,M0:1.8.1,OK,E,KWHREG,1,00000000,"
+                        "1,202611250900,R0,1.5")
+    assert len(lines) == 6
