@@ -8,6 +8,7 @@ The statements an export runs are counted here, not its time.
 
 from __future__ import annotations
 
+import csv
 from datetime import UTC, datetime
 
 import pytest
@@ -88,3 +89,26 @@ def test_cmep_converts_each_time_once_and_writes_the_same_records(tmp_path, monk
     assert lines[0] == ("MEPMD01,19970819,D,,,,202612010000,M0:1.8.1,OK,E,KWHREG,1,00000000,"
                         "1,202611250900,R0,1.5")
     assert len(lines) == 6
+
+
+@settings(max_examples=60, deadline=None)
+@given(meter=st.text(alphabet=st.sampled_from('M0129,"\'= '), min_size=1, max_size=700),
+       count=st.integers(0, 130))
+def test_cmep_records_keep_every_triplet_in_order_within_the_limits(tmp_path_factory, meter,
+                                                                    count):
+    # Short heads take the quick path (no head rendered), long ones the measured one.
+    rows = [ExportRow(meter, "1.8.1", f"2026-11-{1 + n // 24:02d}T{n % 24:02d}:00:00+00:00",
+                      f"{n}.5", "kWh", "ok", "H", "U1", "") for n in range(count)]
+    path = tmp_path_factory.mktemp("cmep") / "r.cmep"
+    cmep.write_cmep(rows, path, sender="D", now=datetime(2026, 12, 1, tzinfo=UTC))
+    text = path.read_text()
+    records = list(csv.reader(text.splitlines()))
+    assert all(len(line) <= cmep.MAX_LINE for line in text.splitlines())
+    assert all(int(r[13]) <= cmep.MAX_TRIPLETS and len(r) == 14 + 3 * int(r[13])
+               for r in records)
+    values = [v for r in records for v in r[16::3]]
+    fits = len(cmep.safe_cell(f"{meter}:1.8.1")) * 2 + 200 < cmep.MAX_LINE
+    if fits:
+        assert values == [f"{n}.5" for n in range(count)]
+    else:                                  # what is written is in order, and never split
+        assert values == [f"{n}.5" for n in range(len(values))]
