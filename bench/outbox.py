@@ -27,12 +27,14 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import hhu_sync  # noqa: E402
 from hhu_sync.config import load_config  # noqa: E402
 from hhu_sync.daemon import Daemon  # noqa: E402
 from hhu_sync.keys import KeyStore  # noqa: E402
 from hhu_sync.outbox.mover import signature  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
+CODE = Path(hhu_sync.__file__).parent     # which checkout this run measures
 TEMPLATE = (ROOT / "schemes" / "examples" / "a1700-ci-tou.toml").read_text()
 CONFIG = """
 [depot]
@@ -196,6 +198,7 @@ def main() -> int:
     print(f"{'files':>8}{'writing s':>11}{'seconds':>10}{'files/s':>10}{'p50 ms':>10}{'p99 ms':>10}"
           f"{'transfer files':>16}")
     print(f"{len(done):>8}{writing:>11.2f}{elapsed:>10.2f}{rate:>10.0f}{p50:>10.0f}{p99:>10.0f}{queued:>16}")
+    print(f"code: {CODE}")
     mode = f"dropped at {args.rate:g}/s" if args.rate else "dropped at once"
     print(f"outbox: {len(done)} files ({mode}) in {elapsed:.2f} s = {rate:.0f} files/s, "
           f"p50 {p50:.0f} ms, p99 {p99:.0f} ms")

@@ -19,6 +19,9 @@ _PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
 # C0 and C1 controls, DEL, and every character str.splitlines() breaks a line at.
 _UNSAFE = re.compile("[\\\\\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _NAMED = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+# neutralise_formula looks through these blanks at the head of a cell.
+_LEAD_BLANKS = " \x0b\x0c\x00"
+_NOT_PLAIN_HEAD = FORMULA_TRIGGERS | frozenset(_LEAD_BLANKS)
 
 
 def is_plain_number(text: str) -> bool:
@@ -47,7 +50,7 @@ def neutralise_formula(text: str) -> str:
     """
     if not text or is_plain_number(text):
         return text
-    head = text.lstrip(" \x0b\x0c\x00")[:1]
+    head = text.lstrip(_LEAD_BLANKS)[:1]
     if head in FORMULA_TRIGGERS or text[0] in FORMULA_TRIGGERS:
         return "'" + text
     return text
@@ -56,4 +59,10 @@ def neutralise_formula(text: str) -> str:
 def safe_cell(value: object) -> str:
     """One CSV/CMEP field: formula-neutralised first, then every control escaped."""
     text = "" if value is None else str(value)
+    # Most cells (digits, times, ids) need neither step: printable ASCII without a
+    # backslash has nothing to escape, and a head that is no trigger and no blank is no
+    # formula. Two regular expressions a cell were a third of a CSV export's time.
+    if not text or (text[0] not in _NOT_PLAIN_HEAD and text.isascii() and text.isprintable()
+                    and "\\" not in text):
+        return text
     return escape_controls(neutralise_formula(text))

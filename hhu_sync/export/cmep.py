@@ -61,12 +61,18 @@ def _constant(row: ExportRow) -> str:
     return row.multiplier if row.value_basis == BASIS_SECONDARY and row.multiplier else "1"
 
 
-def _triplets(rows: list[ExportRow]) -> list[tuple[str, str, str]]:
+def _triplets(rows: list[ExportRow], times: dict[str, str]) -> list[tuple[str, str, str]]:
     """(UTC time, quality, value) of the valid rows, in time order, each once: a
-    historical value read at several visits has one time, its billing reset."""
+    historical value read at several visits has one time, its billing reset.
+
+    ``times`` keeps each time converted once: a visit's registers share one.
+    """
     out: dict[tuple[str, str], None] = {}
     for r in rows:
-        when = cmep_time(r.value_time or r.time)
+        iso = r.value_time or r.time
+        when = times.get(iso)
+        if when is None:
+            when = times[iso] = cmep_time(iso)
         if when:
             out[(when, cmep_value(r.value))] = None
     return sorted((when, QUALITY_READ, value) for when, value in out)
@@ -92,7 +98,9 @@ def write_cmep(rows: Iterable[tuple], path: str | os.PathLike[str], *, sender: s
     stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%d%H%M")
     sender, receiver = safe_cell(sender), safe_cell(receiver)
     records = 0
+    times: dict[str, str] = {}
     with atomic_open(path) as fh:
+        out = csv.writer(fh, lineterminator="\n")      # each line as _render gives it
         billable = (r for r in map(as_row, rows) if _billable(r))
         for (meter, obis), group in groupby(billable, key=lambda r: (r.meter, r.obis)):
             series = sorted(group, key=lambda r: (CMEP_UNITS[r.unit.lower()], _constant(r)))
@@ -100,12 +108,21 @@ def write_cmep(rows: Iterable[tuple], path: str | os.PathLike[str], *, sender: s
                     series, key=lambda r: (CMEP_UNITS[r.unit.lower()], _constant(r))):
                 head = ["MEPMD01", CMEP_RECORD_VERSION, sender, "", receiver, "", stamp,
                         safe_cell(f"{meter}:{obis}"), "OK", "E", units, constant, "00000000"]
-                records += _write_records(fh, head, _triplets(list(same)))
+                records += _write_records(out, head, _triplets(list(same), times))
     return records
 
 
-def _write_records(fh, head: list[str], triplets: list[tuple[str, str, str]]) -> int:
+def _write_records(out, head: list[str], triplets: list[tuple[str, str, str]]) -> int:
     """As many records as the triplets need, none over the count or the line limit."""
+    # Most series fit on a line whatever the head renders to (a field renders to at most
+    # twice its length and two quotes): then only the count splits them, and the head
+    # need not be rendered to be measured (a third of the CMEP writer's time).
+    sizes = sum(len(when) + len(quality) + len(value) + 3 for when, quality, value in triplets)
+    if sizes + sum(2 * len(f) + 3 for f in head) + len(f",{MAX_TRIPLETS}") <= MAX_LINE:
+        for start in range(0, len(triplets), MAX_TRIPLETS):
+            chunk = triplets[start:start + MAX_TRIPLETS]
+            out.writerow([*head, str(len(chunk)), *(f for t in chunk for f in t)])
+        return -(-len(triplets) // MAX_TRIPLETS)
     room = MAX_LINE - len(_render(head)) - len(f",{MAX_TRIPLETS}")
     written = 0
     start = 0
@@ -121,7 +138,7 @@ def _write_records(fh, head: list[str], triplets: list[tuple[str, str, str]]) ->
         if end == start:           # not even one triplet fits beside this MeterID
             break
         chunk = triplets[start:end]
-        fh.write(_render([*head, str(len(chunk)), *(f for t in chunk for f in t)]) + "\n")
+        out.writerow([*head, str(len(chunk)), *(f for t in chunk for f in t)])
         written += 1
         start = end
     return written

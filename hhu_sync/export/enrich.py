@@ -136,8 +136,8 @@ class Enricher:
             self._history = sorted((when, sid) for when, sid in
                                    ((_utc(t), sid) for t, sid in self._programmed(meter))
                                    if when is not None)
-        visited = _utc(visit_time)
         chosen = None
+        visited = _utc(visit_time) if self._history else None   # most meters: none
         if visited is not None:
             for when, sid in self._history:
                 if when < visited:
