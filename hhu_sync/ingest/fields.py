@@ -26,8 +26,12 @@ MAX_VALUE = 40
 MAX_TIME = 40
 #: Characters that start a spreadsheet formula (and tab/CR, caught as control characters).
 FORMULA_START = ("=", "+", "-", "@")
-# C0, DEL, C1 and the Unicode line/paragraph separators: anything that breaks a line or a log.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u0085]")
+# C0, DEL, C1 and the Unicode line/paragraph separators: anything that breaks a line or a log;
+# and what reorders or hides text from whoever reads it (bidi embeddings, overrides, isolates
+# and marks, zero-width characters, the BOM mid-text): a note "paid <RLO>..." is not what
+# the clerk sees.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u0085\u200b-\u200f\u202a-\u202e"
+                      r"\u2060-\u2064\u2066-\u2069\ufeff]")
 _DECIMAL = re.compile(r"(-?)([0-9]+)(?:\.([0-9]+))?", re.ASCII)
 _HEX = re.compile(r"[0-9A-Fa-f]{1,16}", re.ASCII)
 _IDENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}", re.ASCII)
@@ -45,6 +49,9 @@ class Limits:
     integer_digits: int = 12
     decimals: int = 4
     future_tolerance: timedelta = timedelta(minutes=5)    # HHU clock ahead of the depot's
+    # A register is read during its visit (the simulator stamps it with the visit's time):
+    # one stamped further than this from its visit was not read on that visit.
+    visit_span: timedelta = timedelta(hours=1)
     floor: datetime = datetime(2000, 1, 1, tzinfo=UTC)    # no reading is older than this
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
 from hhu_sync.ingest.fields import (
@@ -166,11 +166,26 @@ class _Checker:
             found = self.times[text] = utc_time(text, floor=self.floor, ceiling=self.ceiling)
         return found
 
+    def off_visit(self, when: str, visit_time: str) -> Problem | None:
+        """A problem when a reading's UTC time is further than visit_span from its visit's:
+        it was not read on that visit (and must not take a key at another instant)."""
+        gap = datetime.fromisoformat(when) - datetime.fromisoformat(visit_time)
+        if abs(gap) <= self.limits.visit_span:
+            return None
+        return Problem(FindingCode.TIME_OFF_VISIT,
+                       f"{when} is {_hours(gap)} from its visit ({visit_time}), more than "
+                       f"{_hours(self.limits.visit_span)}")
+
     def code(self, text: str) -> str | Problem:
         found = self.obis.get(text)
         if found is None:
             found = self.obis[text] = canonical_obis(text)
         return found
+
+
+def _hours(span: timedelta) -> str:
+    seconds = abs(span.total_seconds())
+    return f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
 
 
 def parse_upload(payload: dict[str, Any], *, upload_id: str, hhu_id: str, sha256: str,
@@ -257,6 +272,7 @@ def _registers(registers: list | tuple, visit: Visit, seq: int, hhu_id: str, upl
     fast = visit.meter_ok
     vseq = str(seq)
     plain, obis_of, time_of, units = check.plain, check.obis.get, check.times.get, _UNITS
+    at = visit.time                   # UTC text: a reading stamped with it needs no more
     append = rows.append
     for n, r in enumerate(registers):
         kind = type(r)
@@ -286,7 +302,7 @@ def _registers(registers: list | tuple, visit: Visit, seq: int, hhu_id: str, upl
                               "times must be text")
         code = obis_of(obis) or check.code(obis)
         when = time_of(rtime) or check.time(rtime)
-        if fast and type(code) is str and type(when) is str and unit in units and unit \
+        if fast and type(code) is str and when == at and unit in units and unit \
                 and plain(value) and not vtime and not rstime:
             append((meter, code, when, value, unit, base, hhu_id, upload_id, "", "", vseq))
         else:
@@ -309,6 +325,10 @@ def _checked_row(visit: Visit, seq: int, n: int, index: int, obis: str, code: st
     if isinstance(when, Problem):
         problems.append(("time", when))
         when = rtime
+    elif visit.time_ok and when != visit.time:
+        off = check.off_visit(when, visit.time)
+        if off is not None:
+            problems.append(("time", off))
     unit_problem = check_unit(unit)
     if unit_problem is not None:
         problems.append(("unit", unit_problem))

@@ -13,10 +13,12 @@ import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from hhu_sync.export.cells import is_plain_number
 from hhu_sync.export.enrich import Enricher, StoredReading
 from hhu_sync.export.rows import ExportRow
 from hhu_sync.failpoints import failpoint
@@ -650,30 +652,41 @@ class SqliteStore:
         return rows
 
     def _duplicates(self, db, upload: Upload, report: IngestReport, out: list, now: str) -> None:
-        """Readings not stored: same key already held. Same value: duplicate; else conflict."""
-        seen: set[tuple[str, str, str]] = set()
+        """Readings not stored: same key already held. Same value (as a number: ``12.5`` and
+        ``012.50`` are one): duplicate. Another value: conflict, and the held reading is
+        no longer billable either (status ``conflict``): which of two values is right is a
+        clerk's decision, not the order the uploads came in."""
+        seen: dict[tuple[str, str, str], int] = {}
+        conflict = ReadingStatus.CONFLICT.value
         for index, reading in enumerate(upload.readings):
             if index in upload.not_stored:
                 continue                      # rejected: an exception already
             meter, obis, time, value, uid = (reading[0], reading[1], reading[2], reading[3],
                                              reading[7])
             key = (meter, obis, time)
-            row = db.execute("SELECT value, upload_id, hhu FROM readings WHERE meter=? AND "
-                             "obis=? AND time=?", key).fetchone()
+            row = db.execute("SELECT value, upload_id, hhu, status FROM readings WHERE "
+                             "meter=? AND obis=? AND time=?", key).fetchone()
             if row is None:
                 continue
             if row[1] == uid and key not in seen:
-                seen.add(key)  # the copy this upload stored
+                seen[key] = index  # the copy this upload stored
                 continue
             upload.not_stored.add(index)
-            if row[0] == value:
+            if _same_value(row[0], value):
                 report.readings_already_held += 1
                 kind = ExceptionKind.DUPLICATE.value
                 detail = f"already held from upload {row[1]} ({row[2]})"
             else:
                 report.conflicts += 1
                 kind = ExceptionKind.CONFLICT.value
-                detail = f"held value {row[0]} from upload {row[1]} ({row[2]}) differs"
+                detail = (f"held value {escape(row[0])} from upload {row[1]} ({row[2]}) "
+                          "differs: neither is billed")
+                if row[3] == ReadingStatus.OK.value:
+                    db.execute("UPDATE readings SET status=? WHERE meter=? AND obis=? "
+                               "AND time=?", (conflict, *key))
+                    if row[1] == uid:
+                        upload.status_changes[seen[key]] = conflict
+                        report.readings_not_billable += 1
             out.append((upload.upload_id, kind, meter, obis, time, value, detail, now))
 
     def _check_visits(self, db, upload: Upload, report: IngestReport, out: list,
@@ -682,7 +695,7 @@ class SqliteStore:
         a meter not on its list, no list named, an unknown list, a visit before its list."""
         touched: dict[str, None] = {}
         changes: dict[int, str] = {}
-        issued: dict[str, tuple[datetime | None] | None] = {}
+        issued: dict[str, tuple[datetime | None, str] | None] = {}
         ok, suspect = ReadingStatus.OK.value, ReadingStatus.SUSPECT.value
 
         def mark(v, status: ReadingStatus) -> None:
@@ -708,14 +721,20 @@ class SqliteStore:
                     flag(v, ExceptionKind.NOT_ON_LIST.value, "visit names no meter list")
                 continue
             if v.list_id not in issued:
-                row = db.execute("SELECT created_at FROM lists WHERE list_id=?",
+                row = db.execute("SELECT created_at, state FROM lists WHERE list_id=?",
                                  (v.list_id,)).fetchone()
-                issued[v.list_id] = (_aware(row[0]),) if row else None
+                issued[v.list_id] = (_aware(row[0]), row[1]) if row else None
             held = issued[v.list_id]
             if held is None:
                 mark(v, ReadingStatus.UNKNOWN_LIST)
                 flag(v, ExceptionKind.UNKNOWN_LIST.value,
                      f"visit names meter list {escape(v.list_id)!r}, which is not held")
+                continue
+            if held[1] == ListState.CANCELLED:
+                # back office withdrew the work: what was read on it is a clerk's to bill
+                mark(v, ReadingStatus.LIST_CANCELLED)
+                flag(v, ExceptionKind.LIST_CANCELLED.value,
+                     f"visit names meter list {escape(v.list_id)!r}, which was cancelled")
                 continue
             touched[v.list_id] = None
             if not db.execute("SELECT 1 FROM list_entries WHERE list_id=? AND serial=?",
@@ -838,6 +857,18 @@ class SqliteStore:
                 "AND ltrim(v.error_flags, '0') != '' "
                 "GROUP BY v.meter ORDER BY v.meter LIMIT 50"),
         }
+
+
+def _same_value(held: str, value: str) -> bool:
+    """Whether two register values are one: the same text, or the same decimal number."""
+    if held == value:
+        return True
+    if not (is_plain_number(held) and is_plain_number(value)):
+        return False
+    try:
+        return Decimal(held) == Decimal(value)
+    except (InvalidOperation, ValueError):
+        return False
 
 
 def _aware(text: str) -> datetime | None:

@@ -1,0 +1,106 @@
+"""Billing integrity, second round: variants of the ingest defects that round one missed.
+
+A reading's own time must be its visit's; one number written two ways is one reading;
+two values for one instant are never billed on either side; a cancelled list bills
+nothing; text that reorders what a reader sees is flagged like any control character.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from hhu_sync.ingest import ExceptionKind, FindingCode, ReadingStatus
+from hhu_sync.store import SqliteStore
+from tests.unit.store.helpers import meter_list, upload, visit
+
+NOW = "2026-11-25T12:00:00+00:00"
+T = "2026-11-25T10:00:00+00:00"
+
+
+@pytest.fixture
+def store(tmp_path):
+    s = SqliteStore(tmp_path / "db.sqlite")
+    s.add_meter_list(meter_list())
+    yield s
+    s.close()
+
+
+def kinds(store) -> list[str]:
+    return [r[0] for r in store._db().execute("SELECT kind FROM exceptions "
+                                              "ORDER BY exception_id")]
+
+
+def statuses(store) -> list[tuple[str, str, str]]:
+    return [(r[0], r[3], r[5]) for r in store.readings()]
+
+
+@pytest.mark.parametrize("reading_time", [
+    "2025-01-01T10:00:00+00:00",         # a year before its visit, inside the window
+    "2026-11-25T08:59:59+00:00",         # just over an hour before
+    "2026-11-25T11:00:01+00:00",         # just over an hour after
+    "2026-11-25T12:30:00+01:00",         # 11:30 UTC, written in another zone
+])
+def test_a_reading_stamped_away_from_its_visit_is_an_exception_not_a_reading(store,
+                                                                             reading_time):
+    visits = [visit("M1", time=T, registers=[["1.8.1", "1.0", "kWh", reading_time]]),
+              visit("M2", time=T, registers=[["1.8.1", "2.0", "kWh", T]])]
+    report = store.ingest(upload("U1", visits), NOW)
+    assert report.readings_rejected == 1
+    assert statuses(store) == [("M2", "2.0", "ok")]
+    detail = store._db().execute("SELECT detail FROM exceptions").fetchone()[0]
+    assert kinds(store) == [FindingCode.TIME_OFF_VISIT]
+    assert detail.startswith("visits[0].registers[0].time:")
+
+
+@pytest.mark.parametrize("reading_time", ["2026-11-25T09:00:00+00:00",
+                                          "2026-11-25T11:00:00+00:00",
+                                          "2026-11-25T10:59:00+01:00"])
+def test_a_reading_within_an_hour_of_its_visit_is_ok(store, reading_time):
+    store.ingest(upload("U1", [visit("M1", registers=[["1.8.1", "1.0", "kWh",
+                                                       reading_time]])]), NOW)
+    assert [s[2] for s in statuses(store)] == ["ok"]
+
+
+@pytest.mark.parametrize("first, second", [("12.5", "12.50"), ("0012.5", "12.5"),
+                                           ("12", "12.0000"), ("0", "0.0")])
+def test_one_number_written_two_ways_is_a_duplicate_not_a_conflict(store, first, second):
+    store.ingest(upload("U1", [visit("M1", value=first)]), NOW)
+    report = store.ingest(upload("U2", [visit("M1", value=second)], hhu="HHU-002"), NOW)
+    assert report.conflicts == 0 and report.readings_already_held == 1
+    assert kinds(store)[-1] == ExceptionKind.DUPLICATE
+    assert statuses(store) == [("M1", first, "ok")]
+
+
+def test_two_values_for_one_instant_are_billed_on_neither_side(store):
+    store.ingest(upload("U1", [visit("M1", value="100.0")]), NOW)
+    report = store.ingest(upload("U2", [visit("M1", value="5.0")], hhu="HHU-002"), NOW)
+    assert report.conflicts == 1
+    assert statuses(store) == [("M1", "100.0", ReadingStatus.CONFLICT)]
+    assert ExceptionKind.CONFLICT in kinds(store)
+    # the same within one upload
+    store.ingest(upload("U3", [visit("M2", value="1.0"), visit("M2", value="2.0")]), NOW)
+    assert [s for s in statuses(store) if s[0] == "M2"] == [("M2", "1.0", "conflict")]
+
+
+def test_a_later_equal_copy_does_not_make_a_conflict_billable_again(store):
+    store.ingest(upload("U1", [visit("M1", value="100.0")]), NOW)
+    store.ingest(upload("U2", [visit("M1", value="5.0")], hhu="HHU-002"), NOW)
+    store.ingest(upload("U3", [visit("M1", value="100.0")], hhu="HHU-003"), NOW)
+    assert statuses(store) == [("M1", "100.0", "conflict")]
+
+
+def test_readings_on_a_cancelled_list_are_not_billed(store):
+    store.cancel_list("L1", NOW)
+    report = store.ingest(upload("U1", [visit("M1")]), NOW)
+    assert report.readings_stored == 1
+    assert statuses(store) == [("M1", "100.0", ReadingStatus.LIST_CANCELLED)]
+    assert kinds(store) == [ExceptionKind.LIST_CANCELLED]
+
+
+@pytest.mark.parametrize("notes", ["paid \u202eevil\u202c", "zero\u200bwidth",
+                                   "isolate \u2066x\u2069", "bom\ufeffmid", "mark\u200f"])
+def test_notes_that_reorder_or_hide_text_are_flagged(store, notes):
+    store.ingest(upload("U1", [visit("M1", notes=notes)]), NOW)
+    assert kinds(store) == [FindingCode.CONTROL_CHARS]
+    detail = store._db().execute("SELECT detail FROM exceptions").fetchone()[0]
+    assert not any(ch in detail for ch in "\u202e\u200b\u2066\ufeff\u200f")
