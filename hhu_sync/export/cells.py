@@ -15,9 +15,16 @@ import re
 
 #: Leading characters that make a spreadsheet cell a formula (with their full-width forms).
 FORMULA_TRIGGERS = frozenset("=+-@\t\r\n\uff1d\uff0b\uff0d\uff20")
-_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
-# C0 and C1 controls, DEL, and every character str.splitlines() breaks a line at.
-_UNSAFE = re.compile("[\\\\\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# ASCII digits only: "-\u0663" (an Arabic-Indic three) is no number a sheet keeps numeric.
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+# What reorders or hides text (bidi embeddings, overrides, isolates and marks, zero-width
+# characters and joiners, the BOM): a clerk must see the cell as it is.
+_INVISIBLE = "\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
+# C0 and C1 controls, DEL, every character str.splitlines() breaks a line at, the above.
+_UNSAFE = re.compile(f"[\\\\\x00-\x1f\x7f-\x9f\u2028\u2029{_INVISIBLE}]")
+# Looked through before the first character that counts: blanks (any Unicode space) and
+# the invisible characters, which a reader may drop before it sees the "=".
+_LEADING = re.compile(f"[\\s\x00{_INVISIBLE}]*")
 _NAMED = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
@@ -47,7 +54,7 @@ def neutralise_formula(text: str) -> str:
     """
     if not text or is_plain_number(text):
         return text
-    head = text.lstrip(" \x0b\x0c\x00")[:1]
+    head = text[_LEADING.match(text).end():][:1]
     if head in FORMULA_TRIGGERS or text[0] in FORMULA_TRIGGERS:
         return "'" + text
     return text
