@@ -60,7 +60,21 @@ def neutralise_formula(text: str) -> str:
     return text
 
 
+#: What a spreadsheet cell holds (Excel: 32,767 characters); a longer one spills over.
+MAX_CELL = 32_767
+
+
 def safe_cell(value: object) -> str:
-    """One CSV/CMEP field: formula-neutralised first, then every control escaped."""
+    """One CSV/CMEP field: formula-neutralised first, then every control escaped, then
+    cut to :data:`MAX_CELL` with a marker saying how much (the store keeps it whole)."""
     text = "" if value is None else str(value)
-    return escape_controls(neutralise_formula(text))
+    cell = escape_controls(neutralise_formula(text))
+    if len(cell) <= MAX_CELL:
+        return cell
+    keep = MAX_CELL - 40
+    raw = neutralise_formula(text)[:keep]
+    cut = escape_controls(raw)
+    while len(cut) > keep:             # cut the text, not its escapes (never half a \u..)
+        raw = raw[:len(raw) - (len(cut) - keep)]
+        cut = escape_controls(raw)
+    return f"{cut}…[{len(text) - len(raw)} characters cut]"

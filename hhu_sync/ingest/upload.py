@@ -37,7 +37,11 @@ MAX_REGISTERS_PER_VISIT = 10_000
 VALUE_TIME, RESET_TIME, VISIT_SEQ = 8, 9, 10
 #: Hard bounds (a longer field refuses the upload); within them, content is checked.
 _TEXT_BOUNDS = {"meter": 256, "list": 256, "time": 256, "scheme": 256, "verify": 64,
-                "error_flags": 64, "operator": 256, "notes": 10_000}
+                "error_flags": 64, "operator": 1 << 26, "notes": 1 << 26}
+#: Free text is the crew's: longer than this is a ``too_long`` finding, kept in full and
+#: never a refused upload (which would keep every reading of it from billing, at every
+#: docking). The transfer file's own limits bound it in all.
+_FREE_TEXT_BOUNDS = {"operator": 256, "notes": 10_000}
 _UNITS = UNITS
 _OK, _SUSPECT, _REJECTED = (ReadingStatus.OK.value, ReadingStatus.SUSPECT.value,
                             ReadingStatus.REJECTED.value)
@@ -248,6 +252,10 @@ def _visit(v: dict, seq: int, check: _Checker) -> tuple[Visit, list[Finding]]:
         problem = text_problem(text) if text else None
         if problem is not None:
             found.append(Finding(seq, None, f"visits[{seq}].{name}", *problem))
+        bound = _FREE_TEXT_BOUNDS.get(name)
+        if bound is not None and len(text) > bound:
+            found.append(Finding(seq, None, f"visits[{seq}].{name}", FindingCode.TOO_LONG,
+                                 f"{len(text)} characters, more than {bound}: kept in full"))
     visit = Visit(seq, meter, texts["list"], when if time_ok else raw_time, outcome,
                   texts["scheme"], texts["verify"], texts["error_flags"], texts["operator"],
                   texts["notes"], time_ok=time_ok, meter_ok=meter_problem is None)

@@ -4,6 +4,7 @@ ASCII posing as numbers, invisible characters in front of a formula."""
 from __future__ import annotations
 
 import csv
+import re
 
 import pytest
 
@@ -39,3 +40,24 @@ def test_a_hostile_note_reaches_the_csv_as_one_visible_line(tmp_path):
     text = (tmp_path / "r.csv").read_text()
     notes = list(csv.reader(text.splitlines()))[1][COLUMNS.index("notes")]
     assert not any(ch in notes for ch in "\u202e\u2066\u2069\u200b")
+
+
+def test_a_cell_longer_than_a_spreadsheet_holds_is_cut_with_a_marker(tmp_path):
+    """Excel holds 32,767 characters a cell; the rest of a longer one must not spill
+    into other cells or rows. The store keeps the whole text."""
+    row = ExportRow(*(["x"] * len(COLUMNS)))._replace(
+        meter="M1", value="1.0", notes="n" * 1_000_000, status="ok")
+    write_csv([row], tmp_path / "r.csv")
+    lines = (tmp_path / "r.csv").read_text().splitlines()
+    assert len(lines) == 2
+    notes = list(csv.reader(lines))[1][COLUMNS.index("notes")]
+    assert len(notes) <= 32_767 and notes.endswith("characters cut]")
+    assert safe_cell("\n" * 20_000).count("\\n") <= 32_767 // 2
+
+
+@pytest.mark.parametrize("text", ["\u202e" * 40_000, "a\\" * 20_000, "\x1b" * 40_000])
+def test_a_cut_cell_never_ends_inside_an_escape(text):
+    cell = safe_cell(text)
+    body = cell[:cell.index("…[")]
+    assert len(cell) <= 32_767 and not re.search(r"(?<!\\)(\\\\)*\\(u[0-9a-f]{0,3}|x[0-9a-f]?)?$",
+                                                 body)

@@ -104,3 +104,19 @@ def test_notes_that_reorder_or_hide_text_are_flagged(store, notes):
     assert kinds(store) == [FindingCode.CONTROL_CHARS]
     detail = store._db().execute("SELECT detail FROM exceptions").fetchone()[0]
     assert not any(ch in detail for ch in "\u202e\u200b\u2066\ufeff\u200f")
+
+
+@pytest.mark.parametrize("field", ["notes", "operator"])
+def test_a_megabyte_of_free_text_is_kept_and_flagged_not_a_refused_upload(store, field):
+    """A crew's long note must not keep every reading of the upload from billing (a
+    refused upload stays on the HHU and is refused again at every docking)."""
+    text = "\u202e\x1b[2J" + "x" * 1_000_000
+    v = visit("M1")
+    v[field] = text
+    report = store.ingest(upload("U1", [v]), NOW)
+    assert report.readings_stored == 1 and statuses(store) == [("M1", "100.0", "ok")]
+    held = store._db().execute(f"SELECT {field} FROM visits").fetchone()[0]
+    assert held == text                                      # nothing lost
+    assert set(kinds(store)) == {FindingCode.TOO_LONG, FindingCode.CONTROL_CHARS}
+    longest = store._db().execute("SELECT MAX(LENGTH(detail)) FROM exceptions").fetchone()[0]
+    assert longest < 300
