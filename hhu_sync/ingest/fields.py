@@ -101,10 +101,18 @@ def canonical_obis(text: str) -> str | Problem:
     except ValueError:
         return Problem(FindingCode.BAD_OBIS, f"{escape(text)!r} is not an OBIS code "
                                              "([A-B:]C.D[.E][*F])")
-    if obis.a is None or (int(obis.a), int(obis.b or 0)) == (1, 0):
-        return obis.short
+    # Each group by its value: ``01.08.00`` is ``1.8.0`` and ``c.1.0`` is ``C.1.0`` (letter
+    # groups are upper case in IEC 62056-21), so one register never takes two keys.
     hist = obis.historical
-    return f"{int(obis.a)}-{int(obis.b or 0)}:{obis.current}" + (f"*{hist}" if hist else "")
+    core = ".".join(_group(g) for g in (obis.c, obis.d, obis.e) if g is not None)
+    short = core + (f"*{hist}" if hist else "")
+    if obis.a is None or (int(obis.a), int(obis.b or 0)) == (1, 0):
+        return short
+    return f"{int(obis.a)}-{int(obis.b or 0)}:{short}"
+
+
+def _group(text: str) -> str:
+    return str(int(text)) if text.isdecimal() else text.upper()
 
 
 def check_unit(text: str) -> Problem | None:

@@ -120,3 +120,16 @@ def test_a_megabyte_of_free_text_is_kept_and_flagged_not_a_refused_upload(store,
     assert set(kinds(store)) == {FindingCode.TOO_LONG, FindingCode.CONTROL_CHARS}
     longest = store._db().execute("SELECT MAX(LENGTH(detail)) FROM exceptions").fetchone()[0]
     assert longest < 300
+
+
+@pytest.mark.parametrize("first, second", [("1.8.0", "01.08.00"), ("1.8.0", "1.8.000"),
+                                           ("1-0:1.8.0", "001-000:001.008.000*255"),
+                                           ("1.8.0*1", "1.8.0*001"), ("1.8.0*1", "1.8.0&1"),
+                                           ("C.1.0", "c.1.0"), ("F.F", "f.f"),
+                                           ("1-1:1.8.0", "01-01:1.8.0")])
+def test_one_register_written_two_ways_is_one_key(store, first, second):
+    regs = [[first, "100.0", "kWh", T], [second, "100.0", "kWh", T]]
+    if first.startswith(("C.", "F.")):
+        regs = [[first, "0001", "", T], [second, "0001", "", T]]
+    report = store.ingest(upload("U1", [visit("M1", registers=regs)]), NOW)
+    assert report.readings_stored == 1 and report.readings_already_held == 1
