@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -30,6 +31,7 @@ CMEP_UNITS = {"kwh": "KWHREG", "kw": "KWREG", "kvarh": "KVARHREG", "kvar": "KVAR
 MAX_TRIPLETS = 48
 MAX_LINE = 2048
 QUALITY_READ = "R0"     # a register as read from the meter
+_NEEDS_QUOTING = re.compile(r'[,"]')   # CR, LF: escaped by safe_cell
 
 
 def cmep_time(iso: str) -> str:
@@ -62,14 +64,30 @@ def _constant(row: ExportRow) -> str:
 
 
 def _triplets(rows: list[ExportRow]) -> list[tuple[str, str, str]]:
-    """(UTC time, quality, value) of the valid rows, in time order, each once: a
-    historical value read at several visits has one time, its billing reset."""
-    out: dict[tuple[str, str], None] = {}
+    """(UTC time, quality, value) of the valid rows, in time order, one per minute: a
+    historical value read at several visits has one time, its billing reset; and CMEP
+    times are to the minute, so of two reads within one minute the later one (by its own
+    time, then its read time) is the register's value then, never two values for one
+    time stamp."""
+    out: dict[str, tuple[tuple[str, str], str]] = {}
     for r in rows:
-        when = cmep_time(r.value_time or r.time)
-        if when:
-            out[(when, cmep_value(r.value))] = None
-    return sorted((when, QUALITY_READ, value) for when, value in out)
+        own = r.value_time or r.time
+        when = cmep_time(own)
+        if not when:
+            continue
+        order = (_utc_text(own), _utc_text(r.time))
+        held = out.get(when)
+        if held is None or order > held[0]:
+            out[when] = (order, cmep_value(r.value))
+    return sorted((when, QUALITY_READ, value) for when, (_, value) in out.items())
+
+
+def _utc_text(iso: str) -> str:
+    """A zoned ISO time as sortable UTC text (microseconds always shown)."""
+    try:
+        return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y%m%d%H%M%S%f")
+    except (TypeError, ValueError):
+        return ""
 
 
 def _render(fields: list[str]) -> str:
@@ -79,8 +97,10 @@ def _render(fields: list[str]) -> str:
 
 
 def _billable(r: ExportRow) -> bool:
+    """Valid, a unit CMEP knows, a plain number, and a MeterID that needs no quoting (a
+    reader that splits on commas would shift every field after a quoted one)."""
     return (billable(r.status) and r.unit.lower() in CMEP_UNITS
-            and is_plain_number(r.value))
+            and is_plain_number(r.value) and not _NEEDS_QUOTING.search(r.meter + r.obis))
 
 
 def write_cmep(rows: Iterable[tuple], path: str | os.PathLike[str], *, sender: str,

@@ -61,3 +61,39 @@ def test_a_cut_cell_never_ends_inside_an_escape(text):
     body = cell[:cell.index("…[")]
     assert len(cell) <= 32_767 and not re.search(r"(?<!\\)(\\\\)*\\(u[0-9a-f]{0,3}|x[0-9a-f]?)?$",
                                                  body)
+
+
+def _cmep_triplets(path) -> list[tuple[str, str]]:
+    out = []
+    for line in path.read_text().splitlines():
+        fields = line.split(",")            # as a reader that splits on commas does
+        n = int(fields[13])
+        out += [(fields[14 + 3 * i], fields[16 + 3 * i]) for i in range(n)]
+    return out
+
+
+def test_cmep_never_gives_two_values_for_one_minute(tmp_path):
+    """CMEP times are to the minute: two readings 30 s apart with other values would be
+    two values for one time stamp. The later read is the register's value then."""
+    from hhu_sync.export import write_cmep
+    base = ExportRow("M1", "1.8.1", "2026-11-25T10:00:00+00:00", "100.0", "kWh", "ok",
+                     "HHU-001", "U1", "2026-11-25T12:00:00+00:00")
+    rows = [base, base._replace(time="2026-11-25T10:00:30+00:00", value="100.5"),
+            base._replace(time="2026-11-25T10:00:45.5+00:00", value="100.25"),
+            base._replace(time="2026-11-25T10:05:00+00:00", value="101.0")]
+    write_cmep(rows, tmp_path / "r.cmep", sender="DEPOT")
+    triplets = _cmep_triplets(tmp_path / "r.cmep")
+    assert [t for t, _ in triplets] == ["202611251000", "202611251005"]
+    assert dict(triplets)["202611251000"] == "100.25"
+
+
+def test_cmep_has_no_field_a_comma_splitting_reader_would_cut(tmp_path):
+    """A MeterID with a comma or a quote (a row from an older store, say) would be quoted
+    by csv, and a reader that splits on commas would read a shifted record."""
+    from hhu_sync.export import write_cmep
+    base = ExportRow("M1", "1.8.1", "2026-11-25T10:00:00+00:00", "100.0", "kWh", "ok",
+                     "HHU-001", "U1", "2026-11-25T12:00:00+00:00")
+    rows = [base._replace(meter="A,1"), base._replace(meter='B"1'), base]
+    write_cmep(rows, tmp_path / "r.cmep", sender="DEPOT")
+    lines = (tmp_path / "r.cmep").read_text().splitlines()
+    assert len(lines) == 1 and '"' not in lines[0] and lines[0].split(",")[7] == "M1:1.8.1"
