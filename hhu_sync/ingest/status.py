@@ -21,6 +21,7 @@ class ReadingStatus(StrEnum):
     NOT_ON_LIST = "not_on_list"        # meter not on the list the visit names
     UNKNOWN_LIST = "unknown_list"      # the visit names a list the depot does not hold
     LIST_CANCELLED = "list_cancelled"  # the visit names a list back office cancelled
+    NOT_DELIVERED = "not_delivered"    # the visit names a list given to other HHUs only
     CONFLICT = "conflict"              # another value is held for the same meter, OBIS, time
     NO_ACCESS = "no_access"            # visit outcomes other than done, as the crew said
     NOT_FOUND = "not_found"
@@ -69,6 +70,7 @@ class ExceptionKind(StrEnum):
     ALREADY_READ = "already_read"      # read on the same list by another HHU
     UNKNOWN_LIST = "unknown_list"
     LIST_CANCELLED = "list_cancelled"
+    NOT_DELIVERED = "not_delivered"
 
 
 #: F.F bit → status (docs/iec62056.md, "Simulated meters"); see ReadingStatus.

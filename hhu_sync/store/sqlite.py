@@ -696,6 +696,7 @@ class SqliteStore:
         touched: dict[str, None] = {}
         changes: dict[int, str] = {}
         issued: dict[str, tuple[datetime | None, str] | None] = {}
+        given: dict[str, set[str]] = {}      # list → the HHUs it was delivered to
         ok, suspect = ReadingStatus.OK.value, ReadingStatus.SUSPECT.value
 
         def mark(v, status: ReadingStatus) -> None:
@@ -735,6 +736,17 @@ class SqliteStore:
                 mark(v, ReadingStatus.LIST_CANCELLED)
                 flag(v, ExceptionKind.LIST_CANCELLED.value,
                      f"visit names meter list {escape(v.list_id)!r}, which was cancelled")
+                continue
+            if v.list_id not in given:
+                given[v.list_id] = {r[0] for r in db.execute(
+                    "SELECT DISTINCT target_hhu FROM deliveries WHERE kind='meter_list' "
+                    "AND ref=? AND state='delivered'", (v.list_id,))}
+            if given[v.list_id] and upload.hhu_id not in given[v.list_id]:
+                # a genuine key proves who sent it, not that the list was its work
+                mark(v, ReadingStatus.NOT_DELIVERED)
+                flag(v, ExceptionKind.NOT_DELIVERED.value,
+                     f"meter list {v.list_id} was given to "
+                     f"{', '.join(sorted(map(str, given[v.list_id])))}, not {upload.hhu_id}")
                 continue
             touched[v.list_id] = None
             if not db.execute("SELECT 1 FROM list_entries WHERE list_id=? AND serial=?",

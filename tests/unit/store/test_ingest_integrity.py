@@ -133,3 +133,38 @@ def test_one_register_written_two_ways_is_one_key(store, first, second):
         regs = [[first, "0001", "", T], [second, "0001", "", T]]
     report = store.ingest(upload("U1", [visit("M1", registers=regs)]), NOW)
     assert report.readings_stored == 1 and report.readings_already_held == 1
+
+
+def _deliver(store, list_id: str, hhu: str) -> None:
+    (delivery,) = store.pending_deliveries(hhu, None, NOW)
+    assert store.bind_delivery(delivery.delivery_id, hhu, f"B-{hhu}", b"bundle")
+    store.delivery_done(delivery.delivery_id, hhu, NOW)
+
+
+def test_readings_on_a_list_given_to_another_hhu_are_not_billed(store):
+    """A genuine key proves which HHU sent the upload, not that the list was its work:
+    HHU-002 naming a list only HHU-001 was given is not billed."""
+    _deliver(store, "L1", "HHU-001")
+    report = store.ingest(upload("U1", [visit("M1")], hhu="HHU-002"), NOW)
+    assert report.readings_stored == 1
+    assert statuses(store) == [("M1", "100.0", ReadingStatus.NOT_DELIVERED)]
+    assert kinds(store) == [ExceptionKind.NOT_DELIVERED]
+    store.ingest(upload("U2", [visit("M2")], hhu="HHU-001"), NOW)       # its own HHU: ok
+    assert ("M2", "100.0", "ok") in statuses(store)
+
+
+def test_a_crew_list_requeued_to_another_hhu_bills_both_hhus_readings(store):
+    store.add_meter_list(meter_list("L2", serials=("M5", "M6"), hhu=None, crew="crew-a"))
+    (first,) = [d for d in store.pending_deliveries("HHU-001", "crew-a", NOW) if d.ref == "L2"]
+    assert store.bind_delivery(first.delivery_id, "HHU-001", "B-1", b"bundle")
+    store.delivery_done(first.delivery_id, "HHU-001", NOW)
+    store.requeue_list("L2", NOW)                         # HHU-001 lost: to the crew again
+    (again,) = [d for d in store.pending_deliveries("HHU-002", "crew-a", NOW) if d.ref == "L2"]
+    assert store.bind_delivery(again.delivery_id, "HHU-002", "B-2", b"bundle")
+    store.delivery_done(again.delivery_id, "HHU-002", NOW)
+    store.ingest(upload("U1", [visit("M5", list_id="L2")], hhu="HHU-001"), NOW)
+    store.ingest(upload("U2", [visit("M6", list_id="L2")], hhu="HHU-002"), NOW)
+    store.ingest(upload("U3", [visit("M5", list_id="L2", time="2026-11-25T10:30:00+00:00")],
+                        hhu="HHU-003"), NOW)
+    assert statuses(store) == [("M5", "100.0", "ok"), ("M5", "100.0", "not_delivered"),
+                               ("M6", "100.0", "ok")]
