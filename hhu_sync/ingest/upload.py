@@ -16,6 +16,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
+from hhu_sync.errors import HhuSyncError
 from hhu_sync.ingest.fields import (
     DEFAULT_LIMITS,
     UNITS,
@@ -49,6 +50,12 @@ _OK, _SUSPECT, _REJECTED = (ReadingStatus.OK.value, ReadingStatus.SUSPECT.value,
 
 class UploadError(ValueError):
     """A readings upload that cannot be ingested; names the visit and field."""
+
+
+class UploadRefused(HhuSyncError):
+    """An upload the depot will not store (forged, for someone else, malformed, or an id
+    already held with other content): never acknowledged, so the HHU keeps it. Here, not
+    in the dock, because the store refuses some too."""
 
 
 class Visit(NamedTuple):

@@ -31,6 +31,7 @@ from hhu_sync.ingest import (
     Upload,
     escape,
 )
+from hhu_sync.ingest.upload import UploadRefused
 from hhu_sync.model.meterlist import MeterList, meter_list_from_dict
 from hhu_sync.model.scheme import Scheme, SchemeRecord, scheme_from_dict
 from hhu_sync.model.versions import REFUSED, HeldScheme, judge, refusal
@@ -587,8 +588,15 @@ class SqliteStore:
         report = IngestReport(upload_id=upload.upload_id, hhu_id=upload.hhu_id,
                               visits=len(upload.visits))
         with self._tx() as db:
-            if db.execute("SELECT 1 FROM uploads WHERE upload_id=?",
-                          (upload.upload_id,)).fetchone():
+            held = db.execute("SELECT hhu_id, sha256 FROM uploads WHERE upload_id=?",
+                              (upload.upload_id,)).fetchone()
+            if held:
+                if held[1] and upload.sha256 and held[1] != upload.sha256:
+                    # "already held" lets the HHU delete these bytes: they are not held
+                    raise UploadRefused(
+                        f"upload {upload.upload_id} from {upload.hhu_id}: already held with "
+                        f"other content (from {held[0]}, sha256 {held[1][:12]}…; this one "
+                        f"{upload.sha256[:12]}…): left on the HHU for a clerk")
                 report.already_held = True
                 report.readings_already_held = len(upload.readings)
                 return report

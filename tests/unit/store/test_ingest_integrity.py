@@ -11,7 +11,7 @@ import pytest
 
 from hhu_sync.ingest import ExceptionKind, FindingCode, ReadingStatus
 from hhu_sync.store import SqliteStore
-from tests.unit.store.helpers import meter_list, upload, visit
+from tests.unit.store.helpers import RECEIVED, meter_list, upload, visit
 
 NOW = "2026-11-25T12:00:00+00:00"
 T = "2026-11-25T10:00:00+00:00"
@@ -168,3 +168,23 @@ def test_a_crew_list_requeued_to_another_hhu_bills_both_hhus_readings(store):
                         hhu="HHU-003"), NOW)
     assert statuses(store) == [("M5", "100.0", "ok"), ("M5", "100.0", "not_delivered"),
                                ("M6", "100.0", "ok")]
+
+
+def test_an_upload_id_held_with_other_content_is_refused_not_acknowledged(store):
+    """'Already held' lets the HHU delete its copy: for other bytes under the same id (or
+    another HHU's upload that happens to share it) that would lose every reading."""
+    from hhu_sync.dock.readings import UploadRefused
+    from hhu_sync.ingest import parse_upload
+
+    first = parse_upload({"visits": [visit("M1")]}, upload_id="U1", hhu_id="HHU-001",
+                         sha256="a" * 64, received_at=RECEIVED)
+    store.ingest(first, NOW)
+    same = parse_upload({"visits": [visit("M1")]}, upload_id="U1", hhu_id="HHU-001",
+                        sha256="a" * 64, received_at=RECEIVED)
+    assert store.ingest(same, NOW).already_held
+    for hhu in ("HHU-001", "HHU-002"):
+        other = parse_upload({"visits": [visit("M2")]}, upload_id="U1", hhu_id=hhu,
+                             sha256="b" * 64, received_at=RECEIVED)
+        with pytest.raises(UploadRefused, match="already held with other content"):
+            store.ingest(other, NOW)
+    assert statuses(store) == [("M1", "100.0", "ok")]
