@@ -187,6 +187,11 @@ class _Checker:
                        f"{when} is {_hours(gap)} from its visit ({visit_time}), more than "
                        f"{_hours(self.limits.visit_span)}")
 
+    def after_read(self, own: str, read: str) -> bool:
+        """Whether a register's own UTC time lies after its read time beyond visit_span."""
+        return (datetime.fromisoformat(own) - datetime.fromisoformat(read)
+                > self.limits.visit_span)
+
     def code(self, text: str) -> str | Problem:
         found = self.obis.get(text)
         if found is None:
@@ -337,6 +342,7 @@ def _checked_row(visit: Visit, seq: int, n: int, index: int, obis: str, code: st
     if isinstance(code, Problem):
         problems.append(("obis", code))
         code = obis
+    read_ok = not isinstance(when, Problem)
     if isinstance(when, Problem):
         problems.append(("time", when))
         when = rtime
@@ -358,6 +364,11 @@ def _checked_row(visit: Visit, seq: int, n: int, index: int, obis: str, code: st
         if isinstance(found, Problem):
             problems.append((name, found))
             found = text
+        elif found and read_ok and check.after_read(found, when):
+            # a demand's stamp or a billing reset comes before the register is read
+            problems.append((name, Problem(
+                FindingCode.TIME_OFF_VISIT, f"{found} is after the register was read "
+                f"({when}) by more than {_hours(check.limits.visit_span)}")))
         own.append(found)
     where = f"visits[{seq}].registers[{n}]"
     for name, problem in problems:

@@ -188,3 +188,20 @@ def test_an_upload_id_held_with_other_content_is_refused_not_acknowledged(store)
         with pytest.raises(UploadRefused, match="already held with other content"):
             store.ingest(other, NOW)
     assert statuses(store) == [("M1", "100.0", "ok")]
+
+
+@pytest.mark.parametrize("index, own", [(4, "2026-11-25T11:30:00+00:00"),    # MD after the read
+                                        (5, "2026-11-25T12:01:00+01:00")])   # reset, +1 h
+def test_a_registers_own_time_after_it_was_read_is_an_exception(store, index, own):
+    reg = ["1.6.0", "12.5", "kW", T, "", ""]
+    reg[index] = own
+    store.ingest(upload("U1", [visit("M1", registers=[reg])]), NOW)
+    assert statuses(store) == []
+    assert kinds(store) == [FindingCode.TIME_OFF_VISIT]
+
+
+def test_a_registers_own_time_before_its_read_is_ok(store):
+    reg = ["1.8.0*1", "100.0", "kWh", T, "2026-11-01T00:00:00+00:00",
+           "2026-11-01T00:00:00+00:00"]
+    store.ingest(upload("U1", [visit("M1", registers=[reg])]), NOW)
+    assert [s[2] for s in statuses(store)] == ["ok"]
