@@ -205,3 +205,23 @@ def test_a_registers_own_time_before_its_read_is_ok(store):
            "2026-11-01T00:00:00+00:00"]
     store.ingest(upload("U1", [visit("M1", registers=[reg])]), NOW)
     assert [s[2] for s in statuses(store)] == ["ok"]
+
+
+@pytest.mark.parametrize("spelling", ["2026-11-25T10:00:00Z", "2026-11-25T10:00:00-00:00",
+                                      "2026-11-25T10:00:00.000000+00:00",
+                                      "2026-W48-3T10:00:00+00:00", "20261125T100000Z",
+                                      "2026-11-25T11:00:00+01:00", "2026-11-25T10:00+00:00"])
+def test_every_spelling_of_one_instant_is_one_key(store, spelling):
+    store.ingest(upload("U1", [visit("M1")]), NOW)
+    report = store.ingest(upload("U2", [visit("M1", time=spelling)], hhu="HHU-002"), NOW)
+    assert report.readings_already_held == 1 and report.readings_stored == 0
+
+
+@pytest.mark.parametrize("spelling", ["2026-11-25T23:59:60+00:00", "2026-11-25T24:00:00Z",
+                                      "2026-11-25T10:00:00+14:01", "2026-11-25T10:00:00z",
+                                      "2026-11-25T10:00:00.12345678901234567890Z",
+                                      "２026-11-25T10:00:00Z", "2026-11-25T10:00:00Z\u200b"])
+def test_times_no_clock_can_show_or_in_other_digits_are_refused(store, spelling):
+    store.ingest(upload("U1", [visit("M1", registers=[["1.8.1", "1.0", "kWh", spelling]])]),
+                 NOW)
+    assert statuses(store) == [] and kinds(store) == [FindingCode.BAD_TIME]
