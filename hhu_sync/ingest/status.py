@@ -71,6 +71,7 @@ class ExceptionKind(StrEnum):
     UNKNOWN_LIST = "unknown_list"
     LIST_CANCELLED = "list_cancelled"
     NOT_DELIVERED = "not_delivered"
+    NO_READINGS = "no_readings"        # a visit said done and sent no register at all
 
 
 #: F.F bit → status (docs/iec62056.md, "Simulated meters"); see ReadingStatus.

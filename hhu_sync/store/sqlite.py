@@ -723,6 +723,9 @@ class SqliteStore:
                 report.visits_with_notes += 1
             if not v.meter_ok:
                 continue                       # its readings are rejected already
+            if v.outcome == "done" and not v.rows:
+                flag(v, ExceptionKind.NO_READINGS.value,
+                     f"visits[{v.seq}]: done, but no register was sent")
             if not v.list_id:
                 if v.outcome == "done":
                     report.not_on_list += 1

@@ -225,3 +225,12 @@ def test_times_no_clock_can_show_or_in_other_digits_are_refused(store, spelling)
     store.ingest(upload("U1", [visit("M1", registers=[["1.8.1", "1.0", "kWh", spelling]])]),
                  NOW)
     assert statuses(store) == [] and kinds(store) == [FindingCode.BAD_TIME]
+
+
+def test_a_done_visit_without_a_register_is_an_exception_not_silence(store):
+    """'done' with nothing read settles the entry, and billing would get nothing for the
+    meter without anyone being told."""
+    store.ingest(upload("U1", [visit("M1", registers=[]), visit("M2")]), NOW)
+    assert kinds(store) == [ExceptionKind.NO_READINGS]
+    detail = store._db().execute("SELECT meter, detail FROM exceptions").fetchone()
+    assert detail[0] == "M1" and "visits[0]" in detail[1]
