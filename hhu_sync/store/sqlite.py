@@ -684,6 +684,9 @@ class SqliteStore:
                 report.readings_already_held += 1
                 kind = ExceptionKind.DUPLICATE.value
                 detail = f"already held from upload {row[1]} ({row[2]})"
+                if row[3] != ReadingStatus.OK.value and \
+                        upload.status_changes.get(index, reading[5]) == ReadingStatus.OK.value:
+                    detail += f", held as {row[3]}: this reading is not billed either"
             else:
                 report.conflicts += 1
                 kind = ExceptionKind.CONFLICT.value

@@ -234,3 +234,13 @@ def test_a_done_visit_without_a_register_is_an_exception_not_silence(store):
     assert kinds(store) == [ExceptionKind.NO_READINGS]
     detail = store._db().execute("SELECT meter, detail FROM exceptions").fetchone()
     assert detail[0] == "M1" and "visits[0]" in detail[1]
+
+
+def test_a_billable_copy_of_a_key_held_unbillable_says_so_in_its_exception(store):
+    """A reading held first with a status that is not ok (here: no list) keeps its key;
+    the billable copy that follows must tell the clerk it was not billed either."""
+    store.ingest(upload("U1", [visit("M1", list_id="")], hhu="HHU-002"), NOW)
+    store.ingest(upload("U2", [visit("M1")]), NOW)
+    detail = store._db().execute("SELECT detail FROM exceptions WHERE kind='duplicate'"
+                                 ).fetchone()[0]
+    assert "no_list" in detail and "not billed" in detail
