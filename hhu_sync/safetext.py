@@ -12,8 +12,10 @@ import re
 
 _NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
 # C0 and C1 controls and DEL; the line and paragraph separators; bidi embeddings,
-# overrides and isolates; the BOM / zero-width no-break space used mid-text.
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069\u200e\u200f\ufeff]")
+# overrides, isolates and marks; zero-width spaces, joiners and invisible operators (an id
+# "HHU-<ZWSP>001" must not read as HHU-001); the BOM / zero-width no-break space mid-text.
+_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069"
+                     "\u200b-\u200f\u2060-\u2064\ufeff]")
 
 
 def _escape(match: re.Match[str]) -> str:

@@ -20,18 +20,15 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hhu_sync.errors import HhuSyncError, TransferError
+from hhu_sync.errors import TransferError
 from hhu_sync.export import export_upload
 from hhu_sync.ingest import IngestReport, Upload, UploadError, parse_upload
+from hhu_sync.ingest.upload import UploadRefused
 from hhu_sync.store.sqlite import read_export_rows
 from hhu_sync.transfer import decode_transfer
 from hhu_sync.workers import watch_parent
 
 log = logging.getLogger("hhu_sync.ingest")
-
-
-class UploadRefused(HhuSyncError):
-    """An upload the depot will not store (forged, for someone else, malformed)."""
 
 
 @contextmanager
@@ -222,6 +219,10 @@ def ingest_uploads(store, decoder: UploadDecoder,
         except UploadRefused as exc:
             yield upload_id, exc, None
             continue
-        with _gc_paused():
-            report = store.ingest(upload, _now())
+        try:
+            with _gc_paused():
+                report = store.ingest(upload, _now())
+        except UploadRefused as exc:           # the store's own refusal (an id reused)
+            yield upload_id, exc, None
+            continue
         yield upload_id, report, upload

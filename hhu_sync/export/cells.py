@@ -15,9 +15,16 @@ import re
 
 #: Leading characters that make a spreadsheet cell a formula (with their full-width forms).
 FORMULA_TRIGGERS = frozenset("=+-@\t\r\n\uff1d\uff0b\uff0d\uff20")
-_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
-# C0 and C1 controls, DEL, and every character str.splitlines() breaks a line at.
-_UNSAFE = re.compile("[\\\\\x00-\x1f\x7f-\x9f\u2028\u2029]")
+# ASCII digits only: "-\u0663" (an Arabic-Indic three) is no number a sheet keeps numeric.
+_PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
+# What reorders or hides text (bidi embeddings, overrides, isolates and marks, zero-width
+# characters and joiners, the BOM): a clerk must see the cell as it is.
+_INVISIBLE = "\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
+# C0 and C1 controls, DEL, every character str.splitlines() breaks a line at, the above.
+_UNSAFE = re.compile(f"[\\\\\x00-\x1f\x7f-\x9f\u2028\u2029{_INVISIBLE}]")
+# Looked through before the first character that counts: blanks (any Unicode space) and
+# the invisible characters, which a reader may drop before it sees the "=".
+_LEADING = re.compile(f"[\\s\x00{_INVISIBLE}]*")
 _NAMED = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 # neutralise_formula looks through these blanks at the head of a cell.
 _LEAD_BLANKS = " \x0b\x0c\x00"
@@ -50,19 +57,33 @@ def neutralise_formula(text: str) -> str:
     """
     if not text or is_plain_number(text):
         return text
-    head = text.lstrip(_LEAD_BLANKS)[:1]
+    head = text[_LEADING.match(text).end():][:1]
     if head in FORMULA_TRIGGERS or text[0] in FORMULA_TRIGGERS:
         return "'" + text
     return text
 
 
+#: What a spreadsheet cell holds (Excel: 32,767 characters); a longer one spills over.
+MAX_CELL = 32_767
+
+
 def safe_cell(value: object) -> str:
-    """One CSV/CMEP field: formula-neutralised first, then every control escaped."""
+    """One CSV/CMEP field: formula-neutralised first, then every control escaped, then
+    cut to :data:`MAX_CELL` with a marker saying how much (the store keeps it whole)."""
     text = "" if value is None else str(value)
     # Most cells (digits, times, ids) need neither step: printable ASCII without a
     # backslash has nothing to escape, and a head that is no trigger and no blank is no
     # formula. Two regular expressions a cell were a third of a CSV export's time.
-    if not text or (text[0] not in _NOT_PLAIN_HEAD and text.isascii() and text.isprintable()
-                    and "\\" not in text):
+    if not text or (len(text) <= MAX_CELL and text[0] not in _NOT_PLAIN_HEAD
+                    and text.isascii() and text.isprintable() and "\\" not in text):
         return text
-    return escape_controls(neutralise_formula(text))
+    cell = escape_controls(neutralise_formula(text))
+    if len(cell) <= MAX_CELL:
+        return cell
+    keep = MAX_CELL - 40
+    raw = neutralise_formula(text)[:keep]
+    cut = escape_controls(raw)
+    while len(cut) > keep:             # cut the text, not its escapes (never half a \u..)
+        raw = raw[:len(raw) - (len(cut) - keep)]
+        cut = escape_controls(raw)
+    return f"{cut}…[{len(text) - len(raw)} characters cut]"

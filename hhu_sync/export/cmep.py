@@ -12,6 +12,7 @@ from __future__ import annotations
 import csv
 import io
 import os
+import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -30,6 +31,7 @@ CMEP_UNITS = {"kwh": "KWHREG", "kw": "KWREG", "kvarh": "KVARHREG", "kvar": "KVAR
 MAX_TRIPLETS = 48
 MAX_LINE = 2048
 QUALITY_READ = "R0"     # a register as read from the meter
+_NEEDS_QUOTING = re.compile(r'[,"]')   # CR, LF: escaped by safe_cell
 
 
 def cmep_time(iso: str) -> str:
@@ -61,21 +63,43 @@ def _constant(row: ExportRow) -> str:
     return row.multiplier if row.value_basis == BASIS_SECONDARY and row.multiplier else "1"
 
 
-def _triplets(rows: list[ExportRow], times: dict[str, str]) -> list[tuple[str, str, str]]:
-    """(UTC time, quality, value) of the valid rows, in time order, each once: a
-    historical value read at several visits has one time, its billing reset.
+def _triplets(rows: list[ExportRow],
+              times: dict[str, tuple[str, str]]) -> list[tuple[str, str, str]]:
+    """(UTC time, quality, value) of the valid rows, in time order, one per minute: a
+    historical value read at several visits has one time, its billing reset; and CMEP
+    times are to the minute, so of two reads within one minute the later one (by its own
+    time, then its read time) is the register's value then, never two values for one
+    time stamp.
 
-    ``times`` keeps each time converted once: a visit's registers share one.
+    ``times`` keeps each time converted once (CMEP minute, sortable UTC): a visit's
+    registers share one.
     """
-    out: dict[tuple[str, str], None] = {}
+    out: dict[str, tuple[tuple[str, str], str]] = {}
     for r in rows:
-        iso = r.value_time or r.time
-        when = times.get(iso)
-        if when is None:
-            when = times[iso] = cmep_time(iso)
-        if when:
-            out[(when, cmep_value(r.value))] = None
-    return sorted((when, QUALITY_READ, value) for when, value in out)
+        own = r.value_time or r.time
+        when, own_utc = _converted(own, times)
+        if not when:
+            continue
+        order = (own_utc, _converted(r.time, times)[1])
+        held = out.get(when)
+        if held is None or order > held[0]:
+            out[when] = (order, cmep_value(r.value))
+    return sorted((when, QUALITY_READ, value) for when, (_, value) in out.items())
+
+
+def _converted(iso: str, times: dict[str, tuple[str, str]]) -> tuple[str, str]:
+    done = times.get(iso)
+    if done is None:
+        done = times[iso] = (cmep_time(iso), _utc_text(iso))
+    return done
+
+
+def _utc_text(iso: str) -> str:
+    """A zoned ISO time as sortable UTC text (microseconds always shown)."""
+    try:
+        return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y%m%d%H%M%S%f")
+    except (TypeError, ValueError):
+        return ""
 
 
 def _render(fields: list[str]) -> str:
@@ -85,8 +109,10 @@ def _render(fields: list[str]) -> str:
 
 
 def _billable(r: ExportRow) -> bool:
+    """Valid, a unit CMEP knows, a plain number, and a MeterID that needs no quoting (a
+    reader that splits on commas would shift every field after a quoted one)."""
     return (billable(r.status) and r.unit.lower() in CMEP_UNITS
-            and is_plain_number(r.value))
+            and is_plain_number(r.value) and not _NEEDS_QUOTING.search(r.meter + r.obis))
 
 
 def write_cmep(rows: Iterable[tuple], path: str | os.PathLike[str], *, sender: str,
@@ -98,7 +124,7 @@ def write_cmep(rows: Iterable[tuple], path: str | os.PathLike[str], *, sender: s
     stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%d%H%M")
     sender, receiver = safe_cell(sender), safe_cell(receiver)
     records = 0
-    times: dict[str, str] = {}
+    times: dict[str, tuple[str, str]] = {}
     with atomic_open(path) as fh:
         out = csv.writer(fh, lineterminator="\n")      # each line as _render gives it
         billable = (r for r in map(as_row, rows) if _billable(r))

@@ -26,8 +26,12 @@ MAX_VALUE = 40
 MAX_TIME = 40
 #: Characters that start a spreadsheet formula (and tab/CR, caught as control characters).
 FORMULA_START = ("=", "+", "-", "@")
-# C0, DEL, C1 and the Unicode line/paragraph separators: anything that breaks a line or a log.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u0085]")
+# C0, DEL, C1 and the Unicode line/paragraph separators: anything that breaks a line or a log;
+# and what reorders or hides text from whoever reads it (bidi embeddings, overrides, isolates
+# and marks, zero-width characters, the BOM mid-text): a note "paid <RLO>..." is not what
+# the clerk sees.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u0085\u200b-\u200f\u202a-\u202e"
+                      r"\u2060-\u2064\u2066-\u2069\ufeff]")
 _DECIMAL = re.compile(r"(-?)([0-9]+)(?:\.([0-9]+))?", re.ASCII)
 _HEX = re.compile(r"[0-9A-Fa-f]{1,16}", re.ASCII)
 _IDENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}", re.ASCII)
@@ -45,6 +49,9 @@ class Limits:
     integer_digits: int = 12
     decimals: int = 4
     future_tolerance: timedelta = timedelta(minutes=5)    # HHU clock ahead of the depot's
+    # A register is read during its visit (the simulator stamps it with the visit's time):
+    # one stamped further than this from its visit was not read on that visit.
+    visit_span: timedelta = timedelta(hours=1)
     floor: datetime = datetime(2000, 1, 1, tzinfo=UTC)    # no reading is older than this
 
 
@@ -94,10 +101,18 @@ def canonical_obis(text: str) -> str | Problem:
     except ValueError:
         return Problem(FindingCode.BAD_OBIS, f"{escape(text)!r} is not an OBIS code "
                                              "([A-B:]C.D[.E][*F])")
-    if obis.a is None or (int(obis.a), int(obis.b or 0)) == (1, 0):
-        return obis.short
+    # Each group by its value: ``01.08.00`` is ``1.8.0`` and ``c.1.0`` is ``C.1.0`` (letter
+    # groups are upper case in IEC 62056-21), so one register never takes two keys.
     hist = obis.historical
-    return f"{int(obis.a)}-{int(obis.b or 0)}:{obis.current}" + (f"*{hist}" if hist else "")
+    core = ".".join(_group(g) for g in (obis.c, obis.d, obis.e) if g is not None)
+    short = core + (f"*{hist}" if hist else "")
+    if obis.a is None or (int(obis.a), int(obis.b or 0)) == (1, 0):
+        return short
+    return f"{int(obis.a)}-{int(obis.b or 0)}:{short}"
+
+
+def _group(text: str) -> str:
+    return str(int(text)) if text.isdecimal() else text.upper()
 
 
 def check_unit(text: str) -> Problem | None:

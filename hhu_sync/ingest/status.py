@@ -20,6 +20,9 @@ class ReadingStatus(StrEnum):
     NO_LIST = "no_list"                # the visit names no meter list (or none is held)
     NOT_ON_LIST = "not_on_list"        # meter not on the list the visit names
     UNKNOWN_LIST = "unknown_list"      # the visit names a list the depot does not hold
+    LIST_CANCELLED = "list_cancelled"  # the visit names a list back office cancelled
+    NOT_DELIVERED = "not_delivered"    # the visit names a list given to other HHUs only
+    CONFLICT = "conflict"              # another value is held for the same meter, OBIS, time
     NO_ACCESS = "no_access"            # visit outcomes other than done, as the crew said
     NOT_FOUND = "not_found"
     PASSWORD_REJECTED = "password_rejected"
@@ -49,6 +52,7 @@ class FindingCode(StrEnum):
     NO_ZONE = "no_zone"
     TIME_TOO_EARLY = "time_too_early"
     TIME_IN_FUTURE = "time_in_future"
+    TIME_OFF_VISIT = "time_off_visit"  # a reading time further than visit_span from its visit
     BEFORE_LIST = "before_list"        # visit earlier than the list was issued
     BAD_METER = "bad_meter"
     CONTROL_CHARS = "control_chars"    # text kept, flagged: escape it wherever it is shown
@@ -60,10 +64,14 @@ class ExceptionKind(StrEnum):
     """``exceptions.kind`` for what the store finds (besides the finding codes)."""
 
     DUPLICATE = "duplicate"            # same key, same value: held once
-    CONFLICT = "conflict"              # same key, another value: the first is kept
+    CONFLICT = "conflict"              # same key, another value: the first is kept, and
+                                       # neither is billable (status conflict)
     NOT_ON_LIST = "not_on_list"
     ALREADY_READ = "already_read"      # read on the same list by another HHU
     UNKNOWN_LIST = "unknown_list"
+    LIST_CANCELLED = "list_cancelled"
+    NOT_DELIVERED = "not_delivered"
+    NO_READINGS = "no_readings"        # a visit said done and sent no register at all
 
 
 #: F.F bit → status (docs/iec62056.md, "Simulated meters"); see ReadingStatus.

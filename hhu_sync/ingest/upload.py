@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, NamedTuple
 
+from hhu_sync.errors import HhuSyncError
 from hhu_sync.ingest.fields import (
     DEFAULT_LIMITS,
     UNITS,
@@ -37,7 +38,11 @@ MAX_REGISTERS_PER_VISIT = 10_000
 VALUE_TIME, RESET_TIME, VISIT_SEQ = 8, 9, 10
 #: Hard bounds (a longer field refuses the upload); within them, content is checked.
 _TEXT_BOUNDS = {"meter": 256, "list": 256, "time": 256, "scheme": 256, "verify": 64,
-                "error_flags": 64, "operator": 256, "notes": 10_000}
+                "error_flags": 64, "operator": 1 << 26, "notes": 1 << 26}
+#: Free text is the crew's: longer than this is a ``too_long`` finding, kept in full and
+#: never a refused upload (which would keep every reading of it from billing, at every
+#: docking). The transfer file's own limits bound it in all.
+_FREE_TEXT_BOUNDS = {"operator": 256, "notes": 10_000}
 _UNITS = UNITS
 _OK, _SUSPECT, _REJECTED = (ReadingStatus.OK.value, ReadingStatus.SUSPECT.value,
                             ReadingStatus.REJECTED.value)
@@ -45,6 +50,12 @@ _OK, _SUSPECT, _REJECTED = (ReadingStatus.OK.value, ReadingStatus.SUSPECT.value,
 
 class UploadError(ValueError):
     """A readings upload that cannot be ingested; names the visit and field."""
+
+
+class UploadRefused(HhuSyncError):
+    """An upload the depot will not store (forged, for someone else, malformed, or an id
+    already held with other content): never acknowledged, so the HHU keeps it. Here, not
+    in the dock, because the store refuses some too."""
 
 
 class Visit(NamedTuple):
@@ -166,11 +177,31 @@ class _Checker:
             found = self.times[text] = utc_time(text, floor=self.floor, ceiling=self.ceiling)
         return found
 
+    def off_visit(self, when: str, visit_time: str) -> Problem | None:
+        """A problem when a reading's UTC time is further than visit_span from its visit's:
+        it was not read on that visit (and must not take a key at another instant)."""
+        gap = datetime.fromisoformat(when) - datetime.fromisoformat(visit_time)
+        if abs(gap) <= self.limits.visit_span:
+            return None
+        return Problem(FindingCode.TIME_OFF_VISIT,
+                       f"{when} is {_hours(gap)} from its visit ({visit_time}), more than "
+                       f"{_hours(self.limits.visit_span)}")
+
+    def after_read(self, own: str, read: str) -> bool:
+        """Whether a register's own UTC time lies after its read time beyond visit_span."""
+        return (datetime.fromisoformat(own) - datetime.fromisoformat(read)
+                > self.limits.visit_span)
+
     def code(self, text: str) -> str | Problem:
         found = self.obis.get(text)
         if found is None:
             found = self.obis[text] = canonical_obis(text)
         return found
+
+
+def _hours(span: timedelta) -> str:
+    seconds = abs(span.total_seconds())
+    return f"{seconds / 3600:.2f} h" if seconds >= 3600 else f"{seconds / 60:.0f} min"
 
 
 def parse_upload(payload: dict[str, Any], *, upload_id: str, hhu_id: str, sha256: str,
@@ -233,6 +264,10 @@ def _visit(v: dict, seq: int, check: _Checker) -> tuple[Visit, list[Finding]]:
         problem = text_problem(text) if text else None
         if problem is not None:
             found.append(Finding(seq, None, f"visits[{seq}].{name}", *problem))
+        bound = _FREE_TEXT_BOUNDS.get(name)
+        if bound is not None and len(text) > bound:
+            found.append(Finding(seq, None, f"visits[{seq}].{name}", FindingCode.TOO_LONG,
+                                 f"{len(text)} characters, more than {bound}: kept in full"))
     visit = Visit(seq, meter, texts["list"], when if time_ok else raw_time, outcome,
                   texts["scheme"], texts["verify"], texts["error_flags"], texts["operator"],
                   texts["notes"], time_ok=time_ok, meter_ok=meter_problem is None)
@@ -257,6 +292,7 @@ def _registers(registers: list | tuple, visit: Visit, seq: int, hhu_id: str, upl
     fast = visit.meter_ok
     vseq = str(seq)
     plain, obis_of, time_of, units = check.plain, check.obis.get, check.times.get, _UNITS
+    at = visit.time                   # UTC text: a reading stamped with it needs no more
     append = rows.append
     for n, r in enumerate(registers):
         kind = type(r)
@@ -286,7 +322,7 @@ def _registers(registers: list | tuple, visit: Visit, seq: int, hhu_id: str, upl
                               "times must be text")
         code = obis_of(obis) or check.code(obis)
         when = time_of(rtime) or check.time(rtime)
-        if fast and type(code) is str and type(when) is str and unit in units and unit \
+        if fast and type(code) is str and when == at and unit in units and unit \
                 and plain(value) and not vtime and not rstime:
             append((meter, code, when, value, unit, base, hhu_id, upload_id, "", "", vseq))
         else:
@@ -306,9 +342,14 @@ def _checked_row(visit: Visit, seq: int, n: int, index: int, obis: str, code: st
     if isinstance(code, Problem):
         problems.append(("obis", code))
         code = obis
+    read_ok = not isinstance(when, Problem)
     if isinstance(when, Problem):
         problems.append(("time", when))
         when = rtime
+    elif visit.time_ok and when != visit.time:
+        off = check.off_visit(when, visit.time)
+        if off is not None:
+            problems.append(("time", off))
     unit_problem = check_unit(unit)
     if unit_problem is not None:
         problems.append(("unit", unit_problem))
@@ -323,6 +364,11 @@ def _checked_row(visit: Visit, seq: int, n: int, index: int, obis: str, code: st
         if isinstance(found, Problem):
             problems.append((name, found))
             found = text
+        elif found and read_ok and check.after_read(found, when):
+            # a demand's stamp or a billing reset comes before the register is read
+            problems.append((name, Problem(
+                FindingCode.TIME_OFF_VISIT, f"{found} is after the register was read "
+                f"({when}) by more than {_hours(check.limits.visit_span)}")))
         own.append(found)
     where = f"visits[{seq}].registers[{n}]"
     for name, problem in problems:

@@ -13,10 +13,12 @@ import threading
 from collections.abc import Iterator, Mapping
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from decimal import Decimal, InvalidOperation
 from importlib import resources
 from pathlib import Path
 from typing import Any
 
+from hhu_sync.export.cells import is_plain_number
 from hhu_sync.export.enrich import Enricher, StoredReading
 from hhu_sync.export.rows import ExportRow
 from hhu_sync.failpoints import failpoint
@@ -29,6 +31,7 @@ from hhu_sync.ingest import (
     Upload,
     escape,
 )
+from hhu_sync.ingest.upload import UploadRefused
 from hhu_sync.model.meterlist import MeterList, meter_list_from_dict
 from hhu_sync.model.scheme import Scheme, SchemeRecord, scheme_from_dict
 from hhu_sync.model.versions import REFUSED, HeldScheme, judge, refusal
@@ -596,8 +599,15 @@ class SqliteStore:
         report = IngestReport(upload_id=upload.upload_id, hhu_id=upload.hhu_id,
                               visits=len(upload.visits))
         with self._tx() as db:
-            if db.execute("SELECT 1 FROM uploads WHERE upload_id=?",
-                          (upload.upload_id,)).fetchone():
+            held = db.execute("SELECT hhu_id, sha256 FROM uploads WHERE upload_id=?",
+                              (upload.upload_id,)).fetchone()
+            if held:
+                if held[1] and upload.sha256 and held[1] != upload.sha256:
+                    # "already held" lets the HHU delete these bytes: they are not held
+                    raise UploadRefused(
+                        f"upload {upload.upload_id} from {upload.hhu_id}: already held with "
+                        f"other content (from {held[0]}, sha256 {held[1][:12]}…; this one "
+                        f"{upload.sha256[:12]}…): left on the HHU for a clerk")
                 report.already_held = True
                 report.readings_already_held = len(upload.readings)
                 return report
@@ -661,30 +671,44 @@ class SqliteStore:
         return rows
 
     def _duplicates(self, db, upload: Upload, report: IngestReport, out: list, now: str) -> None:
-        """Readings not stored: same key already held. Same value: duplicate; else conflict."""
-        seen: set[tuple[str, str, str]] = set()
+        """Readings not stored: same key already held. Same value (as a number: ``12.5`` and
+        ``012.50`` are one): duplicate. Another value: conflict, and the held reading is
+        no longer billable either (status ``conflict``): which of two values is right is a
+        clerk's decision, not the order the uploads came in."""
+        seen: dict[tuple[str, str, str], int] = {}
+        conflict = ReadingStatus.CONFLICT.value
         for index, reading in enumerate(upload.readings):
             if index in upload.not_stored:
                 continue                      # rejected: an exception already
             meter, obis, time, value, uid = (reading[0], reading[1], reading[2], reading[3],
                                              reading[7])
             key = (meter, obis, time)
-            row = db.execute("SELECT value, upload_id, hhu FROM readings WHERE meter=? AND "
-                             "obis=? AND time=?", key).fetchone()
+            row = db.execute("SELECT value, upload_id, hhu, status FROM readings WHERE "
+                             "meter=? AND obis=? AND time=?", key).fetchone()
             if row is None:
                 continue
             if row[1] == uid and key not in seen:
-                seen.add(key)  # the copy this upload stored
+                seen[key] = index  # the copy this upload stored
                 continue
             upload.not_stored.add(index)
-            if row[0] == value:
+            if _same_value(row[0], value):
                 report.readings_already_held += 1
                 kind = ExceptionKind.DUPLICATE.value
                 detail = f"already held from upload {row[1]} ({row[2]})"
+                if row[3] != ReadingStatus.OK.value and \
+                        upload.status_changes.get(index, reading[5]) == ReadingStatus.OK.value:
+                    detail += f", held as {row[3]}: this reading is not billed either"
             else:
                 report.conflicts += 1
                 kind = ExceptionKind.CONFLICT.value
-                detail = f"held value {row[0]} from upload {row[1]} ({row[2]}) differs"
+                detail = (f"held value {escape(row[0])} from upload {row[1]} ({row[2]}) "
+                          "differs: neither is billed")
+                if row[3] == ReadingStatus.OK.value:
+                    db.execute("UPDATE readings SET status=? WHERE meter=? AND obis=? "
+                               "AND time=?", (conflict, *key))
+                    if row[1] == uid:
+                        upload.status_changes[seen[key]] = conflict
+                        report.readings_not_billable += 1
             out.append((upload.upload_id, kind, meter, obis, time, value, detail, now))
 
     def _check_visits(self, db, upload: Upload, report: IngestReport, out: list,
@@ -693,7 +717,8 @@ class SqliteStore:
         a meter not on its list, no list named, an unknown list, a visit before its list."""
         touched: dict[str, None] = {}
         changes: dict[int, str] = {}
-        issued: dict[str, tuple[datetime | None] | None] = {}
+        issued: dict[str, tuple[datetime | None, str] | None] = {}
+        given: dict[str, set[str]] = {}      # list → the HHUs it was delivered to
         ok, suspect = ReadingStatus.OK.value, ReadingStatus.SUSPECT.value
 
         def mark(v, status: ReadingStatus) -> None:
@@ -712,6 +737,9 @@ class SqliteStore:
                 report.visits_with_notes += 1
             if not v.meter_ok:
                 continue                       # its readings are rejected already
+            if v.outcome == "done" and not v.rows:
+                flag(v, ExceptionKind.NO_READINGS.value,
+                     f"visits[{v.seq}]: done, but no register was sent")
             if not v.list_id:
                 if v.outcome == "done":
                     report.not_on_list += 1
@@ -719,14 +747,31 @@ class SqliteStore:
                     flag(v, ExceptionKind.NOT_ON_LIST.value, "visit names no meter list")
                 continue
             if v.list_id not in issued:
-                row = db.execute("SELECT created_at FROM lists WHERE list_id=?",
+                row = db.execute("SELECT created_at, state FROM lists WHERE list_id=?",
                                  (v.list_id,)).fetchone()
-                issued[v.list_id] = (_aware(row[0]),) if row else None
+                issued[v.list_id] = (_aware(row[0]), row[1]) if row else None
             held = issued[v.list_id]
             if held is None:
                 mark(v, ReadingStatus.UNKNOWN_LIST)
                 flag(v, ExceptionKind.UNKNOWN_LIST.value,
                      f"visit names meter list {escape(v.list_id)!r}, which is not held")
+                continue
+            if held[1] == ListState.CANCELLED:
+                # back office withdrew the work: what was read on it is a clerk's to bill
+                mark(v, ReadingStatus.LIST_CANCELLED)
+                flag(v, ExceptionKind.LIST_CANCELLED.value,
+                     f"visit names meter list {escape(v.list_id)!r}, which was cancelled")
+                continue
+            if v.list_id not in given:
+                given[v.list_id] = {r[0] for r in db.execute(
+                    "SELECT DISTINCT target_hhu FROM deliveries WHERE kind='meter_list' "
+                    "AND ref=? AND state='delivered'", (v.list_id,))}
+            if given[v.list_id] and upload.hhu_id not in given[v.list_id]:
+                # a genuine key proves who sent it, not that the list was its work
+                mark(v, ReadingStatus.NOT_DELIVERED)
+                flag(v, ExceptionKind.NOT_DELIVERED.value,
+                     f"meter list {v.list_id} was given to "
+                     f"{', '.join(sorted(map(str, given[v.list_id])))}, not {upload.hhu_id}")
                 continue
             touched[v.list_id] = None
             if not db.execute("SELECT 1 FROM list_entries WHERE list_id=? AND serial=?",
@@ -862,6 +907,18 @@ class SqliteStore:
                 "AND ltrim(v.error_flags, '0') != '' "
                 "GROUP BY v.meter ORDER BY v.meter LIMIT 50"),
         }
+
+
+def _same_value(held: str, value: str) -> bool:
+    """Whether two register values are one: the same text, or the same decimal number."""
+    if held == value:
+        return True
+    if not (is_plain_number(held) and is_plain_number(value)):
+        return False
+    try:
+        return Decimal(held) == Decimal(value)
+    except (InvalidOperation, ValueError):
+        return False
 
 
 def _aware(text: str) -> datetime | None:

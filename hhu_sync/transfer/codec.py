@@ -60,6 +60,14 @@ class Limits:
     # after decompression: the hard limit whatever a header declares. A route of 10,000
     # meters is a few MB of msgpack; what a bomb may cost to refuse is this, not its size.
     max_expanded: int = 64 * 1024 * 1024
+    # A byte of msgpack can be a new Python object of 64 bytes (``0x80``, an empty map):
+    # the expanded size alone lets 64 MiB become 5 GB of dicts. So decoding also counts
+    # what it builds: no array or map longer than ``max_items``, and at most
+    # ``max_objects`` containers and values in all (a value of a map counts, its key,
+    # interned by msgpack, does not). 100,000 visits of ten fields and 500,000 readings
+    # fit; refusing a bomb costs at most this many objects.
+    max_items: int = 100_000
+    max_objects: int = 4_000_000
 
     @property
     def max_file(self) -> int:
@@ -212,11 +220,46 @@ def _no_ext(code: int, data: bytes) -> Any:
     raise ValueError(f"extension type {code}")      # the format has none
 
 
+class _ObjectBudget:
+    """Counts the containers msgpack builds and their values; refuses past ``limit``.
+
+    msgpack calls the hook as each array or map is finished, so with every container
+    at most ``max_items`` long the objects alive when it refuses are bounded too."""
+
+    __slots__ = ("left",)
+
+    def __init__(self, limit: int) -> None:
+        self.left = limit
+
+    def __call__(self, value: Any) -> Any:
+        self.left -= 1 + len(value)
+        if self.left < 0:
+            raise _TooManyObjects
+        return value
+
+
+class _TooManyObjects(Exception):
+    pass
+
+
 def _unpack_map(blob: bytes | bytearray, what: str, offset: int,
-                use_list: bool = True) -> dict[str, Any]:
+                use_list: bool = True, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
+    budget = _ObjectBudget(limits.max_objects)
     try:
         value = msgpack.unpackb(blob, raw=False, strict_map_key=True, use_list=use_list,
-                                ext_hook=_no_ext)
+                                ext_hook=_no_ext, max_array_len=limits.max_items,
+                                max_map_len=limits.max_items, list_hook=budget,
+                                object_hook=budget)
+    except _TooManyObjects:
+        raise TransferError(f"{what} holds more than {limits.max_objects} values",
+                            offset=offset) from None
+    except ValueError as exc:
+        if "exceeds max_" in str(exc):      # msgpack's own bound on one array or map
+            raise TransferError(f"{what} is not valid msgpack for a transfer file (an "
+                                f"array or map of more than {limits.max_items} items)",
+                                offset=offset) from None
+        raise TransferError(f"{what} is not valid msgpack ({exc.__class__.__name__})",
+                            offset=offset) from None
     except Exception as exc:  # msgpack raises several unrelated types
         raise TransferError(f"{what} is not valid msgpack ({exc.__class__.__name__})",
                             offset=offset) from None
@@ -283,7 +326,8 @@ def _checked(data: bytes, key: bytes | None, limits: Limits) -> tuple[TransferHe
                 "seal does not match: wrong HHU key, or the file was altered",
                 offset=end + DIGEST_SIZE,
             )
-    raw = _unpack_map(bytes(view[PREFIX_SIZE:PREFIX_SIZE + hlen]), "header", PREFIX_SIZE)
+    raw = _unpack_map(bytes(view[PREFIX_SIZE:PREFIX_SIZE + hlen]), "header", PREFIX_SIZE,
+                      limits=limits)
     return _header_from(raw, (major, minor)), hlen, plen
 
 
@@ -349,7 +393,7 @@ def decode_transfer(
     if len(body) != header.expanded_size:
         raise TransferError(
             f"payload is {len(body)} bytes, header says {header.expanded_size}", offset=start)
-    payload = _unpack_map(body, "payload", start, use_list)
+    payload = _unpack_map(body, "payload", start, use_list, limits)
     check_payload(header.kind, payload)
     digest = bytes(memoryview(data)[start + plen:start + plen + DIGEST_SIZE])
     return Transfer(header=header, payload=payload, sealed=key is not None, digest=digest)

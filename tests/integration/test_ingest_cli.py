@@ -134,3 +134,19 @@ def test_a_fifo_or_a_folder_is_refused_unread_without_hanging(key_file, tmp_path
     err = capsys.readouterr().err
     assert f"{fifo}: refused: at byte 0: not a regular file" in err
     assert f"{tmp_path}: refused: " in err
+
+
+def test_other_content_under_a_held_upload_id_is_refused_not_called_already_held(
+        key_file, key, tmp_path, config, capsys):
+    first, second = tmp_path / "R-1.hhux", tmp_path / "R-1-again.hhux"
+    first.write_bytes(_upload(key))
+    now = datetime.now(UTC).replace(microsecond=0).isoformat()
+    second.write_bytes(encode_transfer(
+        "readings", {"upload_id": "R-1", "visits": [
+            {"meter": "M2", "list": "L1", "time": now, "outcome": "done",
+             "registers": [["1.8.0", "000500.0", "kWh", now]]}]},
+        source=HHU, target="DEPOT-T", key=key, bundle_id="R-1"))
+    assert _ingest(config, key_file, first) == 0
+    assert _ingest(config, key_file, second) == 1
+    err = capsys.readouterr().err
+    assert f"{second}: refused: " in err and "already held with other content" in err

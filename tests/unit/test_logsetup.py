@@ -131,3 +131,17 @@ def test_records_no_handler_takes_are_escaped_too(monkeypatch):
     monkeypatch.setattr(alone, "propagate", False)
     alone.warning("skipped %s", "a.toml\nforged line")
     assert buffer.getvalue() == "skipped a.toml\\nforged line\n"
+
+
+INVISIBLE = ["HHU-\u200b001", "U-\u200d1", "L\u20601", "\u2063list", "id\u200c"]
+
+
+@pytest.mark.parametrize("fmt", ["text", "rich"])
+@pytest.mark.parametrize("value", INVISIBLE)
+def test_zero_width_characters_in_an_id_are_shown_not_hidden(logs, fmt, value):
+    """``HHU-\\u200b001`` must not read as ``HHU-001`` in a log a person checks."""
+    written = logs(fmt)
+    emit_hostile(value)
+    out = written()
+    assert not re.search("[\u200b-\u200d\u2060-\u2064]", out), ascii(out)
+    assert "\\u20" in out

@@ -235,7 +235,9 @@ def test_hostile_text_in_every_stored_column_reaches_no_export_as_a_formula_or_a
     write_csv(rows, tmp_path / "r.csv")
     write_jsonl(rows, tmp_path / "r.jsonl")
     write_cmep(rows, tmp_path / "r.cmep", sender="D")
-    for name, records in (("r.csv", 3), ("r.jsonl", 2), ("r.cmep", 1)):
+    # CMEP leaves out a MeterID a comma-splitting reader would cut (a comma or a quote)
+    cmep = 0 if ("," in text or '"' in text) else 1
+    for name, records in (("r.csv", 3), ("r.jsonl", 2), ("r.cmep", cmep)):
         lines = (tmp_path / name).read_text().splitlines()
         assert len(lines) == records, name
     for cells in csv.reader((tmp_path / "r.csv").read_text().splitlines()):

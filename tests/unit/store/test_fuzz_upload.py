@@ -87,11 +87,17 @@ def _check(store, payload) -> None:
         return
     store.ingest(up, "2026-11-25T12:00:00+00:00")
     ceiling = RECEIVED + timedelta(minutes=5)
-    for meter, obis, time, value, unit, status, value_time, reset_time in store._db().execute(
-            "SELECT meter, obis, time, value, unit, status, value_time, reset_time "
-            "FROM readings WHERE upload_id=?", (upload_id,)):
+    for meter, obis, time, value, unit, status, value_time, reset_time, visit_time in \
+            store._db().execute(
+            "SELECT r.meter, r.obis, r.time, r.value, r.unit, r.status, r.value_time, "
+            "r.reset_time, v.time FROM readings r JOIN visits v ON v.upload_id = r.upload_id "
+            "AND v.seq = r.visit_seq WHERE r.upload_id=?", (upload_id,)):
         if status != "ok":
             continue
+        # read on its visit, an OBIS code in its key form (no leading zeros, upper case)
+        gap = datetime.fromisoformat(time) - datetime.fromisoformat(visit_time)
+        assert abs(gap) <= timedelta(hours=1)
+        assert not re.search(r"(^|[.:*-])0[0-9]|[a-z]", obis), obis
         # An independent oracle for what may be billed: plain text, plain numbers, UTC.
         for text in (meter, obis, time, value, unit):
             assert text.isprintable() and not text.startswith(("=", "+", "@"))

@@ -167,3 +167,52 @@ def test_a_compressed_stream_that_never_produces_output_is_cut_off():
         for seq in range(1, 100_000):
             rx.on_data(seq & 0xFFFF, empty * 200)
 
+
+
+# -- object bombs: few bytes of msgpack, many Python objects ---------------------------------
+
+def _array(n: int, item: bytes) -> bytes:
+    return b"\xdd" + n.to_bytes(4, "big") + item * n
+
+
+OBJECT_BOMBS = {
+    # one byte of msgpack (0x80, an empty map) is a new dict of about 64 bytes: 5 MB of
+    # input, compressed to 5 KB, was 425 MB of dicts before ingest saw its first visit
+    "one array of millions of empty maps": _array(5_000_000, b"\x80"),
+    "many arrays each within the item bound": _array(100, _array(50_000, b"\x80")),
+    "millions of short strings in bounded arrays": _array(100, _array(90_000, b"\xa2ab")),
+    "nested empty arrays": _array(100, _array(90_000, b"\x91\x90")),
+}
+
+
+@pytest.mark.parametrize("body", OBJECT_BOMBS.values(), ids=OBJECT_BOMBS.keys())
+def test_a_payload_of_millions_of_tiny_objects_is_refused_at_a_bounded_cost(body):
+    """Refused by the default limits; and what refusing costs follows the object budget
+    (measured with a small budget, so that tracemalloc stays quick), not the input."""
+    payload = b"\x81\xa6visits" + body
+    data = sealed(header(expanded_size=len(payload)), zlib.compress(payload, 9))
+    assert len(data) < 64_000
+    with pytest.raises(TransferError, match="payload") as err:
+        decode_transfer(data, KEY, use_list=False)
+    assert err.value.offset is not None
+    tracemalloc.start()
+    try:
+        with pytest.raises(TransferError, match="payload"):
+            decode_transfer(data, KEY, use_list=False,
+                            limits=Limits(max_objects=50_000, max_items=50_000))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 2 * len(payload) + PEAK_LIMIT, peak
+
+
+def test_an_honest_upload_of_ten_thousand_readings_is_within_the_object_budget():
+    from hhu_sync.transfer import encode_transfer
+    visits = [{"meter": f"M{v:05d}", "list": "L1", "time": "2026-11-25T10:00:00+00:00",
+               "outcome": "done", "notes": "", "operator": "x", "scheme": None,
+               "verify": None, "error_flags": "00000000",
+               "registers": [[f"1.8.{i}", "12.5", "kWh", "2026-11-25T10:00:00+00:00"]
+                             for i in range(10)]} for v in range(1_000)]
+    data = encode_transfer("readings", {"visits": visits}, source="HHU-001",
+                           target="depot", key=KEY)
+    assert len(decode_transfer(data, KEY, use_list=False).payload["visits"]) == 1_000
