@@ -107,7 +107,9 @@ def test_cmep_records_keep_every_triplet_in_order_within_the_limits(tmp_path_fac
     assert all(int(r[13]) <= cmep.MAX_TRIPLETS and len(r) == 14 + 3 * int(r[13])
                for r in records)
     values = [v for r in records for v in r[16::3]]
-    fits = len(cmep.safe_cell(f"{meter}:1.8.1")) * 2 + 200 < cmep.MAX_LINE
+    # A MeterID that needs quoting is left out (a comma-splitting reader would cut it).
+    fits = (len(cmep.safe_cell(f"{meter}:1.8.1")) * 2 + 200 < cmep.MAX_LINE
+            and not cmep._NEEDS_QUOTING.search(meter))
     if fits:
         assert values == [f"{n}.5" for n in range(count)]
     else:                                  # what is written is in order, and never split
