@@ -203,12 +203,22 @@ def atomic_write(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o640
 
 
 def copy_new_file(src: str | os.PathLike[str], dest: str | os.PathLike[str], *,
-                  mode: int = 0o640) -> None:
-    """Copy ``src`` to a ``dest`` that must not exist yet (no symlink followed), durably."""
+                  mode: int = 0o640, src_dir_fd: int | None = None,
+                  dest_dir_fd: int | None = None) -> None:
+    """Copy ``src`` to a ``dest`` that must not exist yet (no symlink followed), durably.
+
+    With ``src_dir_fd``/``dest_dir_fd`` the names are taken relative to those open
+    folders (and the source opened with ``O_NOFOLLOW``): a caller that reached a folder
+    safely keeps acting on that folder, whatever its path has become since."""
     src, dest = Path(src), Path(dest)
-    with open(src, "rb") as fh:
+    if src_dir_fd is None:
+        fh = open(src, "rb")  # noqa: SIM115 - closed below
+    else:
+        fh = open(os.open(src.name, os.O_RDONLY | _NOFOLLOW | _CLOEXEC | os.O_NONBLOCK,
+                          dir_fd=src_dir_fd), "rb")
+    with fh:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
-        dir_fd = _open_dir(dest.parent)
+        dir_fd = _open_dir(dest.parent) if dest_dir_fd is None else os.dup(dest_dir_fd)
         try:
             fd = os.open(dest.name, flags, mode, dir_fd=dir_fd)
             try:

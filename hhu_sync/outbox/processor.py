@@ -23,6 +23,7 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from hhu_sync.config import Config
@@ -35,7 +36,7 @@ from hhu_sync.model.catalog import Catalog
 from hhu_sync.outbox.backoff import Backoff
 from hhu_sync.outbox.examine import Context, Examined, Examiner
 from hhu_sync.outbox.mover import ArchiveMover, Changed, Move, Signature, signature
-from hhu_sync.outbox.safe_open import printable, safe_text
+from hhu_sync.outbox.safe_open import open_folder, printable, safe_text
 from hhu_sync.store.base import StorageUnavailable, StoreError
 
 log = logging.getLogger("hhu_sync.outbox")
@@ -108,7 +109,8 @@ def _on_disk(folder: Path) -> Callable[[str], bool]:
 _NO_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS}
 
 
-def _move(path: Path, dest: Path, expect: Signature | None = None) -> None:
+def _move(path: Path, dest: Path, expect: Signature | None = None, *,
+          src_root: Path | None = None, dst_root: Path | None = None) -> None:
     """Move ``path`` to ``dest``, never over another file; the caller fsyncs the folders.
 
     A hard link to ``dest``, then the outbox name unlinked. A rename would do the same
@@ -121,38 +123,82 @@ def _move(path: Path, dest: Path, expect: Signature | None = None) -> None:
     A file system without hard links gets the rename; another file system, a copy.
 
     Nothing is followed: a symlink is moved as the link (never its target), and only a
-    regular file is ever copied. ``expect`` (the signature of what was checked) is
-    compared with the archived name before the outbox name goes: a file changed since
-    it was checked is not archived as checked (:class:`Changed`; it stays in the outbox).
+    regular file is ever copied. Both folders are opened once, through real folders only
+    from ``src_root`` (the outbox) and ``dst_root`` (above archive/ or rejected/), and
+    every step acts relative to them: a folder swapped for a symlink after a check can
+    neither bring a file from elsewhere nor receive one. ``expect`` (the signature of
+    what was checked) is compared with the archived name before the outbox name goes: a
+    file changed since it was checked is not archived as checked (:class:`Changed`; it
+    stays in the outbox).
     """
+    sfd = open_folder(path.parent, src_root or path.parent)
     try:
-        os.link(path, dest, follow_symlinks=False)
+        dfd = open_folder(dest.parent, dst_root or dest.parent)
+        try:
+            _move_at(sfd, path, dfd, dest, expect)
+        finally:
+            os.close(dfd)
+    finally:
+        os.close(sfd)
+
+
+def _sig_at(dfd: int, name: str) -> Signature | None:
+    try:
+        return signature(os.stat(name, dir_fd=dfd, follow_symlinks=False))
+    except OSError:
+        return None
+
+
+def _same_at(sfd: int, src: str, dfd: int, dst: str) -> bool:
+    try:
+        x = os.stat(src, dir_fd=sfd, follow_symlinks=False)
+        y = os.stat(dst, dir_fd=dfd, follow_symlinks=False)
+    except OSError:
+        return False
+    return (x.st_dev, x.st_ino) == (y.st_dev, y.st_ino)
+
+
+def _move_at(sfd: int, path: Path, dfd: int, dest: Path, expect: Signature | None) -> None:
+    src, dst = path.name, dest.name
+    try:
+        os.link(src, dst, src_dir_fd=sfd, dst_dir_fd=dfd, follow_symlinks=False)
     except FileExistsError:
-        if not _same_file(path, dest):
+        if not _same_at(sfd, src, dfd, dst):
             raise
     except OSError as exc:
         if exc.errno != errno.EXDEV and exc.errno not in _NO_LINKS:
             raise
-        if os.path.lexists(dest):        # a rename or a copy would replace it
+        if _sig_at(dfd, dst) is not None:        # a rename or a copy would replace it
             raise FileExistsError(errno.EEXIST, "destination exists", str(dest)) from None
         if exc.errno != errno.EXDEV:
-            os.rename(path, dest)
+            os.rename(src, dst, src_dir_fd=sfd, dst_dir_fd=dfd)
             return
-        if not stat.S_ISREG(os.lstat(path).st_mode):
+        if not stat.S_ISREG(os.stat(src, dir_fd=sfd, follow_symlinks=False).st_mode):
             raise OSError(errno.EXDEV, "not a regular file: not copied across file systems",
                           str(path)) from None
-        copy_new_file(path, dest)    # O_EXCL|O_NOFOLLOW: never through a planted name
+        copy_new_file(path, dest, src_dir_fd=sfd, dest_dir_fd=dfd)   # O_EXCL|O_NOFOLLOW
         # A copy is a new inode: what must not have changed is the file it was made from.
-        if expect is not None and (_sig(path) != expect
-                                   or os.lstat(dest).st_size != expect[1]):
-            os.unlink(dest)
+        if expect is not None and (_sig_at(sfd, src) != expect
+                                   or os.stat(dst, dir_fd=dfd).st_size != expect[1]):
+            os.unlink(dst, dir_fd=dfd)
             raise Changed(errno.EAGAIN, "changed after it was checked", str(path)) from None
-        path.unlink()
+        os.unlink(src, dir_fd=sfd)
         return
-    if expect is not None and _sig(dest) != expect:
-        os.unlink(dest)          # our own new name; the outbox name keeps the file
+    if expect is not None and _sig_at(dfd, dst) != expect:
+        os.unlink(dst, dir_fd=dfd)      # our own new name; the outbox name keeps the file
         raise Changed(errno.EAGAIN, "changed after it was checked", str(path))
-    path.unlink()
+    os.unlink(src, dir_fd=sfd)
+
+
+def unlink_in(path: Path, root: Path) -> None:
+    """Unlink ``path`` relative to its folder reached from ``root`` through real folders
+    only (finishing an interrupted move): never a file elsewhere through a swapped folder."""
+    fd = open_folder(path.parent, root)
+    try:
+        os.unlink(path.name, dir_fd=fd)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _sig(path: Path) -> Signature | None:
@@ -216,10 +262,13 @@ def real_folders(path: Path, root: Path) -> None:
 
 
 def move_aside(path: Path, folder: Path, reason: str | None = None,
-               dest: Path | None = None, within: Path | None = None) -> Path:
+               dest: Path | None = None, within: Path | None = None,
+               anchor: Path | None = None) -> Path:
     """Move ``path`` into ``folder`` (its reason written first, beside it); durable.
 
-    ``within``: the outbox, whose folders on the way to ``path`` must all be real ones.
+    ``within``: the outbox, whose folders on the way to ``path`` must all be real ones;
+    ``anchor``: the folder above the daemon's own (``folder``'s parent unless given), from
+    which ``folder`` must be reached through real folders, at the move itself.
     """
     failpoint("outbox.move_aside", PermissionError(errno.EACCES, "Permission denied "
                                                    "(failpoint)", str(path)))
@@ -230,7 +279,7 @@ def move_aside(path: Path, folder: Path, reason: str | None = None,
     if reason is not None:
         atomic_write(dest.with_name(dest.name + REASON),
                      reason.encode("utf-8", "backslashreplace") + b"\n")
-    _move(path, dest)
+    _move(path, dest, src_root=within, dst_root=anchor or folder.parent)
     fsync_dir(folder)
     fsync_dir(path.parent)
     return dest
@@ -249,7 +298,8 @@ class OutboxProcessor:
         self.clock = clock
         self.wall = wall
         self._waiting: dict[Path, float] = {}   # lists waiting for their schemes
-        self.mover = ArchiveMover(_move)
+        self.mover = ArchiveMover(partial(_move, src_root=self.outbox,
+                                          dst_root=config.paths.archive.parent))
         self.backoff = Backoff(clock)
         self.stuck: dict[Path, Signature | None] = {}   # not even movable aside: left
         self._move_tries: dict[Path, int] = {}    # archive moves handed back, per file
@@ -274,8 +324,21 @@ class OutboxProcessor:
         mover renamed into it.
         """
         if self._names is None or self._names[0] != folder:
-            ensure_dir(folder, DAEMON_DIR_MODE)
-            self._names = (folder, set(os.listdir(folder)))
+            archive = self.config.paths.archive
+            try:
+                ensure_dir(archive, DAEMON_DIR_MODE)     # refuses a symlink in its place
+                ensure_dir(folder, DAEMON_DIR_MODE)
+                fd = open_folder(folder, archive.parent)   # both real folders, now
+                try:
+                    names = set(os.listdir(fd))
+                finally:
+                    os.close(fd)
+            except OSError as exc:
+                # archive/ unusable (a symlink in its place, no room): no fault of the
+                # files, which wait in the outbox while it is backed off, as for a full disk.
+                raise StorageUnavailable(f"archive folder {archive} cannot be used: "
+                                         f"{printable(str(exc))}") from exc
+            self._names = (folder, names)
         return self._names[1]
 
     def _reject(self, path: Path, sha: str, kind: str, reason: str,
@@ -321,8 +384,7 @@ class OutboxProcessor:
         if not _same_file(path, other):
             return Outcome(path, "deferred", "", "changed since it was looked at")
         real_folders(path, self.outbox)
-        path.unlink()
-        fsync_dir(path.parent)
+        unlink_in(path, self.outbox)
         log.info("finished moving %s aside to %s", printable(path.name),
                  printable(str(other)))
         return Outcome(path, "rejected", "unknown", "recovered", other)
@@ -527,8 +589,7 @@ class OutboxProcessor:
         moved_to = Path(seen["moved_to"]) if seen["moved_to"] else None
         if seen["status"] == "accepted" and moved_to and _same_file(path, moved_to):
             # Linked into the archive, then the daemon stopped before the unlink.
-            path.unlink()
-            fsync_dir(path.parent)
+            unlink_in(path, self.outbox)
             log.info("finished moving %s to %s", printable(path.name), printable(str(moved_to)))
             return Outcome(path, "accepted", seen["kind"], "recovered", moved_to)
         if seen["status"] == "accepted" and moved_to and not moved_to.exists():
@@ -538,7 +599,8 @@ class OutboxProcessor:
             if not moved_to.exists():
                 # Recorded, then the daemon stopped (or the move failed) before the
                 # move: finish the move only.
-                dest = move_aside(path, moved_to.parent, dest=moved_to, within=self.outbox)
+                dest = move_aside(path, moved_to.parent, dest=moved_to, within=self.outbox,
+                                  anchor=self.config.paths.archive.parent)
                 if self._names is not None and self._names[0] == dest.parent:
                     self._names[1].add(dest.name)    # listed before it came back
                 log.info("finished moving %s to %s", printable(path.name), printable(str(dest)))

@@ -1,0 +1,108 @@
+"""Issue 12, round 2: a folder swapped for a symlink *between* a check and the act.
+
+A move (to archive/ or rejected/) and the unlink that finishes it used to act on the
+outbox name by path: a folder on the way (``quick-send/HHU-001``) swapped for a symlink
+to another folder after the check made the daemon take, and remove from its place, a
+file outside the outbox. A daemon folder (archive/) swapped for a symlink while the
+daemon ran was written through. Each swap is made here by a monkeypatched hook at the
+worst moment, so the race is deterministic.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+
+import pytest
+
+import hhu_sync.outbox.processor as processor
+from hhu_sync.model.inputs import is_outbox_name
+from tests.unit.outbox.test_processor import depot, drop  # noqa: F401 - the fixture
+
+PRECIOUS = b"root:precious-line-of-a-file-outside-the-outbox\n"
+
+
+def swap_for_symlink(folder: Path, target: Path) -> None:
+    """Replace ``folder`` by a symlink to ``target`` (what an attacker does in a loop)."""
+    shutil.move(str(folder), str(folder.with_name(folder.name + ".real")))
+    folder.symlink_to(target, target_is_directory=True)
+
+
+@pytest.fixture
+def elsewhere(tmp_path) -> Path:
+    """A folder outside the outbox holding a file named like the outbox's."""
+    folder = tmp_path / "elsewhere"
+    folder.mkdir()
+    return folder
+
+
+def test_a_folder_swapped_after_the_check_never_moves_a_file_from_outside(
+        depot, elsewhere, monkeypatch):  # noqa: F811
+    path = drop(depot, "bad.toml", sub="quick-send/HHU-001", content=b"junk\n")
+    (elsewhere / "bad.toml").write_bytes(PRECIOUS)
+    checked = processor.real_folders
+
+    def then_swap(p, root):
+        checked(p, root)
+        swap_for_symlink(path.parent, elsewhere)
+
+    monkeypatch.setattr(processor, "real_folders", then_swap)
+    depot.process(path)
+    assert (elsewhere / "bad.toml").read_bytes() == PRECIOUS
+    rejected = depot.config.paths.rejected
+    for f in rejected.iterdir() if rejected.exists() else ():
+        assert f.read_bytes() != PRECIOUS, f"{f} is the outside file"
+
+
+def test_a_folder_swapped_before_the_archive_move_never_takes_a_file_from_outside(
+        depot, elsewhere, monkeypatch):  # noqa: F811
+    path = drop(depot, "as230-flat.toml", sub="")
+    sub = depot.outbox / "sub"
+    sub.mkdir()
+    path = Path(shutil.move(str(path), str(sub / path.name)))
+    shutil.copyfile(path, elsewhere / path.name)   # same bytes, another file
+    by_name, at_folder = processor._sig, getattr(processor, "_sig_at", None)
+
+    def swap() -> None:
+        if not sub.is_symlink():
+            swap_for_symlink(sub, elsewhere)
+
+    def check_by_name(p):               # the post-link check of the archived name
+        if p.parent.parent == depot.config.paths.archive:
+            swap()
+        return by_name(p)
+
+    def check_at_folder(dfd, name):     # ... made relative to the archive folder
+        if name == path.name:
+            swap()
+        return at_folder(dfd, name)
+
+    monkeypatch.setattr(processor, "_sig", check_by_name)
+    monkeypatch.setattr(processor, "_sig_at", check_at_folder, raising=False)
+    depot.process(path)
+    assert (elsewhere / path.name).exists(), "a file outside the outbox was moved away"
+
+
+def test_an_archive_folder_swapped_for_a_symlink_while_running_is_not_written_through(
+        depot, elsewhere):  # noqa: F811
+    archive = depot.config.paths.archive
+    archive.mkdir(parents=True)
+    swap_for_symlink(archive, elsewhere)
+    out = depot.process(drop(depot, "a1140-day-night.toml"))
+    assert list(elsewhere.rglob("*")) == [], "written through the symlinked archive/"
+    assert out.status != "rejected", "a broken archive/ is no fault of the file"
+    assert (depot.outbox / "a1140-day-night.toml").exists()
+
+
+@pytest.mark.parametrize("name", ["notes.reason.txt", "x.toml.reason.txt"])
+def test_a_reason_named_file_in_the_outbox_is_handed_over_not_ignored(name):
+    """Point 19: nothing of hhu-sync's writes *.reason.txt into the outbox; such a file
+    is back office's, and is refused with a reason rather than left unexplained."""
+    assert is_outbox_name(name)
+
+
+def test_a_reason_named_file_is_rejected_beside_its_own_reason(depot):  # noqa: F811
+    out = depot.process(drop(depot, "notes.reason.txt", content=b"back office's notes\n"))
+    assert out.status == "rejected" and ".toml" in out.detail
+    assert out.moved_to.read_bytes() == b"back office's notes\n"
+    assert out.moved_to.with_name("notes.reason.txt.reason.txt").exists()
