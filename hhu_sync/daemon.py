@@ -58,7 +58,13 @@ class Daemon:
         p = config.paths
         p.outbox.mkdir(parents=True, exist_ok=True)   # shared with back office: its mode is theirs
         for folder in (p.archive, p.rejected, p.exports):
-            ensure_dir(folder, DAEMON_DIR_MODE)       # the daemon's own: 0750, never a symlink
+            try:
+                ensure_dir(folder, DAEMON_DIR_MODE)   # the daemon's own: 0750, never a symlink
+            except OSError as exc:
+                # Refusing to start would stop again at every restart (a crash loop);
+                # nothing is written through it: the files that need it wait in the outbox.
+                log.error("cannot use %s (%s); files that would go there wait in the "
+                          "outbox until it is a real folder again", folder, exc.strerror)
         register_handler_packages(config.handler_packages)
         self.store = open_store(p.database)
         self.catalog = load_catalog(p.catalog)
