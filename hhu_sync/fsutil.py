@@ -55,6 +55,35 @@ def _open_dir(folder: Path) -> int:
         raise
 
 
+def open_dir_under(folder: Path, root: Path) -> int:
+    """A descriptor on ``folder`` reached from ``root`` through real folders only, to act
+    relative to it: a folder on the way swapped for a symlink after a check cannot
+    redirect the act elsewhere. ``root`` itself may be a configured symlink; a ``folder``
+    outside ``root`` is opened as its own root. OSError (ELOOP) for a symlink on the way.
+    """
+    try:
+        parts = Path(folder).relative_to(root).parts
+    except ValueError:
+        root, parts = Path(folder), ()
+    dfd = os.open(root, os.O_RDONLY | _DIRECTORY | _CLOEXEC)
+    try:
+        for part in parts:
+            try:
+                nfd = os.open(part, os.O_RDONLY | _DIRECTORY | _NOFOLLOW | _CLOEXEC,
+                              dir_fd=dfd)
+            except OSError as exc:
+                if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+                    raise
+                raise UnsafePathError(errno.ELOOP, "reached through a symbolic link: not "
+                                      "followed", str(folder)) from None
+            os.close(dfd)
+            dfd = nfd
+    except BaseException:
+        os.close(dfd)
+        raise
+    return dfd
+
+
 def ensure_dir(path: str | os.PathLike[str], mode: int = 0o750) -> Path:
     """Make sure ``path`` is a real folder with at most ``mode``'s permissions.
 

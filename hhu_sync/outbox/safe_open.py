@@ -23,6 +23,8 @@ import re
 import stat
 from pathlib import Path
 
+from hhu_sync.fsutil import open_dir_under
+
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 FILE_FLAGS = (os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0)
               | _CLOEXEC)
@@ -111,30 +113,8 @@ def open_regular(path: Path, root: Path, archive: Path | None = None,
 
 def open_folder(folder: Path, root: Path) -> int:
     """A descriptor on ``folder`` reached from ``root`` through real folders only, for
-    acting *relative* to it (link, unlink, rename): a folder on the way swapped for a
-    symlink after a check cannot redirect the act to a file elsewhere. ``root`` itself
-    may be a configured symlink; ``folder`` outside ``root`` is opened as its own root.
-    OSError (ELOOP: reached through a symlink) otherwise."""
-    try:
-        parts = folder.relative_to(root).parts
-    except ValueError:
-        root, parts = folder, ()
-    dfd = os.open(root, os.O_RDONLY | os.O_DIRECTORY | _CLOEXEC)
-    try:
-        for part in parts:
-            try:
-                nfd = os.open(part, DIR_FLAGS, dir_fd=dfd)
-            except OSError as exc:
-                if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
-                    raise
-                raise OSError(errno.ELOOP, "reached through a symbolic link: not followed",
-                              str(folder)) from None
-            os.close(dfd)
-            dfd = nfd
-    except BaseException:
-        os.close(dfd)
-        raise
-    return dfd
+    acting *relative* to it (link, unlink, rename): see :func:`fsutil.open_dir_under`."""
+    return open_dir_under(folder, root)
 
 
 def archive_days(archive: Path | None) -> list[Path]:
