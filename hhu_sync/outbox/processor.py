@@ -28,6 +28,7 @@ from pathlib import Path
 
 from hhu_sync.config import Config
 from hhu_sync.dock.packer import Packer
+from hhu_sync.errors import KeyStoreError
 from hhu_sync.failpoints import failpoint
 from hhu_sync.fsutil import DAEMON_DIR_MODE, atomic_write, copy_new_file, ensure_dir, fsync_dir
 from hhu_sync.keys import KeyStore
@@ -506,6 +507,8 @@ class OutboxProcessor:
         found: list[Examined] = []
         for item in examined:
             try:
+                if item.status == "deferred":     # the key store away: like storage
+                    raise StorageUnavailable(safe_text(item.detail))
                 if item.status == "gone":
                     outcomes[item.path] = Outcome(item.path, "gone")
                 elif item.status == "fresh":
@@ -620,7 +623,11 @@ class OutboxProcessor:
                                 f"{path.name}: a Quick send carries one scheme, not a meter list")
         kind = ("quick_send" if target_hhu else "scheme") if scheme else "meter_list"
         hhu = target_hhu or (mlist.hhu if mlist else None)
-        if hhu and keys.hhu_key(hhu) is None:
+        try:
+            key = keys.hhu_key(hhu) if hhu else None
+        except KeyStoreError as exc:     # the key store's fault, not the file's: it waits
+            raise StorageUnavailable(f"key store unavailable: {safe_text(str(exc))}") from exc
+        if hhu and key is None:
             return self._reject(path, sha, kind,
                                 f"{path.name}: {hhu} is not enrolled; run 'hhu-sync enroll {hhu}'")
         if mlist and not mlist.hhu and mlist.crew not in self.config.hhus.values():

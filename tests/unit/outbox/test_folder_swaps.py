@@ -106,3 +106,18 @@ def test_a_reason_named_file_is_rejected_beside_its_own_reason(depot):  # noqa: 
     assert out.status == "rejected" and ".toml" in out.detail
     assert out.moved_to.read_bytes() == b"back office's notes\n"
     assert out.moved_to.with_name("notes.reason.txt.reason.txt").exists()
+
+
+def test_a_key_store_that_cannot_be_read_defers_files_rather_than_rejecting_them(
+        depot):  # noqa: F811
+    """A key store fault (``hhus/`` a symlink, a key file made 0644) is no fault of the
+    file: it waits in the outbox, backed off like a full disk, and is taken once fixed."""
+    hhus = depot.keystore.root / "hhus"
+    swap_for_symlink(hhus, hhus.with_name("hhus.real"))
+    path = drop(depot, "as230-flat.toml", sub="quick-send/HHU-001")
+    out = depot.process(path)
+    assert out.status == "deferred" and path.exists()
+    hhus.unlink()
+    hhus.with_name("hhus.real").rename(hhus)
+    depot.clock_.t += 60
+    assert depot.process(path).status == "accepted"
