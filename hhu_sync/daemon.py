@@ -188,6 +188,14 @@ class Daemon:
                 if outcome.status == "deferred":
                     self.ready.requeue(outcome.path, after=self.processor.retry_in())
                     continue
+                if outcome.status == "failed" and not self.once:
+                    # Left (not even movable aside: rejected/ full or broken): tried again
+                    # after its back-off, not only at the next start. (--once ends instead.)
+                    wait = self.processor.stuck_retry_in(outcome.path)
+                    if wait > 0:
+                        self.ready.requeue(outcome.path, after=wait)
+                        self.summary.files[outcome.status] += 1
+                        continue
                 self.ready.done(outcome.path)
                 if outcome.status != "gone":
                     self.summary.files[outcome.status] += 1

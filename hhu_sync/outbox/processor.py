@@ -71,6 +71,8 @@ class Outcome:
 
 
 MOVE_TRIES = 3        # a failed move to archive/ is tried again this often, then left
+STUCK_FIRST_RETRY = 30.0     # a file left (not even movable aside) is tried again after
+STUCK_MAX_RETRY = 3600.0     # ... this, doubling per failure up to this cap
 MAX_PROBLEMS = 20     # problems listed in a reason; the rest are counted
 
 
@@ -303,6 +305,7 @@ class OutboxProcessor:
                                           dst_root=config.paths.archive.parent))
         self.backoff = Backoff(clock)
         self.stuck: dict[Path, Signature | None] = {}   # not even movable aside: left
+        self._stuck_retry: dict[Path, tuple[float, int]] = {}   # retry at, failures so far
         self._move_tries: dict[Path, int] = {}    # archive moves handed back, per file
         self.failures = 0                         # files whose handling raised
         self._writes = 0                          # store writes that succeeded
@@ -371,14 +374,40 @@ class OutboxProcessor:
             return self._reject(path, "", "unknown", reason)
         except FileNotFoundError:
             return Outcome(path, "gone")
-        except Exception as again:  # noqa: BLE001 - cannot even move it: leave it, once
-            self.stuck[path] = _sig(path)
-            if len(self.stuck) > 10_000:                   # bounded in a long run
-                self.stuck.pop(next(iter(self.stuck)))
-            log.error("outbox: cannot move %s aside either (%s); left where it is and not "
-                      "tried again until it changes", printable(path.name),
-                      safe_text(str(again)))
+        except Exception as again:  # noqa: BLE001 - cannot even move it: leave it, for now
+            wait = self._leave(path)
+            log.error("outbox: cannot move %s aside either (%s); left where it is, tried "
+                      "again in %.0f s or when it changes", printable(path.name),
+                      safe_text(str(again)), wait)
             return Outcome(path, "failed", "", reason_text(reason))
+
+    def _leave(self, path: Path) -> float:
+        """Remember a file that could not be moved (a full or broken rejected/ is seldom
+        for good): not looked at again until it changes or its wait ends, the wait
+        doubling per failure up to :data:`STUCK_MAX_RETRY`. Returns the wait."""
+        self.stuck[path] = _sig(path)
+        failures = self._stuck_retry.get(path, (0.0, 0))[1] + 1
+        wait = min(STUCK_MAX_RETRY, STUCK_FIRST_RETRY * 2 ** min(failures - 1, 16))
+        self._stuck_retry[path] = (self.clock() + wait, failures)
+        while len(self.stuck) > 10_000:                   # bounded in a long run
+            oldest = next(iter(self.stuck))
+            self.stuck.pop(oldest)
+            self._stuck_retry.pop(oldest, None)
+        return wait
+
+    def stuck_retry_in(self, path: Path) -> float:
+        """Seconds until a file left by :meth:`_leave` is worth handing over again."""
+        at = self._stuck_retry.get(Path(path), (self.clock(), 0))[0]
+        return max(0.0, at - self.clock())
+
+    def _still_left(self, path: Path) -> bool:
+        """A file left earlier, unchanged and still within its wait."""
+        if path not in self.stuck:
+            return False
+        if self.stuck[path] == _sig(path) and self.stuck_retry_in(path) > 0:
+            return True
+        del self.stuck[path]          # changed, or its wait is over: tried again
+        return False
 
     def _finish_aside(self, path: Path, other: Path) -> Outcome:
         """Linked into rejected/, then the daemon stopped before the unlink: unlink."""
@@ -392,17 +421,20 @@ class OutboxProcessor:
 
     def moves_to_retry(self) -> list[Path]:
         """Files whose move to archive/ failed, to be looked at again: each at most
-        :data:`MOVE_TRIES` times, then left (logged) rather than tried in a loop."""
+        :data:`MOVE_TRIES` times, then left (logged) for a wait that doubles, rather than
+        tried in a loop."""
         out = []
         for path in self.mover.failed():
             n = self._move_tries[path] = self._move_tries.get(path, 0) + 1
             if n <= MOVE_TRIES:
                 out.append(path)
             elif n == MOVE_TRIES + 1:
-                self.stuck[path] = _sig(path)
+                wait = self._leave(path)
+                self._move_tries.pop(path, None)     # a fresh round after the wait
                 log.error("outbox: %s could not be moved to archive/ in %d tries; left in "
-                          "the outbox (it is recorded and finished at the next start)",
-                          printable(path.name), MOVE_TRIES)
+                          "the outbox, tried again in %.0f s (it is recorded: only the "
+                          "move is finished)", printable(path.name), MOVE_TRIES, wait)
+                out.append(path)     # handed over now, it is "failed" until its wait ends
         if len(self._move_tries) > 10_000:
             self._move_tries.clear()
         return out
@@ -492,7 +524,7 @@ class OutboxProcessor:
         outcomes: dict[Path, Outcome] = {}
         if self.stuck:            # left after a failure: not tried again until it changes
             for p in paths:
-                if p in self.stuck and self.stuck[p] == _sig(p):
+                if self._still_left(p):
                     outcomes[p] = Outcome(p, "failed", "", "left: could not be moved aside")
             if outcomes:
                 if examined is not None:

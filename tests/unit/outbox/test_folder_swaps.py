@@ -121,3 +121,33 @@ def test_a_key_store_that_cannot_be_read_defers_files_rather_than_rejecting_them
     hhus.with_name("hhus.real").rename(hhus)
     depot.clock_.t += 60
     assert depot.process(path).status == "accepted"
+
+
+def test_a_file_that_could_not_be_moved_aside_is_tried_again_after_a_capped_back_off(
+        depot, monkeypatch):  # noqa: F811
+    """Round 2, point 9: a file left because rejected/ was full (ENOSPC) was never looked
+    at again until the daemon restarted. It is tried again after 30 s, then 60 s, ...
+    (capped at an hour), each retry counted and logged, and set aside once room is back."""
+    path = drop(depot, "junk.toml", content=b"junk\n")
+    real, calls = processor.move_aside, []
+
+    def full(*args, **kwargs):
+        calls.append(1)
+        if len(calls) <= 2 * 2:          # the reject and the quarantine, twice over
+            raise OSError(28, "No space left on device")
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(processor, "move_aside", full)
+    assert depot.process(path).status == "failed"
+    assert depot.stuck_retry_in(path) == 30.0
+    depot.clock_.t += 29
+    assert depot.process(path).status == "failed" and len(calls) == 2    # still waiting
+    depot.clock_.t += 1
+    assert depot.process(path).status == "failed" and len(calls) == 4    # tried again
+    assert depot.stuck_retry_in(path) == 60.0                            # doubled
+    depot.clock_.t += 60
+    out = depot.process(path)
+    assert out.status == "rejected" and not path.exists() and out.moved_to.exists()
+    for _ in range(20):
+        depot._leave(path)
+    assert depot.stuck_retry_in(path) == processor.STUCK_MAX_RETRY
