@@ -220,6 +220,8 @@ def _same_file(a: Path, b: Path) -> bool:
     return (x.st_dev, x.st_ino) == (y.st_dev, y.st_ino)
 
 
+STORAGE_GONE = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
+
 NAME_MAX = 255
 TEMP_ROOM = 40     # what atomic_write's temporary name adds to the reason file's
 REASON = ".reason.txt"
@@ -275,16 +277,25 @@ def move_aside(path: Path, folder: Path, reason: str | None = None,
     """
     failpoint("outbox.move_aside", PermissionError(errno.EACCES, "Permission denied "
                                                    "(failpoint)", str(path)))
-    if within is not None:
-        real_folders(path, within)
-    ensure_dir(folder, DAEMON_DIR_MODE)
-    dest = dest or _free_name(folder, path.name, _on_disk(folder))
-    if reason is not None:
-        atomic_write(dest.with_name(dest.name + REASON),
-                     reason.encode("utf-8", "backslashreplace") + b"\n")
-    _move(path, dest, src_root=within, dst_root=anchor or folder.parent)
-    fsync_dir(folder)
-    fsync_dir(path.parent)
+    try:
+        failpoint("outbox.rejected_full", OSError(errno.ENOSPC, "No space left on device "
+                                                  "(failpoint)", str(folder)))
+        if within is not None:
+            real_folders(path, within)
+        ensure_dir(folder, DAEMON_DIR_MODE)
+        dest = dest or _free_name(folder, path.name, _on_disk(folder))
+        if reason is not None:
+            atomic_write(dest.with_name(dest.name + REASON),
+                         reason.encode("utf-8", "backslashreplace") + b"\n")
+        _move(path, dest, src_root=within, dst_root=anchor or folder.parent)
+        fsync_dir(folder)
+        fsync_dir(path.parent)
+    except OSError as exc:
+        if exc.errno in STORAGE_GONE:
+            # A full or failing disk is no fault of this file, nor of the next: the whole
+            # outbox waits, backed off, one log line per state change (not per file).
+            raise StorageUnavailable(f"{folder}: {exc.strerror}") from exc
+        raise
     return dest
 
 
@@ -374,6 +385,8 @@ class OutboxProcessor:
             return self._reject(path, "", "unknown", reason)
         except FileNotFoundError:
             return Outcome(path, "gone")
+        except StorageUnavailable:
+            raise
         except Exception as again:  # noqa: BLE001 - cannot even move it: leave it, for now
             wait = self._leave(path)
             log.error("outbox: cannot move %s aside either (%s); left where it is, tried "

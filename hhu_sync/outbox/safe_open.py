@@ -23,6 +23,7 @@ import re
 import stat
 from pathlib import Path
 
+from hhu_sync.failpoints import failpoint
 from hhu_sync.fsutil import open_dir_under
 
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
@@ -88,6 +89,9 @@ def open_regular(path: Path, root: Path, archive: Path | None = None,
             # Decided before any open: a FIFO or a device is not even opened.
             raise Refused(f"is {describe(before.st_mode)}: not read", path)
         try:
+            # a file back office left mode 000 (root would read it anyway)
+            failpoint("outbox.open_denied", PermissionError(errno.EACCES, "Permission "
+                                                            "denied (failpoint)", str(path)))
             fd = os.open(name, FILE_FLAGS, dir_fd=dfd)
         except OSError as exc:
             if exc.errno == errno.ELOOP:     # swapped for a symlink since the stat

@@ -125,8 +125,8 @@ def test_a_key_store_that_cannot_be_read_defers_files_rather_than_rejecting_them
 
 def test_a_file_that_could_not_be_moved_aside_is_tried_again_after_a_capped_back_off(
         depot, monkeypatch):  # noqa: F811
-    """Round 2, point 9: a file left because rejected/ was full (ENOSPC) was never looked
-    at again until the daemon restarted. It is tried again after 30 s, then 60 s, ...
+    """Round 2, point 9: a file left because rejected/ refused it (EACCES) was never
+    looked at again until the daemon restarted. It is tried again after 30 s, then 60 s, ...
     (capped at an hour), each retry counted and logged, and set aside once room is back."""
     path = drop(depot, "junk.toml", content=b"junk\n")
     real, calls = processor.move_aside, []
@@ -134,7 +134,7 @@ def test_a_file_that_could_not_be_moved_aside_is_tried_again_after_a_capped_back
     def full(*args, **kwargs):
         calls.append(1)
         if len(calls) <= 2 * 2:          # the reject and the quarantine, twice over
-            raise OSError(28, "No space left on device")
+            raise PermissionError(13, "Permission denied")
         return real(*args, **kwargs)
 
     monkeypatch.setattr(processor, "move_aside", full)
@@ -151,3 +151,21 @@ def test_a_file_that_could_not_be_moved_aside_is_tried_again_after_a_capped_back
     for _ in range(20):
         depot._leave(path)
     assert depot.stuck_retry_in(path) == processor.STUCK_MAX_RETRY
+
+
+def test_a_full_rejected_folder_defers_the_outbox_with_one_log_line_not_one_per_file(
+        depot, monkeypatch, caplog):  # noqa: F811
+    """ENOSPC while moving aside is storage going away: every file waits in the outbox,
+    the processor backs off, and the log says so once (not two lines per file)."""
+    def full(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(processor, "atomic_write", full)
+    paths = [drop(depot, f"junk{n}.toml", content=f"junk {n}\n".encode()) for n in range(5)]
+    outcomes = depot.process_batch(paths)
+    assert [o.status for o in outcomes] == ["deferred"] * 5
+    assert all(p.exists() for p in paths) and depot.retry_in() > 0
+    assert len([r for r in caplog.records if r.levelname == "ERROR"]) <= 2
+    monkeypatch.undo()
+    depot.clock_.t += 60
+    assert {o.status for o in depot.process_batch(paths)} == {"rejected"}
