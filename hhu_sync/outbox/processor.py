@@ -254,16 +254,9 @@ def _free_name(folder: Path, name: str, taken: Callable[[str], bool]) -> Path:
 
 def real_folders(path: Path, root: Path) -> None:
     """OSError (ELOOP) unless every folder between ``root`` and ``path`` is a real folder:
-    a link made through a symlinked folder would take the file it points at."""
-    try:
-        parts = path.parent.relative_to(root).parts
-    except ValueError:
-        return
-    here = root
-    for part in parts:
-        here = here / part
-        if not stat.S_ISDIR(os.lstat(here).st_mode):
-            raise OSError(errno.ELOOP, "reached through a symbolic link: not moved", str(here))
+    a link made through a symlinked folder would take the file it points at. (Checked
+    through descriptors, so a path longer than PATH_MAX is checked too.)"""
+    os.close(open_folder(path.parent, root))
 
 
 def move_aside(path: Path, folder: Path, reason: str | None = None,
@@ -289,7 +282,11 @@ def move_aside(path: Path, folder: Path, reason: str | None = None,
                          reason.encode("utf-8", "backslashreplace") + b"\n")
         _move(path, dest, src_root=within, dst_root=anchor or folder.parent)
         fsync_dir(folder)
-        fsync_dir(path.parent)
+        fd = open_folder(path.parent, within or path.parent)   # its path may be too long
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
     except OSError as exc:
         if exc.errno in STORAGE_GONE:
             # A full or failing disk is no fault of this file, nor of the next: the whole

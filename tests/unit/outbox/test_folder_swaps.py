@@ -10,6 +10,7 @@ worst moment, so the race is deterministic.
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
 
@@ -169,3 +170,46 @@ def test_a_full_rejected_folder_defers_the_outbox_with_one_log_line_not_one_per_
     monkeypatch.undo()
     depot.clock_.t += 60
     assert {o.status for o in depot.process_batch(paths)} == {"rejected"}
+
+
+def beyond_path_max(root: Path) -> Path:
+    """Folders nested until the path is longer than PATH_MAX (made relative, as a shell
+    script in a loop of ``mkdir x; cd x`` would), a file at the bottom; the folder whose
+    path first passes PATH_MAX is returned."""
+    fd = os.open(root, os.O_RDONLY | os.O_DIRECTORY)
+    path, first = root, None
+    try:
+        while len(os.fsencode(path)) <= 4200:
+            os.mkdir("d" * 200, dir_fd=fd)
+            nfd = os.open("d" * 200, os.O_RDONLY | os.O_DIRECTORY, dir_fd=fd)
+            os.close(fd)
+            fd, path = nfd, path / ("d" * 200)
+            if first is None and len(os.fsencode(path)) > 4096:
+                first = path
+        wfd = os.open("deep.toml", os.O_WRONLY | os.O_CREAT, 0o644, dir_fd=fd)
+        os.write(wfd, b"junk\n")
+        os.close(wfd)
+    finally:
+        os.close(fd)
+    return first
+
+
+def test_a_folder_beyond_path_max_is_moved_aside_with_a_reason_not_left_for_good(
+        depot):  # noqa: F811
+    """Round 2, points 6 and 19: a folder nested past PATH_MAX could not be listed; it
+    was logged once and left in the outbox for good. It is handed over and moved aside
+    (its whole subtree) with a reason, reached through descriptors, never by its path."""
+    from hhu_sync.outbox.watcher import ReadyFiles
+
+    depot.outbox.mkdir(exist_ok=True)
+    first = beyond_path_max(depot.outbox)
+    ready = ReadyFiles(depot.outbox, debounce=0.0, scan_quiet=0.0, wall=lambda: 1e12)
+    ready.scan()
+    handed = ready.ready()
+    assert handed, "the folder that cannot be listed is handed over"
+    outcomes = [depot.process(p) for p in handed]
+    assert [o.status for o in outcomes] == ["rejected"]
+    moved = outcomes[0].moved_to
+    assert moved.parent == depot.config.paths.rejected and moved.name[:40] == first.name[:40]
+    assert [p.read_bytes() for p in moved.rglob("deep.toml")] == [b"junk\n"]   # all of it
+    assert "PATH_MAX" in moved.with_name(moved.name + ".reason.txt").read_text()
