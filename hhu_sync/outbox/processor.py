@@ -403,6 +403,8 @@ class OutboxProcessor:
             oldest = next(iter(self.stuck))
             self.stuck.pop(oldest)
             self._stuck_retry.pop(oldest, None)
+        while len(self._stuck_retry) > 20_000:            # ... the waits of those retried
+            self._stuck_retry.pop(next(iter(self._stuck_retry)))
         return wait
 
     def stuck_retry_in(self, path: Path) -> float:
@@ -414,7 +416,9 @@ class OutboxProcessor:
         """A file left earlier, unchanged and still within its wait."""
         if path not in self.stuck:
             return False
-        if self.stuck[path] == _sig(path) and self.stuck_retry_in(path) > 0:
+        if self.stuck[path] != _sig(path):     # changed: a new file, a fresh start
+            self._stuck_retry.pop(path, None)
+        elif self.stuck_retry_in(path) > 0:
             return True
         del self.stuck[path]          # changed, or its wait is over: tried again
         return False
