@@ -187,10 +187,21 @@ def _move_at(sfd: int, path: Path, dfd: int, dest: Path, expect: Signature | Non
             raise Changed(errno.EAGAIN, "changed after it was checked", str(path)) from None
         os.unlink(src, dir_fd=sfd)
         return
-    if expect is not None and _sig_at(dfd, dst) != expect:
+    if expect is not None and (_sig_at(dfd, dst) != expect or _names(dfd, dst) > 2):
+        # Changed since the check, or given a name elsewhere since (whose maker could
+        # rewrite the archived copy at will): not archived as checked. Read again, a file
+        # with a name elsewhere is refused as a hard link.
         os.unlink(dst, dir_fd=dfd)      # our own new name; the outbox name keeps the file
         raise Changed(errno.EAGAIN, "changed after it was checked", str(path))
     os.unlink(src, dir_fd=sfd)
+
+
+def _names(dfd: int, name: str) -> int:
+    """How many names the file has (ours: the outbox's and the archive's)."""
+    try:
+        return os.stat(name, dir_fd=dfd, follow_symlinks=False).st_nlink
+    except OSError:
+        return 0
 
 
 def unlink_in(path: Path, root: Path) -> None:

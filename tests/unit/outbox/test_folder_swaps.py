@@ -213,3 +213,26 @@ def test_a_folder_beyond_path_max_is_moved_aside_with_a_reason_not_left_for_good
     assert moved.parent == depot.config.paths.rejected and moved.name[:40] == first.name[:40]
     assert [p.read_bytes() for p in moved.rglob("deep.toml")] == [b"junk\n"]   # all of it
     assert "PATH_MAX" in moved.with_name(moved.name + ".reason.txt").read_text()
+
+
+def test_a_hard_link_made_after_the_check_keeps_the_file_out_of_the_archive(
+        depot, elsewhere, monkeypatch):  # noqa: F811
+    """A second name made on an accepted file after it was checked would let its maker
+    rewrite the archived copy at will. A file with a name besides the outbox's and the
+    archive's is not archived; read again, it is refused as a hard link (moved aside)."""
+    path = drop(depot, "as230-flat.toml")
+    theirs = elsewhere / "mine.toml"
+    at_folder = processor._sig_at
+
+    def link_then_check(dfd, name):
+        if name == path.name and not theirs.exists():
+            os.link(path, theirs)
+        return at_folder(dfd, name)
+
+    monkeypatch.setattr(processor, "_sig_at", link_then_check)
+    depot.process(path)
+    archived = [p for p in depot.config.paths.archive.rglob("*.toml")]
+    assert all(not os.path.samefile(p, theirs) for p in archived), \
+        "the archived copy can be rewritten through another name"
+    assert path.exists() or any(os.path.samefile(p, theirs)
+                                for p in depot.config.paths.rejected.glob("*.toml"))
