@@ -16,11 +16,13 @@ the way back. After every daemon run and every round it checks:
 
 A hostile outbox writer (issue 12) drops, in some rounds, a symlink to the HHU's key, a
 hard link to it, a symlinked folder, a FIFO, a 250-byte name, TOML nested 2,000 deep, a
-folder named like an input, a file of an unknown type, and a scheme written slowly by a
-writer that holds it open across a daemon run. Checked besides: the daemon never stops
-(no traceback, every clean docking finishes), every hostile entry is still somewhere
-(by inode), the key's bytes appear in no reason, log or database row, and the slow
-scheme is archived whole or not at all.
+folder named like an input, a file of an unknown type, a ``NAME.reason.txt``, a name
+with a newline, a folder flipped between itself and a symlink to the key's folder, and a
+scheme written slowly by a writer that holds it open across a daemon run; some runs
+find rejected/ full. Checked besides: the daemon never stops (no traceback, every clean
+docking finishes), every hostile entry is still somewhere (by inode), the key file never
+moves, the key's bytes appear in no reason, log or database row, and the slow scheme is
+archived whole or not at all.
 
 Last line: ``chaos: R rounds, F faults, V violations``.
 """
@@ -75,11 +77,13 @@ class Campaign:
         for name, value in SECRETS.items():
             ks.set_secret(name, value)
         self.key_file = ks.key_path(HHU)
+        self.key_at_start = (os.lstat(self.key_file).st_ino, self.key_file.read_bytes())
         self.outbox = root / "var" / "outbox"
         self.outbox.mkdir(parents=True)
         self.hostile: dict[int, str] = {}           # inode -> what was dropped
         self.slow: dict[str, bytes] = {}            # name -> its whole content
         self.writer: threading.Thread | None = None
+        self.swapper: threading.Thread | None = None
         self.stderr: list[str] = []
 
     # -- the daemon, under faults ------------------------------------------------------------
@@ -148,6 +152,9 @@ poll_seconds = 0.1
             # sub-folders cannot be listed (the bench runs as root: chmod would not do).
             env_fault = "outbox.move_aside,outbox.list_folder"
             self.faults["outbox unwritable/unlistable"] += 1
+        elif self.hostile and rng.random() < 0.15:
+            env_fault = "outbox.rejected_full"     # a full rejected/: the outbox waits
+            self.faults["rejected/ full"] += 1
         kill = None
         if rng.random() < 0.4:
             kill = rng.uniform(0.3, 2.0)
@@ -161,6 +168,9 @@ poll_seconds = 0.1
         if self.writer is not None:      # a slow writer finishes before a clean run
             self.writer.join()
             self.writer = None
+        if self.swapper is not None:     # ... and so does a folder swapper
+            self.swapper.join()
+            self.swapper = None
         self.write_config(f"&capacity={CAPACITY}")
         for _ in range(4):
             code = self.daemon(None, None, timeout=60)
@@ -240,6 +250,8 @@ poll_seconds = 0.1
         for ino, what in self.hostile.items():
             if ino not in inodes:
                 self.violation(f"hostile {what} vanished")
+        if (os.lstat(self.key_file).st_ino, self.key_file.read_bytes()) != self.key_at_start:
+            self.violation("the HHU key file was moved or changed")
         key = self.key_file.read_bytes().strip()
         probes = [key[:16], key[-16:]]
         texts = [p.read_bytes() for p in (var / "rejected").glob("*.reason.txt")]
@@ -262,7 +274,8 @@ poll_seconds = 0.1
         """Drops some of the things someone who may write the outbox could drop."""
         rng, out = self.rng, self.outbox
         kinds = rng.sample(["symlink", "hardlink", "dirlink", "fifo", "long", "deep",
-                            "folder", "unknown", "slow"], rng.randrange(1, 5))
+                            "folder", "unknown", "slow", "reason", "newline", "swap"],
+                           rng.randrange(1, 5))
         for kind in kinds:
             path = out / f"h-{kind}-{n:04d}.csv"
             if kind == "symlink":
@@ -289,6 +302,15 @@ poll_seconds = 0.1
             elif kind == "unknown":
                 path = out / f"h-report-{n:04d}.xlsx"
                 path.write_bytes(rng.randbytes(200))
+            elif kind == "reason":       # hhu-sync never writes one in the outbox
+                path = out / f"h-notes-{n:04d}.reason.txt"
+                path.write_bytes(b"back office's notes\n")
+            elif kind == "newline":
+                path = out / f"h-forged-{n:04d}\n{{\"level\": \"info\"}}.toml"
+                path.write_bytes(b"junk = \n")
+            elif kind == "swap":
+                self.folder_swapper(n)
+                continue
             else:
                 self.slow_writer(n)
                 continue
@@ -313,6 +335,31 @@ poll_seconds = 0.1
 
         self.writer = threading.Thread(target=write, daemon=True)
         self.writer.start()
+
+    def folder_swapper(self, n: int) -> None:
+        """A folder of the outbox flipped, in a loop, between itself and a symlink to the
+        key's folder, its file named like the key: a move that acted by path after a
+        check would take the key from its place (checked: the key never moves)."""
+        folder = self.outbox / f"h-swap-{n:04d}"
+        real = folder.with_name(folder.name + ".real")
+        folder.mkdir()
+        (folder / self.key_file.name).write_bytes(b"junk = 1\n")
+        self._hostile(folder / self.key_file.name, "swap")
+
+        def flip() -> None:
+            for _ in range(200):
+                try:
+                    folder.rename(real)
+                    folder.symlink_to(self.key_file.parent, target_is_directory=True)
+                    time.sleep(0.002)
+                    folder.unlink()
+                    real.rename(folder)
+                except OSError:      # the daemon moved one of them aside: done
+                    return
+                time.sleep(0.002)
+
+        self.swapper = threading.Thread(target=flip, daemon=True)
+        self.swapper.start()
 
     # -- a round --------------------------------------------------------------------------------
     def drop(self, name: str, data: bytes) -> None:

@@ -65,7 +65,13 @@ class Daemon:
         p = config.paths
         p.outbox.mkdir(parents=True, exist_ok=True)   # shared with back office: its mode is theirs
         for folder in (p.archive, p.rejected, p.exports):
-            ensure_dir(folder, DAEMON_DIR_MODE)       # the daemon's own: 0750, never a symlink
+            try:
+                ensure_dir(folder, DAEMON_DIR_MODE)   # the daemon's own: 0750, never a symlink
+            except OSError as exc:
+                # Refusing to start would stop again at every restart (a crash loop);
+                # nothing is written through it: the files that need it wait in the outbox.
+                log.error("cannot use %s (%s); files that would go there wait in the "
+                          "outbox until it is a real folder again", folder, exc.strerror)
         register_handler_packages(config.handler_packages)
         self.store = open_store(p.database)
         self.catalog = load_catalog(p.catalog)
@@ -195,6 +201,14 @@ class Daemon:
                 if outcome.status == "deferred":
                     self.ready.requeue(outcome.path, after=self.processor.retry_in())
                     continue
+                if outcome.status == "failed" and not self.once:
+                    # Left (not even movable aside: rejected/ full or broken): tried again
+                    # after its back-off, not only at the next start. (--once ends instead.)
+                    wait = self.processor.stuck_retry_in(outcome.path)
+                    if wait > 0:
+                        self.ready.requeue(outcome.path, after=wait)
+                        self.summary.files[outcome.status] += 1
+                        continue
                 self.ready.done(outcome.path)
                 if outcome.status != "gone":
                     self.summary.files[outcome.status] += 1

@@ -55,6 +55,35 @@ def _open_dir(folder: Path) -> int:
         raise
 
 
+def open_dir_under(folder: Path, root: Path) -> int:
+    """A descriptor on ``folder`` reached from ``root`` through real folders only, to act
+    relative to it: a folder on the way swapped for a symlink after a check cannot
+    redirect the act elsewhere. ``root`` itself may be a configured symlink; a ``folder``
+    outside ``root`` is opened as its own root. OSError (ELOOP) for a symlink on the way.
+    """
+    try:
+        parts = Path(folder).relative_to(root).parts
+    except ValueError:
+        root, parts = Path(folder), ()
+    dfd = os.open(root, os.O_RDONLY | _DIRECTORY | _CLOEXEC)
+    try:
+        for part in parts:
+            try:
+                nfd = os.open(part, os.O_RDONLY | _DIRECTORY | _NOFOLLOW | _CLOEXEC,
+                              dir_fd=dfd)
+            except OSError as exc:
+                if exc.errno not in (errno.ELOOP, errno.ENOTDIR):
+                    raise
+                raise UnsafePathError(errno.ELOOP, "reached through a symbolic link: not "
+                                      "followed", str(folder)) from None
+            os.close(dfd)
+            dfd = nfd
+    except BaseException:
+        os.close(dfd)
+        raise
+    return dfd
+
+
 def ensure_dir(path: str | os.PathLike[str], mode: int = 0o750) -> Path:
     """Make sure ``path`` is a real folder with at most ``mode``'s permissions.
 
@@ -203,12 +232,22 @@ def atomic_write(path: str | os.PathLike[str], data: bytes, *, mode: int = 0o640
 
 
 def copy_new_file(src: str | os.PathLike[str], dest: str | os.PathLike[str], *,
-                  mode: int = 0o640) -> None:
-    """Copy ``src`` to a ``dest`` that must not exist yet (no symlink followed), durably."""
+                  mode: int = 0o640, src_dir_fd: int | None = None,
+                  dest_dir_fd: int | None = None) -> None:
+    """Copy ``src`` to a ``dest`` that must not exist yet (no symlink followed), durably.
+
+    With ``src_dir_fd``/``dest_dir_fd`` the names are taken relative to those open
+    folders (and the source opened with ``O_NOFOLLOW``): a caller that reached a folder
+    safely keeps acting on that folder, whatever its path has become since."""
     src, dest = Path(src), Path(dest)
-    with open(src, "rb") as fh:
+    if src_dir_fd is None:
+        fh = open(src, "rb")  # noqa: SIM115 - closed below
+    else:
+        fh = open(os.open(src.name, os.O_RDONLY | _NOFOLLOW | _CLOEXEC | os.O_NONBLOCK,
+                          dir_fd=src_dir_fd), "rb")
+    with fh:
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW | _CLOEXEC
-        dir_fd = _open_dir(dest.parent)
+        dir_fd = _open_dir(dest.parent) if dest_dir_fd is None else os.dup(dest_dir_fd)
         try:
             fd = os.open(dest.name, flags, mode, dir_fd=dir_fd)
             try:

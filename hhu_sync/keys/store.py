@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import secrets
 import stat
@@ -10,7 +11,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from hhu_sync.errors import KeyStoreError
-from hhu_sync.fsutil import atomic_write, ensure_dir, fsync_dir
+from hhu_sync.fsutil import atomic_write, ensure_dir, fsync_dir, open_dir_under
 from hhu_sync.ids import check_name
 
 KEY_BYTES = 32
@@ -41,14 +42,16 @@ def _check_private(path: Path, mode: int) -> None:
         )
 
 
-def _read_small(path: Path, limit: int, what: str) -> bytes:
-    """Read at most ``limit`` bytes; the checks are of the file read (its descriptor)."""
-    try:
-        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
-    except FileNotFoundError:
-        raise KeyStoreError(f"{path}: no such {what}") from None
-    except OSError as exc:
-        raise KeyStoreError(f"{path}: cannot read {what}: {exc.strerror}") from None
+def _read_small(path: Path, limit: int, what: str, fd: int | None = None) -> bytes:
+    """Read at most ``limit`` bytes; the checks are of the file read (its descriptor:
+    ``fd`` when the key store opened it already, and this takes it over)."""
+    if fd is None:
+        try:
+            fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_CLOEXEC", 0))
+        except FileNotFoundError:
+            raise KeyStoreError(f"{path}: no such {what}") from None
+        except OSError as exc:
+            raise KeyStoreError(f"{path}: cannot read {what}: {exc.strerror}") from None
     with os.fdopen(fd, "rb") as fh:
         st = os.fstat(fd)
         if not stat.S_ISREG(st.st_mode):
@@ -63,10 +66,10 @@ def _read_small(path: Path, limit: int, what: str) -> bytes:
     return data
 
 
-def load_key_file(path: str | os.PathLike[str]) -> bytes:
+def load_key_file(path: str | os.PathLike[str], fd: int | None = None) -> bytes:
     """Read a key file (64 hex digits) and return the 32-byte key."""
     path = Path(path)
-    text = _read_small(path, _MAX_KEY_FILE, "key file").strip()
+    text = _read_small(path, _MAX_KEY_FILE, "key file", fd).strip()
     try:
         key = bytes.fromhex(text.decode("ascii"))
     except (UnicodeDecodeError, ValueError):
@@ -76,8 +79,8 @@ def load_key_file(path: str | os.PathLike[str]) -> bytes:
     return key
 
 
-def _load_secret(path: Path) -> str:
-    data = _read_small(path, _MAX_SECRET, "secret")
+def _load_secret(path: Path, fd: int | None = None) -> str:
+    data = _read_small(path, _MAX_SECRET, "secret", fd)
     try:
         return data.decode("utf-8").rstrip("\n")
     except UnicodeDecodeError:
@@ -95,18 +98,41 @@ class KeyStore:
     _cache: dict = field(default_factory=dict, compare=False, repr=False, hash=False)
 
     def _cached(self, path: Path, load):
-        try:
-            st = path.stat()
-        except FileNotFoundError:
-            self._cache.pop(path, None)
-            raise
+        fd = self._open(path)
+        st = os.fstat(fd)
         sig = (st.st_ino, st.st_dev, st.st_mode, st.st_size, st.st_mtime_ns, st.st_ctime_ns)
         hit = self._cache.get(path)
         if hit is not None and hit[0] == sig:
+            os.close(fd)
             return hit[1]
-        value = load(path)
+        value = load(path, fd)       # takes the descriptor over (closes it)
         self._cache[path] = (sig, value)
         return value
+
+    def _open(self, path: Path) -> int:
+        """The key or secret file itself, reached from the root through real folders and
+        never a symlink (``hhus/`` swapped for a link to someone's folder would make the
+        depot seal with their key, or send their password): refused, not followed.
+        FileNotFoundError when it is not there."""
+        try:
+            dfd = open_dir_under(path.parent, self.root)
+        except FileNotFoundError:
+            self._cache.pop(path, None)
+            raise
+        except OSError as exc:
+            raise KeyStoreError(f"{path.parent}: {exc.strerror}; refused") from None
+        try:
+            return os.open(path.name, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK
+                           | getattr(os, "O_CLOEXEC", 0), dir_fd=dfd)
+        except FileNotFoundError:
+            self._cache.pop(path, None)
+            raise
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise KeyStoreError(f"{path}: is a symbolic link; refused") from None
+            raise KeyStoreError(f"{path}: cannot read: {exc.strerror}") from None
+        finally:
+            os.close(dfd)
 
     def _folder(self, name: str) -> Path:
         """``root/name``, the root included, made (or tightened to) 0700: never a symlink."""

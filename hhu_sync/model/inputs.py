@@ -37,9 +37,11 @@ TEMPORARY = (".tmp", ".part", "~")   # a file still being written under a name o
 
 def is_outbox_name(name: str) -> bool:
     """A name the outbox handles, whatever its type (an unknown type is refused with a
-    reason, not ignored): all but dot-files, temporaries (``*.tmp``, ``*.part``,
-    ``*~``) and the ``*.reason.txt`` files hhu-sync writes itself."""
-    return not name.startswith(".") and not name.endswith(TEMPORARY + (".reason.txt",))
+    reason, not ignored): all but dot-files and temporaries (``*.tmp``, ``*.part``,
+    ``*~``). A ``*.reason.txt`` is handled too: hhu-sync writes those only in
+    rejected/, never in the outbox, so one there is back office's, to be refused with a
+    reason rather than left unexplained for good."""
+    return not name.startswith(".") and not name.endswith(TEMPORARY)
 
 
 def expand_paths(paths: Iterable[str | os.PathLike[str]]) -> list[Path]:

@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from hhu_sync.dock.packer import Packer, PackError
+from hhu_sync.errors import KeyStoreError
 from hhu_sync.ids import is_safe_name
 from hhu_sync.keys import KeyStore
 from hhu_sync.model.catalog import Catalog, load_catalog
@@ -69,7 +70,8 @@ class Examined:
     """What one file is. ``status``: ``ok`` (checked: see ``problems``), ``gone``,
     ``fresh`` (written again within the debounce time: not complete yet),
     ``refused`` (not a regular file of the outbox: never read), ``unreadable`` or
-    ``misplaced`` (under quick-send/ but not in an HHU's folder; ``detail`` says why).
+    ``misplaced`` (under quick-send/ but not in an HHU's folder; ``detail`` says why)
+    or ``deferred`` (the key store could not be read: no fault of the file).
 
     ``sha`` is the key that makes accepting idempotent: the content's hash, and for a
     Quick send the hash of content and target HHU (the same scheme may go to two HHUs)."""
@@ -122,6 +124,8 @@ def examine_file(ctx: Context, path: Path, keys=None) -> Examined:
         return _examine(ctx, path, keys)
     except (KeyboardInterrupt, SystemExit):
         raise
+    except KeyStoreError as exc:   # the key store's fault, not the file's: it waits
+        return Examined(path, "deferred", detail=f"key store unavailable: {exc}")
     except BaseException as exc:  # noqa: BLE001 - one file's fault ends with that file
         # (BaseException: a panic in a Rust extension, rtoml's or cryptography's, is one)
         log.exception("outbox: examining %s failed", safe_text(path.name))

@@ -23,10 +23,12 @@ import time
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from hhu_sync.config import Config
 from hhu_sync.dock.packer import Packer
+from hhu_sync.errors import KeyStoreError
 from hhu_sync.failpoints import failpoint
 from hhu_sync.fsutil import DAEMON_DIR_MODE, atomic_write, copy_new_file, ensure_dir, fsync_dir
 from hhu_sync.keys import KeyStore
@@ -36,7 +38,7 @@ from hhu_sync.model.problems import ProblemCode
 from hhu_sync.outbox.backoff import Backoff
 from hhu_sync.outbox.examine import Context, Examined, Examiner
 from hhu_sync.outbox.mover import ArchiveMover, Changed, Move, Signature, signature
-from hhu_sync.outbox.safe_open import printable, safe_text
+from hhu_sync.outbox.safe_open import open_folder, printable, safe_text
 from hhu_sync.store.base import StorageUnavailable, StoreError
 
 log = logging.getLogger("hhu_sync.outbox")
@@ -70,6 +72,8 @@ class Outcome:
 
 
 MOVE_TRIES = 3        # a failed move to archive/ is tried again this often, then left
+STUCK_FIRST_RETRY = 30.0     # a file left (not even movable aside) is tried again after
+STUCK_MAX_RETRY = 3600.0     # ... this, doubling per failure up to this cap
 MAX_PROBLEMS = 20     # problems listed in a reason; the rest are counted
 
 
@@ -109,7 +113,8 @@ def _on_disk(folder: Path) -> Callable[[str], bool]:
 _NO_LINKS = {errno.EPERM, errno.ENOTSUP, errno.EOPNOTSUPP, errno.EMLINK, errno.ENOSYS}
 
 
-def _move(path: Path, dest: Path, expect: Signature | None = None) -> None:
+def _move(path: Path, dest: Path, expect: Signature | None = None, *,
+          src_root: Path | None = None, dst_root: Path | None = None) -> None:
     """Move ``path`` to ``dest``, never over another file; the caller fsyncs the folders.
 
     A hard link to ``dest``, then the outbox name unlinked. A rename would do the same
@@ -122,38 +127,93 @@ def _move(path: Path, dest: Path, expect: Signature | None = None) -> None:
     A file system without hard links gets the rename; another file system, a copy.
 
     Nothing is followed: a symlink is moved as the link (never its target), and only a
-    regular file is ever copied. ``expect`` (the signature of what was checked) is
-    compared with the archived name before the outbox name goes: a file changed since
-    it was checked is not archived as checked (:class:`Changed`; it stays in the outbox).
+    regular file is ever copied. Both folders are opened once, through real folders only
+    from ``src_root`` (the outbox) and ``dst_root`` (above archive/ or rejected/), and
+    every step acts relative to them: a folder swapped for a symlink after a check can
+    neither bring a file from elsewhere nor receive one. ``expect`` (the signature of
+    what was checked) is compared with the archived name before the outbox name goes: a
+    file changed since it was checked is not archived as checked (:class:`Changed`; it
+    stays in the outbox).
     """
+    sfd = open_folder(path.parent, src_root or path.parent)
     try:
-        os.link(path, dest, follow_symlinks=False)
+        dfd = open_folder(dest.parent, dst_root or dest.parent)
+        try:
+            _move_at(sfd, path, dfd, dest, expect)
+        finally:
+            os.close(dfd)
+    finally:
+        os.close(sfd)
+
+
+def _sig_at(dfd: int, name: str) -> Signature | None:
+    try:
+        return signature(os.stat(name, dir_fd=dfd, follow_symlinks=False))
+    except OSError:
+        return None
+
+
+def _same_at(sfd: int, src: str, dfd: int, dst: str) -> bool:
+    try:
+        x = os.stat(src, dir_fd=sfd, follow_symlinks=False)
+        y = os.stat(dst, dir_fd=dfd, follow_symlinks=False)
+    except OSError:
+        return False
+    return (x.st_dev, x.st_ino) == (y.st_dev, y.st_ino)
+
+
+def _move_at(sfd: int, path: Path, dfd: int, dest: Path, expect: Signature | None) -> None:
+    src, dst = path.name, dest.name
+    try:
+        os.link(src, dst, src_dir_fd=sfd, dst_dir_fd=dfd, follow_symlinks=False)
     except FileExistsError:
-        if not _same_file(path, dest):
+        if not _same_at(sfd, src, dfd, dst):
             raise
     except OSError as exc:
         if exc.errno != errno.EXDEV and exc.errno not in _NO_LINKS:
             raise
-        if os.path.lexists(dest):        # a rename or a copy would replace it
+        if _sig_at(dfd, dst) is not None:        # a rename or a copy would replace it
             raise FileExistsError(errno.EEXIST, "destination exists", str(dest)) from None
         if exc.errno != errno.EXDEV:
-            os.rename(path, dest)
+            os.rename(src, dst, src_dir_fd=sfd, dst_dir_fd=dfd)
             return
-        if not stat.S_ISREG(os.lstat(path).st_mode):
+        if not stat.S_ISREG(os.stat(src, dir_fd=sfd, follow_symlinks=False).st_mode):
             raise OSError(errno.EXDEV, "not a regular file: not copied across file systems",
                           str(path)) from None
-        copy_new_file(path, dest)    # O_EXCL|O_NOFOLLOW: never through a planted name
+        copy_new_file(path, dest, src_dir_fd=sfd, dest_dir_fd=dfd)   # O_EXCL|O_NOFOLLOW
         # A copy is a new inode: what must not have changed is the file it was made from.
-        if expect is not None and (_sig(path) != expect
-                                   or os.lstat(dest).st_size != expect[1]):
-            os.unlink(dest)
+        if expect is not None and (_sig_at(sfd, src) != expect
+                                   or os.stat(dst, dir_fd=dfd).st_size != expect[1]):
+            os.unlink(dst, dir_fd=dfd)
             raise Changed(errno.EAGAIN, "changed after it was checked", str(path)) from None
-        path.unlink()
+        os.unlink(src, dir_fd=sfd)
         return
-    if expect is not None and _sig(dest) != expect:
-        os.unlink(dest)          # our own new name; the outbox name keeps the file
+    if expect is not None and (_sig_at(dfd, dst) != expect or _names(dfd, dst) > 2):
+        # Changed since the check, or given a name elsewhere since (whose maker could
+        # rewrite the archived copy at will): not archived as checked. Read again, a file
+        # with a name elsewhere is refused as a hard link.
+        os.unlink(dst, dir_fd=dfd)      # our own new name; the outbox name keeps the file
         raise Changed(errno.EAGAIN, "changed after it was checked", str(path))
-    path.unlink()
+    os.unlink(src, dir_fd=sfd)
+
+
+def _names(dfd: int, name: str) -> int:
+    """How many names the file has (ours: the outbox's and the archive's)."""
+    try:
+        return os.stat(name, dir_fd=dfd, follow_symlinks=False).st_nlink
+    except OSError:
+        return 0
+
+
+def unlink_in(path: Path, root: Path) -> None:
+    """Unlink ``path`` relative to its folder reached from ``root`` through real folders
+    only (finishing an interrupted move): never a file elsewhere through a swapped folder."""
+    fd = open_folder(path.parent, root)
+    try:
+        os.unlink(path.name, dir_fd=fd)
+        os.fsync(fd)
+    finally:
+        os.close(fd)
 
 
 def _sig(path: Path) -> Signature | None:
@@ -171,6 +231,8 @@ def _same_file(a: Path, b: Path) -> bool:
         return False
     return (x.st_dev, x.st_ino) == (y.st_dev, y.st_ino)
 
+
+STORAGE_GONE = {errno.ENOSPC, errno.EDQUOT, errno.EROFS, errno.EIO}
 
 NAME_MAX = 255
 TEMP_ROOM = 40     # what atomic_write's temporary name adds to the reason file's
@@ -204,36 +266,45 @@ def _free_name(folder: Path, name: str, taken: Callable[[str], bool]) -> Path:
 
 def real_folders(path: Path, root: Path) -> None:
     """OSError (ELOOP) unless every folder between ``root`` and ``path`` is a real folder:
-    a link made through a symlinked folder would take the file it points at."""
-    try:
-        parts = path.parent.relative_to(root).parts
-    except ValueError:
-        return
-    here = root
-    for part in parts:
-        here = here / part
-        if not stat.S_ISDIR(os.lstat(here).st_mode):
-            raise OSError(errno.ELOOP, "reached through a symbolic link: not moved", str(here))
+    a link made through a symlinked folder would take the file it points at. (Checked
+    through descriptors, so a path longer than PATH_MAX is checked too.)"""
+    os.close(open_folder(path.parent, root))
 
 
 def move_aside(path: Path, folder: Path, reason: str | None = None,
-               dest: Path | None = None, within: Path | None = None) -> Path:
+               dest: Path | None = None, within: Path | None = None,
+               anchor: Path | None = None) -> Path:
     """Move ``path`` into ``folder`` (its reason written first, beside it); durable.
 
-    ``within``: the outbox, whose folders on the way to ``path`` must all be real ones.
+    ``within``: the outbox, whose folders on the way to ``path`` must all be real ones;
+    ``anchor``: the folder above the daemon's own (``folder``'s parent unless given), from
+    which ``folder`` must be reached through real folders, at the move itself.
     """
     failpoint("outbox.move_aside", PermissionError(errno.EACCES, "Permission denied "
                                                    "(failpoint)", str(path)))
-    if within is not None:
-        real_folders(path, within)
-    ensure_dir(folder, DAEMON_DIR_MODE)
-    dest = dest or _free_name(folder, path.name, _on_disk(folder))
-    if reason is not None:
-        atomic_write(dest.with_name(dest.name + REASON),
-                     reason.encode("utf-8", "backslashreplace") + b"\n")
-    _move(path, dest)
-    fsync_dir(folder)
-    fsync_dir(path.parent)
+    try:
+        failpoint("outbox.rejected_full", OSError(errno.ENOSPC, "No space left on device "
+                                                  "(failpoint)", str(folder)))
+        if within is not None:
+            real_folders(path, within)
+        ensure_dir(folder, DAEMON_DIR_MODE)
+        dest = dest or _free_name(folder, path.name, _on_disk(folder))
+        if reason is not None:
+            atomic_write(dest.with_name(dest.name + REASON),
+                         reason.encode("utf-8", "backslashreplace") + b"\n")
+        _move(path, dest, src_root=within, dst_root=anchor or folder.parent)
+        fsync_dir(folder)
+        fd = open_folder(path.parent, within or path.parent)   # its path may be too long
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
+    except OSError as exc:
+        if exc.errno in STORAGE_GONE:
+            # A full or failing disk is no fault of this file, nor of the next: the whole
+            # outbox waits, backed off, one log line per state change (not per file).
+            raise StorageUnavailable(f"{folder}: {exc.strerror}") from exc
+        raise
     return dest
 
 
@@ -250,9 +321,11 @@ class OutboxProcessor:
         self.clock = clock
         self.wall = wall
         self._waiting: dict[Path, float] = {}   # lists waiting for their schemes
-        self.mover = ArchiveMover(_move)
+        self.mover = ArchiveMover(partial(_move, src_root=self.outbox,
+                                          dst_root=config.paths.archive.parent))
         self.backoff = Backoff(clock)
         self.stuck: dict[Path, Signature | None] = {}   # not even movable aside: left
+        self._stuck_retry: dict[Path, tuple[float, int]] = {}   # retry at, failures so far
         self._move_tries: dict[Path, int] = {}    # archive moves handed back, per file
         self.failures = 0                         # files whose handling raised
         self._writes = 0                          # store writes that succeeded
@@ -275,8 +348,21 @@ class OutboxProcessor:
         mover renamed into it.
         """
         if self._names is None or self._names[0] != folder:
-            ensure_dir(folder, DAEMON_DIR_MODE)
-            self._names = (folder, set(os.listdir(folder)))
+            archive = self.config.paths.archive
+            try:
+                ensure_dir(archive, DAEMON_DIR_MODE)     # refuses a symlink in its place
+                ensure_dir(folder, DAEMON_DIR_MODE)
+                fd = open_folder(folder, archive.parent)   # both real folders, now
+                try:
+                    names = set(os.listdir(fd))
+                finally:
+                    os.close(fd)
+            except OSError as exc:
+                # archive/ unusable (a symlink in its place, no room): no fault of the
+                # files, which wait in the outbox while it is backed off, as for a full disk.
+                raise StorageUnavailable(f"archive folder {archive} cannot be used: "
+                                         f"{printable(str(exc))}") from exc
+            self._names = (folder, names)
         return self._names[1]
 
     def _reject(self, path: Path, sha: str, kind: str, reason: str,
@@ -308,39 +394,73 @@ class OutboxProcessor:
             return self._reject(path, "", "unknown", reason)
         except FileNotFoundError:
             return Outcome(path, "gone")
-        except Exception as again:  # noqa: BLE001 - cannot even move it: leave it, once
-            self.stuck[path] = _sig(path)
-            if len(self.stuck) > 10_000:                   # bounded in a long run
-                self.stuck.pop(next(iter(self.stuck)))
-            log.error("outbox: cannot move %s aside either (%s); left where it is and not "
-                      "tried again until it changes", printable(path.name),
-                      safe_text(str(again)))
+        except StorageUnavailable:
+            raise
+        except Exception as again:  # noqa: BLE001 - cannot even move it: leave it, for now
+            wait = self._leave(path)
+            log.error("outbox: cannot move %s aside either (%s); left where it is, tried "
+                      "again in %.0f s or when it changes", printable(path.name),
+                      safe_text(str(again)), wait)
             return Outcome(path, "failed", "", reason_text(reason))
+
+    def _leave(self, path: Path) -> float:
+        """Remember a file that could not be moved (a full or broken rejected/ is seldom
+        for good): not looked at again until it changes or its wait ends, the wait
+        doubling per failure up to :data:`STUCK_MAX_RETRY`. Returns the wait."""
+        self.stuck[path] = _sig(path)
+        failures = self._stuck_retry.get(path, (0.0, 0))[1] + 1
+        wait = min(STUCK_MAX_RETRY, STUCK_FIRST_RETRY * 2 ** min(failures - 1, 16))
+        self._stuck_retry[path] = (self.clock() + wait, failures)
+        while len(self.stuck) > 10_000:                   # bounded in a long run
+            oldest = next(iter(self.stuck))
+            self.stuck.pop(oldest)
+            self._stuck_retry.pop(oldest, None)
+        while len(self._stuck_retry) > 20_000:            # ... the waits of those retried
+            self._stuck_retry.pop(next(iter(self._stuck_retry)))
+        return wait
+
+    def stuck_retry_in(self, path: Path) -> float:
+        """Seconds until a file left by :meth:`_leave` is worth handing over again."""
+        at = self._stuck_retry.get(Path(path), (self.clock(), 0))[0]
+        return max(0.0, at - self.clock())
+
+    def _still_left(self, path: Path) -> bool:
+        """A file left earlier, unchanged and still within its wait."""
+        if path not in self.stuck:
+            return False
+        if self.stuck[path] != _sig(path):     # changed: a new file, a fresh start
+            self._stuck_retry.pop(path, None)
+        elif self.stuck_retry_in(path) > 0:
+            return True
+        del self.stuck[path]          # changed, or its wait is over: tried again
+        return False
 
     def _finish_aside(self, path: Path, other: Path) -> Outcome:
         """Linked into rejected/, then the daemon stopped before the unlink: unlink."""
         if not _same_file(path, other):
             return Outcome(path, "deferred", "", "changed since it was looked at")
         real_folders(path, self.outbox)
-        path.unlink()
-        fsync_dir(path.parent)
+        unlink_in(path, self.outbox)
         log.info("finished moving %s aside to %s", printable(path.name),
                  printable(str(other)))
         return Outcome(path, "rejected", "unknown", "recovered", other)
 
     def moves_to_retry(self) -> list[Path]:
         """Files whose move to archive/ failed, to be looked at again: each at most
-        :data:`MOVE_TRIES` times, then left (logged) rather than tried in a loop."""
+        :data:`MOVE_TRIES` times, then left (logged) for a wait that doubles, rather than
+        tried in a loop."""
         out = []
         for path in self.mover.failed():
             n = self._move_tries[path] = self._move_tries.get(path, 0) + 1
             if n <= MOVE_TRIES:
                 out.append(path)
             elif n == MOVE_TRIES + 1:
-                self.stuck[path] = _sig(path)
+                wait = self._leave(path)
+                self._move_tries.pop(path, None)     # a fresh round after the wait
                 log.error("outbox: %s could not be moved to archive/ in %d tries; left in "
-                          "the outbox (it is recorded and finished at the next start)",
-                          printable(path.name), MOVE_TRIES)
+                          "the outbox, tried again in %.0f s (it is recorded: only the "
+                          "move is finished)", printable(path.name), MOVE_TRIES, wait)
+                out.append(path)     # handed over now, it is "failed" until its wait ends
         if len(self._move_tries) > 10_000:
             self._move_tries.clear()
         return out
@@ -430,7 +550,7 @@ class OutboxProcessor:
         outcomes: dict[Path, Outcome] = {}
         if self.stuck:            # left after a failure: not tried again until it changes
             for p in paths:
-                if p in self.stuck and self.stuck[p] == _sig(p):
+                if self._still_left(p):
                     outcomes[p] = Outcome(p, "failed", "", "left: could not be moved aside")
             if outcomes:
                 if examined is not None:
@@ -445,6 +565,8 @@ class OutboxProcessor:
         found: list[Examined] = []
         for item in examined:
             try:
+                if item.status == "deferred":     # the key store away: like storage
+                    raise StorageUnavailable(safe_text(item.detail))
                 if item.status == "gone":
                     outcomes[item.path] = Outcome(item.path, "gone")
                 elif item.status == "fresh":
@@ -528,8 +650,7 @@ class OutboxProcessor:
         moved_to = Path(seen["moved_to"]) if seen["moved_to"] else None
         if seen["status"] == "accepted" and moved_to and _same_file(path, moved_to):
             # Linked into the archive, then the daemon stopped before the unlink.
-            path.unlink()
-            fsync_dir(path.parent)
+            unlink_in(path, self.outbox)
             log.info("finished moving %s to %s", printable(path.name), printable(str(moved_to)))
             return Outcome(path, "accepted", seen["kind"], "recovered", moved_to)
         if seen["status"] == "accepted" and moved_to and not moved_to.exists():
@@ -539,7 +660,8 @@ class OutboxProcessor:
             if not moved_to.exists():
                 # Recorded, then the daemon stopped (or the move failed) before the
                 # move: finish the move only.
-                dest = move_aside(path, moved_to.parent, dest=moved_to, within=self.outbox)
+                dest = move_aside(path, moved_to.parent, dest=moved_to, within=self.outbox,
+                                  anchor=self.config.paths.archive.parent)
                 if self._names is not None and self._names[0] == dest.parent:
                     self._names[1].add(dest.name)    # listed before it came back
                 log.info("finished moving %s to %s", printable(path.name), printable(str(dest)))
@@ -559,7 +681,11 @@ class OutboxProcessor:
                                 f"{path.name}: a Quick send carries one scheme, not a meter list")
         kind = ("quick_send" if target_hhu else "scheme") if scheme else "meter_list"
         hhu = target_hhu or (mlist.hhu if mlist else None)
-        if hhu and keys.hhu_key(hhu) is None:
+        try:
+            key = keys.hhu_key(hhu) if hhu else None
+        except KeyStoreError as exc:     # the key store's fault, not the file's: it waits
+            raise StorageUnavailable(f"key store unavailable: {safe_text(str(exc))}") from exc
+        if hhu and key is None:
             return self._reject(path, sha, kind,
                                 f"{path.name}: {hhu} is not enrolled; run 'hhu-sync enroll {hhu}'")
         if mlist and not mlist.hhu and mlist.crew not in self.config.hhus.values():

@@ -23,10 +23,14 @@ import re
 import stat
 from pathlib import Path
 
+from hhu_sync.failpoints import failpoint
+from hhu_sync.fsutil import open_dir_under
+
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 FILE_FLAGS = (os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0)
               | _CLOEXEC)
 DIR_FLAGS = os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW | _CLOEXEC
+PATH_MAX = 4096       # longer paths cannot be used by name (ENAMETOOLONG)
 EXCERPT = 80          # characters of a file's own text a reason may quote, at most
 MAX_ARCHIVE_DAYS = 31    # newest day folders of archive/ looked through for our own link
 
@@ -84,8 +88,13 @@ def open_regular(path: Path, root: Path, archive: Path | None = None,
         before = os.stat(name, dir_fd=dfd, follow_symlinks=False)
         if not stat.S_ISREG(before.st_mode):
             # Decided before any open: a FIFO or a device is not even opened.
-            raise Refused(f"is {describe(before.st_mode)}: not read", path)
+            deep = (" whose path is longer than PATH_MAX (4096 bytes)"
+                    if len(os.fsencode(path)) > PATH_MAX else "")
+            raise Refused(f"is {describe(before.st_mode)}{deep}: not read", path)
         try:
+            # a file back office left mode 000 (root would read it anyway)
+            failpoint("outbox.open_denied", PermissionError(errno.EACCES, "Permission "
+                                                            "denied (failpoint)", str(path)))
             fd = os.open(name, FILE_FLAGS, dir_fd=dfd)
         except OSError as exc:
             if exc.errno == errno.ELOOP:     # swapped for a symlink since the stat
@@ -107,6 +116,12 @@ def open_regular(path: Path, root: Path, archive: Path | None = None,
         os.close(fd)
         raise
     return fd, st
+
+
+def open_folder(folder: Path, root: Path) -> int:
+    """A descriptor on ``folder`` reached from ``root`` through real folders only, for
+    acting *relative* to it (link, unlink, rename): see :func:`fsutil.open_dir_under`."""
+    return open_dir_under(folder, root)
 
 
 def archive_days(archive: Path | None) -> list[Path]:

@@ -208,7 +208,14 @@ class ReadyFiles:
         self._pending[path] = _Pending(self.clock() - self.debounce, True)
 
     def _unlisted(self, exc: OSError) -> None:
-        """A folder os.walk cannot list (no permission): skipped, logged once."""
+        """A folder os.walk cannot list (no permission): skipped, logged once. One whose
+        path is longer than PATH_MAX can never be listed by its path: it is handed over,
+        to be moved aside with a reason (through descriptors), not left for good."""
+        if exc.errno == errno.ENAMETOOLONG and exc.filename:
+            path = Path(os.fsdecode(exc.filename))
+            if path not in self._pending and path not in self.handled:
+                self._take(path)
+            return
         where = printable(str(exc.filename or self.root))
         if where not in self.unlisted and len(self.unlisted) < 1000:
             self.unlisted.add(where)

@@ -74,3 +74,31 @@ def test_the_simulated_flash_never_writes_through_a_planted_temp_name(tmp_path):
     write_atomic(tmp_path / "flash.json", b"{}")
     assert victim.read_bytes() == b"precious"
     assert (tmp_path / "flash.json").read_bytes() == b"{}"
+
+
+@pytest.mark.parametrize("folder", ["rejected", "archive", "exports"])
+def test_a_daemon_folder_replaced_by_a_symlink_does_not_keep_the_daemon_from_starting(
+        tmp_path, folder, caplog):
+    """Issue 12 point 6, round 2: a symlink in place of rejected/ ended every start with
+    'cannot start' (a crash loop under a supervisor). The daemon starts, says which folder
+    it cannot use, never writes through it, and leaves the files waiting in the outbox."""
+    path = tmp_path / "hhu-sync.toml"
+    path.write_text("[depot]\nid = 'DEPOT-T'\n[limits]\ndebounce_seconds = 0.05\n")
+    config = load_config(path)
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    getattr(config.paths, folder).parent.mkdir(parents=True, exist_ok=True)
+    getattr(config.paths, folder).symlink_to(elsewhere, target_is_directory=True)
+    config.paths.outbox.mkdir(parents=True)
+    bad = config.paths.outbox / "bad.toml"
+    bad.write_bytes(b"junk\n")
+    os.utime(bad, (1, 1))                    # quiet for long: a scan takes it
+    daemon = Daemon(config, once=True)
+    summary = daemon.run(timeout=30)
+    assert list(elsewhere.iterdir()) == []
+    assert folder in caplog.text and "symlink" in caplog.text
+    if folder == "rejected":
+        assert bad.read_bytes() == b"junk\n"           # nothing lost: still in the outbox
+    else:
+        assert (config.paths.rejected / "bad.toml").read_bytes() == b"junk\n"
+    assert summary is not None

@@ -178,3 +178,38 @@ def test_a_symlink_at_a_temp_or_key_name_is_never_written_through(tmp_path):
         store.enroll("HHU-002")
     assert victim.read_bytes() == b"precious"
     assert stat.S_IMODE(os.lstat(hhus / "HHU-001.key").st_mode) == 0o600
+
+
+# --- issue 12, round 2: nor *read* through a symlink ------------------------------------
+
+def test_a_key_store_folder_swapped_for_a_symlink_is_not_read_through(tmp_path):
+    """``hhus/`` replaced by a link to someone's folder holding their own HHU-001.key (0600,
+    so the permission check passes) would make the depot seal with their key: refused."""
+    store = KeyStore(tmp_path / "keystore")
+    store.enroll("HHU-001")
+    hhus = tmp_path / "keystore" / "hhus"
+    theirs = tmp_path / "theirs"
+    hhus.rename(tmp_path / "hhus.real")
+    theirs.mkdir()
+    (theirs / "HHU-001.key").write_text("ab" * 32 + "\n")
+    os.chmod(theirs / "HHU-001.key", 0o600)
+    hhus.symlink_to(theirs, target_is_directory=True)
+    with pytest.raises(KeyStoreError, match="symbolic link"):
+        KeyStore(tmp_path / "keystore").hhu_key("HHU-001")
+
+
+def test_a_key_or_secret_file_that_is_a_symlink_is_not_read(tmp_path):
+    store = KeyStore(tmp_path / "keystore")
+    store.enroll("HHU-001")
+    store.set_secret("pw", "the real one")
+    theirs = tmp_path / "theirs"
+    theirs.write_text("cd" * 32 + "\n")
+    os.chmod(theirs, 0o600)
+    for path in (store.key_path("HHU-002"), store.secret_path("other")):
+        path.symlink_to(theirs)
+    fresh = KeyStore(tmp_path / "keystore")
+    with pytest.raises(KeyStoreError, match="symbolic link"):
+        fresh.hhu_key("HHU-002")
+    with pytest.raises(KeyStoreError, match="symbolic link"):
+        fresh.secret("other")
+    assert fresh.secret("pw") == "the real one" and fresh.hhu_key("HHU-001") is not None
