@@ -80,9 +80,27 @@ def make_handler(fmt: str, stream=None) -> logging.Handler:
                                                rich_tracebacks=False, markup=False)
         handler.setFormatter(SafeTextFormatter("%(message)s"))
         return handler
-    handler = logging.StreamHandler(stream if stream is not None else sys.stderr)
+    handler = (logging.StreamHandler(stream) if stream is not None
+               else CurrentStderrHandler())
     handler.setFormatter(JsonFormatter() if fmt == "json" else SafeTextFormatter(TEXT_FORMAT))
     return handler
+
+
+class CurrentStderrHandler(logging.StreamHandler):
+    """A stream handler on standard error as it is when a record is written, not as it was
+    at set-up: a stream replaced and closed since (a test's capture, a daemon run in the
+    same process) would turn every later record into "--- Logging error ---"."""
+
+    def __init__(self) -> None:
+        logging.Handler.__init__(self)
+
+    @property
+    def stream(self):  # type: ignore[override]
+        return sys.stderr
+
+    @stream.setter
+    def stream(self, _value) -> None:
+        """Ignored: the stream is always the standard error of the moment."""
 
 
 class _LastResort(logging.Handler):
@@ -104,7 +122,10 @@ logging.lastResort = _LastResort()
 
 
 def setup_logging(fmt: str = "auto", level: str = "info") -> None:
-    """``auto``: rich when standard error is a terminal, else plain text lines."""
+    """``auto``: rich when standard error is a terminal, else plain text lines.
+
+    Idempotent: the root logger ends with exactly one handler, however often it is called.
+    """
     root = logging.getLogger()
     for handler in list(root.handlers):
         root.removeHandler(handler)

@@ -145,3 +145,21 @@ def test_zero_width_characters_in_an_id_are_shown_not_hidden(logs, fmt, value):
     out = written()
     assert not re.search("[\u200b-\u200d\u2060-\u2064]", out), ascii(out)
     assert "\\u20" in out
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_the_log_writes_to_the_standard_error_of_the_moment(fmt, logs, monkeypatch):
+    """A handler bound to the standard error of its set-up time writes, once that stream is
+    closed (a test's capture, a daemon run in-process), "--- Logging error ---" for every
+    later record: the stream is looked up per record, and set-up twice is set-up once."""
+    logs(fmt)
+    setup_logging(fmt, "debug")
+    assert len(logging.getLogger().handlers) == 1
+    first = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", first)
+    first.close()
+    now = io.StringIO()
+    monkeypatch.setattr(sys, "stderr", now)
+    LOG.warning("after the swap")
+    assert "after the swap" in now.getvalue()
+    assert "Logging error" not in now.getvalue()
