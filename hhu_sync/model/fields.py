@@ -24,6 +24,28 @@ _IDENT = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 _MISSING = object()
 
 
+def shown(value: Any, limit: int = 80) -> str:
+    """A value as a message quotes it, in the file's terms (TOML's, a CSV's cells), never
+    Python's: no ``None``, ``{'a': 1}`` or ``''``; a long value is shortened."""
+    if value is None or value == "":
+        return "an empty value"
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, (int, float)):
+        text = str(value)
+    elif isinstance(value, str):
+        text = repr(value)
+    elif isinstance(value, dict):
+        return "a table"
+    elif isinstance(value, (list, tuple)):
+        return "an array"
+    elif hasattr(value, "isoformat"):
+        text = value.isoformat()
+    else:
+        return "a value of another kind"
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
 class Fields:
     """Reads typed fields from one file's data, recording a Problem for each fault."""
 
@@ -69,7 +91,7 @@ class Fields:
         value = self.get(table, path, key, str, required=required)
         if value is not None and not _IDENT.match(value):
             self.add(f"{path}.{key}" if path else key,
-                     f"{value!r} is not a valid id (1-64 letters, digits, '.', '_', '-')")
+                     f"{shown(value)} is not a valid id (1-64 letters, digits, '.', '_', '-')")
             return None
         return value
 
@@ -92,7 +114,7 @@ class Fields:
     def hhmm(self, value: Any, path: str) -> int | None:
         """Minutes after midnight for ``"HH:MM"``."""
         if not isinstance(value, str) or not (m := _HHMM.match(value)):
-            self.add(path, f"{value!r} is not a time of day HH:MM (00:00 to 23:59)")
+            self.add(path, f"{shown(value)} is not a time of day HH:MM (00:00 to 23:59)")
             return None
         return int(m.group(1)) * 60 + int(m.group(2))
 
@@ -112,12 +134,12 @@ class Fields:
                     return date.fromisoformat(value).isoformat()
                 except ValueError:
                     pass
-        self.add(path, f"{value!r} is not a date (MM-DD for every year, or YYYY-MM-DD)")
+        self.add(path, f"{shown(value)} is not a date (MM-DD for every year, or YYYY-MM-DD)")
         return None
 
     def obis(self, value: Any, path: str) -> str | None:
         if not isinstance(value, str) or not OBIS_SHORT.match(value):
-            self.add(path, f"{value!r} is not an OBIS code such as 1.8.1 or 1-0:1.8.1")
+            self.add(path, f"{shown(value)} is not an OBIS code such as 1.8.1 or 1-0:1.8.1")
             return None
         return value
 

@@ -16,7 +16,7 @@ from datetime import date
 from typing import Any
 
 from hhu_sync.model.catalog import Catalog
-from hhu_sync.model.fields import Fields
+from hhu_sync.model.fields import Fields, shown
 from hhu_sync.model.fit import scheme_fit_problems
 from hhu_sync.model.problems import ModelError, Problem, ProblemCode
 from hhu_sync.model.scheme import Scheme
@@ -26,6 +26,8 @@ MAX_ENTRIES = 10_000
 _SERIAL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,31}$")
 _SEP_LINE = re.compile(r'^"?sep=([,;\t|])"?[,;\t|]*\s*$')
 _EXCEL_NUMBER = re.compile(r"^\d+(?:[.,]\d+)?E\+\d+$", re.IGNORECASE)   # 3.51E+13
+_BARE_HEAD_LINE = re.compile(r'^\s*"?\s*(list|id|name|hhu|crew|due|notes)\s*:',
+                             re.IGNORECASE)     # a "# key: value" line that lost its "#"
 _LIST_KEYS = ("id", "name", "hhu", "crew", "due", "notes")
 _ENTRY_KEYS = ("serial", "site", "address", "task", "scheme", "model", "notes")
 CSV_COLUMNS = _ENTRY_KEYS
@@ -74,14 +76,14 @@ def meter_list_from_dict(data: dict[str, Any]) -> MeterList:
 
 
 def _show(value: Any, limit: int = 80) -> str:
-    """A value quoted in a message, shortened: a 200 kB cell is not repeated back."""
-    text = repr(value)
-    return text if len(text) <= limit else text[: limit - 1] + "…"
+    """A value quoted in a message, in the file's terms and shortened: a 200 kB cell is
+    not repeated back, and ``None`` or ``''`` never shows."""
+    return shown(value, limit)
 
 
 def _build(f: Fields, head: dict[str, Any], head_path: str, rows: list[tuple[str, int | None,
            dict[str, Any]]], schemes: Mapping[str, Scheme] | None, catalog: Catalog,
-           csv_rows: bool = False) -> MeterList:
+           csv_rows: bool = False, rows_read: bool = True) -> MeterList:
     f.unknown(head, head_path, _LIST_KEYS)
     lid = f.ident(head, head_path, "id")
     name = f.get(head, head_path, "name", str, required=False, default="")
@@ -104,7 +106,7 @@ def _build(f: Fields, head: dict[str, Any], head_path: str, rows: list[tuple[str
     else:
         f.add(f"{head_path}.due", f"{_show(due_raw)} is not a date YYYY-MM-DD")
 
-    if not rows:
+    if not rows and rows_read:       # not read: the header's problems said why
         f.add("meters", "the meter list is empty")
     if len(rows) > MAX_ENTRIES:
         f.add("meters", f"{len(rows)} meters is more than the limit of {MAX_ENTRIES}")
@@ -119,7 +121,11 @@ def _build(f: Fields, head: dict[str, Any], head_path: str, rows: list[tuple[str
             if key not in _ENTRY_KEYS:
                 add(key, f"unknown field (expected one of: {', '.join(_ENTRY_KEYS)})")
         serial = row.get("serial")
-        if not isinstance(serial, str) or not _SERIAL.match(serial):
+        if serial is None or serial == "":
+            add("serial", "missing: every meter needs its serial" if serial is None
+                else "empty: every row needs its meter serial")
+            serial = None
+        elif not isinstance(serial, str) or not _SERIAL.match(serial):
             hint = ("; a spreadsheet showed it as a number: format the column as Text"
                     if isinstance(serial, str) and _EXCEL_NUMBER.match(serial) else "")
             add("serial", f"{_show(serial)} is not a meter serial (1-32 letters, digits, '-')"
@@ -130,7 +136,10 @@ def _build(f: Fields, head: dict[str, Any], head_path: str, rows: list[tuple[str
         else:
             first_seen[serial] = path or f"line {line}"
         task = row.get("task")
-        if task not in TASKS:
+        if task is None or task == "":
+            add("task", ("missing" if task is None else "empty") + " (one of: "
+                f"{', '.join(TASKS)})")
+        elif task not in TASKS:
             add("task", f"{_show(task)} is not a task ({', '.join(TASKS)})")
         scheme_id = row.get("scheme") or None
         model = row.get("model") or None
@@ -221,6 +230,7 @@ def parse_meter_list_csv(text: str, file: str, catalog: Catalog,
     header_row = start + 1
     reader = csv.reader(io.StringIO("\n".join(lines[start:])), delimiter=sep)
     rows = []
+    usable = True
     try:
         header = next(reader, None)
         if header is None:
@@ -229,6 +239,14 @@ def parse_meter_list_csv(text: str, file: str, catalog: Catalog,
         else:
             header = _trimmed([h.strip().lower() for h in header])
             at = f"row {header_row}"
+            if m := _BARE_HEAD_LINE.match(lines[start]):
+                # One cause explains every problem that would follow (each row read
+                # against a header that is not one): name it alone.
+                key = m.group(1).lower()
+                f.add(at, f"looks like a '# {key}:' line without its '#': write it as "
+                      f"'# {key}: ...' (the header row, {','.join(CSV_COLUMNS)}, comes "
+                      "after the '# key: value' lines)", header_row)
+                raise ModelError(f.problems)
             for number, col in enumerate(header, start=1):
                 if not col:
                     f.add(f"{at}, column {number}", "a column without a name in the header "
@@ -241,7 +259,10 @@ def parse_meter_list_csv(text: str, file: str, catalog: Catalog,
                 if col not in header:
                     f.add(f"{at}, column {col}", "missing from the header row", header_row)
             record, last_line = header_row, reader.line_num
-            for values in reader:
+            # Without its serial or task column no row can be read: the header's problems
+            # explain every row's, which are not repeated.
+            usable = "serial" in header and "task" in header
+            for values in (reader if usable else ()):
                 record += 1
                 number = start + last_line + 1          # the line the record starts on
                 last_line = reader.line_num
@@ -267,7 +288,7 @@ def parse_meter_list_csv(text: str, file: str, catalog: Catalog,
     except csv.Error as exc:
         f.add(f"row {header_row + max(0, reader.line_num - 1)}", f"not valid CSV: {exc}",
               start + reader.line_num)
-    return _build(f, head, "list", rows, schemes, catalog, csv_rows=True)
+    return _build(f, head, "list", rows, schemes, catalog, csv_rows=True, rows_read=usable)
 
 
 def _is_data_line(line: str) -> bool:

@@ -175,3 +175,49 @@ def test_a_huge_cell_is_refused_with_its_row(catalog, schemes):
     found = problems(text, catalog, schemes)
     assert any(f == "list.due" and len(m) < 200 for _, f, m in found), found
     assert any(f.startswith("row ") and "not valid CSV" in m for _, f, m in found), found
+
+
+@pytest.mark.parametrize("key", ["list", "name", "crew", "due"])
+def test_a_list_line_without_its_hash_is_one_clear_problem(key, catalog, schemes):
+    """``list: route-south`` for ``# list: route-south`` made the line the header row:
+    sixteen problems followed from it. One problem names the row and the fix."""
+    lines = SOUTH.splitlines()
+    n = next(i for i, line in enumerate(lines) if line.startswith(f"# {key}:"))
+    lines[n] = lines[n][2:]
+    found = problems("\n".join(lines) + "\n", catalog, schemes)
+    assert len(found) == 1, found
+    line, field, message = found[0]
+    assert (line, field) == (n + 1, f"row {n + 1}")
+    assert f"looks like a '# {key}:' line without its '#'" in message
+
+
+def test_a_header_without_serial_or_task_does_not_fault_every_row(catalog, schemes):
+    text = SOUTH.replace("serial,site,address,model,task", "serail,site,address,model,tsk")
+    found = problems(text, catalog, schemes)
+    assert all(field.startswith("row 5") for _line, field, _m in found), found
+    assert not [m for *_x, m in found if "None" in m]
+
+
+@pytest.mark.parametrize("row", [",12 Orchard Way,12 Orchard Way,AS230,read,,",
+                                 "23000109,12 Orchard Way,12 Orchard Way,AS230,,,"])
+def test_an_empty_cell_is_called_empty_not_python(row, catalog, schemes):
+    found = problems(SOUTH + row + "\n", catalog, schemes)
+    assert found and all("None" not in m and "''" not in m for *_x, m in found), found
+    assert any("empty" in m for *_x, m in found), found
+
+
+@pytest.mark.parametrize("toml", [
+    '[list]\nid = "r"\ncrew = "c"\ndue = 2026-12-01\n[[meters]]\nserial = 5\ntask = "read"\n',
+    '[list]\nid = "r"\ncrew = "c"\ndue = [1]\n[[meters]]\nserial = "5"\ntask = {a = 1}\n',
+    '[list]\nid = "r"\ncrew = "c"\ndue = 2026-12-01\n[[meters]]\nserial = "5"\n',
+])
+def test_a_toml_list_problem_shows_toml_not_python(toml, catalog, schemes, tmp_path):
+    from hhu_sync.model.meterlist import parse_meter_list_toml
+    path = tmp_path / "l.toml"
+    path.write_text(toml)
+    data, locate = load_toml(path)
+    with pytest.raises(ModelError) as err:
+        parse_meter_list_toml(data, "l.toml", catalog, schemes, locate)
+    text = "\n".join(p.message for p in err.value.problems)
+    for noise in ("None", "{'", "[1]", "''"):
+        assert noise not in text, text
