@@ -7,13 +7,15 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hhu_sync.cli.common import config_of, keystore_of, read_key
+from hhu_sync.cli.common import config_of, keystore_of, read_key, shown
 from hhu_sync.errors import CliError
 from hhu_sync.ingest import escape
 from hhu_sync.ingest.saved import SavedResult, ingest_saved
 from hhu_sync.store import StoreError, open_store
 
-_EPILOG = ("exit codes: 0 every file stored or already held, 1 a file was refused "
+_EPILOG = ("A folder is refused, not searched: give the files in it (hhu-sync ingest "
+           "DIR/*.hhux), so what is stored is what was named. "
+           "exit codes: 0 every file stored or already held, 1 a file was refused "
            "(named on stderr with the byte offset or field) or could not be read")
 
 
@@ -52,8 +54,22 @@ def run_ingest(args: argparse.Namespace) -> int:
 
         def keys(hhu_id: str) -> bytes | None:
             return key if hhu_id == hhu else None
+
+        def key_source(hhu_id: str) -> str:
+            return (f"key file {shown(Path(args.key_file))}" if hhu_id == hhu else
+                    f"only {hhu}'s key given, key file {shown(Path(args.key_file))}")
     else:
-        keys = keystore_of(args, config).hhu_key
+        keystore = keystore_of(args, config)
+        keys = keystore.hhu_key
+
+        def key_source(hhu_id: str) -> str:
+            # A wrong key store (a forgotten or extra --config) is the usual cause of a
+            # seal that does not match: name the store and the key file it gave.
+            where = f"key store {shown(keystore.root)}"
+            try:
+                return f"{where}, key file {shown(keystore.key_path(hhu_id))}"
+            except Exception:  # noqa: BLE001 - an id no key file can have
+                return where
     try:
         store = open_store(config.paths.database)
     except StoreError as exc:
@@ -61,13 +77,21 @@ def run_ingest(args: argparse.Namespace) -> int:
     refused = 0
     try:
         for path in args.files:
+            if Path(path).is_dir():
+                refused += 1
+                print(f"hhu-sync: {escape(path, 200)}: refused: a folder: give the files "
+                      f"in it (hhu-sync ingest {escape(path.rstrip('/'), 200)}/*.hhux)",
+                      file=sys.stderr)
+                continue
             result = ingest_saved(store, path, keys, now=datetime.now(UTC),
                                   exports=None if args.no_export else config.paths.exports,
                                   sender=config.depot_id)
             if result.refused:
                 refused += 1
-                print(f"hhu-sync: {escape(path, 200)}: refused: {escape(result.refused, 300)}",
-                      file=sys.stderr)
+                used = (f" (key used: {escape(key_source(result.hhu_id), 300)})"
+                        if result.hhu_id else "")
+                print(f"hhu-sync: {escape(path, 200)}: refused: {escape(result.refused, 300)}"
+                      f"{used}", file=sys.stderr)
                 continue
             print(_summary(result))
             if result.warning:
@@ -76,6 +100,7 @@ def run_ingest(args: argparse.Namespace) -> int:
     finally:
         store.close()
     if refused:
-        raise CliError(f"{refused} of {len(args.files)} file(s) refused; nothing of them "
+        files = "file" if len(args.files) == 1 else "files"
+        raise CliError(f"{refused} of {len(args.files)} {files} refused; nothing of them "
                        "was stored")
     return 0

@@ -150,3 +150,40 @@ def test_other_content_under_a_held_upload_id_is_refused_not_called_already_held
     assert _ingest(config, key_file, second) == 1
     err = capsys.readouterr().err
     assert f"{second}: refused: " in err and "already held with other content" in err
+
+
+def test_a_folder_is_refused_with_what_to_give_instead(key_file, key, tmp_path, config,
+                                                       capsys):
+    uploads = tmp_path / "uploads"
+    uploads.mkdir()
+    (uploads / "R-1.hhux").write_bytes(_upload(key))
+    assert _ingest(config, key_file, uploads) == 1
+    err = capsys.readouterr().err
+    assert f"{uploads}: refused: a folder" in err
+    assert f"{uploads}/*.hhux" in err
+    assert "Is a directory" not in err
+
+
+def test_a_wrong_key_is_refused_naming_the_key_store_and_key_file_it_used(key, tmp_path,
+                                                                        config, capsys):
+    from hhu_sync.keys import KeyStore
+
+    keystore = tmp_path / "var" / "keystore"
+    KeyStore(keystore).enroll(HHU)                   # another key than the upload's
+    saved = tmp_path / "R-1.hhux"
+    saved.write_bytes(_upload(key))
+    assert main(["ingest", "--config", str(config), str(saved)]) == 1
+    err = capsys.readouterr().err
+    assert "seal does not match" in err
+    assert f"key store {keystore}" in err and f"{keystore / 'hhus' / (HHU + '.key')}" in err
+
+
+def test_a_wrong_key_file_is_named(tmp_path, config, capsys):
+    other = tmp_path / "other" / f"{HHU}.key"
+    other.parent.mkdir()
+    other.write_text("11" * 32 + "\n")
+    other.chmod(0o600)
+    saved = tmp_path / "R-1.hhux"
+    saved.write_bytes(_upload(bytes(32)))
+    assert _ingest(config, other, saved) == 1
+    assert f"key file {other}" in capsys.readouterr().err
