@@ -29,6 +29,7 @@ from hhu_sync.keys import KeyStore
 from hhu_sync.model.catalog import load_catalog
 from hhu_sync.outbox import OutboxProcessor, OutboxWatcher, ReadyFiles
 from hhu_sync.store import open_store
+from hhu_sync.store.base import StoreError
 
 log = logging.getLogger("hhu_sync.daemon")
 EVENTS_PER_TURN = 10_000
@@ -86,6 +87,7 @@ class Daemon:
                                          self.packer, workers=config.limits.outbox_workers)
         self._generation = 0
         self._turn_errors = 0
+        self._export_fault: str | None = None       # the scheduled export's, while it lasts
         self._gen_lock = threading.Lock()
         self.summary = Summary()
         self.stop = threading.Event()
@@ -123,10 +125,25 @@ class Daemon:
             self._changed()
 
     def _full_export(self) -> None:
+        """The scheduled full export. A storage outage (disk full, I/O error, a broken
+        exports folder) is not a traceback every period: one line when it starts failing,
+        one when it works again; the next period retries."""
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
-        for fmt in ("csv", "cmep"):
-            export(self.store.readings(), fmt, self.config.paths.exports / f"all-{stamp}.{fmt}",
-                   sender=self.config.depot_id)
+        try:
+            for fmt in ("csv", "cmep"):
+                export(self.store.readings(), fmt,
+                       self.config.paths.exports / f"all-{stamp}.{fmt}",
+                       sender=self.config.depot_id)
+        except (StoreError, OSError) as exc:
+            fault = f"{type(exc).__name__}: {exc}"
+            if self._export_fault is None:
+                log.error("full export failed (%s); tried again at the next export, every "
+                          "%s min", fault, self.config.schedule.export_minutes)
+            self._export_fault = fault
+            return
+        if self._export_fault is not None:
+            log.info("full export works again (it failed: %s)", self._export_fault)
+            self._export_fault = None
 
     def run(self, timeout: float | None = None) -> Summary:
         """Serve until ``stop`` (or, with ``once``, until there is no work left)."""
