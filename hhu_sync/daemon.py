@@ -19,6 +19,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from hhu_sync.config import Config, Dock
+from hhu_sync.daemon_lock import DaemonLock
 from hhu_sync.dock.manager import DockManager
 from hhu_sync.dock.packer import Packer
 from hhu_sync.dock.session import SessionResult
@@ -63,6 +64,17 @@ class Daemon:
     def __init__(self, config: Config, *, once: bool = False) -> None:
         self.config = config
         self.once = once
+        p = config.paths
+        # One daemon per database (two would race on one outbox); `status` reads it too.
+        self.lock = DaemonLock(p.database)
+        self.lock.acquire()
+        try:
+            self._setup(config)
+        except BaseException:
+            self.lock.release()
+            raise
+
+    def _setup(self, config: Config) -> None:
         p = config.paths
         p.outbox.mkdir(parents=True, exist_ok=True)   # shared with back office: its mode is theirs
         for folder in (p.archive, p.rejected, p.exports):
@@ -248,8 +260,11 @@ class Daemon:
         except Exception as exc:  # noqa: BLE001 - the summary must not hide the real fault
             log.error("cannot read the queue at shutdown: %s", exc)
         self.watcher.stop()
-        self.processor.close()
-        self.store.close()
+        try:
+            self.processor.close()
+            self.store.close()
+        finally:
+            self.lock.release()
 
 
 def seed_demo(config: Config, seeds: list[Path]) -> None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 
 from hhu_sync.safetext import escape_controls
@@ -121,19 +122,33 @@ class _LastResort(logging.Handler):
 logging.lastResort = _LastResort()
 
 
-def setup_logging(fmt: str = "auto", level: str = "info") -> None:
+def setup_logging(fmt: str = "auto", level: str = "info") -> Callable[[], None]:
     """``auto``: rich when standard error is a terminal, else plain text lines.
 
     Idempotent: the root logger ends with exactly one handler, however often it is called.
+    Returns what puts the root logger back as it was: a daemon run inside a longer-lived
+    process (a test session, a supervisor written in Python) leaves no handler behind to
+    write its records into that process's standard error.
     """
     root = logging.getLogger()
+    saved = (list(root.handlers), root.level)
     for handler in list(root.handlers):
         root.removeHandler(handler)
     if fmt == "auto":
         fmt = "rich" if sys.stderr.isatty() else "text"
-    root.addHandler(make_handler(fmt))
+    mine = make_handler(fmt)
+    root.addHandler(mine)
     root.setLevel(level.upper())
     logging.getLogger("apscheduler").setLevel(logging.WARNING)
     # watchdog logs an ERROR when its emitter thread is stopped between two reads: a
     # shutdown race of its own, harmless, and alarming to read at every stop.
     logging.getLogger("watchdog.observers.inotify").setLevel(logging.CRITICAL)
+
+    def restore() -> None:
+        root.removeHandler(mine)
+        for handler in saved[0]:
+            if handler not in root.handlers:
+                root.addHandler(handler)
+        root.setLevel(saved[1])
+
+    return restore

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import difflib
+import logging
 import signal
 import sys
 from datetime import UTC, datetime
@@ -22,6 +23,8 @@ from hhu_sync.keys import KeyStore
 from hhu_sync.logsetup import setup_logging
 from hhu_sync.model.problems import ModelError
 from hhu_sync.store import StoreError, open_store
+
+log = logging.getLogger("hhu_sync.daemon")
 
 _LIST_HELP = "a meter list's [list] id (hhu-sync status lists them)"
 
@@ -78,13 +81,20 @@ def _prepare_demo(config: Config) -> None:
         return
     from hhu_sync.daemon import seed_demo
 
-    store = KeyStore(config.paths.keystore)
-    for hhu in demo.enroll:
-        if store.hhu_key(hhu) is None:
-            store.enroll(hhu)
-    for name, value in demo.secrets.items():
-        if not store.secret_path(name).exists():
-            store.set_secret(name, value)
+    try:
+        store = KeyStore(config.paths.keystore)
+        for hhu in demo.enroll:
+            if store.hhu_key(hhu) is None:
+                store.enroll(hhu)
+        for name, value in demo.secrets.items():
+            if not store.secret_path(name).exists():
+                store.set_secret(name, value)
+    except (HhuSyncError, OSError) as exc:
+        # The demo's keys are a convenience: a key store it cannot use (a symlinked
+        # hhus/, wrong permissions) is logged and the daemon starts anyway; refusing
+        # would stop it again at every restart. The dock manager reports the store too.
+        log.error("demo: cannot enroll its HHUs or set its secrets in the key store %s "
+                  "(%s); starting without them", config.paths.keystore, exc)
     fresh = not config.paths.database.exists()
     config.paths.outbox.mkdir(parents=True, exist_ok=True)
     if fresh:
@@ -92,9 +102,16 @@ def _prepare_demo(config: Config) -> None:
 
 
 def run_daemon(args: argparse.Namespace) -> int:
+    restore = setup_logging(args.log_format, args.log_level)
+    try:
+        return _serve(args)
+    finally:
+        restore()      # run inside a longer-lived process: no handler left behind
+
+
+def _serve(args: argparse.Namespace) -> int:
     from hhu_sync.daemon import Daemon
 
-    setup_logging(args.log_format, args.log_level)
     config = config_of(args)
     if not config.docks and not args.once:
         print("hhu-sync: no [[docks]] configured; only the outbox will be served",

@@ -26,6 +26,7 @@ from hhu_sync.cli.common import config_of, config_source, shown, store_of
 from hhu_sync.cli.humanize import ago, first_line, parse_time, size
 from hhu_sync.cli.status_inputs import rejected_inputs, waiting_inputs
 from hhu_sync.config import Config
+from hhu_sync.daemon_lock import daemon_info, lock_path
 
 BATTERY_LOW_PCT = 20
 #: F.F bits the simulated meters set (hhu_firmware_sim.meter.meter.FLAG_BITS).
@@ -55,6 +56,8 @@ def run_status(args: argparse.Namespace) -> int:
         store.close()
     status["rejected_folder"] = rejected_inputs(config.paths.rejected)
     now = datetime.now(UTC)
+    daemon = daemon_info(config.paths.database)
+    status["daemon"] = daemon.as_dict(lock_path(config.paths.database))
     enrich(status, config, now, args.battery_low)
     status["waiting_inputs"] = waiting
     status["database"] = shown(config.paths.database)
@@ -67,8 +70,17 @@ def run_status(args: argparse.Namespace) -> int:
     # meant, is a forgotten --config.
     console.print(Text(_clean(f"database {status['database']} ({config_source(config)})")),
                   overflow="fold")
+    console.print(Text(_clean(_daemon_line(status["daemon"], now))), overflow="fold")
     show(status, now, console)
     return 0
+
+
+def _daemon_line(daemon: dict[str, Any], now: datetime) -> str:
+    if not daemon["running"]:
+        return "daemon: not running"
+    pid = f"pid {daemon['pid']}" if daemon["pid"] is not None else "pid unknown"
+    since = f", since {ago(daemon['since'], now)}" if daemon["since"] else ""
+    return f"daemon: running ({pid}{since})"
 
 
 def docked_window(config: Config) -> float:
@@ -94,13 +106,16 @@ def _in_session(hhu: dict[str, Any], config: Config, now: datetime, window: floa
 def enrich(status: dict[str, Any], config: Config, now: datetime, battery_low: int) -> None:
     """Add what the time and the configuration tell (keys added; none renamed)."""
     window = docked_window(config)
+    # No daemon, no poll: an HHU seen a moment ago by a daemon that has since stopped
+    # (run --once just ended) is not in a cradle that anyone serves.
+    serving = status.get("daemon", {}).get("running", True)
     status["now"] = now.isoformat(timespec="seconds")
     status["battery_low_pct"] = battery_low
     for hhu in status["hhus"]:
         seen = parse_time(hhu["last_activity"] or hhu["last_seen"])
         recent = bool(seen and -window <= (now - seen).total_seconds() <= window)
         hhu["in_session"] = _in_session(hhu, config, now, window)
-        hhu["docked_now"] = bool(hhu["dock"] and hhu["dock"] != "revoked"
+        hhu["docked_now"] = bool(serving and hhu["dock"] and hhu["dock"] != "revoked"
                                  and (recent or hhu["in_session"]))
         hhu["battery_low"] = hhu["battery"] is not None and hhu["battery"] < battery_low
     status["docks"] = []

@@ -18,6 +18,7 @@ import pytest
 
 from hhu_sync.cli import main
 from hhu_sync.config import load_config
+from hhu_sync.daemon_lock import DaemonLock
 from hhu_sync.ingest import Upload, Visit
 from hhu_sync.keys import KeyStore
 from hhu_sync.model.catalog import load_catalog
@@ -29,6 +30,9 @@ from tests.conftest import EXAMPLES, ROOT
 LIST = "route-north-2026-11"
 OLD_KEYS = {"hhus", "queue", "lists", "lists_by_state", "sessions", "exceptions", "readings",
             "uploads", "failed_deliveries", "docks"}
+
+
+SERVING: dict = {}     # database -> the lock a daemon serving it would hold
 
 
 def stamp(ago_s: float) -> str:
@@ -62,7 +66,11 @@ def depot(tmp_path, catalog):
                        "bad.toml:3: scheme.id: missing\nbad.toml:9: rates: missing",
                        str(config.paths.rejected / "bad.toml"), stamp(120))
     store.close()
-    return cfg, config
+    lock = DaemonLock(config.paths.database)      # a daemon serves it: HHUs can be docked
+    lock.acquire()
+    SERVING[config.paths.database] = lock
+    yield cfg, config
+    SERVING.pop(config.paths.database).release()
 
 
 def status_json(capsys, cfg) -> dict:
@@ -311,3 +319,48 @@ def test_the_schemes_a_waiting_list_names_are_shown_as_named_whatever_the_quotin
     (shown,) = status_json(capsys, cfg)["waiting_inputs"]["files"]
     assert shown["schemes"] == ["as230-flat", "night'rate"]
     assert shown["reason"].startswith("meter list waiting for its schemes")
+
+
+def test_status_tells_whether_a_daemon_serves_the_database(depot, capsys):
+    """Right after ``run --once`` the HHU seen 3 s ago is not docked now: no daemon polls
+    its cradle. A killed daemon's lock file is stale (its flock is free)."""
+    cfg, config = depot
+    status = status_json(capsys, cfg)
+    assert status["daemon"]["running"] is True and status["daemon"]["pid"] == os.getpid()
+    assert main(["status", "--config", str(cfg)]) == 0
+    assert f"daemon: running (pid {os.getpid()}, since " in capsys.readouterr().out
+
+    lock_file = SERVING[config.paths.database].path
+    held = lock_file.read_text()
+    for stale in (False, True):
+        # the daemon gone: as at the end of run --once, or (stale) as a SIGKILL leaves
+        # it, the file still there with its pid but no flock held
+        SERVING[config.paths.database].release()
+        if stale:
+            lock_file.write_text(held)
+        status = status_json(capsys, cfg)
+        assert status["daemon"]["running"] is False
+        assert [h["docked_now"] for h in status["hhus"]] == [False, False]
+        assert not any(d["docked_now"] for d in status["docks"])
+        assert main(["status", "--config", str(cfg)]) == 0
+        out = capsys.readouterr().out
+        assert "daemon: not running" in out and "docked now" not in out
+        assert "HHU-001 last docked just now" in out
+
+
+def test_a_second_daemon_on_one_database_refuses_to_start_naming_the_first(tmp_path, capsys):
+    cfg = tmp_path / "hhu-sync.toml"
+    cfg.write_text("[depot]\nid = 'DEPOT-T'\n")
+    config = load_config(cfg)
+    first = DaemonLock(config.paths.database)
+    first.acquire()
+    try:
+        assert main(["run", "--once", "--config", str(cfg), "--log-format", "text"]) == 1
+        err = capsys.readouterr().err
+        assert f"cannot start: another hhu-sync daemon (pid {os.getpid()}, since " in err
+        assert "daemon.lock" in err
+    finally:
+        first.release()
+    assert not first.path.exists()                              # removed at release
+    assert main(["run", "--once", "--config", str(cfg), "--log-format", "text"]) == 0
+    assert not first.path.exists()                              # removed at shutdown
