@@ -20,8 +20,10 @@ from hhu_sync.config import Config, Dock
 from hhu_sync.dock.packer import Packer
 from hhu_sync.dock.readings import UploadDecoder
 from hhu_sync.dock.session import Session, SessionResult
+from hhu_sync.errors import KeyStoreError
 from hhu_sync.io.ports import PortError, find_port
 from hhu_sync.keys import KeyStore
+from hhu_sync.store.base import StorageUnavailable
 
 log = logging.getLogger("hhu_sync.dock")
 MAX_BACKOFF_S = 60.0
@@ -109,7 +111,8 @@ class DockManager:
             self.executor.submit(self._run, dock, url, self.generation())
 
     def _run(self, dock: Dock, url: str, generation: int) -> None:
-        session = Session(dock, url, self.config, self.store, self.keystore, self.packer,
+        session = Session(dock, url, self.config, self.store, _StoreFaultKeys(self.keystore),
+                          self.packer,
                           progress=self.progress, decoder=self.decoder,
                           on_export=self._track_export, committer=self.committer)
         with self._lock:
@@ -187,6 +190,25 @@ class DockManager:
         self.executor.shutdown(wait=True, cancel_futures=True)
         self.committer.shutdown(wait=True)
         self.decoder.close()
+
+
+class _StoreFaultKeys:
+    """The key store as sessions see it: a store that cannot be used (``hhus/`` a
+    symlink, a folder without permission, a key file that is not one) ends the session
+    as a storage fault does, so that the manager logs it once per state change and backs
+    off, not once per poll (the outbox treats it the same way)."""
+
+    def __init__(self, keystore: KeyStore) -> None:
+        self._keystore = keystore
+
+    def hhu_key(self, hhu_id: str) -> bytes | None:
+        try:
+            return self._keystore.hhu_key(hhu_id)
+        except KeyStoreError as exc:
+            raise StorageUnavailable(f"key store unavailable: {exc}") from exc
+
+    def __getattr__(self, name: str):
+        return getattr(self._keystore, name)
 
 
 def _soon():

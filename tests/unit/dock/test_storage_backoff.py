@@ -95,3 +95,51 @@ def test_a_dock_on_failing_storage_backs_off_with_a_cap_and_logs_state_changes(
             if r.levelno >= logging.INFO and r.name == "hhu_sync.dock"]
     assert len(said) == 2 and "usable again" in said[1]
     assert [h["hhu_id"] for h in store.status()["hhus"]] == ["HHU-001"]
+
+
+class _KeyedLink(_Link):
+    """As the real link: the handshake asks the key store for the docked HHU's key."""
+
+    def __init__(self, _port, keys, **__) -> None:
+        self.keys = keys
+
+    def handshake(self, timeout):
+        self.keys("HHU-001")
+        return super().handshake(timeout)
+
+
+def test_an_unusable_key_store_is_logged_once_per_state_change(tmp_path, monkeypatch, caplog):
+    """``hhus/`` swapped for a symlink: the key store refuses it at every session; the
+    dock says so once, backs off, and once when the store is usable again."""
+    from hhu_sync.keys import KeyStore
+
+    monkeypatch.setattr(session_module, "open_port", lambda *a, **k: _Port())
+    monkeypatch.setattr(session_module, "DockSession", _KeyedLink)
+    config = parse_config({"docks": [{"name": "dock-1", "port": "loop://"}],
+                           "schedule": {"poll_seconds": 1.0}}, tmp_path / "hhu-sync.toml")
+    keystore = KeyStore(tmp_path / "keys")
+    keystore.enroll("HHU-001")
+    hhus = tmp_path / "keys" / "hhus"
+    hhus.rename(tmp_path / "elsewhere")
+    hhus.symlink_to(tmp_path / "elsewhere")
+    store = SqliteStore(tmp_path / "db.sqlite")
+    now, results = [0.0], []
+    m = DockManager(config, store, keystore, None, generation=lambda: 0,
+                    on_result=lambda d, g, r: results.append(r), clock=lambda: now[0])
+    m.executor = _Inline()
+    caplog.set_level(logging.DEBUG)
+    try:
+        _poll_for(m, now, 600)
+        assert m.states["dock-1"].polls >= 8 and all(r.outcome == "error" for r in results)
+        said = [r.getMessage() for r in caplog.records
+                if r.levelno >= logging.INFO and r.name.startswith("hhu_sync")]
+        assert len(said) == 1 and "key store" in said[0], said
+        hhus.unlink()
+        (tmp_path / "elsewhere").rename(hhus)
+        _poll_for(m, now, MAX_BACKOFF_S + 1)
+        assert results[-1].outcome == "idle"
+        said = [r.getMessage() for r in caplog.records
+                if r.levelno >= logging.INFO and r.name.startswith("hhu_sync")]
+        assert len(said) == 2 and "usable again" in said[1], said
+    finally:
+        store.close()
