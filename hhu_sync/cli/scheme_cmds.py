@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from hhu_sync.cli.common import catalog_of, config_of
+from hhu_sync.cli.humanize import ago
+from hhu_sync.cli.status_cmd import console_for_people, print_table
 from hhu_sync.errors import CliError
 from hhu_sync.model.inputs import load_inputs
 from hhu_sync.model.loader import MAX_INPUT_BYTES, decode_text, parse_toml
@@ -136,9 +138,9 @@ def run_list(args: argparse.Namespace) -> int:
     if not entries:
         print(f"no schemes in the library ({config.paths.database})")
         return 0
-    width = max(len(e.scheme_id) for e in entries)
-    print(f"{'id':<{width}}  version  {'model':<8}  received")
-    for e in entries:
-        source = f"  from {e.source}" if e.source else ""
-        print(f"{e.scheme_id:<{width}}  {e.version:>7}  {e.model:<8}  {e.received}{source}")
+    now = datetime.now(UTC)
+    print_table(console_for_people(), f"schemes in the library ({len(entries)})",
+                ["id", "version", "model", "received", "from file"],
+                [[e.scheme_id, e.version, e.model, ago(e.received, now), e.source]
+                 for e in entries])
     return 0

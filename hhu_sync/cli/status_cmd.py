@@ -65,7 +65,7 @@ def run_status(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(status, indent=2))
         return 0
-    console = _console()
+    console = console_for_people()
     # Which database this is: an empty status of the default one, when the demo's was
     # meant, is a forgotten --config.
     console.print(Text(_clean(f"database {status['database']} ({config_source(config)})")),
@@ -162,7 +162,7 @@ def describe_flags(text: str) -> str:
 # -- for people -------------------------------------------------------------------------------
 
 
-def _console() -> Console:
+def console_for_people() -> Console:
     """The terminal's width, or $COLUMNS; piped without $COLUMNS: 200, not 80."""
     columns = os.environ.get("COLUMNS", "")
     if columns.isdigit() and int(columns) > 0:
@@ -171,27 +171,34 @@ def _console() -> Console:
     return console if console.is_terminal else Console(width=200)
 
 
+def print_table(console: Console, title: str, columns: list[str],
+                rows: list[list[Any]]) -> None:
+    """A titled table that fits ``console.width`` without breaking a short word; too
+    narrow for that, one record per line, wrapped. Cells are text, never markup."""
+    if not rows:
+        console.print(f"[bold]{title}[/bold]: none")
+        return
+    cells = [["" if v is None else _clean(v) for v in row] for row in rows]
+    widths = column_widths(columns, cells, console.width)
+    if widths is not None:
+        t = Table(title=title, title_justify="left")
+        for col, width in zip(columns, widths, strict=True):
+            t.add_column(col, overflow="fold", width=width)
+        for row in cells:
+            t.add_row(*(Text(v) for v in row))     # Text: a note's "[/]" is not markup
+        console.print(t)
+        return
+    # Too narrow for the columns' longest words: one record per row, wrapped.
+    console.print(f"[bold]{title}[/bold]")
+    for row in cells:
+        text = " · ".join(f"{col} {value}" for col, value in zip(columns, row, strict=True)
+                          if value)
+        console.print(Text("- " + text), overflow="fold")
+
+
 def show(status: dict[str, Any], now: datetime, console: Console) -> None:
     def table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
-        if not rows:
-            console.print(f"[bold]{title}[/bold]: none")
-            return
-        cells = [["" if v is None else _clean(v) for v in row] for row in rows]
-        widths = column_widths(columns, cells, console.width)
-        if widths is not None:
-            t = Table(title=title, title_justify="left")
-            for col, width in zip(columns, widths, strict=True):
-                t.add_column(col, overflow="fold", width=width)
-            for row in cells:
-                t.add_row(*(Text(v) for v in row))     # Text: a note's "[/]" is not markup
-            console.print(t)
-            return
-        # Too narrow for the columns' longest words: one record per row, wrapped.
-        console.print(f"[bold]{title}[/bold]")
-        for row in cells:
-            text = " · ".join(f"{col} {value}" for col, value in zip(columns, row, strict=True)
-                              if value)
-            console.print(Text("- " + text), overflow="fold")
+        print_table(console, title, columns, rows)
 
     for w in status["warnings"]:
         subject = w.get("hhu") or f"meter {w.get('meter')}"

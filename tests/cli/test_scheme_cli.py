@@ -70,3 +70,23 @@ def test_an_invalid_scheme_is_refused_with_its_problems(depot, capsys):
     assert "bad.toml" in err and "NOPE" in err
     assert main(["scheme", "add", str(EXAMPLES / "route-north.toml")]) == 1
     assert "not a scheme" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("width", [60, 200])
+def test_the_list_fits_the_terminal_and_names_every_column(depot, capsys, monkeypatch,
+                                                           width):
+    assert main(["scheme", "add", str(EXAMPLES / "a1700-ci-tou.toml"),
+                 str(EXAMPLES / "as230-flat.toml")]) == 0
+    capsys.readouterr()
+    monkeypatch.setenv("COLUMNS", str(width))
+    assert main(["scheme", "list"]) == 0
+    out = capsys.readouterr().out
+    assert max(len(line) for line in out.splitlines()) <= width
+    for whole in ("a1700-ci-tou-2026", "A1700", "from file", "received", "just now",
+                  "a1700-ci-tou.toml"):
+        assert whole in out, f"{whole!r} broken at {width} columns:\n{out}"
+    if width >= 80:      # a table, its header naming the file column
+        header = next(line for line in out.splitlines() if "version" in line)
+        assert "from file" in header
+    else:                # too narrow for five columns: one record a line, each value named
+        assert out.count("from file a1") == 1 and out.count("from file as230") == 1
