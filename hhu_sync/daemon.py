@@ -168,8 +168,10 @@ class Daemon:
         if self.config.schedule.export_minutes:
             jobs.append((self._full_export, self.config.schedule.export_minutes * 60))
         self.docks.start(jobs)
-        log.info("hhu-sync running: outbox %s, %d dock(s), database %s",
-                 self.config.paths.outbox, len(self.config.docks), self.config.paths.database)
+        docks = len(self.config.docks)
+        log.info("hhu-sync running: outbox %s, %d dock%s, database %s",
+                 self.config.paths.outbox, docks, "" if docks == 1 else "s",
+                 self.config.paths.database)
         try:
             while not self.stop.is_set():
                 if self._safe_turn():

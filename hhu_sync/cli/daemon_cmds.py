@@ -14,6 +14,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hhu_sync.cli.common import config_of, config_source, database_of, shown, store_of
+from hhu_sync.cli.humanize import counted
 from hhu_sync.cli.status_cmd import register_status
 from hhu_sync.config import Config
 from hhu_sync.errors import CliError, HhuSyncError
@@ -185,7 +186,8 @@ def _print_summary(config: Config, summary) -> None:
         ("exports", str(config.paths.exports)),
     ]
     if summary.queued_left:
-        lines.append(("still queued", f"{summary.queued_left} deliveries"))
+        lines.append(("still queued", counted(summary.queued_left, "delivery",
+                                              "deliveries")))
     if summary.errors:
         count = max(summary.error_count, len(summary.errors))
         lines.append(("errors", f"{count} (last: {summary.errors[-1]})"))

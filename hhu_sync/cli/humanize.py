@@ -5,6 +5,11 @@ from __future__ import annotations
 from datetime import UTC, datetime
 
 
+def counted(n: int, noun: str, plural: str | None = None) -> str:
+    """``1 day profile``, ``2 day profiles``, ``0 entries`` (``plural`` when not +s)."""
+    return f"{n} {noun if n == 1 else plural or noun + 's'}"
+
+
 def parse_time(text: str | None) -> datetime | None:
     """An ISO time from the database (UTC when it carries no zone), None if unreadable."""
     if not text:

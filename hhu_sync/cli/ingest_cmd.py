@@ -8,6 +8,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from hhu_sync.cli.common import config_of, keystore_of, read_key, shown
+from hhu_sync.cli.humanize import counted
 from hhu_sync.errors import CliError
 from hhu_sync.ingest import escape
 from hhu_sync.ingest.saved import SavedResult, ingest_saved
@@ -26,7 +27,7 @@ def register(sub: argparse._SubParsersAction) -> None:
                                    "its exports. Safe to repeat: a file already stored is "
                                    "reported as already held.",
                        epilog=_EPILOG)
-    p.add_argument("files", nargs="+", metavar="FILE", help="saved upload(s), UPLOAD.hhux")
+    p.add_argument("files", nargs="+", metavar="FILE", help="saved uploads, UPLOAD.hhux")
     p.add_argument("--key-file", metavar="FILE",
                    help="the HHU's key (stem = its id); default: the depot's key store")
     p.add_argument("--keystore", metavar="DIR", help="key store folder (default: config)")
@@ -40,11 +41,12 @@ def _summary(r: SavedResult) -> str:
     name = escape(r.path, 200)
     if rep.already_held:
         return f"{name}: upload {r.upload_id} from {r.hhu_id} already held"
-    return (f"{name}: upload {r.upload_id} from {r.hhu_id}: {rep.visits} visits, "
-            f"{rep.readings_stored} readings stored ({rep.readings_not_billable} not billable), "
+    return (f"{name}: upload {r.upload_id} from {r.hhu_id}: {counted(rep.visits, 'visit')}, "
+            f"{counted(rep.readings_stored, 'reading')} stored "
+            f"({rep.readings_not_billable} not billable), "
             f"{rep.readings_rejected} rejected, {rep.readings_already_held} already held, "
-            f"{rep.conflicts} conflicts, {rep.not_on_list} not on list, "
-            f"{rep.findings} findings")
+            f"{counted(rep.conflicts, 'conflict')}, {rep.not_on_list} not on list, "
+            f"{counted(rep.findings, 'finding')}")
 
 
 def run_ingest(args: argparse.Namespace) -> int:
@@ -100,7 +102,6 @@ def run_ingest(args: argparse.Namespace) -> int:
     finally:
         store.close()
     if refused:
-        files = "file" if len(args.files) == 1 else "files"
-        raise CliError(f"{refused} of {len(args.files)} {files} refused; nothing of them "
-                       "was stored")
+        raise CliError(f"{refused} of {counted(len(args.files), 'file')} refused; "
+                       f"nothing of {'it' if refused == 1 else 'them'} was stored")
     return 0

@@ -24,7 +24,7 @@ from rich.console import Console
 from rich.table import Table
 
 from hhu_sync.cli.common import catalog_of, config_of
-from hhu_sync.cli.humanize import duration
+from hhu_sync.cli.humanize import counted, duration
 from hhu_sync.config import Config
 from hhu_sync.errors import CliError, KeyStoreError
 from hhu_sync.iec62056 import Identification
@@ -203,7 +203,7 @@ def _load_scheme(args: argparse.Namespace, config: Config) -> Scheme:
         for problem in exc.problems:
             print(problem, file=sys.stderr)
         raise CliError(f"{args.scheme}: not a valid scheme "
-                       f"({len(exc.problems)} problem(s))") from None
+                       f"({counted(len(exc.problems), 'problem')})") from None
 
 
 def _misfit(scheme: Scheme, ident: Identification, catalog: Catalog) -> list[str]:
@@ -256,7 +256,8 @@ def run_program(args: argparse.Namespace) -> int:
             print(f"{address}: wrote {want!r}, read back {got!r}")
         state = "verified" if report.verified else "VERIFY FAILED"
         print(f"{scheme.id} v{scheme.version} on {ident.manufacturer} {ident.ident}: "
-              f"{report.writes} writes, {len(report.deleted)} old entries deleted, "
+              f"{counted(report.writes, 'write')}, "
+              f"{counted(len(report.deleted), 'old entry', 'old entries')} deleted, "
               f"{report.checked} read back, {state}")
     if not report.verified:
         print("hhu-sync: verify failed: the meter does not hold what was written",

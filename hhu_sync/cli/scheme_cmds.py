@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 
 from hhu_sync.cli.common import catalog_of, config_of
-from hhu_sync.cli.humanize import ago
+from hhu_sync.cli.humanize import ago, counted
 from hhu_sync.cli.status_cmd import console_for_people, print_table
 from hhu_sync.errors import CliError
 from hhu_sync.model.inputs import load_inputs
@@ -63,7 +63,8 @@ def _scheme(path: Path, raw: bytes, catalog) -> Scheme:
     for problem in inputs.problems:
         print(problem, file=sys.stderr)
     if inputs.problems:
-        raise CliError(f"{path}: not a valid scheme ({len(inputs.problems)} problem(s))")
+        raise CliError(f"{path}: not a valid scheme "
+                       f"({counted(len(inputs.problems), 'problem')})")
     if not inputs.schemes:
         raise CliError(f"{path}: not a scheme")
     return next(iter(inputs.schemes.values()))

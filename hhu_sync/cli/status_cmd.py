@@ -23,7 +23,7 @@ from rich.table import Table
 from rich.text import Text
 
 from hhu_sync.cli.common import config_of, config_source, shown, store_of
-from hhu_sync.cli.humanize import ago, first_line, parse_time, size
+from hhu_sync.cli.humanize import ago, counted, first_line, parse_time, size
 from hhu_sync.cli.status_inputs import rejected_inputs, waiting_inputs
 from hhu_sync.config import Config
 from hhu_sync.daemon_lock import daemon_info, lock_path
@@ -236,7 +236,8 @@ def show(status: dict[str, Any], now: datetime, console: Console) -> None:
             ago(s["ended_at"], now) if s["ended_at"] else "running", s["outcome"],
             s["pushed"], s["pulled"]] for s in status["sessions"]])
     table("exceptions", ["kind", "n"], [[e["kind"], e["n"]] for e in status["exceptions"]])
-    console.print(f"readings: {status['readings']} from {status['uploads']} uploads")
+    console.print(f"readings: {status['readings']} from "
+                  f"{counted(status['uploads'], 'upload')}")
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")

@@ -22,6 +22,7 @@ from rich.table import Table
 from rich.text import Text
 
 from hhu_sync.cli.common import catalog_of, config_of, keystore_of, read_key
+from hhu_sync.cli.humanize import counted
 from hhu_sync.errors import CliError, HhuSyncError, TransferError
 from hhu_sync.fsutil import atomic_write, user_path
 from hhu_sync.model.inputs import load_inputs
@@ -67,7 +68,7 @@ def run_pack(args: argparse.Namespace) -> int:
     if inputs.problems:
         for problem in inputs.problems:
             print(problem, file=sys.stderr)
-        raise CliError(f"{source}: not packed, {len(inputs.problems)} problem(s)")
+        raise CliError(f"{source}: not packed, {counted(len(inputs.problems), 'problem')}")
     store = keystore_of(args, config)
     if args.key_file:
         key = read_key(args.key_file)
@@ -90,7 +91,7 @@ def run_pack(args: argparse.Namespace) -> int:
             (mlist,) = inputs.lists.values()
             package = pack_meter_list(mlist, {**library.schemes}, hhu=args.hhu, hhu_key=key,
                                       secrets=store, source=config.depot_id)
-            what = f"meter list {mlist.id} ({len(mlist.meters)} meters)"
+            what = f"meter list {mlist.id} ({counted(len(mlist.meters), 'meter')})"
     except (HhuSyncError, ValueError) as exc:
         raise CliError(f"{source}: {exc}") from None
     out = user_path(args.output or f"{source.stem}.{args.hhu}{TRANSFER_SUFFIX}")
@@ -208,12 +209,14 @@ def run_inspect(args: argparse.Namespace) -> int:
             t.add_row(str(n), *(_cell(m[k] or "") for k in
                                 ("serial", "site", "task", "scheme", "notes")))
         console.print(t)
-        _more(console, len(ml["meters"]), "meters")
+        _more(console, len(ml["meters"]), "meter")
     if h.kind != "readings":
         for s in p.get("schemes", []):
             console.print(_cell(
-                f"scheme {s['id']} v{s['version']} for {s['model']}: {len(s['rates'])} rates, "
-                f"{len(s['day_profiles'])} day profiles, {len(s['seasons'])} seasons, demand "
+                f"scheme {s['id']} v{s['version']} for {s['model']}: "
+                f"{counted(len(s['rates']), 'rate')}, "
+                f"{counted(len(s['day_profiles']), 'day profile')}, "
+                f"{counted(len(s['seasons']), 'season')}, demand "
                 f"{s['demand_period_minutes']} min"))
     for pw in passwords:
         console.print(_cell(f"  password level {pw['level']} ({pw['secret']}): {pw['state']}"))
@@ -229,7 +232,7 @@ def run_inspect(args: argparse.Namespace) -> int:
                       _cell(f"{v.get('scheme') or ''} {v.get('verify') or ''}".strip()),
                       _cell(v.get("notes") or ""))
         console.print(t)
-        _more(console, len(visits), "visits")
+        _more(console, len(visits), "visit")
     return 0
 
 
@@ -239,6 +242,8 @@ MAX_ROWS = 200
 
 
 def _more(console: Console, count: int, what: str) -> None:
+    """``what``: the noun, singular."""
     if count > MAX_ROWS:
-        console.print(_cell(f"… {count - MAX_ROWS:,} more {what} (--json shows all "
-                            f"{count:,})"))
+        more = count - MAX_ROWS
+        console.print(_cell(f"… {more:,} more {what}{'' if more == 1 else 's'} (--json "
+                            f"shows all {count:,})"))

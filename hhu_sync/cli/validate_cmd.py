@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 from hhu_sync.cli.common import catalog_of, config_of
+from hhu_sync.cli.humanize import counted
 from hhu_sync.errors import CliError
 from hhu_sync.model.inputs import is_candidate, load_inputs
 
@@ -35,14 +36,15 @@ def run(args: argparse.Namespace) -> int:
     for problem in sorted(result.problems, key=lambda p: (p.file, p.line or 0)):
         print(problem)
     if result.problems:
-        print(f"{len(result.problems)} problem(s) found", file=sys.stderr)
+        print(f"{counted(len(result.problems), 'problem')} found", file=sys.stderr)
         return 1
     if not result.schemes and not result.lists:
         # A mistyped or wrong folder must not read as "all valid".
         raise CliError(f"nothing to validate in {', '.join(args.paths)}: no scheme or meter "
                        "list (.toml, .csv) found")
     if not args.quiet:
-        print(f"ok: {len(result.schemes)} scheme(s), {len(result.lists)} meter list(s)")
+        print(f"ok: {counted(len(result.schemes), 'scheme')}, "
+              f"{counted(len(result.lists), 'meter list')}")
     return 0
 
 

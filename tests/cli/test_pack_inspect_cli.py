@@ -132,3 +132,20 @@ def test_pack_a_csv_meter_list_with_schemes_from_a_folder(depot, capsys):
 def test_enroll_twice_without_force_is_refused(depot, capsys):
     assert main(["enroll", "HHU-001"]) == 1
     assert "already exists (use --force" in capsys.readouterr().err
+
+
+def test_counts_in_the_summary_agree_with_their_nouns(depot, capsys):
+    """``1 day profiles`` was printed for the flat scheme: one of each, singular."""
+    main(["pack", str(EXAMPLES / "as230-flat.toml"), "--hhu", "HHU-001", "-o", "q.hhux"])
+    capsys.readouterr()
+    assert main(["inspect", "q.hhux"]) == 0
+    out = " ".join(capsys.readouterr().out.split())
+    assert "1 rate, 1 day profile, 0 seasons," in out
+
+
+def test_counted_says_one_noun_and_many_nouns():
+    from hhu_sync.cli.humanize import counted
+
+    assert [counted(n, "visit") for n in (0, 1, 2)] == ["0 visits", "1 visit", "2 visits"]
+    assert counted(1, "old entry", "old entries") == "1 old entry"
+    assert counted(3, "delivery", "deliveries") == "3 deliveries"

@@ -22,7 +22,7 @@ def run(capsys, *args):
 def test_every_shipped_example_is_valid(capsys):
     code, out, _ = run(capsys, ROOT / "schemes")
     assert code == 0
-    assert "ok: 3 scheme(s), 2 meter list(s)" in out
+    assert "ok: 3 schemes, 2 meter lists" in out
 
 
 def test_a_problem_is_printed_as_file_line_field_message(capsys, tmp_path):
@@ -84,7 +84,7 @@ def test_folders_skip_hidden_and_temporary_files(capsys, tmp_path):
     (tmp_path / ".half-written.toml").write_bytes(b"\x00")
     (tmp_path / "x.toml.tmp").write_bytes(b"\x00")
     code, out, _ = run(capsys, tmp_path)
-    assert code == 0 and "ok: 1 scheme(s)" in out
+    assert code == 0 and "ok: 1 scheme," in out
 
 
 def test_a_list_naming_a_scheme_found_elsewhere_is_valid_with_schemes_option(capsys, tmp_path):
@@ -117,7 +117,7 @@ def test_a_bad_configuration_names_the_key(capsys, tmp_path):
 
 def test_a_list_named_alone_is_checked_against_the_schemes_beside_it(capsys, tmp_path):
     code, out, _ = run(capsys, EXAMPLES / "route-north.toml")
-    assert code == 0 and "ok: 0 scheme(s), 1 meter list(s)" in out
+    assert code == 0 and "ok: 0 schemes, 1 meter list" in out
     shutil.copy(EXAMPLES / "route-north.toml", tmp_path)
     code, out, _ = run(capsys, tmp_path / "route-north.toml")
     assert code == 1 and "unknown scheme id 'a1700-ci-tou-2026'" in out

@@ -62,7 +62,7 @@ def test_a_pulled_upload_is_ingested_with_a_dockings_checks(url, key_file, key, 
     saved = out / "R-1.hhux"
     assert _ingest(config, key_file, saved) == 0
     line = capsys.readouterr().out
-    assert f"{saved}: upload R-1 from {HHU}: 3 visits, 1 readings stored" in line
+    assert f"{saved}: upload R-1 from {HHU}: 3 visits, 1 reading stored" in line
     assert "2 rejected" in line
     store = _db(tmp_path)
     assert [(r[0], r[5]) for r in store.readings()] == [("M1", "ok")]
