@@ -12,7 +12,7 @@ from functools import cached_property
 from typing import Any
 
 from hhu_sync.model.catalog import Catalog, MeterModel
-from hhu_sync.model.fields import Fields
+from hhu_sync.model.fields import Fields, shown
 from hhu_sync.model.problems import ModelError
 
 WEEKDAYS = ("mon", "tue", "wed", "thu", "fri", "sat", "sun")
@@ -332,7 +332,7 @@ def parse_scheme(data: dict[str, Any], file: str, catalog: Catalog, locate=None)
         sid2 = f.ident(item, path, "id")
         start = item.get("start")
         if not isinstance(start, str) or len(start) != 5:
-            f.add(f"{path}.start", f"{start!r} is not a season start MM-DD")
+            f.add(f"{path}.start", f"{shown(start)} is not a season start MM-DD")
             start = None
         else:
             start = f.day(start, f"{path}.start")

@@ -221,3 +221,22 @@ def test_a_toml_list_problem_shows_toml_not_python(toml, catalog, schemes, tmp_p
     text = "\n".join(p.message for p in err.value.problems)
     for noise in ("None", "{'", "[1]", "''"):
         assert noise not in text, text
+
+
+@pytest.mark.parametrize("old, new", [
+    ('{ at = "07:00", rate = 1 }', "{ rate = 1 }"),            # a switch without its time
+    ('start = "10-01"', "start = 1001"),                        # a season start, a number
+    ('start = "04-01"', "start = [4, 1]"),                      # ... an array
+    ('reset_time = "00:00"', "reset_time = {h = 0}"),           # a table
+    ('registers = ["1.8.1"]', "registers = [true]"),
+])
+def test_a_scheme_problem_shows_toml_not_python(old, new, catalog, tmp_path):
+    text = (EXAMPLES / "a1700-ci-tou.toml").read_text()
+    assert old in text
+    path = tmp_path / "s.toml"
+    path.write_text(text.replace(old, new, 1))
+    found = load_inputs([path], catalog).problems
+    assert found
+    for p in found:
+        for noise in ("None", "{'", "[4, 1]", "True"):
+            assert noise not in p.message, p
