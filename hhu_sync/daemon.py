@@ -67,7 +67,14 @@ class Daemon:
         p = config.paths
         # One daemon per database (two would race on one outbox); `status` reads it too.
         self.lock = DaemonLock(p.database)
-        self.lock.acquire()
+        try:
+            self.lock.acquire()
+        except OSError as exc:
+            # A folder it cannot write is not a reason to stop (a crash loop at every
+            # restart); the store says what it can do there. Another daemon is (above).
+            log.error("cannot hold the daemon lock %s (%s): status will not see this "
+                      "daemon, and a second one on this database would not be refused",
+                      self.lock.path, exc.strerror or exc)
         try:
             self._setup(config)
         except BaseException:

@@ -102,3 +102,31 @@ def test_a_daemon_folder_replaced_by_a_symlink_does_not_keep_the_daemon_from_sta
     else:
         assert (config.paths.rejected / "bad.toml").read_bytes() == b"junk\n"
     assert summary is not None
+
+
+def test_a_lock_file_that_cannot_be_made_is_logged_and_the_daemon_starts(tmp_path, caplog):
+    """Only another daemon stops a start: a lock path that cannot be a file (here a
+    folder planted in its place) is logged, never a crash loop."""
+    path = tmp_path / "hhu-sync.toml"
+    path.write_text("[depot]\nid = 'DEPOT-T'\n")
+    config = load_config(path)
+    lock = config.paths.database.with_name(config.paths.database.name + ".daemon.lock")
+    lock.mkdir(parents=True)
+    daemon = Daemon(config, once=True)
+    daemon.shutdown()
+    assert lock.is_dir() and "cannot hold the daemon lock" in caplog.text
+
+
+def test_a_second_daemon_object_on_one_database_is_refused(tmp_path):
+    from hhu_sync.daemon_lock import DaemonRunning
+
+    path = tmp_path / "hhu-sync.toml"
+    path.write_text("[depot]\nid = 'DEPOT-T'\n")
+    config = load_config(path)
+    first = Daemon(config, once=True)
+    try:
+        with pytest.raises(DaemonRunning, match=f"pid {os.getpid()}"):
+            Daemon(config, once=True)
+    finally:
+        first.shutdown()
+    Daemon(config, once=True).shutdown()          # released at shutdown: starts again
