@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hhu_firmware_sim.faults import BitFlipper, ByteBudget
 from hhu_firmware_sim.flash import FlashError, FlashFullError, FlashStore, PartialWriter, check_id
@@ -28,6 +29,7 @@ from hhu_sync.link import (
     BundleInfo,
     BundleOffered,
     BundleReceived,
+    Command,
     Connection,
     ConnectionClosed,
     HelloInfo,
@@ -196,7 +198,7 @@ class _Session:
                 self.writer.close()   # a cut cable does not lose RAM: keep what arrived
         return self.result
 
-    def _send(self, command: object) -> None:
+    def _send(self, command: Command) -> None:
         self.conn.send(command)
 
     def _flush(self) -> bool:
@@ -362,7 +364,7 @@ class _Session:
         self._send(UploadDeleted(ev.upload_id))
 
 
-_HANDLERS = {
+_HANDLERS: dict[type, Callable[[_Session, Any], None]] = {
     BundleOffered: _Session._on_offer,
     BundleData: _Session._on_data,
     BundleReceived: _Session._on_received,
