@@ -374,7 +374,7 @@ _HANDLERS: dict[type, Callable[[_Session, Any], None]] = {
 
 
 def load_device(hhu_id: str, key_file: str | Path, flash_dir: str | Path, *,
-                capacity: int | None = None, wrong_key: bool = False, **kwargs: object
+                capacity: int | None = None, wrong_key: bool = False, **kwargs: Any
                 ) -> SimulatedHHU:
     """Build an HHU from files; ``wrong_key`` flips a key bit (the auth-failure fault)."""
     from hhu_sync.keys import load_key_file
@@ -382,4 +382,4 @@ def load_device(hhu_id: str, key_file: str | Path, flash_dir: str | Path, *,
     key = load_key_file(key_file)
     if wrong_key:
         key = bytes([key[0] ^ 0x01]) + key[1:]
-    return SimulatedHHU(hhu_id, key, FlashStore(flash_dir, capacity), **kwargs)  # type: ignore[arg-type]
+    return SimulatedHHU(hhu_id, key, FlashStore(flash_dir, capacity), **kwargs)
