@@ -13,6 +13,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hhu_firmware_sim.faults import BitFlipper, ByteBudget
 from hhu_firmware_sim.flash import FlashError, FlashFullError, FlashStore, PartialWriter, check_id
@@ -28,6 +29,7 @@ from hhu_sync.link import (
     BundleInfo,
     BundleOffered,
     BundleReceived,
+    Command,
     Connection,
     ConnectionClosed,
     HelloInfo,
@@ -196,7 +198,7 @@ class _Session:
                 self.writer.close()   # a cut cable does not lose RAM: keep what arrived
         return self.result
 
-    def _send(self, command: object) -> None:
+    def _send(self, command: Command) -> None:
         self.conn.send(command)
 
     def _flush(self) -> bool:
@@ -362,7 +364,7 @@ class _Session:
         self._send(UploadDeleted(ev.upload_id))
 
 
-_HANDLERS = {
+_HANDLERS: dict[type, Callable[[_Session, Any], None]] = {
     BundleOffered: _Session._on_offer,
     BundleData: _Session._on_data,
     BundleReceived: _Session._on_received,
@@ -372,7 +374,7 @@ _HANDLERS = {
 
 
 def load_device(hhu_id: str, key_file: str | Path, flash_dir: str | Path, *,
-                capacity: int | None = None, wrong_key: bool = False, **kwargs: object
+                capacity: int | None = None, wrong_key: bool = False, **kwargs: Any
                 ) -> SimulatedHHU:
     """Build an HHU from files; ``wrong_key`` flips a key bit (the auth-failure fault)."""
     from hhu_sync.keys import load_key_file
@@ -380,4 +382,4 @@ def load_device(hhu_id: str, key_file: str | Path, flash_dir: str | Path, *,
     key = load_key_file(key_file)
     if wrong_key:
         key = bytes([key[0] ^ 0x01]) + key[1:]
-    return SimulatedHHU(hhu_id, key, FlashStore(flash_dir, capacity), **kwargs)  # type: ignore[arg-type]
+    return SimulatedHHU(hhu_id, key, FlashStore(flash_dir, capacity), **kwargs)

@@ -99,7 +99,7 @@ def synthetic_visit(entry: dict[str, Any], scheme: dict[str, Any] | None,
                   ["F.F", "00000000", "", stamp]]
     programs = entry["task"] in ("program", "read+program") and scheme is not None
     return {"meter": serial, "time": stamp, "outcome": "done", "registers": registers,
-            "error_flags": "00000000", "scheme": scheme["id"] if programs else None,
+            "error_flags": "00000000", "scheme": scheme["id"] if programs and scheme else None,
             "verify": "ok" if programs else None, "notes": ""}
 
 

@@ -294,6 +294,7 @@ class atomic_open:  # noqa: N801 - used like open()
             os.close(self._dir_fd)
             raise
         self.tmp = self.path.with_name(tmp)
+        kwargs: dict[str, Any]
         kwargs = {} if "b" in self._mode else {"encoding": "utf-8", "newline": self._newline}
         self._fh = os.fdopen(fd, self._mode, **kwargs)
         return self._fh

@@ -9,11 +9,12 @@ from __future__ import annotations
 import os
 import re
 from datetime import UTC, datetime
+from typing import TypeGuard
 
 _NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")
 
 
-def is_safe_name(value: object) -> bool:
+def is_safe_name(value: object) -> TypeGuard[str]:
     """True for a name that is safe as a single path component."""
     return isinstance(value, str) and bool(_NAME.match(value)) and ".." not in value
 
@@ -25,7 +26,7 @@ def check_name(value: object, what: str) -> str:
             f"{what} {value!r} is not valid: use 1-64 letters, digits, '.', '_' or '-',"
             " starting with a letter or digit"
         )
-    return value  # type: ignore[return-value]
+    return value
 
 
 def new_bundle_id(now: datetime | None = None) -> str:

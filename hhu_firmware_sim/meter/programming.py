@@ -91,8 +91,8 @@ def encode_table(tou: TouTable) -> dict[str, str]:
         out[f"128.3.{k}"] = f"{w.id};{','.join(w.days)}"
     for k, s in enumerate(tou.seasons, 1):
         out[f"128.4.{k}"] = f"{s.id};{s.start};{s.week}"
-    for k, s in enumerate(tou.special_days, 1):
-        out[f"128.5.{k}"] = f"{s.date};{s.day_profile}"
+    for k, sd in enumerate(tou.special_days, 1):
+        out[f"128.5.{k}"] = f"{sd.date};{sd.day_profile}"
     return out
 
 

@@ -33,14 +33,16 @@ import threading
 import time
 import urllib.parse
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from serial.serialutil import PortNotOpenError, SerialBase, SerialException
 
 from hhu_firmware_sim.ports import BytePipe, PipePort
 
 if TYPE_CHECKING:
-    from hhu_firmware_sim.device import SimulatedHHU
+    from _typeshed import ReadableBuffer
+
+    from hhu_firmware_sim.device import SessionResult, SimulatedHHU
 
 _JOIN_S = 5.0
 _INT_OPTS = ("capacity", "battery", "cut_after", "reboot_after", "checkpoint")
@@ -67,13 +69,13 @@ def parse_url(url: str) -> tuple[str, dict[str, str]]:
 class Serial(SerialBase):
     """A pyserial port whose far end is a simulated HHU running in a thread."""
 
-    def __init__(self, *args: object, **kwargs: object) -> None:
+    def __init__(self, *args: Any, **kwargs: Any) -> None:
         self._to_device: BytePipe | None = None
         self._from_device: BytePipe | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        self.device = None
-        self.session_result = None
+        self.device: SimulatedHHU | None = None
+        self.session_result: SessionResult | None = None
         super().__init__(*args, **kwargs)
 
     # --- open / close --------------------------------------------------------------------
@@ -81,14 +83,14 @@ class Serial(SerialBase):
     def open(self) -> None:
         if self.is_open:
             raise SerialException("port is already open")
-        if self._port is None:
+        if self.port is None:
             raise SerialException("port must be configured before it can be used")
-        self.device = self._build_device(self._port)
+        self.device = device = self._build_device(self.port)
         self._to_device, self._from_device = BytePipe(), BytePipe()
         self._stop = threading.Event()
         device_port = PipePort(rx=self._to_device, tx=self._from_device)
-        self._thread = threading.Thread(target=self._run, args=(device_port,),
-                                        name=f"hhusim-{self.device.hhu_id}", daemon=True)
+        self._thread = threading.Thread(target=self._run, args=(device, device_port),
+                                        name=f"hhusim-{device.hhu_id}", daemon=True)
         self.is_open = True
         self._thread.start()
 
@@ -123,9 +125,9 @@ class Serial(SerialBase):
         except Exception as exc:  # key file, flash folder: report as a port that won't open
             raise SerialException(f"hhusim: cannot start {hhu_id}: {exc}") from exc
 
-    def _run(self, device_port: PipePort) -> None:
+    def _run(self, device: SimulatedHHU, device_port: PipePort) -> None:
         try:
-            self.session_result = self.device.run_session(device_port, stop=self._stop)
+            self.session_result = device.run_session(device_port, stop=self._stop)
         finally:
             device_port.close()
 
@@ -143,9 +145,11 @@ class Serial(SerialBase):
 
     def _field_trip(self) -> None:
         """Undocked: the crew works its lists; readings wait in flash for the next dock."""
-        _, opts = parse_url(self._port)
+        if self.device is None or self.port is None:     # never opened
+            return
+        _, opts = parse_url(self.port)
         mode = opts.get("field_trip")
-        if not mode or self.device is None:
+        if not mode:
             return
         if mode != "synthetic" and not (mode.startswith("fleet:") and len(mode) > 6):
             raise SerialException(f"hhusim: unknown field_trip mode {mode!r} "
@@ -174,21 +178,23 @@ class Serial(SerialBase):
 
     @property
     def in_waiting(self) -> int:
-        if not self.is_open:
+        pipe = self._from_device
+        if not self.is_open or pipe is None:
             raise PortNotOpenError()
-        return self._from_device.available()
+        return pipe.available()
 
     def read(self, size: int = 1) -> bytes:
         """Up to ``size`` bytes within the port time-out; raises once the HHU hung up."""
-        if not self.is_open:
+        pipe = self._from_device
+        if not self.is_open or pipe is None:
             raise PortNotOpenError()
         out = bytearray()
-        timeout = self._timeout
+        timeout = self.timeout
         deadline = None if timeout is None else time.monotonic() + timeout
         while len(out) < size:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
             try:
-                chunk = self._from_device.read(size - len(out), left)
+                chunk = pipe.read(size - len(out), left)
             except EOFError:
                 if out:
                     break
@@ -200,19 +206,22 @@ class Serial(SerialBase):
                 break
         return bytes(out)
 
-    def write(self, data: bytes) -> int:
-        if not self.is_open:
+    def write(self, data: ReadableBuffer) -> int:
+        pipe = self._to_device
+        if not self.is_open or pipe is None:
             raise PortNotOpenError()
+        raw = bytes(data)
         try:
-            self._to_device.write(bytes(data))
+            pipe.write(raw)
         except EOFError:
             raise SerialException("the HHU hung up") from None
-        return len(data)
+        return len(raw)
 
     def reset_input_buffer(self) -> None:
-        if not self.is_open:
+        pipe = self._from_device
+        if not self.is_open or pipe is None:
             raise PortNotOpenError()
-        self._from_device.clear()
+        pipe.clear()
 
     def reset_output_buffer(self) -> None:
         if not self.is_open:

@@ -65,8 +65,7 @@ def _for_people(parser: argparse.ArgumentParser) -> None:
             continue
         helps = {a.dest: a.help for a in action._choices_actions}
         for name, child in action.choices.items():
-            if not child.description and helps.get(name):
-                text = helps[name]
+            if not child.description and (text := helps.get(name)):
                 child.description = text[0].upper() + text[1:] + "."
             for attr in ("description", "epilog"):
                 text = getattr(child, attr)

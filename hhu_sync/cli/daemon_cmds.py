@@ -143,12 +143,19 @@ def _serve(args: argparse.Namespace) -> int:
 
 def _run_with_progress(daemon, timeout: float | None):
     """A person is watching: a live bar per transfer, above the log lines."""
-    from rich.progress import BarColumn, DownloadColumn, Progress, TextColumn, TransferSpeedColumn
+    from rich.progress import (
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TaskID,
+        TextColumn,
+        TransferSpeedColumn,
+    )
 
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                TransferSpeedColumn())
     with Progress(*columns, transient=True) as bars:
-        tasks: dict[tuple[str, str], int] = {}
+        tasks: dict[tuple[str, str], TaskID] = {}
 
         def show(dock: str, direction: str, object_id: str, done: int, total: int) -> None:
             key = (dock, object_id)
@@ -223,9 +230,9 @@ def run_export(args: argparse.Namespace) -> int:
     unit = "records" if args.format == "cmep" else "readings"
     print(f"exported {count} {unit} to {out}")
     if count == 0:
-        since = f" received since {args.since}" if args.since else ""
+        received = f" received since {args.since}" if args.since else ""
         print(f"hhu-sync: note: the database {shown(config.paths.database)} "
-              f"({config_source(config)}) holds no {unit}{since}", file=sys.stderr)
+              f"({config_source(config)}) holds no {unit}{received}", file=sys.stderr)
     return 0
 
 

@@ -49,7 +49,7 @@ def duration(seconds: float) -> str:
     """A span to the second, in its two largest units: ``12 s``, ``44 min 30 s``,
     ``30 days 21 h`` (a meter's clock drift: small ones matter, large ones must read)."""
     left = int(round(abs(seconds)))
-    parts = []
+    parts: list[str] = []
     for unit, scale in (("days", 86400), ("h", 3600), ("min", 60), ("s", 1)):
         if left >= scale or (unit == "s" and not parts):
             count, left = divmod(left, scale)

@@ -170,6 +170,7 @@ def run_read(args: argparse.Namespace) -> int:
     finally:
         port.close()
     ident = result.identification
+    rows: list[dict[str, Any]]
     rows = [{"obis": ds.key, "value": ds.value, "unit": ds.unit or "",
              "extra": [v.text for v in ds.values[1:]]} for ds in result.readout.datasets]
     if args.json:
@@ -288,7 +289,7 @@ def run_clock(args: argparse.Namespace) -> int:
     client, port = _client(args, config)
     after = None
     try:
-        if password is None:
+        if target is None or password is None:      # (both None, or neither)
             datasets = {ds.key: ds.value for ds in client.readout(args.address).readout.datasets}
             if TIME not in datasets or DATE not in datasets:
                 raise CliError(f"the meter's readout has no {TIME} and {DATE} clock registers")
@@ -308,7 +309,7 @@ def run_clock(args: argparse.Namespace) -> int:
     finally:
         port.close()
     drift = (before - pc).total_seconds()
-    off = None if after is None else (after - target).total_seconds() - elapsed
+    off = None if after is None or target is None else (after - target).total_seconds() - elapsed
     if args.json:
         print(json.dumps({"meter": before.isoformat(), "pc": pc.isoformat(timespec="seconds"),
                           "drift_s": round(drift, 1),
@@ -319,9 +320,9 @@ def run_clock(args: argparse.Namespace) -> int:
         way = "fast" if drift > 0 else "slow"
         print(f"meter clock {before.isoformat(sep=' ')}, {duration(drift)} {way} "
               f"against this PC ({pc.isoformat(sep=' ', timespec='seconds')})")
-        if after is not None:
+        if after is not None and target is not None:
             print(f"set to {target.isoformat(sep=' ')}; reads back {after.isoformat(sep=' ')}")
-    if off is not None and abs(off) > TOLERANCE_S:
+    if off is not None and after is not None and abs(off) > TOLERANCE_S:
         print(f"hhu-sync: clock verify failed: the meter reads {after.isoformat(sep=' ')}, "
               f"{off:+.0f} s from the time set", file=sys.stderr)
         return EXIT_VERIFY

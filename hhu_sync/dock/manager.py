@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
@@ -69,7 +69,7 @@ class DockManager:
         self.scheduler = BackgroundScheduler(job_defaults={
             "coalesce": True, "max_instances": 1, "misfire_grace_time": grace})
 
-    def start(self, extra_jobs: list[tuple[Callable[[], None], float]] = ()) -> None:
+    def start(self, extra_jobs: Sequence[tuple[Callable[[], None], float]] = ()) -> None:
         if self.config.docks:
             self.decoder.start()
         self.scheduler.add_job(self.poll, "interval", seconds=self.config.schedule.poll_seconds,

@@ -12,10 +12,11 @@ from dataclasses import dataclass
 
 from hhu_sync.errors import HhuSyncError
 from hhu_sync.keys import KeyStore
+from hhu_sync.keys.store import KeySnapshot
 from hhu_sync.model.meterlist import MeterList
 from hhu_sync.model.scheme import Scheme
 from hhu_sync.packaging import pack_meter_list, pack_quick_send
-from hhu_sync.store.base import Delivery
+from hhu_sync.store.base import Delivery, Store
 
 
 class PackError(HhuSyncError):
@@ -29,7 +30,7 @@ class Packed:
 
 
 class Packer:
-    def __init__(self, store, keystore: KeyStore, depot_id: str) -> None:
+    def __init__(self, store: Store, keystore: KeyStore, depot_id: str) -> None:
         self.store = store
         self.keystore = keystore
         self.depot_id = depot_id
@@ -38,7 +39,7 @@ class Packer:
         """The delivery's transfer file for ``hhu_id``; None if another HHU took it."""
         if delivery.packed and delivery.target_hhu == hhu_id:
             data = self.store.bundle(delivery.delivery_id)
-            if data is not None:
+            if data is not None and delivery.bundle_id is not None:
                 return Packed(delivery.bundle_id, data)
         packed = self.build(delivery, hhu_id)
         if not self.store.bind_delivery(delivery.delivery_id, hhu_id, packed.bundle_id,
@@ -60,7 +61,8 @@ class Packer:
         return self.seal(delivery.kind, hhu_id, scheme=scheme, mlist=mlist)
 
     def seal(self, kind: str, hhu_id: str, *, scheme: Scheme | None = None,
-             mlist: MeterList | None = None, keys=None) -> Packed:
+             mlist: MeterList | None = None,
+             keys: KeyStore | KeySnapshot | None = None) -> Packed:
         """Seal a Quick send (``scheme``) or a meter list (``mlist``, with the schemes it
         names from the library) for ``hhu_id``: the outbox does this before the delivery
         exists, so the delivery and its transfer file are committed together.
@@ -73,9 +75,11 @@ class Packer:
             raise PackError(f"{hhu_id} is not enrolled in the key store")
         try:
             if kind == "quick_send":
+                assert scheme is not None, "a Quick send is sealed with its scheme"
                 package = pack_quick_send(scheme, hhu=hhu_id, hhu_key=key,
                                           secrets=keys, source=self.depot_id)
             else:
+                assert mlist is not None, "a meter list delivery is sealed with its list"
                 package = pack_meter_list(mlist, self.store.library(), hhu=hhu_id, hhu_key=key,
                                           secrets=keys, source=self.depot_id)
         except (HhuSyncError, ValueError) as exc:

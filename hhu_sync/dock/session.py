@@ -22,6 +22,8 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
+from serial import SerialBase
+
 from hhu_sync.config import Config, Dock
 from hhu_sync.dock.packer import Packer, PackError
 from hhu_sync.dock.readings import UploadDecoder, UploadRefused
@@ -94,7 +96,7 @@ class Session:
         self.on_export = on_export      # told of each export running in a worker
         self.committer = committer      # commits uploads (None: in the session's thread)
         self.result = SessionResult(dock.name)
-        self.port = None
+        self.port: SerialBase | None = None
         self._deadline = float("inf")
         self._session_id: int | None = None   # the sessions row, once work has begun
 
@@ -296,6 +298,8 @@ class Session:
         (the next upload, then the bundles); acknowledgements come after the commits."""
         limits = self.config.limits
         key = self.keystore.hhu_key(hhu)
+        if key is None:                 # taken out of the key store since its handshake
+            raise AuthFailed(f"{hhu} is no longer enrolled")
         pending: deque[_Pulled] = deque()
         for info in hello.uploads:
             if self.stop.is_set():
@@ -319,13 +323,14 @@ class Session:
             except BaseException as exc:  # noqa: BLE001 - handed to the session
                 done.set_exception(exc)
 
-        if self.committer is None:
+        committer = self.committer
+        if committer is None:
             commit()
             return done
 
         def on_checked(_: Future) -> None:
             try:
-                self.committer.submit(commit)
+                committer.submit(commit)
             except RuntimeError as exc:        # the daemon is stopping: not committed
                 done.set_exception(HhuSyncError(f"not committed: {exc}"))
 

@@ -57,7 +57,9 @@ def neutralise_formula(text: str) -> str:
     """
     if not text or is_plain_number(text):
         return text
-    head = text[_LEADING.match(text).end():][:1]
+    lead = _LEADING.match(text)
+    assert lead is not None          # a starred class: it matches every text
+    head = text[lead.end():][:1]
     if head in FORMULA_TRIGGERS or text[0] in FORMULA_TRIGGERS:
         return "'" + text
     return text

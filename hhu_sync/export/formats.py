@@ -36,8 +36,8 @@ def export_upload(rows: Iterable[tuple], folder: Path, upload_id: str, *,
     """
     check_name(upload_id, "upload id")          # a file name: never a path
     ensure_dir(folder, DAEMON_DIR_MODE)
-    rows = sorted(map(as_row, rows), key=lambda r: (r.meter, r.obis, r.time))
+    ordered = sorted(map(as_row, rows), key=lambda r: (r.meter, r.obis, r.time))
     csv_path, cmep_path = folder / f"{upload_id}.csv", folder / f"{upload_id}.cmep"
-    write_csv(rows, csv_path)
-    write_cmep(rows, cmep_path, sender=sender)
+    write_csv(ordered, csv_path)
+    write_cmep(ordered, cmep_path, sender=sender)
     return [csv_path, cmep_path]

@@ -149,6 +149,7 @@ class _Connection:
 
     _SEND: dict[tuple[Any, type], Any] = {}
     _RECEIVE: dict[Any, dict[type, str]] = {}
+    state: ClientState | MeterState          # each role sets its own in __init__
 
     def __init__(self, settings: Settings | None = None) -> None:
         self.settings = settings or Settings()
@@ -218,6 +219,9 @@ class _Connection:
         self._check_usable()
         self.stats.timeouts += 1
         self._on_timeout()
+
+    def _on_timeout(self) -> None:
+        raise NotImplementedError    # each role decides what a silent peer means
 
     @property
     def errored(self) -> bool:

@@ -11,6 +11,7 @@ by ``max_buffer``.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Literal
 
 from hhu_sync.iec62056.errors import RemoteProtocolError
 from hhu_sync.iec62056.frames import ACK, EOT, ETX, NAK, SOH, STX, bcc
@@ -120,6 +121,7 @@ class Framer:
                     end += 1
                 self._junk(end)
                 continue
+            result: Frame | None | Literal[False]
             if first == ord("/"):
                 result = self._line()
             elif first == NAK or (first == ACK and not self.expect_option_select):
@@ -136,12 +138,12 @@ class Framer:
                 return result
         return None
 
-    def _resync(self, at: int) -> bool:
+    def _resync(self, at: int) -> Literal[False]:
         """Drop ``at`` bytes as junk (at least one) and tell the caller to rescan."""
         self._junk(max(at, 1))
         return False
 
-    def _line(self) -> Line | None | bool:
+    def _line(self) -> Line | None | Literal[False]:
         buf = self._buf
         limit = min(len(buf), self.max_line + 2)
         for i in range(1, limit):
@@ -160,7 +162,7 @@ class Framer:
             return self._resync(1)
         return None
 
-    def _option(self) -> OptionFrame | None | bool:
+    def _option(self) -> OptionFrame | None | Literal[False]:
         buf = self._buf
         if len(buf) < 6:
             for i in range(1, len(buf)):
@@ -180,7 +182,7 @@ class Framer:
             return 0x30 <= b <= 0x39 or 0x41 <= b <= 0x5A
         return b == (0x0D if index == 4 else 0x0A)
 
-    def _block(self) -> Block | None | bool:
+    def _block(self) -> Block | None | Literal[False]:
         buf = self._buf
         start = buf[0]
         seen_stx = start == STX
@@ -200,7 +202,7 @@ class Framer:
                                       "ETX", self._base + self.max_block)
         return None
 
-    def _finish_block(self, end_at: int) -> Block | bool:
+    def _finish_block(self, end_at: int) -> Block | Literal[False]:
         buf = self._buf
         body = bytes(buf[1:end_at + 1])
         check = buf[end_at + 1]

@@ -14,7 +14,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import Any, Literal, NamedTuple, overload
 
 from hhu_sync.errors import HhuSyncError
 from hhu_sync.ingest.fields import (
@@ -80,7 +80,7 @@ class Finding(NamedTuple):
     """A field that failed a check. ``index`` is the reading's, None for a visit field."""
 
     seq: int
-    index: int | None
+    index: int | None  # type: ignore[assignment]  # shadows tuple.index: the field is the API
     field: str                # e.g. visits[3].registers[1].value
     code: FindingCode
     message: str
@@ -143,6 +143,10 @@ class IngestReport:
         return dict(self.__dict__)
 
 
+@overload
+def _text(value: Any, seq: int, name: str, optional: Literal[False] = False) -> str: ...
+@overload
+def _text(value: Any, seq: int, name: str, optional: bool) -> str | None: ...
 def _text(value: Any, seq: int, name: str, optional: bool = False) -> str | None:
     """``value`` if it is text within its hard bound; the message is built only on failure."""
     limit = _TEXT_BOUNDS[name]
@@ -245,12 +249,12 @@ def _visit(v: dict, seq: int, check: _Checker) -> tuple[Visit, list[Finding]]:
     if outcome not in OUTCOMES:
         raise UploadError(f"visits[{seq}].outcome: {outcome!r} is not one of "
                           f"{', '.join(OUTCOMES)}")
-    texts = {"list": _text(get("list", ""), seq, "list"),
-             "scheme": _text(get("scheme"), seq, "scheme", True),
-             "verify": _text(get("verify"), seq, "verify", True),
-             "error_flags": _text(get("error_flags"), seq, "error_flags", True),
-             "operator": _text(get("operator", ""), seq, "operator"),
-             "notes": _text(get("notes", ""), seq, "notes")}
+    texts: dict[str, Any] = {"list": _text(get("list", ""), seq, "list"),
+                             "scheme": _text(get("scheme"), seq, "scheme", True),
+                             "verify": _text(get("verify"), seq, "verify", True),
+                             "error_flags": _text(get("error_flags"), seq, "error_flags", True),
+                             "operator": _text(get("operator", ""), seq, "operator"),
+                             "notes": _text(get("notes", ""), seq, "notes")}
     raw_time = _text(get("time"), seq, "time")
     found: list[Finding] = []
     meter_problem = check_meter(meter)
@@ -268,7 +272,7 @@ def _visit(v: dict, seq: int, check: _Checker) -> tuple[Visit, list[Finding]]:
         if bound is not None and len(text) > bound:
             found.append(Finding(seq, None, f"visits[{seq}].{name}", FindingCode.TOO_LONG,
                                  f"{len(text)} characters, more than {bound}: kept in full"))
-    visit = Visit(seq, meter, texts["list"], when if time_ok else raw_time, outcome,
+    visit = Visit(seq, meter, texts["list"], when if isinstance(when, str) else raw_time, outcome,
                   texts["scheme"], texts["verify"], texts["error_flags"], texts["operator"],
                   texts["notes"], time_ok=time_ok, meter_ok=meter_problem is None)
     return visit, found

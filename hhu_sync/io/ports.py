@@ -10,6 +10,7 @@ the FTDI/CP210x serial number printed on the cradle does not.
 from __future__ import annotations
 
 from collections.abc import Iterable
+from typing import Any
 
 import serial
 import serial.tools.list_ports
@@ -32,7 +33,7 @@ def register_handler_packages(names: Iterable[str]) -> None:
 
 
 def open_port(url: str, baudrate: int = DEFAULT_BAUDRATE,
-              timeout: float | None = DEFAULT_TIMEOUT_S, **kwargs: object) -> serial.SerialBase:
+              timeout: float | None = DEFAULT_TIMEOUT_S, **kwargs: Any) -> serial.SerialBase:
     """Open ``url`` (device path or pyserial URL) with a bounded read time-out."""
     if timeout is None:
         raise PortError("refusing an unbounded read time-out")

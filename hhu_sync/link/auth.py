@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from typing import TypeVar
 
 import msgpack
 
@@ -77,7 +78,10 @@ def hello_from_wire(raw: bytes) -> HelloInfo:
     return info
 
 
-def _typed(value: object, typ: type):
+_T = TypeVar("_T")
+
+
+def _typed(value: object, typ: type[_T]) -> _T:
     if not isinstance(value, typ) or (typ is int and isinstance(value, bool)):
         raise RemoteProtocolError(f"WELCOME: bad hello info field {value!r}")
     return value

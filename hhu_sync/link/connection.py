@@ -14,6 +14,7 @@ import hashlib
 import os
 from collections import deque
 from collections.abc import Callable
+from typing import Any
 
 from . import messages as m
 from .auth import (
@@ -563,7 +564,7 @@ class Connection:
         self._req_id = (self._req_id + 1) & 0xFF
         return self._req_id
 
-    def _send_request(self, cls, name: str, *fields) -> bytes:
+    def _send_request(self, cls: Callable[..., m.Message], name: str, *fields: Any) -> bytes:
         req = self._next_req()
         body = cls(req, *fields).encode()
         self._req = req
@@ -864,7 +865,7 @@ class Connection:
         proof = mac(self._key, HHU_LABEL, *self._transcript, w_head)  # type: ignore[arg-type]
         self._transcript = []
         self._respond(msg.req, w_head + proof)
-        self._events.append(Authenticated(self._hello.hhu_id, self._hello))  # type: ignore[union-attr]
+        self._events.append(Authenticated(self._hello.hhu_id, self._hello))  # type: ignore[union-attr, arg-type]
 
     def _hhu_rx_offer(self, msg: m.Offer, body: bytes) -> None:
         if msg.size > self.settings.max_object_size:
@@ -906,7 +907,7 @@ class Connection:
         self.close_reason = "closed"
         self._events.append(ConnectionClosed())
 
-    def _check_id(self, got: str, want: str | None, what: str) -> None:
+    def _check_id(self, got: str, want: object, what: str) -> None:
         if got != want:
             raise LocalProtocolError(f"{what} {got!r} does not match the pending {want!r}")
 
@@ -1010,7 +1011,8 @@ def _check_settings(s: LinkSettings) -> None:
 _TIMER_ORDER = ["rx", "tx", "req", "answer", "keepalive", "idle"]
 _FRAME_TIMERS = ("answer", "idle")   # wait for a frame, not for silence: see elapse()
 
-_HANDLERS: dict[Role, dict[type, Callable[[Connection, Command], None]]] = {
+# Any: each handler takes the command type it is filed under.
+_HANDLERS: dict[Role, dict[type, Callable[[Connection, Any], None]]] = {
     Role.DOCK: {
         StartHandshake: Connection._cmd_start,
         PutBundle: Connection._cmd_queue,

@@ -16,8 +16,9 @@ DATA and SACK are also decoded inline by the connection's fast path (same layout
 
 from __future__ import annotations
 
-from dataclasses import dataclass, fields
-from typing import ClassVar
+from collections.abc import Callable
+from dataclasses import Field, dataclass, fields
+from typing import Any, ClassVar, TypeVar, dataclass_transform
 
 from .errors import RemoteProtocolError
 
@@ -52,6 +53,7 @@ ENCODINGS = {"zlib": ENC_ZLIB}
 
 
 class Message:
+    __dataclass_fields__: ClassVar[dict[str, Field[Any]]]   # every subclass is a dataclass
     TYPE: ClassVar[int]
     NAME: ClassVar[str]
     SPEC: ClassVar[tuple[str, ...]]
@@ -63,13 +65,14 @@ class Message:
         return bytes(out)
 
 
-def _put(out: bytearray, kind: str, value: object, name: str) -> None:
+def _put(out: bytearray, kind: str, value: Any, name: str) -> None:
+    # ``value``'s type is the one ``kind`` names: the spec, not the annotation, decides.
     if kind in _INT:
-        out += int(value).to_bytes(_INT[kind], "big")  # type: ignore[call-overload]
+        out += int(value).to_bytes(_INT[kind], "big")
     elif kind in _FIXED:
-        if len(value) != _FIXED[kind]:  # type: ignore[arg-type]
+        if len(value) != _FIXED[kind]:
             raise ValueError(f"{name}: need {_FIXED[kind]} bytes")
-        out += value  # type: ignore[operator]
+        out += value
     elif kind == "str8":
         raw = str(value).encode()
         if len(raw) > 255:
@@ -77,19 +80,19 @@ def _put(out: bytearray, kind: str, value: object, name: str) -> None:
         out.append(len(raw))
         out += raw
     elif kind == "list8":
-        items = list(value)  # type: ignore[call-overload]
+        items = list(value)
         out.append(len(items))
         for item in items:
             _put(out, "str8", item, name)
     elif kind == "bin16":
-        if len(value) > 0xFFFF:  # type: ignore[arg-type]
+        if len(value) > 0xFFFF:
             raise ValueError(f"{name}: longer than 65535 bytes")
-        out += len(value).to_bytes(2, "big")  # type: ignore[arg-type]
-        out += value  # type: ignore[operator]
+        out += len(value).to_bytes(2, "big")
+        out += value
     elif kind == "text":
         out += str(value).encode()
     else:  # rest
-        out += value  # type: ignore[operator]
+        out += value
 
 
 _INT = {"u8": 1, "u16": 2, "u32": 4, "u64": 8}
@@ -168,8 +171,13 @@ def _parse_str8(body: bytes | bytearray, i: int, name: str) -> tuple[str, int]:
     return _str(body[i + 1 : i + 1 + w], name), i + 1 + w
 
 
-def _msg(type_: int, name: str, *spec: str):  # class decorator
-    def wrap(cls):
+_M = TypeVar("_M", bound=Message)
+
+
+@dataclass_transform(frozen_default=True)
+def _msg(type_: int, name: str, *spec: str) -> Callable[[type[_M]], type[_M]]:
+    """Class decorator: a frozen dataclass with its frame type, name and field kinds."""
+    def wrap(cls: type[_M]) -> type[_M]:
         cls = dataclass(frozen=True)(cls)
         cls.TYPE = type_
         cls.NAME = name

@@ -14,6 +14,7 @@ waits for the acknowledgement timer.
 from __future__ import annotations
 
 import zlib
+from typing import Any
 
 from .errors import RemoteProtocolError
 from .events import LinkStats
@@ -47,7 +48,8 @@ WIRE_ALLOWANCE = 64 * 1024
 _CRC = zlib.crc32
 
 
-def choose_encoding(data: bytes | memoryview, allowed: tuple[str, ...]) -> tuple[int, bytes]:
+def choose_encoding(data: bytes | memoryview, allowed: tuple[str, ...]
+                    ) -> tuple[int, bytes | memoryview]:
     """Compress with zlib when it helps; never expand (random data goes raw).
 
     A 64 KiB sample is tried first so incompressible objects cost almost nothing.
@@ -60,7 +62,7 @@ def choose_encoding(data: bytes | memoryview, allowed: tuple[str, ...]) -> tuple
                 packed = zlib.compress(data, 6)
             if len(packed) < len(data):
                 return ENC_ZLIB, packed
-    return ENC_RAW, data  # type: ignore[return-value]
+    return ENC_RAW, data
 
 
 def _encode_data_frame(seq: int, payload: bytes | memoryview) -> bytes:
@@ -188,7 +190,7 @@ class Sender:
         self.una = seq0  # oldest unacknowledged sequence number (unwrapped)
         self.nxt = seq0  # next new sequence number
         # seq -> [frame bytes, order, retries, stream end position, sacked]
-        self.inflight: dict[int, list] = {}
+        self.inflight: dict[int, list[Any]] = {}
         self.order = 0
         self.delivered = -1  # highest order known delivered
         self.window = window
@@ -223,6 +225,7 @@ class Sender:
         sent = 0
         nbytes = 0
         out.append(0)  # a batch starts with a delimiter: junk before it cannot spoil it
+        payload: bytes | memoryview
         while nxt < lim and pos < total:
             if pos == 0:
                 payload = self.first + mv[: size - 1]
@@ -245,7 +248,7 @@ class Sender:
         st.payload_bytes_sent += nbytes
         return True
 
-    def _resend(self, seq: int, rec: list, fast: bool) -> None:
+    def _resend(self, seq: int, rec: list[Any], fast: bool) -> None:
         rec[1] = self.order
         self.order += 1
         rec[2] += 1
@@ -284,7 +287,7 @@ class Sender:
         line = self.line
         acked = 0
         if d:
-            rec = None
+            rec: list[Any]       # the loop runs d >= 1 times
             clean = 0
             pop = inflight.pop
             for s in range(una, una + d):
@@ -296,7 +299,7 @@ class Sender:
             if clean:
                 line.clean(clean)
                 acked = clean
-            self.acked_pos = rec[3]  # type: ignore[index]
+            self.acked_pos = rec[3]
             self.una = una = una + d
             progress = True
         if bitmap:
@@ -306,12 +309,12 @@ class Sender:
             while bits:
                 low = bits & -bits
                 bits ^= low
-                rec = inflight.get(base + low.bit_length() - 1)
-                if rec is not None and not rec[4]:
-                    rec[4] = True
-                    clean += len(rec[0])
-                    if rec[1] > best:
-                        best = rec[1]
+                hit = inflight.get(base + low.bit_length() - 1)
+                if hit is not None and not hit[4]:
+                    hit[4] = True
+                    clean += len(hit[0])
+                    if hit[1] > best:
+                        best = hit[1]
             if clean:
                 line.clean(clean)
                 acked += clean
@@ -363,7 +366,7 @@ class Receiver:
         self.need = need  # object bytes expected
         self.got = 0
         self.enc: int | None = None
-        self.dec = None
+        self.dec: zlib._Decompress | None = None
         self.allowed = allowed
         # delivered, not yet handed to the app: payload pieces, joined once by take()
         self.pending: list[bytes | bytearray | memoryview] = []
@@ -399,6 +402,7 @@ class Receiver:
             self.enc = enc
             payload = payload[1:]
         room = self.need - self.got
+        data: bytes | bytearray | memoryview
         self.wire += len(payload)
         if self.wire > self.wire_limit:
             raise RemoteProtocolError(f"DATA: more than {self.wire_limit} stream bytes for an "

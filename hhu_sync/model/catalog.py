@@ -9,9 +9,11 @@ primary, so only what is known is marked.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
+from typing import Any
 
 from hhu_sync.model.fields import Fields
 from hhu_sync.model.loader import load_toml
@@ -49,7 +51,8 @@ def default_catalog_path() -> Path:
     return Path(__file__).resolve().parents[2] / "config" / "meter-models.toml"
 
 
-def parse_catalog(data: dict, file: str, locate=None) -> Catalog:
+def parse_catalog(data: dict[str, Any], file: str,
+                  locate: Callable[[str], int | None] | None = None) -> Catalog:
     f = Fields(file, locate)
     f.unknown(data, "", ["models"])
     models = f.get(data, "", "models", dict) or {}
@@ -61,8 +64,9 @@ def parse_catalog(data: dict, file: str, locate=None) -> Catalog:
             continue
         f.unknown(table, path, ("description", "demand_periods", "password_levels",
                                 "ct_secondary", "takes_ratios", *_INT_LIMITS))
-        limits = {k: f.int_range(table, path, k, 0, 10_000) for k in _INT_LIMITS}
-        lists = {}
+        # Any: splatted into MeterModel by name, once None (a faulty limit) is ruled out.
+        limits: dict[str, Any] = {k: f.int_range(table, path, k, 0, 10_000) for k in _INT_LIMITS}
+        lists: dict[str, Any] = {}
         for key in ("demand_periods", "password_levels", "ct_secondary"):
             value = f.get(table, path, key, list) or []
             if not all(isinstance(v, int) and not isinstance(v, bool) for v in value):

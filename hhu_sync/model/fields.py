@@ -88,7 +88,7 @@ class Fields:
 
     def ident(self, table: dict[str, Any], path: str, key: str, *,
               required: bool = True) -> str | None:
-        value = self.get(table, path, key, str, required=required)
+        value: str | None = self.get(table, path, key, str, required=required)
         if value is not None and not _IDENT.match(value):
             self.add(f"{path}.{key}" if path else key,
                      f"{shown(value)} is not a valid id (1-64 letters, digits, '.', '_', '-')")
@@ -97,7 +97,7 @@ class Fields:
 
     def positive(self, table: dict[str, Any], path: str, key: str, *,
                  required: bool = True) -> float | None:
-        value = self.get(table, path, key, (int, float), required=required)
+        value: float | None = self.get(table, path, key, (int, float), required=required)
         if value is not None and value <= 0:
             self.add(f"{path}.{key}", f"must be greater than zero, found {value}")
             return None
@@ -105,7 +105,7 @@ class Fields:
 
     def int_range(self, table: dict[str, Any], path: str, key: str, low: int, high: int, *,
                   required: bool = True) -> int | None:
-        value = self.get(table, path, key, int, required=required)
+        value: int | None = self.get(table, path, key, int, required=required)
         if value is not None and not low <= value <= high:
             self.add(f"{path}.{key}", f"must be between {low} and {high}, found {value}")
             return None

@@ -9,9 +9,10 @@ from __future__ import annotations
 
 import os
 from collections import ChainMap
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 from hhu_sync.model.catalog import Catalog
 from hhu_sync.model.loader import decode_text, parse_toml, read_text
@@ -70,7 +71,11 @@ class InputSet:
         return not self.problems
 
 
-def _classify(path: Path, raw: bytes | None = None) -> tuple[str, object, object]:
+Locate = Callable[[str], int | None]
+
+
+def _classify(path: Path, raw: bytes | None = None
+              ) -> tuple[str, dict[str, Any] | str, Locate | None]:
     """('scheme'|'list'|'csv', parsed data or text, locate) or raise ModelError."""
     if path.suffix.lower() not in SUFFIXES:
         raise ModelError([Problem(str(path), None, "file",
@@ -97,11 +102,11 @@ def load_inputs(paths: Iterable[str | os.PathLike[str]], catalog: Catalog,
     """
     contents = contents or {}
     result = InputSet()
-    pending_lists: list[tuple[Path, str, object, object]] = []
+    pending_lists: list[tuple[Path, str, dict[str, Any] | str, Locate | None]] = []
     for path in expand_paths(paths):
         try:
             kind, data, locate = _classify(path, contents.get(path))
-            if kind == "scheme":
+            if kind == "scheme" and isinstance(data, dict):   # a scheme is always a table
                 scheme = parse_scheme(data, str(path), catalog, locate)
                 if scheme.id in result.schemes:
                     result.problems.append(Problem(
@@ -116,11 +121,13 @@ def load_inputs(paths: Iterable[str | os.PathLike[str]], catalog: Catalog,
         except ModelError as exc:
             result.problems += exc.problems
     # Lazy, and never asked for its size: a library in the database would count its rows
-    # for every file.
-    schemes = ChainMap(result.schemes, {} if known_schemes is None else known_schemes)
-    for path, kind, data, locate in pending_lists:
+    # for every file. (ChainMap only reads the maps after its first; typeshed asks every one
+    # to be mutable.)
+    schemes = ChainMap(result.schemes,
+                       {} if known_schemes is None else known_schemes)  # type: ignore[arg-type]
+    for path, _kind, data, locate in pending_lists:
         try:
-            if kind == "csv":
+            if isinstance(data, str):   # kind "csv": the text, not a table
                 mlist = parse_meter_list_csv(data, str(path), catalog, schemes)
             else:
                 mlist = parse_meter_list_toml(data, str(path), catalog, schemes, locate)

@@ -12,16 +12,21 @@ import re
 import stat
 from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from hhu_sync.model.problems import ModelError, Problem
 from hhu_sync.model.toml_lines import TomlLines
 
-try:  # the standard library's tomllib, compiled with mypyc: the same parser, ~3x faster
-    import tomli as _toml
-except ImportError:  # pragma: no cover - tomli is a dependency; tomllib is its fallback
+if TYPE_CHECKING:  # one API, two copies: mypy reads it from the standard library's
     import tomllib as _toml
+else:
+    try:  # the standard library's tomllib, compiled with mypyc: the same parser, ~3x faster
+        import tomli as _toml
+    except ImportError:  # pragma: no cover - tomli is a dependency; tomllib is its fallback
+        import tomllib as _toml
 
+_fast: ModuleType | None
 try:  # five times faster again than tomli; used only for what it accepts (see parse_toml)
     import rtoml as _fast
 except ImportError:  # pragma: no cover - a platform without its wheel: tomli alone
@@ -35,7 +40,7 @@ def _fail(path: Path, field: str, message: str, line: int | None = None) -> Mode
     return ModelError([Problem(str(path), line, field, message)])
 
 
-def _open_nonblocking(path: Path):
+def _open_nonblocking(path: Path) -> BinaryIO:
     """``open(path, "rb")`` that cannot block: a FIFO or a device named as an input is
     refused after an ``O_NONBLOCK`` open, by ``fstat``, before any read."""
     fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0))
@@ -109,7 +114,8 @@ def loads(text: str, before_tomli: Callable[[str], None] | None = None) -> dict[
     """
     if _fast is not None and not text.startswith("\ufeff"):   # tomli refuses a BOM
         try:
-            return _fast.loads(text)
+            data: dict[str, Any] = _fast.loads(text)
+            return data
         except (KeyboardInterrupt, SystemExit):
             raise
         except BaseException:  # noqa: BLE001 - any refusal (a Rust panic is a

@@ -10,7 +10,7 @@ from __future__ import annotations
 import csv
 import io
 import re
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
 from typing import Any
@@ -113,7 +113,8 @@ def _build(f: Fields, head: dict[str, Any], head_path: str, rows: list[tuple[str
     entries: list[MeterEntry] = []
     first_seen: dict[str, str] = {}
     for path, line, row in rows:
-        def add(field: str, message: str, path=path, line=line, **code) -> None:
+        def add(field: str, message: str, path: str = path, line: int | None = line,
+                **code: Any) -> None:
             name = f"{path}, column {field}" if csv_rows else f"{path}.{field}"
             f.add(name if path else field, message, line, **code)
 
@@ -175,17 +176,18 @@ def _build(f: Fields, head: dict[str, Any], head_path: str, rows: list[tuple[str
                                       scheme_id, model, texts["notes"]))
     if f.problems:
         raise ModelError(f.problems)
+    assert lid is not None and due is not None   # required: else a problem was recorded
     return MeterList(lid, name or lid, hhu, crew, due, notes, tuple(entries))
 
 
 def parse_meter_list_toml(data: dict[str, Any], file: str, catalog: Catalog,
                           schemes: Mapping[str, Scheme] | None = None,
-                          locate=None) -> MeterList:
+                          locate: Callable[[str], int | None] | None = None) -> MeterList:
     f = Fields(file, locate)
     f.unknown(data, "", ("list", "meters"))
     head = f.get(data, "", "list", dict, default={})
     meters = f.get(data, "", "meters", list, required=False, default=[])
-    rows = []
+    rows: list[tuple[str, int | None, dict[str, Any]]] = []
     for index, item in enumerate(meters):
         path = f"meters[{index}]"
         if isinstance(item, dict):
@@ -229,7 +231,7 @@ def parse_meter_list_csv(text: str, file: str, catalog: Catalog,
             head_lines[f"list.{key}"] = n + 1
     header_row = start + 1
     reader = csv.reader(io.StringIO("\n".join(lines[start:])), delimiter=sep)
-    rows = []
+    rows: list[tuple[str, int | None, dict[str, Any]]] = []
     usable = True
     try:
         header = next(reader, None)

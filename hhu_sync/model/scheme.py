@@ -7,6 +7,7 @@ are never in clear: each password level names a secret held in the key store.
 from __future__ import annotations
 
 import json as _json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import cached_property
 from typing import Any
@@ -162,9 +163,10 @@ def scheme_from_dict(data: dict[str, Any]) -> Scheme:
     )
 
 
-def _table_list(f: Fields, data: dict[str, Any], key: str) -> list[tuple[str, dict]]:
+def _table_list(f: Fields, data: dict[str, Any], key: str
+                ) -> list[tuple[str, dict[str, Any]]]:
     value = f.get(data, "", key, list, required=False, default=[])
-    out = []
+    out: list[tuple[str, dict[str, Any]]] = []
     for index, item in enumerate(value):
         path = f"{key}[{index}]"
         if isinstance(item, dict):
@@ -190,7 +192,8 @@ def _check_count(f: Fields, path: str, count: int, limit: int, what: str, model:
         f.add(path, f"{count} {what}, but the {model} takes at most {limit}")
 
 
-def _ratio(f: Fields, ratios: dict, kind: str, model: MeterModel | None) -> tuple | None:
+def _ratio(f: Fields, ratios: dict[str, Any], kind: str, model: MeterModel | None
+           ) -> tuple[float, float] | None:
     primary = f.positive(ratios, "ratios", f"{kind}_primary", required=False)
     secondary = f.positive(ratios, "ratios", f"{kind}_secondary", required=False)
     if primary is None and secondary is None:
@@ -210,7 +213,8 @@ def _ratio(f: Fields, ratios: dict, kind: str, model: MeterModel | None) -> tupl
     return (primary, secondary)
 
 
-def parse_scheme(data: dict[str, Any], file: str, catalog: Catalog, locate=None) -> Scheme:
+def parse_scheme(data: dict[str, Any], file: str, catalog: Catalog,
+                 locate: Callable[[str], int | None] | None = None) -> Scheme:
     """Check a scheme's parsed TOML against its meter model; raise ModelError listing all."""
     f = Fields(file, locate)
     f.unknown(data, "", _TOP)
@@ -408,6 +412,9 @@ def parse_scheme(data: dict[str, Any], file: str, catalog: Catalog, locate=None)
 
     if f.problems:
         raise ModelError(f.problems)
+    # No problem recorded: every required field was read, so none of these is None.
+    assert sid is not None and model_name is not None
+    assert period is not None and reset_day is not None
     return Scheme(
         id=sid, name=name or sid, model=model_name, version=version, description=description,
         ct_ratio=ct, vt_ratio=vt, rates=tuple(rates), day_profiles=tuple(days),

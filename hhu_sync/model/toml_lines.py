@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from typing import Any
 
 _BARE = re.compile(r"[A-Za-z0-9_-]+")
 
@@ -196,7 +197,7 @@ class _Scanner:
 
     def value(self, i: int, path: str) -> int:
         """Past one value (arrays and inline tables walked without recursion)."""
-        stack: list[list] = []        # ["a", path, index] or ["t", path]
+        stack: list[list[Any]] = []        # ["a", path, index] or ["t", path]
         while True:
             i = self.skip(i, bool(stack))
             c = self.char(i)

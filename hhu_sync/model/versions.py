@@ -71,7 +71,8 @@ def _same_content(a: str, b: str) -> bool:
     if a == b:
         return True
     try:
-        return json.loads(a) == json.loads(b)
+        same: bool = json.loads(a) == json.loads(b)
+        return same
     except ValueError:
         return False
 

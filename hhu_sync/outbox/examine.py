@@ -24,7 +24,7 @@ import multiprocessing
 import os
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
@@ -99,7 +99,7 @@ class Context:
     catalog: Catalog
     keystore: KeyStore
     packer: Packer
-    library: Callable[[], object]
+    library: Callable[[], Mapping[str, Scheme]]
     debounce: float
     wall: Callable[[], float] = time.time
     archive: Path | None = None     # where a file's second name may be our own move's

@@ -34,7 +34,9 @@ from hhu_sync.fsutil import DAEMON_DIR_MODE, atomic_write, copy_new_file, ensure
 from hhu_sync.keys import KeyStore
 from hhu_sync.keys.store import KeySnapshot
 from hhu_sync.model.catalog import Catalog
+from hhu_sync.model.meterlist import MeterList
 from hhu_sync.model.problems import ProblemCode
+from hhu_sync.model.scheme import Scheme, SchemeRecord
 from hhu_sync.outbox.backoff import Backoff
 from hhu_sync.outbox.examine import Context, Examined, Examiner
 from hhu_sync.outbox.mover import ArchiveMover, Changed, Move, Signature, signature
@@ -51,8 +53,8 @@ class _Plan:
     path: Path
     sha: str
     kind: str
-    scheme: object
-    mlist: object
+    scheme: Scheme | SchemeRecord | None     # a plan carries one of these two
+    mlist: MeterList | None
     target_hhu: str | None
     hhu: str | None
     read_as: Signature
@@ -691,6 +693,7 @@ class OutboxProcessor:
         if mlist and not mlist.hhu and mlist.crew not in self.config.hhus.values():
             return self._reject(path, sha, kind, f"{path.name}: list.crew: no HHU of crew "
                                 f"{mlist.crew!r} in the configuration's [[hhus]]")
+        assert item.read_as is not None         # an examined file was stat'ed
         return _Plan(path, sha, kind, scheme, mlist, target_hhu, hhu, item.read_as,
                      content_sha=item.content_sha or sha)
 
@@ -734,8 +737,11 @@ class OutboxProcessor:
             if isinstance(delivery, Outcome):
                 outcomes.append(delivery)
                 continue
+            assert plan.dest is not None            # named above, before the transaction
             moves.append(Move(plan.path, plan.dest, plan.read_as))
-            what = plan.scheme.id if plan.scheme else plan.mlist.id
+            subject = plan.scheme or plan.mlist
+            assert subject is not None
+            what = subject.id
             log.info("accepted %s: %s %s%s (sha256 %s)", printable(plan.path.name), plan.kind,
                      what, f" for {plan.hhu}" if plan.hhu else "", plan.content_sha)
             outcomes.append(Outcome(plan.path, "accepted", plan.kind, what, plan.dest, delivery))

@@ -38,6 +38,7 @@ from watchdog.events import (
     FileSystemEventHandler,
 )
 from watchdog.observers import Observer
+from watchdog.observers.api import BaseObserver
 
 from hhu_sync.failpoints import failpoint
 from hhu_sync.model.inputs import is_outbox_name
@@ -285,7 +286,7 @@ class OutboxWatcher:
     def __init__(self, root: Path, events: queue.Queue) -> None:
         self.root = root
         self.events = events
-        self.observer: Observer | None = None
+        self.observer: BaseObserver | None = None
         self.restarts = 0
 
     def start(self) -> None:
@@ -296,7 +297,8 @@ class OutboxWatcher:
             # in: the usual way to drop a file whole) has no rename source under the
             # watch; by default watchdog reports it as *created*, which says nothing
             # about completeness. Full events report it as moved in, as it is.
-            observer = Observer(generate_full_events=True)
+            # (watchdog types Observer by the keywords every platform's class takes.)
+            observer = Observer(generate_full_events=True)  # type: ignore[call-arg]
         except TypeError:   # not inotify: such files are found by the periodic scan
             observer = Observer()
         # Ask the kernel only for what decides completeness: a close after writing or a

@@ -83,6 +83,14 @@ def _connect(path: Path, timeout_s: float) -> sqlite3.Connection:
     return sqlite3.connect(path, isolation_level=None, timeout=timeout_s)
 
 
+def _inserted_id(cur: sqlite3.Cursor) -> int:
+    """The row id an INSERT gave (``lastrowid`` is None only before any insert)."""
+    row_id = cur.lastrowid
+    if row_id is None:
+        raise sqlite3.InterfaceError("an INSERT gave no row id")
+    return row_id
+
+
 def _is_closed(db: sqlite3.Connection) -> bool:
     try:
         db.total_changes  # noqa: B018 - raises ProgrammingError on a closed connection
@@ -458,7 +466,7 @@ class SqliteStore:
             "INSERT INTO deliveries (delivery_id, kind, ref, target_hhu, target_crew, state, "
             "created_at) VALUES (?, 'meter_list', ?, ?, ?, 'queued', ?)",
             (delivery_id, mlist.id, mlist.hhu, None if mlist.hhu else mlist.crew, now))
-        return int(cur.lastrowid)
+        return _inserted_id(cur)
 
     def get_list(self, list_id: str) -> MeterList | None:
         data = self._one("SELECT data FROM lists WHERE list_id=?", (list_id,))
@@ -574,8 +582,8 @@ class SqliteStore:
         """A running session (ended_at NULL until :meth:`end_session`): ``status`` counts
         the HHU docked while it runs, however long one transfer takes."""
         with self._tx() as db:
-            return int(db.execute("INSERT INTO sessions (dock, hhu_id, started_at) "
-                                  "VALUES (?, ?, ?)", (dock, hhu_id, now)).lastrowid)
+            return _inserted_id(db.execute("INSERT INTO sessions (dock, hhu_id, started_at) "
+                                           "VALUES (?, ?, ?)", (dock, hhu_id, now)))
 
     def end_session(self, session_id: int, *, hhu_id: str | None, outcome: str, pushed: int,
                     pulled: int, report: dict[str, Any], now: str) -> None:
@@ -998,6 +1006,7 @@ def export_rows(db: sqlite3.Connection, *, since: str | None = None,
         return by_meter.get(meter, [])
 
     enrich = Enricher(meter_list, scheme, programmed)
+    args: tuple[str, ...]
     sql, args = _EXPORT_SQL, ()
     if upload_id is not None:
         sql, args = sql + "WHERE r.upload_id = ? ", (upload_id,)

@@ -343,7 +343,7 @@ def _inflate(stored: bytes, declared: int, start: int) -> bytearray:
     view = memoryview(stored)
     pos = 0                      # compressed bytes handed to the inflater so far
     while not inflater.eof:
-        piece = inflater.unconsumed_tail
+        piece: bytes | memoryview = inflater.unconsumed_tail
         if not piece:
             if pos >= len(view):
                 raise TransferError("payload is truncated: the zlib stream does not end",
