@@ -125,8 +125,8 @@ class Daemon:
     def _full_export(self) -> None:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         for fmt in ("csv", "cmep"):
-            export(self.store.readings(), fmt, self.config.paths.exports / f"all-{stamp}.{fmt}",
-                   sender=self.config.depot_id)
+            export(self.store.readings(catalog=self.config.paths.catalog), fmt,
+                   self.config.paths.exports / f"all-{stamp}.{fmt}", sender=self.config.depot_id)
 
     def run(self, timeout: float | None = None) -> Summary:
         """Serve until ``stop`` (or, with ``once``, until there is no work left)."""

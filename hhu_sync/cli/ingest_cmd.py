@@ -63,7 +63,7 @@ def run_ingest(args: argparse.Namespace) -> int:
         for path in args.files:
             result = ingest_saved(store, path, keys, now=datetime.now(UTC),
                                   exports=None if args.no_export else config.paths.exports,
-                                  sender=config.depot_id)
+                                  sender=config.depot_id, catalog=config.paths.catalog)
             if result.refused:
                 refused += 1
                 print(f"hhu-sync: {escape(path, 200)}: refused: {escape(result.refused, 300)}",

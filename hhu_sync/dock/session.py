@@ -369,7 +369,8 @@ class Session:
         future = self.decoder.export(
             database=str(getattr(self.store, "path", self.config.paths.database)),
             upload_id=upload_id,
-            folder=str(self.config.paths.exports), sender=self.config.depot_id)
+            folder=str(self.config.paths.exports), sender=self.config.depot_id,
+            catalog=str(self.config.paths.catalog))
         future.add_done_callback(lambda f: _export_done(upload_id, f))
         if self.on_export is not None:
             self.on_export(future)

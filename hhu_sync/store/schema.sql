@@ -103,9 +103,16 @@ CREATE TABLE IF NOT EXISTS visits (
     error_flags TEXT,
     operator    TEXT NOT NULL,
     notes       TEXT NOT NULL,
+    -- Added after version 1 (SqliteStore._add_visit_columns adds it to older databases):
+    -- the CT/VT ratios the meter held when the HHU left it, as it read them back,
+    -- JSON {"ct": "400/5", "vt": "11000/110"}; NULL: no proof (docs/transfer-format.md).
+    ratios      TEXT,
     PRIMARY KEY (upload_id, seq)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS visits_list ON visits (list_id, meter);
+-- The export's and ingest's look-ups of one meter's visits (schemes programmed, ratios
+-- held, the scheme in force); created on older databases at open (IF NOT EXISTS).
+CREATE INDEX IF NOT EXISTS visits_meter ON visits (meter, time);
 
 CREATE TABLE IF NOT EXISTS readings (
     meter     TEXT NOT NULL,
