@@ -140,6 +140,8 @@ class Session:
             "readings_stored": sum(r["readings_stored"] for r in result.reports),
             "readings_already_held": sum(r["readings_already_held"] for r in result.reports),
             "readings_rejected": sum(r.get("readings_rejected", 0) for r in result.reports),
+            "readings_not_billable": sum(r.get("readings_not_billable", 0)
+                                         for r in result.reports),
             "not_on_list": sum(r["not_on_list"] for r in result.reports),
             "already_read_by_another_hhu": sum(r["already_read"] for r in result.reports),
             "conflicts": sum(r["conflicts"] for r in result.reports),
