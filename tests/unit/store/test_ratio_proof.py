@@ -205,3 +205,15 @@ def test_the_exports_visit_look_ups_use_an_index(store):
 def test_primary_values_are_the_meters_digits_not_multiplied(store):
     ingest(store, [programmed(ratios=HELD)], [read(value="001234.500")])
     assert Decimal(row_at(store, DAY2).value_primary) == Decimal("1234.5")
+
+
+def test_a_value_of_unknown_basis_is_left_out_of_cmep(store, tmp_path):
+    """CMEP's CalculationConstant would be 1 for it: billed as primary, wrong either way."""
+    from hhu_sync.export import write_cmep
+
+    ingest(store, [programmed(ratios={"ct": "200/5", "vt": "11000/110"})], [read()])
+    out = tmp_path / "r.cmep"
+    write_cmep(list(store.readings()), out, sender="DEPOT")
+    text = out.read_text()
+    assert "20261126" not in text                # the day-2 reading: basis unknown
+    assert "20261125" in text                    # day 1 (secondary, constant 8000) stays
