@@ -999,6 +999,9 @@ def _add_visit_columns(db: sqlite3.Connection) -> None:
     for name, decl in _ADDED_VISIT_COLUMNS:
         if name not in have:
             db.execute(f"ALTER TABLE visits ADD COLUMN {name} {decl}")
+    # here, not in schema.sql: an older database has no ratios column until just now
+    db.execute("CREATE INDEX IF NOT EXISTS visits_proof ON visits (meter, time) "
+               "WHERE ratios IS NOT NULL")
 
 
 def _add_reading_columns(db: sqlite3.Connection) -> None:
@@ -1024,6 +1027,12 @@ _EXPORT_SQL = (
     "LEFT JOIN list_entries e ON e.list_id = v.list_id AND e.serial = r.meter ")
 
 
+_PROGRAMMED_SQL = ("SELECT meter, time, scheme FROM visits WHERE scheme IS NOT NULL "
+                   "AND outcome='done' AND verify='ok' ORDER BY meter, time")
+_HELD_SQL = ("SELECT meter, time, scheme IS NOT NULL, ratios FROM visits WHERE ratios IS NOT "
+             f"NULL AND outcome IN {_PROOF_OUTCOMES!r} ORDER BY meter, time")
+
+
 def export_rows(db: sqlite3.Connection, *, since: str | None = None,
                 upload_id: str | None = None,
                 catalog: str | Path | None = None) -> Iterator[ExportRow]:
@@ -1047,17 +1056,26 @@ def export_rows(db: sqlite3.Connection, *, since: str | None = None,
         except (ValueError, KeyError, TypeError):
             return None
 
-    # One query per meter, by the visits_meter index (a meter has few visits); before
-    # the index a query per meter read the whole table, so the export read it all once.
+    # Read in one pass each at the first meter (a query per meter is a statement per
+    # meter; bench/export.py), each by a partial index that holds only the few visits
+    # that programmed a scheme or brought a ratio proof, never the whole visits table.
+    found: dict[str, dict[str, list]] | None = None
+
+    def visits_of(kind: str, meter: str) -> list:
+        nonlocal found
+        if found is None:
+            found = {"programmed": {}, "held": {}}
+            for held_by, when, scheme_id in db.execute(_PROGRAMMED_SQL):
+                found["programmed"].setdefault(held_by, []).append((when, scheme_id))
+            for held_by, when, programs, ratios in db.execute(_HELD_SQL):
+                found["held"].setdefault(held_by, []).append((when, programs, ratios))
+        return found[kind].get(meter, [])
+
     def programmed(meter: str) -> list[tuple[str, str]]:
-        return db.execute(
-            "SELECT time, scheme FROM visits WHERE meter=? AND outcome='done' "
-            "AND verify='ok' AND scheme IS NOT NULL", (meter,)).fetchall()
+        return visits_of("programmed", meter)
 
     def held(meter: str) -> list[tuple[str, bool, str]]:
-        return db.execute(
-            "SELECT time, scheme IS NOT NULL, ratios FROM visits WHERE meter=? "
-            f"AND ratios IS NOT NULL AND outcome IN {_PROOF_OUTCOMES!r}", (meter,)).fetchall()
+        return visits_of("held", meter)
 
     def takes_ratios(model: str) -> bool:
         return model_takes_ratios(model, catalog)

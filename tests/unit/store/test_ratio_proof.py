@@ -184,22 +184,27 @@ def test_an_older_database_gains_the_ratios_column_and_the_index(tmp_path):
 
 
 def test_the_exports_visit_look_ups_use_an_index(store):
-    """Point 4: the per-meter look-ups (schemes programmed, ratios held) search by the
-    visits_meter index, not by reading the whole visits table."""
+    """Point 4: every statement an export runs finds visits (and one upload's readings)
+    by an index: the visits that programmed or brought a proof by their partial indexes,
+    a reading's visit by the primary key, never by reading the whole table."""
     ingest(store, [programmed(ratios=HELD)], [read()])
     db = store._db()
     seen: list[str] = []
     db.set_trace_callback(seen.append)
     try:
         list(export_rows(db))
+        list(export_rows(db, upload_id="U1"))
     finally:
         db.set_trace_callback(None)
-    lookups = [sql for sql in seen if "FROM visits WHERE meter=" in sql]
-    assert lookups
-    for sql in {s.replace("'M1'", "?") for s in lookups}:
-        plan = " ".join(r[3] for r in db.execute("EXPLAIN QUERY PLAN " + sql, ("M1",)))
-        assert "USING INDEX visits_meter" in plan, plan
-        assert "SCAN visits" not in plan, plan
+    plans = {sql: [r[3] for r in db.execute("EXPLAIN QUERY PLAN " + sql)]
+             for sql in seen if "visits" in sql}
+    assert len(plans) >= 3                      # programmed, proofs, the readings' join
+    for sql, plan in plans.items():
+        for step in plan:
+            if " visits" in step or step.startswith(("SCAN v", "SCAN w")):
+                assert "USING" in step, (sql, plan)
+    (one_upload,) = [p for sql, p in plans.items() if "r.upload_id = " in sql]
+    assert any("readings_upload" in step for step in one_upload), one_upload
 
 
 def test_primary_values_are_the_meters_digits_not_multiplied(store):
