@@ -2,8 +2,9 @@
 
 The A1700 takes the scheme's CT and VT ratios into its registers (the catalog's
 ``takes_ratios``); the A1140 and AS230 are not marked. A meter so programmed reads
-primary values, and the export says ``primary`` for its readings after that visit, and
-``secondary`` when the ratios were never programmed into it.
+primary values, and the export says ``primary`` for its readings after that visit when
+the visit brought the proof (the ratios read back), and ``secondary`` when the ratios
+were never programmed into it or no visit proves they were.
 """
 
 from __future__ import annotations
