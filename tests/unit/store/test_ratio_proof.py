@@ -17,6 +17,8 @@ from datetime import UTC, datetime
 from decimal import Decimal
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hhu_sync.ingest import UploadError
 from hhu_sync.model.inputs import load_inputs
@@ -222,3 +224,27 @@ def test_a_value_of_unknown_basis_is_left_out_of_cmep(store, tmp_path):
     text = out.read_text()
     assert "20261126" not in text                # the day-2 reading: basis unknown
     assert "20261125" in text                    # day 1 (secondary, constant 8000) stays
+
+
+_ANY = st.recursive(st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=80),
+                    lambda inner: st.lists(inner, max_size=3)
+                    | st.dictionaries(st.sampled_from(["ct", "vt", "x"]) | st.text(max_size=3),
+                                      inner, max_size=3), max_leaves=8)
+_RATIO_TEXT = st.from_regex(r"[0-9.]{0,9}/?[0-9.]{0,9}|=.*|\d+/\d+", fullmatch=True)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.one_of(_ANY, st.fixed_dictionaries({"ct": _RATIO_TEXT, "vt": _RATIO_TEXT})))
+def test_any_ratios_value_is_proof_a_finding_or_a_refusal_never_a_crash(ratios):
+    try:
+        up = upload("U1", [programmed(ratios=ratios) if ratios is not None else programmed()])
+    except UploadError as exc:
+        assert "visits[0].ratios" in str(exc)
+        return
+    (v,) = up.visits
+    if v.ratios is None:
+        assert ratios is None or [f.code for f in up.findings] == ["bad_ratio"]
+    else:
+        held = json.loads(v.ratios)
+        assert set(held) == {"ct", "vt"}
+        assert all(Decimal(p) > 0 for r in held.values() for p in r.split("/"))
