@@ -52,6 +52,7 @@ from hhu_sync.meterio import (
     plan_scheme,
     program_scheme,
 )
+from hhu_sync.meterio.program import CT_RATIO, VT_RATIO
 from hhu_sync.model.catalog import model_takes_ratios
 from hhu_sync.model.meterlist import TASKS
 from hhu_sync.model.scheme import (
@@ -579,19 +580,37 @@ class FleetVisitor:
         password = passwords[-1]["password"]
         if serial in self.faults.wrong_password:
             password = _garble(password)
+        proof: dict[str, Any] = {}
         try:
             built = scheme_from_dict(scheme)
-            plan = plan_scheme(built, takes_ratios=model_takes_ratios(built.model))
+            takes = model_takes_ratios(built.model)
+            plan = plan_scheme(built, takes_ratios=takes)
             with client.programming(serial, password) as session:
-                report = program_scheme(session, plan)
+                try:
+                    report = program_scheme(session, plan)
+                finally:
+                    if takes:
+                        proof = _ratios_held(session)
         except PasswordRefused as exc:
             return {"outcome": "password_rejected", "notes": str(exc)}
         except (SchemeEncodingError, MeterRefused, MeterIOError) as exc:
-            return {**failed, "notes": f"programming: {exc}"}
+            return {**failed, **proof, "notes": f"programming: {exc}"}
         if not report.verified:
             where = ", ".join(a for a, _, _ in report.mismatches[:5])
-            return {**failed, "notes": f"read-back differs at {where}"}
-        return {"outcome": "done", "scheme": scheme["id"], "verify": "ok"}
+            return {**failed, **proof, "notes": f"read-back differs at {where}"}
+        return {"outcome": "done", "scheme": scheme["id"], "verify": "ok", **proof}
+
+
+def _ratios_held(session: Any) -> dict[str, Any]:
+    """``{"ratios": {"ct": ..., "vt": ...}}``: the CT/VT ratios the meter holds as R1
+    reads them after programming, the visit's proof of what its registers count (the
+    depot calls a value primary on nothing less). Empty when the meter does not answer:
+    no proof, and the depot takes the values as secondary."""
+    try:
+        return {"ratios": {"ct": session.read_value(CT_RATIO),
+                           "vt": session.read_value(VT_RATIO)}}
+    except (MeterRefused, MeterIOError):
+        return {}
 
 
 LOCK_WAIT_S = 120.0      # another HHU's trip over the same fleet state, at most this long

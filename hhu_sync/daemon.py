@@ -150,7 +150,7 @@ class Daemon:
         stamp = datetime.now(UTC).strftime("%Y%m%dT%H%M%SZ")
         try:
             for fmt in ("csv", "cmep"):
-                export(self.store.readings(), fmt,
+                export(self.store.readings(catalog=self.config.paths.catalog), fmt,
                        self.config.paths.exports / f"all-{stamp}.{fmt}",
                        sender=self.config.depot_id)
         except (StoreError, OSError) as exc:

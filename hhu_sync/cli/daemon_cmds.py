@@ -224,7 +224,8 @@ def run_export(args: argparse.Namespace) -> int:
         args.since = since.astimezone(UTC).isoformat(timespec="seconds")
     store = store_of(config)
     try:
-        count = export(store.readings(args.since), args.format, out, sender=config.depot_id)
+        count = export(store.readings(args.since, catalog=config.paths.catalog), args.format,
+                       out, sender=config.depot_id)
     finally:
         store.close()
     unit = "records" if args.format == "cmep" else "readings"

@@ -87,7 +87,7 @@ def run_ingest(args: argparse.Namespace) -> int:
                 continue
             result = ingest_saved(store, path, keys, now=datetime.now(UTC),
                                   exports=None if args.no_export else config.paths.exports,
-                                  sender=config.depot_id)
+                                  sender=config.depot_id, catalog=config.paths.catalog)
             if result.refused:
                 refused += 1
                 used = (f" (key used: {escape(key_source(result.hhu_id), 300)})"

@@ -72,18 +72,20 @@ def check_upload(data: bytes, *, hhu_id: str, hhu_key: bytes, upload_id: str,
             raise UploadRefused(f"upload {upload_id} from {hhu_id}: {exc}") from None
 
 
-def export_stored(*, database: str, upload_id: str, folder: str, sender: str) -> list[str]:
+def export_stored(*, database: str, upload_id: str, folder: str, sender: str,
+                  catalog: str | None = None) -> list[str]:
     """Write an upload's CSV and CMEP exports: the rows the store took, as it exports them.
 
     Read back from the database (read-only), not from the upload's bytes: only the store
     knows whether a meter was on its list, which site it is and which scheme's rates and
     ratios apply, and nothing may be exported as ``ok`` that the store would not.
+    ``catalog``: the configured meter-model catalog (which models take ratios).
     Run in a worker process after the commit and the acknowledgement: rendering a few
     thousand rows is tens of milliseconds of Python that would otherwise hold the
     daemon's interpreter lock while other HHUs wait for their own commit.
     """
     with _gc_paused():
-        rows = read_export_rows(database, upload_id=upload_id)
+        rows = read_export_rows(database, upload_id=upload_id, catalog=catalog)
         return [str(p) for p in export_upload(rows, Path(folder), upload_id, sender=sender)]
 
 

@@ -142,6 +142,8 @@ class Session:
             "readings_stored": sum(r["readings_stored"] for r in result.reports),
             "readings_already_held": sum(r["readings_already_held"] for r in result.reports),
             "readings_rejected": sum(r.get("readings_rejected", 0) for r in result.reports),
+            "readings_not_billable": sum(r.get("readings_not_billable", 0)
+                                         for r in result.reports),
             "not_on_list": sum(r["not_on_list"] for r in result.reports),
             "already_read_by_another_hhu": sum(r["already_read"] for r in result.reports),
             "conflicts": sum(r["conflicts"] for r in result.reports),
@@ -374,7 +376,8 @@ class Session:
         future = self.decoder.export(
             database=str(getattr(self.store, "path", self.config.paths.database)),
             upload_id=upload_id,
-            folder=str(self.config.paths.exports), sender=self.config.depot_id)
+            folder=str(self.config.paths.exports), sender=self.config.depot_id,
+            catalog=str(self.config.paths.catalog))
         future.add_done_callback(lambda f: _export_done(upload_id, f))
         if self.on_export is not None:
             self.on_export(future)

@@ -19,7 +19,7 @@ from decimal import Decimal
 from itertools import groupby
 
 from hhu_sync.export.cells import is_plain_number, safe_cell
-from hhu_sync.export.enrich import BASIS_SECONDARY
+from hhu_sync.export.enrich import BASIS_SECONDARY, BASIS_UNKNOWN
 from hhu_sync.export.rows import ExportRow, as_row
 from hhu_sync.fsutil import atomic_open
 from hhu_sync.ingest.status import billable
@@ -109,10 +109,13 @@ def _render(fields: list[str]) -> str:
 
 
 def _billable(r: ExportRow) -> bool:
-    """Valid, a unit CMEP knows, a plain number, and a MeterID that needs no quoting (a
-    reader that splits on commas would shift every field after a quoted one)."""
+    """Valid, a unit CMEP knows, a plain number, a MeterID that needs no quoting (a
+    reader that splits on commas would shift every field after a quoted one), and a
+    CalculationConstant that can be given: not a value whose scheme has ratios while
+    the meter was proven to hold others (``value_basis`` unknown with a multiplier)."""
     return (billable(r.status) and r.unit.lower() in CMEP_UNITS
-            and is_plain_number(r.value) and not _NEEDS_QUOTING.search(r.meter + r.obis))
+            and is_plain_number(r.value) and not _NEEDS_QUOTING.search(r.meter + r.obis)
+            and not (r.value_basis == BASIS_UNKNOWN and r.multiplier))
 
 
 def write_cmep(rows: Iterable[tuple], path: str | os.PathLike[str], *, sender: str,

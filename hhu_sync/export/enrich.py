@@ -8,6 +8,7 @@ meter list that is held and has the meter on it, and the meter reported no error
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -80,6 +81,34 @@ def multiplier_of(scheme: Scheme) -> Decimal:
     return out
 
 
+def held_factor(ratios: str | None) -> Decimal | None:
+    """CT x VT of a visit's ratio evidence (JSON ``{"ct": "400/5", "vt": "11000/110"}``
+    as ingest stores it); None when there is none or it cannot be read."""
+    if not ratios:
+        return None
+    try:
+        held = json.loads(ratios)
+        out = Decimal(1)
+        for key in ("ct", "vt"):
+            primary, secondary = (Decimal(x) for x in held[key].split("/"))
+            out *= primary / secondary
+    except (ValueError, KeyError, TypeError, AttributeError, ArithmeticError):
+        return None
+    return out if out.is_finite() and out > 0 else None
+
+
+def ratios_agree(scheme: Scheme, ratios: str | None) -> bool | None:
+    """Whether the meter holds the scheme's ratios (as CT x VT: the factor its registers
+    apply), None without readable evidence or a readable scheme ratio."""
+    held = held_factor(ratios)
+    if held is None:
+        return None
+    try:
+        return held == multiplier_of(scheme)
+    except (ArithmeticError, ValueError):
+        return None
+
+
 def _text(number: Decimal) -> str:
     """``8000`` for 8E+3 or 8000.00: plain digits, no exponent, no trailing zeros."""
     return format(number.normalize(), "f")
@@ -93,19 +122,31 @@ class Enricher:
     programmed before the reading's visit (its registers were read before any new
     programming), else the one the list entry names for the meter.
 
-    ``takes_ratios(model)`` (default: the catalog's flag) says whether a model counts
-    primary values once programmed with the scheme's CT/VT ratios.
+    ``held(meter)`` lists ``(visit time, programmed, ratios)`` of visits that read the
+    meter's CT/VT ratio registers: the proof of what its registers count. ``ratios`` is
+    what the meter held when the HHU left it, so a visit that programmed (``programmed``)
+    tells about later visits only (its own registers were read first); one that
+    programmed nothing also tells about its own readings. A reading's value is
+    ``primary`` only when the latest such proof at or before its readout shows the
+    scheme's ratios in a meter whose model takes them (``takes_ratios(model)``, default:
+    the default catalog's flag; the store passes the configured catalog's); a visit that
+    programmed without recording the ratios proves nothing (an HHU before issue 12, or one
+    that does not write them, left the meter counting secondary values).
     """
 
     def __init__(self, meter_list: Callable[[str], MeterList | None],
                  scheme: Callable[[str], Scheme | None],
                  programmed: Callable[[str], list[tuple[str, str]]],
-                 takes_ratios: Callable[[str], bool] = model_takes_ratios) -> None:
+                 takes_ratios: Callable[[str], bool] = model_takes_ratios,
+                 held: Callable[[str], list[tuple[str, bool, str]]] = lambda _m: []
+                 ) -> None:
         self._meter_list = meter_list
         self._scheme = scheme
         self._programmed = programmed
         self._takes_ratios = takes_ratios
-        self._in_meter = False     # the scheme in force was programmed into the meter
+        self._held = held
+        self._evidence: list[tuple[datetime, bool, str]] = []
+        self._in_meter: str | None = None   # ratio proof for the reading, if any
         self._lists: dict[str, dict[str, MeterEntry]] = {}
         self._schemes: dict[str, Scheme | None] = {}
         self._rates: dict[str, dict[str, str]] = {}
@@ -136,13 +177,20 @@ class Enricher:
             self._history = sorted((when, sid) for when, sid in
                                    ((_utc(t), sid) for t, sid in self._programmed(meter))
                                    if when is not None)
+            self._evidence = sorted((when, bool(p), r) for when, p, r in
+                                    ((_utc(t), p, r) for t, p, r in self._held(meter))
+                                    if when is not None)
         chosen = None
-        visited = _utc(visit_time) if self._history else None   # most meters: none
+        visited = _utc(visit_time) if self._history or self._evidence else None
         if visited is not None:
             for when, sid in self._history:
                 if when < visited:
                     chosen = sid
-        self._in_meter = chosen is not None
+        self._in_meter = None
+        if visited is not None:
+            for when, programmed, ratios in self._evidence:
+                if when < visited or (when == visited and not programmed):
+                    self._in_meter = ratios       # the latest proof before the readout
         if chosen is None and entry is not None:
             chosen = entry.scheme
         return self._get_scheme(chosen)
@@ -176,28 +224,45 @@ class Enricher:
         rate = self._rate_names(scheme).get(register_of(r.obis), "") if scheme else ""
         multiplier = basis = primary = ""
         if r.unit.lower() in SCALED_UNITS:
-            applied = (scheme is not None and self._in_meter
-                       and self._takes_ratios(scheme.model))
-            multiplier, basis, primary = self._scaled(scheme, r.value, applied)
+            multiplier, basis, primary = self._scaled(scheme, r.value, self._basis(scheme))
         return ExportRow(
             r.meter, r.obis, r.time, r.value, r.unit, self.status(r), r.hhu, r.upload_id,
             r.received_at, (entry.site or "") if entry else "", r.list_id or "", rate, r.value_time,
             r.reset_time, multiplier, basis, primary, scheme.id if scheme else "",
             r.error_flags or "", r.notes or "")
 
+    def _basis(self, scheme: Scheme | None) -> str | None:
+        """What the proof says the registers count: ``primary`` (the scheme's ratios are
+        in a meter whose model takes them), ``unknown`` (the meter holds other ratios, or
+        ratios its model cannot take: a clerk must look), else None (no ratios in the
+        meter, or no proof: the value counts as the meter was wired)."""
+        if scheme is None or self._in_meter is None:
+            return None
+        held = held_factor(self._in_meter)
+        if held is None:
+            return BASIS_UNKNOWN
+        if held == 1:
+            return None                           # nothing applied: as wired
+        if ratios_agree(scheme, self._in_meter) and self._takes_ratios(scheme.model):
+            return BASIS_PRIMARY
+        return BASIS_UNKNOWN
+
     @staticmethod
     def _scaled(scheme: Scheme | None, value: str,
-                applied: bool = False) -> tuple[str, str, str]:
-        """(multiplier, basis, primary value). ``applied``: the scheme was programmed
-        into a meter whose model takes the ratios, so its registers count primary
-        values (the multiplier is shown, already applied); otherwise a meter behind
-        transformers counts secondary values."""
+                held: str | None = None) -> tuple[str, str, str]:
+        """(multiplier, basis, primary value). ``held``: what the ratio proof says
+        (:meth:`_basis`): ``primary``, the registers count primary values (the
+        multiplier is shown, already applied); ``unknown``, no primary value is given;
+        None, a meter behind transformers counts secondary values."""
         if scheme is None:
             return "", BASIS_UNKNOWN, ""
         try:
             factor = multiplier_of(scheme)
         except (ArithmeticError, ValueError):      # a stored ratio that is no number
             return "", BASIS_UNKNOWN, ""
+        if held == BASIS_UNKNOWN:
+            return _text(factor), BASIS_UNKNOWN, ""
+        applied = held == BASIS_PRIMARY
         basis = BASIS_PRIMARY if factor == 1 or applied else BASIS_SECONDARY
         scale = Decimal(1) if applied else factor
         primary = ""

@@ -10,6 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from typing import NamedTuple
 
 from hhu_sync.iec62056.datasets import Obis
@@ -180,3 +181,16 @@ def utc_time(text: str, *, floor: datetime, ceiling: datetime) -> str | Problem:
                        f"{text!r} is after the upload was received (beyond the clock "
                        f"tolerance, {ceiling.isoformat(timespec='seconds')})")
     return when.isoformat()
+
+
+_RATIO = re.compile(r"([0-9]{1,7}(?:\.[0-9]{1,6})?)/([0-9]{1,7}(?:\.[0-9]{1,6})?)", re.ASCII)
+
+
+def canonical_ratio(text: str) -> str | Problem:
+    """``400/5`` for ``400.0/5``: a CT or VT ratio as the meter reads it back (both sides
+    positive decimals, as the meter's 128.11.x takes them), plain digits; else a problem."""
+    m = _RATIO.fullmatch(text)
+    if m is None or not (Decimal(m[1]) > 0 and Decimal(m[2]) > 0):
+        return Problem(FindingCode.BAD_RATIO,
+                       f"{escape(text)!r} is not PRIMARY/SECONDARY (positive decimals)")
+    return "/".join(format(Decimal(x).normalize(), "f") for x in (m[1], m[2]))

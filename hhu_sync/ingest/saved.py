@@ -56,7 +56,8 @@ def read_saved(path: str | os.PathLike[str], limit: int = DEFAULT_LIMITS.max_fil
 
 
 def ingest_saved(store, path: str | os.PathLike[str], keys: KeyLookup, *,
-                 now: datetime, exports: Path | None, sender: str) -> SavedResult:
+                 now: datetime, exports: Path | None, sender: str,
+                 catalog: Path | None = None) -> SavedResult:
     """Check and store one saved upload; never raises for its content (see ``refused``).
 
     ``now`` is the depot's clock: a file saved 'in the future' counts as received now."""
@@ -86,7 +87,8 @@ def ingest_saved(store, path: str | os.PathLike[str], keys: KeyLookup, *,
         try:
             result.exports = export_stored(database=str(store.path),
                                            upload_id=header.bundle_id, folder=str(exports),
-                                           sender=sender)
+                                           sender=sender,
+                                           catalog=str(catalog) if catalog else None)
         except (HhuSyncError, OSError) as exc:   # committed: the export can be redone
             result.warning = f"export not written: {exc} (run hhu-sync export)"
     return result

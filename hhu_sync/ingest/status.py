@@ -58,6 +58,7 @@ class FindingCode(StrEnum):
     CONTROL_CHARS = "control_chars"    # text kept, flagged: escape it wherever it is shown
     FORMULA_TEXT = "formula_text"      # text kept, flagged: starts like a spreadsheet formula
     TOO_LONG = "too_long"
+    BAD_RATIO = "bad_ratio"            # a visit's ratios: not PRIMARY/SECONDARY: no evidence
 
 
 class ExceptionKind(StrEnum):
@@ -72,6 +73,7 @@ class ExceptionKind(StrEnum):
     LIST_CANCELLED = "list_cancelled"
     NOT_DELIVERED = "not_delivered"
     NO_READINGS = "no_readings"        # a visit said done and sent no register at all
+    RATIOS_MISMATCH = "ratios_mismatch"  # the meter holds CT/VT ratios its scheme does not say
 
 
 #: F.F bit → status (docs/iec62056.md, "Simulated meters"); see ReadingStatus.

@@ -11,6 +11,7 @@ nothing is lost and nothing wrong is billed.
 
 from __future__ import annotations
 
+import json
 import re
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
@@ -23,6 +24,7 @@ from hhu_sync.ingest.fields import (
     Limits,
     Problem,
     canonical_obis,
+    canonical_ratio,
     check_meter,
     check_unit,
     check_value,
@@ -74,6 +76,11 @@ class Visit(NamedTuple):
     rows: range = range(0)    # this visit's readings: indexes into Upload.readings
     time_ok: bool = True      # the time passed its check (UTC, in the window)
     meter_ok: bool = True     # the serial is one a meter list can hold
+    # The CT/VT ratios the meter held when the HHU left it (R1 of 128.11.0/128.11.1,
+    # after its programming): canonical JSON {"ct": "400/5", "vt": "11000/110"}, None
+    # when the visit sent none or they failed their check. The export's only proof of
+    # what a meter's registers count (docs/transfer-format.md).
+    ratios: str | None = None
 
 
 class Finding(NamedTuple):
@@ -272,10 +279,40 @@ def _visit(v: dict, seq: int, check: _Checker) -> tuple[Visit, list[Finding]]:
         if bound is not None and len(text) > bound:
             found.append(Finding(seq, None, f"visits[{seq}].{name}", FindingCode.TOO_LONG,
                                  f"{len(text)} characters, more than {bound}: kept in full"))
+    ratios = _ratios(get("ratios"), seq, found)
     visit = Visit(seq, meter, texts["list"], when if isinstance(when, str) else raw_time, outcome,
                   texts["scheme"], texts["verify"], texts["error_flags"], texts["operator"],
-                  texts["notes"], time_ok=time_ok, meter_ok=meter_problem is None)
+                  texts["notes"], time_ok=time_ok, meter_ok=meter_problem is None,
+                  ratios=ratios)
     return visit, found
+
+
+RATIO_KEYS = ("ct", "vt")
+
+
+def _ratios(value: Any, seq: int, found: list[Finding]) -> str | None:
+    """A visit's ``ratios`` as canonical JSON; None when absent or not evidence.
+
+    The wrong shape (not a map of ``ct`` and ``vt`` text) refuses the upload, as every
+    field's does; a ratio that is no ``PRIMARY/SECONDARY`` is a ``bad_ratio`` finding
+    and the visit counts as one without evidence (its readings are not called primary).
+    """
+    if value is None:
+        return None
+    where = f"visits[{seq}].ratios"
+    if type(value) is not dict or set(value) != set(RATIO_KEYS):
+        raise UploadError(f"{where}: expected a map of {' and '.join(RATIO_KEYS)} or nil")
+    out: dict[str, str] = {}
+    for key in RATIO_KEYS:
+        text = value[key]
+        if type(text) is not str or len(text) > 64:
+            raise UploadError(f"{where}.{key}: expected text of at most 64 characters")
+        ratio = canonical_ratio(text)
+        if isinstance(ratio, Problem):
+            found.append(Finding(seq, None, f"{where}.{key}", *ratio))
+            return None
+        out[key] = ratio
+    return json.dumps(out, sort_keys=True)
 
 
 def _registers(registers: list | tuple, visit: Visit, seq: int, hhu_id: str, upload_id: str,

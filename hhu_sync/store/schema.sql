@@ -103,9 +103,19 @@ CREATE TABLE IF NOT EXISTS visits (
     error_flags TEXT,
     operator    TEXT NOT NULL,
     notes       TEXT NOT NULL,
+    -- Added after version 1 (SqliteStore._add_visit_columns adds it to older databases):
+    -- the CT/VT ratios the meter held when the HHU left it, as it read them back,
+    -- JSON {"ct": "400/5", "vt": "11000/110"}; NULL: no proof (docs/transfer-format.md).
+    ratios      TEXT,
     PRIMARY KEY (upload_id, seq)
 ) WITHOUT ROWID;
 CREATE INDEX IF NOT EXISTS visits_list ON visits (list_id, meter);
+-- The export's and ingest's look-ups of one meter's visits (schemes programmed, ratios
+-- held, the scheme in force); created on older databases at open (IF NOT EXISTS).
+CREATE INDEX IF NOT EXISTS visits_meter ON visits (meter, time);
+-- The few visits that programmed a scheme, read by every export in one pass; the
+-- visits that brought a ratio proof have visits_proof (made by _add_visit_columns).
+CREATE INDEX IF NOT EXISTS visits_programmed ON visits (meter, time) WHERE scheme IS NOT NULL;
 
 CREATE TABLE IF NOT EXISTS readings (
     meter     TEXT NOT NULL,
@@ -128,6 +138,9 @@ CREATE TABLE IF NOT EXISTS readings (
     visit_seq  INTEGER,                   -- the visit (upload_id, seq) that read it
     PRIMARY KEY (meter, obis, time)
 ) WITHOUT ROWID;
+-- The docking's export of one upload (export_rows(upload_id=...)) reads its rows by this,
+-- not by a scan of every reading held.
+CREATE INDEX IF NOT EXISTS readings_upload ON readings (upload_id);
 
 -- Kept, never dropped: duplicates, conflicts, meters not on the list, second readings, and
 -- every field that failed a check (kind = hhu_sync.ingest.FindingCode; the field path,

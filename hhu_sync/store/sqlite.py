@@ -19,7 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from hhu_sync.export.cells import is_plain_number
-from hhu_sync.export.enrich import Enricher, StoredReading
+from hhu_sync.export.enrich import Enricher, StoredReading, ratios_agree
 from hhu_sync.export.rows import ExportRow
 from hhu_sync.failpoints import failpoint
 from hhu_sync.ingest import (
@@ -32,6 +32,7 @@ from hhu_sync.ingest import (
     escape,
 )
 from hhu_sync.ingest.upload import UploadRefused
+from hhu_sync.model.catalog import model_takes_ratios
 from hhu_sync.model.meterlist import MeterList, meter_list_from_dict
 from hhu_sync.model.scheme import Scheme, SchemeRecord, scheme_from_dict
 from hhu_sync.model.versions import REFUSED, HeldScheme, judge, refusal
@@ -150,6 +151,7 @@ class SqliteStore:
         try:
             db.executescript(schema)   # CREATE ... IF NOT EXISTS: no write when present
             _add_reading_columns(db)   # ALTER only where a column is missing
+            _add_visit_columns(db)
             found = self._schema_version(db)
             if found is None:
                 db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
@@ -632,9 +634,11 @@ class SqliteStore:
             if stored < len(rows):
                 self._duplicates(db, upload, report, exceptions, now)
             _insert_rows(
-                db, "INSERT INTO visits VALUES", 11,
+                db, f"INSERT INTO visits ({_VISIT_COLUMNS}) VALUES", _VISIT_WIDTH,
                 [(upload.upload_id, v.seq, v.meter, v.list_id, v.time, v.outcome, v.scheme,
-                  v.verify, v.error_flags, v.operator, v.notes) for v in upload.visits])
+                  v.verify, v.error_flags, v.operator, v.notes, v.ratios)
+                 for v in upload.visits])
+            self._check_ratios(db, upload, exceptions, now)
             db.executemany(
                 "INSERT INTO exceptions (upload_id, kind, meter, obis, time, value, detail, "
                 "created_at) VALUES (?,?,?,?,?,?,?,?)", exceptions)
@@ -644,6 +648,40 @@ class SqliteStore:
             self._settle_lists(db, report.lists_touched, now)
             failpoint("ingest.before_commit")
         return report
+
+    @staticmethod
+    def _check_ratios(db: sqlite3.Connection, upload: Upload, out: list, now: str) -> None:
+        """A ``ratios_mismatch`` exception for each visit whose ratio proof is not the
+        scheme's: the one it programmed, else the one in force (the last programmed and
+        verified before it, else its list entry's). Its readings' export then says
+        ``unknown``: a clerk must find which ratios the meter counts with."""
+        for v in upload.visits:
+            if v.ratios is None or v.outcome not in _PROOF_OUTCOMES:
+                continue
+            scheme_id = v.scheme
+            if scheme_id is None:
+                row = db.execute(
+                    "SELECT scheme FROM visits WHERE meter=? AND time<? AND outcome='done' "
+                    "AND verify='ok' AND scheme IS NOT NULL ORDER BY time DESC LIMIT 1",
+                    (v.meter, v.time)).fetchone() or db.execute(
+                    "SELECT scheme FROM list_entries WHERE list_id=? AND serial=?",
+                    (v.list_id, v.meter)).fetchone()
+                scheme_id = row[0] if row else None
+            data = db.execute("SELECT data FROM schemes WHERE scheme_id=?",
+                              (scheme_id,)).fetchone() if scheme_id else None
+            try:
+                scheme = scheme_from_dict(json.loads(data[0])) if data else None
+            except (ValueError, KeyError, TypeError):
+                scheme = None
+            if scheme is None or ratios_agree(scheme, v.ratios) is not False:
+                continue
+            held = json.loads(v.ratios)
+            out.append((upload.upload_id, ExceptionKind.RATIOS_MISMATCH.value,
+                        escape(v.meter), None, escape(v.time), None,
+                        f"visits[{v.seq}].ratios: the meter holds CT {held['ct']} VT "
+                        f"{held['vt']}, scheme {escape(scheme.id)} says "
+                        f"CT {_ratio(scheme.ct_ratio)} VT {_ratio(scheme.vt_ratio)}: "
+                        "its readings' value_basis is unknown", now))
 
     @staticmethod
     def _findings(upload: Upload, report: IngestReport, out: list, now: str) -> None:
@@ -826,12 +864,13 @@ class SqliteStore:
         with self._tx() as db:
             db.execute("UPDATE uploads SET cleared_at=? WHERE upload_id=?", (now, upload_id))
 
-    def readings(self, since: str | None = None,
-                 upload_id: str | None = None) -> Iterator[ExportRow]:
+    def readings(self, since: str | None = None, upload_id: str | None = None,
+                 catalog: str | Path | None = None) -> Iterator[ExportRow]:
         """Export rows (docs/exports.md) ordered by meter, obis, time: received since
-        ``since``, or stored by one upload."""
+        ``since``, or stored by one upload; ``catalog`` says which models take ratios
+        (pass the configured ``paths.catalog``)."""
         with self._reading() as db:
-            yield from export_rows(db, since=since, upload_id=upload_id)
+            yield from export_rows(db, since=since, upload_id=upload_id, catalog=catalog)
 
     def status(self) -> dict[str, Any]:
         with self._reading() as db:
@@ -948,6 +987,31 @@ _ADDED_READING_COLUMNS = (("value_time", "TEXT NOT NULL DEFAULT ''"),
                           ("visit_seq", "INTEGER"))
 
 
+_VISIT_COLUMNS = ("upload_id,seq,meter,list_id,time,outcome,scheme,verify,error_flags,"
+                  "operator,notes,ratios")
+_VISIT_WIDTH = len(_VISIT_COLUMNS.split(","))
+_ADDED_VISIT_COLUMNS = (("ratios", "TEXT"),)
+#: Visit outcomes whose ratio proof counts: the HHU talked to the meter's registers.
+_PROOF_OUTCOMES = ("done", "verify_failed")
+
+
+def _ratio(ratio: tuple[float, float] | None) -> str:
+    return "/".join(format(Decimal(str(x)).normalize(), "f") for x in ratio) if ratio \
+        else "1/1"
+
+
+def _add_visit_columns(db: sqlite3.Connection) -> None:
+    """Bring the visits table of an older database up to schema.sql (ALTER only adds:
+    the visits held keep their values; their ratios start NULL, no proof)."""
+    have = {row[1] for row in db.execute("PRAGMA table_info(visits)")}
+    for name, decl in _ADDED_VISIT_COLUMNS:
+        if name not in have:
+            db.execute(f"ALTER TABLE visits ADD COLUMN {name} {decl}")
+    # here, not in schema.sql: an older database has no ratios column until just now
+    db.execute("CREATE INDEX IF NOT EXISTS visits_proof ON visits (meter, time) "
+               "WHERE ratios IS NOT NULL")
+
+
 def _add_reading_columns(db: sqlite3.Connection) -> None:
     """Bring a database made before the export columns up to schema.sql (ALTER only
     adds: every row already held keeps its values; the new columns start empty)."""
@@ -971,9 +1035,19 @@ _EXPORT_SQL = (
     "LEFT JOIN list_entries e ON e.list_id = v.list_id AND e.serial = r.meter ")
 
 
+_PROGRAMMED_SQL = ("SELECT meter, time, scheme FROM visits WHERE scheme IS NOT NULL "
+                   "AND outcome='done' AND verify='ok' ORDER BY meter, time")
+_HELD_SQL = ("SELECT meter, time, scheme IS NOT NULL, ratios FROM visits WHERE ratios IS NOT "
+             f"NULL AND outcome IN {_PROOF_OUTCOMES!r} ORDER BY meter, time")
+
+
 def export_rows(db: sqlite3.Connection, *, since: str | None = None,
-                upload_id: str | None = None) -> Iterator[ExportRow]:
-    """The export rows of the readings held in ``db``, ordered by meter, obis, time."""
+                upload_id: str | None = None,
+                catalog: str | Path | None = None) -> Iterator[ExportRow]:
+    """The export rows of the readings held in ``db``, ordered by meter, obis, time.
+
+    ``catalog``: the meter-model catalog whose ``takes_ratios`` decides which models
+    count primary values (the configured ``paths.catalog``; None: the default one)."""
     # A row the export cannot read (written by another version) leaves its site, rates
     # and ratios unknown; it must not stop every other reading's export.
     def meter_list(list_id: str) -> MeterList | None:
@@ -990,22 +1064,31 @@ def export_rows(db: sqlite3.Connection, *, since: str | None = None,
         except (ValueError, KeyError, TypeError):
             return None
 
-    # Read in one pass at the first meter: visits has no index by meter, and a query per
-    # meter read the whole table once per meter (3.5 s instead of 0.1 s for 100,000
-    # readings of 10,000 meters; bench/export.py). Visits that programmed a scheme are few.
-    by_meter: dict[str, list[tuple[str, str]]] | None = None
+    # Read in one pass each at the first meter (a query per meter is a statement per
+    # meter; bench/export.py), each by a partial index that holds only the few visits
+    # that programmed a scheme or brought a ratio proof, never the whole visits table.
+    found: dict[str, dict[str, list]] | None = None
+
+    def visits_of(kind: str, meter: str) -> list:
+        nonlocal found
+        if found is None:
+            found = {"programmed": {}, "held": {}}
+            for held_by, when, scheme_id in db.execute(_PROGRAMMED_SQL):
+                found["programmed"].setdefault(held_by, []).append((when, scheme_id))
+            for held_by, when, programs, ratios in db.execute(_HELD_SQL):
+                found["held"].setdefault(held_by, []).append((when, programs, ratios))
+        return found[kind].get(meter, [])
 
     def programmed(meter: str) -> list[tuple[str, str]]:
-        nonlocal by_meter
-        if by_meter is None:
-            by_meter = {}
-            for held, when, scheme_id in db.execute(
-                    "SELECT meter, time, scheme FROM visits WHERE outcome='done' "
-                    "AND verify='ok' AND scheme IS NOT NULL"):
-                by_meter.setdefault(held, []).append((when, scheme_id))
-        return by_meter.get(meter, [])
+        return visits_of("programmed", meter)
 
-    enrich = Enricher(meter_list, scheme, programmed)
+    def held(meter: str) -> list[tuple[str, bool, str]]:
+        return visits_of("held", meter)
+
+    def takes_ratios(model: str) -> bool:
+        return model_takes_ratios(model, catalog)
+
+    enrich = Enricher(meter_list, scheme, programmed, takes_ratios, held)
     args: tuple[str, ...]
     sql, args = _EXPORT_SQL, ()
     if upload_id is not None:
@@ -1016,7 +1099,8 @@ def export_rows(db: sqlite3.Connection, *, since: str | None = None,
         yield enrich(StoredReading(*raw))
 
 
-def read_export_rows(path: str | Path, *, upload_id: str | None = None) -> list[ExportRow]:
+def read_export_rows(path: str | Path, *, upload_id: str | None = None,
+                     catalog: str | Path | None = None) -> list[ExportRow]:
     """:func:`export_rows` over a read-only connection of its own: for a worker process
     that writes exports while the daemon keeps the database open for writing."""
     uri = Path(path).resolve().as_uri() + "?mode=ro"
@@ -1025,7 +1109,7 @@ def read_export_rows(path: str | Path, *, upload_id: str | None = None) -> list[
     except sqlite3.Error as exc:
         raise StoreError(f"{path}: cannot open the database: {exc}") from None
     try:
-        return list(export_rows(db, upload_id=upload_id))
+        return list(export_rows(db, upload_id=upload_id, catalog=catalog))
     except sqlite3.Error as exc:
         raise StorageUnavailable(f"{path}: {exc}") from None
     finally:

@@ -4,6 +4,7 @@ the simulated fleet → docked again → database, meters and exports agree."""
 from __future__ import annotations
 
 import csv
+import json
 
 from hhu_firmware_sim.field_trip import STATE_FILE, load_field_fleet, load_state
 from hhu_firmware_sim.meter import TouTable
@@ -47,6 +48,8 @@ def test_lists_go_out_meters_get_programmed_and_readings_come_back(tmp_path, cap
         visited_by = dict(db.execute("SELECT DISTINCT meter, hhu FROM readings"))
         visits = {r[0]: r[1:] for r in db.execute(
             "SELECT meter, outcome, scheme, verify, error_flags FROM visits")}
+        # Issue 12.18, round 3: the proof of the ratios the A1700 holds came with its visit
+        ratios = dict(db.execute("SELECT meter, ratios FROM visits"))
     finally:
         store.close()
 
@@ -71,6 +74,8 @@ def test_lists_go_out_meters_get_programmed_and_readings_come_back(tmp_path, cap
         assert visits[serial] == ("done", scheme_id, "ok", "00000000")
         assert meters[serial].tou == TouTable.from_scheme(schemes[scheme_id])
     assert visits["35100002"][3] == "00000001"
+    assert json.loads(ratios["35100001"]) == {"ct": "400/5", "vt": "11000/110"}
+    assert ratios["41200017"] is None                  # the A1140 takes no ratios
     # The exports list the readings.
     rows = []
     for path in (depot.root / "var" / "exports").glob("R-*.csv"):

@@ -158,6 +158,25 @@ def test_an_a1700_programmed_with_its_ratios_reads_primary_on_the_next_trip(hhu)
     assert Decimal(a1140["1.8.0"]) == round(hhu.meters()["41200017"].total, 3)
 
 
+def test_a_programming_visit_records_the_ratios_it_wrote_and_read_back(hhu):
+    """Issue 12.18, round 3: the proof of what the meter's registers count travels with
+    the visit (``ratios``, R1 of 128.11.0/128.11.1 after programming), and the depot
+    bills the next visit's values as primary on that proof only."""
+    hhu.load()
+    hhu.trip(T1)
+    visits = by_meter(hhu.upload_visits())
+    assert visits["35100001"]["ratios"] == {"ct": "400/5", "vt": "11000/110"}
+    assert "ratios" not in visits["41200017"]          # the A1140 takes no ratios
+    assert "ratios" not in visits["35100002"]          # read only: nothing written
+
+
+def test_a_programming_that_fails_its_verify_still_records_what_the_meter_holds(hhu):
+    hhu.load()
+    hhu.trip(T1, faults=FieldFaults.parse("verify-fail=35100001"))
+    v = by_meter(hhu.upload_visits())["35100001"]
+    assert (v["outcome"], v["ratios"]) == ("verify_failed", {"ct": "400/5", "vt": "11000/110"})
+
+
 def test_injected_faults_give_the_matching_outcomes(hhu):
     hhu.load()
     faults = FieldFaults.parse("no-access=35100002,wrong-password=35100001,"

@@ -187,3 +187,53 @@ def test_a_wrong_key_file_is_named(tmp_path, config, capsys):
     saved.write_bytes(_upload(bytes(32)))
     assert _ingest(config, other, saved) == 1
     assert f"key file {other}" in capsys.readouterr().err
+
+
+def test_ingest_and_export_ask_the_configured_catalog_which_models_take_ratios(
+        key_file, key, tmp_path, capsys):
+    """Issue 12.18, round 3 (point 2): with a catalog in which the A1140 takes ratios, a
+    proven A1140 counts primary values in `hhu-sync ingest`'s export and in
+    `hhu-sync export`; the default catalog (where it takes none) would say unknown."""
+    import csv
+    import dataclasses
+
+    from hhu_sync.model.catalog import load_catalog
+    from hhu_sync.model.inputs import load_inputs
+    from hhu_sync.model.meterlist import MeterEntry, MeterList
+    from tests.conftest import EXAMPLES, ROOT
+
+    text = (ROOT / "config" / "meter-models.toml").read_text()
+    (tmp_path / "models.toml").write_text(text.replace(
+        'ct_secondary = [1, 5]\n\n[models.AS230]',
+        'ct_secondary = [1, 5]\ntakes_ratios = true\n\n[models.AS230]'))
+    config = tmp_path / "hhu-sync.toml"
+    config.write_text('[depot]\nid = "DEPOT-T"\n[paths]\ndatabase = "var/db.sqlite"\n'
+                      'exports = "var/exports"\nkeystore = "var/keystore"\n'
+                      'catalog = "models.toml"\n')
+    schemes = load_inputs([EXAMPLES], load_catalog(ROOT / "config" / "meter-models.toml"))
+    ct = dataclasses.replace(schemes.schemes["a1700-ci-tou-2026"], id="a1140-ct",
+                             model="A1140")
+    store = _db(tmp_path)
+    store.accept_input(sha256="e" * 64, name="a1140-ct.toml", kind="scheme", moved_to="",
+                       now="", scheme=ct)
+    store.add_meter_list(MeterList("L2", "L2", HHU, None, "2026-12-01", "", (
+        MeterEntry("M2", "", "", "read+program", "a1140-ct", None, ""),)))
+    store.close()
+    now = datetime.now(UTC).replace(microsecond=0)
+    first, later = (now - timedelta(hours=3)).isoformat(), (now - timedelta(hours=1)).isoformat()
+    visits = [{"meter": "M2", "list": "L2", "time": first, "outcome": "done",
+               "registers": [["1.8.1", "000100.0", "kWh", first]], "scheme": "a1140-ct",
+               "verify": "ok", "ratios": {"ct": "400/5", "vt": "11000/110"}},
+              {"meter": "M2", "list": "L2", "time": later, "outcome": "done",
+               "registers": [["1.8.1", "000200.0", "kWh", later]]}]
+    saved = tmp_path / "R-9.hhux"
+    saved.write_bytes(encode_transfer("readings", {"upload_id": "R-9", "visits": visits},
+                                      source=HHU, target="DEPOT-T", key=key, bundle_id="R-9"))
+    assert _ingest(config, key_file, saved) == 0
+    out = tmp_path / "all.csv"
+    assert main(["export", "--config", str(config), "--format", "csv", "-o", str(out)]) == 0
+    capsys.readouterr()
+    for path in (tmp_path / "var" / "exports" / "R-9.csv", out):
+        with open(path, newline="") as fh:
+            basis = {r["time"]: r["value_basis"] for r in csv.DictReader(fh)}
+        assert basis[later] == "primary", path

@@ -2,8 +2,9 @@
 
 The A1700 takes the scheme's CT and VT ratios into its registers (the catalog's
 ``takes_ratios``); the A1140 and AS230 are not marked. A meter so programmed reads
-primary values, and the export says ``primary`` for its readings after that visit, and
-``secondary`` when the ratios were never programmed into it.
+primary values, and the export says ``primary`` for its readings after that visit when
+the visit brought the proof (the ratios read back), and ``secondary`` when the ratios
+were never programmed into it or no visit proves they were.
 """
 
 from __future__ import annotations
@@ -121,18 +122,28 @@ def _reading(meter: str, visit_time: str) -> StoredReading:
                          "U1", visit_time, "", "", "L1", visit_time, None, "00000000", 1, 1)
 
 
-@pytest.mark.parametrize(("model", "programmed", "basis", "primary"), [
-    ("A1700", True, BASIS_PRIMARY, "182734.250"),
-    ("A1700", False, BASIS_SECONDARY, "1461874000.000"),
-    ("A1140", True, BASIS_SECONDARY, "1461874000.000"),
-], ids=["a1700-programmed", "a1700-never-programmed", "a1140-programmed"])
-def test_the_export_knows_primary_from_secondary(a1700, model, programmed, basis, primary):
+PROOF = '{"ct": "400/5", "vt": "11000/110"}'      # the visit read the ratios back
+
+
+# Issue 12.18, round 3: "programmed and verified" alone no longer makes a value primary
+# (an HHU before the ratios were written, or one that does not write them, verified a
+# meter counting secondary values): only the visit's proof of the ratios held does.
+@pytest.mark.parametrize(("model", "programmed", "proof", "basis", "primary"), [
+    ("A1700", True, PROOF, BASIS_PRIMARY, "182734.250"),
+    ("A1700", True, None, BASIS_SECONDARY, "1461874000.000"),
+    ("A1700", False, None, BASIS_SECONDARY, "1461874000.000"),
+    ("A1140", True, None, BASIS_SECONDARY, "1461874000.000"),
+], ids=["a1700-programmed-with-proof", "a1700-programmed-without-proof",
+        "a1700-never-programmed", "a1140-programmed"])
+def test_the_export_knows_primary_from_secondary(a1700, model, programmed, proof, basis,
+                                                 primary):
     scheme = dataclasses.replace(a1700, model=model)
     entry = MeterEntry("M1", "", "", "read+program", scheme.id, None, "")
     mlist = MeterList("L1", "L1", "HHU-1", None, None, "", (entry,))
     history = [("2026-11-20T08:00:00+00:00", scheme.id)] if programmed else []
+    held = [("2026-11-20T08:00:00+00:00", True, proof)] if proof else []
     enrich = Enricher(lambda _: mlist, lambda _: scheme, lambda _: history,
-                      takes_ratios=lambda name: name in {"A1700"})
+                      takes_ratios=lambda name: name in {"A1700"}, held=lambda _: held)
     row = enrich(_reading("M1", "2026-11-27T09:00:00+00:00"))
     assert (row.multiplier, row.value_basis, row.value_primary) == ("8000", basis, primary)
 

@@ -188,6 +188,11 @@ def test_a_database_from_before_the_export_columns_is_brought_up_and_exports(tmp
         " WITHOUT ROWID;"
         "INSERT INTO readings VALUES ('M1','1.8.1','t1','1.0','kWh','ok','H','U0');"
         "INSERT INTO uploads VALUES ('U0','H','r',1,1,1,'x',NULL);"
+        # the visits table as version 1 made it: no ratios column, no index by meter
+        "DROP TABLE visits; CREATE TABLE visits (upload_id TEXT NOT NULL, seq INTEGER NOT "
+        "NULL, meter TEXT NOT NULL, list_id TEXT NOT NULL, time TEXT NOT NULL, outcome TEXT "
+        "NOT NULL, scheme TEXT, verify TEXT, error_flags TEXT, operator TEXT NOT NULL, notes "
+        "TEXT NOT NULL, PRIMARY KEY (upload_id, seq)) WITHOUT ROWID;"
         "INSERT INTO visits VALUES ('U0',0,'M1','L1','t1','done',NULL,NULL,'00000001','o','');")
     db.commit()
     db.close()

@@ -1,0 +1,33 @@
+"""Issue 12 (round 3): the docking's unload report totals every count a clerk acts on,
+``readings_not_billable`` (stored with a status other than ``ok``) among them."""
+
+from __future__ import annotations
+
+import json
+from types import SimpleNamespace
+
+from hhu_sync.dock.session import Session, SessionResult
+from hhu_sync.ingest import IngestReport
+from hhu_sync.store import SqliteStore
+
+
+def test_the_unload_report_totals_the_readings_not_billable(tmp_path):
+    store = SqliteStore(tmp_path / "db.sqlite")
+    try:
+        one = IngestReport("R-1", "HHU-001", visits=2, readings_stored=5,
+                           readings_not_billable=3)
+        two = IngestReport("R-2", "HHU-001", visits=1, readings_stored=2,
+                           readings_not_billable=1)
+        result = SessionResult("cradle-1", outcome="done", hhu_id="HHU-001",
+                               pulled=["R-1", "R-2"], reports=[one.as_dict(), two.as_dict()])
+        fake = SimpleNamespace(dock=SimpleNamespace(name="cradle-1"), store=store,
+                               _session_id=None,
+                               config=SimpleNamespace(paths=SimpleNamespace(exports=tmp_path)))
+        Session._report(fake, "2026-11-20T09:12:00+00:00", result)
+        (path,) = (tmp_path / "reports").glob("session-*.json")
+        report = json.loads(path.read_text())
+        assert (report["readings_stored"], report["readings_not_billable"]) == (7, 4)
+        (held,) = store._rows("SELECT report FROM sessions")
+        assert json.loads(held[0])["readings_not_billable"] == 4
+    finally:
+        store.close()
