@@ -20,7 +20,7 @@ from concurrent.futures import Executor, Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import Any, Protocol
 
 from serial import SerialBase
 
@@ -33,7 +33,6 @@ from hhu_sync.fsutil import DAEMON_DIR_MODE, atomic_write, ensure_dir
 from hhu_sync.io.dock import AuthFailed, DockSession, Refused
 from hhu_sync.io.driver import LinkCut, LinkTimedOut
 from hhu_sync.io.ports import PortError, open_port
-from hhu_sync.keys import KeyStore
 from hhu_sync.link import Progress
 from hhu_sync.store.base import StorageUnavailable
 
@@ -77,8 +76,14 @@ class SessionResult:
         return bool(self.pushed or self.pulled or self.errors)
 
 
+class HhuKeys(Protocol):
+    """What a session needs of the key store: the key of the HHU it meets."""
+
+    def hhu_key(self, hhu_id: str) -> bytes | None: ...
+
+
 class Session:
-    def __init__(self, dock: Dock, url: str, config: Config, store, keystore: KeyStore,
+    def __init__(self, dock: Dock, url: str, config: Config, store, keystore: HhuKeys,
                  packer: Packer, stop: threading.Event | None = None,
                  progress: ProgressSink | None = None,
                  decoder: UploadDecoder | None = None,
