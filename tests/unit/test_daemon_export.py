@@ -19,7 +19,7 @@ class FlakyStore:
     def __init__(self, down: int, fault: Exception) -> None:
         self.down, self.fault = down, fault
 
-    def readings(self):
+    def readings(self, since=None, upload_id=None, catalog=None):
         if self.down:
             self.down -= 1
             raise self.fault
