@@ -2,20 +2,26 @@
 
 A newline in a file name forges a log line; an ANSI escape in a meter note rewrites the
 terminal; U+2028 ends a line for some log viewers; a bidi override reorders what a reader
-sees. :func:`escape_controls` turns each such character into a visible escape (``\\n``,
-``\\x1b``, ``\\u2028``) and leaves everything else as it was, backslashes included.
+sees, and a zero-width space makes "HHU-<ZWSP>001" read as HHU-001. One set of such
+characters serves the logs, the outbox's reasons, ingest's findings and the exports:
+:func:`escape_controls` turns each into a visible escape (``\\n``, ``\\x1b``,
+``\\u2028``) and leaves everything else as it was.
 """
 
 from __future__ import annotations
 
 import re
 
-_NAMED = {"\n": "\\n", "\r": "\\r", "\t": "\\t"}
-# C0 and C1 controls and DEL; the line and paragraph separators; bidi embeddings,
-# overrides, isolates and marks; zero-width spaces, joiners and invisible operators (an id
-# "HHU-<ZWSP>001" must not read as HHU-001); the BOM / zero-width no-break space mid-text.
-_UNSAFE = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069"
-                     "\u200b-\u200f\u2060-\u2064\ufeff]")
+#: What reorders or hides text: bidi embeddings, overrides, isolates and marks; zero-width
+#: spaces, joiners and invisible operators; the BOM (zero-width no-break space) mid-text.
+INVISIBLE = "\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
+#: C0 and C1 controls, DEL, the line and paragraph separators (every character
+#: ``str.splitlines()`` breaks at is among them), and the invisible characters above.
+UNSAFE = f"\x00-\x1f\x7f-\x9f\u2028\u2029{INVISIBLE}"
+
+_UNSAFE = re.compile(f"[{UNSAFE}]")
+_UNSAFE_OR_BACKSLASH = re.compile(f"[\\\\{UNSAFE}]")
+_NAMED = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
 
 
 def _escape(match: re.Match[str]) -> str:
@@ -27,6 +33,13 @@ def _escape(match: re.Match[str]) -> str:
     return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
 
 
-def escape_controls(text: str) -> str:
-    """``text`` with every control, line-breaking or bidi character escaped visibly."""
-    return _UNSAFE.sub(_escape, text)
+def escape_controls(text: str, *, backslash: bool = False) -> str:
+    """``text`` with every control, line-breaking, bidi or invisible character escaped
+    visibly; with ``backslash`` a backslash too, so that the escaping can be undone (the
+    exports: a reader can tell a written ``\\n`` from an escaped newline)."""
+    return (_UNSAFE_OR_BACKSLASH if backslash else _UNSAFE).sub(_escape, text)
+
+
+def has_unsafe(text: str) -> bool:
+    """Whether :func:`escape_controls` would change ``text`` (backslashes aside)."""
+    return _UNSAFE.search(text) is not None

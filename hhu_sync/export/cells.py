@@ -13,19 +13,16 @@ from __future__ import annotations
 
 import re
 
+from hhu_sync.safetext import INVISIBLE
+from hhu_sync.safetext import escape_controls as _escape_controls
+
 #: Leading characters that make a spreadsheet cell a formula (with their full-width forms).
 FORMULA_TRIGGERS = frozenset("=+-@\t\r\n\uff1d\uff0b\uff0d\uff20")
 # ASCII digits only: "-\u0663" (an Arabic-Indic three) is no number a sheet keeps numeric.
 _PLAIN_NUMBER = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?", re.ASCII)
-# What reorders or hides text (bidi embeddings, overrides, isolates and marks, zero-width
-# characters and joiners, the BOM): a clerk must see the cell as it is.
-_INVISIBLE = "\u200b-\u200f\u202a-\u202e\u2060-\u2064\u2066-\u2069\ufeff"
-# C0 and C1 controls, DEL, every character str.splitlines() breaks a line at, the above.
-_UNSAFE = re.compile(f"[\\\\\x00-\x1f\x7f-\x9f\u2028\u2029{_INVISIBLE}]")
 # Looked through before the first character that counts: blanks (any Unicode space) and
 # the invisible characters, which a reader may drop before it sees the "=".
-_LEADING = re.compile(f"[\\s\x00{_INVISIBLE}]*")
-_NAMED = {"\\": "\\\\", "\n": "\\n", "\r": "\\r", "\t": "\\t"}
+_LEADING = re.compile(f"[\\s\x00{INVISIBLE}]*")
 # neutralise_formula looks through these blanks at the head of a cell.
 _LEAD_BLANKS = " \x0b\x0c\x00"
 _NOT_PLAIN_HEAD = FORMULA_TRIGGERS | frozenset(_LEAD_BLANKS)
@@ -36,18 +33,10 @@ def is_plain_number(text: str) -> bool:
     return _PLAIN_NUMBER.fullmatch(text) is not None
 
 
-def _escape(match: re.Match[str]) -> str:
-    char = match.group()
-    named = _NAMED.get(char)
-    if named is not None:
-        return named
-    code = ord(char)
-    return f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}"
-
-
 def escape_controls(text: str) -> str:
-    """Every control and line-breaking character as a visible backslash escape."""
-    return _UNSAFE.sub(_escape, text)
+    """Every control, line-breaking and invisible character as a visible backslash escape,
+    a backslash as two (the exports' escaping can be undone)."""
+    return _escape_controls(text, backslash=True)
 
 
 def neutralise_formula(text: str) -> str:

@@ -15,6 +15,7 @@ from typing import NamedTuple
 
 from hhu_sync.iec62056.datasets import Obis
 from hhu_sync.ingest.status import FindingCode
+from hhu_sync.safetext import escape_controls, has_unsafe
 
 #: Units a register may carry, case-exact (IEC 62056 / DLMS spelling).
 ENERGY_UNITS = frozenset({"Wh", "kWh", "MWh", "varh", "kvarh", "Mvarh", "VAh", "kVAh", "MVAh"})
@@ -27,12 +28,6 @@ MAX_VALUE = 40
 MAX_TIME = 40
 #: Characters that start a spreadsheet formula (and tab/CR, caught as control characters).
 FORMULA_START = ("=", "+", "-", "@")
-# C0, DEL, C1 and the Unicode line/paragraph separators: anything that breaks a line or a log;
-# and what reorders or hides text from whoever reads it (bidi embeddings, overrides, isolates
-# and marks, zero-width characters, the BOM mid-text): a note "paid <RLO>..." is not what
-# the clerk sees.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029\u0085\u200b-\u200f\u202a-\u202e"
-                      r"\u2060-\u2064\u2066-\u2069\ufeff]")
 _DECIMAL = re.compile(r"(-?)([0-9]+)(?:\.([0-9]+))?", re.ASCII)
 _HEX = re.compile(r"[0-9A-Fa-f]{1,16}", re.ASCII)
 _IDENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}", re.ASCII)
@@ -68,17 +63,17 @@ def escape(text: object, limit: int = 64) -> str:
     """Text safe for one log line or report cell: controls escaped, at most ``limit``."""
     s = text if isinstance(text, str) else repr(text)
     cut = len(s) > limit
-    s = _CONTROL.sub(lambda m: m[0].encode("unicode_escape").decode("ascii"), s[:limit])
+    s = escape_controls(s[:limit])
     return s + "…" if cut else s
 
 
 def has_control(text: str) -> bool:
-    return _CONTROL.search(text) is not None
+    return has_unsafe(text)
 
 
 def text_problem(text: str) -> Problem | None:
     """A finding for free text that is kept (notes, operator): controls, formula start."""
-    if _CONTROL.search(text):
+    if has_unsafe(text):
         return Problem(FindingCode.CONTROL_CHARS, f"{escape(text)!r} holds control characters")
     if text.startswith(FORMULA_START):
         return Problem(FindingCode.FORMULA_TEXT, f"{escape(text)!r} starts like a formula")

@@ -25,6 +25,7 @@ from pathlib import Path
 
 from hhu_sync.failpoints import failpoint
 from hhu_sync.fsutil import open_dir_under
+from hhu_sync.safetext import escape_controls
 
 _CLOEXEC = getattr(os, "O_CLOEXEC", 0)
 FILE_FLAGS = (os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | getattr(os, "O_NOCTTY", 0)
@@ -155,7 +156,6 @@ def linked_in(name: str, st: os.stat_result, folders: list[Path]) -> Path | None
     return None
 
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\u2028\u2029]")
 _HALF = EXCERPT // 2
 _LONG_QUOTE = re.compile(r"('(?:[^'\\]|\\.){" + str(_HALF) + r",}('|$))"
                          r"|(\"(?:[^\"\\]|\\.){" + str(_HALF) + r",}(\"|$))")
@@ -174,6 +174,6 @@ def printable(text: str, limit: int = 1024) -> str:
     """``text`` with control characters and undecodable bytes escaped, capped: what may
     go into a log line, a reason file or the database (a name from the disk may hold
     bytes that are no UTF-8, which neither a UTF-8 file nor SQLite takes)."""
-    text = _CONTROL.sub(lambda m: m.group().encode("unicode_escape").decode("ascii"), text)
+    text = escape_controls(text)
     text = text.encode("utf-8", "backslashreplace").decode("utf-8")   # lone surrogates
     return text if len(text) <= limit else text[:limit - 1] + "…"
