@@ -15,6 +15,7 @@ import serial
 from hhu_sync.errors import HhuSyncError, KeyStoreError
 from hhu_sync.io.driver import LinkAborted, LinkDriver
 from hhu_sync.link import (
+    RETRYABLE,
     AckUpload,
     Authenticated,
     BundleRefused,
@@ -27,6 +28,7 @@ from hhu_sync.link import (
     LinkError,
     LinkSettings,
     PutBundle,
+    ReasonCode,
     Role,
     StartHandshake,
     UploadCleared,
@@ -40,14 +42,21 @@ CLOSE_DEADLINE_S = 5.0
 class AuthFailed(HhuSyncError):
     """The HHU is not the one the key belongs to, or one side's proof was wrong."""
 
+    def __init__(self, message: str, code: ReasonCode = ReasonCode.UNSPECIFIED) -> None:
+        super().__init__(message)
+        self.code = code
+
 
 class Refused(HhuSyncError):
-    """The HHU refused a bundle or an upload request, with its reason."""
+    """The HHU refused a bundle or an upload request: ``code`` says why (decide by it),
+    ``reason`` is the HHU's text for people."""
 
-    def __init__(self, object_id: str, reason: str) -> None:
-        super().__init__(f"{object_id} refused: {reason}")
+    def __init__(self, object_id: str, reason: str,
+                 code: ReasonCode = ReasonCode.UNSPECIFIED) -> None:
+        super().__init__(f"{object_id} refused: {reason or code.name}")
         self.object_id = object_id
         self.reason = reason
+        self.code = code
 
 
 def key_lookup_for(key_file: str | Path, key: bytes) -> Callable[[str], bytes | None]:
@@ -75,9 +84,9 @@ class DockSession:
         try:
             ev = self.driver.run_until(lambda e: isinstance(e, Authenticated), deadline_s)
         except LinkAborted as exc:
-            if _is_retry_abort(exc.reason):
+            if exc.code in RETRYABLE:   # silence, not a failed proof
                 raise
-            raise AuthFailed(f"authentication failed: {exc.reason}") from exc
+            raise AuthFailed(f"authentication failed: {exc.reason}", exc.code) from exc
         self.hhu_id, self.hello = ev.hhu_id, ev.hello
         return ev.hello
 
@@ -88,7 +97,7 @@ class DockSession:
             lambda e: isinstance(e, BundleStored | BundleRefused) and e.bundle_id == bundle_id,
             deadline_s)
         if isinstance(ev, BundleRefused):
-            raise Refused(bundle_id, ev.reason)
+            raise Refused(bundle_id, ev.reason, ev.code)
         return ev.already_held
 
     def get(self, upload_id: str, deadline_s: float) -> bytes:
@@ -98,7 +107,7 @@ class DockSession:
             lambda e: isinstance(e, UploadReceived | UploadRefused) and e.upload_id == upload_id,
             deadline_s)
         if isinstance(ev, UploadRefused):
-            raise Refused(upload_id, ev.reason)
+            raise Refused(upload_id, ev.reason, ev.code)
         return ev.data
 
     def ack(self, upload_id: str, deadline_s: float) -> None:
@@ -115,8 +124,3 @@ class DockSession:
         except (HhuSyncError, LinkError):
             return False
         return True
-
-
-def _is_retry_abort(reason: str) -> bool:
-    """Aborts for running out of retries are silence, not a failed proof."""
-    return "retry limit" in reason or "timed out" in reason

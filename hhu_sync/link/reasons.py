@@ -44,6 +44,8 @@ class ReasonCode(enum.IntEnum):
 #: aborts that mean silence or a slow line, not a failed proof: the next docking retries
 RETRYABLE = frozenset({ReasonCode.RETRY_LIMIT, ReasonCode.TIMED_OUT, ReasonCode.IDLE_TIMEOUT,
                        ReasonCode.SESSION_LIMIT, ReasonCode.CONNECTION_LOST})
+#: of those, the ones where the peer (or the line) went silent or too slow: a time-out
+SILENCE = RETRYABLE - {ReasonCode.CONNECTION_LOST}
 #: aborts that mean the peer is not who it says, or is not known
 AUTHENTICATION = frozenset({ReasonCode.AUTH_FAILED, ReasonCode.NOT_ENROLLED})
 
