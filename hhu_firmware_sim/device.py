@@ -120,6 +120,8 @@ class SessionResult:
     """How a docking session ended, and what it did."""
 
     reason: str = ""
+    #: the code of the abort or time-out that ended it (UNSPECIFIED for any other end)
+    code: ReasonCode = ReasonCode.UNSPECIFIED
     authenticated: bool = False
     committed: list[str] = field(default_factory=list)
     already_held: list[str] = field(default_factory=list)
@@ -282,9 +284,11 @@ class _Session:
             return True
         if isinstance(event, Aborted):
             self.result.reason = f"aborted: {event.reason}"
+            self.result.code = event.code
             return True
         if isinstance(event, TimedOut):
             self.result.reason = f"timed out: {event.what}"
+            self.result.code = event.code
             return True
         if isinstance(event, Authenticated):
             self.result.authenticated = True
