@@ -15,7 +15,6 @@ import serial
 from hhu_sync.errors import HhuSyncError, KeyStoreError
 from hhu_sync.io.driver import LinkAborted, LinkDriver
 from hhu_sync.link import (
-    RETRYABLE,
     AckUpload,
     Authenticated,
     BundleRefused,
@@ -35,8 +34,12 @@ from hhu_sync.link import (
     UploadReceived,
     UploadRefused,
 )
+from hhu_sync.link.reasons import AUTHENTICATION
 
 CLOSE_DEADLINE_S = 5.0
+#: handshake aborts that are an authentication failure: a wrong proof, an HHU not enrolled,
+#: or no code at all (a version-1 HHU, which aborts a handshake only for those)
+AUTHENTICATION_OR_UNKNOWN = AUTHENTICATION | {ReasonCode.UNSPECIFIED}
 
 
 class AuthFailed(HhuSyncError):
@@ -84,7 +87,7 @@ class DockSession:
         try:
             ev = self.driver.run_until(lambda e: isinstance(e, Authenticated), deadline_s)
         except LinkAborted as exc:
-            if exc.code in RETRYABLE:   # silence, not a failed proof
+            if exc.code not in AUTHENTICATION_OR_UNKNOWN:   # silence, a protocol error...
                 raise
             raise AuthFailed(f"authentication failed: {exc.reason}", exc.code) from exc
         self.hhu_id, self.hello = ev.hhu_id, ev.hello

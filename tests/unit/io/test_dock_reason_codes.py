@@ -36,7 +36,8 @@ def _session(outcome) -> DockSession:
 
 
 @pytest.mark.parametrize("code", [ReasonCode.RETRY_LIMIT, ReasonCode.TIMED_OUT,
-                                  ReasonCode.IDLE_TIMEOUT])
+                                  ReasonCode.IDLE_TIMEOUT, ReasonCode.PROTOCOL_ERROR,
+                                  ReasonCode.VERSION_UNSUPPORTED, ReasonCode.CANCELLED])
 @pytest.mark.parametrize("text", ["", "Wiederholungsgrenze erreicht", "authentication failed"])
 def test_a_retryable_abort_in_the_handshake_is_no_authentication_failure(code, text) -> None:
     with pytest.raises(LinkAborted) as caught:
@@ -44,11 +45,13 @@ def test_a_retryable_abort_in_the_handshake_is_no_authentication_failure(code, t
     assert not isinstance(caught.value, AuthFailed) and caught.value.code is code
 
 
+@pytest.mark.parametrize("code", [ReasonCode.AUTH_FAILED, ReasonCode.NOT_ENROLLED,
+                                  ReasonCode.UNSPECIFIED])
 @pytest.mark.parametrize("text", ["retry limit exceeded", "timed out: idle", ""])
-def test_an_authentication_abort_is_auth_failed_whatever_its_text(text) -> None:
+def test_an_authentication_abort_is_auth_failed_whatever_its_text(code, text) -> None:
     with pytest.raises(AuthFailed) as caught:
-        _session(LinkAborted(text, by_peer=True, code=ReasonCode.AUTH_FAILED)).handshake(1.0)
-    assert caught.value.code is ReasonCode.AUTH_FAILED
+        _session(LinkAborted(text, by_peer=True, code=code)).handshake(1.0)
+    assert caught.value.code is code
 
 
 def test_refusals_keep_their_code() -> None:
