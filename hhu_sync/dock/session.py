@@ -66,6 +66,7 @@ class Outcome(StrEnum):
     """How a docking ended; the values are what the store and status show."""
 
     EMPTY = "empty"              # nothing docked / no HHU answered
+    UNPLUGGED = "unplugged"      # the dock manager: the cradle's port is gone
     IDLE = "idle"                # authenticated, nothing to move
     DONE = "done"                # everything moved without an error
     AUTH_FAILED = "auth_failed"  # a proof failed, or the HHU is not enrolled

@@ -27,7 +27,7 @@ class LinkSettings:
     window: int = 32  # data frames in flight (selective repeat)
     max_frame_payload: int = 8192  # upper bound; the sender adapts frame size to the line
     min_frame_payload: int = 64
-    retry_limit: int = 8  # per frame / per request, then Aborted("retry limit ...")
+    retry_limit: int = 8  # per frame / per request, then Aborted/TimedOut(code RETRY_LIMIT...)
     ack_timeout: float = 0.5  # seconds (the driver measures time)
     idle_timeout: float = 10.0
     compression: tuple[str, ...] = ("zlib",)  # offered/accepted in the handshake

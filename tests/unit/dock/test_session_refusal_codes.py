@@ -69,6 +69,6 @@ def test_a_refusal_acks_cannot_cure_is_not_offered_again_even_if_worded_flash_fu
 
 
 def test_session_outcomes_are_an_enum_stored_as_the_old_strings() -> None:
-    assert [o.value for o in Outcome] == ["empty", "idle", "done", "auth_failed", "cut",
-                                          "timeout", "error"]
+    assert [o.value for o in Outcome] == ["empty", "unplugged", "idle", "done", "auth_failed",
+                                          "cut", "timeout", "error"]
     assert SessionResult("dock-1").outcome == "empty"
