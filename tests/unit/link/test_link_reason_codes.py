@@ -183,3 +183,22 @@ def test_phases_and_states_are_enums_equal_to_their_old_strings() -> None:
     dock = Connection(Role.DOCK, keys=lambda h: KEY)
     assert dock.phase is Phase.IDLE and dock.phase == "IDLE"
     assert dock.state is State.IDLE and f"{dock.state}" == "IDLE"
+
+
+def test_unacknowledged_data_ends_with_retry_limit_on_both_sides() -> None:
+    """SACKs never arrive: the dock's sender gives up with RETRY_LIMIT, and says so."""
+    decoder = FrameDecoder()
+
+    def drop_sacks(data: bytes) -> bytes:
+        kept = [b for b in decoder.feed(data) if b[0] != m.T_SACK]
+        return b"".join(encode_frame(b) for b in kept)
+
+    p = Pair(settings=LinkSettings(retry_limit=2), to_dock=drop_sacks)
+    p.dock.send(StartHandshake())
+    p.dock.send(PutBundle("b", bytes(range(256)) * 40))
+    p.run(lambda: p.dock.state == "ERROR")
+    assert p.dock_events[-1].code is ReasonCode.RETRY_LIMIT
+    assert isinstance(p.dock_events[-1], TimedOut | Aborted)
+    p.run(lambda: p.hhu.state == "ERROR")
+    assert p.hhu_events[-1] == Aborted(p.hhu_events[-1].reason, by_peer=True,
+                                       code=ReasonCode.RETRY_LIMIT)
