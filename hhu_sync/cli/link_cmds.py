@@ -203,7 +203,8 @@ def run_push(args: argparse.Namespace) -> int:
                 held = session.put(bundle_id, data, deadline.left())
             except Refused as exc:
                 refused.append(str(exc))
-                print(f"{session.hhu_id}: refused {bundle_id}: {exc.reason}", file=sys.stderr)
+                print(f"{session.hhu_id}: refused {bundle_id} ({exc.code.name}): {exc.reason}",
+                      file=sys.stderr)
                 continue
             verb = "already held" if held else "stored"
             print(f"{session.hhu_id}: {verb} {bundle_id} ({len(data)} bytes)")

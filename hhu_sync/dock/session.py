@@ -289,7 +289,7 @@ class Session:
                     held = session.put(packed.bundle_id, data,
                                        self._budget(limits.transfer_seconds))
             except Refused as exc:
-                self._failed(delivery, f"{hhu} refused it: {exc.reason}")
+                self._failed(delivery, f"{hhu} refused it ({exc.code.name}): {exc.reason}")
                 continue
             failpoint("push.before_record")
             self.store.delivery_done(delivery.delivery_id, hhu, _now())

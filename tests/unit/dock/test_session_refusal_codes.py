@@ -65,7 +65,8 @@ def test_a_refusal_acks_cannot_cure_is_not_offered_again_even_if_worded_flash_fu
         tmp_path, code):
     said, session = _push_once_refused(tmp_path, code, "flash full")
     assert said == [("put", "B-1")]
-    assert session.result.pushed == [] and len(session.result.errors) == 1
+    assert session.result.pushed == []
+    assert session.result.errors == [f"HHU-001 refused it ({code.name}): flash full"]
 
 
 def test_session_outcomes_are_an_enum_stored_as_the_old_strings() -> None:
