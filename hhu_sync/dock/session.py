@@ -231,6 +231,8 @@ class Session:
             self.result.outcome = Outcome.TIMEOUT
             self.result.errors.append(str(exc))
             log.warning("dock %s: %s", self.dock.name, exc)
+            over = time.monotonic() >= self._deadline
+            session.give_up(str(exc), ReasonCode.SESSION_LIMIT if over else ReasonCode.TIMED_OUT)
         except StorageUnavailable as exc:
             self.result.outcome = Outcome.ERROR
             self.result.errors.append(str(exc))

@@ -6,6 +6,7 @@ typed errors, so the CLI (and later the daemon) reads like the procedure it is.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import serial
 from hhu_sync.errors import HhuSyncError, KeyStoreError
 from hhu_sync.io.driver import LinkAborted, LinkDriver
 from hhu_sync.link import (
+    Abort,
     AckUpload,
     Authenticated,
     BundleRefused,
@@ -30,6 +32,7 @@ from hhu_sync.link import (
     ReasonCode,
     Role,
     StartHandshake,
+    State,
     UploadCleared,
     UploadReceived,
     UploadRefused,
@@ -118,6 +121,14 @@ class DockSession:
         self.driver.send(AckUpload(upload_id))
         self.driver.run_until(
             lambda e: isinstance(e, UploadCleared) and e.upload_id == upload_id, deadline_s)
+
+    def give_up(self, reason: str, code: ReasonCode) -> None:
+        """Tell the HHU why the dock ends the link now (an ABORT with ``code``), so it need
+        not wait for its idle limit; best effort, the line may already be gone."""
+        if self.conn.state in (State.CLOSED, State.ERROR):
+            return
+        with contextlib.suppress(HhuSyncError, LinkError):
+            self.driver.send(Abort(reason, code))
 
     def close(self, deadline_s: float = CLOSE_DEADLINE_S) -> bool:
         """Close politely; False when the HHU did not confirm (nothing is lost by that)."""

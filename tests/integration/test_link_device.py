@@ -266,3 +266,17 @@ def test_the_simulator_refuses_a_full_flash_by_code_whatever_its_wording(key, fl
             assert caught.value.code is ReasonCode.UNKNOWN_OBJECT
         finally:
             port.close()
+
+
+def test_a_dock_giving_up_tells_the_hhu_why_by_code(key, flash_dir):
+    ended: list = []
+    done = threading.Event()
+    device = SimulatedHHU(HHU, key, FlashStore(flash_dir))
+    with DeviceServer(device, on_session=lambda r: (ended.append(r), done.set())) as server:
+        port, session = _docked(server.url, key)
+        try:
+            session.give_up("session longer than 600 s", ReasonCode.SESSION_LIMIT)
+            assert done.wait(DEADLINE)
+        finally:
+            port.close()
+    assert ended[0].code is ReasonCode.SESSION_LIMIT

@@ -73,3 +73,46 @@ def test_session_outcomes_are_an_enum_stored_as_the_old_strings() -> None:
     assert [o.value for o in Outcome] == ["empty", "unplugged", "idle", "done", "auth_failed",
                                           "cut", "timeout", "error"]
     assert SessionResult("dock-1").outcome == "empty"
+
+
+@pytest.mark.parametrize(("over", "code"), [(True, ReasonCode.SESSION_LIMIT),
+                                            (False, ReasonCode.TIMED_OUT)])
+def test_a_docking_that_runs_out_of_time_tells_the_hhu_by_code(tmp_path, monkeypatch, over,
+                                                                 code):
+    import hhu_sync.dock.session as session_module
+    from hhu_sync.io.driver import LinkTimedOut
+
+    store = SqliteStore(tmp_path / "db.sqlite")
+    told: list = []
+    holder: list = []
+
+    class Link:
+        def __init__(self, *_, **__) -> None:
+            pass
+
+        def handshake(self, _timeout):
+            return SimpleNamespace(hhu_id="HHU-001", firmware="1.0", battery_pct=90,
+                                   free_flash=10_000, uploads=[SimpleNamespace(upload_id="U")])
+
+        def get(self, upload_id, _budget):
+            if over:                       # the session's own limit has passed
+                holder[0]._deadline = float("-inf")
+            raise LinkTimedOut("no answer")
+
+        def give_up(self, reason, why):
+            told.append(why)
+
+    monkeypatch.setattr(session_module, "open_port", lambda *a, **k: SimpleNamespace(
+        close=lambda: None))
+    monkeypatch.setattr(session_module, "DockSession", Link)
+    config = parse_config({"docks": [{"name": "dock-1", "port": "loop://"}]},
+                          tmp_path / "hhu-sync.toml")
+    session = Session(config.docks[0], "loop://", config, store,
+                      SimpleNamespace(hhu_key=lambda hhu: b"k" * 32), None)
+    holder.append(session)
+    try:
+        assert session.run().outcome is Outcome.TIMEOUT
+        assert told == [code]
+    finally:
+        session.decoder.close()
+        store.close()
