@@ -202,3 +202,24 @@ def test_unacknowledged_data_ends_with_retry_limit_on_both_sides() -> None:
     p.run(lambda: p.hhu.state == "ERROR")
     assert p.hhu_events[-1] == Aborted(p.hhu_events[-1].reason, by_peer=True,
                                        code=ReasonCode.RETRY_LIMIT)
+
+
+def test_a_version_downgraded_on_the_line_fails_authentication() -> None:
+    """A CHALLENGE rewritten to version 1 (to strip the codes) is in the dock's proof."""
+    decoder = FrameDecoder()
+
+    def downgrade(data: bytes) -> bytes:
+        out = b""
+        for body in decoder.feed(data):
+            if body[0] == m.T_CHALLENGE:
+                body = body[:2] + b"\x01" + body[3:]
+            out += encode_frame(body)
+        return out
+
+    p = Pair(to_dock=downgrade)
+    p.dock.send(StartHandshake())
+    p.run(lambda: p.hhu.state == "ERROR" and p.dock.state == "ERROR")
+    assert p.dock.version == 1
+    assert p.hhu_events == [Aborted("authentication failed", by_peer=False,
+                                    code=ReasonCode.AUTH_FAILED)]
+    assert not any(isinstance(e, Authenticated) for e in p.dock_events)
