@@ -608,14 +608,16 @@ class Connection:
         if self._req_busy_wait is not None:  # the HHU said BUSY: bounded by idle_timeout
             self._req_busy_wait += self.settings.ack_timeout
             if self._req_busy_wait > self.settings.idle_timeout:
-                self._timed_out(f"answer to {self._req_name}")
+                self._timed_out(f"answer to {self._req_name}", ReasonCode.BUSY_LIMIT)
                 return
             self._req_retries = 0
         self._resend_request()
 
     def _timer_answer(self) -> None:
         if self._req is not None:
-            self._timed_out(f"answer to {self._req_name}")
+            busy = self._req_busy_wait is not None   # answered BUSY, then never the verdict
+            self._timed_out(f"answer to {self._req_name}",
+                            ReasonCode.BUSY_LIMIT if busy else ReasonCode.TIMED_OUT)
 
     def _timer_keepalive(self) -> None:
         if self._phase == "READY" and not self._queue:

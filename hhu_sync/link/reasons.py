@@ -39,11 +39,13 @@ class ReasonCode(enum.IntEnum):
     CANCELLED = 18         # both: the application gave up (operator, shutdown)
     INTERNAL = 19          # both: an internal failure of the sender
     CONNECTION_LOST = 20   # local only, never sent: end of stream before CLOSED
+    BUSY_LIMIT = 21        # D: the HHU answered BUSY for longer than idle_timeout
 
 
 #: aborts that mean silence or a slow line, not a failed proof: the next docking retries
 RETRYABLE = frozenset({ReasonCode.RETRY_LIMIT, ReasonCode.TIMED_OUT, ReasonCode.IDLE_TIMEOUT,
-                       ReasonCode.SESSION_LIMIT, ReasonCode.CONNECTION_LOST})
+                       ReasonCode.SESSION_LIMIT, ReasonCode.BUSY_LIMIT,
+                       ReasonCode.CONNECTION_LOST})
 #: of those, the ones where the peer (or the line) went silent or too slow: a time-out
 SILENCE = RETRYABLE - {ReasonCode.CONNECTION_LOST}
 #: aborts that mean the peer is not who it says, or is not known

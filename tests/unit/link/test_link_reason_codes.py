@@ -223,3 +223,13 @@ def test_a_version_downgraded_on_the_line_fails_authentication() -> None:
     assert p.hhu_events == [Aborted("authentication failed", by_peer=False,
                                     code=ReasonCode.AUTH_FAILED)]
     assert not any(isinstance(e, Authenticated) for e in p.dock_events)
+
+
+def test_an_hhu_that_stays_busy_is_given_up_with_busy_limit() -> None:
+    p = Pair(app=HhuApp(hold_verdict=True))
+    p.dock.send(StartHandshake())
+    p.dock.send(PutBundle("b", b"x" * 4000))
+    p.run(lambda: p.dock.state == "ERROR")
+    assert p.dock_events[-1] == TimedOut("answer to DONE", ReasonCode.BUSY_LIMIT)
+    p.run(lambda: p.hhu.state == "ERROR")
+    assert p.hhu_events[-1].code is ReasonCode.BUSY_LIMIT
