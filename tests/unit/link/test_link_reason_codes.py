@@ -233,3 +233,11 @@ def test_an_hhu_that_stays_busy_is_given_up_with_busy_limit() -> None:
     assert p.dock_events[-1] == TimedOut("answer to DONE", ReasonCode.BUSY_LIMIT)
     p.run(lambda: p.hhu.state == "ERROR")
     assert p.hhu_events[-1].code is ReasonCode.BUSY_LIMIT
+
+
+def test_every_phase_of_the_transition_tables_is_a_phase() -> None:
+    from hhu_sync.link import DOCK_TRANSITIONS, HHU_TRANSITIONS
+
+    for table in (DOCK_TRANSITIONS, HHU_TRANSITIONS):
+        for (phase, _trigger), nxt in table.items():
+            assert Phase(phase) and Phase(nxt)
