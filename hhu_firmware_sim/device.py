@@ -36,6 +36,7 @@ from hhu_sync.link import (
     LinkError,
     LinkSettings,
     ProvideUpload,
+    ReasonCode,
     RefuseBundle,
     RefuseUpload,
     Role,
@@ -64,6 +65,12 @@ class Faults:
     reboot_after: int | None = None    # reboot after this many bundle bytes this session
     slow_ms: float = 0.0               # delay before each write (a slow responder)
     seed: int | None = None
+    #: the text sent beside each refusal's code (another wording, language, or ""): the
+    #: dock must decide by the code alone; None sends the simulator's own text
+    refusal_text: Callable[[str], str] | None = None
+
+    def worded(self, reason: str) -> str:
+        return reason if self.refusal_text is None else self.refusal_text(reason)
 
 
 class _Reboot(Exception):
@@ -115,6 +122,8 @@ class SessionResult:
     """How a docking session ended, and what it did."""
 
     reason: str = ""
+    #: the code of the abort or time-out that ended it (UNSPECIFIED for any other end)
+    code: ReasonCode = ReasonCode.UNSPECIFIED
     authenticated: bool = False
     committed: list[str] = field(default_factory=list)
     already_held: list[str] = field(default_factory=list)
@@ -277,9 +286,11 @@ class _Session:
             return True
         if isinstance(event, Aborted):
             self.result.reason = f"aborted: {event.reason}"
+            self.result.code = event.code
             return True
         if isinstance(event, TimedOut):
             self.result.reason = f"timed out: {event.what}"
+            self.result.code = event.code
             return True
         if isinstance(event, Authenticated):
             self.result.authenticated = True
@@ -298,32 +309,35 @@ class _Session:
         try:
             check_id(ev.bundle_id)
         except FlashError as exc:
-            return self._refuse(ev.bundle_id, str(exc))
+            return self._refuse(ev.bundle_id, str(exc), ReasonCode.INVALID_ID)
         held = self.hhu.flash.bundle(ev.bundle_id)
         if held is not None:
             if held.sha256 == ev.sha256 and held.size == ev.size:
                 self.result.already_held.append(ev.bundle_id)
                 return self._send(BundleAlreadyHeld(ev.bundle_id))
-            return self._refuse(ev.bundle_id, "a different bundle with this id is held")
+            return self._refuse(ev.bundle_id, "a different bundle with this id is held",
+                                ReasonCode.CONFLICT)
         try:
             self.writer = self.hhu.flash.open_partial(ev.bundle_id, ev.size, ev.sha256)
         except FlashFullError as exc:
-            return self._refuse(ev.bundle_id, str(exc))
+            return self._refuse(ev.bundle_id, str(exc), ReasonCode.FLASH_FULL)
         self._send(AcceptBundle(ev.bundle_id, self.writer.written))
 
-    def _refuse(self, bundle_id: str, reason: str) -> None:
+    def _refuse(self, bundle_id: str, reason: str, code: ReasonCode) -> None:
+        """Refuse with a code the dock decides by; ``reason`` is only for people."""
         self.result.refused.append((bundle_id, reason))
-        self._send(RefuseBundle(bundle_id, reason))
+        self._send(RefuseBundle(bundle_id, self.hhu.faults.worded(reason), code))
 
     def _on_data(self, ev: BundleData) -> None:
         writer = self.writer
         if writer is None or writer.bundle_id != ev.bundle_id:
-            return self._refuse(ev.bundle_id, "data for a bundle not being received")
+            return self._refuse(ev.bundle_id, "data for a bundle not being received",
+                                ReasonCode.UNKNOWN_OBJECT)
         try:
             writer.write(ev.offset, ev.data)
         except FlashError as exc:
             self._close_writer()
-            return self._refuse(ev.bundle_id, str(exc))
+            return self._refuse(ev.bundle_id, str(exc), ReasonCode.STORAGE_ERROR)
         self.result.bundle_bytes += len(ev.data)
         limit = self.hhu.faults.reboot_after
         if limit is not None and self.result.bundle_bytes >= limit:
@@ -337,12 +351,13 @@ class _Session:
     def _on_received(self, ev: BundleReceived) -> None:
         writer = self.writer
         if writer is None or writer.bundle_id != ev.bundle_id:
-            return self._refuse(ev.bundle_id, "no bundle being received")
+            return self._refuse(ev.bundle_id, "no bundle being received",
+                                ReasonCode.UNKNOWN_OBJECT)
         self.writer = None
         if not (writer.complete() and writer.digest_ok()):
             writer.close(checkpoint=False)
             self.hhu.flash.discard_partial(ev.bundle_id)
-            return self._refuse(ev.bundle_id, "digest mismatch")
+            return self._refuse(ev.bundle_id, "digest mismatch", ReasonCode.DIGEST_MISMATCH)
         writer.commit()
         self.result.committed.append(ev.bundle_id)
         self._send(BundleCommitted(ev.bundle_id))
@@ -351,7 +366,9 @@ class _Session:
         try:
             data = self.hhu.flash.read_upload(ev.upload_id)
         except FlashError as exc:
-            return self._send(RefuseUpload(ev.upload_id, str(exc)))
+            code = _upload_refusal(self.hhu.flash, ev.upload_id)
+            return self._send(RefuseUpload(ev.upload_id,
+                                           self.hhu.faults.worded(str(exc)), code))
         self.result.uploads_served.append(ev.upload_id)
         self._send(ProvideUpload(ev.upload_id, data))
 
@@ -383,3 +400,12 @@ def load_device(hhu_id: str, key_file: str | Path, flash_dir: str | Path, *,
     if wrong_key:
         key = bytes([key[0] ^ 0x01]) + key[1:]
     return SimulatedHHU(hhu_id, key, FlashStore(flash_dir, capacity), **kwargs)
+
+
+def _upload_refusal(flash: FlashStore, upload_id: str) -> ReasonCode:
+    """Why an upload could not be read: a bad id, none held, or the flash failed."""
+    try:
+        path = flash._upload_path(upload_id)   # noqa: SLF001 - the store's own naming rule
+    except FlashError:
+        return ReasonCode.INVALID_ID
+    return ReasonCode.STORAGE_ERROR if path.exists() else ReasonCode.UNKNOWN_OBJECT

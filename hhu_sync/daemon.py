@@ -22,7 +22,7 @@ from hhu_sync.config import Config, Dock
 from hhu_sync.daemon_lock import DaemonLock
 from hhu_sync.dock.manager import DockManager
 from hhu_sync.dock.packer import Packer
-from hhu_sync.dock.session import SessionResult
+from hhu_sync.dock.session import Outcome, SessionResult
 from hhu_sync.export import export
 from hhu_sync.fsutil import DAEMON_DIR_MODE, copy_new_file, ensure_dir
 from hhu_sync.io.ports import register_handler_packages
@@ -124,7 +124,7 @@ class Daemon:
 
     def _session_done(self, dock: Dock, generation: int, result: SessionResult) -> None:
         s = self.summary
-        if result.outcome not in ("empty", "unplugged", "idle"):
+        if result.outcome not in (Outcome.EMPTY, Outcome.UNPLUGGED, Outcome.IDLE):
             s.sessions[result.outcome] += 1
         s.bundles_pushed += len(result.pushed)
         s.uploads_pulled += len(result.pulled)

@@ -108,10 +108,21 @@ def _docked(args: argparse.Namespace, on_event: Callable[[Any], None] | None = N
     except LinkTimedOut as exc:
         raise CliError(str(exc), EXIT_TIMEOUT) from None
     except LinkAborted as exc:
-        code = EXIT_TIMEOUT if "retry limit" in exc.reason else EXIT_CUT
-        raise CliError(str(exc), code) from None
+        raise CliError(str(exc), abort_exit_code(exc.code)) from None
     finally:
         port.close()
+
+
+
+def abort_exit_code(code: int) -> int:
+    """The exit status for an aborted link, by its reason code (never its text)."""
+    from hhu_sync.link.reasons import AUTHENTICATION, SILENCE
+
+    if code in SILENCE:
+        return EXIT_TIMEOUT
+    if code in AUTHENTICATION:
+        return EXIT_AUTH
+    return EXIT_CUT
 
 
 class _ProgressView:
@@ -192,7 +203,8 @@ def run_push(args: argparse.Namespace) -> int:
                 held = session.put(bundle_id, data, deadline.left())
             except Refused as exc:
                 refused.append(str(exc))
-                print(f"{session.hhu_id}: refused {bundle_id}: {exc.reason}", file=sys.stderr)
+                print(f"{session.hhu_id}: refused {bundle_id} ({exc.code.name}): {exc.reason}",
+                      file=sys.stderr)
                 continue
             verb = "already held" if held else "stored"
             print(f"{session.hhu_id}: {verb} {bundle_id} ({len(data)} bytes)")

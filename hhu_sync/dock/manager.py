@@ -19,7 +19,7 @@ from apscheduler.schedulers.background import BackgroundScheduler
 from hhu_sync.config import Config, Dock
 from hhu_sync.dock.packer import Packer
 from hhu_sync.dock.readings import UploadDecoder
-from hhu_sync.dock.session import Session, SessionResult
+from hhu_sync.dock.session import Outcome, Session, SessionResult
 from hhu_sync.errors import KeyStoreError
 from hhu_sync.io.ports import PortError, find_port
 from hhu_sync.keys import KeyStore
@@ -103,7 +103,7 @@ class DockManager:
                     continue
                 url = self.resolve(dock)
                 if url is None:
-                    state.last = SessionResult(dock.name, "unplugged")
+                    state.last = SessionResult(dock.name, Outcome.UNPLUGGED)
                     state.last_generation = self.generation()
                     continue
                 state.busy = True
@@ -121,14 +121,14 @@ class DockManager:
             result = session.run()
         except Exception as exc:  # noqa: BLE001 - a session must never kill the pool
             log.exception("dock %s: session failed", dock.name)
-            result = SessionResult(dock.name, "error", errors=[repr(exc)])
+            result = SessionResult(dock.name, Outcome.ERROR, errors=[repr(exc)])
         with self._lock:
             self._sessions.pop(dock.name, None)
             state = self.states[dock.name]
             state.busy = False
             state.last = result
             state.last_generation = generation
-            if result.outcome in ("cut", "timeout", "error", "auth_failed"):
+            if result.outcome in (Outcome.CUT, Outcome.TIMEOUT, Outcome.ERROR, Outcome.AUTH_FAILED):
                 state.failures += 1
                 delay = min(MAX_BACKOFF_S, self.config.schedule.poll_seconds
                             * (2 ** min(state.failures, 8)))

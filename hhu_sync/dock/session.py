@@ -20,6 +20,7 @@ from concurrent.futures import Executor, Future
 from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from enum import StrEnum
 from typing import Any, Protocol
 
 from serial import SerialBase
@@ -33,7 +34,7 @@ from hhu_sync.fsutil import DAEMON_DIR_MODE, atomic_write, ensure_dir
 from hhu_sync.io.dock import AuthFailed, DockSession, Refused
 from hhu_sync.io.driver import LinkCut, LinkTimedOut
 from hhu_sync.io.ports import PortError, open_port
-from hhu_sync.link import Progress
+from hhu_sync.link import Progress, ReasonCode
 from hhu_sync.store.base import StorageUnavailable
 
 log = logging.getLogger("hhu_sync.dock")
@@ -48,6 +49,10 @@ def _now() -> str:
 MAX_UNACKNOWLEDGED = 4   # uploads held in memory between their transfer and their ack
 
 
+#: refusals that acknowledged uploads may cure: a full flash, or no code (a version-1 HHU)
+ROOM_REFUSALS = frozenset({ReasonCode.FLASH_FULL, ReasonCode.UNSPECIFIED})
+
+
 @dataclass
 class _Pulled:
     """An upload taken from the HHU, its commit under way, not yet acknowledged."""
@@ -58,10 +63,23 @@ class _Pulled:
     commit: Future
 
 
+class Outcome(StrEnum):
+    """How a docking ended; the values are what the store and status show."""
+
+    EMPTY = "empty"              # nothing docked / no HHU answered
+    UNPLUGGED = "unplugged"      # the dock manager: the cradle's port is gone
+    IDLE = "idle"                # authenticated, nothing to move
+    DONE = "done"                # everything moved without an error
+    AUTH_FAILED = "auth_failed"  # a proof failed, or the HHU is not enrolled
+    CUT = "cut"                  # the line went away
+    TIMEOUT = "timeout"          # silence: the HHU or the session ran out of time
+    ERROR = "error"              # anything else (a refusal, storage, a bad upload)
+
+
 @dataclass
 class SessionResult:
     dock: str
-    outcome: str = "empty"        # empty | idle | done | auth_failed | cut | timeout | error
+    outcome: Outcome = Outcome.EMPTY
     hhu_id: str | None = None
     pushed: list[str] = field(default_factory=list)
     pulled: list[str] = field(default_factory=list)
@@ -119,7 +137,7 @@ class Session:
             result = self._run()
         except BaseException as exc:   # a bug: the manager logs it; the row must not stay
             if self._session_id is not None:   # running, or status shows it docked
-                self.result.outcome = "error"
+                self.result.outcome = Outcome.ERROR
                 self.result.errors.append(repr(exc))
                 self._report(started, self.result)
             raise
@@ -195,12 +213,12 @@ class Session:
             except (LinkTimedOut, LinkCut):
                 return self.result                      # nothing docked, or nothing answering
             except AuthFailed as exc:
-                self.result.outcome = "auth_failed"
+                self.result.outcome = Outcome.AUTH_FAILED
                 self.result.errors.append(str(exc))
                 log.warning("dock %s: %s", self.dock.name, exc)
                 return self.result
             self.result.hhu_id = hhu = hello.hhu_id
-            self.result.outcome = "idle"
+            self.result.outcome = Outcome.IDLE
             self.store.touch_hhu(hhu, dock=self.dock.name, firmware=hello.firmware,
                                  battery=hello.battery_pct, free_flash=hello.free_flash,
                                  now=_now(), crew=self.config.hhus.get(hhu))
@@ -213,22 +231,24 @@ class Session:
                 self._acknowledge(session, hhu, pending.popleft())
             session.close()
             if self.result.did_work and not self.result.errors:
-                self.result.outcome = "done"
+                self.result.outcome = Outcome.DONE
         except LinkCut as exc:
-            self.result.outcome = "cut"
+            self.result.outcome = Outcome.CUT
             self.result.errors.append(str(exc))
             log.warning("dock %s: %s (%s)", self.dock.name, exc, self.result.hhu_id)
         except LinkTimedOut as exc:
-            self.result.outcome = "timeout"
+            self.result.outcome = Outcome.TIMEOUT
             self.result.errors.append(str(exc))
             log.warning("dock %s: %s", self.dock.name, exc)
+            over = time.monotonic() >= self._deadline
+            session.give_up(str(exc), ReasonCode.SESSION_LIMIT if over else ReasonCode.TIMED_OUT)
         except StorageUnavailable as exc:
-            self.result.outcome = "error"
+            self.result.outcome = Outcome.ERROR
             self.result.errors.append(str(exc))
             self.result.storage_unavailable = True
             log.debug("dock %s: %s", self.dock.name, exc)    # logged once by the manager
         except HhuSyncError as exc:
-            self.result.outcome = "error"
+            self.result.outcome = Outcome.ERROR
             self.result.errors.append(str(exc))
             log.error("dock %s: %s", self.dock.name, exc)
         finally:
@@ -268,19 +288,19 @@ class Session:
                 try:
                     held = session.put(packed.bundle_id, data,
                                        self._budget(limits.transfer_seconds))
-                except Refused:
-                    if not pending:
+                except Refused as exc:
+                    if not pending or exc.code not in ROOM_REFUSALS:
                         raise
                     # Room may be held by uploads waiting for their acknowledgement: give
                     # them up (each only after its commit), then offer the bundle once
-                    # more. Whatever the refusal said: REFUSE carries only a reason text,
-                    # and wording is no contract (a second refusal is final).
+                    # more. Decided by the code (FLASH_FULL, or none from a version-1
+                    # HHU), never the text; a second refusal is final.
                     while pending:
                         self._acknowledge(session, hhu, pending.popleft())
                     held = session.put(packed.bundle_id, data,
                                        self._budget(limits.transfer_seconds))
             except Refused as exc:
-                self._failed(delivery, f"{hhu} refused it: {exc.reason}")
+                self._failed(delivery, f"{hhu} refused it ({exc.code.name}): {exc.reason}")
                 continue
             failpoint("push.before_record")
             self.store.delivery_done(delivery.delivery_id, hhu, _now())

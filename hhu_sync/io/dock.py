@@ -6,6 +6,7 @@ typed errors, so the CLI (and later the daemon) reads like the procedure it is.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -15,6 +16,7 @@ import serial
 from hhu_sync.errors import HhuSyncError, KeyStoreError
 from hhu_sync.io.driver import LinkAborted, LinkDriver
 from hhu_sync.link import (
+    Abort,
     AckUpload,
     Authenticated,
     BundleRefused,
@@ -27,27 +29,40 @@ from hhu_sync.link import (
     LinkError,
     LinkSettings,
     PutBundle,
+    ReasonCode,
     Role,
     StartHandshake,
+    State,
     UploadCleared,
     UploadReceived,
     UploadRefused,
 )
+from hhu_sync.link.reasons import AUTHENTICATION
 
 CLOSE_DEADLINE_S = 5.0
+#: handshake aborts that are an authentication failure: a wrong proof, an HHU not enrolled,
+#: or no code at all (a version-1 HHU, which aborts a handshake only for those)
+AUTHENTICATION_OR_UNKNOWN = AUTHENTICATION | {ReasonCode.UNSPECIFIED}
 
 
 class AuthFailed(HhuSyncError):
     """The HHU is not the one the key belongs to, or one side's proof was wrong."""
 
+    def __init__(self, message: str, code: ReasonCode = ReasonCode.UNSPECIFIED) -> None:
+        super().__init__(message)
+        self.code = code
+
 
 class Refused(HhuSyncError):
-    """The HHU refused a bundle or an upload request, with its reason."""
+    """The HHU refused a bundle or an upload request: ``code`` says why (decide by it),
+    ``reason`` is the HHU's text for people."""
 
-    def __init__(self, object_id: str, reason: str) -> None:
-        super().__init__(f"{object_id} refused: {reason}")
+    def __init__(self, object_id: str, reason: str,
+                 code: ReasonCode = ReasonCode.UNSPECIFIED) -> None:
+        super().__init__(f"{object_id} refused: {reason or code.name}")
         self.object_id = object_id
         self.reason = reason
+        self.code = code
 
 
 def key_lookup_for(key_file: str | Path, key: bytes) -> Callable[[str], bytes | None]:
@@ -75,9 +90,9 @@ class DockSession:
         try:
             ev = self.driver.run_until(lambda e: isinstance(e, Authenticated), deadline_s)
         except LinkAborted as exc:
-            if _is_retry_abort(exc.reason):
+            if exc.code not in AUTHENTICATION_OR_UNKNOWN:   # silence, a protocol error...
                 raise
-            raise AuthFailed(f"authentication failed: {exc.reason}") from exc
+            raise AuthFailed(f"authentication failed: {exc.reason}", exc.code) from exc
         self.hhu_id, self.hello = ev.hhu_id, ev.hello
         return ev.hello
 
@@ -88,7 +103,7 @@ class DockSession:
             lambda e: isinstance(e, BundleStored | BundleRefused) and e.bundle_id == bundle_id,
             deadline_s)
         if isinstance(ev, BundleRefused):
-            raise Refused(bundle_id, ev.reason)
+            raise Refused(bundle_id, ev.reason, ev.code)
         return ev.already_held
 
     def get(self, upload_id: str, deadline_s: float) -> bytes:
@@ -98,7 +113,7 @@ class DockSession:
             lambda e: isinstance(e, UploadReceived | UploadRefused) and e.upload_id == upload_id,
             deadline_s)
         if isinstance(ev, UploadRefused):
-            raise Refused(upload_id, ev.reason)
+            raise Refused(upload_id, ev.reason, ev.code)
         return ev.data
 
     def ack(self, upload_id: str, deadline_s: float) -> None:
@@ -106,6 +121,14 @@ class DockSession:
         self.driver.send(AckUpload(upload_id))
         self.driver.run_until(
             lambda e: isinstance(e, UploadCleared) and e.upload_id == upload_id, deadline_s)
+
+    def give_up(self, reason: str, code: ReasonCode) -> None:
+        """Tell the HHU why the dock ends the link now (an ABORT with ``code``), so it need
+        not wait for its idle limit; best effort, the line may already be gone."""
+        if self.conn.state in (State.CLOSED, State.ERROR):
+            return
+        with contextlib.suppress(HhuSyncError, LinkError):
+            self.driver.send(Abort(reason, code))
 
     def close(self, deadline_s: float = CLOSE_DEADLINE_S) -> bool:
         """Close politely; False when the HHU did not confirm (nothing is lost by that)."""
@@ -115,8 +138,3 @@ class DockSession:
         except (HhuSyncError, LinkError):
             return False
         return True
-
-
-def _is_retry_abort(reason: str) -> bool:
-    """Aborts for running out of retries are silence, not a failed proof."""
-    return "retry limit" in reason or "timed out" in reason

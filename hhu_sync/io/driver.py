@@ -17,7 +17,7 @@ from typing import Any
 import serial
 
 from hhu_sync.errors import HhuSyncError
-from hhu_sync.link import NEED_DATA, Aborted, ConnectionClosed, LinkError, TimedOut
+from hhu_sync.link import NEED_DATA, Aborted, ConnectionClosed, LinkError, ReasonCode, TimedOut
 
 IDLE_POLL_S = 0.5      # read wait while the core has no timer running
 READ_CHUNK = 65536     # most bytes taken from the port per read
@@ -39,10 +39,12 @@ class LinkTimedOut(LinkDriverError):
 class LinkAborted(LinkDriverError):
     """The link was aborted (authentication failure, protocol error, peer abort)."""
 
-    def __init__(self, reason: str, by_peer: bool) -> None:
+    def __init__(self, reason: str, by_peer: bool,
+                 code: ReasonCode = ReasonCode.UNSPECIFIED) -> None:
         super().__init__(f"aborted by {'the HHU' if by_peer else 'us'}: {reason}")
-        self.reason = reason
+        self.reason = reason        # for people
         self.by_peer = by_peer
+        self.code = code            # what callers decide by
 
 
 class LinkClosed(LinkDriverError):
@@ -176,7 +178,7 @@ class LinkDriver:
     @staticmethod
     def _check_fatal(event: Any) -> None:
         if isinstance(event, Aborted):
-            raise LinkAborted(event.reason, event.by_peer)
+            raise LinkAborted(event.reason, event.by_peer, event.code)
         if isinstance(event, TimedOut):
             raise LinkTimedOut(f"link timed out waiting for {event.what}")
         if isinstance(event, ConnectionClosed):

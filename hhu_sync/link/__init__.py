@@ -45,9 +45,11 @@ from .events import (
     UploadRequested,
 )
 from .framing import FrameDecoder, cobs_decode, cobs_encode, encode_frame
+from .reasons import RETRYABLE, Phase, ReasonCode, State
 
 __all__ = [
     "NEED_DATA",
+    "RETRYABLE",
     "Abort",
     "Aborted",
     "AcceptBundle",
@@ -75,14 +77,17 @@ __all__ = [
     "LinkSettings",
     "LinkStats",
     "LocalProtocolError",
+    "Phase",
     "Progress",
     "ProvideUpload",
     "PutBundle",
+    "ReasonCode",
     "RefuseBundle",
     "RefuseUpload",
     "RemoteProtocolError",
     "Role",
     "StartHandshake",
+    "State",
     "TimedOut",
     "UploadAcknowledged",
     "UploadCleared",

@@ -66,6 +66,7 @@ from .events import (
     UploadRequested,
 )
 from .framing import MAX_FRAME_BODY, FrameDecoder, encode_frame
+from .reasons import Phase, ReasonCode, State
 from .transfer import LineEstimate, Receiver, Sender, choose_encoding
 
 __all__ = ["Connection", "DOCK_TRANSITIONS", "HHU_TRANSITIONS", "MAX_WINDOW"]
@@ -186,6 +187,8 @@ class Connection:
         self._error: RemoteProtocolError | None = None
         self._phase = "IDLE"
         self._timers: dict[str, float] = {}
+        # the layout of REFUSE/ABORT: ours until HELLO/CHALLENGE agree (section 4)
+        self._version = m.PROTOCOL_VERSION
         # negotiated with the peer
         self._peer_window = 1
         self._peer_max_payload = settings.min_frame_payload
@@ -220,7 +223,7 @@ class Connection:
         self._offer: m.Offer | None = None
         self._get: m.Get | None = None
         self._ackup: m.AckUp | None = None
-        self._verdict: tuple[int, str] | None = None
+        self._verdict: tuple[int, ReasonCode, str] | None = None
         self._rx_offset = 0
         if role is Role.HHU:
             self._timers["idle"] = settings.idle_timeout
@@ -228,14 +231,19 @@ class Connection:
     # ------------------------------------------------------------------ public surface
 
     @property
-    def phase(self) -> str:
+    def phase(self) -> Phase:
         """Fine-grained state (a key of the transition table)."""
-        return self._phase
+        return Phase(self._phase)
 
     @property
-    def state(self) -> str:
+    def state(self) -> State:
         """Coarse state: IDLE, HANDSHAKE, READY, CLOSED or ERROR."""
-        return _COARSE.get(self._phase, "READY")
+        return State(_COARSE.get(self._phase, "READY"))
+
+    @property
+    def version(self) -> int:
+        """The protocol version in use (the highest both speak, once CHALLENGE is seen)."""
+        return self._version
 
     def receive_data(self, data: bytes, now: float | None = None) -> None:
         """Feed bytes read from the port; b"" means end of stream (cable cut).
@@ -249,7 +257,8 @@ class Connection:
                 self._closed_hhu_receive(data)
             return
         if not data:
-            self._terminate(Aborted("connection lost (end of stream)", by_peer=False), None)
+            self._terminate(Aborted("connection lost (end of stream)", by_peer=False,
+                                    code=ReasonCode.CONNECTION_LOST), None)
             return
         st = self.stats
         st.bytes_received += len(data)
@@ -297,7 +306,8 @@ class Connection:
                 f"cannot send {type(command).__name__}"
             )
         if isinstance(command, Abort):
-            self._terminate(Aborted(command.reason, by_peer=False), command.reason)
+            self._terminate(Aborted(command.reason, by_peer=False, code=command.code),
+                            command.reason)
             return
         handler = _HANDLERS[self.role].get(type(command))
         if handler is None:
@@ -387,11 +397,12 @@ class Connection:
         self.stats.frames_sent += 1
         return frame
 
-    def _terminate(self, event: Event, abort_reason: str | None) -> None:
-        """Enter ERROR with ``event``; tell the peer with an ABORT frame if a reason is given."""
+    def _terminate(self, event: Aborted | TimedOut, abort_reason: str | None) -> None:
+        """Enter ERROR with ``event``; tell the peer with an ABORT frame (the event's code,
+        ``abort_reason`` as its text) if a reason is given."""
         if abort_reason is not None:
             raw = abort_reason.encode()[:ABORT_REASON_MAX].decode(errors="ignore")
-            self._emit_frame(m.AbortMsg(raw).encode())
+            self._emit_frame(m.AbortMsg(event.code, raw).encode(self._version))
         self._phase = "ERROR"
         self._timers.clear()
         self._queue.clear()
@@ -399,16 +410,16 @@ class Connection:
         self.close_reason = getattr(event, "reason", None) or getattr(event, "what", None)
         self._events.append(event)
 
-    def _abort(self, reason: str) -> None:
-        self._terminate(Aborted(reason, by_peer=False), reason)
+    def _abort(self, reason: str, code: ReasonCode) -> None:
+        self._terminate(Aborted(reason, by_peer=False, code=code), reason)
 
-    def _timed_out(self, what: str) -> None:
-        self._terminate(TimedOut(what), f"timed out: {what}")
+    def _timed_out(self, what: str, code: ReasonCode = ReasonCode.TIMED_OUT) -> None:
+        self._terminate(TimedOut(what, code), f"timed out: {what}")
 
     def _protocol_error(self, exc: RemoteProtocolError) -> None:
         if self._phase not in _TERMINAL:
             raw = f"protocol error: {exc}".encode()[:ABORT_REASON_MAX].decode(errors="ignore")
-            self._emit_frame(m.AbortMsg(raw).encode())
+            self._emit_frame(m.AbortMsg(ReasonCode.PROTOCOL_ERROR, raw).encode(self._version))
         self._phase = "ERROR"
         self._timers.clear()
         self._queue.clear()
@@ -470,7 +481,7 @@ class Connection:
             self.stats.frames_progressed += 1
             self._timers["tx"] = self.settings.ack_timeout
         if snd.failed:
-            self._abort(snd.failed)
+            self._abort(snd.failed, ReasonCode.RETRY_LIMIT)
             return
         if snd.done:
             self._timers.pop("tx", None)
@@ -489,7 +500,7 @@ class Connection:
         msg = m.parse_body(body)
         t = msg.TYPE
         if t == m.T_ABORT:
-            self._terminate(Aborted(msg.reason, by_peer=True), None)  # type: ignore[attr-defined]
+            self._terminate(Aborted(msg.reason, by_peer=True, code=msg.code), None)  # type: ignore[attr-defined]
             return
         if self.role is Role.HHU:
             if t not in m.REQUEST_TYPES:
@@ -552,7 +563,8 @@ class Connection:
         announced = {u.upload_id: u.sha256 for u in self._peer_hello.uploads}  # type: ignore[union-attr]
         expected = announced.get(op.upload_id, self._op_sha)
         if digest != self._op_sha or digest != expected:
-            self._events.append(UploadRefused(op.upload_id, "digest mismatch"))
+            self._events.append(UploadRefused(op.upload_id, "digest mismatch",
+                                              ReasonCode.DIGEST_MISMATCH))
         else:
             self._events.append(UploadReceived(op.upload_id, data))
         self._op = None
@@ -597,14 +609,16 @@ class Connection:
         if self._req_busy_wait is not None:  # the HHU said BUSY: bounded by idle_timeout
             self._req_busy_wait += self.settings.ack_timeout
             if self._req_busy_wait > self.settings.idle_timeout:
-                self._timed_out(f"answer to {self._req_name}")
+                self._timed_out(f"answer to {self._req_name}", ReasonCode.BUSY_LIMIT)
                 return
             self._req_retries = 0
         self._resend_request()
 
     def _timer_answer(self) -> None:
         if self._req is not None:
-            self._timed_out(f"answer to {self._req_name}")
+            busy = self._req_busy_wait is not None   # answered BUSY, then never the verdict
+            self._timed_out(f"answer to {self._req_name}",
+                            ReasonCode.BUSY_LIMIT if busy else ReasonCode.TIMED_OUT)
 
     def _timer_keepalive(self) -> None:
         if self._phase == "READY" and not self._queue:
@@ -693,12 +707,15 @@ class Connection:
             self._pump()
 
     def _dock_rx_challenge(self, msg: m.Challenge, body: bytes) -> None:
-        if msg.version != m.PROTOCOL_VERSION:
-            self._abort(f"unsupported protocol version {msg.version}")
+        # the HHU answers with the version it will speak: ours or an older one we speak
+        if not m.MIN_PROTOCOL_VERSION <= msg.version <= m.PROTOCOL_VERSION:
+            self._abort(f"unsupported protocol version {msg.version}",
+                        ReasonCode.VERSION_UNSUPPORTED)
             return
+        self._version = msg.version
         key = self._keys(msg.hhu_id)  # type: ignore[misc]
         if key is None:
-            self._abort(f"unknown HHU {msg.hhu_id!r}")
+            self._abort(f"unknown HHU {msg.hhu_id!r}", ReasonCode.NOT_ENROLLED)
             return
         self._key = bytes(key)
         self.hhu_id = msg.hhu_id
@@ -711,7 +728,7 @@ class Connection:
     def _dock_rx_welcome(self, msg: m.Welcome, body: bytes) -> None:
         head = bytes(body[:-MAC_SIZE])
         if not check_mac(self._key, HHU_LABEL, msg.mac, *self._transcript, head):  # type: ignore[arg-type]
-            self._abort("HHU authentication failed")
+            self._abort("HHU authentication failed", ReasonCode.AUTH_FAILED)
             return
         hello = hello_from_wire(msg.hello)
         if hello.hhu_id != self.hhu_id:
@@ -742,10 +759,10 @@ class Connection:
     def _dock_rx_refuse(self, msg: m.Refuse, body: bytes) -> None:
         op = self._op
         if isinstance(op, PutBundle):
-            self._events.append(BundleRefused(op.bundle_id, msg.reason))
+            self._events.append(BundleRefused(op.bundle_id, msg.reason, msg.code))
         else:
             assert isinstance(op, GetUpload)
-            self._events.append(UploadRefused(op.upload_id, msg.reason))
+            self._events.append(UploadRefused(op.upload_id, msg.reason, msg.code))
         self._op = None
 
     def _dock_rx_committed(self, msg: m.Committed, body: bytes) -> None:
@@ -795,12 +812,12 @@ class Connection:
             return
         snd.on_timeout()
         if snd.failed:
-            self._timed_out(f"acknowledgement of data ({snd.failed})")
+            self._timed_out(f"acknowledgement of data ({snd.failed})", ReasonCode.RETRY_LIMIT)
             return
         self._timers["tx"] = self.settings.ack_timeout
 
     def _timer_idle(self) -> None:
-        self._timed_out("idle")
+        self._timed_out("idle", ReasonCode.IDLE_TIMEOUT)
 
     # ------------------------------------------------------------------ HHU side
 
@@ -829,29 +846,33 @@ class Connection:
             return
         self.stats.frames_progressed += 1   # a new request
         if self._phase in ("IDLE", "CHALLENGED") and msg.TYPE not in _PRE_AUTH_FRAMES:
-            self._abort("not authenticated")
+            self._abort("not authenticated", ReasonCode.NOT_AUTHENTICATED)
             return
         self._go(f"rx:{msg.NAME}")
         getattr(self, f"_hhu_rx_{msg.NAME.lower()}")(msg, body)
 
     def _hhu_rx_hello(self, msg: m.Hello, body: bytes) -> None:
-        if msg.version != m.PROTOCOL_VERSION:
-            self._abort(f"unsupported protocol version {msg.version}")
+        # HELLO names the highest version the dock speaks; answer with the highest both do
+        if msg.version < m.MIN_PROTOCOL_VERSION:
+            self._version = m.MIN_PROTOCOL_VERSION
+            self._abort(f"unsupported protocol version {msg.version}",
+                        ReasonCode.VERSION_UNSUPPORTED)
             return
+        self._version = min(msg.version, m.PROTOCOL_VERSION)
         self._peer_window = max(1, min(msg.rx_window, MAX_WINDOW))
         self._peer_max_payload = max(16, min(msg.rx_max_payload, MAX_PAYLOAD))
         self._offered_compression = msg.compression
         nonce = self._random(NONCE_SIZE)
         if len(nonce) != NONCE_SIZE:
             raise LocalProtocolError("random() returned the wrong number of bytes")
-        ch = m.Challenge(msg.req, m.PROTOCOL_VERSION, nonce, self._hello.hhu_id).encode()  # type: ignore[union-attr]
+        ch = m.Challenge(msg.req, self._version, nonce, self._hello.hhu_id).encode()  # type: ignore[union-attr]
         self._transcript = [bytes(body), ch]
         self._respond(msg.req, ch)
 
     def _hhu_rx_auth(self, msg: m.Auth, body: bytes) -> None:
         head = bytes(body[:-MAC_SIZE])
         if not check_mac(self._key, DOCK_LABEL, msg.mac, *self._transcript, head):  # type: ignore[arg-type]
-            self._abort("authentication failed")
+            self._abort("authentication failed", ReasonCode.AUTH_FAILED)
             return
         s = self.settings
         agreed = tuple(
@@ -870,7 +891,7 @@ class Connection:
     def _hhu_rx_offer(self, msg: m.Offer, body: bytes) -> None:
         if msg.size > self.settings.max_object_size:
             self._phase = "READY"
-            self._respond(msg.req, m.Refuse(msg.req, "bundle too large").encode())
+            self._respond(msg.req, self._refuse(msg.req, ReasonCode.TOO_LARGE, "bundle too large"))
             return
         self._offer = msg
         self._app_req = msg.req
@@ -881,12 +902,16 @@ class Connection:
             self._app_req = msg.req
             self._emit_frame(m.Busy(msg.req).encode())
             return
-        kind, reason = self._verdict
+        kind, code, reason = self._verdict
         self._verdict = None
         if kind == m.T_COMMITTED:
             self._respond(msg.req, m.Committed(msg.req).encode())
         else:
-            self._respond(msg.req, m.Refuse(msg.req, reason).encode())
+            self._respond(msg.req, self._refuse(msg.req, code, reason))
+
+    def _refuse(self, req: int, code: ReasonCode, reason: str) -> bytes:
+        """A REFUSE body in the agreed version's layout (version 1: no code)."""
+        return m.Refuse(req, code, reason).encode(self._version)
 
     def _hhu_rx_get(self, msg: m.Get, body: bytes) -> None:
         self._get = msg
@@ -940,15 +965,15 @@ class Connection:
         if self._phase == "OFFERED":
             req = self._app_req
             self._go("cmd:RefuseBundle")
-            self._respond(req, m.Refuse(req, cmd.reason).encode())  # type: ignore[arg-type]
+            self._respond(req, self._refuse(req, cmd.code, cmd.reason))  # type: ignore[arg-type]
         else:
-            self._verdict_cmd("cmd:RefuseBundle", (m.T_REFUSE, cmd.reason))
+            self._verdict_cmd("cmd:RefuseBundle", (m.T_REFUSE, cmd.code, cmd.reason))
 
     def _hhu_committed(self, cmd: BundleCommitted) -> None:
         self._check_id(cmd.bundle_id, self._offer and self._offer.bundle_id, "bundle")
-        self._verdict_cmd("cmd:BundleCommitted", (m.T_COMMITTED, ""))
+        self._verdict_cmd("cmd:BundleCommitted", (m.T_COMMITTED, ReasonCode.UNSPECIFIED, ""))
 
-    def _verdict_cmd(self, trigger: str, verdict: tuple[int, str]) -> None:
+    def _verdict_cmd(self, trigger: str, verdict: tuple[int, ReasonCode, str]) -> None:
         self._go(trigger)
         self._verdict = verdict
         if self._app_req is not None:  # the dock's DONE is already waiting
@@ -965,7 +990,8 @@ class Connection:
         data = cmd.data
         self._go("cmd:ProvideUpload")
         if get.offset > len(data):
-            self._respond(req, m.Refuse(req, "offset beyond the upload size").encode())  # type: ignore[arg-type]
+            self._respond(req, self._refuse(req, ReasonCode.BAD_OFFSET,  # type: ignore[arg-type]
+                                            "offset beyond the upload size"))
             return
         sha = hashlib.sha256(data).digest()
         snd = self._new_sender(memoryview(data)[get.offset :])
@@ -975,7 +1001,7 @@ class Connection:
         self._check_id(cmd.upload_id, self._get and self._get.upload_id, "upload")
         req = self._app_req
         self._go("cmd:RefuseUpload")
-        self._respond(req, m.Refuse(req, cmd.reason).encode())  # type: ignore[arg-type]
+        self._respond(req, self._refuse(req, cmd.code, cmd.reason))  # type: ignore[arg-type]
 
     def _hhu_deleted(self, cmd: UploadDeleted) -> None:
         self._check_id(cmd.upload_id, self._ackup and self._ackup.upload_id, "upload")

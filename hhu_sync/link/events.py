@@ -5,6 +5,8 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from .reasons import ReasonCode
+
 
 class _SentinelMeta(type):
     def __repr__(cls) -> str:
@@ -25,7 +27,7 @@ class LinkSettings:
     window: int = 32  # data frames in flight (selective repeat)
     max_frame_payload: int = 8192  # upper bound; the sender adapts frame size to the line
     min_frame_payload: int = 64
-    retry_limit: int = 8  # per frame / per request, then Aborted("retry limit ...")
+    retry_limit: int = 8  # per frame / per request, then Aborted/TimedOut(code RETRY_LIMIT...)
     ack_timeout: float = 0.5  # seconds (the driver measures time)
     idle_timeout: float = 10.0
     compression: tuple[str, ...] = ("zlib",)  # offered/accepted in the handshake
@@ -114,8 +116,11 @@ class BundleStored(Event):
 
 @dataclass(frozen=True)
 class BundleRefused(Event):
+    """Decide by ``code``; ``reason`` is the HHU's text, for people."""
+
     bundle_id: str
     reason: str
+    code: ReasonCode = ReasonCode.UNSPECIFIED
 
 
 @dataclass(frozen=True)
@@ -130,6 +135,7 @@ class UploadRefused(Event):
 
     upload_id: str
     reason: str
+    code: ReasonCode = ReasonCode.UNSPECIFIED
 
 
 @dataclass(frozen=True)
@@ -144,13 +150,20 @@ class ConnectionClosed(Event):
 
 @dataclass(frozen=True)
 class Aborted(Event):
+    """Decide by ``code`` (the peer's, or ours); ``reason`` is text for people."""
+
     reason: str
     by_peer: bool
+    code: ReasonCode = ReasonCode.UNSPECIFIED
 
 
 @dataclass(frozen=True)
 class TimedOut(Event):
+    """We gave up waiting: TIMED_OUT (no answer), RETRY_LIMIT (data unacknowledged) or
+    IDLE_TIMEOUT (HHU: no progress); an ABORT with the same code went to the peer."""
+
     what: str
+    code: ReasonCode = ReasonCode.TIMED_OUT
 
 
 @dataclass(frozen=True)
@@ -235,6 +248,7 @@ class BundleAlreadyHeld(Command):
 class RefuseBundle(Command):
     bundle_id: str
     reason: str
+    code: ReasonCode = ReasonCode.UNSPECIFIED
 
 
 @dataclass(frozen=True)
@@ -254,6 +268,7 @@ class ProvideUpload(Command):
 class RefuseUpload(Command):
     upload_id: str
     reason: str
+    code: ReasonCode = ReasonCode.UNSPECIFIED
 
 
 @dataclass(frozen=True)
@@ -264,6 +279,8 @@ class UploadDeleted(Command):
 # both roles
 @dataclass(frozen=True)
 class Abort(Command):
-    """Give up: an ABORT frame with ``reason`` goes to the peer, then Aborted(by_peer=False)."""
+    """Give up: an ABORT frame with ``code`` and ``reason`` goes to the peer, then
+    Aborted(by_peer=False)."""
 
     reason: str
+    code: ReasonCode = ReasonCode.CANCELLED

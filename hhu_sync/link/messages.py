@@ -9,7 +9,12 @@ A frame body is ``type (1 byte) || fields``; integers are big-endian. Field kind
 ``str8``    1-byte length + UTF-8      ``list8`` 1-byte count + that many ``str8``
 ``bin16``   2-byte length + bytes      ``text``  UTF-8 to the end of the body
 ``rest``    raw bytes to the end of the body
+``code``    reason code, 1 byte < 0x20 (version 2); absent in version 1
 =========  ===========================================================
+
+A ``code`` is self-describing: a first byte of 0x20 or more is version-1 text, so such a
+frame decodes as ``ReasonCode.UNSPECIFIED`` with all its bytes as the text; a code this
+side does not know decodes as UNSPECIFIED too (logged). A version-1 peer is sent no code.
 
 DATA and SACK are also decoded inline by the connection's fast path (same layout).
 """
@@ -21,8 +26,10 @@ from dataclasses import Field, dataclass, fields
 from typing import Any, ClassVar, TypeVar, dataclass_transform
 
 from .errors import RemoteProtocolError
+from .reasons import CODE_LIMIT, ReasonCode, reason_code
 
-PROTOCOL_VERSION = 1
+PROTOCOL_VERSION = 2   # the highest this side speaks (HELLO/CHALLENGE negotiate, section 4)
+MIN_PROTOCOL_VERSION = 1   # still spoken: REFUSE and ABORT without a reason code
 
 T_HELLO = 0x01
 T_CHALLENGE = 0x02
@@ -58,16 +65,23 @@ class Message:
     NAME: ClassVar[str]
     SPEC: ClassVar[tuple[str, ...]]
 
-    def encode(self) -> bytes:
+    def encode(self, version: int = PROTOCOL_VERSION) -> bytes:
+        """The body in the layout of ``version`` (only ``code`` fields depend on it)."""
         out = bytearray((self.TYPE,))
         for f, kind in zip(fields(self), self.SPEC, strict=True):
+            if kind == "code" and version < 2:
+                continue
             _put(out, kind, getattr(self, f.name), f.name)
         return bytes(out)
 
 
 def _put(out: bytearray, kind: str, value: Any, name: str) -> None:
-    # ``value``'s type is the one ``kind`` names: the spec, not the annotation, decides.
-    if kind in _INT:
+    if kind == "code":
+        code = int(value)
+        if not 0 <= code < CODE_LIMIT:
+            raise ValueError(f"{name}: reason code {code} not below 0x{CODE_LIMIT:02x}")
+        out.append(code)
+    elif kind in _INT:
         out += int(value).to_bytes(_INT[kind], "big")
     elif kind in _FIXED:
         if len(value) != _FIXED[kind]:
@@ -117,7 +131,13 @@ def parse_body(body: bytes | bytearray) -> Message:
     i = 1
     n = len(body)
     for kind in cls.SPEC:
-        if kind in _INT:
+        if kind == "code":
+            if i < n and body[i] < CODE_LIMIT:
+                values.append(reason_code(body[i]))
+                i += 1
+            else:   # a version-1 peer: text follows at once
+                values.append(ReasonCode.UNSPECIFIED)
+        elif kind in _INT:
             w = _INT[kind]
             if i + w > n:
                 raise RemoteProtocolError(f"{cls.NAME}: frame too short")
@@ -247,9 +267,10 @@ class Held(Message):
     req: int
 
 
-@_msg(T_REFUSE, "REFUSE", "u8", "text")
+@_msg(T_REFUSE, "REFUSE", "u8", "code", "text")
 class Refuse(Message):
     req: int
+    code: ReasonCode
     reason: str
 
 
@@ -326,8 +347,9 @@ class CloseOk(Message):
     req: int
 
 
-@_msg(T_ABORT, "ABORT", "text")
+@_msg(T_ABORT, "ABORT", "code", "text")
 class AbortMsg(Message):
+    code: ReasonCode
     reason: str
 
 

@@ -44,6 +44,11 @@ def test_push_refused_exits_3(url, key_file, transfer, capsys):
     assert "flash full" in capsys.readouterr().err
 
 
+def test_push_refused_names_the_refusal_code(url, key_file, transfer, capsys):
+    assert _push(url(capacity=100), key_file, transfer) == 3
+    assert "(FLASH_FULL)" in capsys.readouterr().err
+
+
 def test_push_cut_exits_4(url, key_file, transfer, capsys):
     assert _push(url(cut_after=2000), key_file, transfer) == 4
     assert "cut" in capsys.readouterr().err

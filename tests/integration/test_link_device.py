@@ -18,6 +18,7 @@ from hhu_firmware_sim.server import DeviceServer
 from hhu_sync.io.dock import AuthFailed, DockSession, Refused
 from hhu_sync.io.driver import LinkCut, LinkTimedOut
 from hhu_sync.io.ports import open_port, register_handler_packages
+from hhu_sync.link import ReasonCode
 
 HHU = "HHU-001"
 
@@ -247,3 +248,35 @@ def test_serve_on_a_pty_handles_docks_one_after_another(key, flash_dir):
         os.close(slave)
     store = FlashStore(flash_dir)
     assert (store.read_bundle("b1"), store.read_bundle("b2")) == (first, second)
+
+
+@pytest.mark.parametrize("wording", ["", "Flash voll", "no room"])
+def test_the_simulator_refuses_a_full_flash_by_code_whatever_its_wording(key, flash_dir,
+                                                                         wording):
+    device = SimulatedHHU(HHU, key, FlashStore(flash_dir, capacity=1000),
+                          faults=Faults(refusal_text=lambda _text: wording))
+    with DeviceServer(device) as server:
+        port, session = _docked(server.url, key)
+        try:
+            with pytest.raises(Refused) as caught:
+                session.put("b1", os.urandom(5_000), DEADLINE)
+            assert (caught.value.code, caught.value.reason) == (ReasonCode.FLASH_FULL, wording)
+            with pytest.raises(Refused) as caught:
+                session.get("no-such-upload", DEADLINE)
+            assert caught.value.code is ReasonCode.UNKNOWN_OBJECT
+        finally:
+            port.close()
+
+
+def test_a_dock_giving_up_tells_the_hhu_why_by_code(key, flash_dir):
+    ended: list = []
+    done = threading.Event()
+    device = SimulatedHHU(HHU, key, FlashStore(flash_dir))
+    with DeviceServer(device, on_session=lambda r: (ended.append(r), done.set())) as server:
+        port, session = _docked(server.url, key)
+        try:
+            session.give_up("session longer than 600 s", ReasonCode.SESSION_LIMIT)
+            assert done.wait(DEADLINE)
+        finally:
+            port.close()
+    assert ended[0].code is ReasonCode.SESSION_LIMIT

@@ -25,6 +25,7 @@ from hhu_sync.link import (
     HelloInfo,
     LinkSettings,
     ProvideUpload,
+    ReasonCode,
     RefuseBundle,
     RefuseUpload,
     Role,
@@ -50,7 +51,7 @@ class HhuApp:
     partials: dict[str, bytearray] = field(default_factory=dict)
     committed: dict[str, bytes] = field(default_factory=dict)
     uploads: dict[str, bytes] = field(default_factory=dict)
-    refuse: dict[str, str] = field(default_factory=dict)  # bundle id -> reason
+    refuse: dict[str, tuple[ReasonCode, str]] = field(default_factory=dict)  # id -> why
     offers: dict[str, tuple[int, bytes]] = field(default_factory=dict)
     corrupt_commit: bool = False
     hold_verdict: bool = False  # do not answer BundleReceived (tests BUSY)
@@ -74,7 +75,8 @@ class HhuApp:
         if isinstance(ev, BundleOffered):
             self.offers[ev.bundle_id] = (ev.size, ev.sha256)
             if ev.bundle_id in self.refuse:
-                conn.send(RefuseBundle(ev.bundle_id, self.refuse[ev.bundle_id]))
+                code, text = self.refuse[ev.bundle_id]
+                conn.send(RefuseBundle(ev.bundle_id, text, code))
             elif ev.bundle_id in self.committed:
                 conn.send(BundleAlreadyHeld(ev.bundle_id))
             else:
@@ -93,7 +95,8 @@ class HhuApp:
             if ev.upload_id in self.uploads:
                 conn.send(ProvideUpload(ev.upload_id, self.uploads[ev.upload_id]))
             else:
-                conn.send(RefuseUpload(ev.upload_id, "no such upload"))
+                conn.send(RefuseUpload(ev.upload_id, "no such upload",
+                                       ReasonCode.UNKNOWN_OBJECT))
         elif isinstance(ev, UploadAcknowledged):
             self.uploads.pop(ev.upload_id, None)
             conn.send(UploadDeleted(ev.upload_id))
@@ -108,7 +111,7 @@ class HhuApp:
             conn.send(BundleCommitted(bundle_id))
         else:
             del self.partials[bundle_id]
-            conn.send(RefuseBundle(bundle_id, "digest mismatch"))
+            conn.send(RefuseBundle(bundle_id, "digest mismatch", ReasonCode.DIGEST_MISMATCH))
 
 
 class BitErrors:

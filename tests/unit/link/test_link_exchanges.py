@@ -30,6 +30,7 @@ from hhu_sync.link import (
     LocalProtocolError,
     Progress,
     PutBundle,
+    ReasonCode,
     RemoteProtocolError,
     Role,
     StartHandshake,
@@ -139,10 +140,10 @@ def test_put_already_held() -> None:
 
 
 def test_put_refused() -> None:
-    app = HhuApp(refuse={"b-5": "flash full"})
+    app = HhuApp(refuse={"b-5": (ReasonCode.FLASH_FULL, "flash full")})
     p = Pair(app=app)
     handshake(p)
-    assert put(p, "b-5", rand(1000)) == BundleRefused("b-5", "flash full")
+    assert put(p, "b-5", rand(1000)) == BundleRefused("b-5", "flash full", ReasonCode.FLASH_FULL)
     assert p.dock.state == "READY"
 
 
@@ -150,14 +151,16 @@ def test_put_digest_mismatch_refused_after_transfer() -> None:
     app = HhuApp(corrupt_commit=True)
     p = Pair(app=app)
     handshake(p)
-    assert put(p, "b-6", rand(5000)) == BundleRefused("b-6", "digest mismatch")
+    assert put(p, "b-6", rand(5000)) == BundleRefused("b-6", "digest mismatch",
+                                                      ReasonCode.DIGEST_MISMATCH)
     assert "b-6" not in app.committed
 
 
 def test_put_too_large_refused_by_link() -> None:
     p = Pair(hhu_settings=LinkSettings(max_object_size=1000), settings=LinkSettings())
     handshake(p)
-    assert put(p, "big", rand(2000)) == BundleRefused("big", "bundle too large")
+    assert put(p, "big", rand(2000)) == BundleRefused("big", "bundle too large",
+                                                      ReasonCode.TOO_LARGE)
 
 
 def test_put_slow_commit_answers_busy() -> None:
@@ -249,7 +252,7 @@ def test_get_compressible_upload() -> None:
 def test_get_unknown_upload_refused() -> None:
     p = Pair()
     handshake(p)
-    assert get(p, "nope") == UploadRefused("nope", "no such upload")
+    assert get(p, "nope") == UploadRefused("nope", "no such upload", ReasonCode.UNKNOWN_OBJECT)
     assert p.dock.state == "READY"
 
 
@@ -279,7 +282,7 @@ def test_upload_digest_checked_against_hello() -> None:
     p = Pair(app=app)
     handshake(p)
     app.uploads["u"] = up[:-1] + b"!"  # flash changed after HELLO announced the digest
-    assert get(p, "u") == UploadRefused("u", "digest mismatch")
+    assert get(p, "u") == UploadRefused("u", "digest mismatch", ReasonCode.DIGEST_MISMATCH)
 
 
 def test_queued_commands_and_close() -> None:
@@ -327,8 +330,10 @@ def test_abort_command_carries_reason() -> None:
     handshake(p)
     p.dock.send(Abort("operator pressed stop"))
     p.run(lambda: p.hhu.state == "ERROR")
-    assert p.dock_events[-1] == Aborted("operator pressed stop", by_peer=False)
-    assert p.hhu_events[-1] == Aborted("operator pressed stop", by_peer=True)
+    assert p.dock_events[-1] == Aborted("operator pressed stop", by_peer=False,
+                                     code=ReasonCode.CANCELLED)
+    assert p.hhu_events[-1] == Aborted("operator pressed stop", by_peer=True,
+                                     code=ReasonCode.CANCELLED)
     with pytest.raises(LocalProtocolError):
         p.dock.send(PutBundle("x", b"x"))
     with pytest.raises(LocalProtocolError):
@@ -360,7 +365,8 @@ def test_offset_beyond_size_is_a_remote_protocol_error() -> None:
         p.dock.send(GetUpload("u"))
     p.hhu.receive_data(p.dock.data_to_send())  # the ABORT frame
     assert p.hhu.next_event() == Aborted(
-        "protocol error: ACCEPT: offset 101 beyond the size 100", by_peer=True
+        "protocol error: ACCEPT: offset 101 beyond the size 100", by_peer=True,
+        code=ReasonCode.PROTOCOL_ERROR,
     )
 
 

@@ -18,6 +18,7 @@ from hhu_sync.link import (
     GetUpload,
     LinkSettings,
     PutBundle,
+    ReasonCode,
     Role,
     StartHandshake,
     TimedOut,
@@ -46,7 +47,9 @@ def test_cut_then_new_session_resumes(cut_seed: int) -> None:
         p.dock.send(PutBundle("b", DATA))
         p.run(lambda p=p: finished(p))
         if p.cut:
-            assert p.dock_events[-1] == Aborted("connection lost (end of stream)", by_peer=False)
+            assert p.dock_events[-1] == Aborted(
+                "connection lost (end of stream)", by_peer=False,
+                code=ReasonCode.CONNECTION_LOST)
             assert p.hhu.state == "ERROR"
             continue
         assert p.dock_events[-1] == BundleStored("b", already_held=False)
@@ -133,8 +136,10 @@ def test_wrong_key_both_sides_abort() -> None:
     p = Pair(hhu_key=b"\x01" * 32)
     p.dock.send(StartHandshake())
     p.run(lambda: p.dock.state == "ERROR")
-    assert p.hhu_events == [Aborted("authentication failed", by_peer=False)]
-    assert p.dock_events == [Aborted("authentication failed", by_peer=True)]
+    assert p.hhu_events == [Aborted("authentication failed", by_peer=False,
+                                     code=ReasonCode.AUTH_FAILED)]
+    assert p.dock_events == [Aborted("authentication failed", by_peer=True,
+                                     code=ReasonCode.AUTH_FAILED)]
     assert p.app.hello().firmware.encode() not in b"".join(p.dock_tx)
 
 
@@ -158,8 +163,8 @@ def test_unknown_hhu_refused_by_dock() -> None:
     p.dock.send(StartHandshake())
     p.run(lambda: p.hhu.state == "ERROR")
     reason = f"unknown HHU {HHU_ID!r}"
-    assert p.dock_events == [Aborted(reason, by_peer=False)]
-    assert p.hhu_events == [Aborted(reason, by_peer=True)]
+    assert p.dock_events == [Aborted(reason, by_peer=False, code=ReasonCode.NOT_ENROLLED)]
+    assert p.hhu_events == [Aborted(reason, by_peer=True, code=ReasonCode.NOT_ENROLLED)]
 
 
 def test_replayed_dock_transcript_fails_against_fresh_hhu() -> None:
@@ -174,7 +179,8 @@ def test_replayed_dock_transcript_fails_against_fresh_hhu() -> None:
     fresh.receive_data(recording)
     while (ev := fresh.next_event()) is not NEED_DATA:
         events.append(ev)
-    assert events == [Aborted("authentication failed", by_peer=False)]
+    assert events == [Aborted("authentication failed", by_peer=False,
+                              code=ReasonCode.AUTH_FAILED)]
     assert "b" not in app.committed
 
 

@@ -14,6 +14,7 @@ from hhu_sync.link import (
     NEED_DATA,
     Connection,
     FrameDecoder,
+    ReasonCode,
     RemoteProtocolError,
     Role,
     cobs_decode,
@@ -201,7 +202,7 @@ def test_parse_body_roundtrip_every_type() -> None:
         m.Offer(3, 7, 1000, b"s" * 32, "b-1"),
         m.Accept(3, 10),
         m.Held(3),
-        m.Refuse(3, "flash full"),
+        m.Refuse(3, ReasonCode.FLASH_FULL, "flash full"),
         m.Done(4),
         m.Committed(4),
         m.Busy(4),
@@ -215,7 +216,7 @@ def test_parse_body_roundtrip_every_type() -> None:
         m.Pong(7),
         m.CloseReq(8),
         m.CloseOk(8),
-        m.AbortMsg("bye"),
+        m.AbortMsg(ReasonCode.CANCELLED, "bye"),
     ]
     assert {type(s) for s in samples} == set(m.BY_TYPE.values())
     for s in samples:

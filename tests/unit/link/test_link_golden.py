@@ -10,6 +10,7 @@ from hhu_sync.link import (
     BundleInfo,
     Connection,
     HelloInfo,
+    ReasonCode,
     Role,
     StartHandshake,
     UploadInfo,
@@ -55,7 +56,7 @@ def golden_frames() -> list[tuple[str, bytes]]:
         m.Offer(3, 0, 5, SHA_HELLO, "b-1"),
         m.Accept(3, 2),
         m.Held(3),
-        m.Refuse(3, "flash full"),
+        m.Refuse(3, ReasonCode.FLASH_FULL, "flash full"),
         m.Done(4),
         m.Committed(4),
         m.Busy(4),
@@ -69,7 +70,7 @@ def golden_frames() -> list[tuple[str, bytes]]:
         m.Pong(7),
         m.CloseReq(8),
         m.CloseOk(8),
-        m.AbortMsg("authentication failed"),
+        m.AbortMsg(ReasonCode.AUTH_FAILED, "authentication failed"),
     ]
     out = [("HELLO", hello), ("CHALLENGE", challenge), ("AUTH", auth), ("WELCOME", welcome)]
     out += [(msg.NAME, encode_frame(msg.encode())) for msg in others]
