@@ -157,8 +157,12 @@ def linked_in(name: str, st: os.stat_result, folders: list[Path]) -> Path | None
 
 
 _HALF = EXCERPT // 2
-_LONG_QUOTE = re.compile(r"('(?:[^'\\]|\\.){" + str(_HALF) + r",}('|$))"
-                         r"|(\"(?:[^\"\\]|\\.){" + str(_HALF) + r",}(\"|$))")
+# A quote opens a quoted excerpt only where one can begin: after a start, a blank or an
+# opening bracket, and before a non-blank ("Expected '=' after a key ... (at end of
+# document)" quotes one character; the second ' closes it and opens nothing).
+_LONG_QUOTE = re.compile(r"(?:(?<=[\s(\[{:=,])|^)"
+                         r"(?:('(?!\s)(?:[^'\\]|\\.){" + str(_HALF) + r",}('|$))"
+                         r"|(\"(?!\s)(?:[^\"\\]|\\.){" + str(_HALF) + r",}(\"|$)))")
 
 
 def safe_text(text: str, limit: int = 4 * EXCERPT) -> str:

@@ -53,3 +53,10 @@ def test_a_reason_quotes_at_most_a_short_excerpt(text):
 def test_control_characters_and_undecodable_bytes_are_escaped():
     assert safe_text("a\nb\r\x1b[2J\u2028" + os.fsdecode(b"\xff")) == \
         "a\\nb\\r\\x1b[2J\\u2028\\udcff"
+
+
+def test_a_parser_message_is_not_taken_for_a_quoted_excerpt():
+    """tomli's "Expected '=' after a key in a key/value pair (at end of document)": the
+    second quote closes '=' and opens nothing; the message is kept whole."""
+    message = "not valid TOML: Expected '=' after a key in a key/value pair (at end of document)"
+    assert safe_text(message) == message
