@@ -225,3 +225,20 @@ def test_the_fallback_is_one_per_docking_even_if_version_1_is_refused_too(dockin
     assert hellos == [2, 1]
     assert (result.outcome, result.fallbacks) == (Outcome.AUTH_FAILED, 1)
     assert docking.memory.fallbacks == {"cradle-1": 1}
+
+
+def test_a_strict_v1_hhu_gets_its_list_and_its_readings_come_back_through_the_daemon(
+        tmp_path, capsys):
+    from tests.integration.test_daemon_docks import SCHEMES, Depot, dock
+
+    depot = Depot(tmp_path, dock("cradle-1", "HHU-001", "&strict_v1=1"))
+    depot.drop(*SCHEMES, "route-north.toml")
+    assert depot.run() == 0
+    assert depot.flash("HHU-001").bundles()
+    trip = depot.field_trip("HHU-001")
+    assert trip.lists == ("route-north-2026-11",)
+    assert depot.run() == 0
+    assert depot.count("SELECT COUNT(*) FROM readings") == trip.readings > 0
+    assert depot.flash("HHU-001").uploads() == []
+    err = capsys.readouterr().err
+    assert "falling back to link protocol version 1" in err and "cradle-1" in err
