@@ -295,7 +295,7 @@ class Session:
                       self.dock.name, offer)
         session = self._dock_session(offer)
         try:
-            hello = session.handshake(self._budget(limits.handshake_seconds))
+            hello = session.handshake(limits.handshake_seconds)
         except VersionRejected as exc:
             if not exc.by_peer or offer <= MIN_PROTOCOL_VERSION:
                 raise
@@ -312,7 +312,7 @@ class Session:
                         MIN_PROTOCOL_VERSION)
             self._reopen()
             session = self._dock_session(MIN_PROTOCOL_VERSION)
-            hello = session.handshake(self._budget(limits.handshake_seconds))
+            hello = session.handshake(limits.handshake_seconds)
         return session, hello
 
     def _reopen(self) -> None:
