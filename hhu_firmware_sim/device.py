@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,8 @@ from hhu_sync.link import (
     UploadInfo,
     UploadRequested,
 )
+from hhu_sync.link.framing import FrameDecoder, encode_frame
+from hhu_sync.link.messages import T_HELLO, AbortMsg
 
 DEFAULT_FIRMWARE = "sim-1.0"
 IDLE_POLL_S = 0.5
@@ -68,6 +70,10 @@ class Faults:
     #: the text sent beside each refusal's code (another wording, language, or ""): the
     #: dock must decide by the code alone; None sends the simulator's own text
     refusal_text: Callable[[str], str] | None = None
+    #: behave as a firmware built for link protocol version 1 only, as version 1 itself
+    #: required: a HELLO of any version but 1 ends the session with a code-less (version-1
+    #: layout) ABORT, and every REFUSE and ABORT is sent in the version-1 layout
+    strict_v1: bool = False
 
     def worded(self, reason: str) -> str:
         return reason if self.refusal_text is None else self.refusal_text(reason)
@@ -183,7 +189,12 @@ class _Session:
         self.hhu = hhu
         self.port = port
         self.stop = stop
-        self.conn = Connection(Role.HHU, settings=hhu.settings, key=hhu.key, hello=hhu.hello())
+        settings = hhu.settings
+        self.gate: _StrictV1Gate | None = None
+        if hhu.faults.strict_v1:
+            settings = replace(settings, max_version=1, min_version=1)
+            self.gate = _StrictV1Gate()
+        self.conn = Connection(Role.HHU, settings=settings, key=hhu.key, hello=hhu.hello())
         self.writer: PartialWriter | None = None
         self.last_checkpoint = 0.0
         self.result = SessionResult()
@@ -245,7 +256,10 @@ class _Session:
             if data:
                 self.conn.elapse(quiet + now - started)
                 quiet = 0.0
-                self.conn.receive_data(data, now=now)   # the core has no clock
+                if self.gate is not None and not self._through_gate(data, now):
+                    return
+                if self.gate is None:
+                    self.conn.receive_data(data, now=now)   # the core has no clock
             else:
                 quiet += now - started
                 if wait is not None and quiet >= wait - 1e-3:
@@ -262,6 +276,19 @@ class _Session:
                     self._flush_quietly()
                     return
         self.result.reason = "stopped"
+
+    def _through_gate(self, data: bytes, now: float) -> bool:
+        """Strict version 1: hand the core each frame, or end the session on a HELLO of
+        another version with a version-1 ABORT; False when the session is over."""
+        passed, refused = self.gate.filter(data)  # type: ignore[union-attr]
+        if passed:
+            self.conn.receive_data(passed, now=now)
+        if refused is None:
+            return True
+        text = f"unsupported protocol version {refused}"
+        self.port.write(b"\0" + encode_frame(AbortMsg(ReasonCode.UNSPECIFIED, text).encode(1)))
+        self.result.reason = f"aborted: {text}"
+        return False
 
     def _feed_eof(self) -> None:
         try:
@@ -379,6 +406,24 @@ class _Session:
             pass   # nothing by that name: deleting it again is still "deleted"
         self.result.uploads_deleted.append(ev.upload_id)
         self._send(UploadDeleted(ev.upload_id))
+
+
+class _StrictV1Gate:
+    """What a version-1-only firmware did with a HELLO: version 1 or nothing. Frames go
+    through it whole (re-encoded for the core); bad frames are dropped here as the core
+    would drop them."""
+
+    def __init__(self) -> None:
+        self._decoder = FrameDecoder()
+
+    def filter(self, data: bytes) -> tuple[bytes, int | None]:
+        """The frames to pass on, and the version of a HELLO to refuse (None: none)."""
+        out = bytearray()
+        for body in self._decoder.feed(data):
+            if body[0] == T_HELLO and len(body) >= 3 and body[2] != 1:
+                return bytes(out), body[2]
+            out += b"\0" + encode_frame(body)
+        return bytes(out), None
 
 
 _HANDLERS: dict[type, Callable[[_Session, Any], None]] = {

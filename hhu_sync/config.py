@@ -56,6 +56,16 @@ class Limits:
 
 
 @dataclass(frozen=True)
+class Link:
+    """The HHU link: which protocol versions the dock accepts, and how long it remembers
+    that a cradle's HHU takes only a version-1 HELLO (docs/link-protocol.md section 4)."""
+
+    min_version: int = 1               # 2: refuse version-1 HHUs (no fallback, no downgrade)
+    fallback_hours: float = 24.0       # a remembered fallback is re-probed after this long
+    fallback_dockings: int = 20        # ... or after this many dockings, whichever is first
+
+
+@dataclass(frozen=True)
 class Paths:
     outbox: Path
     archive: Path
@@ -84,6 +94,7 @@ class Config:
     hhus: dict[str, str | None] = field(default_factory=dict)   # HHU id -> crew
     schedule: Schedule = Schedule()
     limits: Limits = Limits()
+    link: Link = Link()
     handler_packages: tuple[str, ...] = ()
     demo: Demo | None = None
 
@@ -108,8 +119,8 @@ def _paths(table: dict[str, Any], base: Path, f: Fields) -> Paths:
 def parse_config(data: dict[str, Any], file: Path | None, locate=None) -> Config:
     f = Fields(str(file) if file else "<defaults>", locate)
     base = file.parent if file else Path.cwd()
-    f.unknown(data, "", ("depot", "paths", "docks", "hhus", "schedule", "limits", "serial",
-                         "demo"))
+    f.unknown(data, "", ("depot", "paths", "docks", "hhus", "schedule", "limits", "link",
+                         "serial", "demo"))
     depot = f.get(data, "", "depot", dict, required=False, default={})
     f.unknown(depot, "depot", ("id",))
     depot_id = f.ident(depot, "depot", "id", required=False) or "depot"
@@ -118,6 +129,11 @@ def parse_config(data: dict[str, Any], file: Path | None, locate=None) -> Config
     hhus = _hhus(f.get(data, "", "hhus", list, required=False, default=[]), f)
     schedule = _numbers(f, data, "schedule", Schedule)
     limits = _numbers(f, data, "limits", Limits)
+    link = _numbers(f, data, "link", Link)
+    if link.min_version not in (1, 2):
+        f.add("link.min_version", f"must be 1 or 2 (a link protocol version), found "
+              f"{link.min_version}")
+        link = Link()
     serial_table = f.get(data, "", "serial", dict, required=False, default={})
     f.unknown(serial_table, "serial", ("handler_packages",))
     packages = f.get(serial_table, "serial", "handler_packages", list, required=False,
@@ -129,7 +145,8 @@ def parse_config(data: dict[str, Any], file: Path | None, locate=None) -> Config
     if f.problems:
         raise ModelError(f.problems)
     return Config(file=file, depot_id=depot_id, paths=paths, docks=docks, hhus=hhus,
-                  schedule=schedule, limits=limits, handler_packages=tuple(packages), demo=demo)
+                  schedule=schedule, limits=limits, link=link,
+                  handler_packages=tuple(packages), demo=demo)
 
 
 def _demo(table: dict | None, base: Path, f: Fields) -> Demo | None:

@@ -13,6 +13,7 @@ pipes; closing the port stops it. Options (all but flash and key optional):
     reboot_after=N   reboot after N bundle bytes received (flash survives)
     slow_ms=MS       delay before each device write
     wrong_key=1      the device holds a wrong key (authentication fails)
+    strict_v1=1      a version-1-only firmware: aborts a HELLO of any version but 1
     checkpoint=N     bytes between partial-bundle fsyncs, no rate limit (default 256 KiB)
     seed=S           seed for the bit errors
     field_trip=MODE  after each docking (port closed), go to the field: execute the meter
@@ -47,8 +48,8 @@ if TYPE_CHECKING:
 _JOIN_S = 5.0
 _INT_OPTS = ("capacity", "battery", "cut_after", "reboot_after", "checkpoint")
 _FLOAT_OPTS = ("ber", "slow_ms")
-_KNOWN = {"flash", "key", "firmware", "wrong_key", "seed", "field_trip", "fleet_state",
-          *_INT_OPTS, *_FLOAT_OPTS}
+_KNOWN = {"flash", "key", "firmware", "wrong_key", "strict_v1", "seed", "field_trip",
+          "fleet_state", *_INT_OPTS, *_FLOAT_OPTS}
 
 
 def parse_url(url: str) -> tuple[str, dict[str, str]]:
@@ -109,7 +110,8 @@ class Serial(SerialBase):
         faults = Faults(cut_after=ints.get("cut_after"), ber=floats.get("ber", 0.0),
                         reboot_after=ints.get("reboot_after"),
                         slow_ms=floats.get("slow_ms", 0.0),
-                        seed=int(o["seed"]) if "seed" in o else None)
+                        seed=int(o["seed"]) if "seed" in o else None,
+                        strict_v1=o.get("strict_v1", "0") not in ("0", "", "false"))
         extra: dict[str, object] = {"faults": faults}
         if "firmware" in o:
             extra["firmware"] = o["firmware"]

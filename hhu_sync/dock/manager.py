@@ -22,6 +22,7 @@ from hhu_sync.dock.readings import UploadDecoder
 from hhu_sync.dock.session import Outcome, Session, SessionResult
 from hhu_sync.errors import KeyStoreError
 from hhu_sync.io.ports import PortError, find_port
+from hhu_sync.io.versions import VersionMemory
 from hhu_sync.keys import KeyStore
 from hhu_sync.store.base import StorageUnavailable
 
@@ -55,6 +56,10 @@ class DockManager:
         self.states = {d.name: DockState() for d in config.docks}
         self._lock = threading.Lock()
         self._sessions: dict[str, Session] = {}
+        #: per cradle, the link version to offer: a fallback to version 1 is remembered
+        #: for a bounded time so every docking does not pay two handshakes
+        self.versions = VersionMemory(config.link.fallback_hours * 3600.0,
+                                      config.link.fallback_dockings, clock=clock)
         self.stop = threading.Event()
         self.progress = None      # a ProgressSink, set by whoever shows progress
         self.decoder = UploadDecoder()   # checks and exports uploads in worker processes
@@ -114,7 +119,8 @@ class DockManager:
         session = Session(dock, url, self.config, self.store, _StoreFaultKeys(self.keystore),
                           self.packer,
                           progress=self.progress, decoder=self.decoder,
-                          on_export=self._track_export, committer=self.committer)
+                          on_export=self._track_export, committer=self.committer,
+                          versions=self.versions)
         with self._lock:
             self._sessions[dock.name] = session
         try:

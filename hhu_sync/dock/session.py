@@ -31,10 +31,12 @@ from hhu_sync.dock.readings import UploadDecoder, UploadRefused
 from hhu_sync.errors import HhuSyncError
 from hhu_sync.failpoints import failpoint
 from hhu_sync.fsutil import DAEMON_DIR_MODE, atomic_write, ensure_dir
-from hhu_sync.io.dock import AuthFailed, DockSession, Refused
+from hhu_sync.io.dock import AuthFailed, DockSession, Refused, VersionRejected
 from hhu_sync.io.driver import LinkCut, LinkTimedOut
 from hhu_sync.io.ports import PortError, open_port
-from hhu_sync.link import Progress, ReasonCode
+from hhu_sync.io.versions import VersionMemory
+from hhu_sync.link import HelloInfo, LinkSettings, Progress, ReasonCode
+from hhu_sync.link.messages import MIN_PROTOCOL_VERSION, PROTOCOL_VERSION
 from hhu_sync.store.base import StorageUnavailable
 
 log = logging.getLogger("hhu_sync.dock")
@@ -88,6 +90,8 @@ class SessionResult:
     #: ended by a storage fault (disk full, read-only, I/O error): the dock manager backs
     #: off and logs the state change once, not each session's error
     storage_unavailable: bool = False
+    #: 1 when this docking fell back to version 1 for an HHU refusing a version-2 HELLO
+    fallbacks: int = 0
 
     @property
     def did_work(self) -> bool:
@@ -106,7 +110,8 @@ class Session:
                  progress: ProgressSink | None = None,
                  decoder: UploadDecoder | None = None,
                  on_export: Callable[[Future], None] | None = None,
-                 committer: Executor | None = None) -> None:
+                 committer: Executor | None = None,
+                 versions: VersionMemory | None = None) -> None:
         self.dock = dock
         self.url = url
         self.config = config
@@ -118,6 +123,10 @@ class Session:
         self.decoder = decoder or UploadDecoder(inline=True)
         self.on_export = on_export      # told of each export running in a worker
         self.committer = committer      # commits uploads (None: in the session's thread)
+        link = config.link
+        #: per cradle: the version to offer (the manager shares one across dockings)
+        self.versions = versions or VersionMemory(link.fallback_hours * 3600.0,
+                                                  link.fallback_dockings)
         self.result = SessionResult(dock.name)
         self.port: SerialBase | None = None
         self._deadline = float("inf")
@@ -207,11 +216,15 @@ class Session:
             log.debug("dock %s: %s", self.dock.name, exc)
             return self.result
         try:
-            session = DockSession(self.port, self.keystore.hhu_key, on_event=self._on_event)
             try:
-                hello = session.handshake(limits.handshake_seconds)
-            except (LinkTimedOut, LinkCut):
+                session, hello = self._handshake()
+            except (LinkTimedOut, LinkCut, PortError):
                 return self.result                      # nothing docked, or nothing answering
+            except VersionRejected as exc:
+                self.result.outcome = Outcome.ERROR
+                self.result.errors.append(str(exc))
+                log.error("dock %s: %s", self.dock.name, exc)
+                return self.result
             except AuthFailed as exc:
                 self.result.outcome = Outcome.AUTH_FAILED
                 self.result.errors.append(str(exc))
@@ -257,6 +270,60 @@ class Session:
             except Exception:  # noqa: BLE001 - a port that fails to close is already gone
                 pass
         return self.result
+
+    def _dock_session(self, version: int) -> DockSession:
+        settings = LinkSettings(max_version=version, min_version=self.config.link.min_version)
+        port = self.port
+        assert port is not None, "opened by _run"
+        return DockSession(port, self.keystore.hhu_key, settings=settings,
+                           on_event=self._on_event)
+
+    def _handshake(self) -> tuple[DockSession, HelloInfo]:
+        """Authenticate, offering the version this cradle's memory says; fall back once to
+        version 1 for an HHU that refused a version-2 HELLO before any CHALLENGE (a
+        version-1-only firmware), unless ``[link] min_version`` forbids it.
+
+        A fallback is logged with the cradle at WARNING: a man in the middle can force it
+        too (an ABORT is not authenticated), and ``min_version = 2`` is the cure once every
+        HHU speaks version 2. The first handshake's HHU session ended with its ABORT, so
+        the retry reopens the port and starts afresh (section 4)."""
+        limits, min_version = self.config.limits, self.config.link.min_version
+        offer = PROTOCOL_VERSION if min_version >= PROTOCOL_VERSION else \
+            self.versions.offer(self.dock.name)
+        if offer < PROTOCOL_VERSION:
+            log.debug("dock %s: offering link protocol version %d (a fallback remembered)",
+                      self.dock.name, offer)
+        session = self._dock_session(offer)
+        try:
+            hello = session.handshake(limits.handshake_seconds)
+        except VersionRejected as exc:
+            if not exc.by_peer or offer <= MIN_PROTOCOL_VERSION:
+                raise
+            if min_version > MIN_PROTOCOL_VERSION:
+                raise VersionRejected(
+                    f"{exc}; [link] min_version = {min_version} refuses link protocol "
+                    f"version {MIN_PROTOCOL_VERSION}, so the dock does not fall back",
+                    offered=exc.offered, by_peer=True) from exc
+            self.result.fallbacks += 1
+            self.versions.fell_back(self.dock.name)
+            log.warning("dock %s: %s; falling back to link protocol version %d (set [link] "
+                        "min_version = 2 once every HHU runs version-2 firmware: a man in "
+                        "the middle can force this downgrade)", self.dock.name, exc,
+                        MIN_PROTOCOL_VERSION)
+            self._reopen()
+            session = self._dock_session(MIN_PROTOCOL_VERSION)
+            hello = session.handshake(limits.handshake_seconds)
+        return session, hello
+
+    def _reopen(self) -> None:
+        """A fresh line for the fallback handshake (the HHU's session ended with its
+        ABORT; a socket or simulator cradle starts a new one on reconnecting)."""
+        if self.port is not None:
+            try:
+                self.port.close()
+            except Exception:  # noqa: BLE001 - a port that fails to close is already gone
+                pass
+        self.port = open_port(self.url, self.dock.baud, timeout=0.1)
 
     def abort(self) -> None:
         """From another thread: end the session now (the link resumes at the next dock)."""

@@ -65,6 +65,21 @@ class Refused(HhuSyncError):
         self.code = code
 
 
+class VersionRejected(LinkAborted):
+    """No protocol version both sides accept. ``by_peer``: the HHU aborted our HELLO before
+    any CHALLENGE (code-less, the version-1 layout, or VERSION_UNSUPPORTED), so it may
+    take only an older HELLO (``offered`` was refused); else the HHU answered a version
+    below our ``min_version``. Decided by codes and the phase, never by the text."""
+
+    def __init__(self, message: str, *, offered: int, by_peer: bool) -> None:
+        super().__init__(message, by_peer, ReasonCode.VERSION_UNSUPPORTED)
+        self.args = (message,)
+        self.offered = offered
+
+    def __str__(self) -> str:
+        return str(self.args[0])
+
+
 def key_lookup_for(key_file: str | Path, key: bytes) -> Callable[[str], bytes | None]:
     """A dock key lookup knowing one HHU: the one named by the key file's stem."""
     hhu_id = Path(key_file).stem
@@ -90,6 +105,18 @@ class DockSession:
         try:
             ev = self.driver.run_until(lambda e: isinstance(e, Authenticated), deadline_s)
         except LinkAborted as exc:
+            offered = self.conn.settings.max_version
+            if self.conn.hello_rejected:
+                raise VersionRejected(
+                    f"the HHU refused link protocol version {offered} in HELLO "
+                    f"({exc.reason or exc.code.name}): its firmware may take only an "
+                    "older one", offered=offered, by_peer=True) from exc
+            if exc.code is ReasonCode.VERSION_UNSUPPORTED and not exc.by_peer:
+                s = self.conn.settings
+                raise VersionRejected(
+                    f"the HHU answered in CHALLENGE with a link protocol version this dock "
+                    f"does not accept ({exc.reason}; it accepts {s.min_version}.."
+                    f"{s.max_version})", offered=offered, by_peer=False) from exc
             if exc.code not in AUTHENTICATION_OR_UNKNOWN:   # silence, a protocol error...
                 raise
             raise AuthFailed(f"authentication failed: {exc.reason}", exc.code) from exc

@@ -66,7 +66,7 @@ from .events import (
     UploadRequested,
 )
 from .framing import MAX_FRAME_BODY, FrameDecoder, encode_frame
-from .reasons import Phase, ReasonCode, State
+from .reasons import CODE_LIMIT, Phase, ReasonCode, State
 from .transfer import LineEstimate, Receiver, Sender, choose_encoding
 
 __all__ = ["Connection", "DOCK_TRANSITIONS", "HHU_TRANSITIONS", "MAX_WINDOW"]
@@ -188,7 +188,11 @@ class Connection:
         self._phase = "IDLE"
         self._timers: dict[str, float] = {}
         # the layout of REFUSE/ABORT: ours until HELLO/CHALLENGE agree (section 4)
-        self._version = m.PROTOCOL_VERSION
+        self._version = settings.max_version
+        #: dock: the HHU aborted our HELLO before any CHALLENGE in the version-1 layout (no
+        #: code) or with VERSION_UNSUPPORTED, while we offered more than the minimum: an
+        #: HHU that takes only an older HELLO (section 4, "Falling back")
+        self.hello_rejected = False
         # negotiated with the peer
         self._peer_window = 1
         self._peer_max_payload = settings.min_frame_payload
@@ -499,8 +503,12 @@ class Connection:
     def _on_frame(self, body: bytes) -> None:
         msg = m.parse_body(body)
         t = msg.TYPE
-        if t == m.T_ABORT:
-            self._terminate(Aborted(msg.reason, by_peer=True, code=msg.code), None)  # type: ignore[attr-defined]
+        if isinstance(msg, m.AbortMsg):
+            if self.role is Role.DOCK and self._phase == "HELLO_SENT":
+                codeless = len(body) < 2 or body[1] >= CODE_LIMIT
+                self.hello_rejected = self.settings.max_version > m.MIN_PROTOCOL_VERSION and (
+                    codeless or msg.code is ReasonCode.VERSION_UNSUPPORTED)
+            self._terminate(Aborted(msg.reason, by_peer=True, code=msg.code), None)
             return
         if self.role is Role.HHU:
             if t not in m.REQUEST_TYPES:
@@ -663,7 +671,7 @@ class Connection:
         if len(self._dock_nonce) != NONCE_SIZE:
             raise LocalProtocolError("random() returned the wrong number of bytes")
         body = self._send_request(
-            m.Hello, "HELLO", m.PROTOCOL_VERSION, self._dock_nonce, s.window,
+            m.Hello, "HELLO", s.max_version, self._dock_nonce, s.window,
             s.max_frame_payload, tuple(c for c in s.compression if c in m.ENCODINGS),
         )
         self._transcript = [body]
@@ -708,7 +716,8 @@ class Connection:
 
     def _dock_rx_challenge(self, msg: m.Challenge, body: bytes) -> None:
         # the HHU answers with the version it will speak: ours or an older one we speak
-        if not m.MIN_PROTOCOL_VERSION <= msg.version <= m.PROTOCOL_VERSION:
+        s = self.settings
+        if not s.min_version <= msg.version <= s.max_version:
             self._abort(f"unsupported protocol version {msg.version}",
                         ReasonCode.VERSION_UNSUPPORTED)
             return
@@ -853,12 +862,13 @@ class Connection:
 
     def _hhu_rx_hello(self, msg: m.Hello, body: bytes) -> None:
         # HELLO names the highest version the dock speaks; answer with the highest both do
-        if msg.version < m.MIN_PROTOCOL_VERSION:
-            self._version = m.MIN_PROTOCOL_VERSION
+        s = self.settings
+        if msg.version < s.min_version:
+            self._version = s.min_version
             self._abort(f"unsupported protocol version {msg.version}",
                         ReasonCode.VERSION_UNSUPPORTED)
             return
-        self._version = min(msg.version, m.PROTOCOL_VERSION)
+        self._version = min(msg.version, s.max_version)
         self._peer_window = max(1, min(msg.rx_window, MAX_WINDOW))
         self._peer_max_payload = max(16, min(msg.rx_max_payload, MAX_PAYLOAD))
         self._offered_compression = msg.compression
@@ -1030,6 +1040,9 @@ def _check_settings(s: LinkSettings) -> None:
         raise LocalProtocolError(
             f"need 16 <= min_frame_payload <= max_frame_payload <= {MAX_PAYLOAD}"
         )
+    if not m.MIN_PROTOCOL_VERSION <= s.min_version <= s.max_version <= m.PROTOCOL_VERSION:
+        raise LocalProtocolError(f"need {m.MIN_PROTOCOL_VERSION} <= min_version <= max_version"
+                                 f" <= {m.PROTOCOL_VERSION}")
     if s.retry_limit < 0 or s.ack_timeout <= 0 or s.idle_timeout <= 0:
         raise LocalProtocolError("retry_limit >= 0 and positive time-outs needed")
 

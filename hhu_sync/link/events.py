@@ -32,6 +32,11 @@ class LinkSettings:
     idle_timeout: float = 10.0
     compression: tuple[str, ...] = ("zlib",)  # offered/accepted in the handshake
     max_object_size: int = 64 * 2**20
+    #: the highest protocol version offered (dock, in HELLO) or answered (HHU); a dock
+    #: falling back for a version-1-only HHU offers 1 (docs/link-protocol.md section 4)
+    max_version: int = 2
+    #: the lowest version accepted: a dock with 2 refuses version-1 HHUs (no downgrade)
+    min_version: int = 1
 
 
 @dataclass(frozen=True)

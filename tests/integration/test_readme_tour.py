@@ -326,7 +326,7 @@ def _config_keys() -> dict[str, object]:
     """Every key hhu_sync.config reads, with its default where it has a simple one."""
     from dataclasses import fields
 
-    from hhu_sync.config import PATH_KEYS, Dock, Limits, Schedule
+    from hhu_sync.config import PATH_KEYS, Dock, Limits, Link, Schedule
 
     keys: dict[str, object] = {"depot.id": "depot", "serial.handler_packages": []}
     keys |= {f"paths.{k}": None for k in PATH_KEYS}
@@ -334,6 +334,7 @@ def _config_keys() -> dict[str, object]:
     keys |= {"hhus.id": None, "hhus.crew": None}
     keys |= {f"schedule.{f.name}": f.default for f in fields(Schedule)}
     keys |= {f"limits.{f.name}": f.default for f in fields(Limits)}
+    keys |= {f"link.{f.name}": f.default for f in fields(Link)}
     keys |= {f"demo.{k}": None for k in ("seed", "enroll", "secrets")}
     return keys
 

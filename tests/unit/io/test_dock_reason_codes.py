@@ -3,6 +3,8 @@ authentication abort is AuthFailed, a refusal keeps its code, whatever the texts
 
 from __future__ import annotations
 
+from types import SimpleNamespace
+
 import pytest
 
 from hhu_sync.cli.link_cmds import (
@@ -13,7 +15,7 @@ from hhu_sync.cli.link_cmds import (
 )
 from hhu_sync.io.dock import AuthFailed, DockSession, Refused
 from hhu_sync.io.driver import LinkAborted
-from hhu_sync.link import BundleRefused, ReasonCode, UploadRefused
+from hhu_sync.link import BundleRefused, LinkSettings, ReasonCode, UploadRefused
 
 
 class _Driver:
@@ -32,6 +34,8 @@ class _Driver:
 def _session(outcome) -> DockSession:
     session = object.__new__(DockSession)
     session.driver = _Driver(outcome)
+    # a connection that did not see its HELLO rejected (that case: test_link_fallback.py)
+    session.conn = SimpleNamespace(hello_rejected=False, settings=LinkSettings())
     return session
 
 
