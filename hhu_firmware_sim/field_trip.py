@@ -11,35 +11,40 @@ the list's bundle is then retired (a real HHU marks the route done). Two visitor
   Meters run on simulated time, advanced to each visit's time; their state (registers,
   programmed tariffs, passwords) is saved atomically to a JSON file so the next trip
   finds them as this one left them.
+
+The fleet file and the meters' state on disk (with the lock trips take turns by) live in
+:mod:`hhu_firmware_sim.meter.fleet` and :mod:`hhu_firmware_sim.meter.fleet_state`; their
+names are kept here for the callers that import them from the trip.
 """
 
 from __future__ import annotations
 
-import fcntl
 import hashlib
-import json
 import logging
 import os
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
-from dataclasses import dataclass, field
+from collections.abc import Callable
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
-from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-from hhu_firmware_sim.flash import FlashStore, write_atomic
+from hhu_firmware_sim.flash import FlashStore
 from hhu_firmware_sim.meter import (
-    Fleet,
-    FleetError,
     MeterSession,
     SimMeter,
-    Snapshot,
-    TouTable,
-    meter_from_dict,
 )
-from hhu_firmware_sim.meter.fleet import read_fleet_entries
+from hhu_firmware_sim.meter.fleet import FieldFleet as FieldFleet
+from hhu_firmware_sim.meter.fleet import load_field_fleet as load_field_fleet
+from hhu_firmware_sim.meter.fleet_state import LOCK_WAIT_S as LOCK_WAIT_S
+from hhu_firmware_sim.meter.fleet_state import STATE_FILE as STATE_FILE
+from hhu_firmware_sim.meter.fleet_state import STATE_VERSION as STATE_VERSION
+from hhu_firmware_sim.meter.fleet_state import load_state as load_state
+from hhu_firmware_sim.meter.fleet_state import meter_state as meter_state
+from hhu_firmware_sim.meter.fleet_state import restore_meter as restore_meter
+from hhu_firmware_sim.meter.fleet_state import save_state as save_state
+from hhu_firmware_sim.meter.fleet_state import state_lock as state_lock
+from hhu_firmware_sim.meter.fleet_state import tou_from_dict as tou_from_dict
+from hhu_firmware_sim.meter.fleet_state import tou_to_dict as tou_to_dict
 from hhu_sync.errors import TransferError
 from hhu_sync.iec62056 import WriteRequest
 from hhu_sync.meterio import (
@@ -55,15 +60,7 @@ from hhu_sync.meterio import (
 from hhu_sync.meterio.program import CT_RATIO, VT_RATIO
 from hhu_sync.model.catalog import model_takes_ratios
 from hhu_sync.model.meterlist import TASKS
-from hhu_sync.model.scheme import (
-    DayProfile,
-    Rate,
-    Season,
-    SpecialDay,
-    Switch,
-    WeekProfile,
-    scheme_from_dict,
-)
+from hhu_sync.model.scheme import scheme_from_dict
 from hhu_sync.transfer import decode_transfer, decrypt_password, encode_transfer
 
 log = logging.getLogger("hhu_firmware_sim.field_trip")
@@ -251,14 +248,11 @@ def _visit_one(visit: Visitor, entry: dict[str, Any], schemes: dict[str, dict[st
 # The fleet: simulated meters in the field, visited over IEC 62056-21 in process
 # ---------------------------------------------------------------------------------------------
 
-STATE_FILE = "fleet-state.json"
-STATE_VERSION = 1
 PROGRAM_TASKS = ("program", "read+program")
 #: Readout items that identify the meter or show its clock, not billing registers.
 NOT_READINGS = frozenset({"0.0.0", "C.1.0", "0.9.1", "0.9.2"})
 RESET_STAMP = "0.1.2"      # 0.1.2*k: when billing period k was closed (not a reading)
 FAULT_NAMES = ("no-access", "wrong-password", "verify-fail")
-_FIELD_KEYS = ("access",)          # fleet-entry keys for the field, not for the meter
 
 
 @dataclass(frozen=True)
@@ -286,39 +280,6 @@ class FieldFaults:
                    frozenset(sets["verify-fail"]))
 
 
-@dataclass
-class FieldFleet:
-    """A fleet plus what the field adds: meters the crew cannot get to."""
-
-    fleet: Fleet
-    no_access: set[str] = field(default_factory=set)
-    path: Path | None = None
-
-
-def load_field_fleet(path: str | os.PathLike[str]) -> FieldFleet:
-    """A fleet TOML file (see docs/iec62056.md) whose entries may say ``access = false``."""
-    path, entries = read_fleet_entries(path)
-    out = FieldFleet(Fleet(), path=path)
-    seen: set[str] = set()
-    for i, entry in enumerate(entries):
-        where = f"{path}: meters[{i}]"
-        if not isinstance(entry, dict):
-            raise FleetError(f"{where}: expected a table")
-        access = entry.get("access", True)
-        if not isinstance(access, bool):
-            raise FleetError(f"{where}.access: expected true or false")
-        meter, _quirks = meter_from_dict({k: v for k, v in entry.items()
-                                          if k not in _FIELD_KEYS}, where, path.parent)
-        for key in {meter.serial, meter.address}:
-            if key in seen:
-                raise FleetError(f"{where}: address/serial {key!r} used twice")
-            seen.add(key)
-        out.fleet.meters.append(meter)
-        if not access:
-            out.no_access.add(meter.serial)
-    return out
-
-
 def meter_time(text: str | None) -> str:
     """A meter's ``YYMMDDhhmm`` stamp as ISO 8601 UTC (the fleet's clocks run on UTC, see
     :meth:`FleetVisitor.__call__`); ``""`` for none (``0000000000``: no MD yet) or junk."""
@@ -342,119 +303,6 @@ def register_entry(key: str, value: str, unit: str, stamp: str, own: str | None,
     value_time = value_time or reset
     return [key, value, unit, stamp, value_time, reset] if value_time or reset \
         else [key, value, unit, stamp]
-
-
-# -- meter state on disk ------------------------------------------------------------------------
-
-def _dt(value: datetime | None) -> str | None:
-    return value.isoformat() if value is not None else None
-
-
-def _undt(value: str | None) -> datetime | None:
-    return datetime.fromisoformat(value) if value is not None else None
-
-
-def tou_to_dict(tou: TouTable) -> dict[str, Any]:
-    return {
-        "rates": [[r.number, r.name, list(r.registers)] for r in tou.rates],
-        "day_profiles": [[d.id, [[s.at, s.rate] for s in d.switches]]
-                         for d in tou.day_profiles],
-        "week_profiles": [[w.id, list(w.days)] for w in tou.week_profiles],
-        "seasons": [[s.id, s.start, s.week] for s in tou.seasons],
-        "special_days": [[s.date, s.day_profile] for s in tou.special_days],
-    }
-
-
-def tou_from_dict(data: dict[str, Any]) -> TouTable:
-    return TouTable(
-        tuple(Rate(n, name, tuple(regs)) for n, name, regs in data["rates"]),
-        tuple(DayProfile(i, tuple(Switch(at, rate) for at, rate in sw))
-              for i, sw in data["day_profiles"]),
-        tuple(WeekProfile(i, tuple(days)) for i, days in data["week_profiles"]),
-        tuple(Season(i, start, week) for i, start, week in data["seasons"]),
-        tuple(SpecialDay(d, p) for d, p in data["special_days"]))
-
-
-def meter_state(m: SimMeter) -> dict[str, Any]:
-    """Everything about a meter that changes in service; decimals stay text."""
-    return {
-        "now": m.now.isoformat(), "energy": {k: str(v) for k, v in m.energy.items()},
-        "total": str(m.total), "max_demand": str(m.max_demand),
-        "max_demand_at": _dt(m.max_demand_at), "reset_count": m.reset_count,
-        "history": [{"at": s.at.isoformat(), "energy": {k: str(v) for k, v in s.energy.items()},
-                     "max_demand": str(s.max_demand), "max_demand_at": _dt(s.max_demand_at)}
-                    for s in m.history],
-        "period_energy": str(m._period_energy), "failed_logins": m.failed_logins,
-        "locked_until": _dt(m.locked_until), "flags": m.flags,
-        "passwords": {str(k): v for k, v in m.passwords.items()},
-        "tou": tou_to_dict(m.tou), "staged": dict(m.staged),
-        "demand_period_minutes": m.demand_period_minutes,
-        "billing_reset_day": m.billing_reset_day, "billing_reset_time": m.billing_reset_time,
-        "display_items": list(m.display_items),
-        "display_scroll_seconds": m.display_scroll_seconds,
-        "ct_ratio": [str(x) for x in m.ct_ratio], "vt_ratio": [str(x) for x in m.vt_ratio],
-    }
-
-
-def restore_meter(m: SimMeter, s: dict[str, Any]) -> None:
-    """Put a saved state back onto a meter built from the fleet file."""
-    m.now = datetime.fromisoformat(s["now"])
-    m.energy = {k: Decimal(v) for k, v in s["energy"].items()}
-    m.total = Decimal(s["total"])
-    m.max_demand = Decimal(s["max_demand"])
-    m.max_demand_at = _undt(s["max_demand_at"])
-    m.reset_count = int(s["reset_count"])
-    m.history = [Snapshot(datetime.fromisoformat(h["at"]),
-                          {k: Decimal(v) for k, v in h["energy"].items()},
-                          Decimal(h["max_demand"]), _undt(h["max_demand_at"]))
-                 for h in s["history"]]
-    m._period_energy = Decimal(s["period_energy"])
-    m.failed_logins = int(s["failed_logins"])
-    m.locked_until = _undt(s["locked_until"])
-    m.flags = int(s["flags"])
-    m.passwords = {int(k): v for k, v in s["passwords"].items()}
-    m.tou = tou_from_dict(s["tou"])
-    m.staged = dict(s["staged"])
-    m.demand_period_minutes = int(s["demand_period_minutes"])
-    m.billing_reset_day = int(s["billing_reset_day"])
-    m.billing_reset_time = s["billing_reset_time"]
-    m.display_items = tuple(s["display_items"])
-    m.display_scroll_seconds = int(s["display_scroll_seconds"])
-    for name in ("ct_ratio", "vt_ratio"):       # absent in states saved before ratios
-        if name in s:
-            primary, secondary = (Decimal(x) for x in s[name])
-            setattr(m, name, (primary, secondary))
-
-
-def load_state(fleet: Fleet, path: Path) -> int:
-    """Restore the meters a state file knows; returns how many. A missing file is a
-    fresh fleet; a damaged one is an error (silently starting afresh would lose energy)."""
-    try:
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        return 0
-    except (OSError, ValueError) as exc:
-        raise FleetError(f"{path}: fleet state unreadable: {exc}") from None
-    if not isinstance(data, dict) or data.get("version") != STATE_VERSION:
-        raise FleetError(f"{path}: not a version {STATE_VERSION} fleet state file")
-    saved = data.get("meters", {})
-    restored = 0
-    for meter in fleet.meters:
-        if meter.serial in saved:
-            try:
-                restore_meter(meter, saved[meter.serial])
-            except (KeyError, TypeError, ValueError, ArithmeticError) as exc:
-                raise FleetError(f"{path}: meter {meter.serial}: bad state: {exc}") from None
-            restored += 1
-    return restored
-
-
-def save_state(fleet: Fleet, path: Path) -> None:
-    """Write the state file atomically (temp, fsync, rename, fsync folder)."""
-    data = {"version": STATE_VERSION,
-            "meters": {m.serial: meter_state(m) for m in fleet.meters}}
-    path.parent.mkdir(parents=True, exist_ok=True)
-    write_atomic(path, json.dumps(data, indent=1, sort_keys=True).encode("utf-8"))
 
 
 # -- the optical probe, in process ----------------------------------------------------------
@@ -611,33 +459,6 @@ def _ratios_held(session: Any) -> dict[str, Any]:
                            "vt": session.read_value(VT_RATIO)}}
     except (MeterRefused, MeterIOError):
         return {}
-
-
-LOCK_WAIT_S = 120.0      # another HHU's trip over the same fleet state, at most this long
-
-
-@contextmanager
-def state_lock(state: Path, wait_s: float = LOCK_WAIT_S,
-               clock: Callable[[], float] = time.monotonic) -> Iterator[None]:
-    """Hold ``STATE.lock`` for one trip: HHUs sharing one fleet's state take turns (two
-    crews do not program one meter at once), each reading the state the last one left.
-    Waits at most ``wait_s``, then FleetError."""
-    state.parent.mkdir(parents=True, exist_ok=True)
-    fd = os.open(state.with_name(state.name + ".lock"), os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        deadline = clock() + wait_s
-        while True:
-            try:
-                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                break
-            except BlockingIOError:
-                if clock() >= deadline:
-                    raise FleetError(f"{state}: another field trip held the fleet state "
-                                     f"for more than {wait_s:g} s") from None
-                time.sleep(0.05)
-        yield
-    finally:
-        os.close(fd)           # releases the lock
 
 
 def fleet_trip(flash: FlashStore, hhu_id: str, key: bytes, fleet_path: str | os.PathLike[str],

@@ -151,3 +151,39 @@ def load_fleet(path: str | os.PathLike[str]) -> Fleet:
         if i == 0:
             fleet.quirks = quirks
     return fleet
+
+
+_FIELD_KEYS = ("access",)          # fleet-entry keys for the field, not for the meter
+
+
+@dataclass
+class FieldFleet:
+    """A fleet plus what the field adds: meters the crew cannot get to."""
+
+    fleet: Fleet
+    no_access: set[str] = field(default_factory=set)
+    path: Path | None = None
+
+
+def load_field_fleet(path: str | os.PathLike[str]) -> FieldFleet:
+    """A fleet TOML file (see docs/iec62056.md) whose entries may say ``access = false``."""
+    path, entries = read_fleet_entries(path)
+    out = FieldFleet(Fleet(), path=path)
+    seen: set[str] = set()
+    for i, entry in enumerate(entries):
+        where = f"{path}: meters[{i}]"
+        if not isinstance(entry, dict):
+            raise FleetError(f"{where}: expected a table")
+        access = entry.get("access", True)
+        if not isinstance(access, bool):
+            raise FleetError(f"{where}.access: expected true or false")
+        meter, _quirks = meter_from_dict({k: v for k, v in entry.items()
+                                          if k not in _FIELD_KEYS}, where, path.parent)
+        for key in {meter.serial, meter.address}:
+            if key in seen:
+                raise FleetError(f"{where}: address/serial {key!r} used twice")
+            seen.add(key)
+        out.fleet.meters.append(meter)
+        if not access:
+            out.no_access.add(meter.serial)
+    return out
