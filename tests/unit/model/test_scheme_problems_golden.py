@@ -59,6 +59,20 @@ def _variants(base: dict[str, Any]) -> Iterator[tuple[str, dict[str, Any]]]:
             data = copy.deepcopy(base)
             _parent(data, path)[path[-1]] = copy.deepcopy(value)
             yield f"set {name} = {value!r}", data
+    sections = list(base)
+    for i, one in enumerate(sections):            # two sections broken at once: their order
+        for other in sections[i + 1:]:
+            for value in (0, [0], {"x": 1}):
+                data = copy.deepcopy(base)
+                data[one] = data[other] = copy.deepcopy(value)
+                yield f"set {one} and {other} = {value!r}", data
+    for value in WRONG_VALUES:                    # every field broken at once
+        data = copy.deepcopy(base)
+        for path in _paths(base):
+            parent = _parent(data, path)
+            if isinstance(parent, dict) and not isinstance(parent[path[-1]], dict | list):
+                parent[path[-1]] = copy.deepcopy(value)
+        yield f"set every field = {value!r}", data
     for key in ("unknown", "tarifs"):
         data = copy.deepcopy(base)
         data[key] = {}
