@@ -61,17 +61,36 @@ def _open(path: Path, flags: int) -> int:
     return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, 0o640)
 
 
+PID_MAX = 4_194_304        # Linux's PID_MAX_LIMIT: a larger "pid" is not one
+_SINCE_CHARS = 40          # an ISO time with offset and seconds fits
+
+
 def _content(fd: int) -> DaemonInfo:
-    """What a locked file says (its holder runs); unreadable parts are None."""
+    """What a locked file says (its holder runs); unreadable or implausible parts are None.
+
+    Whoever can write the folder may hold a lock on a file of their own, so the content
+    is hostile: JSON nested thousands deep (RecursionError, not ValueError), a pid of
+    4,000 digits, a ``since`` with an escape sequence or a newline for the log line and
+    the error that names the holder. Only a plausible pid and an ISO time are kept."""
     try:
         os.lseek(fd, 0, os.SEEK_SET)
         doc = json.loads(os.read(fd, MAX_LOCK_BYTES).decode("utf-8"))
-        pid = doc.get("pid") if isinstance(doc, dict) else None
-        since = doc.get("since") if isinstance(doc, dict) else None
-        return DaemonInfo(True, pid if isinstance(pid, int) and not isinstance(pid, bool)
-                          else None, since if isinstance(since, str) else None)
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return DaemonInfo(True)
+    pid = doc.get("pid") if isinstance(doc, dict) else None
+    since = doc.get("since") if isinstance(doc, dict) else None
+    return DaemonInfo(True, pid if type(pid) is int and 0 < pid <= PID_MAX else None,
+                      since if _is_time(since) else None)
+
+
+def _is_time(value: object) -> bool:
+    if not isinstance(value, str) or len(value) > _SINCE_CHARS or not value.isascii():
+        return False
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return value.isprintable()
 
 
 def _same_file(fd: int, path: Path) -> bool:
