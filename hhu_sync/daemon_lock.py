@@ -17,14 +17,18 @@ from __future__ import annotations
 import errno
 import fcntl
 import json
+import logging
 import os
 import secrets
+import stat
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from hhu_sync.errors import HhuSyncError
+
+log = logging.getLogger(__name__)
 
 MAX_LOCK_BYTES = 4096      # a planted huge file is not read whole
 _ATTEMPTS = 20             # each a name that moved while we locked it: bounded
@@ -126,7 +130,13 @@ class DaemonLock:
         """Take the lock or raise :class:`DaemonRunning` naming the daemon that holds it."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         for _ in range(_ATTEMPTS):
-            fd = _open(self.path, os.O_RDWR | os.O_CREAT)
+            try:
+                fd = _open(self.path, os.O_RDWR | os.O_CREAT)
+            except OSError as exc:
+                if exc.errno not in (errno.ELOOP, errno.EISDIR):
+                    raise
+                self._move_aside()        # a symlink or a folder no daemon made
+                continue
             try:
                 _lock_briefly_shared_or_not(fd)
             except OSError as exc:
@@ -144,7 +154,31 @@ class DaemonLock:
             finally:
                 os.close(fd)         # the old inode: its name now leads to ours
             return
-        raise HhuSyncError(f"{self.path}: replaced {_ATTEMPTS} times while being locked")
+        # An OSError, as a folder the daemon cannot write is: it runs on, logged (whoever
+        # keeps replanting the name must not be able to stop it).
+        raise OSError(errno.EAGAIN, f"replaced {_ATTEMPTS} times while being locked",
+                      str(self.path))
+
+    def _move_aside(self) -> None:
+        """Move what holds the lock's name (a symlink or a folder: planted, since a daemon
+        makes neither) to an unpredictable name beside it, kept, not deleted. Left there,
+        it made every daemon run without the lock (two could serve one outbox) and
+        ``status`` say none runs. The rename takes whatever is at the name at that instant:
+        should that be another daemon's lock just published, it is linked back."""
+        aside = self.path.with_name(f".{self.path.name}.{secrets.token_hex(8)}.foreign")
+        try:
+            os.rename(self.path, aside)
+        except FileNotFoundError:
+            return                        # gone meanwhile: the next attempt creates it
+        if stat.S_ISREG(os.stat(aside, follow_symlinks=False).st_mode):
+            try:
+                os.link(aside, self.path, follow_symlinks=False)   # a regular file: a lock
+            except FileExistsError:
+                return
+            os.unlink(aside)
+            return
+        log.warning("daemon lock %s was a symlink or a folder, which no daemon makes: "
+                    "moved aside to %s", self.path, aside.name)
 
     def _publish(self, now: datetime) -> int:
         """Write pid and start time to a locked temp file and rename it over the lock."""

@@ -56,3 +56,39 @@ def test_a_plausible_holder_is_still_named(planted):
     db = planted(b'{"pid": 4242, "since": "2026-12-01T22:00:00+00:00"}\n')
     info = daemon_info(db)
     assert (info.pid, info.since) == (4242, "2026-12-01T22:00:00+00:00")
+
+
+@pytest.mark.parametrize("planted_kind", ["symlink", "folder"])
+def test_a_symlink_or_folder_at_the_lock_name_is_moved_aside_and_the_lock_held(
+        tmp_path, planted_kind):
+    """Left there, it made the daemon run without the lock and `status` say none runs."""
+    db = tmp_path / "db.sqlite"
+    path = lock_path(db)
+    target = tmp_path / "victim"
+    target.write_text("keep\n")
+    if planted_kind == "symlink":
+        os.symlink(target, path)
+    else:
+        path.mkdir()
+    lock = DaemonLock(db)
+    lock.acquire()
+    try:
+        assert target.read_text() == "keep\n"                 # never written through
+        assert daemon_info(db).pid == os.getpid()
+        with pytest.raises(DaemonRunning):
+            DaemonLock(db).acquire()
+        kept = [p for p in tmp_path.iterdir() if p.name.endswith(".foreign")]
+        assert len(kept) == 1                                   # moved aside, not deleted
+    finally:
+        lock.release()
+
+
+def test_a_name_replanted_at_every_attempt_is_an_oserror_the_daemon_logs(tmp_path,
+                                                                         monkeypatch):
+    """The daemon goes on without the lock on an OSError; anything else would stop it."""
+    db = tmp_path / "db.sqlite"
+    path = lock_path(db)
+    os.symlink(tmp_path / "x", path)
+    monkeypatch.setattr(DaemonLock, "_move_aside", lambda self: None)
+    with pytest.raises(OSError):
+        DaemonLock(db).acquire()
