@@ -17,14 +17,18 @@ from __future__ import annotations
 import errno
 import fcntl
 import json
+import logging
 import os
 import secrets
+import stat
 import time
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 
 from hhu_sync.errors import HhuSyncError
+
+log = logging.getLogger(__name__)
 
 MAX_LOCK_BYTES = 4096      # a planted huge file is not read whole
 _ATTEMPTS = 20             # each a name that moved while we locked it: bounded
@@ -61,17 +65,36 @@ def _open(path: Path, flags: int) -> int:
     return os.open(path, flags | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK, 0o640)
 
 
+PID_MAX = 4_194_304        # Linux's PID_MAX_LIMIT: a larger "pid" is not one
+_SINCE_CHARS = 40          # an ISO time with offset and seconds fits
+
+
 def _content(fd: int) -> DaemonInfo:
-    """What a locked file says (its holder runs); unreadable parts are None."""
+    """What a locked file says (its holder runs); unreadable or implausible parts are None.
+
+    Whoever can write the folder may hold a lock on a file of their own, so the content
+    is hostile: JSON nested thousands deep (RecursionError, not ValueError), a pid of
+    4,000 digits, a ``since`` with an escape sequence or a newline for the log line and
+    the error that names the holder. Only a plausible pid and an ISO time are kept."""
     try:
         os.lseek(fd, 0, os.SEEK_SET)
         doc = json.loads(os.read(fd, MAX_LOCK_BYTES).decode("utf-8"))
-        pid = doc.get("pid") if isinstance(doc, dict) else None
-        since = doc.get("since") if isinstance(doc, dict) else None
-        return DaemonInfo(True, pid if isinstance(pid, int) and not isinstance(pid, bool)
-                          else None, since if isinstance(since, str) else None)
-    except (OSError, ValueError):
+    except (OSError, ValueError, RecursionError):
         return DaemonInfo(True)
+    pid = doc.get("pid") if isinstance(doc, dict) else None
+    since = doc.get("since") if isinstance(doc, dict) else None
+    return DaemonInfo(True, pid if type(pid) is int and 0 < pid <= PID_MAX else None,
+                      since if _is_time(since) else None)
+
+
+def _is_time(value: object) -> bool:
+    if not isinstance(value, str) or len(value) > _SINCE_CHARS or not value.isascii():
+        return False
+    try:
+        datetime.fromisoformat(value)
+    except ValueError:
+        return False
+    return value.isprintable()
 
 
 def _same_file(fd: int, path: Path) -> bool:
@@ -107,7 +130,13 @@ class DaemonLock:
         """Take the lock or raise :class:`DaemonRunning` naming the daemon that holds it."""
         self.path.parent.mkdir(parents=True, exist_ok=True)
         for _ in range(_ATTEMPTS):
-            fd = _open(self.path, os.O_RDWR | os.O_CREAT)
+            try:
+                fd = _open(self.path, os.O_RDWR | os.O_CREAT)
+            except OSError as exc:
+                if exc.errno not in (errno.ELOOP, errno.EISDIR):
+                    raise
+                self._move_aside()        # a symlink or a folder no daemon made
+                continue
             try:
                 _lock_briefly_shared_or_not(fd)
             except OSError as exc:
@@ -125,7 +154,31 @@ class DaemonLock:
             finally:
                 os.close(fd)         # the old inode: its name now leads to ours
             return
-        raise HhuSyncError(f"{self.path}: replaced {_ATTEMPTS} times while being locked")
+        # An OSError, as a folder the daemon cannot write is: it runs on, logged (whoever
+        # keeps replanting the name must not be able to stop it).
+        raise OSError(errno.EAGAIN, f"replaced {_ATTEMPTS} times while being locked",
+                      str(self.path))
+
+    def _move_aside(self) -> None:
+        """Move what holds the lock's name (a symlink or a folder: planted, since a daemon
+        makes neither) to an unpredictable name beside it, kept, not deleted. Left there,
+        it made every daemon run without the lock (two could serve one outbox) and
+        ``status`` say none runs. The rename takes whatever is at the name at that instant:
+        should that be another daemon's lock just published, it is linked back."""
+        aside = self.path.with_name(f".{self.path.name}.{secrets.token_hex(8)}.foreign")
+        try:
+            os.rename(self.path, aside)
+        except FileNotFoundError:
+            return                        # gone meanwhile: the next attempt creates it
+        if stat.S_ISREG(os.stat(aside, follow_symlinks=False).st_mode):
+            try:
+                os.link(aside, self.path, follow_symlinks=False)   # a regular file: a lock
+            except FileExistsError:
+                return
+            os.unlink(aside)
+            return
+        log.warning("daemon lock %s was a symlink or a folder, which no daemon makes: "
+                    "moved aside to %s", self.path, aside.name)
 
     def _publish(self, now: datetime) -> int:
         """Write pid and start time to a locked temp file and rename it over the lock."""

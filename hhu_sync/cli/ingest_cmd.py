@@ -35,6 +35,15 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_ingest)
 
 
+def _is_dir(path: str) -> bool:
+    """Whether ``path`` names a folder; a name the system refuses (too long, a loop of
+    links) is not one, and :func:`ingest_saved` says why it cannot be read."""
+    try:
+        return Path(path).is_dir()
+    except (OSError, ValueError):
+        return False
+
+
 def _summary(r: SavedResult) -> str:
     rep = r.report
     assert rep is not None
@@ -79,7 +88,7 @@ def run_ingest(args: argparse.Namespace) -> int:
     refused = 0
     try:
         for path in args.files:
-            if Path(path).is_dir():
+            if _is_dir(path):
                 refused += 1
                 print(f"hhu-sync: {escape(path, 200)}: refused: a folder: give the files "
                       f"in it (hhu-sync ingest {escape(path.rstrip('/'), 200)}/*.hhux)",

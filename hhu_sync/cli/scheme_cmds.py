@@ -12,6 +12,8 @@ from __future__ import annotations
 import argparse
 import hashlib
 import json
+import os
+import stat
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
@@ -25,6 +27,7 @@ from hhu_sync.model.loader import MAX_INPUT_BYTES, decode_text, parse_toml
 from hhu_sync.model.problems import ModelError
 from hhu_sync.model.scheme import Scheme
 from hhu_sync.model.versions import HeldScheme, Verdict, judge
+from hhu_sync.safetext import escape_controls
 from hhu_sync.store import StoreError, open_store
 from hhu_sync.store.sqlite import SqliteStore
 
@@ -45,12 +48,24 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _read(path: Path) -> bytes:
-    """The file's bytes, bounded as the outbox bounds them."""
+    """The file's bytes, bounded as the outbox bounds them. Opened non-blocking and read
+    only when ``fstat`` on the open descriptor says it is a regular file: a FIFO or a
+    device named by mistake (or planted in a folder given as DIR/*.toml) cannot hang
+    the command or feed it endless bytes."""
     try:
-        with open(path, "rb") as fh:
+        fd = os.open(path, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC | os.O_NOCTTY)
+    except OSError as exc:
+        raise CliError(f"{path}: cannot read: {exc.strerror}") from None
+    try:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise CliError(f"{path}: not a regular file (a folder, pipe, socket or "
+                           "device); not read")
+        with os.fdopen(fd, "rb", closefd=False) as fh:
             raw = fh.read(MAX_INPUT_BYTES + 1)
     except OSError as exc:
         raise CliError(f"{path}: cannot read: {exc.strerror}") from None
+    finally:
+        os.close(fd)
     if len(raw) > MAX_INPUT_BYTES:
         raise CliError(f"{path}: larger than {MAX_INPUT_BYTES} bytes")
     return raw
@@ -61,7 +76,7 @@ def _scheme(path: Path, raw: bytes, catalog) -> Scheme:
         raise CliError(f"{path}: a meter list, not a scheme (meter lists go to the outbox)")
     inputs = load_inputs([path], catalog, None, {path: raw})
     for problem in inputs.problems:
-        print(problem, file=sys.stderr)
+        print(escape_controls(str(problem)), file=sys.stderr)
     if inputs.problems:
         raise CliError(f"{path}: not a valid scheme "
                        f"({counted(len(inputs.problems), 'problem')})")
@@ -110,9 +125,11 @@ def run_add(args: argparse.Namespace) -> int:
     try:
         for name in args.files:
             try:
-                print(_add_one(store, Path(name), catalog, args.force))
+                # A file name (or a scheme's text) may hold a newline or an escape
+                # sequence: each message stays one visible line on the terminal.
+                print(escape_controls(_add_one(store, Path(name), catalog, args.force)))
             except CliError as exc:
-                print(f"hhu-sync: {exc}", file=sys.stderr)
+                print(escape_controls(f"hhu-sync: {exc}"), file=sys.stderr)
                 failed += 1
     finally:
         store.close()

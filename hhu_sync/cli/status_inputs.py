@@ -9,6 +9,7 @@ whoever may write the outbox or ``rejected/`` cannot make ``status`` show anothe
 
 from __future__ import annotations
 
+import itertools
 import os
 import stat
 from collections.abc import Callable
@@ -25,6 +26,8 @@ from hhu_sync.model.problems import ProblemCode
 
 SHOWN = 5                 # the most recent few of each kind
 MAX_LISTED = 10_000       # entries counted at most in a folder
+MAX_SCANNED = 100_000     # entries looked at, wanted or not: a folder of junk is not read
+MAX_SUBFOLDERS = 1_000    # quick-send's per-HHU folders looked into
 MAX_REASON_BYTES = 4096   # read of a reason file (its first line is shown)
 REASON_SUFFIX = ".reason.txt"
 
@@ -32,11 +35,13 @@ REASON_SUFFIX = ".reason.txt"
 def _listing(folders: list[Path], wanted: Callable[[str], bool]) -> tuple[int, list]:
     """(how many, the newest SHOWN as (mtime, path)) of regular files ``wanted`` by name."""
     found: list[tuple[float, Path]] = []
+    scanned = 0
     for folder in folders:
         try:
             with os.scandir(folder) as it:
                 for entry in it:
-                    if len(found) >= MAX_LISTED:
+                    scanned += 1
+                    if len(found) >= MAX_LISTED or scanned > MAX_SCANNED:
                         break
                     if wanted(entry.name) and entry.is_file(follow_symlinks=False):
                         try:
@@ -50,8 +55,13 @@ def _listing(folders: list[Path], wanted: Callable[[str], bool]) -> tuple[int, l
     return len(found), found[:SHOWN]
 
 
-def _when(mtime: float) -> str:
-    return datetime.fromtimestamp(mtime, UTC).isoformat(timespec="seconds")
+def _when(mtime: float) -> str | None:
+    """The file's time, None when no datetime holds it: whoever wrote the file chose it
+    (tmpfs takes year 33658), and a status look must not fail on a file."""
+    try:
+        return datetime.fromtimestamp(mtime, UTC).isoformat(timespec="seconds")
+    except (ValueError, OverflowError, OSError):
+        return None
 
 
 def waiting_inputs(config: Config, library) -> dict[str, Any]:
@@ -63,7 +73,8 @@ def waiting_inputs(config: Config, library) -> dict[str, Any]:
     outbox = config.paths.outbox
     folders = [outbox, outbox / "quick-send"]
     try:
-        folders += [e for e in (outbox / "quick-send").iterdir()
+        folders += [e for e in itertools.islice((outbox / "quick-send").iterdir(),
+                                                MAX_SUBFOLDERS)
                     if e.is_dir() and not e.is_symlink()]
     except OSError:
         pass

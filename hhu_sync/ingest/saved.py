@@ -52,7 +52,17 @@ def read_saved(path: str | os.PathLike[str], limit: int = DEFAULT_LIMITS.max_fil
     if len(data) > limit:
         raise TransferError(f"longer than the {limit}-byte limit of a transfer file",
                             offset=limit)
-    return data, datetime.fromtimestamp(st.st_mtime, UTC)
+    return data, _saved_at(st.st_mtime)
+
+
+def _saved_at(mtime: float) -> datetime:
+    """The file's time as a datetime; one no datetime can hold (a year past 9999, set by
+    whoever wrote the file) counts as the latest, which the caller caps at its now."""
+    try:
+        return datetime.fromtimestamp(mtime, UTC)
+    except (ValueError, OverflowError, OSError):
+        return datetime.max.replace(tzinfo=UTC) if mtime > 0 else datetime.min.replace(
+            tzinfo=UTC)
 
 
 def ingest_saved(store, path: str | os.PathLike[str], keys: KeyLookup, *,

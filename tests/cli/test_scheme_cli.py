@@ -90,3 +90,41 @@ def test_the_list_fits_the_terminal_and_names_every_column(depot, capsys, monkey
         assert "from file" in header
     else:                # too narrow for five columns: one record a line, each value named
         assert out.count("from file a1") == 1 and out.count("from file as230") == 1
+
+
+@pytest.fixture
+def no_hang():
+    """A read that blocks fails the test instead of hanging the suite."""
+    import signal
+
+    def _hung(*_):
+        raise TimeoutError("blocked on a read")
+    old = signal.signal(signal.SIGALRM, _hung)
+    signal.alarm(20)
+    yield
+    signal.alarm(0)
+    signal.signal(signal.SIGALRM, old)
+
+
+def test_a_fifo_or_a_device_is_refused_unread(depot, capsys, no_hang):
+    import os
+
+    fifo = depot / "pipe.toml"
+    os.mkfifo(fifo)
+    assert main(["scheme", "add", str(fifo), "/dev/zero"]) == 1
+    err = capsys.readouterr().err
+    assert f"{fifo}: not a regular file" in err
+    assert "/dev/zero: not a regular file" in err
+
+
+def test_a_file_name_with_control_characters_stays_one_visible_line(depot, capsys):
+    path = _scheme_file(depot, 4, name="tou\x1b[2J\nforged")
+    assert main(["scheme", "add", str(path)]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and out.count("\n") == 1
+    assert "tou\\x1b[2J\\nforged-v4.toml" in out
+    bad = depot / "bad\x1b]0;x\x07.toml"
+    bad.write_text('[scheme]\nid = "x"\nmodel = "NOPE"\n')
+    assert main(["scheme", "add", str(bad)]) == 1
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "\x07" not in err and "NOPE" in err

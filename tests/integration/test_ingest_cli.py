@@ -237,3 +237,41 @@ def test_ingest_and_export_ask_the_configured_catalog_which_models_take_ratios(
         with open(path, newline="") as fh:
             basis = {r["time"]: r["value_basis"] for r in csv.DictReader(fh)}
         assert basis[later] == "primary", path
+
+
+def test_a_name_the_system_refuses_is_refused_not_a_traceback(key_file, tmp_path, config,
+                                                              capsys):
+    too_long = tmp_path / ("a" * 5000 + ".hhux")
+    assert _ingest(config, key_file, too_long) == 1
+    err = capsys.readouterr().err
+    assert "refused: File name too long" in err and "Traceback" not in err
+    assert len(err.splitlines()[0]) < 600          # the name is shown shortened
+
+
+def test_a_file_time_no_datetime_holds_counts_as_received_now(key, tmp_path, config,
+                                                              monkeypatch):
+    """Whoever wrote the file chose its mtime (tmpfs takes year 33658): not a crash."""
+    import os
+
+    from hhu_sync.ingest import saved
+
+    path = tmp_path / "R-1.hhux"
+    path.write_bytes(_upload(key))
+    real_fstat = os.fstat
+
+    def fstat(fd):
+        st = real_fstat(fd)
+        fields = list(st)
+        fields[8] = 10 ** 12                        # st_mtime, as the tuple holds it
+        return os.stat_result(fields, {"st_mtime": 1e12, "st_mode": st.st_mode})
+
+    monkeypatch.setattr(saved.os, "fstat", fstat)
+    store = _db(tmp_path)
+    try:
+        now = datetime.now(UTC)
+        result = saved.ingest_saved(store, path, lambda h: key if h == HHU else None,
+                                    now=now, exports=None, sender="DEPOT-T")
+    finally:
+        store.close()
+    assert not result.refused and result.report is not None
+    assert result.report.visits == 3

@@ -105,16 +105,19 @@ def test_a_daemon_folder_replaced_by_a_symlink_does_not_keep_the_daemon_from_sta
 
 
 def test_a_lock_file_that_cannot_be_made_is_logged_and_the_daemon_starts(tmp_path, caplog):
-    """Only another daemon stops a start: a lock path that cannot be a file (here a
-    folder planted in its place) is logged, never a crash loop."""
+    """Only another daemon stops a start: a folder planted at the lock's name is moved
+    aside (kept, logged) and the lock taken, never a crash loop, nor a daemon unlocked."""
     path = tmp_path / "hhu-sync.toml"
     path.write_text("[depot]\nid = 'DEPOT-T'\n")
     config = load_config(path)
     lock = config.paths.database.with_name(config.paths.database.name + ".daemon.lock")
     lock.mkdir(parents=True)
     daemon = Daemon(config, once=True)
-    daemon.shutdown()
-    assert lock.is_dir() and "cannot hold the daemon lock" in caplog.text
+    try:
+        assert lock.is_file() and "moved aside" in caplog.text
+        assert [p for p in lock.parent.iterdir() if p.name.endswith(".foreign")]
+    finally:
+        daemon.shutdown()
 
 
 def test_a_second_daemon_object_on_one_database_is_refused(tmp_path):
