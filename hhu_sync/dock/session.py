@@ -26,7 +26,6 @@ from typing import Any, Protocol
 from serial import SerialBase
 
 from hhu_sync.config import Config, Dock
-from hhu_sync.dock.packer import Packer, PackError
 from hhu_sync.dock.readings import UploadDecoder, UploadRefused
 from hhu_sync.errors import HhuSyncError
 from hhu_sync.failpoints import failpoint
@@ -37,6 +36,7 @@ from hhu_sync.io.ports import PortError, open_port
 from hhu_sync.io.versions import VersionMemory
 from hhu_sync.link import HelloInfo, LinkSettings, Progress, ReasonCode
 from hhu_sync.link.messages import MIN_PROTOCOL_VERSION, PROTOCOL_VERSION
+from hhu_sync.packing import Packer, PackError
 from hhu_sync.store.base import StorageUnavailable
 
 log = logging.getLogger("hhu_sync.dock")

@@ -27,7 +27,6 @@ from functools import partial
 from pathlib import Path
 
 from hhu_sync.config import Config
-from hhu_sync.dock.packer import Packer
 from hhu_sync.errors import KeyStoreError
 from hhu_sync.failpoints import failpoint
 from hhu_sync.fsutil import DAEMON_DIR_MODE, atomic_write, copy_new_file, ensure_dir, fsync_dir
@@ -41,6 +40,7 @@ from hhu_sync.outbox.backoff import Backoff
 from hhu_sync.outbox.examine import Context, Examined, Examiner
 from hhu_sync.outbox.mover import ArchiveMover, Changed, Move, Signature, signature
 from hhu_sync.outbox.safe_open import open_folder, printable, safe_text
+from hhu_sync.packing import Packer
 from hhu_sync.store.base import StorageUnavailable, StoreError
 
 log = logging.getLogger("hhu_sync.outbox")
