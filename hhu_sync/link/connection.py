@@ -67,7 +67,7 @@ from .events import (
 )
 from .framing import MAX_FRAME_BODY, FrameDecoder, encode_frame
 from .reasons import CODE_LIMIT, Phase, ReasonCode, State
-from .transfer import LineEstimate, Receiver, Sender, choose_encoding
+from .selective_repeat import LineEstimate, Receiver, Sender, choose_encoding
 
 __all__ = ["Connection", "DOCK_TRANSITIONS", "HHU_TRANSITIONS", "MAX_WINDOW"]
 
