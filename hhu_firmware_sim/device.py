@@ -149,7 +149,7 @@ class SimulatedHHU:
                  checkpoint_interval_s: float = CHECKPOINT_MIN_INTERVAL_S,
                  idle_limit_s: float = 30.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
-        self.hhu_id = hhu_id
+        self.hhu_id = check_id(hhu_id)     # refused at start, not at every docking
         self.key = key
         self.flash = flash
         self.firmware = firmware

@@ -22,15 +22,16 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-import re
 import secrets
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import BinaryIO
 
+from hhu_sync.ids import RULE as ID_RULE
+from hhu_sync.ids import is_safe_name
+
 DEFAULT_CAPACITY = 64 * 2**20
-_ID_RE = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9._-]{0,127}$")
 _TMP_PREFIX = ".tmp-"
 
 
@@ -76,9 +77,10 @@ class UploadEntry:
 
 
 def check_id(object_id: str) -> str:
-    """Refuse ids that are not plain file names (the dock chooses them)."""
-    if not isinstance(object_id, str) or not _ID_RE.match(object_id):
-        raise FlashError(f"invalid object id {object_id!r}")
+    """Refuse ids that break the identifier rule the depot and the link share (the dock
+    chooses them; each becomes a file name here)."""
+    if not is_safe_name(object_id):
+        raise FlashError(f"invalid object id {object_id!r}: use {ID_RULE}")
     return object_id
 
 

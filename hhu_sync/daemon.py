@@ -21,7 +21,6 @@ from pathlib import Path
 from hhu_sync.config import Config, Dock
 from hhu_sync.daemon_lock import DaemonLock
 from hhu_sync.dock.manager import DockManager
-from hhu_sync.dock.packer import Packer
 from hhu_sync.dock.session import Outcome, SessionResult
 from hhu_sync.export import export
 from hhu_sync.fsutil import DAEMON_DIR_MODE, copy_new_file, ensure_dir
@@ -29,6 +28,7 @@ from hhu_sync.io.ports import register_handler_packages
 from hhu_sync.keys import KeyStore
 from hhu_sync.model.catalog import load_catalog
 from hhu_sync.outbox import OutboxProcessor, OutboxWatcher, ReadyFiles
+from hhu_sync.packing import Packer
 from hhu_sync.store import open_store
 from hhu_sync.store.base import StoreError
 

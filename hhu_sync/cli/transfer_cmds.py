@@ -26,7 +26,7 @@ from hhu_sync.cli.humanize import counted
 from hhu_sync.errors import CliError, HhuSyncError, TransferError
 from hhu_sync.fsutil import atomic_write, user_path
 from hhu_sync.model.inputs import load_inputs
-from hhu_sync.packaging import pack_meter_list, pack_quick_send
+from hhu_sync.packing import pack_meter_list, pack_quick_send
 from hhu_sync.safetext import escape_controls
 from hhu_sync.transfer import Transfer, decode_transfer, decrypt_password
 from hhu_sync.transfer.codec import DEFAULT_LIMITS

@@ -17,13 +17,13 @@ from dataclasses import dataclass
 from apscheduler.schedulers.background import BackgroundScheduler
 
 from hhu_sync.config import Config, Dock
-from hhu_sync.dock.packer import Packer
 from hhu_sync.dock.readings import UploadDecoder
 from hhu_sync.dock.session import Outcome, Session, SessionResult
 from hhu_sync.errors import KeyStoreError
 from hhu_sync.io.ports import PortError, find_port
 from hhu_sync.io.versions import VersionMemory
 from hhu_sync.keys import KeyStore
+from hhu_sync.packing import Packer
 from hhu_sync.store.base import StorageUnavailable
 
 log = logging.getLogger("hhu_sync.dock")

@@ -26,17 +26,19 @@ from typing import Any, Protocol
 from serial import SerialBase
 
 from hhu_sync.config import Config, Dock
-from hhu_sync.dock.packer import Packer, PackError
 from hhu_sync.dock.readings import UploadDecoder, UploadRefused
 from hhu_sync.errors import HhuSyncError
 from hhu_sync.failpoints import failpoint
 from hhu_sync.fsutil import DAEMON_DIR_MODE, atomic_write, ensure_dir
+from hhu_sync.ids import RULE as ID_RULE
+from hhu_sync.ids import is_safe_name
 from hhu_sync.io.dock import AuthFailed, DockSession, Refused, VersionRejected
 from hhu_sync.io.driver import LinkCut, LinkTimedOut
 from hhu_sync.io.ports import PortError, open_port
 from hhu_sync.io.versions import VersionMemory
 from hhu_sync.link import HelloInfo, LinkSettings, Progress, ReasonCode
 from hhu_sync.link.messages import MIN_PROTOCOL_VERSION, PROTOCOL_VERSION
+from hhu_sync.packing import Packer, PackError
 from hhu_sync.store.base import StorageUnavailable
 
 log = logging.getLogger("hhu_sync.dock")
@@ -398,6 +400,10 @@ class Session:
         for info in hello.uploads:
             if self.stop.is_set():
                 break
+            if not is_safe_name(info.upload_id):    # the link would not ask for it
+                log.warning("%s: %s lists upload %r, which breaks the identifier rule (%s);"
+                            " left on the HHU", self.dock.name, hhu, info.upload_id, ID_RULE)
+                continue
             self._begin(hhu)
             data = session.get(info.upload_id, self._budget(limits.transfer_seconds))
             checked = self.decoder.submit(data, hhu_id=hhu, hhu_key=key,

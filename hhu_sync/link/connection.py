@@ -16,6 +16,9 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
+from hhu_sync.ids import RULE as ID_RULE
+from hhu_sync.ids import is_safe_name
+
 from . import messages as m
 from .auth import (
     DOCK_LABEL,
@@ -67,7 +70,7 @@ from .events import (
 )
 from .framing import MAX_FRAME_BODY, FrameDecoder, encode_frame
 from .reasons import CODE_LIMIT, Phase, ReasonCode, State
-from .transfer import LineEstimate, Receiver, Sender, choose_encoding
+from .selective_repeat import LineEstimate, Receiver, Sender, choose_encoding
 
 __all__ = ["Connection", "DOCK_TRANSITIONS", "HHU_TRANSITIONS", "MAX_WINDOW"]
 
@@ -170,7 +173,10 @@ class Connection:
             if not isinstance(hello, HelloInfo):
                 raise LocalProtocolError("an HHU needs its HelloInfo")
             self._hello_wire = hello_to_wire(hello)
-            if len(self._hello_wire) > 0xFFFF or len(hello.hhu_id.encode()) > 255:
+            if not is_safe_name(hello.hhu_id):
+                raise LocalProtocolError(f"HelloInfo.hhu_id {hello.hhu_id!r} breaks the"
+                                         f" identifier rule: {ID_RULE}")
+            if len(self._hello_wire) > 0xFFFF:
                 raise LocalProtocolError("HelloInfo too large for one frame")
             self._table = HHU_TRANSITIONS
         else:
@@ -681,8 +687,8 @@ class Connection:
             raise LocalProtocolError(f"{type(cmd).__name__} before StartHandshake")
         for name in ("bundle_id", "upload_id"):
             value = getattr(cmd, name, None)
-            if value is not None and (not isinstance(value, str) or len(value.encode()) > 255):
-                raise LocalProtocolError(f"{name} must be a str of at most 255 UTF-8 bytes")
+            if value is not None and not is_safe_name(value):
+                raise LocalProtocolError(f"{name} {value!r} breaks the identifier rule: {ID_RULE}")
         if isinstance(cmd, PutBundle):
             if not isinstance(cmd.data, bytes | bytearray | memoryview):
                 raise LocalProtocolError("PutBundle.data must be bytes")
@@ -722,7 +728,8 @@ class Connection:
                         ReasonCode.VERSION_UNSUPPORTED)
             return
         self._version = msg.version
-        key = self._keys(msg.hhu_id)  # type: ignore[misc]
+        # an id that breaks the identifier rule cannot be enrolled: not asked of keys()
+        key = self._keys(msg.hhu_id) if is_safe_name(msg.hhu_id) else None  # type: ignore[misc]
         if key is None:
             self._abort(f"unknown HHU {msg.hhu_id!r}", ReasonCode.NOT_ENROLLED)
             return

@@ -29,7 +29,6 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, replace
 from pathlib import Path
 
-from hhu_sync.dock.packer import Packer, PackError
 from hhu_sync.errors import KeyStoreError
 from hhu_sync.ids import is_safe_name
 from hhu_sync.keys import KeyStore
@@ -41,6 +40,7 @@ from hhu_sync.model.problems import Problem
 from hhu_sync.model.scheme import Scheme, SchemeRecord
 from hhu_sync.outbox.mover import Signature, signature
 from hhu_sync.outbox.safe_open import Refused, open_regular, safe_text
+from hhu_sync.packing import Packer, PackError
 from hhu_sync.workers import watch_parent
 
 log = logging.getLogger("hhu_sync.outbox")

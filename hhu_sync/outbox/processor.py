@@ -27,7 +27,6 @@ from functools import partial
 from pathlib import Path
 
 from hhu_sync.config import Config
-from hhu_sync.dock.packer import Packer
 from hhu_sync.errors import KeyStoreError
 from hhu_sync.failpoints import failpoint
 from hhu_sync.fsutil import DAEMON_DIR_MODE, atomic_write, copy_new_file, ensure_dir, fsync_dir
@@ -41,6 +40,7 @@ from hhu_sync.outbox.backoff import Backoff
 from hhu_sync.outbox.examine import Context, Examined, Examiner
 from hhu_sync.outbox.mover import ArchiveMover, Changed, Move, Signature, signature
 from hhu_sync.outbox.safe_open import open_folder, printable, safe_text
+from hhu_sync.packing import Packer
 from hhu_sync.store.base import StorageUnavailable, StoreError
 
 log = logging.getLogger("hhu_sync.outbox")
@@ -617,7 +617,7 @@ class OutboxProcessor:
                            move_aside(path, self.config.paths.rejected, reason_text(reason),
                                       within=self.outbox))
         if seen is not None:
-            return self._seen_before(path, sha, seen)
+            return self._seen_before(path, seen)
         if item.status == "misplaced":
             return self._reject(path, "", "quick_send", item.detail)
         if item.problems:
@@ -648,7 +648,7 @@ class OutboxProcessor:
         first = self._waiting.setdefault(path, self.clock())
         return self.clock() - first < self.config.limits.scheme_wait_seconds
 
-    def _seen_before(self, path: Path, sha: str, seen: dict) -> Outcome:
+    def _seen_before(self, path: Path, seen: dict) -> Outcome:
         moved_to = Path(seen["moved_to"]) if seen["moved_to"] else None
         if seen["status"] == "accepted" and moved_to and _same_file(path, moved_to):
             # Linked into the archive, then the daemon stopped before the unlink.

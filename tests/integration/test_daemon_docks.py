@@ -307,7 +307,7 @@ def _quick_send_size(depot: Depot, path: Path) -> int:
     from hhu_sync.keys import KeyStore as _KeyStore
     from hhu_sync.model.catalog import load_catalog
     from hhu_sync.model.inputs import load_inputs
-    from hhu_sync.packaging import pack_quick_send
+    from hhu_sync.packing import pack_quick_send
     from tests.conftest import ROOT
 
     ks = _KeyStore(depot.root / "var" / "keystore")

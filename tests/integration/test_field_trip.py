@@ -27,7 +27,7 @@ from hhu_firmware_sim.meter.meter import UNITY
 from hhu_firmware_sim.urlhandler.protocol_hhusim import Serial
 from hhu_sync.keys import KeyStore
 from hhu_sync.model.inputs import load_inputs
-from hhu_sync.packaging import pack_meter_list
+from hhu_sync.packing import pack_meter_list
 from tests.conftest import EXAMPLES, ROOT
 
 DEMO_FLEET = ROOT / "config" / "demo-fleet.toml"

@@ -17,7 +17,7 @@ from hhu_sync.link import (
     StartHandshake,
 )
 from hhu_sync.link.connection import DATA_EVENT_MAX
-from hhu_sync.link.transfer import CLOCKLESS_MAX_PAYLOAD, LineEstimate
+from hhu_sync.link.selective_repeat import CLOCKLESS_MAX_PAYLOAD, LineEstimate
 
 LO, HI = 64, 8192
 

@@ -20,7 +20,7 @@ import pytest
 from hhu_sync.errors import TransferError
 from hhu_sync.link.errors import RemoteProtocolError
 from hhu_sync.link.messages import ENC_ZLIB
-from hhu_sync.link.transfer import Receiver
+from hhu_sync.link.selective_repeat import Receiver
 from hhu_sync.transfer import MAGIC, Limits, decode_transfer
 
 KEY = bytes(range(32))

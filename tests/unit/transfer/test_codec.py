@@ -29,7 +29,7 @@ WHEN = datetime(2026, 11, 25, 10, 0, tzinfo=UTC)
 
 
 def scheme_dict(**changes) -> dict:
-    """A scheme as packaging writes it (Scheme.to_dict), with ``changes``."""
+    """A scheme as packing writes it (Scheme.to_dict), with ``changes``."""
     scheme = {
         "id": "s1", "name": "S1", "model": "A1700", "version": 1, "description": "",
         "ct_ratio": None, "vt_ratio": None,
