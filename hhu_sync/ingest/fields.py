@@ -67,10 +67,6 @@ def escape(text: object, limit: int = 64) -> str:
     return s + "…" if cut else s
 
 
-def has_control(text: str) -> bool:
-    return has_unsafe(text)
-
-
 def text_problem(text: str) -> Problem | None:
     """A finding for free text that is kept (notes, operator): controls, formula start."""
     if has_unsafe(text):
