@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import re
 import sys
 
@@ -96,6 +97,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hhu-sync: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader of stdout quit (`| head`): no traceback; stdout to /dev/null so that the
+        # interpreter's own flush at exit does not fail again; 128 + SIGPIPE, as shells say.
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 141
 
 
 if __name__ == "__main__":  # pragma: no cover
