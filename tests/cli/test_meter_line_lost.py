@@ -28,7 +28,7 @@ def test_a_peer_that_hangs_up_on_an_unknown_address_exits_5_with_a_message(tmp_p
 
 def test_output_piped_into_a_reader_that_quits_early_is_no_traceback(tmp_path, monkeypatch,
                                                                       capsys):
-    # `hhu-sync validate schemes/ | head -c 1` (or `inspect --json | head`): the reader closes the pipe early.
+    # `hhu-sync validate schemes/ | head -c 1`: the reader closes the pipe early.
     class ClosedPipe:
         def write(self, _text: str) -> int:
             raise BrokenPipeError(32, "Broken pipe")
