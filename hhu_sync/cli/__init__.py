@@ -30,9 +30,10 @@ COMMAND_MODULES: tuple[str, ...] = (
 _CONFIG_HELP = ("configuration file (TOML); default: $HHU_SYNC_CONFIG, else ./hhu-sync.toml, "
                 "else the built-in defaults (var/ of the current folder); the demo's is "
                 "config/demo.toml")
-_EPILOG = ("exit codes: 0 success; 1 invalid input, refused file, bad configuration or "
-           "run --once timed out; 2 wrong usage; 3 run --once left deliveries the docked "
-           "HHUs refused or could not take; push, pull, meter and ingest say theirs in their "
+_EPILOG = ("exit codes: 0 success; 1 invalid input, refused file, bad configuration, "
+           "another daemon on the database or run --once timed out; 2 wrong usage; "
+           "3 run --once left deliveries the docked HHUs refused or could not take; 141 "
+           "output closed early (| head); push, pull, meter and ingest say theirs in their "
            "--help. README.md has a command tour.")
 
 
