@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import re
 import sys
 
@@ -29,9 +30,10 @@ COMMAND_MODULES: tuple[str, ...] = (
 _CONFIG_HELP = ("configuration file (TOML); default: $HHU_SYNC_CONFIG, else ./hhu-sync.toml, "
                 "else the built-in defaults (var/ of the current folder); the demo's is "
                 "config/demo.toml")
-_EPILOG = ("exit codes: 0 success; 1 invalid input, refused file, bad configuration or "
-           "run --once timed out; 2 wrong usage; 3 run --once left deliveries the docked "
-           "HHUs refused or could not take; push, pull, meter and ingest say theirs in their "
+_EPILOG = ("exit codes: 0 success; 1 invalid input, refused file, bad configuration, "
+           "another daemon on the database or run --once timed out; 2 wrong usage; "
+           "3 run --once left deliveries the docked HHUs refused or could not take; 141 "
+           "output closed early (| head); push, pull, meter and ingest say theirs in their "
            "--help. README.md has a command tour.")
 
 
@@ -96,6 +98,14 @@ def main(argv: list[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("hhu-sync: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        # The reader of stdout quit (`| head`): no traceback; stdout to /dev/null so that the
+        # interpreter's own flush at exit does not fail again; 128 + SIGPIPE, as shells say.
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):
+            pass
+        return 141
 
 
 if __name__ == "__main__":  # pragma: no cover

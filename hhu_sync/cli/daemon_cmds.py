@@ -16,6 +16,7 @@ from rich.table import Table
 from hhu_sync.cli.common import config_of, config_source, database_of, shown, store_of
 from hhu_sync.cli.humanize import counted
 from hhu_sync.cli.status_cmd import register_status
+from hhu_sync.cli.status_inputs import waiting_inputs
 from hhu_sync.config import Config
 from hhu_sync.errors import CliError, HhuSyncError
 from hhu_sync.export import FORMATS, export
@@ -174,6 +175,7 @@ def _print_summary(config: Config, summary) -> None:
     store = open_store(config.paths.database)
     try:
         status = store.status()
+        waiting = waiting_inputs(config, store.library())["count"]
     finally:
         store.close()
     lines = [
@@ -192,6 +194,11 @@ def _print_summary(config: Config, summary) -> None:
         ("readings in database", str(status["readings"])),
         ("exports", str(config.paths.exports)),
     ]
+    if waiting:
+        # Left in the outbox (a meter list waiting for its schemes, a file still written):
+        # `--once` ends without them, so say so rather than let "files: none" read as done.
+        lines.append(("waiting in the outbox", counted(waiting, "file", "files")
+                      + " not taken yet (hhu-sync status says why)"))
     if summary.queued_left:
         lines.append(("still queued", counted(summary.queued_left, "delivery",
                                               "deliveries")))

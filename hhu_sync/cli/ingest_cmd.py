@@ -30,7 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("files", nargs="+", metavar="FILE", help="saved uploads, UPLOAD.hhux")
     p.add_argument("--key-file", metavar="FILE",
                    help="the HHU's key (stem = its id); default: the depot's key store")
-    p.add_argument("--keystore", metavar="DIR", help="key store folder (default: config)")
+    p.add_argument("--keystore", metavar="DIR",
+                   help="key store folder (default: the configuration's paths.keystore)")
     p.add_argument("--no-export", action="store_true", help="store only; write no exports")
     p.set_defaults(func=run_ingest)
 

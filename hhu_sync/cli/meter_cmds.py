@@ -22,6 +22,7 @@ from typing import Any
 
 from rich.console import Console
 from rich.table import Table
+from serial import SerialException
 
 from hhu_sync.cli.common import catalog_of, config_of
 from hhu_sync.cli.humanize import counted, duration
@@ -137,6 +138,14 @@ def _fail(exc: MeterIOError) -> int:
     return EXIT_NO_ANSWER
 
 
+def _line_lost(args: argparse.Namespace, exc: BaseException) -> int:
+    """The port itself failed (the peer hung up, the adapter went): no answer, exit 5."""
+    print(f"hhu-sync: {args.port}: the line failed while talking to meter "
+          f"{args.address or '(any)'}: {exc}; no meter answered there "
+          f"(check --port and --address)", file=sys.stderr)
+    return EXIT_NO_ANSWER
+
+
 def _read_tables(session: ProgrammingSession) -> dict[str, str]:
     """The programmed tables as the meter holds them (bounded by each table's size)."""
     out: dict[str, str] = {}
@@ -167,6 +176,8 @@ def run_read(args: argparse.Namespace) -> int:
                 tables = _read_tables(session)
     except MeterIOError as exc:
         return _fail(exc)
+    except (SerialException, OSError) as exc:
+        return _line_lost(args, exc)
     finally:
         port.close()
     ident = result.identification
@@ -236,6 +247,8 @@ def run_program(args: argparse.Namespace) -> int:
             report = None if misfit and not args.force else program_scheme(session, plan)
     except MeterIOError as exc:
         return _fail(exc)
+    except (SerialException, OSError) as exc:
+        return _line_lost(args, exc)
     finally:
         port.close()
     if report is None:
@@ -306,6 +319,8 @@ def run_clock(args: argparse.Namespace) -> int:
                 elapsed = time.monotonic() - started
     except MeterIOError as exc:
         return _fail(exc)
+    except (SerialException, OSError) as exc:
+        return _line_lost(args, exc)
     finally:
         port.close()
     drift = (before - pc).total_seconds()

@@ -35,7 +35,9 @@ FLAG_NAMES = {0x1: "battery low", 0x2: "reverse run", 0x4: "cover opened"}
 
 def register_status(sub: argparse._SubParsersAction) -> None:
     s = sub.add_parser("status", help="docks, HHUs, queues, lists, sessions, exceptions",
-                       description="What the depot holds: docks (which HHU is docked now, "
+                       description="The database shown (and where its path came from), "
+                                   "whether a daemon serves it, then what the depot holds: "
+                                   "docks (which HHU is docked now, "
                                    "or when one last was), handhelds, queued and failed "
                                    "deliveries, meter lists (and which meter failed on a "
                                    "partial one), waiting and rejected inputs, warnings.")

@@ -46,7 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--key-file", metavar="K", help="the HHU's key (default: from the key store)")
     p.add_argument("--schemes", action="append", default=[], metavar="DIR",
                    help="where to find schemes a meter list names (default: FILE's folder)")
-    p.add_argument("--keystore", metavar="DIR", help="key store folder (default: config)")
+    p.add_argument("--keystore", metavar="DIR",
+                   help="key store folder (default: the configuration's paths.keystore)")
     p.set_defaults(func=run_pack)
 
     i = sub.add_parser("inspect", help="check and show a transfer file",

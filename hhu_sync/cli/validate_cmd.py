@@ -43,8 +43,17 @@ def run(args: argparse.Namespace) -> int:
         raise CliError(f"nothing to validate in {', '.join(args.paths)}: no scheme or meter "
                        "list (.toml, .csv) found")
     if not args.quiet:
+        against = ""
+        if result.lists and known:
+            # "0 schemes" alone reads as if the lists' schemes went unchecked.
+            one = len(result.lists) == 1
+            where = (f"from {', '.join(args.schemes)}" if args.schemes else
+                     f"beside {'it' if one else 'them'} in "
+                     + ", ".join(sorted({str(Path(p).parent) for p in sources})))
+            against = (f" ({'its' if one else 'their'} schemes checked "
+                       f"against {counted(len(known), 'scheme')} {where})")
         print(f"ok: {counted(len(result.schemes), 'scheme')}, "
-              f"{counted(len(result.lists), 'meter list')}")
+              f"{counted(len(result.lists), 'meter list')}{against}")
     return 0
 
 

@@ -118,6 +118,8 @@ def test_a_bad_configuration_names_the_key(capsys, tmp_path):
 def test_a_list_named_alone_is_checked_against_the_schemes_beside_it(capsys, tmp_path):
     code, out, _ = run(capsys, EXAMPLES / "route-north.toml")
     assert code == 0 and "ok: 0 schemes, 1 meter list" in out
+    # "0 schemes" alone reads as if the list's schemes went unchecked: say where they came from
+    assert f"its schemes checked against 3 schemes beside it in {EXAMPLES}" in out
     shutil.copy(EXAMPLES / "route-north.toml", tmp_path)
     code, out, _ = run(capsys, tmp_path / "route-north.toml")
     assert code == 1 and "unknown scheme id 'a1700-ci-tou-2026'" in out
