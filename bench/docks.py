@@ -431,9 +431,10 @@ def main() -> int:
               f"{dcpu / mb:>17.3f}{scpu / mb:>17.3f}{moved / wall / ceiling:>17.3f}")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     goodput = moved / elapsed
+    replayed = (f"; replay: one replayer process, {stuck} pieces sent before the depot "
+                "bytes they had followed" if len(rows) > 1 else "")
     print(f"live: fastest {times[0]:.1f} s, slowest {times[-1]:.1f} s; simulated HHUs and "
-          f"lines in {procs} child processes; replay: one replayer process, {stuck} pieces "
-          f"sent before the depot bytes they had followed")
+          f"lines in {procs} child processes{replayed}")
     print(f"docks: {n} HHUs, {goodput:.0f} B/s = {goodput / ceiling:.3f} of N x line rate, "
           f"slowest {times[-1]:.1f} s, {cpu / mb:.2f} cpu-s/MB, {peak:.0f} MB peak")
     return 0 if ok else 1
