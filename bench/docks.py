@@ -54,7 +54,9 @@ from hhu_firmware_sim.line import LineSim  # noqa: E402
 from hhu_firmware_sim.server import DeviceServer  # noqa: E402
 from hhu_sync.config import load_config  # noqa: E402
 from hhu_sync.daemon import Daemon  # noqa: E402
+from hhu_sync.dock import session as session_module  # noqa: E402
 from hhu_sync.keys import KeyStore, load_key_file  # noqa: E402
+from hhu_sync.link import LinkSettings  # noqa: E402
 from hhu_sync.link.connection import Connection  # noqa: E402
 from hhu_sync.logsetup import setup_logging  # noqa: E402
 from hhu_sync.transfer import encode_transfer  # noqa: E402
@@ -99,10 +101,13 @@ def meter_list(hhu: str, size: int) -> str:
 
 class Recorder:
     """A relay in front of a line that records, per connection, each piece the HHU side
-    sent and how many bytes the depot had sent before it."""
+    sent and how many of the depot's bytes had crossed the line when the HHU sent it
+    (the line modelled as the replayer models it: sent bytes queue at the line rate)."""
 
-    def __init__(self, target: tuple[str, int], path: Path) -> None:
+    def __init__(self, target: tuple[str, int], path: Path, rate: float,
+                 latency_s: float) -> None:
         self.target, self.path = target, path
+        self.rate, self.latency = rate, latency_s
         self.connections: list[list[tuple[int, bytes]]] = []
         self._server = socket.create_server(("127.0.0.1", 0))
         self.url = f"socket://127.0.0.1:{self._server.getsockname()[1]}"
@@ -119,17 +124,29 @@ class Recorder:
                 s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
             pieces: list[tuple[int, bytes]] = []
             self.connections.append(pieces)
-            seen = [0]
+            crossed: list[tuple[int, float]] = []   # (depot bytes, when they cross)
+            lock = threading.Lock()
 
-            def to_hhu(depot=depot, hhu=hhu, seen=seen) -> None:
+            def to_hhu(depot=depot, hhu=hhu, crossed=crossed, lock=lock) -> None:
+                seen, line_free = 0, 0.0
                 while data := _recv(depot):
-                    seen[0] += len(data)
+                    now = time.monotonic()
+                    seen += len(data)
+                    line_free = max(line_free, now) + len(data) / self.rate
+                    with lock:
+                        crossed.append((seen, line_free + self.latency))
                     hhu.sendall(data)
                 _close(hhu)
 
-            def to_depot(depot=depot, hhu=hhu, seen=seen, pieces=pieces) -> None:
+            def to_depot(depot=depot, hhu=hhu, pieces=pieces, crossed=crossed,
+                         lock=lock) -> None:
                 while data := _recv(hhu):
-                    pieces.append((seen[0], data))
+                    sent_at = time.monotonic() - self.latency - len(data) / self.rate
+                    with lock:    # the depot bytes crossing when the HHU sent this piece
+                        need = next((c for c, t in reversed(crossed) if t <= sent_at), 0)
+                        need = next((c for c, t in crossed if c > need), need) \
+                            if any(t > sent_at for _, t in crossed[-1:]) else need
+                    pieces.append((need, data))
                     depot.sendall(data)
                 _close(depot)
 
@@ -168,7 +185,8 @@ def serve_sims(root: Path, first: int, n: int, baud: int, latency_ms: float,
                        piece_ms=piece_ms).start()
         items += [line, server]
         host, port = line.url.removeprefix("socket://").rsplit(":", 1)
-        recorders.append(Recorder((host, int(port)), root / "rec" / f"{hhu}.msgpack"))
+        recorders.append(Recorder((host, int(port)), root / "rec" / f"{hhu}.msgpack",
+                                  baud / 10, latency_ms / 1000))
     print(json.dumps([r.url for r in recorders]), flush=True)
     sys.stdin.read()              # until the bench closes our stdin
     for r in recorders:
@@ -374,6 +392,9 @@ def main() -> int:
                     help="a second run against a replay of the first's recording (so far it "
                          "keeps step only with small bundles, about 8 KiB: see "
                          "docs/benchmarks.md)")
+    ap.add_argument("--replay-frame", type=int, default=1024,
+                    help="with --replay, the depot's data frames are all this long in both "
+                         "runs (the adaptive size would not repeat from run to run)")
     args = ap.parse_args()
     setup_logging("text", "warning")
     n = args.hhus
@@ -384,6 +405,14 @@ def main() -> int:
         return serve_replay(Path(args.serve_replay), n, args.baud, args.latency_ms)
     # One question for both runs: the recording's answers must fit the replayed depot.
     Connection.__init__.__kwdefaults__["random"] = lambda k: bytes(range(k))
+    if args.replay:     # frames of one size: the SACKs recorded fit the frames replayed
+        fixed = args.replay_frame
+
+        def settings(**kw) -> LinkSettings:
+            return LinkSettings(**{**kw, "min_frame_payload": fixed,
+                                   "max_frame_payload": fixed})
+
+        session_module.LinkSettings = settings     # type: ignore[attr-defined,assignment]
     rows, ok, stuck = [], True, 0
     ceiling = n * args.baud / 10
     with tempfile.TemporaryDirectory(prefix="hhu-docks-") as tmp:
