@@ -1,4 +1,4 @@
-"""Scale: N simulated HHUs on sockets, each behind a 115200-baud line, all docked at once.
+"""Scale: N simulated HHUs on sockets, each behind a paced line, all docked at once.
 
     python bench/docks.py [--hhus 32] [--bundle-kib 48] [--upload-kib 48] [--baud 115200]
 
@@ -6,10 +6,22 @@ Each HHU (a DeviceServer on TCP, behind its own LineSim pacing baud/10 bytes a s
 with 2 ms latency) has a meter list to take and a readings upload to give. The daemon
 runs in this process with one cradle per HHU (``socket://`` to the line) and serves them
 all at once. A session pulls the upload, then pushes the bundle, so one direction of a
-line is busy at a time: the ceiling is N x baud/10 bytes a second. Prints aggregate
-goodput against that ceiling, the slowest session, the depot's CPU time per MB moved (the
-simulated HHUs and lines run in child processes) and the depot's peak memory. Last line:
-``docks: N HHUs, G B/s = S of N x line rate, slowest T s, C cpu-s/MB, M MB peak``.
+line is busy at a time: the ceiling is N x baud/10 bytes a second.
+
+``live``: the simulated HHUs and their lines run in child processes (``--sim-procs``),
+each behind a recording relay that keeps what the HHU sent and how many of the depot's
+bytes it had seen first. ``replay`` (with ``--replay``, a second run of the same
+dockings): the same depot state again (copied before the first run), but each cradle's
+socket is served by one light replayer process that sends the recorded HHU bytes,
+paced at the line rate, once the depot has sent what the HHU had seen (a line's delay
+modelled): the simulators' cost is gone, so the depot's own CPU per MB and its fraction
+of the line rate show. The depot's link nonce is fixed in this process for both runs (a
+recording can only be replayed to a depot that asks the same question); everything
+else is the daemon's code as it runs.
+
+CPU per MB moved: the depot (this process and its upload workers, from /proc) and the
+simulator side (the child processes, from /proc, read before they end). Last line:
+``docks: N HHUs, G B/s = S of N x line rate, slowest T s, C cpu-s/MB, M MB peak`` (live).
 """
 
 from __future__ import annotations
@@ -18,14 +30,20 @@ import argparse
 import json
 import os
 import resource
+import selectors
+import shutil
+import socket
 import sqlite3
 import subprocess
 import sys
 import tempfile
 import threading
 import time
+from collections import deque
 from contextlib import closing
 from pathlib import Path
+
+import msgpack
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -36,9 +54,23 @@ from hhu_firmware_sim.line import LineSim  # noqa: E402
 from hhu_firmware_sim.server import DeviceServer  # noqa: E402
 from hhu_sync.config import load_config  # noqa: E402
 from hhu_sync.daemon import Daemon  # noqa: E402
+from hhu_sync.dock import session as session_module  # noqa: E402
 from hhu_sync.keys import KeyStore, load_key_file  # noqa: E402
+from hhu_sync.link import LinkSettings  # noqa: E402
+from hhu_sync.link.connection import Connection  # noqa: E402
 from hhu_sync.logsetup import setup_logging  # noqa: E402
 from hhu_sync.transfer import encode_transfer  # noqa: E402
+
+TICK = os.sysconf("SC_CLK_TCK")
+COLUMNS = ("run", "HHUs", "line rate B/s", "bytes moved", "wall s", "depot cpu-s/MB",
+           "sims cpu-s/MB", "of N x line rate")
+STUCK_S = 0.25     # a replayed line sends its next piece anyway after this long unanswered
+
+
+def cpu_of(pid: int) -> float:
+    """CPU seconds (user + system) a live process has used, from /proc (no psutil)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
 
 
 def upload_bytes(hhu: str, key: bytes, size: int) -> tuple[str, bytes]:
@@ -67,27 +99,283 @@ def meter_list(hhu: str, size: int) -> str:
     return f'[list]\nid = "bench-{hhu}"\nhhu = "{hhu}"\ndue = 2026-12-01\n\n' + "\n".join(rows)
 
 
+class Recorder:
+    """A relay in front of a line that records, per connection, each piece the HHU side
+    sent and how many of the depot's bytes had crossed the line when the HHU sent it
+    (the line modelled as the replayer models it: sent bytes queue at the line rate)."""
+
+    def __init__(self, target: tuple[str, int], path: Path, rate: float,
+                 latency_s: float) -> None:
+        self.target, self.path = target, path
+        self.rate, self.latency = rate, latency_s
+        self.connections: list[list[tuple[int, bytes]]] = []
+        self._server = socket.create_server(("127.0.0.1", 0))
+        self.url = f"socket://127.0.0.1:{self._server.getsockname()[1]}"
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    def _accept(self) -> None:
+        while True:
+            try:
+                depot, _ = self._server.accept()
+            except OSError:
+                return
+            hhu = socket.create_connection(self.target)
+            for s in (depot, hhu):
+                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+            pieces: list[tuple[int, bytes]] = []
+            self.connections.append(pieces)
+            crossed: list[tuple[int, float]] = []   # (depot bytes, when they cross)
+            lock = threading.Lock()
+
+            def to_hhu(depot=depot, hhu=hhu, crossed=crossed, lock=lock) -> None:
+                seen, line_free = 0, 0.0
+                while data := _recv(depot):
+                    now = time.monotonic()
+                    seen += len(data)
+                    line_free = max(line_free, now) + len(data) / self.rate
+                    with lock:
+                        crossed.append((seen, line_free + self.latency))
+                    hhu.sendall(data)
+                _close(hhu)
+
+            def to_depot(depot=depot, hhu=hhu, pieces=pieces, crossed=crossed,
+                         lock=lock) -> None:
+                while data := _recv(hhu):
+                    sent_at = time.monotonic() - self.latency - len(data) / self.rate
+                    with lock:    # the depot bytes crossing when the HHU sent this piece
+                        need = next((c for c, t in reversed(crossed) if t <= sent_at), 0)
+                        need = next((c for c, t in crossed if c > need), need) \
+                            if any(t > sent_at for _, t in crossed[-1:]) else need
+                    pieces.append((need, data))
+                    depot.sendall(data)
+                _close(depot)
+
+            threading.Thread(target=to_hhu, daemon=True).start()
+            threading.Thread(target=to_depot, daemon=True).start()
+
+    def save(self) -> None:
+        self._server.close()
+        self.path.write_bytes(msgpack.packb(self.connections))
+
+
+def _recv(s: socket.socket) -> bytes:
+    try:
+        return s.recv(65536)
+    except OSError:
+        return b""
+
+
+def _close(s: socket.socket) -> None:
+    try:
+        s.shutdown(socket.SHUT_RDWR)
+    except OSError:
+        pass
+
+
 def serve_sims(root: Path, first: int, n: int, baud: int, latency_ms: float,
                piece_ms: float) -> int:
-    """Child process: HHUs first..first+n-1, each behind a line; print the line URLs."""
-    servers, lines = [], []
+    """Child process: HHUs first..first+n-1, each behind a line and a recorder; print the
+    recorders' URLs; save the recordings when the bench closes our stdin."""
+    items, recorders = [], []
     for i in range(first, first + n):
         hhu = f"HHU-{i:03d}"
         key_file = root / "var" / "keystore" / "hhus" / f"{hhu}.key"
         server = DeviceServer(load_device(hhu, key_file, root / "flash" / hhu)).start()
-        servers.append(server)
-        lines.append(LineSim(server.address, baud=baud, latency_ms=latency_ms,
-                             piece_ms=piece_ms).start())
-    print(json.dumps([line.url for line in lines]), flush=True)
+        line = LineSim(server.address, baud=baud, latency_ms=latency_ms,
+                       piece_ms=piece_ms).start()
+        items += [line, server]
+        host, port = line.url.removeprefix("socket://").rsplit(":", 1)
+        recorders.append(Recorder((host, int(port)), root / "rec" / f"{hhu}.msgpack",
+                                  baud / 10, latency_ms / 1000))
+    print(json.dumps([r.url for r in recorders]), flush=True)
     sys.stdin.read()              # until the bench closes our stdin
-    for item in (*lines, *servers):
+    for r in recorders:
+        r.save()
+    for item in items:
         item.stop()
     return 0
+
+
+class Replay:
+    """One cradle's line in a replay: the recorded HHU pieces of each connection in turn,
+    each sent once the depot's bytes it followed would have crossed the line."""
+
+    def __init__(self, connections: list[list[tuple[int, bytes]]], rate: float,
+                 latency_s: float) -> None:
+        self.connections, self.rate, self.latency = connections, rate, latency_s
+        self.sock: socket.socket | None = None
+        self.stuck = 0       # pieces sent without the depot bytes they followed
+
+    def start(self, sock: socket.socket, now: float) -> None:
+        self.sock = sock
+        self.pieces = deque(self.connections.pop(0)) if self.connections else deque()
+        self.seen = 0
+        self.crossed: deque[tuple[int, float]] = deque()   # (depot bytes, when crossed)
+        self.line_free = self.out_free = self.last_heard = now
+
+    def heard(self, data: bytes, now: float) -> None:
+        self.seen += len(data)
+        self.line_free = max(self.line_free, now) + len(data) / self.rate
+        self.crossed.append((self.seen, self.line_free + self.latency))
+        self.last_heard = now
+
+    def due(self, now: float) -> float | None:
+        """When the next piece goes (None: nothing left)."""
+        if not self.pieces:
+            return None
+        need = self.pieces[0][0]
+        while len(self.crossed) > 1 and self.crossed[0][0] < need:
+            self.crossed.popleft()          # the pieces' needs never go down
+        if self.crossed and self.crossed[0][0] >= need:
+            at = self.crossed[0][1]
+        elif need == 0:
+            at = self.line_free
+        else:                          # the depot has not sent that much: wait, a while
+            at = self.last_heard + STUCK_S
+        return max(at, self.out_free)
+
+    def send(self, now: float) -> None:
+        need, data = self.pieces.popleft()
+        self.stuck += need > self.seen
+        self.out_free = max(self.out_free, now) + len(data) / self.rate
+        assert self.sock is not None
+        try:
+            self.sock.sendall(data)
+        except OSError:
+            self.pieces.clear()
+
+
+def serve_replay(root: Path, n: int, baud: int, latency_ms: float) -> int:
+    """Child process: one listening socket per cradle, all served from one selector."""
+    sel = selectors.DefaultSelector()
+    replays: list[Replay] = []
+    urls = []
+    for i in range(n):
+        recorded = msgpack.unpackb((root / "rec" / f"HHU-{i:03d}.msgpack").read_bytes())
+        replay = Replay([[(c, bytes(d)) for c, d in conn] for conn in recorded],
+                        baud / 10, latency_ms / 1000)
+        server = socket.create_server(("127.0.0.1", 0))
+        sel.register(server, selectors.EVENT_READ, ("accept", replay))
+        replays.append(replay)
+        urls.append(f"socket://127.0.0.1:{server.getsockname()[1]}")
+    sel.register(sys.stdin, selectors.EVENT_READ, ("stop", None))
+    print(json.dumps(urls), flush=True)
+    while True:
+        now = time.monotonic()
+        dues = [(r.due(now), r) for r in replays if r.sock is not None]
+        soonest = min((d for d, _ in dues if d is not None), default=now + 1.0)
+        for key, _ in sel.select(max(0.0, soonest - now)):
+            kind, replay = key.data
+            now = time.monotonic()
+            if kind == "stop":
+                print(json.dumps({"stuck": sum(r.stuck for r in replays)}), flush=True)
+                return 0
+            if kind == "accept":
+                sock, _ = key.fileobj.accept()
+                sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+                if replay.sock is not None:
+                    sel.unregister(replay.sock)
+                    replay.sock.close()
+                replay.start(sock, now)
+                sel.register(sock, selectors.EVENT_READ, ("data", replay))
+            else:
+                data = _recv(key.fileobj)
+                if data:
+                    replay.heard(data, now)
+                else:
+                    sel.unregister(key.fileobj)
+                    key.fileobj.close()
+                    replay.sock = None
+        now = time.monotonic()
+        for r in replays:
+            while r.sock is not None and (d := r.due(now)) is not None and d <= now:
+                r.send(now)
+
+
+def prepare(root: Path, n: int, upload_kib: int, bundle_kib: int) -> int:
+    """Keys, flash and outbox for N HHUs (not timed); the bytes a docking of each moves."""
+    ks = KeyStore(root / "var" / "keystore")
+    moved = 0
+    for i in range(n):
+        hhu = f"HHU-{i:03d}"
+        key_file = ks.enroll(hhu)
+        flash = FlashStore(root / "flash" / hhu, capacity=64 * 2**20)
+        upload_id, data = upload_bytes(hhu, load_key_file(key_file), upload_kib * 1024)
+        flash.store_upload(upload_id, data)
+        moved += len(data)
+    (root / "rec").mkdir()
+    return moved
+
+
+def configure(root: Path, urls: list[str], baud: int) -> Daemon:
+    docks = [f'[[docks]]\nname = "cradle-{i:03d}"\nport = "{url}"\nbaud = {baud}\n'
+             for i, url in enumerate(urls)]
+    (root / "hhu-sync.toml").write_text(
+        "[limits]\ndebounce_seconds = 0.05\nhandshake_seconds = 5\n"
+        f"max_sessions = {len(urls)}\n[schedule]\npoll_seconds = 0.5\n" + "\n".join(docks))
+    return Daemon(load_config(root / "hhu-sync.toml"))
+
+
+def queue_lists(daemon: Daemon, n: int, bundle_kib: int) -> int:
+    """Every HHU's list into the outbox and through the processor: the bundles' bytes."""
+    config = daemon.config
+    config.paths.outbox.mkdir(parents=True, exist_ok=True)
+    for i in range(n):
+        hhu = f"HHU-{i:03d}"
+        path = config.paths.outbox / f"{hhu}.toml"
+        path.write_text(meter_list(hhu, bundle_kib * 1024))
+        os.utime(path, (time.time() - 60, time.time() - 60))   # dropped a while ago
+        outcome = daemon.processor.process(path)
+        assert outcome.status == "accepted", outcome
+    with closing(sqlite3.connect(config.paths.database)) as db:
+        return sum(n for (n,) in db.execute("SELECT length(bundle) FROM deliveries"))
+
+
+def depot_cpu(daemon: Daemon) -> float:
+    """This process and its upload workers (check and export pools), from /proc."""
+    pools = daemon.docks.decoder._pools.values()          # noqa: SLF001 - a bench looks in
+    return time.process_time() + sum(cpu_of(pid) for pool in pools
+                                     for pid in (pool._processes or {}))
+
+
+def dock_all(daemon: Daemon, n: int, bound_s: float) -> tuple[dict[str, float], float, float]:
+    """Run the daemon until every HHU has its bundle and its upload is cleared: the
+    time each took, the wall time, the depot's CPU seconds."""
+    config = daemon.config
+    daemon.docks.decoder.start()   # the daemon's start-up is not part of a docking
+    cpu0 = depot_cpu(daemon)
+    t0 = time.monotonic()
+    thread = threading.Thread(target=daemon.run, daemon=True)
+    thread.start()
+    done_at: dict[str, float] = {}
+    deadline = t0 + bound_s
+    # A session is done when its bundle is delivered and its upload cleared; looked
+    # for every 20 ms (read-only, WAL: the daemon's writers are not held up).
+    with closing(sqlite3.connect(f"file:{config.paths.database}?mode=ro", uri=True)) as db:
+        while len(done_at) < n and time.monotonic() < deadline:
+            delivered = {r[0] for r in db.execute(
+                "SELECT target_hhu FROM deliveries WHERE state='delivered'")}
+            cleared = {r[0] for r in db.execute(
+                "SELECT hhu_id FROM uploads WHERE cleared_at IS NOT NULL")}
+            for hhu in delivered & cleared:
+                done_at.setdefault(hhu, time.monotonic() - t0)
+            time.sleep(0.02)
+    elapsed = max(done_at.values()) if len(done_at) == n else float("nan")
+    cpu = depot_cpu(daemon) - cpu0
+    daemon.stop.set()
+    thread.join(60)
+    return done_at, elapsed, cpu
+
+
+def spawn(args: list[str], stdin=subprocess.PIPE) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, __file__, *args], stdin=stdin,
+                            stdout=subprocess.PIPE, text=True)
 
 
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--serve-sims", metavar="ROOT", help=argparse.SUPPRESS)
+    ap.add_argument("--serve-replay", metavar="ROOT", help=argparse.SUPPRESS)
     ap.add_argument("--first", type=int, default=0, help=argparse.SUPPRESS)
     ap.add_argument("--sim-procs", type=int, default=4,
                     help="child processes the simulated HHUs and lines are spread over "
@@ -100,92 +388,85 @@ def main() -> int:
     ap.add_argument("--piece-ms", type=float, default=5.4,
                     help="the line delivers bytes in pieces this long (5.4 ms = 62 bytes at "
                          "115200 baud: a USB full-speed serial adapter's packet)")
+    ap.add_argument("--replay", action="store_true",
+                    help="a second run against a replay of the first's recording (so far it "
+                         "keeps step only with small bundles, about 8 KiB: see "
+                         "docs/benchmarks.md)")
+    ap.add_argument("--replay-frame", type=int, default=1024,
+                    help="with --replay, the depot's data frames are all this long in both "
+                         "runs (the adaptive size would not repeat from run to run)")
     args = ap.parse_args()
     setup_logging("text", "warning")
     n = args.hhus
     if args.serve_sims:
         return serve_sims(Path(args.serve_sims), args.first, n, args.baud, args.latency_ms,
                           args.piece_ms)
+    if args.serve_replay:
+        return serve_replay(Path(args.serve_replay), n, args.baud, args.latency_ms)
+    # One question for both runs: the recording's answers must fit the replayed depot.
+    Connection.__init__.__kwdefaults__["random"] = lambda k: bytes(range(k))
+    if args.replay:     # frames of one size: the SACKs recorded fit the frames replayed
+        fixed = args.replay_frame
+
+        def settings(**kw) -> LinkSettings:
+            return LinkSettings(**{**kw, "min_frame_payload": fixed,
+                                   "max_frame_payload": fixed})
+
+        session_module.LinkSettings = settings     # type: ignore[attr-defined,assignment]
+    rows, ok, stuck = [], True, 0
+    ceiling = n * args.baud / 10
     with tempfile.TemporaryDirectory(prefix="hhu-docks-") as tmp:
-        root = Path(tmp)
-        ks = KeyStore(root / "var" / "keystore")
-        moved = 0
-        for i in range(n):
-            hhu = f"HHU-{i:03d}"
-            key_file = ks.enroll(hhu)
-            flash = FlashStore(root / "flash" / hhu, capacity=64 * 2**20)
-            upload_id, data = upload_bytes(hhu, load_key_file(key_file), args.upload_kib * 1024)
-            flash.store_upload(upload_id, data)
-            moved += len(data)
-        # The HHUs and their lines run in child processes, so that the CPU time measured
-        # here is the depot's alone, and a simulator's interpreter lock is not the limit.
+        live, again = Path(tmp) / "live", Path(tmp) / "replay"
+        live.mkdir()
+        moved = prepare(live, n, args.upload_kib, args.bundle_kib)
         procs = max(1, min(args.sim_procs, n))
         bounds = [(k * n // procs, (k + 1) * n // procs) for k in range(procs)]
-        sims = [subprocess.Popen(
-            [sys.executable, __file__, "--serve-sims", str(root), "--first", str(lo),
-             "--hhus", str(hi - lo), "--baud", str(args.baud), "--latency-ms",
-             str(args.latency_ms), "--piece-ms", str(args.piece_ms)],
-            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True) for lo, hi in bounds]
+        sims = [spawn(["--serve-sims", str(live), "--first", str(lo), "--hhus", str(hi - lo),
+                       "--baud", str(args.baud), "--latency-ms", str(args.latency_ms),
+                       "--piece-ms", str(args.piece_ms)]) for lo, hi in bounds]
         urls = [url for sim in sims for url in json.loads(sim.stdout.readline())]
-        docks = [f'[[docks]]\nname = "cradle-{i:03d}"\nport = "{url}"\nbaud = {args.baud}\n'
-                 for i, url in enumerate(urls)]
-        (root / "hhu-sync.toml").write_text(
-            "[limits]\ndebounce_seconds = 0.05\nhandshake_seconds = 5\n"
-            f"max_sessions = {n}\n[schedule]\npoll_seconds = 0.5\n" + "\n".join(docks))
-        config = load_config(root / "hhu-sync.toml")
-        config.paths.outbox.mkdir(parents=True)
-        daemon = Daemon(config)
-        for i in range(n):                       # queue every list before the first poll
-            hhu = f"HHU-{i:03d}"
-            path = config.paths.outbox / f"{hhu}.toml"
-            path.write_text(meter_list(hhu, args.bundle_kib * 1024))
-            os.utime(path, (time.time() - 60, time.time() - 60))   # dropped a while ago
-            outcome = daemon.processor.process(path)
-            assert outcome.status == "accepted", outcome
-        with closing(sqlite3.connect(config.paths.database)) as db:
-            moved += sum(n for (n,) in db.execute("SELECT length(bundle) FROM deliveries"))
-        daemon.docks.decoder.start()   # the daemon's start-up is not part of a docking
-        cpu0 = time.process_time()
-        t0 = time.monotonic()
-        thread = threading.Thread(target=daemon.run, daemon=True)
-        thread.start()
-        done_at: dict[str, float] = {}
-        deadline = t0 + 600
-        # A session is done when its bundle is delivered and its upload cleared; looked
-        # for every 20 ms (read-only, WAL: the daemon's writers are not held up).
-        with closing(sqlite3.connect(f"file:{config.paths.database}?mode=ro",
-                                     uri=True)) as db:
-            while len(done_at) < n and time.monotonic() < deadline:
-                delivered = {r[0] for r in db.execute(
-                    "SELECT target_hhu FROM deliveries WHERE state='delivered'")}
-                cleared = {r[0] for r in db.execute(
-                    "SELECT hhu_id FROM uploads WHERE cleared_at IS NOT NULL")}
-                for hhu in delivered & cleared:
-                    done_at.setdefault(hhu, time.monotonic() - t0)
-                time.sleep(0.02)
-        elapsed = max(done_at.values()) if done_at else float("nan")
-        cpu = time.process_time() - cpu0
-        daemon.stop.set()
-        thread.join(60)
+        daemon = configure(live, urls, args.baud)
+        moved += queue_lists(daemon, n, args.bundle_kib)
+        shutil.copytree(live, again, symlinks=True)      # the same depot, for the replay
+        bound = 60 + 20 * moved / ceiling                # every run ends
+        sim0 = sum(cpu_of(s.pid) for s in sims)
+        done_at, elapsed, cpu = dock_all(daemon, n, bound)
+        sim_cpu = sum(cpu_of(s.pid) for s in sims) - sim0
         for sim in sims:
             sim.stdin.close()
         for sim in sims:
             sim.wait(60)
-        child = resource.getrusage(resource.RUSAGE_CHILDREN)
-        sim_cpu = child.ru_utime + child.ru_stime
-    ceiling = n * args.baud / 10
-    goodput = moved / elapsed
+        ok = len(done_at) == n
+        times = sorted(done_at.values()) or [float("nan")]
+        rows.append(("live", elapsed, cpu, sim_cpu))
+        if ok and args.replay:
+            shutil.copytree(live / "rec", again / "rec", dirs_exist_ok=True)
+            replayer = spawn(["--serve-replay", str(again), "--hhus", str(n), "--baud",
+                              str(args.baud), "--latency-ms", str(args.latency_ms)])
+            urls = json.loads(replayer.stdout.readline())
+            daemon = configure(again, urls, args.baud)
+            rep0 = cpu_of(replayer.pid)
+            done, r_elapsed, r_cpu = dock_all(daemon, n, 10 + 3 * elapsed)
+            rep_cpu = cpu_of(replayer.pid) - rep0
+            replayer.stdin.close()
+            stuck = json.loads(replayer.stdout.readline())["stuck"]
+            replayer.wait(60)
+            rows.append((f"replay{'' if len(done) == n else ' (diverged)'}", r_elapsed,
+                         r_cpu, rep_cpu))
+    mb = moved / 2**20
+    print("".join(f"{c:>17}" for c in COLUMNS))
+    for run, wall, dcpu, scpu in rows:
+        print(f"{run:>17}{n:>17}{args.baud // 10:>17}{moved:>17}{wall:>17.1f}"
+              f"{dcpu / mb:>17.3f}{scpu / mb:>17.3f}{moved / wall / ceiling:>17.3f}")
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    times = sorted(done_at.values())
-    print(f"{'HHUs':>5}{'bytes moved':>13}{'seconds':>9}{'goodput B/s':>13}{'of ceiling':>12}"
-          f"{'fastest s':>11}{'slowest s':>11}{'cpu-s/MB':>10}{'peak MB':>9}")
-    print(f"{n:>5}{moved:>13}{elapsed:>9.1f}{goodput:>13.0f}{goodput / ceiling:>12.3f}"
-          f"{times[0]:>11.1f}{times[-1]:>11.1f}{cpu / (moved / 2**20):>10.2f}{peak:>9.0f}")
-    print(f"simulated HHUs and lines ({procs} child processes): {sim_cpu:.1f} cpu-s in "
-          f"{elapsed:.1f} s")
+    goodput = moved / elapsed
+    replayed = (f"; replay: one replayer process, {stuck} pieces sent before the depot "
+                "bytes they had followed" if len(rows) > 1 else "")
+    print(f"live: fastest {times[0]:.1f} s, slowest {times[-1]:.1f} s; simulated HHUs and "
+          f"lines in {procs} child processes{replayed}")
     print(f"docks: {n} HHUs, {goodput:.0f} B/s = {goodput / ceiling:.3f} of N x line rate, "
-          f"slowest {times[-1]:.1f} s, {cpu / (moved / 2**20):.2f} cpu-s/MB, {peak:.0f} MB peak")
-    return 0 if len(done_at) == n else 1
+          f"slowest {times[-1]:.1f} s, {cpu / mb:.2f} cpu-s/MB, {peak:.0f} MB peak")
+    return 0 if ok else 1
 
 
 if __name__ == "__main__":

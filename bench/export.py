@@ -26,7 +26,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from ingest import LISTED_AT, OBIS, meter_list_for, visits_for  # noqa: E402
 
 import hhu_sync  # noqa: E402
-from hhu_sync.dock.readings import UploadDecoder, ingest_uploads  # noqa: E402
+from hhu_sync.dock.readings import ingest_upload_bytes  # noqa: E402
 from hhu_sync.export import write_cmep, write_csv  # noqa: E402
 from hhu_sync.store import SqliteStore  # noqa: E402
 from hhu_sync.transfer import encode_transfer  # noqa: E402
@@ -46,12 +46,8 @@ def fill(store: SqliteStore, readings: int, per_upload: int, *, listed: bool) ->
                      "visits": visits_for(n, per_upload, listed=listed)},
         source=HHU, target="depot", key=KEY, bundle_id=f"U{n:06d}"))
         for n in range(uploads)]
-    decoder = UploadDecoder(inline=True)
-    try:
-        for _ in ingest_uploads(store, decoder, sealed, hhu_id=HHU, hhu_key=KEY):
-            pass
-    finally:
-        decoder.close()
+    for upload_id, data in sealed:      # check_upload + Store.ingest, as hhu-sync ingest
+        ingest_upload_bytes(store, data, hhu_id=HHU, hhu_key=KEY, upload_id=upload_id)
     return int(store.status()["readings"])
 
 

@@ -1,16 +1,22 @@
-"""Ingest bench: readings uploads through the real ingest path vs SQLite's raw executemany.
+"""Ingest bench: readings uploads through the daemon's own ingest path vs raw executemany.
 
     python bench/ingest.py [--readings 1000000] [--per-upload 10000] [--inline] [--no-list]
 
 Each upload's visits are those of a meter list the store holds (one list per upload,
 every meter on it): the billable path, readings stored ``ok``. ``--no-list`` sends
-visits that name no list, as this bench did before issue 12 (they are now stored as
-``no_list`` with an exception per visit). Our path, as the daemon runs it: each
-upload's seal verified and every field checked in worker processes (``UploadDecoder``)
-while the previous upload is committed, one transaction per upload (idempotency,
-duplicate checks, list states); ``--inline`` checks in this process instead. The CPU
-time of this process and of the workers during our path is printed too: on a shared
-machine it compares from run to run where the wall time does not.
+visits that name no list (stored as ``no_list`` with an exception per visit).
+Our path is the daemon's, called through its own code: a docking's ``Session._pull``
+takes the uploads one after another from a stand-in link (the bytes are already here,
+so the link costs nothing), hands each to ``UploadDecoder.submit`` (``check_upload`` in
+the worker processes), whose result the daemon's one committer thread stores
+(``Session._commit_when`` → ``Store.ingest``, one transaction per upload) while the next
+upload is checked; ``Session._acknowledge`` waits for each commit, acknowledges it,
+marks it cleared and starts its exports (``export_stored`` in the low-priority export
+worker). ``--inline`` checks and exports in this process instead (the daemon's fallback).
+The rows/s are up to the last acknowledgement (what an HHU waits on); the exports are
+then waited for and their CPU printed on its own line. CPU time of this process, of the
+check workers and of the export worker is printed per reading: on a shared machine it
+compares from run to run where the wall time does not.
 The raw path: executemany of the same rows into the same readings table, one transaction.
 Last line: ``ingest: R rows/s, sqlite R0 rows/s, ratio X``.
 """
@@ -25,12 +31,17 @@ import sqlite3
 import sys
 import tempfile
 import time
+from concurrent.futures import Future, ThreadPoolExecutor
 from pathlib import Path
+from types import SimpleNamespace
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import hhu_sync  # noqa: E402
-from hhu_sync.dock.readings import UploadDecoder, ingest_uploads  # noqa: E402
+from hhu_sync.config import load_config  # noqa: E402
+from hhu_sync.dock.readings import UploadDecoder, check_upload, export_stored  # noqa: E402
+from hhu_sync.dock.session import Session  # noqa: E402
+from hhu_sync.logsetup import setup_logging  # noqa: E402
 from hhu_sync.model.meterlist import MeterEntry, MeterList  # noqa: E402
 from hhu_sync.store import SqliteStore  # noqa: E402
 from hhu_sync.transfer import encode_transfer  # noqa: E402
@@ -83,6 +94,74 @@ def peak_child_mb() -> float:
     return resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
 
 
+TICK = os.sysconf("SC_CLK_TCK")
+
+
+def cpu_of(pid: int) -> float:
+    """CPU seconds (user + system) a live process has used, from /proc (no psutil)."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
+def pool_cpu(decoder: UploadDecoder, kind: str) -> float:
+    """CPU seconds of a decoder pool's live worker processes (0 when inline)."""
+    pool = decoder._pools.get(kind)                      # noqa: SLF001 - a bench looks in
+    return sum(cpu_of(pid) for pid in (pool._processes or {}) if pool) if pool else 0.0
+
+
+class HeldKeys:
+    """The key store, as a session asks it: the one HHU's key."""
+
+    def __init__(self, hhu: str, key: bytes) -> None:
+        self.hhu, self.key = hhu, key
+
+    def hhu_key(self, hhu_id: str) -> bytes | None:
+        return self.key if hhu_id == self.hhu else None
+
+
+class HeldLink:
+    """A docked HHU's link whose uploads are already here: ``get`` and ``ack`` cost
+    nothing, so the time is the depot's ingest alone."""
+
+    def __init__(self, sealed: list[tuple[str, bytes]]) -> None:
+        self.data = dict(sealed)
+        self.hello = SimpleNamespace(uploads=[SimpleNamespace(upload_id=u) for u, _ in sealed])
+        self.acked: list[str] = []
+
+    def get(self, upload_id: str, _budget: float) -> bytes:
+        return self.data.pop(upload_id)
+
+    def ack(self, upload_id: str, _budget: float) -> None:
+        self.acked.append(upload_id)
+
+
+#: the daemon's functions this bench runs, in the order an upload meets them
+DAEMON_PATH = (Session._pull, UploadDecoder.submit, check_upload, Session._commit_when,
+               SqliteStore.ingest, Session._acknowledge, SqliteStore.mark_cleared,
+               UploadDecoder.export, export_stored)
+
+
+def daemon_session(root: Path, store: SqliteStore, decoder: UploadDecoder,
+                   committer: ThreadPoolExecutor, hhu: str) -> Session:
+    """A docking session as the dock manager builds one (its config, store, decoder,
+    committer); ``packer`` is unused on the pull side."""
+    (root / "hhu-sync.toml").write_text(
+        f'[paths]\ndatabase = "{store.path}"\n[[docks]]\nname = "cradle-0"\n'
+        'port = "socket://127.0.0.1:1"\n')
+    config = load_config(root / "hhu-sync.toml")
+    session = Session(config.docks[0], "", config, store, HeldKeys(hhu, KEY),
+                      packer=None, decoder=decoder, committer=committer)  # type: ignore[arg-type]
+    session._deadline = time.monotonic() + 24 * 3600    # noqa: SLF001 - the session's own
+    return session
+
+
+def run_daemon_path(session: Session, link: HeldLink, hhu: str) -> None:
+    """What ``Session._run`` does with a docked HHU's uploads, step for step."""
+    pending = session._pull(link, hhu, link.hello)       # type: ignore[arg-type]  # noqa: SLF001
+    while pending:
+        session._acknowledge(link, hhu, pending.popleft())  # type: ignore[arg-type]  # noqa: SLF001
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--readings", type=int, default=1_000_000)
@@ -92,41 +171,52 @@ def main() -> int:
     ap.add_argument("--no-list", action="store_true",
                     help="visits name no meter list (the not-on-list path; not billable)")
     args = ap.parse_args()
+    setup_logging("text", "warning")
     uploads = max(1, args.readings // args.per_upload)
     total = uploads * (args.per_upload // len(OBIS)) * len(OBIS)
+    per_upload = args.per_upload // len(OBIS) * len(OBIS)
+    hhu = "HHU-B"
     with tempfile.TemporaryDirectory() as tmp:
         store = SqliteStore(Path(tmp) / "ours.db")
         listed = not args.no_list
         if listed:                      # issued before the crews go out: not timed
             for n in range(uploads):
-                store.add_meter_list(meter_list_for(n, args.per_upload, "HHU-B"),
+                store.add_meter_list(meter_list_for(n, args.per_upload, hhu),
                                      now=LISTED_AT)
         sealed = [(f"U{n:06d}", encode_transfer(
-            "readings", {"upload_id": f"U{n:06d}", "hhu_id": "HHU-B",
+            "readings", {"upload_id": f"U{n:06d}", "hhu_id": hhu,
                          "visits": visits_for(n, args.per_upload, listed=listed)},
-            source="HHU-B", target="depot", key=KEY, bundle_id=f"U{n:06d}"))
+            source=hhu, target="depot", key=KEY, bundle_id=f"U{n:06d}"))
             for n in range(uploads)]
         decoder = UploadDecoder(inline=args.inline)
-        decoder.submit(sealed[0][1], hhu_id="HHU-B", hhu_key=KEY,
-                       upload_id=sealed[0][0]).result()     # start the workers first
-        per_upload = args.per_upload // len(OBIS) * len(OBIS)
-        t0 = time.perf_counter()
-        cpu0 = resource.getrusage(resource.RUSAGE_SELF)
-        for _upload_id, report, _ in ingest_uploads(store, decoder, sealed, hhu_id="HHU-B",
-                                                    hhu_key=KEY):
-            assert report.readings_stored == per_upload, report
-            if listed:
-                assert report.not_on_list == 0 and not getattr(
-                    report, "readings_not_billable", 0), report
-        ours = time.perf_counter() - t0
-        cpu1 = resource.getrusage(resource.RUSAGE_SELF)
-        kids0 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        decoder.close()                 # the workers' CPU is counted once they have ended
-        kids1 = resource.getrusage(resource.RUSAGE_CHILDREN)
-        own_cpu = cpu1.ru_utime - cpu0.ru_utime + cpu1.ru_stime - cpu0.ru_stime
-        workers_cpu = kids1.ru_utime - kids0.ru_utime + kids1.ru_stime - kids0.ru_stime
+        decoder.start()                 # the daemon starts its workers before any docking
+        committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit")
+        exports: list[Future] = []
+        session = daemon_session(Path(tmp), store, decoder, committer, hhu)
+        session.on_export = exports.append
+        link = HeldLink(sealed)
         del sealed
+        check0, export0 = pool_cpu(decoder, "check"), pool_cpu(decoder, "export")
+        t0 = time.perf_counter()
+        cpu0 = time.process_time()
+        run_daemon_path(session, link, hhu)
+        ours = time.perf_counter() - t0
+        own_cpu = time.process_time() - cpu0
+        check_cpu = pool_cpu(decoder, "check") - check0
+        for future in exports:          # billing's exports, after the acknowledgements
+            future.result()
+        export_cpu = pool_cpu(decoder, "export") - export0
+        result = session.result
+        assert not result.errors, result.errors
+        assert link.acked == result.pulled and len(link.acked) == uploads
+        for report in result.reports:
+            assert report["readings_stored"] == per_upload, report
+            if listed:
+                assert report["not_on_list"] == 0, report
+        committer.shutdown(wait=True)
+        decoder.close()
         stored = store.status()["readings"]
+        exported = sum(1 for f in exports for p in f.result() if p.endswith(".csv"))
         store.close()
         assert stored == total, (stored, total)
 
@@ -151,10 +241,16 @@ def main() -> int:
         raw_db.close()
     r_ours, r_raw = total / ours, total / raw
     print(f"{'path':<28}{'rows':>10}{'seconds':>10}{'rows/s':>12}")
-    print(f"{'hhu-sync ingest':<28}{total:>10}{ours:>10.2f}{r_ours:>12,.0f}")
+    print(f"{'hhu-sync (daemon path)':<28}{total:>10}{ours:>10.2f}{r_ours:>12,.0f}")
     print(f"{'sqlite executemany (raw)':<28}{total:>10}{raw:>10.2f}{r_raw:>12,.0f}")
     print(f"cpu per reading: depot {own_cpu / total * 1e6:.2f} us + workers "
-          f"{workers_cpu / total * 1e6:.2f} us")
+          f"{check_cpu / total * 1e6:.2f} us (to the last acknowledgement)")
+    if args.inline:
+        print(f"exports ({exported} of {uploads} uploads): in the depot, within the timing")
+    else:
+        print(f"exports after the acknowledgements ({exported} of {uploads} uploads): "
+              f"export worker {export_cpu / total * 1e6:.2f} us per reading")
+    print("daemon path: " + " -> ".join(f.__qualname__ for f in DAEMON_PATH))
     print(f"code: {Path(hhu_sync.__file__).parent}; visits "
           f"{'name no list' if args.no_list else 'of a list held (billable)'}")
     print(f"uploads: {uploads} of {args.per_upload} readings; peak RSS {peak_mb():.0f} MB "

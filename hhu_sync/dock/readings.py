@@ -14,7 +14,7 @@ import hashlib
 import logging
 import multiprocessing
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -96,8 +96,8 @@ def _now() -> str:
 def ingest_upload_bytes(store, data: bytes, *, hhu_id: str, hhu_key: bytes,
                         upload_id: str, received_at: datetime | None = None
                         ) -> tuple[IngestReport, Upload]:
-    """Check one upload and store it in one transaction (in this process): the one path
-    a docking, ``hhu-sync ingest`` and the benches share."""
+    """Check one upload and store it in one transaction, in this process (a docking does
+    the same two steps, the check in a worker and the commit on its committer thread)."""
     upload = check_upload(data, hhu_id=hhu_id, hhu_key=hhu_key, upload_id=upload_id,
                           received_at=received_at)
     with _gc_paused():
@@ -188,43 +188,3 @@ class UploadDecoder:
         for pool in self._pools.values():
             pool.shutdown(wait=True, cancel_futures=True)
         self._pools.clear()
-
-
-def ingest_uploads(store, decoder: UploadDecoder,
-                   uploads: Iterable[tuple[str, bytes]], *, hhu_id: str,
-                   hhu_key: bytes) -> Iterator[tuple[str, IngestReport | UploadRefused,
-                                                     Upload | None]]:
-    """Commit uploads in order while later ones are being checked.
-
-    Yields ``(upload_id, report, upload)`` right after each commit, or
-    ``(upload_id, UploadRefused, None)`` for one that failed its checks. At most two
-    uploads wait checked-but-uncommitted, so memory stays bounded.
-    """
-    pending: list[tuple[str, Future[Upload]]] = []
-    source = iter(uploads)
-
-    def top_up() -> None:
-        while len(pending) < 2:
-            item = next(source, None)
-            if item is None:
-                return
-            upload_id, data = item
-            pending.append((upload_id, decoder.submit(data, hhu_id=hhu_id, hhu_key=hhu_key,
-                                                      upload_id=upload_id)))
-
-    top_up()
-    while pending:
-        upload_id, future = pending.pop(0)
-        top_up()
-        try:
-            upload = future.result()
-        except UploadRefused as exc:
-            yield upload_id, exc, None
-            continue
-        try:
-            with _gc_paused():
-                report = store.ingest(upload, _now())
-        except UploadRefused as exc:           # the store's own refusal (an id reused)
-            yield upload_id, exc, None
-            continue
-        yield upload_id, report, upload

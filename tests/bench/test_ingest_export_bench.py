@@ -18,6 +18,12 @@ EXPORT = re.compile(r"^export: (\d+) readings, readings [\d,]+ rows/s, csv [\d,]
                     r"cmep [\d,]+ rows/s$")
 
 
+#: what a docking runs with an upload (issue 13: the bench times the daemon's own path)
+DAEMON_PATH = ("daemon path: Session._pull -> UploadDecoder.submit -> check_upload -> "
+               "Session._commit_when -> SqliteStore.ingest -> Session._acknowledge -> "
+               "SqliteStore.mark_cleared -> UploadDecoder.export -> export_stored")
+
+
 def run(script: str, *args: str) -> list[str]:
     done = subprocess.run([sys.executable, str(ROOT / "bench" / script), *args],
                           capture_output=True, text=True, timeout=300)
@@ -33,6 +39,7 @@ def test_the_ingest_bench_stores_every_reading_on_the_path_it_names(extra, path)
     # that none was left not billable: a run that exits 0 measured that path.
     lines = run("ingest.py", "--readings", "2000", "--per-upload", "1000", "--inline", *extra)
     assert INGEST.match(lines[-1]), lines
+    assert DAEMON_PATH in lines, lines
     assert any(line.startswith(f"code: {ROOT / 'hhu_sync'}; visits {path}") for line in lines)
     assert any(line.startswith("cpu per reading: depot ") for line in lines), lines
 
