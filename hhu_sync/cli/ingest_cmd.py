@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from collections.abc import Callable
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -11,7 +12,7 @@ from hhu_sync.cli.common import config_of, keystore_of, read_key, shown
 from hhu_sync.cli.humanize import counted
 from hhu_sync.errors import CliError
 from hhu_sync.ingest import escape
-from hhu_sync.ingest.saved import SavedResult, ingest_saved
+from hhu_sync.ingest.saved import Refusal, SavedResult, ingest_saved
 from hhu_sync.store import StoreError, open_store
 
 _EPILOG = ("A folder is refused, not searched: give the files in it (hhu-sync ingest "
@@ -59,6 +60,17 @@ def _summary(r: SavedResult) -> str:
             f"{counted(rep.findings, 'finding')}")
 
 
+def _key_named(result: SavedResult, key_source: Callable[[str], str]) -> str:
+    """Where the key came from, said only where a key was the question: a seal that does
+    not match (the key used) or a maker whose key is not held (where it was looked for).
+    Decided by the refusal's code; a file refused before that names no key."""
+    if result.refusal is Refusal.BAD_SEAL:
+        return f" (key used: {escape(key_source(result.hhu_id), 300)})"
+    if result.refusal is Refusal.NO_KEY:
+        return f" (looked for in: {escape(key_source(result.hhu_id), 300)})"
+    return ""
+
+
 def run_ingest(args: argparse.Namespace) -> int:
     config = config_of(args)
     if args.key_file:
@@ -100,8 +112,7 @@ def run_ingest(args: argparse.Namespace) -> int:
                                   sender=config.depot_id, catalog=config.paths.catalog)
             if result.refused:
                 refused += 1
-                used = (f" (key used: {escape(key_source(result.hhu_id), 300)})"
-                        if result.hhu_id else "")
+                used = _key_named(result, key_source)
                 print(f"hhu-sync: {escape(path, 200)}: refused: {escape(result.refused, 300)}"
                       f"{used}", file=sys.stderr)
                 continue

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -275,3 +276,63 @@ def test_a_file_time_no_datetime_holds_counts_as_received_now(key, tmp_path, con
         store.close()
     assert not result.refused and result.report is not None
     assert result.report.visits == 3
+
+
+def test_a_file_that_is_not_a_readings_upload_names_no_key_it_never_read(tmp_path, config,
+                                                                         capsys):
+    """A Quick send (made by the depot) is refused for what it is; no seal was checked, so
+    no key is named as 'used' (before: '…/hhus/DEPOT-T.key', a key never read)."""
+    from hhu_sync.keys import KeyStore
+
+    KeyStore(tmp_path / "var" / "keystore").enroll(HHU)
+    bundle = tmp_path / "b.hhux"
+    bundle.write_bytes(encode_transfer("quick_send", {"scheme": {}}, source="DEPOT-T",
+                                       target=HHU, key=bytes(32), bundle_id="B-1"))
+    assert main(["ingest", "--config", str(config), str(bundle)]) == 1
+    err = capsys.readouterr().err
+    assert f"{bundle}: refused: " in err and "not a readings upload" in err
+    assert "key used" not in err and "DEPOT-T.key" not in err
+
+
+def test_each_refusal_carries_a_code_the_cli_decides_by(key, tmp_path, config):
+    """Callers decide by :class:`Refusal`, never by the wording of ``refused``."""
+    from hhu_sync.ingest.saved import Refusal, ingest_saved
+
+    def keys(hhu_id):
+        return key if hhu_id == HHU else None
+
+    good, wrong_kind, damaged, foreign = (tmp_path / n for n in ("g", "k", "d", "f"))
+    good.write_bytes(_upload(key))
+    wrong_kind.write_bytes(encode_transfer("quick_send", {"scheme": {}}, source="DEPOT-T",
+                                           target=HHU, key=key, bundle_id="B-1"))
+    damaged.write_bytes(b"not a transfer file")
+    foreign.write_bytes(encode_transfer("readings", {"visits": []}, source="HHU-002",
+                                        target="DEPOT-T", key=key, bundle_id="R-9"))
+    bad_seal = tmp_path / "s"
+    bad_seal.write_bytes(_upload(bytes(32)))
+    bad_payload = tmp_path / "p"
+    bad_payload.write_bytes(encode_transfer("readings", {"upload_id": "R-3", "visits": [
+        {"meter": "M1", "list": "L1", "time": "now", "outcome": "done",
+         "registers": "none"}]}, source=HHU, target="DEPOT-T", key=key, bundle_id="R-3"))
+    other = tmp_path / "o"                   # R-1 again, with other readings
+    other.write_bytes(encode_transfer("readings", {"upload_id": "R-1", "visits": []},
+                                      source=HHU, target="DEPOT-T", key=key, bundle_id="R-1"))
+    fifo = tmp_path / "fifo"
+    os.mkfifo(fifo)
+    store = _db(tmp_path)
+    now = datetime.now(UTC)
+
+    def code(path):
+        return ingest_saved(store, path, keys, now=now, exports=None, sender="D").refusal
+
+    try:
+        assert code(good) is None
+        assert code(good) is None                            # already held is no refusal
+        codes = {p.name: code(p) for p in (wrong_kind, damaged, foreign, bad_seal,
+                                            bad_payload, other, fifo, tmp_path / "missing")}
+    finally:
+        store.close()
+    assert codes == {"k": Refusal.NOT_READINGS, "d": Refusal.NOT_A_TRANSFER,
+                     "f": Refusal.NO_KEY, "s": Refusal.BAD_SEAL, "p": Refusal.BAD_PAYLOAD,
+                     "o": Refusal.OTHER_CONTENT, "fifo": Refusal.NOT_A_FILE,
+                     "missing": Refusal.UNREADABLE}
