@@ -13,6 +13,7 @@ from hhu_sync.cli.humanize import counted
 from hhu_sync.errors import CliError
 from hhu_sync.ingest import escape
 from hhu_sync.ingest.saved import Refusal, SavedResult, ingest_saved
+from hhu_sync.keys.names import hhu_id_of_key_file
 from hhu_sync.store import StoreError, open_store
 
 _EPILOG = ("A folder is refused, not searched: give the files in it (hhu-sync ingest "
@@ -30,7 +31,8 @@ def register(sub: argparse._SubParsersAction) -> None:
                        epilog=_EPILOG)
     p.add_argument("files", nargs="+", metavar="FILE", help="saved uploads, UPLOAD.hhux")
     p.add_argument("--key-file", metavar="FILE",
-                   help="the HHU's key (stem = its id); default: the depot's key store")
+                   help="the HHU's key (its name up to .key is its id); default: the depot's key "
+                        "store")
     p.add_argument("--keystore", metavar="DIR",
                    help="key store folder (default: the configuration's paths.keystore)")
     p.add_argument("--no-export", action="store_true", help="store only; write no exports")
@@ -74,7 +76,7 @@ def _key_named(result: SavedResult, key_source: Callable[[str], str]) -> str:
 def run_ingest(args: argparse.Namespace) -> int:
     config = config_of(args)
     if args.key_file:
-        hhu, key = Path(args.key_file).stem, read_key(args.key_file)
+        hhu, key = hhu_id_of_key_file(args.key_file), read_key(args.key_file)
 
         def keys(hhu_id: str) -> bytes | None:
             return key if hhu_id == hhu else None

@@ -19,6 +19,7 @@ from hhu_sync.cli.common import read_key
 from hhu_sync.errors import CliError, KeyStoreError, TransferError
 from hhu_sync.fsutil import atomic_write
 from hhu_sync.ids import is_safe_name
+from hhu_sync.keys.names import hhu_id_of_key_file
 
 EXIT_REFUSED = 3
 EXIT_CUT = 4
@@ -55,7 +56,7 @@ def _common_args(p: argparse.ArgumentParser) -> None:
     p.add_argument("--port", required=True, metavar="URL",
                    help="serial device or pyserial URL (socket://host:port, hhusim://...)")
     p.add_argument("--key-file", required=True, metavar="FILE",
-                   help="the HHU's key; the file name stem is its id (HHU-001.key)")
+                   help="the HHU's key; its name up to .key is its id (HHU-001.key)")
     p.add_argument("--baud", type=int, default=115200, help="baud rate (default 115200)")
     p.add_argument("--timeout", type=float, metavar="S",
                    help="give up after S seconds in all (default: sized to the data)")
@@ -189,7 +190,7 @@ def _load_transfers(paths: list[str], hhu_id: str, key: bytes) -> list[tuple[str
 
 
 def run_push(args: argparse.Namespace) -> int:
-    hhu_id = Path(args.key_file).stem
+    hhu_id = hhu_id_of_key_file(args.key_file)
     bundles = _load_transfers(args.transfers, hhu_id, read_key(args.key_file))
     total = sum(len(d) for _, d in bundles)
     deadline = _Deadline(args.timeout or HANDSHAKE_DEADLINE_S + 30 + total / MIN_RATE_BPS)

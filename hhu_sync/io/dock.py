@@ -15,6 +15,7 @@ import serial
 
 from hhu_sync.errors import HhuSyncError, KeyStoreError
 from hhu_sync.io.driver import LinkAborted, LinkDriver
+from hhu_sync.keys.names import hhu_id_of_key_file
 from hhu_sync.link import (
     Abort,
     AckUpload,
@@ -81,8 +82,9 @@ class VersionRejected(LinkAborted):
 
 
 def key_lookup_for(key_file: str | Path, key: bytes) -> Callable[[str], bytes | None]:
-    """A dock key lookup knowing one HHU: the one named by the key file's stem."""
-    hhu_id = Path(key_file).stem
+    """A dock key lookup knowing one HHU: the one the key file's name says
+    (``ID.key``, or ``ID.key.TIME`` as the key store names a revoked key)."""
+    hhu_id = hhu_id_of_key_file(key_file)
     if not hhu_id:
         raise KeyStoreError(f"{key_file}: cannot tell the HHU id from the file name")
     return lambda asked: key if asked == hhu_id else None

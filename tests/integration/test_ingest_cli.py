@@ -336,3 +336,21 @@ def test_each_refusal_carries_a_code_the_cli_decides_by(key, tmp_path, config):
                      "f": Refusal.NO_KEY, "s": Refusal.BAD_SEAL, "p": Refusal.BAD_PAYLOAD,
                      "o": Refusal.OTHER_CONTENT, "fifo": Refusal.NOT_A_FILE,
                      "missing": Refusal.UNREADABLE}
+
+
+def test_a_revoked_keys_file_name_gives_the_hhu_id_not_id_dot_key(key, tmp_path, config,
+                                                                  capsys):
+    """The key store names a revoked key ``revoked/ID.key.TIME``: given as --key-file, its
+    HHU is ID (before: 'HHU-001.key', so the upload was refused as another HHU's)."""
+    from hhu_sync.keys import write_private_file
+
+    revoked = tmp_path / f"{HHU}.key.20261201T120000Z"
+    write_private_file(revoked, key.hex().encode() + b"\n")
+    saved = tmp_path / "R-1.hhux"
+    saved.write_bytes(_upload(key))
+    assert _ingest(config, revoked, saved) == 0, capsys.readouterr().err
+    foreign = tmp_path / "f.hhux"
+    foreign.write_bytes(encode_transfer("readings", {"visits": []}, source="HHU-002",
+                                        target="DEPOT-T", key=key, bundle_id="R-9"))
+    assert _ingest(config, revoked, foreign) == 1
+    assert f"only {HHU}'s key given" in capsys.readouterr().err
