@@ -5,8 +5,9 @@ A bad configuration stops the command with one line naming the file and the key.
 
 from __future__ import annotations
 
+import enum
 import os
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
 
@@ -85,6 +86,15 @@ class Demo:
     secrets: dict[str, str]
 
 
+class ConfigSource(enum.Enum):
+    """Who chose :attr:`Config.file`: a message about a surprising path names it."""
+
+    NAMED = "named"                  # given by the caller (--config)
+    ENVIRONMENT = "environment"      # $HHU_SYNC_CONFIG
+    CURRENT_FOLDER = "current_folder"  # ./hhu-sync.toml
+    DEFAULTS = "defaults"            # no file: the built-in defaults
+
+
 @dataclass(frozen=True)
 class Config:
     file: Path | None
@@ -97,6 +107,7 @@ class Config:
     link: Link = Link()
     handler_packages: tuple[str, ...] = ()
     demo: Demo | None = None
+    source: ConfigSource = ConfigSource.NAMED   # set by load_config
 
 
 def _paths(table: dict[str, Any], base: Path, f: Fields) -> Paths:
@@ -225,16 +236,17 @@ def _numbers(f: Fields, data: dict[str, Any], section: str, cls: type) -> Any:
 
 def load_config(path: str | os.PathLike[str] | None = None) -> Config:
     """The named file, else $HHU_SYNC_CONFIG, else ./hhu-sync.toml, else defaults."""
+    source = ConfigSource.NAMED
     if path is None:
-        path = os.environ.get("HHU_SYNC_CONFIG") or None
+        path, source = os.environ.get("HHU_SYNC_CONFIG") or None, ConfigSource.ENVIRONMENT
         if path is None and Path("hhu-sync.toml").is_file():
-            path = "hhu-sync.toml"
+            path, source = "hhu-sync.toml", ConfigSource.CURRENT_FOLDER
     try:
         if path is None:
-            return parse_config({}, None)
+            return replace(parse_config({}, None), source=ConfigSource.DEFAULTS)
         file = Path(path)
         data, locate = load_toml(file)
-        return parse_config(data, file, locate)
+        return replace(parse_config(data, file, locate), source=source)
     except ModelError as exc:
         raise CliError(f"configuration: {exc.problems[0]}"
                        + (f" (and {len(exc.problems) - 1} more)" if len(exc.problems) > 1

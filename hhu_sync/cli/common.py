@@ -6,7 +6,7 @@ import argparse
 import os
 from pathlib import Path
 
-from hhu_sync.config import Config, load_config
+from hhu_sync.config import Config, ConfigSource, load_config
 from hhu_sync.errors import CliError, KeyStoreError
 from hhu_sync.keys import KeyStore, load_key_file
 from hhu_sync.model.catalog import Catalog, load_catalog
@@ -57,11 +57,15 @@ def shown(path: Path) -> str:
     return os.path.abspath(path)
 
 
+_CHOSEN_BY = {ConfigSource.ENVIRONMENT: ", named by $HHU_SYNC_CONFIG",
+              ConfigSource.CURRENT_FOLDER: ", found in the current folder"}
+
+
 def config_source(config: Config) -> str:
     """Where the configuration (and so the database's path) came from, for a message:
     a forgotten ``--config`` is a newcomer's usual mistake, so the default says so."""
     if config.file is not None:
-        return f"from {config.file}"
+        return f"from {config.file}{_CHOSEN_BY.get(config.source, '')}"
     return ("the default; no --config given, $HHU_SYNC_CONFIG unset and no ./hhu-sync.toml "
             "(the demo's: --config config/demo.toml)")
 

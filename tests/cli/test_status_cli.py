@@ -364,3 +364,22 @@ def test_a_second_daemon_on_one_database_refuses_to_start_naming_the_first(tmp_p
     assert not first.path.exists()                              # removed at release
     assert main(["run", "--once", "--config", str(cfg), "--log-format", "text"]) == 0
     assert not first.path.exists()                              # removed at shutdown
+
+
+def test_a_configuration_from_the_environment_names_the_variable(depot, capsys, monkeypatch,
+                                                                  tmp_path):
+    """No --config given: the file came from $HHU_SYNC_CONFIG, which a newcomer may not
+    know is set, so the message says so; a named or found file is told apart from it."""
+    cfg, _ = depot
+    monkeypatch.setenv("COLUMNS", "500")
+    monkeypatch.setenv("HHU_SYNC_CONFIG", str(cfg))
+    assert main(["status"]) == 0
+    assert f"(from {cfg}, named by $HHU_SYNC_CONFIG)" in capsys.readouterr().out
+    assert main(["status", "--config", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert f"(from {cfg})" in out and "HHU_SYNC_CONFIG" not in out
+    monkeypatch.delenv("HHU_SYNC_CONFIG")
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "hhu-sync.toml").write_text(cfg.read_text())
+    assert main(["status"]) == 0
+    assert "(from hhu-sync.toml, found in the current folder)" in capsys.readouterr().out
