@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from hhu_sync import iec62056, link, sansio
-from hhu_sync.iec62056 import ClientConnection
+from hhu_sync.iec62056 import ClientConnection, SignOnRequest
 from hhu_sync.link import Connection, Role
 
 
@@ -36,3 +36,11 @@ def test_iec_errors_keep_their_byte_offset() -> None:
     exc = iec62056.RemoteProtocolError("bad byte", offset=7)
     assert isinstance(exc, sansio.RemoteProtocolError)
     assert exc.offset == 7 and "at byte 7" in str(exc)
+
+
+def test_iec_send_queues_like_the_link_and_data_to_send_gives_the_bytes() -> None:
+    client = ClientConnection()
+    assert client.send(SignOnRequest("")) is None
+    assert client.data_to_send() == b"/?!\r\n"
+    assert client.data_to_send() == b""
+    assert client.next_deadline() is None       # the driver keeps the answer timer
