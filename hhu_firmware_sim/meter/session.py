@@ -136,6 +136,11 @@ class MeterSession:
         self._last_step = None
         return b""
 
+    def _say(self, event: object) -> bytes:
+        """What the core queues for ``event`` (it queues, the session returns bytes)."""
+        self.conn.send(event)
+        return self.conn.data_to_send()
+
     def _block(self, raw: bytes) -> bytes:
         if self._garbled:
             return b"\x00" * len(raw)
@@ -155,7 +160,7 @@ class MeterSession:
                 return b""
             self.log.sign_ons += 1
             self._level = None
-            return conn.send(self.meter.identification)
+            return self._say(self.meter.identification)
         meter = self.meter
         if meter is None:
             return b""
@@ -163,46 +168,46 @@ class MeterSession:
             if event.mode == "0":
                 self._garbled = self.quirks.ignore_baud and event.baud_char != "0"
                 self.log.readouts += 1
-                return self._block(conn.send(Readout.from_datasets(meter.readout())))
+                return self._block(self._say(Readout.from_datasets(meter.readout())))
             if event.mode == "1":
                 self._garbled = self.quirks.ignore_baud and event.baud_char != "0"
                 self._seed = meter.new_seed()
-                return self._block(conn.send(PasswordRequest(self._seed)))
+                return self._block(self._say(PasswordRequest(self._seed)))
             return b""
         if isinstance(event, BaudChange):
             return b""  # TCP has no baud; ignore_baud is modelled by garbling
         if isinstance(event, PasswordCommand):
             if meter.locked:
-                return self._refuse(self._block(conn.send(ErrorResponse(programming.ER_LOCKED))))
+                return self._refuse(self._block(self._say(ErrorResponse(programming.ER_LOCKED))))
             level = meter.check_password(event.kind, event.data, self._seed)
             if level is None:
                 self.log.rejected_passwords += 1
                 if meter.wrong_password_reply == "error" or meter.locked:
                     code = programming.ER_LOCKED if meter.locked else programming.ER_ACCESS
-                    return self._refuse(self._block(conn.send(ErrorResponse(code))))
-                return self._refuse(conn.send(Nak()))
+                    return self._refuse(self._block(self._say(ErrorResponse(code))))
+                return self._refuse(self._say(Nak()))
             self._level = level
             self.log.logins += 1
-            return conn.send(Ack())
+            return self._say(Ack())
         if isinstance(event, ReadRequest):
             self.log.reads += 1
             try:
                 answer = programming.read(meter, event.address)
             except programming.ProgrammingError as exc:
-                return self._refuse(self._block(conn.send(ErrorResponse(exc.code))))
-            return self._block(conn.send(ReadResponse(answer)))
+                return self._refuse(self._block(self._say(ErrorResponse(exc.code))))
+            return self._block(self._say(ReadResponse(answer)))
         if isinstance(event, WriteRequest):
             self.log.writes += 1
             if self._level is None or self._level < meter.write_level:
-                return self._refuse(self._block(conn.send(ErrorResponse(programming.ER_ACCESS))))
+                return self._refuse(self._block(self._say(ErrorResponse(programming.ER_ACCESS))))
             try:
                 programming.write(meter, event.address, event.value)
             except programming.ProgrammingError as exc:
                 self.log.errors.append(str(exc))
-                return self._refuse(self._block(conn.send(ErrorResponse(exc.code))))
-            return conn.send(Ack())
+                return self._refuse(self._block(self._say(ErrorResponse(exc.code))))
+            return self._say(Ack())
         if isinstance(event, CorruptFrame):
-            return conn.send(Nak())
+            return self._say(Nak())
         if isinstance(event, Retransmit):
             return event.data
         if isinstance(event, Break):

@@ -3,9 +3,10 @@
 See ``docs/iec62056.md``. Typical client loop::
 
     conn = ClientConnection()
-    port.write(conn.send(SignOnRequest("")))
+    conn.send(SignOnRequest(""))
+    port.write(conn.data_to_send())
     while (ev := conn.next_event()) is NEED_DATA:
-        conn.receive_data(port.read(...))   # or conn.timeout() when the timer fires
+        conn.receive_data(port.read(...))   # or conn.handle_timeout(now) when the timer fires
 """
 
 from hhu_sync.iec62056.cipher import p2_cipher

@@ -2,8 +2,9 @@
 side) and :class:`MeterConnection` (the meter side), in the h11 style.
 
 ``receive_data(bytes)`` hands over what the port read; ``next_event()`` returns events
-or ``NEED_DATA``; ``send(event)`` returns the bytes to write; ``timeout()`` tells the
-connection that the driver's timer ran out. There are no sockets, clocks or sleeps here:
+or ``NEED_DATA``; ``send(event)`` queues the bytes to write, ``data_to_send()`` gives them;
+``handle_timeout(now)`` tells the connection that the driver's timer ran out
+(docs/architecture.md). There are no sockets, clocks or sleeps here:
 reaction times (:attr:`Identification.min_reaction_time`) and baud switches
 (:class:`BaudChange`) are data for the driver. Retries are counted and bounded by
 ``max_retries``. After any error the connection refuses further use.
@@ -76,7 +77,7 @@ class Settings:
     ``echo``: the probe echoes what we send; skip our own bytes on receive.
     ``parity``: ``"strip"`` clears bit 7 on receive (8-bit transport carrying 7E1),
     ``"check"`` also verifies it, ``"none"`` leaves bytes alone. ``add_parity`` sets even
-    parity on what ``send()`` returns (an 8N1 port talking to a 7E1 device).
+    parity on what ``send()`` queues (an 8N1 port talking to a 7E1 device).
     ``max_retries``: retransmissions per request. ``max_baud``: the client never selects a
     faster rate (the fall-back when a meter ignores the rate it proposed).
     """
@@ -162,6 +163,7 @@ class _Connection:
         self._errored: Exception | None = None
         self._last_sent: bytes | None = None
         self._attempts = 0
+        self._out = bytearray()   # queued by send(), taken by data_to_send()
 
     # -- public surface ---------------------------------------------------------------------
 
@@ -195,8 +197,9 @@ class _Connection:
             raise
         return self._events.popleft()
 
-    def send(self, event: Any) -> bytes:
-        """Bytes to write for ``event``; LocalProtocolError if not allowed now."""
+    def send(self, event: Any) -> None:
+        """Queue the bytes for ``event`` (see ``data_to_send()``); LocalProtocolError if
+        not allowed now. Queued, not returned: the one convention (hhu_sync/sansio.py)."""
         self._check_usable()
         key = (self.state, type(event))
         if key not in self._SEND:
@@ -212,13 +215,29 @@ class _Connection:
             raise
         if self.state is key[0]:  # a handler may pick the state itself
             self.state = target
-        return self._wire(raw)
+        self._out += self._wire(raw)
 
-    def timeout(self) -> None:
-        """The driver's timer ran out; the next ``next_event()`` says what to do."""
+    def data_to_send(self) -> bytes:
+        """Everything ``send()`` queued since the last call (``b""`` if nothing)."""
+        out = bytes(self._out)
+        self._out.clear()
+        return out
+
+    def next_deadline(self) -> float | None:
+        """None: this core keeps no timer. The answer time-out depends on the driver's
+        line (baud, probe, reaction time), so the driver keeps it and calls
+        ``handle_timeout(now)`` when it runs out."""
+        return None
+
+    def handle_timeout(self, now: float) -> None:
+        """The driver's timer ran out at ``now``; the next ``next_event()`` says what to do."""
         self._check_usable()
         self.stats.timeouts += 1
         self._on_timeout()
+
+    def timeout(self) -> None:
+        """Old name of ``handle_timeout()`` for callers without a clock."""
+        self.handle_timeout(0.0)
 
     def _on_timeout(self) -> None:
         raise NotImplementedError    # each role decides what a silent peer means

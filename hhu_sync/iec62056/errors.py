@@ -1,11 +1,13 @@
 """Errors raised by the IEC 62056-21 core (h11 model).
 
 Every error that comes from bytes names the byte offset in the received stream, so a
-field log can point at the exact byte that broke the exchange.
+field log can point at the exact byte that broke the exchange. The pair subclasses the
+shared one of hhu_sync/sansio.py, so a driver can catch either core's alike.
 """
 
 from __future__ import annotations
 
+from hhu_sync import sansio
 from hhu_sync.errors import HhuSyncError
 
 
@@ -17,11 +19,11 @@ class Iec62056Error(HhuSyncError):
         self.offset = offset
 
 
-class LocalProtocolError(Iec62056Error):
+class LocalProtocolError(Iec62056Error, sansio.LocalProtocolError):
     """Our caller misused the connection (wrong role, wrong state, after an error...)."""
 
 
-class RemoteProtocolError(Iec62056Error):
+class RemoteProtocolError(Iec62056Error, sansio.RemoteProtocolError):
     """The peer broke the protocol. The connection refuses further use afterwards."""
 
 

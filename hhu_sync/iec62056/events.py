@@ -11,15 +11,7 @@ from dataclasses import dataclass, field
 
 from hhu_sync.iec62056.datasets import DataSet, index_datasets, parse_datasets
 from hhu_sync.iec62056.frames import Identification
-
-
-class _SentinelMeta(type):
-    def __repr__(cls) -> str:
-        return cls.__name__
-
-
-class NEED_DATA(metaclass=_SentinelMeta):  # noqa: N801 - h11 spelling
-    """Returned (the class itself) by ``next_event()`` when more bytes are needed."""
+from hhu_sync.sansio import NEED_DATA as NEED_DATA  # the one sentinel of every core
 
 
 @dataclass(frozen=True)

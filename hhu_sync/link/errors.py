@@ -1,7 +1,12 @@
-"""Errors raised by the link core (h11 model)."""
+"""Errors raised by the link core (h11 model).
+
+The pair is the shared one of hhu_sync/sansio.py (these are subclasses, so ``except
+sansio.RemoteProtocolError`` catches either core's, and ``except LinkError`` still works).
+"""
 
 from __future__ import annotations
 
+from hhu_sync import sansio
 from hhu_sync.errors import HhuSyncError
 
 
@@ -9,9 +14,9 @@ class LinkError(HhuSyncError):
     """Base of every error the link core raises on purpose."""
 
 
-class LocalProtocolError(LinkError):
+class LocalProtocolError(LinkError, sansio.LocalProtocolError):
     """Our caller misused the connection (wrong role, wrong state, after an error...)."""
 
 
-class RemoteProtocolError(LinkError):
+class RemoteProtocolError(LinkError, sansio.RemoteProtocolError):
     """The peer broke the protocol. The connection refuses further use afterwards."""

@@ -5,16 +5,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass, field
 
+from hhu_sync.sansio import NEED_DATA as NEED_DATA  # the one sentinel of every core
+
 from .reasons import ReasonCode
-
-
-class _SentinelMeta(type):
-    def __repr__(cls) -> str:
-        return cls.__name__
-
-
-class NEED_DATA(metaclass=_SentinelMeta):  # noqa: N801 - h11 spelling
-    """Returned (the class itself) by ``Connection.next_event()`` when more bytes are needed."""
 
 
 class Role(enum.Enum):

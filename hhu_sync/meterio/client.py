@@ -181,7 +181,7 @@ class MeterClient:
                     if data:
                         conn.receive_data(data)
                     else:
-                        conn.timeout()
+                        conn.handle_timeout(self._clock())
                         answer_by = self._clock() + self.settings.answer_timeout_s
                 except Iec62056Error as exc:
                     raise MeterIOError(f"{what}: {exc}") from exc
@@ -206,16 +206,16 @@ class MeterClient:
             return f"{what}: not done within the budget of {self.settings.budget_s:g} s"
         return f"{what}: no complete answer within {self.settings.exchange_timeout_s:g} s"
 
-    @staticmethod
-    def _tell_timeout(conn: ClientConnection, what: str) -> None:
+    def _tell_timeout(self, conn: ClientConnection, what: str) -> None:
         try:
-            conn.timeout()
+            conn.handle_timeout(self._clock())
         except Iec62056Error as exc:
             raise MeterIOError(f"{what}: {exc}") from exc
 
     def _send(self, conn: ClientConnection, event: Any) -> None:
         try:
-            data = conn.send(event)
+            conn.send(event)
+            data = conn.data_to_send()
         except Iec62056Error as exc:
             raise MeterIOError(f"cannot send {type(event).__name__}: {exc}") from exc
         self.transport.write(data)

@@ -62,3 +62,9 @@ def load_transcript(name: str) -> tuple[dict[str, str], list[tuple[str, bytes]]]
         elif raw.startswith(("> ", "< ")):
             steps.append((raw[0], raw[2:]))
     return meta, [(direction, decode_line(text)) for direction, text in steps]
+
+
+def sent(conn, event) -> bytes:
+    """``send()`` queues; the bytes are what ``data_to_send()`` then gives."""
+    conn.send(event)
+    return conn.data_to_send()

@@ -38,7 +38,7 @@ from hhu_sync.iec62056 import (
     p2_cipher,
 )
 
-from .helpers import drain, pump
+from .helpers import drain, pump, sent
 
 IDENT = Identification("GEC", "5", "A1700")
 SEED = "0123456789ABCDEF"
@@ -46,46 +46,46 @@ SEED = "0123456789ABCDEF"
 
 def signed_on(mode: str = "0", settings: ClientSettings | None = None):
     client, meter = ClientConnection(settings), MeterConnection()
-    pump(client.send(SignOnRequest("")), meter)
-    pump(meter.send(IDENT), client)
-    pump(client.send(OptionSelect(mode)), meter)
+    pump(sent(client, SignOnRequest("")), meter)
+    pump(sent(meter, IDENT), client)
+    pump(sent(client, OptionSelect(mode)), meter)
     drain(client)
     return client, meter
 
 
 def programming(settings: ClientSettings | None = None):
     client, meter = signed_on("1", settings)
-    pump(meter.send(PasswordRequest(SEED)), client)
-    pump(client.send(Password("FEDC0003", "P2")), meter)
-    pump(meter.send(Ack()), client)
+    pump(sent(meter, PasswordRequest(SEED)), client)
+    pump(sent(client, Password("FEDC0003", "P2")), meter)
+    pump(sent(meter, Ack()), client)
     return client, meter
 
 
 def test_meter_sees_sign_on_with_address():
     meter = MeterConnection()
-    assert pump(ClientConnection().send(SignOnRequest("35012345")), meter) == [
+    assert pump(sent(ClientConnection(), SignOnRequest("35012345")), meter) == [
         SignOnRequest("35012345")]
 
 
 def test_client_gets_identification():
     client, meter = ClientConnection(), MeterConnection()
-    pump(client.send(SignOnRequest("")), meter)
-    assert pump(meter.send(IDENT), client) == [IDENT]
+    pump(sent(client, SignOnRequest("")), meter)
+    assert pump(sent(meter, IDENT), client) == [IDENT]
 
 
 def test_option_select_yields_baud_change_for_the_driver():
     client, meter = ClientConnection(), MeterConnection()
-    pump(client.send(SignOnRequest("")), meter)
-    pump(meter.send(IDENT), client)
-    client.send(OptionSelect("0"))
+    pump(sent(client, SignOnRequest("")), meter)
+    pump(sent(meter, IDENT), client)
+    sent(client, OptionSelect("0"))
     assert drain(client) == [BaudChange(9600, 300)]
 
 
 def test_meter_switches_after_option_select():
     client, meter = ClientConnection(), MeterConnection()
-    pump(client.send(SignOnRequest("")), meter)
-    pump(meter.send(IDENT), client)
-    assert pump(client.send(OptionSelect("0")), meter) == [OptionSelect("0", "5"),
+    pump(sent(client, SignOnRequest("")), meter)
+    pump(sent(meter, IDENT), client)
+    assert pump(sent(client, OptionSelect("0")), meter) == [OptionSelect("0", "5"),
                                                            BaudChange(9600, 300)]
 
 
@@ -96,13 +96,13 @@ def test_max_baud_caps_the_selected_rate():
 
 def test_readout_pair():
     client, meter = signed_on("0")
-    (readout,) = pump(meter.send(Readout("1.8.0(001846.0*kWh)\r\n")), client)
+    (readout,) = pump(sent(meter, Readout("1.8.0(001846.0*kWh)\r\n")), client)
     assert readout.get("1.8.0").value == "001846.0"
 
 
 def test_readout_ends_client_and_meter():
     client, meter = signed_on("0")
-    pump(meter.send(Readout("1.8.0(1)\r\n")), client)
+    pump(sent(meter, Readout("1.8.0(1)\r\n")), client)
     assert (client.state, meter.state) == (ClientState.DONE, MeterState.IDLE)
 
 
@@ -124,20 +124,20 @@ def test_readout_bad_bcc_names_offset():
 
 def test_password_request_reaches_client():
     client, meter = signed_on("1")
-    assert pump(meter.send(PasswordRequest(SEED)), client) == [PasswordRequest(SEED)]
+    assert pump(sent(meter, PasswordRequest(SEED)), client) == [PasswordRequest(SEED)]
 
 
 def test_p2_password_is_ciphered_on_the_wire():
     client, meter = signed_on("1")
-    pump(meter.send(PasswordRequest(SEED)), client)
-    (cmd,) = pump(client.send(Password("FEDC0003", "P2")), meter)
+    pump(sent(meter, PasswordRequest(SEED)), client)
+    (cmd,) = pump(sent(client, Password("FEDC0003", "P2")), meter)
     assert cmd == PasswordCommand("P2", p2_cipher("FEDC0003", SEED))
 
 
 def test_p1_password_in_clear():
     client, meter = signed_on("1")
-    pump(meter.send(PasswordRequest(SEED)), client)
-    (cmd,) = pump(client.send(Password("secret", "P1")), meter)
+    pump(sent(meter, PasswordRequest(SEED)), client)
+    (cmd,) = pump(sent(client, Password("secret", "P1")), meter)
     assert cmd.data == "secret"
 
 
@@ -148,60 +148,60 @@ def test_password_ack_opens_programming():
 
 def test_wrong_password_nak_is_rejection():
     client, meter = signed_on("1")
-    pump(meter.send(PasswordRequest(SEED)), client)
-    pump(client.send(Password("wrong", "P1")), meter)
-    assert pump(meter.send(Nak()), client) == [PasswordRejected(None)]
+    pump(sent(meter, PasswordRequest(SEED)), client)
+    pump(sent(client, Password("wrong", "P1")), meter)
+    assert pump(sent(meter, Nak()), client) == [PasswordRejected(None)]
 
 
 def test_wrong_password_error_message_is_rejection_with_code():
     client, meter = signed_on("1")
-    pump(meter.send(PasswordRequest(SEED)), client)
-    pump(client.send(Password("wrong", "P1")), meter)
-    assert pump(meter.send(ErrorResponse("ER05")), client) == [PasswordRejected("ER05")]
+    pump(sent(meter, PasswordRequest(SEED)), client)
+    pump(sent(client, Password("wrong", "P1")), meter)
+    assert pump(sent(meter, ErrorResponse("ER05")), client) == [PasswordRejected("ER05")]
 
 
 def test_read_request_and_answer():
     client, meter = programming()
-    assert pump(client.send(ReadRequest("1.8.0")), meter) == [ReadRequest("1.8.0", "")]
-    (answer,) = pump(meter.send(ReadResponse("1.8.0(001846.0*kWh)")), client)
+    assert pump(sent(client, ReadRequest("1.8.0")), meter) == [ReadRequest("1.8.0", "")]
+    (answer,) = pump(sent(meter, ReadResponse("1.8.0(001846.0*kWh)")), client)
     assert answer.value == "001846.0"
 
 
 def test_write_request_and_ack():
     client, meter = programming()
-    assert pump(client.send(WriteRequest("0.9.1", "10:30:00")), meter) == [
+    assert pump(sent(client, WriteRequest("0.9.1", "10:30:00")), meter) == [
         WriteRequest("0.9.1", "10:30:00")]
-    assert pump(meter.send(Ack()), client) == [WriteAccepted("0.9.1")]
+    assert pump(sent(meter, Ack()), client) == [WriteAccepted("0.9.1")]
 
 
 def test_error_answer_to_read():
     client, meter = programming()
-    pump(client.send(ReadRequest("9.9.9")), meter)
-    assert pump(meter.send(ErrorResponse("ER01")), client) == [ErrorResponse("ER01", "9.9.9")]
+    pump(sent(client, ReadRequest("9.9.9")), meter)
+    assert pump(sent(meter, ErrorResponse("ER01")), client) == [ErrorResponse("ER01", "9.9.9")]
 
 
 def test_break_ends_both():
     client, meter = programming()
-    assert pump(client.send(Break()), meter) == [Break()]
+    assert pump(sent(client, Break()), meter) == [Break()]
     assert (client.state, meter.state) == (ClientState.CLOSED, MeterState.IDLE)
 
 
 def test_meter_break_closes_client():
     client, meter = programming()
-    assert pump(meter.send(Break()), client) == [Break()]
+    assert pump(sent(meter, Break()), client) == [Break()]
 
 
 def test_nak_triggers_retransmit_of_same_bytes():
     client, meter = programming()
-    wire = client.send(ReadRequest("1.8.0"))
+    wire = sent(client, ReadRequest("1.8.0"))
     pump(wire, meter)
-    (event,) = pump(meter.send(Nak()), client)
+    (event,) = pump(sent(meter, Nak()), client)
     assert event == Retransmit(wire, 1, event.reason)
 
 
 def test_nak_retries_are_bounded():
     client, _ = programming(ClientSettings(max_retries=3))
-    client.send(ReadRequest("1.8.0"))
+    sent(client, ReadRequest("1.8.0"))
     for _ in range(3):
         pump(b"\x15", client)
     client.receive_data(b"\x15")
@@ -211,14 +211,14 @@ def test_nak_retries_are_bounded():
 
 def test_retransmits_are_counted():
     client, _ = programming()
-    client.send(WriteRequest("0.9.1", "10:00:00"))
+    sent(client, WriteRequest("0.9.1", "10:00:00"))
     pump(b"\x15\x15", client)
     assert client.stats.retransmits == 2
 
 
 def test_corrupt_answer_makes_client_ask_for_repeat():
     client, _ = programming()
-    client.send(ReadRequest("1.8.0"))
+    sent(client, ReadRequest("1.8.0"))
     (event,) = pump(b"\x021.8.0(1)\x03\x00", client)
     assert event.data == b"\x15"
 
@@ -231,15 +231,15 @@ def test_corrupt_command_reported_to_meter():
 
 def test_meter_retransmits_on_nak():
     client, meter = programming()
-    pump(client.send(ReadRequest("1.8.0")), meter)
-    wire = meter.send(ReadResponse("1.8.0(1)"))
+    pump(sent(client, ReadRequest("1.8.0")), meter)
+    wire = sent(meter, ReadResponse("1.8.0(1)"))
     (event,) = pump(b"\x15", meter)
     assert (event.data, event.attempt) == (wire, 1)
 
 
 def test_timeout_retries_sign_on_then_gives_up():
     client = ClientConnection(ClientSettings(max_retries=1))
-    wire = client.send(SignOnRequest(""))
+    wire = sent(client, SignOnRequest(""))
     client.timeout()
     first = drain(client)
     client.timeout()
@@ -262,14 +262,14 @@ def test_meter_timeout_returns_to_idle():
 
 def test_echo_is_skipped_when_enabled():
     client, meter = ClientConnection(ClientSettings(echo=True)), MeterConnection()
-    wire = client.send(SignOnRequest(""))
+    wire = sent(client, SignOnRequest(""))
     pump(wire, meter)
-    assert pump(wire + meter.send(IDENT), client, bytewise=True) == [IDENT]
+    assert pump(wire + sent(meter, IDENT), client, bytewise=True) == [IDENT]
 
 
 def test_echo_without_option_is_reported():
     client = ClientConnection()
-    wire = client.send(SignOnRequest(""))
+    wire = sent(client, SignOnRequest(""))
     client.receive_data(wire)
     with pytest.raises(RemoteProtocolError, match="echo"):
         drain(client)
@@ -277,26 +277,26 @@ def test_echo_without_option_is_reported():
 
 def test_parity_bits_stripped_on_receive():
     client = ClientConnection()
-    client.send(SignOnRequest(""))
+    sent(client, SignOnRequest(""))
     assert pump(add_even_parity(IDENT.encode()), client) == [IDENT]
 
 
 def test_add_parity_on_send():
     client = ClientConnection(ClientSettings(add_parity=True))
-    assert client.send(SignOnRequest("")) == add_even_parity(b"/?!\r\n")
+    assert sent(client, SignOnRequest("")) == add_even_parity(b"/?!\r\n")
 
 
 def test_send_in_wrong_state_is_local_error():
     with pytest.raises(LocalProtocolError):
-        ClientConnection().send(ReadRequest("1.8.0"))
+        sent(ClientConnection(), ReadRequest("1.8.0"))
 
 
 def test_connection_refuses_use_after_error():
     client = ClientConnection()
     with pytest.raises(LocalProtocolError):
-        client.send(ReadRequest("1.8.0"))
+        sent(client, ReadRequest("1.8.0"))
     with pytest.raises(LocalProtocolError, match="unusable"):
-        client.send(SignOnRequest(""))
+        sent(client, SignOnRequest(""))
 
 
 def test_new_sign_on_restarts_meter():
@@ -311,13 +311,13 @@ def test_meter_ignores_noise_while_idle():
 
 def test_minimum_reaction_time_exposed():
     client, meter = ClientConnection(), MeterConnection()
-    pump(client.send(SignOnRequest("")), meter)
-    pump(meter.send(Identification("ISk", "5", "MT174-0001")), client)
+    pump(sent(client, SignOnRequest("")), meter)
+    pump(sent(meter, Identification("ISk", "5", "MT174-0001")), client)
     assert client.min_reaction_time == 0.020
 
 
 def test_password_accepted_event():
     client, meter = signed_on("1")
-    pump(meter.send(PasswordRequest(SEED)), client)
-    pump(client.send(Password("FEDC0003", "P2")), meter)
-    assert pump(meter.send(Ack()), client) == [PasswordAccepted()]
+    pump(sent(meter, PasswordRequest(SEED)), client)
+    pump(sent(client, Password("FEDC0003", "P2")), meter)
+    assert pump(sent(meter, Ack()), client) == [PasswordAccepted()]

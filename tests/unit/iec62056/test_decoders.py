@@ -19,7 +19,7 @@ from hhu_sync.iec62056 import (
 )
 from hhu_sync.iec62056.framer import Block, Control, Framer, Line, OptionFrame
 
-from .helpers import drain, pump
+from .helpers import drain, pump, sent
 
 JUNK = b"\x00\xff\x7f garbage \r\n"
 READOUT = encode_readout("F.F(00000000)\r\n1.8.0(001846.0*kWh)1.8.1(1*kWh)\r\n1.8.3()")
@@ -107,11 +107,11 @@ def test_framer_overlong_line_dropped():
 
 def client_at(stage: str) -> ClientConnection:
     client, meter = ClientConnection(), MeterConnection()
-    pump(client.send(SignOnRequest("")), meter)
+    pump(sent(client, SignOnRequest("")), meter)
     if stage == "ident":
         return client
-    pump(meter.send(Identification("GEC", "5", "A1700")), client)
-    client.send(OptionSelect("0" if stage == "readout" else "1"))
+    pump(sent(meter, Identification("GEC", "5", "A1700")), client)
+    sent(client, OptionSelect("0" if stage == "readout" else "1"))
     drain(client)
     return client
 
@@ -152,11 +152,11 @@ def test_meter_sign_on_decoder(how):
 def test_meter_command_decoder(how):
     meter = MeterConnection()
     pump(b"/?!\r\n", meter)
-    meter.send(Identification("GEC", "5", "A1700"))
+    sent(meter, Identification("GEC", "5", "A1700"))
     pump(b"\x06051\r\n", meter)
-    meter.send(PasswordRequest("00"))
+    sent(meter, PasswordRequest("00"))
     pump(encode_command("P1", "(secret)"), meter)
-    meter.send(Ack())
+    sent(meter, Ack())
     data = encode_command("R1", "1.8.0()")
     data = JUNK + data if how == "junk" else data
     assert pump(data, meter, bytewise=how == "bytewise") == [ReadRequest("1.8.0", "")]

@@ -16,7 +16,7 @@ from hhu_sync.iec62056 import (
     SignOnRequest,
 )
 
-from .helpers import drain
+from .helpers import drain, sent
 
 MAX_BLOCK = 256
 SETTINGS = ClientSettings(max_block=MAX_BLOCK)
@@ -38,12 +38,12 @@ def run(conn, chunks: list[bytes]) -> None:
 
 def client_in(state: str) -> ClientConnection:
     client = ClientConnection(SETTINGS)
-    client.send(SignOnRequest(""))
+    sent(client, SignOnRequest(""))
     if state == "ident":
         return client
     client.receive_data(b"/GEC5A1700\r\n")
     drain(client)
-    client.send(OptionSelect("1" if state == "prog" else "0"))
+    sent(client, OptionSelect("1" if state == "prog" else "0"))
     drain(client)
     return client
 
@@ -62,7 +62,7 @@ def test_meter_survives_any_bytes(chunks):
         for chunk in chunks:
             meter.receive_data(chunk)
             if any(isinstance(e, SignOnRequest) for e in drain(meter)):
-                meter.send(Identification("GEC", "5", "A1700"))
+                sent(meter, Identification("GEC", "5", "A1700"))
             assert meter.framer.buffered <= meter.framer.max_buffer
     except RemoteProtocolError:
         assert meter.errored

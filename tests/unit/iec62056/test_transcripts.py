@@ -24,7 +24,7 @@ from hhu_sync.iec62056 import (
 )
 from hhu_sync.iec62056.framer import Block, Framer, Line
 
-from .helpers import drain, load_transcript, pump
+from .helpers import drain, load_transcript, pump, sent
 
 NAMES = ["lgz_zmd120_readout.txt", "iskra_mt174_readout.txt", "elster_a1700_password.txt"]
 
@@ -56,7 +56,7 @@ def replay(name: str, bytewise: bool) -> list:
     events: list = []
     for direction, wire in steps:
         if direction == ">":
-            assert client.send(event_for(wire, meta)) == wire
+            assert sent(client, event_for(wire, meta)) == wire
             events += drain(client)
         else:
             events += pump(wire, client, bytewise=bytewise)

@@ -18,6 +18,7 @@ from hhu_sync.iec62056 import (
     Readout,
     SignOnRequest,
 )
+from tests.unit.iec62056.helpers import sent
 
 from .conftest import SCHEME
 
@@ -25,7 +26,7 @@ from .conftest import SCHEME
 def read_out(server: MeterServer, settings: ClientSettings | None = None) -> Readout:
     client = ClientConnection(settings)
     with socket.create_connection(server.address, timeout=5) as sock:
-        sock.sendall(client.send(SignOnRequest("")))
+        sock.sendall(sent(client, SignOnRequest("")))
         for want_readout in (False, True):
             while True:
                 event = client.next_event()
@@ -35,7 +36,7 @@ def read_out(server: MeterServer, settings: ClientSettings | None = None) -> Rea
                 if want_readout and isinstance(event, Readout):
                     return event
                 if not want_readout and event.__class__.__name__ == "Identification":
-                    sock.sendall(client.send(OptionSelect("0")))
+                    sock.sendall(sent(client, OptionSelect("0")))
                     break
     raise AssertionError("unreachable")
 

@@ -29,6 +29,7 @@ from hhu_sync.iec62056 import (
     WriteAccepted,
     WriteRequest,
 )
+from tests.unit.iec62056.helpers import sent
 
 PW = "FEDC0003"
 
@@ -43,7 +44,7 @@ class Link:
         self.echo = bool(quirks and quirks.echo)
 
     def say(self, event) -> list:
-        wire = self.client.send(event)
+        wire = sent(self.client, event)
         events = []
         while True:
             reply = (wire if self.echo else b"") + self.session.receive(wire)
