@@ -12,6 +12,7 @@ reaction times (:attr:`Identification.min_reaction_time`) and baud switches
 
 from __future__ import annotations
 
+import abc
 import enum
 import re
 from collections import deque
@@ -145,7 +146,7 @@ class MeterState(enum.Enum):
     ANSWER_WRITE = "answer W1"
 
 
-class _Connection:
+class _Connection(abc.ABC):
     """What both roles share: byte intake, echo and parity, event queue, error latch."""
 
     _SEND: dict[tuple[Any, type], Any] = {}
@@ -239,8 +240,9 @@ class _Connection:
         """Old name of ``handle_timeout()`` for callers without a clock."""
         self.handle_timeout(0.0)
 
+    @abc.abstractmethod
     def _on_timeout(self) -> None:
-        raise NotImplementedError    # each role decides what a silent peer means
+        """Each role decides what a silent peer means."""
 
     @property
     def errored(self) -> bool:

@@ -12,6 +12,7 @@ values are still bounded: limited depth, no extension types.
 
 from __future__ import annotations
 
+import abc
 import math
 from collections.abc import Mapping
 from typing import Any
@@ -41,13 +42,14 @@ def _fail(path: str, message: str) -> TransferError:
     return TransferError(f"{path}: {message}")
 
 
-class Spec:
+class Spec(abc.ABC):
     """What one value must be. ``nullable`` lets nil stand for it."""
 
     nullable = False
 
+    @abc.abstractmethod
     def check(self, value: Any, path: str) -> None:
-        raise NotImplementedError
+        """TransferError naming ``path`` unless ``value`` is what this spec says."""
 
 
 class Text(Spec):

@@ -142,7 +142,6 @@ def _alive(pid: int) -> bool:
     return stat.rsplit(")", 1)[1].split()[0] != "Z"
 
 
-@pytest.mark.skipif(not Path("/proc/self/stat").exists(), reason="needs /proc")
 def test_a_daemon_killed_outright_leaves_no_worker_processes_behind(tmp_path):
     depot = Depot(tmp_path, "")
     proc = subprocess.Popen(

@@ -5,12 +5,8 @@ from __future__ import annotations
 import os
 from pathlib import Path
 
-import pytest
-
 from hhu_sync.outbox import ReadyFiles
 from hhu_sync.outbox.writers import writing
-
-needs_proc = pytest.mark.skipif(not Path("/proc/self/fdinfo").exists(), reason="needs /proc")
 
 
 class Clock:
@@ -26,7 +22,6 @@ def make(root: Path, clock, **kwargs) -> ReadyFiles:
                       wall=lambda: 1e12, **kwargs)
 
 
-@needs_proc
 def test_a_slow_writer_holding_a_file_open_keeps_it_from_a_scan(tmp_path):
     clock = Clock()
     ready = make(tmp_path, clock)
@@ -43,7 +38,6 @@ def test_a_slow_writer_holding_a_file_open_keeps_it_from_a_scan(tmp_path):
     assert ready.ready() == [path]
 
 
-@needs_proc
 def test_a_reader_does_not_count_as_a_writer(tmp_path):
     path = tmp_path / "a.toml"
     path.write_bytes(b"x")
