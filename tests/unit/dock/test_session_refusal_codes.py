@@ -19,7 +19,7 @@ from hhu_sync.store import SqliteStore
 from tests.unit.store.helpers import meter_list
 
 
-def _push_once_refused(tmp_path, code: ReasonCode, text: str) -> tuple[list, Session]:
+def _push_once_refused(tmp_path, code: ReasonCode, text: str) -> tuple[list, Session, str]:
     store = SqliteStore(tmp_path / "db.sqlite")
     store.add_meter_list(meter_list("L1"), "2026-11-25T12:00:00+00:00")
     said: list = []
@@ -46,24 +46,36 @@ def _push_once_refused(tmp_path, code: ReasonCode, text: str) -> tuple[list, Ses
     try:
         session._deadline = float("inf")
         session._push(Link(), "HHU-001", pending)
+        state = store.list_state("L1")
     finally:
         session.decoder.close()
         store.close()
-    return said, session
+    return said, session, state
 
 
 @pytest.mark.parametrize("text", ["", "kein Platz: 120 Bytes frei", "digest mismatch", "満杯"])
 def test_a_full_flash_is_offered_again_after_the_acks_whatever_its_text(tmp_path, text):
-    said, session = _push_once_refused(tmp_path, ReasonCode.FLASH_FULL, text)
+    said, session, _ = _push_once_refused(tmp_path, ReasonCode.FLASH_FULL, text)
     assert said == [("put", "B-1"), ("ack", "U-1"), ("put", "B-1")]
     assert session.result.pushed == ["B-1"]
+
+
+def test_a_refusal_without_a_code_from_a_version_1_hhu_is_offered_again_after_the_acks(
+        tmp_path):
+    """A version-1 HHU's REFUSE carries only text: the dock must not tell "no room" by
+    wording. Uploads waiting for their acknowledgement are given up (each after its
+    commit) and the bundle is offered once more, whatever the reason said."""
+    said, session, state = _push_once_refused(tmp_path, ReasonCode.UNSPECIFIED,
+                                              "kein Platz: 120 Bytes frei")
+    assert said == [("put", "B-1"), ("ack", "U-1"), ("put", "B-1")]
+    assert session.result.pushed == ["B-1"] and state == "on_hhu"
 
 
 @pytest.mark.parametrize("code", [ReasonCode.DIGEST_MISMATCH, ReasonCode.CONFLICT,
                                   ReasonCode.TOO_LARGE, ReasonCode.INVALID_ID])
 def test_a_refusal_acks_cannot_cure_is_not_offered_again_even_if_worded_flash_full(
         tmp_path, code):
-    said, session = _push_once_refused(tmp_path, code, "flash full")
+    said, session, _ = _push_once_refused(tmp_path, code, "flash full")
     assert said == [("put", "B-1")]
     assert session.result.pushed == []
     assert session.result.errors == [f"HHU-001 refused it ({code.name}): flash full"]

@@ -86,52 +86,6 @@ def test_an_idle_docking_records_no_session(tmp_path, monkeypatch):
         store.close()
 
 
-def test_a_bundle_refused_while_uploads_hold_flash_is_offered_again_whatever_the_wording(
-        tmp_path, monkeypatch):
-    """The HHU's REFUSE carries only text: the dock must not tell "no room" by wording.
-    Uploads waiting for their acknowledgement are given up (each after its commit) and
-    the bundle is offered once more, whatever the reason said."""
-    from collections import deque
-    from concurrent.futures import Future
-
-    from hhu_sync.dock.session import _Pulled
-    from hhu_sync.ingest import IngestReport
-    from hhu_sync.io.dock import Refused
-    from tests.unit.store.helpers import meter_list
-
-    store = SqliteStore(tmp_path / "db.sqlite")
-    store.add_meter_list(meter_list("L1"), "2026-11-25T12:00:00+00:00")
-    said: list = []
-
-    class Link:
-        def put(self, bundle_id, data, _budget):
-            said.append(("put", bundle_id))
-            if len(said) == 1:
-                raise Refused(bundle_id, "kein Platz: 120 Bytes frei")
-            return False
-
-        def ack(self, upload_id, _budget):
-            said.append(("ack", upload_id))
-
-    committed: Future = Future()
-    committed.set_result((None, IngestReport("U-1", "HHU-001", already_held=True)))
-    pending = deque([_Pulled("U-1", b"", b"k" * 32, committed)])
-    packer = SimpleNamespace(ensure=lambda d, hhu: SimpleNamespace(data=b"x" * 10,
-                                                                  bundle_id="B-1"))
-    config = parse_config({"docks": [{"name": "dock-1", "port": "loop://"}]},
-                          tmp_path / "hhu-sync.toml")
-    session = Session(config.docks[0], "loop://", config, store,
-                      SimpleNamespace(hhu_key=lambda hhu: b"k" * 32), packer)
-    try:
-        session._deadline = float("inf")
-        session._push(Link(), "HHU-001", pending)
-        assert said == [("put", "B-1"), ("ack", "U-1"), ("put", "B-1")]
-        assert session.result.pushed == ["B-1"] and store.list_state("L1") == "on_hhu"
-    finally:
-        session.decoder.close()
-        store.close()
-
-
 def test_a_session_ended_by_an_unexpected_fault_is_not_left_running(tmp_path, monkeypatch):
     store = SqliteStore(tmp_path / "db.sqlite")
 
