@@ -9,11 +9,7 @@ import hhu_sync.dock.session as session_module
 from hhu_sync.config import parse_config
 from hhu_sync.dock.session import Session
 from hhu_sync.store import SqliteStore
-
-
-class _Port:
-    def close(self) -> None:
-        pass
+from tests.unit.dock.fakes import DockedHHU, FakePort
 
 
 def test_an_hhu_unenrolled_after_its_handshake_is_refused_before_any_pull(tmp_path,
@@ -21,23 +17,13 @@ def test_an_hhu_unenrolled_after_its_handshake_is_refused_before_any_pull(tmp_pa
     store = SqliteStore(tmp_path / "db.sqlite")
     pulled: list[str] = []
 
-    class Link:
-        def __init__(self, *_, **__) -> None:
-            pass
-
-        def handshake(self, _timeout):
-            return SimpleNamespace(hhu_id="HHU-001", firmware="1.0", battery_pct=90,
-                                   free_flash=10_000,
-                                   uploads=[SimpleNamespace(upload_id="U-1")])
+    class Link(DockedHHU):
 
         def get(self, upload_id, _budget):
             pulled.append(upload_id)
             return b"not checked without a key"
 
-        def close(self) -> None:
-            pass
-
-    monkeypatch.setattr(session_module, "open_port", lambda *a, **k: _Port())
+    monkeypatch.setattr(session_module, "open_port", lambda *a, **k: FakePort())
     monkeypatch.setattr(session_module, "DockSession", Link)
     config = parse_config({"docks": [{"name": "dock-1", "port": "loop://"}]},
                           tmp_path / "hhu-sync.toml")

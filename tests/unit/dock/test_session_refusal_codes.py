@@ -16,6 +16,7 @@ from hhu_sync.ingest import IngestReport
 from hhu_sync.io.dock import Refused
 from hhu_sync.link import ReasonCode
 from hhu_sync.store import SqliteStore
+from tests.unit.dock.fakes import DockedHHU
 from tests.unit.store.helpers import meter_list
 
 
@@ -98,13 +99,9 @@ def test_a_docking_that_runs_out_of_time_tells_the_hhu_by_code(tmp_path, monkeyp
     told: list = []
     holder: list = []
 
-    class Link:
-        def __init__(self, *_, **__) -> None:
-            pass
+    class Link(DockedHHU):
+        UPLOADS = ("U",)
 
-        def handshake(self, _timeout):
-            return SimpleNamespace(hhu_id="HHU-001", firmware="1.0", battery_pct=90,
-                                   free_flash=10_000, uploads=[SimpleNamespace(upload_id="U")])
 
         def get(self, upload_id, _budget):
             if over:                       # the session's own limit has passed

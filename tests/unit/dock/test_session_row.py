@@ -12,11 +12,7 @@ from hhu_sync.config import parse_config
 from hhu_sync.dock.session import Session
 from hhu_sync.io.driver import LinkCut
 from hhu_sync.store import SqliteStore
-
-
-class _Port:
-    def close(self) -> None:
-        pass
+from tests.unit.dock.fakes import DockedHHU, FakePort
 
 
 def test_a_session_is_running_in_the_store_while_its_first_transfer_runs(tmp_path,
@@ -24,20 +20,13 @@ def test_a_session_is_running_in_the_store_while_its_first_transfer_runs(tmp_pat
     store = SqliteStore(tmp_path / "db.sqlite")
     seen_during: list = []
 
-    class Link:
-        def __init__(self, *_, **__) -> None:
-            pass
-
-        def handshake(self, _timeout):
-            return SimpleNamespace(hhu_id="HHU-001", firmware="1.0", battery_pct=90,
-                                   free_flash=10_000,
-                                   uploads=[SimpleNamespace(upload_id="U-1")])
+    class Link(DockedHHU):
 
         def get(self, upload_id, _budget):      # a long transfer, cut in the middle
             seen_during.append(store.status()["hhus"][0]["session_running_since"])
             raise LinkCut("cable pulled")
 
-    monkeypatch.setattr(session_module, "open_port", lambda *a, **k: _Port())
+    monkeypatch.setattr(session_module, "open_port", lambda *a, **k: FakePort())
     monkeypatch.setattr(session_module, "DockSession", Link)
     config = parse_config({"docks": [{"name": "dock-1", "port": "loop://"}]},
                           tmp_path / "hhu-sync.toml")
@@ -61,18 +50,10 @@ def test_an_idle_docking_records_no_session(tmp_path, monkeypatch):
     those polls are not sessions (the table would grow by one row a poll)."""
     store = SqliteStore(tmp_path / "db.sqlite")
 
-    class Link:
-        def __init__(self, *_, **__) -> None:
-            pass
+    class Link(DockedHHU):
+        UPLOADS = ()
 
-        def handshake(self, _timeout):
-            return SimpleNamespace(hhu_id="HHU-001", firmware="1.0", battery_pct=90,
-                                   free_flash=10_000, uploads=[])
-
-        def close(self, *_):
-            return True
-
-    monkeypatch.setattr(session_module, "open_port", lambda *a, **k: _Port())
+    monkeypatch.setattr(session_module, "open_port", lambda *a, **k: FakePort())
     monkeypatch.setattr(session_module, "DockSession", Link)
     config = parse_config({"docks": [{"name": "dock-1", "port": "loop://"}]},
                           tmp_path / "hhu-sync.toml")
@@ -89,19 +70,12 @@ def test_an_idle_docking_records_no_session(tmp_path, monkeypatch):
 def test_a_session_ended_by_an_unexpected_fault_is_not_left_running(tmp_path, monkeypatch):
     store = SqliteStore(tmp_path / "db.sqlite")
 
-    class Link:
-        def __init__(self, *_, **__) -> None:
-            pass
-
-        def handshake(self, _timeout):
-            return SimpleNamespace(hhu_id="HHU-001", firmware="1.0", battery_pct=90,
-                                   free_flash=10_000,
-                                   uploads=[SimpleNamespace(upload_id="U-1")])
+    class Link(DockedHHU):
 
         def get(self, upload_id, _budget):
             raise ValueError("a bug in a driver")
 
-    monkeypatch.setattr(session_module, "open_port", lambda *a, **k: _Port())
+    monkeypatch.setattr(session_module, "open_port", lambda *a, **k: FakePort())
     monkeypatch.setattr(session_module, "DockSession", Link)
     config = parse_config({"docks": [{"name": "dock-1", "port": "loop://"}]},
                           tmp_path / "hhu-sync.toml")

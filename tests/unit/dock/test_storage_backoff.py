@@ -13,6 +13,7 @@ import hhu_sync.store.sqlite as sqlite_backend
 from hhu_sync.config import parse_config
 from hhu_sync.dock.manager import MAX_BACKOFF_S, DockManager
 from hhu_sync.store import SqliteStore
+from tests.unit.dock.fakes import DockedHHU, FakePort
 from tests.unit.store.test_reopen import FAULTS, _FailingConnection
 
 
@@ -26,28 +27,15 @@ class _Inline:
         pass
 
 
-class _Link:
+class _Link(DockedHHU):
     """A docked HHU with nothing to unload (the link itself is not under test)."""
 
-    def __init__(self, *_, **__) -> None:
-        pass
-
-    def handshake(self, _timeout):
-        return SimpleNamespace(hhu_id="HHU-001", firmware="1.0", battery_pct=90,
-                               free_flash=10_000, uploads=[])
-
-    def close(self, *_):
-        return True
-
-
-class _Port:
-    def close(self) -> None:
-        pass
+    UPLOADS = ()
 
 
 @pytest.fixture
 def manager(tmp_path, monkeypatch):
-    monkeypatch.setattr(session_module, "open_port", lambda *a, **k: _Port())
+    monkeypatch.setattr(session_module, "open_port", lambda *a, **k: FakePort())
     monkeypatch.setattr(session_module, "DockSession", _Link)
     config = parse_config({"docks": [{"name": "dock-1", "port": "loop://"}],
                            "schedule": {"poll_seconds": 1.0}}, tmp_path / "hhu-sync.toml")
@@ -113,7 +101,7 @@ def test_an_unusable_key_store_is_logged_once_per_state_change(tmp_path, monkeyp
     dock says so once, backs off, and once when the store is usable again."""
     from hhu_sync.keys import KeyStore
 
-    monkeypatch.setattr(session_module, "open_port", lambda *a, **k: _Port())
+    monkeypatch.setattr(session_module, "open_port", lambda *a, **k: FakePort())
     monkeypatch.setattr(session_module, "DockSession", _KeyedLink)
     config = parse_config({"docks": [{"name": "dock-1", "port": "loop://"}],
                            "schedule": {"poll_seconds": 1.0}}, tmp_path / "hhu-sync.toml")
