@@ -106,7 +106,7 @@ def fuzz_link(data: bytes) -> None:
         conn.receive_data(encode_frame(rest) if framed and rest else rest)
         _drain(conn)
         conn.data_to_send()
-        if conn.next_timeout() is not None:
+        if conn.next_deadline() is not None:
             conn.handle_timeout()
             _drain(conn)
     except RemoteProtocolError:

@@ -219,11 +219,11 @@ class _Session:
         return self.result
 
     def _send(self, command: Command) -> None:
-        self.conn.send(command)
+        self.conn.send(command, self.hhu.clock())
 
-    def _flush(self) -> bool:
+    def _flush(self, now: float | None = None) -> bool:
         """Write what the core queued; True if there was anything."""
-        out = self.conn.data_to_send()
+        out = self.conn.data_to_send(self.hhu.clock() if now is None else now)
         if out:
             self.port.write(out)
         return bool(out)
@@ -231,22 +231,19 @@ class _Session:
     def _loop(self) -> None:
         """The driver loop, with reads capped at IDLE_POLL_S so a stop is seen promptly.
 
-        ``quiet`` adds up consecutive empty reads; the core's silence timers fire once
-        it reaches ``next_timeout()``. Time during which bytes came is given to the core
-        as well (``elapse``: the timers that wait for a frame), and the idle limit counts
-        from the last frame that moved the session on (``stats.frames_progressed``), so
-        junk bytes, bad-CRC frames and repeated requests cannot hold the one session.
+        The core's timers run on this clock (``now`` on every call) and fire once it
+        reaches ``next_deadline()``; the idle limit counts from the last frame that moved
+        the session on (``stats.frames_progressed``), so junk bytes, bad-CRC frames and
+        repeated requests cannot hold the one session.
         """
         clock = self.hhu.clock
-        quiet = 0.0
         quiet_since = clock()
         progressed = self.conn.stats.frames_progressed
         while not self.stop.is_set():
-            if self._flush():
-                quiet = 0.0
-            wait = self.conn.next_timeout()
-            step = IDLE_POLL_S if wait is None else min(max(0.0, wait - quiet), IDLE_POLL_S)
+            self._flush(clock())
+            due = self.conn.next_deadline()
             started = clock()
+            step = IDLE_POLL_S if due is None else min(max(0.0, due - started), IDLE_POLL_S)
             try:
                 data = self.port.read(READ_CHUNK, step)
             except _Hangup:
@@ -254,17 +251,12 @@ class _Session:
                 raise
             now = clock()
             if data:
-                self.conn.elapse(quiet + now - started)
-                quiet = 0.0
                 if self.gate is not None and not self._through_gate(data, now):
                     return
                 if self.gate is None:
-                    self.conn.receive_data(data, now=now)   # the core has no clock
-            else:
-                quiet += now - started
-                if wait is not None and quiet >= wait - 1e-3:
-                    quiet = 0.0
-                    self.conn.handle_timeout()   # an empty read is a time-out
+                    self.conn.receive_data(data, now)   # the core has no clock
+            elif due is not None and now >= due - 1e-3:
+                self.conn.handle_timeout(max(now, due))   # an empty read is a time-out
             if self.conn.stats.frames_progressed != progressed:
                 progressed = self.conn.stats.frames_progressed
                 quiet_since = now

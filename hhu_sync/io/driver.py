@@ -118,9 +118,9 @@ class LinkDriver:
                 pass
         return LinkCut(f"link cut: {exc}")
 
-    def flush(self) -> None:
+    def flush(self, now: float | None = None) -> None:
         """Write everything the core has queued."""
-        out = self.conn.data_to_send()
+        out = self.conn.data_to_send(self.clock() if now is None else now)
         if not out:
             return
         try:
@@ -133,8 +133,9 @@ class LinkDriver:
 
     def send(self, command: Any) -> None:
         """Queue a command in the core and write its bytes."""
-        self.conn.send(command)
-        self.flush()
+        now = self.clock()
+        self.conn.send(command, now)
+        self.flush(now)
 
     def run_until(self, predicate: Callable[[Any], bool], deadline_s: float) -> Any:
         """Pump until an event satisfies ``predicate``; return that event.
@@ -147,26 +148,23 @@ class LinkDriver:
             raise LinkCut("link cut: port already closed")
         until = self.clock() + deadline_s
         while True:
-            self.flush()
             now = self.clock()
+            self.flush(now)
             remaining = until - now
             if remaining <= 0:
                 raise LinkTimedOut(f"no answer within {deadline_s:g} s")
-            wait = self.conn.next_timeout()
-            budget = min(self.idle_poll_s if wait is None else wait, remaining)
+            due = self.conn.next_deadline()
+            budget = min(self.idle_poll_s if due is None else due - now, remaining)
             try:
                 data = self._read(budget)
             except (serial.SerialException, OSError) as exc:
                 raise self._hang_up(exc) from exc
+            after = self.clock()
             if data:
-                after = self.clock()
-                # Time passes while bytes come too: the timers that wait for a frame (the
-                # answer to a request) run down, so junk on the line cannot hold them.
-                self.conn.elapse(after - now)
-                self.conn.receive_data(data, now=after)   # the core has no clock
-            elif wait is not None and self.clock() - now >= wait - _CLOCK_SLACK_S:
+                self.conn.receive_data(data, after)   # the core has no clock
+            elif due is not None and after >= due - _CLOCK_SLACK_S:
                 self.stats.timeouts_handled += 1
-                self.conn.handle_timeout()   # an empty read is a time-out
+                self.conn.handle_timeout(max(after, due))   # an empty read is a time-out
             while (event := self.conn.next_event()) is not NEED_DATA:
                 if predicate(event):
                     self.flush()

@@ -192,7 +192,10 @@ class Connection:
         self._events: deque[Event] = deque()
         self._error: RemoteProtocolError | None = None
         self._phase = "IDLE"
+        # Each timer's remaining seconds, run down by the clock the driver passes in
+        # (``now`` on every entry point): see _advance() and docs/architecture.md.
         self._timers: dict[str, float] = {}
+        self._now: float | None = None   # the driver's clock at its last call; None: none yet
         # the layout of REFUSE/ABORT: ours until HELLO/CHALLENGE agree (section 4)
         self._version = settings.max_version
         #: dock: the HHU aborted our HELLO before any CHALLENGE in the version-1 layout (no
@@ -258,10 +261,15 @@ class Connection:
     def receive_data(self, data: bytes, now: float | None = None) -> None:
         """Feed bytes read from the port; b"" means end of stream (cable cut).
 
-        ``now`` (optional) is the driver's monotonic clock in seconds when the bytes were
-        read. The core never reads a clock; with it, the data sender measures the line rate
-        and keeps frames short enough for the ack timer (docs/link-protocol.md, section 5).
+        ``now`` is the driver's monotonic clock in seconds when the bytes were read (the
+        core never reads a clock). The time since the last call counts against the
+        timers that wait for a frame, not those that wait for silence (see _advance());
+        the data sender also measures the line rate with it and keeps frames short
+        enough for the ack timer (docs/link-protocol.md, section 5). Omitted: no time
+        has passed.
         """
+        if data:
+            self._advance(now, silent=False)
         if self._phase in _TERMINAL:
             if self._phase == "CLOSED" and self.role is Role.HHU and data:
                 self._closed_hhu_receive(data)
@@ -309,7 +317,10 @@ class Connection:
             raise RemoteProtocolError(str(self._error))
         return NEED_DATA
 
-    def send(self, command: Command) -> None:
+    def send(self, command: Command, now: float | None = None) -> None:
+        """Act on ``command``; its bytes are queued for data_to_send(). ``now``: as in
+        receive_data(); the timers it arms count from it."""
+        self._advance(now, silent=True)
         if self._phase in _TERMINAL:
             raise LocalProtocolError(
                 f"connection is {self.state} ({self.close_reason or self._phase}); "
@@ -326,7 +337,9 @@ class Connection:
             )
         handler(self, command)
 
-    def data_to_send(self) -> bytes:
+    def data_to_send(self, now: float | None = None) -> bytes:
+        """Everything queued for the wire since the last call (may be ``b""``)."""
+        self._advance(now, silent=True)
         snd = self._sender
         if snd is not None and self._phase not in _TERMINAL:
             if snd.fill() and "tx" not in self._timers:
@@ -338,55 +351,77 @@ class Connection:
         self.stats.bytes_sent += len(out)
         return out
 
-    def next_timeout(self) -> float | None:
+    def next_deadline(self) -> float | None:
+        """When, on the driver's clock, the next timer runs out; None: no timer runs.
+
+        Before the driver has passed any ``now`` the clock counts from 0.
+        """
         if self._phase in _TERMINAL or not self._timers:
             return None
-        return min(self._timers.values())
+        return (self._now or 0.0) + min(self._timers.values())
 
-    def elapse(self, seconds: float) -> None:
-        """``seconds`` passed while bytes kept arriving (the driver read no silence).
+    def handle_timeout(self, now: float | None = None) -> None:
+        """The driver's clock reached ``next_deadline()``: fire the timers that ran out.
 
-        Only the timers that wait for a *frame* run down: the dock's bound on the wait
-        for an answer and the HHU's idle limit (section 3). The others (resends, SACKs,
-        keepalive) wait for silence and keep their ``handle_timeout()`` meaning: a long
-        frame still arriving on a slow line is no reason to resend. Without this, junk
-        bytes or frames that do not move the session on, sent more often than a timer's
-        span, would hold these two still.
+        ``now`` omitted: exactly at the next deadline (for tests on a virtual clock). The
+        time since the last call was silence: every timer runs down by it.
         """
-        if self._phase in _TERMINAL or seconds <= 0:
-            return
-        fired = []
-        for name in _FRAME_TIMERS:
-            if name in self._timers:
-                self._timers[name] -= seconds
-                if self._timers[name] <= 1e-9:
-                    del self._timers[name]
-                    fired.append(name)
-        for name in fired:
-            if self._phase in _TERMINAL:
-                break
-            self.stats.timeouts += 1
-            getattr(self, f"_timer_{name}")()
-
-    def handle_timeout(self) -> None:
         if self._phase in _TERMINAL or not self._timers:
             return
+        if now is None:
+            if self._now is None:
+                self._now = 0.0   # no clock given yet: a virtual one from 0
+            now = self.next_deadline()
+        self._advance(now, silent=True)
         timers = self._timers
-        dt = min(timers.values())
-        fired = []
-        for name in list(timers):
-            timers[name] -= dt
-            if timers[name] <= 1e-9:
-                fired.append(name)
-                del timers[name]
+        fired = [name for name, left in timers.items() if left <= _TIMER_SLACK_S]
+        for name in fired:
+            del timers[name]
         try:
             for name in sorted(fired, key=_TIMER_ORDER.index):
                 if self._phase in _TERMINAL:
                     break
                 self.stats.timeouts += 1
-                getattr(self, f"_timer_{name}")()
+                _TIMER_HANDLERS[name](self)
         except RemoteProtocolError as exc:  # pragma: no cover - timers do not parse frames
             self._protocol_error(exc)
+
+    def _advance(self, now: float | None, *, silent: bool) -> None:
+        """Run the timers down by the time since the driver's last ``now``.
+
+        Silence (``silent``: nothing was received since) runs every timer down. Time in
+        which bytes arrived runs down only the timers that wait for a *frame*: the dock's
+        bound on the wait for an answer and the HHU's idle limit (section 3); those that
+        wait for silence (resends, SACKs, keepalive) keep their meaning, so a long frame
+        still arriving on a slow line is no reason to resend, while junk bytes or frames
+        that do not move the session on cannot hold the first two still. A frame timer
+        that ran out while bytes came fires here; the others fire in handle_timeout().
+        """
+        if now is None:
+            return
+        last, self._now = self._now, now
+        if last is None or self._phase in _TERMINAL:
+            return
+        dt = now - last
+        if dt <= 0 or not self._timers:
+            return
+        timers = self._timers
+        if silent:
+            for name in timers:
+                timers[name] -= dt
+            return
+        fired = []
+        for name in _FRAME_TIMERS:
+            if name in timers:
+                timers[name] -= dt
+                if timers[name] <= _TIMER_SLACK_S:
+                    del timers[name]
+                    fired.append(name)
+        for name in fired:
+            if self._phase in _TERMINAL:
+                break
+            self.stats.timeouts += 1
+            _TIMER_HANDLERS[name](self)
 
     # ------------------------------------------------------------------ helpers
 
@@ -1055,7 +1090,16 @@ def _check_settings(s: LinkSettings) -> None:
 
 
 _TIMER_ORDER = ["rx", "tx", "req", "answer", "keepalive", "idle"]
-_FRAME_TIMERS = ("answer", "idle")   # wait for a frame, not for silence: see elapse()
+_FRAME_TIMERS = ("answer", "idle")   # wait for a frame, not for silence: see _advance()
+_TIMER_SLACK_S = 1e-6   # a timer this close to its end has run out (float sums)
+_TIMER_HANDLERS: dict[str, Callable[[Connection], None]] = {
+    "rx": Connection._timer_rx,
+    "tx": Connection._timer_tx,
+    "req": Connection._timer_req,
+    "answer": Connection._timer_answer,
+    "keepalive": Connection._timer_keepalive,
+    "idle": Connection._timer_idle,
+}
 
 # Any: each handler takes the command type it is filed under.
 _HANDLERS: dict[Role, dict[type, Callable[[Connection, Any], None]]] = {

@@ -19,22 +19,22 @@ class ScriptedConn:
         self.received_at: list[float | None] = []
         self.timeouts = 0
         self.outgoing = b""
+        self.seen = 0.0   # the driver's clock at its last call
 
-    def data_to_send(self) -> bytes:
+    def data_to_send(self, now: float | None = None) -> bytes:
+        self.seen = self.seen if now is None else now
         out, self.outgoing = self.outgoing, b""
         return out
 
-    def next_timeout(self):
-        return self.timeout
+    def next_deadline(self):
+        # relative to the last clock seen: a fake whose timer restarts on every call
+        return None if self.timeout is None else self.seen + self.timeout
 
     def receive_data(self, data: bytes, now: float | None = None) -> None:
         self.received.append(data)
         self.received_at.append(now)
 
-    def elapse(self, seconds: float) -> None:
-        self.elapsed = getattr(self, "elapsed", 0.0) + seconds
-
-    def handle_timeout(self) -> None:
+    def handle_timeout(self, now: float | None = None) -> None:
         self.timeouts += 1
         if self.timeouts == 2:
             self.events.append(TimedOut("ack"))
@@ -42,7 +42,7 @@ class ScriptedConn:
     def next_event(self):
         return self.events.pop(0) if self.events else NEED_DATA
 
-    def send(self, command) -> None:
+    def send(self, command, now: float | None = None) -> None:
         self.outgoing += b"cmd"
 
 

@@ -2,7 +2,8 @@
 
 ``Pair.run(until)`` moves bytes both ways (through optional fault hooks), hands HHU events to
 a simulated HHU application (``HhuApp``), records dock events, and when the line is quiet
-advances the fake clock to the earliest ``next_timeout()`` and calls ``handle_timeout()``.
+advances the fake clock to the earliest ``next_deadline()`` and calls ``handle_timeout(now)``.
+Each connection keeps its own virtual clock: time passes for it only in its time-outs.
 """
 
 from __future__ import annotations
@@ -175,6 +176,7 @@ class Pair:
         self.chunk = chunk
         self.rng = _random.Random(rng_seed)
         self.clock = 0.0
+        self._virtual: dict = {}   # each connection's own clock (see tick())
         self.dock_events: list = []
         self.hhu_events: list = []
         self.dock_tx: list[bytes] = []  # what the dock wrote (for replay tests)
@@ -241,15 +243,16 @@ class Pair:
 
     def tick(self) -> bool:
         """Advance the fake clock to the earliest time-out. False if nobody waits."""
-        waits = [(c.next_timeout(), c) for c in (self.dock, self.hhu)]
-        waits = [(w, c) for w, c in waits if w is not None]
+        waits = [(c.next_deadline(), c) for c in (self.dock, self.hhu)]
+        waits = [(d - self._virtual.get(c.role, 0.0), d, c) for d, c in waits if d is not None]
         if not waits:
             return False
-        dt = min(w for w, _ in waits)
+        dt = min(w for w, _, _ in waits)
         self.clock += dt
-        for w, c in waits:
+        for w, d, c in waits:
             if w == dt:
-                c.handle_timeout()
+                self._virtual[c.role] = d
+                c.handle_timeout()   # at its deadline, on its own clock
         self.drain()
         return True
 

@@ -2,8 +2,8 @@
 
 Each direction releases bytes at ``baud / 10`` bytes per second (8N1) in ~1 ms pieces and
 delivers them ``latency`` later. Every ``dt`` of virtual time each side reads what arrived
-(passing the virtual time as ``now``, as the real drivers do), or, after ``next_timeout()`` of
-quiet, calls ``handle_timeout()``. Deterministic, and 11 s of a 115200-baud line take ~0.1 s.
+(passing the virtual time as ``now``, as the real drivers do), or, once the virtual time reached
+its ``next_deadline()``, calls ``handle_timeout(now)``. Deterministic, and 11 s of a 115200-baud line take ~0.1 s.
 """
 
 from __future__ import annotations
@@ -73,7 +73,6 @@ def put_over_paced_line(
     ber: float = 0.0,
     seed: int = 1,
     settings: LinkSettings | None = None,
-    tell_time: bool = True,
     dt: float = 0.001,
     limit_s: float = 3600.0,
 ) -> PacedRun:
@@ -86,23 +85,19 @@ def put_over_paced_line(
     rate = baud / 10
     down = _Direction(rate, latency, BitErrors(ber, rng) if ber else None)
     up = _Direction(rate, latency, BitErrors(ber, rng) if ber else None)
-    quiet = {Role.DOCK: 0.0, Role.HHU: 0.0}
     run = PacedRun()
     now = start = 0.0
     k = 0
-    dock.send(StartHandshake())
+    dock.send(StartHandshake(), now)
     while now < limit_s:
         for conn, rx, tx in ((dock, up, down), (hhu, down, up)):
             data = rx.read(now)
             if data:
-                conn.receive_data(data, now=now if tell_time else None)
-                quiet[conn.role] = 0.0
+                conn.receive_data(data, now)
             else:
-                quiet[conn.role] += dt
-                wait = conn.next_timeout()
-                if wait is not None and quiet[conn.role] >= wait - 1e-9:
-                    quiet[conn.role] = 0.0
-                    conn.handle_timeout()
+                due = conn.next_deadline()
+                if due is not None and now >= due - 1e-9:
+                    conn.handle_timeout(max(now, due))
             while (ev := conn.next_event()) is not NEED_DATA:
                 if conn is hhu:
                     app.handle(hhu, ev)
@@ -118,8 +113,8 @@ def put_over_paced_line(
                         return run
                 if isinstance(ev, Authenticated | BundleStored):
                     start = now
-                    dock.send(PutBundle(f"b{k}", datas[k]))
-            out = conn.data_to_send()
+                    dock.send(PutBundle(f"b{k}", datas[k]), now)
+            out = conn.data_to_send(now)
             if out:
                 tx.write(now, out)
         now += dt

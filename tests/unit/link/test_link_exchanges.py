@@ -300,7 +300,7 @@ def test_queued_commands_and_close() -> None:
     assert kinds == [Authenticated, BundleStored, UploadReceived, UploadCleared, ConnectionClosed]
     assert p.hhu_has(ConnectionClosed)
     assert p.dock.state == "CLOSED" and p.hhu.state == "CLOSED"
-    assert p.dock.next_timeout() is None and p.hhu.next_timeout() is None
+    assert p.dock.next_deadline() is None and p.hhu.next_deadline() is None
     with pytest.raises(LocalProtocolError):
         p.dock.send(GetUpload("u"))
     with pytest.raises(LocalProtocolError):
