@@ -1,0 +1,354 @@
+"""The one pump between a pyserial port and a sans-IO core, on an asyncio event loop.
+
+Every docking (and every simulated HHU) is a :class:`LinkPump` on one event loop: the
+loop wakes when a port is readable or a core's deadline is due, never per thread and
+never on a poll. The pump does only what a driver must: read what the port has, pass it
+to the core with the loop's clock, write what the core queued, fire the core's timers at
+``next_deadline()``, and hand events to whoever awaits them (``run_until``) or to
+``on_event``. The core keeps every protocol rule; the caller keeps the procedure.
+
+Ports with a file descriptor the loop can watch (a local serial device, ``socket://``,
+and ports that offer ``sansio_fileno()``, as the simulator's ``hhusim://`` does) are read
+and written through it without blocking. Any other port (``loop://``, ``spy://``,
+``rfc2217://``...) is read by one helper thread that posts what it reads to the loop,
+so every URL pyserial opens works, only less cheaply.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import os
+import threading
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any
+
+import serial
+from serial.urlhandler import protocol_socket
+
+from hhu_sync.errors import HhuSyncError
+from hhu_sync.sansio import NEED_DATA
+
+READ_CHUNK = 65536        # most bytes taken from the port per read
+THREAD_POLL_S = 0.05      # a fallback reader thread's read time-out (how soon it sees a stop)
+_CLOCK_SLACK_S = 1e-3     # the loop may call a timer a hair early; it still counts as due
+
+
+class PumpError(HhuSyncError):
+    """The pump stopped before the awaited event."""
+
+
+class PumpCut(PumpError):
+    """The port closed or hit end of stream (cable pulled, peer gone)."""
+
+
+class PumpTimedOut(PumpError):
+    """The caller's deadline passed before the awaited event."""
+
+
+@dataclass
+class PumpStats:
+    """Port-level counters (the core keeps the frame-level ones)."""
+
+    bytes_written: int = 0
+    bytes_read: int = 0
+    reads: int = 0
+    writes_deferred: int = 0   # writes the port took only in part: the rest waited
+    timeouts_handled: int = 0
+
+
+def watchable_fd(port: serial.SerialBase) -> int | None:
+    """The descriptor the loop may read and write directly, or None.
+
+    Only for port classes whose reads and writes are exactly the descriptor's: a
+    subclass such as ``spy://`` adds behaviour to read()/write() that a direct read
+    would skip, so it gets the thread instead.
+    """
+    offer = getattr(port, "sansio_fileno", None)
+    if callable(offer):
+        fd = offer()
+        return fd if isinstance(fd, int) else None
+    if type(port) is protocol_socket.Serial:
+        sock = getattr(port, "_socket", None)
+        return sock.fileno() if sock is not None else None
+    posix = getattr(serial, "serialposix", None)
+    if posix is not None and type(port) is posix.Serial and port.fd is not None:
+        return int(port.fd)
+    return None
+
+
+class _FdTransport:
+    """Non-blocking reads and writes on a descriptor the loop watches."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, fd: int,
+                 on_data: Callable[[bytes], None], on_error: Callable[[BaseException], None],
+                 stats: PumpStats) -> None:
+        self.loop, self.fd, self.stats = loop, fd, stats
+        self.on_data, self.on_error = on_data, on_error
+        self._pending = bytearray()   # what the port has not taken yet
+        self._closed = False
+        os.set_blocking(fd, False)
+        loop.add_reader(fd, self._readable)
+
+    def _readable(self) -> None:
+        try:
+            data = os.read(self.fd, READ_CHUNK)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self.on_error(exc)
+            return
+        self.stats.reads += 1
+        if not data:
+            self.on_error(EOFError("end of stream"))
+            return
+        self.stats.bytes_read += len(data)
+        self.on_data(data)
+
+    def write(self, data: bytes) -> None:
+        if self._pending:
+            self._pending += data
+            return
+        try:
+            n = os.write(self.fd, data)
+        except (BlockingIOError, InterruptedError):
+            n = 0
+        self.stats.bytes_written += n
+        if n < len(data):
+            self.stats.writes_deferred += 1
+            self._pending += data[n:]
+            self.loop.add_writer(self.fd, self._writable)
+
+    def _writable(self) -> None:
+        try:
+            n = os.write(self.fd, self._pending)
+        except (BlockingIOError, InterruptedError):
+            return
+        except OSError as exc:
+            self.loop.remove_writer(self.fd)
+            self.on_error(exc)
+            return
+        self.stats.bytes_written += n
+        del self._pending[:n]
+        if not self._pending:
+            self.loop.remove_writer(self.fd)
+
+    def close(self) -> None:
+        if not self._closed:
+            self._closed = True
+            self.loop.remove_reader(self.fd)
+            self.loop.remove_writer(self.fd)
+
+
+class _ThreadTransport:
+    """A port the loop cannot watch: one thread reads it and posts to the loop."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, port: serial.SerialBase,
+                 on_data: Callable[[bytes], None], on_error: Callable[[BaseException], None],
+                 stats: PumpStats) -> None:
+        self.loop, self.port, self.stats = loop, port, stats
+        self.on_data, self.on_error = on_data, on_error
+        self._stop = threading.Event()
+        port.timeout = THREAD_POLL_S
+        self._thread = threading.Thread(target=self._run, name="pump-reader", daemon=True)
+        self._thread.start()
+
+    def _post(self, fn: Callable[..., None], arg: Any) -> None:
+        with contextlib.suppress(RuntimeError):      # the loop is closed: nobody listens
+            self.loop.call_soon_threadsafe(fn, arg)
+
+    def _run(self) -> None:
+        while not self._stop.is_set():
+            try:
+                data = self.port.read(max(1, getattr(self.port, "in_waiting", 0) or 1))
+                if data and self.port.in_waiting:
+                    data += self.port.read(min(self.port.in_waiting, READ_CHUNK))
+            except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
+                if not self._stop.is_set():
+                    self._post(self.on_error, exc)
+                return
+            if data and not self._stop.is_set():
+                self.stats.reads += 1
+                self.stats.bytes_read += len(data)
+                self._post(self.on_data, data)
+
+    def write(self, data: bytes) -> None:
+        try:
+            self.port.write(data)
+        except (serial.SerialException, OSError) as exc:
+            self.on_error(exc)
+            return
+        self.stats.bytes_written += len(data)
+
+    def close(self) -> None:
+        self._stop.set()
+        if threading.current_thread() is not self._thread:
+            self._thread.join(1.0 + THREAD_POLL_S)
+
+
+class LinkPump:
+    """Drives ``conn`` (any core of the sans-IO convention) over ``port`` on ``loop``.
+
+    Bytes are read as they come, whether or not anyone awaits an event; events stay in
+    the core until ``run_until`` asks for them, as they would with a blocking driver.
+    ``fatal(event)`` returns the exception an event means (an abort, a time-out, a close)
+    or None; ``on_event`` sees every other event that does not end a ``run_until``.
+    Create, use and close it on the loop's thread.
+    """
+
+    def __init__(self, port: serial.SerialBase, conn: Any, *,
+                 loop: asyncio.AbstractEventLoop | None = None,
+                 fatal: Callable[[Any], BaseException | None] = lambda event: None,
+                 on_event: Callable[[Any], None] | None = None) -> None:
+        self.port = port
+        self.conn = conn
+        self.loop = loop or asyncio.get_running_loop()
+        self.fatal = fatal
+        self.on_event = on_event
+        self.stats = PumpStats()
+        self.cut: BaseException | None = None
+        self._waiter: tuple[Callable[[Any], bool], asyncio.Future[Any]] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._timer_at: float | None = None
+        fd = watchable_fd(port)
+        transport = _FdTransport if fd is not None else _ThreadTransport
+        self._io: _FdTransport | _ThreadTransport = (
+            _FdTransport(self.loop, fd, self._on_data, self._on_error, self.stats)
+            if fd is not None else
+            _ThreadTransport(self.loop, port, self._on_data, self._on_error, self.stats))
+        self.kind = transport.__name__.strip("_").replace("Transport", "").lower()
+
+    # --- what the loop calls -------------------------------------------------------------
+
+    def _on_data(self, data: bytes) -> None:
+        if self.cut is not None:
+            return
+        self.conn.receive_data(data, self.loop.time())
+        self._after()
+
+    def _on_error(self, exc: BaseException) -> None:
+        if self.cut is not None:
+            return
+        self.cut = exc
+        self._io.close()
+        self._cancel_timer()
+        with contextlib.suppress(Exception):   # the core may refuse use after an abort
+            self.conn.receive_data(b"")
+            while self.conn.next_event() is not NEED_DATA:
+                pass
+        self._fail(PumpCut(f"link cut: {exc}"))
+
+    def _on_timer(self) -> None:
+        self._timer = self._timer_at = None
+        if self.cut is not None:
+            return
+        due = self.conn.next_deadline()
+        now = self.loop.time()
+        if due is not None and now >= due - _CLOCK_SLACK_S:
+            self.stats.timeouts_handled += 1
+            self.conn.handle_timeout(max(now, due))
+        self._after()
+
+    # --- the loop's work after each wake-up ----------------------------------------------
+
+    def _after(self) -> None:
+        self._deliver()
+        self.flush()
+        self._arm()
+
+    def _deliver(self) -> None:
+        """Hand events to the waiter, if there is one (else they wait in the core)."""
+        while self._waiter is not None:
+            event = self.conn.next_event()
+            if event is NEED_DATA:
+                return
+            predicate, future = self._waiter
+            if predicate(event):
+                self._resolve(future, event)
+                return
+            exc = self.fatal(event)
+            if exc is not None:
+                self._fail(exc)
+                return
+            if self.on_event is not None:
+                self.on_event(event)
+
+    def _resolve(self, future: asyncio.Future[Any], event: Any) -> None:
+        self._waiter = None
+        if not future.done():
+            future.set_result(event)
+
+    def _fail(self, exc: BaseException) -> None:
+        if self._waiter is not None:
+            _, future = self._waiter
+            self._waiter = None
+            if not future.done():
+                future.set_exception(exc)
+
+    def _arm(self) -> None:
+        """One loop timer at the core's next deadline (moved only when it changed)."""
+        due = None if self.cut is not None else self.conn.next_deadline()
+        if due == self._timer_at:
+            return
+        self._cancel_timer()
+        if due is not None:
+            self._timer_at = due
+            self._timer = self.loop.call_at(due, self._on_timer)
+
+    def _cancel_timer(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+        self._timer = self._timer_at = None
+
+    # --- the caller's side ---------------------------------------------------------------
+
+    def flush(self) -> None:
+        """Write everything the core has queued."""
+        if self.cut is not None:
+            return
+        out = self.conn.data_to_send(self.loop.time())
+        if out:
+            self._io.write(out)
+
+    def send(self, command: Any) -> None:
+        """Give the core a command and write its bytes; PumpCut if the port is gone."""
+        if self.cut is not None:
+            raise PumpCut(f"link cut: {self.cut}")
+        self.conn.send(command, self.loop.time())
+        self.flush()
+        if self.cut is not None:
+            raise PumpCut(f"link cut: {self.cut}")
+        self._arm()
+
+    async def run_until(self, predicate: Callable[[Any], bool], deadline_s: float) -> Any:
+        """The first event that satisfies ``predicate``; meanwhile ``on_event`` sees the
+        others. Raises what ``fatal`` makes of an event, PumpCut when the port closes,
+        PumpTimedOut when ``deadline_s`` seconds pass."""
+        if self.cut is not None:
+            raise PumpCut(f"link cut: {self.cut}")
+        if self._waiter is not None:
+            raise RuntimeError("run_until is already waiting on this pump")
+        future: asyncio.Future[Any] = self.loop.create_future()
+        self._waiter = (predicate, future)
+        expiry = self.loop.call_at(
+            self.loop.time() + deadline_s, self._expire, future, deadline_s)
+        try:
+            self._deliver()      # events the core held since the last wait
+            self.flush()
+            self._arm()
+            return await future
+        finally:
+            expiry.cancel()
+            if self._waiter is not None and self._waiter[1] is future:
+                self._waiter = None
+
+    def _expire(self, future: asyncio.Future[Any], deadline_s: float) -> None:
+        if self._waiter is not None and self._waiter[1] is future:
+            self._fail(PumpTimedOut(f"no answer within {deadline_s:g} s"))
+
+    def close(self) -> None:
+        """Stop watching the port (the caller closes the port itself)."""
+        self._io.close()
+        self._cancel_timer()
+        self._fail(PumpCut("pump closed"))

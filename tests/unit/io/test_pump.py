@@ -1,0 +1,292 @@
+"""LinkPump: one event loop drives sans-IO cores over pyserial ports of every kind."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import socket
+
+import pytest
+import serial
+
+from hhu_sync.io.pump import LinkPump, PumpCut, PumpTimedOut, watchable_fd
+from hhu_sync.link import (
+    NEED_DATA,
+    Aborted,
+    AcceptBundle,
+    Authenticated,
+    BundleCommitted,
+    BundleData,
+    BundleOffered,
+    BundleReceived,
+    BundleStored,
+    Connection,
+    HelloInfo,
+    PutBundle,
+    Role,
+    StartHandshake,
+)
+
+KEY = bytes(range(32))
+
+
+class SocketPort:
+    """The smallest port a pump accepts: a connected socket that offers its descriptor."""
+
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = sock
+
+    def sansio_fileno(self) -> int:
+        return self.sock.fileno()
+
+
+class ScriptedConn:
+    """Just enough of a core: records bytes and clocks, a timer that fires once."""
+
+    def __init__(self, deadline: float | None = None) -> None:
+        self.received: list[bytes] = []
+        self.clocks: list[float] = []
+        self.deadline = deadline
+        self.fired: list[float] = []
+        self.events: list[object] = []
+        self.outgoing = b""
+
+    def receive_data(self, data: bytes, now: float | None = None) -> None:
+        self.received.append(data)
+        if now is not None:
+            self.clocks.append(now)
+        if data:
+            self.events.append(("got", data))
+
+    def next_event(self):
+        return self.events.pop(0) if self.events else NEED_DATA
+
+    def send(self, command, now: float | None = None) -> None:
+        self.outgoing += command
+
+    def data_to_send(self, now: float | None = None) -> bytes:
+        out, self.outgoing = self.outgoing, b""
+        return out
+
+    def next_deadline(self) -> float | None:
+        return self.deadline
+
+    def handle_timeout(self, now: float | None = None) -> None:
+        self.fired.append(now)
+        self.deadline = None
+        self.events.append("timer")
+
+
+def _tcp_pair() -> tuple[serial.SerialBase, socket.socket, socket.socket]:
+    """A pyserial ``socket://`` port and the far end of its connection."""
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = serial.serial_for_url(f"socket://127.0.0.1:{listener.getsockname()[1]}")
+    far, _ = listener.accept()
+    return port, far, listener
+
+
+def test_socket_and_local_devices_are_watched_directly_others_get_a_thread():
+    port, far, listener = _tcp_pair()
+    try:
+        assert watchable_fd(port) == port._socket.fileno()
+        assert watchable_fd(serial.serial_for_url("loop://")) is None
+        master, slave = os.openpty()
+        try:
+            tty = serial.Serial(os.ttyname(slave))
+            assert watchable_fd(tty) == tty.fd
+            tty.close()
+            spied = serial.serial_for_url(f"spy://{os.ttyname(slave)}?file=/dev/null")
+            assert watchable_fd(spied) is None     # its read() logs: the thread keeps that
+            spied.close()
+        finally:
+            os.close(master)
+            os.close(slave)
+    finally:
+        port.close()
+        far.close()
+        listener.close()
+
+
+def test_bytes_reach_the_core_with_the_loops_clock_and_its_writes_reach_the_port():
+    port, far, listener = _tcp_pair()
+
+    async def main():
+        conn = ScriptedConn()
+        pump = LinkPump(port, conn)
+        pump.send(b"hello")
+        far.sendall(b"world")
+        ev = await pump.run_until(lambda e: e == ("got", b"world"), 5.0)
+        pump.close()
+        return conn, ev
+
+    try:
+        conn, ev = asyncio.run(main())
+        assert ev == ("got", b"world")
+        assert far.recv(10) == b"hello"
+        assert conn.clocks and all(isinstance(t, float) for t in conn.clocks)
+    finally:
+        port.close()
+        far.close()
+        listener.close()
+
+
+def test_the_core_timer_fires_at_its_deadline_on_the_loop_clock():
+    port, far, listener = _tcp_pair()
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        conn = ScriptedConn(deadline=loop.time() + 0.02)
+        pump = LinkPump(port, conn)
+        ev = await pump.run_until(lambda e: e == "timer", 5.0)
+        pump.close()
+        return conn, ev
+
+    try:
+        conn, ev = asyncio.run(main())
+        assert ev == "timer" and len(conn.fired) == 1
+    finally:
+        port.close()
+        far.close()
+        listener.close()
+
+
+def test_the_callers_deadline_bounds_the_wait():
+    port, far, listener = _tcp_pair()
+
+    async def main():
+        pump = LinkPump(port, ScriptedConn())
+        try:
+            with pytest.raises(PumpTimedOut, match="within"):
+                await pump.run_until(lambda e: False, 0.05)
+        finally:
+            pump.close()
+
+    try:
+        asyncio.run(main())
+    finally:
+        port.close()
+        far.close()
+        listener.close()
+
+
+def test_end_of_stream_is_a_cut_and_the_core_hears_it():
+    port, far, listener = _tcp_pair()
+
+    async def main():
+        conn = ScriptedConn()
+        pump = LinkPump(port, conn)
+        far.close()
+        with pytest.raises(PumpCut):
+            await pump.run_until(lambda e: False, 5.0)
+        with pytest.raises(PumpCut):
+            pump.send(b"x")
+        pump.close()
+        return conn
+
+    try:
+        assert asyncio.run(main()).received[-1] == b""
+    finally:
+        port.close()
+        listener.close()
+
+
+def test_fatal_events_end_the_wait_with_the_callers_error():
+    port, far, listener = _tcp_pair()
+
+    async def main():
+        conn = ScriptedConn()
+        pump = LinkPump(port, conn, fatal=lambda e: ValueError(e) if e == ("got", b"bad")
+                        else None)
+        far.sendall(b"bad")
+        with pytest.raises(ValueError):
+            await pump.run_until(lambda e: False, 5.0)
+        pump.close()
+
+    try:
+        asyncio.run(main())
+    finally:
+        port.close()
+        far.close()
+        listener.close()
+
+
+def test_a_port_the_loop_cannot_watch_works_through_its_thread():
+    loop_port = serial.serial_for_url("loop://")
+
+    async def main():
+        conn = ScriptedConn()
+        pump = LinkPump(loop_port, conn)
+        assert pump.kind == "thread"
+        pump.send(b"echo")          # loop:// hands back what is written
+        ev = await pump.run_until(lambda e: e[0] == "got", 5.0)
+        pump.close()
+        return ev
+
+    assert asyncio.run(main()) == ("got", b"echo")
+
+
+def test_a_writer_faster_than_the_port_is_buffered_not_blocked():
+    port, far, listener = _tcp_pair()
+    far.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    big = os.urandom(8 << 20)
+
+    async def main():
+        pump = LinkPump(port, ScriptedConn())
+        pump.send(big)                       # far more than the socket buffers hold
+        assert pump.stats.writes_deferred >= 1
+        got = bytearray()
+        loop = asyncio.get_running_loop()
+        while len(got) < len(big):
+            got += await loop.sock_recv(far, 1 << 20)
+        pump.close()
+        return bytes(got)
+
+    far.setblocking(False)
+    try:
+        assert asyncio.run(main()) == big
+    finally:
+        port.close()
+        far.close()
+        listener.close()
+
+
+def test_one_loop_carries_a_dock_and_an_hhu_through_a_handshake_and_a_bundle():
+    """Both ends of a real link, each a pump on the same loop: no thread per side."""
+    port, far, listener = _tcp_pair()
+    hello = HelloInfo("HHU-1", "fw 1", 1 << 20, 90)
+
+    async def main():
+        dock = LinkPump(port, Connection(Role.DOCK, keys=lambda h: KEY if h == "HHU-1"
+                                         else None),
+                        fatal=lambda e: RuntimeError(e) if isinstance(e, Aborted) else None)
+        hhu = Connection(Role.HHU, key=KEY, hello=hello)
+        received: dict[str, bytes] = {}
+
+        def answer(event):
+            if isinstance(event, BundleOffered):
+                hhu_pump.send(AcceptBundle(event.bundle_id))
+            elif isinstance(event, BundleData):
+                received[event.bundle_id] = received.get(event.bundle_id, b"") + event.data
+            elif isinstance(event, BundleReceived):
+                hhu_pump.send(BundleCommitted(event.bundle_id))
+
+        hhu_pump = LinkPump(SocketPort(far), hhu, on_event=answer)
+        hhu_task = asyncio.ensure_future(hhu_pump.run_until(lambda e: False, 30.0))
+        dock.send(StartHandshake())
+        ev = await dock.run_until(lambda e: isinstance(e, Authenticated), 10.0)
+        assert ev.hhu_id == "HHU-1"
+        data = os.urandom(200_000)
+        dock.send(PutBundle("B-1", data))
+        stored = await dock.run_until(lambda e: isinstance(e, BundleStored), 30.0)
+        hhu_task.cancel()
+        dock.close()
+        hhu_pump.close()
+        return stored, received, data
+
+    try:
+        stored, received, data = asyncio.run(main())
+        assert stored.bundle_id == "B-1" and received == {"B-1": data}
+    finally:
+        port.close()
+        far.close()
+        listener.close()
