@@ -73,8 +73,9 @@ def watchable_fd(port: serial.SerialBase) -> int | None:
         sock = getattr(port, "_socket", None)
         return sock.fileno() if sock is not None else None
     posix = getattr(serial, "serialposix", None)
-    if posix is not None and type(port) is posix.Serial and port.fd is not None:
-        return int(port.fd)
+    fd = getattr(port, "fd", None)
+    if posix is not None and type(port) is posix.Serial and isinstance(fd, int):
+        return fd
     return None
 
 
@@ -159,11 +160,12 @@ class _ThreadTransport:
             self.loop.call_soon_threadsafe(fn, arg)
 
     def _run(self) -> None:
+        port: Any = self.port      # every port class has in_waiting; SerialBase does not say
         while not self._stop.is_set():
             try:
-                data = self.port.read(max(1, getattr(self.port, "in_waiting", 0) or 1))
-                if data and self.port.in_waiting:
-                    data += self.port.read(min(self.port.in_waiting, READ_CHUNK))
+                data = port.read(1)
+                if data and port.in_waiting:
+                    data += port.read(min(port.in_waiting, READ_CHUNK))
             except (serial.SerialException, OSError, TypeError, AttributeError) as exc:
                 if not self._stop.is_set():
                     self._post(self.on_error, exc)
