@@ -227,8 +227,7 @@ def test_a_port_the_loop_cannot_watch_works_through_its_thread():
 
 def test_a_writer_faster_than_the_port_is_buffered_not_blocked():
     port, far, listener = _tcp_pair()
-    far.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    big = os.urandom(8 << 20)
+    big = os.urandom(32 << 20)      # more than loopback socket buffers hold
 
     async def main():
         pump = LinkPump(port, ScriptedConn())
