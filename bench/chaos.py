@@ -187,12 +187,27 @@ poll_seconds = 0.1
     def db(self) -> sqlite3.Connection:
         return sqlite3.connect(self.root / "var" / "hhu-sync.db")
 
+    def committed_rows(self, sql: str) -> list[tuple]:
+        """Rows of ``sql`` from the daemon's database; none when a daemon killed early
+        (on a loaded machine: before its start-up made the database or its tables)
+        left no database yet: then nothing was committed. Opened read-only, so the
+        check never makes the file the daemon will create."""
+        path = self.root / "var" / "hhu-sync.db"
+        if not path.exists():
+            return []
+        with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
+            try:
+                return db.execute(sql).fetchall()
+            except sqlite3.OperationalError as exc:
+                if "no such table" in str(exc):
+                    return []
+                raise
+
     def check_bundles(self) -> None:
         flash = FlashStore(self.flash_dir)
         held = {b.bundle_id: b for b in flash.bundles()}
-        with closing(self.db()) as db:
-            rows = db.execute("SELECT bundle_id, bundle FROM deliveries "
-                              "WHERE state='delivered'").fetchall()
+        rows = self.committed_rows("SELECT bundle_id, bundle FROM deliveries "
+                                   "WHERE state='delivered'")
         for bundle_id, sent in rows:
             if bundle_id not in held:
                 continue        # already executed by a field trip and retired
@@ -208,8 +223,7 @@ poll_seconds = 0.1
     def check_cleared(self) -> None:
         """An upload gone from the HHU must be committed in the database."""
         on_hhu = {u.upload_id for u in FlashStore(self.flash_dir).uploads()}
-        with closing(self.db()) as db:
-            committed = {r[0] for r in db.execute("SELECT upload_id FROM uploads")}
+        committed = {r[0] for r in self.committed_rows("SELECT upload_id FROM uploads")}
         for upload_id in self.expected:
             if upload_id not in on_hhu and upload_id not in committed:
                 self.violation(f"upload {upload_id} cleared from the HHU but not committed")
