@@ -271,12 +271,7 @@ class Connection:
 
         Before the driver has passed any ``now`` the clock counts from 0.
         """
-        if self._terminal:
-            return None
-        left = self._timers.remaining()
-        if left is None:
-            return None
-        return (self._timers.now or 0.0) + left
+        return None if self._terminal else self._timers.deadline()
 
     def handle_timeout(self, now: float | None = None) -> None:
         """The driver's clock reached ``next_deadline()``: fire the timers that ran out.

@@ -27,9 +27,15 @@ _RANK = {name: i for i, name in enumerate(ORDER)}
 
 
 class Timers:
-    """Deadlines by name; ``advance()`` moves the clocks to the driver's ``now``."""
+    """Deadlines by name; ``advance()`` moves the clocks to the driver's ``now``.
 
-    __slots__ = ("now", "_frame_clock", "_silence_clock", "_frame", "_silence")
+    The soonest deadline of each kind is kept up to date when a timer is set or dropped
+    (a few times per frame), so the calls made per read (``advance``, ``remaining``) cost
+    a comparison, not a search.
+    """
+
+    __slots__ = ("now", "_frame_clock", "_silence_clock", "_frame", "_silence",
+                 "_frame_next", "_silence_next")
 
     def __init__(self) -> None:
         self.now: float | None = None   # the driver's clock at its last report; None: none yet
@@ -37,6 +43,8 @@ class Timers:
         self._silence_clock = 0.0
         self._frame: dict[str, float] = {}     # name -> deadline on the frame clock
         self._silence: dict[str, float] = {}   # name -> deadline on the silence clock
+        self._frame_next = _NEVER              # the soonest of each (_NEVER: none)
+        self._silence_next = _NEVER
 
     def __bool__(self) -> bool:
         return bool(self._frame or self._silence)
@@ -47,17 +55,24 @@ class Timers:
     def set(self, name: str, seconds: float) -> None:
         """(Re)start ``name`` to run out ``seconds`` from now."""
         if name in FRAME_TIMERS:
-            self._frame[name] = self._frame_clock + seconds
+            frame = self._frame
+            frame[name] = self._frame_clock + seconds
+            self._frame_next = min(frame.values())
         else:
-            self._silence[name] = self._silence_clock + seconds
+            silence = self._silence
+            silence[name] = self._silence_clock + seconds
+            self._silence_next = min(silence.values())
 
     def cancel(self, name: str) -> None:
-        self._silence.pop(name, None)
-        self._frame.pop(name, None)
+        if self._silence.pop(name, None) is not None:
+            self._silence_next = min(self._silence.values(), default=_NEVER)
+        elif self._frame.pop(name, None) is not None:
+            self._frame_next = min(self._frame.values(), default=_NEVER)
 
     def clear(self) -> None:
         self._silence.clear()
         self._frame.clear()
+        self._frame_next = self._silence_next = _NEVER
 
     def advance(self, now: float, silent: bool) -> bool:
         """The driver's clock reads ``now``; ``silent``: nothing was received since its last
@@ -75,39 +90,43 @@ class Timers:
         if silent:
             self._silence_clock += dt
             return False
-        frame = self._frame
-        if frame:
-            end = self._frame_clock + SLACK_S
-            for deadline in frame.values():
-                if deadline <= end:
-                    return True
-        return False
+        return self._frame_next <= self._frame_clock + SLACK_S
 
     def remaining(self) -> float | None:
         """Seconds of silence until the next timer runs out; None: no timer runs."""
-        left: float | None = None
-        if self._silence:
-            left = min(self._silence.values()) - self._silence_clock
-        if self._frame:
-            f = min(self._frame.values()) - self._frame_clock
-            if left is None or f < left:
-                left = f
-        return left
+        left = self._silence_next - self._silence_clock
+        frame = self._frame_next - self._frame_clock
+        if frame < left:
+            left = frame
+        return None if left == _NEVER else left
+
+    def deadline(self) -> float | None:
+        """When, on the driver's clock, the next timer runs out (from 0 before any report)."""
+        left = self._silence_next - self._silence_clock
+        frame = self._frame_next - self._frame_clock
+        if frame < left:
+            left = frame
+        return None if left == _NEVER else (self.now or 0.0) + left
 
     def pop_expired(self, frame_only: bool = False) -> list[str]:
         """Remove the timers that ran out and return their names in firing ``ORDER``."""
         fired: list[str] = []
-        end = self._frame_clock + SLACK_S
-        for name, deadline in list(self._frame.items()):
-            if deadline <= end:
-                del self._frame[name]
-                fired.append(name)
-        if not frame_only:
-            end = self._silence_clock + SLACK_S
-            for name, deadline in list(self._silence.items()):
-                if deadline <= end:
-                    del self._silence[name]
-                    fired.append(name)
+        if self._frame_next <= self._frame_clock + SLACK_S:
+            fired += _pop_due(self._frame, self._frame_clock + SLACK_S)
+            self._frame_next = min(self._frame.values(), default=_NEVER)
+        if not frame_only and self._silence_next <= self._silence_clock + SLACK_S:
+            fired += _pop_due(self._silence, self._silence_clock + SLACK_S)
+            self._silence_next = min(self._silence.values(), default=_NEVER)
         if len(fired) > 1:
             fired.sort(key=_RANK.__getitem__)
         return fired
+
+
+_NEVER = float("inf")
+
+
+def _pop_due(deadlines: dict[str, float], end: float) -> list[str]:
+    due = [name for name, deadline in deadlines.items() if deadline <= end]
+    for name in due:
+        del deadlines[name]
+    return due
