@@ -122,15 +122,18 @@ class FrameDecoder:
             return []
         if isinstance(data, memoryview):
             data = bytes(data)
+        buf = self._buf
+        if 0 not in data:   # the frame goes on: most reads of a slow line end here
+            if not self._hunting:
+                buf += data
+                if len(buf) > self.max_encoded:
+                    self._overflow()
+            return []
         if self._hunting:
             # a too-long frame is being dropped: skip to the next delimiter
-            i = data.find(0)
-            if i < 0:
-                return []
             self._hunting = False
-            data = data[i + 1 :]
-        buf = self._buf
-        # Only the new bytes are searched: a slow line delivers a frame in many reads.
+            data = data[data.find(0) + 1 :]
+        # Only the new bytes are searched: the buffer holds no delimiter between calls.
         i = data.find(0)
         j = len(buf) + i
         buf += data
@@ -157,8 +160,11 @@ class FrameDecoder:
             del buf[:pos]
             self.frames += len(frames)
         if len(buf) > self.max_encoded:
-            # no delimiter within a maximum frame: drop it and hunt for the next 0x00
-            buf.clear()
-            self._hunting = True
-            self.framing_errors += 1
+            self._overflow()
         return frames
+
+    def _overflow(self) -> None:
+        """No delimiter within a maximum frame: drop it and hunt for the next 0x00."""
+        self._buf.clear()
+        self._hunting = True
+        self.framing_errors += 1
