@@ -433,6 +433,10 @@ class Receiver:
     def take_chunks(self, limit: int) -> list[bytes]:
         """Hand over what was delivered, as pieces of whole payloads up to ~``limit`` bytes."""
         pending = self.pending
+        if len(pending) == 1:   # one frame's payload per batch: the usual case
+            data = bytes(pending[0])
+            pending.clear()
+            return [data]
         out: list[bytes] = []
         group: list[bytes | bytearray | memoryview] = []
         n = 0

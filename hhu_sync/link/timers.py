@@ -54,14 +54,21 @@ class Timers:
 
     def set(self, name: str, seconds: float) -> None:
         """(Re)start ``name`` to run out ``seconds`` from now."""
+        # (a side runs one timer of each kind most of the time: no search then)
         if name in FRAME_TIMERS:
             frame = self._frame
-            frame[name] = self._frame_clock + seconds
-            self._frame_next = min(frame.values())
+            deadline = frame[name] = self._frame_clock + seconds
+            if len(frame) == 1 or deadline <= self._frame_next:
+                self._frame_next = deadline
+            else:
+                self._frame_next = min(frame.values())
         else:
             silence = self._silence
-            silence[name] = self._silence_clock + seconds
-            self._silence_next = min(silence.values())
+            deadline = silence[name] = self._silence_clock + seconds
+            if len(silence) == 1 or deadline <= self._silence_next:
+                self._silence_next = deadline
+            else:
+                self._silence_next = min(silence.values())
 
     def cancel(self, name: str) -> None:
         if self._silence.pop(name, None) is not None:
