@@ -95,7 +95,7 @@ class Connection:
     #: timer name -> handler(self)
     TIMERS: ClassVar[Mapping[str, Callable[[Any], None]]]
 
-    _SIDES: ClassVar[dict[Role, type[Connection]]] = {}
+    _SIDES: ClassVar[dict[Role, type[Connection]]] = {}   # role -> its side's class
 
     def __init_subclass__(cls, *, role: Role, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -103,6 +103,7 @@ class Connection:
         Connection._SIDES[role] = cls
 
     def __new__(cls, role: Role, **kwargs: Any) -> Self:
+        """The side of ``role``; its ``__init__`` is this class's, for both sides."""
         if not isinstance(role, Role):
             raise LocalProtocolError(f"role must be a Role, not {role!r}")
         side = Connection._SIDES[role]
