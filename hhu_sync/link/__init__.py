@@ -3,7 +3,13 @@
 See docs/link-api-contract.md (the public surface) and docs/link-protocol.md (the wire).
 """
 
-from .connection import DOCK_TRANSITIONS, HHU_TRANSITIONS, Connection
+from .connection import (
+    DOCK_TRANSITIONS,
+    HHU_TRANSITIONS,
+    Connection,
+    DockConnection,
+    HhuConnection,
+)
 from .errors import LinkError, LocalProtocolError, RemoteProtocolError
 from .events import (
     NEED_DATA,
@@ -68,10 +74,12 @@ __all__ = [
     "Connection",
     "ConnectionClosed",
     "DOCK_TRANSITIONS",
+    "DockConnection",
     "Event",
     "FrameDecoder",
     "GetUpload",
     "HHU_TRANSITIONS",
+    "HhuConnection",
     "HelloInfo",
     "LinkError",
     "LinkSettings",

@@ -19,6 +19,7 @@ __all__ = [
     "FrameDecoder",
     "cobs_decode",
     "cobs_encode",
+    "cobs_frame",
     "encode_frame",
     "max_encoded_size",
 ]
@@ -38,6 +39,15 @@ def max_encoded_size(body_size: int) -> int:
 
 def cobs_encode(data: bytes | bytearray) -> bytes:
     """COBS-encode ``data`` (the result contains no 0x00 byte)."""
+    return _cobs(data, b"")
+
+
+def cobs_frame(data: bytes | bytearray) -> bytes:
+    """``cobs_encode(data)`` and the 0x00 delimiter, built in one join (no copy to add it)."""
+    return _cobs(data, b"\x00")
+
+
+def _cobs(data: bytes | bytearray, tail: bytes) -> bytes:
     parts: list[bytes | bytearray] = []
     put = parts.append
     code = _CODE
@@ -54,6 +64,7 @@ def cobs_encode(data: bytes | bytearray) -> bytes:
             start += 254
         put(code[n - start + 1])
         put(piece[start:])
+    put(tail)
     return b"".join(parts)
 
 
@@ -79,7 +90,9 @@ def cobs_decode(enc: bytes | bytearray) -> bytes | None:
 
 def encode_frame(body: bytes | bytearray) -> bytes:
     """Wire bytes of one frame: COBS(body + CRC-32) + 0x00."""
-    return cobs_encode(bytes(body) + zlib.crc32(body).to_bytes(4, "big")) + b"\x00"
+    buf = bytearray(body)
+    buf += zlib.crc32(body).to_bytes(4, "big")
+    return _cobs(buf, b"\x00")
 
 
 class FrameDecoder:
@@ -109,42 +122,49 @@ class FrameDecoder:
             return []
         if isinstance(data, memoryview):
             data = bytes(data)
+        buf = self._buf
+        if 0 not in data:   # the frame goes on: most reads of a slow line end here
+            if not self._hunting:
+                buf += data
+                if len(buf) > self.max_encoded:
+                    self._overflow()
+            return []
         if self._hunting:
             # a too-long frame is being dropped: skip to the next delimiter
-            i = data.find(0)
-            if i < 0:
-                return []
             self._hunting = False
-            data = data[i + 1 :]
-        buf = self._buf
+            data = data[data.find(0) + 1 :]
+        # Only the new bytes are searched: the buffer holds no delimiter between calls.
+        i = data.find(0)
+        j = len(buf) + i
         buf += data
         frames: list[bytes] = []
-        limit = self.max_encoded
-        pos = 0
-        find = buf.find
-        crc32 = zlib.crc32
-        while True:
-            j = find(0, pos)
-            if j < 0:
-                break
-            if j > pos:
-                if j - pos > limit:
-                    self.framing_errors += 1
-                else:
-                    body = cobs_decode(buf[pos:j])
-                    if body is None or len(body) < 1 + CRC_SIZE:
+        if i >= 0:
+            limit = self.max_encoded
+            pos = 0
+            find = buf.find
+            crc32 = zlib.crc32
+            while j >= 0:
+                if j > pos:
+                    if j - pos > limit:
                         self.framing_errors += 1
-                    elif crc32(memoryview(body)[:-4]) != int.from_bytes(body[-4:], "big"):
-                        self.crc_errors += 1
                     else:
-                        frames.append(body[:-4])
-            pos = j + 1
-        if pos:
+                        body = cobs_decode(buf[pos:j])
+                        if body is None or len(body) < 1 + CRC_SIZE:
+                            self.framing_errors += 1
+                        elif crc32(memoryview(body)[:-4]) != int.from_bytes(body[-4:], "big"):
+                            self.crc_errors += 1
+                        else:
+                            frames.append(body[:-4])
+                pos = j + 1
+                j = find(0, pos)
             del buf[:pos]
-        if len(buf) > limit:
-            # no delimiter within a maximum frame: drop it and hunt for the next 0x00
-            buf.clear()
-            self._hunting = True
-            self.framing_errors += 1
-        self.frames += len(frames)
+            self.frames += len(frames)
+        if len(buf) > self.max_encoded:
+            self._overflow()
         return frames
+
+    def _overflow(self) -> None:
+        """No delimiter within a maximum frame: drop it and hunt for the next 0x00."""
+        self._buf.clear()
+        self._hunting = True
+        self.framing_errors += 1

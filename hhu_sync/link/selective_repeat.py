@@ -18,7 +18,7 @@ from typing import Any
 
 from .errors import RemoteProtocolError
 from .events import LinkStats
-from .framing import cobs_encode
+from .framing import cobs_frame
 from .messages import ENC_RAW, ENC_ZLIB, T_DATA, T_SACK
 
 COMPRESS_SAMPLE = 65536
@@ -73,7 +73,7 @@ def _encode_data_frame(seq: int, payload: bytes | memoryview) -> bytes:
     body[2] = seq & 0xFF
     body[3 : 3 + len(payload)] = payload
     body[-4:] = _CRC(memoryview(body)[:-4]).to_bytes(4, "big")
-    return cobs_encode(body) + b"\x00"
+    return cobs_frame(body)
 
 
 class LineEstimate:
@@ -152,6 +152,8 @@ class LineEstimate:
 
     def payload(self, lo: int, hi: int) -> int:
         """Frame payload for the next new frames, within ``lo..hi``."""
+        if lo == hi:
+            return hi   # no choice (a fixed frame size): spare the arithmetic per SACK
         target = min(SIZE_OVERHEAD * self.exposure / self.errors, 1 << 60) ** 0.5
         target = min(target, self.cap)
         if self.rate is not None:
@@ -431,6 +433,10 @@ class Receiver:
     def take_chunks(self, limit: int) -> list[bytes]:
         """Hand over what was delivered, as pieces of whole payloads up to ~``limit`` bytes."""
         pending = self.pending
+        if len(pending) == 1:   # one frame's payload per batch: the usual case
+            data = bytes(pending[0])
+            pending.clear()
+            return [data]
         out: list[bytes] = []
         group: list[bytes | bytearray | memoryview] = []
         n = 0

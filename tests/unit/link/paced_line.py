@@ -3,7 +3,8 @@
 Each direction releases bytes at ``baud / 10`` bytes per second (8N1) in ~1 ms pieces and
 delivers them ``latency`` later. Every ``dt`` of virtual time each side reads what arrived
 (passing the virtual time as ``now``, as the real drivers do), or, once the virtual time reached
-its ``next_deadline()``, calls ``handle_timeout(now)``. Deterministic, and 11 s of a 115200-baud line take ~0.1 s.
+its ``next_deadline()``, calls ``handle_timeout(now)``. Deterministic, and 11 s of a
+115200-baud line take ~0.1 s.
 """
 
 from __future__ import annotations
