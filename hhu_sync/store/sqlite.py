@@ -1089,14 +1089,59 @@ def export_rows(db: sqlite3.Connection, *, since: str | None = None,
         return model_takes_ratios(model, catalog)
 
     enrich = Enricher(meter_list, scheme, programmed, takes_ratios, held)
+    if upload_id is not None:
+        yield from map(enrich, _upload_readings(db, upload_id))
+        return
     args: tuple[str, ...]
     sql, args = _EXPORT_SQL, ()
-    if upload_id is not None:
-        sql, args = sql + "WHERE r.upload_id = ? ", (upload_id,)
-    elif since:
+    if since:
         sql, args = sql + "WHERE u.received_at >= ? ", (since,)
     for raw in db.execute(sql + "ORDER BY r.meter, r.obis, r.time", args):
         yield enrich(StoredReading(*raw))
+
+
+_UPLOAD_READINGS_SQL = (
+    "SELECT r.meter, r.obis, r.time, r.value, r.unit, r.status, r.hhu, r.upload_id, "
+    "r.value_time, r.reset_time, r.visit_seq FROM readings r WHERE r.upload_id = ? "
+    "ORDER BY r.meter, r.obis, r.time")
+_UPLOAD_VISITS_SQL = ("SELECT seq, meter, list_id, time, notes, error_flags FROM visits "
+                      "WHERE upload_id = ?")
+
+
+def _upload_readings(db: sqlite3.Connection, upload_id: str) -> Iterator[StoredReading]:
+    """:data:`_EXPORT_SQL`'s rows for one upload, joined here: the upload's visits, lists
+    and list entries are read once each, not looked up by three index searches a reading
+    (half the export's time). Same rows, same order, same NULLs as the SQL join."""
+    received = db.execute("SELECT received_at FROM uploads WHERE upload_id = ?",
+                          (upload_id,)).fetchone()
+    if received is None:                 # the join finds no upload: no rows
+        return
+    received_at = received[0]
+    visits: dict[Any, tuple] = {}
+    first_of: dict[str, Any] = {}        # meter → its first visit's seq (rows without one)
+    for seq, meter, list_id, time, notes, flags in db.execute(_UPLOAD_VISITS_SQL,
+                                                               (upload_id,)):
+        visits[seq] = (meter, list_id, time, notes, flags)
+        if meter not in first_of or seq < first_of[meter]:
+            first_of[meter] = seq
+    held: dict[str, bool] = {}
+    entries: dict[str, frozenset[str]] = {}
+    for _meter, list_id, _time, _notes, _flags in visits.values():
+        if list_id is not None and list_id not in held:
+            held[list_id] = db.execute("SELECT 1 FROM lists WHERE list_id = ?",
+                                       (list_id,)).fetchone() is not None
+            entries[list_id] = frozenset(row[0] for row in db.execute(
+                "SELECT serial FROM list_entries WHERE list_id = ?", (list_id,)))
+    none = (None, None, None, None, None)
+    make = StoredReading._make
+    for (meter, obis, time, value, unit, status, hhu, upload, value_time, reset_time,
+         seq) in db.execute(_UPLOAD_READINGS_SQL, (upload_id,)):
+        visit = visits.get(seq if seq is not None else first_of.get(meter), none)
+        list_id = visit[1]
+        known = list_id is not None
+        yield make((meter, obis, time, value, unit, status, hhu, upload, received_at,
+                    value_time, reset_time, list_id, visit[2], visit[3], visit[4],
+                    int(known and held[list_id]), int(known and meter in entries[list_id])))
 
 
 def read_export_rows(path: str | Path, *, upload_id: str | None = None,
