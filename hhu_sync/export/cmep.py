@@ -16,7 +16,8 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
-from itertools import groupby
+from itertools import chain, groupby
+from operator import itemgetter
 
 from hhu_sync.export.cells import is_plain_number, safe_cell
 from hhu_sync.export.enrich import BASIS_SECONDARY, BASIS_UNKNOWN
@@ -113,9 +114,18 @@ def _billable(r: ExportRow) -> bool:
     reader that splits on commas would shift every field after a quoted one), and a
     CalculationConstant that can be given: not a value whose scheme has ratios while
     the meter was proven to hold others (``value_basis`` unknown with a multiplier)."""
+    return _valid(r) and not _NEEDS_QUOTING.search(r.meter + r.obis)
+
+
+def _valid(r: ExportRow) -> bool:
+    """:func:`_billable` but for the MeterID (the same for a meter's register series)."""
     return (billable(r.status) and r.unit.lower() in CMEP_UNITS
-            and is_plain_number(r.value) and not _NEEDS_QUOTING.search(r.meter + r.obis)
+            and is_plain_number(r.value)
             and not (r.value_basis == BASIS_UNKNOWN and r.multiplier))
+
+
+def _series_key(r: ExportRow) -> tuple[str, str]:
+    return CMEP_UNITS[r.unit.lower()], _constant(r)
 
 
 def write_cmep(rows: Iterable[tuple], path: str | os.PathLike[str], *, sender: str,
@@ -126,19 +136,30 @@ def write_cmep(rows: Iterable[tuple], path: str | os.PathLike[str], *, sender: s
     """
     stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%d%H%M")
     sender, receiver = safe_cell(sender), safe_cell(receiver)
+    prefix = ["MEPMD01", CMEP_RECORD_VERSION, sender, "", receiver, "", stamp]
     records = 0
     times: dict[str, tuple[str, str]] = {}
     with atomic_open(path) as fh:
         out = csv.writer(fh, lineterminator="\n")      # each line as _render gives it
-        billable = (r for r in map(as_row, rows) if _billable(r))
-        for (meter, obis), group in groupby(billable, key=lambda r: (r.meter, r.obis)):
-            series = sorted(group, key=lambda r: (CMEP_UNITS[r.unit.lower()], _constant(r)))
-            for (units, constant), same in groupby(
-                    series, key=lambda r: (CMEP_UNITS[r.unit.lower()], _constant(r))):
-                head = ["MEPMD01", CMEP_RECORD_VERSION, sender, "", receiver, "", stamp,
-                        safe_cell(f"{meter}:{obis}"), "OK", "E", units, constant, "00000000"]
+        valid = (r for r in map(as_row, rows) if _billable(r))
+        for (meter, obis), group in groupby(valid, key=_METER_OBIS):
+            meter_id = safe_cell(f"{meter}:{obis}")
+            first = next(group)
+            rest = list(group)
+            if not rest:                  # the common case: one reading a register
+                units, constant = _series_key(first)
+                records += _write_records(out, [*prefix, meter_id, "OK", "E", units,
+                                                constant, "00000000"],
+                                          _triplets([first], times))
+                continue
+            series = sorted([first, *rest], key=_series_key)
+            for (units, constant), same in groupby(series, key=_series_key):
+                head = [*prefix, meter_id, "OK", "E", units, constant, "00000000"]
                 records += _write_records(out, head, _triplets(list(same), times))
     return records
+
+
+_METER_OBIS = itemgetter(0, 1)
 
 
 def _write_records(out, head: list[str], triplets: list[tuple[str, str, str]]) -> int:
@@ -146,8 +167,8 @@ def _write_records(out, head: list[str], triplets: list[tuple[str, str, str]]) -
     # Most series fit on a line whatever the head renders to (a field renders to at most
     # twice its length and two quotes): then only the count splits them, and the head
     # need not be rendered to be measured (a third of the CMEP writer's time).
-    sizes = sum(len(when) + len(quality) + len(value) + 3 for when, quality, value in triplets)
-    if sizes + sum(2 * len(f) + 3 for f in head) + len(f",{MAX_TRIPLETS}") <= MAX_LINE:
+    sizes = sum(map(len, chain.from_iterable(triplets))) + 3 * len(triplets)
+    if sizes + 2 * sum(map(len, head)) + 3 * len(head) + len(f",{MAX_TRIPLETS}") <= MAX_LINE:
         for start in range(0, len(triplets), MAX_TRIPLETS):
             chunk = triplets[start:start + MAX_TRIPLETS]
             out.writerow([*head, str(len(chunk)), *(f for t in chunk for f in t)])
