@@ -15,6 +15,8 @@ from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from importlib import resources
+from itertools import chain
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +113,7 @@ def _breaks_connection(exc: BaseException, db: sqlite3.Connection | None) -> boo
 
 
 ROWS_PER_STATEMENT = 128
+_STATUS = itemgetter(5)          # a reading row's status (hhu_sync.ingest.Upload.readings)
 
 
 def _insert_rows(db: sqlite3.Connection, head: str, columns: int, rows: list) -> None:
@@ -125,11 +128,12 @@ def _insert_rows(db: sqlite3.Connection, head: str, columns: int, rows: list) ->
     one = "(" + ",".join("?" * columns) + ")"
     full = f"{head} {','.join([one] * ROWS_PER_STATEMENT)}"
     n = len(rows) - len(rows) % ROWS_PER_STATEMENT
+    flat = chain.from_iterable
     for start in range(0, n, ROWS_PER_STATEMENT):
-        db.execute(full, [v for row in rows[start:start + ROWS_PER_STATEMENT] for v in row])
+        db.execute(full, list(flat(rows[start:start + ROWS_PER_STATEMENT])))
     if n < len(rows):
         tail = rows[n:]
-        db.execute(f"{head} {','.join([one] * len(tail))}", [v for row in tail for v in row])
+        db.execute(f"{head} {','.join([one] * len(tail))}", list(flat(tail)))
 
 
 class SqliteStore:
@@ -625,7 +629,8 @@ class SqliteStore:
             self._findings(upload, report, exceptions, now)
             changes = self._check_visits(db, upload, report, exceptions, now)
             rows = self._rows_to_store(upload, changes)
-            report.readings_not_billable = sum(1 for r in rows if r[5] != ReadingStatus.OK)
+            report.readings_not_billable = len(rows) - list(map(_STATUS, rows)).count(
+                ReadingStatus.OK.value)
             before = db.total_changes
             _insert_rows(db, f"INSERT OR IGNORE INTO readings ({_READING_COLUMNS}) VALUES",
                          _READING_WIDTH, rows)
@@ -706,8 +711,11 @@ class SqliteStore:
 
     @staticmethod
     def _rows_to_store(upload: Upload, changes: dict[int, str]) -> list[tuple]:
-        rows = []
         rejected = ReadingStatus.REJECTED.value
+        if not changes and rejected not in map(_STATUS, upload.readings):
+            upload.status_changes = changes
+            return upload.readings            # every reading as parsed: the common case
+        rows = []
         for i, r in enumerate(upload.readings):
             if r[5] == rejected:
                 continue
@@ -765,6 +773,8 @@ class SqliteStore:
         changes: dict[int, str] = {}
         issued: dict[str, tuple[datetime | None, str] | None] = {}
         given: dict[str, set[str]] = {}      # list → the HHUs it was delivered to
+        serials: dict[str, set[str]] = {}    # list → the meters on it
+        read_by: dict[str, dict[str, list]] = {}   # list → meter → a visit by another HHU
         ok, suspect = ReadingStatus.OK.value, ReadingStatus.SUSPECT.value
 
         def mark(v, status: ReadingStatus) -> None:
@@ -820,8 +830,10 @@ class SqliteStore:
                      f"{', '.join(sorted(map(str, given[v.list_id])))}, not {upload.hhu_id}")
                 continue
             touched[v.list_id] = None
-            if not db.execute("SELECT 1 FROM list_entries WHERE list_id=? AND serial=?",
-                              (v.list_id, v.meter)).fetchone():
+            if v.list_id not in serials:          # read once a list, not once a visit
+                serials[v.list_id] = {r[0] for r in db.execute(
+                    "SELECT serial FROM list_entries WHERE list_id=?", (v.list_id,))}
+            if v.meter not in serials[v.list_id]:
                 report.not_on_list += 1
                 mark(v, ReadingStatus.NOT_ON_LIST)
                 flag(v, ExceptionKind.NOT_ON_LIST.value, f"meter is not on list {v.list_id}")
@@ -834,11 +846,18 @@ class SqliteStore:
                      f"visits[{v.seq}].time: before list {v.list_id} was issued "
                      f"({since.isoformat()})")
             if v.outcome == "done":
-                other = db.execute(
-                    "SELECT v.upload_id, u.hhu_id FROM visits v JOIN uploads u "
-                    "ON u.upload_id = v.upload_id WHERE v.list_id=? AND v.meter=? "
-                    "AND v.outcome='done' AND u.hhu_id != ? LIMIT 1",
-                    (v.list_id, v.meter, upload.hhu_id)).fetchone()
+                if v.list_id not in read_by:
+                    # each meter's first visit by another HHU (in the visits_list index's
+                    # order, which the one-visit query took): one statement a list
+                    read_by[v.list_id] = first = {}
+                    for meter, *other in db.execute(
+                            "SELECT v.meter, v.upload_id, u.hhu_id FROM visits v "
+                            "JOIN uploads u ON u.upload_id = "
+                            "v.upload_id WHERE v.list_id=? AND v.outcome='done' AND "
+                            "u.hhu_id != ? ORDER BY v.meter, v.upload_id, v.seq",
+                            (v.list_id, upload.hhu_id)):
+                        first.setdefault(meter, other)
+                other = read_by[v.list_id].get(v.meter)
                 if other:
                     report.already_read += 1
                     flag(v, ExceptionKind.ALREADY_READ.value,
