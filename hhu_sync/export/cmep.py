@@ -91,8 +91,24 @@ def _triplets(rows: list[ExportRow],
 def _converted(iso: str, times: dict[str, tuple[str, str]]) -> tuple[str, str]:
     done = times.get(iso)
     if done is None:
-        done = times[iso] = (cmep_time(iso), _utc_text(iso))
+        done = times[iso] = _both_times(iso)
     return done
+
+
+def _both_times(iso: str) -> tuple[str, str]:
+    """(:func:`cmep_time`, :func:`_utc_text`) of one time, parsed once when it has a zone
+    and a four-digit year (the CMEP minute is then the sortable text's head)."""
+    try:
+        when = datetime.fromisoformat(iso)
+    except (TypeError, ValueError):
+        return "", ""
+    if when.tzinfo is None or when.year < 1000:
+        return cmep_time(iso), _utc_text(iso)
+    utc = when.astimezone(UTC)
+    if utc.year < 1000:
+        return cmep_time(iso), _utc_text(iso)
+    text = utc.strftime("%Y%m%d%H%M%S%f")
+    return text[:12], text
 
 
 def _utc_text(iso: str) -> str:
@@ -137,6 +153,10 @@ def write_cmep(rows: Iterable[tuple], path: str | os.PathLike[str], *, sender: s
     stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%d%H%M")
     sender, receiver = safe_cell(sender), safe_cell(receiver)
     prefix = ["MEPMD01", CMEP_RECORD_VERSION, sender, "", receiver, "", stamp]
+    # _write_records' bound for a head and one triplet, but for MeterID, constant, value
+    # and time: each head field 2 x its length + 3, the count, the triplet's 3 separators
+    fixed = (sum(2 * len(f) + 3 for f in [*prefix, "OK", "E", "KVARHREG", "00000000"])
+             + 6 + len(QUALITY_READ) + 3 + len(f",{MAX_TRIPLETS}"))
     records = 0
     times: dict[str, tuple[str, str]] = {}
     with atomic_open(path) as fh:
@@ -147,10 +167,21 @@ def write_cmep(rows: Iterable[tuple], path: str | os.PathLike[str], *, sender: s
             first = next(group)
             rest = list(group)
             if not rest:                  # the common case: one reading a register
+                when = _converted(first.value_time or first.time, times)[0]
+                if not when:
+                    continue              # no time: no triplet, no record
                 units, constant = _series_key(first)
-                records += _write_records(out, [*prefix, meter_id, "OK", "E", units,
-                                                constant, "00000000"],
-                                          _triplets([first], times))
+                value = cmep_value(first.value)
+                # one triplet fits unless the head is near the line limit (a long id)
+                if (fixed + 2 * (len(meter_id) + len(constant)) + len(value)
+                        + len(when) <= MAX_LINE):
+                    out.writerow([*prefix, meter_id, "OK", "E", units, constant, "00000000",
+                                  "1", when, QUALITY_READ, value])
+                    records += 1
+                else:
+                    records += _write_records(out, [*prefix, meter_id, "OK", "E", units,
+                                                    constant, "00000000"],
+                                              [(when, QUALITY_READ, value)])
                 continue
             series = sorted([first, *rest], key=_series_key)
             for (units, constant), same in groupby(series, key=_series_key):
