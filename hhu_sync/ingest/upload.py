@@ -52,6 +52,11 @@ _OK, _SUSPECT, _REJECTED = (ReadingStatus.OK.value, ReadingStatus.SUSPECT.value,
                             ReadingStatus.REJECTED.value)
 
 
+#: A UTC time as :func:`utc_time` gives it back, to the second (isoformat's own text).
+_KEY_FORM = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\+00:00",
+                       re.ASCII).fullmatch
+
+
 class UploadError(ValueError):
     """A readings upload that cannot be ingested; names the visit and field."""
 
@@ -225,8 +230,20 @@ class _Checker:
     def time(self, text: str) -> str | Problem:
         found = self.times.get(text)
         if found is None:
-            found = self.times[text] = utc_time(text, floor=self.floor, ceiling=self.ceiling)
+            found = self.times[text] = self._utc_time(text)
         return found
+
+    def _utc_time(self, text: str) -> str | Problem:
+        """:func:`utc_time`; a time already in its key form (UTC, to the second, as HHUs
+        write them) and within the window is its own key, without a conversion."""
+        if _KEY_FORM(text) is not None:
+            try:
+                when = datetime.fromisoformat(text)
+            except ValueError:
+                when = None
+            if when is not None and self.floor <= when <= self.ceiling:
+                return text
+        return utc_time(text, floor=self.floor, ceiling=self.ceiling)
 
     def off_visit(self, when: str, visit_time: str) -> Problem | None:
         """A problem when a reading's UTC time is further than visit_span from its visit's:
@@ -413,6 +430,21 @@ def _registers(registers: list | tuple, visit: Visit, seq: int, hhu_id: str, upl
     append = rows.append
     for n, r in enumerate(registers):
         kind = type(r)
+        if (kind is tuple or kind is list) and len(r) == 4:   # the common form, first
+            obis, value, unit, rtime = r
+            if (type(obis) is str and type(value) is str and type(unit) is str
+                    and type(rtime) is str):
+                code = obis_of(obis) or check.code(obis)
+                when = time_of(rtime) or check.time(rtime)
+                if fast and when == at and type(code) is str and unit in units and unit \
+                        and plain(value):
+                    append((meter, code, when, value, unit, base, hhu_id, upload_id, "", "",
+                            vseq))
+                else:
+                    append(_checked_row(visit, seq, n, len(rows), obis, code, rtime, when,
+                                        value, unit, "", "", base, hhu_id, upload_id, check,
+                                        findings))
+                continue
         vtime = rstime = ""
         if kind is tuple or kind is list:                     # [obis, value, unit, time]
             size = len(r)
