@@ -17,7 +17,6 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
 from itertools import chain, groupby
-from operator import itemgetter
 
 from hhu_sync.export.cells import is_plain_number, safe_cell
 from hhu_sync.export.enrich import BASIS_SECONDARY, BASIS_UNKNOWN
@@ -125,21 +124,6 @@ def _render(fields: list[str]) -> str:
     return buf.getvalue()
 
 
-def _billable(r: ExportRow) -> bool:
-    """Valid, a unit CMEP knows, a plain number, a MeterID that needs no quoting (a
-    reader that splits on commas would shift every field after a quoted one), and a
-    CalculationConstant that can be given: not a value whose scheme has ratios while
-    the meter was proven to hold others (``value_basis`` unknown with a multiplier)."""
-    return _valid(r) and not _NEEDS_QUOTING.search(r.meter + r.obis)
-
-
-def _valid(r: ExportRow) -> bool:
-    """:func:`_billable` but for the MeterID (the same for a meter's register series)."""
-    return (billable(r.status) and r.unit.lower() in CMEP_UNITS
-            and is_plain_number(r.value)
-            and not (r.value_basis == BASIS_UNKNOWN and r.multiplier))
-
-
 def _series_key(r: ExportRow) -> tuple[str, str]:
     return CMEP_UNITS[r.unit.lower()], _constant(r)
 
@@ -161,15 +145,15 @@ def write_cmep(rows: Iterable[tuple], path: str | os.PathLike[str], *, sender: s
     times: dict[str, tuple[str, str]] = {}
     with atomic_open(path) as fh:
         out = csv.writer(fh, lineterminator="\n")      # each line as _render gives it
-        valid = (r for r in map(as_row, rows) if _billable(r))
-        for (meter, obis), group in groupby(valid, key=_METER_OBIS):
+
+        def series(meter: str, obis: str, run: list[ExportRow]) -> int:
+            """The records of one meter's register (its billable rows, ``run``)."""
             meter_id = safe_cell(f"{meter}:{obis}")
-            first = next(group)
-            rest = list(group)
-            if not rest:                  # the common case: one reading a register
+            if len(run) == 1:             # the common case: one reading a register
+                first = run[0]
                 when = _converted(first.value_time or first.time, times)[0]
                 if not when:
-                    continue              # no time: no triplet, no record
+                    return 0              # no time: no triplet, no record
                 units, constant = _series_key(first)
                 value = cmep_value(first.value)
                 # one triplet fits unless the head is near the line limit (a long id)
@@ -177,20 +161,54 @@ def write_cmep(rows: Iterable[tuple], path: str | os.PathLike[str], *, sender: s
                         + len(when) <= MAX_LINE):
                     out.writerow([*prefix, meter_id, "OK", "E", units, constant, "00000000",
                                   "1", when, QUALITY_READ, value])
-                    records += 1
-                else:
-                    records += _write_records(out, [*prefix, meter_id, "OK", "E", units,
-                                                    constant, "00000000"],
-                                              [(when, QUALITY_READ, value)])
-                continue
-            series = sorted([first, *rest], key=_series_key)
-            for (units, constant), same in groupby(series, key=_series_key):
+                    return 1
+                return _write_records(out, [*prefix, meter_id, "OK", "E", units, constant,
+                                            "00000000"], [(when, QUALITY_READ, value)])
+            written = 0
+            for (units, constant), same in groupby(sorted(run, key=_series_key),
+                                                   key=_series_key):
                 head = [*prefix, meter_id, "OK", "E", units, constant, "00000000"]
-                records += _write_records(out, head, _triplets(list(same), times))
+                written += _write_records(out, head, _triplets(list(same), times))
+            return written
+
+        # The billable rows, grouped by meter and register, in one loop. Billable: valid,
+        # a unit CMEP knows, a plain number, a MeterID that needs no quoting (a reader
+        # that splits on commas would shift every field after a quoted one; looked at
+        # once a run), and a CalculationConstant that can be given: not a value whose
+        # scheme has ratios while the meter was proven to hold others (value_basis
+        # unknown with a multiplier).
+        units_of: dict[str, str | None] = {}
+        quoted: dict[tuple[str, str], bool] = {}
+        run: list[ExportRow] = []
+        run_key: tuple[str, str] | None = None
+        for r in map(as_row, rows):
+            if not billable(r.status):
+                continue
+            unit = r.unit
+            known = units_of.get(unit, _UNKNOWN)
+            if known is _UNKNOWN:
+                known = units_of[unit] = CMEP_UNITS.get(unit.lower())
+            if known is None or not is_plain_number(r.value) or (
+                    r.value_basis == BASIS_UNKNOWN and r.multiplier):
+                continue
+            key = (r.meter, r.obis)
+            if key == run_key:
+                run.append(r)
+                continue
+            skip = quoted.get(key)
+            if skip is None:
+                skip = quoted[key] = _NEEDS_QUOTING.search(key[0] + key[1]) is not None
+            if skip:
+                continue
+            if run_key is not None:
+                records += series(*run_key, run)
+            run_key, run = key, [r]
+        if run_key is not None:
+            records += series(*run_key, run)
     return records
 
 
-_METER_OBIS = itemgetter(0, 1)
+_UNKNOWN = object()     # a unit not looked up yet
 
 
 def _write_records(out, head: list[str], triplets: list[tuple[str, str, str]]) -> int:

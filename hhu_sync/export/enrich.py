@@ -12,6 +12,7 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from functools import partial
 from typing import Any, NamedTuple
 
 from hhu_sync.export.cells import is_plain_number
@@ -57,6 +58,12 @@ class StoredReading(NamedTuple):
 
 
 _UNSET: Any = object()      # a visit's ratio basis not worked out yet
+
+
+#: An ExportRow or StoredReading from a tuple of all its fields, made in C (the classes'
+#: own constructors are Python functions: a call a reading).
+_export_row = partial(tuple.__new__, ExportRow)
+stored_reading = partial(tuple.__new__, StoredReading)
 
 
 def _utc(text: str | None) -> datetime | None:
@@ -258,11 +265,11 @@ class Enricher:
         status = r.status
         if status == STATUS_OK:
             status = self._status_ok(r.list_id, r.list_held, r.on_list, r.error_flags)
-        return ExportRow(
+        return _export_row((
             meter, r.obis, r.time, r.value, unit, status, r.hhu, r.upload_id,
             r.received_at, site, r.list_id or "", rate, r.value_time,
             r.reset_time, multiplier, value_basis, primary, scheme_id,
-            r.error_flags or "", r.notes or "")
+            r.error_flags or "", r.notes or ""))
 
     def _register(self, obis: str) -> str:
         found = self._registers.get(obis)

@@ -21,7 +21,7 @@ from pathlib import Path
 from typing import Any
 
 from hhu_sync.export.cells import is_plain_number
-from hhu_sync.export.enrich import Enricher, StoredReading, ratios_agree
+from hhu_sync.export.enrich import Enricher, StoredReading, ratios_agree, stored_reading
 from hhu_sync.export.rows import ExportRow
 from hhu_sync.failpoints import failpoint
 from hhu_sync.ingest import (
@@ -1152,7 +1152,7 @@ def _upload_readings(db: sqlite3.Connection, upload_id: str) -> Iterator[StoredR
             entries[list_id] = frozenset(row[0] for row in db.execute(
                 "SELECT serial FROM list_entries WHERE list_id = ?", (list_id,)))
     none = (None, None, None, None, None)
-    make = StoredReading._make
+    make = stored_reading
     for (meter, obis, time, value, unit, status, hhu, upload, value_time, reset_time,
          seq) in db.execute(_UPLOAD_READINGS_SQL, (upload_id,)):
         visit = visits.get(seq if seq is not None else first_of.get(meter), none)
