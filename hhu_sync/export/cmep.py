@@ -32,6 +32,8 @@ MAX_TRIPLETS = 48
 MAX_LINE = 2048
 QUALITY_READ = "R0"     # a register as read from the meter
 _NEEDS_QUOTING = re.compile(r'[,"]')   # CR, LF: escaped by safe_cell
+# A field csv.writer writes as it is (QUOTE_MINIMAL): no delimiter, quote or line end.
+_UNQUOTED = re.compile(r'[^,"\r\n]*').fullmatch
 
 
 def cmep_time(iso: str) -> str:
@@ -159,17 +161,36 @@ def write_cmep(rows: Iterable[tuple], path: str | os.PathLike[str], *, sender: s
                 # one triplet fits unless the head is near the line limit (a long id)
                 if (fixed + 2 * (len(meter_id) + len(constant)) + len(value)
                         + len(when) <= MAX_LINE):
+                    if _UNQUOTED(meter_id) and _UNQUOTED(constant):
+                        # the line csv.writer would write: no field of it needs quoting
+                        # (the time and value are digits, the rest fixed codes)
+                        lines.append(f"{head_line},{meter_id},OK,E,{units},{constant},"
+                                     f"00000000,1,{when},{QUALITY_READ},{value}\n")
+                        if len(lines) >= 1024:
+                            flush()
+                        return 1
+                    flush()
                     out.writerow([*prefix, meter_id, "OK", "E", units, constant, "00000000",
                                   "1", when, QUALITY_READ, value])
                     return 1
+                flush()
                 return _write_records(out, [*prefix, meter_id, "OK", "E", units, constant,
                                             "00000000"], [(when, QUALITY_READ, value)])
+            flush()
             written = 0
             for (units, constant), same in groupby(sorted(run, key=_series_key),
                                                    key=_series_key):
                 head = [*prefix, meter_id, "OK", "E", units, constant, "00000000"]
                 written += _write_records(out, head, _triplets(list(same), times))
             return written
+
+        head_line = _render(prefix)
+        lines: list[str] = []             # records not yet written, in order
+
+        def flush() -> None:
+            if lines:
+                fh.write("".join(lines))
+                lines.clear()
 
         # The billable rows, grouped by meter and register, in one loop. Billable: valid,
         # a unit CMEP knows, a plain number, a MeterID that needs no quoting (a reader
@@ -205,6 +226,7 @@ def write_cmep(rows: Iterable[tuple], path: str | os.PathLike[str], *, sender: s
             run_key, run = key, [r]
         if run_key is not None:
             records += series(*run_key, run)
+        flush()
     return records
 
 

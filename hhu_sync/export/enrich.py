@@ -234,24 +234,24 @@ class Enricher:
         return flag_status(r.error_flags) or STATUS_OK
 
     def __call__(self, r: StoredReading) -> ExportRow:
+        (meter, obis, time, value, unit, status, hhu, upload_id, received_at, value_time,
+         reset_time, list_id, visit_time, notes, error_flags, list_held, on_list) = r
         # What a reading's visit decides (list entry, scheme in force, its rate names,
         # the ratio proof) is worked out once a visit: its registers share it.
-        meter = r.meter
         if meter != self._visits_of:
             self._visits_of = meter
             self._visits.clear()
-        key = (r.visit_time, r.list_id, r.on_list)
+        key = (visit_time, list_id, on_list)
         visit = self._visits.get(key)
         if visit is None:
-            entry = self._entry(r.list_id, meter) if r.on_list else None
-            scheme = self._scheme_in_force(meter, r.visit_time, entry)
+            entry = self._entry(list_id, meter) if on_list else None
+            scheme = self._scheme_in_force(meter, visit_time, entry)
             visit = self._visits[key] = [
                 scheme, self._rate_names(scheme) if scheme else None, _UNSET,
                 (entry.site or "") if entry else "", scheme.id if scheme else ""]
         scheme, rates, basis, site, scheme_id = visit
-        rate = rates.get(self._register(r.obis), "") if rates is not None else ""
+        rate = rates.get(self._register(obis), "") if rates is not None else ""
         multiplier = value_basis = primary = ""
-        unit = r.unit
         scaled = self._scaled_units.get(unit)
         if scaled is None:
             scaled = self._scaled_units[unit] = unit.lower() in SCALED_UNITS
@@ -261,15 +261,13 @@ class Enricher:
             else:
                 if basis is _UNSET:
                     basis = visit[2] = self._basis(scheme)
-                multiplier, value_basis, primary = self._scaled(scheme, r.value, basis)
-        status = r.status
+                multiplier, value_basis, primary = self._scaled(scheme, value, basis)
         if status == STATUS_OK:
-            status = self._status_ok(r.list_id, r.list_held, r.on_list, r.error_flags)
+            status = self._status_ok(list_id, list_held, on_list, error_flags)
         return _export_row((
-            meter, r.obis, r.time, r.value, unit, status, r.hhu, r.upload_id,
-            r.received_at, site, r.list_id or "", rate, r.value_time,
-            r.reset_time, multiplier, value_basis, primary, scheme_id,
-            r.error_flags or "", r.notes or ""))
+            meter, obis, time, value, unit, status, hhu, upload_id, received_at, site,
+            list_id or "", rate, value_time, reset_time, multiplier, value_basis, primary,
+            scheme_id, error_flags or "", notes or ""))
 
     def _register(self, obis: str) -> str:
         found = self._registers.get(obis)
