@@ -189,12 +189,13 @@ class Enricher:
                          entry: MeterEntry | None) -> Scheme | None:
         if meter != self._meter:          # rows come ordered by meter: one meter cached
             self._meter = meter
+            programmed, held = self._programmed(meter), self._held(meter)
             self._history = sorted((when, sid) for when, sid in
-                                   ((_utc(t), sid) for t, sid in self._programmed(meter))
-                                   if when is not None)
+                                   ((_utc(t), sid) for t, sid in programmed)
+                                   if when is not None) if programmed else []
             self._evidence = sorted((when, bool(p), r) for when, p, r in
-                                    ((_utc(t), p, r) for t, p, r in self._held(meter))
-                                    if when is not None)
+                                    ((_utc(t), p, r) for t, p, r in held)
+                                    if when is not None) if held else []
         chosen = None
         visited = _utc(visit_time) if self._history or self._evidence else None
         if visited is not None:

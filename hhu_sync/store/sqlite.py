@@ -1109,7 +1109,7 @@ def export_rows(db: sqlite3.Connection, *, since: str | None = None,
 
     enrich = Enricher(meter_list, scheme, programmed, takes_ratios, held)
     if upload_id is not None:
-        yield from map(enrich, _upload_readings(db, upload_id))
+        yield from list(map(enrich, _upload_readings(db, upload_id)))
         return
     args: tuple[str, ...]
     sql, args = _EXPORT_SQL, ()
@@ -1127,14 +1127,14 @@ _UPLOAD_VISITS_SQL = ("SELECT seq, meter, list_id, time, notes, error_flags FROM
                       "WHERE upload_id = ?")
 
 
-def _upload_readings(db: sqlite3.Connection, upload_id: str) -> Iterator[StoredReading]:
+def _upload_readings(db: sqlite3.Connection, upload_id: str) -> list[StoredReading]:
     """:data:`_EXPORT_SQL`'s rows for one upload, joined here: the upload's visits, lists
     and list entries are read once each, not looked up by three index searches a reading
     (half the export's time). Same rows, same order, same NULLs as the SQL join."""
     received = db.execute("SELECT received_at FROM uploads WHERE upload_id = ?",
                           (upload_id,)).fetchone()
     if received is None:                 # the join finds no upload: no rows
-        return
+        return []
     received_at = received[0]
     visits: dict[Any, tuple] = {}
     first_of: dict[str, Any] = {}        # meter → its first visit's seq (rows without one)
@@ -1151,16 +1151,27 @@ def _upload_readings(db: sqlite3.Connection, upload_id: str) -> Iterator[StoredR
                                        (list_id,)).fetchone() is not None
             entries[list_id] = frozenset(row[0] for row in db.execute(
                 "SELECT serial FROM list_entries WHERE list_id = ?", (list_id,)))
-    none = (None, None, None, None, None)
+    # a visit's part of its readings' rows: list, visit time, notes, flags, held, on list
+    joined: dict[Any, tuple] = {}
+    for seq, (meter, list_id, time, notes, flags) in visits.items():
+        known = list_id is not None
+        joined[seq] = (list_id, time, notes, flags, int(known and held[list_id]),
+                       int(known and meter in entries[list_id]))
+    none = (None, None, None, None, 0, 0)
     make = stored_reading
+    out = []
     for (meter, obis, time, value, unit, status, hhu, upload, value_time, reset_time,
          seq) in db.execute(_UPLOAD_READINGS_SQL, (upload_id,)):
-        visit = visits.get(seq if seq is not None else first_of.get(meter), none)
-        list_id = visit[1]
-        known = list_id is not None
-        yield make((meter, obis, time, value, unit, status, hhu, upload, received_at,
-                    value_time, reset_time, list_id, visit[2], visit[3], visit[4],
-                    int(known and held[list_id]), int(known and meter in entries[list_id])))
+        if seq is None:
+            seq = first_of.get(meter)
+        visit = joined.get(seq, none)
+        if visit is not none and visits[seq][0] != meter:   # on_list is the reading's meter's
+            list_id = visit[0]
+            known = list_id is not None
+            visit = (*visit[:5], int(known and meter in entries[list_id]))
+        out.append(make((meter, obis, time, value, unit, status, hhu, upload, received_at,
+                         value_time, reset_time, *visit)))
+    return out
 
 
 def read_export_rows(path: str | Path, *, upload_id: str | None = None,
