@@ -161,9 +161,13 @@ def write_cmep(rows: Iterable[tuple], path: str | os.PathLike[str], *, sender: s
                 # one triplet fits unless the head is near the line limit (a long id)
                 if (fixed + 2 * (len(meter_id) + len(constant)) + len(value)
                         + len(when) <= MAX_LINE):
-                    if _UNQUOTED(meter_id) and _UNQUOTED(constant):
+                    plain = unquoted.get(constant)
+                    if plain is None:
+                        plain = unquoted[constant] = _UNQUOTED(constant) is not None
+                    if plain:
                         # the line csv.writer would write: no field of it needs quoting
-                        # (the time and value are digits, the rest fixed codes)
+                        # (the time and value are digits, the MeterID has no comma or
+                        # quote and safe_cell escaped its line ends, the rest are codes)
                         lines.append(f"{head_line},{meter_id},OK,E,{units},{constant},"
                                      f"00000000,1,{when},{QUALITY_READ},{value}\n")
                         if len(lines) >= 1024:
@@ -185,6 +189,7 @@ def write_cmep(rows: Iterable[tuple], path: str | os.PathLike[str], *, sender: s
             return written
 
         head_line = _render(prefix)
+        unquoted: dict[str, bool] = {}    # constant → csv.writer writes it as it is
         lines: list[str] = []             # records not yet written, in order
 
         def flush() -> None:
