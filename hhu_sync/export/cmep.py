@@ -148,54 +148,56 @@ def write_cmep(rows: Iterable[tuple], path: str | os.PathLike[str], *, sender: s
     with atomic_open(path) as fh:
         out = csv.writer(fh, lineterminator="\n")      # each line as _render gives it
 
-        def series(meter: str, obis: str, run: list[ExportRow]) -> int:
-            """The records of one meter's register (its billable rows, ``run``)."""
+        head_line = _render(prefix)
+        lines: list[str] = []             # records not yet written, in order
+        unquoted: dict[str, bool] = {}    # constant → csv.writer writes it as it is
+
+        def flush() -> None:
+            if lines:
+                fh.write("".join(lines))
+                lines.clear()
+
+        def one(meter: str, obis: str, r: ExportRow, units: str) -> int:
+            """The record of a register read once (the common case)."""
             meter_id = safe_cell(f"{meter}:{obis}")
-            if len(run) == 1:             # the common case: one reading a register
-                first = run[0]
-                when = _converted(first.value_time or first.time, times)[0]
-                if not when:
-                    return 0              # no time: no triplet, no record
-                units, constant = _series_key(first)
-                value = cmep_value(first.value)
-                # one triplet fits unless the head is near the line limit (a long id)
-                if (fixed + 2 * (len(meter_id) + len(constant)) + len(value)
-                        + len(when) <= MAX_LINE):
-                    plain = unquoted.get(constant)
-                    if plain is None:
-                        plain = unquoted[constant] = _UNQUOTED(constant) is not None
-                    if plain:
-                        # the line csv.writer would write: no field of it needs quoting
-                        # (the time and value are digits, the MeterID has no comma or
-                        # quote and safe_cell escaped its line ends, the rest are codes)
-                        lines.append(f"{head_line},{meter_id},OK,E,{units},{constant},"
-                                     f"00000000,1,{when},{QUALITY_READ},{value}\n")
-                        if len(lines) >= 1024:
-                            flush()
-                        return 1
-                    flush()
-                    out.writerow([*prefix, meter_id, "OK", "E", units, constant, "00000000",
-                                  "1", when, QUALITY_READ, value])
-                    return 1
+            when = _converted(r.value_time or r.time, times)[0]
+            if not when:
+                return 0                  # no time: no triplet, no record
+            constant = _constant(r)
+            value = cmep_value(r.value)
+            # one triplet fits unless the head is near the line limit (a long id)
+            if fixed + 2 * (len(meter_id) + len(constant)) + len(value) + len(when) \
+                    > MAX_LINE:
                 flush()
                 return _write_records(out, [*prefix, meter_id, "OK", "E", units, constant,
                                             "00000000"], [(when, QUALITY_READ, value)])
+            plain = unquoted.get(constant)
+            if plain is None:
+                plain = unquoted[constant] = _UNQUOTED(constant) is not None
+            if plain:
+                # the line csv.writer would write: no field of it needs quoting (the time
+                # and value are digits, the MeterID has no comma or quote and safe_cell
+                # escaped its line ends, the rest are codes)
+                lines.append(f"{head_line},{meter_id},OK,E,{units},{constant},00000000,1,"
+                             f"{when},{QUALITY_READ},{value}\n")
+                if len(lines) >= 1024:
+                    flush()
+            else:
+                flush()
+                out.writerow([*prefix, meter_id, "OK", "E", units, constant, "00000000",
+                              "1", when, QUALITY_READ, value])
+            return 1
+
+        def several(meter: str, obis: str, run: list[ExportRow]) -> int:
+            """The records of a register read more than once: by unit and constant."""
             flush()
+            meter_id = safe_cell(f"{meter}:{obis}")
             written = 0
             for (units, constant), same in groupby(sorted(run, key=_series_key),
                                                    key=_series_key):
                 head = [*prefix, meter_id, "OK", "E", units, constant, "00000000"]
                 written += _write_records(out, head, _triplets(list(same), times))
             return written
-
-        head_line = _render(prefix)
-        unquoted: dict[str, bool] = {}    # constant → csv.writer writes it as it is
-        lines: list[str] = []             # records not yet written, in order
-
-        def flush() -> None:
-            if lines:
-                fh.write("".join(lines))
-                lines.clear()
 
         # The billable rows, grouped by meter and register, in one loop. Billable: valid,
         # a unit CMEP knows, a plain number, a MeterID that needs no quoting (a reader
@@ -207,7 +209,10 @@ def write_cmep(rows: Iterable[tuple], path: str | os.PathLike[str], *, sender: s
         quoted: dict[tuple[str, str], bool] = {}
         run: list[ExportRow] = []
         run_key: tuple[str, str] | None = None
-        for r in map(as_row, rows):
+        run_units = ""
+        for r in rows:
+            if type(r) is not ExportRow:
+                r = as_row(r)
             if not billable(r.status):
                 continue
             unit = r.unit
@@ -227,10 +232,12 @@ def write_cmep(rows: Iterable[tuple], path: str | os.PathLike[str], *, sender: s
             if skip:
                 continue
             if run_key is not None:
-                records += series(*run_key, run)
-            run_key, run = key, [r]
+                records += (one(*run_key, run[0], run_units) if len(run) == 1
+                            else several(*run_key, run))
+            run_key, run, run_units = key, [r], known
         if run_key is not None:
-            records += series(*run_key, run)
+            records += (one(*run_key, run[0], run_units) if len(run) == 1
+                        else several(*run_key, run))
         flush()
     return records
 
