@@ -17,6 +17,7 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
 from itertools import chain, groupby
+from typing import Any, cast
 
 from hhu_sync.export.cells import is_plain_number, safe_cell
 from hhu_sync.export.enrich import BASIS_SECONDARY, BASIS_UNKNOWN
@@ -205,11 +206,11 @@ def write_cmep(rows: Iterable[tuple], path: str | os.PathLike[str], *, sender: s
         # once a run), and a CalculationConstant that can be given: not a value whose
         # scheme has ratios while the meter was proven to hold others (value_basis
         # unknown with a multiplier).
-        units_of: dict[str, str | None] = {}
+        units_of: dict[str, Any] = {}
         quoted: dict[tuple[str, str], bool] = {}
         run: list[ExportRow] = []
         run_key: tuple[str, str] | None = None
-        run_units = ""
+        run_units: str = ""
         for r in rows:
             if type(r) is not ExportRow:
                 r = as_row(r)
@@ -234,7 +235,7 @@ def write_cmep(rows: Iterable[tuple], path: str | os.PathLike[str], *, sender: s
             if run_key is not None:
                 records += (one(*run_key, run[0], run_units) if len(run) == 1
                             else several(*run_key, run))
-            run_key, run, run_units = key, [r], known
+            run_key, run, run_units = key, [r], cast(str, known)
         if run_key is not None:
             records += (one(*run_key, run[0], run_units) if len(run) == 1
                         else several(*run_key, run))

@@ -189,13 +189,13 @@ class Enricher:
                          entry: MeterEntry | None) -> Scheme | None:
         if meter != self._meter:          # rows come ordered by meter: one meter cached
             self._meter = meter
-            programmed, held = self._programmed(meter), self._held(meter)
+            schemes, proofs = self._programmed(meter), self._held(meter)
             self._history = sorted((when, sid) for when, sid in
-                                   ((_utc(t), sid) for t, sid in programmed)
-                                   if when is not None) if programmed else []
+                                   ((_utc(t), sid) for t, sid in schemes)
+                                   if when is not None) if schemes else []
             self._evidence = sorted((when, bool(p), r) for when, p, r in
-                                    ((_utc(t), p, r) for t, p, r in held)
-                                    if when is not None) if held else []
+                                    ((_utc(t), p, r) for t, p, r in proofs)
+                                    if when is not None) if proofs else []
         chosen = None
         visited = _utc(visit_time) if self._history or self._evidence else None
         if visited is not None:

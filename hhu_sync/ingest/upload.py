@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -33,6 +34,7 @@ from hhu_sync.ingest.fields import (
     text_problem,
     utc_time,
 )
+from hhu_sync.ingest.flatrows import FlatRows
 from hhu_sync.ingest.status import OUTCOME_STATUS, FindingCode, ReadingStatus
 
 OUTCOMES = ("done", "no_access", "not_found", "password_rejected", "verify_failed")
@@ -115,27 +117,23 @@ class Upload:
     # visit seq as text): the readings table's order. value_time and reset_time are a
     # register's own times (MD time stamp, billing reset; "" for none), in UTC. Rows with
     # status 'rejected' failed a field check; the store keeps them as exceptions only.
-    readings: list[tuple[str, ...]] = field(default_factory=list)
+    readings: Sequence[tuple[str, ...]] = field(default_factory=list)   # or FlatRows
     findings: list[Finding] = field(default_factory=list)
     not_stored: set[int] = field(default_factory=set)   # indexes not in the readings table
     status_changes: dict[int, str] = field(default_factory=dict)   # set by the store
 
     def __getstate__(self) -> dict[str, Any]:
-        """Sent from a check worker to the committer: the readings as one flat list (and
-        the visits as plain tuples), which unpickles in half the time of a list of
-        tuples and is made into rows again in C (:meth:`__setstate__`)."""
+        """Sent from a check worker to the committer: the readings as one flat list
+        (:class:`FlatRows`: half the unpickling of a list of tuples, and the store
+        inserts from it as it is) and the visits as plain tuples."""
         state = dict(self.__dict__)
         rows = self.readings
-        if rows and set(map(len, rows)) == {READING_WIDTH}:
-            state["readings"] = (READING_WIDTH, list(chain.from_iterable(rows)))
+        if type(rows) is list and rows and set(map(len, rows)) == {READING_WIDTH}:
+            state["readings"] = FlatRows(list(chain.from_iterable(rows)), READING_WIDTH)
         state["visits"] = list(map(tuple, self.visits))
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        rows = state["readings"]
-        if type(rows) is tuple:
-            width, flat = rows
-            state["readings"] = list(zip(*[iter(flat)] * width, strict=True))
         state["visits"] = list(map(_visit_of, state["visits"]))
         self.__dict__.update(state)
 
@@ -216,9 +214,9 @@ class _Checker:
                                 rf"(?:\.[0-9]{{1,{limits.decimals}}})?", re.ASCII).fullmatch
 
     def meter(self, text: str) -> Problem | None:
-        found = self.meters.get(text, self)
-        if found is self:
-            found = self.meters[text] = check_meter(text)
+        if text in self.meters:
+            return self.meters[text]
+        found = self.meters[text] = check_meter(text)
         return found
 
     def text_findings(self, texts: tuple) -> list[tuple[str, Problem]]:

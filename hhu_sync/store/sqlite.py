@@ -10,7 +10,7 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
@@ -33,6 +33,7 @@ from hhu_sync.ingest import (
     Upload,
     escape,
 )
+from hhu_sync.ingest.flatrows import FlatRows
 from hhu_sync.ingest.upload import UploadRefused
 from hhu_sync.model.catalog import model_takes_ratios
 from hhu_sync.model.meterlist import MeterList, meter_list_from_dict
@@ -116,7 +117,12 @@ ROWS_PER_STATEMENT = 128
 _STATUS = itemgetter(5)          # a reading row's status (hhu_sync.ingest.Upload.readings)
 
 
-def _insert_rows(db: sqlite3.Connection, head: str, columns: int, rows: list) -> None:
+def _statuses(rows: Sequence[tuple]) -> list[str]:
+    """Every reading row's status, in order."""
+    return rows.column(5) if isinstance(rows, FlatRows) else list(map(_STATUS, rows))
+
+
+def _insert_rows(db: sqlite3.Connection, head: str, columns: int, rows: Sequence) -> None:
     """``executemany`` with many rows per statement.
 
     The sqlite3 module lets go of the interpreter lock around every statement step, so
@@ -128,12 +134,15 @@ def _insert_rows(db: sqlite3.Connection, head: str, columns: int, rows: list) ->
     one = "(" + ",".join("?" * columns) + ")"
     full = f"{head} {','.join([one] * ROWS_PER_STATEMENT)}"
     n = len(rows) - len(rows) % ROWS_PER_STATEMENT
-    flat = chain.from_iterable
+    if isinstance(rows, FlatRows) and rows.width == columns:
+        values = rows.values              # the parameters as they came, sliced
+    else:
+        def values(start: int, stop: int) -> list:
+            return list(chain.from_iterable(rows[start:stop]))
     for start in range(0, n, ROWS_PER_STATEMENT):
-        db.execute(full, list(flat(rows[start:start + ROWS_PER_STATEMENT])))
+        db.execute(full, values(start, start + ROWS_PER_STATEMENT))
     if n < len(rows):
-        tail = rows[n:]
-        db.execute(f"{head} {','.join([one] * len(tail))}", list(flat(tail)))
+        db.execute(f"{head} {','.join([one] * (len(rows) - n))}", values(n, len(rows)))
 
 
 class SqliteStore:
@@ -629,7 +638,7 @@ class SqliteStore:
             self._findings(upload, report, exceptions, now)
             changes = self._check_visits(db, upload, report, exceptions, now)
             rows = self._rows_to_store(upload, changes)
-            report.readings_not_billable = len(rows) - list(map(_STATUS, rows)).count(
+            report.readings_not_billable = len(rows) - _statuses(rows).count(
                 ReadingStatus.OK.value)
             before = db.total_changes
             _insert_rows(db, f"INSERT OR IGNORE INTO readings ({_READING_COLUMNS}) VALUES",
@@ -710,12 +719,12 @@ class SqliteStore:
         report.findings = len(out)
 
     @staticmethod
-    def _rows_to_store(upload: Upload, changes: dict[int, str]) -> list[tuple]:
+    def _rows_to_store(upload: Upload, changes: dict[int, str]) -> Sequence[tuple]:
         rejected = ReadingStatus.REJECTED.value
-        if not changes and rejected not in map(_STATUS, upload.readings):
+        if not changes and rejected not in _statuses(upload.readings):
             upload.status_changes = changes
             return upload.readings            # every reading as parsed: the common case
-        rows = []
+        rows: list[tuple] = []
         for i, r in enumerate(upload.readings):
             if r[5] == rejected:
                 continue
@@ -849,7 +858,8 @@ class SqliteStore:
                 if v.list_id not in read_by:
                     # each meter's first visit by another HHU (in the visits_list index's
                     # order, which the one-visit query took): one statement a list
-                    read_by[v.list_id] = first = {}
+                    first: dict[str, list] = {}
+                    read_by[v.list_id] = first
                     for meter, *other in db.execute(
                             "SELECT v.meter, v.upload_id, u.hhu_id FROM visits v "
                             "JOIN uploads u ON u.upload_id = "
