@@ -160,10 +160,14 @@ def write_cmep(rows: Iterable[tuple], path: str | os.PathLike[str], *, sender: s
 
         def one(meter: str, obis: str, r: ExportRow, units: str) -> int:
             """The record of a register read once (the common case)."""
-            meter_id = safe_cell(f"{meter}:{obis}")
-            when = _converted(r.value_time or r.time, times)[0]
+            own = r.value_time or r.time
+            converted = times.get(own)
+            if converted is None:
+                converted = times[own] = _both_times(own)
+            when = converted[0]
             if not when:
                 return 0                  # no time: no triplet, no record
+            meter_id = safe_cell(f"{meter}:{obis}")
             constant = _constant(r)
             value = cmep_value(r.value)
             # one triplet fits unless the head is near the line limit (a long id)
