@@ -17,7 +17,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
-from itertools import chain, repeat
+from itertools import chain
 from typing import Any, Literal, NamedTuple, overload
 
 from hhu_sync.errors import HhuSyncError
@@ -425,11 +425,6 @@ def _registers(registers: list | tuple, visit: Visit, seq: int, hhu_id: str, upl
     vseq = str(seq)
     plain, obis_of, time_of, units = check.plain, check.obis.get, check.times.get, _UNITS
     at = visit.time                   # UTC text: a reading stamped with it needs no more
-    if fast and registers:
-        whole = _plain_visit(registers, meter, at, base, hhu_id, upload_id, vseq, check)
-        if whole is not None:
-            rows += whole
-            return
     append = rows.append
     for n, r in enumerate(registers):
         kind = type(r)
@@ -480,35 +475,6 @@ def _registers(registers: list | tuple, visit: Visit, seq: int, hhu_id: str, upl
         else:
             append(_checked_row(visit, seq, n, len(rows), obis, code, rtime, when, value, unit,
                                 vtime, rstime, base, hhu_id, upload_id, check, findings))
-
-
-_SEQUENCES = frozenset({list, tuple})
-_ONLY_TEXT = {str}
-_SOME_UNIT = frozenset(_UNITS - {""})
-
-
-def _plain_visit(registers: list | tuple, meter: str, at: str, base: str, hhu_id: str,
-                 upload_id: str, vseq: str, check: _Checker) -> list[tuple] | None:
-    """A visit's rows when every register is what most are (the loop's first branch:
-    ``[obis, value, unit, time]`` of text, a known code and unit, a plain number, read
-    at the visit's time), tested column by column in C; else None, and the loop names
-    what is not. The rows are the loop's, field for field."""
-    if not (set(map(type, registers)) <= _SEQUENCES and set(map(len, registers)) == {4}
-            and set(map(type, chain.from_iterable(registers))) == _ONLY_TEXT):
-        return None
-    obis, values, units, times = zip(*registers, strict=True)
-    if not set(units) <= _SOME_UNIT:
-        return None
-    for text in set(times):
-        if (check.times.get(text) or check.time(text)) != at:
-            return None
-    codes = list(map(check.obis.get, obis))
-    if None in codes:
-        codes = [check.code(o) if c is None else c for c, o in zip(codes, obis, strict=True)]
-    if set(map(type, codes)) != _ONLY_TEXT or not all(map(check.plain, values)):
-        return None
-    return list(zip(repeat(meter), codes, repeat(at), values, units, repeat(base),
-                    repeat(hhu_id), repeat(upload_id), repeat(""), repeat(""), repeat(vseq)))
 
 
 def _checked_row(visit: Visit, seq: int, n: int, index: int, obis: str, code: str | Problem,
