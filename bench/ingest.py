@@ -164,6 +164,7 @@ def run_daemon_path(session: Session, link: HeldLink, hhu: str) -> None:
 
 
 def main() -> int:
+    global OBIS                         # --registers: visits_for and meters_for read it
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--readings", type=int, default=1_000_000)
     ap.add_argument("--per-upload", type=int, default=10_000)
@@ -176,8 +177,7 @@ def main() -> int:
                     help=f"registers a visit reads (default {len(OBIS)}; a docking of "
                          "bench/docks.py reads 4)")
     args = ap.parse_args()
-    global OBIS
-    OBIS = OBIS[:args.registers]        # visits_for and meters_for read it
+    OBIS = OBIS[:args.registers]
     setup_logging("text", "warning")
     uploads = max(1, args.readings // args.per_upload)
     total = uploads * (args.per_upload // len(OBIS)) * len(OBIS)
