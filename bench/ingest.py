@@ -1,6 +1,7 @@
 """Ingest bench: readings uploads through the daemon's own ingest path vs raw executemany.
 
     python bench/ingest.py [--readings 1000000] [--per-upload 10000] [--inline] [--no-list]
+                           [--registers 10]
 
 Each upload's visits are those of a meter list the store holds (one list per upload,
 every meter on it): the billable path, readings stored ``ok``. ``--no-list`` sends
@@ -163,6 +164,7 @@ def run_daemon_path(session: Session, link: HeldLink, hhu: str) -> None:
 
 
 def main() -> int:
+    global OBIS                         # --registers: visits_for and meters_for read it
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--readings", type=int, default=1_000_000)
     ap.add_argument("--per-upload", type=int, default=10_000)
@@ -170,7 +172,12 @@ def main() -> int:
                     help="check uploads in this process (no worker processes)")
     ap.add_argument("--no-list", action="store_true",
                     help="visits name no meter list (the not-on-list path; not billable)")
+    ap.add_argument("--registers", type=int, default=len(OBIS), choices=range(1, len(OBIS) + 1),
+                    metavar=f"1..{len(OBIS)}",
+                    help=f"registers a visit reads (default {len(OBIS)}; a docking of "
+                         "bench/docks.py reads 4)")
     args = ap.parse_args()
+    OBIS = OBIS[:args.registers]
     setup_logging("text", "warning")
     uploads = max(1, args.readings // args.per_upload)
     total = uploads * (args.per_upload // len(OBIS)) * len(OBIS)
@@ -253,7 +260,8 @@ def main() -> int:
     print("daemon path: " + " -> ".join(f.__qualname__ for f in DAEMON_PATH))
     print(f"code: {Path(hhu_sync.__file__).parent}; visits "
           f"{'name no list' if args.no_list else 'of a list held (billable)'}")
-    print(f"uploads: {uploads} of {args.per_upload} readings; peak RSS {peak_mb():.0f} MB "
+    print(f"uploads: {uploads} of {args.per_upload} readings, {len(OBIS)} a visit; "
+          f"peak RSS {peak_mb():.0f} MB "
           f"(largest worker {peak_child_mb():.0f} MB); "
           f"python {sys.version.split()[0]}, sqlite {sqlite3.sqlite_version}, pid {os.getpid()}")
     print(f"ingest: {r_ours:,.0f} rows/s, sqlite {r_raw:,.0f} rows/s, ratio {r_ours / r_raw:.2f}")

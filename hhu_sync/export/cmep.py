@@ -16,7 +16,8 @@ import re
 from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
-from itertools import groupby
+from itertools import chain, groupby
+from typing import Any, cast
 
 from hhu_sync.export.cells import is_plain_number, safe_cell
 from hhu_sync.export.enrich import BASIS_SECONDARY, BASIS_UNKNOWN
@@ -32,6 +33,8 @@ MAX_TRIPLETS = 48
 MAX_LINE = 2048
 QUALITY_READ = "R0"     # a register as read from the meter
 _NEEDS_QUOTING = re.compile(r'[,"]')   # CR, LF: escaped by safe_cell
+# A field csv.writer writes as it is (QUOTE_MINIMAL): no delimiter, quote or line end.
+_UNQUOTED = re.compile(r'[^,"\r\n]*').fullmatch
 
 
 def cmep_time(iso: str) -> str:
@@ -90,8 +93,24 @@ def _triplets(rows: list[ExportRow],
 def _converted(iso: str, times: dict[str, tuple[str, str]]) -> tuple[str, str]:
     done = times.get(iso)
     if done is None:
-        done = times[iso] = (cmep_time(iso), _utc_text(iso))
+        done = times[iso] = _both_times(iso)
     return done
+
+
+def _both_times(iso: str) -> tuple[str, str]:
+    """(:func:`cmep_time`, :func:`_utc_text`) of one time, parsed once when it has a zone
+    and a four-digit year (the CMEP minute is then the sortable text's head)."""
+    try:
+        when = datetime.fromisoformat(iso)
+    except (TypeError, ValueError):
+        return "", ""
+    if when.tzinfo is None or when.year < 1000:
+        return cmep_time(iso), _utc_text(iso)
+    utc = when.astimezone(UTC)
+    if utc.year < 1000:
+        return cmep_time(iso), _utc_text(iso)
+    text = utc.strftime("%Y%m%d%H%M%S%f")
+    return text[:12], text
 
 
 def _utc_text(iso: str) -> str:
@@ -108,14 +127,8 @@ def _render(fields: list[str]) -> str:
     return buf.getvalue()
 
 
-def _billable(r: ExportRow) -> bool:
-    """Valid, a unit CMEP knows, a plain number, a MeterID that needs no quoting (a
-    reader that splits on commas would shift every field after a quoted one), and a
-    CalculationConstant that can be given: not a value whose scheme has ratios while
-    the meter was proven to hold others (``value_basis`` unknown with a multiplier)."""
-    return (billable(r.status) and r.unit.lower() in CMEP_UNITS
-            and is_plain_number(r.value) and not _NEEDS_QUOTING.search(r.meter + r.obis)
-            and not (r.value_basis == BASIS_UNKNOWN and r.multiplier))
+def _series_key(r: ExportRow) -> tuple[str, str]:
+    return CMEP_UNITS[r.unit.lower()], _constant(r)
 
 
 def write_cmep(rows: Iterable[tuple], path: str | os.PathLike[str], *, sender: str,
@@ -126,19 +139,115 @@ def write_cmep(rows: Iterable[tuple], path: str | os.PathLike[str], *, sender: s
     """
     stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%d%H%M")
     sender, receiver = safe_cell(sender), safe_cell(receiver)
+    prefix = ["MEPMD01", CMEP_RECORD_VERSION, sender, "", receiver, "", stamp]
+    # _write_records' bound for a head and one triplet, but for MeterID, constant, value
+    # and time: each head field 2 x its length + 3, the count, the triplet's 3 separators
+    fixed = (sum(2 * len(f) + 3 for f in [*prefix, "OK", "E", "KVARHREG", "00000000"])
+             + 6 + len(QUALITY_READ) + 3 + len(f",{MAX_TRIPLETS}"))
     records = 0
     times: dict[str, tuple[str, str]] = {}
     with atomic_open(path) as fh:
         out = csv.writer(fh, lineterminator="\n")      # each line as _render gives it
-        billable = (r for r in map(as_row, rows) if _billable(r))
-        for (meter, obis), group in groupby(billable, key=lambda r: (r.meter, r.obis)):
-            series = sorted(group, key=lambda r: (CMEP_UNITS[r.unit.lower()], _constant(r)))
-            for (units, constant), same in groupby(
-                    series, key=lambda r: (CMEP_UNITS[r.unit.lower()], _constant(r))):
-                head = ["MEPMD01", CMEP_RECORD_VERSION, sender, "", receiver, "", stamp,
-                        safe_cell(f"{meter}:{obis}"), "OK", "E", units, constant, "00000000"]
-                records += _write_records(out, head, _triplets(list(same), times))
+
+        head_line = _render(prefix)
+        lines: list[str] = []             # records not yet written, in order
+        unquoted: dict[str, bool] = {}    # constant → csv.writer writes it as it is
+
+        def flush() -> None:
+            if lines:
+                fh.write("".join(lines))
+                lines.clear()
+
+        def one(meter: str, obis: str, r: ExportRow, units: str) -> int:
+            """The record of a register read once (the common case)."""
+            own = r.value_time or r.time
+            converted = times.get(own)
+            if converted is None:
+                converted = times[own] = _both_times(own)
+            when = converted[0]
+            if not when:
+                return 0                  # no time: no triplet, no record
+            meter_id = safe_cell(f"{meter}:{obis}")
+            constant = _constant(r)
+            value = cmep_value(r.value)
+            # one triplet fits unless the head is near the line limit (a long id)
+            if fixed + 2 * (len(meter_id) + len(constant)) + len(value) + len(when) \
+                    > MAX_LINE:
+                flush()
+                return _write_records(out, [*prefix, meter_id, "OK", "E", units, constant,
+                                            "00000000"], [(when, QUALITY_READ, value)])
+            plain = unquoted.get(constant)
+            if plain is None:
+                plain = unquoted[constant] = _UNQUOTED(constant) is not None
+            if plain:
+                # the line csv.writer would write: no field of it needs quoting (the time
+                # and value are digits, the MeterID has no comma or quote and safe_cell
+                # escaped its line ends, the rest are codes)
+                lines.append(f"{head_line},{meter_id},OK,E,{units},{constant},00000000,1,"
+                             f"{when},{QUALITY_READ},{value}\n")
+                if len(lines) >= 1024:
+                    flush()
+            else:
+                flush()
+                out.writerow([*prefix, meter_id, "OK", "E", units, constant, "00000000",
+                              "1", when, QUALITY_READ, value])
+            return 1
+
+        def several(meter: str, obis: str, run: list[ExportRow]) -> int:
+            """The records of a register read more than once: by unit and constant."""
+            flush()
+            meter_id = safe_cell(f"{meter}:{obis}")
+            written = 0
+            for (units, constant), same in groupby(sorted(run, key=_series_key),
+                                                   key=_series_key):
+                head = [*prefix, meter_id, "OK", "E", units, constant, "00000000"]
+                written += _write_records(out, head, _triplets(list(same), times))
+            return written
+
+        # The billable rows, grouped by meter and register, in one loop. Billable: valid,
+        # a unit CMEP knows, a plain number, a MeterID that needs no quoting (a reader
+        # that splits on commas would shift every field after a quoted one; looked at
+        # once a run), and a CalculationConstant that can be given: not a value whose
+        # scheme has ratios while the meter was proven to hold others (value_basis
+        # unknown with a multiplier).
+        units_of: dict[str, Any] = {}
+        quoted: dict[tuple[str, str], bool] = {}
+        run: list[ExportRow] = []
+        run_key: tuple[str, str] | None = None
+        run_units: str = ""
+        for r in rows:
+            if type(r) is not ExportRow:
+                r = as_row(r)
+            if not billable(r.status):
+                continue
+            unit = r.unit
+            known = units_of.get(unit, _UNKNOWN)
+            if known is _UNKNOWN:
+                known = units_of[unit] = CMEP_UNITS.get(unit.lower())
+            if known is None or not is_plain_number(r.value) or (
+                    r.value_basis == BASIS_UNKNOWN and r.multiplier):
+                continue
+            key = (r.meter, r.obis)
+            if key == run_key:
+                run.append(r)
+                continue
+            skip = quoted.get(key)
+            if skip is None:
+                skip = quoted[key] = _NEEDS_QUOTING.search(key[0] + key[1]) is not None
+            if skip:
+                continue
+            if run_key is not None:
+                records += (one(*run_key, run[0], run_units) if len(run) == 1
+                            else several(*run_key, run))
+            run_key, run, run_units = key, [r], cast(str, known)
+        if run_key is not None:
+            records += (one(*run_key, run[0], run_units) if len(run) == 1
+                        else several(*run_key, run))
+        flush()
     return records
+
+
+_UNKNOWN = object()     # a unit not looked up yet
 
 
 def _write_records(out, head: list[str], triplets: list[tuple[str, str, str]]) -> int:
@@ -146,8 +255,8 @@ def _write_records(out, head: list[str], triplets: list[tuple[str, str, str]]) -
     # Most series fit on a line whatever the head renders to (a field renders to at most
     # twice its length and two quotes): then only the count splits them, and the head
     # need not be rendered to be measured (a third of the CMEP writer's time).
-    sizes = sum(len(when) + len(quality) + len(value) + 3 for when, quality, value in triplets)
-    if sizes + sum(2 * len(f) + 3 for f in head) + len(f",{MAX_TRIPLETS}") <= MAX_LINE:
+    sizes = sum(map(len, chain.from_iterable(triplets))) + 3 * len(triplets)
+    if sizes + 2 * sum(map(len, head)) + 3 * len(head) + len(f",{MAX_TRIPLETS}") <= MAX_LINE:
         for start in range(0, len(triplets), MAX_TRIPLETS):
             chunk = triplets[start:start + MAX_TRIPLETS]
             out.writerow([*head, str(len(chunk)), *(f for t in chunk for f in t)])

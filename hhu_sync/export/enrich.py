@@ -12,7 +12,8 @@ import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from typing import NamedTuple
+from functools import partial
+from typing import Any, NamedTuple
 
 from hhu_sync.export.cells import is_plain_number
 from hhu_sync.export.flags import flag_status
@@ -54,6 +55,15 @@ class StoredReading(NamedTuple):
     error_flags: str | None
     list_held: int
     on_list: int
+
+
+_UNSET: Any = object()      # a visit's ratio basis not worked out yet
+
+
+#: An ExportRow or StoredReading from a tuple of all its fields, made in C (the classes'
+#: own constructors are Python functions: a call a reading).
+_export_row = partial(tuple.__new__, ExportRow)
+stored_reading = partial(tuple.__new__, StoredReading)
 
 
 def _utc(text: str | None) -> datetime | None:
@@ -152,6 +162,11 @@ class Enricher:
         self._rates: dict[str, dict[str, str]] = {}
         self._meter: str | None = None
         self._history: list[tuple[datetime, str]] = []
+        self._visits_of: str | None = None  # the meter whose visits are remembered
+        self._visits: dict[tuple, list] = {}
+        self._registers: dict[str, str] = {}
+        self._scaled_units: dict[str, bool] = {}
+        self._ok_statuses: dict[tuple, str] = {}
 
     def _entry(self, list_id: str | None, meter: str) -> MeterEntry | None:
         if not list_id:
@@ -174,12 +189,13 @@ class Enricher:
                          entry: MeterEntry | None) -> Scheme | None:
         if meter != self._meter:          # rows come ordered by meter: one meter cached
             self._meter = meter
+            schemes, proofs = self._programmed(meter), self._held(meter)
             self._history = sorted((when, sid) for when, sid in
-                                   ((_utc(t), sid) for t, sid in self._programmed(meter))
-                                   if when is not None)
+                                   ((_utc(t), sid) for t, sid in schemes)
+                                   if when is not None) if schemes else []
             self._evidence = sorted((when, bool(p), r) for when, p, r in
-                                    ((_utc(t), p, r) for t, p, r in self._held(meter))
-                                    if when is not None)
+                                    ((_utc(t), p, r) for t, p, r in proofs)
+                                    if when is not None) if proofs else []
         chosen = None
         visited = _utc(visit_time) if self._history or self._evidence else None
         if visited is not None:
@@ -219,17 +235,57 @@ class Enricher:
         return flag_status(r.error_flags) or STATUS_OK
 
     def __call__(self, r: StoredReading) -> ExportRow:
-        entry = self._entry(r.list_id, r.meter) if r.on_list else None
-        scheme = self._scheme_in_force(r.meter, r.visit_time, entry)
-        rate = self._rate_names(scheme).get(register_of(r.obis), "") if scheme else ""
-        multiplier = basis = primary = ""
-        if r.unit.lower() in SCALED_UNITS:
-            multiplier, basis, primary = self._scaled(scheme, r.value, self._basis(scheme))
-        return ExportRow(
-            r.meter, r.obis, r.time, r.value, r.unit, self.status(r), r.hhu, r.upload_id,
-            r.received_at, (entry.site or "") if entry else "", r.list_id or "", rate, r.value_time,
-            r.reset_time, multiplier, basis, primary, scheme.id if scheme else "",
-            r.error_flags or "", r.notes or "")
+        (meter, obis, time, value, unit, status, hhu, upload_id, received_at, value_time,
+         reset_time, list_id, visit_time, notes, error_flags, list_held, on_list) = r
+        # What a reading's visit decides (list entry, scheme in force, its rate names,
+        # the ratio proof) is worked out once a visit: its registers share it.
+        if meter != self._visits_of:
+            self._visits_of = meter
+            self._visits.clear()
+        key = (visit_time, list_id, on_list)
+        visit = self._visits.get(key)
+        if visit is None:
+            entry = self._entry(list_id, meter) if on_list else None
+            scheme = self._scheme_in_force(meter, visit_time, entry)
+            visit = self._visits[key] = [
+                scheme, self._rate_names(scheme) if scheme else None, _UNSET,
+                (entry.site or "") if entry else "", scheme.id if scheme else ""]
+        scheme, rates, basis, site, scheme_id = visit
+        rate = rates.get(self._register(obis), "") if rates is not None else ""
+        multiplier = value_basis = primary = ""
+        scaled = self._scaled_units.get(unit)
+        if scaled is None:
+            scaled = self._scaled_units[unit] = unit.lower() in SCALED_UNITS
+        if scaled:
+            if scheme is None:
+                value_basis = BASIS_UNKNOWN
+            else:
+                if basis is _UNSET:
+                    basis = visit[2] = self._basis(scheme)
+                multiplier, value_basis, primary = self._scaled(scheme, value, basis)
+        if status == STATUS_OK:
+            status = self._status_ok(list_id, list_held, on_list, error_flags)
+        return _export_row((
+            meter, obis, time, value, unit, status, hhu, upload_id, received_at, site,
+            list_id or "", rate, value_time, reset_time, multiplier, value_basis, primary,
+            scheme_id, error_flags or "", notes or ""))
+
+    def _register(self, obis: str) -> str:
+        found = self._registers.get(obis)
+        if found is None:
+            found = self._registers[obis] = register_of(obis)
+        return found
+
+    def _status_ok(self, list_id: str | None, list_held: int, on_list: int,
+                   error_flags: str | None) -> str:
+        """:meth:`status` of a reading the store holds as ``ok``, remembered by its inputs."""
+        key = (list_id, list_held, on_list, error_flags)
+        found = self._ok_statuses.get(key)
+        if found is None:
+            found = self._ok_statuses[key] = self.status(StoredReading(
+                "", "", "", "", "", STATUS_OK, "", "", "", "", "", list_id, None, None,
+                error_flags, list_held, on_list))
+        return found
 
     def _basis(self, scheme: Scheme | None) -> str | None:
         """What the proof says the registers count: ``primary`` (the scheme's ratios are

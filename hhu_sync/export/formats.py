@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable
+from operator import itemgetter
 from pathlib import Path
 
 from hhu_sync.export.cmep import write_cmep
@@ -14,6 +15,7 @@ from hhu_sync.fsutil import DAEMON_DIR_MODE, ensure_dir
 from hhu_sync.ids import check_name
 
 FORMATS = ("csv", "cmep", "jsonl")
+_KEY = itemgetter(0, 1, 2)        # an export row's meter, obis, time
 
 
 def export(rows: Iterable[tuple], fmt: str, path: str | os.PathLike[str], *,
@@ -36,7 +38,7 @@ def export_upload(rows: Iterable[tuple], folder: Path, upload_id: str, *,
     """
     check_name(upload_id, "upload id")          # a file name: never a path
     ensure_dir(folder, DAEMON_DIR_MODE)
-    ordered = sorted(map(as_row, rows), key=lambda r: (r.meter, r.obis, r.time))
+    ordered = sorted(map(as_row, rows), key=_KEY)
     csv_path, cmep_path = folder / f"{upload_id}.csv", folder / f"{upload_id}.cmep"
     write_csv(ordered, csv_path)
     write_cmep(ordered, cmep_path, sender=sender)

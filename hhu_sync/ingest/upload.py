@@ -13,8 +13,11 @@ from __future__ import annotations
 
 import json
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from functools import partial
+from itertools import chain
 from typing import Any, Literal, NamedTuple, overload
 
 from hhu_sync.errors import HhuSyncError
@@ -31,6 +34,7 @@ from hhu_sync.ingest.fields import (
     text_problem,
     utc_time,
 )
+from hhu_sync.ingest.flatrows import FlatRows
 from hhu_sync.ingest.status import OUTCOME_STATUS, FindingCode, ReadingStatus
 
 OUTCOMES = ("done", "no_access", "not_found", "password_rejected", "verify_failed")
@@ -48,6 +52,11 @@ _FREE_TEXT_BOUNDS = {"operator": 256, "notes": 10_000}
 _UNITS = UNITS
 _OK, _SUSPECT, _REJECTED = (ReadingStatus.OK.value, ReadingStatus.SUSPECT.value,
                             ReadingStatus.REJECTED.value)
+
+
+#: A UTC time as :func:`utc_time` gives it back, to the second (isoformat's own text).
+_KEY_FORM = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\+00:00",
+                       re.ASCII).fullmatch
 
 
 class UploadError(ValueError):
@@ -83,6 +92,11 @@ class Visit(NamedTuple):
     ratios: str | None = None
 
 
+_visit_of = partial(tuple.__new__, Visit)    # a Visit from its fields, in C
+#: Fields of a reading row (see :attr:`Upload.readings`).
+READING_WIDTH = 11
+
+
 class Finding(NamedTuple):
     """A field that failed a check. ``index`` is the reading's, None for a visit field."""
 
@@ -103,10 +117,25 @@ class Upload:
     # visit seq as text): the readings table's order. value_time and reset_time are a
     # register's own times (MD time stamp, billing reset; "" for none), in UTC. Rows with
     # status 'rejected' failed a field check; the store keeps them as exceptions only.
-    readings: list[tuple[str, ...]] = field(default_factory=list)
+    readings: Sequence[tuple[str, ...]] = field(default_factory=list)   # or FlatRows
     findings: list[Finding] = field(default_factory=list)
     not_stored: set[int] = field(default_factory=set)   # indexes not in the readings table
     status_changes: dict[int, str] = field(default_factory=dict)   # set by the store
+
+    def __getstate__(self) -> dict[str, Any]:
+        """Sent from a check worker to the committer: the readings as one flat list
+        (:class:`FlatRows`: half the unpickling of a list of tuples, and the store
+        inserts from it as it is) and the visits as plain tuples."""
+        state = dict(self.__dict__)
+        rows = self.readings
+        if type(rows) is list and rows and set(map(len, rows)) == {READING_WIDTH}:
+            state["readings"] = FlatRows(list(chain.from_iterable(rows)), READING_WIDTH)
+        state["visits"] = list(map(tuple, self.visits))
+        return state
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        state["visits"] = list(map(_visit_of, state["visits"]))
+        self.__dict__.update(state)
 
     def stored_rows(self, received_at: str,
                     statuses: dict[int, str] | None = None) -> list[tuple]:
@@ -177,16 +206,42 @@ class _Checker:
         self.ceiling = received_at + limits.future_tolerance
         self.times: dict[str, str | Problem] = {}
         self.obis: dict[str, str | Problem] = {}
+        self.meters: dict[str, Problem | None] = {}
+        self.texts: dict[tuple, list[tuple[str, Problem]]] = {}
         # The common case in one regex: a non-negative decimal within the register's
         # digits, with a unit. Anything else takes the checks that name the problem.
         self.plain = re.compile(rf"[0-9]{{1,{limits.integer_digits}}}"
                                 rf"(?:\.[0-9]{{1,{limits.decimals}}})?", re.ASCII).fullmatch
 
+    def meter(self, text: str) -> Problem | None:
+        if text in self.meters:
+            return self.meters[text]
+        found = self.meters[text] = check_meter(text)
+        return found
+
+    def text_findings(self, texts: tuple) -> list[tuple[str, Problem]]:
+        found = self.texts.get(texts)
+        if found is None:
+            found = self.texts[texts] = _text_findings(texts)
+        return found
+
     def time(self, text: str) -> str | Problem:
         found = self.times.get(text)
         if found is None:
-            found = self.times[text] = utc_time(text, floor=self.floor, ceiling=self.ceiling)
+            found = self.times[text] = self._utc_time(text)
         return found
+
+    def _utc_time(self, text: str) -> str | Problem:
+        """:func:`utc_time`; a time already in its key form (UTC, to the second, as HHUs
+        write them) and within the window is its own key, without a conversion."""
+        if _KEY_FORM(text) is not None:
+            try:
+                when = datetime.fromisoformat(text)
+            except ValueError:
+                when = None
+            if when is not None and self.floor <= when <= self.ceiling:
+                return text
+        return utc_time(text, floor=self.floor, ceiling=self.ceiling)
 
     def off_visit(self, when: str, visit_time: str) -> Problem | None:
         """A problem when a reading's UTC time is further than visit_span from its visit's:
@@ -236,55 +291,91 @@ def parse_upload(payload: dict[str, Any], *, upload_id: str, hhu_id: str, sha256
     for seq, v in enumerate(visits_raw):
         if type(v) is not dict:
             raise UploadError(f"visits[{seq}]: not a map")
-        visit, visit_findings = _visit(v, seq, check)
-        findings += visit_findings
-        registers = v.get("registers") or []
+        visit = _visit(v, seq, check, findings)
+        registers = v.get("registers") or ()
         if type(registers) not in (list, tuple) or len(registers) > MAX_REGISTERS_PER_VISIT:
             raise UploadError(f"visits[{seq}].registers: not a list of at most "
                               f"{MAX_REGISTERS_PER_VISIT} registers")
         start = len(rows)
         _registers(registers, visit, seq, hhu_id, upload_id, check, rows, findings)
-        visits.append(visit._replace(rows=range(start, len(rows))))
+        visits.append(_visit_of((*visit[:10], range(start, len(rows)), *visit[11:])))
     return Upload(upload_id=upload_id, hhu_id=hhu_id, sha256=sha256, visits=visits,
                   readings=rows, findings=findings)
 
 
-def _visit(v: dict, seq: int, check: _Checker) -> tuple[Visit, list[Finding]]:
+def _visit(v: dict, seq: int, check: _Checker, findings: list[Finding]) -> Visit:
+    """A visit's fields, checked (its ``rows`` still empty); its findings appended.
+
+    Most visits are text of the right type and size throughout: that is tested in one
+    expression, and the findings of its texts are remembered by their values (a route's
+    visits share list, operator, flags, mostly notes). Any other visit takes
+    :func:`_visit_texts`, which names the field that refuses the upload."""
+    get = v.get
+    meter, outcome, raw_time = get("meter"), get("outcome"), get("time")
+    texts = (get("list", ""), get("scheme"), get("verify"), get("error_flags"),
+             get("operator", ""), get("notes", ""))
+    list_id, scheme, verify, flags, operator, notes = texts
+    if not (type(meter) is str and len(meter) <= 256 and type(outcome) is str
+            and outcome in OUTCOMES and type(raw_time) is str and len(raw_time) <= 256
+            and type(list_id) is str and len(list_id) <= 256
+            and (scheme is None or (type(scheme) is str and len(scheme) <= 256))
+            and (verify is None or (type(verify) is str and len(verify) <= 64))
+            and (flags is None or (type(flags) is str and len(flags) <= 64))
+            and type(operator) is str and len(operator) <= _TEXT_BOUNDS["operator"]
+            and type(notes) is str and len(notes) <= _TEXT_BOUNDS["notes"]):
+        meter, outcome, raw_time, texts = _visit_texts(v, seq)
+        list_id, scheme, verify, flags, operator, notes = texts
+    meter_problem = check.meter(meter)
+    if meter_problem is not None:
+        findings.append(Finding(seq, None, f"visits[{seq}].meter", *meter_problem))
+    when = check.time(raw_time)
+    time_ok = type(when) is str
+    if not time_ok:
+        findings.append(Finding(seq, None, f"visits[{seq}].time", *when))
+    for name, problem in check.text_findings(texts):
+        findings.append(Finding(seq, None, f"visits[{seq}].{name}", *problem))
+    ratios = get("ratios")
+    if ratios is not None:
+        ratios = _ratios(ratios, seq, findings)
+    return _visit_of((seq, meter, list_id, when if time_ok else raw_time, outcome, scheme,
+                      verify, flags, operator, notes, range(0), time_ok,
+                      meter_problem is None, ratios))
+
+
+#: A visit's text fields in the order they are checked (and their findings listed).
+_VISIT_TEXTS = ("list", "scheme", "verify", "error_flags", "operator", "notes")
+
+
+def _visit_texts(v: dict, seq: int) -> tuple[str, str, str, tuple]:
+    """A visit's meter, outcome, time and texts by the field checks one by one, in their
+    order: the first of the wrong type or size refuses the upload, named."""
     get = v.get
     meter = _text(get("meter"), seq, "meter")
     outcome = get("outcome")
     if outcome not in OUTCOMES:
         raise UploadError(f"visits[{seq}].outcome: {outcome!r} is not one of "
                           f"{', '.join(OUTCOMES)}")
-    texts: dict[str, Any] = {"list": _text(get("list", ""), seq, "list"),
-                             "scheme": _text(get("scheme"), seq, "scheme", True),
-                             "verify": _text(get("verify"), seq, "verify", True),
-                             "error_flags": _text(get("error_flags"), seq, "error_flags", True),
-                             "operator": _text(get("operator", ""), seq, "operator"),
-                             "notes": _text(get("notes", ""), seq, "notes")}
-    raw_time = _text(get("time"), seq, "time")
-    found: list[Finding] = []
-    meter_problem = check_meter(meter)
-    if meter_problem is not None:
-        found.append(Finding(seq, None, f"visits[{seq}].meter", *meter_problem))
-    when = check.time(raw_time)
-    time_ok = not isinstance(when, Problem)
-    if not time_ok:
-        found.append(Finding(seq, None, f"visits[{seq}].time", *when))
-    for name, text in texts.items():
+    texts = (_text(get("list", ""), seq, "list"), _text(get("scheme"), seq, "scheme", True),
+             _text(get("verify"), seq, "verify", True),
+             _text(get("error_flags"), seq, "error_flags", True),
+             _text(get("operator", ""), seq, "operator"), _text(get("notes", ""), seq, "notes"))
+    return meter, outcome, _text(get("time"), seq, "time"), texts
+
+
+def _text_findings(texts: tuple) -> list[tuple[str, Problem]]:
+    """(field, problem) for a visit's texts: control characters or a formula start, and
+    free text longer than its bound (kept in full)."""
+    found: list[tuple[str, Problem]] = []
+    for name, text in zip(_VISIT_TEXTS, texts, strict=True):
         problem = text_problem(text) if text else None
         if problem is not None:
-            found.append(Finding(seq, None, f"visits[{seq}].{name}", *problem))
+            found.append((name, problem))
         bound = _FREE_TEXT_BOUNDS.get(name)
         if bound is not None and len(text) > bound:
-            found.append(Finding(seq, None, f"visits[{seq}].{name}", FindingCode.TOO_LONG,
-                                 f"{len(text)} characters, more than {bound}: kept in full"))
-    ratios = _ratios(get("ratios"), seq, found)
-    visit = Visit(seq, meter, texts["list"], when if isinstance(when, str) else raw_time, outcome,
-                  texts["scheme"], texts["verify"], texts["error_flags"], texts["operator"],
-                  texts["notes"], time_ok=time_ok, meter_ok=meter_problem is None,
-                  ratios=ratios)
-    return visit, found
+            found.append((name, Problem(FindingCode.TOO_LONG,
+                                        f"{len(text)} characters, more than {bound}: "
+                                        "kept in full")))
+    return found
 
 
 RATIO_KEYS = ("ct", "vt")
@@ -337,6 +428,21 @@ def _registers(registers: list | tuple, visit: Visit, seq: int, hhu_id: str, upl
     append = rows.append
     for n, r in enumerate(registers):
         kind = type(r)
+        if (kind is tuple or kind is list) and len(r) == 4:   # the common form, first
+            obis, value, unit, rtime = r
+            if (type(obis) is str and type(value) is str and type(unit) is str
+                    and type(rtime) is str):
+                code = obis_of(obis) or check.code(obis)
+                when = time_of(rtime) or check.time(rtime)
+                if fast and when == at and type(code) is str and unit in units and unit \
+                        and plain(value):
+                    append((meter, code, when, value, unit, base, hhu_id, upload_id, "", "",
+                            vseq))
+                else:
+                    append(_checked_row(visit, seq, n, len(rows), obis, code, rtime, when,
+                                        value, unit, "", "", base, hhu_id, upload_id, check,
+                                        findings))
+                continue
         vtime = rstime = ""
         if kind is tuple or kind is list:                     # [obis, value, unit, time]
             size = len(r)

@@ -10,16 +10,18 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from importlib import resources
+from itertools import chain
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
 from hhu_sync.export.cells import is_plain_number
-from hhu_sync.export.enrich import Enricher, StoredReading, ratios_agree
+from hhu_sync.export.enrich import Enricher, StoredReading, ratios_agree, stored_reading
 from hhu_sync.export.rows import ExportRow
 from hhu_sync.failpoints import failpoint
 from hhu_sync.ingest import (
@@ -31,6 +33,7 @@ from hhu_sync.ingest import (
     Upload,
     escape,
 )
+from hhu_sync.ingest.flatrows import FlatRows
 from hhu_sync.ingest.upload import UploadRefused
 from hhu_sync.model.catalog import model_takes_ratios
 from hhu_sync.model.meterlist import MeterList, meter_list_from_dict
@@ -111,9 +114,15 @@ def _breaks_connection(exc: BaseException, db: sqlite3.Connection | None) -> boo
 
 
 ROWS_PER_STATEMENT = 128
+_STATUS = itemgetter(5)          # a reading row's status (hhu_sync.ingest.Upload.readings)
 
 
-def _insert_rows(db: sqlite3.Connection, head: str, columns: int, rows: list) -> None:
+def _statuses(rows: Sequence[tuple]) -> list[str]:
+    """Every reading row's status, in order."""
+    return rows.column(5) if isinstance(rows, FlatRows) else list(map(_STATUS, rows))
+
+
+def _insert_rows(db: sqlite3.Connection, head: str, columns: int, rows: Sequence) -> None:
     """``executemany`` with many rows per statement.
 
     The sqlite3 module lets go of the interpreter lock around every statement step, so
@@ -125,11 +134,15 @@ def _insert_rows(db: sqlite3.Connection, head: str, columns: int, rows: list) ->
     one = "(" + ",".join("?" * columns) + ")"
     full = f"{head} {','.join([one] * ROWS_PER_STATEMENT)}"
     n = len(rows) - len(rows) % ROWS_PER_STATEMENT
+    if isinstance(rows, FlatRows) and rows.width == columns:
+        values = rows.values              # the parameters as they came, sliced
+    else:
+        def values(start: int, stop: int) -> list:
+            return list(chain.from_iterable(rows[start:stop]))
     for start in range(0, n, ROWS_PER_STATEMENT):
-        db.execute(full, [v for row in rows[start:start + ROWS_PER_STATEMENT] for v in row])
+        db.execute(full, values(start, start + ROWS_PER_STATEMENT))
     if n < len(rows):
-        tail = rows[n:]
-        db.execute(f"{head} {','.join([one] * len(tail))}", [v for row in tail for v in row])
+        db.execute(f"{head} {','.join([one] * (len(rows) - n))}", values(n, len(rows)))
 
 
 class SqliteStore:
@@ -625,7 +638,8 @@ class SqliteStore:
             self._findings(upload, report, exceptions, now)
             changes = self._check_visits(db, upload, report, exceptions, now)
             rows = self._rows_to_store(upload, changes)
-            report.readings_not_billable = sum(1 for r in rows if r[5] != ReadingStatus.OK)
+            report.readings_not_billable = len(rows) - _statuses(rows).count(
+                ReadingStatus.OK.value)
             before = db.total_changes
             _insert_rows(db, f"INSERT OR IGNORE INTO readings ({_READING_COLUMNS}) VALUES",
                          _READING_WIDTH, rows)
@@ -705,9 +719,12 @@ class SqliteStore:
         report.findings = len(out)
 
     @staticmethod
-    def _rows_to_store(upload: Upload, changes: dict[int, str]) -> list[tuple]:
-        rows = []
+    def _rows_to_store(upload: Upload, changes: dict[int, str]) -> Sequence[tuple]:
         rejected = ReadingStatus.REJECTED.value
+        if not changes and rejected not in _statuses(upload.readings):
+            upload.status_changes = changes
+            return upload.readings            # every reading as parsed: the common case
+        rows: list[tuple] = []
         for i, r in enumerate(upload.readings):
             if r[5] == rejected:
                 continue
@@ -765,6 +782,8 @@ class SqliteStore:
         changes: dict[int, str] = {}
         issued: dict[str, tuple[datetime | None, str] | None] = {}
         given: dict[str, set[str]] = {}      # list → the HHUs it was delivered to
+        serials: dict[str, set[str]] = {}    # list → the meters on it
+        read_by: dict[str, dict[str, list]] = {}   # list → meter → a visit by another HHU
         ok, suspect = ReadingStatus.OK.value, ReadingStatus.SUSPECT.value
 
         def mark(v, status: ReadingStatus) -> None:
@@ -820,8 +839,10 @@ class SqliteStore:
                      f"{', '.join(sorted(map(str, given[v.list_id])))}, not {upload.hhu_id}")
                 continue
             touched[v.list_id] = None
-            if not db.execute("SELECT 1 FROM list_entries WHERE list_id=? AND serial=?",
-                              (v.list_id, v.meter)).fetchone():
+            if v.list_id not in serials:          # read once a list, not once a visit
+                serials[v.list_id] = {r[0] for r in db.execute(
+                    "SELECT serial FROM list_entries WHERE list_id=?", (v.list_id,))}
+            if v.meter not in serials[v.list_id]:
                 report.not_on_list += 1
                 mark(v, ReadingStatus.NOT_ON_LIST)
                 flag(v, ExceptionKind.NOT_ON_LIST.value, f"meter is not on list {v.list_id}")
@@ -834,11 +855,19 @@ class SqliteStore:
                      f"visits[{v.seq}].time: before list {v.list_id} was issued "
                      f"({since.isoformat()})")
             if v.outcome == "done":
-                other = db.execute(
-                    "SELECT v.upload_id, u.hhu_id FROM visits v JOIN uploads u "
-                    "ON u.upload_id = v.upload_id WHERE v.list_id=? AND v.meter=? "
-                    "AND v.outcome='done' AND u.hhu_id != ? LIMIT 1",
-                    (v.list_id, v.meter, upload.hhu_id)).fetchone()
+                if v.list_id not in read_by:
+                    # each meter's first visit by another HHU (in the visits_list index's
+                    # order, which the one-visit query took): one statement a list
+                    first: dict[str, list] = {}
+                    read_by[v.list_id] = first
+                    for meter, *other in db.execute(
+                            "SELECT v.meter, v.upload_id, u.hhu_id FROM visits v "
+                            "JOIN uploads u ON u.upload_id = "
+                            "v.upload_id WHERE v.list_id=? AND v.outcome='done' AND "
+                            "u.hhu_id != ? ORDER BY v.meter, v.upload_id, v.seq",
+                            (v.list_id, upload.hhu_id)):
+                        first.setdefault(meter, other)
+                other = read_by[v.list_id].get(v.meter)
                 if other:
                     report.already_read += 1
                     flag(v, ExceptionKind.ALREADY_READ.value,
@@ -1089,14 +1118,70 @@ def export_rows(db: sqlite3.Connection, *, since: str | None = None,
         return model_takes_ratios(model, catalog)
 
     enrich = Enricher(meter_list, scheme, programmed, takes_ratios, held)
+    if upload_id is not None:
+        yield from list(map(enrich, _upload_readings(db, upload_id)))
+        return
     args: tuple[str, ...]
     sql, args = _EXPORT_SQL, ()
-    if upload_id is not None:
-        sql, args = sql + "WHERE r.upload_id = ? ", (upload_id,)
-    elif since:
+    if since:
         sql, args = sql + "WHERE u.received_at >= ? ", (since,)
     for raw in db.execute(sql + "ORDER BY r.meter, r.obis, r.time", args):
         yield enrich(StoredReading(*raw))
+
+
+_UPLOAD_READINGS_SQL = (
+    "SELECT r.meter, r.obis, r.time, r.value, r.unit, r.status, r.hhu, r.upload_id, "
+    "r.value_time, r.reset_time, r.visit_seq FROM readings r WHERE r.upload_id = ? "
+    "ORDER BY r.meter, r.obis, r.time")
+_UPLOAD_VISITS_SQL = ("SELECT seq, meter, list_id, time, notes, error_flags FROM visits "
+                      "WHERE upload_id = ?")
+
+
+def _upload_readings(db: sqlite3.Connection, upload_id: str) -> list[StoredReading]:
+    """:data:`_EXPORT_SQL`'s rows for one upload, joined here: the upload's visits, lists
+    and list entries are read once each, not looked up by three index searches a reading
+    (half the export's time). Same rows, same order, same NULLs as the SQL join."""
+    received = db.execute("SELECT received_at FROM uploads WHERE upload_id = ?",
+                          (upload_id,)).fetchone()
+    if received is None:                 # the join finds no upload: no rows
+        return []
+    received_at = received[0]
+    visits: dict[Any, tuple] = {}
+    first_of: dict[str, Any] = {}        # meter → its first visit's seq (rows without one)
+    for seq, meter, list_id, time, notes, flags in db.execute(_UPLOAD_VISITS_SQL,
+                                                               (upload_id,)):
+        visits[seq] = (meter, list_id, time, notes, flags)
+        if meter not in first_of or seq < first_of[meter]:
+            first_of[meter] = seq
+    held: dict[str, bool] = {}
+    entries: dict[str, frozenset[str]] = {}
+    for _meter, list_id, _time, _notes, _flags in visits.values():
+        if list_id is not None and list_id not in held:
+            held[list_id] = db.execute("SELECT 1 FROM lists WHERE list_id = ?",
+                                       (list_id,)).fetchone() is not None
+            entries[list_id] = frozenset(row[0] for row in db.execute(
+                "SELECT serial FROM list_entries WHERE list_id = ?", (list_id,)))
+    # a visit's part of its readings' rows: list, visit time, notes, flags, held, on list
+    joined: dict[Any, tuple] = {}
+    for seq, (meter, list_id, time, notes, flags) in visits.items():
+        known = list_id is not None
+        joined[seq] = (list_id, time, notes, flags, int(known and held[list_id]),
+                       int(known and meter in entries[list_id]))
+    none = (None, None, None, None, 0, 0)
+    make = stored_reading
+    out = []
+    for (meter, obis, time, value, unit, status, hhu, upload, value_time, reset_time,
+         seq) in db.execute(_UPLOAD_READINGS_SQL, (upload_id,)):
+        if seq is None:
+            seq = first_of.get(meter)
+        visit = joined.get(seq, none)
+        if visit is not none and visits[seq][0] != meter:   # on_list is the reading's meter's
+            list_id = visit[0]
+            known = list_id is not None
+            visit = (*visit[:5], int(known and meter in entries[list_id]))
+        out.append(make((meter, obis, time, value, unit, status, hhu, upload, received_at,
+                         value_time, reset_time, *visit)))
+    return out
 
 
 def read_export_rows(path: str | Path, *, upload_id: str | None = None,

@@ -244,12 +244,18 @@ class _TooManyObjects(Exception):
 
 def _unpack_map(blob: bytes | bytearray, what: str, offset: int,
                 use_list: bool = True, limits: Limits = DEFAULT_LIMITS) -> dict[str, Any]:
-    budget = _ObjectBudget(limits.max_objects)
+    # What the budget counts (a container, and each value in one) is at most two for a
+    # byte of msgpack: a blob of at most half the budget cannot exceed it, and is
+    # unpacked without a call into Python for every array and map (a readings upload
+    # has one a register).
+    hooks: dict[str, Any] = {}
+    if 2 * len(blob) > limits.max_objects:
+        budget = _ObjectBudget(limits.max_objects)
+        hooks = {"list_hook": budget, "object_hook": budget}
     try:
         value = msgpack.unpackb(blob, raw=False, strict_map_key=True, use_list=use_list,
                                 ext_hook=_no_ext, max_array_len=limits.max_items,
-                                max_map_len=limits.max_items, list_hook=budget,
-                                object_hook=budget)
+                                max_map_len=limits.max_items, **hooks)
     except _TooManyObjects:
         raise TransferError(f"{what} holds more than {limits.max_objects} values",
                             offset=offset) from None

@@ -80,8 +80,8 @@ def test_cmep_converts_each_time_once_and_writes_the_same_records(tmp_path, monk
     rows = [ExportRow(f"M{m}", obis, "2026-11-25T10:00:00+01:00", "001.5", "kWh", "ok",
                       "H", "U1", "") for m in range(3) for obis in ("1.8.1", "1.8.2")]
     calls: list[str] = []
-    real = cmep.cmep_time
-    monkeypatch.setattr(cmep, "cmep_time", lambda iso: calls.append(iso) or real(iso))
+    real = cmep._both_times          # a time's CMEP minute and sortable UTC, one parse
+    monkeypatch.setattr(cmep, "_both_times", lambda iso: calls.append(iso) or real(iso))
     when = datetime(2026, 12, 1, tzinfo=UTC)
     assert cmep.write_cmep(rows, tmp_path / "r.cmep", sender="D", now=when) == 6
     assert calls == ["2026-11-25T10:00:00+01:00"]

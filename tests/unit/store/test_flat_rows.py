@@ -1,0 +1,67 @@
+"""An upload as a check worker sends it to the committer: readings as one flat list.
+
+The committer stores what it unpickles; it must store, find and report exactly what it
+would have for the upload as parsed, whatever the rows hold (duplicates, rejections,
+statuses a list changes).
+"""
+
+from __future__ import annotations
+
+import pickle
+
+import pytest
+
+from hhu_sync.ingest.flatrows import FlatRows
+from hhu_sync.store import SqliteStore
+from tests.unit.store.helpers import meter_list, upload, visit
+
+NOW = "2026-11-25T12:00:00+00:00"
+
+
+def sent(up):
+    """The upload as the committer receives it from a check worker."""
+    return pickle.loads(pickle.dumps(up, pickle.HIGHEST_PROTOCOL))
+
+
+def test_the_readings_arrive_flat_and_read_as_the_rows_parsed():
+    up = upload("U1", [visit("M1", registers=[["1.8.1", "1.0", "kWh", "2026-11-25T10:00:00Z"],
+                                              ["1.8.2", "2.0", "kWh", "2026-11-25T10:00:00Z"]]),
+                       visit("M2")])
+    got = sent(up)
+    assert isinstance(got.readings, FlatRows)
+    assert got.readings == up.readings and list(got.readings) == up.readings
+    assert got.readings[1] == up.readings[1] and got.readings[-1] == up.readings[-1]
+    assert got.readings[1:3] == up.readings[1:3] and len(got.readings) == 3
+    assert got.visits == up.visits and type(got.visits[0]) is type(up.visits[0])
+    assert got == up
+
+
+def test_flat_rows_refuse_values_that_are_no_whole_rows():
+    with pytest.raises(ValueError):
+        FlatRows(["a", "b", "c"], 2)
+    with pytest.raises(IndexError):
+        FlatRows(["a", "b"], 2)[1]
+
+
+@pytest.mark.parametrize("flat", [False, True])
+def test_a_sent_upload_is_stored_as_the_parsed_one(tmp_path, flat):
+    store = SqliteStore(tmp_path / "db.sqlite")
+    try:
+        store.add_meter_list(meter_list("L1", serials=("M1", "M2")), now="2026-11-01T00:00:00Z")
+        store.ingest(upload("U0", [visit("M1", value="5.0")]), NOW)
+        visits = [visit("M1", value="5.0"),                        # duplicate
+                  visit("M2", value="7.0", obis="1.8.2"),
+                  visit("M3"),                                     # not on the list
+                  visit("M2", obis="bad obis"),                    # rejected: exception
+                  visit("M1", obis="1.8.3", list_id="")]           # no list
+        up = upload("U1", visits)
+        report = store.ingest(sent(up) if flat else up, NOW)
+        rows = store._rows("SELECT meter, obis, status FROM readings ORDER BY 1, 2")
+        kinds = store._rows("SELECT kind FROM exceptions ORDER BY 1")
+    finally:
+        store.close()
+    assert (report.readings_stored, report.readings_already_held, report.readings_rejected,
+            report.readings_not_billable, report.not_on_list) == (3, 1, 1, 2, 2)
+    assert rows == [("M1", "1.8.1", "ok"), ("M1", "1.8.3", "no_list"),
+                    ("M2", "1.8.2", "ok"), ("M3", "1.8.1", "not_on_list")]
+    assert kinds == [("bad_obis",), ("duplicate",), ("not_on_list",), ("not_on_list",)]
