@@ -135,7 +135,7 @@ class _FdTransport:
         if not self._pending:
             self.loop.remove_writer(self.fd)
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
         if not self._closed:
             self._closed = True
             self.loop.remove_reader(self.fd)
@@ -183,8 +183,14 @@ class _ThreadTransport:
             return
         self.stats.bytes_written += len(data)
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
         self._stop.set()
+        if wait:
+            self.join()
+
+    def join(self) -> None:
+        """Wait for the reader to see its stop (at most one read time-out): never on a
+        loop that serves other ports, which would stall them for that long."""
         if threading.current_thread() is not self._thread:
             self._thread.join(1.0 + THREAD_POLL_S)
 
@@ -349,8 +355,17 @@ class LinkPump:
         if self._waiter is not None and self._waiter[1] is future:
             self._fail(PumpTimedOut(f"no answer within {deadline_s:g} s"))
 
-    def close(self) -> None:
-        """Stop watching the port (the caller closes the port itself)."""
-        self._io.close()
+    def close(self, wait: bool = True) -> None:
+        """Stop watching the port (the caller closes the port itself). ``wait=False``
+        returns at once, for a loop serving other ports: call ``join_reader`` off the
+        loop before closing the port."""
+        if self.cut is None:
+            self.cut = PumpCut("pump closed")
+        self._io.close(wait)
         self._cancel_timer()
-        self._fail(PumpCut("pump closed"))
+        self._fail(PumpCut("link cut: pump closed"))
+
+    def join_reader(self) -> None:
+        """Blocks until a reader thread (if any) has stopped; safe from any thread."""
+        if isinstance(self._io, _ThreadTransport):
+            self._io.join()
