@@ -347,9 +347,9 @@ def depot_cpu(daemon: Daemon) -> dict[str, float]:
 
 def dock_all(daemon: Daemon, n: int, bound_s: float
              ) -> tuple[dict[str, float], float, dict[str, float]]:
-    """Run the daemon until every HHU has its bundle and its upload is cleared, and its
-    exports are written: the time each docking took, the wall time, the depot's CPU
-    seconds by part (``PARTS``)."""
+    """Run the daemon until every HHU has its bundle and its upload is cleared: the
+    time each docking took, the wall time, the depot's CPU seconds by part (``PARTS``;
+    exports still being written then are counted as far as they got)."""
     config = daemon.config
     daemon.docks.decoder.start()   # the daemon's start-up is not part of a docking
     cpu0 = depot_cpu(daemon)
@@ -370,8 +370,6 @@ def dock_all(daemon: Daemon, n: int, bound_s: float
                 done_at.setdefault(hhu, time.monotonic() - t0)
             time.sleep(0.02)
     elapsed = max(done_at.values()) if len(done_at) == n else float("nan")
-    while daemon.docks.busy() and time.monotonic() < deadline:   # the exports, too
-        time.sleep(0.02)
     cpu1 = depot_cpu(daemon)
     cpu = {part: cpu1[part] - cpu0[part] for part in PARTS}
     daemon.stop.set()

@@ -84,6 +84,10 @@ class DockManager:
         # finish: SQLite takes one writer at a time anyway, and a session's link carries
         # on (the next upload, its bundles) while its readings are committed.
         self.committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit")
+        # Ports are opened and closed on threads of their own: a socket:// close sleeps
+        # 0.3 s (pyserial's), a connect may wait; neither may hold the store's threads.
+        self.ports = ThreadPoolExecutor(max_workers=max(1, config.limits.max_sessions),
+                                        thread_name_prefix="dock-port")
         self.loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._timers: list[asyncio.TimerHandle] = []
@@ -200,7 +204,7 @@ class DockManager:
         session = Session(dock, url, self.config, self.store, _StoreFaultKeys(self.keystore),
                           self.packer, progress=self.progress, decoder=self.decoder,
                           committed=self.committed, committer=self.committer,
-                          versions=self.versions, blocking=self.blocking)
+                          versions=self.versions, blocking=self.blocking, ports=self.ports)
         self._sessions[dock.name] = session
         try:
             result = await session.run()
@@ -287,6 +291,7 @@ class DockManager:
             if not thread.is_alive():
                 loop.close()
         self.blocking.shutdown(wait=True, cancel_futures=True)
+        self.ports.shutdown(wait=True, cancel_futures=True)
         self.committer.shutdown(wait=True)
         self.decoder.close()
 

@@ -64,6 +64,9 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
+#: a cradle's reads are batched this long (a line trickling in: one wake-up for several
+#: of its pieces); far below the link's ack timer, and its window covers the delay
+READ_HOLD_S = 0.02
 MAX_UNACKNOWLEDGED = 4   # uploads held in memory between their transfer and their ack
 
 
@@ -142,7 +145,8 @@ class Session:
                  committed: Callable[[UploadCommitted], None] | None = None,
                  committer: Executor | None = None,
                  versions: VersionMemory | None = None,
-                 blocking: Executor | None = None) -> None:
+                 blocking: Executor | None = None,
+                 ports: Executor | None = None) -> None:
         self.dock = dock
         self.url = url
         self.config = config
@@ -155,6 +159,9 @@ class Session:
         self.committed = committed      # told of each upload committed (the daemon exports)
         self.committer = committer      # commits uploads (None: on ``blocking``)
         self.blocking = blocking
+        #: opens and closes ports (None: ``blocking``): pyserial's socket:// close sleeps
+        #: 0.3 s, which must not hold the threads the store calls wait for
+        self.ports = ports or blocking
         link = config.link
         #: per cradle: the version to offer (the manager shares one across dockings)
         self.versions = versions or VersionMemory(link.fallback_hours * 3600.0,
@@ -178,6 +185,10 @@ class Session:
         loop = asyncio.get_running_loop()
         return await loop.run_in_executor(self.blocking,
                                           functools.partial(fn, *args, **kwargs))
+
+    async def _on_ports(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.ports, functools.partial(fn, *args, **kwargs))
 
     async def run(self) -> SessionResult:
         started = _now()
@@ -251,7 +262,7 @@ class Session:
         limits = self.config.limits
         self._deadline = time.monotonic() + limits.session_seconds
         try:
-            self.port = await self._off(open_port, self.url, self.dock.baud, timeout=0.1)
+            self.port = await self._on_ports(open_port, self.url, self.dock.baud, timeout=0.1)
         except PortError as exc:
             log.debug("dock %s: %s", self.dock.name, exc)
             return self.result
@@ -315,14 +326,14 @@ class Session:
         self.link = None
         join = link.release() if link is not None else None
         if port is not None:
-            await self._off(_close_port, port, join)
+            await self._on_ports(_close_port, port, join)
 
     def _dock_session(self, version: int) -> DockSession:
         settings = LinkSettings(max_version=version, min_version=self.config.link.min_version)
         port = self.port
         assert port is not None, "opened by _run"
         self.link = DockSession(port, self.keystore.hhu_key, settings=settings,
-                                on_event=self._on_event)
+                                on_event=self._on_event, read_hold_s=READ_HOLD_S)
         if self.stop.is_set():       # aborted while the port was opening
             self.abort()
         return self.link
@@ -369,7 +380,7 @@ class Session:
         ABORT; a socket or simulator cradle starts a new one on reconnecting)."""
         await self._hang_up()
         self.port = None
-        self.port = await self._off(open_port, self.url, self.dock.baud, timeout=0.1)
+        self.port = await self._on_ports(open_port, self.url, self.dock.baud, timeout=0.1)
 
     def abort(self) -> None:
         """On the loop: end the session now (the link resumes at the next docking). Any
