@@ -377,6 +377,19 @@ def dock_all(daemon: Daemon, n: int, bound_s: float
     return done_at, elapsed, cpu
 
 
+def copy_depot(src: Path, dst: Path, database: Path) -> None:
+    """The depot's folder copied while its daemon holds the database open: the database
+    through SQLite's backup, never by reading its files (closing a descriptor of them
+    would drop this process's POSIX locks, so a worker process opening the database next
+    would take it for unused and reset its ``-shm`` under the daemon's mapping: SIGBUS)."""
+    names = {database.name, f"{database.name}-wal", f"{database.name}-shm"}
+    shutil.copytree(src, dst, symlinks=True,
+                    ignore=lambda folder, found: [f for f in found if f in names])
+    target = dst / database.relative_to(src)
+    with closing(sqlite3.connect(database)) as here, closing(sqlite3.connect(target)) as there:
+        here.backup(there)
+
+
 def spawn(args: list[str], stdin=subprocess.PIPE) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, __file__, *args], stdin=stdin,
                             stdout=subprocess.PIPE, text=True)
@@ -437,7 +450,7 @@ def main() -> int:
         urls = [url for sim in sims for url in json.loads(sim.stdout.readline())]
         daemon = configure(live, urls, args.baud)
         moved += queue_lists(daemon, n, args.bundle_kib)
-        shutil.copytree(live, again, symlinks=True)      # the same depot, for the replay
+        copy_depot(live, again, daemon.config.paths.database)   # the same, for the replay
         bound = 60 + 20 * moved / ceiling                # every run ends
         sim0 = sum(cpu_of(s.pid) for s in sims)
         done_at, elapsed, cpu = dock_all(daemon, n, bound)
