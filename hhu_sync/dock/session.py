@@ -64,9 +64,6 @@ def _now() -> str:
     return datetime.now(UTC).isoformat(timespec="seconds")
 
 
-#: a cradle's reads are batched this long (a line trickling in: one wake-up for several
-#: of its pieces); far below the link's ack timer, and its window covers the delay
-READ_HOLD_S = 0.02
 MAX_UNACKNOWLEDGED = 4   # uploads held in memory between their transfer and their ack
 
 
@@ -333,7 +330,7 @@ class Session:
         port = self.port
         assert port is not None, "opened by _run"
         self.link = DockSession(port, self.keystore.hhu_key, settings=settings,
-                                on_event=self._on_event, read_hold_s=READ_HOLD_S)
+                                on_event=self._on_event)
         if self.stop.is_set():       # aborted while the port was opening
             self.abort()
         return self.link

@@ -102,11 +102,9 @@ class DockSession:
     def __init__(self, port: serial.SerialBase, keys: Callable[[str], bytes | None], *,
                  settings: LinkSettings | None = None,
                  on_event: Callable[[Any], None] | None = None,
-                 loop: asyncio.AbstractEventLoop | None = None,
-                 read_hold_s: float = 0.0) -> None:
+                 loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.conn = Connection(Role.DOCK, settings=settings or LinkSettings(), keys=keys)
-        self.pump = LinkPump(port, self.conn, loop=loop, fatal=link_fatal, on_event=on_event,
-                             read_hold_s=read_hold_s)
+        self.pump = LinkPump(port, self.conn, loop=loop, fatal=link_fatal, on_event=on_event)
         self.hello: HelloInfo | None = None
         self.hhu_id: str | None = None
 

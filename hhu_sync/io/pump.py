@@ -80,30 +80,17 @@ def watchable_fd(port: serial.SerialBase) -> int | None:
 
 
 class _FdTransport:
-    """Non-blocking reads and writes on a descriptor the loop watches.
-
-    ``hold_s``: after a read smaller than a chunk (a slow line trickling in), the loop
-    stops watching the descriptor for that long, so the next read takes what a few of
-    the line's pieces brought at once: one wake-up, one call into the core, instead of
-    one per piece. It delays what the core sees by at most ``hold_s``; a fast line (full
-    reads) is never held."""
+    """Non-blocking reads and writes on a descriptor the loop watches."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, fd: int,
                  on_data: Callable[[bytes], None], on_error: Callable[[BaseException], None],
-                 stats: PumpStats, hold_s: float = 0.0) -> None:
+                 stats: PumpStats) -> None:
         self.loop, self.fd, self.stats = loop, fd, stats
         self.on_data, self.on_error = on_data, on_error
-        self.hold_s = hold_s
         self._pending = bytearray()   # what the port has not taken yet
         self._closed = False
-        self._held: asyncio.TimerHandle | None = None
         os.set_blocking(fd, False)
         loop.add_reader(fd, self._readable)
-
-    def _resume(self) -> None:
-        self._held = None
-        if not self._closed:
-            self.loop.add_reader(self.fd, self._readable)
 
     def _readable(self) -> None:
         try:
@@ -118,9 +105,6 @@ class _FdTransport:
             self.on_error(EOFError("end of stream"))
             return
         self.stats.bytes_read += len(data)
-        if self.hold_s and len(data) < READ_CHUNK:
-            self.loop.remove_reader(self.fd)
-            self._held = self.loop.call_later(self.hold_s, self._resume)
         self.on_data(data)
 
     def write(self, data: bytes) -> None:
@@ -154,8 +138,6 @@ class _FdTransport:
     def close(self, wait: bool = True) -> None:
         if not self._closed:
             self._closed = True
-            if self._held is not None:
-                self._held.cancel()
             self.loop.remove_reader(self.fd)
             self.loop.remove_writer(self.fd)
 
@@ -220,15 +202,13 @@ class LinkPump:
     the core until ``run_until`` asks for them, as they would with a blocking driver.
     ``fatal(event)`` returns the exception an event means (an abort, a time-out, a close)
     or None; ``on_event`` sees every other event that does not end a ``run_until``.
-    ``read_hold_s`` batches a slow line's reads (see :class:`_FdTransport`; 0: none).
     Create, use and close it on the loop's thread.
     """
 
     def __init__(self, port: serial.SerialBase, conn: Any, *,
                  loop: asyncio.AbstractEventLoop | None = None,
                  fatal: Callable[[Any], BaseException | None] = lambda event: None,
-                 on_event: Callable[[Any], None] | None = None,
-                 read_hold_s: float = 0.0) -> None:
+                 on_event: Callable[[Any], None] | None = None) -> None:
         self.port = port
         self.conn = conn
         self.loop = loop or asyncio.get_running_loop()
@@ -243,8 +223,7 @@ class LinkPump:
         fd = watchable_fd(port)
         transport = _FdTransport if fd is not None else _ThreadTransport
         self._io: _FdTransport | _ThreadTransport = (
-            _FdTransport(self.loop, fd, self._on_data, self._on_error, self.stats,
-                         read_hold_s)
+            _FdTransport(self.loop, fd, self._on_data, self._on_error, self.stats)
             if fd is not None else
             _ThreadTransport(self.loop, port, self._on_data, self._on_error, self.stats))
         self.kind = transport.__name__.strip("_").replace("Transport", "").lower()

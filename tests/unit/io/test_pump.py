@@ -317,26 +317,3 @@ def test_what_the_core_raises_on_bytes_read_reaches_the_waiter_not_the_loop():
         far.close()
         listener.close()
 
-
-def test_a_slow_lines_pieces_are_read_together_when_the_reads_are_held():
-    """With ``read_hold_s`` the loop takes a trickling line's pieces in one read: the
-    second and third piece, sent while the first is held, reach the core as one."""
-    port, far, listener = _tcp_pair()
-
-    async def main():
-        conn = ScriptedConn()
-        pump = LinkPump(port, conn, read_hold_s=0.2)
-        far.sendall(b"a")
-        await pump.run_until(lambda e: e == ("got", b"a"), 5.0)
-        far.sendall(b"b")
-        far.sendall(b"c")
-        ev = await pump.run_until(lambda e: e[0] == "got", 5.0)
-        pump.close()
-        return ev, pump.stats.reads
-
-    try:
-        assert asyncio.run(main()) == (("got", b"bc"), 2)
-    finally:
-        port.close()
-        far.close()
-        listener.close()
