@@ -64,6 +64,9 @@ from hhu_sync.transfer import encode_transfer  # noqa: E402
 TICK = os.sysconf("SC_CLK_TCK")
 COLUMNS = ("run", "HHUs", "line rate B/s", "bytes moved", "wall s", "depot cpu-s/MB",
            "sims cpu-s/MB", "of N x line rate")
+#: where the depot's CPU goes: the daemon's process (the dock loop, its blocking pool,
+#: the committer, the outbox), the upload-check workers, the export worker
+PARTS = ("daemon", "check", "export")
 STUCK_S = 0.25     # a replayed line sends its next piece anyway after this long unanswered
 
 
@@ -331,16 +334,22 @@ def queue_lists(daemon: Daemon, n: int, bundle_kib: int) -> int:
         return sum(n for (n,) in db.execute("SELECT length(bundle) FROM deliveries"))
 
 
-def depot_cpu(daemon: Daemon) -> float:
-    """This process and its upload workers (check and export pools), from /proc."""
-    pools = daemon.docks.decoder._pools.values()          # noqa: SLF001 - a bench looks in
-    return time.process_time() + sum(cpu_of(pid) for pool in pools
-                                     for pid in (pool._processes or {}))
+def depot_cpu(daemon: Daemon) -> dict[str, float]:
+    """CPU seconds by part of the depot (``PARTS``): this process, and its upload
+    workers (check and export pools), from /proc."""
+    pools = daemon.docks.decoder._pools                   # noqa: SLF001 - a bench looks in
+    split = {part: 0.0 for part in PARTS}
+    split["daemon"] = time.process_time()
+    for kind, pool in pools.items():
+        split[kind] += sum(cpu_of(pid) for pid in (pool._processes or {}))  # noqa: SLF001
+    return split
 
 
-def dock_all(daemon: Daemon, n: int, bound_s: float) -> tuple[dict[str, float], float, float]:
+def dock_all(daemon: Daemon, n: int, bound_s: float
+             ) -> tuple[dict[str, float], float, dict[str, float]]:
     """Run the daemon until every HHU has its bundle and its upload is cleared: the
-    time each took, the wall time, the depot's CPU seconds."""
+    time each docking took, the wall time, the depot's CPU seconds by part (``PARTS``;
+    exports still being written then are counted as far as they got)."""
     config = daemon.config
     daemon.docks.decoder.start()   # the daemon's start-up is not part of a docking
     cpu0 = depot_cpu(daemon)
@@ -361,10 +370,24 @@ def dock_all(daemon: Daemon, n: int, bound_s: float) -> tuple[dict[str, float], 
                 done_at.setdefault(hhu, time.monotonic() - t0)
             time.sleep(0.02)
     elapsed = max(done_at.values()) if len(done_at) == n else float("nan")
-    cpu = depot_cpu(daemon) - cpu0
+    cpu1 = depot_cpu(daemon)
+    cpu = {part: cpu1[part] - cpu0[part] for part in PARTS}
     daemon.stop.set()
     thread.join(60)
     return done_at, elapsed, cpu
+
+
+def copy_depot(src: Path, dst: Path, database: Path) -> None:
+    """The depot's folder copied while its daemon holds the database open: the database
+    through SQLite's backup, never by reading its files (closing a descriptor of them
+    would drop this process's POSIX locks, so a worker process opening the database next
+    would take it for unused and reset its ``-shm`` under the daemon's mapping: SIGBUS)."""
+    names = {database.name, f"{database.name}-wal", f"{database.name}-shm"}
+    shutil.copytree(src, dst, symlinks=True,
+                    ignore=lambda folder, found: [f for f in found if f in names])
+    target = dst / database.relative_to(src)
+    with closing(sqlite3.connect(database)) as here, closing(sqlite3.connect(target)) as there:
+        here.backup(there)
 
 
 def spawn(args: list[str], stdin=subprocess.PIPE) -> subprocess.Popen:
@@ -427,7 +450,7 @@ def main() -> int:
         urls = [url for sim in sims for url in json.loads(sim.stdout.readline())]
         daemon = configure(live, urls, args.baud)
         moved += queue_lists(daemon, n, args.bundle_kib)
-        shutil.copytree(live, again, symlinks=True)      # the same depot, for the replay
+        copy_depot(live, again, daemon.config.paths.database)   # the same, for the replay
         bound = 60 + 20 * moved / ceiling                # every run ends
         sim0 = sum(cpu_of(s.pid) for s in sims)
         done_at, elapsed, cpu = dock_all(daemon, n, bound)
@@ -455,9 +478,14 @@ def main() -> int:
                          r_cpu, rep_cpu))
     mb = moved / 2**20
     print("".join(f"{c:>17}" for c in COLUMNS))
-    for run, wall, dcpu, scpu in rows:
+    for run, wall, split, scpu in rows:
+        dcpu = sum(split.values())
         print(f"{run:>17}{n:>17}{args.baud // 10:>17}{moved:>17}{wall:>17.1f}"
               f"{dcpu / mb:>17.3f}{scpu / mb:>17.3f}{moved / wall / ceiling:>17.3f}")
+    for run, _, split, _ in rows:
+        print(f"depot cpu-s/MB ({run}): " + ", ".join(
+            f"{part} {split[part] / mb:.3f}" for part in PARTS))
+    cpu = sum(rows[0][2].values())
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     goodput = moved / elapsed
     replayed = (f"; replay: one replayer process, {stuck} pieces sent before the depot "

@@ -25,6 +25,7 @@ Last line: ``ingest: R rows/s, sqlite R0 rows/s, ratio X``.
 from __future__ import annotations
 
 import argparse
+import asyncio
 import hashlib
 import os
 import resource
@@ -129,10 +130,10 @@ class HeldLink:
         self.hello = SimpleNamespace(uploads=[SimpleNamespace(upload_id=u) for u, _ in sealed])
         self.acked: list[str] = []
 
-    def get(self, upload_id: str, _budget: float) -> bytes:
+    async def get(self, upload_id: str, _budget: float) -> bytes:
         return self.data.pop(upload_id)
 
-    def ack(self, upload_id: str, _budget: float) -> None:
+    async def ack(self, upload_id: str, _budget: float) -> None:
         self.acked.append(upload_id)
 
 
@@ -158,9 +159,12 @@ def daemon_session(root: Path, store: SqliteStore, decoder: UploadDecoder,
 
 def run_daemon_path(session: Session, link: HeldLink, hhu: str) -> None:
     """What ``Session._run`` does with a docked HHU's uploads, step for step."""
-    pending = session._pull(link, hhu, link.hello)       # type: ignore[arg-type]  # noqa: SLF001
-    while pending:
-        session._acknowledge(link, hhu, pending.popleft())  # type: ignore[arg-type]  # noqa: SLF001
+    async def run() -> None:
+        pending = await session._pull(link, hhu, link.hello)  # type: ignore[arg-type]  # noqa: SLF001
+        while pending:
+            await session._acknowledge(link, hhu, pending.popleft())  # type: ignore[arg-type]  # noqa: SLF001
+
+    asyncio.run(run())
 
 
 def main() -> int:
@@ -200,7 +204,11 @@ def main() -> int:
         committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit")
         exports: list[Future] = []
         session = daemon_session(Path(tmp), store, decoder, committer, hhu)
-        session.on_export = exports.append
+        # the daemon's export on each upload committed (Daemon._upload_committed)
+        session.committed = lambda event: exports.append(decoder.export(
+            database=str(store.path), upload_id=event.upload_id,
+            folder=str(session.config.paths.exports), sender=session.config.depot_id,
+            catalog=str(session.config.paths.catalog)))
         link = HeldLink(sealed)
         del sealed
         check0, export0 = pool_cpu(decoder, "check"), pool_cpu(decoder, "export")

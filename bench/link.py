@@ -35,7 +35,7 @@ from hhu_firmware_sim.device import SimulatedHHU  # noqa: E402
 from hhu_firmware_sim.flash import FlashStore  # noqa: E402
 from hhu_firmware_sim.line import LineSim  # noqa: E402
 from hhu_firmware_sim.server import DeviceServer  # noqa: E402
-from hhu_sync.io.dock import DockSession  # noqa: E402
+from hhu_sync.io.driver import BlockingDockSession  # noqa: E402
 from hhu_sync.io.ports import open_port  # noqa: E402
 from hhu_sync.keys import write_private_file  # noqa: E402
 from hhu_sync.link import LinkSettings  # noqa: E402
@@ -87,7 +87,7 @@ def run_ours(url: str, key: bytes, flash: FlashStore, bundle_id: str, data: byte
     """Handshake, then time PutBundle until the HHU confirms its commit."""
     port = open_port(url, timeout=0.1)
     try:
-        session = DockSession(port, lambda hid: key if hid == HHU_ID else None,
+        session = BlockingDockSession(port, lambda hid: key if hid == HHU_ID else None,
                               settings=settings)
         session.handshake(30.0)
         start = time.monotonic()

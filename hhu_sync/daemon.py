@@ -1,9 +1,12 @@
 """The daemon: outbox in, docked HHUs served, readings committed and exported.
 
-The main thread owns the outbox (events → complete files → processor); APScheduler
-threads poll the cradles and a bounded pool runs one session per docked HHU. They meet
-only in the store. ``stop`` (SIGTERM, Ctrl-C) lets sessions finish within a grace time,
-then ends them; the link resumes where it stopped at the next docking.
+The main thread owns the outbox (events → complete files → processor); one more thread
+runs the dock manager's event loop, which polls every cradle and serves every docked
+HHU (a coroutine each), with what blocks on a small pool beside it. They meet only in
+the store. A docking announces each upload it committed (``UploadCommitted``); the
+daemon exports it for billing in the export worker, so no docking waits for an export.
+``stop`` (SIGTERM, Ctrl-C) lets sessions finish within a grace time, then ends them; the
+link resumes where it stopped at the next docking.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import secrets
 import threading
 import time
 from collections import Counter
+from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
@@ -21,7 +25,7 @@ from pathlib import Path
 from hhu_sync.config import Config, Dock
 from hhu_sync.daemon_lock import DaemonLock
 from hhu_sync.dock.manager import DockManager
-from hhu_sync.dock.session import Outcome, SessionResult
+from hhu_sync.dock.session import Outcome, SessionResult, UploadCommitted
 from hhu_sync.export import export
 from hhu_sync.fsutil import DAEMON_DIR_MODE, copy_new_file, ensure_dir
 from hhu_sync.io.ports import register_handler_packages
@@ -112,7 +116,8 @@ class Daemon:
         self.stop = threading.Event()
         self._rescan = threading.Event()
         self.docks = DockManager(config, self.store, self.keystore, self.packer,
-                                 generation=self.generation, on_result=self._session_done)
+                                 generation=self.generation, on_result=self._session_done,
+                                 committed=self._upload_committed)
 
     def generation(self) -> int:
         with self._gen_lock:
@@ -142,6 +147,30 @@ class Daemon:
         del s.errors[:-MAX_ERRORS_KEPT]
         if result.pushed or result.pulled:
             self._changed()
+
+    def _upload_committed(self, event: UploadCommitted) -> None:
+        """On the dock loop: export a committed upload (CSV and CMEP for billing, from
+        what the store committed, so it can always be redone). Counted at once, so that
+        ``--once`` waits for it; handed to the export worker from the blocking pool."""
+        done: Future = Future()
+        self.docks.track_export(done)
+        done.add_done_callback(lambda f: _export_done(event.upload_id, f))
+        try:
+            self.docks.blocking.submit(self._export, event, done)
+        except RuntimeError:                          # stopping: the pool is shut
+            done.cancel()
+
+    def _export(self, event: UploadCommitted, done: Future) -> None:
+        p = self.config.paths
+        try:
+            started = self.docks.decoder.export(
+                database=str(getattr(self.store, "path", p.database)),
+                upload_id=event.upload_id, folder=str(p.exports),
+                sender=self.config.depot_id, catalog=str(p.catalog))
+        except BaseException as exc:  # noqa: BLE001 - told through the future
+            done.set_exception(exc)
+            return
+        started.add_done_callback(lambda f: _chain(f, done))
 
     def _full_export(self) -> None:
         """The scheduled full export. A storage outage (disk full, I/O error, a broken
@@ -274,6 +303,23 @@ class Daemon:
             self.store.close()
         finally:
             self.lock.release()
+
+
+def _chain(source: Future, target: Future) -> None:
+    if source.cancelled():
+        target.cancel()
+    elif source.exception() is not None:
+        target.set_exception(source.exception())
+    else:
+        target.set_result(source.result())
+
+
+def _export_done(upload_id: str, future: Future) -> None:
+    if future.cancelled():
+        log.error("export of %s not written (stopped first); run hhu-sync export", upload_id)
+    elif future.exception() is not None:   # the readings are committed; redo the export
+        log.error("export of %s failed: %s (run hhu-sync export)", upload_id,
+                  future.exception())
 
 
 def seed_demo(config: Config, seeds: list[Path]) -> None:

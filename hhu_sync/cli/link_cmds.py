@@ -82,9 +82,16 @@ class _Deadline:
 @contextmanager
 def _docked(args: argparse.Namespace, on_event: Callable[[Any], None] | None = None
             ) -> Iterator[Any]:
-    """Open the port, authenticate, yield the DockSession; map link errors to exit codes."""
-    from hhu_sync.io.dock import AuthFailed, DockSession, Refused, key_lookup_for
-    from hhu_sync.io.driver import LinkAborted, LinkClosed, LinkCut, LinkTimedOut
+    """Open the port, authenticate, yield the (blocking) DockSession; map link errors to
+    exit codes."""
+    from hhu_sync.io.dock import AuthFailed, Refused, key_lookup_for
+    from hhu_sync.io.driver import (
+        BlockingDockSession,
+        LinkAborted,
+        LinkClosed,
+        LinkCut,
+        LinkTimedOut,
+    )
     from hhu_sync.io.ports import PortError, open_port, register_handler_packages
 
     key = read_key(args.key_file)
@@ -97,7 +104,7 @@ def _docked(args: argparse.Namespace, on_event: Callable[[Any], None] | None = N
         port = open_port(args.port, baudrate=args.baud)
     except PortError as exc:
         raise CliError(str(exc)) from None
-    session = DockSession(port, keys, on_event=on_event)
+    session = BlockingDockSession(port, keys, on_event=on_event)
     try:
         yield session
     except AuthFailed as exc:
@@ -111,6 +118,7 @@ def _docked(args: argparse.Namespace, on_event: Callable[[Any], None] | None = N
     except LinkAborted as exc:
         raise CliError(str(exc), abort_exit_code(exc.code)) from None
     finally:
+        session.release()
         port.close()
 
 

@@ -1,12 +1,18 @@
-"""The dock manager: APScheduler polls the cradles; one session per docked HHU.
+"""The dock manager: every cradle served from one asyncio event loop, in one thread.
 
-A cradle is polled every ``poll_seconds`` (coalesced, one run at a time, with a set
-misfire grace), each poll starts at most one session per idle cradle in a bounded
-thread pool, and a cradle whose last session failed waits with exponential back-off.
+A cradle is polled every ``poll_seconds``; each poll starts at most one docking per idle
+cradle (a coroutine, :meth:`Session.run`), at most ``max_sessions`` of them at once, and
+a cradle whose last session failed waits with exponential back-off. The loop carries
+every docking's link; what may block runs on ``blocking`` (a small thread pool), uploads
+are committed on the one ``committer`` thread and checked in the decoder's worker
+processes. Periodic jobs of the daemon (rescan, full export) are timers on the same loop,
+each run on the blocking pool, one run at a time.
 """
 
 from __future__ import annotations
 
+import asyncio
+import concurrent.futures
 import logging
 import threading
 import time
@@ -14,11 +20,9 @@ from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
-from apscheduler.schedulers.background import BackgroundScheduler
-
 from hhu_sync.config import Config, Dock
 from hhu_sync.dock.readings import UploadDecoder
-from hhu_sync.dock.session import Outcome, Session, SessionResult
+from hhu_sync.dock.session import Outcome, Session, SessionResult, UploadCommitted
 from hhu_sync.errors import KeyStoreError
 from hhu_sync.io.ports import PortError, find_port
 from hhu_sync.io.versions import VersionMemory
@@ -28,6 +32,8 @@ from hhu_sync.store.base import StorageUnavailable
 
 log = logging.getLogger("hhu_sync.dock")
 MAX_BACKOFF_S = 60.0
+BLOCKING_THREADS = 4      # store calls, reports, packing, port opening: short, and few
+ABORT_GRACE_S = 5.0       # after the sessions were cut: their hang-up and report
 
 
 @dataclass
@@ -42,9 +48,14 @@ class DockState:
 
 
 class DockManager:
+    """``start()`` runs the loop in its own thread; ``poll()`` is also callable on any
+    running loop (the tests drive it so). ``committed`` hears, on the loop, of every
+    upload a docking committed (the daemon exports it)."""
+
     def __init__(self, config: Config, store, keystore: KeyStore, packer: Packer, *,
                  generation: Callable[[], int], on_result: Callable[[Dock, int, SessionResult],
                                                                    None],
+                 committed: Callable[[UploadCommitted], None] | None = None,
                  clock: Callable[[], float] = time.monotonic) -> None:
         self.config = config
         self.store = store
@@ -52,10 +63,12 @@ class DockManager:
         self.packer = packer
         self.generation = generation
         self.on_result = on_result
+        self.committed = committed
         self.clock = clock
         self.states = {d.name: DockState() for d in config.docks}
-        self._lock = threading.Lock()
+        self._lock = threading.Lock()     # states and exports: read by the daemon's thread
         self._sessions: dict[str, Session] = {}
+        self._tasks: set[asyncio.Task] = set()
         #: per cradle, the link version to offer: a fallback to version 1 is remembered
         #: for a bounded time so every docking does not pay two handshakes
         self.versions = VersionMemory(config.link.fallback_hours * 3600.0,
@@ -64,27 +77,79 @@ class DockManager:
         self.progress = None      # a ProgressSink, set by whoever shows progress
         self.decoder = UploadDecoder()   # checks and exports uploads in worker processes
         self._exports: set[Future] = set()   # exports still being written
-        self.executor = ThreadPoolExecutor(max_workers=max(1, config.limits.max_sessions),
-                                           thread_name_prefix="dock")
+        self._cap = asyncio.Semaphore(max(1, config.limits.max_sessions))
+        self.blocking = ThreadPoolExecutor(max_workers=BLOCKING_THREADS,
+                                           thread_name_prefix="dock-io")
         # One thread commits checked uploads for every session, in the order their checks
         # finish: SQLite takes one writer at a time anyway, and a session's link carries
         # on (the next upload, its bundles) while its readings are committed.
         self.committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit")
-        grace = int(config.schedule.misfire_grace_seconds)
-        self.scheduler = BackgroundScheduler(job_defaults={
-            "coalesce": True, "max_instances": 1, "misfire_grace_time": grace})
+        # Ports are opened and closed on threads of their own: a socket:// close sleeps
+        # 0.3 s (pyserial's), a connect may wait; neither may hold the store's threads.
+        self.ports = ThreadPoolExecutor(max_workers=max(1, config.limits.max_sessions),
+                                        thread_name_prefix="dock-port")
+        self.loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._timers: list[asyncio.TimerHandle] = []
+
+    # --- the loop's thread -----------------------------------------------------------
 
     def start(self, extra_jobs: Sequence[tuple[Callable[[], None], float]] = ()) -> None:
+        """Start the worker processes, then the loop's thread: the first poll at once,
+        then every ``poll_seconds``; each extra job every its seconds (off the loop)."""
         if self.config.docks:
             self.decoder.start()
-        self.scheduler.add_job(self.poll, "interval", seconds=self.config.schedule.poll_seconds,
-                               id="poll-docks", next_run_time=_soon())
-        for n, (func, seconds) in enumerate(extra_jobs):
-            self.scheduler.add_job(func, "interval", seconds=seconds, id=f"job-{n}")
-        self.scheduler.start()
+        loop = self.loop = asyncio.new_event_loop()
+        loop.set_default_executor(self.blocking)
+        ready = threading.Event()
+
+        def serve() -> None:
+            asyncio.set_event_loop(loop)
+            loop.call_soon(ready.set)
+            loop.run_forever()
+
+        self._thread = threading.Thread(target=serve, name="dock-loop", daemon=True)
+        self._thread.start()
+        ready.wait()
+        loop.call_soon_threadsafe(self._every, self.config.schedule.poll_seconds,
+                                  self._poll_tick)
+        for func, seconds in extra_jobs:
+            loop.call_soon_threadsafe(self._every, seconds, self._job(func))
+
+    def _every(self, seconds: float, tick: Callable[[], None]) -> None:
+        """``tick()`` now and every ``seconds`` on the loop's clock (no drift, no pile-up:
+        a late turn is not made up)."""
+        loop = asyncio.get_running_loop()
+        due = [loop.time()]
+
+        def turn() -> None:
+            if self.stop.is_set():
+                return
+            tick()
+            due[0] = max(due[0] + seconds, loop.time())
+            self._timers.append(loop.call_at(due[0], turn))
+            del self._timers[:-64]      # the spent handles
+
+        turn()
+
+    def _job(self, func: Callable[[], None]) -> Callable[[], None]:
+        """A periodic job on the blocking pool, skipped while its last run still runs."""
+        running: list[concurrent.futures.Future] = []
+
+        def tick() -> None:
+            if running and not running[0].done():
+                return
+            running[:] = [self.blocking.submit(_logged, func)]
+        return tick
+
+    def _poll_tick(self) -> None:
+        self.poll()
+
+    # --- on the loop -----------------------------------------------------------------
 
     def resolve(self, dock: Dock) -> str | None:
-        """The port to open now, or None when the cradle is not plugged in."""
+        """The port to open now, or None when the cradle is not plugged in (a USB serial
+        number is looked up among the system's ports: run this off the loop)."""
         url = dock.port
         if url is None:
             try:
@@ -96,40 +161,65 @@ class DockManager:
             url = url.replace("{config_dir}", str(self.config.file.parent.resolve()))
         return url
 
-    def poll(self) -> None:
-        """Start a session on every idle cradle whose back-off has passed."""
+    def poll(self) -> list[asyncio.Task]:
+        """On the loop: start a docking on every idle cradle whose back-off has passed;
+        returns their tasks."""
         if self.stop.is_set():
-            return
+            return []
+        loop = asyncio.get_running_loop()
         now = self.clock()
+        started = []
         for dock in self.config.docks:
             with self._lock:
                 state = self.states[dock.name]
                 if state.busy or now < state.not_before:
                     continue
-                url = self.resolve(dock)
-                if url is None:
-                    state.last = SessionResult(dock.name, Outcome.UNPLUGGED)
-                    state.last_generation = self.generation()
-                    continue
                 state.busy = True
-                state.polls += 1
-            self.executor.submit(self._run, dock, url, self.generation())
+            task = loop.create_task(self._docking(dock, self.generation()),
+                                    name=f"dock-{dock.name}")
+            self._tasks.add(task)
+            task.add_done_callback(self._tasks.discard)
+            started.append(task)
+        return started
 
-    def _run(self, dock: Dock, url: str, generation: int) -> None:
-        session = Session(dock, url, self.config, self.store, _StoreFaultKeys(self.keystore),
-                          self.packer,
-                          progress=self.progress, decoder=self.decoder,
-                          on_export=self._track_export, committer=self.committer,
-                          versions=self.versions)
+    async def _docking(self, dock: Dock, generation: int) -> None:
+        if dock.port is None:            # a USB lookup reads the system's port list
+            url = await asyncio.get_running_loop().run_in_executor(
+                self.blocking, self.resolve, dock)
+        else:
+            url = self.resolve(dock)
+        if url is None:
+            with self._lock:
+                state = self.states[dock.name]
+                state.busy = False
+                state.last = SessionResult(dock.name, Outcome.UNPLUGGED)
+                state.last_generation = self.generation()
+            return
         with self._lock:
-            self._sessions[dock.name] = session
+            self.states[dock.name].polls += 1
+        async with self._cap:            # at most max_sessions cradles served at once
+            await self._run(dock, url, generation)
+
+    async def _run(self, dock: Dock, url: str, generation: int) -> None:
+        session = Session(dock, url, self.config, self.store, _StoreFaultKeys(self.keystore),
+                          self.packer, progress=self.progress, decoder=self.decoder,
+                          committed=self.committed, committer=self.committer,
+                          versions=self.versions, blocking=self.blocking, ports=self.ports)
+        self._sessions[dock.name] = session
         try:
-            result = session.run()
-        except Exception as exc:  # noqa: BLE001 - a session must never kill the pool
+            result = await session.run()
+        except Exception as exc:  # noqa: BLE001 - a session must never stop the others
             log.exception("dock %s: session failed", dock.name)
             result = SessionResult(dock.name, Outcome.ERROR, errors=[repr(exc)])
+        except asyncio.CancelledError:
+            result = SessionResult(dock.name, Outcome.CUT, errors=["cancelled at shutdown"])
+            self._finish(dock, generation, result)
+            raise
+        self._finish(dock, generation, result)
+
+    def _finish(self, dock: Dock, generation: int, result: SessionResult) -> None:
+        self._sessions.pop(dock.name, None)
         with self._lock:
-            self._sessions.pop(dock.name, None)
             state = self.states[dock.name]
             state.busy = False
             state.last = result
@@ -158,7 +248,8 @@ class DockManager:
             state.storage_failing = False
             log.info("dock %s: storage usable again; session %s", dock.name, result.outcome)
 
-    def _track_export(self, future: Future) -> None:
+    def track_export(self, future: Future) -> None:
+        """Count an export still being written (``busy``/``settled`` wait for it)."""
         with self._lock:
             self._exports.add(future)
         future.add_done_callback(self._export_finished)
@@ -166,6 +257,8 @@ class DockManager:
     def _export_finished(self, future: Future) -> None:
         with self._lock:
             self._exports.discard(future)
+
+    # --- from any thread -------------------------------------------------------------
 
     def busy(self) -> bool:
         with self._lock:
@@ -179,23 +272,55 @@ class DockManager:
                 and not (s.last.pushed or s.last.pulled) for s in self.states.values())
 
     def shutdown(self, grace_s: float = 10.0) -> None:
-        """Stop polling; let running sessions finish within ``grace_s``, then cut them."""
+        """Stop polling; let running sessions finish within ``grace_s``, then cut them
+        (each ends at once with a cut link; its report and hang-up are bounded too)."""
         self.stop.set()
-        try:
-            self.scheduler.shutdown(wait=False)
-        except Exception:  # noqa: BLE001 - not started
-            pass
-        deadline = self.clock() + grace_s
-        while self.busy() and self.clock() < deadline:
-            time.sleep(0.05)
-        with self._lock:
-            sessions = list(self._sessions.values())
-        for session in sessions:
-            log.warning("dock %s: ending session at shutdown", session.dock.name)
-            session.abort()
-        self.executor.shutdown(wait=True, cancel_futures=True)
+        loop, thread = self.loop, self._thread
+        if loop is not None and thread is not None and thread.is_alive():
+            loop.call_soon_threadsafe(self._cancel_timers)
+            deadline = self.clock() + grace_s
+            while self.busy() and self.clock() < deadline:
+                time.sleep(0.05)
+            ending = asyncio.run_coroutine_threadsafe(self._end_sessions(), loop)
+            try:
+                ending.result(timeout=ABORT_GRACE_S + 1.0)
+            except (concurrent.futures.TimeoutError, RuntimeError) as exc:
+                log.error("dock sessions not ended within %g s: %r", ABORT_GRACE_S, exc)
+            loop.call_soon_threadsafe(loop.stop)
+            thread.join(ABORT_GRACE_S)
+            if not thread.is_alive():
+                loop.close()
+        self.blocking.shutdown(wait=True, cancel_futures=True)
+        self.ports.shutdown(wait=True, cancel_futures=True)
         self.committer.shutdown(wait=True)
         self.decoder.close()
+
+    def _cancel_timers(self) -> None:
+        for timer in self._timers:
+            timer.cancel()
+        self._timers.clear()
+
+    async def _end_sessions(self) -> None:
+        """On the loop: cut every running docking, wait for them to unwind; cancel what
+        did not within ``ABORT_GRACE_S``."""
+        for session in list(self._sessions.values()):
+            log.warning("dock %s: ending session at shutdown", session.dock.name)
+            session.abort()
+        tasks = list(self._tasks)
+        if not tasks:
+            return
+        _, late = await asyncio.wait(tasks, timeout=ABORT_GRACE_S)
+        for task in late:
+            task.cancel()
+        if late:
+            await asyncio.wait(late, timeout=1.0)
+
+
+def _logged(func: Callable[[], None]) -> None:
+    try:
+        func()
+    except Exception:  # noqa: BLE001 - a periodic job must not stop the next run
+        log.exception("periodic job %s failed", getattr(func, "__name__", func))
 
 
 class _StoreFaultKeys:
@@ -215,8 +340,3 @@ class _StoreFaultKeys:
 
     def __getattr__(self, name: str):
         return getattr(self._keystore, name)
-
-
-def _soon():
-    from datetime import datetime
-    return datetime.now().astimezone()

@@ -6,10 +6,24 @@ only after the store committed it; a bundle counts as delivered only after the H
 confirmed its atomic commit. Readings come first (the crew's day is safe before anything
 else), are checked and committed while the bundles travel, and are acknowledged after
 that, or before a bundle that needs the flash they hold. Every step is bounded in time.
+
+A docking is a coroutine on the daemon's one event loop (every cradle's docking shares
+it). It never blocks that loop: the link is the pump's (non-blocking reads and writes on
+the port's descriptor), and every call that may block goes to a thread through
+:meth:`Session._off` (store calls, the unload report, packing, the key store look-up of
+the pull, opening and closing the port) or is awaited as a future of another executor
+(an upload's check in a worker process, its commit on the one committer thread). What
+runs on the loop is link bookkeeping and this procedure, microseconds a step; the one
+exception left is the key look-up the link core makes in the handshake (one ``fstat`` of
+a cached key file, tens of microseconds, once a docking). A committed upload is
+announced as an :class:`UploadCommitted` event; what follows (billing's export) is the
+daemon's business, not the docking's.
 """
 
 from __future__ import annotations
 
+import asyncio
+import functools
 import json
 import logging
 import threading
@@ -17,11 +31,10 @@ import time
 from collections import deque
 from collections.abc import Callable
 from concurrent.futures import Executor, Future
-from concurrent.futures import TimeoutError as FutureTimeout
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
-from typing import Any, Protocol
+from typing import Any, Protocol, TypeVar
 
 from serial import SerialBase
 
@@ -33,7 +46,7 @@ from hhu_sync.fsutil import DAEMON_DIR_MODE, atomic_write, ensure_dir
 from hhu_sync.ids import RULE as ID_RULE
 from hhu_sync.ids import is_safe_name
 from hhu_sync.io.dock import AuthFailed, DockSession, Refused, VersionRejected
-from hhu_sync.io.driver import LinkCut, LinkTimedOut
+from hhu_sync.io.errors import LinkCut, LinkTimedOut
 from hhu_sync.io.ports import PortError, open_port
 from hhu_sync.io.versions import VersionMemory
 from hhu_sync.link import HelloInfo, LinkSettings, Progress, ReasonCode
@@ -42,6 +55,7 @@ from hhu_sync.packing import Packer, PackError
 from hhu_sync.store.base import StorageUnavailable
 
 log = logging.getLogger("hhu_sync.dock")
+T = TypeVar("T")
 # (dock, "put" | "get", object id, bytes done, bytes in all): for a progress display
 ProgressSink = Callable[[str, str, str, int, int], None]
 
@@ -55,6 +69,16 @@ MAX_UNACKNOWLEDGED = 4   # uploads held in memory between their transfer and the
 
 #: refusals that acknowledged uploads may cure: a full flash, or no code (a version-1 HHU)
 ROOM_REFUSALS = frozenset({ReasonCode.FLASH_FULL, ReasonCode.UNSPECIFIED})
+
+
+@dataclass(frozen=True)
+class UploadCommitted:
+    """An upload the store has just committed (first time: not one it already held).
+    The docking announces it and goes on; the daemon exports it for billing."""
+
+    upload_id: str
+    hhu_id: str
+    dock: str
 
 
 @dataclass
@@ -107,13 +131,19 @@ class HhuKeys(Protocol):
 
 
 class Session:
+    """One docking on an event loop: ``await session.run()``. ``blocking`` runs what may
+    block (None: the loop's default executor); ``committed`` hears of each upload the
+    store committed, on the loop."""
+
     def __init__(self, dock: Dock, url: str, config: Config, store, keystore: HhuKeys,
                  packer: Packer, stop: threading.Event | None = None,
                  progress: ProgressSink | None = None,
                  decoder: UploadDecoder | None = None,
-                 on_export: Callable[[Future], None] | None = None,
+                 committed: Callable[[UploadCommitted], None] | None = None,
                  committer: Executor | None = None,
-                 versions: VersionMemory | None = None) -> None:
+                 versions: VersionMemory | None = None,
+                 blocking: Executor | None = None,
+                 ports: Executor | None = None) -> None:
         self.dock = dock
         self.url = url
         self.config = config
@@ -123,14 +153,19 @@ class Session:
         self.stop = stop or threading.Event()
         self.progress = progress
         self.decoder = decoder or UploadDecoder(inline=True)
-        self.on_export = on_export      # told of each export running in a worker
-        self.committer = committer      # commits uploads (None: in the session's thread)
+        self.committed = committed      # told of each upload committed (the daemon exports)
+        self.committer = committer      # commits uploads (None: on ``blocking``)
+        self.blocking = blocking
+        #: opens and closes ports (None: ``blocking``): pyserial's socket:// close sleeps
+        #: 0.3 s, which must not hold the threads the store calls wait for
+        self.ports = ports or blocking
         link = config.link
         #: per cradle: the version to offer (the manager shares one across dockings)
         self.versions = versions or VersionMemory(link.fallback_hours * 3600.0,
                                                   link.fallback_dockings)
         self.result = SessionResult(dock.name)
         self.port: SerialBase | None = None
+        self.link: DockSession | None = None    # the link of this docking, once open
         self._deadline = float("inf")
         self._session_id: int | None = None   # the sessions row, once work has begun
 
@@ -142,26 +177,37 @@ class Session:
             log.debug("%s %s %s %d/%d", self.dock.name, event.direction, event.object_id,
                       event.done, event.total)
 
-    def run(self) -> SessionResult:
+    async def _off(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        """``fn(*args, **kwargs)`` on a thread: whatever may block stays off the loop."""
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.blocking,
+                                          functools.partial(fn, *args, **kwargs))
+
+    async def _on_ports(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
+        loop = asyncio.get_running_loop()
+        return await loop.run_in_executor(self.ports, functools.partial(fn, *args, **kwargs))
+
+    async def run(self) -> SessionResult:
         started = _now()
         try:
-            result = self._run()
+            result = await self._run()
         except BaseException as exc:   # a bug: the manager logs it; the row must not stay
             if self._session_id is not None:   # running, or status shows it docked
                 self.result.outcome = Outcome.ERROR
                 self.result.errors.append(repr(exc))
-                self._report(started, self.result)
+                await asyncio.shield(self._off(self._report, started, self.result))
             raise
         if self._session_id is not None or (result.hhu_id is not None and result.did_work):
-            self._report(started, result)
+            await self._off(self._report, started, result)
         return result
 
-    def _begin(self, hhu: str) -> None:
+    async def _begin(self, hhu: str) -> None:
         """Record the session as running before its first transfer: ``status`` shows the
         HHU docked now while one long transfer runs (the row is ended by the report).
         Only a docking that moves something gets a row, not every idle poll."""
         if self._session_id is None:
-            self._session_id = self.store.start_session(self.dock.name, _now(), hhu_id=hhu)
+            self._session_id = await self._off(self.store.start_session, self.dock.name,
+                                               _now(), hhu_id=hhu)
 
     def _report(self, started: str, result: SessionResult) -> None:
         """The unload report: in the sessions table and as a file beside the exports."""
@@ -209,17 +255,17 @@ class Session:
             raise LinkTimedOut(f"session longer than {self.config.limits.session_seconds:g} s")
         return min(step_s, left)
 
-    def _run(self) -> SessionResult:
+    async def _run(self) -> SessionResult:
         limits = self.config.limits
         self._deadline = time.monotonic() + limits.session_seconds
         try:
-            self.port = open_port(self.url, self.dock.baud, timeout=0.1)
+            self.port = await self._on_ports(open_port, self.url, self.dock.baud, timeout=0.1)
         except PortError as exc:
             log.debug("dock %s: %s", self.dock.name, exc)
             return self.result
         try:
             try:
-                session, hello = self._handshake()
+                session, hello = await self._handshake()
             except (LinkTimedOut, LinkCut, PortError):
                 return self.result                      # nothing docked, or nothing answering
             except VersionRejected as exc:
@@ -234,17 +280,18 @@ class Session:
                 return self.result
             self.result.hhu_id = hhu = hello.hhu_id
             self.result.outcome = Outcome.IDLE
-            self.store.touch_hhu(hhu, dock=self.dock.name, firmware=hello.firmware,
-                                 battery=hello.battery_pct, free_flash=hello.free_flash,
-                                 now=_now(), crew=self.config.hhus.get(hhu))
+            await self._off(self.store.touch_hhu, hhu, dock=self.dock.name,
+                            firmware=hello.firmware, battery=hello.battery_pct,
+                            free_flash=hello.free_flash, now=_now(),
+                            crew=self.config.hhus.get(hhu))
             # Unload, then load: the day's readings are safe (committed) first, their
             # commits run while the bundles go over the link, and acknowledging them
             # frees the HHU's flash if a bundle does not fit.
-            pending = self._pull(session, hhu, hello)
-            self._push(session, hhu, pending)
+            pending = await self._pull(session, hhu, hello)
+            await self._push(session, hhu, pending)
             while pending:
-                self._acknowledge(session, hhu, pending.popleft())
-            session.close()
+                await self._acknowledge(session, hhu, pending.popleft())
+            await session.close()
             if self.result.did_work and not self.result.errors:
                 self.result.outcome = Outcome.DONE
         except LinkCut as exc:
@@ -267,20 +314,28 @@ class Session:
             self.result.errors.append(str(exc))
             log.error("dock %s: %s", self.dock.name, exc)
         finally:
-            try:
-                self.port.close()
-            except Exception:  # noqa: BLE001 - a port that fails to close is already gone
-                pass
+            await asyncio.shield(self._hang_up())
         return self.result
+
+    async def _hang_up(self) -> None:
+        """Stop watching the port (on the loop, at once), then close it off the loop."""
+        link, port = self.link, self.port
+        self.link = None
+        join = link.release() if link is not None else None
+        if port is not None:
+            await self._on_ports(_close_port, port, join)
 
     def _dock_session(self, version: int) -> DockSession:
         settings = LinkSettings(max_version=version, min_version=self.config.link.min_version)
         port = self.port
         assert port is not None, "opened by _run"
-        return DockSession(port, self.keystore.hhu_key, settings=settings,
-                           on_event=self._on_event)
+        self.link = DockSession(port, self.keystore.hhu_key, settings=settings,
+                                on_event=self._on_event)
+        if self.stop.is_set():       # aborted while the port was opening
+            self.abort()
+        return self.link
 
-    def _handshake(self) -> tuple[DockSession, HelloInfo]:
+    async def _handshake(self) -> tuple[DockSession, HelloInfo]:
         """Authenticate, offering the version this cradle's memory says; fall back once to
         version 1 for an HHU that refused a version-2 HELLO before any CHALLENGE (a
         version-1-only firmware), unless ``[link] min_version`` forbids it.
@@ -297,7 +352,7 @@ class Session:
                       self.dock.name, offer)
         session = self._dock_session(offer)
         try:
-            hello = session.handshake(limits.handshake_seconds)
+            hello = await session.handshake(limits.handshake_seconds)
         except VersionRejected as exc:
             if not exc.by_peer or offer <= MIN_PROTOCOL_VERSION:
                 raise
@@ -312,51 +367,46 @@ class Session:
                         "min_version = 2 once every HHU runs version-2 firmware: a man in "
                         "the middle can force this downgrade)", self.dock.name, exc,
                         MIN_PROTOCOL_VERSION)
-            self._reopen()
+            await self._reopen()
             session = self._dock_session(MIN_PROTOCOL_VERSION)
-            hello = session.handshake(limits.handshake_seconds)
+            hello = await session.handshake(limits.handshake_seconds)
         return session, hello
 
-    def _reopen(self) -> None:
+    async def _reopen(self) -> None:
         """A fresh line for the fallback handshake (the HHU's session ended with its
         ABORT; a socket or simulator cradle starts a new one on reconnecting)."""
-        if self.port is not None:
-            try:
-                self.port.close()
-            except Exception:  # noqa: BLE001 - a port that fails to close is already gone
-                pass
-        self.port = open_port(self.url, self.dock.baud, timeout=0.1)
+        await self._hang_up()
+        self.port = None
+        self.port = await self._on_ports(open_port, self.url, self.dock.baud, timeout=0.1)
 
     def abort(self) -> None:
-        """From another thread: end the session now (the link resumes at the next dock)."""
+        """On the loop: end the session now (the link resumes at the next docking). Any
+        wait on the link ends with LinkCut; the port is closed as the session unwinds."""
         self.stop.set()
-        if self.port is not None:
-            try:
-                self.port.close()
-            except Exception:  # noqa: BLE001
-                pass
+        if self.link is not None:
+            self.link.cut()
 
-    def _push(self, session: DockSession, hhu: str, pending: deque[_Pulled]) -> None:
+    async def _push(self, session: DockSession, hhu: str, pending: deque[_Pulled]) -> None:
         limits = self.config.limits
         crew = self.config.hhus.get(hhu)
-        for delivery in self.store.pending_deliveries(hhu, crew, _now()):
+        for delivery in await self._off(self.store.pending_deliveries, hhu, crew, _now()):
             if self.stop.is_set():
                 return
             try:
-                packed = self.packer.ensure(delivery, hhu)
+                packed = await self._off(self.packer.ensure, delivery, hhu)
             except PackError as exc:
-                self._failed(delivery, str(exc))
+                await self._off(self._failed, delivery, str(exc))
                 continue
             if packed is None:
                 continue                                # another HHU of the crew took it
             data = packed.data
             log.info("dock %s: pushing %s %s (%d bytes) to %s", self.dock.name, delivery.kind,
                      delivery.ref, len(data), hhu)
-            self._begin(hhu)
+            await self._begin(hhu)
             try:
                 try:
-                    held = session.put(packed.bundle_id, data,
-                                       self._budget(limits.transfer_seconds))
+                    held = await session.put(packed.bundle_id, data,
+                                             self._budget(limits.transfer_seconds))
                 except Refused as exc:
                     if not pending or exc.code not in ROOM_REFUSALS:
                         raise
@@ -365,14 +415,15 @@ class Session:
                     # more. Decided by the code (FLASH_FULL, or none from a version-1
                     # HHU), never the text; a second refusal is final.
                     while pending:
-                        self._acknowledge(session, hhu, pending.popleft())
-                    held = session.put(packed.bundle_id, data,
-                                       self._budget(limits.transfer_seconds))
+                        await self._acknowledge(session, hhu, pending.popleft())
+                    held = await session.put(packed.bundle_id, data,
+                                             self._budget(limits.transfer_seconds))
             except Refused as exc:
-                self._failed(delivery, f"{hhu} refused it ({exc.code.name}): {exc.reason}")
+                await self._off(self._failed, delivery,
+                                f"{hhu} refused it ({exc.code.name}): {exc.reason}")
                 continue
             failpoint("push.before_record")
-            self.store.delivery_done(delivery.delivery_id, hhu, _now())
+            await self._off(self.store.delivery_done, delivery.delivery_id, hhu, _now())
             self.result.pushed.append(packed.bundle_id)
             log.info("dock %s: %s %s on %s%s", self.dock.name, delivery.kind, delivery.ref, hhu,
                      " (already held)" if held else "")
@@ -388,12 +439,12 @@ class Session:
                     self.dock.name, delivery.delivery_id, delivery.ref, error,
                     delivery.attempts + 1, limits.max_attempts)
 
-    def _pull(self, session: DockSession, hhu: str, hello) -> deque[_Pulled]:
+    async def _pull(self, session: DockSession, hhu: str, hello) -> deque[_Pulled]:
         """Fetch the uploads one after another. Each is checked in a worker process and
         committed by the committer as soon as it is checked, while the link carries on
         (the next upload, then the bundles); acknowledgements come after the commits."""
         limits = self.config.limits
-        key = self.keystore.hhu_key(hhu)
+        key = await self._off(self.keystore.hhu_key, hhu)
         if key is None:                 # taken out of the key store since its handshake
             raise AuthFailed(f"{hhu} is no longer enrolled")
         pending: deque[_Pulled] = deque()
@@ -404,13 +455,15 @@ class Session:
                 log.warning("%s: %s lists upload %r, which breaks the identifier rule (%s);"
                             " left on the HHU", self.dock.name, hhu, info.upload_id, ID_RULE)
                 continue
-            self._begin(hhu)
-            data = session.get(info.upload_id, self._budget(limits.transfer_seconds))
-            checked = self.decoder.submit(data, hhu_id=hhu, hhu_key=key,
-                                          upload_id=info.upload_id)
+            await self._begin(hhu)
+            data = await session.get(info.upload_id, self._budget(limits.transfer_seconds))
+            # submit() hands the bytes to a worker process (or, inline, checks them): off
+            # the loop either way
+            checked = await self._off(self.decoder.submit, data, hhu_id=hhu, hhu_key=key,
+                                      upload_id=info.upload_id)
             pending.append(_Pulled(info.upload_id, data, key, self._commit_when(checked)))
             while len(pending) > MAX_UNACKNOWLEDGED:   # bounded memory for a full HHU
-                self._acknowledge(session, hhu, pending.popleft())
+                await self._acknowledge(session, hhu, pending.popleft())
         return pending
 
     def _commit_when(self, checked: Future) -> Future:
@@ -423,10 +476,9 @@ class Session:
             except BaseException as exc:  # noqa: BLE001 - handed to the session
                 done.set_exception(exc)
 
-        committer = self.committer
-        if committer is None:
-            commit()
-            return done
+        # no committer of its own: the blocking pool's (this needs a running loop)
+        committer: Executor | _SubmitOn = self.committer or _SubmitOn(
+            asyncio.get_running_loop(), self.blocking)
 
         def on_checked(_: Future) -> None:
             try:
@@ -443,47 +495,52 @@ class Session:
         failpoint("ingest.after_commit")
         return upload, report
 
-    def _acknowledge(self, session: DockSession, hhu: str, pulled: _Pulled) -> None:
+    async def _acknowledge(self, session: DockSession, hhu: str, pulled: _Pulled) -> None:
         """Wait for an upload's commit; then, and only then, let the HHU delete it."""
         budget = self._budget(self.config.limits.transfer_seconds)
         try:
-            upload, report = pulled.commit.result(timeout=budget)
+            upload, report = await asyncio.wait_for(
+                asyncio.shield(asyncio.wrap_future(pulled.commit)), budget)
         except UploadRefused as exc:
             self.result.errors.append(str(exc))      # left on the HHU: never deleted
             log.error("dock %s: %s", self.dock.name, exc)
             return
-        except FutureTimeout:
+        except TimeoutError:
             raise LinkTimedOut(f"upload {pulled.upload_id} not committed within "
                                f"{budget:g} s; left on the HHU") from None
         upload_id = pulled.upload_id
-        session.ack(upload_id, self._budget(self.config.limits.transfer_seconds))
-        self.store.mark_cleared(upload_id, _now())
+        if not report.already_held and self.committed is not None:
+            self.committed(UploadCommitted(upload_id, hhu, self.dock.name))
+        await session.ack(upload_id, self._budget(self.config.limits.transfer_seconds))
+        await self._off(self.store.mark_cleared, upload_id, _now())
         self.result.pulled.append(upload_id)
         self.result.reports.append(report.as_dict())
-        if not report.already_held:
-            self._export(upload_id)
         log.info("dock %s: upload %s from %s: %d visits, %d readings stored, %d already "
                  "held, %d not on list, %d conflicts%s", self.dock.name, upload_id,
                  hhu, report.visits, report.readings_stored, report.readings_already_held,
                  report.not_on_list, report.conflicts,
                  " (upload already held)" if report.already_held else "")
 
-    def _export(self, upload_id: str) -> None:
-        """CSV and CMEP for billing, written by a worker process from what the store
-        committed (acknowledged already): the export can always be redone."""
-        future = self.decoder.export(
-            database=str(getattr(self.store, "path", self.config.paths.database)),
-            upload_id=upload_id,
-            folder=str(self.config.paths.exports), sender=self.config.depot_id,
-            catalog=str(self.config.paths.catalog))
-        future.add_done_callback(lambda f: _export_done(upload_id, f))
-        if self.on_export is not None:
-            self.on_export(future)
 
 
-def _export_done(upload_id: str, future: Future) -> None:
-    if future.cancelled():
-        log.error("export of %s not written (stopped first); run hhu-sync export", upload_id)
-    elif future.exception() is not None:   # the readings are committed; redo the export
-        log.error("export of %s failed: %s (run hhu-sync export)", upload_id,
-                  future.exception())
+class _SubmitOn:
+    """An executor's submit() for a loop's executor: what a session without a committer
+    of its own commits on (its blocking pool, or the loop's default one)."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, executor: Executor | None) -> None:
+        self.loop, self.executor = loop, executor
+
+    def submit(self, fn: Callable[[], None]) -> None:
+        if self.loop.is_closed():
+            raise RuntimeError("the loop is closed")
+        self.loop.call_soon_threadsafe(self.loop.run_in_executor, self.executor, fn)
+
+
+def _close_port(port: SerialBase, join: Callable[[], None] | None) -> None:
+    """Off the loop: wait for a reader thread, if the pump had one, then close the port."""
+    try:
+        if join is not None:
+            join()
+        port.close()
+    except Exception:  # noqa: BLE001 - a port that fails to close is already gone
+        pass

@@ -1,11 +1,14 @@
 """The dock side of one docking: authenticate, push bundles, pull and clear uploads.
 
-A thin layer over :class:`LinkDriver` that turns link events into return values and
-typed errors, so the CLI (and later the daemon) reads like the procedure it is.
+A thin layer over :class:`LinkPump` that turns link events into return values and typed
+errors, so the daemon's session reads like the procedure it is. Every step is a
+coroutine on the caller's event loop (the daemon runs every cradle on one); the CLI uses
+:class:`hhu_sync.io.driver.BlockingDockSession`, the same session behind a private loop.
 """
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 from collections.abc import Callable
 from pathlib import Path
@@ -14,7 +17,8 @@ from typing import Any
 import serial
 
 from hhu_sync.errors import HhuSyncError, KeyStoreError
-from hhu_sync.io.driver import LinkAborted, LinkDriver
+from hhu_sync.io.errors import LinkAborted, link_error, link_fatal
+from hhu_sync.io.pump import LinkPump, PumpError
 from hhu_sync.keys.names import hhu_id_of_key_file
 from hhu_sync.link import (
     Abort,
@@ -91,21 +95,37 @@ def key_lookup_for(key_file: str | Path, key: bytes) -> Callable[[str], bytes | 
 
 
 class DockSession:
-    """One docked HHU on an open port. Use ``handshake()`` first, ``close()`` last."""
+    """One docked HHU on an open port. Use ``handshake()`` first, ``close()`` last, then
+    ``release()`` before the port is closed (the loop stops watching its descriptor).
+    Create and use it on the loop's thread."""
 
     def __init__(self, port: serial.SerialBase, keys: Callable[[str], bytes | None], *,
                  settings: LinkSettings | None = None,
-                 on_event: Callable[[Any], None] | None = None) -> None:
+                 on_event: Callable[[Any], None] | None = None,
+                 loop: asyncio.AbstractEventLoop | None = None) -> None:
         self.conn = Connection(Role.DOCK, settings=settings or LinkSettings(), keys=keys)
-        self.driver = LinkDriver(port, self.conn, on_event=on_event)
+        self.pump = LinkPump(port, self.conn, loop=loop, fatal=link_fatal, on_event=on_event)
         self.hello: HelloInfo | None = None
         self.hhu_id: str | None = None
 
-    def handshake(self, deadline_s: float) -> HelloInfo:
-        """Authenticate the docked HHU; raises AuthFailed when either proof fails."""
-        self.driver.send(StartHandshake())
+    def _send(self, command: Any) -> None:
         try:
-            ev = self.driver.run_until(lambda e: isinstance(e, Authenticated), deadline_s)
+            self.pump.send(command)
+        except PumpError as exc:
+            raise link_error(exc) from exc
+
+    async def _until(self, predicate: Callable[[Any], bool], deadline_s: float) -> Any:
+        """Send nothing, wait for an event; the pump's own stops as link errors."""
+        try:
+            return await self.pump.run_until(predicate, deadline_s)
+        except PumpError as exc:
+            raise link_error(exc) from exc
+
+    async def handshake(self, deadline_s: float) -> HelloInfo:
+        """Authenticate the docked HHU; raises AuthFailed when either proof fails."""
+        self._send(StartHandshake())
+        try:
+            ev = await self._until(lambda e: isinstance(e, Authenticated), deadline_s)
         except LinkAborted as exc:
             offered = self.conn.settings.max_version
             if self.conn.hello_rejected:
@@ -125,30 +145,30 @@ class DockSession:
         self.hhu_id, self.hello = ev.hhu_id, ev.hello
         return ev.hello
 
-    def put(self, bundle_id: str, data: bytes, deadline_s: float) -> bool:
+    async def put(self, bundle_id: str, data: bytes, deadline_s: float) -> bool:
         """Send a bundle until the HHU confirms its commit; True if it already held it."""
-        self.driver.send(PutBundle(bundle_id, data))
-        ev = self.driver.run_until(
+        self._send(PutBundle(bundle_id, data))
+        ev = await self._until(
             lambda e: isinstance(e, BundleStored | BundleRefused) and e.bundle_id == bundle_id,
             deadline_s)
         if isinstance(ev, BundleRefused):
             raise Refused(bundle_id, ev.reason, ev.code)
         return ev.already_held
 
-    def get(self, upload_id: str, deadline_s: float) -> bytes:
+    async def get(self, upload_id: str, deadline_s: float) -> bytes:
         """Fetch one upload (its SHA-256 checked by the link)."""
-        self.driver.send(GetUpload(upload_id))
-        ev = self.driver.run_until(
+        self._send(GetUpload(upload_id))
+        ev = await self._until(
             lambda e: isinstance(e, UploadReceived | UploadRefused) and e.upload_id == upload_id,
             deadline_s)
         if isinstance(ev, UploadRefused):
             raise Refused(upload_id, ev.reason, ev.code)
         return ev.data
 
-    def ack(self, upload_id: str, deadline_s: float) -> None:
+    async def ack(self, upload_id: str, deadline_s: float) -> None:
         """Tell the HHU the upload is durably committed; returns once it deleted it."""
-        self.driver.send(AckUpload(upload_id))
-        self.driver.run_until(
+        self._send(AckUpload(upload_id))
+        await self._until(
             lambda e: isinstance(e, UploadCleared) and e.upload_id == upload_id, deadline_s)
 
     def give_up(self, reason: str, code: ReasonCode) -> None:
@@ -157,13 +177,23 @@ class DockSession:
         if self.conn.state in (State.CLOSED, State.ERROR):
             return
         with contextlib.suppress(HhuSyncError, LinkError):
-            self.driver.send(Abort(reason, code))
+            self._send(Abort(reason, code))
 
-    def close(self, deadline_s: float = CLOSE_DEADLINE_S) -> bool:
+    async def close(self, deadline_s: float = CLOSE_DEADLINE_S) -> bool:
         """Close politely; False when the HHU did not confirm (nothing is lost by that)."""
         try:
-            self.driver.send(Close())
-            self.driver.run_until(lambda e: isinstance(e, ConnectionClosed), deadline_s)
+            self._send(Close())
+            await self._until(lambda e: isinstance(e, ConnectionClosed), deadline_s)
         except (HhuSyncError, LinkError):
             return False
         return True
+
+    def cut(self) -> None:
+        """End any wait now with LinkCut (the daemon stopping, a session aborted)."""
+        self.pump.close(wait=False)
+
+    def release(self) -> Callable[[], None]:
+        """Stop watching the port, at once and on the loop; returns what is left to do
+        off the loop before the port may be closed (join a reader thread, if any)."""
+        self.pump.close(wait=False)
+        return self.pump.join_reader

@@ -135,7 +135,7 @@ class _FdTransport:
         if not self._pending:
             self.loop.remove_writer(self.fd)
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
         if not self._closed:
             self._closed = True
             self.loop.remove_reader(self.fd)
@@ -183,8 +183,14 @@ class _ThreadTransport:
             return
         self.stats.bytes_written += len(data)
 
-    def close(self) -> None:
+    def close(self, wait: bool = True) -> None:
         self._stop.set()
+        if wait:
+            self.join()
+
+    def join(self) -> None:
+        """Wait for the reader to see its stop (at most one read time-out): never on a
+        loop that serves other ports, which would stall them for that long."""
         if threading.current_thread() is not self._thread:
             self._thread.join(1.0 + THREAD_POLL_S)
 
@@ -210,6 +216,7 @@ class LinkPump:
         self.on_event = on_event
         self.stats = PumpStats()
         self.cut: BaseException | None = None
+        self.broken: Exception | None = None   # what the core raised in a loop callback
         self._waiter: tuple[Callable[[Any], bool], asyncio.Future[Any]] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
@@ -226,8 +233,20 @@ class LinkPump:
     def _on_data(self, data: bytes) -> None:
         if self.cut is not None:
             return
-        self.conn.receive_data(data, self.loop.time())
-        self._after()
+        try:
+            self.conn.receive_data(data, self.loop.time())
+            self._after()
+        except Exception as exc:  # noqa: BLE001 - the core's or a callback's: the waiter's
+            self._break(exc)
+
+    def _break(self, exc: Exception) -> None:
+        """The core (or ``on_event``) raised in a loop callback: nobody would see it there.
+        The pump stops, and the waiter (now, or the next) gets the exception itself, as
+        it would from a blocking driver's read."""
+        self.cut = self.broken = exc
+        self._io.close(wait=False)
+        self._cancel_timer()
+        self._fail(exc)
 
     def _on_error(self, exc: BaseException) -> None:
         if self.cut is not None:
@@ -245,12 +264,15 @@ class LinkPump:
         self._timer = self._timer_at = None
         if self.cut is not None:
             return
-        due = self.conn.next_deadline()
-        now = self.loop.time()
-        if due is not None and now >= due - _CLOCK_SLACK_S:
-            self.stats.timeouts_handled += 1
-            self.conn.handle_timeout(max(now, due))
-        self._after()
+        try:
+            due = self.conn.next_deadline()
+            now = self.loop.time()
+            if due is not None and now >= due - _CLOCK_SLACK_S:
+                self.stats.timeouts_handled += 1
+                self.conn.handle_timeout(max(now, due))
+            self._after()
+        except Exception as exc:  # noqa: BLE001 - as in _on_data
+            self._break(exc)
 
     # --- the loop's work after each wake-up ----------------------------------------------
 
@@ -313,22 +335,29 @@ class LinkPump:
         if out:
             self._io.write(out)
 
+    def _stopped(self) -> BaseException:
+        """What a caller gets from a stopped pump: the core's own exception, or PumpCut."""
+        if self.broken is not None:
+            return self.broken
+        return PumpCut(f"link cut: {self.cut}")
+
     def send(self, command: Any) -> None:
         """Give the core a command and write its bytes; PumpCut if the port is gone."""
         if self.cut is not None:
-            raise PumpCut(f"link cut: {self.cut}")
+            raise self._stopped()
         self.conn.send(command, self.loop.time())
         self.flush()
         if self.cut is not None:
-            raise PumpCut(f"link cut: {self.cut}")
+            raise self._stopped()
         self._arm()
 
     async def run_until(self, predicate: Callable[[Any], bool], deadline_s: float) -> Any:
         """The first event that satisfies ``predicate``; meanwhile ``on_event`` sees the
         others. Raises what ``fatal`` makes of an event, PumpCut when the port closes,
-        PumpTimedOut when ``deadline_s`` seconds pass."""
+        PumpTimedOut when ``deadline_s`` seconds pass, and what the core raised if it did
+        so on bytes read or a timer."""
         if self.cut is not None:
-            raise PumpCut(f"link cut: {self.cut}")
+            raise self._stopped()
         if self._waiter is not None:
             raise RuntimeError("run_until is already waiting on this pump")
         future: asyncio.Future[Any] = self.loop.create_future()
@@ -349,8 +378,17 @@ class LinkPump:
         if self._waiter is not None and self._waiter[1] is future:
             self._fail(PumpTimedOut(f"no answer within {deadline_s:g} s"))
 
-    def close(self) -> None:
-        """Stop watching the port (the caller closes the port itself)."""
-        self._io.close()
+    def close(self, wait: bool = True) -> None:
+        """Stop watching the port (the caller closes the port itself). ``wait=False``
+        returns at once, for a loop serving other ports: call ``join_reader`` off the
+        loop before closing the port."""
+        if self.cut is None:
+            self.cut = PumpCut("pump closed")
+        self._io.close(wait)
         self._cancel_timer()
-        self._fail(PumpCut("pump closed"))
+        self._fail(PumpCut("link cut: pump closed"))
+
+    def join_reader(self) -> None:
+        """Blocks until a reader thread (if any) has stopped; safe from any thread."""
+        if isinstance(self._io, _ThreadTransport):
+            self._io.join()

@@ -15,8 +15,8 @@ import pytest
 from hhu_firmware_sim.device import Faults, SimulatedHHU
 from hhu_firmware_sim.flash import FlashStore
 from hhu_firmware_sim.server import DeviceServer
-from hhu_sync.io.dock import AuthFailed, DockSession, Refused
-from hhu_sync.io.driver import LinkCut, LinkTimedOut
+from hhu_sync.io.dock import AuthFailed, Refused
+from hhu_sync.io.driver import BlockingDockSession, LinkCut, LinkTimedOut
 from hhu_sync.io.ports import open_port, register_handler_packages
 from hhu_sync.link import ReasonCode
 
@@ -31,9 +31,9 @@ def _lookup(key: bytes):
     return lambda hhu_id: key if hhu_id == HHU else None
 
 
-def _docked(port_url: str, key: bytes) -> tuple[object, DockSession]:
+def _docked(port_url: str, key: bytes) -> tuple[object, BlockingDockSession]:
     port = open_port(port_url, timeout=0.05)
-    session = DockSession(port, _lookup(key))
+    session = BlockingDockSession(port, _lookup(key))
     session.handshake(DEADLINE)
     return port, session
 
@@ -121,7 +121,7 @@ def test_wrong_key_fails_authentication(url, key):
     port = open_port(url(wrong_key=1), timeout=0.05)
     try:
         with pytest.raises(AuthFailed):
-            DockSession(port, _lookup(key)).handshake(DEADLINE)
+            BlockingDockSession(port, _lookup(key)).handshake(DEADLINE)
     finally:
         port.close()
 
@@ -130,7 +130,7 @@ def test_unknown_hhu_id_is_refused(url, key):
     port = open_port(url(), timeout=0.05)
     try:
         with pytest.raises(AuthFailed):
-            DockSession(port, lambda hhu_id: None).handshake(DEADLINE)
+            BlockingDockSession(port, lambda hhu_id: None).handshake(DEADLINE)
     finally:
         port.close()
 
@@ -199,7 +199,7 @@ def test_driver_reports_cut_when_port_closes(key):
     port = open_port(f"socket://127.0.0.1:{srv.getsockname()[1]}", timeout=0.05)
     try:
         with pytest.raises(LinkCut):
-            DockSession(port, _lookup(key)).handshake(DEADLINE)
+            BlockingDockSession(port, _lookup(key)).handshake(DEADLINE)
     finally:
         port.close()
         srv.close()
@@ -211,7 +211,7 @@ def test_driver_times_out_when_nobody_answers(key):
     port = open_port(f"socket://127.0.0.1:{srv.getsockname()[1]}", timeout=0.05)
     try:
         with pytest.raises(LinkTimedOut):
-            DockSession(port, _lookup(key)).handshake(0.3)
+            BlockingDockSession(port, _lookup(key)).handshake(0.3)
     finally:
         release.set()
         port.close()

@@ -5,6 +5,7 @@ cradle for a bounded time, re-probes version 2, and refuses version 1 altogether
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import os
 import socket
@@ -19,7 +20,8 @@ from hhu_firmware_sim.flash import FlashStore
 from hhu_firmware_sim.server import DeviceServer
 from hhu_sync.config import parse_config
 from hhu_sync.dock.session import Outcome, Session
-from hhu_sync.io.dock import DockSession, Refused, VersionRejected
+from hhu_sync.io.dock import Refused, VersionRejected
+from hhu_sync.io.driver import BlockingDockSession
 from hhu_sync.io.ports import open_port
 from hhu_sync.io.versions import VersionMemory
 from hhu_sync.link import LinkSettings, ReasonCode
@@ -50,7 +52,7 @@ def test_a_strict_v1_hhu_aborts_a_version_2_hello_without_a_code(key, flash_dir)
         port = open_port(server.url, timeout=0.05)
         try:
             with pytest.raises(VersionRejected) as caught:
-                DockSession(port, _lookup(key)).handshake(DEADLINE)
+                BlockingDockSession(port, _lookup(key)).handshake(DEADLINE)
         finally:
             port.close()
         (ended,) = _sessions(server, 1)
@@ -69,7 +71,7 @@ def test_a_strict_v1_hhu_loads_and_unloads_in_version_1_without_codes(key, flash
     with DeviceServer(device) as server:
         port = open_port(server.url, timeout=0.05)
         try:
-            session = DockSession(port, _lookup(key), settings=LinkSettings(max_version=1))
+            session = BlockingDockSession(port, _lookup(key), settings=LinkSettings(max_version=1))
             session.handshake(DEADLINE)
             assert session.conn.version == 1
             assert session.put("b1", data, DEADLINE) is False
@@ -105,7 +107,7 @@ def docking(tmp_path, key):
         session = Session(config.docks[0], url, config, store,
                           SimpleNamespace(hhu_key=_lookup(key)), None, versions=memory)
         try:
-            return session, session.run()
+            return session, asyncio.run(session.run())
         finally:
             session.decoder.close()
 
@@ -153,7 +155,7 @@ def test_a_v2_hhu_is_offered_and_speaks_version_2(key, flash_dir):
     with DeviceServer(device) as server:
         port = open_port(server.url, timeout=0.05)
         try:
-            session = DockSession(port, _lookup(key))
+            session = BlockingDockSession(port, _lookup(key))
             session.handshake(DEADLINE)
             assert session.conn.version == 2
             session.close()

@@ -12,17 +12,26 @@ class FakePort:
 
 class DockedHHU:
     """A link whose HHU authenticates as HHU-001 and offers the uploads in ``UPLOADS``;
-    a test subclasses it with the transfers it is about."""
+    a test subclasses it with the transfers it is about (coroutines, as the real link's)."""
 
     UPLOADS: tuple[str, ...] = ("U-1",)
 
     def __init__(self, *_, **__) -> None:
         pass
 
-    def handshake(self, _timeout):
+    async def handshake(self, _timeout):
         return SimpleNamespace(hhu_id="HHU-001", firmware="1.0", battery_pct=90,
                                free_flash=10_000,
                                uploads=[SimpleNamespace(upload_id=u) for u in self.UPLOADS])
 
-    def close(self, *_) -> bool:
+    async def close(self, *_) -> bool:
         return True
+
+    def give_up(self, *_) -> None:
+        pass
+
+    def cut(self) -> None:
+        pass
+
+    def release(self):
+        return lambda: None

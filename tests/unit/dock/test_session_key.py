@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from types import SimpleNamespace
 
 import hhu_sync.dock.session as session_module
@@ -19,7 +20,7 @@ def test_an_hhu_unenrolled_after_its_handshake_is_refused_before_any_pull(tmp_pa
 
     class Link(DockedHHU):
 
-        def get(self, upload_id, _budget):
+        async def get(self, upload_id, _budget):
             pulled.append(upload_id)
             return b"not checked without a key"
 
@@ -30,7 +31,7 @@ def test_an_hhu_unenrolled_after_its_handshake_is_refused_before_any_pull(tmp_pa
     keys = SimpleNamespace(hhu_key=lambda hhu: None)     # removed since the handshake
     session = Session(config.docks[0], "loop://", config, store, keys, None)
     try:
-        result = session.run()
+        result = asyncio.run(session.run())
         assert pulled == []
         assert result.outcome == "error"
         assert result.errors == ["HHU-001 is no longer enrolled"]

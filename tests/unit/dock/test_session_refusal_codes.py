@@ -4,6 +4,7 @@ acknowledgement can cure (a digest mismatch, say) is not offered again in this d
 
 from __future__ import annotations
 
+import asyncio
 from collections import deque
 from concurrent.futures import Future
 from types import SimpleNamespace
@@ -26,13 +27,13 @@ def _push_once_refused(tmp_path, code: ReasonCode, text: str) -> tuple[list, Ses
     said: list = []
 
     class Link:
-        def put(self, bundle_id, data, _budget):
+        async def put(self, bundle_id, data, _budget):
             said.append(("put", bundle_id))
             if len(said) == 1:
                 raise Refused(bundle_id, text, code)
             return False
 
-        def ack(self, upload_id, _budget):
+        async def ack(self, upload_id, _budget):
             said.append(("ack", upload_id))
 
     committed: Future = Future()
@@ -46,7 +47,7 @@ def _push_once_refused(tmp_path, code: ReasonCode, text: str) -> tuple[list, Ses
                       SimpleNamespace(hhu_key=lambda hhu: b"k" * 32), packer)
     try:
         session._deadline = float("inf")
-        session._push(Link(), "HHU-001", pending)
+        asyncio.run(session._push(Link(), "HHU-001", pending))
         state = store.list_state("L1")
     finally:
         session.decoder.close()
@@ -103,7 +104,7 @@ def test_a_docking_that_runs_out_of_time_tells_the_hhu_by_code(tmp_path, monkeyp
         UPLOADS = ("U",)
 
 
-        def get(self, upload_id, _budget):
+        async def get(self, upload_id, _budget):
             if over:                       # the session's own limit has passed
                 holder[0]._deadline = float("-inf")
             raise LinkTimedOut("no answer")
@@ -120,7 +121,7 @@ def test_a_docking_that_runs_out_of_time_tells_the_hhu_by_code(tmp_path, monkeyp
                       SimpleNamespace(hhu_key=lambda hhu: b"k" * 32), None)
     holder.append(session)
     try:
-        assert session.run().outcome is Outcome.TIMEOUT
+        assert asyncio.run(session.run()).outcome is Outcome.TIMEOUT
         assert told == [code]
     finally:
         session.decoder.close()

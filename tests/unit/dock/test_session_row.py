@@ -3,6 +3,7 @@ ended by its report: status can tell an HHU in the middle of one long transfer."
 
 from __future__ import annotations
 
+import asyncio
 from types import SimpleNamespace
 
 import pytest
@@ -22,7 +23,7 @@ def test_a_session_is_running_in_the_store_while_its_first_transfer_runs(tmp_pat
 
     class Link(DockedHHU):
 
-        def get(self, upload_id, _budget):      # a long transfer, cut in the middle
+        async def get(self, upload_id, _budget):      # a long transfer, cut in the middle
             seen_during.append(store.status()["hhus"][0]["session_running_since"])
             raise LinkCut("cable pulled")
 
@@ -33,7 +34,7 @@ def test_a_session_is_running_in_the_store_while_its_first_transfer_runs(tmp_pat
     keys = SimpleNamespace(hhu_key=lambda hhu: b"k" * 32)
     session = Session(config.docks[0], "loop://", config, store, keys, None)
     try:
-        result = session.run()
+        result = asyncio.run(session.run())
         assert result.outcome == "cut"
         assert seen_during[0] is not None               # running while it transferred
         (row,) = store.status()["sessions"]
@@ -60,7 +61,7 @@ def test_an_idle_docking_records_no_session(tmp_path, monkeypatch):
     keys = SimpleNamespace(hhu_key=lambda hhu: b"k" * 32)
     session = Session(config.docks[0], "loop://", config, store, keys, None)
     try:
-        assert session.run().outcome == "idle"
+        assert asyncio.run(session.run()).outcome == "idle"
         assert store.status()["sessions"] == []
     finally:
         session.decoder.close()
@@ -72,7 +73,7 @@ def test_a_session_ended_by_an_unexpected_fault_is_not_left_running(tmp_path, mo
 
     class Link(DockedHHU):
 
-        def get(self, upload_id, _budget):
+        async def get(self, upload_id, _budget):
             raise ValueError("a bug in a driver")
 
     monkeypatch.setattr(session_module, "open_port", lambda *a, **k: FakePort())
@@ -83,7 +84,7 @@ def test_a_session_ended_by_an_unexpected_fault_is_not_left_running(tmp_path, mo
                       SimpleNamespace(hhu_key=lambda hhu: b"k" * 32), None)
     try:
         with pytest.raises(ValueError):
-            session.run()                          # the manager logs it and goes on
+            asyncio.run(session.run())                          # the manager logs it and goes on
         (row,) = store.status()["sessions"]
         assert row["outcome"] == "error" and row["ended_at"] is not None
         assert store.status()["hhus"][0]["session_running_since"] is None

@@ -4,6 +4,7 @@ would refuse to ask for it, and the depot could not file it."""
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from concurrent.futures import Future
 from types import SimpleNamespace
@@ -19,7 +20,7 @@ def test_an_upload_id_that_breaks_the_rule_is_left_on_the_hhu(tmp_path, caplog) 
     asked: list[str] = []
 
     class Link:
-        def get(self, upload_id, _budget):
+        async def get(self, upload_id, _budget):
             asked.append(upload_id)
             return b"readings"
 
@@ -36,7 +37,7 @@ def test_an_upload_id_that_breaks_the_rule_is_left_on_the_hhu(tmp_path, caplog) 
     try:
         session._deadline = float("inf")
         with caplog.at_level(logging.WARNING, logger="hhu_sync.dock"):
-            pending = session._pull(Link(), "HHU-001", hello)
+            pending = asyncio.run(session._pull(Link(), "HHU-001", hello))
         assert asked == ["U-1"]
         assert [p.upload_id for p in pending] == ["U-1"]
         assert "identifier rule" in caplog.text and "'../U-0'" in caplog.text

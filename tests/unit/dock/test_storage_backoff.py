@@ -3,6 +3,7 @@ one log line when it starts failing and one when it works again, never one per p
 
 from __future__ import annotations
 
+import asyncio
 import logging
 from types import SimpleNamespace
 
@@ -15,16 +16,6 @@ from hhu_sync.dock.manager import MAX_BACKOFF_S, DockManager
 from hhu_sync.store import SqliteStore
 from tests.unit.dock.fakes import DockedHHU, FakePort
 from tests.unit.store.test_reopen import FAULTS, _FailingConnection
-
-
-class _Inline:
-    """An executor that runs at once: a poll's session is over when poll() returns."""
-
-    def submit(self, fn, *args):
-        fn(*args)
-
-    def shutdown(self, **_):
-        pass
 
 
 class _Link(DockedHHU):
@@ -45,17 +36,21 @@ def manager(tmp_path, monkeypatch):
     keys = SimpleNamespace(hhu_key=lambda hhu: b"k" * 32)
     m = DockManager(config, store, keys, None, generation=lambda: 0,
                     on_result=lambda d, g, r: results.append(r), clock=lambda: now[0])
-    m.executor = _Inline()
     yield m, store, now, results
+    m.shutdown()
     store.close()
 
 
 def _poll_for(m, now, seconds: float) -> None:
-    """Poll every second of ``seconds``, as the scheduler does."""
-    end = now[0] + seconds
-    while now[0] < end:
-        m.poll()
-        now[0] += 1.0
+    """Poll every second of ``seconds``, as the manager's loop does; each poll's
+    dockings end before the next second."""
+    async def polls() -> None:
+        end = now[0] + seconds
+        while now[0] < end:
+            await asyncio.gather(*m.poll())
+            now[0] += 1.0
+
+    asyncio.run(polls())
 
 
 @pytest.mark.parametrize("fault", sorted(FAULTS))
@@ -91,9 +86,9 @@ class _KeyedLink(_Link):
     def __init__(self, _port, keys, **__) -> None:
         self.keys = keys
 
-    def handshake(self, timeout):
+    async def handshake(self, timeout):
         self.keys("HHU-001")
-        return super().handshake(timeout)
+        return await super().handshake(timeout)
 
 
 def test_an_unusable_key_store_is_logged_once_per_state_change(tmp_path, monkeypatch, caplog):
@@ -114,7 +109,6 @@ def test_an_unusable_key_store_is_logged_once_per_state_change(tmp_path, monkeyp
     now, results = [0.0], []
     m = DockManager(config, store, keystore, None, generation=lambda: 0,
                     on_result=lambda d, g, r: results.append(r), clock=lambda: now[0])
-    m.executor = _Inline()
     caplog.set_level(logging.DEBUG)
     try:
         _poll_for(m, now, 600)
@@ -130,4 +124,5 @@ def test_an_unusable_key_store_is_logged_once_per_state_change(tmp_path, monkeyp
                 if r.levelno >= logging.INFO and r.name.startswith("hhu_sync")]
         assert len(said) == 2 and "usable again" in said[1], said
     finally:
+        m.shutdown()
         store.close()

@@ -3,6 +3,7 @@ authentication abort is AuthFailed, a refusal keeps its code, whatever the texts
 
 from __future__ import annotations
 
+import asyncio
 from types import SimpleNamespace
 
 import pytest
@@ -18,14 +19,14 @@ from hhu_sync.io.driver import LinkAborted
 from hhu_sync.link import BundleRefused, LinkSettings, ReasonCode, UploadRefused
 
 
-class _Driver:
+class _Pump:
     def __init__(self, outcome) -> None:
         self.outcome = outcome
 
     def send(self, _command) -> None:
         pass
 
-    def run_until(self, _until, _deadline):
+    async def run_until(self, _until, _deadline):
         if isinstance(self.outcome, Exception):
             raise self.outcome
         return self.outcome
@@ -33,7 +34,7 @@ class _Driver:
 
 def _session(outcome) -> DockSession:
     session = object.__new__(DockSession)
-    session.driver = _Driver(outcome)
+    session.pump = _Pump(outcome)
     # a connection that did not see its HELLO rejected (that case: test_link_fallback.py)
     session.conn = SimpleNamespace(hello_rejected=False, settings=LinkSettings())
     return session
@@ -45,7 +46,7 @@ def _session(outcome) -> DockSession:
 @pytest.mark.parametrize("text", ["", "Wiederholungsgrenze erreicht", "authentication failed"])
 def test_a_retryable_abort_in_the_handshake_is_no_authentication_failure(code, text) -> None:
     with pytest.raises(LinkAborted) as caught:
-        _session(LinkAborted(text, by_peer=True, code=code)).handshake(1.0)
+        asyncio.run(_session(LinkAborted(text, by_peer=True, code=code)).handshake(1.0))
     assert not isinstance(caught.value, AuthFailed) and caught.value.code is code
 
 
@@ -54,16 +55,17 @@ def test_a_retryable_abort_in_the_handshake_is_no_authentication_failure(code, t
 @pytest.mark.parametrize("text", ["retry limit exceeded", "timed out: idle", ""])
 def test_an_authentication_abort_is_auth_failed_whatever_its_text(code, text) -> None:
     with pytest.raises(AuthFailed) as caught:
-        _session(LinkAborted(text, by_peer=True, code=code)).handshake(1.0)
+        asyncio.run(_session(LinkAborted(text, by_peer=True, code=code)).handshake(1.0))
     assert caught.value.code is code
 
 
 def test_refusals_keep_their_code() -> None:
     with pytest.raises(Refused) as caught:
-        _session(BundleRefused("b", "", ReasonCode.FLASH_FULL)).put("b", b"x", 1.0)
+        asyncio.run(_session(BundleRefused("b", "", ReasonCode.FLASH_FULL)).put("b", b"x", 1.0))
     assert caught.value.code is ReasonCode.FLASH_FULL and "FLASH_FULL" in str(caught.value)
     with pytest.raises(Refused) as caught:
-        _session(UploadRefused("u", "nicht da", ReasonCode.UNKNOWN_OBJECT)).get("u", 1.0)
+        asyncio.run(_session(UploadRefused("u", "nicht da", ReasonCode.UNKNOWN_OBJECT)).get(
+            "u", 1.0))
     assert caught.value.code is ReasonCode.UNKNOWN_OBJECT
 
 

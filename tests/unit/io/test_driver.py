@@ -1,113 +1,131 @@
-"""LinkDriver pump against a scripted connection: time-outs, deadlines, EOF, events."""
+"""A docking's waits on the one pump end in the link errors callers catch: a core's
+abort, time-out or close, the port's end, the caller's deadline (as the old blocking
+driver's did), and the blocking facade runs the same session for one-shot commands."""
 
 from __future__ import annotations
+
+import asyncio
+import socket
 
 import pytest
 import serial
 
-from hhu_sync.io.driver import LinkAborted, LinkCut, LinkDriver, LinkTimedOut
-from hhu_sync.link import NEED_DATA, Aborted, ConnectionClosed, TimedOut
+from hhu_sync.io.driver import BlockingDockSession
+from hhu_sync.io.errors import (
+    LinkAborted,
+    LinkClosed,
+    LinkCut,
+    LinkTimedOut,
+    link_error,
+    link_fatal,
+)
+from hhu_sync.io.pump import LinkPump, PumpError
+from hhu_sync.link import NEED_DATA, Aborted, ConnectionClosed, ReasonCode, TimedOut
 
 
 class ScriptedConn:
-    """Just enough of Connection: queued events, a fixed timer, records what it saw."""
+    """Just enough of a core: queued events, a timer that gives up on its second run."""
 
-    def __init__(self, events=(), timeout: float | None = None) -> None:
+    def __init__(self, events=(), deadline: float | None = None) -> None:
         self.events = list(events)
-        self.timeout = timeout
+        self.deadline = deadline
         self.received: list[bytes] = []
-        self.received_at: list[float | None] = []
         self.timeouts = 0
-        self.outgoing = b""
-        self.seen = 0.0   # the driver's clock at its last call
-
-    def data_to_send(self, now: float | None = None) -> bytes:
-        self.seen = self.seen if now is None else now
-        out, self.outgoing = self.outgoing, b""
-        return out
-
-    def next_deadline(self):
-        # relative to the last clock seen: a fake whose timer restarts on every call
-        return None if self.timeout is None else self.seen + self.timeout
 
     def receive_data(self, data: bytes, now: float | None = None) -> None:
         self.received.append(data)
-        self.received_at.append(now)
-
-    def handle_timeout(self, now: float | None = None) -> None:
-        self.timeouts += 1
-        if self.timeouts == 2:
-            self.events.append(TimedOut("ack"))
 
     def next_event(self):
         return self.events.pop(0) if self.events else NEED_DATA
 
     def send(self, command, now: float | None = None) -> None:
-        self.outgoing += b"cmd"
+        pass
+
+    def data_to_send(self, now: float | None = None) -> bytes:
+        return b""
+
+    def next_deadline(self) -> float | None:
+        return self.deadline
+
+    def handle_timeout(self, now: float) -> None:
+        self.timeouts += 1
+        self.deadline = now + 0.001
+        if self.timeouts == 2:
+            self.deadline = None
+            self.events.append(TimedOut("ack"))
 
 
-def _loop_port():
-    return serial.serial_for_url("loop://", timeout=0.01)
+def _tcp_pair() -> tuple[serial.SerialBase, socket.socket, socket.socket]:
+    listener = socket.create_server(("127.0.0.1", 0))
+    port = serial.serial_for_url(f"socket://127.0.0.1:{listener.getsockname()[1]}")
+    far, _ = listener.accept()
+    return port, far, listener
 
 
-def test_empty_reads_become_core_timeouts_until_it_gives_up():
-    conn = ScriptedConn(timeout=0.001)
+def _wait(conn: ScriptedConn, deadline_s: float = 5.0, *, hang_up: bool = False):
+    """The first link error a wait for nothing ends in."""
+    port, far, listener = _tcp_pair()
+
+    async def main():
+        pump = LinkPump(port, conn, fatal=link_fatal)
+        if hang_up:
+            far.close()
+        try:
+            await pump.run_until(lambda e: False, deadline_s)
+        except PumpError as exc:
+            raise link_error(exc) from exc
+        finally:
+            pump.close()
+
+    try:
+        asyncio.run(main())
+    finally:
+        port.close()
+        far.close()
+        listener.close()
+
+
+def test_the_cores_timer_runs_until_it_gives_up():
+    conn = ScriptedConn(deadline=0.0)
     with pytest.raises(LinkTimedOut, match="ack"):
-        LinkDriver(_loop_port(), conn).run_until(lambda e: False, 10.0)
+        _wait(conn)
     assert conn.timeouts == 2
 
 
-def test_deadline_bounds_the_wait():
+def test_the_callers_deadline_bounds_the_wait():
     with pytest.raises(LinkTimedOut, match="within"):
-        LinkDriver(_loop_port(), ScriptedConn(), idle_poll_s=0.01).run_until(
-            lambda e: False, 0.05)
+        _wait(ScriptedConn(), 0.05)
 
 
-def test_returns_the_awaited_event_and_passes_others_on():
-    seen = []
-    conn = ScriptedConn(events=["progress", "done"])
-    ev = LinkDriver(_loop_port(), conn, on_event=seen.append).run_until(
-        lambda e: e == "done", 1.0)
-    assert (ev, seen) == ("done", ["progress"])
-
-
-def test_abort_event_raises_with_reason():
-    conn = ScriptedConn(events=[Aborted("bad mac", by_peer=True)])
+def test_an_abort_is_link_aborted_with_its_reason_and_code():
     with pytest.raises(LinkAborted, match="bad mac") as info:
-        LinkDriver(_loop_port(), conn).run_until(lambda e: False, 1.0)
-    assert info.value.by_peer
+        _wait(ScriptedConn([Aborted("bad mac", by_peer=True, code=ReasonCode.AUTH_FAILED)]))
+    assert info.value.by_peer and info.value.code is ReasonCode.AUTH_FAILED
 
 
-def test_unexpected_close_is_reported():
-    conn = ScriptedConn(events=[ConnectionClosed()])
-    with pytest.raises(Exception, match="closed"):
-        LinkDriver(_loop_port(), conn).run_until(lambda e: False, 1.0)
+def test_an_unexpected_close_is_link_closed():
+    with pytest.raises(LinkClosed, match="closed"):
+        _wait(ScriptedConn([ConnectionClosed()]))
 
 
-def test_bytes_written_come_back_on_loop_and_reach_the_core():
-    conn = ScriptedConn(events=[])
-    driver = LinkDriver(_loop_port(), conn, idle_poll_s=0.01)
-    driver.send(object())
-    with pytest.raises(LinkTimedOut):
-        driver.run_until(lambda e: False, 0.05)
-    assert b"".join(conn.received) == b"cmd"
-
-
-def test_the_driver_tells_the_core_the_time_of_each_read():
-    conn = ScriptedConn(events=[])
-    ticks = iter(range(1000))
-    driver = LinkDriver(_loop_port(), conn, idle_poll_s=0.01, clock=lambda: float(next(ticks)))
-    driver.send(object())
-    with pytest.raises(LinkTimedOut):
-        driver.run_until(lambda e: False, 5.0)
-    assert conn.received == [b"cmd"]
-    assert isinstance(conn.received_at[0], float)   # the core has no clock of its own
-
-
-def test_port_error_is_a_cut_and_the_core_hears_eof():
-    port = _loop_port()
+def test_the_port_ending_is_a_cut_and_the_core_hears_eof():
     conn = ScriptedConn()
-    port.close()
     with pytest.raises(LinkCut):
-        LinkDriver(port, conn).run_until(lambda e: False, 1.0)
-    assert conn.received == [b""]
+        _wait(conn, hang_up=True)
+    assert conn.received[-1] == b""
+
+
+def test_the_blocking_session_runs_its_steps_on_its_own_loop_and_ends_it():
+    port, far, listener = _tcp_pair()
+    try:
+        session = BlockingDockSession(port, lambda hhu_id: None)
+        far.close()                                   # no HHU: the line ends
+        with pytest.raises(LinkCut):
+            session.handshake(5.0)
+        assert session.close() is False               # nothing to close politely
+        assert session._loop.is_closed()              # noqa: SLF001 - no loop left behind
+        with pytest.raises(LinkCut):
+            session.get("U-1", 1.0)
+    finally:
+        port.close()
+        listener.close()

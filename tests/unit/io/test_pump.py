@@ -289,3 +289,31 @@ def test_one_loop_carries_a_dock_and_an_hhu_through_a_handshake_and_a_bundle():
         port.close()
         far.close()
         listener.close()
+
+
+def test_what_the_core_raises_on_bytes_read_reaches_the_waiter_not_the_loop():
+    """A core (or its key look-up) that raises while the loop feeds it: the waiter gets
+    that exception, as from a blocking read, and the pump stops."""
+    port, far, listener = _tcp_pair()
+
+    class Raising(ScriptedConn):
+        def receive_data(self, data: bytes, now: float | None = None) -> None:
+            if data:
+                raise LookupError("key store unavailable")
+
+    async def main():
+        pump = LinkPump(port, Raising())
+        far.sendall(b"hello")
+        with pytest.raises(LookupError, match="key store"):
+            await pump.run_until(lambda e: False, 5.0)
+        with pytest.raises(LookupError):
+            pump.send(b"more")
+        pump.close()
+
+    try:
+        asyncio.run(main())
+    finally:
+        port.close()
+        far.close()
+        listener.close()
+
