@@ -18,6 +18,7 @@ from typing import Any
 
 from hhu_firmware_sim.faults import BitFlipper, ByteBudget
 from hhu_firmware_sim.flash import FlashError, FlashFullError, FlashStore, PartialWriter, check_id
+from hhu_sync.io.pump import LinkPump, PumpCut
 from hhu_sync.link import (
     NEED_DATA,
     Aborted,
@@ -46,7 +47,6 @@ from hhu_sync.link import (
     UploadInfo,
     UploadRequested,
 )
-from hhu_sync.io.pump import LinkPump, PumpCut
 from hhu_sync.link.framing import FrameDecoder, encode_frame
 from hhu_sync.link.messages import T_HELLO, AbortMsg
 

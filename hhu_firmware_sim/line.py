@@ -117,7 +117,7 @@ class _Direction:
         self.t_line = 0.0
         self.blocked = False      # the far socket takes nothing now
         self.paused = False       # we stopped reading the source
-        self._timer: asyncio.TimerHandle | None = None
+        self._timer: asyncio.Handle | None = None
         src.inbound, dst.outbound = self, self
 
     def arrive(self, data: bytes | None) -> None:

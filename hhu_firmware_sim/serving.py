@@ -121,7 +121,7 @@ class SocketServer:
                 conn.setblocking(True)
                 await asyncio.to_thread(self.handler, conn)
             else:
-                await self.handler(conn)  # type: ignore[misc]
+                await self.handler(conn)
         except asyncio.CancelledError:
             raise
         except Exception:   # one connection's failure never ends the server
@@ -129,7 +129,7 @@ class SocketServer:
         finally:
             close_socket(conn)
             self.active -= 1
-            self._tasks.discard(asyncio.current_task())   # type: ignore[arg-type]
+            self._tasks.discard(asyncio.current_task())
             if self._slot is not None:
                 self._slot.set()
 
@@ -144,6 +144,10 @@ class SocketServer:
             return
         with contextlib.suppress(TimeoutError):
             simloop.submit(self._shutdown(timeout)).result(timeout + 1.0)
+
+    def close(self) -> None:
+        """Stop, or, never started, just close the listening socket."""
+        self.stop()
 
     def _cancel(self) -> list[asyncio.Task[None]]:
         tasks = [t for t in (self._main, *self._tasks) if t is not None]

@@ -4,7 +4,9 @@ Opening the port starts the device's session as a task on the process's one simu
 loop (``simloop``, started on first open), joined to the port by a socket pair; closing
 the port ends it. The port offers its end's descriptor (``sansio_fileno()``), so the
 depot's pump watches it like any socket, and 32 cradles mean 32 tasks, not 32 threads;
-pyserial's blocking ``read``/``write``/``in_waiting`` with time-outs work as well. Options (all but flash and key optional):
+pyserial's blocking ``read``/``write``/``in_waiting`` with time-outs work as well.
+
+Options (all but flash and key optional):
 
     flash=DIR        the HHU's flash folder (created if missing)
     key=FILE         the HHU's key file (64 hex digits, mode 0600)
