@@ -24,6 +24,7 @@ import collections
 import contextlib
 import socket
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from hhu_firmware_sim.faults import BitFlipper, ByteBudget
 from hhu_firmware_sim.serving import SocketServer
@@ -32,6 +33,16 @@ _PIECE_S = 0.002       # pacing granularity: bytes released per step = rate * th
 _READ = 65536          # one read; a direction holds at most max_queued + this
 _CONNECT_S = 5.0
 _LINGER_S = 1.0        # a closed session's sockets get this long to flush, then abort
+
+
+class LineTap(Protocol):
+    """Watches a line's client side, as a bench's recorder does (no relay hop of its own):
+    each session's start, the client's bytes as they reach the line (before bit errors),
+    and the bytes the line hands the client, when it does."""
+
+    def session_started(self) -> None: ...
+    def client_sent(self, data: bytes, now: float) -> None: ...
+    def client_received(self, data: bytes, now: float) -> None: ...
 
 
 @dataclass
@@ -125,6 +136,9 @@ class _Direction:
         if self.session.closed:
             return
         now = self.loop.time()
+        tap = self.session.line.tap
+        if data and tap is not None and not self.far_end:
+            tap.client_sent(data, now)
         if data:
             self.stats.bytes_in += len(data)
             before = self.flip.flips
@@ -187,6 +201,9 @@ class _Direction:
         if allowed and transport is not None and not transport.is_closing():
             transport.write(chunk[:allowed])
             self.stats.bytes_out += allowed
+            tap = session.line.tap
+            if tap is not None and self.far_end:
+                tap.client_received(chunk[:allowed], self.loop.time())
         if session.budget.cut:
             session.cut()
 
@@ -258,7 +275,8 @@ class LineSim:
     def __init__(self, target: tuple[str, int], *, listen: tuple[str, int] = ("127.0.0.1", 0),
                  baud: int = 115200, ber: float = 0.0, latency_ms: float = 0.0,
                  cut_after: int | None = None, seed: int | None = None,
-                 piece_ms: float = _PIECE_S * 1000, max_queued: int = 1 << 20) -> None:
+                 piece_ms: float = _PIECE_S * 1000, max_queued: int = 1 << 20,
+                 tap: LineTap | None = None) -> None:
         if baud < 0:
             raise ValueError("baud must be >= 0 (0 = unpaced)")
         if latency_ms < 0:
@@ -277,6 +295,7 @@ class LineSim:
             raise ValueError("max_queued must be >= 1")
         self.max_queued = max_queued
         self.stats = LineStats()
+        self.tap = tap
         self._index = 0
         self._server = SocketServer(self._relay, listen, max_connections=1)
         self.address: tuple[str, int] = self._server.address
@@ -302,6 +321,8 @@ class LineSim:
             return                       # the client is closed: nobody to relay to
         self._index += 1
         self.stats.sessions += 1
+        if self.tap is not None:
+            self.tap.session_started()
         await loop.connect_accepted_socket(lambda: session.client, client)
         if session.budget.limit == 0:
             session.cut()
