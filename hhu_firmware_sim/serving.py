@@ -16,6 +16,7 @@ import asyncio
 import contextlib
 import logging
 import socket
+import threading
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -118,8 +119,7 @@ class SocketServer:
     async def _run(self, conn: socket.socket) -> None:
         try:
             if self.blocking:
-                conn.setblocking(True)
-                await asyncio.to_thread(self.handler, conn)
+                await self._in_thread(conn)
             else:
                 await self.handler(conn)
         except asyncio.CancelledError:
@@ -132,6 +132,29 @@ class SocketServer:
             self._tasks.discard(asyncio.current_task())
             if self._slot is not None:
                 self._slot.set()
+
+    async def _in_thread(self, conn: socket.socket) -> None:
+        """A blocking handler in a thread of its own (a shared pool could run out of
+        threads and leave an admitted connection unserved)."""
+        loop = asyncio.get_running_loop()
+        done: asyncio.Future[None] = loop.create_future()
+
+        def finished() -> None:
+            if not done.done():
+                done.set_result(None)
+
+        def work() -> None:
+            try:
+                self.handler(conn)
+            except Exception:   # one connection's failure never ends the server
+                log.exception("simulator connection handler failed")
+            finally:
+                with contextlib.suppress(RuntimeError):    # the loop is gone
+                    loop.call_soon_threadsafe(finished)
+
+        conn.setblocking(True)
+        threading.Thread(target=work, name="sim-connection", daemon=True).start()
+        await done
 
     def stop(self, timeout: float = STOP_WAIT_S) -> None:
         """Stop accepting, end every connection's handler, close the listening socket."""

@@ -6,46 +6,38 @@ No timing assertions: pacing accuracy is measured by the bench, not asserted her
 from __future__ import annotations
 
 import socket
-import threading
 
 import pytest
 
 from hhu_firmware_sim.line import LineSim
+from hhu_firmware_sim.serving import SocketServer
 
 
 class EchoServer:
     """Echoes everything; records what it received."""
 
     def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.sock.settimeout(10)
-        self.address = self.sock.getsockname()[:2]
         self.received = bytearray()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
+        self.server = SocketServer(self._echo, blocking=True).start()
+        self.address = self.server.address
 
-    def _run(self) -> None:
-        try:
-            conn, _ = self.sock.accept()
-        except OSError:
-            return
-        with conn:
-            conn.settimeout(10)
-            while True:
-                try:
-                    data = conn.recv(65536)
-                except OSError:
-                    return
-                if not data:
-                    return
-                self.received += data
-                try:
-                    conn.sendall(data)
-                except OSError:
-                    return
+    def _echo(self, conn: socket.socket) -> None:
+        conn.settimeout(10)
+        while True:
+            try:
+                data = conn.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            self.received += data
+            try:
+                conn.sendall(data)
+            except OSError:
+                return
 
     def close(self) -> None:
-        self.sock.close()
+        self.server.stop()
 
 
 @pytest.fixture

@@ -16,6 +16,7 @@ from hhu_firmware_sim.device import SessionResult, SimulatedHHU
 from hhu_firmware_sim.flash import FlashStore
 from hhu_firmware_sim.line import LineSim
 from hhu_firmware_sim.server import DeviceServer, open_pty, serve_pty
+from hhu_firmware_sim.serving import SocketServer
 from hhu_sync.link import Connection, Role
 from hhu_sync.link.events import StartHandshake
 
@@ -24,45 +25,28 @@ class HangUpServer:
     """Says ``hi`` to every connection, then closes it (a device ending its session)."""
 
     def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.sock.settimeout(10)
-        self.address = self.sock.getsockname()[:2]
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
+        self.server = SocketServer(lambda conn: conn.sendall(b"hi"), blocking=True).start()
+        self.address = self.server.address
 
-    def _run(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                conn.sendall(b"hi")
+    def close(self) -> None:
+        self.server.stop()
 
 
 class SilentServer:
     """Accepts and never reads (a device that does not drain its input)."""
 
     def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.sock.settimeout(10)
-        self.address = self.sock.getsockname()[:2]
-        self.conns: list[socket.socket] = []
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
+        self.done = threading.Event()
+        self.server = SocketServer(self._hold, blocking=True).start()
+        self.address = self.server.address
 
-    def _run(self) -> None:
-        try:
-            conn, _ = self.sock.accept()
-        except OSError:
-            return
+    def _hold(self, conn: socket.socket) -> None:
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        self.conns.append(conn)
+        self.done.wait(30)
 
     def close(self) -> None:
-        for c in self.conns:
-            c.close()
-        self.sock.close()
+        self.done.set()
+        self.server.stop()
 
 
 def _recv_all(sock: socket.socket) -> bytes:
@@ -83,7 +67,7 @@ def test_a_far_end_that_hangs_up_frees_the_line_for_the_next_client():
         assert _recv_all(second) == b"hi"
         first.close()
         second.close()
-    target.sock.close()
+    target.close()
 
 
 def test_a_flood_into_a_slow_line_is_queued_only_up_to_the_bound():
