@@ -2,14 +2,14 @@
 
     python bench/docks.py [--hhus 32] [--bundle-kib 48] [--upload-kib 48] [--baud 115200]
 
-Each HHU (a DeviceServer on TCP, behind its own LineSim pacing baud/10 bytes a second
-with 2 ms latency) has a meter list to take and a readings upload to give. The daemon
+Each HHU (a DeviceServer behind its own LineSim pacing baud/10 bytes a second with 2 ms
+latency, the line reaching it over an in-process socket pair) has a meter list to take and a readings upload to give. The daemon
 runs in this process with one cradle per HHU (``socket://`` to the line) and serves them
 all at once. A session pulls the upload, then pushes the bundle, so one direction of a
 line is busy at a time: the ceiling is N x baud/10 bytes a second.
 
 ``live``: the simulated HHUs and their lines run in child processes (``--sim-procs``),
-each behind a recording relay that keeps what the HHU sent and how many of the depot's
+each on one simulator loop, each line with a recording tap that keeps what the HHU sent and how many of the depot's
 bytes it had seen first. ``replay`` (with ``--replay``, a second run of the same
 dockings): the same depot state again (copied before the first run), but each cradle's
 socket is served by one light replayer process that sends the recorded HHU bytes,
@@ -152,7 +152,7 @@ def serve_sims(root: Path, first: int, n: int, baud: int, latency_ms: float,
         key_file = root / "var" / "keystore" / "hhus" / f"{hhu}.key"
         server = DeviceServer(load_device(hhu, key_file, root / "flash" / hhu)).start()
         recorder = Recorder(root / "rec" / f"{hhu}.msgpack", baud / 10, latency_ms / 1000)
-        line = LineSim(server.address, baud=baud, latency_ms=latency_ms,
+        line = LineSim(server.pair, baud=baud, latency_ms=latency_ms,
                        piece_ms=piece_ms, tap=recorder).start()
         items += [line, server]
         recorders.append(recorder)

@@ -23,6 +23,7 @@ import asyncio
 import collections
 import contextlib
 import socket
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
@@ -33,6 +34,11 @@ _PIECE_S = 0.002       # pacing granularity: bytes released per step = rate * th
 _READ = 65536          # one read; a direction holds at most max_queued + this
 _CONNECT_S = 5.0
 _LINGER_S = 1.0        # a closed session's sockets get this long to flush, then abort
+
+
+#: Connects the line's far end some other way than TCP (``DeviceServer.pair``): a
+#: coroutine function giving a connected socket, called on the simulator loop.
+Connector = Callable[[], Awaitable[socket.socket]]
 
 
 class LineTap(Protocol):
@@ -269,10 +275,12 @@ class LineSim:
     """A paced, lossy TCP relay; ``start()``/``stop()`` to run it in-process.
 
     Serves one client at a time (a cradle has one cable), repeatedly, each with a
-    fresh connection to ``target`` and a fresh cut-after budget.
+    fresh connection to ``target`` (an address, or a Connector such as an in-process
+    ``DeviceServer.pair``) and a fresh cut-after budget.
     """
 
-    def __init__(self, target: tuple[str, int], *, listen: tuple[str, int] = ("127.0.0.1", 0),
+    def __init__(self, target: tuple[str, int] | Connector, *,
+                 listen: tuple[str, int] = ("127.0.0.1", 0),
                  baud: int = 115200, ber: float = 0.0, latency_ms: float = 0.0,
                  cut_after: int | None = None, seed: int | None = None,
                  piece_ms: float = _PIECE_S * 1000, max_queued: int = 1 << 20,
@@ -315,8 +323,12 @@ class LineSim:
         loop = asyncio.get_running_loop()
         session = _Session(self, self._index)
         try:
-            await asyncio.wait_for(loop.create_connection(
-                lambda: session.target, *self.target), _CONNECT_S)
+            if callable(self.target):
+                far = await asyncio.wait_for(self.target(), _CONNECT_S)
+                await loop.connect_accepted_socket(lambda: session.target, far)
+            else:
+                await asyncio.wait_for(loop.create_connection(
+                    lambda: session.target, *self.target), _CONNECT_S)
         except (OSError, TimeoutError):
             return                       # the client is closed: nobody to relay to
         self._index += 1

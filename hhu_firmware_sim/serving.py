@@ -96,13 +96,19 @@ class SocketServer:
         finally:
             self._sock.close()
 
-    async def _accept_one(self, loop: asyncio.AbstractEventLoop, slot: asyncio.Event) -> None:
-        while self._full() and self.refuse is None:
+    async def _free_slot(self, slot: asyncio.Event) -> None:
+        while self._full():
             slot.clear()
-            await slot.wait()       # the next client waits in the backlog
+            await slot.wait()
+
+    async def _accept_one(self, loop: asyncio.AbstractEventLoop, slot: asyncio.Event) -> None:
+        if self.refuse is None:
+            await self._free_slot(slot)     # the next client waits in the backlog
         conn, peer = await loop.sock_accept(self._sock)
         nodelay(conn)
-        if self._full():            # only with refuse: it answers, then the line closes
+        if self.refuse is None:
+            await self._free_slot(slot)     # an adopted connection took the slot meanwhile
+        elif self._full():          # it answers, then the line closes
             assert self.refuse is not None
             try:
                 conn.setblocking(True)
@@ -112,9 +118,22 @@ class SocketServer:
             finally:
                 close_socket(conn)
             return
+        self._admit(loop, conn)
+
+    def _admit(self, loop: asyncio.AbstractEventLoop, conn: socket.socket) -> None:
         self.active += 1
-        task = loop.create_task(self._run(conn))
-        self._tasks.add(task)
+        self._tasks.add(loop.create_task(self._run(conn)))
+
+    async def adopt(self, conn: socket.socket) -> None:
+        """Serve a socket connected some other way (one end of an in-process pair, no
+        TCP) as if accepted, under the same bound: waits for a free slot, or, with
+        ``refuse``, is refused when full (ConnectionRefusedError)."""
+        assert self._slot is not None, "start() the server first"
+        if self.refuse is not None and self._full():
+            close_socket(conn)
+            raise ConnectionRefusedError("all connections taken")
+        await self._free_slot(self._slot)
+        self._admit(asyncio.get_running_loop(), conn)
 
     async def _run(self, conn: socket.socket) -> None:
         try:
