@@ -5,19 +5,20 @@
 Each HHU (a DeviceServer behind its own LineSim pacing baud/10 bytes a second with 2 ms
 latency, the line reaching it over an in-process socket pair) has a meter list to take
 and a readings upload to give. The daemon runs in this process with one cradle per HHU
-(``socket://`` to the line) and serves them all at once. A session pulls the upload, then pushes the bundle, so one direction of a
-line is busy at a time: the ceiling is N x baud/10 bytes a second.
+(``socket://`` to the line) and serves them all at once. A session pulls the upload,
+then pushes the bundle, so one direction of a line is busy at a time: the ceiling is
+N x baud/10 bytes a second.
 
 ``live``: the simulated HHUs and their lines run in child processes (``--sim-procs``),
 each process on one simulator loop, each line with a recording tap that keeps what the
-HHU sent and how many of the depot's bytes it had seen first. ``replay`` (with ``--replay``, a second run of the same
-dockings): the same depot state again (copied before the first run), but each cradle's
-socket is served by one light replayer process that sends the recorded HHU bytes,
-paced at the line rate, once the depot has sent what the HHU had seen (a line's delay
-modelled): the simulators' cost is gone, so the depot's own CPU per MB and its fraction
-of the line rate show. The depot's link nonce is fixed in this process for both runs (a
-recording can only be replayed to a depot that asks the same question); everything
-else is the daemon's code as it runs.
+HHU sent and how many of the depot's bytes it had seen first. ``replay`` (with
+``--replay``, a second run of the same dockings): the same depot state again (copied
+before the first run), but each cradle's socket is served by one light replayer process
+that sends the recorded HHU bytes, paced at the line rate, once the depot has sent
+what the HHU had seen (a line's delay modelled): the simulators' cost is gone, so the
+depot's own CPU per MB and its fraction of the line rate show. The depot's link nonce
+is fixed in this process for both runs (a recording can only be replayed to a depot
+that asks the same question); everything else is the daemon's code as it runs.
 
 CPU per MB moved: the depot (this process and its upload workers, from /proc) and the
 simulator side (the child processes, from /proc, read before they end). Last line:
