@@ -1,9 +1,11 @@
 """The simulated HHU: a link Connection in the HHU role, backed by the flash store.
 
-One ``run_session(port)`` is one docking: handshake, then answer the dock's offers and
-requests until it closes, the line goes quiet, or a fault ends it. All durable state
-lives in the flash; nothing in this object survives a (simulated) reboot except what
-the flash recorded, which is the point of the reboot fault.
+One ``DeviceSession`` is one docking, as a sans-IO core: handshake, then answer the
+dock's offers and requests until it closes, the line goes quiet, or a fault ends it.
+``SimulatedHHU.serve(port)`` drives one on the running event loop with the one pump
+(``hhu_sync.io.pump.LinkPump``), so any number of HHUs share one loop and one thread.
+All durable state lives in the flash; nothing in this object survives a (simulated)
+reboot except what the flash recorded, which is the point of the reboot fault.
 """
 
 from __future__ import annotations
