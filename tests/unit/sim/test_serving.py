@@ -57,8 +57,8 @@ def test_over_the_bound_the_next_client_waits_until_a_connection_ends():
         order.append(f"start {n}")
         if n == "1":
             release.wait(10)
-        conn.sendall(n.encode())
         order.append(f"end {n}")
+        conn.sendall(n.encode())
 
     with SocketServer(held, max_connections=1, blocking=True) as server:
         first, second = _client(server), _client(server)
