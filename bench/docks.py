@@ -2,22 +2,23 @@
 
     python bench/docks.py [--hhus 32] [--bundle-kib 48] [--upload-kib 48] [--baud 115200]
 
-Each HHU (a DeviceServer on TCP, behind its own LineSim pacing baud/10 bytes a second
-with 2 ms latency) has a meter list to take and a readings upload to give. The daemon
-runs in this process with one cradle per HHU (``socket://`` to the line) and serves them
-all at once. A session pulls the upload, then pushes the bundle, so one direction of a
-line is busy at a time: the ceiling is N x baud/10 bytes a second.
+Each HHU (a DeviceServer behind its own LineSim pacing baud/10 bytes a second with 2 ms
+latency, the line reaching it over an in-process socket pair) has a meter list to take
+and a readings upload to give. The daemon runs in this process with one cradle per HHU
+(``socket://`` to the line) and serves them all at once. A session pulls the upload,
+then pushes the bundle, so one direction of a line is busy at a time: the ceiling is
+N x baud/10 bytes a second.
 
 ``live``: the simulated HHUs and their lines run in child processes (``--sim-procs``),
-each behind a recording relay that keeps what the HHU sent and how many of the depot's
-bytes it had seen first. ``replay`` (with ``--replay``, a second run of the same
-dockings): the same depot state again (copied before the first run), but each cradle's
-socket is served by one light replayer process that sends the recorded HHU bytes,
-paced at the line rate, once the depot has sent what the HHU had seen (a line's delay
-modelled): the simulators' cost is gone, so the depot's own CPU per MB and its fraction
-of the line rate show. The depot's link nonce is fixed in this process for both runs (a
-recording can only be replayed to a depot that asks the same question); everything
-else is the daemon's code as it runs.
+each process on one simulator loop, each line with a recording tap that keeps what the
+HHU sent and how many of the depot's bytes it had seen first. ``replay`` (with
+``--replay``, a second run of the same dockings): the same depot state again (copied
+before the first run), but each cradle's socket is served by one light replayer process
+that sends the recorded HHU bytes, paced at the line rate, once the depot has sent
+what the HHU had seen (a line's delay modelled): the simulators' cost is gone, so the
+depot's own CPU per MB and its fraction of the line rate show. The depot's link nonce
+is fixed in this process for both runs (a recording can only be replayed to a depot
+that asks the same question); everything else is the daemon's code as it runs.
 
 CPU per MB moved: the depot (this process and its upload workers, from /proc) and the
 simulator side (the child processes, from /proc, read before they end). Last line:
@@ -103,61 +104,37 @@ def meter_list(hhu: str, size: int) -> str:
 
 
 class Recorder:
-    """A relay in front of a line that records, per connection, each piece the HHU side
-    sent and how many of the depot's bytes had crossed the line when the HHU sent it
-    (the line modelled as the replayer models it: sent bytes queue at the line rate)."""
+    """A line's tap that records, per connection, each piece the HHU side sent and how
+    many of the depot's bytes had crossed the line when the HHU sent it (the line
+    modelled as the replayer models it: sent bytes queue at the line rate). It sees the
+    line's client side on the simulator loop, so recording costs no relay hop."""
 
-    def __init__(self, target: tuple[str, int], path: Path, rate: float,
-                 latency_s: float) -> None:
-        self.target, self.path = target, path
+    def __init__(self, path: Path, rate: float, latency_s: float) -> None:
+        self.path = path
         self.rate, self.latency = rate, latency_s
         self.connections: list[list[tuple[int, bytes]]] = []
-        self._server = socket.create_server(("127.0.0.1", 0))
-        self.url = f"socket://127.0.0.1:{self._server.getsockname()[1]}"
-        threading.Thread(target=self._accept, daemon=True).start()
 
-    def _accept(self) -> None:
-        while True:
-            try:
-                depot, _ = self._server.accept()
-            except OSError:
-                return
-            hhu = socket.create_connection(self.target)
-            for s in (depot, hhu):
-                s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            pieces: list[tuple[int, bytes]] = []
-            self.connections.append(pieces)
-            crossed: list[tuple[int, float]] = []   # (depot bytes, when they cross)
-            lock = threading.Lock()
+    def session_started(self) -> None:
+        self.pieces: list[tuple[int, bytes]] = []
+        self.connections.append(self.pieces)
+        self.crossed: list[tuple[int, float]] = []     # (depot bytes, when they cross)
+        self.seen, self.line_free = 0, 0.0
 
-            def to_hhu(depot=depot, hhu=hhu, crossed=crossed, lock=lock) -> None:
-                seen, line_free = 0, 0.0
-                while data := _recv(depot):
-                    now = time.monotonic()
-                    seen += len(data)
-                    line_free = max(line_free, now) + len(data) / self.rate
-                    with lock:
-                        crossed.append((seen, line_free + self.latency))
-                    hhu.sendall(data)
-                _close(hhu)
+    def client_sent(self, data: bytes, now: float) -> None:
+        self.seen += len(data)
+        self.line_free = max(self.line_free, now) + len(data) / self.rate
+        self.crossed.append((self.seen, self.line_free + self.latency))
 
-            def to_depot(depot=depot, hhu=hhu, pieces=pieces, crossed=crossed,
-                         lock=lock) -> None:
-                while data := _recv(hhu):
-                    sent_at = time.monotonic() - self.latency - len(data) / self.rate
-                    with lock:    # the depot bytes crossing when the HHU sent this piece
-                        need = next((c for c, t in reversed(crossed) if t <= sent_at), 0)
-                        need = next((c for c, t in crossed if c > need), need) \
-                            if any(t > sent_at for _, t in crossed[-1:]) else need
-                    pieces.append((need, data))
-                    depot.sendall(data)
-                _close(depot)
-
-            threading.Thread(target=to_hhu, daemon=True).start()
-            threading.Thread(target=to_depot, daemon=True).start()
+    def client_received(self, data: bytes, now: float) -> None:
+        crossed = self.crossed
+        sent_at = now - self.latency - len(data) / self.rate
+        # the depot bytes crossing when the HHU sent this piece
+        need = next((c for c, t in reversed(crossed) if t <= sent_at), 0)
+        need = next((c for c, t in crossed if c > need), need) \
+            if any(t > sent_at for _, t in crossed[-1:]) else need
+        self.pieces.append((need, data))
 
     def save(self) -> None:
-        self._server.close()
         self.path.write_bytes(msgpack.packb(self.connections))
 
 
@@ -168,34 +145,28 @@ def _recv(s: socket.socket) -> bytes:
         return b""
 
 
-def _close(s: socket.socket) -> None:
-    try:
-        s.shutdown(socket.SHUT_RDWR)
-    except OSError:
-        pass
-
-
 def serve_sims(root: Path, first: int, n: int, baud: int, latency_ms: float,
                piece_ms: float) -> int:
-    """Child process: HHUs first..first+n-1, each behind a line and a recorder; print the
-    recorders' URLs; save the recordings when the bench closes our stdin."""
-    items, recorders = [], []
+    """Child process: HHUs first..first+n-1, each behind a line with a recorder on its
+    tap, all on one simulator loop; print the lines' URLs; save the recordings when the
+    bench closes our stdin."""
+    items, recorders, urls = [], [], []
     for i in range(first, first + n):
         hhu = f"HHU-{i:03d}"
         key_file = root / "var" / "keystore" / "hhus" / f"{hhu}.key"
         server = DeviceServer(load_device(hhu, key_file, root / "flash" / hhu)).start()
-        line = LineSim(server.address, baud=baud, latency_ms=latency_ms,
-                       piece_ms=piece_ms).start()
+        recorder = Recorder(root / "rec" / f"{hhu}.msgpack", baud / 10, latency_ms / 1000)
+        line = LineSim(server.pair, baud=baud, latency_ms=latency_ms,
+                       piece_ms=piece_ms, tap=recorder).start()
         items += [line, server]
-        host, port = line.url.removeprefix("socket://").rsplit(":", 1)
-        recorders.append(Recorder((host, int(port)), root / "rec" / f"{hhu}.msgpack",
-                                  baud / 10, latency_ms / 1000))
-    print(json.dumps([r.url for r in recorders]), flush=True)
+        recorders.append(recorder)
+        urls.append(line.url)
+    print(json.dumps(urls), flush=True)
     sys.stdin.read()              # until the bench closes our stdin
-    for r in recorders:
-        r.save()
     for item in items:
         item.stop()
+    for r in recorders:
+        r.save()
     return 0
 
 

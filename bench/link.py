@@ -35,6 +35,7 @@ from hhu_firmware_sim.device import SimulatedHHU  # noqa: E402
 from hhu_firmware_sim.flash import FlashStore  # noqa: E402
 from hhu_firmware_sim.line import LineSim  # noqa: E402
 from hhu_firmware_sim.server import DeviceServer  # noqa: E402
+from hhu_firmware_sim.serving import SocketServer  # noqa: E402
 from hhu_sync.io.driver import BlockingDockSession  # noqa: E402
 from hhu_sync.io.ports import open_port  # noqa: E402
 from hhu_sync.keys import write_private_file  # noqa: E402
@@ -117,23 +118,22 @@ def run_zmodem(listen: tuple[str, int], data: bytes, workdir: Path, *,
     src.parent.mkdir(exist_ok=True)
     dst_dir.mkdir(exist_ok=True)
     src.write_bytes(data)
-    server = socket.create_server(listen)
-    server.settimeout(RUN_TIMEOUT_S)
     rz_done: dict[str, object] = {}
+    received = threading.Event()
 
-    def receiver() -> None:
-        conn, _ = server.accept()
+    def receiver(conn: socket.socket) -> None:
         conn.settimeout(None)   # a blocking fd: rz knows nothing of EAGAIN
-        with conn:
+        try:
             proc = subprocess.run(["rz", "-b", "-y"], stdin=conn.fileno(),
                                   stdout=conn.fileno(), stderr=subprocess.DEVNULL,
                                   cwd=dst_dir, timeout=RUN_TIMEOUT_S, check=False)
             rz_done["rc"] = proc.returncode
+        finally:
+            received.set()
 
-    thread = threading.Thread(target=receiver, daemon=True)
-    thread.start()
+    server = SocketServer(receiver, listen, max_connections=1, blocking=True).start()
     sim = None
-    url_addr = connect or server.getsockname()[:2]
+    url_addr = connect or server.address
     if line is not None and connect is None:
         sim = LineSim(url_addr, **line).start()
         url_addr = sim.address
@@ -145,12 +145,12 @@ def run_zmodem(listen: tuple[str, int], data: bytes, workdir: Path, *,
             proc = subprocess.run(["sz", "-b", str(src)], stdin=sock.fileno(),
                                   stdout=sock.fileno(), stderr=subprocess.DEVNULL,
                                   timeout=RUN_TIMEOUT_S, check=False)
-            thread.join(RUN_TIMEOUT_S)
+            received.wait(RUN_TIMEOUT_S)
             seconds = time.monotonic() - start
     finally:
         if sim is not None:
             sim.stop()
-        server.close()
+        server.stop()
     got = dst_dir / "bundle.bin"
     ok = proc.returncode == 0 and got.exists() and got.read_bytes() == data
     return Result("lrzsz ZMODEM", len(data), seconds, ok,

@@ -1,15 +1,18 @@
 """The simulated HHU: a link Connection in the HHU role, backed by the flash store.
 
-One ``run_session(port)`` is one docking: handshake, then answer the dock's offers and
-requests until it closes, the line goes quiet, or a fault ends it. All durable state
-lives in the flash; nothing in this object survives a (simulated) reboot except what
-the flash recorded, which is the point of the reboot fault.
+One ``DeviceSession`` is one docking, as a sans-IO core: handshake, then answer the
+dock's offers and requests until it closes, the line goes quiet, or a fault ends it.
+``SimulatedHHU.serve(port)`` drives one on the running event loop with the one pump
+(``hhu_sync.io.pump.LinkPump``), so any number of HHUs share one loop and one thread.
+All durable state lives in the flash; nothing in this object survives a (simulated)
+reboot except what the flash recorded, which is the point of the reboot fault.
 """
 
 from __future__ import annotations
 
-import threading
-import time
+import asyncio
+import collections
+import contextlib
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -17,7 +20,7 @@ from typing import Any
 
 from hhu_firmware_sim.faults import BitFlipper, ByteBudget
 from hhu_firmware_sim.flash import FlashError, FlashFullError, FlashStore, PartialWriter, check_id
-from hhu_firmware_sim.ports import DevicePort
+from hhu_sync.io.pump import LinkPump, PumpCut
 from hhu_sync.link import (
     NEED_DATA,
     Aborted,
@@ -50,8 +53,8 @@ from hhu_sync.link.framing import FrameDecoder, encode_frame
 from hhu_sync.link.messages import T_HELLO, AbortMsg
 
 DEFAULT_FIRMWARE = "sim-1.0"
-IDLE_POLL_S = 0.5
-READ_CHUNK = 65536
+_FOREVER_S = 10.0 * 365 * 86400   # a session ends by itself (idle limit), never by a wait
+_CLOCK_SLACK_S = 1e-3             # a loop timer may fire a hair early; it still counts
 CHECKPOINT_EVERY = 256 * 1024  # bytes of a partial between fsyncs (lost only on reboot)
 # At most one checkpoint per this many seconds: flash wear. On a 115200-baud line 256 KiB
 # take 23 s, so the byte rule governs; on a fast line this keeps fsyncs off the hot path.
@@ -83,46 +86,6 @@ class _Reboot(Exception):
     """The simulated device lost power: drop everything held in RAM."""
 
 
-class _Hangup(Exception):
-    """The line is gone (peer closed, or the cut-after fault fired)."""
-
-
-class FaultyPort:
-    """Applies Faults to a DevicePort: bit errors each way, cut after N bytes, slowness."""
-
-    def __init__(self, port: DevicePort, faults: Faults) -> None:
-        self.port = port
-        self.faults = faults
-        seed = None if faults.seed is None else f"{faults.seed}"
-        self._rx_flip = BitFlipper(faults.ber, None if seed is None else seed + "/rx")
-        self._tx_flip = BitFlipper(faults.ber, None if seed is None else seed + "/tx")
-        self.budget = ByteBudget(faults.cut_after)
-
-    def read(self, size: int, timeout: float) -> bytes:
-        if self.budget.cut:
-            raise _Hangup("cut")
-        try:
-            data = self.port.read(size, timeout)
-        except EOFError as exc:
-            raise _Hangup(str(exc)) from exc
-        if not data:
-            return b""
-        allowed = self.budget.take(len(data))
-        return self._rx_flip(data[:allowed])
-
-    def write(self, data: bytes) -> None:
-        if self.faults.slow_ms:
-            time.sleep(self.faults.slow_ms / 1000.0)
-        allowed = self.budget.take(len(data))
-        try:
-            if allowed:
-                self.port.write(self._tx_flip(data[:allowed]))
-        except EOFError as exc:
-            raise _Hangup(str(exc)) from exc
-        if self.budget.cut:
-            raise _Hangup("cut")
-
-
 @dataclass
 class SessionResult:
     """How a docking session ended, and what it did."""
@@ -139,16 +102,22 @@ class SessionResult:
     bundle_bytes: int = 0
 
 
+@dataclass(frozen=True)
+class SessionOver:
+    """The docking is over: the one event a device session gives its driver."""
+
+    result: SessionResult
+
+
 class SimulatedHHU:
-    """An HHU with an id, a key and a flash; ``run_session`` handles one docking."""
+    """An HHU with an id, a key and a flash; ``serve`` handles one docking on a port."""
 
     def __init__(self, hhu_id: str, key: bytes, flash: FlashStore, *,
                  firmware: str = DEFAULT_FIRMWARE, battery_pct: int = 87,
                  faults: Faults | None = None, settings: LinkSettings | None = None,
                  checkpoint_every: int = CHECKPOINT_EVERY,
                  checkpoint_interval_s: float = CHECKPOINT_MIN_INTERVAL_S,
-                 idle_limit_s: float = 30.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+                 idle_limit_s: float = 30.0) -> None:
         self.hhu_id = check_id(hhu_id)     # refused at start, not at every docking
         self.key = key
         self.flash = flash
@@ -159,7 +128,6 @@ class SimulatedHHU:
         self.checkpoint_every = checkpoint_every
         self.checkpoint_interval_s = checkpoint_interval_s
         self.idle_limit_s = idle_limit_s   # no frame that moves the session on: hang up
-        self.clock = clock
 
     def hello(self) -> HelloInfo:
         """What the HHU announces after authentication: free flash and what it holds."""
@@ -172,151 +140,228 @@ class SimulatedHHU:
                          free_flash=self.flash.free(), battery_pct=self.battery_pct,
                          bundles=tuple(bundles), uploads=tuple(uploads))
 
-    def run_session(self, port: DevicePort, *,
-                    stop: threading.Event | None = None) -> SessionResult:
-        """Serve one docking on ``port`` until it ends; always closes ``port``."""
-        session = _Session(self, FaultyPort(port, self.faults), stop or threading.Event())
+    def session(self, now: float) -> DeviceSession:
+        """A fresh docking (fresh RAM) starting at ``now`` on the driver's clock."""
+        return DeviceSession(self, now)
+
+    async def serve(self, port: Any, *,
+                    on_end: Callable[[SessionResult], None] | None = None) -> SessionResult:
+        """Serve one docking on ``port`` (anything a LinkPump drives: a descriptor offered
+        by ``sansio_fileno()``, or a pyserial port) on the running loop until it ends;
+        always closes ``port``. Cancelled, the session ends as ``stopped`` (and
+        ``on_end`` still sees it) before the cancellation goes on."""
+        loop = asyncio.get_running_loop()
+        session = self.session(loop.time())
+        pump = LinkPump(port, session, loop=loop)
         try:
-            return session.run()
+            await pump.run_until(lambda event: isinstance(event, SessionOver), _FOREVER_S)
+        except PumpCut as exc:
+            session.end(f"line cut: {exc.__cause__ or pump.cut or exc}")
+        except asyncio.CancelledError:
+            session.end("stopped")
+            raise
         finally:
+            pump.close()
             port.close()
+            session.end("stopped")      # no-op when it ended already
+            if on_end is not None:
+                on_end(session.result)
+        return session.result
 
 
-class _Session:
-    """State that lives in the device's RAM for one docking."""
+class DeviceSession:
+    """One docking as a sans-IO core: the link Connection in the HHU role, the device's
+    faults on its bytes, its idle limit, and its answers to the dock (flash writes,
+    uploads), all on the driver's clock.
 
-    def __init__(self, hhu: SimulatedHHU, port: FaultyPort, stop: threading.Event) -> None:
+    The driver feeds bytes (``receive_data``), writes ``data_to_send()``, and calls
+    ``handle_timeout`` at ``next_deadline()``; the session reacts to every link event
+    itself, so ``next_event()`` gives only one :class:`SessionOver`, when it is over.
+    The idle limit counts from the last frame that moved the session on
+    (``stats.frames_progressed``), so junk bytes, bad-CRC frames and repeated requests
+    cannot hold the one session.
+    """
+
+    def __init__(self, hhu: SimulatedHHU, now: float) -> None:
         self.hhu = hhu
-        self.port = port
-        self.stop = stop
+        faults = hhu.faults
         settings = hhu.settings
         self.gate: _StrictV1Gate | None = None
-        if hhu.faults.strict_v1:
+        if faults.strict_v1:
             settings = replace(settings, max_version=1, min_version=1)
             self.gate = _StrictV1Gate()
         self.conn = Connection(Role.HHU, settings=settings, key=hhu.key, hello=hhu.hello())
+        seed = None if faults.seed is None else f"{faults.seed}"
+        self._rx_flip = BitFlipper(faults.ber, None if seed is None else seed + "/rx")
+        self._tx_flip = BitFlipper(faults.ber, None if seed is None else seed + "/tx")
+        self.budget = ByteBudget(faults.cut_after)
+        self._slow_s = faults.slow_ms / 1000.0
+        self._held: collections.deque[tuple[float, bytes]] = collections.deque()
+        self._slow_free = 0.0         # when the slow responder's last write goes out
+        self._extra = bytearray()     # bytes the device sends past the core (the v1 gate)
         self.writer: PartialWriter | None = None
         self.last_checkpoint = 0.0
         self.result = SessionResult()
+        self.now = now
+        self._quiet_since = now
+        self._progressed = self.conn.stats.frames_progressed
+        self.over = False
+        self._mute = False            # over with nothing more on the wire (cut, reboot)
+        self._reported = False
 
-    def run(self) -> SessionResult:
+    # --- the sans-IO surface -------------------------------------------------------------
+
+    def receive_data(self, data: bytes, now: float | None = None) -> None:
+        """Bytes from the dock (b"": the line is gone)."""
+        now = self._at(now)
+        if self.over:
+            return
+        if not data:
+            with contextlib.suppress(LinkError):
+                self.conn.receive_data(b"")
+            self.end("line cut: end of stream")
+            return
+        allowed = self.budget.take(len(data))
+        data = self._rx_flip(data[:allowed])
         try:
-            self._loop()
+            if data and self._feed(data, now):
+                self._progress(now)
+                self._react()
         except _Reboot:
-            self.result.reason = "reboot"
             if self.writer is not None:
                 self.writer.close(checkpoint=False)   # RAM buffers lost
                 self.writer = None
-        except _Hangup as exc:
-            self.result.reason = f"line cut: {exc}"
+            self.end("reboot")
         except LinkError as exc:
-            self.result.reason = f"protocol error: {exc}"
+            self.end(f"protocol error: {exc}")
         except FlashError as exc:   # a broken flash ends the docking, never the server
-            self.result.reason = f"flash error: {exc}"
-        finally:
-            if self.writer is not None:
-                self.writer.close()   # a cut cable does not lose RAM: keep what arrived
-        return self.result
+            self.end(f"flash error: {exc}")
+        if self.budget.cut:
+            self.end("line cut: cut")
 
-    def _send(self, command: Command) -> None:
-        self.conn.send(command, self.hhu.clock())
+    def data_to_send(self, now: float | None = None) -> bytes:
+        """What goes on the wire now: the core's bytes, through the device's faults."""
+        now = self._at(now)
+        if self._mute:
+            return b""
+        out = self._extra + self.conn.data_to_send(now)
+        self._extra.clear()
+        if self._slow_s and not self.over:
+            if out:
+                self._slow_free = max(now, self._slow_free) + self._slow_s
+                self._held.append((self._slow_free, bytes(out)))
+            out = bytearray()
+            while self._held and self._held[0][0] <= now + _CLOCK_SLACK_S:
+                out += self._held.popleft()[1]
+        elif self._held:             # over: what the slow responder held goes now
+            out = bytearray(b"".join(d for _, d in self._held)) + out
+            self._held.clear()
+        if not out:
+            return b""
+        allowed = self.budget.take(len(out))
+        sent = self._tx_flip(bytes(out[:allowed]))
+        if self.budget.cut:
+            self.end("line cut: cut")
+        return sent
 
-    def _flush(self, now: float | None = None) -> bool:
-        """Write what the core queued; True if there was anything."""
-        out = self.conn.data_to_send(self.hhu.clock() if now is None else now)
-        if out:
-            self.port.write(out)
-        return bool(out)
+    def next_deadline(self) -> float | None:
+        """The core's next timer, the idle limit, or a slow write coming due."""
+        if self.over:
+            return None if self._reported else self.now   # due now: report the end
+        dues = [self._quiet_since + self.hhu.idle_limit_s]
+        core = self.conn.next_deadline()
+        if core is not None:
+            dues.append(core)
+        if self._held:
+            dues.append(self._held[0][0])
+        return min(dues)
 
-    def _loop(self) -> None:
-        """The driver loop, with reads capped at IDLE_POLL_S so a stop is seen promptly.
+    def handle_timeout(self, now: float | None = None) -> None:
+        now = self._at(now)
+        if self.over:
+            return
+        due = self.conn.next_deadline()
+        try:
+            if due is not None and now >= due - _CLOCK_SLACK_S:
+                self.conn.handle_timeout(max(now, due))
+                self._react()
+        except (LinkError, FlashError) as exc:
+            self.end(f"protocol error: {exc}")
+        if not self.over and now >= self._quiet_since + self.hhu.idle_limit_s - _CLOCK_SLACK_S:
+            self.end("idle", mute=True)
 
-        The core's timers run on this clock (``now`` on every call) and fire once it
-        reaches ``next_deadline()``; the idle limit counts from the last frame that moved
-        the session on (``stats.frames_progressed``), so junk bytes, bad-CRC frames and
-        repeated requests cannot hold the one session.
-        """
-        clock = self.hhu.clock
-        quiet_since = clock()
-        progressed = self.conn.stats.frames_progressed
-        while not self.stop.is_set():
-            self._flush(clock())
-            due = self.conn.next_deadline()
-            started = clock()
-            step = IDLE_POLL_S if due is None else min(max(0.0, due - started), IDLE_POLL_S)
-            try:
-                data = self.port.read(READ_CHUNK, step)
-            except _Hangup:
-                self._feed_eof()
-                raise
-            now = clock()
-            if data:
-                if self.gate is not None and not self._through_gate(data, now):
-                    return
-                if self.gate is None:
-                    self.conn.receive_data(data, now)   # the core has no clock
-            elif due is not None and now >= due - 1e-3:
-                self.conn.handle_timeout(max(now, due))   # an empty read is a time-out
-            if self.conn.stats.frames_progressed != progressed:
-                progressed = self.conn.stats.frames_progressed
-                quiet_since = now
-            elif now - quiet_since >= self.hhu.idle_limit_s:
-                self.result.reason = "idle"
-                return
-            while (event := self.conn.next_event()) is not NEED_DATA:
-                if self._handle(event):
-                    self._flush_quietly()
-                    return
-        self.result.reason = "stopped"
+    def next_event(self) -> SessionOver | type[NEED_DATA]:
+        if self.over and not self._reported:
+            self._reported = True
+            return SessionOver(self.result)
+        return NEED_DATA
 
-    def _through_gate(self, data: bytes, now: float) -> bool:
-        """Strict version 1: hand the core each frame, or end the session on a HELLO of
-        another version with a version-1 ABORT; False when the session is over."""
-        passed, refused = self.gate.filter(data)  # type: ignore[union-attr]
+    def end(self, reason: str, *, mute: bool = True) -> None:
+        """The docking is over (the first reason counts); what arrived stays in flash,
+        as a cut cable does not lose RAM."""
+        if self.over:
+            return
+        self.over = True
+        self._mute = mute
+        self.result.reason = reason
+        if self.writer is not None:
+            self.writer.close()
+            self.writer = None
+
+    # --- inside ----------------------------------------------------------------------------
+
+    def _at(self, now: float | None) -> float:
+        if now is not None:
+            self.now = max(self.now, now)
+        return self.now
+
+    def _feed(self, data: bytes, now: float) -> bool:
+        """Hand ``data`` to the core (through the version-1 gate if there is one); False
+        when the gate ended the session."""
+        if self.gate is None:
+            self.conn.receive_data(data, now)
+            return True
+        passed, refused = self.gate.filter(data)
         if passed:
-            self.conn.receive_data(passed, now=now)
+            self.conn.receive_data(passed, now)
         if refused is None:
             return True
         text = f"unsupported protocol version {refused}"
-        self.port.write(b"\0" + encode_frame(AbortMsg(ReasonCode.UNSPECIFIED, text).encode(1)))
-        self.result.reason = f"aborted: {text}"
+        self._extra += b"\0" + encode_frame(AbortMsg(ReasonCode.UNSPECIFIED, text).encode(1))
+        self.end(f"aborted: {text}", mute=False)
         return False
 
-    def _feed_eof(self) -> None:
-        try:
-            self.conn.receive_data(b"")
-            while self.conn.next_event() is not NEED_DATA:
-                pass
-        except LinkError:
-            pass
+    def _progress(self, now: float) -> None:
+        if self.conn.stats.frames_progressed != self._progressed:
+            self._progressed = self.conn.stats.frames_progressed
+            self._quiet_since = now
 
-    def _flush_quietly(self) -> None:
-        try:
-            self._flush()
-        except (_Hangup, LinkError):
-            pass
+    def _react(self) -> None:
+        """Answer every event the core has."""
+        while not self.over and (event := self.conn.next_event()) is not NEED_DATA:
+            self._handle(event)
+
+    def _send(self, command: Command) -> None:
+        self.conn.send(command, self.now)
 
     # --- events --------------------------------------------------------------------------
 
-    def _handle(self, event: object) -> bool:
-        """React to one event; True when the session is over."""
+    def _handle(self, event: object) -> None:
+        """React to one event (the core's last words end the session, sent as queued)."""
         if isinstance(event, ConnectionClosed):
-            self.result.reason = "closed"
-            return True
-        if isinstance(event, Aborted):
-            self.result.reason = f"aborted: {event.reason}"
+            self.end("closed", mute=False)
+            return
+        if isinstance(event, Aborted | TimedOut):
+            what = (f"aborted: {event.reason}" if isinstance(event, Aborted)
+                    else f"timed out: {event.what}")
             self.result.code = event.code
-            return True
-        if isinstance(event, TimedOut):
-            self.result.reason = f"timed out: {event.what}"
-            self.result.code = event.code
-            return True
+            self.end(what, mute=False)
+            return
         if isinstance(event, Authenticated):
             self.result.authenticated = True
         handler = _HANDLERS.get(type(event))
         if handler is not None:
             handler(self, event)
-        return False
 
     def _close_writer(self) -> None:
         if self.writer is not None:
@@ -362,7 +407,7 @@ class _Session:
         if limit is not None and self.result.bundle_bytes >= limit:
             raise _Reboot()
         if writer.written - writer.durable >= self.hhu.checkpoint_every:
-            now = self.hhu.clock()
+            now = self.now
             if now - self.last_checkpoint >= self.hhu.checkpoint_interval_s:
                 writer.checkpoint()
                 self.last_checkpoint = now
@@ -418,12 +463,12 @@ class _StrictV1Gate:
         return bytes(out), None
 
 
-_HANDLERS: dict[type, Callable[[_Session, Any], None]] = {
-    BundleOffered: _Session._on_offer,
-    BundleData: _Session._on_data,
-    BundleReceived: _Session._on_received,
-    UploadRequested: _Session._on_upload_request,
-    UploadAcknowledged: _Session._on_upload_ack,
+_HANDLERS: dict[type, Callable[[DeviceSession, Any], None]] = {
+    BundleOffered: DeviceSession._on_offer,
+    BundleData: DeviceSession._on_data,
+    BundleReceived: DeviceSession._on_received,
+    UploadRequested: DeviceSession._on_upload_request,
+    UploadAcknowledged: DeviceSession._on_upload_ack,
 }
 
 

@@ -1,42 +1,54 @@
 """A serial line in a TCP relay: baud-rate pacing, latency, bit errors, cable cuts.
 
-Each direction has a reader (timestamps what arrives, applies bit errors) and a
-writer that releases bytes on an absolute schedule: a byte finishes on the wire at
-``t_line = max(t_line, t_arrival) + 1/rate`` and reaches the far end ``latency``
-later. Because the schedule is absolute (``time.monotonic``), sleep overshoot never
-accumulates, so the long-run rate is exact. Rate is ``baud / 10`` bytes per second
-(8N1 framing); ``baud=0`` means unpaced.
+Each direction timestamps what arrives (applying bit errors) and releases bytes on an
+absolute schedule: a piece finishes on the wire at ``t_line = max(t_line, t_arrival) +
+len/rate`` and reaches the far end ``latency`` later. Because the schedule is absolute
+(the loop's monotonic clock), a late timer never accumulates, so the long-run rate is
+exact. Rate is ``baud / 10`` bytes per second (8N1 framing); ``baud=0`` means unpaced.
 
-Bounded: each direction queues at most ``max_queued`` bytes (then its reader stops
-reading, so TCP back-pressure reaches the sender, as flow control would), and when the
-far end (the target) hangs up the whole session ends, so a client that stays connected,
-silent, cannot keep the next docking off the line.
+Every line of a process runs on the one simulator loop (``simloop``): a direction is a
+queue and one loop timer (``call_at``) at its next piece, not a pair of sleeping
+threads.
+
+Bounded: each direction queues at most ``max_queued`` bytes (then it stops reading its
+source, so TCP back-pressure reaches the sender, as flow control would; and it stops
+releasing while the far socket takes nothing), and when the far end (the target) hangs
+up the whole session ends, so a client that stays connected, silent, cannot keep the
+next docking off the line.
 """
 
 from __future__ import annotations
 
+import asyncio
 import collections
 import contextlib
 import socket
-import threading
-import time
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
+from typing import Protocol
 
 from hhu_firmware_sim.faults import BitFlipper, ByteBudget
+from hhu_firmware_sim.serving import SocketServer
 
-_POLL_S = 0.1          # how often blocked threads look at the stop flag
 _PIECE_S = 0.002       # pacing granularity: bytes released per step = rate * this
-_MAX_SLEEP_S = 0.05
-_READ = 65536          # one recv; a direction holds at most max_queued + this
+_READ = 65536          # one read; a direction holds at most max_queued + this
+_CONNECT_S = 5.0
+_LINGER_S = 1.0        # a closed session's sockets get this long to flush, then abort
 
 
-class _Queue:
-    """One direction's bytes in flight: (arrival, data or None at the end), counted."""
+#: Connects the line's far end some other way than TCP (``DeviceServer.pair``): a
+#: coroutine function giving a connected socket, called on the simulator loop.
+Connector = Callable[[], Awaitable[socket.socket]]
 
-    def __init__(self) -> None:
-        self.items: collections.deque[tuple[float, bytes | None]] = collections.deque()
-        self.cond = threading.Condition()
-        self.queued = 0
+
+class LineTap(Protocol):
+    """Watches a line's client side, as a bench's recorder does (no relay hop of its own):
+    each session's start, the client's bytes as they reach the line (before bit errors),
+    and the bytes the line hands the client, when it does."""
+
+    def session_started(self) -> None: ...
+    def client_sent(self, data: bytes, now: float) -> None: ...
+    def client_received(self, data: bytes, now: float) -> None: ...
 
 
 @dataclass
@@ -59,151 +71,220 @@ class LineStats:
     down: DirectionStats = field(default_factory=DirectionStats)  # target -> client
 
 
-class _Session:
-    """One client connection relayed to one target connection."""
+class _End(asyncio.BufferedProtocol):
+    """One socket of a session: what it reads goes into ``inbound``; whether it takes
+    more bytes (its transport's write buffer) pauses ``outbound``."""
 
-    def __init__(self, line: LineSim, client: socket.socket, target: socket.socket,
-                 index: int) -> None:
-        self.line = line
-        self.sockets = (client, target)
-        for s in self.sockets:
-            s.settimeout(_POLL_S)   # readers wake to see the stop flag
-        self.budget = ByteBudget(line.cut_after)
-        self.closed = threading.Event()
-        self._lock = threading.Lock()
-        seed = None if line.seed is None else f"{line.seed}/{index}"
-        self.threads = []
-        for name, src, dst, stats in (("up", client, target, line.stats.up),
-                                      ("down", target, client, line.stats.down)):
-            flip = BitFlipper(line.ber, None if seed is None else f"{seed}/{name}")
-            queue = _Queue()
-            self.threads.append(threading.Thread(
-                target=self._reader, args=(src, flip, queue, stats),
-                name=f"line-{name}-rx", daemon=True))
-            self.threads.append(threading.Thread(
-                target=self._writer, args=(dst, queue, stats, name == "down"),
-                name=f"line-{name}-tx", daemon=True))
+    def __init__(self, session: _Session) -> None:
+        self.session = session
+        self.inbound: _Direction | None = None
+        self.outbound: _Direction | None = None
+        self.transport: asyncio.Transport | None = None
+        self._buf = bytearray(_READ)
+        self.lost: asyncio.Future[None] = asyncio.get_running_loop().create_future()
 
-    def run(self) -> None:
-        for t in self.threads:
-            t.start()
-        if self.budget.limit == 0:
-            self.cut()
-        for t in self.threads:
-            t.join()
-        self.close()
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        self.transport = transport  # type: ignore[assignment]
+        if self.outbound is not None:
+            self.outbound.schedule()    # bytes that came before this end was connected
 
-    def _stopping(self) -> bool:
-        return self.closed.is_set() or self.line._stop.is_set()
+    def get_buffer(self, sizehint: int) -> bytearray:
+        return self._buf
 
-    def _reader(self, src: socket.socket, flip: BitFlipper, q: _Queue,
-                stats: DirectionStats) -> None:
-        queue, cond = q.items, q.cond
-        while not self._stopping():
-            with cond:
-                if q.queued >= self.line.max_queued:
-                    cond.wait(_POLL_S)      # full: stop reading until the writer drains
-                    continue
-            try:
-                data = src.recv(_READ)
-            except TimeoutError:
-                continue
-            except OSError:
-                data = b""
-            now = time.monotonic()
-            with cond:
-                if data:
-                    stats.bytes_in += len(data)
-                    before = flip.flips
-                    queue.append((now, flip(data)))
-                    q.queued += len(data)
-                    stats.peak_queued = max(stats.peak_queued, q.queued)
-                    stats.bit_flips += flip.flips - before
-                else:
-                    queue.append((now, None))  # end of stream
-                cond.notify_all()
-            if not data:
-                return
+    def buffer_updated(self, nbytes: int) -> None:
+        if self.inbound is not None:
+            self.inbound.arrive(bytes(self._buf[:nbytes]))
 
-    def _writer(self, dst: socket.socket, q: _Queue, stats: DirectionStats,
-                far_end: bool) -> None:
-        """``far_end``: this direction comes from the target; its end ends the session."""
-        queue, cond = q.items, q.cond
-        rate = self.line.baud / 10.0
-        latency = self.line.latency_ms / 1000.0
-        piece = max(1, int(rate * self.line.piece_s)) if rate > 0 else 1 << 16
-        t_line = 0.0
-        while not self._stopping():
-            with cond:
-                if not queue:
-                    cond.wait(_POLL_S)
-                    continue
-                arrived, data = queue.popleft()
-                q.queued -= len(data) if data else 0
-                cond.notify_all()
+    def eof_received(self) -> bool:
+        if self.inbound is not None:
+            self.inbound.arrive(None)
+        return True          # keep our writing half: the other direction may go on
+
+    def pause_writing(self) -> None:
+        if self.outbound is not None:
+            self.outbound.blocked = True
+
+    def resume_writing(self) -> None:
+        if self.outbound is not None:
+            self.outbound.blocked = False
+            self.outbound.schedule()
+
+    def connection_lost(self, exc: Exception | None) -> None:
+        if not self.lost.done():
+            self.lost.set_result(None)
+        self.session.close()
+
+
+class _Direction:
+    """One direction of one session: bytes in flight, released piece by piece on time."""
+
+    def __init__(self, session: _Session, src: _End, dst: _End, flip: BitFlipper,
+                 stats: DirectionStats, far_end: bool) -> None:
+        line = session.line
+        self.session, self.src, self.dst = session, src, dst
+        self.flip, self.stats, self.far_end = flip, stats, far_end
+        self.loop = asyncio.get_running_loop()
+        self.rate = line.baud / 10.0
+        self.latency = line.latency_ms / 1000.0
+        self.piece = max(1, int(self.rate * line.piece_s)) if self.rate > 0 else 1 << 16
+        self.max_queued = line.max_queued
+        self.items: collections.deque[tuple[float, bytes | None]] = collections.deque()
+        self.offset = 0           # bytes of items[0] already released
+        self.queued = 0
+        self.t_line = 0.0
+        self.blocked = False      # the far socket takes nothing now
+        self.paused = False       # we stopped reading the source
+        self._timer: asyncio.Handle | None = None
+        src.inbound, dst.outbound = self, self
+
+    def arrive(self, data: bytes | None) -> None:
+        """What the source sent (None: its end of stream), stamped with the loop's clock."""
+        if self.session.closed:
+            return
+        now = self.loop.time()
+        tap = self.session.line.tap
+        if data and tap is not None and not self.far_end:
+            tap.client_sent(data, now)
+        if data:
+            self.stats.bytes_in += len(data)
+            before = self.flip.flips
+            data = self.flip(data)
+            self.stats.bit_flips += self.flip.flips - before
+            self.queued += len(data)
+            self.stats.peak_queued = max(self.stats.peak_queued, self.queued)
+            if self.queued >= self.max_queued and not self.paused:
+                self.paused = True
+                assert self.src.transport is not None
+                self.src.transport.pause_reading()
+        self.items.append((now, data))
+        self.schedule()
+
+    def schedule(self) -> None:
+        if self._timer is None and not self.blocked and self.dst.transport is not None:
+            self._timer = self.loop.call_soon(self._release)
+
+    def cancel(self) -> None:
+        if self._timer is not None:
+            self._timer.cancel()
+            self._timer = None
+
+    def _release(self) -> None:
+        """Send every piece that is due; set a timer at the next one."""
+        self._timer = None
+        now = self.loop.time()
+        while (self.items and not self.session.closed and not self.blocked
+               and self.dst.transport is not None):
+            arrived, data = self.items[0]
             if data is None:
-                with contextlib.suppress(OSError):
-                    dst.shutdown(socket.SHUT_WR)
-                if far_end:
-                    self.close()        # the device hung up: the cable is free again
+                self.items.popleft()
+                self._end_of_stream()
                 return
-            for start in range(0, len(data), piece):
-                chunk = data[start:start + piece]
-                if rate > 0:
-                    t_line = max(t_line, arrived) + len(chunk) / rate
-                    due = t_line + latency
-                else:
-                    due = arrived + latency
-                if not self._sleep_until(due):
-                    return
-                allowed = self.budget.take(len(chunk))
-                try:
-                    if allowed:
-                        dst.sendall(chunk[:allowed])
-                        stats.bytes_out += allowed
-                except OSError:
-                    self.close()
-                    return
-                if self.budget.cut:
-                    self.cut()
-                    return
+            chunk = data[self.offset:self.offset + self.piece]
+            if self.rate > 0:
+                t_line = max(self.t_line, arrived) + len(chunk) / self.rate
+                due = t_line + self.latency
+            else:
+                t_line, due = self.t_line, arrived + self.latency
+            if due > now:
+                self._timer = self.loop.call_at(due, self._release)
+                return
+            self.t_line = t_line
+            self._send(chunk)
+            self.offset += len(chunk)
+            if self.offset >= len(data):
+                self.items.popleft()
+                self.offset = 0
+                self.queued -= len(data)
+                if self.paused and self.queued < self.max_queued:
+                    self.paused = False
+                    assert self.src.transport is not None
+                    self.src.transport.resume_reading()
 
-    def _sleep_until(self, due: float) -> bool:
-        while (left := due - time.monotonic()) > 0:
-            if self._stopping():
-                return False
-            time.sleep(min(left, _MAX_SLEEP_S))
-        return not self._stopping()
+    def _send(self, chunk: bytes) -> None:
+        session = self.session
+        allowed = session.budget.take(len(chunk))
+        transport = self.dst.transport
+        if allowed and transport is not None and not transport.is_closing():
+            transport.write(chunk[:allowed])
+            self.stats.bytes_out += allowed
+            tap = session.line.tap
+            if tap is not None and self.far_end:
+                tap.client_received(chunk[:allowed], self.loop.time())
+        if session.budget.cut:
+            session.cut()
+
+    def _end_of_stream(self) -> None:
+        transport = self.dst.transport
+        if transport is not None and not transport.is_closing():
+            with contextlib.suppress(OSError, RuntimeError):
+                transport.write_eof()
+        if self.far_end:
+            self.session.close()        # the device hung up: the cable is free again
+
+
+class _Session:
+    """One client connection relayed to one target connection, on the loop."""
+
+    def __init__(self, line: LineSim, index: int) -> None:
+        self.line = line
+        self.index = index
+        self.budget = ByteBudget(line.cut_after)
+        self.closed = False
+        self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self.client, self.target = _End(self), _End(self)
+        seed = None if line.seed is None else f"{line.seed}/{index}"
+        self.directions = [
+            _Direction(self, src, dst, BitFlipper(line.ber, None if seed is None
+                                                  else f"{seed}/{name}"), stats, far)
+            for name, src, dst, stats, far in (
+                ("up", self.client, self.target, line.stats.up, False),
+                ("down", self.target, self.client, line.stats.down, True))]
 
     def cut(self) -> None:
         """Pull the cable: both ends see the connection close."""
-        with self._lock:
-            if self.closed.is_set():
-                return
+        if not self.closed:
             self.line.stats.cuts += 1
         self.close()
 
     def close(self) -> None:
-        with self._lock:
-            self.closed.set()
-            for s in self.sockets:
-                with contextlib.suppress(OSError):
-                    s.shutdown(socket.SHUT_RDWR)
-                with contextlib.suppress(OSError):
-                    s.close()
+        if self.closed:
+            return
+        self.closed = True
+        for direction in self.directions:
+            direction.cancel()
+        for end in (self.client, self.target):
+            if end.transport is not None:
+                end.transport.close()
+        if not self.done.done():
+            self.done.set_result(None)
+
+    async def ended(self) -> None:
+        """Until the session is closed and its sockets are gone (or forced to go)."""
+        try:
+            await self.done
+        finally:
+            self.close()
+            ends = [e for e in (self.client, self.target) if e.transport is not None]
+            _, pending = await asyncio.wait([e.lost for e in ends], timeout=_LINGER_S)
+            for end in ends:
+                if end.lost in pending and end.transport is not None:
+                    end.transport.abort()
 
 
 class LineSim:
     """A paced, lossy TCP relay; ``start()``/``stop()`` to run it in-process.
 
     Serves one client at a time (a cradle has one cable), repeatedly, each with a
-    fresh connection to ``target`` and a fresh cut-after budget.
+    fresh connection to ``target`` (an address, or a Connector such as an in-process
+    ``DeviceServer.pair``) and a fresh cut-after budget.
     """
 
-    def __init__(self, target: tuple[str, int], *, listen: tuple[str, int] = ("127.0.0.1", 0),
+    def __init__(self, target: tuple[str, int] | Connector, *,
+                 listen: tuple[str, int] = ("127.0.0.1", 0),
                  baud: int = 115200, ber: float = 0.0, latency_ms: float = 0.0,
                  cut_after: int | None = None, seed: int | None = None,
-                 piece_ms: float = _PIECE_S * 1000, max_queued: int = 1 << 20) -> None:
+                 piece_ms: float = _PIECE_S * 1000, max_queued: int = 1 << 20,
+                 tap: LineTap | None = None) -> None:
         if baud < 0:
             raise ValueError("baud must be >= 0 (0 = unpaced)")
         if latency_ms < 0:
@@ -222,58 +303,46 @@ class LineSim:
             raise ValueError("max_queued must be >= 1")
         self.max_queued = max_queued
         self.stats = LineStats()
-        self._stop = threading.Event()
-        self._server = socket.create_server(listen)
-        self._server.settimeout(_POLL_S)
-        self.address: tuple[str, int] = self._server.getsockname()[:2]
-        self._thread: threading.Thread | None = None
-        self._session: _Session | None = None
+        self.tap = tap
+        self._index = 0
+        self._server = SocketServer(self._relay, listen, max_connections=1)
+        self.address: tuple[str, int] = self._server.address
 
     @property
     def url(self) -> str:
         """The ``socket://`` URL a driver opens to go through this line."""
-        return f"socket://{self.address[0]}:{self.address[1]}"
+        return self._server.url
 
     def start(self) -> LineSim:
-        """Accept and relay in a background thread."""
-        self._thread = threading.Thread(target=self.serve_forever, name="line-accept",
-                                        daemon=True)
-        self._thread.start()
+        """Accept and relay on the simulator loop."""
+        self._server.start()
         return self
 
-    def serve_forever(self) -> None:
-        """Relay clients one after another until ``stop()``."""
-        index = 0
-        while not self._stop.is_set():
-            try:
-                client, _ = self._server.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            client.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            try:
-                target = socket.create_connection(self.target, timeout=5.0)
-            except OSError:
-                client.close()
-                continue
-            target.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-            self.stats.sessions += 1
-            self._session = _Session(self, client, target, index)
-            index += 1
-            self._session.run()
-            self._session = None
+    async def _relay(self, client: socket.socket) -> None:
+        """One client: connect to the target, relay until either side ends."""
+        loop = asyncio.get_running_loop()
+        session = _Session(self, self._index)
+        try:
+            if callable(self.target):
+                far = await asyncio.wait_for(self.target(), _CONNECT_S)
+                await loop.connect_accepted_socket(lambda: session.target, far)
+            else:
+                await asyncio.wait_for(loop.create_connection(
+                    lambda: session.target, *self.target), _CONNECT_S)
+        except (OSError, TimeoutError):
+            return                       # the client is closed: nobody to relay to
+        self._index += 1
+        self.stats.sessions += 1
+        if self.tap is not None:
+            self.tap.session_started()
+        await loop.connect_accepted_socket(lambda: session.client, client)
+        if session.budget.limit == 0:
+            session.cut()
+        await session.ended()
 
     def stop(self) -> None:
-        """Stop accepting, close any session, wait for the threads."""
-        self._stop.set()
-        session = self._session
-        if session is not None:
-            session.close()
-        if self._thread is not None:
-            self._thread.join(timeout=5.0)
-        with contextlib.suppress(OSError):
-            self._server.close()
+        """Stop accepting, close any session."""
+        self._server.stop()
 
     def __enter__(self) -> LineSim:
         return self.start()

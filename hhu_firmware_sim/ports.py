@@ -1,181 +1,42 @@
-"""The simulated HHU's side of a cable: in-process pipes, TCP sockets, a pty.
+"""The simulated HHU's side of a cable, as the pump drives it: a descriptor to watch.
 
-The device loop needs only ``read(size, timeout)`` (``b""`` = time-out, ``EOFError`` =
-the other end is gone), ``write(data)`` and ``close()``. Keeping that surface tiny lets
-one device loop serve ``hhusim://``, ``socket://`` and a pty alike.
+A device session runs on a LinkPump, which reads and writes any port that offers
+``sansio_fileno()`` straight from the event loop. So the device's end of a cable is
+only that descriptor and a ``close()``: a connected TCP socket (``hhu-sim serve``), a
+pty master (``hhu-sim serve --pty``), or the far end of the socket pair behind an
+``hhusim://`` port. Writes never block the loop: what a dock does not read waits in the
+pump, and a session that no dock answers ends by the device's idle limit.
 """
 
 from __future__ import annotations
 
-import contextlib
-import os
-import select
 import socket
-import threading
-import time
-from collections.abc import Callable
-from typing import Protocol
+
+from hhu_firmware_sim.serving import close_socket, nodelay
 
 
-class DevicePort(Protocol):
-    """What the device loop reads from and writes to."""
+class SocketLine:
+    """A connected socket as the device's end of the cable; ``close()`` hangs up."""
 
-    def read(self, size: int, timeout: float) -> bytes: ...
-    def write(self, data: bytes) -> None: ...
-    def close(self) -> None: ...
+    def __init__(self, sock: socket.socket) -> None:
+        self.sock = nodelay(sock)
 
-
-class BytePipe:
-    """One direction of an in-process cable: a bounded-wait byte queue."""
-
-    def __init__(self) -> None:
-        self._buf = bytearray()
-        self._cond = threading.Condition()
-        self.closed = False
-
-    def write(self, data: bytes) -> None:
-        """Append bytes; raises EOFError once the pipe is closed."""
-        with self._cond:
-            if self.closed:
-                raise EOFError("pipe closed")
-            self._buf += data
-            self._cond.notify_all()
-
-    def read(self, size: int, timeout: float | None) -> bytes:
-        """Up to ``size`` bytes, waiting at most ``timeout`` s for the first one.
-
-        Returns ``b""`` on time-out; raises EOFError when closed and drained.
-        ``timeout=None`` waits until data or close (used by blocking pyserial reads).
-        """
-        deadline = None if timeout is None else time.monotonic() + timeout
-        with self._cond:
-            while not self._buf:
-                if self.closed:
-                    raise EOFError("pipe closed")
-                if deadline is None:
-                    self._cond.wait(0.5)
-                    continue
-                left = deadline - time.monotonic()
-                if left <= 0:
-                    return b""
-                self._cond.wait(left)
-            out = bytes(self._buf[:size])
-            del self._buf[:size]
-            return out
-
-    def available(self) -> int:
-        """Bytes ready to read now."""
-        with self._cond:
-            return len(self._buf)
-
-    def clear(self) -> None:
-        """Drop buffered bytes."""
-        with self._cond:
-            self._buf.clear()
+    def sansio_fileno(self) -> int:
+        return self.sock.fileno()
 
     def close(self) -> None:
-        """No more writes; readers drain what is left, then see EOF."""
-        with self._cond:
-            self.closed = True
-            self._cond.notify_all()
+        close_socket(self.sock)
 
 
-class PipePort:
-    """The device's end of a pair of BytePipes."""
+class FdLine:
+    """A pty master as the device's end; it stays open across sessions (the next dock
+    uses the same path), so ``close()`` leaves it."""
 
-    def __init__(self, rx: BytePipe, tx: BytePipe) -> None:
-        self.rx = rx
-        self.tx = tx
-
-    def read(self, size: int, timeout: float) -> bytes:
-        return self.rx.read(size, timeout)
-
-    def write(self, data: bytes) -> None:
-        self.tx.write(data)
-
-    def close(self) -> None:
-        self.tx.close()
-        self.rx.close()
-
-
-class SocketPort:
-    """A connected TCP socket as a device port.
-
-    Writes are bounded by ``write_timeout``: a dock that stops reading must not block
-    the device in ``sendall`` for good (its idle limit could then never end the session).
-    """
-
-    def __init__(self, sock: socket.socket, *, write_timeout: float = 10.0) -> None:
-        self.sock = sock
-        sock.settimeout(write_timeout)   # reads wait in select; recv/sendall are bounded
-        with contextlib.suppress(OSError):
-            sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-
-    def read(self, size: int, timeout: float) -> bytes:
-        try:
-            ready, _, _ = select.select([self.sock], [], [], max(0.0, timeout))
-            if not ready:
-                return b""
-            data = self.sock.recv(size)
-        except OSError as exc:
-            raise EOFError(str(exc)) from exc
-        if not data:
-            raise EOFError("peer closed the connection")
-        return data
-
-    def write(self, data: bytes) -> None:
-        try:
-            self.sock.sendall(data)
-        except OSError as exc:
-            raise EOFError(str(exc)) from exc
-
-    def close(self) -> None:
-        with contextlib.suppress(OSError):
-            self.sock.shutdown(socket.SHUT_RDWR)
-        self.sock.close()
-
-
-class FdPort:
-    """A pty master as a device port; the pty stays open across sessions.
-
-    Writes are bounded by ``write_timeout``: we hold the slave open ourselves, so when
-    no dock reads it the pty fills and a plain ``os.write`` would block for good.
-    """
-
-    def __init__(self, fd: int, *, write_timeout: float = 10.0,
-                 clock: Callable[[], float] = time.monotonic) -> None:
+    def __init__(self, fd: int) -> None:
         self.fd = fd
-        self.write_timeout = write_timeout
-        self._clock = clock
-        os.set_blocking(fd, False)   # a write takes what fits; reads wait in select
 
-    def read(self, size: int, timeout: float) -> bytes:
-        try:
-            ready, _, _ = select.select([self.fd], [], [], max(0.0, timeout))
-            if not ready:
-                return b""
-            return os.read(self.fd, size)
-        except OSError:
-            # EIO: nobody has the pty open right now; that is a quiet line, not a hang-up.
-            time.sleep(min(timeout, 0.05))
-            return b""
-
-    def write(self, data: bytes) -> None:
-        view = memoryview(data)
-        deadline = self._clock() + self.write_timeout
-        while view:
-            left = deadline - self._clock()
-            try:
-                _, ready, _ = select.select([], [self.fd], [], max(0.0, left))
-                if not ready:
-                    raise EOFError(f"nobody reads the line: {len(view)} bytes not written "
-                                   f"in {self.write_timeout:g} s")
-                n = os.write(self.fd, view[:4096])
-            except BlockingIOError:
-                continue             # less room than the piece: wait for more
-            except OSError as exc:
-                raise EOFError(str(exc)) from exc
-            view = view[n:]
+    def sansio_fileno(self) -> int:
+        return self.fd
 
     def close(self) -> None:
         """Leave the pty open: the next dock session uses the same path."""

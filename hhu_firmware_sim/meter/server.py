@@ -1,10 +1,13 @@
 """Serve simulated meters over TCP, carrying what the optical port carries (7-bit bytes).
 
-One thread accepts; each client connection gets its own session thread. Bounded waits
-everywhere, so ``stop()`` returns promptly. A connection holds the meter only while its
-peer sends valid requests that move the session on: after ``idle_timeout`` without one
-(junk, corrupt blocks, NAKs and repeats do not count) the session drops back to waiting
-for a sign-on and the connection is closed. Each connection's input is bounded (the
+Served by the simulator's one socket server (``serving.SocketServer``): accepting runs on
+the simulator loop, and each connection's session, written against a blocking socket,
+runs in a worker thread. Bounded waits everywhere, so ``stop()`` returns promptly.
+
+A connection holds the meter only while its peer sends valid requests that move the
+session on: after ``idle_timeout`` without one (junk, corrupt blocks, NAKs and repeats
+do not count) the session drops back to waiting for a sign-on and the connection is
+closed. Each connection's input is bounded (the
 framer's block limit), and at most ``max_connections`` are served at once: one more is
 answered with a break (``SOH B0 ETX``) and closed. Wall-clock time is used only for socket
 time-outs and the injected reaction delay, never for the meters' registers (their time
@@ -25,6 +28,7 @@ from typing import Protocol
 from hhu_firmware_sim.meter.fleet import Fleet
 from hhu_firmware_sim.meter.meter import SimMeter
 from hhu_firmware_sim.meter.session import MeterSession, Quirks
+from hhu_firmware_sim.serving import SocketServer
 from hhu_sync.iec62056 import MeterSettings
 from hhu_sync.iec62056.frames import encode_command
 
@@ -62,34 +66,32 @@ class MeterServer:
         self.settings = MeterSettings(max_block=max_block)
         self.clock = clock
         self.sessions: collections.deque[MeterSession] = collections.deque(maxlen=64)
-        self.active = 0
         self.refused = 0
         self.idle_closed = 0
-        self._count_lock = threading.Lock()
         self._lock = threading.Lock()  # one session touches the meters at a time
         self._stop = threading.Event()
-        self._server = socket.create_server(listen)
-        self._server.settimeout(_POLL_S)
-        self.address: tuple[str, int] = self._server.getsockname()[:2]
-        self._threads: list[threading.Thread] = []
+        self._server = SocketServer(self._serve, listen, max_connections=max_connections,
+                                    refuse=self._refuse, blocking=True)
+        self.address: tuple[str, int] = self._server.address
         self._last_tick = time.monotonic()
 
     @property
     def url(self) -> str:
-        return f"socket://{self.address[0]}:{self.address[1]}"
+        return self._server.url
+
+    @property
+    def active(self) -> int:
+        """Connections being served now."""
+        return self._server.active
 
     def start(self) -> MeterServer:
-        thread = threading.Thread(target=self._accept_loop, name="meter-accept", daemon=True)
-        thread.start()
-        self._threads.append(thread)
+        self._stop.clear()
+        self._server.start()
         return self
 
     def stop(self) -> None:
         self._stop.set()
-        for thread in list(self._threads):
-            thread.join(timeout=5.0)
-        with contextlib.suppress(OSError):
-            self._server.close()
+        self._server.stop()
 
     def __enter__(self) -> MeterServer:
         return self.start()
@@ -105,30 +107,6 @@ class MeterServer:
         elapsed, self._last_tick = now - self._last_tick, now
         self.fleet.advance(elapsed * self.time_scale)
 
-    def _accept_loop(self) -> None:
-        while not self._stop.is_set():
-            try:
-                sock, peer = self._server.accept()
-            except TimeoutError:
-                continue
-            except OSError:
-                return
-            if not self._admit():
-                self._refuse(sock, peer)
-                continue
-            thread = threading.Thread(target=self._serve, args=(sock,), name="meter-session",
-                                      daemon=True)
-            thread.start()
-            self._threads = [t for t in self._threads if t.is_alive()]
-            self._threads.append(thread)
-
-    def _admit(self) -> bool:
-        with self._count_lock:
-            if self.active >= self.max_connections:
-                return False
-            self.active += 1
-            return True
-
     def _refuse(self, sock: socket.socket, peer: object) -> None:
         """Over the cap: a break (the meter ends the session) and the connection closed."""
         self.refused += 1
@@ -139,12 +117,7 @@ class MeterServer:
             sock.sendall(REFUSAL)
 
     def _serve(self, sock: socket.socket) -> None:
-        try:
-            with sock:
-                self.serve_connection(sock)
-        finally:
-            with self._count_lock:
-                self.active -= 1
+        self.serve_connection(sock)
 
     def serve_connection(self, sock: Peer) -> str:
         """Serve one connection until it ends; returns why (``eof``, ``idle``, ``stop``,

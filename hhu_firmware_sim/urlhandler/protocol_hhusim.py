@@ -1,7 +1,12 @@
 """``hhusim://HHU-ID?flash=DIR&key=FILE[&...]``: a simulated HHU inside this process.
 
-Opening the port starts the device loop in a thread, joined to the port by two byte
-pipes; closing the port stops it. Options (all but flash and key optional):
+Opening the port starts the device's session as a task on the process's one simulator
+loop (``simloop``, started on first open), joined to the port by a socket pair; closing
+the port ends it. The port offers its end's descriptor (``sansio_fileno()``), so the
+depot's pump watches it like any socket, and 32 cradles mean 32 tasks, not 32 threads;
+pyserial's blocking ``read``/``write``/``in_waiting`` with time-outs work as well.
+
+Options (all but flash and key optional):
 
     flash=DIR        the HHU's flash folder (created if missing)
     key=FILE         the HHU's key file (64 hex digits, mode 0600)
@@ -24,21 +29,35 @@ pipes; closing the port stops it. Options (all but flash and key optional):
     fleet_state=FILE where a ``fleet:`` trip keeps the meters' state instead: HHUs given
                      the same FILE work one fleet, their trips taking turns
 
-Why in-process: tests and benches get a real port object without sockets or ptys,
-and every byte still goes through the same device loop as ``hhu-sim serve``.
+Why in-process: tests and benches get a real port object without TCP or ptys, and
+every byte still goes through the same device session as ``hhu-sim serve``.
 """
 
 from __future__ import annotations
 
+import concurrent.futures
+import contextlib
+import fcntl
+import select
+import socket
+import struct
+import termios
 import threading
 import time
 import urllib.parse
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from serial.serialutil import PortNotOpenError, SerialBase, SerialException
+from serial.serialutil import (
+    PortNotOpenError,
+    SerialBase,
+    SerialException,
+    SerialTimeoutException,
+)
 
-from hhu_firmware_sim.ports import BytePipe, PipePort
+from hhu_firmware_sim import simloop
+from hhu_firmware_sim.ports import SocketLine
+from hhu_firmware_sim.serving import close_socket
 
 if TYPE_CHECKING:
     from _typeshed import ReadableBuffer
@@ -46,6 +65,7 @@ if TYPE_CHECKING:
     from hhu_firmware_sim.device import SessionResult, SimulatedHHU
 
 _JOIN_S = 5.0
+_READ_CHUNK = 65536
 _INT_OPTS = ("capacity", "battery", "cut_after", "reboot_after", "checkpoint")
 _FLOAT_OPTS = ("ber", "slow_ms")
 _KNOWN = {"flash", "key", "firmware", "wrong_key", "strict_v1", "seed", "field_trip",
@@ -68,13 +88,12 @@ def parse_url(url: str) -> tuple[str, dict[str, str]]:
 
 
 class Serial(SerialBase):
-    """A pyserial port whose far end is a simulated HHU running in a thread."""
+    """A pyserial port whose far end is a simulated HHU, a task on the simulator loop."""
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        self._to_device: BytePipe | None = None
-        self._from_device: BytePipe | None = None
-        self._stop = threading.Event()
-        self._thread: threading.Thread | None = None
+        self._sock: socket.socket | None = None
+        self._session: concurrent.futures.Future[SessionResult] | None = None
+        self._ended = threading.Event()
         self.device: SimulatedHHU | None = None
         self.session_result: SessionResult | None = None
         super().__init__(*args, **kwargs)
@@ -87,13 +106,24 @@ class Serial(SerialBase):
         if self.port is None:
             raise SerialException("port must be configured before it can be used")
         self.device = device = self._build_device(self.port)
-        self._to_device, self._from_device = BytePipe(), BytePipe()
-        self._stop = threading.Event()
-        device_port = PipePort(rx=self._to_device, tx=self._from_device)
-        self._thread = threading.Thread(target=self._run, args=(device, device_port),
-                                        name=f"hhusim-{device.hhu_id}", daemon=True)
+        ours, theirs = socket.socketpair()
+        ours.setblocking(False)       # reads and writes wait in select, bounded
+        self._sock = ours
+        self._ended = threading.Event()
+        self.session_result = None
+        self._session = simloop.submit(self._run(device, SocketLine(theirs)))
         self.is_open = True
-        self._thread.start()
+
+    def sansio_fileno(self) -> int:
+        """The descriptor an event loop may read and write directly (LinkPump does)."""
+        if not self.is_open or self._sock is None:
+            raise PortNotOpenError()
+        return self._sock.fileno()
+
+    @property
+    def device_running(self) -> bool:
+        """Whether the device's session is still going (it ends when the port closes)."""
+        return self._session is not None and not self._ended.is_set()
 
     @staticmethod
     def _build_device(url: str) -> SimulatedHHU:
@@ -127,21 +157,28 @@ class Serial(SerialBase):
         except Exception as exc:  # key file, flash folder: report as a port that won't open
             raise SerialException(f"hhusim: cannot start {hhu_id}: {exc}") from exc
 
-    def _run(self, device: SimulatedHHU, device_port: PipePort) -> None:
+    async def _run(self, device: SimulatedHHU, line: SocketLine) -> SessionResult:
         try:
-            self.session_result = device.run_session(device_port, stop=self._stop)
+            return await device.serve(line, on_end=self._session_ended)
         finally:
-            device_port.close()
+            self._ended.set()
+
+    def _session_ended(self, result: SessionResult) -> None:
+        self.session_result = result
 
     def close(self) -> None:
         if self.is_open:
             self.is_open = False
-            self._stop.set()
-            for pipe in (self._to_device, self._from_device):
-                if pipe is not None:
-                    pipe.close()
-            if self._thread is not None:
-                self._thread.join(_JOIN_S)
+            sock = self._sock
+            if sock is not None:
+                with contextlib.suppress(OSError):
+                    sock.shutdown(socket.SHUT_WR)   # the device reads to the end, then stops
+            if not simloop.on_sim_loop() and not self._ended.wait(_JOIN_S):
+                if self._session is not None:
+                    self._session.cancel()
+                self._ended.wait(_JOIN_S)
+            if sock is not None:
+                close_socket(sock)
             self._field_trip()
         super().close()
 
@@ -178,52 +215,68 @@ class Serial(SerialBase):
 
     # --- data ----------------------------------------------------------------------------
 
+    def _open_socket(self) -> socket.socket:
+        if not self.is_open or self._sock is None:
+            raise PortNotOpenError()
+        return self._sock
+
     @property
     def in_waiting(self) -> int:
-        pipe = self._from_device
-        if not self.is_open or pipe is None:
-            raise PortNotOpenError()
-        return pipe.available()
+        sock = self._open_socket()
+        raw = fcntl.ioctl(sock.fileno(), termios.FIONREAD, struct.pack("i", 0))
+        return int(struct.unpack("i", raw)[0])
 
     def read(self, size: int = 1) -> bytes:
         """Up to ``size`` bytes within the port time-out; raises once the HHU hung up."""
-        pipe = self._from_device
-        if not self.is_open or pipe is None:
-            raise PortNotOpenError()
+        sock = self._open_socket()
         out = bytearray()
         timeout = self.timeout
         deadline = None if timeout is None else time.monotonic() + timeout
         while len(out) < size:
             left = None if deadline is None else max(0.0, deadline - time.monotonic())
+            ready, _, _ = select.select([sock], [], [], left)
+            if not ready:
+                break
             try:
-                chunk = pipe.read(size - len(out), left)
-            except EOFError:
+                chunk = sock.recv(min(size - len(out), _READ_CHUNK))
+            except (BlockingIOError, InterruptedError):
+                continue
+            except OSError as exc:
+                raise SerialException(f"the HHU hung up: {exc}") from exc
+            if not chunk:
                 if out:
                     break
-                raise SerialException("the HHU hung up") from None
-            if not chunk:
-                break
+                raise SerialException("the HHU hung up")
             out += chunk
             if deadline is not None and time.monotonic() >= deadline:
                 break
         return bytes(out)
 
     def write(self, data: ReadableBuffer) -> int:
-        pipe = self._to_device
-        if not self.is_open or pipe is None:
-            raise PortNotOpenError()
-        raw = bytes(data)
-        try:
-            pipe.write(raw)
-        except EOFError:
-            raise SerialException("the HHU hung up") from None
-        return len(raw)
+        sock = self._open_socket()
+        view = memoryview(bytes(data))
+        total = len(view)
+        limit = self.write_timeout
+        deadline = None if limit is None else time.monotonic() + limit
+        while view:
+            try:
+                n = sock.send(view)
+            except (BlockingIOError, InterruptedError):
+                left = None if deadline is None else deadline - time.monotonic()
+                if left is not None and left <= 0:
+                    raise SerialTimeoutException("write timeout") from None
+                select.select([], [sock], [], left)
+                continue
+            except OSError:
+                raise SerialException("the HHU hung up") from None
+            view = view[n:]
+        return total
 
     def reset_input_buffer(self) -> None:
-        pipe = self._from_device
-        if not self.is_open or pipe is None:
-            raise PortNotOpenError()
-        pipe.clear()
+        sock = self._open_socket()
+        with contextlib.suppress(BlockingIOError, InterruptedError, OSError):
+            while sock.recv(_READ_CHUNK, socket.MSG_DONTWAIT):
+                pass
 
     def reset_output_buffer(self) -> None:
         if not self.is_open:

@@ -3,13 +3,13 @@
 from __future__ import annotations
 
 import os
-import socket
 import threading
 from pathlib import Path
 
 import pytest
 
 from hhu_firmware_sim.flash import FlashStore
+from hhu_firmware_sim.serving import SocketServer
 from hhu_sync.cli import main
 from hhu_sync.keys import write_private_file
 from hhu_sync.transfer import encode_transfer, peek_header
@@ -55,21 +55,13 @@ def test_push_cut_exits_4(url, key_file, transfer, capsys):
 
 
 def test_push_timeout_exits_5(key_file, transfer, capsys):
-    srv = socket.create_server(("127.0.0.1", 0))
     release = threading.Event()
-
-    def silent() -> None:
-        conn, _ = srv.accept()
-        release.wait(10)
-        conn.close()
-
-    threading.Thread(target=silent, daemon=True).start()
+    srv = SocketServer(lambda conn: release.wait(10), blocking=True).start()  # silent
     try:
-        port = f"socket://127.0.0.1:{srv.getsockname()[1]}"
-        assert _push(port, key_file, transfer, extra=("--timeout", "0.3")) == 5
+        assert _push(srv.url, key_file, transfer, extra=("--timeout", "0.3")) == 5
     finally:
         release.set()
-        srv.close()
+        srv.stop()
     assert capsys.readouterr().err.count("\n") == 1
 
 

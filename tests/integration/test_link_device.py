@@ -7,7 +7,6 @@ nothing asserts how fast anything was.
 from __future__ import annotations
 
 import os
-import socket
 import threading
 
 import pytest
@@ -15,6 +14,7 @@ import pytest
 from hhu_firmware_sim.device import Faults, SimulatedHHU
 from hhu_firmware_sim.flash import FlashStore
 from hhu_firmware_sim.server import DeviceServer
+from hhu_firmware_sim.serving import SocketServer
 from hhu_sync.io.dock import AuthFailed, Refused
 from hhu_sync.io.driver import BlockingDockSession, LinkCut, LinkTimedOut
 from hhu_sync.io.ports import open_port, register_handler_packages
@@ -179,43 +179,33 @@ def test_unknown_upload_is_refused(url, key):
         port.close()
 
 
-def _server(behaviour):
-    srv = socket.create_server(("127.0.0.1", 0))
-    srv.settimeout(10)
-
-    def run() -> None:
-        try:
-            conn, _ = srv.accept()
-        except OSError:
-            return
-        behaviour(conn)
-
-    threading.Thread(target=run, daemon=True).start()
-    return srv
+def _server(behaviour) -> SocketServer:
+    """A peer that does ``behaviour(conn)`` with each connection (blocking socket)."""
+    return SocketServer(behaviour, max_connections=1, blocking=True).start()
 
 
 def test_driver_reports_cut_when_port_closes(key):
     srv = _server(lambda conn: conn.close())
-    port = open_port(f"socket://127.0.0.1:{srv.getsockname()[1]}", timeout=0.05)
+    port = open_port(srv.url, timeout=0.05)
     try:
         with pytest.raises(LinkCut):
             BlockingDockSession(port, _lookup(key)).handshake(DEADLINE)
     finally:
         port.close()
-        srv.close()
+        srv.stop()
 
 
 def test_driver_times_out_when_nobody_answers(key):
     release = threading.Event()
     srv = _server(lambda conn: (release.wait(10), conn.close()))
-    port = open_port(f"socket://127.0.0.1:{srv.getsockname()[1]}", timeout=0.05)
+    port = open_port(srv.url, timeout=0.05)
     try:
         with pytest.raises(LinkTimedOut):
             BlockingDockSession(port, _lookup(key)).handshake(0.3)
     finally:
         release.set()
         port.close()
-        srv.close()
+        srv.stop()
 
 
 def test_device_faults_can_be_limited_to_first_session(key, flash_dir):

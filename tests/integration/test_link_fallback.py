@@ -9,7 +9,6 @@ import asyncio
 import logging
 import os
 import socket
-import threading
 import time
 from types import SimpleNamespace
 
@@ -18,6 +17,7 @@ import pytest
 from hhu_firmware_sim.device import Faults, SimulatedHHU
 from hhu_firmware_sim.flash import FlashStore
 from hhu_firmware_sim.server import DeviceServer
+from hhu_firmware_sim.serving import SocketServer
 from hhu_sync.config import parse_config
 from hhu_sync.dock.session import Outcome, Session
 from hhu_sync.io.dock import Refused, VersionRejected
@@ -197,33 +197,21 @@ def test_a_remembered_fallback_is_not_used_once_min_version_is_2(docking, key, f
 def test_the_fallback_is_one_per_docking_even_if_version_1_is_refused_too(docking):
     """An HHU (or a man in the middle) that aborts every HELLO without a code: one
     fallback, then the docking ends as a version-1 handshake abort did before."""
-    server = socket.create_server(("127.0.0.1", 0))
-    server.settimeout(DEADLINE)
     hellos: list[int] = []
 
-    def refuse_every_hello() -> None:
-        for connection in range(2):
-            try:
-                conn, _ = server.accept()
-            except OSError:
+    def refuse_every_hello(conn: socket.socket) -> None:
+        connection = len(hellos)
+        conn.settimeout(DEADLINE)
+        decoder = FrameDecoder()
+        while len(hellos) <= connection:
+            data = conn.recv(4096)
+            if not data:
                 return
-            with conn:
-                conn.settimeout(DEADLINE)
-                decoder = FrameDecoder()
-                while len(hellos) <= connection:
-                    data = conn.recv(4096)
-                    if not data:
-                        return
-                    hellos.extend(body[2] for body in decoder.feed(data) if body[0] == 1)
-                conn.sendall(b"\0" + encode_frame(b"\x7fno"))
+            hellos.extend(body[2] for body in decoder.feed(data) if body[0] == 1)
+        conn.sendall(b"\0" + encode_frame(b"\x7fno"))
 
-    thread = threading.Thread(target=refuse_every_hello, daemon=True)
-    thread.start()
-    try:
-        _, result = docking(f"socket://127.0.0.1:{server.getsockname()[1]}")
-    finally:
-        thread.join(DEADLINE)
-        server.close()
+    with SocketServer(refuse_every_hello, max_connections=1, blocking=True) as server:
+        _, result = docking(server.url)
     assert hellos == [2, 1]
     assert (result.outcome, result.fallbacks) == (Outcome.AUTH_FAILED, 1)
     assert docking.memory.fallbacks == {"cradle-1": 1}

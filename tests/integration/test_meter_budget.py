@@ -10,40 +10,32 @@ from __future__ import annotations
 import socket
 import threading
 
+from hhu_firmware_sim.serving import SocketServer
 from hhu_sync.cli import main
 from hhu_sync.cli.meter_cmds import EXIT_NO_ANSWER
 
 
 class EndlessFrame:
     def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.sock.settimeout(10)
-        self.url = "socket://{}:{}".format(*self.sock.getsockname()[:2])
         self.stop = threading.Event()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
+        self.server = SocketServer(self._serve, max_connections=1, blocking=True).start()
+        self.url = self.server.url
 
-    def _run(self) -> None:
+    def _serve(self, conn: socket.socket) -> None:
+        conn.settimeout(5)
         try:
-            conn, _ = self.sock.accept()
+            conn.recv(100)                               # the sign-on
+            conn.sendall(b"/GEC5A1700\r\n")
+            conn.recv(100)                               # the option select
+            conn.sendall(b"\x02")
+            while not self.stop.wait(0.05):
+                conn.sendall(b"1")
         except OSError:
             return
-        with conn:
-            conn.settimeout(5)
-            try:
-                conn.recv(100)                               # the sign-on
-                conn.sendall(b"/GEC5A1700\r\n")
-                conn.recv(100)                               # the option select
-                conn.sendall(b"\x02")
-                while not self.stop.wait(0.05):
-                    conn.sendall(b"1")
-            except OSError:
-                return
 
     def close(self) -> None:
         self.stop.set()
-        self.sock.close()
-        self.thread.join(timeout=5)
+        self.server.stop()
 
 
 def test_meter_read_ends_at_its_budget(tmp_path, capsys):

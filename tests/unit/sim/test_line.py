@@ -6,46 +6,43 @@ No timing assertions: pacing accuracy is measured by the bench, not asserted her
 from __future__ import annotations
 
 import socket
-import threading
 
 import pytest
 
+from hhu_firmware_sim.device import SimulatedHHU
+from hhu_firmware_sim.flash import FlashStore
 from hhu_firmware_sim.line import LineSim
+from hhu_firmware_sim.server import DeviceServer
+from hhu_firmware_sim.serving import SocketServer
+from hhu_sync.link import Connection, Role
+from hhu_sync.link.events import StartHandshake
 
 
 class EchoServer:
     """Echoes everything; records what it received."""
 
     def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.sock.settimeout(10)
-        self.address = self.sock.getsockname()[:2]
         self.received = bytearray()
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
+        self.server = SocketServer(self._echo, blocking=True).start()
+        self.address = self.server.address
 
-    def _run(self) -> None:
-        try:
-            conn, _ = self.sock.accept()
-        except OSError:
-            return
-        with conn:
-            conn.settimeout(10)
-            while True:
-                try:
-                    data = conn.recv(65536)
-                except OSError:
-                    return
-                if not data:
-                    return
-                self.received += data
-                try:
-                    conn.sendall(data)
-                except OSError:
-                    return
+    def _echo(self, conn: socket.socket) -> None:
+        conn.settimeout(10)
+        while True:
+            try:
+                data = conn.recv(65536)
+            except OSError:
+                return
+            if not data:
+                return
+            self.received += data
+            try:
+                conn.sendall(data)
+            except OSError:
+                return
 
     def close(self) -> None:
-        self.sock.close()
+        self.server.stop()
 
 
 @pytest.fixture
@@ -155,3 +152,20 @@ def _recv_exactly(sock: socket.socket, n: int) -> bytes:
 def test_rejects_negative_baud(echo):
     with pytest.raises(ValueError):
         LineSim(echo.address, baud=-1)
+
+
+def test_a_line_reaches_an_in_process_hhu_over_a_socket_pair(tmp_path):
+    """``DeviceServer.pair`` as the target: no TCP between the line and the HHU, and
+    still one docking at a time, each a fresh session."""
+    key = bytes(range(32))
+    device = SimulatedHHU("HHU-0042", key, FlashStore(tmp_path / "flash", 1 << 20))
+    dock = Connection(Role.DOCK, keys=lambda hhu_id: key)
+    dock.send(StartHandshake())
+    hello = dock.data_to_send()
+    with DeviceServer(device) as server, LineSim(server.pair, baud=0) as line:
+        for _ in range(2):
+            with socket.create_connection(line.address, timeout=10) as c:
+                c.settimeout(10)
+                c.sendall(hello)
+                assert c.recv(100)             # the HHU's challenge, through the line
+    assert line.stats.sessions == 2

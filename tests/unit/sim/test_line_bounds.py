@@ -2,7 +2,8 @@
 
 A cradle has one cable: a client that stays connected, silent, after the device hung up
 must not keep the next docking out; a client that floods a slow line must not make the
-relay queue its bytes without limit (the reader waits: TCP back-pressure).
+relay queue its bytes without limit (the reader waits: TCP back-pressure); a dock that
+does not read must not hold the device for good.
 """
 
 from __future__ import annotations
@@ -11,56 +12,41 @@ import os
 import socket
 import threading
 
-import pytest
-
+from hhu_firmware_sim.device import SessionResult, SimulatedHHU
+from hhu_firmware_sim.flash import FlashStore
 from hhu_firmware_sim.line import LineSim
-from hhu_firmware_sim.ports import FdPort, SocketPort
-from hhu_firmware_sim.server import open_pty
+from hhu_firmware_sim.server import DeviceServer, open_pty, serve_pty
+from hhu_firmware_sim.serving import SocketServer
+from hhu_sync.link import Connection, Role
+from hhu_sync.link.events import StartHandshake
 
 
 class HangUpServer:
     """Says ``hi`` to every connection, then closes it (a device ending its session)."""
 
     def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.sock.settimeout(10)
-        self.address = self.sock.getsockname()[:2]
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
+        self.server = SocketServer(lambda conn: conn.sendall(b"hi"), blocking=True).start()
+        self.address = self.server.address
 
-    def _run(self) -> None:
-        while True:
-            try:
-                conn, _ = self.sock.accept()
-            except OSError:
-                return
-            with conn:
-                conn.sendall(b"hi")
+    def close(self) -> None:
+        self.server.stop()
 
 
 class SilentServer:
     """Accepts and never reads (a device that does not drain its input)."""
 
     def __init__(self) -> None:
-        self.sock = socket.create_server(("127.0.0.1", 0))
-        self.sock.settimeout(10)
-        self.address = self.sock.getsockname()[:2]
-        self.conns: list[socket.socket] = []
-        self.thread = threading.Thread(target=self._run, daemon=True)
-        self.thread.start()
+        self.done = threading.Event()
+        self.server = SocketServer(self._hold, blocking=True).start()
+        self.address = self.server.address
 
-    def _run(self) -> None:
-        try:
-            conn, _ = self.sock.accept()
-        except OSError:
-            return
+    def _hold(self, conn: socket.socket) -> None:
         conn.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-        self.conns.append(conn)
+        self.done.wait(30)
 
     def close(self) -> None:
-        for c in self.conns:
-            c.close()
-        self.sock.close()
+        self.done.set()
+        self.server.stop()
 
 
 def _recv_all(sock: socket.socket) -> bytes:
@@ -81,7 +67,7 @@ def test_a_far_end_that_hangs_up_frees_the_line_for_the_next_client():
         assert _recv_all(second) == b"hi"
         first.close()
         second.close()
-    target.sock.close()
+    target.close()
 
 
 def test_a_flood_into_a_slow_line_is_queued_only_up_to_the_bound():
@@ -102,50 +88,55 @@ def test_a_flood_into_a_slow_line_is_queued_only_up_to_the_bound():
     target.close()
 
 
-def test_a_dock_that_stops_reading_does_not_block_the_device_for_good():
-    """The device's writes to a socket are bounded: a full socket ends in EOFError."""
-    ours, theirs = socket.socketpair()
-    port = SocketPort(ours, write_timeout=0.2)
-    outcome: list[BaseException | None] = []
-
-    def flood() -> None:
-        try:
-            for _ in range(1000):
-                port.write(b"\x00" * 65536)
-            outcome.append(None)
-        except BaseException as exc:  # noqa: BLE001 - the test inspects it
-            outcome.append(exc)
-
-    worker = threading.Thread(target=flood, daemon=True)
-    worker.start()
-    worker.join(timeout=20)
-    assert outcome, "write blocked: the device would hang on a dock that does not read"
-    with pytest.raises(EOFError):
-        raise outcome[0] if outcome[0] is not None else AssertionError("all written")
-    ours.close()
-    theirs.close()
+KEY = bytes(range(32))
 
 
-def test_a_pty_nobody_reads_does_not_block_the_device_for_good():
-    """serve_pty holds the slave open itself: with no dock reading, the pty fills up."""
+def _device(tmp_path) -> SimulatedHHU:
+    return SimulatedHHU("HHU-0042", KEY, FlashStore(tmp_path / "flash", 1 << 20),
+                        idle_limit_s=0.3)
+
+
+def _handshake_start() -> bytes:
+    dock = Connection(Role.DOCK, keys=lambda hhu_id: KEY)
+    dock.send(StartHandshake())
+    return dock.data_to_send()
+
+
+def test_a_dock_that_never_reads_does_not_hold_the_device_for_good(tmp_path):
+    """The device's writes never block: a session nobody reads ends by its idle limit,
+    and the next dock is served."""
+    with DeviceServer(_device(tmp_path)) as server:
+        silent = socket.create_connection(server.address, timeout=5)
+        silent.sendall(_handshake_start())      # answered, never read
+        second = socket.create_connection(server.address, timeout=10)
+        second.sendall(_handshake_start())
+        assert second.recv(100)                 # the device answers the next dock
+        assert server.sessions[0].reason == "idle"
+        silent.close()
+        second.close()
+
+
+def test_a_pty_nobody_reads_does_not_hold_the_device_for_good(tmp_path):
+    """serve_pty holds the slave open itself: with no dock reading, the device's answer
+    waits in the pty and the session ends by its idle limit."""
     master, slave, _path = open_pty()
-    port = FdPort(master, write_timeout=0.2)
-    outcome: list[BaseException | None] = []
+    results: list[SessionResult] = []
+    stop = threading.Event()
+    ended = threading.Event()
 
-    def flood() -> None:
-        try:
-            port.write(b"\x00" * (1 << 20))
-            outcome.append(None)
-        except BaseException as exc:  # noqa: BLE001 - the test inspects it
-            outcome.append(exc)
+    def seen(result: SessionResult) -> None:
+        results.append(result)
+        ended.set()
 
-    worker = threading.Thread(target=flood, daemon=True)
+    worker = threading.Thread(target=serve_pty, args=(_device(tmp_path), master, stop, seen),
+                              daemon=True)
     worker.start()
-    worker.join(timeout=20)
     try:
-        assert outcome, "write blocked: the device would hang on a pty nobody reads"
-        assert isinstance(outcome[0], EOFError)
+        os.write(slave, _handshake_start())
+        assert ended.wait(10)
+        assert results[0].reason == "idle"
     finally:
+        stop.set()
+        worker.join(10)
         os.close(slave)
-        if not worker.is_alive():
-            os.close(master)
+        os.close(master)

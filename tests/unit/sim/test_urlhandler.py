@@ -41,7 +41,7 @@ def test_serial_for_url_finds_the_handler_and_runs_the_device(url):
     port = serial.serial_for_url(url, timeout=0.01)
     try:
         assert port.is_open
-        assert port._thread.is_alive()
+        assert port.device_running
     finally:
         port.close()
 
@@ -57,7 +57,7 @@ def test_read_returns_empty_after_the_timeout_when_hhu_is_silent(url):
 def test_closing_the_port_stops_the_device_thread(url):
     port = serial.serial_for_url(url, timeout=0.01)
     port.close()
-    assert not port._thread.is_alive()
+    assert not port.device_running
     assert port.session_result is not None   # the session ran to its end
 
 
