@@ -38,7 +38,7 @@ class Dock:
 class Schedule:
     poll_seconds: float = 2.0          # look at every idle cradle this often
     rescan_seconds: float = 30.0       # outbox rescan, for events the watcher missed
-    misfire_grace_seconds: float = 30.0
+    misfire_grace_seconds: float = 30.0  # unused (the cradle loop): older files still load
     export_minutes: float = 0.0        # periodic full export (0 = only after each ingest)
 
 
