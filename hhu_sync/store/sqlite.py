@@ -724,13 +724,24 @@ class SqliteStore:
         if not changes and rejected not in _statuses(upload.readings):
             upload.status_changes = changes
             return upload.readings            # every reading as parsed: the common case
+        readings = upload.readings
+        upload.status_changes = changes
+        if isinstance(readings, FlatRows):    # from a check worker: patch the flat values
+            w = readings.width
+            parsed = readings.column(5)       # rejected by the check: never stored
+            flat = readings.flat.copy()
+            for i, status in changes.items():
+                flat[i * w + 5] = status
+            if rejected in parsed:
+                flat = [v for i, st in enumerate(parsed) if st != rejected
+                        for v in flat[i * w:(i + 1) * w]]
+            return FlatRows(flat, w)
         rows: list[tuple] = []
-        for i, r in enumerate(upload.readings):
+        for i, r in enumerate(readings):
             if r[5] == rejected:
                 continue
             status = changes.get(i)
             rows.append(r if status is None else (*r[:5], status, *r[6:]))
-        upload.status_changes = changes
         return rows
 
     def _duplicates(self, db, upload: Upload, report: IngestReport, out: list, now: str) -> None:
