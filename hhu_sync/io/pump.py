@@ -115,6 +115,9 @@ class _FdTransport:
             n = os.write(self.fd, data)
         except (BlockingIOError, InterruptedError):
             n = 0
+        except OSError as exc:     # EPIPE, ECONNRESET, EIO: the peer or the device is gone
+            self.on_error(exc)
+            return
         self.stats.bytes_written += n
         if n < len(data):
             self.stats.writes_deferred += 1

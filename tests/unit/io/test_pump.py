@@ -317,3 +317,25 @@ def test_what_the_core_raises_on_bytes_read_reaches_the_waiter_not_the_loop():
         far.close()
         listener.close()
 
+
+
+def test_writing_to_a_peer_that_is_gone_is_a_cut_not_an_os_error():
+    """EPIPE or ECONNRESET from the port's descriptor ends the link as a cut cable does
+    (the CLI once exited 141, as if its own standard output had closed)."""
+    port, far, listener = _tcp_pair()
+
+    async def main():
+        pump = LinkPump(port, ScriptedConn())
+        far.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\x01\x00\x00\x00\x00\x00\x00\x00")
+        far.close()                                   # a reset, not a polite end
+        with pytest.raises(PumpCut):
+            for _ in range(100):
+                pump.send(b"x" * 65536)
+                await asyncio.sleep(0.01)
+        pump.close()
+
+    try:
+        asyncio.run(main())
+    finally:
+        port.close()
+        listener.close()
