@@ -730,8 +730,8 @@ class SqliteStore:
             w = readings.width
             parsed = readings.column(5)       # rejected by the check: never stored
             flat = readings.flat.copy()
-            for i, status in changes.items():
-                flat[i * w + 5] = status
+            for i, changed in changes.items():
+                flat[i * w + 5] = changed
             if rejected in parsed:
                 flat = [v for i, st in enumerate(parsed) if st != rejected
                         for v in flat[i * w:(i + 1) * w]]
