@@ -11,9 +11,10 @@ takes the uploads one after another from a stand-in link (the bytes are already 
 so the link costs nothing), hands each to ``UploadDecoder.submit`` (``check_upload`` in
 the worker processes), whose result the daemon's one committer thread stores
 (``Session._commit_when`` → ``Store.ingest``, one transaction per upload) while the next
-upload is checked; ``Session._acknowledge`` waits for each commit, acknowledges it,
-marks it cleared and starts its exports (``export_stored`` in the low-priority export
-worker). ``--inline`` checks and exports in this process instead (the daemon's fallback).
+upload is checked; ``Session._acknowledge`` waits for each commit, announces it
+(``UploadCommitted``: the daemon's ``Daemon._upload_committed`` starts the exports,
+``export_stored`` in the low-priority export worker), acknowledges it and marks it
+cleared. ``--inline`` checks and exports in this process instead (the daemon's fallback).
 The rows/s are up to the last acknowledgement (what an HHU waits on); the exports are
 then waited for and their CPU printed on its own line. CPU time of this process, of the
 check workers and of the export worker is printed per reading: on a shared machine it
@@ -26,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import functools
 import hashlib
 import os
 import resource
@@ -41,6 +43,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import hhu_sync  # noqa: E402
 from hhu_sync.config import load_config  # noqa: E402
+from hhu_sync.daemon import Daemon  # noqa: E402
 from hhu_sync.dock.readings import UploadDecoder, check_upload, export_stored  # noqa: E402
 from hhu_sync.dock.session import Session  # noqa: E402
 from hhu_sync.logsetup import setup_logging  # noqa: E402
@@ -139,8 +142,8 @@ class HeldLink:
 
 #: the daemon's functions this bench runs, in the order an upload meets them
 DAEMON_PATH = (Session._pull, UploadDecoder.submit, check_upload, Session._commit_when,
-               SqliteStore.ingest, Session._acknowledge, SqliteStore.mark_cleared,
-               UploadDecoder.export, export_stored)
+               SqliteStore.ingest, Session._acknowledge, Daemon._upload_committed,
+               UploadDecoder.export, export_stored, SqliteStore.mark_cleared)
 
 
 def daemon_session(root: Path, store: SqliteStore, decoder: UploadDecoder,
@@ -204,11 +207,13 @@ def main() -> int:
         committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit")
         exports: list[Future] = []
         session = daemon_session(Path(tmp), store, decoder, committer, hhu)
-        # the daemon's export on each upload committed (Daemon._upload_committed)
-        session.committed = lambda event: exports.append(decoder.export(
-            database=str(store.path), upload_id=event.upload_id,
-            folder=str(session.config.paths.exports), sender=session.config.depot_id,
-            catalog=str(session.config.paths.catalog)))
+        # the daemon's own export on each upload committed: Daemon._upload_committed and
+        # Daemon._export, run on a stand-in holding just what they use of a Daemon
+        exporter = ThreadPoolExecutor(max_workers=1, thread_name_prefix="blocking")
+        daemon = SimpleNamespace(config=session.config, store=store, docks=SimpleNamespace(
+            track_export=exports.append, blocking=exporter, decoder=decoder))
+        daemon._export = functools.partial(Daemon._export, daemon)
+        session.committed = functools.partial(Daemon._upload_committed, daemon)
         link = HeldLink(sealed)
         del sealed
         check0, export0 = pool_cpu(decoder, "check"), pool_cpu(decoder, "export")
@@ -229,6 +234,7 @@ def main() -> int:
             if listed:
                 assert report["not_on_list"] == 0, report
         committer.shutdown(wait=True)
+        exporter.shutdown(wait=True)
         decoder.close()
         stored = store.status()["readings"]
         exported = sum(1 for f in exports for p in f.result() if p.endswith(".csv"))

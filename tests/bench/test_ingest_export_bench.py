@@ -21,7 +21,8 @@ EXPORT = re.compile(r"^export: (\d+) readings, readings [\d,]+ rows/s, csv [\d,]
 #: what a docking runs with an upload (issue 13: the bench times the daemon's own path)
 DAEMON_PATH = ("daemon path: Session._pull -> UploadDecoder.submit -> check_upload -> "
                "Session._commit_when -> SqliteStore.ingest -> Session._acknowledge -> "
-               "SqliteStore.mark_cleared -> UploadDecoder.export -> export_stored")
+               "Daemon._upload_committed -> UploadDecoder.export -> export_stored -> "
+               "SqliteStore.mark_cleared")
 
 
 def run(script: str, *args: str) -> list[str]:
