@@ -53,6 +53,7 @@ from hhu_sync.link.framing import FrameDecoder, encode_frame
 from hhu_sync.link.messages import T_HELLO, AbortMsg
 
 DEFAULT_FIRMWARE = "sim-1.0"
+DRAIN_S = 2.0   # how long a finished session waits for its last bytes to leave
 _FOREVER_S = 10.0 * 365 * 86400   # a session ends by itself (idle limit), never by a wait
 _CLOCK_SLACK_S = 1e-3             # a loop timer may fire a hair early; it still counts
 CHECKPOINT_EVERY = 256 * 1024  # bytes of a partial between fsyncs (lost only on reboot)
@@ -155,6 +156,7 @@ class SimulatedHHU:
         pump = LinkPump(port, session, loop=loop)
         try:
             await pump.run_until(lambda event: isinstance(event, SessionOver), _FOREVER_S)
+            await pump.drain(DRAIN_S)     # the last frames (CLOSE-OK, ABORT) reach the line
         except PumpCut as exc:
             session.end(f"line cut: {exc.__cause__ or pump.cut or exc}")
         except asyncio.CancelledError:

@@ -88,6 +88,7 @@ class _FdTransport:
         self.loop, self.fd, self.stats = loop, fd, stats
         self.on_data, self.on_error = on_data, on_error
         self._pending = bytearray()   # what the port has not taken yet
+        self._drained: asyncio.Event | None = None   # set when _pending empties
         self._closed = False
         os.set_blocking(fd, False)
         loop.add_reader(fd, self._readable)
@@ -137,6 +138,19 @@ class _FdTransport:
         del self._pending[:n]
         if not self._pending:
             self.loop.remove_writer(self.fd)
+            if self._drained is not None:
+                self._drained.set()
+
+    @property
+    def unsent(self) -> int:
+        return len(self._pending)
+
+    async def drained(self) -> None:
+        """Return once the port took everything written."""
+        if self._pending:
+            self._drained = self._drained or asyncio.Event()
+            self._drained.clear()
+            await self._drained.wait()
 
     def close(self, wait: bool = True) -> None:
         if not self._closed:
@@ -177,6 +191,11 @@ class _ThreadTransport:
                 self.stats.reads += 1
                 self.stats.bytes_read += len(data)
                 self._post(self.on_data, data)
+
+    unsent = 0          # port.write() returns once the port took the bytes
+
+    async def drained(self) -> None:
+        return None
 
     def write(self, data: bytes) -> None:
         try:
@@ -389,6 +408,21 @@ class LinkPump:
     def _expire(self, future: asyncio.Future[Any], deadline_s: float) -> None:
         if self._waiter is not None and self._waiter[1] is future:
             self._fail(PumpTimedOut(f"no answer within {deadline_s:g} s"))
+
+    @property
+    def unsent(self) -> int:
+        """Bytes the core gave that the port has not taken yet."""
+        return self._io.unsent
+
+    async def drain(self, deadline_s: float) -> bool:
+        """Wait (at most ``deadline_s``) until the port took every byte written, so that
+        a last frame is not lost at close; False if it did not, or the link is cut."""
+        if self._io.unsent and self.cut is None:
+            try:
+                await asyncio.wait_for(self._io.drained(), deadline_s)
+            except TimeoutError:
+                return False
+        return not self._io.unsent
 
     def close(self, wait: bool = True) -> None:
         """Stop watching the port (the caller closes the port itself). ``wait=False``

@@ -339,3 +339,50 @@ def test_writing_to_a_peer_that_is_gone_is_a_cut_not_an_os_error():
     finally:
         port.close()
         listener.close()
+
+
+def test_drain_waits_until_the_port_took_every_byte_so_a_last_frame_is_not_lost():
+    port, far, listener = _tcp_pair()
+    big = os.urandom(32 << 20)
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        pump = LinkPump(port, ScriptedConn())
+        pump.send(big)
+        assert pump.unsent > 0                   # the socket buffers took only part
+        got = bytearray()
+
+        async def read_all():
+            while len(got) < len(big):
+                got.extend(await loop.sock_recv(far, 1 << 20))
+
+        reader = asyncio.ensure_future(read_all())
+        assert await pump.drain(30.0) is True and pump.unsent == 0
+        await reader
+        pump.close()
+        return bytes(got)
+
+    far.setblocking(False)
+    try:
+        assert asyncio.run(main()) == big
+    finally:
+        port.close()
+        far.close()
+        listener.close()
+
+
+def test_drain_gives_up_at_its_deadline_when_nobody_reads():
+    port, far, listener = _tcp_pair()
+
+    async def main():
+        pump = LinkPump(port, ScriptedConn())
+        pump.send(os.urandom(32 << 20))
+        assert await pump.drain(0.05) is False and pump.unsent > 0
+        pump.close()
+
+    try:
+        asyncio.run(main())
+    finally:
+        port.close()
+        far.close()
+        listener.close()
