@@ -33,9 +33,9 @@ from hhu_sync.link import (
     BundleOffered,
     BundleReceived,
     Command,
-    Connection,
     ConnectionClosed,
     HelloInfo,
+    HhuConnection,
     LinkError,
     LinkSettings,
     ProvideUpload,
@@ -192,7 +192,7 @@ class DeviceSession:
         if faults.strict_v1:
             settings = replace(settings, max_version=1, min_version=1)
             self.gate = _StrictV1Gate()
-        self.conn = Connection(Role.HHU, settings=settings, key=hhu.key, hello=hhu.hello())
+        self.conn = HhuConnection(Role.HHU, settings=settings, key=hhu.key, hello=hhu.hello())
         seed = None if faults.seed is None else f"{faults.seed}"
         self._rx_flip = BitFlipper(faults.ber, None if seed is None else seed + "/rx")
         self._tx_flip = BitFlipper(faults.ber, None if seed is None else seed + "/tx")

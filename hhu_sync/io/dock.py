@@ -27,8 +27,8 @@ from hhu_sync.link import (
     BundleRefused,
     BundleStored,
     Close,
-    Connection,
     ConnectionClosed,
+    DockConnection,
     GetUpload,
     HelloInfo,
     LinkError,
@@ -103,7 +103,7 @@ class DockSession:
                  settings: LinkSettings | None = None,
                  on_event: Callable[[Any], None] | None = None,
                  loop: asyncio.AbstractEventLoop | None = None) -> None:
-        self.conn = Connection(Role.DOCK, settings=settings or LinkSettings(), keys=keys)
+        self.conn = DockConnection(Role.DOCK, settings=settings or LinkSettings(), keys=keys)
         self.pump = LinkPump(port, self.conn, loop=loop, fatal=link_fatal, on_event=on_event)
         self.hello: HelloInfo | None = None
         self.hhu_id: str | None = None

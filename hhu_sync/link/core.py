@@ -17,6 +17,7 @@ READY, CLOSED, ERROR) is derived from the fine ``phase``.
 from __future__ import annotations
 
 import os
+from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar, Self
@@ -75,11 +76,13 @@ def _default_random(n: int) -> bytes:
     return os.urandom(n)
 
 
-class Connection:
+class Connection(ABC):
     """One link session between a dock and an HHU. See docs/link-api-contract.md.
 
-    Not an ``abc`` base although its sides must fill in three hooks: ``Connection(role)``
-    is the constructor of both sides, so type checkers must see a concrete class.
+    Abstract: each side fills in the three hooks marked so. ``Connection(role, ...)``
+    still builds either side at run time (``__new__`` picks it); typed code names the
+    side it builds (``DockConnection(Role.DOCK, ...)``), which a type checker can see
+    is concrete.
     """
 
     #: the role a side plays (set by ``class X(Connection, role=...)``)
@@ -153,10 +156,10 @@ class Connection:
         self._rx_quiet = 0  # rx timer expiries in a row
         self._init_side(key=key, hello=hello, keys=keys)
 
+    @abstractmethod
     def _init_side(self, *, key: bytes | None, hello: HelloInfo | None,
                    keys: Callable[[str], bytes | None] | None) -> None:
         """Check and keep the arguments of this role (those of the other are ignored)."""
-        raise NotImplementedError
 
     # ------------------------------------------------------------------ public surface
 
@@ -344,6 +347,7 @@ class Connection:
 
     def _closed(self) -> None:
         """The side's cleanup when the connection ends (nothing by default)."""
+        return None   # an optional hook: a side overrides it when it needs it
 
     def _terminate(self, event: Aborted | TimedOut, abort_reason: str | None) -> None:
         """Enter ERROR with ``event``; tell the peer with an ABORT frame (the event's code,
@@ -474,31 +478,37 @@ class Connection:
 
     # ------------------------------------------------------------------ hooks of a side
 
+    @abstractmethod
     def _on_message(self, msg: m.Message, body: bytes, req: int) -> None:
         """A request or response (never DATA, SACK or ABORT) from the peer."""
-        raise NotImplementedError
 
     def _on_abort(self, msg: m.AbortMsg, body: bytes) -> None:
         """The peer's ABORT, before the connection ends (nothing by default)."""
+        return None   # an optional hook: a side overrides it when it needs it
 
     def _data_without_transfer(self) -> None:
         """DATA with no transfer running: stale data of an earlier session (ignored)."""
+        return None   # an optional hook: a side overrides it when it needs it
 
+    @abstractmethod
     def _received(self, rx: Receiver) -> None:
         """The object coming in is complete (phase already moved on)."""
-        raise NotImplementedError
 
     def _sent(self, snd: Sender) -> None:
         """The object going out is acknowledged in full (nothing by default)."""
+        return None   # an optional hook: a side overrides it when it needs it
 
     def _after_frames(self) -> None:
         """A batch of frames was handled (progress, delivery)."""
+        return None   # an optional hook: a side overrides it when it needs it
 
     def _progressed(self) -> None:
         """A batch of frames moved the session on (nothing by default)."""
+        return None   # an optional hook: a side overrides it when it needs it
 
     def _closed_receive(self, data: bytes) -> None:
         """Bytes after CLOSED (ignored by default)."""
+        return None   # an optional hook: a side overrides it when it needs it
 
     # ------------------------------------------------------------------ timers
 
