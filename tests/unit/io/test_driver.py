@@ -5,10 +5,8 @@ driver's did), and the blocking facade runs the same session for one-shot comman
 from __future__ import annotations
 
 import asyncio
-import socket
 
 import pytest
-import serial
 
 from hhu_sync.io.driver import BlockingDockSession
 from hhu_sync.io.errors import (
@@ -55,16 +53,9 @@ class ScriptedConn:
             self.events.append(TimedOut("ack"))
 
 
-def _tcp_pair() -> tuple[serial.SerialBase, socket.socket, socket.socket]:
-    listener = socket.create_server(("127.0.0.1", 0))
-    port = serial.serial_for_url(f"socket://127.0.0.1:{listener.getsockname()[1]}")
-    far, _ = listener.accept()
-    return port, far, listener
-
-
-def _wait(conn: ScriptedConn, deadline_s: float = 5.0, *, hang_up: bool = False):
-    """The first link error a wait for nothing ends in."""
-    port, far, listener = _tcp_pair()
+def _wait(line, conn: ScriptedConn, deadline_s: float = 5.0, *, hang_up: bool = False):
+    """The first link error a wait for nothing ends in, on ``line`` (the tcp_line fixture)."""
+    port, far = line
 
     async def main():
         pump = LinkPump(port, conn, fatal=link_fatal)
@@ -77,55 +68,47 @@ def _wait(conn: ScriptedConn, deadline_s: float = 5.0, *, hang_up: bool = False)
         finally:
             pump.close()
 
-    try:
-        asyncio.run(main())
-    finally:
-        port.close()
-        far.close()
-        listener.close()
+    asyncio.run(main())
 
 
-def test_the_cores_timer_runs_until_it_gives_up():
+def test_the_cores_timer_runs_until_it_gives_up(tcp_line):
     conn = ScriptedConn(deadline=0.0)
     with pytest.raises(LinkTimedOut, match="ack"):
-        _wait(conn)
+        _wait(tcp_line, conn)
     assert conn.timeouts == 2
 
 
-def test_the_callers_deadline_bounds_the_wait():
+def test_the_callers_deadline_bounds_the_wait(tcp_line):
     with pytest.raises(LinkTimedOut, match="within"):
-        _wait(ScriptedConn(), 0.05)
+        _wait(tcp_line, ScriptedConn(), 0.05)
 
 
-def test_an_abort_is_link_aborted_with_its_reason_and_code():
+def test_an_abort_is_link_aborted_with_its_reason_and_code(tcp_line):
     with pytest.raises(LinkAborted, match="bad mac") as info:
-        _wait(ScriptedConn([Aborted("bad mac", by_peer=True, code=ReasonCode.AUTH_FAILED)]))
+        _wait(tcp_line,
+              ScriptedConn([Aborted("bad mac", by_peer=True, code=ReasonCode.AUTH_FAILED)]))
     assert info.value.by_peer and info.value.code is ReasonCode.AUTH_FAILED
 
 
-def test_an_unexpected_close_is_link_closed():
+def test_an_unexpected_close_is_link_closed(tcp_line):
     with pytest.raises(LinkClosed, match="closed"):
-        _wait(ScriptedConn([ConnectionClosed()]))
+        _wait(tcp_line, ScriptedConn([ConnectionClosed()]))
 
 
-def test_the_port_ending_is_a_cut_and_the_core_hears_eof():
+def test_the_port_ending_is_a_cut_and_the_core_hears_eof(tcp_line):
     conn = ScriptedConn()
     with pytest.raises(LinkCut):
-        _wait(conn, hang_up=True)
+        _wait(tcp_line, conn, hang_up=True)
     assert conn.received[-1] == b""
 
 
-def test_the_blocking_session_runs_its_steps_on_its_own_loop_and_ends_it():
-    port, far, listener = _tcp_pair()
-    try:
-        session = BlockingDockSession(port, lambda hhu_id: None)
-        far.close()                                   # no HHU: the line ends
-        with pytest.raises(LinkCut):
-            session.handshake(5.0)
-        assert session.close() is False               # nothing to close politely
-        assert session._loop.is_closed()              # noqa: SLF001 - no loop left behind
-        with pytest.raises(LinkCut):
-            session.get("U-1", 1.0)
-    finally:
-        port.close()
-        listener.close()
+def test_the_blocking_session_runs_its_steps_on_its_own_loop_and_ends_it(tcp_line):
+    port, far = tcp_line
+    session = BlockingDockSession(port, lambda hhu_id: None)
+    far.close()                                   # no HHU: the line ends
+    with pytest.raises(LinkCut):
+        session.handshake(5.0)
+    assert session.close() is False               # nothing to close politely
+    assert session._loop.is_closed()              # noqa: SLF001 - no loop left behind
+    with pytest.raises(LinkCut):
+        session.get("U-1", 1.0)

@@ -77,38 +77,27 @@ class ScriptedConn:
         self.events.append("timer")
 
 
-def _tcp_pair() -> tuple[serial.SerialBase, socket.socket, socket.socket]:
-    """A pyserial ``socket://`` port and the far end of its connection."""
-    listener = socket.create_server(("127.0.0.1", 0))
-    port = serial.serial_for_url(f"socket://127.0.0.1:{listener.getsockname()[1]}")
-    far, _ = listener.accept()
-    return port, far, listener
 
 
-def test_socket_and_local_devices_are_watched_directly_others_get_a_thread():
-    port, far, listener = _tcp_pair()
+def test_socket_and_local_devices_are_watched_directly_others_get_a_thread(tcp_line):
+    port, far = tcp_line
+    assert watchable_fd(port) == port._socket.fileno()
+    assert watchable_fd(serial.serial_for_url("loop://")) is None
+    master, slave = os.openpty()
     try:
-        assert watchable_fd(port) == port._socket.fileno()
-        assert watchable_fd(serial.serial_for_url("loop://")) is None
-        master, slave = os.openpty()
-        try:
-            tty = serial.Serial(os.ttyname(slave))
-            assert watchable_fd(tty) == tty.fd
-            tty.close()
-            spied = serial.serial_for_url(f"spy://{os.ttyname(slave)}?file=/dev/null")
-            assert watchable_fd(spied) is None     # its read() logs: the thread keeps that
-            spied.close()
-        finally:
-            os.close(master)
-            os.close(slave)
+        tty = serial.Serial(os.ttyname(slave))
+        assert watchable_fd(tty) == tty.fd
+        tty.close()
+        spied = serial.serial_for_url(f"spy://{os.ttyname(slave)}?file=/dev/null")
+        assert watchable_fd(spied) is None     # its read() logs: the thread keeps that
+        spied.close()
     finally:
-        port.close()
-        far.close()
-        listener.close()
+        os.close(master)
+        os.close(slave)
 
 
-def test_bytes_reach_the_core_with_the_loops_clock_and_its_writes_reach_the_port():
-    port, far, listener = _tcp_pair()
+def test_bytes_reach_the_core_with_the_loops_clock_and_its_writes_reach_the_port(tcp_line):
+    port, far = tcp_line
 
     async def main():
         conn = ScriptedConn()
@@ -119,19 +108,14 @@ def test_bytes_reach_the_core_with_the_loops_clock_and_its_writes_reach_the_port
         pump.close()
         return conn, ev
 
-    try:
-        conn, ev = asyncio.run(main())
-        assert ev == ("got", b"world")
-        assert far.recv(10) == b"hello"
-        assert conn.clocks and all(isinstance(t, float) for t in conn.clocks)
-    finally:
-        port.close()
-        far.close()
-        listener.close()
+    conn, ev = asyncio.run(main())
+    assert ev == ("got", b"world")
+    assert far.recv(10) == b"hello"
+    assert conn.clocks and all(isinstance(t, float) for t in conn.clocks)
 
 
-def test_the_core_timer_fires_at_its_deadline_on_the_loop_clock():
-    port, far, listener = _tcp_pair()
+def test_the_core_timer_fires_at_its_deadline_on_the_loop_clock(tcp_line):
+    port, far = tcp_line
 
     async def main():
         loop = asyncio.get_running_loop()
@@ -141,17 +125,12 @@ def test_the_core_timer_fires_at_its_deadline_on_the_loop_clock():
         pump.close()
         return conn, ev
 
-    try:
-        conn, ev = asyncio.run(main())
-        assert ev == "timer" and len(conn.fired) == 1
-    finally:
-        port.close()
-        far.close()
-        listener.close()
+    conn, ev = asyncio.run(main())
+    assert ev == "timer" and len(conn.fired) == 1
 
 
-def test_the_callers_deadline_bounds_the_wait():
-    port, far, listener = _tcp_pair()
+def test_the_callers_deadline_bounds_the_wait(tcp_line):
+    port, far = tcp_line
 
     async def main():
         pump = LinkPump(port, ScriptedConn())
@@ -161,16 +140,11 @@ def test_the_callers_deadline_bounds_the_wait():
         finally:
             pump.close()
 
-    try:
-        asyncio.run(main())
-    finally:
-        port.close()
-        far.close()
-        listener.close()
+    asyncio.run(main())
 
 
-def test_end_of_stream_is_a_cut_and_the_core_hears_it():
-    port, far, listener = _tcp_pair()
+def test_end_of_stream_is_a_cut_and_the_core_hears_it(tcp_line):
+    port, far = tcp_line
 
     async def main():
         conn = ScriptedConn()
@@ -183,15 +157,11 @@ def test_end_of_stream_is_a_cut_and_the_core_hears_it():
         pump.close()
         return conn
 
-    try:
-        assert asyncio.run(main()).received[-1] == b""
-    finally:
-        port.close()
-        listener.close()
+    assert asyncio.run(main()).received[-1] == b""
 
 
-def test_fatal_events_end_the_wait_with_the_callers_error():
-    port, far, listener = _tcp_pair()
+def test_fatal_events_end_the_wait_with_the_callers_error(tcp_line):
+    port, far = tcp_line
 
     async def main():
         conn = ScriptedConn()
@@ -202,12 +172,7 @@ def test_fatal_events_end_the_wait_with_the_callers_error():
             await pump.run_until(lambda e: False, 5.0)
         pump.close()
 
-    try:
-        asyncio.run(main())
-    finally:
-        port.close()
-        far.close()
-        listener.close()
+    asyncio.run(main())
 
 
 def test_a_port_the_loop_cannot_watch_works_through_its_thread():
@@ -225,8 +190,8 @@ def test_a_port_the_loop_cannot_watch_works_through_its_thread():
     assert asyncio.run(main()) == ("got", b"echo")
 
 
-def test_a_writer_faster_than_the_port_is_buffered_not_blocked():
-    port, far, listener = _tcp_pair()
+def test_a_writer_faster_than_the_port_is_buffered_not_blocked(tcp_line):
+    port, far = tcp_line
     big = os.urandom(32 << 20)      # more than loopback socket buffers hold
 
     async def main():
@@ -241,17 +206,12 @@ def test_a_writer_faster_than_the_port_is_buffered_not_blocked():
         return bytes(got)
 
     far.setblocking(False)
-    try:
-        assert asyncio.run(main()) == big
-    finally:
-        port.close()
-        far.close()
-        listener.close()
+    assert asyncio.run(main()) == big
 
 
-def test_one_loop_carries_a_dock_and_an_hhu_through_a_handshake_and_a_bundle():
+def test_one_loop_carries_a_dock_and_an_hhu_through_a_handshake_and_a_bundle(tcp_line):
     """Both ends of a real link, each a pump on the same loop: no thread per side."""
-    port, far, listener = _tcp_pair()
+    port, far = tcp_line
     hello = HelloInfo("HHU-1", "fw 1", 1 << 20, 90)
 
     async def main():
@@ -282,19 +242,14 @@ def test_one_loop_carries_a_dock_and_an_hhu_through_a_handshake_and_a_bundle():
         hhu_pump.close()
         return stored, received, data
 
-    try:
-        stored, received, data = asyncio.run(main())
-        assert stored.bundle_id == "B-1" and received == {"B-1": data}
-    finally:
-        port.close()
-        far.close()
-        listener.close()
+    stored, received, data = asyncio.run(main())
+    assert stored.bundle_id == "B-1" and received == {"B-1": data}
 
 
-def test_what_the_core_raises_on_bytes_read_reaches_the_waiter_not_the_loop():
+def test_what_the_core_raises_on_bytes_read_reaches_the_waiter_not_the_loop(tcp_line):
     """A core (or its key look-up) that raises while the loop feeds it: the waiter gets
     that exception, as from a blocking read, and the pump stops."""
-    port, far, listener = _tcp_pair()
+    port, far = tcp_line
 
     class Raising(ScriptedConn):
         def receive_data(self, data: bytes, now: float | None = None) -> None:
@@ -310,19 +265,14 @@ def test_what_the_core_raises_on_bytes_read_reaches_the_waiter_not_the_loop():
             pump.send(b"more")
         pump.close()
 
-    try:
-        asyncio.run(main())
-    finally:
-        port.close()
-        far.close()
-        listener.close()
+    asyncio.run(main())
 
 
 
-def test_writing_to_a_peer_that_is_gone_is_a_cut_not_an_os_error():
+def test_writing_to_a_peer_that_is_gone_is_a_cut_not_an_os_error(tcp_line):
     """EPIPE or ECONNRESET from the port's descriptor ends the link as a cut cable does
     (the CLI once exited 141, as if its own standard output had closed)."""
-    port, far, listener = _tcp_pair()
+    port, far = tcp_line
 
     async def main():
         pump = LinkPump(port, ScriptedConn())
@@ -334,15 +284,11 @@ def test_writing_to_a_peer_that_is_gone_is_a_cut_not_an_os_error():
                 await asyncio.sleep(0.01)
         pump.close()
 
-    try:
-        asyncio.run(main())
-    finally:
-        port.close()
-        listener.close()
+    asyncio.run(main())
 
 
-def test_drain_waits_until_the_port_took_every_byte_so_a_last_frame_is_not_lost():
-    port, far, listener = _tcp_pair()
+def test_drain_waits_until_the_port_took_every_byte_so_a_last_frame_is_not_lost(tcp_line):
+    port, far = tcp_line
     big = os.urandom(32 << 20)
 
     async def main():
@@ -363,16 +309,11 @@ def test_drain_waits_until_the_port_took_every_byte_so_a_last_frame_is_not_lost(
         return bytes(got)
 
     far.setblocking(False)
-    try:
-        assert asyncio.run(main()) == big
-    finally:
-        port.close()
-        far.close()
-        listener.close()
+    assert asyncio.run(main()) == big
 
 
-def test_drain_gives_up_at_its_deadline_when_nobody_reads():
-    port, far, listener = _tcp_pair()
+def test_drain_gives_up_at_its_deadline_when_nobody_reads(tcp_line):
+    port, far = tcp_line
 
     async def main():
         pump = LinkPump(port, ScriptedConn())
@@ -380,9 +321,4 @@ def test_drain_gives_up_at_its_deadline_when_nobody_reads():
         assert await pump.drain(0.05) is False and pump.unsent > 0
         pump.close()
 
-    try:
-        asyncio.run(main())
-    finally:
-        port.close()
-        far.close()
-        listener.close()
+    asyncio.run(main())
