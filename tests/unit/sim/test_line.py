@@ -6,6 +6,7 @@ No timing assertions: pacing accuracy is measured by the bench, not asserted her
 from __future__ import annotations
 
 import socket
+import threading
 
 import pytest
 
@@ -19,12 +20,30 @@ from hhu_sync.link.events import StartHandshake
 
 
 class EchoServer:
-    """Echoes everything; records what it received."""
+    """Echoes everything; records what it received and how many connections ended.
+
+    Its handler runs in a worker thread, so a test that looks at ``received`` after
+    its own socket closed first waits for the echo's side to finish (``wait_ended``).
+    """
 
     def __init__(self) -> None:
         self.received = bytearray()
-        self.server = SocketServer(self._echo, blocking=True).start()
+        self.ended = 0
+        self._changed = threading.Condition()
+        self.server = SocketServer(self._serve, blocking=True).start()
         self.address = self.server.address
+
+    def wait_ended(self, count: int, timeout: float = 10.0) -> bool:
+        with self._changed:
+            return self._changed.wait_for(lambda: self.ended >= count, timeout)
+
+    def _serve(self, conn: socket.socket) -> None:
+        try:
+            self._echo(conn)
+        finally:
+            with self._changed:
+                self.ended += 1
+                self._changed.notify_all()
 
     def _echo(self, conn: socket.socket) -> None:
         conn.settimeout(10)
@@ -96,6 +115,7 @@ def test_cut_after_passes_exactly_n_bytes_then_closes(echo):
         with socket.create_connection(line.address, timeout=10) as c:
             c.sendall(b"x" * 1000)           # all 1000 go up; nothing may come back
             assert _recv_until_closed(c, 10_000) == b""
+    assert echo.wait_ended(1)
     assert bytes(echo.received) == b"x" * 1000
     assert line.stats.cuts == 1
 
