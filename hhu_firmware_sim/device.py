@@ -53,6 +53,7 @@ from hhu_sync.link.framing import FrameDecoder, encode_frame
 from hhu_sync.link.messages import T_HELLO, AbortMsg
 
 DEFAULT_FIRMWARE = "sim-1.0"
+READ_GATHER_S = 0.016  # a busy HHU's UART receive buffer is emptied this often
 DRAIN_S = 2.0   # how long a finished session waits for its last bytes to leave
 _FOREVER_S = 10.0 * 365 * 86400   # a session ends by itself (idle limit), never by a wait
 _CLOCK_SLACK_S = 1e-3             # a loop timer may fire a hair early; it still counts
@@ -118,7 +119,7 @@ class SimulatedHHU:
                  faults: Faults | None = None, settings: LinkSettings | None = None,
                  checkpoint_every: int = CHECKPOINT_EVERY,
                  checkpoint_interval_s: float = CHECKPOINT_MIN_INTERVAL_S,
-                 idle_limit_s: float = 30.0) -> None:
+                 idle_limit_s: float = 30.0, read_gather_s: float = READ_GATHER_S) -> None:
         self.hhu_id = check_id(hhu_id)     # refused at start, not at every docking
         self.key = key
         self.flash = flash
@@ -129,6 +130,7 @@ class SimulatedHHU:
         self.checkpoint_every = checkpoint_every
         self.checkpoint_interval_s = checkpoint_interval_s
         self.idle_limit_s = idle_limit_s   # no frame that moves the session on: hang up
+        self.read_gather_s = read_gather_s  # LinkPump's gather_s: reads per trickle
 
     def hello(self) -> HelloInfo:
         """What the HHU announces after authentication: free flash and what it holds."""
@@ -153,7 +155,7 @@ class SimulatedHHU:
         ``on_end`` still sees it) before the cancellation goes on."""
         loop = asyncio.get_running_loop()
         session = self.session(loop.time())
-        pump = LinkPump(port, session, loop=loop)
+        pump = LinkPump(port, session, loop=loop, gather_s=self.read_gather_s)
         try:
             await pump.run_until(lambda event: isinstance(event, SessionOver), _FOREVER_S)
             await pump.drain(DRAIN_S)     # the last frames (CLOSE-OK, ABORT) reach the line

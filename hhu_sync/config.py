@@ -12,6 +12,7 @@ from pathlib import Path
 from typing import Any
 
 from hhu_sync.errors import CliError
+from hhu_sync.io.pump import MAX_GATHER_S
 from hhu_sync.model.catalog import default_catalog_path
 from hhu_sync.model.fields import Fields
 from hhu_sync.model.loader import load_toml
@@ -64,6 +65,7 @@ class Link:
     min_version: int = 1               # 2: refuse version-1 HHUs (no fallback, no downgrade)
     fallback_hours: float = 24.0       # a remembered fallback is re-probed after this long
     fallback_dockings: int = 20        # ... or after this many dockings, whichever is first
+    read_gather_ms: float = 16.0       # a busy cradle's port is read this often, at most
 
 
 @dataclass(frozen=True)
@@ -144,6 +146,10 @@ def parse_config(data: dict[str, Any], file: Path | None, locate=None) -> Config
     if link.min_version not in (1, 2):
         f.add("link.min_version", f"must be 1 or 2 (a link protocol version), found "
               f"{link.min_version}")
+        link = Link()
+    if link.read_gather_ms > MAX_GATHER_S * 1000:
+        f.add("link.read_gather_ms", f"must be at most {MAX_GATHER_S * 1000:g} (ms), found "
+              f"{link.read_gather_ms}")
         link = Link()
     serial_table = f.get(data, "", "serial", dict, required=False, default={})
     f.unknown(serial_table, "serial", ("handler_packages",))
@@ -226,7 +232,7 @@ def _numbers(f: Fields, data: dict[str, Any], section: str, cls: type) -> Any:
         value = f.get(table, section, fl.name, kind)
         if value is None:
             continue
-        allow_zero = fl.name in ("export_minutes", "outbox_workers")
+        allow_zero = fl.name in ("export_minutes", "outbox_workers", "read_gather_ms")
         if value < 0 or (value == 0 and not allow_zero):
             f.add(f"{section}.{fl.name}", f"must be greater than zero, found {value}")
             continue

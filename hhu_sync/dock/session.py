@@ -330,7 +330,8 @@ class Session:
         port = self.port
         assert port is not None, "opened by _run"
         self.link = DockSession(port, self.keystore.hhu_key, settings=settings,
-                                on_event=self._on_event)
+                                on_event=self._on_event,
+                                gather_s=self.config.link.read_gather_ms / 1000)
         if self.stop.is_set():       # aborted while the port was opening
             self.abort()
         return self.link

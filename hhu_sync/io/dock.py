@@ -102,9 +102,11 @@ class DockSession:
     def __init__(self, port: serial.SerialBase, keys: Callable[[str], bytes | None], *,
                  settings: LinkSettings | None = None,
                  on_event: Callable[[Any], None] | None = None,
-                 loop: asyncio.AbstractEventLoop | None = None) -> None:
+                 loop: asyncio.AbstractEventLoop | None = None,
+                 gather_s: float = 0.0) -> None:
         self.conn = DockConnection(Role.DOCK, settings=settings or LinkSettings(), keys=keys)
-        self.pump = LinkPump(port, self.conn, loop=loop, fatal=link_fatal, on_event=on_event)
+        self.pump = LinkPump(port, self.conn, loop=loop, fatal=link_fatal, on_event=on_event,
+                             gather_s=gather_s)
         self.hello: HelloInfo | None = None
         self.hhu_id: str | None = None
 

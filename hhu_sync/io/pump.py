@@ -20,6 +20,7 @@ import asyncio
 import contextlib
 import os
 import threading
+import weakref
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
@@ -31,6 +32,7 @@ from hhu_sync.errors import HhuSyncError
 from hhu_sync.sansio import NEED_DATA
 
 READ_CHUNK = 65536        # most bytes taken from the port per read
+MAX_GATHER_S = 0.1        # the longest read-gathering a pump accepts (see LinkPump)
 THREAD_POLL_S = 0.05      # a fallback reader thread's read time-out (how soon it sees a stop)
 _CLOCK_SLACK_S = 1e-3     # the loop may call a timer a hair early; it still counts as due
 
@@ -54,6 +56,7 @@ class PumpStats:
     bytes_written: int = 0
     bytes_read: int = 0
     reads: int = 0
+    gathers: int = 0           # reads made by the gathering timer, not on readiness
     writes_deferred: int = 0   # writes the port took only in part: the rest waited
     timeouts_handled: int = 0
 
@@ -79,34 +82,108 @@ def watchable_fd(port: serial.SerialBase) -> int | None:
     return None
 
 
+class _GatherTick:
+    """One loop timer for every port gathering on a loop (see _FdTransport): with 32
+    cradles trickling, one timer a tick rather than one a port a read, whose set-up
+    cost as much as the reads it saved."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop, period_s: float) -> None:
+        self.loop, self.period_s = loop, period_s
+        self.waiting: list[_FdTransport] = []
+        self._handle: asyncio.TimerHandle | None = None
+
+    def add(self, transport: _FdTransport) -> None:
+        self.waiting.append(transport)
+        if self._handle is None:
+            self._handle = self.loop.call_later(self.period_s, self._tick)
+
+    def _tick(self) -> None:
+        self._handle = None
+        due, self.waiting = self.waiting, []
+        for transport in due:
+            transport.gathered()
+
+
+_TICKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[float, _GatherTick]] = (
+    weakref.WeakKeyDictionary())
+
+
+def _tick_for(loop: asyncio.AbstractEventLoop, period_s: float) -> _GatherTick:
+    ticks = _TICKS.setdefault(loop, {})
+    tick = ticks.get(period_s)
+    if tick is None:
+        tick = ticks[period_s] = _GatherTick(loop, period_s)
+    return tick
+
+
 class _FdTransport:
-    """Non-blocking reads and writes on a descriptor the loop watches."""
+    """Non-blocking reads and writes on a descriptor the loop watches.
+
+    With ``gather_s`` > 0, a read that emptied the port is followed by ``gather_s``
+    without watching it: the next read is made by a timer and takes what arrived
+    meanwhile (on a trickling line, one read of 230 bytes instead of four of 62). While
+    reads keep finding bytes the timer goes on reading, with no change to what the loop
+    watches; the first read to find nothing hands the port back to the loop, so a
+    quiet port costs nothing and its next byte is read at once. Every port of a loop
+    gathers on one timer (``_GatherTick``): a port waits one period or less.
+    """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, fd: int,
                  on_data: Callable[[bytes], None], on_error: Callable[[BaseException], None],
-                 stats: PumpStats) -> None:
+                 stats: PumpStats, gather_s: float = 0.0) -> None:
         self.loop, self.fd, self.stats = loop, fd, stats
         self.on_data, self.on_error = on_data, on_error
+        self.gather_s = gather_s
         self._pending = bytearray()   # what the port has not taken yet
         self._drained: asyncio.Event | None = None   # set when _pending empties
         self._closed = False
+        self._tick = _tick_for(loop, gather_s) if gather_s else None
         os.set_blocking(fd, False)
         loop.add_reader(fd, self._readable)
 
-    def _readable(self) -> None:
+    def _read(self) -> bytes | None:
+        """What the port has (b"" none yet), or None when it failed or ended."""
         try:
             data = os.read(self.fd, READ_CHUNK)
         except (BlockingIOError, InterruptedError):
-            return
+            return b""
         except OSError as exc:
             self.on_error(exc)
-            return
+            return None
         self.stats.reads += 1
         if not data:
             self.on_error(EOFError("end of stream"))
-            return
+            return None
         self.stats.bytes_read += len(data)
+        return data
+
+    def _readable(self) -> None:
+        data = self._read()
+        if data:
+            self.on_data(data)
+            if self._tick is not None and len(data) < READ_CHUNK and not self._closed:
+                self.loop.remove_reader(self.fd)
+                self._tick.add(self)
+
+    def gathered(self) -> None:
+        """The tick: read what gathered; keep gathering while there is some."""
+        if self._closed:
+            return
+        data = self._read()
+        if data is None:
+            return
+        if not data:
+            self.loop.add_reader(self.fd, self._readable)   # quiet: read the next at once
+            return
+        self.stats.gathers += 1
         self.on_data(data)
+        if self._closed:
+            return
+        if len(data) < READ_CHUNK:
+            assert self._tick is not None
+            self._tick.add(self)
+        else:
+            self.loop.add_reader(self.fd, self._readable)   # a fast line: no gathering
 
     def write(self, data: bytes) -> None:
         if self._pending:
@@ -154,7 +231,7 @@ class _FdTransport:
 
     def close(self, wait: bool = True) -> None:
         if not self._closed:
-            self._closed = True
+            self._closed = True        # a tick still due finds it closed and skips it
             self.loop.remove_reader(self.fd)
             self.loop.remove_writer(self.fd)
 
@@ -164,9 +241,10 @@ class _ThreadTransport:
 
     def __init__(self, loop: asyncio.AbstractEventLoop, port: serial.SerialBase,
                  on_data: Callable[[bytes], None], on_error: Callable[[BaseException], None],
-                 stats: PumpStats) -> None:
+                 stats: PumpStats, gather_s: float = 0.0) -> None:
         self.loop, self.port, self.stats = loop, port, stats
         self.on_data, self.on_error = on_data, on_error
+        self.gather_s = gather_s
         self._stop = threading.Event()
         port.timeout = THREAD_POLL_S
         self._thread = threading.Thread(target=self._run, name="pump-reader", daemon=True)
@@ -191,6 +269,8 @@ class _ThreadTransport:
                 self.stats.reads += 1
                 self.stats.bytes_read += len(data)
                 self._post(self.on_data, data)
+                if self.gather_s and len(data) < READ_CHUNK:
+                    self._stop.wait(self.gather_s)   # let the next bytes gather (see above)
 
     unsent = 0          # port.write() returns once the port took the bytes
 
@@ -224,13 +304,21 @@ class LinkPump:
     the core until ``run_until`` asks for them, as they would with a blocking driver.
     ``fatal(event)`` returns the exception an event means (an abort, a time-out, a close)
     or None; ``on_event`` sees every other event that does not end a ``run_until``.
+    ``gather_s`` (at most ``MAX_GATHER_S``): after a read that emptied the port, let
+    bytes gather this long before the next, as a USB serial adapter's latency timer does
+    (16 ms by default on FTDI's): most of a slow line's cost is per read, not per byte.
+    It delays what the core sees by at most that; 0 reads every byte as it comes.
     Create, use and close it on the loop's thread.
     """
 
     def __init__(self, port: serial.SerialBase, conn: Any, *,
                  loop: asyncio.AbstractEventLoop | None = None,
                  fatal: Callable[[Any], BaseException | None] = lambda event: None,
-                 on_event: Callable[[Any], None] | None = None) -> None:
+                 on_event: Callable[[Any], None] | None = None,
+                 gather_s: float = 0.0) -> None:
+        if not 0 <= gather_s <= MAX_GATHER_S:
+            raise ValueError(f"gather_s must be between 0 and {MAX_GATHER_S} s, "
+                             f"found {gather_s}")
         self.port = port
         self.conn = conn
         self.loop = loop or asyncio.get_running_loop()
@@ -245,9 +333,10 @@ class LinkPump:
         fd = watchable_fd(port)
         transport = _FdTransport if fd is not None else _ThreadTransport
         self._io: _FdTransport | _ThreadTransport = (
-            _FdTransport(self.loop, fd, self._on_data, self._on_error, self.stats)
+            _FdTransport(self.loop, fd, self._on_data, self._on_error, self.stats, gather_s)
             if fd is not None else
-            _ThreadTransport(self.loop, port, self._on_data, self._on_error, self.stats))
+            _ThreadTransport(self.loop, port, self._on_data, self._on_error, self.stats,
+                             gather_s))
         self.kind = transport.__name__.strip("_").replace("Transport", "").lower()
 
     # --- what the loop calls -------------------------------------------------------------
