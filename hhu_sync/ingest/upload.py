@@ -93,6 +93,7 @@ class Visit(NamedTuple):
 
 
 _visit_of = partial(tuple.__new__, Visit)    # a Visit from its fields, in C
+VISIT_WIDTH = len(Visit._fields)
 #: Fields of a reading row (see :attr:`Upload.readings`).
 READING_WIDTH = 11
 
@@ -124,17 +125,22 @@ class Upload:
 
     def __getstate__(self) -> dict[str, Any]:
         """Sent from a check worker to the committer: the readings as one flat list
-        (:class:`FlatRows`: half the unpickling of a list of tuples, and the store
-        inserts from it as it is) and the visits as plain tuples."""
+        (:class:`FlatRows`: pickled by column, and the store inserts from it as it is)
+        and the visits as :class:`FlatRows` too (by column: most of a visit's fields
+        are the same in every visit of an upload, and go once)."""
         state = dict(self.__dict__)
         rows = self.readings
         if type(rows) is list and rows and set(map(len, rows)) == {READING_WIDTH}:
             state["readings"] = FlatRows(list(chain.from_iterable(rows)), READING_WIDTH)
-        state["visits"] = list(map(tuple, self.visits))
+        visits = self.visits
+        if visits:
+            state["visits"] = FlatRows(list(chain.from_iterable(visits)), VISIT_WIDTH)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        state["visits"] = list(map(_visit_of, state["visits"]))
+        visits = state["visits"]
+        if type(visits) is FlatRows:
+            state["visits"] = list(map(_visit_of, visits))
         self.__dict__.update(state)
 
     def stored_rows(self, received_at: str,
