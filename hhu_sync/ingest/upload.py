@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -31,6 +31,7 @@ from hhu_sync.ingest.fields import (
     check_meter,
     check_unit,
     check_value,
+    fixed_form,
     text_problem,
     utc_time,
 )
@@ -214,10 +215,21 @@ class _Checker:
         self.obis: dict[str, str | Problem] = {}
         self.meters: dict[str, Problem | None] = {}
         self.texts: dict[tuple, list[tuple[str, Problem]]] = {}
+        self.bare: dict[str, Callable[[str], object]] = {}
         # The common case in one regex: a non-negative decimal within the register's
         # digits, with a unit. Anything else takes the checks that name the problem.
         self.plain = re.compile(rf"[0-9]{{1,{limits.integer_digits}}}"
                                 rf"(?:\.[0-9]{{1,{limits.decimals}}})?", re.ASCII).fullmatch
+
+    def unitless(self, code: str) -> Callable[[str], object]:
+        """What a value without unit must match for register ``code`` to pass
+        :func:`check_value` unremarked: its fixed form (flags, an id, the clock), else a
+        plain decimal (a signed one takes the full checks)."""
+        found = self.bare.get(code)
+        if found is None:
+            form = fixed_form(code)
+            found = self.bare[code] = form.fullmatch if form is not None else self.plain
+        return found
 
     def meter(self, text: str) -> Problem | None:
         if text in self.meters:
@@ -292,7 +304,7 @@ def parse_upload(payload: dict[str, Any], *, upload_id: str, hhu_id: str, sha256
         raise UploadError(f"visits: {len(visits_raw)} is more than {MAX_VISITS}")
     check = _Checker(received_at, limits)
     visits: list[Visit] = []
-    rows: list[tuple[str, ...]] = []
+    flat: list[str] = []              # the rows' values, row after row (FlatRows)
     findings: list[Finding] = []
     for seq, v in enumerate(visits_raw):
         if type(v) is not dict:
@@ -302,11 +314,12 @@ def parse_upload(payload: dict[str, Any], *, upload_id: str, hhu_id: str, sha256
         if type(registers) not in (list, tuple) or len(registers) > MAX_REGISTERS_PER_VISIT:
             raise UploadError(f"visits[{seq}].registers: not a list of at most "
                               f"{MAX_REGISTERS_PER_VISIT} registers")
-        start = len(rows)
-        _registers(registers, visit, seq, hhu_id, upload_id, check, rows, findings)
-        visits.append(_visit_of((*visit[:10], range(start, len(rows)), *visit[11:])))
+        start = len(flat) // READING_WIDTH
+        _registers(registers, visit, seq, hhu_id, upload_id, check, flat, findings)
+        visits.append(_visit_of((*visit[:10], range(start, start + len(registers)),
+                                 *visit[11:])))
     return Upload(upload_id=upload_id, hhu_id=hhu_id, sha256=sha256, visits=visits,
-                  readings=rows, findings=findings)
+                  readings=FlatRows(flat, READING_WIDTH), findings=findings)
 
 
 def _visit(v: dict, seq: int, check: _Checker, findings: list[Finding]) -> Visit:
@@ -413,8 +426,10 @@ def _ratios(value: Any, seq: int, found: list[Finding]) -> str | None:
 
 
 def _registers(registers: list | tuple, visit: Visit, seq: int, hhu_id: str, upload_id: str,
-               check: _Checker, rows: list, findings: list[Finding]) -> None:
-    """Append a visit's readings to ``rows``: canonical key fields and a status.
+               check: _Checker, flat: list, findings: list[Finding]) -> None:
+    """Append a visit's readings to ``flat`` (one row after another, each of
+    :data:`READING_WIDTH` values, no tuple kept a reading): canonical key fields and a
+    status.
 
     The loop is the hot path of an ingest (a million readings a bench run): what most
     readings are (known code and time, a plain number with a unit) is decided inline;
@@ -431,7 +446,8 @@ def _registers(registers: list | tuple, visit: Visit, seq: int, hhu_id: str, upl
     vseq = str(seq)
     plain, obis_of, time_of, units = check.plain, check.obis.get, check.times.get, _UNITS
     at = visit.time                   # UTC text: a reading stamped with it needs no more
-    append = rows.append
+    extend = flat.extend
+    first = len(flat) // READING_WIDTH    # the index of this visit's first reading
     for n, r in enumerate(registers):
         kind = type(r)
         if (kind is tuple or kind is list) and len(r) == 4:   # the common form, first
@@ -440,12 +456,12 @@ def _registers(registers: list | tuple, visit: Visit, seq: int, hhu_id: str, upl
                     and type(rtime) is str):
                 code = obis_of(obis) or check.code(obis)
                 when = time_of(rtime) or check.time(rtime)
-                if fast and when == at and type(code) is str and unit in units and unit \
-                        and plain(value):
-                    append((meter, code, when, value, unit, base, hhu_id, upload_id, "", "",
+                if fast and when == at and type(code) is str and unit in units \
+                        and (plain(value) if unit else check.unitless(code)(value)):
+                    extend((meter, code, when, value, unit, base, hhu_id, upload_id, "", "",
                             vseq))
                 else:
-                    append(_checked_row(visit, seq, n, len(rows), obis, code, rtime, when,
+                    extend(_checked_row(visit, seq, n, first + n, obis, code, rtime, when,
                                         value, unit, "", "", base, hhu_id, upload_id, check,
                                         findings))
                 continue
@@ -471,15 +487,15 @@ def _registers(registers: list | tuple, visit: Visit, seq: int, hhu_id: str, upl
                               "time]")
         if not (type(obis) is str and type(value) is str and type(unit) is str
                 and type(rtime) is str and type(vtime) is str and type(rstime) is str):
-            raise UploadError(f"reading {len(rows)} (meter {meter!r}): obis, value, unit and "
+            raise UploadError(f"reading {first + n} (meter {meter!r}): obis, value, unit and "
                               "times must be text")
         code = obis_of(obis) or check.code(obis)
         when = time_of(rtime) or check.time(rtime)
-        if fast and type(code) is str and when == at and unit in units and unit \
-                and plain(value) and not vtime and not rstime:
-            append((meter, code, when, value, unit, base, hhu_id, upload_id, "", "", vseq))
+        if fast and type(code) is str and when == at and unit in units and not vtime \
+                and not rstime and (plain(value) if unit else check.unitless(code)(value)):
+            extend((meter, code, when, value, unit, base, hhu_id, upload_id, "", "", vseq))
         else:
-            append(_checked_row(visit, seq, n, len(rows), obis, code, rtime, when, value, unit,
+            extend(_checked_row(visit, seq, n, first + n, obis, code, rtime, when, value, unit,
                                 vtime, rstime, base, hhu_id, upload_id, check, findings))
 
 
