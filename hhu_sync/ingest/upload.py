@@ -23,6 +23,7 @@ from typing import Any, Literal, NamedTuple, overload
 from hhu_sync.errors import HhuSyncError
 from hhu_sync.ingest.fields import (
     DEFAULT_LIMITS,
+    FORMULA_START,
     UNITS,
     Limits,
     Problem,
@@ -37,6 +38,7 @@ from hhu_sync.ingest.fields import (
 )
 from hhu_sync.ingest.flatrows import FlatRows
 from hhu_sync.ingest.status import OUTCOME_STATUS, FindingCode, ReadingStatus
+from hhu_sync.safetext import UNSAFE
 
 OUTCOMES = ("done", "no_access", "not_found", "password_rejected", "verify_failed")
 MAX_VISITS = 100_000
@@ -94,6 +96,7 @@ class Visit(NamedTuple):
 
 
 _visit_of = partial(tuple.__new__, Visit)    # a Visit from its fields, in C
+_UNSEEN = object()
 VISIT_WIDTH = len(Visit._fields)
 #: Fields of a reading row (see :attr:`Upload.readings`).
 READING_WIDTH = 11
@@ -309,21 +312,23 @@ def parse_upload(payload: dict[str, Any], *, upload_id: str, hhu_id: str, sha256
     for seq, v in enumerate(visits_raw):
         if type(v) is not dict:
             raise UploadError(f"visits[{seq}]: not a map")
-        visit = _visit(v, seq, check, findings)
         registers = v.get("registers") or ()
-        if type(registers) not in (list, tuple) or len(registers) > MAX_REGISTERS_PER_VISIT:
+        start = len(flat) // READING_WIDTH
+        kind = type(registers)
+        visit = _visit(v, seq, check, findings, range(
+            start, start + len(registers) if kind is list or kind is tuple else start))
+        if (kind is not list and kind is not tuple) or len(registers) > MAX_REGISTERS_PER_VISIT:
             raise UploadError(f"visits[{seq}].registers: not a list of at most "
                               f"{MAX_REGISTERS_PER_VISIT} registers")
-        start = len(flat) // READING_WIDTH
         _registers(registers, visit, seq, hhu_id, upload_id, check, flat, findings)
-        visits.append(_visit_of((*visit[:10], range(start, start + len(registers)),
-                                 *visit[11:])))
+        visits.append(visit)
     return Upload(upload_id=upload_id, hhu_id=hhu_id, sha256=sha256, visits=visits,
                   readings=FlatRows(flat, READING_WIDTH), findings=findings)
 
 
-def _visit(v: dict, seq: int, check: _Checker, findings: list[Finding]) -> Visit:
-    """A visit's fields, checked (its ``rows`` still empty); its findings appended.
+def _visit(v: dict, seq: int, check: _Checker, findings: list[Finding],
+           rows: range) -> Visit:
+    """A visit's fields, checked (its readings will be ``rows``); its findings appended.
 
     Most visits are text of the right type and size throughout: that is tested in one
     expression, and the findings of its texts are remembered by their values (a route's
@@ -344,20 +349,25 @@ def _visit(v: dict, seq: int, check: _Checker, findings: list[Finding]) -> Visit
             and type(notes) is str and len(notes) <= _TEXT_BOUNDS["notes"]):
         meter, outcome, raw_time, texts = _visit_texts(v, seq)
         list_id, scheme, verify, flags, operator, notes = texts
-    meter_problem = check.meter(meter)
+    meter_problem = check.meters.get(meter, _UNSEEN)
+    if meter_problem is _UNSEEN:
+        meter_problem = check.meter(meter)
     if meter_problem is not None:
         findings.append(Finding(seq, None, f"visits[{seq}].meter", *meter_problem))
-    when = check.time(raw_time)
+    when = check.times.get(raw_time) or check.time(raw_time)
     time_ok = type(when) is str
     if not time_ok:
         findings.append(Finding(seq, None, f"visits[{seq}].time", *when))
-    for name, problem in check.text_findings(texts):
+    found = check.texts.get(texts)
+    if found is None:
+        found = check.text_findings(texts)
+    for name, problem in found:
         findings.append(Finding(seq, None, f"visits[{seq}].{name}", *problem))
     ratios = get("ratios")
     if ratios is not None:
         ratios = _ratios(ratios, seq, findings)
     return _visit_of((seq, meter, list_id, when if time_ok else raw_time, outcome, scheme,
-                      verify, flags, operator, notes, range(0), time_ok,
+                      verify, flags, operator, notes, rows, time_ok,
                       meter_problem is None, ratios))
 
 
@@ -381,9 +391,20 @@ def _visit_texts(v: dict, seq: int) -> tuple[str, str, str, tuple]:
     return meter, outcome, _text(get("time"), seq, "time"), texts
 
 
+#: Whether any of a visit's texts, joined by spaces, may hold a finding: a control or
+#: invisible character, or a formula's first character at the start of a text (or after
+#: a space within one: those visits take the checks that tell).
+_MAYBE_FINDING = re.compile(
+    f"[{UNSAFE}]|(?:^| )[{''.join(map(re.escape, FORMULA_START))}]").search
+
+
 def _text_findings(texts: tuple) -> list[tuple[str, Problem]]:
     """(field, problem) for a visit's texts: control characters or a formula start, and
     free text longer than its bound (kept in full)."""
+    if (len(texts[4]) <= _FREE_TEXT_BOUNDS["operator"]
+            and len(texts[5]) <= _FREE_TEXT_BOUNDS["notes"]
+            and _MAYBE_FINDING(" ".join([text for text in texts if text])) is None):
+        return []                     # most visits: one search, not one a text
     found: list[tuple[str, Problem]] = []
     for name, text in zip(_VISIT_TEXTS, texts, strict=True):
         problem = text_problem(text) if text else None

@@ -222,3 +222,25 @@ def test_a_register_without_unit_takes_its_own_form(register, problem):
     assert [r[5] for r in got.readings] == ["ok", status, "ok"]
     assert got.readings[1][:5] == ("M1", register[0].replace("1-0:", "").replace("*255", ""),
                                    T, register[1], register[2])
+
+
+@pytest.mark.parametrize("fields, expected", [
+    ({"notes": "gate a = gate b, + 2 dogs @ 5"}, []),              # within a text: fine
+    ({"notes": "x " * 4000}, []),
+    ({"notes": "x" * 10_001}, [("notes", FindingCode.TOO_LONG)]),
+    ({"operator": "o" * 257}, [("operator", FindingCode.TOO_LONG)]),
+    ({"error_flags": "-1"}, [("error_flags", FindingCode.FORMULA_TEXT)]),
+    ({"scheme": "@S1"}, [("scheme", FindingCode.FORMULA_TEXT)]),
+    ({"verify": "ok\u202e"}, [("verify", FindingCode.CONTROL_CHARS)]),
+    ({"list": "L1", "operator": "+crew", "notes": "a\tb"},
+     [("operator", FindingCode.FORMULA_TEXT), ("notes", FindingCode.CONTROL_CHARS)]),
+    ({"notes": "=1", "operator": "=2"},
+     [("operator", FindingCode.FORMULA_TEXT), ("notes", FindingCode.FORMULA_TEXT)]),
+])
+def test_each_visit_text_is_checked_on_its_own(fields, expected):
+    """The texts of a visit are searched at once for what may be a finding; what is
+    found, and where, is what checking each text alone finds."""
+    got = upload("U1", [visit("M1"), {**visit("M2"), **fields}, {**visit("M3"), **fields}])
+    found = [(f.seq, f.field, f.code) for f in got.findings]
+    assert found == [(seq, f"visits[{seq}].{name}", code) for seq in (1, 2)
+                     for name, code in expected]
