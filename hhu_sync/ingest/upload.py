@@ -391,11 +391,12 @@ def _visit_texts(v: dict, seq: int) -> tuple[str, str, str, tuple]:
     return meter, outcome, _text(get("time"), seq, "time"), texts
 
 
-#: Whether any of a visit's texts, joined by spaces, may hold a finding: a control or
-#: invisible character, or a formula's first character at the start of a text (or after
-#: a space within one: those visits take the checks that tell).
+#: Whether any of a visit's texts, each after a space, may hold a finding: a control or
+#: invisible character, or a formula's first character after a space (at the start of a
+#: text, or within one: those visits take the checks that tell). Each branch starts with
+#: a character, so the search skips along by character class.
 _MAYBE_FINDING = re.compile(
-    f"[{UNSAFE}]|(?:^| )[{''.join(map(re.escape, FORMULA_START))}]").search
+    f"[{UNSAFE}]| [{''.join(map(re.escape, FORMULA_START))}]").search
 
 
 def _text_findings(texts: tuple) -> list[tuple[str, Problem]]:
@@ -403,7 +404,7 @@ def _text_findings(texts: tuple) -> list[tuple[str, Problem]]:
     free text longer than its bound (kept in full)."""
     if (len(texts[4]) <= _FREE_TEXT_BOUNDS["operator"]
             and len(texts[5]) <= _FREE_TEXT_BOUNDS["notes"]
-            and _MAYBE_FINDING(" ".join([text for text in texts if text])) is None):
+            and _MAYBE_FINDING(" " + " ".join([text for text in texts if text])) is None):
         return []                     # most visits: one search, not one a text
     found: list[tuple[str, Problem]] = []
     for name, text in zip(_VISIT_TEXTS, texts, strict=True):
