@@ -397,15 +397,21 @@ def _visit_texts(v: dict, seq: int) -> tuple[str, str, str, tuple]:
 #: a character, so the search skips along by character class.
 _MAYBE_FINDING = re.compile(
     f"[{UNSAFE}]| [{''.join(map(re.escape, FORMULA_START))}]").search
+_SPACED_HEAD = re.compile(f" [{''.join(map(re.escape, FORMULA_START))}]").search
 
 
 def _text_findings(texts: tuple) -> list[tuple[str, Problem]]:
     """(field, problem) for a visit's texts: control characters or a formula start, and
     free text longer than its bound (kept in full)."""
     if (len(texts[4]) <= _FREE_TEXT_BOUNDS["operator"]
-            and len(texts[5]) <= _FREE_TEXT_BOUNDS["notes"]
-            and _MAYBE_FINDING(" " + " ".join([text for text in texts if text])) is None):
-        return []                     # most visits: one search, not one a text
+            and len(texts[5]) <= _FREE_TEXT_BOUNDS["notes"]):
+        joined = " " + " ".join([text for text in texts if text])
+        # most visits: ASCII, whose only unsafe characters are those it cannot print
+        if joined.isascii() and joined.isprintable():
+            if _SPACED_HEAD(joined) is None:
+                return []
+        elif _MAYBE_FINDING(joined) is None:  # one search, not one a text
+            return []
     found: list[tuple[str, Problem]] = []
     for name, text in zip(_VISIT_TEXTS, texts, strict=True):
         problem = text_problem(text) if text else None

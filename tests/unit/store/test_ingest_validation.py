@@ -236,6 +236,11 @@ def test_a_register_without_unit_takes_its_own_form(register, problem):
      [("operator", FindingCode.FORMULA_TEXT), ("notes", FindingCode.CONTROL_CHARS)]),
     ({"notes": "=1", "operator": "=2"},
      [("operator", FindingCode.FORMULA_TEXT), ("notes", FindingCode.FORMULA_TEXT)]),
+    ({"notes": "Zähler im Keller, Tür = grün"}, []),               # not ASCII
+    ({"notes": "Zähler\u200bim Keller"}, [("notes", FindingCode.CONTROL_CHARS)]),
+    ({"notes": "Zähler\x85"}, [("notes", FindingCode.CONTROL_CHARS)]),
+    ({"operator": "Jörg", "notes": "@Zähler"}, [("notes", FindingCode.FORMULA_TEXT)]),
+    ({"notes": "\x7f"}, [("notes", FindingCode.CONTROL_CHARS)]),
 ])
 def test_each_visit_text_is_checked_on_its_own(fields, expected):
     """The texts of a visit are searched at once for what may be a finding; what is
