@@ -96,7 +96,6 @@ class Visit(NamedTuple):
 
 
 _visit_of = partial(tuple.__new__, Visit)    # a Visit from its fields, in C
-_UNSEEN = object()
 VISIT_WIDTH = len(Visit._fields)
 #: Fields of a reading row (see :attr:`Upload.readings`).
 READING_WIDTH = 11
@@ -349,9 +348,8 @@ def _visit(v: dict, seq: int, check: _Checker, findings: list[Finding],
             and type(notes) is str and len(notes) <= _TEXT_BOUNDS["notes"]):
         meter, outcome, raw_time, texts = _visit_texts(v, seq)
         list_id, scheme, verify, flags, operator, notes = texts
-    meter_problem = check.meters.get(meter, _UNSEEN)
-    if meter_problem is _UNSEEN:
-        meter_problem = check.meter(meter)
+    meters = check.meters
+    meter_problem = meters[meter] if meter in meters else check.meter(meter)
     if meter_problem is not None:
         findings.append(Finding(seq, None, f"visits[{seq}].meter", *meter_problem))
     when = check.times.get(raw_time) or check.time(raw_time)
