@@ -122,12 +122,17 @@ EXPORT_NICE = 10   # exports yield the CPU to checks and commits that HHUs are w
 
 
 def _worker_init(parent: int, nice: int) -> None:
+    """A worker's start: its priority, its watch on the parent, and everything imported
+    so far (hhu-sync, its libraries: tens of thousands of objects that live as long as
+    the worker) moved out of the collector's sight, so that a full collection walks
+    only what the uploads left, not every module again."""
     if nice:
         try:
             os.nice(nice)
         except OSError:   # not allowed here: run at normal priority
             pass
     watch_parent(parent)
+    gc.freeze()
 
 
 class UploadDecoder:

@@ -114,6 +114,23 @@ def check_unit(text: str) -> Problem | None:
                                          f"({', '.join(sorted(UNITS - {''}))} or none)")
 
 
+_FIXED_FORMS = {"F.F": _HEX, "0.0.0": _IDENT, "0.9.1": _CLOCK, "0.9.2": _DATE}
+
+
+def _core(obis: str) -> str:
+    return obis.split("*", 1)[0].rsplit(":", 1)[-1]
+
+
+def fixed_form(obis: str) -> re.Pattern[str] | None:
+    """The form a value without unit takes for this (canonical) OBIS code: the meter's
+    flags, an id, its clock or date; None for a register whose value is a decimal."""
+    core = _core(obis)
+    pattern = _FIXED_FORMS.get(core)
+    if pattern is None and core.startswith("C.1."):
+        pattern = _IDENT
+    return pattern
+
+
 def check_value(value: str, unit: str, obis: str, limits: Limits = DEFAULT_LIMITS
                 ) -> Problem | None:
     """A register value as the meter shows it: decimal text of bounded digits (no NaN,
@@ -121,16 +138,13 @@ def check_value(value: str, unit: str, obis: str, limits: Limits = DEFAULT_LIMIT
     if len(value) > MAX_VALUE:
         return Problem(FindingCode.BAD_VALUE, f"longer than {MAX_VALUE} characters: "
                                               f"{escape(value)!r}")
-    core = obis.split("*", 1)[0].rsplit(":", 1)[-1]
     if not unit:
-        pattern = {"F.F": _HEX, "0.0.0": _IDENT, "0.9.1": _CLOCK, "0.9.2": _DATE}.get(core)
-        if pattern is None and core.startswith("C.1."):
-            pattern = _IDENT
+        pattern = fixed_form(obis)
         if pattern is not None:
             if pattern.fullmatch(value):
                 return None
-            return Problem(FindingCode.BAD_VALUE, f"{escape(value)!r} is not a valid {core} "
-                                                  "value")
+            return Problem(FindingCode.BAD_VALUE, f"{escape(value)!r} is not a valid "
+                                                  f"{_core(obis)} value")
     m = _DECIMAL.fullmatch(value)
     if m is None:
         return Problem(FindingCode.BAD_VALUE, f"{escape(value)!r} is not a finite decimal")

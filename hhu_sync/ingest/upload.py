@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import json
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from functools import partial
@@ -23,6 +23,7 @@ from typing import Any, Literal, NamedTuple, overload
 from hhu_sync.errors import HhuSyncError
 from hhu_sync.ingest.fields import (
     DEFAULT_LIMITS,
+    FORMULA_START,
     UNITS,
     Limits,
     Problem,
@@ -31,11 +32,13 @@ from hhu_sync.ingest.fields import (
     check_meter,
     check_unit,
     check_value,
+    fixed_form,
     text_problem,
     utc_time,
 )
 from hhu_sync.ingest.flatrows import FlatRows
 from hhu_sync.ingest.status import OUTCOME_STATUS, FindingCode, ReadingStatus
+from hhu_sync.safetext import UNSAFE
 
 OUTCOMES = ("done", "no_access", "not_found", "password_rejected", "verify_failed")
 MAX_VISITS = 100_000
@@ -93,6 +96,7 @@ class Visit(NamedTuple):
 
 
 _visit_of = partial(tuple.__new__, Visit)    # a Visit from its fields, in C
+VISIT_WIDTH = len(Visit._fields)
 #: Fields of a reading row (see :attr:`Upload.readings`).
 READING_WIDTH = 11
 
@@ -124,17 +128,22 @@ class Upload:
 
     def __getstate__(self) -> dict[str, Any]:
         """Sent from a check worker to the committer: the readings as one flat list
-        (:class:`FlatRows`: half the unpickling of a list of tuples, and the store
-        inserts from it as it is) and the visits as plain tuples."""
+        (:class:`FlatRows`: pickled by column, and the store inserts from it as it is)
+        and the visits as :class:`FlatRows` too (by column: most of a visit's fields
+        are the same in every visit of an upload, and go once)."""
         state = dict(self.__dict__)
         rows = self.readings
         if type(rows) is list and rows and set(map(len, rows)) == {READING_WIDTH}:
             state["readings"] = FlatRows(list(chain.from_iterable(rows)), READING_WIDTH)
-        state["visits"] = list(map(tuple, self.visits))
+        visits = self.visits
+        if visits:
+            state["visits"] = FlatRows(list(chain.from_iterable(visits)), VISIT_WIDTH)
         return state
 
     def __setstate__(self, state: dict[str, Any]) -> None:
-        state["visits"] = list(map(_visit_of, state["visits"]))
+        visits = state["visits"]
+        if type(visits) is FlatRows:
+            state["visits"] = list(map(_visit_of, visits))
         self.__dict__.update(state)
 
     def stored_rows(self, received_at: str,
@@ -208,10 +217,21 @@ class _Checker:
         self.obis: dict[str, str | Problem] = {}
         self.meters: dict[str, Problem | None] = {}
         self.texts: dict[tuple, list[tuple[str, Problem]]] = {}
+        self.bare: dict[str, Callable[[str], object]] = {}
         # The common case in one regex: a non-negative decimal within the register's
         # digits, with a unit. Anything else takes the checks that name the problem.
         self.plain = re.compile(rf"[0-9]{{1,{limits.integer_digits}}}"
                                 rf"(?:\.[0-9]{{1,{limits.decimals}}})?", re.ASCII).fullmatch
+
+    def unitless(self, code: str) -> Callable[[str], object]:
+        """What a value without unit must match for register ``code`` to pass
+        :func:`check_value` unremarked: its fixed form (flags, an id, the clock), else a
+        plain decimal (a signed one takes the full checks)."""
+        found = self.bare.get(code)
+        if found is None:
+            form = fixed_form(code)
+            found = self.bare[code] = form.fullmatch if form is not None else self.plain
+        return found
 
     def meter(self, text: str) -> Problem | None:
         if text in self.meters:
@@ -286,25 +306,28 @@ def parse_upload(payload: dict[str, Any], *, upload_id: str, hhu_id: str, sha256
         raise UploadError(f"visits: {len(visits_raw)} is more than {MAX_VISITS}")
     check = _Checker(received_at, limits)
     visits: list[Visit] = []
-    rows: list[tuple[str, ...]] = []
+    flat: list[str] = []              # the rows' values, row after row (FlatRows)
     findings: list[Finding] = []
     for seq, v in enumerate(visits_raw):
         if type(v) is not dict:
             raise UploadError(f"visits[{seq}]: not a map")
-        visit = _visit(v, seq, check, findings)
         registers = v.get("registers") or ()
-        if type(registers) not in (list, tuple) or len(registers) > MAX_REGISTERS_PER_VISIT:
+        start = len(flat) // READING_WIDTH
+        kind = type(registers)
+        visit = _visit(v, seq, check, findings, range(
+            start, start + len(registers) if kind is list or kind is tuple else start))
+        if (kind is not list and kind is not tuple) or len(registers) > MAX_REGISTERS_PER_VISIT:
             raise UploadError(f"visits[{seq}].registers: not a list of at most "
                               f"{MAX_REGISTERS_PER_VISIT} registers")
-        start = len(rows)
-        _registers(registers, visit, seq, hhu_id, upload_id, check, rows, findings)
-        visits.append(_visit_of((*visit[:10], range(start, len(rows)), *visit[11:])))
+        _registers(registers, visit, seq, hhu_id, upload_id, check, flat, findings)
+        visits.append(visit)
     return Upload(upload_id=upload_id, hhu_id=hhu_id, sha256=sha256, visits=visits,
-                  readings=rows, findings=findings)
+                  readings=FlatRows(flat, READING_WIDTH), findings=findings)
 
 
-def _visit(v: dict, seq: int, check: _Checker, findings: list[Finding]) -> Visit:
-    """A visit's fields, checked (its ``rows`` still empty); its findings appended.
+def _visit(v: dict, seq: int, check: _Checker, findings: list[Finding],
+           rows: range) -> Visit:
+    """A visit's fields, checked (its readings will be ``rows``); its findings appended.
 
     Most visits are text of the right type and size throughout: that is tested in one
     expression, and the findings of its texts are remembered by their values (a route's
@@ -325,20 +348,24 @@ def _visit(v: dict, seq: int, check: _Checker, findings: list[Finding]) -> Visit
             and type(notes) is str and len(notes) <= _TEXT_BOUNDS["notes"]):
         meter, outcome, raw_time, texts = _visit_texts(v, seq)
         list_id, scheme, verify, flags, operator, notes = texts
-    meter_problem = check.meter(meter)
+    meters = check.meters
+    meter_problem = meters[meter] if meter in meters else check.meter(meter)
     if meter_problem is not None:
         findings.append(Finding(seq, None, f"visits[{seq}].meter", *meter_problem))
-    when = check.time(raw_time)
+    when = check.times.get(raw_time) or check.time(raw_time)
     time_ok = type(when) is str
     if not time_ok:
         findings.append(Finding(seq, None, f"visits[{seq}].time", *when))
-    for name, problem in check.text_findings(texts):
+    found = check.texts.get(texts)
+    if found is None:
+        found = check.text_findings(texts)
+    for name, problem in found:
         findings.append(Finding(seq, None, f"visits[{seq}].{name}", *problem))
     ratios = get("ratios")
     if ratios is not None:
         ratios = _ratios(ratios, seq, findings)
     return _visit_of((seq, meter, list_id, when if time_ok else raw_time, outcome, scheme,
-                      verify, flags, operator, notes, range(0), time_ok,
+                      verify, flags, operator, notes, rows, time_ok,
                       meter_problem is None, ratios))
 
 
@@ -362,9 +389,27 @@ def _visit_texts(v: dict, seq: int) -> tuple[str, str, str, tuple]:
     return meter, outcome, _text(get("time"), seq, "time"), texts
 
 
+#: Whether any of a visit's texts, each after a space, may hold a finding: a control or
+#: invisible character, or a formula's first character after a space (at the start of a
+#: text, or within one: those visits take the checks that tell). Each branch starts with
+#: a character, so the search skips along by character class.
+_MAYBE_FINDING = re.compile(
+    f"[{UNSAFE}]| [{''.join(map(re.escape, FORMULA_START))}]").search
+_SPACED_HEAD = re.compile(f" [{''.join(map(re.escape, FORMULA_START))}]").search
+
+
 def _text_findings(texts: tuple) -> list[tuple[str, Problem]]:
     """(field, problem) for a visit's texts: control characters or a formula start, and
     free text longer than its bound (kept in full)."""
+    if (len(texts[4]) <= _FREE_TEXT_BOUNDS["operator"]
+            and len(texts[5]) <= _FREE_TEXT_BOUNDS["notes"]):
+        joined = " " + " ".join([text for text in texts if text])
+        # most visits: ASCII, whose only unsafe characters are those it cannot print
+        if joined.isascii() and joined.isprintable():
+            if _SPACED_HEAD(joined) is None:
+                return []
+        elif _MAYBE_FINDING(joined) is None:  # one search, not one a text
+            return []
     found: list[tuple[str, Problem]] = []
     for name, text in zip(_VISIT_TEXTS, texts, strict=True):
         problem = text_problem(text) if text else None
@@ -407,8 +452,10 @@ def _ratios(value: Any, seq: int, found: list[Finding]) -> str | None:
 
 
 def _registers(registers: list | tuple, visit: Visit, seq: int, hhu_id: str, upload_id: str,
-               check: _Checker, rows: list, findings: list[Finding]) -> None:
-    """Append a visit's readings to ``rows``: canonical key fields and a status.
+               check: _Checker, flat: list, findings: list[Finding]) -> None:
+    """Append a visit's readings to ``flat`` (one row after another, each of
+    :data:`READING_WIDTH` values, no tuple kept a reading): canonical key fields and a
+    status.
 
     The loop is the hot path of an ingest (a million readings a bench run): what most
     readings are (known code and time, a plain number with a unit) is decided inline;
@@ -425,7 +472,8 @@ def _registers(registers: list | tuple, visit: Visit, seq: int, hhu_id: str, upl
     vseq = str(seq)
     plain, obis_of, time_of, units = check.plain, check.obis.get, check.times.get, _UNITS
     at = visit.time                   # UTC text: a reading stamped with it needs no more
-    append = rows.append
+    extend = flat.extend
+    first = len(flat) // READING_WIDTH    # the index of this visit's first reading
     for n, r in enumerate(registers):
         kind = type(r)
         if (kind is tuple or kind is list) and len(r) == 4:   # the common form, first
@@ -434,12 +482,12 @@ def _registers(registers: list | tuple, visit: Visit, seq: int, hhu_id: str, upl
                     and type(rtime) is str):
                 code = obis_of(obis) or check.code(obis)
                 when = time_of(rtime) or check.time(rtime)
-                if fast and when == at and type(code) is str and unit in units and unit \
-                        and plain(value):
-                    append((meter, code, when, value, unit, base, hhu_id, upload_id, "", "",
+                if fast and when == at and type(code) is str and unit in units \
+                        and (plain(value) if unit else check.unitless(code)(value)):
+                    extend((meter, code, when, value, unit, base, hhu_id, upload_id, "", "",
                             vseq))
                 else:
-                    append(_checked_row(visit, seq, n, len(rows), obis, code, rtime, when,
+                    extend(_checked_row(visit, seq, n, first + n, obis, code, rtime, when,
                                         value, unit, "", "", base, hhu_id, upload_id, check,
                                         findings))
                 continue
@@ -465,15 +513,15 @@ def _registers(registers: list | tuple, visit: Visit, seq: int, hhu_id: str, upl
                               "time]")
         if not (type(obis) is str and type(value) is str and type(unit) is str
                 and type(rtime) is str and type(vtime) is str and type(rstime) is str):
-            raise UploadError(f"reading {len(rows)} (meter {meter!r}): obis, value, unit and "
+            raise UploadError(f"reading {first + n} (meter {meter!r}): obis, value, unit and "
                               "times must be text")
         code = obis_of(obis) or check.code(obis)
         when = time_of(rtime) or check.time(rtime)
-        if fast and type(code) is str and when == at and unit in units and unit \
-                and plain(value) and not vtime and not rstime:
-            append((meter, code, when, value, unit, base, hhu_id, upload_id, "", "", vseq))
+        if fast and type(code) is str and when == at and unit in units and not vtime \
+                and not rstime and (plain(value) if unit else check.unitless(code)(value)):
+            extend((meter, code, when, value, unit, base, hhu_id, upload_id, "", "", vseq))
         else:
-            append(_checked_row(visit, seq, n, len(rows), obis, code, rtime, when, value, unit,
+            extend(_checked_row(visit, seq, n, first + n, obis, code, rtime, when, value, unit,
                                 vtime, rstime, base, hhu_id, upload_id, check, findings))
 
 

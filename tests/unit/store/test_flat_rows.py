@@ -65,3 +65,34 @@ def test_a_sent_upload_is_stored_as_the_parsed_one(tmp_path, flat):
     assert rows == [("M1", "1.8.1", "ok"), ("M1", "1.8.3", "no_list"),
                     ("M2", "1.8.2", "ok"), ("M3", "1.8.1", "not_on_list")]
     assert kinds == [("bad_obis",), ("duplicate",), ("not_on_list",), ("not_on_list",)]
+
+
+@pytest.mark.parametrize("flat", [
+    [],                                                        # no rows
+    ["a", None, 1],                                            # one row
+    ["a", None, 1, "a", None, True, "a", None, 1.0],           # equal, not alike: kept
+    ["a", "x", 2, "b", "x", 3],                                # a column of one text
+    ["a", "x", None, "a", 5, None, "a", "", None],             # text first, then not
+    ["", "x\x1f", b"x", "", "x\x1f", b"x"],                    # any text, bytes
+])
+def test_flat_rows_arrive_as_they_were_sent_value_for_value(flat):
+    width = 3
+    got = pickle.loads(pickle.dumps(FlatRows(list(flat), width), pickle.HIGHEST_PROTOCOL))
+    assert type(got) is FlatRows and got.width == width
+    assert got.flat == flat and list(map(type, got.flat)) == list(map(type, flat))
+
+
+def test_a_column_of_one_text_is_pickled_once():
+    hhu = "".join                                  # a text object a row, as msgpack gives
+    rows = FlatRows([v for i in range(500) for v in ("M1", hhu(["HHU-", "7"]), f"{i}.5")], 3)
+    assert pickle.dumps(rows).count(b"HHU-7") == 1
+    assert pickle.loads(pickle.dumps(rows)) == rows
+
+
+def test_visits_arrive_as_visits_whatever_their_fields():
+    up = upload("U1", [visit("M1"), visit("M2", list_id=""), visit("M3", value="2.0")])
+    got = sent(up)
+    assert got.visits == up.visits and all(type(v) is type(up.visits[0]) for v in got.visits)
+    assert [v.rows for v in got.visits] == [v.rows for v in up.visits]
+    empty = sent(upload("U2", []))
+    assert empty.visits == [] and len(empty.readings) == 0

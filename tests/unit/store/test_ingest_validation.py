@@ -194,3 +194,58 @@ def test_settlement_follows_each_entrys_latest_visit(store):
     store.ingest(upload("U2", [visit("M1", time=later),
                                visit("M2", time=later, outcome="no_access")]), NOW)
     assert store.list_state("L1") == ListState.PARTIAL
+
+
+@pytest.mark.parametrize("register, problem", [
+    (["F.F", "00000010", "", T], None),
+    (["F.F", "0000001G", "", T], FindingCode.BAD_VALUE),           # not hex
+    (["F.F", "1.5", "", T], FindingCode.BAD_VALUE),                # a decimal is no flags
+    (["0.9.1", "10:00:00", "", T], None),
+    (["0.9.1", "10:00:00", "kWh", T], FindingCode.BAD_VALUE),      # a clock with a unit
+    (["0.9.2", "26-11-25", "", T], None),
+    (["C.1.0", "MTR-1.a_b", "", T], None),
+    (["C.1.0", "-MTR", "", T], FindingCode.BAD_VALUE),
+    (["1-0:0.0.0*255", "A1", "", T], None),
+    (["0.2.0", "-12.5", "", T], None),                             # signed: no energy
+    (["0.2.0", "12345678901234", "", T], FindingCode.TOO_MANY_DIGITS),
+    (["0.2.0", "1e3", "", T], FindingCode.BAD_VALUE),
+])
+def test_a_register_without_unit_takes_its_own_form(register, problem):
+    """Flags, ids, the clock and date have a form of their own; other registers without
+    unit are decimals (a sign allowed): the same rows and findings whichever the path."""
+    other = ["1.8.1", "1.0", "kWh", T]
+    got = upload("U1", [visit("M1", registers=[other, register, other])])
+    codes = [f.code for f in got.findings]
+    assert codes == ([] if problem is None else [problem])
+    assert [f.index for f in got.findings] == ([] if problem is None else [1])
+    status = "ok" if problem is None else "rejected"
+    assert [r[5] for r in got.readings] == ["ok", status, "ok"]
+    assert got.readings[1][:5] == ("M1", register[0].replace("1-0:", "").replace("*255", ""),
+                                   T, register[1], register[2])
+
+
+@pytest.mark.parametrize("fields, expected", [
+    ({"notes": "gate a = gate b, + 2 dogs @ 5"}, []),              # within a text: fine
+    ({"notes": "x " * 4000}, []),
+    ({"notes": "x" * 10_001}, [("notes", FindingCode.TOO_LONG)]),
+    ({"operator": "o" * 257}, [("operator", FindingCode.TOO_LONG)]),
+    ({"error_flags": "-1"}, [("error_flags", FindingCode.FORMULA_TEXT)]),
+    ({"scheme": "@S1"}, [("scheme", FindingCode.FORMULA_TEXT)]),
+    ({"verify": "ok\u202e"}, [("verify", FindingCode.CONTROL_CHARS)]),
+    ({"list": "L1", "operator": "+crew", "notes": "a\tb"},
+     [("operator", FindingCode.FORMULA_TEXT), ("notes", FindingCode.CONTROL_CHARS)]),
+    ({"notes": "=1", "operator": "=2"},
+     [("operator", FindingCode.FORMULA_TEXT), ("notes", FindingCode.FORMULA_TEXT)]),
+    ({"notes": "Zähler im Keller, Tür = grün"}, []),               # not ASCII
+    ({"notes": "Zähler\u200bim Keller"}, [("notes", FindingCode.CONTROL_CHARS)]),
+    ({"notes": "Zähler\x85"}, [("notes", FindingCode.CONTROL_CHARS)]),
+    ({"operator": "Jörg", "notes": "@Zähler"}, [("notes", FindingCode.FORMULA_TEXT)]),
+    ({"notes": "\x7f"}, [("notes", FindingCode.CONTROL_CHARS)]),
+])
+def test_each_visit_text_is_checked_on_its_own(fields, expected):
+    """The texts of a visit are searched at once for what may be a finding; what is
+    found, and where, is what checking each text alone finds."""
+    got = upload("U1", [visit("M1"), {**visit("M2"), **fields}, {**visit("M3"), **fields}])
+    found = [(f.seq, f.field, f.code) for f in got.findings]
+    assert found == [(seq, f"visits[{seq}].{name}", code) for seq in (1, 2)
+                     for name, code in expected]
