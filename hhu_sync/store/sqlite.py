@@ -168,6 +168,28 @@ def _insert_rows(db: sqlite3.Connection, head: str, columns: int, rows: Sequence
             start += step
 
 
+def _held_readings(db: sqlite3.Connection, keys: list[tuple]) -> dict[tuple, tuple]:
+    """The readings held under ``keys`` (meter, obis, time): key → (value, upload_id, hhu,
+    status). Up to ``ROWS_PER_STATEMENT`` keys a statement, looked up by the primary key,
+    where a statement a key took most of an upload's time when it was sent twice."""
+    held: dict[tuple, tuple] = {}
+    start = 0
+    for step in _STATEMENT_ROWS:
+        while len(keys) - start >= step:
+            for meter, obis, time, *row in db.execute(
+                    _held_sql(step), list(chain.from_iterable(keys[start:start + step]))):
+                held[meter, obis, time] = tuple(row)
+            start += step
+    return held
+
+
+@cache
+def _held_sql(keys: int) -> str:
+    return ("SELECT r.meter, r.obis, r.time, r.value, r.upload_id, r.hhu, r.status FROM "
+            f"(VALUES {','.join(['(?,?,?)'] * keys)}) AS k CROSS JOIN readings r "
+            "ON r.meter = k.column1 AND r.obis = k.column2 AND r.time = k.column3")
+
+
 class SqliteStore:
     """The embedded store. Safe to share between threads (a connection each)."""
 
@@ -773,15 +795,17 @@ class SqliteStore:
         no longer billable either (status ``conflict``): which of two values is right is a
         clerk's decision, not the order the uploads came in."""
         seen: dict[tuple[str, str, str], int] = {}
-        conflict = ReadingStatus.CONFLICT.value
-        for index, reading in enumerate(upload.readings):
-            if index in upload.not_stored:
-                continue                      # rejected: an exception already
+        ok, conflict = ReadingStatus.OK.value, ReadingStatus.CONFLICT.value
+        duplicate_kind, conflict_kind = (ExceptionKind.DUPLICATE.value,
+                                         ExceptionKind.CONFLICT.value)
+        readings = [(index, reading) for index, reading in enumerate(upload.readings)
+                    if index not in upload.not_stored]    # not rejected (an exception already)
+        held = _held_readings(db, [reading[:3] for _, reading in readings])
+        for index, reading in readings:
             meter, obis, time, value, uid = (reading[0], reading[1], reading[2], reading[3],
                                              reading[7])
             key = (meter, obis, time)
-            row = db.execute("SELECT value, upload_id, hhu, status FROM readings WHERE "
-                             "meter=? AND obis=? AND time=?", key).fetchone()
+            row = held.get(key)
             if row is None:
                 continue
             if row[1] == uid and key not in seen:
@@ -790,19 +814,19 @@ class SqliteStore:
             upload.not_stored.add(index)
             if _same_value(row[0], value):
                 report.readings_already_held += 1
-                kind = ExceptionKind.DUPLICATE.value
+                kind = duplicate_kind
                 detail = f"already held from upload {row[1]} ({row[2]})"
-                if row[3] != ReadingStatus.OK.value and \
-                        upload.status_changes.get(index, reading[5]) == ReadingStatus.OK.value:
+                if row[3] != ok and upload.status_changes.get(index, reading[5]) == ok:
                     detail += f", held as {row[3]}: this reading is not billed either"
             else:
                 report.conflicts += 1
-                kind = ExceptionKind.CONFLICT.value
+                kind = conflict_kind
                 detail = (f"held value {escape(row[0])} from upload {row[1]} ({row[2]}) "
                           "differs: neither is billed")
-                if row[3] == ReadingStatus.OK.value:
+                if row[3] == ok:
                     db.execute("UPDATE readings SET status=? WHERE meter=? AND obis=? "
                                "AND time=?", (conflict, *key))
+                    held[key] = (*row[:3], conflict)
                     if row[1] == uid:
                         upload.status_changes[seen[key]] = conflict
                         report.readings_not_billable += 1

@@ -17,7 +17,7 @@ from hhu_sync.ingest.flatrows import FlatRows
 from hhu_sync.safetext import escape_controls
 from hhu_sync.store import SqliteStore
 from hhu_sync.store.sqlite import ROWS_PER_STATEMENT, _insert_rows
-from tests.unit.store.helpers import upload, visit
+from tests.unit.store.helpers import meter_list, upload, visit
 
 COUNTS = (0, 1, 2, 63, 127, 128, 129, 255, 256, 300, 1000)
 
@@ -91,3 +91,30 @@ def test_no_value_is_stored_as_null(tmp_path):
 def test_escape_keeps_what_needs_no_escape_and_escapes_the_rest_as_before(text):
     cut = len(text) > 64
     assert escape(text) == escape_controls(text[:64]) + ("…" if cut else "")
+
+
+def test_an_upload_sent_again_under_another_id_is_all_duplicates_and_conflicts(tmp_path):
+    """More readings than one look-up statement holds: each is found held, each changed
+    value is a conflict (the held one no longer billable), a key twice in the upload too."""
+    n = ROWS_PER_STATEMENT + 70
+    first = [visit(f"M{i:04d}", value=f"{i}.0") for i in range(n)]
+    again = [visit(f"M{i:04d}", value=f"{i}.0" if i % 5 else f"{i}.5") for i in range(n)]
+    again.append(visit("M0001", value="9.9"))                   # a key twice in the upload
+    store = SqliteStore(tmp_path / "db.sqlite")
+    try:
+        store.add_meter_list(meter_list("L1", serials=[f"M{i:04d}" for i in range(n)]),
+                             now="2026-11-01T00:00:00+00:00")
+        store.ingest(upload("U1", first), "2026-11-25T12:00:00+00:00")
+        report = store.ingest(upload("U2", again), "2026-11-25T12:00:00+00:00")
+        statuses = dict(store._rows("SELECT meter, status FROM readings"))
+        kinds = store._rows("SELECT kind, COUNT(*) FROM exceptions WHERE upload_id = 'U2' "
+                            "GROUP BY kind ORDER BY kind")
+    finally:
+        store.close()
+    conflicts = len(range(0, n, 5)) + 1
+    assert (report.readings_stored, report.conflicts) == (0, conflicts)
+    assert report.readings_already_held == n - conflicts + 1
+    assert kinds == [("conflict", conflicts), ("duplicate", n - conflicts + 1)]
+    assert {m for m, st in statuses.items() if st == "conflict"} == \
+        {f"M{i:04d}" for i in range(0, n, 5)} | {"M0001"}
+    assert len(statuses) == n
