@@ -185,6 +185,8 @@ def _held_readings(db: sqlite3.Connection, keys: list[tuple]) -> dict[tuple, tup
 
 @cache
 def _held_sql(keys: int) -> str:
+    """The look-up of ``keys`` readings by their primary key (the VALUES list the outer
+    loop: a search of the key each, as the query plan says)."""
     return ("SELECT r.meter, r.obis, r.time, r.value, r.upload_id, r.hhu, r.status FROM "
             f"(VALUES {','.join(['(?,?,?)'] * keys)}) AS k CROSS JOIN readings r "
             "ON r.meter = k.column1 AND r.obis = k.column2 AND r.time = k.column3")
@@ -845,9 +847,9 @@ class SqliteStore:
         markable = (ReadingStatus.OK.value, ReadingStatus.SUSPECT.value)
         parsed: list[str] = []               # the readings' statuses, taken at the first mark
 
-        # Once a visit in the no-list, not-on-list ... cases: str() of a StrEnum member is
-        # its value as plain text (the store binds no str subclass), in a quarter of the
-        # time ``.value`` (a property) takes.
+        # mark and flag run once a visit (for every visit of a docking whose visits name no
+        # list): str() of a StrEnum member is its value as plain text (the store binds no
+        # str subclass) in a quarter of the time ``.value``, a property, takes.
         def mark(v, status: ReadingStatus) -> None:
             if not parsed:
                 parsed.extend(_statuses(upload.readings))
