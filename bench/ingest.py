@@ -108,6 +108,16 @@ def cpu_of(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
+def thread_cpu(threads) -> float:
+    """CPU seconds (user + system) live threads of this process have used, from /proc."""
+    return sum(cpu_of_task(t.native_id) for t in threads)
+
+
+def cpu_of_task(tid: int) -> float:
+    fields = Path(f"/proc/self/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / TICK
+
+
 def pool_cpu(decoder: UploadDecoder, kind: str) -> float:
     """CPU seconds of a decoder pool's live worker processes (0 when inline)."""
     pool = decoder._pools.get(kind)                      # noqa: SLF001 - a bench looks in
@@ -223,6 +233,7 @@ def main() -> int:
         ours = time.perf_counter() - t0
         own_cpu = time.process_time() - cpu0
         check_cpu = pool_cpu(decoder, "check") - check0
+        commit_cpu = thread_cpu(committer._threads)    # noqa: SLF001 - its one thread
         for future in exports:          # billing's exports, after the acknowledgements
             future.result()
         export_cpu = pool_cpu(decoder, "export") - export0
@@ -266,6 +277,7 @@ def main() -> int:
     print(f"{'sqlite executemany (raw)':<28}{total:>10}{raw:>10.2f}{r_raw:>12,.0f}")
     print(f"cpu per reading: depot {own_cpu / total * 1e6:.2f} us + workers "
           f"{check_cpu / total * 1e6:.2f} us (to the last acknowledgement)")
+    print(f"committer thread (Store.ingest): {commit_cpu / total * 1e6:.2f} us per reading")
     if args.inline:
         print(f"exports ({exported} of {uploads} uploads): in the depot, within the timing")
     else:

@@ -61,6 +61,8 @@ class Problem(NamedTuple):
 
 def escape(text: object, limit: int = 64) -> str:
     """Text safe for one log line or report cell: controls escaped, at most ``limit``."""
+    if type(text) is str and len(text) <= limit and text.isascii() and text.isprintable():
+        return text       # nothing to escape (every unsafe character is a control or not ASCII)
     s = text if isinstance(text, str) else repr(text)
     cut = len(s) > limit
     s = escape_controls(s[:limit])

@@ -14,6 +14,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
+from functools import cache
 from importlib import resources
 from itertools import chain
 from operator import itemgetter
@@ -34,7 +35,7 @@ from hhu_sync.ingest import (
     escape,
 )
 from hhu_sync.ingest.flatrows import FlatRows
-from hhu_sync.ingest.upload import UploadRefused
+from hhu_sync.ingest.upload import UploadRefused, Visit
 from hhu_sync.model.catalog import model_takes_ratios
 from hhu_sync.model.meterlist import MeterList, meter_list_from_dict
 from hhu_sync.model.scheme import Scheme, SchemeRecord, scheme_from_dict
@@ -113,13 +114,33 @@ def _breaks_connection(exc: BaseException, db: sqlite3.Connection | None) -> boo
     return db is not None and _is_closed(db)
 
 
-ROWS_PER_STATEMENT = 128
+def _null(_value: None) -> None:
+    """None as a statement parameter, as the sqlite3 module binds it (NULL)."""
+    return None
+
+
+# The sqlite3 module binds str, int, float and bytes as they are, but looks anything else
+# up as a value to adapt: for None, after the registry, it asks the protocol type for
+# ``__adapt__``, which raises (and formats) an AttributeError each time; 0.3 us a NULL,
+# and the ingest binds five for every visit that names no list. Found in the registry,
+# None is bound at once, as NULL, as before.
+sqlite3.register_adapter(type(None), _null)
+
+ROWS_PER_STATEMENT = 128       # a power of two: the rest goes in halves of it
+_STATEMENT_ROWS = tuple(ROWS_PER_STATEMENT >> k for k in range(ROWS_PER_STATEMENT.bit_length()))
 _STATUS = itemgetter(5)          # a reading row's status (hhu_sync.ingest.Upload.readings)
 
 
 def _statuses(rows: Sequence[tuple]) -> list[str]:
     """Every reading row's status, in order."""
     return rows.column(5) if isinstance(rows, FlatRows) else list(map(_STATUS, rows))
+
+
+@cache
+def _insert_sql(head: str, columns: int, rows: int) -> str:
+    """``head`` with ``rows`` rows of ``columns`` parameters (built once a shape)."""
+    one = "(" + ",".join("?" * columns) + ")"
+    return f"{head} {','.join([one] * rows)}"
 
 
 def _insert_rows(db: sqlite3.Connection, head: str, columns: int, rows: Sequence) -> None:
@@ -129,20 +150,46 @@ def _insert_rows(db: sqlite3.Connection, head: str, columns: int, rows: Sequence
     ``executemany`` of 3,000 readings hands the lock over 3,000 times; while other HHUs'
     sessions are busy, each handover waits for them, and an ingest took five times its
     own length. Here each step stores up to ``ROWS_PER_STATEMENT`` rows (and is faster
-    alone too). Same semantics as ``executemany`` of ``head (?, ...)``.
+    alone too). The rest after the full statements goes in statements of 64, 32 ... 1
+    rows: a handful of texts, each prepared once a connection (the sqlite3 module caches
+    statements by text), where a statement of the rest's own length was prepared again
+    for nearly every upload (its length differs), which cost more than running it.
+    Same semantics as ``executemany`` of ``head (?, ...)``.
     """
-    one = "(" + ",".join("?" * columns) + ")"
-    full = f"{head} {','.join([one] * ROWS_PER_STATEMENT)}"
-    n = len(rows) - len(rows) % ROWS_PER_STATEMENT
     if isinstance(rows, FlatRows) and rows.width == columns:
         values = rows.values              # the parameters as they came, sliced
     else:
         def values(start: int, stop: int) -> list:
             return list(chain.from_iterable(rows[start:stop]))
-    for start in range(0, n, ROWS_PER_STATEMENT):
-        db.execute(full, values(start, start + ROWS_PER_STATEMENT))
-    if n < len(rows):
-        db.execute(f"{head} {','.join([one] * (len(rows) - n))}", values(n, len(rows)))
+    total, start = len(rows), 0
+    for step in _STATEMENT_ROWS:
+        while total - start >= step:
+            db.execute(_insert_sql(head, columns, step), values(start, start + step))
+            start += step
+
+
+def _held_readings(db: sqlite3.Connection, keys: list[tuple]) -> dict[tuple, tuple]:
+    """The readings held under ``keys`` (meter, obis, time): key → (value, upload_id, hhu,
+    status). Up to ``ROWS_PER_STATEMENT`` keys a statement, looked up by the primary key,
+    where a statement a key took most of an upload's time when it was sent twice."""
+    held: dict[tuple, tuple] = {}
+    start = 0
+    for step in _STATEMENT_ROWS:
+        while len(keys) - start >= step:
+            for meter, obis, time, *row in db.execute(
+                    _held_sql(step), list(chain.from_iterable(keys[start:start + step]))):
+                held[meter, obis, time] = tuple(row)
+            start += step
+    return held
+
+
+@cache
+def _held_sql(keys: int) -> str:
+    """The look-up of ``keys`` readings by their primary key (the VALUES list the outer
+    loop: a search of the key each, as the query plan says)."""
+    return ("SELECT r.meter, r.obis, r.time, r.value, r.upload_id, r.hhu, r.status FROM "
+            f"(VALUES {','.join(['(?,?,?)'] * keys)}) AS k CROSS JOIN readings r "
+            "ON r.meter = k.column1 AND r.obis = k.column2 AND r.time = k.column3")
 
 
 class SqliteStore:
@@ -647,15 +694,13 @@ class SqliteStore:
             report.readings_stored = stored
             if stored < len(rows):
                 self._duplicates(db, upload, report, exceptions, now)
-            _insert_rows(
-                db, f"INSERT INTO visits ({_VISIT_COLUMNS}) VALUES", _VISIT_WIDTH,
-                [(upload.upload_id, v.seq, v.meter, v.list_id, v.time, v.outcome, v.scheme,
-                  v.verify, v.error_flags, v.operator, v.notes, v.ratios)
-                 for v in upload.visits])
+            uid = upload.upload_id
+            _insert_rows(db, f"INSERT INTO visits ({_VISIT_COLUMNS}) VALUES", _VISIT_WIDTH,
+                         FlatRows([x for v in upload.visits for x in (uid, *_VISIT_FIELDS(v))],
+                                  _VISIT_WIDTH))
             self._check_ratios(db, upload, exceptions, now)
-            db.executemany(
-                "INSERT INTO exceptions (upload_id, kind, meter, obis, time, value, detail, "
-                "created_at) VALUES (?,?,?,?,?,?,?,?)", exceptions)
+            _insert_rows(db, "INSERT INTO exceptions (upload_id, kind, meter, obis, time, "
+                         "value, detail, created_at) VALUES", 8, exceptions)
             db.execute("INSERT INTO uploads VALUES (?,?,?,?,?,?,?,NULL)",
                        (upload.upload_id, upload.hhu_id, now, len(upload.visits),
                         len(upload.readings), stored, upload.sha256))
@@ -721,18 +766,20 @@ class SqliteStore:
     @staticmethod
     def _rows_to_store(upload: Upload, changes: dict[int, str]) -> Sequence[tuple]:
         rejected = ReadingStatus.REJECTED.value
-        if not changes and rejected not in _statuses(upload.readings):
-            upload.status_changes = changes
-            return upload.readings            # every reading as parsed: the common case
         readings = upload.readings
         upload.status_changes = changes
+        parsed = _statuses(readings)
+        if not changes and rejected not in parsed:
+            return readings                   # every reading as parsed: the common case
         if isinstance(readings, FlatRows):    # from a check worker: patch the flat values
             w = readings.width
-            parsed = readings.column(5)       # rejected by the check: never stored
             flat = readings.flat.copy()
-            for i, changed in changes.items():
-                flat[i * w + 5] = changed
-            if rejected in parsed:
+            if changes:
+                statuses = parsed.copy()
+                for i, changed in changes.items():
+                    statuses[i] = changed
+                flat[5::w] = statuses         # the status column, in one slice
+            if rejected in parsed:            # rejected by the check: never stored
                 flat = [v for i, st in enumerate(parsed) if st != rejected
                         for v in flat[i * w:(i + 1) * w]]
             return FlatRows(flat, w)
@@ -750,15 +797,17 @@ class SqliteStore:
         no longer billable either (status ``conflict``): which of two values is right is a
         clerk's decision, not the order the uploads came in."""
         seen: dict[tuple[str, str, str], int] = {}
-        conflict = ReadingStatus.CONFLICT.value
-        for index, reading in enumerate(upload.readings):
-            if index in upload.not_stored:
-                continue                      # rejected: an exception already
+        ok, conflict = ReadingStatus.OK.value, ReadingStatus.CONFLICT.value
+        duplicate_kind, conflict_kind = (ExceptionKind.DUPLICATE.value,
+                                         ExceptionKind.CONFLICT.value)
+        readings = [(index, reading) for index, reading in enumerate(upload.readings)
+                    if index not in upload.not_stored]    # not rejected (an exception already)
+        held = _held_readings(db, [reading[:3] for _, reading in readings])
+        for index, reading in readings:
             meter, obis, time, value, uid = (reading[0], reading[1], reading[2], reading[3],
                                              reading[7])
             key = (meter, obis, time)
-            row = db.execute("SELECT value, upload_id, hhu, status FROM readings WHERE "
-                             "meter=? AND obis=? AND time=?", key).fetchone()
+            row = held.get(key)
             if row is None:
                 continue
             if row[1] == uid and key not in seen:
@@ -767,19 +816,19 @@ class SqliteStore:
             upload.not_stored.add(index)
             if _same_value(row[0], value):
                 report.readings_already_held += 1
-                kind = ExceptionKind.DUPLICATE.value
+                kind = duplicate_kind
                 detail = f"already held from upload {row[1]} ({row[2]})"
-                if row[3] != ReadingStatus.OK.value and \
-                        upload.status_changes.get(index, reading[5]) == ReadingStatus.OK.value:
+                if row[3] != ok and upload.status_changes.get(index, reading[5]) == ok:
                     detail += f", held as {row[3]}: this reading is not billed either"
             else:
                 report.conflicts += 1
-                kind = ExceptionKind.CONFLICT.value
+                kind = conflict_kind
                 detail = (f"held value {escape(row[0])} from upload {row[1]} ({row[2]}) "
                           "differs: neither is billed")
-                if row[3] == ReadingStatus.OK.value:
+                if row[3] == ok:
                     db.execute("UPDATE readings SET status=? WHERE meter=? AND obis=? "
                                "AND time=?", (conflict, *key))
+                    held[key] = (*row[:3], conflict)
                     if row[1] == uid:
                         upload.status_changes[seen[key]] = conflict
                         report.readings_not_billable += 1
@@ -795,16 +844,23 @@ class SqliteStore:
         given: dict[str, set[str]] = {}      # list → the HHUs it was delivered to
         serials: dict[str, set[str]] = {}    # list → the meters on it
         read_by: dict[str, dict[str, list]] = {}   # list → meter → a visit by another HHU
-        ok, suspect = ReadingStatus.OK.value, ReadingStatus.SUSPECT.value
+        markable = (ReadingStatus.OK.value, ReadingStatus.SUSPECT.value)
+        parsed: list[str] = []               # the readings' statuses, taken at the first mark
 
+        # mark and flag run once a visit (for every visit of a docking whose visits name no
+        # list): str() of a StrEnum member is its value as plain text (the store binds no
+        # str subclass) in a quarter of the time ``.value``, a property, takes.
         def mark(v, status: ReadingStatus) -> None:
+            if not parsed:
+                parsed.extend(_statuses(upload.readings))
+            value = str(status)
             for i in v.rows:
-                if upload.readings[i][5] in (ok, suspect):
-                    changes[i] = status.value
+                if parsed[i] in markable:
+                    changes[i] = value
 
-        def flag(v, kind: str, detail: str) -> None:
-            out.append((upload.upload_id, kind, escape(v.meter), None, escape(v.time), None,
-                        detail, now))
+        def flag(v, kind: ExceptionKind | FindingCode, detail: str) -> None:
+            out.append((upload.upload_id, str(kind), escape(v.meter), None, escape(v.time),
+                        None, detail, now))
 
         for v in upload.visits:
             if v.outcome != "done":
@@ -814,13 +870,13 @@ class SqliteStore:
             if not v.meter_ok:
                 continue                       # its readings are rejected already
             if v.outcome == "done" and not v.rows:
-                flag(v, ExceptionKind.NO_READINGS.value,
+                flag(v, ExceptionKind.NO_READINGS,
                      f"visits[{v.seq}]: done, but no register was sent")
             if not v.list_id:
                 if v.outcome == "done":
                     report.not_on_list += 1
                     mark(v, ReadingStatus.NO_LIST)
-                    flag(v, ExceptionKind.NOT_ON_LIST.value, "visit names no meter list")
+                    flag(v, ExceptionKind.NOT_ON_LIST, "visit names no meter list")
                 continue
             if v.list_id not in issued:
                 row = db.execute("SELECT created_at, state FROM lists WHERE list_id=?",
@@ -829,13 +885,13 @@ class SqliteStore:
             held = issued[v.list_id]
             if held is None:
                 mark(v, ReadingStatus.UNKNOWN_LIST)
-                flag(v, ExceptionKind.UNKNOWN_LIST.value,
+                flag(v, ExceptionKind.UNKNOWN_LIST,
                      f"visit names meter list {escape(v.list_id)!r}, which is not held")
                 continue
             if held[1] == ListState.CANCELLED:
                 # back office withdrew the work: what was read on it is a clerk's to bill
                 mark(v, ReadingStatus.LIST_CANCELLED)
-                flag(v, ExceptionKind.LIST_CANCELLED.value,
+                flag(v, ExceptionKind.LIST_CANCELLED,
                      f"visit names meter list {escape(v.list_id)!r}, which was cancelled")
                 continue
             if v.list_id not in given:
@@ -845,7 +901,7 @@ class SqliteStore:
             if given[v.list_id] and upload.hhu_id not in given[v.list_id]:
                 # a genuine key proves who sent it, not that the list was its work
                 mark(v, ReadingStatus.NOT_DELIVERED)
-                flag(v, ExceptionKind.NOT_DELIVERED.value,
+                flag(v, ExceptionKind.NOT_DELIVERED,
                      f"meter list {v.list_id} was given to "
                      f"{', '.join(sorted(map(str, given[v.list_id])))}, not {upload.hhu_id}")
                 continue
@@ -856,13 +912,13 @@ class SqliteStore:
             if v.meter not in serials[v.list_id]:
                 report.not_on_list += 1
                 mark(v, ReadingStatus.NOT_ON_LIST)
-                flag(v, ExceptionKind.NOT_ON_LIST.value, f"meter is not on list {v.list_id}")
+                flag(v, ExceptionKind.NOT_ON_LIST, f"meter is not on list {v.list_id}")
                 continue
             since = held[0]
             if since is not None and v.time_ok and (
                     datetime.fromisoformat(v.time) < since - DEFAULT_LIMITS.future_tolerance):
                 mark(v, ReadingStatus.SUSPECT)
-                flag(v, FindingCode.BEFORE_LIST.value,
+                flag(v, FindingCode.BEFORE_LIST,
                      f"visits[{v.seq}].time: before list {v.list_id} was issued "
                      f"({since.isoformat()})")
             if v.outcome == "done":
@@ -881,7 +937,7 @@ class SqliteStore:
                 other = read_by[v.list_id].get(v.meter)
                 if other:
                     report.already_read += 1
-                    flag(v, ExceptionKind.ALREADY_READ.value,
+                    flag(v, ExceptionKind.ALREADY_READ,
                          f"already read on list {v.list_id} by {other[1]} (upload {other[0]})")
         report.lists_touched = list(touched)
         return changes
@@ -1030,6 +1086,8 @@ _ADDED_READING_COLUMNS = (("value_time", "TEXT NOT NULL DEFAULT ''"),
 _VISIT_COLUMNS = ("upload_id,seq,meter,list_id,time,outcome,scheme,verify,error_flags,"
                   "operator,notes,ratios")
 _VISIT_WIDTH = len(_VISIT_COLUMNS.split(","))
+#: a Visit's values for the visits table's columns after upload_id (named alike)
+_VISIT_FIELDS = itemgetter(*map(Visit._fields.index, _VISIT_COLUMNS.split(",")[1:]))
 _ADDED_VISIT_COLUMNS = (("ratios", "TEXT"),)
 #: Visit outcomes whose ratio proof counts: the HHU talked to the meter's registers.
 _PROOF_OUTCOMES = ("done", "verify_failed")
