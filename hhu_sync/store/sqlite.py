@@ -47,6 +47,7 @@ from hhu_sync.store.base import (
     StorageUnavailable,
     StoreError,
 )
+from hhu_sync.store.sqlite_accounts import SqliteAccounts
 
 log = logging.getLogger("hhu_sync.store")
 
@@ -145,7 +146,7 @@ def _insert_rows(db: sqlite3.Connection, head: str, columns: int, rows: Sequence
         db.execute(f"{head} {','.join([one] * (len(rows) - n))}", values(n, len(rows)))
 
 
-class SqliteStore:
+class SqliteStore(SqliteAccounts):
     """The embedded store. Safe to share between threads (a connection each)."""
 
     def __init__(self, path: str | Path, *, busy_timeout_s: float = 30.0) -> None:
