@@ -20,6 +20,9 @@ from hhu_sync.web.passwords import MAX_BYTES, PasswordRefused
 from hhu_sync.web.roles import Role
 
 
+_NAME_HELP = "the user's login name, e.g. jsmith"
+
+
 def register(sub: argparse._SubParsersAction) -> None:
     u = sub.add_parser("user", help="web app accounts: add, passwd, disable, enable, list",
                        description="Accounts of the web app. Roles: depot (docks, handhelds, "
@@ -33,19 +36,20 @@ def register(sub: argparse._SubParsersAction) -> None:
                                       "line of standard input (printf '%%s\\n' PASSWORD | "
                                       "hhu-sync user add NAME --role office), or asked for "
                                       "twice on a terminal.")
-    add.add_argument("name", metavar="NAME")
-    add.add_argument("--role", required=True, choices=[r.value for r in Role])
+    add.add_argument("name", metavar="NAME", help=_NAME_HELP)
+    add.add_argument("--role", required=True, choices=[r.value for r in Role],
+                     help="what the user may do (see hhu-sync user --help)")
     add.set_defaults(func=run_add)
     pw = usub.add_parser("passwd", help="set a user's password (read from standard input)",
                          description="Set NAME's password (first line of standard input, "
                                      "or asked for twice on a terminal); logs NAME out "
                                      "everywhere.")
-    pw.add_argument("name", metavar="NAME")
+    pw.add_argument("name", metavar="NAME", help=_NAME_HELP)
     pw.set_defaults(func=run_passwd)
     for verb, flag in (("disable", True), ("enable", False)):
         d = usub.add_parser(verb, help=f"{verb} a user" + (" (logs them out)" if flag else ""),
                             description=f"{verb.capitalize()} user NAME.")
-        d.add_argument("name", metavar="NAME")
+        d.add_argument("name", metavar="NAME", help=_NAME_HELP)
         d.set_defaults(func=run_disable if flag else run_enable)
     ls = usub.add_parser("list", help="list users and their roles",
                          description="One user a line: name, role, enabled or disabled.")
