@@ -19,7 +19,6 @@ from hhu_sync.web.accounts import AccountError, Accounts
 from hhu_sync.web.passwords import MAX_BYTES, PasswordRefused
 from hhu_sync.web.roles import Role
 
-
 _NAME_HELP = "the user's login name, e.g. jsmith"
 
 
