@@ -24,8 +24,9 @@ from pathlib import Path
 
 from hhu_sync.config import Config, Dock
 from hhu_sync.daemon_lock import DaemonLock
+from hhu_sync.dock.events import UploadCommitted
 from hhu_sync.dock.manager import DockManager
-from hhu_sync.dock.session import Outcome, SessionResult, UploadCommitted
+from hhu_sync.dock.session import Outcome, SessionResult
 from hhu_sync.errors import HhuSyncError
 from hhu_sync.export import export
 from hhu_sync.fsutil import DAEMON_DIR_MODE, copy_new_file, ensure_dir
@@ -129,7 +130,7 @@ class Daemon:
         from hhu_sync.web.server import WebError, WebServer
 
         try:
-            return WebServer(config, self.store)
+            return WebServer(config, self.store, self.docks.events)
         except WebError as exc:
             log.error("%s: serving the cradles without the web app", exc)
             return None

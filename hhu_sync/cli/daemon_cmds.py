@@ -176,21 +176,26 @@ def _run_with_progress(daemon, timeout: float | None):
         TransferSpeedColumn,
     )
 
+    from hhu_sync.dock.events import Direction, DockEvent, TransferProgress
+
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                TransferSpeedColumn())
     with Progress(*columns, transient=True) as bars:
         tasks: dict[tuple[str, str], TaskID] = {}
 
-        def show(dock: str, direction: str, object_id: str, done: int, total: int) -> None:
-            key = (dock, object_id)
+        def show(event: DockEvent) -> None:
+            if not isinstance(event, TransferProgress):
+                return
+            key = (event.dock, event.object_id)
             if key not in tasks:
-                arrow = "→" if direction == "put" else "←"
-                tasks[key] = bars.add_task(f"{dock} {arrow} {object_id[:28]}", total=total)
-            bars.update(tasks[key], completed=done)
-            if done >= total:
+                arrow = "→" if event.direction is Direction.DOWN else "←"
+                tasks[key] = bars.add_task(f"{event.dock} {arrow} {event.object_id[:28]}",
+                                           total=event.total)
+            bars.update(tasks[key], completed=event.done)
+            if event.done >= event.total:
                 bars.remove_task(tasks.pop(key))
 
-        daemon.docks.progress = show
+        daemon.docks.events.subscribe(show)
         return daemon.run(timeout=timeout)
 
 

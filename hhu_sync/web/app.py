@@ -9,10 +9,13 @@ Jinja2 templates with autoescape on; no inline script anywhere (the CSP forbids 
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hmac
+import json
 import logging
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,12 +24,13 @@ import jinja2
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
 
+from hhu_sync.dock.events import Cradle, DockEvent, EventHub
 from hhu_sync.safetext import escape_controls
 from hhu_sync.store.accounts import AccountStore, UserRecord
 from hhu_sync.web.accounts import Accounts
@@ -232,9 +236,77 @@ async def me(request: Request, session: Session, user: UserRecord) -> Response:
                          "csrf": session.csrf})
 
 
+def _cradles(ctx: Context) -> list[dict[str, Any]]:
+    hub = ctx.extra.get("events")
+    if hub is not None:
+        return hub.board.snapshot()
+    return [Cradle(d.name).as_dict() for d in ctx.extra.get("docks", ())]
+
+
 @guarded(Action.VIEW)
 async def docks_page(request: Request, session: Session, user: UserRecord) -> Response:
-    return page(request, "docks.html", docks=request.app.state.ctx.extra.get("docks", ()))
+    ctx: Context = request.app.state.ctx
+    return page(request, "docks.html", cradles=_cradles(ctx),
+                live=ctx.extra.get("events") is not None)
+
+
+@guarded(Action.VIEW)
+async def docks_api(request: Request, session: Session, user: UserRecord) -> Response:
+    """Every cradle: its HHU, phase, transfers (bytes, rate, time left), safe to remove."""
+    ctx: Context = request.app.state.ctx
+    return JSONResponse({"live": ctx.extra.get("events") is not None,
+                         "cradles": _cradles(ctx)})
+
+
+@guarded(Action.VIEW)
+async def docks_events(request: Request, session: Session, user: UserRecord) -> Response:
+    """Server-sent events: ``snapshot`` (every cradle) first, then ``cradle`` (one
+    cradle's new state) whenever a docking moves on, at most every SSE_COALESCE_S per
+    cradle; a comment every SSE_KEEPALIVE_S keeps proxies from closing the stream."""
+    ctx: Context = request.app.state.ctx
+    hub = ctx.extra.get("events")
+    if hub is None:
+        return JSONResponse({"error": "this server has no cradles (hhu-sync web alone)",
+                             "status": 404}, status_code=404)
+    return StreamingResponse(_dock_stream(hub), media_type="text/event-stream",
+                             headers={"cache-control": "no-store", "x-accel-buffering": "no"})
+
+
+SSE_COALESCE_S = 0.2
+SSE_KEEPALIVE_S = 15.0
+
+
+async def _dock_stream(hub: EventHub) -> AsyncIterator[str]:
+    loop = asyncio.get_running_loop()
+    dirty: set[str] = set()
+    wake = asyncio.Event()
+
+    def heard(event: DockEvent) -> None:          # on the docking's thread
+        with contextlib.suppress(RuntimeError):   # the web loop has closed: nobody reads
+            loop.call_soon_threadsafe(_mark, event.dock)
+
+    def _mark(dock: str) -> None:
+        dirty.add(dock)
+        wake.set()
+
+    hub.subscribe(heard)
+    try:
+        yield f"event: snapshot\ndata: {json.dumps(hub.board.snapshot())}\n\n"
+        while True:
+            try:
+                await asyncio.wait_for(wake.wait(), SSE_KEEPALIVE_S)
+            except TimeoutError:
+                yield ": still here\n\n"
+                continue
+            wake.clear()
+            docks = set(dirty)
+            dirty.clear()
+            for cradle in hub.board.snapshot():
+                if cradle["dock"] in docks:
+                    yield f"event: cradle\ndata: {json.dumps(cradle)}\n\n"
+            await asyncio.sleep(SSE_COALESCE_S)
+    finally:
+        hub.unsubscribe(heard)
 
 
 @guarded(Action.VIEW)
@@ -273,6 +345,8 @@ def create_app(store: AccountStore, *, settings: WebSettings | None = None,
         Route("/logout", logout, methods=["POST"]),
         Route("/", home),
         Route("/docks", docks_page),
+        Route("/api/docks", docks_api),
+        Route("/api/docks/events", docks_events),
         Route("/audit", audit_page),
         Route("/api/me", me),
         Route("/api/audit", audit_api),

@@ -17,6 +17,7 @@ from dataclasses import replace
 import uvicorn
 
 from hhu_sync.config import Config
+from hhu_sync.dock.events import EventHub
 from hhu_sync.errors import HhuSyncError
 from hhu_sync.store.accounts import AccountStore
 from hhu_sync.web.app import WebSettings, create_app
@@ -31,16 +32,20 @@ class WebError(HhuSyncError):
     """The web app cannot be served (address in use, no TLS files...)."""
 
 
-def app_for(config: Config, store: AccountStore):
+def app_for(config: Config, store: AccountStore, events: EventHub | None = None):
     web = config.web
     settings = WebSettings(secure_cookies=web.tls_cert is not None,
                            idle_s=web.idle_minutes * 60, absolute_s=web.absolute_hours * 3600)
     return create_app(store, settings=settings, extra={"docks": config.docks,
-                                                       "depot": config.depot_id})
+                                                       "depot": config.depot_id,
+                                                       "events": events})
 
 
 class WebServer:
-    def __init__(self, config: Config, store: AccountStore) -> None:
+    def __init__(self, config: Config, store: AccountStore,
+                 events: EventHub | None = None) -> None:
+        """``events``: the daemon's docking events (live docks); None serves the docks
+        as the database recorded them (``hhu-sync web`` alone)."""
         if config.web.listen is None:
             raise WebError("no [web] listen address in the configuration")
         host, port = config.web.listen
@@ -56,7 +61,7 @@ class WebServer:
         self.address: tuple[str, int] = self.sock.getsockname()[:2]
         self.url = replace(config.web, listen=self.address).url   # port 0: the one given
         self.server = uvicorn.Server(uvicorn.Config(
-            app_for(config, store), log_level="warning", access_log=False,
+            app_for(config, store, events), log_level="warning", access_log=False,
             server_header=False, lifespan="off", timeout_graceful_shutdown=2,
             ssl_certfile=config.web.tls_cert, ssl_keyfile=config.web.tls_key))
         self._thread: threading.Thread | None = None
