@@ -28,7 +28,7 @@
     el.appendChild(text("p", "phase", c.phase));
     if (c.hhu_id) {
       const who = [c.hhu_id];
-      if (c.crew) { who.push("crew " + c.crew); }
+      if (c.crew) { who.push(c.crew); }
       if (c.battery_pct !== null) { who.push("battery " + c.battery_pct + "%"); }
       if (c.free_flash !== null) { who.push(bytes(c.free_flash) + " free"); }
       el.appendChild(text("p", "hhu", who.join(" · ")));
