@@ -81,6 +81,11 @@ class SocketServer:
         return self
 
     def _begin(self) -> None:
+        if self._main is not None:
+            # Started already (``with server.start():`` starts twice): a second accept
+            # loop would replace the first, whose task, no longer referenced, is then
+            # collected, and its ``finally`` closes the listening socket under the other.
+            return
         loop = asyncio.get_running_loop()
         self._slot = asyncio.Event()
         self._main = loop.create_task(self._accept_loop())

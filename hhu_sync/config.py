@@ -86,6 +86,27 @@ class Demo:
     seed: tuple[Path, ...]
     enroll: tuple[str, ...]
     secrets: dict[str, str]
+    users: dict[str, str] = field(default_factory=dict)   # web app account -> role
+    web_password: str = ""                                # ... their demo password
+
+
+@dataclass(frozen=True)
+class Web:
+    """The web app: off unless ``listen`` is given; loopback unless told otherwise."""
+
+    listen: tuple[str, int] | None = None   # [web] listen = "127.0.0.1:8080"
+    tls_cert: Path | None = None
+    tls_key: Path | None = None
+    idle_minutes: float = 30.0               # a browser session ends this long unused
+    absolute_hours: float = 12.0             # ... and this long after login, whatever
+
+    @property
+    def url(self) -> str | None:
+        if self.listen is None:
+            return None
+        host, port = self.listen
+        shown = f"[{host}]" if ":" in host else host
+        return f"{'https' if self.tls_cert else 'http'}://{shown}:{port}/"
 
 
 class ConfigSource(enum.Enum):
@@ -109,6 +130,7 @@ class Config:
     link: Link = Link()
     handler_packages: tuple[str, ...] = ()
     demo: Demo | None = None
+    web: Web = Web()
     source: ConfigSource = ConfigSource.NAMED   # set by load_config
 
 
@@ -133,7 +155,7 @@ def parse_config(data: dict[str, Any], file: Path | None, locate=None) -> Config
     f = Fields(str(file) if file else "<defaults>", locate)
     base = file.parent if file else Path.cwd()
     f.unknown(data, "", ("depot", "paths", "docks", "hhus", "schedule", "limits", "link",
-                         "serial", "demo"))
+                         "serial", "demo", "web"))
     depot = f.get(data, "", "depot", dict, required=False, default={})
     f.unknown(depot, "depot", ("id",))
     depot_id = f.ident(depot, "depot", "id", required=False) or "depot"
@@ -159,24 +181,67 @@ def parse_config(data: dict[str, Any], file: Path | None, locate=None) -> Config
         f.add("serial.handler_packages", "expected a list of Python package names")
         packages = []
     demo = _demo(f.get(data, "", "demo", dict, required=False), base, f)
+    web = _web(f.get(data, "", "web", dict, required=False, default={}), base, f)
     if f.problems:
         raise ModelError(f.problems)
     return Config(file=file, depot_id=depot_id, paths=paths, docks=docks, hhus=hhus,
                   schedule=schedule, limits=limits, link=link,
-                  handler_packages=tuple(packages), demo=demo)
+                  handler_packages=tuple(packages), demo=demo, web=web)
+
+
+def parse_listen(text: str) -> tuple[str, int] | None:
+    """``HOST:PORT`` (``[::1]:8080`` for IPv6), or None if it is not one."""
+    host, sep, port = text.rpartition(":")
+    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:   # 0: any free one
+        return None
+    host = host[1:-1] if host.startswith("[") and host.endswith("]") else host
+    return (host, int(port)) if host and not any(c.isspace() for c in host) else None
+
+
+def _web(table: dict, base: Path, f: Fields) -> Web:
+    f.unknown(table, "web", ("listen", "tls_cert", "tls_key", "idle_minutes",
+                             "absolute_hours"))
+    values: dict[str, Any] = {}
+    listen = f.get(table, "web", "listen", str, required=False)
+    if listen is not None:
+        parsed = parse_listen(listen)
+        if parsed is None:
+            f.add("web.listen", f"expected HOST:PORT such as 127.0.0.1:8080, found {listen!r}")
+        values["listen"] = parsed
+    for key in ("tls_cert", "tls_key"):
+        raw = f.get(table, "web", key, str, required=False)
+        if raw:
+            path = Path(os.path.expanduser(raw))
+            values[key] = path if path.is_absolute() else base / path
+    if ("tls_cert" in values) != ("tls_key" in values):
+        f.add("web.tls_cert", "give both tls_cert and tls_key, or neither")
+    for key in ("idle_minutes", "absolute_hours"):
+        number = f.get(table, "web", key, (int, float), required=False)
+        if number is not None:
+            if number <= 0:
+                f.add(f"web.{key}", f"must be greater than zero, found {number}")
+            else:
+                values[key] = float(number)
+    return Web(**values)
 
 
 def _demo(table: dict | None, base: Path, f: Fields) -> Demo | None:
     if table is None:
         return None
-    f.unknown(table, "demo", ("seed", "enroll", "secrets"))
+    f.unknown(table, "demo", ("seed", "enroll", "secrets", "users", "web_password"))
     seed = f.get(table, "demo", "seed", list, required=False, default=[])
     enroll = f.get(table, "demo", "enroll", list, required=False, default=[])
     secrets = f.get(table, "demo", "secrets", dict, required=False, default={})
-    if not all(isinstance(x, str) for x in [*seed, *enroll, *secrets.values()]):
-        f.add("demo", "seed and enroll are lists of text; secrets a table of text")
+    users = f.get(table, "demo", "users", dict, required=False, default={})
+    password = f.get(table, "demo", "web_password", str, required=False, default="")
+    if not all(isinstance(x, str) for x in [*seed, *enroll, *secrets.values(),
+                                            *users.values()]):
+        f.add("demo", "seed and enroll are lists of text; secrets and users tables of text")
         return None
-    return Demo(tuple(base / s for s in seed), tuple(enroll), dict(secrets))
+    if users and not password:
+        f.add("demo.web_password", "the demo's users need a password")
+    return Demo(tuple(base / s for s in seed), tuple(enroll), dict(secrets), dict(users),
+                password)
 
 
 def _docks(items: list, f: Fields) -> tuple[Dock, ...]:

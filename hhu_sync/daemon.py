@@ -24,8 +24,10 @@ from pathlib import Path
 
 from hhu_sync.config import Config, Dock
 from hhu_sync.daemon_lock import DaemonLock
+from hhu_sync.dock.events import UploadCommitted
 from hhu_sync.dock.manager import DockManager
-from hhu_sync.dock.session import Outcome, SessionResult, UploadCommitted
+from hhu_sync.dock.session import Outcome, SessionResult
+from hhu_sync.errors import HhuSyncError
 from hhu_sync.export import export
 from hhu_sync.fsutil import DAEMON_DIR_MODE, copy_new_file, ensure_dir
 from hhu_sync.io.ports import register_handler_packages
@@ -118,6 +120,20 @@ class Daemon:
         self.docks = DockManager(config, self.store, self.keystore, self.packer,
                                  generation=self.generation, on_result=self._session_done,
                                  committed=self._upload_committed)
+        self.web = self._web_server(config)
+
+    def _web_server(self, config: Config):
+        """The web app's server, bound now (not with ``once``: a batch run shows no
+        screen). A port it cannot have is logged, and the cradles are served anyway."""
+        if config.web.listen is None or self.once:
+            return None
+        from hhu_sync.web.server import WebError, WebServer
+
+        try:
+            return WebServer(config, self.store, self.docks.events)
+        except WebError as exc:
+            log.error("%s: serving the cradles without the web app", exc)
+            return None
 
     def generation(self) -> int:
         with self._gen_lock:
@@ -204,6 +220,12 @@ class Daemon:
         if self.config.schedule.export_minutes:
             jobs.append((self._full_export, self.config.schedule.export_minutes * 60))
         self.docks.start(jobs)
+        if self.web is not None:
+            try:
+                self.web.start()
+            except HhuSyncError as exc:
+                log.error("%s: serving the cradles without the web app", exc)
+                self.web = None
         docks = len(self.config.docks)
         log.info("hhu-sync running: outbox %s, %d dock%s, database %s",
                  self.config.paths.outbox, docks, "" if docks == 1 else "s",
@@ -292,6 +314,8 @@ class Daemon:
 
     def shutdown(self) -> None:
         self.stop.set()
+        if self.web is not None:
+            self.web.stop()
         self.docks.shutdown()
         try:
             self.summary.queued_left = sum(r["n"] for r in self.store.status()["queue"])

@@ -101,6 +101,25 @@ def _prepare_demo(config: Config) -> None:
     config.paths.outbox.mkdir(parents=True, exist_ok=True)
     if fresh:
         seed_demo(config, list(demo.seed))
+    if demo.users:
+        _demo_users(config, demo.users, demo.web_password)
+
+
+def _demo_users(config: Config, users: dict[str, str], password: str) -> None:
+    """The demo's web accounts, made once (a password changed since is kept)."""
+    from hhu_sync.store import SqliteStore
+    from hhu_sync.web.accounts import Accounts
+
+    store = SqliteStore(config.paths.database)
+    try:
+        accounts = Accounts(store)
+        for name, role in users.items():
+            if store.user(name) is None:
+                accounts.add(name, role, password, actor="demo")
+    except HhuSyncError as exc:
+        log.error("demo: cannot make its web accounts (%s); starting without them", exc)
+    finally:
+        store.close()
 
 
 def run_daemon(args: argparse.Namespace) -> int:
@@ -123,6 +142,10 @@ def _serve(args: argparse.Namespace) -> int:
         daemon = Daemon(config, once=args.once)
     except (HhuSyncError, ModelError, OSError) as exc:
         raise CliError(f"cannot start: {exc}") from None
+    if daemon.web is not None:
+        print(f"hhu-sync: web app on {daemon.web.url}"
+              + (" (demo accounts: see README)" if config.demo and config.demo.users else ""),
+              file=sys.stderr, flush=True)
 
     def _stop(signum, _frame):
         daemon.stop.set()
@@ -153,21 +176,26 @@ def _run_with_progress(daemon, timeout: float | None):
         TransferSpeedColumn,
     )
 
+    from hhu_sync.dock.events import Direction, DockEvent, TransferProgress
+
     columns = (TextColumn("{task.description}"), BarColumn(), DownloadColumn(),
                TransferSpeedColumn())
     with Progress(*columns, transient=True) as bars:
         tasks: dict[tuple[str, str], TaskID] = {}
 
-        def show(dock: str, direction: str, object_id: str, done: int, total: int) -> None:
-            key = (dock, object_id)
+        def show(event: DockEvent) -> None:
+            if not isinstance(event, TransferProgress):
+                return
+            key = (event.dock, event.object_id)
             if key not in tasks:
-                arrow = "→" if direction == "put" else "←"
-                tasks[key] = bars.add_task(f"{dock} {arrow} {object_id[:28]}", total=total)
-            bars.update(tasks[key], completed=done)
-            if done >= total:
+                arrow = "→" if event.direction is Direction.DOWN else "←"
+                tasks[key] = bars.add_task(f"{event.dock} {arrow} {event.object_id[:28]}",
+                                           total=event.total)
+            bars.update(tasks[key], completed=event.done)
+            if event.done >= event.total:
                 bars.remove_task(tasks.pop(key))
 
-        daemon.docks.progress = show
+        daemon.docks.events.subscribe(show)
         return daemon.run(timeout=timeout)
 
 

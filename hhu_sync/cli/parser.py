@@ -19,6 +19,8 @@ COMMAND_MODULES: tuple[str, ...] = (
     "hhu_sync.cli.meter_cmds",
     "hhu_sync.cli.ingest_cmd",
     "hhu_sync.cli.scheme_cmds",
+    "hhu_sync.cli.user_cmds",
+    "hhu_sync.cli.web_cmd",
 )
 
 

@@ -21,8 +21,9 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from hhu_sync.config import Config, Dock
+from hhu_sync.dock.events import EventHub, UploadCommitted
 from hhu_sync.dock.readings import UploadDecoder
-from hhu_sync.dock.session import Outcome, Session, SessionResult, UploadCommitted
+from hhu_sync.dock.session import Outcome, Session, SessionResult
 from hhu_sync.errors import KeyStoreError
 from hhu_sync.io.ports import PortError, find_port
 from hhu_sync.io.versions import VersionMemory
@@ -74,7 +75,9 @@ class DockManager:
         self.versions = VersionMemory(config.link.fallback_hours * 3600.0,
                                       config.link.fallback_dockings, clock=clock)
         self.stop = threading.Event()
-        self.progress = None      # a ProgressSink, set by whoever shows progress
+        #: every docking's events (phases, progress, commits): the CLI's bars, the web app
+        self.events = EventHub()
+        self.events.board.known([d.name for d in config.docks])
         self.decoder = UploadDecoder()   # checks and exports uploads in worker processes
         self._exports: set[Future] = set()   # exports still being written
         self._cap = asyncio.Semaphore(max(1, config.limits.max_sessions))
@@ -202,7 +205,7 @@ class DockManager:
 
     async def _run(self, dock: Dock, url: str, generation: int) -> None:
         session = Session(dock, url, self.config, self.store, _StoreFaultKeys(self.keystore),
-                          self.packer, progress=self.progress, decoder=self.decoder,
+                          self.packer, events=self.events, decoder=self.decoder,
                           committed=self.committed, committer=self.committer,
                           versions=self.versions, blocking=self.blocking, ports=self.ports)
         self._sessions[dock.name] = session

@@ -39,6 +39,18 @@ from typing import Any, Protocol, TypeVar
 from serial import SerialBase
 
 from hhu_sync.config import Config, Dock
+from hhu_sync.dock.events import (
+    BundleDelivered,
+    Direction,
+    EventHub,
+    HhuAuthenticated,
+    Phase,
+    PhaseChanged,
+    SessionEnded,
+    TransferProgress,
+    UploadAcknowledged,
+    UploadCommitted,
+)
 from hhu_sync.dock.readings import UploadDecoder, UploadRefused
 from hhu_sync.errors import HhuSyncError
 from hhu_sync.failpoints import failpoint
@@ -56,8 +68,7 @@ from hhu_sync.store.base import StorageUnavailable
 
 log = logging.getLogger("hhu_sync.dock")
 T = TypeVar("T")
-# (dock, "put" | "get", object id, bytes done, bytes in all): for a progress display
-ProgressSink = Callable[[str, str, str, int, int], None]
+PROGRESS_EVERY_S = 0.25   # a transfer's progress is published this often (and at its end)
 
 
 def _now() -> str:
@@ -69,16 +80,6 @@ MAX_UNACKNOWLEDGED = 4   # uploads held in memory between their transfer and the
 
 #: refusals that acknowledged uploads may cure: a full flash, or no code (a version-1 HHU)
 ROOM_REFUSALS = frozenset({ReasonCode.FLASH_FULL, ReasonCode.UNSPECIFIED})
-
-
-@dataclass(frozen=True)
-class UploadCommitted:
-    """An upload the store has just committed (first time: not one it already held).
-    The docking announces it and goes on; the daemon exports it for billing."""
-
-    upload_id: str
-    hhu_id: str
-    dock: str
 
 
 @dataclass
@@ -137,7 +138,7 @@ class Session:
 
     def __init__(self, dock: Dock, url: str, config: Config, store, keystore: HhuKeys,
                  packer: Packer, stop: threading.Event | None = None,
-                 progress: ProgressSink | None = None,
+                 events: EventHub | None = None,
                  decoder: UploadDecoder | None = None,
                  committed: Callable[[UploadCommitted], None] | None = None,
                  committer: Executor | None = None,
@@ -151,7 +152,8 @@ class Session:
         self.keystore = keystore
         self.packer = packer
         self.stop = stop or threading.Event()
-        self.progress = progress
+        self.events = events or EventHub()   # what the docking tells the world
+        self._progress_at: dict[str, float] = {}   # object id -> when last published
         self.decoder = decoder or UploadDecoder(inline=True)
         self.committed = committed      # told of each upload committed (the daemon exports)
         self.committer = committer      # commits uploads (None: on ``blocking``)
@@ -168,14 +170,31 @@ class Session:
         self.link: DockSession | None = None    # the link of this docking, once open
         self._deadline = float("inf")
         self._session_id: int | None = None   # the sessions row, once work has begun
+        self._answered = False    # something answered on the line: a docking began
+
+    def _publish(self, event_type: type, **values: Any) -> None:
+        self.events.publish(event_type(dock=self.dock.name, at=time.time(), **values))
+
+    def _answered_now(self) -> None:
+        """The first bytes on the line: an HHU is there (an empty cradle says nothing,
+        and its polls publish nothing)."""
+        if not self._answered:
+            self._answered = True
+            self._phase(Phase.AUTHENTICATING)
+
+    def _phase(self, phase: Phase) -> None:
+        self._publish(PhaseChanged, phase=phase, hhu_id=self.result.hhu_id)
 
     def _on_event(self, event: Any) -> None:
         if isinstance(event, Progress) and event.total:
-            if self.progress is not None:
-                self.progress(self.dock.name, event.direction, event.object_id, event.done,
-                              event.total)
-            log.debug("%s %s %s %d/%d", self.dock.name, event.direction, event.object_id,
-                      event.done, event.total)
+            now = time.monotonic()
+            last = self._progress_at.get(event.object_id)
+            if last is None or now - last >= PROGRESS_EVERY_S or event.done >= event.total:
+                self._progress_at[event.object_id] = now
+                self._publish(TransferProgress, hhu_id=self.result.hhu_id or "",
+                              direction=(Direction.DOWN if event.direction == "put"
+                                         else Direction.UP),
+                              object_id=event.object_id, done=event.done, total=event.total)
 
     async def _off(self, fn: Callable[..., T], /, *args: Any, **kwargs: Any) -> T:
         """``fn(*args, **kwargs)`` on a thread: whatever may block stays off the loop."""
@@ -199,6 +218,10 @@ class Session:
             raise
         if self._session_id is not None or (result.hhu_id is not None and result.did_work):
             await self._off(self._report, started, result)
+        if result.hhu_id is not None or result.outcome is not Outcome.EMPTY \
+                or self._answered:
+            self._publish(SessionEnded, hhu_id=result.hhu_id, outcome=result.outcome.value,
+                          errors=tuple(result.errors))
         return result
 
     async def _begin(self, hhu: str) -> None:
@@ -280,6 +303,9 @@ class Session:
                 return self.result
             self.result.hhu_id = hhu = hello.hhu_id
             self.result.outcome = Outcome.IDLE
+            self._publish(HhuAuthenticated, hhu_id=hhu, firmware=hello.firmware,
+                          battery_pct=hello.battery_pct, free_flash=hello.free_flash,
+                          crew=self.config.hhus.get(hhu))
             await self._off(self.store.touch_hhu, hhu, dock=self.dock.name,
                             firmware=hello.firmware, battery=hello.battery_pct,
                             free_flash=hello.free_flash, now=_now(),
@@ -287,8 +313,12 @@ class Session:
             # Unload, then load: the day's readings are safe (committed) first, their
             # commits run while the bundles go over the link, and acknowledging them
             # frees the HHU's flash if a bundle does not fit.
+            if hello.uploads:
+                self._phase(Phase.UNLOADING)
             pending = await self._pull(session, hhu, hello)
             await self._push(session, hhu, pending)
+            if pending:
+                self._phase(Phase.ACKNOWLEDGING)
             while pending:
                 await self._acknowledge(session, hhu, pending.popleft())
             await session.close()
@@ -331,7 +361,8 @@ class Session:
         assert port is not None, "opened by _run"
         self.link = DockSession(port, self.keystore.hhu_key, settings=settings,
                                 on_event=self._on_event,
-                                gather_s=self.config.link.read_gather_ms / 1000)
+                                gather_s=self.config.link.read_gather_ms / 1000,
+                                on_answer=self._answered_now)
         if self.stop.is_set():       # aborted while the port was opening
             self.abort()
         return self.link
@@ -404,6 +435,7 @@ class Session:
             log.info("dock %s: pushing %s %s (%d bytes) to %s", self.dock.name, delivery.kind,
                      delivery.ref, len(data), hhu)
             await self._begin(hhu)
+            self._phase(Phase.LOADING)
             try:
                 try:
                     held = await session.put(packed.bundle_id, data,
@@ -426,6 +458,7 @@ class Session:
             failpoint("push.before_record")
             await self._off(self.store.delivery_done, delivery.delivery_id, hhu, _now())
             self.result.pushed.append(packed.bundle_id)
+            self._publish(BundleDelivered, hhu_id=hhu, bundle_id=packed.bundle_id)
             log.info("dock %s: %s %s on %s%s", self.dock.name, delivery.kind, delivery.ref, hhu,
                      " (already held)" if held else "")
 
@@ -510,9 +543,14 @@ class Session:
             raise LinkTimedOut(f"upload {pulled.upload_id} not committed within "
                                f"{budget:g} s; left on the HHU") from None
         upload_id = pulled.upload_id
-        if not report.already_held and self.committed is not None:
-            self.committed(UploadCommitted(upload_id, hhu, self.dock.name))
+        if not report.already_held:
+            event = UploadCommitted(dock=self.dock.name, at=time.time(), upload_id=upload_id,
+                                    hhu_id=hhu)
+            self.events.publish(event)
+            if self.committed is not None:
+                self.committed(event)
         await session.ack(upload_id, self._budget(self.config.limits.transfer_seconds))
+        self._publish(UploadAcknowledged, hhu_id=hhu, upload_id=upload_id)
         await self._off(self.store.mark_cleared, upload_id, _now())
         self.result.pulled.append(upload_id)
         self.result.reports.append(report.as_dict())

@@ -327,6 +327,8 @@ class LinkPump:
         self.stats = PumpStats()
         self.cut: BaseException | None = None
         self.broken: Exception | None = None   # what the core raised in a loop callback
+        #: called once, at the first bytes read (then cleared): "something answered"
+        self.on_first_data: Callable[[], None] | None = None
         self._waiter: tuple[Callable[[Any], bool], asyncio.Future[Any]] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._timer_at: float | None = None
@@ -344,6 +346,9 @@ class LinkPump:
     def _on_data(self, data: bytes) -> None:
         if self.cut is not None:
             return
+        if self.on_first_data is not None:
+            hook, self.on_first_data = self.on_first_data, None
+            hook()
         try:
             self.conn.receive_data(data, self.loop.time())
             self._after()

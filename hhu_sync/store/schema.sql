@@ -168,3 +168,35 @@ CREATE TABLE IF NOT EXISTS sessions (
     pulled     INTEGER NOT NULL DEFAULT 0,
     report     TEXT NOT NULL DEFAULT '{}'
 );
+
+-- Web app accounts (hhu-sync user ...): argon2 hashes only, never a password.
+CREATE TABLE IF NOT EXISTS users (
+    name       TEXT PRIMARY KEY,
+    role       TEXT NOT NULL,             -- hhu_sync.web.roles.Role
+    pw_hash    TEXT NOT NULL,
+    disabled   INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    updated_at TEXT NOT NULL
+);
+
+-- Logged-in browser sessions, by the SHA-256 of the cookie's token (a copy of the
+-- database does not log anyone in). Times are seconds since the epoch.
+CREATE TABLE IF NOT EXISTS web_sessions (
+    token_sha256 TEXT PRIMARY KEY,
+    user         TEXT NOT NULL,
+    csrf         TEXT NOT NULL,
+    created      REAL NOT NULL,
+    seen         REAL NOT NULL
+);
+
+-- Who did what and when: every state change made by a person (web or CLI).
+CREATE TABLE IF NOT EXISTS audit (
+    audit_id INTEGER PRIMARY KEY,
+    at       TEXT NOT NULL,
+    user     TEXT NOT NULL,
+    action   TEXT NOT NULL,
+    target   TEXT NOT NULL,
+    before   TEXT NOT NULL DEFAULT '',   -- JSON, '' when there was nothing
+    after    TEXT NOT NULL DEFAULT ''
+);
+CREATE INDEX IF NOT EXISTS audit_at ON audit (at);

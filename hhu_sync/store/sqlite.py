@@ -48,6 +48,7 @@ from hhu_sync.store.base import (
     StorageUnavailable,
     StoreError,
 )
+from hhu_sync.store.sqlite_accounts import SqliteAccounts
 
 log = logging.getLogger("hhu_sync.store")
 
@@ -192,7 +193,7 @@ def _held_sql(keys: int) -> str:
             "ON r.meter = k.column1 AND r.obis = k.column2 AND r.time = k.column3")
 
 
-class SqliteStore:
+class SqliteStore(SqliteAccounts):
     """The embedded store. Safe to share between threads (a connection each)."""
 
     def __init__(self, path: str | Path, *, busy_timeout_s: float = 30.0) -> None:

@@ -95,3 +95,16 @@ def test_an_adopted_socket_is_served_like_an_accepted_one():
         theirs.sendall(b"pair")
         assert theirs.recv(4) == b"pair"
         theirs.close()
+
+
+def test_a_server_started_twice_keeps_serving_after_a_collection():
+    # `with SocketServer(...).start() as server:` starts it twice; the second start must
+    # not leave the first accept loop unreferenced (collected, it closed the socket).
+    import gc
+
+    with SocketServer(_echo).start() as server:
+        simloop.call(gc.collect)
+        gc.collect()
+        with _client(server) as c:
+            c.sendall(b"still here")
+            assert c.recv(10) == b"still here"

@@ -10,6 +10,7 @@ import pytest
 
 import hhu_sync.store.sqlite as sqlite_backend
 from hhu_sync.store import SqliteStore, StorageUnavailable
+from hhu_sync.store.accounts import Change, WebSessionRecord
 from tests.unit.store.helpers import meter_list, upload, visit
 
 NOW = "2026-11-25T12:00:00+00:00"
@@ -136,6 +137,8 @@ def _an_upload():
     return upload("U-1", [visit("M1"), visit("M2")])
 
 
+_CHANGE = Change("test", "test.change", "u1")
+
 #: One call of every public method of the store, on a database holding list L1 (one
 #: queued delivery, id 1) and HHU-001: each must fail with StorageUnavailable while the
 #: storage fails, and work on the same object once it is back.
@@ -171,6 +174,17 @@ CALLS = {
     "mark_cleared": lambda s: s.mark_cleared("U-1", NOW),
     "readings": lambda s: list(s.readings()),
     "status": lambda s: s.status(),
+    # the accounts part (hhu_sync.store.accounts)
+    "add_user": lambda s: s.add_user("u2", "depot", "hash", NOW, _CHANGE),
+    "user": lambda s: s.user("u1"),
+    "users": lambda s: s.users(),
+    "update_user": lambda s: s.update_user("u1", NOW, _CHANGE, role="office"),
+    "add_web_session": lambda s: s.add_web_session(WebSessionRecord("t2", "u1", "c", 1.0, 1.0)),
+    "web_session": lambda s: s.web_session("t1"),
+    "touch_web_session": lambda s: s.touch_web_session("t1", 2.0),
+    "end_web_sessions": lambda s: s.end_web_sessions(user="nobody"),
+    "record_audit": lambda s: s.record_audit(_CHANGE, NOW),
+    "audit_log": lambda s: s.audit_log(),
 }
 NOT_STORAGE = {"close"}     # public, but touches no storage
 
@@ -189,6 +203,8 @@ def test_every_method_is_unavailable_while_storage_fails_then_works_again(
     store.add_meter_list(meter_list("L1", ("M1", "M2")), NOW)
     _touch(store)
     store.start_session("dock-1", NOW)
+    store.add_user("u1", "depot", "hash", NOW, _CHANGE)
+    store.add_web_session(WebSessionRecord("t1", "u1", "c", 1.0, 1.0))
     store.close()                                       # opened afresh, on failing storage
     code, name = FAULTS[fault]
     real = sqlite_backend._connect

@@ -1,0 +1,362 @@
+"""The ASGI app: routes, the login, and the checks every request passes.
+
+Every page and API call needs a live session (``Sessions``) whose user is enabled and
+whose role may do the route's :class:`Action`; a state change (any method but GET and
+HEAD) also needs the session's CSRF token, in the form field ``csrf`` or the header
+``X-CSRF-Token``. Only ``/login``, ``/healthz`` and ``/static`` are open. Pages are
+Jinja2 templates with autoescape on; no inline script anywhere (the CSP forbids it).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import hmac
+import json
+import logging
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import jinja2
+from starlette.applications import Starlette
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
+from starlette.routing import Mount, Route
+from starlette.staticfiles import StaticFiles
+from starlette.templating import Jinja2Templates
+from starlette.types import ASGIApp, Receive, Scope, Send
+
+from hhu_sync.dock.events import Cradle, DockEvent, EventHub
+from hhu_sync.safetext import escape_controls
+from hhu_sync.store.accounts import AccountStore, UserRecord
+from hhu_sync.web.accounts import Accounts
+from hhu_sync.web.roles import Action, may
+from hhu_sync.web.sessions import LoginThrottle, Session, Sessions
+
+log = logging.getLogger(__name__)
+
+HERE = Path(__file__).parent
+COOKIE = "hhu_session"
+MAX_FORM_BYTES = 64 * 1024
+LOGIN_FAILED = "Wrong user name or password."
+LOCKED_OUT = "Too many failed logins: try again later."
+
+CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
+       "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
+       "form-action 'self'")
+SECURITY_HEADERS = [
+    (b"content-security-policy", CSP.encode()),
+    (b"x-content-type-options", b"nosniff"),
+    (b"referrer-policy", b"no-referrer"),
+    (b"x-frame-options", b"DENY"),
+    (b"cross-origin-opener-policy", b"same-origin"),
+]
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    secure_cookies: bool = False          # served over TLS: the cookie says Secure
+    idle_s: float = 1800.0
+    absolute_s: float = 12 * 3600.0
+
+
+class SecurityHeaders:
+    """Adds the CSP and its companions to every response, errors included."""
+
+    def __init__(self, app: ASGIApp) -> None:
+        self.app = app
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            await self.app(scope, receive, send)
+            return
+
+        async def with_headers(message: MutableMapping[str, Any]) -> None:
+            if message["type"] == "http.response.start":
+                names = {k.lower() for k, _ in message.get("headers", [])}
+                message.setdefault("headers", [])
+                message["headers"] = [*message["headers"],
+                                      *[h for h in SECURITY_HEADERS if h[0] not in names]]
+            await send(message)
+
+        await self.app(scope, receive, with_headers)
+
+
+@dataclass
+class Context:
+    """What every handler reaches: the store, the rules, the clock."""
+
+    store: AccountStore
+    accounts: Accounts
+    sessions: Sessions
+    throttle: LoginThrottle
+    settings: WebSettings
+    templates: Jinja2Templates
+    extra: dict[str, Any]
+
+
+Handler = Callable[[Request, Session, UserRecord], Awaitable[Response]]
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def _refuse(request: Request, status: int, message: str) -> Response:
+    if _is_api(request):
+        return JSONResponse({"error": message, "status": status}, status_code=status)
+    if status == 401:
+        return RedirectResponse("/login", status_code=303)
+    ctx: Context = request.app.state.ctx
+    return ctx.templates.TemplateResponse(request, "error.html",
+                                          {"status": status, "message": message},
+                                          status_code=status)
+
+
+async def _csrf_token(request: Request) -> str | None:
+    header = request.headers.get("x-csrf-token")
+    if header is not None:
+        return header
+    if request.headers.get("content-type", "").startswith(
+            ("application/x-www-form-urlencoded", "multipart/form-data")):
+        form = await request.form(max_files=0, max_fields=100)
+        value = form.get("csrf")
+        return value if isinstance(value, str) else None
+    return None
+
+
+def guarded(action: Action) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
+    """A route that needs a live session, an enabled user whose role may ``action``,
+    and, for a state change, the session's CSRF token."""
+
+    def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
+        async def endpoint(request: Request) -> Response:
+            ctx: Context = request.app.state.ctx
+            session = await run_in_threadpool(ctx.sessions.find, request.cookies.get(COOKIE))
+            user = await run_in_threadpool(ctx.store.user, session.user) if session else None
+            if session is None or user is None or user.disabled:
+                return _refuse(request, 401, "log in first")
+            if request.method not in ("GET", "HEAD"):
+                token = await _csrf_token(request)
+                if token is None or not hmac.compare_digest(token, session.csrf):
+                    return _refuse(request, 403, "missing or wrong CSRF token")
+            if not may(user.role, action):
+                return _refuse(request, 403, f"role {user.role} may not {action}")
+            request.state.session, request.state.user = session, user
+            return await handler(request, session, user)
+
+        endpoint.__name__ = handler.__name__
+        endpoint.__doc__ = handler.__doc__
+        return endpoint
+
+    return wrap
+
+
+def _client(request: Request) -> str:
+    return request.client.host if request.client else "unknown"
+
+
+def page(request: Request, name: str, **values: Any) -> Response:
+    ctx: Context = request.app.state.ctx
+    session = getattr(request.state, "session", None)
+    user = getattr(request.state, "user", None)
+    return ctx.templates.TemplateResponse(
+        request, name, {"user": user, "csrf": session.csrf if session else "", **values})
+
+
+# -- open routes ------------------------------------------------------------------------
+
+async def healthz(request: Request) -> Response:
+    return JSONResponse({"ok": True})
+
+
+async def login_form(request: Request) -> Response:
+    return page(request, "login.html", error=None)
+
+
+async def login(request: Request) -> Response:
+    ctx: Context = request.app.state.ctx
+    if int(request.headers.get("content-length") or 0) > MAX_FORM_BYTES:
+        return page(request, "login.html", error=LOGIN_FAILED)
+    form = await request.form(max_files=0, max_fields=10)
+    name, password = form.get("username"), form.get("password")
+    if not isinstance(name, str) or not isinstance(password, str):
+        name, password = "", ""
+    keys = (f"user:{name[:256]}", f"addr:{_client(request)}")
+    if ctx.throttle.locked(*keys):
+        log.warning("web login refused (locked out): user %r from %s",
+                    escape_controls(name[:64]), _client(request))
+        response = page(request, "login.html", error=LOCKED_OUT)
+        response.status_code = 429
+        return response
+    user = await run_in_threadpool(ctx.accounts.authenticate, name, password)
+    if user is None:
+        ctx.throttle.failed(*keys)
+        log.info("web login failed: user %r from %s", escape_controls(name[:64]),
+                 _client(request))
+        response = page(request, "login.html", error=LOGIN_FAILED)
+        response.status_code = 401
+        return response
+    ctx.throttle.succeeded(*keys)
+    session = await run_in_threadpool(ctx.sessions.start, user.name)
+    log.info("web login: %s from %s", user.name, _client(request))
+    response = RedirectResponse("/", status_code=303)
+    response.set_cookie(COOKIE, session.token, httponly=True, samesite="strict",
+                        secure=ctx.settings.secure_cookies, path="/",
+                        max_age=int(ctx.settings.absolute_s))
+    return response
+
+
+# -- pages and their API ----------------------------------------------------------------
+
+@guarded(Action.VIEW)
+async def logout(request: Request, session: Session, user: UserRecord) -> Response:
+    ctx: Context = request.app.state.ctx
+    await run_in_threadpool(ctx.sessions.end, session.token)
+    response = RedirectResponse("/login", status_code=303)
+    response.delete_cookie(COOKIE, path="/", httponly=True, samesite="strict",
+                           secure=ctx.settings.secure_cookies)
+    return response
+
+
+@guarded(Action.VIEW)
+async def home(request: Request, session: Session, user: UserRecord) -> Response:
+    return RedirectResponse("/docks", status_code=303)
+
+
+@guarded(Action.VIEW)
+async def me(request: Request, session: Session, user: UserRecord) -> Response:
+    """The logged-in user, their role and what it may do."""
+    return JSONResponse({"user": user.name, "role": user.role,
+                         "may": [a.value for a in Action if may(user.role, a)],
+                         "csrf": session.csrf})
+
+
+def _cradles(ctx: Context) -> list[dict[str, Any]]:
+    hub = ctx.extra.get("events")
+    if hub is not None:
+        return hub.board.snapshot()
+    return [Cradle(d.name).as_dict() for d in ctx.extra.get("docks", ())]
+
+
+@guarded(Action.VIEW)
+async def docks_page(request: Request, session: Session, user: UserRecord) -> Response:
+    ctx: Context = request.app.state.ctx
+    return page(request, "docks.html", cradles=_cradles(ctx),
+                live=ctx.extra.get("events") is not None)
+
+
+@guarded(Action.VIEW)
+async def docks_api(request: Request, session: Session, user: UserRecord) -> Response:
+    """Every cradle: its HHU, phase, transfers (bytes, rate, time left), safe to remove."""
+    ctx: Context = request.app.state.ctx
+    return JSONResponse({"live": ctx.extra.get("events") is not None,
+                         "cradles": _cradles(ctx)})
+
+
+@guarded(Action.VIEW)
+async def docks_events(request: Request, session: Session, user: UserRecord) -> Response:
+    """Server-sent events: ``snapshot`` (every cradle) first, then ``cradle`` (one
+    cradle's new state) whenever a docking moves on, at most every SSE_COALESCE_S per
+    cradle; a comment every SSE_KEEPALIVE_S keeps proxies from closing the stream."""
+    ctx: Context = request.app.state.ctx
+    hub = ctx.extra.get("events")
+    if hub is None:
+        return JSONResponse({"error": "this server has no cradles (hhu-sync web alone)",
+                             "status": 404}, status_code=404)
+    return StreamingResponse(_dock_stream(hub), media_type="text/event-stream",
+                             headers={"cache-control": "no-store", "x-accel-buffering": "no"})
+
+
+SSE_COALESCE_S = 0.2
+SSE_KEEPALIVE_S = 15.0
+
+
+async def _dock_stream(hub: EventHub) -> AsyncIterator[str]:
+    loop = asyncio.get_running_loop()
+    dirty: set[str] = set()
+    wake = asyncio.Event()
+
+    def heard(event: DockEvent) -> None:          # on the docking's thread
+        with contextlib.suppress(RuntimeError):   # the web loop has closed: nobody reads
+            loop.call_soon_threadsafe(_mark, event.dock)
+
+    def _mark(dock: str) -> None:
+        dirty.add(dock)
+        wake.set()
+
+    hub.subscribe(heard)
+    try:
+        yield f"event: snapshot\ndata: {json.dumps(hub.board.snapshot())}\n\n"
+        while True:
+            try:
+                await asyncio.wait_for(wake.wait(), SSE_KEEPALIVE_S)
+            except TimeoutError:
+                yield ": still here\n\n"
+                continue
+            wake.clear()
+            docks = set(dirty)
+            dirty.clear()
+            for cradle in hub.board.snapshot():
+                if cradle["dock"] in docks:
+                    yield f"event: cradle\ndata: {json.dumps(cradle)}\n\n"
+            await asyncio.sleep(SSE_COALESCE_S)
+    finally:
+        hub.unsubscribe(heard)
+
+
+@guarded(Action.VIEW)
+async def audit_page(request: Request, session: Session, user: UserRecord) -> Response:
+    ctx: Context = request.app.state.ctx
+    entries = await run_in_threadpool(ctx.store.audit_log, 200)
+    return page(request, "audit.html", entries=entries)
+
+
+@guarded(Action.VIEW)
+async def audit_api(request: Request, session: Session, user: UserRecord) -> Response:
+    """Who did what and when, newest first (``?limit=``, ``?before=`` an audit id)."""
+    ctx: Context = request.app.state.ctx
+    try:
+        limit = int(request.query_params.get("limit", "200"))
+        before = request.query_params.get("before")
+        before_id = int(before) if before is not None else None
+    except ValueError:
+        return JSONResponse({"error": "limit and before are whole numbers", "status": 400},
+                            status_code=400)
+    entries = await run_in_threadpool(ctx.store.audit_log, limit, before_id)
+    return JSONResponse([e.__dict__ for e in entries])
+
+
+def create_app(store: AccountStore, *, settings: WebSettings | None = None,
+               clock: Callable[[], float] = time.time,
+               extra: dict[str, Any] | None = None) -> Starlette:
+    """The app over ``store``; ``clock`` (seconds) drives session expiry and throttling."""
+    settings = settings or WebSettings()
+    templates = Jinja2Templates(env=jinja2.Environment(
+        loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True))
+    routes = [
+        Route("/healthz", healthz),
+        Route("/login", login_form, methods=["GET"]),
+        Route("/login", login, methods=["POST"]),
+        Route("/logout", logout, methods=["POST"]),
+        Route("/", home),
+        Route("/docks", docks_page),
+        Route("/api/docks", docks_api),
+        Route("/api/docks/events", docks_events),
+        Route("/audit", audit_page),
+        Route("/api/me", me),
+        Route("/api/audit", audit_api),
+        Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
+    ]
+    app = Starlette(routes=routes)
+    app.state.ctx = Context(store=store, accounts=Accounts(store),
+                            sessions=Sessions(store, clock, idle_s=settings.idle_s,
+                                              absolute_s=settings.absolute_s),
+                            throttle=LoginThrottle(clock), settings=settings,
+                            templates=templates, extra=extra or {})
+    app.add_middleware(SecurityHeaders)
+    return app
