@@ -14,9 +14,10 @@ import contextlib
 import hmac
 import json
 import logging
+import threading
 import time
 from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -97,6 +98,7 @@ class Context:
     settings: WebSettings
     templates: Jinja2Templates
     extra: dict[str, Any]
+    closing: threading.Event = field(default_factory=threading.Event)   # server stopping
 
 
 Handler = Callable[[Request, Session, UserRecord], Awaitable[Response]]
@@ -268,15 +270,20 @@ async def docks_events(request: Request, session: Session, user: UserRecord) -> 
     if hub is None:
         return JSONResponse({"error": "this server has no cradles (hhu-sync web alone)",
                              "status": 404}, status_code=404)
-    return StreamingResponse(_dock_stream(hub), media_type="text/event-stream",
+    return StreamingResponse(_dock_stream(hub, ctx.closing), media_type="text/event-stream",
                              headers={"cache-control": "no-store", "x-accel-buffering": "no"})
 
 
 SSE_COALESCE_S = 0.2
 SSE_KEEPALIVE_S = 15.0
+SSE_CHECK_S = 0.5        # how soon an open stream sees the server stopping
 
 
-async def _dock_stream(hub: EventHub) -> AsyncIterator[str]:
+async def _dock_stream(hub: EventHub,
+                       closing: threading.Event | None = None) -> AsyncIterator[str]:
+    """The docks page's events; ends when ``closing`` is set (the server stops), so a
+    graceful shutdown is not held up by browsers that keep their streams open."""
+    closing = closing or threading.Event()
     loop = asyncio.get_running_loop()
     dirty: set[str] = set()
     wake = asyncio.Event()
@@ -292,12 +299,17 @@ async def _dock_stream(hub: EventHub) -> AsyncIterator[str]:
     hub.subscribe(heard)
     try:
         yield f"event: snapshot\ndata: {json.dumps(hub.board.snapshot())}\n\n"
-        while True:
+        quiet = 0.0
+        while not closing.is_set():
             try:
-                await asyncio.wait_for(wake.wait(), SSE_KEEPALIVE_S)
+                await asyncio.wait_for(wake.wait(), SSE_CHECK_S)
             except TimeoutError:
-                yield ": still here\n\n"
+                quiet += SSE_CHECK_S
+                if quiet >= SSE_KEEPALIVE_S:
+                    quiet = 0.0
+                    yield ": still here\n\n"
                 continue
+            quiet = 0.0
             wake.clear()
             docks = set(dirty)
             dirty.clear()

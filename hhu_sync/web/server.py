@@ -60,8 +60,9 @@ class WebServer:
                 from None
         self.address: tuple[str, int] = self.sock.getsockname()[:2]
         self.url = replace(config.web, listen=self.address).url   # port 0: the one given
+        self.app = app_for(config, store, events)
         self.server = uvicorn.Server(uvicorn.Config(
-            app_for(config, store, events), log_level="warning", access_log=False,
+            self.app, log_level="warning", access_log=False,
             server_header=False, lifespan="off", timeout_graceful_shutdown=2,
             ssl_certfile=config.web.tls_cert, ssl_keyfile=config.web.tls_key))
         self._thread: threading.Thread | None = None
@@ -87,6 +88,7 @@ class WebServer:
         return self
 
     def stop(self) -> None:
+        self.app.state.ctx.closing.set()      # open event streams end first
         self.server.should_exit = True
         if self._thread is not None:
             self._thread.join(STOP_S)

@@ -6,18 +6,27 @@ that installs it (`.ci/run` installs it on CI).
 
 from __future__ import annotations
 
+import os
 import shutil
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 CHROMIUM = "/usr/bin/chromium"
-SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+DOCS_SHOTS = Path(__file__).resolve().parents[2] / "docs" / "screenshots"
+#: where the screenshots go: docs/screenshots with HHU_SYNC_SCREENSHOTS=1 (to renew the
+#: README's pictures), else a scratch folder (a test run leaves the checkout as it was)
+SHOTS = DOCS_SHOTS if os.environ.get("HHU_SYNC_SCREENSHOTS") == "1" else \
+    Path(tempfile.gettempdir()) / "hhu-sync-screenshots"
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="module")
 def browser() -> Iterator:
+    """One Chromium per module. Not per session: Playwright's synchronous API runs an
+    event loop on this thread while it is open, and every later test's asyncio.run()
+    would find it running."""
     from playwright.sync_api import sync_playwright
 
     if not Path(CHROMIUM).exists() and shutil.which("chromium") is None:
