@@ -13,7 +13,14 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from hhu_sync.cli.common import config_of, config_source, database_of, shown, store_of
+from hhu_sync.cli.common import (
+    cli_actor,
+    config_of,
+    config_source,
+    database_of,
+    shown,
+    store_of,
+)
 from hhu_sync.cli.humanize import counted
 from hhu_sync.cli.status_cmd import register_status
 from hhu_sync.cli.status_inputs import waiting_inputs
@@ -280,7 +287,8 @@ def _list_action(args: argparse.Namespace, action: str) -> int:
     try:
         try:
             state = change_list(store, args.list_id, action,
-                                datetime.now(UTC).isoformat(timespec="seconds")).after
+                                datetime.now(UTC).isoformat(timespec="seconds"),
+                                user=cli_actor()).after
         except UnknownList:
             held = [r["list_id"] for r in store.status()["lists"]]
             raise CliError(unknown_list(args.list_id, held, database, config)) from None
