@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import getpass
 import os
 from pathlib import Path
 
@@ -27,6 +28,15 @@ def catalog_of(config: Config) -> Catalog:
 def keystore_of(args: argparse.Namespace, config: Config) -> KeyStore:
     root = getattr(args, "keystore", None)
     return KeyStore(Path(root) if root else config.paths.keystore)
+
+
+def cli_actor() -> str:
+    """Who the audit log names for a change made from the command line."""
+    try:
+        who = getpass.getuser()
+    except (KeyError, OSError):
+        who = str(os.getuid())
+    return f"cli:{who}"
 
 
 def read_key(path: str | Path) -> bytes:

@@ -13,7 +13,14 @@ from pathlib import Path
 from rich.console import Console
 from rich.table import Table
 
-from hhu_sync.cli.common import config_of, config_source, database_of, shown, store_of
+from hhu_sync.cli.common import (
+    cli_actor,
+    config_of,
+    config_source,
+    database_of,
+    shown,
+    store_of,
+)
 from hhu_sync.cli.humanize import counted
 from hhu_sync.cli.status_cmd import register_status
 from hhu_sync.cli.status_inputs import waiting_inputs
@@ -25,6 +32,7 @@ from hhu_sync.keys import KeyStore
 from hhu_sync.logsetup import setup_logging
 from hhu_sync.model.problems import ModelError
 from hhu_sync.store import StoreError, open_store
+from hhu_sync.store.list_actions import UnknownList, change_list
 
 log = logging.getLogger("hhu_sync.daemon")
 
@@ -277,12 +285,13 @@ def _list_action(args: argparse.Namespace, action: str) -> int:
     database = database_of(config)
     store = store_of(config)
     try:
-        if store.list_state(args.list_id) is None:
+        try:
+            state = change_list(store, args.list_id, action,
+                                datetime.now(UTC).isoformat(timespec="seconds"),
+                                user=cli_actor()).after
+        except UnknownList:
             held = [r["list_id"] for r in store.status()["lists"]]
-            raise CliError(unknown_list(args.list_id, held, database, config))
-        getattr(store, f"{action}_list")(args.list_id,
-                                         datetime.now(UTC).isoformat(timespec="seconds"))
-        state = store.list_state(args.list_id)
+            raise CliError(unknown_list(args.list_id, held, database, config)) from None
     except StoreError as exc:
         raise CliError(f"{exc} (database {shown(database)})") from None
     finally:

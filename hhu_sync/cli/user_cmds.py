@@ -8,11 +8,10 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import os
 import sqlite3
 import sys
 
-from hhu_sync.cli.common import config_of, shown, store_of
+from hhu_sync.cli.common import cli_actor, config_of, shown, store_of
 from hhu_sync.errors import CliError
 from hhu_sync.store import SqliteStore, StoreError
 from hhu_sync.web.accounts import AccountError, Accounts
@@ -55,14 +54,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     ls.set_defaults(func=run_list)
 
 
-def _actor() -> str:
-    try:
-        who = getpass.getuser()
-    except (KeyError, OSError):
-        who = str(os.getuid())
-    return f"cli:{who}"
-
-
 def _password(name: str) -> str:
     if sys.stdin.isatty():
         first = getpass.getpass(f"password for {name}: ")
@@ -91,7 +82,7 @@ def _accounts(args: argparse.Namespace, *, create: bool = False) -> Accounts:
 def run_add(args: argparse.Namespace) -> int:
     accounts = _accounts(args, create=True)
     try:
-        accounts.add(args.name, args.role, _password(args.name), actor=_actor())
+        accounts.add(args.name, args.role, _password(args.name), actor=cli_actor())
     except (AccountError, PasswordRefused, StoreError) as exc:
         raise CliError(str(exc)) from None
     print(f"user {args.name} added ({args.role})")
@@ -103,7 +94,7 @@ def run_passwd(args: argparse.Namespace) -> int:
     if accounts.store.user(args.name) is None:
         raise CliError(f"no user {args.name!r}; hhu-sync user list shows who there is")
     try:
-        accounts.set_password(args.name, _password(args.name), actor=_actor())
+        accounts.set_password(args.name, _password(args.name), actor=cli_actor())
     except (AccountError, PasswordRefused, StoreError) as exc:
         raise CliError(str(exc)) from None
     print(f"user {args.name}: password changed; logged out everywhere")
@@ -113,7 +104,7 @@ def run_passwd(args: argparse.Namespace) -> int:
 def _set_disabled(args: argparse.Namespace, disabled: bool) -> int:
     accounts = _accounts(args)
     try:
-        accounts.set_disabled(args.name, disabled, actor=_actor())
+        accounts.set_disabled(args.name, disabled, actor=cli_actor())
     except (AccountError, StoreError) as exc:
         raise CliError(str(exc)) from None
     print(f"user {args.name} {'disabled (logged out)' if disabled else 'enabled'}")

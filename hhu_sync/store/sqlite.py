@@ -12,6 +12,7 @@ import sqlite3
 import threading
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from functools import cache
@@ -40,6 +41,7 @@ from hhu_sync.model.catalog import model_takes_ratios
 from hhu_sync.model.meterlist import MeterList, meter_list_from_dict
 from hhu_sync.model.scheme import Scheme, SchemeRecord, scheme_from_dict
 from hhu_sync.model.versions import REFUSED, HeldScheme, judge, refusal
+from hhu_sync.store.accounts import Change
 from hhu_sync.store.base import (
     Delivery,
     LibraryEntry,
@@ -48,7 +50,7 @@ from hhu_sync.store.base import (
     StorageUnavailable,
     StoreError,
 )
-from hhu_sync.store.sqlite_accounts import SqliteAccounts
+from hhu_sync.store.sqlite_accounts import SqliteAccounts, _audit
 
 log = logging.getLogger("hhu_sync.store")
 
@@ -587,12 +589,15 @@ class SqliteStore(SqliteAccounts):
                 "state=CASE WHEN attempts+1 >= ? THEN 'failed' ELSE state END "
                 "WHERE delivery_id=?", (error[:500], not_before, max_attempts, delivery_id))
 
-    def requeue_list(self, list_id: str, now: str = "") -> None:
-        """Send a list again (to its target, freshly packed): after a lost or wiped HHU."""
+    def requeue_list(self, list_id: str, now: str = "", *,
+                     change: Change | None = None) -> str:
+        """Send a list again (to its target, freshly packed): after a lost or wiped HHU.
+        ``change``: audited in this transaction (see :func:`_list_change`). Returns the
+        state the list was in."""
         with self._tx() as db:
             if not db.execute("SELECT 1 FROM lists WHERE list_id=?", (list_id,)).fetchone():
                 raise StoreError(f"no meter list {list_id!r}")
-            target = db.execute("SELECT hhu, crew FROM lists WHERE list_id=?",
+            target = db.execute("SELECT hhu, crew, state FROM lists WHERE list_id=?",
                                 (list_id,)).fetchone()
             db.execute("UPDATE deliveries SET state='cancelled' WHERE kind='meter_list' "
                        "AND ref=? AND state IN ('queued', 'failed')", (list_id,))
@@ -602,6 +607,8 @@ class SqliteStore(SqliteAccounts):
                 (list_id, target[0], None if target[0] else target[1], now))
             db.execute("UPDATE lists SET state=?, updated_at=? WHERE list_id=?",
                        (ListState.QUEUED, now, list_id))
+            _list_change(db, change, target[2], ListState.QUEUED, now)
+        return target[2]
 
     def revoke_hhu(self, hhu_id: str, now: str = "") -> dict[str, int]:
         """Stop all work for a revoked HHU: its own deliveries are cancelled; crew
@@ -621,14 +628,19 @@ class SqliteStore(SqliteAccounts):
                        (now, hhu_id))
         return {"cancelled": own, "returned_to_crew": crew, "lists_on_hhu": on_hhu}
 
-    def cancel_list(self, list_id: str, now: str = "") -> None:
+    def cancel_list(self, list_id: str, now: str = "", *,
+                    change: Change | None = None) -> str:
+        """Withdraw a list; ``change`` and the result as for :meth:`requeue_list`."""
         with self._tx() as db:
-            if not db.execute("SELECT 1 FROM lists WHERE list_id=?", (list_id,)).fetchone():
+            row = db.execute("SELECT state FROM lists WHERE list_id=?", (list_id,)).fetchone()
+            if not row:
                 raise StoreError(f"no meter list {list_id!r}")
             db.execute("UPDATE deliveries SET state='cancelled' WHERE kind='meter_list' "
                        "AND ref=? AND state IN ('queued', 'failed')", (list_id,))
             db.execute("UPDATE lists SET state=?, updated_at=? WHERE list_id=?",
                        (ListState.CANCELLED, now, list_id))
+            _list_change(db, change, row[0], ListState.CANCELLED, now)
+        return row[0]
 
     # -- handhelds and sessions ---------------------------------------------------------
     def touch_hhu(self, hhu_id: str, *, dock: str, firmware: str, battery: int | None,
@@ -1051,6 +1063,43 @@ class SqliteStore(SqliteAccounts):
                 "AND ltrim(v.error_flags, '0') != '' "
                 "GROUP BY v.meter ORDER BY v.meter LIMIT 50"),
         }
+
+    def list_view(self, list_id: str) -> dict[str, Any] | None:
+        """One meter list for a person: its row (no entries), its deliveries (no transfer
+        file), and every visit to it (oldest first) with the HHU that uploaded it; None
+        when the store does not hold it. Entries: :meth:`get_list`."""
+        with self._reading() as db:
+
+            def rows(sql: str) -> list[dict[str, Any]]:
+                cur = db.execute(sql, (list_id,))
+                names = [d[0] for d in cur.description]
+                return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+            head = rows("SELECT list_id, name, hhu, crew, due, state, entries, delivered_to, "
+                        "created_at, updated_at FROM lists WHERE list_id=?")
+            if not head:
+                return None
+            return {
+                "list": head[0],
+                "deliveries": rows(
+                    "SELECT delivery_id, target_hhu, target_crew, state, attempts, "
+                    "last_error, created_at, delivered_at FROM deliveries "
+                    "WHERE kind='meter_list' AND ref=? ORDER BY delivery_id"),
+                "visits": rows(
+                    "SELECT v.meter, v.time, v.outcome, v.notes, v.operator, v.error_flags, "
+                    "v.verify, v.upload_id, u.hhu_id AS hhu FROM visits v "
+                    "JOIN uploads u ON u.upload_id = v.upload_id WHERE v.list_id=? "
+                    "ORDER BY v.time, u.rowid, v.seq"),
+            }
+
+
+def _list_change(db: sqlite3.Connection, change: Change | None, before: str, after: str,
+                 now: str) -> None:
+    """Audit a list's change in its own transaction: its ``state`` as found and as left,
+    over whatever else the change's before and after hold."""
+    if change is not None:
+        _audit(db, replace(change, before={**(change.before or {}), "state": before},
+                           after={**(change.after or {}), "state": after}), now)
 
 
 def _same_value(held: str, value: str) -> bool:

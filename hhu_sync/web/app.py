@@ -347,6 +347,8 @@ def create_app(store: AccountStore, *, settings: WebSettings | None = None,
                clock: Callable[[], float] = time.time,
                extra: dict[str, Any] | None = None) -> Starlette:
     """The app over ``store``; ``clock`` (seconds) drives session expiry and throttling."""
+    from hhu_sync.web import handhelds, lists  # they use this module's guarded and page
+
     settings = settings or WebSettings()
     templates = Jinja2Templates(env=jinja2.Environment(
         loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True))
@@ -362,6 +364,8 @@ def create_app(store: AccountStore, *, settings: WebSettings | None = None,
         Route("/audit", audit_page),
         Route("/api/me", me),
         Route("/api/audit", audit_api),
+        *handhelds.ROUTES,
+        *lists.ROUTES,
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     app = Starlette(routes=routes)

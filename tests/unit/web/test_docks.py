@@ -134,8 +134,12 @@ def test_a_browser_gets_the_events_from_a_real_server_as_they_happen(store, tmp_
         assert _read_event(events)[0] == "snapshot"
         sent = time.monotonic()
         _docking(hub)
-        kind, data = _read_event(events)
-        assert kind == "cradle" and data["phase"] == "unloading"
+        for _ in range(10):     # the stream may send the cradle before its last event
+            kind, data = _read_event(events)
+            assert kind == "cradle"
+            if data["phase"] == "unloading":
+                break
+        assert data["phase"] == "unloading"
         assert time.monotonic() - sent < 5            # bounded: a loaded machine is slow
         conn.close()
     finally:

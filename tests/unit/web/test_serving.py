@@ -99,3 +99,23 @@ class _Lines:
 
     def readline(self, limit: int = -1) -> str:
         return self.lines.pop(0) if self.lines else ""
+
+
+def test_a_requeue_or_cancel_from_the_command_line_is_audited_too(tmp_path, monkeypatch):
+    from hhu_sync.store import SqliteStore
+    from tests.unit.store.helpers import meter_list
+
+    (tmp_path / "hhu-sync.toml").write_text('[paths]\ndatabase = "db/depot.db"\n')
+    monkeypatch.chdir(tmp_path)
+    store = SqliteStore(tmp_path / "db" / "depot.db")
+    store.add_meter_list(meter_list("L1", ("M1",)), "2026-12-01T00:00:00+00:00")
+    store.close()
+    assert main(["cancel", "L1"]) == 0
+    store = SqliteStore(tmp_path / "db" / "depot.db")
+    try:
+        (entry,) = store.audit_log()
+    finally:
+        store.close()
+    assert entry.user.startswith("cli:") and (entry.action, entry.target) == (
+        "list.cancel", "L1")
+    assert json.loads(entry.after) == {"state": "cancelled"}

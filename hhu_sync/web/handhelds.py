@@ -1,0 +1,71 @@
+"""The handhelds page and ``/api/handhelds``: every HHU the depot has seen, from the
+store's ``status()``, with what is queued for it.
+
+Only showing: revoking involves the key store and stays with ``hhu-sync key revoke``.
+Nothing here reads a key or a transfer file (a delivery says only whether it is packed).
+"""
+
+from __future__ import annotations
+
+from typing import Any, cast
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from hhu_sync.store.accounts import UserRecord
+from hhu_sync.store.base import Store
+from hhu_sync.web.app import Context, guarded, page
+from hhu_sync.web.roles import Action
+from hhu_sync.web.sessions import Session
+
+#: The dock a revoked HHU is recorded at (SqliteStore.revoke_hhu).
+REVOKED = "revoked"
+#: Later than any time a delivery's back-off holds: every queued delivery, due or not.
+ANY_TIME = "9999-12-31T23:59:59+00:00"
+
+
+def handhelds(store: Store) -> list[dict[str, Any]]:
+    """Every HHU, its last sign, firmware, battery, flash and dock, and each delivery
+    queued for it (by its id, or by its crew and not yet bound to another HHU)."""
+    out = []
+    for hhu in store.status()["hhus"]:
+        revoked = hhu["dock"] == REVOKED
+        queued = [] if revoked else [
+            {"delivery_id": d.delivery_id, "kind": d.kind, "ref": d.ref,
+             "for": "hhu" if d.target_crew is None else "crew", "attempts": d.attempts,
+             "packed": d.packed}
+            for d in store.pending_deliveries(hhu["hhu_id"], hhu["crew"], ANY_TIME)]
+        out.append({"hhu_id": hhu["hhu_id"], "crew": hhu["crew"],
+                    "firmware": hhu["firmware"], "battery_pct": hhu["battery"],
+                    "free_flash": hhu["free_flash"],
+                    "dock": None if revoked else (hhu["dock"] or None),
+                    "last_seen": hhu["last_seen"],
+                    "last_activity": hhu["last_activity"] or None,
+                    "session_running_since": hhu["session_running_since"],
+                    "revoked": revoked, "queued": queued})
+    return out
+
+
+def _store(request: Request) -> Store:
+    ctx: Context = request.app.state.ctx
+    return cast(Store, ctx.store)
+
+
+@guarded(Action.VIEW)
+async def handhelds_page(request: Request, session: Session, user: UserRecord) -> Response:
+    return page(request, "handhelds.html",
+                hhus=await run_in_threadpool(handhelds, _store(request)))
+
+
+@guarded(Action.VIEW)
+async def handhelds_api(request: Request, session: Session, user: UserRecord) -> Response:
+    """Every HHU: id, crew, firmware, battery, flash, dock, last seen, revoked, queued."""
+    return JSONResponse({"hhus": await run_in_threadpool(handhelds, _store(request))})
+
+
+ROUTES = [
+    Route("/handhelds", handhelds_page, methods=["GET"]),
+    Route("/api/handhelds", handhelds_api, methods=["GET"]),
+]

@@ -1,0 +1,161 @@
+"""The meter lists pages and ``/api/lists``: each list's state, due date and entries; a
+list's page with its meters, deliveries and every visit's outcome and notes; requeue and
+cancel.
+
+Requeue and cancel go through :func:`hhu_sync.store.list_actions.change_list`, the rules
+``hhu-sync requeue``/``cancel`` apply, and are audited in the change's own transaction.
+A form's POST (``/lists/ID/ACTION``) is answered 303 back to the list's page, an API
+POST (``/api/lists/ID/ACTION``) with JSON; an unknown list is 404, a change the store
+refuses 409 with its message, a storage fault 503.
+"""
+
+from __future__ import annotations
+
+import logging
+from datetime import UTC, datetime
+from typing import Any, cast
+from urllib.parse import quote
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from hhu_sync.store.accounts import UserRecord
+from hhu_sync.store.base import ListState, StorageUnavailable, Store, StoreError
+from hhu_sync.store.list_actions import UnknownList, change_list
+from hhu_sync.web.app import Context, guarded, page
+from hhu_sync.web.roles import Action, may
+from hhu_sync.web.sessions import Session
+
+log = logging.getLogger(__name__)
+
+STATES = (ListState.QUEUED, ListState.ON_HHU, ListState.UPLOADED, ListState.COMPLETE,
+          ListState.PARTIAL, ListState.CANCELLED)
+
+
+def _store(request: Request) -> Store:
+    ctx: Context = request.app.state.ctx
+    return cast(Store, ctx.store)
+
+
+def _problem(request: Request, status: int, message: str) -> Response:
+    if request.url.path.startswith("/api/"):
+        return JSONResponse({"error": message, "status": status}, status_code=status)
+    response = page(request, "error.html", status=status, message=message)
+    response.status_code = status
+    return response
+
+
+def lists(store: Store, state: str | None = None) -> dict[str, Any]:
+    """Every list (due first) and how many are in each state; ``state``: only those."""
+    status = store.status()
+    rows = [r for r in status["lists"] if state is None or r["state"] == state]
+    return {"by_state": {s: status["lists_by_state"].get(s, 0) for s in STATES},
+            "lists": rows}
+
+
+def one_list(store: Store, list_id: str) -> dict[str, Any] | None:
+    """A list's row, its meters (each with its visits, oldest first), its deliveries;
+    visits to meters not on the list (by serial) come last in ``other_visits``."""
+    view = store.list_view(list_id)
+    mlist = store.get_list(list_id)
+    if view is None or mlist is None:
+        return None
+    by_meter: dict[str, list[dict[str, Any]]] = {}
+    for v in view["visits"]:
+        by_meter.setdefault(v["meter"], []).append(v)
+    meters = []
+    for m in mlist.meters:
+        visits = by_meter.pop(m.serial, [])
+        meters.append({"serial": m.serial, "site": m.site, "address": m.address,
+                       "task": m.task, "scheme": m.scheme, "model": m.model,
+                       "notes": m.notes,
+                       "outcome": visits[-1]["outcome"] if visits else None,
+                       "visits": visits})
+    return {**view["list"], "notes": mlist.notes, "meters": meters,
+            "deliveries": view["deliveries"],
+            "other_visits": [v for vs in by_meter.values() for v in vs]}
+
+
+@guarded(Action.VIEW)
+async def lists_page(request: Request, session: Session, user: UserRecord) -> Response:
+    state = request.query_params.get("state") or None
+    if state is not None and state not in STATES:
+        return _problem(request, 400, f"state is one of {', '.join(STATES)}")
+    found = await run_in_threadpool(lists, _store(request), state)
+    return page(request, "lists.html", state=state, **found)
+
+
+@guarded(Action.VIEW)
+async def lists_api(request: Request, session: Session, user: UserRecord) -> Response:
+    """Every meter list (``?state=`` one state): id, name, target, due, state, entries."""
+    state = request.query_params.get("state") or None
+    if state is not None and state not in STATES:
+        return _problem(request, 400, f"state is one of {', '.join(STATES)}")
+    return JSONResponse(await run_in_threadpool(lists, _store(request), state))
+
+
+@guarded(Action.VIEW)
+async def list_page(request: Request, session: Session, user: UserRecord) -> Response:
+    list_id = request.path_params["list_id"]
+    found = await run_in_threadpool(one_list, _store(request), list_id)
+    if found is None:
+        return _problem(request, 404, f"no meter list {list_id!r}")
+    return page(request, "list.html", mlist=found,
+                may_requeue=may(user.role, Action.REQUEUE),
+                may_cancel=may(user.role, Action.CANCEL) and found["state"] != "cancelled")
+
+
+@guarded(Action.VIEW)
+async def list_api(request: Request, session: Session, user: UserRecord) -> Response:
+    """One meter list: its row, meters with their visits, deliveries."""
+    list_id = request.path_params["list_id"]
+    found = await run_in_threadpool(one_list, _store(request), list_id)
+    if found is None:
+        return _problem(request, 404, f"no meter list {list_id!r}")
+    return JSONResponse(found)
+
+
+async def _change(request: Request, user: UserRecord, action: str) -> Response:
+    list_id = request.path_params["list_id"]
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    try:
+        done = await run_in_threadpool(change_list, _store(request), list_id, action, now,
+                                       user=user.name)
+    except UnknownList as exc:
+        return _problem(request, 404, str(exc))
+    except StorageUnavailable as exc:       # the path and the fault go to the log only
+        log.warning("web %s of list %r by %s: %s", action, list_id, user.name, exc)
+        return _problem(request, 503, "the database is unavailable: nothing changed, "
+                                      "try again later")
+    except StoreError as exc:
+        return _problem(request, 409, str(exc))
+    if not request.url.path.startswith("/api/"):
+        return RedirectResponse(f"/lists/{quote(list_id, safe='')}", status_code=303)
+    return JSONResponse({"list_id": done.list_id, "action": done.action,
+                         "before": done.before, "after": done.after})
+
+
+@guarded(Action.REQUEUE)
+async def requeue(request: Request, session: Session, user: UserRecord) -> Response:
+    """Queue the list again for its HHU or crew (``hhu-sync requeue``)."""
+    return await _change(request, user, "requeue")
+
+
+@guarded(Action.CANCEL)
+async def cancel(request: Request, session: Session, user: UserRecord) -> Response:
+    """Withdraw the list: what is queued of it is not sent (``hhu-sync cancel``)."""
+    return await _change(request, user, "cancel")
+
+
+ROUTES = [
+    Route("/lists", lists_page, methods=["GET"]),
+    Route("/api/lists", lists_api, methods=["GET"]),
+    Route("/lists/{list_id}", list_page, methods=["GET"]),
+    Route("/api/lists/{list_id}", list_api, methods=["GET"]),
+    Route("/lists/{list_id}/requeue", requeue, methods=["POST"]),
+    Route("/api/lists/{list_id}/requeue", requeue, methods=["POST"]),
+    Route("/lists/{list_id}/cancel", cancel, methods=["POST"]),
+    Route("/api/lists/{list_id}/cancel", cancel, methods=["POST"]),
+]
