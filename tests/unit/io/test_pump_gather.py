@@ -14,7 +14,15 @@ import socket
 import pytest
 
 from hhu_sync.config import parse_config
-from hhu_sync.io.pump import MAX_GATHER_S, READ_CHUNK, LinkPump, PumpCut
+from hhu_sync.io.pump import (
+    GATHER_MAX_BPS,
+    MAX_GATHER_S,
+    RATE_WINDOW_S,
+    READ_CHUNK,
+    LineRate,
+    LinkPump,
+    PumpCut,
+)
 from hhu_sync.model.problems import ModelError
 from tests.unit.io.test_pump import ScriptedConn, SocketPort
 
@@ -33,12 +41,24 @@ def _got(data: bytes):
     return lambda event: event == ("got", data)
 
 
+async def _slow_line(pump: LinkPump, far: socket.socket) -> None:
+    """A port starts out as a fast line (read as bytes come); one byte, a rate window
+    later another: now it is a slow one, and it gathers."""
+    for byte in (b"<", b">"):
+        far.send(byte)
+        await pump.run_until(_got(byte), 5.0)
+        await asyncio.sleep(RATE_WINDOW_S * 1.2)
+
+
 def test_pieces_that_arrive_within_a_tick_are_taken_in_one_read(pair):
     near, far = pair
 
     async def main():
         conn = ScriptedConn()
         pump = LinkPump(SocketPort(near), conn, gather_s=TICK_S)
+        await _slow_line(pump, far)
+        conn.received.clear()
+        pump.stats.gathers = pump.stats.reads = 0
         far.send(b"first")
         await pump.run_until(_got(b"first"), 5.0)    # read at once: the port was quiet
         for i in range(9):                           # meanwhile the line trickles on
@@ -126,6 +146,8 @@ def test_every_port_of_a_loop_gathers_on_one_timer(pair):
         a, b = ScriptedConn(), ScriptedConn()
         pumps = [LinkPump(SocketPort(near), a, gather_s=TICK_S),
                  LinkPump(SocketPort(near2), b, gather_s=TICK_S)]
+        await _slow_line(pumps[0], far)
+        await _slow_line(pumps[1], far2)
         far.send(b"x")
         far2.send(b"y")
         await pumps[0].run_until(_got(b"x"), 5.0)
@@ -140,6 +162,36 @@ def test_every_port_of_a_loop_gathers_on_one_timer(pair):
     finally:
         near2.close()
         far2.close()
+
+
+def test_a_line_is_fast_until_a_window_shows_it_slow_and_fast_again_when_it_speeds_up():
+    now = [0.0]
+    rate = LineRate(lambda: now[0])
+    assert rate.fast                       # a fast start stays fast: no first stall
+    now[0] = RATE_WINDOW_S
+    rate.moved(100)                        # 100 B in a window: a serial line
+    assert not rate.fast
+    now[0] += RATE_WINDOW_S / 2
+    rate.moved(int(GATHER_MAX_BPS * RATE_WINDOW_S))
+    now[0] += RATE_WINDOW_S / 2
+    rate.moved(1)
+    assert rate.fast                       # megabytes a second: read as they come
+
+
+def test_a_new_port_is_read_at_once_until_a_window_shows_it_slow(pair):
+    near, far = pair
+
+    async def main():
+        conn = ScriptedConn()
+        pump = LinkPump(SocketPort(near), conn, gather_s=MAX_GATHER_S)
+        for i in range(20):                      # small pieces, within the first window
+            far.send(b"p%02d" % i)
+            await pump.run_until(_got(b"p%02d" % i), 5.0)
+        pump.close()
+        return pump.stats
+
+    stats = asyncio.run(main())
+    assert stats.gathers == 0 and stats.reads == 20
 
 
 @pytest.mark.parametrize("bad", [-0.001, MAX_GATHER_S * 2])
