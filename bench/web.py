@@ -6,7 +6,8 @@ Each round runs ``bench/docks.py``'s docking twice, side by side on the same mac
 from the same prepared depot: once with no web app, once with the daemon serving it
 and ``--viewers`` browsers' worth of clients each holding the docks page's event
 stream (``/api/docks/events``) open, plus page requests (``/docks``, ``/api/docks``,
-alternately) at ``--page-rate`` a second in all. Printed: each run's fraction of N x
+alternately) at ``--page-rate`` a second in all, from a process of their own (browsers
+are not on the daemon's interpreter lock). Printed: each run's fraction of N x
 line rate and depot CPU per MB, the ratio of the two fractions (target: within 3%),
 the events the viewers received and the page times (median, p95, worst).
 """
@@ -15,7 +16,9 @@ from __future__ import annotations
 
 import argparse
 import http.client
+import json
 import statistics
+import subprocess
 import sys
 import tempfile
 import threading
@@ -125,8 +128,6 @@ def one_run(root: Path, n: int, args, viewers: int) -> dict:
     sims = [docks.spawn(["--serve-sims", str(root), "--first", str(lo), "--hhus",
                          str(hi - lo), "--baud", str(args.baud), "--latency-ms",
                          str(args.latency_ms), "--piece-ms", "5.4"]) for lo, hi in bounds]
-    import json
-
     urls = [url for sim in sims for url in json.loads(sim.stdout.readline())]
     daemon = docks.configure(root, urls, args.baud)
     moved += docks.queue_lists(daemon, n, args.bundle_kib)
@@ -135,8 +136,12 @@ def one_run(root: Path, n: int, args, viewers: int) -> dict:
         Accounts(daemon.store).add(USER, "office", PASSWORD, actor="bench")
         config = replace(daemon.config, web=Web(listen=("127.0.0.1", 0)))
         daemon.web = WebServer(config, daemon.store, daemon.docks.events).start()
-        watching = Viewers(daemon.web.address, _login(daemon.web.address), viewers,
-                           args.page_rate)
+        host, port = daemon.web.address
+        # in a process of their own, as browsers are: not on the daemon's interpreter lock
+        watching = subprocess.Popen(
+            [sys.executable, __file__, "--serve-viewers", f"{host}:{port}",
+             _login(daemon.web.address), str(viewers), str(args.page_rate)],
+            stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     ceiling = n * args.baud / 10
     done_at, elapsed, cpu = docks.dock_all(daemon, n, 60 + 20 * moved / ceiling)
     for sim in sims:
@@ -146,16 +151,33 @@ def one_run(root: Path, n: int, args, viewers: int) -> dict:
     result = {"fraction": moved / elapsed / ceiling, "cpu_per_mb": sum(cpu.values()) /
               (moved / 2**20), "ok": len(done_at) == n}
     if watching is not None:
-        watching.stop()
-        times = sorted(watching.page_times) or [float("nan")]
-        result |= {"events": watching.events, "failures": watching.failures,
+        assert watching.stdin is not None and watching.stdout is not None
+        watching.stdin.close()
+        seen = json.loads(watching.stdout.readline())
+        watching.wait(30)
+        times = sorted(seen["page_times"]) or [float("nan")]
+        result |= {"events": seen["events"], "failures": seen["failures"],
                    "pages": len(times), "median_ms": 1000 * statistics.median(times),
                    "p95_ms": 1000 * times[int(0.95 * (len(times) - 1))],
                    "worst_ms": 1000 * times[-1]}
     return result
 
 
+def serve_viewers(address: str, cookie: str, n: int, rate: float) -> int:
+    """Child process: the viewers until standard input closes; then what they saw."""
+    host, _, port = address.rpartition(":")
+    watching = Viewers((host, int(port)), cookie, n, rate)
+    sys.stdin.read()
+    watching.stop()
+    print(json.dumps({"events": watching.events, "failures": watching.failures,
+                      "page_times": watching.page_times}), flush=True)
+    return 0
+
+
 def main() -> int:
+    if sys.argv[1:2] == ["--serve-viewers"]:
+        address, cookie, n, rate = sys.argv[2:6]
+        return serve_viewers(address, cookie, int(n), float(rate))
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--hhus", type=int, default=32)
     ap.add_argument("--viewers", type=int, default=50)

@@ -239,6 +239,11 @@ class DockBoard:
         with self._lock:
             return [c.as_dict() for _, c in sorted(self._cradles.items())]
 
+    def cradles(self, docks: set[str]) -> list[dict[str, Any]]:
+        """The state of just these cradles (those that changed), in name order."""
+        with self._lock:
+            return [self._cradles[d].as_dict() for d in sorted(docks) if d in self._cradles]
+
     def known(self, docks: list[str]) -> None:
         """Cradles configured: shown (empty) before anything happened on them."""
         with self._lock:

@@ -9,14 +9,11 @@ Jinja2 templates with autoescape on; no inline script anywhere (the CSP forbids 
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import hmac
-import json
 import logging
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -31,10 +28,11 @@ from starlette.staticfiles import StaticFiles
 from starlette.templating import Jinja2Templates
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from hhu_sync.dock.events import Cradle, DockEvent, EventHub
+from hhu_sync.dock.events import Cradle
 from hhu_sync.safetext import escape_controls
 from hhu_sync.store.accounts import AccountStore, UserRecord
 from hhu_sync.web.accounts import Accounts
+from hhu_sync.web.feed import DockFeed
 from hhu_sync.web.roles import Action, may
 from hhu_sync.web.sessions import LoginThrottle, Session, Sessions
 
@@ -264,61 +262,18 @@ async def docks_api(request: Request, session: Session, user: UserRecord) -> Res
 async def docks_events(request: Request, session: Session, user: UserRecord) -> Response:
     """Server-sent events: ``snapshot`` (every cradle) first, then ``cradle`` (one
     cradle's new state) whenever a docking moves on, at most every SSE_COALESCE_S per
-    cradle; a comment every SSE_KEEPALIVE_S keeps proxies from closing the stream."""
+    cradle; a comment every SSE_KEEPALIVE_S keeps proxies from closing the stream
+    (:mod:`hhu_sync.web.feed`: one feed for every browser)."""
     ctx: Context = request.app.state.ctx
     hub = ctx.extra.get("events")
     if hub is None:
         return JSONResponse({"error": "this server has no cradles (hhu-sync web alone)",
                              "status": 404}, status_code=404)
-    return StreamingResponse(_dock_stream(hub, ctx.closing), media_type="text/event-stream",
+    feed = ctx.extra.get("feed")
+    if feed is None:
+        feed = ctx.extra["feed"] = DockFeed(hub, ctx.closing)
+    return StreamingResponse(feed.stream(), media_type="text/event-stream",
                              headers={"cache-control": "no-store", "x-accel-buffering": "no"})
-
-
-SSE_COALESCE_S = 0.2
-SSE_KEEPALIVE_S = 15.0
-SSE_CHECK_S = 0.5        # how soon an open stream sees the server stopping
-
-
-async def _dock_stream(hub: EventHub,
-                       closing: threading.Event | None = None) -> AsyncIterator[str]:
-    """The docks page's events; ends when ``closing`` is set (the server stops), so a
-    graceful shutdown is not held up by browsers that keep their streams open."""
-    closing = closing or threading.Event()
-    loop = asyncio.get_running_loop()
-    dirty: set[str] = set()
-    wake = asyncio.Event()
-
-    def heard(event: DockEvent) -> None:          # on the docking's thread
-        with contextlib.suppress(RuntimeError):   # the web loop has closed: nobody reads
-            loop.call_soon_threadsafe(_mark, event.dock)
-
-    def _mark(dock: str) -> None:
-        dirty.add(dock)
-        wake.set()
-
-    hub.subscribe(heard)
-    try:
-        yield f"event: snapshot\ndata: {json.dumps(hub.board.snapshot())}\n\n"
-        quiet = 0.0
-        while not closing.is_set():
-            try:
-                await asyncio.wait_for(wake.wait(), SSE_CHECK_S)
-            except TimeoutError:
-                quiet += SSE_CHECK_S
-                if quiet >= SSE_KEEPALIVE_S:
-                    quiet = 0.0
-                    yield ": still here\n\n"
-                continue
-            quiet = 0.0
-            wake.clear()
-            docks = set(dirty)
-            dirty.clear()
-            for cradle in hub.board.snapshot():
-                if cradle["dock"] in docks:
-                    yield f"event: cradle\ndata: {json.dumps(cradle)}\n\n"
-            await asyncio.sleep(SSE_COALESCE_S)
-    finally:
-        hub.unsubscribe(heard)
 
 
 @guarded(Action.VIEW)

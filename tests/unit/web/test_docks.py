@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import http.client
 import json
+import threading
 import time
 
 from starlette.testclient import TestClient
@@ -20,7 +21,8 @@ from hhu_sync.dock.events import (
     SessionEnded,
     TransferProgress,
 )
-from hhu_sync.web.app import _dock_stream, create_app
+from hhu_sync.web.app import create_app
+from hhu_sync.web.feed import STREAM_QUEUE, DockFeed
 from hhu_sync.web.server import WebServer
 from tests.unit.web.conftest import PASSWORD, log_in
 
@@ -81,20 +83,47 @@ def test_the_stream_starts_with_a_snapshot_then_sends_each_cradle_that_moved():
     hub.board.known(["cradle-1"])
 
     async def main():
-        stream = _dock_stream(hub)
+        feed = DockFeed(hub, threading.Event())
+        stream = feed.stream()
         first = await stream.__anext__()
         loop = asyncio.get_running_loop()
         loop.call_later(0.05, _docking, hub)
         second = await asyncio.wait_for(stream.__anext__(), 5)
+        assert len(feed.streams) == 1
         await stream.aclose()
-        return first, second
+        return first, second, feed
 
-    first, second = asyncio.run(main())
+    first, second, feed = asyncio.run(main())
     assert first.startswith("event: snapshot\n")
     assert json.loads(first.split("data: ", 1)[1])[0]["phase"] == "empty"
     assert second.startswith("event: cradle\n")
     assert json.loads(second.split("data: ", 1)[1])["hhu_id"] == "HHU-001"
-    assert hub._subscribers == ()                          # noqa: SLF001 - gone with it
+    assert feed.streams == set()                           # gone with it
+
+
+def test_every_browser_gets_the_same_chunk_and_one_fallen_behind_a_fresh_snapshot(
+        monkeypatch):
+    monkeypatch.setattr("hhu_sync.web.feed.SSE_COALESCE_S", 0.001)
+    hub = EventHub()
+    hub.board.known(["cradle-1"])
+
+    async def main():
+        feed = DockFeed(hub, threading.Event())
+        fast, slow = feed.stream(), feed.stream()
+        await fast.__anext__()
+        await slow.__anext__()                             # both hold their snapshot
+        got = []
+        for i in range(STREAM_QUEUE + 2):                  # the slow one reads nothing
+            _docking(hub, done=100 + i)
+            got.append(await asyncio.wait_for(fast.__anext__(), 5))
+        behind = await asyncio.wait_for(slow.__anext__(), 5)
+        await fast.aclose()
+        await slow.aclose()
+        return got, behind
+
+    got, behind = asyncio.run(main())
+    assert all(g.startswith("event: cradle\n") for g in got)
+    assert behind.startswith("event: snapshot\n")
 
 
 def test_the_docks_page_and_api_show_the_board_with_markup_as_text(store, clock):
