@@ -129,6 +129,10 @@ async def _csrf_token(request: Request) -> str | None:
     return None
 
 
+#: the action each guarded endpoint performs (the OpenAPI document says who may)
+ACTIONS: dict[Callable[..., Any], Action] = {}
+
+
 def guarded(action: Action) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
     """A route that needs a live session, an enabled user whose role may ``action``,
     and, for a state change, the session's CSRF token."""
@@ -151,6 +155,7 @@ def guarded(action: Action) -> Callable[[Handler], Callable[[Request], Awaitable
 
         endpoint.__name__ = handler.__name__
         endpoint.__doc__ = handler.__doc__
+        ACTIONS[endpoint] = action
         return endpoint
 
     return wrap
@@ -226,6 +231,14 @@ async def logout(request: Request, session: Session, user: UserRecord) -> Respon
 @guarded(Action.VIEW)
 async def home(request: Request, session: Session, user: UserRecord) -> Response:
     return RedirectResponse("/docks", status_code=303)
+
+
+@guarded(Action.VIEW)
+async def openapi(request: Request, session: Session, user: UserRecord) -> Response:
+    """This API described (OpenAPI 3.1): every /api route, who may call it, its errors."""
+    from hhu_sync.web.openapi import document
+
+    return JSONResponse(document(request.app.routes, ACTIONS))
 
 
 @guarded(Action.VIEW)
@@ -318,6 +331,7 @@ def create_app(store: AccountStore, *, settings: WebSettings | None = None,
         Route("/api/docks/events", docks_events),
         Route("/audit", audit_page),
         Route("/api/me", me),
+        Route("/api/openapi.json", openapi),
         Route("/api/audit", audit_api),
         *handhelds.ROUTES,
         *lists.ROUTES,

@@ -1,0 +1,27 @@
+"""The OpenAPI document: built from the app's own routes, so every /api route is in it
+with its methods, who may call it, and the CSRF header every change needs."""
+
+from __future__ import annotations
+
+from starlette.routing import Route
+
+from tests.unit.web.conftest import log_in
+
+
+def test_every_api_route_is_described_with_who_may_call_it(app, client):
+    assert client.get("/api/openapi.json").status_code == 401
+    log_in(client, "dana")
+    doc = client.get("/api/openapi.json").json()
+    assert doc["openapi"].startswith("3.1")
+    served = {(r.path, m.lower()) for r in app.routes if isinstance(r, Route)
+              and r.path.startswith("/api/") for m in (r.methods or {"GET"}) - {"HEAD"}}
+    described = {(path, m) for path, ops in doc["paths"].items() for m in ops}
+    assert described == served
+    cancel = doc["paths"]["/api/lists/{list_id}/cancel"]["post"]
+    assert cancel["x-roles"] == ["admin", "office"]
+    assert {p["name"] for p in cancel["parameters"]} == {"list_id", "X-CSRF-Token"}
+    assert {"401", "403", "404", "409"} <= set(cancel["responses"])
+    events = doc["paths"]["/api/docks/events"]["get"]
+    assert "text/event-stream" in events["responses"]["200"]["content"]
+    assert all("summary" in op and op["summary"] for ops in doc["paths"].values()
+               for op in ops.values())
