@@ -361,6 +361,18 @@ def copy_depot(src: Path, dst: Path, database: Path) -> None:
         here.backup(there)
 
 
+def start_sims(root: Path, n: int, sim_procs: int, baud: int, latency_ms: float,
+               piece_ms: float) -> tuple[list[subprocess.Popen], list[str]]:
+    """The N simulated HHUs and their lines, spread over up to ``sim_procs`` child
+    processes: the processes, and the lines' URLs in HHU order."""
+    procs = max(1, min(sim_procs, n))
+    bounds = [(k * n // procs, (k + 1) * n // procs) for k in range(procs)]
+    sims = [spawn(["--serve-sims", str(root), "--first", str(lo), "--hhus", str(hi - lo),
+                   "--baud", str(baud), "--latency-ms", str(latency_ms),
+                   "--piece-ms", str(piece_ms)]) for lo, hi in bounds]
+    return sims, [url for sim in sims for url in json.loads(sim.stdout.readline())]
+
+
 def spawn(args: list[str], stdin=subprocess.PIPE) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, __file__, *args], stdin=stdin,
                             stdout=subprocess.PIPE, text=True)
@@ -413,12 +425,9 @@ def main() -> int:
         live, again = Path(tmp) / "live", Path(tmp) / "replay"
         live.mkdir()
         moved = prepare(live, n, args.upload_kib, args.bundle_kib)
-        procs = max(1, min(args.sim_procs, n))
-        bounds = [(k * n // procs, (k + 1) * n // procs) for k in range(procs)]
-        sims = [spawn(["--serve-sims", str(live), "--first", str(lo), "--hhus", str(hi - lo),
-                       "--baud", str(args.baud), "--latency-ms", str(args.latency_ms),
-                       "--piece-ms", str(args.piece_ms)]) for lo, hi in bounds]
-        urls = [url for sim in sims for url in json.loads(sim.stdout.readline())]
+        sims, urls = start_sims(live, n, args.sim_procs, args.baud, args.latency_ms,
+                                args.piece_ms)
+        procs = len(sims)
         daemon = configure(live, urls, args.baud)
         moved += queue_lists(daemon, n, args.bundle_kib)
         copy_depot(live, again, daemon.config.paths.database)   # the same, for the replay

@@ -44,6 +44,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import hhu_sync  # noqa: E402
 from hhu_sync.config import load_config  # noqa: E402
 from hhu_sync.daemon import Daemon  # noqa: E402
+from hhu_sync.dock.events import UploadCommitted  # noqa: E402
 from hhu_sync.dock.readings import UploadDecoder, check_upload, export_stored  # noqa: E402
 from hhu_sync.dock.session import Session  # noqa: E402
 from hhu_sync.logsetup import setup_logging  # noqa: E402
@@ -223,7 +224,9 @@ def main() -> int:
         daemon = SimpleNamespace(config=session.config, store=store, docks=SimpleNamespace(
             track_export=exports.append, blocking=exporter, decoder=decoder))
         daemon._export = functools.partial(Daemon._export, daemon)
-        session.committed = functools.partial(Daemon._upload_committed, daemon)
+        export = functools.partial(Daemon._upload_committed, daemon)
+        session.events.subscribe(
+            lambda event: export(event) if isinstance(event, UploadCommitted) else None)
         link = HeldLink(sealed)
         del sealed
         check0, export0 = pool_cpu(decoder, "check"), pool_cpu(decoder, "export")

@@ -123,12 +123,7 @@ class Viewers:
 
 def one_run(root: Path, n: int, args, viewers: int) -> dict:
     moved = docks.prepare(root, n, args.upload_kib, args.bundle_kib)
-    procs = max(1, min(args.sim_procs, n))
-    bounds = [(k * n // procs, (k + 1) * n // procs) for k in range(procs)]
-    sims = [docks.spawn(["--serve-sims", str(root), "--first", str(lo), "--hhus",
-                         str(hi - lo), "--baud", str(args.baud), "--latency-ms",
-                         str(args.latency_ms), "--piece-ms", "5.4"]) for lo, hi in bounds]
-    urls = [url for sim in sims for url in json.loads(sim.stdout.readline())]
+    sims, urls = docks.start_sims(root, n, args.sim_procs, args.baud, args.latency_ms, 5.4)
     daemon = docks.configure(root, urls, args.baud)
     moved += docks.queue_lists(daemon, n, args.bundle_kib)
     watching = None

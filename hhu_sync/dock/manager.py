@@ -78,6 +78,9 @@ class DockManager:
         #: every docking's events (phases, progress, commits): the CLI's bars, the web app
         self.events = EventHub()
         self.events.board.known([d.name for d in config.docks])
+        if committed is not None:
+            self.events.subscribe(
+                lambda event: committed(event) if isinstance(event, UploadCommitted) else None)
         self.decoder = UploadDecoder()   # checks and exports uploads in worker processes
         self._exports: set[Future] = set()   # exports still being written
         self._cap = asyncio.Semaphore(max(1, config.limits.max_sessions))
@@ -206,7 +209,7 @@ class DockManager:
     async def _run(self, dock: Dock, url: str, generation: int) -> None:
         session = Session(dock, url, self.config, self.store, _StoreFaultKeys(self.keystore),
                           self.packer, events=self.events, decoder=self.decoder,
-                          committed=self.committed, committer=self.committer,
+                          committer=self.committer,
                           versions=self.versions, blocking=self.blocking, ports=self.ports)
         self._sessions[dock.name] = session
         try:

@@ -133,14 +133,13 @@ class HhuKeys(Protocol):
 
 class Session:
     """One docking on an event loop: ``await session.run()``. ``blocking`` runs what may
-    block (None: the loop's default executor); ``committed`` hears of each upload the
-    store committed, on the loop."""
+    block (None: the loop's default executor); ``events`` hears what it does, an
+    ``UploadCommitted`` for each upload the store committed among them, on the loop."""
 
     def __init__(self, dock: Dock, url: str, config: Config, store, keystore: HhuKeys,
                  packer: Packer, stop: threading.Event | None = None,
                  events: EventHub | None = None,
                  decoder: UploadDecoder | None = None,
-                 committed: Callable[[UploadCommitted], None] | None = None,
                  committer: Executor | None = None,
                  versions: VersionMemory | None = None,
                  blocking: Executor | None = None,
@@ -155,7 +154,6 @@ class Session:
         self.events = events or EventHub()   # what the docking tells the world
         self._progress_at: dict[str, float] = {}   # object id -> when last published
         self.decoder = decoder or UploadDecoder(inline=True)
-        self.committed = committed      # told of each upload committed (the daemon exports)
         self.committer = committer      # commits uploads (None: on ``blocking``)
         self.blocking = blocking
         #: opens and closes ports (None: ``blocking``): pyserial's socket:// close sleeps
@@ -171,6 +169,7 @@ class Session:
         self._deadline = float("inf")
         self._session_id: int | None = None   # the sessions row, once work has begun
         self._answered = False    # something answered on the line: a docking began
+        self._last_phase: Phase | None = None
 
     def _publish(self, event_type: type, **values: Any) -> None:
         self.events.publish(event_type(dock=self.dock.name, at=time.time(), **values))
@@ -183,7 +182,10 @@ class Session:
             self._phase(Phase.AUTHENTICATING)
 
     def _phase(self, phase: Phase) -> None:
-        self._publish(PhaseChanged, phase=phase, hhu_id=self.result.hhu_id)
+        """A change of phase (a second bundle in a row is no news)."""
+        if phase is not self._last_phase:
+            self._last_phase = phase
+            self._publish(PhaseChanged, phase=phase, hhu_id=self.result.hhu_id)
 
     def _on_event(self, event: Any) -> None:
         if isinstance(event, Progress) and event.total:
@@ -544,11 +546,7 @@ class Session:
                                f"{budget:g} s; left on the HHU") from None
         upload_id = pulled.upload_id
         if not report.already_held:
-            event = UploadCommitted(dock=self.dock.name, at=time.time(), upload_id=upload_id,
-                                    hhu_id=hhu)
-            self.events.publish(event)
-            if self.committed is not None:
-                self.committed(event)
+            self._publish(UploadCommitted, upload_id=upload_id, hhu_id=hhu)
         await session.ack(upload_id, self._budget(self.config.limits.transfer_seconds))
         self._publish(UploadAcknowledged, hhu_id=hhu, upload_id=upload_id)
         await self._off(self.store.mark_cleared, upload_id, _now())

@@ -185,8 +185,14 @@ async def login_form(request: Request) -> Response:
 
 async def login(request: Request) -> Response:
     ctx: Context = request.app.state.ctx
-    if int(request.headers.get("content-length") or 0) > MAX_FORM_BYTES:
-        return page(request, "login.html", error=LOGIN_FAILED)
+    try:
+        length = int(request.headers.get("content-length") or 0)
+    except ValueError:
+        length = MAX_FORM_BYTES + 1
+    if length > MAX_FORM_BYTES:
+        response = page(request, "login.html", error=LOGIN_FAILED)
+        response.status_code = 413               # refused unread: a login form is small
+        return response
     form = await request.form(max_files=0, max_fields=10)
     name, password = form.get("username"), form.get("password")
     if not isinstance(name, str) or not isinstance(password, str):

@@ -9,19 +9,12 @@ import json
 import pytest
 
 from hhu_sync import failpoints
-from hhu_sync.store import ListState, SqliteStore, StorageUnavailable
+from hhu_sync.store import ListState, StorageUnavailable
 from hhu_sync.store.accounts import Change
 from hhu_sync.store.list_actions import UnknownList, change_list
 from tests.unit.store.helpers import meter_list, upload, visit
 
 NOW = "2026-11-25T12:00:00+00:00"
-
-
-@pytest.fixture
-def store(tmp_path):
-    s = SqliteStore(tmp_path / "db.sqlite")
-    yield s
-    s.close()
 
 
 def test_a_change_says_the_state_before_and_after_and_audits_it_when_asked(store):

@@ -10,13 +10,6 @@ from tests.unit.store.helpers import meter_list
 NOW = "2026-11-25T12:00:00+00:00"
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = SqliteStore(tmp_path / "db.sqlite")
-    yield s
-    s.close()
-
-
 def test_a_list_for_an_hhu_is_queued_for_that_hhu_only(store):
     store.add_meter_list(meter_list(hhu="HHU-001"))
     assert [d.ref for d in store.pending_deliveries("HHU-001", None, NOW)] == ["L1"]

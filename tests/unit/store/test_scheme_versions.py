@@ -38,13 +38,6 @@ def _put(store, scheme, name="a.toml", sha=None, now=NOW, force=False):
                               force=force)
 
 
-@pytest.fixture
-def store(tmp_path):
-    s = SqliteStore(tmp_path / "db.sqlite")
-    yield s
-    s.close()
-
-
 def test_versions_compare_as_numbers_not_text():
     assert version_key(10) > version_key(9)
     assert version_key("1.10") > version_key("1.9")

@@ -43,6 +43,9 @@ def test_a_form_without_fields_or_with_huge_values_is_a_failed_login(client):
     assert client.post("/login", data={}).status_code == 401
     assert log_in(client, "dana", "x" * 5000).status_code == 401
     assert log_in(client, "d" * 5000).status_code == 401
+    huge = client.post("/login", content=b"username=" + b"a" * 200_000,
+                       headers={"content-type": "application/x-www-form-urlencoded"})
+    assert huge.status_code == 413 and "set-cookie" not in huge.headers
 
 
 def test_logout_needs_the_csrf_token_and_ends_the_session(client):
