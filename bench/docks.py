@@ -28,6 +28,7 @@ simulator side (the child processes, from /proc, read before they end). Last lin
 from __future__ import annotations
 
 import argparse
+from collections import defaultdict
 import json
 import os
 import resource
@@ -73,7 +74,25 @@ STUCK_S = 0.25     # a replayed line sends its next piece anyway after this long
 
 def cpu_of(pid: int) -> float:
     """CPU seconds (user + system) a live process has used, from /proc (no psutil)."""
-    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return cpu_of_stat(Path(f"/proc/{pid}/stat"))
+
+
+def thread_cpu() -> dict[str, float]:
+    """CPU seconds by thread name in this process (threads of one name summed; a
+    thread that ended is gone from the count), from /proc/self/task."""
+    names = {t.native_id: t.name.split(" ")[0].rstrip("-0123456789") or t.name
+             for t in threading.enumerate()}
+    out: dict[str, float] = defaultdict(float)
+    for task in Path("/proc/self/task").iterdir():
+        try:
+            out[names.get(int(task.name), "other")] += cpu_of_stat(task / "stat")
+        except OSError:
+            continue
+    return dict(out)
+
+
+def cpu_of_stat(stat: Path) -> float:
+    fields = stat.read_text().rsplit(")", 1)[1].split()
     return (int(fields[11]) + int(fields[12])) / TICK
 
 
@@ -317,13 +336,15 @@ def depot_cpu(daemon: Daemon) -> dict[str, float]:
 
 
 def dock_all(daemon: Daemon, n: int, bound_s: float
-             ) -> tuple[dict[str, float], float, dict[str, float]]:
+             ) -> tuple[dict[str, float], float, dict[str, float], dict[str, float]]:
     """Run the daemon until every HHU has its bundle and its upload is cleared: the
     time each docking took, the wall time, the depot's CPU seconds by part (``PARTS``;
-    exports still being written then are counted as far as they got)."""
+    exports still being written then are counted as far as they got) and the daemon
+    process's by thread."""
     config = daemon.config
     daemon.docks.decoder.start()   # the daemon's start-up is not part of a docking
     cpu0 = depot_cpu(daemon)
+    threads0 = thread_cpu()
     t0 = time.monotonic()
     thread = threading.Thread(target=daemon.run, daemon=True)
     thread.start()
@@ -342,10 +363,11 @@ def dock_all(daemon: Daemon, n: int, bound_s: float
             time.sleep(0.02)
     elapsed = max(done_at.values()) if len(done_at) == n else float("nan")
     cpu1 = depot_cpu(daemon)
+    threads = {name: spent - threads0.get(name, 0.0) for name, spent in thread_cpu().items()}
     cpu = {part: cpu1[part] - cpu0[part] for part in PARTS}
     daemon.stop.set()
     thread.join(60)
-    return done_at, elapsed, cpu
+    return done_at, elapsed, cpu, threads
 
 
 def copy_depot(src: Path, dst: Path, database: Path) -> None:
@@ -433,7 +455,7 @@ def main() -> int:
         copy_depot(live, again, daemon.config.paths.database)   # the same, for the replay
         bound = 60 + 20 * moved / ceiling                # every run ends
         sim0 = sum(cpu_of(s.pid) for s in sims)
-        done_at, elapsed, cpu = dock_all(daemon, n, bound)
+        done_at, elapsed, cpu, threads = dock_all(daemon, n, bound)
         sim_cpu = sum(cpu_of(s.pid) for s in sims) - sim0
         for sim in sims:
             sim.stdin.close()
@@ -449,7 +471,7 @@ def main() -> int:
             urls = json.loads(replayer.stdout.readline())
             daemon = configure(again, urls, args.baud)
             rep0 = cpu_of(replayer.pid)
-            done, r_elapsed, r_cpu = dock_all(daemon, n, 10 + 3 * elapsed)
+            done, r_elapsed, r_cpu, _ = dock_all(daemon, n, 10 + 3 * elapsed)
             rep_cpu = cpu_of(replayer.pid) - rep0
             replayer.stdin.close()
             stuck = json.loads(replayer.stdout.readline())["stuck"]
@@ -465,6 +487,9 @@ def main() -> int:
     for run, _, split, _ in rows:
         print(f"depot cpu-s/MB ({run}): " + ", ".join(
             f"{part} {split[part] / mb:.3f}" for part in PARTS))
+    print("daemon process cpu-s by thread (live): " + ", ".join(
+        f"{name} {spent:.2f}" for name, spent in sorted(threads.items(), key=lambda kv: -kv[1])
+        if spent >= 0.005))
     cpu = sum(rows[0][2].values())
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     goodput = moved / elapsed
