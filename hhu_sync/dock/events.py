@@ -207,6 +207,7 @@ class Cradle:
     outcome: str | None = None
     errors: tuple[str, ...] = ()
     updated: float = 0.0
+    rechecking: bool = False    # a new poll of the HHU still docked, not yet known to work
 
     @property
     def safe_to_remove(self) -> bool:
@@ -257,21 +258,40 @@ class DockBoard:
             _APPLY[type(event)](cradle, event)
 
 
+def _forget(cradle: Cradle) -> None:
+    """The last docking's results off the board: a new one is under way."""
+    cradle.transfers.clear()
+    cradle.outcome, cradle.errors = None, ()
+    cradle.rechecking = False
+
+
 def _phase(cradle: Cradle, event: Any) -> None:
-    if event.phase is Phase.AUTHENTICATING:      # a new docking: forget the last one
-        cradle.transfers.clear()
-        cradle.outcome, cradle.errors = None, ()
+    if event.phase is Phase.AUTHENTICATING:
+        if cradle.phase in (Phase.DONE, Phase.FAILED) and cradle.hhu_id is not None:
+            # The cradle's next poll of the HHU that is still in it: until it turns out
+            # to have work (or to be another HHU) the board keeps the last docking's
+            # results and "safe to remove", instead of flickering at every poll.
+            cradle.rechecking = True
+            return
+        _forget(cradle)
         cradle.hhu_id = cradle.firmware = cradle.crew = None
         cradle.battery_pct = cradle.free_flash = None
+    elif cradle.rechecking:                      # the HHU had work after all
+        _forget(cradle)
     cradle.phase = event.phase
 
 
 def _authenticated(cradle: Cradle, event: Any) -> None:
+    if cradle.rechecking and event.hhu_id != cradle.hhu_id:   # another HHU was docked
+        _forget(cradle)
+        cradle.phase = Phase.AUTHENTICATING
     cradle.hhu_id, cradle.firmware, cradle.crew = event.hhu_id, event.firmware, event.crew
     cradle.battery_pct, cradle.free_flash = event.battery_pct, event.free_flash
 
 
 def _progress(cradle: Cradle, event: Any) -> None:
+    if cradle.rechecking:
+        _forget(cradle)
     t = cradle.transfers.get(event.object_id)
     if t is None:
         t = cradle.transfers[event.object_id] = Transfer(
@@ -280,11 +300,18 @@ def _progress(cradle: Cradle, event: Any) -> None:
 
 
 def _ended(cradle: Cradle, event: Any) -> None:
-    cradle.outcome, cradle.errors = event.outcome, event.errors
     if event.hhu_id is None and event.outcome == "empty":
+        _forget(cradle)                          # the HHU was taken out
         cradle.phase = Phase.EMPTY
-    else:
-        cradle.phase = Phase.DONE if event.outcome in ("done", "idle") else Phase.FAILED
+        cradle.hhu_id = cradle.firmware = cradle.crew = None
+        cradle.battery_pct = cradle.free_flash = None
+        return
+    if cradle.rechecking and event.outcome == "idle":
+        cradle.rechecking = False                # nothing new: the last docking stands
+        return
+    cradle.rechecking = False
+    cradle.outcome, cradle.errors = event.outcome, event.errors
+    cradle.phase = Phase.DONE if event.outcome in ("done", "idle") else Phase.FAILED
 
 
 def _nothing(cradle: Cradle, event: Any) -> None:

@@ -21,7 +21,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 
 from hhu_sync.config import Config, Dock
-from hhu_sync.dock.events import EventHub, UploadCommitted
+from hhu_sync.dock.events import EventHub, SessionEnded, UploadCommitted
 from hhu_sync.dock.readings import UploadDecoder
 from hhu_sync.dock.session import Outcome, Session, SessionResult
 from hhu_sync.errors import KeyStoreError
@@ -198,8 +198,11 @@ class DockManager:
             with self._lock:
                 state = self.states[dock.name]
                 state.busy = False
+                taken_out = state.last is not None and state.last.hhu_id is not None
                 state.last = SessionResult(dock.name, Outcome.UNPLUGGED)
                 state.last_generation = self.generation()
+            if taken_out:
+                self._taken_out(dock)
             return
         with self._lock:
             self.states[dock.name].polls += 1
@@ -228,6 +231,8 @@ class DockManager:
         with self._lock:
             state = self.states[dock.name]
             state.busy = False
+            taken_out = (result.outcome is Outcome.EMPTY and result.hhu_id is None
+                         and state.last is not None and state.last.hhu_id is not None)
             state.last = result
             state.last_generation = generation
             if result.outcome in (Outcome.CUT, Outcome.TIMEOUT, Outcome.ERROR, Outcome.AUTH_FAILED):
@@ -239,7 +244,15 @@ class DockManager:
                 state.failures = 0
                 state.not_before = 0.0
             self._storage_state(dock, state, result)
+        if taken_out:
+            self._taken_out(dock)
         self.on_result(dock, generation, result)
+
+    def _taken_out(self, dock: Dock) -> None:
+        """The HHU that answered on this cradle last time is gone (nothing answers, or
+        the cradle itself is unplugged): the board says so once, not at every poll."""
+        self.events.publish(SessionEnded(dock=dock.name, at=time.time(), hhu_id=None,
+                                         outcome=Outcome.EMPTY.value))
 
     @staticmethod
     def _storage_state(dock: Dock, state: DockState, result: SessionResult) -> None:

@@ -51,7 +51,58 @@ def test_the_board_follows_a_docking_and_says_when_it_is_safe_to_remove():
     hub.publish(SessionEnded("cradle-1", T + 5, "HHU-001", "done"))
     assert hub.board.snapshot()[0]["safe_to_remove"]
     hub.publish(PhaseChanged("cradle-1", T + 9, Phase.AUTHENTICATING))   # the next HHU
-    assert hub.board.snapshot()[0]["transfers"] == []
+    hub.publish(HhuAuthenticated("cradle-1", T + 9, "HHU-002", "2.1", 90, 1 << 20, None))
+    one = hub.board.snapshot()[0]
+    assert (one["hhu_id"], one["transfers"], one["phase"]) == ("HHU-002", [], "authenticating")
+    assert not one["safe_to_remove"]
+
+
+def _done_then_polled_again(hub: EventHub) -> None:
+    _docking(hub, done=8192)
+    hub.publish(SessionEnded("cradle-1", T + 5, "HHU-001", "done"))
+    hub.publish(PhaseChanged("cradle-1", T + 35, Phase.AUTHENTICATING))   # the next poll
+    hub.publish(HhuAuthenticated("cradle-1", T + 35, "HHU-001", "2.1", 86, 1 << 20,
+                                 "crew-north"))
+
+
+def test_an_hhu_left_in_its_cradle_stays_safe_to_remove_through_every_poll():
+    hub = EventHub()
+    seen = []
+    _done_then_polled_again(hub)
+    seen.append(hub.board.snapshot()[0])
+    hub.publish(SessionEnded("cradle-1", T + 36, "HHU-001", "idle"))
+    seen.append(hub.board.snapshot()[0])
+    for one in seen:        # no flicker to "authenticating"; the last docking stays shown
+        assert (one["phase"], one["outcome"], one["safe_to_remove"]) == ("done", "done", True)
+        assert [t["done"] for t in one["transfers"]] == [8192]
+    assert seen[-1]["battery_pct"] == 86      # what the poll learnt is shown
+
+
+def test_an_hhu_polled_again_that_has_work_starts_a_new_docking_on_the_board():
+    hub = EventHub()
+    _done_then_polled_again(hub)
+    hub.publish(PhaseChanged("cradle-1", T + 36, Phase.LOADING, "HHU-001"))
+    one = hub.board.snapshot()[0]
+    assert (one["phase"], one["outcome"], one["transfers"]) == ("loading", None, [])
+    assert not one["safe_to_remove"]
+
+
+def test_a_poll_of_a_docked_hhu_that_fails_shows_the_failure():
+    hub = EventHub()
+    _done_then_polled_again(hub)
+    hub.publish(SessionEnded("cradle-1", T + 36, "HHU-001", "cut", ("line cut",)))
+    one = hub.board.snapshot()[0]
+    assert (one["phase"], one["outcome"], one["errors"]) == ("failed", "cut", ["line cut"])
+
+
+def test_a_cradle_whose_hhu_was_taken_out_is_empty_again():
+    hub = EventHub()
+    _docking(hub, done=8192)
+    hub.publish(SessionEnded("cradle-1", T + 5, "HHU-001", "done"))
+    hub.publish(SessionEnded("cradle-1", T + 35, None, "empty"))
+    one = hub.board.snapshot()[0]
+    assert (one["phase"], one["hhu_id"], one["battery_pct"], one["transfers"]) == (
+        "empty", None, None, [])
 
 
 def test_a_subscriber_that_raises_does_not_stop_the_others_or_the_docking():
