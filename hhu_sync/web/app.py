@@ -33,6 +33,7 @@ from hhu_sync.safetext import escape_controls
 from hhu_sync.store.accounts import AccountStore, UserRecord
 from hhu_sync.web.accounts import Accounts
 from hhu_sync.web.feed import DockFeed
+from hhu_sync.web.params import MAX_BODY_BYTES, BadInput, Params
 from hhu_sync.web.roles import Action, may
 from hhu_sync.web.sessions import LoginThrottle, Session, Sessions
 
@@ -131,11 +132,18 @@ async def _csrf_token(request: Request) -> str | None:
 
 #: the action each guarded endpoint performs (the OpenAPI document says who may)
 ACTIONS: dict[Callable[..., Any], Action] = {}
+#: what each endpoint takes, declared (checked before the handler; in the OpenAPI document)
+QUERIES: dict[Callable[..., Any], Params] = {}
+BODIES: dict[Callable[..., Any], Params] = {}
 
 
-def guarded(action: Action) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
+def guarded(action: Action, *, query: Params | None = None, body: Params | None = None
+            ) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
     """A route that needs a live session, an enabled user whose role may ``action``,
-    and, for a state change, the session's CSRF token."""
+    and, for a state change, the session's CSRF token. ``query`` and ``body`` declare
+    its parameters: checked here (400 naming the field), the values handed over in
+    ``request.state.query`` and ``request.state.body`` (an API call's JSON object, a
+    page's form fields but its CSRF token)."""
 
     def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
@@ -150,15 +158,55 @@ def guarded(action: Action) -> Callable[[Handler], Callable[[Request], Awaitable
                     return _refuse(request, 403, "missing or wrong CSRF token")
             if not may(user.role, action):
                 return _refuse(request, 403, f"role {user.role} may not {action}")
+            try:
+                if query is not None:
+                    request.state.query = query.parse_query(
+                        request.query_params, request.query_params.getlist)
+                if body is not None:
+                    request.state.body = await _body(request, body)
+            except BadInput as exc:
+                return _refuse(request, 400, str(exc))
+            except _TooLarge as exc:
+                return _refuse(request, 413, str(exc))
             request.state.session, request.state.user = session, user
             return await handler(request, session, user)
 
         endpoint.__name__ = handler.__name__
         endpoint.__doc__ = handler.__doc__
         ACTIONS[endpoint] = action
+        if query is not None:
+            QUERIES[endpoint] = query
+        if body is not None:
+            BODIES[endpoint] = body
         return endpoint
 
     return wrap
+
+
+class _TooLarge(Exception):
+    pass
+
+
+async def _body(request: Request, spec: Params) -> dict[str, Any]:
+    """The declared body: an API call's JSON object (read at most MAX_BODY_BYTES), a
+    page's form (already read, bounded, by the CSRF check) without its token."""
+    if not _is_api(request):
+        form = await request.form(max_files=0, max_fields=100)
+        fields = {k: v for k, v in form.multi_items() if k != "csrf"}
+        return spec.parse_query(fields, lambda name: [v for k, v in form.multi_items()
+                                                      if k == name and isinstance(v, str)])
+    try:
+        declared = int(request.headers.get("content-length") or 0)
+    except ValueError:
+        raise BadInput("Content-Length", "not a number") from None
+    if declared > MAX_BODY_BYTES:
+        raise _TooLarge(f"the body is larger than {MAX_BODY_BYTES} bytes")
+    data = bytearray()
+    async for chunk in request.stream():
+        data += chunk
+        if len(data) > MAX_BODY_BYTES:
+            raise _TooLarge(f"the body is larger than {MAX_BODY_BYTES} bytes")
+    return spec.parse_body(bytes(data))
 
 
 def _client(request: Request) -> str:
@@ -244,7 +292,7 @@ async def openapi(request: Request, session: Session, user: UserRecord) -> Respo
     """This API described (OpenAPI 3.1): every /api route, who may call it, its errors."""
     from hhu_sync.web.openapi import document
 
-    return JSONResponse(document(request.app.routes, ACTIONS))
+    return JSONResponse(document(request.app.routes, ACTIONS, QUERIES, BODIES))
 
 
 @guarded(Action.VIEW)

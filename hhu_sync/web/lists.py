@@ -25,6 +25,7 @@ from hhu_sync.store.accounts import UserRecord
 from hhu_sync.store.base import ListState, StorageUnavailable, Store, StoreError
 from hhu_sync.store.list_actions import UnknownList, change_list
 from hhu_sync.web.app import Context, guarded, page
+from hhu_sync.web.params import Field, Params
 from hhu_sync.web.roles import Action, may
 from hhu_sync.web.sessions import Session
 
@@ -78,21 +79,20 @@ def one_list(store: Store, list_id: str) -> dict[str, Any] | None:
             "other_visits": [v for vs in by_meter.values() for v in vs]}
 
 
-@guarded(Action.VIEW)
+LISTS_QUERY = Params((Field("state", choices=STATES, description="only lists in this state"),))
+
+
+@guarded(Action.VIEW, query=LISTS_QUERY)
 async def lists_page(request: Request, session: Session, user: UserRecord) -> Response:
-    state = request.query_params.get("state") or None
-    if state is not None and state not in STATES:
-        return _problem(request, 400, f"state is one of {', '.join(STATES)}")
+    state = request.state.query["state"]
     found = await run_in_threadpool(lists, _store(request), state)
     return page(request, "lists.html", state=state, **found)
 
 
-@guarded(Action.VIEW)
+@guarded(Action.VIEW, query=LISTS_QUERY)
 async def lists_api(request: Request, session: Session, user: UserRecord) -> Response:
     """Every meter list (``?state=`` one state): id, name, target, due, state, entries."""
-    state = request.query_params.get("state") or None
-    if state is not None and state not in STATES:
-        return _problem(request, 400, f"state is one of {', '.join(STATES)}")
+    state = request.state.query["state"]
     return JSONResponse(await run_in_threadpool(lists, _store(request), state))
 
 

@@ -4,12 +4,13 @@ errors every call can get. Built from the app, so it cannot drift from it."""
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Mapping
 from typing import Any
 
 from starlette.routing import BaseRoute, Route
 
 from hhu_sync import __version__
+from hhu_sync.web.params import Params
 from hhu_sync.web.roles import ALLOWED, Action
 
 _ERROR = {"description": "", "content": {"application/json": {
@@ -30,11 +31,14 @@ def _error(text: str) -> dict[str, Any]:
     return {**_ERROR, "description": text}
 
 
-def _operation(route: Route, method: str, action: Action | None) -> dict[str, Any]:
+def _operation(route: Route, method: str, action: Action | None, query: Params | None,
+               body: Params | None) -> dict[str, Any]:
     doc = (route.endpoint.__doc__ or "").strip()
     params: list[dict[str, Any]] = [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
         for name in route.param_convertors]
+    if query is not None:
+        params += query.query_parameters()
     responses: dict[str, Any] = {"200": {"description": "done", "content": {
         "text/event-stream" if route.path.endswith("/events") else "application/json": {}}}}
     responses |= {code: _error(text) for code, text in _ERRORS.items()}
@@ -52,6 +56,10 @@ def _operation(route: Route, method: str, action: Action | None) -> dict[str, An
         "responses": responses,
         "security": [{"session": []}],
     }
+    if body is not None:
+        op["requestBody"] = {"required": True, "content": {
+            "application/json": {"schema": body.body_schema()}}}
+        responses["413"] = _error("the body is too large")
     if doc:
         op["description"] = " ".join(doc.split())
     if action is not None:
@@ -60,15 +68,18 @@ def _operation(route: Route, method: str, action: Action | None) -> dict[str, An
     return op
 
 
-def document(routes: Iterable[BaseRoute],
-             actions: dict[Callable[..., Any], Action]) -> dict[str, Any]:
+def document(routes: Iterable[BaseRoute], actions: dict[Callable[..., Any], Action],
+             queries: Mapping[Callable[..., Any], Params] | None = None,
+             bodies: Mapping[Callable[..., Any], Params] | None = None) -> dict[str, Any]:
+    queries, bodies = queries or {}, bodies or {}
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
         if not isinstance(route, Route) or not route.path.startswith("/api/"):
             continue
         for method in sorted((route.methods or {"GET"}) - {"HEAD"}):
             paths.setdefault(route.path, {})[method.lower()] = _operation(
-                route, method, actions.get(route.endpoint))
+                route, method, actions.get(route.endpoint), queries.get(route.endpoint),
+                bodies.get(route.endpoint) if method != "GET" else None)
     return {
         "openapi": "3.1.0",
         "info": {"title": "hhu-sync depot web API", "version": __version__,

@@ -25,3 +25,14 @@ def test_every_api_route_is_described_with_who_may_call_it(app, client):
     assert "text/event-stream" in events["responses"]["200"]["content"]
     assert all("summary" in op and op["summary"] for ops in doc["paths"].values()
                for op in ops.values())
+
+
+def test_declared_query_parameters_are_described_as_they_are_checked(client):
+    log_in(client, "dana")
+    doc = client.get("/api/openapi.json").json()
+    (state,) = [p for p in doc["paths"]["/api/lists"]["get"]["parameters"]
+                if p["name"] == "state"]
+    assert state["in"] == "query" and not state["required"]
+    assert "cancelled" in state["schema"]["enum"]
+    bad = client.get("/api/lists?state=lost")
+    assert bad.status_code == 400 and bad.json()["error"].startswith("state: must be one of")
