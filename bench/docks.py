@@ -28,7 +28,6 @@ simulator side (the child processes, from /proc, read before they end). Last lin
 from __future__ import annotations
 
 import argparse
-from collections import defaultdict
 import json
 import os
 import resource
@@ -41,7 +40,7 @@ import sys
 import tempfile
 import threading
 import time
-from collections import deque
+from collections import defaultdict, deque
 from contextlib import closing
 from pathlib import Path
 

@@ -192,9 +192,8 @@ async def _body(request: Request, spec: Params) -> dict[str, Any]:
     page's form (already read, bounded, by the CSRF check) without its token."""
     if not _is_api(request):
         form = await request.form(max_files=0, max_fields=100)
-        fields = {k: v for k, v in form.multi_items() if k != "csrf"}
-        return spec.parse_query(fields, lambda name: [v for k, v in form.multi_items()
-                                                      if k == name and isinstance(v, str)])
+        texts = [(k, v) for k, v in form.multi_items() if k != "csrf" and isinstance(v, str)]
+        return spec.parse_query(dict(texts), lambda name: [v for k, v in texts if k == name])
     try:
         declared = int(request.headers.get("content-length") or 0)
     except ValueError:
