@@ -125,7 +125,7 @@ CREATE TABLE IF NOT EXISTS readings (
     unit      TEXT NOT NULL,
     -- hhu_sync.ingest.ReadingStatus: only 'ok' is billable. suspect | no_list |
     -- not_on_list | unknown_list | no_access | not_found | password_rejected |
-    -- verify_failed are kept and exported as such (the export adds F.F flag statuses). A reading that failed a field check is never here: it is
+    -- verify_failed | dismissed are kept and exported as such (the export adds F.F flag statuses). A reading that failed a field check is never here: it is
     -- in exceptions (kind = its FindingCode). time is UTC ISO 8601 (+00:00), obis the
     -- short form for 1-0: codes: one instant, one register, one key.
     status    TEXT NOT NULL,
@@ -165,7 +165,7 @@ CREATE INDEX IF NOT EXISTS exceptions_kind ON exceptions (kind, exception_id);
 CREATE INDEX IF NOT EXISTS exceptions_key ON exceptions (meter, obis, time);
 CREATE INDEX IF NOT EXISTS exceptions_upload ON exceptions (upload_id, exception_id);
 
--- A clerk's decision on an exception (hhu_sync.store.exception_rules): one a exception,
+-- A clerk's decision on an exception (hhu_sync.store.exception_rules): one per exception,
 -- never changed; the audit log has it too, written in the same transaction.
 CREATE TABLE IF NOT EXISTS exception_resolutions (
     exception_id INTEGER PRIMARY KEY,
