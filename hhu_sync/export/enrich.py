@@ -55,6 +55,7 @@ class StoredReading(NamedTuple):
     error_flags: str | None
     list_held: int
     on_list: int
+    accepted: int = 0         # a clerk accepted it (an exception): its list is not checked
 
 
 _UNSET: Any = object()      # a visit's ratio basis not worked out yet
@@ -226,17 +227,19 @@ class Enricher:
         """The export status: the store's when not ok, else why it is not, else flags."""
         if r.status != STATUS_OK:
             return r.status
-        if not r.list_id:
-            return NO_LIST
-        if not r.list_held:
-            return UNKNOWN_LIST
-        if not r.on_list:
-            return NOT_ON_LIST
+        if not r.accepted:
+            if not r.list_id:
+                return NO_LIST
+            if not r.list_held:
+                return UNKNOWN_LIST
+            if not r.on_list:
+                return NOT_ON_LIST
         return flag_status(r.error_flags) or STATUS_OK
 
     def __call__(self, r: StoredReading) -> ExportRow:
         (meter, obis, time, value, unit, status, hhu, upload_id, received_at, value_time,
-         reset_time, list_id, visit_time, notes, error_flags, list_held, on_list) = r
+         reset_time, list_id, visit_time, notes, error_flags, list_held, on_list,
+         accepted) = r
         # What a reading's visit decides (list entry, scheme in force, its rate names,
         # the ratio proof) is worked out once a visit: its registers share it.
         if meter != self._visits_of:
@@ -264,7 +267,7 @@ class Enricher:
                     basis = visit[2] = self._basis(scheme)
                 multiplier, value_basis, primary = self._scaled(scheme, value, basis)
         if status == STATUS_OK:
-            status = self._status_ok(list_id, list_held, on_list, error_flags)
+            status = self._status_ok(list_id, list_held, on_list, error_flags, accepted)
         return _export_row((
             meter, obis, time, value, unit, status, hhu, upload_id, received_at, site,
             list_id or "", rate, value_time, reset_time, multiplier, value_basis, primary,
@@ -277,14 +280,14 @@ class Enricher:
         return found
 
     def _status_ok(self, list_id: str | None, list_held: int, on_list: int,
-                   error_flags: str | None) -> str:
+                   error_flags: str | None, accepted: int = 0) -> str:
         """:meth:`status` of a reading the store holds as ``ok``, remembered by its inputs."""
-        key = (list_id, list_held, on_list, error_flags)
+        key = (list_id, list_held, on_list, error_flags, accepted)
         found = self._ok_statuses.get(key)
         if found is None:
             found = self._ok_statuses[key] = self.status(StoredReading(
                 "", "", "", "", "", STATUS_OK, "", "", "", "", "", list_id, None, None,
-                error_flags, list_held, on_list))
+                error_flags, list_held, on_list, accepted))
         return found
 
     def _basis(self, scheme: Scheme | None) -> str | None:

@@ -27,6 +27,9 @@ class ReadingStatus(StrEnum):
     NOT_FOUND = "not_found"
     PASSWORD_REJECTED = "password_rejected"
     VERIFY_FAILED = "verify_failed"
+    # A clerk dismissed the exception raised on the reading (an already_read second
+    # reading, which ingest held ok): not billed (hhu_sync.store.exception_rules).
+    DISMISSED = "dismissed"
     # Decided by the export from the visit's F.F register (hhu_sync.export.flags), never
     # stored: the meter reported an error, so its reading is not billed as ok. Several
     # bits join with FLAG_JOIN (battery_low+cover_opened); a bit without a name is

@@ -125,7 +125,7 @@ CREATE TABLE IF NOT EXISTS readings (
     unit      TEXT NOT NULL,
     -- hhu_sync.ingest.ReadingStatus: only 'ok' is billable. suspect | no_list |
     -- not_on_list | unknown_list | no_access | not_found | password_rejected |
-    -- verify_failed are kept and exported as such (the export adds F.F flag statuses). A reading that failed a field check is never here: it is
+    -- verify_failed | dismissed are kept and exported as such (the export adds F.F flag statuses). A reading that failed a field check is never here: it is
     -- in exceptions (kind = its FindingCode). time is UTC ISO 8601 (+00:00), obis the
     -- short form for 1-0: codes: one instant, one register, one key.
     status    TEXT NOT NULL,
@@ -136,6 +136,9 @@ CREATE TABLE IF NOT EXISTS readings (
     value_time TEXT NOT NULL DEFAULT '',  -- the value's own time (UTC): MD, billing reset
     reset_time TEXT NOT NULL DEFAULT '',  -- history (UTC): the reset closing the period
     visit_seq  INTEGER,                   -- the visit (upload_id, seq) that read it
+    -- The exception whose acceptance by a clerk made it billable (exception_resolutions):
+    -- the export then bills it ok without checking its list again. NULL: none.
+    accepted_by INTEGER,
     PRIMARY KEY (meter, obis, time)
 ) WITHOUT ROWID;
 -- The docking's export of one upload (export_rows(upload_id=...)) reads its rows by this,
@@ -155,6 +158,24 @@ CREATE TABLE IF NOT EXISTS exceptions (
     value        TEXT,
     detail       TEXT NOT NULL,
     created_at   TEXT NOT NULL
+);
+
+-- The exceptions' pages and the conflicts of one key look exceptions up by these.
+CREATE INDEX IF NOT EXISTS exceptions_kind ON exceptions (kind, exception_id);
+CREATE INDEX IF NOT EXISTS exceptions_key ON exceptions (meter, obis, time);
+CREATE INDEX IF NOT EXISTS exceptions_upload ON exceptions (upload_id, exception_id);
+
+-- A clerk's decision on an exception (hhu_sync.store.exception_rules): one per exception,
+-- never changed; the audit log has it too, written in the same transaction.
+CREATE TABLE IF NOT EXISTS exception_resolutions (
+    exception_id INTEGER PRIMARY KEY,
+    decision     TEXT NOT NULL,        -- accept | dismiss
+    value        TEXT,                 -- the value accepted (a conflict's choice)
+    replaced     TEXT,                 -- the value the reading held before, if it changed
+    reason       TEXT NOT NULL DEFAULT '',
+    user         TEXT NOT NULL,
+    at           TEXT NOT NULL,
+    readings     INTEGER NOT NULL DEFAULT 0   -- readings the decision changed
 );
 
 CREATE TABLE IF NOT EXISTS sessions (

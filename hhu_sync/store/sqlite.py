@@ -51,6 +51,7 @@ from hhu_sync.store.base import (
     StoreError,
 )
 from hhu_sync.store.sqlite_accounts import SqliteAccounts, _audit
+from hhu_sync.store.sqlite_exceptions import SqliteExceptions
 
 log = logging.getLogger("hhu_sync.store")
 
@@ -195,7 +196,7 @@ def _held_sql(keys: int) -> str:
             "ON r.meter = k.column1 AND r.obis = k.column2 AND r.time = k.column3")
 
 
-class SqliteStore(SqliteAccounts):
+class SqliteStore(SqliteAccounts, SqliteExceptions):
     """The embedded store. Safe to share between threads (a connection each)."""
 
     def __init__(self, path: str | Path, *, busy_timeout_s: float = 30.0) -> None:
@@ -1130,7 +1131,7 @@ _READING_COLUMNS = ("meter,obis,time,value,unit,status,hhu,upload_id,value_time,
 _READING_WIDTH = len(_READING_COLUMNS.split(","))
 _ADDED_READING_COLUMNS = (("value_time", "TEXT NOT NULL DEFAULT ''"),
                           ("reset_time", "TEXT NOT NULL DEFAULT ''"),
-                          ("visit_seq", "INTEGER"))
+                          ("visit_seq", "INTEGER"), ("accepted_by", "INTEGER"))
 
 
 _VISIT_COLUMNS = ("upload_id,seq,meter,list_id,time,outcome,scheme,verify,error_flags,"
@@ -1175,7 +1176,7 @@ def _add_reading_columns(db: sqlite3.Connection) -> None:
 _EXPORT_SQL = (
     "SELECT r.meter, r.obis, r.time, r.value, r.unit, r.status, r.hhu, r.upload_id, "
     "u.received_at, r.value_time, r.reset_time, v.list_id, v.time, v.notes, v.error_flags, "
-    "l.list_id IS NOT NULL, e.serial IS NOT NULL "
+    "l.list_id IS NOT NULL, e.serial IS NOT NULL, r.accepted_by IS NOT NULL "
     "FROM readings r JOIN uploads u ON u.upload_id = r.upload_id "
     "LEFT JOIN visits v ON v.upload_id = r.upload_id AND v.seq = COALESCE(r.visit_seq, "
     "(SELECT MIN(w.seq) FROM visits w WHERE w.upload_id = r.upload_id AND w.meter = r.meter)) "
@@ -1250,7 +1251,8 @@ def export_rows(db: sqlite3.Connection, *, since: str | None = None,
 
 _UPLOAD_READINGS_SQL = (
     "SELECT r.meter, r.obis, r.time, r.value, r.unit, r.status, r.hhu, r.upload_id, "
-    "r.value_time, r.reset_time, r.visit_seq FROM readings r WHERE r.upload_id = ? "
+    "r.value_time, r.reset_time, r.visit_seq, r.accepted_by IS NOT NULL FROM readings r "
+    "WHERE r.upload_id = ? "
     "ORDER BY r.meter, r.obis, r.time")
 _UPLOAD_VISITS_SQL = ("SELECT seq, meter, list_id, time, notes, error_flags FROM visits "
                       "WHERE upload_id = ?")
@@ -1290,7 +1292,7 @@ def _upload_readings(db: sqlite3.Connection, upload_id: str) -> list[StoredReadi
     make = stored_reading
     out = []
     for (meter, obis, time, value, unit, status, hhu, upload, value_time, reset_time,
-         seq) in db.execute(_UPLOAD_READINGS_SQL, (upload_id,)):
+         seq, accepted) in db.execute(_UPLOAD_READINGS_SQL, (upload_id,)):
         if seq is None:
             seq = first_of.get(meter)
         visit = joined.get(seq, none)
@@ -1299,7 +1301,7 @@ def _upload_readings(db: sqlite3.Connection, upload_id: str) -> list[StoredReadi
             known = list_id is not None
             visit = (*visit[:5], int(known and meter in entries[list_id]))
         out.append(make((meter, obis, time, value, unit, status, hhu, upload, received_at,
-                         value_time, reset_time, *visit)))
+                         value_time, reset_time, *visit, accepted)))
     return out
 
 

@@ -368,7 +368,7 @@ def create_app(store: AccountStore, *, settings: WebSettings | None = None,
                clock: Callable[[], float] = time.time,
                extra: dict[str, Any] | None = None) -> Starlette:
     """The app over ``store``; ``clock`` (seconds) drives session expiry and throttling."""
-    from hhu_sync.web import handhelds, lists  # they use this module's guarded and page
+    from hhu_sync.web import exceptions, handhelds, lists  # they use guarded and page
 
     settings = settings or WebSettings()
     templates = Jinja2Templates(env=jinja2.Environment(
@@ -388,6 +388,7 @@ def create_app(store: AccountStore, *, settings: WebSettings | None = None,
         Route("/api/audit", audit_api),
         *handhelds.ROUTES,
         *lists.ROUTES,
+        *exceptions.ROUTES,
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     app = Starlette(routes=routes)

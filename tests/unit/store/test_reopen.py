@@ -11,6 +11,7 @@ import pytest
 import hhu_sync.store.sqlite as sqlite_backend
 from hhu_sync.store import SqliteStore, StorageUnavailable
 from hhu_sync.store.accounts import Change, WebSessionRecord
+from hhu_sync.store.exceptions import Decision, ExceptionFilter, UnknownException
 from tests.unit.store.helpers import meter_list, upload, visit
 
 NOW = "2026-11-25T12:00:00+00:00"
@@ -186,7 +187,22 @@ CALLS = {
     "end_web_sessions": lambda s: s.end_web_sessions(user="nobody"),
     "record_audit": lambda s: s.record_audit(_CHANGE, NOW),
     "audit_log": lambda s: s.audit_log(),
+    # the exceptions part (hhu_sync.store.exceptions)
+    "exceptions": lambda s: s.exceptions(ExceptionFilter(kind="conflict")),
+    "exception": lambda s: s.exception(1),
+    "resolve_exception": lambda s: _resolve_none(s),
 }
+
+
+def _resolve_none(store) -> None:
+    """A resolution reaches the storage before it finds there is no such exception."""
+    try:
+        store.resolve_exception(1, Decision.DISMISS, NOW, value=None, reason="r",
+                                change=_CHANGE)
+    except UnknownException:
+        pass
+
+
 NOT_STORAGE = {"close"}     # public, but touches no storage
 
 

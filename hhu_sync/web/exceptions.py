@@ -1,0 +1,241 @@
+"""The exceptions pages and ``/api/exceptions``: conflicts, meters not on a list, second
+readings and failed field checks, filtered and paged; one exception with its evidence
+side by side; resolve it (accept one value, or dismiss with a reason).
+
+A resolution goes through :func:`hhu_sync.store.exception_rules.resolve`, the rules the
+CLI applies too, and is audited in its own transaction. A form's POST
+(``/exceptions/ID/resolve``) is answered 303 back to the exception's page, an API POST
+(``/api/exceptions/ID/resolve``, a JSON body) with JSON; a malformed request is 400
+naming the field, an unknown exception 404, a second resolution or a decision the
+exception does not allow 409, a storage fault 503.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from dataclasses import asdict
+from datetime import UTC, datetime
+from typing import Any, cast
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, RedirectResponse, Response
+from starlette.routing import Route
+
+from hhu_sync.ingest.status import ExceptionKind, FindingCode
+from hhu_sync.store.accounts import UserRecord
+from hhu_sync.store.base import StorageUnavailable, StoreError
+from hhu_sync.store.exception_rules import BadResolution, resolve
+from hhu_sync.store.exceptions import (
+    DEFAULT_PAGE,
+    MAX_PAGE,
+    AlreadyResolved,
+    ExceptionFilter,
+    ExceptionStore,
+    State,
+    UnknownException,
+)
+from hhu_sync.web.app import Context, guarded, page
+from hhu_sync.web.roles import Action, may
+from hhu_sync.web.sessions import Session
+
+log = logging.getLogger(__name__)
+
+KINDS = tuple(sorted({k.value for k in ExceptionKind} | {c.value for c in FindingCode}))
+#: the longest meter serial or upload id a filter takes
+MAX_FILTER = 128
+#: the largest resolve request body read
+MAX_BODY = 16 * 1024
+
+
+class BadQuery(ValueError):
+    def __init__(self, field: str, message: str) -> None:
+        super().__init__(f"{field}: {message}")
+
+
+def _store(request: Request) -> ExceptionStore:
+    ctx: Context = request.app.state.ctx
+    return cast(ExceptionStore, ctx.store)
+
+
+def _is_api(request: Request) -> bool:
+    return request.url.path.startswith("/api/")
+
+
+def _problem(request: Request, status: int, message: str) -> Response:
+    if _is_api(request):
+        return JSONResponse({"error": message, "status": status}, status_code=status)
+    response = page(request, "error.html", status=status, message=message)
+    response.status_code = status
+    return response
+
+
+def _query(request: Request) -> tuple[ExceptionFilter, int | None, int]:
+    """The filter, ``before`` and ``limit`` of a request's query (BadQuery names the
+    field at fault)."""
+    q = request.query_params
+    kind = q.get("kind") or None
+    if kind is not None and kind not in KINDS:
+        raise BadQuery("kind", "is not an exception kind")
+    state = q.get("state") or None
+    if state is not None and state not in (State.OPEN, State.RESOLVED):
+        raise BadQuery("state", "is open or resolved")
+    texts = {}
+    for name in ("meter", "upload"):
+        value = (q.get(name) or "").strip() or None
+        if value is not None and len(value) > MAX_FILTER:
+            raise BadQuery(name, f"is longer than {MAX_FILTER} characters")
+        texts[name] = value
+    numbers: dict[str, int | None] = {}
+    for name in ("before", "limit"):
+        raw = q.get(name)
+        try:
+            numbers[name] = int(raw) if raw else None
+        except ValueError:
+            raise BadQuery(name, "is a whole number") from None
+    limit = numbers["limit"] or DEFAULT_PAGE
+    if not 1 <= limit <= MAX_PAGE:
+        raise BadQuery("limit", f"is 1 to {MAX_PAGE}")
+    where = ExceptionFilter(kind=kind, meter=texts["meter"], upload_id=texts["upload"],
+                            state=State(state) if state else None)
+    return where, numbers["before"], limit
+
+
+def listing(store: ExceptionStore, where: ExceptionFilter, before: int | None,
+            limit: int) -> dict[str, Any]:
+    found = store.exceptions(where, before=before, limit=limit)
+    return {"exceptions": [asdict(r) for r in found.rows], "counts": found.counts,
+            "next_before": found.next_before}
+
+
+def _exception_id(request: Request) -> int | None:
+    raw = request.path_params["exception_id"]
+    return int(raw) if raw.isdigit() and len(raw) <= 18 else None
+
+
+def evidence(store: ExceptionStore, exception_id: int) -> dict[str, Any] | None:
+    found = store.exception(exception_id)
+    return asdict(found) if found is not None else None
+
+
+@guarded(Action.VIEW)
+async def exceptions_page(request: Request, session: Session, user: UserRecord) -> Response:
+    try:
+        where, before, limit = _query(request)
+    except BadQuery as exc:
+        return _problem(request, 400, str(exc))
+    found = await run_in_threadpool(listing, _store(request), where, before, limit)
+    params = {k: v for k, v in (("kind", where.kind), ("meter", where.meter),
+                                ("upload", where.upload_id),
+                                ("state", where.state.value if where.state else None))
+              if v}
+    return page(request, "exceptions.html", where=where, params=params, kinds=KINDS,
+                limit=limit, **found)
+
+
+@guarded(Action.VIEW)
+async def exceptions_api(request: Request, session: Session, user: UserRecord) -> Response:
+    """Exceptions, newest first (``?kind=``, ``?meter=``, ``?upload=``,
+    ``?state=open|resolved``, ``?before=`` the last page's ``next_before``, ``?limit=``
+    up to 200), with the count of each kind matching the other filters."""
+    try:
+        where, before, limit = _query(request)
+    except BadQuery as exc:
+        return _problem(request, 400, str(exc))
+    return JSONResponse(await run_in_threadpool(listing, _store(request), where, before,
+                                                limit))
+
+
+@guarded(Action.VIEW)
+async def exception_page(request: Request, session: Session, user: UserRecord) -> Response:
+    exception_id = _exception_id(request)
+    found = await run_in_threadpool(evidence, _store(request), exception_id) \
+        if exception_id is not None else None
+    if found is None:
+        return _problem(request, 404, f"no exception {request.path_params['exception_id']!r}")
+    return page(request, "exception.html", e=found,
+                may_resolve=may(user.role, Action.RESOLVE) and found["resolution"] is None)
+
+
+@guarded(Action.VIEW)
+async def exception_api(request: Request, session: Session, user: UserRecord) -> Response:
+    """One exception with its evidence: the reading(s) held under its key or read on its
+    visit, the value its upload brought, the visit, the upload, the values accept may
+    take, the other exceptions under the key, its resolution."""
+    exception_id = _exception_id(request)
+    found = await run_in_threadpool(evidence, _store(request), exception_id) \
+        if exception_id is not None else None
+    if found is None:
+        return _problem(request, 404, f"no exception {request.path_params['exception_id']!r}")
+    return JSONResponse(found)
+
+
+async def _body(request: Request) -> dict[str, Any]:
+    """The resolve request's fields: a JSON object (API) or the form (page)."""
+    if not _is_api(request):
+        form = await request.form(max_files=0, max_fields=10)
+        return {k: form.get(k) for k in ("decision", "value", "reason")
+                if isinstance(form.get(k), str) and form.get(k) != ""}
+    raw = await request.body()
+    try:
+        body = json.loads(raw)
+    except (ValueError, UnicodeDecodeError):
+        raise BadResolution("body", "is not JSON") from None
+    if not isinstance(body, dict):
+        raise BadResolution("body", 'is a JSON object: {"decision": "accept"|"dismiss", '
+                                    '"value"?: text, "reason"?: text}')
+    unknown = sorted(set(body) - {"decision", "value", "reason"})
+    if unknown:
+        raise BadResolution(unknown[0], "is not a field of a resolution")
+    if "decision" not in body:
+        raise BadResolution("decision", "is required (accept or dismiss)")
+    if not isinstance(body["decision"], str):
+        raise BadResolution("decision", "is accept or dismiss")
+    return body
+
+
+@guarded(Action.RESOLVE)
+async def resolve_exception(request: Request, session: Session, user: UserRecord) -> Response:
+    """Resolve the exception: ``{"decision": "accept", "value": V}`` bills value V (a
+    conflict; the other kinds take no value), ``{"decision": "dismiss", "reason": R}``
+    leaves its readings unbilled; once only (409 after), audited."""
+    exception_id = _exception_id(request)
+    if exception_id is None:
+        return _problem(request, 404, f"no exception {request.path_params['exception_id']!r}")
+    try:
+        length = int(request.headers.get("content-length") or 0)
+    except ValueError:
+        length = MAX_BODY + 1
+    if length > MAX_BODY:
+        return _problem(request, 413, f"body: larger than {MAX_BODY} bytes")
+    now = datetime.now(UTC).isoformat(timespec="seconds")
+    try:
+        body = await _body(request)
+        done = await run_in_threadpool(
+            lambda: resolve(_store(request), exception_id, str(body.get("decision", "")),
+                            now, value=body.get("value"), reason=body.get("reason"),
+                            user=user.name))
+    except BadResolution as exc:
+        return _problem(request, 400, str(exc))
+    except UnknownException as exc:
+        return _problem(request, 404, str(exc))
+    except StorageUnavailable as exc:        # the path and the fault go to the log only
+        log.warning("web resolve of exception %d by %s: %s", exception_id, user.name, exc)
+        return _problem(request, 503, "the database is unavailable: nothing changed, "
+                                      "try again later")
+    except (AlreadyResolved, StoreError) as exc:
+        return _problem(request, 409, str(exc))
+    if not _is_api(request):
+        return RedirectResponse(f"/exceptions/{exception_id}", status_code=303)
+    return JSONResponse(asdict(done))
+
+
+ROUTES = [
+    Route("/exceptions", exceptions_page, methods=["GET"]),
+    Route("/api/exceptions", exceptions_api, methods=["GET"]),
+    Route("/exceptions/{exception_id}", exception_page, methods=["GET"]),
+    Route("/api/exceptions/{exception_id}", exception_api, methods=["GET"]),
+    Route("/exceptions/{exception_id}/resolve", resolve_exception, methods=["POST"]),
+    Route("/api/exceptions/{exception_id}/resolve", resolve_exception, methods=["POST"]),
+]
