@@ -12,7 +12,6 @@ exception does not allow 409, a storage fault 503.
 
 from __future__ import annotations
 
-import json
 import logging
 from dataclasses import asdict
 from datetime import UTC, datetime
@@ -26,17 +25,20 @@ from starlette.routing import Route
 from hhu_sync.ingest.status import ExceptionKind, FindingCode
 from hhu_sync.store.accounts import UserRecord
 from hhu_sync.store.base import StorageUnavailable, StoreError
-from hhu_sync.store.exception_rules import BadResolution, resolve
+from hhu_sync.store.exception_rules import MAX_VALUE, BadResolution, resolve
 from hhu_sync.store.exceptions import (
     DEFAULT_PAGE,
     MAX_PAGE,
+    MAX_REASON,
     AlreadyResolved,
+    Decision,
     ExceptionFilter,
     ExceptionStore,
     State,
     UnknownException,
 )
 from hhu_sync.web.app import Context, guarded, page
+from hhu_sync.web.params import Field, Params
 from hhu_sync.web.roles import Action, may
 from hhu_sync.web.sessions import Session
 
@@ -45,13 +47,20 @@ log = logging.getLogger(__name__)
 KINDS = tuple(sorted({k.value for k in ExceptionKind} | {c.value for c in FindingCode}))
 #: the longest meter serial or upload id a filter takes
 MAX_FILTER = 128
-#: the largest resolve request body read
-MAX_BODY = 16 * 1024
 
-
-class BadQuery(ValueError):
-    def __init__(self, field: str, message: str) -> None:
-        super().__init__(f"{field}: {message}")
+QUERY = Params((
+    Field("kind", choices=KINDS, description="only exceptions of this kind"),
+    Field("meter", max_length=MAX_FILTER, description="only this meter's"),
+    Field("upload", max_length=MAX_FILTER, description="only this upload's"),
+    Field("state", choices=(State.OPEN.value, State.RESOLVED.value)),
+    Field("before", int, minimum=0, description="the last page's next_before"),
+    Field("limit", int, minimum=1, maximum=MAX_PAGE, default=DEFAULT_PAGE),
+))
+RESOLUTION = Params((
+    Field("decision", required=True, choices=tuple(d.value for d in Decision)),
+    Field("value", max_length=MAX_VALUE, description="accept: the value to bill"),
+    Field("reason", max_length=MAX_REASON, description="dismiss: why (required)"),
+))
 
 
 def _store(request: Request) -> ExceptionStore:
@@ -72,34 +81,12 @@ def _problem(request: Request, status: int, message: str) -> Response:
 
 
 def _query(request: Request) -> tuple[ExceptionFilter, int | None, int]:
-    """The filter, ``before`` and ``limit`` of a request's query (BadQuery names the
-    field at fault)."""
-    q = request.query_params
-    kind = q.get("kind") or None
-    if kind is not None and kind not in KINDS:
-        raise BadQuery("kind", "is not an exception kind")
-    state = q.get("state") or None
-    if state is not None and state not in (State.OPEN, State.RESOLVED):
-        raise BadQuery("state", "is open or resolved")
-    texts = {}
-    for name in ("meter", "upload"):
-        value = (q.get(name) or "").strip() or None
-        if value is not None and len(value) > MAX_FILTER:
-            raise BadQuery(name, f"is longer than {MAX_FILTER} characters")
-        texts[name] = value
-    numbers: dict[str, int | None] = {}
-    for name in ("before", "limit"):
-        raw = q.get(name)
-        try:
-            numbers[name] = int(raw) if raw else None
-        except ValueError:
-            raise BadQuery(name, "is a whole number") from None
-    limit = numbers["limit"] or DEFAULT_PAGE
-    if not 1 <= limit <= MAX_PAGE:
-        raise BadQuery("limit", f"is 1 to {MAX_PAGE}")
-    where = ExceptionFilter(kind=kind, meter=texts["meter"], upload_id=texts["upload"],
-                            state=State(state) if state else None)
-    return where, numbers["before"], limit
+    """The filter, ``before`` and ``limit`` of a request's checked query."""
+    q = request.state.query
+    meter, upload = ((q[name] or "").strip() or None for name in ("meter", "upload"))
+    where = ExceptionFilter(kind=q["kind"], meter=meter, upload_id=upload,
+                            state=State(q["state"]) if q["state"] else None)
+    return where, q["before"], q["limit"]
 
 
 def listing(store: ExceptionStore, where: ExceptionFilter, before: int | None,
@@ -119,12 +106,9 @@ def evidence(store: ExceptionStore, exception_id: int) -> dict[str, Any] | None:
     return asdict(found) if found is not None else None
 
 
-@guarded(Action.VIEW)
+@guarded(Action.VIEW, query=QUERY)
 async def exceptions_page(request: Request, session: Session, user: UserRecord) -> Response:
-    try:
-        where, before, limit = _query(request)
-    except BadQuery as exc:
-        return _problem(request, 400, str(exc))
+    where, before, limit = _query(request)
     found = await run_in_threadpool(listing, _store(request), where, before, limit)
     params = {k: v for k, v in (("kind", where.kind), ("meter", where.meter),
                                 ("upload", where.upload_id),
@@ -134,15 +118,12 @@ async def exceptions_page(request: Request, session: Session, user: UserRecord) 
                 limit=limit, **found)
 
 
-@guarded(Action.VIEW)
+@guarded(Action.VIEW, query=QUERY)
 async def exceptions_api(request: Request, session: Session, user: UserRecord) -> Response:
     """Exceptions, newest first (``?kind=``, ``?meter=``, ``?upload=``,
     ``?state=open|resolved``, ``?before=`` the last page's ``next_before``, ``?limit=``
     up to 200), with the count of each kind matching the other filters."""
-    try:
-        where, before, limit = _query(request)
-    except BadQuery as exc:
-        return _problem(request, 400, str(exc))
+    where, before, limit = _query(request)
     return JSONResponse(await run_in_threadpool(listing, _store(request), where, before,
                                                 limit))
 
@@ -171,31 +152,7 @@ async def exception_api(request: Request, session: Session, user: UserRecord) ->
     return JSONResponse(found)
 
 
-async def _body(request: Request) -> dict[str, Any]:
-    """The resolve request's fields: a JSON object (API) or the form (page)."""
-    if not _is_api(request):
-        form = await request.form(max_files=0, max_fields=10)
-        return {k: form.get(k) for k in ("decision", "value", "reason")
-                if isinstance(form.get(k), str) and form.get(k) != ""}
-    raw = await request.body()
-    try:
-        body = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise BadResolution("body", "is not JSON") from None
-    if not isinstance(body, dict):
-        raise BadResolution("body", 'is a JSON object: {"decision": "accept"|"dismiss", '
-                                    '"value"?: text, "reason"?: text}')
-    unknown = sorted(set(body) - {"decision", "value", "reason"})
-    if unknown:
-        raise BadResolution(unknown[0], "is not a field of a resolution")
-    if "decision" not in body:
-        raise BadResolution("decision", "is required (accept or dismiss)")
-    if not isinstance(body["decision"], str):
-        raise BadResolution("decision", "is accept or dismiss")
-    return body
-
-
-@guarded(Action.RESOLVE)
+@guarded(Action.RESOLVE, body=RESOLUTION)
 async def resolve_exception(request: Request, session: Session, user: UserRecord) -> Response:
     """Resolve the exception: ``{"decision": "accept", "value": V}`` bills value V (a
     conflict; the other kinds take no value), ``{"decision": "dismiss", "reason": R}``
@@ -203,18 +160,12 @@ async def resolve_exception(request: Request, session: Session, user: UserRecord
     exception_id = _exception_id(request)
     if exception_id is None:
         return _problem(request, 404, f"no exception {request.path_params['exception_id']!r}")
-    try:
-        length = int(request.headers.get("content-length") or 0)
-    except ValueError:
-        length = MAX_BODY + 1
-    if length > MAX_BODY:
-        return _problem(request, 413, f"body: larger than {MAX_BODY} bytes")
     now = datetime.now(UTC).isoformat(timespec="seconds")
     try:
-        body = await _body(request)
+        body = request.state.body
         done = await run_in_threadpool(
-            lambda: resolve(_store(request), exception_id, str(body.get("decision", "")),
-                            now, value=body.get("value"), reason=body.get("reason"),
+            lambda: resolve(_store(request), exception_id, body["decision"],
+                            now, value=body["value"], reason=body["reason"],
                             user=user.name))
     except BadResolution as exc:
         return _problem(request, 400, str(exc))
