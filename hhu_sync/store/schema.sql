@@ -117,6 +117,9 @@ CREATE INDEX IF NOT EXISTS visits_meter ON visits (meter, time);
 -- visits that brought a ratio proof have visits_proof (made by _add_visit_columns).
 CREATE INDEX IF NOT EXISTS visits_programmed ON visits (meter, time) WHERE scheme IS NOT NULL;
 
+-- An ordinary (rowid) table: an upload's rows are appended side by side and only the
+-- key's index takes the scattered inserts (a WITHOUT ROWID table, the first version's,
+-- is rebuilt once at open: hhu_sync/store/sqlite_upgrades.py).
 CREATE TABLE IF NOT EXISTS readings (
     meter     TEXT NOT NULL,
     obis      TEXT NOT NULL,
@@ -140,7 +143,7 @@ CREATE TABLE IF NOT EXISTS readings (
     -- the export then bills it ok without checking its list again. NULL: none.
     accepted_by INTEGER,
     PRIMARY KEY (meter, obis, time)
-) WITHOUT ROWID;
+);
 -- The docking's export of one upload (export_rows(upload_id=...)) reads its rows by this,
 -- not by a scan of every reading held.
 CREATE INDEX IF NOT EXISTS readings_upload ON readings (upload_id);

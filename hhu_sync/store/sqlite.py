@@ -52,6 +52,7 @@ from hhu_sync.store.base import (
 )
 from hhu_sync.store.sqlite_accounts import SqliteAccounts, _audit
 from hhu_sync.store.sqlite_exceptions import SqliteExceptions
+from hhu_sync.store.sqlite_upgrades import give_readings_a_rowid
 
 log = logging.getLogger("hhu_sync.store")
 
@@ -130,6 +131,8 @@ def _null(_value: None) -> None:
 # None is bound at once, as NULL, as before.
 sqlite3.register_adapter(type(None), _null)
 
+#: the page cache of each connection, KiB (SQLite's default is 2,000)
+CACHE_KIB = 32 * 1024
 ROWS_PER_STATEMENT = 128       # a power of two: the rest goes in halves of it
 _STATEMENT_ROWS = tuple(ROWS_PER_STATEMENT >> k for k in range(ROWS_PER_STATEMENT.bit_length()))
 _STATUS = itemgetter(5)          # a reading row's status (hhu_sync.ingest.Upload.readings)
@@ -215,6 +218,7 @@ class SqliteStore(SqliteAccounts, SqliteExceptions):
         try:
             db.executescript(schema)   # CREATE ... IF NOT EXISTS: no write when present
             _add_reading_columns(db)   # ALTER only where a column is missing
+            give_readings_a_rowid(db, self.path)   # once, for the first version's table
             _add_visit_columns(db)
             found = self._schema_version(db)
             if found is None:
@@ -248,6 +252,9 @@ class SqliteStore(SqliteAccounts, SqliteExceptions):
                 db.execute("PRAGMA synchronous=FULL")
                 db.execute(f"PRAGMA busy_timeout={self._busy_ms}")
                 db.execute("PRAGMA foreign_keys=ON")
+                # pages kept in memory by this connection (filled as used): the writer's
+                # scattered index inserts find their pages here, not by a read each
+                db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             except sqlite3.Error as exc:
                 if db is not None:
                     db.close()
