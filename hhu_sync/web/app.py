@@ -321,7 +321,12 @@ def create_app(store: AccountStore, *, settings: WebSettings | None = None,
                clock: Callable[[], float] = time.time,
                extra: dict[str, Any] | None = None) -> Starlette:
     """The app over ``store``; ``clock`` (seconds) drives session expiry and throttling."""
-    from hhu_sync.web import handhelds, lists  # they use this module's guarded and page
+    from hhu_sync.web import (  # they use this module's guarded and page
+        handhelds,
+        lists,
+        readings,
+        schemes,
+    )
 
     settings = settings or WebSettings()
     templates = Jinja2Templates(env=jinja2.Environment(
@@ -341,6 +346,8 @@ def create_app(store: AccountStore, *, settings: WebSettings | None = None,
         Route("/api/audit", audit_api),
         *handhelds.ROUTES,
         *lists.ROUTES,
+        *readings.ROUTES,
+        *schemes.ROUTES,
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     app = Starlette(routes=routes)
