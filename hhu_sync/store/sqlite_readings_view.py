@@ -125,7 +125,7 @@ class SqliteReadingsView:
                     row = db.execute(
                         "SELECT e.site FROM list_entries e JOIN lists l ON l.list_id = "
                         "e.list_id WHERE e.serial = ? ORDER BY l.created_at DESC, "
-                        "l.list_id LIMIT 1", (serial,)).fetchone()
+                        "l.rowid DESC LIMIT 1", (serial,)).fetchone()
                     place = row[0] if row else ""
                 out.append(MeterSummary(serial, place, count, latest))
             return out
@@ -135,7 +135,7 @@ class SqliteReadingsView:
             rows = db.execute(
                 "SELECT e.list_id, l.name, e.site, l.due, l.state FROM list_entries e "
                 "JOIN lists l ON l.list_id = e.list_id WHERE e.serial = ? "
-                "ORDER BY l.created_at DESC, l.list_id LIMIT ?",
+                "ORDER BY l.created_at DESC, l.rowid DESC LIMIT ?",
                 (serial, _clamp(limit))).fetchall()
         return [MeterPlace(*r) for r in rows]
 
