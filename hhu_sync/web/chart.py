@@ -20,7 +20,7 @@ from markupsafe import Markup, escape
 from hhu_sync.export.cells import is_plain_number
 
 WIDTH, HEIGHT = 720, 240
-LEFT, RIGHT, TOP, BOTTOM = 64, 16, 16, 40       # the margins the axes and labels use
+LEFT, RIGHT, TOP, BOTTOM = 64, 16, 26, 40       # the margins the axes and labels use
 TICKS = 5
 MAX_POINTS = 500                                # the most a chart draws (the newest)
 
@@ -122,7 +122,7 @@ def line_chart(pts: list[Point], *, title: str, unit: str = "") -> Markup:
                      f'<text x="{x(t):.1f}" y="{TOP + plot_h + 18}" text-anchor="{anchor}">'
                      f"{escape(_when(when, span))}</text>")
     if unit:
-        parts.append(f'<text class="chart-unit" x="{LEFT - 6}" y="{TOP - 4}" '
+        parts.append(f'<text class="chart-unit" x="{LEFT - 6}" y="{TOP - 12}" '
                      f'text-anchor="end">{escape(unit)}</text>')
     parts.append(f'<text class="chart-unit" x="{WIDTH - RIGHT}" y="{HEIGHT - 4}" '
                  'text-anchor="end">time (UTC)</text></g>')

@@ -186,6 +186,13 @@ CALLS = {
     "end_web_sessions": lambda s: s.end_web_sessions(user="nobody"),
     "record_audit": lambda s: s.record_audit(_CHANGE, NOW),
     "audit_log": lambda s: s.audit_log(),
+    # the readings view (hhu_sync.store.readings_view)
+    "find_meters": lambda s: (s.find_meters(), s.find_meters(site="a"),
+                              s.find_meters(list_id="L1")),
+    "meter_places": lambda s: s.meter_places("M1"),
+    "meter_registers": lambda s: s.meter_registers("M1"),
+    "register_readings": lambda s: s.register_readings("M1", "1.8.1"),
+    "meter_visits": lambda s: s.meter_visits("M1"),
 }
 NOT_STORAGE = {"close"}     # public, but touches no storage
 
