@@ -159,9 +159,10 @@ def meter(view: ReadingsView, serial: str) -> dict[str, Any] | None:
 
 def charts(view: ReadingsView, serial: str, registers: list[RegisterSummary],
            obis: str | None) -> list[dict[str, Any]]:
-    """A chart for the chosen register, or for each register worth drawing."""
-    chosen = [r for r in registers if r.obis == obis] if obis else \
-        [r for r in registers if chartable(r)][:MAX_CHARTS]
+    """A chart for the chosen register, or for each register worth drawing (never for a
+    flag word, whose hex digits can look like a number)."""
+    chosen = [r for r in registers if chartable(r) and (obis is None or r.obis == obis)]
+    chosen = chosen[:1] if obis else chosen[:MAX_CHARTS]
     out = []
     for reg in chosen:
         rows = view.register_readings(serial, reg.obis, limit=CHART_POINTS)

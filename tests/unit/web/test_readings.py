@@ -213,3 +213,14 @@ def test_the_nav_leads_to_readings_and_schemes(client, filled):
     log_in(client, "dana")
     page = client.get("/readings").text
     assert '<a href="/readings">Readings</a>' in page and '<a href="/schemes">Schemes</a>' in page
+
+
+def test_a_flag_word_gets_no_chart_though_its_hex_digits_look_like_a_number(client, filled):
+    with filled._tx() as db:
+        db.execute("INSERT INTO readings (meter, obis, time, value, unit, status, hhu, "
+                   "upload_id) VALUES ('M1', 'F.F', ?, '00000010', '', 'ok', 'HHU-001', "
+                   "'U-0')", (_at(20),))
+    log_in(client, "dana")
+    assert client.get("/meters/M1").text.count('<svg class="chart"') == 3
+    flags = client.get("/meters/M1?obis=F.F").text
+    assert '<svg class="chart"' not in flags and "<td>00000010</td>" in flags
