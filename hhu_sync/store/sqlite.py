@@ -52,6 +52,7 @@ from hhu_sync.store.base import (
 )
 from hhu_sync.store.sqlite_accounts import SqliteAccounts, _audit
 from hhu_sync.store.sqlite_exceptions import SqliteExceptions
+from hhu_sync.store.sqlite_readings_view import SqliteReadingsView, add_list_entry_sites
 from hhu_sync.store.sqlite_upgrades import give_readings_a_rowid
 
 log = logging.getLogger("hhu_sync.store")
@@ -199,7 +200,7 @@ def _held_sql(keys: int) -> str:
             "ON r.meter = k.column1 AND r.obis = k.column2 AND r.time = k.column3")
 
 
-class SqliteStore(SqliteAccounts, SqliteExceptions):
+class SqliteStore(SqliteAccounts, SqliteExceptions, SqliteReadingsView):
     """The embedded store. Safe to share between threads (a connection each)."""
 
     def __init__(self, path: str | Path, *, busy_timeout_s: float = 30.0) -> None:
@@ -220,6 +221,7 @@ class SqliteStore(SqliteAccounts, SqliteExceptions):
             _add_reading_columns(db)   # ALTER only where a column is missing
             give_readings_a_rowid(db, self.path)   # once, for the first version's table
             _add_visit_columns(db)
+            add_list_entry_sites(db)
             found = self._schema_version(db)
             if found is None:
                 db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
@@ -532,8 +534,9 @@ class SqliteStore(SqliteAccounts, SqliteExceptions):
                    (mlist.id, mlist.name, mlist.hhu, mlist.crew, mlist.due,
                     ListState.QUEUED, len(mlist.meters), json.dumps(mlist.to_dict()), None,
                     now, now))
-        db.executemany("INSERT INTO list_entries VALUES (?,?,?,?,?)",
-                       [(mlist.id, n, m.serial, m.task, m.scheme)
+        db.executemany("INSERT INTO list_entries (list_id, seq, serial, task, scheme, site) "
+                       "VALUES (?,?,?,?,?,?)",
+                       [(mlist.id, n, m.serial, m.task, m.scheme, m.site)
                         for n, m in enumerate(mlist.meters)])
         cur = db.execute(
             "INSERT INTO deliveries (delivery_id, kind, ref, target_hhu, target_crew, state, "

@@ -368,7 +368,13 @@ def create_app(store: AccountStore, *, settings: WebSettings | None = None,
                clock: Callable[[], float] = time.time,
                extra: dict[str, Any] | None = None) -> Starlette:
     """The app over ``store``; ``clock`` (seconds) drives session expiry and throttling."""
-    from hhu_sync.web import exceptions, handhelds, lists  # they use guarded and page
+    from hhu_sync.web import (  # they use this module's guarded and page
+        exceptions,
+        handhelds,
+        lists,
+        readings,
+        schemes,
+    )
 
     settings = settings or WebSettings()
     templates = Jinja2Templates(env=jinja2.Environment(
@@ -389,6 +395,8 @@ def create_app(store: AccountStore, *, settings: WebSettings | None = None,
         *handhelds.ROUTES,
         *lists.ROUTES,
         *exceptions.ROUTES,
+        *readings.ROUTES,
+        *schemes.ROUTES,
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     app = Starlette(routes=routes)

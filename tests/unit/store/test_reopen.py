@@ -191,6 +191,13 @@ CALLS = {
     "exceptions": lambda s: s.exceptions(ExceptionFilter(kind="conflict")),
     "exception": lambda s: s.exception(1),
     "resolve_exception": lambda s: _resolve_none(s),
+    # the readings view (hhu_sync.store.readings_view)
+    "find_meters": lambda s: (s.find_meters(), s.find_meters(site="a"),
+                              s.find_meters(list_id="L1")),
+    "meter_places": lambda s: s.meter_places("M1"),
+    "meter_registers": lambda s: s.meter_registers("M1"),
+    "register_readings": lambda s: s.register_readings("M1", "1.8.1"),
+    "meter_visits": lambda s: s.meter_visits("M1"),
 }
 
 

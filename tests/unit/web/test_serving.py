@@ -46,6 +46,22 @@ def test_the_daemon_serves_the_web_app_while_it_runs_and_stops_it_at_the_end(tmp
         _get(daemon.web.url + "healthz")
 
 
+def test_every_connection_is_sent_without_delay(tmp_path):
+    """TCP_NODELAY on the listening socket, so on every connection it accepts: without it
+    a response's body waited for the browser's delayed ACK of its head, 40 ms a request
+    on a kept-alive connection."""
+    from hhu_sync.store import SqliteStore
+    from hhu_sync.web.server import WebServer
+
+    store = SqliteStore(tmp_path / "d.db")
+    server = WebServer(_config(tmp_path, "127.0.0.1:0"), store)
+    try:
+        assert server.sock.getsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY)
+    finally:
+        server.sock.close()
+        store.close()
+
+
 def test_a_port_in_use_is_logged_and_the_cradles_are_served_anyway(tmp_path, caplog):
     taken = socket.create_server(("127.0.0.1", 0))
     try:

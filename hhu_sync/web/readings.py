@@ -1,0 +1,278 @@
+"""The readings pages and their API: meters found by serial, site or list; a meter's
+page with its registers, each register's history (table and chart) and its visits.
+
+Pages are keyset-paged in a stable order (meters by serial; a meter's history register
+by register in OBIS order, each newest first), so every page costs what the first does
+(the store answers each from an index: :mod:`hhu_sync.store.readings_view`). The
+cursor of a meter's history is ``OBIS|TIME`` (the last row shown), given back as
+``next``. Every parameter is checked and bounded; a bad one is 400 naming it.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import asdict
+from typing import Any, cast
+
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
+
+from hhu_sync.ingest.fields import fixed_form
+from hhu_sync.store.accounts import UserRecord
+from hhu_sync.store.readings_view import ReadingRow, ReadingsView, RegisterSummary
+from hhu_sync.web.app import Context, guarded, page
+from hhu_sync.web.chart import line_chart, points
+from hhu_sync.web.lists import _problem
+from hhu_sync.web.roles import Action
+from hhu_sync.web.sessions import Session
+
+PAGE = 50                 # rows a page unless ?limit= says fewer or more
+MAX_LIMIT = 200
+MAX_CHARTS = 8            # registers drawn on a meter's page when none is chosen
+CHART_POINTS = 500        # the newest readings a chart draws
+VISITS = 100              # the newest visits a meter's page lists
+
+_SERIAL = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,31}")
+_PREFIX = re.compile(r"[A-Za-z0-9-]{0,32}")
+_IDENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
+_OBIS = re.compile(r"[A-Za-z0-9.:*-]{1,32}")
+_TIME = re.compile(r"[0-9T:.+Z-]{10,40}")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+MAX_SITE = 100
+
+
+class BadParameter(ValueError):
+    """A query or path parameter out of form; the message names it."""
+
+
+def _view(request: Request) -> ReadingsView:
+    ctx: Context = request.app.state.ctx
+    return cast(ReadingsView, ctx.store)
+
+
+def _param(request: Request, name: str, pattern: re.Pattern[str], rule: str) -> str | None:
+    value = request.query_params.get(name)
+    if value is None or value == "":
+        return None
+    if not pattern.fullmatch(value):
+        raise BadParameter(f"{name}: {rule}")
+    return value
+
+
+def _limit(request: Request) -> int:
+    text = request.query_params.get("limit")
+    if text is None or text == "":
+        return PAGE
+    if not text.isdecimal() or not 1 <= int(text) <= MAX_LIMIT:
+        raise BadParameter(f"limit: a whole number from 1 to {MAX_LIMIT}")
+    return int(text)
+
+
+def search_query(request: Request) -> dict[str, Any]:
+    """The search's parameters, checked: ``meter`` (a serial prefix), ``site`` (a site's
+    start, any case), ``list`` (a list id), ``after`` (the last serial seen), ``limit``."""
+    site = request.query_params.get("site") or None
+    if site is not None and (len(site) > MAX_SITE or _CONTROL.search(site)):
+        raise BadParameter(f"site: up to {MAX_SITE} characters, no control characters")
+    return {"meter": _param(request, "meter", _PREFIX,
+                            "a serial's start: up to 32 letters, digits or '-'") or "",
+            "site": site,
+            "list": _param(request, "list", _IDENT,
+                           "a list id (1-64 letters, digits, '.', '_', '-')"),
+            "after": _param(request, "after", _SERIAL, "a meter serial"),
+            "limit": _limit(request)}
+
+
+def search(view: ReadingsView, query: dict[str, Any]) -> dict[str, Any]:
+    """One page of meters, and the cursor of the next (None: this is the last)."""
+    found = view.find_meters(prefix=query["meter"], site=query["site"],
+                             list_id=query["list"], after=query["after"],
+                             limit=query["limit"] + 1)
+    more = len(found) > query["limit"]
+    found = found[:query["limit"]]
+    return {"meters": [asdict(m) for m in found],
+            "next": found[-1].serial if more else None}
+
+
+def _serial(request: Request) -> str:
+    serial = request.path_params["serial"]
+    if not _SERIAL.fullmatch(serial):
+        raise BadParameter("serial: a meter serial is 1-32 letters, digits or '-'")
+    return serial
+
+
+def history_query(request: Request) -> dict[str, Any]:
+    """``obis`` (one register), ``after`` (``OBIS|TIME``, the last row seen), ``limit``."""
+    obis = _param(request, "obis", _OBIS, "an OBIS code such as 1.8.0")
+    after = request.query_params.get("after") or None
+    cursor = None
+    if after is not None:
+        reg, sep, time = after.partition("|")
+        if not sep or not _OBIS.fullmatch(reg) or not _TIME.fullmatch(time) or \
+                (obis is not None and reg != obis):
+            raise BadParameter("after: the next cursor a page gave (OBIS|TIME"
+                               + (f" of register {obis}" if obis else "") + ")")
+        cursor = (reg, time)
+    return {"obis": obis, "after": cursor, "limit": _limit(request)}
+
+
+def history(view: ReadingsView, serial: str, registers: list[RegisterSummary],
+            query: dict[str, Any]) -> dict[str, Any]:
+    """A page of the meter's readings: register by register in OBIS order, each newest
+    first, from the cursor on; each register's rows are one index range."""
+    limit = query["limit"]
+    wanted = [query["obis"]] if query["obis"] else [r.obis for r in registers]
+    start, before = query["after"] or (None, None)
+    rows: list[ReadingRow] = []
+    for obis in wanted:
+        if start is not None and obis < start:
+            continue
+        rows += view.register_readings(serial, obis, before=before if obis == start else None,
+                                       limit=limit + 1 - len(rows))
+        if len(rows) > limit:
+            break
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return {"readings": [asdict(r) for r in rows],
+            "next": f"{rows[-1].obis}|{rows[-1].time}" if more else None}
+
+
+def chartable(register: RegisterSummary) -> bool:
+    """A register whose values are quantities: not the flags, an id, the clock or date."""
+    return fixed_form(register.obis) is None
+
+
+def meter(view: ReadingsView, serial: str) -> dict[str, Any] | None:
+    """The meter: the lists that place it, its registers, its newest visits; None when
+    the depot knows nothing of it."""
+    registers = view.meter_registers(serial)
+    places = view.meter_places(serial)
+    visits = view.meter_visits(serial, VISITS)
+    if not (registers or places or visits):
+        return None
+    return {"serial": serial, "places": [asdict(p) for p in places],
+            "registers": [asdict(r) for r in registers],
+            "visits": [asdict(v) for v in visits], "_registers": registers}
+
+
+def charts(view: ReadingsView, serial: str, registers: list[RegisterSummary],
+           obis: str | None) -> list[dict[str, Any]]:
+    """A chart for the chosen register, or for each register worth drawing (never for a
+    flag word, whose hex digits can look like a number)."""
+    chosen = [r for r in registers if chartable(r) and (obis is None or r.obis == obis)]
+    chosen = chosen[:1] if obis else chosen[:MAX_CHARTS]
+    out = []
+    for reg in chosen:
+        rows = view.register_readings(serial, reg.obis, limit=CHART_POINTS)
+        pts = points((r.time, r.value) for r in rows)
+        out.append({"obis": reg.obis, "unit": reg.unit, "drawn": len(pts),
+                    "skipped": len(rows) - len(pts),
+                    "svg": line_chart(pts, title=f"{serial} {reg.obis}", unit=reg.unit)})
+    return out
+
+
+def meter_page_data(view: ReadingsView, serial: str,
+                    query: dict[str, Any]) -> dict[str, Any] | None:
+    found = meter(view, serial)
+    if found is None:
+        return None
+    registers = found.pop("_registers")
+    if query["obis"] is not None and query["obis"] not in {r.obis for r in registers}:
+        raise LookupError(f"meter {serial} has no register {query['obis']}")
+    return {**found, "history": history(view, serial, registers, query),
+            "charts": charts(view, serial, registers, query["obis"])}
+
+
+# -- routes -----------------------------------------------------------------------------
+
+@guarded(Action.VIEW)
+async def readings_page(request: Request, session: Session, user: UserRecord) -> Response:
+    try:
+        query = search_query(request)
+    except BadParameter as exc:
+        return _problem(request, 400, str(exc))
+    found = await run_in_threadpool(search, _view(request), query)
+    searched = any(query[k] for k in ("meter", "site", "list"))
+    return page(request, "readings.html", query=query, searched=searched, **found)
+
+
+@guarded(Action.VIEW)
+async def readings_api(request: Request, session: Session, user: UserRecord) -> Response:
+    """Meters by serial prefix (``?meter=``), site start (``?site=``) or list (``?list=``),
+    by serial, a page at a time (``?after=`` the ``next`` a page gave, ``?limit=`` up to
+    200): each with its site, how many readings and the latest's time."""
+    try:
+        query = search_query(request)
+    except BadParameter as exc:
+        return _problem(request, 400, str(exc))
+    return JSONResponse(await run_in_threadpool(search, _view(request), query))
+
+
+@guarded(Action.VIEW)
+async def meter_page(request: Request, session: Session, user: UserRecord) -> Response:
+    try:
+        serial, query = _serial(request), history_query(request)
+        found = await run_in_threadpool(meter_page_data, _view(request), serial, query)
+    except BadParameter as exc:
+        return _problem(request, 400, str(exc))
+    except LookupError as exc:
+        return _problem(request, 404, str(exc))
+    if found is None:
+        return _problem(request, 404, f"no meter {serial!r} in the depot's readings, "
+                                      "visits or lists")
+    return page(request, "meter.html", m=found, query=query)
+
+
+@guarded(Action.VIEW)
+async def meter_api(request: Request, session: Session, user: UserRecord) -> Response:
+    """One meter: the lists that place it (site), its registers (readings, first,
+    latest, latest value) and its newest 100 visits (list, outcome, notes)."""
+    try:
+        serial = _serial(request)
+    except BadParameter as exc:
+        return _problem(request, 400, str(exc))
+    found = await run_in_threadpool(meter, _view(request), serial)
+    if found is None:
+        return _problem(request, 404, f"no meter {serial!r}")
+    found.pop("_registers")
+    return JSONResponse(found)
+
+
+def _meter_readings(view: ReadingsView, serial: str,
+                    query: dict[str, Any]) -> dict[str, Any] | None:
+    registers = view.meter_registers(serial)
+    if not registers:
+        return None
+    if query["obis"] is not None and query["obis"] not in {r.obis for r in registers}:
+        raise LookupError(f"meter {serial} has no register {query['obis']}")
+    return {"serial": serial, "obis": query["obis"],
+            **history(view, serial, registers, query)}
+
+
+@guarded(Action.VIEW)
+async def meter_readings_api(request: Request, session: Session, user: UserRecord
+                             ) -> Response:
+    """A meter's readings (obis, time, value, unit, status, upload, HHU): register by
+    register in OBIS order, each newest first (``?obis=`` one register), a page at a
+    time (``?after=`` the ``next`` a page gave, ``?limit=`` up to 200)."""
+    try:
+        serial, query = _serial(request), history_query(request)
+        found = await run_in_threadpool(_meter_readings, _view(request), serial, query)
+    except BadParameter as exc:
+        return _problem(request, 400, str(exc))
+    except LookupError as exc:
+        return _problem(request, 404, str(exc))
+    if found is None:
+        return _problem(request, 404, f"no readings of meter {serial!r}")
+    return JSONResponse(found)
+
+
+ROUTES = [
+    Route("/readings", readings_page, methods=["GET"]),
+    Route("/api/readings", readings_api, methods=["GET"]),
+    Route("/meters/{serial}", meter_page, methods=["GET"]),
+    Route("/api/meters/{serial}", meter_api, methods=["GET"]),
+    Route("/api/meters/{serial}/readings", meter_readings_api, methods=["GET"]),
+]
