@@ -25,6 +25,7 @@ from hhu_sync.store.readings_view import ReadingRow, ReadingsView, RegisterSumma
 from hhu_sync.web.app import Context, guarded, page
 from hhu_sync.web.chart import line_chart, points
 from hhu_sync.web.lists import _problem
+from hhu_sync.web.params import Field, Params
 from hhu_sync.web.roles import Action
 from hhu_sync.web.sessions import Session
 
@@ -39,7 +40,8 @@ _PREFIX = re.compile(r"[A-Za-z0-9-]{0,32}")
 _IDENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}")
 _OBIS = re.compile(r"[A-Za-z0-9.:*-]{1,32}")
 _TIME = re.compile(r"[0-9T:.+Z-]{10,40}")
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_NO_CONTROL = r"[^\x00-\x1f\x7f-\x9f]*"
+_CURSOR = rf"(?:{_OBIS.pattern})\|(?:{_TIME.pattern})"
 MAX_SITE = 100
 
 
@@ -52,37 +54,29 @@ def _view(request: Request) -> ReadingsView:
     return cast(ReadingsView, ctx.store)
 
 
-def _param(request: Request, name: str, pattern: re.Pattern[str], rule: str) -> str | None:
-    value = request.query_params.get(name)
-    if value is None or value == "":
-        return None
-    if not pattern.fullmatch(value):
-        raise BadParameter(f"{name}: {rule}")
-    return value
-
-
-def _limit(request: Request) -> int:
-    text = request.query_params.get("limit")
-    if text is None or text == "":
-        return PAGE
-    if not text.isdecimal() or not 1 <= int(text) <= MAX_LIMIT:
-        raise BadParameter(f"limit: a whole number from 1 to {MAX_LIMIT}")
-    return int(text)
+SEARCH = Params((
+    Field("meter", max_length=32, pattern=_PREFIX.pattern, default="",
+          description="a serial's start: up to 32 letters, digits or '-'"),
+    Field("site", max_length=MAX_SITE, pattern=_NO_CONTROL,
+          description="a site's start, any case"),
+    Field("list", max_length=64, pattern=_IDENT.pattern, description="a list id"),
+    Field("after", max_length=32, pattern=_SERIAL.pattern,
+          description="the next a page gave (the last serial seen)"),
+    Field("limit", int, minimum=1, maximum=MAX_LIMIT, default=PAGE),
+))
+HISTORY = Params((
+    Field("obis", max_length=32, pattern=_OBIS.pattern, description="one register"),
+    Field("after", max_length=80, pattern=_CURSOR,
+          description="the next a page gave (OBIS|TIME of the last row seen)"),
+    Field("limit", int, minimum=1, maximum=MAX_LIMIT, default=PAGE),
+))
 
 
 def search_query(request: Request) -> dict[str, Any]:
-    """The search's parameters, checked: ``meter`` (a serial prefix), ``site`` (a site's
-    start, any case), ``list`` (a list id), ``after`` (the last serial seen), ``limit``."""
-    site = request.query_params.get("site") or None
-    if site is not None and (len(site) > MAX_SITE or _CONTROL.search(site)):
-        raise BadParameter(f"site: up to {MAX_SITE} characters, no control characters")
-    return {"meter": _param(request, "meter", _PREFIX,
-                            "a serial's start: up to 32 letters, digits or '-'") or "",
-            "site": site,
-            "list": _param(request, "list", _IDENT,
-                           "a list id (1-64 letters, digits, '.', '_', '-')"),
-            "after": _param(request, "after", _SERIAL, "a meter serial"),
-            "limit": _limit(request)}
+    """The search's parameters, checked (``SEARCH``): ``meter`` (a serial prefix), ``site``
+    (a site's start, any case), ``list`` (a list id), ``after`` (the last serial seen),
+    ``limit``."""
+    return dict(request.state.query)
 
 
 def search(view: ReadingsView, query: dict[str, Any]) -> dict[str, Any]:
@@ -104,18 +98,17 @@ def _serial(request: Request) -> str:
 
 
 def history_query(request: Request) -> dict[str, Any]:
-    """``obis`` (one register), ``after`` (``OBIS|TIME``, the last row seen), ``limit``."""
-    obis = _param(request, "obis", _OBIS, "an OBIS code such as 1.8.0")
-    after = request.query_params.get("after") or None
-    cursor = None
-    if after is not None:
-        reg, sep, time = after.partition("|")
-        if not sep or not _OBIS.fullmatch(reg) or not _TIME.fullmatch(time) or \
-                (obis is not None and reg != obis):
-            raise BadParameter("after: the next cursor a page gave (OBIS|TIME"
-                               + (f" of register {obis}" if obis else "") + ")")
+    """``obis`` (one register), ``after`` (``OBIS|TIME``, the last row seen, of that
+    register when one is chosen), ``limit``; their forms checked by ``HISTORY``."""
+    q = request.state.query
+    obis, cursor = q["obis"], None
+    if q["after"] is not None:
+        reg, _, time = q["after"].partition("|")
+        if obis is not None and reg != obis:
+            raise BadParameter(f"after: the next cursor a page gave (OBIS|TIME of register "
+                               f"{obis})")
         cursor = (reg, time)
-    return {"obis": obis, "after": cursor, "limit": _limit(request)}
+    return {"obis": obis, "after": cursor, "limit": q["limit"]}
 
 
 def history(view: ReadingsView, serial: str, registers: list[RegisterSummary],
@@ -187,7 +180,7 @@ def meter_page_data(view: ReadingsView, serial: str,
 
 # -- routes -----------------------------------------------------------------------------
 
-@guarded(Action.VIEW)
+@guarded(Action.VIEW, query=SEARCH)
 async def readings_page(request: Request, session: Session, user: UserRecord) -> Response:
     try:
         query = search_query(request)
@@ -198,7 +191,7 @@ async def readings_page(request: Request, session: Session, user: UserRecord) ->
     return page(request, "readings.html", query=query, searched=searched, **found)
 
 
-@guarded(Action.VIEW)
+@guarded(Action.VIEW, query=SEARCH)
 async def readings_api(request: Request, session: Session, user: UserRecord) -> Response:
     """Meters by serial prefix (``?meter=``), site start (``?site=``) or list (``?list=``),
     by serial, a page at a time (``?after=`` the ``next`` a page gave, ``?limit=`` up to
@@ -210,7 +203,7 @@ async def readings_api(request: Request, session: Session, user: UserRecord) -> 
     return JSONResponse(await run_in_threadpool(search, _view(request), query))
 
 
-@guarded(Action.VIEW)
+@guarded(Action.VIEW, query=HISTORY)
 async def meter_page(request: Request, session: Session, user: UserRecord) -> Response:
     try:
         serial, query = _serial(request), history_query(request)
@@ -251,7 +244,7 @@ def _meter_readings(view: ReadingsView, serial: str,
             **history(view, serial, registers, query)}
 
 
-@guarded(Action.VIEW)
+@guarded(Action.VIEW, query=HISTORY)
 async def meter_readings_api(request: Request, session: Session, user: UserRecord
                              ) -> Response:
     """A meter's readings (obis, time, value, unit, status, upload, HHU): register by
