@@ -51,6 +51,7 @@ from hhu_sync.store.base import (
     StoreError,
 )
 from hhu_sync.store.sqlite_accounts import SqliteAccounts, _audit
+from hhu_sync.store.sqlite_paging import SqlitePaging
 
 log = logging.getLogger("hhu_sync.store")
 
@@ -195,7 +196,7 @@ def _held_sql(keys: int) -> str:
             "ON r.meter = k.column1 AND r.obis = k.column2 AND r.time = k.column3")
 
 
-class SqliteStore(SqliteAccounts):
+class SqliteStore(SqliteAccounts, SqlitePaging):
     """The embedded store. Safe to share between threads (a connection each)."""
 
     def __init__(self, path: str | Path, *, busy_timeout_s: float = 30.0) -> None:
@@ -610,10 +611,13 @@ class SqliteStore(SqliteAccounts):
             _list_change(db, change, target[2], ListState.QUEUED, now)
         return target[2]
 
-    def revoke_hhu(self, hhu_id: str, now: str = "") -> dict[str, int]:
+    def revoke_hhu(self, hhu_id: str, now: str = "", *,
+                   change: Change | None = None) -> dict[str, int]:
         """Stop all work for a revoked HHU: its own deliveries are cancelled; crew
-        deliveries it had been given go back to the crew (packed afresh for another)."""
+        deliveries it had been given go back to the crew (packed afresh for another).
+        ``change``: audited in this transaction, with the dock before and the counts."""
         with self._tx() as db:
+            row = db.execute("SELECT dock FROM hhus WHERE hhu_id=?", (hhu_id,)).fetchone()
             own = db.execute(
                 "UPDATE deliveries SET state='cancelled', last_error='HHU revoked' "
                 "WHERE state='queued' AND target_hhu=? AND target_crew IS NULL",
@@ -626,7 +630,12 @@ class SqliteStore(SqliteAccounts):
                                 (ListState.ON_HHU, hhu_id)).fetchone()[0]
             db.execute("UPDATE hhus SET dock='revoked', last_seen=? WHERE hhu_id=?",
                        (now, hhu_id))
-        return {"cancelled": own, "returned_to_crew": crew, "lists_on_hhu": on_hhu}
+            counts = {"cancelled": own, "returned_to_crew": crew, "lists_on_hhu": on_hhu}
+            if change is not None:
+                _audit(db, replace(
+                    change, before={**(change.before or {}), "dock": row[0] if row else None},
+                    after={**(change.after or {}), "dock": "revoked", **counts}), now)
+        return counts
 
     def cancel_list(self, list_id: str, now: str = "", *,
                     change: Change | None = None) -> str:
