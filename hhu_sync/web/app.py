@@ -117,13 +117,13 @@ def _refuse(request: Request, status: int, message: str) -> Response:
                                           status_code=status)
 
 
-async def _csrf_token(request: Request) -> str | None:
+async def _csrf_token(request: Request, max_files: int = 0) -> str | None:
     header = request.headers.get("x-csrf-token")
     if header is not None:
         return header
     if request.headers.get("content-type", "").startswith(
             ("application/x-www-form-urlencoded", "multipart/form-data")):
-        form = await request.form(max_files=0, max_fields=100)
+        form = await request.form(max_files=max_files, max_fields=100)
         value = form.get("csrf")
         return value if isinstance(value, str) else None
     return None
@@ -133,9 +133,37 @@ async def _csrf_token(request: Request) -> str | None:
 ACTIONS: dict[Callable[..., Any], Action] = {}
 
 
-def guarded(action: Action) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
+async def _bounded(request: Request, limit: int) -> Request | None:
+    """The request with its body read, at most ``limit`` bytes (None: larger, or a
+    Content-Length that says so: refused unread), to be read again by the handler."""
+    try:
+        if int(request.headers.get("content-length") or 0) > limit:
+            return None
+    except ValueError:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    body, sent = b"".join(chunks), False
+
+    async def receive() -> MutableMapping[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await request.receive()      # the client's disconnect, when it comes
+
+    return Request(request.scope, receive)
+
+
+def guarded(action: Action, *, max_body: int | None = None,
+            ) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
     """A route that needs a live session, an enabled user whose role may ``action``,
-    and, for a state change, the session's CSRF token."""
+    and, for a state change, the session's CSRF token. ``max_body``: a change whose
+    body is larger is refused (413) unread; its form may carry one file."""
 
     def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
@@ -145,7 +173,12 @@ def guarded(action: Action) -> Callable[[Handler], Callable[[Request], Awaitable
             if session is None or user is None or user.disabled:
                 return _refuse(request, 401, "log in first")
             if request.method not in ("GET", "HEAD"):
-                token = await _csrf_token(request)
+                if max_body is not None:
+                    bounded = await _bounded(request, max_body)
+                    if bounded is None:
+                        return _refuse(request, 413, f"larger than {max_body} bytes")
+                    request = bounded
+                token = await _csrf_token(request, max_files=0 if max_body is None else 1)
                 if token is None or not hmac.compare_digest(token, session.csrf):
                     return _refuse(request, 403, "missing or wrong CSRF token")
             if not may(user.role, action):
@@ -321,7 +354,8 @@ def create_app(store: AccountStore, *, settings: WebSettings | None = None,
                clock: Callable[[], float] = time.time,
                extra: dict[str, Any] | None = None) -> Starlette:
     """The app over ``store``; ``clock`` (seconds) drives session expiry and throttling."""
-    from hhu_sync.web import handhelds, lists  # they use this module's guarded and page
+    # they use this module's guarded and page
+    from hhu_sync.web import admin, handhelds, lists, outbox
 
     settings = settings or WebSettings()
     templates = Jinja2Templates(env=jinja2.Environment(
@@ -341,6 +375,8 @@ def create_app(store: AccountStore, *, settings: WebSettings | None = None,
         Route("/api/audit", audit_api),
         *handhelds.ROUTES,
         *lists.ROUTES,
+        *outbox.ROUTES,
+        *admin.ROUTES,
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     app = Starlette(routes=routes)
