@@ -77,6 +77,16 @@ def test_inputs_newest_first_and_by_status(store):
         "f9.toml", "f6.toml", "f3.toml", "f0.toml"]
 
 
+def test_inputs_received_in_one_second_keep_the_order_they_were_recorded(store):
+    for n, sha in enumerate(("f" * 64, "0" * 64, "8" * 64, "1" * 64)):
+        store.record_input(sha, f"g{n}.toml", "scheme", "accepted", "", "", NOW)
+    pages = _all(store.inputs_page, limit=3)
+    assert [r["name"] for p in pages for r in p] == ["g3.toml", "g2.toml", "g1.toml",
+                                                     "g0.toml"]
+    with pytest.raises(BadCursor):
+        store.inputs_page(after=encode_cursor(NOW, "x1"))
+
+
 @pytest.mark.parametrize("cursor", ["not base64 at all!", encode_cursor("a"),
                                     encode_cursor("a", "b", "c"), "x" * 5000,
                                     "WzEsMl0"])          # [1,2]: not strings
@@ -97,7 +107,7 @@ def test_each_page_is_an_index_read(store):
              for sql, args in (
                  ("SELECT list_id FROM lists WHERE (due, list_id) > (?, ?) "
                   "ORDER BY due, list_id LIMIT 10", ("", "")),
-                 ("SELECT name FROM inputs ORDER BY received_at DESC, sha256 DESC LIMIT 10",
+                 ("SELECT name FROM inputs ORDER BY received_at DESC, rowid DESC LIMIT 10",
                   ()),
                  ("SELECT MAX(received_at) FROM uploads WHERE hhu_id = ?", ("H",)))}
     for sql, plan in plans.items():

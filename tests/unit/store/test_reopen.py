@@ -186,6 +186,11 @@ CALLS = {
     "end_web_sessions": lambda s: s.end_web_sessions(user="nobody"),
     "record_audit": lambda s: s.record_audit(_CHANGE, NOW),
     "audit_log": lambda s: s.audit_log(),
+    # the paged part (hhu_sync.store.paging)
+    "lists_page": lambda s: s.lists_page(state="queued"),
+    "lists_by_state": lambda s: s.lists_by_state(),
+    "hhus_page": lambda s: s.hhus_page(),
+    "inputs_page": lambda s: s.inputs_page(status="rejected"),
 }
 NOT_STORAGE = {"close"}     # public, but touches no storage
 

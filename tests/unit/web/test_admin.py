@@ -11,7 +11,6 @@ import pytest
 
 from hhu_sync.keys import KeyStore
 from tests.unit.store.helpers import meter_list
-from tests.unit.web.configured import config, depot_client  # noqa: F401 - fixtures
 from tests.unit.web.conftest import PASSWORD, csrf_of, log_in
 
 NEW = "a new long password"

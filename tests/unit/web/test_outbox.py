@@ -17,13 +17,7 @@ from hhu_sync.model.catalog import load_catalog
 from hhu_sync.model.loader import MAX_INPUT_BYTES
 from hhu_sync.outbox.processor import OutboxProcessor
 from hhu_sync.outbox.upload import MAX_NAME_BYTES, Handover, UploadRefused, clean_name
-from tests.unit.web.configured import (  # noqa: F401 - fixtures
-    BAD_SCHEME,
-    SCHEME,
-    config,
-    depot_client,
-    files_in,
-)
+from tests.unit.web.configured import BAD_SCHEME, SCHEME, files_in
 from tests.unit.web.conftest import csrf_of, log_in
 
 
