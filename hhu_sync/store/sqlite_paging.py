@@ -9,7 +9,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from hhu_sync.store.paging import Page, clamp, decode_cursor, encode_cursor
+from hhu_sync.store.paging import BadCursor, Page, clamp, decode_cursor, encode_cursor
 
 _LIST_COLUMNS = ("list_id", "name", "hhu", "crew", "due", "state", "entries", "delivered_to")
 _INPUT_COLUMNS = ("sha256", "name", "kind", "status", "reason", "moved_to", "received_at")
@@ -66,18 +66,25 @@ class SqlitePaging:
 
     def inputs_page(self, *, status: str | None = None, limit: int = 50,
                     after: str | None = None) -> Page:
+        """Newest first: by time received, then by the order recorded (the rowid, which
+        every index of the table holds: a batch received in one second keeps its order)."""
         limit = clamp(limit)
+        where: list[str] = []
+        args: list[Any] = []
         if after:
-            at, sha = decode_cursor(after, 2)
-            where, args = ["(received_at, sha256) < (?, ?)"], [at, sha]
-        else:
-            where, args = [], []
+            at, row = decode_cursor(after, 2)
+            if not row.isdigit() or len(row) > 19:
+                raise BadCursor("not a cursor of this list")
+            where.append("(received_at, rowid) < (?, ?)")
+            args += [at, int(row)]
         if status is not None:
             where.append("status = ?")
             args.append(status)
-        sql = (f"SELECT {', '.join(_INPUT_COLUMNS)} FROM inputs "
+        sql = (f"SELECT rowid, {', '.join(_INPUT_COLUMNS)} FROM inputs "
                f"{'WHERE ' + ' AND '.join(where) if where else ''} "
-               "ORDER BY received_at DESC, sha256 DESC LIMIT ?")
+               "ORDER BY received_at DESC, rowid DESC LIMIT ?")
         rows = self._rows(sql, [*args, limit + 1])
-        return _page([dict(zip(_INPUT_COLUMNS, r, strict=True)) for r in rows], limit,
-                     lambda r: (r["received_at"], r["sha256"]))
+        more, rows = len(rows) > limit, rows[:limit]
+        last = rows[-1] if more and rows else None
+        return Page([dict(zip(_INPUT_COLUMNS, r[1:], strict=True)) for r in rows],
+                    encode_cursor(last[-1], str(last[0])) if last else None)

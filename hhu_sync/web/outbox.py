@@ -17,6 +17,7 @@ from typing import Any, cast
 
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
+from starlette.exceptions import HTTPException
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
@@ -118,7 +119,10 @@ async def _file_of(request: Request) -> tuple[str, bytes]:
     itself with ``?filename=``."""
     kind = request.headers.get("content-type", "")
     if kind.startswith("multipart/form-data"):
-        form = await request.form(max_files=1, max_fields=10)
+        try:
+            form = await request.form(max_files=1, max_fields=10)
+        except HTTPException as exc:        # a malformed form, or more than one file
+            raise UploadRefused("file", str(exc.detail)) from None
         part = form.get("file")
         if not isinstance(part, UploadFile):
             raise UploadRefused("file", "no file in the form (field file)")

@@ -187,6 +187,9 @@ def test_bad_uploads_are_400_naming_the_field(depot_client, config):
     assert r.status_code == 400 and r.json()["error"].startswith("file:")
     r = _upload(c, "empty.toml", b"")
     assert r.status_code == 400 and "empty" in r.json()["error"]
+    r = c.post("/api/outbox", headers={"x-csrf-token": token},
+               files=[("file", ("a.toml", SCHEME)), ("file", ("b.toml", SCHEME))])
+    assert r.status_code == 400 and r.json()["error"].startswith("file:")
     assert files_in(config.paths.outbox) == []
 
 
