@@ -57,7 +57,7 @@ class UploadRefused(HhuSyncError):
 class UploadResult:
     name: str              # the name it was given in the outbox
     sha256: str
-    status: str            # accepted | rejected | duplicate | waiting
+    status: str            # accepted | rejected | duplicate | waiting (| error: audit only)
     kind: str = ""
     reason: str = ""
     moved_to: str = ""
@@ -159,15 +159,24 @@ class Handover:
         self.clock = clock
         self.sleep = sleep
 
-    def take(self, raw_name: str, data: bytes) -> UploadResult:
+    def take(self, raw_name: str, data: bytes,
+             dropped: Callable[[UploadResult], None] = lambda result: None) -> UploadResult:
         """Check, drop and settle one upload; :class:`UploadRefused` before anything is
-        written, the store's and the file system's errors as they come."""
+        written, the store's and the file system's errors as they come. ``dropped`` is
+        called once for every file that reached the outbox, with its outcome (status
+        ``error`` when settling it failed: the file is in the outbox all the same)."""
         name = clean_name(raw_name)
         check_content(data)
         sha = hashlib.sha256(data).hexdigest()
         seen = self.store.inputs_seen([sha]).get(sha)
         path = drop(self.config.paths.outbox, name, data)
-        return self.settle(path, sha, seen)
+        try:
+            result = self.settle(path, sha, seen)
+        except BaseException as exc:
+            dropped(UploadResult(path.name, sha, "error", reason=type(exc).__name__))
+            raise
+        dropped(result)
+        return result
 
     def settle(self, path: Path, sha: str, seen: dict[str, Any] | None) -> UploadResult:
         database = self.config.paths.database

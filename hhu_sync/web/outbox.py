@@ -159,7 +159,9 @@ async def upload(request: Request, session: Session, user: UserRecord) -> Respon
         return _problem(request, 503, "this server has no outbox configured")
     try:
         given, data = await _file_of(request)
-        result = await run_in_threadpool(Handover(config, store).take, given, data)
+        result = await run_in_threadpool(
+            Handover(config, store).take, given, data,
+            lambda done: _audit(store, user.name, done, given))   # every file dropped
     except UploadRefused as exc:
         return await _answer(request, exc.status, error=str(exc))
     except (StorageUnavailable, OSError) as exc:      # the path goes to the log only
@@ -170,7 +172,6 @@ async def upload(request: Request, session: Session, user: UserRecord) -> Respon
         return await _answer(request, 409, error=str(exc))
     log.info("web upload by %s: %s (sha256 %s) %s", user.name, result.name, result.sha256,
              result.status)
-    await run_in_threadpool(_audit, store, user.name, result, given)
     shown = {**result.as_dict(), "reason": _shown(result.reason, config),
              "moved_to": _shown(result.moved_to, config)}
     shown["problems"] = problems_of(shown["reason"])

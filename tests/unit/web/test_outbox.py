@@ -17,7 +17,7 @@ from hhu_sync.model.catalog import load_catalog
 from hhu_sync.model.loader import MAX_INPUT_BYTES
 from hhu_sync.outbox.processor import OutboxProcessor
 from hhu_sync.outbox.upload import MAX_NAME_BYTES, Handover, UploadRefused, clean_name
-from tests.unit.web.configured import BAD_SCHEME, SCHEME, files_in
+from tests.unit.web.configured import BAD_SCHEME, ROOT, SCHEME, files_in
 from tests.unit.web.conftest import csrf_of, log_in
 
 
@@ -294,3 +294,31 @@ def test_file_name_attacks_in_a_form_are_400_too(depot_client, config, store, na
     r = c.post("/api/outbox", content=body, headers={"content-type": kind})
     assert r.status_code == 400 and r.json()["error"].startswith("filename:")
     assert files_in(config.paths.outbox) == [] and _uploads(store) == []
+
+
+def test_a_list_waiting_for_its_schemes_stays_in_the_outbox_202(depot_client, config,
+                                                                store):
+    c = depot_client
+    log_in(c, "otto")
+    route = (ROOT / "schemes" / "examples" / "route-south.csv").read_bytes()
+    r = _upload(c, "route-south.csv", route)
+    assert r.status_code == 202 and r.json()["status"] == "waiting"
+    assert "waiting for the schemes" in r.json()["reason"]
+    assert files_in(config.paths.outbox) == ["route-south.csv"]   # the daemon takes it later
+    assert json.loads(_uploads(store)[0].after)["status"] == "waiting"
+
+
+def test_a_file_dropped_is_audited_even_when_handling_it_fails(depot_client, config, store,
+                                                               monkeypatch):
+    def broken(self, path, sha, seen):
+        raise OSError(5, "Input/output error", str(config.paths.archive))
+
+    monkeypatch.setattr(Handover, "settle", broken)
+    c = depot_client
+    log_in(c, "otto")
+    r = _upload(c, "a.toml", SCHEME)
+    assert r.status_code == 503 and str(config.paths.archive) not in r.text
+    assert files_in(config.paths.outbox) == ["a.toml"]
+    (entry,) = _uploads(store)
+    assert json.loads(entry.after) == {"sha256": hashlib.sha256(SCHEME).hexdigest(),
+                                       "status": "error", "kind": ""}
