@@ -354,8 +354,9 @@ def create_app(store: AccountStore, *, settings: WebSettings | None = None,
                clock: Callable[[], float] = time.time,
                extra: dict[str, Any] | None = None) -> Starlette:
     """The app over ``store``; ``clock`` (seconds) drives session expiry and throttling."""
-    # they use this module's guarded and page
-    from hhu_sync.web import admin, handhelds, lists, outbox
+    from hhu_sync.web import handhelds, lists  # they use this module's guarded and page
+    from hhu_sync.web.admin import ROUTES as ADMIN_ROUTES
+    from hhu_sync.web.outbox import ROUTES as OUTBOX_ROUTES
 
     settings = settings or WebSettings()
     templates = Jinja2Templates(env=jinja2.Environment(
@@ -375,8 +376,8 @@ def create_app(store: AccountStore, *, settings: WebSettings | None = None,
         Route("/api/audit", audit_api),
         *handhelds.ROUTES,
         *lists.ROUTES,
-        *outbox.ROUTES,
-        *admin.ROUTES,
+        *OUTBOX_ROUTES,
+        *ADMIN_ROUTES,
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     app = Starlette(routes=routes)
