@@ -11,6 +11,7 @@ import time
 
 import pytest
 
+from hhu_sync.config import parse_config
 from hhu_sync.daemon_lock import DaemonLock
 from hhu_sync.keys import KeyStore
 from hhu_sync.model.catalog import load_catalog
@@ -18,7 +19,7 @@ from hhu_sync.model.loader import MAX_INPUT_BYTES
 from hhu_sync.outbox.processor import OutboxProcessor
 from hhu_sync.outbox.upload import MAX_NAME_BYTES, Handover, UploadRefused, clean_name
 from tests.unit.web.configured import BAD_SCHEME, ROOT, SCHEME, files_in
-from tests.unit.web.conftest import csrf_of, log_in
+from tests.unit.web.conftest import PASSWORD, csrf_of, log_in
 
 
 def _upload(client, name: str, data: bytes, *, csrf: str | None = None,
@@ -322,3 +323,28 @@ def test_a_file_dropped_is_audited_even_when_handling_it_fails(depot_client, con
     (entry,) = _uploads(store)
     assert json.loads(entry.after) == {"sha256": hashlib.sha256(SCHEME).hexdigest(),
                                        "status": "error", "kind": ""}
+
+
+def test_hhu_sync_web_alone_handles_an_upload_itself(tmp_path, config, store):
+    """The server ``hhu-sync web`` runs (no daemon, no cradles): its app has the
+    configuration, so an upload is processed here, under the daemon lock."""
+    import httpx2 as httpx
+
+    from hhu_sync.web.server import WebServer
+
+    paths = {k: str(getattr(config.paths, k)) for k in (
+        "outbox", "archive", "rejected", "exports", "database", "keystore", "catalog")}
+    served = parse_config({"paths": paths, "web": {"listen": "127.0.0.1:0"},
+                           "limits": {"debounce_seconds": 0.05}}, tmp_path / "web.toml")
+    server = WebServer(served, store).start()
+    try:
+        with httpx.Client(base_url=server.url, follow_redirects=False, timeout=30) as c:
+            c.post("/login", data={"username": "otto", "password": PASSWORD})
+            token = c.get("/api/me").json()["csrf"]
+            r = c.post("/outbox", data={"csrf": token},
+                       files={"file": ("as230-flat.toml", SCHEME)})
+            assert r.status_code == 201 and "as230-flat.toml: accepted" in r.text
+    finally:
+        server.stop()
+    assert store.scheme("as230-flat") is not None
+    assert not DaemonLock(config.paths.database).path.exists()     # let go again
