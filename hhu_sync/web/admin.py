@@ -37,7 +37,7 @@ from hhu_sync.web.sessions import Session
 
 log = logging.getLogger(__name__)
 
-MAX_JSON_BYTES = 16 * 1024
+MAX_BODY_BYTES = 16 * 1024      # a form or JSON body of these pages: refused unread above
 MAX_USERS_SHOWN = 1000
 
 
@@ -66,9 +66,7 @@ def shown_user(user: UserRecord) -> dict[str, Any]:
 async def _fields(request: Request, names: tuple[str, ...]) -> dict[str, str]:
     """``names`` from the form (a page) or the JSON object (the API), each a string."""
     if _api(request):
-        raw = await request.body()
-        if len(raw) > MAX_JSON_BYTES:
-            raise Refused(413, f"body larger than {MAX_JSON_BYTES} bytes")
+        raw = await request.body()          # bounded by the route's max_body
         try:
             doc = json.loads(raw or b"{}")
         except (ValueError, RecursionError):
@@ -153,7 +151,7 @@ async def users_api(request: Request, session: Session, user: UserRecord) -> Res
     return JSONResponse({"users": [shown_user(u) for u in users[:MAX_USERS_SHOWN]]})
 
 
-@guarded(Action.MANAGE_USERS)
+@guarded(Action.MANAGE_USERS, max_body=MAX_BODY_BYTES)
 async def add_user(request: Request, session: Session, user: UserRecord) -> Response:
     """Add a user (``name``, ``role``: depot, office or admin, ``password``; a form
     also ``password2``), as ``hhu-sync user add`` does; 409 if the name is taken."""
@@ -177,7 +175,7 @@ def _target(request: Request) -> str:
     return cast(str, request.path_params["name"])
 
 
-@guarded(Action.MANAGE_USERS)
+@guarded(Action.MANAGE_USERS, max_body=MAX_BODY_BYTES)
 async def set_password(request: Request, session: Session, user: UserRecord) -> Response:
     """Set a user's password (``password``; a form also ``password2``): logs them out
     everywhere (``hhu-sync user passwd``)."""
@@ -207,13 +205,13 @@ async def _set_disabled(request: Request, user: UserRecord, disabled: bool) -> R
     return _done(request, "/admin/users", {"name": name, "disabled": disabled})
 
 
-@guarded(Action.MANAGE_USERS)
+@guarded(Action.MANAGE_USERS, max_body=MAX_BODY_BYTES)
 async def disable_user(request: Request, session: Session, user: UserRecord) -> Response:
     """Disable a user: they are logged out at once (``hhu-sync user disable``)."""
     return await _set_disabled(request, user, True)
 
 
-@guarded(Action.MANAGE_USERS)
+@guarded(Action.MANAGE_USERS, max_body=MAX_BODY_BYTES)
 async def enable_user(request: Request, session: Session, user: UserRecord) -> Response:
     """Enable a disabled user again (``hhu-sync user enable``)."""
     return await _set_disabled(request, user, False)
@@ -249,7 +247,7 @@ def _revoke(config: Config, store: Store, hhu_id: str, user: str) -> dict[str, A
     return {"hhu_id": hhu_id, "revoked": True, **(done.counts or {})}
 
 
-@guarded(Action.REVOKE_HHU)
+@guarded(Action.REVOKE_HHU, max_body=MAX_BODY_BYTES)
 async def revoke(request: Request, session: Session, user: UserRecord) -> Response:
     """Revoke a lost or stolen HHU (``hhu-sync revoke``): its key leaves the key store,
     what is queued for it is cancelled, its crew's deliveries go back to the crew."""

@@ -159,11 +159,11 @@ async def _bounded(request: Request, limit: int) -> Request | None:
     return Request(request.scope, receive)
 
 
-def guarded(action: Action, *, max_body: int | None = None,
+def guarded(action: Action, *, max_body: int | None = None, max_files: int = 0,
             ) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
     """A route that needs a live session, an enabled user whose role may ``action``,
     and, for a state change, the session's CSRF token. ``max_body``: a change whose
-    body is larger is refused (413) unread; its form may carry one file."""
+    body is larger is refused (413) unread; ``max_files``: files its form may carry."""
 
     def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
@@ -178,7 +178,7 @@ def guarded(action: Action, *, max_body: int | None = None,
                     if bounded is None:
                         return _refuse(request, 413, f"larger than {max_body} bytes")
                     request = bounded
-                token = await _csrf_token(request, max_files=0 if max_body is None else 1)
+                token = await _csrf_token(request, max_files)
                 if token is None or not hmac.compare_digest(token, session.csrf):
                     return _refuse(request, 403, "missing or wrong CSRF token")
             if not may(user.role, action):

@@ -147,7 +147,7 @@ def _audit(store: Store, user: str, result: UploadResult, given: str) -> None:
                                   now)
 
 
-@guarded(Action.UPLOAD, max_body=MAX_UPLOAD_BODY)
+@guarded(Action.UPLOAD, max_body=MAX_UPLOAD_BODY, max_files=1)
 async def upload(request: Request, session: Session, user: UserRecord) -> Response:
     """Upload a scheme or a meter list into the outbox (multipart field ``file``, or the
     raw body with ``?filename=``): the processor's outcome, 201 accepted, 422 rejected
