@@ -318,3 +318,41 @@ class atomic_open:  # noqa: N801 - used like open()
                 raise
         finally:
             os.close(dir_fd)
+
+
+_RENAME_NOREPLACE = 1
+_AT_FDCWD = -100
+
+
+def _renameat2() -> Any:
+    import ctypes
+
+    try:
+        fn = ctypes.CDLL(None, use_errno=True).renameat2
+    except (AttributeError, OSError):
+        return None
+    fn.argtypes = [ctypes.c_int, ctypes.c_char_p, ctypes.c_int, ctypes.c_char_p,
+                   ctypes.c_uint]
+    fn.restype = ctypes.c_int
+    return fn
+
+
+def rename_no_replace(src: str | os.PathLike[str], dest: str | os.PathLike[str]) -> None:
+    """Rename ``src`` to ``dest`` unless ``dest`` exists (``FileExistsError``; a symlink
+    counts): one step where the kernel has ``renameat2(RENAME_NOREPLACE)``, else a look
+    then a rename. A rename, not a link: a watcher sees a file moved in, complete."""
+    import ctypes
+
+    fn = _renameat2()
+    if fn is not None:
+        rc = fn(_AT_FDCWD, os.fsencode(src), _AT_FDCWD, os.fsencode(dest), _RENAME_NOREPLACE)
+        if rc == 0:
+            return
+        err = ctypes.get_errno()
+        if err == errno.EEXIST:
+            raise FileExistsError(err, "already exists", str(dest))
+        if err not in (errno.EINVAL, errno.ENOSYS, errno.ENOTSUP):
+            raise OSError(err, os.strerror(err), str(src))
+    if os.path.lexists(dest):     # no RENAME_NOREPLACE here: look, then rename
+        raise FileExistsError(errno.EEXIST, "already exists", str(dest))
+    os.rename(src, dest)

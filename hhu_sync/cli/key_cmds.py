@@ -6,7 +6,14 @@ import argparse
 import getpass
 import sys
 
-from hhu_sync.cli.common import config_of, config_source, keystore_of, shown, store_of
+from hhu_sync.cli.common import (
+    cli_actor,
+    config_of,
+    config_source,
+    keystore_of,
+    shown,
+    store_of,
+)
 from hhu_sync.errors import CliError, KeyStoreError
 
 _KEYSTORE_HELP = "key store folder (default: paths.keystore of the configuration)"
@@ -97,22 +104,28 @@ def run_secret_list(args: argparse.Namespace) -> int:
 def run_revoke(args: argparse.Namespace) -> int:
     from datetime import UTC, datetime
 
+    from hhu_sync.keys.revoke import revoke_handheld
+
     config = config_of(args)
     store = keystore_of(args, config)
+    db = store_of(config) if config.paths.database.exists() else None
     try:
-        dest = store.revoke(args.hhu_id)
-    except (KeyStoreError, ValueError) as exc:
-        raise CliError(str(exc)) from None
-    print(f"revoked {args.hhu_id}: its key is now {dest}; the depot will refuse it")
-    if not config.paths.database.exists():
+        try:
+            done = revoke_handheld(store, db, args.hhu_id,
+                                   datetime.now(UTC).isoformat(timespec="seconds"),
+                                   user=cli_actor())
+        except (KeyStoreError, ValueError) as exc:
+            raise CliError(str(exc)) from None
+    finally:
+        if db is not None:
+            db.close()
+    print(f"revoked {args.hhu_id}: its key is now {done.key_moved_to}; the depot will "
+          "refuse it")
+    counts = done.counts
+    if counts is None:
         print(f"no database at {shown(config.paths.database)} "
               f"({config_source(config)}): nothing was queued for {args.hhu_id}")
     else:
-        db = store_of(config)
-        try:
-            counts = db.revoke_hhu(args.hhu_id, datetime.now(UTC).isoformat(timespec="seconds"))
-        finally:
-            db.close()
         print(f"{counts['cancelled']} queued deliveries cancelled, "
               f"{counts['returned_to_crew']} returned to the crew; "
               f"{counts['lists_on_hhu']} meter lists were on it (hhu-sync requeue LIST-ID "

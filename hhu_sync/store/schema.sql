@@ -227,3 +227,14 @@ CREATE TABLE IF NOT EXISTS audit (
     after    TEXT NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS audit_at ON audit (at);
+
+-- The web app's paged reads (hhu_sync.store.sqlite_paging): each page an index range,
+-- each HHU's last activity and running session a seek. Made on older databases at open.
+CREATE INDEX IF NOT EXISTS lists_due ON lists (due, list_id);
+CREATE INDEX IF NOT EXISTS lists_state_due ON lists (state, due, list_id);
+CREATE INDEX IF NOT EXISTS inputs_received ON inputs (received_at);      -- and rowid
+CREATE INDEX IF NOT EXISTS inputs_status_received ON inputs (status, received_at);
+CREATE INDEX IF NOT EXISTS uploads_hhu ON uploads (hhu_id, received_at);
+CREATE INDEX IF NOT EXISTS deliveries_delivered ON deliveries (target_hhu, delivered_at);
+CREATE INDEX IF NOT EXISTS sessions_hhu_started ON sessions (hhu_id, started_at);
+CREATE INDEX IF NOT EXISTS sessions_hhu_ended ON sessions (hhu_id, ended_at);

@@ -52,6 +52,7 @@ from hhu_sync.store.base import (
 )
 from hhu_sync.store.sqlite_accounts import SqliteAccounts, _audit
 from hhu_sync.store.sqlite_exceptions import SqliteExceptions
+from hhu_sync.store.sqlite_paging import SqlitePaging
 from hhu_sync.store.sqlite_readings_view import SqliteReadingsView, add_list_entry_sites
 from hhu_sync.store.sqlite_upgrades import give_readings_a_rowid
 
@@ -200,7 +201,7 @@ def _held_sql(keys: int) -> str:
             "ON r.meter = k.column1 AND r.obis = k.column2 AND r.time = k.column3")
 
 
-class SqliteStore(SqliteAccounts, SqliteExceptions, SqliteReadingsView):
+class SqliteStore(SqliteAccounts, SqliteExceptions, SqliteReadingsView, SqlitePaging):
     """The embedded store. Safe to share between threads (a connection each)."""
 
     def __init__(self, path: str | Path, *, busy_timeout_s: float = 30.0) -> None:
@@ -621,10 +622,13 @@ class SqliteStore(SqliteAccounts, SqliteExceptions, SqliteReadingsView):
             _list_change(db, change, target[2], ListState.QUEUED, now)
         return target[2]
 
-    def revoke_hhu(self, hhu_id: str, now: str = "") -> dict[str, int]:
+    def revoke_hhu(self, hhu_id: str, now: str = "", *,
+                   change: Change | None = None) -> dict[str, int]:
         """Stop all work for a revoked HHU: its own deliveries are cancelled; crew
-        deliveries it had been given go back to the crew (packed afresh for another)."""
+        deliveries it had been given go back to the crew (packed afresh for another).
+        ``change``: audited in this transaction, with the dock before and the counts."""
         with self._tx() as db:
+            row = db.execute("SELECT dock FROM hhus WHERE hhu_id=?", (hhu_id,)).fetchone()
             own = db.execute(
                 "UPDATE deliveries SET state='cancelled', last_error='HHU revoked' "
                 "WHERE state='queued' AND target_hhu=? AND target_crew IS NULL",
@@ -637,7 +641,12 @@ class SqliteStore(SqliteAccounts, SqliteExceptions, SqliteReadingsView):
                                 (ListState.ON_HHU, hhu_id)).fetchone()[0]
             db.execute("UPDATE hhus SET dock='revoked', last_seen=? WHERE hhu_id=?",
                        (now, hhu_id))
-        return {"cancelled": own, "returned_to_crew": crew, "lists_on_hhu": on_hhu}
+            counts = {"cancelled": own, "returned_to_crew": crew, "lists_on_hhu": on_hhu}
+            if change is not None:
+                _audit(db, replace(
+                    change, before={**(change.before or {}), "dock": row[0] if row else None},
+                    after={**(change.after or {}), "dock": "revoked", **counts}), now)
+        return counts
 
     def cancel_list(self, list_id: str, now: str = "", *,
                     change: Change | None = None) -> str:

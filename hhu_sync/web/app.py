@@ -118,13 +118,13 @@ def _refuse(request: Request, status: int, message: str) -> Response:
                                           status_code=status)
 
 
-async def _csrf_token(request: Request) -> str | None:
+async def _csrf_token(request: Request, max_files: int = 0) -> str | None:
     header = request.headers.get("x-csrf-token")
     if header is not None:
         return header
     if request.headers.get("content-type", "").startswith(
             ("application/x-www-form-urlencoded", "multipart/form-data")):
-        form = await request.form(max_files=0, max_fields=100)
+        form = await request.form(max_files=max_files, max_fields=100)
         value = form.get("csrf")
         return value if isinstance(value, str) else None
     return None
@@ -137,13 +137,44 @@ QUERIES: dict[Callable[..., Any], Params] = {}
 BODIES: dict[Callable[..., Any], Params] = {}
 
 
-def guarded(action: Action, *, query: Params | None = None, body: Params | None = None
+async def _bounded(request: Request, limit: int) -> Request | None:
+    """The request with its body read, at most ``limit`` bytes (None: larger, or a
+    Content-Length that says so: refused unread), to be read again by the handler."""
+    try:
+        if int(request.headers.get("content-length") or 0) > limit:
+            return None
+    except ValueError:
+        return None
+    chunks, size = [], 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    body, sent = b"".join(chunks), False
+
+    async def receive() -> MutableMapping[str, Any]:
+        nonlocal sent
+        if not sent:
+            sent = True
+            return {"type": "http.request", "body": body, "more_body": False}
+        return await request.receive()      # the client's disconnect, when it comes
+
+    return Request(request.scope, receive)
+
+
+def guarded(action: Action, *, query: Params | None = None, body: Params | None = None,
+            max_body: int | None = None, max_files: int = 0,
             ) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
     """A route that needs a live session, an enabled user whose role may ``action``,
     and, for a state change, the session's CSRF token. ``query`` and ``body`` declare
     its parameters: checked here (400 naming the field), the values handed over in
     ``request.state.query`` and ``request.state.body`` (an API call's JSON object, a
-    page's form fields but its CSRF token)."""
+    page's form fields but its CSRF token). ``max_body``: a change whose body is larger
+    is refused (413) unread (a declared body: at most MAX_BODY_BYTES); ``max_files``:
+    files its form may carry."""
+    if body is not None and max_body is None:
+        max_body = MAX_BODY_BYTES
 
     def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
         async def endpoint(request: Request) -> Response:
@@ -153,7 +184,12 @@ def guarded(action: Action, *, query: Params | None = None, body: Params | None 
             if session is None or user is None or user.disabled:
                 return _refuse(request, 401, "log in first")
             if request.method not in ("GET", "HEAD"):
-                token = await _csrf_token(request)
+                if max_body is not None:
+                    bounded = await _bounded(request, max_body)
+                    if bounded is None:
+                        return _refuse(request, 413, f"larger than {max_body} bytes")
+                    request = bounded
+                token = await _csrf_token(request, max_files)
                 if token is None or not hmac.compare_digest(token, session.csrf):
                     return _refuse(request, 403, "missing or wrong CSRF token")
             if not may(user.role, action):
@@ -375,6 +411,8 @@ def create_app(store: AccountStore, *, settings: WebSettings | None = None,
         readings,
         schemes,
     )
+    from hhu_sync.web.admin import ROUTES as ADMIN_ROUTES
+    from hhu_sync.web.outbox import ROUTES as OUTBOX_ROUTES
 
     settings = settings or WebSettings()
     templates = Jinja2Templates(env=jinja2.Environment(
@@ -397,6 +435,8 @@ def create_app(store: AccountStore, *, settings: WebSettings | None = None,
         *exceptions.ROUTES,
         *readings.ROUTES,
         *schemes.ROUTES,
+        *OUTBOX_ROUTES,
+        *ADMIN_ROUTES,
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
     app = Starlette(routes=routes)

@@ -1,8 +1,8 @@
-"""The handhelds page and ``/api/handhelds``: every HHU the depot has seen, from the
-store's ``status()``, with what is queued for it.
+"""The handhelds page and ``/api/handhelds``: the HHUs the depot has seen, a page at a
+time (the store's keyset-paged ``hhus_page``), with what is queued for each.
 
-Only showing: revoking involves the key store and stays with ``hhu-sync key revoke``.
-Nothing here reads a key or a transfer file (a delivery says only whether it is packed).
+Revoking one is :mod:`hhu_sync.web.admin`'s (admins only). Nothing here reads a key or a
+transfer file (a delivery says only whether it is packed).
 """
 
 from __future__ import annotations
@@ -16,21 +16,29 @@ from starlette.routing import Route
 
 from hhu_sync.store.accounts import UserRecord
 from hhu_sync.store.base import Store
+from hhu_sync.store.paging import PagedStore
 from hhu_sync.web.app import Context, guarded, page
-from hhu_sync.web.roles import Action
+from hhu_sync.web.lists import _problem
+from hhu_sync.web.paging import BadPaging, checked_paging, paging_fields
+from hhu_sync.web.params import Params
+from hhu_sync.web.roles import Action, may
 from hhu_sync.web.sessions import Session
 
 #: The dock a revoked HHU is recorded at (SqliteStore.revoke_hhu).
 REVOKED = "revoked"
 #: Later than any time a delivery's back-off holds: every queued delivery, due or not.
 ANY_TIME = "9999-12-31T23:59:59+00:00"
+PAGE = 100      # HHUs a page by default
 
 
-def handhelds(store: Store) -> list[dict[str, Any]]:
-    """Every HHU, its last sign, firmware, battery, flash and dock, and each delivery
-    queued for it (by its id, or by its crew and not yet bound to another HHU)."""
+def handhelds(store: Store, limit: int = PAGE, after: str | None = None,
+              ) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of HHUs by id, each with its last sign, firmware, battery, flash and dock,
+    and each delivery queued for it (by its id, or by its crew and not yet bound to
+    another HHU); and the cursor of the next page (None: the last)."""
+    found = cast(PagedStore, store).hhus_page(limit=limit, after=after)
     out = []
-    for hhu in store.status()["hhus"]:
+    for hhu in found.rows:
         revoked = hhu["dock"] == REVOKED
         queued = [] if revoked else [
             {"delivery_id": d.delivery_id, "kind": d.kind, "ref": d.ref,
@@ -45,7 +53,7 @@ def handhelds(store: Store) -> list[dict[str, Any]]:
                     "last_activity": hhu["last_activity"] or None,
                     "session_running_since": hhu["session_running_since"],
                     "revoked": revoked, "queued": queued})
-    return out
+    return out, found.next
 
 
 def _store(request: Request) -> Store:
@@ -53,16 +61,31 @@ def _store(request: Request) -> Store:
     return cast(Store, ctx.store)
 
 
-@guarded(Action.VIEW)
+HHUS_QUERY = Params(paging_fields(PAGE))
+
+
+@guarded(Action.VIEW, query=HHUS_QUERY)
 async def handhelds_page(request: Request, session: Session, user: UserRecord) -> Response:
-    return page(request, "handhelds.html",
-                hhus=await run_in_threadpool(handhelds, _store(request)))
+    try:
+        limit, after = checked_paging(request.state.query, 1)
+    except BadPaging as exc:
+        return _problem(request, 400, str(exc))
+    hhus, more = await run_in_threadpool(handhelds, _store(request), limit, after)
+    return page(request, "handhelds.html", hhus=hhus, next=more,
+                may_revoke=may(user.role, Action.REVOKE_HHU))
 
 
-@guarded(Action.VIEW)
+@guarded(Action.VIEW, query=HHUS_QUERY)
 async def handhelds_api(request: Request, session: Session, user: UserRecord) -> Response:
-    """Every HHU: id, crew, firmware, battery, flash, dock, last seen, revoked, queued."""
-    return JSONResponse({"hhus": await run_in_threadpool(handhelds, _store(request))})
+    """The HHUs by id, a page at a time (``?limit=`` up to 500, default 100; ``?after=``
+    the ``next`` of the page before): id, crew, firmware, battery, flash, dock, last
+    seen, revoked, queued."""
+    try:
+        limit, after = checked_paging(request.state.query, 1)
+    except BadPaging as exc:
+        return _problem(request, 400, str(exc))
+    hhus, more = await run_in_threadpool(handhelds, _store(request), limit, after)
+    return JSONResponse({"hhus": hhus, "next": more})
 
 
 ROUTES = [

@@ -24,12 +24,16 @@ from starlette.routing import Route
 from hhu_sync.store.accounts import UserRecord
 from hhu_sync.store.base import ListState, StorageUnavailable, Store, StoreError
 from hhu_sync.store.list_actions import UnknownList, change_list
+from hhu_sync.store.paging import PagedStore
 from hhu_sync.web.app import Context, guarded, page
+from hhu_sync.web.paging import BadPaging, checked_paging, paging_fields
 from hhu_sync.web.params import Field, Params
 from hhu_sync.web.roles import Action, may
 from hhu_sync.web.sessions import Session
 
 log = logging.getLogger(__name__)
+
+PAGE = 200      # lists a page by default
 
 STATES = (ListState.QUEUED, ListState.ON_HHU, ListState.UPLOADED, ListState.COMPLETE,
           ListState.PARTIAL, ListState.CANCELLED)
@@ -48,12 +52,22 @@ def _problem(request: Request, status: int, message: str) -> Response:
     return response
 
 
-def lists(store: Store, state: str | None = None) -> dict[str, Any]:
-    """Every list (due first) and how many are in each state; ``state``: only those."""
-    status = store.status()
-    rows = [r for r in status["lists"] if state is None or r["state"] == state]
-    return {"by_state": {s: status["lists_by_state"].get(s, 0) for s in STATES},
-            "lists": rows}
+def lists(store: Store, state: str | None = None, limit: int = PAGE,
+          after: str | None = None) -> dict[str, Any]:
+    """A page of lists (due first), how many are in each state, and the cursor of the
+    next page (``next``; None on the last); ``state``: only those."""
+    paged = cast(PagedStore, store)
+    found = paged.lists_page(state=state, limit=limit, after=after)
+    counts = paged.lists_by_state()
+    return {"by_state": {s: counts.get(s, 0) for s in STATES}, "lists": found.rows,
+            "next": found.next}
+
+
+def _query(request: Request) -> tuple[str | None, int, str | None]:
+    """``?state=``, ``?limit=``, ``?after=`` (declared in LISTS_QUERY); BadPaging for a
+    cursor that is not one of this list's."""
+    query = request.state.query
+    return (query["state"], *checked_paging(query, 2))
 
 
 def one_list(store: Store, list_id: str) -> dict[str, Any] | None:
@@ -79,21 +93,30 @@ def one_list(store: Store, list_id: str) -> dict[str, Any] | None:
             "other_visits": [v for vs in by_meter.values() for v in vs]}
 
 
-LISTS_QUERY = Params((Field("state", choices=STATES, description="only lists in this state"),))
+LISTS_QUERY = Params((Field("state", choices=STATES, description="only lists in this state"),
+                      *paging_fields(PAGE)))
 
 
 @guarded(Action.VIEW, query=LISTS_QUERY)
 async def lists_page(request: Request, session: Session, user: UserRecord) -> Response:
-    state = request.state.query["state"]
-    found = await run_in_threadpool(lists, _store(request), state)
-    return page(request, "lists.html", state=state, **found)
+    try:
+        state, limit, after = _query(request)
+    except BadPaging as exc:
+        return _problem(request, 400, str(exc))
+    found = await run_in_threadpool(lists, _store(request), state, limit, after)
+    return page(request, "lists.html", state=state, limit=limit, **found)
 
 
 @guarded(Action.VIEW, query=LISTS_QUERY)
 async def lists_api(request: Request, session: Session, user: UserRecord) -> Response:
-    """Every meter list (``?state=`` one state): id, name, target, due, state, entries."""
-    state = request.state.query["state"]
-    return JSONResponse(await run_in_threadpool(lists, _store(request), state))
+    """The meter lists, due first, a page at a time (``?limit=`` up to 500, default 200;
+    ``?after=`` the ``next`` of the page before; ``?state=`` one state): id, name,
+    target, due, state, entries; ``by_state`` counts every list."""
+    try:
+        state, limit, after = _query(request)
+    except BadPaging as exc:
+        return _problem(request, 400, str(exc))
+    return JSONResponse(await run_in_threadpool(lists, _store(request), state, limit, after))
 
 
 @guarded(Action.VIEW)

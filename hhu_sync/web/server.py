@@ -38,7 +38,8 @@ def app_for(config: Config, store: AccountStore, events: EventHub | None = None)
                            idle_s=web.idle_minutes * 60, absolute_s=web.absolute_hours * 3600)
     return create_app(store, settings=settings, extra={"docks": config.docks,
                                                        "depot": config.depot_id,
-                                                       "events": events})
+                                                       "events": events,
+                                                       "config": config})
 
 
 class WebServer:

@@ -198,6 +198,11 @@ CALLS = {
     "meter_registers": lambda s: s.meter_registers("M1"),
     "register_readings": lambda s: s.register_readings("M1", "1.8.1"),
     "meter_visits": lambda s: s.meter_visits("M1"),
+    # the paged part (hhu_sync.store.paging)
+    "lists_page": lambda s: s.lists_page(state="queued"),
+    "lists_by_state": lambda s: s.lists_by_state(),
+    "hhus_page": lambda s: s.hhus_page(),
+    "inputs_page": lambda s: s.inputs_page(status="rejected"),
 }
 
 

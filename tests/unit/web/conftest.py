@@ -10,6 +10,7 @@ from starlette.testclient import TestClient
 from hhu_sync.store import SqliteStore
 from hhu_sync.web.accounts import Accounts
 from hhu_sync.web.app import create_app
+from tests.unit.web.configured import config, depot_client  # noqa: F401 - fixtures
 
 PASSWORD = "correct horse battery"
 
