@@ -13,7 +13,6 @@ the field), an unknown user or HHU 404, a conflict 409.
 
 from __future__ import annotations
 
-import json
 import logging
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -31,6 +30,7 @@ from hhu_sync.store.base import StorageUnavailable, Store, StoreError
 from hhu_sync.web.accounts import AccountError
 from hhu_sync.web.app import Context, guarded, page
 from hhu_sync.web.lists import _problem
+from hhu_sync.web.params import Field, Params
 from hhu_sync.web.passwords import PasswordRefused
 from hhu_sync.web.roles import Action, Role
 from hhu_sync.web.sessions import Session
@@ -63,28 +63,20 @@ def shown_user(user: UserRecord) -> dict[str, Any]:
             "created_at": user.created_at, "updated_at": user.updated_at}
 
 
-async def _fields(request: Request, names: tuple[str, ...]) -> dict[str, str]:
-    """``names`` from the form (a page) or the JSON object (the API), each a string."""
-    if _api(request):
-        raw = await request.body()          # bounded by the route's max_body
-        try:
-            doc = json.loads(raw or b"{}")
-        except (ValueError, RecursionError):
-            raise Refused(400, "body: not JSON") from None
-        if not isinstance(doc, dict):
-            raise Refused(400, "body: a JSON object")
-        values = {n: doc.get(n) for n in names}
-    else:
-        form = await request.form(max_files=0, max_fields=20)
-        values = {n: form.get(n) for n in names}
-    out = {}
-    for name, value in values.items():
-        if value is None:
-            continue
-        if not isinstance(value, str):
-            raise Refused(400, f"{name}: a string")
-        out[name] = value
-    return out
+_PASSWORD = Field("password", required=True, max_length=1024,
+                  description="at least 10 characters, at most 1,024 bytes")
+_PASSWORD2 = Field("password2", max_length=1024, description="a form's second entry")
+NEW_USER = Params((
+    Field("name", required=True, max_length=64, description="the user name"),
+    Field("role", required=True, choices=tuple(r.value for r in Role)),
+    _PASSWORD, _PASSWORD2,
+))
+NEW_PASSWORD = Params((_PASSWORD, _PASSWORD2))
+
+
+def _fields(request: Request) -> dict[str, str]:
+    """The declared body's fields that were given (a form's or the JSON object's)."""
+    return {k: v for k, v in request.state.body.items() if v is not None}
 
 
 def _password(fields: dict[str, str], api: bool) -> str:
@@ -151,12 +143,12 @@ async def users_api(request: Request, session: Session, user: UserRecord) -> Res
     return JSONResponse({"users": [shown_user(u) for u in users[:MAX_USERS_SHOWN]]})
 
 
-@guarded(Action.MANAGE_USERS, max_body=MAX_BODY_BYTES)
+@guarded(Action.MANAGE_USERS, body=NEW_USER, max_body=MAX_BODY_BYTES)
 async def add_user(request: Request, session: Session, user: UserRecord) -> Response:
     """Add a user (``name``, ``role``: depot, office or admin, ``password``; a form
     also ``password2``), as ``hhu-sync user add`` does; 409 if the name is taken."""
     try:
-        fields = await _fields(request, ("name", "role", "password", "password2"))
+        fields = _fields(request)
         name, role = fields.get("name", "").strip(), fields.get("role", "")
         if not name:
             raise Refused(400, "name: missing")
@@ -175,13 +167,13 @@ def _target(request: Request) -> str:
     return cast(str, request.path_params["name"])
 
 
-@guarded(Action.MANAGE_USERS, max_body=MAX_BODY_BYTES)
+@guarded(Action.MANAGE_USERS, body=NEW_PASSWORD, max_body=MAX_BODY_BYTES)
 async def set_password(request: Request, session: Session, user: UserRecord) -> Response:
     """Set a user's password (``password``; a form also ``password2``): logs them out
     everywhere (``hhu-sync user passwd``)."""
     name = _target(request)
     try:
-        fields = await _fields(request, ("password", "password2"))
+        fields = _fields(request)
         password = _password(fields, _api(request))
         await _run(request, user, "user passwd", _ctx(request).accounts.set_password, name,
                    password, actor=user.name)
