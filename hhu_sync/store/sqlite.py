@@ -133,8 +133,8 @@ def _null(_value: None) -> None:
 # None is bound at once, as NULL, as before.
 sqlite3.register_adapter(type(None), _null)
 
-#: the page cache of each connection, KiB (SQLite's default is 2,000)
-CACHE_KIB = 32 * 1024
+#: the page cache of a connection that writes, KiB (SQLite's default is 2,000)
+WRITER_CACHE_KIB = 16 * 1024
 ROWS_PER_STATEMENT = 128       # a power of two: the rest goes in halves of it
 _STATEMENT_ROWS = tuple(ROWS_PER_STATEMENT >> k for k in range(ROWS_PER_STATEMENT.bit_length()))
 _STATUS = itemgetter(5)          # a reading row's status (hhu_sync.ingest.Upload.readings)
@@ -255,9 +255,6 @@ class SqliteStore(SqliteAccounts, SqliteExceptions, SqliteReadingsView, SqlitePa
                 db.execute("PRAGMA synchronous=FULL")
                 db.execute(f"PRAGMA busy_timeout={self._busy_ms}")
                 db.execute("PRAGMA foreign_keys=ON")
-                # pages kept in memory by this connection (filled as used): the writer's
-                # scattered index inserts find their pages here, not by a read each
-                db.execute(f"PRAGMA cache_size=-{CACHE_KIB}")
             except sqlite3.Error as exc:
                 if db is not None:
                     db.close()
@@ -315,6 +312,16 @@ class SqliteStore(SqliteAccounts, SqliteExceptions, SqliteReadingsView, SqlitePa
         the next operation opens a new one: storage that comes back works without a
         restart."""
         db = self._db()
+        if getattr(self._local, "writer", None) is not db:
+            # A connection that writes keeps more pages in memory (filled as used): its
+            # scattered index inserts find their pages here, not by a read each. Only
+            # writers: the web app's many reading threads keep SQLite's default.
+            try:
+                db.execute(f"PRAGMA cache_size=-{WRITER_CACHE_KIB}")
+            except sqlite3.Error as exc:
+                self._storage_failed(exc, db)
+                raise StorageUnavailable(f"{self.path}: {exc}") from None
+            self._local.writer = db
         with self._write_lock:
             yield from self._tx_locked(db)
 
