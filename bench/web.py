@@ -155,7 +155,7 @@ def one_run(root: Path, n: int, args, viewers: int) -> dict:
              _login(daemon.web.address), str(viewers), str(args.page_rate)],
             stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True)
     ceiling = n * args.baud / 10
-    done_at, elapsed, cpu = docks.dock_all(daemon, n, 60 + 20 * moved / ceiling)
+    done_at, elapsed, cpu, _ = docks.dock_all(daemon, n, 60 + 20 * moved / ceiling)
     for sim in sims:
         sim.stdin.close()
     for sim in sims:
