@@ -36,6 +36,7 @@ import sys
 import tempfile
 import time
 from concurrent.futures import Future, ThreadPoolExecutor
+from datetime import UTC, datetime
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -47,6 +48,7 @@ from hhu_sync.daemon import Daemon  # noqa: E402
 from hhu_sync.dock.events import UploadCommitted  # noqa: E402
 from hhu_sync.dock.readings import UploadDecoder, check_upload, export_stored  # noqa: E402
 from hhu_sync.dock.session import Session  # noqa: E402
+from hhu_sync.ingest import parse_upload  # noqa: E402
 from hhu_sync.logsetup import setup_logging  # noqa: E402
 from hhu_sync.model.meterlist import MeterEntry, MeterList  # noqa: E402
 from hhu_sync.store import SqliteStore  # noqa: E402
@@ -63,8 +65,20 @@ def list_id_for(upload_no: int) -> str:
     return f"L{upload_no:05d}"
 
 
+#: --scattered: an upload's meters in no serial order (as a real route's are); else in a
+#: block of their own, one after another
+SCATTERED = False
+
+
+def meter_serial(upload_no: int, v: int) -> str:
+    """The ``v``-th meter of upload ``upload_no``: unique; scattered over the key space by
+    a multiplication that is a permutation of 0 .. 10**10 - 1 (odd, not a multiple of 5)."""
+    n = upload_no * 100_000 + v
+    return f"{n * 2_654_435_761 % 10**10:010d}" if SCATTERED else f"{n:010d}"
+
+
 def meters_for(upload_no: int, readings: int) -> list[str]:
-    return [f"{upload_no:05d}{v:05d}" for v in range(readings // len(OBIS))]
+    return [meter_serial(upload_no, v) for v in range(readings // len(OBIS))]
 
 
 def meter_list_for(upload_no: int, readings: int, hhu: str) -> MeterList:
@@ -80,7 +94,7 @@ def visits_for(upload_no: int, readings: int, *, listed: bool = False) -> list[d
     list_id = list_id_for(upload_no) if listed else ""
     per_visit = len(OBIS)
     for v in range(readings // per_visit):
-        meter = f"{upload_no:05d}{v:05d}"
+        meter = meter_serial(upload_no, v)
         t = f"2026-11-{1 + v % 28:02d}T{v % 24:02d}:{v % 60:02d}:00+00:00"
         visits.append({
             "meter": meter, "list": list_id, "time": t, "outcome": "done",
@@ -182,7 +196,7 @@ def run_daemon_path(session: Session, link: HeldLink, hhu: str) -> None:
 
 
 def main() -> int:
-    global OBIS                         # --registers: visits_for and meters_for read it
+    global OBIS, SCATTERED              # --registers, --scattered: visits_for and meters_for
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--readings", type=int, default=1_000_000)
     ap.add_argument("--per-upload", type=int, default=10_000)
@@ -194,8 +208,14 @@ def main() -> int:
                     metavar=f"1..{len(OBIS)}",
                     help=f"registers a visit reads (default {len(OBIS)}; a docking of "
                          "bench/docks.py reads 4)")
+    ap.add_argument("--scattered", action="store_true",
+                    help="each upload's meters in no serial order, as a real route's are "
+                         "(default: a block of serials an upload)")
+    ap.add_argument("--held", type=int, default=0, metavar="UPLOADS",
+                    help="uploads stored before the timed ones (not timed): a store in use")
     args = ap.parse_args()
     OBIS = OBIS[:args.registers]
+    SCATTERED = args.scattered
     setup_logging("text", "warning")
     uploads = max(1, args.readings // args.per_upload)
     total = uploads * (args.per_upload // len(OBIS)) * len(OBIS)
@@ -208,6 +228,12 @@ def main() -> int:
             for n in range(uploads):
                 store.add_meter_list(meter_list_for(n, args.per_upload, hhu),
                                      now=LISTED_AT)
+        for n in range(uploads, uploads + args.held):    # a store in use: not timed
+            visits = visits_for(n, args.per_upload)
+            store.ingest(parse_upload({"upload_id": f"H{n:06d}", "hhu_id": "HHU-H",
+                                       "visits": visits}, upload_id=f"H{n:06d}",
+                                      hhu_id="HHU-H", sha256="0" * 64,
+                                      received_at=datetime.now(UTC)), LISTED_AT)
         sealed = [(f"U{n:06d}", encode_transfer(
             "readings", {"upload_id": f"U{n:06d}", "hhu_id": hhu,
                          "visits": visits_for(n, args.per_upload, listed=listed)},
@@ -250,7 +276,7 @@ def main() -> int:
         committer.shutdown(wait=True)
         exporter.shutdown(wait=True)
         decoder.close()
-        stored = store.status()["readings"]
+        stored = store.status()["readings"] - args.held * per_upload
         exported = sum(1 for f in exports for p in f.result() if p.endswith(".csv"))
         store.close()
         assert stored == total, (stored, total)

@@ -43,7 +43,7 @@ HERE = Path(__file__).parent
 COOKIE = "hhu_session"
 MAX_FORM_BYTES = 64 * 1024
 LOGIN_FAILED = "Wrong user name or password."
-LOCKED_OUT = "Too many failed logins: try again later."
+LOCKED_OUT = "Too many failed logins: try again in {minutes} minutes."
 
 CSP = ("default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
        "connect-src 'self'; object-src 'none'; base-uri 'none'; frame-ancestors 'none'; "
@@ -284,7 +284,8 @@ async def login(request: Request) -> Response:
     if ctx.throttle.locked(*keys):
         log.warning("web login refused (locked out): user %r from %s",
                     escape_controls(name[:64]), _client(request))
-        response = page(request, "login.html", error=LOCKED_OUT)
+        response = page(request, "login.html", error=LOCKED_OUT.format(
+            minutes=max(1, round(ctx.throttle.lockout_s / 60))))
         response.status_code = 429
         return response
     user = await run_in_threadpool(ctx.accounts.authenticate, name, password)

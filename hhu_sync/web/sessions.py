@@ -69,13 +69,19 @@ class Sessions:
 
 class LoginThrottle:
     """Failure counts per key (``user:NAME``, ``addr:IP``), in memory: a restart forgets
-    them, which costs an attacker a restart of the depot's service, not less."""
+    them, which costs an attacker a restart of the depot's service, not less.
+
+    A user name is locked after ``max_failures``; an address only after
+    ``max_address_failures`` (across names): on loopback or behind a proxy every depot
+    user comes from one address, and one person's typos must not lock out the others,
+    while one address trying many names is still stopped."""
 
     def __init__(self, clock: Callable[[], float], *, max_failures: int = 5,
-                 window_s: float = 900.0, lockout_s: float = 900.0,
-                 max_keys: int = 100_000) -> None:
+                 max_address_failures: int = 50, window_s: float = 900.0,
+                 lockout_s: float = 900.0, max_keys: int = 100_000) -> None:
         self.clock = clock
         self.max_failures, self.window_s, self.lockout_s = max_failures, window_s, lockout_s
+        self.max_address_failures = max_address_failures
         self.max_keys = max_keys
         self._failures: dict[str, list[float]] = {}
         self._locked: dict[str, float] = {}
@@ -97,7 +103,9 @@ class LoginThrottle:
         for key in keys:
             recent = [t for t in self._failures.get(key, []) if now - t < self.window_s]
             recent.append(now)
-            if len(recent) >= self.max_failures:
+            limit = self.max_address_failures if key.startswith("addr:") else \
+                self.max_failures
+            if len(recent) >= limit:
                 self._locked[key] = now + self.lockout_s
                 self._failures.pop(key, None)
                 log.warning("web login: %s locked out for %g s after %d failures",
