@@ -59,6 +59,14 @@ class ListState:
     CANCELLED = "cancelled"
 
 
+#: States a list cannot be cancelled from, and why (every backend refuses them alike):
+#: cancel withdraws work still to do, and these have none.
+CANCEL_REFUSED: dict[str, str] = {
+    ListState.COMPLETE: "every meter on it was read: nothing is left to withdraw",
+    ListState.CANCELLED: "it was cancelled already",
+}
+
+
 @dataclass(frozen=True)
 class Delivery:
     delivery_id: int

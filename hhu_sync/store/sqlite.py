@@ -43,6 +43,7 @@ from hhu_sync.model.scheme import Scheme, SchemeRecord, scheme_from_dict
 from hhu_sync.model.versions import REFUSED, HeldScheme, judge, refusal
 from hhu_sync.store.accounts import Change
 from hhu_sync.store.base import (
+    CANCEL_REFUSED,
     Delivery,
     LibraryEntry,
     ListState,
@@ -662,6 +663,9 @@ class SqliteStore(SqliteAccounts, SqliteExceptions, SqliteReadingsView, SqlitePa
             row = db.execute("SELECT state FROM lists WHERE list_id=?", (list_id,)).fetchone()
             if not row:
                 raise StoreError(f"no meter list {list_id!r}")
+            refused = CANCEL_REFUSED.get(row[0])
+            if refused is not None:
+                raise StoreError(f"meter list {list_id} is {row[0]}: {refused}")
             db.execute("UPDATE deliveries SET state='cancelled' WHERE kind='meter_list' "
                        "AND ref=? AND state IN ('queued', 'failed')", (list_id,))
             db.execute("UPDATE lists SET state=?, updated_at=? WHERE list_id=?",

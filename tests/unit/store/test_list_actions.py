@@ -9,7 +9,7 @@ import json
 import pytest
 
 from hhu_sync import failpoints
-from hhu_sync.store import ListState, StorageUnavailable
+from hhu_sync.store import ListState, StorageUnavailable, StoreError
 from hhu_sync.store.accounts import Change
 from hhu_sync.store.list_actions import UnknownList, change_list
 from tests.unit.store.helpers import meter_list, upload, visit
@@ -68,3 +68,20 @@ def test_a_list_view_has_its_row_deliveries_and_visits_and_no_transfer_file(stor
         ("M1", "done", "", "HHU-001"), ("M2", "no_access", "gate locked", "HHU-001")]
     (delivery,) = view["deliveries"]
     assert delivery["state"] == "delivered" and b"sealed" not in repr(view).encode()
+
+
+def test_a_complete_or_cancelled_list_cannot_be_cancelled_and_nothing_is_written(store):
+    store.add_meter_list(meter_list("L1", ("M1",)), NOW)
+    (d,) = store.pending_deliveries("HHU-001", None, NOW)
+    store.bind_delivery(d.delivery_id, "HHU-001", "B-1", b"sealed")
+    store.delivery_done(d.delivery_id, "HHU-001", NOW)
+    store.ingest(upload("U-1", [visit("M1")]), NOW)
+    assert store.list_state("L1") == ListState.COMPLETE
+    with pytest.raises(StoreError, match="complete: every meter on it was read"):
+        change_list(store, "L1", "cancel", NOW, user="otto")
+    store.add_meter_list(meter_list("L2", ("M2",)), NOW)
+    change_list(store, "L2", "cancel", NOW, user="otto")
+    with pytest.raises(StoreError, match="cancelled already"):
+        change_list(store, "L2", "cancel", NOW, user="otto")
+    assert store.list_state("L1") == ListState.COMPLETE
+    assert [e.target for e in store.audit_log()] == ["L2"]          # the one that happened
