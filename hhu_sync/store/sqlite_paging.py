@@ -6,6 +6,7 @@ upload, delivery and session held."""
 
 from __future__ import annotations
 
+import re
 from collections.abc import Callable
 from typing import Any
 
@@ -73,7 +74,7 @@ class SqlitePaging:
         args: list[Any] = []
         if after:
             at, row = decode_cursor(after, 2)
-            if not row.isdigit() or len(row) > 19:
+            if not re.fullmatch(r"[0-9]{1,18}", row):    # a rowid SQLite can hold
                 raise BadCursor("not a cursor of this list")
             where.append("(received_at, rowid) < (?, ?)")
             args += [at, int(row)]

@@ -33,7 +33,7 @@ from hhu_sync.safetext import escape_controls
 from hhu_sync.store.accounts import AccountStore, UserRecord
 from hhu_sync.web.accounts import Accounts
 from hhu_sync.web.feed import DockFeed
-from hhu_sync.web.params import MAX_BODY_BYTES, BadInput, Params
+from hhu_sync.web.params import MAX_BODY_BYTES, BadInput, Field, Params
 from hhu_sync.web.roles import Action, may
 from hhu_sync.web.sessions import LoginThrottle, Session, Sessions
 
@@ -160,7 +160,9 @@ async def _bounded(request: Request, limit: int) -> Request | None:
             return {"type": "http.request", "body": body, "more_body": False}
         return await request.receive()      # the client's disconnect, when it comes
 
-    return Request(request.scope, receive)
+    bounded = Request(request.scope, receive)
+    await bounded.body()        # cached: the CSRF check's form, a declared body, the handler
+    return bounded
 
 
 def guarded(action: Action, *, query: Params | None = None, body: Params | None = None,
@@ -173,7 +175,7 @@ def guarded(action: Action, *, query: Params | None = None, body: Params | None 
     page's form fields but its CSRF token). ``max_body``: a change whose body is larger
     is refused (413) unread (a declared body: at most MAX_BODY_BYTES); ``max_files``:
     files its form may carry."""
-    if body is not None and max_body is None:
+    if max_body is None:           # every change is bounded: a declared body or not
         max_body = MAX_BODY_BYTES
 
     def wrap(handler: Handler) -> Callable[[Request], Awaitable[Response]]:
@@ -183,17 +185,17 @@ def guarded(action: Action, *, query: Params | None = None, body: Params | None 
             user = await run_in_threadpool(ctx.store.user, session.user) if session else None
             if session is None or user is None or user.disabled:
                 return _refuse(request, 401, "log in first")
-            if request.method not in ("GET", "HEAD"):
-                if max_body is not None:
-                    bounded = await _bounded(request, max_body)
-                    if bounded is None:
-                        return _refuse(request, 413, f"larger than {max_body} bytes")
-                    request = bounded
-                token = await _csrf_token(request, max_files)
-                if token is None or not hmac.compare_digest(token, session.csrf):
-                    return _refuse(request, 403, "missing or wrong CSRF token")
-            if not may(user.role, action):
+            if not may(user.role, action):       # before any body is read
                 return _refuse(request, 403, f"role {user.role} may not {action}")
+            if request.method not in ("GET", "HEAD"):
+                bounded = await _bounded(request, max_body)
+                if bounded is None:
+                    return _refuse(request, 413, f"larger than {max_body} bytes")
+                request = bounded
+                token = await _csrf_token(request, max_files)
+                if token is None or not hmac.compare_digest(
+                        token.encode("utf-8", "replace"), session.csrf.encode()):
+                    return _refuse(request, 403, "missing or wrong CSRF token")
             try:
                 if query is not None:
                     request.state.query = query.parse_query(
@@ -230,18 +232,10 @@ async def _body(request: Request, spec: Params) -> dict[str, Any]:
         form = await request.form(max_files=0, max_fields=100)
         texts = [(k, v) for k, v in form.multi_items() if k != "csrf" and isinstance(v, str)]
         return spec.parse_query(dict(texts), lambda name: [v for k, v in texts if k == name])
-    try:
-        declared = int(request.headers.get("content-length") or 0)
-    except ValueError:
-        raise BadInput("Content-Length", "not a number") from None
-    if declared > MAX_BODY_BYTES:
+    data = await request.body()             # read and bounded by guarded already
+    if len(data) > MAX_BODY_BYTES:
         raise _TooLarge(f"the body is larger than {MAX_BODY_BYTES} bytes")
-    data = bytearray()
-    async for chunk in request.stream():
-        data += chunk
-        if len(data) > MAX_BODY_BYTES:
-            raise _TooLarge(f"the body is larger than {MAX_BODY_BYTES} bytes")
-    return spec.parse_body(bytes(data))
+    return spec.parse_body(data)
 
 
 def _client(request: Request) -> str:
@@ -268,15 +262,12 @@ async def login_form(request: Request) -> Response:
 
 async def login(request: Request) -> Response:
     ctx: Context = request.app.state.ctx
-    try:
-        length = int(request.headers.get("content-length") or 0)
-    except ValueError:
-        length = MAX_FORM_BYTES + 1
-    if length > MAX_FORM_BYTES:
+    bounded = await _bounded(request, MAX_FORM_BYTES)   # counted as it arrives
+    if bounded is None:
         response = page(request, "login.html", error=LOGIN_FAILED)
         response.status_code = 413               # refused unread: a login form is small
         return response
-    form = await request.form(max_files=0, max_fields=10)
+    form = await bounded.form(max_files=0, max_fields=10)
     name, password = form.get("username"), form.get("password")
     if not isinstance(name, str) or not isinstance(password, str):
         name, password = "", ""
@@ -386,18 +377,18 @@ async def audit_page(request: Request, session: Session, user: UserRecord) -> Re
     return page(request, "audit.html", entries=entries)
 
 
-@guarded(Action.VIEW)
+AUDIT_QUERY = Params((
+    Field("limit", int, minimum=1, maximum=1000, default=200),
+    Field("before", int, minimum=0, maximum=2**63 - 1, description="an audit id"),
+))
+
+
+@guarded(Action.VIEW, query=AUDIT_QUERY)
 async def audit_api(request: Request, session: Session, user: UserRecord) -> Response:
     """Who did what and when, newest first (``?limit=``, ``?before=`` an audit id)."""
     ctx: Context = request.app.state.ctx
-    try:
-        limit = int(request.query_params.get("limit", "200"))
-        before = request.query_params.get("before")
-        before_id = int(before) if before is not None else None
-    except ValueError:
-        return JSONResponse({"error": "limit and before are whole numbers", "status": 400},
-                            status_code=400)
-    entries = await run_in_threadpool(ctx.store.audit_log, limit, before_id)
+    query = request.state.query
+    entries = await run_in_threadpool(ctx.store.audit_log, query["limit"], query["before"])
     return JSONResponse([e.__dict__ for e in entries])
 
 

@@ -13,6 +13,7 @@ exception does not allow 409, a storage fault 503.
 from __future__ import annotations
 
 import logging
+import re
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any, cast
@@ -98,7 +99,7 @@ def listing(store: ExceptionStore, where: ExceptionFilter, before: int | None,
 
 def _exception_id(request: Request) -> int | None:
     raw = request.path_params["exception_id"]
-    return int(raw) if raw.isdigit() and len(raw) <= 18 else None
+    return int(raw) if re.fullmatch(r"[0-9]{1,18}", raw) else None   # not isdigit: '²' is one
 
 
 def evidence(store: ExceptionStore, exception_id: int) -> dict[str, Any] | None:

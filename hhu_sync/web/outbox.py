@@ -27,7 +27,7 @@ from hhu_sync.model.loader import MAX_INPUT_BYTES
 from hhu_sync.outbox.upload import Handover, UploadRefused, UploadResult, problems_of
 from hhu_sync.store.accounts import Change, UserRecord
 from hhu_sync.store.base import StorageUnavailable, Store, StoreError
-from hhu_sync.store.paging import PagedStore
+from hhu_sync.store.paging import BadCursor, PagedStore
 from hhu_sync.web.app import Context, guarded, page
 from hhu_sync.web.lists import _problem
 from hhu_sync.web.paging import BadPaging, checked_paging, paging_fields
@@ -102,7 +102,7 @@ async def _listing(request: Request) -> dict[str, Any]:
 async def outbox_page(request: Request, session: Session, user: UserRecord) -> Response:
     try:
         found = await _listing(request)
-    except BadPaging as exc:
+    except (BadPaging, BadCursor) as exc:
         return _problem(request, 400, str(exc))
     return page(request, "outbox.html", result=None, may_upload=may(user.role, Action.UPLOAD),
                 max_bytes=MAX_INPUT_BYTES, **found)
@@ -116,7 +116,7 @@ async def outbox_api(request: Request, session: Session, user: UserRecord) -> Re
     message), where the file went."""
     try:
         return JSONResponse(await _listing(request))
-    except BadPaging as exc:
+    except (BadPaging, BadCursor) as exc:
         return _problem(request, 400, str(exc))
 
 
@@ -191,7 +191,7 @@ async def _answer(request: Request, status: int, *, error: str | None = None,
         return JSONResponse(body, status_code=status)
     try:
         found = await _listing(request)
-    except BadPaging:
+    except (BadPaging, BadCursor):
         found = {}
     user = request.state.user
     response = page(request, "outbox.html", result=result, error=error,

@@ -122,7 +122,9 @@ class Params:
         if len(body) > MAX_BODY_BYTES:
             raise BadInput("body", f"larger than {MAX_BODY_BYTES} bytes")
         try:
-            data = json.loads(body) if body.strip() else None
+            data = json.loads(body, object_pairs_hook=_once) if body.strip() else None
+        except BadInput:
+            raise
         except (ValueError, RecursionError) as exc:
             raise BadInput("body", f"not JSON ({exc})") from None
         if not isinstance(data, dict):
@@ -153,6 +155,16 @@ class Params:
         return {"type": "object", "additionalProperties": False,
                 "required": [f.name for f in self.fields if f.required],
                 "properties": {f.name: f.schema() for f in self.fields}}
+
+
+def _once(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object whose every name is given once (which of two would count?)."""
+    out: dict[str, Any] = {}
+    for name, value in pairs:
+        if name in out:
+            raise BadInput(str(name)[:64], "given more than once")
+        out[name] = value
+    return out
 
 
 def _expected(known: Mapping[str, Field]) -> str:
