@@ -22,6 +22,7 @@ import hashlib
 import os
 import re
 import secrets
+import threading
 import time
 import unicodedata
 from collections.abc import Callable
@@ -180,6 +181,14 @@ class Handover:
 
     def settle(self, path: Path, sha: str, seen: dict[str, Any] | None) -> UploadResult:
         database = self.config.paths.database
+        # One upload at a time handled here, per database: a second one must not take
+        # the first's hold of the daemon lock for a daemon and wait for it in vain (its
+        # file stranded in the outbox); it waits its turn and handles its own file.
+        with _here_lock(database):
+            return self._settle(path, sha, seen)
+
+    def _settle(self, path: Path, sha: str, seen: dict[str, Any] | None) -> UploadResult:
+        database = self.config.paths.database
         if not daemon_info(database).running:
             lock = DaemonLock(database)
             try:
@@ -242,3 +251,14 @@ class Handover:
             self.sleep(0.1)
         return UploadResult(path.name, sha, "waiting", reason=(
             f"{path.name} is in the outbox; the daemon has not handled it yet"))
+
+
+_HERE_LOCKS: dict[str, threading.Lock] = {}
+_HERE_LOCKS_GUARD = threading.Lock()
+
+
+def _here_lock(database: Path) -> threading.Lock:
+    """This process's lock for uploads handled against ``database``."""
+    key = str(Path(database).resolve())
+    with _HERE_LOCKS_GUARD:
+        return _HERE_LOCKS.setdefault(key, threading.Lock())
