@@ -15,15 +15,20 @@ from hhu_sync.dock.session import Outcome, SessionResult
 from hhu_sync.store import SqliteStore
 
 
-@pytest.fixture
-def manager(tmp_path):
-    config = parse_config({"docks": [{"name": "dock-1", "port": "loop://"}]},
-                          tmp_path / "hhu-sync.toml")
+def _manager(tmp_path, dock: dict) -> tuple[DockManager, SqliteStore, list]:
+    """A manager of one cradle, and what its hub publishes."""
+    config = parse_config({"docks": [{"name": "dock-1", **dock}]}, tmp_path / "hhu-sync.toml")
     store = SqliteStore(tmp_path / "db.sqlite")
     m = DockManager(config, store, SimpleNamespace(hhu_key=lambda hhu: b"k" * 32), None,
                     generation=lambda: 0, on_result=lambda d, g, r: None)
     heard: list = []
     m.events.subscribe(heard.append)
+    return m, store, heard
+
+
+@pytest.fixture
+def manager(tmp_path):
+    m, store, heard = _manager(tmp_path, {"port": "loop://"})
     yield m, heard
     m.shutdown()
     store.close()
@@ -53,17 +58,11 @@ def test_a_cradle_that_was_always_empty_publishes_nothing(manager):
 
 
 def test_a_cradle_unplugged_after_an_hhu_answered_publishes_the_cradle_empty(tmp_path):
-    config = parse_config({"docks": [{"name": "dock-1", "usb_serial": "NO-SUCH-ADAPTER"}]},
-                          tmp_path / "hhu-sync.toml")
-    store = SqliteStore(tmp_path / "db.sqlite")
-    m = DockManager(config, store, SimpleNamespace(hhu_key=lambda hhu: b"k" * 32), None,
-                    generation=lambda: 0, on_result=lambda d, g, r: None)
-    heard: list = []
-    m.events.subscribe(heard.append)
+    m, store, heard = _manager(tmp_path, {"usb_serial": "NO-SUCH-ADAPTER"})
     try:
         _ended(m, Outcome.DONE, "HHU-001")
         for _ in range(2):
-            asyncio.run(m._docking(config.docks[0], 0))  # noqa: SLF001
+            asyncio.run(m._docking(m.config.docks[0], 0))  # noqa: SLF001
         assert [(e.hhu_id, e.outcome) for e in heard] == [(None, "empty")]
     finally:
         m.shutdown()
