@@ -113,9 +113,12 @@ def _refuse(request: Request, status: int, message: str) -> Response:
     if status == 401:
         return RedirectResponse("/login", status_code=303)
     ctx: Context = request.app.state.ctx
-    return ctx.templates.TemplateResponse(request, "error.html",
-                                          {"status": status, "message": message},
-                                          status_code=status)
+    session = getattr(request.state, "session", None)     # known: the page has its menu
+    return ctx.templates.TemplateResponse(
+        request, "error.html", {"status": status, "message": message,
+                                "user": getattr(request.state, "user", None),
+                                "csrf": session.csrf if session else ""},
+        status_code=status)
 
 
 async def _csrf_token(request: Request, max_files: int = 0) -> str | None:
@@ -185,6 +188,7 @@ def guarded(action: Action, *, query: Params | None = None, body: Params | None 
             user = await run_in_threadpool(ctx.store.user, session.user) if session else None
             if session is None or user is None or user.disabled:
                 return _refuse(request, 401, "log in first")
+            request.state.session, request.state.user = session, user
             if not may(user.role, action):       # before any body is read
                 return _refuse(request, 403, f"role {user.role} may not {action}")
             if request.method not in ("GET", "HEAD"):

@@ -134,9 +134,12 @@ async def _file_of(request: Request) -> tuple[str, bytes]:
             raise UploadRefused("file", "no file in the form (field file)")
         data = await part.read(MAX_INPUT_BYTES + 1)
         return part.filename or "", data
-    if kind.startswith("application/x-www-form-urlencoded"):
-        raise UploadRefused("file", "a file upload is multipart/form-data")
-    if not request.url.path.startswith("/api/"):
+    api = request.url.path.startswith("/api/")
+    if kind.startswith("application/x-www-form-urlencoded") and not (
+            api and request.query_params.get("filename")):   # curl's default type: raw
+        raise UploadRefused("file", "a file upload is multipart/form-data, or (API) the "
+                                    "raw body with ?filename=")
+    if not api:
         raise UploadRefused("file", "no file in the form (field file)")
     name = request.query_params.get("filename")
     if not name:

@@ -160,6 +160,12 @@ def test_the_raw_body_with_a_filename_parameter(depot_client, config, store):
     assert r.status_code == 201 and r.json()["name"] == "raw.toml"
     r = c.post("/api/outbox", content=SCHEME, headers={"x-csrf-token": csrf_of(c)})
     assert r.status_code == 400 and r.json()["error"].startswith("filename:")
+    # curl --data-binary sends a form's content type: with ?filename= it is the raw file
+    other = SCHEME.replace(b'model = "AS230"', b'model = "AS230"\n# by curl', 1)
+    r = c.post("/api/outbox?filename=curl.toml", content=other,
+               headers={"x-csrf-token": csrf_of(c),
+                        "content-type": "application/x-www-form-urlencoded"})
+    assert r.status_code == 201 and r.json()["name"] == "curl.toml"
 
 
 def test_an_upload_over_the_outbox_limit_is_413_and_writes_nothing(depot_client, config,

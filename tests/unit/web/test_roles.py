@@ -65,3 +65,11 @@ def test_no_password_hash_reaches_a_page_or_the_api(client, store):
     for path in ("/api/me", "/api/audit", "/audit", "/docks"):
         body = client.get(path).text
         assert not any(h in body for h in hashes) and "argon2" not in body
+
+
+def test_a_refused_page_keeps_its_menu_and_a_way_back(client):
+    from tests.unit.web.conftest import csrf_of, log_in
+    log_in(client, "dana")                               # depot staff may not cancel
+    r = client.post("/lists/L1/cancel", data={"csrf": csrf_of(client)})
+    assert r.status_code == 403
+    assert '<a href="/docks">Docks</a>' in r.text and 'href="/">Back to hhu-sync' in r.text
