@@ -38,7 +38,8 @@ from hhu_sync.store.exceptions import (
     State,
     UnknownException,
 )
-from hhu_sync.web.app import Context, guarded, page
+from hhu_sync.web.app import Context, _is_api, guarded, page
+from hhu_sync.web.lists import _problem
 from hhu_sync.web.params import Field, Params
 from hhu_sync.web.roles import Action, may
 from hhu_sync.web.sessions import Session
@@ -67,18 +68,6 @@ RESOLUTION = Params((
 def _store(request: Request) -> ExceptionStore:
     ctx: Context = request.app.state.ctx
     return cast(ExceptionStore, ctx.store)
-
-
-def _is_api(request: Request) -> bool:
-    return request.url.path.startswith("/api/")
-
-
-def _problem(request: Request, status: int, message: str) -> Response:
-    if _is_api(request):
-        return JSONResponse({"error": message, "status": status}, status_code=status)
-    response = page(request, "error.html", status=status, message=message)
-    response.status_code = status
-    return response
 
 
 def _query(request: Request) -> tuple[ExceptionFilter, int | None, int]:

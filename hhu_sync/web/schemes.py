@@ -105,14 +105,22 @@ async def schemes_api(request: Request, session: Session, user: UserRecord) -> R
     return JSONResponse({"schemes": await run_in_threadpool(library, _store(request))})
 
 
-@guarded(Action.VIEW)
-async def scheme_page(request: Request, session: Session, user: UserRecord) -> Response:
+async def _found(request: Request) -> dict[str, Any] | Response:
+    """The scheme the path names (:func:`one_scheme`), or the 400/404 answer."""
     scheme_id = _scheme_id(request)
     if scheme_id is None:
         return _problem(request, 400, _BAD_ID)
     found = await run_in_threadpool(one_scheme, _store(request), scheme_id)
     if found is None:
         return _problem(request, 404, f"no scheme {scheme_id!r} in the library")
+    return found
+
+
+@guarded(Action.VIEW)
+async def scheme_page(request: Request, session: Session, user: UserRecord) -> Response:
+    found = await _found(request)
+    if isinstance(found, Response):
+        return found
     return page(request, "scheme.html", s=found["scheme"], entry=found["library"],
                 specials=found["special_days"], **drawn(found))
 
@@ -121,12 +129,9 @@ async def scheme_page(request: Request, session: Session, user: UserRecord) -> R
 async def scheme_api(request: Request, session: Session, user: UserRecord) -> Response:
     """One scheme (its password levels' secrets removed), its library row, each season's
     week (per day: profile and rate stretches in minutes) and its special days."""
-    scheme_id = _scheme_id(request)
-    if scheme_id is None:
-        return _problem(request, 400, _BAD_ID)
-    found = await run_in_threadpool(one_scheme, _store(request), scheme_id)
-    if found is None:
-        return _problem(request, 404, f"no scheme {scheme_id!r} in the library")
+    found = await _found(request)
+    if isinstance(found, Response):
+        return found
     found.pop("_scheme")
     return JSONResponse(found)
 
