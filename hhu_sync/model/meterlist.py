@@ -12,7 +12,7 @@ import io
 import re
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from datetime import date
+from datetime import UTC, date, datetime
 from typing import Any
 
 from hhu_sync.model.catalog import Catalog
@@ -26,11 +26,20 @@ MAX_ENTRIES = 10_000
 _SERIAL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,31}$")
 _SEP_LINE = re.compile(r'^"?sep=([,;\t|])"?[,;\t|]*\s*$')
 _EXCEL_NUMBER = re.compile(r"^\d+(?:[.,]\d+)?E\+\d+$", re.IGNORECASE)   # 3.51E+13
-_BARE_HEAD_LINE = re.compile(r'^\s*"?\s*(list|id|name|hhu|crew|due|notes)\s*:',
+_BARE_HEAD_LINE = re.compile(r'^\s*"?\s*(list|id|name|hhu|crew|due|notes|profile|events|since)\s*:',
                              re.IGNORECASE)     # a "# key: value" line that lost its "#"
-_LIST_KEYS = ("id", "name", "hhu", "crew", "due", "notes")
-_ENTRY_KEYS = ("serial", "site", "address", "task", "scheme", "model", "notes")
-CSV_COLUMNS = _ENTRY_KEYS
+#: What a read task may ask for besides the registers, per meter or as the list's default.
+READ_OPTIONS = ("profile", "events", "since")
+#: ``since = "last"``: the depot fills in, per meter, the end of the last interval it holds.
+SINCE_LAST = "last"
+_LIST_KEYS = ("id", "name", "hhu", "crew", "due", "notes", *READ_OPTIONS)
+_BASE_KEYS = ("serial", "site", "address", "task", "scheme", "model", "notes")
+_ENTRY_KEYS = (*_BASE_KEYS, *READ_OPTIONS)
+#: The columns every CSV list has; the read options are optional columns.
+CSV_COLUMNS = _BASE_KEYS
+_ALL_CSV_COLUMNS = _ENTRY_KEYS
+_TRUE = frozenset({"true", "yes", "y", "1"})
+_FALSE = frozenset({"false", "no", "n", "0"})
 
 
 @dataclass(frozen=True)
@@ -42,6 +51,12 @@ class MeterEntry:
     scheme: str | None
     model: str | None
     notes: str
+    #: Read the load profile / the event log too (read tasks only).
+    profile: bool = False
+    events: bool = False
+    #: From when: an ISO date (00:00 meter time), a UTC time ``YYYY-MM-DDTHH:MM:SSZ``,
+    #: ``"last"`` (see :data:`SINCE_LAST`), or None for all the meter holds.
+    since: str | None = None
 
 
 @dataclass(frozen=True)
@@ -64,15 +79,105 @@ class MeterList:
         on a route of a thousand meters)."""
         return {"id": self.id, "name": self.name, "hhu": self.hhu, "crew": self.crew,
                 "due": self.due, "notes": self.notes,
-                "meters": [{"serial": m.serial, "site": m.site, "address": m.address,
-                            "task": m.task, "scheme": m.scheme, "model": m.model,
-                            "notes": m.notes} for m in self.meters]}
+                "meters": [_entry_dict(m) for m in self.meters]}
+
+
+def _entry_dict(m: MeterEntry) -> dict[str, Any]:
+    """An entry as plain data; the read options only when asked for, so a list without
+    them is byte for byte what it was before they existed."""
+    d: dict[str, Any] = {"serial": m.serial, "site": m.site, "address": m.address, "task": m.task,
+         "scheme": m.scheme, "model": m.model, "notes": m.notes}
+    if m.profile:
+        d["profile"] = True
+    if m.events:
+        d["events"] = True
+    if m.since is not None:
+        d["since"] = m.since
+    return d
 
 
 def meter_list_from_dict(data: dict[str, Any]) -> MeterList:
     return MeterList(
         id=data["id"], name=data["name"], hhu=data["hhu"], crew=data["crew"], due=data["due"],
-        notes=data["notes"], meters=tuple(MeterEntry(**m) for m in data["meters"]))
+        notes=data["notes"], meters=tuple(MeterEntry(**{k: v for k, v in m.items()
+                                                         if k in _ENTRY_KEYS})
+                                          for m in data["meters"]))
+
+
+def _flag(value: Any) -> bool | None:
+    """A yes/no from TOML (a boolean) or a CSV cell (yes/no, true/false, 1/0); None when
+    it is neither."""
+    if isinstance(value, bool):
+        return value
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    return None
+
+
+def _since(value: Any) -> str | None:
+    """The canonical text of a ``since`` value, or None when it is not one. A time must
+    say its zone: a route crosses no zones, but a depot and its meters may differ."""
+    if isinstance(value, datetime):
+        if value.tzinfo is None or value.utcoffset() is None:
+            return None
+        return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+    if isinstance(value, date):
+        return value.isoformat()
+    if not isinstance(value, str):
+        return None
+    text = value.strip()
+    if text.lower() == SINCE_LAST:
+        return SINCE_LAST
+    if re.fullmatch(r"[0-9]{4}-[0-9]{2}-[0-9]{2}", text, re.ASCII):
+        try:
+            return date.fromisoformat(text).isoformat()
+        except ValueError:
+            return None
+    try:
+        parsed = datetime.fromisoformat(text.replace("Z", "+00:00").replace("z", "+00:00"))
+    except ValueError:
+        return None
+    return _since(parsed) if parsed.tzinfo is not None else None
+
+
+def _read_options(row: Mapping[str, Any], defaults: Mapping[str, Any], task: Any,
+                  add: Callable[[str, str], None]) -> tuple[bool, bool, str | None]:
+    """The entry's (profile, events, since): its own values, else the list's defaults
+    (which apply to read tasks only)."""
+    reads = task in ("read", "read+program")
+    values: dict[str, Any] = {}
+    for key in READ_OPTIONS:
+        own = row.get(key, "")
+        if own not in ("", None):
+            values[key] = (own, True)
+        elif reads and key in defaults:
+            values[key] = (defaults[key], False)
+    flags = {}
+    unreadable = False
+    for key in ("profile", "events"):
+        raw, own = values.get(key, (False, False))
+        flag = _flag(raw)
+        if flag is None:
+            if own:
+                add(key, f"{_show(raw)} is not yes or no (true/false, 1/0 also do)")
+            flag, unreadable = False, True
+        elif flag and not reads and own:
+            add(key, f"a {task} task reads nothing: use task read+program")
+        flags[key] = flag
+    since: str | None = None
+    if "since" in values:
+        raw, own = values["since"]
+        since = _since(raw)
+        if since is None:
+            if own:
+                add("since", f"{_show(raw)} is not a date YYYY-MM-DD, a time with its zone "
+                    "(2026-11-01T00:00:00Z) or \"last\"")
+        elif not (flags["profile"] or flags["events"]):
+            if own and not unreadable:
+                add("since", "since needs profile = true or events = true: registers are "
+                    "read as they stand")
+            since = None
+    return flags["profile"], flags["events"], since
 
 
 def _show(value: Any, limit: int = 80) -> str:
@@ -106,6 +211,21 @@ def _build(f: Fields, head: dict[str, Any], head_path: str, rows: list[tuple[str
     else:
         f.add(f"{head_path}.due", f"{_show(due_raw)} is not a date YYYY-MM-DD")
 
+    defaults: dict[str, Any] = {}
+    for key in ("profile", "events"):
+        if key in head:
+            if _flag(head[key]) is None:
+                f.add(f"{head_path}.{key}", f"{_show(head[key])} is not yes or no")
+            else:
+                defaults[key] = head[key]
+    if "since" in head:
+        if _since(head["since"]) is None:
+            f.add(f"{head_path}.since", f"{_show(head['since'])} is not a date YYYY-MM-DD, "
+                  "a time with its zone (2026-11-01T00:00:00Z) or \"last\"")
+        elif not any(_flag(defaults.get(k)) for k in ("profile", "events")):
+            f.add(f"{head_path}.since", "since needs profile = true or events = true")
+        else:
+            defaults["since"] = head["since"]
     if not rows and rows_read:       # not read: the header's problems said why
         f.add("meters", "the meter list is empty")
     if len(rows) > MAX_ENTRIES:
@@ -171,9 +291,11 @@ def _build(f: Fields, head: dict[str, Any], head_path: str, rows: list[tuple[str
                 add(key, "expected text")
                 value = ""
             texts[key] = value
+        profile, events, since = _read_options(row, defaults, task, add)
         if serial and task in TASKS:
             entries.append(MeterEntry(serial, texts["site"], texts["address"], task,
-                                      scheme_id, model, texts["notes"]))
+                                      scheme_id, model, texts["notes"], profile, events,
+                                      since))
     if f.problems:
         raise ModelError(f.problems)
     assert lid is not None and due is not None   # required: else a problem was recorded
@@ -254,9 +376,10 @@ def parse_meter_list_csv(text: str, file: str, catalog: Catalog,
                     f.add(f"{at}, column {number}", "a column without a name in the header "
                           "row: name it (one of: " + ",".join(CSV_COLUMNS) + ") or delete "
                           "the column", header_row)
-                elif col not in CSV_COLUMNS:
+                elif col not in _ALL_CSV_COLUMNS:
                     f.add(f"{at}, column {col}", "unknown column (expected: "
-                          + ",".join(CSV_COLUMNS) + ")", header_row)
+                          + ",".join(CSV_COLUMNS) + ", and optionally "
+                          + ",".join(READ_OPTIONS) + ")", header_row)
             for col in ("serial", "task"):
                 if col not in header:
                     f.add(f"{at}, column {col}", "missing from the header row", header_row)
@@ -285,7 +408,7 @@ def parse_meter_list_csv(text: str, file: str, catalog: Catalog,
                           number)
                     continue
                 row = {k: v.strip() for k, v in zip(header, values, strict=False)
-                       if k in CSV_COLUMNS}
+                       if k in _ALL_CSV_COLUMNS}
                 rows.append((where, number, row))
     except csv.Error as exc:
         f.add(f"row {header_row + max(0, reader.line_num - 1)}", f"not valid CSV: {exc}",
@@ -363,8 +486,17 @@ def render_meter_list_toml(m: MeterList) -> str:
                 f"address = {_q(e.address)}", f"task = {_q(e.task)}", f"notes = {_q(e.notes)}"]
         out += [f"scheme = {_q(e.scheme)}"] if e.scheme else []
         out += [f"model = {_q(e.model)}"] if e.model else []
+        out += ["profile = true"] if e.profile else []
+        out += ["events = true"] if e.events else []
+        out += [f"since = {_q(e.since)}"] if e.since else []
         out.append("")
     return "\n".join(out)
+
+
+def _cell(value: Any) -> str:
+    if isinstance(value, bool):
+        return "yes" if value else ""
+    return value or ""
 
 
 def render_meter_list_csv(m: MeterList) -> str:
@@ -380,7 +512,9 @@ def render_meter_list_csv(m: MeterList) -> str:
     for key, value in head:
         if value or key in ("list", "name", "due"):
             writer.writerow([f"# {key}: {value}"])
-    writer.writerow(CSV_COLUMNS)
+    extra = tuple(c for c in READ_OPTIONS if any(getattr(e, c) for e in m.meters))
+    columns = CSV_COLUMNS + extra
+    writer.writerow(columns)
     for e in m.meters:
-        writer.writerow([getattr(e, c) or "" for c in CSV_COLUMNS])
+        writer.writerow([_cell(getattr(e, c)) for c in columns])
     return buf.getvalue()
