@@ -14,15 +14,15 @@ spool file to lose, orphan or find half-written after a crash.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
-from datetime import datetime
+from dataclasses import dataclass, replace
+from datetime import UTC, datetime
 from typing import Any
 
 from hhu_sync.errors import HhuSyncError
 from hhu_sync.ids import check_name, new_bundle_id
 from hhu_sync.keys import KeyStore
 from hhu_sync.keys.store import KeySnapshot
-from hhu_sync.model.meterlist import MeterList
+from hhu_sync.model.meterlist import SINCE_LAST, MeterList
 from hhu_sync.model.scheme import Scheme
 from hhu_sync.store.base import Delivery, Store
 from hhu_sync.transfer import encode_transfer, encrypt_password
@@ -65,6 +65,24 @@ def pack_quick_send(scheme: Scheme, *, hhu: str, hhu_key: bytes, secrets: KeySto
     return Package("quick_send", bundle_id, hhu, data)
 
 
+def resolve_since_last(mlist: MeterList, last_ends: Mapping[str, int]) -> MeterList:
+    """The list with every ``since = "last"`` replaced by the end of the last interval the
+    depot holds for that meter (``last_ends``: UTC seconds by serial), or by None (read
+    everything the meter holds) for a meter it holds none of. The HHU never sees "last":
+    it cannot know what the depot holds."""
+    if not any(m.since == SINCE_LAST for m in mlist.meters):
+        return mlist
+    meters = []
+    for m in mlist.meters:
+        if m.since == SINCE_LAST:
+            end = last_ends.get(m.serial)
+            since = (None if end is None else
+                     datetime.fromtimestamp(end, UTC).strftime("%Y-%m-%dT%H:%M:%SZ"))
+            m = replace(m, since=since)
+        meters.append(m)
+    return replace(mlist, meters=tuple(meters))
+
+
 def pack_meter_list(mlist: MeterList, schemes: Mapping[str, Scheme], *, hhu: str,
                     hhu_key: bytes, secrets: KeyStore | KeySnapshot, source: str,
                     created: datetime | None = None) -> Package:
@@ -76,6 +94,9 @@ def pack_meter_list(mlist: MeterList, schemes: Mapping[str, Scheme], *, hhu: str
     if missing:
         raise PackError(f"meter list {mlist.id!r} names unknown scheme(s): "
                         + ", ".join(missing))
+    if any(m.since == SINCE_LAST for m in mlist.meters):
+        raise PackError(f"meter list {mlist.id!r}: since = \"last\" must be resolved "
+                        "against the store before packing (resolve_since_last)")
     bundle_id = new_bundle_id(created)
     payload = {
         "meter_list": mlist.to_dict(),
