@@ -1,0 +1,254 @@
+"""Validation (the first V of VEE) of one meter's interval data from one read.
+
+Pure: the series, events and register spans come in, findings go out; the ingest records
+each finding against the intervals it names and raises it as an exception. Nothing is
+dropped or changed here: a suspicious value stays as the meter sent it, with its finding.
+Every finding names a *range* of interval ends (first, last, count) so that a month-long
+gap is one finding, not 1,440, and yet says exactly which intervals it covers.
+
+The checks are the ones utilities apply (``../shared/domain.md``, "Validation (VEE)"):
+missing intervals, register advance against the sum of intervals over the same span,
+spikes, runs of zeros, negative values, clock sets, DST changes, short or long intervals,
+outages against the event log, channels or interval length changed since the last read,
+and the meter's clock off at the visit.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from decimal import Decimal
+from statistics import median
+
+from hhu_sync.profile.events import EventKind, MeterEvent
+from hhu_sync.profile.flags import IntervalStatus
+from hhu_sync.profile.series import ChannelSeries
+
+
+class VeeCode(enum.StrEnum):
+    """What a finding is. A storage and export contract: add, never rename."""
+
+    MISSING = "missing"                    #: expected intervals with no value
+    REGISTER_MISMATCH = "register_mismatch"  #: sum of intervals != register advance
+    SPIKE = "spike"                        #: far above the channel's typical value
+    ZERO_RUN = "zero_run"                  #: too many consecutive zero intervals
+    NEGATIVE = "negative"                  #: a negative energy value
+    CLOCK_SET = "clock_set"                #: the meter's clock was set in the interval
+    DST_CHANGE = "dst_change"              #: the season changed in the interval
+    SHORT_INTERVAL = "short_interval"
+    LONG_INTERVAL = "long_interval"
+    OUTAGE_MISMATCH = "outage_mismatch"    #: flagged outages != power-down events
+    CONFIG_CHANGED = "config_changed"      #: channel set or interval length changed
+    CLOCK_OFF = "clock_off"                #: the meter's clock was off at the visit
+    METER_FLAGGED = "meter_flagged"        #: the meter itself marked the interval bad
+
+
+@dataclass(frozen=True, slots=True)
+class Finding:
+    """One validation failure over the intervals ending ``first_end``..``last_end``
+    (``count`` of them) on ``channel`` (``""`` when it concerns the whole meter)."""
+
+    code: VeeCode
+    channel: str
+    first_end: int | None
+    last_end: int | None
+    count: int
+    detail: str
+
+
+@dataclass(frozen=True, slots=True)
+class RegisterSpan:
+    """A register's advance between two reads, for the sum-of-intervals check: the
+    energy the register counted in (``start_at``, ``end_at``], in the channel's unit."""
+
+    channel: str
+    start_at: int
+    end_at: int
+    advance: Decimal
+
+
+@dataclass(frozen=True, slots=True)
+class Shape:
+    """What a meter's profile looked like at a read: compared with the next one."""
+
+    channels: tuple[str, ...]
+    interval_s: int
+
+
+@dataclass(frozen=True, slots=True)
+class VeeLimits:
+    """Thresholds; a depot may set its own. Defaults are conservative (few false alarms)."""
+
+    #: A value above this many times the channel's median positive value in the read...
+    spike_factor: Decimal = Decimal(10)
+    #: ...and above this many units (a near-idle channel's blips are not spikes).
+    spike_floor: Decimal = Decimal(1)
+    #: This many consecutive zeros on a channel that is otherwise not idle.
+    zero_run: int = 8
+    #: Sum of intervals may differ from the register advance by this fraction...
+    register_relative: Decimal = Decimal("0.005")
+    #: ...or by this many units, whichever is larger (register and interval rounding).
+    register_absolute: Decimal = Decimal("0.2")
+    #: The meter's clock may be off by this many seconds at the visit.
+    clock_tolerance_s: int = 60
+
+
+DEFAULT_LIMITS = VeeLimits()
+#: Units whose intervals are energy (summed); others (kW, kvar) are averages.
+ENERGY_UNITS = frozenset({"kWh", "kvarh", "kVAh", "Wh", "varh", "VAh"})
+_FLAG_CODES = (
+    (IntervalStatus.CLOCK_SET, VeeCode.CLOCK_SET, "the meter's clock was set"),
+    (IntervalStatus.DST_CHANGE, VeeCode.DST_CHANGE, "summer/winter time changed"),
+    (IntervalStatus.SHORT, VeeCode.SHORT_INTERVAL, "the meter flagged a short interval"),
+    (IntervalStatus.LONG, VeeCode.LONG_INTERVAL, "the meter flagged a long interval"),
+    (IntervalStatus.DISTURBED | IntervalStatus.FATAL_ERROR | IntervalStatus.CLOCK_INVALID,
+     VeeCode.METER_FLAGGED, "the meter flagged the interval as not valid"))
+
+
+def validate(series: Sequence[ChannelSeries], events: Sequence[MeterEvent] | None = None, *,
+             expected: tuple[int, int] | None = None,
+             registers: Sequence[RegisterSpan] = (), previous: Shape | None = None,
+             clock_offset_s: int | None = None,
+             limits: VeeLimits = DEFAULT_LIMITS) -> list[Finding]:
+    """Every finding for one meter's read.
+
+    ``expected``: the span (start, end] of interval ends the read should cover (from the
+    read's ``since`` to the visit), for the missing-interval check; ``previous``: the shape
+    at the last read; ``clock_offset_s``: meter clock minus HHU clock at the visit;
+    ``events``: the event log read at the same visit, None when it was not read (then
+    outages are not compared with it).
+    """
+    findings: list[Finding] = []
+    for one in series:
+        findings += _channel_findings(one, expected, limits)
+    by_code = {s.channel.code: s for s in series}
+    for span in registers:
+        if span.channel in by_code:
+            findings += _register_check(by_code[span.channel], span, limits)
+    if series and events is not None:
+        findings += _outage_check(series[0], events)
+    if series:
+        shape = Shape(tuple(s.channel.code for s in series), series[0].interval_s)
+        if previous is not None and shape != previous:
+            findings.append(Finding(VeeCode.CONFIG_CHANGED, "", None, None, 0,
+                                    f"was {_shape_text(previous)}, now {_shape_text(shape)}"))
+    if clock_offset_s is not None and abs(clock_offset_s) > limits.clock_tolerance_s:
+        findings.append(Finding(VeeCode.CLOCK_OFF, "", None, None, 0,
+                                f"meter clock {clock_offset_s:+d} s off at the visit "
+                                f"(tolerance {limits.clock_tolerance_s} s)"))
+    return findings
+
+
+def shape_of(series: Sequence[ChannelSeries]) -> Shape | None:
+    return (Shape(tuple(s.channel.code for s in series), series[0].interval_s)
+            if series else None)
+
+
+def _shape_text(shape: Shape) -> str:
+    return f"{len(shape.channels)} channels ({', '.join(shape.channels)}) at " \
+           f"{shape.interval_s // 60} min"
+
+
+def _ranges(ends: Iterable[int], step: int) -> list[tuple[int, int, int]]:
+    """Consecutive interval ends grouped: (first, last, count)."""
+    out: list[tuple[int, int, int]] = []
+    for end in ends:
+        if out and end - out[-1][1] == step:
+            first, _, count = out[-1]
+            out[-1] = (first, end, count + 1)
+        else:
+            out.append((end, end, 1))
+    return out
+
+
+def _channel_findings(one: ChannelSeries, expected: tuple[int, int] | None,
+                      limits: VeeLimits) -> list[Finding]:
+    code, step = one.channel.code, one.interval_s
+    rows = one.intervals()
+    found: list[Finding] = []
+
+    def grouped(vcode: VeeCode, ends: list[int], detail: str) -> None:
+        for first, last, count in _ranges(ends, step):
+            found.append(Finding(vcode, code, first, last, count, detail))
+
+    for flag, vcode, detail in _FLAG_CODES:
+        grouped(vcode, [end for end, _, status in rows if status & flag], detail)
+    # Irregular spacing between runs: a clock set that the meter did not flag.
+    for before, after in zip(one.runs, one.runs[1:], strict=False):
+        if not before.values:
+            continue
+        last = before.first_end + step * (len(before.values) - 1)
+        gap = after.first_end - last
+        if gap <= 0 or gap % step:
+            vcode = VeeCode.SHORT_INTERVAL if gap % step < step // 2 or gap <= 0 \
+                else VeeCode.LONG_INTERVAL
+            found.append(Finding(vcode, code, after.first_end, after.first_end, 1,
+                                 f"{gap} s after the previous interval, not a multiple "
+                                 f"of {step} s"))
+    measured = [(end, value) for end, value, _ in rows if value is not None]
+    if expected is not None:
+        start, stop = expected
+        have = {end for end, _ in measured}
+        first = start - start % step + step
+        missing = [end for end in range(first, stop + 1, step) if end not in have]
+        grouped(VeeCode.MISSING, missing, "no value for an expected interval")
+    else:
+        grouped(VeeCode.MISSING, [end for end, value, _ in rows if value is None],
+                "the meter recorded no value")
+    energy = one.channel.unit in ENERGY_UNITS
+    if energy:
+        grouped(VeeCode.NEGATIVE, [end for end, value in measured if value < 0],
+                "a negative energy value")
+    positive = [value for _, value in measured if value > 0]
+    if positive:
+        typical = one.value(int(median(positive)))
+        high = max(typical * limits.spike_factor, limits.spike_floor)
+        spikes = [(end, one.value(v)) for end, v in measured if one.value(v) > high]
+        for end, value in spikes:
+            found.append(Finding(VeeCode.SPIKE, code, end, end, 1,
+                                 f"{value} {one.channel.unit} is over {limits.spike_factor} x "
+                                 f"the typical {typical}"))
+        # Zeros are news only on a channel that mostly counts (an export channel at a
+        # consumer is zero all day).
+        busy = median(value for _, value in measured) > 0
+        zero_ends = [end for end, value in measured if value == 0] if busy else []
+        for first, last, count in _ranges(zero_ends, step):
+            if count >= limits.zero_run:
+                found.append(Finding(VeeCode.ZERO_RUN, code, first, last, count,
+                                     f"{count} consecutive zero intervals"))
+    return found
+
+
+def _register_check(one: ChannelSeries, span: RegisterSpan,
+                    limits: VeeLimits) -> list[Finding]:
+    inside = [(end, value) for end, value, _ in one.intervals()
+              if span.start_at < end <= span.end_at and value is not None]
+    if not inside or one.channel.unit not in ENERGY_UNITS:
+        return []
+    total = one.value(sum(value for _, value in inside))
+    allowed = max(abs(span.advance) * limits.register_relative, limits.register_absolute)
+    if abs(total - span.advance) <= allowed:
+        return []
+    return [Finding(VeeCode.REGISTER_MISMATCH, one.channel.code, inside[0][0], inside[-1][0],
+                    len(inside), f"intervals sum to {total} {one.channel.unit}, the register "
+                    f"advanced {span.advance} (allowed {allowed})")]
+
+
+def _outage_check(one: ChannelSeries, events: Sequence[MeterEvent]) -> list[Finding]:
+    """Outages the profile flags (runs of power-fail intervals) against power-down
+    events in the same span: a mismatch means lost events or unflagged intervals."""
+    rows = one.intervals()
+    if not rows:
+        return []
+    failed = [end for end, _, status in rows if status & IntervalStatus.POWER_FAIL]
+    flagged = len(_ranges(failed, one.interval_s))
+    first = rows[0][0] - one.interval_s
+    last = rows[-1][0]
+    downs = sum(1 for e in events
+                if e.kind is EventKind.POWER_DOWN and first < e.at <= last)
+    if flagged == downs:
+        return []
+    return [Finding(VeeCode.OUTAGE_MISMATCH, "", rows[0][0], last, len(rows),
+                    f"{flagged} outages flagged in the profile, {downs} power-down events "
+                    "in the log")]

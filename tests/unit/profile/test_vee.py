@@ -1,0 +1,111 @@
+"""Validation of interval data (issue 15, point 7): every check finds what it is for,
+names the intervals it concerns as a range, and leaves a clean profile alone."""
+
+from __future__ import annotations
+
+from decimal import Decimal
+
+import pytest
+
+from hhu_sync.profile.events import EventKind, MeterEvent
+from hhu_sync.profile.flags import IntervalStatus as S
+from hhu_sync.profile.series import Channel, ChannelSeries, Run
+from hhu_sync.profile.vee import RegisterSpan, Shape, VeeCode, VeeLimits, validate
+
+T0 = 1_764_547_200          # 2025-12-01 00:00 UTC, an interval boundary
+STEP = 1800
+KWH = Channel("1.8.0", "kWh")
+
+
+def series(values, status=None, first_end=T0 + STEP, channel=KWH, runs=None):
+    """A 30-minute kWh channel with exponent -3 (values in Wh)."""
+    if runs is None:
+        runs = (Run(first_end, tuple(values), tuple(status or [0] * len(values))),)
+    return ChannelSeries(channel, STEP, -3, runs)
+
+
+def codes(findings):
+    return [(f.code, f.first_end, f.last_end, f.count) for f in findings]
+
+
+def test_a_clean_profile_has_no_findings():
+    one = series([500, 520, 480, 510] * 12)
+    assert validate([one], [], expected=(T0, T0 + 48 * STEP),
+                    registers=[RegisterSpan("1.8.0", T0, T0 + 48 * STEP, Decimal("24.120"))],
+                    previous=Shape(("1.8.0",), STEP), clock_offset_s=5) == []
+
+
+def test_missing_intervals_are_one_finding_per_gap():
+    values = [500] * 10
+    runs = (Run(T0 + STEP, tuple(values[:4]), (0,) * 4),
+            Run(T0 + 8 * STEP, tuple(values[4:]), (0,) * 6))
+    found = validate([series(None, runs=runs)], expected=(T0, T0 + 16 * STEP))
+    assert codes(found) == [(VeeCode.MISSING, T0 + 5 * STEP, T0 + 7 * STEP, 3),
+                            (VeeCode.MISSING, T0 + 14 * STEP, T0 + 16 * STEP, 3)]
+
+
+def test_a_value_the_meter_did_not_record_is_missing_without_an_expected_span():
+    found = validate([series([500, None, None, 500])])
+    assert codes(found) == [(VeeCode.MISSING, T0 + 2 * STEP, T0 + 3 * STEP, 2)]
+
+
+def test_register_advance_against_the_sum_of_intervals():
+    one = series([500] * 48)           # 24.000 kWh
+    span = RegisterSpan("1.8.0", T0, T0 + 48 * STEP, Decimal("24.1"))
+    assert validate([one], registers=[span]) == []          # within rounding
+    wrong = RegisterSpan("1.8.0", T0, T0 + 48 * STEP, Decimal("240"))   # a CT ratio x10
+    (finding,) = validate([one], registers=[wrong])
+    assert (finding.code, finding.count) == (VeeCode.REGISTER_MISMATCH, 48)
+    assert "24.000" in finding.detail and "240" in finding.detail
+
+
+def test_spikes_negatives_and_zero_runs():
+    values = [500] * 20 + [9000] + [500] * 5 + [0] * 8 + [-20] + [500] * 5
+    found = codes(validate([series(values)]))
+    assert (VeeCode.SPIKE, T0 + 21 * STEP, T0 + 21 * STEP, 1) in found
+    assert (VeeCode.ZERO_RUN, T0 + 27 * STEP, T0 + 34 * STEP, 8) in found
+    assert (VeeCode.NEGATIVE, T0 + 35 * STEP, T0 + 35 * STEP, 1) in found
+    assert len(found) == 3
+
+
+def test_seven_zeros_are_not_a_run_and_an_idle_channel_has_no_spikes():
+    assert validate([series([500] * 10 + [0] * 7 + [500] * 10)]) == []
+    assert validate([series([0] * 40 + [3] + [0] * 7)]) == []     # 3 Wh blip, floor 1 kWh
+
+
+def test_meter_flags_become_findings():
+    status = [0, S.CLOCK_SET, S.DST_CHANGE, S.SHORT, S.LONG, S.DISTURBED, 0]
+    found = codes(validate([series([500] * 7, status)]))
+    assert found == [(VeeCode.CLOCK_SET, T0 + 2 * STEP, T0 + 2 * STEP, 1),
+                     (VeeCode.DST_CHANGE, T0 + 3 * STEP, T0 + 3 * STEP, 1),
+                     (VeeCode.SHORT_INTERVAL, T0 + 4 * STEP, T0 + 4 * STEP, 1),
+                     (VeeCode.LONG_INTERVAL, T0 + 5 * STEP, T0 + 5 * STEP, 1),
+                     (VeeCode.METER_FLAGGED, T0 + 6 * STEP, T0 + 6 * STEP, 1)]
+
+
+def test_an_unflagged_clock_set_shows_as_an_irregular_interval():
+    runs = (Run(T0 + STEP, (500, 500), (0, 0)), Run(T0 + 3 * STEP + 600, (500,), (0,)))
+    (finding,) = validate([series(None, runs=runs)])
+    assert finding.code is VeeCode.LONG_INTERVAL or finding.code is VeeCode.SHORT_INTERVAL
+    assert finding.first_end == T0 + 3 * STEP + 600
+
+
+@pytest.mark.parametrize("downs, expect", [(1, []), (0, [VeeCode.OUTAGE_MISMATCH]),
+                                           (2, [VeeCode.OUTAGE_MISMATCH])])
+def test_outages_flagged_in_the_profile_against_the_event_log(downs, expect):
+    status = [0, 0, S.POWER_FAIL, S.POWER_FAIL, S.POWER_RECOVERY, 0]
+    events = [MeterEvent(T0 + 2 * STEP + 60 * i, EventKind.POWER_DOWN, 0x80)
+              for i in range(downs)]
+    events.append(MeterEvent(T0 + 4 * STEP, EventKind.POWER_UP, 0x40))
+    found = validate([series([500] * 6, status)], events)
+    assert [f.code for f in found] == expect
+    assert validate([series([500] * 6, status)], None) == []     # log not read
+
+
+def test_a_changed_shape_and_a_clock_off_at_the_visit():
+    one = series([500] * 4)
+    found = validate([one], previous=Shape(("1.8.0", "2.8.0"), 900), clock_offset_s=-95,
+                     limits=VeeLimits(clock_tolerance_s=60))
+    assert [f.code for f in found] == [VeeCode.CONFIG_CHANGED, VeeCode.CLOCK_OFF]
+    assert "2 channels" in found[0].detail and "15 min" in found[0].detail
+    assert "-95 s" in found[1].detail
