@@ -1,0 +1,33 @@
+"""Gap estimation (the last E of VEE): short gaps filled by linear interpolation.
+
+An estimate is always flagged :attr:`IntervalStatus.ESTIMATED` and only ever fills an
+interval that has no measured value: a measured value is never replaced, and a measured
+value that arrives later replaces the estimate (the store's rule). Long gaps are left
+empty: interpolating over hours of an outage would invent consumption.
+"""
+
+from __future__ import annotations
+
+from hhu_sync.profile.flags import IntervalStatus
+from hhu_sync.profile.series import ChannelSeries
+
+#: At most this many missing intervals in a row are estimated (2 hours at 30 minutes).
+DEFAULT_MAX_GAP = 4
+_ESTIMATED = int(IntervalStatus.ESTIMATED | IntervalStatus.MISSING)
+
+
+def estimates(one: ChannelSeries, *, max_gap: int = DEFAULT_MAX_GAP
+              ) -> list[tuple[int, int, int]]:
+    """(interval end, estimated mantissa, status) for each gap interval that lies between
+    two measured values at most ``max_gap`` intervals apart."""
+    step = one.interval_s
+    measured = sorted((end, value) for end, value, _ in one.intervals() if value is not None)
+    out: list[tuple[int, int, int]] = []
+    for (a_end, a), (b_end, b) in zip(measured, measured[1:], strict=False):
+        gap = (b_end - a_end) // step - 1
+        if gap < 1 or gap > max_gap or (b_end - a_end) % step:
+            continue
+        for k in range(1, gap + 1):
+            value = a + (b - a) * k // (gap + 1)
+            out.append((a_end + k * step, value, _ESTIMATED))
+    return out
