@@ -41,6 +41,8 @@ from hhu_sync.iec62056.elster_records import (
     ProfileCleared,
     Record,
     TimeChange,
+    encode_records,
+    encode_value,
 )
 from hhu_sync.iec62056.errors import RemoteProtocolError
 from hhu_sync.profile.events import EventKind, MeterEvent
@@ -216,3 +218,67 @@ def interpret(records: Sequence[Record], *, std_offset_s: int,
                 break
     series = tuple(s for segment in segments if segment.ends for s in segment.series())
     return ElsterProfile(series, tuple(events))
+
+
+def value_pair(wh: int) -> tuple[int, int]:
+    """A whole number of Wh as the record layout's (mantissa, exponent)."""
+    raw = encode_value(wh)
+    digits = raw.hex()
+    return int(digits[:5]), int(digits[5])
+
+
+class ProfileWriter:
+    """The meter role: records written as a meter fills its memory, day records put in
+    by themselves. Times are the meter's standard time (naive datetimes)."""
+
+    def __init__(self, mask: int, period_code: int) -> None:
+        self.mask, self.period_code = mask, period_code
+        self.records: list[Record] = []
+        self._day: date | None = None
+
+    @property
+    def period(self) -> timedelta:
+        return timedelta(minutes=PERIOD_MINUTES[self.period_code])
+
+    def _enter(self, day: date) -> None:
+        if day != self._day:
+            self.records.append(NewDay(day, self.mask, self.period_code))
+            self._day = day
+
+    def interval(self, end: datetime, values_wh: Sequence[int], flags: int = 0) -> None:
+        """The interval ending at ``end`` (its day is the day it began). A profile that
+        starts within a day starts with a configuration record naming when."""
+        if len(values_wh) != bin(self.mask).count("1"):
+            raise ValueError(f"{len(values_wh)} values for mask 0x{self.mask:04x}")
+        began = end - self.period
+        if self._day is None and began.time() != time():
+            self.records.append(ConfigChange(began.date(), began.time(), self.mask,
+                                             self.period_code))
+            self._day = began.date()
+        self._enter(began.date())
+        self.records.append(Interval(flags, tuple(value_pair(v) for v in values_wh)))
+
+    def power_down(self, at: datetime) -> None:
+        self._enter(at.date())
+        self.records.append(PowerDown(at.time().replace(second=0, microsecond=0)))
+
+    def power_up(self, at: datetime) -> None:
+        self._enter(at.date())
+        self.records.append(PowerUp(at.time().replace(second=0, microsecond=0)))
+
+    def time_change(self, old: datetime, new: datetime) -> None:
+        self._enter(new.date())
+        self.records.append(TimeChange(old.time().replace(microsecond=0),
+                                       new.time().replace(microsecond=0)))
+
+    def dst_change(self, at: datetime, to_summer: bool) -> None:
+        self._enter(at.date())
+        self.records.append(DstChange(at.time().replace(second=0, microsecond=0), to_summer))
+
+    def forced_end(self, at: datetime) -> None:
+        self._enter(at.date())
+        self.records.append(ForcedEnd(at.time().replace(second=0, microsecond=0)))
+
+    def stream(self) -> bytes:
+        """The record stream as register 550 serves it: the records and the end marker."""
+        return encode_records([*self.records, End()])

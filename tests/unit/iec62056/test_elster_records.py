@@ -174,3 +174,25 @@ _values = st.tuples(st.integers(0, 99_999), st.integers(0, 9))
 def test_any_record_stream_round_trips(body):
     records = [NewDay(date(2026, 12, 1), 0x0003, 9), *body, End()]
     assert decode_records(encode_records(records)) == records
+
+
+def test_the_meter_role_writes_days_by_itself_and_reads_back():
+    from datetime import timedelta
+
+    from hhu_sync.iec62056.elster_profile import ProfileWriter
+
+    writer = ProfileWriter(0x0001, 9)
+    start = datetime(2026, 12, 1, 23, 0)
+    for k in range(1, 4):                          # ends 23:30, 00:00, 00:30
+        writer.interval(start + timedelta(minutes=30 * k), [100 * k])
+    writer.power_down(datetime(2026, 12, 2, 0, 40))
+    writer.power_up(datetime(2026, 12, 2, 2, 5))
+    writer.interval(datetime(2026, 12, 2, 2, 30), [1_234_567])
+    records = decode_records(writer.stream())
+    assert [type(r).__name__ for r in records] == [
+        "ConfigChange", "Interval", "Interval", "NewDay", "Interval", "PowerDown", "PowerUp",
+        "Interval", "End"]
+    (one,) = interpret(records, std_offset_s=0).series
+    assert [(end - utc(2026, 12, 1, 23)) // 60 for end, _, _ in one.intervals()] == [
+        30, 60, 90, 210]
+    assert [value for _, value, _ in one.intervals()] == [100, 200, 300, 1_234_600]
