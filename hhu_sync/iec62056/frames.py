@@ -193,9 +193,10 @@ def encode_command(command: str, data: str | None = None) -> bytes:
     return bytes([SOH]) + block_check(body + bytes([ETX]))
 
 
-def encode_data(data: str) -> bytes:
-    """``STX data ETX BCC`` (readout bodies, R1 answers, error messages)."""
-    return bytes([STX]) + block_check(_data_bytes(data) + bytes([ETX]))
+def encode_data(data: str, *, partial: bool = False) -> bytes:
+    """``STX data ETX BCC`` (readout bodies, R1 answers, error messages); ``partial``:
+    ``STX data EOT BCC``, an R6 partial block."""
+    return bytes([STX]) + block_check(_data_bytes(data) + bytes([EOT if partial else ETX]))
 
 
 def _data_bytes(data: str) -> bytes:

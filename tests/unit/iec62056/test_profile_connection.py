@@ -1,0 +1,179 @@
+"""R5/R6 reads of P.01 and P.98 over the sans-IO connections, both roles.
+
+The meter's bytes are written out literally (``STX data EOT BCC`` per partial block), so
+these double as a golden transcript of several R6 blocks.
+"""
+
+from __future__ import annotations
+
+import pytest
+
+from hhu_sync.iec62056 import (
+    NEED_DATA,
+    Ack,
+    Break,
+    ClientSettings,
+    ClientState,
+    ErrorResponse,
+    MeterState,
+    RemoteProtocolError,
+    Retransmit,
+)
+from hhu_sync.iec62056.events import ProfileData, ProfileEmpty, ProfileRequest
+from hhu_sync.iec62056.frames import EOT, ETX, STX, bcc
+from hhu_sync.iec62056.loadprofile import ProfileParser, decode, split_blocks
+
+from .helpers import drain, pump, sent
+from .test_connection import programming
+from .test_loadprofile import EMH_DST
+
+JUNK = b"\x00\x7fJUNK\r\n"
+
+
+def block(text: str, end: int) -> bytes:
+    body = text.encode("ascii") + bytes([end])
+    return bytes([STX]) + body + bytes([bcc(body)])
+
+
+BLOCKS = list(split_blocks(EMH_DST.splitlines(keepends=True), 200))
+
+
+def test_the_request_on_the_wire():
+    client, meter = programming()
+    wire = sent(client, ProfileRequest("P.01", "00910250000;00910250300", partial=True))
+    assert wire == b"\x01R6\x02P.01(00910250000;00910250300)\x03" + bytes(
+        [bcc(b"R6\x02P.01(00910250000;00910250300)\x03")])
+    assert pump(wire, meter) == [ProfileRequest("P.01", "00910250000;00910250300", True)]
+    assert meter.state is MeterState.ANSWER_PROFILE
+    assert client.state is ClientState.AWAIT_PROFILE
+
+
+def read_blocks(client, stream: bytes, *, bytewise: bool) -> list[ProfileData]:
+    """Feed the meter's bytes; ACK each partial block as the driver would."""
+    got: list[ProfileData] = []
+    chunks = [stream[i:i + 1] for i in range(len(stream))] if bytewise else [stream]
+    for chunk in chunks:
+        client.receive_data(chunk)
+        for ev in drain_acking(client):
+            got.append(ev)
+    return got
+
+
+def drain_acking(client):
+    out = []
+    while (ev := client.next_event()) is not NEED_DATA:
+        out.append(ev)
+        if isinstance(ev, ProfileData) and not ev.final:
+            client.send(Ack())
+            assert client.data_to_send() == b"\x06"
+    return out
+
+
+@pytest.mark.parametrize("bytewise", [False, True], ids=["whole", "bytewise"])
+@pytest.mark.parametrize("junk", [b"", JUNK], ids=["clean", "junk"])
+def test_several_r6_blocks_decode_to_the_whole_profile(bytewise, junk):
+    assert len(BLOCKS) >= 3
+    client, _ = programming()
+    sent(client, ProfileRequest("P.01", ";", partial=True))
+    stream = junk + b"".join(
+        block(text, ETX if i == len(BLOCKS) - 1 else EOT) + junk
+        for i, text in enumerate(BLOCKS))
+    got = read_blocks(client, stream, bytewise=bytewise)
+    assert [ev.final for ev in got] == [False] * (len(BLOCKS) - 1) + [True]
+    assert [ev.index for ev in got] == list(range(len(BLOCKS)))
+    assert client.state is ClientState.PROGRAMMING
+    parser = ProfileParser()
+    for ev in got:
+        parser.feed(ev.data, ev.offset)
+    assert parser.close().sections == decode(EMH_DST).sections
+
+
+def test_meter_role_serves_partial_blocks_on_ack():
+    client, meter = programming()
+    pump(sent(client, ProfileRequest("P.01", ";", partial=True)), meter)
+    received: list[ProfileData] = []
+    for i, text in enumerate(BLOCKS):
+        final = i == len(BLOCKS) - 1
+        wire = sent(meter, ProfileData(text, final))
+        assert meter.state is (MeterState.PROGRAMMING if final
+                               else MeterState.PROFILE_PARTIAL_SENT)
+        events = pump(wire, client)
+        received += events
+        if not final:
+            assert pump(sent(client, Ack()), meter) == [Ack()]
+    assert "".join(ev.data for ev in received) == "".join(BLOCKS)
+
+
+def test_an_empty_range_is_a_typed_event():
+    client, meter = programming()
+    pump(sent(client, ProfileRequest("P.01", "02611010000;02611020000")), meter)
+    assert pump(sent(meter, ProfileEmpty("P.01")), client) == [ProfileEmpty("P.01")]
+    assert client.state is ClientState.PROGRAMMING
+    client2, _ = programming()
+    sent(client2, ProfileRequest("P.98", ";"))
+    assert pump(block("(ERROR)", ETX), client2) == [ProfileEmpty("P.98")]
+
+
+def test_an_unknown_address_is_an_error_response():
+    client, meter = programming()
+    pump(sent(client, ProfileRequest("P.02", ";")), meter)
+    assert pump(sent(meter, ErrorResponse("ER01")), client) == [ErrorResponse("ER01", "P.02")]
+
+
+def test_a_corrupt_partial_block_is_naked_and_the_repeat_accepted():
+    client, meter = programming()
+    pump(sent(client, ProfileRequest("P.01", ";", partial=True)), meter)
+    good = sent(meter, ProfileData(BLOCKS[0], final=False))
+    bad = good[:-1] + bytes([good[-1] ^ 0x01])
+    events = pump(bad, client)
+    assert events == [Retransmit(b"\x15", 1, events[0].reason)]
+    assert pump(b"\x15", meter)[0].data == good        # the meter repeats its block
+    assert [ev.index for ev in pump(good, client)] == [0]
+
+
+def test_the_number_of_blocks_is_bounded():
+    client, _ = programming(ClientSettings(max_profile_blocks=2))
+    sent(client, ProfileRequest("P.01", ";", partial=True))
+    got = read_blocks(client, block(BLOCKS[0], EOT) + block(BLOCKS[1], EOT), bytewise=False)
+    assert len(got) == 2
+    client.receive_data(block(BLOCKS[2], EOT))
+    with pytest.raises(RemoteProtocolError, match="more than 2 blocks"):
+        drain(client)
+
+
+def test_the_bytes_are_bounded():
+    client, _ = programming(ClientSettings(max_profile_bytes=250))
+    sent(client, ProfileRequest("P.01", ";", partial=True))
+    client.receive_data(block(BLOCKS[0], EOT) + block(BLOCKS[1], EOT))
+    with pytest.raises(RemoteProtocolError, match="longer than 250 bytes"):
+        drain_acking(client)
+
+
+def test_the_client_may_stop_after_a_partial_block():
+    client, meter = programming()
+    pump(sent(client, ProfileRequest("P.01", ";", partial=True)), meter)
+    pump(sent(meter, ProfileData(BLOCKS[0], final=False)), client)
+    assert pump(sent(client, Break()), meter) == [Break()]
+    assert meter.state is MeterState.IDLE
+
+
+def test_a_silent_meter_gets_the_request_again():
+    client, _ = programming()
+    wire = sent(client, ProfileRequest("P.01", ";"))
+    client.handle_timeout(0.0)
+    assert drain(client) == [Retransmit(wire, 1, "no answer in await R5/R6 answer")]
+
+
+def test_r5_answer_is_one_block():
+    client, meter = programming()
+    pump(sent(client, ProfileRequest("P.01", ";")), meter)
+    assert meter.state is MeterState.ANSWER_PROFILE
+    events = pump(sent(meter, ProfileData(EMH_DST)) + JUNK, client, bytewise=True)
+    assert [(ev.final, ev.data) for ev in events] == [(True, EMH_DST)]
+    assert pump(b"\x15", meter)[0].data == sent_again(meter)
+
+
+def sent_again(meter) -> bytes:
+    """What the meter queued last: its answer, which a NAK makes it repeat."""
+    assert meter._last_sent is not None
+    return meter._last_sent
