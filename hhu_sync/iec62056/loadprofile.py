@@ -465,6 +465,11 @@ class ProfileRead:
     series: tuple[ChannelSeries, ...]
     raw_status: tuple[tuple[int, ...], ...]   # per series group, one per interval
     last_end: int | None = None
+    series_group: tuple[int, ...] = ()        # raw_status index of each series
+
+    def raw_of(self, index: int) -> tuple[int, ...]:
+        """The meter's raw status of every interval of ``series[index]``."""
+        return self.raw_status[self.series_group[index]]
 
 
 def to_series(sections: Sequence[ProfileSection], clock: MeterClock | None = None,
@@ -499,7 +504,8 @@ def to_series(sections: Sequence[ProfileSection], clock: MeterClock | None = Non
         last_end = first + step * (len(sec.rows) - 1)
     series: list[ChannelSeries] = []
     raw_out: list[tuple[int, ...]] = []
-    for chans, step, runs_per_channel, raws in groups:
+    group_of: list[int] = []
+    for gi, (chans, step, runs_per_channel, raws) in enumerate(groups):
         for ci, chan in enumerate(chans):
             parsed = [[_mantissa(v) if v else None for v in texts]
                       for _, texts, _ in runs_per_channel[ci]]
@@ -510,8 +516,9 @@ def to_series(sections: Sequence[ProfileSection], clock: MeterClock | None = Non
                                  for m in vals), tuple(st))
                 for (first, _, st), vals in zip(runs_per_channel[ci], parsed, strict=True))
             series.append(ChannelSeries(chan, step, exp, built))
+            group_of.append(gi)
         raw_out.append(tuple(raws))
-    return ProfileRead(tuple(series), tuple(raw_out), last_end)
+    return ProfileRead(tuple(series), tuple(raw_out), last_end, tuple(group_of))
 
 
 def to_events(entries: Iterable[LogEntry], clock: MeterClock | None = None) -> list[MeterEvent]:
