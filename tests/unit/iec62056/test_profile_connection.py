@@ -6,7 +6,12 @@ these double as a golden transcript of several R6 blocks.
 
 from __future__ import annotations
 
+import operator
+from functools import reduce
+
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from hhu_sync.iec62056 import (
     NEED_DATA,
@@ -177,3 +182,18 @@ def sent_again(meter) -> bytes:
     """What the meter queued last: its answer, which a NAK makes it repeat."""
     assert meter._last_sent is not None
     return meter._last_sent
+
+
+@settings(max_examples=200, deadline=None)
+@given(st.binary(max_size=3000))
+def test_the_folded_bcc_is_the_xor_of_every_byte(data):
+    """bcc() folds the block as one integer (fast for long profile blocks)."""
+    assert bcc(data) == reduce(operator.xor, data, 0)
+
+
+@given(st.binary(max_size=300))
+def test_parity_tables_match_the_bitwise_definition(data):
+    from hhu_sync.iec62056.frames import add_even_parity, strip_parity
+    assert strip_parity(data) == bytes(b & 0x7F for b in data)
+    assert all(bin(b).count("1") % 2 == 0 for b in add_even_parity(data))
+    assert strip_parity(add_even_parity(data)) == strip_parity(data)
