@@ -144,8 +144,7 @@ class SimMeter:
         #: The VDEW load profile and logbook (P.01, P.98); None: the model has none here.
         self.recorder: Recorder | None = None
         if profile is not None:
-            self.recorder = Recorder(profile, serial, 0, self.load.kw_at)
-            self.recorder.since = self.recorder.utc(start)
+            self.recorder = Recorder.starting(profile, serial, start, self.load.kw_at)
         for key, value in (registers or {}).items():
             self._load_register(key, value)
 

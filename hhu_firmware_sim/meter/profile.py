@@ -92,6 +92,14 @@ class Recorder:
     outages: list[tuple[int, int]] = field(default_factory=list)
     clock_sets: list[tuple[int, datetime, datetime]] = field(default_factory=list)
 
+    @classmethod
+    def starting(cls, config: ProfileConfig, serial: str, start: datetime,
+                 kw_at: Callable[[datetime], Decimal]) -> Recorder:
+        """A recorder that starts recording at ``start`` (the meter's local time)."""
+        rec = cls(config, serial, 0, kw_at)
+        rec.since = rec.utc(start)
+        return rec
+
     def __post_init__(self) -> None:
         self.clock = MeterClock.of(self.config.zone)
         self._zone = ZoneInfo(self.config.zone) if self.config.zone else None

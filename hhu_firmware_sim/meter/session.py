@@ -141,6 +141,8 @@ class MeterSession:
         idle limit). Junk, corrupt blocks, NAKs (retransmits), a sign-on for another
         address, a request identical to the last one that counted, and one the meter
         refuses (a wrong password, an unknown register) do not."""
+        if isinstance(event, Ack):          # the next R6 block: each one moves it on
+            return self._blocks is not None and self.meter is not None
         if not isinstance(event, _STEPS) or event == self._last_step:
             return False
         if isinstance(event, SignOnRequest):

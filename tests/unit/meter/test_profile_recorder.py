@@ -155,6 +155,8 @@ def test_r6_answers_in_blocks_of_whole_lines_until_the_last():
         blocks.append(nxt)
     parser.feed(blocks[-1].data, blocks[-1].offset)
     assert len(blocks) == session.log.profile_blocks > 3
+    # each ACK for the next block counts as progress (the meter's idle limit)
+    assert session.progress >= 4 + len(blocks) - 1
     assert all(b.data.endswith("\r\n") for b in blocks)
     assert parser.close().sections == list(m.recorder.sections(m.utc_now))
 
