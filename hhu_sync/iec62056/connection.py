@@ -431,6 +431,9 @@ class ClientConnection(_Connection):
     def _send_ProfileRequest(self, ev: ProfileRequest) -> bytes:  # noqa: N802
         self._pending = ev.address
         self._profile_blocks = self._profile_bytes = 0
+        # R5 answers in one block, as long as the whole profile: the framer may hold
+        # up to max_profile_bytes for it (restored once the answer is in).
+        self._block_limits(None if ev.partial else self.settings.max_profile_bytes + 64)
         command = "R6" if ev.partial else "R5"
         return self._remember(encode_command(command, f"{ev.address}({ev.param})"))
 
@@ -439,7 +442,16 @@ class ClientConnection(_Connection):
 
     def _send_Break(self, ev: Break) -> bytes:  # noqa: N802
         self.framer.discard()
+        self._block_limits(None)
         return encode_command("B0")
+
+    def _block_limits(self, block: int | None) -> None:
+        """The framer's block and buffer bounds: ``block`` for one R5 answer, or (None)
+        back to the settings' ``max_block``."""
+        size = self.settings.max_block if block is None else max(block,
+                                                                 self.settings.max_block)
+        self.framer.max_block = size
+        self.framer.max_buffer = size + self.settings.max_block + 1024
 
     # -- receive handlers -------------------------------------------------------------------
 
@@ -587,6 +599,8 @@ class ClientConnection(_Connection):
             raise RemoteProtocolError(f"profile answer longer than "
                                       f"{self.settings.max_profile_bytes} bytes", frame.offset)
         final = frame.end == ETX
+        if final:
+            self._block_limits(None)
         if final and self._profile_blocks == 1:
             body = text.strip()
             if body in ("(ERROR)", f"{self._pending}(ERROR)"):

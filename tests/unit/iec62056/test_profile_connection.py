@@ -197,3 +197,24 @@ def test_parity_tables_match_the_bitwise_definition(data):
     assert strip_parity(data) == bytes(b & 0x7F for b in data)
     assert all(bin(b).count("1") % 2 == 0 for b in add_even_parity(data))
     assert strip_parity(add_even_parity(data)) == strip_parity(data)
+
+
+def test_an_r5_answer_may_be_longer_than_an_ordinary_block():
+    client, meter = programming()
+    pump(sent(client, ProfileRequest("P.01", ";")), meter)
+    text = EMH_DST * 400                                     # ~170 kB, > 64 KiB max_block
+    wire = sent(meter, ProfileData(text))
+    got = []
+    for i in range(0, len(wire), 4096):
+        client.receive_data(wire[i:i + 4096])
+        got += drain(client)
+    assert [len(ev.data) for ev in got] == [len(text)]
+    assert client.framer.max_block == ClientSettings().max_block   # back to normal
+
+
+def test_an_r5_answer_longer_than_max_profile_bytes_is_refused():
+    client, _ = programming(ClientSettings(max_profile_bytes=1000))
+    sent(client, ProfileRequest("P.01", ";"))
+    with pytest.raises(RemoteProtocolError, match="profile answer longer than 1000 bytes"):
+        client.receive_data(block(EMH_DST * 4, ETX))
+        drain(client)
