@@ -26,11 +26,16 @@ from hhu_sync.iec62056 import (
 )
 from hhu_sync.iec62056.events import ProfileData, ProfileEmpty, ProfileRequest
 from hhu_sync.iec62056.frames import EOT, ETX, STX, bcc
-from hhu_sync.iec62056.loadprofile import ProfileParser, decode, split_blocks
+from hhu_sync.iec62056.loadprofile import (
+    ProfileDecodeError,
+    ProfileParser,
+    decode,
+    split_blocks,
+)
 
 from .helpers import drain, pump, sent
 from .test_connection import programming
-from .test_loadprofile import EMH_DST
+from .test_loadprofile import EMH_DST, LOG, METCOM, OUTAGE
 
 JUNK = b"\x00\x7fJUNK\r\n"
 
@@ -76,21 +81,40 @@ def drain_acking(client):
 
 @pytest.mark.parametrize("bytewise", [False, True], ids=["whole", "bytewise"])
 @pytest.mark.parametrize("junk", [b"", JUNK], ids=["clean", "junk"])
-def test_several_r6_blocks_decode_to_the_whole_profile(bytewise, junk):
-    assert len(BLOCKS) >= 3
+@pytest.mark.parametrize(("address", "vector"), [
+    ("P.01", EMH_DST), ("P.01", METCOM), ("P.01", OUTAGE), ("P.98", LOG)],
+    ids=["emh-dst", "metcom", "outage", "logbook"])
+def test_several_r6_blocks_decode_to_the_whole_answer(bytewise, junk, address, vector):
+    blocks = list(split_blocks(vector.splitlines(keepends=True), 100))
+    assert len(blocks) >= 2
     client, _ = programming()
-    sent(client, ProfileRequest("P.01", ";", partial=True))
+    sent(client, ProfileRequest(address, ";", partial=True))
     stream = junk + b"".join(
-        block(text, ETX if i == len(BLOCKS) - 1 else EOT) + junk
-        for i, text in enumerate(BLOCKS))
+        block(text, ETX if i == len(blocks) - 1 else EOT) + junk
+        for i, text in enumerate(blocks))
     got = read_blocks(client, stream, bytewise=bytewise)
-    assert [ev.final for ev in got] == [False] * (len(BLOCKS) - 1) + [True]
-    assert [ev.index for ev in got] == list(range(len(BLOCKS)))
+    assert [ev.final for ev in got] == [False] * (len(blocks) - 1) + [True]
+    assert [ev.index for ev in got] == list(range(len(blocks)))
     assert client.state is ClientState.PROGRAMMING
-    parser = ProfileParser()
+    parser = ProfileParser(address)
     for ev in got:
         parser.feed(ev.data, ev.offset)
-    assert parser.close().sections == decode(EMH_DST).sections
+    assert parser.close() == decode(vector, address)
+
+
+def test_a_decode_error_in_a_later_block_names_its_stream_offset():
+    client, _ = programming()
+    sent(client, ProfileRequest("P.01", ";", partial=True))
+    bad = BLOCKS[1].replace("(00018.950)", "(00018.9x0)")
+    stream = JUNK + block(BLOCKS[0], EOT) + JUNK + block(bad, ETX)
+    base = client.stats.bytes_received          # offsets count from the session's start
+    got = read_blocks(client, stream, bytewise=False)
+    parser = ProfileParser()
+    parser.feed(got[0].data, got[0].offset)
+    with pytest.raises(ProfileDecodeError) as info:
+        parser.feed(got[1].data, got[1].offset)
+    at = info.value.offset - base
+    assert stream[at:at + 9] == b"00018.9x0"
 
 
 def test_meter_role_serves_partial_blocks_on_ack():
