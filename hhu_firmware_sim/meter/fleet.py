@@ -14,6 +14,8 @@ Fleet file::
     flags = ["battery_low"]
     quirks = ["garbage_after_etx"] # only for a single-meter server
     lockout_after = 3
+    outages = [["2026-01-10T08:00:00", "2026-01-10T09:10:00"]]   # power failures
+    profile = { interval_minutes = 15, depth_days = 35, zone = "Europe/Berlin" }
     [meters.registers]
     "1.8.1" = "001234.500"
 """
@@ -29,6 +31,7 @@ from pathlib import Path
 from typing import Any
 
 from hhu_firmware_sim.meter.meter import LoadProfile, SimMeter
+from hhu_firmware_sim.meter.profile import VDEW_PROFILES, ProfileConfig
 from hhu_firmware_sim.meter.session import Quirks
 from hhu_firmware_sim.meter.tou import TouTable
 from hhu_sync.model.catalog import load_catalog
@@ -37,7 +40,10 @@ from hhu_sync.model.scheme import parse_scheme
 
 _KEYS = ("serial", "model", "address", "passwords", "password_kinds", "start", "load_kw",
          "load", "scheme", "flags", "quirks", "lockout_after", "registers",
-         "demand_period_minutes", "write_level", "wrong_password_reply")
+         "demand_period_minutes", "write_level", "wrong_password_reply", "outages",
+         "profile")
+_PROFILE_KEYS = {"interval_minutes": "interval_min", "channels": "channels",
+                 "depth_days": "depth_days", "zone": "zone"}
 
 
 class FleetError(ValueError):
@@ -79,6 +85,46 @@ def _load(entry: dict[str, Any], where: str) -> LoadProfile:
         raise FleetError(f"{where}: bad load: {exc}") from None
 
 
+def _profile(entry: dict[str, Any], model: str, where: str) -> ProfileConfig | None:
+    """The meter's VDEW profile: the model's default, changed by ``profile = {...}``
+    (``profile = false``: none)."""
+    table = entry.get("profile")
+    if table is False:
+        return None
+    base = VDEW_PROFILES.get(model)
+    if table is None:
+        return base
+    if not isinstance(table, dict):
+        raise FleetError(f"{where}.profile: expected a table or false")
+    unknown = sorted(set(table) - set(_PROFILE_KEYS))
+    if unknown:
+        raise FleetError(f"{where}.profile: unknown key(s) {', '.join(unknown)}")
+    args: dict[str, Any] = {}
+    if base is not None:
+        args = {"interval_min": base.interval_min, "channels": base.channels,
+                "depth_days": base.depth_days, "zone": base.zone}
+    for key, name in _PROFILE_KEYS.items():
+        if key in table:
+            args[name] = tuple(table[key]) if key == "channels" else table[key]
+    try:
+        return ProfileConfig(**args)
+    except (ValueError, TypeError) as exc:
+        raise FleetError(f"{where}.profile: {exc}") from None
+
+
+def _outages(entry: dict[str, Any], where: str) -> list[tuple[datetime, datetime]]:
+    out = []
+    for i, span in enumerate(entry.get("outages", [])):
+        try:
+            start, end = (t if isinstance(t, datetime) else datetime.fromisoformat(t)
+                          for t in span)
+        except (ValueError, TypeError) as exc:
+            raise FleetError(f"{where}.outages[{i}]: expected [start, end] times: "
+                             f"{exc}") from None
+        out.append((start, end))
+    return out
+
+
 def meter_from_dict(entry: dict[str, Any], where: str = "meters[0]",
                     base: Path | None = None) -> tuple[SimMeter, Quirks]:
     """One meter (and its quirks) from a fleet entry; FleetError names the key."""
@@ -108,6 +154,8 @@ def meter_from_dict(entry: dict[str, Any], where: str = "meters[0]",
                 "lockout_after"):
         if key in entry:
             kwargs[key] = entry[key]
+    profile = _profile(entry, entry.get("model", "A1700"), where)
+    outages = _outages(entry, where)
     try:
         passwords = {int(k): str(v) for k, v in entry.get("passwords", {"1": "00000000"}).items()}
         meter = SimMeter(
@@ -116,7 +164,10 @@ def meter_from_dict(entry: dict[str, Any], where: str = "meters[0]",
             password_kinds=tuple(entry.get("password_kinds", ("P1", "P2"))),
             start=start, load=_load(entry, where), tou=tou,
             registers={k: str(v) for k, v in entry.get("registers", {}).items()},
-            flags=tuple(entry.get("flags", ())), **kwargs)
+            flags=tuple(entry.get("flags", ())),
+            profile=profile, **kwargs)
+        for start_at, end_at in outages:
+            meter.schedule_outage(start_at, end_at)
         quirks = Quirks.from_names(tuple(entry.get("quirks", ())))
     except (ValueError, TypeError, InvalidOperation) as exc:
         raise FleetError(f"{where}: {exc}") from None

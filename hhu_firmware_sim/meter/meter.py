@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 
+from hhu_firmware_sim.meter.profile import ProfileConfig, Recorder
 from hhu_firmware_sim.meter.tou import TouTable
 from hhu_sync.iec62056 import DataSet, Identification, Value
 from hhu_sync.iec62056.cipher import p2_cipher
@@ -35,6 +36,7 @@ MODEL_IDENTS: dict[str, tuple[str, str, str]] = {
     "AS230": ("ELS", "5", "AS230"),
     "MT174": ("ISk", "5", "MT174-0001"),
     "ZMD120": ("LGZ", "5", "2ZMD120APt.G03"),
+    "LZQJ": ("EMH", "5", "LZQJXC"),
 }
 #: Models that can be programmed with CT/VT ratios (as config/meter-models.toml says).
 RATIO_MODELS = frozenset({"A1700"})
@@ -97,7 +99,8 @@ class SimMeter:
                  display_items: tuple[str, ...] = (), display_scroll_seconds: int = 5,
                  lockout_after: int | None = None, lockout_minutes: int = 30,
                  wrong_password_reply: str = "nak", write_level: int = 1,
-                 decimals: int = 3, takes_ratios: bool | None = None) -> None:
+                 decimals: int = 3, takes_ratios: bool | None = None,
+                 profile: ProfileConfig | None = None) -> None:
         self.serial = serial
         self.model = model
         self.address = address if address is not None else serial
@@ -136,6 +139,12 @@ class SimMeter:
         self._period_energy = Decimal(0)
         self._seeds = random.Random(f"seed:{serial}")
         self.staged: dict[str, str] = {}  # programming stage, see programming.py
+        #: Power outages (meter-local wall time): no energy flows, the profile flags them.
+        self.outages: list[tuple[datetime, datetime]] = []
+        #: The VDEW load profile and logbook (P.01, P.98); None: the model has none here.
+        self.recorder: Recorder | None = None
+        if profile is not None:
+            self.recorder = Recorder.starting(profile, serial, start, self.load.kw_at)
         for key, value in (registers or {}).items():
             self._load_register(key, value)
 
@@ -198,9 +207,11 @@ class SimMeter:
             raise ValueError(f"{when} is before the meter's clock {self.now}")
         while self.now < when:
             step_end = min(when, self.tou.next_change(self.now), self.load.next_change(self.now),
-                           self._next_period_end(), self._next_billing_reset())
+                           self._next_period_end(), self._next_billing_reset(),
+                           self._next_outage_edge())
             seconds = Decimal((step_end - self.now) // _ONE_US) / Decimal(1_000_000)
-            kwh = self.load.kw_at(self.now) * seconds / Decimal(3600)
+            kw = Decimal(0) if self.powered_down(self.now) else self.load.kw_at(self.now)
+            kwh = kw * seconds / Decimal(3600)
             for register in self.tou.registers_for(self.tou.rate_at(self.now)):
                 self.energy[register] = self.energy.get(register, Decimal(0)) + kwh
             self.total += kwh
@@ -212,9 +223,35 @@ class SimMeter:
                 self.billing_reset()
 
     def set_clock(self, when: datetime) -> None:
-        """Set the clock (W1 of 0.9.1/0.9.2): no energy accrues over the jump."""
+        """Set the clock (W1 of 0.9.1/0.9.2): no energy accrues over the jump; the
+        profile flags the interval and the logbook keeps the old time."""
+        if self.recorder is not None:
+            self.recorder.clock_sets.append((self.recorder.utc(when), self.now, when))
         self.now = when
         self._period_energy = Decimal(0)
+
+    def schedule_outage(self, start: datetime, end: datetime) -> None:
+        """A power failure from ``start`` to ``end`` (meter-local time, past or future)."""
+        if end <= start:
+            raise ValueError(f"outage {start} .. {end} does not end after it starts")
+        self.outages.append((start, end))
+        self.outages.sort()
+        if self.recorder is not None:
+            self.recorder.outages.append((self.recorder.utc(start), self.recorder.utc(end)))
+            self.recorder.outages.sort()
+
+    def powered_down(self, when: datetime) -> bool:
+        return any(a <= when < b for a, b in self.outages)
+
+    def _next_outage_edge(self) -> datetime:
+        edges = [t for span in self.outages for t in span if t > self.now]
+        return min(edges, default=datetime.max)
+
+    @property
+    def utc_now(self) -> int:
+        """The meter's clock as UTC seconds (its profile's axis)."""
+        assert self.recorder is not None
+        return self.recorder.utc(self.now)
 
     def _period_start(self, when: datetime) -> datetime:
         midnight = datetime.combine(when.date(), time())

@@ -7,7 +7,7 @@ real meters show are injected here, so the client can be tested against them.
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 
 from hhu_firmware_sim.meter import programming
@@ -25,6 +25,9 @@ from hhu_sync.iec62056 import (
     OptionSelect,
     PasswordCommand,
     PasswordRequest,
+    ProfileData,
+    ProfileEmpty,
+    ProfileRequest,
     Readout,
     ReadRequest,
     ReadResponse,
@@ -33,11 +36,24 @@ from hhu_sync.iec62056 import (
     SignOnRequest,
     WriteRequest,
 )
+from hhu_sync.iec62056.loadprofile import (
+    LOGBOOK,
+    PROFILE,
+    ProfileDecodeError,
+    encode_entries,
+    encode_sections,
+    parse_range,
+    split_blocks,
+)
+
+#: Characters per R6 partial block the simulated meter sends (whole lines).
+PARTIAL_BLOCK_CHARS = 1024
 
 QUIRK_NAMES = ("garbage_after_etx", "ignore_baud", "slow_reaction", "echo")
 
 
-_STEPS = (SignOnRequest, OptionSelect, PasswordCommand, ReadRequest, WriteRequest, Break)
+_STEPS = (SignOnRequest, OptionSelect, PasswordCommand, ReadRequest, WriteRequest, Break,
+          ProfileRequest, Ack)
 
 
 @dataclass(frozen=True)
@@ -78,6 +94,8 @@ class SessionLog:
     rejected_passwords: int = 0
     reads: int = 0
     writes: int = 0
+    profile_reads: int = 0
+    profile_blocks: int = 0
     errors: list[str] = field(default_factory=list)
 
 
@@ -98,6 +116,8 @@ class MeterSession:
         self.progress = 0          # messages that moved the session on (the idle limit)
         self._last_step: object = None
         self._refused = False      # the request being handled was answered with a refusal
+        self._blocks: Iterator[str] | None = None   # the R6 answer's blocks still to send
+        self._next_block: str | None = None
 
     def receive(self, data: bytes) -> bytes:
         """Feed received bytes; returns everything to write back (possibly b"")."""
@@ -121,6 +141,8 @@ class MeterSession:
         idle limit). Junk, corrupt blocks, NAKs (retransmits), a sign-on for another
         address, a request identical to the last one that counted, and one the meter
         refuses (a wrong password, an unknown register) do not."""
+        if isinstance(event, Ack):          # the next R6 block: each one moves it on
+            return self._blocks is not None and self.meter is not None
         if not isinstance(event, _STEPS) or event == self._last_step:
             return False
         if isinstance(event, SignOnRequest):
@@ -206,10 +228,55 @@ class MeterSession:
                 self.log.errors.append(str(exc))
                 return self._refuse(self._block(self._say(ErrorResponse(exc.code))))
             return self._say(Ack())
+        if isinstance(event, ProfileRequest):
+            return self._profile(meter, event)
+        if isinstance(event, Ack) and self._blocks is not None:
+            return self._send_block()
         if isinstance(event, CorruptFrame):
             return self._say(Nak())
         if isinstance(event, Retransmit):
             return event.data
         if isinstance(event, Break):
             self.meter = None
+            self._blocks = None
         return b""
+
+    def _profile(self, meter: SimMeter, event: ProfileRequest) -> bytes:
+        """R5/R6 of P.01 or P.98: the answer computed for the range asked, R6 in blocks
+        of whole lines, ``(ERROR)`` when the range holds nothing."""
+        self.log.profile_reads += 1
+        rec = meter.recorder
+        if rec is None or event.address not in (PROFILE, LOGBOOK):
+            return self._refuse(self._block(self._say(ErrorResponse(programming.ER_UNKNOWN))))
+        try:
+            start, stop = parse_range(event.param)
+        except ProfileDecodeError:
+            return self._refuse(self._block(self._say(ErrorResponse(programming.ER_MALFORMED))))
+        now = meter.utc_now
+        lo = None if start is None else rec.clock.to_utc(start)
+        hi = None if stop is None else rec.clock.to_utc(stop)
+        if event.address == PROFILE:
+            lines = encode_sections(rec.sections(now, lo, hi))
+        else:
+            lines = encode_entries(rec.logbook(now, lo, hi))
+        if not event.partial:
+            text = "".join(lines)
+            if not text:
+                return self._block(self._say(ProfileEmpty(event.address)))
+            return self._block(self._say(ProfileData(text)))
+        self._blocks = split_blocks(lines, PARTIAL_BLOCK_CHARS)
+        self._next_block = next(self._blocks, None)
+        if self._next_block is None:
+            self._blocks = None
+            return self._block(self._say(ProfileEmpty(event.address)))
+        return self._send_block()
+
+    def _send_block(self) -> bytes:
+        assert self._blocks is not None and self._next_block is not None
+        text = self._next_block
+        self._next_block = next(self._blocks, None)
+        final = self._next_block is None
+        if final:
+            self._blocks = None
+        self.log.profile_blocks += 1
+        return self._block(self._say(ProfileData(text, final)))

@@ -1,4 +1,4 @@
-"""`hhu-sync meter read|program|clock`: talk IEC 62056-21 to one meter from the depot PC.
+"""`hhu-sync meter read|program|clock|profile|events`: IEC 62056-21 to one meter, from the PC.
 
 For the bench and the meter shop: a meter on an optical probe (``/dev/ttyUSB0``) or
 behind a TCP bridge (``socket://host:port``). Exit codes say what went wrong, so a
@@ -87,6 +87,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     c.add_argument("--json", action="store_true", help="machine-readable report")
     _common(c)
     c.set_defaults(func=run_clock)
+    from hhu_sync.cli import meter_profile_cmds  # it builds on this module's helpers
+
+    meter_profile_cmds.register(msub)
 
 
 def _common(p: argparse.ArgumentParser) -> None:

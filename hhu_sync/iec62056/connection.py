@@ -36,6 +36,9 @@ from hhu_sync.iec62056.events import (
     PasswordCommand,
     PasswordRejected,
     PasswordRequest,
+    ProfileData,
+    ProfileEmpty,
+    ProfileRequest,
     Readout,
     ReadRequest,
     ReadResponse,
@@ -81,6 +84,9 @@ class Settings:
     parity on what ``send()`` queues (an 8N1 port talking to a 7E1 device).
     ``max_retries``: retransmissions per request. ``max_baud``: the client never selects a
     faster rate (the fall-back when a meter ignores the rate it proposed).
+    ``detect_echo``: a client that sees its own sign-on request come back turns echo
+    handling on by itself (RS-485 and some optical probes echo). ``max_profile_blocks``
+    and ``max_profile_bytes`` bound one R5/R6 answer, however many blocks it takes.
     """
 
     echo: bool = False
@@ -89,6 +95,9 @@ class Settings:
     max_retries: int = 3
     max_block: int = 65536
     max_baud: int | None = None
+    detect_echo: bool = True
+    max_profile_blocks: int = 10_000
+    max_profile_bytes: int = 64 << 20
 
     def __post_init__(self) -> None:
         if self.parity not in _PARITY_MODES:
@@ -129,6 +138,8 @@ class ClientState(enum.Enum):
     PROGRAMMING = "programming"
     AWAIT_READ = "await R1 answer"
     AWAIT_WRITE = "await W1 answer"
+    AWAIT_PROFILE = "await R5/R6 answer"
+    PROFILE_PARTIAL = "R6 partial block received"
     CLOSED = "closed"
     TIMED_OUT = "timed out"
 
@@ -144,6 +155,8 @@ class MeterState(enum.Enum):
     PROGRAMMING = "programming"
     ANSWER_READ = "answer R1"
     ANSWER_WRITE = "answer W1"
+    ANSWER_PROFILE = "answer R5/R6"
+    PROFILE_PARTIAL_SENT = "R6 partial block sent"
 
 
 class _Connection(abc.ABC):
@@ -160,6 +173,7 @@ class _Connection(abc.ABC):
         self.baud = INITIAL_BAUD
         self._events: deque[Any] = deque()
         self._echo = bytearray()
+        self._echo_on = self.settings.echo
         self._stream = 0
         self._errored: Exception | None = None
         self._last_sent: bytes | None = None
@@ -270,7 +284,7 @@ class _Connection(abc.ABC):
         return data[i:]
 
     def _wire(self, raw: bytes) -> bytes:
-        if self.settings.echo:
+        if self._echo_on:
             self._echo += raw
         self.stats.bytes_sent += len(raw)
         return add_even_parity(raw) if self.settings.add_parity else raw
@@ -325,6 +339,9 @@ class ClientConnection(_Connection):
         (C.PASSWORD_NEEDED, Password): C.AWAIT_PASSWORD_ACK,
         (C.PROGRAMMING, ReadRequest): C.AWAIT_READ,
         (C.PROGRAMMING, WriteRequest): C.AWAIT_WRITE,
+        (C.PROGRAMMING, ProfileRequest): C.AWAIT_PROFILE,
+        (C.PROFILE_PARTIAL, Ack): C.AWAIT_PROFILE,
+        (C.PROFILE_PARTIAL, Break): C.CLOSED,
         (C.AWAIT_P0, Break): C.CLOSED,
         (C.PASSWORD_NEEDED, Break): C.CLOSED,
         (C.PROGRAMMING, Break): C.CLOSED,
@@ -340,6 +357,8 @@ class ClientConnection(_Connection):
         C.PROGRAMMING: {Block: "_on_break_only"},
         C.AWAIT_READ: {Block: "_on_read_answer", Control: "_on_read_answer"},
         C.AWAIT_WRITE: {Control: "_on_write_answer", Block: "_on_write_answer"},
+        C.AWAIT_PROFILE: {Block: "_on_profile_block", Control: "_on_profile_control"},
+        C.PROFILE_PARTIAL: {Block: "_on_break_only"},
     }
 
     def __init__(self, settings: Settings | None = None) -> None:
@@ -350,6 +369,9 @@ class ClientConnection(_Connection):
         self.previous_baud: int | None = None
         self._frames_since_baud = 0
         self._pending: str | None = None  # address of the R1/W1 in flight
+        self._sign_on: bytes | None = None
+        self._profile_blocks = 0
+        self._profile_bytes = 0
 
     @property
     def min_reaction_time(self) -> float:
@@ -359,7 +381,8 @@ class ClientConnection(_Connection):
     # -- send handlers ----------------------------------------------------------------------
 
     def _send_SignOnRequest(self, ev: SignOnRequest) -> bytes:  # noqa: N802
-        return self._remember(encode_sign_on(ev.address))
+        self._sign_on = encode_sign_on(ev.address)
+        return self._remember(self._sign_on)
 
     def _send_OptionSelect(self, ev: OptionSelect) -> bytes:  # noqa: N802
         if ev.mode not in (MODE_READOUT, MODE_PROGRAMMING):
@@ -405,9 +428,30 @@ class ClientConnection(_Connection):
         self._pending = ev.address
         return self._remember(encode_command("W1", f"{ev.address}({ev.value})"))
 
+    def _send_ProfileRequest(self, ev: ProfileRequest) -> bytes:  # noqa: N802
+        self._pending = ev.address
+        self._profile_blocks = self._profile_bytes = 0
+        # R5 answers in one block, as long as the whole profile: the framer may hold
+        # up to max_profile_bytes for it (restored once the answer is in).
+        self._block_limits(None if ev.partial else self.settings.max_profile_bytes + 64)
+        command = "R6" if ev.partial else "R5"
+        return self._remember(encode_command(command, f"{ev.address}({ev.param})"))
+
+    def _send_Ack(self, ev: Ack) -> bytes:  # noqa: N802
+        return self._remember(bytes([ACK]))
+
     def _send_Break(self, ev: Break) -> bytes:  # noqa: N802
         self.framer.discard()
+        self._block_limits(None)
         return encode_command("B0")
+
+    def _block_limits(self, block: int | None) -> None:
+        """The framer's block and buffer bounds: ``block`` for one R5 answer, or (None)
+        back to the settings' ``max_block``."""
+        size = self.settings.max_block if block is None else max(block,
+                                                                 self.settings.max_block)
+        self.framer.max_block = size
+        self.framer.max_buffer = size + self.settings.max_block + 1024
 
     # -- receive handlers -------------------------------------------------------------------
 
@@ -415,6 +459,12 @@ class ClientConnection(_Connection):
         self._frames_since_baud += 1
 
     def _on_ident(self, frame: Line) -> None:
+        if self.settings.detect_echo and self._sign_on is not None \
+                and frame.text + b"\r\n" == self._sign_on:
+            # our own request came back: an echoing probe. From now on skip what we send.
+            self._echo_on = True
+            self.stats.echo_bytes += len(self._sign_on)
+            return
         self.identification = parse_identification(frame.text, frame.offset)
         self._count_frame()
         self._emit(self.identification, C.IDENTIFIED)
@@ -525,6 +575,49 @@ class ClientConnection(_Connection):
                                       frame.offset)
         self._emit(ErrorResponse(code, self._pending), C.PROGRAMMING)
 
+    def _on_profile_block(self, frame: Block) -> None:
+        if frame.command == "B0":
+            self._emit(Break(), C.CLOSED)
+            return
+        if frame.command is not None:
+            self._ignore(frame)
+            return
+        self._count_frame()
+        if not frame.bcc_ok:
+            self.stats.corrupt_frames += 1
+            self._retry(bytes([NAK]), f"profile block: BCC mismatch at byte "
+                        f"{frame.offset + frame.length - 1}, asking for a repeat")
+            return
+        text = _text(frame.data or b"", frame.offset + 1)
+        self._profile_blocks += 1
+        self._profile_bytes += len(text)
+        if self._profile_blocks > self.settings.max_profile_blocks:
+            raise RemoteProtocolError(f"profile answer in more than "
+                                      f"{self.settings.max_profile_blocks} blocks",
+                                      frame.offset)
+        if self._profile_bytes > self.settings.max_profile_bytes:
+            raise RemoteProtocolError(f"profile answer longer than "
+                                      f"{self.settings.max_profile_bytes} bytes", frame.offset)
+        final = frame.end == ETX
+        if final:
+            self._block_limits(None)
+        if final and self._profile_blocks == 1:
+            body = text.strip()
+            if body in ("(ERROR)", f"{self._pending}(ERROR)"):
+                self._emit(ProfileEmpty(self._pending or ""), C.PROGRAMMING)
+                return
+            code = _error_code(body)
+            if code is not None:
+                self._emit(ErrorResponse(code, self._pending), C.PROGRAMMING)
+                return
+        event = ProfileData(text, final, self._profile_blocks - 1, frame.offset + 1)
+        if final:
+            self.framer.discard()  # garbage after the last ETX
+        self._emit(event, C.PROGRAMMING if final else C.PROFILE_PARTIAL)
+
+    def _on_profile_control(self, frame: Control) -> None:
+        self._on_nak_or_stray(frame, "R5/R6")
+
     def _on_nak_or_stray(self, frame: Control, what: str) -> None:
         if frame.byte != NAK:
             self._ignore(frame)
@@ -536,7 +629,8 @@ class ClientConnection(_Connection):
     # -- time-outs --------------------------------------------------------------------------
 
     def _on_timeout(self) -> None:
-        retry = {C.AWAIT_IDENT, C.AWAIT_PASSWORD_ACK, C.AWAIT_READ, C.AWAIT_WRITE}
+        retry = {C.AWAIT_IDENT, C.AWAIT_PASSWORD_ACK, C.AWAIT_READ, C.AWAIT_WRITE,
+                 C.AWAIT_PROFILE}
         if self.state in retry and self._last_sent is not None \
                 and self._attempts < self.settings.max_retries:
             self._retry(self._last_sent, f"no answer in {self.state.value}")
@@ -577,6 +671,10 @@ class MeterConnection(_Connection):
         (M.ANSWER_WRITE, Ack): M.PROGRAMMING,
         (M.ANSWER_WRITE, Nak): M.PROGRAMMING,
         (M.ANSWER_WRITE, ErrorResponse): M.PROGRAMMING,
+        (M.ANSWER_PROFILE, ProfileData): M.PROGRAMMING,   # or PROFILE_PARTIAL_SENT
+        (M.ANSWER_PROFILE, ProfileEmpty): M.PROGRAMMING,
+        (M.ANSWER_PROFILE, ErrorResponse): M.PROGRAMMING,
+        (M.ANSWER_PROFILE, Nak): M.PROGRAMMING,
         **{(s, Break): M.IDLE for s in _ANY_ACTIVE},
     }
     _RECEIVE: dict[Any, dict[type, str]] = {
@@ -584,6 +682,8 @@ class MeterConnection(_Connection):
         M.AWAIT_OPTION: {Line: "_on_line", OptionFrame: "_on_option"},
         M.AWAIT_PASSWORD: {Line: "_on_line", Block: "_on_command", Control: "_on_nak"},
         M.PROGRAMMING: {Line: "_on_line", Block: "_on_command", Control: "_on_nak"},
+        M.PROFILE_PARTIAL_SENT: {Line: "_on_line", Block: "_on_command",
+                                 Control: "_on_partial_control"},
     }
 
     def __init__(self, settings: Settings | None = None) -> None:
@@ -623,6 +723,14 @@ class MeterConnection(_Connection):
 
     def _send_ReadResponse(self, ev: ReadResponse) -> bytes:  # noqa: N802
         return self._remember(encode_data(ev.data))
+
+    def _send_ProfileData(self, ev: ProfileData) -> bytes:  # noqa: N802
+        if not ev.final:
+            self.state = M.PROFILE_PARTIAL_SENT
+        return self._remember(encode_data(ev.data, partial=not ev.final))
+
+    def _send_ProfileEmpty(self, ev: ProfileEmpty) -> bytes:  # noqa: N802
+        return self._remember(encode_data(f"{ev.address}(ERROR)"))
 
     def _send_Break(self, ev: Break) -> bytes:  # noqa: N802
         self.framer.expect_option_select = False
@@ -673,6 +781,9 @@ class MeterConnection(_Connection):
             self._emit(Break(), M.IDLE)
         elif self.state is M.AWAIT_PASSWORD and cmd in ("P1", "P2") and text is not None:
             self._emit(PasswordCommand(cmd, _unwrap(text)), M.CHECKING_PASSWORD)
+        elif self.state is M.PROGRAMMING and cmd in ("R5", "R6") and text is not None:
+            address, value = _split_request(text, frame.offset + 4)
+            self._emit(ProfileRequest(address, value, cmd == "R6"), M.ANSWER_PROFILE)
         elif self.state is M.PROGRAMMING and cmd in ("R1", "W1") and text is not None:
             address, value = _split_request(text, frame.offset + 4)
             if cmd == "R1":
@@ -683,6 +794,13 @@ class MeterConnection(_Connection):
             self.stats.corrupt_frames += 1
             self._emit(CorruptFrame(frame.offset, f"command {cmd} not accepted in "
                                                   f"{self.state.value}"))
+
+    def _on_partial_control(self, frame: Control) -> None:
+        """After a partial block: ACK asks for the next one, NAK for a repeat."""
+        if frame.byte == ACK:
+            self._emit(Ack(), M.ANSWER_PROFILE)
+            return
+        self._on_nak(frame)
 
     def _on_nak(self, frame: Control) -> None:
         if frame.byte != NAK or self._last_sent is None:

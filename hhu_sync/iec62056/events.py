@@ -129,6 +129,41 @@ class ReadResponse:
 
 
 @dataclass(frozen=True)
+class ProfileRequest:
+    """``SOH R5 STX P.01(from;to) ETX`` (``partial``: R6, the answer in blocks).
+
+    ``address`` ``P.01`` (load profile) or ``P.98`` (logbook); ``param`` the range as
+    :func:`~hhu_sync.iec62056.loadprofile.range_param` writes it (``;``: everything).
+    """
+
+    address: str = "P.01"
+    param: str = ";"
+    partial: bool = False
+
+
+@dataclass(frozen=True)
+class ProfileData:
+    """One block of a profile or logbook answer, as text.
+
+    ``final`` False: an R6 partial block (ended by EOT); the client asks for the next
+    with ``send(Ack())`` or stops with ``send(Break())``. ``index`` counts blocks from 0;
+    ``offset`` is the stream offset of ``data[0]`` (decode errors name stream bytes).
+    """
+
+    data: str
+    final: bool = True
+    index: int = 0
+    offset: int = 0
+
+
+@dataclass(frozen=True)
+class ProfileEmpty:
+    """``(ERROR)`` answering a profile read: nothing recorded in the range asked for."""
+
+    address: str = "P.01"
+
+
+@dataclass(frozen=True)
 class WriteAccepted:
     """The meter ACKed a W1."""
 
@@ -195,12 +230,14 @@ class CorruptFrame:
 Event = (SignOnRequest | Identification | OptionSelect | BaudChange | Readout
          | PasswordRequest | Password | PasswordCommand | PasswordAccepted | PasswordRejected
          | ReadRequest | WriteRequest | ReadResponse | WriteAccepted | Ack | Nak
+         | ProfileRequest | ProfileData | ProfileEmpty
          | ErrorResponse | Break | Retransmit | TimedOut | CorruptFrame)
 
 __all__ = [
     "NEED_DATA", "Ack", "BaudChange", "Break", "CorruptFrame", "ErrorResponse", "Event",
     "Identification", "Nak", "OptionSelect", "Password", "PasswordAccepted",
-    "PasswordCommand", "PasswordRejected", "PasswordRequest", "ReadRequest", "ReadResponse",
+    "PasswordCommand", "PasswordRejected", "PasswordRequest", "ProfileData", "ProfileEmpty",
+    "ProfileRequest", "ReadRequest", "ReadResponse",
     "Readout", "Retransmit", "SignOnRequest", "TimedOut", "WriteAccepted", "WriteRequest",
     "parse_datasets",
 ]

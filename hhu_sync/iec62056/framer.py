@@ -10,6 +10,7 @@ by ``max_buffer``.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from typing import Literal
 
@@ -17,6 +18,7 @@ from hhu_sync.iec62056.errors import RemoteProtocolError
 from hhu_sync.iec62056.frames import ACK, EOT, ETX, NAK, SOH, STX, bcc
 
 _STARTS = frozenset((ord("/"), SOH, STX, ACK, NAK))
+_FRAMING = re.compile(rb"[\x01-\x04]")   # SOH STX ETX EOT: where a block may end
 
 
 @dataclass(frozen=True)
@@ -75,6 +77,10 @@ class Framer:
         self.junk_bytes = 0
         self._buf = bytearray()
         self._base = 0  # stream offset of _buf[0]
+        # Where the scan of a block still incomplete stopped: a long R5 answer fed in
+        # small reads is then scanned once, not once per read.
+        self._scan = 1
+        self._scan_stx = False
 
     @property
     def buffered(self) -> int:
@@ -106,6 +112,7 @@ class Framer:
     def _drop(self, n: int) -> None:
         del self._buf[:n]
         self._base += n
+        self._scan, self._scan_stx = 1, False
 
     def _junk(self, n: int) -> None:
         self._drop(n)
@@ -185,18 +192,23 @@ class Framer:
     def _block(self) -> Block | None | Literal[False]:
         buf = self._buf
         start = buf[0]
-        seen_stx = start == STX
+        seen_stx = start == STX or self._scan_stx
         limit = min(len(buf), self.max_block)
-        for i in range(1, limit):
+        i = self._scan
+        while (m := _FRAMING.search(buf, i, limit)) is not None:
+            i = m.start()
             b = buf[i]
             if b in (ETX, EOT):
                 if i + 1 >= len(buf):
+                    self._scan, self._scan_stx = i, seen_stx
                     return None
                 return self._finish_block(i)
-            if b == SOH or (b == STX and seen_stx):
+            if b == SOH or seen_stx:
                 return self._resync(i)  # a new frame starts: the partial one was noise
-            if b == STX:
-                seen_stx = True
+            seen_stx = True
+            i += 1
+        i = max(i, limit)
+        self._scan, self._scan_stx = max(i, 1), seen_stx
         if len(buf) >= self.max_block:
             raise RemoteProtocolError(f"block longer than {self.max_block} bytes without "
                                       "ETX", self._base + self.max_block)

@@ -267,12 +267,28 @@ def test_echo_is_skipped_when_enabled():
     assert pump(wire + sent(meter, IDENT), client, bytewise=True) == [IDENT]
 
 
-def test_echo_without_option_is_reported():
-    client = ClientConnection()
+def test_echo_without_detection_is_reported():
+    client = ClientConnection(ClientSettings(detect_echo=False))
     wire = sent(client, SignOnRequest(""))
     client.receive_data(wire)
     with pytest.raises(RemoteProtocolError, match="echo"):
         drain(client)
+
+
+def test_echo_is_detected_from_the_sign_on_coming_back():
+    """No flag: our own sign-on request coming back turns echo skipping on, so the
+    echoes of everything sent later are skipped too."""
+    client, meter = ClientConnection(), MeterConnection()
+    wire = sent(client, SignOnRequest(""))
+    pump(wire, meter)
+    assert pump(wire + sent(meter, IDENT), client, bytewise=True) == [IDENT]
+    option = sent(client, OptionSelect("1"))
+    assert client.stats.echo_bytes == len(wire)
+    pump(option, meter)
+    answer = option + sent(meter, PasswordRequest("0123456789ABCDEF"))
+    events = pump(answer, client, bytewise=True)
+    assert PasswordRequest("0123456789ABCDEF") in events
+    assert client.stats.echo_bytes == len(wire) + len(option)
 
 
 def test_parity_bits_stripped_on_receive():

@@ -120,11 +120,19 @@ def test_without_the_fallback_the_time_out_says_it_came_after_the_baud_change():
     assert err.value.after_baud_change and err.value.previous_baud == 300
 
 
-def test_an_echoing_probe_needs_the_echo_option():
+def test_an_echoing_probe_with_the_echo_option():
     m = meter()
     session = MeterSession(lambda a: m)
     client = MeterClient(Echoing(session), DriverSettings(echo=True, reaction_s=0.0))
     assert client.readout("35012345").readout.get("C.1.0").value == "35012345"
+
+
+def test_an_echoing_probe_is_detected_without_the_option():
+    m = meter()
+    session = MeterSession(lambda a: m)
+    client = MeterClient(Echoing(session), DriverSettings(reaction_s=0.0))
+    assert client.readout("35012345").readout.get("C.1.0").value == "35012345"
+    assert client.stats.connections[-1].echo_bytes > 0
 
 
 def test_garbage_after_etx_is_skipped():

@@ -1,0 +1,209 @@
+"""`hhu-sync meter profile|events`: a VDEW meter's load profile (P.01) and logbook (P.98).
+
+Read in programming mode with R6 (partial blocks; ``--r5`` asks for one block). Times
+in the output are UTC (``...Z``); ``--from`` / ``--to`` are the meter's local time in
+``--zone`` unless they carry an offset. Exit codes as for the other meter commands.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import sys
+from datetime import UTC, datetime
+from typing import Any
+
+from rich.console import Console
+from rich.table import Table
+from serial import SerialException
+
+from hhu_sync.cli.common import config_of
+from hhu_sync.cli.meter_cmds import _client, _common, _fail, _line_lost, _secret
+from hhu_sync.errors import CliError
+from hhu_sync.iec62056.loadprofile import (
+    LOGBOOK,
+    PROFILE,
+    MeterClock,
+    ProfileRead,
+    to_events,
+    to_series,
+)
+from hhu_sync.meterio import MeterIOError
+from hhu_sync.meterio.profile import ProfileAnswer, read_profile, request_stamp
+from hhu_sync.profile.flags import IntervalStatus
+
+#: Tried when no --password-ref is given: the read password our simulator and many
+#: VDEW meters leave at their default.
+DEFAULT_READ_PASSWORD = "00000000"
+
+
+def register(msub: argparse._SubParsersAction) -> None:
+    p = msub.add_parser("profile", help="the load profile P.01 (interval values)",
+                        description=__doc__,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    _options(p)
+    p.set_defaults(func=run_profile)
+    e = msub.add_parser("events", help="the logbook P.98 (power failures, clock sets...)",
+                        description=__doc__,
+                        formatter_class=argparse.RawDescriptionHelpFormatter)
+    _options(e)
+    e.set_defaults(func=run_events)
+
+
+def _options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--from", dest="start", metavar="T",
+                   help="first interval end wanted (ISO time; default: all the meter holds)")
+    p.add_argument("--to", dest="end", metavar="T", help="last interval end wanted")
+    p.add_argument("--zone", default="UTC",
+                   help="the meter's time zone (IANA, e.g. Europe/Berlin; default UTC)")
+    p.add_argument("--password-ref", metavar="REF",
+                   help=f"key-store secret to log in with (default: {DEFAULT_READ_PASSWORD})")
+    p.add_argument("--r5", action="store_true", help="ask for one block (R5), not R6")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="machine-readable output")
+    out.add_argument("--csv", action="store_true", help="one row per interval (or event)")
+    _common(p)
+
+
+def _clock(zone: str) -> MeterClock:
+    try:
+        return MeterClock.of(None if zone.upper() == "UTC" else zone)
+    except (ValueError, KeyError, OSError) as exc:
+        raise CliError(f"--zone {zone!r}: not a known time zone ({exc})") from None
+
+
+def _when(value: str | None, flag: str) -> datetime | None:
+    if value is None:
+        return None
+    try:
+        return datetime.fromisoformat(value)
+    except ValueError:
+        raise CliError(f"{flag}: {value!r} is not a time such as 2026-11-01T00:00") from None
+
+
+def _read(args: argparse.Namespace, address: str) -> tuple[ProfileAnswer, MeterClock, str]:
+    config = config_of(args)
+    clock = _clock(args.zone)
+    start = request_stamp(_when(args.start, "--from"), clock)
+    end = request_stamp(_when(args.end, "--to"), clock)
+    password = _secret(config, args.password_ref) if args.password_ref else \
+        DEFAULT_READ_PASSWORD
+    client, port = _client(args, config)
+    try:
+        with client.programming(args.address, password, args.password_kind) as session:
+            ident = session.identification
+            answer = read_profile(session, address, start=start, end=end,
+                                  partial=not args.r5)
+    finally:
+        port.close()
+    return answer, clock, f"{ident.manufacturer} {ident.ident}"
+
+
+def _iso(utc: int) -> str:
+    return datetime.fromtimestamp(utc, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _flags(status: int) -> list[str]:
+    return [f.name.lower() for f in IntervalStatus if f.name and status & f]
+
+
+def profile_rows(read: ProfileRead) -> list[dict[str, Any]]:
+    """One row per channel and interval: what --json and --csv print."""
+    rows: list[dict[str, Any]] = []
+    for i, s in enumerate(read.series):
+        raws = read.raw_of(i)
+        for (end, mantissa, status), raw in zip(s.intervals(), raws, strict=True):
+            rows.append({"end": _iso(end), "channel": s.channel.code, "unit": s.channel.unit,
+                         "value": None if mantissa is None else str(s.value(mantissa)),
+                         "status": status, "flags": _flags(status), "raw_status": raw,
+                         "interval_s": s.interval_s})
+    return rows
+
+
+def run_profile(args: argparse.Namespace) -> int:
+    try:
+        answer, clock, meter = _read(args, PROFILE)
+    except MeterIOError as exc:
+        return _fail(exc)
+    except (SerialException, OSError) as exc:
+        return _line_lost(args, exc)
+    read = to_series(answer.decoded.sections, clock)
+    rows = profile_rows(read)
+    if args.json:
+        print(json.dumps({"meter": meter, "empty": answer.empty, "blocks": answer.blocks,
+                          "series": [{"channel": s.channel.code, "unit": s.channel.unit,
+                                      "interval_s": s.interval_s, "exponent": s.exponent,
+                                      "count": s.count()} for s in read.series],
+                          "intervals": rows}, indent=2))
+        return 0
+    if args.csv:
+        out = csv.writer(sys.stdout, lineterminator="\n")
+        out.writerow(["end_utc", "channel", "unit", "value", "status", "raw_status", "flags"])
+        for r in rows:
+            out.writerow([r["end"], r["channel"], r["unit"], r["value"] or "", r["status"],
+                          f"{r['raw_status']:04X}", " ".join(r["flags"])])
+        return 0
+    if answer.empty:
+        print(f"{meter}: no intervals in the range asked for")
+        return 0
+    _profile_table(meter, read)
+    return 0
+
+
+def _profile_table(meter: str, read: ProfileRead) -> None:
+    """Compact: one line per interval end, a column per channel, the flags last."""
+    columns: dict[str, int] = {}
+    by_end: dict[int, dict[int, str]] = {}
+    status_of: dict[int, int] = {}
+    for s in read.series:
+        col = columns.setdefault(f"{s.channel.code} {s.channel.unit}", len(columns))
+        for end, mantissa, status in s.intervals():
+            by_end.setdefault(end, {})[col] = "" if mantissa is None else \
+                str(s.value(mantissa))
+            status_of[end] = status_of.get(end, 0) | status
+    count = sum(s.count() for s in read.series[:1])
+    table = Table(title=f"{meter}: {count} intervals (UTC interval ends)")
+    table.add_column("end (UTC)", no_wrap=True)
+    for name in columns:
+        table.add_column(name, justify="right")
+    table.add_column("status")
+    for end in sorted(by_end):
+        cells = by_end[end]
+        table.add_row(_iso(end)[:-4].replace("T", " "),  # 2026-11-20 08:15
+                      *(cells.get(i, "") for i in range(len(columns))),
+                      ",".join(_flags(status_of[end])))
+    Console().print(table)
+
+
+def run_events(args: argparse.Namespace) -> int:
+    try:
+        answer, clock, meter = _read(args, LOGBOOK)
+    except MeterIOError as exc:
+        return _fail(exc)
+    except (SerialException, OSError) as exc:
+        return _line_lost(args, exc)
+    events = to_events(answer.decoded.entries, clock)
+    rows: list[dict[str, Any]] = [{"at": _iso(e.at), "kind": str(e.kind), "code": e.code,
+                                   "data": [list(d) for d in e.data]} for e in events]
+    if args.json:
+        print(json.dumps({"meter": meter, "empty": answer.empty, "events": rows}, indent=2))
+        return 0
+    if args.csv:
+        out = csv.writer(sys.stdout, lineterminator="\n")
+        out.writerow(["at_utc", "kind", "code", "data"])
+        for r in rows:
+            out.writerow([r["at"], r["kind"], f"{r['code']:08X}",
+                          " ".join(f"{c}={v}" for c, v in r["data"])])
+        return 0
+    if not rows:
+        print(f"{meter}: no logbook entries in the range asked for")
+        return 0
+    table = Table(title=f"{meter}: {len(rows)} events (UTC)")
+    for col in ("at (UTC)", "kind", "code", "data"):
+        table.add_column(col)
+    for r in rows:
+        table.add_row(r["at"], r["kind"], f"{r['code']:08X}",
+                      " ".join(f"{c}={v}" for c, v in r["data"]))
+    Console().print(table)
+    return 0
