@@ -170,8 +170,8 @@ def run_trip(flash: FlashStore, hhu_id: str, key: bytes, *, operator: str = "cre
         if checkpoint is not None:
             checkpoint()
         upload_id = f"R-{entry.bundle_id}"[:64]
-        body = {"upload_id": upload_id, "hhu_id": hhu_id, "operator": operator,
-                "lists": [mlist["id"]], "visits": visits}
+        body: dict[str, Any] = {"upload_id": upload_id, "hhu_id": hhu_id,
+                                "operator": operator, "lists": [mlist["id"]], "visits": visits}
         if profiled(visits):
             body["version"] = 2     # docs/upload-format.md; else version 1, as ever
         if not flash.has_upload(upload_id):
@@ -195,15 +195,15 @@ def profiled(visits: list[dict[str, Any]]) -> bool:
     any is written as version 1, which every depot reads."""
     found = False
     for v in visits:
-        for name, encode in (("profiles", encode_profile), ("events", encode_event)):
+        for name in ("profiles", "events"):
             items = v.get(name)
             if items is None:
                 continue
             if not items:
                 del v[name]
                 continue
-            v[name] = [encode(x) if isinstance(x, ChannelSeries | MeterEvent) else x
-                       for x in items]
+            v[name] = [encode_profile(x) if isinstance(x, ChannelSeries) else
+                       encode_event(x) if isinstance(x, MeterEvent) else x for x in items]
             found = True
     return found
 

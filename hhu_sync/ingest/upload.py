@@ -16,9 +16,9 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from functools import partial
 from itertools import chain
-from enum import StrEnum
 from typing import Any, Literal, NamedTuple, overload
 
 from hhu_sync.errors import HhuSyncError
@@ -102,7 +102,7 @@ class UploadRefused(HhuSyncError):
         super().__init__(message)
         self.reason = reason
 
-    def __reduce__(self):  # type: ignore[no-untyped-def]
+    def __reduce__(self) -> tuple[Any, tuple[str, str]]:
         """Raised in a check worker: it crosses to the daemon with its reason."""
         return (_refused, (str(self), self.reason.value))
 

@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from itertools import accumulate
-from typing import Any
+from typing import Any, cast
 
 from hhu_sync.profile.events import EventKind, MeterEvent
 from hhu_sync.profile.flags import METER_BITS
@@ -165,7 +165,7 @@ def _values(deltas: Sequence[object], where: str) -> tuple[int | None, ...]:
             bad = next(i for i, d in enumerate(deltas) if type(d) is not int)
             raise WireError(f"{where}[{bad}]: expected an integer or nil, found "
                             f"{_shown(deltas[bad])}")
-        values = tuple(accumulate(deltas))  # type: ignore[arg-type]
+        values = tuple(accumulate(cast("Sequence[int]", deltas)))
         if max(values) > MAX_MANTISSA or min(values) < -MAX_MANTISSA:
             bad = next(i for i, v in enumerate(values) if abs(v) > MAX_MANTISSA)
             raise WireError(f"{where}[{bad}]: the value is beyond ±{MAX_MANTISSA}")
