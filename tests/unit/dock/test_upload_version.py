@@ -122,3 +122,12 @@ def test_a_refusal_crosses_from_a_check_worker_with_its_code():
     refused = UploadRefused("no", reason=RefusalReason.VERSION_UNSUPPORTED)
     back = pickle.loads(pickle.dumps(refused))
     assert (str(back), back.reason) == ("no", RefusalReason.VERSION_UNSUPPORTED)
+
+
+def test_a_checked_version_2_upload_crosses_from_a_check_worker_whole():
+    import pickle
+
+    from hhu_sync.dock.readings import check_upload
+    upload = check_upload(readings(2), hhu_id="HHU-001", hhu_key=KEY, upload_id="U-1")
+    back = pickle.loads(pickle.dumps(upload))
+    assert (back.version, back.profiles, back.events) == (2, [(0, SERIES)], [])
