@@ -49,6 +49,11 @@ from hhu_sync.safetext import UNSAFE
 UPLOAD_VERSION = 2
 OUTCOMES = ("done", "no_access", "not_found", "password_rejected", "verify_failed")
 MAX_VISITS = 100_000
+#: Upload version 2, in all of an upload's visits (a visit's own bounds are in
+#: hhu_sync.profile.wire): three times the bench's route of 200 meters x 4 channels x
+#: 35 days at 30 minutes, and a bound on the check's memory (about 50 bytes a value).
+MAX_INTERVALS_PER_UPLOAD = 4 * 2**20
+MAX_EVENTS_PER_UPLOAD = 2**20
 MAX_REGISTERS_PER_VISIT = 10_000
 #: Reading-row fields beyond the first eight (see :attr:`Upload.readings`).
 VALUE_TIME, RESET_TIME, VISIT_SEQ = 8, 9, 10
@@ -370,6 +375,7 @@ def parse_upload(payload: dict[str, Any], *, upload_id: str, hhu_id: str, sha256
     check = _Checker(received_at, limits)
     profiles: list[tuple[int, ChannelSeries]] = []
     events: list[tuple[int, MeterEvent]] = []
+    totals = [0]                      # intervals so far (bounded per upload)
     visits: list[Visit] = []
     flat: list[str] = []              # the rows' values, row after row (FlatRows)
     findings: list[Finding] = []
@@ -386,7 +392,7 @@ def parse_upload(payload: dict[str, Any], *, upload_id: str, hhu_id: str, sha256
                               f"{MAX_REGISTERS_PER_VISIT} registers")
         _registers(registers, visit, seq, hhu_id, upload_id, check, flat, findings)
         visits.append(visit)
-        _profiles(v, seq, version, profiles, events)
+        _profiles(v, seq, version, profiles, events, totals)
     return Upload(upload_id=upload_id, hhu_id=hhu_id, sha256=sha256, visits=visits,
                   readings=FlatRows(flat, READING_WIDTH), findings=findings,
                   version=version, profiles=profiles, events=events)
@@ -397,7 +403,8 @@ def _shown(value: object) -> str:
     return text if len(text) <= 40 else f"{type(value).__name__} {text[:32]}…"
 
 
-def _profiles(v: dict, seq: int, version: int, profiles: list, events: list) -> None:
+def _profiles(v: dict, seq: int, version: int, profiles: list, events: list,
+              totals: list[int]) -> None:
     """A visit's profiles and events (version 2), checked whole; in version 1 a visit
     that holds them is refused (a version-1 reader would drop them unseen)."""
     raw_profiles, raw_events = v.get("profiles"), v.get("events")
@@ -409,11 +416,18 @@ def _profiles(v: dict, seq: int, version: int, profiles: list, events: list) -> 
         return
     try:
         if raw_profiles is not None:
-            profiles.extend((seq, series) for series in
-                            decode_profiles(raw_profiles, f"visits[{seq}].profiles"))
+            found = decode_profiles(raw_profiles, f"visits[{seq}].profiles")
+            profiles.extend((seq, series) for series in found)
+            totals[0] += sum(series.count() for series in found)
+            if totals[0] > MAX_INTERVALS_PER_UPLOAD:
+                raise UploadError(f"visits[{seq}].profiles: the upload holds more than "
+                                  f"{MAX_INTERVALS_PER_UPLOAD} intervals")
         if raw_events is not None:
             events.extend((seq, event) for event in
                           decode_events(raw_events, f"visits[{seq}].events"))
+            if len(events) > MAX_EVENTS_PER_UPLOAD:
+                raise UploadError(f"visits[{seq}].events: the upload holds more than "
+                                  f"{MAX_EVENTS_PER_UPLOAD} events")
     except WireError as exc:
         raise UploadError(str(exc)) from None
 

@@ -110,3 +110,15 @@ def test_an_older_database_gains_the_tables_at_open(tmp_path):
         assert store.ingest(v2("U-1", [series([1, 2])]), "now").intervals_stored == 2
     finally:
         store.close()
+
+
+def test_an_upload_beyond_its_interval_bound_is_refused_naming_the_visit(monkeypatch):
+    import hhu_sync.ingest.upload as upload_module
+    monkeypatch.setattr(upload_module, "MAX_INTERVALS_PER_UPLOAD", 3)
+    one, two = visit("M1"), visit("M2")
+    one["profiles"] = [encode_profile(series([1, 2]))]
+    two["profiles"] = [encode_profile(series([1, 2]))]
+    with pytest.raises(UploadError, match=r"visits\[1\].profiles: the upload holds more "
+                                          "than 3 intervals"):
+        parse_upload({"version": 2, "visits": [one, two]}, upload_id="U-1",
+                     hhu_id="HHU-001", sha256="0" * 64, received_at=RECEIVED)
