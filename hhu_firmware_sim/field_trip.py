@@ -61,6 +61,9 @@ from hhu_sync.meterio.program import CT_RATIO, VT_RATIO
 from hhu_sync.model.catalog import model_takes_ratios
 from hhu_sync.model.meterlist import TASKS
 from hhu_sync.model.scheme import scheme_from_dict
+from hhu_sync.profile.events import MeterEvent
+from hhu_sync.profile.series import ChannelSeries
+from hhu_sync.profile.wire import encode_event, encode_profile
 from hhu_sync.transfer import decode_transfer, decrypt_password, encode_transfer
 
 log = logging.getLogger("hhu_firmware_sim.field_trip")
@@ -167,8 +170,10 @@ def run_trip(flash: FlashStore, hhu_id: str, key: bytes, *, operator: str = "cre
         if checkpoint is not None:
             checkpoint()
         upload_id = f"R-{entry.bundle_id}"[:64]
-        body = {"upload_id": upload_id, "hhu_id": hhu_id, "operator": operator,
-                "lists": [mlist["id"]], "visits": visits}
+        body: dict[str, Any] = {"upload_id": upload_id, "hhu_id": hhu_id,
+                                "operator": operator, "lists": [mlist["id"]], "visits": visits}
+        if profiled(visits):
+            body["version"] = 2     # docs/upload-format.md; else version 1, as ever
         if not flash.has_upload(upload_id):
             flash.store_upload(upload_id, encode_transfer(
                 "readings", body, source=hhu_id, target=transfer.header.source, key=key,
@@ -182,6 +187,25 @@ def run_trip(flash: FlashStore, hhu_id: str, key: bytes, *, operator: str = "cre
                  upload_id)
     return TripResult(tuple(lists), tuple(uploads), visits_total, readings_total,
                       tuple(outcomes), tuple(problems))
+
+
+def profiled(visits: list[dict[str, Any]]) -> bool:
+    """Put a visit's profiles (:class:`ChannelSeries`) and events (:class:`MeterEvent`)
+    in upload version 2's arrays, in place; whether any visit has some. A route without
+    any is written as version 1, which every depot reads."""
+    found = False
+    for v in visits:
+        for name in ("profiles", "events"):
+            items = v.get(name)
+            if items is None:
+                continue
+            if not items:
+                del v[name]
+                continue
+            v[name] = [encode_profile(x) if isinstance(x, ChannelSeries) else
+                       encode_event(x) if isinstance(x, MeterEvent) else x for x in items]
+            found = True
+    return found
 
 
 def _open_schemes(carried: list[dict[str, Any]], key: bytes,

@@ -59,6 +59,10 @@ class Summary:
     readings_not_billable: int = 0    # stored with a status other than ok
     findings: int = 0                 # exceptions written for fields that failed a check
     exceptions: int = 0
+    intervals_stored: int = 0         # upload version 2: load profile intervals
+    intervals_already_held: int = 0
+    interval_conflicts: int = 0       # an exception each (interval_conflict)
+    events_stored: int = 0
     errors: list[str] = field(default_factory=list)   # the latest MAX_ERRORS_KEPT
     error_count: int = 0      # every error, kept or not (a daemon runs for months)
     turn_errors: int = 0      # faults outside any one file, survived
@@ -157,7 +161,12 @@ class Daemon:
             s.findings += report.get("findings", 0)
             s.exceptions += (report["conflicts"] + report["not_on_list"]
                              + report["already_read"] + report["readings_already_held"]
-                             + report.get("findings", 0))
+                             + report.get("findings", 0)
+                             + report.get("interval_conflicts", 0))
+            s.intervals_stored += report.get("intervals_stored", 0)
+            s.intervals_already_held += report.get("intervals_already_held", 0)
+            s.interval_conflicts += report.get("interval_conflicts", 0)
+            s.events_stored += report.get("events_stored", 0)
         s.error_count += len(result.errors)
         s.errors += result.errors
         del s.errors[:-MAX_ERRORS_KEPT]

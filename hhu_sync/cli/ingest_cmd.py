@@ -59,7 +59,19 @@ def _summary(r: SavedResult) -> str:
             f"({rep.readings_not_billable} not billable), "
             f"{rep.readings_rejected} rejected, {rep.readings_already_held} already held, "
             f"{counted(rep.conflicts, 'conflict')}, {rep.not_on_list} not on list, "
-            f"{counted(rep.findings, 'finding')}")
+            f"{counted(rep.findings, 'finding')}{_intervals(rep)}")
+
+
+def _intervals(rep) -> str:
+    """Upload version 2's counts, said only when it brought intervals or events."""
+    if not (rep.intervals_stored or rep.intervals_already_held or rep.interval_conflicts
+            or rep.events_stored or rep.events_already_held):
+        return ""
+    return (f"; {counted(rep.intervals_stored, 'interval')} stored, "
+            f"{rep.intervals_already_held} already held, "
+            f"{counted(rep.interval_conflicts, 'interval conflict')}, "
+            f"{counted(rep.events_stored, 'event')} stored, "
+            f"{rep.events_already_held} already held")
 
 
 def _key_named(result: SavedResult, key_source: Callable[[str], str]) -> str:

@@ -23,7 +23,12 @@ from pathlib import Path
 from hhu_sync.errors import TransferError
 from hhu_sync.export import export_upload
 from hhu_sync.ingest import IngestReport, Upload, UploadError, parse_upload
-from hhu_sync.ingest.upload import UploadRefused
+from hhu_sync.ingest.upload import (
+    UPLOAD_VERSION,
+    RefusalReason,
+    UploadRefused,
+    UploadVersionError,
+)
 from hhu_sync.store.sqlite import read_export_rows
 from hhu_sync.transfer import decode_transfer
 from hhu_sync.workers import watch_parent
@@ -45,19 +50,22 @@ def _gc_paused() -> Iterator[None]:
 
 
 def check_upload(data: bytes, *, hhu_id: str, hhu_key: bytes, upload_id: str,
-                 received_at: datetime | None = None) -> Upload:
+                 received_at: datetime | None = None,
+                 max_upload_version: int = UPLOAD_VERSION) -> Upload:
     """Verify the seal with the HHU's key, check the header and every field; the rows.
 
     ``received_at`` is when the depot took the upload (default: now): the clock the
-    upload's times are checked against, so none is accepted from the future."""
+    upload's times are checked against, so none is accepted from the future.
+    ``max_upload_version``: the newest readings payload version read; a newer one is
+    refused (reason ``version_unsupported``) and so left on the HHU."""
     received = received_at or datetime.now(UTC)
     with _gc_paused():
         return _checked(data, hhu_id=hhu_id, hhu_key=hhu_key, upload_id=upload_id,
-                        received=received)
+                        received=received, max_version=max_upload_version)
 
 
 def _checked(data: bytes, *, hhu_id: str, hhu_key: bytes, upload_id: str,
-             received: datetime) -> Upload:
+             received: datetime, max_version: int = UPLOAD_VERSION) -> Upload:
     """:func:`check_upload`, in a function of its own: the decoded payload (tens of
     thousands of objects) is freed when it returns, before the collector is let back
     in, which then finds only the rows (it walked the payload too: a fifth of a check)."""
@@ -75,7 +83,11 @@ def _checked(data: bytes, *, hhu_id: str, hhu_key: bytes, upload_id: str,
                             f"{h.bundle_id}")
     try:
         return parse_upload(transfer.payload, upload_id=upload_id, hhu_id=hhu_id,
-                            sha256=hashlib.sha256(data).hexdigest(), received_at=received)
+                            sha256=hashlib.sha256(data).hexdigest(), received_at=received,
+                            max_version=max_version)
+    except UploadVersionError as exc:
+        raise UploadRefused(f"upload {upload_id} from {hhu_id}: {exc}",
+                            reason=RefusalReason.VERSION_UNSUPPORTED) from None
     except UploadError as exc:
         raise UploadRefused(f"upload {upload_id} from {hhu_id}: {exc}") from None
 
@@ -108,12 +120,13 @@ def _now() -> str:
 
 
 def ingest_upload_bytes(store, data: bytes, *, hhu_id: str, hhu_key: bytes,
-                        upload_id: str, received_at: datetime | None = None
+                        upload_id: str, received_at: datetime | None = None,
+                        max_upload_version: int = UPLOAD_VERSION
                         ) -> tuple[IngestReport, Upload]:
     """Check one upload and store it in one transaction, in this process (a docking does
     the same two steps, the check in a worker and the commit on its committer thread)."""
     upload = check_upload(data, hhu_id=hhu_id, hhu_key=hhu_key, upload_id=upload_id,
-                          received_at=received_at)
+                          received_at=received_at, max_upload_version=max_upload_version)
     with _gc_paused():
         return store.ingest(upload, _now()), upload
 
@@ -145,8 +158,12 @@ class UploadDecoder:
     Falls back to working in this process when worker processes cannot be started.
     """
 
-    def __init__(self, workers: int | None = None, *, inline: bool = False) -> None:
+    def __init__(self, workers: int | None = None, *, inline: bool = False,
+                 max_upload_version: int = UPLOAD_VERSION) -> None:
         self.workers = workers or max(1, min(4, (os.cpu_count() or 2)))
+        #: the newest readings payload version this depot reads (a newer one is refused
+        #: and left on the HHU); lower only to act as an older depot
+        self.max_upload_version = max_upload_version
         self._pools: dict[str, ProcessPoolExecutor] = {}
         self._broken = inline
 
@@ -197,7 +214,7 @@ class UploadDecoder:
                upload_id: str) -> Future[Upload]:
         """:func:`check_upload` in a worker; its future raises UploadRefused."""
         return self._run("check", check_upload, data, hhu_id=hhu_id, hhu_key=hhu_key,
-                         upload_id=upload_id)
+                         upload_id=upload_id, max_upload_version=self.max_upload_version)
 
     def export(self, **kwargs) -> Future[list[str]]:
         """:func:`export_stored` in the low-priority worker."""

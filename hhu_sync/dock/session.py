@@ -78,6 +78,9 @@ def _now() -> str:
 MAX_UNACKNOWLEDGED = 4   # uploads held in memory between their transfer and their ack
 
 
+#: Upload version 2's counts in the unload report, summed over its uploads.
+INTERVAL_COUNTS = ("intervals_stored", "intervals_already_held", "interval_conflicts",
+                   "events_stored", "events_already_held")
 #: refusals that acknowledged uploads may cure: a full flash, or no code (a version-1 HHU)
 ROOM_REFUSALS = frozenset({ReasonCode.FLASH_FULL, ReasonCode.UNSPECIFIED})
 
@@ -114,6 +117,9 @@ class SessionResult:
     pulled: list[str] = field(default_factory=list)
     reports: list[dict[str, Any]] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
+    #: uploads refused and left on the HHU: upload id → RefusalReason value (the code a
+    #: report or a clerk acts on; the wording is in ``errors``)
+    refused: dict[str, str] = field(default_factory=dict)
     #: ended by a storage fault (disk full, read-only, I/O error): the dock manager backs
     #: off and logs the state change once, not each session's error
     storage_unavailable: bool = False
@@ -254,6 +260,8 @@ class Session:
             "conflicts": sum(r["conflicts"] for r in result.reports),
             "failed_visits": failed,
             "visits_with_notes": sum(r["visits_with_notes"] for r in result.reports),
+            **{name: sum(r.get(name, 0) for r in result.reports) for name in INTERVAL_COUNTS},
+            "uploads_refused": result.refused,
             "errors": result.errors,
         }
         try:
@@ -539,6 +547,7 @@ class Session:
                 asyncio.shield(asyncio.wrap_future(pulled.commit)), budget)
         except UploadRefused as exc:
             self.result.errors.append(str(exc))      # left on the HHU: never deleted
+            self.result.refused[pulled.upload_id] = exc.reason.value
             log.error("dock %s: %s", self.dock.name, exc)
             return
         except TimeoutError:

@@ -77,6 +77,9 @@ class ExceptionKind(StrEnum):
     NOT_DELIVERED = "not_delivered"
     NO_READINGS = "no_readings"        # a visit said done and sent no register at all
     RATIOS_MISMATCH = "ratios_mismatch"  # the meter holds CT/VT ratios its scheme does not say
+    # A re-read interval (meter, channel, interval end) with another quantity than the one
+    # held: the held row stays in intervals, the value brought is the exception's value.
+    INTERVAL_CONFLICT = "interval_conflict"
 
 
 #: F.F bit → status (docs/iec62056.md, "Simulated meters"); see ReadingStatus.

@@ -16,6 +16,7 @@ import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from enum import StrEnum
 from functools import partial
 from itertools import chain
 from typing import Any, Literal, NamedTuple, overload
@@ -38,10 +39,21 @@ from hhu_sync.ingest.fields import (
 )
 from hhu_sync.ingest.flatrows import FlatRows
 from hhu_sync.ingest.status import OUTCOME_STATUS, FindingCode, ReadingStatus
+from hhu_sync.profile.events import MeterEvent
+from hhu_sync.profile.series import ChannelSeries
+from hhu_sync.profile.wire import WireError, decode_events, decode_profiles
 from hhu_sync.safetext import UNSAFE
 
+#: The readings payload versions this depot reads (docs/upload-format.md): 1 registers
+#: only, 2 adds each visit's load profiles and event log.
+UPLOAD_VERSION = 2
 OUTCOMES = ("done", "no_access", "not_found", "password_rejected", "verify_failed")
 MAX_VISITS = 100_000
+#: Upload version 2, in all of an upload's visits (a visit's own bounds are in
+#: hhu_sync.profile.wire): three times the bench's route of 200 meters x 4 channels x
+#: 35 days at 30 minutes, and a bound on the check's memory (about 50 bytes a value).
+MAX_INTERVALS_PER_UPLOAD = 4 * 2**20
+MAX_EVENTS_PER_UPLOAD = 2**20
 MAX_REGISTERS_PER_VISIT = 10_000
 #: Reading-row fields beyond the first eight (see :attr:`Upload.readings`).
 VALUE_TIME, RESET_TIME, VISIT_SEQ = 8, 9, 10
@@ -66,10 +78,42 @@ class UploadError(ValueError):
     """A readings upload that cannot be ingested; names the visit and field."""
 
 
+class UploadVersionError(UploadError):
+    """A readings payload of a version this depot does not read (``version``)."""
+
+    def __init__(self, message: str, *, version: object, known: int) -> None:
+        super().__init__(message)
+        self.version = version
+        self.known = known
+
+
+class RefusalReason(StrEnum):
+    """Why an upload was refused: the contract (logs, the unload report, the session's
+    errors), never the wording."""
+
+    REFUSED = "refused"                      # forged, for someone else, malformed
+    VERSION_UNSUPPORTED = "version_unsupported"   # a payload version this depot cannot read
+    HELD_OTHERWISE = "held_otherwise"        # its id is held with other content
+
+
 class UploadRefused(HhuSyncError):
-    """An upload the depot will not store (forged, for someone else, malformed, or an id
-    already held with other content): never acknowledged, so the HHU keeps it. Here, not
-    in the dock, because the store refuses some too."""
+    """An upload the depot will not store (forged, for someone else, malformed, of a
+    payload version it does not read, or an id already held with other content): never
+    acknowledged, so the HHU keeps it. Here, not in the dock, because the store refuses
+    some too. ``reason`` says which, as a code."""
+
+    def __init__(self, message: str, *, reason: RefusalReason = RefusalReason.REFUSED
+                 ) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+    def __reduce__(self) -> tuple[Any, tuple[str, str]]:
+        """Raised in a check worker: it crosses to the daemon with its reason."""
+        return (_refused, (str(self), self.reason.value))
+
+
+def _refused(message: str, reason: str) -> UploadRefused:
+    return UploadRefused(message, reason=RefusalReason(reason))
 
 
 class Visit(NamedTuple):
@@ -125,6 +169,14 @@ class Upload:
     findings: list[Finding] = field(default_factory=list)
     not_stored: set[int] = field(default_factory=set)   # indexes not in the readings table
     status_changes: dict[int, str] = field(default_factory=dict)   # set by the store
+    version: int = 1                  # the payload's version (docs/upload-format.md)
+    # Version 2: (visit seq, one channel's profile) and (visit seq, one logbook entry),
+    # in upload order; the visit names the meter.
+    profiles: list[tuple[int, ChannelSeries]] = field(default_factory=list)
+    events: list[tuple[int, MeterEvent]] = field(default_factory=list)
+
+    def interval_count(self) -> int:
+        return sum(series.count() for _, series in self.profiles)
 
     def __getstate__(self) -> dict[str, Any]:
         """Sent from a check worker to the committer: the readings as one flat list
@@ -183,6 +235,12 @@ class IngestReport:
     failed_visits: dict[str, int] = field(default_factory=dict)
     visits_with_notes: int = 0
     lists_touched: list[str] = field(default_factory=list)
+    # upload version 2: interval values and logbook entries
+    intervals_stored: int = 0
+    intervals_already_held: int = 0  # a re-read overlap: the same value held already
+    interval_conflicts: int = 0      # another value held: both kept, an exception raised
+    events_stored: int = 0
+    events_already_held: int = 0
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -291,20 +349,33 @@ def _hours(span: timedelta) -> str:
 
 
 def parse_upload(payload: dict[str, Any], *, upload_id: str, hhu_id: str, sha256: str,
-                 received_at: datetime, limits: Limits = DEFAULT_LIMITS) -> Upload:
+                 received_at: datetime, limits: Limits = DEFAULT_LIMITS,
+                 max_version: int = UPLOAD_VERSION) -> Upload:
     """Check a decoded ``readings`` payload and flatten it to rows.
 
     ``received_at`` (aware) is when the depot took the upload: no time may lie after it
     beyond the clock tolerance. It is passed in, so the same bytes always check the same.
+    ``max_version``: the newest payload version to read (a newer one is
+    :class:`UploadVersionError`); below :data:`UPLOAD_VERSION` only to act as an older
+    depot does.
     """
     if not isinstance(payload, dict):
         raise UploadError("payload: not a map")
+    version = payload.get("version", 1)
+    if type(version) is not int or not 1 <= version <= min(max_version, UPLOAD_VERSION):
+        known = min(max_version, UPLOAD_VERSION)
+        raise UploadVersionError(
+            f"version: upload version {_shown(version)} is not one this depot reads "
+            f"(1 to {known}); left on the HHU", version=version, known=known)
     visits_raw = payload.get("visits")
     if not isinstance(visits_raw, list | tuple):
         raise UploadError("visits: missing or not a list")
     if len(visits_raw) > MAX_VISITS:
         raise UploadError(f"visits: {len(visits_raw)} is more than {MAX_VISITS}")
     check = _Checker(received_at, limits)
+    profiles: list[tuple[int, ChannelSeries]] = []
+    events: list[tuple[int, MeterEvent]] = []
+    totals = [0]                      # intervals so far (bounded per upload)
     visits: list[Visit] = []
     flat: list[str] = []              # the rows' values, row after row (FlatRows)
     findings: list[Finding] = []
@@ -321,8 +392,44 @@ def parse_upload(payload: dict[str, Any], *, upload_id: str, hhu_id: str, sha256
                               f"{MAX_REGISTERS_PER_VISIT} registers")
         _registers(registers, visit, seq, hhu_id, upload_id, check, flat, findings)
         visits.append(visit)
+        _profiles(v, seq, version, profiles, events, totals)
     return Upload(upload_id=upload_id, hhu_id=hhu_id, sha256=sha256, visits=visits,
-                  readings=FlatRows(flat, READING_WIDTH), findings=findings)
+                  readings=FlatRows(flat, READING_WIDTH), findings=findings,
+                  version=version, profiles=profiles, events=events)
+
+
+def _shown(value: object) -> str:
+    text = repr(value)
+    return text if len(text) <= 40 else f"{type(value).__name__} {text[:32]}…"
+
+
+def _profiles(v: dict, seq: int, version: int, profiles: list, events: list,
+              totals: list[int]) -> None:
+    """A visit's profiles and events (version 2), checked whole; in version 1 a visit
+    that holds them is refused (a version-1 reader would drop them unseen)."""
+    raw_profiles, raw_events = v.get("profiles"), v.get("events")
+    if version < 2:
+        for name, raw in (("profiles", raw_profiles), ("events", raw_events)):
+            if raw is not None:
+                raise UploadError(f"visits[{seq}].{name}: only upload version 2 carries "
+                                  f"{name}; this upload says version {version}")
+        return
+    try:
+        if raw_profiles is not None:
+            found = decode_profiles(raw_profiles, f"visits[{seq}].profiles")
+            profiles.extend((seq, series) for series in found)
+            totals[0] += sum(series.count() for series in found)
+            if totals[0] > MAX_INTERVALS_PER_UPLOAD:
+                raise UploadError(f"visits[{seq}].profiles: the upload holds more than "
+                                  f"{MAX_INTERVALS_PER_UPLOAD} intervals")
+        if raw_events is not None:
+            events.extend((seq, event) for event in
+                          decode_events(raw_events, f"visits[{seq}].events"))
+            if len(events) > MAX_EVENTS_PER_UPLOAD:
+                raise UploadError(f"visits[{seq}].events: the upload holds more than "
+                                  f"{MAX_EVENTS_PER_UPLOAD} events")
+    except WireError as exc:
+        raise UploadError(str(exc)) from None
 
 
 def _visit(v: dict, seq: int, check: _Checker, findings: list[Finding],

@@ -238,3 +238,41 @@ CREATE INDEX IF NOT EXISTS uploads_hhu ON uploads (hhu_id, received_at);
 CREATE INDEX IF NOT EXISTS deliveries_delivered ON deliveries (target_hhu, delivered_at);
 CREATE INDEX IF NOT EXISTS sessions_hhu_started ON sessions (hhu_id, started_at);
 CREATE INDEX IF NOT EXISTS sessions_hhu_ended ON sessions (hhu_id, ended_at);
+
+-- Load profile intervals (upload version 2, hhu_sync.profile): one row per meter, channel
+-- and interval end (UTC seconds since the epoch). value is the integer mantissa of
+-- value * 10^exponent as the meter gave it (NULL: the meter recorded none), status the
+-- hhu_sync.profile.IntervalStatus bits. A re-read of a held interval with the same
+-- quantity is "already held"; with another, an exceptions row (kind interval_conflict)
+-- keeps the value brought beside the one held here: both are kept, neither replaced
+-- (hhu_sync.store.interval_rules). WITHOUT ROWID: a channel's intervals come in key order,
+-- so an upload appends runs of rows to the tree and no second index is kept. Made on
+-- older databases at open (CREATE ... IF NOT EXISTS).
+CREATE TABLE IF NOT EXISTS intervals (
+    meter        TEXT NOT NULL,
+    channel      TEXT NOT NULL,     -- the channel's OBIS code as the meter gave it
+    interval_end INTEGER NOT NULL,
+    value        INTEGER,
+    exponent     INTEGER NOT NULL,
+    status       INTEGER NOT NULL,
+    unit         TEXT NOT NULL,
+    interval_s   INTEGER NOT NULL,
+    upload_id    TEXT NOT NULL,     -- the upload and visit that brought it
+    visit_seq    INTEGER NOT NULL,
+    PRIMARY KEY (meter, channel, interval_end)
+) WITHOUT ROWID;
+
+-- A meter's event log (logbook) entries; at is UTC seconds since the epoch, kind an
+-- hhu_sync.profile.EventKind value, code the dialect's raw code, data JSON
+-- [[key, value], ...] as the meter sent them, source the upload that brought it first.
+CREATE TABLE IF NOT EXISTS events (
+    event_id  INTEGER PRIMARY KEY,
+    meter     TEXT NOT NULL,
+    at        INTEGER NOT NULL,
+    kind      TEXT NOT NULL,
+    code      INTEGER NOT NULL,
+    data      TEXT NOT NULL DEFAULT '[]',
+    source    TEXT NOT NULL,
+    visit_seq INTEGER NOT NULL,
+    UNIQUE (meter, at, kind, code)
+);

@@ -36,7 +36,7 @@ from hhu_sync.ingest import (
     escape,
 )
 from hhu_sync.ingest.flatrows import FlatRows
-from hhu_sync.ingest.upload import UploadRefused, Visit
+from hhu_sync.ingest.upload import RefusalReason, UploadRefused, Visit
 from hhu_sync.model.catalog import model_takes_ratios
 from hhu_sync.model.meterlist import MeterList, meter_list_from_dict
 from hhu_sync.model.scheme import Scheme, SchemeRecord, scheme_from_dict
@@ -51,6 +51,16 @@ from hhu_sync.store.base import (
     StorageUnavailable,
     StoreError,
 )
+from hhu_sync.store.interval_rules import (
+    EVENT_COLUMNS,
+    INTERVAL_COLUMNS,
+    HeldEvent,
+    HeldInterval,
+    event_rows,
+    interval_rows,
+    judge_overlap,
+    series_span,
+)
 from hhu_sync.store.sqlite_accounts import SqliteAccounts, _audit
 from hhu_sync.store.sqlite_exceptions import SqliteExceptions
 from hhu_sync.store.sqlite_paging import SqlitePaging
@@ -60,6 +70,9 @@ from hhu_sync.store.sqlite_upgrades import give_readings_a_rowid
 log = logging.getLogger("hhu_sync.store")
 
 SCHEMA_VERSION = "1"
+_INTERVAL_SELECT = ", ".join(INTERVAL_COLUMNS)
+_INSERT_INTERVAL = (f"INSERT INTO intervals ({_INTERVAL_SELECT}) VALUES "
+                    f"({','.join('?' * len(INTERVAL_COLUMNS))}) ON CONFLICT DO NOTHING")
 _OPEN_LIST_STATES = (ListState.QUEUED, ListState.ON_HHU, ListState.UPLOADED,
                      ListState.PARTIAL)
 
@@ -721,9 +734,12 @@ class SqliteStore(SqliteAccounts, SqliteExceptions, SqliteReadingsView, SqlitePa
                     raise UploadRefused(
                         f"upload {upload.upload_id} from {upload.hhu_id}: already held with "
                         f"other content (from {held[0]}, sha256 {held[1][:12]}…; this one "
-                        f"{upload.sha256[:12]}…): left on the HHU for a clerk")
+                        f"{upload.sha256[:12]}…): left on the HHU for a clerk",
+                        reason=RefusalReason.HELD_OTHERWISE)
                 report.already_held = True
                 report.readings_already_held = len(upload.readings)
+                report.intervals_already_held = upload.interval_count()
+                report.events_already_held = len(upload.events)
                 return report
             exceptions: list[tuple] = []
             self._findings(upload, report, exceptions, now)
@@ -743,6 +759,10 @@ class SqliteStore(SqliteAccounts, SqliteExceptions, SqliteReadingsView, SqlitePa
                          FlatRows([x for v in upload.visits for x in (uid, *_VISIT_FIELDS(v))],
                                   _VISIT_WIDTH))
             self._check_ratios(db, upload, exceptions, now)
+            if upload.profiles:
+                self._store_intervals(db, upload, report, exceptions, now)
+            if upload.events:
+                self._store_events(db, upload, report)
             _insert_rows(db, "INSERT INTO exceptions (upload_id, kind, meter, obis, time, "
                          "value, detail, created_at) VALUES", 8, exceptions)
             db.execute("INSERT INTO uploads VALUES (?,?,?,?,?,?,?,NULL)",
@@ -751,6 +771,73 @@ class SqliteStore(SqliteAccounts, SqliteExceptions, SqliteReadingsView, SqlitePa
             self._settle_lists(db, report.lists_touched, now)
             failpoint("ingest.before_commit")
         return report
+
+    @staticmethod
+    def _store_intervals(db: sqlite3.Connection, upload: Upload, report: IngestReport,
+                         out: list, now: str) -> None:
+        """Every series' intervals, those held under their key kept as they are; where a
+        series stored fewer than it brought, the rules say already held or conflict."""
+        insert = _INSERT_INTERVAL
+        for seq, series, rows in interval_rows(upload):
+            before = db.total_changes
+            db.executemany(insert, rows)
+            stored = db.total_changes - before
+            report.intervals_stored += stored
+            if stored == series.count():
+                continue
+            first, last = series_span(series)
+            held = [HeldInterval(*row) for row in db.execute(
+                f"SELECT {_INTERVAL_SELECT} FROM intervals WHERE meter=? AND channel=? "
+                "AND interval_end BETWEEN ? AND ? AND NOT (upload_id=? AND visit_seq=?)",
+                (upload.visits[seq].meter, series.channel.code, first, last,
+                 upload.upload_id, seq))]
+            found = judge_overlap(upload, seq, series, held, now)
+            report.intervals_already_held += found.already_held
+            report.interval_conflicts += len(found.conflicts)
+            out.extend(found.conflicts)
+
+    @staticmethod
+    def _store_events(db: sqlite3.Connection, upload: Upload, report: IngestReport) -> None:
+        rows = event_rows(upload)
+        before = db.total_changes
+        db.executemany(f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES "
+                       f"({','.join('?' * len(EVENT_COLUMNS))}) ON CONFLICT DO NOTHING", rows)
+        report.events_stored = db.total_changes - before
+        report.events_already_held = len(rows) - report.events_stored
+
+    # -- intervals and events, read back --------------------------------------------------
+    def intervals(self, meter: str, channel: str | None = None, *, since: int | None = None,
+                  until: int | None = None) -> list[HeldInterval]:
+        """A meter's intervals (one channel's, or all) with ends in [since, until], in
+        (channel, end) order."""
+        sql = f"SELECT {_INTERVAL_SELECT} FROM intervals WHERE meter=?"
+        args: list[Any] = [meter]
+        for clause, value in (("channel=?", channel), ("interval_end>=?", since),
+                              ("interval_end<=?", until)):
+            if value is not None:
+                sql += f" AND {clause}"
+                args.append(value)
+        return [HeldInterval(*row) for row in
+                self._rows(sql + " ORDER BY channel, interval_end", args)]
+
+    def last_interval_ends(self, meter: str) -> dict[str, int]:
+        """Each channel's last interval end held for a meter (``since = "last"``)."""
+        return dict(self._rows("SELECT channel, MAX(interval_end) FROM intervals "
+                               "WHERE meter=? GROUP BY channel", (meter,)))
+
+    def meter_events(self, meter: str, *, since: int | None = None,
+                     until: int | None = None) -> list[HeldEvent]:
+        """A meter's logbook entries with times in [since, until], in time order."""
+        sql = "SELECT meter, at, kind, code, data, source FROM events WHERE meter=?"
+        args: list[Any] = [meter]
+        for clause, value in (("at>=?", since), ("at<=?", until)):
+            if value is not None:
+                sql += f" AND {clause}"
+                args.append(value)
+        return [HeldEvent(m, at, kind, code, tuple(tuple(item) for item in json.loads(data)),
+                          source)
+                for m, at, kind, code, data, source in
+                self._rows(sql + " ORDER BY at, event_id", args)]
 
     @staticmethod
     def _check_ratios(db: sqlite3.Connection, upload: Upload, out: list, now: str) -> None:

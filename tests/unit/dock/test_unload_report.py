@@ -31,3 +31,26 @@ def test_the_unload_report_totals_the_readings_not_billable(tmp_path):
         assert json.loads(held[0])["readings_not_billable"] == 4
     finally:
         store.close()
+
+
+def test_the_unload_report_totals_intervals_events_and_names_refused_uploads(tmp_path):
+    store = SqliteStore(tmp_path / "db.sqlite")
+    try:
+        one = IngestReport("R-1", "HHU-001", intervals_stored=96, intervals_already_held=4,
+                           interval_conflicts=1, events_stored=2)
+        two = IngestReport("R-2", "HHU-001", intervals_stored=48, events_already_held=1)
+        result = SessionResult("cradle-1", outcome="done", hhu_id="HHU-001",
+                               pulled=["R-1", "R-2"], reports=[one.as_dict(), two.as_dict()],
+                               refused={"R-3": "version_unsupported"})
+        fake = SimpleNamespace(dock=SimpleNamespace(name="cradle-1"), store=store,
+                               _session_id=None,
+                               config=SimpleNamespace(paths=SimpleNamespace(exports=tmp_path)))
+        Session._report(fake, "2026-11-20T09:12:00+00:00", result)
+        (path,) = (tmp_path / "reports").glob("session-*.json")
+        report = json.loads(path.read_text())
+        assert (report["intervals_stored"], report["intervals_already_held"],
+                report["interval_conflicts"], report["events_stored"],
+                report["events_already_held"]) == (144, 4, 1, 2, 1)
+        assert report["uploads_refused"] == {"R-3": "version_unsupported"}
+    finally:
+        store.close()

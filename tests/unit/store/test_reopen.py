@@ -175,6 +175,9 @@ CALLS = {
     "ingest": lambda s: s.ingest(_an_upload(), NOW),
     "mark_cleared": lambda s: s.mark_cleared("U-1", NOW),
     "readings": lambda s: list(s.readings()),
+    "intervals": lambda s: s.intervals("M1", "1.8.0", since=0, until=2**40),
+    "last_interval_ends": lambda s: s.last_interval_ends("M1"),
+    "meter_events": lambda s: s.meter_events("M1", since=0, until=2**40),
     "status": lambda s: s.status(),
     # the accounts part (hhu_sync.store.accounts)
     "add_user": lambda s: s.add_user("u2", "depot", "hash", NOW, _CHANGE),

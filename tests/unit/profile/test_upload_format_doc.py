@@ -1,0 +1,51 @@
+"""The test vector in docs/upload-format.md decodes as the page says, and our encoder
+writes exactly those bytes."""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+
+import msgpack
+
+from hhu_sync.ingest import parse_upload
+from hhu_sync.profile.events import EventKind, MeterEvent
+from hhu_sync.profile.flags import IntervalStatus
+from hhu_sync.profile.series import Channel, ChannelSeries, Run
+from hhu_sync.profile.wire import encode_event, encode_profile
+from tests.conftest import ROOT
+
+T = "2026-11-25T10:15:00+00:00"
+END = 1_795_566_600     # 2026-11-25T00:30:00Z
+SERIES = ChannelSeries(Channel("1.8.0", "kWh"), 1800, -3, (Run(
+    END, (18841, 18900, None, 18000), (0, 0, int(IntervalStatus.POWER_FAIL), 0)),))
+EVENT = MeterEvent(END + 600, EventKind.POWER_DOWN, 0x80)
+
+
+def documented() -> bytes:
+    text = (ROOT / "docs" / "upload-format.md").read_text()
+    block = text.split("## Test vector", 1)[1].split("```", 2)[1]
+    return bytes.fromhex(re.sub(r"\s+", "", block))
+
+
+def test_the_documented_vector_decodes_as_the_page_says():
+    data = documented()
+    assert len(data) == 232
+    upload = parse_upload(msgpack.unpackb(data, use_list=False), upload_id="U-1",
+                          hhu_id="HHU-001", sha256="0" * 64,
+                          received_at=datetime(2026, 11, 25, 12, tzinfo=UTC))
+    assert upload.version == 2
+    assert upload.profiles == [(0, SERIES)] and upload.events == [(0, EVENT)]
+    (reading,) = upload.readings
+    assert reading[1:5] == ("1.6.0", T, "0012.34", "kW")
+    assert reading[8] == "2026-11-24T18:30:00+00:00"     # the maximum demand's own time
+    ends = [end for end, _, _ in SERIES.intervals()]
+    assert datetime.fromtimestamp(ends[2], UTC).isoformat() == "2026-11-25T01:30:00+00:00"
+
+
+def test_our_encoder_writes_the_documented_bytes():
+    payload = {"version": 2, "visits": [{
+        "meter": "35100002", "time": T, "outcome": "done",
+        "registers": [["1.6.0", "0012.34", "kW", T, "2026-11-24T18:30:00+00:00", ""]],
+        "profiles": [encode_profile(SERIES)], "events": [encode_event(EVENT)]}]}
+    assert msgpack.packb(payload) == documented()
