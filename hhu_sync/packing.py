@@ -83,6 +83,19 @@ def resolve_since_last(mlist: MeterList, last_ends: Mapping[str, int]) -> MeterL
     return replace(mlist, meters=tuple(meters))
 
 
+def last_ends_held(store: Store, mlist: MeterList) -> dict[str, int]:
+    """For each meter of ``mlist`` read ``since = "last"``, the end of the last interval
+    the store holds on *every* channel it holds (the earliest channel's last end: a
+    re-read overlap is only "already held", a gap would be lost)."""
+    out = {}
+    for m in mlist.meters:
+        if m.since == SINCE_LAST:
+            ends = store.last_interval_ends(m.serial)
+            if ends:
+                out[m.serial] = min(ends.values())
+    return out
+
+
 def pack_meter_list(mlist: MeterList, schemes: Mapping[str, Scheme], *, hhu: str,
                     hhu_key: bytes, secrets: KeyStore | KeySnapshot, source: str,
                     created: datetime | None = None) -> Package:
@@ -160,6 +173,7 @@ class Packer:
                 return pack_quick_send(scheme, hhu=hhu_id, hhu_key=key,
                                        secrets=keys, source=self.depot_id)
             assert mlist is not None, "a meter list delivery is sealed with its list"
+            mlist = resolve_since_last(mlist, last_ends_held(self.store, mlist))
             return pack_meter_list(mlist, self.store.library(), hhu=hhu_id, hhu_key=key,
                                    secrets=keys, source=self.depot_id)
         except PackError:

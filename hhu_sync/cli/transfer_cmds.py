@@ -21,12 +21,13 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from hhu_sync.cli.common import catalog_of, config_of, keystore_of, read_key
+from hhu_sync.cli.common import catalog_of, config_of, keystore_of, read_key, store_of
 from hhu_sync.cli.humanize import counted
 from hhu_sync.errors import CliError, HhuSyncError, TransferError
 from hhu_sync.fsutil import atomic_write, user_path
 from hhu_sync.model.inputs import load_inputs
-from hhu_sync.packing import pack_meter_list, pack_quick_send
+from hhu_sync.model.meterlist import SINCE_LAST
+from hhu_sync.packing import last_ends_held, pack_meter_list, pack_quick_send, resolve_since_last
 from hhu_sync.safetext import escape_controls
 from hhu_sync.transfer import Transfer, decode_transfer, decrypt_password
 from hhu_sync.transfer.codec import DEFAULT_LIMITS
@@ -90,6 +91,17 @@ def run_pack(args: argparse.Namespace) -> int:
             what = f"scheme {scheme.id}"
         else:
             (mlist,) = inputs.lists.values()
+            if any(m.since == SINCE_LAST for m in mlist.meters):
+                # "last" is what the depot holds: its database says, if it has one;
+                # a depot that holds nothing reads everything
+                held: dict[str, int] = {}
+                if config.paths.database.exists():
+                    db = store_of(config)
+                    try:
+                        held = last_ends_held(db, mlist)
+                    finally:
+                        db.close()
+                mlist = resolve_since_last(mlist, held)
             package = pack_meter_list(mlist, {**library.schemes}, hhu=args.hhu, hhu_key=key,
                                       secrets=store, source=config.depot_id)
             what = f"meter list {mlist.id} ({counted(len(mlist.meters), 'meter')})"

@@ -34,3 +34,14 @@ def test_an_unresolved_last_is_never_packed():
     with pytest.raises(PackError, match="resolve"):
         pack_meter_list(_list(_entry("M1", "last")), {}, hhu="H1", hhu_key=b"k" * 32,
                         secrets=None, source="D1")
+
+
+def test_the_packer_asks_the_store_for_the_earliest_channels_last_end():
+    from hhu_sync.packing import last_ends_held
+
+    class Held:
+        def last_interval_ends(self, serial):
+            return {"M1": {"1.8.0": 5400, "2.8.0": 3600}}.get(serial, {})
+
+    mlist = _list(_entry("M1", "last"), _entry("M2", "last"), _entry("M3", "2026-11-01"))
+    assert last_ends_held(Held(), mlist) == {"M1": 3600}
