@@ -125,11 +125,11 @@ class ElsterMemory:
     def build(self, now: int) -> bytes:
         """The stream as the meter's memory holds it at ``now`` for the selection."""
         rec = self.recorder
+        step = rec.step
         start = None if self.selection is None else \
-            self._standard_midnight_utc(now, self.selection - 1)
+            self._standard_midnight_utc(now, self.selection - 1) + step  # the first end
         writer = ProfileWriter(self.mask, self.period_code)
         std = self.standard
-        step = rec.step
         order = [rec.config.channels.index(c) for c in self.codes]
         outages = [(a, b) for a, b in rec.outages if a < now]
         for end in rec.ends(now, start):
