@@ -41,6 +41,7 @@ from hhu_sync.iec62056.loadprofile import (
 from hhu_sync.meterio import MeterIOError
 from hhu_sync.meterio.elster import (
     ELSTER_MAKERS,
+    days_since,
     read_elster_events,
     read_elster_profile,
     standard_offset_s,
@@ -141,16 +142,6 @@ def dialect_of(choice: str, model: str | None, ident: Identification,
     return "elster" if ident.manufacturer.upper() in ELSTER_MAKERS else "vdew"
 
 
-def _days_back(lo: int | None) -> int | None:
-    """The 551 selection that holds ``lo``: the days from then to today (the host's
-    clock; one day more for the meter's zone and clock), None for everything."""
-    if lo is None:
-        return None
-    today = datetime.now(UTC).date()
-    back = (today - datetime.fromtimestamp(lo, UTC).date()).days + 2
-    return min(max(back, 1), 0xFFFE)
-
-
 def _clip(series: tuple[ChannelSeries, ...], lo: int | None, hi: int | None
           ) -> ProfileRead:
     """The intervals with ends in [lo, hi] as a ProfileRead (runs rebuilt); the raw
@@ -201,8 +192,9 @@ def _read(args: argparse.Namespace, address: str) -> tuple[_Read, MeterClock]:
                     read = _Read(meter, dialect, answer.empty, answer.blocks,
                                  events=to_events(answer.decoded.entries, clock))
             elif address == PROFILE:
-                got = read_elster_profile(session, std_offset_s=standard_offset_s(zone),
-                                          days=_days_back(lo))
+                offset = standard_offset_s(zone)
+                got = read_elster_profile(session, std_offset_s=offset,
+                                          days=days_since(session, lo, offset))
                 clipped = _clip(got.profile.series, lo, hi)
                 read = _Read(meter, dialect, not clipped.series, got.blocks,
                              profile=clipped)

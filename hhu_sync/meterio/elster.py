@@ -10,7 +10,7 @@ the standard offset of the meter's zone (:func:`standard_offset_s`).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from zoneinfo import ZoneInfo
 
 from hhu_sync.iec62056 import Iec62056Error
@@ -22,11 +22,13 @@ from hhu_sync.iec62056.elster_read import (
     BlockRead,
     select_request,
 )
-from hhu_sync.meterio.client import MeterIOError, ProgrammingSession
+from hhu_sync.meterio.client import MeterIOError, MeterRefused, ProgrammingSession
 from hhu_sync.profile.events import MeterEvent
 
 #: Manufacturer codes of the identification that mean the Elster dialect.
 ELSTER_MAKERS = frozenset({"GEC", "ELS"})
+CLOCK_REGISTER = 861
+MAX_SELECT_DAYS = 0xFFFE
 
 
 def standard_offset_s(zone: str | None, at: datetime | None = None) -> int:
@@ -61,6 +63,32 @@ def _gather(session: ProgrammingSession, read: BlockRead) -> None:
     except Iec62056Error as exc:
         session.close()
         raise MeterIOError(f"{what} block {read.block}: {exc}") from exc
+
+
+def meter_date(session: ProgrammingSession) -> date | None:
+    """The meter's standard-time date from its clock register 861 (``YYMMDDhhmmss``);
+    None when it does not answer one (then select everything)."""
+    try:
+        text = session.read_value(f"{CLOCK_REGISTER}")
+    except MeterRefused:
+        return None
+    try:
+        return datetime.strptime(text[:6], "%y%m%d").date()
+    except ValueError:
+        return None
+
+
+def days_since(session: ProgrammingSession, since: int | None, std_offset_s: int
+               ) -> int | None:
+    """The 551 selection that holds the interval ends from ``since`` (UTC seconds) on:
+    the meter's days from then to its today, by its clock; None: everything."""
+    if since is None:
+        return None
+    today = meter_date(session)
+    if today is None:
+        return None
+    first = (datetime.fromtimestamp(since - 1, UTC) + timedelta(seconds=std_offset_s)).date()
+    return min(max((today - first).days + 1, 1), MAX_SELECT_DAYS)
 
 
 def read_elster_profile(session: ProgrammingSession, *, std_offset_s: int,
