@@ -140,8 +140,8 @@ class ElsterMemory:
             forward_skip = any(rec.utc(old) < end <= at for at, old, _ in rec.clock_sets)
             if forward_skip:
                 continue                                  # the clock jumped over its end
-            for _a, b in outages:
-                if begin <= b < end and not begin <= _a < end:
+            for a, b in outages:
+                if begin <= b < end and not begin <= a < end:
                     writer.power_up(std(b))
             flags = 0
             for at, old in sets:
