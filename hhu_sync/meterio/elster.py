@@ -62,7 +62,7 @@ def _gather(session: ProgrammingSession, read: BlockRead) -> None:
             read.accept(answer.data)
     except Iec62056Error as exc:
         session.close()
-        raise MeterIOError(f"{what} block {read.block}: {exc}") from exc
+        raise MeterIOError(f"{what} ({read.block} blocks read): {exc}") from exc
 
 
 def meter_date(session: ProgrammingSession) -> date | None:
