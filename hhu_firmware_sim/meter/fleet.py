@@ -100,6 +100,13 @@ def _elster_profiles(catalog: str) -> dict[str, ProfileConfig]:
     return out
 
 
+def default_profile(model: str) -> ProfileConfig | None:
+    """What ``model`` records unless told otherwise: VDEW_PROFILES, else the catalog's
+    Elster-dialect keys; None: no profile."""
+    return VDEW_PROFILES.get(model) or \
+        _elster_profiles(str(default_catalog_path())).get(model)
+
+
 def _profile(entry: dict[str, Any], model: str, where: str) -> ProfileConfig | None:
     """The meter's profile: the model's default (VDEW_PROFILES, or the catalog's
     ``profile_*`` keys for an Elster model), changed by ``profile = {...}``
@@ -107,8 +114,7 @@ def _profile(entry: dict[str, Any], model: str, where: str) -> ProfileConfig | N
     table = entry.get("profile")
     if table is False:
         return None
-    base = VDEW_PROFILES.get(model) or \
-        _elster_profiles(str(default_catalog_path())).get(model)
+    base = default_profile(model)
     if table is None:
         return base
     if not isinstance(table, dict):
