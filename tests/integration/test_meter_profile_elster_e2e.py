@@ -100,6 +100,8 @@ def test_an_empty_range_the_table_and_a_forced_dialect(served, capsys):
     assert "2026-07-05 08:00" in table and "2026-07-05 10:00" in table
     assert main(["meter", "profile", "--dialect", "vdew", *common]) != 0   # no P.01 here
     assert "ER01" in capsys.readouterr().err
+    assert main(["meter", "profile", "--model", "NOPE", *common]) == 1     # before the line
+    assert "--model 'NOPE'" in capsys.readouterr().err
 
 
 def test_the_dialect_is_the_forced_one_then_the_catalogs_then_the_makers():
