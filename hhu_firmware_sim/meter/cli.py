@@ -10,7 +10,7 @@ import argparse
 from datetime import datetime
 
 from hhu_firmware_sim.cliutil import hostport, wait_for_signal
-from hhu_firmware_sim.meter.fleet import Fleet, FleetError, load_fleet
+from hhu_firmware_sim.meter.fleet import Fleet, FleetError, default_profile, load_fleet
 from hhu_firmware_sim.meter.meter import LoadProfile, SimMeter
 from hhu_firmware_sim.meter.session import QUIRK_NAMES, Quirks
 
@@ -27,7 +27,8 @@ def build_fleet(args: argparse.Namespace) -> Fleet:
     passwords = {1: args.password} if args.password else None
     start = datetime.fromisoformat(args.start) if args.start else datetime(2026, 1, 1)
     meter = SimMeter(args.serial, model=args.model, address=args.address, passwords=passwords,
-                     start=start, load=LoadProfile.constant(args.load_kw))
+                     start=start, load=LoadProfile.constant(args.load_kw),
+                     profile=default_profile(args.model))
     return Fleet([meter], Quirks.from_names(args.quirk or []))
 
 

@@ -27,6 +27,7 @@ import tomllib
 from dataclasses import dataclass, field
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
+from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
@@ -34,7 +35,7 @@ from hhu_firmware_sim.meter.meter import LoadProfile, SimMeter
 from hhu_firmware_sim.meter.profile import VDEW_PROFILES, ProfileConfig
 from hhu_firmware_sim.meter.session import Quirks
 from hhu_firmware_sim.meter.tou import TouTable
-from hhu_sync.model.catalog import load_catalog
+from hhu_sync.model.catalog import default_catalog_path, load_catalog
 from hhu_sync.model.loader import load_toml
 from hhu_sync.model.scheme import parse_scheme
 
@@ -85,13 +86,35 @@ def _load(entry: dict[str, Any], where: str) -> LoadProfile:
         raise FleetError(f"{where}: bad load: {exc}") from None
 
 
+@lru_cache(maxsize=4)
+def _elster_profiles(catalog: str) -> dict[str, ProfileConfig]:
+    """The catalog's Elster-dialect models as the simulator records them (cached: a
+    fleet of a thousand A1700s reads the catalog once)."""
+    out = {}
+    for name, m in load_catalog(catalog).items():
+        if m.profile_dialect == "elster":
+            out[name] = ProfileConfig(m.profile_interval_minutes or 30,
+                                      m.profile_channels or ("1.8.0", "2.8.0"),
+                                      min(m.profile_depth_days or 35, 400),
+                                      dialect="elster")
+    return out
+
+
+def default_profile(model: str) -> ProfileConfig | None:
+    """What ``model`` records unless told otherwise: VDEW_PROFILES, else the catalog's
+    Elster-dialect keys; None: no profile."""
+    return VDEW_PROFILES.get(model) or \
+        _elster_profiles(str(default_catalog_path())).get(model)
+
+
 def _profile(entry: dict[str, Any], model: str, where: str) -> ProfileConfig | None:
-    """The meter's VDEW profile: the model's default, changed by ``profile = {...}``
+    """The meter's profile: the model's default (VDEW_PROFILES, or the catalog's
+    ``profile_*`` keys for an Elster model), changed by ``profile = {...}``
     (``profile = false``: none)."""
     table = entry.get("profile")
     if table is False:
         return None
-    base = VDEW_PROFILES.get(model)
+    base = default_profile(model)
     if table is None:
         return base
     if not isinstance(table, dict):
@@ -102,7 +125,7 @@ def _profile(entry: dict[str, Any], model: str, where: str) -> ProfileConfig | N
     args: dict[str, Any] = {}
     if base is not None:
         args = {"interval_min": base.interval_min, "channels": base.channels,
-                "depth_days": base.depth_days, "zone": base.zone}
+                "depth_days": base.depth_days, "zone": base.zone, "dialect": base.dialect}
     for key, name in _PROFILE_KEYS.items():
         if key in table:
             args[name] = tuple(table[key]) if key == "channels" else table[key]

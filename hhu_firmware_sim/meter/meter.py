@@ -17,6 +17,7 @@ from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from decimal import Decimal
 
+from hhu_firmware_sim.meter.elster import ElsterMemory
 from hhu_firmware_sim.meter.profile import ProfileConfig, Recorder
 from hhu_firmware_sim.meter.tou import TouTable
 from hhu_sync.iec62056 import DataSet, Identification, Value
@@ -141,10 +142,14 @@ class SimMeter:
         self.staged: dict[str, str] = {}  # programming stage, see programming.py
         #: Power outages (meter-local wall time): no energy flows, the profile flags them.
         self.outages: list[tuple[datetime, datetime]] = []
-        #: The VDEW load profile and logbook (P.01, P.98); None: the model has none here.
+        #: The load profile and logbook, computed on demand; None: the model has none here.
         self.recorder: Recorder | None = None
+        #: The Elster dialect's registers 550/551/560 over the recorder (Elster models).
+        self.elster: ElsterMemory | None = None
         if profile is not None:
             self.recorder = Recorder.starting(profile, serial, start, self.load.kw_at)
+            if profile.dialect == "elster":
+                self.elster = ElsterMemory(self.recorder)
         for key, value in (registers or {}).items():
             self._load_register(key, value)
 

@@ -26,6 +26,7 @@ from datetime import UTC, datetime, timedelta
 from decimal import Decimal
 from zoneinfo import ZoneInfo
 
+from hhu_sync.iec62056.elster_profile import ELSTER_CHANNELS
 from hhu_sync.iec62056.loadprofile import (
     LocalStamp,
     LogEntry,
@@ -44,6 +45,10 @@ ST_SEASON = 0x0008
 
 #: Channel code -> unit, what the simulator can record.
 CHANNEL_UNITS = {"1.8": "kWh", "2.8": "kWh", "3.8": "kvarh", "4.8": "kvarh"}
+#: The Elster dialect's channel codes (its mask bits, ``ELSTER_CHANNELS``) the simulator
+#: records; the others read 0.
+ELSTER_CODES = frozenset(c.code for c in ELSTER_CHANNELS if c is not None)
+DIALECTS = ("vdew", "elster")
 MAX_LOGBOOK = 500
 
 
@@ -55,21 +60,27 @@ class ProfileConfig:
     channels: tuple[str, ...] = ("1.8", "2.8", "3.8", "4.8")
     depth_days: int = 35
     zone: str | None = None
+    #: "vdew": P.01/P.98 (R5/R6); "elster": registers 550/551/560 (hhu_firmware_sim.meter.elster).
+    dialect: str = "vdew"
 
     def __post_init__(self) -> None:
+        if self.dialect not in DIALECTS:
+            raise ValueError(f"profile dialect {self.dialect!r} is not one of "
+                             f"{', '.join(DIALECTS)}")
         if self.interval_min not in (5, 10, 15, 30, 60):
             raise ValueError(f"profile interval {self.interval_min} min is not 5, 10, 15, "
                              "30 or 60")
-        unknown = [c for c in self.channels if c not in CHANNEL_UNITS]
+        known = CHANNEL_UNITS if self.dialect == "vdew" else sorted(ELSTER_CODES)
+        unknown = [c for c in self.channels if c not in known]
         if unknown or not self.channels:
             raise ValueError(f"profile channels {unknown or '(none)'}: known are "
-                             f"{', '.join(CHANNEL_UNITS)}")
+                             f"{', '.join(known)}")
         if not 1 <= self.depth_days <= 400:
             raise ValueError(f"profile depth {self.depth_days} days is not 1..400")
 
 
 #: What the VDEW-dialect models record unless a fleet entry says otherwise. (The Elster
-#: models' register-addressed profile is another dialect: not simulated here.)
+#: models record what the catalog's ``profile_*`` keys say: see fleet.py.)
 VDEW_PROFILES: dict[str, ProfileConfig] = {
     "LZQJ": ProfileConfig(15, ("1.8", "2.8", "3.8", "4.8"), 35),
     "ZMD120": ProfileConfig(15, ("1.8", "2.8", "3.8", "4.8"), 35),
@@ -173,12 +184,17 @@ class Recorder:
         return int((total * 1000 / 60).to_integral_value())
 
     def values(self, end: int) -> tuple[int, ...]:
-        """Mantissas (exponent -3) of each configured channel."""
+        """Mantissas (exponent -3: Wh, varh) of each configured channel."""
         imp = self.import_wh(end)
-        by_code = {"1.8": imp, "2.8": 0,
-                   "3.8": int((imp * self._q_import).to_integral_value()),
-                   "4.8": int((imp * self._q_export).to_integral_value())}
-        return tuple(by_code[c] for c in self.config.channels)
+        q_in = int((imp * self._q_import).to_integral_value())
+        q_out = int((imp * self._q_export).to_integral_value())
+        by_code = {"1.8": imp, "2.8": 0, "3.8": q_in, "4.8": q_out,
+                   # Elster codes: Q1 inductive import, Q4 capacitive import, VA import
+                   "1.8.0": imp, "3.8.0": q_in, "4.8.0": q_out, "5.8.0": q_in,
+                   "8.8.0": q_out,
+                   "9.8.0": int((Decimal(imp * imp + q_in * q_in).sqrt())
+                                .to_integral_value())}
+        return tuple(by_code.get(c, 0) for c in self.config.channels)
 
     # -- what a read answers ---------------------------------------------------------------
 

@@ -26,6 +26,10 @@ address        content                               value
 any register   R1 as in the readout                  ``001846.000*kWh``
 =============  ====================================  ===================================
 
+Elster models (``SimMeter.elster``) also answer ``W1 551001(FFFF)`` (select the whole
+profile, or ``NNNN`` hex days), ``R1 550BBBB`` / ``560BBBB`` (block BBBB of the profile
+or the event log, 128 hex digits) and R1 of 777, 878, 778 and 861 (see meter/elster.py).
+
 Writing an empty value (``W1 128.2.3()``) deletes that entry. A model that takes no
 ratios answers ``ER01`` at ``128.11.x``; one that does applies a ratio at once (its
 energy and demand registers then read primary values).
@@ -37,6 +41,7 @@ import re
 from datetime import datetime
 from decimal import Decimal, InvalidOperation
 
+from hhu_firmware_sim.meter.elster import SELECT_ADDRESS
 from hhu_firmware_sim.meter.meter import SimMeter
 from hhu_firmware_sim.meter.tou import TouTable
 from hhu_sync.model.scheme import DayProfile, Rate, Season, SpecialDay, Switch, WeekProfile
@@ -67,6 +72,7 @@ _PATTERNS = {
 _ADDRESS = re.compile(r"128\.(\d{1,2})\.(\d{1,2})")
 _RATIO = re.compile(r"(\d{1,7}(?:\.\d{1,6})?)/(\d{1,7}(?:\.\d{1,6})?)")
 RATIO_INDEX = {0: "ct_ratio", 1: "vt_ratio"}
+_BLOCK_ADDRESS = re.compile(r"(550|560)([0-9A-F]{4})")
 
 
 class ProgrammingError(Exception):
@@ -130,6 +136,10 @@ def _stage(meter: SimMeter) -> dict[str, str]:
 
 def read(meter: SimMeter, address: str) -> str:
     """The data set an R1 of ``address`` answers with (``address(value)``)."""
+    if meter.elster is not None:
+        answer = _elster_read(meter, address)
+        if answer is not None:
+            return answer
     m = _ADDRESS.fullmatch(address)
     if m:
         table, index = int(m[1]), int(m[2])
@@ -165,6 +175,12 @@ def read(meter: SimMeter, address: str) -> str:
 
 def write(meter: SimMeter, address: str, value: str) -> None:
     """Apply a W1; raises ProgrammingError with the ERxx code when refused."""
+    if meter.elster is not None and address == SELECT_ADDRESS:
+        try:
+            meter.elster.select(value)
+        except ValueError as exc:
+            raise ProgrammingError(ER_MALFORMED, f"551 selection: {exc}") from None
+        return
     if address == "0.9.1":
         _set_clock(meter, value, "%H:%M:%S", time_part=True)
         return
@@ -219,6 +235,22 @@ def write(meter: SimMeter, address: str, value: str) -> None:
         setattr(meter, RATIO_INDEX[index], _parse_ratio(value))
     else:
         raise ProgrammingError(ER_UNKNOWN, f"{address} is not writable")
+
+
+def _elster_read(meter: SimMeter, address: str) -> str | None:
+    """An Elster model's block registers (550 profile, 560 event log: ``RRRBBBB``, the
+    block number four hex digits) and configuration registers (777, 878, 778, 861)."""
+    memory = meter.elster
+    assert memory is not None
+    m = _BLOCK_ADDRESS.fullmatch(address)
+    if m:
+        raw = memory.block(int(m[1]), int(m[2], 16), meter.utc_now)
+        return f"{address}({raw.hex().upper()})"
+    if address.isdigit():
+        value = memory.register(int(address), meter.utc_now)
+        if value is not None:
+            return f"{address}({value})"
+    return None
 
 
 def ratio_text(ratio: tuple[Decimal, Decimal]) -> str:

@@ -246,7 +246,8 @@ class MeterSession:
         of whole lines, ``(ERROR)`` when the range holds nothing."""
         self.log.profile_reads += 1
         rec = meter.recorder
-        if rec is None or event.address not in (PROFILE, LOGBOOK):
+        if rec is None or rec.config.dialect != "vdew" or event.address not in (PROFILE,
+                                                                                LOGBOOK):
             return self._refuse(self._block(self._say(ErrorResponse(programming.ER_UNKNOWN))))
         try:
             start, stop = parse_range(event.param)

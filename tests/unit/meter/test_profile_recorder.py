@@ -179,7 +179,9 @@ def test_fleet_entries_say_the_profile_and_the_outages():
     assert m.recorder.config.channels == ("1.8", "2.8", "3.8", "4.8")
     assert m.outages == [(datetime(2026, 1, 2, 10), datetime(2026, 1, 2, 11))]
     a1700, _ = meter_from_dict({"serial": "2", "model": "A1700"})
-    assert a1700.recorder is None              # the Elster dialect is not simulated here
+    assert a1700.recorder is not None and a1700.elster is not None   # the catalog's Elster
+    assert a1700.recorder.config.dialect == "elster"                 # dialect, 30 min
+    assert a1700.recorder.config.interval_min == 30
     with pytest.raises(FleetError, match="profile: profile interval 7"):
         meter_from_dict({"serial": "3", "model": "LZQJ", "profile": {"interval_minutes": 7}})
     with pytest.raises(FleetError, match=r"outages\[0\]"):

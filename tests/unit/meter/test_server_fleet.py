@@ -126,6 +126,7 @@ def test_cli_builds_single_meter():
                   "PPPPPPPP", "--model", "A1700", "--quirk", "echo"])
     fleet = build_fleet(args)
     assert (fleet.meters[0].passwords, fleet.quirks.echo) == ({1: "PPPPPPPP"}, True)
+    assert fleet.meters[0].elster is not None        # the model's own profile dialect
 
 
 def test_cli_fleet_file(fleet_file):
