@@ -57,6 +57,11 @@ from hhu_sync.meterio import (
     plan_scheme,
     program_scheme,
 )
+from hhu_sync.meterio.interval_read import (
+    DEFAULT_READ_PASSWORD,
+    read_interval_data,
+    since_utc,
+)
 from hhu_sync.meterio.program import CT_RATIO, VT_RATIO
 from hhu_sync.model.catalog import model_takes_ratios
 from hhu_sync.model.meterlist import TASKS
@@ -435,9 +440,27 @@ class FleetVisitor:
                 visit["error_flags"] = ds.value
             visit["registers"].append(register_entry(ds.key, ds.value, ds.unit or "", stamp,
                                                      ds.timestamp, resets))
+        if entry.get("profile") or entry.get("events"):
+            visit.update(self._interval_data(client, serial, entry, scheme))
         if entry.get("task") in PROGRAM_TASKS:
             visit.update(self._program(client, serial, scheme))
         return visit
+
+    def _interval_data(self, client: MeterClient, serial: str, entry: dict[str, Any],
+                       scheme: dict[str, Any] | None) -> dict[str, Any]:
+        """The profile and events the entry asks for (the fleet's clocks run on UTC);
+        a read that fails keeps the visit's registers and says why in its notes."""
+        passwords = sorted((scheme or {}).get("passwords", []), key=lambda p: p["level"])
+        password = passwords[-1]["password"] if passwords else DEFAULT_READ_PASSWORD
+        try:
+            since = since_utc(entry.get("since"), None)
+            with client.programming(serial, password) as session:
+                got = read_interval_data(session, since=since,
+                                         profile=bool(entry.get("profile")),
+                                         events=bool(entry.get("events")))
+        except (MeterRefused, MeterIOError, PasswordRefused, ValueError) as exc:
+            return {"notes": f"load profile not read: {exc}"}
+        return {"profiles": list(got.series), "events": list(got.events)}
 
     def _program(self, client: MeterClient, serial: str,
                  scheme: dict[str, Any] | None) -> dict[str, Any]:

@@ -46,6 +46,7 @@ from hhu_sync.meterio.elster import (
     read_elster_profile,
     standard_offset_s,
 )
+from hhu_sync.meterio.interval_read import DEFAULT_READ_PASSWORD
 from hhu_sync.meterio.profile import read_profile, request_stamp
 from hhu_sync.profile.events import MeterEvent
 from hhu_sync.profile.flags import IntervalStatus
@@ -53,7 +54,6 @@ from hhu_sync.profile.series import ChannelSeries, Run
 
 #: Tried when no --password-ref is given: the read password our simulator and many
 #: VDEW meters leave at their default.
-DEFAULT_READ_PASSWORD = "00000000"
 
 
 def register(msub: argparse._SubParsersAction) -> None:

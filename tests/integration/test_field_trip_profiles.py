@@ -1,0 +1,76 @@
+"""The field trip reads the load profile and events a list entry asks for (issue 15,
+point 4), carries them home in upload version 2, and the depot stores them once."""
+
+from __future__ import annotations
+
+import dataclasses
+from datetime import UTC, datetime
+
+from hhu_sync.dock.readings import check_upload
+from hhu_sync.store import open_store
+from hhu_sync.transfer import decode_transfer
+from tests.integration.test_field_trip import T1, Hhu
+
+SINCE = "2026-11-18"
+SINCE_UTC = int(datetime(2026, 11, 18, tzinfo=UTC).timestamp())
+
+
+def _asking(hhu: Hhu, list_id: str = "route-north-2026-11", **options):
+    mlist = hhu.inputs.lists[list_id]
+    meters = tuple(dataclasses.replace(m, **options) if m.task != "program" else m
+                   for m in mlist.meters)
+    hhu.inputs.lists[list_id] = dataclasses.replace(mlist, meters=meters)
+    return meters
+
+
+def test_a_trip_brings_profiles_and_events_home_and_the_depot_keeps_them_once(tmp_path,
+                                                                              catalog):
+    hhu = Hhu(tmp_path, catalog)
+    meters = _asking(hhu, profile=True, events=True, since=SINCE)
+    hhu.load()
+    hhu.trip(T1)
+    (entry,) = hhu.flash.uploads()
+    data = hhu.flash.read_upload(entry.upload_id)
+    payload = decode_transfer(data, hhu.key).payload
+    assert payload["version"] == 2
+    # The profile is read in programming mode: with the password of the scheme the
+    # visit carries. A read-only entry carries none, and a meter that is not on the
+    # default reading password refuses: the visit keeps its registers and says why.
+    carrying = {m.serial for m in meters if m.profile and m.scheme}
+    carried = {v["meter"]: v for v in payload["visits"] if v.get("profiles")}
+    assert set(carried) == carrying and carrying
+    refused = {v["meter"]: v for v in payload["visits"]
+               if v["meter"] not in carried and any(m.serial == v["meter"] and m.profile
+                                                    for m in meters)}
+    assert refused and all(v["outcome"] == "done" and v["registers"]
+                           and "load profile not read" in v["notes"]
+                           for v in refused.values())
+    upload = check_upload(data, hhu_id=hhu.hhu, hhu_key=hhu.key, upload_id=entry.upload_id,
+                          received_at=T1)
+    ends = [end for _, series in upload.profiles for end, _, _ in series.intervals()]
+    assert ends and min(ends) > SINCE_UTC
+    visited = {v.seq: int(datetime.fromisoformat(v.time).timestamp()) for v in upload.visits}
+    for seq, series in upload.profiles:   # no interval still running at the visit
+        assert max(end for end, _, _ in series.intervals()) <= visited[seq]
+    store = open_store(tmp_path / "depot.db")
+    try:
+        first = store.ingest(upload, T1.isoformat())
+        assert first.intervals_stored == len(ends)
+        again = store.ingest(upload, T1.isoformat())
+        assert again.intervals_stored == 0
+        serial = next(iter(carried))
+        held = store.intervals(serial)
+        assert held and all(h.interval_end > SINCE_UTC for h in held)
+        assert store.last_interval_ends(serial)
+    finally:
+        store.close()
+
+
+def test_entries_that_do_not_ask_bring_registers_only(tmp_path, catalog):
+    hhu = Hhu(tmp_path, catalog)
+    hhu.load()
+    hhu.trip(T1)
+    (entry,) = hhu.flash.uploads()
+    payload = decode_transfer(hhu.flash.read_upload(entry.upload_id), hhu.key).payload
+    assert "version" not in payload
+    assert not any(v.get("profiles") for v in payload["visits"])
