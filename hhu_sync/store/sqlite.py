@@ -825,6 +825,19 @@ class SqliteStore(SqliteAccounts, SqliteExceptions, SqliteReadingsView, SqlitePa
         return dict(self._rows("SELECT channel, MAX(interval_end) FROM intervals "
                                "WHERE meter=? GROUP BY channel", (meter,)))
 
+    def interval_meters(self) -> list[str]:
+        """Every meter the store holds intervals of, in order."""
+        return [m for (m,) in self._rows("SELECT DISTINCT meter FROM intervals ORDER BY meter",
+                                         ())]
+
+    def scheme_in_force(self, meter: str, at: str) -> str | None:
+        """The scheme last programmed into ``meter`` and verified, at or before ``at``
+        (ISO UTC): the calendar its registers count by."""
+        rows = self._rows("SELECT scheme FROM visits WHERE meter=? AND time<=? AND "
+                          "outcome='done' AND verify='ok' AND scheme IS NOT NULL "
+                          "ORDER BY time DESC LIMIT 1", (meter, at))
+        return rows[0][0] if rows else None
+
     def meter_events(self, meter: str, *, since: int | None = None,
                      until: int | None = None) -> list[HeldEvent]:
         """A meter's logbook entries with times in [since, until], in time order."""

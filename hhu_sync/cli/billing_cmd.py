@@ -1,0 +1,122 @@
+"""``hhu-sync billing``: billing determinants per meter and period from stored intervals.
+
+Energy per TOU rate (the scheme in force at the period's end, else ``--scheme``, else one
+rate), maximum demand over the scheme's demand period with its time, average power
+factor, and how complete the intervals are. Times in the output are UTC and say so.
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+import sys
+from datetime import UTC, datetime
+from typing import Any
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from hhu_sync.cli.common import config_of, store_of
+from hhu_sync.errors import CliError
+from hhu_sync.model.tou import TouTable
+from hhu_sync.profile.billing import Determinants, determinants, month_period, rates_seen
+from hhu_sync.profile.held import series_from_held
+
+_MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])", re.ASCII).fullmatch
+DEFAULT_DEMAND_MINUTES = 30
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("billing", help="billing determinants from stored load profiles",
+                       description="Per meter and month: energy per TOU rate (the scheme "
+                                   "in force, applied in the meter's local time with DST), "
+                                   "maximum demand with its time, average power factor, "
+                                   "and the intervals found against those expected.")
+    p.add_argument("--period", required=True, metavar="YYYY-MM", help="the billing month")
+    p.add_argument("--meter", metavar="SERIAL", help="one meter (default: every meter "
+                   "with intervals)")
+    p.add_argument("--zone", default="UTC", help="the meters' time zone (IANA name, e.g. "
+                   "Europe/London; default UTC)")
+    p.add_argument("--scheme", metavar="ID", help="the TOU calendar to apply when a "
+                   "meter has no scheme programmed and verified")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="JSON, one object per meter")
+    out.add_argument("--csv", action="store_true", help="CSV, one row per meter")
+    p.set_defaults(func=run_billing)
+
+
+def _iso(utc: int) -> str:
+    return datetime.fromtimestamp(utc, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def as_dict(d: Determinants) -> dict[str, Any]:
+    return {"meter": d.meter, "period": d.period.label,
+            "period_start_utc": _iso(d.period.start), "period_end_utc": _iso(d.period.end),
+            "energy_by_rate_kwh": {str(k): str(v) for k, v in d.energy_by_rate.items()},
+            "import_kwh": str(d.import_kwh), "export_kwh": str(d.export_kwh),
+            "reactive_kvarh": str(d.reactive_kvarh),
+            "max_demand_kw": str(d.max_demand.kw) if d.max_demand else None,
+            "max_demand_end_utc": _iso(d.max_demand.end) if d.max_demand else None,
+            "power_factor": str(d.power_factor) if d.power_factor is not None else None,
+            "intervals": d.intervals, "expected": d.expected, "notes": list(d.notes)}
+
+
+def run_billing(args: argparse.Namespace) -> int:
+    if not _MONTH(args.period):
+        raise CliError(f"--period {args.period!r}: expected a month YYYY-MM")
+    try:
+        zone = ZoneInfo(args.zone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise CliError(f"--zone {args.zone!r}: not a time zone name (e.g. Europe/London)"
+                       ) from None
+    period = month_period(args.period, zone)
+    store = store_of(config_of(args))
+    try:
+        library = store.library()
+        if args.scheme and args.scheme not in library:
+            raise CliError(f"--scheme {args.scheme!r}: not in the scheme library")
+        meters = [args.meter] if args.meter else store.interval_meters()
+        found = []
+        for meter in meters:
+            held = store.intervals(meter, since=period.start + 1, until=period.end)
+            if not held:
+                if args.meter:
+                    raise CliError(f"meter {meter}: no intervals held for {args.period}")
+                continue
+            scheme_id = store.scheme_in_force(meter, _iso(period.end)) or args.scheme
+            scheme = library.get(scheme_id) if scheme_id else None
+            tou = TouTable.from_scheme(scheme) if scheme else TouTable.flat()
+            demand = scheme.demand_period_minutes if scheme else DEFAULT_DEMAND_MINUTES
+            found.append(determinants(meter, series_from_held(held), period, tou, zone,
+                                      demand))
+    finally:
+        store.close()
+    if args.json:
+        json.dump([as_dict(d) for d in found], sys.stdout, indent=2)
+        print()
+    elif args.csv:
+        rates = rates_seen(found)
+        writer = csv.writer(sys.stdout, lineterminator="\n")
+        writer.writerow(["meter", "period", *(f"rate_{r}_kwh" for r in rates), "import_kwh",
+                         "export_kwh", "reactive_kvarh", "max_demand_kw",
+                         "max_demand_end_utc", "power_factor", "intervals", "expected"])
+        for d in found:
+            row = as_dict(d)
+            writer.writerow([d.meter, d.period.label,
+                             *(str(d.energy_by_rate.get(r, "")) for r in rates),
+                             row["import_kwh"], row["export_kwh"], row["reactive_kvarh"],
+                             row["max_demand_kw"] or "", row["max_demand_end_utc"] or "",
+                             row["power_factor"] or "", d.intervals, d.expected])
+    else:
+        if not found:
+            print(f"no meter has intervals for {args.period}")
+        for d in found:
+            row = as_dict(d)
+            per_rate = ", ".join(f"rate {k}: {v} kWh" for k, v in d.energy_by_rate.items())
+            md = (f"{row['max_demand_kw']} kW ending {row['max_demand_end_utc']}"
+                  if d.max_demand else "none")
+            print(f"{d.meter} {d.period.label}: import {d.import_kwh} kWh ({per_rate}); "
+                  f"export {d.export_kwh} kWh; max demand {md}; power factor "
+                  f"{row['power_factor'] or '-'}; {d.intervals} of {d.expected} intervals"
+                  + (f"; {'; '.join(d.notes)}" if d.notes else ""))
+    return 0

@@ -1,0 +1,62 @@
+"""``hhu-sync billing`` (issue 15, point 8): determinants per meter and month from the
+stored intervals, in the meter's local time, as text, JSON or CSV."""
+
+from __future__ import annotations
+
+import json
+from datetime import UTC, datetime
+
+import pytest
+
+from hhu_sync.cli import main
+from hhu_sync.config import load_config
+from hhu_sync.store import SqliteStore
+from tests.unit.store.test_intervals import series, v2
+
+NOV = int(datetime(2026, 11, 1, tzinfo=UTC).timestamp())
+DAYS = 30 * 48
+
+
+@pytest.fixture
+def depot(tmp_path):
+    cfg = tmp_path / "hhu-sync.toml"
+    cfg.write_text("[schedule]\npoll_seconds = 2.0\n")
+    config = load_config(cfg)
+    store = SqliteStore(config.paths.database)
+    values = [500] * DAYS
+    values[100] = 1500                                 # 3 kW for half an hour
+    store.ingest(v2("U-1", [series(values, first=NOV + 1800)]), "now")
+    store.close()
+    return cfg
+
+
+def test_billing_as_json(depot, capsys):
+    assert main(["billing", "--config", str(depot), "--period", "2026-11", "--json"]) == 0
+    (found,) = json.loads(capsys.readouterr().out)
+    assert found["meter"] == "M1" and found["period_start_utc"] == "2026-11-01T00:00:00Z"
+    assert found["import_kwh"] == "721.000"
+    assert found["energy_by_rate_kwh"] == {"1": "721.000"}     # no scheme: one rate
+    assert (found["max_demand_kw"], found["max_demand_end_utc"]) == (
+        "3", "2026-11-03T02:30:00Z")
+    assert (found["intervals"], found["expected"]) == (DAYS, DAYS)
+
+
+def test_billing_as_csv_and_text(depot, capsys):
+    assert main(["billing", "--config", str(depot), "--period", "2026-11", "--csv"]) == 0
+    header, row = capsys.readouterr().out.splitlines()
+    assert header.startswith("meter,period,rate_1_kwh,import_kwh")
+    assert row.startswith("M1,2026-11,721.000,721.000")
+    assert main(["billing", "--config", str(depot), "--period", "2026-11",
+                 "--meter", "M1"]) == 0
+    assert "max demand 3 kW ending 2026-11-03T02:30:00Z" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("extra, words", [
+    (["--period", "2026-13"], "expected a month"),
+    (["--period", "2026-11", "--zone", "Mars/Base"], "not a time zone"),
+    (["--period", "2026-11", "--meter", "NOPE"], "no intervals held"),
+    (["--period", "2026-11", "--scheme", "nope"], "not in the scheme library"),
+])
+def test_bad_options_are_named(depot, capsys, extra, words):
+    assert main(["billing", "--config", str(depot), *extra]) == 1
+    assert words in capsys.readouterr().err
