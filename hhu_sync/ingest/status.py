@@ -80,6 +80,9 @@ class ExceptionKind(StrEnum):
     # A re-read interval (meter, channel, interval end) with another quantity than the one
     # held: the held row stays in intervals, the value brought is the exception's value.
     INTERVAL_CONFLICT = "interval_conflict"
+    # A validation (VEE) finding on a visit's interval data: value is the finding code
+    # (hhu_sync.profile.vee.VeeCode), the vee_findings table the intervals it covers.
+    INTERVAL_VALIDATION = "interval_validation"
 
 
 #: F.F bit → status (docs/iec62056.md, "Simulated meters"); see ReadingStatus.

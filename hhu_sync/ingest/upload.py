@@ -239,6 +239,7 @@ class IngestReport:
     intervals_stored: int = 0
     intervals_already_held: int = 0  # a re-read overlap: the same value held already
     interval_conflicts: int = 0      # another value held: both kept, an exception raised
+    vee_findings: int = 0            # validation findings on the intervals (exceptions)
     events_stored: int = 0
     events_already_held: int = 0
 

@@ -129,8 +129,9 @@ def validate(series: Sequence[ChannelSeries], events: Sequence[MeterEvent] | Non
     if series and events is not None:
         findings += _outage_check(series[0], events)
     if series:
-        shape = Shape(tuple(s.channel.code for s in series), series[0].interval_s)
-        if previous is not None and shape != previous:
+        shape = Shape(tuple(sorted(s.channel.code for s in series)), series[0].interval_s)
+        if previous is not None and shape != Shape(tuple(sorted(previous.channels)),
+                                                   previous.interval_s):
             findings.append(Finding(VeeCode.CONFIG_CHANGED, "", None, None, 0,
                                     f"was {_shape_text(previous)}, now {_shape_text(shape)}"))
     if clock_offset_s is not None and abs(clock_offset_s) > limits.clock_tolerance_s:
@@ -141,7 +142,9 @@ def validate(series: Sequence[ChannelSeries], events: Sequence[MeterEvent] | Non
 
 
 def shape_of(series: Sequence[ChannelSeries]) -> Shape | None:
-    return (Shape(tuple(s.channel.code for s in series), series[0].interval_s)
+    """The channel set (sorted: the order a meter lists them in is not a change) and
+    interval length."""
+    return (Shape(tuple(sorted(s.channel.code for s in series)), series[0].interval_s)
             if series else None)
 
 

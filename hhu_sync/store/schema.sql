@@ -276,3 +276,22 @@ CREATE TABLE IF NOT EXISTS events (
     visit_seq INTEGER NOT NULL,
     UNIQUE (meter, at, kind, code)
 );
+
+-- Validation (VEE) findings on interval data, one row per finding over the range of
+-- interval ends it covers (first_end..last_end, count of them; NULL for a finding about
+-- the whole read, such as a changed channel set); code an hhu_sync.profile.vee.VeeCode
+-- value. Each is also an exception of kind interval_validation.
+CREATE TABLE IF NOT EXISTS vee_findings (
+    finding_id INTEGER PRIMARY KEY,
+    upload_id  TEXT NOT NULL,
+    visit_seq  INTEGER NOT NULL,
+    meter      TEXT NOT NULL,
+    channel    TEXT NOT NULL,
+    code       TEXT NOT NULL,
+    first_end  INTEGER,
+    last_end   INTEGER,
+    count      INTEGER NOT NULL,
+    detail     TEXT NOT NULL,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS vee_findings_meter ON vee_findings (meter, first_end);

@@ -41,6 +41,9 @@ from hhu_sync.model.catalog import model_takes_ratios
 from hhu_sync.model.meterlist import MeterList, meter_list_from_dict
 from hhu_sync.model.scheme import Scheme, SchemeRecord, scheme_from_dict
 from hhu_sync.model.versions import REFUSED, HeldScheme, judge, refusal
+from hhu_sync.profile.events import MeterEvent
+from hhu_sync.profile.series import ChannelSeries
+from hhu_sync.profile.vee import Shape
 from hhu_sync.store.accounts import Change
 from hhu_sync.store.base import (
     CANCEL_REFUSED,
@@ -66,6 +69,14 @@ from hhu_sync.store.sqlite_exceptions import SqliteExceptions
 from hhu_sync.store.sqlite_paging import SqlitePaging
 from hhu_sync.store.sqlite_readings_view import SqliteReadingsView, add_list_entry_sites
 from hhu_sync.store.sqlite_upgrades import give_readings_a_rowid
+from hhu_sync.store.vee_rules import (
+    COMPARED_REGISTERS,
+    FINDING_COLUMNS,
+    Before,
+    exception_rows,
+    finding_rows,
+    visit_findings,
+)
 
 log = logging.getLogger("hhu_sync.store")
 
@@ -760,6 +771,7 @@ class SqliteStore(SqliteAccounts, SqliteExceptions, SqliteReadingsView, SqlitePa
                                   _VISIT_WIDTH))
             self._check_ratios(db, upload, exceptions, now)
             if upload.profiles:
+                self._validate_intervals(db, upload, report, exceptions, now)
                 self._store_intervals(db, upload, report, exceptions, now)
             if upload.events:
                 self._store_events(db, upload, report)
@@ -771,6 +783,45 @@ class SqliteStore(SqliteAccounts, SqliteExceptions, SqliteReadingsView, SqlitePa
             self._settle_lists(db, report.lists_touched, now)
             failpoint("ingest.before_commit")
         return report
+
+    @staticmethod
+    def _validate_intervals(db: sqlite3.Connection, upload: Upload, report: IngestReport,
+                            out: list, now: str) -> None:
+        """VEE on each visit's profile against what was held before this upload (the
+        rules: :mod:`hhu_sync.store.vee_rules`); findings to ``vee_findings`` and, each,
+        an exception. Runs before the intervals are stored: "before" means before."""
+        by_visit: dict[int, list[ChannelSeries]] = {}
+        for seq, series in upload.profiles:
+            by_visit.setdefault(seq, []).append(series)
+        events: dict[int, list[MeterEvent]] = {}
+        for seq, event in upload.events:
+            events.setdefault(seq, []).append(event)
+        rows: list[tuple] = []
+        for seq, visit_series in by_visit.items():
+            visit = upload.visits[seq]
+            held = db.execute("SELECT channel, interval_s, MAX(interval_end) FROM intervals "
+                              "WHERE meter=? GROUP BY channel", (visit.meter,)).fetchall()
+            before = Before()
+            if held:
+                latest = max(held, key=lambda r: r[2])
+                registers = {}
+                for obis in COMPARED_REGISTERS:
+                    row = db.execute("SELECT time, value FROM readings WHERE meter=? AND "
+                                     "obis=? AND time<? AND status<>'conflict' ORDER BY time DESC "
+                                     "LIMIT 1", (visit.meter, obis, visit.time)).fetchone()
+                    if row:
+                        at = datetime.fromisoformat(row[0])
+                        if at.tzinfo is not None:
+                            registers[obis] = (int(at.timestamp()), row[1])
+                before = Before(Shape(tuple(sorted(r[0] for r in held)), latest[1]),
+                                min(r[2] for r in held), registers)
+            findings = visit_findings(upload, seq, visit_series, events.get(seq), before)
+            rows += finding_rows(upload, seq, findings, now)
+            out.extend(exception_rows(upload, seq, findings, now))
+        if rows:
+            db.executemany(f"INSERT INTO vee_findings ({', '.join(FINDING_COLUMNS)}) VALUES "
+                           f"({','.join('?' * len(FINDING_COLUMNS))})", rows)
+        report.vee_findings += len(rows)
 
     @staticmethod
     def _store_intervals(db: sqlite3.Connection, upload: Upload, report: IngestReport,
