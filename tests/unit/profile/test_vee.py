@@ -109,3 +109,25 @@ def test_a_changed_shape_and_a_clock_off_at_the_visit():
     assert [f.code for f in found] == [VeeCode.CONFIG_CHANGED, VeeCode.CLOCK_OFF]
     assert "2 channels" in found[0].detail and "15 min" in found[0].detail
     assert "-95 s" in found[1].detail
+
+
+def _naive_missing(runs, step, first, stop):
+    have = {run.first_end + k * step for run in runs for k, v in enumerate(run.values)
+            if v is not None}
+    return [end for end in range(first, stop + 1, step) if end not in have]
+
+
+from hypothesis import given  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+
+from hhu_sync.profile.vee import _missing  # noqa: E402
+
+
+@given(st.lists(st.tuples(st.integers(-5, 40), st.lists(st.one_of(st.none(), st.just(1)),
+                                                        max_size=12)), max_size=5),
+       st.integers(-3, 10), st.integers(0, 60), st.booleans())
+def test_missing_by_arithmetic_equals_missing_by_set(spec, lo, span, off_grid):
+    runs = [Run(T0 + at * STEP + (7 if off_grid and i == 0 else 0), tuple(vals),
+                (0,) * len(vals)) for i, (at, vals) in enumerate(spec)]
+    first, stop = T0 + lo * STEP, T0 + (lo + span) * STEP
+    assert _missing(runs, STEP, first, stop) == _naive_missing(runs, STEP, first, stop)
