@@ -15,6 +15,7 @@ import json
 import sqlite3
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from pathlib import Path
 
 from hhu_sync.store.readings_view import (
     MAX_PAGE,
@@ -153,14 +154,18 @@ class SqliteReadingsView:
             return out
 
     def register_readings(self, serial: str, obis: str, *, before: str | None = None,
-                          limit: int = 50) -> list[ReadingRow]:
-        older, args = ("AND time < ?", (before,)) if before is not None else ("", ())
+                          limit: int = 50, catalog: str | Path | None = None
+                          ) -> list[ReadingRow]:
+        # the export's own rows (its join and its Enricher): the page says what the
+        # billing file says. Imported here: hhu_sync.store.sqlite mixes this class in
+        from hhu_sync.store.sqlite import register_export_rows
+
         with self._reading() as db:
-            rows = db.execute(
-                "SELECT obis, time, value, unit, status, upload_id, hhu FROM readings "
-                f"WHERE meter = ? AND obis = ? {older} ORDER BY time DESC LIMIT ?",
-                (serial, obis, *args, _clamp(limit))).fetchall()
-        return [ReadingRow(*r) for r in rows]
+            rows = register_export_rows(db, serial, obis, before=before,
+                                        limit=_clamp(limit), catalog=catalog)
+        return [ReadingRow(r.obis, r.time, r.value, r.unit, r.status, r.upload_id, r.hhu,
+                           r.multiplier, r.value_basis, r.value_primary, r.scheme)
+                for r in rows]
 
     def meter_visits(self, serial: str, limit: int = 100) -> list[MeterVisit]:
         with self._reading() as db:
