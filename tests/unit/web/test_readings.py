@@ -305,3 +305,14 @@ def test_a_meter_without_a_scheme_is_drawn_as_read_and_said_to_be_of_unknown_bas
     page = client.get("/meters/M1?obis=1.8.1").text
     assert "kWh, as read, basis unknown" in page and "primary or secondary unknown" in page
     assert re.search(r'<svg class="chart".*?</svg>', page, re.S).group(0).count("<circle") == 3
+
+
+def test_a_meter_with_more_registers_than_charts_says_how_many_are_drawn(client, filled):
+    regs = [[f"1.8.{n}", f"{n}.0", "kWh", _at(20)] for n in range(10)]
+    filled.ingest(upload("U-MANY", [visit("M2", time=_at(20), registers=regs)]), NOW)
+    log_in(client, "dana")
+    page = client.get("/meters/M2").text
+    assert page.count('<svg class="chart"') == 8
+    assert "8 of 11 registers drawn" in page          # 1.6.0 and 1.8.0..1.8.9
+    assert "registers drawn" not in client.get("/meters/M1").text     # all 3 drawn
+    assert "registers drawn" not in client.get("/meters/M2?obis=1.8.9").text
