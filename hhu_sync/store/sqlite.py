@@ -408,6 +408,14 @@ class SqliteStore(SqliteAccounts, SqliteExceptions, SqliteReadingsView, SqlitePa
             db.execute("INSERT OR REPLACE INTO inputs VALUES (?,?,?,?,?,?,?)",
                        (sha256, name, kind, status, reason, moved_to, now))
 
+    def record_duplicate(self, sha256: str, name: str, kind: str, reason: str,
+                         moved_to: str, duplicate_of: str, now: str = "") -> None:
+        """A file set aside as a duplicate of ``duplicate_of`` (inputs keeps the first)."""
+        with self._tx() as db:
+            db.execute("INSERT INTO input_duplicates (sha256, name, kind, reason, moved_to, "
+                       "duplicate_of, received_at) VALUES (?,?,?,?,?,?,?)",
+                       (sha256, name, kind, reason, moved_to, duplicate_of, now))
+
     # -- scheme library and queue -------------------------------------------------------------
     _PUT_SCHEME = (
         "INSERT INTO schemes VALUES (?,?,?,?,?,?) ON CONFLICT(scheme_id) DO UPDATE SET "

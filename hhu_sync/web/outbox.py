@@ -70,7 +70,7 @@ def _row(row: dict[str, Any], config: Config | None) -> dict[str, Any]:
     return {"name": row["name"], "kind": row["kind"], "status": row["status"],
             "received_at": row["received_at"], "sha256": row["sha256"],
             "moved_to": _shown(row["moved_to"], config), "reason": reason,
-            "problems": problems_of(reason)}
+            "problems": problems_of(reason), "duplicate_of": row.get("duplicate_of", "")}
 
 
 def inputs(store: Store, config: Config | None, status: str | None, limit: int,
@@ -88,7 +88,7 @@ def _query(request: Request) -> tuple[str | None, int, str | None]:
     """The listing's checked query; after an upload (a route of its own): the first page."""
     query = getattr(request.state, "query", None) or LISTING_QUERY.parse_query(
         {}, lambda name: [])
-    return (query["status"], *checked_paging(query, 2))
+    return (query["status"], *checked_paging(query, 3))
 
 
 async def _listing(request: Request) -> dict[str, Any]:
@@ -113,7 +113,8 @@ async def outbox_api(request: Request, session: Session, user: UserRecord) -> Re
     """Outbox files received, newest first, a page at a time (``?limit=`` up to 500,
     default 50; ``?after=`` the ``next`` of the page before; ``?status=`` accepted,
     rejected or duplicate): name, kind, status, reason, its problems (line, field,
-    message), where the file went."""
+    message), where the file went; a duplicate (its content already held, set aside) is
+    listed too, ``duplicate_of`` the name the content was first received as."""
     try:
         return JSONResponse(await _listing(request))
     except (BadPaging, BadCursor) as exc:

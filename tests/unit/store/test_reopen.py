@@ -145,6 +145,8 @@ _CHANGE = Change("test", "test.change", "u1")
 #: storage fails, and work on the same object once it is back.
 CALLS = {
     "inputs_seen": lambda s: s.inputs_seen(["a" * 64]),
+    "record_duplicate": lambda s: s.record_duplicate("b" * 64, "y.csv", "meter_list", "why",
+                                                     "", "x.csv", NOW),
     "record_input": lambda s: s.record_input("b" * 64, "x.csv", "meter_list", "rejected",
                                              "why", "", NOW),
     "accept_input": lambda s: s.accept_input(sha256="c" * 64, name="y.toml", kind="scheme",

@@ -116,6 +116,25 @@ def test_the_same_content_again_is_a_duplicate_naming_the_first(depot_client, co
         "bad-2.toml", "bad-2.toml.reason.txt", "bad.toml", "bad.toml.reason.txt"]
 
 
+def test_a_duplicate_is_listed_with_its_state_and_the_file_it_repeats(depot_client, config,
+                                                                      store):
+    c = depot_client
+    log_in(c, "otto")
+    assert _upload(c, "first.toml", SCHEME).status_code == 201
+    assert _upload(c, "again.toml", SCHEME).status_code == 409
+    listed = c.get("/api/outbox").json()["inputs"]
+    assert [(i["name"], i["status"], i["kind"], i["duplicate_of"]) for i in listed] == [
+        ("again.toml", "duplicate", "scheme", "first.toml"),
+        ("first.toml", "accepted", "scheme", "")]
+    assert listed[0]["moved_to"].startswith("rejected/")
+    only = c.get("/api/outbox?status=duplicate").json()["inputs"]
+    assert [i["name"] for i in only] == ["again.toml"]
+    page = c.get("/outbox").text
+    assert '<div class="duplicate-of">of first.toml</div>' in page
+    assert store.inputs_seen([hashlib.sha256(SCHEME).hexdigest()]).popitem()[1][
+        "name"] == "first.toml"                 # the content's own row is untouched
+
+
 @pytest.mark.parametrize(("given", "kept"), [
     ("../x.toml", "x.toml"), ("../../etc/x.toml", "x.toml"), ("C:\\Users\\o\\x.toml", "x.toml"),
     ("  x.toml ", "x.toml"), ("ünïcode.toml", "ünïcode.toml")])
