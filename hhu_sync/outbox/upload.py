@@ -41,8 +41,10 @@ from hhu_sync.store.base import Store
 MAX_NAME_BYTES = 160      # the archive adds "-N", rejected/ ".reason.txt": room for both
 WAIT_S = 15.0             # for a daemon's outcome; after that the outbox page tells
 NAME_TRIES = 100          # "name.toml", "name-2.toml", ... then refused
-_PROBLEM = re.compile(r"^(?P<file>[^\n]*?)(?::(?P<line>\d+))?: (?P<field>[^\s:]+): "
-                      r"(?P<message>.+)$")
+#: ``FILE[:LINE]: FIELD: MESSAGE``; a CSV list's field is ``row N`` or ``row N, column C``
+#: (its header row's problems too: a column missing from it, one unknown)
+_PROBLEM = re.compile(r"^(?P<file>[^\n]*?)(?::(?P<line>\d+))?: "
+                      r"(?P<field>row \d+(?:, column [^:\n]+)?|[^\s:]+): (?P<message>.+)$")
 
 
 class UploadRefused(HhuSyncError):
