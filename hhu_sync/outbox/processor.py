@@ -624,7 +624,8 @@ class OutboxProcessor:
                 return Outcome(path, "deferred", "meter_list",
                                "waiting for the schemes it names")
             self._waiting.pop(path, None)
-            return self._reject(path, sha, "unknown", problems_text(item.problems))
+            return self._reject(path, sha, item.declared or "unknown",
+                                problems_text(item.problems))
         self._waiting.pop(path, None)
         plan = self._plan(item, keys)
         if isinstance(plan, _Plan):

@@ -135,6 +135,43 @@ def test_a_duplicate_is_listed_with_its_state_and_the_file_it_repeats(depot_clie
         "name"] == "first.toml"                 # the content's own row is untouched
 
 
+HEADLESS_CSV = (b"# list: L9\n# crew: crew-north\n# due: 2026-12-01\n"
+                b"serial,site\nM1,Mill Lane\n")              # no task column
+BAD_ROW_CSV = (b"# list: L9\n# crew: crew-north\n# due: 2026-12-01\n"
+               b"serial,site,address,model,task,scheme,notes\nM1,a,b,,fly,,\n")
+
+
+def test_a_rejected_csv_lists_its_header_problems_and_row_problems(depot_client, config):
+    c = depot_client
+    log_in(c, "otto")
+    body = _upload(c, "headless.csv", HEADLESS_CSV).json()
+    assert (body["status"], body["kind"]) == ("rejected", "meter_list")
+    assert [(p["line"], p["field"], p["message"]) for p in body["problems"]] == [
+        (4, "row 4, column task", "missing from the header row")]
+    body = _upload(c, "bad-row.csv", BAD_ROW_CSV).json()
+    assert [(p["line"], p["field"]) for p in body["problems"]] == [(5, "row 5, column task")]
+    page = _upload(c, "no-id.csv", b"serial,task\nM1,read\n", path="/outbox").text
+    # problems of the whole list (no line) are rows of the table too
+    assert '<td class="line"></td><td class="field">list.id</td><td>missing</td>' in page
+    listing = c.get("/outbox").text
+    assert "line 4: row 4, column task: missing from the header row" in listing
+
+
+@pytest.mark.parametrize(("name", "data", "kind"), [
+    ("s.toml", b"[scheme]\nid = \n", "scheme"),                 # not even TOML
+    ("s2.toml", b"# a scheme\n[scheme]\nid = 'x'\n", "scheme"),
+    ("l.toml", b"list.id = 'L1'\n", "meter_list"),
+    ("l.csv", HEADLESS_CSV, "meter_list"),
+    ("n.toml", b"hello = 1\n", "unknown")])
+def test_a_rejected_file_keeps_the_kind_it_declares(depot_client, name, data, kind):
+    c = depot_client
+    log_in(c, "otto")
+    body = _upload(c, name, data).json()
+    assert (body["status"], body["kind"]) == ("rejected", kind)
+    (row,) = [i for i in c.get("/api/outbox").json()["inputs"] if i["name"] == name]
+    assert row["kind"] == kind
+
+
 @pytest.mark.parametrize(("given", "kept"), [
     ("../x.toml", "x.toml"), ("../../etc/x.toml", "x.toml"), ("C:\\Users\\o\\x.toml", "x.toml"),
     ("  x.toml ", "x.toml"), ("ünïcode.toml", "ünïcode.toml")])
