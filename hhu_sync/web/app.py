@@ -334,6 +334,16 @@ async def me(request: Request, session: Session, user: UserRecord) -> Response:
                          "csrf": session.csrf})
 
 
+def byte_size(n: float) -> str:
+    """A byte count as the docks page's script writes it (``static/docks.js``): the
+    first page and every live redraw read alike."""
+    if n >= 1048576:
+        return f"{n / 1048576:.1f} MB"
+    if n >= 1024:
+        return f"{n / 1024:.1f} KB"
+    return f"{int(n)} B"
+
+
 def _cradles(ctx: Context) -> list[dict[str, Any]]:
     hub = ctx.extra.get("events")
     if hub is not None:
@@ -411,8 +421,10 @@ def create_app(store: AccountStore, *, settings: WebSettings | None = None,
     from hhu_sync.web.outbox import ROUTES as OUTBOX_ROUTES
 
     settings = settings or WebSettings()
-    templates = Jinja2Templates(env=jinja2.Environment(
-        loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True))
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"),
+                             autoescape=True)
+    env.filters["bytes"] = byte_size
+    templates = Jinja2Templates(env=env)
     routes = [
         Route("/healthz", healthz),
         Route("/login", login_form, methods=["GET"]),

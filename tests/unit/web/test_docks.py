@@ -195,6 +195,19 @@ def test_the_docks_page_and_api_show_the_board_with_markup_as_text(store, clock)
     assert '<script src="/static/docks.js" defer></script>' in page
 
 
+def test_the_first_page_shows_free_flash_rate_and_time_left_as_live_redraws_do(store,
+                                                                             clock):
+    hub = EventHub()
+    hub.board.known(["cradle-1"])
+    _docking(hub)                                  # 1 MiB free; 4096 of 8192 B at 2 KB/s
+    app = create_app(store, clock=clock, extra={"events": hub})
+    with TestClient(app, follow_redirects=False) as client:
+        log_in(client, "dana")
+        page = client.get("/docks").text
+    assert "HHU-001 · crew-north · battery 87% · 1.0 MB free</p>" in page
+    assert '<span class="detail">4.0 KB / 8.0 KB · 2.0 KB/s · 2 s left</span>' in page
+
+
 def test_a_browser_gets_the_events_from_a_real_server_as_they_happen(store, tmp_path):
     config = parse_config({"web": {"listen": "127.0.0.1:0"}}, tmp_path / "c.toml")
     hub = EventHub()
