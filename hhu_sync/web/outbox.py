@@ -157,7 +157,16 @@ def _audit(store: Store, user: str, result: UploadResult, given: str) -> None:
                                   now)
 
 
-@guarded(Action.UPLOAD, max_body=MAX_UPLOAD_BODY, max_files=1)
+@guarded(Action.UPLOAD, max_body=MAX_UPLOAD_BODY, max_files=1, responses={
+    201: "accepted: taken into the library or the queue, the file archived",
+    202: "waiting: in the outbox, not handled yet (a list waiting for its schemes, or a "
+         "daemon that has not taken it yet)",
+    400: "no file, or a bad file name (the message names the field)",
+    409: "a duplicate: the same content was received before (the first's outcome), or "
+         "the store refused it",
+    413: "larger than the outbox takes: refused unread, nothing written",
+    422: "rejected: its problems by line and field, the file moved to rejected/",
+    503: "no outbox on this server, or the outbox or the database is unavailable"})
 async def upload(request: Request, session: Session, user: UserRecord) -> Response:
     """Upload a scheme or a meter list into the outbox (multipart field ``file``, or the
     raw body with ``?filename=``): the processor's outcome, 201 accepted, 422 rejected
