@@ -371,6 +371,28 @@ def test_a_list_waiting_for_its_schemes_stays_in_the_outbox_202(depot_client, co
     assert json.loads(_uploads(store)[0].after)["status"] == "waiting"
 
 
+def test_with_a_daemon_a_list_waiting_for_its_schemes_is_answered_at_once(config, store):
+    """The daemon holds such a list without a row in the store: the upload says so
+    without polling for an outcome that cannot come yet."""
+    def no_waiting(seconds: float) -> None:
+        raise AssertionError("the upload waited")
+
+    lock = DaemonLock(config.paths.database)
+    lock.acquire()
+    try:
+        route = (ROOT / "schemes" / "examples" / "route-south.csv").read_bytes()
+        result = Handover(config, store, sleep=no_waiting).take("route-south.csv", route)
+        assert (result.status, result.kind) == ("waiting", "meter_list")
+        assert "waiting for the schemes it names (as230-flat)" in result.reason
+        # a list with another problem too is the daemon's to reject: the upload waits
+        with pytest.raises(AssertionError, match="waited"):
+            Handover(config, store, sleep=no_waiting).take(
+                "other.csv", route.replace(b"serial,", b"serial,bogus,", 1))
+    finally:
+        lock.release()
+    assert files_in(config.paths.outbox) == ["other.csv", "route-south.csv"]
+
+
 def test_a_file_dropped_is_audited_even_when_handling_it_fails(depot_client, config, store,
                                                                monkeypatch):
     def broken(self, path, sha, seen):
