@@ -285,6 +285,9 @@ def test_the_chart_draws_secondary_values_converted_to_primary_never_beside_them
     assert tips == [f"{DAY1}: 800000.000 kWh, primary", f"{DAY2}: 200.000 kWh, primary"]
     assert "primary values: 1 secondary value × 8000" in page
     assert "000100.000 kWh" not in chart          # the secondary value is never drawn raw
+    # the axis says the basis, from the picture's left edge (never cut off by it)
+    assert '<text class="chart-unit" x="4" y="14" text-anchor="start">kWh, primary</text>' \
+        in chart
 
 
 def test_a_value_of_unknown_basis_is_left_off_a_primary_chart_and_counted(client, ct_meter):
