@@ -345,9 +345,9 @@ def byte_size(n: float) -> str:
     """A byte count as the docks page's script writes it (``static/docks.js``): the
     first page and every live redraw read alike."""
     if n >= 1048576:
-        return f"{n / 1048576:.1f} MB"
+        return f"{n / 1048576:.1f} MiB"
     if n >= 1024:
-        return f"{n / 1024:.1f} KB"
+        return f"{n / 1024:.1f} KiB"
     return f"{int(n)} B"
 
 

@@ -15,8 +15,8 @@
   }
 
   function bytes(n) {
-    if (n >= 1048576) { return (n / 1048576).toFixed(1) + " MB"; }
-    if (n >= 1024) { return (n / 1024).toFixed(1) + " KB"; }
+    if (n >= 1048576) { return (n / 1048576).toFixed(1) + " MiB"; }
+    if (n >= 1024) { return (n / 1024).toFixed(1) + " KiB"; }
     return n + " B";
   }
 

@@ -24,6 +24,7 @@ from hhu_sync.dock.events import (
 from hhu_sync.web.app import create_app
 from hhu_sync.web.feed import STREAM_QUEUE, DockFeed
 from hhu_sync.web.server import WebServer
+from tests.conftest import ROOT
 from tests.unit.web.conftest import PASSWORD, log_in
 
 T = 1_800_000_000.0
@@ -199,13 +200,15 @@ def test_the_first_page_shows_free_flash_rate_and_time_left_as_live_redraws_do(s
                                                                              clock):
     hub = EventHub()
     hub.board.known(["cradle-1"])
-    _docking(hub)                                  # 1 MiB free; 4096 of 8192 B at 2 KB/s
+    _docking(hub)                                  # 1 MiB free; 4096 of 8192 B at 2 KiB/s
     app = create_app(store, clock=clock, extra={"events": hub})
     with TestClient(app, follow_redirects=False) as client:
         log_in(client, "dana")
         page = client.get("/docks").text
-    assert "HHU-001 · crew-north · battery 87% · 1.0 MB free</p>" in page
-    assert '<span class="detail">4.0 KB / 8.0 KB · 2.0 KB/s · 2 s left</span>' in page
+    assert "HHU-001 · crew-north · battery 87% · 1.0 MiB free</p>" in page
+    assert '<span class="detail">4.0 KiB / 8.0 KiB · 2.0 KiB/s · 2 s left</span>' in page
+    script = (ROOT / "hhu_sync" / "web" / "static" / "docks.js").read_text()
+    assert '" MiB"' in script and '" KiB"' in script      # the live redraws write alike
 
 
 def test_a_browser_gets_the_events_from_a_real_server_as_they_happen(store, tmp_path):
