@@ -319,3 +319,26 @@ def test_a_meter_with_more_registers_than_charts_says_how_many_are_drawn(client,
     assert "8 of 11 registers drawn" in page          # 1.6.0 and 1.8.0..1.8.9
     assert "registers drawn" not in client.get("/meters/M1").text     # all 3 drawn
     assert "registers drawn" not in client.get("/meters/M2?obis=1.8.9").text
+
+
+def test_the_page_reads_bases_by_the_configured_catalog_as_the_export_does(store, clock,
+                                                                          ct_meter, tmp_path):
+    from types import SimpleNamespace
+
+    from starlette.testclient import TestClient
+
+    from hhu_sync.web.app import create_app
+    from tests.conftest import ROOT
+
+    # a catalog in which no model takes ratios: the proof of them is no proof of primary
+    text = (ROOT / "config" / "meter-models.toml").read_text()
+    catalog = tmp_path / "models.toml"
+    catalog.write_text(text.replace("takes_ratios = true", "takes_ratios = false"))
+    config = SimpleNamespace(paths=SimpleNamespace(catalog=catalog))
+    app = create_app(store, clock=clock, extra={"config": config})
+    with TestClient(app, base_url="http://127.0.0.1:8080", follow_redirects=False) as c:
+        log_in(c, "dana")
+        rows = c.get("/api/meters/CT1/readings?obis=1.8.1").json()["readings"]
+    billed = {r.time: r.value_basis for r in store.readings(catalog=catalog)}
+    assert [(r["time"], r["value_basis"]) for r in rows] == [
+        (DAY2, billed[DAY2]), (DAY1, billed[DAY1])] == [(DAY2, "unknown"), (DAY1, "secondary")]
