@@ -111,6 +111,13 @@ class ReadingsView(Protocol):
         meter-model catalog, which says what models take ratios; None: the default)."""
         ...
 
+    def registers_readings(self, serial: str, wanted: list[tuple[str, int]], *,
+                           catalog: str | Path | None = None) -> list[list[ReadingRow]]:
+        """For each ``(obis, limit)`` the register's newest readings, as
+        :meth:`register_readings` gives them; in one go (the meter's lists, schemes and
+        visits read once, not once a register)."""
+        ...
+
     def meter_visits(self, serial: str, limit: int = 100) -> list[MeterVisit]:
         """The meter's visits, newest first, with the HHU that uploaded each."""
         ...

@@ -1280,12 +1280,15 @@ def export_enricher(db: sqlite3.Connection, *, catalog: str | Path | None = None
 
 def register_export_rows(db: sqlite3.Connection, meter: str, obis: str, *,
                          before: str | None = None, limit: int = 50,
-                         catalog: str | Path | None = None) -> list[ExportRow]:
+                         catalog: str | Path | None = None,
+                         enrich: Enricher | None = None) -> list[ExportRow]:
     """One register's export rows, newest first, older than ``before``: what the export
     says of each reading (multiplier, value basis, primary value), one range of the
-    readings primary key."""
+    readings primary key. ``enrich``: the meter's enricher, shared by several registers
+    (its lists, schemes and visits read once)."""
     older, args = ("AND r.time < ? ", (before,)) if before is not None else ("", ())
-    enrich = export_enricher(db, catalog=catalog, meter=meter)
+    if enrich is None:
+        enrich = export_enricher(db, catalog=catalog, meter=meter)
     rows = db.execute(_EXPORT_SQL + f"WHERE r.meter = ? AND r.obis = ? {older}"
                       "ORDER BY r.time DESC LIMIT ?", (meter, obis, *args, limit))
     return [enrich(StoredReading(*raw)) for raw in rows]

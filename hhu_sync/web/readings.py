@@ -163,10 +163,10 @@ def meter(view: ReadingsView, serial: str, catalog: Path | None = None
     visits = view.meter_visits(serial, VISITS)
     if not (registers or places or visits):
         return None
-    described = []
-    for reg in registers:
-        latest = view.register_readings(serial, reg.obis, limit=1, catalog=catalog)
-        described.append({**asdict(reg), **_basis_of(latest[0] if latest else None)})
+    latest = view.registers_readings(serial, [(r.obis, 1) for r in registers],
+                                     catalog=catalog)
+    described = [{**asdict(reg), **_basis_of(rows[0] if rows else None)}
+                 for reg, rows in zip(registers, latest, strict=True)]
     return {"serial": serial, "places": [asdict(p) for p in places],
             "registers": described,
             "visits": [asdict(v) for v in visits], "_registers": registers}
@@ -210,8 +210,9 @@ def charts(view: ReadingsView, serial: str, registers: list[RegisterSummary],
     worth = [r for r in registers if chartable(r) and (obis is None or r.obis == obis)]
     chosen = worth[:1] if obis else worth[:MAX_CHARTS]
     out = []
-    for reg in chosen:
-        rows = view.register_readings(serial, reg.obis, limit=CHART_POINTS, catalog=catalog)
+    drawn = view.registers_readings(serial, [(r.obis, CHART_POINTS) for r in chosen],
+                                    catalog=catalog)
+    for reg, rows in zip(chosen, drawn, strict=True):
         pairs, said = chart_values(rows)
         pts = points(pairs)
         shown = {"primary": "primary", "unknown": "as read, basis unknown"}.get(said["basis"])

@@ -199,6 +199,7 @@ CALLS = {
     "meter_places": lambda s: s.meter_places("M1"),
     "meter_registers": lambda s: s.meter_registers("M1"),
     "register_readings": lambda s: s.register_readings("M1", "1.8.1"),
+    "registers_readings": lambda s: s.registers_readings("M1", [("1.8.1", 5)]),
     "meter_visits": lambda s: s.meter_visits("M1"),
     # the paged part (hhu_sync.store.paging)
     "lists_page": lambda s: s.lists_page(state="queued"),
