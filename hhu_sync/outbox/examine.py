@@ -22,6 +22,7 @@ import hashlib
 import logging
 import multiprocessing
 import os
+import re
 import threading
 import time
 from collections.abc import Callable, Mapping
@@ -65,6 +66,22 @@ def quick_send_target(path: Path, outbox: Path) -> str | None | Problem:
     return rel.parts[1]
 
 
+_DECLARES = re.compile(rb"^[ \t]*(?:\[[ \t]*(scheme|list)[ \t]*\]|(scheme|list)[ \t]*\.)",
+                       re.MULTILINE)
+
+
+def declared_kind(path: Path, raw: bytes) -> str:
+    """What a file that was not taken says it is: ``meter_list`` for a CSV file (every
+    CSV the outbox reads is one), a TOML file by its first ``[scheme]`` or ``[list]``
+    table (read from the bytes: the file may not parse), else ``unknown``."""
+    if path.suffix.lower() == ".csv":
+        return "meter_list"
+    found = _DECLARES.search(raw[:MAX_INPUT_BYTES])
+    if found is None:
+        return "unknown"
+    return "scheme" if (found[1] or found[2]) == b"scheme" else "meter_list"
+
+
 @dataclass(frozen=True)
 class Examined:
     """What one file is. ``status``: ``ok`` (checked: see ``problems``), ``gone``,
@@ -89,6 +106,7 @@ class Examined:
     aside: Path | None = None      # ``refused``: the name to move aside (a symlinked folder)
     already: Path | None = None    # ``refused``: its other name, in rejected/ already
     content_sha: str = ""          # the bytes' own hash (``sha`` is the idempotency key)
+    declared: str = ""             # with problems: the kind the file says it is (a rejection's)
 
 
 @dataclass
@@ -170,7 +188,7 @@ def _examine(ctx: Context, path: Path, keys) -> Examined:
     inputs = load_inputs([path], ctx.catalog, ctx.library(), {path: raw})
     if inputs.problems:
         return Examined(path, "ok", sha, read_as, target, tuple(inputs.problems),
-                        content_sha=content_sha)
+                        content_sha=content_sha, declared=declared_kind(path, raw))
     scheme = next(iter(inputs.schemes.values()), None)
     mlist = next(iter(inputs.lists.values()), None)
     if scheme is not None:

@@ -613,11 +613,10 @@ class OutboxProcessor:
         if sha in shas:
             reason = (f"{path.name}: the same content as {shas[sha].name}, received with it; "
                       "not processed again")
-            return Outcome(path, "duplicate", "", reason_text(reason),
-                           move_aside(path, self.config.paths.rejected, reason_text(reason),
-                                      within=self.outbox))
+            return self._duplicate(path, sha, "", reason_text(reason),
+                                   printable(shas[sha].name))
         if seen is not None:
-            return self._seen_before(path, seen)
+            return self._seen_before(path, sha, seen)
         if item.status == "misplaced":
             return self._reject(path, "", "quick_send", item.detail)
         if item.problems:
@@ -625,7 +624,8 @@ class OutboxProcessor:
                 return Outcome(path, "deferred", "meter_list",
                                "waiting for the schemes it names")
             self._waiting.pop(path, None)
-            return self._reject(path, sha, "unknown", problems_text(item.problems))
+            return self._reject(path, sha, item.declared or "unknown",
+                                problems_text(item.problems))
         self._waiting.pop(path, None)
         plan = self._plan(item, keys)
         if isinstance(plan, _Plan):
@@ -648,7 +648,7 @@ class OutboxProcessor:
         first = self._waiting.setdefault(path, self.clock())
         return self.clock() - first < self.config.limits.scheme_wait_seconds
 
-    def _seen_before(self, path: Path, seen: dict) -> Outcome:
+    def _seen_before(self, path: Path, sha: str, seen: dict) -> Outcome:
         moved_to = Path(seen["moved_to"]) if seen["moved_to"] else None
         if seen["status"] == "accepted" and moved_to and _same_file(path, moved_to):
             # Linked into the archive, then the daemon stopped before the unlink.
@@ -670,10 +670,18 @@ class OutboxProcessor:
                 return Outcome(path, "accepted", seen["kind"], "recovered", dest)
         reason = (f"{path.name}: the same content was already received as {seen['name']} "
                   f"at {seen['received_at']} ({seen['status']}); not processed again")
-        reason = reason_text(reason)
+        return self._duplicate(path, sha, seen["kind"], reason_text(reason),
+                               seen["name"])
+
+    def _duplicate(self, path: Path, sha: str, kind: str, reason: str, of: str) -> Outcome:
+        """Set the file aside in rejected/ with its reason, and record it (the outbox
+        page lists it, "duplicate of ``of``"); the content's own row stays as it was."""
         dest = move_aside(path, self.config.paths.rejected, reason, within=self.outbox)
+        self.store.record_duplicate(sha, printable(path.name), kind, reason,
+                                    printable(str(dest)), of, _now())
+        self._writes += 1
         log.warning("duplicate %s", printable(path.name))
-        return Outcome(path, "duplicate", seen["kind"], reason, dest)
+        return Outcome(path, "duplicate", kind, reason, dest)
 
     def _plan(self, item: Examined, keys: KeySnapshot) -> Outcome | _Plan:
         path, sha, target_hhu = item.path, item.sha, item.target_hhu

@@ -41,8 +41,10 @@ from hhu_sync.store.base import Store
 MAX_NAME_BYTES = 160      # the archive adds "-N", rejected/ ".reason.txt": room for both
 WAIT_S = 15.0             # for a daemon's outcome; after that the outbox page tells
 NAME_TRIES = 100          # "name.toml", "name-2.toml", ... then refused
-_PROBLEM = re.compile(r"^(?P<file>[^\n]*?)(?::(?P<line>\d+))?: (?P<field>[^\s:]+): "
-                      r"(?P<message>.+)$")
+#: ``FILE[:LINE]: FIELD: MESSAGE``; a CSV list's field is ``row N`` or ``row N, column C``
+#: (its header row's problems too: a column missing from it, one unknown)
+_PROBLEM = re.compile(r"^(?P<file>[^\n]*?)(?::(?P<line>\d+))?: "
+                      r"(?P<field>row \d+(?:, column [^:\n]+)?|[^\s:]+): (?P<message>.+)$")
 
 
 class UploadRefused(HhuSyncError):
@@ -234,7 +236,14 @@ class Handover:
                             outcome.detail or outcome.status)
 
     def _await(self, path: Path, sha: str, seen: dict[str, Any] | None) -> UploadResult:
-        """A daemon processes it: its outcome is in the store (or the file has moved)."""
+        """A daemon processes it: its outcome is in the store (or the file has moved).
+        A list whose only problems are schemes the library lacks is answered at once:
+        the daemon holds it (up to ``scheme_wait_seconds``) without a word in the store,
+        and the browser must not wait for nothing."""
+        if seen is None:
+            waiting = self._waits_for_schemes(path)
+            if waiting is not None:
+                return UploadResult(path.name, sha, "waiting", "meter_list", waiting)
         deadline = self.clock() + self.wait_s
         gone_at: float | None = None
         while self.clock() < deadline:
@@ -251,6 +260,29 @@ class Handover:
             self.sleep(0.1)
         return UploadResult(path.name, sha, "waiting", reason=(
             f"{path.name} is in the outbox; the daemon has not handled it yet"))
+
+
+    def _waits_for_schemes(self, path: Path) -> str | None:
+        """Why the daemon will hold the list (its reason, as the outbox processor words
+        it), or None: it has other problems, or none, or cannot be read here."""
+        from hhu_sync.model.catalog import load_catalog
+        from hhu_sync.model.inputs import load_inputs
+        from hhu_sync.model.problems import ProblemCode
+
+        try:
+            with open(path, "rb") as fh:
+                raw = fh.read(MAX_INPUT_BYTES + 1)
+            catalog = load_catalog(self.config.paths.catalog)
+            found = load_inputs([path], catalog, self.store.library(), {path: raw})
+        except Exception:  # noqa: BLE001 - a look ahead only: the daemon's outcome decides
+            return None
+        problems = found.problems
+        if not problems or not all(p.code is ProblemCode.UNKNOWN_SCHEME for p in problems):
+            return None
+        names = ", ".join(sorted({p.subject or "" for p in problems}))
+        return (f"{path.name}: in the outbox, waiting for the schemes it names ({names}): "
+                f"taken when they come, refused "
+                f"{self.config.limits.scheme_wait_seconds:g} s after it arrived if not")
 
 
 _HERE_LOCKS: dict[str, threading.Lock] = {}

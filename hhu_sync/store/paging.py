@@ -69,5 +69,7 @@ class PagedStore(Protocol):
     def inputs_page(self, *, status: str | None = None, limit: int = 50,
                     after: str | None = None) -> Page:
         """Outbox files received, newest first: sha256, name, kind, status, reason,
-        moved_to, received_at (``status``: accepted, rejected or duplicate only)."""
+        moved_to, received_at, duplicate_of (``status``: accepted, rejected or duplicate
+        only). A duplicate (its content already held) is a row of its own, its
+        ``duplicate_of`` the name the content was first received as ('' for others)."""
         ...

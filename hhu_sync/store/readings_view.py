@@ -11,6 +11,7 @@ history across its registers) is decided above the backend, in
 from __future__ import annotations
 
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Protocol
 
 MAX_PAGE = 500          # the most rows any one call answers
@@ -43,6 +44,12 @@ class RegisterSummary:
 
 @dataclass(frozen=True)
 class ReadingRow:
+    """A reading with what the export says of it (docs/exports.md, the same rules, so
+    the screen and the billing file agree): ``value_basis`` ``primary``, ``secondary``
+    or ``unknown`` (empty for a register no transformer scales), ``multiplier`` the CT x
+    VT ratio of ``scheme``, ``value_primary`` the value x multiplier when secondary (the
+    value when primary, empty when unknown)."""
+
     obis: str
     time: str
     value: str          # as the meter gave it: text, a number only where it is one
@@ -50,6 +57,10 @@ class ReadingRow:
     status: str         # hhu_sync.ingest.ReadingStatus
     upload_id: str
     hhu: str
+    multiplier: str = ""
+    value_basis: str = ""
+    value_primary: str = ""
+    scheme: str = ""
 
 
 @dataclass(frozen=True)
@@ -93,8 +104,18 @@ class ReadingsView(Protocol):
         ...
 
     def register_readings(self, serial: str, obis: str, *, before: str | None = None,
-                          limit: int = 50) -> list[ReadingRow]:
-        """One register's readings, newest first, older than ``before`` (a time)."""
+                          limit: int = 50, catalog: str | Path | None = None
+                          ) -> list[ReadingRow]:
+        """One register's readings, newest first, older than ``before`` (a time), each
+        with its value basis as the export decides it (``catalog``: the configured
+        meter-model catalog, which says what models take ratios; None: the default)."""
+        ...
+
+    def registers_readings(self, serial: str, wanted: list[tuple[str, int]], *,
+                           catalog: str | Path | None = None) -> list[list[ReadingRow]]:
+        """For each ``(obis, limit)`` the register's newest readings, as
+        :meth:`register_readings` gives them; in one go (the meter's lists, schemes and
+        visits read once, not once a register)."""
         ...
 
     def meter_visits(self, serial: str, limit: int = 100) -> list[MeterVisit]:

@@ -16,6 +16,20 @@ CREATE TABLE IF NOT EXISTS inputs (
     received_at TEXT NOT NULL
 );
 
+-- Every file whose content was already held (or came twice in one batch): set aside in
+-- rejected/, not processed again; kept for the outbox page ("duplicate of NAME"). Its
+-- own table: inputs holds one row a content (its key is the hash).
+CREATE TABLE IF NOT EXISTS input_duplicates (
+    sha256       TEXT NOT NULL,
+    name         TEXT NOT NULL,
+    kind         TEXT NOT NULL,           -- the earlier file's kind, '' if not known
+    reason       TEXT NOT NULL DEFAULT '',
+    moved_to     TEXT NOT NULL DEFAULT '',
+    duplicate_of TEXT NOT NULL DEFAULT '', -- the name the content was first received as
+    received_at  TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS input_duplicates_received ON input_duplicates (received_at);
+
 -- The scheme library: valid schemes, by id; the newest version wins.
 CREATE TABLE IF NOT EXISTS schemes (
     scheme_id  TEXT PRIMARY KEY,

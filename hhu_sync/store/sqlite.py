@@ -432,6 +432,14 @@ class SqliteStore(SqliteAccounts, SqliteExceptions, SqliteReadingsView, SqlitePa
             db.execute("INSERT OR REPLACE INTO inputs VALUES (?,?,?,?,?,?,?)",
                        (sha256, name, kind, status, reason, moved_to, now))
 
+    def record_duplicate(self, sha256: str, name: str, kind: str, reason: str,
+                         moved_to: str, duplicate_of: str, now: str = "") -> None:
+        """A file set aside as a duplicate of ``duplicate_of`` (inputs keeps the first)."""
+        with self._tx() as db:
+            db.execute("INSERT INTO input_duplicates (sha256, name, kind, reason, moved_to, "
+                       "duplicate_of, received_at) VALUES (?,?,?,?,?,?,?)",
+                       (sha256, name, kind, reason, moved_to, duplicate_of, now))
+
     # -- scheme library and queue -------------------------------------------------------------
     _PUT_SCHEME = (
         "INSERT INTO schemes VALUES (?,?,?,?,?,?) ON CONFLICT(scheme_id) DO UPDATE SET "
@@ -1365,19 +1373,18 @@ _EXPORT_SQL = (
     "LEFT JOIN list_entries e ON e.list_id = v.list_id AND e.serial = r.meter ")
 
 
+# {} : nothing, or "AND meter = ? " (one meter's visits)
 _PROGRAMMED_SQL = ("SELECT meter, time, scheme FROM visits WHERE scheme IS NOT NULL "
-                   "AND outcome='done' AND verify='ok' ORDER BY meter, time")
+                   "AND outcome='done' AND verify='ok' {}ORDER BY meter, time")
 _HELD_SQL = ("SELECT meter, time, scheme IS NOT NULL, ratios FROM visits WHERE ratios IS NOT "
-             f"NULL AND outcome IN {_PROOF_OUTCOMES!r} ORDER BY meter, time")
+             f"NULL AND outcome IN {_PROOF_OUTCOMES!r} {{}}ORDER BY meter, time")
 
 
-def export_rows(db: sqlite3.Connection, *, since: str | None = None,
-                upload_id: str | None = None,
-                catalog: str | Path | None = None) -> Iterator[ExportRow]:
-    """The export rows of the readings held in ``db``, ordered by meter, obis, time.
-
-    ``catalog``: the meter-model catalog whose ``takes_ratios`` decides which models
-    count primary values (the configured ``paths.catalog``; None: the default one)."""
+def export_enricher(db: sqlite3.Connection, *, catalog: str | Path | None = None,
+                    meter: str | None = None) -> Enricher:
+    """The :class:`Enricher` the export runs over ``db``'s readings (its lists, schemes and
+    the visits that programmed or proved ratios); ``meter``: only that meter's visits are
+    read (the web app's meter page, which must say what the export says)."""
     # A row the export cannot read (written by another version) leaves its site, rates
     # and ratios unknown; it must not stop every other reading's export.
     def meter_list(list_id: str) -> MeterList | None:
@@ -1399,26 +1406,53 @@ def export_rows(db: sqlite3.Connection, *, since: str | None = None,
     # that programmed a scheme or brought a ratio proof, never the whole visits table.
     found: dict[str, dict[str, list]] | None = None
 
-    def visits_of(kind: str, meter: str) -> list:
+    def visits_of(kind: str, of: str) -> list:
         nonlocal found
         if found is None:
             found = {"programmed": {}, "held": {}}
-            for held_by, when, scheme_id in db.execute(_PROGRAMMED_SQL):
+            one, args = ("AND meter = ? ", (meter,)) if meter is not None else ("", ())
+            for held_by, when, scheme_id in db.execute(_PROGRAMMED_SQL.format(one), args):
                 found["programmed"].setdefault(held_by, []).append((when, scheme_id))
-            for held_by, when, programs, ratios in db.execute(_HELD_SQL):
+            for held_by, when, programs, ratios in db.execute(_HELD_SQL.format(one), args):
                 found["held"].setdefault(held_by, []).append((when, programs, ratios))
-        return found[kind].get(meter, [])
+        return found[kind].get(of, [])
 
-    def programmed(meter: str) -> list[tuple[str, str]]:
-        return visits_of("programmed", meter)
+    def programmed(of: str) -> list[tuple[str, str]]:
+        return visits_of("programmed", of)
 
-    def held(meter: str) -> list[tuple[str, bool, str]]:
-        return visits_of("held", meter)
+    def held(of: str) -> list[tuple[str, bool, str]]:
+        return visits_of("held", of)
 
     def takes_ratios(model: str) -> bool:
         return model_takes_ratios(model, catalog)
 
-    enrich = Enricher(meter_list, scheme, programmed, takes_ratios, held)
+    return Enricher(meter_list, scheme, programmed, takes_ratios, held)
+
+
+def register_export_rows(db: sqlite3.Connection, meter: str, obis: str, *,
+                         before: str | None = None, limit: int = 50,
+                         catalog: str | Path | None = None,
+                         enrich: Enricher | None = None) -> list[ExportRow]:
+    """One register's export rows, newest first, older than ``before``: what the export
+    says of each reading (multiplier, value basis, primary value), one range of the
+    readings primary key. ``enrich``: the meter's enricher, shared by several registers
+    (its lists, schemes and visits read once)."""
+    older, args = ("AND r.time < ? ", (before,)) if before is not None else ("", ())
+    if enrich is None:
+        enrich = export_enricher(db, catalog=catalog, meter=meter)
+    rows = db.execute(_EXPORT_SQL + f"WHERE r.meter = ? AND r.obis = ? {older}"
+                      "ORDER BY r.time DESC LIMIT ?", (meter, obis, *args, limit))
+    return [enrich(StoredReading(*raw)) for raw in rows]
+
+
+def export_rows(db: sqlite3.Connection, *, since: str | None = None,
+                upload_id: str | None = None,
+                catalog: str | Path | None = None) -> Iterator[ExportRow]:
+    """The export rows of the readings held in ``db``, ordered by meter, obis, time.
+
+    ``catalog``: the meter-model catalog whose ``takes_ratios`` decides which models
+    count primary values (the configured ``paths.catalog``; None: the default one)."""
+    enrich = export_enricher(db, catalog=catalog)
     if upload_id is not None:
         yield from list(map(enrich, _upload_readings(db, upload_id)))
         return

@@ -68,24 +68,31 @@ class SqlitePaging:
     def inputs_page(self, *, status: str | None = None, limit: int = 50,
                     after: str | None = None) -> Page:
         """Newest first: by time received, then by the order recorded (the rowid, which
-        every index of the table holds: a batch received in one second keeps its order)."""
+        every index of the table holds: a batch received in one second keeps its order),
+        the files taken (inputs) and the duplicates set aside (input_duplicates) merged;
+        of one second, a duplicate after the file it repeats."""
         limit = clamp(limit)
         where: list[str] = []
         args: list[Any] = []
         if after:
-            at, row = decode_cursor(after, 2)
-            if not re.fullmatch(r"[0-9]{1,18}", row):    # a rowid SQLite can hold
+            at, src, row = decode_cursor(after, 3)
+            if src not in ("0", "1") or not re.fullmatch(r"[0-9]{1,18}", row):
                 raise BadCursor("not a cursor of this list")
-            where.append("(received_at, rowid) < (?, ?)")
-            args += [at, int(row)]
+            where.append("(received_at, src, rid) < (?, ?, ?)")
+            args += [at, int(src), int(row)]
         if status is not None:
             where.append("status = ?")
             args.append(status)
-        sql = (f"SELECT rowid, {', '.join(_INPUT_COLUMNS)} FROM inputs "
-               f"{'WHERE ' + ' AND '.join(where) if where else ''} "
-               "ORDER BY received_at DESC, rowid DESC LIMIT ?")
+        cond = f"WHERE {' AND '.join(where)}" if where else ""
+        taken = ", ".join(_INPUT_COLUMNS)
+        sql = (f"SELECT src, rid, {taken}, duplicate_of FROM ("
+               f"SELECT 0 AS src, rowid AS rid, {taken}, '' AS duplicate_of FROM inputs "
+               "UNION ALL SELECT 1, rowid, sha256, name, kind, 'duplicate', reason, "
+               "moved_to, received_at, duplicate_of FROM input_duplicates) "
+               f"{cond} ORDER BY received_at DESC, src DESC, rid DESC LIMIT ?")
         rows = self._rows(sql, [*args, limit + 1])
         more, rows = len(rows) > limit, rows[:limit]
         last = rows[-1] if more and rows else None
-        return Page([dict(zip(_INPUT_COLUMNS, r[1:], strict=True)) for r in rows],
-                    encode_cursor(last[-1], str(last[0])) if last else None)
+        columns = (*_INPUT_COLUMNS, "duplicate_of")
+        return Page([dict(zip(columns, r[2:], strict=True)) for r in rows],
+                    encode_cursor(last[-2], str(last[0]), str(last[1])) if last else None)

@@ -15,7 +15,9 @@ import json
 import sqlite3
 from collections.abc import Callable
 from contextlib import AbstractContextManager
+from pathlib import Path
 
+from hhu_sync.export.rows import ExportRow
 from hhu_sync.store.readings_view import (
     MAX_PAGE,
     MeterPlace,
@@ -59,6 +61,11 @@ def _fill_sites(db: sqlite3.Connection) -> None:
         except (ValueError, KeyError, TypeError):
             continue          # a list this version cannot read keeps no sites
         db.executemany("UPDATE list_entries SET site=? WHERE list_id=? AND serial=?", sites)
+
+
+def _row(r: ExportRow) -> ReadingRow:
+    return ReadingRow(r.obis, r.time, r.value, r.unit, r.status, r.upload_id, r.hhu,
+                      r.multiplier, r.value_basis, r.value_primary, r.scheme)
 
 
 def _clamp(limit: int) -> int:
@@ -153,14 +160,26 @@ class SqliteReadingsView:
             return out
 
     def register_readings(self, serial: str, obis: str, *, before: str | None = None,
-                          limit: int = 50) -> list[ReadingRow]:
-        older, args = ("AND time < ?", (before,)) if before is not None else ("", ())
+                          limit: int = 50, catalog: str | Path | None = None
+                          ) -> list[ReadingRow]:
+        # the export's own rows (its join and its Enricher): the page says what the
+        # billing file says. Imported here: hhu_sync.store.sqlite mixes this class in
+        from hhu_sync.store.sqlite import register_export_rows
+
         with self._reading() as db:
-            rows = db.execute(
-                "SELECT obis, time, value, unit, status, upload_id, hhu FROM readings "
-                f"WHERE meter = ? AND obis = ? {older} ORDER BY time DESC LIMIT ?",
-                (serial, obis, *args, _clamp(limit))).fetchall()
-        return [ReadingRow(*r) for r in rows]
+            rows = register_export_rows(db, serial, obis, before=before,
+                                        limit=_clamp(limit), catalog=catalog)
+        return [_row(r) for r in rows]
+
+    def registers_readings(self, serial: str, wanted: list[tuple[str, int]], *,
+                           catalog: str | Path | None = None) -> list[list[ReadingRow]]:
+        from hhu_sync.store.sqlite import export_enricher, register_export_rows
+
+        with self._reading() as db:
+            enrich = export_enricher(db, catalog=catalog, meter=serial)
+            return [[_row(r) for r in register_export_rows(
+                db, serial, obis, limit=_clamp(limit), enrich=enrich)]
+                for obis, limit in wanted[:MAX_PAGE]]
 
     def meter_visits(self, serial: str, limit: int = 100) -> list[MeterVisit]:
         with self._reading() as db:

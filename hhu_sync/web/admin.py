@@ -143,7 +143,8 @@ async def users_api(request: Request, session: Session, user: UserRecord) -> Res
     return JSONResponse({"users": [shown_user(u) for u in users[:MAX_USERS_SHOWN]]})
 
 
-@guarded(Action.MANAGE_USERS, body=NEW_USER, max_body=MAX_BODY_BYTES)
+@guarded(Action.MANAGE_USERS, body=NEW_USER, max_body=MAX_BODY_BYTES,
+         responses={201: "added: the user (never a password or its hash)"})
 async def add_user(request: Request, session: Session, user: UserRecord) -> Response:
     """Add a user (``name``, ``role``: depot, office or admin, ``password``; a form
     also ``password2``), as ``hhu-sync user add`` does; 409 if the name is taken."""

@@ -13,7 +13,7 @@ import hmac
 import logging
 import threading
 import time
-from collections.abc import Awaitable, Callable, MutableMapping
+from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -138,6 +138,9 @@ ACTIONS: dict[Callable[..., Any], Action] = {}
 #: what each endpoint takes, declared (checked before the handler; in the OpenAPI document)
 QUERIES: dict[Callable[..., Any], Params] = {}
 BODIES: dict[Callable[..., Any], Params] = {}
+#: the answers an endpoint gives beyond every route's (status code: what it means): its
+#: success when not 200, and its own refusals (the OpenAPI document lists them)
+RESPONSES: dict[Callable[..., Any], dict[str, str]] = {}
 
 
 async def _bounded(request: Request, limit: int) -> Request | None:
@@ -170,6 +173,7 @@ async def _bounded(request: Request, limit: int) -> Request | None:
 
 def guarded(action: Action, *, query: Params | None = None, body: Params | None = None,
             max_body: int | None = None, max_files: int = 0,
+            responses: Mapping[int, str] | None = None,
             ) -> Callable[[Handler], Callable[[Request], Awaitable[Response]]]:
     """A route that needs a live session, an enabled user whose role may ``action``,
     and, for a state change, the session's CSRF token. ``query`` and ``body`` declare
@@ -177,7 +181,8 @@ def guarded(action: Action, *, query: Params | None = None, body: Params | None 
     ``request.state.query`` and ``request.state.body`` (an API call's JSON object, a
     page's form fields but its CSRF token). ``max_body``: a change whose body is larger
     is refused (413) unread (a declared body: at most MAX_BODY_BYTES); ``max_files``:
-    files its form may carry."""
+    files its form may carry; ``responses``: the handler's own answers (status: what it
+    means), for the OpenAPI document."""
     if max_body is None:           # every change is bounded: a declared body or not
         max_body = MAX_BODY_BYTES
 
@@ -220,6 +225,8 @@ def guarded(action: Action, *, query: Params | None = None, body: Params | None 
             QUERIES[endpoint] = query
         if body is not None:
             BODIES[endpoint] = body
+        if responses:
+            RESPONSES[endpoint] = {str(code): text for code, text in responses.items()}
         return endpoint
 
     return wrap
@@ -323,7 +330,7 @@ async def openapi(request: Request, session: Session, user: UserRecord) -> Respo
     """This API described (OpenAPI 3.1): every /api route, who may call it, its errors."""
     from hhu_sync.web.openapi import document
 
-    return JSONResponse(document(request.app.routes, ACTIONS, QUERIES, BODIES))
+    return JSONResponse(document(request.app.routes, ACTIONS, QUERIES, BODIES, RESPONSES))
 
 
 @guarded(Action.VIEW)
@@ -332,6 +339,16 @@ async def me(request: Request, session: Session, user: UserRecord) -> Response:
     return JSONResponse({"user": user.name, "role": user.role,
                          "may": [a.value for a in Action if may(user.role, a)],
                          "csrf": session.csrf})
+
+
+def byte_size(n: float) -> str:
+    """A byte count as the docks page's script writes it (``static/docks.js``): the
+    first page and every live redraw read alike."""
+    if n >= 1048576:
+        return f"{n / 1048576:.1f} MiB"
+    if n >= 1024:
+        return f"{n / 1024:.1f} KiB"
+    return f"{int(n)} B"
 
 
 def _cradles(ctx: Context) -> list[dict[str, Any]]:
@@ -411,8 +428,10 @@ def create_app(store: AccountStore, *, settings: WebSettings | None = None,
     from hhu_sync.web.outbox import ROUTES as OUTBOX_ROUTES
 
     settings = settings or WebSettings()
-    templates = Jinja2Templates(env=jinja2.Environment(
-        loader=jinja2.FileSystemLoader(HERE / "templates"), autoescape=True))
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(HERE / "templates"),
+                             autoescape=True)
+    env.filters["bytes"] = byte_size
+    templates = Jinja2Templates(env=env)
     routes = [
         Route("/healthz", healthz),
         Route("/login", login_form, methods=["GET"]),

@@ -122,8 +122,9 @@ def line_chart(pts: list[Point], *, title: str, unit: str = "") -> Markup:
                      f'<text x="{x(t):.1f}" y="{TOP + plot_h + 18}" text-anchor="{anchor}">'
                      f"{escape(_when(when, span))}</text>")
     if unit:
-        parts.append(f'<text class="chart-unit" x="{LEFT - 6}" y="{TOP - 12}" '
-                     f'text-anchor="end">{escape(unit)}</text>')
+        # from the left edge: a long label ("kWh, primary") must not run off it
+        parts.append(f'<text class="chart-unit" x="4" y="{TOP - 12}" '
+                     f'text-anchor="start">{escape(unit)}</text>')
     parts.append(f'<text class="chart-unit" x="{WIDTH - RIGHT}" y="{HEIGHT - 4}" '
                  'text-anchor="end">time (UTC)</text></g>')
     line = " ".join(f"{x(p.when.timestamp()):.1f},{y(p.value):.1f}" for p in pts)

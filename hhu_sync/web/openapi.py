@@ -23,6 +23,7 @@ _ERRORS = {
 _CHANGE_ERRORS = {
     "404": "no such object",
     "409": "the store refused the change (its reason in the message)",
+    "413": "the body is too large: refused unread, nothing changed",
     "503": "the storage is unavailable: nothing was changed, try again",
 }
 
@@ -32,7 +33,9 @@ def _error(text: str) -> dict[str, Any]:
 
 
 def _operation(route: Route, method: str, action: Action | None, query: Params | None,
-               body: Params | None) -> dict[str, Any]:
+               body: Params | None, own: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """``own``: the endpoint's declared answers (``guarded(responses=)``): a success
+    other than 200 replaces it; a refusal is added to (or words) the shared ones."""
     doc = (route.endpoint.__doc__ or "").strip()
     params: list[dict[str, Any]] = [
         {"name": name, "in": "path", "required": True, "schema": {"type": "string"}}
@@ -59,7 +62,13 @@ def _operation(route: Route, method: str, action: Action | None, query: Params |
     if body is not None:
         op["requestBody"] = {"required": True, "content": {
             "application/json": {"schema": body.body_schema()}}}
-        responses["413"] = _error("the body is too large")
+    if own:
+        if any(code.startswith("2") for code in own) and "200" not in own:
+            del responses["200"]
+        for code, text in own.items():
+            responses[code] = ({"description": text, "content": {"application/json": {}}}
+                               if code.startswith("2") else _error(text))
+        op["responses"] = dict(sorted(responses.items()))
     if doc:
         op["description"] = " ".join(doc.split())
     if action is not None:
@@ -70,8 +79,10 @@ def _operation(route: Route, method: str, action: Action | None, query: Params |
 
 def document(routes: Iterable[BaseRoute], actions: dict[Callable[..., Any], Action],
              queries: Mapping[Callable[..., Any], Params] | None = None,
-             bodies: Mapping[Callable[..., Any], Params] | None = None) -> dict[str, Any]:
-    queries, bodies = queries or {}, bodies or {}
+             bodies: Mapping[Callable[..., Any], Params] | None = None,
+             responses: Mapping[Callable[..., Any], Mapping[str, str]] | None = None
+             ) -> dict[str, Any]:
+    queries, bodies, responses = queries or {}, bodies or {}, responses or {}
     paths: dict[str, dict[str, Any]] = {}
     for route in routes:
         if not isinstance(route, Route) or not route.path.startswith("/api/"):
@@ -79,7 +90,8 @@ def document(routes: Iterable[BaseRoute], actions: dict[Callable[..., Any], Acti
         for method in sorted((route.methods or {"GET"}) - {"HEAD"}):
             paths.setdefault(route.path, {})[method.lower()] = _operation(
                 route, method, actions.get(route.endpoint), queries.get(route.endpoint),
-                bodies.get(route.endpoint) if method != "GET" else None)
+                bodies.get(route.endpoint) if method != "GET" else None,
+                responses.get(route.endpoint))
     return {
         "openapi": "3.1.0",
         "info": {"title": "hhu-sync depot web API", "version": __version__,

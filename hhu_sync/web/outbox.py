@@ -70,7 +70,7 @@ def _row(row: dict[str, Any], config: Config | None) -> dict[str, Any]:
     return {"name": row["name"], "kind": row["kind"], "status": row["status"],
             "received_at": row["received_at"], "sha256": row["sha256"],
             "moved_to": _shown(row["moved_to"], config), "reason": reason,
-            "problems": problems_of(reason)}
+            "problems": problems_of(reason), "duplicate_of": row.get("duplicate_of", "")}
 
 
 def inputs(store: Store, config: Config | None, status: str | None, limit: int,
@@ -88,7 +88,7 @@ def _query(request: Request) -> tuple[str | None, int, str | None]:
     """The listing's checked query; after an upload (a route of its own): the first page."""
     query = getattr(request.state, "query", None) or LISTING_QUERY.parse_query(
         {}, lambda name: [])
-    return (query["status"], *checked_paging(query, 2))
+    return (query["status"], *checked_paging(query, 3))
 
 
 async def _listing(request: Request) -> dict[str, Any]:
@@ -113,7 +113,8 @@ async def outbox_api(request: Request, session: Session, user: UserRecord) -> Re
     """Outbox files received, newest first, a page at a time (``?limit=`` up to 500,
     default 50; ``?after=`` the ``next`` of the page before; ``?status=`` accepted,
     rejected or duplicate): name, kind, status, reason, its problems (line, field,
-    message), where the file went."""
+    message), where the file went; a duplicate (its content already held, set aside) is
+    listed too, ``duplicate_of`` the name the content was first received as."""
     try:
         return JSONResponse(await _listing(request))
     except (BadPaging, BadCursor) as exc:
@@ -156,7 +157,16 @@ def _audit(store: Store, user: str, result: UploadResult, given: str) -> None:
                                   now)
 
 
-@guarded(Action.UPLOAD, max_body=MAX_UPLOAD_BODY, max_files=1)
+@guarded(Action.UPLOAD, max_body=MAX_UPLOAD_BODY, max_files=1, responses={
+    201: "accepted: taken into the library or the queue, the file archived",
+    202: "waiting: in the outbox, not handled yet (a list waiting for its schemes, or a "
+         "daemon that has not taken it yet)",
+    400: "no file, or a bad file name (the message names the field)",
+    409: "a duplicate: the same content was received before (the first's outcome), or "
+         "the store refused it",
+    413: "larger than the outbox takes: refused unread, nothing written",
+    422: "rejected: its problems by line and field, the file moved to rejected/",
+    503: "no outbox on this server, or the outbox or the database is unavailable"})
 async def upload(request: Request, session: Session, user: UserRecord) -> Response:
     """Upload a scheme or a meter list into the outbox (multipart field ``file``, or the
     raw body with ``?filename=``): the processor's outcome, 201 accepted, 422 rejected

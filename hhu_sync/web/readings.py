@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 from dataclasses import asdict
+from pathlib import Path
 from typing import Any, cast
 
 from starlette.concurrency import run_in_threadpool
@@ -52,6 +53,14 @@ class BadParameter(ValueError):
 def _view(request: Request) -> ReadingsView:
     ctx: Context = request.app.state.ctx
     return cast(ReadingsView, ctx.store)
+
+
+def _catalog(request: Request) -> Path | None:
+    """The configured meter-model catalog (which models take CT/VT ratios): the one the
+    exports are written with, so a value's basis here is the billing file's."""
+    ctx: Context = request.app.state.ctx
+    config = ctx.extra.get("config")
+    return config.paths.catalog if config is not None else None
 
 
 SEARCH = Params((
@@ -112,7 +121,7 @@ def history_query(request: Request) -> dict[str, Any]:
 
 
 def history(view: ReadingsView, serial: str, registers: list[RegisterSummary],
-            query: dict[str, Any]) -> dict[str, Any]:
+            query: dict[str, Any], catalog: Path | None = None) -> dict[str, Any]:
     """A page of the meter's readings: register by register in OBIS order, each newest
     first, from the cursor on; each register's rows are one index range."""
     limit = query["limit"]
@@ -123,7 +132,7 @@ def history(view: ReadingsView, serial: str, registers: list[RegisterSummary],
         if start is not None and obis < start:
             continue
         rows += view.register_readings(serial, obis, before=before if obis == start else None,
-                                       limit=limit + 1 - len(rows))
+                                       limit=limit + 1 - len(rows), catalog=catalog)
         if len(rows) > limit:
             break
     more = len(rows) > limit
@@ -137,45 +146,94 @@ def chartable(register: RegisterSummary) -> bool:
     return fixed_form(register.obis) is None
 
 
-def meter(view: ReadingsView, serial: str) -> dict[str, Any] | None:
-    """The meter: the lists that place it, its registers, its newest visits; None when
-    the depot knows nothing of it."""
+def _basis_of(row: ReadingRow | None) -> dict[str, str]:
+    if row is None:
+        return {"multiplier": "", "value_basis": "", "value_primary": "", "scheme": ""}
+    return {"multiplier": row.multiplier, "value_basis": row.value_basis,
+            "value_primary": row.value_primary, "scheme": row.scheme}
+
+
+def meter(view: ReadingsView, serial: str, catalog: Path | None = None
+          ) -> dict[str, Any] | None:
+    """The meter: the lists that place it, its registers (the latest value with its
+    basis, as the export says it), its newest visits; None when the depot knows
+    nothing of it."""
     registers = view.meter_registers(serial)
     places = view.meter_places(serial)
     visits = view.meter_visits(serial, VISITS)
     if not (registers or places or visits):
         return None
+    latest = view.registers_readings(serial, [(r.obis, 1) for r in registers],
+                                     catalog=catalog)
+    described = [{**asdict(reg), **_basis_of(rows[0] if rows else None)}
+                 for reg, rows in zip(registers, latest, strict=True)]
     return {"serial": serial, "places": [asdict(p) for p in places],
-            "registers": [asdict(r) for r in registers],
+            "registers": described,
             "visits": [asdict(v) for v in visits], "_registers": registers}
 
 
+def chart_values(rows: list[ReadingRow]) -> tuple[list[tuple[str, str]], dict[str, Any]]:
+    """The (time, value) pairs a chart draws, all on one basis, and what it says of them.
+
+    As the exports bill them: a value a transformer scales is drawn as its primary
+    quantity (``value_primary``: a secondary value times its multiplier, a primary one as
+    read); one whose basis is ``unknown`` has no primary quantity and is left out
+    (counted), unless no value has one: then all are drawn as read, and said to be of
+    unknown basis. A register no transformer scales (no basis) is drawn as read. Never
+    secondary and primary values on one line."""
+    known = [r for r in rows if r.value_basis in ("primary", "secondary")]
+    if not known:
+        basis = "unknown" if any(r.value_basis == "unknown" for r in rows) else ""
+        return [(r.time, r.value) for r in rows], {
+            "basis": basis, "unknown": 0, "converted": 0, "multipliers": []}
+    secondary = [r for r in known if r.value_basis == "secondary"]
+    # a value that is no number has no value_primary: drawn from its text, it is skipped
+    # as one that is not a number
+    pairs = [(r.time, r.value_primary or r.value) for r in known]
+    return pairs, {"basis": "primary", "unknown": len(rows) - len(known),
+                   "converted": len(secondary),
+                   "multipliers": sorted({r.multiplier for r in secondary}, key=_number)}
+
+
+def _number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        return 0.0
+
+
 def charts(view: ReadingsView, serial: str, registers: list[RegisterSummary],
-           obis: str | None) -> list[dict[str, Any]]:
+           obis: str | None, catalog: Path | None = None) -> dict[str, Any]:
     """A chart for the chosen register, or for each register worth drawing (never for a
-    flag word, whose hex digits can look like a number)."""
-    chosen = [r for r in registers if chartable(r) and (obis is None or r.obis == obis)]
-    chosen = chosen[:1] if obis else chosen[:MAX_CHARTS]
+    flag word, whose hex digits can look like a number), up to ``MAX_CHARTS``: the
+    answer says how many could be drawn (``of``)."""
+    worth = [r for r in registers if chartable(r) and (obis is None or r.obis == obis)]
+    chosen = worth[:1] if obis else worth[:MAX_CHARTS]
     out = []
-    for reg in chosen:
-        rows = view.register_readings(serial, reg.obis, limit=CHART_POINTS)
-        pts = points((r.time, r.value) for r in rows)
+    drawn = view.registers_readings(serial, [(r.obis, CHART_POINTS) for r in chosen],
+                                    catalog=catalog)
+    for reg, rows in zip(chosen, drawn, strict=True):
+        pairs, said = chart_values(rows)
+        pts = points(pairs)
+        shown = {"primary": "primary", "unknown": "as read, basis unknown"}.get(said["basis"])
+        unit = ", ".join(x for x in (reg.unit, shown) if x)
         out.append({"obis": reg.obis, "unit": reg.unit, "drawn": len(pts),
-                    "skipped": len(rows) - len(pts),
-                    "svg": line_chart(pts, title=f"{serial} {reg.obis}", unit=reg.unit)})
-    return out
+                    "skipped": len(pairs) - len(pts), **said,
+                    "svg": line_chart(pts, title=f"{serial} {reg.obis}", unit=unit)})
+    return {"drawn": out, "of": len(worth)}
 
 
-def meter_page_data(view: ReadingsView, serial: str,
-                    query: dict[str, Any]) -> dict[str, Any] | None:
-    found = meter(view, serial)
+def meter_page_data(view: ReadingsView, serial: str, query: dict[str, Any],
+                    catalog: Path | None = None) -> dict[str, Any] | None:
+    found = meter(view, serial, catalog)
     if found is None:
         return None
     registers = found.pop("_registers")
     if query["obis"] is not None and query["obis"] not in {r.obis for r in registers}:
         raise LookupError(f"meter {serial} has no register {query['obis']}")
-    return {**found, "history": history(view, serial, registers, query),
-            "charts": charts(view, serial, registers, query["obis"])}
+    drawn = charts(view, serial, registers, query["obis"], catalog)
+    return {**found, "history": history(view, serial, registers, query, catalog),
+            "charts": drawn["drawn"], "charts_of": drawn["of"]}
 
 
 # -- routes -----------------------------------------------------------------------------
@@ -207,7 +265,8 @@ async def readings_api(request: Request, session: Session, user: UserRecord) -> 
 async def meter_page(request: Request, session: Session, user: UserRecord) -> Response:
     try:
         serial, query = _serial(request), history_query(request)
-        found = await run_in_threadpool(meter_page_data, _view(request), serial, query)
+        found = await run_in_threadpool(meter_page_data, _view(request), serial, query,
+                                        _catalog(request))
     except BadParameter as exc:
         return _problem(request, 400, str(exc))
     except LookupError as exc:
@@ -221,38 +280,43 @@ async def meter_page(request: Request, session: Session, user: UserRecord) -> Re
 @guarded(Action.VIEW)
 async def meter_api(request: Request, session: Session, user: UserRecord) -> Response:
     """One meter: the lists that place it (site), its registers (readings, first,
-    latest, latest value) and its newest 100 visits (list, outcome, notes)."""
+    latest, latest value with its basis as the export gives it: ``value_basis``
+    primary/secondary/unknown, ``multiplier``, ``value_primary``, ``scheme``) and its
+    newest 100 visits (list, outcome, notes)."""
     try:
         serial = _serial(request)
     except BadParameter as exc:
         return _problem(request, 400, str(exc))
-    found = await run_in_threadpool(meter, _view(request), serial)
+    found = await run_in_threadpool(meter, _view(request), serial, _catalog(request))
     if found is None:
         return _problem(request, 404, f"no meter {serial!r}")
     found.pop("_registers")
     return JSONResponse(found)
 
 
-def _meter_readings(view: ReadingsView, serial: str,
-                    query: dict[str, Any]) -> dict[str, Any] | None:
+def _meter_readings(view: ReadingsView, serial: str, query: dict[str, Any],
+                    catalog: Path | None = None) -> dict[str, Any] | None:
     registers = view.meter_registers(serial)
     if not registers:
         return None
     if query["obis"] is not None and query["obis"] not in {r.obis for r in registers}:
         raise LookupError(f"meter {serial} has no register {query['obis']}")
     return {"serial": serial, "obis": query["obis"],
-            **history(view, serial, registers, query)}
+            **history(view, serial, registers, query, catalog)}
 
 
 @guarded(Action.VIEW, query=HISTORY)
 async def meter_readings_api(request: Request, session: Session, user: UserRecord
                              ) -> Response:
-    """A meter's readings (obis, time, value, unit, status, upload, HHU): register by
+    """A meter's readings (obis, time, value, unit, status, upload, HHU, and as the export
+    gives them: ``value_basis`` primary/secondary/unknown, empty for a register no
+    transformer scales; ``multiplier`` CT x VT; ``value_primary``; ``scheme``): register by
     register in OBIS order, each newest first (``?obis=`` one register), a page at a
     time (``?after=`` the ``next`` a page gave, ``?limit=`` up to 200)."""
     try:
         serial, query = _serial(request), history_query(request)
-        found = await run_in_threadpool(_meter_readings, _view(request), serial, query)
+        found = await run_in_threadpool(_meter_readings, _view(request), serial, query,
+                                        _catalog(request))
     except BadParameter as exc:
         return _problem(request, 400, str(exc))
     except LookupError as exc:

@@ -63,7 +63,7 @@ def test_uploading_a_bad_scheme_shows_its_error_with_line_and_field(daemon, page
     page.wait_for_url("**/outbox")
     _upload(page, "<img src=x onerror=alert(1)>.toml", BAD_SCHEME)
     assert page.locator(".upload-result h2").inner_text() == \
-        "<img src=x onerror=alert(1)>.toml: rejected"
+        "<img src=x onerror=alert(1)>.toml: rejected (scheme)"   # the kind it declares
     rows = page.locator(".upload-result table.problems tbody tr")
     assert rows.count() == 2
     assert rows.nth(0).locator("td.line").inner_text() == "7"
@@ -82,8 +82,13 @@ def test_uploading_a_bad_scheme_shows_its_error_with_line_and_field(daemon, page
     assert received.count() == 2
     assert "accepted" in received.nth(0).inner_text()
     assert "line 7: scheme.bogus" in received.nth(1).inner_text()
-    shoot(page, "outbox")
     assert d.store.scheme("as230-flat") is not None
+    _upload(page, "again.toml", SCHEME)                       # the same content again
+    assert page.locator(".upload-result h2").inner_text() == "again.toml: duplicate (scheme)"
+    received = page.locator("table.inputs tbody tr")
+    assert received.count() == 3                              # listed, with what it repeats
+    assert received.nth(0).locator(".duplicate-of").inner_text() == "of as230-flat.toml"
+    shoot(page, "outbox")
     assert page.dialogs == []
 
 

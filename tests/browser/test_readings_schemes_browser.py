@@ -35,7 +35,8 @@ def served(tmp_path, catalog):
     store.accept_input(sha256="0" * 64, name="a1700-ci-tou.toml", kind="scheme", moved_to="",
                        now=NOW, scheme=scheme)
     store.add_meter_list(MeterList("L1", "North", "HHU-001", None, "2026-12-01", "", (
-        MeterEntry("E23A0001", "<b>Unit 4</b> Riverside", "", "read", None, None, ""),)), NOW)
+        MeterEntry("E23A0001", "<b>Unit 4</b> Riverside", "", "read", scheme.id, None,
+                   ""),)), NOW)      # behind CTs/VTs (x 8000), never programmed: secondary
     for n, day in enumerate(range(1, 25, 3)):
         regs = [["1.8.1", f"{1200 + 37.5 * n + (n % 3) * 9:.1f}", "kWh", _at(day)],
                 ["1.8.2", f"{400 + 11.25 * n:.2f}", "kWh", _at(day)],
@@ -77,6 +78,11 @@ def test_a_meters_chart_and_a_schemes_timetable_are_drawn(served, page):
     assert box is not None and box["width"] > 300 and box["height"] > 100
     assert first.locator("circle").count() == 8
     assert first.locator("polyline.chart-line").is_visible()
+    # every value says its basis; the chart draws them converted to primary, as billed
+    assert page.locator("table.history tbody tr").first.locator(".basis").inner_text() == \
+        "secondary × 8000"
+    assert "primary values: 8 secondary values × 8000" in \
+        page.locator("figure.chart-box").first.inner_text()
     assert page.locator("td.visit-note", has_text="onerror").inner_text() == NOTE
     shoot(page, "meter")
 

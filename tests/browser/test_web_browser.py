@@ -59,6 +59,19 @@ def test_log_in_see_the_docks_and_log_out(served, page):
     assert page.url.endswith("/login")
 
 
+def test_without_a_live_stream_the_docks_page_falls_back_to_refreshing(served, page):
+    server, hub = served
+    page.add_init_script("delete window.EventSource")      # a browser without SSE
+    _log_in(page, server.url)
+    page.wait_for_url("**/docks")
+    assert page.locator("section.cradle[data-dock=cradle-1] .phase").text_content() == "empty"
+    hub.publish(PhaseChanged("cradle-1", T, Phase.AUTHENTICATING))
+    with page.expect_event("load", timeout=20_000):         # refreshed, not pushed
+        pass
+    assert page.locator("section.cradle[data-dock=cradle-1] .phase").text_content() == \
+        "authenticating"
+
+
 def test_markup_in_a_cradles_data_is_shown_as_text_never_run(served, page):
     server, hub = served
     _log_in(page, server.url)

@@ -5,7 +5,12 @@
 
 (function () {
   const board = document.getElementById("docks");
-  if (!board || !window.EventSource) { return; }
+  if (!board) { return; }
+  // Without a live stream the page refreshes itself every 5 s, as it does without
+  // scripts (the <noscript> refresh): a browser without EventSource, or a stream the
+  // server closed (the session ended), still shows the cradles as they are.
+  function refreshSoon() { window.setTimeout(function () { window.location.reload(); }, 5000); }
+  if (!window.EventSource) { refreshSoon(); return; }
 
   function text(tag, cls, value) {
     const el = document.createElement(tag);
@@ -15,8 +20,8 @@
   }
 
   function bytes(n) {
-    if (n >= 1048576) { return (n / 1048576).toFixed(1) + " MB"; }
-    if (n >= 1024) { return (n / 1024).toFixed(1) + " KB"; }
+    if (n >= 1048576) { return (n / 1048576).toFixed(1) + " MiB"; }
+    if (n >= 1024) { return (n / 1024).toFixed(1) + " KiB"; }
     return n + " B";
   }
 
@@ -70,6 +75,9 @@
   source.addEventListener("cradle", function (ev) { draw(JSON.parse(ev.data)); });
   source.addEventListener("snapshot", function (ev) {
     for (const c of JSON.parse(ev.data)) { draw(c); }
+  });
+  source.addEventListener("error", function () {
+    if (source.readyState === EventSource.CLOSED) { refreshSoon(); }   // else it reconnects
   });
   document.documentElement.dataset.live = "yes";
 })();

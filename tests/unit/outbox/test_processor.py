@@ -127,6 +127,21 @@ def test_the_same_content_dropped_twice_is_processed_once(depot):
         again.moved_to.with_name(again.moved_to.name + ".reason.txt").read_text()
 
 
+def test_every_duplicate_is_recorded_naming_the_file_it_repeats(depot):
+    depot.process(drop(depot, "as230-flat.toml"))
+    depot.process(drop(depot, "again.toml", content=(EXAMPLES / "as230-flat.toml").read_bytes()))
+    twins = [drop(depot, name, content=(EXAMPLES / "a1140-day-night.toml").read_bytes())
+             for name in ("twin-a.toml", "twin-b.toml")]
+    outcomes = depot.process_batch(twins)              # one content twice in one batch
+    assert sorted(o.status for o in outcomes) == ["accepted", "duplicate"]
+    taken = next(o for o in outcomes if o.status == "accepted").path.name
+    listed = depot.store.inputs_page(status="duplicate").rows
+    assert {(r["name"], r["duplicate_of"]) for r in listed} == {
+        ("again.toml", "as230-flat.toml"),
+        ({"twin-a.toml", "twin-b.toml"}.difference({taken}).pop(), taken)}
+    assert all(r["moved_to"] and r["reason"] for r in listed)
+
+
 def test_a_list_waits_for_its_schemes_then_is_accepted(depot):
     path = drop(depot, "route-north.toml")
     assert depot.process(path).status == "deferred" and path.exists()

@@ -41,6 +41,7 @@ def test_every_readings_statement_is_an_index_range_without_a_sort_of_readings(t
              lambda: store.find_meters(site="mill"), lambda: store.find_meters(list_id="L1"),
              lambda: store.meter_registers("M1"), lambda: store.meter_places("M1"),
              lambda: store.register_readings("M1", "1.8.1", before=NOW),
+             lambda: store.registers_readings("M1", [("1.8.1", 5), ("1.8.2", 5)]),
              lambda: store.meter_visits("M1")]
     for call in calls:
         for sql, plan in _plans(store, call).items():
@@ -63,6 +64,8 @@ def test_the_readings_view_answers_from_what_the_store_holds(tmp_path):
     assert (m1.site, m1.readings, m1.latest) == ("Mill Lane 1", 2, "2026-11-25T10:00:00+00:00")
     assert [r.obis for r in store.meter_registers("M1")] == ["1.8.1", "1.8.2"]
     assert store.register_readings("M1", "1.8.1", before="2026-11-25T10:00:00+00:00") == []
+    assert store.registers_readings("M1", [("1.8.2", 5), ("1.8.1", 1)]) == [
+        store.register_readings("M1", "1.8.2"), store.register_readings("M1", "1.8.1")]
     assert [v.outcome for v in store.meter_visits("M1")] == ["done"]
     store.close()
 

@@ -145,6 +145,8 @@ _CHANGE = Change("test", "test.change", "u1")
 #: storage fails, and work on the same object once it is back.
 CALLS = {
     "inputs_seen": lambda s: s.inputs_seen(["a" * 64]),
+    "record_duplicate": lambda s: s.record_duplicate("b" * 64, "y.csv", "meter_list", "why",
+                                                     "", "x.csv", NOW),
     "record_input": lambda s: s.record_input("b" * 64, "x.csv", "meter_list", "rejected",
                                              "why", "", NOW),
     "accept_input": lambda s: s.accept_input(sha256="c" * 64, name="y.toml", kind="scheme",
@@ -200,6 +202,7 @@ CALLS = {
     "meter_places": lambda s: s.meter_places("M1"),
     "meter_registers": lambda s: s.meter_registers("M1"),
     "register_readings": lambda s: s.register_readings("M1", "1.8.1"),
+    "registers_readings": lambda s: s.registers_readings("M1", [("1.8.1", 5)]),
     "meter_visits": lambda s: s.meter_visits("M1"),
     # the paged part (hhu_sync.store.paging)
     "lists_page": lambda s: s.lists_page(state="queued"),

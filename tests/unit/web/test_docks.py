@@ -24,6 +24,7 @@ from hhu_sync.dock.events import (
 from hhu_sync.web.app import create_app
 from hhu_sync.web.feed import STREAM_QUEUE, DockFeed
 from hhu_sync.web.server import WebServer
+from tests.conftest import ROOT
 from tests.unit.web.conftest import PASSWORD, log_in
 
 T = 1_800_000_000.0
@@ -193,6 +194,21 @@ def test_the_docks_page_and_api_show_the_board_with_markup_as_text(store, clock)
     assert "<script>alert(1)</script>" not in page and "&lt;script&gt;" in page
     assert "cradle-&lt;b&gt;1&lt;/b&gt;" in page
     assert '<script src="/static/docks.js" defer></script>' in page
+
+
+def test_the_first_page_shows_free_flash_rate_and_time_left_as_live_redraws_do(store,
+                                                                             clock):
+    hub = EventHub()
+    hub.board.known(["cradle-1"])
+    _docking(hub)                                  # 1 MiB free; 4096 of 8192 B at 2 KiB/s
+    app = create_app(store, clock=clock, extra={"events": hub})
+    with TestClient(app, follow_redirects=False) as client:
+        log_in(client, "dana")
+        page = client.get("/docks").text
+    assert "HHU-001 · crew-north · battery 87% · 1.0 MiB free</p>" in page
+    assert '<span class="detail">4.0 KiB / 8.0 KiB · 2.0 KiB/s · 2 s left</span>' in page
+    script = (ROOT / "hhu_sync" / "web" / "static" / "docks.js").read_text()
+    assert '" MiB"' in script and '" KiB"' in script      # the live redraws write alike
 
 
 def test_a_browser_gets_the_events_from_a_real_server_as_they_happen(store, tmp_path):

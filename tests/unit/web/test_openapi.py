@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from starlette.routing import Route
 
+from hhu_sync.web.outbox import OUTCOME_STATUS
 from tests.unit.web.conftest import log_in
 
 
@@ -36,3 +37,19 @@ def test_declared_query_parameters_are_described_as_they_are_checked(client):
     assert "cancelled" in state["schema"]["enum"]
     bad = client.get("/api/lists?state=lost")
     assert bad.status_code == 400 and bad.json()["error"].startswith("state: must be one of")
+
+
+def test_a_route_with_answers_of_its_own_declares_each(client):
+    log_in(client, "dana")
+    doc = client.get("/api/openapi.json").json()
+    upload = doc["paths"]["/api/outbox"]["post"]["responses"]
+    assert {"201", "202", "400", "401", "403", "409", "413", "422", "503"} <= set(upload)
+    assert "200" not in upload                   # an upload never answers 200
+    assert {str(code) for code in OUTCOME_STATUS.values()} <= set(upload)
+    assert "duplicate" in upload["409"]["description"]
+    assert "rejected" in upload["422"]["description"]
+    added = doc["paths"]["/api/users"]["post"]["responses"]
+    assert "201" in added and "200" not in added
+    # every change may be refused as too large, unread
+    assert all("413" in op["responses"] for ops in doc["paths"].values()
+               for method, op in ops.items() if method != "get")

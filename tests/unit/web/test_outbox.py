@@ -116,6 +116,62 @@ def test_the_same_content_again_is_a_duplicate_naming_the_first(depot_client, co
         "bad-2.toml", "bad-2.toml.reason.txt", "bad.toml", "bad.toml.reason.txt"]
 
 
+def test_a_duplicate_is_listed_with_its_state_and_the_file_it_repeats(depot_client, config,
+                                                                      store):
+    c = depot_client
+    log_in(c, "otto")
+    assert _upload(c, "first.toml", SCHEME).status_code == 201
+    assert _upload(c, "again.toml", SCHEME).status_code == 409
+    listed = c.get("/api/outbox").json()["inputs"]
+    assert [(i["name"], i["status"], i["kind"], i["duplicate_of"]) for i in listed] == [
+        ("again.toml", "duplicate", "scheme", "first.toml"),
+        ("first.toml", "accepted", "scheme", "")]
+    assert listed[0]["moved_to"].startswith("rejected/")
+    only = c.get("/api/outbox?status=duplicate").json()["inputs"]
+    assert [i["name"] for i in only] == ["again.toml"]
+    page = c.get("/outbox").text
+    assert '<div class="duplicate-of">of first.toml</div>' in page
+    assert store.inputs_seen([hashlib.sha256(SCHEME).hexdigest()]).popitem()[1][
+        "name"] == "first.toml"                 # the content's own row is untouched
+
+
+HEADLESS_CSV = (b"# list: L9\n# crew: crew-north\n# due: 2026-12-01\n"
+                b"serial,site\nM1,Mill Lane\n")              # no task column
+BAD_ROW_CSV = (b"# list: L9\n# crew: crew-north\n# due: 2026-12-01\n"
+               b"serial,site,address,model,task,scheme,notes\nM1,a,b,,fly,,\n")
+
+
+def test_a_rejected_csv_lists_its_header_problems_and_row_problems(depot_client, config):
+    c = depot_client
+    log_in(c, "otto")
+    body = _upload(c, "headless.csv", HEADLESS_CSV).json()
+    assert (body["status"], body["kind"]) == ("rejected", "meter_list")
+    assert [(p["line"], p["field"], p["message"]) for p in body["problems"]] == [
+        (4, "row 4, column task", "missing from the header row")]
+    body = _upload(c, "bad-row.csv", BAD_ROW_CSV).json()
+    assert [(p["line"], p["field"]) for p in body["problems"]] == [(5, "row 5, column task")]
+    page = _upload(c, "no-id.csv", b"serial,task\nM1,read\n", path="/outbox").text
+    # problems of the whole list (no line) are rows of the table too
+    assert '<td class="line"></td><td class="field">list.id</td><td>missing</td>' in page
+    listing = c.get("/outbox").text
+    assert "line 4: row 4, column task: missing from the header row" in listing
+
+
+@pytest.mark.parametrize(("name", "data", "kind"), [
+    ("s.toml", b"[scheme]\nid = \n", "scheme"),                 # not even TOML
+    ("s2.toml", b"# a scheme\n[scheme]\nid = 'x'\n", "scheme"),
+    ("l.toml", b"list.id = 'L1'\n", "meter_list"),
+    ("l.csv", HEADLESS_CSV, "meter_list"),
+    ("n.toml", b"hello = 1\n", "unknown")])
+def test_a_rejected_file_keeps_the_kind_it_declares(depot_client, name, data, kind):
+    c = depot_client
+    log_in(c, "otto")
+    body = _upload(c, name, data).json()
+    assert (body["status"], body["kind"]) == ("rejected", kind)
+    (row,) = [i for i in c.get("/api/outbox").json()["inputs"] if i["name"] == name]
+    assert row["kind"] == kind
+
+
 @pytest.mark.parametrize(("given", "kept"), [
     ("../x.toml", "x.toml"), ("../../etc/x.toml", "x.toml"), ("C:\\Users\\o\\x.toml", "x.toml"),
     ("  x.toml ", "x.toml"), ("ünïcode.toml", "ünïcode.toml")])
@@ -313,6 +369,28 @@ def test_a_list_waiting_for_its_schemes_stays_in_the_outbox_202(depot_client, co
     assert "waiting for the schemes" in r.json()["reason"]
     assert files_in(config.paths.outbox) == ["route-south.csv"]   # the daemon takes it later
     assert json.loads(_uploads(store)[0].after)["status"] == "waiting"
+
+
+def test_with_a_daemon_a_list_waiting_for_its_schemes_is_answered_at_once(config, store):
+    """The daemon holds such a list without a row in the store: the upload says so
+    without polling for an outcome that cannot come yet."""
+    def no_waiting(seconds: float) -> None:
+        raise AssertionError("the upload waited")
+
+    lock = DaemonLock(config.paths.database)
+    lock.acquire()
+    try:
+        route = (ROOT / "schemes" / "examples" / "route-south.csv").read_bytes()
+        result = Handover(config, store, sleep=no_waiting).take("route-south.csv", route)
+        assert (result.status, result.kind) == ("waiting", "meter_list")
+        assert "waiting for the schemes it names (as230-flat)" in result.reason
+        # a list with another problem too is the daemon's to reject: the upload waits
+        with pytest.raises(AssertionError, match="waited"):
+            Handover(config, store, sleep=no_waiting).take(
+                "other.csv", route.replace(b"serial,", b"serial,bogus,", 1))
+    finally:
+        lock.release()
+    assert files_in(config.paths.outbox) == ["other.csv", "route-south.csv"]
 
 
 def test_a_file_dropped_is_audited_even_when_handling_it_fails(depot_client, config, store,

@@ -156,7 +156,8 @@ def test_a_meters_history_register_by_register_newest_first_paged(client, filled
                                                          "after": one["next"]}).json()
     assert [r["value"] for r in rest["readings"]] == ["1020.0"] and rest["next"] is None
     assert set(rest["readings"][0]) == {"obis", "time", "value", "unit", "status",
-                                        "upload_id", "hhu"}
+                                        "upload_id", "hhu", "multiplier", "value_basis",
+                                        "value_primary", "scheme"}
     page = client.get("/meters/M1?obis=1.8.1&limit=2").text
     assert 'href="/meters/M1?obis=1.8.1&amp;after=1.8.1%7C2026-11-22T10%3A00%3A00%2B00%3A00"' \
         in page
@@ -224,3 +225,120 @@ def test_a_flag_word_gets_no_chart_though_its_hex_digits_look_like_a_number(clie
     assert client.get("/meters/M1").text.count('<svg class="chart"') == 3
     flags = client.get("/meters/M1?obis=F.F").text
     assert '<svg class="chart"' not in flags and "<td>00000010</td>" in flags
+
+
+# -- the value basis: the page says what the billing file says ---------------------------
+
+A1700 = "a1700-ci-tou-2026"                       # CT 400/5, VT 11000/110: 8000
+HELD = {"ct": "400/5", "vt": "11000/110"}
+DAY1, DAY2 = _at(21), _at(22)
+
+
+@pytest.fixture
+def ct_meter(store, catalog):
+    """CT1 behind transformers on the A1700 scheme: read (100) and programmed with proof
+    of its ratios on DAY1, so that reading counts secondary values (x 8000) and the one
+    read on DAY2 (200) primary ones: the two must never share a line unconverted."""
+    from hhu_sync.model.inputs import load_inputs
+    from tests.conftest import EXAMPLES
+
+    for n, scheme in enumerate(load_inputs([EXAMPLES], catalog).schemes.values()):
+        store.accept_input(sha256=f"{n:064d}", name=f"{scheme.id}.toml", kind="scheme",
+                           moved_to="", now=NOW, scheme=scheme)
+    store.add_meter_list(MeterList("LCT", "CT", "HHU-001", None, "2026-12-01", "", (
+        MeterEntry("CT1", "Foundry", "", "read+program", A1700, None, ""),)), NOW)
+    first = {**visit("CT1", list_id="LCT", time=DAY1, value="000100.000"), "scheme": A1700,
+             "verify": "ok", "ratios": HELD}
+    store.ingest(upload("U-CT1", [first]), NOW)
+    store.ingest(upload("U-CT2", [visit("CT1", list_id="LCT", time=DAY2,
+                                        value="000200.000")]), NOW)
+    return store
+
+
+def test_every_value_says_its_basis_and_multiplier_as_the_export_does(client, ct_meter):
+    log_in(client, "dana")
+    body = client.get("/api/meters/CT1/readings?obis=1.8.1").json()
+    said = [(r["time"], r["value"], r["value_basis"], r["multiplier"], r["value_primary"],
+             r["scheme"]) for r in body["readings"]]
+    assert said == [(DAY2, "000200.000", "primary", "8000", "200.000", A1700),
+                    (DAY1, "000100.000", "secondary", "8000", "800000.000", A1700)]
+    billed = {(r.obis, r.time): (r.value_basis, r.multiplier, r.value_primary)
+              for r in ct_meter.readings()}
+    for r in client.get("/api/meters/CT1/readings").json()["readings"]:
+        assert (r["value_basis"], r["multiplier"], r["value_primary"]) == \
+            billed[(r["obis"], r["time"])]
+    (reg,) = [r for r in client.get("/api/meters/CT1").json()["registers"]
+              if r["obis"] == "1.8.1"]
+    assert (reg["value"], reg["value_basis"], reg["value_primary"]) == \
+        ("000200.000", "primary", "200.000")
+    page = client.get("/meters/CT1?obis=1.8.1").text
+    assert "secondary × 8000" in page and "primary (× 8000 in meter)" in page
+    assert "<td>800000.000</td>" in page
+
+
+def test_the_chart_draws_secondary_values_converted_to_primary_never_beside_them(client,
+                                                                                ct_meter):
+    log_in(client, "dana")
+    page = client.get("/meters/CT1?obis=1.8.1").text
+    chart = re.search(r'<svg class="chart".*?</svg>', page, re.S).group(0)
+    tips = re.findall(r"<circle[^>]*><title>([^<]*)</title>", chart)
+    assert tips == [f"{DAY1}: 800000.000 kWh, primary", f"{DAY2}: 200.000 kWh, primary"]
+    assert "primary values: 1 secondary value × 8000" in page
+    assert "000100.000 kWh" not in chart          # the secondary value is never drawn raw
+    # the axis says the basis, from the picture's left edge (never cut off by it)
+    assert '<text class="chart-unit" x="4" y="14" text-anchor="start">kWh, primary</text>' \
+        in chart
+
+
+def test_a_value_of_unknown_basis_is_left_off_a_primary_chart_and_counted(client, ct_meter):
+    # a third visit proves other ratios than the scheme's: its value's basis is unknown
+    other = {**visit("CT1", list_id="LCT", time=_at(23), value="000300.000"),
+             "ratios": {"ct": "200/5", "vt": "11000/110"}}
+    ct_meter.ingest(upload("U-CT3", [other]), NOW)
+    log_in(client, "dana")
+    page = client.get("/meters/CT1?obis=1.8.1").text
+    chart = re.search(r'<svg class="chart".*?</svg>', page, re.S).group(0)
+    assert chart.count("<circle") == 2 and "300" not in chart
+    assert "1 of unknown basis, not drawn" in page
+
+
+def test_a_meter_without_a_scheme_is_drawn_as_read_and_said_to_be_of_unknown_basis(client,
+                                                                                  filled):
+    log_in(client, "dana")
+    page = client.get("/meters/M1?obis=1.8.1").text
+    assert "kWh, as read, basis unknown" in page and "primary or secondary unknown" in page
+    assert re.search(r'<svg class="chart".*?</svg>', page, re.S).group(0).count("<circle") == 3
+
+
+def test_a_meter_with_more_registers_than_charts_says_how_many_are_drawn(client, filled):
+    regs = [[f"1.8.{n}", f"{n}.0", "kWh", _at(20)] for n in range(10)]
+    filled.ingest(upload("U-MANY", [visit("M2", time=_at(20), registers=regs)]), NOW)
+    log_in(client, "dana")
+    page = client.get("/meters/M2").text
+    assert page.count('<svg class="chart"') == 8
+    assert "8 of 11 registers drawn" in page          # 1.6.0 and 1.8.0..1.8.9
+    assert "registers drawn" not in client.get("/meters/M1").text     # all 3 drawn
+    assert "registers drawn" not in client.get("/meters/M2?obis=1.8.9").text
+
+
+def test_the_page_reads_bases_by_the_configured_catalog_as_the_export_does(store, clock,
+                                                                          ct_meter, tmp_path):
+    from types import SimpleNamespace
+
+    from starlette.testclient import TestClient
+
+    from hhu_sync.web.app import create_app
+    from tests.conftest import ROOT
+
+    # a catalog in which no model takes ratios: the proof of them is no proof of primary
+    text = (ROOT / "config" / "meter-models.toml").read_text()
+    catalog = tmp_path / "models.toml"
+    catalog.write_text(text.replace("takes_ratios = true", "takes_ratios = false"))
+    config = SimpleNamespace(paths=SimpleNamespace(catalog=catalog))
+    app = create_app(store, clock=clock, extra={"config": config})
+    with TestClient(app, base_url="http://127.0.0.1:8080", follow_redirects=False) as c:
+        log_in(c, "dana")
+        rows = c.get("/api/meters/CT1/readings?obis=1.8.1").json()["readings"]
+    billed = {r.time: r.value_basis for r in store.readings(catalog=catalog)}
+    assert [(r["time"], r["value_basis"]) for r in rows] == [
+        (DAY2, billed[DAY2]), (DAY1, billed[DAY1])] == [(DAY2, "unknown"), (DAY1, "secondary")]
