@@ -22,6 +22,7 @@ from pathlib import Path
 
 from hhu_sync.errors import TransferError
 from hhu_sync.export import export_upload
+from hhu_sync.export.formats import export_upload_intervals
 from hhu_sync.ingest import IngestReport, Upload, UploadError, parse_upload
 from hhu_sync.ingest.upload import (
     UPLOAD_VERSION,
@@ -29,7 +30,7 @@ from hhu_sync.ingest.upload import (
     UploadRefused,
     UploadVersionError,
 )
-from hhu_sync.store.sqlite import read_export_rows
+from hhu_sync.store.sqlite import read_export_rows, read_upload_intervals
 from hhu_sync.transfer import decode_transfer
 from hhu_sync.workers import watch_parent
 
@@ -112,7 +113,11 @@ def _exported(database: str, upload_id: str, folder: str, sender: str,
               catalog: str | None) -> list[str]:
     """:func:`export_stored`, whose rows are freed when it returns (see :func:`_checked`)."""
     rows = read_export_rows(database, upload_id=upload_id, catalog=catalog)
-    return [str(p) for p in export_upload(rows, Path(folder), upload_id, sender=sender)]
+    paths = export_upload(rows, Path(folder), upload_id, sender=sender)
+    del rows
+    held, findings = read_upload_intervals(database, upload_id)
+    paths += export_upload_intervals(held, findings, Path(folder), upload_id, sender=sender)
+    return [str(p) for p in paths]
 
 
 def _now() -> str:

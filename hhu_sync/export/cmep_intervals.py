@@ -15,7 +15,7 @@ import csv
 from collections.abc import Collection, Iterable
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TextIO
+from typing import IO
 
 from hhu_sync.export.cells import safe_cell
 from hhu_sync.export.cmep import CMEP_RECORD_VERSION, MAX_LINE, MAX_TRIPLETS
@@ -97,7 +97,7 @@ def records(item: ProfileExport, *, sender: str, receiver: str,
     return out
 
 
-def write_interval_records(items: Iterable[ProfileExport], fh: TextIO, *, sender: str,
+def write_interval_records(items: Iterable[ProfileExport], fh: IO[str], *, sender: str,
                            receiver: str = "", now: datetime | None = None) -> int:
     """Write every item's records to ``fh``; how many records."""
     stamp = (now or datetime.now(UTC)).astimezone(UTC).strftime("%Y%m%d%H%M")

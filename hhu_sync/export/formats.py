@@ -3,16 +3,19 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from operator import itemgetter
 from pathlib import Path
 
 from hhu_sync.export.cmep import write_cmep
+from hhu_sync.export.cmep_intervals import ProfileExport, write_interval_records
 from hhu_sync.export.csv import write_csv
+from hhu_sync.export.interval_rows import write_interval_csv
 from hhu_sync.export.jsonl import write_jsonl
 from hhu_sync.export.rows import as_row
-from hhu_sync.fsutil import DAEMON_DIR_MODE, ensure_dir
+from hhu_sync.fsutil import DAEMON_DIR_MODE, atomic_open, ensure_dir
 from hhu_sync.ids import check_name
+from hhu_sync.profile.held import IntervalLike, series_from_held
 
 FORMATS = ("csv", "cmep", "jsonl")
 _KEY = itemgetter(0, 1, 2)        # an export row's meter, obis, time
@@ -42,4 +45,36 @@ def export_upload(rows: Iterable[tuple], folder: Path, upload_id: str, *,
     csv_path, cmep_path = folder / f"{upload_id}.csv", folder / f"{upload_id}.cmep"
     write_csv(ordered, csv_path)
     write_cmep(ordered, cmep_path, sender=sender)
+    return [csv_path, cmep_path]
+
+
+def export_upload_intervals(held: Sequence[IntervalLike], findings: Iterable[tuple],
+                            folder: Path, upload_id: str, *, sender: str) -> list[Path]:
+    """After an ingest that stored intervals: ``UPLOAD.intervals.csv`` (one row per
+    interval) and ``UPLOAD.intervals.cmep`` (MEPMD01 interval records); intervals inside
+    a VEE finding's range are written as raw (``R``), not as validated. None without
+    intervals."""
+    check_name(upload_id, "upload id")
+    if not held:
+        return []
+    ensure_dir(folder, DAEMON_DIR_MODE)
+    flagged: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    for meter, channel, _code, first, last in findings:
+        flagged.setdefault((meter, channel), []).append((first, last))
+    by_meter: dict[str, list[IntervalLike]] = {}
+    for row in held:
+        by_meter.setdefault(row.meter, []).append(row)
+    items = []
+    for meter, rows in sorted(by_meter.items()):
+        for one in series_from_held(rows):
+            spans = flagged.get((meter, one.channel.code), []) + flagged.get((meter, ""), [])
+            marked = {end for end, _, _ in one.intervals()
+                      if any(first <= end <= last for first, last in spans)} if spans else ()
+            items.append(ProfileExport(meter, one, frozenset(marked)))
+    csv_path = folder / f"{upload_id}.intervals.csv"
+    cmep_path = folder / f"{upload_id}.intervals.cmep"
+    with atomic_open(csv_path) as fh:
+        write_interval_csv(items, fh)
+    with atomic_open(cmep_path) as fh:
+        write_interval_records(items, fh, sender=sender)
     return [csv_path, cmep_path]

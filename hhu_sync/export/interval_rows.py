@@ -12,7 +12,7 @@ import csv
 import json
 from collections.abc import Iterable, Iterator
 from datetime import UTC, datetime
-from typing import TextIO
+from typing import IO
 
 from hhu_sync.export.cells import neutralise_formula, safe_cell
 from hhu_sync.export.cmep_intervals import (
@@ -53,7 +53,7 @@ def interval_rows(items: Iterable[ProfileExport]) -> Iterator[tuple[str, ...]]:
                    flag_names(status), quality)
 
 
-def write_interval_csv(items: Iterable[ProfileExport], fh: TextIO) -> int:
+def write_interval_csv(items: Iterable[ProfileExport], fh: IO[str]) -> int:
     out = csv.writer(fh, lineterminator="\n")
     out.writerow(INTERVAL_COLUMNS)
     count = 0
@@ -63,7 +63,7 @@ def write_interval_csv(items: Iterable[ProfileExport], fh: TextIO) -> int:
     return count
 
 
-def write_interval_jsonl(items: Iterable[ProfileExport], fh: TextIO) -> int:
+def write_interval_jsonl(items: Iterable[ProfileExport], fh: IO[str]) -> int:
     count = 0
     for row in interval_rows(items):
         record = dict(zip(INTERVAL_COLUMNS, row, strict=True))

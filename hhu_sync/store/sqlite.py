@@ -1537,6 +1537,35 @@ def read_export_rows(path: str | Path, *, upload_id: str | None = None,
         db.close()
 
 
+def read_upload_intervals(path: str | Path, upload_id: str
+                          ) -> tuple[list[HeldInterval], list[tuple]]:
+    """The intervals an upload stored (not those it found held already) and its VEE
+    findings ``(meter, channel, code, first_end, last_end)``, over a read-only
+    connection of its own, for the export worker."""
+    uri = Path(path).resolve().as_uri() + "?mode=ro"
+    try:
+        db = sqlite3.connect(uri, uri=True, timeout=30.0)
+    except sqlite3.Error as exc:
+        raise StoreError(f"{path}: cannot open the database: {exc}") from None
+    try:
+        meters = [m for (m,) in db.execute(
+            "SELECT DISTINCT meter FROM visits WHERE upload_id=? ORDER BY meter",
+            (upload_id,))]
+        held: list[HeldInterval] = []
+        for meter in meters:     # by the key's meter prefix: this meter's rows only
+            held += [HeldInterval(*row) for row in db.execute(
+                f"SELECT {_INTERVAL_SELECT} FROM intervals WHERE meter=? AND upload_id=? "
+                "ORDER BY channel, interval_end", (meter, upload_id))]
+        findings = db.execute("SELECT meter, channel, code, first_end, last_end FROM "
+                              "vee_findings WHERE upload_id=? AND first_end IS NOT NULL",
+                              (upload_id,)).fetchall()
+        return held, findings
+    except sqlite3.Error as exc:
+        raise StorageUnavailable(f"{path}: {exc}") from None
+    finally:
+        db.close()
+
+
 class SchemeLibrary(Mapping):
     """Read-through mapping of scheme id → Scheme, cached for the mapping's life."""
 

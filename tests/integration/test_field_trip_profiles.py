@@ -74,3 +74,35 @@ def test_entries_that_do_not_ask_bring_registers_only(tmp_path, catalog):
     payload = decode_transfer(hhu.flash.read_upload(entry.upload_id), hhu.key).payload
     assert "version" not in payload
     assert not any(v.get("profiles") for v in payload["visits"])
+
+
+def test_the_exports_after_an_ingest_hold_the_interval_records(tmp_path, catalog):
+    import csv
+
+    from hhu_sync.dock.readings import export_stored
+
+    hhu = Hhu(tmp_path, catalog)
+    _asking(hhu, profile=True, events=True, since=SINCE)
+    hhu.load()
+    hhu.trip(T1)
+    (entry,) = hhu.flash.uploads()
+    upload = check_upload(hhu.flash.read_upload(entry.upload_id), hhu_id=hhu.hhu,
+                          hhu_key=hhu.key, upload_id=entry.upload_id, received_at=T1)
+    store = open_store(tmp_path / "depot.db")
+    try:
+        stored = store.ingest(upload, T1.isoformat()).intervals_stored
+    finally:
+        store.close()
+    paths = export_stored(database=str(tmp_path / "depot.db"), upload_id=entry.upload_id,
+                          folder=str(tmp_path / "exports"), sender="DEPOT")
+    names = sorted(p.rsplit("/", 1)[1] for p in paths)
+    assert names == sorted(f"{entry.upload_id}{suffix}" for suffix in
+                           (".csv", ".cmep", ".intervals.csv", ".intervals.cmep"))
+    rows = list(csv.reader(open(tmp_path / "exports" / f"{entry.upload_id}.intervals.csv")))
+    assert len(rows) - 1 == stored and rows[1][3].endswith("Z")
+    records = [next(csv.reader([line])) for line in
+               open(tmp_path / "exports" / f"{entry.upload_id}.intervals.cmep")]
+    assert records and {r[0] for r in records} == {"MEPMD01"}
+    assert {r[12] for r in records} == {"00000030"}
+    assert sum(int(r[13]) for r in records) == stored
+    assert all(int(r[13]) <= 48 for r in records)
