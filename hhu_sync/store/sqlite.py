@@ -884,6 +884,22 @@ class SqliteStore(SqliteAccounts, SqliteExceptions, SqliteReadingsView, SqlitePa
         return dict(self._rows("SELECT channel, MAX(interval_end) FROM intervals "
                                "WHERE meter=? GROUP BY channel", (meter,)))
 
+    def vee_findings(self, meter: str, *, since: int | None = None,
+                     until: int | None = None) -> list[tuple]:
+        """A meter's validation findings overlapping [since, until] (and those about
+        the whole read): (code, channel, first_end, last_end, count, detail, upload_id),
+        newest first."""
+        sql = ("SELECT code, channel, first_end, last_end, count, detail, upload_id FROM "
+               "vee_findings WHERE meter=?")
+        args: list[Any] = [meter]
+        if since is not None:
+            sql += " AND (last_end IS NULL OR last_end>=?)"
+            args.append(since)
+        if until is not None:
+            sql += " AND (first_end IS NULL OR first_end<=?)"
+            args.append(until)
+        return self._rows(sql + " ORDER BY finding_id DESC LIMIT 500", args)
+
     def interval_meters(self) -> list[str]:
         """Every meter the store holds intervals of, in order."""
         return [m for (m,) in self._rows("SELECT DISTINCT meter FROM intervals ORDER BY meter",
