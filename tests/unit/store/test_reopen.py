@@ -180,6 +180,9 @@ CALLS = {
     "intervals": lambda s: s.intervals("M1", "1.8.0", since=0, until=2**40),
     "last_interval_ends": lambda s: s.last_interval_ends("M1"),
     "meter_events": lambda s: s.meter_events("M1", since=0, until=2**40),
+    "interval_meters": lambda s: s.interval_meters(),
+    "scheme_in_force": lambda s: s.scheme_in_force("M1", NOW),
+    "vee_findings": lambda s: s.vee_findings("M1", since=0, until=2**40),
     "status": lambda s: s.status(),
     # the accounts part (hhu_sync.store.accounts)
     "add_user": lambda s: s.add_user("u2", "depot", "hash", NOW, _CHANGE),
