@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from datetime import UTC, datetime, timedelta
 
-from hhu_sync.iec62056.elster_records import BLOCK_BYTES, RecordError
+from hhu_sync.iec62056.elster_records import BLOCK_BYTES, RecordError, bcd_digits
 from hhu_sync.profile.events import EventKind, MeterEvent
 
 EVENT_LOG_REGISTER = 560
@@ -28,13 +28,6 @@ EVENT_CODES: dict[int, EventKind] = {
 }
 CODES_OF = {kind: code for code, kind in EVENT_CODES.items()}
 _END = 0xFF
-
-
-def _bcd(byte: int, offset: int) -> int:
-    high, low = byte >> 4, byte & 0x0F
-    if high > 9 or low > 9:
-        raise RecordError(f"0x{byte:02x} is not two BCD digits", offset)
-    return high * 10 + low
 
 
 def decode_event_log(data: bytes, *, std_offset_s: int) -> list[MeterEvent]:
@@ -54,7 +47,7 @@ def decode_event_log(data: bytes, *, std_offset_s: int) -> list[MeterEvent]:
         kind = EVENT_CODES.get(code)
         if kind is None:
             raise RecordError(f"0x{code:02x} is not an event code", at)
-        parts = [_bcd(data[at + 1 + i], at + 1 + i) for i in range(6)]
+        parts = [bcd_digits(data[at + 1 + i], at + 1 + i) for i in range(6)]
         try:
             when = datetime(2000 + parts[0], parts[1], parts[2], parts[3], parts[4], parts[5])
         except ValueError:

@@ -111,7 +111,8 @@ def channel_count(mask: int) -> int:
     return bin(mask).count("1")
 
 
-def _bcd(byte: int, offset: int) -> int:
+def bcd_digits(byte: int, offset: int) -> int:
+    """One byte as two BCD digits (``0x26`` is 26); anything else names its offset."""
     high, low = byte >> 4, byte & 0x0F
     if high > 9 or low > 9:
         raise RecordError(f"0x{byte:02x} is not two BCD digits", offset)
@@ -123,7 +124,7 @@ def _to_bcd(number: int) -> int:
 
 
 def _date(raw: bytes | bytearray, at: int, offset: int) -> date:
-    yy, mm, dd = (_bcd(raw[at + i], offset + i) for i in range(3))
+    yy, mm, dd = (bcd_digits(raw[at + i], offset + i) for i in range(3))
     try:
         return date(2000 + yy, mm, dd)
     except ValueError:
@@ -131,7 +132,7 @@ def _date(raw: bytes | bytearray, at: int, offset: int) -> date:
 
 
 def _time(raw: bytes | bytearray, at: int, offset: int, seconds: bool = False) -> time:
-    parts = [_bcd(raw[at + i], offset + i) for i in range(3 if seconds else 2)]
+    parts = [bcd_digits(raw[at + i], offset + i) for i in range(3 if seconds else 2)]
     try:
         return time(parts[0], parts[1], parts[2] if seconds else 0)
     except ValueError:
@@ -154,7 +155,7 @@ def _mask(raw: bytes | bytearray, at: int, offset: int) -> int:
 
 def decode_value(raw: bytes | bytearray, at: int, offset: int) -> tuple[int, int]:
     """Three BCD bytes ``mmmmme``: five mantissa digits, then the exponent digit."""
-    digits = [_bcd(raw[at + i], offset + i) for i in range(3)]
+    digits = [bcd_digits(raw[at + i], offset + i) for i in range(3)]
     number = digits[0] * 10_000 + digits[1] * 100 + digits[2]
     return number // 10, number % 10
 
