@@ -50,7 +50,7 @@ from hhu_sync.meterio.interval_read import DEFAULT_READ_PASSWORD
 from hhu_sync.meterio.profile import read_profile, request_stamp
 from hhu_sync.profile.events import MeterEvent
 from hhu_sync.profile.flags import IntervalStatus
-from hhu_sync.profile.series import ChannelSeries, Run
+from hhu_sync.profile.series import ChannelSeries, runs_of
 
 #: Tried when no --password-ref is given: the read password our simulator and many
 #: VDEW meters leave at their default.
@@ -151,16 +151,9 @@ def _clip(series: tuple[ChannelSeries, ...], lo: int | None, hi: int | None
     for s in series:
         kept = [iv for iv in s.intervals() if (lo is None or iv[0] >= lo)
                 and (hi is None or iv[0] <= hi)]
-        runs: list[Run] = []
-        start = 0
-        for i in range(1, len(kept) + 1):
-            if i == len(kept) or kept[i][0] - kept[i - 1][0] != s.interval_s:
-                part = kept[start:i]
-                runs.append(Run(part[0][0], tuple(v for _, v, _ in part),
-                                tuple(st for _, _, st in part)))
-                start = i
+        runs = runs_of(kept, s.interval_s)
         if runs:
-            out.append(ChannelSeries(s.channel, s.interval_s, s.exponent, tuple(runs)))
+            out.append(ChannelSeries(s.channel, s.interval_s, s.exponent, runs))
             raws.append(tuple(st for _, _, st in kept))
     return ProfileRead(tuple(out), tuple(raws), None, tuple(range(len(out))))
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from typing import Protocol
 
-from hhu_sync.profile.series import Channel, ChannelSeries, Run
+from hhu_sync.profile.series import Channel, ChannelSeries, runs_of
 
 
 class IntervalLike(Protocol):
@@ -39,15 +39,7 @@ def series_from_held(rows: Iterable[IntervalLike]) -> list[ChannelSeries]:
     for (code, unit, step), held in sorted(groups.items()):
         held.sort(key=lambda r: r.interval_end)
         low = min(r.exponent for r in held)
-        runs: list[Run] = []
-        first = 0
-        for i in range(1, len(held) + 1):
-            if i == len(held) or held[i].interval_end - held[i - 1].interval_end != step:
-                part = held[first:i]
-                runs.append(Run(part[0].interval_end,
-                                tuple(None if r.value is None
-                                      else r.value * 10 ** (r.exponent - low) for r in part),
-                                tuple(r.status for r in part)))
-                first = i
-        out.append(ChannelSeries(Channel(code, unit), step, low, tuple(runs)))
+        exact = [(r.interval_end, None if r.value is None
+                  else r.value * 10 ** (r.exponent - low), r.status) for r in held]
+        out.append(ChannelSeries(Channel(code, unit), step, low, runs_of(exact, step)))
     return out

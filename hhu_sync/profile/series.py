@@ -9,6 +9,7 @@ spacing, and a run restarts after it.
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from itertools import accumulate
@@ -70,6 +71,20 @@ class ChannelSeries:
     def value(self, mantissa: int) -> Decimal:
         """The mantissa as the decimal quantity it stands for."""
         return Decimal(mantissa).scaleb(self.exponent)
+
+
+def runs_of(rows: Sequence[tuple[int, int | None, int]], step: int) -> tuple[Run, ...]:
+    """(interval end, mantissa, status) rows in time order as runs: a new run wherever
+    the next end is not one ``step`` after the last (an outage, a clock set, a clip)."""
+    runs: list[Run] = []
+    start = 0
+    for i in range(1, len(rows) + 1):
+        if i == len(rows) or rows[i][0] - rows[i - 1][0] != step:
+            part = rows[start:i]
+            runs.append(Run(part[0][0], tuple(v for _, v, _ in part),
+                            tuple(st for _, _, st in part)))
+            start = i
+    return tuple(runs)
 
 
 def has_status(status: int, flag: IntervalStatus) -> bool:
