@@ -162,6 +162,8 @@ class Mismatch:
     computed: Decimal
     register: Decimal
     allowed: Decimal
+    #: The register's OBIS code (``1.8.0``, ``1.8.2``, ``1.6.0``).
+    code: str = ""
 
 
 def compare(found: Determinants, registers: Mapping[str, Decimal], tou: TouTable, *,
@@ -182,7 +184,7 @@ def compare(found: Determinants, registers: Mapping[str, Decimal], tou: TouTable
         register = registers[code]
         allowed = max(abs(register) * relative, absolute)
         if abs(computed - register) > allowed:
-            out.append(Mismatch(what, computed, register, allowed))
+            out.append(Mismatch(what, computed, register, allowed, code))
     return out
 
 
