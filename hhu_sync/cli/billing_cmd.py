@@ -157,7 +157,8 @@ def run_billing(args: argparse.Namespace) -> int:
                   f"{row['power_factor'] or '-'}; {d.intervals} of {d.expected} intervals"
                   + (f"; {'; '.join(d.notes)}" if d.notes else "")
                   + f"; registers: {summary(c)}")
-        if exceptions:
-            print(f"{recorded} billing_mismatch exception{'s' if recorded != 1 else ''} "
-                  f"recorded ({len(exceptions) - recorded} already held)")
+    if exceptions:           # on stderr for JSON and CSV: their stdout is the data
+        print(f"{recorded} billing_mismatch exception{'s' if recorded != 1 else ''} "
+              f"recorded ({len(exceptions) - recorded} already held)",
+              file=sys.stdout if not (args.json or args.csv) else sys.stderr)
     return 0

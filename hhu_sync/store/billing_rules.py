@@ -20,7 +20,14 @@ from zoneinfo import ZoneInfo
 
 from hhu_sync.ingest.status import ExceptionKind, ReadingStatus
 from hhu_sync.model.tou import TouTable
-from hhu_sync.profile.billing import Determinants, Mismatch, Period, compare, determinants
+from hhu_sync.profile.billing import (
+    Determinants,
+    Mismatch,
+    Period,
+    compare,
+    compared_pairs,
+    determinants,
+)
 from hhu_sync.profile.series import ChannelSeries
 
 #: A register read this far from the period's start or end still brackets it (a route
@@ -168,10 +175,12 @@ def compare_registers(meter: str, series: Sequence[ChannelSeries],
             registers[DEMAND] = _quantity(demand) or Decimal(0)
             ends.append(demand)
     mismatches = tuple(compare(spanned, registers, tou))
+    compared = [code for code in dict.fromkeys(c for _, _, c in compared_pairs(spanned, tou))
+                if code in registers]
     start = next(r for r in starts if r.obis == TOTAL)
     end = next(r for r in ends if r.obis == TOTAL)
     return Comparison(MISMATCH if mismatches else MATCHED, mismatches,
-                      compared=tuple(registers), start=start, end=end,
+                      compared=tuple(compared), start=start, end=end,
                       end_reads=tuple(ends), start_reads=tuple(starts), notes=tuple(notes),
                       spanned=spanned)
 
