@@ -57,6 +57,9 @@ from hhu_sync.meterio import (
     plan_scheme,
     program_scheme,
 )
+from hhu_sync.meterio.clock import DATE as CLOCK_DATE
+from hhu_sync.meterio.clock import TIME as CLOCK_TIME
+from hhu_sync.meterio.clock import ClockError, parse_clock
 from hhu_sync.meterio.interval_read import (
     DEFAULT_READ_PASSWORD,
     read_interval_data,
@@ -197,7 +200,8 @@ def run_trip(flash: FlashStore, hhu_id: str, key: bytes, *, operator: str = "cre
 def profiled(visits: list[dict[str, Any]]) -> bool:
     """Put a visit's profiles (:class:`ChannelSeries`) and events (:class:`MeterEvent`)
     in upload version 2's arrays, in place; whether any visit has some. A route without
-    any is written as version 1, which every depot reads."""
+    any is written as version 1, which every depot reads (without the visits'
+    ``meter_clock``, a version-2 key)."""
     found = False
     for v in visits:
         for name in ("profiles", "events"):
@@ -210,6 +214,9 @@ def profiled(visits: list[dict[str, Any]]) -> bool:
             v[name] = [encode_profile(x) if isinstance(x, ChannelSeries) else
                        encode_event(x) if isinstance(x, MeterEvent) else x for x in items]
             found = True
+    if not found:                   # version 1 has no meter_clock: only VEE needs it
+        for v in visits:
+            v.pop("meter_clock", None)
     return found
 
 
@@ -317,6 +324,20 @@ def meter_time(text: str | None) -> str:
     except ValueError:
         return ""
     return when.replace(tzinfo=UTC).isoformat()
+
+
+def meter_clock(datasets: Any) -> str | None:
+    """The meter's clock as its readout showed it (``0.9.2`` date, ``0.9.1`` time), ISO
+    8601 UTC (the fleet's clocks run on UTC): the visit's ``meter_clock``, by which the
+    depot finds a meter clock off at the visit. None when either is missing or junk."""
+    found = {ds.key: ds.value for ds in datasets if ds.key in (CLOCK_DATE, CLOCK_TIME)}
+    if len(found) < 2:
+        return None
+    try:
+        local = parse_clock(found[CLOCK_DATE], found[CLOCK_TIME])
+    except ClockError:
+        return None
+    return local.replace(tzinfo=UTC).isoformat()
 
 
 def register_entry(key: str, value: str, unit: str, stamp: str, own: str | None,
@@ -433,6 +454,9 @@ class FleetVisitor:
         datasets = result.readout.datasets
         resets = {ds.key.partition("*")[2]: meter_time(ds.value) for ds in datasets
                   if ds.key.startswith(RESET_STAMP + "*")}
+        clock = meter_clock(datasets)
+        if clock is not None:
+            visit["meter_clock"] = clock
         for ds in datasets:
             if ds.key in NOT_READINGS or ds.key.startswith(RESET_STAMP + "*"):
                 continue

@@ -83,6 +83,10 @@ class ExceptionKind(StrEnum):
     # A validation (VEE) finding on a visit's interval data: value is the finding code
     # (hhu_sync.profile.vee.VeeCode), the vee_findings table the intervals it covers.
     INTERVAL_VALIDATION = "interval_validation"
+    # A billing determinant (hhu-sync billing) that disagrees with the meter's own
+    # register beyond tolerance: obis and time are the register read at the end of the
+    # span compared, the detail holds both values (hhu_sync.store.billing_rules).
+    BILLING_MISMATCH = "billing_mismatch"
 
 
 #: F.F bit → status (docs/iec62056.md, "Simulated meters"); see ReadingStatus.

@@ -137,6 +137,10 @@ class Visit(NamedTuple):
     # when the visit sent none or they failed their check. The export's only proof of
     # what a meter's registers count (docs/transfer-format.md).
     ratios: str | None = None
+    # Upload version 2, optional: the meter's clock at the visit minus the visit's time,
+    # in seconds, from the visit's meter_clock (docs/upload-format.md); None when the
+    # visit sent none or its time failed its check. VEE finds a clock off by it.
+    clock_offset_s: int | None = None
 
 
 _visit_of = partial(tuple.__new__, Visit)    # a Visit from its fields, in C
@@ -392,8 +396,10 @@ def parse_upload(payload: dict[str, Any], *, upload_id: str, hhu_id: str, sha256
             raise UploadError(f"visits[{seq}].registers: not a list of at most "
                               f"{MAX_REGISTERS_PER_VISIT} registers")
         _registers(registers, visit, seq, hhu_id, upload_id, check, flat, findings)
-        visits.append(visit)
         _profiles(v, seq, version, profiles, events, totals)
+        if "meter_clock" in v:
+            visit = visit._replace(clock_offset_s=clock_offset(v["meter_clock"], visit, version))
+        visits.append(visit)
     return Upload(upload_id=upload_id, hhu_id=hhu_id, sha256=sha256, visits=visits,
                   readings=FlatRows(flat, READING_WIDTH), findings=findings,
                   version=version, profiles=profiles, events=events)
@@ -431,6 +437,29 @@ def _profiles(v: dict, seq: int, version: int, profiles: list, events: list,
                                   f"{MAX_EVENTS_PER_UPLOAD} events")
     except WireError as exc:
         raise UploadError(str(exc)) from None
+
+
+def clock_offset(raw: object, visit: Visit, version: int) -> int | None:
+    """A visit's ``meter_clock`` (version 2: the meter's clock as the HHU read it, ISO
+    8601 with a zone) minus its time, in whole seconds; None when the visit's time failed
+    its check (nothing to measure against). A value of another shape refuses the upload
+    naming the field: an HHU that writes it wrong has a bug a clerk cannot mend."""
+    where = f"visits[{visit.seq}].meter_clock"
+    if version < 2:
+        raise UploadError(f"{where}: only upload version 2 carries meter_clock; this upload "
+                          f"says version {version}")
+    if type(raw) is not str or len(raw) > 64:
+        raise UploadError(f"{where}: expected ISO 8601 text with a zone, found "
+                          f"{_shown(raw)}")
+    try:
+        clock = datetime.fromisoformat(raw)
+    except ValueError:
+        raise UploadError(f"{where}: {_shown(raw)} is not an ISO 8601 time") from None
+    if clock.tzinfo is None:
+        raise UploadError(f"{where}: {_shown(raw)} has no zone (+00:00, Z)")
+    if not visit.time_ok:
+        return None
+    return round((clock - datetime.fromisoformat(visit.time)).total_seconds())
 
 
 def _visit(v: dict, seq: int, check: _Checker, findings: list[Finding],
@@ -474,7 +503,7 @@ def _visit(v: dict, seq: int, check: _Checker, findings: list[Finding],
         ratios = _ratios(ratios, seq, findings)
     return _visit_of((seq, meter, list_id, when if time_ok else raw_time, outcome, scheme,
                       verify, flags, operator, notes, rows, time_ok,
-                      meter_problem is None, ratios))
+                      meter_problem is None, ratios, None))
 
 
 #: A visit's text fields in the order they are checked (and their findings listed).

@@ -162,6 +162,21 @@ class Mismatch:
     computed: Decimal
     register: Decimal
     allowed: Decimal
+    #: The register's OBIS code (``1.8.0``, ``1.8.2``, ``1.6.0``).
+    code: str = ""
+
+
+def compared_pairs(found: Determinants, tou: TouTable) -> list[tuple[str, Decimal, str]]:
+    """(what, determinant, register code) for every register a determinant is compared
+    with: the total, every rate of the calendar (a rate the intervals never fell in has
+    0 kWh: a register that counted there is a mismatch, not unseen), the demand."""
+    pairs: list[tuple[str, Decimal, str]] = [("import kWh", found.import_kwh, "1.8.0")]
+    for rate in sorted({r.number for r in tou.rates} | set(found.energy_by_rate)):
+        kwh = found.energy_by_rate.get(rate, Decimal(0))
+        pairs += [(f"rate {rate} kWh", kwh, code) for code in tou.registers_for(rate)]
+    if found.max_demand is not None:
+        pairs.append(("max demand kW", found.max_demand.kw, "1.6.0"))
+    return pairs
 
 
 def compare(found: Determinants, registers: Mapping[str, Decimal], tou: TouTable, *,
@@ -170,19 +185,14 @@ def compare(found: Determinants, registers: Mapping[str, Decimal], tou: TouTable
     """Each determinant against the meter's registers over the same period: ``registers``
     maps an OBIS code (``1.8.0`` total, ``1.8.N`` per rate, ``1.6.0`` max demand) to the
     register's advance (energy) or value (demand) for the period."""
-    pairs: list[tuple[str, Decimal, str]] = [("import kWh", found.import_kwh, "1.8.0")]
-    for rate, kwh in found.energy_by_rate.items():
-        pairs += [(f"rate {rate} kWh", kwh, code) for code in tou.registers_for(rate)]
-    if found.max_demand is not None:
-        pairs.append(("max demand kW", found.max_demand.kw, "1.6.0"))
     out = []
-    for what, computed, code in pairs:
+    for what, computed, code in compared_pairs(found, tou):
         if code not in registers:
             continue
         register = registers[code]
         allowed = max(abs(register) * relative, absolute)
         if abs(computed - register) > allowed:
-            out.append(Mismatch(what, computed, register, allowed))
+            out.append(Mismatch(what, computed, register, allowed, code))
     return out
 
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Protocol
@@ -13,6 +13,7 @@ from hhu_sync.ingest import IngestReport, Upload
 from hhu_sync.model.meterlist import MeterList
 from hhu_sync.model.scheme import Scheme, SchemeRecord
 from hhu_sync.store.accounts import Change
+from hhu_sync.store.billing_rules import RegisterRead
 from hhu_sync.store.interval_rules import HeldEvent, HeldInterval
 
 
@@ -140,6 +141,9 @@ class Store(Protocol):
     def vee_findings(self, meter: str, *, since: int | None = None,
                      until: int | None = None) -> list[tuple]: ...
     def scheme_in_force(self, meter: str, at: str) -> str | None: ...
+    # billing against the meter's registers (hhu_sync.store.billing_rules)
+    def register_reads(self, meter: str, since: str, until: str) -> list[RegisterRead]: ...
+    def add_exceptions_once(self, rows: Sequence[tuple]) -> int: ...
     def meter_events(self, meter: str, *, since: int | None = None,
                      until: int | None = None) -> list[HeldEvent]: ...
     def status(self) -> dict[str, Any]: ...

@@ -54,6 +54,7 @@ from hhu_sync.store.base import (
     StorageUnavailable,
     StoreError,
 )
+from hhu_sync.store.billing_rules import RegisterRead
 from hhu_sync.store.interval_rules import (
     EVENT_COLUMNS,
     INTERVAL_COLUMNS,
@@ -904,6 +905,29 @@ class SqliteStore(SqliteAccounts, SqliteExceptions, SqliteReadingsView, SqlitePa
         """Every meter the store holds intervals of, in order."""
         return [m for (m,) in self._rows("SELECT DISTINCT meter FROM intervals ORDER BY meter",
                                          ())]
+
+    def register_reads(self, meter: str, since: str, until: str) -> list[RegisterRead]:
+        """A meter's energy (``1.8.*``) and maximum demand (``1.6.*``) readings with
+        times in [since, until] (UTC ISO), in time order: what billing compares with."""
+        return [RegisterRead(*row) for row in self._rows(
+            "SELECT obis, time, value, unit, value_time, status, upload_id FROM readings "
+            "WHERE meter=? AND time BETWEEN ? AND ? AND (obis LIKE '1.8.%' OR obis LIKE "
+            "'1.6.%') ORDER BY time, obis", (meter, since, until))]
+
+    def add_exceptions_once(self, rows: Sequence[tuple]) -> int:
+        """Exceptions (upload_id, kind, meter, obis, time, value, detail, created_at)
+        not already held under their kind and key (meter, obis, time): a check run again
+        over the same data records nothing new. How many were added."""
+        added = 0
+        with self._tx() as db:
+            for row in rows:
+                if db.execute("SELECT 1 FROM exceptions WHERE kind=? AND meter=? AND "
+                              "obis IS ? AND time IS ?", (row[1], row[2], row[3], row[4])
+                              ).fetchone() is None:
+                    db.execute("INSERT INTO exceptions (upload_id, kind, meter, obis, time, "
+                               "value, detail, created_at) VALUES (?,?,?,?,?,?,?,?)", row)
+                    added += 1
+        return added
 
     def scheme_in_force(self, meter: str, at: str) -> str | None:
         """The scheme last programmed into ``meter`` and verified, at or before ``at``

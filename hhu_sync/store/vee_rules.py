@@ -96,7 +96,8 @@ def visit_findings(upload: Upload, seq: int, series: Sequence[ChannelSeries],
         expected = (start, visit_at - visit_at % step)
     return validate(series, events, expected=expected,
                     registers=register_spans(upload, seq, series, before),
-                    previous=before.shape, limits=limits)
+                    previous=before.shape, clock_offset_s=upload.visits[seq].clock_offset_s,
+                    limits=limits)
 
 
 def _iso(utc: int | None) -> str:

@@ -4,7 +4,7 @@ point 4), carries them home in upload version 2, and the depot stores them once.
 from __future__ import annotations
 
 import dataclasses
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 
 from hhu_sync.dock.readings import check_upload
 from hhu_sync.store import open_store
@@ -106,3 +106,44 @@ def test_the_exports_after_an_ingest_hold_the_interval_records(tmp_path, catalog
     assert {r[12] for r in records} == {"00000030"}
     assert sum(int(r[13]) for r in records) == stored
     assert all(int(r[13]) <= 48 for r in records)
+
+
+def _clocks_set_ahead(hhu: Hhu, ahead: dict[str, int]) -> None:
+    """The fleet's meters as the trip will find them, some with a fast clock: a meter
+    whose clock is ahead of the HHU's stays ahead (the visit never turns it back)."""
+    from hhu_firmware_sim.field_trip import STATE_FILE, load_field_fleet, save_state
+    from tests.integration.test_field_trip import DEMO_FLEET
+
+    field = load_field_fleet(DEMO_FLEET)
+    for m in field.fleet.meters:
+        m.at(T1.replace(tzinfo=None) + timedelta(seconds=ahead.get(m.serial, 0)))
+    save_state(field.fleet, hhu.flash.root / STATE_FILE)
+
+
+def test_a_meter_clock_off_at_the_visit_is_a_clock_finding_within_tolerance_none(
+        tmp_path, catalog):
+    hhu = Hhu(tmp_path, catalog)
+    meters = _asking(hhu, profile=True, events=True, since=SINCE)
+    carrying = sorted(m.serial for m in meters if m.profile and m.scheme)
+    assert len(carrying) >= 2
+    fast, close = carrying[:2]
+    _clocks_set_ahead(hhu, {fast: 2 * 3600 + 300, close: 2 * 3600 + 30})
+    hhu.load()
+    hhu.trip(T1 + timedelta(hours=2), minutes_per_visit=0)    # every meter at 10:00
+    (entry,) = hhu.flash.uploads()
+    data = hhu.flash.read_upload(entry.upload_id)
+    visits = {v["meter"]: v for v in decode_transfer(data, hhu.key).payload["visits"]}
+    assert visits[fast]["meter_clock"] == "2026-11-20T10:05:00+00:00"
+    upload = check_upload(data, hhu_id=hhu.hhu, hhu_key=hhu.key, upload_id=entry.upload_id,
+                          received_at=T1 + timedelta(hours=3))
+    offsets = {v.meter: v.clock_offset_s for v in upload.visits}
+    store = open_store(tmp_path / "depot.db")
+    try:
+        store.ingest(upload, T1.isoformat())
+        clock = {m: [f for f in store.vee_findings(m) if f[0] == "clock_off"]
+                 for m in (fast, close)}
+    finally:
+        store.close()
+    (finding,) = clock[fast]
+    assert offsets[fast] > 60 and f"meter clock {offsets[fast]:+d} s off" in finding[5]
+    assert 0 < offsets[close] <= 60 and clock[close] == []

@@ -4,6 +4,7 @@ comparison with the meter's own registers."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal
 from zoneinfo import ZoneInfo
@@ -85,3 +86,14 @@ def test_registers_that_disagree_are_mismatches():
 def test_quantity_from_the_channel_code():
     assert [quantity_of(Channel(c, "kWh")) for c in ("1.8.0", "2.8", "1-0:3.8.0", "P.01")] \
         == [1, 2, 3, None]
+
+
+def test_a_rate_the_intervals_never_fell_in_is_compared_as_zero():
+    nov = month_period("2026-11", LONDON)
+    count = (nov.end - nov.start) // STEP
+    found = determinants("M1", [flat("1.8.0", "kWh", nov.start, count, 500)], nov, TOU,
+                         LONDON, 30)
+    only_day = replace(found, energy_by_rate={1: found.import_kwh})
+    (mismatch,) = compare(only_day, {"1.8.1": found.import_kwh, "1.8.2": Decimal(40)}, TOU)
+    assert (mismatch.what, mismatch.computed, mismatch.register, mismatch.code) == (
+        "rate 2 kWh", Decimal(0), Decimal(40), "1.8.2")

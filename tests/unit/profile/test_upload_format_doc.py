@@ -7,8 +7,9 @@ import re
 from datetime import UTC, datetime
 
 import msgpack
+import pytest
 
-from hhu_sync.ingest import parse_upload
+from hhu_sync.ingest import UploadError, parse_upload
 from hhu_sync.profile.events import EventKind, MeterEvent
 from hhu_sync.profile.flags import IntervalStatus
 from hhu_sync.profile.series import Channel, ChannelSeries, Run
@@ -30,12 +31,13 @@ def documented() -> bytes:
 
 def test_the_documented_vector_decodes_as_the_page_says():
     data = documented()
-    assert len(data) == 232
+    assert len(data) == 270
     upload = parse_upload(msgpack.unpackb(data, use_list=False), upload_id="U-1",
                           hhu_id="HHU-001", sha256="0" * 64,
                           received_at=datetime(2026, 11, 25, 12, tzinfo=UTC))
     assert upload.version == 2
     assert upload.profiles == [(0, SERIES)] and upload.events == [(0, EVENT)]
+    assert upload.visits[0].clock_offset_s == 90          # the meter's clock, ahead
     (reading,) = upload.readings
     assert reading[1:5] == ("1.6.0", T, "0012.34", "kW")
     assert reading[8] == "2026-11-24T18:30:00+00:00"     # the maximum demand's own time
@@ -47,5 +49,42 @@ def test_our_encoder_writes_the_documented_bytes():
     payload = {"version": 2, "visits": [{
         "meter": "35100002", "time": T, "outcome": "done",
         "registers": [["1.6.0", "0012.34", "kW", T, "2026-11-24T18:30:00+00:00", ""]],
-        "profiles": [encode_profile(SERIES)], "events": [encode_event(EVENT)]}]}
+        "profiles": [encode_profile(SERIES)], "events": [encode_event(EVENT)],
+        "meter_clock": "2026-11-25T10:16:30+00:00"}]}
     assert msgpack.packb(payload) == documented()
+
+
+def _visit(**extra):
+    payload = msgpack.unpackb(documented(), use_list=False)
+    (visit,) = payload["visits"]
+    visit = {k: v for k, v in visit.items() if k != "meter_clock"} | extra
+    return {**payload, "visits": [visit]}
+
+
+def _parsed(payload):
+    return parse_upload(payload, upload_id="U-1", hhu_id="HHU-001", sha256="0" * 64,
+                        received_at=datetime(2026, 11, 25, 12, tzinfo=UTC))
+
+
+def test_an_upload_without_meter_clock_decodes_with_no_offset():
+    upload = _parsed(_visit())
+    assert upload.visits[0].clock_offset_s is None and upload.profiles == [(0, SERIES)]
+
+
+@pytest.mark.parametrize("value, words", [
+    (1795566990, "expected ISO 8601 text"),
+    ("10:16:30", "is not an ISO 8601 time"),
+    ("2026-11-25T10:16:30", "has no zone"),
+    ("x" * 65, "expected ISO 8601 text"),
+])
+def test_a_meter_clock_of_another_shape_refuses_the_upload_naming_it(value, words):
+    with pytest.raises(UploadError, match=r"visits\[0\]\.meter_clock: .*" + words):
+        _parsed(_visit(meter_clock=value))
+
+
+def test_a_version_1_upload_may_not_carry_meter_clock():
+    payload = _visit(meter_clock=T)
+    payload = {**payload, "version": 1, "visits": [
+        {k: v for k, v in payload["visits"][0].items() if k not in ("profiles", "events")}]}
+    with pytest.raises(UploadError, match=r"visits\[0\]\.meter_clock: only upload version 2"):
+        _parsed(payload)

@@ -186,3 +186,21 @@ def test_the_form_dismisses_with_a_reason_and_goes_back_to_the_exception(client,
     r = client.post(f"/exceptions/{conflict}/resolve",
                     data={"csrf": csrf, "decision": "dismiss", "reason": "again"})
     assert r.status_code == 409
+
+
+def test_a_billing_mismatch_shows_the_register_read_it_disagrees_with(client, store):
+    """``hhu-sync billing`` records it (hhu_sync.store.billing_rules): kept under the
+    register read at the span's end, so the page shows that read; dismiss only."""
+    store.ingest(upload("U1", [visit("M1", obis="1.8.0", value="1801.0")]), NOW)
+    read = "2026-11-25T10:00:00+00:00"
+    detail = ("billing 2026-11: import kWh 721.000 from intervals; register 1.8.0 advanced "
+              "801.0 (1000.0 at 2026-11-01T00:00:00+00:00 to 1801.0 at " + read + ")")
+    assert store.add_exceptions_once([("U1", "billing_mismatch", "M1", "1.8.0", read, None,
+                                       detail, NOW)]) == 1
+    log_in(client, "otto")
+    (row,) = client.get("/api/exceptions?kind=billing_mismatch").json()["exceptions"]
+    e = client.get(f"/api/exceptions/{row['exception_id']}").json()
+    assert e["exception"]["detail"] == detail and e["choices"] == []
+    assert [(h["obis"], h["value"]) for h in e["held"]] == [("1.8.0", "1801.0")]
+    page = client.get(f"/exceptions/{row['exception_id']}").text
+    assert "billing_mismatch" in page and "721.000" in page and "Dismiss only" in page
