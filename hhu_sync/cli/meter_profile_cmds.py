@@ -39,6 +39,7 @@ from hhu_sync.iec62056.loadprofile import (
     to_series,
 )
 from hhu_sync.meterio import MeterIOError
+from hhu_sync.meterio.client import PasswordRefused
 from hhu_sync.meterio.elster import (
     ELSTER_MAKERS,
     days_since,
@@ -51,9 +52,6 @@ from hhu_sync.meterio.profile import read_profile, request_stamp
 from hhu_sync.profile.events import MeterEvent
 from hhu_sync.profile.flags import IntervalStatus
 from hhu_sync.profile.series import ChannelSeries, runs_of
-
-#: Tried when no --password-ref is given: the read password our simulator and many
-#: VDEW meters leave at their default.
 
 
 def register(msub: argparse._SubParsersAction) -> None:
@@ -223,11 +221,22 @@ def profile_rows(read: ProfileRead) -> list[dict[str, Any]]:
     return rows
 
 
+def _fail_read(exc: MeterIOError, args: argparse.Namespace) -> int:
+    """As every meter command fails, and a refused password without --password-ref says
+    what was tried and what to give: a utility usually changes the factory default."""
+    code = _fail(exc)
+    if isinstance(exc, PasswordRefused) and not args.password_ref:
+        print(f"hhu-sync: no --password-ref was given, so the default reading password "
+              f"{DEFAULT_READ_PASSWORD} was tried; give --password-ref REF (a secret in "
+              "the key store)", file=sys.stderr)
+    return code
+
+
 def run_profile(args: argparse.Namespace) -> int:
     try:
         got, _clock_used = _read(args, PROFILE)
     except MeterIOError as exc:
-        return _fail(exc)
+        return _fail_read(exc, args)
     except (SerialException, OSError) as exc:
         return _line_lost(args, exc)
     assert got.profile is not None
@@ -284,7 +293,7 @@ def run_events(args: argparse.Namespace) -> int:
     try:
         got, _clock_used = _read(args, LOGBOOK)
     except MeterIOError as exc:
-        return _fail(exc)
+        return _fail_read(exc, args)
     except (SerialException, OSError) as exc:
         return _line_lost(args, exc)
     events, meter = got.events, got.meter

@@ -15,6 +15,7 @@ import pytest
 from hhu_firmware_sim.meter.fleet import meter_from_dict
 from hhu_firmware_sim.meter.server import MeterServer
 from hhu_sync.cli import main
+from hhu_sync.cli.meter_cmds import EXIT_PASSWORD
 from hhu_sync.cli.meter_profile_cmds import profile_rows
 from hhu_sync.iec62056.loadprofile import to_series
 
@@ -81,3 +82,22 @@ def test_an_empty_range_and_the_table(served, capsys):
     assert main(["meter", "profile", "--r5", "--from", "2026-11-05T10:00", *common]) == 0
     table = capsys.readouterr().out
     assert "1.8 kWh" in table and "2026-11-05 09:00" in table
+
+
+@pytest.mark.parametrize("command", ["profile", "events"])
+def test_a_meter_whose_reading_password_was_changed_is_refused_with_a_hint(
+        tmp_path, capsys, command):
+    meter, quirks = meter_from_dict({
+        "serial": "71000002", "model": "LZQJ", "start": "2026-11-01T00:00:00",
+        "passwords": {"1": "4D7A0001"}})
+    meter.at(datetime(2026, 11, 2, 12, 0))
+    config = tmp_path / "hhu-sync.toml"
+    config.write_text('[paths]\nkeystore = "keystore"\n')
+    with MeterServer(meter, quirks=quirks) as server:
+        code = main(["meter", command, "--port", server.url, "--reaction-ms", "0",
+                     "--config", str(config)])
+    err = capsys.readouterr().err
+    assert code == EXIT_PASSWORD
+    assert "refused the password" in err
+    assert "default reading password 00000000 was tried" in err
+    assert "--password-ref" in err
