@@ -83,7 +83,8 @@ def as_dict(d: Determinants, c: Comparison | None = None) -> dict[str, Any]:
             "max_demand_kw": str(d.max_demand.kw) if d.max_demand else None,
             "max_demand_end_utc": _iso(d.max_demand.end) if d.max_demand else None,
             "power_factor": str(d.power_factor) if d.power_factor is not None else None,
-            "intervals": d.intervals, "expected": d.expected, "notes": list(d.notes),
+            "intervals": d.intervals, "estimated": d.estimated, "expected": d.expected,
+            "notes": list(d.notes),
             "registers": comparison_dict(c) if c is not None else None}
 
 
@@ -135,7 +136,7 @@ def run_billing(args: argparse.Namespace) -> int:
         writer = csv.writer(sys.stdout, lineterminator="\n")
         writer.writerow(["meter", "period", *(f"rate_{r}_kwh" for r in rates), "import_kwh",
                          "export_kwh", "reactive_kvarh", "max_demand_kw",
-                         "max_demand_end_utc", "power_factor", "intervals", "expected",
+                         "max_demand_end_utc", "power_factor", "intervals", "estimated", "expected",
                          "registers"])
         for d, c in found:
             row = as_dict(d)
@@ -143,7 +144,8 @@ def run_billing(args: argparse.Namespace) -> int:
                              *(str(d.energy_by_rate.get(r, "")) for r in rates),
                              row["import_kwh"], row["export_kwh"], row["reactive_kvarh"],
                              row["max_demand_kw"] or "", row["max_demand_end_utc"] or "",
-                             row["power_factor"] or "", d.intervals, d.expected, summary(c)])
+                             row["power_factor"] or "", d.intervals, d.estimated, d.expected,
+                             summary(c)])
     else:
         if not found:
             print(f"no meter has intervals for {args.period}")
@@ -155,6 +157,7 @@ def run_billing(args: argparse.Namespace) -> int:
             print(f"{d.meter} {d.period.label}: import {d.import_kwh} kWh ({per_rate}); "
                   f"export {d.export_kwh} kWh; max demand {md}; power factor "
                   f"{row['power_factor'] or '-'}; {d.intervals} of {d.expected} intervals"
+                  + (f" ({d.estimated} more estimated)" if d.estimated else "")
                   + (f"; {'; '.join(d.notes)}" if d.notes else "")
                   + f"; registers: {summary(c)}")
     if exceptions:           # on stderr for JSON and CSV: their stdout is the data

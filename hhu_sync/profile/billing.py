@@ -17,6 +17,7 @@ from decimal import Decimal
 from zoneinfo import ZoneInfo
 
 from hhu_sync.model.tou import TouTable
+from hhu_sync.profile.estimate import DEFAULT_MAX_GAP, estimates
 from hhu_sync.profile.series import Channel, ChannelSeries
 
 #: OBIS value group C of the quantities billing uses.
@@ -34,18 +35,32 @@ def quantity_of(channel: Channel) -> int | None:
     return int(head) if head.isdigit() else None
 
 
-def energy_rows(one: ChannelSeries) -> list[tuple[int, Decimal]]:
-    """(interval end, energy in kWh or kvarh) for each measured interval: energy
-    channels as they are, power channels (average kW over the interval) times its hours."""
-    step = one.interval_s
+def _scale(one: ChannelSeries) -> Decimal | None:
+    """What one interval's value times gives kWh or kvarh: energy channels as they are,
+    power channels (average kW over the interval) times its hours; None: neither."""
     if one.channel.unit in _ENERGY:
-        scale = _ENERGY[one.channel.unit]
-    elif one.channel.unit in _POWER:
-        scale = _POWER[one.channel.unit] * Decimal(step) / Decimal(3600)
-    else:
+        return _ENERGY[one.channel.unit]
+    if one.channel.unit in _POWER:
+        return _POWER[one.channel.unit] * Decimal(one.interval_s) / Decimal(3600)
+    return None
+
+
+def energy_rows(one: ChannelSeries) -> list[tuple[int, Decimal]]:
+    """(interval end, energy in kWh or kvarh) for each measured interval."""
+    scale = _scale(one)
+    if scale is None:
         return []
     return [(end, one.value(value) * scale) for end, value, _ in one.intervals()
             if value is not None]
+
+
+def estimated_rows(one: ChannelSeries) -> list[tuple[int, Decimal]]:
+    """(interval end, energy) for each short gap :func:`~hhu_sync.profile.estimate.estimates`
+    fills (never a measured interval: those are :func:`energy_rows`)."""
+    scale = _scale(one)
+    if scale is None:
+        return []
+    return [(end, one.value(value) * scale) for end, value, _ in estimates(one)]
 
 
 @dataclass(frozen=True, slots=True)
@@ -90,43 +105,61 @@ class Determinants:
     max_demand: Demand | None
     #: P / sqrt(P^2 + Q^2) over the period, None without reactive data or energy.
     power_factor: Decimal | None
-    #: Import intervals found and expected in the period (completeness, for the bill).
+    #: Import intervals measured and expected in the period (completeness, for the bill).
     intervals: int
     expected: int
     notes: tuple[str, ...] = field(default=())
+    #: Import intervals of short gaps estimated (counted in the energy, never in demand).
+    estimated: int = 0
 
 
 def determinants(meter: str, series: Sequence[ChannelSeries], period: Period, tou: TouTable,
                  zone: ZoneInfo, demand_minutes: int) -> Determinants:
-    """Compute one meter's determinants for one period from its stored intervals."""
+    """Compute one meter's determinants for one period from its stored intervals. Short
+    gaps are estimated for the energy (a bill needs the whole period, and the register
+    counted it); maximum demand is built from measured intervals only."""
     by_quantity: dict[int, list[tuple[int, Decimal, int]]] = {}
+    guessed: dict[int, list[tuple[int, Decimal, int]]] = {}
     for one in series:
         quantity = quantity_of(one.channel)
         if quantity is None:
             continue
-        rows = [(end, value, one.interval_s) for end, value in energy_rows(one)
-                if period.start < end <= period.end]
-        by_quantity.setdefault(quantity, []).extend(rows)
+        by_quantity.setdefault(quantity, []).extend(
+            (end, value, one.interval_s) for end, value in energy_rows(one)
+            if period.start < end <= period.end)
+        guessed.setdefault(quantity, []).extend(
+            (end, value, one.interval_s) for end, value in estimated_rows(one)
+            if period.start < end <= period.end)
     imports = sorted(by_quantity.get(IMPORT_ACTIVE, []))
+    estimated = sorted(guessed.get(IMPORT_ACTIVE, []))
     notes: list[str] = []
     energy: dict[int, Decimal] = {}
-    for end, value, step in imports:
+    for end, value, step in sorted(imports + estimated):
         started = datetime.fromtimestamp(end - step, zone)
         rate = tou.rate_at(started)
         energy[rate] = energy.get(rate, Decimal(0)) + value
-    total = sum((v for _, v, _ in imports), Decimal(0))
-    exported = sum((v for _, v, _ in by_quantity.get(EXPORT_ACTIVE, [])), Decimal(0))
-    reactive = sum((v for _, v, _ in by_quantity.get(IMPORT_REACTIVE, [])), Decimal(0))
+
+    def total_of(quantity: int) -> Decimal:
+        rows = by_quantity.get(quantity, []) + guessed.get(quantity, [])
+        return sum((v for _, v, _ in rows), Decimal(0))
+
+    total, exported, reactive = (total_of(IMPORT_ACTIVE), total_of(EXPORT_ACTIVE),
+                                 total_of(IMPORT_REACTIVE))
     step = imports[0][2] if imports else 0
     expected = (period.end - period.start) // step if step else 0
-    if imports and len(imports) < expected:
-        notes.append(f"{expected - len(imports)} of {expected} import intervals missing")
+    if estimated:
+        notes.append(f"{len(estimated)} import intervals estimated (gaps of at most "
+                     f"{DEFAULT_MAX_GAP} intervals, interpolated; not used for demand)")
+    if imports and len(imports) + len(estimated) < expected:
+        missing = expected - len(imports) - len(estimated)
+        notes.append(f"{missing} of {expected} import intervals missing")
     demand = _max_demand(imports, demand_minutes * 60, notes)
     pf: Decimal | None = None
     if IMPORT_REACTIVE in by_quantity and total > 0:
         pf = (total / (total * total + reactive * reactive).sqrt()).quantize(Decimal("0.001"))
     return Determinants(meter, period, dict(sorted(energy.items())), total, exported,
-                        reactive, demand, pf, len(imports), expected, tuple(notes))
+                        reactive, demand, pf, len(imports), expected, tuple(notes),
+                        len(estimated))
 
 
 def _max_demand(imports: Sequence[tuple[int, Decimal, int]], period_s: int,

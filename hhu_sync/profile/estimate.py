@@ -1,9 +1,11 @@
 """Gap estimation (the last E of VEE): short gaps filled by linear interpolation.
 
 An estimate is always flagged :attr:`IntervalStatus.ESTIMATED` and only ever fills an
-interval that has no measured value: a measured value is never replaced, and a measured
-value that arrives later replaces the estimate (the store's rule). Long gaps are left
-empty: interpolating over hours of an outage would invent consumption.
+interval that has no measured value: a measured value is never replaced. Estimates are
+not stored: they are computed where a whole period is needed (the billing determinants'
+energy), so a measured value that arrives later simply takes their place and the store
+holds only what meters measured. Long gaps are left empty: interpolating over hours of an
+outage would invent consumption.
 """
 
 from __future__ import annotations

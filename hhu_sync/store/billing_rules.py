@@ -146,9 +146,10 @@ def compare_registers(meter: str, series: Sequence[ChannelSeries],
     if span.end <= span.start:
         return Comparison(NOT_COMPARABLE, reason="the reads are less than an interval apart")
     spanned = determinants(meter, series, span, tou, zone, demand_minutes)
-    if spanned.intervals < spanned.expected:
+    held = spanned.intervals + spanned.estimated     # a short gap estimated still counts
+    if held < spanned.expected:
         return Comparison(NOT_COMPARABLE, reason=(
-            f"{spanned.expected - spanned.intervals} of {spanned.expected} intervals "
+            f"{spanned.expected - held} of {spanned.expected} intervals "
             f"between the reads ({_iso(span.start)} to {_iso(span.end)}) not held"))
     registers: dict[str, Decimal] = {}
     starts: list[RegisterRead] = []

@@ -97,3 +97,36 @@ def test_a_rate_the_intervals_never_fell_in_is_compared_as_zero():
     (mismatch,) = compare(only_day, {"1.8.1": found.import_kwh, "1.8.2": Decimal(40)}, TOU)
     assert (mismatch.what, mismatch.computed, mismatch.register, mismatch.code) == (
         "rate 2 kWh", Decimal(0), Decimal(40), "1.8.2")
+
+
+def with_gap(start, count, value, gap_at, gap_len, *, around=None):
+    """A flat channel with ``gap_len`` intervals missing from index ``gap_at`` (the
+    intervals either side of the gap at ``around`` when given)."""
+    values = [None if gap_at <= i < gap_at + gap_len else value for i in range(count)]
+    if around is not None:
+        values[gap_at - 1] = values[gap_at + gap_len] = around
+    return ChannelSeries(Channel("1.8.0", "kWh"), STEP, -3,
+                         (Run(start + STEP, tuple(values), (0,) * count),))
+
+
+def test_a_short_gap_is_estimated_for_the_energy_but_never_for_demand():
+    nov = month_period("2026-11", LONDON)
+    count = (nov.end - nov.start) // STEP
+    # 0.5 kWh a half hour, 0.9 either side of a two-interval gap (one whole hour block)
+    one = with_gap(nov.start, count, 500, 100, 2, around=900)
+    found = determinants("M1", [one], nov, TOU, LONDON, 60)
+    assert (found.intervals, found.estimated, found.expected) == (count - 2, 2, count)
+    assert found.import_kwh == Decimal("0.5") * (count - 4) + Decimal("0.9") * 4
+    assert any("2 import intervals estimated" in n for n in found.notes)
+    assert not any("missing" in n for n in found.notes)
+    # the estimated hour (0.9 + 0.9: 1.8 kW) is not a demand block; measured ones are 1.4
+    assert found.max_demand is not None and found.max_demand.kw == Decimal("1.4")
+
+
+def test_a_long_gap_is_left_missing_not_invented():
+    nov = month_period("2026-11", LONDON)
+    count = (nov.end - nov.start) // STEP
+    found = determinants("M1", [with_gap(nov.start, count, 500, 100, 10)], nov, TOU, LONDON, 30)
+    assert (found.intervals, found.estimated) == (count - 10, 0)
+    assert found.import_kwh == Decimal("0.5") * (count - 10)
+    assert f"10 of {count} import intervals missing" in found.notes
