@@ -6,6 +6,7 @@ refuses, once, and the depot records the visit as ``password_rejected``."""
 from __future__ import annotations
 
 import io
+import json
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -193,3 +194,10 @@ def test_pack_on_the_command_line_names_the_file_and_field(tmp_path, monkeypatch
     assert main(["secret", "set", "a1700-read"]) == 0
     assert main(["pack", "list.toml", "--hhu", "HHU-001", "-o", "l.hhux"]) == 0
     assert READ_PASSWORD.encode() not in (tmp_path / "l.hhux").read_bytes()
+    capsys.readouterr()
+    assert main(["inspect", "l.hhux", "--json", "--key-file",
+                 "var/keystore/hhus/HHU-001.key"]) == 0
+    out = capsys.readouterr().out
+    assert json.loads(out)["read_passwords"] == [
+        {"meter": SERIAL, "secret": "a1700-read", "state": "encrypted, decrypts with this key"}]
+    assert READ_PASSWORD not in out
