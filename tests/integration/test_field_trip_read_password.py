@@ -6,6 +6,7 @@ refuses, once, and the depot records the visit as ``password_rejected``."""
 from __future__ import annotations
 
 import io
+import logging
 import json
 from datetime import UTC, datetime
 from pathlib import Path
@@ -120,7 +121,8 @@ def test_an_entry_with_its_reading_password_reads_the_profile(with_ref):
     assert with_ref.store.intervals(SERIAL)
 
 
-def test_the_reading_password_is_sealed_never_in_clear(with_ref):
+def test_the_reading_password_is_sealed_never_in_clear(with_ref, caplog):
+    caplog.set_level(logging.DEBUG)
     data = with_ref.pack()
     secret = READ_PASSWORD.encode()
     assert secret not in data
@@ -135,6 +137,7 @@ def test_the_reading_password_is_sealed_never_in_clear(with_ref):
     for upload in with_ref.flash.uploads():        # nor does the HHU send it home
         home = decode_transfer(with_ref.flash.read_upload(upload.upload_id), with_ref.key)
         assert secret not in msgpack.packb(home.payload, use_bin_type=True)
+    assert caplog.records and READ_PASSWORD not in caplog.text
     held = with_ref.held_bytes()
     assert secret not in held and b"a1700-read" in held       # the name, not the password
 
@@ -201,3 +204,27 @@ def test_pack_on_the_command_line_names_the_file_and_field(tmp_path, monkeypatch
     assert json.loads(out)["read_passwords"] == [
         {"meter": SERIAL, "secret": "a1700-read", "state": "encrypted, decrypts with this key"}]
     assert READ_PASSWORD not in out
+
+
+def test_a_refused_read_does_not_undo_the_programming_of_a_read_program_visit(tmp_path,
+                                                                             catalog):
+    """Programming decides a read+program visit's outcome: the depot takes a scheme as
+    in force only from ``done`` with ``verify = ok``; the refused read is in the notes."""
+    import dataclasses
+
+    from tests.integration.test_field_trip import T1 as DEMO_T1
+    from tests.integration.test_field_trip import Hhu
+
+    hhu = Hhu(tmp_path, catalog)
+    hhu.store.set_secret("wrong-read", "NOT-IT-1")
+    mlist = hhu.inputs.lists["route-north-2026-11"]
+    hhu.inputs.lists[mlist.id] = dataclasses.replace(mlist, meters=tuple(
+        dataclasses.replace(m, profile=True, read_password_ref="wrong-read")
+        for m in mlist.meters))
+    hhu.load()
+    result = hhu.trip(DEMO_T1)
+    assert dict(result.outcomes) == {"35100001": "done", "35100002": "password_rejected",
+                                     "41200017": "done"}
+    visit = {v["meter"]: v for v in hhu.upload_visits()}["35100001"]
+    assert visit["verify"] == "ok" and not visit.get("profiles")
+    assert "refused the reading password wrong-read" in visit["notes"]
