@@ -6,8 +6,8 @@ refuses, once, and the depot records the visit as ``password_rejected``."""
 from __future__ import annotations
 
 import io
-import logging
 import json
+import logging
 from datetime import UTC, datetime
 from pathlib import Path
 
