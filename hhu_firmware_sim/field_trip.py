@@ -168,7 +168,8 @@ def run_trip(flash: FlashStore, hhu_id: str, key: bytes, *, operator: str = "cre
                 continue
             if not simulated:
                 when = max(when, _stamp(None))       # the HHU's clock, read at the meter
-            v = _visit_one(visit, m, schemes, broken, when)
+            m, unopened = _open_read_password(m, key, transfer.header)
+            v = _visit_one(visit, m, schemes, broken, when, unopened)
             v.setdefault("list", mlist["id"])
             v.setdefault("operator", operator)
             visits.append(v)
@@ -241,6 +242,29 @@ def _open_schemes(carried: list[dict[str, Any]], key: bytes,
     return schemes, broken
 
 
+def _open_read_password(entry: dict[str, Any], key: bytes,
+                        header: Any) -> tuple[dict[str, Any], str | None]:
+    """The entry with its reading password opened (``{"secret", "password"}``, held in
+    memory only), or without it and why it does not open: that costs the entry its
+    profile read, not the visit."""
+    record = entry.get("read_password")
+    if record is None:
+        return entry, None
+    rest = {k: v for k, v in entry.items() if k != "read_password"}
+    try:
+        name = record["secret"]
+        password = decrypt_password(key, record["enc"], bundle_id=header.bundle_id,
+                                    target=header.target, name=name)
+    except (TransferError, KeyError, TypeError, ValueError) as exc:
+        return rest, f"the reading password record does not open: {exc}"
+    return {**rest, "read_password": {"secret": name, "password": password}}, None
+
+
+def _with_note(visit: dict[str, Any], note: str) -> dict[str, Any]:
+    notes = visit.get("notes") or ""
+    return {**visit, "notes": f"{notes}; {note}" if notes else note}
+
+
 def _failed_visit(entry: dict[str, Any], when: datetime, reason: str,
                   base: dict[str, Any] | None = None) -> dict[str, Any]:
     """A visit that could not be made (or finished) as the list asked, with the reason."""
@@ -254,9 +278,12 @@ def _failed_visit(entry: dict[str, Any], when: datetime, reason: str,
 
 
 def _visit_one(visit: Visitor, entry: dict[str, Any], schemes: dict[str, dict[str, Any]],
-               broken: dict[str, str], when: datetime) -> dict[str, Any]:
+               broken: dict[str, str], when: datetime,
+               unopened: str | None = None) -> dict[str, Any]:
     """One meter of the route; whatever is wrong with its entry or its scheme, or goes
-    wrong in the visitor, fails this visit with the reason and nothing else."""
+    wrong in the visitor, fails this visit with the reason and nothing else.
+    ``unopened``: why the entry's reading password did not open (its profile and
+    events are then not asked for: no other password is tried in its place)."""
     task, scheme_id = entry.get("task"), entry.get("scheme")
     if task not in TASKS:
         return _failed_visit(entry, when, f"not visited: task {str(task)[:40]!r} unknown "
@@ -270,11 +297,16 @@ def _visit_one(visit: Visitor, entry: dict[str, Any], schemes: dict[str, dict[st
     if problem is not None and task == "program":
         return _failed_visit(entry, when, f"not programmed: {problem}")
     asked = {**entry, "task": "read"} if problem is not None else entry
+    skipped = unopened is not None and bool(entry.get("profile") or entry.get("events"))
+    if skipped:
+        asked = {**asked, "profile": False, "events": False}
     try:
         v = visit(asked, schemes.get(scheme_id) if scheme_id else None, when)
     except Exception as exc:  # noqa: BLE001 - one meter's trouble is that visit's failure
         log.warning("visit to %s failed: %s: %s", entry["serial"], type(exc).__name__, exc)
         return _failed_visit(entry, when, f"visit failed: {type(exc).__name__}: {exc}")
+    if skipped:
+        v = _with_note(v, f"load profile not read: {unopened}")
     if problem is not None:        # read+program: the read stands, the programming did not
         return _failed_visit(entry, when, f"read, not programmed: {problem}", base=v)
     return v
@@ -467,22 +499,33 @@ class FleetVisitor:
         if entry.get("profile") or entry.get("events"):
             visit.update(self._interval_data(client, serial, entry, scheme))
         if entry.get("task") in PROGRAM_TASKS:
-            visit.update(self._program(client, serial, scheme))
+            # Programming decides the outcome (the depot knows a scheme is in only from
+            # ``done`` and ``verify = ok``); a refused profile read stays in the notes.
+            read_notes = visit["notes"]
+            programmed = self._program(client, serial, scheme)
+            visit.update(programmed)
+            if read_notes and programmed.get("notes"):
+                visit["notes"] = f"{read_notes}; {programmed['notes']}"
         return visit
 
     def _interval_data(self, client: MeterClient, serial: str, entry: dict[str, Any],
                        scheme: dict[str, Any] | None) -> dict[str, Any]:
         """The profile and events the entry asks for (the fleet's clocks run on UTC);
-        a read that fails keeps the visit's registers and says why in its notes."""
-        passwords = sorted((scheme or {}).get("passwords", []), key=lambda p: p["level"])
-        password = passwords[-1]["password"] if passwords else DEFAULT_READ_PASSWORD
+        a read that fails keeps the visit's registers and says why in its notes. The
+        password tried, once: the entry's reading password, else the scheme's highest,
+        else :data:`DEFAULT_READ_PASSWORD`; one the meter refuses is ``password_rejected``
+        (never a second guess: each counts toward the meter's lock-out)."""
+        password, which = read_password(entry, scheme)
         try:
             since = since_utc(entry.get("since"), None)
             with client.programming(serial, password) as session:
                 got = read_interval_data(session, since=since,
                                          profile=bool(entry.get("profile")),
                                          events=bool(entry.get("events")))
-        except (MeterRefused, MeterIOError, PasswordRefused, ValueError) as exc:
+        except PasswordRefused as exc:
+            return {"outcome": "password_rejected",
+                    "notes": f"load profile not read: the meter refused {which} ({exc})"}
+        except (MeterRefused, MeterIOError, ValueError) as exc:
             return {"notes": f"load profile not read: {exc}"}
         return {"profiles": list(got.series), "events": list(got.events)}
 
@@ -518,6 +561,20 @@ class FleetVisitor:
             where = ", ".join(a for a, _, _ in report.mismatches[:5])
             return {**failed, **proof, "notes": f"read-back differs at {where}"}
         return {"outcome": "done", "scheme": scheme["id"], "verify": "ok", **proof}
+
+
+def read_password(entry: dict[str, Any], scheme: dict[str, Any] | None) -> tuple[str, str]:
+    """The password a visit's programming-mode reads open the meter with, and which one
+    it is in words (a secret's name, never its value): the entry's opened reading
+    password, else the highest of its scheme's, else the default."""
+    opened = entry.get("read_password")
+    if isinstance(opened, dict) and isinstance(opened.get("password"), str):
+        return opened["password"], f"the reading password {opened.get('secret')!s}"
+    passwords = sorted((scheme or {}).get("passwords", []), key=lambda p: p["level"])
+    if passwords:
+        top = passwords[-1]
+        return top["password"], f"the scheme's level {top['level']} password {top['secret']}"
+    return DEFAULT_READ_PASSWORD, "the default reading password"
 
 
 def _ratios_held(session: Any) -> dict[str, Any]:

@@ -18,11 +18,11 @@ from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from typing import Any
 
-from hhu_sync.errors import HhuSyncError
+from hhu_sync.errors import HhuSyncError, KeyStoreError
 from hhu_sync.ids import check_name, new_bundle_id
 from hhu_sync.keys import KeyStore
 from hhu_sync.keys.store import KeySnapshot
-from hhu_sync.model.meterlist import SINCE_LAST, MeterList
+from hhu_sync.model.meterlist import READ_PASSWORD_REF, SINCE_LAST, MeterList
 from hhu_sync.model.scheme import Scheme
 from hhu_sync.store.base import Delivery, Store
 from hhu_sync.transfer import encode_transfer, encrypt_password
@@ -50,6 +50,30 @@ def _scheme_payload(scheme: Scheme, *, hhu_key: bytes, bundle_id: str, target: s
                                  password=secrets.secret(p.secret))}
         for p in scheme.passwords
     ]
+    return data
+
+
+def _list_payload(mlist: MeterList, *, hhu_key: bytes, bundle_id: str, target: str,
+                  secrets: KeyStore | KeySnapshot) -> dict[str, Any]:
+    """The list as the HHU gets it: each ``read_password_ref`` replaced by
+    ``read_password`` = ``{"secret", "enc"}``, the secret sealed to the HHU as a scheme's
+    passwords are (docs/transfer-format.md). A secret the key store lacks refuses the
+    pack, naming the list, the entry and the field."""
+    data = mlist.to_dict()
+    sealed: dict[str, dict[str, Any]] = {}      # one record per secret: the same bytes
+    for index, entry in enumerate(data["meters"]):
+        ref = entry.pop(READ_PASSWORD_REF, None)
+        if ref is None:
+            continue
+        if ref not in sealed:
+            try:
+                password = secrets.secret(ref)
+            except KeyStoreError as exc:
+                raise PackError(f"meter list {mlist.id!r}: meters[{index}] (meter "
+                                f"{entry['serial']}).{READ_PASSWORD_REF}: {exc}") from None
+            sealed[ref] = encrypt_password(hhu_key, bundle_id=bundle_id, target=target,
+                                           name=ref, password=password)
+        entry["read_password"] = {"secret": ref, "enc": sealed[ref]}
     return data
 
 
@@ -112,7 +136,8 @@ def pack_meter_list(mlist: MeterList, schemes: Mapping[str, Scheme], *, hhu: str
                         "against the store before packing (resolve_since_last)")
     bundle_id = new_bundle_id(created)
     payload = {
-        "meter_list": mlist.to_dict(),
+        "meter_list": _list_payload(mlist, hhu_key=hhu_key, bundle_id=bundle_id, target=hhu,
+                                    secrets=secrets),
         "schemes": [_scheme_payload(schemes[s], hhu_key=hhu_key, bundle_id=bundle_id,
                                     target=hhu, secrets=secrets) for s in mlist.scheme_ids],
     }

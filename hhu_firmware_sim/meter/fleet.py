@@ -7,6 +7,7 @@ Fleet file::
     model = "A1700"                # identification and defaults (default A1700)
     address = "12345"              # device address (default: the serial)
     passwords = { 1 = "AAAAAAAA", 3 = "FEDC0003" }
+    read_password = "RD-07731"     # opens level 0: reads (profile, events), writes nothing
     password_kinds = ["P1", "P2"]
     start = 2026-01-05T00:00:00    # simulated clock at start
     load_kw = "12.5"               # or load = [["00:00", "2.0"], ["08:00", "12.5"]]
@@ -42,7 +43,7 @@ from hhu_sync.model.scheme import parse_scheme
 _KEYS = ("serial", "model", "address", "passwords", "password_kinds", "start", "load_kw",
          "load", "scheme", "flags", "quirks", "lockout_after", "registers",
          "demand_period_minutes", "write_level", "wrong_password_reply", "outages",
-         "profile")
+         "profile", "read_password")
 _PROFILE_KEYS = {"interval_minutes": "interval_min", "channels": "channels",
                  "depth_days": "depth_days", "zone": "zone"}
 
@@ -148,6 +149,22 @@ def _outages(entry: dict[str, Any], where: str) -> list[tuple[datetime, datetime
     return out
 
 
+def _passwords(entry: dict[str, Any], where: str) -> dict[int, str]:
+    """Passwords by level. ``read_password`` is level 0 (a meter's reading password: it
+    opens programming mode for reads and writes nothing); a meter given one has no
+    factory ``00000000`` at level 1 unless ``passwords`` says so."""
+    read = entry.get("read_password")
+    default = {} if read is not None else {"1": "00000000"}
+    passwords = {int(k): str(v) for k, v in entry.get("passwords", default).items()}
+    if read is not None:
+        if not isinstance(read, str) or not 1 <= len(read) <= 32 or not read.isprintable():
+            raise FleetError(f"{where}.read_password: 1 to 32 printable characters")
+        if 0 in passwords:
+            raise FleetError(f"{where}.read_password: passwords has a level 0 already")
+        passwords[0] = read
+    return passwords
+
+
 def meter_from_dict(entry: dict[str, Any], where: str = "meters[0]",
                     base: Path | None = None) -> tuple[SimMeter, Quirks]:
     """One meter (and its quirks) from a fleet entry; FleetError names the key."""
@@ -180,7 +197,12 @@ def meter_from_dict(entry: dict[str, Any], where: str = "meters[0]",
     profile = _profile(entry, entry.get("model", "A1700"), where)
     outages = _outages(entry, where)
     try:
-        passwords = {int(k): str(v) for k, v in entry.get("passwords", {"1": "00000000"}).items()}
+        passwords = _passwords(entry, where)
+    except FleetError:
+        raise
+    except (ValueError, TypeError, AttributeError) as exc:
+        raise FleetError(f"{where}.passwords: {exc}") from None
+    try:
         meter = SimMeter(
             entry["serial"], model=entry.get("model", "A1700"), address=entry.get("address"),
             passwords=passwords,

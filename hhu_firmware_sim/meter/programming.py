@@ -173,6 +173,12 @@ def read(meter: SimMeter, address: str) -> str:
     return f"{address}{groups}"
 
 
+def selects_a_read(meter: SimMeter, address: str) -> bool:
+    """Whether a W1 only chooses what to read (the Elster profile and event select,
+    register 551): a reading password opens it, as it opens the reads themselves."""
+    return meter.elster is not None and address == SELECT_ADDRESS
+
+
 def write(meter: SimMeter, address: str, value: str) -> None:
     """Apply a W1; raises ProgrammingError with the ERxx code when refused."""
     if meter.elster is not None and address == SELECT_ADDRESS:

@@ -220,7 +220,9 @@ class MeterSession:
             return self._block(self._say(ReadResponse(answer)))
         if isinstance(event, WriteRequest):
             self.log.writes += 1
-            if self._level is None or self._level < meter.write_level:
+            if self._level is None or (self._level < meter.write_level
+                                       and not programming.selects_a_read(meter,
+                                                                          event.address)):
                 return self._refuse(self._block(self._say(ErrorResponse(programming.ER_ACCESS))))
             try:
                 programming.write(meter, event.address, event.value)

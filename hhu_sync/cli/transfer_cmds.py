@@ -140,25 +140,38 @@ def read_transfer_file(path: str | Path) -> bytes:
     return data
 
 
+def _state(transfer: Transfer, key: bytes | None, record: dict[str, Any]) -> str:
+    """Whether a sealed password record decrypts with ``key``; never the password."""
+    if key is None:
+        return "encrypted"
+    h = transfer.header
+    try:
+        decrypt_password(key, record["enc"], bundle_id=h.bundle_id, target=h.target,
+                         name=record["secret"])
+    except TransferError:
+        return "encrypted, DOES NOT decrypt with this key"
+    return "encrypted, decrypts with this key"
+
+
 def _passwords(transfer: Transfer, key: bytes | None) -> list[dict[str, Any]]:
     """Each password record, with whether it decrypts; never the password itself."""
     out: list[dict[str, Any]] = []
-    h = transfer.header
-    if h.kind == "readings":      # no schemes travel in an upload: nothing to look at
+    if transfer.header.kind == "readings":   # no schemes travel in an upload
         return out
     for scheme in transfer.payload.get("schemes", []):
         for pw in scheme["passwords"]:
-            state = "encrypted"
-            if key is not None:
-                try:
-                    decrypt_password(key, pw["enc"], bundle_id=h.bundle_id,
-                                     target=h.target, name=pw["secret"])
-                    state = "encrypted, decrypts with this key"
-                except TransferError:
-                    state = "encrypted, DOES NOT decrypt with this key"
             out.append({"scheme": scheme["id"], "level": pw["level"],
-                        "secret": pw["secret"], "state": state})
+                        "secret": pw["secret"], "state": _state(transfer, key, pw)})
     return out
+
+
+def _read_passwords(transfer: Transfer, key: bytes | None) -> list[dict[str, Any]]:
+    """Each list entry's reading-password record, with whether it decrypts."""
+    if transfer.header.kind != "meter_list":
+        return []
+    return [{"meter": m["serial"], "secret": m["read_password"]["secret"],
+             "state": _state(transfer, key, m["read_password"])}
+            for m in transfer.payload["meter_list"]["meters"] if "read_password" in m]
 
 
 def _jsonable(value: Any) -> Any:
@@ -185,6 +198,7 @@ def run_inspect(args: argparse.Namespace) -> int:
         if transfer.header.kind == "readings":
             READINGS_VIEW.check(transfer.payload, "payload")
         passwords = _passwords(transfer, key)
+        read_passwords = _read_passwords(transfer, key)
     except TransferError as exc:
         raise CliError(f"{args.transfer}: {exc}") from None
     h = transfer.header
@@ -198,6 +212,7 @@ def run_inspect(args: argparse.Namespace) -> int:
                        "compression": h.compression, "expanded_size": h.expanded_size,
                        "version": ".".join(map(str, h.version)), "manifest": list(h.manifest)},
             "passwords": passwords,
+            "read_passwords": read_passwords,
             "payload": _jsonable(transfer.payload),
         }
         print(json.dumps(doc, indent=2, default=str))
@@ -233,6 +248,9 @@ def run_inspect(args: argparse.Namespace) -> int:
                 f"{s['demand_period_minutes']} min"))
     for pw in passwords:
         console.print(_cell(f"  password level {pw['level']} ({pw['secret']}): {pw['state']}"))
+    for pw in read_passwords:
+        console.print(_cell(f"  reading password of meter {pw['meter']} ({pw['secret']}): "
+                            f"{pw['state']}"))
     if h.kind == "readings":
         visits = p.get("visits") or []
         t = Table(title=_cell(f"readings upload {p.get('upload_id', h.bundle_id)} "

@@ -26,18 +26,24 @@ MAX_ENTRIES = 10_000
 _SERIAL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,31}$")
 _SEP_LINE = re.compile(r'^"?sep=([,;\t|])"?[,;\t|]*\s*$')
 _EXCEL_NUMBER = re.compile(r"^\d+(?:[.,]\d+)?E\+\d+$", re.IGNORECASE)   # 3.51E+13
-_BARE_HEAD_LINE = re.compile(r'^\s*"?\s*(list|id|name|hhu|crew|due|notes|profile|events|since)\s*:',
+_BARE_HEAD_LINE = re.compile(r'^\s*"?\s*(list|id|name|hhu|crew|due|notes|profile|events|since'
+                             r'|read_password_ref)\s*:',
                              re.IGNORECASE)     # a "# key: value" line that lost its "#"
 #: What a read task may ask for besides the registers, per meter or as the list's default.
 READ_OPTIONS = ("profile", "events", "since")
 #: ``since = "last"``: the depot fills in, per meter, the end of the last interval it holds.
 SINCE_LAST = "last"
-_LIST_KEYS = ("id", "name", "hhu", "crew", "due", "notes", *READ_OPTIONS)
+#: The key-store secret a read opens programming mode with (profile, events), per entry
+#: or as the list's default; the packer seals it into the bundle, never the list.
+READ_PASSWORD_REF = "read_password_ref"
+_OPTIONAL = (*READ_OPTIONS, READ_PASSWORD_REF)
+_LIST_KEYS = ("id", "name", "hhu", "crew", "due", "notes", *_OPTIONAL)
 _BASE_KEYS = ("serial", "site", "address", "task", "scheme", "model", "notes")
-_ENTRY_KEYS = (*_BASE_KEYS, *READ_OPTIONS)
+_ENTRY_KEYS = (*_BASE_KEYS, *_OPTIONAL)
 #: The columns every CSV list has; the read options are optional columns.
 CSV_COLUMNS = _BASE_KEYS
 _ALL_CSV_COLUMNS = _ENTRY_KEYS
+_SECRET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")   # a key-store name
 _TRUE = frozenset({"true", "yes", "y", "1"})
 _FALSE = frozenset({"false", "no", "n", "0"})
 
@@ -57,6 +63,9 @@ class MeterEntry:
     #: From when: an ISO date (00:00 meter time), a UTC time ``YYYY-MM-DDTHH:MM:SSZ``,
     #: ``"last"`` (see :data:`SINCE_LAST`), or None for all the meter holds.
     since: str | None = None
+    #: The key-store secret holding this meter's reading password (None: the scheme's
+    #: password, else the default reading password).
+    read_password_ref: str | None = None
 
 
 @dataclass(frozen=True)
@@ -93,6 +102,8 @@ def _entry_dict(m: MeterEntry) -> dict[str, Any]:
         d["events"] = True
     if m.since is not None:
         d["since"] = m.since
+    if m.read_password_ref is not None:
+        d[READ_PASSWORD_REF] = m.read_password_ref
     return d
 
 
@@ -180,6 +191,34 @@ def _read_options(row: Mapping[str, Any], defaults: Mapping[str, Any], task: Any
     return flags["profile"], flags["events"], since
 
 
+def _secret_ref(value: Any) -> str | None:
+    """A key-store secret name, or None when ``value`` is not one."""
+    if isinstance(value, str) and _SECRET_NAME.match(value.strip()):
+        return value.strip()
+    return None
+
+
+def _bad_ref(value: Any) -> str:
+    return (f"{_show(value)} is not a key-store secret name (1-64 letters, digits, '.', "
+            "'_', '-'): name the secret, never the password itself")
+
+
+def _read_password_ref(row: Mapping[str, Any], defaults: Mapping[str, Any], task: Any,
+                       add: Callable[[str, str], None]) -> str | None:
+    """The entry's reading-password secret: its own, else the list's (read tasks only)."""
+    reads = task in ("read", "read+program")
+    own = row.get(READ_PASSWORD_REF, "")
+    if own in ("", None):
+        return _secret_ref(defaults.get(READ_PASSWORD_REF)) if reads else None
+    ref = _secret_ref(own)
+    if ref is None:
+        add(READ_PASSWORD_REF, _bad_ref(own))
+    elif not reads:
+        add(READ_PASSWORD_REF, f"a {task} task reads nothing: use task read+program")
+        return None
+    return ref
+
+
 def _show(value: Any, limit: int = 80) -> str:
     """A value quoted in a message, in the file's terms and shortened: a 200 kB cell is
     not repeated back, and ``None`` or ``''`` never shows."""
@@ -226,6 +265,12 @@ def _build(f: Fields, head: dict[str, Any], head_path: str, rows: list[tuple[str
             f.add(f"{head_path}.since", "since needs profile = true or events = true")
         else:
             defaults["since"] = head["since"]
+    if READ_PASSWORD_REF in head:
+        ref = head[READ_PASSWORD_REF]
+        if _secret_ref(ref) is None:
+            f.add(f"{head_path}.{READ_PASSWORD_REF}", _bad_ref(ref))
+        else:
+            defaults[READ_PASSWORD_REF] = ref
     if not rows and rows_read:       # not read: the header's problems said why
         f.add("meters", "the meter list is empty")
     if len(rows) > MAX_ENTRIES:
@@ -292,10 +337,11 @@ def _build(f: Fields, head: dict[str, Any], head_path: str, rows: list[tuple[str
                 value = ""
             texts[key] = value
         profile, events, since = _read_options(row, defaults, task, add)
+        read_ref = _read_password_ref(row, defaults, task, add)
         if serial and task in TASKS:
             entries.append(MeterEntry(serial, texts["site"], texts["address"], task,
                                       scheme_id, model, texts["notes"], profile, events,
-                                      since))
+                                      since, read_ref))
     if f.problems:
         raise ModelError(f.problems)
     assert lid is not None and due is not None   # required: else a problem was recorded
@@ -379,7 +425,7 @@ def parse_meter_list_csv(text: str, file: str, catalog: Catalog,
                 elif col not in _ALL_CSV_COLUMNS:
                     f.add(f"{at}, column {col}", "unknown column (expected: "
                           + ",".join(CSV_COLUMNS) + ", and optionally "
-                          + ",".join(READ_OPTIONS) + ")", header_row)
+                          + ",".join(_OPTIONAL) + ")", header_row)
             for col in ("serial", "task"):
                 if col not in header:
                     f.add(f"{at}, column {col}", "missing from the header row", header_row)
@@ -489,6 +535,8 @@ def render_meter_list_toml(m: MeterList) -> str:
         out += ["profile = true"] if e.profile else []
         out += ["events = true"] if e.events else []
         out += [f"since = {_q(e.since)}"] if e.since else []
+        out += [f"{READ_PASSWORD_REF} = {_q(e.read_password_ref)}"] if e.read_password_ref \
+            else []
         out.append("")
     return "\n".join(out)
 
@@ -512,7 +560,7 @@ def render_meter_list_csv(m: MeterList) -> str:
     for key, value in head:
         if value or key in ("list", "name", "due"):
             writer.writerow([f"# {key}: {value}"])
-    extra = tuple(c for c in READ_OPTIONS if any(getattr(e, c) for e in m.meters))
+    extra = tuple(c for c in _OPTIONAL if any(getattr(e, c) for e in m.meters))
     columns = CSV_COLUMNS + extra
     writer.writerow(columns)
     for e in m.meters:

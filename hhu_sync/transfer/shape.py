@@ -173,8 +173,10 @@ def check_plain(value: Any, path: str, depth: int = 0) -> None:
         raise _fail(path, f"{_type_name(value)} is not a type a transfer file carries")
 
 
-PASSWORD = Map({"level": Int(0, 255), "secret": Text(),
-                "enc": Map({"alg": Text(), "nonce": Bin(exact=12), "ct": Bin(4096)})})
+SEALED = Map({"alg": Text(), "nonce": Bin(exact=12), "ct": Bin(4096)})
+PASSWORD = Map({"level": Int(0, 255), "secret": Text(), "enc": SEALED})
+#: A list entry's reading password: a scheme password without its level.
+READ_PASSWORD = Map({"secret": Text(), "enc": SEALED})
 RATIO = Array(Num(), min_items=2, max_items=2, nullable=True)
 SCHEME = Map({
     "id": Text(), "name": Text(), "model": Text(), "version": Int(), "description": Text(LONG),
@@ -195,7 +197,8 @@ SCHEME = Map({
 })
 METER_ENTRY = Map({"serial": Text(), "site": Text(LONG), "address": Text(LONG),
                    "task": Text(), "scheme": Text(nullable=True),
-                   "model": Text(nullable=True), "notes": Text(LONG)})
+                   "model": Text(nullable=True), "notes": Text(LONG),
+                   "read_password": READ_PASSWORD}, optional=("read_password",))
 METER_LIST = Map({"id": Text(), "name": Text(LONG), "hhu": Text(nullable=True),
                   "crew": Text(nullable=True), "due": Text(32, nullable=True),
                   "notes": Text(LONG), "meters": Array(METER_ENTRY, max_items=10_000)})

@@ -34,15 +34,16 @@ def test_a_trip_brings_profiles_and_events_home_and_the_depot_keeps_them_once(tm
     payload = decode_transfer(data, hhu.key).payload
     assert payload["version"] == 2
     # The profile is read in programming mode: with the password of the scheme the
-    # visit carries. A read-only entry carries none, and a meter that is not on the
-    # default reading password refuses: the visit keeps its registers and says why.
+    # visit carries. A read-only entry without a read_password_ref carries none, and a
+    # meter that is not on the default reading password refuses: the visit keeps its
+    # registers, says why and is password_rejected (test_field_trip_read_password.py).
     carrying = {m.serial for m in meters if m.profile and m.scheme}
     carried = {v["meter"]: v for v in payload["visits"] if v.get("profiles")}
     assert set(carried) == carrying and carrying
     refused = {v["meter"]: v for v in payload["visits"]
                if v["meter"] not in carried and any(m.serial == v["meter"] and m.profile
                                                     for m in meters)}
-    assert refused and all(v["outcome"] == "done" and v["registers"]
+    assert refused and all(v["outcome"] == "password_rejected" and v["registers"]
                            and "load profile not read" in v["notes"]
                            for v in refused.values())
     upload = check_upload(data, hhu_id=hhu.hhu, hhu_key=hhu.key, upload_id=entry.upload_id,

@@ -17,3 +17,22 @@ def test_the_documented_vector_decodes_with_the_documented_key():
     assert t.header.kind == "readings" and t.header.bundle_id == "U-1"
     assert t.payload["visits"][0]["registers"][0] == [
         "1.8.1", "001846.0", "kWh", "2026-11-25T10:15:00+00:00"]
+
+
+def test_the_documented_reading_password_record_opens_with_the_documented_key():
+    import msgpack
+
+    from hhu_sync.transfer import decrypt_password
+    from hhu_sync.transfer.secrets import encrypt_password
+
+    text = (ROOT / "docs" / "transfer-format.md").read_text()
+    section = text.split("Vector (`tests/unit/transfer/test_format_doc.py` checks it)", 1)[1]
+    _, ct_block, _, record_block, _ = section.split("```", 4)
+    ct = bytes.fromhex(re.sub(r"\s+", "", ct_block))
+    record = msgpack.unpackb(bytes.fromhex(re.sub(r"\s+", "", record_block)), raw=False)
+    key = bytes(range(32))
+    assert record["secret"] == "a1700-read" and record["enc"]["ct"] == ct
+    assert decrypt_password(key, record["enc"], bundle_id="B-1", target="HHU-001",
+                            name="a1700-read") == "RD-07731"
+    assert encrypt_password(key, bundle_id="B-1", target="HHU-001", name="a1700-read",
+                            password="RD-07731", nonce=bytes(range(12)))["ct"] == ct
