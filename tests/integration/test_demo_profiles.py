@@ -29,7 +29,7 @@ from hhu_sync.store import open_store
 from tests.conftest import ROOT
 
 DEMO_DAY = date(2026, 12, 2)
-_DATE = re.compile(r"\b(\d{4})-(\d{2})-(\d{2})\b")
+_DATE = re.compile(r"(?<!\d)(\d{4})-(\d{2})-(\d{2})(?!\d)")   # also in 2026-11-17T14:10
 
 
 def _shift(text: str, days: timedelta) -> str:
@@ -41,7 +41,7 @@ def _shift(text: str, days: timedelta) -> str:
 def _demo_copy(tmp_path):
     """config/ and schemes/examples/ as the demo uses them, dates moved to today; the
     daemon's poll and debounce shortened (how often it looks, not what it does)."""
-    days = datetime.now(UTC).date() - DEMO_DAY
+    days = _days()
     (tmp_path / "config").mkdir()
     shutil.copytree(ROOT / "schemes" / "examples", tmp_path / "schemes" / "examples")
     for name in ("route-north.toml", "route-south.csv"):
@@ -54,7 +54,11 @@ def _demo_copy(tmp_path):
     demo = demo.replace("poll_seconds = 1.0", "poll_seconds = 0.1")
     demo = demo.replace("debounce_seconds = 0.2", "debounce_seconds = 0.05")
     (tmp_path / "config" / "demo.toml").write_text(demo)
-    return tmp_path / "config" / "demo.toml", tomllib.loads(fleet)["meters"]
+    return tmp_path / "config" / "demo.toml", tomllib.loads(fleet)["meters"], days
+
+
+def _days() -> timedelta:
+    return datetime.now(UTC).date() - DEMO_DAY
 
 
 def _utc(local: str) -> int:           # the fleet's clocks run on UTC
@@ -63,7 +67,7 @@ def _utc(local: str) -> int:           # the fleet's clocks run on UTC
 
 def test_the_demo_brings_every_meters_profile_home_flags_its_outages_and_counts_them(
         tmp_path, capsys):
-    config, meters = _demo_copy(tmp_path)
+    config, meters, days = _demo_copy(tmp_path)
     outages = {m["serial"]: m["outages"] for m in meters if m.get("outages")}
     assert len(meters) == 6 and len(outages) == 2      # the demo fleet schedules them
     assert main(["run", "--once", "--config", str(config), "--log-format", "text"]) == 0
@@ -81,12 +85,19 @@ def test_the_demo_brings_every_meters_profile_home_flags_its_outages_and_counts_
         store.close()
 
     # Every demo meter's profile, on every channel its model records, since 1 November.
-    since = _utc(_shift("2026-11-01T00:00:00", datetime.now(UTC).date() - DEMO_DAY))
+    # Every interval from then to the visit, but those an outage spanned.
+    since = _utc(_shift("2026-11-01T00:00:00", days))
     for m in meters:
         rows = held[m["serial"]]
-        assert {h.channel for h in rows} == set(catalog[m["model"]].profile_channels), m
-        assert min(h.interval_end for h in rows) == since + 1800
-        assert len(rows) > 6 * 48 * 2                  # weeks of 30-minute intervals
+        channels = set(catalog[m["model"]].profile_channels)
+        assert {h.channel for h in rows} == channels, m
+        last = max(h.interval_end for h in rows)
+        assert last - since > 28 * 86400                   # four weeks and more
+        down = {e for a, b in m.get("outages", ()) for e in
+                range(-(-_utc(a) // 1800) * 1800 + 1800, -(-_utc(b) // 1800) * 1800, 1800)}
+        want = set(range(since + 1800, last + 1, 1800)) - down
+        for channel in channels:
+            assert {h.interval_end for h in rows if h.channel == channel} == want, m
 
     # Each outage: the intervals it cuts into flagged, those it spans missing (the
     # Elster meters record none) and found by VEE, power down and up in the event log.
@@ -113,12 +124,14 @@ def test_the_demo_brings_every_meters_profile_home_flags_its_outages_and_counts_
     exports = var / "exports"
     uploads = sorted(p.name[:-len(".intervals.csv")] for p in exports.glob("*.intervals.csv"))
     assert len(uploads) == 2                            # one a route
-    rows = []
+    rows, cmep = [], []
     for upload in uploads:
         with (exports / f"{upload}.intervals.csv").open(newline="") as f:
             rows += list(csv.DictReader(f))
-        cmep = (exports / f"{upload}.intervals.cmep").read_text().splitlines()
-        assert cmep and all(line.startswith("MEPMD01,") for line in cmep)
+        cmep += list(csv.reader((exports / f"{upload}.intervals.cmep").open(newline="")))
+    assert cmep and {r[0] for r in cmep} == {"MEPMD01"}
+    assert {r[7].partition(":")[0] for r in cmep} == set(held)     # SERIAL:CHANNEL
+    assert sum(int(r[13]) for r in cmep) == sum(len(h) for h in held.values())
     assert len(rows) == sum(len(h) for h in held.values())
     assert {r["meter"] for r in rows} == set(held)
     flagged = {(r["meter"], r["interval_end_utc"]) for r in rows
