@@ -224,7 +224,8 @@ def _print_summary(config: Config, summary) -> None:
         ("readings not billable", str(summary.readings_not_billable)),
         ("findings", str(summary.findings)),
         ("intervals stored", f"{summary.intervals_stored} ({summary.intervals_already_held} "
-                             f"already held, {summary.interval_conflicts} conflicts)"),
+                             f"already held, "
+                             f"{counted(summary.interval_conflicts, 'conflict')})"),
         ("events stored", str(summary.events_stored)),
         ("validation findings", str(summary.vee_findings)),
         ("lists", ", ".join(f"{v} {k}" for k, v in sorted(status["lists_by_state"].items()))
