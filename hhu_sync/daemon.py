@@ -62,6 +62,7 @@ class Summary:
     intervals_stored: int = 0         # upload version 2: load profile intervals
     intervals_already_held: int = 0
     interval_conflicts: int = 0       # an exception each (interval_conflict)
+    vee_findings: int = 0             # validation (VEE) findings: an exception each
     events_stored: int = 0
     errors: list[str] = field(default_factory=list)   # the latest MAX_ERRORS_KEPT
     error_count: int = 0      # every error, kept or not (a daemon runs for months)
@@ -162,10 +163,12 @@ class Daemon:
             s.exceptions += (report["conflicts"] + report["not_on_list"]
                              + report["already_read"] + report["readings_already_held"]
                              + report.get("findings", 0)
-                             + report.get("interval_conflicts", 0))
+                             + report.get("interval_conflicts", 0)
+                             + report.get("vee_findings", 0))
             s.intervals_stored += report.get("intervals_stored", 0)
             s.intervals_already_held += report.get("intervals_already_held", 0)
             s.interval_conflicts += report.get("interval_conflicts", 0)
+            s.vee_findings += report.get("vee_findings", 0)
             s.events_stored += report.get("events_stored", 0)
         s.error_count += len(result.errors)
         s.errors += result.errors

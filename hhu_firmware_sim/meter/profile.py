@@ -98,7 +98,8 @@ class Recorder:
 
     config: ProfileConfig
     serial: str
-    since: int                                   #: UTC second the meter started recording
+    #: UTC second the memory holds records from (older days are overwritten anyway)
+    since: int
     kw_at: Callable[[datetime], Decimal]
     outages: list[tuple[int, int]] = field(default_factory=list)
     clock_sets: list[tuple[int, datetime, datetime]] = field(default_factory=list)
@@ -106,9 +107,11 @@ class Recorder:
     @classmethod
     def starting(cls, config: ProfileConfig, serial: str, start: datetime,
                  kw_at: Callable[[datetime], Decimal]) -> Recorder:
-        """A recorder that starts recording at ``start`` (the meter's local time)."""
+        """A recorder whose memory is full at ``start`` (the meter's local time): it has
+        recorded for its whole depth before, as a meter in service has, so a read just
+        after start finds ``depth_days`` of intervals, not an empty memory."""
         rec = cls(config, serial, 0, kw_at)
-        rec.since = rec.utc(start)
+        rec.since = rec.utc(start - timedelta(days=config.depth_days))
         return rec
 
     def __post_init__(self) -> None:

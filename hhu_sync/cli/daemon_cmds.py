@@ -223,6 +223,11 @@ def _print_summary(config: Config, summary) -> None:
         ("readings rejected", str(summary.readings_rejected)),
         ("readings not billable", str(summary.readings_not_billable)),
         ("findings", str(summary.findings)),
+        ("intervals stored", f"{summary.intervals_stored} ({summary.intervals_already_held} "
+                             f"already held, "
+                             f"{counted(summary.interval_conflicts, 'conflict')})"),
+        ("events stored", str(summary.events_stored)),
+        ("validation findings", str(summary.vee_findings)),
         ("lists", ", ".join(f"{v} {k}" for k, v in sorted(status["lists_by_state"].items()))
          or "none"),
         ("exceptions", ", ".join(f"{r['n']} {r['kind']}" for r in status["exceptions"])

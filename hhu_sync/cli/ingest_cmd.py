@@ -65,13 +65,14 @@ def _summary(r: SavedResult) -> str:
 def _intervals(rep) -> str:
     """Upload version 2's counts, said only when it brought intervals or events."""
     if not (rep.intervals_stored or rep.intervals_already_held or rep.interval_conflicts
-            or rep.events_stored or rep.events_already_held):
+            or rep.events_stored or rep.events_already_held or rep.vee_findings):
         return ""
     return (f"; {counted(rep.intervals_stored, 'interval')} stored, "
             f"{rep.intervals_already_held} already held, "
             f"{counted(rep.interval_conflicts, 'interval conflict')}, "
             f"{counted(rep.events_stored, 'event')} stored, "
-            f"{rep.events_already_held} already held")
+            f"{rep.events_already_held} already held, "
+            f"{counted(rep.vee_findings, 'validation finding')}")
 
 
 def _key_named(result: SavedResult, key_source: Callable[[str], str]) -> str:

@@ -57,6 +57,7 @@ from hhu_sync.failpoints import failpoint
 from hhu_sync.fsutil import DAEMON_DIR_MODE, atomic_write, ensure_dir
 from hhu_sync.ids import RULE as ID_RULE
 from hhu_sync.ids import is_safe_name
+from hhu_sync.ingest.upload import IngestReport
 from hhu_sync.io.dock import AuthFailed, DockSession, Refused, VersionRejected
 from hhu_sync.io.errors import LinkCut, LinkTimedOut
 from hhu_sync.io.ports import PortError, open_port
@@ -78,9 +79,10 @@ def _now() -> str:
 MAX_UNACKNOWLEDGED = 4   # uploads held in memory between their transfer and their ack
 
 
-#: Upload version 2's counts in the unload report, summed over its uploads.
+#: Upload version 2's counts in the unload report, summed over its uploads
+#: (``vee_findings``: validation findings on the intervals, an exception each).
 INTERVAL_COUNTS = ("intervals_stored", "intervals_already_held", "interval_conflicts",
-                   "events_stored", "events_already_held")
+                   "vee_findings", "events_stored", "events_already_held")
 #: refusals that acknowledged uploads may cure: a full flash, or no code (a version-1 HHU)
 ROOM_REFUSALS = frozenset({ReasonCode.FLASH_FULL, ReasonCode.UNSPECIFIED})
 
@@ -562,11 +564,21 @@ class Session:
         self.result.pulled.append(upload_id)
         self.result.reports.append(report.as_dict())
         log.info("dock %s: upload %s from %s: %d visits, %d readings stored, %d already "
-                 "held, %d not on list, %d conflicts%s", self.dock.name, upload_id,
+                 "held, %d not on list, %d conflicts%s%s", self.dock.name, upload_id,
                  hhu, report.visits, report.readings_stored, report.readings_already_held,
-                 report.not_on_list, report.conflicts,
+                 report.not_on_list, report.conflicts, _interval_counts(report),
                  " (upload already held)" if report.already_held else "")
 
+
+
+def _interval_counts(report: IngestReport) -> str:
+    """The log line's tail for an upload with load profiles or events (version 2)."""
+    if not (report.intervals_stored or report.intervals_already_held
+            or report.interval_conflicts or report.events_stored or report.vee_findings):
+        return ""
+    return (f"; {report.intervals_stored} intervals stored, {report.intervals_already_held} "
+            f"already held, {report.interval_conflicts} interval conflicts, "
+            f"{report.events_stored} events, {report.vee_findings} validation findings")
 
 
 class _SubmitOn:

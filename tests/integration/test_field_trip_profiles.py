@@ -9,7 +9,8 @@ from datetime import UTC, datetime, timedelta
 from hhu_sync.dock.readings import check_upload
 from hhu_sync.store import open_store
 from hhu_sync.transfer import decode_transfer
-from tests.integration.test_field_trip import T1, Hhu
+from tests.conftest import EXAMPLES
+from tests.integration.test_field_trip import DEMO_FLEET, T1, Hhu
 
 SINCE = "2026-11-18"
 SINCE_UTC = int(datetime(2026, 11, 18, tzinfo=UTC).timestamp())
@@ -34,18 +35,11 @@ def test_a_trip_brings_profiles_and_events_home_and_the_depot_keeps_them_once(tm
     payload = decode_transfer(data, hhu.key).payload
     assert payload["version"] == 2
     # The profile is read in programming mode: with the password of the scheme the
-    # visit carries. A read-only entry without a read_password_ref carries none, and a
-    # meter that is not on the default reading password refuses: the visit keeps its
-    # registers, says why and is password_rejected (test_field_trip_read_password.py).
-    carrying = {m.serial for m in meters if m.profile and m.scheme}
+    # visit carries, or (a read-only entry carries none) the factory reading password,
+    # which the demo's read-only meter 35100002 keeps.
     carried = {v["meter"]: v for v in payload["visits"] if v.get("profiles")}
-    assert set(carried) == carrying and carrying
-    refused = {v["meter"]: v for v in payload["visits"]
-               if v["meter"] not in carried and any(m.serial == v["meter"] and m.profile
-                                                    for m in meters)}
-    assert refused and all(v["outcome"] == "password_rejected" and v["registers"]
-                           and "load profile not read" in v["notes"]
-                           for v in refused.values())
+    assert set(carried) == {m.serial for m in meters if m.profile} == \
+        {"35100001", "35100002", "41200017"}
     upload = check_upload(data, hhu_id=hhu.hhu, hhu_key=hhu.key, upload_id=entry.upload_id,
                           received_at=T1)
     ends = [end for _, series in upload.profiles for end, _, _ in series.intervals()]
@@ -67,8 +61,32 @@ def test_a_trip_brings_profiles_and_events_home_and_the_depot_keeps_them_once(tm
         store.close()
 
 
+def test_a_read_only_entry_at_a_meter_off_the_factory_reading_password_keeps_its_registers(
+        tmp_path, catalog):
+    # A read-only entry without a read_password_ref tries the factory reading password:
+    # a meter whose password was changed refuses the profile read, and the visit is
+    # password_rejected, keeps its registers and says why
+    # (test_field_trip_read_password.py: the entry that names the secret reads it).
+    fleet = tmp_path / "fleet.toml"
+    fleet.write_text(DEMO_FLEET.read_text().replace('1 = "00000000"', '1 = "DEMO-L1"')
+                     .replace('"../schemes/examples/', f'"{EXAMPLES}/'))
+    hhu = Hhu(tmp_path, catalog)
+    meters = _asking(hhu, profile=True, events=True, since=SINCE)
+    hhu.load()
+    hhu.trip(T1, fleet)
+    (entry,) = hhu.flash.uploads()
+    visits = {v["meter"]: v for v in
+              decode_transfer(hhu.flash.read_upload(entry.upload_id), hhu.key).payload["visits"]}
+    assert {s for s, v in visits.items() if v.get("profiles")} == \
+        {m.serial for m in meters if m.profile and m.scheme}
+    refused = visits["35100002"]
+    assert refused["outcome"] == "password_rejected" and refused["registers"]
+    assert not refused.get("profiles") and "load profile not read" in refused["notes"]
+
+
 def test_entries_that_do_not_ask_bring_registers_only(tmp_path, catalog):
     hhu = Hhu(tmp_path, catalog)
+    _asking(hhu, profile=False, events=False, since=None)   # the example list asks
     hhu.load()
     hhu.trip(T1)
     (entry,) = hhu.flash.uploads()

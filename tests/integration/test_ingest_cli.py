@@ -354,3 +354,16 @@ def test_a_revoked_keys_file_name_gives_the_hhu_id_not_id_dot_key(key, tmp_path,
                                         target="DEPOT-T", key=key, bundle_id="R-9"))
     assert _ingest(config, revoked, foreign) == 1
     assert f"only {HHU}'s key given" in capsys.readouterr().err
+
+
+def test_an_upload_with_intervals_says_their_counts_and_its_validation_findings():
+    from hhu_sync.cli.ingest_cmd import _intervals
+    from hhu_sync.ingest import IngestReport
+
+    assert _intervals(IngestReport("R-1", HHU, readings_stored=4)) == ""   # version 1
+    said = _intervals(IngestReport("R-2", HHU, intervals_stored=9108, events_stored=2,
+                                   vee_findings=6))
+    assert said == ("; 9108 intervals stored, 0 already held, 0 interval conflicts, "
+                    "2 events stored, 0 already held, 6 validation findings")
+    assert _intervals(IngestReport("R-3", HHU, vee_findings=1)).endswith(
+        ", 1 validation finding")

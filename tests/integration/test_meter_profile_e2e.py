@@ -48,10 +48,14 @@ def test_the_profile_read_is_what_the_meter_recorded(served, capsys):
     assert got["intervals"] == profile_rows(recorded)
     assert got["blocks"] > 1                       # R6: several partial blocks
     assert [s["channel"] for s in got["series"]] == ["1.8", "2.8", "3.8", "4.8"]
-    assert got["series"][0]["count"] == 4 * 96 + 48
+    # the memory is full (35 days): 2 October to 4 November, 25 October's extra hour,
+    # and the 5th up to 12:00 CET
+    assert got["series"][0]["count"] == 34 * 96 + 4 + 48
     outage = [(r["end"], r["value"], r["flags"]) for r in got["intervals"]
               if r["channel"] == "1.8" and r["flags"]]
-    assert outage == [                 # 10:05 to 10:50 CET is 09:05 to 09:50 UTC
+    assert outage == [
+        (iso(2026, 10, 25, 1, 0), "0.250", ["dst_change"]),   # summer time ended at 01:00 UTC
+        # 10:05 to 10:50 CET is 09:05 to 09:50 UTC
         (iso(2026, 11, 3, 9, 15), "0.458", ["power_fail"]),
         (iso(2026, 11, 3, 9, 30), "0.000", ["power_fail"]),
         (iso(2026, 11, 3, 9, 45), "0.000", ["power_fail"]),

@@ -53,9 +53,9 @@ def test_the_profile_read_is_what_the_meter_recorded(served, capsys):
     assert got["blocks"] > 1
     assert [s["channel"] for s in got["series"]] == ["1.8.0", "2.8.0", "5.8.0", "6.8.0",
                                                      "7.8.0", "8.8.0"]
-    # started 00:00 CEST on 1 July (22:00 UTC), read at 12:00 CEST on the 5th: 4.5 days of
-    # 30-minute intervals, less the two inside the outage
-    assert got["series"][0]["count"] == 4 * 48 + 24 - 2
+    # read at 12:00 CEST on the 5th, the memory full to the catalog's 100 days: 28 March
+    # to 4 July (29 March an hour short), half of the 5th, less two inside the outage
+    assert got["series"][0]["count"] == 99 * 48 - 2 + 24 - 2
     rec = meter.recorder
     clean = next(r for r in got["intervals"] if r["end"] == iso(2026, 7, 2, 7, 0)
                  and r["channel"] == "1.8.0")

@@ -33,12 +33,14 @@ def test_the_unload_report_totals_the_readings_not_billable(tmp_path):
         store.close()
 
 
-def test_the_unload_report_totals_intervals_events_and_names_refused_uploads(tmp_path):
+def test_the_unload_report_totals_intervals_events_findings_and_names_refused_uploads(
+        tmp_path):
     store = SqliteStore(tmp_path / "db.sqlite")
     try:
         one = IngestReport("R-1", "HHU-001", intervals_stored=96, intervals_already_held=4,
-                           interval_conflicts=1, events_stored=2)
-        two = IngestReport("R-2", "HHU-001", intervals_stored=48, events_already_held=1)
+                           interval_conflicts=1, events_stored=2, vee_findings=3)
+        two = IngestReport("R-2", "HHU-001", intervals_stored=48, events_already_held=1,
+                           vee_findings=2)
         result = SessionResult("cradle-1", outcome="done", hhu_id="HHU-001",
                                pulled=["R-1", "R-2"], reports=[one.as_dict(), two.as_dict()],
                                refused={"R-3": "version_unsupported"})
@@ -51,6 +53,7 @@ def test_the_unload_report_totals_intervals_events_and_names_refused_uploads(tmp
         assert (report["intervals_stored"], report["intervals_already_held"],
                 report["interval_conflicts"], report["events_stored"],
                 report["events_already_held"]) == (144, 4, 1, 2, 1)
+        assert report["vee_findings"] == 5              # validation findings, both uploads
         assert report["uploads_refused"] == {"R-3": "version_unsupported"}
     finally:
         store.close()

@@ -87,7 +87,7 @@ def test_nothing_is_built_until_a_profile_block_is_read():
 
 
 def test_blocks_are_128_hex_digits_and_past_the_end_all_ff():
-    m = a1700()
+    m = a1700(profile={"zone": "Europe/Berlin", "depth_days": 1})   # today only
     m.at(datetime(2026, 7, 1, 3, 0))
     answer = programming.read(m, "5500000")
     assert answer.startswith("5500000(") and len(answer) == len("5500000()") + 128
@@ -100,12 +100,13 @@ def test_blocks_are_128_hex_digits_and_past_the_end_all_ff():
 
 
 def test_the_stream_is_the_recorders_values_in_standard_time():
-    m = a1700()
+    m = a1700(profile={"zone": "Europe/Berlin", "depth_days": 1})   # today only
     m.at(datetime(2026, 7, 1, 3, 0))                # local CEST: 2 hours after UTC
     records = read_all(m).records
     rec = m.recorder
     assert rec is not None
-    # the meter started at 00:00 CEST = 23:00 standard time of 30 June: a config record
+    # the memory holds today from 00:00 CEST = 23:00 standard time of 30 June: the
+    # stream opens with a config record
     assert type(records[0]).__name__ == "ConfigChange"
     assert records[0].day.isoformat() == "2026-06-30" and records[0].at.hour == 23
     intervals = [r for r in records if isinstance(r, Interval)]
@@ -136,7 +137,8 @@ def test_selecting_days_starts_at_a_standard_time_midnight():
 
 
 def test_an_outage_is_power_down_and_up_records_and_events():
-    m = a1700(outages=[["2026-07-02T10:05:00", "2026-07-02T11:10:00"]])
+    m = a1700(outages=[["2026-07-02T10:05:00", "2026-07-02T11:10:00"]],
+              profile={"zone": "Europe/Berlin", "depth_days": 3})   # 1 to 3 July
     m.at(datetime(2026, 7, 3))
     records = read_all(m).records
     down = records.index(next(r for r in records if isinstance(r, PowerDown)))

@@ -70,12 +70,17 @@ def test_the_memory_holds_its_depth_and_overwrites_the_oldest_day():
     ends = m.recorder.ends(m.utc_now)
     assert ends[0] == utc(2026, 11, 14, 0, 30)       # day 14 is the oldest of 7 days
     assert ends[-1] == utc(2026, 11, 20, 12, 0)
+
+
+def test_a_meter_just_started_holds_its_whole_depth_as_one_in_service_would():
     fresh = meter(profile=ProfileConfig(30, ("1.8",), depth_days=7, zone=None))
-    fresh.at(datetime(2026, 10, 1, 2, 0))
-    assert list(fresh.recorder.ends(fresh.utc_now)) == [utc(2026, 10, 1, 0, 30),
-                                                         utc(2026, 10, 1, 1, 0),
-                                                         utc(2026, 10, 1, 1, 30),
-                                                         utc(2026, 10, 1, 2, 0)]
+    fresh.at(datetime(2026, 10, 1, 2, 0))                 # two hours after its start
+    ends = fresh.recorder.ends(fresh.utc_now)
+    assert ends[0] == utc(2026, 9, 25, 0, 30)             # 6 days before + today
+    assert ends[-1] == utc(2026, 10, 1, 2, 0)
+    assert len(ends) == 6 * 48 + 4
+    before = [v for end in ends[:3] for v in fresh.recorder.values(end)]
+    assert before == [500, 500, 500]         # 1 kW for 30 minutes: the load model, 00:00-08:00
 
 
 def test_an_outage_flags_its_intervals_stops_the_energy_and_is_logged():
@@ -91,8 +96,10 @@ def test_an_outage_flags_its_intervals_stops_the_energy_and_is_logged():
                        utc(2026, 10, 2, 8, 30): (0, S.POWER_FAIL),
                        utc(2026, 10, 2, 8, 45): (0, S.POWER_FAIL),
                        utc(2026, 10, 2, 9, 0): (917, S.POWER_FAIL | S.POWER_RECOVERY)}
-    total_wh = sum(v for _, v, _ in imp.intervals())
-    assert abs(Decimal(total_wh) / 1000 - m.total) < Decimal("0.001") * imp.count()
+    since_start = [v for end, v, _ in imp.intervals() if end > utc(2026, 9, 30, 22, 0)]
+    assert len(since_start) < imp.count()                  # the memory goes back further
+    total_wh = sum(since_start)                            # what the registers counted
+    assert abs(Decimal(total_wh) / 1000 - m.total) < Decimal("0.001") * len(since_start)
     events = to_events(rec.logbook(m.utc_now), BERLIN)
     assert [(e.at, e.kind) for e in events] == [
         (utc(2026, 10, 2, 8, 5), EventKind.POWER_DOWN),

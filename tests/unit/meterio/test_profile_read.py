@@ -25,7 +25,8 @@ BERLIN = MeterClock.of("Europe/Berlin")
 def vdew_meter() -> SimMeter:
     m = SimMeter("71000001", model="LZQJ", start=datetime(2026, 11, 1),
                  load=LoadProfile.constant(Decimal("4.0")),
-                 profile=ProfileConfig(30, ("1.8", "3.8"), zone="Europe/Berlin"))
+                 profile=ProfileConfig(30, ("1.8", "3.8"), depth_days=3,
+                                       zone="Europe/Berlin"))   # holds 1 and 2 November
     m.schedule_outage(datetime(2026, 11, 2, 3, 0), datetime(2026, 11, 2, 4, 0))
     m.at(datetime(2026, 11, 3))
     return m

@@ -82,9 +82,9 @@ def test_quoted_cells_keep_separators_quotes_and_line_breaks(catalog, schemes):
                          'as230-flat,"Dog in garden\nring twice"')
     text += "23000103,Again,Again,AS230,read,,\n"
     found = problems(text, catalog, schemes)
-    # The quoted note spans lines 7-8, so the duplicate is on line 10 but row 9 in Excel.
-    assert found == [(10, "row 9, column serial",
-                      "duplicate meter serial '23000103' (first at row 8)")]
+    # The quoted note spans lines 10-11, so the duplicate is on line 13 but row 12 in Excel.
+    assert found == [(13, "row 12, column serial",
+                      "duplicate meter serial '23000103' (first at row 11)")]
     fixed = text.rsplit("23000103,Again", 1)[0]
     entry = parse_meter_list_csv(fixed, "south.csv", catalog, schemes).meters[1]
     assert (entry.site, entry.address, entry.notes) == (
@@ -94,26 +94,26 @@ def test_quoted_cells_keep_separators_quotes_and_line_breaks(catalog, schemes):
 def test_a_stray_value_beyond_the_named_columns_is_named(catalog, schemes):
     text = SOUTH.replace("16 Orchard Way,AS230,read,,", "16 Orchard Way,AS230,read,,,,Gate 2")
     assert problems(text, catalog, schemes) == [
-        (8, "row 8", "9 values, the header row names 7 columns: 'Gate 2' is in a column "
+        (11, "row 11", "9 values, the header row names 7 columns: 'Gate 2' is in a column "
                      "without a name (a value holding ',' must be quoted)")]
 
 
 def test_a_short_row_says_which_cells_to_add(catalog, schemes):
     found = problems(SOUTH + "23000199,only-two\n", catalog, schemes)
-    assert found == [(9, "row 9", "2 values, the header row names 7 columns: add the missing "
+    assert found == [(12, "row 12", "2 values, the header row names 7 columns: add the missing "
                                   "cells (address, model, task, scheme, notes), empty if need be")]
 
 
 def test_a_header_cell_without_a_name_is_named_by_its_number(catalog, schemes):
     text = SOUTH.replace("serial,site,address", "serial,,site,address")
     found = problems(text, catalog, schemes)
-    assert any(f == "row 5, column 2" and "without a name" in m for _, f, m in found), found
+    assert any(f == "row 8, column 2" and "without a name" in m for _, f, m in found), found
 
 
 def test_a_serial_excel_turned_into_a_number_says_to_format_the_column_as_text(
         catalog, schemes):
     found = problems(SOUTH.replace("23000103,", "2.3E+07,"), catalog, schemes)
-    assert any(f == "row 8, column serial" and "format the column as Text" in m
+    assert any(f == "row 11, column serial" and "format the column as Text" in m
                for _, f, m in found), found
 
 
@@ -124,7 +124,7 @@ def test_a_windows_1252_byte_is_refused_naming_row_column_offset_and_what_to_sav
     path.write_bytes(raw)
     found = load_inputs([path], catalog, schemes).problems
     offset = raw.index(b"\xe9")
-    assert [(p.line, p.field) for p in found] == [(7, "row 7, column address")]
+    assert [(p.line, p.field) for p in found] == [(10, "row 10, column address")]
     assert f"byte 0xe9 at byte offset {offset}" in found[0].message
     assert "'CSV UTF-8 (Comma delimited)'" in found[0].message
 
@@ -136,7 +136,7 @@ def test_the_byte_offset_counts_the_byte_order_mark(tmp_path, catalog, schemes):
     (problem,) = load_inputs([path], catalog, schemes).problems
     offset = raw.index(b"\xf6")
     assert f"at byte offset {offset}" in problem.message
-    assert problem.field == "row 7, column notes"
+    assert problem.field == "row 10, column notes"
 
 
 def test_utf16_is_refused_with_what_to_save_as(tmp_path, catalog, schemes):
@@ -149,7 +149,7 @@ def test_utf16_is_refused_with_what_to_save_as(tmp_path, catalog, schemes):
 def test_a_sep_line_names_the_separator_and_keeps_the_line_numbers(catalog, schemes):
     text = "sep=;\r\n" + excel_semicolon(SOUTH).replace("23000103;", "2300 0103;")
     found = problems(text, catalog, schemes)
-    assert [(line, field) for line, field, _ in found] == [(9, "row 9, column serial")]
+    assert [(line, field) for line, field, _ in found] == [(12, "row 12, column serial")]
 
 
 def test_list_names_and_notes_with_commas_and_quotes_round_trip(catalog, schemes):
@@ -194,7 +194,7 @@ def test_a_list_line_without_its_hash_is_one_clear_problem(key, catalog, schemes
 def test_a_header_without_serial_or_task_does_not_fault_every_row(catalog, schemes):
     text = SOUTH.replace("serial,site,address,model,task", "serail,site,address,model,tsk")
     found = problems(text, catalog, schemes)
-    assert all(field.startswith("row 5") for _line, field, _m in found), found
+    assert all(field.startswith("row 8") for _line, field, _m in found), found
     assert not [m for *_x, m in found if "None" in m]
 
 

@@ -98,19 +98,19 @@ def csv_problems(catalog, schemes, text):
 def test_csv_duplicate_serial_names_both_lines(catalog, schemes):
     text = CSV_TEXT + "23000101,Again,Again,AS230,read,,\n"
     found = csv_problems(catalog, schemes, text)
-    assert (9, "row 9, column serial", "duplicate meter serial '23000101' (first at row 6)") \
+    assert (12, "row 12, column serial", "duplicate meter serial '23000101' (first at row 9)") \
         in found
 
 
 def test_csv_row_with_wrong_column_count_names_its_line(catalog, schemes):
     found = csv_problems(catalog, schemes, CSV_TEXT + "23000199,only-two\n")
-    assert found == [(9, "row 9", "2 values, the header row names 7 columns: add the missing "
+    assert found == [(12, "row 12", "2 values, the header row names 7 columns: add the missing "
                                   "cells (address, model, task, scheme, notes), empty if need be")]
 
 
 def test_csv_unknown_column_names_the_header_line(catalog, schemes):
     text = CSV_TEXT.replace("serial,site", "serial,sight")
-    assert any(line == 5 and "unknown column" in msg
+    assert any(line == 8 and "unknown column" in msg
                for line, _, msg in csv_problems(catalog, schemes, text))
 
 
