@@ -72,7 +72,8 @@ def _cmd_line(args: argparse.Namespace) -> int:
     wait_for_signal()
     line.stop()
     s = line.stats
-    print(f"sessions={s.sessions} cuts={s.cuts} dropped={s.dropped} up={s.up.bytes_out}B down={s.down.bytes_out}B "
+    print(f"sessions={s.sessions} cuts={s.cuts} dropped={s.dropped} "
+          f"up={s.up.bytes_out}B down={s.down.bytes_out}B "
           f"flips={s.up.bit_flips + s.down.bit_flips}")
     return 0
 

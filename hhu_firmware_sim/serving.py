@@ -8,8 +8,9 @@ thread, each connection is one handler coroutine, and ``stop()`` ends them all. 
 has one cable: the next dock is accepted when this one ends) or, given ``refuse``, is
 handed to it and closed (a meter that answers "busy"), after ``refuse_grace_s`` in which
 a connection that is ending may still free its slot (a client that hangs up and calls
-again at once is not refused for the server's being slower than it to see the hang-up). A blocking handler (``blocking``)
-runs in a worker thread instead, for sessions written against blocking sockets.
+again at once is not refused for the server's being slower than it to see the hang-up).
+A blocking handler (``blocking``) runs in a worker thread instead, for sessions written
+against blocking sockets.
 """
 
 from __future__ import annotations

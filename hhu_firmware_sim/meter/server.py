@@ -13,9 +13,9 @@ by ``busy``, answered with a break (``SOH B0 ETX``) and closed (``"break"``, a m
 own port), closed without a byte (``"close"``, a modem, gateway or bus that is taken;
 after ``busy_grace_s``, so a client that hangs up and calls again at once is not turned
 away while the server is still seeing the hang-up), or left in the listen backlog until
-a connection ends (``"queue"``, behind a line that does the refusing). Wall-clock time is used only for socket
-time-outs and the injected reaction delay, never for the meters' registers (their time
-moves only when the caller advances it, or with ``time_scale``).
+a connection ends (``"queue"``, behind a line that does the refusing). Wall-clock time
+is used only for socket time-outs and the injected reaction delay, never for the meters'
+registers (their time moves only when the caller advances it, or with ``time_scale``).
 """
 
 from __future__ import annotations
