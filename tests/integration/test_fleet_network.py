@@ -179,7 +179,7 @@ def test_a_modem_that_drops_mid_profile_closes_the_call_and_a_new_call_reads_it_
     meter = next(m for m in net.links["m1"].link.fleet.meters if m.serial == "71000001")
     meter.at(datetime(2026, 11, 3, 12, 0))
     common = ["meter", "profile", "--json", "--port", endpoint.url, "--reaction-ms", "0",
-              "--timeout", "0.5", "--retries", "1", "--config", str(config)]
+              "--config", str(config)]
     assert main(common) == 5                    # the line went mid-transfer
     assert net.links["m1"].meters.sessions[0].log.profile_reads == 1    # mid-profile
     err = capsys.readouterr().err
@@ -224,3 +224,36 @@ def test_one_conversation_on_the_bus_signs_on_to_its_meters_in_turn(net):
             sock.sendall(b"\x01B0\x03q")                       # break: the meter lets go
             assert recv_until(sock, b"\x03q") == b"\x01B0\x03q"  # heard back, no answer
     assert net.links["bus1"].meters.sessions[-1].log.sign_ons == 2
+
+
+def test_a_gateway_carries_its_sessions_at_once_and_closes_one_more(tmp_path):
+    path = tmp_path / "gw.toml"
+    path.write_text('[[links]]\nname = "gw"\nkind = "gateway"\nsessions = 2\n'
+                    '[[meters]]\nserial = "1"\nlink = "gw"\n'
+                    '[[meters]]\nserial = "2"\nlink = "gw"\n', encoding="utf-8")
+    with serve_fleet(path) as network:
+        address = network.links["gw"].meters.address
+        with socket.create_connection(address, timeout=5) as one, \
+                socket.create_connection(address, timeout=5) as two:
+            one.sendall(b"/?1!\r\n")
+            two.sendall(b"/?2!\r\n")
+            assert recv_until(one, b"\r\n").startswith(b"/GEC")
+            assert recv_until(two, b"\r\n").startswith(b"/GEC")
+            with socket.create_connection(address, timeout=5) as three:
+                assert recv_until(three, b"\r\n") == b""
+        assert network.links["gw"].refused == 1
+
+
+def test_a_modem_behind_its_line_is_busy_to_a_second_caller(tmp_path):
+    path = tmp_path / "modem.toml"
+    path.write_text('[[links]]\nname = "m"\nkind = "modem"\nline = { latency_ms = 1 }\n'
+                    '[[meters]]\nserial = "1"\nlink = "m"\n', encoding="utf-8")
+    with serve_fleet(path) as network:
+        link = network.links["m"]
+        assert link.line is not None and link.url == link.line.url != link.meters.url
+        with socket.create_connection(link.line.address, timeout=5) as first:
+            first.sendall(b"/?!\r\n")
+            assert recv_until(first, b"\r\n").startswith(b"/GEC")
+            with socket.create_connection(link.line.address, timeout=5) as second:
+                assert recv_until(second, b"\r\n") == b""
+        assert link.refused == 1 and link.line.stats.refused == 1
