@@ -30,6 +30,7 @@ from dataclasses import dataclass, replace
 from typing import Any
 
 from hhu_firmware_sim.line import LineSim
+from hhu_firmware_sim.meter.fleet import FleetError
 from hhu_firmware_sim.meter.links import DIRECT, Link, LinkedFleet, load_linked_fleet
 from hhu_firmware_sim.meter.server import MeterServer
 from hhu_firmware_sim.meter.session import Quirks
@@ -98,20 +99,26 @@ class FleetNetwork:
     def __init__(self, fleet: LinkedFleet, *, listen: tuple[str, int] | None = None,
                  idle_timeout: float = 5.0, time_scale: float | None = None,
                  quirks: Quirks | None = None) -> None:
-        links = list(fleet.links)
+        where = f"{fleet.path}: " if fleet.path else ""
+        links = [(f"links[{j}].listen", link) for j, link in enumerate(fleet.links)]
         if fleet.direct.meters:
             if listen is None:
-                where = f"{fleet.path}: " if fleet.path else ""
                 names = ", ".join(m.serial for m in fleet.direct.meters)
-                raise ValueError(f"{where}meter(s) {names} name no link: give each "
+                raise FleetError(f"{where}meter(s) {names} name no link: give each "
                                  f"`link = NAME` or serve them with --listen [HOST:]PORT")
-            links.append(Link(DIRECT, DIRECT, listen, fleet=fleet.direct))
+            links.append(("--listen", Link(DIRECT, DIRECT, listen, fleet=fleet.direct)))
         self.fleet = fleet
         self.links: dict[str, LinkServer] = {}
         try:
-            for link in links:
-                self.links[link.name] = LinkServer(link, idle_timeout=idle_timeout,
-                                                   time_scale=time_scale, quirks=quirks)
+            for field, link in links:
+                try:
+                    server = LinkServer(link, idle_timeout=idle_timeout,
+                                        time_scale=time_scale, quirks=quirks)
+                except OSError as exc:
+                    host, port = link.listen
+                    raise FleetError(f"{where}{field}: cannot listen on {host}:{port}: "
+                                     f"{exc.strerror or exc}") from None
+                self.links[link.name] = server
         except BaseException:
             self.stop()      # the listening sockets made so far
             raise

@@ -198,3 +198,20 @@ def test_the_example_remote_fleet_loads():
     fleet = load_linked_fleet(ROOT / "config" / "remote-fleet.toml")
     assert {link.kind for link in fleet.links} == {"modem", "gateway", "bus"}
     assert not fleet.direct.meters
+
+
+def test_a_link_port_already_taken_is_named_with_its_field(tmp_path):
+    import socket
+
+    taken = socket.create_server(("127.0.0.1", 0))
+    port = taken.getsockname()[1]
+    text = (f'[[links]]\nname = "a"\nkind = "bus"\n[[links]]\nname = "b"\nkind = "bus"\n'
+            f'listen = "127.0.0.1:{port}"\n' + _meters(1, "a")
+            + _meters(1, "b").replace("40000000", "40000001"))
+    path = write(tmp_path, text)
+    try:
+        with pytest.raises(FleetError, match=rf"{path}: links\[1\]\.listen: cannot listen "
+                                             rf"on 127\.0\.0\.1:{port}"):
+            FleetNetwork(load_linked_fleet(path))
+    finally:
+        taken.close()
