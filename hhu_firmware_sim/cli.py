@@ -59,18 +59,36 @@ def _cmd_add_upload(args: argparse.Namespace) -> int:
 def _cmd_line(args: argparse.Namespace) -> int:
     from hhu_firmware_sim.line import LineSim
 
+    latency = args.latency_ms + (args.rtt_ms / 2 if args.rtt_ms else 0.0)
     line = LineSim(args.target, listen=args.listen, baud=args.baud, ber=args.ber,
-                   latency_ms=args.latency_ms, cut_after=args.cut_after, seed=args.seed,
-                   piece_ms=args.piece_ms)
+                   latency_ms=latency, cut_after=args.cut_after, seed=args.seed,
+                   piece_ms=args.piece_ms, connect_ms=args.connect_ms,
+                   drops=dict(args.drop or ()), drop_chance=args.drop_chance,
+                   drop_within=args.drop_within)
     line.start()
     print(f"line {line.address[0]}:{line.address[1]} -> {args.target[0]}:{args.target[1]} "
-          f"baud={args.baud} ber={args.ber:g} latency={args.latency_ms:g}ms", flush=True)
+          f"baud={args.baud} ber={args.ber:g} latency={latency:g}ms "
+          f"connect={args.connect_ms:g}ms", flush=True)
     wait_for_signal()
     line.stop()
     s = line.stats
-    print(f"sessions={s.sessions} cuts={s.cuts} up={s.up.bytes_out}B down={s.down.bytes_out}B "
+    print(f"sessions={s.sessions} cuts={s.cuts} dropped={s.dropped} "
+          f"up={s.up.bytes_out}B down={s.down.bytes_out}B "
           f"flips={s.up.bit_flips + s.down.bit_flips}")
     return 0
+
+
+def _drop(text: str) -> tuple[int, int]:
+    """``SESSION:BYTES`` for ``--drop``."""
+    session, sep, after = text.partition(":")
+    try:
+        if not sep:
+            raise ValueError
+        return int(session), int(after)
+    except ValueError:
+        raise argparse.ArgumentTypeError(
+            f"expected SESSION:BYTES (e.g. 0:2000: the first call drops after 2000 bytes), "
+            f"got {text!r}") from None
 
 
 def _settings(args: argparse.Namespace) -> object | None:
@@ -146,7 +164,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--baud", type=int, default=115200, help="0 = unpaced (default 115200)")
     p.add_argument("--ber", type=float, default=0.0, help="bit error rate per direction")
     p.add_argument("--latency-ms", type=float, default=0.0, help="one-way latency")
-    p.add_argument("--cut-after", type=int, metavar="N", help="close after N bytes relayed")
+    p.add_argument("--rtt-ms", type=float, default=0.0,
+                   help="added round-trip latency (half of it each way, on --latency-ms)")
+    p.add_argument("--connect-ms", type=float, default=0.0,
+                   help="a call is connected this long after it is made (a modem dialling)")
+    p.add_argument("--cut-after", type=int, metavar="N",
+                   help="close every session after N bytes relayed")
+    p.add_argument("--drop", type=_drop, action="append", metavar="SESSION:BYTES",
+                   help="drop session SESSION (0 = the first call) after BYTES bytes; "
+                        "repeatable; later calls go through")
+    p.add_argument("--drop-chance", type=float, default=0.0, metavar="P",
+                   help="drop each other session with probability P (seeded by --seed)")
+    p.add_argument("--drop-within", type=int, default=4096, metavar="BYTES",
+                   help="a random drop falls within the session's first BYTES bytes")
     p.add_argument("--seed", type=int)
     p.add_argument("--piece-ms", type=float, default=2.0,
                    help="deliver bytes in pieces this long (5.4 = a USB adapter's packets)")

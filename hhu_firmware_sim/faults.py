@@ -8,6 +8,7 @@ from __future__ import annotations
 import math
 import random
 import threading
+from collections.abc import Mapping
 
 
 class BitFlipper:
@@ -75,3 +76,39 @@ class ByteBudget:
             allowed = max(0, min(n, self.limit - self.passed))
             self.passed += allowed
             return allowed
+
+
+class DropPlan:
+    """Which sessions of a line are dropped (the connection closed mid-transfer), and
+    after how many bytes: ``scheduled`` {session index: bytes} first, then ``every``
+    (each session, the old ``cut_after``), then a draw with probability ``chance`` of a
+    point in 1..``within`` bytes. Why per session and seeded by its index: a reconnect
+    is a new session with its own fate, and a test replays the same drops."""
+
+    def __init__(self, scheduled: Mapping[int, int] | None = None, *,
+                 every: int | None = None, chance: float = 0.0, within: int = 4096,
+                 seed: int | str | None = None) -> None:
+        self.scheduled = dict(scheduled or {})
+        for index, after in self.scheduled.items():
+            if index < 0 or after < 0:
+                raise ValueError(f"drop {index}:{after}: session and bytes must be >= 0")
+        if every is not None and every < 0:
+            raise ValueError("cut-after must be >= 0")
+        if not 0.0 <= chance <= 1.0:
+            raise ValueError(f"drop chance must be in [0, 1], got {chance}")
+        if within < 1:
+            raise ValueError("drop-within must be >= 1 byte")
+        self.every, self.chance, self.within, self.seed = every, chance, within, seed
+
+    def limit(self, session: int) -> int | None:
+        """Bytes session ``session`` may carry before it is dropped (None: never)."""
+        if session in self.scheduled:
+            return self.scheduled[session]
+        if self.every is not None:
+            return self.every
+        if self.chance <= 0.0:
+            return None
+        rng = random.Random(None if self.seed is None else f"{self.seed}/drop/{session}")
+        if rng.random() < self.chance:
+            return rng.randint(1, self.within)
+        return None

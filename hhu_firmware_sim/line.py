@@ -1,4 +1,6 @@
-"""A serial line in a TCP relay: baud-rate pacing, latency, bit errors, cable cuts.
+"""A serial line in a TCP relay: baud-rate pacing, latency, bit errors, cable cuts, and
+what a modem adds: a connect delay, drops mid-transfer (scheduled or seeded) and calls
+again after them.
 
 Each direction timestamps what arrives (applying bit errors) and releases bytes on an
 absolute schedule: a piece finishes on the wire at ``t_line = max(t_line, t_arrival) +
@@ -15,6 +17,16 @@ source, so TCP back-pressure reaches the sender, as flow control would; and it s
 releasing while the far socket takes nothing), and when the far end (the target) hangs
 up the whole session ends, so a client that stays connected, silent, cannot keep the
 next docking off the line.
+
+Modem-like: ``connect_ms`` passes (a loop timer) between a client's call and the far end
+being connected; what the client sends meanwhile waits in its socket and goes on once
+the line is up. A session is dropped (both connections closed, as a modem that loses
+its carrier) after the bytes the ``DropPlan`` gives it: ``drops`` {session index:
+bytes}, ``cut_after`` for every session, or ``drop_chance`` with ``seed``. Sessions are
+numbered from 0 in the order they are served, so a reconnect after a drop is the next
+session with its own fate. ``max_connections`` calls are carried at once (1: a modem);
+one more waits in the backlog (``busy = "queue"``) or is closed without a byte after
+``busy_grace_s`` (``busy = "close"``: the line is busy).
 """
 
 from __future__ import annotations
@@ -27,7 +39,7 @@ from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Protocol
 
-from hhu_firmware_sim.faults import BitFlipper, ByteBudget
+from hhu_firmware_sim.faults import BitFlipper, ByteBudget, DropPlan
 from hhu_firmware_sim.serving import SocketServer
 
 _PIECE_S = 0.002       # pacing granularity: bytes released per step = rate * this
@@ -67,6 +79,8 @@ class LineStats:
 
     sessions: int = 0
     cuts: int = 0
+    dropped: list[int] = field(default_factory=list)   # indices of the sessions cut
+    refused: int = 0                                    # calls closed: the line was busy
     up: DirectionStats = field(default_factory=DirectionStats)    # client -> target
     down: DirectionStats = field(default_factory=DirectionStats)  # target -> client
 
@@ -228,7 +242,7 @@ class _Session:
     def __init__(self, line: LineSim, index: int) -> None:
         self.line = line
         self.index = index
-        self.budget = ByteBudget(line.cut_after)
+        self.budget = ByteBudget(line.plan.limit(index))
         self.closed = False
         self.done: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         self.client, self.target = _End(self), _End(self)
@@ -244,6 +258,7 @@ class _Session:
         """Pull the cable: both ends see the connection close."""
         if not self.closed:
             self.line.stats.cuts += 1
+            self.line.stats.dropped.append(self.index)
         self.close()
 
     def close(self) -> None:
@@ -274,9 +289,9 @@ class _Session:
 class LineSim:
     """A paced, lossy TCP relay; ``start()``/``stop()`` to run it in-process.
 
-    Serves one client at a time (a cradle has one cable), repeatedly, each with a
-    fresh connection to ``target`` (an address, or a Connector such as an in-process
-    ``DeviceServer.pair``) and a fresh cut-after budget.
+    Serves one client at a time (a cradle has one cable; ``max_connections`` more),
+    repeatedly, each with a fresh connection to ``target`` (an address, or a Connector
+    such as an in-process ``DeviceServer.pair``) and its own drop budget.
     """
 
     def __init__(self, target: tuple[str, int] | Connector, *,
@@ -284,11 +299,21 @@ class LineSim:
                  baud: int = 115200, ber: float = 0.0, latency_ms: float = 0.0,
                  cut_after: int | None = None, seed: int | None = None,
                  piece_ms: float = _PIECE_S * 1000, max_queued: int = 1 << 20,
-                 tap: LineTap | None = None) -> None:
+                 tap: LineTap | None = None, connect_ms: float = 0.0,
+                 drops: dict[int, int] | None = None, drop_chance: float = 0.0,
+                 drop_within: int = 4096, max_connections: int = 1, busy: str = "queue",
+                 busy_grace_s: float = 0.5) -> None:
         if baud < 0:
             raise ValueError("baud must be >= 0 (0 = unpaced)")
         if latency_ms < 0:
             raise ValueError("latency must be >= 0")
+        if connect_ms < 0:
+            raise ValueError("connect delay must be >= 0")
+        if busy not in ("queue", "close"):
+            raise ValueError(f"busy must be queue or close, got {busy!r}")
+        self.connect_s = connect_ms / 1000.0
+        self.plan = DropPlan(drops, every=cut_after, chance=drop_chance, within=drop_within,
+                             seed=seed)
         BitFlipper(ber)  # validate early
         self.target = target
         self.baud = baud
@@ -305,7 +330,9 @@ class LineSim:
         self.stats = LineStats()
         self.tap = tap
         self._index = 0
-        self._server = SocketServer(self._relay, listen, max_connections=1)
+        self._server = SocketServer(self._relay, listen, max_connections=max_connections,
+                                    refuse=self._busy if busy == "close" else None,
+                                    refuse_grace_s=busy_grace_s if busy == "close" else 0)
         self.address: tuple[str, int] = self._server.address
 
     @property
@@ -318,10 +345,17 @@ class LineSim:
         self._server.start()
         return self
 
+    def _busy(self, _sock: socket.socket, _peer: object) -> None:
+        """A call while every connection is taken: closed without a byte."""
+        self.stats.refused += 1
+
     async def _relay(self, client: socket.socket) -> None:
         """One client: connect to the target, relay until either side ends."""
         loop = asyncio.get_running_loop()
+        if self.connect_s > 0:
+            await asyncio.sleep(self.connect_s)   # the modem connects; the client waits
         session = _Session(self, self._index)
+        self._index += 1
         try:
             if callable(self.target):
                 far = await asyncio.wait_for(self.target(), _CONNECT_S)
@@ -331,7 +365,6 @@ class LineSim:
                     lambda: session.target, *self.target), _CONNECT_S)
         except (OSError, TimeoutError):
             return                       # the client is closed: nobody to relay to
-        self._index += 1
         self.stats.sessions += 1
         if self.tap is not None:
             self.tap.session_started()

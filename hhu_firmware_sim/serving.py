@@ -6,8 +6,11 @@ Every socket server of the simulator (an HHU, a line, a meter, a bench's relay) 
 thread, each connection is one handler coroutine, and ``stop()`` ends them all. At most
 ``max_connections`` are served at once; one more waits in the listen backlog (a cradle
 has one cable: the next dock is accepted when this one ends) or, given ``refuse``, is
-handed to it and closed (a meter that answers "busy"). A blocking handler (``blocking``)
-runs in a worker thread instead, for sessions written against blocking sockets.
+handed to it and closed (a meter that answers "busy"), after ``refuse_grace_s`` in which
+a connection that is ending may still free its slot (a client that hangs up and calls
+again at once is not refused for the server's being slower than it to see the hang-up).
+A blocking handler (``blocking``) runs in a worker thread instead, for sessions written
+against blocking sockets.
 """
 
 from __future__ import annotations
@@ -52,9 +55,12 @@ class SocketServer:
     def __init__(self, handler: Handler | BlockingHandler,
                  listen: tuple[str, int] = ("127.0.0.1", 0), *,
                  max_connections: int | None = None, refuse: Refuse | None = None,
-                 blocking: bool = False) -> None:
+                 blocking: bool = False, refuse_grace_s: float = 0.0) -> None:
         if max_connections is not None and max_connections < 1:
             raise ValueError("max_connections must be >= 1")
+        if refuse_grace_s < 0:
+            raise ValueError("refuse_grace_s must be >= 0")
+        self.refuse_grace_s = refuse_grace_s
         self.handler = handler
         self.max_connections = max_connections
         self.refuse = refuse
@@ -65,6 +71,7 @@ class SocketServer:
         self.address: tuple[str, int] = self._sock.getsockname()[:2]
         self._main: asyncio.Task[None] | None = None
         self._tasks: set[asyncio.Task[None]] = set()
+        self._waiting: set[asyncio.Task[None]] = set()     # over the bound, in their grace
         self._slot: asyncio.Event | None = None
 
     @property
@@ -114,15 +121,41 @@ class SocketServer:
         if self.refuse is None:
             await self._free_slot(slot)     # an adopted connection took the slot meanwhile
         elif self._full():          # it answers, then the line closes
-            assert self.refuse is not None
-            try:
-                conn.setblocking(True)
-                self.refuse(conn, peer)
-            except OSError:
-                pass
-            finally:
-                close_socket(conn)
+            if self.refuse_grace_s > 0:
+                task = loop.create_task(self._grace(loop, conn, peer))
+                self._waiting.add(task)
+                task.add_done_callback(self._waiting.discard)
+            else:
+                self._refuse(conn, peer)
             return
+        self._admit(loop, conn)
+
+    def _refuse(self, conn: socket.socket, peer: Any) -> None:
+        assert self.refuse is not None
+        try:
+            conn.setblocking(True)
+            self.refuse(conn, peer)
+        except OSError:
+            pass
+        finally:
+            close_socket(conn)
+
+    async def _grace(self, loop: asyncio.AbstractEventLoop, conn: socket.socket,
+                     peer: Any) -> None:
+        """Over the bound: admitted if a slot frees within the grace, else refused."""
+        assert self._slot is not None
+        deadline = loop.time() + self.refuse_grace_s
+        try:
+            while self._full():     # another waiter may take the slot that freed
+                left = deadline - loop.time()
+                if left <= 0:
+                    self._refuse(conn, peer)
+                    return
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self._free_slot(self._slot), left)
+        except asyncio.CancelledError:
+            close_socket(conn)
+            raise
         self._admit(loop, conn)
 
     def _admit(self, loop: asyncio.AbstractEventLoop, conn: socket.socket) -> None:
@@ -197,9 +230,11 @@ class SocketServer:
         self.stop()
 
     def _cancel(self) -> list[asyncio.Task[None]]:
-        tasks = [t for t in (self._main, *self._tasks) if t is not None]
+        tasks = [t for t in (self._main, *self._tasks, *self._waiting) if t is not None]
         if self._main is not None:
             self._main.cancel()
+        for task in self._waiting:
+            task.cancel()
         if not self.blocking:
             for task in self._tasks:
                 task.cancel()

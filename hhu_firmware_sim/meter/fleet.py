@@ -43,7 +43,7 @@ from hhu_sync.model.scheme import parse_scheme
 _KEYS = ("serial", "model", "address", "passwords", "password_kinds", "start", "load_kw",
          "load", "scheme", "flags", "quirks", "lockout_after", "registers",
          "demand_period_minutes", "write_level", "wrong_password_reply", "outages",
-         "profile", "read_password")
+         "profile", "read_password", "link")    # link: read by meter.links
 _PROFILE_KEYS = {"interval_minutes": "interval_min", "channels": "channels",
                  "depth_days": "depth_days", "zone": "zone"}
 

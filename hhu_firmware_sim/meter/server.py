@@ -8,10 +8,14 @@ A connection holds the meter only while its peer sends valid requests that move 
 session on: after ``idle_timeout`` without one (junk, corrupt blocks, NAKs and repeats
 do not count) the session drops back to waiting for a sign-on and the connection is
 closed. Each connection's input is bounded (the
-framer's block limit), and at most ``max_connections`` are served at once: one more is
-answered with a break (``SOH B0 ETX``) and closed. Wall-clock time is used only for socket
-time-outs and the injected reaction delay, never for the meters' registers (their time
-moves only when the caller advances it, or with ``time_scale``).
+framer's block limit), and at most ``max_connections`` are served at once: one more is,
+by ``busy``, answered with a break (``SOH B0 ETX``) and closed (``"break"``, a meter's
+own port), closed without a byte (``"close"``, a modem, gateway or bus that is taken;
+after ``busy_grace_s``, so a client that hangs up and calls again at once is not turned
+away while the server is still seeing the hang-up), or left in the listen backlog until
+a connection ends (``"queue"``, behind a line that does the refusing). Wall-clock time
+is used only for socket time-outs and the injected reaction delay, never for the meters'
+registers (their time moves only when the caller advances it, or with ``time_scale``).
 """
 
 from __future__ import annotations
@@ -37,6 +41,7 @@ _POLL_S = 0.2
 #: bytes a connection may leave unprocessed (the framer's buffer, about twice this).
 MAX_BLOCK = 4096
 REFUSAL = encode_command("B0")
+BUSY_MODES = ("break", "close", "queue")
 
 log = logging.getLogger(__name__)
 
@@ -56,8 +61,12 @@ class MeterServer:
     def __init__(self, meters: Fleet | SimMeter, listen: tuple[str, int] = ("127.0.0.1", 0),
                  *, quirks: Quirks | None = None, idle_timeout: float = 5.0,
                  time_scale: float | None = None, max_connections: int = 8,
-                 max_block: int = MAX_BLOCK,
+                 max_block: int = MAX_BLOCK, busy: str = "break",
+                 busy_grace_s: float = 0.0,
                  clock: Callable[[], float] = time.monotonic) -> None:
+        if busy not in BUSY_MODES:
+            raise ValueError(f"busy must be one of {', '.join(BUSY_MODES)}, got {busy!r}")
+        self.busy = busy
         self.fleet = meters if isinstance(meters, Fleet) else Fleet([meters])
         self.quirks = quirks if quirks is not None else self.fleet.quirks
         self.idle_timeout = idle_timeout
@@ -71,7 +80,8 @@ class MeterServer:
         self._lock = threading.Lock()  # one session touches the meters at a time
         self._stop = threading.Event()
         self._server = SocketServer(self._serve, listen, max_connections=max_connections,
-                                    refuse=self._refuse, blocking=True)
+                                    refuse=None if busy == "queue" else self._refuse,
+                                    blocking=True, refuse_grace_s=busy_grace_s)
         self.address: tuple[str, int] = self._server.address
         self._last_tick = time.monotonic()
 
@@ -108,10 +118,13 @@ class MeterServer:
         self.fleet.advance(elapsed * self.time_scale)
 
     def _refuse(self, sock: socket.socket, peer: object) -> None:
-        """Over the cap: a break (the meter ends the session) and the connection closed."""
+        """Over the cap: a break (the meter ends the session), or nothing (``busy =
+        "close"``), and the connection closed."""
         self.refused += 1
         log.warning("meter server: refused a connection from %s: %d already served "
                     "(max_connections)", peer, self.max_connections)
+        if self.busy == "close":
+            return
         with sock, contextlib.suppress(OSError):
             sock.settimeout(_POLL_S)
             sock.sendall(REFUSAL)

@@ -108,3 +108,40 @@ def test_a_server_started_twice_keeps_serving_after_a_collection():
         with _client(server) as c:
             c.sendall(b"still here")
             assert c.recv(10) == b"still here"
+
+
+def test_within_the_refuse_grace_a_client_over_the_bound_gets_the_slot_that_frees():
+    release = threading.Event()
+    refused: list[object] = []
+
+    def held(conn: socket.socket) -> None:
+        if conn.recv(1) == b"1":
+            release.wait(10)
+        conn.sendall(b"served")
+
+    with SocketServer(held, max_connections=1, refuse=lambda c, p: refused.append(p),
+                      blocking=True, refuse_grace_s=10.0) as server:
+        first = _client(server)
+        first.sendall(b"1")
+        second = _client(server)         # over the bound: in its grace, not refused
+        second.sendall(b"2")
+        release.set()                    # the first ends: its slot goes to the second
+        assert _recv_all(first) == b"served"
+        assert _recv_all(second) == b"served"
+        first.close()
+        second.close()
+    assert refused == []
+
+
+def test_past_the_refuse_grace_the_client_over_the_bound_is_refused():
+    release = threading.Event()
+    refused: list[object] = []
+    with SocketServer(lambda conn: release.wait(10), max_connections=1,
+                      refuse=lambda c, p: refused.append(p), blocking=True,
+                      refuse_grace_s=0.05) as server:
+        first = _client(server)
+        first.sendall(b"hold")
+        assert _recv_all(_client(server)) == b""
+        release.set()
+        first.close()
+    assert len(refused) == 1
