@@ -198,7 +198,10 @@ def test_injected_faults_give_the_matching_outcomes(hhu):
 def test_unreachable_and_missing_meters(hhu, tmp_path):
     fleet = tmp_path / "fleet.toml"
     fleet.write_text('[[meters]]\nserial = "35100001"\naccess = false\n'
-                     '[[meters]]\nserial = "35100002"\npasswords = { 3 = "DEMO-L3" }\n')
+                     '[[meters]]\nserial = "35100002"\n'
+                     # the factory reading password, as in the demo: the list asks for
+                     # the profile, which a read-only entry reads with it
+                     'passwords = { 1 = "00000000", 3 = "DEMO-L3" }\n')
     hhu.load()
     result = hhu.trip(T1, fleet=fleet)
     assert dict(result.outcomes) == {"35100001": "no_access", "35100002": "done",
