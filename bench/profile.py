@@ -44,6 +44,7 @@ import threading
 import time
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
+from decimal import Decimal
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -132,6 +133,47 @@ def prepare(root: Path, args: argparse.Namespace) -> tuple[bytes, Path]:
     return key, fleet
 
 
+class NoisyLoad:
+    """A meter's daily load shape with noise of a 25th of the load, drawn per 15 minutes
+    from the serial and the time (the same meter always draws the same). Why: the fleet
+    file's shapes repeat every day exactly, so zlib takes whole days back from its
+    window and the link's "goodput" says more about the simulator than about a route;
+    a real load is never the same two days running (``--load steps`` keeps the shapes)."""
+
+    SLOT_S = 900
+
+    def __init__(self, shape: Any, serial: str) -> None:
+        self.shape = shape
+        self.seed = int(serial) * 7919
+        self.cache: dict[int, Decimal] = {}
+
+    def kw_at(self, when: datetime) -> Decimal:
+        slot = int(when.replace(tzinfo=UTC).timestamp()) // self.SLOT_S
+        kw = self.cache.get(slot)
+        if kw is None:
+            base = float(self.shape.kw_at(when))
+            noise = random.Random(self.seed + slot).gauss(0.0, base / 25)
+            kw = self.cache[slot] = Decimal(f"{max(0.0, base + noise):.3f}")
+        return kw
+
+    def next_change(self, when: datetime) -> datetime:
+        stamp = int(when.replace(tzinfo=UTC).timestamp())
+        edge = datetime.fromtimestamp((stamp // self.SLOT_S + 1) * self.SLOT_S, UTC)
+        return min(self.shape.next_change(when), edge.replace(tzinfo=None))
+
+
+def load_route_fleet(fleet: Path, load: str) -> Any:
+    """The fleet file's meters, with ``--load noisy`` their loads made :class:`NoisyLoad`
+    (the meter's registers and its recorder both read the one model)."""
+    field = field_trip.load_field_fleet(fleet)
+    if load == "noisy":
+        for meter in field.fleet.meters:
+            meter.load = NoisyLoad(meter.load, meter.serial)
+            if meter.recorder is not None:
+                meter.recorder.kw_at = meter.load.kw_at
+    return field
+
+
 # -- stage 1: the field trip ---------------------------------------------------------------
 
 class Tally:
@@ -181,18 +223,22 @@ class TimedVisitor(FleetVisitor):
             TALLY.in_profile = False
 
 
-def field_stage(root: Path, key: bytes, fleet: Path) -> dict[str, Any]:
+def field_stage(root: Path, key: bytes, fleet: Path, load: str) -> dict[str, Any]:
     """Run the trip; its figures, and the upload it left in flash."""
     field_trip.InProcessProbe = CountingProbe       # type: ignore[misc] - a bench looks in
     flash = FlashStore(root / "flash", capacity=FLASH_BYTES)
-    visitor = TimedVisitor(field_trip.load_field_fleet(fleet))
+    visitor = TimedVisitor(load_route_fleet(fleet, load))
+    t0 = time.perf_counter()
+    for meter in visitor.fleet.fleet.meters:    # the meters live until the crew comes
+        meter.at(VISIT.replace(tzinfo=None))
+    lived = time.perf_counter() - t0
     t0 = time.perf_counter()
     result = run_trip(flash, HHU, key, visit=visitor, start=VISIT, minutes_per_visit=0)
     seconds = time.perf_counter() - t0
     (upload_id,) = result.uploads
     data = flash.read_upload(upload_id)
     (root / "upload.hhux").write_bytes(data)      # for the raw baseline: acked, it goes
-    return {"seconds": seconds, "visits": result.visits, "upload_id": upload_id,
+    return {"seconds": seconds, "lived": lived, "visits": result.visits, "upload_id": upload_id,
             "outcomes": dict(Counter(o for _, o in result.outcomes)),
             "read": TALLY.read, "profile_read": TALLY.profile_read,
             "meter_s": TALLY.meter_s, "profile_s": TALLY.profile_s,
@@ -371,7 +417,7 @@ def table(title: str, rows: list[tuple[str, str]]) -> None:
 
 def run(root: Path, args: argparse.Namespace) -> int:
     key, fleet = prepare(root, args)
-    field = field_stage(root, key, fleet)
+    field = field_stage(root, key, fleet, args.load)
     data = (root / "upload.hhux").read_bytes()
     sizes = upload_sizes(data, key, field["upload_id"])
     values = sizes["values"]
@@ -379,11 +425,12 @@ def run(root: Path, args: argparse.Namespace) -> int:
     parse_s = field["profile_s"] - field["profile_meter_s"]
     source = "P.01 + P.98" if args.dialect == "vdew" else "Elster registers 550/551, events"
     table(f"field trip: {field['visits']} meters, {args.channels} channels, {args.days} days "
-          f"at {args.interval} min ({args.dialect} dialect)", [
+          f"at {args.interval} min ({args.dialect} dialect, {args.load} load)", [
         ("visits", ", ".join(f"{n} {o}" for o, n in sorted(field["outcomes"].items()))),
         ("series / values", f"{sizes['series']} / {values:,}"),
         ("wall seconds", f"{field['seconds']:.2f} (of it the meters computing their "
-                         f"answers {field['meter_s']:.2f}, the HHU {hhu_s:.2f})"),
+                         f"answers {field['meter_s']:.2f}, the HHU {hhu_s:.2f}; the meters' "
+                         f"life up to the visit, {field['lived']:.2f} s, not counted)"),
         ("meters/s, values/s", f"{field['visits'] / field['seconds']:.1f}, "
                                f"{values / field['seconds']:,.0f} (wall); "
                                f"{field['visits'] / hhu_s:.1f}, {values / hhu_s:,.0f} (HHU)"),
@@ -471,7 +518,7 @@ def stored_equals_recorded(root: Path, fleet: Path, args: argparse.Namespace) ->
     status) each meter recorded over the span read: "yes", or the first difference."""
     from hhu_sync.store import open_store
 
-    expected = recorded(fleet, args.days)
+    expected = recorded(fleet, args.days, args.load)
     store = open_store(root / "var" / "hhu-sync.db")
     try:
         for serial, channels in expected.items():
@@ -485,11 +532,10 @@ def stored_equals_recorded(root: Path, fleet: Path, args: argparse.Namespace) ->
     return "yes"
 
 
-def recorded(fleet: Path, days: int) -> dict[str, dict[str, list[tuple[int, int | None, int]]]]:
+def recorded(fleet: Path, days: int, load: str) -> dict[str, dict[str, list[tuple[int, int | None, int]]]]:
     """What each meter of the fleet file recorded over the span the list asked for, by
     serial and channel code: (interval end, mantissa, VDEW status) per interval (the VDEW status as
     the documented bits translate it), as the simulated meter computes them (its own model, not our reading)."""
-    from hhu_firmware_sim.meter.fleet import load_field_fleet
     from hhu_sync.iec62056.loadprofile import interval_status
 
     def status(raw: int) -> int:
@@ -498,7 +544,7 @@ def recorded(fleet: Path, days: int) -> dict[str, dict[str, list[tuple[int, int 
     out = {}
     now = int(VISIT.timestamp())
     since = int((VISIT - timedelta(days=days)).timestamp())
-    for meter in load_field_fleet(fleet).fleet.meters:
+    for meter in load_route_fleet(fleet, load).fleet.meters:
         rec = meter.recorder
         ends = [e for e in rec.ends(now, since + 1) if e > since]
         per: dict[str, list[tuple[int, int | None, int]]] = {}
@@ -515,6 +561,8 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--channels", type=int, default=4, choices=(1, 2, 3, 4))
     ap.add_argument("--days", type=int, default=35)
     ap.add_argument("--interval", type=int, default=30, choices=(15, 30, 60))
+    ap.add_argument("--load", choices=("noisy", "steps"), default="noisy",
+                    help="the meters' load: their daily shapes with noise, or as they are")
     ap.add_argument("--dialect", choices=("vdew", "elster"), default="vdew")
     ap.add_argument("--baud", type=int, default=115200)
     ap.add_argument("--latency-ms", type=float, default=2.0)
