@@ -303,7 +303,7 @@ def serve_depot(root: Path, url: str, baud: int, bound_s: float) -> int:
 
     setup_logging("text", "warning")
     (root / "hhu-sync.toml").write_text(
-        "[limits]\ndebounce_seconds = 0.05\nhandshake_seconds = 5\n"
+        "[limits]\ndebounce_seconds = 0.05\nhandshake_seconds = 5\noutbox_workers = 0\n"
         "[schedule]\npoll_seconds = 0.5\n"
         f'[[docks]]\nname = "cradle-1"\nport = "{url}"\nbaud = {baud}\n')
     daemon = Daemon(load_config(root / "hhu-sync.toml"))
@@ -333,6 +333,7 @@ def serve_depot(root: Path, url: str, baud: int, bound_s: float) -> int:
     def timed_ingest(upload: Any, *a: Any, **kw: Any) -> Any:
         """The committer's own call, timed where it makes it."""
         t0 = time.perf_counter()
+        timing["ingest_start"] = time.monotonic()
         report = ingest(upload, *a, **kw)
         timing["ingest_s"] = time.perf_counter() - t0
         timing["intervals"] = report.intervals_stored
@@ -355,16 +356,33 @@ def serve_depot(root: Path, url: str, baud: int, bound_s: float) -> int:
                           ).fetchone()[0]:
                 break
             time.sleep(0.05)
+    # the export the commit set off (CSV, CMEP, the interval files) ends its worker's work
+    exports = daemon.config.paths.exports
+    while ok and time.monotonic() - t0 < bound_s and not any(exports.rglob("*.intervals.cmep")):
+        time.sleep(0.05)
+    workers = {kind: max((hwm_mb(pid) for pid in (pool._processes or {})), default=0.0)
+               for kind, pool in daemon.docks.decoder._pools.items()}   # noqa: SLF001
     daemon.stop.set()
     thread.join(120)
     peak_self = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
     peak_child = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss / 1024
+    timing["ingest_start"] = timing.get("ingest_start", t0) - t0
     print(json.dumps({"ok": ok, **timing, **{k: v - t0 if k != "upload_bytes" else v
                                              for k, v in marks.items()},
+                      "peak_check_mb": workers.get("check", 0.0),
+                      "peak_export_mb": workers.get("export", 0.0),
                       "peak_mb": peak_self, "peak_worker_mb": peak_child,
                       "peak_mb_at_ingest": timing.get("rss_after_ingest", 0) / 1024}),
           flush=True)
     return 0 if ok else 1
+
+
+def hwm_mb(pid: int) -> float:
+    """A live process's peak resident memory (VmHWM), from /proc, in MB."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+    return 0.0
 
 
 # -- stage 3's baseline: raw executemany of the same rows (a child process) ----------------
@@ -499,9 +517,12 @@ def run(root: Path, args: argparse.Namespace) -> int:
                             f"{raw_rate:,.0f} rows/s (rows prebuilt, peak "
                             f"{raw['peak_mb']:.0f} MB)"),
         ("ratio", f"{ours_rate / raw_rate:.2f}"),
+        ("check (worker) seconds", f"{dock['ingest_start'] - dock['received']:.2f} (the "
+                                   "upload's last byte to its commit's start)"),
         ("peak RSS", f"daemon {dock['peak_mb_at_ingest']:.0f} MB at its commit "
-                     f"({dock['peak_mb']:.0f} MB by its end), largest worker "
-                     f"(check, export) {dock['peak_worker_mb']:.0f} MB"),
+                     f"({dock['peak_mb']:.0f} MB by its end); its workers: check "
+                     f"{dock['peak_check_mb']:.0f} MB, export (after the commit: CSV, CMEP, "
+                     f"the interval files) {dock['peak_export_mb']:.0f} MB"),
     ])
     check = stored_equals_recorded(root, fleet, args) if args.check else None
     if check is not None:
