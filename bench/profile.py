@@ -32,7 +32,6 @@ from __future__ import annotations
 
 import argparse
 import json
-from collections import Counter
 import random
 import resource
 import shutil
@@ -42,6 +41,7 @@ import sys
 import tempfile
 import threading
 import time
+from collections import Counter
 from contextlib import closing
 from datetime import UTC, datetime, timedelta
 from decimal import Decimal
@@ -524,8 +524,13 @@ def run(root: Path, args: argparse.Namespace) -> int:
                      f"{dock['peak_check_mb']:.0f} MB, export (after the commit: CSV, CMEP, "
                      f"the interval files) {dock['peak_export_mb']:.0f} MB"),
     ])
-    check = stored_equals_recorded(root, fleet, args) if args.check else None
-    if check is not None:
+    check = None
+    if args.check and args.dialect != "vdew":
+        # the Elster records keep their own resolution and leave an outage's intervals out
+        # (docs/iec62056.md): what the meter computed is not what its records can carry
+        print("\nstored = recorded: not compared (the Elster dialect's records)")
+    elif args.check:
+        check = stored_equals_recorded(root, fleet, args)
         print(f"\nstored = recorded: {check}")
     print(f"\nroute: {field['visits']} meters, {values:,} values, "
           f"field {values / field['seconds']:,.0f} values/s, link "
@@ -553,10 +558,14 @@ def stored_equals_recorded(root: Path, fleet: Path, args: argparse.Namespace) ->
     return "yes"
 
 
-def recorded(fleet: Path, days: int, load: str) -> dict[str, dict[str, list[tuple[int, int | None, int]]]]:
-    """What each meter of the fleet file recorded over the span the list asked for, by
-    serial and channel code: (interval end, mantissa, VDEW status) per interval (the VDEW status as
-    the documented bits translate it), as the simulated meter computes them (its own model, not our reading)."""
+Recorded = dict[str, dict[str, list[tuple[int, int | None, int]]]]
+
+
+def recorded(fleet: Path, days: int, load: str) -> Recorded:
+    """What each meter of the fleet recorded over the span the list asked for, by serial
+    and channel code: (interval end, mantissa, status) per interval, as the simulated
+    meter computes them (its own model, not our reading; the VDEW status as its
+    documented bits translate)."""
     from hhu_sync.iec62056.loadprofile import interval_status
 
     def status(raw: int) -> int:
