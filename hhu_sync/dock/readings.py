@@ -22,7 +22,7 @@ from pathlib import Path
 
 from hhu_sync.errors import TransferError
 from hhu_sync.export import export_upload
-from hhu_sync.export.formats import export_upload_intervals
+from hhu_sync.export.formats import export_upload_series
 from hhu_sync.ingest import IngestReport, Upload, UploadError, parse_upload
 from hhu_sync.ingest.upload import (
     UPLOAD_VERSION,
@@ -30,7 +30,7 @@ from hhu_sync.ingest.upload import (
     UploadRefused,
     UploadVersionError,
 )
-from hhu_sync.store.sqlite import read_export_rows, read_upload_intervals
+from hhu_sync.store.sqlite import read_export_rows, read_upload_interval_series
 from hhu_sync.transfer import decode_transfer
 from hhu_sync.workers import watch_parent
 
@@ -115,8 +115,8 @@ def _exported(database: str, upload_id: str, folder: str, sender: str,
     rows = read_export_rows(database, upload_id=upload_id, catalog=catalog)
     paths = export_upload(rows, Path(folder), upload_id, sender=sender)
     del rows
-    held, findings = read_upload_intervals(database, upload_id)
-    paths += export_upload_intervals(held, findings, Path(folder), upload_id, sender=sender)
+    series, findings = read_upload_interval_series(database, upload_id)
+    paths += export_upload_series(series, findings, Path(folder), upload_id, sender=sender)
     return [str(p) for p in paths]
 
 

@@ -16,6 +16,7 @@ from hhu_sync.export.rows import as_row
 from hhu_sync.fsutil import DAEMON_DIR_MODE, atomic_open, ensure_dir
 from hhu_sync.ids import check_name
 from hhu_sync.profile.held import IntervalLike, series_from_held
+from hhu_sync.profile.series import ChannelSeries
 
 FORMATS = ("csv", "cmep", "jsonl")
 _KEY = itemgetter(0, 1, 2)        # an export row's meter, obis, time
@@ -54,23 +55,32 @@ def export_upload_intervals(held: Sequence[IntervalLike], findings: Iterable[tup
     interval) and ``UPLOAD.intervals.cmep`` (MEPMD01 interval records); intervals inside
     a VEE finding's range are written as raw (``R``), not as validated. None without
     intervals."""
+    by_meter: dict[str, list[IntervalLike]] = {}
+    for row in held:
+        by_meter.setdefault(row.meter, []).append(row)
+    return export_upload_series([(meter, one) for meter, rows in sorted(by_meter.items())
+                                 for one in series_from_held(rows)],
+                                findings, folder, upload_id, sender=sender)
+
+
+def export_upload_series(series: Sequence[tuple[str, ChannelSeries]],
+                         findings: Iterable[tuple], folder: Path, upload_id: str, *,
+                         sender: str) -> list[Path]:
+    """:func:`export_upload_intervals` of ``(meter, series)`` in meter order, as the
+    export worker reads them (a meter at a time: never a row object an interval)."""
     check_name(upload_id, "upload id")
-    if not held:
+    if not series:
         return []
     ensure_dir(folder, DAEMON_DIR_MODE)
     flagged: dict[tuple[str, str], list[tuple[int, int]]] = {}
     for meter, channel, _code, first, last in findings:
         flagged.setdefault((meter, channel), []).append((first, last))
-    by_meter: dict[str, list[IntervalLike]] = {}
-    for row in held:
-        by_meter.setdefault(row.meter, []).append(row)
     items = []
-    for meter, rows in sorted(by_meter.items()):
-        for one in series_from_held(rows):
-            spans = flagged.get((meter, one.channel.code), []) + flagged.get((meter, ""), [])
-            marked = {end for end, _, _ in one.intervals()
-                      if any(first <= end <= last for first, last in spans)} if spans else ()
-            items.append(ProfileExport(meter, one, frozenset(marked)))
+    for meter, one in series:
+        spans = flagged.get((meter, one.channel.code), []) + flagged.get((meter, ""), [])
+        marked = {end for end, _, _ in one.intervals()
+                  if any(first <= end <= last for first, last in spans)} if spans else ()
+        items.append(ProfileExport(meter, one, frozenset(marked)))
     csv_path = folder / f"{upload_id}.intervals.csv"
     cmep_path = folder / f"{upload_id}.intervals.cmep"
     with atomic_open(csv_path) as fh:

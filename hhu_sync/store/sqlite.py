@@ -10,7 +10,7 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -42,6 +42,7 @@ from hhu_sync.model.meterlist import MeterList, meter_list_from_dict
 from hhu_sync.model.scheme import Scheme, SchemeRecord, scheme_from_dict
 from hhu_sync.model.versions import REFUSED, HeldScheme, judge, refusal
 from hhu_sync.profile.events import MeterEvent
+from hhu_sync.profile.held import series_from_held
 from hhu_sync.profile.series import ChannelSeries
 from hhu_sync.profile.vee import Shape
 from hhu_sync.store.accounts import Change
@@ -1581,7 +1582,30 @@ def read_upload_intervals(path: str | Path, upload_id: str
                           ) -> tuple[list[HeldInterval], list[tuple]]:
     """The intervals an upload stored (not those it found held already) and its VEE
     findings ``(meter, channel, code, first_end, last_end)``, over a read-only
-    connection of its own, for the export worker."""
+    connection of its own."""
+    held: list[HeldInterval] = []
+    findings = _upload_intervals(path, upload_id, held.extend)
+    return held, findings
+
+
+def read_upload_interval_series(path: str | Path, upload_id: str
+                                ) -> tuple[list[tuple[str, ChannelSeries]], list[tuple]]:
+    """:func:`read_upload_intervals` as ``(meter, series)``, each meter's rows made series
+    as soon as they are read, for the export worker: a route's profiles held as one row
+    object an interval took 718 MB at 1.3 million intervals, as series a tenth of it."""
+    series: list[tuple[str, ChannelSeries]] = []
+
+    def add(rows: list[HeldInterval]) -> None:
+        series.extend((rows[0].meter, one) for one in series_from_held(rows))
+
+    findings = _upload_intervals(path, upload_id, add)
+    return series, findings
+
+
+def _upload_intervals(path: str | Path, upload_id: str,
+                      take: Callable[[list[HeldInterval]], None]) -> list[tuple]:
+    """Hand ``take`` the upload's stored intervals a meter at a time (in meter, channel,
+    end order); the upload's VEE findings."""
     uri = Path(path).resolve().as_uri() + "?mode=ro"
     try:
         db = sqlite3.connect(uri, uri=True, timeout=30.0)
@@ -1591,15 +1615,15 @@ def read_upload_intervals(path: str | Path, upload_id: str
         meters = [m for (m,) in db.execute(
             "SELECT DISTINCT meter FROM visits WHERE upload_id=? ORDER BY meter",
             (upload_id,))]
-        held: list[HeldInterval] = []
         for meter in meters:     # by the key's meter prefix: this meter's rows only
-            held += [HeldInterval(*row) for row in db.execute(
+            rows = [HeldInterval(*row) for row in db.execute(
                 f"SELECT {_INTERVAL_SELECT} FROM intervals WHERE meter=? AND upload_id=? "
                 "ORDER BY channel, interval_end", (meter, upload_id))]
-        findings = db.execute("SELECT meter, channel, code, first_end, last_end FROM "
-                              "vee_findings WHERE upload_id=? AND first_end IS NOT NULL",
-                              (upload_id,)).fetchall()
-        return held, findings
+            if rows:
+                take(rows)
+        return db.execute("SELECT meter, channel, code, first_end, last_end FROM "
+                          "vee_findings WHERE upload_id=? AND first_end IS NOT NULL",
+                          (upload_id,)).fetchall()
     except sqlite3.Error as exc:
         raise StorageUnavailable(f"{path}: {exc}") from None
     finally:
