@@ -34,10 +34,9 @@ def v2(upload_id, profiles=(), events=(), meter="M1", version=2):
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = SqliteStore(tmp_path / "db.sqlite")
-    yield s
-    s.close()
+def store(empty_store):
+    s = empty_store
+    return s
 
 
 def test_intervals_and_events_of_a_visit_are_stored(store):

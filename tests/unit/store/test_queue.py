@@ -102,8 +102,7 @@ def _accepted_batch() -> list[dict]:
 
 
 def _tables(store) -> dict:
-    db = store._db()
-    return {t: db.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall()
+    return {t: store._rows(f"SELECT * FROM {t} ORDER BY 1")
             for t in ("deliveries", "schemes", "inputs", "lists", "list_entries")}
 
 
