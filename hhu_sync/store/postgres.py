@@ -170,7 +170,10 @@ class PostgresStore(SqliteAccounts, SqliteExceptions, SqlitePaging):
         self._lock = threading.Lock()
         self._pool = ConnectionPool(url, min_size=min_connections, max_size=max_connections,
                                     timeout=timeout_s, kwargs={"autocommit": True},
-                                    open=False, name="hhu-sync")
+                                    open=False, name="hhu-sync",
+                                    # a connection the server dropped while it was idle
+                                    # (a restart) is replaced at checkout, not failed
+                                    check=ConnectionPool.check_connection)
         try:
             self._pool.open(wait=True, timeout=timeout_s)
         except PoolTimeout:

@@ -177,6 +177,7 @@ def test_one_uploads_rows_and_the_read_only_path_agree(store, tmp_path):
     assert read_export_rows(tmp_path / "db.sqlite", upload_id="U2") == mine
 
 
+@pytest.mark.sqlite_only("an older SQLite file upgraded at open")
 def test_a_database_from_before_the_export_columns_is_brought_up_and_exports(tmp_path):
     path = tmp_path / "old.sqlite"
     SqliteStore(path).close()

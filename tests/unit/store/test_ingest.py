@@ -135,6 +135,7 @@ def test_a_large_upload_is_stored_row_for_row_whatever_its_length(store, count):
     assert sql(store, "SELECT COUNT(*) FROM visits").fetchone()[0] == 1
 
 
+@pytest.mark.sqlite_only("SQLite's busy timeout and writer lock")
 def test_writers_in_threads_wait_for_each_other_without_failing(tmp_path):
     import threading
 

@@ -98,6 +98,7 @@ def test_a_version_1_upload_that_carries_profiles_is_refused_naming_the_field():
         v2("U-1", [series([1])], version=1)
 
 
+@pytest.mark.sqlite_only("an older SQLite file upgraded at open")
 def test_an_older_database_gains_the_tables_at_open(tmp_path):
     path = tmp_path / "old.sqlite"
     SqliteStore(path).close()

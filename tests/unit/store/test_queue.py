@@ -106,6 +106,7 @@ def _tables(store) -> dict:
             for t in ("deliveries", "schemes", "inputs", "lists", "list_entries")}
 
 
+@pytest.mark.sqlite_only("compares two SQLite files' rows (ids given in Python)")
 def test_a_batch_accepted_together_leaves_what_one_by_one_would(tmp_path):
     together, alone = SqliteStore(tmp_path / "a.sqlite"), SqliteStore(tmp_path / "b.sqlite")
     together.add_meter_list(meter_list("L0"))           # ids go on from what is there

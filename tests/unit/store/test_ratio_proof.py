@@ -160,6 +160,7 @@ def test_the_configured_catalog_says_which_models_take_ratios(store, tmp_path):
     assert basis(None) == "unknown"        # the default: it cannot hold what it says
 
 
+@pytest.mark.sqlite_only("an older SQLite file upgraded at open")
 def test_an_older_database_gains_the_ratios_column_and_the_index(tmp_path):
     path = tmp_path / "old.sqlite"
     SqliteStore(path).close()
