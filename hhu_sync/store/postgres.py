@@ -130,6 +130,19 @@ def _pg(sql: str) -> str:
     return sql.replace("%", "%%").replace("?", "%s")
 
 
+#: what a NUL character in free text (a visit's notes, operator; a list's site) is held
+#: as: PostgreSQL's text cannot hold NUL, SQLite's can. The field was flagged
+#: (``control_chars``) and its exception keeps the text as written, escaped.
+NUL_HELD_AS = "\ufffd"
+
+
+def _without_nul(row: tuple) -> tuple:
+    """``row`` with every NUL of its text values replaced (a row without one as it is)."""
+    if not any(isinstance(v, str) and "\x00" in v for v in row):
+        return row
+    return tuple(v.replace("\x00", NUL_HELD_AS) if isinstance(v, str) else v for v in row)
+
+
 class PgConnection:
     """A psycopg connection that runs the backend-neutral statements (``?`` parameters):
     what :class:`~hhu_sync.store.sql.SqlConnection` asks for."""
@@ -381,7 +394,7 @@ class PostgresStore(SqliteAccounts, SqliteExceptions, SqlitePaging):
                              f"({state[0] if state else '?'}); cancel it first to replace it")
         db.execute("DELETE FROM list_entries WHERE list_id=?", (mlist.id,))
         db.copy_rows("list_entries", "list_id, seq, serial, task, scheme, site",
-                     [(mlist.id, n, m.serial, m.task, m.scheme, m.site)
+                     [_without_nul((mlist.id, n, m.serial, m.task, m.scheme, m.site))
                       for n, m in enumerate(mlist.meters)])
         return int(db.execute(
             "INSERT INTO deliveries (kind, ref, target_hhu, target_crew, state, created_at) "
@@ -584,7 +597,7 @@ class PostgresStore(SqliteAccounts, SqliteExceptions, SqlitePaging):
                 SqliteStore._duplicates(db, upload, report, exceptions, now)
             uid = upload.upload_id
             db.copy_rows("visits", _VISIT_COLUMNS,
-                         [(uid, *_VISIT_FIELDS(v)) for v in upload.visits])
+                         [_without_nul((uid, *_VISIT_FIELDS(v))) for v in upload.visits])
             SqliteStore._check_ratios(db, upload, exceptions, now)
             if upload.profiles:
                 SqliteStore._validate_intervals(db, upload, report, exceptions, now)

@@ -23,10 +23,6 @@ START_IT = ("start it (as root: `pg_ctlcluster 15 main start`, or `service postg
             "start`) or point HHU_TEST_PG at one (postgresql://user@host:port)")
 
 
-def pytest_configure(config) -> None:
-    config.addinivalue_line("markers", "sqlite_only(why): runs on the SQLite store alone")
-
-
 def pytest_generate_tests(metafunc) -> None:
     if "backend" in metafunc.fixturenames:
         only = metafunc.definition.get_closest_marker("sqlite_only")

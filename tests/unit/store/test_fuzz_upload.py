@@ -15,6 +15,8 @@ from hypothesis import strategies as st
 from hhu_sync.ingest import UploadError, parse_upload
 from hhu_sync.ingest.fields import UNITS
 from hhu_sync.store import SqliteStore
+from hhu_sync.store.postgres import PostgresStore
+from tests.unit.store.conftest import BACKENDS, empty_pg
 from tests.unit.store.helpers import RECEIVED, meter_list, sql
 
 FUZZ = settings(max_examples=int(os.environ.get("HHU_FUZZ_EXAMPLES", "150")), deadline=None,
@@ -70,9 +72,15 @@ def _mutate(base: dict, changes: list[tuple[tuple, object]]) -> dict:
     return data
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    s = SqliteStore(tmp_path_factory.mktemp("fuzz") / "db.sqlite")
+@pytest.fixture(scope="module", params=BACKENDS)
+def store(request, tmp_path_factory):
+    """One store a backend for every example (an empty one per example is too slow)."""
+    if request.param == "sqlite":
+        s = SqliteStore(tmp_path_factory.mktemp("fuzz") / "db.sqlite")
+    else:
+        url = request.getfixturevalue("pg_url")
+        empty_pg(url)
+        s = PostgresStore(url)
     s.add_meter_list(meter_list())
     yield s
     s.close()
