@@ -12,7 +12,7 @@ import pytest
 
 from hhu_sync.export import write_csv
 from hhu_sync.ingest import FindingCode, ReadingStatus, parse_upload
-from hhu_sync.store import ListState, SqliteStore
+from hhu_sync.store import ListState
 from tests.unit.store.helpers import RECEIVED, meter_list, sql, upload, visit
 
 NOW = "2026-11-25T12:00:00+00:00"
@@ -129,8 +129,8 @@ def test_a_visit_with_a_time_outside_the_window_leaves_its_readings_suspect(stor
     assert exceptions(store)[0][0] == FindingCode.NO_ZONE
 
 
-def test_a_visit_before_its_list_was_issued_is_not_ok(tmp_path):
-    store = SqliteStore(tmp_path / "db.sqlite")
+def test_a_visit_before_its_list_was_issued_is_not_ok(empty_store):
+    store = empty_store
     store.add_meter_list(meter_list(), now="2026-11-25T11:00:00+00:00")
     store.ingest(upload("U1", one(["1.8.1", "1.0", "kWh", T])), NOW)
     assert [r[5] for r in store.readings()] == [ReadingStatus.SUSPECT]
