@@ -35,8 +35,8 @@ from hhu_sync.keys import KeyStore
 from hhu_sync.model.catalog import load_catalog
 from hhu_sync.outbox import OutboxProcessor, OutboxWatcher, ReadyFiles
 from hhu_sync.packing import Packer
-from hhu_sync.store import open_store
 from hhu_sync.store.base import StoreError
+from hhu_sync.store.sqlite import open_store  # the daemon is SQLite-only until wired (issue 16)
 
 log = logging.getLogger("hhu_sync.daemon")
 EVENTS_PER_TURN = 10_000

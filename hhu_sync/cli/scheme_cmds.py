@@ -28,8 +28,11 @@ from hhu_sync.model.problems import ModelError
 from hhu_sync.model.scheme import Scheme
 from hhu_sync.model.versions import HeldScheme, Verdict, judge
 from hhu_sync.safetext import escape_controls
-from hhu_sync.store import StoreError, open_store
-from hhu_sync.store.sqlite import SqliteStore
+from hhu_sync.store import StoreError
+from hhu_sync.store.sqlite import (
+    SqliteStore,
+    open_store,  # scheme add needs SQLite until issue 16 wires PG
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:

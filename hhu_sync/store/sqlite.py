@@ -66,6 +66,8 @@ from hhu_sync.store.interval_rules import (
     judge_overlap,
     series_span,
 )
+from hhu_sync.store.schema_version import SCHEMA_VERSION, version_refusal
+from hhu_sync.store.sql import SqlConnection
 from hhu_sync.store.sqlite_accounts import SqliteAccounts, _audit
 from hhu_sync.store.sqlite_exceptions import SqliteExceptions
 from hhu_sync.store.sqlite_paging import SqlitePaging
@@ -82,7 +84,6 @@ from hhu_sync.store.vee_rules import (
 
 log = logging.getLogger("hhu_sync.store")
 
-SCHEMA_VERSION = "1"
 _INTERVAL_SELECT = ", ".join(INTERVAL_COLUMNS)
 _INSERT_INTERVAL = (f"INSERT INTO intervals ({_INTERVAL_SELECT}) VALUES "
                     f"({','.join('?' * len(INTERVAL_COLUMNS))}) ON CONFLICT DO NOTHING")
@@ -204,7 +205,7 @@ def _insert_rows(db: sqlite3.Connection, head: str, columns: int, rows: Sequence
             start += step
 
 
-def _held_readings(db: sqlite3.Connection, keys: list[tuple]) -> dict[tuple, tuple]:
+def _held_readings(db: SqlConnection, keys: list[tuple]) -> dict[tuple, tuple]:
     """The readings held under ``keys`` (meter, obis, time): key → (value, upload_id, hhu,
     status). Up to ``ROWS_PER_STATEMENT`` keys a statement, looked up by the primary key,
     where a statement a key took most of an upload's time when it was sent twice."""
@@ -222,10 +223,11 @@ def _held_readings(db: sqlite3.Connection, keys: list[tuple]) -> dict[tuple, tup
 @cache
 def _held_sql(keys: int) -> str:
     """The look-up of ``keys`` readings by their primary key (the VALUES list the outer
-    loop: a search of the key each, as the query plan says)."""
+    loop: a search of the key each, as the query plan says; CROSS JOIN ... WHERE, not
+    ... ON, which PostgreSQL runs too)."""
     return ("SELECT r.meter, r.obis, r.time, r.value, r.upload_id, r.hhu, r.status FROM "
             f"(VALUES {','.join(['(?,?,?)'] * keys)}) AS k CROSS JOIN readings r "
-            "ON r.meter = k.column1 AND r.obis = k.column2 AND r.time = k.column3")
+            "WHERE r.meter = k.column1 AND r.obis = k.column2 AND r.time = k.column3")
 
 
 class SqliteStore(SqliteAccounts, SqliteExceptions, SqliteReadingsView, SqlitePaging):
@@ -258,9 +260,9 @@ class SqliteStore(SqliteAccounts, SqliteExceptions, SqliteReadingsView, SqlitePa
         except sqlite3.Error as exc:
             self._storage_failed(exc, db)
             raise StorageUnavailable(f"{self.path}: cannot set up the database: {exc}") from None
-        if found != SCHEMA_VERSION:
-            raise StoreError(f"{self.path}: schema version {found}, this hhu-sync uses "
-                             f"{SCHEMA_VERSION}")
+        refused = version_refusal(str(self.path), found)
+        if refused is not None:
+            raise refused
 
     @staticmethod
     def _schema_version(db: sqlite3.Connection) -> str | None:
@@ -464,7 +466,7 @@ class SqliteStore(SqliteAccounts, SqliteExceptions, SqliteReadingsView, SqlitePa
         return [LibraryEntry(*r) for r in rows]
 
     @staticmethod
-    def _held_schemes(db: sqlite3.Connection, ids: list[str]) -> dict[str, HeldScheme]:
+    def _held_schemes(db: SqlConnection, ids: list[str]) -> dict[str, HeldScheme]:
         """The library's editions of ``ids`` (one query per 500), for the version rule."""
         held: dict[str, HeldScheme] = {}
         for start in range(0, len(ids), 500):
@@ -616,7 +618,7 @@ class SqliteStore(SqliteAccounts, SqliteExceptions, SqliteReadingsView, SqlitePa
         return bytes(data) if data is not None else None
 
     @staticmethod
-    def _bind(db: sqlite3.Connection, delivery_id: int, hhu_id: str, bundle_id: str,
+    def _bind(db: SqlConnection, delivery_id: int, hhu_id: str, bundle_id: str,
               bundle: bytes) -> bool:
         cur = db.execute(
             "UPDATE deliveries SET target_hhu=?, bundle_id=?, bundle=? "
@@ -750,18 +752,7 @@ class SqliteStore(SqliteAccounts, SqliteExceptions, SqliteReadingsView, SqlitePa
             held = db.execute("SELECT hhu_id, sha256 FROM uploads WHERE upload_id=?",
                               (upload.upload_id,)).fetchone()
             if held:
-                if held[1] and upload.sha256 and held[1] != upload.sha256:
-                    # "already held" lets the HHU delete these bytes: they are not held
-                    raise UploadRefused(
-                        f"upload {upload.upload_id} from {upload.hhu_id}: already held with "
-                        f"other content (from {held[0]}, sha256 {held[1][:12]}…; this one "
-                        f"{upload.sha256[:12]}…): left on the HHU for a clerk",
-                        reason=RefusalReason.HELD_OTHERWISE)
-                report.already_held = True
-                report.readings_already_held = len(upload.readings)
-                report.intervals_already_held = upload.interval_count()
-                report.events_already_held = len(upload.events)
-                return report
+                return held_upload_report(upload, report, held[0], held[1])
             exceptions: list[tuple] = []
             self._findings(upload, report, exceptions, now)
             changes = self._check_visits(db, upload, report, exceptions, now)
@@ -795,7 +786,7 @@ class SqliteStore(SqliteAccounts, SqliteExceptions, SqliteReadingsView, SqlitePa
         return report
 
     @staticmethod
-    def _validate_intervals(db: sqlite3.Connection, upload: Upload, report: IngestReport,
+    def _validate_intervals(db: SqlConnection, upload: Upload, report: IngestReport,
                             out: list, now: str) -> None:
         """VEE on each visit's profile against what was held before this upload (the
         rules: :mod:`hhu_sync.store.vee_rules`); findings to ``vee_findings`` and, each,
@@ -809,8 +800,14 @@ class SqliteStore(SqliteAccounts, SqliteExceptions, SqliteReadingsView, SqlitePa
         rows: list[tuple] = []
         for seq, visit_series in by_visit.items():
             visit = upload.visits[seq]
-            held = db.execute("SELECT channel, interval_s, MAX(interval_end) FROM intervals "
-                              "WHERE meter=? GROUP BY channel", (visit.meter,)).fetchall()
+            # each channel's last end, then its interval length there, by the key: no
+            # bare column beside MAX (which SQLite allows and PostgreSQL does not)
+            held = [(channel, db.execute(
+                "SELECT interval_s FROM intervals WHERE meter=? AND channel=? AND "
+                "interval_end=?", (visit.meter, channel, last)).fetchone()[0], last)
+                for channel, last in db.execute(
+                    "SELECT channel, MAX(interval_end) FROM intervals WHERE meter=? "
+                    "GROUP BY channel", (visit.meter,)).fetchall()]
             before = Before()
             if held:
                 latest = max(held, key=lambda r: r[2])
@@ -953,7 +950,7 @@ class SqliteStore(SqliteAccounts, SqliteExceptions, SqliteReadingsView, SqlitePa
                 self._rows(sql + " ORDER BY at, event_id", args)]
 
     @staticmethod
-    def _check_ratios(db: sqlite3.Connection, upload: Upload, out: list, now: str) -> None:
+    def _check_ratios(db: SqlConnection, upload: Upload, out: list, now: str) -> None:
         """A ``ratios_mismatch`` exception for each visit whose ratio proof is not the
         scheme's: the one it programmed, else the one in force (the last programmed and
         verified before it, else its list entry's). Its readings' export then says
@@ -1035,7 +1032,9 @@ class SqliteStore(SqliteAccounts, SqliteExceptions, SqliteReadingsView, SqlitePa
             rows.append(r if status is None else (*r[:5], status, *r[6:]))
         return rows
 
-    def _duplicates(self, db, upload: Upload, report: IngestReport, out: list, now: str) -> None:
+    @staticmethod
+    def _duplicates(db: SqlConnection, upload: Upload, report: IngestReport, out: list,
+                    now: str) -> None:
         """Readings not stored: same key already held. Same value (as a number: ``12.5`` and
         ``012.50`` are one): duplicate. Another value: conflict, and the held reading is
         no longer billable either (status ``conflict``): which of two values is right is a
@@ -1078,7 +1077,8 @@ class SqliteStore(SqliteAccounts, SqliteExceptions, SqliteReadingsView, SqlitePa
                         report.readings_not_billable += 1
             out.append((upload.upload_id, kind, meter, obis, time, value, detail, now))
 
-    def _check_visits(self, db, upload: Upload, report: IngestReport, out: list,
+    @staticmethod
+    def _check_visits(db: SqlConnection, upload: Upload, report: IngestReport, out: list,
                       now: str) -> dict[int, str]:
         """Visits against the lists held; the reading statuses that change (index → status):
         a meter not on its list, no list named, an unknown list, a visit before its list."""
@@ -1333,6 +1333,24 @@ def _list_change(db: sqlite3.Connection, change: Change | None, before: str, aft
                            after={**(change.after or {}), "state": after}), now)
 
 
+def held_upload_report(upload: Upload, report: IngestReport, held_hhu: str,
+                       held_sha256: str) -> IngestReport:
+    """The report for an upload whose id is held already: everything in it is "already
+    held" (the HHU may delete it), unless the bytes differ from those held."""
+    if held_sha256 and upload.sha256 and held_sha256 != upload.sha256:
+        # "already held" lets the HHU delete these bytes: they are not held
+        raise UploadRefused(
+            f"upload {upload.upload_id} from {upload.hhu_id}: already held with "
+            f"other content (from {held_hhu}, sha256 {held_sha256[:12]}…; this one "
+            f"{upload.sha256[:12]}…): left on the HHU for a clerk",
+            reason=RefusalReason.HELD_OTHERWISE)
+    report.already_held = True
+    report.readings_already_held = len(upload.readings)
+    report.intervals_already_held = upload.interval_count()
+    report.events_already_held = len(upload.events)
+    return report
+
+
 def _same_value(held: str, value: str) -> bool:
     """Whether two register values are one: the same text, or the same decimal number."""
     if held == value:
@@ -1421,7 +1439,7 @@ _HELD_SQL = ("SELECT meter, time, scheme IS NOT NULL, ratios FROM visits WHERE r
              f"NULL AND outcome IN {_PROOF_OUTCOMES!r} {{}}ORDER BY meter, time")
 
 
-def export_enricher(db: sqlite3.Connection, *, catalog: str | Path | None = None,
+def export_enricher(db: SqlConnection, *, catalog: str | Path | None = None,
                     meter: str | None = None) -> Enricher:
     """The :class:`Enricher` the export runs over ``db``'s readings (its lists, schemes and
     the visits that programmed or proved ratios); ``meter``: only that meter's visits are
@@ -1486,7 +1504,7 @@ def register_export_rows(db: sqlite3.Connection, meter: str, obis: str, *,
     return [enrich(StoredReading(*raw)) for raw in rows]
 
 
-def export_rows(db: sqlite3.Connection, *, since: str | None = None,
+def export_rows(db: SqlConnection, *, since: str | None = None,
                 upload_id: str | None = None,
                 catalog: str | Path | None = None) -> Iterator[ExportRow]:
     """The export rows of the readings held in ``db``, ordered by meter, obis, time.
@@ -1514,7 +1532,7 @@ _UPLOAD_VISITS_SQL = ("SELECT seq, meter, list_id, time, notes, error_flags FROM
                       "WHERE upload_id = ?")
 
 
-def _upload_readings(db: sqlite3.Connection, upload_id: str) -> list[StoredReading]:
+def _upload_readings(db: SqlConnection, upload_id: str) -> list[StoredReading]:
     """:data:`_EXPORT_SQL`'s rows for one upload, joined here: the upload's visits, lists
     and list entries are read once each, not looked up by three index searches a reading
     (half the export's time). Same rows, same order, same NULLs as the SQL join."""

@@ -4,13 +4,13 @@ into :class:`~hhu_sync.store.sqlite.SqliteStore`: its transactions, its connecti
 from __future__ import annotations
 
 import json
-import sqlite3
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
 from hhu_sync.store.accounts import AuditEntry, Change, UserRecord, WebSessionRecord
 from hhu_sync.store.base import StoreError
+from hhu_sync.store.sql import SqlConnection
 
 _USER_COLUMNS = "name, role, pw_hash, disabled, created_at, updated_at"
 
@@ -19,8 +19,9 @@ def _json(value: dict[str, Any] | None) -> str:
     return "" if value is None else json.dumps(value, sort_keys=True)
 
 
-def _audit(db: sqlite3.Connection, change: Change, now: str) -> None:
-    db.execute("INSERT INTO audit (at, user, action, target, before, after) "
+def _audit(db: SqlConnection, change: Change, now: str) -> None:
+    db.execute('INSERT INTO audit (at, "user", action, target, before, after) '
+
                "VALUES (?,?,?,?,?,?)", (now, change.user, change.action, change.target,
                                         _json(change.before), _json(change.after)))
 
@@ -30,9 +31,10 @@ def _user(row: tuple) -> UserRecord:
 
 
 class SqliteAccounts:
-    """The accounts statements; the host class supplies ``_tx`` and ``_rows``."""
+    """The accounts statements, in SQL both backends run (``"user"`` quoted: a keyword
+    in PostgreSQL); the host class supplies ``_tx`` and ``_rows``."""
 
-    _tx: Callable[[], AbstractContextManager[sqlite3.Connection]]
+    _tx: Callable[[], AbstractContextManager[SqlConnection]]
     _rows: Callable[..., list[tuple]]
 
     def add_user(self, name: str, role: str, pw_hash: str, now: str, change: Change) -> None:
@@ -65,7 +67,7 @@ class SqliteAccounts:
             db.execute(f"UPDATE users SET {', '.join([*sets, 'updated_at=?'])} WHERE name=?",
                        (*args, now, name))
             if pw_hash is not None or disabled:
-                db.execute("DELETE FROM web_sessions WHERE user=?", (name,))  # log out
+                db.execute('DELETE FROM web_sessions WHERE "user"=?', (name,))  # log out
             _audit(db, change, now)
 
     def add_web_session(self, record: WebSessionRecord) -> None:
@@ -75,7 +77,8 @@ class SqliteAccounts:
                         record.seen))
 
     def web_session(self, token_sha256: str) -> WebSessionRecord | None:
-        rows = self._rows("SELECT token_sha256, user, csrf, created, seen FROM web_sessions "
+        rows = self._rows('SELECT token_sha256, "user", csrf, created, seen '
+                          'FROM web_sessions '
                           "WHERE token_sha256=?", (token_sha256,))
         return WebSessionRecord(*rows[0]) if rows else None
 
@@ -87,7 +90,7 @@ class SqliteAccounts:
     def end_web_sessions(self, *, token_sha256: str | None = None, user: str | None = None,
                          older_than: float | None = None) -> int:
         where, args = [], []
-        for clause, value in (("token_sha256=?", token_sha256), ("user=?", user),
+        for clause, value in (("token_sha256=?", token_sha256), ('"user"=?', user),
                               ("seen<?", older_than)):
             if value is not None:
                 where.append(clause)
@@ -104,7 +107,7 @@ class SqliteAccounts:
 
     def audit_log(self, limit: int = 200, before_id: int | None = None) -> list[AuditEntry]:
         rows = self._rows(
-            "SELECT audit_id, at, user, action, target, before, after FROM audit "
+            'SELECT audit_id, at, "user", action, target, before, after FROM audit '
             "WHERE audit_id < ? ORDER BY audit_id DESC LIMIT ?",
             (before_id if before_id is not None else 1 << 62, max(1, min(limit, 1000))))
         return [AuditEntry(*r) for r in rows]

@@ -5,7 +5,6 @@ a decision does is :func:`hhu_sync.store.exception_rules.remedy`'s; this applies
 from __future__ import annotations
 
 import re
-import sqlite3
 from collections.abc import Callable
 from contextlib import AbstractContextManager
 from dataclasses import replace
@@ -32,6 +31,7 @@ from hhu_sync.store.exceptions import (
     UploadEvidence,
     VisitEvidence,
 )
+from hhu_sync.store.sql import SqlConnection
 from hhu_sync.store.sqlite_accounts import _audit
 
 _ROW = ("SELECT e.exception_id, e.upload_id, e.kind, e.meter, e.obis, e.time, e.value, "
@@ -41,7 +41,7 @@ _HELD = ("SELECT meter, obis, time, value, unit, status, upload_id, hhu, accepte
          "FROM readings ")
 _VISIT = ("SELECT upload_id, seq, meter, list_id, time, outcome, operator, notes FROM visits "
           "WHERE upload_id=? ")
-_RESOLUTION = ("SELECT exception_id, decision, value, replaced, reason, user, at, readings "
+_RESOLUTION = ('SELECT exception_id, decision, value, replaced, reason, "user", at, readings '
                "FROM exception_resolutions WHERE exception_id=?")
 #: the visit a finding names in its detail (``visits[3].time: ...``)
 _SEQ = re.compile(r"visits\[(\d+)\]")
@@ -69,7 +69,7 @@ def _sql(head: str, clauses: list[str]) -> str:
     return head + (f"WHERE {' AND '.join(clauses)} " if clauses else "")
 
 
-def _visit_seq(db: sqlite3.Connection, row: ExceptionRow) -> int | None:
+def _visit_seq(db: SqlConnection, row: ExceptionRow) -> int | None:
     """The visit of the exception's upload it is about: the one its detail names, else
     the meter's visit at its time, else the meter's visit nearest to it."""
     found = _SEQ.match(row.detail)
@@ -100,8 +100,8 @@ def _visit_readings(seq_clause: bool) -> str:
 class SqliteExceptions:
     """The exceptions statements; the host class supplies ``_tx`` and ``_reading``."""
 
-    _tx: Callable[[], AbstractContextManager[sqlite3.Connection]]
-    _reading: Callable[[], AbstractContextManager[sqlite3.Connection]]
+    _tx: Callable[[], AbstractContextManager[SqlConnection]]
+    _reading: Callable[[], AbstractContextManager[SqlConnection]]
 
     def exceptions(self, where: ExceptionFilter, *, before: int | None = None,
                    limit: int = DEFAULT_PAGE) -> ExceptionPage:
@@ -202,12 +202,12 @@ class SqliteExceptions:
             out = Resolution(exception_id, decision.value, value, replaced, reason,
                              change.user, now, changed)
             db.execute("INSERT INTO exception_resolutions (exception_id, decision, value, "
-                       "replaced, reason, user, at, readings) VALUES (?,?,?,?,?,?,?,?)",
+                       'replaced, reason, "user", at, readings) VALUES (?,?,?,?,?,?,?,?)',
                        (exception_id, decision.value, value, replaced, reason, change.user,
                         now, changed))
             db.executemany(
                 "INSERT INTO exception_resolutions (exception_id, decision, value, replaced, "
-                "reason, user, at, readings) VALUES (?,?,?,?,?,?,?,0)",
+                'reason, "user", at, readings) VALUES (?,?,?,?,?,?,?,0)',
                 [(other, decision.value, value, replaced,
                   f"with exception {exception_id}", change.user, now) for other in also])
             _audit(db, replace(change, before={**(change.before or {}), **before},
@@ -217,7 +217,7 @@ class SqliteExceptions:
         return out
 
     @staticmethod
-    def _accept_value(db: sqlite3.Connection, row: ExceptionRow, value: str | None
+    def _accept_value(db: SqlConnection, row: ExceptionRow, value: str | None
                       ) -> tuple[dict[str, Any], dict[str, Any], list[int], int, str | None]:
         """A conflict's chosen value becomes the reading under its key; every open conflict
         under the key is resolved with it (its value, if not chosen, is never billed)."""
@@ -268,7 +268,7 @@ class SqliteExceptions:
         return before, after, also, 1, replaced
 
     @staticmethod
-    def _set_statuses(db: sqlite3.Connection, row: ExceptionRow, decision: Decision,
+    def _set_statuses(db: SqlConnection, row: ExceptionRow, decision: Decision,
                       rule: Any) -> tuple[dict[str, Any], dict[str, Any], int]:
         """The visit's readings whose status the remedy names: ``ok`` (marked accepted by
         this exception) for accept, ``dismissed`` for dismiss; others are left alone."""

@@ -35,9 +35,11 @@ def _page(rows: list[dict[str, Any]], limit: int, key: Callable[[dict[str, Any]]
 
 
 class SqlitePaging:
-    """The paged statements; the host class supplies ``_rows``."""
+    """The paged statements, in SQL both backends run; the host class supplies ``_rows``
+    and may name the column that keeps the inputs' insertion order (SQLite's rowid)."""
 
     _rows: Callable[..., list[tuple]]
+    _INSERTION_ORDER = "rowid"
 
     def lists_page(self, *, state: str | None = None, limit: int = 100,
                    after: str | None = None) -> Page:
@@ -85,10 +87,11 @@ class SqlitePaging:
             args.append(status)
         cond = f"WHERE {' AND '.join(where)}" if where else ""
         taken = ", ".join(_INPUT_COLUMNS)
+        rid = self._INSERTION_ORDER
         sql = (f"SELECT src, rid, {taken}, duplicate_of FROM ("
-               f"SELECT 0 AS src, rowid AS rid, {taken}, '' AS duplicate_of FROM inputs "
-               "UNION ALL SELECT 1, rowid, sha256, name, kind, 'duplicate', reason, "
-               "moved_to, received_at, duplicate_of FROM input_duplicates) "
+               f"SELECT 0 AS src, {rid} AS rid, {taken}, '' AS duplicate_of FROM inputs "
+               f"UNION ALL SELECT 1, {rid}, sha256, name, kind, 'duplicate', reason, "
+               "moved_to, received_at, duplicate_of FROM input_duplicates) AS merged "
                f"{cond} ORDER BY received_at DESC, src DESC, rid DESC LIMIT ?")
         rows = self._rows(sql, [*args, limit + 1])
         more, rows = len(rows) > limit, rows[:limit]

@@ -35,3 +35,24 @@ def meter_list(list_id: str = "L1", serials=("M1", "M2"), hhu: str | None = "HHU
     return MeterList(id=list_id, name=list_id, hhu=hhu, crew=crew, due="2026-12-01", notes="",
                      meters=tuple(MeterEntry(s, "", "", "read", None, None, "")
                                   for s in serials))
+
+
+class _Result:
+    """A query's rows, read the way a DB-API cursor's are."""
+
+    def __init__(self, rows: list[tuple]) -> None:
+        self.rows = rows
+
+    def fetchone(self):
+        return self.rows[0] if self.rows else None
+
+    def fetchall(self) -> list[tuple]:
+        return self.rows
+
+    def __iter__(self):
+        return iter(self.rows)
+
+
+def sql(store, text: str, args: tuple | list = ()) -> _Result:
+    """A look inside the store's tables (``?`` parameters), on either backend."""
+    return _Result(store._rows(text, args))

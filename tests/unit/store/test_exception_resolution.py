@@ -9,7 +9,6 @@ import json
 import pytest
 
 from hhu_sync.export.formats import export
-from hhu_sync.store import SqliteStore
 from hhu_sync.store.exception_rules import BadResolution, resolve
 from hhu_sync.store.exceptions import (
     MAX_PAGE,
@@ -19,7 +18,6 @@ from hhu_sync.store.exceptions import (
     State,
     UnknownException,
 )
-from hhu_sync.store.sqlite import read_export_rows
 from tests.unit.store.helpers import meter_list, upload, visit
 
 NOW = "2026-11-25T12:00:00+00:00"
@@ -27,11 +25,10 @@ LATER = "2026-11-26T09:00:00+00:00"
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = SqliteStore(tmp_path / "db.sqlite")
+def store(empty_store):
+    s = empty_store
     s.add_meter_list(meter_list())
-    yield s
-    s.close()
+    return s
 
 
 def _only(store, kind: str) -> int:
@@ -73,7 +70,7 @@ def test_accepting_the_new_value_of_a_conflict_bills_it_and_the_next_export_has_
     assert (done.decision, done.value, done.replaced, done.readings) == (
         "accept", "999.9", "100.0", 1)
     assert _billed(store) == [("999.9", "ok", "U2")]
-    rows = read_export_rows(tmp_path / "db.sqlite")
+    rows = list(store.readings())
     assert [(r.value, r.status, r.hhu) for r in rows] == [("999.9", "ok", "HHU-002")]
     cmep = tmp_path / "out.cmep"
     assert export(rows, "cmep", cmep) == 1 and "999.9" in cmep.read_text()
@@ -101,7 +98,7 @@ def test_a_dismissed_conflict_stays_out_of_the_export(store, conflict, tmp_path)
     resolve(store, conflict, "dismiss", LATER, reason="meter replaced", user="otto")
     assert _billed(store) == [("100.0", "conflict", "U1")]
     path = tmp_path / "out.cmep"
-    assert export(read_export_rows(tmp_path / "db.sqlite"), "cmep", path) == 0
+    assert export(list(store.readings()), "cmep", path) == 0
 
 
 def test_a_second_resolution_is_refused_and_the_first_stands(store, conflict):
@@ -148,7 +145,7 @@ def test_accepting_a_meter_not_on_the_list_bills_its_readings(store, tmp_path):
     assert found is not None and [h.status for h in found.held] == ["not_on_list"] * 2
     done = resolve(store, eid, "accept", LATER, user="otto")
     assert done.readings == 2
-    rows = read_export_rows(tmp_path / "db.sqlite")
+    rows = list(store.readings())
     assert [(r.obis, r.status) for r in rows] == [("1.8.1", "ok"), ("2.8.1", "ok")]
 
 
@@ -158,7 +155,7 @@ def test_a_dismissed_meter_not_on_the_list_stays_out(store, tmp_path):
     with pytest.raises(BadResolution, match="reason: is required"):
         resolve(store, eid, "dismiss", LATER, reason="  ", user="otto")
     resolve(store, eid, "dismiss", LATER, reason="not our meter", user="otto")
-    assert [r.status for r in read_export_rows(tmp_path / "db.sqlite")] == ["not_on_list"]
+    assert [r.status for r in list(store.readings())] == ["not_on_list"]
 
 
 def test_a_visit_to_an_unknown_list_accepted_is_billed(store):

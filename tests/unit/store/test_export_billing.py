@@ -22,7 +22,7 @@ from hhu_sync.model.meterlist import MeterEntry, MeterList
 from hhu_sync.store import SqliteStore
 from hhu_sync.store.sqlite import read_export_rows
 from tests.conftest import EXAMPLES
-from tests.unit.store.helpers import upload, visit
+from tests.unit.store.helpers import sql, upload, visit
 
 NOW = "2026-11-25T12:00:00+00:00"
 T1 = "2026-11-25T10:00:00+00:00"
@@ -40,13 +40,12 @@ def a_list(*entries: MeterEntry, list_id: str = "L1") -> MeterList:
 
 
 @pytest.fixture
-def store(tmp_path, catalog):
-    s = SqliteStore(tmp_path / "db.sqlite")
+def store(empty_store, catalog):
+    s = empty_store
     for n, scheme in enumerate(load_inputs([EXAMPLES], catalog).schemes.values()):
         s.accept_input(sha256=f"{n:064d}", name=f"{scheme.id}.toml", kind="scheme",
                        moved_to="", now=NOW, scheme=scheme)
-    yield s
-    s.close()
+    return s
 
 
 def rows_by(store, key=lambda r: (r.meter, r.obis)):
@@ -155,7 +154,7 @@ def test_a_bad_register_time_makes_the_reading_an_exception(store, field, times,
         ("1.8.0", "000030.0", "kWh"), ("1.6.0", "1.0", "kW", *times)))]), NOW)
     assert report.readings_rejected == 1 and report.readings_stored == 1
     assert [(r.obis, r.status) for r in store.readings()] == [("1.8.0", "ok")]
-    (kind, obis, detail), = store._db().execute(
+    (kind, obis, detail), = sql(store,
         "SELECT kind, obis, detail FROM exceptions").fetchall()
     assert (kind, obis) == (code, "1.6.0")
     assert detail.startswith(f"visits[0].registers[1].{field}: ") and "\n" not in detail
@@ -167,6 +166,7 @@ def test_a_register_time_of_the_wrong_type_refuses_the_upload_naming_it():
         upload("U1", [visit("M1", registers=regs(("1.6.0", "1.0", "kW", 5, "")))])
 
 
+@pytest.mark.sqlite_only("the export worker reads the SQLite file read-only")
 def test_one_uploads_rows_and_the_read_only_path_agree(store, tmp_path):
     store.add_meter_list(a_list(entry("M1", "Site 1"), entry("M2")))
     store.ingest(upload("U1", [visit("M1")]), NOW)
@@ -177,6 +177,7 @@ def test_one_uploads_rows_and_the_read_only_path_agree(store, tmp_path):
     assert read_export_rows(tmp_path / "db.sqlite", upload_id="U2") == mine
 
 
+@pytest.mark.sqlite_only("an older SQLite file upgraded at open")
 def test_a_database_from_before_the_export_columns_is_brought_up_and_exports(tmp_path):
     path = tmp_path / "old.sqlite"
     SqliteStore(path).close()

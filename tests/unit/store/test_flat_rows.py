@@ -12,7 +12,6 @@ import pickle
 import pytest
 
 from hhu_sync.ingest.flatrows import FlatRows
-from hhu_sync.store import SqliteStore
 from tests.unit.store.helpers import meter_list, upload, visit
 
 NOW = "2026-11-25T12:00:00+00:00"
@@ -44,8 +43,8 @@ def test_flat_rows_refuse_values_that_are_no_whole_rows():
 
 
 @pytest.mark.parametrize("flat", [False, True])
-def test_a_sent_upload_is_stored_as_the_parsed_one(tmp_path, flat):
-    store = SqliteStore(tmp_path / "db.sqlite")
+def test_a_sent_upload_is_stored_as_the_parsed_one(empty_store, flat):
+    store = empty_store
     try:
         store.add_meter_list(meter_list("L1", serials=("M1", "M2")), now="2026-11-01T00:00:00Z")
         store.ingest(upload("U0", [visit("M1", value="5.0")]), NOW)

@@ -15,7 +15,9 @@ from hypothesis import strategies as st
 from hhu_sync.ingest import UploadError, parse_upload
 from hhu_sync.ingest.fields import UNITS
 from hhu_sync.store import SqliteStore
-from tests.unit.store.helpers import RECEIVED, meter_list
+from hhu_sync.store.postgres import PostgresStore
+from tests.unit.store.conftest import BACKENDS, empty_pg
+from tests.unit.store.helpers import RECEIVED, meter_list, sql
 
 FUZZ = settings(max_examples=int(os.environ.get("HHU_FUZZ_EXAMPLES", "150")), deadline=None,
                 suppress_health_check=[HealthCheck.function_scoped_fixture])
@@ -70,9 +72,15 @@ def _mutate(base: dict, changes: list[tuple[tuple, object]]) -> dict:
     return data
 
 
-@pytest.fixture(scope="module")
-def store(tmp_path_factory):
-    s = SqliteStore(tmp_path_factory.mktemp("fuzz") / "db.sqlite")
+@pytest.fixture(scope="module", params=BACKENDS)
+def store(request, tmp_path_factory):
+    """One store a backend for every example (an empty one per example is too slow)."""
+    if request.param == "sqlite":
+        s = SqliteStore(tmp_path_factory.mktemp("fuzz") / "db.sqlite")
+    else:
+        url = request.getfixturevalue("pg_url")
+        empty_pg(url)
+        s = PostgresStore(url)
     s.add_meter_list(meter_list())
     yield s
     s.close()
@@ -88,7 +96,7 @@ def _check(store, payload) -> None:
     store.ingest(up, "2026-11-25T12:00:00+00:00")
     ceiling = RECEIVED + timedelta(minutes=5)
     for meter, obis, time, value, unit, status, value_time, reset_time, visit_time in \
-            store._db().execute(
+            sql(store,
             "SELECT r.meter, r.obis, r.time, r.value, r.unit, r.status, r.value_time, "
             "r.reset_time, v.time FROM readings r JOIN visits v ON v.upload_id = r.upload_id "
             "AND v.seq = r.visit_seq WHERE r.upload_id=?", (upload_id,)):

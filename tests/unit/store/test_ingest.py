@@ -9,21 +9,20 @@ import pytest
 
 from hhu_sync.ingest import UploadError, parse_upload
 from hhu_sync.store import ListState, SqliteStore
-from tests.unit.store.helpers import RECEIVED, meter_list, upload, visit
+from tests.unit.store.helpers import RECEIVED, meter_list, sql, upload, visit
 
 NOW = "2026-11-25T12:00:00+00:00"
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = SqliteStore(tmp_path / "db.sqlite")
+def store(empty_store):
+    s = empty_store
     s.add_meter_list(meter_list())
-    yield s
-    s.close()
+    return s
 
 
 def exceptions(store, kind=None):
-    rows = store._db().execute("SELECT kind, meter, detail FROM exceptions").fetchall()
+    rows = sql(store, "SELECT kind, meter, detail FROM exceptions").fetchall()
     return [r for r in rows if kind is None or r[0] == kind]
 
 
@@ -133,9 +132,10 @@ def test_a_large_upload_is_stored_row_for_row_whatever_its_length(store, count):
                           NOW)
     assert report.readings_stored == count
     assert sorted(r[3] for r in store.readings()) == sorted(f"{i}.0" for i in range(count))
-    assert store._db().execute("SELECT COUNT(*) FROM visits").fetchone()[0] == 1
+    assert sql(store, "SELECT COUNT(*) FROM visits").fetchone()[0] == 1
 
 
+@pytest.mark.sqlite_only("SQLite's busy timeout and writer lock")
 def test_writers_in_threads_wait_for_each_other_without_failing(tmp_path):
     import threading
 
@@ -158,5 +158,5 @@ def test_writers_in_threads_wait_for_each_other_without_failing(tmp_path):
         t.join()
     # SQLite's own busy time-out (1 ms here) is never what decides: our lock queues them.
     assert errors == []
-    assert store._db().execute("SELECT COUNT(*) FROM uploads").fetchone()[0] == 8
+    assert sql(store, "SELECT COUNT(*) FROM uploads").fetchone()[0] == 8
     store.close()

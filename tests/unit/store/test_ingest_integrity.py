@@ -10,23 +10,21 @@ from __future__ import annotations
 import pytest
 
 from hhu_sync.ingest import ExceptionKind, FindingCode, ReadingStatus
-from hhu_sync.store import SqliteStore
-from tests.unit.store.helpers import RECEIVED, meter_list, upload, visit
+from tests.unit.store.helpers import RECEIVED, meter_list, sql, upload, visit
 
 NOW = "2026-11-25T12:00:00+00:00"
 T = "2026-11-25T10:00:00+00:00"
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = SqliteStore(tmp_path / "db.sqlite")
+def store(empty_store):
+    s = empty_store
     s.add_meter_list(meter_list())
-    yield s
-    s.close()
+    return s
 
 
 def kinds(store) -> list[str]:
-    return [r[0] for r in store._db().execute("SELECT kind FROM exceptions "
+    return [r[0] for r in sql(store, "SELECT kind FROM exceptions "
                                               "ORDER BY exception_id")]
 
 
@@ -47,7 +45,7 @@ def test_a_reading_stamped_away_from_its_visit_is_an_exception_not_a_reading(sto
     report = store.ingest(upload("U1", visits), NOW)
     assert report.readings_rejected == 1
     assert statuses(store) == [("M2", "2.0", "ok")]
-    detail = store._db().execute("SELECT detail FROM exceptions").fetchone()[0]
+    detail = sql(store, "SELECT detail FROM exceptions").fetchone()[0]
     assert kinds(store) == [FindingCode.TIME_OFF_VISIT]
     assert detail.startswith("visits[0].registers[0].time:")
 
@@ -102,7 +100,7 @@ def test_readings_on_a_cancelled_list_are_not_billed(store):
 def test_notes_that_reorder_or_hide_text_are_flagged(store, notes):
     store.ingest(upload("U1", [visit("M1", notes=notes)]), NOW)
     assert kinds(store) == [FindingCode.CONTROL_CHARS]
-    detail = store._db().execute("SELECT detail FROM exceptions").fetchone()[0]
+    detail = sql(store, "SELECT detail FROM exceptions").fetchone()[0]
     assert not any(ch in detail for ch in "\u202e\u200b\u2066\ufeff\u200f")
 
 
@@ -115,10 +113,10 @@ def test_a_megabyte_of_free_text_is_kept_and_flagged_not_a_refused_upload(store,
     v[field] = text
     report = store.ingest(upload("U1", [v]), NOW)
     assert report.readings_stored == 1 and statuses(store) == [("M1", "100.0", "ok")]
-    held = store._db().execute(f"SELECT {field} FROM visits").fetchone()[0]
+    held = sql(store, f"SELECT {field} FROM visits").fetchone()[0]
     assert held == text                                      # nothing lost
     assert set(kinds(store)) == {FindingCode.TOO_LONG, FindingCode.CONTROL_CHARS}
-    longest = store._db().execute("SELECT MAX(LENGTH(detail)) FROM exceptions").fetchone()[0]
+    longest = sql(store, "SELECT MAX(LENGTH(detail)) FROM exceptions").fetchone()[0]
     assert longest < 300
 
 
@@ -232,7 +230,7 @@ def test_a_done_visit_without_a_register_is_an_exception_not_silence(store):
     meter without anyone being told."""
     store.ingest(upload("U1", [visit("M1", registers=[]), visit("M2")]), NOW)
     assert kinds(store) == [ExceptionKind.NO_READINGS]
-    detail = store._db().execute("SELECT meter, detail FROM exceptions").fetchone()
+    detail = sql(store, "SELECT meter, detail FROM exceptions").fetchone()
     assert detail[0] == "M1" and "visits[0]" in detail[1]
 
 
@@ -241,6 +239,6 @@ def test_a_billable_copy_of_a_key_held_unbillable_says_so_in_its_exception(store
     the billable copy that follows must tell the clerk it was not billed either."""
     store.ingest(upload("U1", [visit("M1", list_id="")], hhu="HHU-002"), NOW)
     store.ingest(upload("U2", [visit("M1")]), NOW)
-    detail = store._db().execute("SELECT detail FROM exceptions WHERE kind='duplicate'"
+    detail = sql(store, "SELECT detail FROM exceptions WHERE kind='duplicate'"
                                  ).fetchone()[0]
     assert "no_list" in detail and "not billed" in detail

@@ -12,23 +12,22 @@ import pytest
 
 from hhu_sync.export import write_csv
 from hhu_sync.ingest import FindingCode, ReadingStatus, parse_upload
-from hhu_sync.store import ListState, SqliteStore
-from tests.unit.store.helpers import RECEIVED, meter_list, upload, visit
+from hhu_sync.store import ListState
+from tests.unit.store.helpers import RECEIVED, meter_list, sql, upload, visit
 
 NOW = "2026-11-25T12:00:00+00:00"
 T = "2026-11-25T10:00:00+00:00"
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = SqliteStore(tmp_path / "db.sqlite")
+def store(empty_store):
+    s = empty_store
     s.add_meter_list(meter_list())
-    yield s
-    s.close()
+    return s
 
 
 def exceptions(store):
-    return store._db().execute("SELECT kind, meter, obis, value, detail FROM exceptions "
+    return sql(store, "SELECT kind, meter, obis, value, detail FROM exceptions "
                                "ORDER BY exception_id").fetchall()
 
 
@@ -130,8 +129,8 @@ def test_a_visit_with_a_time_outside_the_window_leaves_its_readings_suspect(stor
     assert exceptions(store)[0][0] == FindingCode.NO_ZONE
 
 
-def test_a_visit_before_its_list_was_issued_is_not_ok(tmp_path):
-    store = SqliteStore(tmp_path / "db.sqlite")
+def test_a_visit_before_its_list_was_issued_is_not_ok(empty_store):
+    store = empty_store
     store.add_meter_list(meter_list(), now="2026-11-25T11:00:00+00:00")
     store.ingest(upload("U1", one(["1.8.1", "1.0", "kWh", T])), NOW)
     assert [r[5] for r in store.readings()] == [ReadingStatus.SUSPECT]
@@ -171,7 +170,7 @@ def test_a_visit_with_an_impossible_meter_serial_is_rejected_whole(store, meter)
                                          ("bell\x07", "control_chars")])
 def test_notes_are_stored_as_written_but_flagged_and_escaped(store, notes, code):
     store.ingest(upload("U1", [visit("M1", notes=notes)]), NOW)
-    held = store._db().execute("SELECT notes FROM visits").fetchone()[0]
+    held = sql(store, "SELECT notes FROM visits").fetchone()[0]
     assert held == notes                                     # nothing lost
     kind, *_rest, detail = exceptions(store)[0]
     assert kind == code and "\n" not in detail and "\x07" not in detail

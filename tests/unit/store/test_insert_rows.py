@@ -19,6 +19,8 @@ from hhu_sync.store import SqliteStore
 from hhu_sync.store.sqlite import ROWS_PER_STATEMENT, _insert_rows
 from tests.unit.store.helpers import meter_list, upload, visit
 
+pytestmark = pytest.mark.sqlite_only("SQLite's multi-row INSERT statements")
+
 COUNTS = (0, 1, 2, 63, 127, 128, 129, 255, 256, 300, 1000)
 
 

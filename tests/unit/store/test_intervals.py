@@ -34,10 +34,9 @@ def v2(upload_id, profiles=(), events=(), meter="M1", version=2):
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = SqliteStore(tmp_path / "db.sqlite")
-    yield s
-    s.close()
+def store(empty_store):
+    s = empty_store
+    return s
 
 
 def test_intervals_and_events_of_a_visit_are_stored(store):
@@ -99,6 +98,7 @@ def test_a_version_1_upload_that_carries_profiles_is_refused_naming_the_field():
         v2("U-1", [series([1])], version=1)
 
 
+@pytest.mark.sqlite_only("an older SQLite file upgraded at open")
 def test_an_older_database_gains_the_tables_at_open(tmp_path):
     path = tmp_path / "old.sqlite"
     SqliteStore(path).close()

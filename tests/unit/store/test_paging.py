@@ -102,6 +102,7 @@ def test_a_page_is_bounded(store):
     assert len(store.lists_page(limit=0).rows) == 1 and MAX_PAGE == 500
 
 
+@pytest.mark.sqlite_only("SQLite query plans (EXPLAIN QUERY PLAN)")
 def test_each_page_is_an_index_read(store):
     plans = {sql: " ".join(r[3] for r in store._rows("EXPLAIN QUERY PLAN " + sql, args))
              for sql, args in (

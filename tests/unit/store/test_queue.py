@@ -102,11 +102,11 @@ def _accepted_batch() -> list[dict]:
 
 
 def _tables(store) -> dict:
-    db = store._db()
-    return {t: db.execute(f"SELECT * FROM {t} ORDER BY 1").fetchall()
+    return {t: store._rows(f"SELECT * FROM {t} ORDER BY 1")
             for t in ("deliveries", "schemes", "inputs", "lists", "list_entries")}
 
 
+@pytest.mark.sqlite_only("compares two SQLite files' rows (ids given in Python)")
 def test_a_batch_accepted_together_leaves_what_one_by_one_would(tmp_path):
     together, alone = SqliteStore(tmp_path / "a.sqlite"), SqliteStore(tmp_path / "b.sqlite")
     together.add_meter_list(meter_list("L0"))           # ids go on from what is there

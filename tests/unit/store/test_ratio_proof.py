@@ -37,15 +37,14 @@ HELD = {"ct": "400/5", "vt": "11000/110"}
 
 
 @pytest.fixture
-def store(tmp_path, catalog):
-    s = SqliteStore(tmp_path / "db.sqlite")
+def store(empty_store, catalog):
+    s = empty_store
     for n, scheme in enumerate(load_inputs([EXAMPLES], catalog).schemes.values()):
         s.accept_input(sha256=f"{n:064d}", name=f"{scheme.id}.toml", kind="scheme",
                        moved_to="", now=NOW, scheme=scheme)
     s.add_meter_list(MeterList("L1", "L1", "HHU-001", None, "2026-12-01", "", (
         MeterEntry("M1", "Foundry", "", "read+program", A1700, None, ""),)))
-    yield s
-    s.close()
+    return s
 
 
 def programmed(time: str = DAY1, ratios: dict | None = None, **extra) -> dict:
@@ -161,6 +160,7 @@ def test_the_configured_catalog_says_which_models_take_ratios(store, tmp_path):
     assert basis(None) == "unknown"        # the default: it cannot hold what it says
 
 
+@pytest.mark.sqlite_only("an older SQLite file upgraded at open")
 def test_an_older_database_gains_the_ratios_column_and_the_index(tmp_path):
     path = tmp_path / "old.sqlite"
     SqliteStore(path).close()
@@ -185,6 +185,7 @@ def test_an_older_database_gains_the_ratios_column_and_the_index(tmp_path):
         store.close()
 
 
+@pytest.mark.sqlite_only("SQLite query plans (EXPLAIN QUERY PLAN)")
 def test_the_exports_visit_look_ups_use_an_index(store):
     """Point 4: every statement an export runs finds visits (and one upload's readings)
     by an index: the visits that programmed or brought a proof by their partial indexes,

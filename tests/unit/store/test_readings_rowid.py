@@ -14,6 +14,8 @@ from hhu_sync.store import SqliteStore
 from hhu_sync.store.sqlite_upgrades import give_readings_a_rowid, readings_need_rowid
 from tests.unit.store.helpers import upload, visit
 
+pytestmark = pytest.mark.sqlite_only("the SQLite readings table's rowid rebuild")
+
 # The first version's readings table (schema.sql before the readings had row ids),
 # without the columns added since (open adds them first).
 FIRST_VERSION = """

@@ -6,9 +6,13 @@ from __future__ import annotations
 
 import sqlite3
 
+import pytest
+
 from hhu_sync.model.meterlist import MeterEntry, MeterList
 from hhu_sync.store import SqliteStore
 from tests.unit.store.helpers import upload, visit
+
+pytestmark = pytest.mark.sqlite_only("the web app's SQLite readings view (not on PostgreSQL yet)")
 
 NOW = "2026-11-25T12:00:00+00:00"
 

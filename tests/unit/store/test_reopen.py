@@ -14,6 +14,9 @@ from hhu_sync.store.accounts import Change, WebSessionRecord
 from hhu_sync.store.exceptions import Decision, ExceptionFilter, UnknownException
 from tests.unit.store.helpers import meter_list, upload, visit
 
+pytestmark = pytest.mark.sqlite_only(
+    "SQLite connections reopened after disk faults (PostgreSQL: test_postgres.py)")
+
 NOW = "2026-11-25T12:00:00+00:00"
 
 

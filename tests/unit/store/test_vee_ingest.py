@@ -9,7 +9,6 @@ import pytest
 from hhu_sync.ingest import ExceptionKind, parse_upload
 from hhu_sync.profile.series import Channel, ChannelSeries, Run
 from hhu_sync.profile.wire import encode_profile
-from hhu_sync.store import SqliteStore
 from tests.unit.store.helpers import RECEIVED, visit
 
 T0 = 1_764_028_800      # 2025-11-25T00:00:00Z
@@ -30,10 +29,9 @@ def up(upload_id, profiles, time="2025-11-25T10:00:00+00:00", register=None):
 
 
 @pytest.fixture
-def store(tmp_path):
-    s = SqliteStore(tmp_path / "db.sqlite")
-    yield s
-    s.close()
+def store(empty_store):
+    s = empty_store
+    return s
 
 
 def vee(store):

@@ -1,0 +1,888 @@
+"""PostgreSQL backend: the shared store when several depots report to one database.
+
+The same contract as :class:`~hhu_sync.store.sqlite.SqliteStore` and the same rules: the
+ingest checks (duplicate, conflict, not on the list, already read, list settlement), the
+interval and VEE rules and the export's joins are the backend-neutral functions the
+SQLite backend runs too, given this backend's connection adapter (``?`` parameters).
+What differs is how rows get in and how depots are kept apart:
+
+* readings and intervals are copied (``COPY``) into a temporary staging table and merged
+  with ``INSERT ... ON CONFLICT DO NOTHING`` in key order: the keys' unique constraints,
+  not a look-up first, decide what is new, and two depots merging overlapping uploads
+  wait on each other's rows instead of both storing them;
+* an upload is claimed by inserting its ``uploads`` row first: the same upload ingested
+  by two depots at once is stored by one, and the other finds it held;
+* the meter lists an upload names are locked (``FOR UPDATE``, in id order) before its
+  visits are checked, so "already read by another HHU" and the list's settlement see
+  every other depot's committed visits of those lists;
+* a crew's delivery goes to the first HHU bound to it by a conditional ``UPDATE`` (the
+  second waits for the first's commit and then finds it taken), and
+  :meth:`PostgresStore.pending_deliveries` skips deliveries another depot is binding
+  (``FOR UPDATE SKIP LOCKED``).
+
+Storage faults (server gone, connection lost, pool exhausted) raise
+:class:`StorageUnavailable`, as a full disk does on SQLite; the pool replaces broken
+connections, so the store works again when the server is back. The password is never
+in the URL's configuration: libpq finds it (``PGPASSFILE``, ``~/.pgpass``).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+from collections import Counter
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import replace
+from functools import cache
+from importlib import resources
+from pathlib import Path
+from typing import Any
+
+import psycopg
+from psycopg import conninfo
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from hhu_sync.export.rows import ExportRow
+from hhu_sync.failpoints import failpoint
+from hhu_sync.ingest import IngestReport, ReadingStatus, Upload
+from hhu_sync.ingest.flatrows import FlatRows
+from hhu_sync.model.meterlist import MeterList, meter_list_from_dict
+from hhu_sync.model.scheme import Scheme, SchemeRecord, scheme_from_dict
+from hhu_sync.model.versions import HeldScheme
+from hhu_sync.store.accounts import Change
+from hhu_sync.store.base import (
+    CANCEL_REFUSED,
+    Delivery,
+    LibraryEntry,
+    ListState,
+    StorageUnavailable,
+    StoreError,
+)
+from hhu_sync.store.billing_rules import RegisterRead
+from hhu_sync.store.interval_rules import (
+    EVENT_COLUMNS,
+    INTERVAL_COLUMNS,
+    HeldEvent,
+    HeldInterval,
+    event_rows,
+    interval_rows,
+    judge_overlap,
+    series_span,
+)
+from hhu_sync.store.schema_version import SCHEMA_VERSION, SCHEMA_VERSION_KEY, version_refusal
+from hhu_sync.store.sql import Rows
+from hhu_sync.store.sqlite import (
+    _READING_COLUMNS,
+    _VISIT_COLUMNS,
+    _VISIT_FIELDS,
+    SqliteStore,
+    _statuses,
+    export_rows,
+    held_upload_report,
+)
+from hhu_sync.store.sqlite_accounts import SqliteAccounts, _audit
+from hhu_sync.store.sqlite_exceptions import SqliteExceptions
+from hhu_sync.store.sqlite_paging import SqlitePaging
+
+log = logging.getLogger("hhu_sync.store")
+
+#: the advisory lock (any constant) that depots opening one database at once take while
+#: one of them makes its schema
+_SCHEMA_LOCK = 0x68687573   # "hhus"
+_EXCEPTIONS_ONCE_LOCK = 0x68687565
+_INTERVAL_SELECT = ", ".join(INTERVAL_COLUMNS)
+_DELIVERY_SELECT = ("delivery_id, kind, ref, target_hhu, target_crew, state, bundle_id, "
+                    "bundle IS NOT NULL, attempts")
+_EXCEPTION_COLUMNS = "upload_id, kind, meter, obis, time, value, detail, created_at"
+#: staging tables: one a connection, emptied at every commit (the readings' and
+#: intervals' own columns after an ordinal n, which keeps an upload's order among rows
+#: of one key: the first is the one stored, as on SQLite)
+_STAGING = (
+    "CREATE TEMP TABLE IF NOT EXISTS readings_in (n bigint, LIKE readings) "
+    "ON COMMIT DELETE ROWS",
+    "CREATE TEMP TABLE IF NOT EXISTS intervals_in (n bigint, LIKE intervals) "
+    "ON COMMIT DELETE ROWS",
+)
+
+
+def is_postgres_url(url: str | Path) -> bool:
+    """Whether a store's name is a PostgreSQL URL (else a SQLite path or URL)."""
+    return isinstance(url, str) and url.startswith(("postgresql://", "postgres://"))
+
+
+def shown_url(url: str) -> str:
+    """The URL as messages show it: user, host, port and database, never a password."""
+    try:
+        parts = conninfo.conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "postgresql://?"
+    user = f"{parts['user']}@" if parts.get("user") else ""
+    port = f":{parts['port']}" if parts.get("port") else ""
+    return f"postgresql://{user}{parts.get('host', '')}{port}/{parts.get('dbname', '')}"
+
+
+@cache
+def _pg(sql: str) -> str:
+    """A shared statement (``?`` parameters, SQLite's and the standard's) as psycopg takes
+    it (``%s``; a literal ``%`` doubled). No statement here has ``?`` in a literal."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+#: what a NUL character in free text (a visit's notes, operator; a list's site) is held
+#: as: PostgreSQL's text cannot hold NUL, SQLite's can. The field was flagged
+#: (``control_chars``) and its exception keeps the text as written, escaped.
+NUL_HELD_AS = "\ufffd"
+
+
+def _without_nul(row: tuple) -> tuple:
+    """``row`` with every NUL of its text values replaced (a row without one as it is)."""
+    if not any(isinstance(v, str) and "\x00" in v for v in row):
+        return row
+    return tuple(v.replace("\x00", NUL_HELD_AS) if isinstance(v, str) else v for v in row)
+
+
+class PgConnection:
+    """A psycopg connection that runs the backend-neutral statements (``?`` parameters):
+    what :class:`~hhu_sync.store.sql.SqlConnection` asks for."""
+
+    def __init__(self, conn: psycopg.Connection) -> None:
+        self.conn = conn
+
+    def execute(self, sql: str, parameters: Any = (), /) -> Rows:
+        if not parameters:
+            return self.conn.execute(sql)
+        return self.conn.execute(_pg(sql), parameters)
+
+    def executemany(self, sql: str, parameters: Any, /) -> Rows:
+        cur = self.conn.cursor()
+        cur.executemany(_pg(sql), parameters)
+        return cur
+
+    def copy_rows(self, table: str, columns: str, rows: Iterator[tuple] | Sequence[tuple]
+                  ) -> None:
+        """``COPY table (columns) FROM STDIN`` of ``rows``."""
+        with self.conn.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            for row in rows:
+                copy.write_row(row)
+
+
+class PostgresStore(SqliteAccounts, SqliteExceptions, SqlitePaging):
+    """The shared store. Safe to share between threads (a pool of connections). Its
+    accounts, audit, exception and paged statements are the SQLite backend's (portable
+    SQL, run through :class:`PgConnection`)."""
+
+    _INSERTION_ORDER = "seq"
+
+    def __init__(self, url: str, *, min_connections: int = 1, max_connections: int = 8,
+                 timeout_s: float = 30.0) -> None:
+        self.url = url
+        self.where = shown_url(url)
+        self._failing = False
+        self._lock = threading.Lock()
+        self._pool = ConnectionPool(url, min_size=min_connections, max_size=max_connections,
+                                    timeout=timeout_s, kwargs={"autocommit": True},
+                                    open=False, name="hhu-sync",
+                                    # a connection the server dropped while it was idle
+                                    # (a restart) is replaced at checkout, not failed
+                                    check=ConnectionPool.check_connection)
+        try:
+            self._pool.open(wait=True, timeout=timeout_s)
+        except PoolTimeout:
+            self._pool.close()
+            raise StorageUnavailable(f"{self.where}: the server does not answer "
+                                     f"(in {timeout_s:g} s)") from None
+        try:
+            self._set_up()
+        except BaseException:
+            self._pool.close()
+            raise
+
+    def _set_up(self) -> None:
+        """Make the schema on an empty database; refuse one of another version (newer or
+        older) before writing anything to it."""
+        with self._tx() as db:
+            db.execute("SELECT pg_advisory_xact_lock(?)", (_SCHEMA_LOCK,))
+            found = None
+            if db.execute("SELECT to_regclass('meta')").fetchone()[0] is not None:
+                row = db.execute("SELECT value FROM meta WHERE key=?",
+                                 (SCHEMA_VERSION_KEY,)).fetchone()
+                found = row[0] if row else None
+            refused = version_refusal(self.where, found)
+            if refused is not None:
+                raise refused
+            if found is None:
+                db.execute(resources.files("hhu_sync.store")
+                           .joinpath("postgres_schema.sql").read_text())
+                db.execute("INSERT INTO meta VALUES (?, ?) ON CONFLICT DO NOTHING",
+                           (SCHEMA_VERSION_KEY, SCHEMA_VERSION))
+
+    # -- connections and transactions -------------------------------------------------
+    def _fault(self, exc: BaseException) -> StoreError:
+        """The error a driver's exception becomes: a refusal for what the data did (a
+        constraint, a value the server cannot hold), else the storage is unavailable."""
+        if isinstance(exc, psycopg.IntegrityError | psycopg.DataError):
+            return StoreError(f"{self.where}: {exc}")
+        with self._lock:
+            first, self._failing = not self._failing, True
+        if first:
+            log.warning("storage: %s unusable (%s); broken connections are replaced",
+                        self.where, str(exc).strip())
+        return StorageUnavailable(f"{self.where}: {str(exc).strip()}")
+
+    def _storage_ok(self) -> None:
+        if not self._failing:
+            return
+        with self._lock:
+            recovered, self._failing = self._failing, False
+        if recovered:
+            log.info("storage: %s usable again", self.where)
+
+    @contextmanager
+    def _tx(self) -> Iterator[PgConnection]:
+        """One write transaction (committed on leaving, rolled back on any error)."""
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                yield PgConnection(conn)
+                failpoint("store.commit", StorageUnavailable(
+                    f"{self.where}: could not commit (injected)"))
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise self._fault(exc) from None
+        self._storage_ok()
+
+    @contextmanager
+    def _reading(self) -> Iterator[PgConnection]:
+        """Reads, each statement on its own snapshot (autocommit), faults mapped."""
+        try:
+            with self._pool.connection() as conn:
+                yield PgConnection(conn)
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise self._fault(exc) from None
+        self._storage_ok()
+
+    def _rows(self, sql: str, args: tuple | list = ()) -> list[tuple]:
+        with self._reading() as db:
+            return db.execute(sql, args).fetchall()
+
+    def _one(self, sql: str, args: tuple | list = ()) -> Any:
+        with self._reading() as db:
+            row = db.execute(sql, args).fetchone()
+        return row[0] if row else None
+
+    def close(self) -> None:
+        self._pool.close()
+
+    # -- outbox -------------------------------------------------------------------------
+    _INPUT_COLUMNS = ("name", "kind", "status", "reason", "moved_to", "received_at")
+    _PUT_INPUT = (
+        "INSERT INTO inputs (sha256, name, kind, status, reason, moved_to, received_at) "
+        "VALUES (?,?,?,?,?,?,?) ON CONFLICT (sha256) DO UPDATE SET name=excluded.name, "
+        "kind=excluded.kind, status=excluded.status, reason=excluded.reason, "
+        "moved_to=excluded.moved_to, received_at=excluded.received_at")
+
+    def inputs_seen(self, shas: list[str]) -> dict[str, dict[str, Any]]:
+        """The inputs already received among ``shas`` (one query for an outbox batch)."""
+        rows = self._rows("SELECT sha256, " + ", ".join(self._INPUT_COLUMNS) +
+                          " FROM inputs WHERE sha256 = ANY(?)", (list(shas),))
+        return {row[0]: dict(zip(self._INPUT_COLUMNS, row[1:], strict=True)) for row in rows}
+
+    def record_input(self, sha256: str, name: str, kind: str, status: str, reason: str,
+                     moved_to: str, now: str = "") -> None:
+        with self._tx() as db:
+            db.execute(self._PUT_INPUT, (sha256, name, kind, status, reason, moved_to, now))
+
+    def record_duplicate(self, sha256: str, name: str, kind: str, reason: str,
+                         moved_to: str, duplicate_of: str, now: str = "") -> None:
+        with self._tx() as db:
+            db.execute("INSERT INTO input_duplicates (sha256, name, kind, reason, moved_to, "
+                       "duplicate_of, received_at) VALUES (?,?,?,?,?,?,?)",
+                       (sha256, name, kind, reason, moved_to, duplicate_of, now))
+
+    def accept_input(self, *, sha256: str, name: str, kind: str, moved_to: str, now: str,
+                     scheme: Scheme | SchemeRecord | None = None, mlist: MeterList | None = None,
+                     quick_send_hhu: str | None = None,
+                     bundle: tuple[str, str, bytes] | None = None,
+                     force: bool = False) -> int | None:
+        """As :meth:`SqliteStore.accept_input`: the file and what it queues, one commit."""
+        return self.accept_inputs([dict(
+            sha256=sha256, name=name, kind=kind, moved_to=moved_to, now=now, scheme=scheme,
+            mlist=mlist, quick_send_hhu=quick_send_hhu, bundle=bundle, force=force)])[0]
+
+    def accept_inputs(self, items: list[dict[str, Any]]) -> list[int | None]:
+        """Several outbox files in one transaction. The schemes' ids are locked first
+        (in order), so two depots taking versions of one scheme at once judge them one
+        after the other, by the same version rule (:mod:`hhu_sync.model.versions`)."""
+        with self._tx() as db:
+            ids = sorted({item["scheme"].id for item in items if item.get("scheme") is not None})
+            for scheme_id in ids:
+                db.execute("SELECT pg_advisory_xact_lock(hashtext(?))",
+                           (f"scheme:{scheme_id}",))
+            held: dict[str, HeldScheme] = SqliteStore._held_schemes(db, ids)
+            schemes: list[tuple] = []
+            inputs: list[tuple] = []
+            out: list[int | None] = []
+            for item in items:
+                scheme, mlist, now = item.get("scheme"), item.get("mlist"), item["now"]
+                hhu, bundle = item.get("quick_send_hhu"), item.get("bundle")
+                delivery = None
+                if scheme is not None:
+                    SqliteStore._check_version(scheme, held, item)
+                    schemes.append((scheme.id, scheme.model, scheme.version, scheme.json,
+                                    item["sha256"], now))
+                    if hhu:
+                        bound = bundle if bundle is not None and bundle[0] == hhu else None
+                        delivery = db.execute(
+                            "INSERT INTO deliveries (kind, ref, target_hhu, state, created_at, "
+                            "bundle_id, bundle) VALUES ('quick_send', ?, ?, 'queued', ?, ?, ?) "
+                            "RETURNING delivery_id",
+                            (scheme.id, hhu, now, bound[1] if bound else None,
+                             bound[2] if bound else None)).fetchone()[0]
+                if mlist is not None:
+                    delivery = self._add_meter_list(db, mlist, now)
+                    if bundle is not None:
+                        SqliteStore._bind(db, delivery, *bundle)
+                inputs.append((item["sha256"], item["name"], item["kind"], "accepted", "",
+                               item["moved_to"], now))
+                out.append(delivery)
+            if schemes:
+                db.executemany(
+                    "INSERT INTO schemes VALUES (?,?,?,?,?,?) ON CONFLICT (scheme_id) DO UPDATE "
+                    "SET model=excluded.model, version=excluded.version, data=excluded.data, "
+                    "sha256=excluded.sha256, updated_at=excluded.updated_at", schemes)
+            if inputs:
+                db.executemany(self._PUT_INPUT, inputs)
+            return out
+
+    # -- scheme library and queue -------------------------------------------------------
+    def scheme(self, scheme_id: str) -> Scheme | None:
+        data = self._one("SELECT data FROM schemes WHERE scheme_id=?", (scheme_id,))
+        return scheme_from_dict(json.loads(data)) if data else None
+
+    def library(self) -> Mapping[str, Scheme]:
+        """The scheme library as a lazy mapping: only the ids asked for are read."""
+        return _Library(self)
+
+    def library_entries(self) -> list[LibraryEntry]:
+        rows = self._rows(
+            "SELECT s.scheme_id, s.version, s.model, s.updated_at, COALESCE(i.name, '') "
+            "FROM schemes s LEFT JOIN inputs i ON i.sha256 = s.sha256 ORDER BY s.scheme_id")
+        return [LibraryEntry(*r) for r in rows]
+
+    def add_meter_list(self, mlist: MeterList, now: str = "") -> int:
+        with self._tx() as db:
+            return self._add_meter_list(db, mlist, now)
+
+    @staticmethod
+    def _add_meter_list(db: PgConnection, mlist: MeterList, now: str) -> int:
+        """The list, its entries and its delivery. A held list is replaced only when it
+        was cancelled: decided by the insert itself (``ON CONFLICT ... WHERE``), so two
+        depots taking one list at once queue it once."""
+        taken = db.execute(
+            "INSERT INTO lists VALUES (?,?,?,?,?,?,?,?,?,?,?) ON CONFLICT (list_id) DO UPDATE "
+            "SET name=excluded.name, hhu=excluded.hhu, crew=excluded.crew, due=excluded.due, "
+            "state=excluded.state, entries=excluded.entries, data=excluded.data, "
+            "delivered_to=excluded.delivered_to, created_at=excluded.created_at, "
+            "updated_at=excluded.updated_at WHERE lists.state = ? RETURNING list_id",
+            (mlist.id, mlist.name, mlist.hhu, mlist.crew, mlist.due, ListState.QUEUED,
+             len(mlist.meters), json.dumps(mlist.to_dict()), None, now, now,
+             ListState.CANCELLED)).fetchone()
+        if taken is None:
+            state = db.execute("SELECT state FROM lists WHERE list_id=?",
+                               (mlist.id,)).fetchone()
+            raise StoreError(f"meter list {mlist.id!r} is already held "
+                             f"({state[0] if state else '?'}); cancel it first to replace it")
+        db.execute("DELETE FROM list_entries WHERE list_id=?", (mlist.id,))
+        db.copy_rows("list_entries", "list_id, seq, serial, task, scheme, site",
+                     [_without_nul((mlist.id, n, m.serial, m.task, m.scheme, m.site))
+                      for n, m in enumerate(mlist.meters)])
+        return int(db.execute(
+            "INSERT INTO deliveries (kind, ref, target_hhu, target_crew, state, created_at) "
+            "VALUES ('meter_list', ?, ?, ?, 'queued', ?) RETURNING delivery_id",
+            (mlist.id, mlist.hhu, None if mlist.hhu else mlist.crew, now)).fetchone()[0])
+
+    def get_list(self, list_id: str) -> MeterList | None:
+        data = self._one("SELECT data FROM lists WHERE list_id=?", (list_id,))
+        return meter_list_from_dict(json.loads(data)) if data else None
+
+    def list_state(self, list_id: str) -> str | None:
+        return self._one("SELECT state FROM lists WHERE list_id=?", (list_id,))
+
+    def delivery(self, delivery_id: int) -> Delivery | None:
+        rows = self._rows(f"SELECT {_DELIVERY_SELECT} FROM deliveries WHERE delivery_id=?",
+                          (delivery_id,))
+        return Delivery(*rows[0]) if rows else None
+
+    def pending_deliveries(self, hhu_id: str, crew: str | None, now: str) -> list[Delivery]:
+        """What is queued for this HHU or its crew. A delivery another depot is binding
+        at this moment (its row locked) is left out: it is that depot's HHU's."""
+        with self._tx() as db:
+            rows = db.execute(
+                f"SELECT {_DELIVERY_SELECT} FROM deliveries WHERE state='queued' "
+                "AND (not_before IS NULL OR not_before <= ?) "
+                "AND (target_hhu = ? OR (target_hhu IS NULL AND target_crew = ?)) "
+                "ORDER BY delivery_id FOR UPDATE SKIP LOCKED", (now, hhu_id, crew)).fetchall()
+        return [Delivery(*r) for r in rows]
+
+    def bind_delivery(self, delivery_id: int, hhu_id: str, bundle_id: str,
+                      bundle: bytes) -> bool:
+        """Give a queued delivery to one HHU; False if another HHU (at this depot or any
+        other) took it first: the conditional update waits for the other's commit."""
+        with self._tx() as db:
+            return SqliteStore._bind(db, delivery_id, hhu_id, bundle_id, bundle)
+
+    def bundle(self, delivery_id: int) -> bytes | None:
+        data = self._one("SELECT bundle FROM deliveries WHERE delivery_id=?", (delivery_id,))
+        return bytes(data) if data is not None else None
+
+    def delivery_done(self, delivery_id: int, hhu_id: str, now: str) -> None:
+        with self._tx() as db:
+            row = db.execute("UPDATE deliveries SET state='delivered', delivered_at=?, "
+                             "attempts=attempts+1 WHERE delivery_id=? RETURNING kind, ref",
+                             (now, delivery_id)).fetchone()
+            if row and row[0] == "meter_list":
+                db.execute("UPDATE lists SET state=?, delivered_to=?, updated_at=? "
+                           "WHERE list_id=? AND state=?",
+                           (ListState.ON_HHU, hhu_id, now, row[1], ListState.QUEUED))
+
+    def delivery_failed(self, delivery_id: int, error: str, not_before: str,
+                        max_attempts: int) -> None:
+        with self._tx() as db:
+            db.execute(
+                "UPDATE deliveries SET attempts=attempts+1, last_error=?, not_before=?, "
+                "state=CASE WHEN attempts+1 >= ? THEN 'failed' ELSE state END "
+                "WHERE delivery_id=?", (error[:500], not_before, max_attempts, delivery_id))
+
+    def requeue_list(self, list_id: str, now: str = "", *,
+                     change: Change | None = None) -> str:
+        """As :meth:`SqliteStore.requeue_list`; the list's row locked while it changes."""
+        with self._tx() as db:
+            target = db.execute("SELECT hhu, crew, state FROM lists WHERE list_id=? "
+                                "FOR UPDATE", (list_id,)).fetchone()
+            if not target:
+                raise StoreError(f"no meter list {list_id!r}")
+            db.execute("UPDATE deliveries SET state='cancelled' WHERE kind='meter_list' "
+                       "AND ref=? AND state IN ('queued', 'failed')", (list_id,))
+            db.execute(
+                "INSERT INTO deliveries (kind, ref, target_hhu, target_crew, state, created_at)"
+                " VALUES ('meter_list', ?, ?, ?, 'queued', ?)",
+                (list_id, target[0], None if target[0] else target[1], now))
+            db.execute("UPDATE lists SET state=?, updated_at=? WHERE list_id=?",
+                       (ListState.QUEUED, now, list_id))
+            _list_change(db, change, target[2], ListState.QUEUED, now)
+        return str(target[2])
+
+    def cancel_list(self, list_id: str, now: str = "", *,
+                    change: Change | None = None) -> str:
+        with self._tx() as db:
+            row = db.execute("SELECT state FROM lists WHERE list_id=? FOR UPDATE",
+                             (list_id,)).fetchone()
+            if not row:
+                raise StoreError(f"no meter list {list_id!r}")
+            refused = CANCEL_REFUSED.get(row[0])
+            if refused is not None:
+                raise StoreError(f"meter list {list_id} is {row[0]}: {refused}")
+            db.execute("UPDATE deliveries SET state='cancelled' WHERE kind='meter_list' "
+                       "AND ref=? AND state IN ('queued', 'failed')", (list_id,))
+            db.execute("UPDATE lists SET state=?, updated_at=? WHERE list_id=?",
+                       (ListState.CANCELLED, now, list_id))
+            _list_change(db, change, row[0], ListState.CANCELLED, now)
+        return str(row[0])
+
+    def list_view(self, list_id: str) -> dict[str, Any] | None:
+        """As :meth:`SqliteStore.list_view` (visits in upload order, by ``uploads.seq``)."""
+        with self._reading() as db:
+
+            def rows(sql: str) -> list[dict[str, Any]]:
+                return _dicts(db.execute(sql, (list_id,)))
+
+            head = rows("SELECT list_id, name, hhu, crew, due, state, entries, delivered_to, "
+                        "created_at, updated_at FROM lists WHERE list_id=?")
+            if not head:
+                return None
+            return {
+                "list": head[0],
+                "deliveries": rows(
+                    "SELECT delivery_id, target_hhu, target_crew, state, attempts, "
+                    "last_error, created_at, delivered_at FROM deliveries "
+                    "WHERE kind='meter_list' AND ref=? ORDER BY delivery_id"),
+                "visits": rows(
+                    "SELECT v.meter, v.time, v.outcome, v.notes, v.operator, v.error_flags, "
+                    "v.verify, v.upload_id, u.hhu_id AS hhu FROM visits v "
+                    "JOIN uploads u ON u.upload_id = v.upload_id WHERE v.list_id=? "
+                    "ORDER BY v.time, u.seq, v.seq"),
+            }
+
+    # -- handhelds and sessions ---------------------------------------------------------
+    def touch_hhu(self, hhu_id: str, *, dock: str, firmware: str, battery: int | None,
+                  free_flash: int | None, now: str, crew: str | None = None) -> None:
+        with self._tx() as db:
+            db.execute(
+                "INSERT INTO hhus VALUES (?,?,?,?,?,?,?) ON CONFLICT (hhu_id) DO UPDATE SET "
+                "crew=COALESCE(excluded.crew, hhus.crew), firmware=excluded.firmware, "
+                "battery=excluded.battery, free_flash=excluded.free_flash, "
+                "dock=excluded.dock, last_seen=excluded.last_seen",
+                (hhu_id, crew, firmware, battery, free_flash, dock, now))
+
+    def revoke_hhu(self, hhu_id: str, now: str = "", *,
+                   change: Change | None = None) -> dict[str, int]:
+        """As :meth:`SqliteStore.revoke_hhu`."""
+        with self._tx() as db:
+            row = db.execute("SELECT dock FROM hhus WHERE hhu_id=?", (hhu_id,)).fetchone()
+            own = db.execute(
+                "UPDATE deliveries SET state='cancelled', last_error='HHU revoked' "
+                "WHERE state='queued' AND target_hhu=? AND target_crew IS NULL",
+                (hhu_id,)).rowcount
+            crew = db.execute(
+                "UPDATE deliveries SET target_hhu=NULL, bundle_id=NULL, bundle=NULL "
+                "WHERE state='queued' AND target_hhu=? AND target_crew IS NOT NULL",
+                (hhu_id,)).rowcount
+            on_hhu = db.execute("SELECT COUNT(*) FROM lists WHERE state=? AND delivered_to=?",
+                                (ListState.ON_HHU, hhu_id)).fetchone()[0]
+            db.execute("UPDATE hhus SET dock='revoked', last_seen=? WHERE hhu_id=?",
+                       (now, hhu_id))
+            counts = {"cancelled": own, "returned_to_crew": crew, "lists_on_hhu": on_hhu}
+            if change is not None:
+                _audit(db, replace(
+                    change, before={**(change.before or {}), "dock": row[0] if row else None},
+                    after={**(change.after or {}), "dock": "revoked", **counts}), now)
+        return counts
+
+    def start_session(self, dock: str, now: str, *, hhu_id: str | None = None) -> int:
+        with self._tx() as db:
+            return int(db.execute("INSERT INTO sessions (dock, hhu_id, started_at) "
+                                  "VALUES (?, ?, ?) RETURNING session_id",
+                                  (dock, hhu_id, now)).fetchone()[0])
+
+    def end_session(self, session_id: int, *, hhu_id: str | None, outcome: str, pushed: int,
+                    pulled: int, report: dict[str, Any], now: str) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE sessions SET hhu_id=?, ended_at=?, outcome=?, pushed=?, "
+                       "pulled=?, report=? WHERE session_id=?",
+                       (hhu_id, now, outcome, pushed, pulled, json.dumps(report), session_id))
+
+    # -- readings -------------------------------------------------------------------------
+    def upload_held(self, upload_id: str) -> bool:
+        return self._one("SELECT 1 FROM uploads WHERE upload_id=?", (upload_id,)) is not None
+
+    def ingest(self, upload: Upload, now: str) -> IngestReport:
+        """Store an upload in one transaction, by the rules :meth:`SqliteStore.ingest`
+        follows (the same functions); idempotent by upload id and reading key, also when
+        several depots ingest at once (see the module's docstring)."""
+        report = IngestReport(upload_id=upload.upload_id, hhu_id=upload.hhu_id,
+                              visits=len(upload.visits))
+        with self._tx() as db:
+            claimed = db.execute(
+                "INSERT INTO uploads (upload_id, hhu_id, received_at, visits, readings, "
+                "stored, sha256) VALUES (?,?,?,?,?,0,?) ON CONFLICT (upload_id) DO NOTHING "
+                "RETURNING 1", (upload.upload_id, upload.hhu_id, now, len(upload.visits),
+                                len(upload.readings), upload.sha256)).fetchone()
+            if claimed is None:
+                held = db.execute("SELECT hhu_id, sha256 FROM uploads WHERE upload_id=?",
+                                  (upload.upload_id,)).fetchone()
+                return held_upload_report(upload, report, held[0], held[1])
+            lists = sorted({v.list_id for v in upload.visits if v.list_id})
+            if lists:      # other depots' visits of these lists: committed, or waited for
+                db.execute("SELECT 1 FROM lists WHERE list_id = ANY(?) ORDER BY list_id "
+                           "FOR UPDATE", (lists,)).fetchall()
+            exceptions: list[tuple] = []
+            SqliteStore._findings(upload, report, exceptions, now)
+            changes = SqliteStore._check_visits(db, upload, report, exceptions, now)
+            rows = SqliteStore._rows_to_store(upload, changes)
+            report.readings_not_billable = len(rows) - _statuses(rows).count(
+                ReadingStatus.OK.value)
+            stored = self._merge_readings(db, rows)
+            report.readings_stored = stored
+            if stored < len(rows):
+                SqliteStore._duplicates(db, upload, report, exceptions, now)
+            uid = upload.upload_id
+            db.copy_rows("visits", _VISIT_COLUMNS,
+                         [_without_nul((uid, *_VISIT_FIELDS(v))) for v in upload.visits])
+            SqliteStore._check_ratios(db, upload, exceptions, now)
+            if upload.profiles:
+                SqliteStore._validate_intervals(db, upload, report, exceptions, now)
+                self._store_intervals(db, upload, report, exceptions, now)
+            if upload.events:
+                self._store_events(db, upload, report)
+            db.copy_rows("exceptions", _EXCEPTION_COLUMNS, exceptions)
+            db.execute("UPDATE uploads SET stored=? WHERE upload_id=?", (stored, uid))
+            self._settle_lists(db, report.lists_touched, now)
+            failpoint("ingest.before_commit")
+        return report
+
+    @staticmethod
+    def _merge_readings(db: PgConnection, rows: Sequence[tuple]) -> int:
+        """COPY the rows into the staging table, merge them in key order (two depots'
+        overlapping uploads take the keys' locks in one order: no deadlock); how many
+        were new."""
+        for sql in _STAGING:
+            db.execute(sql)
+        columns = _READING_COLUMNS.replace(",", ", ")
+        source = rows.__iter__() if isinstance(rows, FlatRows) else iter(rows)
+        db.copy_rows("readings_in", "n, " + columns,
+                     ((n, *row) for n, row in enumerate(source)))
+        return int(db.execute(
+            f"INSERT INTO readings ({columns}) SELECT {columns} FROM readings_in "
+            "ORDER BY meter, obis, time, n ON CONFLICT DO NOTHING").rowcount)
+
+    @staticmethod
+    def _store_intervals(db: PgConnection, upload: Upload, report: IngestReport,
+                         out: list, now: str) -> None:
+        """Every series' intervals merged as the readings are; where a series stored
+        fewer than it brought, the rules say already held or conflict."""
+        for sql in _STAGING:
+            db.execute(sql)
+        series_of: list[tuple[int, Any]] = []
+
+        def staged() -> Iterator[tuple]:
+            n = 0
+            for seq, series, rows in interval_rows(upload):
+                series_of.append((seq, series))
+                for row in rows:
+                    yield (n, *row)
+                    n += 1
+
+        db.copy_rows("intervals_in", "n, " + _INTERVAL_SELECT, staged())
+        stored = Counter({(seq, channel): count for seq, channel, count in db.execute(
+            f"WITH merged AS (INSERT INTO intervals ({_INTERVAL_SELECT}) "
+            f"SELECT {_INTERVAL_SELECT} FROM intervals_in ORDER BY meter, channel, "
+            "interval_end, n ON CONFLICT DO NOTHING RETURNING visit_seq, channel) "
+            "SELECT visit_seq, channel, COUNT(*) FROM merged GROUP BY 1, 2")})
+        for seq, series in series_of:
+            count = stored[seq, series.channel.code]
+            report.intervals_stored += count
+            if count == series.count():
+                continue
+            first, last = series_span(series)
+            held = [HeldInterval(*row) for row in db.execute(
+                f"SELECT {_INTERVAL_SELECT} FROM intervals WHERE meter=? AND channel=? "
+                "AND interval_end BETWEEN ? AND ? AND NOT (upload_id=? AND visit_seq=?)",
+                (upload.visits[seq].meter, series.channel.code, first, last,
+                 upload.upload_id, seq))]
+            found = judge_overlap(upload, seq, series, held, now)
+            report.intervals_already_held += found.already_held
+            report.interval_conflicts += len(found.conflicts)
+            out.extend(found.conflicts)
+
+    @staticmethod
+    def _store_events(db: PgConnection, upload: Upload, report: IngestReport) -> None:
+        rows = event_rows(upload)
+        stored = 0
+        for row in rows:     # a few a visit; each one's own count
+            stored += db.execute(
+                f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES "
+                f"({','.join('?' * len(EVENT_COLUMNS))}) ON CONFLICT DO NOTHING", row).rowcount
+        report.events_stored = stored
+        report.events_already_held = len(rows) - stored
+
+    @staticmethod
+    def _settle_lists(db: PgConnection, list_ids: list[str], now: str) -> None:
+        """As SQLite's: complete when every entry's latest visit is done, else partial
+        (the lists' rows are locked by this ingest already)."""
+        for list_id in list_ids:
+            total, done = db.execute(
+                "SELECT COUNT(*), COALESCE(SUM(CASE WHEN (SELECT v.outcome FROM visits v "
+                "JOIN uploads u ON u.upload_id = v.upload_id "
+                "WHERE v.list_id = e.list_id AND v.meter = e.serial "
+                "ORDER BY v.time DESC, u.seq DESC, v.seq DESC LIMIT 1) = 'done' "
+                "THEN 1 ELSE 0 END), 0) FROM list_entries e WHERE e.list_id=?",
+                (list_id,)).fetchone()
+            state = ListState.COMPLETE if done >= total else ListState.PARTIAL
+            db.execute("UPDATE lists SET state=?, updated_at=? WHERE list_id=? "
+                       "AND state != ?", (state, now, list_id, ListState.CANCELLED))
+
+    def mark_cleared(self, upload_id: str, now: str) -> None:
+        with self._tx() as db:
+            db.execute("UPDATE uploads SET cleared_at=? WHERE upload_id=?", (now, upload_id))
+
+    def readings(self, since: str | None = None, upload_id: str | None = None,
+                 catalog: str | Path | None = None) -> Iterator[ExportRow]:
+        """Export rows ordered by meter, obis, time (the export's shared query)."""
+        with self._reading() as db:
+            yield from export_rows(db, since=since, upload_id=upload_id, catalog=catalog)
+
+    # -- intervals and events, read back --------------------------------------------------
+    def intervals(self, meter: str, channel: str | None = None, *, since: int | None = None,
+                  until: int | None = None) -> list[HeldInterval]:
+        sql = f"SELECT {_INTERVAL_SELECT} FROM intervals WHERE meter=?"
+        args: list[Any] = [meter]
+        for clause, value in (("channel=?", channel), ("interval_end>=?", since),
+                              ("interval_end<=?", until)):
+            if value is not None:
+                sql += f" AND {clause}"
+                args.append(value)
+        return [HeldInterval(*row) for row in
+                self._rows(sql + " ORDER BY channel, interval_end", args)]
+
+    def last_interval_ends(self, meter: str) -> dict[str, int]:
+        return dict(self._rows("SELECT channel, MAX(interval_end) FROM intervals "
+                               "WHERE meter=? GROUP BY channel", (meter,)))
+
+    def interval_meters(self) -> list[str]:
+        return [m for (m,) in self._rows("SELECT DISTINCT meter FROM intervals ORDER BY meter")]
+
+    def vee_findings(self, meter: str, *, since: int | None = None,
+                     until: int | None = None) -> list[tuple]:
+        sql = ("SELECT code, channel, first_end, last_end, count, detail, upload_id FROM "
+               "vee_findings WHERE meter=?")
+        args: list[Any] = [meter]
+        if since is not None:
+            sql += " AND (last_end IS NULL OR last_end>=?)"
+            args.append(since)
+        if until is not None:
+            sql += " AND (first_end IS NULL OR first_end<=?)"
+            args.append(until)
+        return self._rows(sql + " ORDER BY finding_id DESC LIMIT 500", args)
+
+    def scheme_in_force(self, meter: str, at: str) -> str | None:
+        return self._one("SELECT scheme FROM visits WHERE meter=? AND time<=? AND "
+                         "outcome='done' AND verify='ok' AND scheme IS NOT NULL "
+                         "ORDER BY time DESC LIMIT 1", (meter, at))
+
+    def register_reads(self, meter: str, since: str, until: str) -> list[RegisterRead]:
+        return [RegisterRead(*row) for row in self._rows(
+            "SELECT obis, time, value, unit, value_time, status, upload_id FROM readings "
+            "WHERE meter=? AND time BETWEEN ? AND ? AND (obis LIKE '1.8.%' OR obis LIKE "
+            "'1.6.%') ORDER BY time, obis", (meter, since, until))]
+
+    def add_exceptions_once(self, rows: Sequence[tuple]) -> int:
+        """Exceptions not already held under their kind and key; checks run at once by
+        several depots take turns (an advisory lock), so none is recorded twice."""
+        added = 0
+        with self._tx() as db:
+            db.execute("SELECT pg_advisory_xact_lock(?)", (_EXCEPTIONS_ONCE_LOCK,))
+            for row in rows:
+                added += db.execute(
+                    f"INSERT INTO exceptions ({_EXCEPTION_COLUMNS}) SELECT ?,?,?,?,?,?,?,? "
+                    "WHERE NOT EXISTS (SELECT 1 FROM exceptions WHERE kind=? AND meter=? "
+                    "AND obis IS NOT DISTINCT FROM ?::text AND time IS NOT DISTINCT FROM "
+                    "?::text)", (*row, row[1], row[2], row[3], row[4])).rowcount
+        return added
+
+    def meter_events(self, meter: str, *, since: int | None = None,
+                     until: int | None = None) -> list[HeldEvent]:
+        sql = "SELECT meter, at, kind, code, data, source FROM events WHERE meter=?"
+        args: list[Any] = [meter]
+        for clause, value in (("at>=?", since), ("at<=?", until)):
+            if value is not None:
+                sql += f" AND {clause}"
+                args.append(value)
+        return [HeldEvent(m, at, kind, code, tuple(tuple(item) for item in json.loads(data)),
+                          source)
+                for m, at, kind, code, data, source in
+                self._rows(sql + " ORDER BY at, event_id", args)]
+
+    # -- status ---------------------------------------------------------------------------
+    def status(self) -> dict[str, Any]:
+        """The same keys and rows as :meth:`SqliteStore.status`."""
+        with self._reading() as db:
+            return _status(db)
+
+
+def _dicts(cur: Any) -> list[dict[str, Any]]:
+    names = [d[0] for d in cur.description or ()]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
+
+
+def _status(db: PgConnection) -> dict[str, Any]:
+    def rows(sql: str) -> list[dict[str, Any]]:
+        return _dicts(db.execute(sql))
+
+    def one(sql: str) -> Any:
+        return db.execute(sql).fetchone()[0]
+
+    hhus = rows("SELECT hhu_id, crew, firmware, battery, free_flash, dock, last_seen "
+                "FROM hhus ORDER BY hhu_id")
+    activity: dict[str, str] = {}
+    for sql in ("SELECT hhu_id, MAX(received_at) FROM uploads GROUP BY hhu_id",
+                "SELECT target_hhu, MAX(delivered_at) FROM deliveries "
+                "WHERE delivered_at IS NOT NULL GROUP BY target_hhu",
+                "SELECT hhu_id, MAX(ended_at) FROM sessions WHERE hhu_id IS NOT NULL "
+                "GROUP BY hhu_id"):
+        for hhu_id, when in db.execute(sql):
+            if hhu_id and when and when > activity.get(hhu_id, ""):
+                activity[hhu_id] = when
+    running: dict[str, str] = dict(db.execute(
+        "SELECT s.hhu_id, MAX(s.started_at) FROM sessions s WHERE s.ended_at IS NULL "
+        "AND s.hhu_id IS NOT NULL AND s.started_at > COALESCE((SELECT MAX(e.started_at) "
+        "FROM sessions e WHERE e.hhu_id = s.hhu_id AND e.ended_at IS NOT NULL), '') "
+        "GROUP BY s.hhu_id").fetchall())
+    for hhu in hhus:
+        hhu["last_activity"] = max(hhu["last_seen"] or "", activity.get(hhu["hhu_id"], ""))
+        hhu["session_running_since"] = running.get(hhu["hhu_id"])
+    return {
+        "hhus": hhus,
+        "queue": rows("SELECT target_hhu, target_crew, kind, COUNT(*) AS n FROM deliveries "
+                      "WHERE state='queued' GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"),
+        "lists": rows("SELECT list_id, name, hhu, crew, due, state, entries, delivered_to "
+                      "FROM lists ORDER BY due, list_id"),
+        "lists_by_state": {r[0]: r[1] for r in db.execute(
+            "SELECT state, COUNT(*) FROM lists GROUP BY state")},
+        "sessions": rows("SELECT session_id, hhu_id, dock, started_at, ended_at, outcome, "
+                         "pushed, pulled FROM sessions ORDER BY session_id DESC LIMIT 10"),
+        "exceptions": rows("SELECT kind, COUNT(*) AS n FROM exceptions GROUP BY kind "
+                           "ORDER BY kind"),
+        "readings": one("SELECT COUNT(*) FROM readings"),
+        "uploads": one("SELECT COUNT(*) FROM uploads"),
+        "failed_deliveries": rows("SELECT delivery_id, kind, ref, target_hhu, attempts, "
+                                  "last_error FROM deliveries WHERE state='failed' "
+                                  "ORDER BY delivery_id"),
+        "inputs_by_status": {r[0]: r[1] for r in db.execute(
+            "SELECT status, COUNT(*) FROM inputs GROUP BY status")},
+        "rejected_inputs": [
+            {**r, "reason": (r["reason"] or "").splitlines()[0][:300] if r["reason"]
+             else "", "reason_lines": len((r["reason"] or "").splitlines())}
+            for r in rows("SELECT name, kind, reason, moved_to, received_at FROM inputs "
+                          "WHERE status='rejected' ORDER BY received_at DESC, seq DESC "
+                          "LIMIT 5")],
+        # one row an entry (DISTINCT ON: PostgreSQL has no bare columns beside GROUP BY)
+        "failed_visits": rows(
+            "SELECT list_id, meter, outcome, notes, time, hhu FROM (SELECT DISTINCT ON "
+            "(e.list_id, e.serial) e.list_id, e.serial AS meter, v.outcome, v.notes, v.time, "
+            "u.hhu_id AS hhu, l.due, e.seq FROM lists l "
+            "JOIN list_entries e ON e.list_id = l.list_id "
+            "LEFT JOIN visits v ON v.list_id = e.list_id AND v.meter = e.serial "
+            "AND v.time = (SELECT MAX(w.time) FROM visits w WHERE w.list_id = e.list_id "
+            "AND w.meter = e.serial) "
+            "LEFT JOIN uploads u ON u.upload_id = v.upload_id "
+            "WHERE l.state = 'partial' AND NOT EXISTS (SELECT 1 FROM visits d WHERE "
+            "d.list_id = e.list_id AND d.meter = e.serial AND d.outcome = 'done') "
+            "ORDER BY e.list_id, e.serial) f ORDER BY due, list_id, seq LIMIT 50"),
+        "meter_flags": rows(
+            "SELECT DISTINCT ON (v.meter) v.meter, v.error_flags, v.time, v.list_id, "
+            "u.hhu_id AS hhu FROM (SELECT meter, MAX(time) AS last FROM visits GROUP BY meter) m "
+            "JOIN visits v ON v.meter = m.meter AND v.time = m.last "
+            "JOIN uploads u ON u.upload_id = v.upload_id "
+            "WHERE v.error_flags IS NOT NULL AND v.error_flags != '' "
+            "AND ltrim(v.error_flags, '0') != '' ORDER BY v.meter LIMIT 50"),
+    }
+
+
+def _list_change(db: PgConnection, change: Change | None, before: str, after: str,
+                 now: str) -> None:
+    if change is not None:
+        _audit(db, replace(change, before={**(change.before or {}), "state": before},
+                           after={**(change.after or {}), "state": after}), now)
+
+
+class _Library(Mapping[str, Scheme]):
+    """Read-through mapping of scheme id → Scheme, cached for the mapping's life."""
+
+    def __init__(self, store: PostgresStore) -> None:
+        self._store = store
+        self._cache: dict[str, Scheme | None] = {}
+
+    def __getitem__(self, scheme_id: str) -> Scheme:
+        if scheme_id not in self._cache:
+            self._cache[scheme_id] = self._store.scheme(scheme_id)
+        found = self._cache[scheme_id]
+        if found is None:
+            raise KeyError(scheme_id)
+        return found
+
+    def __iter__(self) -> Iterator[str]:
+        return iter([r[0] for r in self._store._rows("SELECT scheme_id FROM schemes "
+                                                     "ORDER BY scheme_id")])
+
+    def __len__(self) -> int:
+        return int(self._store._one("SELECT COUNT(*) FROM schemes"))

@@ -1,0 +1,232 @@
+"""The PostgreSQL store among several depots: a crew's list goes to one HHU once, an
+upload ingested by two depots at once is stored once, overlapping uploads store every
+reading once and every exception once; a schema of another version is refused naming
+both; a lost server is StorageUnavailable, and the store works again when it is back.
+
+Depot A is held just before its commit (its rows locked) while depot B does the same
+thing; the server's own view (pg_stat_activity) says when B waits for A's locks.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import psycopg
+import pytest
+
+import hhu_sync.store.postgres as postgres_backend
+from hhu_sync.store import SqliteStore, StorageUnavailable, StoreError, open_store
+from hhu_sync.store.postgres import PostgresStore, shown_url
+from hhu_sync.store.schema_version import SCHEMA_VERSION
+from tests.unit.store.conftest import empty_pg
+from tests.unit.store.helpers import meter_list, upload, visit
+
+NOW = "2026-11-25T12:00:00+00:00"
+ISSUED = "2026-11-24T08:00:00+00:00"   # the lists: before the visits (10:00 on the 25th)
+
+
+@pytest.fixture
+def depots(pg_url) -> Iterator[tuple[PostgresStore, PostgresStore]]:
+    """Two stores on one empty database: two depots' daemons."""
+    empty_pg(pg_url)
+    a, b = PostgresStore(pg_url), PostgresStore(pg_url)
+    yield a, b
+    a.close()
+    b.close()
+
+
+class HeldAtCommit:
+    """Holds the thread named ``depot-a`` at a failpoint until released."""
+
+    def __init__(self, point: str) -> None:
+        self.point = point
+        self.reached = threading.Event()
+        self.release = threading.Event()
+
+    def __call__(self, name: str, error: BaseException | None = None) -> None:
+        if name == self.point and threading.current_thread().name == "depot-a":
+            self.reached.set()
+            assert self.release.wait(20), "depot A was never released"
+
+
+def _run(name: str, call: Callable[[], Any], out: dict[str, Any]) -> threading.Thread:
+    def target() -> None:
+        try:
+            out[name] = call()
+        except Exception as exc:  # noqa: BLE001 - the test looks at what each depot got
+            out[name] = exc
+    thread = threading.Thread(target=target, name=name)
+    thread.start()
+    return thread
+
+
+def _wait_for_a_lock_wait(url: str) -> None:
+    """Until a session of this database waits for a lock (depot B behind depot A)."""
+    with psycopg.connect(url, autocommit=True) as db:
+        for _ in range(400):
+            if db.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                          "current_database() AND wait_event_type = 'Lock'").fetchone()[0]:
+                return
+            time.sleep(0.025)
+    raise AssertionError("depot B never waited for depot A's locks")
+
+
+def _both(held: HeldAtCommit, url: str, a: Callable[[], Any], b: Callable[[], Any]
+          ) -> dict[str, Any]:
+    """A runs until held at its commit; B then runs and waits for A; A commits; both end."""
+    out: dict[str, Any] = {}
+    first = _run("depot-a", a, out)
+    assert held.reached.wait(20), out.get("depot-a")
+    second = _run("depot-b", b, out)
+    _wait_for_a_lock_wait(url)
+    held.release.set()
+    first.join(20)
+    second.join(20)
+    return out
+
+
+def test_a_crews_list_asked_for_by_two_depots_at_once_goes_to_one_hhu_once(
+        depots, pg_url, monkeypatch):
+    a, b = depots
+    delivery = a.add_meter_list(meter_list("L-crew", hhu=None, crew="north"), NOW)
+    assert [d.delivery_id for d in a.pending_deliveries("HHU-A", "north", NOW)] == [delivery]
+    assert [d.delivery_id for d in b.pending_deliveries("HHU-B", "north", NOW)] == [delivery]
+    held = HeldAtCommit("store.commit")
+    monkeypatch.setattr(postgres_backend, "failpoint", held)
+    out: dict[str, Any] = {}
+    first = _run("depot-a", lambda: a.bind_delivery(delivery, "HHU-A", "BA", b"for A"), out)
+    assert held.reached.wait(20)
+    # while depot A binds it, depot B is not offered it (its row is locked: skipped)
+    assert b.pending_deliveries("HHU-B", "north", NOW) == []
+    second = _run("depot-b", lambda: b.bind_delivery(delivery, "HHU-B", "BB", b"for B"), out)
+    _wait_for_a_lock_wait(pg_url)
+    held.release.set()
+    first.join(20)
+    second.join(20)
+    assert (out["depot-a"], out["depot-b"]) == (True, False)
+    assert b.pending_deliveries("HHU-B", "north", NOW) == []
+    got = a.pending_deliveries("HHU-A", "north", NOW)
+    assert [(d.target_hhu, d.bundle_id) for d in got] == [("HHU-A", "BA")]
+    assert b.bundle(delivery) == b"for A"
+
+
+def test_one_upload_ingested_by_two_depots_at_once_is_stored_once(depots, pg_url, monkeypatch):
+    a, b = depots
+    a.add_meter_list(meter_list("L1", serials=[f"M{n}" for n in range(50)]), ISSUED)
+    visits = [visit(f"M{n}", value=f"{n}.5") for n in range(50)]
+    held = HeldAtCommit("ingest.before_commit")
+    monkeypatch.setattr(postgres_backend, "failpoint", held)
+    out = _both(held, pg_url, lambda: a.ingest(upload("U1", visits), NOW),
+                lambda: b.ingest(upload("U1", visits), NOW))
+    mine, theirs = out["depot-a"], out["depot-b"]
+    assert (mine.readings_stored, mine.already_held) == (50, False)
+    assert (theirs.readings_stored, theirs.already_held, theirs.readings_already_held) == \
+        (0, True, 50)
+    assert a._one("SELECT COUNT(*) FROM readings") == 50
+    assert a._one("SELECT COUNT(*) FROM visits") == 50
+    assert a._one("SELECT COUNT(*) FROM uploads") == 1
+    assert a._rows("SELECT kind, COUNT(*) FROM exceptions GROUP BY kind") == []
+    assert a.list_state("L1") == "complete"
+
+
+def test_overlapping_uploads_from_two_depots_store_each_reading_once_each_exception_once(
+        depots, pg_url, monkeypatch):
+    a, b = depots
+    serials = [f"M{n}" for n in range(40)]
+    a.add_meter_list(meter_list("L1", serials=serials, hhu=None, crew="north"), ISSUED)
+    held = HeldAtCommit("ingest.before_commit")
+    monkeypatch.setattr(postgres_backend, "failpoint", held)
+    # the same meters read by two HHUs of the crew, half of them with another value
+    first = upload("U1", [visit(m, value="10.0") for m in serials], hhu="HHU-A")
+    second = upload("U2", [visit(m, value="10.0" if n % 2 else "20.0")
+                           for n, m in enumerate(serials)], hhu="HHU-B")
+    out = _both(held, pg_url, lambda: a.ingest(first, NOW), lambda: b.ingest(second, NOW))
+    assert out["depot-a"].readings_stored == 40
+    assert out["depot-b"].readings_stored == 0
+    assert (out["depot-b"].readings_already_held, out["depot-b"].conflicts) == (20, 20)
+    assert a._one("SELECT COUNT(*) FROM readings") == 40
+    kinds = dict(a._rows("SELECT kind, COUNT(*) FROM exceptions GROUP BY kind"))
+    # B's check waited for A's visits of the list: every meter "already read", once
+    assert kinds == {"duplicate": 20, "conflict": 20, "already_read": 40}
+    assert a._one("SELECT COUNT(*) FROM readings WHERE status = 'conflict'") == 20
+
+
+def test_a_schema_of_another_version_is_refused_naming_both(pg_url):
+    empty_pg(pg_url)
+    PostgresStore(pg_url).close()
+    with psycopg.connect(pg_url, autocommit=True) as db:
+        try:
+            for other in ("2", "0"):
+                db.execute("UPDATE meta SET value = %s WHERE key = 'schema_version'", (other,))
+                with pytest.raises(StoreError) as refused:
+                    PostgresStore(pg_url)
+                assert not isinstance(refused.value, StorageUnavailable)
+                assert f"schema version {other}, this hhu-sync uses {SCHEMA_VERSION}" in \
+                    str(refused.value)
+        finally:
+            db.execute("UPDATE meta SET value = %s WHERE key = 'schema_version'",
+                       (SCHEMA_VERSION,))
+    PostgresStore(pg_url).close()          # its own version opens again
+
+
+def test_a_server_that_does_not_answer_is_storage_unavailable_naming_it():
+    with pytest.raises(StorageUnavailable, match=r"postgresql://postgres@127\.0\.0\.1:1/nowhere"):
+        PostgresStore("postgresql://postgres@127.0.0.1:1/nowhere", timeout_s=0.5)
+
+
+def _drop_connections(url: str) -> int:
+    with psycopg.connect(url, autocommit=True) as db:
+        return len(db.execute("SELECT pg_terminate_backend(pid) FROM pg_stat_activity "
+                              "WHERE datname = current_database() AND pid <> "
+                              "pg_backend_pid()").fetchall())
+
+
+def test_connections_lost_while_idle_are_replaced_the_store_goes_on(depots, pg_url):
+    a, _ = depots
+    a.touch_hhu("HHU-001", dock="d1", firmware="1", battery=None, free_flash=None, now=NOW)
+    assert _drop_connections(pg_url) >= 2          # a server restart, as the depots see it
+    a.touch_hhu("HHU-002", dock="d1", firmware="1", battery=None, free_flash=None, now=NOW)
+    assert [h["hhu_id"] for h in a.status()["hhus"]] == ["HHU-001", "HHU-002"]
+
+
+def test_the_server_lost_mid_ingest_stores_nothing_and_the_retry_stores_it_once(
+        depots, pg_url, monkeypatch):
+    a, _ = depots
+    a.add_meter_list(meter_list("L1"), ISSUED)
+    held = HeldAtCommit("ingest.before_commit")
+    monkeypatch.setattr(postgres_backend, "failpoint", held)
+    out: dict[str, Any] = {}
+    one = upload("U1", [visit("M1"), visit("M2")])
+    thread = _run("depot-a", lambda: a.ingest(one, NOW), out)
+    assert held.reached.wait(20)
+    _drop_connections(pg_url)
+    held.release.set()
+    thread.join(20)
+    assert isinstance(out["depot-a"], StorageUnavailable)   # not acknowledged
+    assert not a.upload_held("U1")
+    again = a.ingest(upload("U1", [visit("M1"), visit("M2")]), NOW)
+    assert (again.readings_stored, again.already_held) == (2, False)
+    assert a._one("SELECT COUNT(*) FROM readings") == 2
+
+
+def test_a_store_is_named_by_url_or_path(tmp_path, pg_url):
+    for name in (str(tmp_path / "a.db"), tmp_path / "b.db", f"sqlite://{tmp_path}/c.db"):
+        store = open_store(name)
+        assert isinstance(store, SqliteStore)
+        store.close()
+    assert sorted(p.name for p in tmp_path.iterdir() if p.suffix == ".db") == \
+        ["a.db", "b.db", "c.db"]
+    store = open_store(pg_url)
+    assert isinstance(store, PostgresStore)
+    store.close()
+    for bad in ("sqlite://relative.db", "mysql://u@h/db"):
+        with pytest.raises(StoreError, match="sqlite:///path"):
+            open_store(bad)
+
+
+def test_messages_name_the_server_never_a_password():
+    assert shown_url("postgresql://depot:s3cret@db.example:6432/hhu") == \
+        "postgresql://depot@db.example:6432/hhu"
