@@ -96,7 +96,13 @@ def run_billing(args: argparse.Namespace) -> int:
     except (ZoneInfoNotFoundError, ValueError):
         raise CliError(f"--zone {args.zone!r}: not a time zone name (e.g. Europe/London)"
                        ) from None
-    period = month_period(args.period, zone)
+    try:        # year 1's read window starts in year 0, 9999-12 ends in 10000
+        period = month_period(args.period, zone)
+        since, until = read_window(period)
+    except (ValueError, OverflowError, OSError):
+        raise CliError(f"--period {args.period!r}: out of range (its month and the "
+                       f"{READ_WINDOW_S // 86400} days either side must be in years "
+                       "1 to 9999)") from None
     store = store_of(config_of(args))
     try:
         library = store.library()
@@ -106,7 +112,6 @@ def run_billing(args: argparse.Namespace) -> int:
         found: list[tuple[Determinants, Comparison]] = []
         exceptions: list[tuple] = []
         now = datetime.now(UTC).isoformat()
-        since, until = read_window(period)
         for meter in meters:
             # the registers' span may reach a few days either side of the period
             held = store.intervals(meter, since=period.start - READ_SPAN,
