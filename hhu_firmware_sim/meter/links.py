@@ -15,6 +15,7 @@ is a FleetError naming the file and the field (``links[1].kind``, ``meters[3].li
 
 from __future__ import annotations
 
+import math
 import os
 import re
 import tomllib
@@ -106,6 +107,8 @@ def _number(value: object, kind: type, where: str) -> Any:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or \
             (kind is int and not isinstance(value, int)):
         raise FleetError(f"{where}: expected {'an integer' if kind is int else 'a number'}")
+    if not math.isfinite(value):          # TOML has inf and nan: a line never up
+        raise FleetError(f"{where}: must be a finite number, got {value}")
     if value < 0:
         raise FleetError(f"{where}: must be >= 0")
     return kind(value)
@@ -123,6 +126,8 @@ def _line(table: object, where: str) -> LineConfig:
         if key not in table:
             continue
         if key == "drops":
+            if not isinstance(table[key], list):
+                raise FleetError(f"{where}.drops: expected [[session, bytes], ...]")
             drops = []
             for i, pair in enumerate(table[key]):
                 if not (isinstance(pair, list) and len(pair) == 2):

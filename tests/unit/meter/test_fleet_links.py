@@ -128,6 +128,16 @@ BAD = [
      f"meters[{MAX_METERS['bus']}].link"),
     ('[[links]]\nname = "a"\nkind = "bus"\n[[links]]\nname = "b"\nkind = "bus"\n'
      + _meters(1, "a"), "links[1]"),
+    ('[[links]]\nname = "a"\nkind = "modem"\nline = { drops = 5 }\n' + _meters(1, "a"),
+     "links[0].line.drops"),
+    ('[[links]]\nname = "a"\nkind = "modem"\nline = { latency_ms = inf }\n'
+     + _meters(1, "a"), "links[0].line.latency_ms"),
+    ('[[links]]\nname = "a"\nkind = "modem"\nline = { connect_ms = nan }\n'
+     + _meters(1, "a"), "links[0].line.connect_ms"),
+    ('[[links]]\nname = "a"\nkind = "modem"\nline = { drop_chance = nan }\n'
+     + _meters(1, "a"), "links[0].line.drop_chance"),
+    ('[[links]]\nname = "a"\nkind = "modem"\nline = { piece_ms = nan }\n'
+     + _meters(1, "a"), "links[0].line.piece_ms"),
     ('links = 3\n' + _meters(1, "a"), "links"),
     ('[[links]]\nname = "a"\nkind = "bus"\n', "[[meters]]"),
 ]
