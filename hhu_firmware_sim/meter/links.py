@@ -18,12 +18,11 @@ from __future__ import annotations
 import math
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from hhu_firmware_sim.meter.fleet import Fleet, FleetError, meter_from_dict
+from hhu_firmware_sim.meter.fleet import Fleet, FleetError, meter_from_dict, read_fleet_data
 from hhu_firmware_sim.meter.meter import SimMeter
 
 LINK_KINDS = ("modem", "gateway", "bus")
@@ -176,17 +175,10 @@ def link_from_dict(entry: object, where: str) -> Link:
     return Link(name, kind, listen, sessions, line)
 
 
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise FleetError(f"{path}: {exc}") from None
-
-
 def load_linked_fleet(path: str | os.PathLike[str]) -> LinkedFleet:
     """A fleet file with its ``[[links]]`` (none: every meter is direct)."""
     path = Path(path)
-    data = _read(path)
+    data = read_fleet_data(path)
     out = LinkedFleet(path)
     entries = data.get("links", [])
     if not isinstance(entries, list):
