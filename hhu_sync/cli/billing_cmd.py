@@ -25,6 +25,7 @@ from hhu_sync.profile.billing import Determinants, determinants, month_period, r
 from hhu_sync.profile.held import series_from_held
 from hhu_sync.store.billing_rules import (
     READ_WINDOW_S,
+    REGISTER_PREFIXES,
     Comparison,
     compare_registers,
     exception_rows,
@@ -126,8 +127,8 @@ def run_billing(args: argparse.Namespace) -> int:
             demand = scheme.demand_period_minutes if scheme else DEFAULT_DEMAND_MINUTES
             series = series_from_held(held)
             d = determinants(meter, series, period, tou, zone, demand)
-            c = compare_registers(meter, series, store.register_reads(meter, since, until),
-                                  period, tou, zone, demand)
+            reads = store.register_reads(meter, since, until, REGISTER_PREFIXES)
+            c = compare_registers(meter, series, reads, period, tou, zone, demand)
             found.append((d, c))
             exceptions += exception_rows(meter, c, now)
         recorded = store.add_exceptions_once(exceptions) if exceptions else 0
