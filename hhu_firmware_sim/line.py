@@ -34,6 +34,7 @@ from __future__ import annotations
 import asyncio
 import collections
 import contextlib
+import math
 import socket
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
@@ -305,10 +306,11 @@ class LineSim:
                  busy_grace_s: float = 0.5) -> None:
         if baud < 0:
             raise ValueError("baud must be >= 0 (0 = unpaced)")
-        if latency_ms < 0:
-            raise ValueError("latency must be >= 0")
-        if connect_ms < 0:
-            raise ValueError("connect delay must be >= 0")
+        # not (x >= 0) refuses nan too; inf would be a line that never delivers
+        if not (0 <= latency_ms < math.inf):
+            raise ValueError(f"latency must be a finite number >= 0, got {latency_ms}")
+        if not (0 <= connect_ms < math.inf):
+            raise ValueError(f"connect delay must be a finite number >= 0, got {connect_ms}")
         if busy not in ("queue", "close"):
             raise ValueError(f"busy must be queue or close, got {busy!r}")
         self.connect_s = connect_ms / 1000.0
@@ -321,8 +323,8 @@ class LineSim:
         self.latency_ms = latency_ms
         self.cut_after = cut_after
         self.seed = seed
-        if piece_ms <= 0:
-            raise ValueError("piece_ms must be > 0")
+        if not (0 < piece_ms < math.inf):
+            raise ValueError(f"piece_ms must be a finite number > 0, got {piece_ms}")
         self.piece_s = piece_ms / 1000.0   # bytes arrive in pieces of rate * piece_s
         if max_queued < 1:
             raise ValueError("max_queued must be >= 1")

@@ -219,13 +219,27 @@ def meter_from_dict(entry: dict[str, Any], where: str = "meters[0]",
     return meter, quirks
 
 
+#: A fleet file is read up to this and refused past it: ``--fleet /dev/zero`` must not
+#: fill memory (a 10,000-meter fleet is about 2 MB).
+MAX_FLEET_BYTES = 16 << 20
+
+
+def read_fleet_data(path: Path) -> dict[str, Any]:
+    """A fleet file's TOML, bounded, or FleetError naming the file."""
+    try:
+        with path.open("rb") as f:
+            raw = f.read(MAX_FLEET_BYTES + 1)
+        if len(raw) > MAX_FLEET_BYTES:
+            raise FleetError(f"{path}: more than {MAX_FLEET_BYTES} bytes: not a fleet file")
+        return tomllib.loads(raw.decode("utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise FleetError(f"{path}: {exc}") from None
+
+
 def read_fleet_entries(path: str | os.PathLike[str]) -> tuple[Path, list]:
     """The ``[[meters]]`` tables of a fleet file, or FleetError naming the file."""
     path = Path(path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise FleetError(f"{path}: {exc}") from None
+    data = read_fleet_data(path)
     entries = data.get("meters")
     if not isinstance(entries, list) or not entries:
         raise FleetError(f"{path}: needs at least one [[meters]] table")

@@ -15,14 +15,14 @@ is a FleetError naming the file and the field (``links[1].kind``, ``meters[3].li
 
 from __future__ import annotations
 
+import math
 import os
 import re
-import tomllib
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
-from hhu_firmware_sim.meter.fleet import Fleet, FleetError, meter_from_dict
+from hhu_firmware_sim.meter.fleet import Fleet, FleetError, meter_from_dict, read_fleet_data
 from hhu_firmware_sim.meter.meter import SimMeter
 
 LINK_KINDS = ("modem", "gateway", "bus")
@@ -106,6 +106,8 @@ def _number(value: object, kind: type, where: str) -> Any:
     if isinstance(value, bool) or not isinstance(value, (int, float)) or \
             (kind is int and not isinstance(value, int)):
         raise FleetError(f"{where}: expected {'an integer' if kind is int else 'a number'}")
+    if not math.isfinite(value):          # TOML has inf and nan: a line never up
+        raise FleetError(f"{where}: must be a finite number, got {value}")
     if value < 0:
         raise FleetError(f"{where}: must be >= 0")
     return kind(value)
@@ -123,6 +125,8 @@ def _line(table: object, where: str) -> LineConfig:
         if key not in table:
             continue
         if key == "drops":
+            if not isinstance(table[key], list):
+                raise FleetError(f"{where}.drops: expected [[session, bytes], ...]")
             drops = []
             for i, pair in enumerate(table[key]):
                 if not (isinstance(pair, list) and len(pair) == 2):
@@ -171,17 +175,10 @@ def link_from_dict(entry: object, where: str) -> Link:
     return Link(name, kind, listen, sessions, line)
 
 
-def _read(path: Path) -> dict[str, Any]:
-    try:
-        return tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise FleetError(f"{path}: {exc}") from None
-
-
 def load_linked_fleet(path: str | os.PathLike[str]) -> LinkedFleet:
     """A fleet file with its ``[[links]]`` (none: every meter is direct)."""
     path = Path(path)
-    data = _read(path)
+    data = read_fleet_data(path)
     out = LinkedFleet(path)
     entries = data.get("links", [])
     if not isinstance(entries, list):

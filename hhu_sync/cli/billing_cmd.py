@@ -25,6 +25,7 @@ from hhu_sync.profile.billing import Determinants, determinants, month_period, r
 from hhu_sync.profile.held import series_from_held
 from hhu_sync.store.billing_rules import (
     READ_WINDOW_S,
+    REGISTER_PREFIXES,
     Comparison,
     compare_registers,
     exception_rows,
@@ -96,7 +97,13 @@ def run_billing(args: argparse.Namespace) -> int:
     except (ZoneInfoNotFoundError, ValueError):
         raise CliError(f"--zone {args.zone!r}: not a time zone name (e.g. Europe/London)"
                        ) from None
-    period = month_period(args.period, zone)
+    try:        # year 1's read window starts in year 0, 9999-12 ends in 10000
+        period = month_period(args.period, zone)
+        since, until = read_window(period)
+    except (ValueError, OverflowError, OSError):
+        raise CliError(f"--period {args.period!r}: out of range (its month and the "
+                       f"{READ_WINDOW_S // 86400} days either side must be in years "
+                       "1 to 9999)") from None
     store = store_of(config_of(args))
     try:
         library = store.library()
@@ -106,7 +113,6 @@ def run_billing(args: argparse.Namespace) -> int:
         found: list[tuple[Determinants, Comparison]] = []
         exceptions: list[tuple] = []
         now = datetime.now(UTC).isoformat()
-        since, until = read_window(period)
         for meter in meters:
             # the registers' span may reach a few days either side of the period
             held = store.intervals(meter, since=period.start - READ_SPAN,
@@ -121,8 +127,8 @@ def run_billing(args: argparse.Namespace) -> int:
             demand = scheme.demand_period_minutes if scheme else DEFAULT_DEMAND_MINUTES
             series = series_from_held(held)
             d = determinants(meter, series, period, tou, zone, demand)
-            c = compare_registers(meter, series, store.register_reads(meter, since, until),
-                                  period, tou, zone, demand)
+            reads = store.register_reads(meter, since, until, REGISTER_PREFIXES)
+            c = compare_registers(meter, series, reads, period, tou, zone, demand)
             found.append((d, c))
             exceptions += exception_rows(meter, c, now)
         recorded = store.add_exceptions_once(exceptions) if exceptions else 0

@@ -34,7 +34,8 @@ _IDENT = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]{0,31}", re.ASCII)
 _CLOCK = re.compile(r"[0-9]{2}:[0-9]{2}(?::[0-9]{2})?", re.ASCII)
 _DATE = re.compile(r"[0-9]{2}-[0-9]{2}-[0-9]{2}|[0-9]{4}-[0-9]{2}-[0-9]{2}|[0-9]{6}", re.ASCII)
 _SERIAL = re.compile(r"[A-Za-z0-9][A-Za-z0-9-]{0,31}", re.ASCII)   # as meter lists allow
-_MAX_OFFSET = timedelta(hours=14)
+#: The furthest a time's zone may be from UTC (UTC+14, Kiribati).
+MAX_ZONE_OFFSET = timedelta(hours=14)
 
 
 @dataclass(frozen=True)
@@ -174,7 +175,7 @@ def utc_time(text: str, *, floor: datetime, ceiling: datetime) -> str | Problem:
     offset = when.utcoffset()
     if offset is None:
         return Problem(FindingCode.NO_ZONE, f"{escape(text)!r} has no time zone")
-    if abs(offset) > _MAX_OFFSET:
+    if abs(offset) > MAX_ZONE_OFFSET:
         return Problem(FindingCode.BAD_TIME, f"{escape(text)!r}: no zone is that far from UTC")
     try:
         when = when.astimezone(UTC)

@@ -15,7 +15,7 @@ import json
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import partial
 from itertools import chain
@@ -25,6 +25,7 @@ from hhu_sync.errors import HhuSyncError
 from hhu_sync.ingest.fields import (
     DEFAULT_LIMITS,
     FORMULA_START,
+    MAX_ZONE_OFFSET,
     UNITS,
     Limits,
     Problem,
@@ -451,12 +452,21 @@ def clock_offset(raw: object, visit: Visit, version: int) -> int | None:
     if type(raw) is not str or len(raw) > 64:
         raise UploadError(f"{where}: expected ISO 8601 text with a zone, found "
                           f"{_shown(raw)}")
-    try:
+    try:        # printable ASCII: fromisoformat passes a NUL before the zone
+        if not (raw[:1].isdigit() and raw.isascii() and raw.isprintable()):
+            raise ValueError
         clock = datetime.fromisoformat(raw)
     except ValueError:
         raise UploadError(f"{where}: {_shown(raw)} is not an ISO 8601 time") from None
-    if clock.tzinfo is None:
+    offset = clock.utcoffset()
+    if offset is None:
         raise UploadError(f"{where}: {_shown(raw)} has no zone (+00:00, Z)")
+    if abs(offset) > MAX_ZONE_OFFSET:      # as a visit's time: no zone is that far
+        raise UploadError(f"{where}: {_shown(raw)}: no zone is that far from UTC")
+    try:
+        clock = clock.astimezone(UTC)
+    except (OverflowError, ValueError):
+        raise UploadError(f"{where}: {_shown(raw)} is out of range") from None
     if not visit.time_ok:
         return None
     return round((clock - datetime.fromisoformat(visit.time)).total_seconds())

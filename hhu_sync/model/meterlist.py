@@ -199,8 +199,13 @@ def _secret_ref(value: Any) -> str | None:
 
 
 def _bad_ref(value: Any) -> str:
-    return (f"{_show(value)} is not a key-store secret name (1-64 letters, digits, '.', "
-            "'_', '-'): name the secret, never the password itself")
+    """Why ``value`` is no secret name, without repeating it: what fails here is often the
+    password itself, and the message goes to logs, rejected files' reasons and web pages."""
+    what = (f"text of {len(value)} characters" if isinstance(value, str)
+            else "a number" if isinstance(value, int | float) and not isinstance(value, bool)
+            else _show(value))
+    return (f"{what} is not a key-store secret name (1-64 letters, digits, '.', '_', '-'; "
+            "the value is not repeated here): name the secret, never the password itself")
 
 
 def _read_password_ref(row: Mapping[str, Any], defaults: Mapping[str, Any], task: Any,

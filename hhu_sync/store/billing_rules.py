@@ -37,6 +37,9 @@ READ_WINDOW_S = 3 * 86400
 SAME_VISIT_S = 900
 TOTAL, DEMAND = "1.8.0", "1.6.0"
 _ENERGY_PREFIX = "1.8."
+#: The register codes billing asks a backend for (:meth:`Store.register_reads`): energy
+#: import per rate and maximum demand.
+REGISTER_PREFIXES = (_ENERGY_PREFIX, "1.6.")
 _SCALE = {"kWh": Decimal(1), "Wh": Decimal("0.001"), "kW": Decimal(1), "W": Decimal("0.001")}
 _NOT_COMPARED = frozenset({ReadingStatus.CONFLICT.value, ReadingStatus.DISMISSED.value})
 

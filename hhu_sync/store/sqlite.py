@@ -904,13 +904,20 @@ class SqliteStore(SqliteAccounts, SqliteExceptions, SqliteReadingsView, SqlitePa
         return [m for (m,) in self._rows("SELECT DISTINCT meter FROM intervals ORDER BY meter",
                                          ())]
 
-    def register_reads(self, meter: str, since: str, until: str) -> list[RegisterRead]:
-        """A meter's energy (``1.8.*``) and maximum demand (``1.6.*``) readings with
-        times in [since, until] (UTC ISO), in time order: what billing compares with."""
+    def register_reads(self, meter: str, since: str, until: str,
+                       prefixes: Sequence[str]) -> list[RegisterRead]:
+        """A meter's readings whose codes start with one of ``prefixes`` (billing names
+        them: :data:`hhu_sync.store.billing_rules.REGISTER_PREFIXES`), with times in
+        [since, until] (UTC ISO), in time order."""
+        if not prefixes:
+            return []
+        like = " OR ".join(["obis LIKE ? ESCAPE '\\'"] * len(prefixes))
+        patterns = [p.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+                    for p in prefixes]
         return [RegisterRead(*row) for row in self._rows(
             "SELECT obis, time, value, unit, value_time, status, upload_id FROM readings "
-            "WHERE meter=? AND time BETWEEN ? AND ? AND (obis LIKE '1.8.%' OR obis LIKE "
-            "'1.6.%') ORDER BY time, obis", (meter, since, until))]
+            f"WHERE meter=? AND time BETWEEN ? AND ? AND ({like}) ORDER BY time, obis",
+            (meter, since, until, *patterns))]
 
     def add_exceptions_once(self, rows: Sequence[tuple]) -> int:
         """Exceptions (upload_id, kind, meter, obis, time, value, detail, created_at)

@@ -56,6 +56,9 @@ def test_billing_as_csv_and_text(depot, capsys):
     (["--period", "2026-11", "--zone", "Mars/Base"], "not a time zone"),
     (["--period", "2026-11", "--meter", "NOPE"], "no intervals held"),
     (["--period", "2026-11", "--scheme", "nope"], "not in the scheme library"),
+    (["--period", "0000-01"], "--period '0000-01': out of range"),
+    (["--period", "0001-01"], "--period '0001-01': out of range"),     # its read window
+    (["--period", "9999-12"], "--period '9999-12': out of range"),     # ends in 10000
 ])
 def test_bad_options_are_named(depot, capsys, extra, words):
     assert main(["billing", "--config", str(depot), *extra]) == 1

@@ -128,6 +128,16 @@ BAD = [
      f"meters[{MAX_METERS['bus']}].link"),
     ('[[links]]\nname = "a"\nkind = "bus"\n[[links]]\nname = "b"\nkind = "bus"\n'
      + _meters(1, "a"), "links[1]"),
+    ('[[links]]\nname = "a"\nkind = "modem"\nline = { drops = 5 }\n' + _meters(1, "a"),
+     "links[0].line.drops"),
+    ('[[links]]\nname = "a"\nkind = "modem"\nline = { latency_ms = inf }\n'
+     + _meters(1, "a"), "links[0].line.latency_ms"),
+    ('[[links]]\nname = "a"\nkind = "modem"\nline = { connect_ms = nan }\n'
+     + _meters(1, "a"), "links[0].line.connect_ms"),
+    ('[[links]]\nname = "a"\nkind = "modem"\nline = { drop_chance = nan }\n'
+     + _meters(1, "a"), "links[0].line.drop_chance"),
+    ('[[links]]\nname = "a"\nkind = "modem"\nline = { piece_ms = nan }\n'
+     + _meters(1, "a"), "links[0].line.piece_ms"),
     ('links = 3\n' + _meters(1, "a"), "links"),
     ('[[links]]\nname = "a"\nkind = "bus"\n', "[[meters]]"),
 ]
@@ -215,3 +225,16 @@ def test_a_link_port_already_taken_is_named_with_its_field(tmp_path):
             FleetNetwork(load_linked_fleet(path))
     finally:
         taken.close()
+
+
+@pytest.mark.parametrize("load", [load_fleet, load_linked_fleet])
+def test_a_fleet_file_past_the_size_bound_is_refused_unread(tmp_path, monkeypatch, load):
+    """``--fleet /dev/zero`` or a mistyped path to a disk image must not fill memory."""
+    from hhu_firmware_sim.meter import fleet
+    monkeypatch.setattr(fleet, "MAX_FLEET_BYTES", 1000)
+    path = tmp_path / "huge.toml"
+    with path.open("wb") as f:
+        f.truncate(10**9)              # sparse: a gigabyte of NULs, no disk used
+    with pytest.raises(FleetError, match="more than 1000 bytes") as caught:
+        load(path)
+    assert str(path) in str(caught.value)

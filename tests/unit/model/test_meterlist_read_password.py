@@ -82,3 +82,21 @@ def test_it_round_trips_and_a_list_without_it_is_unchanged(catalog):
                                  catalog) == ml
     plain = parse_meter_list_toml(_list(), "l.toml", catalog)
     assert "read_password_ref" not in render_meter_list_csv(plain)
+
+
+@pytest.mark.parametrize("head, entry", [
+    ({"read_password_ref": "Hunter2 secret!"}, {}),
+    ({}, {"read_password_ref": "Hunter2 secret!"}),
+    ({}, {"read_password_ref": 20261125}),
+])
+def test_a_password_written_where_its_name_belongs_is_never_repeated(catalog, head, entry):
+    """The message goes to the daemon's log, the rejected file's reason and the web
+    app's outbox page: a password typed in the field must not travel with it."""
+    found = _problems(catalog, _list(head, **entry))
+    assert any("never the password itself" in m for _, m in found), found
+    assert not any("Hunter2" in m or "20261125" in m for _, m in found), found
+    text = "# list: L1\n# hhu: H1\n# due: 2026-12-31\nserial,task,read_password_ref\n" \
+           "M1,read,Hunter2 secret!\n"
+    with pytest.raises(ModelError) as err:
+        parse_meter_list_csv(text, "l.csv", catalog)
+    assert "Hunter2" not in str(err.value)

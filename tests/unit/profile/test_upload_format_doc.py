@@ -76,6 +76,9 @@ def test_an_upload_without_meter_clock_decodes_with_no_offset():
     ("10:16:30", "is not an ISO 8601 time"),
     ("2026-11-25T10:16:30", "has no zone"),
     ("x" * 65, "expected ISO 8601 text"),
+    ("2026-11-25T10:16:30\x00+00:00", "is not an ISO 8601 time"),   # fromisoformat takes it
+    ("2026-11-25T10:16:30-23:59", "no zone is that far from UTC"),
+    ("9999-12-31T23:59:59-14:00", "is out of range"),
 ])
 def test_a_meter_clock_of_another_shape_refuses_the_upload_naming_it(value, words):
     with pytest.raises(UploadError, match=r"visits\[0\]\.meter_clock: .*" + words):

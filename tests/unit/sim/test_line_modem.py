@@ -110,3 +110,11 @@ def test_the_cli_takes_drops_as_session_and_bytes():
 def test_a_malformed_drop_says_what_it_wants():
     with pytest.raises(argparse.ArgumentTypeError, match="SESSION:BYTES"):
         _drop("2000")
+
+
+@pytest.mark.parametrize("option", ["latency_ms", "connect_ms", "piece_ms"])
+@pytest.mark.parametrize("value", [float("nan"), float("inf")])
+def test_a_delay_that_is_not_a_finite_number_is_refused(option, value):
+    """``--latency-ms nan`` or ``inf`` passes ``>= 0`` checks: a line that never delivers."""
+    with pytest.raises(ValueError, match=option.partition("_")[0]):
+        LineSim(("127.0.0.1", 1), listen=("127.0.0.1", 0), **{option: value})
