@@ -230,6 +230,18 @@ def _held_sql(keys: int) -> str:
             "WHERE r.meter = k.column1 AND r.obis = k.column2 AND r.time = k.column3")
 
 
+def register_reads_query(meter: str, since: str, until: str,
+                         prefixes: Sequence[str]) -> tuple[str, tuple[str, ...]]:
+    """The portable query of :meth:`SqliteStore.register_reads` (``?`` parameters, LIKE
+    with the prefixes escaped, so ``_`` and ``%`` match themselves); both backends run it."""
+    like = " OR ".join(["obis LIKE ? ESCAPE '\\'"] * len(prefixes))
+    patterns = [p.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+                for p in prefixes]
+    return ("SELECT obis, time, value, unit, value_time, status, upload_id FROM readings "
+            f"WHERE meter=? AND time BETWEEN ? AND ? AND ({like}) ORDER BY time, obis",
+            (meter, since, until, *patterns))
+
+
 class SqliteStore(SqliteAccounts, SqliteExceptions, SqliteReadingsView, SqlitePaging):
     """The embedded store. Safe to share between threads (a connection each)."""
 
@@ -911,13 +923,8 @@ class SqliteStore(SqliteAccounts, SqliteExceptions, SqliteReadingsView, SqlitePa
         [since, until] (UTC ISO), in time order."""
         if not prefixes:
             return []
-        like = " OR ".join(["obis LIKE ? ESCAPE '\\'"] * len(prefixes))
-        patterns = [p.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-                    for p in prefixes]
-        return [RegisterRead(*row) for row in self._rows(
-            "SELECT obis, time, value, unit, value_time, status, upload_id FROM readings "
-            f"WHERE meter=? AND time BETWEEN ? AND ? AND ({like}) ORDER BY time, obis",
-            (meter, since, until, *patterns))]
+        sql, params = register_reads_query(meter, since, until, prefixes)
+        return [RegisterRead(*row) for row in self._rows(sql, params)]
 
     def add_exceptions_once(self, rows: Sequence[tuple]) -> int:
         """Exceptions (upload_id, kind, meter, obis, time, value, detail, created_at)

@@ -4,36 +4,27 @@ in time order, within the window."""
 
 from __future__ import annotations
 
-from hhu_sync.store import SqliteStore
 from hhu_sync.store.billing_rules import REGISTER_PREFIXES
 from tests.cli.test_billing_registers import END, START, ingest, visit
 
 
-def _store(tmp_path) -> SqliteStore:
-    store = SqliteStore(tmp_path / "db.sqlite")
+def _held(store):
+    """Both backends (the ``store`` fixture): M1 read at the start and the end."""
     regs = [["1.8.0", "10.0", "kWh", END], ["1.8.1", "4.0", "kWh", END],
             ["1.6.0", "3.00", "kW", END, "2026-11-03T02:30:00+00:00", ""],
             ["32.7.0", "231.0", "V", END]]
     ingest(store, "U-1", [visit("M1", START, [["1.8.0", "1.0", "kWh", START]]),
                           visit("M1", END, regs), visit("M2", END, regs[:1])])
-    return store
 
 
-def test_the_codes_billing_names_in_time_order_and_no_others(tmp_path):
-    store = _store(tmp_path)
-    try:
-        got = store.register_reads("M1", START, END, REGISTER_PREFIXES)
-        assert [(r.obis, r.time) for r in got] == [
-            ("1.8.0", START), ("1.6.0", END), ("1.8.0", END), ("1.8.1", END)]
-        assert [r.obis for r in store.register_reads("M1", START, END, ("1.6.",))] == [
-            "1.6.0"]
-    finally:
-        store.close()
+def test_the_codes_billing_names_in_time_order_and_no_others(store):
+    _held(store)
+    got = store.register_reads("M1", START, END, REGISTER_PREFIXES)
+    assert [(r.obis, r.time) for r in got] == [
+        ("1.8.0", START), ("1.6.0", END), ("1.8.0", END), ("1.8.1", END)]
+    assert [r.obis for r in store.register_reads("M1", START, END, ("1.6.",))] == ["1.6.0"]
 
 
-def test_a_prefix_is_matched_as_written_not_as_a_pattern(tmp_path):
-    store = _store(tmp_path)
-    try:
-        assert store.register_reads("M1", START, END, ("1_8.", "%")) == []
-    finally:
-        store.close()
+def test_a_prefix_is_matched_as_written_not_as_a_pattern(store):
+    _held(store)
+    assert store.register_reads("M1", START, END, ("1_8.", "%")) == []
