@@ -50,6 +50,7 @@ from hhu_sync.store.base import (
     Delivery,
     LibraryEntry,
     ListState,
+    RemoteRun,
     SchemeVersionRefused,
     StorageUnavailable,
     StoreError,
@@ -663,6 +664,57 @@ class SqliteStore(SqliteAccounts, SqliteExceptions, SqliteReadingsView, SqlitePa
             _list_change(db, change, target[2], ListState.QUEUED, now)
         return target[2]
 
+    # -- remote lists ----------------------------------------------------------------
+    # A remote list (target "remote") has neither hhu nor crew, so its delivery targets
+    # neither and no HHU is ever given it; the remote runner begins it (the delivery is
+    # then delivered to the runner, which the visits' uploads name as their hhu_id, so
+    # the ingest's checks hold as for an HHU) and ends it, which settles the list.
+
+    def remote_runs(self) -> list[RemoteRun]:
+        """Remote lists to run: queued ones, and ones begun and never ended (resumed)."""
+        rows = self._rows(
+            "SELECT d.delivery_id, d.ref, l.state, d.target_hhu FROM deliveries d "
+            "JOIN lists l ON l.list_id = d.ref WHERE d.kind='meter_list' "
+            "AND l.hhu IS NULL AND l.crew IS NULL AND ((d.state='queued' AND l.state=?) "
+            "OR (d.state='delivered' AND l.state=? AND d.delivery_id = (SELECT "
+            "MAX(e.delivery_id) FROM deliveries e WHERE e.kind='meter_list' "
+            "AND e.ref=d.ref))) ORDER BY l.due, d.delivery_id",
+            (ListState.QUEUED, ListState.RUNNING))
+        return [RemoteRun(*r) for r in rows]
+
+    def begin_remote_run(self, delivery_id: int, runner: str, now: str) -> bool:
+        """Take a queued remote list's delivery for ``runner``; the list is running.
+        True also when ``runner`` began it already (a resume); False when it is gone
+        (cancelled, requeued) or another runner has it."""
+        with self._tx() as db:
+            row = db.execute("SELECT d.ref, d.state, d.target_hhu, l.state FROM deliveries d "
+                             "JOIN lists l ON l.list_id = d.ref WHERE d.delivery_id=? "
+                             "AND d.kind='meter_list' AND l.hhu IS NULL AND l.crew IS NULL",
+                             (delivery_id,)).fetchone()
+            if row is None:
+                return False
+            list_id, state, target, list_state = row
+            if state == "delivered":
+                return target == runner and list_state == ListState.RUNNING
+            if state != "queued" or list_state != ListState.QUEUED:
+                return False
+            db.execute("UPDATE deliveries SET state='delivered', target_hhu=?, "
+                       "delivered_at=?, attempts=attempts+1 WHERE delivery_id=?",
+                       (runner, now, delivery_id))
+            db.execute("UPDATE lists SET state=?, delivered_to=?, updated_at=? "
+                       "WHERE list_id=?", (ListState.RUNNING, runner, now, list_id))
+            return True
+
+    def end_remote_run(self, list_id: str, now: str) -> str | None:
+        """A running list's run is over: settled complete or partial, as an upload
+        settles an HHU's list; its state (None: no such list)."""
+        with self._tx() as db:
+            db.execute("UPDATE lists SET state=?, updated_at=? WHERE list_id=? AND state=?",
+                       (ListState.UPLOADED, now, list_id, ListState.RUNNING))
+            self._settle_lists(db, [list_id], now)
+            row = db.execute("SELECT state FROM lists WHERE list_id=?", (list_id,)).fetchone()
+        return row[0] if row else None
+
     def revoke_hhu(self, hhu_id: str, now: str = "", *,
                    change: Change | None = None) -> dict[str, int]:
         """Stop all work for a revoked HHU: its own deliveries are cancelled; crew
@@ -1196,8 +1248,11 @@ class SqliteStore(SqliteAccounts, SqliteExceptions, SqliteReadingsView, SqlitePa
                 "ORDER BY v.time DESC, u.rowid DESC, v.seq DESC LIMIT 1)), 0) "
                 "FROM list_entries e WHERE e.list_id=?", (list_id,)).fetchone()
             state = ListState.COMPLETE if done >= total else ListState.PARTIAL
+            # a running remote list is settled when its run ends (end_remote_run), not
+            # by each meter's upload on the way
             db.execute("UPDATE lists SET state=?, updated_at=? WHERE list_id=? "
-                       "AND state != ?", (state, now, list_id, ListState.CANCELLED))
+                       "AND state NOT IN (?, ?)",
+                       (state, now, list_id, ListState.CANCELLED, ListState.RUNNING))
 
     def mark_cleared(self, upload_id: str, now: str) -> None:
         with self._tx() as db:
