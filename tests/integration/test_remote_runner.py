@@ -15,7 +15,9 @@ import pytest
 
 from hhu_firmware_sim.meter.network import serve_fleet
 from hhu_sync.iec62056.loadprofile import to_series
-from hhu_sync.model.meterlist import parse_meter_list_toml
+from hhu_sync.config import load_config
+from hhu_sync.daemon import Daemon
+from hhu_sync.model.meterlist import parse_meter_list_toml, render_meter_list_toml
 from hhu_sync.remote.runner import RemoteRunner, RunSettings, upload_id_of
 from hhu_sync.store.base import ListState
 from hhu_sync.store.sqlite import SqliteStore
@@ -74,10 +76,11 @@ address = "12"
 link = "bus1"
 """
 
-#: the meters' clocks: two hours of profile, a little before the depot's now
+#: the meters' clocks, a little before the depot's now; profiles are read for 6 hours
 NOW = datetime.now(UTC).replace(microsecond=0, second=0)
 METER_NOW = (NOW - timedelta(minutes=5)).replace(tzinfo=None)
 START = (METER_NOW - timedelta(hours=2)).replace(minute=0)
+SINCE = (METER_NOW - timedelta(hours=6)).replace(minute=0)
 FAST = RunSettings(concurrency=4, meter_budget_s=10.0, run_budget_s=60.0, retries=2,
                    backoff_s=0.05, answer_timeout_s=1.5, reaction_s=0.0)
 
@@ -96,7 +99,8 @@ def net(tmp_path):
 def remote_list(net, catalog, *, extra=(), list_id="R-NIGHT", profile=True):
     ep = net.meters
     meters = [
-        {"serial": "71000001", "task": "read", "port": ep["71000001"].url, "profile": profile},
+        {"serial": "71000001", "task": "read", "port": ep["71000001"].url, "profile": profile,
+         **({"since": SINCE.isoformat() + "Z"} if profile else {})},
         {"serial": "71000002", "task": "read", "port": ep["71000002"].url},
         {"serial": "40000001", "task": "read", "port": ep["40000001"].url,
          "device_address": "101"},
@@ -164,8 +168,11 @@ def test_a_modem_that_drops_mid_profile_is_retried_and_its_intervals_are_stored_
     meter = next(m for m in net.links["m1"].link.fleet.meters if m.serial == "71000001")
     rec = meter.recorder
     assert rec is not None
-    expected = sum(series.count() for series in
-                   to_series(list(rec.sections(meter.utc_now)), rec.clock).series)
+    since = int(SINCE.replace(tzinfo=UTC).timestamp())
+    expected = sum(1 for series in to_series(list(rec.sections(meter.utc_now)),
+                                             rec.clock).series
+                   for run in series.runs for n in range(len(run.values))
+                   if run.first_end + n * series.interval_s > since)
     held = store.intervals("71000001")
     ends = Counter((i.channel, i.interval_end) for i in held)
     assert held and max(ends.values()) == 1                   # each interval once
@@ -248,3 +255,75 @@ def test_another_runners_run_is_left_alone(net, catalog, store):
     assert store.begin_remote_run(run.delivery_id, "remote-other", NOW.isoformat())
     assert runner(store).run(run) is None
     assert runner(store).tick() == 0
+
+
+DAEMON_CONFIG = """
+[depot]
+id = "DEPOT-T"
+[limits]
+debounce_seconds = 0.05
+outbox_workers = 0
+[schedule]
+poll_seconds = 0.1
+rescan_seconds = 1
+[remote]
+poll_seconds = 0.1
+concurrency = 5
+meter_budget_seconds = 10
+run_budget_seconds = 60
+retries = 2
+backoff_seconds = 0.05
+"""
+
+
+@pytest.fixture
+def daemon_config(tmp_path):
+    path = tmp_path / "hhu-sync.toml"
+    path.write_text(DAEMON_CONFIG)
+    return load_config(path)
+
+
+def test_the_daemon_runs_a_queued_remote_list_dropped_in_its_outbox(net, catalog,
+                                                                    daemon_config):
+    assert daemon_config.remote.concurrency == 5
+    outbox = daemon_config.paths.outbox
+    outbox.mkdir(parents=True, exist_ok=True)
+    (outbox / "night.toml").write_text(render_meter_list_toml(remote_list(net, catalog)))
+    summary = Daemon(daemon_config, once=True).run(timeout=60)
+    assert summary.finished and summary.files["accepted"] == 1
+    store = SqliteStore(daemon_config.paths.database)
+    try:
+        assert store.list_state("R-NIGHT") == ListState.COMPLETE
+        assert {r.hhu for r in store.readings()} == {"remote-DEPOT-T"}
+        assert len(stored_meters(store)) == 6
+    finally:
+        store.close()
+    exported = sorted(p.name for p in daemon_config.paths.exports.iterdir())
+    assert any(name.startswith("RM-") for name in exported)     # exported for billing
+
+
+def test_a_daemon_killed_during_a_run_resumes_it_without_doubling(net, catalog,
+                                                                  daemon_config):
+    store = SqliteStore(daemon_config.paths.database)
+    try:
+        store.add_meter_list(remote_list(net, catalog), NOW.isoformat())
+        [run] = store.remote_runs()
+        killed = RemoteRunner(store, runner_id="remote-DEPOT-T", settings=RunSettings(
+            concurrency=1, meter_budget_s=10.0, retries=2, backoff_s=0.05, reaction_s=0.0))
+        killed.committed = lambda uid, hhu: killed.stop.set()   # gone after one meter
+        assert killed.run(run) is not None
+        assert store.list_state("R-NIGHT") == ListState.RUNNING
+        first = {r.upload_id for r in store.readings()}
+        assert len(first) == 1
+    finally:
+        store.close()
+    summary = Daemon(daemon_config, once=True).run(timeout=60)
+    assert summary.finished
+    store = SqliteStore(daemon_config.paths.database)
+    try:
+        assert store.list_state("R-NIGHT") == ListState.COMPLETE
+        uploads = Counter(r.upload_id for r in store.readings())
+        assert len(uploads) == 6 and first <= set(uploads)
+        assert len(store.meter_visits("71000001")) == 1          # one visit a meter
+    finally:
+        store.close()
