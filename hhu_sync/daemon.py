@@ -242,7 +242,7 @@ class Daemon:
         jobs = [(self._rescan.set, self.config.schedule.rescan_seconds)]
         if self.config.schedule.export_minutes:
             jobs.append((self._full_export, self.config.schedule.export_minutes * 60))
-        jobs.append((self.remote.tick, self.config.remote.poll_seconds))
+        jobs.append((self.remote.poll, self.config.remote.poll_seconds))
         self.docks.start(jobs)
         if self.web is not None:
             try:

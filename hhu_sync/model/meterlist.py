@@ -462,13 +462,13 @@ def _remote_fields(row: Mapping[str, Any], remote: bool, task: Any, serial: str 
         else:
             device = device_raw.strip()
     if port is not None and serial:
-        key = (port, device or serial)
-        if key in on_port:
-            add("device_address", f"address {_show(key[1])} on port {_show(port)} is "
-                f"taken already (at {on_port[key]}): two meters at one address on one "
+        spot = (port, device or serial)
+        if spot in on_port:
+            add("device_address", f"address {_show(spot[1])} on port {_show(port)} is "
+                f"taken already (at {on_port[spot]}): two meters at one address on one "
                 "line both answer; give each its own device_address")
         else:
-            on_port[key] = where
+            on_port[spot] = where
     return port, device
 
 

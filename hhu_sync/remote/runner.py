@@ -164,6 +164,10 @@ class RemoteRunner:
             started += 1
         return started
 
+    def poll(self) -> None:
+        """:meth:`tick`, as the daemon's periodic job."""
+        self.tick()
+
     def busy(self) -> bool:
         with self._lock:
             return bool(self._active)

@@ -14,9 +14,9 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from hhu_firmware_sim.meter.network import serve_fleet
-from hhu_sync.iec62056.loadprofile import to_series
 from hhu_sync.config import load_config
 from hhu_sync.daemon import Daemon
+from hhu_sync.iec62056.loadprofile import to_series
 from hhu_sync.model.meterlist import parse_meter_list_toml, render_meter_list_toml
 from hhu_sync.remote.runner import RemoteRunner, RunSettings, upload_id_of
 from hhu_sync.store.base import ListState
