@@ -31,8 +31,8 @@ MAX_ENTRIES = 10_000
 _SERIAL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,31}$")
 _SEP_LINE = re.compile(r'^"?sep=([,;\t|])"?[,;\t|]*\s*$')
 _EXCEL_NUMBER = re.compile(r"^\d+(?:[.,]\d+)?E\+\d+$", re.IGNORECASE)   # 3.51E+13
-_BARE_HEAD_LINE = re.compile(r'^\s*"?\s*(list|id|name|hhu|crew|target|due|notes|profile|events'
-                             r'|since|read_password_ref)\s*:',
+_BARE_HEAD_LINE = re.compile(r'^\s*"?\s*(list|id|name|hhu|crew|target|schedule|due|notes|profile'
+                             r'|events|since|read_password_ref)\s*:',
                              re.IGNORECASE)     # a "# key: value" line that lost its "#"
 #: What a read task may ask for besides the registers, per meter or as the list's default.
 READ_OPTIONS = ("profile", "events", "since")
@@ -46,7 +46,7 @@ _OPTIONAL = (*READ_OPTIONS, READ_PASSWORD_REF)
 REMOTE = "remote"
 #: What a remote entry says about its line: the port's URL and the meter's device address.
 REMOTE_KEYS = ("port", "device_address")
-_LIST_KEYS = ("id", "name", "hhu", "crew", "target", "due", "notes", *_OPTIONAL)
+_LIST_KEYS = ("id", "name", "hhu", "crew", "target", "schedule", "due", "notes", *_OPTIONAL)
 _BASE_KEYS = ("serial", "site", "address", "task", "scheme", "model", "notes")
 _ENTRY_KEYS = (*_BASE_KEYS, *_OPTIONAL, *REMOTE_KEYS)
 #: The columns every CSV list has; the read options and the remote keys are optional.
@@ -101,6 +101,9 @@ class MeterList:
     #: ``"remote"`` (:data:`REMOTE`): read by the depot over each meter's port; None: by
     #: the HHU or crew named.
     target: str | None = None
+    #: Remote lists: a cron expression (UTC, five fields) the list runs again by, e.g.
+    #: ``"0 2 * * *"`` every night at 02:00; None: once, when queued.
+    schedule: str | None = None
 
     @property
     def remote(self) -> bool:
@@ -119,6 +122,8 @@ class MeterList:
              "meters": [_entry_dict(m) for m in self.meters]}
         if self.target is not None:
             d["target"] = self.target
+        if self.schedule is not None:
+            d["schedule"] = self.schedule
         return d
 
 
@@ -148,7 +153,7 @@ def meter_list_from_dict(data: dict[str, Any]) -> MeterList:
         notes=data["notes"], meters=tuple(MeterEntry(**{k: v for k, v in m.items()
                                                          if k in _ENTRY_KEYS})
                                           for m in data["meters"]),
-        target=data.get("target"))
+        target=data.get("target"), schedule=data.get("schedule"))
 
 
 def _flag(value: Any) -> bool | None:
@@ -271,6 +276,7 @@ def _build(f: Fields, head: dict[str, Any], head_path: str, rows: list[tuple[str
     crew = f.ident(head, head_path, "crew", required=False)
     target = _target(f, head, head_path)
     remote = "target" in head      # a bad target is told once: its entries read as remote
+    schedule = _schedule(f, head, head_path, remote)
     if "hhu" not in head and "crew" not in head and "target" not in head:
         f.add(f"{head_path}.hhu", "a meter list needs a target: hhu = \"ID\", crew = \"NAME\""
               " or target = \"remote\"")
@@ -387,7 +393,39 @@ def _build(f: Fields, head: dict[str, Any], head_path: str, rows: list[tuple[str
     if f.problems:
         raise ModelError(f.problems)
     assert lid is not None and due is not None   # required: else a problem was recorded
-    return MeterList(lid, name or lid, hhu, crew, due, notes, tuple(entries), target)
+    return MeterList(lid, name or lid, hhu, crew, due, notes, tuple(entries), target,
+                     schedule)
+
+
+def cron_problem(text: str) -> str | None:
+    """Why ``text`` is not a five-field cron expression; None when it is one."""
+    from apscheduler.triggers.cron import CronTrigger   # parses only: no clock, no thread
+
+    try:
+        CronTrigger.from_crontab(text, timezone=UTC)
+    except ValueError as exc:
+        return f"{_show(text)} is not a cron expression (minute hour day month weekday, " \
+               f"e.g. \"0 2 * * *\"): {exc}"
+    return None
+
+
+def _schedule(f: Fields, head: dict[str, Any], head_path: str, remote: bool) -> str | None:
+    """``schedule``: a remote list's cron expression (a handheld's list has no clock)."""
+    if "schedule" not in head:
+        return None
+    raw = head["schedule"]
+    if not remote:
+        f.add(f"{head_path}.schedule", "only a remote list (target = \"remote\") runs on a "
+              "schedule")
+        return None
+    if not isinstance(raw, str):
+        f.add(f"{head_path}.schedule", "expected a cron expression (text)")
+        return None
+    problem = cron_problem(raw.strip())
+    if problem is not None:
+        f.add(f"{head_path}.schedule", problem)
+        return None
+    return " ".join(raw.split())
 
 
 def _target(f: Fields, head: dict[str, Any], head_path: str) -> str | None:
@@ -651,6 +689,7 @@ def render_meter_list_toml(m: MeterList) -> str:
     out += [f"hhu = {_q(m.hhu)}"] if m.hhu else []
     out += [f"crew = {_q(m.crew)}"] if m.crew else []
     out += [f"target = {_q(m.target)}"] if m.target else []
+    out += [f"schedule = {_q(m.schedule)}"] if m.schedule else []
     out += [f"due = {m.due}", f"notes = {_q(m.notes)}", ""]
     for e in m.meters:
         out += ["[[meters]]", f"serial = {_q(e.serial)}", f"site = {_q(e.site)}",
@@ -683,7 +722,8 @@ def render_meter_list_csv(m: MeterList) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     head = [("list", m.id), ("name", m.name), ("hhu", m.hhu), ("crew", m.crew),
-            ("target", m.target), ("due", m.due), ("notes", m.notes)]
+            ("target", m.target), ("schedule", m.schedule), ("due", m.due),
+            ("notes", m.notes)]
     for key, value in head:
         if value or key in ("list", "name", "due"):
             writer.writerow([f"# {key}: {value}"])

@@ -123,3 +123,23 @@ def test_programming_on_a_remote_list_is_refused_as_not_built(catalog):
                                       "port": GW}))
     task = [m for f, m in found if f == "meters[0].task"]
     assert task and "remote programming is not built" in task[0]
+
+
+def test_a_remote_list_may_run_on_a_cron_schedule_read_back_from_toml_and_csv(catalog):
+    ml = parse_meter_list_toml(_list(schedule=" 0  2 * * *"), "remote.toml", catalog)
+    assert ml.schedule == "0 2 * * *"
+    import tomllib
+    assert parse_meter_list_toml(tomllib.loads(render_meter_list_toml(ml)), "r.toml",
+                                 catalog) == ml
+    assert parse_meter_list_csv(render_meter_list_csv(ml), "r.csv", catalog) == ml
+    assert meter_list_from_dict(ml.to_dict()) == ml
+
+
+def test_a_schedule_that_is_no_cron_expression_or_on_an_hhus_list_is_refused(catalog):
+    found = _problems(catalog, _list(schedule="0 25 * * *"))
+    [(field, message)] = found
+    assert field == "list.schedule" and "is not a cron expression" in message
+    assert _fields(catalog, _list(schedule="nightly")) == {"list.schedule"}
+    data = {"list": {"id": "L", "hhu": "H1", "due": "2026-12-31", "schedule": "0 2 * * *"},
+            "meters": [{"serial": "M1", "task": "read"}]}
+    assert _fields(catalog, data) == {"list.schedule"}
