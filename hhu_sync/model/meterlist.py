@@ -399,7 +399,7 @@ def _build(f: Fields, head: dict[str, Any], head_path: str, rows: list[tuple[str
 
 def cron_problem(text: str) -> str | None:
     """Why ``text`` is not a five-field cron expression; None when it is one."""
-    from apscheduler.triggers.cron import CronTrigger   # parses only: no clock, no thread
+    from apscheduler.triggers.cron import CronTrigger  # parses only: no clock, no thread
 
     try:
         CronTrigger.from_crontab(text, timezone=UTC)

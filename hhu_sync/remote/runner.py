@@ -45,7 +45,7 @@ from hhu_sync.meterio.transport import READ_SLICE_S, SerialTransport
 from hhu_sync.model.meterlist import SINCE_LAST, MeterEntry, MeterList
 from hhu_sync.profile.wire import encode_event, encode_profile
 from hhu_sync.remote.visit import MeterRead, new_visit, read_meter
-from hhu_sync.store.base import RemoteRun, StorageUnavailable, Store, StoreError
+from hhu_sync.store.base import ListState, RemoteRun, StorageUnavailable, Store, StoreError
 
 log = logging.getLogger("hhu_sync.remote")
 UPLOAD_PREFIX = "RM"
@@ -151,8 +151,9 @@ class RemoteRunner:
         """Start every remote list due (queued, or begun by this runner and not ended);
         returns how many were started. Never blocks on a run."""
         started = 0
+        self.fire_schedules()
         for run in self.store.remote_runs():
-            if run.runner not in (None, self.runner_id):
+            if run.runner not in (None, self.runner_id) or run.waits:
                 continue             # another depot's (issue 17, point 5: not built)
             with self._lock:
                 if run.delivery_id in self._active or self.stop.is_set():
@@ -164,6 +165,35 @@ class RemoteRunner:
             started += 1
         return started
 
+    def fire_schedules(self) -> list[str]:
+        """Requeue each scheduled list whose next fire time after its latest run was
+        queued has passed (a new run); the lists fired. Fires missed while the daemon was
+        down are caught up once, not one run each (coalesced): the requeue moves the
+        list's latest queueing to now. A list running is left to end first (one run of
+        a list at a time); its fire is then caught up once at a later look."""
+        from apscheduler.triggers.cron import CronTrigger
+
+        now = self.now()
+        fired = []
+        for list_id, cron, state, queued in self.store.remote_schedules():
+            if state == ListState.RUNNING or not queued:
+                continue
+            try:
+                trigger = CronTrigger.from_crontab(cron, timezone=UTC)
+                last = datetime.fromisoformat(queued)
+            except ValueError as exc:        # checked at the list's input: a hand edit
+                log.error("remote list %s: schedule %r not usable: %s", list_id, cron, exc)
+                continue
+            last = last if last.tzinfo is not None else last.replace(tzinfo=UTC)
+            due = trigger.get_next_fire_time(None, last)
+            if due is None or due > now:
+                continue
+            self.store.requeue_list(list_id, now.isoformat())
+            log.info("remote list %s: scheduled run (%s, due %s)", list_id, cron,
+                     due.isoformat())
+            fired.append(list_id)
+        return fired
+
     def poll(self) -> None:
         """:meth:`tick`, as the daemon's periodic job."""
         self.tick()
@@ -173,8 +203,10 @@ class RemoteRunner:
             return bool(self._active)
 
     def due(self) -> bool:
-        """Whether any remote list waits for this runner (``--once`` waits for them)."""
-        return any(r.runner in (None, self.runner_id) for r in self.store.remote_runs())
+        """Whether any remote list waits for this runner now (``--once`` waits for
+        them; not for a schedule's next fire)."""
+        return any(r.runner in (None, self.runner_id) and not r.waits
+                   for r in self.store.remote_runs())
 
     def shutdown(self) -> None:
         """Stop between meters: a run left midway resumes at the next start."""

@@ -673,14 +673,33 @@ class SqliteStore(SqliteAccounts, SqliteExceptions, SqliteReadingsView, SqlitePa
     def remote_runs(self) -> list[RemoteRun]:
         """Remote lists to run: queued ones, and ones begun and never ended (resumed)."""
         rows = self._rows(
-            "SELECT d.delivery_id, d.ref, l.state, d.target_hhu FROM deliveries d "
+            "SELECT d.delivery_id, d.ref, l.state, d.target_hhu, d.delivery_id = (SELECT "
+            "MIN(f.delivery_id) FROM deliveries f WHERE f.kind='meter_list' AND "
+            "f.ref=d.ref) AND l.state=?, l.data FROM deliveries d "
             "JOIN lists l ON l.list_id = d.ref WHERE d.kind='meter_list' "
             "AND l.hhu IS NULL AND l.crew IS NULL AND ((d.state='queued' AND l.state=?) "
             "OR (d.state='delivered' AND l.state=? AND d.delivery_id = (SELECT "
             "MAX(e.delivery_id) FROM deliveries e WHERE e.kind='meter_list' "
             "AND e.ref=d.ref))) ORDER BY l.due, d.delivery_id",
-            (ListState.QUEUED, ListState.RUNNING))
-        return [RemoteRun(*r) for r in rows]
+            (ListState.QUEUED, ListState.QUEUED, ListState.RUNNING))
+        # a scheduled list's first delivery waits for its first fire (which requeues it)
+        return [RemoteRun(r[0], r[1], r[2], r[3],
+                          waits=bool(r[4]) and bool(json.loads(r[5]).get("schedule")))
+                for r in rows]
+
+    def remote_schedules(self) -> list[tuple[str, str, str, str]]:
+        """Each remote list with a schedule, not cancelled: (list id, cron expression,
+        state, when its latest run was queued): the last fire a schedule served."""
+        out = []
+        for list_id, data, state, queued in self._rows(
+                "SELECT l.list_id, l.data, l.state, (SELECT MAX(d.created_at) FROM "
+                "deliveries d WHERE d.kind='meter_list' AND d.ref=l.list_id) FROM lists l "
+                "WHERE l.hhu IS NULL AND l.crew IS NULL AND l.state != ? ORDER BY l.list_id",
+                (ListState.CANCELLED,)):
+            schedule = json.loads(data).get("schedule")
+            if schedule:
+                out.append((list_id, schedule, state, queued or ""))
+        return out
 
     def begin_remote_run(self, delivery_id: int, runner: str, now: str) -> bool:
         """Take a queued remote list's delivery for ``runner``; the list is running.

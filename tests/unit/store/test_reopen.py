@@ -169,6 +169,7 @@ CALLS = {
     "cancel_list": lambda s: s.cancel_list("L1", NOW, change=_CHANGE),
     "list_view": lambda s: s.list_view("L1"),
     "remote_runs": lambda s: s.remote_runs(),
+    "remote_schedules": lambda s: s.remote_schedules(),
     "begin_remote_run": lambda s: s.begin_remote_run(1, "remote-depot", NOW),
     "end_remote_run": lambda s: s.end_remote_run("L1", NOW),
     "touch_hhu": _touch,
