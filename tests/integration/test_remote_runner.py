@@ -327,3 +327,28 @@ def test_a_daemon_killed_during_a_run_resumes_it_without_doubling(net, catalog,
         assert len(store.meter_visits("71000001")) == 1          # one visit a meter
     finally:
         store.close()
+
+
+def test_a_nightly_read_since_last_takes_only_the_intervals_not_held(net, catalog, store):
+    url = net.meters["71000002"].url
+
+    def one(list_id, since):
+        return parse_meter_list_toml(
+            {"list": {"id": list_id, "target": "remote", "due": "2026-12-31"},
+             "meters": [{"serial": "71000002", "task": "read", "port": url,
+                         "profile": True, "since": since}]}, "remote.toml", catalog)
+
+    store.add_meter_list(one("N1", SINCE.isoformat() + "Z"), NOW.isoformat())
+    first = runner(store).run(store.remote_runs()[0])
+    assert first is not None and first.reports[0].intervals_stored > 0
+    last_end = max(store.last_interval_ends("71000002").values())
+    meter = net.links["m2"].link.fleet.meters[0]
+    meter.at(METER_NOW + timedelta(hours=1))            # the next night, an hour on
+    store.add_meter_list(one("N2", "last"), NOW.isoformat())
+    second = runner(store).run(store.remote_runs()[0])
+    assert second is not None
+    [report] = second.reports
+    channels = len(store.last_interval_ends("71000002"))
+    assert report.intervals_already_held == 0              # nothing read twice
+    assert report.intervals_stored == 4 * channels          # one hour at 15 minutes
+    assert min(store.last_interval_ends("71000002").values()) == last_end + 3600
