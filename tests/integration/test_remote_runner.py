@@ -183,7 +183,9 @@ def test_a_modem_that_drops_mid_profile_is_retried_and_its_intervals_are_stored_
 def test_a_meter_that_never_answers_is_not_found_after_its_budget(net, catalog, store):
     ghost = {"serial": "40000099", "task": "read", "port": net.meters["40000001"].url,
              "device_address": "199"}
-    store.add_meter_list(remote_list(net, catalog, extra=[ghost], profile=False),
+    echoed = {"serial": "40000098", "task": "read", "port": net.meters["40000011"].url,
+              "device_address": "98"}                # on the bus: only our echo comes back
+    store.add_meter_list(remote_list(net, catalog, extra=[ghost, echoed], profile=False),
                          NOW.isoformat())
     quick = RunSettings(concurrency=4, meter_budget_s=1.0, run_budget_s=60.0, retries=2,
                         backoff_s=0.05, answer_timeout_s=0.3, reaction_s=0.0)
@@ -191,7 +193,7 @@ def test_a_meter_that_never_answers_is_not_found_after_its_budget(net, catalog, 
         store.remote_runs()[0])
     assert report is not None
     outcomes = report.outcomes()
-    assert outcomes.pop("40000099") == "not_found"
+    assert outcomes.pop("40000099") == outcomes.pop("40000098") == "not_found"
     assert set(outcomes.values()) == {"done"}
     ghost_out = next(m for m in report.meters if m.serial == "40000099")
     assert 1 <= ghost_out.attempts <= quick.retries + 1
