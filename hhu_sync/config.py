@@ -69,6 +69,20 @@ class Link:
 
 
 @dataclass(frozen=True)
+class Remote:
+    """Remote lists (``target = "remote"``), read by the daemon over modems, gateways and
+    RS-485 buses (hhu_sync.remote, docs/remote.md)."""
+
+    poll_seconds: float = 30.0         # look for queued remote lists this often
+    concurrency: int = 4               # ports read at once (one session a port, always)
+    meter_budget_seconds: float = 120.0  # one meter, all its attempts; then not_found
+    run_budget_seconds: float = 3600.0   # one run of a list; meters left are not visited
+    retries: int = 2                   # attempts after the first, per meter (0: none)
+    backoff_seconds: float = 5.0       # before the first retry; doubles each time
+    answer_timeout_seconds: float = 1.5  # silence before the driver repeats a request
+
+
+@dataclass(frozen=True)
 class Paths:
     outbox: Path
     archive: Path
@@ -131,6 +145,7 @@ class Config:
     handler_packages: tuple[str, ...] = ()
     demo: Demo | None = None
     web: Web = Web()
+    remote: Remote = Remote()
     source: ConfigSource = ConfigSource.NAMED   # set by load_config
 
 
@@ -155,7 +170,7 @@ def parse_config(data: dict[str, Any], file: Path | None, locate=None) -> Config
     f = Fields(str(file) if file else "<defaults>", locate)
     base = file.parent if file else Path.cwd()
     f.unknown(data, "", ("depot", "paths", "docks", "hhus", "schedule", "limits", "link",
-                         "serial", "demo", "web"))
+                         "serial", "demo", "web", "remote"))
     depot = f.get(data, "", "depot", dict, required=False, default={})
     f.unknown(depot, "depot", ("id",))
     depot_id = f.ident(depot, "depot", "id", required=False) or "depot"
@@ -165,6 +180,7 @@ def parse_config(data: dict[str, Any], file: Path | None, locate=None) -> Config
     schedule = _numbers(f, data, "schedule", Schedule)
     limits = _numbers(f, data, "limits", Limits)
     link = _numbers(f, data, "link", Link)
+    remote = _numbers(f, data, "remote", Remote)
     if link.min_version not in (1, 2):
         f.add("link.min_version", f"must be 1 or 2 (a link protocol version), found "
               f"{link.min_version}")
@@ -186,7 +202,7 @@ def parse_config(data: dict[str, Any], file: Path | None, locate=None) -> Config
         raise ModelError(f.problems)
     return Config(file=file, depot_id=depot_id, paths=paths, docks=docks, hhus=hhus,
                   schedule=schedule, limits=limits, link=link,
-                  handler_packages=tuple(packages), demo=demo, web=web)
+                  handler_packages=tuple(packages), demo=demo, web=web, remote=remote)
 
 
 def parse_listen(text: str) -> tuple[str, int] | None:
@@ -297,7 +313,8 @@ def _numbers(f: Fields, data: dict[str, Any], section: str, cls: type) -> Any:
         value = f.get(table, section, fl.name, kind)
         if value is None:
             continue
-        allow_zero = fl.name in ("export_minutes", "outbox_workers", "read_gather_ms")
+        allow_zero = fl.name in ("export_minutes", "outbox_workers", "read_gather_ms",
+                                 "retries", "backoff_seconds")
         if value < 0 or (value == 0 and not allow_zero):
             f.add(f"{section}.{fl.name}", f"must be greater than zero, found {value}")
             continue

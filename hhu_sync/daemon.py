@@ -35,6 +35,7 @@ from hhu_sync.keys import KeyStore
 from hhu_sync.model.catalog import load_catalog
 from hhu_sync.outbox import OutboxProcessor, OutboxWatcher, ReadyFiles
 from hhu_sync.packing import Packer
+from hhu_sync.remote.runner import RemoteRunner, RunSettings
 from hhu_sync.store.base import StoreError
 from hhu_sync.store.sqlite import open_store  # the daemon is SQLite-only until wired (issue 16)
 
@@ -125,6 +126,10 @@ class Daemon:
         self.docks = DockManager(config, self.store, self.keystore, self.packer,
                                  generation=self.generation, on_result=self._session_done,
                                  committed=self._upload_committed)
+        # remote lists (target = "remote"): read over their ports on threads of their own
+        self.remote = RemoteRunner(self.store, runner_id=f"remote-{config.depot_id}",
+                                   settings=RunSettings.of(config.remote),
+                                   secret=self.keystore.secret, committed=self._remote_committed)
         self.web = self._web_server(config)
 
     def _web_server(self, config: Config):
@@ -188,6 +193,12 @@ class Daemon:
         except RuntimeError:                          # stopping: the pool is shut
             done.cancel()
 
+    def _remote_committed(self, upload_id: str, runner_id: str) -> None:
+        """A remote meter's visit committed: exported as a docking's upload is."""
+        self._upload_committed(UploadCommitted(dock=runner_id, at=time.time(),
+                                               upload_id=upload_id, hhu_id=runner_id))
+        self._changed()
+
     def _export(self, event: UploadCommitted, done: Future) -> None:
         p = self.config.paths
         try:
@@ -231,6 +242,7 @@ class Daemon:
         jobs = [(self._rescan.set, self.config.schedule.rescan_seconds)]
         if self.config.schedule.export_minutes:
             jobs.append((self._full_export, self.config.schedule.export_minutes * 60))
+        jobs.append((self.remote.poll, self.config.remote.poll_seconds))
         self.docks.start(jobs)
         if self.web is not None:
             try:
@@ -322,12 +334,16 @@ class Daemon:
             return False
         if self.ready.scan() or self.ready.pending:
             return False
+        if self.remote.busy() or self.remote.due():
+            self.remote.tick()
+            return False
         return self.docks.settled(self.generation())
 
     def shutdown(self) -> None:
         self.stop.set()
         if self.web is not None:
             self.web.stop()
+        self.remote.shutdown()      # between meters: a run left midway resumes at start
         self.docks.shutdown()
         try:
             self.summary.queued_left = sum(r["n"] for r in self.store.status()["queue"])

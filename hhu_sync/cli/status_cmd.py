@@ -221,7 +221,7 @@ def show(status: dict[str, Any], now: datetime, console: Console) -> None:
           [[f["delivery_id"], f["kind"], f["ref"], f["target_hhu"], f["attempts"],
             first_line(f["last_error"])] for f in status["failed_deliveries"]])
     table("meter lists", ["list", "name", "for", "due", "state", "meters", "on"],
-          [[m["list_id"], m["name"], m["hhu"] or m["crew"], m["due"], m["state"],
+          [[m["list_id"], m["name"], m["hhu"] or m["crew"] or "remote", m["due"], m["state"],
             m["entries"], m["delivered_to"]] for m in status["lists"]])
     table("failed visits on partial lists", ["list", "meter", "outcome", "note", "when"],
           [[v["list_id"], v["meter"], v["outcome"] or "not visited", first_line(v["notes"]),

@@ -1,8 +1,13 @@
 """Meter lists: ordered routes of meters with read/program tasks, from TOML or CSV.
 
 TOML has a ``[list]`` table and ``[[meters]]`` entries. CSV starts with ``# key: value``
-lines for the list (list, name, hhu, crew, due, notes), then a header row and one row per
-meter; CSV line numbers in messages are exact.
+lines for the list (list, name, hhu, crew, target, due, notes), then a header row and one
+row per meter; CSV line numbers in messages are exact.
+
+A list for an HHU names ``hhu`` or ``crew``; a list the depot reads itself over modems,
+gateways and RS-485 buses says ``target = "remote"`` and gives each meter a ``port`` (a
+pyserial URL) and, on a shared port, its ``device_address`` (``address`` is the site's
+street address, as on every list).
 """
 
 from __future__ import annotations
@@ -26,8 +31,8 @@ MAX_ENTRIES = 10_000
 _SERIAL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,31}$")
 _SEP_LINE = re.compile(r'^"?sep=([,;\t|])"?[,;\t|]*\s*$')
 _EXCEL_NUMBER = re.compile(r"^\d+(?:[.,]\d+)?E\+\d+$", re.IGNORECASE)   # 3.51E+13
-_BARE_HEAD_LINE = re.compile(r'^\s*"?\s*(list|id|name|hhu|crew|due|notes|profile|events|since'
-                             r'|read_password_ref)\s*:',
+_BARE_HEAD_LINE = re.compile(r'^\s*"?\s*(list|id|name|hhu|crew|target|schedule|due|notes|profile'
+                             r'|events|since|read_password_ref)\s*:',
                              re.IGNORECASE)     # a "# key: value" line that lost its "#"
 #: What a read task may ask for besides the registers, per meter or as the list's default.
 READ_OPTIONS = ("profile", "events", "since")
@@ -37,12 +42,24 @@ SINCE_LAST = "last"
 #: or as the list's default; the packer seals it into the bundle, never the list.
 READ_PASSWORD_REF = "read_password_ref"
 _OPTIONAL = (*READ_OPTIONS, READ_PASSWORD_REF)
-_LIST_KEYS = ("id", "name", "hhu", "crew", "due", "notes", *_OPTIONAL)
+#: ``target = "remote"``: the depot reads the list's meters itself (hhu_sync.remote).
+REMOTE = "remote"
+#: What a remote entry says about its line: the port's URL and the meter's device address.
+REMOTE_KEYS = ("port", "device_address")
+_LIST_KEYS = ("id", "name", "hhu", "crew", "target", "schedule", "due", "notes", *_OPTIONAL)
 _BASE_KEYS = ("serial", "site", "address", "task", "scheme", "model", "notes")
-_ENTRY_KEYS = (*_BASE_KEYS, *_OPTIONAL)
-#: The columns every CSV list has; the read options are optional columns.
+_ENTRY_KEYS = (*_BASE_KEYS, *_OPTIONAL, *REMOTE_KEYS)
+#: The columns every CSV list has; the read options and the remote keys are optional.
 CSV_COLUMNS = _BASE_KEYS
 _ALL_CSV_COLUMNS = _ENTRY_KEYS
+#: URL schemes a remote port may have (pyserial's): a modem or TCP-to-serial gateway
+#: (socket://HOST:PORT), RFC 2217 (rfc2217://HOST:PORT), else a local device path.
+PORT_SCHEMES = ("socket", "rfc2217")
+_URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://(.*)$")
+_HOST_PORT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):([0-9]{1,5})(?:[/?].*)?$")
+_DEVICE = re.compile(r"^(/[^\x00-\x1f]+|COM[1-9][0-9]{0,2}|\\\\\.\\COM[1-9][0-9]{0,2})$")
+#: An IEC 62056-21 device address: at most 32 characters, digits, letters and spaces.
+_DEVICE_ADDRESS = re.compile(r"^[A-Za-z0-9][A-Za-z0-9 ]{0,31}$")
 _SECRET_NAME = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._-]{0,63}$")   # a key-store name
 _TRUE = frozenset({"true", "yes", "y", "1"})
 _FALSE = frozenset({"false", "no", "n", "0"})
@@ -66,6 +83,10 @@ class MeterEntry:
     #: The key-store secret holding this meter's reading password (None: the scheme's
     #: password, else the default reading password).
     read_password_ref: str | None = None
+    #: Remote lists only: the pyserial URL of the meter's line, and the device address
+    #: it answers on there ("": it is signed on to by its serial).
+    port: str | None = None
+    device_address: str = ""
 
 
 @dataclass(frozen=True)
@@ -77,6 +98,16 @@ class MeterList:
     due: str            # ISO date
     notes: str
     meters: tuple[MeterEntry, ...]
+    #: ``"remote"`` (:data:`REMOTE`): read by the depot over each meter's port; None: by
+    #: the HHU or crew named.
+    target: str | None = None
+    #: Remote lists: a cron expression (UTC, five fields) the list runs again by, e.g.
+    #: ``"0 2 * * *"`` every night at 02:00; None: once, when queued.
+    schedule: str | None = None
+
+    @property
+    def remote(self) -> bool:
+        return self.target == REMOTE
 
     @property
     def scheme_ids(self) -> tuple[str, ...]:
@@ -86,9 +117,14 @@ class MeterList:
     def to_dict(self) -> dict[str, Any]:
         """Plain data for msgpack and JSON (by hand: ``asdict`` deep-copies, ten times slower
         on a route of a thousand meters)."""
-        return {"id": self.id, "name": self.name, "hhu": self.hhu, "crew": self.crew,
-                "due": self.due, "notes": self.notes,
-                "meters": [_entry_dict(m) for m in self.meters]}
+        d = {"id": self.id, "name": self.name, "hhu": self.hhu, "crew": self.crew,
+             "due": self.due, "notes": self.notes,
+             "meters": [_entry_dict(m) for m in self.meters]}
+        if self.target is not None:
+            d["target"] = self.target
+        if self.schedule is not None:
+            d["schedule"] = self.schedule
+        return d
 
 
 def _entry_dict(m: MeterEntry) -> dict[str, Any]:
@@ -104,6 +140,10 @@ def _entry_dict(m: MeterEntry) -> dict[str, Any]:
         d["since"] = m.since
     if m.read_password_ref is not None:
         d[READ_PASSWORD_REF] = m.read_password_ref
+    if m.port is not None:
+        d["port"] = m.port
+    if m.device_address:
+        d["device_address"] = m.device_address
     return d
 
 
@@ -112,7 +152,8 @@ def meter_list_from_dict(data: dict[str, Any]) -> MeterList:
         id=data["id"], name=data["name"], hhu=data["hhu"], crew=data["crew"], due=data["due"],
         notes=data["notes"], meters=tuple(MeterEntry(**{k: v for k, v in m.items()
                                                          if k in _ENTRY_KEYS})
-                                          for m in data["meters"]))
+                                          for m in data["meters"]),
+        target=data.get("target"), schedule=data.get("schedule"))
 
 
 def _flag(value: Any) -> bool | None:
@@ -238,8 +279,12 @@ def _build(f: Fields, head: dict[str, Any], head_path: str, rows: list[tuple[str
     name = f.get(head, head_path, "name", str, required=False, default="")
     hhu = f.ident(head, head_path, "hhu", required=False)
     crew = f.ident(head, head_path, "crew", required=False)
-    if "hhu" not in head and "crew" not in head:
-        f.add(f"{head_path}.hhu", "a meter list needs a target: hhu = \"ID\" or crew = \"NAME\"")
+    target = _target(f, head, head_path)
+    remote = "target" in head      # a bad target is told once: its entries read as remote
+    schedule = _schedule(f, head, head_path, remote)
+    if "hhu" not in head and "crew" not in head and "target" not in head:
+        f.add(f"{head_path}.hhu", "a meter list needs a target: hhu = \"ID\", crew = \"NAME\""
+              " or target = \"remote\"")
     notes = f.get(head, head_path, "notes", str, required=False, default="")
     due_raw = head.get("due")
     due: str | None = None
@@ -282,6 +327,7 @@ def _build(f: Fields, head: dict[str, Any], head_path: str, rows: list[tuple[str
         f.add("meters", f"{len(rows)} meters is more than the limit of {MAX_ENTRIES}")
     entries: list[MeterEntry] = []
     first_seen: dict[str, str] = {}
+    on_port: dict[tuple[str, str], str] = {}     # (port, address) -> where first
     for path, line, row in rows:
         def add(field: str, message: str, path: str = path, line: int | None = line,
                 **code: Any) -> None:
@@ -343,14 +389,130 @@ def _build(f: Fields, head: dict[str, Any], head_path: str, rows: list[tuple[str
             texts[key] = value
         profile, events, since = _read_options(row, defaults, task, add)
         read_ref = _read_password_ref(row, defaults, task, add)
+        port, device = _remote_fields(row, remote, task, serial, path or f"line {line}",
+                                      on_port, add)
         if serial and task in TASKS:
             entries.append(MeterEntry(serial, texts["site"], texts["address"], task,
                                       scheme_id, model, texts["notes"], profile, events,
-                                      since, read_ref))
+                                      since, read_ref, port, device))
     if f.problems:
         raise ModelError(f.problems)
     assert lid is not None and due is not None   # required: else a problem was recorded
-    return MeterList(lid, name or lid, hhu, crew, due, notes, tuple(entries))
+    return MeterList(lid, name or lid, hhu, crew, due, notes, tuple(entries), target,
+                     schedule)
+
+
+def cron_problem(text: str) -> str | None:
+    """Why ``text`` is not a five-field cron expression; None when it is one."""
+    from apscheduler.triggers.cron import CronTrigger  # parses only: no clock, no thread
+
+    try:
+        CronTrigger.from_crontab(text, timezone=UTC)
+    except ValueError as exc:
+        return f"{_show(text)} is not a cron expression (minute hour day month weekday, " \
+               f"e.g. \"0 2 * * *\"): {exc}"
+    return None
+
+
+def _schedule(f: Fields, head: dict[str, Any], head_path: str, remote: bool) -> str | None:
+    """``schedule``: a remote list's cron expression (a handheld's list has no clock)."""
+    if "schedule" not in head:
+        return None
+    raw = head["schedule"]
+    if not remote:
+        f.add(f"{head_path}.schedule", "only a remote list (target = \"remote\") runs on a "
+              "schedule")
+        return None
+    if not isinstance(raw, str):
+        f.add(f"{head_path}.schedule", "expected a cron expression (text)")
+        return None
+    problem = cron_problem(raw.strip())
+    if problem is not None:
+        f.add(f"{head_path}.schedule", problem)
+        return None
+    return " ".join(raw.split())
+
+
+def _target(f: Fields, head: dict[str, Any], head_path: str) -> str | None:
+    """``target``: only ``"remote"`` (an HHU or a crew is named by ``hhu``/``crew``), and
+    then neither of those: a list is the depot's work or a handheld's, not both."""
+    if "target" not in head:
+        return None
+    raw = head["target"]
+    value = raw.strip().lower() if isinstance(raw, str) else raw
+    if value != REMOTE:
+        f.add(f"{head_path}.target", f"{_show(raw)} is not a target: target = \"remote\" "
+              "(the depot reads the meters over their ports); an HHU or a crew is named "
+              "by hhu = \"ID\" or crew = \"NAME\"")
+        return None
+    for key in ("hhu", "crew"):
+        if key in head:
+            f.add(f"{head_path}.{key}", f"a remote list (target = \"remote\") has no {key}: "
+                  "the depot reads its meters itself")
+    return REMOTE
+
+
+def port_problem(url: str) -> str | None:
+    """Why ``url`` is not a port a remote meter can be read on; None when it is one.
+    pyserial would open more (``loop://``, ``spy://``...), none of them a meter's line."""
+    m = _URL.match(url)
+    if m is not None:
+        scheme, rest = m.group(1).lower(), m.group(2)
+        if scheme not in PORT_SCHEMES:
+            return (f"{_show(url)}: unknown URL scheme {scheme!r} (a port is "
+                    "socket://HOST:PORT, rfc2217://HOST:PORT or a local device such as "
+                    "/dev/ttyUSB0)")
+        hp = _HOST_PORT.match(rest)
+        if hp is None or not 1 <= int(hp.group(2)) <= 65535:
+            return f"{_show(url)}: expected {scheme}://HOST:PORT with a port 1-65535"
+        return None
+    if _DEVICE.match(url) is None:
+        return (f"{_show(url)} is not a port: socket://HOST:PORT, rfc2217://HOST:PORT or a "
+                "local device path such as /dev/ttyUSB0 (COM3 on Windows)")
+    return None
+
+
+def _remote_fields(row: Mapping[str, Any], remote: bool, task: Any, serial: str | None,
+                   where: str, on_port: dict[tuple[str, str], str],
+                   add: Callable[[str, str], None]) -> tuple[str | None, str]:
+    """A remote entry's (port, device address), checked; an HHU list's entry has none.
+    Two meters at one address on one port would both answer (or the wrong one would)."""
+    port_raw, device_raw = row.get("port", ""), row.get("device_address", "")
+    if not remote:
+        for key, raw in (("port", port_raw), ("device_address", device_raw)):
+            if raw not in ("", None):
+                add(key, "only a remote list (target = \"remote\") reads a meter over a port")
+        return None, ""
+    if task in ("program", "read+program"):
+        add("task", f"task {_show(task)} on a remote list: remote programming is not built "
+            "in this depot yet (it will need allow_remote_program and a maintenance window);"
+            " use task read, and program on a visit")
+    port: str | None = None
+    if port_raw in ("", None):
+        add("port", "missing: every meter of a remote list needs its port (socket://HOST:PORT,"
+            " rfc2217://HOST:PORT or a local device)")
+    elif not isinstance(port_raw, str):
+        add("port", "expected a pyserial URL (text)")
+    elif (problem := port_problem(port_raw.strip())) is not None:
+        add("port", problem)
+    else:
+        port = port_raw.strip()
+    device = ""
+    if device_raw not in ("", None):
+        if not isinstance(device_raw, str) or not _DEVICE_ADDRESS.match(device_raw.strip()):
+            add("device_address", f"{_show(device_raw)} is not a device address (1-32 "
+                "letters, digits, spaces)")
+        else:
+            device = device_raw.strip()
+    if port is not None and serial:
+        spot = (port, device or serial)
+        if spot in on_port:
+            add("device_address", f"address {_show(spot[1])} on port {_show(port)} is "
+                f"taken already (at {on_port[spot]}): two meters at one address on one "
+                "line both answer; give each its own device_address")
+        else:
+            on_port[spot] = where
+    return port, device
 
 
 def parse_meter_list_toml(data: dict[str, Any], file: str, catalog: Catalog,
@@ -430,7 +592,7 @@ def parse_meter_list_csv(text: str, file: str, catalog: Catalog,
                 elif col not in _ALL_CSV_COLUMNS:
                     f.add(f"{at}, column {col}", "unknown column (expected: "
                           + ",".join(CSV_COLUMNS) + ", and optionally "
-                          + ",".join(_OPTIONAL) + ")", header_row)
+                          + ",".join((*_OPTIONAL, *REMOTE_KEYS)) + ")", header_row)
             for col in ("serial", "task"):
                 if col not in header:
                     f.add(f"{at}, column {col}", "missing from the header row", header_row)
@@ -531,6 +693,8 @@ def render_meter_list_toml(m: MeterList) -> str:
     out = ["[list]", f"id = {_q(m.id)}", f"name = {_q(m.name)}"]
     out += [f"hhu = {_q(m.hhu)}"] if m.hhu else []
     out += [f"crew = {_q(m.crew)}"] if m.crew else []
+    out += [f"target = {_q(m.target)}"] if m.target else []
+    out += [f"schedule = {_q(m.schedule)}"] if m.schedule else []
     out += [f"due = {m.due}", f"notes = {_q(m.notes)}", ""]
     for e in m.meters:
         out += ["[[meters]]", f"serial = {_q(e.serial)}", f"site = {_q(e.site)}",
@@ -542,6 +706,8 @@ def render_meter_list_toml(m: MeterList) -> str:
         out += [f"since = {_q(e.since)}"] if e.since else []
         out += [f"{READ_PASSWORD_REF} = {_q(e.read_password_ref)}"] if e.read_password_ref \
             else []
+        out += [f"port = {_q(e.port)}"] if e.port else []
+        out += [f"device_address = {_q(e.device_address)}"] if e.device_address else []
         out.append("")
     return "\n".join(out)
 
@@ -561,11 +727,13 @@ def render_meter_list_csv(m: MeterList) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     head = [("list", m.id), ("name", m.name), ("hhu", m.hhu), ("crew", m.crew),
-            ("due", m.due), ("notes", m.notes)]
+            ("target", m.target), ("schedule", m.schedule), ("due", m.due),
+            ("notes", m.notes)]
     for key, value in head:
         if value or key in ("list", "name", "due"):
             writer.writerow([f"# {key}: {value}"])
-    extra = tuple(c for c in _OPTIONAL if any(getattr(e, c) for e in m.meters))
+    extra = tuple(c for c in (*_OPTIONAL, *REMOTE_KEYS)
+                  if any(getattr(e, c) for e in m.meters))
     columns = CSV_COLUMNS + extra
     writer.writerow(columns)
     for e in m.meters:

@@ -698,7 +698,8 @@ class OutboxProcessor:
         if hhu and key is None:
             return self._reject(path, sha, kind,
                                 f"{path.name}: {hhu} is not enrolled; run 'hhu-sync enroll {hhu}'")
-        if mlist and not mlist.hhu and mlist.crew not in self.config.hhus.values():
+        if mlist and not mlist.hhu and not mlist.remote \
+                and mlist.crew not in self.config.hhus.values():
             return self._reject(path, sha, kind, f"{path.name}: list.crew: no HHU of crew "
                                 f"{mlist.crew!r} in the configuration's [[hhus]]")
         assert item.read_as is not None         # an examined file was stat'ed

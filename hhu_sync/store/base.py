@@ -55,6 +55,7 @@ class LibraryEntry:
 class ListState:
     QUEUED = "queued"
     ON_HHU = "on_hhu"
+    RUNNING = "running"        # a remote list the depot is reading (hhu_sync.remote)
     UPLOADED = "uploaded"
     COMPLETE = "complete"
     PARTIAL = "partial"
@@ -80,6 +81,18 @@ class Delivery:
     bundle_id: str | None
     packed: bool         # a sealed transfer file is held for target_hhu
     attempts: int
+
+
+@dataclass(frozen=True)
+class RemoteRun:
+    """A remote list's run: its delivery (the run's id: a requeued list is a new run)
+    and whether it is still queued or was begun (and not ended: a daemon stopped)."""
+
+    delivery_id: int
+    list_id: str
+    state: str           # ListState.QUEUED | ListState.RUNNING
+    runner: str | None   # who began it (the delivery's target), None while queued
+    waits: bool = False  # a scheduled list queued, not yet fired: waits for its schedule
 
 
 class Store(Protocol):
@@ -119,6 +132,11 @@ class Store(Protocol):
     def cancel_list(self, list_id: str, now: str = "", *,
                     change: Change | None = None) -> str: ...
     def list_view(self, list_id: str) -> dict[str, Any] | None: ...
+    # remote lists (hhu_sync.remote): the depot reads them itself
+    def remote_runs(self) -> list[RemoteRun]: ...
+    def remote_schedules(self) -> list[tuple[str, str, str, str]]: ...
+    def begin_remote_run(self, delivery_id: int, runner: str, now: str) -> bool: ...
+    def end_remote_run(self, list_id: str, now: str) -> str | None: ...
     # handhelds and sessions
     def touch_hhu(self, hhu_id: str, *, dock: str, firmware: str, battery: int | None,
                   free_flash: int | None, now: str, crew: str | None = None) -> None: ...

@@ -72,6 +72,7 @@ from hhu_sync.store.interval_rules import (
     judge_overlap,
     series_span,
 )
+from hhu_sync.store.remote_runs import RemoteRuns
 from hhu_sync.store.schema_version import SCHEMA_VERSION, SCHEMA_VERSION_KEY, version_refusal
 from hhu_sync.store.sql import Rows
 from hhu_sync.store.sqlite import (
@@ -170,12 +171,13 @@ class PgConnection:
                 copy.write_row(row)
 
 
-class PostgresStore(SqliteAccounts, SqliteExceptions, SqlitePaging):
+class PostgresStore(SqliteAccounts, SqliteExceptions, SqlitePaging, RemoteRuns):
     """The shared store. Safe to share between threads (a pool of connections). Its
     accounts, audit, exception and paged statements are the SQLite backend's (portable
     SQL, run through :class:`PgConnection`)."""
 
     _INSERTION_ORDER = "seq"
+    _LOCK_ROWS = " FOR UPDATE"
 
     def __init__(self, url: str, *, min_connections: int = 1, max_connections: int = 8,
                  timeout_s: float = 30.0) -> None:
@@ -690,8 +692,10 @@ class PostgresStore(SqliteAccounts, SqliteExceptions, SqlitePaging):
                 "THEN 1 ELSE 0 END), 0) FROM list_entries e WHERE e.list_id=?",
                 (list_id,)).fetchone()
             state = ListState.COMPLETE if done >= total else ListState.PARTIAL
+            # a running remote list is settled when its run ends (end_remote_run)
             db.execute("UPDATE lists SET state=?, updated_at=? WHERE list_id=? "
-                       "AND state != ?", (state, now, list_id, ListState.CANCELLED))
+                       "AND state NOT IN (?, ?)",
+                       (state, now, list_id, ListState.CANCELLED, ListState.RUNNING))
 
     def mark_cleared(self, upload_id: str, now: str) -> None:
         with self._tx() as db:

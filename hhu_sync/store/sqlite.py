@@ -66,6 +66,7 @@ from hhu_sync.store.interval_rules import (
     judge_overlap,
     series_span,
 )
+from hhu_sync.store.remote_runs import RemoteRuns
 from hhu_sync.store.schema_version import SCHEMA_VERSION, version_refusal
 from hhu_sync.store.sql import SqlConnection
 from hhu_sync.store.sqlite_accounts import SqliteAccounts, _audit
@@ -242,7 +243,8 @@ def register_reads_query(meter: str, since: str, until: str,
             (meter, since, until, *patterns))
 
 
-class SqliteStore(SqliteAccounts, SqliteExceptions, SqliteReadingsView, SqlitePaging):
+class SqliteStore(SqliteAccounts, SqliteExceptions, SqliteReadingsView, SqlitePaging,
+                  RemoteRuns):
     """The embedded store. Safe to share between threads (a connection each)."""
 
     def __init__(self, path: str | Path, *, busy_timeout_s: float = 30.0) -> None:
@@ -1211,8 +1213,11 @@ class SqliteStore(SqliteAccounts, SqliteExceptions, SqliteReadingsView, SqlitePa
                 "ORDER BY v.time DESC, u.rowid DESC, v.seq DESC LIMIT 1)), 0) "
                 "FROM list_entries e WHERE e.list_id=?", (list_id,)).fetchone()
             state = ListState.COMPLETE if done >= total else ListState.PARTIAL
+            # a running remote list is settled when its run ends (end_remote_run), not
+            # by each meter's upload on the way
             db.execute("UPDATE lists SET state=?, updated_at=? WHERE list_id=? "
-                       "AND state != ?", (state, now, list_id, ListState.CANCELLED))
+                       "AND state NOT IN (?, ?)",
+                       (state, now, list_id, ListState.CANCELLED, ListState.RUNNING))
 
     def mark_cleared(self, upload_id: str, now: str) -> None:
         with self._tx() as db:

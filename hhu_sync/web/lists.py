@@ -35,8 +35,8 @@ log = logging.getLogger(__name__)
 
 PAGE = 200      # lists a page by default
 
-STATES = (ListState.QUEUED, ListState.ON_HHU, ListState.UPLOADED, ListState.COMPLETE,
-          ListState.PARTIAL, ListState.CANCELLED)
+STATES = (ListState.QUEUED, ListState.ON_HHU, ListState.RUNNING, ListState.UPLOADED,
+          ListState.COMPLETE, ListState.PARTIAL, ListState.CANCELLED)
 
 
 def _store(request: Request) -> Store:

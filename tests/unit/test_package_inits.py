@@ -16,7 +16,7 @@ from tests.conftest import ROOT
 
 PACKAGES = ("hhu_sync.ingest", "hhu_sync.export", "hhu_sync.link", "hhu_sync.iec62056",
             "hhu_sync.keys", "hhu_sync.transfer", "hhu_sync.store", "hhu_sync.meterio",
-            "hhu_sync.cli", "hhu_sync.profile",
+            "hhu_sync.cli", "hhu_sync.profile", "hhu_sync.remote",
             "hhu_firmware_sim.meter")
 
 

@@ -18,6 +18,7 @@ import psycopg
 import pytest
 
 import hhu_sync.store.postgres as postgres_backend
+from hhu_sync.model.meterlist import MeterEntry, MeterList
 from hhu_sync.store import SqliteStore, StorageUnavailable, StoreError, open_store
 from hhu_sync.store.postgres import PostgresStore, shown_url
 from hhu_sync.store.schema_version import SCHEMA_VERSION
@@ -111,6 +112,21 @@ def test_a_crews_list_asked_for_by_two_depots_at_once_goes_to_one_hhu_once(
     got = a.pending_deliveries("HHU-A", "north", NOW)
     assert [(d.target_hhu, d.bundle_id) for d in got] == [("HHU-A", "BA")]
     assert b.bundle(delivery) == b"for A"
+
+
+def test_a_remote_run_begun_by_two_depots_at_once_is_run_by_one(depots, pg_url, monkeypatch):
+    a, b = depots
+    remote = MeterList("NIGHT", "NIGHT", None, None, "2026-12-31", "",
+                       (MeterEntry("M1", "", "", "read", None, None, "",
+                                   port="socket://127.0.0.1:9"),), target="remote")
+    a.add_meter_list(remote, NOW)
+    [run] = a.remote_runs()
+    held = HeldAtCommit("store.commit")
+    monkeypatch.setattr(postgres_backend, "failpoint", held)
+    out = _both(held, pg_url, lambda: a.begin_remote_run(run.delivery_id, "depot-a", NOW),
+                lambda: b.begin_remote_run(run.delivery_id, "depot-b", NOW))
+    assert (out["depot-a"], out["depot-b"]) == (True, False)
+    assert [(r.state, r.runner) for r in b.remote_runs()] == [("running", "depot-a")]
 
 
 def test_one_upload_ingested_by_two_depots_at_once_is_stored_once(depots, pg_url, monkeypatch):

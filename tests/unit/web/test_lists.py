@@ -55,8 +55,8 @@ def test_lists_need_a_session_and_nothing_changes_without_one(client, filled):
 def test_every_list_by_state_as_json_and_one_state_alone(client, filled):
     log_in(client, "dana")
     body = client.get("/api/lists").json()
-    assert body["by_state"] == {"queued": 1, "on_hhu": 0, "uploaded": 0, "complete": 0,
-                                "partial": 1, "cancelled": 0}
+    assert body["by_state"] == {"queued": 1, "on_hhu": 0, "running": 0, "uploaded": 0,
+                                "complete": 0, "partial": 1, "cancelled": 0}
     assert [(r["list_id"], r["state"], r["entries"], r["hhu"], r["crew"], r["due"],
              r["delivered_to"]) for r in body["lists"]] == [
         ("L1", "partial", 2, "HHU-001", None, "2026-12-01", "HHU-001"),

@@ -1,0 +1,423 @@
+"""Remote lists executed by the depot: meters on modems, gateways and RS-485 buses.
+
+A list with ``target = "remote"`` is read by the daemon itself, off the cradle loop:
+:class:`RemoteRunner` takes each queued remote list (``Store.remote_runs``), begins its
+run (the list is ``running``), reads its meters grouped by port, one session at a time a
+port (a bus is half duplex and shared; a gateway's serial side is a bus too) and up to
+``concurrency`` ports at once, then ends the run, which settles the list ``complete`` or
+``partial`` as an HHU's upload would.
+
+Every meter's visit becomes an upload of its own, version 2, checked by
+:func:`~hhu_sync.ingest.parse_upload` and committed by ``Store.ingest``: the one path an
+HHU's readings take, so readings, intervals, events, VEE findings, exceptions and the
+list's settlement are the same. The upload id is derived from the run (its delivery id)
+and the meter's place on the list, so a run stopped midway (a daemon killed) resumes
+with the meters whose uploads are not held yet, and no meter is stored twice.
+
+A meter gets a time budget (all its attempts) and bounded retries with back-off; one
+that never answers is a ``not_found`` visit, one that answered and then failed every
+attempt a ``no_access`` visit (with what it sent, if its registers came through, and a
+note). A run has a budget too: meters it leaves are not visited (the list is partial).
+Programming is not done remotely (the list refuses program tasks, see docs/remote.md).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+from serial import SerialException
+
+from hhu_sync.config import Remote
+from hhu_sync.ingest import IngestReport, parse_upload
+from hhu_sync.ingest.upload import UploadRefused
+from hhu_sync.meterio import DriverSettings, MeterClient, MeterIOError, PasswordRefused
+from hhu_sync.meterio.interval_read import DEFAULT_READ_PASSWORD
+from hhu_sync.meterio.transport import READ_SLICE_S, SerialTransport
+from hhu_sync.model.meterlist import SINCE_LAST, MeterEntry, MeterList
+from hhu_sync.profile.wire import encode_event, encode_profile
+from hhu_sync.remote.visit import MeterRead, new_visit, read_meter
+from hhu_sync.store.base import ListState, RemoteRun, StorageUnavailable, Store, StoreError
+
+log = logging.getLogger("hhu_sync.remote")
+UPLOAD_PREFIX = "RM"
+
+
+@dataclass(frozen=True)
+class RunSettings:
+    """:class:`~hhu_sync.config.Remote` in the runner's terms (seconds)."""
+
+    concurrency: int = 4
+    meter_budget_s: float = 120.0
+    run_budget_s: float = 3600.0
+    retries: int = 2
+    backoff_s: float = 5.0
+    answer_timeout_s: float = 1.5
+    reaction_s: float | None = None      # None: what the meter announces
+
+    @classmethod
+    def of(cls, remote: Remote) -> RunSettings:
+        return cls(concurrency=remote.concurrency, meter_budget_s=remote.meter_budget_seconds,
+                   run_budget_s=remote.run_budget_seconds, retries=remote.retries,
+                   backoff_s=remote.backoff_seconds,
+                   answer_timeout_s=remote.answer_timeout_seconds)
+
+
+@dataclass
+class MeterOutcome:
+    serial: str
+    port: str
+    outcome: str          # the visit's, or "held" (stored by an earlier try of the run),
+    #                       or "not_visited" (the run's budget, or the daemon stopping)
+    attempts: int = 0
+    upload_id: str = ""
+    notes: str = ""
+
+
+@dataclass
+class RunReport:
+    """One run of a remote list: each meter's outcome, the ingest reports, the retries."""
+
+    list_id: str
+    delivery_id: int
+    state: str | None = None          # the list's state after the run (None: not ended)
+    meters: list[MeterOutcome] = field(default_factory=list)
+    reports: list[IngestReport] = field(default_factory=list)
+    retries: int = 0
+    errors: list[str] = field(default_factory=list)
+
+    def outcomes(self) -> dict[str, str]:
+        return {m.serial: m.outcome for m in self.meters}
+
+
+def upload_id_of(delivery_id: int, seq: int, list_id: str) -> str:
+    """The upload id of entry ``seq``'s visit in run ``delivery_id``: the same on every
+    try of the run (so a resumed run stores nothing twice), new for a new run."""
+    return f"{UPLOAD_PREFIX}-{delivery_id}-{seq}-{list_id.replace('..', '-')}"[:64]
+
+
+def open_serial(url: str) -> Any:
+    """A meter's line as IEC 62056-21 starts it: 300 baud, 7E1."""
+    import serial
+
+    return serial.serial_for_url(url, baudrate=300, bytesize=7, parity="E",
+                                 timeout=READ_SLICE_S)
+
+
+def _now() -> datetime:
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+class _Stopped(Exception):
+    """The runner is stopping: the meter is left for the run's resumption."""
+
+
+class RemoteRunner:
+    """Runs remote lists on threads of its own; ``tick`` (the daemon's job) starts them."""
+
+    def __init__(self, store: Store, *, runner_id: str, settings: RunSettings | None = None,
+                 secret: Callable[[str], str] | None = None,
+                 committed: Callable[[str, str], None] | None = None,
+                 open_port: Callable[[str], Any] = open_serial,
+                 clock: Callable[[], float] = time.monotonic,
+                 now: Callable[[], datetime] = _now) -> None:
+        self.store = store
+        self.runner_id = runner_id
+        self.settings = settings or RunSettings()
+        self.secret = secret
+        self.committed = committed
+        self.open_port = open_port
+        self.clock = clock
+        self.now = now
+        self.stop = threading.Event()
+        self._lock = threading.Lock()
+        self._active: dict[int, Future] = {}
+        self.finished: list[RunReport] = []       # the latest runs, newest last
+        self._lists = ThreadPoolExecutor(max_workers=1, thread_name_prefix="remote-list")
+        self._ports = ThreadPoolExecutor(max_workers=max(1, self.settings.concurrency),
+                                         thread_name_prefix="remote-port")
+
+    # -- the daemon's side ----------------------------------------------------------
+
+    def tick(self) -> int:
+        """Start every remote list due (queued, or begun by this runner and not ended);
+        returns how many were started. Never blocks on a run."""
+        started = 0
+        self.fire_schedules()
+        for run in self.store.remote_runs():
+            if run.runner not in (None, self.runner_id) or run.waits:
+                continue             # another depot's (issue 17, point 5: not built)
+            with self._lock:
+                if run.delivery_id in self._active or self.stop.is_set():
+                    continue
+                try:
+                    self._active[run.delivery_id] = self._lists.submit(self._guarded, run)
+                except RuntimeError:         # shut down
+                    return started
+            started += 1
+        return started
+
+    def fire_schedules(self) -> list[str]:
+        """Requeue each scheduled list whose next fire time after its latest run was
+        queued has passed (a new run); the lists fired. Fires missed while the daemon was
+        down are caught up once, not one run each (coalesced): the requeue moves the
+        list's latest queueing to now. A list running is left to end first (one run of
+        a list at a time); its fire is then caught up once at a later look."""
+        from apscheduler.triggers.cron import CronTrigger
+
+        now = self.now()
+        fired = []
+        for list_id, cron, state, queued in self.store.remote_schedules():
+            if state == ListState.RUNNING or not queued:
+                continue
+            try:
+                trigger = CronTrigger.from_crontab(cron, timezone=UTC)
+                last = datetime.fromisoformat(queued)
+            except ValueError as exc:        # checked at the list's input: a hand edit
+                log.error("remote list %s: schedule %r not usable: %s", list_id, cron, exc)
+                continue
+            last = last if last.tzinfo is not None else last.replace(tzinfo=UTC)
+            due = trigger.get_next_fire_time(None, last)
+            if due is None or due > now:
+                continue
+            self.store.requeue_list(list_id, now.isoformat())
+            log.info("remote list %s: scheduled run (%s, due %s)", list_id, cron,
+                     due.isoformat())
+            fired.append(list_id)
+        return fired
+
+    def poll(self) -> None:
+        """:meth:`tick`, as the daemon's periodic job."""
+        self.tick()
+
+    def busy(self) -> bool:
+        with self._lock:
+            return bool(self._active)
+
+    def due(self) -> bool:
+        """Whether any remote list waits for this runner now (``--once`` waits for
+        them; not for a schedule's next fire)."""
+        return any(r.runner in (None, self.runner_id) and not r.waits
+                   for r in self.store.remote_runs())
+
+    def shutdown(self) -> None:
+        """Stop between meters: a run left midway resumes at the next start."""
+        self.stop.set()
+        self._lists.shutdown(wait=True, cancel_futures=True)
+        self._ports.shutdown(wait=True, cancel_futures=True)
+
+    def _guarded(self, run: RemoteRun) -> RunReport | None:
+        try:
+            return self.run(run)
+        except Exception as exc:  # noqa: BLE001 - one list's fault must not end the runner
+            log.exception("remote list %s: run %d failed (%s); tried again at the next "
+                          "look", run.list_id, run.delivery_id, type(exc).__name__)
+            return None
+        finally:
+            with self._lock:
+                self._active.pop(run.delivery_id, None)
+
+    # -- one run ------------------------------------------------------------------------
+
+    def run(self, run: RemoteRun) -> RunReport | None:
+        """Execute one run of a remote list; None when it is not (any longer) ours."""
+        stamp = self.now().isoformat()
+        if not self.store.begin_remote_run(run.delivery_id, self.runner_id, stamp):
+            return None
+        mlist = self.store.get_list(run.list_id)
+        report = RunReport(run.list_id, run.delivery_id)
+        if mlist is None:
+            return None
+        deadline = self.clock() + self.settings.run_budget_s
+        groups: dict[str, list[tuple[int, MeterEntry]]] = {}
+        for seq, entry in enumerate(mlist.meters):
+            groups.setdefault(entry.port or "", []).append((seq, entry))
+        lock = threading.Lock()
+        futures = [self._ports.submit(self._read_port, mlist, run.delivery_id, port, items,
+                                      deadline, report, lock)
+                   for port, items in groups.items()]
+        for future in futures:
+            future.result()
+        if self.stop.is_set() or any(e.startswith("storage:") for e in report.errors):
+            log.warning("remote list %s: run %d stopped midway; resumed at the next look",
+                        run.list_id, run.delivery_id)
+            return report
+        report.state = self.store.end_remote_run(run.list_id, self.now().isoformat())
+        counts: dict[str, int] = {}
+        for m in report.meters:
+            counts[m.outcome] = counts.get(m.outcome, 0) + 1
+        log.info("remote list %s: run %d %s: %s; %d retries", run.list_id, run.delivery_id,
+                 report.state, ", ".join(f"{n} {k}" for k, n in sorted(counts.items())),
+                 report.retries)
+        self.finished.append(report)
+        del self.finished[:-32]
+        return report
+
+    def _read_port(self, mlist: MeterList, delivery_id: int, port: str,
+                   items: list[tuple[int, MeterEntry]], deadline: float, report: RunReport,
+                   lock: threading.Lock) -> None:
+        """A port's meters, one after the other (one session at a time on the line)."""
+        for seq, entry in items:
+            upload_id = upload_id_of(delivery_id, seq, mlist.id)
+            outcome = MeterOutcome(entry.serial, port, "not_visited", upload_id=upload_id)
+            try:
+                if self.store.upload_held(upload_id):
+                    outcome.outcome = "held"
+                elif self.stop.is_set() or self.clock() >= deadline:
+                    outcome.notes = "the run's budget was spent" if not self.stop.is_set() \
+                        else "the depot stopped"
+                else:
+                    self._meter(mlist, entry, port, outcome, deadline, report, lock)
+            except StorageUnavailable as exc:
+                with lock:
+                    report.errors.append(f"storage: {exc}")
+                    report.meters.append(outcome)
+                return            # the run is resumed once the storage is back
+            except _Stopped:
+                outcome.notes = "the depot stopped"
+            with lock:
+                report.meters.append(outcome)
+
+    def _meter(self, mlist: MeterList, entry: MeterEntry, port: str, outcome: MeterOutcome,
+               run_deadline: float, report: RunReport, lock: threading.Lock) -> None:
+        """Read one meter (attempts within its budget), then commit its visit."""
+        s = self.settings
+        deadline = min(self.clock() + s.meter_budget_s, run_deadline)
+        password, why_not = self._password(entry)
+        since = self._since(entry)
+        sign_on = entry.device_address or entry.serial
+        best: MeterRead | None = None
+        answered = False
+        last = ""
+        refused: str | None = None
+        while True:
+            outcome.attempts += 1
+            read = MeterRead(new_visit(entry, mlist.id, self.now()))
+            left = deadline - self.clock()
+            try:
+                line = self.open_port(port)
+            except (SerialException, OSError, ValueError) as exc:
+                last = f"cannot open {port}: {exc}"
+            else:
+                client = MeterClient(SerialTransport(line), DriverSettings(
+                    answer_timeout_s=s.answer_timeout_s, budget_s=max(0.5, left),
+                    exchange_timeout_s=max(0.5, left), reaction_s=s.reaction_s))
+                try:
+                    read_meter(client, entry, read, sign_on=sign_on, password=password,
+                               since=since)
+                except PasswordRefused as exc:
+                    refused = f"load profile not read: the meter refused the password ({exc})"
+                except (MeterIOError, SerialException, OSError) as exc:
+                    last = f"{type(exc).__name__}: {exc}"
+                finally:
+                    answered = answered or read.registers_read or any(
+                        c.bytes_received > c.echo_bytes for c in client.stats.connections)
+                    try:
+                        line.close()
+                    except (SerialException, OSError):
+                        pass
+            if read.registers_read and (best is None or read.intervals_read
+                                        or not best.registers_read):
+                best = read
+            if read.intervals_read or refused is not None:
+                break
+            wait = s.backoff_s * 2 ** (outcome.attempts - 1)
+            if outcome.attempts > s.retries or self.clock() + wait >= deadline:
+                break
+            with lock:
+                report.retries += 1
+            log.info("remote list %s: meter %s at %s: %s; again in %g s", mlist.id,
+                     entry.serial, port, last, wait)
+            if self.stop.wait(wait):
+                raise _Stopped
+        visit = self._visit(entry, mlist, port, best, answered, refused, why_not, last,
+                            outcome.attempts)
+        outcome.outcome, outcome.notes = visit["outcome"], visit["notes"]
+        self._commit(visit, best, outcome.upload_id, report, lock)
+
+    def _visit(self, entry: MeterEntry, mlist: MeterList, port: str, best: MeterRead | None,
+               answered: bool, refused: str | None, why_not: str | None, last: str,
+               attempts: int) -> dict[str, Any]:
+        where = f"{port}" + (f" address {entry.device_address}" if entry.device_address
+                             else "")
+        tries = f"{attempts} attempt{'s' if attempts != 1 else ''}"
+        if best is None:
+            visit = new_visit(entry, mlist.id, self.now())
+            if answered:
+                return {**visit, "outcome": "no_access",
+                        "notes": f"remote: the meter at {where} answered but no readout "
+                                 f"came through in {tries}: {last}"}
+            return {**visit, "outcome": "not_found",
+                    "notes": f"remote: no meter answered at {where} in {tries} within its "
+                             f"budget ({last or 'silence'})"}
+        visit = best.visit
+        notes = []
+        if refused is not None:
+            visit["outcome"] = "password_rejected"
+            notes.append(refused)
+        elif why_not is not None and (entry.profile or entry.events):
+            notes.append(f"load profile not read: {why_not}")
+        elif not best.intervals_read:
+            notes.append(f"load profile not read in {tries}: {last}")
+        if best.profiles:
+            visit["profiles"] = [encode_profile(p) for p in best.profiles]
+        if best.events:
+            visit["events"] = [encode_event(e) for e in best.events]
+        visit["notes"] = "; ".join(notes)
+        return visit
+
+    def _commit(self, visit: dict[str, Any], best: MeterRead | None, upload_id: str,
+                report: RunReport, lock: threading.Lock) -> None:
+        """The visit as an upload of its own, checked and ingested as an HHU's is."""
+        payload = {"version": 2, "upload_id": upload_id, "hhu_id": self.runner_id,
+                   "operator": "remote", "lists": [visit["list"]], "visits": [visit]}
+        raw = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
+        received = self.now()
+        try:
+            upload = parse_upload(payload, upload_id=upload_id, hhu_id=self.runner_id,
+                                  sha256=hashlib.sha256(raw).hexdigest(),
+                                  received_at=received)
+            ingested = self.store.ingest(upload, received.isoformat())
+        except (UploadRefused, ValueError, StoreError) as exc:
+            if isinstance(exc, StorageUnavailable):
+                raise
+            with lock:
+                report.errors.append(f"{upload_id}: not stored: {exc}")
+            log.error("remote: upload %s not stored: %s", upload_id, exc)
+            return
+        with lock:
+            report.reports.append(ingested)
+        if self.committed is not None and not ingested.already_held:
+            self.committed(upload_id, self.runner_id)
+
+    def _password(self, entry: MeterEntry) -> tuple[str | None, str | None]:
+        """The password profile reads open the meter with, or None and why not."""
+        if not (entry.profile or entry.events):
+            return None, None
+        if entry.read_password_ref is None:
+            return DEFAULT_READ_PASSWORD, None
+        if self.secret is None:
+            return None, f"no key store to open {entry.read_password_ref} with"
+        try:
+            return self.secret(entry.read_password_ref), None
+        except (KeyError, ValueError, OSError, StoreError) as exc:
+            return None, f"the reading password {entry.read_password_ref} is not held ({exc})"
+        except Exception as exc:  # noqa: BLE001 - a key store error is this meter's only
+            return None, f"the reading password {entry.read_password_ref}: {exc}"
+
+    def _since(self, entry: MeterEntry) -> str | None:
+        """``since = "last"``: the end of the last interval the depot holds, per meter."""
+        if entry.since != SINCE_LAST:
+            return entry.since
+        ends = self.store.last_interval_ends(entry.serial)
+        if not ends:
+            return None
+        return datetime.fromtimestamp(min(ends.values()), UTC).strftime("%Y-%m-%dT%H:%M:%SZ")

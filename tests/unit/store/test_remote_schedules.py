@@ -1,0 +1,83 @@
+"""Remote lists on a schedule (issue 17, point 3): a cron expression, a run at each fire
+(a requeue: a new run, new upload ids), fires coalesced, one run of a list at a time,
+and fires missed while the daemon was down caught up once, not replayed. On both
+backends (the ``store`` fixture of tests/unit/store/conftest.py)."""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+
+from hhu_sync.model.meterlist import MeterEntry, MeterList
+from hhu_sync.remote.runner import RemoteRunner
+from hhu_sync.store.base import ListState
+
+ADDED = datetime(2026, 12, 1, 14, 0, tzinfo=UTC)
+
+
+def nightly(list_id="NIGHT", schedule="0 2 * * *"):
+    return MeterList(list_id, list_id, None, None, "2026-12-31", "",
+                     (MeterEntry("M1", "", "", "read", None, None, "",
+                                 port="socket://127.0.0.1:9"),),
+                     target="remote", schedule=schedule)
+
+
+class Clock:
+    def __init__(self, at: datetime) -> None:
+        self.at = at
+
+    def __call__(self) -> datetime:
+        return self.at
+
+
+def runner(store, clock):
+    return RemoteRunner(store, runner_id="remote-depot", now=clock)
+
+
+def test_a_scheduled_list_waits_for_its_first_fire_then_runs_as_a_new_run(store):
+    store.add_meter_list(nightly(), ADDED.isoformat())
+    clock = Clock(datetime(2026, 12, 1, 20, 0, tzinfo=UTC))
+    r = runner(store, clock)
+    [first] = store.remote_runs()
+    assert first.waits and not r.due()
+    assert r.fire_schedules() == []
+    clock.at = datetime(2026, 12, 2, 2, 0, 30, tzinfo=UTC)
+    assert r.fire_schedules() == ["NIGHT"]
+    [run] = store.remote_runs()
+    assert run.delivery_id != first.delivery_id and not run.waits and r.due()
+    assert r.fire_schedules() == []           # the same night: one run, not one a look
+    r.shutdown()
+
+
+def test_fires_missed_while_the_daemon_was_down_are_caught_up_once(store):
+    store.add_meter_list(nightly(), ADDED.isoformat())
+    clock = Clock(datetime(2026, 12, 6, 9, 0, tzinfo=UTC))    # four nights missed
+    r = runner(store, clock)
+    assert r.fire_schedules() == ["NIGHT"]
+    assert r.fire_schedules() == []
+    assert len([d for d in store.remote_runs() if not d.waits]) == 1
+    r.shutdown()
+
+
+def test_a_running_list_is_not_run_again_until_its_run_ends(store):
+    store.add_meter_list(nightly(), ADDED.isoformat())
+    clock = Clock(datetime(2026, 12, 2, 2, 1, tzinfo=UTC))
+    r = runner(store, clock)
+    assert r.fire_schedules() == ["NIGHT"]
+    [run] = store.remote_runs()
+    assert store.begin_remote_run(run.delivery_id, "remote-depot", clock().isoformat())
+    clock.at = datetime(2026, 12, 3, 2, 1, tzinfo=UTC)        # the next night, still running
+    assert r.fire_schedules() == []
+    assert store.end_remote_run("NIGHT", clock().isoformat()) == ListState.PARTIAL
+    assert r.fire_schedules() == ["NIGHT"]                    # caught up once it ended
+    [again] = store.remote_runs()
+    assert again.delivery_id > run.delivery_id and again.state == ListState.QUEUED
+    r.shutdown()
+
+
+def test_a_list_without_a_schedule_runs_once_when_queued(store):
+    store.add_meter_list(nightly(schedule=None), ADDED.isoformat())
+    r = runner(store, Clock(datetime(2026, 12, 9, tzinfo=UTC)))
+    assert r.fire_schedules() == [] and store.remote_schedules() == []
+    [run] = store.remote_runs()
+    assert not run.waits and r.due()
+    r.shutdown()
