@@ -10,6 +10,7 @@ import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
 from typing import Any
+from urllib.parse import parse_qs, urlsplit
 
 from hhu_sync.errors import CliError
 from hhu_sync.io.pump import MAX_GATHER_S
@@ -123,6 +124,14 @@ class Web:
         return f"{'https' if self.tls_cert else 'http'}://{shown}:{port}/"
 
 
+@dataclass(frozen=True)
+class StoreSettings:
+    """``[store] url``: the store the daemon and every command open. None: the SQLite
+    file ``paths.database`` (the default, as before the setting); see :func:`store_url`."""
+
+    url: str | None = None
+
+
 class ConfigSource(enum.Enum):
     """Who chose :attr:`Config.file`: a message about a surprising path names it."""
 
@@ -146,6 +155,7 @@ class Config:
     demo: Demo | None = None
     web: Web = Web()
     remote: Remote = Remote()
+    store: StoreSettings = StoreSettings()
     source: ConfigSource = ConfigSource.NAMED   # set by load_config
 
 
@@ -170,11 +180,14 @@ def parse_config(data: dict[str, Any], file: Path | None, locate=None) -> Config
     f = Fields(str(file) if file else "<defaults>", locate)
     base = file.parent if file else Path.cwd()
     f.unknown(data, "", ("depot", "paths", "docks", "hhus", "schedule", "limits", "link",
-                         "serial", "demo", "web", "remote"))
+                         "serial", "demo", "web", "remote", "store"))
     depot = f.get(data, "", "depot", dict, required=False, default={})
     f.unknown(depot, "depot", ("id",))
     depot_id = f.ident(depot, "depot", "id", required=False) or "depot"
-    paths = _paths(f.get(data, "", "paths", dict, required=False, default={}), base, f)
+    paths_table = f.get(data, "", "paths", dict, required=False, default={})
+    paths = _paths(paths_table, base, f)
+    store, paths = _store(f.get(data, "", "store", dict, required=False, default={}),
+                          paths, "database" in paths_table, f)
     docks = _docks(f.get(data, "", "docks", list, required=False, default=[]), f)
     hhus = _hhus(f.get(data, "", "hhus", list, required=False, default=[]), f)
     schedule = _numbers(f, data, "schedule", Schedule)
@@ -202,7 +215,69 @@ def parse_config(data: dict[str, Any], file: Path | None, locate=None) -> Config
         raise ModelError(f.problems)
     return Config(file=file, depot_id=depot_id, paths=paths, docks=docks, hhus=hhus,
                   schedule=schedule, limits=limits, link=link,
-                  handler_packages=tuple(packages), demo=demo, web=web, remote=remote)
+                  handler_packages=tuple(packages), demo=demo, web=web, remote=remote,
+                  store=store)
+
+
+_SQLITE = "sqlite://"
+_POSTGRES = ("postgresql://", "postgres://")
+PASSWORD_REFUSED = ("a URL with a password is refused: the password comes from PGPASSFILE "
+                    "or the key store, never the configuration file")
+
+
+def store_url(config: Config) -> str:
+    """The store a configuration names, as :func:`hhu_sync.store.open_store` takes it:
+    ``[store] url`` when it names PostgreSQL, else ``sqlite://`` and the absolute path of
+    ``paths.database`` (which a SQLite ``url`` set, see :func:`_store`). Every caller
+    (daemon, commands, worker processes) opens the store through this one name."""
+    url = config.store.url
+    if url is not None and url.startswith(_POSTGRES):
+        return url
+    return _SQLITE + os.path.abspath(config.paths.database)
+
+
+def _store(table: dict[str, Any], paths: Paths, database_given: bool,
+           f: Fields) -> tuple[StoreSettings, Paths]:
+    """``[store] url`` checked: its kind, no password in it; a SQLite URL is the path of
+    ``paths.database`` (both given and different: refused, one file must be meant)."""
+    f.unknown(table, "store", ("url",))
+    url = f.get(table, "store", "url", str, required=False)
+    if url is None:
+        return StoreSettings(), paths
+    problem = store_url_problem(url)
+    if problem is not None:
+        f.add("store.url", problem)
+        return StoreSettings(), paths
+    if url.startswith(_POSTGRES):
+        return StoreSettings(url), paths
+    path = Path(url[len(_SQLITE):])
+    if database_given and os.path.abspath(paths.database) != os.path.abspath(path):
+        f.add("store.url", f"names the SQLite file {path} but paths.database is "
+              f"{paths.database}: give one of them")
+        return StoreSettings(), paths
+    return StoreSettings(url), replace(paths, database=path)
+
+
+def store_url_problem(url: str) -> str | None:
+    """What is wrong with a store URL (None: nothing): not one this hhu-sync opens, a
+    SQLite URL without its absolute path, a PostgreSQL URL holding a password."""
+    if not url.strip():
+        return "must not be empty"
+    if url.startswith(_SQLITE):
+        if not url[len(_SQLITE):].startswith("/"):
+            return (f"expected sqlite:///path (three slashes, then the file's absolute "
+                    f"path), found {url!r}")
+        return None
+    if not url.startswith(_POSTGRES):
+        kind = url.split("://")[0] + "://..." if "://" in url else repr(url)
+        return (f"expected sqlite:///path or postgresql://user@host/db, found {kind}")
+    try:
+        parts = urlsplit(url)
+        has_password = parts.password is not None or any(
+            key.lower() == "password" for key in parse_qs(parts.query))
+    except ValueError as exc:
+        return f"not a URL this hhu-sync can read ({exc})"
+    return PASSWORD_REFUSED if has_password else None
 
 
 def parse_listen(text: str) -> tuple[str, int] | None:

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hhu_sync.config import Config, Dock
+from hhu_sync.config import Config, Dock, store_url
 from hhu_sync.daemon_lock import DaemonLock
 from hhu_sync.dock.events import UploadCommitted
 from hhu_sync.dock.manager import DockManager
@@ -36,8 +36,9 @@ from hhu_sync.model.catalog import load_catalog
 from hhu_sync.outbox import OutboxProcessor, OutboxWatcher, ReadyFiles
 from hhu_sync.packing import Packer
 from hhu_sync.remote.runner import RemoteRunner, RunSettings
+from hhu_sync.store import open_store
 from hhu_sync.store.base import StoreError
-from hhu_sync.store.sqlite import open_store  # the daemon is SQLite-only until wired (issue 16)
+from hhu_sync.store.opening import shown_store
 
 log = logging.getLogger("hhu_sync.daemon")
 EVENTS_PER_TURN = 10_000
@@ -105,7 +106,9 @@ class Daemon:
                 log.error("cannot use %s (%s); files that would go there wait in the "
                           "outbox until it is a real folder again", folder, exc.strerror)
         register_handler_packages(config.handler_packages)
-        self.store = open_store(p.database)
+        # [store] url, else the SQLite file paths.database; a schema of another version
+        # (newer or older than this code's) is refused here, naming both
+        self.store = open_store(store_url(config))
         self.catalog = load_catalog(p.catalog)
         self.keystore = KeyStore(p.keystore)
         self.packer = Packer(self.store, self.keystore, config.depot_id)
@@ -203,7 +206,7 @@ class Daemon:
         p = self.config.paths
         try:
             started = self.docks.decoder.export(
-                database=str(getattr(self.store, "path", p.database)),
+                database=self.store.url,
                 upload_id=event.upload_id, folder=str(p.exports),
                 sender=self.config.depot_id, catalog=str(p.catalog))
         except BaseException as exc:  # noqa: BLE001 - told through the future
@@ -253,7 +256,7 @@ class Daemon:
         docks = len(self.config.docks)
         log.info("hhu-sync running: outbox %s, %d dock%s, database %s",
                  self.config.paths.outbox, docks, "" if docks == 1 else "s",
-                 self.config.paths.database)
+                 shown_store(self.store.url))
         try:
             while not self.stop.is_set():
                 if self._safe_turn():

@@ -7,7 +7,7 @@ import getpass
 import os
 from pathlib import Path
 
-from hhu_sync.config import Config, ConfigSource, load_config
+from hhu_sync.config import Config, ConfigSource, load_config, store_url
 from hhu_sync.errors import CliError, KeyStoreError
 from hhu_sync.keys import KeyStore, load_key_file
 from hhu_sync.model.catalog import Catalog, load_catalog
@@ -46,19 +46,37 @@ def read_key(path: str | Path) -> bytes:
         raise CliError(str(exc)) from None
 
 
-def database_of(config: Config) -> Path:
-    """The daemon's database, which must exist already.
+def database_of(config: Config) -> str:
+    """The daemon's store, as messages name it, which must exist already.
 
     A command that only reads or changes the queue must never create an empty database
     (then say "no meter list" about the wrong file): the message names the path it
     looked at and which configuration gave it, since a forgotten ``--config`` is the
-    usual cause.
+    usual cause. A PostgreSQL store is the server's to find (its URL, no password).
     """
-    path = config.paths.database
-    if not path.exists():
-        raise CliError(f"no database at {shown(path)} ({config_source(config)}); "
-                       "has the daemon run?")
-    return path
+    if not store_exists(config):
+        raise CliError(f"no database at {shown(config.paths.database)} "
+                       f"({config_source(config)}); has the daemon run?")
+    return store_name(config)
+
+
+def store_exists(config: Config) -> bool:
+    """Whether the configured store is there to read: the SQLite file exists; a
+    PostgreSQL server is asked when the store is opened (so: True)."""
+    return not is_sqlite(config) or config.paths.database.exists()
+
+
+def is_sqlite(config: Config) -> bool:
+    return store_url(config).startswith("sqlite://")
+
+
+def store_name(config: Config) -> str:
+    """The configured store as messages show it: the SQLite file's absolute path, or
+    the PostgreSQL URL without a password."""
+    if is_sqlite(config):
+        return shown(config.paths.database)
+    from hhu_sync.store.opening import shown_store
+    return shown_store(store_url(config))
 
 
 def shown(path: Path) -> str:
@@ -80,15 +98,23 @@ def config_source(config: Config) -> str:
             "(the demo's: --config config/demo.toml)")
 
 
-def store_of(config: Config):
-    """The daemon's database opened, or one line naming it: missing, not a database,
-    another schema version, unreadable (never a traceback)."""
-    import sqlite3
-
+def store_of(config: Config, *, create: bool = False):
+    """The daemon's store opened, or one line naming it: missing, not a database,
+    another schema version, unreadable, a server that does not answer (never a
+    traceback). ``create``: made if missing (the first user of a new depot, say)."""
     from hhu_sync.store import StoreError, open_store
 
-    path = database_of(config)
+    name = store_name(config) if create else database_of(config)
     try:
-        return open_store(path)
-    except (StoreError, sqlite3.Error, OSError) as exc:
-        raise CliError(f"database {shown(path)}: {exc}") from None
+        return open_store(store_url(config))
+    except (StoreError, OSError) as exc:
+        raise CliError(store_refused(config, name, exc)) from None
+
+
+def store_refused(config: Config, name: str, exc: BaseException) -> str:
+    """One line for a store that could not be opened (a PostgreSQL error names its
+    server already: not twice)."""
+    text = str(exc)
+    if not is_sqlite(config) and text.startswith(name):
+        return f"database {text}"
+    return f"database {name}: {text}"

@@ -18,13 +18,13 @@ from hhu_sync.cli.common import (
     config_of,
     config_source,
     database_of,
-    shown,
+    store_name,
     store_of,
 )
 from hhu_sync.cli.humanize import counted
 from hhu_sync.cli.status_cmd import register_status
 from hhu_sync.cli.status_inputs import waiting_inputs
-from hhu_sync.config import Config
+from hhu_sync.config import Config, store_url
 from hhu_sync.errors import CliError, HhuSyncError
 from hhu_sync.export import FORMATS, export
 from hhu_sync.fsutil import user_path
@@ -115,10 +115,9 @@ def _prepare_demo(config: Config) -> None:
 
 def _demo_users(config: Config, users: dict[str, str], password: str) -> None:
     """The demo's web accounts, made once (a password changed since is kept)."""
-    from hhu_sync.store import SqliteStore
     from hhu_sync.web.accounts import Accounts
 
-    store = SqliteStore(config.paths.database)
+    store = open_store(store_url(config))
     try:
         accounts = Accounts(store)
         for name, role in users.items():
@@ -208,7 +207,7 @@ def _run_with_progress(daemon, timeout: float | None):
 
 
 def _print_summary(config: Config, summary) -> None:
-    store = open_store(config.paths.database)
+    store = open_store(store_url(config))
     try:
         status = store.status()
         waiting = waiting_inputs(config, store.library())["count"]
@@ -280,7 +279,7 @@ def run_export(args: argparse.Namespace) -> int:
     print(f"exported {count} {unit} to {out}")
     if count == 0:
         received = f" received since {args.since}" if args.since else ""
-        print(f"hhu-sync: note: the database {shown(config.paths.database)} "
+        print(f"hhu-sync: note: the database {store_name(config)} "
               f"({config_source(config)}) holds no {unit}{received}", file=sys.stderr)
     return 0
 
@@ -298,21 +297,21 @@ def _list_action(args: argparse.Namespace, action: str) -> int:
             held = [r["list_id"] for r in store.status()["lists"]]
             raise CliError(unknown_list(args.list_id, held, database, config)) from None
     except StoreError as exc:
-        raise CliError(f"{exc} (database {shown(database)})") from None
+        raise CliError(f"{exc} (database {database})") from None
     finally:
         store.close()
     print(f"meter list {args.list_id}: {state}")
     return 0
 
 
-def unknown_list(list_id: str, held: list[str], database: Path, config: Config) -> str:
+def unknown_list(list_id: str, held: list[str], database: str, config: Config) -> str:
     """Which database was looked in, where its path came from, what it holds and the
     nearest id: a forgotten --config and a typo are a newcomer's two usual causes."""
     near = difflib.get_close_matches(list_id, held, n=1, cutoff=0.6)
     known = (f"it holds {len(held)}: {', '.join(held[:5])}"
              f"{', ...' if len(held) > 5 else ''}") if held else "it holds none"
     hint = f"; did you mean {near[0]!r}?" if near else ""
-    return (f"no meter list {list_id!r} in the database {shown(database)} "
+    return (f"no meter list {list_id!r} in the database {database} "
             f"({config_source(config)}; {known}){hint}")
 
 

@@ -10,6 +10,7 @@ from pathlib import Path
 
 from hhu_sync.cli.common import config_of, keystore_of, read_key, shown
 from hhu_sync.cli.humanize import counted
+from hhu_sync.config import store_url
 from hhu_sync.errors import CliError
 from hhu_sync.ingest import escape
 from hhu_sync.ingest.saved import Refusal, SavedResult, ingest_saved
@@ -110,7 +111,7 @@ def run_ingest(args: argparse.Namespace) -> int:
             except Exception:  # noqa: BLE001 - an id no key file can have
                 return where
     try:
-        store = open_store(config.paths.database)
+        store = open_store(store_url(config))
     except StoreError as exc:
         raise CliError(str(exc)) from None
     refused = 0

@@ -12,6 +12,7 @@ from hhu_sync.cli.common import (
     config_source,
     keystore_of,
     shown,
+    store_exists,
     store_of,
 )
 from hhu_sync.errors import CliError, KeyStoreError
@@ -108,7 +109,7 @@ def run_revoke(args: argparse.Namespace) -> int:
 
     config = config_of(args)
     store = keystore_of(args, config)
-    db = store_of(config) if config.paths.database.exists() else None
+    db = store_of(config) if store_exists(config) else None
     try:
         try:
             done = revoke_handheld(store, db, args.hhu_id,

@@ -22,6 +22,7 @@ COMMAND_MODULES: tuple[str, ...] = (
     "hhu_sync.cli.user_cmds",
     "hhu_sync.cli.web_cmd",
     "hhu_sync.cli.billing_cmd",
+    "hhu_sync.cli.db_cmds",
 )
 
 

@@ -18,9 +18,10 @@ import sys
 from datetime import UTC, datetime
 from pathlib import Path
 
-from hhu_sync.cli.common import catalog_of, config_of
+from hhu_sync.cli.common import catalog_of, config_of, is_sqlite, store_exists, store_name
 from hhu_sync.cli.humanize import ago, counted
 from hhu_sync.cli.status_cmd import console_for_people, print_table
+from hhu_sync.config import store_url
 from hhu_sync.errors import CliError
 from hhu_sync.model.inputs import load_inputs
 from hhu_sync.model.loader import MAX_INPUT_BYTES, decode_text, parse_toml
@@ -28,11 +29,7 @@ from hhu_sync.model.problems import ModelError
 from hhu_sync.model.scheme import Scheme
 from hhu_sync.model.versions import HeldScheme, Verdict, judge
 from hhu_sync.safetext import escape_controls
-from hhu_sync.store import StoreError
-from hhu_sync.store.sqlite import (
-    SqliteStore,
-    open_store,  # scheme add needs SQLite until issue 16 wires PG
-)
+from hhu_sync.store import Store, StoreError, open_store
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -99,7 +96,7 @@ def _is_meter_list(path: Path, raw: bytes) -> bool:
     return "list" in data and "scheme" not in data
 
 
-def _add_one(store: SqliteStore, path: Path, catalog, force: bool) -> str:
+def _add_one(store: Store, path: Path, catalog, force: bool) -> str:
     raw = _read(path)
     scheme = _scheme(path, raw, catalog)
     held = store.scheme(scheme.id)
@@ -121,7 +118,7 @@ def run_add(args: argparse.Namespace) -> int:
     config = config_of(args)
     catalog = catalog_of(config)
     try:
-        store = open_store(config.paths.database)
+        store = open_store(store_url(config))
     except StoreError as exc:
         raise CliError(str(exc)) from None
     failed = 0
@@ -141,10 +138,10 @@ def run_add(args: argparse.Namespace) -> int:
 
 def run_list(args: argparse.Namespace) -> int:
     config = config_of(args)
-    if not config.paths.database.exists():
+    if not store_exists(config):
         raise CliError(f"no database at {config.paths.database}; the library is empty")
     try:
-        store = open_store(config.paths.database)
+        store = open_store(store_url(config))
         try:
             entries = store.library_entries()
         finally:
@@ -157,7 +154,8 @@ def run_list(args: argparse.Namespace) -> int:
                          indent=2))
         return 0
     if not entries:
-        print(f"no schemes in the library ({config.paths.database})")
+        where = config.paths.database if is_sqlite(config) else store_name(config)
+        print(f"no schemes in the library ({where})")
         return 0
     now = datetime.now(UTC)
     print_table(console_for_people(), f"schemes in the library ({len(entries)})",

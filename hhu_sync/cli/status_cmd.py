@@ -22,7 +22,7 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from hhu_sync.cli.common import config_of, config_source, shown, store_of
+from hhu_sync.cli.common import config_of, config_source, store_name, store_of
 from hhu_sync.cli.humanize import ago, counted, first_line, parse_time, size
 from hhu_sync.cli.status_inputs import rejected_inputs, waiting_inputs
 from hhu_sync.config import Config
@@ -62,7 +62,7 @@ def run_status(args: argparse.Namespace) -> int:
     status["daemon"] = daemon.as_dict(lock_path(config.paths.database))
     enrich(status, config, now, args.battery_low)
     status["waiting_inputs"] = waiting
-    status["database"] = shown(config.paths.database)
+    status["database"] = store_name(config)
     status["config"] = str(config.file) if config.file is not None else None
     if args.json:
         print(json.dumps(status, indent=2))

@@ -21,7 +21,14 @@ from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from hhu_sync.cli.common import catalog_of, config_of, keystore_of, read_key, store_of
+from hhu_sync.cli.common import (
+    catalog_of,
+    config_of,
+    keystore_of,
+    read_key,
+    store_exists,
+    store_of,
+)
 from hhu_sync.cli.humanize import counted
 from hhu_sync.errors import CliError, HhuSyncError, TransferError
 from hhu_sync.fsutil import atomic_write, user_path
@@ -95,7 +102,7 @@ def run_pack(args: argparse.Namespace) -> int:
                 # "last" is what the depot holds: its database says, if it has one;
                 # a depot that holds nothing reads everything
                 held: dict[str, int] = {}
-                if config.paths.database.exists():
+                if store_exists(config):
                     db = store_of(config)
                     try:
                         held = last_ends_held(db, mlist)

@@ -8,12 +8,11 @@ from __future__ import annotations
 
 import argparse
 import getpass
-import sqlite3
 import sys
 
-from hhu_sync.cli.common import cli_actor, config_of, shown, store_of
+from hhu_sync.cli.common import cli_actor, config_of, store_of
 from hhu_sync.errors import CliError
-from hhu_sync.store import SqliteStore, StoreError
+from hhu_sync.store import StoreError
 from hhu_sync.web.accounts import AccountError, Accounts
 from hhu_sync.web.passwords import MAX_BYTES, PasswordRefused
 from hhu_sync.web.roles import Role
@@ -71,12 +70,7 @@ def _accounts(args: argparse.Namespace, *, create: bool = False) -> Accounts:
     """The accounts of the configured database; ``create``: the first user of a new
     depot may be added before its daemon has ever run."""
     config = config_of(args)
-    if create and not config.paths.database.exists():
-        try:
-            return Accounts(SqliteStore(config.paths.database))
-        except (StoreError, sqlite3.Error, OSError) as exc:
-            raise CliError(f"database {shown(config.paths.database)}: {exc}") from None
-    return Accounts(store_of(config))
+    return Accounts(store_of(config, create=create))
 
 
 def run_add(args: argparse.Namespace) -> int:

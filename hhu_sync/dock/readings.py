@@ -30,7 +30,7 @@ from hhu_sync.ingest.upload import (
     UploadRefused,
     UploadVersionError,
 )
-from hhu_sync.store.sqlite import read_export_rows, read_upload_interval_series
+from hhu_sync.store.opening import read_export_rows, read_upload_interval_series
 from hhu_sync.transfer import decode_transfer
 from hhu_sync.workers import watch_parent
 
@@ -97,9 +97,10 @@ def export_stored(*, database: str, upload_id: str, folder: str, sender: str,
                   catalog: str | None = None) -> list[str]:
     """Write an upload's CSV and CMEP exports: the rows the store took, as it exports them.
 
-    Read back from the database (read-only), not from the upload's bytes: only the store
-    knows whether a meter was on its list, which site it is and which scheme's rates and
-    ratios apply, and nothing may be exported as ``ok`` that the store would not.
+    ``database``: the store's URL (``sqlite:///path`` or ``postgresql://...``; a plain
+    path is a SQLite file). Read back from it (read-only), not from the upload's bytes:
+    only the store knows whether a meter was on its list, which site it is and which
+    scheme's rates and ratios apply, and nothing may be exported as ``ok`` that the store would not.
     ``catalog``: the configured meter-model catalog (which models take ratios).
     Run in a worker process after the commit and the acknowledgement: rendering a few
     thousand rows is tens of milliseconds of Python that would otherwise hold the

@@ -125,7 +125,7 @@ def ingest_saved(store, path: str | os.PathLike[str], keys: KeyLookup, *,
         return result
     if exports is not None and not result.report.already_held:
         try:
-            result.exports = export_stored(database=str(store.path),
+            result.exports = export_stored(database=store.url,
                                            upload_id=header.bundle_id, folder=str(exports),
                                            sender=sender,
                                            catalog=str(catalog) if catalog else None)

@@ -211,16 +211,17 @@ def _examine(ctx: Context, path: Path, keys) -> Examined:
 _WORKER: Context | None = None
 
 
-def _worker_init(parent: int, outbox: str, catalog: str, keystore: str, database: str,
+def _worker_init(parent: int, outbox: str, catalog: str, keystore: str, store_url: str,
                  depot_id: str, debounce: float, archive: str = "", rejected: str = "") -> None:
-    """Build the worker's own catalog, key store and database connection (it only reads:
-    the scheme library, for meter lists)."""
-    from hhu_sync.store.sqlite import SqliteStore  # not needed by the daemon's import
+    """Build the worker's own catalog, key store and store connection (it only reads:
+    the scheme library, for meter lists). ``store_url``: the daemon's store's name,
+    whichever backend (a plain path is a SQLite file)."""
+    from hhu_sync.store import open_store  # not needed by the daemon's import
 
     global _WORKER
     watch_parent(parent)
     keys = KeyStore(Path(keystore))
-    store = SqliteStore(database)
+    store = open_store(store_url)
     _WORKER = Context(Path(outbox), load_catalog(catalog or None), keys,
                       Packer(store, keys, depot_id), store.library, debounce,
                       archive=Path(archive) if archive else None,
@@ -237,12 +238,12 @@ class Examiner:
     """Examines batches of files: in this process, or in ``workers`` processes once a
     backlog makes them worth it."""
 
-    def __init__(self, ctx: Context, *, workers: int = 0, database: Path | None = None,
+    def __init__(self, ctx: Context, *, workers: int = 0, store_url: str = "",
                  catalog: Path | None = None, depot_id: str = "") -> None:
         self.ctx = ctx
         self.workers = workers
         self._initargs = (os.getpid(), str(ctx.outbox), str(catalog or ""),
-                          str(ctx.keystore.root), str(database or ""), depot_id, ctx.debounce,
+                          str(ctx.keystore.root), store_url, depot_id, ctx.debounce,
                           str(ctx.archive or ""), str(ctx.rejected or ""))
         self._pool: ProcessPoolExecutor | None = None     # set once the workers answered
         self._ready = threading.Event()     # set with it: something to wait for

@@ -336,7 +336,7 @@ class OutboxProcessor:
                       config.limits.debounce_seconds, wall=lambda: self.wall(),
                       archive=config.paths.archive, rejected=config.paths.rejected)
         p = config.paths
-        self.examiner = Examiner(ctx, workers=workers, database=p.database, catalog=p.catalog,
+        self.examiner = Examiner(ctx, workers=workers, store_url=store.url, catalog=p.catalog,
                                  depot_id=config.depot_id)
 
     def _archive_folder(self) -> Path:

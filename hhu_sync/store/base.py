@@ -99,6 +99,10 @@ class Store(Protocol):
     """What a storage backend provides. Every write is one durable transaction; storage
     faults raise :class:`StorageUnavailable`, refusals :class:`StoreError`."""
 
+    #: the store's name (``sqlite:///path`` or ``postgresql://...``, never a password):
+    #: what :func:`~hhu_sync.store.open_store` and worker processes are given
+    url: str
+
     def close(self) -> None: ...
     # outbox
     def inputs_seen(self, shas: list[str]) -> dict[str, dict[str, Any]]: ...

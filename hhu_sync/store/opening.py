@@ -2,13 +2,22 @@
 
 The password of a PostgreSQL URL is never in the configuration: libpq reads it from
 ``PGPASSFILE`` (or ``~/.pgpass``) by itself.
+
+Besides opening a store, the reads a worker process makes on its own connection (the
+export worker's rows of one upload) are here, for either backend, so that nothing
+outside this package knows which backend a URL names.
 """
 
 from __future__ import annotations
 
+import sqlite3
 from pathlib import Path
 from typing import TYPE_CHECKING
+from urllib.parse import urlsplit
 
+from hhu_sync.export.rows import ExportRow
+from hhu_sync.profile.series import ChannelSeries
+from hhu_sync.store import sqlite as sqlite_backend
 from hhu_sync.store.base import StoreError
 from hhu_sync.store.sqlite import SqliteStore
 
@@ -37,11 +46,61 @@ def sqlite_path(url_or_path: str | Path) -> Path | None:
     return Path(url_or_path)
 
 
-def open_store(url_or_path: str | Path) -> SqliteStore | PostgresStore:
-    """The store ``url_or_path`` names: SQLite for a path or ``sqlite:///path`` (as
-    before), PostgreSQL for ``postgresql://user@host[:port]/db``."""
+def backend_of(url_or_path: str | Path) -> str:
+    """``sqlite`` or ``postgresql``: which backend a store's name opens."""
+    return "sqlite" if sqlite_path(url_or_path) is not None else "postgresql"
+
+
+def shown_store(url_or_path: str | Path) -> str:
+    """A store's name as messages show it: a SQLite file's absolute path; a PostgreSQL
+    URL's user, host, port and database, never a password (nor any other option)."""
     path = sqlite_path(url_or_path)
     if path is not None:
-        return SqliteStore(path)
+        return str(path.absolute())
+    parts = urlsplit(str(url_or_path))
+    try:
+        port = f":{parts.port}" if parts.port else ""
+    except ValueError:
+        port = ""
+    user = f"{parts.username}@" if parts.username else ""
+    return f"postgresql://{user}{parts.hostname or ''}{port}{parts.path}"
+
+
+def open_store(url_or_path: str | Path) -> SqliteStore | PostgresStore:
+    """The store ``url_or_path`` names: SQLite for a path or ``sqlite:///path`` (as
+    before), PostgreSQL for ``postgresql://user@host[:port]/db``. A database the driver
+    cannot use at all is a :class:`StoreError` (one line for a command), whichever."""
+    path = sqlite_path(url_or_path)
+    if path is not None:
+        try:
+            return SqliteStore(path)
+        except sqlite3.Error as exc:
+            raise StoreError(str(exc)) from None
     from hhu_sync.store.postgres import PostgresStore  # psycopg only when asked for
     return PostgresStore(str(url_or_path))
+
+
+# -- a worker process's reads, on a connection of its own ---------------------------------
+
+def read_export_rows(url_or_path: str | Path, *, upload_id: str | None = None,
+                     catalog: str | Path | None = None) -> list[ExportRow]:
+    """The export rows of the store (of one upload), read on a connection of the
+    caller's own (read-only on SQLite): for the export worker, while the daemon keeps
+    the store open for writing."""
+    path = sqlite_path(url_or_path)
+    if path is not None:
+        return sqlite_backend.read_export_rows(path, upload_id=upload_id, catalog=catalog)
+    from hhu_sync.store.postgres import read_export_rows as pg_rows
+    return pg_rows(str(url_or_path), upload_id=upload_id, catalog=catalog)
+
+
+def read_upload_interval_series(url_or_path: str | Path, upload_id: str
+                                ) -> tuple[list[tuple[str, ChannelSeries]], list[tuple]]:
+    """The intervals an upload stored, as ``(meter, series)``, and its VEE findings, on
+    a connection of the caller's own (see :func:`read_export_rows`)."""
+    path = sqlite_path(url_or_path)
+    if path is not None:
+        return sqlite_backend.read_upload_interval_series(path, upload_id)
+    from hhu_sync.store.postgres import read_upload_interval_series as pg_series
+    return pg_series(str(url_or_path), upload_id)
+

@@ -51,6 +51,8 @@ from hhu_sync.ingest.flatrows import FlatRows
 from hhu_sync.model.meterlist import MeterList, meter_list_from_dict
 from hhu_sync.model.scheme import Scheme, SchemeRecord, scheme_from_dict
 from hhu_sync.model.versions import HeldScheme
+from hhu_sync.profile.held import series_from_held
+from hhu_sync.profile.series import ChannelSeries
 from hhu_sync.store.accounts import Change
 from hhu_sync.store.base import (
     CANCEL_REFUSED,
@@ -84,6 +86,7 @@ from hhu_sync.store.sqlite import (
     export_rows,
     held_upload_report,
     register_reads_query,
+    upload_intervals_of,
 )
 from hhu_sync.store.sqlite_accounts import SqliteAccounts, _audit
 from hhu_sync.store.sqlite_exceptions import SqliteExceptions
@@ -784,6 +787,40 @@ class PostgresStore(SqliteAccounts, SqliteExceptions, SqlitePaging, RemoteRuns):
         """The same keys and rows as :meth:`SqliteStore.status`."""
         with self._reading() as db:
             return _status(db)
+
+
+@contextmanager
+def _own_connection(url: str) -> Iterator[PgConnection]:
+    """One connection of the caller's own (no pool: a worker process reads once in a
+    while), read-only, faults as :class:`StorageUnavailable` naming the server."""
+    where = shown_url(url)
+    try:
+        with psycopg.connect(url, autocommit=True, connect_timeout=30) as conn:
+            conn.read_only = True
+            yield PgConnection(conn)
+    except psycopg.Error as exc:
+        raise StorageUnavailable(f"{where}: {str(exc).strip()}") from None
+
+
+def read_export_rows(url: str, *, upload_id: str | None = None,
+                     catalog: str | Path | None = None) -> list[ExportRow]:
+    """:func:`hhu_sync.store.sqlite.read_export_rows` on PostgreSQL: the export's shared
+    query on a connection of the export worker's own."""
+    with _own_connection(url) as db:
+        return list(export_rows(db, upload_id=upload_id, catalog=catalog))
+
+
+def read_upload_interval_series(url: str, upload_id: str
+                                ) -> tuple[list[tuple[str, ChannelSeries]], list[tuple]]:
+    """:func:`hhu_sync.store.sqlite.read_upload_interval_series` on PostgreSQL."""
+    series: list[tuple[str, ChannelSeries]] = []
+
+    def add(rows: list[HeldInterval]) -> None:
+        series.extend((rows[0].meter, one) for one in series_from_held(rows))
+
+    with _own_connection(url) as db:
+        findings = upload_intervals_of(db, upload_id, add)
+    return series, findings
 
 
 def _dicts(cur: Any) -> list[dict[str, Any]]:

@@ -13,9 +13,23 @@ SCHEMA_VERSION = "1"
 SCHEMA_VERSION_KEY = "schema_version"
 
 
+def version_number(version: str) -> int | None:
+    """A schema version as a number to compare (None: not one any hhu-sync writes)."""
+    return int(version) if version.isascii() and version.isdigit() else None
+
+
 def version_refusal(where: str, found: str | None) -> StoreError | None:
     """The refusal to open a store whose schema is another version (newer or older), naming
-    both; None when it is this code's (or the store is new: ``found`` None)."""
+    both and what to do; None when it is this code's (or the store is new: ``found``
+    None)."""
     if found is None or found == SCHEMA_VERSION:
         return None
-    return StoreError(f"{where}: schema version {found}, this hhu-sync uses {SCHEMA_VERSION}")
+    number = version_number(found)
+    if number is None:
+        hint = "not a version any hhu-sync writes"
+    elif number > int(SCHEMA_VERSION):
+        hint = "newer: made by a later hhu-sync, which this one does not downgrade"
+    else:
+        hint = f"older: hhu-sync db upgrade moves it to {SCHEMA_VERSION}"
+    return StoreError(f"{where}: schema version {found}, this hhu-sync uses {SCHEMA_VERSION} "
+                      f"({hint})")

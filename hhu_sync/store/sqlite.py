@@ -249,6 +249,8 @@ class SqliteStore(SqliteAccounts, SqliteExceptions, SqliteReadingsView, SqlitePa
 
     def __init__(self, path: str | Path, *, busy_timeout_s: float = 30.0) -> None:
         self.path = Path(path)
+        #: the store's name, as open_store takes it (what a worker process is given)
+        self.url = "sqlite://" + str(self.path.absolute())
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._busy_ms = int(busy_timeout_s * 1000)
         self._local = threading.local()
@@ -1649,22 +1651,30 @@ def _upload_intervals(path: str | Path, upload_id: str,
     except sqlite3.Error as exc:
         raise StoreError(f"{path}: cannot open the database: {exc}") from None
     try:
-        meters = [m for (m,) in db.execute(
-            "SELECT DISTINCT meter FROM visits WHERE upload_id=? ORDER BY meter",
-            (upload_id,))]
-        for meter in meters:     # by the key's meter prefix: this meter's rows only
-            rows = [HeldInterval(*row) for row in db.execute(
-                f"SELECT {_INTERVAL_SELECT} FROM intervals WHERE meter=? AND upload_id=? "
-                "ORDER BY channel, interval_end", (meter, upload_id))]
-            if rows:
-                take(rows)
-        return db.execute("SELECT meter, channel, code, first_end, last_end FROM "
-                          "vee_findings WHERE upload_id=? AND first_end IS NOT NULL",
-                          (upload_id,)).fetchall()
+        return upload_intervals_of(db, upload_id, take)
     except sqlite3.Error as exc:
         raise StorageUnavailable(f"{path}: {exc}") from None
     finally:
         db.close()
+
+
+def upload_intervals_of(db: SqlConnection, upload_id: str,
+                        take: Callable[[list[HeldInterval]], None]) -> list[tuple]:
+    """:func:`_upload_intervals` over any backend's connection (the statements are
+    portable): each meter's stored intervals to ``take``; the upload's VEE findings."""
+    meters = [m for (m,) in db.execute(
+        "SELECT DISTINCT meter FROM visits WHERE upload_id=? ORDER BY meter",
+        (upload_id,)).fetchall()]
+    for meter in meters:     # by the key's meter prefix: this meter's rows only
+        rows = [HeldInterval(*row) for row in db.execute(
+            f"SELECT {_INTERVAL_SELECT} FROM intervals WHERE meter=? AND upload_id=? "
+            "ORDER BY channel, interval_end", (meter, upload_id)).fetchall()]
+        if rows:
+            take(rows)
+    return [tuple(row) for row in db.execute(
+        "SELECT meter, channel, code, first_end, last_end FROM "
+        "vee_findings WHERE upload_id=? AND first_end IS NOT NULL",
+        (upload_id,)).fetchall()]
 
 
 class SchemeLibrary(Mapping):

@@ -326,7 +326,17 @@ def _config_keys() -> dict[str, object]:
     """Every key hhu_sync.config reads, with its default where it has a simple one."""
     from dataclasses import fields
 
-    from hhu_sync.config import PATH_KEYS, Demo, Dock, Limits, Link, Remote, Schedule, Web
+    from hhu_sync.config import (
+        PATH_KEYS,
+        Demo,
+        Dock,
+        Limits,
+        Link,
+        Remote,
+        Schedule,
+        StoreSettings,
+        Web,
+    )
 
     keys: dict[str, object] = {"depot.id": "depot", "serial.handler_packages": []}
     keys |= {f"paths.{k}": None for k in PATH_KEYS}
@@ -337,6 +347,7 @@ def _config_keys() -> dict[str, object]:
     keys |= {f"link.{f.name}": f.default for f in fields(Link)}
     keys |= {f"web.{f.name}": f.default for f in fields(Web)}
     keys |= {f"remote.{f.name}": f.default for f in fields(Remote)}
+    keys |= {f"store.{f.name}": None for f in fields(StoreSettings)}
     keys |= {f"demo.{f.name}": None for f in fields(Demo)}
     return keys
 

@@ -15,14 +15,15 @@ from hhu_sync.model.catalog import load_catalog
 from hhu_sync.model.problems import ModelError
 from hhu_sync.outbox import OutboxProcessor
 from hhu_sync.outbox.examine import POOL_FROM
-from hhu_sync.store import SqliteStore
+from hhu_sync.store import SqliteStore, open_store
 from tests.conftest import EXAMPLES, ROOT
+from tests.pg_server import fresh_database
 
 SECRETS = ("a1700-level1", "a1700-level3", "a1140-level2", "as230-level1")
 WEEKS_AGO = time.time() - 14 * 86400
 
 
-def make_depot(root: Path, workers: int) -> OutboxProcessor:
+def make_depot(root: Path, workers: int, store_url: str | None = None) -> OutboxProcessor:
     config = parse_config({"hhus": [{"id": "HHU-001", "crew": "crew-north"},
                                     {"id": "HHU-002", "crew": "crew-south"}],
                            "limits": {"outbox_workers": workers}}, root / "hhu-sync.toml")
@@ -31,7 +32,8 @@ def make_depot(root: Path, workers: int) -> OutboxProcessor:
     for name in SECRETS:
         keystore.set_secret(name, "pw-" + name)
     config.paths.outbox.mkdir(parents=True)
-    return OutboxProcessor(config, SqliteStore(config.paths.database),
+    store = SqliteStore(config.paths.database) if store_url is None else open_store(store_url)
+    return OutboxProcessor(config, store,
                            load_catalog(ROOT / "config" / "meter-models.toml"), keystore,
                            workers=workers)
 
@@ -102,6 +104,29 @@ def test_a_backlog_examined_by_workers_ends_as_one_examined_here(tmp_path):
     finally:
         here.close()
         pooled.close()
+
+
+def test_workers_of_a_postgresql_depot_open_its_store_by_url_and_end_the_same(tmp_path):
+    """The workers are given the store's URL (not a path): on PostgreSQL they read its
+    scheme library for the meter lists they seal, as SQLite's workers read theirs."""
+    here = make_depot(tmp_path / "here", workers=0)
+    with fresh_database() as url:
+        pooled = make_depot(tmp_path / "pooled", workers=1, store_url=url)
+        try:
+            assert pooled.examiner._initargs[4] == url
+            pooled.examiner.start()
+            assert pooled.examiner._ready.wait(60) and pooled.examiner.pooled
+            for files in (BATCH_ONE, BATCH_TWO):
+                assert run(pooled, files) == run(here, files)
+            assert [e.scheme_id for e in pooled.store.library_entries()] == \
+                [e.scheme_id for e in here.store.library_entries()]
+            assert len(pooled.store.pending_deliveries("HHU-001", "crew-north", "9999")) \
+                == len(here.store.pending_deliveries("HHU-001", "crew-north", "9999")) == 2
+            assert pooled.examiner.pooled
+        finally:
+            here.close()
+            pooled.close()
+    assert not (tmp_path / "pooled" / "var" / "hhu-sync.db").exists()
 
 
 def test_workers_that_die_leave_the_work_to_the_daemon(tmp_path):
