@@ -57,15 +57,19 @@ from hhu_sync.meterio import (
     plan_scheme,
     program_scheme,
 )
-from hhu_sync.meterio.clock import DATE as CLOCK_DATE
-from hhu_sync.meterio.clock import TIME as CLOCK_TIME
-from hhu_sync.meterio.clock import ClockError, parse_clock
 from hhu_sync.meterio.interval_read import (
     DEFAULT_READ_PASSWORD,
     read_interval_data,
     since_utc,
 )
 from hhu_sync.meterio.program import CT_RATIO, VT_RATIO
+from hhu_sync.meterio.readout_rows import (
+    NOT_READINGS,
+    RESET_STAMP,
+    meter_clock,
+    meter_time,
+    register_entry,
+)
 from hhu_sync.model.catalog import model_takes_ratios
 from hhu_sync.model.meterlist import TASKS
 from hhu_sync.model.scheme import scheme_from_dict
@@ -318,8 +322,6 @@ def _visit_one(visit: Visitor, entry: dict[str, Any], schemes: dict[str, dict[st
 
 PROGRAM_TASKS = ("program", "read+program")
 #: Readout items that identify the meter or show its clock, not billing registers.
-NOT_READINGS = frozenset({"0.0.0", "C.1.0", "0.9.1", "0.9.2"})
-RESET_STAMP = "0.1.2"      # 0.1.2*k: when billing period k was closed (not a reading)
 FAULT_NAMES = ("no-access", "wrong-password", "verify-fail")
 
 
@@ -346,45 +348,6 @@ class FieldFaults:
             sets[name].add(serial)
         return cls(frozenset(sets["no-access"]), frozenset(sets["wrong-password"]),
                    frozenset(sets["verify-fail"]))
-
-
-def meter_time(text: str | None) -> str:
-    """A meter's ``YYMMDDhhmm`` stamp as ISO 8601 UTC (the fleet's clocks run on UTC, see
-    :meth:`FleetVisitor.__call__`); ``""`` for none (``0000000000``: no MD yet) or junk."""
-    try:
-        when = datetime.strptime(text or "", "%y%m%d%H%M")
-    except ValueError:
-        return ""
-    return when.replace(tzinfo=UTC).isoformat()
-
-
-def meter_clock(datasets: Any) -> str | None:
-    """The meter's clock as its readout showed it (``0.9.2`` date, ``0.9.1`` time), ISO
-    8601 UTC (the fleet's clocks run on UTC): the visit's ``meter_clock``, by which the
-    depot finds a meter clock off at the visit. None when either is missing or junk."""
-    found = {ds.key: ds.value for ds in datasets if ds.key in (CLOCK_DATE, CLOCK_TIME)}
-    if len(found) < 2:
-        return None
-    try:
-        local = parse_clock(found[CLOCK_DATE], found[CLOCK_TIME])
-    except ClockError:
-        return None
-    return local.replace(tzinfo=UTC).isoformat()
-
-
-def register_entry(key: str, value: str, unit: str, stamp: str, own: str | None,
-                   resets: dict[str, str]) -> list[str]:
-    """``[obis, value, unit, read time]``, then ``value_time, reset_time`` when known.
-
-    value_time is the value's own time: a maximum demand's time stamp (its second group),
-    or, for a historical value ``*k`` without one, the billing reset that froze it;
-    reset_time is that reset, for every ``*k`` register.
-    """
-    reset = resets.get(key.partition("*")[2], "") if "*" in key else ""
-    value_time = meter_time(own) if own else ""
-    value_time = value_time or reset
-    return [key, value, unit, stamp, value_time, reset] if value_time or reset \
-        else [key, value, unit, stamp]
 
 
 # -- the optical probe, in process ----------------------------------------------------------

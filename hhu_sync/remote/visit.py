@@ -12,19 +12,19 @@ Meter clocks are taken as UTC, as a field trip takes them: a list entry names no
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Any
 
 from hhu_sync.meterio import MeterClient
-from hhu_sync.meterio.clock import DATE as CLOCK_DATE
-from hhu_sync.meterio.clock import TIME as CLOCK_TIME
-from hhu_sync.meterio.clock import ClockError, parse_clock
 from hhu_sync.meterio.interval_read import read_interval_data, since_utc
+from hhu_sync.meterio.readout_rows import (
+    NOT_READINGS,
+    RESET_STAMP,
+    meter_clock,
+    meter_time,
+    register_entry,
+)
 from hhu_sync.model.meterlist import MeterEntry
-
-#: Readout items that identify the meter or show its clock, not billing registers.
-NOT_READINGS = frozenset({"0.0.0", "C.1.0", "0.9.1", "0.9.2"})
-RESET_STAMP = "0.1.2"      # 0.1.2*k: when billing period k was closed (not a reading)
 
 
 @dataclass
@@ -37,36 +37,6 @@ class MeterRead:
     intervals_read: bool = False
     profiles: list[Any] = field(default_factory=list)
     events: list[Any] = field(default_factory=list)
-
-
-def meter_time(text: str | None) -> str:
-    """A meter's ``YYMMDDhhmm`` stamp as ISO 8601 UTC; ``""`` for none or junk."""
-    try:
-        when = datetime.strptime(text or "", "%y%m%d%H%M")
-    except ValueError:
-        return ""
-    return when.replace(tzinfo=UTC).isoformat()
-
-
-def meter_clock(datasets: Any) -> str | None:
-    """The meter's clock as its readout showed it (0.9.2 date, 0.9.1 time), ISO UTC."""
-    found = {ds.key: ds.value for ds in datasets if ds.key in (CLOCK_DATE, CLOCK_TIME)}
-    if len(found) < 2:
-        return None
-    try:
-        local = parse_clock(found[CLOCK_DATE], found[CLOCK_TIME])
-    except ClockError:
-        return None
-    return local.replace(tzinfo=UTC).isoformat()
-
-
-def register_entry(key: str, value: str, unit: str, stamp: str, own: str | None,
-                   resets: dict[str, str]) -> list[str]:
-    """``[obis, value, unit, read time]``, then ``value_time, reset_time`` when known."""
-    reset = resets.get(key.partition("*")[2], "") if "*" in key else ""
-    value_time = (meter_time(own) if own else "") or reset
-    return [key, value, unit, stamp, value_time, reset] if value_time or reset \
-        else [key, value, unit, stamp]
 
 
 def new_visit(entry: MeterEntry, list_id: str, when: datetime) -> dict[str, Any]:

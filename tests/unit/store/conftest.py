@@ -11,7 +11,6 @@ not answer, the PostgreSQL tests fail, never skip.
 from __future__ import annotations
 
 import os
-import uuid
 from collections.abc import Iterator
 
 import pytest
@@ -36,28 +35,13 @@ def backend(request) -> str:
     return str(getattr(request, "param", "sqlite"))
 
 
-def _admin():
-    import psycopg
-    try:
-        return psycopg.connect(f"{PG_SERVER}/postgres", autocommit=True, connect_timeout=5)
-    except psycopg.OperationalError as exc:
-        pytest.fail(f"PostgreSQL at {PG_SERVER} does not answer ({str(exc).strip()}): "
-                    f"{START_IT}", pytrace=False)
-
-
 @pytest.fixture(scope="session")
 def pg_url() -> Iterator[str]:
     """A database of this test run's own (C collation, as the store expects), dropped
-    at the end of the run."""
-    name = f"hhu_test_{os.getpid()}_{uuid.uuid4().hex[:8]}"
-    with _admin() as db:
-        db.execute(f'CREATE DATABASE "{name}" TEMPLATE template0 ENCODING \'UTF8\' '
-                   "LC_COLLATE 'C' LC_CTYPE 'C'")
-    try:
-        yield f"{PG_SERVER}/{name}"
-    finally:
-        with _admin() as db:
-            db.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    at the end of the run (tests/pg_server.py makes it)."""
+    from tests.pg_server import fresh_database
+    with fresh_database() as url:
+        yield url
 
 
 def empty_pg(url: str) -> None:
