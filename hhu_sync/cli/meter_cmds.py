@@ -141,11 +141,36 @@ def _fail(exc: MeterIOError) -> int:
     return EXIT_NO_ANSWER
 
 
-def _line_lost(args: argparse.Namespace, exc: BaseException) -> int:
-    """The port itself failed (the peer hung up, the adapter went): no answer, exit 5."""
-    print(f"hhu-sync: {args.port}: the line failed while talking to meter "
-          f"{args.address or '(any)'}: {exc}; no meter answered there "
-          f"(check --port and --address)", file=sys.stderr)
+class LineDropped(Exception):
+    """The port failed during a command (``cause``) after the meter had sent ``heard``
+    bytes: carried out of a read to :func:`_line_lost`, which says which it was."""
+
+    def __init__(self, cause: BaseException, heard: int) -> None:
+        super().__init__(str(cause))
+        self.cause, self.heard = cause, heard
+
+
+def heard_from(client: MeterClient) -> int:
+    """Bytes the meter has sent this client (0 when its transport does not count)."""
+    return int(getattr(client.transport, "bytes_received", 0))
+
+
+def _line_lost(args: argparse.Namespace, exc: BaseException, heard: int = 0) -> int:
+    """The port itself failed (the peer hung up, the adapter went, a modem dropped the
+    call): exit 5. Before the meter said anything, nothing answered at that port and
+    address; after, the line dropped mid-conversation and calling again may do."""
+    if isinstance(exc, LineDropped):
+        heard = exc.heard
+        exc = exc.cause
+    if heard:
+        print(f"hhu-sync: {args.port}: the line dropped during the conversation with "
+              f"meter {args.address or '(any)'} ({heard} bytes heard from it): {exc}; "
+              "call again (a modem line may drop; check the line if it keeps happening)",
+              file=sys.stderr)
+    else:
+        print(f"hhu-sync: {args.port}: the line failed while talking to meter "
+              f"{args.address or '(any)'}: {exc}; no meter answered there "
+              f"(check --port and --address)", file=sys.stderr)
     return EXIT_NO_ANSWER
 
 
@@ -180,7 +205,7 @@ def run_read(args: argparse.Namespace) -> int:
     except MeterIOError as exc:
         return _fail(exc)
     except (SerialException, OSError) as exc:
-        return _line_lost(args, exc)
+        return _line_lost(args, exc, heard_from(client))
     finally:
         port.close()
     ident = result.identification
@@ -251,7 +276,7 @@ def run_program(args: argparse.Namespace) -> int:
     except MeterIOError as exc:
         return _fail(exc)
     except (SerialException, OSError) as exc:
-        return _line_lost(args, exc)
+        return _line_lost(args, exc, heard_from(client))
     finally:
         port.close()
     if report is None:
@@ -323,7 +348,7 @@ def run_clock(args: argparse.Namespace) -> int:
     except MeterIOError as exc:
         return _fail(exc)
     except (SerialException, OSError) as exc:
-        return _line_lost(args, exc)
+        return _line_lost(args, exc, heard_from(client))
     finally:
         port.close()
     drift = (before - pc).total_seconds()

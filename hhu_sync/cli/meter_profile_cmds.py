@@ -25,7 +25,15 @@ from rich.table import Table
 from serial import SerialException
 
 from hhu_sync.cli.common import catalog_of, config_of
-from hhu_sync.cli.meter_cmds import _client, _common, _fail, _line_lost, _secret
+from hhu_sync.cli.meter_cmds import (
+    LineDropped,
+    _client,
+    _common,
+    _fail,
+    _line_lost,
+    _secret,
+    heard_from,
+)
 from hhu_sync.config import Config
 from hhu_sync.errors import CliError
 from hhu_sync.iec62056 import Identification
@@ -195,6 +203,8 @@ def _read(args: argparse.Namespace, address: str) -> tuple[_Read, MeterClock]:
                 kept = [e for e in events if (lo is None or e.at >= lo)
                         and (hi is None or e.at <= hi)]
                 read = _Read(meter, dialect, not kept, blocks, events=kept)
+    except (SerialException, OSError) as exc:
+        raise LineDropped(exc, heard_from(client)) from exc
     finally:
         port.close()
     return read, clock
@@ -237,7 +247,7 @@ def run_profile(args: argparse.Namespace) -> int:
         got, _clock_used = _read(args, PROFILE)
     except MeterIOError as exc:
         return _fail_read(exc, args)
-    except (SerialException, OSError) as exc:
+    except (SerialException, OSError, LineDropped) as exc:
         return _line_lost(args, exc)
     assert got.profile is not None
     read, meter = got.profile, got.meter
@@ -294,7 +304,7 @@ def run_events(args: argparse.Namespace) -> int:
         got, _clock_used = _read(args, LOGBOOK)
     except MeterIOError as exc:
         return _fail_read(exc, args)
-    except (SerialException, OSError) as exc:
+    except (SerialException, OSError, LineDropped) as exc:
         return _line_lost(args, exc)
     events, meter = got.events, got.meter
     rows: list[dict[str, Any]] = [{"at": _iso(e.at), "kind": str(e.kind), "code": e.code,

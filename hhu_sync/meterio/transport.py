@@ -43,6 +43,8 @@ class SerialTransport:
         self._clock = clock
         self._sleep = sleep
         self.baud_switches = 0
+        #: bytes the meter sent so far: a line lost after some was lost mid-conversation
+        self.bytes_received = 0
 
     def write(self, data: bytes) -> None:
         self.port.write(data)
@@ -54,6 +56,7 @@ class SerialTransport:
             waiting = self.port.in_waiting
             data = self.port.read(max(1, min(waiting, _CHUNK)))
             if data:
+                self.bytes_received += len(data)
                 return bytes(data)
             if self._clock() >= deadline:
                 return b""

@@ -184,6 +184,9 @@ def test_a_modem_that_drops_mid_profile_closes_the_call_and_a_new_call_reads_it_
     assert net.links["m1"].meters.sessions[0].log.profile_reads == 1    # mid-profile
     err = capsys.readouterr().err
     assert "Traceback" not in err and endpoint.url in err
+    # the meter had answered: the message says the line dropped, not that no meter is there
+    assert "the line dropped during the conversation" in err and "call again" in err
+    assert "no meter answered" not in err
     assert net.links["m1"].line is not None and net.links["m1"].line.stats.dropped == [0]
     assert main(common) == 0                    # the next call is not dropped
     got = json.loads(capsys.readouterr().out)
