@@ -124,6 +124,8 @@ class ConnectionStats:
     corrupt_frames: int = 0
     timeouts: int = 0
     junk_bytes: int = 0
+    #: bytes of late answers to repeated requests, dropped (see ``discard_stale``)
+    stale_bytes: int = 0
 
 
 class ClientState(enum.Enum):
@@ -231,6 +233,18 @@ class _Connection(abc.ABC):
         if self.state is key[0]:  # a handler may pick the state itself
             self.state = target
         self._out += self._wire(raw)
+
+    def discard_stale(self, dropped_on_line: int = 0) -> int:
+        """Forget a repeated request's late answer. A request repeated on a time-out may
+        be answered twice (the meter was slow, not deaf); the first answer is taken, and
+        the driver then drains the line before its next request (``dropped_on_line``
+        bytes it read and threw away), or the second would be taken as the next
+        request's answer. Drops what is buffered here and the echo still expected."""
+        self._check_usable()
+        dropped = self.framer.discard() + dropped_on_line
+        self._echo.clear()
+        self.stats.stale_bytes += dropped
+        return dropped
 
     def data_to_send(self) -> bytes:
         """Everything ``send()`` queued since the last call (``b""`` if nothing)."""

@@ -159,6 +159,7 @@ class MeterClient:
         answer_by = now + self.settings.answer_timeout_s
         held = conn.framer.buffered
         reads = 0
+        repeated = False
         while True:
             try:
                 ev = conn.next_event()
@@ -190,6 +191,7 @@ class MeterClient:
             held = conn.framer.buffered
             if isinstance(ev, Retransmit):
                 self.transport.write(ev.data)
+                repeated = True
             elif isinstance(ev, BaudChange):
                 self.transport.set_baud(ev.baud)
             elif isinstance(ev, TimedOut):
@@ -199,7 +201,25 @@ class MeterClient:
             elif isinstance(ev, Break):
                 raise MeterIOError(f"{what}: the meter ended the session")
             else:
+                if repeated:
+                    self._drain_stale(conn, deadline)
                 return ev
+
+    def _drain_stale(self, conn: ClientConnection, deadline: float) -> None:
+        """After an answer to a repeated request: read and drop what else comes until the
+        line has been quiet for an answer time-out (or the exchange's deadline), so a
+        late second answer is not taken for the next request's."""
+        dropped = 0
+        quiet_by = min(self._clock() + self.settings.answer_timeout_s, deadline)
+        for _ in range(self.settings.max_reads):
+            now = self._clock()
+            if now >= quiet_by:
+                break
+            data = self.transport.read(quiet_by - now)
+            if data:
+                dropped += len(data)
+                quiet_by = min(self._clock() + self.settings.answer_timeout_s, deadline)
+        conn.discard_stale(dropped)
 
     def _late(self, what: str, deadline: float) -> str:
         if self._op_deadline is not None and deadline >= self._op_deadline:

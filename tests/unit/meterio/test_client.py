@@ -188,3 +188,41 @@ def test_serial_transport_bounds_reads_and_switches_baud_after_flushing():
     line.set_baud(9600)
     assert port.calls == ["flush"] and port.baudrate == 9600
     assert line.baud_switches == 1
+
+
+class LateOnce(InProcessProbe):
+    """A slow meter: its answer to the first R1 comes only after the driver has given up
+    waiting and repeated the request, and then it answers the repeat as well."""
+
+    def __init__(self, session: MeterSession) -> None:
+        super().__init__(session)
+        self.held = b""
+        self.pending = True
+
+    def write(self, data: bytes) -> None:
+        if self.pending and bytes(b & 0x7F for b in data[:3]) == b"\x01R1":
+            self.pending = False
+            self.bytes_sent += len(data)
+            self.held = self.session.receive(data)       # answered, not yet on the line
+            return
+        super().write(data)
+
+    def read(self, timeout: float) -> bytes:
+        if self.held:                                    # silent this once: a time-out
+            self._rx, self.held = bytearray(self.held) + self._rx, b""
+            return b""
+        return super().read(timeout)
+
+
+def test_a_late_answer_to_a_repeated_request_is_not_taken_for_the_next_one():
+    m = meter()
+    with client_for(m).programming("35012345", "AAAAAAAA") as plain:
+        want = [plain.read_value(a) for a in ("1.8.0", "0.9.1")]
+    m = meter()
+    session = MeterSession(lambda a: m if a in ("", m.serial) else None, None)
+    client = MeterClient(LateOnce(session), FAST)
+    with client.programming("35012345", "AAAAAAAA") as slow:
+        got = [slow.read_value(a) for a in ("1.8.0", "0.9.1")]
+        stats = slow.conn.stats
+    assert want[0] != want[1] and got == want
+    assert stats.retransmits == 1 and stats.stale_bytes > 0
