@@ -48,8 +48,8 @@ from hhu_sync.export.rows import ExportRow
 from hhu_sync.failpoints import failpoint
 from hhu_sync.ingest import IngestReport, ReadingStatus, Upload
 from hhu_sync.ingest.flatrows import FlatRows
-from hhu_sync.model.meterlist import MeterList, meter_list_from_dict
-from hhu_sync.model.scheme import Scheme, SchemeRecord, scheme_from_dict
+from hhu_sync.model.meterlist import MeterList
+from hhu_sync.model.scheme import Scheme
 from hhu_sync.model.versions import HeldScheme
 from hhu_sync.profile.held import series_from_held
 from hhu_sync.profile.series import ChannelSeries
@@ -74,6 +74,7 @@ from hhu_sync.store.interval_rules import (
     judge_overlap,
     series_span,
 )
+from hhu_sync.store.portable import PortableStatements
 from hhu_sync.store.remote_runs import RemoteRuns
 from hhu_sync.store.schema_version import SCHEMA_VERSION, SCHEMA_VERSION_KEY, version_refusal
 from hhu_sync.store.sql import Rows
@@ -174,7 +175,8 @@ class PgConnection:
                 copy.write_row(row)
 
 
-class PostgresStore(SqliteAccounts, SqliteExceptions, SqlitePaging, RemoteRuns):
+class PostgresStore(PortableStatements, SqliteAccounts, SqliteExceptions, SqlitePaging,
+                    RemoteRuns):
     """The shared store. Safe to share between threads (a pool of connections). Its
     accounts, audit, exception and paged statements are the SQLite backend's (portable
     SQL, run through :class:`PgConnection`)."""
@@ -306,16 +308,6 @@ class PostgresStore(SqliteAccounts, SqliteExceptions, SqlitePaging, RemoteRuns):
                        "duplicate_of, received_at) VALUES (?,?,?,?,?,?,?)",
                        (sha256, name, kind, reason, moved_to, duplicate_of, now))
 
-    def accept_input(self, *, sha256: str, name: str, kind: str, moved_to: str, now: str,
-                     scheme: Scheme | SchemeRecord | None = None, mlist: MeterList | None = None,
-                     quick_send_hhu: str | None = None,
-                     bundle: tuple[str, str, bytes] | None = None,
-                     force: bool = False) -> int | None:
-        """As :meth:`SqliteStore.accept_input`: the file and what it queues, one commit."""
-        return self.accept_inputs([dict(
-            sha256=sha256, name=name, kind=kind, moved_to=moved_to, now=now, scheme=scheme,
-            mlist=mlist, quick_send_hhu=quick_send_hhu, bundle=bundle, force=force)])[0]
-
     def accept_inputs(self, items: list[dict[str, Any]]) -> list[int | None]:
         """Several outbox files in one transaction. The schemes' ids are locked first
         (in order), so two depots taking versions of one scheme at once judge them one
@@ -362,10 +354,6 @@ class PostgresStore(SqliteAccounts, SqliteExceptions, SqlitePaging, RemoteRuns):
             return out
 
     # -- scheme library and queue -------------------------------------------------------
-    def scheme(self, scheme_id: str) -> Scheme | None:
-        data = self._one("SELECT data FROM schemes WHERE scheme_id=?", (scheme_id,))
-        return scheme_from_dict(json.loads(data)) if data else None
-
     def library(self) -> Mapping[str, Scheme]:
         """The scheme library as a lazy mapping: only the ids asked for are read."""
         return _Library(self)
@@ -375,10 +363,6 @@ class PostgresStore(SqliteAccounts, SqliteExceptions, SqlitePaging, RemoteRuns):
             "SELECT s.scheme_id, s.version, s.model, s.updated_at, COALESCE(i.name, '') "
             "FROM schemes s LEFT JOIN inputs i ON i.sha256 = s.sha256 ORDER BY s.scheme_id")
         return [LibraryEntry(*r) for r in rows]
-
-    def add_meter_list(self, mlist: MeterList, now: str = "") -> int:
-        with self._tx() as db:
-            return self._add_meter_list(db, mlist, now)
 
     @staticmethod
     def _add_meter_list(db: PgConnection, mlist: MeterList, now: str) -> int:
@@ -407,13 +391,6 @@ class PostgresStore(SqliteAccounts, SqliteExceptions, SqlitePaging, RemoteRuns):
             "INSERT INTO deliveries (kind, ref, target_hhu, target_crew, state, created_at) "
             "VALUES ('meter_list', ?, ?, ?, 'queued', ?) RETURNING delivery_id",
             (mlist.id, mlist.hhu, None if mlist.hhu else mlist.crew, now)).fetchone()[0])
-
-    def get_list(self, list_id: str) -> MeterList | None:
-        data = self._one("SELECT data FROM lists WHERE list_id=?", (list_id,))
-        return meter_list_from_dict(json.loads(data)) if data else None
-
-    def list_state(self, list_id: str) -> str | None:
-        return self._one("SELECT state FROM lists WHERE list_id=?", (list_id,))
 
     def delivery(self, delivery_id: int) -> Delivery | None:
         rows = self._rows(f"SELECT {_DELIVERY_SELECT} FROM deliveries WHERE delivery_id=?",
@@ -451,14 +428,6 @@ class PostgresStore(SqliteAccounts, SqliteExceptions, SqlitePaging, RemoteRuns):
                 db.execute("UPDATE lists SET state=?, delivered_to=?, updated_at=? "
                            "WHERE list_id=? AND state=?",
                            (ListState.ON_HHU, hhu_id, now, row[1], ListState.QUEUED))
-
-    def delivery_failed(self, delivery_id: int, error: str, not_before: str,
-                        max_attempts: int) -> None:
-        with self._tx() as db:
-            db.execute(
-                "UPDATE deliveries SET attempts=attempts+1, last_error=?, not_before=?, "
-                "state=CASE WHEN attempts+1 >= ? THEN 'failed' ELSE state END "
-                "WHERE delivery_id=?", (error[:500], not_before, max_attempts, delivery_id))
 
     def requeue_list(self, list_id: str, now: str = "", *,
                      change: Change | None = None) -> str:
@@ -531,47 +500,13 @@ class PostgresStore(SqliteAccounts, SqliteExceptions, SqlitePaging, RemoteRuns):
                 "dock=excluded.dock, last_seen=excluded.last_seen",
                 (hhu_id, crew, firmware, battery, free_flash, dock, now))
 
-    def revoke_hhu(self, hhu_id: str, now: str = "", *,
-                   change: Change | None = None) -> dict[str, int]:
-        """As :meth:`SqliteStore.revoke_hhu`."""
-        with self._tx() as db:
-            row = db.execute("SELECT dock FROM hhus WHERE hhu_id=?", (hhu_id,)).fetchone()
-            own = db.execute(
-                "UPDATE deliveries SET state='cancelled', last_error='HHU revoked' "
-                "WHERE state='queued' AND target_hhu=? AND target_crew IS NULL",
-                (hhu_id,)).rowcount
-            crew = db.execute(
-                "UPDATE deliveries SET target_hhu=NULL, bundle_id=NULL, bundle=NULL "
-                "WHERE state='queued' AND target_hhu=? AND target_crew IS NOT NULL",
-                (hhu_id,)).rowcount
-            on_hhu = db.execute("SELECT COUNT(*) FROM lists WHERE state=? AND delivered_to=?",
-                                (ListState.ON_HHU, hhu_id)).fetchone()[0]
-            db.execute("UPDATE hhus SET dock='revoked', last_seen=? WHERE hhu_id=?",
-                       (now, hhu_id))
-            counts = {"cancelled": own, "returned_to_crew": crew, "lists_on_hhu": on_hhu}
-            if change is not None:
-                _audit(db, replace(
-                    change, before={**(change.before or {}), "dock": row[0] if row else None},
-                    after={**(change.after or {}), "dock": "revoked", **counts}), now)
-        return counts
-
     def start_session(self, dock: str, now: str, *, hhu_id: str | None = None) -> int:
         with self._tx() as db:
             return int(db.execute("INSERT INTO sessions (dock, hhu_id, started_at) "
                                   "VALUES (?, ?, ?) RETURNING session_id",
                                   (dock, hhu_id, now)).fetchone()[0])
 
-    def end_session(self, session_id: int, *, hhu_id: str | None, outcome: str, pushed: int,
-                    pulled: int, report: dict[str, Any], now: str) -> None:
-        with self._tx() as db:
-            db.execute("UPDATE sessions SET hhu_id=?, ended_at=?, outcome=?, pushed=?, "
-                       "pulled=?, report=? WHERE session_id=?",
-                       (hhu_id, now, outcome, pushed, pulled, json.dumps(report), session_id))
-
     # -- readings -------------------------------------------------------------------------
-    def upload_held(self, upload_id: str) -> bool:
-        return self._one("SELECT 1 FROM uploads WHERE upload_id=?", (upload_id,)) is not None
-
     def ingest(self, upload: Upload, now: str) -> IngestReport:
         """Store an upload in one transaction, by the rules :meth:`SqliteStore.ingest`
         follows (the same functions); idempotent by upload id and reading key, also when
@@ -699,10 +634,6 @@ class PostgresStore(SqliteAccounts, SqliteExceptions, SqlitePaging, RemoteRuns):
             db.execute("UPDATE lists SET state=?, updated_at=? WHERE list_id=? "
                        "AND state NOT IN (?, ?)",
                        (state, now, list_id, ListState.CANCELLED, ListState.RUNNING))
-
-    def mark_cleared(self, upload_id: str, now: str) -> None:
-        with self._tx() as db:
-            db.execute("UPDATE uploads SET cleared_at=? WHERE upload_id=?", (now, upload_id))
 
     def readings(self, since: str | None = None, upload_id: str | None = None,
                  catalog: str | Path | None = None) -> Iterator[ExportRow]:

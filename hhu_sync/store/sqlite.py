@@ -66,6 +66,7 @@ from hhu_sync.store.interval_rules import (
     judge_overlap,
     series_span,
 )
+from hhu_sync.store.portable import PortableStatements
 from hhu_sync.store.remote_runs import RemoteRuns
 from hhu_sync.store.schema_version import SCHEMA_VERSION, version_refusal
 from hhu_sync.store.sql import SqlConnection
@@ -243,8 +244,8 @@ def register_reads_query(meter: str, since: str, until: str,
             (meter, since, until, *patterns))
 
 
-class SqliteStore(SqliteAccounts, SqliteExceptions, SqliteReadingsView, SqlitePaging,
-                  RemoteRuns):
+class SqliteStore(PortableStatements, SqliteAccounts, SqliteExceptions, SqliteReadingsView,
+                  SqlitePaging, RemoteRuns):
     """The embedded store. Safe to share between threads (a connection each)."""
 
     def __init__(self, path: str | Path, *, busy_timeout_s: float = 30.0) -> None:
@@ -466,10 +467,6 @@ class SqliteStore(SqliteAccounts, SqliteExceptions, SqliteReadingsView, SqlitePa
         "model=excluded.model, version=excluded.version, data=excluded.data, "
         "sha256=excluded.sha256, updated_at=excluded.updated_at")
 
-    def scheme(self, scheme_id: str) -> Scheme | None:
-        data = self._one("SELECT data FROM schemes WHERE scheme_id=?", (scheme_id,))
-        return scheme_from_dict(json.loads(data)) if data else None
-
     def library(self) -> SchemeLibrary:
         """The scheme library as a lazy mapping: only the ids asked for are read."""
         return SchemeLibrary(self)
@@ -517,24 +514,6 @@ class SqliteStore(SqliteAccounts, SqliteExceptions, SqliteReadingsView, SqlitePa
             (delivery_id,), all_rows=False)
         return Delivery(*row) if row else None
 
-    def accept_input(self, *, sha256: str, name: str, kind: str, moved_to: str, now: str,
-                     scheme: Scheme | SchemeRecord | None = None, mlist: MeterList | None = None,
-                     quick_send_hhu: str | None = None,
-                     bundle: tuple[str, str, bytes] | None = None,
-                     force: bool = False) -> int | None:
-        """Record an accepted outbox file and what it queues, in one transaction.
-
-        Returns the new delivery id, if the file queued one. ``bundle`` (HHU id, bundle
-        id, sealed transfer file) is bound to that delivery in the same transaction. A
-        crash before the file is moved leaves the input recorded, so a restart finishes
-        the move and queues nothing twice. A scheme older than (or changed under the
-        version of) the library's is refused with :class:`SchemeVersionRefused` unless
-        ``force``.
-        """
-        return self.accept_inputs([dict(
-            sha256=sha256, name=name, kind=kind, moved_to=moved_to, now=now, scheme=scheme,
-            mlist=mlist, quick_send_hhu=quick_send_hhu, bundle=bundle, force=force)])[0]
-
     def accept_inputs(self, items: list[dict[str, Any]]) -> list[int | None]:
         """:meth:`accept_input` for several files in one transaction (one fsync for a batch).
 
@@ -580,10 +559,6 @@ class SqliteStore(SqliteAccounts, SqliteExceptions, SqliteReadingsView, SqlitePa
             db.executemany("INSERT OR REPLACE INTO inputs VALUES (?,?,?,?,?,?,?)", inputs)
             return out
 
-    def add_meter_list(self, mlist: MeterList, now: str = "") -> int:
-        with self._tx() as db:
-            return self._add_meter_list(db, mlist, now)
-
     def _add_meter_list(self, db: sqlite3.Connection, mlist: MeterList, now: str,
                         delivery_id: int | None = None) -> int:
         old = db.execute("SELECT state FROM lists WHERE list_id=?", (mlist.id,)).fetchone()
@@ -604,13 +579,6 @@ class SqliteStore(SqliteAccounts, SqliteExceptions, SqliteReadingsView, SqlitePa
             "created_at) VALUES (?, 'meter_list', ?, ?, ?, 'queued', ?)",
             (delivery_id, mlist.id, mlist.hhu, None if mlist.hhu else mlist.crew, now))
         return _inserted_id(cur)
-
-    def get_list(self, list_id: str) -> MeterList | None:
-        data = self._one("SELECT data FROM lists WHERE list_id=?", (list_id,))
-        return meter_list_from_dict(json.loads(data)) if data else None
-
-    def list_state(self, list_id: str) -> str | None:
-        return self._one("SELECT state FROM lists WHERE list_id=?", (list_id,))
 
     def pending_deliveries(self, hhu_id: str, crew: str | None, now: str) -> list[Delivery]:
         rows = self._rows(
@@ -653,14 +621,6 @@ class SqliteStore(SqliteAccounts, SqliteExceptions, SqliteReadingsView, SqlitePa
                            "WHERE list_id=? AND state=?",
                            (ListState.ON_HHU, hhu_id, now, row[1], ListState.QUEUED))
 
-    def delivery_failed(self, delivery_id: int, error: str, not_before: str,
-                        max_attempts: int) -> None:
-        with self._tx() as db:
-            db.execute(
-                "UPDATE deliveries SET attempts=attempts+1, last_error=?, not_before=?, "
-                "state=CASE WHEN attempts+1 >= ? THEN 'failed' ELSE state END "
-                "WHERE delivery_id=?", (error[:500], not_before, max_attempts, delivery_id))
-
     def requeue_list(self, list_id: str, now: str = "", *,
                      change: Change | None = None) -> str:
         """Send a list again (to its target, freshly packed): after a lost or wiped HHU.
@@ -681,32 +641,6 @@ class SqliteStore(SqliteAccounts, SqliteExceptions, SqliteReadingsView, SqlitePa
                        (ListState.QUEUED, now, list_id))
             _list_change(db, change, target[2], ListState.QUEUED, now)
         return target[2]
-
-    def revoke_hhu(self, hhu_id: str, now: str = "", *,
-                   change: Change | None = None) -> dict[str, int]:
-        """Stop all work for a revoked HHU: its own deliveries are cancelled; crew
-        deliveries it had been given go back to the crew (packed afresh for another).
-        ``change``: audited in this transaction, with the dock before and the counts."""
-        with self._tx() as db:
-            row = db.execute("SELECT dock FROM hhus WHERE hhu_id=?", (hhu_id,)).fetchone()
-            own = db.execute(
-                "UPDATE deliveries SET state='cancelled', last_error='HHU revoked' "
-                "WHERE state='queued' AND target_hhu=? AND target_crew IS NULL",
-                (hhu_id,)).rowcount
-            crew = db.execute(
-                "UPDATE deliveries SET target_hhu=NULL, bundle_id=NULL, bundle=NULL "
-                "WHERE state='queued' AND target_hhu=? AND target_crew IS NOT NULL",
-                (hhu_id,)).rowcount
-            on_hhu = db.execute("SELECT COUNT(*) FROM lists WHERE state=? AND delivered_to=?",
-                                (ListState.ON_HHU, hhu_id)).fetchone()[0]
-            db.execute("UPDATE hhus SET dock='revoked', last_seen=? WHERE hhu_id=?",
-                       (now, hhu_id))
-            counts = {"cancelled": own, "returned_to_crew": crew, "lists_on_hhu": on_hhu}
-            if change is not None:
-                _audit(db, replace(
-                    change, before={**(change.before or {}), "dock": row[0] if row else None},
-                    after={**(change.after or {}), "dock": "revoked", **counts}), now)
-        return counts
 
     def cancel_list(self, list_id: str, now: str = "", *,
                     change: Change | None = None) -> str:
@@ -743,17 +677,7 @@ class SqliteStore(SqliteAccounts, SqliteExceptions, SqliteReadingsView, SqlitePa
             return _inserted_id(db.execute("INSERT INTO sessions (dock, hhu_id, started_at) "
                                            "VALUES (?, ?, ?)", (dock, hhu_id, now)))
 
-    def end_session(self, session_id: int, *, hhu_id: str | None, outcome: str, pushed: int,
-                    pulled: int, report: dict[str, Any], now: str) -> None:
-        with self._tx() as db:
-            db.execute("UPDATE sessions SET hhu_id=?, ended_at=?, outcome=?, pushed=?, "
-                       "pulled=?, report=? WHERE session_id=?",
-                       (hhu_id, now, outcome, pushed, pulled, json.dumps(report), session_id))
-
     # -- readings -------------------------------------------------------------------------
-    def upload_held(self, upload_id: str) -> bool:
-        return self._one("SELECT 1 FROM uploads WHERE upload_id=?", (upload_id,)) is not None
-
     def ingest(self, upload: Upload, now: str) -> IngestReport:
         """Store an upload in one transaction; idempotent by upload id and reading key.
 
@@ -1220,10 +1144,6 @@ class SqliteStore(SqliteAccounts, SqliteExceptions, SqliteReadingsView, SqlitePa
             db.execute("UPDATE lists SET state=?, updated_at=? WHERE list_id=? "
                        "AND state NOT IN (?, ?)",
                        (state, now, list_id, ListState.CANCELLED, ListState.RUNNING))
-
-    def mark_cleared(self, upload_id: str, now: str) -> None:
-        with self._tx() as db:
-            db.execute("UPDATE uploads SET cleared_at=? WHERE upload_id=?", (now, upload_id))
 
     def readings(self, since: str | None = None, upload_id: str | None = None,
                  catalog: str | Path | None = None) -> Iterator[ExportRow]:
