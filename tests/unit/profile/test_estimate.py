@@ -24,3 +24,16 @@ def test_a_long_gap_and_a_value_the_meter_left_empty_beyond_reach_stay_empty():
                            (Run(T0, (100, None, 300), (0, 0, 0)),))
     assert estimates(inside) == [(T0 + STEP, 200, int(S.ESTIMATED | S.MISSING))]
     assert all(end != T0 and end != T0 + 2 * STEP for end, _, _ in estimates(inside))
+
+
+def test_a_gap_the_meter_flagged_as_a_power_failure_is_an_outage_not_estimated():
+    # power failed in the interval ending at T0 + STEP, came back in T0 + 4 * STEP: the
+    # meter recorded nothing while it was off, and interpolating would invent use
+    fail = ChannelSeries(Channel("1.8.0", "kWh"), STEP, -3,
+                         (Run(T0, (100, 50), (0, int(S.POWER_FAIL))),
+                          Run(T0 + 4 * STEP, (60, 100), (int(S.POWER_RECOVERY), 0))))
+    assert estimates(fail) == []
+    back = ChannelSeries(Channel("1.8.0", "kWh"), STEP, -3,
+                         (Run(T0, (100,), (0,)),
+                          Run(T0 + 2 * STEP, (60,), (int(S.POWER_RECOVERY),))))
+    assert estimates(back) == []
