@@ -24,7 +24,7 @@ from hhu_sync.web.params import Params
 from hhu_sync.web.roles import Action, may
 from hhu_sync.web.sessions import Session
 
-#: The dock a revoked HHU is recorded at (SqliteStore.revoke_hhu).
+#: The dock a revoked HHU is recorded at (Store.revoke_hhu).
 REVOKED = "revoked"
 #: Later than any time a delivery's back-off holds: every queued delivery, due or not.
 ANY_TIME = "9999-12-31T23:59:59+00:00"

@@ -22,7 +22,7 @@ EXPORT = re.compile(r"^export: (\d+) readings, readings [\d,]+ rows/s, csv [\d,]
 DAEMON_PATH = ("daemon path: Session._pull -> UploadDecoder.submit -> check_upload -> "
                "Session._commit_when -> SqliteStore.ingest -> Session._acknowledge -> "
                "Daemon._upload_committed -> UploadDecoder.export -> export_stored -> "
-               "SqliteStore.mark_cleared")
+               "PortableStatements.mark_cleared")
 
 
 def run(script: str, *args: str) -> list[str]:
