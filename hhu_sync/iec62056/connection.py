@@ -16,6 +16,7 @@ import abc
 import enum
 import re
 from collections import deque
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any
 
@@ -165,6 +166,7 @@ class _Connection(abc.ABC):
     """What both roles share: byte intake, echo and parity, event queue, error latch."""
 
     _SEND: dict[tuple[Any, type], Any] = {}
+    _ENCODE: dict[type, Callable[[Any, Any], bytes]] = {}
     _RECEIVE: dict[Any, dict[type, str]] = {}
     state: ClientState | MeterState          # each role sets its own in __init__
 
@@ -226,7 +228,7 @@ class _Connection(abc.ABC):
             raise exc
         target = self._SEND[key]
         try:
-            raw = getattr(self, f"_send_{type(event).__name__}")(event)
+            raw = self._ENCODE[type(event)](self, event)
         except LocalProtocolError as exc:
             self._errored = exc
             raise
@@ -458,6 +460,18 @@ class ClientConnection(_Connection):
         self.framer.discard()
         self._block_limits(None)
         return encode_command("B0")
+
+    #: The bytes of each event this role sends: one encoder a type, named here.
+    _ENCODE: dict[type, Callable[[Any, Any], bytes]] = {
+        SignOnRequest: _send_SignOnRequest,
+        OptionSelect: _send_OptionSelect,
+        Password: _send_Password,
+        ReadRequest: _send_ReadRequest,
+        WriteRequest: _send_WriteRequest,
+        ProfileRequest: _send_ProfileRequest,
+        Ack: _send_Ack,
+        Break: _send_Break,
+    }
 
     def _block_limits(self, block: int | None) -> None:
         """The framer's block and buffer bounds: ``block`` for one R5 answer, or (None)
@@ -749,6 +763,20 @@ class MeterConnection(_Connection):
     def _send_Break(self, ev: Break) -> bytes:  # noqa: N802
         self.framer.expect_option_select = False
         return encode_command("B0")
+
+    #: The bytes of each event this role sends: one encoder a type, named here.
+    _ENCODE: dict[type, Callable[[Any, Any], bytes]] = {
+        Identification: _send_Identification,
+        Readout: _send_Readout,
+        PasswordRequest: _send_PasswordRequest,
+        Ack: _send_Ack,
+        Nak: _send_Nak,
+        ErrorResponse: _send_ErrorResponse,
+        ReadResponse: _send_ReadResponse,
+        ProfileData: _send_ProfileData,
+        ProfileEmpty: _send_ProfileEmpty,
+        Break: _send_Break,
+    }
 
     # -- receive handlers -------------------------------------------------------------------
 

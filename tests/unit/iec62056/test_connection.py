@@ -337,3 +337,10 @@ def test_password_accepted_event():
     pump(sent(meter, PasswordRequest(SEED)), client)
     pump(sent(client, Password("FEDC0003", "P2")), meter)
     assert pump(sent(meter, Ack()), client) == [PasswordAccepted()]
+
+
+@pytest.mark.parametrize("role", [ClientConnection, MeterConnection])
+def test_every_event_a_role_may_send_has_its_encoder_named_in_a_table(role):
+    sendable = {event for _, event in role._SEND}
+    assert sendable == set(role._ENCODE)
+    assert all(callable(encode) for encode in role._ENCODE.values())
