@@ -196,11 +196,28 @@ def test_a_meter_that_never_answers_is_not_found_after_its_budget(net, catalog, 
     assert outcomes.pop("40000099") == outcomes.pop("40000098") == "not_found"
     assert set(outcomes.values()) == {"done"}
     ghost_out = next(m for m in report.meters if m.serial == "40000099")
-    assert 1 <= ghost_out.attempts <= quick.retries + 1
+    # one attempt fills the 1 s budget (its sign-on tries 0.3 s each): no time to retry
+    assert ghost_out.attempts == 1
     assert "no meter answered" in ghost_out.notes and "address 199" in ghost_out.notes
     assert report.state == store.list_state("R-NIGHT") == ListState.PARTIAL
     visits = store.meter_visits("40000099")
     assert [v.outcome for v in visits] == ["not_found"]
+
+
+def test_a_meter_that_never_answers_is_tried_every_retry_its_budget_allows(
+        net, catalog, store):
+    ghost = {"serial": "40000099", "task": "read", "port": net.meters["40000001"].url,
+             "device_address": "199"}
+    store.add_meter_list(remote_list(net, catalog, extra=[ghost], profile=False),
+                         NOW.isoformat())
+    ample = RunSettings(concurrency=4, meter_budget_s=30.0, run_budget_s=60.0, retries=1,
+                        backoff_s=0.05, answer_timeout_s=0.3, reaction_s=0.0)
+    report = RemoteRunner(store, runner_id="remote-depot", settings=ample).run(
+        store.remote_runs()[0])
+    assert report is not None
+    ghost_out = next(m for m in report.meters if m.serial == "40000099")
+    assert (ghost_out.outcome, ghost_out.attempts) == ("not_found", ample.retries + 1)
+    assert "2 attempts" in ghost_out.notes
 
 
 def test_running_the_same_run_again_stores_nothing_twice(net, catalog, store):
