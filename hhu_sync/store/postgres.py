@@ -57,17 +57,14 @@ from hhu_sync.store.accounts import Change
 from hhu_sync.store.base import (
     CANCEL_REFUSED,
     Delivery,
-    LibraryEntry,
     ListState,
     StorageUnavailable,
     Store,
     StoreError,
 )
-from hhu_sync.store.billing_rules import RegisterRead
 from hhu_sync.store.interval_rules import (
     EVENT_COLUMNS,
     INTERVAL_COLUMNS,
-    HeldEvent,
     HeldInterval,
     event_rows,
     interval_rows,
@@ -86,7 +83,6 @@ from hhu_sync.store.sqlite import (
     _statuses,
     export_rows,
     held_upload_report,
-    register_reads_query,
     upload_intervals_of,
 )
 from hhu_sync.store.sqlite_accounts import SqliteAccounts, _audit
@@ -301,13 +297,6 @@ class PostgresStore(PortableStatements, SqliteAccounts, SqliteExceptions, Sqlite
         with self._tx() as db:
             db.execute(self._PUT_INPUT, (sha256, name, kind, status, reason, moved_to, now))
 
-    def record_duplicate(self, sha256: str, name: str, kind: str, reason: str,
-                         moved_to: str, duplicate_of: str, now: str = "") -> None:
-        with self._tx() as db:
-            db.execute("INSERT INTO input_duplicates (sha256, name, kind, reason, moved_to, "
-                       "duplicate_of, received_at) VALUES (?,?,?,?,?,?,?)",
-                       (sha256, name, kind, reason, moved_to, duplicate_of, now))
-
     def accept_inputs(self, items: list[dict[str, Any]]) -> list[int | None]:
         """Several outbox files in one transaction. The schemes' ids are locked first
         (in order), so two depots taking versions of one scheme at once judge them one
@@ -357,12 +346,6 @@ class PostgresStore(PortableStatements, SqliteAccounts, SqliteExceptions, Sqlite
     def library(self) -> Mapping[str, Scheme]:
         """The scheme library as a lazy mapping: only the ids asked for are read."""
         return _Library(self)
-
-    def library_entries(self) -> list[LibraryEntry]:
-        rows = self._rows(
-            "SELECT s.scheme_id, s.version, s.model, s.updated_at, COALESCE(i.name, '') "
-            "FROM schemes s LEFT JOIN inputs i ON i.sha256 = s.sha256 ORDER BY s.scheme_id")
-        return [LibraryEntry(*r) for r in rows]
 
     @staticmethod
     def _add_meter_list(db: PgConnection, mlist: MeterList, now: str) -> int:
@@ -414,10 +397,6 @@ class PostgresStore(PortableStatements, SqliteAccounts, SqliteExceptions, Sqlite
         other) took it first: the conditional update waits for the other's commit."""
         with self._tx() as db:
             return SqliteStore._bind(db, delivery_id, hhu_id, bundle_id, bundle)
-
-    def bundle(self, delivery_id: int) -> bytes | None:
-        data = self._one("SELECT bundle FROM deliveries WHERE delivery_id=?", (delivery_id,))
-        return bytes(data) if data is not None else None
 
     def delivery_done(self, delivery_id: int, hhu_id: str, now: str) -> None:
         with self._tx() as db:
@@ -642,49 +621,13 @@ class PostgresStore(PortableStatements, SqliteAccounts, SqliteExceptions, Sqlite
             yield from export_rows(db, since=since, upload_id=upload_id, catalog=catalog)
 
     # -- intervals and events, read back --------------------------------------------------
-    def intervals(self, meter: str, channel: str | None = None, *, since: int | None = None,
-                  until: int | None = None) -> list[HeldInterval]:
-        sql = f"SELECT {_INTERVAL_SELECT} FROM intervals WHERE meter=?"
-        args: list[Any] = [meter]
-        for clause, value in (("channel=?", channel), ("interval_end>=?", since),
-                              ("interval_end<=?", until)):
-            if value is not None:
-                sql += f" AND {clause}"
-                args.append(value)
-        return [HeldInterval(*row) for row in
-                self._rows(sql + " ORDER BY channel, interval_end", args)]
-
-    def last_interval_ends(self, meter: str) -> dict[str, int]:
-        return dict(self._rows("SELECT channel, MAX(interval_end) FROM intervals "
-                               "WHERE meter=? GROUP BY channel", (meter,)))
-
     def interval_meters(self) -> list[str]:
         return [m for (m,) in self._rows("SELECT DISTINCT meter FROM intervals ORDER BY meter")]
-
-    def vee_findings(self, meter: str, *, since: int | None = None,
-                     until: int | None = None) -> list[tuple]:
-        sql = ("SELECT code, channel, first_end, last_end, count, detail, upload_id FROM "
-               "vee_findings WHERE meter=?")
-        args: list[Any] = [meter]
-        if since is not None:
-            sql += " AND (last_end IS NULL OR last_end>=?)"
-            args.append(since)
-        if until is not None:
-            sql += " AND (first_end IS NULL OR first_end<=?)"
-            args.append(until)
-        return self._rows(sql + " ORDER BY finding_id DESC LIMIT 500", args)
 
     def scheme_in_force(self, meter: str, at: str) -> str | None:
         return self._one("SELECT scheme FROM visits WHERE meter=? AND time<=? AND "
                          "outcome='done' AND verify='ok' AND scheme IS NOT NULL "
                          "ORDER BY time DESC LIMIT 1", (meter, at))
-
-    def register_reads(self, meter: str, since: str, until: str,
-                       prefixes: Sequence[str]) -> list[RegisterRead]:
-        if not prefixes:
-            return []
-        sql, params = register_reads_query(meter, since, until, prefixes)
-        return [RegisterRead(*row) for row in self._rows(sql, params)]
 
     def add_exceptions_once(self, rows: Sequence[tuple]) -> int:
         """Exceptions not already held under their kind and key; checks run at once by
@@ -699,19 +642,6 @@ class PostgresStore(PortableStatements, SqliteAccounts, SqliteExceptions, Sqlite
                     "AND obis IS NOT DISTINCT FROM ?::text AND time IS NOT DISTINCT FROM "
                     "?::text)", (*row, row[1], row[2], row[3], row[4])).rowcount
         return added
-
-    def meter_events(self, meter: str, *, since: int | None = None,
-                     until: int | None = None) -> list[HeldEvent]:
-        sql = "SELECT meter, at, kind, code, data, source FROM events WHERE meter=?"
-        args: list[Any] = [meter]
-        for clause, value in (("at>=?", since), ("at<=?", until)):
-            if value is not None:
-                sql += f" AND {clause}"
-                args.append(value)
-        return [HeldEvent(m, at, kind, code, tuple(tuple(item) for item in json.loads(data)),
-                          source)
-                for m, at, kind, code, data, source in
-                self._rows(sql + " ORDER BY at, event_id", args)]
 
     # -- status ---------------------------------------------------------------------------
     def status(self) -> dict[str, Any]:

@@ -49,17 +49,14 @@ from hhu_sync.store.accounts import Change
 from hhu_sync.store.base import (
     CANCEL_REFUSED,
     Delivery,
-    LibraryEntry,
     ListState,
     SchemeVersionRefused,
     StorageUnavailable,
     StoreError,
 )
-from hhu_sync.store.billing_rules import RegisterRead
 from hhu_sync.store.interval_rules import (
     EVENT_COLUMNS,
     INTERVAL_COLUMNS,
-    HeldEvent,
     HeldInterval,
     event_rows,
     interval_rows,
@@ -230,18 +227,6 @@ def _held_sql(keys: int) -> str:
     return ("SELECT r.meter, r.obis, r.time, r.value, r.upload_id, r.hhu, r.status FROM "
             f"(VALUES {','.join(['(?,?,?)'] * keys)}) AS k CROSS JOIN readings r "
             "WHERE r.meter = k.column1 AND r.obis = k.column2 AND r.time = k.column3")
-
-
-def register_reads_query(meter: str, since: str, until: str,
-                         prefixes: Sequence[str]) -> tuple[str, tuple[str, ...]]:
-    """The portable query of :meth:`SqliteStore.register_reads` (``?`` parameters, LIKE
-    with the prefixes escaped, so ``_`` and ``%`` match themselves); both backends run it."""
-    like = " OR ".join(["obis LIKE ? ESCAPE '\\'"] * len(prefixes))
-    patterns = [p.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
-                for p in prefixes]
-    return ("SELECT obis, time, value, unit, value_time, status, upload_id FROM readings "
-            f"WHERE meter=? AND time BETWEEN ? AND ? AND ({like}) ORDER BY time, obis",
-            (meter, since, until, *patterns))
 
 
 class SqliteStore(PortableStatements, SqliteAccounts, SqliteExceptions, SqliteReadingsView,
@@ -453,14 +438,6 @@ class SqliteStore(PortableStatements, SqliteAccounts, SqliteExceptions, SqliteRe
             db.execute("INSERT OR REPLACE INTO inputs VALUES (?,?,?,?,?,?,?)",
                        (sha256, name, kind, status, reason, moved_to, now))
 
-    def record_duplicate(self, sha256: str, name: str, kind: str, reason: str,
-                         moved_to: str, duplicate_of: str, now: str = "") -> None:
-        """A file set aside as a duplicate of ``duplicate_of`` (inputs keeps the first)."""
-        with self._tx() as db:
-            db.execute("INSERT INTO input_duplicates (sha256, name, kind, reason, moved_to, "
-                       "duplicate_of, received_at) VALUES (?,?,?,?,?,?,?)",
-                       (sha256, name, kind, reason, moved_to, duplicate_of, now))
-
     # -- scheme library and queue -------------------------------------------------------------
     _PUT_SCHEME = (
         "INSERT INTO schemes VALUES (?,?,?,?,?,?) ON CONFLICT(scheme_id) DO UPDATE SET "
@@ -470,13 +447,6 @@ class SqliteStore(PortableStatements, SqliteAccounts, SqliteExceptions, SqliteRe
     def library(self) -> SchemeLibrary:
         """The scheme library as a lazy mapping: only the ids asked for are read."""
         return SchemeLibrary(self)
-
-    def library_entries(self) -> list[LibraryEntry]:
-        """Every scheme held: id, version, model, when taken and from which file."""
-        rows = self._rows(
-            "SELECT s.scheme_id, s.version, s.model, s.updated_at, COALESCE(i.name, '') "
-            "FROM schemes s LEFT JOIN inputs i ON i.sha256 = s.sha256 ORDER BY s.scheme_id")
-        return [LibraryEntry(*r) for r in rows]
 
     @staticmethod
     def _held_schemes(db: SqlConnection, ids: list[str]) -> dict[str, HeldScheme]:
@@ -595,11 +565,6 @@ class SqliteStore(PortableStatements, SqliteAccounts, SqliteExceptions, SqliteRe
         already took it. The transfer file is stored with the delivery, in one commit."""
         with self._tx() as db:
             return self._bind(db, delivery_id, hhu_id, bundle_id, bundle)
-
-    def bundle(self, delivery_id: int) -> bytes | None:
-        """The sealed transfer file held for a delivery."""
-        data = self._one("SELECT bundle FROM deliveries WHERE delivery_id=?", (delivery_id,))
-        return bytes(data) if data is not None else None
 
     @staticmethod
     def _bind(db: SqlConnection, delivery_id: int, hhu_id: str, bundle_id: str,
@@ -804,55 +769,10 @@ class SqliteStore(PortableStatements, SqliteAccounts, SqliteExceptions, SqliteRe
         report.events_already_held = len(rows) - report.events_stored
 
     # -- intervals and events, read back --------------------------------------------------
-    def intervals(self, meter: str, channel: str | None = None, *, since: int | None = None,
-                  until: int | None = None) -> list[HeldInterval]:
-        """A meter's intervals (one channel's, or all) with ends in [since, until], in
-        (channel, end) order."""
-        sql = f"SELECT {_INTERVAL_SELECT} FROM intervals WHERE meter=?"
-        args: list[Any] = [meter]
-        for clause, value in (("channel=?", channel), ("interval_end>=?", since),
-                              ("interval_end<=?", until)):
-            if value is not None:
-                sql += f" AND {clause}"
-                args.append(value)
-        return [HeldInterval(*row) for row in
-                self._rows(sql + " ORDER BY channel, interval_end", args)]
-
-    def last_interval_ends(self, meter: str) -> dict[str, int]:
-        """Each channel's last interval end held for a meter (``since = "last"``)."""
-        return dict(self._rows("SELECT channel, MAX(interval_end) FROM intervals "
-                               "WHERE meter=? GROUP BY channel", (meter,)))
-
-    def vee_findings(self, meter: str, *, since: int | None = None,
-                     until: int | None = None) -> list[tuple]:
-        """A meter's validation findings overlapping [since, until] (and those about
-        the whole read): (code, channel, first_end, last_end, count, detail, upload_id),
-        newest first."""
-        sql = ("SELECT code, channel, first_end, last_end, count, detail, upload_id FROM "
-               "vee_findings WHERE meter=?")
-        args: list[Any] = [meter]
-        if since is not None:
-            sql += " AND (last_end IS NULL OR last_end>=?)"
-            args.append(since)
-        if until is not None:
-            sql += " AND (first_end IS NULL OR first_end<=?)"
-            args.append(until)
-        return self._rows(sql + " ORDER BY finding_id DESC LIMIT 500", args)
-
     def interval_meters(self) -> list[str]:
         """Every meter the store holds intervals of, in order."""
         return [m for (m,) in self._rows("SELECT DISTINCT meter FROM intervals ORDER BY meter",
                                          ())]
-
-    def register_reads(self, meter: str, since: str, until: str,
-                       prefixes: Sequence[str]) -> list[RegisterRead]:
-        """A meter's readings whose codes start with one of ``prefixes`` (billing names
-        them: :data:`hhu_sync.store.billing_rules.REGISTER_PREFIXES`), with times in
-        [since, until] (UTC ISO), in time order."""
-        if not prefixes:
-            return []
-        sql, params = register_reads_query(meter, since, until, prefixes)
-        return [RegisterRead(*row) for row in self._rows(sql, params)]
 
     def add_exceptions_once(self, rows: Sequence[tuple]) -> int:
         """Exceptions (upload_id, kind, meter, obis, time, value, detail, created_at)
@@ -876,20 +796,6 @@ class SqliteStore(PortableStatements, SqliteAccounts, SqliteExceptions, SqliteRe
                           "outcome='done' AND verify='ok' AND scheme IS NOT NULL "
                           "ORDER BY time DESC LIMIT 1", (meter, at))
         return rows[0][0] if rows else None
-
-    def meter_events(self, meter: str, *, since: int | None = None,
-                     until: int | None = None) -> list[HeldEvent]:
-        """A meter's logbook entries with times in [since, until], in time order."""
-        sql = "SELECT meter, at, kind, code, data, source FROM events WHERE meter=?"
-        args: list[Any] = [meter]
-        for clause, value in (("at>=?", since), ("at<=?", until)):
-            if value is not None:
-                sql += f" AND {clause}"
-                args.append(value)
-        return [HeldEvent(m, at, kind, code, tuple(tuple(item) for item in json.loads(data)),
-                          source)
-                for m, at, kind, code, data, source in
-                self._rows(sql + " ORDER BY at, event_id", args)]
 
     @staticmethod
     def _check_ratios(db: SqlConnection, upload: Upload, out: list, now: str) -> None:
