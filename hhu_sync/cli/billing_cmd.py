@@ -23,6 +23,7 @@ from hhu_sync.errors import CliError
 from hhu_sync.model.tou import TouTable
 from hhu_sync.profile.billing import Determinants, determinants, month_period, rates_seen
 from hhu_sync.profile.held import series_from_held
+from hhu_sync.profile.times import iso_z as _iso
 from hhu_sync.store.billing_rules import (
     READ_WINDOW_S,
     REGISTER_PREFIXES,
@@ -61,8 +62,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=run_billing)
 
 
-def _iso(utc: int) -> str:
-    return datetime.fromtimestamp(utc, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def comparison_dict(c: Comparison) -> dict[str, Any]:

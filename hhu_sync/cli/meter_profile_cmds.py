@@ -60,6 +60,7 @@ from hhu_sync.meterio.profile import read_profile, request_stamp
 from hhu_sync.profile.events import MeterEvent
 from hhu_sync.profile.flags import IntervalStatus
 from hhu_sync.profile.series import ChannelSeries, runs_of
+from hhu_sync.profile.times import iso_z as _iso
 
 
 def register(msub: argparse._SubParsersAction) -> None:
@@ -210,8 +211,6 @@ def _read(args: argparse.Namespace, address: str) -> tuple[_Read, MeterClock]:
     return read, clock
 
 
-def _iso(utc: int) -> str:
-    return datetime.fromtimestamp(utc, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _flags(status: int) -> list[str]:

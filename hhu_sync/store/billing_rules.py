@@ -29,6 +29,8 @@ from hhu_sync.profile.billing import (
     determinants,
 )
 from hhu_sync.profile.series import ChannelSeries
+from hhu_sync.profile.times import iso_z as _iso
+from hhu_sync.profile.times import utc_seconds as _utc
 
 #: A register read this far from the period's start or end still brackets it (a route
 #: is read over a few days, not on the 1st at midnight).
@@ -79,16 +81,8 @@ class Comparison:
     spanned: Determinants | None = None
 
 
-def _utc(iso: str) -> int | None:
-    try:
-        when = datetime.fromisoformat(iso)
-    except (TypeError, ValueError):
-        return None
-    return int(when.timestamp()) if when.tzinfo is not None else None
 
 
-def _iso(utc: int) -> str:
-    return datetime.fromtimestamp(utc, UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 def _quantity(read: RegisterRead) -> Decimal | None:

@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 
 from hhu_sync.ingest.status import ExceptionKind
 from hhu_sync.ingest.upload import Upload
 from hhu_sync.profile.events import MeterEvent
 from hhu_sync.profile.series import ChannelSeries
+from hhu_sync.profile.times import iso_z as _iso
+from hhu_sync.profile.times import utc_seconds as _utc
 from hhu_sync.profile.vee import DEFAULT_LIMITS, Finding, RegisterSpan, Shape, VeeLimits, validate
 
 FINDING_COLUMNS = ("upload_id", "visit_seq", "meter", "channel", "code", "first_end",
@@ -38,12 +39,6 @@ class Before:
     registers: Mapping[str, tuple[int, str]] | None = None
 
 
-def _utc(iso: str) -> int | None:
-    try:
-        when = datetime.fromisoformat(iso)
-    except (TypeError, ValueError):
-        return None
-    return int(when.timestamp()) if when.tzinfo is not None else None
 
 
 def _short(code: str) -> str:
@@ -100,9 +95,6 @@ def visit_findings(upload: Upload, seq: int, series: Sequence[ChannelSeries],
                     limits=limits)
 
 
-def _iso(utc: int | None) -> str:
-    return "" if utc is None else datetime.fromtimestamp(utc, UTC).strftime(
-        "%Y-%m-%dT%H:%M:%SZ")
 
 
 def finding_rows(upload: Upload, seq: int, findings: Sequence[Finding],

@@ -20,6 +20,7 @@ from starlette.routing import Route
 from hhu_sync.export.interval_rows import flag_names
 from hhu_sync.profile.held import series_from_held
 from hhu_sync.profile.series import ChannelSeries
+from hhu_sync.profile.times import iso_z as _iso
 from hhu_sync.store.accounts import UserRecord
 from hhu_sync.web.app import Context, guarded, page
 from hhu_sync.web.chart import BOTTOM, HEIGHT, LEFT, RIGHT, TOP, WIDTH, nice_ticks
@@ -39,9 +40,6 @@ PROFILE = Params((
 ))
 
 
-def _iso(utc: int | None) -> str:
-    return "" if utc is None else datetime.fromtimestamp(utc, UTC).strftime(
-        "%Y-%m-%dT%H:%M:%SZ")
 
 
 def profile_chart(one: ChannelSeries, start: int, stop: int, flagged: set[int]) -> Markup:
