@@ -72,6 +72,7 @@ from hhu_sync.store.interval_rules import (
     series_span,
 )
 from hhu_sync.store.portable import PortableStatements
+from hhu_sync.store.readings_statements import ReadingsStatements
 from hhu_sync.store.remote_runs import RemoteRuns
 from hhu_sync.store.schema_version import SCHEMA_VERSION, SCHEMA_VERSION_KEY, version_refusal
 from hhu_sync.store.sql import Rows
@@ -172,13 +173,18 @@ class PgConnection:
 
 
 class PostgresStore(PortableStatements, SqliteAccounts, SqliteExceptions, SqlitePaging,
-                    RemoteRuns):
+                    ReadingsStatements, RemoteRuns):
     """The shared store. Safe to share between threads (a pool of connections). Its
     accounts, audit, exception and paged statements are the SQLite backend's (portable
     SQL, run through :class:`PgConnection`)."""
 
     _INSERTION_ORDER = "seq"
     _LOCK_ROWS = " FOR UPDATE"
+    # the readings view (hhu_sync.store.readings_statements says why each differs)
+    _SITE_FROM = ('lower(site) >= lower(? COLLATE "C") AND '
+                  'lower(site) < lower(? COLLATE "C")')
+    _NEWEST_LIST = "l.created_at DESC, l.list_id DESC"
+    _UNION_MERGES = False
 
     def __init__(self, url: str, *, min_connections: int = 1, max_connections: int = 8,
                  timeout_s: float = 30.0) -> None:

@@ -73,7 +73,7 @@ CREATE TABLE IF NOT EXISTS list_entries (
     task    TEXT NOT NULL,
     scheme  TEXT,
     -- Added after version 1 (made and filled from lists.data on older databases at open,
-    -- with its indexes list_entries_site and list_entries_serial: sqlite_readings_view).
+    -- with its indexes list_entries_site and list_entries_serial: sqlite_upgrades).
     site    TEXT NOT NULL DEFAULT '' COLLATE NOCASE,   -- the meter's site, as the list says
     PRIMARY KEY (list_id, serial)
 );

@@ -64,14 +64,14 @@ from hhu_sync.store.interval_rules import (
     series_span,
 )
 from hhu_sync.store.portable import PortableStatements
+from hhu_sync.store.readings_statements import ReadingsStatements
 from hhu_sync.store.remote_runs import RemoteRuns
 from hhu_sync.store.schema_version import SCHEMA_VERSION, version_refusal
 from hhu_sync.store.sql import SqlConnection
 from hhu_sync.store.sqlite_accounts import SqliteAccounts, _audit
 from hhu_sync.store.sqlite_exceptions import SqliteExceptions
 from hhu_sync.store.sqlite_paging import SqlitePaging
-from hhu_sync.store.sqlite_readings_view import SqliteReadingsView, add_list_entry_sites
-from hhu_sync.store.sqlite_upgrades import give_readings_a_rowid
+from hhu_sync.store.sqlite_upgrades import add_list_entry_sites, give_readings_a_rowid
 from hhu_sync.store.vee_rules import (
     COMPARED_REGISTERS,
     FINDING_COLUMNS,
@@ -229,7 +229,7 @@ def _held_sql(keys: int) -> str:
             "WHERE r.meter = k.column1 AND r.obis = k.column2 AND r.time = k.column3")
 
 
-class SqliteStore(PortableStatements, SqliteAccounts, SqliteExceptions, SqliteReadingsView,
+class SqliteStore(PortableStatements, SqliteAccounts, SqliteExceptions, ReadingsStatements,
                   SqlitePaging, RemoteRuns):
     """The embedded store. Safe to share between threads (a connection each)."""
 

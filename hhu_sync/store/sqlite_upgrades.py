@@ -10,10 +10,15 @@ side, which the export of one upload reads) and only the key's index, of short e
 takes the scattered inserts: a quarter to a third less a reading
 (``docs/benchmarks.md``). The key stays the same constraint (a unique index), so
 ``INSERT OR IGNORE`` and every look-up by key behave as before.
+
+The readings view (:mod:`hhu_sync.store.readings_statements`) finds meters by site and
+a meter's lists through ``list_entries.site`` and two indexes on list entries
+(:func:`add_list_entry_sites`): written only when a list is taken, never by the ingest.
 """
 
 from __future__ import annotations
 
+import json
 import logging
 import re
 import sqlite3
@@ -77,3 +82,35 @@ def give_readings_a_rowid(db: sqlite3.Connection, path: object) -> bool:
     log.warning("storage: %s: readings table rebuilt with row ids (%d readings, %.1f s); "
                 "done once", path, moved, time.monotonic() - started)
     return True
+
+
+def add_list_entry_sites(db: sqlite3.Connection) -> None:
+    """Give an older database ``list_entries.site`` (filled from each list's JSON, once)
+    and the two indexes the readings search uses."""
+    def missing() -> bool:
+        return "site" not in {row[1] for row in db.execute("PRAGMA table_info(list_entries)")}
+
+    if missing():
+        db.execute("BEGIN IMMEDIATE")      # and again inside: another process may be here
+        try:
+            if missing():
+                _fill_sites(db)
+            db.execute("COMMIT")
+        except BaseException:
+            db.execute("ROLLBACK")
+            raise
+    # here, not in schema.sql: an older database has no site column until just now
+    db.execute("CREATE INDEX IF NOT EXISTS list_entries_site ON list_entries (site, serial)")
+    db.execute("CREATE INDEX IF NOT EXISTS list_entries_serial ON list_entries (serial)")
+
+
+def _fill_sites(db: sqlite3.Connection) -> None:
+    db.execute("ALTER TABLE list_entries ADD COLUMN site TEXT NOT NULL DEFAULT '' "
+               "COLLATE NOCASE")
+    for list_id, data in db.execute("SELECT list_id, data FROM lists").fetchall():
+        try:
+            meters = json.loads(data)["meters"]
+            sites = [(m["site"], list_id, m["serial"]) for m in meters if m["site"]]
+        except (ValueError, KeyError, TypeError):
+            continue          # a list this version cannot read keeps no sites
+        db.executemany("UPDATE list_entries SET site=? WHERE list_id=? AND serial=?", sites)

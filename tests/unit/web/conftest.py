@@ -1,4 +1,8 @@
-"""The web app over a fresh store, with a clock the tests move."""
+"""The web app over a fresh store, with a clock the tests move.
+
+``store`` is SQLite; a module that marks itself ``ON_BOTH_BACKENDS`` runs every test on
+a PostgreSQL store too (a database this run makes, emptied for each test), so the pages
+are shown to answer alike on both."""
 
 from __future__ import annotations
 
@@ -7,7 +11,7 @@ from collections.abc import Iterator
 import pytest
 from starlette.testclient import TestClient
 
-from hhu_sync.store import SqliteStore
+from hhu_sync.store import SqliteStore, Store, open_store
 from hhu_sync.web.accounts import Accounts
 from hhu_sync.web.app import create_app
 from tests.unit.web.configured import config, depot_client  # noqa: F401 - fixtures
@@ -28,9 +32,26 @@ def clock() -> Clock:
     return Clock()
 
 
+#: ``pytestmark = ON_BOTH_BACKENDS``: the module's tests on a SQLite and a PostgreSQL store
+ON_BOTH_BACKENDS = pytest.mark.parametrize("store", ["sqlite", "postgresql"], indirect=True)
+
+
+@pytest.fixture(scope="session")
+def web_pg_url() -> Iterator[str]:
+    from tests.pg_server import fresh_database
+    with fresh_database() as url:
+        yield url
+
+
 @pytest.fixture
-def store(tmp_path) -> Iterator[SqliteStore]:
-    s = SqliteStore(tmp_path / "depot.db")
+def store(tmp_path, request) -> Iterator[Store]:
+    if getattr(request, "param", "sqlite") == "postgresql":
+        from tests.unit.store.conftest import empty_pg
+        url = request.getfixturevalue("web_pg_url")
+        empty_pg(url)
+        s: Store = open_store(url)
+    else:
+        s = SqliteStore(tmp_path / "depot.db")
     accounts = Accounts(s)
     for name, role in (("dana", "depot"), ("otto", "office"), ("ada", "admin")):
         accounts.add(name, role, PASSWORD, actor="test")

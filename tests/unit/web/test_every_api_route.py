@@ -11,7 +11,9 @@ from starlette.routing import Route
 
 from hhu_sync.web.app import ACTIONS, BODIES
 from hhu_sync.web.roles import Role, may
-from tests.unit.web.conftest import csrf_of, log_in
+from tests.unit.web.conftest import ON_BOTH_BACKENDS, csrf_of, log_in
+
+pytestmark = ON_BOTH_BACKENDS
 
 USERS = {Role.DEPOT: "dana", Role.OFFICE: "otto", Role.ADMIN: "ada"}
 

@@ -14,7 +14,9 @@ from hhu_sync.profile.flags import IntervalStatus
 from hhu_sync.profile.series import Channel, ChannelSeries, Run
 from hhu_sync.profile.wire import encode_event, encode_profile
 from tests.unit.store.helpers import RECEIVED, visit
-from tests.unit.web.conftest import log_in
+from tests.unit.web.conftest import ON_BOTH_BACKENDS, log_in
+
+pytestmark = ON_BOTH_BACKENDS
 
 T0 = int(datetime(2025, 11, 24, tzinfo=UTC).timestamp())
 STEP = 1800

@@ -11,7 +11,9 @@ import pytest
 
 from hhu_sync.model.meterlist import MeterEntry, MeterList
 from tests.unit.store.helpers import upload, visit
-from tests.unit.web.conftest import log_in
+from tests.unit.web.conftest import ON_BOTH_BACKENDS, log_in
+
+pytestmark = ON_BOTH_BACKENDS
 
 NOW = "2026-11-25T12:00:00+00:00"
 SITE = "<b>Mill</b> Lane 3"
