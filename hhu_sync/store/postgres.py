@@ -139,6 +139,9 @@ def _pg(sql: str) -> str:
 #: (``control_chars``) and its exception keeps the text as written, escaped.
 NUL_HELD_AS = "\ufffd"
 
+#: rows a store-wide export fetches from its server-side cursor at a time
+EXPORT_FETCH = 2000
+
 
 def _without_nul(row: tuple) -> tuple:
     """``row`` with every NUL of its text values replaced (a row without one as it is)."""
@@ -622,9 +625,25 @@ class PostgresStore(PortableStatements, SqliteAccounts, SqliteExceptions, Sqlite
 
     def readings(self, since: str | None = None, upload_id: str | None = None,
                  catalog: str | Path | None = None) -> Iterator[ExportRow]:
-        """Export rows ordered by meter, obis, time (the export's shared query)."""
-        with self._reading() as db:
-            yield from export_rows(db, since=since, upload_id=upload_id, catalog=catalog)
+        """Export rows ordered by meter, obis, time (the export's shared query), in one
+        transaction's snapshot. The store-wide statement runs on a server-side cursor,
+        fetched ``EXPORT_FETCH`` rows at a time: a client-side one would hold every
+        reading of the store in this process before the first row was written."""
+        try:
+            with self._pool.connection() as conn, conn.transaction():
+                db = PgConnection(conn)
+
+                def stream(sql: str, args: tuple) -> Iterator[tuple]:
+                    with conn.cursor(name="hhu_sync_export") as cur:
+                        cur.itersize = EXPORT_FETCH
+                        cur.execute(_pg(sql), args)
+                        yield from cur
+
+                yield from export_rows(db, since=since, upload_id=upload_id,
+                                       catalog=catalog, stream=stream)
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise self._fault(exc) from None
+        self._storage_ok()
 
     # -- intervals and events, read back --------------------------------------------------
     def interval_meters(self) -> list[str]:

@@ -10,7 +10,7 @@ import json
 import logging
 import sqlite3
 import threading
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
 from datetime import UTC, datetime
@@ -1353,11 +1353,15 @@ def register_export_rows(db: sqlite3.Connection, meter: str, obis: str, *,
 
 def export_rows(db: SqlConnection, *, since: str | None = None,
                 upload_id: str | None = None,
-                catalog: str | Path | None = None) -> Iterator[ExportRow]:
+                catalog: str | Path | None = None,
+                stream: Callable[[str, tuple], Iterable[tuple]] | None = None
+                ) -> Iterator[ExportRow]:
     """The export rows of the readings held in ``db``, ordered by meter, obis, time.
 
     ``catalog``: the meter-model catalog whose ``takes_ratios`` decides which models
-    count primary values (the configured ``paths.catalog``; None: the default one)."""
+    count primary values (the configured ``paths.catalog``; None: the default one).
+    ``stream``: how the store-wide statement is run, when ``db.execute`` would hold its
+    whole answer at once (a PostgreSQL client-side cursor does; SQLite steps it)."""
     enrich = export_enricher(db, catalog=catalog)
     if upload_id is not None:
         yield from list(map(enrich, _upload_readings(db, upload_id)))
@@ -1366,7 +1370,8 @@ def export_rows(db: SqlConnection, *, since: str | None = None,
     sql, args = _EXPORT_SQL, ()
     if since:
         sql, args = sql + "WHERE u.received_at >= ? ", (since,)
-    for raw in db.execute(sql + "ORDER BY r.meter, r.obis, r.time", args):
+    run = stream or db.execute
+    for raw in run(sql + "ORDER BY r.meter, r.obis, r.time", args):
         yield enrich(StoredReading(*raw))
 
 

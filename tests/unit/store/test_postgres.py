@@ -246,3 +246,29 @@ def test_a_store_is_named_by_url_or_path(tmp_path, pg_url):
 def test_messages_name_the_server_never_a_password():
     assert shown_url("postgresql://depot:s3cret@db.example:6432/hhu") == \
         "postgresql://depot@db.example:6432/hhu"
+
+
+def test_a_store_wide_export_streams_from_a_server_side_cursor(pg_url, monkeypatch):
+    """The export of every reading is fetched a slice at a time while it is written:
+    half way through, the server is still answering FETCHes of the export's cursor,
+    and the rows come in the export's order, every one of them once."""
+    empty_pg(pg_url)
+    monkeypatch.setattr(postgres_backend, "EXPORT_FETCH", 50)
+    store = PostgresStore(pg_url)
+    store.add_meter_list(meter_list("L1", [f"M{n:03d}" for n in range(100)]), ISSUED)
+    store.ingest(upload("U-1", [visit(f"M{n:03d}", registers=[
+        [obis, f"{n}.{k}", "kWh", "2026-11-25T10:00:00+00:00"]
+        for k, obis in enumerate(("1.8.0", "1.8.1", "1.8.2"))]) for n in range(100)]), NOW)
+    rows = store.readings()
+    head = [next(rows) for _ in range(120)]
+    with psycopg.connect(pg_url, autocommit=True) as db:
+        asked = [q for (q,) in db.execute(
+            "SELECT query FROM pg_stat_activity WHERE datname = current_database() "
+            "AND pid <> pg_backend_pid()")]
+    assert any(q.startswith("FETCH FORWARD 50 FROM") and "hhu_sync_export" in q
+               for q in asked), asked
+    everything = head + list(rows)
+    assert len(everything) == 300
+    assert [(r.meter, r.obis) for r in everything] == sorted(
+        (f"M{n:03d}", obis) for n in range(100) for obis in ("1.8.0", "1.8.1", "1.8.2"))
+    store.close()
