@@ -266,9 +266,19 @@ class RemoteRunner:
         for seq, entry in enumerate(mlist.meters):
             groups.setdefault(entry.port or "", []).append((seq, entry))
         lock = threading.Lock()
-        futures = [self._ports.submit(self._read_port, mlist, run.delivery_id, port, items,
+        # meters settled already (by an earlier pass, or another runner) cost no claim
+        settled_before = {c.seq: c.state for c in self.store.remote_claims(run.delivery_id)
+                          if c.state in SETTLED}
+        futures = [self._ports.submit(self._read_port, mlist, run.delivery_id, port,
+                                      [(seq, e) for seq, e in items
+                                       if seq not in settled_before],
                                       deadline, report, lock)
                    for port, items in groups.items()]
+        report.meters.extend(
+            MeterOutcome(e.serial, e.port or "",
+                         "held" if settled_before[seq] == ClaimState.DONE else "not_visited",
+                         upload_id=upload_id_of(run.delivery_id, seq, mlist.id))
+            for seq, e in enumerate(mlist.meters) if seq in settled_before)
         for future in futures:
             future.result()
         if self.stop.is_set() or any(e.startswith("storage:") for e in report.errors):
