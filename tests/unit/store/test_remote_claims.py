@@ -126,3 +126,43 @@ def test_run_summaries_count_settled_and_claimed_meters_and_name_the_readers(sto
     assert (newer.state, older.state, older.delivery_id) == (ListState.QUEUED, "ended", run)
     assert store.remote_run_summaries(delivery_id=run) == [older]
     assert store.remote_run_summaries(limit=1) == [newer]
+
+
+class _Clock:
+    def __init__(self, at: float) -> None:
+        self.at = at
+
+    def __call__(self):
+        from datetime import UTC, datetime
+        return datetime.fromtimestamp(self.at, UTC)
+
+
+def _runner(store, runner_id: str, at: float, **settings):
+    from hhu_sync.remote.runner import RemoteRunner, RunSettings
+    return RemoteRunner(store, runner_id=runner_id, now=_Clock(at), clock=lambda: 0.0,
+                        settings=RunSettings(lease_s=LEASE, **settings))
+
+
+def test_a_runner_renews_the_leases_of_the_meters_it_holds(store, run):
+    assert claim(store, run, 0, "remote-A", T0) == ClaimVerdict.CLAIMED
+    a = _runner(store, "remote-A", T0 + 50)
+    try:
+        assert a.renew() == 1                        # at each look and each attempt
+    finally:
+        a.shutdown()
+    assert claim(store, run, 0, "remote-B", T0 + 70) == ClaimVerdict.BUSY
+
+
+def test_meters_a_runner_reaches_after_its_run_budget_are_skipped_and_the_run_ends(
+        store, run):
+    b = _runner(store, "remote-B", T0, run_budget_s=0.0)
+    try:
+        [running] = store.remote_runs()
+        report = b.run(running)
+    finally:
+        b.shutdown()
+    assert report is not None and report.state == ListState.PARTIAL
+    assert set(report.outcomes().values()) == {"not_visited"}
+    assert [(c.state, c.runner, c.attempts) for c in store.remote_claims(run)] == [
+        (ClaimState.SKIPPED, "remote-B", 0)] * 3
+    assert store.remote_runs() == []
