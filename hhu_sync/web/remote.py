@@ -3,21 +3,25 @@ remote list (its list, state, when and by whom it was begun, meters settled of a
 a run's page with each meter's outcome (read, not_found, no_access ..., its attempts and
 the depot's runner that read it), live while the run goes on.
 
-A run's progress is in the database, written by whichever depot's daemon reads a meter
-(several may share a run), not in this process's dock events: the pages poll their JSON
-(``static/remote.js``, every POLL_S) rather than the cradles' event stream.
+Live as the docks page is, over server-sent events (``.../events``), but fed from the
+database: a run's progress is written by whichever depot's daemon reads a meter (several
+may share a run), not by this process's dock events, so one poller a watched run
+(:mod:`hhu_sync.web.remote_feed`) reads it every POLL_S and sends it when it changed.
+``static/remote.js`` redraws the tables from each event (and asks the JSON every POLL_S
+in a browser without EventSource).
 """
 
 from __future__ import annotations
 
 import time
+from collections.abc import Callable
 from dataclasses import asdict
 from datetime import UTC, datetime
 from typing import Any, cast
 
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
-from starlette.responses import JSONResponse, Response
+from starlette.responses import JSONResponse, Response, StreamingResponse
 from starlette.routing import Route
 
 from hhu_sync.remote.runner import upload_id_of
@@ -26,10 +30,10 @@ from hhu_sync.store.base import ListState, Store
 from hhu_sync.store.claim_rules import ClaimState, RemoteRunSummary
 from hhu_sync.web.app import Context, guarded, page
 from hhu_sync.web.params import Field, Params
+from hhu_sync.web.remote_feed import POLL_S, RemoteFeed
 from hhu_sync.web.roles import Action
 from hhu_sync.web.sessions import Session
 
-POLL_S = 2.0        # how often an open page asks again (static/remote.js reads data-poll)
 PAGE = 100          # runs a page by default
 #: states of a run still moving: its page keeps asking
 LIVE = (ListState.QUEUED, ListState.RUNNING)
@@ -40,9 +44,25 @@ def _store(request: Request) -> Store:
     return cast(Store, ctx.store)
 
 
-def _clock(request: Request) -> float:
+def _clock(request: Request) -> Callable[[], float]:
     ctx: Context = request.app.state.ctx
-    return float(getattr(ctx.sessions, "clock", time.time)())
+    clock: Callable[[], float] = getattr(ctx.sessions, "clock", time.time)
+    return clock
+
+
+def _feed(request: Request) -> RemoteFeed:
+    ctx: Context = request.app.state.ctx
+    feed = ctx.extra.get("remote_feed")
+    if feed is None:
+        feed = ctx.extra["remote_feed"] = RemoteFeed(ctx.closing)
+    return cast(RemoteFeed, feed)
+
+
+def _events(request: Request, key: str, read: Callable[[], dict[str, Any] | None]
+            ) -> Response:
+    return StreamingResponse(_feed(request).stream(key, read),
+                             media_type="text/event-stream",
+                             headers={"cache-control": "no-store", "x-accel-buffering": "no"})
 
 
 def _problem(request: Request, status: int, message: str) -> Response:
@@ -125,7 +145,8 @@ def _run_id(request: Request) -> int | None:
 @guarded(Action.VIEW, query=RUNS_QUERY)
 async def runs_page(request: Request, session: Session, user: UserRecord) -> Response:
     found = await run_in_threadpool(runs, _store(request), request.state.query["limit"])
-    return page(request, "remote_runs.html", limit=request.state.query["limit"], **found)
+    return page(request, "remote_runs.html", limit=request.state.query["limit"],
+                default_limit=PAGE, **found)
 
 
 @guarded(Action.VIEW, query=RUNS_QUERY)
@@ -140,7 +161,7 @@ async def runs_api(request: Request, session: Session, user: UserRecord) -> Resp
 async def _one(request: Request) -> dict[str, Any] | Response:
     delivery_id = _run_id(request)
     found = None if delivery_id is None else await run_in_threadpool(
-        one_run, _store(request), delivery_id, _clock(request))
+        one_run, _store(request), delivery_id, _clock(request)())
     if found is None:
         return _problem(request, 404, f"no remote run {request.path_params['run_id']!r}")
     return found
@@ -164,9 +185,34 @@ async def run_api(request: Request, session: Session, user: UserRecord) -> Respo
     return JSONResponse(found)
 
 
+@guarded(Action.VIEW)
+async def runs_events(request: Request, session: Session, user: UserRecord) -> Response:
+    """Server-sent events: ``runs`` (the latest 100 runs, as GET /api/remote/runs gives
+    them) first, then again whenever they change (read every 2 s); a comment every 15 s
+    keeps proxies from closing the stream."""
+    store = _store(request)
+    return _events(request, "runs", lambda: runs(store))
+
+
+@guarded(Action.VIEW)
+async def run_events(request: Request, session: Session, user: UserRecord) -> Response:
+    """Server-sent events: ``run`` (the run and its meters, as GET
+    /api/remote/runs/{run_id} gives them) first, then again whenever a meter moves on
+    (read every 2 s, whichever depot reads it); a comment every 15 s keeps proxies from
+    closing the stream."""
+    found = await _one(request)
+    if isinstance(found, Response):
+        return found
+    store, clock, delivery_id = _store(request), _clock(request), int(found["delivery_id"])
+    return _events(request, f"run:{delivery_id}",
+                   lambda: one_run(store, delivery_id, clock()))
+
+
 ROUTES = [
     Route("/remote", runs_page, methods=["GET"]),
     Route("/api/remote/runs", runs_api, methods=["GET"]),
+    Route("/api/remote/runs/events", runs_events, methods=["GET"]),
     Route("/remote/runs/{run_id}", run_page, methods=["GET"]),
     Route("/api/remote/runs/{run_id}", run_api, methods=["GET"]),
+    Route("/api/remote/runs/{run_id}/events", run_events, methods=["GET"]),
 ]

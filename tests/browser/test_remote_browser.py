@@ -1,6 +1,6 @@
 """A remote run followed in a real browser (issue 17, point 4): the run's page shows a
 meter being read, and when a depot settles it (its visit stored) the page shows it read,
-without a reload; a note's markup stays text."""
+without a reload, over the run's event stream; a note's markup stays text."""
 
 from __future__ import annotations
 
@@ -57,6 +57,8 @@ def _settle(store, rid: int, seq: int, runner: str, outcome: str, notes: str = "
 
 def test_the_run_page_shows_a_meter_read_as_soon_as_a_depot_settles_it(served, page):
     server, store, rid = served
+    asked: list[str] = []
+    page.on("request", lambda r: asked.append(r.url.removeprefix(server.url.rstrip("/"))))
     page.goto(server.url + "login")
     page.fill("input[name=username]", "dana")
     page.fill("input[name=password]", PASSWORD)
@@ -80,5 +82,8 @@ def test_the_run_page_shows_a_meter_read_as_soon_as_a_depot_settles_it(served, p
     expect(page.locator('[data-fact="state"]')).to_have_text("partial", timeout=15_000)
     expect(page.locator('tr[data-seq="0"] .meter-outcome')).to_have_text("done")
     assert page.dialogs == []
+    # followed over the run's event stream, not by asking its JSON again and again
+    assert f"/api/remote/runs/{rid}/events" in asked
+    assert f"/api/remote/runs/{rid}" not in asked
     assert page.locator("table#remote-run").get_attribute("data-live") == "no"
     shoot(page, "remote-run")

@@ -1,8 +1,8 @@
-// hhu-sync remote runs pages: the runs and a run's meters kept current by asking the
-// page's JSON again every data-poll seconds (a run's progress is in the database, written
-// by whichever depot reads a meter, so there is no event stream of this process to
-// follow). The pages are complete without this script (rendered on the server; a
-// <noscript> refresh). Values are set with textContent: whatever they hold stays text.
+// hhu-sync remote runs pages: the runs and a run's meters kept current from server-sent
+// events (data-events: the server reads the run from the database every 2 s and sends it
+// when it changed, whichever depot read the meter). The pages are complete without this
+// script (rendered on the server; a <noscript> refresh). Values are set with
+// textContent: whatever they hold stays text.
 "use strict";
 
 (function () {
@@ -90,6 +90,8 @@
     table.dataset.live = table.id === "remote-runs" || data.live ? "yes" : "no";
   }
 
+  // Without a stream (no EventSource, or one the server closed: the session ended) the
+  // page asks its JSON every data-poll seconds instead.
   function ask() {
     fetch(table.dataset.api, {credentials: "same-origin", headers: {"accept": "application/json"}})
       .then(function (r) {
@@ -103,5 +105,17 @@
       });
   }
 
-  if (table.id === "remote-runs" || table.dataset.live !== "no") { window.setTimeout(ask, poll); }
+  if (table.id === "remote-run" && table.dataset.live === "no") { return; }   // it has ended
+  if (!window.EventSource || !table.dataset.events) { window.setTimeout(ask, poll); return; }
+  const source = new EventSource(table.dataset.events);
+  function heard(ev) {
+    const data = JSON.parse(ev.data);
+    draw(data);
+    if (table.dataset.live === "no") { source.close(); }      // the run has ended
+  }
+  source.addEventListener("run", heard);
+  source.addEventListener("runs", heard);
+  source.addEventListener("error", function () {
+    if (source.readyState === EventSource.CLOSED) { window.setTimeout(ask, poll); }  // else it reconnects
+  });
 }());

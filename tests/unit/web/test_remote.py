@@ -143,3 +143,16 @@ def test_the_runs_are_in_the_openapi_document_for_every_role(client, store):
         op = paths[path]["get"]
         assert op["x-action"] == "view" and op["x-roles"] == ["admin", "depot", "office"]
     assert "404" in paths["/api/remote/runs/{run_id}"]["get"]["responses"]
+
+
+def test_the_events_of_an_unknown_run_are_404_and_the_pages_name_their_streams(client,
+                                                                               store):
+    rid = _running(store)
+    log_in(client, "dana")
+    assert client.get("/api/remote/runs/999/events").status_code == 404
+    assert f'data-events="/api/remote/runs/{rid}/events"' in client.get(
+        f"/remote/runs/{rid}").text
+    assert 'data-events="/api/remote/runs/events"' in client.get("/remote").text
+    paths = client.get("/api/openapi.json").json()["paths"]
+    op = paths["/api/remote/runs/{run_id}/events"]["get"]
+    assert "text/event-stream" in op["responses"]["200"]["content"]
