@@ -81,6 +81,8 @@ class Remote:
     retries: int = 2                   # attempts after the first, per meter (0: none)
     backoff_seconds: float = 5.0       # before the first retry; doubles each time
     answer_timeout_seconds: float = 1.5  # silence before the driver repeats a request
+    lease_seconds: float = 300.0       # a meter's claim lapses this long unrenewed (a
+    #                                    daemon gone): another depot takes it over
 
 
 @dataclass(frozen=True)

@@ -14,6 +14,14 @@ list's settlement are the same. The upload id is derived from the run (its deliv
 and the meter's place on the list, so a run stopped midway (a daemon killed) resumes
 with the meters whose uploads are not held yet, and no meter is stored twice.
 
+Several daemons on one store share a run meter by meter (issue 17, point 5): each meter
+is claimed in the database before it is read (``Store.claim_remote_meter``, one live
+claim a port of the run, so a bus or gateway still has one session at a time across
+depots), the claims' leases are renewed at each attempt and at each look of the daemon
+(:meth:`RemoteRunner.tick`), and a daemon that dies stops renewing them: once they lapse
+another daemon takes its meters over. The run ends when every meter is settled (done or
+not visited), by whichever runner settles the last one.
+
 A meter gets a time budget (all its attempts) and bounded retries with back-off; one
 that never answers is a ``not_found`` visit, one that answered and then failed every
 attempt a ``no_access`` visit (with what it sent, if its registers came through, and a
@@ -46,6 +54,7 @@ from hhu_sync.model.meterlist import SINCE_LAST, MeterEntry, MeterList
 from hhu_sync.profile.wire import encode_event, encode_profile
 from hhu_sync.remote.visit import MeterRead, new_visit, read_meter
 from hhu_sync.store.base import ListState, RemoteRun, StorageUnavailable, Store, StoreError
+from hhu_sync.store.claim_rules import SETTLED, ClaimState, ClaimVerdict
 
 log = logging.getLogger("hhu_sync.remote")
 UPLOAD_PREFIX = "RM"
@@ -62,21 +71,24 @@ class RunSettings:
     backoff_s: float = 5.0
     answer_timeout_s: float = 1.5
     reaction_s: float | None = None      # None: what the meter announces
+    lease_s: float = 300.0               # a meter's claim lapses this long unrenewed
 
     @classmethod
     def of(cls, remote: Remote) -> RunSettings:
         return cls(concurrency=remote.concurrency, meter_budget_s=remote.meter_budget_seconds,
                    run_budget_s=remote.run_budget_seconds, retries=remote.retries,
                    backoff_s=remote.backoff_seconds,
-                   answer_timeout_s=remote.answer_timeout_seconds)
+                   answer_timeout_s=remote.answer_timeout_seconds,
+                   lease_s=max(remote.lease_seconds, 2 * remote.poll_seconds))
 
 
 @dataclass
 class MeterOutcome:
     serial: str
     port: str
-    outcome: str          # the visit's, or "held" (stored by an earlier try of the run),
-    #                       or "not_visited" (the run's budget, or the daemon stopping)
+    outcome: str          # the visit's, or "held" (stored by an earlier try of the run,
+    #                       or by another runner), "not_visited" (the run's budget, or
+    #                       the daemon stopping), "elsewhere" (another runner has it now)
     attempts: int = 0
     upload_id: str = ""
     notes: str = ""
@@ -89,6 +101,7 @@ class RunReport:
     list_id: str
     delivery_id: int
     state: str | None = None          # the list's state after the run (None: not ended)
+    hhu_id: str = ""                  # the run's: every visit's upload carries it
     meters: list[MeterOutcome] = field(default_factory=list)
     reports: list[IngestReport] = field(default_factory=list)
     retries: int = 0
@@ -152,9 +165,10 @@ class RemoteRunner:
         returns how many were started. Never blocks on a run."""
         started = 0
         self.fire_schedules()
+        self.renew()
         for run in self.store.remote_runs():
-            if run.runner not in (None, self.runner_id) or run.waits:
-                continue             # another depot's (issue 17, point 5: not built)
+            if run.waits:
+                continue             # a schedule's first run, not fired yet
             with self._lock:
                 if run.delivery_id in self._active or self.stop.is_set():
                     continue
@@ -194,6 +208,15 @@ class RemoteRunner:
             fired.append(list_id)
         return fired
 
+    def renew(self) -> int:
+        """A fresh lease on every meter this runner holds: this daemon is alive (the
+        claims of one that died lapse, and other daemons take its meters over)."""
+        return self.store.renew_remote_claims(self.runner_id, self._at(),
+                                              self.settings.lease_s)
+
+    def _at(self) -> float:
+        return self.now().timestamp()
+
     def poll(self) -> None:
         """:meth:`tick`, as the daemon's periodic job."""
         self.tick()
@@ -203,10 +226,9 @@ class RemoteRunner:
             return bool(self._active)
 
     def due(self) -> bool:
-        """Whether any remote list waits for this runner now (``--once`` waits for
-        them; not for a schedule's next fire)."""
-        return any(r.runner in (None, self.runner_id) and not r.waits
-                   for r in self.store.remote_runs())
+        """Whether any remote run waits to be worked now (``--once`` waits for them;
+        not for a schedule's next fire): queued, or running here or on another depot."""
+        return any(not r.waits for r in self.store.remote_runs())
 
     def shutdown(self) -> None:
         """Stop between meters: a run left midway resumes at the next start."""
@@ -228,12 +250,15 @@ class RemoteRunner:
     # -- one run ------------------------------------------------------------------------
 
     def run(self, run: RemoteRun) -> RunReport | None:
-        """Execute one run of a remote list; None when it is not (any longer) ours."""
+        """Work one run of a remote list (begin it, or join it: other runners may work
+        it too); None when it is not (any longer) running. The report's ``state`` is
+        None while meters are left (held by another runner, or stopped midway)."""
         stamp = self.now().isoformat()
-        if not self.store.begin_remote_run(run.delivery_id, self.runner_id, stamp):
+        hhu_id = self.store.begin_remote_run(run.delivery_id, self.runner_id, stamp)
+        if hhu_id is None:
             return None
         mlist = self.store.get_list(run.list_id)
-        report = RunReport(run.list_id, run.delivery_id)
+        report = RunReport(run.list_id, run.delivery_id, hhu_id=hhu_id)
         if mlist is None:
             return None
         deadline = self.clock() + self.settings.run_budget_s
@@ -241,14 +266,33 @@ class RemoteRunner:
         for seq, entry in enumerate(mlist.meters):
             groups.setdefault(entry.port or "", []).append((seq, entry))
         lock = threading.Lock()
-        futures = [self._ports.submit(self._read_port, mlist, run.delivery_id, port, items,
+        # meters settled already (by an earlier pass, or another runner) cost no claim
+        settled_before = {c.seq: c.state for c in self.store.remote_claims(run.delivery_id)
+                          if c.state in SETTLED}
+        futures = [self._ports.submit(self._read_port, mlist, run.delivery_id, port,
+                                      [(seq, e) for seq, e in items
+                                       if seq not in settled_before],
                                       deadline, report, lock)
                    for port, items in groups.items()]
+        report.meters.extend(
+            MeterOutcome(e.serial, e.port or "",
+                         "held" if settled_before[seq] == ClaimState.DONE else "not_visited",
+                         upload_id=upload_id_of(run.delivery_id, seq, mlist.id))
+            for seq, e in enumerate(mlist.meters) if seq in settled_before)
         for future in futures:
             future.result()
         if self.stop.is_set() or any(e.startswith("storage:") for e in report.errors):
+            if self.stop.is_set():       # the meters it holds are free at once
+                self.store.release_remote_claims(run.delivery_id, self.runner_id)
             log.warning("remote list %s: run %d stopped midway; resumed at the next look",
                         run.list_id, run.delivery_id)
+            return report
+        settled = sum(1 for c in self.store.remote_claims(run.delivery_id)
+                      if c.state in SETTLED)
+        if settled < len(mlist.meters):  # another runner's meters, or a lapsed claim
+            log.info("remote list %s: run %d: %d of %d meters settled; the rest are "
+                     "another runner's", run.list_id, run.delivery_id, settled,
+                     len(mlist.meters))
             return report
         report.state = self.store.end_remote_run(run.list_id, self.now().isoformat())
         counts: dict[str, int] = {}
@@ -264,18 +308,17 @@ class RemoteRunner:
     def _read_port(self, mlist: MeterList, delivery_id: int, port: str,
                    items: list[tuple[int, MeterEntry]], deadline: float, report: RunReport,
                    lock: threading.Lock) -> None:
-        """A port's meters, one after the other (one session at a time on the line)."""
+        """A port's meters, one after the other (one session at a time on the line),
+        each claimed first: one another runner holds is left to it."""
         for seq, entry in items:
             upload_id = upload_id_of(delivery_id, seq, mlist.id)
             outcome = MeterOutcome(entry.serial, port, "not_visited", upload_id=upload_id)
             try:
-                if self.store.upload_held(upload_id):
-                    outcome.outcome = "held"
-                elif self.stop.is_set() or self.clock() >= deadline:
-                    outcome.notes = "the run's budget was spent" if not self.stop.is_set() \
-                        else "the depot stopped"
+                if self.stop.is_set():
+                    outcome.notes = "the depot stopped"
                 else:
-                    self._meter(mlist, entry, port, outcome, deadline, report, lock)
+                    self._claimed_meter(mlist, delivery_id, seq, entry, port, outcome,
+                                        deadline, report, lock)
             except StorageUnavailable as exc:
                 with lock:
                     report.errors.append(f"storage: {exc}")
@@ -286,8 +329,41 @@ class RemoteRunner:
             with lock:
                 report.meters.append(outcome)
 
+    def _claimed_meter(self, mlist: MeterList, delivery_id: int, seq: int,
+                       entry: MeterEntry, port: str, outcome: MeterOutcome, deadline: float,
+                       report: RunReport, lock: threading.Lock) -> None:
+        """One meter: claimed, then read (or found held, or left to the run's budget),
+        then settled; BUSY leaves it to the runner that has it."""
+        verdict = self.store.claim_remote_meter(
+            delivery_id, seq, serial=entry.serial, port=port, runner=self.runner_id,
+            at=self._at(), lease_s=self.settings.lease_s)
+        if verdict == ClaimVerdict.BUSY:
+            outcome.outcome, outcome.notes = "elsewhere", "another runner has it"
+            return
+        if verdict == ClaimVerdict.SETTLED:
+            outcome.outcome = "held" if self.store.upload_held(outcome.upload_id) \
+                else "not_visited"
+            return
+        state = ClaimState.DONE
+        if self.store.upload_held(outcome.upload_id):
+            outcome.outcome = "held"
+        elif self.clock() >= deadline:
+            outcome.notes = "the run's budget was spent"
+            state = ClaimState.SKIPPED
+        else:
+            # _Stopped goes on up: its claim is released with the run's
+            self._meter(mlist, entry, port, outcome, deadline, report, lock,
+                        hhu_id=report.hhu_id)
+            if not self.store.upload_held(outcome.upload_id):
+                state = ClaimState.SKIPPED           # not stored (the report says why)
+        self.store.settle_remote_meter(
+            delivery_id, seq, self.runner_id, state=state, outcome=outcome.outcome,
+            attempts=outcome.attempts, upload_id=outcome.upload_id, notes=outcome.notes,
+            at=self._at())
+
     def _meter(self, mlist: MeterList, entry: MeterEntry, port: str, outcome: MeterOutcome,
-               run_deadline: float, report: RunReport, lock: threading.Lock) -> None:
+               run_deadline: float, report: RunReport, lock: threading.Lock, *,
+               hhu_id: str) -> None:
         """Read one meter (attempts within its budget), then commit its visit."""
         s = self.settings
         deadline = min(self.clock() + s.meter_budget_s, run_deadline)
@@ -300,6 +376,7 @@ class RemoteRunner:
         refused: str | None = None
         while True:
             outcome.attempts += 1
+            self.renew()                 # the claim's lease, at every attempt
             read = MeterRead(new_visit(entry, mlist.id, self.now()))
             left = deadline - self.clock()
             try:
@@ -341,7 +418,7 @@ class RemoteRunner:
         visit = self._visit(entry, mlist, port, best, answered, refused, why_not, last,
                             outcome.attempts)
         outcome.outcome, outcome.notes = visit["outcome"], visit["notes"]
-        self._commit(visit, best, outcome.upload_id, report, lock)
+        self._commit(visit, best, outcome.upload_id, report, lock, hhu_id=hhu_id)
 
     def _visit(self, entry: MeterEntry, mlist: MeterList, port: str, best: MeterRead | None,
                answered: bool, refused: str | None, why_not: str | None, last: str,
@@ -375,14 +452,15 @@ class RemoteRunner:
         return visit
 
     def _commit(self, visit: dict[str, Any], best: MeterRead | None, upload_id: str,
-                report: RunReport, lock: threading.Lock) -> None:
-        """The visit as an upload of its own, checked and ingested as an HHU's is."""
-        payload = {"version": 2, "upload_id": upload_id, "hhu_id": self.runner_id,
+                report: RunReport, lock: threading.Lock, *, hhu_id: str) -> None:
+        """The visit as an upload of its own, checked and ingested as an HHU's is; it
+        carries the run's hhu id (the runner that began it), whoever read the meter."""
+        payload = {"version": 2, "upload_id": upload_id, "hhu_id": hhu_id,
                    "operator": "remote", "lists": [visit["list"]], "visits": [visit]}
         raw = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
         received = self.now()
         try:
-            upload = parse_upload(payload, upload_id=upload_id, hhu_id=self.runner_id,
+            upload = parse_upload(payload, upload_id=upload_id, hhu_id=hhu_id,
                                   sha256=hashlib.sha256(raw).hexdigest(),
                                   received_at=received)
             ingested = self.store.ingest(upload, received.isoformat())
@@ -396,7 +474,7 @@ class RemoteRunner:
         with lock:
             report.reports.append(ingested)
         if self.committed is not None and not ingested.already_held:
-            self.committed(upload_id, self.runner_id)
+            self.committed(upload_id, hhu_id)
 
     def _password(self, entry: MeterEntry) -> tuple[str | None, str | None]:
         """The password profile reads open the meter with, or None and why not."""

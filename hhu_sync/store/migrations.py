@@ -35,14 +35,44 @@ class Migration:
     postgres: Callable[[Any], None]
 
 
-#: every step from a version to the next, oldest first. None yet: version 1 is the first
-#: numbered one (what SQLite databases made before it lack, SqliteStore adds at open).
-MIGRATIONS: tuple[Migration, ...] = ()
+def _remote_claims_ddl(integer: str, text: str, real: str) -> list[str]:
+    """Version 2's table, in each backend's types (as schema.sql and
+    postgres_schema.sql make it for a new store)."""
+    return [
+        f"CREATE TABLE IF NOT EXISTS remote_claims (delivery_id {integer} NOT NULL, "
+        f"seq {integer} NOT NULL, serial {text} NOT NULL, port {text} NOT NULL, "
+        f"runner {text} NOT NULL, state {text} NOT NULL, lease_until {real} NOT NULL, "
+        f"claimed_at {text} NOT NULL, takeovers {integer} NOT NULL DEFAULT 0, "
+        f"outcome {text}, attempts {integer} NOT NULL DEFAULT 0, upload_id {text}, "
+        f"notes {text} NOT NULL DEFAULT '', finished_at {text}, "
+        "PRIMARY KEY (delivery_id, seq))",
+        "CREATE INDEX IF NOT EXISTS remote_claims_runner ON remote_claims (runner, state)",
+        "CREATE INDEX IF NOT EXISTS remote_claims_port ON remote_claims "
+        "(delivery_id, port, state)",
+    ]
+
+
+def _claims_on_sqlite(db: sqlite3.Connection) -> None:
+    for statement in _remote_claims_ddl("INTEGER", "TEXT", "REAL"):
+        db.execute(statement)
+
+
+def _claims_on_postgres(conn: Any) -> None:
+    for statement in _remote_claims_ddl("bigint", "ctext", "double precision"):
+        conn.execute(statement)
+
+
+#: every step from a version to the next, oldest first. Version 1 is the first numbered
+#: one (what SQLite databases made before it lack, SqliteStore adds at open).
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration("1", "2", "remote_claims: per-meter claims of remote runs shared by "
+              "several depots (issue 17)", _claims_on_sqlite, _claims_on_postgres),
+)
 
 #: the tables ``db status`` counts the rows of (the store's own; meta is the version)
 COUNTED = ("inputs", "schemes", "lists", "list_entries", "deliveries", "hhus", "sessions",
            "uploads", "visits", "readings", "intervals", "events", "exceptions",
-           "vee_findings", "users", "audit")
+           "vee_findings", "users", "audit", "remote_claims")
 
 
 @dataclass(frozen=True)

@@ -73,6 +73,7 @@ from hhu_sync.store.interval_rules import (
 )
 from hhu_sync.store.portable import PortableStatements
 from hhu_sync.store.readings_statements import ReadingsStatements
+from hhu_sync.store.remote_claims import RemoteClaims
 from hhu_sync.store.remote_runs import RemoteRuns
 from hhu_sync.store.schema_version import SCHEMA_VERSION, SCHEMA_VERSION_KEY, version_refusal
 from hhu_sync.store.sql import Rows
@@ -176,7 +177,7 @@ class PgConnection:
 
 
 class PostgresStore(PortableStatements, SqliteAccounts, SqliteExceptions, SqlitePaging,
-                    ReadingsStatements, RemoteRuns):
+                    ReadingsStatements, RemoteRuns, RemoteClaims):
     """The shared store. Safe to share between threads (a pool of connections). Its
     accounts, audit, exception and paged statements are the SQLite backend's (portable
     SQL, run through :class:`PgConnection`)."""

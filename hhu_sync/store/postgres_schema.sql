@@ -269,3 +269,27 @@ CREATE TABLE IF NOT EXISTS vee_findings (
     created_at ctext NOT NULL
 );
 CREATE INDEX IF NOT EXISTS vee_findings_meter ON vee_findings (meter, first_end);
+
+-- Who reads which meter of a remote run (hhu_sync.store.claim_rules): several daemons
+-- on one store share a run meter by meter. A claim has a lease (unix seconds) its runner
+-- renews while it works; a lapsed one is taken over. seq is the meter's place on the
+-- list; state claimed | done | skipped; outcome the visit's once done.
+CREATE TABLE IF NOT EXISTS remote_claims (
+    delivery_id bigint NOT NULL,
+    seq         bigint NOT NULL,
+    serial      ctext NOT NULL,
+    port        ctext NOT NULL,
+    runner      ctext NOT NULL,
+    state       ctext NOT NULL,
+    lease_until double precision NOT NULL,
+    claimed_at  ctext NOT NULL,
+    takeovers   bigint NOT NULL DEFAULT 0,
+    outcome     ctext,
+    attempts    bigint NOT NULL DEFAULT 0,
+    upload_id   ctext,
+    notes       ctext NOT NULL DEFAULT '',
+    finished_at ctext,
+    PRIMARY KEY (delivery_id, seq)
+);
+CREATE INDEX IF NOT EXISTS remote_claims_runner ON remote_claims (runner, state);
+CREATE INDEX IF NOT EXISTS remote_claims_port ON remote_claims (delivery_id, port, state);

@@ -62,28 +62,33 @@ class RemoteRuns:
                 out.append((list_id, schedule, state, queued or ""))
         return out
 
-    def begin_remote_run(self, delivery_id: int, runner: str, now: str) -> bool:
-        """Take a queued remote list's delivery for ``runner``; the list is running.
-        True also when ``runner`` began it already (a resume); False when it is gone
-        (cancelled, requeued) or another runner has it."""
+    def begin_remote_run(self, delivery_id: int, runner: str, now: str) -> str | None:
+        """Take a queued remote list's delivery, or join its run: the list is running,
+        its delivery delivered to the runner that began it (whose id every visit's upload
+        of the run carries, whoever reads the meter: the ingest's checks hold as for one
+        HHU). That runner's id; None when the run is gone (cancelled, requeued, ended).
+        Several runners work one run meter by meter (``claim_remote_meter``)."""
         with self._tx() as db:
             row = db.execute("SELECT d.ref, d.state, d.target_hhu, l.state FROM deliveries d "
                              "JOIN lists l ON l.list_id = d.ref WHERE d.delivery_id=? "
                              "AND d.kind='meter_list' AND l.hhu IS NULL AND l.crew IS NULL"
                              + self._LOCK_ROWS, (delivery_id,)).fetchone()
             if row is None:
-                return False
+                return None
             list_id, state, target, list_state = row
             if state == "delivered":
-                return target == runner and list_state == ListState.RUNNING
+                latest = db.execute("SELECT MAX(delivery_id) FROM deliveries WHERE "
+                                    "kind='meter_list' AND ref=?", (list_id,)).fetchone()[0]
+                running = list_state == ListState.RUNNING and latest == delivery_id
+                return str(target) if running and target else None
             if state != "queued" or list_state != ListState.QUEUED:
-                return False
+                return None
             db.execute("UPDATE deliveries SET state='delivered', target_hhu=?, "
                        "delivered_at=?, attempts=attempts+1 WHERE delivery_id=?",
                        (runner, now, delivery_id))
             db.execute("UPDATE lists SET state=?, delivered_to=?, updated_at=? "
                        "WHERE list_id=?", (ListState.RUNNING, runner, now, list_id))
-            return True
+            return runner
 
     def end_remote_run(self, list_id: str, now: str) -> str | None:
         """A running list's run is over: settled complete or partial, as an upload

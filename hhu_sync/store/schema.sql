@@ -309,3 +309,27 @@ CREATE TABLE IF NOT EXISTS vee_findings (
     created_at TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS vee_findings_meter ON vee_findings (meter, first_end);
+
+-- Who reads which meter of a remote run (hhu_sync.store.claim_rules): several daemons
+-- on one store share a run meter by meter. A claim has a lease (unix seconds) its runner
+-- renews while it works; a lapsed one is taken over. seq is the meter's place on the
+-- list; state claimed | done | skipped; outcome the visit's once done.
+CREATE TABLE IF NOT EXISTS remote_claims (
+    delivery_id INTEGER NOT NULL,
+    seq         INTEGER NOT NULL,
+    serial      TEXT NOT NULL,
+    port        TEXT NOT NULL,
+    runner      TEXT NOT NULL,
+    state       TEXT NOT NULL,
+    lease_until REAL NOT NULL,
+    claimed_at  TEXT NOT NULL,
+    takeovers   INTEGER NOT NULL DEFAULT 0,
+    outcome     TEXT,
+    attempts    INTEGER NOT NULL DEFAULT 0,
+    upload_id   TEXT,
+    notes       TEXT NOT NULL DEFAULT '',
+    finished_at TEXT,
+    PRIMARY KEY (delivery_id, seq)
+);
+CREATE INDEX IF NOT EXISTS remote_claims_runner ON remote_claims (runner, state);
+CREATE INDEX IF NOT EXISTS remote_claims_port ON remote_claims (delivery_id, port, state);

@@ -9,7 +9,7 @@ from __future__ import annotations
 from hhu_sync.store.base import StoreError
 
 #: the version this code reads and writes (meta key ``schema_version``)
-SCHEMA_VERSION = "1"
+SCHEMA_VERSION = "2"
 SCHEMA_VERSION_KEY = "schema_version"
 
 

@@ -65,6 +65,7 @@ from hhu_sync.store.interval_rules import (
 )
 from hhu_sync.store.portable import PortableStatements
 from hhu_sync.store.readings_statements import ReadingsStatements
+from hhu_sync.store.remote_claims import RemoteClaims
 from hhu_sync.store.remote_runs import RemoteRuns
 from hhu_sync.store.schema_version import SCHEMA_VERSION, version_refusal
 from hhu_sync.store.sql import SqlConnection
@@ -230,7 +231,7 @@ def _held_sql(keys: int) -> str:
 
 
 class SqliteStore(PortableStatements, SqliteAccounts, SqliteExceptions, ReadingsStatements,
-                  SqlitePaging, RemoteRuns):
+                  SqlitePaging, RemoteRuns, RemoteClaims):
     """The embedded store. Safe to share between threads (a connection each)."""
 
     def __init__(self, path: str | Path, *, busy_timeout_s: float = 30.0) -> None:

@@ -268,12 +268,15 @@ def test_a_run_stopped_midway_resumes_with_the_meters_not_yet_held(net, catalog,
     assert store.remote_runs() == []
 
 
-def test_another_runners_run_is_left_alone(net, catalog, store):
+def test_another_runners_run_is_joined_and_its_uploads_carry_that_runners_id(
+        net, catalog, store):
     store.add_meter_list(remote_list(net, catalog), NOW.isoformat())
     [run] = store.remote_runs()
     assert store.begin_remote_run(run.delivery_id, "remote-other", NOW.isoformat())
-    assert runner(store).run(run) is None
-    assert runner(store).tick() == 0
+    report = runner(store).run(run)           # the other depot read nothing: all ours
+    assert report is not None and report.state == ListState.COMPLETE
+    assert {r.hhu for r in store.readings()} == {"remote-other"}
+    assert {c.runner for c in store.remote_claims(run.delivery_id)} == {"remote-depot"}
 
 
 DAEMON_CONFIG = """

@@ -145,3 +145,30 @@ def test_a_newer_store_is_refused_and_left_as_it_was(fresh):
     with pytest.raises(StoreError, match=f"{NEWER} is newer than {SCHEMA_VERSION}"):
         upgrade(fresh, [_step()])
     assert _version(fresh) == NEWER
+
+
+def test_a_version_1_store_gets_the_remote_claims_of_version_2(fresh):
+    """Version 1 to 2 (issue 17, point 5): the per-meter claims of remote runs."""
+    from hhu_sync.store.claim_rules import ClaimVerdict
+    from hhu_sync.store.migrations import MIGRATIONS
+    from tests.unit.store.test_remote_claims import remote
+
+    open_store(fresh).close()
+    _sql(fresh, "DROP TABLE remote_claims")             # as version 1 made it
+    _set_version(fresh, "1")
+    assert [(m.from_version, m.to_version) for m in plan("x", "1")] == [("1", "2")]
+    held, steps = upgrade(fresh)
+    assert held == "1" and [s.to_version for s in steps] == ["2"] and steps[0] in MIGRATIONS
+    assert _version(fresh) == "2" and _has_table(fresh, "remote_claims")
+    store = open_store(fresh)
+    try:
+        store.add_meter_list(remote(), "2026-12-02T02:00:00+00:00")
+        [run] = store.remote_runs()
+        assert store.begin_remote_run(run.delivery_id, "remote-A", "2026-12-02T02:00:00")
+        assert store.claim_remote_meter(run.delivery_id, 0, serial="M1", port="p",
+                                        runner="remote-A", at=1.0e9, lease_s=60.0) \
+            == ClaimVerdict.CLAIMED
+        assert [c.runner for c in store.remote_claims(run.delivery_id)] == ["remote-A"]
+    finally:
+        store.close()
+    assert schema_state(fresh).counts["remote_claims"] == 1

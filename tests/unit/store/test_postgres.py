@@ -114,7 +114,8 @@ def test_a_crews_list_asked_for_by_two_depots_at_once_goes_to_one_hhu_once(
     assert b.bundle(delivery) == b"for A"
 
 
-def test_a_remote_run_begun_by_two_depots_at_once_is_run_by_one(depots, pg_url, monkeypatch):
+def test_a_remote_run_begun_by_two_depots_at_once_is_begun_by_one(depots, pg_url,
+                                                                   monkeypatch):
     a, b = depots
     remote = MeterList("NIGHT", "NIGHT", None, None, "2026-12-31", "",
                        (MeterEntry("M1", "", "", "read", None, None, "",
@@ -125,8 +126,10 @@ def test_a_remote_run_begun_by_two_depots_at_once_is_run_by_one(depots, pg_url, 
     monkeypatch.setattr(postgres_backend, "failpoint", held)
     out = _both(held, pg_url, lambda: a.begin_remote_run(run.delivery_id, "depot-a", NOW),
                 lambda: b.begin_remote_run(run.delivery_id, "depot-b", NOW))
-    assert (out["depot-a"], out["depot-b"]) == (True, False)
+    # B waited for A's begin and joined A's run (its meters are then claimed one by one)
+    assert (out["depot-a"], out["depot-b"]) == ("depot-a", "depot-a")
     assert [(r.state, r.runner) for r in b.remote_runs()] == [("running", "depot-a")]
+    assert a.delivery(run.delivery_id).attempts == 1
 
 
 def test_one_upload_ingested_by_two_depots_at_once_is_stored_once(depots, pg_url, monkeypatch):
@@ -175,7 +178,7 @@ def test_a_schema_of_another_version_is_refused_naming_both(pg_url):
     PostgresStore(pg_url).close()
     with psycopg.connect(pg_url, autocommit=True) as db:
         try:
-            for other in ("2", "0"):
+            for other in (str(int(SCHEMA_VERSION) + 1), "0"):
                 db.execute("UPDATE meta SET value = %s WHERE key = 'schema_version'", (other,))
                 with pytest.raises(StoreError) as refused:
                     PostgresStore(pg_url)
