@@ -20,6 +20,7 @@ from typing import Any
 from hhu_sync.store.base import StorageUnavailable, StoreError
 from hhu_sync.store.opening import open_store, shown_store, sqlite_path
 from hhu_sync.store.schema_version import SCHEMA_VERSION, SCHEMA_VERSION_KEY, version_number
+from hhu_sync.store.sqlite_upgrades import DEPOT_INDEXES, DEPOT_TABLES, add_depot_columns
 
 
 @dataclass(frozen=True)
@@ -35,9 +36,22 @@ class Migration:
     postgres: Callable[[Any], None]
 
 
-#: every step from a version to the next, oldest first. None yet: version 1 is the first
-#: numbered one (what SQLite databases made before it lack, SqliteStore adds at open).
-MIGRATIONS: tuple[Migration, ...] = ()
+def _depots_on_postgres(conn: Any) -> None:
+    for table in DEPOT_TABLES:
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS depot ctext NOT NULL "
+                     "DEFAULT ''")
+    for index in DEPOT_INDEXES:
+        conn.execute(index)
+
+
+#: every step from a version to the next, oldest first. Version 1 is the first numbered
+#: one (what SQLite databases made before it lack, SqliteStore adds at open).
+MIGRATIONS: tuple[Migration, ...] = (
+    Migration("1", "2", "sessions, uploads, the audit log and HHUs say which depot made "
+              "them: a depot column on each (rows made before hold '', not recorded) and "
+              "indexes of sessions and uploads by depot",
+              add_depot_columns, _depots_on_postgres),
+)
 
 #: the tables ``db status`` counts the rows of (the store's own; meta is the version)
 COUNTED = ("inputs", "schemes", "lists", "list_entries", "deliveries", "hhus", "sessions",

@@ -362,15 +362,16 @@ def _cradles(ctx: Context) -> list[dict[str, Any]]:
 async def docks_page(request: Request, session: Session, user: UserRecord) -> Response:
     ctx: Context = request.app.state.ctx
     return page(request, "docks.html", cradles=_cradles(ctx),
-                live=ctx.extra.get("events") is not None)
+                live=ctx.extra.get("events") is not None, depot=ctx.extra.get("depot"))
 
 
 @guarded(Action.VIEW)
 async def docks_api(request: Request, session: Session, user: UserRecord) -> Response:
-    """Every cradle: its HHU, phase, transfers (bytes, rate, time left), safe to remove."""
+    """Every cradle of this server's depot (``depot``: its id): its HHU, phase,
+    transfers (bytes, rate, time left), safe to remove."""
     ctx: Context = request.app.state.ctx
     return JSONResponse({"live": ctx.extra.get("events") is not None,
-                         "cradles": _cradles(ctx)})
+                         "depot": ctx.extra.get("depot"), "cradles": _cradles(ctx)})
 
 
 @guarded(Action.VIEW)
@@ -418,6 +419,7 @@ def create_app(store: AccountStore, *, settings: WebSettings | None = None,
                extra: dict[str, Any] | None = None) -> Starlette:
     """The app over ``store``; ``clock`` (seconds) drives session expiry and throttling."""
     from hhu_sync.web import (  # they use this module's guarded and page
+        depots,
         exceptions,
         handhelds,
         lists,
@@ -447,6 +449,7 @@ def create_app(store: AccountStore, *, settings: WebSettings | None = None,
         Route("/api/openapi.json", openapi),
         Route("/api/audit", audit_api),
         *handhelds.ROUTES,
+        *depots.ROUTES,
         *lists.ROUTES,
         *exceptions.ROUTES,
         *profile_page.ROUTES,
