@@ -257,16 +257,26 @@ def show(status: dict[str, Any], now: datetime, console: Console) -> None:
                                     _clean(f" {w['code']}: {subject}: {w['detail']}")),
                       overflow="fold")
 
-    if status.get("depot") is None:
+    # Which depot a row is of, when the store holds more than this one's (one depot's
+    # status names it in its first lines, and narrow terminals keep their room).
+    many = status.get("depot") is None and len(status["depots"]) > 1
+
+    def named(head: list[Any], depot: str, tail: list[Any]) -> list[Any]:
+        return [*head, _depot(depot), *tail] if many else [*head, *tail]
+
+    if many:
         table("depots", ["depot", "HHUs", "sessions", "uploads", "last seen"],
               [[_depot(d["depot"]), d["hhus"], d["sessions"], d["uploads"],
                 ago(d["last_seen"], now) if d["last_seen"] else ""]
                for d in status["depots"]])
-    table("docks", ["depot", "dock", "port", "HHU"],
-          [[d["depot"], d["name"], _dock_port(d), _docked(d, now)] for d in status["docks"]])
-    table("handhelds", ["HHU", "crew", "battery", "free flash", "depot", "dock", "seen"],
-          [[h["hhu_id"], h["crew"], _battery(h), size(h["free_flash"]), _depot(h["depot"]),
-            h["dock"], "docked now" if h["docked_now"] else ago(h["last_activity"], now)]
+    table("docks", named([], "depot", ["dock", "port", "HHU"]),
+          [named([], d["depot"], [d["name"], _dock_port(d), _docked(d, now)])
+           for d in status["docks"]])
+    table("handhelds", named(["HHU", "crew", "battery", "free flash"], "depot",
+                             ["dock", "seen"]),
+          [named([h["hhu_id"], h["crew"], _battery(h), size(h["free_flash"])], h["depot"],
+                 [h["dock"], "docked now" if h["docked_now"] else
+                  ago(h["last_activity"], now)])
            for h in status["hhus"]])
     table("queued deliveries", ["HHU", "crew", "kind", "n"],
           [[q["target_hhu"], q["target_crew"], q["kind"], q["n"]] for q in status["queue"]])
@@ -286,11 +296,12 @@ def show(status: dict[str, Any], now: datetime, console: Console) -> None:
     table(f"rejected inputs ({rejected['count']} in {rejected['folder']})",
           ["file", "when", "reason"],
           [[r["name"], ago(r["since"], now), r["reason"]] for r in rejected["files"]])
-    table("last sessions", ["id", "depot", "HHU", "dock", "ended", "outcome", "pushed",
-                            "pulled"],
-          [[s["session_id"], _depot(s["depot"]), s["hhu_id"], s["dock"],
-            ago(s["ended_at"], now) if s["ended_at"] else "running", s["outcome"],
-            s["pushed"], s["pulled"]] for s in status["sessions"]])
+    table("last sessions", named(["id"], "depot", ["HHU", "dock", "ended", "outcome",
+                                                   "pushed", "pulled"]),
+          [named([s["session_id"]], s["depot"],
+                 [s["hhu_id"], s["dock"], ago(s["ended_at"], now) if s["ended_at"]
+                  else "running", s["outcome"], s["pushed"], s["pulled"]])
+           for s in status["sessions"]])
     table("exceptions", ["kind", "n"], [[e["kind"], e["n"]] for e in status["exceptions"]])
     of = "" if status.get("depot") is None else _clean(f" of depot {status['depot']}")
     console.print(f"readings: {status['readings']} from "

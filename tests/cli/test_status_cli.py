@@ -428,10 +428,13 @@ def test_status_shows_every_depot_each_named_and_one_depot_alone(depot, capsys):
     out = capsys.readouterr().out
     assert "depots: all (depot, south); this configuration's is depot" in out
     assert "HHU-S" in out and "HHU-001" in out
+    sessions = out[out.index("last sessions"):]
+    assert "┃ depot" in sessions and "│ south" in sessions          # each row's depot
     assert main(["status", "--depot", "south", "--config", str(cfg)]) == 0
     out = capsys.readouterr().out
     assert "depot south: its handhelds, docks, sessions and uploads" in out
     assert "HHU-S" in out and "HHU-002" not in out   # (HHU-001 is in the shared queue)
+    assert "┃ depot" not in out                        # named once, above
     assert "from 1 upload of depot south" in out
 
 
