@@ -654,7 +654,8 @@ class PostgresStore(PortableStatements, SqliteAccounts, SqliteExceptions, Sqlite
     def status(self, depot: str | None = None) -> dict[str, Any]:
         """The same keys and rows as :meth:`SqliteStore.status`."""
         with self._reading() as db:
-            return self._depot_status(_status(db), depot)
+            status = _status(db)
+        return self._depot_status(status, depot)
 
 
 @contextmanager

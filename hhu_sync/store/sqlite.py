@@ -1088,7 +1088,8 @@ class SqliteStore(PortableStatements, SqliteAccounts, SqliteExceptions, SqliteRe
         """What the store holds, for ``hhu-sync status`` and scripts: every depot's, or
         one depot's handhelds, sessions and uploads (:meth:`DepotReads._depot_status`)."""
         with self._reading() as db:
-            return self._depot_status(self._status(db), depot)
+            status = self._status(db)
+        return self._depot_status(status, depot)
 
     def _status(self, db: sqlite3.Connection) -> dict[str, Any]:
 
