@@ -15,14 +15,14 @@ from starlette.routing import Route
 
 from hhu_sync.store.accounts import UserRecord
 from hhu_sync.store.base import Store
-from hhu_sync.web.app import Context, guarded, page
+from hhu_sync.store.paging import MAX_PAGE, PagedStore
+from hhu_sync.web.app import DEPOT_FIELD, Context, guarded, page
 from hhu_sync.web.params import Field, Params
 from hhu_sync.web.roles import Action
 from hhu_sync.web.sessions import Session
 
-#: a depot id, as the configuration's ``[depot] id`` takes it (hhu_sync.model.fields)
-DEPOT_FIELD = Field("depot", max_length=64, pattern=r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}",
-                    description="one depot's only (its [depot] id); absent: every depot's")
+__all__ = ["DEPOT_FIELD", "ROUTES", "depot_choices", "own_depot", "recorded_docks"]
+
 SESSIONS_PAGE = 50
 
 
@@ -32,6 +32,24 @@ def depot_choices(store: Store, shown: str | None) -> dict[str, Any]:
     known = [d.depot for d in store.depots()]
     return {"depots": known + ([shown] if shown and shown not in known else []),
             "depot": shown}
+
+
+def recorded_docks(store: Store, depot: str) -> list[dict[str, Any]]:
+    """Another depot's docks as its HHUs recorded them (its cradles are its server's to
+    show live): each dock named by one of its HHUs, with the HHU last seen there and
+    when, and whether that HHU's session still runs. Up to a page of its HHUs."""
+    found = cast(PagedStore, store).hhus_page(limit=MAX_PAGE, depot=depot)
+    docks: dict[str, dict[str, Any]] = {}
+    for hhu in found.rows:
+        name = hhu["dock"]
+        if not name or name == "revoked":
+            continue
+        seen = hhu["last_activity"] or hhu["last_seen"] or ""
+        if name not in docks or seen > (docks[name]["last_seen"] or ""):
+            docks[name] = {"dock": name, "depot": depot, "hhu_id": hhu["hhu_id"],
+                           "last_seen": seen or None,
+                           "session_running_since": hhu["session_running_since"]}
+    return [docks[name] for name in sorted(docks)]
 
 
 def _store(request: Request) -> Store:

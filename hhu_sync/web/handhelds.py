@@ -17,8 +17,8 @@ from starlette.routing import Route
 from hhu_sync.store.accounts import UserRecord
 from hhu_sync.store.base import Store
 from hhu_sync.store.paging import PagedStore
-from hhu_sync.web.app import Context, guarded, page
-from hhu_sync.web.depots import DEPOT_FIELD, depot_choices, own_depot
+from hhu_sync.web.app import DEPOT_FIELD, Context, guarded, page
+from hhu_sync.web.depots import depot_choices, own_depot
 from hhu_sync.web.lists import _problem
 from hhu_sync.web.paging import BadPaging, checked_paging, paging_fields
 from hhu_sync.web.params import Params

@@ -98,3 +98,21 @@ def test_the_audit_log_names_the_depot_that_recorded_each_change(client, store):
     newest = client.get("/api/audit").json()[0]
     assert (newest["action"], newest["depot"]) == ("user.add", "north")
     assert "<td>north</td>" in client.get("/audit").text
+
+
+def test_the_docks_page_of_another_depot_shows_its_docks_as_recorded(store, clock):
+    _two_depots(store)
+    app = create_app(store, clock=clock, extra={"depot": "north"})
+    from starlette.testclient import TestClient
+    with TestClient(app, base_url="http://127.0.0.1:8080", follow_redirects=False) as c:
+        log_in(c, "dana")
+        south = c.get("/api/docks?depot=south").json()
+        assert (south["live"], south["depot"], south["cradles"]) == (False, "south", [])
+        assert [(d["dock"], d["hhu_id"], d["session_running_since"])
+                for d in south["recorded"]] == [("cradle-1", "HHU-S", NOW)]
+        assert c.get("/api/docks?depot=north").json()["depot"] == "north"   # its own
+        page = c.get("/docks?depot=south").text
+        assert "Docks of depot south" in page and "HHU-S" in page
+        assert 'id="docks"' not in page                 # not the live board of north's
+        assert '<option value="south" selected>' in page
+        assert c.get("/api/docks?depot=..").status_code == 400
