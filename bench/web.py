@@ -232,7 +232,8 @@ def fill_readings(path: Path, meters: int, per_meter: int) -> float:
                        for j, m in enumerate(serials)]
     db.executemany("INSERT INTO list_entries (list_id, seq, serial, task, scheme, site) "
                    "VALUES (?,?,?,?,?,?)", entries)
-    db.executemany("INSERT INTO uploads VALUES (?,?,?,?,?,?,?,?)", uploads)
+    db.executemany("INSERT INTO uploads (upload_id, hhu_id, received_at, visits, readings, "
+                   "stored, sha256, cleared_at) VALUES (?,?,?,?,?,?,?,?)", uploads)
     db.executemany("INSERT INTO visits VALUES (?,?,?,?,?,?,?,?,?,?,?,?)", visits)
 
     def rows():

@@ -108,7 +108,7 @@ class Daemon:
         register_handler_packages(config.handler_packages)
         # [store] url, else the SQLite file paths.database; a schema of another version
         # (newer or older than this code's) is refused here, naming both
-        self.store = open_store(store_url(config))
+        self.store = open_store(store_url(config), depot=config.depot_id)
         self.catalog = load_catalog(p.catalog)
         self.keystore = KeyStore(p.keystore)
         self.packer = Packer(self.store, self.keystore, config.depot_id)

@@ -106,7 +106,7 @@ def store_of(config: Config, *, create: bool = False):
 
     name = store_name(config) if create else database_of(config)
     try:
-        return open_store(store_url(config))
+        return open_store(store_url(config), depot=config.depot_id)
     except (StoreError, OSError) as exc:
         raise CliError(store_refused(config, name, exc)) from None
 

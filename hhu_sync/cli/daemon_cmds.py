@@ -117,7 +117,7 @@ def _demo_users(config: Config, users: dict[str, str], password: str) -> None:
     """The demo's web accounts, made once (a password changed since is kept)."""
     from hhu_sync.web.accounts import Accounts
 
-    store = open_store(store_url(config))
+    store = open_store(store_url(config), depot=config.depot_id)
     try:
         accounts = Accounts(store)
         for name, role in users.items():
@@ -207,7 +207,7 @@ def _run_with_progress(daemon, timeout: float | None):
 
 
 def _print_summary(config: Config, summary) -> None:
-    store = open_store(store_url(config))
+    store = open_store(store_url(config), depot=config.depot_id)
     try:
         status = store.status()
         waiting = waiting_inputs(config, store.library())["count"]

@@ -111,7 +111,7 @@ def run_ingest(args: argparse.Namespace) -> int:
             except Exception:  # noqa: BLE001 - an id no key file can have
                 return where
     try:
-        store = open_store(store_url(config))
+        store = open_store(store_url(config), depot=config.depot_id)
     except StoreError as exc:
         raise CliError(str(exc)) from None
     refused = 0

@@ -118,7 +118,7 @@ def run_add(args: argparse.Namespace) -> int:
     config = config_of(args)
     catalog = catalog_of(config)
     try:
-        store = open_store(store_url(config))
+        store = open_store(store_url(config), depot=config.depot_id)
     except StoreError as exc:
         raise CliError(str(exc)) from None
     failed = 0
@@ -141,7 +141,7 @@ def run_list(args: argparse.Namespace) -> int:
     if not store_exists(config):
         raise CliError(f"no database at {config.paths.database}; the library is empty")
     try:
-        store = open_store(store_url(config))
+        store = open_store(store_url(config), depot=config.depot_id)
         try:
             entries = store.library_entries()
         finally:

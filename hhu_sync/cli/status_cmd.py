@@ -6,6 +6,11 @@ committing) or when it last was; warnings (low HHU battery, meter error flags, m
 that failed on a partial list); the outbox files not yet taken (a meter list waiting
 for its schemes) and the files in rejected/. ``--json`` keeps every value raw and every
 key of earlier versions; the tables show numbers for people.
+
+Depots sharing one store: every HHU, session and upload says which depot recorded it
+(:mod:`hhu_sync.store.depots`). Plain ``status`` shows every depot's, each named;
+``--depot X`` one depot's handhelds, docks, sessions and uploads (the meter lists, the
+queue and the exceptions are the whole store's, whichever depot is shown).
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from hhu_sync.cli.humanize import ago, counted, first_line, parse_time, size
 from hhu_sync.cli.status_inputs import rejected_inputs, waiting_inputs
 from hhu_sync.config import Config
 from hhu_sync.daemon_lock import daemon_info, lock_path
+from hhu_sync.store.depots import NOT_RECORDED
 
 BATTERY_LOW_PCT = 20
 #: F.F bits the simulated meters set (hhu_firmware_sim.meter.meter.FLAG_BITS).
@@ -42,6 +48,9 @@ def register_status(sub: argparse._SubParsersAction) -> None:
                                    "deliveries, meter lists (and which meter failed on a "
                                    "partial one), waiting and rejected inputs, warnings.")
     s.add_argument("--json", action="store_true", help="raw values, for scripts")
+    s.add_argument("--depot", metavar="ID",
+                   help="one depot's handhelds, docks, sessions and uploads (default: "
+                        "every depot's, each named; this configuration's is [depot] id)")
     s.add_argument("--battery-low", type=int, default=BATTERY_LOW_PCT, metavar="PCT",
                    help=f"warn for an HHU battery below PCT %% (default {BATTERY_LOW_PCT})")
     s.set_defaults(func=run_status)
@@ -51,7 +60,7 @@ def run_status(args: argparse.Namespace) -> int:
     config = config_of(args)
     store = store_of(config)
     try:
-        status = store.status()
+        status = store.status(depot=args.depot)
         library = store.library()
         waiting = waiting_inputs(config, library)
     finally:
@@ -73,6 +82,7 @@ def run_status(args: argparse.Namespace) -> int:
     console.print(Text(_clean(f"database {status['database']} ({config_source(config)})")),
                   overflow="fold")
     console.print(Text(_clean(_daemon_line(status["daemon"], now))), overflow="fold")
+    console.print(Text(_clean(_depot_line(status, config))), overflow="fold")
     show(status, now, console)
     return 0
 
@@ -83,6 +93,19 @@ def _daemon_line(daemon: dict[str, Any], now: datetime) -> str:
     pid = f"pid {daemon['pid']}" if daemon["pid"] is not None else "pid unknown"
     since = f", since {ago(daemon['since'], now)}" if daemon["since"] else ""
     return f"daemon: running ({pid}{since})"
+
+
+def _depot_line(status: dict[str, Any], config: Config) -> str:
+    """Which depot's records follow (and this configuration's own)."""
+    known = [d["depot"] or "(not recorded)" for d in status["depots"]]
+    if status["depot"] is None:
+        return (f"depots: all ({', '.join(known) or 'none yet'}); this configuration's is "
+                f"{config.depot_id}")
+    if status["depot"] not in {d["depot"] for d in status["depots"]}:
+        return (f"depot {status['depot']}: nothing recorded by it (depots in this store: "
+                f"{', '.join(known) or 'none yet'})")
+    return (f"depot {status['depot']}: its handhelds, docks, sessions and uploads; the "
+            "lists, queue and exceptions are the whole store's")
 
 
 def docked_window(config: Config) -> float:
@@ -110,6 +133,8 @@ def enrich(status: dict[str, Any], config: Config, now: datetime, battery_low: i
     window = docked_window(config)
     # No daemon, no poll: an HHU seen a moment ago by a daemon that has since stopped
     # (run --once just ended) is not in a cradle that anyone serves.
+    # (Another depot's daemon is not this machine's to ask: its HHUs are told by their
+    # last signs alone.)
     serving = status.get("daemon", {}).get("running", True)
     status["now"] = now.isoformat(timespec="seconds")
     status["battery_low_pct"] = battery_low
@@ -117,18 +142,11 @@ def enrich(status: dict[str, Any], config: Config, now: datetime, battery_low: i
         seen = parse_time(hhu["last_activity"] or hhu["last_seen"])
         recent = bool(seen and -window <= (now - seen).total_seconds() <= window)
         hhu["in_session"] = _in_session(hhu, config, now, window)
-        hhu["docked_now"] = bool(serving and hhu["dock"] and hhu["dock"] != "revoked"
+        served = serving or not _ours(hhu, config)
+        hhu["docked_now"] = bool(served and hhu["dock"] and hhu["dock"] != "revoked"
                                  and (recent or hhu["in_session"]))
         hhu["battery_low"] = hhu["battery"] is not None and hhu["battery"] < battery_low
-    status["docks"] = []
-    for d in config.docks:
-        here = [h for h in status["hhus"] if h["dock"] == d.name]
-        last = max(here, key=lambda h: h["last_activity"] or "", default=None)
-        status["docks"].append({
-            "name": d.name, "port": d.port, "usb_serial": d.usb_serial, "baud": d.baud,
-            "hhu": last["hhu_id"] if last else None,
-            "docked_now": bool(last and last["docked_now"]),
-            "last_docked": last["last_activity"] if last else None})
+    status["docks"] = _docks(status, config)
     warnings: list[dict[str, Any]] = []
     for hhu in status["hhus"]:
         if hhu["battery_low"]:
@@ -144,6 +162,37 @@ def enrich(status: dict[str, Any], config: Config, now: datetime, battery_low: i
         warnings.append({"code": "visit_failed", "meter": v["meter"], "list_id": v["list_id"],
                          "detail": f"{outcome}{note} (list {v['list_id']} is partial)"})
     status["warnings"] = warnings
+
+
+def _ours(hhu: dict[str, Any], config: Config) -> bool:
+    """Last seen by this configuration's depot (or before depots were recorded, when
+    one depot was all there was)."""
+    return hhu["depot"] in (config.depot_id, NOT_RECORDED)
+
+
+def _docks(status: dict[str, Any], config: Config) -> list[dict[str, Any]]:
+    """This configuration's docks with the HHU each last held, when its depot is shown;
+    another depot's, as its HHUs recorded them (its configuration is not here)."""
+    shown = status.get("depot")
+    docks: list[dict[str, Any]] = []
+    if shown is None or shown == config.depot_id:
+        for d in config.docks:
+            here = [h for h in status["hhus"] if h["dock"] == d.name and _ours(h, config)]
+            docks.append(_dock(d.name, config.depot_id, here, port=d.port,
+                               usb_serial=d.usb_serial, baud=d.baud))
+        return docks
+    names = sorted({h["dock"] for h in status["hhus"] if h["dock"] and h["dock"] != "revoked"})
+    return [_dock(name, shown, [h for h in status["hhus"] if h["dock"] == name])
+            for name in names]
+
+
+def _dock(name: str, depot: str, here: list[dict[str, Any]], *, port: str | None = None,
+          usb_serial: str | None = None, baud: int | None = None) -> dict[str, Any]:
+    last = max(here, key=lambda h: h["last_activity"] or "", default=None)
+    return {"name": name, "depot": depot, "port": port, "usb_serial": usb_serial,
+            "baud": baud, "hhu": last["hhu_id"] if last else None,
+            "docked_now": bool(last and last["docked_now"]),
+            "last_docked": last["last_activity"] if last else None}
 
 
 def _on_list(list_id: str | None) -> str:
@@ -208,12 +257,26 @@ def show(status: dict[str, Any], now: datetime, console: Console) -> None:
                                     _clean(f" {w['code']}: {subject}: {w['detail']}")),
                       overflow="fold")
 
-    table("docks", ["dock", "port", "HHU"],
-          [[d["name"], _port(d["port"]) if d["port"] else f"usb_serial={d['usb_serial']}",
-            _docked(d, now)] for d in status["docks"]])
-    table("handhelds", ["HHU", "crew", "battery", "free flash", "dock", "seen"],
-          [[h["hhu_id"], h["crew"], _battery(h), size(h["free_flash"]), h["dock"],
-            "docked now" if h["docked_now"] else ago(h["last_activity"], now)]
+    # Which depot a row is of, when the store holds more than this one's (one depot's
+    # status names it in its first lines, and narrow terminals keep their room).
+    many = status.get("depot") is None and len(status["depots"]) > 1
+
+    def named(head: list[Any], depot: str, tail: list[Any]) -> list[Any]:
+        return [*head, _depot(depot), *tail] if many else [*head, *tail]
+
+    if many:
+        table("depots", ["depot", "HHUs", "sessions", "uploads", "last seen"],
+              [[_depot(d["depot"]), d["hhus"], d["sessions"], d["uploads"],
+                ago(d["last_seen"], now) if d["last_seen"] else ""]
+               for d in status["depots"]])
+    table("docks", named([], "depot", ["dock", "port", "HHU"]),
+          [named([], d["depot"], [d["name"], _dock_port(d), _docked(d, now)])
+           for d in status["docks"]])
+    table("handhelds", named(["HHU", "crew", "battery", "free flash"], "depot",
+                             ["dock", "seen"]),
+          [named([h["hhu_id"], h["crew"], _battery(h), size(h["free_flash"])], h["depot"],
+                 [h["dock"], "docked now" if h["docked_now"] else
+                  ago(h["last_activity"], now)])
            for h in status["hhus"]])
     table("queued deliveries", ["HHU", "crew", "kind", "n"],
           [[q["target_hhu"], q["target_crew"], q["kind"], q["n"]] for q in status["queue"]])
@@ -233,13 +296,16 @@ def show(status: dict[str, Any], now: datetime, console: Console) -> None:
     table(f"rejected inputs ({rejected['count']} in {rejected['folder']})",
           ["file", "when", "reason"],
           [[r["name"], ago(r["since"], now), r["reason"]] for r in rejected["files"]])
-    table("last sessions", ["id", "HHU", "dock", "ended", "outcome", "pushed", "pulled"],
-          [[s["session_id"], s["hhu_id"], s["dock"],
-            ago(s["ended_at"], now) if s["ended_at"] else "running", s["outcome"],
-            s["pushed"], s["pulled"]] for s in status["sessions"]])
+    table("last sessions", named(["id"], "depot", ["HHU", "dock", "ended", "outcome",
+                                                   "pushed", "pulled"]),
+          [named([s["session_id"]], s["depot"],
+                 [s["hhu_id"], s["dock"], ago(s["ended_at"], now) if s["ended_at"]
+                  else "running", s["outcome"], s["pushed"], s["pulled"]])
+           for s in status["sessions"]])
     table("exceptions", ["kind", "n"], [[e["kind"], e["n"]] for e in status["exceptions"]])
+    of = "" if status.get("depot") is None else _clean(f" of depot {status['depot']}")
     console.print(f"readings: {status['readings']} from "
-                  f"{counted(status['uploads'], 'upload')}")
+                  f"{counted(status['uploads'], 'upload')}{of}")
 
 
 _CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
@@ -304,6 +370,20 @@ def _port(port: str) -> str:
     paths a table cannot show usefully; ``--json`` has the whole URL."""
     head, sep, _query = port.partition("?")
     return f"{head}?…" if sep and "://" in head else port
+
+
+def _dock_port(dock: dict[str, Any]) -> str:
+    if dock["port"]:
+        return _port(dock["port"])
+    if dock["usb_serial"]:
+        return f"usb_serial={dock['usb_serial']}"
+    return ""                                  # another depot's: its configuration's
+
+
+def _depot(depot: str) -> str:
+    """A depot id for people: one not recorded (a row from before schema version 2)
+    said so, not left blank."""
+    return depot or "(not recorded)"
 
 
 def _docked(dock: dict[str, Any], now: datetime) -> str:

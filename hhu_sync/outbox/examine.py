@@ -217,11 +217,12 @@ def _worker_init(parent: int, outbox: str, catalog: str, keystore: str, store_ur
     the scheme library, for meter lists). ``store_url``: the daemon's store's name,
     whichever backend (a plain path is a SQLite file)."""
     from hhu_sync.store import open_store  # not needed by the daemon's import
+    from hhu_sync.store.depots import DEFAULT_DEPOT
 
     global _WORKER
     watch_parent(parent)
     keys = KeyStore(Path(keystore))
-    store = open_store(store_url)
+    store = open_store(store_url, depot=depot_id or DEFAULT_DEPOT)
     _WORKER = Context(Path(outbox), load_catalog(catalog or None), keys,
                       Packer(store, keys, depot_id), store.library, debounce,
                       archive=Path(archive) if archive else None,

@@ -38,6 +38,7 @@ class AuditEntry:
     target: str
     before: str
     after: str
+    depot: str = ""     # where it was recorded ('' before schema version 2)
 
 
 @dataclass(frozen=True)

@@ -15,6 +15,7 @@ from hhu_sync.model.scheme import Scheme, SchemeRecord
 from hhu_sync.store.accounts import Change
 from hhu_sync.store.billing_rules import RegisterRead
 from hhu_sync.store.claim_rules import ClaimVerdict, MeterClaim, RemoteRunSummary
+from hhu_sync.store.depots import DepotSummary, SessionRecord
 from hhu_sync.store.interval_rules import HeldEvent, HeldInterval
 
 
@@ -103,6 +104,9 @@ class Store(Protocol):
     #: the store's name (``sqlite:///path`` or ``postgresql://...``, never a password):
     #: what :func:`~hhu_sync.store.open_store` and worker processes are given
     url: str
+    #: the depot this store's writes name (sessions, uploads, audit entries, HHU
+    #: sightings): the daemon's ``[depot] id`` (hhu_sync.store.depots)
+    depot: str
 
     def close(self) -> None: ...
     # outbox
@@ -181,4 +185,8 @@ class Store(Protocol):
     def add_exceptions_once(self, rows: Sequence[tuple]) -> int: ...
     def meter_events(self, meter: str, *, since: int | None = None,
                      until: int | None = None) -> list[HeldEvent]: ...
-    def status(self) -> dict[str, Any]: ...
+    def status(self, depot: str | None = None) -> dict[str, Any]: ...
+    # depots sharing the store (hhu_sync.store.depots)
+    def sessions(self, *, depot: str | None = None, limit: int = 50,
+                 before_id: int | None = None) -> list[SessionRecord]: ...
+    def depots(self) -> list[DepotSummary]: ...

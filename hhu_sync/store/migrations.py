@@ -20,6 +20,7 @@ from typing import Any
 from hhu_sync.store.base import StorageUnavailable, StoreError
 from hhu_sync.store.opening import open_store, shown_store, sqlite_path
 from hhu_sync.store.schema_version import SCHEMA_VERSION, SCHEMA_VERSION_KEY, version_number
+from hhu_sync.store.sqlite_upgrades import DEPOT_INDEXES, DEPOT_TABLES, add_depot_columns
 
 
 @dataclass(frozen=True)
@@ -62,11 +63,35 @@ def _claims_on_postgres(conn: Any) -> None:
         conn.execute(statement)
 
 
+def _depots_on_postgres(conn: Any) -> None:
+    for table in DEPOT_TABLES:
+        conn.execute(f"ALTER TABLE {table} ADD COLUMN IF NOT EXISTS depot ctext NOT NULL "
+                     "DEFAULT ''")
+    for index in DEPOT_INDEXES:
+        conn.execute(index)
+
+
+def _nothing_on_sqlite(db: sqlite3.Connection) -> None:
+    """A step only PostgreSQL needs: SQLite's store makes its own at open."""
+
+
+def _site_index_on_postgres(conn: Any) -> None:
+    conn.execute("CREATE INDEX IF NOT EXISTS list_entries_site ON list_entries "
+                 "(lower(site), serial)")
+
+
 #: every step from a version to the next, oldest first. Version 1 is the first numbered
 #: one (what SQLite databases made before it lack, SqliteStore adds at open).
 MIGRATIONS: tuple[Migration, ...] = (
     Migration("1", "2", "remote_claims: per-meter claims of remote runs shared by "
               "several depots (issue 17)", _claims_on_sqlite, _claims_on_postgres),
+    Migration("2", "3", "sessions, uploads, the audit log and HHUs say which depot made "
+              "them: a depot column on each (rows made before hold '', not recorded) and "
+              "indexes of sessions and uploads by depot",
+              add_depot_columns, _depots_on_postgres),
+    Migration("3", "4", "meters found by site ignoring case on PostgreSQL: an index of "
+              "list_entries (lower(site), serial) (SQLite's NOCASE index is made at open)",
+              _nothing_on_sqlite, _site_index_on_postgres),
 )
 
 #: the tables ``db status`` counts the rows of (the store's own; meta is the version)

@@ -19,6 +19,7 @@ from hhu_sync.export.rows import ExportRow
 from hhu_sync.profile.series import ChannelSeries
 from hhu_sync.store import sqlite as sqlite_backend
 from hhu_sync.store.base import StoreError
+from hhu_sync.store.depots import DEFAULT_DEPOT
 from hhu_sync.store.sqlite import SqliteStore
 
 if TYPE_CHECKING:
@@ -66,18 +67,20 @@ def shown_store(url_or_path: str | Path) -> str:
     return f"postgresql://{user}{parts.hostname or ''}{port}{parts.path}"
 
 
-def open_store(url_or_path: str | Path) -> SqliteStore | PostgresStore:
+def open_store(url_or_path: str | Path, *, depot: str = DEFAULT_DEPOT
+               ) -> SqliteStore | PostgresStore:
     """The store ``url_or_path`` names: SQLite for a path or ``sqlite:///path`` (as
     before), PostgreSQL for ``postgresql://user@host[:port]/db``. A database the driver
-    cannot use at all is a :class:`StoreError` (one line for a command), whichever."""
+    cannot use at all is a :class:`StoreError` (one line for a command), whichever.
+    ``depot``: the depot its writes name (the configuration's ``[depot] id``)."""
     path = sqlite_path(url_or_path)
     if path is not None:
         try:
-            return SqliteStore(path)
+            return SqliteStore(path, depot=depot)
         except sqlite3.Error as exc:
             raise StoreError(str(exc)) from None
     from hhu_sync.store.postgres import PostgresStore  # psycopg only when asked for
-    return PostgresStore(str(url_or_path))
+    return PostgresStore(str(url_or_path), depot=depot)
 
 
 # -- a worker process's reads, on a connection of its own ---------------------------------

@@ -61,9 +61,10 @@ class PagedStore(Protocol):
 
     def lists_by_state(self) -> dict[str, int]: ...
 
-    def hhus_page(self, *, limit: int = 100, after: str | None = None) -> Page:
+    def hhus_page(self, *, limit: int = 100, after: str | None = None,
+                  depot: str | None = None) -> Page:
         """HHUs by id: the columns of ``status()["hhus"]`` with ``last_activity`` and
-        ``session_running_since``."""
+        ``session_running_since`` (``depot``: only those last seen at that depot)."""
         ...
 
     def inputs_page(self, *, status: str | None = None, limit: int = 50,

@@ -40,6 +40,7 @@ class PortableStatements:
     _reading: Callable[[], AbstractContextManager[Any]]
     _one: Callable[..., Any]
     _rows: Callable[..., list[tuple]]
+    depot: str
     _add_meter_list: Callable[..., int]
     accept_inputs: Callable[[list[dict[str, Any]]], list[int | None]]
 
@@ -107,7 +108,8 @@ class PortableStatements:
             if change is not None:
                 _audit(db, replace(
                     change, before={**(change.before or {}), "dock": row[0] if row else None},
-                    after={**(change.after or {}), "dock": "revoked", **counts}), now)
+                    after={**(change.after or {}), "dock": "revoked", **counts}), now,
+                    self.depot)
         return counts
 
     def end_session(self, session_id: int, *, hhu_id: str | None, outcome: str, pushed: int,

@@ -62,6 +62,7 @@ from hhu_sync.store.base import (
     Store,
     StoreError,
 )
+from hhu_sync.store.depots import DEFAULT_DEPOT, DepotReads
 from hhu_sync.store.interval_rules import (
     EVENT_COLUMNS,
     INTERVAL_COLUMNS,
@@ -78,6 +79,7 @@ from hhu_sync.store.remote_runs import RemoteRuns
 from hhu_sync.store.schema_version import SCHEMA_VERSION, SCHEMA_VERSION_KEY, version_refusal
 from hhu_sync.store.sql import Rows
 from hhu_sync.store.sqlite import (
+    _HHU_COLUMNS,
     _READING_COLUMNS,
     _VISIT_COLUMNS,
     _VISIT_FIELDS,
@@ -177,7 +179,7 @@ class PgConnection:
 
 
 class PostgresStore(PortableStatements, SqliteAccounts, SqliteExceptions, SqlitePaging,
-                    ReadingsStatements, RemoteRuns, RemoteClaims):
+                    ReadingsStatements, RemoteRuns, RemoteClaims, DepotReads):
     """The shared store. Safe to share between threads (a pool of connections). Its
     accounts, audit, exception and paged statements are the SQLite backend's (portable
     SQL, run through :class:`PgConnection`)."""
@@ -191,8 +193,11 @@ class PostgresStore(PortableStatements, SqliteAccounts, SqliteExceptions, Sqlite
     _UNION_MERGES = False
 
     def __init__(self, url: str, *, min_connections: int = 1, max_connections: int = 8,
-                 timeout_s: float = 30.0) -> None:
+                 timeout_s: float = 30.0, depot: str = DEFAULT_DEPOT) -> None:
         self.url = url
+        #: the depot written into every session, upload, audit entry and HHU sighting
+        #: (the depots sharing this database are told apart by it)
+        self.depot = depot
         self.where = shown_url(url)
         self._failing = False
         self._lock = threading.Lock()
@@ -434,7 +439,7 @@ class PostgresStore(PortableStatements, SqliteAccounts, SqliteExceptions, Sqlite
                 (list_id, target[0], None if target[0] else target[1], now))
             db.execute("UPDATE lists SET state=?, updated_at=? WHERE list_id=?",
                        (ListState.QUEUED, now, list_id))
-            _list_change(db, change, target[2], ListState.QUEUED, now)
+            _list_change(db, change, target[2], ListState.QUEUED, now, self.depot)
         return str(target[2])
 
     def cancel_list(self, list_id: str, now: str = "", *,
@@ -451,7 +456,7 @@ class PostgresStore(PortableStatements, SqliteAccounts, SqliteExceptions, Sqlite
                        "AND ref=? AND state IN ('queued', 'failed')", (list_id,))
             db.execute("UPDATE lists SET state=?, updated_at=? WHERE list_id=?",
                        (ListState.CANCELLED, now, list_id))
-            _list_change(db, change, row[0], ListState.CANCELLED, now)
+            _list_change(db, change, row[0], ListState.CANCELLED, now, self.depot)
         return str(row[0])
 
     def list_view(self, list_id: str) -> dict[str, Any] | None:
@@ -483,17 +488,18 @@ class PostgresStore(PortableStatements, SqliteAccounts, SqliteExceptions, Sqlite
                   free_flash: int | None, now: str, crew: str | None = None) -> None:
         with self._tx() as db:
             db.execute(
-                "INSERT INTO hhus VALUES (?,?,?,?,?,?,?) ON CONFLICT (hhu_id) DO UPDATE SET "
+                f"INSERT INTO hhus ({_HHU_COLUMNS}) VALUES (?,?,?,?,?,?,?,?) "
+                "ON CONFLICT (hhu_id) DO UPDATE SET "
                 "crew=COALESCE(excluded.crew, hhus.crew), firmware=excluded.firmware, "
                 "battery=excluded.battery, free_flash=excluded.free_flash, "
-                "dock=excluded.dock, last_seen=excluded.last_seen",
-                (hhu_id, crew, firmware, battery, free_flash, dock, now))
+                "dock=excluded.dock, last_seen=excluded.last_seen, depot=excluded.depot",
+                (hhu_id, crew, firmware, battery, free_flash, dock, now, self.depot))
 
     def start_session(self, dock: str, now: str, *, hhu_id: str | None = None) -> int:
         with self._tx() as db:
-            return int(db.execute("INSERT INTO sessions (dock, hhu_id, started_at) "
-                                  "VALUES (?, ?, ?) RETURNING session_id",
-                                  (dock, hhu_id, now)).fetchone()[0])
+            return int(db.execute("INSERT INTO sessions (dock, hhu_id, started_at, depot) "
+                                  "VALUES (?, ?, ?, ?) RETURNING session_id",
+                                  (dock, hhu_id, now, self.depot)).fetchone()[0])
 
     # -- readings -------------------------------------------------------------------------
     def ingest(self, upload: Upload, now: str) -> IngestReport:
@@ -505,9 +511,10 @@ class PostgresStore(PortableStatements, SqliteAccounts, SqliteExceptions, Sqlite
         with self._tx() as db:
             claimed = db.execute(
                 "INSERT INTO uploads (upload_id, hhu_id, received_at, visits, readings, "
-                "stored, sha256) VALUES (?,?,?,?,?,0,?) ON CONFLICT (upload_id) DO NOTHING "
-                "RETURNING 1", (upload.upload_id, upload.hhu_id, now, len(upload.visits),
-                                len(upload.readings), upload.sha256)).fetchone()
+                "stored, sha256, depot) VALUES (?,?,?,?,?,0,?,?) ON CONFLICT (upload_id) "
+                "DO NOTHING RETURNING 1",
+                (upload.upload_id, upload.hhu_id, now, len(upload.visits),
+                 len(upload.readings), upload.sha256, self.depot)).fetchone()
             if claimed is None:
                 held = db.execute("SELECT hhu_id, sha256 FROM uploads WHERE upload_id=?",
                                   (upload.upload_id,)).fetchone()
@@ -670,10 +677,11 @@ class PostgresStore(PortableStatements, SqliteAccounts, SqliteExceptions, Sqlite
         return added
 
     # -- status ---------------------------------------------------------------------------
-    def status(self) -> dict[str, Any]:
+    def status(self, depot: str | None = None) -> dict[str, Any]:
         """The same keys and rows as :meth:`SqliteStore.status`."""
         with self._reading() as db:
-            return _status(db)
+            status = _status(db)
+        return self._depot_status(status, depot)
 
 
 @contextmanager
@@ -722,8 +730,7 @@ def _status(db: PgConnection) -> dict[str, Any]:
     def one(sql: str) -> Any:
         return db.execute(sql).fetchone()[0]
 
-    hhus = rows("SELECT hhu_id, crew, firmware, battery, free_flash, dock, last_seen "
-                "FROM hhus ORDER BY hhu_id")
+    hhus = rows(f"SELECT {_HHU_COLUMNS} FROM hhus ORDER BY hhu_id")
     activity: dict[str, str] = {}
     for sql in ("SELECT hhu_id, MAX(received_at) FROM uploads GROUP BY hhu_id",
                 "SELECT target_hhu, MAX(delivered_at) FROM deliveries "
@@ -749,8 +756,9 @@ def _status(db: PgConnection) -> dict[str, Any]:
                       "FROM lists ORDER BY due, list_id"),
         "lists_by_state": {r[0]: r[1] for r in db.execute(
             "SELECT state, COUNT(*) FROM lists GROUP BY state")},
-        "sessions": rows("SELECT session_id, hhu_id, dock, started_at, ended_at, outcome, "
-                         "pushed, pulled FROM sessions ORDER BY session_id DESC LIMIT 10"),
+        "sessions": rows("SELECT session_id, depot, hhu_id, dock, started_at, ended_at, "
+                         "outcome, pushed, pulled FROM sessions "
+                         "ORDER BY session_id DESC LIMIT 10"),
         "exceptions": rows("SELECT kind, COUNT(*) AS n FROM exceptions GROUP BY kind "
                            "ORDER BY kind"),
         "readings": one("SELECT COUNT(*) FROM readings"),
@@ -790,10 +798,10 @@ def _status(db: PgConnection) -> dict[str, Any]:
 
 
 def _list_change(db: PgConnection, change: Change | None, before: str, after: str,
-                 now: str) -> None:
+                 now: str, depot: str) -> None:
     if change is not None:
         _audit(db, replace(change, before={**(change.before or {}), "state": before},
-                           after={**(change.after or {}), "state": after}), now)
+                           after={**(change.after or {}), "state": after}), now, depot)
 
 
 class _Library(Mapping[str, Scheme]):

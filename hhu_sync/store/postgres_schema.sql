@@ -5,7 +5,9 @@
 --     SQLite, so exports and pages come in the same order whatever the server's locale;
 --   * ids are identity columns (several depots insert at once: no MAX(id) + 1);
 --   * inputs and uploads have an insertion order (seq), which SQLite's rowid gives there;
---   * integers are bigint (SQLite's INTEGER is 64-bit), blobs bytea, "user" is quoted.
+--   * integers are bigint (SQLite's INTEGER is 64-bit), blobs bytea, "user" is quoted;
+--   * the depot columns (version 2) come last, as the upgrade from version 1 adds them,
+--     and their indexes are made here (SQLite's at open: see schema.sql).
 -- Made in one transaction under an advisory lock (PostgresStore._set_up): depots that
 -- start together do not race to create it.
 
@@ -60,7 +62,8 @@ CREATE TABLE IF NOT EXISTS hhus (
     battery    bigint,
     free_flash bigint,
     dock       ctext NOT NULL DEFAULT '',
-    last_seen  ctext
+    last_seen  ctext,
+    depot      ctext NOT NULL DEFAULT ''
 );
 
 CREATE TABLE IF NOT EXISTS lists (
@@ -120,9 +123,11 @@ CREATE TABLE IF NOT EXISTS uploads (
     stored      bigint NOT NULL,
     sha256      ctext NOT NULL,
     cleared_at  ctext,
-    seq         bigint GENERATED ALWAYS AS IDENTITY
+    seq         bigint GENERATED ALWAYS AS IDENTITY,
+    depot       ctext NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS uploads_hhu ON uploads (hhu_id, received_at);
+CREATE INDEX IF NOT EXISTS uploads_depot ON uploads (depot, received_at);
 
 CREATE TABLE IF NOT EXISTS visits (
     upload_id   ctext NOT NULL,
@@ -196,9 +201,11 @@ CREATE TABLE IF NOT EXISTS sessions (
     outcome    ctext NOT NULL DEFAULT 'running',
     pushed     bigint NOT NULL DEFAULT 0,
     pulled     bigint NOT NULL DEFAULT 0,
-    report     ctext NOT NULL DEFAULT '{}'
+    report     ctext NOT NULL DEFAULT '{}',
+    depot      ctext NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS sessions_hhu_started ON sessions (hhu_id, started_at);
+CREATE INDEX IF NOT EXISTS sessions_depot ON sessions (depot, session_id);
 CREATE INDEX IF NOT EXISTS sessions_hhu_ended ON sessions (hhu_id, ended_at);
 
 CREATE TABLE IF NOT EXISTS users (
@@ -225,7 +232,8 @@ CREATE TABLE IF NOT EXISTS audit (
     action   ctext NOT NULL,
     target   ctext NOT NULL,
     before   ctext NOT NULL DEFAULT '',
-    after    ctext NOT NULL DEFAULT ''
+    after    ctext NOT NULL DEFAULT '',
+    depot    ctext NOT NULL DEFAULT ''
 );
 CREATE INDEX IF NOT EXISTS audit_at ON audit (at);
 

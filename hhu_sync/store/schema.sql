@@ -1,4 +1,5 @@
--- hhu-sync database schema, version 1. SQLite dialect; kept portable to PostgreSQL.
+-- hhu-sync database schema, version 2 (hhu_sync/store/schema_version.py; what each version
+-- added: hhu_sync/store/migrations.py). SQLite dialect; kept portable to PostgreSQL.
 
 CREATE TABLE IF NOT EXISTS meta (
     key   TEXT PRIMARY KEY,
@@ -47,7 +48,10 @@ CREATE TABLE IF NOT EXISTS hhus (
     battery    INTEGER,
     free_flash INTEGER,
     dock       TEXT NOT NULL DEFAULT '',
-    last_seen  TEXT
+    last_seen  TEXT,
+    -- Version 2 (every depot column: hhu_sync/store/depots.py): the depot whose daemon
+    -- last saw the HHU in a cradle ('' for rows made before version 2).
+    depot      TEXT NOT NULL DEFAULT ''
 );
 
 -- Meter lists and their life cycle:
@@ -105,7 +109,8 @@ CREATE TABLE IF NOT EXISTS uploads (
     readings    INTEGER NOT NULL,
     stored      INTEGER NOT NULL,
     sha256      TEXT NOT NULL,
-    cleared_at  TEXT                      -- the HHU confirmed it deleted the upload
+    cleared_at  TEXT,                     -- the HHU confirmed it deleted the upload
+    depot       TEXT NOT NULL DEFAULT ''  -- version 2: the depot that received it
 );
 
 CREATE TABLE IF NOT EXISTS visits (
@@ -207,7 +212,8 @@ CREATE TABLE IF NOT EXISTS sessions (
     outcome    TEXT NOT NULL DEFAULT 'running',
     pushed     INTEGER NOT NULL DEFAULT 0,
     pulled     INTEGER NOT NULL DEFAULT 0,
-    report     TEXT NOT NULL DEFAULT '{}'
+    report     TEXT NOT NULL DEFAULT '{}',
+    depot      TEXT NOT NULL DEFAULT ''   -- version 2: the depot whose dock it was
 );
 
 -- Web app accounts (hhu-sync user ...): argon2 hashes only, never a password.
@@ -238,9 +244,15 @@ CREATE TABLE IF NOT EXISTS audit (
     action   TEXT NOT NULL,
     target   TEXT NOT NULL,
     before   TEXT NOT NULL DEFAULT '',   -- JSON, '' when there was nothing
-    after    TEXT NOT NULL DEFAULT ''
+    after    TEXT NOT NULL DEFAULT '',
+    depot    TEXT NOT NULL DEFAULT ''    -- version 2: the depot whose daemon, web app or
+                                         -- command recorded it
 );
 CREATE INDEX IF NOT EXISTS audit_at ON audit (at);
+-- The depot indexes, sessions_depot (depot, session_id) and uploads_depot (depot,
+-- received_at), are made at open and by the upgrade to version 2
+-- (hhu_sync/store/sqlite_upgrades.py add_depot_columns): a database of version 1 has
+-- the tables without the column, so this file cannot name it in an index.
 
 -- The web app's paged reads (hhu_sync.store.sqlite_paging): each page an index range,
 -- each HHU's last activity and running session a seek. Made on older databases at open.

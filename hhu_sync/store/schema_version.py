@@ -8,8 +8,9 @@ from __future__ import annotations
 
 from hhu_sync.store.base import StoreError
 
-#: the version this code reads and writes (meta key ``schema_version``)
-SCHEMA_VERSION = "2"
+#: the version this code reads and writes (meta key ``schema_version``); what each
+#: version after the first added: hhu_sync.store.migrations.MIGRATIONS
+SCHEMA_VERSION = "4"
 SCHEMA_VERSION_KEY = "schema_version"
 
 

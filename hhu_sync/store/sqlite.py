@@ -54,6 +54,7 @@ from hhu_sync.store.base import (
     StorageUnavailable,
     StoreError,
 )
+from hhu_sync.store.depots import DEFAULT_DEPOT, DepotReads
 from hhu_sync.store.interval_rules import (
     EVENT_COLUMNS,
     INTERVAL_COLUMNS,
@@ -72,7 +73,11 @@ from hhu_sync.store.sql import SqlConnection
 from hhu_sync.store.sqlite_accounts import SqliteAccounts, _audit
 from hhu_sync.store.sqlite_exceptions import SqliteExceptions
 from hhu_sync.store.sqlite_paging import SqlitePaging
-from hhu_sync.store.sqlite_upgrades import add_list_entry_sites, give_readings_a_rowid
+from hhu_sync.store.sqlite_upgrades import (
+    add_depot_columns,
+    add_list_entry_sites,
+    give_readings_a_rowid,
+)
 from hhu_sync.store.vee_rules import (
     COMPARED_REGISTERS,
     FINDING_COLUMNS,
@@ -87,6 +92,8 @@ log = logging.getLogger("hhu_sync.store")
 _INTERVAL_SELECT = ", ".join(INTERVAL_COLUMNS)
 _INSERT_INTERVAL = (f"INSERT INTO intervals ({_INTERVAL_SELECT}) VALUES "
                     f"({','.join('?' * len(INTERVAL_COLUMNS))}) ON CONFLICT DO NOTHING")
+#: an HHU's row, as status() shows it (depot: where it was last seen, schema version 2)
+_HHU_COLUMNS = "hhu_id, crew, firmware, battery, free_flash, dock, last_seen, depot"
 _OPEN_LIST_STATES = (ListState.QUEUED, ListState.ON_HHU, ListState.UPLOADED,
                      ListState.PARTIAL)
 
@@ -231,13 +238,16 @@ def _held_sql(keys: int) -> str:
 
 
 class SqliteStore(PortableStatements, SqliteAccounts, SqliteExceptions, ReadingsStatements,
-                  SqlitePaging, RemoteRuns, RemoteClaims):
+                  SqlitePaging, RemoteRuns, RemoteClaims, DepotReads):
     """The embedded store. Safe to share between threads (a connection each)."""
 
-    def __init__(self, path: str | Path, *, busy_timeout_s: float = 30.0) -> None:
+    def __init__(self, path: str | Path, *, busy_timeout_s: float = 30.0,
+                 depot: str = DEFAULT_DEPOT) -> None:
         self.path = Path(path)
         #: the store's name, as open_store takes it (what a worker process is given)
         self.url = "sqlite://" + str(self.path.absolute())
+        #: the depot written into every session, upload, audit entry and HHU sighting
+        self.depot = depot
         self.path.parent.mkdir(parents=True, exist_ok=True)
         self._busy_ms = int(busy_timeout_s * 1000)
         self._local = threading.local()
@@ -250,25 +260,41 @@ class SqliteStore(PortableStatements, SqliteAccounts, SqliteExceptions, Readings
         schema = resources.files("hhu_sync.store").joinpath("schema.sql").read_text()
         db = self._db()
         try:
-            db.executescript(schema)   # CREATE ... IF NOT EXISTS: no write when present
-            _add_reading_columns(db)   # ALTER only where a column is missing
-            give_readings_a_rowid(db, self.path)   # once, for the first version's table
-            _add_visit_columns(db)
-            add_list_entry_sites(db)
+            # another version (older or newer) is refused before anything is written
+            # to it: what it lacks is db upgrade's to add, not this open's
             found = self._schema_version(db)
-            if found is None:
-                db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
-                           (SCHEMA_VERSION,))
+            if version_refusal(str(self.path), found) is None:
+                self._set_up(db, schema, found)
                 found = self._schema_version(db)
         except sqlite3.Error as exc:
             self._storage_failed(exc, db)
+            self.close()
             raise StorageUnavailable(f"{self.path}: cannot set up the database: {exc}") from None
         refused = version_refusal(str(self.path), found)
         if refused is not None:
+            self.close()
             raise refused
+
+    def _set_up(self, db: sqlite3.Connection, schema: str, found: str | None) -> None:
+        """Tables, columns and indexes this version has and the file lacks; the version
+        written on a new database (or one older than version 1, which had none)."""
+        db.executescript(schema)   # CREATE ... IF NOT EXISTS: no write when present
+        _add_reading_columns(db)   # ALTER only where a column is missing
+        give_readings_a_rowid(db, self.path)   # once, for the first version's table
+        _add_visit_columns(db)
+        add_list_entry_sites(db)
+        add_depot_columns(db)
+        if found is None:
+            db.execute("INSERT OR IGNORE INTO meta VALUES ('schema_version', ?)",
+                       (SCHEMA_VERSION,))
 
     @staticmethod
     def _schema_version(db: sqlite3.Connection) -> str | None:
+        """The version in meta; None for a new database (or one older than version 1,
+        which had no meta)."""
+        if db.execute("SELECT 1 FROM sqlite_master WHERE type='table' AND name='meta'"
+                      ).fetchone() is None:
+            return None
         row = db.execute("SELECT value FROM meta WHERE key='schema_version'").fetchone()
         return row[0] if row else None
 
@@ -605,7 +631,7 @@ class SqliteStore(PortableStatements, SqliteAccounts, SqliteExceptions, Readings
                 (list_id, target[0], None if target[0] else target[1], now))
             db.execute("UPDATE lists SET state=?, updated_at=? WHERE list_id=?",
                        (ListState.QUEUED, now, list_id))
-            _list_change(db, change, target[2], ListState.QUEUED, now)
+            _list_change(db, change, target[2], ListState.QUEUED, now, self.depot)
         return target[2]
 
     def cancel_list(self, list_id: str, now: str = "", *,
@@ -622,7 +648,7 @@ class SqliteStore(PortableStatements, SqliteAccounts, SqliteExceptions, Readings
                        "AND ref=? AND state IN ('queued', 'failed')", (list_id,))
             db.execute("UPDATE lists SET state=?, updated_at=? WHERE list_id=?",
                        (ListState.CANCELLED, now, list_id))
-            _list_change(db, change, row[0], ListState.CANCELLED, now)
+            _list_change(db, change, row[0], ListState.CANCELLED, now, self.depot)
         return row[0]
 
     # -- handhelds and sessions ---------------------------------------------------------
@@ -630,18 +656,20 @@ class SqliteStore(PortableStatements, SqliteAccounts, SqliteExceptions, Readings
                   free_flash: int | None, now: str, crew: str | None = None) -> None:
         with self._tx() as db:
             db.execute(
-                "INSERT INTO hhus VALUES (?,?,?,?,?,?,?) ON CONFLICT(hhu_id) DO UPDATE SET "
+                f"INSERT INTO hhus ({_HHU_COLUMNS}) VALUES (?,?,?,?,?,?,?,?) "
+                "ON CONFLICT(hhu_id) DO UPDATE SET "
                 "crew=COALESCE(excluded.crew, crew), firmware=excluded.firmware, "
                 "battery=excluded.battery, free_flash=excluded.free_flash, "
-                "dock=excluded.dock, last_seen=excluded.last_seen",
-                (hhu_id, crew, firmware, battery, free_flash, dock, now))
+                "dock=excluded.dock, last_seen=excluded.last_seen, depot=excluded.depot",
+                (hhu_id, crew, firmware, battery, free_flash, dock, now, self.depot))
 
     def start_session(self, dock: str, now: str, *, hhu_id: str | None = None) -> int:
         """A running session (ended_at NULL until :meth:`end_session`): ``status`` counts
         the HHU docked while it runs, however long one transfer takes."""
         with self._tx() as db:
-            return _inserted_id(db.execute("INSERT INTO sessions (dock, hhu_id, started_at) "
-                                           "VALUES (?, ?, ?)", (dock, hhu_id, now)))
+            return _inserted_id(db.execute(
+                "INSERT INTO sessions (dock, hhu_id, started_at, depot) VALUES (?, ?, ?, ?)",
+                (dock, hhu_id, now, self.depot)))
 
     # -- readings -------------------------------------------------------------------------
     def ingest(self, upload: Upload, now: str) -> IngestReport:
@@ -684,9 +712,10 @@ class SqliteStore(PortableStatements, SqliteAccounts, SqliteExceptions, Readings
                 self._store_events(db, upload, report)
             _insert_rows(db, "INSERT INTO exceptions (upload_id, kind, meter, obis, time, "
                          "value, detail, created_at) VALUES", 8, exceptions)
-            db.execute("INSERT INTO uploads VALUES (?,?,?,?,?,?,?,NULL)",
+            db.execute("INSERT INTO uploads (upload_id, hhu_id, received_at, visits, "
+                       "readings, stored, sha256, depot) VALUES (?,?,?,?,?,?,?,?)",
                        (upload.upload_id, upload.hhu_id, now, len(upload.visits),
-                        len(upload.readings), stored, upload.sha256))
+                        len(upload.readings), stored, upload.sha256, self.depot))
             self._settle_lists(db, report.lists_touched, now)
             failpoint("ingest.before_commit")
         return report
@@ -1060,9 +1089,12 @@ class SqliteStore(PortableStatements, SqliteAccounts, SqliteExceptions, Readings
         with self._reading() as db:
             yield from export_rows(db, since=since, upload_id=upload_id, catalog=catalog)
 
-    def status(self) -> dict[str, Any]:
+    def status(self, depot: str | None = None) -> dict[str, Any]:
+        """What the store holds, for ``hhu-sync status`` and scripts: every depot's, or
+        one depot's handhelds, sessions and uploads (:meth:`DepotReads._depot_status`)."""
         with self._reading() as db:
-            return self._status(db)
+            status = self._status(db)
+        return self._depot_status(status, depot)
 
     def _status(self, db: sqlite3.Connection) -> dict[str, Any]:
 
@@ -1071,8 +1103,7 @@ class SqliteStore(PortableStatements, SqliteAccounts, SqliteExceptions, Readings
             names = [d[0] for d in cur.description]
             return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
-        hhus = rows("SELECT hhu_id, crew, firmware, battery, free_flash, dock, last_seen "
-                    "FROM hhus ORDER BY hhu_id")
+        hhus = rows(f"SELECT {_HHU_COLUMNS} FROM hhus ORDER BY hhu_id")
         # The last sign of each HHU in a cradle: its handshake (last_seen), and what its
         # sessions commit while it stays there (uploads, deliveries, the session's end).
         activity: dict[str, str] = {}
@@ -1103,8 +1134,9 @@ class SqliteStore(PortableStatements, SqliteAccounts, SqliteExceptions, Readings
                           "FROM lists ORDER BY due, list_id"),
             "lists_by_state": {r[0]: r[1] for r in db.execute(
                 "SELECT state, COUNT(*) FROM lists GROUP BY state")},
-            "sessions": rows("SELECT session_id, hhu_id, dock, started_at, ended_at, outcome, "
-                             "pushed, pulled FROM sessions ORDER BY session_id DESC LIMIT 10"),
+            "sessions": rows("SELECT session_id, depot, hhu_id, dock, started_at, ended_at, "
+                             "outcome, pushed, pulled FROM sessions "
+                             "ORDER BY session_id DESC LIMIT 10"),
             "exceptions": rows("SELECT kind, COUNT(*) AS n FROM exceptions GROUP BY kind "
                                "ORDER BY kind"),
             "readings": self._one("SELECT COUNT(*) FROM readings"),
@@ -1173,12 +1205,12 @@ class SqliteStore(PortableStatements, SqliteAccounts, SqliteExceptions, Readings
 
 
 def _list_change(db: sqlite3.Connection, change: Change | None, before: str, after: str,
-                 now: str) -> None:
+                 now: str, depot: str) -> None:
     """Audit a list's change in its own transaction: its ``state`` as found and as left,
     over whatever else the change's before and after hold."""
     if change is not None:
         _audit(db, replace(change, before={**(change.before or {}), "state": before},
-                           after={**(change.after or {}), "state": after}), now)
+                           after={**(change.after or {}), "state": after}), now, depot)
 
 
 def held_upload_report(upload: Upload, report: IngestReport, held_hhu: str,

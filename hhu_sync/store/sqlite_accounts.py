@@ -19,11 +19,12 @@ def _json(value: dict[str, Any] | None) -> str:
     return "" if value is None else json.dumps(value, sort_keys=True)
 
 
-def _audit(db: SqlConnection, change: Change, now: str) -> None:
-    db.execute('INSERT INTO audit (at, "user", action, target, before, after) '
-
-               "VALUES (?,?,?,?,?,?)", (now, change.user, change.action, change.target,
-                                        _json(change.before), _json(change.after)))
+def _audit(db: SqlConnection, change: Change, now: str, depot: str) -> None:
+    """One audit entry, in the caller's transaction; ``depot``: the store's (where the
+    change was made, hhu_sync.store.depots)."""
+    db.execute('INSERT INTO audit (at, "user", action, target, before, after, depot) '
+               "VALUES (?,?,?,?,?,?,?)", (now, change.user, change.action, change.target,
+                                          _json(change.before), _json(change.after), depot))
 
 
 def _user(row: tuple) -> UserRecord:
@@ -36,6 +37,7 @@ class SqliteAccounts:
 
     _tx: Callable[[], AbstractContextManager[SqlConnection]]
     _rows: Callable[..., list[tuple]]
+    depot: str
 
     def add_user(self, name: str, role: str, pw_hash: str, now: str, change: Change) -> None:
         with self._tx() as db:
@@ -43,7 +45,7 @@ class SqliteAccounts:
                 raise StoreError(f"user {name!r} exists already")
             db.execute(f"INSERT INTO users ({_USER_COLUMNS}) VALUES (?,?,?,0,?,?)",
                        (name, role, pw_hash, now, now))
-            _audit(db, change, now)
+            _audit(db, change, now, self.depot)
 
     def user(self, name: str) -> UserRecord | None:
         rows = self._rows(f"SELECT {_USER_COLUMNS} FROM users WHERE name=?", (name,))
@@ -68,7 +70,7 @@ class SqliteAccounts:
                        (*args, now, name))
             if pw_hash is not None or disabled:
                 db.execute('DELETE FROM web_sessions WHERE "user"=?', (name,))  # log out
-            _audit(db, change, now)
+            _audit(db, change, now, self.depot)
 
     def add_web_session(self, record: WebSessionRecord) -> None:
         with self._tx() as db:
@@ -103,11 +105,11 @@ class SqliteAccounts:
 
     def record_audit(self, change: Change, now: str) -> None:
         with self._tx() as db:
-            _audit(db, change, now)
+            _audit(db, change, now, self.depot)
 
     def audit_log(self, limit: int = 200, before_id: int | None = None) -> list[AuditEntry]:
         rows = self._rows(
-            'SELECT audit_id, at, "user", action, target, before, after FROM audit '
+            'SELECT audit_id, at, "user", action, target, before, after, depot FROM audit '
             "WHERE audit_id < ? ORDER BY audit_id DESC LIMIT ?",
             (before_id if before_id is not None else 1 << 62, max(1, min(limit, 1000))))
         return [AuditEntry(*r) for r in rows]

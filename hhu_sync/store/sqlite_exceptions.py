@@ -101,6 +101,7 @@ class SqliteExceptions:
     """The exceptions statements; the host class supplies ``_tx`` and ``_reading``."""
 
     _tx: Callable[[], AbstractContextManager[SqlConnection]]
+    depot: str
     _reading: Callable[[], AbstractContextManager[SqlConnection]]
 
     def exceptions(self, where: ExceptionFilter, *, before: int | None = None,
@@ -213,7 +214,8 @@ class SqliteExceptions:
             _audit(db, replace(change, before={**(change.before or {}), **before},
                                after={**(change.after or {}), **after,
                                       "decision": decision.value, "reason": reason,
-                                      **({"also_resolved": also} if also else {})}), now)
+                                      **({"also_resolved": also} if also else {})}), now,
+                   self.depot)
         return out
 
     @staticmethod

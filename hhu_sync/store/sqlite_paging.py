@@ -16,6 +16,7 @@ _LIST_COLUMNS = ("list_id", "name", "hhu", "crew", "due", "state", "entries", "d
 _INPUT_COLUMNS = ("sha256", "name", "kind", "status", "reason", "moved_to", "received_at")
 _HHU_SQL = (
     "SELECT h.hhu_id, h.crew, h.firmware, h.battery, h.free_flash, h.dock, h.last_seen, "
+    "h.depot, "
     "(SELECT MAX(u.received_at) FROM uploads u WHERE u.hhu_id = h.hhu_id), "
     "(SELECT MAX(d.delivered_at) FROM deliveries d WHERE d.target_hhu = h.hhu_id "
     " AND d.delivered_at IS NOT NULL), "
@@ -23,7 +24,7 @@ _HHU_SQL = (
     # the HHU's newest session, if it has not ended: the HHU is in its cradle
     "(SELECT CASE WHEN s.ended_at IS NULL THEN s.started_at END FROM sessions s "
     " WHERE s.hhu_id = h.hhu_id ORDER BY s.started_at DESC, s.session_id DESC LIMIT 1) "
-    "FROM hhus h WHERE h.hhu_id > ? ORDER BY h.hhu_id LIMIT ?")
+    "FROM hhus h WHERE h.hhu_id > ? {depot}ORDER BY h.hhu_id LIMIT ?")
 
 
 def _page(rows: list[dict[str, Any]], limit: int, key: Callable[[dict[str, Any]], tuple]
@@ -55,15 +56,18 @@ class SqlitePaging:
     def lists_by_state(self) -> dict[str, int]:
         return dict(self._rows("SELECT state, COUNT(*) FROM lists GROUP BY state"))
 
-    def hhus_page(self, *, limit: int = 100, after: str | None = None) -> Page:
+    def hhus_page(self, *, limit: int = 100, after: str | None = None,
+                  depot: str | None = None) -> Page:
         limit = clamp(limit)
         (start,) = decode_cursor(after, 1) if after else ("",)
         out = []
-        for r in self._rows(_HHU_SQL, (start, limit + 1)):
+        sql = _HHU_SQL.format(depot="" if depot is None else "AND h.depot = ? ")
+        args = (start, limit + 1) if depot is None else (start, depot, limit + 1)
+        for r in self._rows(sql, args):
             hhu = dict(zip(("hhu_id", "crew", "firmware", "battery", "free_flash", "dock",
-                            "last_seen"), r[:7], strict=True))
-            hhu["last_activity"] = max(hhu["last_seen"] or "", *(w or "" for w in r[7:10]))
-            hhu["session_running_since"] = r[10]
+                            "last_seen", "depot"), r[:8], strict=True))
+            hhu["last_activity"] = max(hhu["last_seen"] or "", *(w or "" for w in r[8:11]))
+            hhu["session_running_since"] = r[11]
             out.append(hhu)
         return _page(out, limit, lambda r: (r["hhu_id"],))
 

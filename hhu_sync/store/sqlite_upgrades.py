@@ -114,3 +114,25 @@ def _fill_sites(db: sqlite3.Connection) -> None:
         except (ValueError, KeyError, TypeError):
             continue          # a list this version cannot read keeps no sites
         db.executemany("UPDATE list_entries SET site=? WHERE list_id=? AND serial=?", sites)
+
+
+#: the tables whose rows say which depot made them (schema version 2,
+#: hhu_sync/store/depots.py), and the indexes the reads by depot use
+DEPOT_TABLES = ("hhus", "uploads", "sessions", "audit")
+DEPOT_INDEXES = (
+    "CREATE INDEX IF NOT EXISTS sessions_depot ON sessions (depot, session_id)",
+    "CREATE INDEX IF NOT EXISTS uploads_depot ON uploads (depot, received_at)",
+)
+
+
+def add_depot_columns(db: sqlite3.Connection) -> None:
+    """The depot column (``''``, not recorded, in the rows there) on each table of
+    :data:`DEPOT_TABLES` that lacks it, and the depot indexes: the upgrade from schema
+    version 1, also run at every open (a database older than version 1 gets them on the
+    way; on a current one it changes nothing). Inside the caller's transaction, if any."""
+    for table in DEPOT_TABLES:
+        columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}
+        if columns and "depot" not in columns:
+            db.execute(f"ALTER TABLE {table} ADD COLUMN depot TEXT NOT NULL DEFAULT ''")
+    for index in DEPOT_INDEXES:
+        db.execute(index)

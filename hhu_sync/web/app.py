@@ -16,7 +16,7 @@ import time
 from collections.abc import Awaitable, Callable, Mapping, MutableMapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import jinja2
 from starlette.applications import Starlette
@@ -31,6 +31,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from hhu_sync.dock.events import Cradle
 from hhu_sync.safetext import escape_controls
 from hhu_sync.store.accounts import AccountStore, UserRecord
+from hhu_sync.store.base import Store
 from hhu_sync.web.accounts import Accounts
 from hhu_sync.web.feed import DockFeed
 from hhu_sync.web.params import MAX_BODY_BYTES, BadInput, Field, Params
@@ -358,19 +359,50 @@ def _cradles(ctx: Context) -> list[dict[str, Any]]:
     return [Cradle(d.name).as_dict() for d in ctx.extra.get("docks", ())]
 
 
-@guarded(Action.VIEW)
+#: a depot id, as the configuration's ``[depot] id`` takes it (hhu_sync.model.fields):
+#: the ``?depot=`` of the views that show several depots' records (hhu_sync.web.depots)
+DEPOT_FIELD = Field("depot", max_length=64, pattern=r"[A-Za-z0-9][A-Za-z0-9._-]{0,63}",
+                    description="one depot's only (its [depot] id); absent: every depot's")
+DOCKS_QUERY = Params((DEPOT_FIELD,))
+
+
+def _other_depot(request: Request) -> str | None:
+    """The ``?depot=`` asked for when it is not this server's own depot."""
+    ctx: Context = request.app.state.ctx
+    asked = request.state.query["depot"]
+    return asked if asked is not None and asked != ctx.extra.get("depot") else None
+
+
+@guarded(Action.VIEW, query=DOCKS_QUERY)
 async def docks_page(request: Request, session: Session, user: UserRecord) -> Response:
+    from hhu_sync.web.depots import depot_choices, recorded_docks
     ctx: Context = request.app.state.ctx
-    return page(request, "docks.html", cradles=_cradles(ctx),
-                live=ctx.extra.get("events") is not None)
+    own = ctx.extra.get("depot")
+    other = _other_depot(request)
+    store = cast(Store, ctx.store)          # the daemon's whole store, not accounts alone
+    choices = await run_in_threadpool(depot_choices, store, other or own)
+    if other is not None:
+        recorded = await run_in_threadpool(recorded_docks, store, other)
+        return page(request, "docks.html", cradles=[], recorded=recorded, live=False,
+                    own=own, **choices)
+    return page(request, "docks.html", cradles=_cradles(ctx), recorded=None,
+                live=ctx.extra.get("events") is not None, own=own, **choices)
 
 
-@guarded(Action.VIEW)
+@guarded(Action.VIEW, query=DOCKS_QUERY)
 async def docks_api(request: Request, session: Session, user: UserRecord) -> Response:
-    """Every cradle: its HHU, phase, transfers (bytes, rate, time left), safe to remove."""
+    """Every cradle of this server's depot (``depot``: its id): its HHU, phase,
+    transfers (bytes, rate, time left), safe to remove. ``?depot=`` another depot:
+    its docks as its HHUs recorded them (``recorded``; its cradles are not live here)."""
+    from hhu_sync.web.depots import recorded_docks
     ctx: Context = request.app.state.ctx
+    other = _other_depot(request)
+    if other is not None:
+        recorded = await run_in_threadpool(recorded_docks, cast(Store, ctx.store), other)
+        return JSONResponse({"live": False, "depot": other, "cradles": [],
+                             "recorded": recorded})
     return JSONResponse({"live": ctx.extra.get("events") is not None,
-                         "cradles": _cradles(ctx)})
+                         "depot": ctx.extra.get("depot"), "cradles": _cradles(ctx)})
 
 
 @guarded(Action.VIEW)
@@ -418,6 +450,7 @@ def create_app(store: AccountStore, *, settings: WebSettings | None = None,
                extra: dict[str, Any] | None = None) -> Starlette:
     """The app over ``store``; ``clock`` (seconds) drives session expiry and throttling."""
     from hhu_sync.web import (  # they use this module's guarded and page
+        depots,
         exceptions,
         handhelds,
         lists,
@@ -448,6 +481,7 @@ def create_app(store: AccountStore, *, settings: WebSettings | None = None,
         Route("/api/openapi.json", openapi),
         Route("/api/audit", audit_api),
         *handhelds.ROUTES,
+        *depots.ROUTES,
         *lists.ROUTES,
         *exceptions.ROUTES,
         *profile_page.ROUTES,

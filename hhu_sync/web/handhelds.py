@@ -17,7 +17,8 @@ from starlette.routing import Route
 from hhu_sync.store.accounts import UserRecord
 from hhu_sync.store.base import Store
 from hhu_sync.store.paging import PagedStore
-from hhu_sync.web.app import Context, guarded, page
+from hhu_sync.web.app import DEPOT_FIELD, Context, guarded, page
+from hhu_sync.web.depots import depot_choices, own_depot
 from hhu_sync.web.lists import _problem
 from hhu_sync.web.paging import BadPaging, checked_paging, paging_fields
 from hhu_sync.web.params import Params
@@ -32,11 +33,12 @@ PAGE = 100      # HHUs a page by default
 
 
 def handhelds(store: Store, limit: int = PAGE, after: str | None = None,
-              ) -> tuple[list[dict[str, Any]], str | None]:
-    """A page of HHUs by id, each with its last sign, firmware, battery, flash and dock,
-    and each delivery queued for it (by its id, or by its crew and not yet bound to
-    another HHU); and the cursor of the next page (None: the last)."""
-    found = cast(PagedStore, store).hhus_page(limit=limit, after=after)
+              depot: str | None = None) -> tuple[list[dict[str, Any]], str | None]:
+    """A page of HHUs by id, each with its last sign, firmware, battery, flash, dock and
+    the depot that last saw it (``depot``: that depot's only), and each delivery queued
+    for it (by its id, or by its crew and not yet bound to another HHU); and the cursor
+    of the next page (None: the last)."""
+    found = cast(PagedStore, store).hhus_page(limit=limit, after=after, depot=depot)
     out = []
     for hhu in found.rows:
         revoked = hhu["dock"] == REVOKED
@@ -49,6 +51,7 @@ def handhelds(store: Store, limit: int = PAGE, after: str | None = None,
                     "firmware": hhu["firmware"], "battery_pct": hhu["battery"],
                     "free_flash": hhu["free_flash"],
                     "dock": None if revoked else (hhu["dock"] or None),
+                    "depot": hhu["depot"],
                     "last_seen": hhu["last_seen"],
                     "last_activity": hhu["last_activity"] or None,
                     "session_running_since": hhu["session_running_since"],
@@ -61,7 +64,7 @@ def _store(request: Request) -> Store:
     return cast(Store, ctx.store)
 
 
-HHUS_QUERY = Params(paging_fields(PAGE))
+HHUS_QUERY = Params((*paging_fields(PAGE), DEPOT_FIELD))
 
 
 @guarded(Action.VIEW, query=HHUS_QUERY)
@@ -70,21 +73,25 @@ async def handhelds_page(request: Request, session: Session, user: UserRecord) -
         limit, after = checked_paging(request.state.query, 1)
     except BadPaging as exc:
         return _problem(request, 400, str(exc))
-    hhus, more = await run_in_threadpool(handhelds, _store(request), limit, after)
+    depot = request.state.query["depot"]
+    hhus, more = await run_in_threadpool(handhelds, _store(request), limit, after, depot)
+    choices = await run_in_threadpool(depot_choices, _store(request), depot)
     return page(request, "handhelds.html", hhus=hhus, next=more,
-                may_revoke=may(user.role, Action.REVOKE_HHU))
+                may_revoke=may(user.role, Action.REVOKE_HHU), own=own_depot(request),
+                **choices)
 
 
 @guarded(Action.VIEW, query=HHUS_QUERY)
 async def handhelds_api(request: Request, session: Session, user: UserRecord) -> Response:
     """The HHUs by id, a page at a time (``?limit=`` up to 500, default 100; ``?after=``
-    the ``next`` of the page before): id, crew, firmware, battery, flash, dock, last
-    seen, revoked, queued."""
+    the ``next`` of the page before; ``?depot=`` those last seen at that depot): id,
+    crew, firmware, battery, flash, dock, depot, last seen, revoked, queued."""
     try:
         limit, after = checked_paging(request.state.query, 1)
     except BadPaging as exc:
         return _problem(request, 400, str(exc))
-    hhus, more = await run_in_threadpool(handhelds, _store(request), limit, after)
+    hhus, more = await run_in_threadpool(handhelds, _store(request), limit, after,
+                                         request.state.query["depot"])
     return JSONResponse({"hhus": hhus, "next": more})
 
 

@@ -8,9 +8,10 @@ from pathlib import Path
 import pytest
 
 from hhu_sync.cli import main
-from hhu_sync.store import open_store
+from hhu_sync.store import StoreError, open_store
 from hhu_sync.store.schema_version import SCHEMA_VERSION
 from tests.pg_server import fresh_database, set_schema_version
+from tests.schema_v1 import ROWS, make_v1, query
 
 NEWER = str(int(SCHEMA_VERSION) + 1)
 
@@ -91,3 +92,38 @@ def test_status_of_an_empty_postgresql_database_says_no_schema_and_makes_none(tm
         assert "schema version: none" in capsys.readouterr().out
         assert _db(config, "status", "--json") == 1
         assert json.loads(capsys.readouterr().out)["rows"] == {}     # still nothing made
+
+
+def test_a_version_1_store_is_refused_then_upgraded_keeping_its_rows(depot, capsys):
+    """Version 2 records which depot made each session, upload, HHU sighting and audit
+    entry: ``db upgrade`` adds the column, the rows made before it keep every value and
+    hold '' (not recorded), and the store then opens and writes its depot."""
+    config, url = depot
+    make_v1(url)
+    with pytest.raises(StoreError, match=f"schema version 1, this hhu-sync uses "
+                                         f"{SCHEMA_VERSION} .*db upgrade"):
+        open_store(url)
+    assert query(url, "SELECT value FROM meta WHERE key = 'schema_version'") == [("1",)]
+    assert _db(config, "upgrade") == 0
+    out = capsys.readouterr().out
+    assert f"schema version 1 upgraded to {SCHEMA_VERSION}" in out
+    assert query(url, "SELECT value FROM meta WHERE key = 'schema_version'") == \
+        [(SCHEMA_VERSION,)]
+    for table, (sql, rows) in ROWS.items():
+        assert query(url, sql) == rows, table                     # every row kept
+        assert query(url, f"SELECT DISTINCT depot FROM {table}") == [("",)], table
+    assert query(url, "SELECT COUNT(*) FROM remote_claims") == [(0,)]   # version 2's table
+    if url.startswith("postgresql"):                               # version 4's index
+        [(index,)] = query(url, "SELECT indexdef FROM pg_indexes "
+                                "WHERE indexname = 'list_entries_site'")
+        assert "lower" in index and "serial" in index
+    store = open_store(url, depot="north")
+    try:
+        store.start_session("cradle-2", "2026-12-01T08:00:00+00:00", hhu_id="HHU-OLD")
+        assert [(s.depot, s.dock) for s in store.sessions()] == [("north", "cradle-2"),
+                                                                 ("", "cradle-1")]
+        assert [(d.depot, d.sessions, d.uploads) for d in store.depots()] == [
+            ("", 1, 1), ("north", 1, 0)]
+        assert [e.depot for e in store.audit_log()] == [""]
+    finally:
+        store.close()

@@ -383,3 +383,64 @@ def test_a_configuration_from_the_environment_names_the_variable(depot, capsys, 
     (tmp_path / "hhu-sync.toml").write_text(cfg.read_text())
     assert main(["status"]) == 0
     assert "(from hhu-sync.toml, found in the current folder)" in capsys.readouterr().out
+
+
+def _south(config) -> None:
+    """Another depot's daemon writing the same database: its own HHU in a cradle named
+    as one of ours, a session and an upload."""
+    south = SqliteStore(config.paths.database, depot="south")
+    try:
+        south.touch_hhu("HHU-S", dock="cradle-1", firmware="sim-1.0", battery=64,
+                        free_flash=None, now=stamp(2))
+        session = south.start_session("cradle-1", stamp(2), hhu_id="HHU-S")
+        south.end_session(session, hhu_id="HHU-S", outcome="done", pushed=0, pulled=1,
+                          report={}, now=stamp(1))
+        south.ingest(Upload("R-S", "HHU-S", "1" * 64, [Visit(
+            0, "35100003", LIST, stamp(60), "done", None, None, "00000000", "sam", "")]),
+            stamp(30))
+    finally:
+        south.close()
+
+
+def test_status_shows_every_depot_each_named_and_one_depot_alone(depot, capsys):
+    cfg, config = depot
+    _south(config)
+    every = status_json(capsys, cfg)
+    assert every["depot"] is None
+    assert [(d["depot"], d["sessions"], d["uploads"]) for d in every["depots"]] == [
+        ("depot", 0, 1), ("south", 1, 1)]
+    assert {h["hhu_id"]: h["depot"] for h in every["hhus"]} == {
+        "HHU-001": "depot", "HHU-002": "depot", "HHU-S": "south"}
+    # our cradle-1 holds our HHU, not south's HHU in its own cradle-1
+    assert [(d["depot"], d["name"], d["hhu"]) for d in every["docks"]] == [
+        ("depot", "cradle-1", "HHU-001"), ("depot", "cradle-2", "HHU-002")]
+    assert main(["status", "--json", "--depot", "south", "--config", str(cfg)]) == 0
+    south = json.loads(capsys.readouterr().out)
+    assert south["depot"] == "south" and OLD_KEYS <= set(south)
+    assert [h["hhu_id"] for h in south["hhus"]] == ["HHU-S"]
+    assert [(s["depot"], s["hhu_id"], s["outcome"]) for s in south["sessions"]] == [
+        ("south", "HHU-S", "done")]
+    assert south["uploads"] == 1
+    assert [(d["depot"], d["name"], d["hhu"], d["port"]) for d in south["docks"]] == [
+        ("south", "cradle-1", "HHU-S", None)]           # as its HHUs recorded it
+    assert south["lists"] == every["lists"]             # the lists are the whole store's
+    assert main(["status", "--config", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert "depots: all (depot, south); this configuration's is depot" in out
+    assert "HHU-S" in out and "HHU-001" in out
+    sessions = out[out.index("last sessions"):]
+    assert "┃ depot" in sessions and "│ south" in sessions          # each row's depot
+    assert main(["status", "--depot", "south", "--config", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert "depot south: its handhelds, docks, sessions and uploads" in out
+    assert "HHU-S" in out and "HHU-002" not in out   # (HHU-001 is in the shared queue)
+    assert "┃ depot" not in out                        # named once, above
+    assert "from 1 upload of depot south" in out
+
+
+def test_status_of_a_depot_the_store_has_not_seen_says_so(depot, capsys):
+    cfg, _ = depot
+    assert main(["status", "--depot", "east", "--config", str(cfg)]) == 0
+    out = capsys.readouterr().out
+    assert "depot east: nothing recorded by it (depots in this store: depot)" in out
+    assert "handhelds: none" in out

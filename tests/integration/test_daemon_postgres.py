@@ -18,6 +18,7 @@ from hhu_sync.store import StoreError, open_store
 from hhu_sync.store.schema_version import SCHEMA_VERSION
 from tests.integration.test_daemon_docks import SCHEMES, Depot, dock
 from tests.pg_server import pg_database, set_schema_version
+from tests.schema_v1 import make_v1
 
 __all__ = ["pg_database"]      # the fixture, used by name
 
@@ -69,6 +70,14 @@ def test_a_docked_hhus_upload_is_committed_acknowledged_cleared_and_exported_on_
     assert status["readings"] == trip.readings
     assert status["database"] == depot.url
     assert [h["hhu_id"] for h in status["hhus"]] == ["HHU-001"]
+    # every record says which depot made it: the configuration's [depot] id
+    for table in ("sessions", "uploads", "hhus"):
+        assert depot.one(f"SELECT string_agg(DISTINCT depot, ',') FROM {table}") == \
+            ("DEPOT-T",)
+    assert {s["depot"] for s in status["sessions"]} == {"DEPOT-T"}
+    assert [d["depot"] for d in status["depots"]] == ["DEPOT-T"]
+    (cmep,) = exports.glob("R-*.cmep")                  # the export's sender: the depot
+    assert all(line.split(",")[2] == "DEPOT-T" for line in cmep.read_text().splitlines())
 
 
 @pytest.mark.parametrize("other", ["0", str(int(SCHEMA_VERSION) + 1)])
@@ -85,3 +94,19 @@ def test_the_daemon_refuses_a_schema_older_or_newer_than_it_knows_naming_both(
     assert f"cannot start: {depot.url}: schema version {other}" in err
     assert depot.one("SELECT value FROM meta WHERE key = 'schema_version'") == (other,)
     assert depot.one("SELECT COUNT(*) FROM sessions") == (0,)   # nothing was served
+
+
+def test_the_daemon_refuses_a_version_1_store_naming_both_until_db_upgrade_moves_it(
+        depot, capsys):
+    make_v1(depot.url)
+    with pytest.raises(StoreError, match=f"schema version 1, this hhu-sync uses "
+                                         f"{SCHEMA_VERSION}"):
+        Daemon(load_config(depot.config), once=True)
+    assert main(["run", "--once", "--config", str(depot.config)]) == 1
+    assert f"cannot start: {depot.url}: schema version 1, this hhu-sync uses " \
+        f"{SCHEMA_VERSION}" in capsys.readouterr().err
+    assert depot.one("SELECT COUNT(*) FROM sessions") == (1,)   # the old one alone
+    assert main(["db", "upgrade", "--config", str(depot.config)]) == 0
+    assert depot.run(capsys) == 0                                # served now
+    assert depot.one("SELECT value FROM meta WHERE key = 'schema_version'") == \
+        (SCHEMA_VERSION,)

@@ -188,7 +188,8 @@ def test_a_database_from_before_the_export_columns_is_brought_up_and_exports(tmp
         " hhu TEXT NOT NULL, upload_id TEXT NOT NULL, PRIMARY KEY (meter, obis, time))"
         " WITHOUT ROWID;"
         "INSERT INTO readings VALUES ('M1','1.8.1','t1','1.0','kWh','ok','H','U0');"
-        "INSERT INTO uploads VALUES ('U0','H','r',1,1,1,'x',NULL);"
+        "INSERT INTO uploads (upload_id, hhu_id, received_at, visits, readings, stored, "
+        "sha256, cleared_at) VALUES ('U0','H','r',1,1,1,'x',NULL);"
         # the visits table as version 1 made it: no ratios column, no index by meter
         "DROP TABLE visits; CREATE TABLE visits (upload_id TEXT NOT NULL, seq INTEGER NOT "
         "NULL, meter TEXT NOT NULL, list_id TEXT NOT NULL, time TEXT NOT NULL, outcome TEXT "

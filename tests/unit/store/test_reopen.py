@@ -203,7 +203,10 @@ CALLS = {
     "register_reads": lambda s: s.register_reads("M1", "2026-11-01", "2026-12-01", ("1.8.",)),
     "add_exceptions_once": lambda s: s.add_exceptions_once(
         [("U-1", "billing_mismatch", "M1", "1.8.0", NOW, None, "billing 2026-11: x", NOW)]),
-    "status": lambda s: s.status(),
+    "status": lambda s: (s.status(), s.status(depot="depot")),
+    # depots sharing the store (hhu_sync.store.depots)
+    "sessions": lambda s: s.sessions(depot="depot", limit=5),
+    "depots": lambda s: s.depots(),
     # the accounts part (hhu_sync.store.accounts)
     "add_user": lambda s: s.add_user("u2", "depot", "hash", NOW, _CHANGE),
     "user": lambda s: s.user("u1"),
@@ -230,7 +233,7 @@ CALLS = {
     # the paged part (hhu_sync.store.paging)
     "lists_page": lambda s: s.lists_page(state="queued"),
     "lists_by_state": lambda s: s.lists_by_state(),
-    "hhus_page": lambda s: s.hhus_page(),
+    "hhus_page": lambda s: (s.hhus_page(), s.hhus_page(depot="depot")),
     "inputs_page": lambda s: s.inputs_page(status="rejected"),
 }
 

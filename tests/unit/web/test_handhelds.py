@@ -51,8 +51,9 @@ def test_every_hhu_with_what_is_queued_for_it_and_the_revoked_marked(client, sto
     three = hhus["HHU-003"]
     assert three["revoked"] and three["dock"] is None and three["queued"] == []
     assert set(one) == {"hhu_id", "crew", "firmware", "battery_pct", "free_flash", "dock",
-                        "last_seen", "last_activity", "session_running_since", "revoked",
-                        "queued"}
+                        "depot", "last_seen", "last_activity", "session_running_since",
+                        "revoked", "queued"}
+    assert one["depot"] == store.depot             # the depot that saw it (test_depots.py)
     page = client.get("/handhelds").text
     assert "HHU-003 <span class=\"badge bad\">revoked</span>" in page
     assert '<a href="/lists/L1">L1</a>' in page and "3.0 MiB" in page
