@@ -103,6 +103,11 @@ class Store(Protocol):
     #: what :func:`~hhu_sync.store.open_store` and worker processes are given
     url: str
 
+    @property
+    def failing(self) -> bool:
+        """Whether the latest storage operation failed (until one succeeds again)."""
+        ...
+
     def close(self) -> None: ...
     # outbox
     def inputs_seen(self, shas: list[str]) -> dict[str, dict[str, Any]]: ...
