@@ -15,19 +15,27 @@ import json
 import os
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from hhu_sync.cli.common import config_of, config_source, store_name, store_of
+from hhu_sync.cli.common import (
+    config_of,
+    config_source,
+    database_of,
+    store_name,
+    store_of,
+    store_refused,
+)
 from hhu_sync.cli.humanize import ago, counted, first_line, parse_time, size
 from hhu_sync.cli.status_inputs import rejected_inputs, waiting_inputs
 from hhu_sync.config import Config
 from hhu_sync.daemon_health import read_health
 from hhu_sync.daemon_lock import daemon_info, lock_path
+from hhu_sync.errors import CliError
 from hhu_sync.store.base import StorageUnavailable
 from hhu_sync.store.pending import StoreState
 
@@ -90,22 +98,22 @@ def _daemon(config: Config) -> dict[str, Any]:
     return daemon
 
 
-def _store_down(args: argparse.Namespace, config: Config, exc: BaseException) -> int:
-    """The database cannot be read (a server down): what the daemon says of it, the
-    fault, and a non-zero exit (nothing of what the depot holds can be shown)."""
+def _store_down(args: argparse.Namespace, config: Config, exc: BaseException) -> NoReturn:
+    """The database cannot be used (a server down, a file that is not one): what the
+    daemon says of it on stdout, the fault in one line on stderr, a non-zero exit
+    (nothing of what the depot holds can be shown)."""
     now = datetime.now(UTC)
     daemon = _daemon(config)
     if args.json:
         print(json.dumps({"database": store_name(config), "daemon": daemon,
                           "store_unavailable": str(exc),
                           "now": now.isoformat(timespec="seconds")}, indent=2))
-        return 1
-    console = console_for_people()
-    console.print(Text(_clean(f"database {store_name(config)} ({config_source(config)})")),
-                  overflow="fold")
-    console.print(Text(_clean(_daemon_line(daemon, now))), overflow="fold")
-    console.print(Text(_clean(f"cannot read the database: {exc}")), overflow="fold")
-    return 1
+    else:
+        console = console_for_people()
+        console.print(Text(_clean(f"database {store_name(config)} "
+                                  f"({config_source(config)})")), overflow="fold")
+        console.print(Text(_clean(_daemon_line(daemon, now))), overflow="fold")
+    raise CliError(store_refused(config, database_of(config), exc))
 
 
 def _daemon_line(daemon: dict[str, Any], now: datetime) -> str:

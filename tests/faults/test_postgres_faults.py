@@ -231,6 +231,14 @@ def test_a_depot_killed_between_commit_and_acknowledgement_doubles_nothing_on_po
     stored = readings if point == "ingest.after_commit" else 0
     assert count(depot.url, "SELECT COUNT(*) FROM readings") == stored
     assert count(depot.url, "SELECT COUNT(*) FROM uploads") == (1 if stored else 0)
+    if stored:                               # committed: the store knows it holds it
+        with psycopg.connect(depot.url) as db:
+            (upload_id,) = db.execute("SELECT upload_id FROM uploads").fetchone()
+        store = open_store(depot.url)
+        try:
+            assert store.upload_held(upload_id)
+        finally:
+            store.close()
     # restarted: the HHU uploads again; a committed upload is recognised as held
     assert depot.run(capsys) == 0
     assert depot.flash("HHU-001").uploads() == []
