@@ -173,17 +173,21 @@ def test_a_server_stopped_while_the_daemon_runs_outbox_files_wait_until_it_is_ba
              lambda: (h := health(depot)) is not None and h["state"] == StoreState.UNAVAILABLE
              and h["opened"] is True)
     failures = daemon.processor.backoff.failures
+    (depot.outbox / ".planted.tmp").symlink_to(tmp_path / "hhu-sync.toml")  # set aside
+    (depot.outbox / ".planted.tmp").rename(depot.outbox / "planted.toml")   # seen at once
     depot.drop("route-north.toml")
-    wait_for("the outbox tried the store",
-             lambda: daemon.processor.backoff.failures > failures)
+    wait_for("the outbox tried the store twice with both files",
+             lambda: daemon.processor.backoff.failures > failures + 1)
     assert (depot.outbox / "route-north.toml").exists()
+    assert (depot.outbox / "planted.toml").is_symlink()   # not even this is moved yet
     assert rejected(depot) == []
     private_pg.start()
     wait_for("the list taken and delivered to its HHU",
              lambda: len(depot.flash("HHU-001").bundles()) == 1)
     assert not (depot.outbox / "route-north.toml").exists()
     assert count(depot.url, "SELECT COUNT(*) FROM lists") == 1
-    assert rejected(depot) == []
+    wait_for("the symlink set aside, with its reason",
+             lambda: any(n.startswith("planted.toml") for n in rejected(depot)))
     wait_for("the health file says open again",
              lambda: (h := health(depot)) is not None and h["state"] == StoreState.OPEN)
 
