@@ -92,15 +92,6 @@ class PendingStore:
         #: what backs off on storage faults can try again at once
         self.on_back: Callable[[], None] | None = None
 
-    @classmethod
-    def of(cls, store: Any, opener: Callable[[str], Any]) -> PendingStore:
-        """One for a store already open."""
-        pending = cls(store.url, opener)
-        pending._store = store
-        pending._health = StoreHealth(StoreState.OPEN, _now(), opened=True)
-        pending.opened.set()
-        return pending
-
     # -- opening ------------------------------------------------------------------------
     def try_open(self) -> bool:
         """One attempt; True when the store is open (now or before). A schema of another
@@ -134,8 +125,9 @@ class PendingStore:
     def keep_opening(self, stop: threading.Event,
                      on_change: Callable[[StoreHealth], None] = lambda h: None) -> bool:
         """Try until the store opens (True) or ``stop`` is set (False), waiting the
-        back-off between attempts. Every attempt is counted and logged at most once an
-        attempt; a refusal (schema version) is raised."""
+        back-off between attempts. Every attempt is counted (the health says how many);
+        the log has the 1st, 2nd, 4th, 8th ... and every 100th, not one line every
+        30 s of a long outage. A refusal (schema version) is raised."""
         while not stop.is_set():
             if self.try_open():
                 log.info("storage: %s opened after %d failed attempts", _shown(self.url),
@@ -145,8 +137,10 @@ class PendingStore:
             health = self.health()
             on_change(health)
             wait = health.retry_in_s or self.backoff.first
-            log.warning("storage: %s not open yet (attempt %d: %s); next try in %g s",
-                        _shown(self.url), health.attempts, health.error, wait)
+            n = health.attempts
+            if n & (n - 1) == 0 or n % 100 == 0:
+                log.warning("storage: %s not open yet (attempt %d: %s); next try in %g s",
+                            _shown(self.url), n, health.error, wait)
             stop.wait(wait)
         return False
 
