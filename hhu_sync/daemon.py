@@ -7,6 +7,11 @@ the store. A docking announces each upload it committed (``UploadCommitted``); t
 daemon exports it for billing in the export worker, so no docking waits for an export.
 ``stop`` (SIGTERM, Ctrl-C) lets sessions finish within a grace time, then ends them; the
 link resumes where it stopped at the next docking.
+
+A store that does not answer at start (a PostgreSQL server down, a SQLite file on a
+failing disk) does not stop the daemon: it serves what it can without it (nothing is
+acknowledged or taken from the outbox), keeps trying to open it, with a back-off, on a
+thread of its own, and says so in its health file (:mod:`hhu_sync.daemon_health`).
 """
 
 from __future__ import annotations
@@ -20,9 +25,11 @@ from collections import Counter
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
+from functools import partial
 from pathlib import Path
 
 from hhu_sync.config import Config, Dock, store_url
+from hhu_sync.daemon_health import remove_health, write_health
 from hhu_sync.daemon_lock import DaemonLock
 from hhu_sync.dock.events import UploadCommitted
 from hhu_sync.dock.manager import DockManager
@@ -38,7 +45,8 @@ from hhu_sync.packing import Packer
 from hhu_sync.remote.runner import RemoteRunner, RunSettings
 from hhu_sync.store import open_store
 from hhu_sync.store.base import StoreError
-from hhu_sync.store.opening import shown_store
+from hhu_sync.store.opening import backend_of, shown_store
+from hhu_sync.store.pending import OPEN_WAIT_S, PendingStore, StoreHealth, StoreState
 
 log = logging.getLogger("hhu_sync.daemon")
 EVENTS_PER_TURN = 10_000
@@ -46,6 +54,7 @@ BATCH = 32           # files per transaction: one fsync for many, latency still 
 BIG_BATCH = 128      # ... and when a backlog of thousands waits: fewer, larger commits
 
 
+CALL_WAIT_S = 10.0         # a PostgreSQL call's wait for a connection of the pool
 MAX_ERRORS_KEPT = 100      # a storage outage adds one error a back-off: memory is bounded
 
 
@@ -71,6 +80,7 @@ class Summary:
     turn_errors: int = 0      # faults outside any one file, survived
     finished: bool = True
     queued_left: int = 0      # deliveries still queued at the end (with --once)
+    store_refused: str | None = None   # opened late, on a schema of another version
 
 
 class Daemon:
@@ -107,8 +117,17 @@ class Daemon:
                           "outbox until it is a real folder again", folder, exc.strerror)
         register_handler_packages(config.handler_packages)
         # [store] url, else the SQLite file paths.database; a schema of another version
-        # (newer or older than this code's) is refused here, naming both
-        self.store = open_store(store_url(config), depot=config.depot_id)
+        # (newer or older than this code's) is refused here, naming both. A store that
+        # does not answer is opened later (run): the daemon serves on meanwhile.
+        self.store = PendingStore(store_url(config), partial(_open_store, depot=config.depot_id),
+                                  depot=config.depot_id)
+        if not self.store.try_open():
+            health = self.store.health()
+            log.error("storage: %s unavailable at start (%s); serving without it (docked "
+                      "HHUs keep their readings, outbox files wait) and trying again",
+                      shown_store(self.store.url), health.error)
+        self._health_written: StoreHealth | None = None
+        self._opener: threading.Thread | None = None
         self.catalog = load_catalog(p.catalog)
         self.keystore = KeyStore(p.keystore)
         self.packer = Packer(self.store, self.keystore, config.depot_id)
@@ -134,6 +153,7 @@ class Daemon:
                                    settings=RunSettings.of(config.remote),
                                    secret=self.keystore.secret, committed=self._remote_committed)
         self.web = self._web_server(config)
+        self.store.on_back = self._storage_back      # set last: it reaches the parts above
 
     def _web_server(self, config: Config):
         """The web app's server, bound now (not with ``once``: a batch run shows no
@@ -246,6 +266,12 @@ class Daemon:
         if self.config.schedule.export_minutes:
             jobs.append((self._full_export, self.config.schedule.export_minutes * 60))
         jobs.append((self.remote.poll, self.config.remote.poll_seconds))
+        jobs.append((self._note_health, min(5.0, self.config.schedule.poll_seconds)))
+        self._note_health()
+        if not self.store.opened.is_set():
+            self._opener = threading.Thread(target=self._open_later, name="store-opener",
+                                            daemon=True)
+            self._opener.start()
         self.docks.start(jobs)
         if self.web is not None:
             try:
@@ -268,6 +294,53 @@ class Daemon:
         finally:
             self.shutdown()
         return self.summary
+
+    def _open_later(self) -> None:
+        """The store-opener thread: until the store opens or the daemon stops. A schema
+        of another version, found once the server answers, stops the daemon as it
+        would have refused to start."""
+        try:
+            self.store.keep_opening(self.stop, on_change=self._write_health)
+        except StoreError as exc:
+            self._write_health(self.store.health())
+            log.error("storage: %s; stopping (as at start)", exc)
+            self.summary.store_refused = str(exc)
+            self.summary.finished = False
+            self.stop.set()
+            return
+        if self.store.opened.is_set():
+            self._storage_back()
+            self._rescan.set()
+            self._changed()
+
+    def _storage_back(self) -> None:
+        """The store answers again: what waited for it tries at once (the outbox's
+        files, the docked HHUs), not after the rest of its back-off."""
+        self.processor.backoff.retry_now()
+        self.docks.storage_back()
+
+    def _note_health(self) -> None:
+        """Periodic: the store's health written when it changed (a store that failed
+        mid-run, or works again). A PostgreSQL server lost mid-run is asked, with one
+        cheap read, whether it is back (a SQLite disk that failed a write is not: its
+        reads work, and the outbox's back-off finds out)."""
+        health = self.store.health()
+        if health.state == StoreState.UNAVAILABLE and health.opened and \
+                backend_of(self.store.url) == "postgresql":
+            try:
+                self.store.inputs_seen([])
+            except StoreError:
+                pass
+            health = self.store.health()
+        self._write_health(health)
+
+    def _write_health(self, health: StoreHealth) -> None:
+        written = self._health_written
+        if written is not None and (written.state, written.since, written.attempts) == (
+                health.state, health.since, health.attempts):
+            return
+        self._health_written = health
+        write_health(self.config.paths.database, health)
 
     def _safe_turn(self) -> bool:
         """One turn; True when, with ``once``, the work is done. A fault in it is logged
@@ -333,6 +406,8 @@ class Daemon:
             self.ready.requeue(path, after=self.processor.retry_in())
 
     def _finished(self) -> bool:
+        if not self.store.opened.is_set():      # nothing can be done yet, nor be done
+            return False
         if not self.events.empty() or self.ready.pending or not self.processor.mover.idle():
             return False
         if self.ready.scan() or self.ready.pending:
@@ -348,6 +423,8 @@ class Daemon:
             self.web.stop()
         self.remote.shutdown()      # between meters: a run left midway resumes at start
         self.docks.shutdown()
+        if self._opener is not None:     # an attempt under way ends within its wait
+            self._opener.join(OPEN_WAIT_S + 5)
         try:
             self.summary.queued_left = sum(r["n"] for r in self.store.status()["queue"])
         except Exception as exc:  # noqa: BLE001 - the summary must not hide the real fault
@@ -357,7 +434,15 @@ class Daemon:
             self.processor.close()
             self.store.close()
         finally:
+            remove_health(self.config.paths.database)
             self.lock.release()
+
+
+def _open_store(url: str, *, depot: str):
+    """One opening attempt: a server gets :data:`OPEN_WAIT_S` to answer it, and a call
+    waits :data:`CALL_WAIT_S` for a connection (the first call after a server is lost
+    waits that long before it fails; later ones less, see the PostgreSQL backend)."""
+    return open_store(url, depot=depot, open_wait_s=OPEN_WAIT_S, call_wait_s=CALL_WAIT_S)
 
 
 def _chain(source: Future, target: Future) -> None:

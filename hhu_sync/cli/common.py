@@ -98,15 +98,21 @@ def config_source(config: Config) -> str:
             "(the demo's: --config config/demo.toml)")
 
 
-def store_of(config: Config, *, create: bool = False):
+def store_of(config: Config, *, create: bool = False, unavailable: bool = False):
     """The daemon's store opened, or one line naming it: missing, not a database,
     another schema version, unreadable, a server that does not answer (never a
-    traceback). ``create``: made if missing (the first user of a new depot, say)."""
-    from hhu_sync.store import StoreError, open_store
+    traceback). ``create``: made if missing (the first user of a new depot, say).
+    ``unavailable``: a store that does not answer is raised as it is
+    (:class:`~hhu_sync.store.StorageUnavailable`), for a caller with more to say."""
+    from hhu_sync.store import StorageUnavailable, StoreError, open_store
 
     name = store_name(config) if create else database_of(config)
     try:
         return open_store(store_url(config), depot=config.depot_id)
+    except StorageUnavailable as exc:
+        if unavailable:
+            raise
+        raise CliError(store_refused(config, name, exc)) from None
     except (StoreError, OSError) as exc:
         raise CliError(store_refused(config, name, exc)) from None
 

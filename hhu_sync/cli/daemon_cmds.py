@@ -117,7 +117,11 @@ def _demo_users(config: Config, users: dict[str, str], password: str) -> None:
     """The demo's web accounts, made once (a password changed since is kept)."""
     from hhu_sync.web.accounts import Accounts
 
-    store = open_store(store_url(config), depot=config.depot_id)
+    try:
+        store = open_store(store_url(config), open_wait_s=5.0, depot=config.depot_id)
+    except HhuSyncError as exc:
+        log.error("demo: cannot make its web accounts (%s); starting without them", exc)
+        return
     try:
         accounts = Accounts(store)
         for name, role in users.items():
@@ -165,6 +169,9 @@ def _serve(args: argparse.Namespace) -> int:
     else:
         summary = daemon.run(timeout=timeout)
     _print_summary(config, summary)
+    if summary.store_refused:
+        print(f"hhu-sync: stopped: {summary.store_refused}", file=sys.stderr)
+        return 1
     if args.once and not summary.finished:
         return 1
     if args.once and summary.errors and summary.queued_left:
@@ -207,12 +214,18 @@ def _run_with_progress(daemon, timeout: float | None):
 
 
 def _print_summary(config: Config, summary) -> None:
-    store = open_store(store_url(config), depot=config.depot_id)
     try:
-        status = store.status()
-        waiting = waiting_inputs(config, store.library())["count"]
-    finally:
-        store.close()
+        store = open_store(store_url(config), open_wait_s=5.0, depot=config.depot_id)
+        try:
+            status = store.status()
+            waiting = waiting_inputs(config, store.library())["count"]
+        finally:
+            store.close()
+    except StoreError as exc:     # the database down (or refused): what the run counted
+        status = {"lists_by_state": {}, "exceptions": [], "readings": "unknown"}
+        waiting = 0
+        print(f"hhu-sync: the summary's database figures are missing: {exc}",
+              file=sys.stderr)
     lines = [
         ("files", ", ".join(f"{v} {k}" for k, v in sorted(summary.files.items())) or "none"),
         ("bundles pushed", str(summary.bundles_pushed)),

@@ -20,19 +20,30 @@ import json
 import os
 import re
 from datetime import UTC, datetime
-from typing import Any
+from typing import Any, NoReturn
 
 from rich.cells import cell_len
 from rich.console import Console
 from rich.table import Table
 from rich.text import Text
 
-from hhu_sync.cli.common import config_of, config_source, store_name, store_of
+from hhu_sync.cli.common import (
+    config_of,
+    config_source,
+    database_of,
+    store_name,
+    store_of,
+    store_refused,
+)
 from hhu_sync.cli.humanize import ago, counted, first_line, parse_time, size
 from hhu_sync.cli.status_inputs import rejected_inputs, waiting_inputs
 from hhu_sync.config import Config
+from hhu_sync.daemon_health import read_health
 from hhu_sync.daemon_lock import daemon_info, lock_path
+from hhu_sync.errors import CliError
+from hhu_sync.store.base import StorageUnavailable
 from hhu_sync.store.depots import NOT_RECORDED
+from hhu_sync.store.pending import StoreState
 
 BATTERY_LOW_PCT = 20
 #: F.F bits the simulated meters set (hhu_firmware_sim.meter.meter.FLAG_BITS).
@@ -58,17 +69,19 @@ def register_status(sub: argparse._SubParsersAction) -> None:
 
 def run_status(args: argparse.Namespace) -> int:
     config = config_of(args)
-    store = store_of(config)
     try:
-        status = store.status(depot=args.depot)
-        library = store.library()
-        waiting = waiting_inputs(config, library)
-    finally:
-        store.close()
+        store = store_of(config, unavailable=True)
+        try:
+            status = store.status(depot=args.depot)
+            library = store.library()
+            waiting = waiting_inputs(config, library)
+        finally:
+            store.close()
+    except StorageUnavailable as exc:
+        return _store_down(args, config, exc)
     status["rejected_folder"] = rejected_inputs(config.paths.rejected)
     now = datetime.now(UTC)
-    daemon = daemon_info(config.paths.database)
-    status["daemon"] = daemon.as_dict(lock_path(config.paths.database))
+    status["daemon"] = _daemon(config)
     enrich(status, config, now, args.battery_low)
     status["waiting_inputs"] = waiting
     status["database"] = store_name(config)
@@ -87,12 +100,52 @@ def run_status(args: argparse.Namespace) -> int:
     return 0
 
 
+def _daemon(config: Config) -> dict[str, Any]:
+    """Whether a daemon serves the database, and (while one does) its store's health
+    as it last wrote it (``store``: None without a health file)."""
+    daemon = daemon_info(config.paths.database).as_dict(lock_path(config.paths.database))
+    daemon["store"] = read_health(config.paths.database) if daemon["running"] else None
+    return daemon
+
+
+def _store_down(args: argparse.Namespace, config: Config, exc: BaseException) -> NoReturn:
+    """The database cannot be used (a server down, a file that is not one): what the
+    daemon says of it on stdout, the fault in one line on stderr, a non-zero exit
+    (nothing of what the depot holds can be shown)."""
+    now = datetime.now(UTC)
+    daemon = _daemon(config)
+    if args.json:
+        print(json.dumps({"database": store_name(config), "daemon": daemon,
+                          "store_unavailable": str(exc),
+                          "now": now.isoformat(timespec="seconds")}, indent=2))
+    else:
+        console = console_for_people()
+        console.print(Text(_clean(f"database {store_name(config)} "
+                                  f"({config_source(config)})")), overflow="fold")
+        console.print(Text(_clean(_daemon_line(daemon, now))), overflow="fold")
+    raise CliError(store_refused(config, database_of(config), exc))
+
+
 def _daemon_line(daemon: dict[str, Any], now: datetime) -> str:
     if not daemon["running"]:
         return "daemon: not running"
     pid = f"pid {daemon['pid']}" if daemon["pid"] is not None else "pid unknown"
     since = f", since {ago(daemon['since'], now)}" if daemon["since"] else ""
-    return f"daemon: running ({pid}{since})"
+    return f"daemon: running ({pid}{since}){_store_words(daemon.get('store'), now)}"
+
+
+def _store_words(store: dict[str, Any] | None, now: datetime) -> str:
+    """The daemon's store as the daemon sees it, when it is not simply open."""
+    if not store or store["state"] == StoreState.OPEN:
+        return ""
+    since = f" since {ago(store['since'], now)}" if store["since"] else ""
+    if store["state"] == StoreState.REFUSED:
+        return f"; its store refused{since}: {store['error']}"
+    tries = (f", {counted(store['attempts'], 'failed attempt')} to open it"
+             if not store["opened"] and store["attempts"] else "")
+    fault = f" ({store['error']})" if store["error"] else ""
+    return f"; its store is UNAVAILABLE{since}{tries}{fault}: nothing is committed or " \
+           "acknowledged until it is back"
 
 
 def _depot_line(status: dict[str, Any], config: Config) -> str:

@@ -254,6 +254,14 @@ class DockManager:
         self.events.publish(SessionEnded(dock=dock.name, at=time.time(), hhu_id=None,
                                          outcome=Outcome.EMPTY.value))
 
+    def storage_back(self) -> None:
+        """The store opened (it did not answer before): cradles whose sessions failed
+        on it are tried at the next poll, not after the rest of their back-off."""
+        with self._lock:
+            for state in self.states.values():
+                if state.storage_failing:
+                    state.not_before = 0.0
+
     @staticmethod
     def _storage_state(dock: Dock, state: DockState, result: SessionResult) -> None:
         """One line when a cradle's sessions start failing on the storage, one when a

@@ -51,6 +51,10 @@ class Backoff:
             self.delay = min(self.cap, self.delay * 2)
         self.next_at = self.clock() + self.delay
 
+    def retry_now(self) -> None:
+        """The storage is known to be back (the store opened): the next attempt now."""
+        self.next_at = 0.0
+
     def succeeded(self) -> None:
         if self.down:
             log.warning("outbox: storage available again after %d failed attempts",

@@ -42,6 +42,7 @@ from hhu_sync.model.scheme import Scheme, SchemeRecord
 from hhu_sync.outbox.mover import Signature, signature
 from hhu_sync.outbox.safe_open import Refused, open_regular, safe_text
 from hhu_sync.packing import Packer, PackError
+from hhu_sync.store.base import StorageUnavailable
 from hhu_sync.workers import watch_parent
 
 log = logging.getLogger("hhu_sync.outbox")
@@ -144,6 +145,9 @@ def examine_file(ctx: Context, path: Path, keys=None) -> Examined:
         raise
     except KeyStoreError as exc:   # the key store's fault, not the file's: it waits
         return Examined(path, "deferred", detail=f"key store unavailable: {exc}")
+    except StorageUnavailable as exc:   # the library not readable now (a database
+        # down): no fault of the file, which waits in the outbox
+        return Examined(path, "deferred", detail=f"storage unavailable: {exc}")
     except BaseException as exc:  # noqa: BLE001 - one file's fault ends with that file
         # (BaseException: a panic in a Rust extension, rtoml's or cryptography's, is one)
         log.exception("outbox: examining %s failed", safe_text(path.name))

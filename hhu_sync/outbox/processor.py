@@ -564,6 +564,9 @@ class OutboxProcessor:
                 return [outcomes[p] for p in paths]
         if examined is None:
             examined = self.examiner.submit(paths)()
+        # The store first: while it is away (a database down) nothing of the batch is
+        # moved, not even a file that is set aside unread; all of it waits in the outbox.
+        seen = self.store.inputs_seen(sorted({item.sha for item in examined if item.sha}))
         found: list[Examined] = []
         for item in examined:
             try:
@@ -586,7 +589,6 @@ class OutboxProcessor:
                 raise
             except Exception as exc:  # noqa: BLE001 - quarantined at this file
                 outcomes[item.path] = self._quarantine(item.path, exc)
-        seen = self.store.inputs_seen(sorted({item.sha for item in found}))
         plans: list[_Plan] = []
         shas: dict[str, Path] = {}
         keys = self.keystore.snapshot()

@@ -153,6 +153,7 @@ class RemoteRunner:
         self.stop = threading.Event()
         self._lock = threading.Lock()
         self._active: dict[int, Future] = {}
+        self._storage_failing = False             # poll's last look met a storage fault
         self.finished: list[RunReport] = []       # the latest runs, newest last
         self._lists = ThreadPoolExecutor(max_workers=1, thread_name_prefix="remote-list")
         self._ports = ThreadPoolExecutor(max_workers=max(1, self.settings.concurrency),
@@ -218,8 +219,20 @@ class RemoteRunner:
         return self.now().timestamp()
 
     def poll(self) -> None:
-        """:meth:`tick`, as the daemon's periodic job."""
-        self.tick()
+        """:meth:`tick`, as the daemon's periodic job. The storage down (a database
+        that does not answer) is one line when it starts and one when it ends, not a
+        traceback every look: the lists wait in the store, looked at again next time."""
+        try:
+            self.tick()
+        except StorageUnavailable as exc:
+            if not self._storage_failing:
+                log.warning("remote lists: storage unavailable (%s); looked for again "
+                            "at every poll", exc)
+            self._storage_failing = True
+            return
+        if self._storage_failing:
+            log.info("remote lists: storage usable again")
+            self._storage_failing = False
 
     def busy(self) -> bool:
         with self._lock:

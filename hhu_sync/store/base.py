@@ -108,6 +108,11 @@ class Store(Protocol):
     #: sightings): the daemon's ``[depot] id`` (hhu_sync.store.depots)
     depot: str
 
+    @property
+    def failing(self) -> bool:
+        """Whether the latest storage operation failed (until one succeeds again)."""
+        ...
+
     def close(self) -> None: ...
     # outbox
     def inputs_seen(self, shas: list[str]) -> dict[str, dict[str, Any]]: ...

@@ -67,12 +67,15 @@ def shown_store(url_or_path: str | Path) -> str:
     return f"postgresql://{user}{parts.hostname or ''}{port}{parts.path}"
 
 
-def open_store(url_or_path: str | Path, *, depot: str = DEFAULT_DEPOT
+def open_store(url_or_path: str | Path, *, depot: str = DEFAULT_DEPOT,
+               open_wait_s: float | None = None, call_wait_s: float | None = None
                ) -> SqliteStore | PostgresStore:
     """The store ``url_or_path`` names: SQLite for a path or ``sqlite:///path`` (as
     before), PostgreSQL for ``postgresql://user@host[:port]/db``. A database the driver
     cannot use at all is a :class:`StoreError` (one line for a command), whichever.
-    ``depot``: the depot its writes name (the configuration's ``[depot] id``)."""
+    ``depot``: the depot its writes name (the configuration's ``[depot] id``).
+    ``open_wait_s``: how long a PostgreSQL server may take to answer the opening;
+    ``call_wait_s``: how long a call waits for one of its connections (else 30 s)."""
     path = sqlite_path(url_or_path)
     if path is not None:
         try:
@@ -80,7 +83,10 @@ def open_store(url_or_path: str | Path, *, depot: str = DEFAULT_DEPOT
         except sqlite3.Error as exc:
             raise StoreError(str(exc)) from None
     from hhu_sync.store.postgres import PostgresStore  # psycopg only when asked for
-    return PostgresStore(str(url_or_path), depot=depot)
+    if call_wait_s is None:
+        return PostgresStore(str(url_or_path), depot=depot, open_wait_s=open_wait_s)
+    return PostgresStore(str(url_or_path), depot=depot, timeout_s=call_wait_s,
+                         open_wait_s=open_wait_s)
 
 
 # -- a worker process's reads, on a connection of its own ---------------------------------

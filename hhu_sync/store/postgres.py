@@ -94,10 +94,18 @@ from hhu_sync.store.sqlite_exceptions import SqliteExceptions
 from hhu_sync.store.sqlite_paging import SqlitePaging
 
 log = logging.getLogger("hhu_sync.store")
+# The pool logs every failed reconnection (two lines, every few seconds while a server
+# is down); this store says once that it is unusable and once that it is usable again.
+if logging.getLogger("psycopg.pool").level == logging.NOTSET:
+    logging.getLogger("psycopg.pool").setLevel(logging.ERROR)
 
 #: the advisory lock (any constant) that depots opening one database at once take while
 #: one of them makes its schema
 _SCHEMA_LOCK = 0x68687573   # "hhus"
+#: seconds a call waits for a connection while the store is failing (see _wait)
+FAILING_WAIT_S = 2.0
+#: seconds the pool retries a lost connection before it waits for the next call
+RECONNECT_S = 10.0
 _EXCEPTIONS_ONCE_LOCK = 0x68687565
 _INTERVAL_SELECT = ", ".join(INTERVAL_COLUMNS)
 _DELIVERY_SELECT = ("delivery_id, kind, ref, target_hhu, target_crew, state, bundle_id, "
@@ -128,6 +136,11 @@ def shown_url(url: str) -> str:
     user = f"{parts['user']}@" if parts.get("user") else ""
     port = f":{parts['port']}" if parts.get("port") else ""
     return f"postgresql://{user}{parts.get('host', '')}{port}/{parts.get('dbname', '')}"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = str(exc).strip()
+    return text.splitlines()[0] if text else type(exc).__name__
 
 
 @cache
@@ -193,7 +206,11 @@ class PostgresStore(PortableStatements, SqliteAccounts, SqliteExceptions, Sqlite
     _UNION_MERGES = False
 
     def __init__(self, url: str, *, min_connections: int = 1, max_connections: int = 8,
-                 timeout_s: float = 30.0, depot: str = DEFAULT_DEPOT) -> None:
+                 timeout_s: float = 30.0, depot: str = DEFAULT_DEPOT,
+                 open_wait_s: float | None = None) -> None:
+        """``timeout_s``: how long a call waits for a connection; ``open_wait_s`` (else
+        ``timeout_s``): how long the opening waits for the server to answer; ``depot``:
+        the depot its writes name."""
         self.url = url
         #: the depot written into every session, upload, audit entry and HHU sighting
         #: (the depots sharing this database are told apart by it)
@@ -204,20 +221,35 @@ class PostgresStore(PortableStatements, SqliteAccounts, SqliteExceptions, Sqlite
         self._pool = ConnectionPool(url, min_size=min_connections, max_size=max_connections,
                                     timeout=timeout_s, kwargs={"autocommit": True},
                                     open=False, name="hhu-sync",
+                                    # a server away: the pool's own retries (1, 2, 4,
+                                    # 8 s) end here, and the next call starts them anew,
+                                    # so one that is back is found within seconds
+                                    reconnect_timeout=RECONNECT_S,
                                     # a connection the server dropped while it was idle
                                     # (a restart) is replaced at checkout, not failed
                                     check=ConnectionPool.check_connection)
+        wait = timeout_s if open_wait_s is None else open_wait_s
+        self._probe(wait)
         try:
-            self._pool.open(wait=True, timeout=timeout_s)
+            self._pool.open(wait=True, timeout=wait)
         except PoolTimeout:
             self._pool.close()
             raise StorageUnavailable(f"{self.where}: the server does not answer "
-                                     f"(in {timeout_s:g} s)") from None
+                                     f"(in {wait:g} s)") from None
         try:
             self._set_up()
         except BaseException:
             self._pool.close()
             raise
+
+    def _probe(self, wait: float) -> None:
+        """One connection first, so that a server that refuses (down, or no such
+        database) is told at once and in its own words; the pool alone would retry
+        quietly until ``wait`` is over."""
+        try:
+            psycopg.connect(self.url, connect_timeout=max(2, round(wait))).close()
+        except psycopg.Error as exc:
+            raise StorageUnavailable(f"{self.where}: {_first_line(exc)}") from None
 
     def _set_up(self) -> None:
         """Make the schema on an empty database; refuse one of another version (newer or
@@ -251,6 +283,17 @@ class PostgresStore(PortableStatements, SqliteAccounts, SqliteExceptions, Sqlite
                         self.where, str(exc).strip())
         return StorageUnavailable(f"{self.where}: {str(exc).strip()}")
 
+    @property
+    def failing(self) -> bool:
+        """Whether its latest storage operation failed (until one succeeds again)."""
+        return self._failing
+
+    def _wait(self) -> float | None:
+        """How long a call waits for a connection: the pool's timeout, or only
+        :data:`FAILING_WAIT_S` while the server is known to be away (a call then fails
+        soon, and the daemon's outbox, cradles and web pages are not held up)."""
+        return FAILING_WAIT_S if self._failing else None
+
     def _storage_ok(self) -> None:
         if not self._failing:
             return
@@ -263,7 +306,7 @@ class PostgresStore(PortableStatements, SqliteAccounts, SqliteExceptions, Sqlite
     def _tx(self) -> Iterator[PgConnection]:
         """One write transaction (committed on leaving, rolled back on any error)."""
         try:
-            with self._pool.connection() as conn, conn.transaction():
+            with self._pool.connection(timeout=self._wait()) as conn, conn.transaction():
                 yield PgConnection(conn)
                 failpoint("store.commit", StorageUnavailable(
                     f"{self.where}: could not commit (injected)"))
@@ -275,7 +318,7 @@ class PostgresStore(PortableStatements, SqliteAccounts, SqliteExceptions, Sqlite
     def _reading(self) -> Iterator[PgConnection]:
         """Reads, each statement on its own snapshot (autocommit), faults mapped."""
         try:
-            with self._pool.connection() as conn:
+            with self._pool.connection(timeout=self._wait()) as conn:
                 yield PgConnection(conn)
         except (psycopg.Error, PoolTimeout) as exc:
             raise self._fault(exc) from None

@@ -352,6 +352,11 @@ class SqliteStore(PortableStatements, SqliteAccounts, SqliteExceptions, Readings
             log.warning("storage: %s unusable (%s)%s", self.path, exc,
                         "; connections are opened afresh at the next operation" if renew else "")
 
+    @property
+    def failing(self) -> bool:
+        """Whether its latest storage operation failed (until one succeeds again)."""
+        return self._failing
+
     def _storage_ok(self) -> None:
         if not self._failing:      # the common case: no lock taken per commit
             return

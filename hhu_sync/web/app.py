@@ -32,6 +32,7 @@ from hhu_sync.dock.events import Cradle
 from hhu_sync.safetext import escape_controls
 from hhu_sync.store.accounts import AccountStore, UserRecord
 from hhu_sync.store.base import Store
+from hhu_sync.store.pending import StoreState
 from hhu_sync.web.accounts import Accounts
 from hhu_sync.web.feed import DockFeed
 from hhu_sync.web.params import MAX_BODY_BYTES, BadInput, Field, Params
@@ -265,7 +266,17 @@ def page(request: Request, name: str, **values: Any) -> Response:
 # -- open routes ------------------------------------------------------------------------
 
 async def healthz(request: Request) -> Response:
-    return JSONResponse({"ok": True})
+    """``{"ok": true}``; while the daemon's store is unavailable (not open yet, or
+    failing: a database server down), 503 with the store's health (state, since,
+    attempts, the latest fault), so that a monitor sees the depot cannot commit."""
+    ctx: Context = request.app.state.ctx
+    health = getattr(ctx.store, "health", None)     # the daemon's store says; web alone not
+    if health is None:
+        return JSONResponse({"ok": True})
+    state = health().as_dict()
+    if state["state"] == StoreState.OPEN:
+        return JSONResponse({"ok": True})
+    return JSONResponse({"ok": False, "store": state}, status_code=503)
 
 
 async def login_form(request: Request) -> Response:
