@@ -46,12 +46,13 @@ from hhu_sync.ingest import IngestReport, parse_upload
 from hhu_sync.ingest.upload import UploadRefused
 from hhu_sync.meterio import DriverSettings, MeterClient, MeterIOError, PasswordRefused
 from hhu_sync.meterio.interval_read import DEFAULT_READ_PASSWORD
-from hhu_sync.meterio.transport import READ_SLICE_S, SerialTransport
+from hhu_sync.meterio.transport import READ_SLICE_S
 from hhu_sync.model.catalog import model_takes_ratios
 from hhu_sync.model.meterlist import SINCE_LAST, MeterEntry, MeterList
 from hhu_sync.model.window import MaintenanceWindow
 from hhu_sync.profile.wire import encode_event, encode_profile
 from hhu_sync.remote.gateways import lanes
+from hhu_sync.remote.line import GatheringTransport
 from hhu_sync.remote.program import (
     OUTSIDE_WINDOW,
     Credentials,
@@ -357,7 +358,7 @@ class RemoteRunner:
             except (SerialException, OSError, ValueError) as exc:
                 last = f"cannot open {port}: {exc}"
             else:
-                client = MeterClient(SerialTransport(line), DriverSettings(
+                client = MeterClient(GatheringTransport(line), DriverSettings(
                     answer_timeout_s=s.answer_timeout_s, budget_s=max(0.5, left),
                     exchange_timeout_s=max(0.5, left), reaction_s=s.reaction_s))
                 try:

@@ -54,12 +54,17 @@ NO_CLOCK = RunSettings(concurrency=2, meter_budget_s=20.0, run_budget_s=60.0, re
                        clock_tolerance_s=1e9)
 
 
-def clock_at(hhmm: str, day_offset: int = 0):
-    """The depot's clock, running, as if it were ``hhmm`` UTC (today + day_offset)."""
+def clock_at(hhmm: str):
+    """The depot's clock, stopped at ``hhmm`` UTC today: the window's side never moves
+    however long a test takes."""
     h, m = map(int, hhmm.split(":"))
-    target = (REAL + timedelta(days=day_offset)).replace(hour=h, minute=m, second=0)
-    shift = target - REAL
-    return lambda: datetime.now(UTC).replace(microsecond=0) + shift
+    frozen = REAL.replace(hour=h, minute=m, second=0)
+    return lambda: frozen
+
+
+def running_clock():
+    """The depot's clock, running (setting a meter's clock reads the time back)."""
+    return lambda: datetime.now(UTC).replace(microsecond=0)
 
 
 @pytest.fixture
@@ -206,7 +211,7 @@ def clock_list(net, catalog, *, allow=True):
 def test_a_clock_off_by_more_than_the_tolerance_is_set_inside_the_window(net, catalog,
                                                                          store):
     store.add_meter_list(clock_list(net, catalog), REAL.isoformat())
-    now = clock_at(f"{REAL:%H:%M}")
+    now = running_clock()
     report = runner(store, now, CLOCKED).run(store.remote_runs()[0])
     assert report is not None
     [meter] = report.meters
@@ -220,7 +225,7 @@ def test_a_clock_off_by_more_than_the_tolerance_is_set_inside_the_window(net, ca
 def test_without_programming_allowed_the_clock_is_checked_not_set(net, catalog, store):
     store.add_meter_list(clock_list(net, catalog, allow=False), REAL.isoformat())
     before = sim(net, "40000011").now
-    report = runner(store, clock_at(f"{REAL:%H:%M}"), CLOCKED).run(store.remote_runs()[0])
+    report = runner(store, running_clock(), CLOCKED).run(store.remote_runs()[0])
     assert report is not None
     [meter] = report.meters
     assert meter.outcome == "done" and meter.clock_offset_s is not None
