@@ -14,6 +14,8 @@ when the bytes reach the driver changes, never what they are.
 
 from __future__ import annotations
 
+from typing import Any
+
 from hhu_sync.meterio.transport import SerialTransport
 
 #: The longest a read waits for the rest of a message once part of it came (the cradle
@@ -24,7 +26,7 @@ _MAX_GULP = 1 << 16
 _FIRST_STEP_S = 0.001
 
 
-def message_ends(data: bytes) -> bool:
+def message_ends(data: bytes | bytearray) -> bool:
     """Whether ``data`` ends where an IEC 62056-21 message may end: a block's ETX or
     EOT with its BCC, a CR LF (identification, readout lines), a lone ACK or NAK."""
     if not data:
@@ -37,8 +39,8 @@ def message_ends(data: bytes) -> bool:
 class GatheringTransport(SerialTransport):
     """:class:`SerialTransport` that gathers a message's pieces before handing them on."""
 
-    def __init__(self, port: object, *, gather_s: float = GATHER_S, **kw: object) -> None:
-        super().__init__(port, **kw)  # type: ignore[arg-type]
+    def __init__(self, port: Any, *, gather_s: float = GATHER_S, **kw: Any) -> None:
+        super().__init__(port, **kw)
         self.gather_s = gather_s
 
     def read(self, timeout: float) -> bytes:
