@@ -134,3 +134,14 @@ def test_all_sessions_together_keep_to_the_concurrency(store, catalog):
     ports = Ports({GW_A: 2})
     _run(store, catalog, ports, sessions=4, concurrency=2)
     assert ports.total_peak <= 2 and ports.peak[GW_A] == 2
+
+
+def test_the_settings_come_from_the_remote_config_section(tmp_path):
+    from hhu_sync.config import load_config
+
+    path = tmp_path / "hhu-sync.toml"
+    path.write_text("[remote]\nsessions_per_gateway = 3\nclock_tolerance_seconds = 30\n")
+    settings = RunSettings.of(load_config(path).remote)
+    assert (settings.sessions_per_gateway, settings.clock_tolerance_s) == (3, 30)
+    path.write_text("[remote]\n")
+    assert RunSettings.of(load_config(path).remote).sessions_per_gateway == 1
