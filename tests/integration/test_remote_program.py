@@ -231,3 +231,48 @@ def test_without_programming_allowed_the_clock_is_checked_not_set(net, catalog, 
     assert meter.outcome == "done" and meter.clock_offset_s is not None
     assert meter.clock_offset_s < -270 and "clock" not in meter.notes
     assert sim(net, "40000011").now - before < timedelta(minutes=1)   # left as it was
+
+
+DAEMON_CONFIG = """
+[depot]
+id = "DEPOT-W"
+[limits]
+debounce_seconds = 0.05
+outbox_workers = 0
+[schedule]
+poll_seconds = 0.1
+rescan_seconds = 1
+[remote]
+poll_seconds = 0.1
+meter_budget_seconds = 10
+backoff_seconds = 0.05
+"""
+
+
+def test_a_daemon_run_once_does_not_wait_for_a_window_hours_away(net, catalog, tmp_path):
+    from hhu_sync.config import load_config
+    from hhu_sync.daemon import Daemon
+    from hhu_sync.model.meterlist import render_meter_list_toml
+
+    path = tmp_path / "hhu-sync.toml"
+    path.write_text(DAEMON_CONFIG)
+    config = load_config(path)
+    away = datetime.now(UTC) + timedelta(hours=12)
+    window = f"{away:%H}:00-{(away + timedelta(hours=1)):%H}:00"
+    reader = {"serial": "40000011", "task": "read", "port": net.meters["40000011"].url,
+              "device_address": "11"}
+    config.paths.outbox.mkdir(parents=True, exist_ok=True)
+    (config.paths.outbox / "a1700-ci-tou.toml").write_bytes(
+        (EXAMPLES / "a1700-ci-tou.toml").read_bytes())
+    (config.paths.outbox / "prog.toml").write_text(render_meter_list_toml(
+        program_list(net, catalog, window=window, extra=[reader])))
+    summary = Daemon(config, once=True).run(timeout=60)
+    assert summary.finished
+    store = SqliteStore(config.paths.database)
+    try:
+        assert store.list_state("R-PROG") == ListState.RUNNING       # left for its window
+        assert [v.outcome for v in store.meter_visits("40000011")] == ["done"]
+        assert store.meter_visits("35000001") == []
+    finally:
+        store.close()
+    assert sim(net, "35000001").tou == TouTable.flat()
