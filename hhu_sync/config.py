@@ -75,7 +75,7 @@ class Remote:
     RS-485 buses (hhu_sync.remote, docs/remote.md)."""
 
     poll_seconds: float = 30.0         # look for queued remote lists this often
-    concurrency: int = 4               # ports read at once (one session a port, always)
+    concurrency: int = 4               # sessions at once over all ports
     meter_budget_seconds: float = 120.0  # one meter, all its attempts; then not_found
     run_budget_seconds: float = 3600.0   # one run of a list; meters left are not visited
     retries: int = 2                   # attempts after the first, per meter (0: none)
@@ -83,6 +83,8 @@ class Remote:
     answer_timeout_seconds: float = 1.5  # silence before the driver repeats a request
     lease_seconds: float = 300.0       # a meter's claim lapses this long unrenewed (a
     #                                    daemon gone): another depot takes it over
+    sessions_per_gateway: int = 1      # socket:// and rfc2217:// ports (a bus: always 1)
+    clock_tolerance_seconds: float = 60.0  # a meter clock further off is set (in window)
 
 
 @dataclass(frozen=True)

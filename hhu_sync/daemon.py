@@ -39,7 +39,7 @@ from hhu_sync.export import export
 from hhu_sync.fsutil import DAEMON_DIR_MODE, copy_new_file, ensure_dir
 from hhu_sync.io.ports import register_handler_packages
 from hhu_sync.keys import KeyStore
-from hhu_sync.model.catalog import load_catalog
+from hhu_sync.model.catalog import load_catalog, model_takes_ratios
 from hhu_sync.outbox import OutboxProcessor, OutboxWatcher, ReadyFiles
 from hhu_sync.packing import Packer
 from hhu_sync.remote.runner import RemoteRunner, RunSettings
@@ -151,7 +151,9 @@ class Daemon:
         # remote lists (target = "remote"): read over their ports on threads of their own
         self.remote = RemoteRunner(self.store, runner_id=f"remote-{config.depot_id}",
                                    settings=RunSettings.of(config.remote),
-                                   secret=self.keystore.secret, committed=self._remote_committed)
+                                   secret=self.keystore.secret, committed=self._remote_committed,
+                                   takes_ratios=lambda model: model_takes_ratios(
+                                       model, p.catalog))
         self.web = self._web_server(config)
         self.store.on_back = self._storage_back      # set last: it reaches the parts above
 

@@ -25,6 +25,7 @@ from hhu_sync.model.fields import Fields, shown
 from hhu_sync.model.fit import scheme_fit_problems
 from hhu_sync.model.problems import ModelError, Problem, ProblemCode
 from hhu_sync.model.scheme import Scheme
+from hhu_sync.model.window import MaintenanceWindow, WindowError
 
 TASKS = ("read", "program", "read+program")
 MAX_ENTRIES = 10_000
@@ -32,7 +33,7 @@ _SERIAL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,31}$")
 _SEP_LINE = re.compile(r'^"?sep=([,;\t|])"?[,;\t|]*\s*$')
 _EXCEL_NUMBER = re.compile(r"^\d+(?:[.,]\d+)?E\+\d+$", re.IGNORECASE)   # 3.51E+13
 _BARE_HEAD_LINE = re.compile(r'^\s*"?\s*(list|id|name|hhu|crew|target|schedule|due|notes|profile'
-                             r'|events|since|read_password_ref)\s*:',
+                             r'|events|since|read_password_ref|allow_remote_program|maintenance_window)\s*:',
                              re.IGNORECASE)     # a "# key: value" line that lost its "#"
 #: What a read task may ask for besides the registers, per meter or as the list's default.
 READ_OPTIONS = ("profile", "events", "since")
@@ -46,7 +47,11 @@ _OPTIONAL = (*READ_OPTIONS, READ_PASSWORD_REF)
 REMOTE = "remote"
 #: What a remote entry says about its line: the port's URL and the meter's device address.
 REMOTE_KEYS = ("port", "device_address")
-_LIST_KEYS = ("id", "name", "hhu", "crew", "target", "schedule", "due", "notes", *_OPTIONAL)
+#: A remote list that programs: the flag that allows it, and the hours it may (UTC).
+ALLOW_REMOTE_PROGRAM, MAINTENANCE_WINDOW = "allow_remote_program", "maintenance_window"
+PROGRAM_TASKS = ("program", "read+program")
+_LIST_KEYS = ("id", "name", "hhu", "crew", "target", "schedule", "due", "notes", *_OPTIONAL,
+              ALLOW_REMOTE_PROGRAM, MAINTENANCE_WINDOW)
 _BASE_KEYS = ("serial", "site", "address", "task", "scheme", "model", "notes")
 _ENTRY_KEYS = (*_BASE_KEYS, *_OPTIONAL, *REMOTE_KEYS)
 #: The columns every CSV list has; the read options and the remote keys are optional.
@@ -104,10 +109,21 @@ class MeterList:
     #: Remote lists: a cron expression (UTC, five fields) the list runs again by, e.g.
     #: ``"0 2 * * *"`` every night at 02:00; None: once, when queued.
     schedule: str | None = None
+    #: Remote lists: program tasks (and clock setting) allowed, and only inside the
+    #: maintenance window ``HH:MM-HH:MM`` (UTC; :class:`MaintenanceWindow`).
+    allow_remote_program: bool = False
+    maintenance_window: str | None = None
 
     @property
     def remote(self) -> bool:
         return self.target == REMOTE
+
+    @property
+    def window(self) -> MaintenanceWindow | None:
+        """The maintenance window, when the list allows remote programming."""
+        if not self.allow_remote_program or self.maintenance_window is None:
+            return None
+        return MaintenanceWindow.parse(self.maintenance_window)
 
     @property
     def scheme_ids(self) -> tuple[str, ...]:
@@ -117,13 +133,17 @@ class MeterList:
     def to_dict(self) -> dict[str, Any]:
         """Plain data for msgpack and JSON (by hand: ``asdict`` deep-copies, ten times slower
         on a route of a thousand meters)."""
-        d = {"id": self.id, "name": self.name, "hhu": self.hhu, "crew": self.crew,
+        d: dict[str, Any] = {"id": self.id, "name": self.name, "hhu": self.hhu, "crew": self.crew,
              "due": self.due, "notes": self.notes,
              "meters": [_entry_dict(m) for m in self.meters]}
         if self.target is not None:
             d["target"] = self.target
         if self.schedule is not None:
             d["schedule"] = self.schedule
+        if self.allow_remote_program:
+            d[ALLOW_REMOTE_PROGRAM] = True
+        if self.maintenance_window is not None:
+            d[MAINTENANCE_WINDOW] = self.maintenance_window
         return d
 
 
@@ -153,7 +173,9 @@ def meter_list_from_dict(data: dict[str, Any]) -> MeterList:
         notes=data["notes"], meters=tuple(MeterEntry(**{k: v for k, v in m.items()
                                                          if k in _ENTRY_KEYS})
                                           for m in data["meters"]),
-        target=data.get("target"), schedule=data.get("schedule"))
+        target=data.get("target"), schedule=data.get("schedule"),
+        allow_remote_program=bool(data.get(ALLOW_REMOTE_PROGRAM, False)),
+        maintenance_window=data.get(MAINTENANCE_WINDOW))
 
 
 def _flag(value: Any) -> bool | None:
@@ -282,6 +304,7 @@ def _build(f: Fields, head: dict[str, Any], head_path: str, rows: list[tuple[str
     target = _target(f, head, head_path)
     remote = "target" in head      # a bad target is told once: its entries read as remote
     schedule = _schedule(f, head, head_path, remote)
+    allow_program, window = _program_window(f, head, head_path, remote)
     if "hhu" not in head and "crew" not in head and "target" not in head:
         f.add(f"{head_path}.hhu", "a meter list needs a target: hhu = \"ID\", crew = \"NAME\""
               " or target = \"remote\"")
@@ -328,6 +351,7 @@ def _build(f: Fields, head: dict[str, Any], head_path: str, rows: list[tuple[str
     entries: list[MeterEntry] = []
     first_seen: dict[str, str] = {}
     on_port: dict[tuple[str, str], str] = {}     # (port, address) -> where first
+    programs: list[str] = []                     # remote program entries, where
     for path, line, row in rows:
         def add(field: str, message: str, path: str = path, line: int | None = line,
                 **code: Any) -> None:
@@ -391,15 +415,66 @@ def _build(f: Fields, head: dict[str, Any], head_path: str, rows: list[tuple[str
         read_ref = _read_password_ref(row, defaults, task, add)
         port, device = _remote_fields(row, remote, task, serial, path or f"line {line}",
                                       on_port, add)
+        if remote and task in PROGRAM_TASKS:
+            programs.append(path or f"line {line}")
         if serial and task in TASKS:
             entries.append(MeterEntry(serial, texts["site"], texts["address"], task,
                                       scheme_id, model, texts["notes"], profile, events,
                                       since, read_ref, port, device))
+    if programs:
+        _remote_program_allowed(f, head, head_path, programs, allow_program, window)
     if f.problems:
         raise ModelError(f.problems)
     assert lid is not None and due is not None   # required: else a problem was recorded
     return MeterList(lid, name or lid, hhu, crew, due, notes, tuple(entries), target,
-                     schedule)
+                     schedule, allow_program, window)
+
+
+def _program_window(f: Fields, head: dict[str, Any], head_path: str,
+                    remote: bool) -> tuple[bool, str | None]:
+    """``allow_remote_program`` and ``maintenance_window``: a remote list's, checked. A
+    list that allows programming must say when (the meters are in service)."""
+    allow = False
+    window: str | None = None
+    for key in (ALLOW_REMOTE_PROGRAM, MAINTENANCE_WINDOW):
+        if key in head and not remote:
+            f.add(f"{head_path}.{key}", "only a remote list (target = \"remote\") programs "
+                  "its meters from the depot; an HHU programs on its visit")
+    if not remote:
+        return False, None
+    if ALLOW_REMOTE_PROGRAM in head:
+        flag = _flag(head[ALLOW_REMOTE_PROGRAM])
+        if flag is None:
+            f.add(f"{head_path}.{ALLOW_REMOTE_PROGRAM}",
+                  f"{_show(head[ALLOW_REMOTE_PROGRAM])} is not yes or no (true/false)")
+        allow = bool(flag)
+    if MAINTENANCE_WINDOW in head:
+        raw = head[MAINTENANCE_WINDOW]
+        if not isinstance(raw, str):
+            f.add(f"{head_path}.{MAINTENANCE_WINDOW}", "expected a window HH:MM-HH:MM (text)")
+        else:
+            try:
+                window = MaintenanceWindow.parse(raw).text()
+            except WindowError as exc:
+                f.add(f"{head_path}.{MAINTENANCE_WINDOW}", str(exc))
+    if allow and window is None and MAINTENANCE_WINDOW not in head:
+        f.add(f"{head_path}.{MAINTENANCE_WINDOW}", "missing: a list with "
+              "allow_remote_program = true programs only inside its maintenance window "
+              "(e.g. maintenance_window = \"01:00-04:00\", UTC)")
+    return allow, window
+
+
+def _remote_program_allowed(f: Fields, head: dict[str, Any], head_path: str,
+                            programs: list[str], allow: bool, window: str | None) -> None:
+    """Program tasks on a remote list: only with the flag (and a window, checked with
+    it). Told once for the list, naming the field and the first entry."""
+    if allow or ALLOW_REMOTE_PROGRAM in head and _flag(head[ALLOW_REMOTE_PROGRAM]) is None:
+        return
+    more = f" and {len(programs) - 1} more" if len(programs) > 1 else ""
+    f.add(f"{head_path}.{ALLOW_REMOTE_PROGRAM}",
+          f"missing: a program task on a remote list ({programs[0]}{more}) needs "
+          "allow_remote_program = true and a maintenance_window (the hours, UTC, the depot "
+          "may program in); else use task read and program on a visit")
 
 
 def cron_problem(text: str) -> str | None:
@@ -483,10 +558,6 @@ def _remote_fields(row: Mapping[str, Any], remote: bool, task: Any, serial: str 
             if raw not in ("", None):
                 add(key, "only a remote list (target = \"remote\") reads a meter over a port")
         return None, ""
-    if task in ("program", "read+program"):
-        add("task", f"task {_show(task)} on a remote list: remote programming is not built "
-            "in this depot yet (it will need allow_remote_program and a maintenance window);"
-            " use task read, and program on a visit")
     port: str | None = None
     if port_raw in ("", None):
         add("port", "missing: every meter of a remote list needs its port (socket://HOST:PORT,"
@@ -695,6 +766,9 @@ def render_meter_list_toml(m: MeterList) -> str:
     out += [f"crew = {_q(m.crew)}"] if m.crew else []
     out += [f"target = {_q(m.target)}"] if m.target else []
     out += [f"schedule = {_q(m.schedule)}"] if m.schedule else []
+    out += [f"{ALLOW_REMOTE_PROGRAM} = true"] if m.allow_remote_program else []
+    out += [f"{MAINTENANCE_WINDOW} = {_q(m.maintenance_window)}"] if m.maintenance_window \
+        else []
     out += [f"due = {m.due}", f"notes = {_q(m.notes)}", ""]
     for e in m.meters:
         out += ["[[meters]]", f"serial = {_q(e.serial)}", f"site = {_q(e.site)}",
@@ -727,8 +801,9 @@ def render_meter_list_csv(m: MeterList) -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     head = [("list", m.id), ("name", m.name), ("hhu", m.hhu), ("crew", m.crew),
-            ("target", m.target), ("schedule", m.schedule), ("due", m.due),
-            ("notes", m.notes)]
+            ("target", m.target), ("schedule", m.schedule),
+            (ALLOW_REMOTE_PROGRAM, "yes" if m.allow_remote_program else None),
+            (MAINTENANCE_WINDOW, m.maintenance_window), ("due", m.due), ("notes", m.notes)]
     for key, value in head:
         if value or key in ("list", "name", "due"):
             writer.writerow([f"# {key}: {value}"])

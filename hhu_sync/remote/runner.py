@@ -26,7 +26,12 @@ A meter gets a time budget (all its attempts) and bounded retries with back-off;
 that never answers is a ``not_found`` visit, one that answered and then failed every
 attempt a ``no_access`` visit (with what it sent, if its registers came through, and a
 note). A run has a budget too: meters it leaves are not visited (the list is partial).
-Programming is not done remotely (the list refuses program tasks, see docs/remote.md).
+
+Program tasks (a list with ``allow_remote_program`` and a ``maintenance_window``) are
+programmed and verified by read-back inside the window only (hhu_sync.remote.program);
+outside it they are left (``outside_window``) and the run stays open until the window.
+A network port (a modem or gateway) carries up to ``sessions_per_gateway`` sessions at
+once, a bus one (hhu_sync.remote.gateways).
 """
 
 from __future__ import annotations
@@ -36,7 +41,7 @@ import json
 import logging
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -49,9 +54,23 @@ from hhu_sync.ingest import IngestReport, parse_upload
 from hhu_sync.ingest.upload import UploadRefused
 from hhu_sync.meterio import DriverSettings, MeterClient, MeterIOError, PasswordRefused
 from hhu_sync.meterio.interval_read import DEFAULT_READ_PASSWORD
-from hhu_sync.meterio.transport import READ_SLICE_S, SerialTransport
+from hhu_sync.meterio.transport import READ_SLICE_S
+from hhu_sync.model.catalog import model_takes_ratios
 from hhu_sync.model.meterlist import SINCE_LAST, MeterEntry, MeterList
+from hhu_sync.model.window import MaintenanceWindow
 from hhu_sync.profile.wire import encode_event, encode_profile
+from hhu_sync.remote.gateways import lanes
+from hhu_sync.remote.line import GatheringTransport
+from hhu_sync.remote.program import (
+    OUTSIDE_WINDOW,
+    Credentials,
+    clock_offset_s,
+    credentials,
+    program_meter,
+    programs,
+    set_clock,
+    window_gate,
+)
 from hhu_sync.remote.visit import MeterRead, new_visit, read_meter
 from hhu_sync.store.base import ListState, RemoteRun, StorageUnavailable, Store, StoreError
 from hhu_sync.store.claim_rules import SETTLED, ClaimState, ClaimVerdict
@@ -72,6 +91,8 @@ class RunSettings:
     answer_timeout_s: float = 1.5
     reaction_s: float | None = None      # None: what the meter announces
     lease_s: float = 300.0               # a meter's claim lapses this long unrenewed
+    sessions_per_gateway: int = 1         # a network port's sessions at once (a bus: 1)
+    clock_tolerance_s: float = 60.0       # a meter clock further off is set (in window)
 
     @classmethod
     def of(cls, remote: Remote) -> RunSettings:
@@ -79,7 +100,9 @@ class RunSettings:
                    run_budget_s=remote.run_budget_seconds, retries=remote.retries,
                    backoff_s=remote.backoff_seconds,
                    answer_timeout_s=remote.answer_timeout_seconds,
-                   lease_s=max(remote.lease_seconds, 2 * remote.poll_seconds))
+                   lease_s=max(remote.lease_seconds, 2 * remote.poll_seconds),
+                   sessions_per_gateway=remote.sessions_per_gateway,
+                   clock_tolerance_s=remote.clock_tolerance_seconds)
 
 
 @dataclass
@@ -88,10 +111,12 @@ class MeterOutcome:
     port: str
     outcome: str          # the visit's, or "held" (stored by an earlier try of the run,
     #                       or by another runner), "not_visited" (the run's budget, or
-    #                       the daemon stopping), "elsewhere" (another runner has it now)
+    #                       the daemon stopping), "elsewhere" (another runner has it now),
+    #                       or "outside_window" (a program task, left for the window)
     attempts: int = 0
     upload_id: str = ""
     notes: str = ""
+    clock_offset_s: float | None = None   # the meter's clock minus the depot's, as read
 
 
 @dataclass
@@ -141,7 +166,8 @@ class RemoteRunner:
                  committed: Callable[[str, str], None] | None = None,
                  open_port: Callable[[str], Any] = open_serial,
                  clock: Callable[[], float] = time.monotonic,
-                 now: Callable[[], datetime] = _now) -> None:
+                 now: Callable[[], datetime] = _now,
+                 takes_ratios: Callable[[str | None], bool] = model_takes_ratios) -> None:
         self.store = store
         self.runner_id = runner_id
         self.settings = settings or RunSettings()
@@ -150,6 +176,9 @@ class RemoteRunner:
         self.open_port = open_port
         self.clock = clock
         self.now = now
+        self.takes_ratios = takes_ratios
+        #: runs left open for their maintenance window: not started again before it opens
+        self._deferred: dict[int, MaintenanceWindow] = {}
         self.stop = threading.Event()
         self._lock = threading.Lock()
         self._active: dict[int, Future] = {}
@@ -168,8 +197,8 @@ class RemoteRunner:
         self.fire_schedules()
         self.renew()
         for run in self.store.remote_runs():
-            if run.waits:
-                continue             # a schedule's first run, not fired yet
+            if run.waits or self._waiting(run):
+                continue             # a schedule's first run, or a window still closed
             with self._lock:
                 if run.delivery_id in self._active or self.stop.is_set():
                     continue
@@ -240,8 +269,14 @@ class RemoteRunner:
 
     def due(self) -> bool:
         """Whether any remote run waits to be worked now (``--once`` waits for them;
-        not for a schedule's next fire): queued, or running here or on another depot."""
-        return any(not r.waits for r in self.store.remote_runs())
+        not for a schedule's next fire, nor for a maintenance window still closed):
+        queued, or running here or on another depot."""
+        return any(not r.waits and not self._waiting(r) for r in self.store.remote_runs())
+
+    def _waiting(self, run: RemoteRun) -> bool:
+        """A run left open for program tasks whose maintenance window is still closed."""
+        window = self._deferred.get(run.delivery_id)
+        return window is not None and not window.contains(self.now())
 
     def shutdown(self) -> None:
         """Stop between meters: a run left midway resumes at the next start."""
@@ -282,11 +317,12 @@ class RemoteRunner:
         # meters settled already (by an earlier pass, or another runner) cost no claim
         settled_before = {c.seq: c.state for c in self.store.remote_claims(run.delivery_id)
                           if c.state in SETTLED}
-        futures = [self._ports.submit(self._read_port, mlist, run.delivery_id, port,
-                                      [(seq, e) for seq, e in items
-                                       if seq not in settled_before],
+        pending = {port: [(seq, e) for seq, e in items if seq not in settled_before]
+                   for port, items in groups.items()}
+        futures = [self._ports.submit(self._read_port, mlist, run.delivery_id, port, queue,
                                       deadline, report, lock)
-                   for port, items in groups.items()]
+                   for port, queue in lanes({p: i for p, i in pending.items() if i},
+                                            self.settings.sessions_per_gateway)]
         report.meters.extend(
             MeterOutcome(e.serial, e.port or "",
                          "held" if settled_before[seq] == ClaimState.DONE else "not_visited",
@@ -300,6 +336,16 @@ class RemoteRunner:
             log.warning("remote list %s: run %d stopped midway; resumed at the next look",
                         run.list_id, run.delivery_id)
             return report
+        waiting = sum(1 for m in report.meters if m.outcome == OUTSIDE_WINDOW)
+        if waiting and mlist.window is not None:
+            # their claims freed (not settled): the pass in the window claims them again
+            self.store.release_remote_claims(run.delivery_id, self.runner_id)
+            self._deferred[run.delivery_id] = mlist.window
+            log.info("remote list %s: run %d waits for its maintenance window %s UTC (%d "
+                     "meter(s) to program)", run.list_id, run.delivery_id,
+                     mlist.window.text(), waiting)
+            return report
+        self._deferred.pop(run.delivery_id, None)
         settled = sum(1 for c in self.store.remote_claims(run.delivery_id)
                       if c.state in SETTLED)
         if settled < len(mlist.meters):  # another runner's meters, or a lapsed claim
@@ -319,10 +365,11 @@ class RemoteRunner:
         return report
 
     def _read_port(self, mlist: MeterList, delivery_id: int, port: str,
-                   items: list[tuple[int, MeterEntry]], deadline: float, report: RunReport,
-                   lock: threading.Lock) -> None:
-        """A port's meters, one after the other (one session at a time on the line),
-        each claimed first: one another runner holds is left to it."""
+                   items: Iterable[tuple[int, MeterEntry]], deadline: float,
+                   report: RunReport, lock: threading.Lock) -> None:
+        """One session's meters of a port, one after the other (a bus has one session;
+        a gateway's sessions share one queue of its meters), each claimed first: one
+        another runner holds is left to it."""
         for seq, entry in items:
             upload_id = upload_id_of(delivery_id, seq, mlist.id)
             outcome = MeterOutcome(entry.serial, port, "not_visited", upload_id=upload_id)
@@ -367,6 +414,8 @@ class RemoteRunner:
             # _Stopped goes on up: its claim is released with the run's
             self._meter(mlist, entry, port, outcome, deadline, report, lock,
                         hhu_id=report.hhu_id)
+            if outcome.outcome == OUTSIDE_WINDOW:
+                return        # not settled: its claim is freed with the run's pass
             if not self.store.upload_held(outcome.upload_id):
                 state = ClaimState.SKIPPED           # not stored (the report says why)
         self.store.settle_remote_meter(
@@ -379,6 +428,14 @@ class RemoteRunner:
                hhu_id: str) -> None:
         """Read one meter (attempts within its budget), then commit its visit."""
         s = self.settings
+        program: Credentials | None = None
+        if programs(entry):
+            closed = window_gate(mlist, self.now())
+            if closed is not None:        # not visited: left for the window
+                outcome.outcome, outcome.notes = OUTSIDE_WINDOW, closed
+                return
+            program = credentials(entry, self.store.scheme(entry.scheme) if entry.scheme
+                                  else None, self.secret, self.takes_ratios)
         deadline = min(self.clock() + s.meter_budget_s, run_deadline)
         password, why_not = self._password(entry)
         since = self._since(entry)
@@ -397,12 +454,15 @@ class RemoteRunner:
             except (SerialException, OSError, ValueError) as exc:
                 last = f"cannot open {port}: {exc}"
             else:
-                client = MeterClient(SerialTransport(line), DriverSettings(
+                client = MeterClient(GatheringTransport(line), DriverSettings(
                     answer_timeout_s=s.answer_timeout_s, budget_s=max(0.5, left),
                     exchange_timeout_s=max(0.5, left), reaction_s=s.reaction_s))
                 try:
                     read_meter(client, entry, read, sign_on=sign_on, password=password,
                                since=since)
+                    if program is not None:
+                        read.programmed = program_meter(client, sign_on, program)
+                    self._clock(mlist, entry, client, read, sign_on, program)
                 except PasswordRefused as exc:
                     refused = f"load profile not read: the meter refused the password ({exc})"
                 except (MeterIOError, SerialException, OSError) as exc:
@@ -417,7 +477,11 @@ class RemoteRunner:
             if read.registers_read and (best is None or read.intervals_read
                                         or not best.registers_read):
                 best = read
-            if read.intervals_read or refused is not None:
+            if (read.intervals_read and (program is None or read.programmed is not None)) \
+                    or refused is not None:
+                break
+            if program is not None and window_gate(mlist, self.now()) is not None:
+                last += "; the maintenance window closed"
                 break
             wait = s.backoff_s * 2 ** (outcome.attempts - 1)
             if outcome.attempts > s.retries or self.clock() + wait >= deadline:
@@ -430,6 +494,14 @@ class RemoteRunner:
                 raise _Stopped
         visit = self._visit(entry, mlist, port, best, answered, refused, why_not, last,
                             outcome.attempts)
+        if best is not None and program is not None:
+            self._programmed(visit, best, program, outcome.attempts, last)
+        if best is not None:
+            offset = clock_offset_s(best.visit.get("meter_clock"),
+                                    datetime.fromisoformat(best.visit["time"]))
+            outcome.clock_offset_s = offset
+            if best.clock_note:
+                visit["notes"] = "; ".join(n for n in (visit["notes"], best.clock_note) if n)
         outcome.outcome, outcome.notes = visit["outcome"], visit["notes"]
         self._commit(visit, best, outcome.upload_id, report, lock, hhu_id=hhu_id)
 
@@ -488,6 +560,53 @@ class RemoteRunner:
             report.reports.append(ingested)
         if self.committed is not None and not ingested.already_held:
             self.committed(upload_id, hhu_id)
+
+    @staticmethod
+    def _programmed(visit: dict[str, Any], best: MeterRead, program: Credentials,
+                    attempts: int, last: str) -> None:
+        """A program task's visit: what its programming gave, as an HHU's visit says it
+        (``done`` + ``verify = ok`` only when read back); not programmed in its attempts
+        (the line failed each time): ``verify_failed``."""
+        got = best.programmed
+        if got is None:
+            scheme = program.scheme.id if program.scheme else None
+            got = {"outcome": "verify_failed", "verify": "failed", "scheme": scheme,
+                   "notes": f"not programmed in {attempts} attempt"
+                            f"{'s' if attempts != 1 else ''}: {last}"}
+        notes = "; ".join(n for n in (visit.get("notes", ""), got.get("notes", "")) if n)
+        visit.update(got)
+        visit["notes"] = notes
+
+    def _clock(self, mlist: MeterList, entry: MeterEntry, client: MeterClient,
+               read: MeterRead, sign_on: str, program: Credentials | None) -> None:
+        """The meter's clock against the depot's: further off than the tolerance, it is
+        set when the list allows programming and its window is open, else noted. A line
+        lost while setting it leaves the readings (the note says so)."""
+        offset = clock_offset_s(read.visit.get("meter_clock"),
+                                datetime.fromisoformat(read.visit["time"]))
+        if offset is None or abs(offset) <= self.settings.clock_tolerance_s:
+            return
+        way = "fast" if offset > 0 else "slow"
+        if mlist.window is None:
+            return                                   # checked only: VEE finds it off
+        if (closed := window_gate(mlist, self.now())) is not None:
+            read.clock_note = f"clock {abs(offset):.0f} s {way}, not set: {closed}"
+            return
+        password = program.password if program is not None else None
+        if password is None and entry.read_password_ref and self.secret is not None:
+            try:
+                password = self.secret(entry.read_password_ref)
+            except Exception:  # noqa: BLE001 - a key store fault is this meter's only
+                password = None
+        if password is None:
+            read.clock_note = (f"clock {abs(offset):.0f} s {way}, not set: no password that "
+                               "writes (a program task's scheme, or read_password_ref)")
+            return
+        try:
+            read.clock_note = set_clock(client, sign_on, password, offset, self.now).note
+        except (MeterIOError, SerialException, OSError) as exc:
+            read.clock_note = f"clock {abs(offset):.0f} s {way}, not set: the line failed " \
+                              f"({type(exc).__name__}: {exc})"
 
     def _password(self, entry: MeterEntry) -> tuple[str | None, str | None]:
         """The password profile reads open the meter with, or None and why not."""

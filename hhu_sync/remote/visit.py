@@ -37,6 +37,9 @@ class MeterRead:
     intervals_read: bool = False
     profiles: list[Any] = field(default_factory=list)
     events: list[Any] = field(default_factory=list)
+    #: a program task: the visit fields its programming gave (None: not programmed yet)
+    programmed: dict[str, Any] | None = None
+    clock_note: str = ""       # a clock checked against the depot's, set or not
 
 
 def new_visit(entry: MeterEntry, list_id: str, when: datetime) -> dict[str, Any]:

@@ -118,11 +118,11 @@ def test_a_target_other_than_remote_or_beside_an_hhu_is_refused(catalog):
     assert _fields(catalog, _list(hhu="H1")) == {"list.hhu"}
 
 
-def test_programming_on_a_remote_list_is_refused_as_not_built(catalog):
+def test_programming_on_a_remote_list_is_refused_without_allow_remote_program(catalog):
     found = _problems(catalog, _list({"serial": "M1", "task": "program", "scheme": "S",
                                       "port": GW}))
-    task = [m for f, m in found if f == "meters[0].task"]
-    assert task and "remote programming is not built" in task[0]
+    flag = [m for f, m in found if f == "list.allow_remote_program"]
+    assert flag and "maintenance_window" in flag[0]      # test_meterlist_remote_program
 
 
 def test_a_remote_list_may_run_on_a_cron_schedule_read_back_from_toml_and_csv(catalog):
