@@ -18,7 +18,7 @@ from typing import Any
 
 #: the depot id of a configuration without ``[depot] id`` (hhu_sync.config)
 DEFAULT_DEPOT = "depot"
-#: what the depot column of a row made before schema version 2 holds: not recorded
+#: what the depot column of a row made before schema version 3 holds: not recorded
 NOT_RECORDED = ""
 #: sessions a status shows (the newest)
 STATUS_SESSIONS = 10

@@ -18,7 +18,7 @@ from urllib.parse import urlsplit
 from hhu_sync.export.rows import ExportRow
 from hhu_sync.profile.series import ChannelSeries
 from hhu_sync.store import sqlite as sqlite_backend
-from hhu_sync.store.base import StoreError
+from hhu_sync.store.base import StorageUnavailable, StoreError
 from hhu_sync.store.depots import DEFAULT_DEPOT
 from hhu_sync.store.sqlite import SqliteStore
 
@@ -82,6 +82,8 @@ def open_store(url_or_path: str | Path, *, depot: str = DEFAULT_DEPOT,
             return SqliteStore(path, depot=depot)
         except sqlite3.Error as exc:
             raise StoreError(str(exc)) from None
+        except OSError as exc:       # its folder cannot be made or reached (yet)
+            raise StorageUnavailable(f"{path}: {exc.strerror or exc}") from None
     from hhu_sync.store.postgres import PostgresStore  # psycopg only when asked for
     if call_wait_s is None:
         return PostgresStore(str(url_or_path), depot=depot, open_wait_s=open_wait_s)

@@ -104,18 +104,18 @@ class PendingStore:
             return True
         try:
             store = self._opener(self.url)
-        except StorageUnavailable as exc:
-            wait = self.backoff.failed()
-            with self._lock:
-                self._health = StoreHealth(StoreState.UNAVAILABLE, self._health.since,
-                                           opened=False, attempts=self.backoff.failures,
-                                           error=_line(exc), retry_in_s=wait)
-            return False
         except StoreError as exc:
-            with self._lock:
-                self._health = StoreHealth(StoreState.REFUSED, _now(), opened=False,
-                                           attempts=self.backoff.failures, error=_line(exc))
-            raise
+            if not isinstance(exc, StorageUnavailable):
+                with self._lock:
+                    self._health = StoreHealth(StoreState.REFUSED, _now(), opened=False,
+                                               attempts=self.backoff.failures,
+                                               error=_line(exc))
+                raise
+            return self._failed(exc)
+        except Exception as exc:  # noqa: BLE001 - whatever the driver raised: counted, retried
+            log.warning("storage: %s: the opening failed unexpectedly (%s)", _shown(self.url),
+                        _line(exc), exc_info=self.backoff.failures == 0)   # traced once
+            return self._failed(exc)
         with self._lock:
             if self._closed:                 # the daemon stopped meanwhile
                 store.close()
@@ -124,6 +124,16 @@ class PendingStore:
             self._health = StoreHealth(StoreState.OPEN, _now(), opened=True)
         self.opened.set()
         return True
+
+    def _failed(self, exc: BaseException) -> bool:
+        """An attempt that found no store: counted, its error kept, the next one due
+        after the back-off."""
+        wait = self.backoff.failed()
+        with self._lock:
+            self._health = StoreHealth(StoreState.UNAVAILABLE, self._health.since,
+                                       opened=False, attempts=self.backoff.failures,
+                                       error=_line(exc), retry_in_s=wait)
+        return False
 
     def keep_opening(self, stop: threading.Event,
                      on_change: Callable[[StoreHealth], None] = lambda h: None) -> bool:

@@ -6,7 +6,7 @@
 --   * ids are identity columns (several depots insert at once: no MAX(id) + 1);
 --   * inputs and uploads have an insertion order (seq), which SQLite's rowid gives there;
 --   * integers are bigint (SQLite's INTEGER is 64-bit), blobs bytea, "user" is quoted;
---   * the depot columns (version 2) come last, as the upgrade from version 1 adds them,
+--   * the depot columns (version 3) come last, as the upgrade from version 2 adds them,
 --     and their indexes are made here (SQLite's at open: see schema.sql).
 -- Made in one transaction under an advisory lock (PostgresStore._set_up): depots that
 -- start together do not race to create it.

@@ -76,11 +76,14 @@ class RemoteClaims:
 
     def renew_remote_claims(self, runner: str, at: float, lease_s: float) -> int:
         """A fresh lease on every meter ``runner`` holds (any run): the daemon is alive.
-        How many it holds."""
+        How many it holds. A lease that lapsed or was released is not brought back: the
+        meter is free for any runner from then (this one claims it again as another
+        would), so a released claim (a program task waiting for its window) or one
+        another depot may be taking over stays free."""
         with self._tx() as db:
             return int(db.execute("UPDATE remote_claims SET lease_until=? WHERE runner=? "
-                                  "AND state=?", (at + lease_s, runner, ClaimState.CLAIMED)
-                                  ).rowcount)
+                                  "AND state=? AND lease_until>?",
+                                  (at + lease_s, runner, ClaimState.CLAIMED, at)).rowcount)
 
     def settle_remote_meter(self, delivery_id: int, seq: int, runner: str, *, state: str,
                             outcome: str, attempts: int, upload_id: str | None, notes: str,

@@ -1,4 +1,4 @@
--- hhu-sync database schema, version 2 (hhu_sync/store/schema_version.py; what each version
+-- hhu-sync database schema, version 4 (hhu_sync/store/schema_version.py; what each version
 -- added: hhu_sync/store/migrations.py). SQLite dialect; kept portable to PostgreSQL.
 
 CREATE TABLE IF NOT EXISTS meta (
@@ -49,8 +49,8 @@ CREATE TABLE IF NOT EXISTS hhus (
     free_flash INTEGER,
     dock       TEXT NOT NULL DEFAULT '',
     last_seen  TEXT,
-    -- Version 2 (every depot column: hhu_sync/store/depots.py): the depot whose daemon
-    -- last saw the HHU in a cradle ('' for rows made before version 2).
+    -- Version 3 (every depot column: hhu_sync/store/depots.py): the depot whose daemon
+    -- last saw the HHU in a cradle ('' for rows made before version 3).
     depot      TEXT NOT NULL DEFAULT ''
 );
 
@@ -110,7 +110,7 @@ CREATE TABLE IF NOT EXISTS uploads (
     stored      INTEGER NOT NULL,
     sha256      TEXT NOT NULL,
     cleared_at  TEXT,                     -- the HHU confirmed it deleted the upload
-    depot       TEXT NOT NULL DEFAULT ''  -- version 2: the depot that received it
+    depot       TEXT NOT NULL DEFAULT ''  -- version 3: the depot that received it
 );
 
 CREATE TABLE IF NOT EXISTS visits (
@@ -213,7 +213,7 @@ CREATE TABLE IF NOT EXISTS sessions (
     pushed     INTEGER NOT NULL DEFAULT 0,
     pulled     INTEGER NOT NULL DEFAULT 0,
     report     TEXT NOT NULL DEFAULT '{}',
-    depot      TEXT NOT NULL DEFAULT ''   -- version 2: the depot whose dock it was
+    depot      TEXT NOT NULL DEFAULT ''   -- version 3: the depot whose dock it was
 );
 
 -- Web app accounts (hhu-sync user ...): argon2 hashes only, never a password.
@@ -245,12 +245,12 @@ CREATE TABLE IF NOT EXISTS audit (
     target   TEXT NOT NULL,
     before   TEXT NOT NULL DEFAULT '',   -- JSON, '' when there was nothing
     after    TEXT NOT NULL DEFAULT '',
-    depot    TEXT NOT NULL DEFAULT ''    -- version 2: the depot whose daemon, web app or
+    depot    TEXT NOT NULL DEFAULT ''    -- version 3: the depot whose daemon, web app or
                                          -- command recorded it
 );
 CREATE INDEX IF NOT EXISTS audit_at ON audit (at);
 -- The depot indexes, sessions_depot (depot, session_id) and uploads_depot (depot,
--- received_at), are made at open and by the upgrade to version 2
+-- received_at), are made at open and by the upgrade to version 3
 -- (hhu_sync/store/sqlite_upgrades.py add_depot_columns): a database of version 1 has
 -- the tables without the column, so this file cannot name it in an index.
 

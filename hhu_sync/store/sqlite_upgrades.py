@@ -116,7 +116,7 @@ def _fill_sites(db: sqlite3.Connection) -> None:
         db.executemany("UPDATE list_entries SET site=? WHERE list_id=? AND serial=?", sites)
 
 
-#: the tables whose rows say which depot made them (schema version 2,
+#: the tables whose rows say which depot made them (schema version 3,
 #: hhu_sync/store/depots.py), and the indexes the reads by depot use
 DEPOT_TABLES = ("hhus", "uploads", "sessions", "audit")
 DEPOT_INDEXES = (

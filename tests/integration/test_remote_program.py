@@ -74,7 +74,10 @@ def net(tmp_path):
     with serve_fleet(path, idle_timeout=3.0) as network:
         for server in network.links.values():
             for meter in server.link.fleet.meters:
-                meter.at((REAL - timedelta(minutes=5)).replace(tzinfo=None))
+                # five minutes slow from now (REAL is the module's import: long before,
+                # on a busy machine with the suite in parallel)
+                meter.at((datetime.now(UTC) - timedelta(minutes=5)).replace(tzinfo=None,
+                                                                          microsecond=0))
         yield network
 
 

@@ -131,3 +131,31 @@ def test_a_store_that_opens_after_the_daemon_closed_it_is_closed_at_once(tmp_pat
     assert store.try_open() is False
     with pytest.raises(StorageUnavailable, match="closed"):
         _touch(store)
+
+
+def test_an_opening_that_fails_any_other_way_is_counted_and_tried_again(tmp_path):
+    """A folder that cannot be made (an OSError, not a driver's error) or anything else
+    the opener raises is one more failed attempt, never an exception out of the daemon's
+    start or its opener thread; the store opens once the cause is gone."""
+    from hhu_sync.store import open_store
+
+    unreachable = PendingStore("/proc/no-such-folder/depot.db", open_store)
+    assert unreachable.try_open() is False
+    health = unreachable.health()
+    assert health.state == StoreState.UNAVAILABLE and health.attempts == 1
+    assert "no-such-folder" in health.error or "No such file" in health.error
+    unreachable.close()
+
+    failures = iter([RuntimeError("driver bug"), None])
+
+    def flaky(url: str):
+        failure = next(failures)
+        if failure is not None:
+            raise failure
+        return SqliteStore(url)
+
+    pending = PendingStore(str(tmp_path / "depot.db"), flaky)
+    assert pending.try_open() is False
+    assert "driver bug" in pending.health().error
+    assert pending.try_open() is True and pending.health().state == StoreState.OPEN
+    pending.close()

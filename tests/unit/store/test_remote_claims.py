@@ -143,6 +143,19 @@ def _runner(store, runner_id: str, at: float, **settings):
                         settings=RunSettings(lease_s=LEASE, **settings))
 
 
+def test_a_released_or_lapsed_claim_is_not_renewed_and_another_runner_may_take_it(store, run):
+    """A program task left for its window frees its claim; the runner's next renewal
+    must not bring it back, or no other depot could program the meter in the window."""
+    assert claim(store, run, 0, "remote-A", T0) == ClaimVerdict.CLAIMED
+    assert claim(store, run, 2, "remote-A", T0) == ClaimVerdict.CLAIMED
+    assert store.release_remote_claims(run, "remote-A") == 2
+    assert store.renew_remote_claims("remote-A", T0 + 1, LEASE) == 0
+    assert claim(store, run, 0, "remote-B", T0 + 2) == ClaimVerdict.CLAIMED
+    assert store.renew_remote_claims("remote-A", T0 + LEASE + 5, LEASE) == 0  # 2: lapsed
+    assert claim(store, run, 2, "remote-B", T0 + LEASE + 6) == ClaimVerdict.CLAIMED
+    assert claim(store, run, 2, "remote-A", T0 + LEASE + 7) == ClaimVerdict.BUSY
+
+
 def test_a_runner_renews_the_leases_of_the_meters_it_holds(store, run):
     assert claim(store, run, 0, "remote-A", T0) == ClaimVerdict.CLAIMED
     a = _runner(store, "remote-A", T0 + 50)
