@@ -633,13 +633,15 @@ class PostgresStore(PortableStatements, SqliteAccounts, SqliteExceptions, Sqlite
         """As SQLite's: complete when every entry's latest visit is done, else partial
         (the lists' rows are locked by this ingest already)."""
         for list_id in list_ids:
+            # each entry's latest visit of the list, found for all entries in one pass
+            # (DISTINCT ON) rather than a look-up an entry
             total, done = db.execute(
-                "SELECT COUNT(*), COALESCE(SUM(CASE WHEN (SELECT v.outcome FROM visits v "
-                "JOIN uploads u ON u.upload_id = v.upload_id "
-                "WHERE v.list_id = e.list_id AND v.meter = e.serial "
-                "ORDER BY v.time DESC, u.seq DESC, v.seq DESC LIMIT 1) = 'done' "
-                "THEN 1 ELSE 0 END), 0) FROM list_entries e WHERE e.list_id=?",
-                (list_id,)).fetchone()
+                "SELECT COUNT(*), COUNT(*) FILTER (WHERE latest.outcome = 'done') "
+                "FROM list_entries e LEFT JOIN (SELECT DISTINCT ON (v.meter) v.meter, "
+                "v.outcome FROM visits v JOIN uploads u ON u.upload_id = v.upload_id "
+                "WHERE v.list_id = ? ORDER BY v.meter, v.time DESC, u.seq DESC, v.seq DESC"
+                ") latest ON latest.meter = e.serial WHERE e.list_id = ?",
+                (list_id, list_id)).fetchone()
             state = ListState.COMPLETE if done >= total else ListState.PARTIAL
             # a running remote list is settled when its run ends (end_remote_run)
             db.execute("UPDATE lists SET state=?, updated_at=? WHERE list_id=? "
