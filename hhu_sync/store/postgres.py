@@ -9,7 +9,11 @@ What differs is how rows get in and how depots are kept apart:
 * readings and intervals are copied (``COPY``) into a temporary staging table and merged
   with ``INSERT ... ON CONFLICT DO NOTHING`` in key order: the keys' unique constraints,
   not a look-up first, decide what is new, and two depots merging overlapping uploads
-  wait on each other's rows instead of both storing them;
+  wait on each other's rows instead of both storing them. Readings are first tried as
+  one COPY straight into their table under a savepoint: an upload of new readings (the
+  common case) costs what a plain COPY does; one with a key already held fails on the
+  key's constraint (or gives up waiting for another depot's, at most 200 ms), is rolled
+  back to the savepoint and merged;
 * an upload is claimed by inserting its ``uploads`` row first: the same upload ingested
   by two depots at once is stored by one, and the other finds it held;
 * the meter lists an upload names are locked (``FOR UPDATE``, in id order) before its
@@ -33,7 +37,7 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from functools import cache
 from importlib import resources
@@ -108,6 +112,9 @@ FAILING_WAIT_S = 2.0
 RECONNECT_S = 10.0
 _EXCEPTIONS_ONCE_LOCK = 0x68687565
 _INTERVAL_SELECT = ", ".join(INTERVAL_COLUMNS)
+#: how long an upload's first try (a COPY straight into readings) waits for a key another
+#: depot holds uncommitted before it gives up for the merge in key order
+_FAST_COPY_WAIT = "200ms"
 _DELIVERY_SELECT = ("delivery_id, kind, ref, target_hhu, target_crew, state, bundle_id, "
                     "bundle IS NOT NULL, attempts")
 _EXCEPTION_COLUMNS = "upload_id, kind, meter, obis, time, value, detail, created_at"
@@ -182,6 +189,10 @@ class PgConnection:
         cur = self.conn.cursor()
         cur.executemany(_pg(sql), parameters)
         return cur
+
+    def savepoint(self) -> AbstractContextManager[Any]:
+        """A savepoint in the transaction: what fails inside is undone, the rest kept."""
+        return self.conn.transaction()
 
     def copy_rows(self, table: str, columns: str, rows: Iterator[tuple] | Sequence[tuple]
                   ) -> None:
@@ -593,12 +604,33 @@ class PostgresStore(PortableStatements, SqliteAccounts, SqliteExceptions, Sqlite
 
     @staticmethod
     def _merge_readings(db: PgConnection, rows: Sequence[tuple]) -> int:
+        """The rows stored where their keys are new; how many were.
+
+        First tried as one COPY straight into the readings table, under a savepoint:
+        when every key is new, the common case, that is all, at the cost of a plain COPY.
+        A key already held (another upload's, another depot's, or twice in this one)
+        fails it on the primary key, not on a look-up first. A key another depot is
+        storing at this moment makes it wait at most ``_FAST_COPY_WAIT`` (its rows come
+        in the upload's order, not in key order, so two such waits could be a
+        deadlock). Either way the savepoint is rolled back and the rows are merged in key
+        order as :meth:`_merge_staged` says."""
+        columns = _READING_COLUMNS.replace(",", ", ")
+        try:
+            with db.savepoint():
+                db.execute(f"SET LOCAL lock_timeout = '{_FAST_COPY_WAIT}'")
+                db.copy_rows("readings", columns, rows)
+                db.execute("SET LOCAL lock_timeout TO DEFAULT")
+        except (psycopg.errors.UniqueViolation, psycopg.errors.LockNotAvailable):
+            return PostgresStore._merge_staged(db, columns, rows)
+        return len(rows)
+
+    @staticmethod
+    def _merge_staged(db: PgConnection, columns: str, rows: Sequence[tuple]) -> int:
         """COPY the rows into the staging table, merge them in key order (two depots'
         overlapping uploads take the keys' locks in one order: no deadlock); how many
         were new."""
         for sql in _STAGING:
             db.execute(sql)
-        columns = _READING_COLUMNS.replace(",", ", ")
         source = rows.__iter__() if isinstance(rows, FlatRows) else iter(rows)
         db.copy_rows("readings_in", "n, " + columns,
                      ((n, *row) for n, row in enumerate(source)))
@@ -661,13 +693,15 @@ class PostgresStore(PortableStatements, SqliteAccounts, SqliteExceptions, Sqlite
         """As SQLite's: complete when every entry's latest visit is done, else partial
         (the lists' rows are locked by this ingest already)."""
         for list_id in list_ids:
+            # each entry's latest visit of the list, found for all entries in one pass
+            # (DISTINCT ON) rather than a look-up an entry
             total, done = db.execute(
-                "SELECT COUNT(*), COALESCE(SUM(CASE WHEN (SELECT v.outcome FROM visits v "
-                "JOIN uploads u ON u.upload_id = v.upload_id "
-                "WHERE v.list_id = e.list_id AND v.meter = e.serial "
-                "ORDER BY v.time DESC, u.seq DESC, v.seq DESC LIMIT 1) = 'done' "
-                "THEN 1 ELSE 0 END), 0) FROM list_entries e WHERE e.list_id=?",
-                (list_id,)).fetchone()
+                "SELECT COUNT(*), COUNT(*) FILTER (WHERE latest.outcome = 'done') "
+                "FROM list_entries e LEFT JOIN (SELECT DISTINCT ON (v.meter) v.meter, "
+                "v.outcome FROM visits v JOIN uploads u ON u.upload_id = v.upload_id "
+                "WHERE v.list_id = ? ORDER BY v.meter, v.time DESC, u.seq DESC, v.seq DESC"
+                ") latest ON latest.meter = e.serial WHERE e.list_id = ?",
+                (list_id, list_id)).fetchone()
             state = ListState.COMPLETE if done >= total else ListState.PARTIAL
             # a running remote list is settled when its run ends (end_remote_run)
             db.execute("UPDATE lists SET state=?, updated_at=? WHERE list_id=? "

@@ -128,7 +128,7 @@ DEPOT_INDEXES = (
 def add_depot_columns(db: sqlite3.Connection) -> None:
     """The depot column (``''``, not recorded, in the rows there) on each table of
     :data:`DEPOT_TABLES` that lacks it, and the depot indexes: the upgrade from schema
-    version 1, also run at every open (a database older than version 1 gets them on the
+    version 2, also run at every open (a database older than version 1 gets them on the
     way; on a current one it changes nothing). Inside the caller's transaction, if any."""
     for table in DEPOT_TABLES:
         columns = {row[1] for row in db.execute(f"PRAGMA table_info({table})")}

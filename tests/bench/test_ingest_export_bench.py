@@ -8,12 +8,17 @@ from __future__ import annotations
 import re
 import subprocess
 import sys
+import uuid
 
 import pytest
 
 from tests.conftest import ROOT
+from tests.unit.store.conftest import PG_SERVER
 
 INGEST = re.compile(r"^ingest: [\d,]+ rows/s, sqlite [\d,]+ rows/s, ratio [\d.]+$")
+PG_INGEST = re.compile(r"^ingest: [\d,]+ rows/s, copy [\d,]+ rows/s, ratio [\d.]+$")
+DEPOTS = re.compile(r"^depots: 3 depots [\d,]+ readings/s [\d,]+ intervals/s, p50 \d+ ms, "
+                    r"p99 \d+ ms, one depot [\d,]+ readings/s$")
 EXPORT = re.compile(r"^export: (\d+) readings, readings [\d,]+ rows/s, csv [\d,]+ rows/s, "
                     r"cmep [\d,]+ rows/s$")
 
@@ -43,6 +48,28 @@ def test_the_ingest_bench_stores_every_reading_on_the_path_it_names(extra, path)
     assert DAEMON_PATH in lines, lines
     assert any(line.startswith(f"code: {ROOT / 'hhu_sync'}; visits {path}") for line in lines)
     assert any(line.startswith("cpu per reading: depot ") for line in lines), lines
+
+
+def bench_store() -> str:
+    """A database name on the test server for a bench to make and drop (its own)."""
+    return f"{PG_SERVER}/hhu_bench_{uuid.uuid4().hex[:12]}"
+
+
+def test_the_ingest_bench_on_postgresql_stores_every_reading_beside_a_raw_copy():
+    lines = run("ingest.py", "--readings", "2000", "--per-upload", "1000", "--inline",
+                "--repeat", "2", "--store", bench_store())
+    assert PG_INGEST.match(lines[-1]), lines
+    assert DAEMON_PATH.replace("SqliteStore.ingest", "PostgresStore.ingest") in lines, lines
+    assert any(line.startswith("postgresql COPY (raw)") for line in lines), lines
+    assert sum(line.startswith("  run ") for line in lines) == 4, lines
+
+
+def test_the_depots_bench_checks_every_reading_stored_once():
+    # it exits 1 when a reading or interval is not stored exactly once
+    lines = run("depots.py", "--depots", "3", "--uploads", "2", "--visits", "20",
+                "--store", bench_store())
+    assert DEPOTS.match(lines[-1]), lines
+    assert any(line.startswith("stored once: ") and "NOT" not in line for line in lines)
 
 
 def test_the_export_bench_exports_every_reading_held():

@@ -173,6 +173,45 @@ def test_overlapping_uploads_from_two_depots_store_each_reading_once_each_except
     assert a._one("SELECT COUNT(*) FROM readings WHERE status = 'conflict'") == 20
 
 
+def test_uploads_of_one_meters_readings_in_opposite_orders_store_each_once(
+        depots, pg_url, monkeypatch):
+    # Two lists, the same meters: neither depot waits on the other's list, so B's
+    # readings meet A's uncommitted ones. A's upload brings them in one order, B's in
+    # the other (a first try's COPY in upload order could deadlock): B gives up its
+    # first try or fails it on the key, and merges in key order behind A's commit.
+    a, b = depots
+    serials = [f"M{n:02d}" for n in range(40)]
+    a.add_meter_list(meter_list("LA", serials=serials, hhu="HHU-A"), ISSUED)
+    a.add_meter_list(meter_list("LB", serials=serials, hhu="HHU-B"), ISSUED)
+    held = HeldAtCommit("ingest.before_commit")
+    monkeypatch.setattr(postgres_backend, "failpoint", held)
+    first = upload("U1", [visit(m, list_id="LA") for m in serials], hhu="HHU-A")
+    second = upload("U2", [visit(m, list_id="LB") for m in reversed(serials)], hhu="HHU-B")
+    out = _both(held, pg_url, lambda: a.ingest(first, NOW), lambda: b.ingest(second, NOW))
+    assert out["depot-a"].readings_stored == 40
+    assert (out["depot-b"].readings_stored, out["depot-b"].readings_already_held) == (0, 40)
+    assert a._one("SELECT COUNT(*) FROM readings") == 40
+    assert a._one("SELECT COUNT(DISTINCT upload_id) FROM readings") == 1
+    assert dict(a._rows("SELECT kind, COUNT(*) FROM exceptions GROUP BY kind")) == \
+        {"duplicate": 40}
+
+
+def test_new_readings_are_stored_in_the_order_they_came_and_a_resend_stores_none(depots):
+    a, _ = depots
+    serials = [f"M{n:02d}" for n in range(30)]
+    a.add_meter_list(meter_list("L1", serials=serials), ISSUED)
+    report = a.ingest(upload("U1", [visit(m, value=f"{n}.5") for n, m in
+                                    enumerate(reversed(serials))]), NOW)
+    assert (report.readings_stored, report.readings_already_held) == (30, 0)
+    # the upload's first reading first: stored in the order it came
+    assert a._rows("SELECT meter, value FROM readings ORDER BY ctid LIMIT 2") == \
+        [("M29", "0.5"), ("M28", "1.5")]
+    again = a.ingest(upload("U2", [visit(m, value=f"{n}.5") for n, m in
+                                   enumerate(reversed(serials))]), NOW)
+    assert (again.readings_stored, again.readings_already_held) == (0, 30)
+    assert a._one("SELECT COUNT(*) FROM readings") == 30
+
+
 def test_a_schema_of_another_version_is_refused_naming_both(pg_url):
     empty_pg(pg_url)
     PostgresStore(pg_url).close()
