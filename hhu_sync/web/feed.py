@@ -22,6 +22,24 @@ from hhu_sync.dock.events import DockEvent, EventHub
 SSE_COALESCE_S = 0.5      # a change reaches the browsers within this (and a hop): under 1 s
 SSE_KEEPALIVE_S = 15.0    # a comment this often keeps proxies from closing a quiet stream
 SSE_CHECK_S = 0.5         # how soon an open stream sees the server stopping
+
+
+async def relay(queue: asyncio.Queue[str], closing: threading.Event | asyncio.Event
+                ) -> AsyncIterator[str]:
+    """A stream's chunks as its queue gets them, with a comment after every
+    ``SSE_KEEPALIVE_S`` of quiet, until ``closing`` is set (seen within ``SSE_CHECK_S``)."""
+    quiet = 0.0
+    while not closing.is_set():
+        try:
+            chunk = await asyncio.wait_for(queue.get(), SSE_CHECK_S)
+        except TimeoutError:
+            quiet += SSE_CHECK_S
+            if quiet >= SSE_KEEPALIVE_S:
+                quiet = 0.0
+                yield ": still here\n\n"
+            continue
+        quiet = 0.0
+        yield chunk
 STREAM_QUEUE = 50         # chunks a stream may fall behind before it is sent a snapshot
 _RESYNC = ""
 _COMPACT = (",", ":")              # the marker of a stream that fell behind
@@ -69,17 +87,7 @@ class DockFeed:
         self.streams.add(queue)
         try:
             yield sse("snapshot", self.hub.board.snapshot())
-            quiet = 0.0
-            while not self.closing.is_set():
-                try:
-                    chunk = await asyncio.wait_for(queue.get(), SSE_CHECK_S)
-                except TimeoutError:
-                    quiet += SSE_CHECK_S
-                    if quiet >= SSE_KEEPALIVE_S:
-                        quiet = 0.0
-                        yield ": still here\n\n"
-                    continue
-                quiet = 0.0
+            async for chunk in relay(queue, self.closing):
                 yield chunk if chunk != _RESYNC else sse("snapshot", self.hub.board.snapshot())
         finally:
             self.streams.discard(queue)

@@ -19,7 +19,7 @@ from typing import Any
 
 from starlette.concurrency import run_in_threadpool
 
-from hhu_sync.web.feed import SSE_CHECK_S, SSE_KEEPALIVE_S, sse
+from hhu_sync.web.feed import relay, sse
 
 POLL_S = 2.0            # how often a watched run is read again (a change shows within it)
 
@@ -71,17 +71,7 @@ class RemoteFeed:
         if watch.task is None or watch.task.done():
             watch.task = asyncio.get_running_loop().create_task(self._run(key, watch))
         try:
-            quiet = 0.0
-            while not self.closing.is_set():
-                try:
-                    chunk = await asyncio.wait_for(queue.get(), SSE_CHECK_S)
-                except TimeoutError:
-                    quiet += SSE_CHECK_S
-                    if quiet >= SSE_KEEPALIVE_S:
-                        quiet = 0.0
-                        yield ": still here\n\n"
-                    continue
-                quiet = 0.0
+            async for chunk in relay(queue, self.closing):
                 yield chunk
         finally:
             watch.streams.discard(queue)
