@@ -21,7 +21,7 @@ from typing import Any, cast
 import jinja2
 from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import JSONResponse, RedirectResponse, Response, StreamingResponse
 from starlette.routing import Mount, Route
 from starlette.staticfiles import StaticFiles
@@ -143,6 +143,14 @@ BODIES: dict[Callable[..., Any], Params] = {}
 #: the answers an endpoint gives beyond every route's (status code: what it means): its
 #: success when not 200, and its own refusals (the OpenAPI document lists them)
 RESPONSES: dict[Callable[..., Any], dict[str, str]] = {}
+
+
+async def _gone(request: Request, exc: Exception) -> Response:
+    """The client hung up while its request was read (any handler, any body): nobody
+    is left to answer; one quiet line, not a traceback."""
+    log.info("web: %s %s: the client hung up before its request was read",
+             request.method, request.url.path)
+    return Response(status_code=400)
 
 
 async def _bounded(request: Request, limit: int) -> Request | None:
@@ -503,7 +511,7 @@ def create_app(store: AccountStore, *, settings: WebSettings | None = None,
         *ADMIN_ROUTES,
         Mount("/static", StaticFiles(directory=str(HERE / "static")), name="static"),
     ]
-    app = Starlette(routes=routes)
+    app = Starlette(routes=routes, exception_handlers={ClientDisconnect: _gone})
     app.state.ctx = Context(store=store, accounts=Accounts(store),
                             sessions=Sessions(store, clock, idle_s=settings.idle_s,
                                               absolute_s=settings.absolute_s),

@@ -108,3 +108,36 @@ def test_a_role_that_may_not_is_refused_before_its_body_is_read(client):
     r = client.post("/api/outbox?filename=x.toml", content=b"x" * 100,
                     headers={"X-CSRF-Token": csrf_of(client)})
     assert r.status_code == 403
+
+
+@pytest.mark.parametrize("path", ["/login", "/api/outbox", "/api/users"])
+def test_a_client_that_hangs_up_mid_body_is_one_quiet_line_not_a_crash(app, path, caplog):
+    """Found by a new user's attack: a chunked body broken off by the client raised
+    ``ClientDisconnect`` out of the app (a traceback in the daemon's log)."""
+    import asyncio
+
+    async def call() -> list[dict]:
+        sent: list[dict] = []
+        parts = iter([{"type": "http.request", "body": b"username=da", "more_body": True},
+                      {"type": "http.disconnect"}])
+
+        async def receive() -> dict:
+            return next(parts, {"type": "http.disconnect"})
+
+        async def send(message: dict) -> None:
+            sent.append(message)
+
+        scope = {"type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1",
+                 "method": "POST", "scheme": "http", "path": path, "raw_path": path.encode(),
+                 "root_path": "", "query_string": b"", "client": ("127.0.0.1", 5000),
+                 "server": ("127.0.0.1", 8080),
+                 "headers": [(b"host", b"127.0.0.1:8080"),
+                             (b"transfer-encoding", b"chunked"),
+                             (b"content-type", b"application/x-www-form-urlencoded")]}
+        await app(scope, receive, send)
+        return sent
+
+    sent = asyncio.run(call())
+    statuses = [m["status"] for m in sent if m["type"] == "http.response.start"]
+    assert statuses and all(400 <= s < 500 for s in statuses), statuses
+    assert not [r for r in caplog.records if r.levelname == "ERROR"]
