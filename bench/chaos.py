@@ -206,14 +206,15 @@ poll_seconds = 0.1
             return None
         roll = rng.random()
         # A daemon run is about 5 s, most of it start-up (imports, worker processes)
-        # before the store is first used: moments drawn over all of it.
+        # before the store is first opened (at about 4 s on a loaded machine).
         if roll < 0.15:
             self.faults["server down at start"] += 1
             server.stop()
             schedule = [(rng.uniform(1.0, 7.0), server.start)]
         elif roll < 0.4:
+            # stopped once the daemon holds a connection, at a random moment after
             self.faults["server restart mid-run"] += 1
-            schedule = [(rng.uniform(0.5, 6.0), server.stop),
+            schedule = [(0.0, self.daemon_connected), (rng.uniform(0.0, 1.5), server.stop),
                         (rng.uniform(0.2, 2.0), server.start)]
         else:
             return None
@@ -245,6 +246,19 @@ poll_seconds = 0.1
             if code == 0:
                 return
         self.violation(f"clean docking did not finish (exit {code})")
+
+    def daemon_connected(self, limit_s: float = 15.0) -> None:
+        """Waits (at most ``limit_s``) until a client other than this one is connected to
+        the campaign's database: the daemon has opened its store."""
+        deadline = time.monotonic() + limit_s
+        with psycopg.connect(self.store_url or "", connect_timeout=10,
+                             autocommit=True) as pg:
+            while time.monotonic() < deadline:
+                row = pg.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                                 "current_database() AND pid <> pg_backend_pid()").fetchone()
+                if row and row[0]:
+                    return
+                time.sleep(0.05)
 
     # -- checks -------------------------------------------------------------------------------
     def violation(self, text: str) -> None:
