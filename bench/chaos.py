@@ -214,7 +214,7 @@ poll_seconds = 0.1
         elif roll < 0.4:
             # stopped once the daemon holds a connection, at a random moment after
             self.faults["server restart mid-run"] += 1
-            schedule = [(0.0, self.daemon_connected), (rng.uniform(0.0, 1.5), server.stop),
+            schedule = [(0.0, self.daemon_connected), (rng.uniform(0.0, 0.6), server.stop),
                         (rng.uniform(0.2, 2.0), server.start)]
         else:
             return None
