@@ -24,6 +24,12 @@ docking finishes), every hostile entry is still somewhere (by inode), the key fi
 moves, the key's bytes appear in no reason, log or database row, and the slow scheme is
 archived whole or not at all.
 
+``--store postgresql`` runs the daemon on a PostgreSQL store instead: a private server
+made for the run (``initdb`` in a temporary folder, a free port; removed at the end,
+``tests/pg_private_server.py``), and one more fault, the server restarted: stopped at a
+random moment of a daemon run and started again after a short random pause, or already
+down when the daemon starts and started during its run. The checks read that database.
+
 Last line: ``chaos: R rounds, F faults, V violations``.
 """
 
@@ -41,8 +47,12 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Sequence
 from contextlib import closing
 from pathlib import Path
+from typing import Any
+
+import psycopg
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -51,6 +61,7 @@ from hhu_firmware_sim.field_trip import run_trip  # noqa: E402
 from hhu_firmware_sim.flash import FlashStore  # noqa: E402
 from hhu_sync.keys import KeyStore, load_key_file  # noqa: E402
 from hhu_sync.transfer import decode_transfer  # noqa: E402
+from tests.pg_private_server import PrivateServer  # noqa: E402
 
 EXAMPLES = ROOT / "schemes" / "examples"
 SCHEMES = ("a1700-ci-tou.toml", "a1140-day-night.toml", "as230-flat.toml")
@@ -62,8 +73,11 @@ HHU_SYNC = Path(sys.executable).with_name("hhu-sync")
 
 
 class Campaign:
-    def __init__(self, root: Path, seed: int, verbose: bool) -> None:
+    def __init__(self, root: Path, seed: int, verbose: bool,
+                 server: PrivateServer | None = None) -> None:
         self.root = root
+        self.server = server        # PostgreSQL mode: the private server, running
+        self.store_url = server.database() if server else None
         self.rng = random.Random(seed)
         self.verbose = verbose
         self.faults: collections.Counter = collections.Counter()
@@ -85,10 +99,13 @@ class Campaign:
         self.writer: threading.Thread | None = None
         self.swapper: threading.Thread | None = None
         self.stderr: list[str] = []
+        self.restart_error: Exception | None = None
+        self.restarts = self.restarts_seen = 0      # server restarts; of them, logged
 
     # -- the daemon, under faults ------------------------------------------------------------
     def write_config(self, url_faults: str) -> None:
-        self.config.write_text(f"""
+        store = f'[store]\nurl = "{self.store_url}"\n' if self.store_url else ""
+        self.config.write_text(f"""{store}
 [depot]
 id = "CHAOS"
 [serial]
@@ -113,6 +130,7 @@ poll_seconds = 0.1
         env = dict(os.environ)
         if env_fault:
             env["HHU_SYNC_FAILPOINT"] = env_fault
+        began = time.monotonic()
         proc = subprocess.Popen(
             [str(HHU_SYNC), "run", "--once", "--config", str(self.config), "--timeout",
              str(timeout), "--log-format", "text", "--log-level", "warning"],
@@ -125,6 +143,9 @@ poll_seconds = 0.1
         if "Traceback" in (err or ""):
             self.violation(f"traceback from the daemon:\n{err[-2000:]}")
         self.stderr.append(err or "")
+        if self.verbose:
+            print(f"  daemon run: exit {proc.returncode} after "
+                  f"{time.monotonic() - began:.1f} s", file=sys.stderr)
         return proc.returncode
 
     def faulty_docking(self) -> None:
@@ -160,8 +181,55 @@ poll_seconds = 0.1
             kill = rng.uniform(0.3, 2.0)
             self.faults["daemon SIGKILL"] += 1
         self.write_config("".join(opts))
-        self.daemon(env_fault, kill, timeout=4)
+        restarter = self.server_restart()
+        try:
+            self.daemon(env_fault, kill, timeout=4)
+        finally:
+            if restarter is not None:
+                restarter.join()
+        if self.restart_error:
+            raise self.restart_error
+        if restarter is not None:
+            self.restarts += 1
+            if "storage: " in self.stderr[-1]:    # its log: the store away (not a contract)
+                self.restarts_seen += 1
         self.check_cleared()
+
+    def server_restart(self) -> threading.Thread | None:
+        """PostgreSQL mode, sometimes: the server stopped at a random moment of the coming
+        daemon run and started again after a short pause, or stopped now (down when the
+        daemon starts) and started during the run. The pauses are drawn here, not in the
+        thread, so a seed gives the same campaign."""
+        server, rng = self.server, self.rng
+        self.restart_error = None
+        if server is None:
+            return None
+        roll = rng.random()
+        # A daemon run is about 5 s, most of it start-up (imports, worker processes)
+        # before the store is first opened (at about 4 s on a loaded machine).
+        if roll < 0.15:
+            self.faults["server down at start"] += 1
+            server.stop()
+            schedule = [(rng.uniform(1.0, 7.0), server.start)]
+        elif roll < 0.4:
+            # stopped once the daemon holds a connection, at a random moment after
+            self.faults["server restart mid-run"] += 1
+            schedule = [(0.0, self.daemon_connected), (rng.uniform(0.0, 0.6), server.stop),
+                        (rng.uniform(0.2, 2.0), server.start)]
+        else:
+            return None
+
+        def run() -> None:
+            try:
+                for pause, step in schedule:
+                    time.sleep(pause)
+                    step()
+            except Exception as exc:     # the bench's own fault: raised after the run
+                self.restart_error = exc
+
+        thread = threading.Thread(target=run, daemon=True)
+        thread.start()
+        return thread
 
     def clean_docking(self) -> None:
         """Docked in a good cradle: the work must finish."""
@@ -179,25 +247,43 @@ poll_seconds = 0.1
                 return
         self.violation(f"clean docking did not finish (exit {code})")
 
+    def daemon_connected(self, limit_s: float = 15.0) -> None:
+        """Waits (at most ``limit_s``) until a client other than this one is connected to
+        the campaign's database: the daemon has opened its store."""
+        deadline = time.monotonic() + limit_s
+        with psycopg.connect(self.store_url or "", connect_timeout=10,
+                             autocommit=True) as pg:
+            while time.monotonic() < deadline:
+                row = pg.execute("SELECT count(*) FROM pg_stat_activity WHERE datname = "
+                                 "current_database() AND pid <> pg_backend_pid()").fetchone()
+                if row and row[0]:
+                    return
+                time.sleep(0.05)
+
     # -- checks -------------------------------------------------------------------------------
     def violation(self, text: str) -> None:
         self.violations.append(text)
         print(f"VIOLATION: {text}", file=sys.stderr)
 
-    def db(self) -> sqlite3.Connection:
-        return sqlite3.connect(self.root / "var" / "hhu-sync.db")
-
-    def committed_rows(self, sql: str) -> list[tuple]:
-        """Rows of ``sql`` from the daemon's database; none when a daemon killed early
-        (on a loaded machine: before its start-up made the database or its tables)
-        left no database yet: then nothing was committed. Opened read-only, so the
-        check never makes the file the daemon will create."""
+    def committed_rows(self, sql: str, params: Sequence[Any] = ()) -> list[tuple]:
+        """Rows of ``sql`` (``?`` placeholders) from the daemon's database; none when a
+        daemon killed early (on a loaded machine: before its start-up made the database
+        or its tables) left no database yet: then nothing was committed. SQLite is opened
+        read-only, so the check never makes the file the daemon will create; PostgreSQL
+        (the bench made the database, empty) is read in a transaction of its own."""
+        if self.store_url is not None:
+            with psycopg.connect(self.store_url, connect_timeout=30) as pg:
+                try:
+                    return [tuple(r) for r in
+                            pg.execute(sql.replace("?", "%s"), params).fetchall()]
+                except psycopg.errors.UndefinedTable:
+                    return []
         path = self.root / "var" / "hhu-sync.db"
         if not path.exists():
             return []
         with closing(sqlite3.connect(f"file:{path}?mode=ro", uri=True)) as db:
             try:
-                return db.execute(sql).fetchall()
+                return db.execute(sql, params).fetchall()
             except sqlite3.OperationalError as exc:
                 if "no such table" in str(exc):
                     return []
@@ -229,13 +315,12 @@ poll_seconds = 0.1
                 self.violation(f"upload {upload_id} cleared from the HHU but not committed")
 
     def check_readings(self) -> None:
-        with closing(self.db()) as db:
-            for upload_id, expected in self.expected.items():
-                rows = db.execute("SELECT meter, obis, time, value FROM readings "
-                                  "WHERE upload_id=?", (upload_id,)).fetchall()
-                if len(rows) != len(set(rows)) or set(rows) != expected:
-                    self.violation(f"upload {upload_id}: {len(rows)} readings stored, "
-                                   f"{len(expected)} taken")
+        for upload_id, expected in self.expected.items():
+            rows = self.committed_rows("SELECT meter, obis, time, value FROM readings "
+                                       "WHERE upload_id=?", (upload_id,))
+            if len(rows) != len(set(rows)) or set(rows) != expected:
+                self.violation(f"upload {upload_id}: {len(rows)} readings stored, "
+                               f"{len(expected)} taken")
         if FlashStore(self.flash_dir).uploads():
             self.violation("uploads left on the HHU after a clean docking")
 
@@ -269,8 +354,7 @@ poll_seconds = 0.1
         key = self.key_file.read_bytes().strip()
         probes = [key[:16], key[-16:]]
         texts = [p.read_bytes() for p in (var / "rejected").glob("*.reason.txt")]
-        with closing(self.db()) as db:
-            texts += [r[0].encode() for r in db.execute("SELECT reason FROM inputs")]
+        texts += [r[0].encode() for r in self.committed_rows("SELECT reason FROM inputs")]
         texts += [e.encode() for e in self.stderr]
         if any(probe and probe in text for probe in probes for text in texts):
             self.violation("the HHU key was quoted in a reason, the log or the database")
@@ -425,19 +509,32 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=10)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--verbose", action="store_true")
+    ap.add_argument("--store", choices=("sqlite", "postgresql"), default="sqlite",
+                    help="the daemon's store: its SQLite file, or a private PostgreSQL "
+                         "server made for the run and restarted as a fault")
     args = ap.parse_args()
     started = time.monotonic()
-    with tempfile.TemporaryDirectory(prefix="hhu-chaos-") as tmp:
-        campaign = Campaign(Path(tmp), args.seed, args.verbose)
-        for n in range(args.rounds):
-            campaign.round(n)
-            print(f"round {n + 1}/{args.rounds}: {sum(campaign.faults.values())} faults so "
-                  f"far, {len(campaign.violations)} violations", flush=True)
+    server = PrivateServer() if args.store == "postgresql" else None
+    try:
+        if server is not None:
+            server.start()
+        with tempfile.TemporaryDirectory(prefix="hhu-chaos-") as tmp:
+            campaign = Campaign(Path(tmp), args.seed, args.verbose, server)
+            for n in range(args.rounds):
+                campaign.round(n)
+                print(f"round {n + 1}/{args.rounds}: {sum(campaign.faults.values())} "
+                      f"faults so far, {len(campaign.violations)} violations", flush=True)
+    finally:
+        if server is not None:
+            server.remove()
     print(f"\n{'fault':<28}{'injected':>10}")
     for name, count in sorted(campaign.faults.items()):
         print(f"{name:<28}{count:>10}")
     print(f"readings checked: {sum(len(v) for v in campaign.expected.values())} in "
           f"{len(campaign.expected)} uploads; {time.monotonic() - started:.0f} s")
+    if server is not None:
+        print(f"server restarts: {campaign.restarts}, the store seen away by the daemon "
+              f"(its log) in {campaign.restarts_seen}")
     total = sum(campaign.faults.values())
     print(f"chaos: {args.rounds} rounds, {total} faults, {len(campaign.violations)} violations")
     return 1 if campaign.violations else 0
