@@ -272,6 +272,9 @@ def test_a_command_line_is_split_into_code_comment_and_expected_exit():
                                Command(14, "srv --listen 127.0.0.1:1", 0, True)]
 
 
+#: the tour is every README command in turn (each bounded by COMMAND_TIMEOUT_S): with the
+#: suite on three workers on two cores it took 120 s and more as the README grew
+@pytest.mark.timeout(420)
 def test_the_command_tour_runs_as_written(tmp_path):
     repo = tmp_path / "clone"
     repo.mkdir()
