@@ -5,11 +5,29 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
+from argon2 import PasswordHasher
 
 from hhu_sync.model.catalog import load_catalog
+from hhu_sync.web import passwords
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = ROOT / "schemes" / "examples"
+
+
+#: argon2id at its cheapest memory and time: the web tests make three accounts and log in
+#: for every test, and the shipped parameters (64 MiB, three passes, ``passwords.SHIPPED``)
+#: cost a quarter of a second each alone and seconds on a loaded machine, minutes of the
+#: suite in all. Only in this process: a daemon the tests start keeps the shipped ones.
+TEST_HASHER = PasswordHasher(time_cost=1, memory_cost=1024, parallelism=1)
+
+
+@pytest.fixture(scope="session", autouse=True)
+def cheap_password_hashes():
+    shipped = passwords._HASHER, passwords._DUMMY
+    passwords._HASHER = TEST_HASHER
+    passwords._DUMMY = TEST_HASHER.hash("not a password of anyone's")
+    yield
+    passwords._HASHER, passwords._DUMMY = shipped
 
 
 @pytest.fixture(scope="session")

@@ -5,13 +5,18 @@ from __future__ import annotations
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError, VerifyMismatchError
+from argon2.profiles import RFC_9106_LOW_MEMORY
 
 from hhu_sync.errors import HhuSyncError
 
 MIN_LENGTH = 10
 MAX_BYTES = 1024          # bounded work per attempt, whatever a client posts
 
-_HASHER = PasswordHasher()
+#: argon2id, RFC 9106's second recommendation (64 MiB, three passes, four lanes): what
+#: every stored hash is made with; a hash carries its own parameters, so raising these
+#: later still verifies the old ones.
+SHIPPED = RFC_9106_LOW_MEMORY
+_HASHER = PasswordHasher.from_parameters(SHIPPED)
 _DUMMY = _HASHER.hash("not a password of anyone's, only spends the same time")
 
 
