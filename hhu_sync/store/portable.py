@@ -14,7 +14,7 @@ from typing import Any
 from hhu_sync.model.meterlist import MeterList, meter_list_from_dict
 from hhu_sync.model.scheme import Scheme, SchemeRecord, scheme_from_dict
 from hhu_sync.store.accounts import Change
-from hhu_sync.store.base import LibraryEntry, ListState
+from hhu_sync.store.base import CANCEL_REFUSED, LibraryEntry, ListState, StoreError
 from hhu_sync.store.billing_rules import RegisterRead
 from hhu_sync.store.interval_rules import INTERVAL_COLUMNS, HeldEvent, HeldInterval
 from hhu_sync.store.sqlite_accounts import _audit
@@ -33,6 +33,23 @@ def register_reads_query(meter: str, since: str, until: str,
 
 
 _INTERVAL_SELECT = ", ".join(INTERVAL_COLUMNS)
+#: a handheld's row, in the order ``touch_hhu`` writes and ``status`` reads it
+HHU_COLUMNS = "hhu_id, crew, firmware, battery, free_flash, dock, last_seen, depot"
+
+
+def _list_change(db: Any, change: Change | None, before: str, after: str, now: str,
+                 depot: str) -> None:
+    """Audit a list's change in its own transaction: its ``state`` as found and as left,
+    over whatever else the change's before and after hold."""
+    if change is not None:
+        _audit(db, replace(change, before={**(change.before or {}), "state": before},
+                           after={**(change.after or {}), "state": after}), now, depot)
+
+
+def dict_rows(cur: Any) -> list[dict[str, Any]]:
+    """A cursor's rows as dicts by column name (both drivers' ``description``)."""
+    names = [d[0] for d in cur.description or ()]
+    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
 
 
 class PortableStatements:
@@ -43,6 +60,86 @@ class PortableStatements:
     depot: str
     _add_meter_list: Callable[..., int]
     accept_inputs: Callable[[list[dict[str, Any]]], list[int | None]]
+    #: appended to a SELECT whose row the transaction then changes: `` FOR UPDATE`` on
+    #: PostgreSQL (another depot waits), nothing on SQLite (one writer at a time already)
+    _LOCK_ROWS: str
+    #: the column that orders rows as they were inserted (``rowid``, or a sequence)
+    _INSERTION_ORDER: str
+    #: ``status``'s queries of one row a group, in each backend's dialect
+    _FAILED_VISITS: str
+    _METER_FLAGS: str
+    _depot_status: Callable[[dict[str, Any], str | None], dict[str, Any]]
+
+    def status(self, depot: str | None = None) -> dict[str, Any]:
+        """What the store holds, for ``hhu-sync status`` and scripts: every depot's, or
+        one depot's handhelds, sessions and uploads (:meth:`DepotReads._depot_status`).
+        Keys are only added, never renamed: scripts read ``status --json``."""
+        with self._reading() as db:
+            status = self._status(db)
+        return self._depot_status(status, depot)
+
+    def _status(self, db: Any) -> dict[str, Any]:
+        def rows(sql: str) -> list[dict[str, Any]]:
+            return dict_rows(db.execute(sql))
+
+        def one(sql: str) -> Any:
+            return db.execute(sql).fetchone()[0]
+
+        hhus = rows(f"SELECT {HHU_COLUMNS} FROM hhus ORDER BY hhu_id")
+        # The last sign of each HHU in a cradle: its handshake (last_seen), and what its
+        # sessions commit while it stays there (uploads, deliveries, the session's end).
+        activity: dict[str, str] = {}
+        for sql in ("SELECT hhu_id, MAX(received_at) FROM uploads GROUP BY hhu_id",
+                    "SELECT target_hhu, MAX(delivered_at) FROM deliveries "
+                    "WHERE delivered_at IS NOT NULL GROUP BY target_hhu",
+                    "SELECT hhu_id, MAX(ended_at) FROM sessions WHERE hhu_id IS NOT NULL "
+                    "GROUP BY hhu_id"):
+            for hhu_id, when in db.execute(sql):
+                if hhu_id and when and when > activity.get(hhu_id, ""):
+                    activity[hhu_id] = when
+        # A session recorded at its start and not ended: the HHU is in its cradle however
+        # long its transfer takes. Only the newest running one after the HHU's last ended
+        # session counts (an older one was cut short by a daemon that stopped).
+        running: dict[str, str] = dict(db.execute(
+            "SELECT s.hhu_id, MAX(s.started_at) FROM sessions s WHERE s.ended_at IS NULL "
+            "AND s.hhu_id IS NOT NULL AND s.started_at > COALESCE((SELECT MAX(e.started_at) "
+            "FROM sessions e WHERE e.hhu_id = s.hhu_id AND e.ended_at IS NOT NULL), '') "
+            "GROUP BY s.hhu_id").fetchall())
+        for hhu in hhus:
+            hhu["last_activity"] = max(hhu["last_seen"] or "", activity.get(hhu["hhu_id"], ""))
+            hhu["session_running_since"] = running.get(hhu["hhu_id"])
+        return {
+            "hhus": hhus,
+            "queue": rows("SELECT target_hhu, target_crew, kind, COUNT(*) AS n FROM deliveries "
+                          "WHERE state='queued' GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"),
+            "lists": rows("SELECT list_id, name, hhu, crew, due, state, entries, delivered_to "
+                          "FROM lists ORDER BY due, list_id"),
+            "lists_by_state": {r[0]: r[1] for r in db.execute(
+                "SELECT state, COUNT(*) FROM lists GROUP BY state")},
+            "sessions": rows("SELECT session_id, depot, hhu_id, dock, started_at, ended_at, "
+                             "outcome, pushed, pulled FROM sessions "
+                             "ORDER BY session_id DESC LIMIT 10"),
+            "exceptions": rows("SELECT kind, COUNT(*) AS n FROM exceptions GROUP BY kind "
+                               "ORDER BY kind"),
+            "readings": one("SELECT COUNT(*) FROM readings"),
+            "uploads": one("SELECT COUNT(*) FROM uploads"),
+            "failed_deliveries": rows("SELECT delivery_id, kind, ref, target_hhu, attempts, "
+                                      "last_error FROM deliveries WHERE state='failed' "
+                                      "ORDER BY delivery_id"),
+            "inputs_by_status": {r[0]: r[1] for r in db.execute(
+                "SELECT status, COUNT(*) FROM inputs GROUP BY status")},
+            "rejected_inputs": [
+                {**r, "reason": (r["reason"] or "").splitlines()[0][:300] if r["reason"]
+                 else "", "reason_lines": len((r["reason"] or "").splitlines())}
+                for r in rows("SELECT name, kind, reason, moved_to, received_at FROM inputs "
+                              "WHERE status='rejected' ORDER BY received_at DESC, "
+                              f"{self._INSERTION_ORDER} DESC LIMIT 5")],
+            # Meters of partial lists without a done visit, with their last visit's outcome
+            # and note (none: not visited at all).
+            "failed_visits": rows(self._FAILED_VISITS),
+            # Meters whose latest visit read error flags (F.F) other than all zeros.
+            "meter_flags": rows(self._METER_FLAGS),
+        }
 
     def scheme(self, scheme_id: str) -> Scheme | None:
         data = self._one("SELECT data FROM schemes WHERE scheme_id=?", (scheme_id,))
@@ -76,6 +173,96 @@ class PortableStatements:
 
     def list_state(self, list_id: str) -> str | None:
         return self._one("SELECT state FROM lists WHERE list_id=?", (list_id,))
+
+    def delivery_done(self, delivery_id: int, hhu_id: str, now: str) -> None:
+        """The HHU has the delivery; a meter list it carried is then on that HHU."""
+        with self._tx() as db:
+            found = db.execute("UPDATE deliveries SET state='delivered', delivered_at=?, "
+                               "attempts=attempts+1 WHERE delivery_id=? RETURNING kind, ref",
+                               (now, delivery_id)).fetchall()
+            row = found[0] if found else None
+            if row and row[0] == "meter_list":
+                db.execute("UPDATE lists SET state=?, delivered_to=?, updated_at=? "
+                           "WHERE list_id=? AND state=?",
+                           (ListState.ON_HHU, hhu_id, now, row[1], ListState.QUEUED))
+
+    def requeue_list(self, list_id: str, now: str = "", *,
+                     change: Change | None = None) -> str:
+        """Send a list again (to its target, freshly packed): after a lost or wiped HHU.
+        ``change``: audited in this transaction (see :func:`_list_change`). Returns the
+        state the list was in. The list's row is locked while it changes."""
+        with self._tx() as db:
+            target = db.execute("SELECT hhu, crew, state FROM lists WHERE list_id=?"
+                                + self._LOCK_ROWS, (list_id,)).fetchone()
+            if not target:
+                raise StoreError(f"no meter list {list_id!r}")
+            db.execute("UPDATE deliveries SET state='cancelled' WHERE kind='meter_list' "
+                       "AND ref=? AND state IN ('queued', 'failed')", (list_id,))
+            db.execute(
+                "INSERT INTO deliveries (kind, ref, target_hhu, target_crew, state, created_at)"
+                " VALUES ('meter_list', ?, ?, ?, 'queued', ?)",
+                (list_id, target[0], None if target[0] else target[1], now))
+            db.execute("UPDATE lists SET state=?, updated_at=? WHERE list_id=?",
+                       (ListState.QUEUED, now, list_id))
+            _list_change(db, change, target[2], ListState.QUEUED, now, self.depot)
+        return str(target[2])
+
+    def cancel_list(self, list_id: str, now: str = "", *,
+                    change: Change | None = None) -> str:
+        """Withdraw a list; ``change`` and the result as for :meth:`requeue_list`."""
+        with self._tx() as db:
+            row = db.execute("SELECT state FROM lists WHERE list_id=?" + self._LOCK_ROWS,
+                             (list_id,)).fetchone()
+            if not row:
+                raise StoreError(f"no meter list {list_id!r}")
+            refused = CANCEL_REFUSED.get(row[0])
+            if refused is not None:
+                raise StoreError(f"meter list {list_id} is {row[0]}: {refused}")
+            db.execute("UPDATE deliveries SET state='cancelled' WHERE kind='meter_list' "
+                       "AND ref=? AND state IN ('queued', 'failed')", (list_id,))
+            db.execute("UPDATE lists SET state=?, updated_at=? WHERE list_id=?",
+                       (ListState.CANCELLED, now, list_id))
+            _list_change(db, change, row[0], ListState.CANCELLED, now, self.depot)
+        return str(row[0])
+
+    def list_view(self, list_id: str) -> dict[str, Any] | None:
+        """One meter list for a person: its row (no entries), its deliveries (no transfer
+        file), and every visit to it (oldest first, then in upload order) with the HHU
+        that uploaded it; None when the store does not hold it. Entries: :meth:`get_list`."""
+        with self._reading() as db:
+
+            def rows(sql: str) -> list[dict[str, Any]]:
+                return dict_rows(db.execute(sql, (list_id,)))
+
+            head = rows("SELECT list_id, name, hhu, crew, due, state, entries, delivered_to, "
+                        "created_at, updated_at FROM lists WHERE list_id=?")
+            if not head:
+                return None
+            return {
+                "list": head[0],
+                "deliveries": rows(
+                    "SELECT delivery_id, target_hhu, target_crew, state, attempts, "
+                    "last_error, created_at, delivered_at FROM deliveries "
+                    "WHERE kind='meter_list' AND ref=? ORDER BY delivery_id"),
+                "visits": rows(
+                    "SELECT v.meter, v.time, v.outcome, v.notes, v.operator, v.error_flags, "
+                    "v.verify, v.upload_id, u.hhu_id AS hhu FROM visits v "
+                    "JOIN uploads u ON u.upload_id = v.upload_id WHERE v.list_id=? "
+                    f"ORDER BY v.time, u.{self._INSERTION_ORDER}, v.seq"),
+            }
+
+    def touch_hhu(self, hhu_id: str, *, dock: str, firmware: str, battery: int | None,
+                  free_flash: int | None, now: str, crew: str | None = None) -> None:
+        """A handheld seen docked: its row made or brought up to date (a crew it does not
+        name keeps the one held)."""
+        with self._tx() as db:
+            db.execute(
+                f"INSERT INTO hhus ({HHU_COLUMNS}) VALUES (?,?,?,?,?,?,?,?) "
+                "ON CONFLICT (hhu_id) DO UPDATE SET "
+                "crew=COALESCE(excluded.crew, hhus.crew), firmware=excluded.firmware, "
+                "battery=excluded.battery, free_flash=excluded.free_flash, "
+                "dock=excluded.dock, last_seen=excluded.last_seen, depot=excluded.depot",
+                (hhu_id, crew, firmware, battery, free_flash, dock, now, self.depot))
 
     def delivery_failed(self, delivery_id: int, error: str, not_before: str,
                         max_attempts: int) -> None:

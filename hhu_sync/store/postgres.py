@@ -38,7 +38,6 @@ import threading
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from dataclasses import replace
 from functools import cache
 from importlib import resources
 from pathlib import Path
@@ -57,9 +56,7 @@ from hhu_sync.model.scheme import Scheme
 from hhu_sync.model.versions import HeldScheme
 from hhu_sync.profile.held import series_from_held
 from hhu_sync.profile.series import ChannelSeries
-from hhu_sync.store.accounts import Change
 from hhu_sync.store.base import (
-    CANCEL_REFUSED,
     Delivery,
     ListState,
     StorageUnavailable,
@@ -83,7 +80,6 @@ from hhu_sync.store.remote_runs import RemoteRuns
 from hhu_sync.store.schema_version import SCHEMA_VERSION, SCHEMA_VERSION_KEY, version_refusal
 from hhu_sync.store.sql import Rows
 from hhu_sync.store.sqlite import (
-    _HHU_COLUMNS,
     _READING_COLUMNS,
     _VISIT_COLUMNS,
     _VISIT_FIELDS,
@@ -93,7 +89,7 @@ from hhu_sync.store.sqlite import (
     held_upload_report,
     upload_intervals_of,
 )
-from hhu_sync.store.sqlite_accounts import SqliteAccounts, _audit
+from hhu_sync.store.sqlite_accounts import SqliteAccounts
 from hhu_sync.store.sqlite_exceptions import SqliteExceptions
 from hhu_sync.store.sqlite_paging import SqlitePaging
 
@@ -467,88 +463,7 @@ class PostgresStore(PortableStatements, SqliteAccounts, SqliteExceptions, Sqlite
         with self._tx() as db:
             return SqliteStore._bind(db, delivery_id, hhu_id, bundle_id, bundle)
 
-    def delivery_done(self, delivery_id: int, hhu_id: str, now: str) -> None:
-        with self._tx() as db:
-            row = db.execute("UPDATE deliveries SET state='delivered', delivered_at=?, "
-                             "attempts=attempts+1 WHERE delivery_id=? RETURNING kind, ref",
-                             (now, delivery_id)).fetchone()
-            if row and row[0] == "meter_list":
-                db.execute("UPDATE lists SET state=?, delivered_to=?, updated_at=? "
-                           "WHERE list_id=? AND state=?",
-                           (ListState.ON_HHU, hhu_id, now, row[1], ListState.QUEUED))
-
-    def requeue_list(self, list_id: str, now: str = "", *,
-                     change: Change | None = None) -> str:
-        """As :meth:`SqliteStore.requeue_list`; the list's row locked while it changes."""
-        with self._tx() as db:
-            target = db.execute("SELECT hhu, crew, state FROM lists WHERE list_id=? "
-                                "FOR UPDATE", (list_id,)).fetchone()
-            if not target:
-                raise StoreError(f"no meter list {list_id!r}")
-            db.execute("UPDATE deliveries SET state='cancelled' WHERE kind='meter_list' "
-                       "AND ref=? AND state IN ('queued', 'failed')", (list_id,))
-            db.execute(
-                "INSERT INTO deliveries (kind, ref, target_hhu, target_crew, state, created_at)"
-                " VALUES ('meter_list', ?, ?, ?, 'queued', ?)",
-                (list_id, target[0], None if target[0] else target[1], now))
-            db.execute("UPDATE lists SET state=?, updated_at=? WHERE list_id=?",
-                       (ListState.QUEUED, now, list_id))
-            _list_change(db, change, target[2], ListState.QUEUED, now, self.depot)
-        return str(target[2])
-
-    def cancel_list(self, list_id: str, now: str = "", *,
-                    change: Change | None = None) -> str:
-        with self._tx() as db:
-            row = db.execute("SELECT state FROM lists WHERE list_id=? FOR UPDATE",
-                             (list_id,)).fetchone()
-            if not row:
-                raise StoreError(f"no meter list {list_id!r}")
-            refused = CANCEL_REFUSED.get(row[0])
-            if refused is not None:
-                raise StoreError(f"meter list {list_id} is {row[0]}: {refused}")
-            db.execute("UPDATE deliveries SET state='cancelled' WHERE kind='meter_list' "
-                       "AND ref=? AND state IN ('queued', 'failed')", (list_id,))
-            db.execute("UPDATE lists SET state=?, updated_at=? WHERE list_id=?",
-                       (ListState.CANCELLED, now, list_id))
-            _list_change(db, change, row[0], ListState.CANCELLED, now, self.depot)
-        return str(row[0])
-
-    def list_view(self, list_id: str) -> dict[str, Any] | None:
-        """As :meth:`SqliteStore.list_view` (visits in upload order, by ``uploads.seq``)."""
-        with self._reading() as db:
-
-            def rows(sql: str) -> list[dict[str, Any]]:
-                return _dicts(db.execute(sql, (list_id,)))
-
-            head = rows("SELECT list_id, name, hhu, crew, due, state, entries, delivered_to, "
-                        "created_at, updated_at FROM lists WHERE list_id=?")
-            if not head:
-                return None
-            return {
-                "list": head[0],
-                "deliveries": rows(
-                    "SELECT delivery_id, target_hhu, target_crew, state, attempts, "
-                    "last_error, created_at, delivered_at FROM deliveries "
-                    "WHERE kind='meter_list' AND ref=? ORDER BY delivery_id"),
-                "visits": rows(
-                    "SELECT v.meter, v.time, v.outcome, v.notes, v.operator, v.error_flags, "
-                    "v.verify, v.upload_id, u.hhu_id AS hhu FROM visits v "
-                    "JOIN uploads u ON u.upload_id = v.upload_id WHERE v.list_id=? "
-                    "ORDER BY v.time, u.seq, v.seq"),
-            }
-
     # -- handhelds and sessions ---------------------------------------------------------
-    def touch_hhu(self, hhu_id: str, *, dock: str, firmware: str, battery: int | None,
-                  free_flash: int | None, now: str, crew: str | None = None) -> None:
-        with self._tx() as db:
-            db.execute(
-                f"INSERT INTO hhus ({_HHU_COLUMNS}) VALUES (?,?,?,?,?,?,?,?) "
-                "ON CONFLICT (hhu_id) DO UPDATE SET "
-                "crew=COALESCE(excluded.crew, hhus.crew), firmware=excluded.firmware, "
-                "battery=excluded.battery, free_flash=excluded.free_flash, "
-                "dock=excluded.dock, last_seen=excluded.last_seen, depot=excluded.depot",
-                (hhu_id, crew, firmware, battery, free_flash, dock, now, self.depot))
-
     def start_session(self, dock: str, now: str, *, hhu_id: str | None = None) -> int:
         with self._tx() as db:
             return int(db.execute("INSERT INTO sessions (dock, hhu_id, started_at, depot) "
@@ -754,11 +669,27 @@ class PostgresStore(PortableStatements, SqliteAccounts, SqliteExceptions, Sqlite
         return added
 
     # -- status ---------------------------------------------------------------------------
-    def status(self, depot: str | None = None) -> dict[str, Any]:
-        """The same keys and rows as :meth:`SqliteStore.status`."""
-        with self._reading() as db:
-            status = _status(db)
-        return self._depot_status(status, depot)
+    # status's queries of one row a group (SqliteStore's say why they differ), with
+    # DISTINCT ON: PostgreSQL has no bare columns beside GROUP BY
+    _FAILED_VISITS = (
+        "SELECT list_id, meter, outcome, notes, time, hhu FROM (SELECT DISTINCT ON "
+        "(e.list_id, e.serial) e.list_id, e.serial AS meter, v.outcome, v.notes, v.time, "
+        "u.hhu_id AS hhu, l.due, e.seq FROM lists l "
+        "JOIN list_entries e ON e.list_id = l.list_id "
+        "LEFT JOIN visits v ON v.list_id = e.list_id AND v.meter = e.serial "
+        "AND v.time = (SELECT MAX(w.time) FROM visits w WHERE w.list_id = e.list_id "
+        "AND w.meter = e.serial) "
+        "LEFT JOIN uploads u ON u.upload_id = v.upload_id "
+        "WHERE l.state = 'partial' AND NOT EXISTS (SELECT 1 FROM visits d WHERE "
+        "d.list_id = e.list_id AND d.meter = e.serial AND d.outcome = 'done') "
+        "ORDER BY e.list_id, e.serial) f ORDER BY due, list_id, seq LIMIT 50")
+    _METER_FLAGS = (
+        "SELECT DISTINCT ON (v.meter) v.meter, v.error_flags, v.time, v.list_id, "
+        "u.hhu_id AS hhu FROM (SELECT meter, MAX(time) AS last FROM visits GROUP BY meter) m "
+        "JOIN visits v ON v.meter = m.meter AND v.time = m.last "
+        "JOIN uploads u ON u.upload_id = v.upload_id "
+        "WHERE v.error_flags IS NOT NULL AND v.error_flags != '' "
+        "AND ltrim(v.error_flags, '0') != '' ORDER BY v.meter LIMIT 50")
 
 
 @contextmanager
@@ -793,92 +724,6 @@ def read_upload_interval_series(url: str, upload_id: str
     with _own_connection(url) as db:
         findings = upload_intervals_of(db, upload_id, add)
     return series, findings
-
-
-def _dicts(cur: Any) -> list[dict[str, Any]]:
-    names = [d[0] for d in cur.description or ()]
-    return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
-
-
-def _status(db: PgConnection) -> dict[str, Any]:
-    def rows(sql: str) -> list[dict[str, Any]]:
-        return _dicts(db.execute(sql))
-
-    def one(sql: str) -> Any:
-        return db.execute(sql).fetchone()[0]
-
-    hhus = rows(f"SELECT {_HHU_COLUMNS} FROM hhus ORDER BY hhu_id")
-    activity: dict[str, str] = {}
-    for sql in ("SELECT hhu_id, MAX(received_at) FROM uploads GROUP BY hhu_id",
-                "SELECT target_hhu, MAX(delivered_at) FROM deliveries "
-                "WHERE delivered_at IS NOT NULL GROUP BY target_hhu",
-                "SELECT hhu_id, MAX(ended_at) FROM sessions WHERE hhu_id IS NOT NULL "
-                "GROUP BY hhu_id"):
-        for hhu_id, when in db.execute(sql):
-            if hhu_id and when and when > activity.get(hhu_id, ""):
-                activity[hhu_id] = when
-    running: dict[str, str] = dict(db.execute(
-        "SELECT s.hhu_id, MAX(s.started_at) FROM sessions s WHERE s.ended_at IS NULL "
-        "AND s.hhu_id IS NOT NULL AND s.started_at > COALESCE((SELECT MAX(e.started_at) "
-        "FROM sessions e WHERE e.hhu_id = s.hhu_id AND e.ended_at IS NOT NULL), '') "
-        "GROUP BY s.hhu_id").fetchall())
-    for hhu in hhus:
-        hhu["last_activity"] = max(hhu["last_seen"] or "", activity.get(hhu["hhu_id"], ""))
-        hhu["session_running_since"] = running.get(hhu["hhu_id"])
-    return {
-        "hhus": hhus,
-        "queue": rows("SELECT target_hhu, target_crew, kind, COUNT(*) AS n FROM deliveries "
-                      "WHERE state='queued' GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"),
-        "lists": rows("SELECT list_id, name, hhu, crew, due, state, entries, delivered_to "
-                      "FROM lists ORDER BY due, list_id"),
-        "lists_by_state": {r[0]: r[1] for r in db.execute(
-            "SELECT state, COUNT(*) FROM lists GROUP BY state")},
-        "sessions": rows("SELECT session_id, depot, hhu_id, dock, started_at, ended_at, "
-                         "outcome, pushed, pulled FROM sessions "
-                         "ORDER BY session_id DESC LIMIT 10"),
-        "exceptions": rows("SELECT kind, COUNT(*) AS n FROM exceptions GROUP BY kind "
-                           "ORDER BY kind"),
-        "readings": one("SELECT COUNT(*) FROM readings"),
-        "uploads": one("SELECT COUNT(*) FROM uploads"),
-        "failed_deliveries": rows("SELECT delivery_id, kind, ref, target_hhu, attempts, "
-                                  "last_error FROM deliveries WHERE state='failed' "
-                                  "ORDER BY delivery_id"),
-        "inputs_by_status": {r[0]: r[1] for r in db.execute(
-            "SELECT status, COUNT(*) FROM inputs GROUP BY status")},
-        "rejected_inputs": [
-            {**r, "reason": (r["reason"] or "").splitlines()[0][:300] if r["reason"]
-             else "", "reason_lines": len((r["reason"] or "").splitlines())}
-            for r in rows("SELECT name, kind, reason, moved_to, received_at FROM inputs "
-                          "WHERE status='rejected' ORDER BY received_at DESC, seq DESC "
-                          "LIMIT 5")],
-        # one row an entry (DISTINCT ON: PostgreSQL has no bare columns beside GROUP BY)
-        "failed_visits": rows(
-            "SELECT list_id, meter, outcome, notes, time, hhu FROM (SELECT DISTINCT ON "
-            "(e.list_id, e.serial) e.list_id, e.serial AS meter, v.outcome, v.notes, v.time, "
-            "u.hhu_id AS hhu, l.due, e.seq FROM lists l "
-            "JOIN list_entries e ON e.list_id = l.list_id "
-            "LEFT JOIN visits v ON v.list_id = e.list_id AND v.meter = e.serial "
-            "AND v.time = (SELECT MAX(w.time) FROM visits w WHERE w.list_id = e.list_id "
-            "AND w.meter = e.serial) "
-            "LEFT JOIN uploads u ON u.upload_id = v.upload_id "
-            "WHERE l.state = 'partial' AND NOT EXISTS (SELECT 1 FROM visits d WHERE "
-            "d.list_id = e.list_id AND d.meter = e.serial AND d.outcome = 'done') "
-            "ORDER BY e.list_id, e.serial) f ORDER BY due, list_id, seq LIMIT 50"),
-        "meter_flags": rows(
-            "SELECT DISTINCT ON (v.meter) v.meter, v.error_flags, v.time, v.list_id, "
-            "u.hhu_id AS hhu FROM (SELECT meter, MAX(time) AS last FROM visits GROUP BY meter) m "
-            "JOIN visits v ON v.meter = m.meter AND v.time = m.last "
-            "JOIN uploads u ON u.upload_id = v.upload_id "
-            "WHERE v.error_flags IS NOT NULL AND v.error_flags != '' "
-            "AND ltrim(v.error_flags, '0') != '' ORDER BY v.meter LIMIT 50"),
-    }
-
-
-def _list_change(db: PgConnection, change: Change | None, before: str, after: str,
-                 now: str, depot: str) -> None:
-    if change is not None:
-        _audit(db, replace(change, before={**(change.before or {}), "state": before},
-                           after={**(change.after or {}), "state": after}), now, depot)
 
 
 class _Library(Mapping[str, Scheme]):

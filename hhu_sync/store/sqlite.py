@@ -12,7 +12,6 @@ import sqlite3
 import threading
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
-from dataclasses import replace
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from functools import cache
@@ -45,9 +44,7 @@ from hhu_sync.profile.events import MeterEvent
 from hhu_sync.profile.held import series_from_held
 from hhu_sync.profile.series import ChannelSeries
 from hhu_sync.profile.vee import Shape
-from hhu_sync.store.accounts import Change
 from hhu_sync.store.base import (
-    CANCEL_REFUSED,
     Delivery,
     ListState,
     SchemeVersionRefused,
@@ -70,7 +67,7 @@ from hhu_sync.store.remote_claims import RemoteClaims
 from hhu_sync.store.remote_runs import RemoteRuns
 from hhu_sync.store.schema_version import SCHEMA_VERSION, version_refusal
 from hhu_sync.store.sql import SqlConnection
-from hhu_sync.store.sqlite_accounts import SqliteAccounts, _audit
+from hhu_sync.store.sqlite_accounts import SqliteAccounts
 from hhu_sync.store.sqlite_exceptions import SqliteExceptions
 from hhu_sync.store.sqlite_paging import SqlitePaging
 from hhu_sync.store.sqlite_upgrades import (
@@ -93,7 +90,6 @@ _INTERVAL_SELECT = ", ".join(INTERVAL_COLUMNS)
 _INSERT_INTERVAL = (f"INSERT INTO intervals ({_INTERVAL_SELECT}) VALUES "
                     f"({','.join('?' * len(INTERVAL_COLUMNS))}) ON CONFLICT DO NOTHING")
 #: an HHU's row, as status() shows it (depot: where it was last seen, schema version 2)
-_HHU_COLUMNS = "hhu_id, crew, firmware, battery, free_flash, dock, last_seen, depot"
 _OPEN_LIST_STATES = (ListState.QUEUED, ListState.ON_HHU, ListState.UPLOADED,
                      ListState.PARTIAL)
 
@@ -607,67 +603,7 @@ class SqliteStore(PortableStatements, SqliteAccounts, SqliteExceptions, Readings
             (hhu_id, bundle_id, bundle, delivery_id, hhu_id))
         return cur.rowcount == 1
 
-    def delivery_done(self, delivery_id: int, hhu_id: str, now: str) -> None:
-        with self._tx() as db:
-            row = db.execute("SELECT kind, ref FROM deliveries WHERE delivery_id=?",
-                             (delivery_id,)).fetchone()
-            db.execute("UPDATE deliveries SET state='delivered', delivered_at=?, "
-                       "attempts=attempts+1 WHERE delivery_id=?", (now, delivery_id))
-            if row and row[0] == "meter_list":
-                db.execute("UPDATE lists SET state=?, delivered_to=?, updated_at=? "
-                           "WHERE list_id=? AND state=?",
-                           (ListState.ON_HHU, hhu_id, now, row[1], ListState.QUEUED))
-
-    def requeue_list(self, list_id: str, now: str = "", *,
-                     change: Change | None = None) -> str:
-        """Send a list again (to its target, freshly packed): after a lost or wiped HHU.
-        ``change``: audited in this transaction (see :func:`_list_change`). Returns the
-        state the list was in."""
-        with self._tx() as db:
-            if not db.execute("SELECT 1 FROM lists WHERE list_id=?", (list_id,)).fetchone():
-                raise StoreError(f"no meter list {list_id!r}")
-            target = db.execute("SELECT hhu, crew, state FROM lists WHERE list_id=?",
-                                (list_id,)).fetchone()
-            db.execute("UPDATE deliveries SET state='cancelled' WHERE kind='meter_list' "
-                       "AND ref=? AND state IN ('queued', 'failed')", (list_id,))
-            db.execute(
-                "INSERT INTO deliveries (kind, ref, target_hhu, target_crew, state, created_at)"
-                " VALUES ('meter_list', ?, ?, ?, 'queued', ?)",
-                (list_id, target[0], None if target[0] else target[1], now))
-            db.execute("UPDATE lists SET state=?, updated_at=? WHERE list_id=?",
-                       (ListState.QUEUED, now, list_id))
-            _list_change(db, change, target[2], ListState.QUEUED, now, self.depot)
-        return target[2]
-
-    def cancel_list(self, list_id: str, now: str = "", *,
-                    change: Change | None = None) -> str:
-        """Withdraw a list; ``change`` and the result as for :meth:`requeue_list`."""
-        with self._tx() as db:
-            row = db.execute("SELECT state FROM lists WHERE list_id=?", (list_id,)).fetchone()
-            if not row:
-                raise StoreError(f"no meter list {list_id!r}")
-            refused = CANCEL_REFUSED.get(row[0])
-            if refused is not None:
-                raise StoreError(f"meter list {list_id} is {row[0]}: {refused}")
-            db.execute("UPDATE deliveries SET state='cancelled' WHERE kind='meter_list' "
-                       "AND ref=? AND state IN ('queued', 'failed')", (list_id,))
-            db.execute("UPDATE lists SET state=?, updated_at=? WHERE list_id=?",
-                       (ListState.CANCELLED, now, list_id))
-            _list_change(db, change, row[0], ListState.CANCELLED, now, self.depot)
-        return row[0]
-
     # -- handhelds and sessions ---------------------------------------------------------
-    def touch_hhu(self, hhu_id: str, *, dock: str, firmware: str, battery: int | None,
-                  free_flash: int | None, now: str, crew: str | None = None) -> None:
-        with self._tx() as db:
-            db.execute(
-                f"INSERT INTO hhus ({_HHU_COLUMNS}) VALUES (?,?,?,?,?,?,?,?) "
-                "ON CONFLICT(hhu_id) DO UPDATE SET "
-                "crew=COALESCE(excluded.crew, crew), firmware=excluded.firmware, "
-                "battery=excluded.battery, free_flash=excluded.free_flash, "
-                "dock=excluded.dock, last_seen=excluded.last_seen, depot=excluded.depot",
-                (hhu_id, crew, firmware, battery, free_flash, dock, now, self.depot))
-
     def start_session(self, dock: str, now: str, *, hhu_id: str | None = None) -> int:
         """A running session (ended_at NULL until :meth:`end_session`): ``status`` counts
         the HHU docked while it runs, however long one transfer takes."""
@@ -1094,128 +1030,26 @@ class SqliteStore(PortableStatements, SqliteAccounts, SqliteExceptions, Readings
         with self._reading() as db:
             yield from export_rows(db, since=since, upload_id=upload_id, catalog=catalog)
 
-    def status(self, depot: str | None = None) -> dict[str, Any]:
-        """What the store holds, for ``hhu-sync status`` and scripts: every depot's, or
-        one depot's handhelds, sessions and uploads (:meth:`DepotReads._depot_status`)."""
-        with self._reading() as db:
-            status = self._status(db)
-        return self._depot_status(status, depot)
-
-    def _status(self, db: sqlite3.Connection) -> dict[str, Any]:
-
-        def rows(sql: str) -> list[dict[str, Any]]:
-            cur = db.execute(sql)
-            names = [d[0] for d in cur.description]
-            return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
-
-        hhus = rows(f"SELECT {_HHU_COLUMNS} FROM hhus ORDER BY hhu_id")
-        # The last sign of each HHU in a cradle: its handshake (last_seen), and what its
-        # sessions commit while it stays there (uploads, deliveries, the session's end).
-        activity: dict[str, str] = {}
-        for sql in ("SELECT hhu_id, MAX(received_at) FROM uploads GROUP BY hhu_id",
-                    "SELECT target_hhu, MAX(delivered_at) FROM deliveries "
-                    "WHERE delivered_at IS NOT NULL GROUP BY target_hhu",
-                    "SELECT hhu_id, MAX(ended_at) FROM sessions WHERE hhu_id IS NOT NULL "
-                    "GROUP BY hhu_id"):
-            for hhu_id, when in db.execute(sql):
-                if hhu_id and when and when > activity.get(hhu_id, ""):
-                    activity[hhu_id] = when
-        # A session recorded at its start and not ended: the HHU is in its cradle however
-        # long its transfer takes. Only the newest running one after the HHU's last ended
-        # session counts (an older one was cut short by a daemon that stopped).
-        running = dict(db.execute(
-            "SELECT s.hhu_id, MAX(s.started_at) FROM sessions s WHERE s.ended_at IS NULL "
-            "AND s.hhu_id IS NOT NULL AND s.started_at > COALESCE((SELECT MAX(e.started_at) "
-            "FROM sessions e WHERE e.hhu_id = s.hhu_id AND e.ended_at IS NOT NULL), '') "
-            "GROUP BY s.hhu_id").fetchall())
-        for hhu in hhus:
-            hhu["last_activity"] = max(hhu["last_seen"] or "", activity.get(hhu["hhu_id"], ""))
-            hhu["session_running_since"] = running.get(hhu["hhu_id"])
-        return {
-            "hhus": hhus,
-            "queue": rows("SELECT target_hhu, target_crew, kind, COUNT(*) AS n FROM deliveries "
-                          "WHERE state='queued' GROUP BY 1, 2, 3 ORDER BY 1, 2, 3"),
-            "lists": rows("SELECT list_id, name, hhu, crew, due, state, entries, delivered_to "
-                          "FROM lists ORDER BY due, list_id"),
-            "lists_by_state": {r[0]: r[1] for r in db.execute(
-                "SELECT state, COUNT(*) FROM lists GROUP BY state")},
-            "sessions": rows("SELECT session_id, depot, hhu_id, dock, started_at, ended_at, "
-                             "outcome, pushed, pulled FROM sessions "
-                             "ORDER BY session_id DESC LIMIT 10"),
-            "exceptions": rows("SELECT kind, COUNT(*) AS n FROM exceptions GROUP BY kind "
-                               "ORDER BY kind"),
-            "readings": self._one("SELECT COUNT(*) FROM readings"),
-            "uploads": self._one("SELECT COUNT(*) FROM uploads"),
-            "failed_deliveries": rows("SELECT delivery_id, kind, ref, target_hhu, attempts, "
-                                      "last_error FROM deliveries WHERE state='failed'"),
-            # Added in issue 12 (keys only added, never renamed: scripts read --json).
-            "inputs_by_status": {r[0]: r[1] for r in db.execute(
-                "SELECT status, COUNT(*) FROM inputs GROUP BY status")},
-            "rejected_inputs": [
-                {**r, "reason": (r["reason"] or "").splitlines()[0][:300] if r["reason"]
-                 else "", "reason_lines": len((r["reason"] or "").splitlines())}
-                for r in rows("SELECT name, kind, reason, moved_to, received_at FROM inputs "
-                              "WHERE status='rejected' ORDER BY received_at DESC, rowid DESC "
-                              "LIMIT 5")],
-            # Meters of partial lists without a done visit, with their last visit's outcome
-            # and note (none: not visited at all).
-            "failed_visits": rows(
-                "SELECT e.list_id, e.serial AS meter, v.outcome, v.notes, v.time, "
-                "u.hhu_id AS hhu FROM lists l JOIN list_entries e ON e.list_id = l.list_id "
-                "LEFT JOIN visits v ON v.list_id = e.list_id AND v.meter = e.serial "
-                "AND v.time = (SELECT MAX(w.time) FROM visits w WHERE w.list_id = e.list_id "
-                "AND w.meter = e.serial) "
-                "LEFT JOIN uploads u ON u.upload_id = v.upload_id "
-                "WHERE l.state = 'partial' AND NOT EXISTS (SELECT 1 FROM visits d WHERE "
-                "d.list_id = e.list_id AND d.meter = e.serial AND d.outcome = 'done') "
-                "GROUP BY e.list_id, e.serial ORDER BY l.due, e.list_id, e.seq LIMIT 50"),
-            # Meters whose latest visit read error flags (F.F) other than all zeros.
-            "meter_flags": rows(
-                "SELECT v.meter, v.error_flags, v.time, v.list_id, u.hhu_id AS hhu "
-                "FROM (SELECT meter, MAX(time) AS last FROM visits GROUP BY meter) m "
-                "JOIN visits v ON v.meter = m.meter AND v.time = m.last "
-                "JOIN uploads u ON u.upload_id = v.upload_id "
-                "WHERE v.error_flags IS NOT NULL AND v.error_flags != '' "
-                "AND ltrim(v.error_flags, '0') != '' "
-                "GROUP BY v.meter ORDER BY v.meter LIMIT 50"),
-        }
-
-    def list_view(self, list_id: str) -> dict[str, Any] | None:
-        """One meter list for a person: its row (no entries), its deliveries (no transfer
-        file), and every visit to it (oldest first) with the HHU that uploaded it; None
-        when the store does not hold it. Entries: :meth:`get_list`."""
-        with self._reading() as db:
-
-            def rows(sql: str) -> list[dict[str, Any]]:
-                cur = db.execute(sql, (list_id,))
-                names = [d[0] for d in cur.description]
-                return [dict(zip(names, r, strict=True)) for r in cur.fetchall()]
-
-            head = rows("SELECT list_id, name, hhu, crew, due, state, entries, delivered_to, "
-                        "created_at, updated_at FROM lists WHERE list_id=?")
-            if not head:
-                return None
-            return {
-                "list": head[0],
-                "deliveries": rows(
-                    "SELECT delivery_id, target_hhu, target_crew, state, attempts, "
-                    "last_error, created_at, delivered_at FROM deliveries "
-                    "WHERE kind='meter_list' AND ref=? ORDER BY delivery_id"),
-                "visits": rows(
-                    "SELECT v.meter, v.time, v.outcome, v.notes, v.operator, v.error_flags, "
-                    "v.verify, v.upload_id, u.hhu_id AS hhu FROM visits v "
-                    "JOIN uploads u ON u.upload_id = v.upload_id WHERE v.list_id=? "
-                    "ORDER BY v.time, u.rowid, v.seq"),
-            }
-
-
-def _list_change(db: sqlite3.Connection, change: Change | None, before: str, after: str,
-                 now: str, depot: str) -> None:
-    """Audit a list's change in its own transaction: its ``state`` as found and as left,
-    over whatever else the change's before and after hold."""
-    if change is not None:
-        _audit(db, replace(change, before={**(change.before or {}), "state": before},
-                           after={**(change.after or {}), "state": after}), now, depot)
+    #: ``status``'s two queries that take one row a group, which SQLite writes with bare
+    #: columns beside GROUP BY (the row of the MAX) and PostgreSQL with DISTINCT ON
+    _FAILED_VISITS = (
+        "SELECT e.list_id, e.serial AS meter, v.outcome, v.notes, v.time, "
+        "u.hhu_id AS hhu FROM lists l JOIN list_entries e ON e.list_id = l.list_id "
+        "LEFT JOIN visits v ON v.list_id = e.list_id AND v.meter = e.serial "
+        "AND v.time = (SELECT MAX(w.time) FROM visits w WHERE w.list_id = e.list_id "
+        "AND w.meter = e.serial) "
+        "LEFT JOIN uploads u ON u.upload_id = v.upload_id "
+        "WHERE l.state = 'partial' AND NOT EXISTS (SELECT 1 FROM visits d WHERE "
+        "d.list_id = e.list_id AND d.meter = e.serial AND d.outcome = 'done') "
+        "GROUP BY e.list_id, e.serial ORDER BY l.due, e.list_id, e.seq LIMIT 50")
+    _METER_FLAGS = (
+        "SELECT v.meter, v.error_flags, v.time, v.list_id, u.hhu_id AS hhu "
+        "FROM (SELECT meter, MAX(time) AS last FROM visits GROUP BY meter) m "
+        "JOIN visits v ON v.meter = m.meter AND v.time = m.last "
+        "JOIN uploads u ON u.upload_id = v.upload_id "
+        "WHERE v.error_flags IS NOT NULL AND v.error_flags != '' "
+        "AND ltrim(v.error_flags, '0') != '' "
+        "GROUP BY v.meter ORDER BY v.meter LIMIT 50")
 
 
 def held_upload_report(upload: Upload, report: IngestReport, held_hhu: str,
