@@ -25,7 +25,7 @@ from hhu_sync.model.fields import Fields, shown
 from hhu_sync.model.fit import scheme_fit_problems
 from hhu_sync.model.problems import ModelError, Problem, ProblemCode
 from hhu_sync.model.scheme import Scheme
-from hhu_sync.model.window import MaintenanceWindow, WindowError
+from hhu_sync.model.window import DEFAULT_ZONE, MaintenanceWindow, WindowError, zone_problem
 
 TASKS = ("read", "program", "read+program")
 MAX_ENTRIES = 10_000
@@ -33,7 +33,7 @@ _SERIAL = re.compile(r"^[A-Za-z0-9][A-Za-z0-9-]{0,31}$")
 _SEP_LINE = re.compile(r'^"?sep=([,;\t|])"?[,;\t|]*\s*$')
 _EXCEL_NUMBER = re.compile(r"^\d+(?:[.,]\d+)?E\+\d+$", re.IGNORECASE)   # 3.51E+13
 _BARE_HEAD_LINE = re.compile(r'^\s*"?\s*(list|id|name|hhu|crew|target|schedule|due|notes|profile'
-                             r'|events|since|read_password_ref|allow_remote_program|maintenance_window)\s*:',
+                             r'|events|since|read_password_ref|allow_remote_program|maintenance_window|timezone)\s*:',
                              re.IGNORECASE)     # a "# key: value" line that lost its "#"
 #: What a read task may ask for besides the registers, per meter or as the list's default.
 READ_OPTIONS = ("profile", "events", "since")
@@ -49,9 +49,12 @@ REMOTE = "remote"
 REMOTE_KEYS = ("port", "device_address")
 #: A remote list that programs: the flag that allows it, and the hours it may (UTC).
 ALLOW_REMOTE_PROGRAM, MAINTENANCE_WINDOW = "allow_remote_program", "maintenance_window"
+#: A remote list's clock: the IANA zone its ``schedule`` and ``maintenance_window`` are
+#: written in (``"Europe/London"``: 02:00 is 02:00 there, summer and winter); UTC if none.
+TIMEZONE = "timezone"
 PROGRAM_TASKS = ("program", "read+program")
 _LIST_KEYS = ("id", "name", "hhu", "crew", "target", "schedule", "due", "notes", *_OPTIONAL,
-              ALLOW_REMOTE_PROGRAM, MAINTENANCE_WINDOW)
+              ALLOW_REMOTE_PROGRAM, MAINTENANCE_WINDOW, TIMEZONE)
 _BASE_KEYS = ("serial", "site", "address", "task", "scheme", "model", "notes")
 _ENTRY_KEYS = (*_BASE_KEYS, *_OPTIONAL, *REMOTE_KEYS)
 #: The columns every CSV list has; the read options and the remote keys are optional.
@@ -106,13 +109,16 @@ class MeterList:
     #: ``"remote"`` (:data:`REMOTE`): read by the depot over each meter's port; None: by
     #: the HHU or crew named.
     target: str | None = None
-    #: Remote lists: a cron expression (UTC, five fields) the list runs again by, e.g.
-    #: ``"0 2 * * *"`` every night at 02:00; None: once, when queued.
+    #: Remote lists: a cron expression (five fields, in :attr:`zone`) the list runs again
+    #: by, e.g. ``"0 2 * * *"`` every night at 02:00; None: once, when queued.
     schedule: str | None = None
     #: Remote lists: program tasks (and clock setting) allowed, and only inside the
-    #: maintenance window ``HH:MM-HH:MM`` (UTC; :class:`MaintenanceWindow`).
+    #: maintenance window ``HH:MM-HH:MM`` (in :attr:`zone`; :class:`MaintenanceWindow`).
     allow_remote_program: bool = False
     maintenance_window: str | None = None
+    #: Remote lists: the IANA time zone of ``schedule`` and ``maintenance_window``;
+    #: None: UTC (what lists written before it meant).
+    timezone: str | None = None
 
     @property
     def remote(self) -> bool:
@@ -123,7 +129,12 @@ class MeterList:
         """The maintenance window, when the list allows remote programming."""
         if not self.allow_remote_program or self.maintenance_window is None:
             return None
-        return MaintenanceWindow.parse(self.maintenance_window)
+        return MaintenanceWindow.parse(self.maintenance_window, self.timezone)
+
+    @property
+    def zone(self) -> str:
+        """The zone the list's schedule and window are written in."""
+        return self.timezone or DEFAULT_ZONE
 
     @property
     def scheme_ids(self) -> tuple[str, ...]:
@@ -144,6 +155,8 @@ class MeterList:
             d[ALLOW_REMOTE_PROGRAM] = True
         if self.maintenance_window is not None:
             d[MAINTENANCE_WINDOW] = self.maintenance_window
+        if self.timezone is not None:
+            d[TIMEZONE] = self.timezone
         return d
 
 
@@ -175,7 +188,7 @@ def meter_list_from_dict(data: dict[str, Any]) -> MeterList:
                                           for m in data["meters"]),
         target=data.get("target"), schedule=data.get("schedule"),
         allow_remote_program=bool(data.get(ALLOW_REMOTE_PROGRAM, False)),
-        maintenance_window=data.get(MAINTENANCE_WINDOW))
+        maintenance_window=data.get(MAINTENANCE_WINDOW), timezone=data.get(TIMEZONE))
 
 
 def _flag(value: Any) -> bool | None:
@@ -304,6 +317,7 @@ def _build(f: Fields, head: dict[str, Any], head_path: str, rows: list[tuple[str
     target = _target(f, head, head_path)
     remote = "target" in head      # a bad target is told once: its entries read as remote
     schedule = _schedule(f, head, head_path, remote)
+    zone = _timezone(f, head, head_path, remote)
     allow_program, window = _program_window(f, head, head_path, remote)
     if "hhu" not in head and "crew" not in head and "target" not in head:
         f.add(f"{head_path}.hhu", "a meter list needs a target: hhu = \"ID\", crew = \"NAME\""
@@ -427,7 +441,7 @@ def _build(f: Fields, head: dict[str, Any], head_path: str, rows: list[tuple[str
         raise ModelError(f.problems)
     assert lid is not None and due is not None   # required: else a problem was recorded
     return MeterList(lid, name or lid, hhu, crew, due, notes, tuple(entries), target,
-                     schedule, allow_program, window)
+                     schedule, allow_program, window, zone)
 
 
 def _program_window(f: Fields, head: dict[str, Any], head_path: str,
@@ -460,7 +474,8 @@ def _program_window(f: Fields, head: dict[str, Any], head_path: str,
     if allow and window is None and MAINTENANCE_WINDOW not in head:
         f.add(f"{head_path}.{MAINTENANCE_WINDOW}", "missing: a list with "
               "allow_remote_program = true programs only inside its maintenance window "
-              "(e.g. maintenance_window = \"01:00-04:00\", UTC)")
+              "(e.g. maintenance_window = \"01:00-04:00\", in the list's timezone, UTC if "
+              "none)")
     return allow, window
 
 
@@ -473,7 +488,7 @@ def _remote_program_allowed(f: Fields, head: dict[str, Any], head_path: str,
     more = f" and {len(programs) - 1} more" if len(programs) > 1 else ""
     f.add(f"{head_path}.{ALLOW_REMOTE_PROGRAM}",
           f"missing: a program task on a remote list ({programs[0]}{more}) needs "
-          "allow_remote_program = true and a maintenance_window (the hours, UTC, the depot "
+          "allow_remote_program = true and a maintenance_window (the hours the depot "
           "may program in); else use task read and program on a visit")
 
 
@@ -487,6 +502,24 @@ def cron_problem(text: str) -> str | None:
         return f"{_show(text)} is not a cron expression (minute hour day month weekday, " \
                f"e.g. \"0 2 * * *\"): {exc}"
     return None
+
+
+def _timezone(f: Fields, head: dict[str, Any], head_path: str, remote: bool) -> str | None:
+    """``timezone``: a remote list's clock (its schedule's and its window's), an IANA
+    name this machine's zone database holds."""
+    if TIMEZONE not in head:
+        return None
+    raw = head[TIMEZONE]
+    if not remote:
+        f.add(f"{head_path}.{TIMEZONE}", "only a remote list (target = \"remote\") has a "
+              "schedule or a maintenance window to set a time zone for")
+        return None
+    value = raw.strip() if isinstance(raw, str) else raw
+    problem = zone_problem(value)
+    if problem is not None:
+        f.add(f"{head_path}.{TIMEZONE}", problem)
+        return None
+    return str(value)
 
 
 def _schedule(f: Fields, head: dict[str, Any], head_path: str, remote: bool) -> str | None:
@@ -769,6 +802,7 @@ def render_meter_list_toml(m: MeterList) -> str:
     out += [f"{ALLOW_REMOTE_PROGRAM} = true"] if m.allow_remote_program else []
     out += [f"{MAINTENANCE_WINDOW} = {_q(m.maintenance_window)}"] if m.maintenance_window \
         else []
+    out += [f"{TIMEZONE} = {_q(m.timezone)}"] if m.timezone else []
     out += [f"due = {m.due}", f"notes = {_q(m.notes)}", ""]
     for e in m.meters:
         out += ["[[meters]]", f"serial = {_q(e.serial)}", f"site = {_q(e.site)}",
@@ -803,7 +837,8 @@ def render_meter_list_csv(m: MeterList) -> str:
     head = [("list", m.id), ("name", m.name), ("hhu", m.hhu), ("crew", m.crew),
             ("target", m.target), ("schedule", m.schedule),
             (ALLOW_REMOTE_PROGRAM, "yes" if m.allow_remote_program else None),
-            (MAINTENANCE_WINDOW, m.maintenance_window), ("due", m.due), ("notes", m.notes)]
+            (MAINTENANCE_WINDOW, m.maintenance_window), (TIMEZONE, m.timezone),
+            ("due", m.due), ("notes", m.notes)]
     for key, value in head:
         if value or key in ("list", "name", "due"):
             writer.writerow([f"# {key}: {value}"])

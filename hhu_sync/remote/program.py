@@ -54,8 +54,8 @@ def window_gate(mlist: MeterList, now: datetime) -> str | None:
     if window is None:
         return "the list does not allow remote programming"
     if not window.contains(now):
-        return (f"outside the maintenance window {window.text()} UTC "
-                f"(now {now.astimezone(UTC):%H:%M} UTC); programmed in the window")
+        return (f"outside the maintenance window {window.shown()} "
+                f"(now {window.local(now):%H:%M} {window.zone}); programmed in the window")
     return None
 
 

@@ -46,6 +46,7 @@ from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
+from zoneinfo import ZoneInfoNotFoundError
 
 from serial import SerialException
 
@@ -57,7 +58,7 @@ from hhu_sync.meterio.interval_read import DEFAULT_READ_PASSWORD
 from hhu_sync.meterio.transport import READ_SLICE_S
 from hhu_sync.model.catalog import model_takes_ratios
 from hhu_sync.model.meterlist import SINCE_LAST, MeterEntry, MeterList
-from hhu_sync.model.window import MaintenanceWindow
+from hhu_sync.model.window import MaintenanceWindow, zone_of
 from hhu_sync.profile.wire import encode_event, encode_profile
 from hhu_sync.remote.gateways import lanes
 from hhu_sync.remote.line import GatheringTransport
@@ -219,13 +220,13 @@ class RemoteRunner:
 
         now = self.now()
         fired = []
-        for list_id, cron, state, queued in self.store.remote_schedules():
+        for list_id, cron, state, queued, zone in self.store.remote_schedules():
             if state == ListState.RUNNING or not queued:
                 continue
-            try:
-                trigger = CronTrigger.from_crontab(cron, timezone=UTC)
+            try:        # the cron's hours are the list's zone's wall clock (UTC if none)
+                trigger = CronTrigger.from_crontab(cron, timezone=zone_of(zone))
                 last = datetime.fromisoformat(queued)
-            except ValueError as exc:        # checked at the list's input: a hand edit
+            except (ValueError, ZoneInfoNotFoundError) as exc:  # checked at input: a hand edit
                 log.error("remote list %s: schedule %r not usable: %s", list_id, cron, exc)
                 continue
             last = last if last.tzinfo is not None else last.replace(tzinfo=UTC)
@@ -341,9 +342,9 @@ class RemoteRunner:
             # their claims freed (not settled): the pass in the window claims them again
             self.store.release_remote_claims(run.delivery_id, self.runner_id)
             self._deferred[run.delivery_id] = mlist.window
-            log.info("remote list %s: run %d waits for its maintenance window %s UTC (%d "
+            log.info("remote list %s: run %d waits for its maintenance window %s (%d "
                      "meter(s) to program)", run.list_id, run.delivery_id,
-                     mlist.window.text(), waiting)
+                     mlist.window.shown(), waiting)
             return report
         self._deferred.pop(run.delivery_id, None)
         settled = sum(1 for c in self.store.remote_claims(run.delivery_id)

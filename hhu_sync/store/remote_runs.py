@@ -14,6 +14,8 @@ from collections.abc import Callable
 from contextlib import AbstractContextManager
 from typing import Any
 
+from hhu_sync.model.meterlist import TIMEZONE
+from hhu_sync.model.window import DEFAULT_ZONE
 from hhu_sync.store.base import ListState, RemoteRun
 
 
@@ -48,18 +50,20 @@ class RemoteRuns:
                           waits=bool(r[4]) and bool(json.loads(r[5]).get("schedule")))
                 for r in rows]
 
-    def remote_schedules(self) -> list[tuple[str, str, str, str]]:
+    def remote_schedules(self) -> list[tuple[str, str, str, str, str]]:
         """Each remote list with a schedule, not cancelled: (list id, cron expression,
-        state, when its latest run was queued): the last fire a schedule served."""
+        state, when its latest run was queued: the last fire a schedule served, the IANA
+        zone the cron is written in: UTC for a list that names none)."""
         out = []
         for list_id, data, state, queued in self._rows(
                 "SELECT l.list_id, l.data, l.state, (SELECT MAX(d.created_at) FROM "
                 "deliveries d WHERE d.kind='meter_list' AND d.ref=l.list_id) FROM lists l "
                 "WHERE l.hhu IS NULL AND l.crew IS NULL AND l.state != ? ORDER BY l.list_id",
                 (ListState.CANCELLED,)):
-            schedule = json.loads(data).get("schedule")
-            if schedule:
-                out.append((list_id, schedule, state, queued or ""))
+            held = json.loads(data)
+            if held.get("schedule"):
+                out.append((list_id, held["schedule"], state, queued or "",
+                            held.get(TIMEZONE) or DEFAULT_ZONE))
         return out
 
     def begin_remote_run(self, delivery_id: int, runner: str, now: str) -> str | None:

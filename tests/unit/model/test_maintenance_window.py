@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta, timezone
 
 import pytest
 
-from hhu_sync.model.window import MaintenanceWindow, WindowError
+from hhu_sync.model.window import MaintenanceWindow, WindowError, zone_problem
 
 
 def at(hhmm: str, day: int = 3) -> datetime:
@@ -51,3 +51,61 @@ def test_a_whole_day_window_is_written_00_00_to_24_00():
 def test_what_is_no_window_is_refused(text):
     with pytest.raises(WindowError):
         MaintenanceWindow.parse(text)
+
+
+# -- a list's time zone ------------------------------------------------------------------
+
+def test_a_window_in_a_zone_holds_its_wall_clock_hours_in_winter_and_in_summer():
+    w = MaintenanceWindow.parse("01:00-04:00", "Europe/London")
+    # winter: London is UTC; summer: 01:00 BST is 00:00 UTC
+    assert w.contains(datetime(2026, 12, 3, 1, 0, tzinfo=UTC))
+    assert not w.contains(datetime(2026, 7, 3, 3, 30, tzinfo=UTC))     # 04:30 BST
+    assert w.contains(datetime(2026, 7, 3, 0, 0, tzinfo=UTC))          # 01:00 BST
+    assert not w.contains(datetime(2026, 7, 2, 23, 59, tzinfo=UTC))    # 00:59 BST
+    assert w.shown() == "01:00-04:00 Europe/London" and w.text() == "01:00-04:00"
+
+
+def test_a_window_without_a_zone_is_utc():
+    assert MaintenanceWindow.parse("01:00-04:00").zone == "UTC"
+    assert MaintenanceWindow.parse("01:00-04:00", None).zone == "UTC"
+
+
+def test_the_time_left_counts_real_seconds_across_a_change_of_the_clocks():
+    # 2026-03-29 01:00 UTC London springs forward (01:00 GMT -> 02:00 BST): a window
+    # 00:00-03:00 opened at 00:00 GMT ends at 03:00 BST = 02:00 UTC, two real hours on
+    w = MaintenanceWindow.parse("00:00-03:00", "Europe/London")
+    assert w.seconds_left(datetime(2026, 3, 29, 0, 0, tzinfo=UTC)) == 2 * 3600
+    # 2026-10-25 01:00 UTC it falls back (02:00 BST -> 01:00 GMT): four real hours
+    assert w.seconds_left(datetime(2026, 10, 24, 23, 0, tzinfo=UTC)) == 4 * 3600
+
+
+def test_an_hour_the_clocks_skip_is_not_inside_and_one_they_repeat_is_inside_twice():
+    w = MaintenanceWindow.parse("01:00-02:00", "Europe/London")
+    spring = [datetime(2026, 3, 29, 0, m, tzinfo=UTC) for m in (0, 59)]   # 00:xx GMT
+    spring += [datetime(2026, 3, 29, 1, 0, tzinfo=UTC)]                    # 02:00 BST
+    assert [w.contains(t) for t in spring] == [False, False, False]
+    autumn = [datetime(2026, 10, 25, 0, 30, tzinfo=UTC),     # 01:30 BST
+              datetime(2026, 10, 25, 1, 30, tzinfo=UTC),     # 01:30 GMT
+              datetime(2026, 10, 25, 2, 0, tzinfo=UTC)]      # 02:00 GMT
+    assert [w.contains(t) for t in autumn] == [True, True, False]
+
+
+def test_a_window_across_midnight_in_a_zone_ends_on_the_next_local_day():
+    w = MaintenanceWindow.parse("22:00-02:00", "America/New_York")
+    # 2026-12-03 23:00 EST = 2026-12-04 04:00 UTC: three hours left
+    assert w.seconds_left(datetime(2026, 12, 4, 4, 0, tzinfo=UTC)) == 3 * 3600
+    assert not w.contains(datetime(2026, 12, 3, 23, 0, tzinfo=UTC))    # 18:00 EST
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus", "Europe/../etc/passwd", "../../x", "",
+                                  "UTC; DROP", "a" * 80, "/etc/localtime"])
+def test_a_zone_no_one_knows_is_refused_naming_it(zone):
+    assert "time zone" in (zone_problem(zone) or "")
+    if zone:
+        with pytest.raises(WindowError, match="time zone"):
+            MaintenanceWindow.parse("01:00-04:00", zone)
+
+
+def test_known_zones_are_zones():
+    assert [zone_problem(z) for z in ("UTC", "Europe/London", "America/Argentina/Salta")] \
+        == [None, None, None]

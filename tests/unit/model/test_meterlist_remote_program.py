@@ -111,3 +111,43 @@ def test_a_list_without_them_is_stored_as_before(catalog):
     assert not ml.allow_remote_program and ml.window is None
     assert "allow_remote_program" not in ml.to_dict()
     assert "maintenance_window" not in ml.to_dict()
+
+
+# -- the list's time zone ----------------------------------------------------------------
+
+def test_a_remote_lists_window_and_schedule_may_be_in_its_time_zone(catalog):
+    ml = parse_meter_list_toml(_data(allow_remote_program=True, schedule="0 2 * * *",
+                                     maintenance_window="01:00-04:00",
+                                     timezone="Europe/London"), "r.toml", catalog)
+    assert ml.timezone == ml.zone == "Europe/London"
+    assert ml.window is not None and ml.window.zone == "Europe/London"
+    assert parse_meter_list_toml(tomllib.loads(render_meter_list_toml(ml)), "r.toml",
+                                 catalog) == ml
+    text = render_meter_list_csv(ml)
+    assert "# timezone: Europe/London" in text
+    assert parse_meter_list_csv(text, "r.csv", catalog) == ml
+    assert meter_list_from_dict(ml.to_dict()) == ml
+
+
+def test_a_list_that_names_no_zone_is_utc_and_its_plain_data_is_as_before(catalog):
+    ml = parse_meter_list_toml(_data(allow_remote_program=True,
+                                     maintenance_window="01:00-04:00"), "r.toml", catalog)
+    assert ml.timezone is None and ml.zone == "UTC" and "timezone" not in ml.to_dict()
+    assert "timezone" not in render_meter_list_toml(ml)
+
+
+@pytest.mark.parametrize("zone", ["Mars/Olympus", "GMT+25", "../../etc/passwd", "", 7,
+                                  "Europe/London\nx"])
+def test_a_zone_that_is_no_zone_is_refused_naming_the_field(catalog, zone):
+    problems = _problems(catalog, _data(allow_remote_program=True,
+                                        maintenance_window="01:00-04:00", timezone=zone))
+    assert set(problems) == {"list.timezone"}
+    assert "time zone" in problems["list.timezone"]
+
+
+def test_a_zone_on_an_hhus_list_is_refused(catalog):
+    data = {"list": {"id": "L1", "hhu": "HHU-001", "due": "2026-12-31",
+                     "timezone": "Europe/London"},
+            "meters": [{"serial": "M1", "task": "read"}]}
+    problems = _problems(catalog, data)
+    assert "only a remote list" in problems["list.timezone"]

@@ -5,6 +5,7 @@ backends (the ``store`` fixture of tests/unit/store/conftest.py)."""
 
 from __future__ import annotations
 
+from dataclasses import replace
 from datetime import UTC, datetime
 
 from hhu_sync.model.meterlist import MeterEntry, MeterList
@@ -80,4 +81,31 @@ def test_a_list_without_a_schedule_runs_once_when_queued(store):
     assert r.fire_schedules() == [] and store.remote_schedules() == []
     [run] = store.remote_runs()
     assert not run.waits and r.due()
+    r.shutdown()
+
+
+def test_a_schedule_in_a_lists_zone_fires_at_its_wall_clock_hour_summer_and_winter(store):
+    """``timezone = "Europe/London"``: "0 2 * * *" is 02:00 in London, 01:00 UTC in
+    summer (BST) and 02:00 UTC in winter; a list without one keeps UTC."""
+    summer_added = datetime(2026, 7, 1, 14, 0, tzinfo=UTC)
+    london = replace(nightly("LONDON"), timezone="Europe/London")
+    store.add_meter_list(london, summer_added.isoformat())
+    assert ("LONDON", "0 2 * * *", ListState.QUEUED, summer_added.isoformat(),
+            "Europe/London") in store.remote_schedules()
+    clock = Clock(datetime(2026, 7, 2, 0, 59, tzinfo=UTC))    # 01:59 BST
+    r = runner(store, clock)
+    assert r.fire_schedules() == []
+    clock.at = datetime(2026, 7, 2, 1, 0, 30, tzinfo=UTC)     # 02:00 BST
+    assert r.fire_schedules() == ["LONDON"]
+    r.shutdown()
+
+
+def test_a_list_in_a_zone_fires_at_two_in_the_morning_there_in_winter(store):
+    store.add_meter_list(replace(nightly("NY"), timezone="America/New_York"),
+                         ADDED.isoformat())
+    clock = Clock(datetime(2026, 12, 2, 2, 0, 30, tzinfo=UTC))    # 21:00 EST: not yet
+    r = runner(store, clock)
+    assert r.fire_schedules() == []
+    clock.at = datetime(2026, 12, 2, 7, 0, 30, tzinfo=UTC)        # 02:00 EST
+    assert r.fire_schedules() == ["NY"]
     r.shutdown()
