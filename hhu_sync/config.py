@@ -85,6 +85,13 @@ class Remote:
     #                                    daemon gone): another depot takes it over
     sessions_per_gateway: int = 1      # socket:// and rfc2217:// ports (a bus: always 1)
     clock_tolerance_seconds: float = 60.0  # a meter clock further off is set (in window)
+    #: ``[[remote.gateways]]``: one gateway's own number of sessions, over the default
+    #: above, by its port URL as the meters' ``port`` names it: ((port, sessions), ...)
+    gateways: tuple[tuple[str, int], ...] = ()
+
+
+#: the most sessions one gateway may be given (a gateway's serial side is a few lines)
+MAX_GATEWAY_SESSIONS = 64
 
 
 @dataclass(frozen=True)
@@ -197,7 +204,7 @@ def parse_config(data: dict[str, Any], file: Path | None, locate=None) -> Config
     schedule = _numbers(f, data, "schedule", Schedule)
     limits = _numbers(f, data, "limits", Limits)
     link = _numbers(f, data, "link", Link)
-    remote = _numbers(f, data, "remote", Remote)
+    remote = _remote(f, data)
     if link.min_version not in (1, 2):
         f.add("link.min_version", f"must be 1 or 2 (a link protocol version), found "
               f"{link.min_version}")
@@ -379,14 +386,49 @@ def _hhus(items: list, f: Fields) -> dict[str, str | None]:
     return out
 
 
-def _numbers(f: Fields, data: dict[str, Any], section: str, cls: type) -> Any:
-    """A table of positive numbers whose keys and defaults are the dataclass's fields."""
+def _remote(f: Fields, data: dict[str, Any]) -> Remote:
+    """``[remote]``'s numbers, and ``[[remote.gateways]]``: ``port`` (a ``socket://`` or
+    ``rfc2217://`` URL, each once) and its ``sessions`` (1 to MAX_GATEWAY_SESSIONS)."""
+    remote = _numbers(f, data, "remote", Remote, skip=("gateways",))
+    table = data.get("remote")
+    rows = table.get("gateways", []) if isinstance(table, dict) else []
+    if not isinstance(rows, list):
+        f.add("remote.gateways", "expected [[remote.gateways]] tables (port, sessions)")
+        return remote
+    gateways: dict[str, int] = {}
+    for n, row in enumerate(rows):
+        path = f"remote.gateways[{n}]"
+        if not isinstance(row, dict):
+            f.add(path, "expected a table: port = \"socket://HOST:PORT\", sessions = N")
+            continue
+        f.unknown(row, path, ("port", "sessions"))
+        port = f.get(row, path, "port", str)
+        sessions = f.get(row, path, "sessions", int)
+        if port is None or sessions is None:
+            continue
+        port = port.strip()
+        if not port.lower().startswith(("socket://", "rfc2217://")):
+            f.add(f"{path}.port", f"{port[:80]!r} is no gateway: a socket:// or rfc2217:// "
+                  "URL as the meters' port names it (a bus on a local device has 1 session)")
+        elif port in gateways:
+            f.add(f"{path}.port", f"{port!r} is given twice")
+        elif not 1 <= sessions <= MAX_GATEWAY_SESSIONS:
+            f.add(f"{path}.sessions", f"must be 1 to {MAX_GATEWAY_SESSIONS}, found {sessions}")
+        else:
+            gateways[port] = sessions
+    return replace(remote, gateways=tuple(gateways.items()))
+
+
+def _numbers(f: Fields, data: dict[str, Any], section: str, cls: type,
+             skip: tuple[str, ...] = ()) -> Any:
+    """A table of positive numbers whose keys and defaults are the dataclass's fields
+    (but those in ``skip``, which the caller reads)."""
     table = f.get(data, "", section, dict, required=False, default={})
     names = [fl.name for fl in fields(cls)]
     f.unknown(table, section, names)
     values: dict[str, Any] = {}
     for fl in fields(cls):
-        if fl.name not in table:
+        if fl.name not in table or fl.name in skip:
             continue
         kind = int if fl.type in ("int", int) else (int, float)
         value = f.get(table, section, fl.name, kind)

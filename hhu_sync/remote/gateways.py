@@ -5,8 +5,9 @@ is an RS-485 bus on the depot's own adapter: half duplex and shared, so **one se
 at a time**, always. A network port (``socket://HOST:PORT``, ``rfc2217://HOST:PORT``)
 is a modem or a TCP-to-serial gateway: meters sharing one URL are behind one gateway,
 which carries up to ``sessions_per_gateway`` conversations at once (``[remote]``,
-default 1: a gateway whose serial side is one bus, as most are). A modem with one meter
-has one meter to talk to, so one session whatever the setting.
+default 1: a gateway whose serial side is one bus, as most are), or its own number
+(``[[remote.gateways]]``: a gateway with four serial ports carries four). A modem with
+one meter has one meter to talk to, so one session whatever the setting.
 
 The sessions of one port take their meters from one :class:`PortQueue`, in list order:
 a meter that costs its whole budget holds one session, not a share of the others'.
@@ -15,7 +16,8 @@ a meter that costs its whole budget holds one session, not a share of the others
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
 T = TypeVar("T")
@@ -27,12 +29,26 @@ def is_gateway(port: str) -> bool:
     return port.lower().startswith(_NETWORK)
 
 
-def sessions_for(port: str, meters: int, sessions_per_gateway: int) -> int:
-    """The sessions a port gets at once: 1 on a bus, else up to the setting (never more
-    than it has meters)."""
+@dataclass(frozen=True)
+class GatewaySessions:
+    """How many sessions a gateway carries: its own number, else the depot's default."""
+
+    default: int = 1
+    by_port: Mapping[str, int] = field(default_factory=dict)
+
+    def of(self, port: str) -> int:
+        return self.by_port.get(port.strip(), self.default)
+
+
+def sessions_for(port: str, meters: int, sessions_per_gateway: int | GatewaySessions) -> int:
+    """The sessions a port gets at once: 1 on a bus, else up to the setting, the port's
+    own or the default (never more than it has meters)."""
     if not is_gateway(port):
         return 1
-    return max(1, min(sessions_per_gateway, meters))
+    allowed = sessions_per_gateway.of(port) if isinstance(sessions_per_gateway,
+                                                          GatewaySessions) \
+        else sessions_per_gateway
+    return max(1, min(allowed, meters))
 
 
 class PortQueue(Generic[T]):
@@ -57,7 +73,7 @@ class PortQueue(Generic[T]):
         return len(self._items)
 
 
-def lanes(groups: dict[str, list[T]], sessions_per_gateway: int
+def lanes(groups: dict[str, list[T]], sessions_per_gateway: int | GatewaySessions
           ) -> list[tuple[str, PortQueue[T]]]:
     """One ``(port, queue)`` per session to start: each port's queue as many times as
     it has sessions, the first session of every port before any port's second (so a

@@ -60,7 +60,7 @@ from hhu_sync.model.catalog import model_takes_ratios
 from hhu_sync.model.meterlist import SINCE_LAST, MeterEntry, MeterList
 from hhu_sync.model.window import MaintenanceWindow, zone_of
 from hhu_sync.profile.wire import encode_event, encode_profile
-from hhu_sync.remote.gateways import lanes
+from hhu_sync.remote.gateways import GatewaySessions, lanes
 from hhu_sync.remote.line import GatheringTransport
 from hhu_sync.remote.program import (
     OUTSIDE_WINDOW,
@@ -94,6 +94,8 @@ class RunSettings:
     lease_s: float = 300.0               # a meter's claim lapses this long unrenewed
     sessions_per_gateway: int = 1         # a network port's sessions at once (a bus: 1)
     clock_tolerance_s: float = 60.0       # a meter clock further off is set (in window)
+    #: gateways with a number of their own (port URL -> sessions), over the default
+    gateway_sessions: tuple[tuple[str, int], ...] = ()
 
     @classmethod
     def of(cls, remote: Remote) -> RunSettings:
@@ -103,7 +105,12 @@ class RunSettings:
                    answer_timeout_s=remote.answer_timeout_seconds,
                    lease_s=max(remote.lease_seconds, 2 * remote.poll_seconds),
                    sessions_per_gateway=remote.sessions_per_gateway,
-                   clock_tolerance_s=remote.clock_tolerance_seconds)
+                   clock_tolerance_s=remote.clock_tolerance_seconds,
+                   gateway_sessions=remote.gateways)
+
+    @property
+    def sessions(self) -> GatewaySessions:
+        return GatewaySessions(self.sessions_per_gateway, dict(self.gateway_sessions))
 
 
 @dataclass
@@ -323,7 +330,7 @@ class RemoteRunner:
         futures = [self._ports.submit(self._read_port, mlist, run.delivery_id, port, queue,
                                       deadline, report, lock)
                    for port, queue in lanes({p: i for p, i in pending.items() if i},
-                                            self.settings.sessions_per_gateway)]
+                                            self.settings.sessions)]
         report.meters.extend(
             MeterOutcome(e.serial, e.port or "",
                          "held" if settled_before[seq] == ClaimState.DONE else "not_visited",

@@ -317,8 +317,8 @@ def _config_table() -> dict[str, str]:
 def _documented_keys() -> set[str]:
     keys: set[str] = set()
     for cell in _config_table():
-        table = re.match(r"`\[\[(\w+)\]\]`\s*(.*)", cell)
-        if table:       # `[[docks]]` `name` / `[[hhus]]` `id`, `crew`
+        table = re.match(r"`\[\[([\w.]+)\]\]`\s*(.*)", cell)
+        if table:       # `[[docks]]` `name` / `[[hhus]]` `id`, `crew` / `[[remote.gateways]]`
             keys |= {f"{table.group(1)}.{k}" for k in re.findall(r"`(\w+)`", table.group(2))}
         else:
             keys |= set(re.findall(r"`([\w.]+)`", cell))
@@ -349,7 +349,8 @@ def _config_keys() -> dict[str, object]:
     keys |= {f"limits.{f.name}": f.default for f in fields(Limits)}
     keys |= {f"link.{f.name}": f.default for f in fields(Link)}
     keys |= {f"web.{f.name}": f.default for f in fields(Web)}
-    keys |= {f"remote.{f.name}": f.default for f in fields(Remote)}
+    keys |= {f"remote.{f.name}": f.default for f in fields(Remote) if f.name != "gateways"}
+    keys |= {"remote.gateways.port": None, "remote.gateways.sessions": None}
     keys |= {f"store.{f.name}": None for f in fields(StoreSettings)}
     keys |= {f"demo.{f.name}": None for f in fields(Demo)}
     return keys
@@ -379,21 +380,24 @@ def test_the_example_configuration_loads_and_shows_every_key(tmp_path):
     load_config(example)                          # valid as shipped
     text = example.read_text()
     for key in _config_keys():
-        section, name = key.split(".")
+        section, name = key.rsplit(".", 1)
         if section == "demo":
             continue                                  # demo only: config/demo.toml
-        assert re.search(rf"^\s*(#\s*)?\[{{1,2}}{section}\]{{1,2}}\s*$", text, re.M), \
+        assert re.search(rf"^\s*(#\s*)?\[{{1,2}}{re.escape(section)}\]{{1,2}}\s*$", text,
+                         re.M), \
             f"config/example.toml has no [{section}] table"
         assert re.search(rf"^\s*(#\s*)?{name}\s*=", text, re.M), \
             f"config/example.toml does not show {key}"
     # Uncommenting every `# key = value` line (the documented defaults) still loads.
     uncommented = re.sub(r"^# ((?!\[\[)\w+ = .*)$", r"\1", text, flags=re.M)
-    uncommented = re.sub(r"^# (\[\[docks\]\]|\[\[hhus\]\])", r"\1", uncommented, flags=re.M)
+    uncommented = re.sub(r"^# (\[\[docks\]\]|\[\[hhus\]\]|\[\[remote\.gateways\]\])", r"\1",
+                         uncommented, flags=re.M)
     (tmp_path / "config").mkdir()
     (tmp_path / "config" / "example.toml").write_text(uncommented)
     config = load_config(tmp_path / "config" / "example.toml")
     assert [d.name for d in config.docks] == ["cradle-1", "cradle-2"]
     assert config.hhus == {"HHU-001": "crew-north"}
+    assert config.remote.gateways == (("socket://10.1.0.20:4001", 4),)
 
 
 def test_every_document_is_linked_from_the_readme_and_every_link_exists():

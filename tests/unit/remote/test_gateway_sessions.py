@@ -8,6 +8,7 @@ barrier, generous timeout): the limit is shown by what was open together, never 
 
 from __future__ import annotations
 
+import re
 import threading
 from collections import Counter, defaultdict
 
@@ -100,10 +101,11 @@ def store(tmp_path):
     s.close()
 
 
-def _run(store, catalog, ports, *, sessions, concurrency):
+def _run(store, catalog, ports, *, sessions, concurrency, own=()):
     store.add_meter_list(_list(catalog), "2026-12-03T02:00:00+00:00")
     settings = RunSettings(concurrency=concurrency, meter_budget_s=5.0, run_budget_s=120.0,
-                           retries=0, backoff_s=0.0, sessions_per_gateway=sessions)
+                           retries=0, backoff_s=0.0, sessions_per_gateway=sessions,
+                           gateway_sessions=own)
     runner = RemoteRunner(store, runner_id="remote-depot", settings=settings,
                           open_port=ports)
     try:
@@ -145,3 +147,40 @@ def test_the_settings_come_from_the_remote_config_section(tmp_path):
     assert (settings.sessions_per_gateway, settings.clock_tolerance_s) == (3, 30)
     path.write_text("[remote]\n")
     assert RunSettings.of(load_config(path).remote).sessions_per_gateway == 1
+
+
+def test_a_gateway_given_its_own_number_carries_that_many_and_the_others_the_default(
+        store, catalog):
+    ports = Ports({GW_A: 3})
+    _run(store, catalog, ports, sessions=1, concurrency=8, own=((GW_A, 3),))
+    assert ports.peak[GW_A] == 3 and ports.peak[GW_B] == 1 and ports.peak[BUS] == 1
+
+
+def test_a_bus_given_a_number_of_its_own_still_has_one_session():
+    from hhu_sync.remote.gateways import GatewaySessions, sessions_for
+    own = GatewaySessions(2, {"/dev/ttyUSB3": 4, GW_A: 5})
+    assert sessions_for("/dev/ttyUSB3", 10, own) == 1
+    assert sessions_for(GW_A, 10, own) == 5 and sessions_for(GW_A, 2, own) == 2
+    assert sessions_for(GW_B, 10, own) == 2
+
+
+def test_gateways_of_their_own_come_from_the_config_and_bad_ones_are_named(tmp_path):
+    from hhu_sync.cli.common import CliError
+    from hhu_sync.config import load_config
+
+    path = tmp_path / "hhu-sync.toml"
+    path.write_text('[remote]\nsessions_per_gateway = 2\n\n[[remote.gateways]]\n'
+                    f'port = "{GW_A}"\nsessions = 4\n')
+    settings = RunSettings.of(load_config(path).remote)
+    assert settings.sessions.of(GW_A) == 4 and settings.sessions.of(GW_B) == 2
+    for body, field in [
+            (f'port = "{GW_A}"\nsessions = 0\n', "remote.gateways[0].sessions"),
+            (f'port = "{GW_A}"\nsessions = 65\n', "remote.gateways[0].sessions"),
+            ('port = "/dev/ttyUSB3"\nsessions = 2\n', "remote.gateways[0].port"),
+            (f'port = "{GW_A}"\nsessions = 2\nspeed = 9600\n', "remote.gateways[0].speed"),
+            (f'port = "{GW_A}"\n', "remote.gateways[0].sessions"),
+            (f'port = "{GW_A}"\nsessions = 2\n\n[[remote.gateways]]\nport = "{GW_A}"\n'
+             'sessions = 3\n', "remote.gateways[1].port")]:
+        path.write_text(f"[[remote.gateways]]\n{body}")
+        with pytest.raises(CliError, match=re.escape(field)):
+            load_config(path)
