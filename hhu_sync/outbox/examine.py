@@ -13,7 +13,10 @@ A small outbox never pays for processes: files are examined in the daemon until 
 backlog of :data:`POOL_FROM` files appears; the workers start in the background then
 (a daemon serving without ``--once`` starts them at once, so they are ready before the
 first burst), and the daemon keeps examining files itself until they are ready. Workers
-that cannot be started, or that die, are logged and the work is done in the daemon.
+that cannot be started (the store away at start, say), or that die, are logged and the
+work is done in the daemon; they are started again at a later backlog, after a back-off
+that doubles with each failure (:data:`RETRY_FIRST_S` to :data:`RETRY_MOST_S`, every
+failure counted), so a store that comes back gets its workers back without a restart.
 """
 
 from __future__ import annotations
@@ -239,21 +242,32 @@ def _examine_in_worker(paths: list[str]) -> list[Examined]:
             for e in examine_files(_WORKER, [Path(p) for p in paths])]
 
 
+#: after workers failed to start or died: the wait before they are tried again, doubling
+#: with each failure in a row up to the most
+RETRY_FIRST_S = 30.0
+RETRY_MOST_S = 600.0
+
+
 class Examiner:
     """Examines batches of files: in this process, or in ``workers`` processes once a
     backlog makes them worth it."""
 
     def __init__(self, ctx: Context, *, workers: int = 0, store_url: str = "",
-                 catalog: Path | None = None, depot_id: str = "") -> None:
+                 catalog: Path | None = None, depot_id: str = "",
+                 clock: Callable[[], float] = time.monotonic) -> None:
         self.ctx = ctx
         self.workers = workers
+        self._clock = clock
+        self.failures = 0                   # workers failed to start or died, in all
+        self._failed_in_a_row = 0
+        self._retry_at: float | None = None  # when failed workers may be tried again
         self._initargs = (os.getpid(), str(ctx.outbox), str(catalog or ""),
                           str(ctx.keystore.root), store_url, depot_id, ctx.debounce,
                           str(ctx.archive or ""), str(ctx.rejected or ""))
         self._pool: ProcessPoolExecutor | None = None     # set once the workers answered
         self._ready = threading.Event()     # set with it: something to wait for
         self._starting = False
-        self._broken = workers <= 0
+        self._broken = workers <= 0         # none configured, or closed: never (again)
         self._lock = threading.Lock()
 
     # The pool ---------------------------------------------------------------------------
@@ -262,8 +276,10 @@ class Examiner:
         """Start the workers in the background (once; this process goes on examining
         meanwhile): at the first backlog, or at start-up for a long-running daemon."""
         with self._lock:
-            if self._starting or self._broken:
+            if self._starting or self._broken or self._pool is not None:
                 return
+            if self._retry_at is not None and self._clock() < self._retry_at:
+                return                      # failed lately: examined here meanwhile
             self._starting = True
         threading.Thread(target=self._warm_up, name="outbox-workers", daemon=True).start()
 
@@ -275,14 +291,19 @@ class Examiner:
             for future in [pool.submit(os.getpid) for _ in range(self.workers)]:
                 future.result(timeout=60)
         except Exception as exc:  # noqa: BLE001 - any failure: examine in this process
-            log.warning("outbox: examining files in this process: %s", exc)
             with self._lock:
-                self._broken = True
+                wait = self._failed()
+                self._starting = False
+            log.warning("outbox: workers did not start (%s); examining files in this "
+                        "process, workers tried again in %g s (failure %d)", exc, wait,
+                        self.failures)
             return
         with self._lock:
+            self._starting = False
             closed = self._broken          # closed while they were starting
             if not closed:
                 self._pool = pool
+                self._failed_in_a_row, self._retry_at = 0, None
         if closed:
             pool.shutdown(wait=False, cancel_futures=True)
             return
@@ -334,12 +355,23 @@ class Examiner:
 
         return results
 
+    def _failed(self) -> float:
+        """Count a failure (the lock held); the wait before the next try."""
+        self.failures += 1
+        self._failed_in_a_row += 1
+        wait = min(RETRY_MOST_S, RETRY_FIRST_S * 2 ** min(self._failed_in_a_row - 1, 16))
+        self._retry_at = self._clock() + wait
+        return wait
+
     def _give_up(self, exc: BaseException) -> None:
-        log.error("outbox: worker processes failed (%s: %s); examining files in this "
-                  "process", type(exc).__name__, exc)
         with self._lock:
-            self._broken = True
+            if self._pool is None:
+                return                      # another batch's failure took it down
+            wait = self._failed()
             pool, self._pool = self._pool, None
+        log.error("outbox: worker processes failed (%s: %s); examining files in this "
+                  "process, workers tried again in %g s (failure %d)", type(exc).__name__,
+                  exc, wait, self.failures)
         self._ready.clear()
         if pool is not None:
             pool.shutdown(wait=False, cancel_futures=True)

@@ -177,3 +177,57 @@ def test_workers_still_starting_when_the_daemon_closes_are_stopped(tmp_path):
             any(t.name == "outbox-workers" for t in threading.enumerate()):
         time.sleep(0.05)
     assert not proc.examiner.pooled and proc.examiner._pool is None
+
+
+def _wait_settled(examiner, timeout: float = 60.0) -> None:
+    """Until the background start has ended, one way or the other."""
+    deadline = time.monotonic() + timeout
+    while examiner._starting and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert not examiner._starting
+
+
+def test_workers_that_cannot_open_the_store_are_tried_again_later_and_then_serve(tmp_path):
+    """The store away when the workers start (a PostgreSQL server down, here a port no
+    one listens on): the files are examined in the daemon, the failure is counted, no
+    new try before the back-off, and once the store answers the next backlog gets its
+    workers back, without a restart."""
+    from hhu_sync.outbox import examine
+
+    proc = make_depot(tmp_path / "depot", workers=1)
+    ex = proc.examiner
+    now = [1000.0]
+    ex._clock = lambda: now[0]
+    good = ex._initargs
+    ex._initargs = (*good[:4], "postgresql://postgres@127.0.0.1:1/away", *good[5:])
+    try:
+        ex.start()
+        _wait_settled(ex)
+        assert not ex.pooled and ex.failures == 1
+        assert run(proc, BATCH_TWO)[0][1] == "accepted"           # examined here meanwhile
+        ex._initargs = good                                      # the store is back ...
+        now[0] += examine.RETRY_FIRST_S - 1
+        ex.start()
+        assert not ex._starting and not ex.pooled                # ... but not tried yet
+        now[0] += 1
+        ex.start()
+        _wait_settled(ex)
+        assert ex._ready.wait(60) and ex.pooled and ex.failures == 1
+    finally:
+        proc.close()
+
+
+def test_the_wait_between_tries_doubles_up_to_its_most_and_every_failure_counts(tmp_path):
+    from hhu_sync.outbox import examine
+
+    proc = make_depot(tmp_path / "depot", workers=1)
+    ex = proc.examiner
+    proc.close()
+    waits = []
+    for _ in range(12):
+        with ex._lock:
+            waits.append(ex._failed())
+    assert waits[:3] == [examine.RETRY_FIRST_S, 2 * examine.RETRY_FIRST_S,
+                         4 * examine.RETRY_FIRST_S]
+    assert waits[-1] == examine.RETRY_MOST_S and ex.failures == 12
+    assert waits == sorted(waits)
