@@ -20,7 +20,8 @@ once its upload is committed, and the run ends once every visit read is.
 Several daemons on one store share a run meter by meter (issue 17, point 5): each meter
 is claimed in the database before it is read (``Store.claim_remote_meter``, one live
 claim a port of the run, so a bus or gateway still has one session at a time across
-depots), the claims' leases are renewed at each attempt and at each look of the daemon
+depots), the claims' leases are renewed as attempts start (at most once a tenth of the
+lease: one renewal covers every meter a runner holds) and at each look of the daemon
 (:meth:`RemoteRunner.tick`), and a daemon that dies stops renewing them: once they lapse
 another daemon takes its meters over. The run ends when every meter is settled (done or
 not visited), by whichever runner settles the last one.
@@ -217,6 +218,8 @@ class RemoteRunner:
         self._lock = threading.Lock()
         self._active: dict[int, Future] = {}
         self._storage_failing = False             # poll's last look met a storage fault
+        self._renew_lock = threading.Lock()
+        self._renewed: float | None = None        # clock() at the last attempt's renewal
         self.finished: list[RunReport] = []       # the latest runs, newest last
         self._lists = ThreadPoolExecutor(max_workers=1, thread_name_prefix="remote-list")
         self._ports = ThreadPoolExecutor(max_workers=max(1, self.settings.concurrency),
@@ -281,6 +284,17 @@ class RemoteRunner:
         claims of one that died lapse, and other daemons take its meters over)."""
         return self.store.renew_remote_claims(self.runner_id, self._at(),
                                               self.settings.lease_s)
+
+    def _renew_at_attempt(self) -> None:
+        """:meth:`renew` as a meter's attempt starts, at most once a tenth of the lease:
+        one renewal covers every meter this runner holds, whichever session starts it
+        (a meter's claim has a fresh lease of its own from the claim)."""
+        at = self.clock()
+        with self._renew_lock:
+            if self._renewed is not None and at - self._renewed < self.settings.lease_s / 10:
+                return
+            self._renewed = at
+        self.renew()
 
     def _at(self) -> float:
         return self.now().timestamp()
@@ -534,7 +548,7 @@ class RemoteRunner:
         refused: str | None = None
         while True:
             outcome.attempts += 1
-            self.renew()                 # the claim's lease, at every attempt
+            self._renew_at_attempt()     # the claims' leases, as attempts go on
             read = MeterRead(new_visit(entry, mlist.id, self.now()))
             left = deadline - self.clock()
             try:
