@@ -16,6 +16,7 @@ import random
 from dataclasses import dataclass
 from datetime import datetime, time, timedelta
 from decimal import Decimal
+from functools import cached_property
 
 from hhu_firmware_sim.meter.elster import ElsterMemory
 from hhu_firmware_sim.meter.profile import ProfileConfig, Recorder
@@ -63,6 +64,13 @@ class LoadProfile:
             if at <= minute:
                 kw = value
         return kw
+
+    @cached_property
+    def kw_by_minute(self) -> tuple[Decimal, ...]:
+        """``kw_at`` of each minute of the day (0 .. 1439): the profile recorder's
+        look-up (a day's shape depends on the minute of the day alone)."""
+        day = datetime(2000, 1, 1)
+        return tuple(self.kw_at(day + timedelta(minutes=m)) for m in range(1440))
 
     def next_change(self, when: datetime) -> datetime:
         minute = when.hour * 60 + when.minute

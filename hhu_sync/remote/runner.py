@@ -12,12 +12,16 @@ Every meter's visit becomes an upload of its own, version 2, checked by
 HHU's readings take, so readings, intervals, events, VEE findings, exceptions and the
 list's settlement are the same. The upload id is derived from the run (its delivery id)
 and the meter's place on the list, so a run stopped midway (a daemon killed) resumes
-with the meters whose uploads are not held yet, and no meter is stored twice.
+with the meters whose uploads are not held yet, and no meter is stored twice. The
+commit is the committer's (``COMMITTERS`` threads), not the session's: a session hands
+its meter's visit on and opens its next meter at once; the meter is settled ``done``
+once its upload is committed, and the run ends once every visit read is.
 
 Several daemons on one store share a run meter by meter (issue 17, point 5): each meter
 is claimed in the database before it is read (``Store.claim_remote_meter``, one live
 claim a port of the run, so a bus or gateway still has one session at a time across
-depots), the claims' leases are renewed at each attempt and at each look of the daemon
+depots), the claims' leases are renewed as attempts start (at most once a tenth of the
+lease: one renewal covers every meter a runner holds) and at each look of the daemon
 (:meth:`RemoteRunner.tick`), and a daemon that dies stops renewing them: once they lapse
 another daemon takes its meters over. The run ends when every meter is settled (done or
 not visited), by whichever runner settles the last one.
@@ -42,7 +46,7 @@ import logging
 import threading
 import time
 from collections.abc import Callable, Iterable
-from concurrent.futures import Future, ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
@@ -78,6 +82,9 @@ from hhu_sync.store.claim_rules import SETTLED, ClaimState, ClaimVerdict
 
 log = logging.getLogger("hhu_sync.remote")
 UPLOAD_PREFIX = "RM"
+#: threads that commit the visits of a runner's sessions (ingests queue on the store's
+#: writer lock; two let one visit's check overlap another's commit)
+COMMITTERS = 2
 
 
 @dataclass(frozen=True)
@@ -166,6 +173,34 @@ class _Stopped(Exception):
     """The runner is stopping: the meter is left for the run's resumption."""
 
 
+class _Commits:
+    """One run's visits handed to the committer: waited for before the run ends."""
+
+    def __init__(self, lock: threading.Lock) -> None:
+        self.lock = lock
+        self.storage_failed = threading.Event()   # a commit met a storage fault
+        self._futures: list[Future] = []
+
+    def submit(self, pool: ThreadPoolExecutor, commit: Callable[[], None]) -> Future:
+        future = pool.submit(commit)
+        with self.lock:
+            self._futures.append(future)
+        return future
+
+    @staticmethod
+    def wait(future: Future | None) -> None:
+        """Until ``future``'s commit is over (its fault, if any, is the run's to raise)."""
+        if future is not None:
+            wait([future])
+
+    def join(self) -> None:
+        """Every commit over; a commit's unexpected fault raised (as a session's is)."""
+        with self.lock:
+            futures = list(self._futures)
+        for future in futures:
+            future.result()
+
+
 class RemoteRunner:
     """Runs remote lists on threads of its own; ``tick`` (the daemon's job) starts them."""
 
@@ -191,10 +226,16 @@ class RemoteRunner:
         self._lock = threading.Lock()
         self._active: dict[int, Future] = {}
         self._storage_failing = False             # poll's last look met a storage fault
+        self._renew_lock = threading.Lock()
+        self._renewed: float | None = None        # clock() at the last attempt's renewal
         self.finished: list[RunReport] = []       # the latest runs, newest last
         self._lists = ThreadPoolExecutor(max_workers=1, thread_name_prefix="remote-list")
         self._ports = ThreadPoolExecutor(max_workers=max(1, self.settings.concurrency),
                                          thread_name_prefix="remote-port")
+        #: each read meter's visit is checked, ingested and its claim settled here, off
+        #: its session's thread: the session's line goes on to its next meter at once
+        self._commits = ThreadPoolExecutor(max_workers=COMMITTERS,
+                                           thread_name_prefix="remote-commit")
 
     # -- the daemon's side ----------------------------------------------------------
 
@@ -252,6 +293,17 @@ class RemoteRunner:
         return self.store.renew_remote_claims(self.runner_id, self._at(),
                                               self.settings.lease_s)
 
+    def _renew_at_attempt(self) -> None:
+        """:meth:`renew` as a meter's attempt starts, at most once a tenth of the lease:
+        one renewal covers every meter this runner holds, whichever session starts it
+        (a meter's claim has a fresh lease of its own from the claim)."""
+        at = self.clock()
+        with self._renew_lock:
+            if self._renewed is not None and at - self._renewed < self.settings.lease_s / 10:
+                return
+            self._renewed = at
+        self.renew()
+
     def _at(self) -> float:
         return self.now().timestamp()
 
@@ -291,6 +343,7 @@ class RemoteRunner:
         self.stop.set()
         self._lists.shutdown(wait=True, cancel_futures=True)
         self._ports.shutdown(wait=True, cancel_futures=True)
+        self._commits.shutdown(wait=True)        # a meter read is stored, not dropped
 
     def _guarded(self, run: RemoteRun) -> RunReport | None:
         try:
@@ -327,8 +380,9 @@ class RemoteRunner:
                           if c.state in SETTLED}
         pending = {port: [(seq, e) for seq, e in items if seq not in settled_before]
                    for port, items in groups.items()}
+        commits = _Commits(lock)
         futures = [self._ports.submit(self._read_port, mlist, run.delivery_id, port, queue,
-                                      deadline, report, lock)
+                                      deadline, report, commits)
                    for port, queue in lanes({p: i for p, i in pending.items() if i},
                                             self.settings.sessions)]
         report.meters.extend(
@@ -338,6 +392,7 @@ class RemoteRunner:
             for seq, e in enumerate(mlist.meters) if seq in settled_before)
         for future in futures:
             future.result()
+        commits.join()                  # every visit read is committed (or refused)
         if self.stop.is_set() or any(e.startswith("storage:") for e in report.errors):
             if self.stop.is_set():       # the meters it holds are free at once
                 self.store.release_remote_claims(run.delivery_id, self.runner_id)
@@ -374,74 +429,121 @@ class RemoteRunner:
 
     def _read_port(self, mlist: MeterList, delivery_id: int, port: str,
                    items: Iterable[tuple[int, MeterEntry]], deadline: float,
-                   report: RunReport, lock: threading.Lock) -> None:
+                   report: RunReport, commits: _Commits) -> None:
         """One session's meters of a port, one after the other (a bus has one session;
         a gateway's sessions share one queue of its meters), each claimed first: one
-        another runner holds is left to it."""
+        another runner holds is left to it.
+
+        A meter read is handed to the committer (its visit ingested, then its claim
+        settled ``done``: counted done only once committed) and the session goes on to
+        its next meter at once. The meters of one session are committed in order: a
+        read is handed on once the session's previous one is committed, and a read
+        that ends after the depot was told to stop is not stored (the run resumes with
+        it), so a stop still comes between meters."""
+        lock = commits.lock
+        previous: Future | None = None
         for seq, entry in items:
             upload_id = upload_id_of(delivery_id, seq, mlist.id)
             outcome = MeterOutcome(entry.serial, port, "not_visited", upload_id=upload_id)
+            commit: Callable[[], None] | None = None
             try:
                 if self.stop.is_set():
                     outcome.notes = "the depot stopped"
+                elif commits.storage_failed.is_set():
+                    return        # the run is resumed once the storage is back
                 else:
-                    self._claimed_meter(mlist, delivery_id, seq, entry, port, outcome,
-                                        deadline, report, lock)
+                    commit = self._claimed_meter(mlist, delivery_id, seq, entry, port,
+                                                 outcome, deadline, report, commits)
+                    if commit is not None:
+                        commits.wait(previous)
+                        if self.stop.is_set():
+                            raise _Stopped
+                        if commits.storage_failed.is_set():   # not stored: read again
+                            outcome.outcome = "not_visited"
+                            outcome.notes = "not stored: the storage failed"
+                            with lock:
+                                report.meters.append(outcome)
+                            return
             except StorageUnavailable as exc:
                 with lock:
                     report.errors.append(f"storage: {exc}")
                     report.meters.append(outcome)
+                commits.storage_failed.set()
                 return            # the run is resumed once the storage is back
             except _Stopped:
-                outcome.notes = "the depot stopped"
-            with lock:
-                report.meters.append(outcome)
+                outcome.outcome, outcome.notes = "not_visited", "the depot stopped"
+                commit = None
+            if commit is None:
+                with lock:
+                    report.meters.append(outcome)
+            else:
+                previous = commits.submit(self._commits, commit)
 
     def _claimed_meter(self, mlist: MeterList, delivery_id: int, seq: int,
                        entry: MeterEntry, port: str, outcome: MeterOutcome, deadline: float,
-                       report: RunReport, lock: threading.Lock) -> None:
+                       report: RunReport, commits: _Commits) -> Callable[[], None] | None:
         """One meter: claimed, then read (or found held, or left to the run's budget),
-        then settled; BUSY leaves it to the runner that has it."""
+        then settled; BUSY leaves it to the runner that has it. A meter read is not
+        settled here: what it returns commits its visit, then settles it (the caller
+        has it run by the committer)."""
         verdict = self.store.claim_remote_meter(
             delivery_id, seq, serial=entry.serial, port=port, runner=self.runner_id,
             at=self._at(), lease_s=self.settings.lease_s)
         if verdict == ClaimVerdict.BUSY:
             outcome.outcome, outcome.notes = "elsewhere", "another runner has it"
-            return
+            return None
         if verdict == ClaimVerdict.SETTLED:
             outcome.outcome = "held" if self.store.upload_held(outcome.upload_id) \
                 else "not_visited"
-            return
-        state = ClaimState.DONE
+            return None
         if self.store.upload_held(outcome.upload_id):
             outcome.outcome = "held"
-        elif self.clock() >= deadline:
+            self._settle(delivery_id, seq, outcome, ClaimState.DONE)
+            return None
+        if self.clock() >= deadline:
             outcome.notes = "the run's budget was spent"
-            state = ClaimState.SKIPPED
-        else:
-            # _Stopped goes on up: its claim is released with the run's
-            self._meter(mlist, entry, port, outcome, deadline, report, lock,
-                        hhu_id=report.hhu_id)
-            if outcome.outcome == OUTSIDE_WINDOW:
-                return        # not settled: its claim is freed with the run's pass
-            if not self.store.upload_held(outcome.upload_id):
-                state = ClaimState.SKIPPED           # not stored (the report says why)
+            self._settle(delivery_id, seq, outcome, ClaimState.SKIPPED)
+            return None
+        # _Stopped goes on up: its claim is released with the run's
+        visit = self._meter(mlist, entry, port, outcome, deadline, report, commits.lock)
+        if visit is None:
+            return None       # outside its window, not settled: freed with the run's pass
+
+        def commit() -> None:
+            try:
+                stored = self._commit(visit, outcome.upload_id, report, commits.lock,
+                                      hhu_id=report.hhu_id)
+                # not stored: SKIPPED (the report says why)
+                self._settle(delivery_id, seq, outcome,
+                             ClaimState.DONE if stored else ClaimState.SKIPPED)
+            except StorageUnavailable as exc:
+                with commits.lock:
+                    report.errors.append(f"storage: {exc}")
+                commits.storage_failed.set()     # the run is resumed once it is back
+            finally:
+                with commits.lock:
+                    report.meters.append(outcome)
+        return commit
+
+    def _settle(self, delivery_id: int, seq: int, outcome: MeterOutcome,
+                state: ClaimState) -> None:
         self.store.settle_remote_meter(
             delivery_id, seq, self.runner_id, state=state, outcome=outcome.outcome,
             attempts=outcome.attempts, upload_id=outcome.upload_id, notes=outcome.notes,
             at=self._at())
 
     def _meter(self, mlist: MeterList, entry: MeterEntry, port: str, outcome: MeterOutcome,
-               run_deadline: float, report: RunReport, lock: threading.Lock, *,
-               hhu_id: str) -> None:
-        """Read one meter (attempts within its budget), then commit its visit."""
+               run_deadline: float, report: RunReport, lock: threading.Lock
+               ) -> dict[str, Any] | None:
+        """Read one meter (attempts within its budget): the visit to commit (None: a
+        program task outside its window, not visited)."""
         s = self.settings
         program: Credentials | None = None
         if programs(entry):
             closed = window_gate(mlist, self.now())
             if closed is not None:        # not visited: left for the window
                 outcome.outcome, outcome.notes = OUTSIDE_WINDOW, closed
-                return
+                return None
             program = credentials(entry, self.store.scheme(entry.scheme) if entry.scheme
                                   else None, self.secret, self.takes_ratios)
         deadline = min(self.clock() + s.meter_budget_s, run_deadline)
@@ -454,7 +556,7 @@ class RemoteRunner:
         refused: str | None = None
         while True:
             outcome.attempts += 1
-            self.renew()                 # the claim's lease, at every attempt
+            self._renew_at_attempt()     # the claims' leases, as attempts go on
             read = MeterRead(new_visit(entry, mlist.id, self.now()))
             left = deadline - self.clock()
             try:
@@ -511,7 +613,7 @@ class RemoteRunner:
             if best.clock_note:
                 visit["notes"] = "; ".join(n for n in (visit["notes"], best.clock_note) if n)
         outcome.outcome, outcome.notes = visit["outcome"], visit["notes"]
-        self._commit(visit, best, outcome.upload_id, report, lock, hhu_id=hhu_id)
+        return visit
 
     def _visit(self, entry: MeterEntry, mlist: MeterList, port: str, best: MeterRead | None,
                answered: bool, refused: str | None, why_not: str | None, last: str,
@@ -544,10 +646,11 @@ class RemoteRunner:
         visit["notes"] = "; ".join(notes)
         return visit
 
-    def _commit(self, visit: dict[str, Any], best: MeterRead | None, upload_id: str,
-                report: RunReport, lock: threading.Lock, *, hhu_id: str) -> None:
+    def _commit(self, visit: dict[str, Any], upload_id: str, report: RunReport,
+                lock: threading.Lock, *, hhu_id: str) -> bool:
         """The visit as an upload of its own, checked and ingested as an HHU's is; it
-        carries the run's hhu id (the runner that began it), whoever read the meter."""
+        carries the run's hhu id (the runner that began it), whoever read the meter.
+        Whether it is stored (now, or held already)."""
         payload = {"version": 2, "upload_id": upload_id, "hhu_id": hhu_id,
                    "operator": "remote", "lists": [visit["list"]], "visits": [visit]}
         raw = json.dumps(payload, sort_keys=True, separators=(",", ":")).encode()
@@ -563,11 +666,12 @@ class RemoteRunner:
             with lock:
                 report.errors.append(f"{upload_id}: not stored: {exc}")
             log.error("remote: upload %s not stored: %s", upload_id, exc)
-            return
+            return False
         with lock:
             report.reports.append(ingested)
         if self.committed is not None and not ingested.already_held:
             self.committed(upload_id, hhu_id)
+        return True
 
     @staticmethod
     def _programmed(visit: dict[str, Any], best: MeterRead, program: Credentials,

@@ -8,7 +8,9 @@ answers costs a fraction of a second.
 
 from __future__ import annotations
 
+import threading
 from collections import Counter
+from dataclasses import replace
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -18,8 +20,8 @@ from hhu_sync.config import load_config
 from hhu_sync.daemon import Daemon
 from hhu_sync.iec62056.loadprofile import to_series
 from hhu_sync.model.meterlist import parse_meter_list_toml, render_meter_list_toml
-from hhu_sync.remote.runner import RemoteRunner, RunSettings, upload_id_of
-from hhu_sync.store.base import ListState
+from hhu_sync.remote.runner import RemoteRunner, RunSettings, open_serial, upload_id_of
+from hhu_sync.store.base import ListState, StorageUnavailable
 from hhu_sync.store.sqlite import SqliteStore
 
 FLEET = """
@@ -277,6 +279,78 @@ def test_another_runners_run_is_joined_and_its_uploads_carry_that_runners_id(
     assert report is not None and report.state == ListState.COMPLETE
     assert {r.hhu for r in store.readings()} == {"remote-other"}
     assert {c.runner for c in store.remote_claims(run.delivery_id)} == {"remote-depot"}
+
+
+def gateway_list(net, catalog, list_id="R-GW"):
+    """The gateway's two meters: one session, one meter after the other."""
+    ep = net.meters
+    return parse_meter_list_toml(
+        {"list": {"id": list_id, "target": "remote", "due": "2026-12-31"},
+         "meters": [{"serial": s, "task": "read", "port": ep[s].url,
+                     "device_address": ep[s].address} for s in ("40000001", "40000002")]},
+        "remote.toml", catalog)
+
+
+def test_a_session_starts_its_next_meter_while_the_last_visit_is_committed(
+        net, catalog, store):
+    store.add_meter_list(gateway_list(net, catalog), NOW.isoformat())
+    [run] = store.remote_runs()
+    opened: list[str] = []
+    second = threading.Event()
+
+    def open_port(url):
+        opened.append(url)
+        if len(opened) == 2:
+            second.set()
+        return open_serial(url)
+
+    overlapped: list[bool] = []
+    ingest = store.ingest
+
+    def ingest_once_the_next_meter_is_on_the_line(upload, now):
+        # the first visit's commit waits for the session's next meter: on the
+        # session's own thread it would wait in vain
+        overlapped.append(second.wait(timeout=5.0))
+        return ingest(upload, now)
+
+    store.ingest = ingest_once_the_next_meter_is_on_the_line
+    report = RemoteRunner(store, runner_id="remote-depot",
+                          settings=replace(FAST, concurrency=1),
+                          open_port=open_port).run(run)
+    assert overlapped == [True, True]
+    assert report is not None and report.state == ListState.COMPLETE
+    assert report.outcomes() == {"40000001": "done", "40000002": "done"}
+    assert set(stored_meters(store)) == {"40000001", "40000002"}
+    assert {c.state for c in store.remote_claims(run.delivery_id)} == {"done"}
+
+
+def test_a_storage_fault_in_a_commit_leaves_the_run_to_resume_without_doubling(
+        net, catalog, store):
+    store.add_meter_list(gateway_list(net, catalog), NOW.isoformat())
+    [run] = store.remote_runs()
+    ingest = store.ingest
+    calls: list[str] = []
+
+    def disk_full_once(upload, now):
+        calls.append(upload.upload_id)
+        if len(calls) == 1:
+            raise StorageUnavailable("database or disk is full (injected)")
+        return ingest(upload, now)
+
+    store.ingest = disk_full_once
+    first = runner(store).run(run)
+    assert first is not None and first.state is None          # stopped midway
+    assert any(e.startswith("storage:") for e in first.errors)
+    assert store.list_state("R-GW") == ListState.RUNNING
+    held = {r.upload_id for r in store.readings()}
+    assert upload_id_of(run.delivery_id, 0, "R-GW") not in held   # the one refused
+    [left] = store.remote_runs()
+    again = runner(store).run(left)
+    assert again is not None and again.state == ListState.COMPLETE
+    assert {r.upload_id for r in store.readings()} == {
+        upload_id_of(run.delivery_id, seq, "R-GW") for seq in (0, 1)}
+    assert len(store.meter_visits("40000001")) == 1
+    assert len(store.meter_visits("40000002")) == 1
 
 
 DAEMON_CONFIG = """

@@ -193,3 +193,18 @@ def test_fleet_entries_say_the_profile_and_the_outages():
         meter_from_dict({"serial": "3", "model": "LZQJ", "profile": {"interval_minutes": 7}})
     with pytest.raises(FleetError, match=r"outages\[0\]"):
         meter_from_dict({"serial": "4", "outages": [["soon", "later"]]})
+
+
+@pytest.mark.parametrize("zone", [None, "Europe/Berlin"])
+def test_a_daily_load_looked_up_by_minute_gives_what_the_minute_by_minute_sum_does(zone):
+    shape = LoadProfile(((0, Decimal("1.25")), (487, Decimal("5.5")), (1001, Decimal("0.3"))))
+    cfg = ProfileConfig(30, ("1.8", "2.8", "3.8", "4.8"), 35, zone=zone)
+    looked_up = Recorder(cfg, "71000009", utc(2026, 10, 1), shape.kw_at)
+    summed = Recorder(cfg, "71000009", utc(2026, 10, 1), lambda at: shape.kw_at(at))
+    assert looked_up._kw_by_minute is not None and summed._kw_by_minute is None
+    for rec in (looked_up, summed):
+        rec.outages.append((utc(2026, 10, 24, 7, 13), utc(2026, 10, 24, 9, 2)))
+    # a day with a load step mid-interval, an outage, and (in Berlin) the season's change
+    ends = range(utc(2026, 10, 24), utc(2026, 10, 26), 1800)
+    assert [looked_up.values(e) for e in ends] == [summed.values(e) for e in ends]
+    assert len({looked_up.import_wh(e) for e in ends}) > 3
