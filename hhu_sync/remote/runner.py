@@ -490,7 +490,7 @@ class RemoteRunner:
             delivery_id, seq, serial=entry.serial, port=port, runner=self.runner_id,
             at=self._at(), lease_s=self.settings.lease_s)
         if verdict == ClaimVerdict.BUSY:
-            outcome.outcome, outcome.notes = "elsewhere", "another runner has it"
+            outcome.outcome, outcome.notes = "elsewhere", "another runner has it or its port now"
             return None
         if verdict == ClaimVerdict.SETTLED:
             outcome.outcome = "held" if self.store.upload_held(outcome.upload_id) \

@@ -4,8 +4,10 @@ Several daemons sharing one PostgreSQL store work the same run of a remote list 
 meter. A meter is read by the runner that holds its claim; the claim has a lease the
 runner renews while it works (at each attempt and at each look of its daemon). A daemon
 that dies stops renewing: once the lease has lapsed another runner takes the meter over.
-On a port one session at a time holds across depots too: a meter is not claimed while
-another runner holds a live claim on a meter of the same port of the run. The decision
+On a port one runner at a time holds across depots too: a meter is not claimed while
+another runner holds a live claim on a meter of the same port, in this run or in the
+run of another list (two depots running two lists behind one gateway would meet on
+its port, which carries one conversation or a few: the second waits for the next look). The decision
 is made here, once, over what the backends read inside their transaction.
 """
 

@@ -75,6 +75,20 @@ def _nothing_on_sqlite(db: sqlite3.Connection) -> None:
     """A step only PostgreSQL needs: SQLite's store makes its own at open."""
 
 
+#: version 5: the claims on a port in every run, for the rule that one depot at a time
+#: talks to a port whichever list it runs
+_LIVE_CLAIMS_INDEX = ("CREATE INDEX IF NOT EXISTS remote_claims_live ON remote_claims "
+                      "(port, state, lease_until)")
+
+
+def _live_claims_on_sqlite(db: sqlite3.Connection) -> None:
+    db.execute(_LIVE_CLAIMS_INDEX)
+
+
+def _live_claims_on_postgres(conn: Any) -> None:
+    conn.execute(_LIVE_CLAIMS_INDEX)
+
+
 def _site_index_on_postgres(conn: Any) -> None:
     conn.execute("CREATE INDEX IF NOT EXISTS list_entries_site ON list_entries "
                  "(lower(site), serial)")
@@ -92,6 +106,9 @@ MIGRATIONS: tuple[Migration, ...] = (
     Migration("3", "4", "meters found by site ignoring case on PostgreSQL: an index of "
               "list_entries (lower(site), serial) (SQLite's NOCASE index is made at open)",
               _nothing_on_sqlite, _site_index_on_postgres),
+    Migration("4", "5", "remote_claims by port across runs: an index of (port, state, "
+              "lease_until), so two depots running two lists never talk to one gateway "
+              "at once (issue 17)", _live_claims_on_sqlite, _live_claims_on_postgres),
 )
 
 #: the tables ``db status`` counts the rows of (the store's own; meta is the version)

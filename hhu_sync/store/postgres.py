@@ -206,6 +206,7 @@ class PostgresStore(PortableStatements, SqliteAccounts, SqliteExceptions, Sqlite
 
     _INSERTION_ORDER = "seq"
     _LOCK_ROWS = " FOR UPDATE"
+    _LOCK_PORT = "SELECT pg_advisory_xact_lock(hashtextextended(?, 5))"
     # the readings view (hhu_sync.store.readings_statements says why each differs)
     _SITE_FROM = ('lower(site) >= lower(? COLLATE "C") AND '
                   'lower(site) < lower(? COLLATE "C")')

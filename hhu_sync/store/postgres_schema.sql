@@ -301,3 +301,5 @@ CREATE TABLE IF NOT EXISTS remote_claims (
 );
 CREATE INDEX IF NOT EXISTS remote_claims_runner ON remote_claims (runner, state);
 CREATE INDEX IF NOT EXISTS remote_claims_port ON remote_claims (delivery_id, port, state);
+-- a port's live claims in any run (version 5): one depot at a time on a gateway
+CREATE INDEX IF NOT EXISTS remote_claims_live ON remote_claims (port, state, lease_until);

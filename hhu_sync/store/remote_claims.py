@@ -38,6 +38,10 @@ class RemoteClaims:
     _rows: Callable[..., list[tuple]]
     _tx: Callable[[], AbstractContextManager[Any]]
     _LOCK_ROWS: str
+    #: a statement taking a lock on one port's name until the transaction ends (two
+    #: depots claiming on one port in two runs lock two different delivery rows), or
+    #: "" where transactions are serial already (SQLite: one writer)
+    _LOCK_PORT: str = ""
 
     def claim_remote_meter(self, delivery_id: int, seq: int, *, serial: str, port: str,
                            runner: str, at: float, lease_s: float) -> ClaimVerdict:
@@ -51,10 +55,14 @@ class RemoteClaims:
             row = db.execute("SELECT runner, state, lease_until FROM remote_claims "
                              "WHERE delivery_id=? AND seq=?", (delivery_id, seq)).fetchone()
             held = HeldClaim(row[0], row[1], float(row[2])) if row else None
+            if self._LOCK_PORT:
+                db.execute(self._LOCK_PORT, (port,))
+            # the port another runner talks to now: in this run or any other (two
+            # depots, two lists, one gateway); a lapsed claim holds nothing
             busy = db.execute(
-                "SELECT 1 FROM remote_claims WHERE delivery_id=? AND port=? AND seq<>? "
-                "AND state=? AND runner<>? AND lease_until>? LIMIT 1",
-                (delivery_id, port, seq, ClaimState.CLAIMED, runner, at)).fetchone()
+                "SELECT 1 FROM remote_claims WHERE port=? AND state=? AND lease_until>? "
+                "AND runner<>? AND NOT (delivery_id=? AND seq=?) LIMIT 1",
+                (port, ClaimState.CLAIMED, at, runner, delivery_id, seq)).fetchone()
             verdict, step = decide(held, runner, at, port_busy=busy is not None)
             until = at + lease_s
             if step == ClaimStep.NEW:

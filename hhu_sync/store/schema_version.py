@@ -10,7 +10,7 @@ from hhu_sync.store.base import StoreError
 
 #: the version this code reads and writes (meta key ``schema_version``); what each
 #: version after the first added: hhu_sync.store.migrations.MIGRATIONS
-SCHEMA_VERSION = "4"
+SCHEMA_VERSION = "5"
 SCHEMA_VERSION_KEY = "schema_version"
 
 

@@ -83,6 +83,34 @@ def test_one_live_claim_a_port_other_ports_are_free(store, run):
     assert claim(store, run, 1, "remote-B", T0 + 6) == ClaimVerdict.CLAIMED  # bus free
 
 
+def test_a_port_another_runner_talks_to_in_another_lists_run_is_busy_until_it_is_free(
+        store, run):
+    """Two depots, two lists, one gateway: B's run of DAY waits for A's claim on the
+    gateway in NIGHT's run (it lapses or settles), and its other ports are free."""
+    day = MeterList("DAY", "DAY", None, None, "2026-12-31", "",
+                    (MeterEntry("D1", "", "", "read", None, None, "", port=BUS,
+                                device_address="9"),
+                     MeterEntry("D2", "", "", "read", None, None, "",
+                                port="socket://10.0.0.3:9000")), target="remote")
+    store.add_meter_list(day, NOW)
+    [other] = [r for r in store.remote_runs() if r.list_id == "DAY"]
+    assert store.begin_remote_run(other.delivery_id, "remote-B", NOW) == "remote-B"
+
+    def b_claims(seq, at):
+        port = BUS if seq == 0 else "socket://10.0.0.3:9000"
+        return store.claim_remote_meter(other.delivery_id, seq, serial=f"D{seq + 1}",
+                                        port=port, runner="remote-B", at=at, lease_s=LEASE)
+
+    assert claim(store, run, 0, "remote-A", T0) == ClaimVerdict.CLAIMED
+    assert b_claims(0, T0 + 1) == ClaimVerdict.BUSY           # A talks to the gateway
+    assert b_claims(1, T0 + 1) == ClaimVerdict.CLAIMED        # a port of its own
+    assert claim(store, run, 1, "remote-A", T0 + 2) == ClaimVerdict.CLAIMED   # A's own
+    assert settle(store, run, 0, "remote-A", T0 + 3)
+    assert b_claims(0, T0 + 4) == ClaimVerdict.BUSY           # still: A holds M2 there
+    assert b_claims(0, T0 + 2 + LEASE + 1) == ClaimVerdict.CLAIMED   # A's lease lapsed
+    assert claim(store, run, 1, "remote-A", T0 + 2 + LEASE + 2) == ClaimVerdict.BUSY
+
+
 def test_a_settled_meter_is_never_claimed_again(store, run):
     assert claim(store, run, 0, "remote-A", T0) == ClaimVerdict.CLAIMED
     assert settle(store, run, 0, "remote-A", T0 + 5)
