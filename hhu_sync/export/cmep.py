@@ -21,9 +21,8 @@ from typing import Any, cast
 
 from hhu_sync.export.cells import is_plain_number, safe_cell
 from hhu_sync.export.enrich import BASIS_SECONDARY, BASIS_UNKNOWN
-from hhu_sync.export.rows import ExportRow, as_row
+from hhu_sync.export.rows import STATUS_OK, ExportRow, as_row
 from hhu_sync.fsutil import atomic_open
-from hhu_sync.ingest.status import billable
 
 CMEP_RECORD_VERSION = "19970819"
 # Register reads only: the CMEP unit with the REG suffix marks a register (not interval) read.
@@ -58,6 +57,23 @@ def cmep_value(value: str) -> str:
     if not digits or digits.startswith("."):
         digits = "0" + digits
     return sign + digits
+
+
+# A plain decimal without exponent: its sign and its digits after the leading zeros (the
+# last zero before the point or the end kept), as cmep_value gives them.
+_SIMPLE_NUMBER = re.compile(r"(?:(-)|\+)?0*(\d+(?:\.\d*)?|\.\d+)", re.ASCII).fullmatch
+
+
+def _digits(value: str) -> str | None:
+    """:func:`cmep_value` of a plain number (:func:`is_plain_number`), else None; one
+    match for most values."""
+    found = _SIMPLE_NUMBER(value)
+    if found is None:
+        return cmep_value(value) if is_plain_number(value) else None
+    sign, digits = found.groups()
+    if digits[0] == ".":
+        digits = "0" + digits
+    return "-" + digits if sign else digits
 
 
 def _constant(row: ExportRow) -> str:
@@ -158,9 +174,10 @@ def write_cmep(rows: Iterable[tuple], path: str | os.PathLike[str], *, sender: s
                 fh.write("".join(lines))
                 lines.clear()
 
-        def one(meter: str, obis: str, r: ExportRow, units: str) -> int:
-            """The record of a register read once (the common case)."""
-            own = r.value_time or r.time
+        def one(meter: str, obis: str, own: str, value: str, constant: str,
+                units: str) -> int:
+            """The record of a register read once (the common case): ``own`` its time,
+            ``value`` its CMEP digits, ``constant`` its CalculationConstant."""
             converted = times.get(own)
             if converted is None:
                 converted = times[own] = _both_times(own)
@@ -168,8 +185,6 @@ def write_cmep(rows: Iterable[tuple], path: str | os.PathLike[str], *, sender: s
             if not when:
                 return 0                  # no time: no triplet, no record
             meter_id = safe_cell(f"{meter}:{obis}")
-            constant = _constant(r)
-            value = cmep_value(r.value)
             # one triplet fits unless the head is near the line limit (a long id)
             if fixed + 2 * (len(meter_id) + len(constant)) + len(value) + len(when) \
                     > MAX_LINE:
@@ -207,42 +222,64 @@ def write_cmep(rows: Iterable[tuple], path: str | os.PathLike[str], *, sender: s
         # The billable rows, grouped by meter and register, in one loop. Billable: valid,
         # a unit CMEP knows, a plain number, a MeterID that needs no quoting (a reader
         # that splits on commas would shift every field after a quoted one; looked at
-        # once a run), and a CalculationConstant that can be given: not a value whose
-        # scheme has ratios while the meter was proven to hold others (value_basis
-        # unknown with a multiplier).
+        # once a meter and once a register), and a CalculationConstant that can be given:
+        # not a value whose scheme has ratios while the meter was proven to hold others
+        # (value_basis unknown with a multiplier). A register read once (the common
+        # case) is written from the fields taken here, a row at a time: the row's fields
+        # unpacked once, its value's CMEP digits found by one match (:func:`_digits`).
         units_of: dict[str, Any] = {}
-        quoted: dict[tuple[str, str], bool] = {}
+        quoted: dict[str, bool] = {}      # a meter or an obis → it needs quoting
         run: list[ExportRow] = []
-        run_key: tuple[str, str] | None = None
+        run_meter: str | None = None
+        run_obis: str | None = None
         run_units: str = ""
+        first_own = first_digits = first_constant = ""
+        unknown = _UNKNOWN
+        secondary = BASIS_SECONDARY
+        basis_unknown = BASIS_UNKNOWN
+        ok = STATUS_OK
+        digits_of = _digits
         for r in rows:
             if type(r) is not ExportRow:
                 r = as_row(r)
-            if not billable(r.status):
+            (meter, obis, time, value, unit, status, _hhu, _upload, _received, _site,
+             _list, _rate, value_time, _reset, multiplier, value_basis, _primary, _scheme,
+             _flags, _notes) = r
+            if status != ok:
                 continue
-            unit = r.unit
-            known = units_of.get(unit, _UNKNOWN)
-            if known is _UNKNOWN:
+            known = units_of.get(unit, unknown)
+            if known is unknown:
                 known = units_of[unit] = CMEP_UNITS.get(unit.lower())
-            if known is None or not is_plain_number(r.value) or (
-                    r.value_basis == BASIS_UNKNOWN and r.multiplier):
+            if known is None or (value_basis == basis_unknown and multiplier):
                 continue
-            key = (r.meter, r.obis)
-            if key == run_key:
+            digits = digits_of(value)
+            if digits is None:
+                continue
+            if meter == run_meter and obis == run_obis:
                 run.append(r)
                 continue
-            skip = quoted.get(key)
+            skip = quoted.get(meter)
             if skip is None:
-                skip = quoted[key] = _NEEDS_QUOTING.search(key[0] + key[1]) is not None
+                skip = quoted[meter] = _NEEDS_QUOTING.search(meter) is not None
             if skip:
                 continue
-            if run_key is not None:
-                records += (one(*run_key, run[0], run_units) if len(run) == 1
-                            else several(*run_key, run))
-            run_key, run, run_units = key, [r], cast(str, known)
-        if run_key is not None:
-            records += (one(*run_key, run[0], run_units) if len(run) == 1
-                        else several(*run_key, run))
+            skip = quoted.get(obis)
+            if skip is None:
+                skip = quoted[obis] = _NEEDS_QUOTING.search(obis) is not None
+            if skip:
+                continue
+            if run_meter is not None:
+                records += (one(run_meter, cast(str, run_obis), first_own, first_digits,
+                                first_constant, run_units) if len(run) == 1
+                            else several(run_meter, cast(str, run_obis), run))
+            run_meter, run_obis, run, run_units = meter, obis, [r], known
+            first_own, first_digits = value_time or time, digits
+            first_constant = (multiplier if value_basis == secondary and multiplier
+                              else "1")
+        if run_meter is not None:
+            records += (one(run_meter, cast(str, run_obis), first_own, first_digits,
+                            first_constant, run_units) if len(run) == 1
+                        else several(run_meter, cast(str, run_obis), run))
         flush()
     return records
 
