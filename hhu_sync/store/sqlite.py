@@ -17,7 +17,7 @@ from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from functools import cache
 from importlib import resources
-from itertools import chain, islice
+from itertools import chain, groupby, islice
 from operator import itemgetter
 from pathlib import Path
 from typing import Any
@@ -1400,10 +1400,10 @@ def export_rows(db: SqlConnection, *, since: str | None = None,
     count primary values (the configured ``paths.catalog``; None: the default one).
     ``stream``: how the store-wide statement is run, when ``db.execute`` would hold its
     whole answer at once (a PostgreSQL client-side cursor does; SQLite steps it)."""
-    enrich = export_enricher(db, catalog=catalog)
     if upload_id is not None:
-        yield from enrich.rows(_upload_readings(db, upload_id))
+        yield from upload_export_rows(db, upload_id, catalog=catalog)
         return
+    enrich = export_enricher(db, catalog=catalog)
     args: tuple[str, ...]
     sql, args = _EXPORT_SQL, ()
     if since:
@@ -1412,6 +1412,12 @@ def export_rows(db: SqlConnection, *, since: str | None = None,
     found = iter(run(sql + "ORDER BY r.meter, r.obis, r.time", args))
     while chunk := list(islice(found, 1024)):     # a chunk at a time: never all at once
         yield from enrich.rows(chunk)
+
+
+def upload_export_rows(db: SqlConnection, upload_id: str, *,
+                       catalog: str | Path | None = None) -> list[ExportRow]:
+    """:func:`export_rows` of one upload, as a list (the export worker's)."""
+    return export_enricher(db, catalog=catalog).rows(_upload_readings(db, upload_id))
 
 
 # The upload's readings, with the columns the export takes from them (the upload's id
@@ -1496,7 +1502,9 @@ def read_export_rows(path: str | Path, *, upload_id: str | None = None,
     except sqlite3.Error as exc:
         raise StoreError(f"{path}: cannot open the database: {exc}") from None
     try:
-        return list(export_rows(db, upload_id=upload_id, catalog=catalog))
+        if upload_id is not None:
+            return upload_export_rows(db, upload_id, catalog=catalog)
+        return list(export_rows(db, catalog=catalog))
     except sqlite3.Error as exc:
         raise StorageUnavailable(f"{path}: {exc}") from None
     finally:
@@ -1547,7 +1555,19 @@ def _upload_intervals(path: str | Path, upload_id: str,
 def upload_intervals_of(db: SqlConnection, upload_id: str,
                         take: Callable[[list[HeldInterval]], None]) -> list[tuple]:
     """:func:`_upload_intervals` over any backend's connection (the statements are
-    portable): each meter's stored intervals to ``take``; the upload's VEE findings."""
+    portable): each meter's stored intervals to ``take``; the upload's VEE findings.
+
+    On SQLite one statement reads them all, each meter's by the key's meter prefix, in
+    the order of the statements a meter (which PostgreSQL runs: its client holds a
+    statement's whole answer at once, a route's profiles)."""
+    if isinstance(db, sqlite3.Connection):
+        found = db.execute(
+            f"SELECT {_INTERVAL_SELECT} FROM intervals WHERE upload_id=? AND meter IN "
+            "(SELECT meter FROM visits WHERE upload_id=?) "
+            "ORDER BY meter, channel, interval_end", (upload_id, upload_id))
+        for _meter, same in groupby(found, key=_FIRST):
+            take([HeldInterval(*row) for row in same])
+        return _upload_findings(db, upload_id)
     meters = [m for (m,) in db.execute(
         "SELECT DISTINCT meter FROM visits WHERE upload_id=? ORDER BY meter",
         (upload_id,)).fetchall()]
@@ -1557,6 +1577,13 @@ def upload_intervals_of(db: SqlConnection, upload_id: str,
             "ORDER BY channel, interval_end", (meter, upload_id)).fetchall()]
         if rows:
             take(rows)
+    return _upload_findings(db, upload_id)
+
+
+_FIRST = itemgetter(0)      # a row's meter
+
+
+def _upload_findings(db: SqlConnection, upload_id: str) -> list[tuple]:
     return [tuple(row) for row in db.execute(
         "SELECT meter, channel, code, first_end, last_end FROM "
         "vee_findings WHERE upload_id=? AND first_end IS NOT NULL",
