@@ -1410,7 +1410,9 @@ def export_rows(db: SqlConnection, *, since: str | None = None,
         sql, args = sql + "WHERE u.received_at >= ? ", (since,)
     run = stream or db.execute
     found = iter(run(sql + "ORDER BY r.meter, r.obis, r.time", args))
-    while chunk := list(islice(found, 1024)):     # a chunk at a time: never all at once
+    # a few rows at a time, as they come (a PostgreSQL cursor fetches slices as they are
+    # taken): enriched in one loop each, never the whole store at once
+    while chunk := list(islice(found, 64)):
         yield from enrich.rows(chunk)
 
 
