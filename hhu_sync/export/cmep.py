@@ -234,11 +234,15 @@ def write_cmep(rows: Iterable[tuple], path: str | os.PathLike[str], *, sender: s
         # left out) or _ESCAPED (safe_cell changes the MeterID)
         meters: dict[str, int] = {}
         registers: dict[str, int] = {}
-        run: list[ExportRow] = []
+        first: Any = None                 # the run's first row
+        more: list[ExportRow] | None = None   # the run's rows, when there are several
         run_meter: str | None = None
         run_obis: str | None = None
         run_id = run_units = first_own = first_digits = first_constant = ""
-        first_plain = False
+        first_quick = False               # its line written here (see one())
+        # of that line's bound (one()'s), what the MeterID, constant and value leave for
+        # the time: a CMEP minute is never over 12 characters
+        room = MAX_LINE - fixed - 12
         unknown = _UNKNOWN
         secondary = BASIS_SECONDARY
         basis_unknown = BASIS_UNKNOWN
@@ -266,7 +270,10 @@ def write_cmep(rows: Iterable[tuple], path: str | os.PathLike[str], *, sender: s
                 if digits is None:
                     continue
             if meter == run_meter and obis == run_obis:
-                run.append(r)
+                if more is None:
+                    more = [first, r]
+                else:
+                    more.append(r)
                 continue
             meter_kind = meters.get(meter)
             if meter_kind is None:
@@ -279,16 +286,14 @@ def write_cmep(rows: Iterable[tuple], path: str | os.PathLike[str], *, sender: s
             if obis_kind == _QUOTED:
                 continue
             if run_meter is not None:       # the run before: its records
-                if len(run) > 1:
-                    records += several(run_id, run)
+                if more is not None:
+                    records += several(run_id, more)
                 else:
                     converted = times.get(first_own)
                     if converted is None:
                         converted = times[first_own] = _both_times(first_own)
                     when = converted[0]
-                    if first_plain and when and (
-                            fixed + 2 * (len(run_id) + len(first_constant))
-                            + len(first_digits) + len(when) <= MAX_LINE):
+                    if first_quick and when:
                         # the line csv.writer would write (see one())
                         lines.append(f"{head_line},{run_id},OK,E,{run_units},{first_constant},"
                                      f"00000000,1,{when},{QUALITY_READ},{first_digits}\n")
@@ -298,7 +303,7 @@ def write_cmep(rows: Iterable[tuple], path: str | os.PathLike[str], *, sender: s
                     elif when:
                         records += one(run_id, first_own, first_digits, first_constant,
                                        run_units)
-            run_meter, run_obis, run, run_units = meter, obis, [r], known
+            run_meter, run_obis, first, more, run_units = meter, obis, r, None, known
             run_id = (f"{meter}:{obis}" if meter_kind == obis_kind == _PLAIN
                       else safe_cell(f"{meter}:{obis}"))
             first_own, first_digits = value_time or time, digits
@@ -307,12 +312,13 @@ def write_cmep(rows: Iterable[tuple], path: str | os.PathLike[str], *, sender: s
                 plain = unquoted.get(multiplier)
                 if plain is None:
                     plain = unquoted[multiplier] = _UNQUOTED(multiplier) is not None
-                first_plain = plain
             else:
-                first_constant, first_plain = "1", True
+                first_constant, plain = "1", True
+            first_quick = plain and (2 * (len(run_id) + len(first_constant))
+                                     + len(digits) <= room)
         if run_meter is not None:
             records += (one(run_id, first_own, first_digits, first_constant, run_units)
-                        if len(run) == 1 else several(run_id, run))
+                        if more is None else several(run_id, more))
         flush()
     return records
 
