@@ -1489,8 +1489,10 @@ def _upload_readings(db: SqlConnection, upload_id: str) -> list[tuple]:
                 visit = joined[(seq, meter)] = (
                     list_id, visits[seq][2], visits[seq][3], visits[seq][4],
                     int(known and held[list_id]), int(known and meter in entries[list_id]))
+        list_id, visit_time, notes, flags, list_held, on_list = visit   # one tuple built
         append((meter, obis, time, value, unit, status, hhu, upload_id, received_at,
-                value_time, reset_time, *visit, accepted))
+                value_time, reset_time, list_id, visit_time, notes, flags, list_held,
+                on_list, accepted))
     return out
 
 
