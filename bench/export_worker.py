@@ -1,7 +1,7 @@
 """The export worker's CPU a reading: ``export_stored``, as the daemon runs it after a commit.
 
     python bench/export_worker.py [--readings 34000] [--per-upload 3400] [--rounds 3]
-                                  [--against /work/main] [--profile]
+                                  [--against /work/main] [--profile] [--stages]
 
 One store is filled once (through the real ingest path, visits of a meter list held, as
 ``bench/ingest.py`` fills its own), then every upload's exports are written by
@@ -58,11 +58,36 @@ from pathlib import Path
 digests = {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
            for p in sorted(Path(folder).iterdir())}
 sizes = sum(os.path.getsize(os.path.join(folder, n)) for n in digests)
+stages = {}
+if os.environ.get("STAGES"):      # each step on its own, best of 7, all the uploads
+    from hhu_sync.export import write_cmep, write_csv
+    from hhu_sync.export.formats import _KEY
+    from hhu_sync.export.rows import as_row
+    from hhu_sync.store.opening import read_export_rows, read_upload_interval_series
+    rows = {u: sorted(map(as_row, read_export_rows(database, upload_id=u)), key=_KEY)
+            for u in uploads}
+    out = Path(folder) / "stage"
+    steps = {
+        "read rows": lambda: [read_export_rows(database, upload_id=u) for u in uploads],
+        "csv": lambda: [write_csv(rows[u], out.with_suffix(".csv")) for u in uploads],
+        "cmep": lambda: [write_cmep(rows[u], out.with_suffix(".cmep"), sender="BENCH")
+                         for u in uploads],
+        "intervals read": lambda: [read_upload_interval_series(database, u) for u in uploads],
+    }
+    for name, step in steps.items():
+        best = float("inf")
+        for _ in range(7):
+            t0 = time.process_time()
+            step()
+            best = min(best, time.process_time() - t0)
+        stages[name] = best
+    for p in Path(folder).glob("stage.*"):
+        p.unlink()
 if prof:
     stats = pstats.Stats(prof, stream=sys.stderr)
     stats.sort_stats(os.environ.get("SORT", "tottime"))
     stats.print_stats(int(os.environ.get("TOP", "25")))
-print(json.dumps({"cpu": cpu, "digests": digests, "bytes": sizes}))
+print(json.dumps({"cpu": cpu, "digests": digests, "bytes": sizes, "stages": stages}))
 """
 
 
@@ -85,13 +110,15 @@ def python_of(code: Path) -> str:
     return str(own) if own.exists() else sys.executable
 
 
-def run(code: Path, database: Path, uploads: list[str], out: Path, profile: bool) -> dict:
+def run(code: Path, database: Path, uploads: list[str], out: Path, profile: bool,
+        stages: bool = False) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     for old in out.iterdir():
         old.unlink()
+    env = {**os.environ, "STAGES": "1" if stages else ""}
     done = subprocess.run([python_of(code), "-c", WORKER, str(code), str(database), str(out),
                            ",".join(uploads), "1" if profile else "0"],
-                          capture_output=True, text=True, check=False)
+                          capture_output=True, text=True, check=False, env=env)
     if done.returncode != 0:
         raise SystemExit(f"worker of {code} failed:\n{done.stderr}")
     if profile:
@@ -106,6 +133,9 @@ def main() -> int:
     ap.add_argument("--rounds", type=int, default=3)
     ap.add_argument("--against", type=Path, help="another code tree to export the same store")
     ap.add_argument("--profile", action="store_true", help="cProfile (ours, one round)")
+    ap.add_argument("--stages", action="store_true",
+                    help="also each step on its own a round (reading the rows back, the "
+                         "CSV, the CMEP, reading the intervals back): best of 7 in-process")
     args = ap.parse_args()
     codes = {"ours": ROOT}
     if args.against:
@@ -115,11 +145,16 @@ def main() -> int:
         uploads, stored = fill(database, args.readings, args.per_upload)
         cpu: dict[str, list[float]] = {name: [] for name in codes}
         digests: dict[str, dict[str, str]] = {}
+        steps: dict[str, dict[str, float]] = {}
         size = 0
         for _ in range(1 if args.profile else args.rounds):
             for name, code in codes.items():
-                got = run(code, database, uploads, Path(tmp) / name, args.profile)
+                got = run(code, database, uploads, Path(tmp) / name, args.profile,
+                          args.stages)
                 cpu[name].append(got["cpu"])
+                for step, spent in got["stages"].items():
+                    best = steps.setdefault(name, {})
+                    best[step] = min(best.get(step, spent), spent)
                 digests.setdefault(name, got["digests"])
                 assert got["digests"] == digests[name], f"{name}: not the same twice"
                 size = got["bytes"]
@@ -131,6 +166,13 @@ def main() -> int:
         print(f"{name:<8} {code}: us/reading " + " ".join(f"{x:.2f}" for x in per[name])
               + f"  (median {statistics.median(per[name]):.2f}; "
               f"cpu-s/MB {statistics.median(cpu[name]) / (size / 1e6):.3f})")
+    for name in steps:
+        print(f"{name:<8} steps, us/reading (best of 7 a round, best round): " + ", ".join(
+            f"{step} {spent / stored * 1e6:.2f}" for step, spent in steps[name].items()))
+    if len(steps) == 2:
+        print("steps, ours / against: " + ", ".join(
+            f"{step} {steps['ours'][step] / steps['against'][step]:.2f}"
+            for step in steps["ours"]))
     same = True
     if "against" in digests:
         for name in sorted(set(digests["ours"]) | set(digests["against"])):
