@@ -20,6 +20,13 @@ depot's own CPU per MB and its fraction of the line rate show. The depot's link 
 is fixed in this process for both runs (a recording can only be replayed to a depot
 that asks the same question); everything else is the daemon's code as it runs.
 
+Each upload's visits are of meters on the HHU's list, which the depot holds: their
+readings are billable, so the export worker writes their CMEP as a depot's does. The
+exports go on after the last docking (the worker is niced): each run waits for them,
+and prints the export worker's CPU to its end (per MB and per reading) and the depot's
+cpu-s/MB with it (``export worker to its end``); the table's columns are as far as the
+last docking.
+
 CPU per MB moved: the depot (this process and its upload workers, from /proc) and the
 simulator side (the child processes, from /proc, read before they end). Last line:
 ``docks: N HHUs, G B/s = S of N x line rate, slowest T s, C cpu-s/MB, M MB peak`` (live).
@@ -42,6 +49,7 @@ import threading
 import time
 from collections import defaultdict, deque
 from contextlib import closing
+from datetime import UTC, datetime
 from pathlib import Path
 
 import msgpack
@@ -96,14 +104,17 @@ def cpu_of_stat(stat: Path) -> float:
 
 
 def upload_bytes(hhu: str, key: bytes, size: int) -> tuple[str, bytes]:
-    """A readings upload of about ``size`` bytes that zlib cannot shrink much."""
+    """A readings upload of about ``size`` bytes that zlib cannot shrink much: visits of
+    the meters on the HHU's list, read now (its list is issued a moment later, within the
+    clock tolerance), so their readings are billable."""
     visits, n = [], 0
+    when = datetime.now(UTC).isoformat(timespec="seconds")
     while True:
         rnd = os.urandom(24).hex()
-        visits.append({"meter": f"{hhu[-3:]}{n:05d}", "list": "",     # meters of its own
-                       "time": "2026-11-25T10:00:00+00:00", "outcome": "done", "notes": rnd,
+        visits.append({"meter": meter_serial(hhu, n), "list": f"bench-{hhu}",
+                       "time": when, "outcome": "done", "notes": rnd,
                        "registers": [[f"1.8.{i}", f"{int(rnd[i * 4:i * 4 + 6], 16)}.{i}", "kWh",
-                                      "2026-11-25T10:00:00+00:00"] for i in range(4)]})
+                                      when] for i in range(4)]})
         n += 1
         if n % 50 == 0:
             data = encode_transfer("readings", {"visits": visits}, source=hhu, target="depot",
@@ -112,10 +123,16 @@ def upload_bytes(hhu: str, key: bytes, size: int) -> tuple[str, bytes]:
                 return f"R-{hhu}", data
 
 
+def meter_serial(hhu: str, n: int) -> str:
+    return f"{hhu[-3:]}{n:05d}"
+
+
 def meter_list(hhu: str, size: int) -> str:
+    """The HHU's list: the meters its upload reads are on it (their readings are billable,
+    so the export worker writes their CMEP, as a depot's does)."""
     rows, n = [], 0
     while len("".join(rows)) < size * 1.6:      # the list is compressed in the bundle
-        rows.append(f'[[meters]]\nserial = "{n:08d}"\ntask = "read"\n'
+        rows.append(f'[[meters]]\nserial = "{meter_serial(hhu, n)}"\ntask = "read"\n'
                     f'notes = "{os.urandom(20).hex()}"\n')
         n += 1
     return f'[list]\nid = "bench-{hhu}"\nhhu = "{hhu}"\ndue = 2026-12-01\n\n' + "\n".join(rows)
@@ -335,11 +352,13 @@ def depot_cpu(daemon: Daemon) -> dict[str, float]:
 
 
 def dock_all(daemon: Daemon, n: int, bound_s: float
-             ) -> tuple[dict[str, float], float, dict[str, float], dict[str, float]]:
+             ) -> tuple[dict[str, float], float, dict[str, float], dict[str, float],
+                        dict[str, float]]:
     """Run the daemon until every HHU has its bundle and its upload is cleared: the
     time each docking took, the wall time, the depot's CPU seconds by part (``PARTS``;
     exports still being written then are counted as far as they got) and the daemon
-    process's by thread."""
+    process's by thread; then until every upload's exports are written: the export
+    worker's CPU seconds to its end, when that was, and the readings stored (all, ok)."""
     config = daemon.config
     daemon.docks.decoder.start()   # the daemon's start-up is not part of a docking
     cpu0 = depot_cpu(daemon)
@@ -364,9 +383,25 @@ def dock_all(daemon: Daemon, n: int, bound_s: float
     cpu1 = depot_cpu(daemon)
     threads = {name: spent - threads0.get(name, 0.0) for name, spent in thread_cpu().items()}
     cpu = {part: cpu1[part] - cpu0[part] for part in PARTS}
+    # The exports go on after the last docking (the worker is niced, behind the
+    # checks): waited for (every upload's CMEP written, no export pending), so the
+    # export worker's whole cost is counted, and the depot's with it.
+    exports = config.paths.exports
+    wanted = {f"R-HHU-{i:03d}.cmep" for i in range(n)}
+    end = time.monotonic() + 120
+    while time.monotonic() < end and (
+            not wanted <= {p.name for p in exports.glob("*.cmep")}
+            or daemon.docks._exports):                   # noqa: SLF001 - a bench looks in
+        time.sleep(0.05)
+    exported = time.monotonic() - t0 if wanted <= {p.name for p in exports.glob("*.cmep")} \
+        else float("nan")
+    after = {"export": depot_cpu(daemon)["export"] - cpu0["export"], "at": exported}
+    with closing(sqlite3.connect(f"file:{config.paths.database}?mode=ro", uri=True)) as db:
+        after["readings"], after["ok"] = db.execute(
+            "SELECT COUNT(*), COUNT(*) FILTER (WHERE status = 'ok') FROM readings").fetchone()
     daemon.stop.set()
     thread.join(60)
-    return done_at, elapsed, cpu, threads
+    return done_at, elapsed, cpu, threads, after
 
 
 def copy_depot(src: Path, dst: Path, database: Path) -> None:
@@ -454,7 +489,7 @@ def main() -> int:
         copy_depot(live, again, daemon.config.paths.database)   # the same, for the replay
         bound = 60 + 20 * moved / ceiling                # every run ends
         sim0 = sum(cpu_of(s.pid) for s in sims)
-        done_at, elapsed, cpu, threads = dock_all(daemon, n, bound)
+        done_at, elapsed, cpu, threads, after = dock_all(daemon, n, bound)
         sim_cpu = sum(cpu_of(s.pid) for s in sims) - sim0
         for sim in sims:
             sim.stdin.close()
@@ -462,7 +497,7 @@ def main() -> int:
             sim.wait(60)
         ok = len(done_at) == n
         times = sorted(done_at.values()) or [float("nan")]
-        rows.append(("live", elapsed, cpu, sim_cpu))
+        rows.append(("live", elapsed, cpu, sim_cpu, after))
         if ok and args.replay:
             shutil.copytree(live / "rec", again / "rec", dirs_exist_ok=True)
             replayer = spawn(["--serve-replay", str(again), "--hhus", str(n), "--baud",
@@ -470,22 +505,29 @@ def main() -> int:
             urls = json.loads(replayer.stdout.readline())
             daemon = configure(again, urls, args.baud)
             rep0 = cpu_of(replayer.pid)
-            done, r_elapsed, r_cpu, _ = dock_all(daemon, n, 10 + 3 * elapsed)
+            done, r_elapsed, r_cpu, _, r_after = dock_all(daemon, n, 10 + 3 * elapsed)
             rep_cpu = cpu_of(replayer.pid) - rep0
             replayer.stdin.close()
             stuck = json.loads(replayer.stdout.readline())["stuck"]
             replayer.wait(60)
             rows.append((f"replay{'' if len(done) == n else ' (diverged)'}", r_elapsed,
-                         r_cpu, rep_cpu))
+                         r_cpu, rep_cpu, r_after))
     mb = moved / 2**20
     print("".join(f"{c:>17}" for c in COLUMNS))
-    for run, wall, split, scpu in rows:
+    for run, wall, split, scpu, _ in rows:
         dcpu = sum(split.values())
         print(f"{run:>17}{n:>17}{args.baud // 10:>17}{moved:>17}{wall:>17.1f}"
               f"{dcpu / mb:>17.3f}{scpu / mb:>17.3f}{moved / wall / ceiling:>17.3f}")
-    for run, _, split, _ in rows:
+    for run, _, split, _, after in rows:
         print(f"depot cpu-s/MB ({run}): " + ", ".join(
             f"{part} {split[part] / mb:.3f}" for part in PARTS))
+        whole = sum(split.values()) - split["export"] + after["export"]
+        print(f"export worker to its end ({run}): {after['export']:.2f} cpu-s, "
+              f"{after['export'] / mb:.3f} cpu-s/MB, "
+              f"{after['export'] / max(1, after['readings']) * 1e6:.1f} us a reading "
+              f"({after['readings']:.0f} readings, {after['ok']:.0f} ok), every export "
+              f"written {after['at']:.1f} s after the start; depot with it "
+              f"{whole / mb:.3f} cpu-s/MB")
     print("daemon process cpu-s by thread (live): " + ", ".join(
         f"{name} {spent:.2f}" for name, spent in sorted(threads.items(), key=lambda kv: -kv[1])
         if spent >= 0.005))

@@ -76,6 +76,33 @@ def plain_csv_line(cells: tuple) -> str | None:
     return None
 
 
+def plain_csv_lines(rows: list[tuple]) -> list[str] | None:
+    """:func:`plain_csv_line` of each of ``rows``, when every one of them is such a line;
+    else None. Tested at once, on the lines joined by commas: they hold one comma fewer
+    than there are cells only when no cell holds one, and every cell's head but the
+    first line's follows a comma."""
+    try:
+        lines = list(map(",".join, rows))
+    except TypeError:                  # a cell that is no text
+        return None
+    text = ",".join(lines)
+    try:
+        data = text.encode("ascii")
+    except UnicodeEncodeError:
+        return None
+    # printable ASCII but a backslash and a quote: nothing left when they are taken out
+    if (not data.translate(None, _PLAIN_BYTES)
+            and data.count(b",") == sum(map(len, rows)) - 1
+            and text[:1] not in _HEADS and all(lines) and _HEAD_AFTER_COMMA(data) is None
+            and (len(text) <= MAX_CELL or max(map(len, lines)) <= MAX_CELL)):
+        return lines
+    return None
+
+
+_PLAIN_BYTES = bytes(c for c in range(0x20, 0x7f) if c not in b'\\"')
+_HEAD_AFTER_COMMA = re.compile(rb",[=+\-@ ]").search
+
+
 #: What a spreadsheet cell holds (Excel: 32,767 characters); a longer one spills over.
 MAX_CELL = 32_767
 

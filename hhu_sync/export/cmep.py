@@ -17,13 +17,12 @@ from collections.abc import Iterable
 from datetime import UTC, datetime
 from decimal import Decimal
 from itertools import chain, groupby
-from typing import Any, cast
+from typing import Any
 
-from hhu_sync.export.cells import is_plain_number, safe_cell
+from hhu_sync.export.cells import _NOT_PLAIN_HEAD, MAX_CELL, is_plain_number, safe_cell
 from hhu_sync.export.enrich import BASIS_SECONDARY, BASIS_UNKNOWN
-from hhu_sync.export.rows import ExportRow, as_row
+from hhu_sync.export.rows import STATUS_OK, ExportRow, as_row
 from hhu_sync.fsutil import atomic_open
-from hhu_sync.ingest.status import billable
 
 CMEP_RECORD_VERSION = "19970819"
 # Register reads only: the CMEP unit with the REG suffix marks a register (not interval) read.
@@ -58,6 +57,27 @@ def cmep_value(value: str) -> str:
     if not digits or digits.startswith("."):
         digits = "0" + digits
     return sign + digits
+
+
+# A plain decimal without exponent: its sign and its digits after the leading zeros (the
+# last zero before the point or the end kept), as cmep_value gives them.
+_SIMPLE_NUMBER = re.compile(r"(?:(-)|\+)?0*(\d+(?:\.\d*)?|\.\d+)", re.ASCII).fullmatch
+
+
+# One without sign but perhaps "+", that starts with a digit: its digits are group 1.
+_UNSIGNED_NUMBER = re.compile(r"\+?0*(\d+(?:\.\d*)?)", re.ASCII).fullmatch
+
+
+def _digits(value: str) -> str | None:
+    """:func:`cmep_value` of a plain number (:func:`is_plain_number`), else None; one
+    match for most values."""
+    found = _SIMPLE_NUMBER(value)
+    if found is None:
+        return cmep_value(value) if is_plain_number(value) else None
+    sign, digits = found.groups()
+    if digits[0] == ".":
+        digits = "0" + digits
+    return "-" + digits if sign else digits
 
 
 def _constant(row: ExportRow) -> str:
@@ -158,18 +178,16 @@ def write_cmep(rows: Iterable[tuple], path: str | os.PathLike[str], *, sender: s
                 fh.write("".join(lines))
                 lines.clear()
 
-        def one(meter: str, obis: str, r: ExportRow, units: str) -> int:
-            """The record of a register read once (the common case)."""
-            own = r.value_time or r.time
+        def one(meter_id: str, own: str, value: str, constant: str, units: str) -> int:
+            """The record of a register read once: ``own`` its time, ``value`` its CMEP
+            digits, ``constant`` its CalculationConstant (the loop below writes most
+            such records itself, as this does)."""
             converted = times.get(own)
             if converted is None:
                 converted = times[own] = _both_times(own)
             when = converted[0]
             if not when:
                 return 0                  # no time: no triplet, no record
-            meter_id = safe_cell(f"{meter}:{obis}")
-            constant = _constant(r)
-            value = cmep_value(r.value)
             # one triplet fits unless the head is near the line limit (a long id)
             if fixed + 2 * (len(meter_id) + len(constant)) + len(value) + len(when) \
                     > MAX_LINE:
@@ -193,10 +211,9 @@ def write_cmep(rows: Iterable[tuple], path: str | os.PathLike[str], *, sender: s
                               "1", when, QUALITY_READ, value])
             return 1
 
-        def several(meter: str, obis: str, run: list[ExportRow]) -> int:
+        def several(meter_id: str, run: list[ExportRow]) -> int:
             """The records of a register read more than once: by unit and constant."""
             flush()
-            meter_id = safe_cell(f"{meter}:{obis}")
             written = 0
             for (units, constant), same in groupby(sorted(run, key=_series_key),
                                                    key=_series_key):
@@ -207,47 +224,121 @@ def write_cmep(rows: Iterable[tuple], path: str | os.PathLike[str], *, sender: s
         # The billable rows, grouped by meter and register, in one loop. Billable: valid,
         # a unit CMEP knows, a plain number, a MeterID that needs no quoting (a reader
         # that splits on commas would shift every field after a quoted one; looked at
-        # once a run), and a CalculationConstant that can be given: not a value whose
-        # scheme has ratios while the meter was proven to hold others (value_basis
-        # unknown with a multiplier).
+        # once a meter and once a register), and a CalculationConstant that can be given:
+        # not a value whose scheme has ratios while the meter was proven to hold others
+        # (value_basis unknown with a multiplier). A register read once (the common
+        # case) is written from the fields taken here, a row at a time: the row's fields
+        # unpacked once, its value's CMEP digits found by one match (:func:`_digits`).
         units_of: dict[str, Any] = {}
-        quoted: dict[tuple[str, str], bool] = {}
-        run: list[ExportRow] = []
-        run_key: tuple[str, str] | None = None
-        run_units: str = ""
+        # a meter (as a MeterID's head) or an obis → _PLAIN, _QUOTED (its readings are
+        # left out) or _ESCAPED (safe_cell changes the MeterID)
+        meters: dict[str, int] = {}
+        registers: dict[str, int] = {}
+        first: Any = None                 # the run's first row
+        more: list[ExportRow] | None = None   # the run's rows, when there are several
+        run_meter: str | None = None
+        run_obis: str | None = None
+        run_id = run_units = first_own = first_digits = first_constant = ""
+        first_quick = False               # its line written here (see one())
+        # of that line's bound (one()'s), what the MeterID, constant and value leave for
+        # the time: a CMEP minute is never over 12 characters
+        room = MAX_LINE - fixed - 12
+        unknown = _UNKNOWN
+        secondary = BASIS_SECONDARY
+        basis_unknown = BASIS_UNKNOWN
+        ok = STATUS_OK
+        digits_of = _digits
+        unsigned_of = _UNSIGNED_NUMBER
         for r in rows:
             if type(r) is not ExportRow:
                 r = as_row(r)
-            if not billable(r.status):
+            (meter, obis, time, value, unit, status, _hhu, _upload, _received, _site,
+             _list, _rate, value_time, _reset, multiplier, value_basis, _primary, _scheme,
+             _flags, _notes) = r
+            if status != ok:
                 continue
-            unit = r.unit
-            known = units_of.get(unit, _UNKNOWN)
-            if known is _UNKNOWN:
+            known = units_of.get(unit, unknown)
+            if known is unknown:
                 known = units_of[unit] = CMEP_UNITS.get(unit.lower())
-            if known is None or not is_plain_number(r.value) or (
-                    r.value_basis == BASIS_UNKNOWN and r.multiplier):
+            if known is None or (value_basis == basis_unknown and multiplier):
                 continue
-            key = (r.meter, r.obis)
-            if key == run_key:
-                run.append(r)
+            unsigned = unsigned_of(value)   # most values: the digits at one match
+            if unsigned is not None:
+                digits = unsigned[1]
+            else:
+                digits = digits_of(value)
+                if digits is None:
+                    continue
+            if meter == run_meter and obis == run_obis:
+                if more is None:
+                    more = [first, r]
+                else:
+                    more.append(r)
                 continue
-            skip = quoted.get(key)
-            if skip is None:
-                skip = quoted[key] = _NEEDS_QUOTING.search(key[0] + key[1]) is not None
-            if skip:
+            meter_kind = meters.get(meter)
+            if meter_kind is None:
+                meter_kind = meters[meter] = _id_part(meter, head=True)
+            if meter_kind == _QUOTED:
                 continue
-            if run_key is not None:
-                records += (one(*run_key, run[0], run_units) if len(run) == 1
-                            else several(*run_key, run))
-            run_key, run, run_units = key, [r], cast(str, known)
-        if run_key is not None:
-            records += (one(*run_key, run[0], run_units) if len(run) == 1
-                        else several(*run_key, run))
+            obis_kind = registers.get(obis)
+            if obis_kind is None:
+                obis_kind = registers[obis] = _id_part(obis, head=False)
+            if obis_kind == _QUOTED:
+                continue
+            if run_meter is not None:       # the run before: its records
+                if more is not None:
+                    records += several(run_id, more)
+                else:
+                    converted = times.get(first_own)
+                    if converted is None:
+                        converted = times[first_own] = _both_times(first_own)
+                    when = converted[0]
+                    if first_quick and when:
+                        # the line csv.writer would write (see one())
+                        lines.append(f"{head_line},{run_id},OK,E,{run_units},{first_constant},"
+                                     f"00000000,1,{when},{QUALITY_READ},{first_digits}\n")
+                        records += 1
+                        if len(lines) >= 1024:
+                            flush()
+                    elif when:
+                        records += one(run_id, first_own, first_digits, first_constant,
+                                       run_units)
+            run_meter, run_obis, first, more, run_units = meter, obis, r, None, known
+            run_id = (f"{meter}:{obis}" if meter_kind == obis_kind == _PLAIN
+                      else safe_cell(f"{meter}:{obis}"))
+            first_own, first_digits = value_time or time, digits
+            if value_basis == secondary and multiplier:
+                first_constant = multiplier
+                plain = unquoted.get(multiplier)
+                if plain is None:
+                    plain = unquoted[multiplier] = _UNQUOTED(multiplier) is not None
+            else:
+                first_constant, plain = "1", True
+            first_quick = plain and (2 * (len(run_id) + len(first_constant))
+                                     + len(digits) <= room)
+        if run_meter is not None:
+            records += (one(run_id, first_own, first_digits, first_constant, run_units)
+                        if more is None else several(run_id, more))
         flush()
     return records
 
 
 _UNKNOWN = object()     # a unit not looked up yet
+_PLAIN, _QUOTED, _ESCAPED = 0, 1, 2
+
+
+def _id_part(text: str, *, head: bool) -> int:
+    """What a MeterID (``SERIAL:OBIS``) made with ``text`` as its serial (``head``) or
+    its obis needs: :data:`_QUOTED`, a comma or quote (left out of the CMEP); else
+    :data:`_PLAIN` when :func:`safe_cell` keeps it as it is whatever the other part (so
+    short that the two never pass :data:`MAX_CELL`, printable ASCII without a backslash,
+    and as the head, no formula or blank first), else :data:`_ESCAPED`."""
+    if _NEEDS_QUOTING.search(text):
+        return _QUOTED
+    if (len(text) <= MAX_CELL // 2 - 1 and text.isascii() and text.isprintable()
+            and "\\" not in text and not (head and text and text[0] in _NOT_PLAIN_HEAD)):
+        return _PLAIN
+    return _ESCAPED
 
 
 def _write_records(out, head: list[str], triplets: list[tuple[str, str, str]]) -> int:

@@ -9,7 +9,7 @@ meter list that is held and has the meter on it, and the meter reported no error
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
 from functools import partial
@@ -237,41 +237,71 @@ class Enricher:
         return flag_status(r.error_flags) or STATUS_OK
 
     def __call__(self, r: StoredReading) -> ExportRow:
-        (meter, obis, time, value, unit, status, hhu, upload_id, received_at, value_time,
-         reset_time, list_id, visit_time, notes, error_flags, list_held, on_list,
-         accepted) = r
-        # What a reading's visit decides (list entry, scheme in force, its rate names,
-        # the ratio proof) is worked out once a visit: its registers share it.
-        if meter != self._visits_of:
-            self._visits_of = meter
-            self._visits.clear()
-        key = (visit_time, list_id, on_list)
-        visit = self._visits.get(key)
-        if visit is None:
-            entry = self._entry(list_id, meter) if on_list else None
-            scheme = self._scheme_in_force(meter, visit_time, entry)
-            visit = self._visits[key] = [
-                scheme, self._rate_names(scheme) if scheme else None, _UNSET,
-                (entry.site or "") if entry else "", scheme.id if scheme else ""]
-        scheme, rates, basis, site, scheme_id = visit
-        rate = rates.get(self._register(obis), "") if rates is not None else ""
-        multiplier = value_basis = primary = ""
-        scaled = self._scaled_units.get(unit)
-        if scaled is None:
-            scaled = self._scaled_units[unit] = unit.lower() in SCALED_UNITS
-        if scaled:
-            if scheme is None:
-                value_basis = BASIS_UNKNOWN
+        return self.rows((r,))[0]
+
+    def rows(self, readings: Iterable[tuple]) -> list[ExportRow]:
+        """``[self(r) for r in readings]`` (each a :class:`StoredReading` or a tuple of its
+        fields), in one loop: the export's path, a reading at a time. What a reading's
+        visit decides (list entry, scheme in force, its rate names, the ratio proof) is
+        worked out once a visit (:meth:`_visit`): its registers share it."""
+        out: list[ExportRow] = []
+        append = out.append
+        visits = self._visits
+        registers = self._registers
+        scaled_units = self._scaled_units
+        ok_statuses = self._ok_statuses
+        current = self._visits_of
+        make = _export_row
+        ok = STATUS_OK
+        for (meter, obis, time, value, unit, status, hhu, upload_id, received_at,
+             value_time, reset_time, list_id, visit_time, notes, error_flags, list_held,
+             on_list, accepted) in readings:
+            if meter != current:
+                current = self._visits_of = meter
+                visits.clear()
+            visit = visits.get((visit_time, list_id, on_list))
+            if visit is None:
+                visit = self._visit(meter, visit_time, list_id, on_list)
+            scheme, rates, basis, site, scheme_id = visit
+            if rates is not None:
+                register = registers.get(obis)
+                if register is None:
+                    register = registers[obis] = register_of(obis)
+                rate = rates.get(register, "")
             else:
-                if basis is _UNSET:
-                    basis = visit[2] = self._basis(scheme)
-                multiplier, value_basis, primary = self._scaled(scheme, value, basis)
-        if status == STATUS_OK:
-            status = self._status_ok(list_id, list_held, on_list, error_flags, accepted)
-        return _export_row((
-            meter, obis, time, value, unit, status, hhu, upload_id, received_at, site,
-            list_id or "", rate, value_time, reset_time, multiplier, value_basis, primary,
-            scheme_id, error_flags or "", notes or ""))
+                rate = ""
+            multiplier = value_basis = primary = ""
+            scaled = scaled_units.get(unit)
+            if scaled is None:
+                scaled = scaled_units[unit] = unit.lower() in SCALED_UNITS
+            if scaled:
+                if scheme is None:
+                    value_basis = BASIS_UNKNOWN
+                else:
+                    if basis is _UNSET:
+                        basis = visit[2] = self._basis(scheme)
+                    multiplier, value_basis, primary = self._scaled(scheme, value, basis)
+            if status == ok:
+                found = ok_statuses.get((list_id, list_held, on_list, error_flags, accepted))
+                status = found if found is not None else self._status_ok(
+                    list_id, list_held, on_list, error_flags, accepted)
+            append(make((
+                meter, obis, time, value, unit, status, hhu, upload_id, received_at, site,
+                list_id or "", rate, value_time, reset_time, multiplier, value_basis,
+                primary, scheme_id, error_flags or "", notes or "")))
+        return out
+
+    def _visit(self, meter: str, visit_time: str | None, list_id: str | None,
+               on_list: int) -> list:
+        """What one visit of ``meter`` decides, remembered for its other registers:
+        [scheme in force, its rate names, ratio basis (worked out at the first scaled
+        value), site, scheme id]."""
+        entry = self._entry(list_id, meter) if on_list else None
+        scheme = self._scheme_in_force(meter, visit_time, entry)
+        visit = self._visits[(visit_time, list_id, on_list)] = [
+            scheme, self._rate_names(scheme) if scheme else None, _UNSET,
+            (entry.site or "") if entry else "", scheme.id if scheme else ""]
+        return visit
 
     def _register(self, obis: str) -> str:
         found = self._registers.get(obis)

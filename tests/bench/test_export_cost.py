@@ -16,7 +16,14 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from hhu_sync.export import ExportRow, cmep
-from hhu_sync.export.cells import escape_controls, neutralise_formula, safe_cell
+from hhu_sync.export.cells import (
+    escape_controls,
+    is_plain_number,
+    neutralise_formula,
+    plain_csv_line,
+    plain_csv_lines,
+    safe_cell,
+)
 from hhu_sync.model.inputs import load_inputs
 from hhu_sync.model.meterlist import MeterEntry, MeterList
 from hhu_sync.store import SqliteStore
@@ -114,3 +121,44 @@ def test_cmep_records_keep_every_triplet_in_order_within_the_limits(tmp_path_fac
         assert values == [f"{n}.5" for n in range(count)]
     else:                                  # what is written is in order, and never split
         assert values == [f"{n}.5" for n in range(len(values))]
+
+
+# Issue 13: the export worker's quick paths say what the slow ones say.
+_NUMBERS = st.text(alphabet=st.sampled_from("0123456789.+-eE x"), max_size=12)
+
+
+@settings(max_examples=800, deadline=None)
+@given(st.one_of(_NUMBERS, st.text(max_size=8)))
+def test_a_value_s_cmep_digits_at_one_match_are_cmep_value_s(value):
+    expected = cmep.cmep_value(value) if is_plain_number(value) else None
+    assert cmep._digits(value) == expected
+    unsigned = cmep._UNSIGNED_NUMBER(value)
+    if unsigned is not None:
+        assert unsigned[1] == expected
+
+
+_CELLS = st.one_of(st.sampled_from(["", "1.8.1", "ok", "2026-11-25T10:00:00+00:00", "M1",
+                                    "-1", "=1", " x", "a,b", 'q"', "\\", "é", "\n", "@",
+                                    "x" * 40_000, "001.5", "+5", "a-b"]),
+                   st.text(max_size=6))
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.lists(st.lists(_CELLS, min_size=0, max_size=4).map(tuple), max_size=6))
+def test_a_batch_of_plain_lines_is_each_row_s_plain_line(rows):
+    each = [plain_csv_line(cells) for cells in rows]
+    batch = plain_csv_lines(rows)
+    if rows and all(line is not None for line in each):
+        assert batch == each
+    else:
+        assert batch is None
+
+
+@settings(max_examples=400, deadline=None)
+@given(st.text(max_size=8), st.text(max_size=8))
+def test_a_meter_id_of_plain_parts_is_what_safe_cell_keeps(meter, obis):
+    kinds = cmep._id_part(meter, head=True), cmep._id_part(obis, head=False)
+    meter_id = f"{meter}:{obis}"
+    if kinds == (cmep._PLAIN, cmep._PLAIN):
+        assert safe_cell(meter_id) == meter_id
+    assert (cmep._QUOTED in kinds) == (cmep._NEEDS_QUOTING.search(meter_id) is not None)
