@@ -262,7 +262,7 @@ class Enricher:
             visit = visits.get((visit_time, list_id, on_list))
             if visit is None:
                 visit = self._visit(meter, visit_time, list_id, on_list)
-            scheme, rates, basis, site, scheme_id = visit
+            scheme, rates, basis, site, scheme_id, proof = visit
             if rates is not None:
                 register = registers.get(obis)
                 if register is None:
@@ -279,7 +279,7 @@ class Enricher:
                     value_basis = BASIS_UNKNOWN
                 else:
                     if basis is _UNSET:
-                        basis = visit[2] = self._basis(scheme)
+                        basis = visit[2] = self._basis(scheme, proof)
                     multiplier, value_basis, primary = self._scaled(scheme, value, basis)
             if status == ok:
                 found = ok_statuses.get((list_id, list_held, on_list, error_flags, accepted))
@@ -295,12 +295,15 @@ class Enricher:
                on_list: int) -> list:
         """What one visit of ``meter`` decides, remembered for its other registers:
         [scheme in force, its rate names, ratio basis (worked out at the first scaled
-        value), site, scheme id]."""
+        value), site, scheme id, the ratio proof before its readout]. The proof is this
+        visit's, kept with it: the basis is worked out later, when another visit of the
+        meter may have been looked at meanwhile (rows in register order interleave a
+        meter's visits)."""
         entry = self._entry(list_id, meter) if on_list else None
         scheme = self._scheme_in_force(meter, visit_time, entry)
         visit = self._visits[(visit_time, list_id, on_list)] = [
             scheme, self._rate_names(scheme) if scheme else None, _UNSET,
-            (entry.site or "") if entry else "", scheme.id if scheme else ""]
+            (entry.site or "") if entry else "", scheme.id if scheme else "", self._in_meter]
         return visit
 
     def _register(self, obis: str) -> str:
@@ -320,19 +323,19 @@ class Enricher:
                 error_flags, list_held, on_list, accepted))
         return found
 
-    def _basis(self, scheme: Scheme | None) -> str | None:
+    def _basis(self, scheme: Scheme | None, proof: str | None) -> str | None:
         """What the proof says the registers count: ``primary`` (the scheme's ratios are
         in a meter whose model takes them), ``unknown`` (the meter holds other ratios, or
         ratios its model cannot take: a clerk must look), else None (no ratios in the
         meter, or no proof: the value counts as the meter was wired)."""
-        if scheme is None or self._in_meter is None:
+        if scheme is None or proof is None:
             return None
-        held = held_factor(self._in_meter)
+        held = held_factor(proof)
         if held is None:
             return BASIS_UNKNOWN
         if held == 1:
             return None                           # nothing applied: as wired
-        if ratios_agree(scheme, self._in_meter) and self._takes_ratios(scheme.model):
+        if ratios_agree(scheme, proof) and self._takes_ratios(scheme.model):
             return BASIS_PRIMARY
         return BASIS_UNKNOWN
 

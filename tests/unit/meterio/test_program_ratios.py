@@ -152,3 +152,31 @@ def test_the_default_ratio_flag_comes_from_the_catalog(a1700):
     assert model_takes_ratios("A1700", CATALOG) is True
     assert model_takes_ratios("A1140", CATALOG) is False
     assert model_takes_ratios("NOPE", CATALOG) is False and model_takes_ratios(None) is False
+
+
+def test_each_visit_is_valued_by_its_own_ratio_proof_in_whatever_order_its_rows_come(a1700):
+    """Two visits of one meter: the first proved the scheme's ratios in the meter
+    (primary), the second found them taken out ("1/1": the registers count as wired).
+    Each reading is valued by its own visit's proof, also when the rows come in register
+    order, the visits interleaved and each visit's first row unscaled (the basis is
+    worked out at a visit's first scaled value, after the other visit was looked at)."""
+    entry = MeterEntry("M1", "", "", "read", a1700.id, None, "")
+    mlist = MeterList("L1", "L1", "HHU-1", None, None, "", (entry,))
+    first, second = "2026-11-20T08:00:00+00:00", "2026-11-27T09:00:00+00:00"
+    held = [(first, False, PROOF), (second, False, '{"ct": "1/1", "vt": "1/1"}')]
+
+    def reading(obis: str, unit: str, visit: str) -> StoredReading:
+        return _reading("M1", visit)._replace(obis=obis, unit=unit,
+                                              value="0182734.250" if unit else "12:00:00")
+
+    rows = {"by visit": [reading("0.9.1", "", first), reading("1.8.1", "kWh", first),
+                         reading("0.9.1", "", second), reading("1.8.1", "kWh", second)],
+            "by register": [reading("0.9.1", "", first), reading("0.9.1", "", second),
+                            reading("1.8.1", "kWh", first), reading("1.8.1", "kWh", second)]}
+    for order, readings in rows.items():
+        enrich = Enricher(lambda _: mlist, lambda _: a1700, lambda _: [],
+                          takes_ratios=lambda name: name in {"A1700"}, held=lambda _: held)
+        valued = {(r.time, r.obis): r.value_basis for r in enrich.rows(readings)
+                  if r.obis == "1.8.1"}
+        assert valued == {(first, "1.8.1"): BASIS_PRIMARY,
+                          (second, "1.8.1"): BASIS_SECONDARY}, order
