@@ -41,6 +41,7 @@ from contextlib import AbstractContextManager, contextmanager
 from dataclasses import replace
 from functools import cache
 from importlib import resources
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -173,6 +174,34 @@ def _without_nul(row: tuple) -> tuple:
     return tuple(v.replace("\x00", NUL_HELD_AS) if isinstance(v, str) else v for v in row)
 
 
+def copy_text(rows: FlatRows) -> bytes | None:
+    """``rows`` in COPY's text format (a tab between values, a newline after each row),
+    made by two joins rather than a ``write_row`` a row (a third of the committer's CPU
+    an upload); None unless every value is text that needs no escape (no backslash, tab,
+    newline, carriage return or NUL), when ``write_row`` escapes (or refuses) it as
+    ever. An upload's checked readings are such text: serials, codes, UTC times,
+    decimals, units, statuses, identifiers and the visit's number."""
+    w = rows.width
+    try:
+        text = "\n".join(map("\t".join, zip(*[iter(rows.flat)] * w, strict=True)))
+    except TypeError:                # a value that is not text (None, a number)
+        return None
+    n = len(rows)
+    if (text.count("\t") != n * (w - 1) or text.count("\n") != n - 1 or "\\" in text
+            or "\r" in text or "\x00" in text):
+        return None
+    return (text + "\n").encode()
+
+
+def _visit_rows(upload_id: str, visits: Sequence[Any]) -> list[tuple]:
+    """The visits table's rows of an upload's visits, NULs replaced (a text with none is
+    told by one search of every value, not one test a value)."""
+    rows = [(upload_id, *_VISIT_FIELDS(v)) for v in visits]
+    if "\x00" in "".join(map(str, chain.from_iterable(rows))):
+        return [_without_nul(row) for row in rows]
+    return rows
+
+
 class PgConnection:
     """A psycopg connection that runs the backend-neutral statements (``?`` parameters):
     what :class:`~hhu_sync.store.sql.SqlConnection` asks for."""
@@ -196,8 +225,16 @@ class PgConnection:
 
     def copy_rows(self, table: str, columns: str, rows: Iterator[tuple] | Sequence[tuple]
                   ) -> None:
-        """``COPY table (columns) FROM STDIN`` of ``rows``."""
+        """``COPY table (columns) FROM STDIN`` of ``rows``: an upload's readings (text
+        values needing no escape) as one block of COPY's text format
+        (:func:`copy_text`), other rows one by one (``write_row``). No rows: no COPY."""
+        if isinstance(rows, Sequence) and not rows:
+            return
+        block = copy_text(rows) if isinstance(rows, FlatRows) else None
         with self.conn.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            if block is not None:
+                copy.write(block)
+                return
             for row in rows:
                 copy.write_row(row)
 
@@ -588,8 +625,7 @@ class PostgresStore(PortableStatements, SqliteAccounts, SqliteExceptions, Sqlite
             if stored < len(rows):
                 SqliteStore._duplicates(db, upload, report, exceptions, now)
             uid = upload.upload_id
-            db.copy_rows("visits", _VISIT_COLUMNS,
-                         [_without_nul((uid, *_VISIT_FIELDS(v))) for v in upload.visits])
+            db.copy_rows("visits", _VISIT_COLUMNS, _visit_rows(uid, upload.visits))
             SqliteStore._check_ratios(db, upload, exceptions, now)
             if upload.profiles:
                 SqliteStore._validate_intervals(db, upload, report, exceptions, now)
