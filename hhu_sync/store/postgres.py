@@ -885,6 +885,13 @@ def read_export_rows(url: str, *, upload_id: str | None = None,
     """:func:`hhu_sync.store.sqlite.read_export_rows` on PostgreSQL: the export's shared
     query on a connection of the export worker's own."""
     with _own_connection(url) as db:
+        if upload_id is not None:
+            # one upload's statements each have an index (its readings, its visits, its
+            # lists; the partial indexes of the few visits that programmed a scheme or
+            # proved ratios): without the tables' statistics (autovacuum off, or not yet
+            # run) the planner would scan every visit the store holds for those few, twice
+            # an export, a cost growing with the store and taken from the commits
+            db.execute("SET enable_seqscan = off")
         return list(export_rows(db, upload_id=upload_id, catalog=catalog))
 
 

@@ -359,3 +359,29 @@ def test_a_nul_in_a_visits_notes_is_held_as_the_replacement_character(pg_url):
         assert db.execute("SELECT meter, notes FROM visits ORDER BY seq").fetchall() == [
             ("M1", f"gate{postgres_backend.NUL_HELD_AS}code"), ("M2", "back\\door")]
     store.close()
+
+
+def test_an_uploads_export_reads_visits_by_their_indexes_without_statistics(pg_url,
+                                                                            monkeypatch):
+    """On tables never analysed (autovacuum off), an upload's export still finds the few
+    visits that programmed a scheme or proved ratios by their partial indexes, not by a
+    scan of every visit held (a cost that grows with the store, an export at a time)."""
+    from hhu_sync.store.sqlite import _HELD_SQL, _PROGRAMMED_SQL
+    empty_pg(pg_url)
+    store = PostgresStore(pg_url)
+    meters = [f"M{n:04d}" for n in range(2000)]
+    store.add_meter_list(meter_list("L1", meters), ISSUED)
+    store.ingest(upload("U-1", [visit(m) for m in meters]), NOW)
+    store.close()
+    plans: list[str] = []
+    shared = postgres_backend.export_rows
+
+    def explained(db, **kwargs):
+        for sql in (_PROGRAMMED_SQL.format(""), _HELD_SQL.format("")):
+            plans.extend(row[0] for row in db.execute("EXPLAIN " + sql))
+        return shared(db, **kwargs)
+
+    monkeypatch.setattr(postgres_backend, "export_rows", explained)
+    rows = postgres_backend.read_export_rows(pg_url, upload_id="U-1")
+    assert len(rows) == 2000
+    assert plans and not any("Seq Scan" in line for line in plans), plans
