@@ -68,9 +68,9 @@ from hhu_sync.model.meterlist import MeterEntry, MeterList  # noqa: E402
 from hhu_sync.store import SqliteStore, Store  # noqa: E402
 from hhu_sync.store.postgres import (  # noqa: E402
     PostgresStore,
-    copy_text,
     is_postgres_url,
     shown_url,
+    write_flat,
 )
 from hhu_sync.transfer import encode_transfer  # noqa: E402
 
@@ -380,9 +380,7 @@ def raw_copy(url: str, uploads: int, per_upload: int) -> float:
             t0 = time.perf_counter()
             with db.transaction(), db.cursor().copy(
                     f"COPY {RAW_TABLE} ({columns}) FROM STDIN") as copy:
-                block = copy_text(rows)        # the store's own technique, timed
-                assert block is not None
-                copy.write(block)
+                write_flat(copy, rows)         # the store's own technique, timed
             raw += time.perf_counter() - t0
         copied = db.execute(f"SELECT COUNT(*) FROM {RAW_TABLE}").fetchone()[0]
         db.execute(f"DROP TABLE {RAW_TABLE}")

@@ -208,6 +208,28 @@ def _visit_rows(upload_id: str, visits: Sequence[Any]) -> list[tuple]:
     return rows
 
 
+#: rows a block of :func:`write_flat` holds (about 100 kB of readings: under psycopg's
+#: largest single write, and the server stores one block while the next is made)
+COPY_BLOCK_ROWS = 1000
+
+
+def write_flat(copy: psycopg.Copy, rows: FlatRows) -> None:
+    """``rows`` written to a ``COPY ... FROM STDIN``: blocks of :data:`COPY_BLOCK_ROWS`
+    rows in COPY's text format (:func:`copy_text`); from a block that needs escapes (or
+    holds a value that is not text) on, row by row (``write_row``, which escapes: it
+    holds rows back until its buffer fills, so no block may follow, or the rows would
+    arrive out of their order)."""
+    flat, w = rows.flat, rows.width
+    step = COPY_BLOCK_ROWS * w
+    for start in range(0, len(flat), step):
+        block = copy_text(FlatRows(flat[start:start + step], w))
+        if block is None:
+            for row in FlatRows(flat[start:], w):
+                copy.write_row(row)
+            return
+        copy.write(block)
+
+
 class _Answered:
     """A statement's rows, read already (what :class:`_ListFacts` answers with)."""
 
@@ -291,10 +313,9 @@ class PgConnection:
         (:func:`copy_text`), other rows one by one (``write_row``). No rows: no COPY."""
         if isinstance(rows, Sequence) and not rows:
             return
-        block = copy_text(rows) if isinstance(rows, FlatRows) else None
         with self.conn.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
-            if block is not None:
-                copy.write(block)
+            if isinstance(rows, FlatRows):
+                write_flat(copy, rows)
                 return
             for row in rows:
                 copy.write_row(row)

@@ -328,8 +328,10 @@ def test_copy_text_is_one_block_only_for_text_that_needs_no_escape():
         assert copy_text(FlatRows(["M1", odd, "x", "M2", "y", "z"], 3)) is None, odd
 
 
-def test_rows_copied_as_a_block_or_one_by_one_arrive_as_they_were(pg_url):
-    """The same values arrive whichever way the rows are copied, escapes included."""
+def test_rows_copied_as_a_block_or_one_by_one_arrive_as_they_were(pg_url, monkeypatch):
+    """The same values arrive whichever way the rows are copied, escapes included, also
+    when blocks of text and rows written one by one follow each other in one COPY."""
+    monkeypatch.setattr(postgres_backend, "COPY_BLOCK_ROWS", 2)
     empty_pg(pg_url)
     PostgresStore(pg_url).close()               # the schema
     plain = ["M1", "1.8.0", "12.5", "", "3", "M2", "1.8.1", "7", "kWh", "4"]
@@ -337,7 +339,7 @@ def test_rows_copied_as_a_block_or_one_by_one_arrive_as_they_were(pg_url):
     with psycopg.connect(pg_url, autocommit=True) as conn:
         conn.execute("CREATE TEMP TABLE t (a text, b text, c text, d text, e bigint)")
         db = postgres_backend.PgConnection(conn)
-        for values in (plain, odd):
+        for values in (plain, odd, plain + odd + plain + plain + odd[:5]):
             conn.execute("TRUNCATE t")
             rows = FlatRows(values, 5)
             db.copy_rows("t", "a, b, c, d, e", rows)
