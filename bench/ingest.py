@@ -24,7 +24,9 @@ The raw path on SQLite: executemany of the same rows into the same readings tabl
 transaction. ``--store postgresql://.../DB``: the store is :class:`PostgresStore` in a
 database DB the bench makes (refusing one that exists) and drops; its raw path is a
 plain COPY of the same rows into an empty table made ``LIKE readings INCLUDING ALL``
-(the same columns, key and index) in that database, one COPY and commit an upload.
+(the same columns, key and index) in that database, one COPY and commit an upload,
+written as the store writes an upload's readings (``write_flat``: blocks of COPY's text
+format, made within the timing, from the flat values a check worker hands over).
 ``--repeat N`` runs N pairs (ours, then raw, each on a fresh store), prints each and
 compares the best of each: on a shared machine a ratio taken side by side.
 Last line: ``ingest: R rows/s, sqlite R0 rows/s, ratio X`` (``copy`` for ``sqlite`` on
@@ -369,7 +371,8 @@ RAW_TABLE = "readings_raw"
 def raw_copy(url: str, uploads: int, per_upload: int) -> float:
     """Seconds of a plain ``COPY`` of the rows into an empty table like the store's
     readings table (``LIKE readings INCLUDING ALL``: its key and index), one COPY and
-    one commit an upload, as the store commits an upload (rows made outside the timing)."""
+    one commit an upload, as the store commits an upload (rows made outside the timing,
+    written by the store's own ``write_flat`` within it)."""
     columns = READING_COLUMNS
     raw = 0.0
     with psycopg.connect(url, autocommit=True) as db:

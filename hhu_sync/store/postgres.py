@@ -16,6 +16,9 @@ What differs is how rows get in and how depots are kept apart:
   back to the savepoint and merged;
 * an upload is claimed by inserting its ``uploads`` row first: the same upload ingested
   by two depots at once is stored by one, and the other finds it held;
+* an upload is few round trips to the server: the claim, the lists' locks and what the
+  checks ask of each list go in one pipeline, the readings in blocks of COPY's text
+  format, the upload's count and its lists' settlement in another pipeline;
 * the meter lists an upload names are locked (``FOR UPDATE``, in id order) before its
   visits are checked, so "already read by another HHU" and the list's settlement see
   every other depot's committed visits of those lists;
