@@ -16,6 +16,9 @@ What differs is how rows get in and how depots are kept apart:
   back to the savepoint and merged;
 * an upload is claimed by inserting its ``uploads`` row first: the same upload ingested
   by two depots at once is stored by one, and the other finds it held;
+* an upload is few round trips to the server: the claim, the lists' locks and what the
+  checks ask of each list go in one pipeline, the readings in blocks of COPY's text
+  format, the upload's count and its lists' settlement in another pipeline;
 * the meter lists an upload names are locked (``FOR UPDATE``, in id order) before its
   visits are checked, so "already read by another HHU" and the list's settlement see
   every other depot's committed visits of those lists;
@@ -40,6 +43,7 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from functools import cache
 from importlib import resources
+from itertools import chain
 from pathlib import Path
 from typing import Any
 
@@ -83,6 +87,10 @@ from hhu_sync.store.sqlite import (
     _READING_COLUMNS,
     _VISIT_COLUMNS,
     _VISIT_FIELDS,
+    LIST_GIVEN_SQL,
+    LIST_HELD_SQL,
+    LIST_READ_BY_SQL,
+    LIST_SERIALS_SQL,
     SqliteStore,
     _statuses,
     export_rows,
@@ -111,6 +119,8 @@ _INTERVAL_SELECT = ", ".join(INTERVAL_COLUMNS)
 #: how long an upload's first try (a COPY straight into readings) waits for a key another
 #: depot holds uncommitted before it gives up for the merge in key order
 _FAST_COPY_WAIT = "200ms"
+#: the savepoint that first try is made under
+_FAST_COPY = "fast_copy"
 _DELIVERY_SELECT = ("delivery_id, kind, ref, target_hhu, target_crew, state, bundle_id, "
                     "bundle IS NOT NULL, attempts")
 _EXCEPTION_COLUMNS = "upload_id, kind, meter, obis, time, value, detail, created_at"
@@ -169,6 +179,106 @@ def _without_nul(row: tuple) -> tuple:
     return tuple(v.replace("\x00", NUL_HELD_AS) if isinstance(v, str) else v for v in row)
 
 
+def copy_text(rows: FlatRows) -> bytes | None:
+    """``rows`` in COPY's text format (a tab between values, a newline after each row),
+    made by two joins rather than a ``write_row`` a row (a third of the committer's CPU
+    an upload); None unless every value is text that needs no escape (no backslash, tab,
+    newline, carriage return or NUL), when ``write_row`` escapes (or refuses) it as
+    ever. An upload's checked readings are such text: serials, codes, UTC times,
+    decimals, units, statuses, identifiers and the visit's number."""
+    w = rows.width
+    try:
+        text = "\n".join(map("\t".join, zip(*[iter(rows.flat)] * w, strict=True)))
+    except TypeError:                # a value that is not text (None, a number)
+        return None
+    n = len(rows)
+    if (text.count("\t") != n * (w - 1) or text.count("\n") != n - 1 or "\\" in text
+            or "\r" in text or "\x00" in text):
+        return None
+    return (text + "\n").encode()
+
+
+def _visit_rows(upload_id: str, visits: Sequence[Any]) -> list[tuple]:
+    """The visits table's rows of an upload's visits, NULs replaced (a text with none is
+    told by one search of every value, not one test a value)."""
+    rows = [(upload_id, *_VISIT_FIELDS(v)) for v in visits]
+    if "\x00" in "".join(map(str, chain.from_iterable(rows))):
+        return [_without_nul(row) for row in rows]
+    return rows
+
+
+#: rows a block of :func:`write_flat` holds (about 100 kB of readings: under psycopg's
+#: largest single write, and the server stores one block while the next is made)
+COPY_BLOCK_ROWS = 1000
+
+
+def write_flat(copy: psycopg.Copy, rows: FlatRows) -> None:
+    """``rows`` written to a ``COPY ... FROM STDIN``: blocks of :data:`COPY_BLOCK_ROWS`
+    rows in COPY's text format (:func:`copy_text`); from a block that needs escapes (or
+    holds a value that is not text) on, row by row (``write_row``, which escapes: it
+    holds rows back until its buffer fills, so no block may follow, or the rows would
+    arrive out of their order)."""
+    flat, w = rows.flat, rows.width
+    step = COPY_BLOCK_ROWS * w
+    for start in range(0, len(flat), step):
+        block = copy_text(FlatRows(flat[start:start + step], w))
+        if block is None:
+            for row in FlatRows(flat[start:], w):
+                copy.write_row(row)
+            return
+        copy.write(block)
+
+
+class _Answered:
+    """A statement's rows, read already (what :class:`_ListFacts` answers with)."""
+
+    def __init__(self, rows: list[tuple]) -> None:
+        self.rows = rows
+
+    @property
+    def rowcount(self) -> int:
+        return len(self.rows)
+
+    def fetchone(self) -> Any:
+        return self.rows[0] if self.rows else None
+
+    def fetchall(self) -> list[Any]:
+        return list(self.rows)
+
+    def __iter__(self) -> Iterator[Any]:
+        return iter(self.rows)
+
+
+class _ListFacts:
+    """A connection whose answers to the statements an ingest's checks ask of each list
+    (:data:`~hhu_sync.store.sqlite.LIST_HELD_SQL` and the rest) were asked together,
+    in the pipeline that claims the upload and locks its lists; any other statement
+    runs on the connection as ever."""
+
+    def __init__(self, db: PgConnection, answers: dict[tuple[str, tuple], Any]) -> None:
+        self.db, self.answers = db, answers
+
+    @classmethod
+    def asked(cls, db: PgConnection, lists: list[str], hhu_id: str) -> _ListFacts:
+        """The statements sent (in a pipeline, answered at its end), for every list."""
+        answers: dict[tuple[str, tuple], Any] = {}
+        for list_id in lists:
+            for sql, args in ((LIST_HELD_SQL, (list_id,)), (LIST_GIVEN_SQL, (list_id,)),
+                              (LIST_SERIALS_SQL, (list_id,)),
+                              (LIST_READ_BY_SQL, (list_id, hhu_id))):
+                answers[sql, args] = db.execute(sql, args)
+        return cls(db, answers)
+
+    def execute(self, sql: str, parameters: Any = (), /) -> Rows:
+        asked = self.answers.pop((sql, tuple(parameters)), None)
+        if asked is None:
+            return self.db.execute(sql, parameters)
+        return _Answered(asked.fetchall())
+
+    def executemany(self, sql: str, parameters: Any, /) -> Rows:
+        return self.db.executemany(sql, parameters)
+
+
 class PgConnection:
     """A psycopg connection that runs the backend-neutral statements (``?`` parameters):
     what :class:`~hhu_sync.store.sql.SqlConnection` asks for."""
@@ -186,14 +296,26 @@ class PgConnection:
         cur.executemany(_pg(sql), parameters)
         return cur
 
+    def pipeline(self) -> AbstractContextManager[Any]:
+        """Statements sent without waiting for each one's answer, all answered (and any
+        error raised) on leaving: for statements whose results are not read."""
+        return self.conn.pipeline()
+
     def savepoint(self) -> AbstractContextManager[Any]:
         """A savepoint in the transaction: what fails inside is undone, the rest kept."""
         return self.conn.transaction()
 
     def copy_rows(self, table: str, columns: str, rows: Iterator[tuple] | Sequence[tuple]
                   ) -> None:
-        """``COPY table (columns) FROM STDIN`` of ``rows``."""
+        """``COPY table (columns) FROM STDIN`` of ``rows``: an upload's readings (text
+        values needing no escape) as one block of COPY's text format
+        (:func:`copy_text`), other rows one by one (``write_row``). No rows: no COPY."""
+        if isinstance(rows, Sequence) and not rows:
+            return
         with self.conn.cursor().copy(f"COPY {table} ({columns}) FROM STDIN") as copy:
+            if isinstance(rows, FlatRows):
+                write_flat(copy, rows)
+                return
             for row in rows:
                 copy.write_row(row)
 
@@ -479,23 +601,28 @@ class PostgresStore(PortableStatements, SqliteAccounts, SqliteExceptions, Sqlite
         report = IngestReport(upload_id=upload.upload_id, hhu_id=upload.hhu_id,
                               visits=len(upload.visits))
         with self._tx() as db:
-            claimed = db.execute(
-                "INSERT INTO uploads (upload_id, hhu_id, received_at, visits, readings, "
-                "stored, sha256, depot) VALUES (?,?,?,?,?,0,?,?) ON CONFLICT (upload_id) "
-                "DO NOTHING RETURNING 1",
-                (upload.upload_id, upload.hhu_id, now, len(upload.visits),
-                 len(upload.readings), upload.sha256, self.depot)).fetchone()
-            if claimed is None:
+            lists = sorted({v.list_id for v in upload.visits if v.list_id})
+            # one round trip: the claim, the lists' locks (other depots' visits of these
+            # lists: committed, or waited for) and, after them, what the checks ask of
+            # each list (answered from here: _ListFacts)
+            with db.pipeline():
+                claim = db.execute(
+                    "INSERT INTO uploads (upload_id, hhu_id, received_at, visits, readings, "
+                    "stored, sha256, depot) VALUES (?,?,?,?,?,0,?,?) ON CONFLICT (upload_id) "
+                    "DO NOTHING RETURNING 1",
+                    (upload.upload_id, upload.hhu_id, now, len(upload.visits),
+                     len(upload.readings), upload.sha256, self.depot))
+                if lists:
+                    db.execute("SELECT 1 FROM lists WHERE list_id = ANY(?) ORDER BY list_id "
+                               "FOR UPDATE", (lists,))
+                facts = _ListFacts.asked(db, lists, upload.hhu_id)
+            if claim.fetchone() is None:
                 held = db.execute("SELECT hhu_id, sha256 FROM uploads WHERE upload_id=?",
                                   (upload.upload_id,)).fetchone()
                 return held_upload_report(upload, report, held[0], held[1])
-            lists = sorted({v.list_id for v in upload.visits if v.list_id})
-            if lists:      # other depots' visits of these lists: committed, or waited for
-                db.execute("SELECT 1 FROM lists WHERE list_id = ANY(?) ORDER BY list_id "
-                           "FOR UPDATE", (lists,)).fetchall()
             exceptions: list[tuple] = []
             SqliteStore._findings(upload, report, exceptions, now)
-            changes = SqliteStore._check_visits(db, upload, report, exceptions, now)
+            changes = SqliteStore._check_visits(facts, upload, report, exceptions, now)
             rows = SqliteStore._rows_to_store(upload, changes)
             report.readings_not_billable = len(rows) - _statuses(rows).count(
                 ReadingStatus.OK.value)
@@ -504,8 +631,7 @@ class PostgresStore(PortableStatements, SqliteAccounts, SqliteExceptions, Sqlite
             if stored < len(rows):
                 SqliteStore._duplicates(db, upload, report, exceptions, now)
             uid = upload.upload_id
-            db.copy_rows("visits", _VISIT_COLUMNS,
-                         [_without_nul((uid, *_VISIT_FIELDS(v))) for v in upload.visits])
+            db.copy_rows("visits", _VISIT_COLUMNS, _visit_rows(uid, upload.visits))
             SqliteStore._check_ratios(db, upload, exceptions, now)
             if upload.profiles:
                 SqliteStore._validate_intervals(db, upload, report, exceptions, now)
@@ -513,8 +639,9 @@ class PostgresStore(PortableStatements, SqliteAccounts, SqliteExceptions, Sqlite
             if upload.events:
                 self._store_events(db, upload, report)
             db.copy_rows("exceptions", _EXCEPTION_COLUMNS, exceptions)
-            db.execute("UPDATE uploads SET stored=? WHERE upload_id=?", (stored, uid))
-            self._settle_lists(db, report.lists_touched, now)
+            with db.pipeline():           # the upload's count and its lists: one round trip
+                db.execute("UPDATE uploads SET stored=? WHERE upload_id=?", (stored, uid))
+                self._settle_lists(db, report.lists_touched, now)
             failpoint("ingest.before_commit")
         return report
 
@@ -531,13 +658,15 @@ class PostgresStore(PortableStatements, SqliteAccounts, SqliteExceptions, Sqlite
         deadlock). Either way the savepoint is rolled back and the rows are merged in key
         order as :meth:`_merge_staged` says."""
         columns = _READING_COLUMNS.replace(",", ", ")
+        # the savepoint and its wait in one round trip (no parameters: one simple query),
+        # the wait's end and the release in another; rolled back, the wait ends with it
+        db.execute(f"SAVEPOINT {_FAST_COPY}; SET LOCAL lock_timeout = '{_FAST_COPY_WAIT}'")
         try:
-            with db.savepoint():
-                db.execute(f"SET LOCAL lock_timeout = '{_FAST_COPY_WAIT}'")
-                db.copy_rows("readings", columns, rows)
-                db.execute("SET LOCAL lock_timeout TO DEFAULT")
+            db.copy_rows("readings", columns, rows)
         except (psycopg.errors.UniqueViolation, psycopg.errors.LockNotAvailable):
+            db.execute(f"ROLLBACK TO SAVEPOINT {_FAST_COPY}; RELEASE SAVEPOINT {_FAST_COPY}")
             return PostgresStore._merge_staged(db, columns, rows)
+        db.execute(f"SET LOCAL lock_timeout TO DEFAULT; RELEASE SAVEPOINT {_FAST_COPY}")
         return len(rows)
 
     @staticmethod
@@ -610,19 +739,20 @@ class PostgresStore(PortableStatements, SqliteAccounts, SqliteExceptions, Sqlite
         (the lists' rows are locked by this ingest already)."""
         for list_id in list_ids:
             # each entry's latest visit of the list, found for all entries in one pass
-            # (DISTINCT ON) rather than a look-up an entry
-            total, done = db.execute(
-                "SELECT COUNT(*), COUNT(*) FILTER (WHERE latest.outcome = 'done') "
+            # (DISTINCT ON) rather than a look-up an entry, and the list's state set from
+            # the count in the same statement (no round trip between the two); a running
+            # remote list is settled when its run ends (end_remote_run)
+            db.execute(
+                "UPDATE lists SET state = CASE WHEN settled.done >= settled.total THEN ? "
+                "ELSE ? END, updated_at=? FROM (SELECT COUNT(*) AS total, COUNT(*) FILTER "
+                "(WHERE latest.outcome = 'done') AS done "
                 "FROM list_entries e LEFT JOIN (SELECT DISTINCT ON (v.meter) v.meter, "
                 "v.outcome FROM visits v JOIN uploads u ON u.upload_id = v.upload_id "
                 "WHERE v.list_id = ? ORDER BY v.meter, v.time DESC, u.seq DESC, v.seq DESC"
-                ") latest ON latest.meter = e.serial WHERE e.list_id = ?",
-                (list_id, list_id)).fetchone()
-            state = ListState.COMPLETE if done >= total else ListState.PARTIAL
-            # a running remote list is settled when its run ends (end_remote_run)
-            db.execute("UPDATE lists SET state=?, updated_at=? WHERE list_id=? "
-                       "AND state NOT IN (?, ?)",
-                       (state, now, list_id, ListState.CANCELLED, ListState.RUNNING))
+                ") latest ON latest.meter = e.serial WHERE e.list_id = ?) settled "
+                "WHERE lists.list_id=? AND lists.state NOT IN (?, ?)",
+                (ListState.COMPLETE, ListState.PARTIAL, now, list_id, list_id, list_id,
+                 ListState.CANCELLED, ListState.RUNNING))
 
     def readings(self, since: str | None = None, upload_id: str | None = None,
                  catalog: str | Path | None = None) -> Iterator[ExportRow]:
@@ -711,6 +841,13 @@ def read_export_rows(url: str, *, upload_id: str | None = None,
     """:func:`hhu_sync.store.sqlite.read_export_rows` on PostgreSQL: the export's shared
     query on a connection of the export worker's own."""
     with _own_connection(url) as db:
+        if upload_id is not None:
+            # one upload's statements each have an index (its readings, its visits, its
+            # lists; the partial indexes of the few visits that programmed a scheme or
+            # proved ratios): without the tables' statistics (autovacuum off, or not yet
+            # run) the planner would scan every visit the store holds for those few, twice
+            # an export, a cost growing with the store and taken from the commits
+            db.execute("SET enable_seqscan = off")
         return list(export_rows(db, upload_id=upload_id, catalog=catalog))
 
 

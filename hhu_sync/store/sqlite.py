@@ -942,8 +942,7 @@ class SqliteStore(PortableStatements, SqliteAccounts, SqliteExceptions, Readings
                     flag(v, ExceptionKind.NOT_ON_LIST, "visit names no meter list")
                 continue
             if v.list_id not in issued:
-                row = db.execute("SELECT created_at, state FROM lists WHERE list_id=?",
-                                 (v.list_id,)).fetchone()
+                row = db.execute(LIST_HELD_SQL, (v.list_id,)).fetchone()
                 issued[v.list_id] = (_aware(row[0]), row[1]) if row else None
             held = issued[v.list_id]
             if held is None:
@@ -958,9 +957,7 @@ class SqliteStore(PortableStatements, SqliteAccounts, SqliteExceptions, Readings
                      f"visit names meter list {escape(v.list_id)!r}, which was cancelled")
                 continue
             if v.list_id not in given:
-                given[v.list_id] = {r[0] for r in db.execute(
-                    "SELECT DISTINCT target_hhu FROM deliveries WHERE kind='meter_list' "
-                    "AND ref=? AND state='delivered'", (v.list_id,))}
+                given[v.list_id] = {r[0] for r in db.execute(LIST_GIVEN_SQL, (v.list_id,))}
             if given[v.list_id] and upload.hhu_id not in given[v.list_id]:
                 # a genuine key proves who sent it, not that the list was its work
                 mark(v, ReadingStatus.NOT_DELIVERED)
@@ -970,8 +967,8 @@ class SqliteStore(PortableStatements, SqliteAccounts, SqliteExceptions, Readings
                 continue
             touched[v.list_id] = None
             if v.list_id not in serials:          # read once a list, not once a visit
-                serials[v.list_id] = {r[0] for r in db.execute(
-                    "SELECT serial FROM list_entries WHERE list_id=?", (v.list_id,))}
+                serials[v.list_id] = {r[0] for r in db.execute(LIST_SERIALS_SQL,
+                                                               (v.list_id,))}
             if v.meter not in serials[v.list_id]:
                 report.not_on_list += 1
                 mark(v, ReadingStatus.NOT_ON_LIST)
@@ -990,12 +987,8 @@ class SqliteStore(PortableStatements, SqliteAccounts, SqliteExceptions, Readings
                     # order, which the one-visit query took): one statement a list
                     first: dict[str, list] = {}
                     read_by[v.list_id] = first
-                    for meter, *other in db.execute(
-                            "SELECT v.meter, v.upload_id, u.hhu_id FROM visits v "
-                            "JOIN uploads u ON u.upload_id = "
-                            "v.upload_id WHERE v.list_id=? AND v.outcome='done' AND "
-                            "u.hhu_id != ? ORDER BY v.meter, v.upload_id, v.seq",
-                            (v.list_id, upload.hhu_id)):
+                    for meter, *other in db.execute(LIST_READ_BY_SQL,
+                                                    (v.list_id, upload.hhu_id)):
                         first.setdefault(meter, other)
                 other = read_by[v.list_id].get(v.meter)
                 if other:
@@ -1099,6 +1092,19 @@ _READING_WIDTH = len(_READING_COLUMNS.split(","))
 _ADDED_READING_COLUMNS = (("value_time", "TEXT NOT NULL DEFAULT ''"),
                           ("reset_time", "TEXT NOT NULL DEFAULT ''"),
                           ("visit_seq", "INTEGER"), ("accepted_by", "INTEGER"))
+
+
+# What an ingest's checks ask of each list its visits name (SqliteStore._check_visits),
+# with the list's id (LIST_READ_BY_SQL: and the uploading HHU's); a backend may ask them
+# all at once before the checks (PostgresStore.ingest: one round trip to the server).
+LIST_HELD_SQL = "SELECT created_at, state FROM lists WHERE list_id=?"
+LIST_GIVEN_SQL = ("SELECT DISTINCT target_hhu FROM deliveries WHERE kind='meter_list' "
+                  "AND ref=? AND state='delivered'")
+LIST_SERIALS_SQL = "SELECT serial FROM list_entries WHERE list_id=?"
+LIST_READ_BY_SQL = ("SELECT v.meter, v.upload_id, u.hhu_id FROM visits v "
+                    "JOIN uploads u ON u.upload_id = v.upload_id WHERE v.list_id=? AND "
+                    "v.outcome='done' AND u.hhu_id != ? ORDER BY v.meter, v.upload_id, "
+                    "v.seq")
 
 
 _VISIT_COLUMNS = ("upload_id,seq,meter,list_id,time,outcome,scheme,verify,error_flags,"

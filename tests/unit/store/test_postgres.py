@@ -18,9 +18,10 @@ import psycopg
 import pytest
 
 import hhu_sync.store.postgres as postgres_backend
+from hhu_sync.ingest.flatrows import FlatRows
 from hhu_sync.model.meterlist import MeterEntry, MeterList
 from hhu_sync.store import SqliteStore, StorageUnavailable, StoreError, open_store
-from hhu_sync.store.postgres import PostgresStore, shown_url
+from hhu_sync.store.postgres import PostgresStore, copy_text, shown_url
 from hhu_sync.store.schema_version import SCHEMA_VERSION
 from tests.unit.store.conftest import empty_pg
 from tests.unit.store.helpers import meter_list, upload, visit
@@ -315,3 +316,74 @@ def test_a_store_wide_export_streams_from_a_server_side_cursor(pg_url, monkeypat
     assert [(r.meter, r.obis) for r in everything] == sorted(
         (f"M{n:03d}", obis) for n in range(100) for obis in ("1.8.0", "1.8.1", "1.8.2"))
     store.close()
+
+
+def test_copy_text_is_one_block_only_for_text_that_needs_no_escape():
+    """Plain text rows become COPY's text format in one block; any value COPY would have
+    to escape (backslash, tab, newline, carriage return), a NUL, a NULL or a number
+    gives None: those rows are written one by one, escaped by the driver."""
+    plain = FlatRows(["M1", "1.8.0", "12.5", "", "0", "M2", "1.8.1", "7", "kWh", "1"], 5)
+    assert copy_text(plain) == b"M1\t1.8.0\t12.5\t\t0\nM2\t1.8.1\t7\tkWh\t1\n"
+    for odd in ("a\\b", "a\tb", "a\nb", "a\rb", "a\x00b", None, 7):
+        assert copy_text(FlatRows(["M1", odd, "x", "M2", "y", "z"], 3)) is None, odd
+
+
+def test_rows_copied_as_a_block_or_one_by_one_arrive_as_they_were(pg_url, monkeypatch):
+    """The same values arrive whichever way the rows are copied, escapes included, also
+    when blocks of text and rows written one by one follow each other in one COPY."""
+    monkeypatch.setattr(postgres_backend, "COPY_BLOCK_ROWS", 2)
+    empty_pg(pg_url)
+    PostgresStore(pg_url).close()               # the schema
+    plain = ["M1", "1.8.0", "12.5", "", "3", "M2", "1.8.1", "7", "kWh", "4"]
+    odd = ["M\\1", "1.8.0", "a\tb", "c\nd", "5", "M2", "1.8.1", "e\rf", "\\N", None]
+    with psycopg.connect(pg_url, autocommit=True) as conn:
+        conn.execute("CREATE TEMP TABLE t (a text, b text, c text, d text, e bigint)")
+        db = postgres_backend.PgConnection(conn)
+        for values in (plain, odd, plain + odd + plain + plain + odd[:5]):
+            conn.execute("TRUNCATE t")
+            rows = FlatRows(values, 5)
+            db.copy_rows("t", "a, b, c, d, e", rows)
+            assert conn.execute("SELECT a, b, c, d, e FROM t").fetchall() == [
+                (*r[:4], None if r[4] is None else int(r[4])) for r in rows]
+        db.copy_rows("t", "a, b, c, d, e", [])  # nothing: no COPY at all
+
+
+def test_a_nul_in_a_visits_notes_is_held_as_the_replacement_character(pg_url):
+    """PostgreSQL's text holds no NUL: a visit's notes with one are stored with it
+    replaced (the visits without one as they came), the upload's readings stored."""
+    empty_pg(pg_url)
+    store = PostgresStore(pg_url)
+    store.add_meter_list(meter_list("L1", ["M1", "M2"]), ISSUED)
+    report = store.ingest(upload("U-1", [visit("M1", notes="gate\x00code"),
+                                         visit("M2", notes="back\\door")]), NOW)
+    assert report.readings_stored == 2
+    with psycopg.connect(pg_url) as db:
+        assert db.execute("SELECT meter, notes FROM visits ORDER BY seq").fetchall() == [
+            ("M1", f"gate{postgres_backend.NUL_HELD_AS}code"), ("M2", "back\\door")]
+    store.close()
+
+
+def test_an_uploads_export_reads_visits_by_their_indexes_without_statistics(pg_url,
+                                                                            monkeypatch):
+    """On tables never analysed (autovacuum off), an upload's export still finds the few
+    visits that programmed a scheme or proved ratios by their partial indexes, not by a
+    scan of every visit held (a cost that grows with the store, an export at a time)."""
+    from hhu_sync.store.sqlite import _HELD_SQL, _PROGRAMMED_SQL
+    empty_pg(pg_url)
+    store = PostgresStore(pg_url)
+    meters = [f"M{n:04d}" for n in range(2000)]
+    store.add_meter_list(meter_list("L1", meters), ISSUED)
+    store.ingest(upload("U-1", [visit(m) for m in meters]), NOW)
+    store.close()
+    plans: list[str] = []
+    shared = postgres_backend.export_rows
+
+    def explained(db, **kwargs):
+        for sql in (_PROGRAMMED_SQL.format(""), _HELD_SQL.format("")):
+            plans.extend(row[0] for row in db.execute("EXPLAIN " + sql))
+        return shared(db, **kwargs)
+
+    monkeypatch.setattr(postgres_backend, "export_rows", explained)
+    rows = postgres_backend.read_export_rows(pg_url, upload_id="U-1")
+    assert len(rows) == 2000
+    assert plans and not any("Seq Scan" in line for line in plans), plans
