@@ -17,6 +17,7 @@ from hhu_sync.io.pump import MAX_GATHER_S
 from hhu_sync.model.catalog import default_catalog_path
 from hhu_sync.model.fields import Fields
 from hhu_sync.model.loader import load_toml
+from hhu_sync.model.meterlist import gateway_key, is_gateway, port_problem
 from hhu_sync.model.problems import ModelError
 
 PATH_KEYS = ("outbox", "archive", "rejected", "exports", "database", "keystore", "catalog")
@@ -407,15 +408,18 @@ def _remote(f: Fields, data: dict[str, Any]) -> Remote:
         if port is None or sessions is None:
             continue
         port = port.strip()
-        if not port.lower().startswith(("socket://", "rfc2217://")):
-            f.add(f"{path}.port", f"{port[:80]!r} is no gateway: a socket:// or rfc2217:// "
-                  "URL as the meters' port names it (a bus on a local device has 1 session)")
-        elif port in gateways:
-            f.add(f"{path}.port", f"{port!r} is given twice")
+        shown = repr(port) if len(port) <= 80 else repr(port[:77] + "...")
+        if not is_gateway(port):
+            f.add(f"{path}.port", f"{shown} is no gateway: a socket:// or rfc2217:// URL "
+                  "as the meters' port names it (a bus on a local device has 1 session)")
+        elif (problem := port_problem(port)) is not None:
+            f.add(f"{path}.port", problem)
+        elif gateway_key(port) in gateways:
+            f.add(f"{path}.port", f"{shown} is given twice")
         elif not 1 <= sessions <= MAX_GATEWAY_SESSIONS:
             f.add(f"{path}.sessions", f"must be 1 to {MAX_GATEWAY_SESSIONS}, found {sessions}")
         else:
-            gateways[port] = sessions
+            gateways[gateway_key(port)] = sessions
     return replace(remote, gateways=tuple(gateways.items()))
 
 

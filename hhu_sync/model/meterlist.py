@@ -63,6 +63,7 @@ _ALL_CSV_COLUMNS = _ENTRY_KEYS
 #: URL schemes a remote port may have (pyserial's): a modem or TCP-to-serial gateway
 #: (socket://HOST:PORT), RFC 2217 (rfc2217://HOST:PORT), else a local device path.
 PORT_SCHEMES = ("socket", "rfc2217")
+_NETWORK = ("socket://", "rfc2217://")   # a modem or a gateway, not a local bus
 _URL = re.compile(r"^([A-Za-z][A-Za-z0-9+.-]*)://(.*)$")
 _HOST_PORT = re.compile(r"^(\[[0-9A-Fa-f:.]+\]|[A-Za-z0-9._-]+):([0-9]{1,5})(?:[/?].*)?$")
 _DEVICE = re.compile(r"^(/[^\x00-\x1f]+|COM[1-9][0-9]{0,2}|\\\\\.\\COM[1-9][0-9]{0,2})$")
@@ -558,6 +559,22 @@ def _target(f: Fields, head: dict[str, Any], head_path: str) -> str | None:
             f.add(f"{head_path}.{key}", f"a remote list (target = \"remote\") has no {key}: "
                   "the depot reads its meters itself")
     return REMOTE
+
+
+def gateway_key(port: str) -> str:
+    """A network port's URL as gateways are matched by: its scheme and host in lower
+    case (``SOCKET://GW.example:4001`` is ``socket://gw.example:4001``), the rest as is."""
+    scheme, sep, rest = port.strip().partition("://")
+    if not sep:
+        return port.strip()
+    host, colon, tail = rest.rpartition(":")
+    return f"{scheme.lower()}://{host.lower()}{colon}{tail}" if colon else \
+        f"{scheme.lower()}://{rest.lower()}"
+
+
+def is_gateway(port: str) -> bool:
+    """A modem or a gateway (a network port), not a bus on a local device."""
+    return port.strip().lower().startswith(_NETWORK)
 
 
 def port_problem(url: str) -> str | None:

@@ -17,12 +17,14 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass
-from datetime import UTC, datetime, time, timedelta
-from functools import cache
+from datetime import UTC, datetime, timedelta
+from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 _WINDOW = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-4]):([0-5][0-9])$")
 _DAY = 24 * 60
+#: how far seconds_left looks for the window's end (a day and the hour clocks may add)
+_LOOK_AHEAD = timedelta(hours=25)
 #: the zone of a list that names none
 DEFAULT_ZONE = "UTC"
 _ZONE_NAME = re.compile(r"^[A-Za-z][A-Za-z0-9_+-]*(?:/[A-Za-z0-9_+-]+){0,2}$")
@@ -32,20 +34,26 @@ class WindowError(ValueError):
     """Not a window: ``HH:MM-HH:MM`` (24 h), start and end different; or no such zone."""
 
 
+#: what ZoneInfo raises for a name it cannot load: not found, not a name, or a folder of
+#: the zone database (``"Europe"``) or a file it cannot read
+ZONE_ERRORS = (ZoneInfoNotFoundError, ValueError, OSError)
+
+
 def zone_problem(name: object) -> str | None:
     """Why ``name`` is not an IANA time zone this machine knows; None when it is one."""
-    if not isinstance(name, str) or not _ZONE_NAME.match(name) or len(name) > 64:
-        return (f"{name!r} is not a time zone: an IANA name such as \"Europe/London\" or "
+    shown = repr(name) if len(repr(name)) <= 80 else repr(name)[:77] + "..."
+    if not isinstance(name, str) or len(name) > 64 or not _ZONE_NAME.match(name):
+        return (f"{shown} is not a time zone: an IANA name such as \"Europe/London\" or "
                 "\"UTC\"")
     try:
         zone_of(name)
-    except (ZoneInfoNotFoundError, ValueError):
-        return (f"{name!r} is not a time zone this machine knows (IANA names, such as "
+    except ZONE_ERRORS:
+        return (f"{shown} is not a time zone this machine knows (IANA names, such as "
                 "\"Europe/London\"; install the tzdata package if none is known)")
     return None
 
 
-@cache
+@lru_cache(maxsize=256)
 def zone_of(name: str) -> ZoneInfo:
     return ZoneInfo(name)
 
@@ -95,18 +103,19 @@ class MaintenanceWindow:
         return self.start_min <= minute < self.end_min
 
     def seconds_left(self, when: datetime) -> float:
-        """How long ``when`` stays inside (0 when outside), in real seconds: across a
-        change of the clocks the wall-clock end is an hour nearer or further."""
+        """How long ``when`` stays inside (0 when outside), in real seconds, as
+        :meth:`contains` sees it minute by minute: across a change of the clocks the
+        wall-clock end is an hour nearer or further, never comes (skipped) or comes
+        twice. A window open all day stays open at least :data:`_LOOK_AHEAD` on."""
         if not self.contains(when):
             return 0.0
-        here = self.local(when)
-        minute = here.hour * 60 + here.minute
-        tomorrow = self.crosses_midnight and minute >= self.start_min
-        end_wall = datetime.combine(here.date() + timedelta(days=int(tomorrow)), time()) \
-            + timedelta(minutes=self.end_min)
-        end = end_wall.replace(tzinfo=zone_of(self.zone))
-        # in UTC: two times of one tzinfo subtract as wall clocks, blind to a change
-        return max(0.0, (end.astimezone(UTC) - here.astimezone(UTC)).total_seconds())
+        at = when if when.tzinfo is not None else when.replace(tzinfo=UTC)
+        step = at.astimezone(UTC).replace(second=0, microsecond=0)
+        for _ in range(int(_LOOK_AHEAD.total_seconds() // 60)):
+            step += timedelta(minutes=1)
+            if not self.contains(step):
+                return (step - at.astimezone(UTC)).total_seconds()
+        return _LOOK_AHEAD.total_seconds()
 
     def text(self) -> str:
         return f"{_hhmm(self.start_min)}-{_hhmm(self.end_min)}"

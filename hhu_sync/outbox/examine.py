@@ -284,6 +284,7 @@ class Examiner:
         threading.Thread(target=self._warm_up, name="outbox-workers", daemon=True).start()
 
     def _warm_up(self) -> None:
+        pool: ProcessPoolExecutor | None = None
         try:
             pool = ProcessPoolExecutor(
                 self.workers, mp_context=multiprocessing.get_context("spawn"),
@@ -291,6 +292,8 @@ class Examiner:
             for future in [pool.submit(os.getpid) for _ in range(self.workers)]:
                 future.result(timeout=60)
         except Exception as exc:  # noqa: BLE001 - any failure: examine in this process
+            if pool is not None:         # its processes, started or hung, go with it
+                pool.shutdown(wait=False, cancel_futures=True)
             with self._lock:
                 wait = self._failed()
                 self._starting = False
@@ -339,7 +342,7 @@ class Examiner:
                 pool.submit(_examine_in_worker, [str(p) for p in paths[i:i + CHUNK]])
                 for i in range(0, len(paths), CHUNK)]
         except RuntimeError as exc:       # broken or shut down: do it here
-            self._give_up(exc)
+            self._give_up(exc, pool)
             return lambda: examine_files(self.ctx, paths)
 
         def results() -> list[Examined]:
@@ -349,7 +352,7 @@ class Examiner:
                 try:
                     out += future.result(timeout=120)
                 except Exception as exc:  # noqa: BLE001 - a dead worker: do it here
-                    self._give_up(exc)
+                    self._give_up(exc, pool)
                     out += examine_files(self.ctx, chunk)
             return out
 
@@ -363,10 +366,12 @@ class Examiner:
         self._retry_at = self._clock() + wait
         return wait
 
-    def _give_up(self, exc: BaseException) -> None:
+    def _give_up(self, exc: BaseException, failed: ProcessPoolExecutor) -> None:
+        """The pool ``failed`` (the one a batch was given to) is taken down, once: a late
+        failure of a pool replaced meanwhile leaves its successor alone."""
         with self._lock:
-            if self._pool is None:
-                return                      # another batch's failure took it down
+            if self._pool is not failed:
+                return                      # taken down already, or a newer pool serves
             wait = self._failed()
             pool, self._pool = self._pool, None
         log.error("outbox: worker processes failed (%s: %s); examining files in this "

@@ -20,13 +20,9 @@ from collections.abc import Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Generic, TypeVar
 
+from hhu_sync.model.meterlist import gateway_key, is_gateway
+
 T = TypeVar("T")
-_NETWORK = ("socket://", "rfc2217://")
-
-
-def is_gateway(port: str) -> bool:
-    """A modem or a gateway (a network port), not a bus on a local device."""
-    return port.lower().startswith(_NETWORK)
 
 
 @dataclass(frozen=True)
@@ -37,7 +33,8 @@ class GatewaySessions:
     by_port: Mapping[str, int] = field(default_factory=dict)
 
     def of(self, port: str) -> int:
-        return self.by_port.get(port.strip(), self.default)
+        """``by_port`` holds :func:`gateway_key` s (as the configuration keeps them)."""
+        return self.by_port.get(gateway_key(port), self.default)
 
 
 def sessions_for(port: str, meters: int, sessions_per_gateway: int | GatewaySessions) -> int:

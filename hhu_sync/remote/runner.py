@@ -50,7 +50,6 @@ from concurrent.futures import Future, ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
-from zoneinfo import ZoneInfoNotFoundError
 
 from serial import SerialException
 
@@ -62,7 +61,7 @@ from hhu_sync.meterio.interval_read import DEFAULT_READ_PASSWORD
 from hhu_sync.meterio.transport import READ_SLICE_S
 from hhu_sync.model.catalog import model_takes_ratios
 from hhu_sync.model.meterlist import SINCE_LAST, MeterEntry, MeterList
-from hhu_sync.model.window import MaintenanceWindow, zone_of
+from hhu_sync.model.window import ZONE_ERRORS, MaintenanceWindow, zone_of
 from hhu_sync.profile.wire import encode_event, encode_profile
 from hhu_sync.remote.gateways import GatewaySessions, lanes
 from hhu_sync.remote.line import GatheringTransport
@@ -163,6 +162,28 @@ def open_serial(url: str) -> Any:
 
     return serial.serial_for_url(url, baudrate=300, bytesize=7, parity="E",
                                  timeout=READ_SLICE_S)
+
+
+def next_fire(trigger: Any, last: datetime) -> datetime | None:
+    """The cron trigger's next fire after ``last`` (when the list's latest run was
+    queued). A wall-clock time the clocks going back repeat fires once, at its first
+    coming, as cron runs it: its second coming (fold 1) is passed over when the first
+    came after ``last`` too or was served (``"30 1 * * *"`` in London: one run the
+    night of 01:30 BST and 01:30 GMT)."""
+    due: datetime | None = trigger.get_next_fire_time(None, last)
+    for _ in range(4):                   # a repeat is passed over once; bounded anyway
+        if due is None:
+            return None
+        local = due.astimezone(trigger.timezone)
+        if not local.fold:
+            return due
+        first = local.replace(fold=0).astimezone(UTC)
+        if first >= due:                 # no repeat (fold 1 without a first coming)
+            return due
+        # every fire until the repeated hour ends is a repeat; asked from inside it the
+        # trigger (wall clock, blind to fold) gives the same fire again: ask from after
+        due = trigger.get_next_fire_time(None, due + (due - first))
+    return due
 
 
 def _now() -> datetime:
@@ -274,11 +295,12 @@ class RemoteRunner:
             try:        # the cron's hours are the list's zone's wall clock (UTC if none)
                 trigger = CronTrigger.from_crontab(cron, timezone=zone_of(zone))
                 last = datetime.fromisoformat(queued)
-            except (ValueError, ZoneInfoNotFoundError) as exc:  # checked at input: a hand edit
-                log.error("remote list %s: schedule %r not usable: %s", list_id, cron, exc)
+            except (ValueError, *ZONE_ERRORS) as exc:  # checked at input: a hand edit
+                log.error("remote list %s: schedule %r (zone %r) not usable: %s", list_id,
+                          cron, zone, exc)
                 continue
             last = last if last.tzinfo is not None else last.replace(tzinfo=UTC)
-            due = trigger.get_next_fire_time(None, last)
+            due = next_fire(trigger, last)
             if due is None or due > now:
                 continue
             self.store.requeue_list(list_id, now.isoformat())
@@ -302,7 +324,13 @@ class RemoteRunner:
             if self._renewed is not None and at - self._renewed < self.settings.lease_s / 10:
                 return
             self._renewed = at
-        self.renew()
+        try:
+            self.renew()
+        except BaseException:
+            with self._renew_lock:       # not renewed: the next attempt tries again
+                if self._renewed == at:
+                    self._renewed = None
+            raise
 
     def _at(self) -> float:
         return self.now().timestamp()
@@ -390,9 +418,10 @@ class RemoteRunner:
                          "held" if settled_before[seq] == ClaimState.DONE else "not_visited",
                          upload_id=upload_id_of(run.delivery_id, seq, mlist.id))
             for seq, e in enumerate(mlist.meters) if seq in settled_before)
+        wait(futures)                   # every session ended, whichever way
+        commits.join()                  # every visit read is committed (or refused) ...
         for future in futures:
-            future.result()
-        commits.join()                  # every visit read is committed (or refused)
+            future.result()             # ... before a session's failure goes on up
         if self.stop.is_set() or any(e.startswith("storage:") for e in report.errors):
             if self.stop.is_set():       # the meters it holds are free at once
                 self.store.release_remote_claims(run.delivery_id, self.runner_id)

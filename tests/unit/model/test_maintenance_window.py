@@ -109,3 +109,43 @@ def test_a_zone_no_one_knows_is_refused_naming_it(zone):
 def test_known_zones_are_zones():
     assert [zone_problem(z) for z in ("UTC", "Europe/London", "America/Argentina/Salta")] \
         == [None, None, None]
+
+
+@pytest.mark.parametrize("zone", ["Europe", "Etc", "America/Argentina"])
+def test_a_folder_of_the_zone_database_is_no_zone_and_no_crash(zone):
+    # tzdata's zoneinfo/Europe is a folder: ZoneInfo raises IsADirectoryError for it
+    assert "time zone" in (zone_problem(zone) or "")
+
+
+def test_a_huge_zone_is_not_echoed_whole():
+    assert len(zone_problem("a" * 1_000_000) or "") < 300
+
+
+def test_the_time_left_ends_where_the_window_does_in_a_skipped_hour():
+    # London 2026-03-29: 01:00 GMT becomes 02:00 BST; the wall-clock end 01:30 never comes
+    w = MaintenanceWindow.parse("00:00-01:30", "Europe/London")
+    assert not w.contains(datetime(2026, 3, 29, 1, 0, tzinfo=UTC))
+    assert w.seconds_left(datetime(2026, 3, 29, 0, 59, tzinfo=UTC)) == 60.0
+
+
+def test_the_time_left_inside_a_repeated_hour_is_until_its_second_end():
+    # London 2026-10-25: 02:00 BST becomes 01:00 GMT; 01:10 GMT is inside (the repeat)
+    w = MaintenanceWindow.parse("00:00-01:30", "Europe/London")
+    now = datetime(2026, 10, 25, 1, 10, tzinfo=UTC)
+    assert w.contains(now) and w.seconds_left(now) == 20 * 60
+
+
+def test_the_time_left_agrees_with_contains_minute_by_minute_over_both_changes():
+    from datetime import timedelta as td
+    for zone in ("Europe/London", "America/New_York", "Australia/Lord_Howe"):
+        for text in ("00:00-03:00", "01:00-02:30", "22:00-02:00", "00:00-24:00"):
+            w = MaintenanceWindow.parse(text, zone)
+            for start in (datetime(2026, 3, 7, 20, tzinfo=UTC),
+                          datetime(2026, 10, 3, 20, tzinfo=UTC)):
+                for n in range(0, 60 * 60 * 24 * 30, 60 * 97):   # every 97 min, a month
+                    t = start + td(seconds=n)
+                    left = w.seconds_left(t)
+                    assert (left > 0) == w.contains(t)
+                    if 0 < left < 25 * 3600:
+                        assert w.contains(t + td(seconds=left - 60))
+                        assert not w.contains(t + td(seconds=left))

@@ -151,3 +151,9 @@ def test_a_zone_on_an_hhus_list_is_refused(catalog):
             "meters": [{"serial": "M1", "task": "read"}]}
     problems = _problems(catalog, data)
     assert "only a remote list" in problems["list.timezone"]
+
+
+def test_a_folder_of_the_zone_database_on_a_list_is_a_list_problem(catalog):
+    problems = _problems(catalog, _data(allow_remote_program=True,
+                                        maintenance_window="01:00-04:00", timezone="Europe"))
+    assert set(problems) == {"list.timezone"}

@@ -231,3 +231,55 @@ def test_the_wait_between_tries_doubles_up_to_its_most_and_every_failure_counts(
                          4 * examine.RETRY_FIRST_S]
     assert waits[-1] == examine.RETRY_MOST_S and ex.failures == 12
     assert waits == sorted(waits)
+
+
+def test_workers_that_did_not_start_are_shut_down_before_the_next_try(tmp_path,
+                                                                       monkeypatch):
+    """A warm-up that fails (workers that never answer) shuts its pool down: each try,
+    every 30 s to 10 min, would otherwise leave another pool's processes behind."""
+    from concurrent.futures import Future
+
+    from hhu_sync.outbox import examine
+
+    pools = []
+
+    class HungPool:
+        def __init__(self, *a, **k):
+            self.shut = False
+            pools.append(self)
+
+        def submit(self, fn, *a):
+            f: Future = Future()
+            f.set_exception(TimeoutError("workers did not answer in 60 s"))
+            return f
+
+        def shutdown(self, wait=True, cancel_futures=False):
+            self.shut = True
+
+    monkeypatch.setattr(examine, "ProcessPoolExecutor", HungPool)
+    proc = make_depot(tmp_path / "depot", workers=1)
+    ex = proc.examiner
+    now = [1000.0]
+    ex._clock = lambda: now[0]
+    try:
+        for _ in range(3):
+            ex.start()
+            _wait_settled(ex, 10)
+            now[0] += examine.RETRY_MOST_S
+        assert len(pools) == 3 and ex.failures == 3
+        assert all(p.shut for p in pools)
+    finally:
+        proc.close()
+
+
+def test_a_late_failure_of_a_pool_replaced_meanwhile_leaves_the_new_one_serving(tmp_path):
+    proc = make_depot(tmp_path / "depot", workers=1)
+    ex = proc.examiner
+    old, new = object(), object()
+    try:
+        ex._pool = new                                    # type: ignore[assignment]
+        ex._give_up(RuntimeError("the old pool's worker died"), old)  # type: ignore[arg-type]
+        assert ex._pool is new and ex.failures == 0
+    finally:
+        ex._pool = None
+        proc.close()

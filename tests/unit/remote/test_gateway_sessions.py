@@ -184,3 +184,24 @@ def test_gateways_of_their_own_come_from_the_config_and_bad_ones_are_named(tmp_p
         path.write_text(f"[[remote.gateways]]\n{body}")
         with pytest.raises(CliError, match=re.escape(field)):
             load_config(path)
+
+
+@pytest.mark.parametrize("port", ["socket://", "socket://gw", "socket://gw:1\x00",
+                                  "socket://gw:70000", "spy://gw:1", "x" * 100_000])
+def test_a_gateway_in_the_config_is_checked_as_a_meters_port_is(tmp_path, port):
+    from hhu_sync.config import parse_config
+    from hhu_sync.model.problems import ModelError
+
+    with pytest.raises(ModelError) as err:
+        parse_config({"remote": {"gateways": [{"port": port, "sessions": 4}]}},
+                     tmp_path / "hhu-sync.toml")
+    assert all(len(str(p)) < 400 for p in err.value.problems)
+
+
+def test_a_gateway_matches_its_meters_ports_whatever_the_case_of_scheme_and_host():
+    from hhu_sync.config import parse_config
+    config = parse_config({"remote": {"gateways": [
+        {"port": "SOCKET://GW.Example:4001", "sessions": 4}]}}, None)
+    sessions = RunSettings.of(config.remote).sessions
+    assert sessions.of("socket://gw.example:4001") == 4
+    assert sessions.of("socket://gw.example:4002") == 1

@@ -109,3 +109,28 @@ def test_a_list_in_a_zone_fires_at_two_in_the_morning_there_in_winter(store):
     clock.at = datetime(2026, 12, 2, 7, 0, 30, tzinfo=UTC)        # 02:00 EST
     assert r.fire_schedules() == ["NY"]
     r.shutdown()
+
+
+def test_a_daily_schedule_fires_once_the_night_the_clocks_go_back(store):
+    """"30 1 * * *" in London on 2026-10-25: 01:30 comes twice (BST, then GMT); cron
+    runs a repeated time once, at its first coming, and so does a list."""
+    added = datetime(2026, 10, 24, 12, 0, tzinfo=UTC)
+    store.add_meter_list(replace(nightly("LDN", "30 1 * * *"), timezone="Europe/London"),
+                         added.isoformat())
+    clock = Clock(datetime(2026, 10, 25, 0, 30, 30, tzinfo=UTC))    # 01:30 BST
+    r = runner(store, clock)
+    assert r.fire_schedules() == ["LDN"]
+    clock.at = datetime(2026, 10, 25, 1, 30, 30, tzinfo=UTC)        # 01:30 GMT
+    assert r.fire_schedules() == []
+    clock.at = datetime(2026, 10, 26, 1, 30, 30, tzinfo=UTC)        # the next night
+    assert r.fire_schedules() == ["LDN"]
+    r.shutdown()
+
+
+def test_a_schedule_whose_zone_was_hand_edited_into_a_folder_is_logged_not_fatal(store):
+    bad = replace(nightly("BAD"), timezone="Europe")       # validation refuses it; a hand edit
+    store.add_meter_list(bad, ADDED.isoformat())
+    store.add_meter_list(nightly("GOOD"), ADDED.isoformat())
+    r = runner(store, Clock(datetime(2026, 12, 2, 2, 0, 30, tzinfo=UTC)))
+    assert r.fire_schedules() == ["GOOD"]
+    r.shutdown()
