@@ -6,6 +6,7 @@ A bad configuration stops the command with one line naming the file and the key.
 from __future__ import annotations
 
 import enum
+import math
 import os
 from dataclasses import dataclass, field, fields, replace
 from pathlib import Path
@@ -423,6 +424,13 @@ def _remote(f: Fields, data: dict[str, Any]) -> Remote:
     return replace(remote, gateways=tuple(gateways.items()))
 
 
+#: the most a number of the configuration may be: a count (2**53, what a float holds
+#: exactly), and an amount of time or a size in seconds, minutes or MB (1e9: 31 years in
+#: seconds, below what a thread's wait takes; ``nan`` and ``inf`` are no amounts at all)
+MAX_COUNT = 2 ** 53
+MAX_AMOUNT = 1e9
+
+
 def _numbers(f: Fields, data: dict[str, Any], section: str, cls: type,
              skip: tuple[str, ...] = ()) -> Any:
     """A table of positive numbers whose keys and defaults are the dataclass's fields
@@ -437,6 +445,10 @@ def _numbers(f: Fields, data: dict[str, Any], section: str, cls: type,
         kind = int if fl.type in ("int", int) else (int, float)
         value = f.get(table, section, fl.name, kind)
         if value is None:
+            continue
+        if not math.isfinite(value) or value > (MAX_COUNT if kind is int else MAX_AMOUNT):
+            f.add(f"{section}.{fl.name}", f"must be a finite number at most "
+                  f"{MAX_COUNT if kind is int else MAX_AMOUNT:g}, found {value!r:.40}")
             continue
         allow_zero = fl.name in ("export_minutes", "outbox_workers", "read_gather_ms",
                                  "retries", "backoff_seconds")

@@ -563,10 +563,12 @@ def _target(f: Fields, head: dict[str, Any], head_path: str) -> str | None:
 
 def gateway_key(port: str) -> str:
     """A network port's URL as gateways are matched by: its scheme and host in lower
-    case (``SOCKET://GW.example:4001`` is ``socket://gw.example:4001``), the rest as is."""
+    case (``SOCKET://GW.example:4001/`` is ``socket://gw.example:4001``), no trailing
+    slash, the rest as is."""
     scheme, sep, rest = port.strip().partition("://")
     if not sep:
         return port.strip()
+    rest = rest.rstrip("/")
     host, colon, tail = rest.rpartition(":")
     return f"{scheme.lower()}://{host.lower()}{colon}{tail}" if colon else \
         f"{scheme.lower()}://{rest.lower()}"

@@ -34,6 +34,9 @@ class WindowError(ValueError):
     """Not a window: ``HH:MM-HH:MM`` (24 h), start and end different; or no such zone."""
 
 
+#: names the zone database holds that name no place: the machine's own setting, a
+#: rule file, the "not set" zone
+_NOT_ZONES = frozenset({"localtime", "posixrules", "factory", "posix", "right"})
 #: what ZoneInfo raises for a name it cannot load: not found, not a name, or a folder of
 #: the zone database (``"Europe"``) or a file it cannot read
 ZONE_ERRORS = (ZoneInfoNotFoundError, ValueError, OSError)
@@ -45,6 +48,9 @@ def zone_problem(name: object) -> str | None:
     if not isinstance(name, str) or len(name) > 64 or not _ZONE_NAME.match(name):
         return (f"{shown} is not a time zone: an IANA name such as \"Europe/London\" or "
                 "\"UTC\"")
+    if name.lower() in _NOT_ZONES:
+        return (f"{shown} is not a time zone of its own (it is whatever this machine is set "
+                "to, or no place): name the zone, such as \"Europe/London\"")
     try:
         zone_of(name)
     except ZONE_ERRORS:

@@ -164,6 +164,13 @@ def open_serial(url: str) -> Any:
                                  timeout=READ_SLICE_S)
 
 
+#: a run that failed as a whole: tried again after this, doubling per failure in a row
+RUN_RETRY_FIRST_S = 5.0
+RUN_RETRY_MOST_S = 600.0
+#: failures in a row after which ``--once`` stops waiting for the run
+RUN_GIVE_UP = 3
+
+
 def next_fire(trigger: Any, last: datetime) -> datetime | None:
     """The cron trigger's next fire after ``last`` (when the list's latest run was
     queued). A wall-clock time the clocks going back repeat fires once, at its first
@@ -243,6 +250,10 @@ class RemoteRunner:
         self.takes_ratios = takes_ratios
         #: runs left open for their maintenance window: not started again before it opens
         self._deferred: dict[int, MaintenanceWindow] = {}
+        #: runs that failed (an error out of the run, not a meter's): failures in a row
+        #: and the clock() before which the run is not started again
+        self._failing: dict[int, tuple[int, float]] = {}
+        self.failures = 0                         # runs that failed, in all
         self.stop = threading.Event()
         self._lock = threading.Lock()
         self._active: dict[int, Future] = {}
@@ -357,14 +368,32 @@ class RemoteRunner:
 
     def due(self) -> bool:
         """Whether any remote run waits to be worked now (``--once`` waits for them;
-        not for a schedule's next fire, nor for a maintenance window still closed):
-        queued, or running here or on another depot."""
-        return any(not r.waits and not self._waiting(r) for r in self.store.remote_runs())
+        not for a schedule's next fire, nor for a maintenance window still closed, nor
+        for a run that failed RUN_GIVE_UP times in a row): queued, or running here or on
+        another depot."""
+        given_up = set(self.given_up())
+        return any(not r.waits and not self._window_closed(r) and r.delivery_id not in
+                   given_up for r in self.store.remote_runs())
 
     def _waiting(self, run: RemoteRun) -> bool:
-        """A run left open for program tasks whose maintenance window is still closed."""
+        """A run left open for program tasks whose maintenance window is still closed,
+        or one that failed lately (tried again after its back-off; ``--once`` does not
+        wait for a run that failed :data:`RUN_GIVE_UP` times in a row)."""
+        if self._window_closed(run):
+            return True
+        with self._lock:
+            failing = self._failing.get(run.delivery_id)
+        return failing is not None and self.clock() < failing[1]
+
+    def _window_closed(self, run: RemoteRun) -> bool:
         window = self._deferred.get(run.delivery_id)
         return window is not None and not window.contains(self.now())
+
+    def given_up(self) -> list[int]:
+        """Runs that failed :data:`RUN_GIVE_UP` times in a row (they stay queued: a later
+        look, or the next daemon, tries them again)."""
+        with self._lock:
+            return [d for d, (n, _) in self._failing.items() if n >= RUN_GIVE_UP]
 
     def shutdown(self) -> None:
         """Stop between meters: a run left midway resumes at the next start."""
@@ -375,11 +404,21 @@ class RemoteRunner:
 
     def _guarded(self, run: RemoteRun) -> RunReport | None:
         try:
-            return self.run(run)
+            report = self.run(run)
         except Exception as exc:  # noqa: BLE001 - one list's fault must not end the runner
-            log.exception("remote list %s: run %d failed (%s); tried again at the next "
-                          "look", run.list_id, run.delivery_id, type(exc).__name__)
+            with self._lock:
+                self.failures += 1
+                in_a_row = self._failing.get(run.delivery_id, (0, 0.0))[0] + 1
+                wait = min(RUN_RETRY_MOST_S, RUN_RETRY_FIRST_S * 2 ** min(in_a_row - 1, 16))
+                self._failing[run.delivery_id] = (in_a_row, self.clock() + wait)
+            log.exception("remote list %s: run %d failed (%s, %d in a row); tried again in "
+                          "%g s", run.list_id, run.delivery_id, type(exc).__name__,
+                          in_a_row, wait)
             return None
+        else:
+            with self._lock:
+                self._failing.pop(run.delivery_id, None)
+            return report
         finally:
             with self._lock:
                 self._active.pop(run.delivery_id, None)

@@ -149,3 +149,8 @@ def test_the_time_left_agrees_with_contains_minute_by_minute_over_both_changes()
                     if 0 < left < 25 * 3600:
                         assert w.contains(t + td(seconds=left - 60))
                         assert not w.contains(t + td(seconds=left))
+
+
+@pytest.mark.parametrize("zone", ["localtime", "posixrules", "Factory"])
+def test_a_name_that_is_no_place_is_refused(zone):
+    assert "time zone" in (zone_problem(zone) or "")

@@ -205,3 +205,13 @@ def test_a_gateway_matches_its_meters_ports_whatever_the_case_of_scheme_and_host
     sessions = RunSettings.of(config.remote).sessions
     assert sessions.of("socket://gw.example:4001") == 4
     assert sessions.of("socket://gw.example:4002") == 1
+
+
+def test_a_gateway_given_twice_in_two_spellings_is_told():
+    from hhu_sync.config import parse_config
+    from hhu_sync.model.problems import ModelError
+
+    with pytest.raises(ModelError, match="given twice"):
+        parse_config({"remote": {"gateways": [
+            {"port": "socket://gw:4001", "sessions": 2},
+            {"port": "SOCKET://GW:4001/", "sessions": 3}]}}, None)
