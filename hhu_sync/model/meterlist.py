@@ -493,15 +493,22 @@ def _remote_program_allowed(f: Fields, head: dict[str, Any], head_path: str,
           "may program in); else use task read and program on a visit")
 
 
+_CRON_FROM = datetime(2000, 1, 1, tzinfo=UTC)
+
+
 def cron_problem(text: str) -> str | None:
     """Why ``text`` is not a five-field cron expression; None when it is one."""
     from apscheduler.triggers.cron import CronTrigger  # parses only: no clock, no thread
 
     try:
-        CronTrigger.from_crontab(text, timezone=UTC)
+        trigger = CronTrigger.from_crontab(text, timezone=UTC)
     except ValueError as exc:
         return f"{_show(text)} is not a cron expression (minute hour day month weekday, " \
                f"e.g. \"0 2 * * *\"): {exc}"
+    # a day no month has (30 February): valid fields, and a list that never runs; from
+    # a fixed date, not the clock (the answer is the same whenever it is asked)
+    if trigger.get_next_fire_time(None, _CRON_FROM) is None:
+        return f"{_show(text)} never fires (no month has that day)"
     return None
 
 

@@ -143,3 +143,11 @@ def test_a_schedule_that_is_no_cron_expression_or_on_an_hhus_list_is_refused(cat
     data = {"list": {"id": "L", "hhu": "H1", "due": "2026-12-31", "schedule": "0 2 * * *"},
             "meters": [{"serial": "M1", "task": "read"}]}
     assert _fields(catalog, data) == {"list.schedule"}
+
+
+def test_a_schedule_on_a_day_no_month_has_is_refused_and_the_29th_of_february_is_not(
+        catalog):
+    [(field, message)] = _problems(catalog, _list(schedule="0 2 30 2 *"))
+    assert field == "list.schedule" and "never fires" in message
+    leap = parse_meter_list_toml(_list(schedule="0 2 29 2 *"), "remote.toml", catalog)
+    assert leap.schedule == "0 2 29 2 *"
