@@ -234,7 +234,7 @@ def _print_summary(config: Config, summary) -> None:
         ("readings already held", str(summary.readings_already_held)),
         ("readings rejected", str(summary.readings_rejected)),
         ("readings not billable", str(summary.readings_not_billable)),
-        ("findings", str(summary.findings)),
+        ("field check findings", str(summary.findings)),
         ("intervals stored", f"{summary.intervals_stored} ({summary.intervals_already_held} "
                              f"already held, "
                              f"{counted(summary.interval_conflicts, 'conflict')})"),

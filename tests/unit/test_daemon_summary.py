@@ -39,7 +39,7 @@ def test_rejected_and_unbillable_readings_and_findings_are_counted_and_printed(
     _print_summary(config, s)
     out = capsys.readouterr().out
     assert "readings rejected: 1" in out and "readings not billable: 1" in out
-    assert f"findings: {s.findings}" in out
+    assert f"field check findings: {s.findings}" in out
 
 
 def test_intervals_events_and_validation_findings_are_summed_and_printed(tmp_path, capsys):
