@@ -1411,7 +1411,7 @@ def upload_intervals_of(db: SqlConnection, upload_id: str,
             "ORDER BY meter, channel, interval_end", (upload_id, upload_id))
         for _meter, same in groupby(found, key=_FIRST):
             take([HeldInterval(*row) for row in same])
-        return _upload_findings(db, upload_id)
+        return upload_findings(db, upload_id)
     meters = [m for (m,) in db.execute(
         "SELECT DISTINCT meter FROM visits WHERE upload_id=? ORDER BY meter",
         (upload_id,)).fetchall()]
@@ -1421,13 +1421,13 @@ def upload_intervals_of(db: SqlConnection, upload_id: str,
             "ORDER BY channel, interval_end", (meter, upload_id)).fetchall()]
         if rows:
             take(rows)
-    return _upload_findings(db, upload_id)
+    return upload_findings(db, upload_id)
 
 
 _FIRST = itemgetter(0)      # a row's meter
 
 
-def _upload_findings(db: SqlConnection, upload_id: str) -> list[tuple]:
+def upload_findings(db: SqlConnection, upload_id: str) -> list[tuple]:
     return [tuple(row) for row in db.execute(
         "SELECT meter, channel, code, first_end, last_end FROM "
         "vee_findings WHERE upload_id=? AND first_end IS NOT NULL",
