@@ -850,16 +850,13 @@ _FIRST = itemgetter(0)      # a row's meter
 
 
 @contextmanager
-def _own_connection(url: str, *, snapshot: bool = False) -> Iterator[PgConnection]:
+def _own_connection(url: str) -> Iterator[PgConnection]:
     """One connection of the caller's own (no pool: a worker process reads once in a
-    while), read-only, faults as :class:`StorageUnavailable` naming the server.
-    ``snapshot``: every statement in one read-only transaction (:data:`_UPLOAD_SNAPSHOT`)."""
+    while), read-only, faults as :class:`StorageUnavailable` naming the server."""
     where = shown_url(url)
     try:
         with psycopg.connect(url, autocommit=True, connect_timeout=30) as conn:
             conn.read_only = True
-            if snapshot:
-                conn.execute(_UPLOAD_SNAPSHOT)
             yield PgConnection(conn)
     except psycopg.Error as exc:
         raise StorageUnavailable(f"{where}: {str(exc).strip()}") from None
@@ -887,16 +884,52 @@ class UploadReads:
         return series, upload_findings(self.db, upload_id)
 
 
+#: the connection an export worker keeps between uploads, a thread, by URL: a connection
+#: is a backend the server starts (several milliseconds of the server's CPU, on the
+#: cores the ingest shares), once a process, not once an export
+_KEPT = threading.local()
+
+
+def _kept_connection(url: str) -> psycopg.Connection:
+    kept: dict[str, psycopg.Connection] = _KEPT.__dict__.setdefault("by_url", {})
+    conn = kept.get(url)
+    if conn is None or conn.closed or conn.broken:
+        conn = kept[url] = psycopg.connect(url, autocommit=True, connect_timeout=30)
+    return conn
+
+
+def _drop_kept(url: str) -> None:
+    conn = _KEPT.__dict__.get("by_url", {}).pop(url, None)
+    if conn is not None:
+        conn.close()
+
+
 @contextmanager
 def upload_reads(url: str) -> Iterator[UploadReads]:
-    """:class:`UploadReads` on a connection of the caller's own, faults as
-    :class:`StorageUnavailable`."""
-    where = shown_url(url)
-    with _own_connection(url, snapshot=True) as db:
+    """:class:`UploadReads` in a read-only transaction of its own, on the connection this
+    thread keeps for ``url`` (:data:`_KEPT`); faults as :class:`StorageUnavailable`.
+    A kept connection the server has dropped since (a restart, an idle timeout) is
+    replaced once; one that fails the export otherwise is closed, not kept."""
+    try:
+        conn = _kept_connection(url)
         try:
-            yield UploadReads(db)
-        except psycopg.Error as exc:
-            raise StorageUnavailable(f"{where}: {str(exc).strip()}") from None
+            conn.execute(_UPLOAD_SNAPSHOT)
+        except psycopg.OperationalError:     # lost while kept: once more, a new one
+            _drop_kept(url)
+            conn = _kept_connection(url)
+            conn.execute(_UPLOAD_SNAPSHOT)
+    except psycopg.Error as exc:
+        _drop_kept(url)
+        raise StorageUnavailable(f"{shown_url(url)}: {str(exc).strip()}") from None
+    try:
+        yield UploadReads(PgConnection(conn))
+        conn.execute("COMMIT")
+    except psycopg.Error as exc:
+        _drop_kept(url)
+        raise StorageUnavailable(f"{shown_url(url)}: {str(exc).strip()}") from None
+    except BaseException:
+        _drop_kept(url)                      # its transaction is not left open
+        raise
 
 
 def read_export_rows(url: str, *, upload_id: str | None = None,
