@@ -1399,9 +1399,11 @@ def upload_intervals_of(db: SqlConnection, upload_id: str,
     """:func:`_upload_intervals` over any backend's connection (the statements are
     portable): each meter's stored intervals to ``take``; the upload's VEE findings.
 
-    On SQLite one statement reads them all, each meter's by the key's meter prefix, in
-    the order of the statements a meter (which PostgreSQL runs: its client holds a
-    statement's whole answer at once, a route's profiles)."""
+    On SQLite one statement reads them all, each meter's by the key's meter prefix;
+    elsewhere a statement a meter (a client that holds a statement's whole answer at
+    once would hold a route's profiles). The PostgreSQL export worker reads them in one
+    statement of its own, fetched in slices
+    (:class:`hhu_sync.store.postgres.UploadReads`)."""
     if isinstance(db, sqlite3.Connection):
         found = db.execute(
             f"SELECT {_INTERVAL_SELECT} FROM intervals WHERE upload_id=? AND meter IN "
