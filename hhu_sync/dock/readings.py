@@ -30,7 +30,7 @@ from hhu_sync.ingest.upload import (
     UploadRefused,
     UploadVersionError,
 )
-from hhu_sync.store.opening import read_export_rows, read_upload_interval_series
+from hhu_sync.store.opening import upload_reads
 from hhu_sync.transfer import decode_transfer
 from hhu_sync.workers import watch_parent
 
@@ -113,10 +113,11 @@ def export_stored(*, database: str, upload_id: str, folder: str, sender: str,
 def _exported(database: str, upload_id: str, folder: str, sender: str,
               catalog: str | None) -> list[str]:
     """:func:`export_stored`, whose rows are freed when it returns (see :func:`_checked`)."""
-    rows = read_export_rows(database, upload_id=upload_id, catalog=catalog)
-    paths = export_upload(rows, Path(folder), upload_id, sender=sender)
-    del rows
-    series, findings = read_upload_interval_series(database, upload_id)
+    with upload_reads(database) as reads:      # one connection, one snapshot
+        rows = reads.export_rows(upload_id, catalog=catalog)
+        paths = export_upload(rows, Path(folder), upload_id, sender=sender)
+        del rows
+        series, findings = reads.interval_series(upload_id)
     paths += export_upload_series(series, findings, Path(folder), upload_id, sender=sender)
     return [str(p) for p in paths]
 

@@ -11,8 +11,10 @@ outside this package knows which backend a URL names.
 from __future__ import annotations
 
 import sqlite3
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 from urllib.parse import urlsplit
 
 from hhu_sync.export.rows import ExportRow
@@ -115,3 +117,35 @@ def read_upload_interval_series(url_or_path: str | Path, upload_id: str
     from hhu_sync.store.postgres import read_upload_interval_series as pg_series
     return pg_series(str(url_or_path), upload_id)
 
+
+
+class _SqliteUploadReads:
+    """The SQLite store's :func:`upload_reads` (its reads open their own connection)."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+
+    def export_rows(self, upload_id: str, *, catalog: str | Path | None = None
+                    ) -> list[ExportRow]:
+        return sqlite_backend.read_export_rows(self.path, upload_id=upload_id,
+                                               catalog=catalog)
+
+    def interval_series(self, upload_id: str
+                        ) -> tuple[list[tuple[str, ChannelSeries]], list[tuple]]:
+        return sqlite_backend.read_upload_interval_series(self.path, upload_id)
+
+
+@contextmanager
+def upload_reads(url_or_path: str | Path) -> Iterator[Any]:
+    """The export worker's reads of one upload (``export_rows(upload_id, catalog=)``,
+    then ``interval_series(upload_id)``: :func:`read_export_rows` and
+    :func:`read_upload_interval_series`'s answers). On PostgreSQL both on one
+    connection, in one read-only snapshot: one connection an export, not two (a
+    backend the server starts each time), and the rows and intervals of one moment."""
+    path = sqlite_path(url_or_path)
+    if path is not None:
+        yield _SqliteUploadReads(path)
+        return
+    from hhu_sync.store.postgres import upload_reads as pg_reads
+    with pg_reads(str(url_or_path)) as reads:
+        yield reads

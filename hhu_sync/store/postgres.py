@@ -43,7 +43,8 @@ from collections.abc import Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from functools import cache
 from importlib import resources
-from itertools import chain
+from itertools import chain, groupby
+from operator import itemgetter
 from pathlib import Path
 from typing import Any
 
@@ -95,7 +96,7 @@ from hhu_sync.store.sqlite import (
     _statuses,
     export_rows,
     held_upload_report,
-    upload_intervals_of,
+    upload_findings,
 )
 from hhu_sync.store.sqlite_accounts import SqliteAccounts
 from hhu_sync.store.sqlite_exceptions import SqliteExceptions
@@ -823,6 +824,31 @@ class PostgresStore(PortableStatements, SqliteAccounts, SqliteExceptions, Sqlite
         "AND ltrim(v.error_flags, '0') != '' ORDER BY v.meter LIMIT 50")
 
 
+#: the export worker's reads of one upload: one read-only transaction (one snapshot, so
+#: the rows, their visits and lists, the intervals and the findings are of one moment of
+#: committed data), opened in one round trip with the planner's setting for it: one
+#: upload's statements each have an index (its readings, its visits, its lists; the
+#: partial indexes of the few visits that programmed a scheme or proved ratios; each
+#: meter's intervals by the key's meter prefix): without the tables' statistics
+#: (autovacuum off, or not yet run) the planner would scan every visit the store holds
+#: for those few, twice an export, a cost growing with the store and taken from the
+#: commits
+_UPLOAD_SNAPSHOT = ("BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY; "
+                    "SET LOCAL enable_seqscan = off")
+#: an upload's stored intervals in one statement (they were a statement a meter the
+#: upload visited: hundreds of round trips an upload, most of them for meters without a
+#: profile), each meter's found by the key's meter prefix, in meter, channel, end order
+#: (ctext sorts byte-wise: SQLite's order)
+_UPLOAD_INTERVALS_SQL = (
+    f"SELECT {', '.join('i.' + c for c in INTERVAL_COLUMNS)} FROM (SELECT DISTINCT meter "
+    "FROM visits WHERE upload_id = %s) m JOIN intervals i ON i.meter = m.meter "
+    "AND i.upload_id = %s ORDER BY i.meter, i.channel, i.interval_end")
+#: intervals a fetch of that statement brings (a route's profiles, a million intervals,
+#: are never held in this process at once: only a meter's, as series)
+INTERVALS_FETCH = 5000
+_FIRST = itemgetter(0)      # a row's meter
+
+
 @contextmanager
 def _own_connection(url: str) -> Iterator[PgConnection]:
     """One connection of the caller's own (no pool: a worker process reads once in a
@@ -836,32 +862,92 @@ def _own_connection(url: str) -> Iterator[PgConnection]:
         raise StorageUnavailable(f"{where}: {str(exc).strip()}") from None
 
 
+class UploadReads:
+    """The export worker's reads of one upload, on one connection in one snapshot
+    (:func:`upload_reads`): its export rows, then its intervals as series."""
+
+    def __init__(self, db: PgConnection) -> None:
+        self.db = db
+
+    def export_rows(self, upload_id: str, *, catalog: str | Path | None = None
+                    ) -> list[ExportRow]:
+        return list(export_rows(self.db, upload_id=upload_id, catalog=catalog))
+
+    def interval_series(self, upload_id: str
+                        ) -> tuple[list[tuple[str, ChannelSeries]], list[tuple]]:
+        series: list[tuple[str, ChannelSeries]] = []
+        found = self.db.conn.cursor().stream(_UPLOAD_INTERVALS_SQL, (upload_id, upload_id),
+                                             size=INTERVALS_FETCH)
+        for meter, same in groupby(found, key=_FIRST):
+            series.extend((meter, one) for one in series_from_held(
+                [HeldInterval(*row) for row in same]))
+        return series, upload_findings(self.db, upload_id)
+
+
+#: the connection an export worker keeps between uploads, a thread, by URL: a connection
+#: is a backend the server starts (several milliseconds of the server's CPU, on the
+#: cores the ingest shares), once a process, not once an export
+_KEPT = threading.local()
+
+
+def _kept_connection(url: str) -> psycopg.Connection:
+    kept: dict[str, psycopg.Connection] = _KEPT.__dict__.setdefault("by_url", {})
+    conn = kept.get(url)
+    if conn is None or conn.closed or conn.broken:
+        conn = kept[url] = psycopg.connect(url, autocommit=True, connect_timeout=30)
+    return conn
+
+
+def _drop_kept(url: str) -> None:
+    conn = _KEPT.__dict__.get("by_url", {}).pop(url, None)
+    if conn is not None:
+        conn.close()
+
+
+@contextmanager
+def upload_reads(url: str) -> Iterator[UploadReads]:
+    """:class:`UploadReads` in a read-only transaction of its own, on the connection this
+    thread keeps for ``url`` (:data:`_KEPT`); faults as :class:`StorageUnavailable`.
+    A kept connection the server has dropped since (a restart, an idle timeout) is
+    replaced once; one that fails the export otherwise is closed, not kept."""
+    try:
+        conn = _kept_connection(url)
+        try:
+            conn.execute(_UPLOAD_SNAPSHOT)
+        except psycopg.OperationalError:     # lost while kept: once more, a new one
+            _drop_kept(url)
+            conn = _kept_connection(url)
+            conn.execute(_UPLOAD_SNAPSHOT)
+    except psycopg.Error as exc:
+        _drop_kept(url)
+        raise StorageUnavailable(f"{shown_url(url)}: {str(exc).strip()}") from None
+    try:
+        yield UploadReads(PgConnection(conn))
+        conn.execute("COMMIT")
+    except psycopg.Error as exc:
+        _drop_kept(url)
+        raise StorageUnavailable(f"{shown_url(url)}: {str(exc).strip()}") from None
+    except BaseException:
+        _drop_kept(url)                      # its transaction is not left open
+        raise
+
+
 def read_export_rows(url: str, *, upload_id: str | None = None,
                      catalog: str | Path | None = None) -> list[ExportRow]:
     """:func:`hhu_sync.store.sqlite.read_export_rows` on PostgreSQL: the export's shared
-    query on a connection of the export worker's own."""
+    query on a connection of the export worker's own (one upload's: in one snapshot)."""
+    if upload_id is not None:
+        with upload_reads(url) as reads:
+            return reads.export_rows(upload_id, catalog=catalog)
     with _own_connection(url) as db:
-        if upload_id is not None:
-            # one upload's statements each have an index (its readings, its visits, its
-            # lists; the partial indexes of the few visits that programmed a scheme or
-            # proved ratios): without the tables' statistics (autovacuum off, or not yet
-            # run) the planner would scan every visit the store holds for those few, twice
-            # an export, a cost growing with the store and taken from the commits
-            db.execute("SET enable_seqscan = off")
-        return list(export_rows(db, upload_id=upload_id, catalog=catalog))
+        return list(export_rows(db, catalog=catalog))
 
 
 def read_upload_interval_series(url: str, upload_id: str
                                 ) -> tuple[list[tuple[str, ChannelSeries]], list[tuple]]:
     """:func:`hhu_sync.store.sqlite.read_upload_interval_series` on PostgreSQL."""
-    series: list[tuple[str, ChannelSeries]] = []
-
-    def add(rows: list[HeldInterval]) -> None:
-        series.extend((rows[0].meter, one) for one in series_from_held(rows))
-
-    with _own_connection(url) as db:
-        findings = upload_intervals_of(db, upload_id, add)
-    return series, findings
+    with upload_reads(url) as reads:
+        return reads.interval_series(upload_id)
 
 
 class _Library(Mapping[str, Scheme]):

@@ -1263,15 +1263,16 @@ def upload_export_rows(db: SqlConnection, upload_id: str, *,
 
 
 # The upload's readings, with the columns the export takes from them (the upload's id
-# is the one asked for). Without ORDER BY on SQLite: the rows are sorted in Python, by
-# meter, obis and time (the primary key, so never a tie; both sort by code point), a
-# tenth of the time of SQLite's sort. Elsewhere (PostgreSQL: its collation decides the
-# order) the statement orders them.
+# is the one asked for). Without ORDER BY: the rows are sorted in Python, by meter, obis
+# and time (the primary key, so never a tie), a tenth of the time of SQLite's sort, and
+# on PostgreSQL a sort the server (on the cores the ingest shares) does not do. The
+# order is the one the statement's would be on either backend: SQLite's BINARY and
+# PostgreSQL's ctext (COLLATE "C", byte-wise on UTF-8) both sort by code point, as
+# Python does.
 _UPLOAD_READINGS_SQL = (
     "SELECT r.meter, r.obis, r.time, r.value, r.unit, r.status, r.hhu, "
     "r.value_time, r.reset_time, r.visit_seq, r.accepted_by IS NOT NULL FROM readings r "
     "WHERE r.upload_id = ? ")
-_UPLOAD_READINGS_ORDER = "ORDER BY r.meter, r.obis, r.time"
 _UPLOAD_VISITS_SQL = ("SELECT seq, meter, list_id, time, notes, error_flags FROM visits "
                       "WHERE upload_id = ?")
 
@@ -1289,7 +1290,7 @@ def _upload_readings(db: SqlConnection, upload_id: str) -> list[tuple]:
     visits: dict[Any, tuple] = {}
     first_of: dict[str, Any] = {}        # meter → its first visit's seq (rows without one)
     for seq, meter, list_id, time, notes, flags in db.execute(_UPLOAD_VISITS_SQL,
-                                                               (upload_id,)):
+                                                               (upload_id,)).fetchall():
         visits[seq] = (meter, list_id, time, notes, flags)
         if meter not in first_of or seq < first_of[meter]:
             first_of[meter] = seq
@@ -1300,7 +1301,7 @@ def _upload_readings(db: SqlConnection, upload_id: str) -> list[tuple]:
             held[list_id] = db.execute("SELECT 1 FROM lists WHERE list_id = ?",
                                        (list_id,)).fetchone() is not None
             entries[list_id] = frozenset(row[0] for row in db.execute(
-                "SELECT serial FROM list_entries WHERE list_id = ?", (list_id,)))
+                "SELECT serial FROM list_entries WHERE list_id = ?", (list_id,)).fetchall())
     # a visit's part of its readings' rows (list, visit time, notes, flags, held, on
     # list), by visit and the reading's meter: on_list is the reading's meter's
     joined: dict[tuple, tuple] = {}
@@ -1309,11 +1310,8 @@ def _upload_readings(db: SqlConnection, upload_id: str) -> list[tuple]:
         joined[(seq, meter)] = (list_id, time, notes, flags, int(known and held[list_id]),
                                 int(known and meter in entries[list_id]))
     none = (None, None, None, None, 0, 0)
-    found: Iterable[tuple]
-    if isinstance(db, sqlite3.Connection):
-        found = sorted(db.execute(_UPLOAD_READINGS_SQL, (upload_id,)))
-    else:
-        found = db.execute(_UPLOAD_READINGS_SQL + _UPLOAD_READINGS_ORDER, (upload_id,))
+    # fetched at once (on PostgreSQL a row a call of Python's through the cursor else)
+    found = sorted(db.execute(_UPLOAD_READINGS_SQL, (upload_id,)).fetchall())
     out: list[tuple] = []
     append = out.append
     for (meter, obis, time, value, unit, status, hhu, value_time, reset_time, seq,
@@ -1401,9 +1399,11 @@ def upload_intervals_of(db: SqlConnection, upload_id: str,
     """:func:`_upload_intervals` over any backend's connection (the statements are
     portable): each meter's stored intervals to ``take``; the upload's VEE findings.
 
-    On SQLite one statement reads them all, each meter's by the key's meter prefix, in
-    the order of the statements a meter (which PostgreSQL runs: its client holds a
-    statement's whole answer at once, a route's profiles)."""
+    On SQLite one statement reads them all, each meter's by the key's meter prefix;
+    elsewhere a statement a meter (a client that holds a statement's whole answer at
+    once would hold a route's profiles). The PostgreSQL export worker reads them in one
+    statement of its own, fetched in slices
+    (:class:`hhu_sync.store.postgres.UploadReads`)."""
     if isinstance(db, sqlite3.Connection):
         found = db.execute(
             f"SELECT {_INTERVAL_SELECT} FROM intervals WHERE upload_id=? AND meter IN "
@@ -1411,7 +1411,7 @@ def upload_intervals_of(db: SqlConnection, upload_id: str,
             "ORDER BY meter, channel, interval_end", (upload_id, upload_id))
         for _meter, same in groupby(found, key=_FIRST):
             take([HeldInterval(*row) for row in same])
-        return _upload_findings(db, upload_id)
+        return upload_findings(db, upload_id)
     meters = [m for (m,) in db.execute(
         "SELECT DISTINCT meter FROM visits WHERE upload_id=? ORDER BY meter",
         (upload_id,)).fetchall()]
@@ -1421,13 +1421,13 @@ def upload_intervals_of(db: SqlConnection, upload_id: str,
             "ORDER BY channel, interval_end", (meter, upload_id)).fetchall()]
         if rows:
             take(rows)
-    return _upload_findings(db, upload_id)
+    return upload_findings(db, upload_id)
 
 
 _FIRST = itemgetter(0)      # a row's meter
 
 
-def _upload_findings(db: SqlConnection, upload_id: str) -> list[tuple]:
+def upload_findings(db: SqlConnection, upload_id: str) -> list[tuple]:
     return [tuple(row) for row in db.execute(
         "SELECT meter, channel, code, first_end, last_end FROM "
         "vee_findings WHERE upload_id=? AND first_end IS NOT NULL",

@@ -88,8 +88,14 @@ def _visit(rng: random.Random, meter: str, day: int, with_profile: bool) -> dict
 
 def awkward_store(path: Path) -> tuple[SqliteStore, list[str]]:
     """The store, and the uploads it took (an upload ingest refused is left out)."""
-    catalog = load_catalog(ROOT / "config" / "meter-models.toml")
     store = SqliteStore(path)
+    return store, awkward_fill(store)
+
+
+def awkward_fill(store) -> list[str]:
+    """Fill an empty store (of either backend) with the awkward readings; the uploads
+    it took."""
+    catalog = load_catalog(ROOT / "config" / "meter-models.toml")
     for n, scheme in enumerate(load_inputs([EXAMPLES], catalog).schemes.values()):
         store.accept_input(sha256=f"{n:064d}", name=f"{scheme.id}.toml", kind="scheme",
                            moved_to="", now=NOW, scheme=scheme)
@@ -110,7 +116,7 @@ def awkward_store(path: Path) -> tuple[SqliteStore, list[str]]:
             continue
         store.ingest(parsed, NOW)
         taken.append(upload_id)
-    return store, taken
+    return taken
 
 
 def export_digests(folder: Path) -> dict[str, str]:

@@ -387,3 +387,33 @@ def test_an_uploads_export_reads_visits_by_their_indexes_without_statistics(pg_u
     rows = postgres_backend.read_export_rows(pg_url, upload_id="U-1")
     assert len(rows) == 2000
     assert plans and not any("Seq Scan" in line for line in plans), plans
+
+
+def test_the_export_workers_kept_connection_reads_each_upload_afresh(pg_url):
+    """The export worker keeps its connection between uploads, each read in a snapshot
+    of its own: an upload committed after the last export's is seen; a connection the
+    server dropped meanwhile (a restart) is replaced; one an export failed on is not
+    left in its transaction."""
+    empty_pg(pg_url)
+    store = PostgresStore(pg_url)
+    store.add_meter_list(meter_list("L1", ["M1", "M2"]), ISSUED)
+    store.ingest(upload("U-1", [visit("M1")]), NOW)
+    first = postgres_backend.read_export_rows(pg_url, upload_id="U-1")
+    assert [r.meter for r in first] == ["M1"]
+    store.ingest(upload("U-2", [visit("M2")]), NOW)
+    assert [r.meter for r in postgres_backend.read_export_rows(pg_url, upload_id="U-2")] \
+        == ["M2"]
+    assert _drop_connections(pg_url) >= 1                    # the kept one among them
+    assert postgres_backend.read_export_rows(pg_url, upload_id="U-1") == first
+    with pytest.raises(OSError), postgres_backend.upload_reads(pg_url) as reads:
+        reads.export_rows("U-1")
+        raise OSError("export folder full")
+    assert postgres_backend.read_upload_interval_series(pg_url, "U-2") == ([], [])
+    assert postgres_backend.read_export_rows(pg_url, upload_id="U-1") == first
+    store.close()
+
+
+def test_the_export_worker_on_a_server_that_does_not_answer_is_storage_unavailable():
+    with pytest.raises(StorageUnavailable, match=r"127\.0\.0\.1:1/nowhere"):
+        postgres_backend.read_export_rows("postgresql://postgres@127.0.0.1:1/nowhere",
+                                          upload_id="U-1")
