@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 from hhu_sync.errors import CliError
 from hhu_sync.io.pump import MAX_GATHER_S
 from hhu_sync.model.catalog import default_catalog_path
-from hhu_sync.model.fields import Fields
+from hhu_sync.model.fields import Fields, shown
 from hhu_sync.model.loader import load_toml
 from hhu_sync.model.meterlist import gateway_key, is_gateway, port_problem
 from hhu_sync.model.problems import ModelError
@@ -133,8 +133,8 @@ class Web:
         if self.listen is None:
             return None
         host, port = self.listen
-        shown = f"[{host}]" if ":" in host else host
-        return f"{'https' if self.tls_cert else 'http'}://{shown}:{port}/"
+        where = f"[{host}]" if ":" in host else host
+        return f"{'https' if self.tls_cert else 'http'}://{where}:{port}/"
 
 
 @dataclass(frozen=True)
@@ -409,14 +409,13 @@ def _remote(f: Fields, data: dict[str, Any]) -> Remote:
         if port is None or sessions is None:
             continue
         port = port.strip()
-        shown = repr(port) if len(port) <= 80 else repr(port[:77] + "...")
         if not is_gateway(port):
-            f.add(f"{path}.port", f"{shown} is no gateway: a socket:// or rfc2217:// URL "
+            f.add(f"{path}.port", f"{shown(port)} is no gateway: a socket:// or rfc2217:// URL "
                   "as the meters' port names it (a bus on a local device has 1 session)")
         elif (problem := port_problem(port)) is not None:
             f.add(f"{path}.port", problem)
         elif gateway_key(port) in gateways:
-            f.add(f"{path}.port", f"{shown} is given twice")
+            f.add(f"{path}.port", f"{shown(port)} is given twice")
         elif not 1 <= sessions <= MAX_GATEWAY_SESSIONS:
             f.add(f"{path}.sessions", f"must be 1 to {MAX_GATEWAY_SESSIONS}, found {sessions}")
         else:

@@ -21,6 +21,8 @@ from datetime import UTC, datetime, timedelta
 from functools import lru_cache
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from hhu_sync.model.fields import shown
+
 _WINDOW = re.compile(r"^([01][0-9]|2[0-3]):([0-5][0-9])-([01][0-9]|2[0-4]):([0-5][0-9])$")
 _DAY = 24 * 60
 #: how far seconds_left looks for the window's end (a day and the hour clocks may add)
@@ -44,17 +46,17 @@ ZONE_ERRORS = (ZoneInfoNotFoundError, ValueError, OSError)
 
 def zone_problem(name: object) -> str | None:
     """Why ``name`` is not an IANA time zone this machine knows; None when it is one."""
-    shown = repr(name) if len(repr(name)) <= 80 else repr(name)[:77] + "..."
+    quoted = shown(name)
     if not isinstance(name, str) or len(name) > 64 or not _ZONE_NAME.match(name):
-        return (f"{shown} is not a time zone: an IANA name such as \"Europe/London\" or "
+        return (f"{quoted} is not a time zone: an IANA name such as \"Europe/London\" or "
                 "\"UTC\"")
     if name.lower() in _NOT_ZONES:
-        return (f"{shown} is not a time zone of its own (it is whatever this machine is set "
+        return (f"{quoted} is not a time zone of its own (it is whatever this machine is set "
                 "to, or no place): name the zone, such as \"Europe/London\"")
     try:
         zone_of(name)
     except ZONE_ERRORS:
-        return (f"{shown} is not a time zone this machine knows (IANA names, such as "
+        return (f"{quoted} is not a time zone this machine knows (IANA names, such as "
                 "\"Europe/London\"; install the tzdata package if none is known)")
     return None
 
