@@ -46,8 +46,9 @@ from hhu_sync.profile.wire import WireError, decode_events, decode_profiles
 from hhu_sync.safetext import UNSAFE
 
 #: The readings payload versions this depot reads (docs/upload-format.md): 1 registers
-#: only, 2 adds each visit's load profiles and event log.
-UPLOAD_VERSION = 2
+#: only, 2 adds each visit's load profiles and event log, 3 codes a profile run's values
+#: as one binary field (byte planes) in place of version 2's array.
+UPLOAD_VERSION = 3
 OUTCOMES = ("done", "no_access", "not_found", "password_rejected", "verify_failed")
 MAX_VISITS = 100_000
 #: Upload version 2, in all of an upload's visits (a visit's own bounds are in
@@ -413,18 +414,18 @@ def _shown(value: object) -> str:
 
 def _profiles(v: dict, seq: int, version: int, profiles: list, events: list,
               totals: list[int]) -> None:
-    """A visit's profiles and events (version 2), checked whole; in version 1 a visit
-    that holds them is refused (a version-1 reader would drop them unseen)."""
+    """A visit's profiles and events (versions 2 and 3), checked whole; in version 1 a
+    visit that holds them is refused (a version-1 reader would drop them unseen)."""
     raw_profiles, raw_events = v.get("profiles"), v.get("events")
     if version < 2:
         for name, raw in (("profiles", raw_profiles), ("events", raw_events)):
             if raw is not None:
-                raise UploadError(f"visits[{seq}].{name}: only upload version 2 carries "
-                                  f"{name}; this upload says version {version}")
+                raise UploadError(f"visits[{seq}].{name}: only upload version 2 and later "
+                                  f"carry {name}; this upload says version {version}")
         return
     try:
         if raw_profiles is not None:
-            found = decode_profiles(raw_profiles, f"visits[{seq}].profiles")
+            found = decode_profiles(raw_profiles, f"visits[{seq}].profiles", version)
             profiles.extend((seq, series) for series in found)
             totals[0] += sum(series.count() for series in found)
             if totals[0] > MAX_INTERVALS_PER_UPLOAD:
@@ -447,8 +448,8 @@ def clock_offset(raw: object, visit: Visit, version: int) -> int | None:
     naming the field: an HHU that writes it wrong has a bug a clerk cannot mend."""
     where = f"visits[{visit.seq}].meter_clock"
     if version < 2:
-        raise UploadError(f"{where}: only upload version 2 carries meter_clock; this upload "
-                          f"says version {version}")
+        raise UploadError(f"{where}: only upload version 2 and later carry meter_clock; "
+                          f"this upload says version {version}")
     if type(raw) is not str or len(raw) > 64:
         raise UploadError(f"{where}: expected ISO 8601 text with a zone, found "
                           f"{_shown(raw)}")
