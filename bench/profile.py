@@ -173,9 +173,6 @@ def load_route_fleet(fleet: Path, load: str) -> Any:
             meter.load = NoisyLoad(meter.load, meter.serial)
             if meter.recorder is not None:
                 meter.recorder.kw_at = meter.load.kw_at
-                # its lookup of a daily shape's table by minute (taken from the shape when
-                # it was made) would skip the noise: every day the same again
-                meter.recorder._kw_by_minute = None     # noqa: SLF001
     return field
 
 

@@ -425,7 +425,8 @@ def _profiles(v: dict, seq: int, version: int, profiles: list, events: list,
         return
     try:
         if raw_profiles is not None:
-            found = decode_profiles(raw_profiles, f"visits[{seq}].profiles", version)
+            found = decode_profiles(raw_profiles, f"visits[{seq}].profiles", version,
+                                    MAX_INTERVALS_PER_UPLOAD - totals[0])
             profiles.extend((seq, series) for series in found)
             totals[0] += sum(series.count() for series in found)
             if totals[0] > MAX_INTERVALS_PER_UPLOAD:

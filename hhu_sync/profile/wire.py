@@ -102,11 +102,15 @@ def _shown(value: object) -> str:
     return text if len(text) <= 40 else f"{type(value).__name__} {text[:32]}…"
 
 
-def decode_profiles(raw: object, where: str, version: int = 2) -> list[ChannelSeries]:
+def decode_profiles(raw: object, where: str, version: int = 2,
+                    room: int | None = None) -> list[ChannelSeries]:
     """A visit's ``profiles`` array, checked whole: at most :data:`MAX_CHANNELS`
     channels, each with at most :data:`MAX_RUNS` runs and :data:`MAX_INTERVALS_PER_READ`
     intervals in all, runs in time order and not overlapping. ``version``: the upload's
-    (3: each run's ``deltas`` a binary field, :mod:`hhu_sync.profile.planes`)."""
+    (3: each run's ``deltas`` a binary field, :mod:`hhu_sync.profile.planes`). ``room``:
+    the intervals the upload may still hold; a version-3 run past it is refused before
+    its values are made (a field of a few bytes may count a million equal values)."""
+    left = [MAX_CHANNELS * MAX_INTERVALS_PER_READ if room is None else room]
     if not _is_list(raw):
         raise WireError(f"{where}: expected an array of profiles")
     assert isinstance(raw, list | tuple)
@@ -131,11 +135,12 @@ def decode_profiles(raw: object, where: str, version: int = 2) -> list[ChannelSe
                             f"{', '.join(map(str, sorted(INTERVAL_SECONDS)))}")
         exponent = _int(profile[3], f"{at}.exponent", -MAX_EXPONENT, MAX_EXPONENT)
         out.append(ChannelSeries(Channel(code, unit), step, exponent,
-                                 _runs(profile[4], f"{at}.runs", step, version)))
+                                 _runs(profile[4], f"{at}.runs", step, version, left)))
     return out
 
 
-def _runs(raw: object, where: str, step: int, version: int) -> tuple[Run, ...]:
+def _runs(raw: object, where: str, step: int, version: int,
+          left: list[int]) -> tuple[Run, ...]:
     if not _is_list(raw):
         raise WireError(f"{where}: expected an array of runs")
     assert isinstance(raw, list | tuple)
@@ -155,7 +160,9 @@ def _runs(raw: object, where: str, step: int, version: int) -> tuple[Run, ...]:
         deltas = run[1]
         values: tuple[int | None, ...] | None = None
         if version >= 3:
-            values = _binary_values(deltas, f"{at}.deltas", MAX_INTERVALS_PER_READ - total)
+            values = _binary_values(deltas, f"{at}.deltas",
+                                    min(MAX_INTERVALS_PER_READ - total, left[0]))
+            left[0] -= len(values)
             deltas = values
         elif not _is_list(deltas):
             raise WireError(f"{at}.deltas: expected an array")
@@ -178,8 +185,8 @@ def _binary_values(raw: object, where: str, room: int) -> tuple[int | None, ...]
     if type(raw) is not bytes:
         raise WireError(f"{where}: expected binary (msgpack bin), found {_shown(raw)}")
     if not room:
-        raise WireError(f"{where}: the channel already holds {MAX_INTERVALS_PER_READ} "
-                        "intervals")
+        raise WireError(f"{where}: no room for another interval (a channel holds at most "
+                        f"{MAX_INTERVALS_PER_READ}, and the upload has its own bound)")
     try:
         return decode_values(raw, room, MAX_MANTISSA)
     except CodingError as exc:

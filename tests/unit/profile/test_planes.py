@@ -217,7 +217,7 @@ def test_a_channel_past_its_bound_of_intervals_is_refused_in_version_3():
     big = encode_values((1,) * MAX_INTERVALS_PER_READ)
     runs = [[T0, big, []], [T0 + 1800 * MAX_INTERVALS_PER_READ, encode_values((1,)), []]]
     raw = ["1.8.0", "kWh", 1800, -3, runs]
-    with pytest.raises(WireError, match=r"^p\[0\]\.runs\[1\]\.deltas: the channel already"):
+    with pytest.raises(WireError, match=r"^p\[0\]\.runs\[1\]\.deltas: no room for another"):
         decode_profiles([raw], "p", 3)
     assert len(big) < 16       # a million equal values: counts, no planes
 
@@ -230,3 +230,12 @@ def test_any_series_round_trips_in_version_3(value_runs):
         for r, values in enumerate(value_runs)))
     (back,) = decode_profiles(round_trip([encode_profile(series, 3)]), "p", 3)
     assert back == series
+
+
+def test_runs_past_the_upload_s_room_are_refused_before_they_are_made():
+    few = encode_values((1,) * 1000)          # six bytes
+    raw = [[code, "kWh", 1800, -3, [[T0, few, []]]] for code in ("1.8.0", "2.8.0")]
+    decode_profiles(raw, "p", 3, room=2000)
+    with pytest.raises(WireError, match=r"^p\[1\]\.runs\[0\]\.deltas: byte 1: 1000 "
+                                        r"intervals, where a run may hold from 1 to 999"):
+        decode_profiles(raw, "p", 3, room=1999)

@@ -142,3 +142,21 @@ def test_a_version_3_run_may_not_travel_as_version_2_nor_the_reverse():
     payload = msgpack.unpackb(documented(), use_list=True)
     with pytest.raises(UploadError, match=r"runs\[0\]\.deltas: expected binary"):
         _parsed({**payload, "version": 3})
+
+
+def test_version_3_fields_that_count_past_the_upload_s_bound_are_refused_at_the_run():
+    from hhu_sync.ingest.upload import MAX_INTERVALS_PER_UPLOAD
+    from hhu_sync.profile.planes import encode_values
+    from hhu_sync.profile.series import MAX_INTERVALS_PER_READ
+
+    full = encode_values((1,) * MAX_INTERVALS_PER_READ)      # a few bytes: no planes
+    channels = MAX_INTERVALS_PER_UPLOAD // MAX_INTERVALS_PER_READ
+    payload = msgpack.unpackb(documented_v3(), use_list=True)
+    (visit,) = payload["visits"]
+    visit["profiles"] = [[f"{c}.8.0", "kWh", 60, -3, [[END, full, []]]]
+                         for c in range(1, channels + 1)]
+    again = {**visit, "profiles": [["1.8.0", "kWh", 1800, -3, [[END, b"\x00\x01\x00\x02",
+                                                                 []]]]]}
+    with pytest.raises(UploadError, match=r"^visits\[1\]\.profiles\[0\]\.runs\[0\]\.deltas: "
+                                          "no room for another interval"):
+        _parsed({**payload, "visits": [visit, again]})
