@@ -40,6 +40,15 @@ GATHER_MAX_BPS = 256 * 1024
 RATE_WINDOW_S = 0.2       # the rate is measured over windows this long
 THREAD_POLL_S = 0.05      # a fallback reader thread's read time-out (how soon it sees a stop)
 _CLOCK_SLACK_S = 1e-3     # the loop may call a timer a hair early; it still counts as due
+#: a depot's cradle streaming a transfer is read every this many gathering periods at
+#: most (``streaming_gather``): the link keeps kilobytes in flight, so a read 64 ms late
+#: costs it nothing, and on a slow line a read costs the same for one piece or ten
+STREAM_GATHER_TICKS = 4
+
+
+def streaming_gather(gather_s: float) -> float:
+    """The longest a streaming port's reads gather, for a pump gathering ``gather_s``."""
+    return min(MAX_GATHER_S, STREAM_GATHER_TICKS * gather_s)
 
 
 class PumpError(HhuSyncError):
@@ -90,7 +99,9 @@ def watchable_fd(port: serial.SerialBase) -> int | None:
 class _GatherTick:
     """One loop timer for every port gathering on a loop (see _FdTransport): with 32
     cradles trickling, one timer a tick rather than one a port a read, whose set-up
-    cost as much as the reads it saved."""
+    cost as much as the reads it saved. A port that is to sit out ticks (``skip``, a
+    streaming port's longer gathering) is carried over to the next without a read, so
+    every port of a period still shares the one timer. The clock is read once a tick."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, period_s: float) -> None:
         self.loop, self.period_s = loop, period_s
@@ -105,8 +116,13 @@ class _GatherTick:
     def _tick(self) -> None:
         self._handle = None
         due, self.waiting = self.waiting, []
+        now = self.loop.time()
         for transport in due:
-            transport.gathered()
+            if transport.skip:
+                transport.skip -= 1
+                self.add(transport)
+            else:
+                transport.gathered(now)
 
 
 _TICKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[float, _GatherTick]] = (
@@ -136,9 +152,11 @@ class LineRate:
         self._moved = 0
         self._since = clock()
 
-    def moved(self, n: int) -> None:
+    def moved(self, n: int, now: float | None = None) -> None:
+        """``n`` bytes moved; ``now``: the clock's time, if the caller has just read it."""
         self._moved += n
-        now = self.clock()
+        if now is None:
+            now = self.clock()
         span = now - self._since
         if span >= RATE_WINDOW_S:
             self.fast = self._moved / span > GATHER_MAX_BPS
@@ -156,14 +174,24 @@ class _FdTransport:
     quiet port costs nothing and its next byte is read at once. Every port of a loop
     gathers on one timer (``_GatherTick``): a port waits one period or less. A port
     moving more than ``GATHER_MAX_BPS`` (``LineRate``) is not gathered at all.
+
+    ``max_ticks`` > 1: a port whose gathered reads keep finding bytes (a transfer
+    streaming in, or its acknowledgements) is read every second tick, then every
+    fourth..., up to every ``max_ticks``-th; a tick that finds nothing, or ``hurry()``
+    (the caller sent a request: its answer is read within a tick), starts again at one.
+    On a slow line a read costs the same whether it takes one piece or ten.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, fd: int,
-                 on_data: Callable[[bytes], None], on_error: Callable[[BaseException], None],
-                 stats: PumpStats, gather_s: float = 0.0) -> None:
+                 on_data: Callable[[bytes, float], None],
+                 on_error: Callable[[BaseException], None],
+                 stats: PumpStats, gather_s: float = 0.0, max_ticks: int = 1) -> None:
         self.loop, self.fd, self.stats = loop, fd, stats
         self.on_data, self.on_error = on_data, on_error
         self.gather_s = gather_s
+        self.max_ticks = max_ticks
+        self.skip = 0          # ticks to sit out before the next gathered read
+        self._streak = 1       # ticks between gathered reads now (1, 2, 4... max_ticks)
         self._pending = bytearray()   # what the port has not taken yet
         self._drained: asyncio.Event | None = None   # set when _pending empties
         self._closed = False
@@ -172,7 +200,7 @@ class _FdTransport:
         os.set_blocking(fd, False)
         loop.add_reader(fd, self._readable)
 
-    def _read(self) -> bytes | None:
+    def _read(self, now: float) -> bytes | None:
         """What the port has (b"" none yet), or None when it failed or ended."""
         try:
             data = os.read(self.fd, READ_CHUNK)
@@ -181,13 +209,14 @@ class _FdTransport:
         except OSError as exc:
             self.on_error(exc)
             return None
-        self.stats.reads += 1
+        stats = self.stats
+        stats.reads += 1
         if not data:
             self.on_error(EOFError("end of stream"))
             return None
-        self.stats.bytes_read += len(data)
+        stats.bytes_read += len(data)
         if self._tick is not None:
-            self.rate.moved(len(data))
+            self.rate.moved(len(data), now)
         return data
 
     def _gathering(self, data: bytes) -> bool:
@@ -196,33 +225,45 @@ class _FdTransport:
                 and not self._closed)
 
     def _readable(self) -> None:
-        data = self._read()
+        now = self.loop.time()
+        data = self._read(now)
         if data:
-            self.on_data(data)
+            self.on_data(data, now)
             if self._gathering(data):
                 assert self._tick is not None
                 self.loop.remove_reader(self.fd)
+                self._streak, self.skip = 1, 0
                 self._tick.add(self)
 
-    def gathered(self) -> None:
-        """The tick: read what gathered; keep gathering while there is some."""
+    def gathered(self, now: float) -> None:
+        """The tick (at ``now``): read what gathered; keep gathering while there is some,
+        each time a little longer (up to ``max_ticks``)."""
         if self._closed:
             return
-        data = self._read()
+        data = self._read(now)
         if data is None:
             return
         if not data:
             self.loop.add_reader(self.fd, self._readable)   # quiet: read the next at once
             return
         self.stats.gathers += 1
-        self.on_data(data)
+        self.on_data(data, now)
         if self._closed:
             return
         if self._gathering(data):
             assert self._tick is not None
+            streak = self._streak
+            if streak < self.max_ticks:
+                self._streak = streak = min(2 * streak, self.max_ticks)
+            self.skip = streak - 1
             self._tick.add(self)
         else:
             self.loop.add_reader(self.fd, self._readable)   # a fast line: no gathering
+
+    def hurry(self) -> None:
+        """A request went out: read its answer at the next tick, and gather from one
+        tick again (a transfer that streams in afterwards earns its longer reads anew)."""
+        self._streak, self.skip = 1, 0
 
     def write(self, data: bytes) -> None:
         if self._pending:
@@ -284,7 +325,7 @@ class _ThreadTransport:
 
     def __init__(self, loop: asyncio.AbstractEventLoop, port: serial.SerialBase,
                  on_data: Callable[[bytes], None], on_error: Callable[[BaseException], None],
-                 stats: PumpStats, gather_s: float = 0.0) -> None:
+                 stats: PumpStats, gather_s: float = 0.0, max_ticks: int = 1) -> None:
         self.loop, self.port, self.stats = loop, port, stats
         self.on_data, self.on_error = on_data, on_error
         self.gather_s = gather_s
@@ -319,6 +360,9 @@ class _ThreadTransport:
                         self._stop.wait(self.gather_s)   # let the next bytes gather
 
     unsent = 0          # port.write() returns once the port took the bytes
+
+    def hurry(self) -> None:
+        """(This reader gathers one period at a time: nothing to hurry.)"""
 
     async def drained(self) -> None:
         return None
@@ -356,6 +400,11 @@ class LinkPump:
     bytes gather this long before the next, as a USB serial adapter's latency timer does
     (16 ms by default on FTDI's): most of a slow line's cost is per read, not per byte.
     It delays what the core sees by at most that; 0 reads every byte as it comes.
+    ``gather_max_s`` (at least ``gather_s``, at most ``MAX_GATHER_S``; default
+    ``gather_s``): on a descriptor, a port whose gathered reads keep finding bytes is
+    read less often, every second period, then every fourth..., up to this long (see
+    _FdTransport); a request sent (``send``) has its answer read within ``gather_s``
+    again. It delays what the core sees of a streaming transfer by at most that.
     Create, use and close it on the loop's thread.
     """
 
@@ -363,10 +412,17 @@ class LinkPump:
                  loop: asyncio.AbstractEventLoop | None = None,
                  fatal: Callable[[Any], BaseException | None] = lambda event: None,
                  on_event: Callable[[Any], None] | None = None,
-                 gather_s: float = 0.0) -> None:
+                 gather_s: float = 0.0, gather_max_s: float | None = None) -> None:
         if not 0 <= gather_s <= MAX_GATHER_S:
             raise ValueError(f"gather_s must be between 0 and {MAX_GATHER_S} s, "
                              f"found {gather_s}")
+        if gather_max_s is None:
+            gather_max_s = gather_s
+        if not gather_s <= gather_max_s <= MAX_GATHER_S:
+            raise ValueError(f"gather_max_s must be between gather_s ({gather_s} s) and "
+                             f"{MAX_GATHER_S} s, found {gather_max_s}")
+        # the longest streak, in whole periods (a float's rounding does not lose one)
+        max_ticks = max(1, int(gather_max_s / gather_s + 1e-9)) if gather_s else 1
         self.port = port
         self.conn = conn
         self.loop = loop or asyncio.get_running_loop()
@@ -383,7 +439,8 @@ class LinkPump:
         fd = watchable_fd(port)
         transport = _FdTransport if fd is not None else _ThreadTransport
         self._io: _FdTransport | _ThreadTransport = (
-            _FdTransport(self.loop, fd, self._on_data, self._on_error, self.stats, gather_s)
+            _FdTransport(self.loop, fd, self._on_data, self._on_error, self.stats, gather_s,
+                         max_ticks)
             if fd is not None else
             _ThreadTransport(self.loop, port, self._on_data, self._on_error, self.stats,
                              gather_s))
@@ -391,15 +448,18 @@ class LinkPump:
 
     # --- what the loop calls -------------------------------------------------------------
 
-    def _on_data(self, data: bytes) -> None:
+    def _on_data(self, data: bytes, now: float | None = None) -> None:
+        """Bytes read at ``now`` (the loop's clock; read here if not given)."""
         if self.cut is not None:
             return
         if self.on_first_data is not None:
             hook, self.on_first_data = self.on_first_data, None
             hook()
+        if now is None:
+            now = self.loop.time()
         try:
-            self.conn.receive_data(data, self.loop.time())
-            self._after()
+            self.conn.receive_data(data, now)
+            self._after(now)
         except Exception as exc:  # noqa: BLE001 - the core's or a callback's: the waiter's
             self._break(exc)
 
@@ -440,9 +500,9 @@ class LinkPump:
 
     # --- the loop's work after each wake-up ----------------------------------------------
 
-    def _after(self) -> None:
+    def _after(self, now: float | None = None) -> None:
         self._deliver()
-        self.flush()
+        self.flush(now)
         self._arm()
 
     def _deliver(self) -> None:
@@ -500,11 +560,11 @@ class LinkPump:
 
     # --- the caller's side ---------------------------------------------------------------
 
-    def flush(self) -> None:
-        """Write everything the core has queued."""
+    def flush(self, now: float | None = None) -> None:
+        """Write everything the core has queued (``now``: the loop's clock, if just read)."""
         if self.cut is not None:
             return
-        out = self.conn.data_to_send(self.loop.time())
+        out = self.conn.data_to_send(self.loop.time() if now is None else now)
         if out:
             self._io.write(out)
 
@@ -518,8 +578,10 @@ class LinkPump:
         """Give the core a command and write its bytes; PumpCut if the port is gone."""
         if self.cut is not None:
             raise self._stopped()
-        self.conn.send(command, self.loop.time())
-        self.flush()
+        now = self.loop.time()
+        self.conn.send(command, now)
+        self._io.hurry()
+        self.flush(now)
         if self.cut is not None:
             raise self._stopped()
         self._arm()
