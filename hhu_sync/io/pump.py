@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import select
 import threading
 import time
 import weakref
@@ -137,6 +138,79 @@ def _tick_for(loop: asyncio.AbstractEventLoop, period_s: float) -> _GatherTick:
     return tick
 
 
+_ONESHOT_IN = getattr(select, "EPOLLIN", 0) | getattr(select, "EPOLLONESHOT", 0)
+
+
+class _ReadyPorts:
+    """One epoll for every gathering port of a loop, itself watched by the loop: a
+    wake-up reads every port that became readable, and a port is watched again (after
+    a gathering, or a read) by one ``epoll.modify``, where the loop's ``add_reader`` and
+    ``remove_reader`` cost ten times that in Python for each turn of a trickling
+    cradle. Each port is armed one-shot: the first byte disarms it, so a port that is
+    gathering is not reported (nor the loop woken) until it is armed again."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.epoll = select.epoll()
+        self.ports: dict[int, _FdTransport] = {}
+        loop.add_reader(self.epoll.fileno(), self._ready)
+
+    def arm(self, transport: _FdTransport) -> None:
+        """Report the port's next byte (now, if it has one); OSError if epoll cannot
+        watch this kind of descriptor."""
+        fd = transport.fd
+        if self.ports.get(fd) is transport:
+            with contextlib.suppress(FileNotFoundError):   # gone from the set: re-register
+                self.epoll.modify(fd, _ONESHOT_IN)
+                return
+        self.ports[fd] = transport
+        try:
+            self.epoll.register(fd, _ONESHOT_IN)
+        except FileExistsError:      # a port of this number that was not forgotten
+            self.epoll.modify(fd, _ONESHOT_IN)
+
+    def forget(self, transport: _FdTransport) -> None:
+        fd = transport.fd
+        if self.ports.get(fd) is transport:
+            del self.ports[fd]
+            with contextlib.suppress(OSError):      # already closed: epoll dropped it
+                self.epoll.unregister(fd)
+        if not self.ports:
+            self.close()
+
+    def close(self) -> None:
+        if _READY.get(self.loop) is self:
+            del _READY[self.loop]
+        with contextlib.suppress(RuntimeError):      # the loop is closed already
+            self.loop.remove_reader(self.epoll.fileno())
+        self.epoll.close()
+
+    def _ready(self) -> None:
+        try:
+            ready = self.epoll.poll(0)
+        except (OSError, ValueError):   # closed under us by the last port's close
+            return
+        ports = self.ports
+        for fd, _ in ready:
+            transport = ports.get(fd)
+            if transport is not None:
+                transport.readable()
+
+
+_READY: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _ReadyPorts] = (
+    weakref.WeakKeyDictionary())
+
+
+def _ready_for(loop: asyncio.AbstractEventLoop) -> _ReadyPorts | None:
+    """The loop's epoll for gathering ports; None where there is no epoll (not Linux)."""
+    if not _ONESHOT_IN or not hasattr(select, "epoll"):
+        return None
+    ready = _READY.get(loop)
+    if ready is None:
+        ready = _READY[loop] = _ReadyPorts(loop)
+    return ready
+
+
 class LineRate:
     """Whether a port moves few enough bytes that gathering its reads costs the link
     nothing: bytes read and written, measured over windows of ``RATE_WINDOW_S``.
@@ -180,6 +254,9 @@ class _FdTransport:
     fourth..., up to every ``max_ticks``-th; a tick that finds nothing, or ``hurry()``
     (the caller sent a request: its answer is read within a tick), starts again at one.
     On a slow line a read costs the same whether it takes one piece or ten.
+
+    A gathering port is watched through the loop's one epoll (``_ReadyPorts``) where
+    there is one, else by the loop's own ``add_reader``.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, fd: int,
@@ -198,7 +275,20 @@ class _FdTransport:
         self._tick = _tick_for(loop, gather_s) if gather_s else None
         self.rate = LineRate(loop.time)
         os.set_blocking(fd, False)
-        loop.add_reader(fd, self._readable)
+        self._ready = _ready_for(loop) if self._tick is not None else None
+        self._watch()
+
+    def _watch(self) -> None:
+        """Read the port at its next byte (at once if it has some)."""
+        ready = self._ready
+        if ready is not None:
+            try:
+                ready.arm(self)
+                return
+            except OSError:          # a descriptor epoll does not take: the loop's way
+                ready.forget(self)
+                self._ready = None
+        self.loop.add_reader(self.fd, self.readable)
 
     def _read(self, now: float) -> bytes | None:
         """What the port has (b"" none yet), or None when it failed or ended."""
@@ -224,16 +314,22 @@ class _FdTransport:
         return (self._tick is not None and len(data) < READ_CHUNK and not self.rate.fast
                 and not self._closed)
 
-    def _readable(self) -> None:
+    def readable(self) -> None:
+        """The port has bytes (the loop, or the loop's epoll, says so): read them."""
         now = self.loop.time()
         data = self._read(now)
         if data:
             self.on_data(data, now)
-            if self._gathering(data):
-                assert self._tick is not None
+        if data is None or self._closed:
+            return
+        if data and self._gathering(data):
+            assert self._tick is not None
+            if self._ready is None:
                 self.loop.remove_reader(self.fd)
-                self._streak, self.skip = 1, 0
-                self._tick.add(self)
+            self._streak, self.skip = 1, 0
+            self._tick.add(self)
+        elif self._ready is not None:
+            self._watch()                  # armed one-shot: armed again
 
     def gathered(self, now: float) -> None:
         """The tick (at ``now``): read what gathered; keep gathering while there is some,
@@ -244,7 +340,7 @@ class _FdTransport:
         if data is None:
             return
         if not data:
-            self.loop.add_reader(self.fd, self._readable)   # quiet: read the next at once
+            self._watch()                  # quiet: read the next at once
             return
         self.stats.gathers += 1
         self.on_data(data, now)
@@ -258,7 +354,7 @@ class _FdTransport:
             self.skip = streak - 1
             self._tick.add(self)
         else:
-            self.loop.add_reader(self.fd, self._readable)   # a fast line: no gathering
+            self._watch()                  # a fast line: no gathering
 
     def hurry(self) -> None:
         """A request went out: read its answer at the next tick, and gather from one
@@ -316,7 +412,10 @@ class _FdTransport:
     def close(self, wait: bool = True) -> None:
         if not self._closed:
             self._closed = True        # a tick still due finds it closed and skips it
-            self.loop.remove_reader(self.fd)
+            if self._ready is not None:
+                self._ready.forget(self)
+            else:
+                self.loop.remove_reader(self.fd)
             self.loop.remove_writer(self.fd)
 
 

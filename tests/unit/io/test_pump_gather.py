@@ -14,6 +14,7 @@ import socket
 import pytest
 
 from hhu_sync.config import parse_config
+from hhu_sync.io import pump as pump_module
 from hhu_sync.io.pump import (
     GATHER_MAX_BPS,
     MAX_GATHER_S,
@@ -28,6 +29,15 @@ from tests.unit.io.test_pump import ScriptedConn, SocketPort
 
 TICK_S = 0.05
 STREAM_TICK_S = 0.02      # four of them within MAX_GATHER_S (the ticks below are run by hand)
+
+
+@pytest.fixture(autouse=True, params=["epoll", "loop"])
+def watching(request, monkeypatch):
+    """Every test twice: gathering ports watched through the loop's one epoll, and (as
+    where there is none) by the loop's own add_reader."""
+    if request.param == "loop":
+        monkeypatch.setattr(pump_module, "_ready_for", lambda loop: None)
+    return request.param
 
 
 @pytest.fixture
@@ -289,3 +299,43 @@ def test_a_streaming_limit_below_the_tick_or_above_the_most_is_refused(pair, bad
 
     with pytest.raises(ValueError, match="gather_max_s"):
         asyncio.run(main())
+
+
+def test_one_wake_up_reads_every_port_that_became_readable(pair, watching):
+    near, far = pair
+    near2, far2 = socket.socketpair()
+
+    async def main():
+        a, b = ScriptedConn(), ScriptedConn()
+        pumps = [LinkPump(SocketPort(near), a, gather_s=TICK_S),
+                 LinkPump(SocketPort(near2), b, gather_s=TICK_S)]
+        far.send(b"x")
+        far2.send(b"y")
+        await asyncio.sleep(0)            # one turn of the loop: both are read in it
+        await asyncio.sleep(0)
+        got = (list(a.received), list(b.received))
+        for pump in pumps:
+            pump.close()
+        return got
+
+    try:
+        assert asyncio.run(main()) == ([b"x"], [b"y"])
+    finally:
+        near2.close()
+        far2.close()
+
+
+def test_a_closed_port_leaves_the_loops_epoll_and_the_last_closes_it(pair, watching):
+    near, far = pair
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        pump = LinkPump(SocketPort(near), ScriptedConn(), gather_s=TICK_S)
+        ready = pump_module._READY.get(loop)                # noqa: SLF001
+        pump.close()
+        return ready, pump_module._READY.get(loop)          # noqa: SLF001
+
+    ready, after = asyncio.run(main())
+    assert after is None
+    if watching == "epoll":
+        assert ready is not None and ready.epoll.closed and not ready.ports
