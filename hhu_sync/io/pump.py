@@ -424,7 +424,7 @@ class _ThreadTransport:
 
     def __init__(self, loop: asyncio.AbstractEventLoop, port: serial.SerialBase,
                  on_data: Callable[[bytes], None], on_error: Callable[[BaseException], None],
-                 stats: PumpStats, gather_s: float = 0.0, max_ticks: int = 1) -> None:
+                 stats: PumpStats, gather_s: float = 0.0) -> None:
         self.loop, self.port, self.stats = loop, port, stats
         self.on_data, self.on_error = on_data, on_error
         self.gather_s = gather_s
