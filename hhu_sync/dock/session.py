@@ -61,6 +61,7 @@ from hhu_sync.ingest.upload import IngestReport
 from hhu_sync.io.dock import AuthFailed, DockSession, Refused, VersionRejected
 from hhu_sync.io.errors import LinkCut, LinkTimedOut
 from hhu_sync.io.ports import PortError, open_port
+from hhu_sync.io.pump import streaming_gather
 from hhu_sync.io.versions import VersionMemory
 from hhu_sync.link import HelloInfo, LinkSettings, Progress, ReasonCode
 from hhu_sync.link.messages import MIN_PROTOCOL_VERSION, PROTOCOL_VERSION
@@ -371,9 +372,10 @@ class Session:
         settings = LinkSettings(max_version=version, min_version=self.config.link.min_version)
         port = self.port
         assert port is not None, "opened by _run"
+        gather_s = self.config.link.read_gather_ms / 1000
         self.link = DockSession(port, self.keystore.hhu_key, settings=settings,
-                                on_event=self._on_event,
-                                gather_s=self.config.link.read_gather_ms / 1000,
+                                on_event=self._on_event, gather_s=gather_s,
+                                gather_max_s=streaming_gather(gather_s),
                                 on_answer=self._answered_now)
         if self.stop.is_set():       # aborted while the port was opening
             self.abort()
