@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from itertools import chain, groupby, islice
 from operator import itemgetter
@@ -205,6 +205,65 @@ def _insert_rows(db: sqlite3.Connection, head: str, columns: int, rows: Sequence
     for step in _STATEMENT_ROWS:
         while total - start >= step:
             db.execute(_insert_sql(head, columns, step), values(start, start + step))
+            start += step
+
+
+#: statement texts of :func:`_insert_columns`, by the columns bound once a statement:
+#: an upload's mask is nearly always the one of the upload before, but a bound is kept
+_FIXED_TEXTS = 256
+
+
+def _one_value(column: Sequence, n: int) -> bool:
+    """Whether every value of ``column`` is one text (or None): bound once a statement."""
+    first = column[0]
+    return (first is None or type(first) is str) and column.count(first) == n
+
+
+@lru_cache(maxsize=_FIXED_TEXTS)
+def _insert_fixed_sql(head: str, columns: int, rows: int, fixed: tuple[int, ...]) -> str:
+    """``head`` with ``rows`` rows of ``columns`` values, the ``fixed`` columns bound
+    once (numbered parameters after the rows' own: ``?N`` may stand many times)."""
+    k = columns - len(fixed)
+    shared = {i: f"?{rows * k + n + 1}" for n, i in enumerate(fixed)}
+    varying = [i for i in range(columns) if i not in shared]
+    parts = []
+    for r in range(rows):
+        own = {i: f"?{r * k + j + 1}" for j, i in enumerate(varying)}
+        parts.append("(" + ",".join(shared.get(i) or own[i] for i in range(columns)) + ")")
+    return f"{head} {','.join(parts)}"
+
+
+def _insert_columns(db: sqlite3.Connection, head: str, columns: Sequence[Sequence],
+                    n: int) -> None:
+    """:func:`_insert_rows` of the ``n`` rows ``columns`` make (a sequence a column).
+
+    A column whose every value is one text (an upload's HHU and id, the status ``ok``,
+    the empty register times, a route's operator) is bound once a statement, not once
+    a row: binding copies every text into SQLite, and of a reading's eleven values six
+    or more are most often such. The statements are those of :func:`_insert_rows` (full
+    ones, then halves), one set of texts a set of such columns. Same rows stored, in
+    the same order, as ``executemany`` of ``head (?, ...)``.
+    """
+    if n == 0:
+        return
+    width = len(columns)
+    fixed = tuple(i for i, column in enumerate(columns) if _one_value(column, n))
+    shared = [columns[i][0] for i in fixed]
+    k = width - len(fixed)
+    if k == 0:                     # every row the same: a statement of each, in order
+        part: list = []
+    else:
+        part = [None] * (n * k)    # the other columns' values, row after row
+        j = 0
+        for i, column in enumerate(columns):
+            if i not in fixed:
+                part[j::k] = column
+                j += 1
+    start = 0
+    for step in _STATEMENT_ROWS:
+        while n - start >= step:
+            db.execute(_insert_fixed_sql(head, width, step, fixed),
+                       part[start * k:(start + step) * k] + shared)
             start += step
 
 
@@ -635,16 +694,22 @@ class SqliteStore(PortableStatements, SqliteAccounts, SqliteExceptions, Readings
             report.readings_not_billable = len(rows) - _statuses(rows).count(
                 ReadingStatus.OK.value)
             before = db.total_changes
-            _insert_rows(db, f"INSERT OR IGNORE INTO readings ({_READING_COLUMNS}) VALUES",
-                         _READING_WIDTH, rows)
+            head = f"INSERT OR IGNORE INTO readings ({_READING_COLUMNS}) VALUES"
+            if isinstance(rows, FlatRows) and rows.width == _READING_WIDTH:
+                _insert_columns(db, head, [rows.column(i) for i in range(_READING_WIDTH)],
+                                len(rows))
+            else:
+                _insert_rows(db, head, _READING_WIDTH, rows)
             stored = db.total_changes - before
             report.readings_stored = stored
             if stored < len(rows):
                 self._duplicates(db, upload, report, exceptions, now)
-            uid = upload.upload_id
-            _insert_rows(db, f"INSERT INTO visits ({_VISIT_COLUMNS}) VALUES", _VISIT_WIDTH,
-                         FlatRows([x for v in upload.visits for x in (uid, *_VISIT_FIELDS(v))],
-                                  _VISIT_WIDTH))
+            visits = upload.visits
+            fields = list(zip(*visits, strict=True))        # a Visit's fields, a column each
+            _insert_columns(db, f"INSERT INTO visits ({_VISIT_COLUMNS}) VALUES",
+                            [(upload.upload_id,) * len(visits),
+                             *(fields[i] for i in _VISIT_INDEXES)] if visits else [],
+                            len(visits))
             self._check_ratios(db, upload, exceptions, now)
             if upload.profiles:
                 self._validate_intervals(db, upload, report, exceptions, now)
@@ -1111,7 +1176,8 @@ _VISIT_COLUMNS = ("upload_id,seq,meter,list_id,time,outcome,scheme,verify,error_
                   "operator,notes,ratios")
 _VISIT_WIDTH = len(_VISIT_COLUMNS.split(","))
 #: a Visit's values for the visits table's columns after upload_id (named alike)
-_VISIT_FIELDS = itemgetter(*map(Visit._fields.index, _VISIT_COLUMNS.split(",")[1:]))
+_VISIT_INDEXES = tuple(map(Visit._fields.index, _VISIT_COLUMNS.split(",")[1:]))
+_VISIT_FIELDS = itemgetter(*_VISIT_INDEXES)
 _ADDED_VISIT_COLUMNS = (("ratios", "TEXT"),)
 #: Visit outcomes whose ratio proof counts: the HHU talked to the meter's registers.
 _PROOF_OUTCOMES = ("done", "verify_failed")
