@@ -965,15 +965,22 @@ class SqliteStore(PortableStatements, SqliteAccounts, SqliteExceptions, Readings
     def _check_visits(db: SqlConnection, upload: Upload, report: IngestReport, out: list,
                       now: str) -> dict[int, str]:
         """Visits against the lists held; the reading statuses that change (index → status):
-        a meter not on its list, no list named, an unknown list, a visit before its list."""
+        a meter not on its list, no list named, an unknown list, a visit before its list.
+
+        What a list is to this upload (held, cancelled, given to another HHU, its meters,
+        the time before which a visit is early) is found at the first visit of it that
+        asks, with the statements asked in the order the checks ask them, and kept for
+        the list's other visits: the loop runs once a visit, the statements once a list."""
         touched: dict[str, None] = {}
         changes: dict[int, str] = {}
-        issued: dict[str, tuple[datetime | None, str] | None] = {}
-        given: dict[str, set[str]] = {}      # list → the HHUs it was delivered to
-        serials: dict[str, set[str]] = {}    # list → the meters on it
+        lists: dict[str, tuple] = {}         # list → (verdict, held, meters on it, early)
         read_by: dict[str, dict[str, list]] = {}   # list → meter → a visit by another HHU
+        times: dict[str, datetime] = {}      # a visit's time text → the instant
         markable = (ReadingStatus.OK.value, ReadingStatus.SUSPECT.value)
         parsed: list[str] = []               # the readings' statuses, taken at the first mark
+        hhu_id = upload.hhu_id
+        tolerance = DEFAULT_LIMITS.future_tolerance
+        failed = report.failed_visits
 
         # mark and flag run once a visit (for every visit of a docking whose visits name no
         # list): str() of a StrEnum member is its value as plain text (the store binds no
@@ -990,76 +997,88 @@ class SqliteStore(PortableStatements, SqliteAccounts, SqliteExceptions, Readings
             out.append((upload.upload_id, str(kind), escape(v.meter), None, escape(v.time),
                         None, detail, now))
 
+        def list_of(list_id: str) -> tuple:
+            """What the list is to this upload, by the statements the checks ask."""
+            row = db.execute(LIST_HELD_SQL, (list_id,)).fetchone()
+            held = (_aware(row[0]), row[1]) if row else None
+            if held is None:
+                return (_UNKNOWN, held, None, None)
+            if held[1] == ListState.CANCELLED:
+                return (_CANCELLED, held, None, None)
+            hhus = {r[0] for r in db.execute(LIST_GIVEN_SQL, (list_id,))}
+            if hhus and hhu_id not in hhus:
+                return (_NOT_DELIVERED, held, hhus, None)
+            meters = {r[0] for r in db.execute(LIST_SERIALS_SQL, (list_id,))}
+            return (_TAKEN, held, meters, None if held[0] is None else held[0] - tolerance)
+
         for v in upload.visits:
-            if v.outcome != "done":
-                report.failed_visits[v.outcome] = report.failed_visits.get(v.outcome, 0) + 1
+            outcome = v.outcome
+            done = outcome == "done"
+            if not done:
+                failed[outcome] = failed.get(outcome, 0) + 1
             if v.notes:
                 report.visits_with_notes += 1
             if not v.meter_ok:
                 continue                       # its readings are rejected already
-            if v.outcome == "done" and not v.rows:
+            if done and not v.rows:
                 flag(v, ExceptionKind.NO_READINGS,
                      f"visits[{v.seq}]: done, but no register was sent")
-            if not v.list_id:
-                if v.outcome == "done":
+            list_id = v.list_id
+            if not list_id:
+                if done:
                     report.not_on_list += 1
                     mark(v, ReadingStatus.NO_LIST)
                     flag(v, ExceptionKind.NOT_ON_LIST, "visit names no meter list")
                 continue
-            if v.list_id not in issued:
-                row = db.execute(LIST_HELD_SQL, (v.list_id,)).fetchone()
-                issued[v.list_id] = (_aware(row[0]), row[1]) if row else None
-            held = issued[v.list_id]
-            if held is None:
-                mark(v, ReadingStatus.UNKNOWN_LIST)
-                flag(v, ExceptionKind.UNKNOWN_LIST,
-                     f"visit names meter list {escape(v.list_id)!r}, which is not held")
+            found = lists.get(list_id)
+            if found is None:
+                found = lists[list_id] = list_of(list_id)
+            verdict, held, meters, early = found
+            if verdict is not _TAKEN:
+                if verdict is _UNKNOWN:
+                    mark(v, ReadingStatus.UNKNOWN_LIST)
+                    flag(v, ExceptionKind.UNKNOWN_LIST,
+                         f"visit names meter list {escape(list_id)!r}, which is not held")
+                elif verdict is _CANCELLED:
+                    # back office withdrew the work: what was read on it is a clerk's to bill
+                    mark(v, ReadingStatus.LIST_CANCELLED)
+                    flag(v, ExceptionKind.LIST_CANCELLED,
+                         f"visit names meter list {escape(list_id)!r}, which was cancelled")
+                else:
+                    # a genuine key proves who sent it, not that the list was its work
+                    mark(v, ReadingStatus.NOT_DELIVERED)
+                    flag(v, ExceptionKind.NOT_DELIVERED,
+                         f"meter list {list_id} was given to "
+                         f"{', '.join(sorted(map(str, meters)))}, not {hhu_id}")
                 continue
-            if held[1] == ListState.CANCELLED:
-                # back office withdrew the work: what was read on it is a clerk's to bill
-                mark(v, ReadingStatus.LIST_CANCELLED)
-                flag(v, ExceptionKind.LIST_CANCELLED,
-                     f"visit names meter list {escape(v.list_id)!r}, which was cancelled")
-                continue
-            if v.list_id not in given:
-                given[v.list_id] = {r[0] for r in db.execute(LIST_GIVEN_SQL, (v.list_id,))}
-            if given[v.list_id] and upload.hhu_id not in given[v.list_id]:
-                # a genuine key proves who sent it, not that the list was its work
-                mark(v, ReadingStatus.NOT_DELIVERED)
-                flag(v, ExceptionKind.NOT_DELIVERED,
-                     f"meter list {v.list_id} was given to "
-                     f"{', '.join(sorted(map(str, given[v.list_id])))}, not {upload.hhu_id}")
-                continue
-            touched[v.list_id] = None
-            if v.list_id not in serials:          # read once a list, not once a visit
-                serials[v.list_id] = {r[0] for r in db.execute(LIST_SERIALS_SQL,
-                                                               (v.list_id,))}
-            if v.meter not in serials[v.list_id]:
+            touched[list_id] = None
+            if v.meter not in meters:
                 report.not_on_list += 1
                 mark(v, ReadingStatus.NOT_ON_LIST)
-                flag(v, ExceptionKind.NOT_ON_LIST, f"meter is not on list {v.list_id}")
+                flag(v, ExceptionKind.NOT_ON_LIST, f"meter is not on list {list_id}")
                 continue
-            since = held[0]
-            if since is not None and v.time_ok and (
-                    datetime.fromisoformat(v.time) < since - DEFAULT_LIMITS.future_tolerance):
-                mark(v, ReadingStatus.SUSPECT)
-                flag(v, FindingCode.BEFORE_LIST,
-                     f"visits[{v.seq}].time: before list {v.list_id} was issued "
-                     f"({since.isoformat()})")
-            if v.outcome == "done":
-                if v.list_id not in read_by:
+            if early is not None and v.time_ok:
+                at = times.get(v.time)
+                if at is None:
+                    at = times[v.time] = datetime.fromisoformat(v.time)
+                if at < early:
+                    mark(v, ReadingStatus.SUSPECT)
+                    flag(v, FindingCode.BEFORE_LIST,
+                         f"visits[{v.seq}].time: before list {list_id} was issued "
+                         f"({held[0].isoformat()})")
+            if done:
+                first = read_by.get(list_id)
+                if first is None:
                     # each meter's first visit by another HHU (in the visits_list index's
                     # order, which the one-visit query took): one statement a list
-                    first: dict[str, list] = {}
-                    read_by[v.list_id] = first
-                    for meter, *other in db.execute(LIST_READ_BY_SQL,
-                                                    (v.list_id, upload.hhu_id)):
+                    first = read_by[list_id] = {}
+                    for meter, *other in db.execute(LIST_READ_BY_SQL, (list_id, hhu_id)):
                         first.setdefault(meter, other)
-                other = read_by[v.list_id].get(v.meter)
+                other = first.get(v.meter)
                 if other:
                     report.already_read += 1
                     flag(v, ExceptionKind.ALREADY_READ,
-                         f"already read on list {v.list_id} by {other[1]} (upload {other[0]})")
+                         f"already read on list {list_id} by {other[1]} (upload {other[0]})")
         report.lists_touched = list(touched)
         return changes
 
@@ -1157,6 +1176,11 @@ _READING_WIDTH = len(_READING_COLUMNS.split(","))
 _ADDED_READING_COLUMNS = (("value_time", "TEXT NOT NULL DEFAULT ''"),
                           ("reset_time", "TEXT NOT NULL DEFAULT ''"),
                           ("visit_seq", "INTEGER"), ("accepted_by", "INTEGER"))
+
+
+# What a list a visit names is to an upload (SqliteStore._check_visits): not held,
+# cancelled, given to other HHUs only, or taken (its visits' meters are checked on it).
+_UNKNOWN, _CANCELLED, _NOT_DELIVERED, _TAKEN = "unknown", "cancelled", "not delivered", "taken"
 
 
 # What an ingest's checks ask of each list its visits name (SqliteStore._check_visits),
