@@ -11,7 +11,9 @@ nothing is lost and nothing wrong is billed.
 
 from __future__ import annotations
 
+import gc
 import json
+import pickle
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -197,6 +199,14 @@ class Upload:
             state["visits"] = _visit_columns(visits)
         return state
 
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
+        """Pickled as one blob of its state, which :func:`_unpickled` loads with the
+        cyclic collector paused: an upload is thousands of new containers (its visits,
+        its rows' lists) that the collector would otherwise walk, again and again, on the
+        daemon's thread that receives every check worker's results (a third of its
+        unpickling)."""
+        return (_unpickled, (pickle.dumps(self.__getstate__(), pickle.HIGHEST_PROTOCOL),))
+
     def __setstate__(self, state: dict[str, Any]) -> None:
         visits = state["visits"]
         if type(visits) is dict:
@@ -221,6 +231,21 @@ class Upload:
             out.append((*r[:5], status, r[6], r[7], received_at) if status
                        else (*r[:8], received_at))
         return out
+
+
+def _unpickled(blob: bytes) -> Upload:
+    """The upload :meth:`Upload.__reduce__` pickled, made with the collector paused (as
+    :func:`hhu_sync.dock.readings.check_upload` makes it; reference counting frees
+    whatever it drops)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        upload = Upload.__new__(Upload)
+        upload.__setstate__(pickle.loads(blob))
+        return upload
+    finally:
+        if was_enabled:
+            gc.enable()
 
 
 _ROWS = Visit._fields.index("rows")

@@ -7,6 +7,7 @@ statuses a list changes).
 
 from __future__ import annotations
 
+import gc
 import pickle
 
 import pytest
@@ -130,3 +131,33 @@ def test_a_field_of_one_value_in_every_visit_is_pickled_once():
     visits = [_visit_row(i, operator="".join(["crew-", "7"])) for i in range(200)]
     up = Upload(upload_id="U1", hhu_id="HHU-001", sha256="0" * 64, visits=visits)
     assert pickle.dumps(up, pickle.HIGHEST_PROTOCOL).count(b"crew-7") == 1
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_an_upload_is_unpickled_with_the_collector_paused_and_left_as_it_was(enabled):
+    """The daemon's thread that takes the check workers' results makes thousands of
+    containers an upload: no collection walks them meanwhile (each allocation would
+    start one here), and the collector is afterwards as it was."""
+    up = upload("U1", [visit(f"M{i}") for i in range(300)])
+    blob = pickle.dumps(up, pickle.HIGHEST_PROTOCOL)
+    started: list[int] = []
+
+    def count(phase: str, info: dict) -> None:
+        if phase == "start":
+            started.append(info["generation"])
+
+    thresholds = gc.get_threshold()
+    was_enabled = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    gc.callbacks.append(count)
+    gc.set_threshold(1)
+    try:
+        got = pickle.loads(blob)
+        state_after = gc.isenabled()
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.callbacks.remove(count)
+        (gc.enable if was_enabled else gc.disable)()
+    assert len(started) <= 2, started
+    assert state_after is enabled
+    assert got == up and got.visits == up.visits
