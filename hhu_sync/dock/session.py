@@ -51,7 +51,7 @@ from hhu_sync.dock.events import (
     UploadAcknowledged,
     UploadCommitted,
 )
-from hhu_sync.dock.readings import UploadDecoder, UploadRefused
+from hhu_sync.dock.readings import UploadDecoder, UploadRefused, gc_paused
 from hhu_sync.errors import HhuSyncError
 from hhu_sync.failpoints import failpoint
 from hhu_sync.fsutil import DAEMON_DIR_MODE, atomic_write, ensure_dir
@@ -539,7 +539,12 @@ class Session:
 
     def _ingest(self, checked: Future):
         upload = checked.result()
-        report = self.store.ingest(upload, _now())
+        # the collector paused, as the inline path's commit (ingest_upload_bytes): a
+        # commit's containers (the rows' columns and statements' parameters) are freed by
+        # reference counting, and a collection the dock loop's allocations start while
+        # they live walks them and every session's objects on the committer's time
+        with gc_paused():
+            report = self.store.ingest(upload, _now())
         failpoint("ingest.after_commit")
         return upload, report
 

@@ -11,14 +11,16 @@ nothing is lost and nothing wrong is billed.
 
 from __future__ import annotations
 
+import gc
 import json
+import pickle
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import partial
-from itertools import chain
+from itertools import chain, repeat
 from typing import Any, Literal, NamedTuple, overload
 
 from hhu_sync.errors import HhuSyncError
@@ -187,7 +189,7 @@ class Upload:
     def __getstate__(self) -> dict[str, Any]:
         """Sent from a check worker to the committer: the readings as one flat list
         (:class:`FlatRows`: pickled by column, and the store inserts from it as it is)
-        and the visits as :class:`FlatRows` too (by column: most of a visit's fields
+        and the visits by column too (:func:`_visit_columns`: most of a visit's fields
         are the same in every visit of an upload, and go once)."""
         state = dict(self.__dict__)
         rows = self.readings
@@ -195,12 +197,22 @@ class Upload:
             state["readings"] = FlatRows(list(chain.from_iterable(rows)), READING_WIDTH)
         visits = self.visits
         if visits:
-            state["visits"] = FlatRows(list(chain.from_iterable(visits)), VISIT_WIDTH)
+            state["visits"] = _visit_columns(visits)
         return state
+
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
+        """Pickled as one blob of its state, which :func:`_unpickled` loads with the
+        cyclic collector paused: an upload is thousands of new containers (its visits,
+        its rows' lists) that the collector would otherwise walk, again and again, on the
+        daemon's thread that receives every check worker's results (a third of its
+        unpickling)."""
+        return (_unpickled, (pickle.dumps(self.__getstate__(), pickle.HIGHEST_PROTOCOL),))
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         visits = state["visits"]
-        if type(visits) is FlatRows:
+        if type(visits) is dict:
+            state["visits"] = _visits_of_columns(visits)
+        elif type(visits) is FlatRows:        # an older depot's check worker's
             state["visits"] = list(map(_visit_of, visits))
         self.__dict__.update(state)
 
@@ -220,6 +232,59 @@ class Upload:
             out.append((*r[:5], status, r[6], r[7], received_at) if status
                        else (*r[:8], received_at))
         return out
+
+
+def _unpickled(blob: bytes) -> Upload:
+    """The upload :meth:`Upload.__reduce__` pickled, made with the collector paused (as
+    :func:`hhu_sync.dock.readings.check_upload` makes it; reference counting frees
+    whatever it drops)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        upload = Upload.__new__(Upload)
+        upload.__setstate__(pickle.loads(blob))
+        return upload
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+_ROWS = Visit._fields.index("rows")
+
+
+def _visit_columns(visits: list[Visit]) -> dict[str, Any]:
+    """Visits as they are pickled: a column a field, where a field that is one text,
+    flag or None in every visit goes once, and the visits' reading ranges go as their
+    starts and stops (whole numbers pickle in a byte or few; a range object is a call
+    to make again, each)."""
+    n = len(visits)
+    columns: list[Any] = list(zip(*visits, strict=True))
+    same: dict[int, Any] = {}
+    for i, column in enumerate(columns):
+        first = column[0]
+        if (first is None or type(first) is str or type(first) is bool) \
+                and column.count(first) == n:
+            same[i] = first
+            columns[i] = None
+    ranges = columns[_ROWS]
+    if ranges is not None and all(type(r) is range for r in ranges):
+        columns[_ROWS] = None
+        starts, stops, steps = ([r.start for r in ranges], [r.stop for r in ranges],
+                                [r.step for r in ranges])
+        same[_ROWS] = (starts, stops, None if steps.count(1) == n else steps)
+    return {"n": n, "same": same, "columns": columns}
+
+
+def _visits_of_columns(state: dict[str, Any]) -> list[Visit]:
+    """The visits :func:`_visit_columns` gave, as they were."""
+    n, same, columns = state["n"], state["same"], list(state["columns"])
+    for i, value in same.items():
+        if i == _ROWS:
+            starts, stops, steps = value
+            columns[i] = map(range, starts, stops, *([steps] if steps else []))
+        else:
+            columns[i] = repeat(value, n)
+    return list(map(_visit_of, zip(*columns, strict=True)))
 
 
 @dataclass
