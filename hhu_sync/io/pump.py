@@ -315,46 +315,60 @@ class _FdTransport:
                 and not self._closed)
 
     def readable(self) -> None:
-        """The port has bytes (the loop, or the loop's epoll, says so): read them."""
-        now = self.loop.time()
-        data = self._read(now)
-        if data:
-            self.on_data(data, now)
-        if data is None or self._closed:
-            return
-        if data and self._gathering(data):
-            assert self._tick is not None
-            if self._ready is None:
-                self.loop.remove_reader(self.fd)
-            self._streak, self.skip = 1, 0
-            self._tick.add(self)
-        elif self._ready is not None:
-            self._watch()                  # armed one-shot: armed again
+        """The port has bytes (the loop, or the loop's epoll, says so): read them.
+
+        A failure here (a callback's, or a bug) cuts this port's link: raised into
+        the loop's epoll wake-up or the tick, it would leave the other ports of that
+        wake-up unread and disarmed.
+        """
+        try:
+            now = self.loop.time()
+            data = self._read(now)
+            if data:
+                self.on_data(data, now)
+            if data is None or self._closed:
+                return
+            if data and self._gathering(data):
+                assert self._tick is not None
+                if self._ready is None:
+                    self.loop.remove_reader(self.fd)
+                self._streak, self.skip = 1, 0
+                self._tick.add(self)
+            elif self._ready is not None:
+                self._watch()                  # armed one-shot: armed again
+        except Exception as exc:  # noqa: BLE001 - this port's link ends, not the loop's reads
+            self.on_error(exc)
 
     def gathered(self, now: float) -> None:
         """The tick (at ``now``): read what gathered; keep gathering while there is some,
-        each time a little longer (up to ``max_ticks``)."""
-        if self._closed:
-            return
-        data = self._read(now)
-        if data is None:
-            return
-        if not data:
-            self._watch()                  # quiet: read the next at once
-            return
-        self.stats.gathers += 1
-        self.on_data(data, now)
-        if self._closed:
-            return
-        if self._gathering(data):
-            assert self._tick is not None
-            streak = self._streak
-            if streak < self.max_ticks:
-                self._streak = streak = min(2 * streak, self.max_ticks)
-            self.skip = streak - 1
-            self._tick.add(self)
-        else:
-            self._watch()                  # a fast line: no gathering
+        each time a little longer (up to ``max_ticks``).
+
+        A failure cuts this port's link (as :meth:`readable`).
+        """
+        try:
+            if self._closed:
+                return
+            data = self._read(now)
+            if data is None:
+                return
+            if not data:
+                self._watch()                  # quiet: read the next at once
+                return
+            self.stats.gathers += 1
+            self.on_data(data, now)
+            if self._closed:
+                return
+            if self._gathering(data):
+                assert self._tick is not None
+                streak = self._streak
+                if streak < self.max_ticks:
+                    self._streak = streak = min(2 * streak, self.max_ticks)
+                self.skip = streak - 1
+                self._tick.add(self)
+            else:
+                self._watch()                  # a fast line: no gathering
+        except Exception as exc:  # noqa: BLE001 - this port's link ends, not the loop's reads
+            self.on_error(exc)
 
     def hurry(self) -> None:
         """A request went out: read its answer at the next tick, and gather from one
@@ -551,12 +565,12 @@ class LinkPump:
         """Bytes read at ``now`` (the loop's clock; read here if not given)."""
         if self.cut is not None:
             return
-        if self.on_first_data is not None:
-            hook, self.on_first_data = self.on_first_data, None
-            hook()
         if now is None:
             now = self.loop.time()
         try:
+            if self.on_first_data is not None:     # (its failure is the waiter's too)
+                hook, self.on_first_data = self.on_first_data, None
+                hook()
             self.conn.receive_data(data, now)
             self._after(now)
         except Exception as exc:  # noqa: BLE001 - the core's or a callback's: the waiter's

@@ -339,3 +339,71 @@ def test_a_closed_port_leaves_the_loops_epoll_and_the_last_closes_it(pair, watch
     assert after is None
     if watching == "epoll":
         assert ready is not None and ready.epoll.closed and not ready.ports
+
+
+def test_a_first_data_hook_that_raises_breaks_its_own_link_not_the_loops_reads(
+        pair, watching):
+    """Both ports readable in one wake-up, each pump's first-bytes hook raising: each
+    waiter gets its hook's error, and neither port's bytes are read and dropped unseen
+    (through the loop's one epoll, the first hook's error would end the wake-up and
+    leave the other port disarmed, never read again)."""
+    near, far = pair
+    near2, far2 = socket.socketpair()
+
+    def hook():
+        raise RuntimeError("hook failed")
+
+    async def main():
+        pumps = [LinkPump(SocketPort(near), ScriptedConn(), gather_s=TICK_S),
+                 LinkPump(SocketPort(near2), ScriptedConn(), gather_s=TICK_S)]
+        for pump in pumps:
+            pump.on_first_data = hook
+        far.send(b"x")
+        far2.send(b"y")
+        outcomes = []
+        for pump in pumps:
+            try:
+                await pump.run_until(lambda e: False, 2.0)
+            except Exception as exc:  # noqa: BLE001 - what each waiter got
+                outcomes.append(type(exc).__name__)
+            pump.close()
+        return outcomes
+
+    try:
+        assert asyncio.run(main()) == ["RuntimeError", "RuntimeError"]
+    finally:
+        near2.close()
+        far2.close()
+
+
+def test_a_port_whose_read_fails_in_a_wake_up_leaves_the_others_read(pair, watching):
+    """One port's read failing unexpectedly cuts its own link; the other port readable in
+    the same wake-up is read all the same (and watched on)."""
+    near, far = pair
+    near2, far2 = socket.socketpair()
+
+    async def main():
+        b = ScriptedConn()
+        first = LinkPump(SocketPort(near), ScriptedConn(), gather_s=TICK_S)
+        second = LinkPump(SocketPort(near2), b, gather_s=TICK_S)
+
+        def broken(*_args):
+            raise RuntimeError("read failed")
+
+        first._io._read = broken                  # noqa: SLF001
+        far.send(b"x")
+        far2.send(b"y")
+        with pytest.raises(PumpCut, match="read failed"):
+            await first.run_until(lambda e: False, 2.0)
+        await second.run_until(_got(b"y"), 2.0)
+        far2.send(b"z")
+        await second.run_until(_got(b"z"), 2.0)
+        first.close()
+        second.close()
+        return b.received
+
+    try:
+        assert asyncio.run(main()) == [b"y", b"z"]
+    finally:
+        near2.close()
+        far2.close()
