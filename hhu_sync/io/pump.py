@@ -179,6 +179,10 @@ class _ReadyPorts:
             self.close()
 
     def close(self) -> None:
+        """Once (a port forgotten after the last one, as a port whose number was taken
+        by another while it was closed under its pump, finds it closed already)."""
+        if self.epoll.closed:
+            return
         if _READY.get(self.loop) is self:
             del _READY[self.loop]
         with contextlib.suppress(RuntimeError):      # the loop is closed already

@@ -9,6 +9,7 @@ depend on how fast the machine is.
 from __future__ import annotations
 
 import asyncio
+import os
 import socket
 
 import pytest
@@ -407,3 +408,37 @@ def test_a_port_whose_read_fails_in_a_wake_up_leaves_the_others_read(pair, watch
     finally:
         near2.close()
         far2.close()
+
+
+def test_a_pump_closed_after_its_port_was_closed_under_it_and_its_number_reused(pair):
+    """A port closed under its pump (not the house order, but a caller's bug must not
+    raise from close): its descriptor number taken by a new port of the same loop, the
+    new pump closed first (the loop's epoll closes with its last port), then the old
+    pump: closing it leaves everything closed and raises nothing."""
+    near, far = pair
+
+    class FdPort:
+        def __init__(self, fd: int) -> None:
+            self.fd = fd
+
+        def sansio_fileno(self) -> int:
+            return self.fd
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        number = near.fileno()
+        old = LinkPump(FdPort(number), ScriptedConn(), gather_s=TICK_S)
+        other, other_far = socket.socketpair()
+        near.close()                          # under the pump
+        os.dup2(other.fileno(), number)       # the number reused by a new port
+        try:
+            new = LinkPump(FdPort(number), ScriptedConn(), gather_s=TICK_S)
+            new.close()
+            old.close()
+            return pump_module._READY.get(loop)     # noqa: SLF001
+        finally:
+            os.close(number)
+            other.close()
+            other_far.close()
+
+    assert asyncio.run(main()) is None
