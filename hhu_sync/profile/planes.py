@@ -96,11 +96,12 @@ def _read_varint(data: bytes, pos: int, what: str) -> tuple[int, int]:
     raise CodingError(start, f"{what}: the field ends inside its varint")
 
 
-def decode_values(data: bytes, max_intervals: int,
-                  max_mantissa: int) -> tuple[int | None, ...]:
+def decode_values(data: bytes, max_intervals: int, max_mantissa: int,
+                  bound: str = "here") -> tuple[int | None, ...]:
     """One run's mantissas from its field, checked whole: at most ``max_intervals``,
     each within ±``max_mantissa``, the field exactly as long as its counts say. Raises
-    :class:`CodingError` naming the byte it fails at."""
+    :class:`CodingError` naming the byte it fails at (``bound``: what the message says
+    the interval bound is)."""
     size = len(data)
     if not size:
         raise CodingError(0, "empty: expected the byte plane count")
@@ -110,7 +111,7 @@ def decode_values(data: bytes, max_intervals: int,
     n, pos = _read_varint(data, 1, "interval count")
     if not 1 <= n <= max_intervals:
         raise CodingError(1, f"{n} intervals, where a run may hold from 1 to "
-                             f"{max_intervals} here")
+                             f"{max_intervals} {bound}")
     at_k = pos
     k, pos = _read_varint(data, pos, "nil count")
     if k > n or k > size - pos:           # each nil index takes a byte at least

@@ -160,8 +160,12 @@ def _runs(raw: object, where: str, step: int, version: int,
         deltas = run[1]
         values: tuple[int | None, ...] | None = None
         if version >= 3:
-            values = _binary_values(deltas, f"{at}.deltas",
-                                    min(MAX_INTERVALS_PER_READ - total, left[0]))
+            # the room the run's time leaves too, before a few bytes make a million values
+            room = min(MAX_INTERVALS_PER_READ - total, left[0])
+            timed = (MAX_TIME - first) // step + 1
+            values = _binary_values(deltas, f"{at}.deltas", min(room, timed),
+                                    f"here (it ends by {MAX_TIME})" if timed < room
+                                    else "here")
             left[0] -= len(values)
             deltas = values
         elif not _is_list(deltas):
@@ -180,15 +184,17 @@ def _runs(raw: object, where: str, step: int, version: int,
     return tuple(runs)
 
 
-def _binary_values(raw: object, where: str, room: int) -> tuple[int | None, ...]:
-    """Version 3: a run's mantissas from its binary field, at most ``room`` of them."""
+def _binary_values(raw: object, where: str, room: int,
+                   bound: str = "here") -> tuple[int | None, ...]:
+    """Version 3: a run's mantissas from its binary field, at most ``room`` of them
+    (``bound``: what the bound is, for the message)."""
     if type(raw) is not bytes:
         raise WireError(f"{where}: expected binary (msgpack bin), found {_shown(raw)}")
     if not room:
         raise WireError(f"{where}: no room for another interval (a channel holds at most "
                         f"{MAX_INTERVALS_PER_READ}, and the upload has its own bound)")
     try:
-        return decode_values(raw, room, MAX_MANTISSA)
+        return decode_values(raw, room, MAX_MANTISSA, bound)
     except CodingError as exc:
         raise WireError(f"{where}: {exc}") from None
 

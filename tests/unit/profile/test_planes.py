@@ -239,3 +239,23 @@ def test_runs_past_the_upload_s_room_are_refused_before_they_are_made():
     with pytest.raises(WireError, match=r"^p\[1\]\.runs\[0\]\.deltas: byte 1: 1000 "
                                         r"intervals, where a run may hold from 1 to 999"):
         decode_profiles(raw, "p", 3, room=1999)
+
+
+def test_a_run_that_would_end_after_the_last_time_is_refused_at_its_count():
+    """A field of a few bytes counting a million intervals that would end past MAX_TIME
+    is refused at its count's byte, before its million values are made (as a run past
+    the channel's or the upload's room), naming the run's time bound."""
+    from hhu_sync.profile.wire import MAX_TIME
+    step = 1800
+    first_end = MAX_TIME - 2 * step                  # room for three intervals
+    raw = [["1.8.0", "kWh", step, -3, [[first_end, encode_values((5,) * 3), []]]]]
+    (fits,) = decode_profiles(raw, "p", 3)
+    assert fits.runs[0].values == (5, 5, 5)
+    raw[0][4][0][1] = encode_values((5,) * 4)
+    with pytest.raises(WireError, match=r"^p\[0\]\.runs\[0\]\.deltas: byte 1: 4 intervals, "
+                                        r"where a run may hold from 1 to 3 here \(it ends "
+                                        r"by 4102444800\)"):
+        decode_profiles(raw, "p", 3)
+    raw[0][4][0][1] = bytes([0]) + varint(MAX_INTERVALS_PER_READ) + b"\x00\x0a"  # 6 bytes
+    with pytest.raises(WireError, match="byte 1: 1048576 intervals"):
+        decode_profiles(raw, "p", 3)
