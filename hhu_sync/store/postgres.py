@@ -145,6 +145,23 @@ _STAGING = (
 )
 
 
+#: set while :meth:`PostgresStore.ingest` takes a connection from the pool: the pool's
+#: check (an empty query, a round trip) is skipped, and an ingest whose first pipeline
+#: finds the connection dropped while idle (a restart) is made again on a checked one
+_UNCHECKED = threading.local()
+
+
+def _checked_unless_asked(conn: psycopg.Connection) -> None:
+    """The pool's check of a connection it hands out, unless the taker asked to do
+    without (:data:`_UNCHECKED`)."""
+    if not getattr(_UNCHECKED, "on", False):
+        ConnectionPool.check_connection(conn)
+
+
+class _DroppedIdle(Exception):
+    """An unchecked connection was found dropped before anything was sent on it."""
+
+
 def is_postgres_url(url: str | Path) -> bool:
     """Whether a store's name is a PostgreSQL URL (else a SQLite path or URL)."""
     return isinstance(url, str) and url.startswith(("postgresql://", "postgres://"))
@@ -421,7 +438,7 @@ class PostgresStore(PortableStatements, SqliteAccounts, SqliteExceptions, Sqlite
                                     reconnect_timeout=RECONNECT_S,
                                     # a connection the server dropped while it was idle
                                     # (a restart) is replaced at checkout, not failed
-                                    check=ConnectionPool.check_connection)
+                                    check=_checked_unless_asked)
         wait = timeout_s if open_wait_s is None else open_wait_s
         self._probe(wait)
         try:
@@ -659,19 +676,29 @@ class PostgresStore(PortableStatements, SqliteAccounts, SqliteExceptions, Sqlite
 
     # -- readings -------------------------------------------------------------------------
     @contextmanager
-    def _own_tx(self) -> Iterator[PgConnection]:
+    def _own_tx(self, *, checked: bool = True) -> Iterator[PgConnection]:
         """A write transaction whose ``BEGIN`` and ``COMMIT`` the caller sends, each in a
         pipeline with its first and last statements (two round trips fewer than
         :meth:`_tx`: an ingest's are a tenth of its time when the server's cores are
-        busy); rolled back on any error, or on leaving without a commit."""
+        busy); rolled back on any error, or on leaving without a commit. Not
+        ``checked``: the connection is handed out without the pool's check (a third
+        round trip), and the caller tells a dropped one (:class:`_DroppedIdle`)."""
         try:
-            with self._pool.connection(timeout=self._wait()) as conn:
-                try:
-                    yield PgConnection(conn)
-                finally:
-                    if not conn.closed and conn.info.transaction_status != _IDLE:
-                        with suppress(psycopg.Error):   # the error that got here is told
-                            conn.rollback()
+            _UNCHECKED.on = not checked
+            try:
+                conn = self._pool.getconn(timeout=self._wait())
+            finally:
+                _UNCHECKED.on = False
+            try:
+                with conn:                     # what the pool's connection() does
+                    try:
+                        yield PgConnection(conn)
+                    finally:
+                        if not conn.closed and conn.info.transaction_status != _IDLE:
+                            with suppress(psycopg.Error):  # the error that got here is told
+                                conn.rollback()
+            finally:
+                self._pool.putconn(conn)       # a broken one is replaced
         except (psycopg.Error, PoolTimeout) as exc:
             raise self._fault(exc) from None
         self._storage_ok()
@@ -681,32 +708,31 @@ class PostgresStore(PortableStatements, SqliteAccounts, SqliteExceptions, Sqlite
         follows (the same functions); idempotent by upload id and reading key, also when
         several depots ingest at once (see the module's docstring).
 
-        Round trips: the first pipeline begins, claims, locks the lists, asks what the
-        checks ask and opens the fast copy's savepoint (the visits' COPY text is made
-        while the server answers); the visits are copied while the checks run here; the
-        readings are copied; the last pipeline releases the savepoint, counts, settles
-        the lists and commits."""
+        Round trips: the connection is taken without the pool's check; the first
+        pipeline begins, claims, locks the lists, asks what the checks ask and opens
+        the fast copy's savepoint (the visits' COPY text is made while the server
+        answers); the visits are copied while the checks run here; the readings are
+        copied; the last pipeline releases the savepoint, counts, settles the lists and
+        commits. A connection the first pipeline finds dropped (nothing sent on it
+        reached a commit) is replaced and the upload stored on the new one."""
+        try:
+            return self._ingest(upload, now, checked=False)
+        except _DroppedIdle:
+            return self._ingest(upload, now, checked=True)
+
+    def _ingest(self, upload: Upload, now: str, *, checked: bool) -> IngestReport:
         report = IngestReport(upload_id=upload.upload_id, hhu_id=upload.hhu_id,
                               visits=len(upload.visits))
         uid = upload.upload_id
-        with self._own_tx() as db:
+        with self._own_tx(checked=checked) as db:
             lists = sorted({v.list_id for v in upload.visits if v.list_id})
-            with db.pipeline():
-                db.execute("BEGIN")
-                claim = db.execute(
-                    "INSERT INTO uploads (upload_id, hhu_id, received_at, visits, readings, "
-                    "stored, sha256, depot) VALUES (?,?,?,?,?,0,?,?) ON CONFLICT (upload_id) "
-                    "DO NOTHING RETURNING 1",
-                    (uid, upload.hhu_id, now, len(upload.visits), len(upload.readings),
-                     upload.sha256, self.depot))
-                if lists:
-                    # other depots' visits of these lists: committed, or waited for
-                    db.execute("SELECT 1 FROM lists WHERE list_id = ANY(?) ORDER BY list_id "
-                               "FOR UPDATE", (lists,))
-                facts = _ListFacts.asked(db, lists, upload.hhu_id)
-                for sql in _FAST_COPY_OPEN:
-                    db.execute(sql)
-                visits = visit_copy(uid, upload.visits)
+            try:
+                first = self._first_pipeline(db, upload, now, lists)
+            except psycopg.OperationalError:
+                if checked or not db.conn.broken:
+                    raise
+                raise _DroppedIdle from None
+            claim, facts, visits = first
             if claim.fetchone() is None:
                 held = db.execute("SELECT hhu_id, sha256 FROM uploads WHERE upload_id=?",
                                   (uid,)).fetchone()
@@ -717,7 +743,7 @@ class PostgresStore(PortableStatements, SqliteAccounts, SqliteExceptions, Sqlite
             columns = _READING_COLUMNS.replace(",", ", ")
             rows: Sequence[tuple] | None = None
 
-            def checked() -> Sequence[tuple]:
+            def checked_rows() -> Sequence[tuple]:
                 SqliteStore._findings(upload, report, exceptions, now)
                 changes = SqliteStore._check_visits(facts, upload, report, exceptions, now)
                 return SqliteStore._rows_to_store(upload, changes)
@@ -734,14 +760,14 @@ class PostgresStore(PortableStatements, SqliteAccounts, SqliteExceptions, Sqlite
             # key order (_merge_staged).
             try:
                 with db.copying("visits", _VISIT_COLUMNS, visits):
-                    rows = checked()
+                    rows = checked_rows()
                 db.copy_rows("readings", columns, rows)
                 stored, pending = len(rows), True
             except (psycopg.errors.UniqueViolation, psycopg.errors.LockNotAvailable):
                 db.execute(f"ROLLBACK TO SAVEPOINT {_FAST_COPY}; RELEASE SAVEPOINT {_FAST_COPY}")
                 with db.copying("visits", _VISIT_COLUMNS, visits):
                     if rows is None:      # the visits' COPY waited in vain: not checked yet
-                        rows = checked()
+                        rows = checked_rows()
                 stored, pending = self._merge_staged(db, columns, rows), False
             report.readings_not_billable = len(rows) - _statuses(rows).count(
                 ReadingStatus.OK.value)
@@ -767,6 +793,30 @@ class PostgresStore(PortableStatements, SqliteAccounts, SqliteExceptions, Sqlite
                 ("UPDATE uploads SET stored=? WHERE upload_id=?", (stored, uid)),
                 *self._settlements(report.lists_touched, now)))
         return report
+
+    def _first_pipeline(self, db: PgConnection, upload: Upload, now: str, lists: list[str]
+                        ) -> tuple[Rows, _ListFacts, bytes | list[tuple]]:
+        """The ingest's first round trip: BEGIN, the claim, the lists' locks (other
+        depots' visits of these lists: committed, or waited for), what the checks ask
+        of each list (answered from here: _ListFacts) and the fast copy's savepoint; the
+        visits' COPY data, made while the server answers."""
+        uid = upload.upload_id
+        with db.pipeline():
+            db.execute("BEGIN")
+            claim = db.execute(
+                "INSERT INTO uploads (upload_id, hhu_id, received_at, visits, readings, "
+                "stored, sha256, depot) VALUES (?,?,?,?,?,0,?,?) ON CONFLICT (upload_id) "
+                "DO NOTHING RETURNING 1",
+                (uid, upload.hhu_id, now, len(upload.visits), len(upload.readings),
+                 upload.sha256, self.depot))
+            if lists:
+                db.execute("SELECT 1 FROM lists WHERE list_id = ANY(?) ORDER BY list_id "
+                           "FOR UPDATE", (lists,))
+            facts = _ListFacts.asked(db, lists, upload.hhu_id)
+            for sql in _FAST_COPY_OPEN:
+                db.execute(sql)
+            visits = visit_copy(uid, upload.visits)
+        return claim, facts, visits
 
     @staticmethod
     def _release(db: PgConnection, pending: bool) -> bool:

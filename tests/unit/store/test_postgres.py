@@ -498,3 +498,31 @@ def test_visits_that_wait_for_a_lock_past_the_first_tries_wait_are_checked_once(
     assert a._one("SELECT COUNT(*) FROM visits") == 3
     assert a._one("SELECT COUNT(*) FROM readings") == 3
     assert a._rows("SELECT kind, meter FROM exceptions") == [("not_on_list", "M9")]
+
+
+def test_an_ingest_on_a_connection_dropped_while_idle_is_stored_on_a_new_one(depots, pg_url,
+                                                                             monkeypatch):
+    """An ingest takes its connection without the pool's check (a round trip): one the
+    server dropped while it was idle (a restart) fails the ingest's first pipeline,
+    before anything could be committed; the upload is then stored once on a checked
+    connection, the store never said to be failing."""
+    a, _ = depots
+    a.add_meter_list(meter_list("L1", ["M1", "M2"]), ISSUED)
+    a.ingest(upload("U1", [visit("M1")]), NOW)
+    checks: list[bool] = []
+    checking = postgres_backend._checked_unless_asked
+
+    def counted(conn):
+        checks.append(not getattr(postgres_backend._UNCHECKED, "on", False))
+        checking(conn)
+
+    monkeypatch.setattr(a._pool, "_check", counted)
+    assert _drop_connections(pg_url) >= 1            # a's idle one among them
+    report = a.ingest(upload("U2", [visit("M2")]), NOW)
+    assert (report.readings_stored, report.already_held) == (1, False)
+    # unchecked, then checked (and any other dropped one the pool held, checked too)
+    assert checks[0] is False and checks[1:] and all(checks[1:]), checks
+    assert not a.failing
+    assert a._one("SELECT COUNT(*) FROM readings") == 2
+    assert a._rows("SELECT upload_id FROM uploads ORDER BY upload_id") == [("U1",), ("U2",)]
+    assert a.list_state("L1") == "complete"
