@@ -240,9 +240,9 @@ _COPY_NULL = "\\N"
 
 def visit_copy(upload_id: str, visits: Sequence[Any]) -> bytes | list[tuple]:
     """The visits table's rows of an upload's visits for its COPY: COPY's text format,
-    made by joins as :func:`copy_text` makes the readings' (a third of the time
-    :func:`_visit_rows` and ``write_row`` a row took, on the committer's thread while
-    the server waited); the rows of :func:`_visit_rows` (escaped by ``write_row``)
+    made by joins as :func:`copy_text` makes the readings' (0.5 ms for 1,000 visits,
+    where :func:`_visit_rows` alone took 0.9 ms before ``write_row`` escaped each row,
+    on the committer's thread); the rows of :func:`_visit_rows` (escaped by ``write_row``)
     when a value is not text nor a number, or holds a backslash, tab, newline,
     carriage return or NUL."""
     if not visits:
@@ -679,8 +679,9 @@ class PostgresStore(PortableStatements, SqliteAccounts, SqliteExceptions, Sqlite
     def _own_tx(self, *, checked: bool = True) -> Iterator[PgConnection]:
         """A write transaction whose ``BEGIN`` and ``COMMIT`` the caller sends, each in a
         pipeline with its first and last statements (two round trips fewer than
-        :meth:`_tx`: an ingest's are a tenth of its time when the server's cores are
-        busy); rolled back on any error, or on leaving without a commit. Not
+        :meth:`_tx`; each costs most when the cores are busy, as the daemon's check
+        workers keep them: docs/benchmarks.md, 2026-12-04); rolled back on any error,
+        or on leaving without a commit. Not
         ``checked``: the connection is handed out without the pool's check (a third
         round trip), and the caller tells a dropped one (:class:`_DroppedIdle`)."""
         try:
