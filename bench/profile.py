@@ -12,8 +12,9 @@ on made-up input; this one runs the parts the depot and the HHU really run, in t
    fleet (simulated meters recording from their load model, an outage each) and reads
    each meter's registers, then its profile and logbook (``P.01``/``P.98``, or the
    Elster registers) through the IEC 62056-21 client, into one sealed upload of
-   version 2 in flash. The meters' own time (they compute their answers) is measured
-   apart, so the HHU's part shows: bytes read from the meters / the HHU's seconds.
+   version 3 (values in byte planes; version 2 on code before it) in flash. The
+   meters' own time (they compute their answers) is measured apart, so the HHU's part
+   shows: bytes read from the meters / the HHU's seconds.
 2. **link**: the HHU (``DeviceServer`` on that flash) behind a ``LineSim`` paced at
    ``--baud`` (8N1: baud/10 bytes a second, 2 ms latency, 62-byte pieces as in
    ``docks.py``), in a child process; the daemon (``Daemon``, one dock on ``socket://``
@@ -25,7 +26,8 @@ on made-up input; this one runs the parts the depot and the HHU really run, in t
 
 ``--workdir DIR`` keeps the depot, the fleet and the flash (a test compares the stored
 intervals with what the meters recorded). Last line:
-``route: M meters, V values, field F values/s, link G x line rate (payload), ingest R``.
+``route: M meters, V values, field F values/s, link G x line rate (payload version N; G2
+as version 2), B B a value on the line, ingest R``.
 """
 
 from __future__ import annotations
@@ -247,19 +249,27 @@ def field_stage(root: Path, key: bytes, fleet: Path, load: str) -> dict[str, Any
 
 def upload_sizes(data: bytes, key: bytes, upload_id: str) -> dict[str, int]:
     """The upload's sizes: sealed (what the link carries), its payload expanded (msgpack,
-    values delta-coded, as the HHU encodes it before zlib), that payload with every
-    value written as itself (not delta-coded), and the intervals and values in it."""
-    expanded = decode_transfer(data, key).header.expanded_size
+    as the HHU encodes it before zlib: version 2 values delta-coded in arrays, version 3
+    in byte planes), that payload written as version 2 (the reference of 2026-12-02),
+    and with every value written as itself (not delta-coded); the intervals and values."""
+    transfer = decode_transfer(data, key)
+    expanded = transfer.header.expanded_size
+    version = transfer.payload.get("version", 1)
     upload = check_upload(data, hhu_id=HHU, hhu_key=key, upload_id=upload_id,
                           received_at=VISIT + timedelta(hours=12))
-    plain = expanded + sum(
-        len(msgpack.packb(list(run.values))) - len(msgpack.packb(encode_profile(
-            ChannelSeries(series.channel, series.interval_s, series.exponent,
-                          (run,)))[4][0][1]))
-        for _, series in upload.profiles for run in series.runs)
-    values = upload.interval_count()
-    return {"expanded": expanded, "plain": plain, "values": values,
-            "series": len(upload.profiles)}
+
+    def field(series: ChannelSeries, run: Any, version: int) -> int:
+        one = ChannelSeries(series.channel, series.interval_s, series.exponent, (run,))
+        # main's encoder (version 2 only) takes no version: run against it side by side
+        profile = encode_profile(one) if version < 3 else encode_profile(one, version)
+        return len(msgpack.packb(profile[4][0][1]))
+
+    runs = [(series, run) for _, series in upload.profiles for run in series.runs]
+    sent = sum(field(series, run, version) for series, run in runs)
+    v2 = expanded - sent + sum(field(series, run, 2) for series, run in runs)
+    plain = expanded - sent + sum(len(msgpack.packb(list(run.values))) for _, run in runs)
+    return {"expanded": expanded, "v2": v2, "plain": plain, "version": version,
+            "values": upload.interval_count(), "series": len(upload.profiles)}
 
 
 # -- stage 2: the HHU behind its line (a child process) ------------------------------------
@@ -456,8 +466,9 @@ def run(root: Path, args: argparse.Namespace) -> int:
                                    f"{field['profile_read']:,})"),
         ("profile parse MB/s", f"{field['profile_read'] / 1e6 / parse_s:.2f} (framing, BCC, "
                                f"parse, series: the HHU's {parse_s:.2f} s)"),
-        ("upload in flash", f"{field['sealed']:,} bytes sealed (zlib), payload "
-                            f"{sizes['expanded']:,} expanded, {sizes['plain']:,} with values "
+        ("upload in flash", f"{field['sealed']:,} bytes sealed (zlib), payload (version "
+                            f"{sizes['version']}) {sizes['expanded']:,} expanded, "
+                            f"{sizes['v2']:,} as version 2, {sizes['plain']:,} with values "
                             "not delta-coded"),
     ])
 
@@ -495,7 +506,9 @@ def run(root: Path, args: argparse.Namespace) -> int:
         ("goodput: sealed file", goodput(field["sealed"]) + " (the bytes the link carried "
                                                              "as data: its efficiency)"),
         ("goodput: payload as the HHU holds it", goodput(sizes["expanded"]) +
-         " (msgpack, values delta-coded, before zlib)"),
+         f" (msgpack, version {sizes['version']}, before zlib)"),
+        ("goodput: payload as version 2", goodput(sizes["v2"]) + " (the same values in "
+                                                                 "version 2's arrays)"),
         ("goodput: values plain", goodput(sizes["plain"]) + " (that payload, each value "
                                                              "as itself)"),
         ("goodput: meter text", goodput(field["profile_read"]) + f" ({source} as the "
@@ -534,7 +547,9 @@ def run(root: Path, args: argparse.Namespace) -> int:
         print(f"\nstored = recorded: {check}")
     print(f"\nroute: {field['visits']} meters, {values:,} values, "
           f"field {values / field['seconds']:,.0f} values/s, link "
-          f"{sizes['expanded'] / link_s / line_rate:.2f} x line rate (payload), ingest "
+          f"{sizes['expanded'] / link_s / line_rate:.2f} x line rate (payload version "
+          f"{sizes['version']}; {sizes['v2'] / link_s / line_rate:.2f} as version 2), "
+          f"{line['to_depot'] / values:.3f} B a value on the line, ingest "
           f"{ours_rate / raw_rate:.2f} of executemany")
     return 0 if check in (None, "yes") else 1
 

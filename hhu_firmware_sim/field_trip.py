@@ -124,8 +124,12 @@ def run_trip(flash: FlashStore, hhu_id: str, key: bytes, *, operator: str = "cre
              start: datetime | None = None, visit: Visitor = synthetic_visit,
              minutes_per_visit: int = 20,
              checkpoint: Callable[[], None] | None = None,
-             clock: Callable[[], datetime] = _wall_clock) -> TripResult:
+             clock: Callable[[], datetime] = _wall_clock,
+             upload_version: int = 3) -> TripResult:
     """Execute every meter list in flash; idempotent (an executed list leaves the flash).
+
+    A route with profiles or events is written as ``upload_version`` (3 by default:
+    docs/upload-format.md; 2 for a depot that reads no newer), else as version 1.
 
     ``visit`` gets each scheme with its passwords opened (``password`` beside
     ``secret``): only the HHU holding the key can. ``checkpoint`` runs after a list's
@@ -185,8 +189,8 @@ def run_trip(flash: FlashStore, hhu_id: str, key: bytes, *, operator: str = "cre
         upload_id = f"R-{entry.bundle_id}"[:64]
         body: dict[str, Any] = {"upload_id": upload_id, "hhu_id": hhu_id,
                                 "operator": operator, "lists": [mlist["id"]], "visits": visits}
-        if profiled(visits):
-            body["version"] = 2     # docs/upload-format.md; else version 1, as ever
+        if profiled(visits, upload_version):
+            body["version"] = upload_version    # docs/upload-format.md; else 1, as ever
         if not flash.has_upload(upload_id):
             flash.store_upload(upload_id, encode_transfer(
                 "readings", body, source=hhu_id, target=transfer.header.source, key=key,
@@ -202,11 +206,11 @@ def run_trip(flash: FlashStore, hhu_id: str, key: bytes, *, operator: str = "cre
                       tuple(outcomes), tuple(problems))
 
 
-def profiled(visits: list[dict[str, Any]]) -> bool:
+def profiled(visits: list[dict[str, Any]], version: int = 3) -> bool:
     """Put a visit's profiles (:class:`ChannelSeries`) and events (:class:`MeterEvent`)
-    in upload version 2's arrays, in place; whether any visit has some. A route without
-    any is written as version 1, which every depot reads (without the visits'
-    ``meter_clock``, a version-2 key)."""
+    in upload ``version``'s arrays (2, or 3: each run's values as byte planes), in place;
+    whether any visit has some. A route without any is written as version 1, which every
+    depot reads (without the visits' ``meter_clock``, a version-2 key)."""
     found = False
     for v in visits:
         for name in ("profiles", "events"):
@@ -216,7 +220,7 @@ def profiled(visits: list[dict[str, Any]]) -> bool:
             if not items:
                 del v[name]
                 continue
-            v[name] = [encode_profile(x) if isinstance(x, ChannelSeries) else
+            v[name] = [encode_profile(x, version) if isinstance(x, ChannelSeries) else
                        encode_event(x) if isinstance(x, MeterEvent) else x for x in items]
             found = True
     if not found:                   # version 1 has no meter_clock: only VEE needs it

@@ -121,9 +121,14 @@ class Recorder:
         self._q_import = Decimal(rng.randrange(20, 50)) / 100     # tan phi, inductive
         self._q_export = Decimal(rng.randrange(0, 5)) / 100
         self.step = self.config.interval_min * 60
-        #: the load's kW at each minute of the day, when kw_at is a daily shape's
-        self._kw_by_minute: tuple[Decimal, ...] | None = getattr(
-            getattr(self.kw_at, "__self__", None), "kw_by_minute", None)
+
+    @property
+    def _kw_by_minute(self) -> tuple[Decimal, ...] | None:
+        """The load's kW at each minute of the day, when ``kw_at`` is a daily shape's.
+        Read from ``kw_at`` each time, not kept: a load given to the recorder later (a
+        noisy load wrapping the shape, say) must never be skipped for the old shape's
+        table."""
+        return getattr(getattr(self.kw_at, "__self__", None), "kw_by_minute", None)
 
     # -- time ----------------------------------------------------------------------------
 

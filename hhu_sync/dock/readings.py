@@ -38,7 +38,7 @@ log = logging.getLogger("hhu_sync.ingest")
 
 
 @contextmanager
-def _gc_paused() -> Iterator[None]:
+def gc_paused() -> Iterator[None]:
     """An upload is a burst of short-lived objects that the cyclic collector would walk
     again and again; reference counting frees them all. Pausing it saves about a tenth."""
     was_enabled = gc.isenabled()
@@ -60,7 +60,7 @@ def check_upload(data: bytes, *, hhu_id: str, hhu_key: bytes, upload_id: str,
     ``max_upload_version``: the newest readings payload version read; a newer one is
     refused (reason ``version_unsupported``) and so left on the HHU."""
     received = received_at or datetime.now(UTC)
-    with _gc_paused():
+    with gc_paused():
         return _checked(data, hhu_id=hhu_id, hhu_key=hhu_key, upload_id=upload_id,
                         received=received, max_version=max_upload_version)
 
@@ -106,7 +106,7 @@ def export_stored(*, database: str, upload_id: str, folder: str, sender: str,
     thousand rows is tens of milliseconds of Python that would otherwise hold the
     daemon's interpreter lock while other HHUs wait for their own commit.
     """
-    with _gc_paused():
+    with gc_paused():
         return _exported(database, upload_id, folder, sender, catalog)
 
 
@@ -134,7 +134,7 @@ def ingest_upload_bytes(store, data: bytes, *, hhu_id: str, hhu_key: bytes,
     the same two steps, the check in a worker and the commit on its committer thread)."""
     upload = check_upload(data, hhu_id=hhu_id, hhu_key=hhu_key, upload_id=upload_id,
                           received_at=received_at, max_upload_version=max_upload_version)
-    with _gc_paused():
+    with gc_paused():
         return store.ingest(upload, _now()), upload
 
 

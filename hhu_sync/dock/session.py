@@ -51,7 +51,7 @@ from hhu_sync.dock.events import (
     UploadAcknowledged,
     UploadCommitted,
 )
-from hhu_sync.dock.readings import UploadDecoder, UploadRefused
+from hhu_sync.dock.readings import UploadDecoder, UploadRefused, gc_paused
 from hhu_sync.errors import HhuSyncError
 from hhu_sync.failpoints import failpoint
 from hhu_sync.fsutil import DAEMON_DIR_MODE, atomic_write, ensure_dir
@@ -61,6 +61,7 @@ from hhu_sync.ingest.upload import IngestReport
 from hhu_sync.io.dock import AuthFailed, DockSession, Refused, VersionRejected
 from hhu_sync.io.errors import LinkCut, LinkTimedOut
 from hhu_sync.io.ports import PortError, open_port
+from hhu_sync.io.pump import streaming_gather
 from hhu_sync.io.versions import VersionMemory
 from hhu_sync.link import HelloInfo, LinkSettings, Progress, ReasonCode
 from hhu_sync.link.messages import MIN_PROTOCOL_VERSION, PROTOCOL_VERSION
@@ -371,9 +372,10 @@ class Session:
         settings = LinkSettings(max_version=version, min_version=self.config.link.min_version)
         port = self.port
         assert port is not None, "opened by _run"
+        gather_s = self.config.link.read_gather_ms / 1000
         self.link = DockSession(port, self.keystore.hhu_key, settings=settings,
-                                on_event=self._on_event,
-                                gather_s=self.config.link.read_gather_ms / 1000,
+                                on_event=self._on_event, gather_s=gather_s,
+                                gather_max_s=streaming_gather(gather_s),
                                 on_answer=self._answered_now)
         if self.stop.is_set():       # aborted while the port was opening
             self.abort()
@@ -537,7 +539,12 @@ class Session:
 
     def _ingest(self, checked: Future):
         upload = checked.result()
-        report = self.store.ingest(upload, _now())
+        # the collector paused, as the inline path's commit (ingest_upload_bytes): a
+        # commit's containers (the rows' columns and statements' parameters) are freed by
+        # reference counting, and a collection the dock loop's allocations start while
+        # they live walks them and every session's objects on the committer's time
+        with gc_paused():
+            report = self.store.ingest(upload, _now())
         failpoint("ingest.after_commit")
         return upload, report
 

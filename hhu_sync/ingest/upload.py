@@ -11,14 +11,16 @@ nothing is lost and nothing wrong is billed.
 
 from __future__ import annotations
 
+import gc
 import json
+import pickle
 import re
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from enum import StrEnum
 from functools import partial
-from itertools import chain
+from itertools import chain, repeat
 from typing import Any, Literal, NamedTuple, overload
 
 from hhu_sync.errors import HhuSyncError
@@ -46,8 +48,9 @@ from hhu_sync.profile.wire import WireError, decode_events, decode_profiles
 from hhu_sync.safetext import UNSAFE
 
 #: The readings payload versions this depot reads (docs/upload-format.md): 1 registers
-#: only, 2 adds each visit's load profiles and event log.
-UPLOAD_VERSION = 2
+#: only, 2 adds each visit's load profiles and event log, 3 codes a profile run's values
+#: as one binary field (byte planes) in place of version 2's array.
+UPLOAD_VERSION = 3
 OUTCOMES = ("done", "no_access", "not_found", "password_rejected", "verify_failed")
 MAX_VISITS = 100_000
 #: Upload version 2, in all of an upload's visits (a visit's own bounds are in
@@ -186,7 +189,7 @@ class Upload:
     def __getstate__(self) -> dict[str, Any]:
         """Sent from a check worker to the committer: the readings as one flat list
         (:class:`FlatRows`: pickled by column, and the store inserts from it as it is)
-        and the visits as :class:`FlatRows` too (by column: most of a visit's fields
+        and the visits by column too (:func:`_visit_columns`: most of a visit's fields
         are the same in every visit of an upload, and go once)."""
         state = dict(self.__dict__)
         rows = self.readings
@@ -194,12 +197,22 @@ class Upload:
             state["readings"] = FlatRows(list(chain.from_iterable(rows)), READING_WIDTH)
         visits = self.visits
         if visits:
-            state["visits"] = FlatRows(list(chain.from_iterable(visits)), VISIT_WIDTH)
+            state["visits"] = _visit_columns(visits)
         return state
+
+    def __reduce__(self) -> tuple[Any, tuple[bytes]]:
+        """Pickled as one blob of its state, which :func:`_unpickled` loads with the
+        cyclic collector paused: an upload is thousands of new containers (its visits,
+        its rows' lists) that the collector would otherwise walk, again and again, on the
+        daemon's thread that receives every check worker's results (a third of its
+        unpickling)."""
+        return (_unpickled, (pickle.dumps(self.__getstate__(), pickle.HIGHEST_PROTOCOL),))
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         visits = state["visits"]
-        if type(visits) is FlatRows:
+        if type(visits) is dict:
+            state["visits"] = _visits_of_columns(visits)
+        elif type(visits) is FlatRows:        # an older depot's check worker's
             state["visits"] = list(map(_visit_of, visits))
         self.__dict__.update(state)
 
@@ -219,6 +232,59 @@ class Upload:
             out.append((*r[:5], status, r[6], r[7], received_at) if status
                        else (*r[:8], received_at))
         return out
+
+
+def _unpickled(blob: bytes) -> Upload:
+    """The upload :meth:`Upload.__reduce__` pickled, made with the collector paused (as
+    :func:`hhu_sync.dock.readings.check_upload` makes it; reference counting frees
+    whatever it drops)."""
+    was_enabled = gc.isenabled()
+    gc.disable()
+    try:
+        upload = Upload.__new__(Upload)
+        upload.__setstate__(pickle.loads(blob))
+        return upload
+    finally:
+        if was_enabled:
+            gc.enable()
+
+
+_ROWS = Visit._fields.index("rows")
+
+
+def _visit_columns(visits: list[Visit]) -> dict[str, Any]:
+    """Visits as they are pickled: a column a field, where a field that is one text,
+    flag or None in every visit goes once, and the visits' reading ranges go as their
+    starts and stops (whole numbers pickle in a byte or few; a range object is a call
+    to make again, each)."""
+    n = len(visits)
+    columns: list[Any] = list(zip(*visits, strict=True))
+    same: dict[int, Any] = {}
+    for i, column in enumerate(columns):
+        first = column[0]
+        if (first is None or type(first) is str or type(first) is bool) \
+                and column.count(first) == n:
+            same[i] = first
+            columns[i] = None
+    ranges = columns[_ROWS]
+    if ranges is not None and all(type(r) is range for r in ranges):
+        columns[_ROWS] = None
+        starts, stops, steps = ([r.start for r in ranges], [r.stop for r in ranges],
+                                [r.step for r in ranges])
+        same[_ROWS] = (starts, stops, None if steps.count(1) == n else steps)
+    return {"n": n, "same": same, "columns": columns}
+
+
+def _visits_of_columns(state: dict[str, Any]) -> list[Visit]:
+    """The visits :func:`_visit_columns` gave, as they were."""
+    n, same, columns = state["n"], state["same"], list(state["columns"])
+    for i, value in same.items():
+        if i == _ROWS:
+            starts, stops, steps = value
+            columns[i] = map(range, starts, stops, *([steps] if steps else []))
+        else:
+            columns[i] = repeat(value, n)
+    return list(map(_visit_of, zip(*columns, strict=True)))
 
 
 @dataclass
@@ -413,18 +479,19 @@ def _shown(value: object) -> str:
 
 def _profiles(v: dict, seq: int, version: int, profiles: list, events: list,
               totals: list[int]) -> None:
-    """A visit's profiles and events (version 2), checked whole; in version 1 a visit
-    that holds them is refused (a version-1 reader would drop them unseen)."""
+    """A visit's profiles and events (versions 2 and 3), checked whole; in version 1 a
+    visit that holds them is refused (a version-1 reader would drop them unseen)."""
     raw_profiles, raw_events = v.get("profiles"), v.get("events")
     if version < 2:
         for name, raw in (("profiles", raw_profiles), ("events", raw_events)):
             if raw is not None:
-                raise UploadError(f"visits[{seq}].{name}: only upload version 2 carries "
-                                  f"{name}; this upload says version {version}")
+                raise UploadError(f"visits[{seq}].{name}: only upload version 2 and later "
+                                  f"carry {name}; this upload says version {version}")
         return
     try:
         if raw_profiles is not None:
-            found = decode_profiles(raw_profiles, f"visits[{seq}].profiles")
+            found = decode_profiles(raw_profiles, f"visits[{seq}].profiles", version,
+                                    MAX_INTERVALS_PER_UPLOAD - totals[0])
             profiles.extend((seq, series) for series in found)
             totals[0] += sum(series.count() for series in found)
             if totals[0] > MAX_INTERVALS_PER_UPLOAD:
@@ -447,8 +514,8 @@ def clock_offset(raw: object, visit: Visit, version: int) -> int | None:
     naming the field: an HHU that writes it wrong has a bug a clerk cannot mend."""
     where = f"visits[{visit.seq}].meter_clock"
     if version < 2:
-        raise UploadError(f"{where}: only upload version 2 carries meter_clock; this upload "
-                          f"says version {version}")
+        raise UploadError(f"{where}: only upload version 2 and later carry meter_clock; "
+                          f"this upload says version {version}")
     if type(raw) is not str or len(raw) > 64:
         raise UploadError(f"{where}: expected ISO 8601 text with a zone, found "
                           f"{_shown(raw)}")

@@ -103,13 +103,14 @@ class DockSession:
                  settings: LinkSettings | None = None,
                  on_event: Callable[[Any], None] | None = None,
                  loop: asyncio.AbstractEventLoop | None = None,
-                 gather_s: float = 0.0,
+                 gather_s: float = 0.0, gather_max_s: float | None = None,
                  on_answer: Callable[[], None] | None = None) -> None:
         """``on_answer``: called once, when the first bytes come from the cradle (an HHU
-        is there: the handshake is under way)."""
+        is there: the handshake is under way). ``gather_s``, ``gather_max_s``: the
+        pump's read gathering (LinkPump)."""
         self.conn = DockConnection(Role.DOCK, settings=settings or LinkSettings(), keys=keys)
         self.pump = LinkPump(port, self.conn, loop=loop, fatal=link_fatal, on_event=on_event,
-                             gather_s=gather_s)
+                             gather_s=gather_s, gather_max_s=gather_max_s)
         self.pump.on_first_data = on_answer
         self.hello: HelloInfo | None = None
         self.hhu_id: str | None = None

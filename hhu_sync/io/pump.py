@@ -19,6 +19,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
+import select
 import threading
 import time
 import weakref
@@ -40,6 +41,15 @@ GATHER_MAX_BPS = 256 * 1024
 RATE_WINDOW_S = 0.2       # the rate is measured over windows this long
 THREAD_POLL_S = 0.05      # a fallback reader thread's read time-out (how soon it sees a stop)
 _CLOCK_SLACK_S = 1e-3     # the loop may call a timer a hair early; it still counts as due
+#: a depot's cradle streaming a transfer is read every this many gathering periods at
+#: most (``streaming_gather``): the link keeps kilobytes in flight, so a read 64 ms late
+#: costs it nothing, and on a slow line a read costs the same for one piece or ten
+STREAM_GATHER_TICKS = 4
+
+
+def streaming_gather(gather_s: float) -> float:
+    """The longest a streaming port's reads gather, for a pump gathering ``gather_s``."""
+    return min(MAX_GATHER_S, STREAM_GATHER_TICKS * gather_s)
 
 
 class PumpError(HhuSyncError):
@@ -90,7 +100,9 @@ def watchable_fd(port: serial.SerialBase) -> int | None:
 class _GatherTick:
     """One loop timer for every port gathering on a loop (see _FdTransport): with 32
     cradles trickling, one timer a tick rather than one a port a read, whose set-up
-    cost as much as the reads it saved."""
+    cost as much as the reads it saved. A port that is to sit out ticks (``skip``, a
+    streaming port's longer gathering) is carried over to the next without a read, so
+    every port of a period still shares the one timer. The clock is read once a tick."""
 
     def __init__(self, loop: asyncio.AbstractEventLoop, period_s: float) -> None:
         self.loop, self.period_s = loop, period_s
@@ -105,8 +117,13 @@ class _GatherTick:
     def _tick(self) -> None:
         self._handle = None
         due, self.waiting = self.waiting, []
+        now = self.loop.time()
         for transport in due:
-            transport.gathered()
+            if transport.skip:
+                transport.skip -= 1
+                self.add(transport)
+            else:
+                transport.gathered(now)
 
 
 _TICKS: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, dict[float, _GatherTick]] = (
@@ -119,6 +136,79 @@ def _tick_for(loop: asyncio.AbstractEventLoop, period_s: float) -> _GatherTick:
     if tick is None:
         tick = ticks[period_s] = _GatherTick(loop, period_s)
     return tick
+
+
+_ONESHOT_IN = getattr(select, "EPOLLIN", 0) | getattr(select, "EPOLLONESHOT", 0)
+
+
+class _ReadyPorts:
+    """One epoll for every gathering port of a loop, itself watched by the loop: a
+    wake-up reads every port that became readable, and a port is watched again (after
+    a gathering, or a read) by one ``epoll.modify``, where the loop's ``add_reader`` and
+    ``remove_reader`` cost ten times that in Python for each turn of a trickling
+    cradle. Each port is armed one-shot: the first byte disarms it, so a port that is
+    gathering is not reported (nor the loop woken) until it is armed again."""
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+        self.epoll = select.epoll()
+        self.ports: dict[int, _FdTransport] = {}
+        loop.add_reader(self.epoll.fileno(), self._ready)
+
+    def arm(self, transport: _FdTransport) -> None:
+        """Report the port's next byte (now, if it has one); OSError if epoll cannot
+        watch this kind of descriptor."""
+        fd = transport.fd
+        if self.ports.get(fd) is transport:
+            with contextlib.suppress(FileNotFoundError):   # gone from the set: re-register
+                self.epoll.modify(fd, _ONESHOT_IN)
+                return
+        self.ports[fd] = transport
+        try:
+            self.epoll.register(fd, _ONESHOT_IN)
+        except FileExistsError:      # a port of this number that was not forgotten
+            self.epoll.modify(fd, _ONESHOT_IN)
+
+    def forget(self, transport: _FdTransport) -> None:
+        fd = transport.fd
+        if self.ports.get(fd) is transport:
+            del self.ports[fd]
+            with contextlib.suppress(OSError):      # already closed: epoll dropped it
+                self.epoll.unregister(fd)
+        if not self.ports:
+            self.close()
+
+    def close(self) -> None:
+        if _READY.get(self.loop) is self:
+            del _READY[self.loop]
+        with contextlib.suppress(RuntimeError):      # the loop is closed already
+            self.loop.remove_reader(self.epoll.fileno())
+        self.epoll.close()
+
+    def _ready(self) -> None:
+        try:
+            ready = self.epoll.poll(0)
+        except (OSError, ValueError):   # closed under us by the last port's close
+            return
+        ports = self.ports
+        for fd, _ in ready:
+            transport = ports.get(fd)
+            if transport is not None:
+                transport.readable()
+
+
+_READY: weakref.WeakKeyDictionary[asyncio.AbstractEventLoop, _ReadyPorts] = (
+    weakref.WeakKeyDictionary())
+
+
+def _ready_for(loop: asyncio.AbstractEventLoop) -> _ReadyPorts | None:
+    """The loop's epoll for gathering ports; None where there is no epoll (not Linux)."""
+    if not _ONESHOT_IN or not hasattr(select, "epoll"):
+        return None
+    ready = _READY.get(loop)
+    if ready is None:
+        ready = _READY[loop] = _ReadyPorts(loop)
+    return ready
 
 
 class LineRate:
@@ -136,9 +226,11 @@ class LineRate:
         self._moved = 0
         self._since = clock()
 
-    def moved(self, n: int) -> None:
+    def moved(self, n: int, now: float | None = None) -> None:
+        """``n`` bytes moved; ``now``: the clock's time, if the caller has just read it."""
         self._moved += n
-        now = self.clock()
+        if now is None:
+            now = self.clock()
         span = now - self._since
         if span >= RATE_WINDOW_S:
             self.fast = self._moved / span > GATHER_MAX_BPS
@@ -156,23 +248,49 @@ class _FdTransport:
     quiet port costs nothing and its next byte is read at once. Every port of a loop
     gathers on one timer (``_GatherTick``): a port waits one period or less. A port
     moving more than ``GATHER_MAX_BPS`` (``LineRate``) is not gathered at all.
+
+    ``max_ticks`` > 1: a port whose gathered reads keep finding bytes (a transfer
+    streaming in, or its acknowledgements) is read every second tick, then every
+    fourth..., up to every ``max_ticks``-th; a tick that finds nothing, or ``hurry()``
+    (the caller sent a request: its answer is read within a tick), starts again at one.
+    On a slow line a read costs the same whether it takes one piece or ten.
+
+    A gathering port is watched through the loop's one epoll (``_ReadyPorts``) where
+    there is one, else by the loop's own ``add_reader``.
     """
 
     def __init__(self, loop: asyncio.AbstractEventLoop, fd: int,
-                 on_data: Callable[[bytes], None], on_error: Callable[[BaseException], None],
-                 stats: PumpStats, gather_s: float = 0.0) -> None:
+                 on_data: Callable[[bytes, float], None],
+                 on_error: Callable[[BaseException], None],
+                 stats: PumpStats, gather_s: float = 0.0, max_ticks: int = 1) -> None:
         self.loop, self.fd, self.stats = loop, fd, stats
         self.on_data, self.on_error = on_data, on_error
         self.gather_s = gather_s
+        self.max_ticks = max_ticks
+        self.skip = 0          # ticks to sit out before the next gathered read
+        self._streak = 1       # ticks between gathered reads now (1, 2, 4... max_ticks)
         self._pending = bytearray()   # what the port has not taken yet
         self._drained: asyncio.Event | None = None   # set when _pending empties
         self._closed = False
         self._tick = _tick_for(loop, gather_s) if gather_s else None
         self.rate = LineRate(loop.time)
         os.set_blocking(fd, False)
-        loop.add_reader(fd, self._readable)
+        self._ready = _ready_for(loop) if self._tick is not None else None
+        self._watch()
 
-    def _read(self) -> bytes | None:
+    def _watch(self) -> None:
+        """Read the port at its next byte (at once if it has some)."""
+        ready = self._ready
+        if ready is not None:
+            try:
+                ready.arm(self)
+                return
+            except OSError:          # a descriptor epoll does not take: the loop's way
+                ready.forget(self)
+                self._ready = None
+        self.loop.add_reader(self.fd, self.readable)
+
+    def _read(self, now: float) -> bytes | None:
         """What the port has (b"" none yet), or None when it failed or ended."""
         try:
             data = os.read(self.fd, READ_CHUNK)
@@ -181,13 +299,14 @@ class _FdTransport:
         except OSError as exc:
             self.on_error(exc)
             return None
-        self.stats.reads += 1
+        stats = self.stats
+        stats.reads += 1
         if not data:
             self.on_error(EOFError("end of stream"))
             return None
-        self.stats.bytes_read += len(data)
+        stats.bytes_read += len(data)
         if self._tick is not None:
-            self.rate.moved(len(data))
+            self.rate.moved(len(data), now)
         return data
 
     def _gathering(self, data: bytes) -> bool:
@@ -195,34 +314,52 @@ class _FdTransport:
         return (self._tick is not None and len(data) < READ_CHUNK and not self.rate.fast
                 and not self._closed)
 
-    def _readable(self) -> None:
-        data = self._read()
+    def readable(self) -> None:
+        """The port has bytes (the loop, or the loop's epoll, says so): read them."""
+        now = self.loop.time()
+        data = self._read(now)
         if data:
-            self.on_data(data)
-            if self._gathering(data):
-                assert self._tick is not None
+            self.on_data(data, now)
+        if data is None or self._closed:
+            return
+        if data and self._gathering(data):
+            assert self._tick is not None
+            if self._ready is None:
                 self.loop.remove_reader(self.fd)
-                self._tick.add(self)
+            self._streak, self.skip = 1, 0
+            self._tick.add(self)
+        elif self._ready is not None:
+            self._watch()                  # armed one-shot: armed again
 
-    def gathered(self) -> None:
-        """The tick: read what gathered; keep gathering while there is some."""
+    def gathered(self, now: float) -> None:
+        """The tick (at ``now``): read what gathered; keep gathering while there is some,
+        each time a little longer (up to ``max_ticks``)."""
         if self._closed:
             return
-        data = self._read()
+        data = self._read(now)
         if data is None:
             return
         if not data:
-            self.loop.add_reader(self.fd, self._readable)   # quiet: read the next at once
+            self._watch()                  # quiet: read the next at once
             return
         self.stats.gathers += 1
-        self.on_data(data)
+        self.on_data(data, now)
         if self._closed:
             return
         if self._gathering(data):
             assert self._tick is not None
+            streak = self._streak
+            if streak < self.max_ticks:
+                self._streak = streak = min(2 * streak, self.max_ticks)
+            self.skip = streak - 1
             self._tick.add(self)
         else:
-            self.loop.add_reader(self.fd, self._readable)   # a fast line: no gathering
+            self._watch()                  # a fast line: no gathering
+
+    def hurry(self) -> None:
+        """A request went out: read its answer at the next tick, and gather from one
+        tick again (a transfer that streams in afterwards earns its longer reads anew)."""
+        self._streak, self.skip = 1, 0
 
     def write(self, data: bytes) -> None:
         if self._pending:
@@ -275,7 +412,10 @@ class _FdTransport:
     def close(self, wait: bool = True) -> None:
         if not self._closed:
             self._closed = True        # a tick still due finds it closed and skips it
-            self.loop.remove_reader(self.fd)
+            if self._ready is not None:
+                self._ready.forget(self)
+            else:
+                self.loop.remove_reader(self.fd)
             self.loop.remove_writer(self.fd)
 
 
@@ -320,6 +460,9 @@ class _ThreadTransport:
 
     unsent = 0          # port.write() returns once the port took the bytes
 
+    def hurry(self) -> None:
+        """(This reader gathers one period at a time: nothing to hurry.)"""
+
     async def drained(self) -> None:
         return None
 
@@ -356,6 +499,11 @@ class LinkPump:
     bytes gather this long before the next, as a USB serial adapter's latency timer does
     (16 ms by default on FTDI's): most of a slow line's cost is per read, not per byte.
     It delays what the core sees by at most that; 0 reads every byte as it comes.
+    ``gather_max_s`` (at least ``gather_s``, at most ``MAX_GATHER_S``; default
+    ``gather_s``): on a descriptor, a port whose gathered reads keep finding bytes is
+    read less often, every second period, then every fourth..., up to this long (see
+    _FdTransport); a request sent (``send``) has its answer read within ``gather_s``
+    again. It delays what the core sees of a streaming transfer by at most that.
     Create, use and close it on the loop's thread.
     """
 
@@ -363,10 +511,17 @@ class LinkPump:
                  loop: asyncio.AbstractEventLoop | None = None,
                  fatal: Callable[[Any], BaseException | None] = lambda event: None,
                  on_event: Callable[[Any], None] | None = None,
-                 gather_s: float = 0.0) -> None:
+                 gather_s: float = 0.0, gather_max_s: float | None = None) -> None:
         if not 0 <= gather_s <= MAX_GATHER_S:
             raise ValueError(f"gather_s must be between 0 and {MAX_GATHER_S} s, "
                              f"found {gather_s}")
+        if gather_max_s is None:
+            gather_max_s = gather_s
+        if not gather_s <= gather_max_s <= MAX_GATHER_S:
+            raise ValueError(f"gather_max_s must be between gather_s ({gather_s} s) and "
+                             f"{MAX_GATHER_S} s, found {gather_max_s}")
+        # the longest streak, in whole periods (a float's rounding does not lose one)
+        max_ticks = max(1, int(gather_max_s / gather_s + 1e-9)) if gather_s else 1
         self.port = port
         self.conn = conn
         self.loop = loop or asyncio.get_running_loop()
@@ -383,7 +538,8 @@ class LinkPump:
         fd = watchable_fd(port)
         transport = _FdTransport if fd is not None else _ThreadTransport
         self._io: _FdTransport | _ThreadTransport = (
-            _FdTransport(self.loop, fd, self._on_data, self._on_error, self.stats, gather_s)
+            _FdTransport(self.loop, fd, self._on_data, self._on_error, self.stats, gather_s,
+                         max_ticks)
             if fd is not None else
             _ThreadTransport(self.loop, port, self._on_data, self._on_error, self.stats,
                              gather_s))
@@ -391,15 +547,18 @@ class LinkPump:
 
     # --- what the loop calls -------------------------------------------------------------
 
-    def _on_data(self, data: bytes) -> None:
+    def _on_data(self, data: bytes, now: float | None = None) -> None:
+        """Bytes read at ``now`` (the loop's clock; read here if not given)."""
         if self.cut is not None:
             return
         if self.on_first_data is not None:
             hook, self.on_first_data = self.on_first_data, None
             hook()
+        if now is None:
+            now = self.loop.time()
         try:
-            self.conn.receive_data(data, self.loop.time())
-            self._after()
+            self.conn.receive_data(data, now)
+            self._after(now)
         except Exception as exc:  # noqa: BLE001 - the core's or a callback's: the waiter's
             self._break(exc)
 
@@ -440,9 +599,9 @@ class LinkPump:
 
     # --- the loop's work after each wake-up ----------------------------------------------
 
-    def _after(self) -> None:
+    def _after(self, now: float | None = None) -> None:
         self._deliver()
-        self.flush()
+        self.flush(now)
         self._arm()
 
     def _deliver(self) -> None:
@@ -500,11 +659,11 @@ class LinkPump:
 
     # --- the caller's side ---------------------------------------------------------------
 
-    def flush(self) -> None:
-        """Write everything the core has queued."""
+    def flush(self, now: float | None = None) -> None:
+        """Write everything the core has queued (``now``: the loop's clock, if just read)."""
         if self.cut is not None:
             return
-        out = self.conn.data_to_send(self.loop.time())
+        out = self.conn.data_to_send(self.loop.time() if now is None else now)
         if out:
             self._io.write(out)
 
@@ -518,8 +677,10 @@ class LinkPump:
         """Give the core a command and write its bytes; PumpCut if the port is gone."""
         if self.cut is not None:
             raise self._stopped()
-        self.conn.send(command, self.loop.time())
-        self.flush()
+        now = self.loop.time()
+        self.conn.send(command, now)
+        self._io.hurry()
+        self.flush(now)
         if self.cut is not None:
             raise self._stopped()
         self._arm()

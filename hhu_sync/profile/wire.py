@@ -1,4 +1,5 @@
-"""Profiles and events as readings upload version 2 carries them (docs/upload-format.md).
+"""Profiles and events as readings upload versions 2 and 3 carry them
+(docs/upload-format.md).
 
 Pure and bounded: :func:`encode_profile` and :func:`encode_event` give the msgpack-ready
 arrays an HHU writes; :func:`decode_profiles` and :func:`decode_events` check a decoded
@@ -8,6 +9,8 @@ wrong shape or beyond a bound, before it is allocated for.
 Values travel delta-coded: each interval's mantissa minus the previous value's in the
 run (the first against 0). Consecutive intervals of a load differ little, so most deltas
 are msgpack fixints (one byte) or int16, and the repeats compress well on the link.
+Version 3 writes the same deltas as one binary field a run, in byte planes
+(:mod:`hhu_sync.profile.planes`): a sixth fewer bytes on the link under zlib.
 """
 
 from __future__ import annotations
@@ -18,6 +21,7 @@ from typing import Any, cast
 
 from hhu_sync.profile.events import EventKind, MeterEvent
 from hhu_sync.profile.flags import METER_BITS
+from hhu_sync.profile.planes import CodingError, decode_values, encode_values
 from hhu_sync.profile.series import (
     INTERVAL_SECONDS,
     MAX_CHANNELS,
@@ -45,12 +49,17 @@ class WireError(ValueError):
     """A profile or event array of the wrong shape or beyond a bound; names the field."""
 
 
-def encode_profile(series: ChannelSeries) -> list[Any]:
+def encode_profile(series: ChannelSeries, version: int = 2) -> list[Any]:
     """``[code, unit, interval_s, exponent, [run, ...]]`` with each run
     ``[first_end, deltas, status]``: status as pairs ``index, bits`` of the intervals
-    whose status is not 0 (most are), flat, in ascending index order."""
-    runs = []
+    whose status is not 0 (most are), flat, in ascending index order. ``deltas`` is an
+    array in version 2, the binary field of :mod:`hhu_sync.profile.planes` in 3."""
+    runs: list[list[Any]] = []
     for run in series.runs:
+        if version >= 3:
+            status = [x for i, s in enumerate(run.status) if s for x in (i, s)]
+            runs.append([run.first_end, encode_values(run.values), status])
+            continue
         deltas: list[int | None] = []
         previous = 0
         for value in run.values:
@@ -93,10 +102,15 @@ def _shown(value: object) -> str:
     return text if len(text) <= 40 else f"{type(value).__name__} {text[:32]}…"
 
 
-def decode_profiles(raw: object, where: str) -> list[ChannelSeries]:
+def decode_profiles(raw: object, where: str, version: int = 2,
+                    room: int | None = None) -> list[ChannelSeries]:
     """A visit's ``profiles`` array, checked whole: at most :data:`MAX_CHANNELS`
     channels, each with at most :data:`MAX_RUNS` runs and :data:`MAX_INTERVALS_PER_READ`
-    intervals in all, runs in time order and not overlapping."""
+    intervals in all, runs in time order and not overlapping. ``version``: the upload's
+    (3: each run's ``deltas`` a binary field, :mod:`hhu_sync.profile.planes`). ``room``:
+    the intervals the upload may still hold; a version-3 run past it is refused before
+    its values are made (a field of a few bytes may count a million equal values)."""
+    left = [MAX_CHANNELS * MAX_INTERVALS_PER_READ if room is None else room]
     if not _is_list(raw):
         raise WireError(f"{where}: expected an array of profiles")
     assert isinstance(raw, list | tuple)
@@ -121,11 +135,12 @@ def decode_profiles(raw: object, where: str) -> list[ChannelSeries]:
                             f"{', '.join(map(str, sorted(INTERVAL_SECONDS)))}")
         exponent = _int(profile[3], f"{at}.exponent", -MAX_EXPONENT, MAX_EXPONENT)
         out.append(ChannelSeries(Channel(code, unit), step, exponent,
-                                 _runs(profile[4], f"{at}.runs", step)))
+                                 _runs(profile[4], f"{at}.runs", step, version, left)))
     return out
 
 
-def _runs(raw: object, where: str, step: int) -> tuple[Run, ...]:
+def _runs(raw: object, where: str, step: int, version: int,
+          left: list[int]) -> tuple[Run, ...]:
     if not _is_list(raw):
         raise WireError(f"{where}: expected an array of runs")
     assert isinstance(raw, list | tuple)
@@ -143,7 +158,13 @@ def _runs(raw: object, where: str, step: int) -> tuple[Run, ...]:
             raise WireError(f"{at}.first_end: {first} is not after the previous run's last "
                             f"interval end {last_end}")
         deltas = run[1]
-        if not _is_list(deltas):
+        values: tuple[int | None, ...] | None = None
+        if version >= 3:
+            values = _binary_values(deltas, f"{at}.deltas",
+                                    min(MAX_INTERVALS_PER_READ - total, left[0]))
+            left[0] -= len(values)
+            deltas = values
+        elif not _is_list(deltas):
             raise WireError(f"{at}.deltas: expected an array")
         n = len(deltas)
         total += n
@@ -153,9 +174,23 @@ def _runs(raw: object, where: str, step: int) -> tuple[Run, ...]:
         last_end = first + (n - 1) * step
         if last_end > MAX_TIME:
             raise WireError(f"{at}.deltas: the run ends at {last_end}, after {MAX_TIME}")
-        runs.append(Run(first, _values(deltas, f"{at}.deltas"),
-                        _status(run[2], n, f"{at}.status")))
+        if values is None:
+            values = _values(deltas, f"{at}.deltas")
+        runs.append(Run(first, values, _status(run[2], n, f"{at}.status")))
     return tuple(runs)
+
+
+def _binary_values(raw: object, where: str, room: int) -> tuple[int | None, ...]:
+    """Version 3: a run's mantissas from its binary field, at most ``room`` of them."""
+    if type(raw) is not bytes:
+        raise WireError(f"{where}: expected binary (msgpack bin), found {_shown(raw)}")
+    if not room:
+        raise WireError(f"{where}: no room for another interval (a channel holds at most "
+                        f"{MAX_INTERVALS_PER_READ}, and the upload has its own bound)")
+    try:
+        return decode_values(raw, room, MAX_MANTISSA)
+    except CodingError as exc:
+        raise WireError(f"{where}: {exc}") from None
 
 
 def _values(deltas: Sequence[object], where: str) -> tuple[int | None, ...]:

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from decimal import Decimal, InvalidOperation
-from functools import cache
+from functools import cache, lru_cache
 from importlib import resources
 from itertools import chain, groupby, islice
 from operator import itemgetter
@@ -205,6 +205,65 @@ def _insert_rows(db: sqlite3.Connection, head: str, columns: int, rows: Sequence
     for step in _STATEMENT_ROWS:
         while total - start >= step:
             db.execute(_insert_sql(head, columns, step), values(start, start + step))
+            start += step
+
+
+#: statement texts of :func:`_insert_columns`, by the columns bound once a statement:
+#: an upload's mask is nearly always the one of the upload before, but a bound is kept
+_FIXED_TEXTS = 256
+
+
+def _one_value(column: Sequence, n: int) -> bool:
+    """Whether every value of ``column`` is one text (or None): bound once a statement."""
+    first = column[0]
+    return (first is None or type(first) is str) and column.count(first) == n
+
+
+@lru_cache(maxsize=_FIXED_TEXTS)
+def _insert_fixed_sql(head: str, columns: int, rows: int, fixed: tuple[int, ...]) -> str:
+    """``head`` with ``rows`` rows of ``columns`` values, the ``fixed`` columns bound
+    once (numbered parameters after the rows' own: ``?N`` may stand many times)."""
+    k = columns - len(fixed)
+    shared = {i: f"?{rows * k + n + 1}" for n, i in enumerate(fixed)}
+    varying = [i for i in range(columns) if i not in shared]
+    parts = []
+    for r in range(rows):
+        own = {i: f"?{r * k + j + 1}" for j, i in enumerate(varying)}
+        parts.append("(" + ",".join(shared.get(i) or own[i] for i in range(columns)) + ")")
+    return f"{head} {','.join(parts)}"
+
+
+def _insert_columns(db: sqlite3.Connection, head: str, columns: Sequence[Sequence],
+                    n: int) -> None:
+    """:func:`_insert_rows` of the ``n`` rows ``columns`` make (a sequence a column).
+
+    A column whose every value is one text (an upload's HHU and id, the status ``ok``,
+    the empty register times, a route's operator) is bound once a statement, not once
+    a row: binding copies every text into SQLite, and of a reading's eleven values six
+    or more are most often such. The statements are those of :func:`_insert_rows` (full
+    ones, then halves), one set of texts a set of such columns. Same rows stored, in
+    the same order, as ``executemany`` of ``head (?, ...)``.
+    """
+    if n == 0:
+        return
+    width = len(columns)
+    fixed = tuple(i for i, column in enumerate(columns) if _one_value(column, n))
+    shared = [columns[i][0] for i in fixed]
+    k = width - len(fixed)
+    if k == 0:                     # every row the same: a statement of each, in order
+        part: list = []
+    else:
+        part = [None] * (n * k)    # the other columns' values, row after row
+        j = 0
+        for i, column in enumerate(columns):
+            if i not in fixed:
+                part[j::k] = column
+                j += 1
+    start = 0
+    for step in _STATEMENT_ROWS:
+        while n - start >= step:
+            db.execute(_insert_fixed_sql(head, width, step, fixed),
+                       part[start * k:(start + step) * k] + shared)
             start += step
 
 
@@ -635,16 +694,22 @@ class SqliteStore(PortableStatements, SqliteAccounts, SqliteExceptions, Readings
             report.readings_not_billable = len(rows) - _statuses(rows).count(
                 ReadingStatus.OK.value)
             before = db.total_changes
-            _insert_rows(db, f"INSERT OR IGNORE INTO readings ({_READING_COLUMNS}) VALUES",
-                         _READING_WIDTH, rows)
+            head = f"INSERT OR IGNORE INTO readings ({_READING_COLUMNS}) VALUES"
+            if isinstance(rows, FlatRows) and rows.width == _READING_WIDTH:
+                _insert_columns(db, head, [rows.column(i) for i in range(_READING_WIDTH)],
+                                len(rows))
+            else:
+                _insert_rows(db, head, _READING_WIDTH, rows)
             stored = db.total_changes - before
             report.readings_stored = stored
             if stored < len(rows):
                 self._duplicates(db, upload, report, exceptions, now)
-            uid = upload.upload_id
-            _insert_rows(db, f"INSERT INTO visits ({_VISIT_COLUMNS}) VALUES", _VISIT_WIDTH,
-                         FlatRows([x for v in upload.visits for x in (uid, *_VISIT_FIELDS(v))],
-                                  _VISIT_WIDTH))
+            visits = upload.visits
+            fields = list(zip(*visits, strict=True))        # a Visit's fields, a column each
+            _insert_columns(db, f"INSERT INTO visits ({_VISIT_COLUMNS}) VALUES",
+                            [(upload.upload_id,) * len(visits),
+                             *(fields[i] for i in _VISIT_INDEXES)] if visits else [],
+                            len(visits))
             self._check_ratios(db, upload, exceptions, now)
             if upload.profiles:
                 self._validate_intervals(db, upload, report, exceptions, now)
@@ -900,15 +965,22 @@ class SqliteStore(PortableStatements, SqliteAccounts, SqliteExceptions, Readings
     def _check_visits(db: SqlConnection, upload: Upload, report: IngestReport, out: list,
                       now: str) -> dict[int, str]:
         """Visits against the lists held; the reading statuses that change (index → status):
-        a meter not on its list, no list named, an unknown list, a visit before its list."""
+        a meter not on its list, no list named, an unknown list, a visit before its list.
+
+        What a list is to this upload (held, cancelled, given to another HHU, its meters,
+        the time before which a visit is early) is found at the first visit of it that
+        asks, with the statements asked in the order the checks ask them, and kept for
+        the list's other visits: the loop runs once a visit, the statements once a list."""
         touched: dict[str, None] = {}
         changes: dict[int, str] = {}
-        issued: dict[str, tuple[datetime | None, str] | None] = {}
-        given: dict[str, set[str]] = {}      # list → the HHUs it was delivered to
-        serials: dict[str, set[str]] = {}    # list → the meters on it
+        lists: dict[str, tuple] = {}         # list → (verdict, held, meters on it, early)
         read_by: dict[str, dict[str, list]] = {}   # list → meter → a visit by another HHU
+        times: dict[str, datetime] = {}      # a visit's time text → the instant
         markable = (ReadingStatus.OK.value, ReadingStatus.SUSPECT.value)
         parsed: list[str] = []               # the readings' statuses, taken at the first mark
+        hhu_id = upload.hhu_id
+        tolerance = DEFAULT_LIMITS.future_tolerance
+        failed = report.failed_visits
 
         # mark and flag run once a visit (for every visit of a docking whose visits name no
         # list): str() of a StrEnum member is its value as plain text (the store binds no
@@ -925,76 +997,88 @@ class SqliteStore(PortableStatements, SqliteAccounts, SqliteExceptions, Readings
             out.append((upload.upload_id, str(kind), escape(v.meter), None, escape(v.time),
                         None, detail, now))
 
+        def list_of(list_id: str) -> tuple:
+            """What the list is to this upload, by the statements the checks ask."""
+            row = db.execute(LIST_HELD_SQL, (list_id,)).fetchone()
+            held = (_aware(row[0]), row[1]) if row else None
+            if held is None:
+                return (_UNKNOWN, held, None, None)
+            if held[1] == ListState.CANCELLED:
+                return (_CANCELLED, held, None, None)
+            hhus = {r[0] for r in db.execute(LIST_GIVEN_SQL, (list_id,))}
+            if hhus and hhu_id not in hhus:
+                return (_NOT_DELIVERED, held, hhus, None)
+            meters = {r[0] for r in db.execute(LIST_SERIALS_SQL, (list_id,))}
+            return (_TAKEN, held, meters, None if held[0] is None else held[0] - tolerance)
+
         for v in upload.visits:
-            if v.outcome != "done":
-                report.failed_visits[v.outcome] = report.failed_visits.get(v.outcome, 0) + 1
+            outcome = v.outcome
+            done = outcome == "done"
+            if not done:
+                failed[outcome] = failed.get(outcome, 0) + 1
             if v.notes:
                 report.visits_with_notes += 1
             if not v.meter_ok:
                 continue                       # its readings are rejected already
-            if v.outcome == "done" and not v.rows:
+            if done and not v.rows:
                 flag(v, ExceptionKind.NO_READINGS,
                      f"visits[{v.seq}]: done, but no register was sent")
-            if not v.list_id:
-                if v.outcome == "done":
+            list_id = v.list_id
+            if not list_id:
+                if done:
                     report.not_on_list += 1
                     mark(v, ReadingStatus.NO_LIST)
                     flag(v, ExceptionKind.NOT_ON_LIST, "visit names no meter list")
                 continue
-            if v.list_id not in issued:
-                row = db.execute(LIST_HELD_SQL, (v.list_id,)).fetchone()
-                issued[v.list_id] = (_aware(row[0]), row[1]) if row else None
-            held = issued[v.list_id]
-            if held is None:
-                mark(v, ReadingStatus.UNKNOWN_LIST)
-                flag(v, ExceptionKind.UNKNOWN_LIST,
-                     f"visit names meter list {escape(v.list_id)!r}, which is not held")
+            found = lists.get(list_id)
+            if found is None:
+                found = lists[list_id] = list_of(list_id)
+            verdict, held, meters, early = found
+            if verdict is not _TAKEN:
+                if verdict is _UNKNOWN:
+                    mark(v, ReadingStatus.UNKNOWN_LIST)
+                    flag(v, ExceptionKind.UNKNOWN_LIST,
+                         f"visit names meter list {escape(list_id)!r}, which is not held")
+                elif verdict is _CANCELLED:
+                    # back office withdrew the work: what was read on it is a clerk's to bill
+                    mark(v, ReadingStatus.LIST_CANCELLED)
+                    flag(v, ExceptionKind.LIST_CANCELLED,
+                         f"visit names meter list {escape(list_id)!r}, which was cancelled")
+                else:
+                    # a genuine key proves who sent it, not that the list was its work
+                    mark(v, ReadingStatus.NOT_DELIVERED)
+                    flag(v, ExceptionKind.NOT_DELIVERED,
+                         f"meter list {list_id} was given to "
+                         f"{', '.join(sorted(map(str, meters)))}, not {hhu_id}")
                 continue
-            if held[1] == ListState.CANCELLED:
-                # back office withdrew the work: what was read on it is a clerk's to bill
-                mark(v, ReadingStatus.LIST_CANCELLED)
-                flag(v, ExceptionKind.LIST_CANCELLED,
-                     f"visit names meter list {escape(v.list_id)!r}, which was cancelled")
-                continue
-            if v.list_id not in given:
-                given[v.list_id] = {r[0] for r in db.execute(LIST_GIVEN_SQL, (v.list_id,))}
-            if given[v.list_id] and upload.hhu_id not in given[v.list_id]:
-                # a genuine key proves who sent it, not that the list was its work
-                mark(v, ReadingStatus.NOT_DELIVERED)
-                flag(v, ExceptionKind.NOT_DELIVERED,
-                     f"meter list {v.list_id} was given to "
-                     f"{', '.join(sorted(map(str, given[v.list_id])))}, not {upload.hhu_id}")
-                continue
-            touched[v.list_id] = None
-            if v.list_id not in serials:          # read once a list, not once a visit
-                serials[v.list_id] = {r[0] for r in db.execute(LIST_SERIALS_SQL,
-                                                               (v.list_id,))}
-            if v.meter not in serials[v.list_id]:
+            touched[list_id] = None
+            if v.meter not in meters:
                 report.not_on_list += 1
                 mark(v, ReadingStatus.NOT_ON_LIST)
-                flag(v, ExceptionKind.NOT_ON_LIST, f"meter is not on list {v.list_id}")
+                flag(v, ExceptionKind.NOT_ON_LIST, f"meter is not on list {list_id}")
                 continue
-            since = held[0]
-            if since is not None and v.time_ok and (
-                    datetime.fromisoformat(v.time) < since - DEFAULT_LIMITS.future_tolerance):
-                mark(v, ReadingStatus.SUSPECT)
-                flag(v, FindingCode.BEFORE_LIST,
-                     f"visits[{v.seq}].time: before list {v.list_id} was issued "
-                     f"({since.isoformat()})")
-            if v.outcome == "done":
-                if v.list_id not in read_by:
+            if early is not None and v.time_ok:
+                at = times.get(v.time)
+                if at is None:
+                    at = times[v.time] = datetime.fromisoformat(v.time)
+                if at < early:
+                    mark(v, ReadingStatus.SUSPECT)
+                    flag(v, FindingCode.BEFORE_LIST,
+                         f"visits[{v.seq}].time: before list {list_id} was issued "
+                         f"({held[0].isoformat()})")
+            if done:
+                first = read_by.get(list_id)
+                if first is None:
                     # each meter's first visit by another HHU (in the visits_list index's
                     # order, which the one-visit query took): one statement a list
-                    first: dict[str, list] = {}
-                    read_by[v.list_id] = first
-                    for meter, *other in db.execute(LIST_READ_BY_SQL,
-                                                    (v.list_id, upload.hhu_id)):
+                    first = read_by[list_id] = {}
+                    for meter, *other in db.execute(LIST_READ_BY_SQL, (list_id, hhu_id)):
                         first.setdefault(meter, other)
-                other = read_by[v.list_id].get(v.meter)
+                other = first.get(v.meter)
                 if other:
                     report.already_read += 1
                     flag(v, ExceptionKind.ALREADY_READ,
-                         f"already read on list {v.list_id} by {other[1]} (upload {other[0]})")
+                         f"already read on list {list_id} by {other[1]} (upload {other[0]})")
         report.lists_touched = list(touched)
         return changes
 
@@ -1094,6 +1178,11 @@ _ADDED_READING_COLUMNS = (("value_time", "TEXT NOT NULL DEFAULT ''"),
                           ("visit_seq", "INTEGER"), ("accepted_by", "INTEGER"))
 
 
+# What a list a visit names is to an upload (SqliteStore._check_visits): not held,
+# cancelled, given to other HHUs only, or taken (its visits' meters are checked on it).
+_UNKNOWN, _CANCELLED, _NOT_DELIVERED, _TAKEN = "unknown", "cancelled", "not delivered", "taken"
+
+
 # What an ingest's checks ask of each list its visits name (SqliteStore._check_visits),
 # with the list's id (LIST_READ_BY_SQL: and the uploading HHU's); a backend may ask them
 # all at once before the checks (PostgresStore.ingest: one round trip to the server).
@@ -1111,7 +1200,8 @@ _VISIT_COLUMNS = ("upload_id,seq,meter,list_id,time,outcome,scheme,verify,error_
                   "operator,notes,ratios")
 _VISIT_WIDTH = len(_VISIT_COLUMNS.split(","))
 #: a Visit's values for the visits table's columns after upload_id (named alike)
-_VISIT_FIELDS = itemgetter(*map(Visit._fields.index, _VISIT_COLUMNS.split(",")[1:]))
+_VISIT_INDEXES = tuple(map(Visit._fields.index, _VISIT_COLUMNS.split(",")[1:]))
+_VISIT_FIELDS = itemgetter(*_VISIT_INDEXES)
 _ADDED_VISIT_COLUMNS = (("ratios", "TEXT"),)
 #: Visit outcomes whose ratio proof counts: the HHU talked to the meter's registers.
 _PROOF_OUTCOMES = ("done", "verify_failed")

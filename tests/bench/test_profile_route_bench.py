@@ -18,9 +18,9 @@ METERS, DAYS, CHANNELS = 2, 2, 4
 ROWS = ("field trip:", "visits", "series / values", "wall seconds", "meters/s, values/s",
         "bytes read from meters", "profile parse MB/s", "upload in flash",
         "link:", "bytes on the line", "upload seconds", "goodput: sealed file",
-        "goodput: payload as the HHU holds it", "goodput: values plain",
-        "goodput: meter text", "ingest:", "daemon", "raw executemany", "ratio",
-        "check (worker) seconds", "peak RSS")
+        "goodput: payload as the HHU holds it", "goodput: payload as version 2",
+        "goodput: values plain", "goodput: meter text", "on the line per value", "ingest:",
+        "daemon", "raw executemany", "ratio", "check (worker) seconds", "peak RSS")
 
 
 def recorded(fleet) -> dict[str, dict[str, list[tuple[int, int, int]]]]:

@@ -1,5 +1,5 @@
 """The field trip reads the load profile and events a list entry asks for (issue 15,
-point 4), carries them home in upload version 2, and the depot stores them once."""
+point 4), carries them home in upload version 3, and the depot stores them once."""
 
 from __future__ import annotations
 
@@ -33,7 +33,7 @@ def test_a_trip_brings_profiles_and_events_home_and_the_depot_keeps_them_once(tm
     (entry,) = hhu.flash.uploads()
     data = hhu.flash.read_upload(entry.upload_id)
     payload = decode_transfer(data, hhu.key).payload
-    assert payload["version"] == 2
+    assert payload["version"] == 3
     # The profile is read in programming mode: with the password of the scheme the
     # visit carries, or (a read-only entry carries none) the factory reading password,
     # which the demo's read-only meter 35100002 keeps.

@@ -12,7 +12,7 @@ from hhu_firmware_sim.flash import FlashStore
 from hhu_sync.config import parse_config
 from hhu_sync.dock.readings import UploadDecoder, ingest_upload_bytes
 from hhu_sync.dock.session import Session
-from hhu_sync.ingest.upload import RefusalReason, UploadRefused
+from hhu_sync.ingest.upload import UPLOAD_VERSION, RefusalReason, UploadRefused
 from hhu_sync.link import UploadInfo
 from hhu_sync.profile.series import Channel, ChannelSeries, Run
 from hhu_sync.profile.wire import encode_profile
@@ -29,7 +29,7 @@ def readings(version: int, upload_id: str = "U-1") -> bytes:
     visit = {"meter": "M1", "list": "", "time": T, "outcome": "done",
              "registers": [["1.8.1", "1.0", "kWh", T]]}
     if version >= 2:
-        visit["profiles"] = [encode_profile(SERIES)]
+        visit["profiles"] = [encode_profile(SERIES, min(version, 3))]
     return encode_transfer("readings", {"version": version, "visits": [visit]},
                            source="HHU-001", target="depot", key=KEY, bundle_id=upload_id)
 
@@ -96,11 +96,25 @@ def test_the_kept_upload_is_taken_by_a_depot_that_reads_version_2(tmp_path, flas
     assert result.reports[0]["intervals_stored"] == 2
 
 
-def test_an_unknown_version_3_is_refused_and_kept(tmp_path):
+def test_a_depot_that_reads_only_version_2_refuses_a_version_3_upload_and_the_hhu_keeps_it(
+        tmp_path):
     flash = FlashStore(tmp_path / "flash")
     flash.store_upload("U-3", readings(3, "U-3"))
-    result = dock(tmp_path, flash, max_upload_version=2)
+    result = dock(tmp_path / "old", flash, max_upload_version=2)
     assert result.refused == {"U-3": "version_unsupported"} and flash.has_upload("U-3")
+    assert result.pulled == []
+    assert "upload version 3 is not one this depot reads (1 to 2)" in result.errors[0]
+    result = dock(tmp_path / "new", flash, max_upload_version=3)
+    assert result.pulled == ["U-3"] and not flash.has_upload("U-3")
+    assert result.reports[0]["intervals_stored"] == 2
+
+
+def test_an_unknown_version_4_is_refused_and_kept(tmp_path):
+    flash = FlashStore(tmp_path / "flash")
+    flash.store_upload("U-4", readings(4, "U-4"))
+    result = dock(tmp_path, flash, max_upload_version=UPLOAD_VERSION)
+    assert UPLOAD_VERSION == 3
+    assert result.refused == {"U-4": "version_unsupported"} and flash.has_upload("U-4")
 
 
 @pytest.mark.parametrize("version", [0, "2", None, 2.0])

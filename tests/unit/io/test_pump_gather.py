@@ -14,6 +14,7 @@ import socket
 import pytest
 
 from hhu_sync.config import parse_config
+from hhu_sync.io import pump as pump_module
 from hhu_sync.io.pump import (
     GATHER_MAX_BPS,
     MAX_GATHER_S,
@@ -27,6 +28,16 @@ from hhu_sync.model.problems import ModelError
 from tests.unit.io.test_pump import ScriptedConn, SocketPort
 
 TICK_S = 0.05
+STREAM_TICK_S = 0.02      # four of them within MAX_GATHER_S (the ticks below are run by hand)
+
+
+@pytest.fixture(autouse=True, params=["epoll", "loop"])
+def watching(request, monkeypatch):
+    """Every test twice: gathering ports watched through the loop's one epoll, and (as
+    where there is none) by the loop's own add_reader."""
+    if request.param == "loop":
+        monkeypatch.setattr(pump_module, "_ready_for", lambda loop: None)
+    return request.param
 
 
 @pytest.fixture
@@ -207,3 +218,124 @@ def test_the_configuration_names_the_field_of_a_gathering_time_too_long():
     assert parse_config({"link": {"read_gather_ms": 0}}, None).link.read_gather_ms == 0
     with pytest.raises(ModelError, match=r"link\.read_gather_ms.*at most 100"):
         parse_config({"link": {"read_gather_ms": 250}}, None)
+
+
+def _ticks_that_read(pump: LinkPump, far: socket.socket, ticks: int) -> list[int]:
+    """Run the loop's gathering tick by hand ``ticks`` times, a piece on the line before
+    each (a transfer streaming in): the ticks whose read took bytes, counted from 1."""
+    tick = pump._io._tick                                # noqa: SLF001 - the one timer
+    reading = []
+    for n in range(1, ticks + 1):
+        far.send(b"s%02d" % n)
+        before = pump.stats.gathers
+        if tick._handle is not None:                       # noqa: SLF001
+            tick._handle.cancel()                          # noqa: SLF001
+        tick._tick()                                       # noqa: SLF001
+        if pump.stats.gathers != before:
+            reading.append(n)
+    return reading
+
+
+def test_a_port_that_streams_is_read_every_second_then_every_fourth_tick(pair):
+    near, far = pair
+
+    async def main():
+        conn = ScriptedConn()
+        pump = LinkPump(SocketPort(near), conn, gather_s=STREAM_TICK_S,
+                        gather_max_s=4 * STREAM_TICK_S)
+        await _slow_line(pump, far)
+        far.send(b"first")
+        await pump.run_until(_got(b"first"), 5.0)    # read at once, then gathering
+        reading = _ticks_that_read(pump, far, 16)
+        got = b"".join(conn.received)
+        pump.close()
+        return reading, got
+
+    reading, got = asyncio.run(main())
+    assert reading == [1, 3, 7, 11, 15]
+    assert got.endswith(b"".join(b"s%02d" % n for n in range(1, 16)))   # nothing lost
+
+
+def test_a_request_sent_has_its_answer_read_at_the_next_tick_again(pair):
+    near, far = pair
+
+    async def main():
+        conn = ScriptedConn()
+        pump = LinkPump(SocketPort(near), conn, gather_s=STREAM_TICK_S,
+                        gather_max_s=4 * STREAM_TICK_S)
+        await _slow_line(pump, far)
+        far.send(b"first")
+        await pump.run_until(_got(b"first"), 5.0)
+        streaming = _ticks_that_read(pump, far, 8)          # every fourth by now
+        pump.send(b"request")
+        after = _ticks_that_read(pump, far, 4)
+        pump.close()
+        return streaming, after, far.recv(100)
+
+    streaming, after, sent = asyncio.run(main())
+    assert streaming == [1, 3, 7]
+    assert after == [1, 3] and sent == b"request"
+
+
+def test_without_a_longer_limit_a_streaming_port_is_read_every_tick(pair):
+    near, far = pair
+
+    async def main():
+        pump = LinkPump(SocketPort(near), ScriptedConn(), gather_s=TICK_S)
+        await _slow_line(pump, far)
+        far.send(b"first")
+        await pump.run_until(_got(b"first"), 5.0)
+        reading = _ticks_that_read(pump, far, 6)
+        pump.close()
+        return reading
+
+    assert asyncio.run(main()) == [1, 2, 3, 4, 5, 6]
+
+
+@pytest.mark.parametrize("bad", [TICK_S / 2, MAX_GATHER_S * 2])
+def test_a_streaming_limit_below_the_tick_or_above_the_most_is_refused(pair, bad):
+    async def main():
+        LinkPump(SocketPort(pair[0]), ScriptedConn(), gather_s=TICK_S, gather_max_s=bad)
+
+    with pytest.raises(ValueError, match="gather_max_s"):
+        asyncio.run(main())
+
+
+def test_one_wake_up_reads_every_port_that_became_readable(pair, watching):
+    near, far = pair
+    near2, far2 = socket.socketpair()
+
+    async def main():
+        a, b = ScriptedConn(), ScriptedConn()
+        pumps = [LinkPump(SocketPort(near), a, gather_s=TICK_S),
+                 LinkPump(SocketPort(near2), b, gather_s=TICK_S)]
+        far.send(b"x")
+        far2.send(b"y")
+        await asyncio.sleep(0)            # one turn of the loop: both are read in it
+        await asyncio.sleep(0)
+        got = (list(a.received), list(b.received))
+        for pump in pumps:
+            pump.close()
+        return got
+
+    try:
+        assert asyncio.run(main()) == ([b"x"], [b"y"])
+    finally:
+        near2.close()
+        far2.close()
+
+
+def test_a_closed_port_leaves_the_loops_epoll_and_the_last_closes_it(pair, watching):
+    near, far = pair
+
+    async def main():
+        loop = asyncio.get_running_loop()
+        pump = LinkPump(SocketPort(near), ScriptedConn(), gather_s=TICK_S)
+        ready = pump_module._READY.get(loop)                # noqa: SLF001
+        pump.close()
+        return ready, pump_module._READY.get(loop)          # noqa: SLF001
+
+    ready, after = asyncio.run(main())
+    assert after is None
+    if watching == "epoll":
+        assert ready is not None and ready.epoll.closed and not ready.ports

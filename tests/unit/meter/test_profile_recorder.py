@@ -208,3 +208,14 @@ def test_a_daily_load_looked_up_by_minute_gives_what_the_minute_by_minute_sum_do
     ends = range(utc(2026, 10, 24), utc(2026, 10, 26), 1800)
     assert [looked_up.values(e) for e in ends] == [summed.values(e) for e in ends]
     assert len({looked_up.import_wh(e) for e in ends}) > 3
+
+
+def test_a_load_given_to_the_recorder_later_is_the_one_it_records():
+    shape = LoadProfile(((0, Decimal("1.25")), (487, Decimal("5.5"))))
+    cfg = ProfileConfig(30, ("1.8",), 35)
+    rec = Recorder(cfg, "71000010", utc(2026, 10, 1), shape.kw_at)
+    end = utc(2026, 10, 24, 12)
+    assert rec.import_wh(end) == 2750                  # 5.5 kW for half an hour
+    rec.kw_at = lambda at: Decimal("2")                # a wrapper: not a daily shape
+    assert rec._kw_by_minute is None
+    assert rec.import_wh(end) == 1000

@@ -91,3 +91,72 @@ def test_a_version_1_upload_may_not_carry_meter_clock():
         {k: v for k, v in payload["visits"][0].items() if k not in ("profiles", "events")}]}
     with pytest.raises(UploadError, match=r"visits\[0\]\.meter_clock: only upload version 2"):
         _parsed(payload)
+
+
+# -- version 3: the same upload, the run's values in byte planes ---------------------------
+
+def documented_v3() -> bytes:
+    text = (ROOT / "docs" / "upload-format.md").read_text()
+    block = text.split("### Version 3 test vector", 1)[1].split("```", 2)[1]
+    return bytes.fromhex(re.sub(r"\s+", "", block))
+
+
+def test_the_documented_version_3_vector_decodes_to_the_same_upload():
+    data = documented_v3()
+    assert len(data) == 274
+    upload = _parsed(msgpack.unpackb(data, use_list=False))
+    assert upload.version == 3
+    assert upload.profiles == [(0, SERIES)] and upload.events == [(0, EVENT)]
+    assert upload.visits[0].clock_offset_s == 90
+    v2 = _parsed(msgpack.unpackb(documented(), use_list=False))
+    assert upload.readings == v2.readings and upload.visits == v2.visits
+
+
+def test_our_encoder_writes_the_documented_version_3_bytes():
+    payload = {"version": 3, "visits": [{
+        "meter": "35100002", "time": T, "outcome": "done",
+        "registers": [["1.6.0", "0012.34", "kW", T, "2026-11-24T18:30:00+00:00", ""]],
+        "profiles": [encode_profile(SERIES, 3)], "events": [encode_event(EVENT)],
+        "meter_clock": "2026-11-25T10:16:30+00:00"}]}
+    assert msgpack.packb(payload) == documented_v3()
+
+
+def test_the_version_3_run_is_the_page_s_byte_table():
+    data = documented_v3()
+    run = bytes.fromhex("93 ce6b062c08 c40b 02 04 01 02 b2a602 7607 0007 920201")
+    assert data.count(run) == 1
+
+
+def test_a_version_3_field_of_junk_refuses_the_upload_naming_the_run_and_byte():
+    payload = msgpack.unpackb(documented_v3(), use_list=True)
+    payload["visits"][0]["profiles"][0][4][0][1] = bytes.fromhex("02040102b2a602760700")
+    with pytest.raises(UploadError, match=r"^visits\[0\]\.profiles\[0\]\.runs\[0\]\.deltas: "
+                                          r"byte 7: 3 bytes of byte planes"):
+        _parsed(payload)
+
+
+def test_a_version_3_run_may_not_travel_as_version_2_nor_the_reverse():
+    payload = msgpack.unpackb(documented_v3(), use_list=True)
+    with pytest.raises(UploadError, match=r"runs\[0\]\.deltas: expected an array"):
+        _parsed({**payload, "version": 2})
+    payload = msgpack.unpackb(documented(), use_list=True)
+    with pytest.raises(UploadError, match=r"runs\[0\]\.deltas: expected binary"):
+        _parsed({**payload, "version": 3})
+
+
+def test_version_3_fields_that_count_past_the_upload_s_bound_are_refused_at_the_run():
+    from hhu_sync.ingest.upload import MAX_INTERVALS_PER_UPLOAD
+    from hhu_sync.profile.planes import encode_values
+    from hhu_sync.profile.series import MAX_INTERVALS_PER_READ
+
+    full = encode_values((1,) * MAX_INTERVALS_PER_READ)      # a few bytes: no planes
+    channels = MAX_INTERVALS_PER_UPLOAD // MAX_INTERVALS_PER_READ
+    payload = msgpack.unpackb(documented_v3(), use_list=True)
+    (visit,) = payload["visits"]
+    visit["profiles"] = [[f"{c}.8.0", "kWh", 60, -3, [[END, full, []]]]
+                         for c in range(1, channels + 1)]
+    again = {**visit, "profiles": [["1.8.0", "kWh", 1800, -3, [[END, b"\x00\x01\x00\x02",
+                                                                 []]]]]}
+    with pytest.raises(UploadError, match=r"^visits\[1\]\.profiles\[0\]\.runs\[0\]\.deltas: "
+                                          "no room for another interval"):
+        _parsed({**payload, "visits": [visit, again]})

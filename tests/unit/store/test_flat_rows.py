@@ -7,11 +7,14 @@ statuses a list changes).
 
 from __future__ import annotations
 
+import gc
 import pickle
 
 import pytest
 
+from hhu_sync.ingest import Upload
 from hhu_sync.ingest.flatrows import FlatRows
+from hhu_sync.ingest.upload import Visit
 from tests.unit.store.helpers import meter_list, upload, visit
 
 NOW = "2026-11-25T12:00:00+00:00"
@@ -95,3 +98,66 @@ def test_visits_arrive_as_visits_whatever_their_fields():
     assert [v.rows for v in got.visits] == [v.rows for v in up.visits]
     empty = sent(upload("U2", []))
     assert empty.visits == [] and len(empty.readings) == 0
+
+
+def _visit_row(seq: int, **fields) -> Visit:
+    base = dict(seq=seq, meter=f"M{seq}", list_id="L1", time="2026-11-25T10:00:00+00:00",
+                outcome="done", scheme=None, verify=None, error_flags="00000000",
+                operator="crew", notes="", rows=range(seq, seq + 1))
+    return Visit(**{**base, **fields})
+
+
+@pytest.mark.parametrize("visits", [
+    [_visit_row(0)],                                                  # one visit
+    [_visit_row(i) for i in range(5)],                                # fields alike
+    [_visit_row(0), _visit_row(1, scheme="S1", verify="ok"), _visit_row(2, time_ok=False)],
+    [_visit_row(0, rows=range(0)), _visit_row(1, rows=range(0, 4)),   # ranges of any kind
+     _visit_row(2, rows=range(4, 10, 2))],
+    [_visit_row(0, ratios='{"ct": "400/5", "vt": "1/1"}', clock_offset_s=3),
+     _visit_row(1, meter_ok=False, clock_offset_s=None, notes="x" * 300)],
+    [_visit_row(0, rows=[0, 1]), _visit_row(1, rows=range(2, 3))],    # not a range: kept
+])
+def test_visits_arrive_field_for_field_as_they_were_sent(visits):
+    """By column (a field of one value goes once, the ranges as their bounds): the
+    same visits, each field of the same type (a flag stays a flag, a range a range)."""
+    up = Upload(upload_id="U1", hhu_id="HHU-001", sha256="0" * 64, visits=visits)
+    got = sent(up)
+    assert got.visits == visits
+    for a, b in zip(got.visits, visits, strict=True):
+        assert type(a) is Visit and list(map(type, a)) == list(map(type, b))
+
+
+def test_a_field_of_one_value_in_every_visit_is_pickled_once():
+    visits = [_visit_row(i, operator="".join(["crew-", "7"])) for i in range(200)]
+    up = Upload(upload_id="U1", hhu_id="HHU-001", sha256="0" * 64, visits=visits)
+    assert pickle.dumps(up, pickle.HIGHEST_PROTOCOL).count(b"crew-7") == 1
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_an_upload_is_unpickled_with_the_collector_paused_and_left_as_it_was(enabled):
+    """The daemon's thread that takes the check workers' results makes thousands of
+    containers an upload: no collection walks them meanwhile (each allocation would
+    start one here), and the collector is afterwards as it was."""
+    up = upload("U1", [visit(f"M{i}") for i in range(300)])
+    blob = pickle.dumps(up, pickle.HIGHEST_PROTOCOL)
+    started: list[int] = []
+
+    def count(phase: str, info: dict) -> None:
+        if phase == "start":
+            started.append(info["generation"])
+
+    thresholds = gc.get_threshold()
+    was_enabled = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    gc.callbacks.append(count)
+    gc.set_threshold(1)
+    try:
+        got = pickle.loads(blob)
+        state_after = gc.isenabled()
+    finally:
+        gc.set_threshold(*thresholds)
+        gc.callbacks.remove(count)
+        (gc.enable if was_enabled else gc.disable)()
+    assert len(started) <= 2, started
+    assert state_after is enabled
+    assert got == up and got.visits == up.visits

@@ -16,7 +16,7 @@ from hhu_sync.ingest.fields import escape
 from hhu_sync.ingest.flatrows import FlatRows
 from hhu_sync.safetext import escape_controls
 from hhu_sync.store import SqliteStore
-from hhu_sync.store.sqlite import ROWS_PER_STATEMENT, _insert_rows
+from hhu_sync.store.sqlite import ROWS_PER_STATEMENT, _insert_columns, _insert_rows
 from tests.unit.store.helpers import meter_list, upload, visit
 
 pytestmark = pytest.mark.sqlite_only("SQLite's multi-row INSERT statements")
@@ -45,6 +45,55 @@ def test_every_row_is_stored_in_order_as_executemany_would(db, n, flat):
     assert db.execute("SELECT k, n, v FROM t ORDER BY rowid").fetchall() == rows
     assert db.execute("SELECT COUNT(*) FROM t WHERE v IS NULL").fetchone()[0] == \
         sum(1 for r in rows if r[2] is None)
+
+
+def shaped_rows(n: int, shape: str) -> list[tuple]:
+    """Rows of (k, n, v, w, u): ``shape`` says which of v, w, u hold one value throughout
+    (``1``), which vary (``v``) and which mix texts, None and numbers (``m``)."""
+    def value(kind: str, i: int, one: object) -> object:
+        if kind == "1":
+            return one
+        if kind == "v":
+            return f"t{i}"
+        return (None, "x", 3, "3", 3.5)[i % 5]
+    return [(f"k{i:05d}", i, value(shape[0], i, "ok"), value(shape[1], i, None),
+             value(shape[2], i, "")) for i in range(n)]
+
+
+@pytest.mark.parametrize("shape", ["111", "vvv", "1v1", "v1m", "mmm", "11m"])
+@pytest.mark.parametrize("n", COUNTS)
+def test_columns_store_exactly_the_rows_executemany_would(n, shape):
+    rows = shaped_rows(n, shape)
+    stored = []
+    for insert in ("executemany", "columns"):
+        con = sqlite3.connect(":memory:", isolation_level=None)
+        con.execute("CREATE TABLE t (k TEXT PRIMARY KEY, n INTEGER, v TEXT, w, u TEXT)")
+        if insert == "executemany":
+            con.executemany("INSERT INTO t (k, n, v, w, u) VALUES (?,?,?,?,?)", rows)
+        else:
+            _insert_columns(con, "INSERT INTO t (k, n, v, w, u) VALUES",
+                            list(zip(*rows, strict=True)) if rows else [], n)
+        stored.append(con.execute("SELECT rowid, k, n, v, typeof(v), w, typeof(w), u, "
+                                  "typeof(u) FROM t ORDER BY rowid").fetchall())
+        con.close()
+    assert stored[0] == stored[1]
+    assert len(stored[1]) == n
+
+
+def test_a_column_of_one_value_is_bound_once_a_statement():
+    """Every row the same value of a column: one parameter for it in a statement; its
+    rows are still each their own (OR IGNORE of a key twice as executemany does)."""
+    con = sqlite3.connect(":memory:", isolation_level=None)
+    con.execute("CREATE TABLE t (k TEXT, v TEXT)")
+    rec = Recorder(con)
+    rows = [(f"k{i}", "same") for i in range(ROWS_PER_STATEMENT)]
+    _insert_columns(rec, "INSERT INTO t (k, v) VALUES", list(zip(*rows, strict=True)), len(rows))  # type: ignore[arg-type]
+    assert len(rec.executed) == 1
+    assert rec.executed[0].count(f"?{ROWS_PER_STATEMENT + 1})") == ROWS_PER_STATEMENT
+    assert con.execute("SELECT k, v FROM t ORDER BY rowid").fetchall() == rows
+    con.execute("CREATE TABLE u (k TEXT PRIMARY KEY, v TEXT)")
+    _insert_columns(con, "INSERT OR IGNORE INTO u (k, v) VALUES", [("a",) * 3, ("b",) * 3], 3)
+    assert con.execute("SELECT k, v FROM u").fetchall() == [("a", "b")]
 
 
 class Recorder:

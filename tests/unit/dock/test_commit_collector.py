@@ -1,0 +1,40 @@
+"""The committer stores a checked upload with the cyclic collector paused, and leaves it
+as it was: a commit's containers are freed by reference counting, and no collection
+started by another thread's allocations walks them (and every session's objects) on the
+committer's time."""
+
+from __future__ import annotations
+
+import gc
+from concurrent.futures import Future
+from types import SimpleNamespace
+
+import pytest
+
+from hhu_sync.dock.session import Session
+
+
+class Store:
+    def __init__(self) -> None:
+        self.collector_on: list[bool] = []
+
+    def ingest(self, upload, now):
+        self.collector_on.append(gc.isenabled())
+        return f"report of {upload}"
+
+
+@pytest.mark.parametrize("enabled", [True, False])
+def test_the_commit_runs_with_the_collector_paused_and_leaves_it_as_it_was(enabled):
+    store = Store()
+    checked: Future = Future()
+    checked.set_result("U1")
+    was_enabled = gc.isenabled()
+    (gc.enable if enabled else gc.disable)()
+    try:
+        got = Session._ingest(SimpleNamespace(store=store), checked)  # type: ignore[arg-type]
+        after = gc.isenabled()
+    finally:
+        (gc.enable if was_enabled else gc.disable)()
+    assert got == ("U1", "report of U1")
+    assert store.collector_on == [False]
+    assert after is enabled
