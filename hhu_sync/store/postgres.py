@@ -13,12 +13,15 @@ What differs is how rows get in and how depots are kept apart:
   one COPY straight into their table under a savepoint: an upload of new readings (the
   common case) costs what a plain COPY does; one with a key already held fails on the
   key's constraint (or gives up waiting for another depot's, at most 200 ms), is rolled
-  back to the savepoint and merged;
+  back to the savepoint (with the upload's visits, made under it too and copied again)
+  and merged;
 * an upload is claimed by inserting its ``uploads`` row first: the same upload ingested
   by two depots at once is stored by one, and the other finds it held;
-* an upload is few round trips to the server: the claim, the lists' locks and what the
-  checks ask of each list go in one pipeline, the readings in blocks of COPY's text
-  format, the upload's count and its lists' settlement in another pipeline;
+* an upload is few round trips to the server: the transaction's BEGIN, the claim, the
+  lists' locks, what the checks ask of each list and the first try's savepoint go in one
+  pipeline; the visits in COPY's text format (the checks run here while the server
+  stores them), the readings in blocks of it; the savepoint's release, the upload's
+  count, its lists' settlement and the COMMIT in another pipeline;
 * the meter lists an upload names are locked (``FOR UPDATE``, in id order) before its
   visits are checked, so "already read by another HHU" and the list's settlement see
   every other depot's committed visits of those lists;
@@ -40,7 +43,7 @@ import logging
 import threading
 from collections import Counter
 from collections.abc import Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from functools import cache
 from importlib import resources
 from itertools import chain, groupby
@@ -88,6 +91,7 @@ from hhu_sync.store.sqlite import (
     _READING_COLUMNS,
     _VISIT_COLUMNS,
     _VISIT_FIELDS,
+    _VISIT_WIDTH,
     LIST_GIVEN_SQL,
     LIST_HELD_SQL,
     LIST_READ_BY_SQL,
@@ -122,6 +126,11 @@ _INTERVAL_SELECT = ", ".join(INTERVAL_COLUMNS)
 _FAST_COPY_WAIT = "200ms"
 #: the savepoint that first try is made under
 _FAST_COPY = "fast_copy"
+#: the statements that open it (and set its wait) and that close it (the wait ended
+#: first: released, a SET LOCAL would last to the commit)
+_FAST_COPY_OPEN = (f"SAVEPOINT {_FAST_COPY}", f"SET LOCAL lock_timeout = '{_FAST_COPY_WAIT}'")
+_FAST_COPY_CLOSE = ("SET LOCAL lock_timeout TO DEFAULT", f"RELEASE SAVEPOINT {_FAST_COPY}")
+_IDLE = psycopg.pq.TransactionStatus.IDLE
 _DELIVERY_SELECT = ("delivery_id, kind, ref, target_hhu, target_crew, state, bundle_id, "
                     "bundle IS NOT NULL, attempts")
 _EXCEPTION_COLUMNS = "upload_id, kind, meter, obis, time, value, detail, created_at"
@@ -134,6 +143,23 @@ _STAGING = (
     "CREATE TEMP TABLE IF NOT EXISTS intervals_in (n bigint, LIKE intervals) "
     "ON COMMIT DELETE ROWS",
 )
+
+
+#: set while :meth:`PostgresStore.ingest` takes a connection from the pool: the pool's
+#: check (an empty query, a round trip) is skipped, and an ingest whose first pipeline
+#: finds the connection dropped while idle (a restart) is made again on a checked one
+_UNCHECKED = threading.local()
+
+
+def _checked_unless_asked(conn: psycopg.Connection) -> None:
+    """The pool's check of a connection it hands out, unless the taker asked to do
+    without (:data:`_UNCHECKED`)."""
+    if not getattr(_UNCHECKED, "on", False):
+        ConnectionPool.check_connection(conn)
+
+
+class _DroppedIdle(Exception):
+    """An unchecked connection was found dropped before anything was sent on it."""
 
 
 def is_postgres_url(url: str | Path) -> bool:
@@ -206,6 +232,38 @@ def _visit_rows(upload_id: str, visits: Sequence[Any]) -> list[tuple]:
     if "\x00" in "".join(map(str, chain.from_iterable(rows))):
         return [_without_nul(row) for row in rows]
     return rows
+
+
+#: how COPY's text format writes a NULL
+_COPY_NULL = "\\N"
+
+
+def visit_copy(upload_id: str, visits: Sequence[Any]) -> bytes | list[tuple]:
+    """The visits table's rows of an upload's visits for its COPY: COPY's text format,
+    made by joins as :func:`copy_text` makes the readings' (0.5 ms for 1,000 visits,
+    where :func:`_visit_rows` alone took 0.9 ms before ``write_row`` escaped each row,
+    on the committer's thread); the rows of :func:`_visit_rows` (escaped by ``write_row``)
+    when a value is not text nor a number, or holds a backslash, tab, newline,
+    carriage return or NUL."""
+    if not visits:
+        return []
+    w = _VISIT_WIDTH
+    flat = [x for v in visits for x in (upload_id, *_VISIT_FIELDS(v))]
+    nulls = flat.count(None)
+    flat = [_COPY_NULL if x is None else x for x in flat]
+    seqs = flat[1::w]
+    if all(type(n) is int for n in seqs):
+        flat[1::w] = map(str, seqs)
+    try:
+        text = "\n".join(map("\t".join, zip(*[iter(flat)] * w, strict=True)))
+    except TypeError:                 # a value that is not text
+        return _visit_rows(upload_id, visits)
+    n = len(visits)
+    # every NULL brings one backslash: any other is a value's (as is a value "\N")
+    if (text.count("\t") != n * (w - 1) or text.count("\n") != n - 1
+            or text.count("\\") != nulls or "\r" in text or "\x00" in text):
+        return _visit_rows(upload_id, visits)
+    return (text + "\n").encode()
 
 
 #: rows a block of :func:`write_flat` holds (about 100 kB of readings: under psycopg's
@@ -306,6 +364,28 @@ class PgConnection:
         """A savepoint in the transaction: what fails inside is undone, the rest kept."""
         return self.conn.transaction()
 
+    @contextmanager
+    def copying(self, table: str, columns: str, data: bytes | Sequence[tuple]
+                ) -> Iterator[None]:
+        """``COPY table (columns) FROM STDIN`` of ``data`` (COPY's text, or rows
+        ``write_row`` escapes), sent to the server at once; what the caller does inside
+        is done while the server stores them, and their end is waited for on leaving.
+        No data: no COPY (what is inside is done all the same)."""
+        if not data:
+            yield
+            return
+        cursor = self.conn.cursor()
+        # flushed at every write (not each megabyte): all of it is with the server before
+        # the caller's work starts
+        with cursor.copy(f"COPY {table} ({columns}) FROM STDIN",
+                         writer=psycopg.copy.LibpqWriter(cursor, flush_threshold=0)) as copy:
+            if isinstance(data, bytes):
+                copy.write(data)
+            else:
+                for row in data:
+                    copy.write_row(row)
+            yield
+
     def copy_rows(self, table: str, columns: str, rows: Iterator[tuple] | Sequence[tuple]
                   ) -> None:
         """``COPY table (columns) FROM STDIN`` of ``rows``: an upload's readings (text
@@ -358,7 +438,7 @@ class PostgresStore(PortableStatements, SqliteAccounts, SqliteExceptions, Sqlite
                                     reconnect_timeout=RECONNECT_S,
                                     # a connection the server dropped while it was idle
                                     # (a restart) is replaced at checkout, not failed
-                                    check=ConnectionPool.check_connection)
+                                    check=_checked_unless_asked)
         wait = timeout_s if open_wait_s is None else open_wait_s
         self._probe(wait)
         try:
@@ -595,80 +675,170 @@ class PostgresStore(PortableStatements, SqliteAccounts, SqliteExceptions, Sqlite
                                   (dock, hhu_id, now, self.depot)).fetchone()[0])
 
     # -- readings -------------------------------------------------------------------------
+    @contextmanager
+    def _own_tx(self, *, checked: bool = True) -> Iterator[PgConnection]:
+        """A write transaction whose ``BEGIN`` and ``COMMIT`` the caller sends, each in a
+        pipeline with its first and last statements (two round trips fewer than
+        :meth:`_tx`; each costs most when the cores are busy, as the daemon's check
+        workers keep them: docs/benchmarks.md, 2026-12-04); rolled back on any error,
+        or on leaving without a commit. Not
+        ``checked``: the connection is handed out without the pool's check (a third
+        round trip), and the caller tells a dropped one (:class:`_DroppedIdle`)."""
+        try:
+            _UNCHECKED.on = not checked
+            try:
+                conn = self._pool.getconn(timeout=self._wait())
+            finally:
+                _UNCHECKED.on = False
+            try:
+                with conn:                     # what the pool's connection() does
+                    try:
+                        yield PgConnection(conn)
+                    finally:
+                        if not conn.closed and conn.info.transaction_status != _IDLE:
+                            with suppress(psycopg.Error):  # the error that got here is told
+                                conn.rollback()
+            finally:
+                self._pool.putconn(conn)       # a broken one is replaced
+        except (psycopg.Error, PoolTimeout) as exc:
+            raise self._fault(exc) from None
+        self._storage_ok()
+
     def ingest(self, upload: Upload, now: str) -> IngestReport:
         """Store an upload in one transaction, by the rules :meth:`SqliteStore.ingest`
         follows (the same functions); idempotent by upload id and reading key, also when
-        several depots ingest at once (see the module's docstring)."""
+        several depots ingest at once (see the module's docstring).
+
+        Round trips: the connection is taken without the pool's check; the first
+        pipeline begins, claims, locks the lists, asks what the checks ask and opens
+        the fast copy's savepoint (the visits' COPY text is made while the server
+        answers); the visits are copied while the checks run here; the readings are
+        copied; the last pipeline releases the savepoint, counts, settles the lists and
+        commits. A connection the first pipeline finds dropped (nothing sent on it
+        reached a commit) is replaced and the upload stored on the new one."""
+        try:
+            return self._ingest(upload, now, checked=False)
+        except _DroppedIdle:
+            return self._ingest(upload, now, checked=True)
+
+    def _ingest(self, upload: Upload, now: str, *, checked: bool) -> IngestReport:
         report = IngestReport(upload_id=upload.upload_id, hhu_id=upload.hhu_id,
                               visits=len(upload.visits))
-        with self._tx() as db:
+        uid = upload.upload_id
+        with self._own_tx(checked=checked) as db:
             lists = sorted({v.list_id for v in upload.visits if v.list_id})
-            # one round trip: the claim, the lists' locks (other depots' visits of these
-            # lists: committed, or waited for) and, after them, what the checks ask of
-            # each list (answered from here: _ListFacts)
-            with db.pipeline():
-                claim = db.execute(
-                    "INSERT INTO uploads (upload_id, hhu_id, received_at, visits, readings, "
-                    "stored, sha256, depot) VALUES (?,?,?,?,?,0,?,?) ON CONFLICT (upload_id) "
-                    "DO NOTHING RETURNING 1",
-                    (upload.upload_id, upload.hhu_id, now, len(upload.visits),
-                     len(upload.readings), upload.sha256, self.depot))
-                if lists:
-                    db.execute("SELECT 1 FROM lists WHERE list_id = ANY(?) ORDER BY list_id "
-                               "FOR UPDATE", (lists,))
-                facts = _ListFacts.asked(db, lists, upload.hhu_id)
+            try:
+                first = self._first_pipeline(db, upload, now, lists)
+            except psycopg.OperationalError:
+                if checked or not db.conn.broken:
+                    raise
+                raise _DroppedIdle from None
+            claim, facts, visits = first
             if claim.fetchone() is None:
                 held = db.execute("SELECT hhu_id, sha256 FROM uploads WHERE upload_id=?",
-                                  (upload.upload_id,)).fetchone()
-                return held_upload_report(upload, report, held[0], held[1])
+                                  (uid,)).fetchone()
+                report = held_upload_report(upload, report, held[0], held[1])
+                self._commit(db, ())
+                return report
             exceptions: list[tuple] = []
-            SqliteStore._findings(upload, report, exceptions, now)
-            changes = SqliteStore._check_visits(facts, upload, report, exceptions, now)
-            rows = SqliteStore._rows_to_store(upload, changes)
+            columns = _READING_COLUMNS.replace(",", ", ")
+            rows: Sequence[tuple] | None = None
+
+            def checked_rows() -> Sequence[tuple]:
+                SqliteStore._findings(upload, report, exceptions, now)
+                changes = SqliteStore._check_visits(facts, upload, report, exceptions, now)
+                return SqliteStore._rows_to_store(upload, changes)
+
+            # The fast copy: the visits, then the readings straight into their tables,
+            # under the savepoint; the checks run while the server stores the visits.
+            # When every key is new, the common case, that is all, at the cost of a
+            # plain COPY. A reading's key already held (another upload's, another
+            # depot's, or twice in this one) fails it on the primary key, not on a
+            # look-up first; a key another depot is storing at this moment makes it wait
+            # at most _FAST_COPY_WAIT (its rows come in the upload's order, not in key
+            # order, so two such waits could be a deadlock). Either way the savepoint is
+            # rolled back (the visits with it, copied again) and the readings merged in
+            # key order (_merge_staged).
+            try:
+                with db.copying("visits", _VISIT_COLUMNS, visits):
+                    rows = checked_rows()
+                db.copy_rows("readings", columns, rows)
+                stored, pending = len(rows), True
+            except (psycopg.errors.UniqueViolation, psycopg.errors.LockNotAvailable):
+                db.execute(f"ROLLBACK TO SAVEPOINT {_FAST_COPY}; RELEASE SAVEPOINT {_FAST_COPY}")
+                with db.copying("visits", _VISIT_COLUMNS, visits):
+                    if rows is None:      # the visits' COPY waited in vain: not checked yet
+                        rows = checked_rows()
+                stored, pending = self._merge_staged(db, columns, rows), False
             report.readings_not_billable = len(rows) - _statuses(rows).count(
                 ReadingStatus.OK.value)
-            stored = self._merge_readings(db, rows)
             report.readings_stored = stored
             if stored < len(rows):
                 SqliteStore._duplicates(db, upload, report, exceptions, now)
-            uid = upload.upload_id
-            db.copy_rows("visits", _VISIT_COLUMNS, _visit_rows(uid, upload.visits))
+            # what follows waits for locks as ever: the savepoint's wait ends first
+            if upload.profiles or upload.events or any(
+                    v.ratios is not None for v in upload.visits):
+                pending = self._release(db, pending)
             SqliteStore._check_ratios(db, upload, exceptions, now)
             if upload.profiles:
                 SqliteStore._validate_intervals(db, upload, report, exceptions, now)
                 self._store_intervals(db, upload, report, exceptions, now)
             if upload.events:
                 self._store_events(db, upload, report)
-            db.copy_rows("exceptions", _EXCEPTION_COLUMNS, exceptions)
-            with db.pipeline():           # the upload's count and its lists: one round trip
-                db.execute("UPDATE uploads SET stored=? WHERE upload_id=?", (stored, uid))
-                self._settle_lists(db, report.lists_touched, now)
+            if exceptions:
+                pending = self._release(db, pending)
+                db.copy_rows("exceptions", _EXCEPTION_COLUMNS, exceptions)
             failpoint("ingest.before_commit")
+            self._commit(db, (
+                *(_FAST_COPY_CLOSE if pending else ()),
+                ("UPDATE uploads SET stored=? WHERE upload_id=?", (stored, uid)),
+                *self._settlements(report.lists_touched, now)))
         return report
 
-    @staticmethod
-    def _merge_readings(db: PgConnection, rows: Sequence[tuple]) -> int:
-        """The rows stored where their keys are new; how many were.
+    def _first_pipeline(self, db: PgConnection, upload: Upload, now: str, lists: list[str]
+                        ) -> tuple[Rows, _ListFacts, bytes | list[tuple]]:
+        """The ingest's first round trip: BEGIN, the claim, the lists' locks (other
+        depots' visits of these lists: committed, or waited for), what the checks ask
+        of each list (answered from here: _ListFacts) and the fast copy's savepoint; the
+        visits' COPY data, made while the server answers."""
+        uid = upload.upload_id
+        with db.pipeline():
+            db.execute("BEGIN")
+            claim = db.execute(
+                "INSERT INTO uploads (upload_id, hhu_id, received_at, visits, readings, "
+                "stored, sha256, depot) VALUES (?,?,?,?,?,0,?,?) ON CONFLICT (upload_id) "
+                "DO NOTHING RETURNING 1",
+                (uid, upload.hhu_id, now, len(upload.visits), len(upload.readings),
+                 upload.sha256, self.depot))
+            if lists:
+                db.execute("SELECT 1 FROM lists WHERE list_id = ANY(?) ORDER BY list_id "
+                           "FOR UPDATE", (lists,))
+            facts = _ListFacts.asked(db, lists, upload.hhu_id)
+            for sql in _FAST_COPY_OPEN:
+                db.execute(sql)
+            visits = visit_copy(uid, upload.visits)
+        return claim, facts, visits
 
-        First tried as one COPY straight into the readings table, under a savepoint:
-        when every key is new, the common case, that is all, at the cost of a plain COPY.
-        A key already held (another upload's, another depot's, or twice in this one)
-        fails it on the primary key, not on a look-up first. A key another depot is
-        storing at this moment makes it wait at most ``_FAST_COPY_WAIT`` (its rows come
-        in the upload's order, not in key order, so two such waits could be a
-        deadlock). Either way the savepoint is rolled back and the rows are merged in key
-        order as :meth:`_merge_staged` says."""
-        columns = _READING_COLUMNS.replace(",", ", ")
-        # the savepoint and its wait in one round trip (no parameters: one simple query),
-        # the wait's end and the release in another; rolled back, the wait ends with it
-        db.execute(f"SAVEPOINT {_FAST_COPY}; SET LOCAL lock_timeout = '{_FAST_COPY_WAIT}'")
-        try:
-            db.copy_rows("readings", columns, rows)
-        except (psycopg.errors.UniqueViolation, psycopg.errors.LockNotAvailable):
-            db.execute(f"ROLLBACK TO SAVEPOINT {_FAST_COPY}; RELEASE SAVEPOINT {_FAST_COPY}")
-            return PostgresStore._merge_staged(db, columns, rows)
-        db.execute(f"SET LOCAL lock_timeout TO DEFAULT; RELEASE SAVEPOINT {_FAST_COPY}")
-        return len(rows)
+    @staticmethod
+    def _release(db: PgConnection, pending: bool) -> bool:
+        """The fast copy's savepoint released and its wait ended, if still pending."""
+        if pending:
+            db.execute("; ".join(_FAST_COPY_CLOSE))
+        return False
+
+    def _commit(self, db: PgConnection, statements: Sequence[str | tuple[str, tuple]]
+                ) -> None:
+        """``statements`` and the ``COMMIT`` of :meth:`_own_tx`'s transaction, in one
+        pipeline (one round trip); any error raised here, after it."""
+        failpoint("store.commit", StorageUnavailable(
+            f"{self.where}: could not commit (injected)"))
+        with db.pipeline():
+            for statement in statements:
+                if isinstance(statement, str):
+                    db.execute(statement)
+                else:
+                    db.execute(*statement)
+            db.execute("COMMIT")
 
     @staticmethod
     def _merge_staged(db: PgConnection, columns: str, rows: Sequence[tuple]) -> int:
@@ -738,22 +908,27 @@ class PostgresStore(PortableStatements, SqliteAccounts, SqliteExceptions, Sqlite
     def _settle_lists(db: PgConnection, list_ids: list[str], now: str) -> None:
         """As SQLite's: complete when every entry's latest visit is done, else partial
         (the lists' rows are locked by this ingest already)."""
-        for list_id in list_ids:
-            # each entry's latest visit of the list, found for all entries in one pass
-            # (DISTINCT ON) rather than a look-up an entry, and the list's state set from
-            # the count in the same statement (no round trip between the two); a running
-            # remote list is settled when its run ends (end_remote_run)
-            db.execute(
-                "UPDATE lists SET state = CASE WHEN settled.done >= settled.total THEN ? "
-                "ELSE ? END, updated_at=? FROM (SELECT COUNT(*) AS total, COUNT(*) FILTER "
-                "(WHERE latest.outcome = 'done') AS done "
-                "FROM list_entries e LEFT JOIN (SELECT DISTINCT ON (v.meter) v.meter, "
-                "v.outcome FROM visits v JOIN uploads u ON u.upload_id = v.upload_id "
-                "WHERE v.list_id = ? ORDER BY v.meter, v.time DESC, u.seq DESC, v.seq DESC"
-                ") latest ON latest.meter = e.serial WHERE e.list_id = ?) settled "
-                "WHERE lists.list_id=? AND lists.state NOT IN (?, ?)",
-                (ListState.COMPLETE, ListState.PARTIAL, now, list_id, list_id, list_id,
-                 ListState.CANCELLED, ListState.RUNNING))
+        for statement in PostgresStore._settlements(list_ids, now):
+            db.execute(*statement)
+
+    @staticmethod
+    def _settlements(list_ids: list[str], now: str) -> list[tuple[str, tuple]]:
+        """:meth:`_settle_lists`'s statements (an ingest sends them in its last pipeline).
+        Each entry's latest visit of the list is found for all entries in one pass
+        (DISTINCT ON) rather than a look-up an entry, and the list's state set from the
+        count in the same statement (no round trip between the two); a running remote
+        list is settled when its run ends (end_remote_run)."""
+        return [(
+            "UPDATE lists SET state = CASE WHEN settled.done >= settled.total THEN ? "
+            "ELSE ? END, updated_at=? FROM (SELECT COUNT(*) AS total, COUNT(*) FILTER "
+            "(WHERE latest.outcome = 'done') AS done "
+            "FROM list_entries e LEFT JOIN (SELECT DISTINCT ON (v.meter) v.meter, "
+            "v.outcome FROM visits v JOIN uploads u ON u.upload_id = v.upload_id "
+            "WHERE v.list_id = ? ORDER BY v.meter, v.time DESC, u.seq DESC, v.seq DESC"
+            ") latest ON latest.meter = e.serial WHERE e.list_id = ?) settled "
+            "WHERE lists.list_id=? AND lists.state NOT IN (?, ?)",
+            (ListState.COMPLETE, ListState.PARTIAL, now, list_id, list_id, list_id,
+             ListState.CANCELLED, ListState.RUNNING)) for list_id in list_ids]
 
     def readings(self, since: str | None = None, upload_id: str | None = None,
                  catalog: str | Path | None = None) -> Iterator[ExportRow]:

@@ -417,3 +417,112 @@ def test_the_export_worker_on_a_server_that_does_not_answer_is_storage_unavailab
     with pytest.raises(StorageUnavailable, match=r"127\.0\.0\.1:1/nowhere"):
         postgres_backend.read_export_rows("postgresql://postgres@127.0.0.1:1/nowhere",
                                           upload_id="U-1")
+
+
+def test_visits_go_as_one_block_of_copy_text_only_when_no_value_needs_an_escape():
+    """An upload's visits are COPY's text format (NULL as ``\\N``) when no value needs an
+    escape; a backslash (a note that reads ``\\N`` too), a tab, a newline, a carriage
+    return or a NUL in any value gives the rows, written one by one and escaped by the
+    driver (a NUL replaced first)."""
+    plain = upload("U-1", [visit("M1"), visit("M2", notes="gate code 7")])
+    text = postgres_backend.visit_copy("U-1", plain.visits)
+    assert isinstance(text, bytes)
+    assert text.decode().splitlines() == [
+        "\t".join(["U-1", str(v.seq), v.meter, "L1", v.time, "done", "\\N", "\\N",
+                   "00000000", "crew-a", v.notes, "\\N"]) for v in plain.visits]
+    for odd in ("\\N", "back\\door", "a\tb", "a\nb", "a\rb", "a\x00b"):
+        visits = upload("U-2", [visit("M1"), visit("M2", notes=odd)]).visits
+        assert postgres_backend.visit_copy("U-2", visits) == \
+            postgres_backend._visit_rows("U-2", visits), odd
+    assert postgres_backend.visit_copy("U-3", []) == []
+
+
+def test_visits_stored_from_copy_text_or_row_by_row_are_the_same_rows(pg_url):
+    """Whichever way an upload's visits are copied, the visits table holds what they
+    were: NULLs as NULL, a note reading ``\\N`` as that text, not as a NULL."""
+    empty_pg(pg_url)
+    store = PostgresStore(pg_url)
+    store.add_meter_list(meter_list("L1", ["M1", "M2", "M3"]), ISSUED)
+    store.ingest(upload("U-1", [visit("M1"), visit("M2", notes="gate code 7")]), NOW)
+    store.ingest(upload("U-2", [visit("M3", notes="\\N"),
+                                visit("M1", time="2026-11-25T11:00:00+00:00")]), NOW)
+    assert store._rows("SELECT upload_id, meter, scheme, verify, error_flags, notes, "
+                       "ratios FROM visits ORDER BY upload_id, seq") == [
+        ("U-1", "M1", None, None, "00000000", "", None),
+        ("U-1", "M2", None, None, "00000000", "gate code 7", None),
+        ("U-2", "M3", None, None, "00000000", "\\N", None),
+        ("U-2", "M1", None, None, "00000000", "", None)]
+    store.close()
+
+
+def test_an_upload_with_a_reading_held_already_stores_its_visits_once(depots):
+    """The first try's savepoint holds the visits' COPY too: an upload with a key held
+    already rolls both back, copies its visits again and merges its readings; every
+    visit is stored once, the new readings stored and the held one a duplicate."""
+    a, _ = depots
+    a.add_meter_list(meter_list("L1", [f"M{n}" for n in range(5)]), ISSUED)
+    a.ingest(upload("U1", [visit("M0", value="0.0")]), NOW)
+    report = a.ingest(upload("U2", [visit(f"M{n}", value=f"{n}.0") for n in range(5)]),
+                      NOW)
+    assert (report.readings_stored, report.readings_already_held) == (4, 1)
+    assert a._rows("SELECT upload_id, COUNT(*) FROM visits GROUP BY 1 ORDER BY 1") == \
+        [("U1", 1), ("U2", 5)]
+    assert a._one("SELECT COUNT(*) FROM readings") == 5
+    assert dict(a._rows("SELECT kind, COUNT(*) FROM exceptions GROUP BY kind")) == \
+        {"duplicate": 1}
+    assert a._one("SELECT stored FROM uploads WHERE upload_id = 'U2'") == 4
+    assert a.list_state("L1") == "complete"
+
+
+def test_visits_that_wait_for_a_lock_past_the_first_tries_wait_are_checked_once(
+        depots, pg_url):
+    """The visits' COPY waits for the table's lock (here another session's LOCK TABLE)
+    at most the first try's wait; it then gives up, is copied again with no limit on
+    its wait, and the upload is stored whole when the lock goes: its visits, its
+    readings and the exception its checks made, each once."""
+    a, _ = depots
+    a.add_meter_list(meter_list("L1", ["M1", "M2"]), ISSUED)
+    out: dict[str, Any] = {}
+    with psycopg.connect(pg_url) as locker:
+        locker.execute("LOCK TABLE visits IN SHARE MODE")
+        thread = _run("depot-a", lambda: a.ingest(
+            upload("U1", [visit("M1"), visit("M2"), visit("M9")]), NOW), out)
+        _wait_for_a_lock_wait(pg_url)
+        time.sleep(3 * 0.2)                    # past the first try's wait (200 ms)
+        _wait_for_a_lock_wait(pg_url)          # and waiting still: the second COPY
+        assert thread.is_alive()
+        locker.rollback()
+    thread.join(20)
+    report = out["depot-a"]
+    assert (report.readings_stored, report.not_on_list) == (3, 1)
+    assert a._one("SELECT COUNT(*) FROM visits") == 3
+    assert a._one("SELECT COUNT(*) FROM readings") == 3
+    assert a._rows("SELECT kind, meter FROM exceptions") == [("not_on_list", "M9")]
+
+
+def test_an_ingest_on_a_connection_dropped_while_idle_is_stored_on_a_new_one(depots, pg_url,
+                                                                             monkeypatch):
+    """An ingest takes its connection without the pool's check (a round trip): one the
+    server dropped while it was idle (a restart) fails the ingest's first pipeline,
+    before anything could be committed; the upload is then stored once on a checked
+    connection, the store never said to be failing."""
+    a, _ = depots
+    a.add_meter_list(meter_list("L1", ["M1", "M2"]), ISSUED)
+    a.ingest(upload("U1", [visit("M1")]), NOW)
+    checks: list[bool] = []
+    checking = postgres_backend._checked_unless_asked
+
+    def counted(conn):
+        checks.append(not getattr(postgres_backend._UNCHECKED, "on", False))
+        checking(conn)
+
+    monkeypatch.setattr(a._pool, "_check", counted)
+    assert _drop_connections(pg_url) >= 1            # a's idle one among them
+    report = a.ingest(upload("U2", [visit("M2")]), NOW)
+    assert (report.readings_stored, report.already_held) == (1, False)
+    # unchecked, then checked (and any other dropped one the pool held, checked too)
+    assert checks[0] is False and checks[1:] and all(checks[1:]), checks
+    assert not a.failing
+    assert a._one("SELECT COUNT(*) FROM readings") == 2
+    assert a._rows("SELECT upload_id FROM uploads ORDER BY upload_id") == [("U1",), ("U2",)]
+    assert a.list_state("L1") == "complete"
