@@ -23,9 +23,10 @@ SERIES = ChannelSeries(Channel("1.8.0", "kWh"), 1800, -3, (Run(
 EVENT = MeterEvent(END + 600, EventKind.POWER_DOWN, 0x80)
 
 
-def documented() -> bytes:
+def documented(heading: str = "## Test vector") -> bytes:
+    """The hex block after ``heading`` in docs/upload-format.md, as bytes."""
     text = (ROOT / "docs" / "upload-format.md").read_text()
-    block = text.split("## Test vector", 1)[1].split("```", 2)[1]
+    block = text.split(heading, 1)[1].split("```", 2)[1]
     return bytes.fromhex(re.sub(r"\s+", "", block))
 
 
@@ -96,9 +97,7 @@ def test_a_version_1_upload_may_not_carry_meter_clock():
 # -- version 3: the same upload, the run's values in byte planes ---------------------------
 
 def documented_v3() -> bytes:
-    text = (ROOT / "docs" / "upload-format.md").read_text()
-    block = text.split("### Version 3 test vector", 1)[1].split("```", 2)[1]
-    return bytes.fromhex(re.sub(r"\s+", "", block))
+    return documented("### Version 3 test vector")
 
 
 def test_the_documented_version_3_vector_decodes_to_the_same_upload():
