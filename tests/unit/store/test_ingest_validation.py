@@ -248,3 +248,18 @@ def test_each_visit_text_is_checked_on_its_own(fields, expected):
     found = [(f.seq, f.field, f.code) for f in got.findings]
     assert found == [(seq, f"visits[{seq}].{name}", code) for seq in (1, 2)
                      for name, code in expected]
+
+
+def test_each_visit_notes_are_checked_beside_the_texts_visits_share():
+    """A route's visits share their list, operator and flags but not their notes: the
+    shared texts' findings come with every visit, whatever its notes, and the notes'
+    own after them, for the visit that has them."""
+    notes = ["gate left open", "", "=SUM(A1)", "x" * 10_001, "dog\x07", "Tür = grün",
+             "ok again", "a" * 10_000]
+    got = upload("U1", [{**visit(f"M{i}", notes=text), "operator": "+crew"}
+                        for i, text in enumerate(notes)])
+    found = [(f.seq, f.field, f.code) for f in got.findings]
+    own = {2: FindingCode.FORMULA_TEXT, 3: FindingCode.TOO_LONG, 4: FindingCode.CONTROL_CHARS}
+    assert found == [item for seq in range(len(notes)) for item in (
+        [(seq, f"visits[{seq}].operator", FindingCode.FORMULA_TEXT)]
+        + ([(seq, f"visits[{seq}].notes", own[seq])] if seq in own else []))]
