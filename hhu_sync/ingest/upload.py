@@ -350,6 +350,7 @@ class _Checker:
         self.meters: dict[str, Problem | None] = {}
         self.texts: dict[tuple, list[tuple[str, Problem]]] = {}
         self.shared_texts: dict[tuple, list[tuple[str, Problem]]] = {}
+        self.own: dict[tuple[str, str], str] = {}
         self.bare: dict[str, Callable[[str], object]] = {}
         # The common case in one regex: a non-negative decimal within the register's
         # digits, with a unit. Anything else takes the checks that name the problem.
@@ -412,6 +413,20 @@ class _Checker:
         return Problem(FindingCode.TIME_OFF_VISIT,
                        f"{when} is {_hours(gap)} from its visit ({visit_time}), more than "
                        f"{_hours(self.limits.visit_span)}")
+
+    def own_time(self, text: str, read: str) -> str | None:
+        """A register's own time (a demand's stamp, a billing reset) in UTC, as its row
+        holds it, when it passes every check :func:`_checked_row` makes of it against
+        the read time ``read``; else None, and the full checks name the problem. Resets
+        repeat across an upload's meters: each pair is checked once."""
+        key = (text, read)
+        found = self.own.get(key)
+        if found is None:
+            when = self.times.get(text) or self.time(text)
+            if type(when) is not str or self.after_read(when, read):
+                return None
+            found = self.own[key] = when
+        return found
 
     def after_read(self, own: str, read: str) -> bool:
         """Whether a register's own UTC time lies after its read time beyond visit_span."""
@@ -694,9 +709,9 @@ def _registers(registers: list | tuple, visit: Visit, seq: int, hhu_id: str, upl
     status.
 
     The loop is the hot path of an ingest (a million readings a bench run): what most
-    readings are (known code and time, a plain number with a unit) is decided inline;
-    the rest (and every register with its own times) goes to :func:`_checked_row`,
-    which names every problem."""
+    readings are (known code and time, a plain number with a unit, own times that pass
+    their checks) is decided inline; the rest goes to :func:`_checked_row`, which names
+    every problem."""
     meter = visit.meter
     if visit.outcome != "done":
         base = OUTCOME_STATUS[visit.outcome].value
@@ -753,12 +768,17 @@ def _registers(registers: list | tuple, visit: Visit, seq: int, hhu_id: str, upl
                               "times must be text")
         code = obis_of(obis) or check.code(obis)
         when = time_of(rtime) or check.time(rtime)
-        if fast and type(code) is str and when == at and unit in units and not vtime \
-                and not rstime and (plain(value) if unit else check.unitless(code)(value)):
-            extend((meter, code, when, value, unit, base, hhu_id, upload_id, "", "", vseq))
-        else:
-            extend(_checked_row(visit, seq, n, first + n, obis, code, rtime, when, value, unit,
-                                vtime, rstime, base, hhu_id, upload_id, check, findings))
+        if fast and type(code) is str and when == at and unit in units \
+                and (plain(value) if unit else check.unitless(code)(value)):
+            # a demand's stamp, a billing reset: a real readout's every other register
+            own_value = check.own_time(vtime, at) if vtime else ""
+            own_reset = check.own_time(rstime, at) if rstime else ""
+            if own_value is not None and own_reset is not None:
+                extend((meter, code, when, value, unit, base, hhu_id, upload_id, own_value,
+                        own_reset, vseq))
+                continue
+        extend(_checked_row(visit, seq, n, first + n, obis, code, rtime, when, value, unit,
+                            vtime, rstime, base, hhu_id, upload_id, check, findings))
 
 
 def _checked_row(visit: Visit, seq: int, n: int, index: int, obis: str, code: str | Problem,
