@@ -79,6 +79,11 @@ def text_problem(text: str) -> Problem | None:
     return None
 
 
+#: :func:`check_meter`'s test alone (a match, else None): a route's serials are all
+#: distinct, so the check of an upload tests each once and builds a Problem only on failure.
+serial_match = _SERIAL.fullmatch
+
+
 def check_meter(text: str) -> Problem | None:
     if _SERIAL.fullmatch(text):
         return None

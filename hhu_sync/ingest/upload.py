@@ -37,6 +37,7 @@ from hhu_sync.ingest.fields import (
     check_unit,
     check_value,
     fixed_form,
+    serial_match,
     text_problem,
     utc_time,
 )
@@ -68,6 +69,7 @@ _TEXT_BOUNDS = {"meter": 256, "list": 256, "time": 256, "scheme": 256, "verify":
 #: never a refused upload (which would keep every reading of it from billing, at every
 #: docking). The transfer file's own limits bound it in all.
 _FREE_TEXT_BOUNDS = {"operator": 256, "notes": 10_000}
+_NOTES_BOUND = _FREE_TEXT_BOUNDS["notes"]
 _UNITS = UNITS
 _OK, _SUSPECT, _REJECTED = (ReadingStatus.OK.value, ReadingStatus.SUSPECT.value,
                             ReadingStatus.REJECTED.value)
@@ -347,6 +349,8 @@ class _Checker:
         self.obis: dict[str, str | Problem] = {}
         self.meters: dict[str, Problem | None] = {}
         self.texts: dict[tuple, list[tuple[str, Problem]]] = {}
+        self.shared_texts: dict[tuple, list[tuple[str, Problem]]] = {}
+        self.own: dict[tuple[str, str], str] = {}
         self.bare: dict[str, Callable[[str], object]] = {}
         # The common case in one regex: a non-negative decimal within the register's
         # digits, with a unit. Anything else takes the checks that name the problem.
@@ -367,6 +371,13 @@ class _Checker:
         if text in self.meters:
             return self.meters[text]
         found = self.meters[text] = check_meter(text)
+        return found
+
+    def shared_text_findings(self, texts: tuple) -> list[tuple[str, Problem]]:
+        """:meth:`text_findings` of a visit's texts but its notes (which have none)."""
+        found = self.shared_texts.get(texts)
+        if found is None:
+            found = self.shared_texts[texts] = _text_findings((*texts, ""))
         return found
 
     def text_findings(self, texts: tuple) -> list[tuple[str, Problem]]:
@@ -402,6 +413,20 @@ class _Checker:
         return Problem(FindingCode.TIME_OFF_VISIT,
                        f"{when} is {_hours(gap)} from its visit ({visit_time}), more than "
                        f"{_hours(self.limits.visit_span)}")
+
+    def own_time(self, text: str, read: str) -> str | None:
+        """A register's own time (a demand's stamp, a billing reset) in UTC, as its row
+        holds it, when it passes every check :func:`_checked_row` makes of it against
+        the read time ``read``; else None, and the full checks name the problem. Resets
+        repeat across an upload's meters: each pair is checked once."""
+        key = (text, read)
+        found = self.own.get(key)
+        if found is None:
+            when = self.times.get(text) or self.time(text)
+            if type(when) is not str or self.after_read(when, read):
+                return None
+            found = self.own[key] = when
+        return found
 
     def after_read(self, own: str, read: str) -> bool:
         """Whether a register's own UTC time lies after its read time beyond visit_span."""
@@ -463,7 +488,8 @@ def parse_upload(payload: dict[str, Any], *, upload_id: str, hhu_id: str, sha256
             raise UploadError(f"visits[{seq}].registers: not a list of at most "
                               f"{MAX_REGISTERS_PER_VISIT} registers")
         _registers(registers, visit, seq, hhu_id, upload_id, check, flat, findings)
-        _profiles(v, seq, version, profiles, events, totals)
+        if "profiles" in v or "events" in v:     # absent, as nil: nothing to check
+            _profiles(v, seq, version, profiles, events, totals)
         if "meter_clock" in v:
             visit = visit._replace(clock_offset_s=clock_offset(v["meter_clock"], visit, version))
         visits.append(visit)
@@ -562,17 +588,28 @@ def _visit(v: dict, seq: int, check: _Checker, findings: list[Finding],
             and type(notes) is str and len(notes) <= _TEXT_BOUNDS["notes"]):
         meter, outcome, raw_time, texts = _visit_texts(v, seq)
         list_id, scheme, verify, flags, operator, notes = texts
-    meters = check.meters
-    meter_problem = meters[meter] if meter in meters else check.meter(meter)
+    # A route's serials are distinct: tested each, with no cache to fill (a Problem, and
+    # its cache, only for one that fails).
+    meter_problem = None if serial_match(meter) else check.meter(meter)
     if meter_problem is not None:
         findings.append(Finding(seq, None, f"visits[{seq}].meter", *meter_problem))
     when = check.times.get(raw_time) or check.time(raw_time)
     time_ok = type(when) is str
     if not time_ok:
         findings.append(Finding(seq, None, f"visits[{seq}].time", *when))
-    found = check.texts.get(texts)
-    if found is None:
-        found = check.text_findings(texts)
+    # Notes are mostly each visit's own: one without a finding (printable ASCII, no
+    # formula start, within its bound: exactly text_problem's None) leaves the findings
+    # those of the other texts, which a route's visits share and are remembered by.
+    if not notes or (len(notes) <= _NOTES_BOUND and notes.isascii() and notes.isprintable()
+                     and not notes.startswith(FORMULA_START)):
+        key = texts[:5]
+        found = check.shared_texts.get(key)
+        if found is None:
+            found = check.shared_text_findings(key)
+    else:
+        found = check.texts.get(texts)
+        if found is None:
+            found = check.text_findings(texts)
     for name, problem in found:
         findings.append(Finding(seq, None, f"visits[{seq}].{name}", *problem))
     ratios = get("ratios")
@@ -672,9 +709,9 @@ def _registers(registers: list | tuple, visit: Visit, seq: int, hhu_id: str, upl
     status.
 
     The loop is the hot path of an ingest (a million readings a bench run): what most
-    readings are (known code and time, a plain number with a unit) is decided inline;
-    the rest (and every register with its own times) goes to :func:`_checked_row`,
-    which names every problem."""
+    readings are (known code and time, a plain number with a unit, own times that pass
+    their checks) is decided inline; the rest goes to :func:`_checked_row`, which names
+    every problem."""
     meter = visit.meter
     if visit.outcome != "done":
         base = OUTCOME_STATUS[visit.outcome].value
@@ -731,12 +768,17 @@ def _registers(registers: list | tuple, visit: Visit, seq: int, hhu_id: str, upl
                               "times must be text")
         code = obis_of(obis) or check.code(obis)
         when = time_of(rtime) or check.time(rtime)
-        if fast and type(code) is str and when == at and unit in units and not vtime \
-                and not rstime and (plain(value) if unit else check.unitless(code)(value)):
-            extend((meter, code, when, value, unit, base, hhu_id, upload_id, "", "", vseq))
-        else:
-            extend(_checked_row(visit, seq, n, first + n, obis, code, rtime, when, value, unit,
-                                vtime, rstime, base, hhu_id, upload_id, check, findings))
+        if fast and type(code) is str and when == at and unit in units \
+                and (plain(value) if unit else check.unitless(code)(value)):
+            # a demand's stamp, a billing reset: a real readout's every other register
+            own_value = check.own_time(vtime, at) if vtime else ""
+            own_reset = check.own_time(rstime, at) if rstime else ""
+            if own_value is not None and own_reset is not None:
+                extend((meter, code, when, value, unit, base, hhu_id, upload_id, own_value,
+                        own_reset, vseq))
+                continue
+        extend(_checked_row(visit, seq, n, first + n, obis, code, rtime, when, value, unit,
+                            vtime, rstime, base, hhu_id, upload_id, check, findings))
 
 
 def _checked_row(visit: Visit, seq: int, n: int, index: int, obis: str, code: str | Problem,

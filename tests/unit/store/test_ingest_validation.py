@@ -248,3 +248,41 @@ def test_each_visit_text_is_checked_on_its_own(fields, expected):
     found = [(f.seq, f.field, f.code) for f in got.findings]
     assert found == [(seq, f"visits[{seq}].{name}", code) for seq in (1, 2)
                      for name, code in expected]
+
+
+def test_each_visit_notes_are_checked_beside_the_texts_visits_share():
+    """A route's visits share their list, operator and flags but not their notes: the
+    shared texts' findings come with every visit, whatever its notes, and the notes'
+    own after them, for the visit that has them."""
+    notes = ["gate left open", "", "=SUM(A1)", "x" * 10_001, "dog\x07", "Tür = grün",
+             "ok again", "a" * 10_000]
+    got = upload("U1", [{**visit(f"M{i}", notes=text), "operator": "+crew"}
+                        for i, text in enumerate(notes)])
+    found = [(f.seq, f.field, f.code) for f in got.findings]
+    own = {2: FindingCode.FORMULA_TEXT, 3: FindingCode.TOO_LONG, 4: FindingCode.CONTROL_CHARS}
+    assert found == [item for seq in range(len(notes)) for item in (
+        [(seq, f"visits[{seq}].operator", FindingCode.FORMULA_TEXT)]
+        + ([(seq, f"visits[{seq}].notes", own[seq])] if seq in own else []))]
+
+
+def test_a_registers_own_times_are_checked_against_its_own_visits_read_time():
+    """A demand's stamp or a billing reset comes before the register is read (within the
+    visit span): the same reset, on a visit read before it, is a finding for that
+    visit's register only; in UTC in the rows of the others."""
+    reset, later = "2026-11-25T09:30:00+01:00", "2026-11-25T07:00:00+00:00"
+    md = ["1.6.0", "0012.30", "kW", T, "2026-11-25T10:30:00+01:00", reset]
+    early = {**visit("M2", time=later), "registers": [
+        ["1.8.0*1", "000024.0", "kWh", later, reset, reset], ["1.8.0", "000030.0", "kWh", later]]}
+    late_md = [*md[:4], "2026-11-25T11:30:01+00:00", ""]            # an hour and a second
+    got = upload("U1", [visit("M1", registers=[md, ["1.8.0*1", "1.0", "kWh", T, reset, reset]]),
+                        early, visit("M3", registers=[late_md, md])])
+    assert [(f.seq, f.index, f.field, f.code) for f in got.findings] == [
+        (1, 2, "visits[1].registers[0].value_time", FindingCode.TIME_OFF_VISIT),
+        (1, 2, "visits[1].registers[0].reset_time", FindingCode.TIME_OFF_VISIT),
+        (2, 4, "visits[2].registers[0].value_time", FindingCode.TIME_OFF_VISIT)]
+    utc = "2026-11-25T08:30:00+00:00"
+    assert [(r[1], r[5], r[8], r[9]) for r in got.readings] == [
+        ("1.6.0", "ok", "2026-11-25T09:30:00+00:00", utc), ("1.8.0*1", "ok", utc, utc),
+        ("1.8.0*1", "rejected", utc, utc), ("1.8.0", "ok", "", ""),
+        ("1.6.0", "rejected", "2026-11-25T11:30:01+00:00", ""),
+        ("1.6.0", "ok", "2026-11-25T09:30:00+00:00", utc)]
