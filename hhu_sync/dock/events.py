@@ -253,7 +253,9 @@ class DockBoard:
 
     def apply(self, event: DockEvent) -> None:
         with self._lock:
-            cradle = self._cradles.setdefault(event.dock, Cradle(event.dock))
+            cradle = self._cradles.get(event.dock)
+            if cradle is None:       # (not setdefault: a Cradle made for every event)
+                cradle = self._cradles[event.dock] = Cradle(event.dock)
             cradle.updated = event.at
             _APPLY[type(event)](cradle, event)
 

@@ -117,11 +117,14 @@ class _GatherTick:
     def _tick(self) -> None:
         self._handle = None
         due, self.waiting = self.waiting, []
+        waiting = self.waiting       # (a port's gathered() may add itself here too)
         now = self.loop.time()
         for transport in due:
-            if transport.skip:
+            if transport.skip:       # carried over as add() would, without its call
                 transport.skip -= 1
-                self.add(transport)
+                waiting.append(transport)
+                if self._handle is None:
+                    self._handle = self.loop.call_later(self.period_s, self._tick)
             else:
                 transport.gathered(now)
 
@@ -575,8 +578,16 @@ class LinkPump:
             if self.on_first_data is not None:     # (its failure is the waiter's too)
                 hook, self.on_first_data = self.on_first_data, None
                 hook()
-            self.conn.receive_data(data, now)
-            self._after(now)
+            conn = self.conn
+            conn.receive_data(data, now)
+            # _after(now), spelled out: this runs once a read, thousands of times a run
+            if self._waiter is not None:
+                self._deliver()
+            if self.cut is None:
+                out = conn.data_to_send(now)
+                if out:
+                    self._io.write(out)
+            self._arm()
         except Exception as exc:  # noqa: BLE001 - the core's or a callback's: the waiter's
             self._break(exc)
 
@@ -624,15 +635,16 @@ class LinkPump:
 
     def _deliver(self) -> None:
         """Hand events to the waiter, if there is one (else they wait in the core)."""
-        while self._waiter is not None:
-            event = self.conn.next_event()
+        next_event, fatal = self.conn.next_event, self.fatal   # (once a read: looked up once)
+        while (waiter := self._waiter) is not None:
+            event = next_event()
             if event is NEED_DATA:
                 return
-            predicate, future = self._waiter
+            predicate, future = waiter
             if predicate(event):
                 self._resolve(future, event)
                 return
-            exc = self.fatal(event)
+            exc = fatal(event)
             if exc is not None:
                 self._fail(exc)
                 return
