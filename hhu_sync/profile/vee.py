@@ -10,7 +10,8 @@ The checks are the ones utilities apply (``../shared/domain.md``, "Validation (V
 missing intervals, register advance against the sum of intervals over the same span,
 spikes, runs of zeros, negative values, clock sets, DST changes, short or long intervals,
 outages against the event log, channels or interval length changed since the last read,
-and the meter's clock off at the visit.
+the meter's clock off at the visit, and intervals that end after the meter was read
+(a meter cannot have recorded them: a corrupt or forged profile).
 """
 
 from __future__ import annotations
@@ -18,6 +19,7 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from decimal import ROUND_FLOOR, Decimal
 from statistics import median
 
@@ -42,6 +44,7 @@ class VeeCode(enum.StrEnum):
     CONFIG_CHANGED = "config_changed"      #: channel set or interval length changed
     CLOCK_OFF = "clock_off"                #: the meter's clock was off at the visit
     METER_FLAGGED = "meter_flagged"        #: the meter itself marked the interval bad
+    FUTURE = "future_interval"             #: ends after the meter was read
 
 
 @dataclass(frozen=True, slots=True)
@@ -109,7 +112,7 @@ _FLAG_CODES = (
 def validate(series: Sequence[ChannelSeries], events: Sequence[MeterEvent] | None = None, *,
              expected: tuple[int, int] | None = None,
              registers: Sequence[RegisterSpan] = (), previous: Shape | None = None,
-             clock_offset_s: int | None = None,
+             clock_offset_s: int | None = None, read_at: int | None = None,
              limits: VeeLimits = DEFAULT_LIMITS) -> list[Finding]:
     """Every finding for one meter's read.
 
@@ -117,11 +120,17 @@ def validate(series: Sequence[ChannelSeries], events: Sequence[MeterEvent] | Non
     read's ``since`` to the visit), for the missing-interval check; ``previous``: the shape
     at the last read; ``clock_offset_s``: meter clock minus HHU clock at the visit;
     ``events``: the event log read at the same visit, None when it was not read (then
-    outages are not compared with it).
+    outages are not compared with it); ``read_at``: the visit's time (UTC seconds), for
+    intervals that end after it, by the meter's clock (``clock_offset_s``, when read)
+    give or take ``limits.clock_tolerance_s``.
     """
     findings: list[Finding] = []
     for one in series:
         findings += _channel_findings(one, expected, limits)
+    if read_at is not None:
+        latest = read_at + max(clock_offset_s or 0, 0) + limits.clock_tolerance_s
+        for one in series:
+            findings += _future_check(one, latest, read_at)
     by_code = {s.channel.code: s for s in series}
     for span in registers:
         if span.channel in by_code:
@@ -300,6 +309,27 @@ def _register_check(one: ChannelSeries, span: RegisterSpan,
     return [Finding(VeeCode.REGISTER_MISMATCH, one.channel.code, inside[0][0], inside[-1][0],
                     len(inside), f"intervals sum to {total} {one.channel.unit}, the register "
                     f"advanced {span.advance} (allowed {allowed})")]
+
+
+def _future_check(one: ChannelSeries, latest: int, read_at: int) -> list[Finding]:
+    """Intervals ending after ``latest``: one finding a run, found by arithmetic (a
+    forged run of a million intervals costs no loop)."""
+    step, found = one.interval_s, []
+    for run in one.runs:
+        n = len(run.values)
+        last = run.first_end + (n - 1) * step
+        if n == 0 or last <= latest:
+            continue
+        skip = max(0, (latest - run.first_end) // step + 1)    # ends <= latest
+        first = run.first_end + skip * step
+        found.append(Finding(VeeCode.FUTURE, one.channel.code, first, last, n - skip,
+                             f"{n - skip} intervals end after the meter was read "
+                             f"({_iso(read_at)})"))
+    return found
+
+
+def _iso(at: int) -> str:
+    return datetime.fromtimestamp(at, UTC).isoformat().replace("+00:00", "Z")
 
 
 def _outage_check(one: ChannelSeries, events: Sequence[MeterEvent]) -> list[Finding]:

@@ -92,7 +92,7 @@ def visit_findings(upload: Upload, seq: int, series: Sequence[ChannelSeries],
     return validate(series, events, expected=expected,
                     registers=register_spans(upload, seq, series, before),
                     previous=before.shape, clock_offset_s=upload.visits[seq].clock_offset_s,
-                    limits=limits)
+                    read_at=visit_at, limits=limits)
 
 
 

@@ -131,3 +131,28 @@ def test_missing_by_arithmetic_equals_missing_by_set(spec, lo, span, off_grid):
                 (0,) * len(vals)) for i, (at, vals) in enumerate(spec)]
     first, stop = T0 + lo * STEP, T0 + (lo + span) * STEP
     assert _missing(runs, STEP, first, stop) == _naive_missing(runs, STEP, first, stop)
+
+
+def test_intervals_ending_after_the_meter_was_read_are_a_finding_as_one_range_a_run():
+    read_at = T0 + 10 * STEP
+    one = series([500] * 20)                 # ends T0 + STEP .. T0 + 20 * STEP
+    (finding,) = validate([one], read_at=read_at)
+    assert codes([finding]) == [(VeeCode.FUTURE, T0 + 11 * STEP, T0 + 20 * STEP, 10)]
+    assert finding.channel == "1.8.0" and "after the meter was read" in finding.detail
+    assert validate([series([500] * 10)], read_at=read_at) == []     # up to the read: none
+
+
+def test_a_meter_clock_ahead_moves_the_latest_end_it_may_have_recorded():
+    read_at = T0 + 10 * STEP
+    one = series([500] * 11)                 # the last ends one interval after the read
+    assert [f.code for f in validate([one], read_at=read_at)] == [VeeCode.FUTURE]
+    ahead = validate([one], read_at=read_at, clock_offset_s=STEP)   # the meter's clock
+    assert VeeCode.FUTURE not in [f.code for f in ahead]             # ran half an hour on
+
+
+def test_a_forged_run_of_a_million_intervals_is_one_finding_found_without_a_loop():
+    read_at = T0 + STEP
+    one = ChannelSeries(KWH, STEP, -3, (Run(T0 + STEP, (0,) * 1_048_576, (0,) * 1_048_576),))
+    future = [f for f in validate([one], read_at=read_at) if f.code is VeeCode.FUTURE]
+    assert codes(future) == [(VeeCode.FUTURE, T0 + 2 * STEP, T0 + 1_048_576 * STEP,
+                              1_048_575)]

@@ -94,3 +94,12 @@ def test_the_same_upload_twice_finds_nothing_new(store):
     assert [(c, n) for c, _, _, n in first] == [("missing", 1), ("missing", 7)]
     assert store.ingest(up("U-1", [series(values)]), "now").vee_findings == 0
     assert vee(store) == first
+
+
+def test_intervals_ending_after_the_visit_are_stored_recorded_and_raised(store):
+    # visit at 10:00: 20 half-hour intervals would end up to 10:00; 30 end up to 15:00
+    report = store.ingest(up("U-1", [series([500] * 30)]), "now")
+    assert report.intervals_stored == 30                                  # kept as sent
+    assert ("future_interval", T0 + 21 * STEP, T0 + 30 * STEP, 10) in vee(store)
+    assert any(e[0] == "future_interval" and "after the meter was read" in e[2]
+               for e in vee_exceptions(store))
