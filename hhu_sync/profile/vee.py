@@ -158,7 +158,8 @@ def shape_of(series: Sequence[ChannelSeries]) -> Shape | None:
 
 
 def _shape_text(shape: Shape) -> str:
-    return f"{len(shape.channels)} channels ({', '.join(shape.channels)}) at " \
+    n = len(shape.channels)
+    return f"{n} channel{'' if n == 1 else 's'} ({', '.join(shape.channels)}) at " \
            f"{shape.interval_s // 60} min"
 
 

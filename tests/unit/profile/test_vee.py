@@ -108,6 +108,7 @@ def test_a_changed_shape_and_a_clock_off_at_the_visit():
                      limits=VeeLimits(clock_tolerance_s=60))
     assert [f.code for f in found] == [VeeCode.CONFIG_CHANGED, VeeCode.CLOCK_OFF]
     assert "2 channels" in found[0].detail and "15 min" in found[0].detail
+    assert "now 1 channel (1.8.0) at 30 min" in found[0].detail
     assert "-95 s" in found[1].detail
 
 
