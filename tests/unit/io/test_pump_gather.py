@@ -237,16 +237,23 @@ def _ticks_that_read(pump: LinkPump, far: socket.socket, ticks: int) -> list[int
     return reading
 
 
+async def _streaming(near: socket.socket, far: socket.socket, conn: ScriptedConn,
+                     **gather) -> LinkPump:
+    """A pump on a slow line that has read its first bytes: from here it gathers."""
+    pump = LinkPump(SocketPort(near), conn, **gather)
+    await _slow_line(pump, far)
+    far.send(b"first")
+    await pump.run_until(_got(b"first"), 5.0)    # read at once, then gathering
+    return pump
+
+
 def test_a_port_that_streams_is_read_every_second_then_every_fourth_tick(pair):
     near, far = pair
 
     async def main():
         conn = ScriptedConn()
-        pump = LinkPump(SocketPort(near), conn, gather_s=STREAM_TICK_S,
-                        gather_max_s=4 * STREAM_TICK_S)
-        await _slow_line(pump, far)
-        far.send(b"first")
-        await pump.run_until(_got(b"first"), 5.0)    # read at once, then gathering
+        pump = await _streaming(near, far, conn, gather_s=STREAM_TICK_S,
+                                gather_max_s=4 * STREAM_TICK_S)
         reading = _ticks_that_read(pump, far, 16)
         got = b"".join(conn.received)
         pump.close()
@@ -261,12 +268,8 @@ def test_a_request_sent_has_its_answer_read_at_the_next_tick_again(pair):
     near, far = pair
 
     async def main():
-        conn = ScriptedConn()
-        pump = LinkPump(SocketPort(near), conn, gather_s=STREAM_TICK_S,
-                        gather_max_s=4 * STREAM_TICK_S)
-        await _slow_line(pump, far)
-        far.send(b"first")
-        await pump.run_until(_got(b"first"), 5.0)
+        pump = await _streaming(near, far, ScriptedConn(), gather_s=STREAM_TICK_S,
+                                gather_max_s=4 * STREAM_TICK_S)
         streaming = _ticks_that_read(pump, far, 8)          # every fourth by now
         pump.send(b"request")
         after = _ticks_that_read(pump, far, 4)
@@ -282,10 +285,7 @@ def test_without_a_longer_limit_a_streaming_port_is_read_every_tick(pair):
     near, far = pair
 
     async def main():
-        pump = LinkPump(SocketPort(near), ScriptedConn(), gather_s=TICK_S)
-        await _slow_line(pump, far)
-        far.send(b"first")
-        await pump.run_until(_got(b"first"), 5.0)
+        pump = await _streaming(near, far, ScriptedConn(), gather_s=TICK_S)
         reading = _ticks_that_read(pump, far, 6)
         pump.close()
         return reading
