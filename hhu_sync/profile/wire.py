@@ -30,6 +30,7 @@ from hhu_sync.profile.series import (
     ChannelSeries,
     Run,
 )
+from hhu_sync.transfer.shape import MAX_ITEMS
 
 #: Bounds on every count of a visit's profiles and events (a refusal names the field).
 MAX_RUNS = 10_000                 # per channel: a run restarts at each clock set or outage
@@ -55,7 +56,7 @@ def encode_profile(series: ChannelSeries, version: int = 2) -> list[Any]:
     whose status is not 0 (most are), flat, in ascending index order. ``deltas`` is an
     array in version 2, the binary field of :mod:`hhu_sync.profile.planes` in 3."""
     runs: list[list[Any]] = []
-    for run in series.runs:
+    for run in _within_bounds(series.runs, series.interval_s, version):
         if version >= 3:
             status = [x for i, s in enumerate(run.status) if s for x in (i, s)]
             runs.append([run.first_end, encode_values(run.values), status])
@@ -72,6 +73,30 @@ def encode_profile(series: ChannelSeries, version: int = 2) -> list[Any]:
         runs.append([run.first_end, deltas, status])
     return [series.channel.code, series.channel.unit, series.interval_s, series.exponent,
             runs]
+
+
+def _within_bounds(runs: Sequence[Run], step: int, version: int) -> list[Run]:
+    """The runs, each cut into consecutive runs where one of its arrays would hold more
+    than the transfer format's ``MAX_ITEMS`` (a depot refuses such an array, so the
+    upload would stay on the HHU at every docking): version 2's deltas, and the status
+    pairs of either version (a meter flagging every interval for months)."""
+    most_flagged = MAX_ITEMS // 2
+    out: list[Run] = []
+    for run in runs:
+        n = len(run.values)
+        flagged = n - run.status.count(0)
+        if flagged <= most_flagged and (version >= 3 or n <= MAX_ITEMS):
+            out.append(run)             # the usual case, decided at C speed
+            continue
+        start, count = 0, 0
+        for i, bits in enumerate(run.status):
+            if (version < 3 and i - start == MAX_ITEMS) or (bits and count == most_flagged):
+                out.append(Run(run.first_end + start * step, run.values[start:i],
+                               run.status[start:i]))
+                start, count = i, 0
+            count += 1 if bits else 0
+        out.append(Run(run.first_end + start * step, run.values[start:], run.status[start:]))
+    return out
 
 
 def encode_event(event: MeterEvent) -> list[Any]:
