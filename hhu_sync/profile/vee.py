@@ -19,13 +19,13 @@ from __future__ import annotations
 import enum
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from decimal import ROUND_FLOOR, Decimal
 from statistics import median
 
 from hhu_sync.profile.events import EventKind, MeterEvent
 from hhu_sync.profile.flags import IntervalStatus
 from hhu_sync.profile.series import ChannelSeries, Run
+from hhu_sync.profile.times import iso_z
 
 
 class VeeCode(enum.StrEnum):
@@ -325,12 +325,8 @@ def _future_check(one: ChannelSeries, latest: int, read_at: int) -> list[Finding
         first = run.first_end + skip * step
         found.append(Finding(VeeCode.FUTURE, one.channel.code, first, last, n - skip,
                              f"{n - skip} intervals end after the meter was read "
-                             f"({_iso(read_at)})"))
+                             f"({iso_z(read_at)})"))
     return found
-
-
-def _iso(at: int) -> str:
-    return datetime.fromtimestamp(at, UTC).isoformat().replace("+00:00", "Z")
 
 
 def _outage_check(one: ChannelSeries, events: Sequence[MeterEvent]) -> list[Finding]:
