@@ -580,7 +580,8 @@ class LinkPump:
                 hook()
             conn = self.conn
             conn.receive_data(data, now)
-            # _after(now), spelled out: this runs once a read, thousands of times a run
+            # _after() at this read's time, spelled out: this runs once a read, thousands
+            # of times a run
             if self._waiter is not None:
                 self._deliver()
             if self.cut is None:
@@ -628,9 +629,9 @@ class LinkPump:
 
     # --- the loop's work after each wake-up ----------------------------------------------
 
-    def _after(self, now: float | None = None) -> None:
+    def _after(self) -> None:
         self._deliver()
-        self.flush(now)
+        self.flush()
         self._arm()
 
     def _deliver(self) -> None:
