@@ -57,22 +57,24 @@ def encode_profile(series: ChannelSeries, version: int = 2) -> list[Any]:
     array in version 2, the binary field of :mod:`hhu_sync.profile.planes` in 3."""
     runs: list[list[Any]] = []
     for run in _within_bounds(series.runs, series.interval_s, version):
-        if version >= 3:
-            status = [x for i, s in enumerate(run.status) if s for x in (i, s)]
-            runs.append([run.first_end, encode_values(run.values), status])
-            continue
-        deltas: list[int | None] = []
-        previous = 0
-        for value in run.values:
-            if value is None:
-                deltas.append(None)
-            else:
-                deltas.append(value - previous)
-                previous = value
         status = [x for i, s in enumerate(run.status) if s for x in (i, s)]
+        deltas = encode_values(run.values) if version >= 3 else _deltas(run.values)
         runs.append([run.first_end, deltas, status])
     return [series.channel.code, series.channel.unit, series.interval_s, series.exponent,
             runs]
+
+
+def _deltas(values: Sequence[int | None]) -> list[int | None]:
+    """Version 2's array: each value minus the previous value (the first against 0)."""
+    deltas: list[int | None] = []
+    previous = 0
+    for value in values:
+        if value is None:
+            deltas.append(None)
+        else:
+            deltas.append(value - previous)
+            previous = value
+    return deltas
 
 
 def _within_bounds(runs: Sequence[Run], step: int, version: int) -> list[Run]:
