@@ -101,3 +101,28 @@ def test_on_postgresql_the_checks_read_the_server(tmp_path, pg_database):  # noq
     campaign.check_readings()
     assert campaign.violations == ["upload U-lost cleared from the HHU but not committed",
                                    "upload U-lost: 0 readings stored, 1 taken"]
+
+
+ORPHANED = """Traceback (most recent call last):
+  File "<string>", line 1, in <module>
+  File "/usr/lib/python3.11/multiprocessing/spawn.py", line 122, in spawn_main
+    exitcode = _main(fd, parent_sentinel)
+               ^^^^^^^^^^^^^^^^^^^^^^^^^^
+  File "/usr/lib/python3.11/multiprocessing/spawn.py", line 130, in _main
+    preparation_data = reduction.pickle.load(from_parent)
+                       ^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^^
+EOFError: Ran out of input
+"""
+OURS = """Traceback (most recent call last):
+  File "/src/hhu_sync/daemon.py", line 10, in run
+    raise ValueError("a bug")
+ValueError: a bug
+"""
+
+
+def test_only_a_worker_orphaned_at_its_start_by_the_kill_is_not_a_daemon_traceback():
+    chaos = load_bench()
+    assert "Traceback" not in chaos.daemon_tracebacks("warning: x\n" + ORPHANED, True)
+    assert "Traceback" in chaos.daemon_tracebacks(ORPHANED, False)        # not killed
+    assert "ValueError: a bug" in chaos.daemon_tracebacks(ORPHANED + OURS, True)
+    assert "Traceback" in chaos.daemon_tracebacks(OURS + ORPHANED, True)
