@@ -4,9 +4,9 @@ A cradle is polled every ``poll_seconds``; each poll starts at most one docking 
 cradle (a coroutine, :meth:`Session.run`), at most ``max_sessions`` of them at once, and
 a cradle whose last session failed waits with exponential back-off. The loop carries
 every docking's link; what may block runs on ``blocking`` (a small thread pool), uploads
-are committed on the one ``committer`` thread and checked in the decoder's worker
-processes. Periodic jobs of the daemon (rescan, full export) are timers on the same loop,
-each run on the blocking pool, one run at a time.
+are checked in the decoder's worker processes and committed on the ``committer`` (one
+thread on SQLite, two on PostgreSQL). Periodic jobs of the daemon (rescan, full export)
+are timers on the same loop, each run on the blocking pool, one run at a time.
 """
 
 from __future__ import annotations
@@ -30,6 +30,7 @@ from hhu_sync.io.versions import VersionMemory
 from hhu_sync.keys import KeyStore
 from hhu_sync.packing import Packer
 from hhu_sync.store.base import StorageUnavailable
+from hhu_sync.store.opening import committers_for
 
 log = logging.getLogger("hhu_sync.dock")
 MAX_BACKOFF_S = 60.0
@@ -86,10 +87,12 @@ class DockManager:
         self._cap = asyncio.Semaphore(max(1, config.limits.max_sessions))
         self.blocking = ThreadPoolExecutor(max_workers=BLOCKING_THREADS,
                                            thread_name_prefix="dock-io")
-        # One thread commits checked uploads for every session, in the order their checks
-        # finish: SQLite takes one writer at a time anyway, and a session's link carries
-        # on (the next upload, its bundles) while its readings are committed.
-        self.committer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="commit")
+        # The committer stores checked uploads for every session, started in the order
+        # their checks finish, while a session's link carries on (the next upload, its
+        # bundles): one thread on SQLite (one writer at a time to a file), two on
+        # PostgreSQL (committers_for); a session acknowledges its uploads in its order.
+        self.committer = ThreadPoolExecutor(max_workers=committers_for(store.url),
+                                            thread_name_prefix="commit")
         # Ports are opened and closed on threads of their own: a socket:// close sleeps
         # 0.3 s (pyserial's), a connect may wait; neither may hold the store's threads.
         self.ports = ThreadPoolExecutor(max_workers=max(1, config.limits.max_sessions),

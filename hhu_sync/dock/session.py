@@ -12,7 +12,7 @@ it). It never blocks that loop: the link is the pump's (non-blocking reads and w
 the port's descriptor), and every call that may block goes to a thread through
 :meth:`Session._off` (store calls, the unload report, packing, the key store look-up of
 the pull, opening and closing the port) or is awaited as a future of another executor
-(an upload's check in a worker process, its commit on the one committer thread). What
+(an upload's check in a worker process, its commit on the daemon's committer). What
 runs on the loop is link bookkeeping and this procedure, microseconds a step; the one
 exception left is the key look-up the link core makes in the handshake (one ``fstat`` of
 a cached key file, tens of microseconds, once a docking). A committed upload is

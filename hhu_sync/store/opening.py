@@ -54,6 +54,21 @@ def backend_of(url_or_path: str | Path) -> str:
     return "sqlite" if sqlite_path(url_or_path) is not None else "postgresql"
 
 
+#: How many uploads one daemon commits at once, by backend. SQLite admits one writer to
+#: a file at a time (a second committer would only wait on the file's lock). PostgreSQL
+#: takes many: with two, one upload's server work (its COPY, the index updates, the
+#: settlement) runs on one core while the next upload's statements are made and sent,
+#: instead of the committer waiting on every round trip (bench/ingest.py; three gained
+#: nothing more on two cores: docs/benchmarks.md). Two commits of one list, or of one
+#: reading's key, are ordered by the server's locks, as two depots' commits are.
+COMMITTERS = {"sqlite": 1, "postgresql": 2}
+
+
+def committers_for(url_or_path: str | Path) -> int:
+    """How many threads commit uploads into the store of this name (:data:`COMMITTERS`)."""
+    return COMMITTERS[backend_of(url_or_path)]
+
+
 def shown_store(url_or_path: str | Path) -> str:
     """A store's name as messages show it: a SQLite file's absolute path; a PostgreSQL
     URL's user, host, port and database, never a password (nor any other option)."""

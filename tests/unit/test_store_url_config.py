@@ -10,6 +10,7 @@ import pytest
 
 from hhu_sync.config import parse_config, store_url
 from hhu_sync.model.problems import ModelError
+from hhu_sync.store.opening import committers_for
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -97,3 +98,11 @@ def test_nothing_outside_the_store_knows_the_sqlite_backend():
              if "store" not in p.relative_to(ROOT / "hhu_sync").parts[:1]
              for m in _SQLITE_ONLY.finditer(p.read_text())]
     assert found == []
+
+
+def test_one_committer_thread_commits_into_sqlite_two_into_postgresql(tmp_path):
+    # SQLite admits one writer to a file at a time; PostgreSQL overlaps two uploads'
+    # commits (bench/ingest.py), their order kept by the server's locks
+    assert committers_for(tmp_path / "hhu.db") == 1
+    assert committers_for(f"sqlite:///{tmp_path}/hhu.db") == 1
+    assert committers_for("postgresql://hhu@db.example/depots") == 2

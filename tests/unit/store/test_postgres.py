@@ -21,6 +21,7 @@ import hhu_sync.store.postgres as postgres_backend
 from hhu_sync.ingest.flatrows import FlatRows
 from hhu_sync.model.meterlist import MeterEntry, MeterList
 from hhu_sync.store import SqliteStore, StorageUnavailable, StoreError, open_store
+from hhu_sync.store.opening import committers_for
 from hhu_sync.store.postgres import PostgresStore, copy_text, shown_url
 from hhu_sync.store.schema_version import SCHEMA_VERSION
 from tests.unit.store.conftest import empty_pg
@@ -195,6 +196,33 @@ def test_uploads_of_one_meters_readings_in_opposite_orders_store_each_once(
     assert a._one("SELECT COUNT(DISTINCT upload_id) FROM readings") == 1
     assert dict(a._rows("SELECT kind, COUNT(*) FROM exceptions GROUP BY kind")) == \
         {"duplicate": 40}
+
+
+def test_one_depots_two_committers_store_one_hhus_overlapping_uploads_as_two_depots_do(
+        depots, pg_url, monkeypatch):
+    # The daemon commits into PostgreSQL on two threads of one store (committers_for):
+    # one HHU's next upload is stored while its last one is held at its commit. Its
+    # readings of the same meters (other lists: no list lock orders them) are each
+    # stored once, the rest counted as held or in conflict, as between two depots.
+    a, _ = depots
+    assert committers_for(pg_url) == 2
+    serials = [f"M{n:02d}" for n in range(40)]
+    a.add_meter_list(meter_list("LA", serials=serials, hhu="HHU-A"), ISSUED)
+    a.add_meter_list(meter_list("LB", serials=serials, hhu="HHU-A"), ISSUED)
+    held = HeldAtCommit("ingest.before_commit")
+    monkeypatch.setattr(postgres_backend, "failpoint", held)
+    first = upload("U1", [visit(m, list_id="LA") for m in serials], hhu="HHU-A")
+    second = upload("U2", [visit(m, list_id="LB", value="100.0" if n % 2 else "20.0")
+                           for n, m in enumerate(reversed(serials))], hhu="HHU-A")
+    out = _both(held, pg_url, lambda: a.ingest(first, NOW), lambda: a.ingest(second, NOW))
+    assert out["depot-a"].readings_stored == 40
+    assert (out["depot-b"].readings_stored, out["depot-b"].readings_already_held,
+            out["depot-b"].conflicts) == (0, 20, 20)
+    assert a._one("SELECT COUNT(*) FROM readings") == 40
+    assert a._one("SELECT COUNT(*) FROM visits") == 80
+    assert dict(a._rows("SELECT kind, COUNT(*) FROM exceptions GROUP BY kind")) == \
+        {"duplicate": 20, "conflict": 20}
+    assert (a.list_state("LA"), a.list_state("LB")) == ("complete", "complete")
 
 
 def test_new_readings_are_stored_in_the_order_they_came_and_a_resend_stores_none(depots):
