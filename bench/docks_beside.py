@@ -11,6 +11,9 @@ committed there: when the last docking ends it also reads, from ``/proc``, the C
 the daemon's worker processes (every child of the bench that is not a simulator: the
 upload checkers and the export worker), as today's bench counts them. The workload is
 the same in both (48 KiB bundle, 48 KiB upload of 3,400 readings per HHU, 115200 baud).
+Both codes' exports go on after the last docking (a niced worker), so each side is also
+counted once its exports are written (``exports written``: the older workers' CPU read
+again once it stops growing; today's bench's ``depot with it``).
 Prints one row a run and the ratio of each pair.
 """
 
@@ -58,14 +61,35 @@ _AT_START = "        workers0 = _beside_workers_cpu(sims)\n"
 _END = "        cpu = time.process_time() - cpu0\n"
 _AT_END = ('        workers1 = _beside_workers_cpu(sims)\n'
            '        worker_cpu = sum(c - workers0.get(k, 0.0) for k, c in workers1.items())\n'
-           '        print(f"BESIDE workers {worker_cpu:.3f} daemon {cpu:.3f} moved {moved}")\n')
+           '        print(f"BESIDE workers {worker_cpu:.3f} daemon {cpu:.3f} moved {moved}")\n'
+           '        idle = _beside_workers_idle(sims, workers0)\n'
+           '        print(f"BESIDE idle workers {idle:.3f}")\n')
+#: ... and again once its workers are idle: their exports go on after the last docking
+#: in both codes (a niced worker), so "with every export written" compares like with like
+_WORKERS_IDLE = '''
+
+def _beside_workers_idle(sims, workers0):
+    """The workers' CPU since the dockings began, once it stops growing (0.5 s apart,
+    less than 10 ms more, at most 60 s)."""
+    last = None
+    for _ in range(120):
+        now = sum(c - workers0.get(k, 0.0) for k, c in _beside_workers_cpu(sims).items())
+        if last is not None and now - last < 0.01:
+            return now
+        last = now
+        time.sleep(0.5)
+    return now
+
+'''
 _DEF_BEFORE = "\ndef serve_sims("
 _OLD_LINE = re.compile(r"docks: (\d+) HHUs, \d+ B/s = ([0-9.]+) of N x line rate")
 _OLD_CPU = re.compile(r"BESIDE workers ([0-9.]+) daemon ([0-9.]+) moved (\d+)")
+_OLD_IDLE = re.compile(r"BESIDE idle workers ([0-9.]+)")
 #: today's bench's ``live`` row: HHUs, bytes moved, depot cpu-s/MB, of N x line rate
 _NEW_LINE = re.compile(r"^\s*live\s+(\d+)\s+\d+\s+(\d+)\s+[0-9.]+\s+([0-9.]+)\s+[0-9.]+"
                        r"\s+([0-9.]+)", re.M)
 _NEW_DAEMON = re.compile(r"depot cpu-s/MB \(live\): daemon ([0-9.]+)")
+_NEW_WHOLE = re.compile(r"export worker to its end \(live\): .*depot with it ([0-9.]+) cpu-s/MB")
 
 
 def measured_copy(worktree: Path) -> Path:
@@ -76,33 +100,36 @@ def measured_copy(worktree: Path) -> Path:
     if any(source.count(anchor) != 1 for anchor in (_START, _END, _DEF_BEFORE)):
         raise SystemExit(f"{worktree}/bench/docks.py: no single place for the workers' "
                          "CPU (this script knows ab7462e's layout)")
-    source = source.replace(_DEF_BEFORE, _WORKERS_CPU + _DEF_BEFORE)
+    source = source.replace(_DEF_BEFORE, _WORKERS_CPU + _WORKERS_IDLE + _DEF_BEFORE)
     source = source.replace(_START, _START + _AT_START).replace(_END, _END + _AT_END)
     out = worktree / "bench" / "docks_beside_measured.py"
     out.write_text(source)
     return out
 
 
-def run_old(script: Path, hhus: int) -> tuple[float, float, float]:
-    """(of line rate, depot cpu-s/MB with workers, daemon process cpu-s/MB)."""
+def run_old(script: Path, hhus: int) -> tuple[float, float, float, float]:
+    """(of line rate, depot cpu-s/MB with workers, daemon process cpu-s/MB, depot
+    cpu-s/MB with every export written)."""
     text = subprocess.run([sys.executable, str(script), "--hhus", str(hhus)], check=True,
                           capture_output=True, text=True, cwd=script.parents[1],
                           timeout=900).stdout
-    line, cpu = _OLD_LINE.search(text), _OLD_CPU.search(text)
-    if line is None or cpu is None:
+    line, cpu, idle = _OLD_LINE.search(text), _OLD_CPU.search(text), _OLD_IDLE.search(text)
+    if line is None or cpu is None or idle is None:
         raise SystemExit(f"older bench printed no figures:\n{text}")
     mb = int(cpu[3]) / 2**20
-    return float(line[2]), (float(cpu[1]) + float(cpu[2])) / mb, float(cpu[2]) / mb
+    return (float(line[2]), (float(cpu[1]) + float(cpu[2])) / mb, float(cpu[2]) / mb,
+            (float(idle[1]) + float(cpu[2])) / mb)
 
 
-def run_new(hhus: int) -> tuple[float, float, float]:
+def run_new(hhus: int) -> tuple[float, float, float, float]:
     text = subprocess.run([sys.executable, str(ROOT / "bench" / "docks.py"), "--hhus",
                            str(hhus)], check=True, capture_output=True, text=True,
                           cwd=ROOT, timeout=900).stdout
-    line, daemon = _NEW_LINE.search(text), _NEW_DAEMON.search(text)
-    if line is None or daemon is None:
+    line, daemon, whole = (_NEW_LINE.search(text), _NEW_DAEMON.search(text),
+                           _NEW_WHOLE.search(text))
+    if line is None or daemon is None or whole is None:
         raise SystemExit(f"bench/docks.py printed no figures:\n{text}")
-    return float(line[4]), float(line[3]), float(daemon[1])
+    return float(line[4]), float(line[3]), float(daemon[1]), float(whole[1])
 
 
 def main() -> int:
@@ -118,14 +145,16 @@ def main() -> int:
         try:
             script = measured_copy(worktree)
             print(f"{'run':>10}{'HHUs':>6}{'of line rate':>14}{'depot cpu-s/MB':>16}"
-                  f"{'daemon cpu-s/MB':>17}{'new/old depot':>15}{'new/old daemon':>16}")
+                  f"{'daemon cpu-s/MB':>17}{'exports written':>17}{'new/old depot':>15}"
+                  f"{'new/old daemon':>16}{'new/old written':>17}")
             for _ in range(args.pairs):
                 old = run_old(script, args.hhus)
                 print(f"{args.rev:>10}{args.hhus:>6}{old[0]:>14.3f}{old[1]:>16.3f}"
-                      f"{old[2]:>17.3f}")
+                      f"{old[2]:>17.3f}{old[3]:>17.3f}")
                 new = run_new(args.hhus)
                 print(f"{'this':>10}{args.hhus:>6}{new[0]:>14.3f}{new[1]:>16.3f}"
-                      f"{new[2]:>17.3f}{new[1] / old[1]:>15.2f}{new[2] / old[2]:>16.2f}")
+                      f"{new[2]:>17.3f}{new[3]:>17.3f}{new[1] / old[1]:>15.2f}"
+                      f"{new[2] / old[2]:>16.2f}{new[3] / old[3]:>17.2f}")
         finally:
             subprocess.run(["git", "-C", str(ROOT), "worktree", "remove", "--force",
                             str(worktree)], check=False, capture_output=True)
