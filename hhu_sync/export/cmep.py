@@ -124,6 +124,12 @@ def _both_times(iso: str) -> tuple[str, str]:
         when = datetime.fromisoformat(iso)
     except (TypeError, ValueError):
         return "", ""
+    utc_digits = _UTC_ISO(iso)
+    if utc_digits is not None and iso[0] != "0":
+        # a valid UTC time as the store writes it (+00:00), a four-digit year: its
+        # sortable text is its own digits (what astimezone and strftime would give)
+        text = "".join(utc_digits.groups("000000"))
+        return text[:12], text
     if when.tzinfo is None or when.year < 1000:
         return cmep_time(iso), _utc_text(iso)
     utc = when.astimezone(UTC)
@@ -131,6 +137,11 @@ def _both_times(iso: str) -> tuple[str, str]:
         return cmep_time(iso), _utc_text(iso)
     text = utc.strftime("%Y%m%d%H%M%S%f")
     return text[:12], text
+
+
+# A time in UTC as ingest stores it: its date and time digits, microseconds if given.
+_UTC_ISO = re.compile(r"(\d{4})-(\d\d)-(\d\d)T(\d\d):(\d\d):(\d\d)(?:\.(\d{6}))?\+00:00",
+                      re.ASCII).fullmatch
 
 
 def _utc_text(iso: str) -> str:

@@ -21,7 +21,7 @@ from hhu_sync.export.rows import STATUS_OK, ExportRow
 from hhu_sync.iec62056.datasets import Obis
 from hhu_sync.ingest.status import ReadingStatus
 from hhu_sync.model.catalog import model_takes_ratios
-from hhu_sync.model.meterlist import MeterEntry, MeterList
+from hhu_sync.model.meterlist import EntryBilling, MeterEntry, MeterList
 from hhu_sync.model.scheme import Scheme
 
 #: Status codes the export checks again for a reading the store holds as ``ok`` (rows
@@ -149,16 +149,19 @@ class Enricher:
                  scheme: Callable[[str], Scheme | None],
                  programmed: Callable[[str], list[tuple[str, str]]],
                  takes_ratios: Callable[[str], bool] = model_takes_ratios,
-                 held: Callable[[str], list[tuple[str, bool, str]]] = lambda _m: []
-                 ) -> None:
+                 held: Callable[[str], list[tuple[str, bool, str]]] = lambda _m: [],
+                 entries: Callable[[str], Any] | None = None) -> None:
         self._meter_list = meter_list
+        #: a list's entries by serial (anything with ``get``), for ``meter_list``'s
+        #: entries without the list made whole: the same entries
+        self._entries = entries
         self._scheme = scheme
         self._programmed = programmed
         self._takes_ratios = takes_ratios
         self._held = held
         self._evidence: list[tuple[datetime, bool, str]] = []
         self._in_meter: str | None = None   # ratio proof for the reading, if any
-        self._lists: dict[str, dict[str, MeterEntry]] = {}
+        self._lists: dict[str, Any] = {}      # list id → its entries by serial
         self._schemes: dict[str, Scheme | None] = {}
         self._rates: dict[str, dict[str, str]] = {}
         self._meter: str | None = None
@@ -169,13 +172,16 @@ class Enricher:
         self._scaled_units: dict[str, bool] = {}
         self._ok_statuses: dict[tuple, str] = {}
 
-    def _entry(self, list_id: str | None, meter: str) -> MeterEntry | None:
+    def _entry(self, list_id: str | None, meter: str) -> MeterEntry | EntryBilling | None:
         if not list_id:
             return None
         entries = self._lists.get(list_id)
         if entries is None:
-            mlist = self._meter_list(list_id)
-            entries = {m.serial: m for m in mlist.meters} if mlist else {}
+            if self._entries is not None:
+                entries = self._entries(list_id)
+            else:
+                mlist = self._meter_list(list_id)
+                entries = {m.serial: m for m in mlist.meters} if mlist else {}
             self._lists[list_id] = entries
         return entries.get(meter)
 
@@ -187,7 +193,7 @@ class Enricher:
         return self._schemes[scheme_id]
 
     def _scheme_in_force(self, meter: str, visit_time: str | None,
-                         entry: MeterEntry | None) -> Scheme | None:
+                         entry: MeterEntry | EntryBilling | None) -> Scheme | None:
         if meter != self._meter:          # rows come ordered by meter: one meter cached
             self._meter = meter
             schemes, proofs = self._programmed(meter), self._held(meter)
@@ -299,12 +305,98 @@ class Enricher:
         visit's, kept with it: the basis is worked out later, when another visit of the
         meter may have been looked at meanwhile (rows in register order interleave a
         meter's visits)."""
+        visit = self._visits[(visit_time, list_id, on_list)] = self._decided(
+            meter, visit_time, list_id, on_list)
+        return visit
+
+    def _decided(self, meter: str, visit_time: str | None, list_id: str | None,
+                 on_list: int) -> list:
+        """:meth:`_visit`'s list, not remembered."""
         entry = self._entry(list_id, meter) if on_list else None
         scheme = self._scheme_in_force(meter, visit_time, entry)
-        visit = self._visits[(visit_time, list_id, on_list)] = [
-            scheme, self._rate_names(scheme) if scheme else None, _UNSET,
-            (entry.site or "") if entry else "", scheme.id if scheme else "", self._in_meter]
-        return visit
+        return [scheme, self._rate_names(scheme) if scheme else None, _UNSET,
+                (entry.site or "") if entry else "", scheme.id if scheme else "",
+                self._in_meter]
+
+    def upload_rows(self, readings: Iterable[tuple], upload_id: str, received_at: str,
+                    visit_of: Callable[[Any, str], tuple]) -> list[ExportRow]:
+        """:meth:`rows` of one upload's readings as the store reads them, ``(meter, obis,
+        time, value, unit, status, hhu, value_time, reset_time, visit seq, accepted)``,
+        each with its visit's part of :class:`StoredReading` from ``visit_of(seq,
+        meter)``: ``(list_id, visit_time, notes, error_flags, list_held, on_list)``.
+
+        The same rows as :meth:`rows` of the joined readings, in one loop: what the
+        visit decides (the join, the list entry, the scheme in force and its rate names,
+        the ratio basis, the multiplier and what the value is scaled by, the statuses of
+        an ``ok`` reading, accepted or not) is worked out once a visit and meter, not a
+        reading's tuple built for the join and unpacked again for the enricher."""
+        out: list[ExportRow] = []
+        append = out.append
+        decided: dict[tuple, list] = {}
+        registers = self._registers
+        scaled_units = self._scaled_units
+        make = _export_row
+        ok = STATUS_OK
+        unknown = BASIS_UNKNOWN
+        plain_number = is_plain_number
+        last_meter: str | None = None
+        last_seq: Any = _UNSET
+        part: list = []
+        for (meter, obis, time, value, unit, status, hhu, value_time, reset_time, seq,
+             accepted) in readings:
+            if meter != last_meter or seq != last_seq:
+                last_meter, last_seq = meter, seq
+                found = decided.get((seq, meter))
+                if found is None:
+                    found = decided[(seq, meter)] = self._upload_visit(
+                        meter, *visit_of(seq, meter))
+                part = found
+            (scheme, rates, site, scheme_id, list_text, flags_text, notes_text, ok_plain,
+             ok_accepted, scaling, proof) = part
+            if rates is not None:
+                register = registers.get(obis)
+                if register is None:
+                    register = registers[obis] = register_of(obis)
+                rate = rates.get(register, "")
+            else:
+                rate = ""
+            scaled = scaled_units.get(unit)
+            if scaled is None:
+                scaled = scaled_units[unit] = unit.lower() in SCALED_UNITS
+            if not scaled:
+                multiplier = value_basis = primary = ""
+            elif scheme is None:
+                multiplier, value_basis, primary = "", unknown, ""
+            else:
+                if scaling is None:
+                    scaling = part[9] = self._scaling(scheme, self._basis(scheme, proof))
+                multiplier, value_basis, scale = scaling
+                primary = ""
+                if scale is not None and plain_number(value):
+                    try:
+                        primary = format(Decimal(value) * scale, "f")
+                    except InvalidOperation:
+                        primary = ""
+            if status == ok:
+                status = ok_accepted if accepted else ok_plain
+            append(make((
+                meter, obis, time, value, unit, status, hhu, upload_id, received_at, site,
+                list_text, rate, value_time, reset_time, multiplier, value_basis, primary,
+                scheme_id, flags_text, notes_text)))
+        return out
+
+    def _upload_visit(self, meter: str, list_id: str | None, visit_time: str | None,
+                      notes: str | None, error_flags: str | None, list_held: int,
+                      on_list: int) -> list:
+        """:meth:`upload_rows`' part of one visit and meter: [scheme, rate names, site,
+        scheme id, list id, flags and notes as written, the status of an ``ok`` reading
+        and of an accepted one, the scaling (None until a scaled value needs it, then
+        :meth:`_scaling`'s), the ratio proof before the readout]."""
+        scheme, rates, _basis, site, scheme_id, proof = self._decided(
+            meter, visit_time, list_id, on_list)
+        return [scheme, rates, site, scheme_id, list_id or "", error_flags or "",
+                notes or "", self._status_ok(list_id, list_held, on_list, error_flags, 0),
+                self._status_ok(list_id, list_held, on_list, error_flags, 1), None, proof]
 
     def _register(self, obis: str) -> str:
         found = self._registers.get(obis)
@@ -346,21 +438,28 @@ class Enricher:
         (:meth:`_basis`): ``primary``, the registers count primary values (the
         multiplier is shown, already applied); ``unknown``, no primary value is given;
         None, a meter behind transformers counts secondary values."""
-        if scheme is None:
-            return "", BASIS_UNKNOWN, ""
-        try:
-            factor = multiplier_of(scheme)
-        except (ArithmeticError, ValueError):      # a stored ratio that is no number
-            return "", BASIS_UNKNOWN, ""
-        if held == BASIS_UNKNOWN:
-            return _text(factor), BASIS_UNKNOWN, ""
-        applied = held == BASIS_PRIMARY
-        basis = BASIS_PRIMARY if factor == 1 or applied else BASIS_SECONDARY
-        scale = Decimal(1) if applied else factor
+        multiplier, basis, scale = Enricher._scaling(scheme, held)
         primary = ""
-        if is_plain_number(value):
+        if scale is not None and is_plain_number(value):
             try:
                 primary = format(Decimal(value) * scale, "f")
             except InvalidOperation:
                 primary = ""
-        return _text(factor), basis, primary
+        return multiplier, basis, primary
+
+    @staticmethod
+    def _scaling(scheme: Scheme | None, held: str | None) -> tuple[str, str, Decimal | None]:
+        """:meth:`_scaled`'s multiplier and basis, and what a plain value is multiplied
+        by for its primary value (None: no primary value is given): the same for every
+        value of one scheme and proof."""
+        if scheme is None:
+            return "", BASIS_UNKNOWN, None
+        try:
+            factor = multiplier_of(scheme)
+        except (ArithmeticError, ValueError):      # a stored ratio that is no number
+            return "", BASIS_UNKNOWN, None
+        if held == BASIS_UNKNOWN:
+            return _text(factor), BASIS_UNKNOWN, None
+        applied = held == BASIS_PRIMARY
+        basis = BASIS_PRIMARY if factor == 1 or applied else BASIS_SECONDARY
+        return _text(factor), basis, Decimal(1) if applied else factor

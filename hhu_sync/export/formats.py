@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import os
 from collections.abc import Iterable, Sequence
-from operator import itemgetter
+from itertools import islice
+from operator import itemgetter, le
 from pathlib import Path
 
 from hhu_sync.export.cmep import write_cmep
@@ -12,7 +13,7 @@ from hhu_sync.export.cmep_intervals import ProfileExport, write_interval_records
 from hhu_sync.export.csv import write_csv
 from hhu_sync.export.interval_rows import write_interval_csv
 from hhu_sync.export.jsonl import write_jsonl
-from hhu_sync.export.rows import as_row
+from hhu_sync.export.rows import ExportRow, as_row
 from hhu_sync.fsutil import DAEMON_DIR_MODE, atomic_open, ensure_dir
 from hhu_sync.ids import check_name
 from hhu_sync.profile.held import IntervalLike, series_from_held
@@ -42,11 +43,27 @@ def export_upload(rows: Iterable[tuple], folder: Path, upload_id: str, *,
     """
     check_name(upload_id, "upload id")          # a file name: never a path
     ensure_dir(folder, DAEMON_DIR_MODE)
-    ordered = sorted(map(as_row, rows), key=_KEY)
+    ordered = _in_key_order(rows)
     csv_path, cmep_path = folder / f"{upload_id}.csv", folder / f"{upload_id}.cmep"
     write_csv(ordered, csv_path)
     write_cmep(ordered, cmep_path, sender=sender)
     return [csv_path, cmep_path]
+
+
+def _in_key_order(rows: Iterable[tuple]) -> list[ExportRow]:
+    """``sorted(map(as_row, rows), key=_KEY)``, without the sort when the rows are export
+    rows already in that order (the store's upload rows are: its key is meter, obis,
+    time). Each row at most the next as a whole tuple means each key at most the next
+    one, and then the stable sort would change nothing."""
+    given = rows if type(rows) is list else list(rows)
+    if all(type(r) is ExportRow for r in given):
+        try:
+            if all(map(le, given, islice(given, 1, None))):
+                return list(given)
+        except TypeError:               # a field that is no text: sorted by the key alone
+            pass
+        return sorted(given, key=_KEY)
+    return sorted(map(as_row, given), key=_KEY)
 
 
 def export_upload_intervals(held: Sequence[IntervalLike], findings: Iterable[tuple],

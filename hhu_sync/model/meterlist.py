@@ -16,9 +16,9 @@ import csv
 import io
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import MISSING, dataclass
 from datetime import UTC, date, datetime
-from typing import Any
+from typing import Any, NamedTuple
 
 from hhu_sync.model.catalog import Catalog
 from hhu_sync.model.fields import Fields, shown
@@ -190,6 +190,47 @@ def meter_list_from_dict(data: dict[str, Any]) -> MeterList:
         target=data.get("target"), schedule=data.get("schedule"),
         allow_remote_program=bool(data.get(ALLOW_REMOTE_PROGRAM, False)),
         maintenance_window=data.get(MAINTENANCE_WINDOW), timezone=data.get(TIMEZONE))
+
+
+class EntryBilling(NamedTuple):
+    """What the export takes from a list entry: its site and its scheme, as given."""
+
+    site: Any
+    scheme: Any
+
+
+class MeterEntries:
+    """A list's entries by serial, as :class:`EntryBilling` (:meth:`get`)."""
+
+    def __init__(self, raw: dict[str, dict[str, Any]]) -> None:
+        self._raw = raw
+
+    def get(self, serial: str) -> EntryBilling | None:
+        given = self._raw.get(serial)
+        return None if given is None else EntryBilling(given["site"], given["scheme"])
+
+
+_DICT_KEYS = ("id", "name", "hhu", "crew", "due", "notes", "meters")
+_REQUIRED_ENTRY_KEYS = frozenset(_BASE_KEYS)
+# MeterEntry(**{k: v ... if k in _ENTRY_KEYS}) refuses an entry without one of these only
+assert set(_ENTRY_KEYS) <= set(MeterEntry.__dataclass_fields__) and all(
+    f.name in _REQUIRED_ENTRY_KEYS or f.default is not MISSING
+    for f in MeterEntry.__dataclass_fields__.values())
+
+
+def meter_entries_from_dict(data: dict[str, Any]) -> MeterEntries:
+    """``{m.serial: m for m in meter_list_from_dict(data).meters}`` (the last entry of a
+    serial) as the export reads it (each entry's site and scheme), failing where that
+    fails (a key the list or an entry must have), without making a :class:`MeterEntry`
+    an entry (a frozen dataclass, some microseconds each, a route's list a thousand)."""
+    for key in _DICT_KEYS:
+        data[key]                                       # noqa: B018 - KeyError as there
+    raw: dict[str, dict[str, Any]] = {}
+    for m in data["meters"]:
+        if not _REQUIRED_ENTRY_KEYS <= m.keys():        # MeterEntry(**...) would refuse
+            raise TypeError("a meter list entry without a required key")
+        raw[m["serial"]] = m
+    return MeterEntries(raw)
 
 
 def _flag(value: Any) -> bool | None:

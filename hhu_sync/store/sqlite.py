@@ -37,7 +37,7 @@ from hhu_sync.ingest import (
 from hhu_sync.ingest.flatrows import FlatRows
 from hhu_sync.ingest.upload import RefusalReason, UploadRefused, Visit
 from hhu_sync.model.catalog import model_takes_ratios
-from hhu_sync.model.meterlist import MeterList, meter_list_from_dict
+from hhu_sync.model.meterlist import MeterList, meter_entries_from_dict, meter_list_from_dict
 from hhu_sync.model.scheme import Scheme, SchemeRecord, scheme_from_dict
 from hhu_sync.model.versions import REFUSED, HeldScheme, judge, refusal
 from hhu_sync.profile.events import MeterEvent
@@ -1268,6 +1268,15 @@ def export_enricher(db: SqlConnection, *, catalog: str | Path | None = None,
         except (ValueError, KeyError, TypeError):
             return None
 
+    def entries(list_id: str) -> Any:
+        """meter_list's entries by serial (an empty mapping where it gives None), each
+        made when a visit asks for it."""
+        row = db.execute("SELECT data FROM lists WHERE list_id=?", (list_id,)).fetchone()
+        try:
+            return meter_entries_from_dict(json.loads(row[0])) if row else {}
+        except (ValueError, KeyError, TypeError):
+            return {}
+
     def scheme(scheme_id: str) -> Scheme | None:
         row = db.execute("SELECT data FROM schemes WHERE scheme_id=?", (scheme_id,)).fetchone()
         try:
@@ -1300,7 +1309,7 @@ def export_enricher(db: SqlConnection, *, catalog: str | Path | None = None,
     def takes_ratios(model: str) -> bool:
         return model_takes_ratios(model, catalog)
 
-    return Enricher(meter_list, scheme, programmed, takes_ratios, held)
+    return Enricher(meter_list, scheme, programmed, takes_ratios, held, entries)
 
 
 def register_export_rows(db: sqlite3.Connection, meter: str, obis: str, *,
@@ -1348,8 +1357,14 @@ def export_rows(db: SqlConnection, *, since: str | None = None,
 
 def upload_export_rows(db: SqlConnection, upload_id: str, *,
                        catalog: str | Path | None = None) -> list[ExportRow]:
-    """:func:`export_rows` of one upload, as a list (the export worker's)."""
-    return export_enricher(db, catalog=catalog).rows(_upload_readings(db, upload_id))
+    """:func:`export_rows` of one upload, as a list (the export worker's): in meter,
+    obis, time order, the rows :data:`_EXPORT_SQL`'s join gives, enriched."""
+    enrich = export_enricher(db, catalog=catalog)
+    found = _upload_readings(db, upload_id)
+    if found is None:
+        return []
+    received_at, readings, visit_of = found
+    return enrich.upload_rows(readings, upload_id, received_at, visit_of)
 
 
 # The upload's readings, with the columns the export takes from them (the upload's id
@@ -1365,63 +1380,53 @@ _UPLOAD_READINGS_SQL = (
     "WHERE r.upload_id = ? ")
 _UPLOAD_VISITS_SQL = ("SELECT seq, meter, list_id, time, notes, error_flags FROM visits "
                       "WHERE upload_id = ?")
+_NO_VISIT = (None, None, None, None, 0, 0)
 
 
-def _upload_readings(db: SqlConnection, upload_id: str) -> list[tuple]:
-    """:data:`_EXPORT_SQL`'s rows for one upload (as tuples of :class:`StoredReading`'s
-    fields), joined here: the upload's visits, lists and list entries are read once
-    each, not looked up by three index searches a reading (half the export's time).
-    Same rows, same order, same NULLs as the SQL join."""
+def _upload_readings(db: SqlConnection, upload_id: str
+                     ) -> tuple[str, list[tuple], Callable[[Any, str], tuple]] | None:
+    """One upload's part of :data:`_EXPORT_SQL`'s join, read here: its received time,
+    its readings (:data:`_UPLOAD_READINGS_SQL`'s rows, sorted) and ``visit_of(seq,
+    meter)``, a reading's visit's part of the join's row ``(list_id, visit_time, notes,
+    error_flags, list_held, on_list)`` (:meth:`Enricher.upload_rows` asks it once a
+    visit and meter). The upload's visits, lists and list entries are read once each,
+    not looked up by three index searches a reading (half the export's time). None
+    when the upload is not held (the join finds no rows). Same rows, same order, same
+    NULLs as the SQL join: a reading without a visit seq is its meter's first visit's
+    in the upload; on_list is the reading's meter's, on its visit's list."""
     received = db.execute("SELECT received_at FROM uploads WHERE upload_id = ?",
                           (upload_id,)).fetchone()
     if received is None:                 # the join finds no upload: no rows
-        return []
-    received_at = received[0]
+        return None
     visits: dict[Any, tuple] = {}
     first_of: dict[str, Any] = {}        # meter → its first visit's seq (rows without one)
     for seq, meter, list_id, time, notes, flags in db.execute(_UPLOAD_VISITS_SQL,
                                                                (upload_id,)).fetchall():
-        visits[seq] = (meter, list_id, time, notes, flags)
+        visits[seq] = (list_id, time, notes, flags)
         if meter not in first_of or seq < first_of[meter]:
             first_of[meter] = seq
     held: dict[str, bool] = {}
     entries: dict[str, frozenset[str]] = {}
-    for _meter, list_id, _time, _notes, _flags in visits.values():
+    for list_id, _time, _notes, _flags in visits.values():
         if list_id is not None and list_id not in held:
             held[list_id] = db.execute("SELECT 1 FROM lists WHERE list_id = ?",
                                        (list_id,)).fetchone() is not None
             entries[list_id] = frozenset(row[0] for row in db.execute(
                 "SELECT serial FROM list_entries WHERE list_id = ?", (list_id,)).fetchall())
-    # a visit's part of its readings' rows (list, visit time, notes, flags, held, on
-    # list), by visit and the reading's meter: on_list is the reading's meter's
-    joined: dict[tuple, tuple] = {}
-    for seq, (meter, list_id, time, notes, flags) in visits.items():
-        known = list_id is not None
-        joined[(seq, meter)] = (list_id, time, notes, flags, int(known and held[list_id]),
-                                int(known and meter in entries[list_id]))
-    none = (None, None, None, None, 0, 0)
-    # fetched at once (on PostgreSQL a row a call of Python's through the cursor else)
-    found = sorted(db.execute(_UPLOAD_READINGS_SQL, (upload_id,)).fetchall())
-    out: list[tuple] = []
-    append = out.append
-    for (meter, obis, time, value, unit, status, hhu, value_time, reset_time, seq,
-         accepted) in found:
-        if seq is None:
-            seq = first_of.get(meter)
-        visit = joined.get((seq, meter))
+
+    def visit_of(seq: Any, meter: str) -> tuple:
+        visit = visits.get(first_of.get(meter) if seq is None else seq)
         if visit is None:
-            visit = none
-            if seq in visits:            # another meter's visit: on_list is this one's
-                list_id = visits[seq][1]
-                known = list_id is not None
-                visit = joined[(seq, meter)] = (
-                    list_id, visits[seq][2], visits[seq][3], visits[seq][4],
-                    int(known and held[list_id]), int(known and meter in entries[list_id]))
-        list_id, visit_time, notes, flags, list_held, on_list = visit   # one tuple built
-        append((meter, obis, time, value, unit, status, hhu, upload_id, received_at,
-                value_time, reset_time, list_id, visit_time, notes, flags, list_held,
-                on_list, accepted))
-    return out
+            return _NO_VISIT
+        list_id, time, notes, flags = visit
+        known = list_id is not None
+        return (list_id, time, notes, flags, int(known and held[list_id]),
+                int(known and meter in entries[list_id]))
+
+    # fetched at once (on PostgreSQL a row a call of Python's through the cursor else)
+    found = db.execute(_UPLOAD_READINGS_SQL, (upload_id,)).fetchall()
+    found.sort()
+    return received[0], found, visit_of
 
 
 def read_export_rows(path: str | Path, *, upload_id: str | None = None,
