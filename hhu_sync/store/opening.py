@@ -135,19 +135,26 @@ def read_upload_interval_series(url_or_path: str | Path, upload_id: str
 
 
 class _SqliteUploadReads:
-    """The SQLite store's :func:`upload_reads` (its reads open their own connection)."""
+    """The SQLite store's :func:`upload_reads`: both reads on one read-only connection of
+    their own (one opened and closed an export, not one a read)."""
 
-    def __init__(self, path: Path) -> None:
+    def __init__(self, path: Path, db: sqlite3.Connection) -> None:
         self.path = path
+        self.db = db
 
     def export_rows(self, upload_id: str, *, catalog: str | Path | None = None
                     ) -> list[ExportRow]:
-        return sqlite_backend.read_export_rows(self.path, upload_id=upload_id,
-                                               catalog=catalog)
+        try:
+            return sqlite_backend.upload_export_rows(self.db, upload_id, catalog=catalog)
+        except sqlite3.Error as exc:
+            raise StorageUnavailable(f"{self.path}: {exc}") from None
 
     def interval_series(self, upload_id: str
                         ) -> tuple[list[tuple[str, ChannelSeries]], list[tuple]]:
-        return sqlite_backend.read_upload_interval_series(self.path, upload_id)
+        try:
+            return sqlite_backend.upload_interval_series_of(self.db, upload_id)
+        except sqlite3.Error as exc:
+            raise StorageUnavailable(f"{self.path}: {exc}") from None
 
 
 @contextmanager
@@ -159,7 +166,11 @@ def upload_reads(url_or_path: str | Path) -> Iterator[Any]:
     backend the server starts each time), and the rows and intervals of one moment."""
     path = sqlite_path(url_or_path)
     if path is not None:
-        yield _SqliteUploadReads(path)
+        db = sqlite_backend.read_only_connection(path)
+        try:
+            yield _SqliteUploadReads(path, db)
+        finally:
+            db.close()
         return
     from hhu_sync.store.postgres import upload_reads as pg_reads
     with pg_reads(str(url_or_path)) as reads:

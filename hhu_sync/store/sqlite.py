@@ -1433,11 +1433,7 @@ def read_export_rows(path: str | Path, *, upload_id: str | None = None,
                      catalog: str | Path | None = None) -> list[ExportRow]:
     """:func:`export_rows` over a read-only connection of its own: for a worker process
     that writes exports while the daemon keeps the database open for writing."""
-    uri = Path(path).resolve().as_uri() + "?mode=ro"
-    try:
-        db = sqlite3.connect(uri, uri=True, timeout=30.0)
-    except sqlite3.Error as exc:
-        raise StoreError(f"{path}: cannot open the database: {exc}") from None
+    db = read_only_connection(path)
     try:
         if upload_id is not None:
             return upload_export_rows(db, upload_id, catalog=catalog)
@@ -1463,24 +1459,42 @@ def read_upload_interval_series(path: str | Path, upload_id: str
     """:func:`read_upload_intervals` as ``(meter, series)``, each meter's rows made series
     as soon as they are read, for the export worker: a route's profiles held as one row
     object an interval took 718 MB at 1.3 million intervals, as series a tenth of it."""
+    db = read_only_connection(path)
+    try:
+        return upload_interval_series_of(db, upload_id)
+    except sqlite3.Error as exc:
+        raise StorageUnavailable(f"{path}: {exc}") from None
+    finally:
+        db.close()
+
+
+def upload_interval_series_of(db: SqlConnection, upload_id: str
+                              ) -> tuple[list[tuple[str, ChannelSeries]], list[tuple]]:
+    """:func:`read_upload_interval_series` on ``db``."""
     series: list[tuple[str, ChannelSeries]] = []
 
     def add(rows: list[HeldInterval]) -> None:
         series.extend((rows[0].meter, one) for one in series_from_held(rows))
 
-    findings = _upload_intervals(path, upload_id, add)
+    findings = upload_intervals_of(db, upload_id, add)
     return series, findings
+
+
+def read_only_connection(path: str | Path) -> sqlite3.Connection:
+    """A read-only connection of the caller's own (a worker's, while the daemon keeps the
+    database open for writing); one that cannot be opened as :class:`StoreError`."""
+    uri = Path(path).resolve().as_uri() + "?mode=ro"
+    try:
+        return sqlite3.connect(uri, uri=True, timeout=30.0)
+    except sqlite3.Error as exc:
+        raise StoreError(f"{path}: cannot open the database: {exc}") from None
 
 
 def _upload_intervals(path: str | Path, upload_id: str,
                       take: Callable[[list[HeldInterval]], None]) -> list[tuple]:
     """Hand ``take`` the upload's stored intervals a meter at a time (in meter, channel,
     end order); the upload's VEE findings."""
-    uri = Path(path).resolve().as_uri() + "?mode=ro"
-    try:
-        db = sqlite3.connect(uri, uri=True, timeout=30.0)
-    except sqlite3.Error as exc:
-        raise StoreError(f"{path}: cannot open the database: {exc}") from None
+    db = read_only_connection(path)
     try:
         return upload_intervals_of(db, upload_id, take)
     except sqlite3.Error as exc:
