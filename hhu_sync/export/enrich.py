@@ -171,6 +171,7 @@ class Enricher:
         self._registers: dict[str, str] = {}
         self._scaled_units: dict[str, bool] = {}
         self._ok_statuses: dict[tuple, str] = {}
+        self._ok_pairs: dict[tuple, tuple[str, str]] = {}   # (plain, accepted) ok statuses
 
     def _entry(self, list_id: str | None, meter: str) -> MeterEntry | EntryBilling | None:
         if not list_id:
@@ -342,17 +343,19 @@ class Enricher:
         last_meter: str | None = None
         last_seq: Any = _UNSET
         part: list = []
+        scheme = rates = scaling = proof = None
+        site = scheme_id = list_text = flags_text = notes_text = ok_plain = ok_accepted = ""
         for (meter, obis, time, value, unit, status, hhu, value_time, reset_time, seq,
              accepted) in readings:
-            if meter != last_meter or seq != last_seq:
+            if meter != last_meter or seq != last_seq:   # another visit's: its part
                 last_meter, last_seq = meter, seq
                 found = decided.get((seq, meter))
                 if found is None:
                     found = decided[(seq, meter)] = self._upload_visit(
                         meter, *visit_of(seq, meter))
                 part = found
-            (scheme, rates, site, scheme_id, list_text, flags_text, notes_text, ok_plain,
-             ok_accepted, scaling, proof) = part
+                (scheme, rates, site, scheme_id, list_text, flags_text, notes_text, ok_plain,
+                 ok_accepted, scaling, proof) = part
             if rates is not None:
                 register = registers.get(obis)
                 if register is None:
@@ -392,11 +395,18 @@ class Enricher:
         scheme id, list id, flags and notes as written, the status of an ``ok`` reading
         and of an accepted one, the scaling (None until a scaled value needs it, then
         :meth:`_scaling`'s), the ratio proof before the readout]."""
-        scheme, rates, _basis, site, scheme_id, proof = self._decided(
-            meter, visit_time, list_id, on_list)
-        return [scheme, rates, site, scheme_id, list_id or "", error_flags or "",
-                notes or "", self._status_ok(list_id, list_held, on_list, error_flags, 0),
-                self._status_ok(list_id, list_held, on_list, error_flags, 1), None, proof]
+        entry = self._entry(list_id, meter) if on_list else None
+        scheme = self._scheme_in_force(meter, visit_time, entry)
+        key = (list_id, list_held, on_list, error_flags)
+        statuses = self._ok_pairs.get(key)
+        if statuses is None:
+            statuses = self._ok_pairs[key] = (
+                self._status_ok(list_id, list_held, on_list, error_flags, 0),
+                self._status_ok(list_id, list_held, on_list, error_flags, 1))
+        return [scheme, self._rate_names(scheme) if scheme else None,
+                (entry.site or "") if entry else "", scheme.id if scheme else "",
+                list_id or "", error_flags or "", notes or "", statuses[0], statuses[1], None,
+                self._in_meter]
 
     def _register(self, obis: str) -> str:
         found = self._registers.get(obis)
