@@ -13,10 +13,10 @@ Options (all but flash and key optional):
     capacity=N       flash capacity in bytes (default: what the flash recorded)
     firmware=S       firmware string announced in the hello
     battery=P        battery percentage announced
-    ber=P            bit error rate on the device's line, both ways
+    ber=P            bit error rate on the device's line, both ways (0 to below 1)
     cut_after=N      hang up after N bytes (both directions counted)
     reboot_after=N   reboot after N bundle bytes received (flash survives)
-    slow_ms=MS       delay before each device write
+    slow_ms=MS       delay before each device write (0 to 60,000)
     wrong_key=1      the device holds a wrong key (authentication fails)
     strict_v1=1      a version-1-only firmware: aborts a HELLO of any version but 1
     checkpoint=N     bytes between partial-bundle fsyncs, no rate limit (default 256 KiB)
@@ -68,6 +68,7 @@ _JOIN_S = 5.0
 _READ_CHUNK = 65536
 _INT_OPTS = ("capacity", "battery", "cut_after", "reboot_after", "checkpoint")
 _FLOAT_OPTS = ("ber", "slow_ms")
+MAX_SLOW_MS = 60_000.0     # slow_ms at most: a minute before each write
 _KNOWN = {"flash", "key", "firmware", "wrong_key", "strict_v1", "seed", "field_trip",
           "fleet_state", *_INT_OPTS, *_FLOAT_OPTS}
 
@@ -137,6 +138,14 @@ class Serial(SerialBase):
             floats = {k: float(o[k]) for k in _FLOAT_OPTS if k in o}
         except ValueError as exc:
             raise SerialException(f"hhusim: bad option value: {exc}") from exc
+        # here, not in the device's session: one that failed there would die unseen at its
+        # first byte, a port that opens and an HHU that never answers
+        if not 0.0 <= floats.get("ber", 0.0) < 1.0:
+            raise SerialException(f"hhusim: bad option value: ber={o['ber']}: a bit error "
+                                  "rate from 0 to below 1")
+        if not 0.0 <= floats.get("slow_ms", 0.0) <= MAX_SLOW_MS:
+            raise SerialException(f"hhusim: bad option value: slow_ms={o['slow_ms']}: from 0 "
+                                  f"to {MAX_SLOW_MS:g} ms")
         faults = Faults(cut_after=ints.get("cut_after"), ber=floats.get("ber", 0.0),
                         reboot_after=ints.get("reboot_after"),
                         slow_ms=floats.get("slow_ms", 0.0),

@@ -20,10 +20,12 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from hhu_sync.cli.common import config_of, store_of
 from hhu_sync.errors import CliError
+from hhu_sync.export.cells import safe_cell
 from hhu_sync.model.tou import TouTable
 from hhu_sync.profile.billing import Determinants, determinants, month_period, rates_seen
 from hhu_sync.profile.held import series_from_held
 from hhu_sync.profile.times import iso_z as _iso
+from hhu_sync.safetext import escape_controls
 from hhu_sync.store.billing_rules import (
     READ_WINDOW_S,
     REGISTER_PREFIXES,
@@ -145,7 +147,7 @@ def run_billing(args: argparse.Namespace) -> int:
                          "registers"])
         for d, c in found:
             row = as_dict(d)
-            writer.writerow([d.meter, d.period.label,
+            writer.writerow([safe_cell(d.meter), d.period.label,   # as the exports
                              *(str(d.energy_by_rate.get(r, "")) for r in rates),
                              row["import_kwh"], row["export_kwh"], row["reactive_kvarh"],
                              row["max_demand_kw"] or "", row["max_demand_end_utc"] or "",
@@ -159,7 +161,8 @@ def run_billing(args: argparse.Namespace) -> int:
             per_rate = ", ".join(f"rate {k}: {v} kWh" for k, v in d.energy_by_rate.items())
             md = (f"{row['max_demand_kw']} kW ending {row['max_demand_end_utc']}"
                   if d.max_demand else "none")
-            print(f"{d.meter} {d.period.label}: import {d.import_kwh} kWh ({per_rate}); "
+            print(f"{escape_controls(d.meter)} {d.period.label}: import {d.import_kwh} kWh "
+                  f"({per_rate}); "
                   f"export {d.export_kwh} kWh; max demand {md}; power factor "
                   f"{row['power_factor'] or '-'}; {d.intervals} of {d.expected} intervals"
                   + (f" ({d.estimated} more estimated)" if d.estimated else "")

@@ -25,6 +25,7 @@ from rich.table import Table
 from serial import SerialException
 
 from hhu_sync.cli.common import catalog_of, config_of
+from hhu_sync.cli.humanize import counted
 from hhu_sync.cli.meter_cmds import (
     LineDropped,
     _client,
@@ -285,7 +286,7 @@ def _profile_table(meter: str, read: ProfileRead) -> None:
                 str(s.value(mantissa))
             status_of[end] = status_of.get(end, 0) | status
     count = sum(s.count() for s in read.series[:1])
-    table = Table(title=f"{meter}: {count} intervals (UTC interval ends)")
+    table = Table(title=f"{meter}: {counted(count, 'interval')} (UTC interval ends)")
     table.add_column("end (UTC)", no_wrap=True)
     for name in columns:
         table.add_column(name, justify="right")
@@ -322,7 +323,7 @@ def run_events(args: argparse.Namespace) -> int:
     if not rows:
         print(f"{meter}: no logbook entries in the range asked for")
         return 0
-    table = Table(title=f"{meter}: {len(rows)} events (UTC)")
+    table = Table(title=f"{meter}: {counted(len(rows), 'event')} (UTC)")
     for col in ("at (UTC)", "kind", "code", "data"):
         table.add_column(col)
     for r in rows:

@@ -41,11 +41,11 @@ def cmep_time(iso: str) -> str:
     (a local time would be written as if it were UTC)."""
     try:
         when = datetime.fromisoformat(iso)
-    except (TypeError, ValueError):
+        if when.tzinfo is None:
+            return ""
+        return when.astimezone(UTC).strftime("%Y%m%d%H%M")
+    except (OverflowError, TypeError, ValueError):  # no year holds it in UTC: not a time
         return ""
-    if when.tzinfo is None:
-        return ""
-    return when.astimezone(UTC).strftime("%Y%m%d%H%M")
 
 
 def cmep_value(value: str) -> str:
@@ -132,7 +132,10 @@ def _both_times(iso: str) -> tuple[str, str]:
         return text[:12], text
     if when.tzinfo is None or when.year < 1000:
         return cmep_time(iso), _utc_text(iso)
-    utc = when.astimezone(UTC)
+    try:
+        utc = when.astimezone(UTC)
+    except OverflowError:                # past the year 9999 in UTC: not a time
+        return "", ""
     if utc.year < 1000:
         return cmep_time(iso), _utc_text(iso)
     text = utc.strftime("%Y%m%d%H%M%S%f")
@@ -148,7 +151,7 @@ def _utc_text(iso: str) -> str:
     """A zoned ISO time as sortable UTC text (microseconds always shown)."""
     try:
         return datetime.fromisoformat(iso).astimezone(UTC).strftime("%Y%m%d%H%M%S%f")
-    except (TypeError, ValueError):
+    except (OverflowError, TypeError, ValueError):
         return ""
 
 

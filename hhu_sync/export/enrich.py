@@ -68,11 +68,13 @@ stored_reading = partial(tuple.__new__, StoredReading)
 
 
 def _utc(text: str | None) -> datetime | None:
+    """A zoned time in UTC; None without a zone, or for one no datetime holds in UTC (a
+    visit stored as sent, timed 9999-12-31T23:59:59-23:59)."""
     try:
         when = datetime.fromisoformat(text or "")
-    except ValueError:
+        return when.astimezone(UTC) if when.tzinfo is not None else None
+    except (OverflowError, ValueError):
         return None
-    return when.astimezone(UTC) if when.tzinfo is not None else None
 
 
 def register_of(obis: str) -> str:

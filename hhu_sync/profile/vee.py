@@ -213,8 +213,9 @@ def _channel_findings(one: ChannelSeries, expected: tuple[int, int] | None,
     if expected is not None:
         start, stop = expected
         first = start - start % step + step
-        grouped(VeeCode.MISSING, _missing(runs, step, first, stop),
-                "no value for an expected interval")
+        found += [Finding(VeeCode.MISSING, code, a, b, count,
+                          "no value for an expected interval")
+                  for a, b, count in _missing_ranges(runs, step, first, stop)]
     elif holes:
         grouped(VeeCode.MISSING, [run.first_end + k * step for run in runs
                                   for k, v in enumerate(run.values) if v is None],
@@ -267,33 +268,62 @@ def _positions(values: tuple[int | None, ...], target: int) -> list[int]:
 
 
 def _missing(runs: Sequence[Run], step: int, first: int, stop: int) -> list[int]:
-    """The grid ends in [first, stop] with no measured value. Runs on the grid (the
-    usual case) are walked by arithmetic: the gaps between them and the meter's own
-    empty values, never every interval; runs off the grid fall back to a set."""
+    """The grid ends in [first, stop] with no measured value, one by one (for tests: the
+    checks take :func:`_missing_ranges`)."""
+    return [end for a, b, _ in _missing_ranges(runs, step, first, stop)
+            for end in range(a, b + 1, step)]
+
+
+def _missing_ranges(runs: Sequence[Run], step: int, first: int,
+                    stop: int) -> list[tuple[int, int, int]]:
+    """The grid ends in [first, stop] with no measured value, as ranges of consecutive
+    ends (first, last, count). Runs on the grid (the usual case) are walked by
+    arithmetic: the gaps between them are counted, never listed (a visit's time decades
+    on spans millions of ends), and only the meter's own empty values are looked at one
+    by one; runs off the grid fall back to the sorted ends they hold."""
+    out: list[tuple[int, int, int]] = []
+    if stop < first:
+        return out
+    last_grid = first + (stop - first) // step * step
+
+    def gap(a: int, b: int) -> None:           # the grid ends a..b, none measured
+        if out and a - out[-1][1] == step:
+            out[-1] = (out[-1][0], b, out[-1][2] + (b - a) // step + 1)
+        else:
+            out.append((a, b, (b - a) // step + 1))
+
     ordered = sorted((r for r in runs if r.values), key=lambda r: r.first_end)
     overlap = any(b.first_end <= a.first_end + (len(a.values) - 1) * step
                   for a, b in zip(ordered, ordered[1:], strict=False))
-    if overlap or any((run.first_end - first) % step for run in runs):
-        have = {run.first_end + k * step for run in runs
-                for k, v in enumerate(run.values) if v is not None}
-        return [end for end in range(first, stop + 1, step) if end not in have]
-    out: list[int] = []
     cursor = first                         # the next grid end not yet accounted for
-    for run in ordered:
-        n = len(run.values)
-        last = run.first_end + (n - 1) * step
-        if last < cursor:
-            continue
-        out.extend(range(cursor, min(run.first_end, stop + step), step))
-        lo = max(0, (cursor - run.first_end) // step)
-        hi = min(n, (stop - run.first_end) // step + 1)
-        if hi > lo and None in run.values[lo:hi]:
-            out.extend(run.first_end + k * step for k in range(lo, hi)
-                       if run.values[k] is None)
-        cursor = max(cursor, last + step)
-        if cursor > stop:
-            break
-    out.extend(range(cursor, stop + 1, step))
+    if overlap or any((run.first_end - first) % step for run in runs):
+        have = sorted({end for run in runs for k, v in enumerate(run.values)
+                       if v is not None and first <= (end := run.first_end + k * step) <= stop
+                       and not (end - first) % step})
+        for end in have:
+            if end > cursor:
+                gap(cursor, end - step)
+            cursor = end + step
+    else:
+        for run in ordered:
+            n = len(run.values)
+            last = run.first_end + (n - 1) * step
+            if last < cursor:
+                continue
+            before = min(run.first_end - step, last_grid)
+            if before >= cursor:
+                gap(cursor, before)
+            lo = max(0, (cursor - run.first_end) // step)
+            hi = min(n, (stop - run.first_end) // step + 1)
+            if hi > lo and None in run.values[lo:hi]:
+                for k in range(lo, hi):
+                    if run.values[k] is None:
+                        gap(run.first_end + k * step, run.first_end + k * step)
+            cursor = max(cursor, last + step)
+            if cursor > stop:
+                break
+    if cursor <= last_grid:
+        gap(cursor, last_grid)
     return out
 
 

@@ -190,9 +190,10 @@ def _pg(sql: str) -> str:
     return sql.replace("%", "%%").replace("?", "%s")
 
 
-#: what a NUL character in free text (a visit's notes, operator; a list's site) is held
-#: as: PostgreSQL's text cannot hold NUL, SQLite's can. The field was flagged
-#: (``control_chars``) and its exception keeps the text as written, escaped.
+#: what a NUL character in text (a visit's notes, operator, serial, list, scheme; a
+#: profile's channel; a list's site) is held as: PostgreSQL's text cannot hold NUL,
+#: SQLite's can. The field was flagged (``control_chars``, ``bad_meter``) and its
+#: exception keeps the text as written, escaped.
 NUL_HELD_AS = "\ufffd"
 
 #: rows a store-wide export fetches from its server-side cursor at a time
@@ -200,10 +201,23 @@ EXPORT_FETCH = 2000
 
 
 def _without_nul(row: tuple) -> tuple:
-    """``row`` with every NUL of its text values replaced (a row without one as it is)."""
-    if not any(isinstance(v, str) and "\x00" in v for v in row):
+    """``row`` with every NUL of its text values replaced, in a list value too (a
+    statement's ``= ANY(?)``); a row without one as it is."""
+    if not any(map(_has_nul, row)):
         return row
-    return tuple(v.replace("\x00", NUL_HELD_AS) if isinstance(v, str) else v for v in row)
+    return tuple(map(_nul_held, row))
+
+
+def _has_nul(value: object) -> bool:
+    if isinstance(value, str):
+        return "\x00" in value
+    return isinstance(value, list) and any(map(_has_nul, value))
+
+
+def _nul_held(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", NUL_HELD_AS)
+    return list(map(_nul_held, value)) if isinstance(value, list) else value
 
 
 def copy_text(rows: FlatRows, nulls: int = 0) -> bytes | None:
@@ -277,7 +291,7 @@ def write_flat(copy: psycopg.Copy, rows: FlatRows) -> None:
         block = copy_text(FlatRows(flat[start:start + step], w))
         if block is None:
             for row in FlatRows(flat[start:], w):
-                copy.write_row(row)
+                copy.write_row(_without_nul(row))
             return
         copy.write(block)
 
@@ -334,7 +348,10 @@ class _ListFacts:
 
 class PgConnection:
     """A psycopg connection that runs the backend-neutral statements (``?`` parameters):
-    what :class:`~hhu_sync.store.sql.SqlConnection` asks for."""
+    what :class:`~hhu_sync.store.sql.SqlConnection` asks for. A NUL in a text parameter
+    or a row copied one by one is sent as :data:`NUL_HELD_AS` (the server refuses NUL
+    in text): a checked upload's serial, list, scheme or channel with one is stored and
+    looked up as SQLite holds it, not refused by the server."""
 
     def __init__(self, conn: psycopg.Connection) -> None:
         self.conn = conn
@@ -342,11 +359,11 @@ class PgConnection:
     def execute(self, sql: str, parameters: Any = (), /) -> Rows:
         if not parameters:
             return self.conn.execute(sql)
-        return self.conn.execute(_pg(sql), parameters)
+        return self.conn.execute(_pg(sql), _without_nul(parameters))
 
     def executemany(self, sql: str, parameters: Any, /) -> Rows:
         cur = self.conn.cursor()
-        cur.executemany(_pg(sql), parameters)
+        cur.executemany(_pg(sql), map(_without_nul, parameters))
         return cur
 
     def pipeline(self) -> AbstractContextManager[Any]:
@@ -377,7 +394,7 @@ class PgConnection:
                 copy.write(data)
             else:
                 for row in data:
-                    copy.write_row(row)
+                    copy.write_row(_without_nul(row))
             yield
 
     def copy_rows(self, table: str, columns: str, rows: Iterator[tuple] | Sequence[tuple]
@@ -392,7 +409,7 @@ class PgConnection:
                 write_flat(copy, rows)
                 return
             for row in rows:
-                copy.write_row(row)
+                copy.write_row(_without_nul(row))
 
 
 class PostgresStore(PortableStatements, SqliteAccounts, SqliteExceptions, SqlitePaging,
@@ -872,7 +889,7 @@ class PostgresStore(PortableStatements, SqliteAccounts, SqliteExceptions, Sqlite
             "interval_end, n ON CONFLICT DO NOTHING RETURNING visit_seq, channel) "
             "SELECT visit_seq, channel, COUNT(*) FROM merged GROUP BY 1, 2")})
         for seq, series in series_of:
-            count = stored[seq, series.channel.code]
+            count = stored[seq, _nul_held(series.channel.code)]   # as the server holds it
             report.intervals_stored += count
             if count == series.count():
                 continue

@@ -80,7 +80,10 @@ def visit_findings(upload: Upload, seq: int, series: Sequence[ChannelSeries],
     """The findings of one visit's profile against what was held before it."""
     if not series:
         return []
-    visit_at = _utc(upload.visits[seq].time)
+    visit = upload.visits[seq]
+    # a time that failed its check (in the future, no zone) times nothing, as it gives
+    # no clock offset: not the span expected of the profile, nor when the meter was read
+    visit_at = _utc(visit.time) if visit.time_ok else None
     step = series[0].interval_s
     firsts = [run.first_end for s in series for run in s.runs if run.values]
     expected = None
@@ -91,7 +94,7 @@ def visit_findings(upload: Upload, seq: int, series: Sequence[ChannelSeries],
         expected = (start, visit_at - visit_at % step)
     return validate(series, events, expected=expected,
                     registers=register_spans(upload, seq, series, before),
-                    previous=before.shape, clock_offset_s=upload.visits[seq].clock_offset_s,
+                    previous=before.shape, clock_offset_s=visit.clock_offset_s,
                     read_at=visit_at, limits=limits)
 
 

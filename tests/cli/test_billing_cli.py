@@ -63,3 +63,24 @@ def test_billing_as_csv_and_text(depot, capsys):
 def test_bad_options_are_named(depot, capsys, extra, words):
     assert main(["billing", "--config", str(depot), *extra]) == 1
     assert words in capsys.readouterr().err
+
+
+def test_a_hostile_serial_neither_rewrites_the_terminal_nor_starts_a_formula(tmp_path,
+                                                                           capsys):
+    """A serial an HHU sent (flagged bad_meter, stored as sent) is shown escaped, as
+    status shows it: an escape sequence would clear the clerk's terminal, and in the CSV
+    a cell starting with ``=`` is a spreadsheet formula."""
+    cfg = tmp_path / "hhu-sync.toml"
+    cfg.write_text("[schedule]\npoll_seconds = 2.0\n")
+    store = SqliteStore(load_config(cfg).paths.database)
+    for n, meter in enumerate(["M\x1b[2J1", "=HYPERLINK(1)"]):
+        store.ingest(v2(f"U-{n}", [series([500] * 48, first=NOV + 1800)], meter=meter),
+                     "now")
+    store.close()
+    assert main(["billing", "--config", str(cfg), "--period", "2026-11"]) == 0
+    text = capsys.readouterr().out
+    assert "\x1b" not in text and "M\\x1b[2J1 2026-11" in text
+    assert main(["billing", "--config", str(cfg), "--period", "2026-11", "--csv"]) == 0
+    rows = capsys.readouterr().out.splitlines()[1:]
+    assert not any(row.startswith("=") for row in rows)
+    assert "\x1b" not in "".join(rows)

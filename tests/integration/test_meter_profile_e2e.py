@@ -88,6 +88,12 @@ def test_an_empty_range_and_the_table(served, capsys):
     assert "1.8 kWh" in table and "2026-11-05 09:00" in table
 
 
+def test_a_table_of_one_interval_says_one_interval(served, capsys):
+    _, common = served
+    assert main(["meter", "profile", "--from", "2026-11-05T12:00", *common]) == 0
+    assert ": 1 interval (UTC interval ends)" in capsys.readouterr().out
+
+
 @pytest.mark.parametrize("command", ["profile", "events"])
 def test_a_meter_whose_reading_password_was_changed_is_refused_with_a_hint(
         tmp_path, capsys, command):

@@ -37,6 +37,15 @@ def test_parse_url_requires_flash_and_key():
         parse_url("hhusim://HHU-1?flash=/f")
 
 
+@pytest.mark.parametrize("option", ["ber=5", "ber=-1", "ber=nan", "slow_ms=-1",
+                                    "slow_ms=nan", "slow_ms=1e308"])
+def test_a_fault_option_out_of_range_is_a_port_that_will_not_open(url, option):
+    """As a bad capacity is: not a device whose session dies unseen at its first byte,
+    which the dock could only take for an HHU that never answers its HELLO."""
+    with pytest.raises(serial.SerialException, match="bad option value"):
+        serial.serial_for_url(f"{url}&{option}", timeout=0.01)
+
+
 def test_serial_for_url_finds_the_handler_and_runs_the_device(url):
     port = serial.serial_for_url(url, timeout=0.01)
     try:

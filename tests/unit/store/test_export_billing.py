@@ -268,3 +268,24 @@ def test_every_status_the_code_can_give_is_one_documented_code():
             flags.FLAGS_UNREADABLE, *flags.FLAG_NAMES.values()} <= given
     assert set(FLAG_STATUS.values()) <= set(ReadingStatus)
     assert [s for s in ReadingStatus if billable(s)] == [ReadingStatus.OK]
+
+
+def test_a_programmed_visit_timed_past_the_year_9999_leaves_every_export_written(store,
+                                                                                tmp_path):
+    """A visit and its reading timed 9999-12-31T23:59:59-23:59 (past the year 9999 in
+    UTC: flagged, stored as sent) are no time an export can place: the scheme it
+    programmed is in force at no reading, and the store's CSV and CMEP are written all
+    the same, where that one visit stopped every export of the store (and each later
+    upload's) with an OverflowError."""
+    from hhu_sync.export.formats import export
+    far = "9999-12-31T23:59:59-23:59"
+    store.add_meter_list(a_list(entry("M1", scheme="a1700-ci-tou-2026")))
+    store.ingest(upload("U1", [{**visit("M1", time=far, registers=[
+        ["1.8.1", "000100.0", "kWh", far]]), "scheme": "a1700-ci-tou-2026",
+        "verify": "ok"}]), NOW)
+    store.ingest(upload("U2", [visit("M1", registers=regs(("1.8.1", "000200.0", "kWh")))]),
+                 NOW)
+    rows = list(store.readings())              # the far reading was refused its time
+    assert [(r.value, r.status) for r in rows] == [("000200.0", "ok")]
+    assert export(rows, "csv", tmp_path / "r.csv") == 1
+    assert export(rows, "cmep", tmp_path / "r.cmep") == 1

@@ -122,3 +122,18 @@ def test_an_upload_beyond_its_interval_bound_is_refused_naming_the_visit(monkeyp
                                           "than 3 intervals"):
         parse_upload({"version": 2, "visits": [one, two]}, upload_id="U-1",
                      hhu_id="HHU-001", sha256="0" * 64, received_at=RECEIVED)
+
+
+def test_a_nul_in_a_visits_serial_list_scheme_or_channel_is_stored_on_either_backend(store):
+    """PostgreSQL's text holds no NUL (held there as the replacement character, as in a
+    visit's notes): an upload whose meter serial, list id, scheme id or profile channel
+    and unit hold one is stored with its findings on either backend, not refused by the
+    server at every docking while SQLite would take it."""
+    v = visit("M\x001", list_id="L\x001")
+    v["scheme"], v["ratios"] = "S\x00", {"ct": "400/5", "vt": "11000/110"}
+    v["profiles"] = [encode_profile(ChannelSeries(Channel("1.8.0\x00", "kWh\x00"), STEP, -3,
+                                                  (Run(T0 + STEP, (100, 120), (0, 0)),)))]
+    report = store.ingest(parse_upload({"version": 2, "visits": [v]}, upload_id="U-1",
+                                       hhu_id="HHU-001", sha256="1" * 64,
+                                       received_at=RECEIVED), "now")
+    assert (report.visits, report.intervals_stored) == (1, 2)

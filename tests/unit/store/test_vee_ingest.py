@@ -103,3 +103,14 @@ def test_intervals_ending_after_the_visit_are_stored_recorded_and_raised(store):
     assert ("future_interval", T0 + 21 * STEP, T0 + 30 * STEP, 10) in vee(store)
     assert any(e[0] == "future_interval" and "after the meter was read" in e[2]
                for e in vee_exceptions(store))
+
+
+def test_a_visit_whose_time_failed_its_check_times_no_interval(store):
+    """A visit's time in the future (here past the year 9999 in UTC) is flagged and the
+    visit stored as sent; it is not the end of the span expected of its profile nor the
+    time its meter was read (it was the end of a 140-million-interval gap, and a
+    finding's time no formatter takes: a ValueError out of the ingest)."""
+    upload = up("U-1", [series([500] * 4)], time="9999-12-31T23:59:59-23:59")
+    assert not upload.visits[0].time_ok
+    report = store.ingest(upload, "now")
+    assert (report.visits, report.intervals_stored, report.vee_findings) == (1, 4, 0)
