@@ -13,10 +13,10 @@ so the link costs nothing), hands each to ``UploadDecoder.submit`` (``check_uplo
 the worker processes), whose result the daemon's committer stores (``Session._commit_when``
 → ``Store.ingest``, one transaction per upload; one thread on SQLite, two on PostgreSQL:
 ``committers_for``) while the next upload is checked; ``Session._acknowledge`` waits for
-each commit, announces it
-(``UploadCommitted``: the daemon's ``Daemon._upload_committed`` starts the exports,
-``export_stored`` in the low-priority export worker), acknowledges it and marks it
-cleared. ``--inline`` checks and exports in this process instead (the daemon's fallback).
+each commit, announces it (``UploadCommitted``: the daemon's ``Daemon._upload_committed``
+starts the exports, ``export_stored`` in the low-priority export worker, once no commit
+is in flight or 10 s after the upload's commit), acknowledges it and marks it cleared.
+``--inline`` checks and exports in this process instead (the daemon's fallback).
 The rows/s are up to the last acknowledgement (what an HHU waits on); the exports are
 then waited for and their CPU printed on its own line. CPU time of this process, of the
 check workers and of the export worker is printed per reading: on a shared machine it

@@ -228,7 +228,7 @@ class Daemon:
         p = self.config.paths
         try:
             started = self.docks.decoder.export(
-                database=self.store.url,
+                committed_at=event.at, database=self.store.url,
                 upload_id=event.upload_id, folder=str(p.exports),
                 sender=self.config.depot_id, catalog=str(p.catalog))
         except BaseException as exc:  # noqa: BLE001 - told through the future

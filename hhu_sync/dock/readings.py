@@ -14,11 +14,14 @@ import hashlib
 import logging
 import multiprocessing
 import os
+import threading
+import time
 from collections.abc import Iterator
 from concurrent.futures import Future, ProcessPoolExecutor
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
+from typing import Any
 
 from hhu_sync.errors import TransferError
 from hhu_sync.export import export_upload
@@ -139,13 +142,22 @@ def ingest_upload_bytes(store, data: bytes, *, hhu_id: str, hhu_key: bytes,
 
 
 EXPORT_NICE = 10   # exports yield the CPU to checks and commits that HHUs are waiting on
+#: how long after its commit an upload's export may wait for the commits in flight to
+#: end (then it runs, whatever is in flight: a depot never idle still exports)
+EXPORT_DEFER_S = 10.0
+
+#: in the export worker: set while the daemon has no commit in flight (None elsewhere)
+_COMMITS_QUIET: Any = None
 
 
-def _worker_init(parent: int, nice: int) -> None:
+def _worker_init(parent: int, nice: int, quiet: Any = None) -> None:
     """A worker's start: its priority, its watch on the parent, and everything imported
     so far (hhu-sync, its libraries: tens of thousands of objects that live as long as
     the worker) moved out of the collector's sight, so that a full collection walks
-    only what the uploads left, not every module again."""
+    only what the uploads left, not every module again. ``quiet``: the export worker's
+    view of the daemon's commits (:meth:`UploadDecoder.commit_began`)."""
+    global _COMMITS_QUIET
+    _COMMITS_QUIET = quiet
     if nice:
         try:
             os.nice(nice)
@@ -153,6 +165,17 @@ def _worker_init(parent: int, nice: int) -> None:
             pass
     watch_parent(parent)
     gc.freeze()
+
+
+def _export_when_quiet(not_after: float, **kwargs: Any) -> list[str]:
+    """:func:`export_stored` once no commit is in flight, or at ``not_after`` (wall
+    clock) at the latest. A niced worker yields the cores, but its queries run in the
+    database server at the priority of the commits: on PostgreSQL an export's read
+    of an upload costs the server about as much again as the upload's COPY, and the
+    HHUs at the cradles wait on those commits, billing on nothing this minute."""
+    if _COMMITS_QUIET is not None:
+        _COMMITS_QUIET.wait(max(0.0, min(not_after - time.time(), EXPORT_DEFER_S)))
+    return export_stored(**kwargs)
 
 
 class UploadDecoder:
@@ -173,15 +196,25 @@ class UploadDecoder:
         self.max_upload_version = max_upload_version
         self._pools: dict[str, ProcessPoolExecutor] = {}
         self._broken = inline
+        self._committing = 0              # commits handed to the committer, not ended
+        self._count_lock = threading.Lock()
+        self._quiet: Any = None           # the export worker's view of it (an Event)
 
     def _executor(self, kind: str = "check") -> ProcessPoolExecutor | None:
         if kind not in self._pools and not self._broken:
             try:
                 context = multiprocessing.get_context("spawn")
+                if kind == "export":
+                    with self._count_lock:
+                        self._quiet = context.Event()
+                        if not self._committing:
+                            self._quiet.set()
+                    initargs: tuple = (os.getpid(), EXPORT_NICE, self._quiet)
+                else:
+                    initargs = (os.getpid(), 0)
                 self._pools[kind] = ProcessPoolExecutor(
                     self.workers if kind == "check" else 1, mp_context=context,
-                    initializer=_worker_init,
-                    initargs=(os.getpid(), 0 if kind == "check" else EXPORT_NICE))
+                    initializer=_worker_init, initargs=initargs)
             except (OSError, ValueError) as exc:
                 log.warning("checking uploads in this process: %s", exc)
                 self._broken = True
@@ -223,9 +256,28 @@ class UploadDecoder:
         return self._run("check", check_upload, data, hhu_id=hhu_id, hhu_key=hhu_key,
                          upload_id=upload_id, max_upload_version=self.max_upload_version)
 
-    def export(self, **kwargs) -> Future[list[str]]:
-        """:func:`export_stored` in the low-priority worker."""
-        return self._run("export", export_stored, **kwargs)
+    def export(self, *, committed_at: float | None = None, **kwargs) -> Future[list[str]]:
+        """:func:`export_stored` in the low-priority worker; with ``committed_at`` (the
+        upload's commit, wall clock) once the commits in flight have ended, or
+        :data:`EXPORT_DEFER_S` after it (:func:`_export_when_quiet`)."""
+        if committed_at is None:
+            return self._run("export", export_stored, **kwargs)
+        return self._run("export", _export_when_quiet, committed_at + EXPORT_DEFER_S,
+                         **kwargs)
+
+    def commit_began(self) -> None:
+        """An upload handed to the committer: exports wait until it and every other
+        commit in flight has ended (:meth:`commit_ended`)."""
+        with self._count_lock:
+            self._committing += 1
+            if self._committing == 1 and self._quiet is not None:
+                self._quiet.clear()
+
+    def commit_ended(self) -> None:
+        with self._count_lock:
+            self._committing = max(0, self._committing - 1)
+            if not self._committing and self._quiet is not None:
+                self._quiet.set()
 
     def close(self) -> None:
         for pool in self._pools.values():

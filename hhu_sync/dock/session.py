@@ -523,15 +523,19 @@ class Session:
                 done.set_result(self._ingest(checked))
             except BaseException as exc:  # noqa: BLE001 - handed to the session
                 done.set_exception(exc)
+            finally:
+                self.decoder.commit_ended()
 
         # no committer of its own: the blocking pool's (this needs a running loop)
         committer: Executor | _SubmitOn = self.committer or _SubmitOn(
             asyncio.get_running_loop(), self.blocking)
 
         def on_checked(_: Future) -> None:
+            self.decoder.commit_began()        # billing's exports wait for it (readings)
             try:
                 committer.submit(commit)
             except RuntimeError as exc:        # the daemon is stopping: not committed
+                self.decoder.commit_ended()
                 done.set_exception(HhuSyncError(f"not committed: {exc}"))
 
         checked.add_done_callback(on_checked)
