@@ -146,8 +146,43 @@ EXPORT_NICE = 10   # exports yield the CPU to checks and commits that HHUs are w
 #: end (then it runs, whatever is in flight: a depot never idle still exports)
 EXPORT_DEFER_S = 10.0
 
+#: how often a waiting export looks at the flag again
+QUIET_POLL_S = 0.02
+
 #: in the export worker: set while the daemon has no commit in flight (None elsewhere)
 _COMMITS_QUIET: Any = None
+
+
+class QuietFlag:
+    """Whether the daemon has no commit in flight, as the export worker sees it: one
+    byte of shared memory the daemon writes and the worker reads, looked at every
+    :data:`QUIET_POLL_S` while an export waits. Not a ``multiprocessing.Event``: its
+    ``set()`` waits for every sleeper it wakes to say so, and a worker killed while it
+    waited (the OOM killer, a service manager's SIGTERM) never does: ``set()`` would
+    hang, and with it the committer that ended the last commit, and every other one
+    behind the decoder's lock. A dead reader holds nothing here."""
+
+    def __init__(self, context: Any) -> None:
+        self._flag = context.RawValue("b", 0)
+
+    def set(self) -> None:
+        self._flag.value = 1
+
+    def clear(self) -> None:
+        self._flag.value = 0
+
+    def is_set(self) -> bool:
+        return bool(self._flag.value)
+
+    def wait(self, timeout: float) -> bool:
+        """Until set, or ``timeout`` seconds; whether it is set."""
+        end = time.monotonic() + timeout
+        while not self._flag.value:
+            left = end - time.monotonic()
+            if left <= 0:
+                return False
+            time.sleep(min(QUIET_POLL_S, left))
+        return True
 
 
 def _worker_init(parent: int, nice: int, quiet: Any = None) -> None:
@@ -198,7 +233,7 @@ class UploadDecoder:
         self._broken = inline
         self._committing = 0              # commits handed to the committer, not ended
         self._count_lock = threading.Lock()
-        self._quiet: Any = None           # the export worker's view of it (an Event)
+        self._quiet: QuietFlag | None = None   # the export worker's view of it
 
     def _executor(self, kind: str = "check") -> ProcessPoolExecutor | None:
         if kind not in self._pools and not self._broken:
@@ -206,7 +241,7 @@ class UploadDecoder:
                 context = multiprocessing.get_context("spawn")
                 if kind == "export":
                     with self._count_lock:
-                        self._quiet = context.Event()
+                        self._quiet = QuietFlag(context)
                         if not self._committing:
                             self._quiet.set()
                     initargs: tuple = (os.getpid(), EXPORT_NICE, self._quiet)

@@ -162,6 +162,22 @@ class _DroppedIdle(Exception):
     """An unchecked connection was found dropped before anything was sent on it."""
 
 
+class _RolledBack(Exception):
+    """The server ended an ingest's transaction to break a deadlock (or as a
+    serialization failure): nothing of it was stored, and it can be made again."""
+
+    def __init__(self, cause: psycopg.Error) -> None:
+        super().__init__(str(cause))
+        self.cause = cause
+
+
+#: what the server says when it rolls a transaction back to let another go on
+_ROLLED_BACK = (psycopg.errors.DeadlockDetected, psycopg.errors.SerializationFailure)
+#: how many times an ingest is made in all when the server keeps rolling it back to break
+#: deadlocks (then it is StorageUnavailable: the upload stays on the HHU)
+INGEST_TRIES = 3
+
+
 def is_postgres_url(url: str | Path) -> bool:
     """Whether a store's name is a PostgreSQL URL (else a SQLite path or URL)."""
     return isinstance(url, str) and url.startswith(("postgresql://", "postgres://"))
@@ -711,6 +727,8 @@ class PostgresStore(PortableStatements, SqliteAccounts, SqliteExceptions, Sqlite
                                 conn.rollback()
             finally:
                 self._pool.putconn(conn)       # a broken one is replaced
+        except _ROLLED_BACK as exc:       # not a fault of the storage: made again
+            raise _RolledBack(exc) from None
         except (psycopg.Error, PoolTimeout) as exc:
             raise self._fault(exc) from None
         self._storage_ok()
@@ -726,7 +744,24 @@ class PostgresStore(PortableStatements, SqliteAccounts, SqliteExceptions, Sqlite
         answers); the visits are copied while the checks run here; the readings are
         copied; the last pipeline releases the savepoint, counts, settles the lists and
         commits. A connection the first pipeline finds dropped (nothing sent on it
-        reached a commit) is replaced and the upload stored on the new one."""
+        reached a commit) is replaced and the upload stored on the new one.
+
+        Two ingests at once (the daemon's two committers, or two depots) take their
+        rows' locks in key order, table after table; one the server still rolls back to
+        break a deadlock (its keys in an order no rule here foresaw) is made again
+        (:data:`INGEST_TRIES`), not told as a storage fault."""
+        for _ in range(INGEST_TRIES - 1):
+            try:
+                return self._ingest_once(upload, now)
+            except _RolledBack as exc:
+                log.info("storage: upload %s rolled back by the server (%s); made again",
+                         upload.upload_id, _first_line(exc.cause))
+        try:
+            return self._ingest_once(upload, now)
+        except _RolledBack as exc:
+            raise self._fault(exc.cause) from None
+
+    def _ingest_once(self, upload: Upload, now: str) -> IngestReport:
         try:
             return self._ingest(upload, now, checked=False)
         except _DroppedIdle:
@@ -908,7 +943,10 @@ class PostgresStore(PortableStatements, SqliteAccounts, SqliteExceptions, Sqlite
     def _store_events(db: PgConnection, upload: Upload, report: IngestReport) -> None:
         rows = event_rows(upload)
         stored = 0
-        for row in rows:     # a few a visit; each one's own count
+        # in key order (meter, time; stable: one time's events in upload order, their
+        # ids as SQLite's): two uploads of one meter's log visited in other orders wait
+        # for each other's rows instead of each holding the row the other wants next
+        for row in sorted(rows, key=itemgetter(0, 1)):   # a few a visit; each counted
             stored += db.execute(
                 f"INSERT INTO events ({', '.join(EVENT_COLUMNS)}) VALUES "
                 f"({','.join('?' * len(EVENT_COLUMNS))}) ON CONFLICT DO NOTHING", row).rowcount

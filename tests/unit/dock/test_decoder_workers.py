@@ -74,3 +74,33 @@ def test_an_export_waits_for_the_commits_in_flight_but_never_past_its_deadline(m
     quiet.clear()                                    # in flight again, but U2's time is up
     assert readings._export_when_quiet(time.time() - 1, upload_id="U2") == ["U2"]
     assert readings.EXPORT_DEFER_S <= 60             # no deadline beyond a minute
+
+
+def _wait_for_quiet() -> bool:
+    return readings._COMMITS_QUIET.wait(30)
+
+
+def test_an_export_worker_killed_while_it_waits_never_holds_up_the_commits():
+    # the export worker can die while it waits (the OOM killer, a service manager's
+    # SIGTERM to every process of the daemon): the commits it waited for still end, the
+    # next ones still begin, at once (a shared lock or condition the dead worker held,
+    # or was counted a sleeper of, would hold every committer thread forever)
+    import os
+
+    decoder = UploadDecoder(1)
+    try:
+        decoder.start()
+        pid = decoder._run("export", os.getpid).result(timeout=60)
+        decoder.commit_began()
+        waiting = decoder._run("export", _wait_for_quiet)
+        time.sleep(1.0)                                 # the worker is waiting
+        assert not waiting.done()
+        os.kill(pid, signal.SIGKILL)
+        calls = threading.Thread(target=lambda: (decoder.commit_ended(),
+                                                 decoder.commit_began(),
+                                                 decoder.commit_ended()), daemon=True)
+        calls.start()
+        calls.join(5)
+        assert not calls.is_alive(), "the commits wait on a dead export worker"
+    finally:
+        decoder.close()

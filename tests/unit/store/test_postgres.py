@@ -12,6 +12,7 @@ from __future__ import annotations
 import threading
 import time
 from collections.abc import Callable, Iterator
+from contextlib import suppress
 from typing import Any
 
 import psycopg
@@ -554,3 +555,59 @@ def test_an_ingest_on_a_connection_dropped_while_idle_is_stored_on_a_new_one(dep
     assert a._one("SELECT COUNT(*) FROM readings") == 2
     assert a._rows("SELECT upload_id FROM uploads ORDER BY upload_id") == [("U1",), ("U2",)]
     assert a.list_state("L1") == "complete"
+
+
+def _with_events(upload_id: str, meters: list[str], time: str, list_id: str):
+    from hhu_sync.ingest import parse_upload
+    from hhu_sync.profile.events import EventKind, MeterEvent
+    from hhu_sync.profile.wire import encode_event
+    from tests.unit.store.helpers import RECEIVED
+    visits = []
+    for meter in meters:                       # each meter's log: the same event
+        v = visit(meter, list_id=list_id, time=time)
+        v["events"] = [encode_event(MeterEvent(1_764_028_900, EventKind.POWER_UP))]
+        visits.append(v)
+    return parse_upload({"version": 2, "visits": visits}, upload_id=upload_id,
+                        hhu_id="HHU-001", sha256=upload_id.ljust(64, "0"),
+                        received_at=RECEIVED)
+
+
+def test_two_committers_storing_one_meters_events_in_other_orders_both_commit(
+        pg_url, monkeypatch):
+    # the daemon's two committer threads (or two depots): upload A visited M1 then M2,
+    # upload B M2 then M1, each carrying the meters' logs; each takes its first event's
+    # row before the other takes its second. Both are stored (one holds the events),
+    # neither is a deadlock the server breaks with an error (StorageUnavailable: the
+    # upload left on the HHU, the store called unusable)
+    empty_pg(pg_url)
+    store = PostgresStore(pg_url)
+    both = threading.Barrier(2)
+    firsts: dict[str, int] = {}
+    execute = postgres_backend.PgConnection.execute
+
+    def meeting(self, sql, parameters=(), /):
+        rows = execute(self, sql, parameters)
+        name = threading.current_thread().name
+        if sql.startswith("INSERT INTO events") and name in ("A", "B"):
+            firsts[name] = firsts.get(name, 0) + 1
+            if firsts[name] == 1:
+                with suppress(threading.BrokenBarrierError):
+                    both.wait(3)               # the other one waits on this row instead
+        return rows
+
+    monkeypatch.setattr(postgres_backend.PgConnection, "execute", meeting)
+    out: dict[str, Any] = {}
+    try:
+        threads = [
+            _run("A", lambda: store.ingest(
+                _with_events("U-A", ["M1", "M2"], "2026-11-25T10:00:00+00:00", "LA"), NOW), out),
+            _run("B", lambda: store.ingest(
+                _with_events("U-B", ["M2", "M1"], "2026-11-25T11:00:00+00:00", "LB"), NOW), out)]
+        for thread in threads:
+            thread.join(30)
+        assert not isinstance(out["A"], Exception), out["A"]
+        assert not isinstance(out["B"], Exception), out["B"]
+        assert out["A"].events_stored + out["B"].events_stored == 2
+        assert not store.failing
+    finally:
+        store.close()
