@@ -14,6 +14,7 @@ import csv
 import json
 import re
 import sys
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
@@ -34,6 +35,7 @@ from hhu_sync.store.billing_rules import (
     exception_rows,
     read_window,
     summary,
+    without_future,
 )
 
 _MONTH = re.compile(r"[0-9]{4}-(0[1-9]|1[0-2])", re.ASCII).fullmatch
@@ -116,8 +118,10 @@ def run_billing(args: argparse.Namespace) -> int:
         now = datetime.now(UTC).isoformat()
         for meter in meters:
             # the registers' span may reach a few days either side of the period
-            held = store.intervals(meter, since=period.start - READ_SPAN,
-                                   until=period.end + READ_SPAN)
+            since_s, until_s = period.start - READ_SPAN, period.end + READ_SPAN
+            held, left_out = without_future(
+                store.intervals(meter, since=since_s, until=until_s),
+                store.future_spans(meter, since=since_s, until=until_s))
             if not any(period.start < h.interval_end <= period.end for h in held):
                 if args.meter:
                     raise CliError(f"meter {meter}: no intervals held for {args.period}")
@@ -128,6 +132,9 @@ def run_billing(args: argparse.Namespace) -> int:
             demand = scheme.demand_period_minutes if scheme else DEFAULT_DEMAND_MINUTES
             series = series_from_held(held)
             d = determinants(meter, series, period, tou, zone, demand)
+            if left_out:
+                d = replace(d, notes=(*d.notes, f"{left_out} intervals left out: they end "
+                                      "after the meter was read (future_interval)"))
             reads = store.register_reads(meter, since, until, REGISTER_PREFIXES)
             c = compare_registers(meter, series, reads, period, tou, zone, demand)
             found.append((d, c))

@@ -31,6 +31,7 @@ from hhu_sync.profile.billing import (
 from hhu_sync.profile.series import ChannelSeries
 from hhu_sync.profile.times import iso_z as _iso
 from hhu_sync.profile.times import utc_seconds as _utc
+from hhu_sync.store.interval_rules import HeldInterval
 
 #: A register read this far from the period's start or end still brackets it (a route
 #: is read over a few days, not on the 1st at midnight).
@@ -123,6 +124,26 @@ def span_of(reads: Sequence[RegisterRead], period: Period) -> tuple[int, int] | 
     if t0 is None or t1 is None or t1 <= t0:
         return f"one {TOTAL} read brackets the period (at {start.time})"
     return t0, t1
+
+
+def without_future(held: Sequence[HeldInterval],
+                   spans: Iterable[tuple[str, str, int, int]]) -> tuple[list[HeldInterval], int]:
+    """The held intervals billing may use, and how many it leaves out: those a
+    ``future_interval`` finding names (an upload's intervals, on its channel or all of
+    them, ending after its meter was read: a clock weeks ahead would bill them a period
+    early). Kept in the store as sent, as every finding's intervals are."""
+    by_upload: dict[tuple[str, str], list[tuple[int, int]]] = {}
+    for upload_id, channel, first, last in spans:
+        by_upload.setdefault((upload_id, channel), []).append((first, last))
+    if not by_upload:
+        return list(held), 0
+    kept = []
+    for h in held:
+        ranges = by_upload.get((h.upload_id, h.channel), []) + by_upload.get(
+            (h.upload_id, ""), [])
+        if not any(first <= h.interval_end <= last for first, last in ranges):
+            kept.append(h)
+    return kept, len(held) - len(kept)
 
 
 def compare_registers(meter: str, series: Sequence[ChannelSeries],

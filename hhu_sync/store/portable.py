@@ -13,6 +13,7 @@ from typing import Any
 
 from hhu_sync.model.meterlist import MeterList, meter_list_from_dict
 from hhu_sync.model.scheme import Scheme, SchemeRecord, scheme_from_dict
+from hhu_sync.profile.vee import VeeCode
 from hhu_sync.store.accounts import Change
 from hhu_sync.store.base import CANCEL_REFUSED, LibraryEntry, ListState, StoreError
 from hhu_sync.store.billing_rules import RegisterRead
@@ -367,6 +368,16 @@ class PortableStatements:
             sql += " AND (first_end IS NULL OR first_end<=?)"
             args.append(until)
         return self._rows(sql + " ORDER BY finding_id DESC LIMIT 500", args)
+
+    def future_spans(self, meter: str, *, since: int, until: int
+                     ) -> list[tuple[str, str, int, int]]:
+        """A meter's ``future_interval`` findings overlapping [since, until]: (upload
+        id, channel, first end, last end), every one (billing leaves those intervals
+        out: they end after the meter was read)."""
+        return self._rows(
+            "SELECT upload_id, channel, first_end, last_end FROM vee_findings WHERE meter=? "
+            "AND code=? AND last_end>=? AND first_end<=? ORDER BY finding_id",
+            (meter, VeeCode.FUTURE.value, since, until))
 
     def register_reads(self, meter: str, since: str, until: str,
                        prefixes: Sequence[str]) -> list[RegisterRead]:

@@ -138,3 +138,25 @@ def test_a_demand_stamped_before_the_span_is_not_compared(tmp_path, capsys):
     assert m1["outcome"] == "matched" and m1["compared"] == ["1.8.0"]
     assert m1["notes"] == ["1.6.0 stamped 2026-10-20T10:00:00+00:00, outside the span: "
                            "not compared"]
+
+
+def test_intervals_ending_after_the_meter_was_read_are_left_out_of_the_bill(tmp_path,
+                                                                           capsys):
+    # M4's clock ran ahead: read on the 20th at midnight, its profile runs to the 1st.
+    # The ten days after the read are stored as sent and flagged (future_interval);
+    # billing leaves them out, says so, and counts only what the meter had recorded.
+    cfg = tmp_path / "hhu-sync.toml"
+    cfg.write_text("[schedule]\npoll_seconds = 2.0\n")
+    store = SqliteStore(load_config(cfg).paths.database)
+    read = "2026-11-20T00:00:00+00:00"
+    ingest(store, "U-AHEAD", [visit("M4", read, [], [series([500] * DAYS,
+                                                            first=NOV + 1800)])])
+    assert store._one("SELECT COUNT(*) FROM intervals") == DAYS       # kept as sent
+    store.close()
+    assert main(["billing", "--config", str(cfg), "--period", "2026-11", "--json"]) == 0
+    (m4,) = json.loads(capsys.readouterr().out)
+    held = 19 * 48                       # 1 November 00:30 to 20 November 00:00
+    assert m4["intervals"] == held
+    assert m4["import_kwh"] == f"{held * 0.5:.3f}"
+    assert f"{DAYS - held} intervals left out: they end after the meter was read " \
+        "(future_interval)" in m4["notes"]

@@ -200,6 +200,7 @@ CALLS = {
     "interval_meters": lambda s: s.interval_meters(),
     "scheme_in_force": lambda s: s.scheme_in_force("M1", NOW),
     "vee_findings": lambda s: s.vee_findings("M1", since=0, until=2**40),
+    "future_spans": lambda s: s.future_spans("M1", since=0, until=2**40),
     "register_reads": lambda s: s.register_reads("M1", "2026-11-01", "2026-12-01", ("1.8.",)),
     "add_exceptions_once": lambda s: s.add_exceptions_once(
         [("U-1", "billing_mismatch", "M1", "1.8.0", NOW, None, "billing 2026-11: x", NOW)]),
