@@ -11,6 +11,7 @@ import pytest
 from hhu_sync.cli import main
 from hhu_sync.config import load_config
 from hhu_sync.store import SqliteStore
+from tests.cli.test_billing_registers import END, ingest, visit
 from tests.unit.store.test_intervals import series, v2
 
 NOV = int(datetime(2026, 11, 1, tzinfo=UTC).timestamp())
@@ -25,7 +26,9 @@ def depot(tmp_path):
     store = SqliteStore(config.paths.database)
     values = [500] * DAYS
     values[100] = 1500                                 # 3 kW for half an hour
-    store.ingest(v2("U-1", [series(values, first=NOV + 1800)]), "now")
+    # read at the end of the month: every interval had ended (one ending after the
+    # read would be a future_interval, left out of the bill)
+    ingest(store, "U-1", [visit("M1", END, [], [series(values, first=NOV + 1800)])])
     store.close()
     return cfg
 
