@@ -602,7 +602,16 @@ class _SubmitOn:
     def submit(self, fn: Callable[[], None]) -> None:
         if self.loop.is_closed():
             raise RuntimeError("the loop is closed")
-        self.loop.call_soon_threadsafe(self.loop.run_in_executor, self.executor, fn)
+        self.loop.call_soon_threadsafe(self._start, fn)
+
+    def _start(self, fn: Callable[[], None]) -> None:
+        """On the loop: ``fn`` on the executor, or on a thread of its own when the
+        executor has been shut down meanwhile: ``fn`` is a commit, which ends its
+        future and the decoder's count of commits in flight; dropped, neither would."""
+        try:
+            self.loop.run_in_executor(self.executor, fn)
+        except RuntimeError:
+            threading.Thread(target=fn, name="commit-late", daemon=True).start()
 
 
 def _close_port(port: SerialBase, join: Callable[[], None] | None) -> None:
