@@ -66,7 +66,9 @@ if TYPE_CHECKING:
 
 _JOIN_S = 5.0
 _READ_CHUNK = 65536
-_INT_OPTS = ("capacity", "battery", "cut_after", "reboot_after", "checkpoint")
+_INT_OPTS = ("capacity", "battery", "cut_after", "reboot_after", "checkpoint", "seed")
+#: counts that cannot be negative (a negative one would end the session at once, unseen)
+_COUNT_OPTS = ("cut_after", "reboot_after", "checkpoint")
 _FLOAT_OPTS = ("ber", "slow_ms")
 MAX_SLOW_MS = 60_000.0     # slow_ms at most: a minute before each write
 _KNOWN = {"flash", "key", "firmware", "wrong_key", "strict_v1", "seed", "field_trip",
@@ -143,13 +145,17 @@ class Serial(SerialBase):
         if not 0.0 <= floats.get("ber", 0.0) < 1.0:
             raise SerialException(f"hhusim: bad option value: ber={o['ber']}: a bit error "
                                   "rate from 0 to below 1")
+        for name in _COUNT_OPTS:
+            if ints.get(name, 0) < 0:
+                raise SerialException(f"hhusim: bad option value: {name}={o[name]}: a count "
+                                      "of 0 or more")
         if not 0.0 <= floats.get("slow_ms", 0.0) <= MAX_SLOW_MS:
             raise SerialException(f"hhusim: bad option value: slow_ms={o['slow_ms']}: from 0 "
                                   f"to {MAX_SLOW_MS:g} ms")
         faults = Faults(cut_after=ints.get("cut_after"), ber=floats.get("ber", 0.0),
                         reboot_after=ints.get("reboot_after"),
                         slow_ms=floats.get("slow_ms", 0.0),
-                        seed=int(o["seed"]) if "seed" in o else None,
+                        seed=ints.get("seed"),
                         strict_v1=o.get("strict_v1", "0") not in ("0", "", "false"))
         extra: dict[str, object] = {"faults": faults}
         if "firmware" in o:

@@ -38,7 +38,8 @@ def test_parse_url_requires_flash_and_key():
 
 
 @pytest.mark.parametrize("option", ["ber=5", "ber=-1", "ber=nan", "slow_ms=-1",
-                                    "slow_ms=nan", "slow_ms=1e308"])
+                                    "slow_ms=nan", "slow_ms=1e308", "seed=abc",
+                                    "cut_after=-1", "reboot_after=-1", "checkpoint=-5"])
 def test_a_fault_option_out_of_range_is_a_port_that_will_not_open(url, option):
     """As a bad capacity is: not a device whose session dies unseen at its first byte,
     which the dock could only take for an HHU that never answers its HELLO."""
