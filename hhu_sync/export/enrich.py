@@ -256,8 +256,8 @@ class Enricher:
         out: list[ExportRow] = []
         append = out.append
         visits = self._visits
-        registers = self._registers
-        scaled_units = self._scaled_units
+        register_of_obis = self._register     # a rate's register, and scaled units:
+        is_scaled = self._is_scaled           # each worked out once a code or unit
         ok_statuses = self._ok_statuses
         current = self._visits_of
         make = _export_row
@@ -272,18 +272,9 @@ class Enricher:
             if visit is None:
                 visit = self._visit(meter, visit_time, list_id, on_list)
             scheme, rates, basis, site, scheme_id, proof = visit
-            if rates is not None:
-                register = registers.get(obis)
-                if register is None:
-                    register = registers[obis] = register_of(obis)
-                rate = rates.get(register, "")
-            else:
-                rate = ""
+            rate = "" if rates is None else rates.get(register_of_obis(obis), "")
             multiplier = value_basis = primary = ""
-            scaled = scaled_units.get(unit)
-            if scaled is None:
-                scaled = scaled_units[unit] = unit.lower() in SCALED_UNITS
-            if scaled:
+            if is_scaled(unit):
                 if scheme is None:
                     value_basis = BASIS_UNKNOWN
                 else:
@@ -336,8 +327,8 @@ class Enricher:
         out: list[ExportRow] = []
         append = out.append
         decided: dict[tuple, list] = {}
-        registers = self._registers
-        scaled_units = self._scaled_units
+        register_of_obis = self._register     # a rate's register, and scaled units:
+        is_scaled = self._is_scaled           # each worked out once a code or unit
         make = _export_row
         ok = STATUS_OK
         unknown = BASIS_UNKNOWN
@@ -358,17 +349,8 @@ class Enricher:
                 part = found
                 (scheme, rates, site, scheme_id, list_text, flags_text, notes_text, ok_plain,
                  ok_accepted, scaling, proof) = part
-            if rates is not None:
-                register = registers.get(obis)
-                if register is None:
-                    register = registers[obis] = register_of(obis)
-                rate = rates.get(register, "")
-            else:
-                rate = ""
-            scaled = scaled_units.get(unit)
-            if scaled is None:
-                scaled = scaled_units[unit] = unit.lower() in SCALED_UNITS
-            if not scaled:
+            rate = "" if rates is None else rates.get(register_of_obis(obis), "")
+            if not is_scaled(unit):
                 multiplier = value_basis = primary = ""
             elif scheme is None:
                 multiplier, value_basis, primary = "", unknown, ""
@@ -414,6 +396,13 @@ class Enricher:
         found = self._registers.get(obis)
         if found is None:
             found = self._registers[obis] = register_of(obis)
+        return found
+
+    def _is_scaled(self, unit: str) -> bool:
+        """Whether a unit is one a scheme's ratios scale (:data:`SCALED_UNITS`)."""
+        found = self._scaled_units.get(unit)
+        if found is None:
+            found = self._scaled_units[unit] = unit.lower() in SCALED_UNITS
         return found
 
     def _status_ok(self, list_id: str | None, list_held: int, on_list: int,
