@@ -122,6 +122,17 @@ def ratios_agree(scheme: Scheme, ratios: str | None) -> bool | None:
         return None
 
 
+def _primary(value: str, scale: Decimal) -> str:
+    """A register's primary value (its value times the scheme's ratios), '' for a value
+    that is not a plain number."""
+    if not is_plain_number(value):
+        return ""
+    try:
+        return format(Decimal(value) * scale, "f")
+    except InvalidOperation:
+        return ""
+
+
 def _text(number: Decimal) -> str:
     """``8000`` for 8E+3 or 8000.00: plain digits, no exponent, no trailing zeros."""
     return format(number.normalize(), "f")
@@ -332,7 +343,6 @@ class Enricher:
         make = _export_row
         ok = STATUS_OK
         unknown = BASIS_UNKNOWN
-        plain_number = is_plain_number
         last_meter: str | None = None
         last_seq: Any = _UNSET
         part: list = []
@@ -358,12 +368,7 @@ class Enricher:
                 if scaling is None:
                     scaling = part[9] = self._scaling(scheme, self._basis(scheme, proof))
                 multiplier, value_basis, scale = scaling
-                primary = ""
-                if scale is not None and plain_number(value):
-                    try:
-                        primary = format(Decimal(value) * scale, "f")
-                    except InvalidOperation:
-                        primary = ""
+                primary = "" if scale is None else _primary(value, scale)
             if status == ok:
                 status = ok_accepted if accepted else ok_plain
             append(make((
@@ -440,13 +445,7 @@ class Enricher:
         multiplier is shown, already applied); ``unknown``, no primary value is given;
         None, a meter behind transformers counts secondary values."""
         multiplier, basis, scale = Enricher._scaling(scheme, held)
-        primary = ""
-        if scale is not None and is_plain_number(value):
-            try:
-                primary = format(Decimal(value) * scale, "f")
-            except InvalidOperation:
-                primary = ""
-        return multiplier, basis, primary
+        return multiplier, basis, "" if scale is None else _primary(value, scale)
 
     @staticmethod
     def _scaling(scheme: Scheme | None, held: str | None) -> tuple[str, str, Decimal | None]:

@@ -176,6 +176,18 @@ def test_overlapping_uploads_from_two_depots_store_each_reading_once_each_except
     assert a._one("SELECT COUNT(*) FROM readings WHERE status = 'conflict'") == 20
 
 
+def _two_lists_held(store: PostgresStore, monkeypatch, hhu_a: str, hhu_b: str
+                    ) -> tuple[list[str], HeldAtCommit]:
+    """Lists LA (for ``hhu_a``) and LB (for ``hhu_b``) of the same 40 meters, and the
+    thread named ``depot-a`` to be held at its commit."""
+    serials = [f"M{n:02d}" for n in range(40)]
+    store.add_meter_list(meter_list("LA", serials=serials, hhu=hhu_a), ISSUED)
+    store.add_meter_list(meter_list("LB", serials=serials, hhu=hhu_b), ISSUED)
+    held = HeldAtCommit("ingest.before_commit")
+    monkeypatch.setattr(postgres_backend, "failpoint", held)
+    return serials, held
+
+
 def test_uploads_of_one_meters_readings_in_opposite_orders_store_each_once(
         depots, pg_url, monkeypatch):
     # Two lists, the same meters: neither depot waits on the other's list, so B's
@@ -183,11 +195,7 @@ def test_uploads_of_one_meters_readings_in_opposite_orders_store_each_once(
     # the other (a first try's COPY in upload order could deadlock): B gives up its
     # first try or fails it on the key, and merges in key order behind A's commit.
     a, b = depots
-    serials = [f"M{n:02d}" for n in range(40)]
-    a.add_meter_list(meter_list("LA", serials=serials, hhu="HHU-A"), ISSUED)
-    a.add_meter_list(meter_list("LB", serials=serials, hhu="HHU-B"), ISSUED)
-    held = HeldAtCommit("ingest.before_commit")
-    monkeypatch.setattr(postgres_backend, "failpoint", held)
+    serials, held = _two_lists_held(a, monkeypatch, "HHU-A", "HHU-B")
     first = upload("U1", [visit(m, list_id="LA") for m in serials], hhu="HHU-A")
     second = upload("U2", [visit(m, list_id="LB") for m in reversed(serials)], hhu="HHU-B")
     out = _both(held, pg_url, lambda: a.ingest(first, NOW), lambda: b.ingest(second, NOW))
@@ -207,11 +215,7 @@ def test_one_depots_two_committers_store_one_hhus_overlapping_uploads_as_two_dep
     # stored once, the rest counted as held or in conflict, as between two depots.
     a, _ = depots
     assert committers_for(pg_url) == 2
-    serials = [f"M{n:02d}" for n in range(40)]
-    a.add_meter_list(meter_list("LA", serials=serials, hhu="HHU-A"), ISSUED)
-    a.add_meter_list(meter_list("LB", serials=serials, hhu="HHU-A"), ISSUED)
-    held = HeldAtCommit("ingest.before_commit")
-    monkeypatch.setattr(postgres_backend, "failpoint", held)
+    serials, held = _two_lists_held(a, monkeypatch, "HHU-A", "HHU-A")
     first = upload("U1", [visit(m, list_id="LA") for m in serials], hhu="HHU-A")
     second = upload("U2", [visit(m, list_id="LB", value="100.0" if n % 2 else "20.0")
                            for n, m in enumerate(reversed(serials))], hhu="HHU-A")
