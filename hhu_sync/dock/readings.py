@@ -205,11 +205,11 @@ def _worker_init(parent: int, nice: int, quiet: Any = None) -> None:
 def _export_when_quiet(not_after: float, **kwargs: Any) -> list[str]:
     """:func:`export_stored` once no commit is in flight, or at ``not_after`` (wall
     clock) at the latest. A niced worker yields the cores, but its queries run in the
-    database server at the priority of the commits: on PostgreSQL an export's read
-    of an upload costs the server about as much again as the upload's COPY, and the
-    HHUs at the cradles wait on those commits, billing on nothing this minute."""
-    if _COMMITS_QUIET is not None:
-        _COMMITS_QUIET.wait(max(0.0, min(not_after - time.time(), EXPORT_DEFER_S)))
+    database server at the priority of the commits: on PostgreSQL an export's read of
+    an upload costs the server about half what the upload's COPY did, and the HHUs at
+    the cradles wait on those commits, billing on nothing this minute."""
+    if _COMMITS_QUIET is not None:      # never longer than the deferral (a clock set back)
+        _COMMITS_QUIET.wait(min(not_after - time.time(), EXPORT_DEFER_S))
     return export_stored(**kwargs)
 
 

@@ -267,13 +267,6 @@ def _positions(values: tuple[int | None, ...], target: int) -> list[int]:
         return out
 
 
-def _missing(runs: Sequence[Run], step: int, first: int, stop: int) -> list[int]:
-    """The grid ends in [first, stop] with no measured value, one by one (for tests: the
-    checks take :func:`_missing_ranges`)."""
-    return [end for a, b, _ in _missing_ranges(runs, step, first, stop)
-            for end in range(a, b + 1, step)]
-
-
 def _missing_ranges(runs: Sequence[Run], step: int, first: int,
                     stop: int) -> list[tuple[int, int, int]]:
     """The grid ends in [first, stop] with no measured value, as ranges of consecutive

@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import copy
 import tomllib
+from dataclasses import MISSING
 
 import pytest
 
+from hhu_sync.model import meterlist
 from hhu_sync.model.meterlist import parse_meter_list_csv, parse_meter_list_toml
 from hhu_sync.model.problems import ModelError
 from hhu_sync.model.scheme import parse_scheme
@@ -124,3 +126,11 @@ def test_csv_with_header_only_is_an_empty_list(catalog, schemes):
     text = "\n".join(CSV_TEXT.splitlines()[:5]) + "\n"
     assert any(f == "meters" and "empty" in msg
                for _, f, msg in csv_problems(catalog, schemes, text))
+
+
+def test_the_exports_shortcut_knows_which_entry_keys_a_meter_entry_cannot_do_without():
+    # meter_entries_from_dict refuses what MeterEntry(**entry) would, without making one
+    fields = meterlist.MeterEntry.__dataclass_fields__
+    assert set(meterlist._ENTRY_KEYS) <= set(fields)
+    assert {f.name for f in fields.values() if f.default is MISSING
+            and f.default_factory is MISSING} == meterlist._REQUIRED_ENTRY_KEYS

@@ -121,7 +121,14 @@ def _naive_missing(runs, step, first, stop):
 from hypothesis import given  # noqa: E402
 from hypothesis import strategies as st  # noqa: E402
 
-from hhu_sync.profile.vee import _missing  # noqa: E402
+from hhu_sync.profile.vee import _missing_ranges  # noqa: E402
+
+
+def _missing(runs, step, first, stop):
+    """The ends :func:`_missing_ranges` counts, listed one by one."""
+    ranges = _missing_ranges(runs, step, first, stop)
+    assert all(count == (b - a) // step + 1 for a, b, count in ranges)
+    return [end for a, b, _ in ranges for end in range(a, b + 1, step)]
 
 
 @given(st.lists(st.tuples(st.integers(-5, 40), st.lists(st.one_of(st.none(), st.just(1)),
