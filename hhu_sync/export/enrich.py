@@ -122,6 +122,11 @@ def ratios_agree(scheme: Scheme, ratios: str | None) -> bool | None:
         return None
 
 
+def _entries_of(mlist: MeterList | None) -> dict[str, MeterEntry]:
+    """A list's entries by serial (the last of a serial), none for no list."""
+    return {m.serial: m for m in mlist.meters} if mlist else {}
+
+
 def _primary(value: str, scale: Decimal) -> str:
     """A register's primary value (its value times the scheme's ratios), '' for a value
     that is not a plain number."""
@@ -164,10 +169,10 @@ class Enricher:
                  takes_ratios: Callable[[str], bool] = model_takes_ratios,
                  held: Callable[[str], list[tuple[str, bool, str]]] = lambda _m: [],
                  entries: Callable[[str], Any] | None = None) -> None:
-        self._meter_list = meter_list
-        #: a list's entries by serial (anything with ``get``), for ``meter_list``'s
-        #: entries without the list made whole: the same entries
-        self._entries = entries
+        #: a list's entries by serial (anything with ``get``): ``entries``, the same
+        #: entries as ``meter_list``'s without the list made whole, or from it
+        self._entries: Callable[[str], Any] = entries or (
+            lambda list_id: _entries_of(meter_list(list_id)))
         self._scheme = scheme
         self._programmed = programmed
         self._takes_ratios = takes_ratios
@@ -191,12 +196,7 @@ class Enricher:
             return None
         entries = self._lists.get(list_id)
         if entries is None:
-            if self._entries is not None:
-                entries = self._entries(list_id)
-            else:
-                mlist = self._meter_list(list_id)
-                entries = {m.serial: m for m in mlist.meters} if mlist else {}
-            self._lists[list_id] = entries
+            entries = self._lists[list_id] = self._entries(list_id)
         return entries.get(meter)
 
     def _get_scheme(self, scheme_id: str | None) -> Scheme | None:
